@@ -1,0 +1,158 @@
+"""Plain domain types shared by the engines and the service: tasks, model descriptions,
+tokenized inputs and engine outputs. No torch, no protobuf."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float32]
+IntArray = npt.NDArray[np.int64]
+
+
+class Task(enum.Enum):
+    """Something a loaded model can be asked to do."""
+
+    EMBED = "embed"
+    EMBED_SPARSE = "embed_sparse"
+    CLASSIFY = "classify"
+    RERANK = "rerank"
+    PREDICT_TOKENS = "predict_tokens"
+
+
+class ModelKind(enum.Enum):
+    """What a model folder holds, as detected at load time."""
+
+    EMBEDDING = "embedding"
+    SPARSE_EMBEDDING = "sparse_embedding"
+    RERANKER = "reranker"
+    CLASSIFIER = "classifier"
+    TOKEN_CLASSIFIER = "token_classifier"
+    LLM_RERANKER = "llm_reranker"
+
+
+#: The tasks each kind of model serves.
+KIND_TASKS: Mapping[ModelKind, frozenset[Task]] = {
+    ModelKind.EMBEDDING: frozenset({Task.EMBED}),
+    ModelKind.SPARSE_EMBEDDING: frozenset({Task.EMBED_SPARSE}),
+    ModelKind.RERANKER: frozenset({Task.RERANK, Task.CLASSIFY}),
+    ModelKind.CLASSIFIER: frozenset({Task.CLASSIFY}),
+    ModelKind.TOKEN_CLASSIFIER: frozenset({Task.PREDICT_TOKENS}),
+    ModelKind.LLM_RERANKER: frozenset({Task.RERANK}),
+}
+
+
+class Pooling(enum.Enum):
+    """How token states become one vector (sentence-transformers' pooling modes)."""
+
+    CLS = "cls"
+    MEAN = "mean"
+    MAX = "max"
+    MEAN_SQRT_LEN = "mean_sqrt_len_tokens"
+    WEIGHTED_MEAN = "weightedmean"
+    LAST_TOKEN = "lasttoken"
+
+
+class TruncationSide(enum.Enum):
+    """Which end of an over-long input is cut."""
+
+    RIGHT = "right"
+    LEFT = "left"
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the loaded model is and serves. Built once by the engine at load time."""
+
+    model_id: str
+    kind: ModelKind
+    architecture: str
+    #: Longest input in tokens (special tokens included) the model accepts.
+    max_input_length: int
+    #: Compute precision as a short name: float32, bfloat16, float16, int8, fp8.
+    dtype: str
+    #: Device string: cpu, cuda, cuda:0, ...
+    device: str
+    backend: str
+    vocab_size: int
+    #: Label names in id order (classifiers, token classifiers, rerankers); empty otherwise.
+    labels: tuple[str, ...] = ()
+    #: True for multi-label classifiers (sigmoid per label instead of softmax).
+    multi_label: bool = False
+    #: Dense embedding dimension after any Dense modules (embedding models), else 0.
+    embedding_dim: int = 0
+    pooling: Pooling | None = None
+    #: Named prompts from config_sentence_transformers.json.
+    prompts: Mapping[str, str] = field(default_factory=dict)
+    #: The prompt applied when a request names none (may be None).
+    default_prompt_name: str | None = None
+
+    @property
+    def tasks(self) -> frozenset[Task]:
+        """The tasks this model serves."""
+        return KIND_TASKS[self.kind]
+
+
+@dataclass(frozen=True, slots=True)
+class Encoding:
+    """One model input after tokenization: exactly what the engine will see.
+
+    ``offsets`` are (start, end) character offsets into ``text`` (Unicode code points), (0, 0)
+    for special tokens; they are kept only when the caller asked for them (token classification,
+    Tokenize). ``special`` marks tokens the tokenizer added.
+    """
+
+    ids: Sequence[int]
+    type_ids: Sequence[int] | None = None
+    offsets: Sequence[tuple[int, int]] | None = None
+    special: Sequence[bool] | None = None
+    text: str | None = None
+    #: Leading tokens (after special tokens) that belong to a prompt and are excluded from
+    #: pooling when the model's pooling config says include_prompt=false.
+    prompt_length: int = 0
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+@dataclass(frozen=True, slots=True)
+class TokenInfo:
+    """One token as reported by Tokenize."""
+
+    id: int
+    text: str
+    special: bool
+    start: int
+    stop: int
+
+
+@dataclass(frozen=True, slots=True)
+class VectorOutput:
+    """One row per input: pooled embeddings (before normalization) or classification logits.
+
+    For LLM rerankers each row holds one logit (log-odds of "yes" over "no").
+    """
+
+    rows: FloatArray
+
+
+@dataclass(frozen=True, slots=True)
+class TokenLogitsOutput:
+    """Per input, the logits of every token: shape (len(encoding), num_labels)."""
+
+    logits: list[FloatArray]
+
+
+@dataclass(frozen=True, slots=True)
+class SparseOutput:
+    """Per input, the non-zero entries of a vocabulary-sized sparse vector, by increasing index."""
+
+    indices: list[IntArray]
+    values: list[FloatArray]
+
+
+EngineOutput = VectorOutput | TokenLogitsOutput | SparseOutput
