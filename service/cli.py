@@ -1,0 +1,185 @@
+"""The ``ember`` command line: ``ember serve`` and ``ember gateway``.
+
+``ember serve`` runs the gRPC service and, unless ``--http false``, the REST gateway in the
+same process and event loop (the gateway talks to the service over loopback gRPC, so every
+request passes the same validation and admission). ``ember gateway`` runs the gateway alone in
+front of a remote service. SIGTERM/SIGINT shut down gracefully: health goes NOT_SERVING, new
+requests are refused, in-flight ones finish.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from ember.engines.errors import EmberError
+from ember.gateway.settings import GatewaySettings
+from ember.service import options
+from ember.service.settings import ServerSettings
+
+if TYPE_CHECKING:
+    from ember.gateway.server import GatewayServer
+
+log = logging.getLogger("ember")
+
+
+@dataclass(frozen=True)
+class ProcessSettings:
+    """What ``ember serve`` runs besides the gRPC service."""
+
+    http: bool = field(
+        default=True,
+        metadata={
+            "flag": "--http",
+            "env": "EMBER_HTTP",
+            "help": "Also serve the REST gateway (OpenAI / TEI / BEI routes).",
+            "metavar": "BOOL",
+        },
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ember",
+        description="Ember: gRPC + REST inference server for embedding, reranking, "
+        "classification and NER models.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser(
+        "serve",
+        help="serve a model over gRPC (and REST)",
+        description="Serve a model over gRPC and, by default, the REST gateway. Every option "
+        "can also be set by its environment variable.",
+    )
+    options.add_arguments(serve, ServerSettings, "model and gRPC service")
+    options.add_arguments(serve, GatewaySettings, "REST gateway", exclude=frozenset({"upstream"}))
+    options.add_arguments(serve, ProcessSettings, "process")
+    gateway = sub.add_parser(
+        "gateway",
+        help="run only the REST gateway in front of a remote gRPC service",
+        description="Run the REST gateway alone, forwarding to --upstream.",
+    )
+    options.add_arguments(gateway, GatewaySettings, "REST gateway")
+    options.add_arguments(gateway, _LogSettings, "logging")
+    return parser
+
+
+@dataclass(frozen=True)
+class _LogSettings:
+    log_level: str = field(
+        default="info",
+        metadata={
+            "flag": "--log-level",
+            "env": "EMBER_LOG_LEVEL",
+            "help": "debug, info, warning or error.",
+            "metavar": "LEVEL",
+        },
+    )
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _install_signal_handlers(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+
+async def _start_gateway(settings: GatewaySettings) -> GatewayServer:
+    from ember.gateway.server import GatewayServer
+
+    gateway = GatewayServer(settings)
+    await gateway.start()
+    return gateway
+
+
+async def serve(
+    server_settings: ServerSettings,
+    gateway_settings: GatewaySettings | None,
+    stop: asyncio.Event,
+) -> None:
+    """Run the service (and gateway) until ``stop`` is set, then shut down gracefully."""
+    from ember.service.server import EmberServer
+
+    server = EmberServer(server_settings)
+    grpc_port = await server.start()
+    gateway = None
+    if gateway_settings is not None:
+        host = server_settings.grpc_host
+        local = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+        gateway_settings = dataclasses.replace(gateway_settings, upstream=f"{local}:{grpc_port}")
+        gateway = await _start_gateway(gateway_settings)
+    load = asyncio.ensure_future(server.load())
+    stopping = asyncio.ensure_future(stop.wait())
+    done, _ = await asyncio.wait({load, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    try:
+        if load in done:
+            load.result()  # re-raise a load failure
+            print(
+                f"ember: ready grpc_port={grpc_port}"
+                + (f" http_port={gateway.port}" if gateway is not None else ""),
+                flush=True,
+            )
+            await stopping
+    finally:
+        log.info("shutting down")
+        load.cancel()
+        stopping.cancel()
+        if gateway is not None:
+            await gateway.stop()
+        await server.stop()
+
+
+async def _gateway_only(settings: GatewaySettings, stop: asyncio.Event) -> None:
+    gateway = await _start_gateway(settings)
+    print(f"ember: gateway ready http_port={gateway.port} upstream={settings.upstream}", flush=True)
+    try:
+        await stop.wait()
+    finally:
+        await gateway.stop()
+
+
+async def _main_async(args: argparse.Namespace) -> None:
+    stop = asyncio.Event()
+    _install_signal_handlers(stop)
+    env = os.environ
+    if args.command == "serve":
+        server_settings = options.build(ServerSettings, args, env)
+        process = options.build(ProcessSettings, args, env)
+        gateway_settings = options.build(GatewaySettings, args, env) if process.http else None
+        _configure_logging(server_settings.log_level)
+        await serve(server_settings, gateway_settings, stop)
+    else:
+        _configure_logging(options.build(_LogSettings, args, env).log_level)
+        await _gateway_only(options.build(GatewaySettings, args, env), stop)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the ``ember`` command."""
+    args = _parser().parse_args(argv)
+    try:
+        asyncio.run(_main_async(args))
+    except EmberError as exc:
+        print(f"ember: error: {exc.message}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except OSError as exc:
+        print(f"ember: error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,310 @@
+"""Conversion between the protobuf contract (ember.v1) and the core's jobs and results.
+
+Pure functions, one per message direction. Conversion checks only what the wire format
+allows but the contract forbids (an input with no content, an enum number the server does
+not know); everything else is validated by the core.
+"""
+
+from __future__ import annotations
+
+from ember.engines.errors import InvalidInputError
+from ember.engines.ner import AggregationStrategy
+from ember.engines.scores import LabelScore
+from ember.engines.types import ModelInfo, ModelKind, Task, TokenInfo, TruncationSide
+from ember.service.core import ServiceLimits
+from ember.service.jobs import (
+    ClassifyJob,
+    ClassifyResult,
+    EmbedItem,
+    EmbedJob,
+    EmbedResult,
+    RerankJob,
+    RerankResult,
+    SparseResult,
+    Timing,
+    TokenizeJob,
+    TokensJob,
+    TokensResult,
+    Truncation,
+    Usage,
+)
+from ember.v1 import (
+    classify_pb2,
+    common_pb2,
+    embed_pb2,
+    model_pb2,
+    rerank_pb2,
+    token_classification_pb2,
+)
+
+_SIDES = {
+    common_pb2.TRUNCATION_DIRECTION_UNSPECIFIED: TruncationSide.RIGHT,
+    common_pb2.TRUNCATION_DIRECTION_RIGHT: TruncationSide.RIGHT,
+    common_pb2.TRUNCATION_DIRECTION_LEFT: TruncationSide.LEFT,
+}
+
+_AGGREGATIONS = {
+    token_classification_pb2.AGGREGATION_STRATEGY_UNSPECIFIED: AggregationStrategy.NONE,
+    token_classification_pb2.AGGREGATION_STRATEGY_NONE: AggregationStrategy.NONE,
+    token_classification_pb2.AGGREGATION_STRATEGY_SIMPLE: AggregationStrategy.SIMPLE,
+    token_classification_pb2.AGGREGATION_STRATEGY_FIRST: AggregationStrategy.FIRST,
+    token_classification_pb2.AGGREGATION_STRATEGY_AVERAGE: AggregationStrategy.AVERAGE,
+    token_classification_pb2.AGGREGATION_STRATEGY_MAX: AggregationStrategy.MAX,
+}
+
+_TASKS = {
+    Task.EMBED: model_pb2.TASK_EMBED,
+    Task.EMBED_SPARSE: model_pb2.TASK_EMBED_SPARSE,
+    Task.CLASSIFY: model_pb2.TASK_CLASSIFY,
+    Task.RERANK: model_pb2.TASK_RERANK,
+    Task.PREDICT_TOKENS: model_pb2.TASK_PREDICT_TOKENS,
+}
+
+_KINDS = {
+    ModelKind.EMBEDDING: model_pb2.MODEL_KIND_EMBEDDING,
+    ModelKind.SPARSE_EMBEDDING: model_pb2.MODEL_KIND_SPARSE_EMBEDDING,
+    ModelKind.RERANKER: model_pb2.MODEL_KIND_RERANKER,
+    ModelKind.CLASSIFIER: model_pb2.MODEL_KIND_CLASSIFIER,
+    ModelKind.TOKEN_CLASSIFIER: model_pb2.MODEL_KIND_TOKEN_CLASSIFIER,
+    ModelKind.LLM_RERANKER: model_pb2.MODEL_KIND_LLM_RERANKER,
+}
+
+_FORMATS = {
+    embed_pb2.EMBEDDING_FORMAT_UNSPECIFIED,
+    embed_pb2.EMBEDDING_FORMAT_FLOAT,
+    embed_pb2.EMBEDDING_FORMAT_FLOAT32_LE,
+}
+
+
+# -- requests ---------------------------------------------------------------------------
+
+
+def truncation(msg: common_pb2.Truncation) -> Truncation:
+    """The truncation options; an unknown direction number is INVALID_ARGUMENT."""
+    side = _SIDES.get(msg.direction)
+    if side is None:
+        raise InvalidInputError(f"unknown truncation direction {msg.direction}")
+    return Truncation(truncate=msg.truncate if msg.HasField("truncate") else None, side=side)
+
+
+def _embed_inputs(inputs: list[embed_pb2.EmbedInput]) -> list[EmbedItem]:
+    items: list[EmbedItem] = []
+    for i, item in enumerate(inputs):
+        kind = item.WhichOneof("content")
+        if kind == "text":
+            items.append(item.text)
+        elif kind == "token_ids":
+            items.append(list(item.token_ids.ids))
+        else:
+            raise InvalidInputError(f"input {i} has neither text nor token_ids")
+    return items
+
+
+def embed_job(req: embed_pb2.EmbedRequest) -> EmbedJob:
+    """An Embed request as a job."""
+    if req.format not in _FORMATS:
+        raise InvalidInputError(f"unknown embedding format {req.format}")
+    return EmbedJob(
+        inputs=_embed_inputs(list(req.inputs)),
+        normalize=req.normalize if req.HasField("normalize") else True,
+        dimensions=req.dimensions if req.HasField("dimensions") else None,
+        truncation=truncation(req.truncation),
+        prompt_name=req.prompt_name or None,
+    )
+
+
+def embed_sparse_job(req: embed_pb2.EmbedSparseRequest) -> EmbedJob:
+    """An EmbedSparse request as a job."""
+    return EmbedJob(
+        inputs=_embed_inputs(list(req.inputs)),
+        truncation=truncation(req.truncation),
+        prompt_name=req.prompt_name or None,
+        sparse=True,
+    )
+
+
+def classify_job(req: classify_pb2.ClassifyRequest) -> ClassifyJob:
+    """A Classify request as a job."""
+    return ClassifyJob(
+        inputs=[list(item.texts) for item in req.inputs],
+        raw_scores=req.raw_scores,
+        truncation=truncation(req.truncation),
+    )
+
+
+def rerank_job(req: rerank_pb2.RerankRequest) -> RerankJob:
+    """A Rerank request as a job."""
+    return RerankJob(
+        query=req.query,
+        texts=list(req.texts),
+        raw_scores=req.raw_scores,
+        return_text=req.return_text,
+        top_n=req.top_n if req.HasField("top_n") else None,
+        truncation=truncation(req.truncation),
+    )
+
+
+def tokens_job(req: token_classification_pb2.PredictTokensRequest) -> TokensJob:
+    """A PredictTokens request as a job; an unknown strategy number is INVALID_ARGUMENT."""
+    strategy = _AGGREGATIONS.get(req.aggregation_strategy)
+    if strategy is None:
+        valid = ", ".join(str(k) for k in sorted(_AGGREGATIONS))
+        raise InvalidInputError(
+            f"unknown aggregation_strategy {req.aggregation_strategy}; expected one of {valid}"
+        )
+    return TokensJob(
+        inputs=list(req.inputs),
+        raw_scores=req.raw_scores,
+        aggregation=strategy,
+        truncation=truncation(req.truncation),
+    )
+
+
+def tokenize_job(req: model_pb2.TokenizeRequest) -> TokenizeJob:
+    """A Tokenize request as a job."""
+    return TokenizeJob(
+        inputs=list(req.inputs),
+        add_special_tokens=req.add_special_tokens if req.HasField("add_special_tokens") else True,
+        prompt_name=req.prompt_name or None,
+    )
+
+
+# -- responses --------------------------------------------------------------------------
+
+
+def _usage(usage: Usage) -> common_pb2.Usage:
+    return common_pb2.Usage(prompt_tokens=usage.prompt_tokens, total_tokens=usage.prompt_tokens)
+
+
+def _timing(timing: Timing) -> common_pb2.Timing:
+    return common_pb2.Timing(
+        queue_ns=timing.queue_ns,
+        tokenization_ns=timing.tokenization_ns,
+        inference_ns=timing.inference_ns,
+        total_ns=timing.total_ns,
+    )
+
+
+def _labels(items: list[LabelScore] | tuple[LabelScore, ...]) -> list[common_pb2.LabelScore]:
+    return [common_pb2.LabelScore(label=x.label, score=x.score) for x in items]
+
+
+def embed_response(
+    result: EmbedResult, fmt: embed_pb2.EmbeddingFormat.ValueType, model: str
+) -> embed_pb2.EmbedResponse:
+    """The Embed answer, vectors encoded as the request asked."""
+    if fmt == embed_pb2.EMBEDDING_FORMAT_FLOAT32_LE:
+        rows = result.vectors.astype("<f4", copy=False)
+        embeddings = [embed_pb2.Embedding(float32_le=row.tobytes()) for row in rows]
+    else:
+        embeddings = [embed_pb2.Embedding(values=row) for row in result.vectors.tolist()]
+    return embed_pb2.EmbedResponse(
+        embeddings=embeddings,
+        usage=_usage(result.usage),
+        timing=_timing(result.timing),
+        model=model,
+    )
+
+
+def embed_sparse_response(result: SparseResult, model: str) -> embed_pb2.EmbedSparseResponse:
+    """The EmbedSparse answer."""
+    return embed_pb2.EmbedSparseResponse(
+        embeddings=[
+            embed_pb2.SparseEmbedding(indices=idx.tolist(), values=val.tolist())
+            for idx, val in zip(result.indices, result.values, strict=True)
+        ],
+        usage=_usage(result.usage),
+        timing=_timing(result.timing),
+        model=model,
+    )
+
+
+def classify_response(result: ClassifyResult, model: str) -> classify_pb2.ClassifyResponse:
+    """The Classify answer."""
+    return classify_pb2.ClassifyResponse(
+        results=[classify_pb2.Classification(labels=_labels(r)) for r in result.results],
+        usage=_usage(result.usage),
+        timing=_timing(result.timing),
+        model=model,
+    )
+
+
+def rerank_response(result: RerankResult, model: str) -> rerank_pb2.RerankResponse:
+    """The Rerank answer."""
+    ranks = []
+    for i, r in enumerate(result.ranks):
+        ranked = rerank_pb2.RankedText(index=r.index, score=r.score)
+        if result.texts is not None:
+            ranked.text = result.texts[i]
+        ranks.append(ranked)
+    return rerank_pb2.RerankResponse(
+        ranks=ranks, usage=_usage(result.usage), timing=_timing(result.timing), model=model
+    )
+
+
+def tokens_response(
+    result: TokensResult, model: str
+) -> token_classification_pb2.PredictTokensResponse:
+    """The PredictTokens answer."""
+    pb = token_classification_pb2
+    return pb.PredictTokensResponse(
+        results=[
+            pb.TokenPredictions(
+                tokens=[
+                    pb.TokenPrediction(
+                        token=t.token,
+                        token_id=t.token_id,
+                        start=t.start,
+                        end=t.end,
+                        results=_labels(t.results),
+                    )
+                    for t in predictions
+                ]
+            )
+            for predictions in result.results
+        ],
+        usage=_usage(result.usage),
+        timing=_timing(result.timing),
+        model=model,
+    )
+
+
+def tokenize_response(tokens: list[list[TokenInfo]]) -> model_pb2.TokenizeResponse:
+    """The Tokenize answer."""
+    return model_pb2.TokenizeResponse(
+        results=[
+            model_pb2.TokenizedText(
+                tokens=[
+                    model_pb2.Token(
+                        id=t.id, text=t.text, special=t.special, start=t.start, stop=t.stop
+                    )
+                    for t in text_tokens
+                ]
+            )
+            for text_tokens in tokens
+        ]
+    )
+
+
+def model_info_response(
+    info: ModelInfo, limits: ServiceLimits, version: str
+) -> model_pb2.GetModelInfoResponse:
+    """The GetModelInfo answer."""
+    return model_pb2.GetModelInfoResponse(
+        model_id=info.model_id,
+        kind=_KINDS[info.kind],
+        tasks=sorted(_TASKS[t] for t in info.tasks),
+        labels=list(info.labels),
+        dtype=info.dtype,
+        device=info.device,
+        max_input_length=info.max_input_length,
+        max_batch_tokens=limits.max_batch_tokens,
+        max_batch_requests=limits.max_batch_requests,
+        max_client_batch_size=limits.max_client_batch_size,
+        embedding_dimensions=info.embedding_dim,
+        prompt_names=sorted(info.prompts),
+        pooling=info.pooling.value if info.pooling is not None else "",
+        backend=info.backend,
+        architecture=info.architecture,
+        server_version=version,
+    )

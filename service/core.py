@@ -1,0 +1,315 @@
+"""The service core: the one path every request takes, whatever its transport.
+
+admission -> validation -> tokenization (thread pool) -> scheduler (engine batches) -> heads.
+Servicers convert protobuf to the jobs of :mod:`ember.service.jobs`, call one method here and
+convert the result back; nothing else sits between a request and the model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from ember.engines import ner, scores, vectors
+from ember.engines.base import Engine, Tokenizer
+from ember.engines.errors import EngineError
+from ember.engines.types import (
+    Encoding,
+    FloatArray,
+    IntArray,
+    ModelInfo,
+    Task,
+    TokenInfo,
+    TruncationSide,
+)
+from ember.service import validate
+from ember.service.admission import Admission
+from ember.service.batching import BatchLimits
+from ember.service.jobs import (
+    ClassifyJob,
+    ClassifyResult,
+    EmbedJob,
+    EmbedResult,
+    RerankJob,
+    RerankResult,
+    SparseResult,
+    Timing,
+    TokenizeJob,
+    TokensJob,
+    TokensResult,
+    Truncation,
+    Usage,
+)
+from ember.service.scheduler import ItemResult, Scheduler
+from ember.service.tokenization import TokenizerPool
+
+
+@dataclass(frozen=True)
+class ServiceLimits:
+    """The limits in force, resolved from settings, model and device at start-up."""
+
+    max_input_length: int
+    max_batch_tokens: int
+    max_batch_requests: int
+    max_client_batch_size: int
+    max_concurrent_requests: int
+    batch_overhead_tokens: int
+    auto_truncate: bool
+
+
+@dataclass(frozen=True)
+class _Ran:
+    encodings: list[Encoding]
+    results: list[ItemResult]
+    timing: Timing
+
+    @property
+    def usage(self) -> Usage:
+        return Usage(prompt_tokens=sum(len(e) for e in self.encodings))
+
+
+async def _gather(futures: list[asyncio.Future[ItemResult]]) -> list[ItemResult]:
+    """Await every future; on the first failure or on cancellation, cancel the rest."""
+    try:
+        await asyncio.wait(futures, return_when=asyncio.FIRST_EXCEPTION)
+        return [f.result() for f in futures]
+    finally:
+        for f in futures:
+            f.cancel()
+
+
+class Core:
+    """Owns the engine, the tokenizer pool, the scheduler and admission for one model."""
+
+    def __init__(self, engine: Engine, limits: ServiceLimits, tokenizer_workers: int) -> None:
+        self._engine = engine
+        self._tokenizer: Tokenizer = engine.tokenizer
+        self._limits = limits
+        self._pool = TokenizerPool(tokenizer_workers)
+        self._scheduler = Scheduler(
+            engine,
+            BatchLimits(
+                max_batch_tokens=limits.max_batch_tokens,
+                max_batch_requests=limits.max_batch_requests,
+                overhead_tokens=limits.batch_overhead_tokens,
+            ),
+        )
+        self._admission = Admission(limits.max_concurrent_requests)
+
+    @property
+    def info(self) -> ModelInfo:
+        """The loaded model's description."""
+        return self._engine.info
+
+    @property
+    def limits(self) -> ServiceLimits:
+        """The limits in force."""
+        return self._limits
+
+    def start(self) -> None:
+        """Start the scheduler on the running event loop."""
+        self._scheduler.start()
+
+    async def close(self) -> None:
+        """Finish running batches, then release threads and the engine."""
+        await self._scheduler.close()
+        self._pool.close()
+        self._engine.close()
+
+    # -- tasks ---------------------------------------------------------------------------
+
+    async def embed(self, job: EmbedJob) -> EmbedResult:
+        """Dense embeddings, normalized and truncated as the job asks."""
+        info = self.info
+        validate.require_task(info, Task.EMBED)
+        validate.check_count(len(job.inputs), self._limits.max_client_batch_size)
+        validate.check_dimensions(job.dimensions, info)
+        prompt = validate.resolve_prompt(job.prompt_name, info)
+        with self._admission.admit():
+            ran = await self._run(lambda: self._encode_embed_inputs(job, prompt))
+            rows = (
+                np.stack([self._row(r) for r in ran.results])
+                if ran.results
+                else np.zeros((0, info.embedding_dim), dtype=np.float32)
+            )
+            out = vectors.postprocess(rows, normalize_rows=job.normalize, dimensions=job.dimensions)
+            return EmbedResult(vectors=out, usage=ran.usage, timing=ran.timing)
+
+    async def embed_sparse(self, job: EmbedJob) -> SparseResult:
+        """Sparse (SPLADE) embeddings."""
+        info = self.info
+        validate.require_task(info, Task.EMBED_SPARSE)
+        validate.check_count(len(job.inputs), self._limits.max_client_batch_size)
+        prompt = validate.resolve_prompt(job.prompt_name, info)
+        with self._admission.admit():
+            ran = await self._run(lambda: self._encode_embed_inputs(job, prompt))
+            indices: list[IntArray] = []
+            values: list[FloatArray] = []
+            for r in ran.results:
+                if not isinstance(r.value, tuple):
+                    raise EngineError("the engine returned a dense row for a sparse request")
+                indices.append(r.value[0])
+                values.append(r.value[1])
+            return SparseResult(indices, values, usage=ran.usage, timing=ran.timing)
+
+    async def classify(self, job: ClassifyJob) -> ClassifyResult:
+        """Every label with its score for each text or text pair."""
+        info = self.info
+        validate.require_task(info, Task.CLASSIFY)
+        validate.check_count(len(job.inputs), self._limits.max_client_batch_size)
+        for i, texts in enumerate(job.inputs):
+            validate.check_classify_input(i, texts)
+        with self._admission.admit():
+            ran = await self._run(lambda: self._encode_classify_inputs(job))
+            rows = np.stack([self._row(r) for r in ran.results])
+            results = scores.classify(
+                rows, info.labels, multi_label=info.multi_label, raw_scores=job.raw_scores
+            )
+            return ClassifyResult(results, usage=ran.usage, timing=ran.timing)
+
+    async def rerank(self, job: RerankJob) -> RerankResult:
+        """The texts ranked by relevance to the query, best first."""
+        info = self.info
+        validate.require_task(info, Task.RERANK)
+        validate.check_query(job.query)
+        validate.check_count(len(job.texts), self._limits.max_client_batch_size, "texts")
+        with self._admission.admit():
+            truncate, side = self._truncation(job.truncation)
+            pairs = [(job.query, text) for text in job.texts]
+            ran = await self._run(
+                lambda: self._tokenizer.encode_pairs(pairs, truncate=truncate, side=side)
+            )
+            rows = np.stack([self._row(r) for r in ran.results])
+            ranks = scores.rank(rows, raw_scores=job.raw_scores, top_n=job.top_n)
+            texts = [job.texts[r.index] for r in ranks] if job.return_text else None
+            return RerankResult(ranks, texts, usage=ran.usage, timing=ran.timing)
+
+    async def predict_tokens(self, job: TokensJob) -> TokensResult:
+        """Token labels or merged entity spans for each text."""
+        info = self.info
+        validate.require_task(info, Task.PREDICT_TOKENS)
+        validate.check_count(len(job.inputs), self._limits.max_client_batch_size)
+        ner.check_aggregation(info.labels, job.aggregation, raw_scores=job.raw_scores)
+        with self._admission.admit():
+            truncate, side = self._truncation(job.truncation)
+            ran = await self._run(
+                lambda: self._tokenizer.encode(
+                    job.inputs, truncate=truncate, side=side, offsets=True
+                )
+            )
+            logits: list[FloatArray] = []
+            for r in ran.results:
+                if isinstance(r.value, tuple):
+                    raise EngineError("the engine returned a sparse vector for token logits")
+                logits.append(r.value)
+            # Aggregation walks tokens in Python: keep it off the event loop.
+            results = await self._pool.run(
+                ner.predict_tokens_batch,
+                ran.encodings,
+                logits,
+                labels=info.labels,
+                strategy=job.aggregation,
+                decoder=self._tokenizer,
+                raw_scores=job.raw_scores,
+            )
+            return TokensResult(results, usage=ran.usage, timing=ran.timing)
+
+    async def tokenize(self, job: TokenizeJob) -> list[list[TokenInfo]]:
+        """The tokens of each text as the model would see them."""
+        validate.check_count(len(job.inputs), self._limits.max_client_batch_size)
+        prompt = validate.resolve_prompt(job.prompt_name, self.info)
+        with self._admission.admit():
+            return await self._pool.run(
+                self._tokenizer.tokenize,
+                job.inputs,
+                add_special_tokens=job.add_special_tokens,
+                prompt=prompt,
+            )
+
+    # -- shared path ---------------------------------------------------------------------
+
+    def _truncation(self, truncation: Truncation) -> tuple[bool, TruncationSide]:
+        truncate = (
+            self._limits.auto_truncate if truncation.truncate is None else truncation.truncate
+        )
+        return truncate, truncation.side
+
+    async def _run(self, encode: Callable[[], list[Encoding]]) -> _Ran:
+        start = time.perf_counter_ns()
+        encodings = await self._pool.run(encode)
+        tokenized = time.perf_counter_ns()
+        results = await _gather(self._scheduler.submit(encodings))
+        done = time.perf_counter_ns()
+        batches = {r.batch_id: r.batch_ns for r in results}
+        timing = Timing(
+            queue_ns=max((r.batch_start_ns for r in results), default=tokenized) - tokenized,
+            tokenization_ns=tokenized - start,
+            inference_ns=sum(batches.values()),
+            total_ns=done - start,
+        )
+        return _Ran(encodings, results, timing)
+
+    @staticmethod
+    def _row(result: ItemResult) -> FloatArray:
+        if isinstance(result.value, tuple):
+            raise EngineError("the engine returned a sparse vector where a row was expected")
+        return result.value
+
+    def _encode_embed_inputs(self, job: EmbedJob, prompt: str) -> list[Encoding]:
+        truncate, side = self._truncation(job.truncation)
+        text_pos = [i for i, x in enumerate(job.inputs) if isinstance(x, str)]
+        id_pos = [i for i, x in enumerate(job.inputs) if not isinstance(x, str)]
+        out: list[Encoding | None] = [None] * len(job.inputs)
+        if text_pos:
+            texts = [job.inputs[i] for i in text_pos]
+            encoded = self._tokenizer.encode(
+                _strs(texts), truncate=truncate, side=side, prompt=prompt
+            )
+            _place(out, text_pos, encoded)
+        if id_pos:
+            ids = [job.inputs[i] for i in id_pos]
+            encoded = self._tokenizer.encode_ids(_id_lists(ids), truncate=truncate, side=side)
+            _place(out, id_pos, encoded)
+        return _filled(out)
+
+    def _encode_classify_inputs(self, job: ClassifyJob) -> list[Encoding]:
+        truncate, side = self._truncation(job.truncation)
+        single_pos = [i for i, t in enumerate(job.inputs) if len(t) == 1]
+        pair_pos = [i for i, t in enumerate(job.inputs) if len(t) == 2]
+        out: list[Encoding | None] = [None] * len(job.inputs)
+        if single_pos:
+            encoded = self._tokenizer.encode(
+                [job.inputs[i][0] for i in single_pos], truncate=truncate, side=side
+            )
+            _place(out, single_pos, encoded)
+        if pair_pos:
+            encoded = self._tokenizer.encode_pairs(
+                [(job.inputs[i][0], job.inputs[i][1]) for i in pair_pos],
+                truncate=truncate,
+                side=side,
+            )
+            _place(out, pair_pos, encoded)
+        return _filled(out)
+
+
+def _strs(items: Sequence[object]) -> list[str]:
+    return [x for x in items if isinstance(x, str)]
+
+
+def _id_lists(items: Sequence[object]) -> list[list[int]]:
+    return [x for x in items if isinstance(x, list)]
+
+
+def _place(out: list[Encoding | None], positions: list[int], encoded: list[Encoding]) -> None:
+    for pos, enc in zip(positions, encoded, strict=True):
+        out[pos] = enc
+
+
+def _filled(out: list[Encoding | None]) -> list[Encoding]:
+    result = [e for e in out if e is not None]
+    if len(result) != len(out):  # pragma: no cover - every position is placed above
+        raise EngineError("tokenization lost inputs")
+    return result

@@ -1,0 +1,159 @@
+"""Domain requests and results of the service core: what a servicer hands to
+:class:`ember.service.core.Core` and gets back. Plain dataclasses; no protobuf, no torch."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ember.engines.ner import AggregationStrategy, TokenPrediction
+from ember.engines.scores import LabelScore, Ranked
+from ember.engines.types import FloatArray, IntArray, TruncationSide
+
+__all__ = [
+    "AggregationStrategy",
+    "ClassifyJob",
+    "ClassifyResult",
+    "EmbedItem",
+    "EmbedJob",
+    "EmbedResult",
+    "LabelScore",
+    "Ranked",
+    "RerankJob",
+    "RerankResult",
+    "SparseResult",
+    "Timing",
+    "TokenPrediction",
+    "TokenizeJob",
+    "TokensJob",
+    "TokensResult",
+    "Truncation",
+    "Usage",
+]
+
+
+@dataclass(frozen=True)
+class Truncation:
+    """What to do with over-long inputs. ``truncate=None`` means the server default."""
+
+    truncate: bool | None = None
+    side: TruncationSide = TruncationSide.RIGHT
+
+
+#: One embedding input: a text, or token ids used as given.
+EmbedItem = str | list[int]
+
+
+@dataclass(frozen=True)
+class EmbedJob:
+    """Dense or sparse embedding of a batch of inputs."""
+
+    inputs: list[EmbedItem]
+    normalize: bool = True
+    dimensions: int | None = None
+    truncation: Truncation = field(default_factory=Truncation)
+    prompt_name: str | None = None
+    sparse: bool = False
+
+
+@dataclass(frozen=True)
+class ClassifyJob:
+    """Classification of single texts or text pairs (each input: 1 or 2 texts)."""
+
+    inputs: list[list[str]]
+    raw_scores: bool = False
+    truncation: Truncation = field(default_factory=Truncation)
+
+
+@dataclass(frozen=True)
+class RerankJob:
+    """Ranking of texts by relevance to a query."""
+
+    query: str
+    texts: list[str]
+    raw_scores: bool = False
+    return_text: bool = False
+    top_n: int | None = None
+    truncation: Truncation = field(default_factory=Truncation)
+
+
+@dataclass(frozen=True)
+class TokensJob:
+    """Token classification (NER) of a batch of texts."""
+
+    inputs: list[str]
+    raw_scores: bool = False
+    aggregation: AggregationStrategy = AggregationStrategy.NONE
+    truncation: Truncation = field(default_factory=Truncation)
+
+
+@dataclass(frozen=True)
+class TokenizeJob:
+    """Tokenization of a batch of texts, as the model would see them."""
+
+    inputs: list[str]
+    add_special_tokens: bool = True
+    prompt_name: str | None = None
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Tokens a request fed to the model."""
+
+    prompt_tokens: int
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Where a request's time went, in nanoseconds."""
+
+    queue_ns: int = 0
+    tokenization_ns: int = 0
+    inference_ns: int = 0
+    total_ns: int = 0
+
+
+@dataclass(frozen=True)
+class EmbedResult:
+    """Dense vectors, one row per input, float32, already normalized/truncated as asked."""
+
+    vectors: FloatArray
+    usage: Usage
+    timing: Timing
+
+
+@dataclass(frozen=True)
+class SparseResult:
+    """Sparse vectors: per input, increasing indices and their values."""
+
+    indices: list[IntArray]
+    values: list[FloatArray]
+    usage: Usage
+    timing: Timing
+
+
+@dataclass(frozen=True)
+class ClassifyResult:
+    """Per input, every label with its score, best first."""
+
+    results: list[list[LabelScore]]
+    usage: Usage
+    timing: Timing
+
+
+@dataclass(frozen=True)
+class RerankResult:
+    """The ranking, best first (cut to top_n); ``texts`` are the ranked texts when asked for."""
+
+    ranks: list[Ranked]
+    texts: list[str] | None
+    usage: Usage
+    timing: Timing
+
+
+@dataclass(frozen=True)
+class TokensResult:
+    """Per input, the token predictions or entity spans in text order."""
+
+    results: list[list[TokenPrediction]]
+    usage: Usage
+    timing: Timing

@@ -1,0 +1,123 @@
+"""Typed settings from flags and environment variables, driven by dataclass field metadata.
+
+A settings class is a frozen dataclass whose fields carry ``metadata={"flag": "--x",
+"env": "EMBER_X", "help": "..."}``. :func:`add_arguments` registers every field on an
+argparse parser (the help text names the environment variable and the default);
+:func:`build` turns parsed arguments into the dataclass. Precedence: flag, then environment,
+then the field default. Nothing here reads the environment at import time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import enum
+import types
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _parse_bool(text: str) -> bool:
+    low = text.strip().lower()
+    if low in _TRUE:
+        return True
+    if low in _FALSE:
+        return False
+    raise argparse.ArgumentTypeError(f"expected a boolean (true/false), got {text!r}")
+
+
+def _base_type(hint: Any) -> tuple[Any, bool]:
+    """The concrete type of a field hint and whether None is allowed."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        if len(args) != 1:
+            raise TypeError(f"unsupported settings type {hint!r}")
+        return args[0], True
+    return hint, False
+
+
+def _converter(kind: Any) -> Any:
+    if kind is bool:
+        return _parse_bool
+    if kind is Path:
+        return Path
+    if isinstance(kind, type) and issubclass(kind, enum.Enum):
+        values = {str(m.value): m for m in kind}
+
+        def to_enum(text: str) -> Any:
+            try:
+                return values[text.strip().lower()]
+            except KeyError:
+                raise argparse.ArgumentTypeError(
+                    f"expected one of {', '.join(values)}, got {text!r}"
+                ) from None
+
+        return to_enum
+    if kind in (int, float, str):
+        return kind
+    raise TypeError(f"unsupported settings type {kind!r}")
+
+
+def _fields(cls: type[Any]) -> list[tuple[dataclasses.Field[Any], Any, bool]]:
+    hints = typing.get_type_hints(cls)
+    out = []
+    for f in dataclasses.fields(cls):
+        if "flag" not in f.metadata:
+            continue
+        kind, optional = _base_type(hints[f.name])
+        out.append((f, kind, optional))
+    return out
+
+
+def add_arguments(
+    parser: argparse.ArgumentParser,
+    cls: type[Any],
+    title: str,
+    exclude: frozenset[str] = frozenset(),
+) -> None:
+    """Register a flag for every field of settings class ``cls`` (but those named in
+    ``exclude``) in an argument group named ``title``."""
+    group = parser.add_argument_group(title)
+    for f, kind, _optional in _fields(cls):
+        if f.name in exclude:
+            continue
+        default = f.default if f.default is not dataclasses.MISSING else None
+        shown = default.value if isinstance(default, enum.Enum) else default
+        help_text = f"{f.metadata['help']} [env {f.metadata['env']}; default: {shown}]"
+        group.add_argument(
+            f.metadata["flag"],
+            dest=f.name,
+            type=_converter(kind),
+            default=None,
+            metavar=f.metadata.get("metavar", f.name.upper()),
+            help=help_text,
+        )
+
+
+def build(cls: type[T], args: argparse.Namespace, env: Mapping[str, str]) -> T:
+    """Build settings ``cls``: flag value if given, else environment variable, else default."""
+    values: dict[str, Any] = {}
+    for f, kind, optional in _fields(cls):
+        given = getattr(args, f.name, None)
+        if given is not None:
+            values[f.name] = given
+            continue
+        raw = env.get(f.metadata["env"])
+        if raw is None or raw == "":
+            continue
+        if optional and raw.strip().lower() in ("none", "null"):
+            values[f.name] = None
+            continue
+        try:
+            values[f.name] = _converter(kind)(raw)
+        except (argparse.ArgumentTypeError, ValueError) as exc:
+            raise SystemExit(f"invalid value for {f.metadata['env']}: {exc}") from None
+    return cls(**values)

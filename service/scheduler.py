@@ -1,0 +1,210 @@
+"""The scheduler: one asyncio task that owns the queue of tokenized inputs and feeds the engine.
+
+Callers :meth:`Scheduler.submit` encodings and await one future per input. The run loop asks
+the pure policy (:mod:`ember.service.batching`) for the next batch whenever the engine has a
+free slot, and runs ``engine.forward`` on a dedicated thread. Two slots are used, so one batch
+is formed and waiting while the engine runs the current one (prefetch). Inputs whose caller
+has gone (future cancelled) are dropped before they reach the engine. An exception from the
+engine fails the futures of that batch only; the loop keeps serving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from ember.engines.base import Engine
+from ember.engines.errors import EngineError, NotReadyError
+from ember.engines.types import (
+    Encoding,
+    EngineOutput,
+    FloatArray,
+    IntArray,
+    SparseOutput,
+    TokenLogitsOutput,
+    VectorOutput,
+)
+from ember.service import metrics
+from ember.service.batching import BatchLimits, Pending, plan_batch
+
+log = logging.getLogger(__name__)
+
+#: One input's engine output: a row (embedding or logits), a token-logits matrix, or a sparse
+#: vector as (indices, values).
+ItemValue = FloatArray | tuple[IntArray, FloatArray]
+
+
+@dataclass(frozen=True, slots=True)
+class ItemResult:
+    """The engine's answer for one input, with when and how long its batch ran."""
+
+    value: ItemValue
+    batch_id: int
+    batch_start_ns: int
+    batch_ns: int
+
+
+@dataclass(eq=False, slots=True)
+class _Item:
+    encoding: Encoding
+    future: asyncio.Future[ItemResult]
+    enqueued_ns: int = field(default_factory=time.perf_counter_ns)
+
+
+def _split(output: EngineOutput, count: int) -> list[ItemValue]:
+    """One value per input from a batch output, checking the engine kept its contract."""
+    values: list[ItemValue]
+    if isinstance(output, VectorOutput):
+        values = list(output.rows)
+    elif isinstance(output, TokenLogitsOutput):
+        values = list(output.logits)
+    elif isinstance(output, SparseOutput):
+        values = list(zip(output.indices, output.values, strict=True))
+    else:  # pragma: no cover - typing makes this unreachable
+        raise EngineError(f"engine returned an unknown output type {type(output).__name__}")
+    if len(values) != count:
+        raise EngineError(f"engine returned {len(values)} outputs for a batch of {count}")
+    return values
+
+
+class Scheduler:
+    """Single owner of the pending queue; see the module docstring for the contract."""
+
+    def __init__(self, engine: Engine, limits: BatchLimits) -> None:
+        self._engine = engine
+        self._limits = limits
+        self._lookahead = max(1024, 8 * limits.max_batch_requests)
+        self._pending: list[_Item] = []
+        self._wakeup = asyncio.Event()
+        self._slots = asyncio.Semaphore(2)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ember-engine")
+        self._batch_ids = itertools.count()
+        self._task: asyncio.Task[None] | None = None
+        self._running: set[asyncio.Task[None]] = set()
+        self._closed = False
+
+    @property
+    def limits(self) -> BatchLimits:
+        """The batch limits in force."""
+        return self._limits
+
+    @property
+    def queue_depth(self) -> int:
+        """Inputs waiting for a batch."""
+        return len(self._pending)
+
+    def start(self) -> None:
+        """Start the run loop on the current event loop."""
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="ember-scheduler")
+
+    def submit(self, encodings: Sequence[Encoding]) -> list[asyncio.Future[ItemResult]]:
+        """Queue encodings; returns one future per encoding, in order.
+
+        Cancelling a future withdraws its input if it has not reached the engine yet.
+        """
+        if self._closed:
+            raise NotReadyError("the server is shutting down")
+        loop = asyncio.get_running_loop()
+        items = [_Item(enc, loop.create_future()) for enc in encodings]
+        self._pending.extend(items)
+        metrics.QUEUE_DEPTH.set(len(self._pending))
+        self._wakeup.set()
+        return [item.future for item in items]
+
+    async def close(self) -> None:
+        """Stop taking work, finish the batches already running, fail what is still queued."""
+        self._closed = True
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._running:
+            await asyncio.gather(*self._running, return_exceptions=True)
+        for item in self._pending:
+            if not item.future.done():
+                item.future.set_exception(NotReadyError("the server is shutting down"))
+        self._pending.clear()
+        self._executor.shutdown(wait=True)
+
+    async def _run(self) -> None:
+        while True:
+            if not self._pending:
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            await self._slots.acquire()
+            batch = self._take_batch()
+            if not batch:
+                self._slots.release()
+                continue
+            task = asyncio.get_running_loop().create_task(self._execute(batch))
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
+
+    def _take_batch(self) -> list[_Item]:
+        # The policy looks at the oldest inputs only, so forming a batch costs the same with
+        # a hundred thousand inputs queued as with a few hundred.
+        head = self._pending[: self._lookahead]
+        plan = plan_batch(
+            [Pending(len(item.encoding), not item.future.done()) for item in head], self._limits
+        )
+        batch = [head[i] for i in plan.take]
+        gone = set(plan.take)
+        gone.update(plan.drop)
+        kept = [item for i, item in enumerate(head) if i not in gone]
+        self._pending = kept + self._pending[len(head) :]
+        metrics.QUEUE_DEPTH.set(len(self._pending))
+        return batch
+
+    async def _execute(self, batch: list[_Item]) -> None:
+        batch_id = next(self._batch_ids)
+        try:
+            # Late cancellations (while this batch waited for the engine) are skipped too.
+            live = [item for item in batch if not item.future.done()]
+            if not live:
+                return
+            loop = asyncio.get_running_loop()
+            start = time.perf_counter_ns()
+            try:
+                output = await loop.run_in_executor(
+                    self._executor, self._engine.forward, [item.encoding for item in live]
+                )
+                values = _split(output, len(live))
+            except Exception as exc:
+                metrics.BATCH_FAILURES.inc()
+                log.exception("engine failed on batch %d (%d inputs)", batch_id, len(live))
+                error = (
+                    exc
+                    if isinstance(exc, EngineError)
+                    else EngineError(
+                        f"the model engine failed on this batch: {type(exc).__name__}: {exc}"
+                    )
+                )
+                for item in live:
+                    if not item.future.done():
+                        item.future.set_exception(error)
+                return
+            elapsed = time.perf_counter_ns() - start
+            self._observe(live, elapsed)
+            for item, value in zip(live, values, strict=True):
+                if not item.future.done():
+                    item.future.set_result(ItemResult(value, batch_id, start, elapsed))
+        finally:
+            self._slots.release()
+
+    @staticmethod
+    def _observe(batch: list[_Item], elapsed_ns: int) -> None:
+        lengths = [len(item.encoding) for item in batch]
+        real = sum(lengths)
+        metrics.BATCH_SIZE.observe(len(batch))
+        metrics.BATCH_TOKENS.observe(real)
+        metrics.BATCH_PADDED_TOKENS.observe(len(batch) * max(lengths))
+        metrics.BATCH_SECONDS.observe(elapsed_ns / 1e9)
+        metrics.TOKENS_TOTAL.inc(real)

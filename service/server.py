@@ -1,0 +1,255 @@
+"""The gRPC server: wiring, health, reflection and lifecycle.
+
+Lifecycle: bind and start serving at once (health NOT_SERVING, model RPCs answer
+UNAVAILABLE), load the model on a worker thread, warm it up, then flip health to SERVING for
+exactly the services the model can answer. On :meth:`EmberServer.stop`: health goes
+NOT_SERVING, new calls are refused, in-flight calls get ``shutdown_grace_s`` to finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import metadata
+
+import grpc
+from ember.engines.base import Engine
+from ember.engines.config import EngineConfig
+from ember.engines.errors import NotReadyError
+from ember.engines.types import Task
+from ember.service import servicers
+from ember.service.core import Core
+from ember.service.default_model import default_model_path
+from ember.service.interceptors import (
+    AccessLogInterceptor,
+    ErrorInterceptor,
+    RequestIdInterceptor,
+)
+from ember.service.limits import resolve_limits
+from ember.service.settings import ServerSettings
+from ember.v1 import (
+    classify_pb2,
+    classify_pb2_grpc,
+    embed_pb2,
+    embed_pb2_grpc,
+    model_pb2,
+    model_pb2_grpc,
+    rerank_pb2,
+    rerank_pb2_grpc,
+    token_classification_pb2,
+    token_classification_pb2_grpc,
+)
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1._async import HealthServicer
+from grpc_reflection.v1alpha import reflection
+
+log = logging.getLogger(__name__)
+
+EMBED_SERVICE = embed_pb2.DESCRIPTOR.services_by_name["EmbedService"].full_name
+CLASSIFY_SERVICE = classify_pb2.DESCRIPTOR.services_by_name["ClassifyService"].full_name
+RERANK_SERVICE = rerank_pb2.DESCRIPTOR.services_by_name["RerankService"].full_name
+TOKENS_SERVICE = token_classification_pb2.DESCRIPTOR.services_by_name[
+    "TokenClassificationService"
+].full_name
+MODEL_SERVICE = model_pb2.DESCRIPTOR.services_by_name["ModelService"].full_name
+
+#: Which health service names go SERVING for each task the model serves.
+_TASK_SERVICES = {
+    Task.EMBED: EMBED_SERVICE,
+    Task.EMBED_SPARSE: EMBED_SERVICE,
+    Task.CLASSIFY: CLASSIFY_SERVICE,
+    Task.RERANK: RERANK_SERVICE,
+    Task.PREDICT_TOKENS: TOKENS_SERVICE,
+}
+ALL_SERVICES = (EMBED_SERVICE, CLASSIFY_SERVICE, RERANK_SERVICE, TOKENS_SERVICE, MODEL_SERVICE)
+
+
+def server_version() -> str:
+    """Ember's installed version."""
+    try:
+        return metadata.version("ember-serve")
+    except metadata.PackageNotFoundError:  # pragma: no cover - running from a bare checkout
+        return "0.0.0"
+
+
+def engine_config(settings: ServerSettings) -> EngineConfig:
+    """The engine configuration the settings ask for (the default model when none given)."""
+    quantization = settings.quantization
+    if quantization is not None and quantization.lower() in ("", "none"):
+        quantization = None
+    return EngineConfig(
+        model_path=settings.model or default_model_path(),
+        served_model_name=settings.served_model_name,
+        backend=settings.backend,  # type: ignore[arg-type]  # validated by EngineConfig
+        device=settings.device,
+        dtype=settings.dtype,  # type: ignore[arg-type]
+        quantization=quantization,  # type: ignore[arg-type]
+        pooling=settings.pooling,
+        max_input_length=settings.max_input_length,
+        num_threads=settings.num_threads,
+        kind=settings.kind,
+    )
+
+
+class CoreHandle:
+    """Late binding between servicers (registered before start) and the core (built after
+    the model loads): until then every model call answers UNAVAILABLE."""
+
+    def __init__(self) -> None:
+        self.core: Core | None = None
+
+    def __call__(self) -> Core:
+        if self.core is None:
+            raise NotReadyError("the model is still loading; retry shortly")
+        return self.core
+
+
+@dataclass
+class _Started:
+    server: grpc.aio.Server
+    port: int
+
+
+EngineLoader = Callable[[EngineConfig], Engine]
+
+
+def _default_loader(config: EngineConfig) -> Engine:
+    from ember.engines.registry import load_engine  # heavy imports happen off the event loop
+
+    return load_engine(config)
+
+
+class EmberServer:
+    """One gRPC server serving one model."""
+
+    def __init__(self, settings: ServerSettings, loader: EngineLoader = _default_loader) -> None:
+        self._settings = settings
+        self._loader = loader
+        self._handle = CoreHandle()
+        self._health = HealthServicer()
+        self._started: _Started | None = None
+        self._ready = asyncio.Event()
+        self.started_at = time.monotonic()
+
+    @property
+    def port(self) -> int:
+        """The bound gRPC port (after :meth:`start`)."""
+        if self._started is None:
+            raise RuntimeError("server not started")
+        return self._started.port
+
+    @property
+    def core(self) -> Core:
+        """The service core (after the model loaded)."""
+        return self._handle()
+
+    async def start(self) -> int:
+        """Bind and start answering (health NOT_SERVING until :meth:`load` finishes)."""
+        s = self._settings
+        options = [
+            ("grpc.max_receive_message_length", s.max_message_bytes),
+            ("grpc.max_send_message_length", s.max_message_bytes),
+            ("grpc.keepalive_time_ms", 30_000),
+            ("grpc.keepalive_permit_without_calls", 1),
+            ("grpc.http2.max_pings_without_data", 0),
+            ("grpc.so_reuseport", 0),
+        ]
+        server = grpc.aio.server(
+            interceptors=[
+                AccessLogInterceptor(s.access_log),
+                RequestIdInterceptor(),
+                ErrorInterceptor(),
+            ],
+            options=options,
+            maximum_concurrent_rpcs=None,
+        )
+        handle = self._handle
+        embed_pb2_grpc.add_EmbedServiceServicer_to_server(servicers.EmbedServicer(handle), server)
+        classify_pb2_grpc.add_ClassifyServiceServicer_to_server(
+            servicers.ClassifyServicer(handle), server
+        )
+        rerank_pb2_grpc.add_RerankServiceServicer_to_server(
+            servicers.RerankServicer(handle), server
+        )
+        token_classification_pb2_grpc.add_TokenClassificationServiceServicer_to_server(
+            servicers.TokenClassificationServicer(handle), server
+        )
+        model_pb2_grpc.add_ModelServiceServicer_to_server(
+            servicers.ModelServicer(handle, server_version()), server
+        )
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
+        reflection.enable_server_reflection(
+            (
+                *ALL_SERVICES,
+                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                reflection.SERVICE_NAME,
+            ),
+            server,
+        )
+        for name in ("", *ALL_SERVICES):
+            await self._health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        port = server.add_insecure_port(f"{s.grpc_host}:{s.grpc_port}")
+        if port == 0:
+            raise OSError(f"cannot bind gRPC to {s.grpc_host}:{s.grpc_port}")
+        await server.start()
+        self._started = _Started(server, port)
+        log.info("gRPC listening on %s:%d", s.grpc_host, port)
+        return port
+
+    async def load(self) -> Core:
+        """Load and warm the model off the event loop, then report SERVING."""
+        s = self._settings
+        loop = asyncio.get_running_loop()
+        config = engine_config(s)
+        engine = await loop.run_in_executor(None, self._loader, config)
+        info = engine.info
+        limits = resolve_limits(s, info)
+        await loop.run_in_executor(
+            None, engine.warmup, limits.max_batch_tokens, limits.max_batch_requests
+        )
+        core = Core(engine, limits, s.tokenizer_workers)
+        core.start()
+        self._handle.core = core
+        serving = {_TASK_SERVICES[t] for t in info.tasks} | {MODEL_SERVICE}
+        for name in ALL_SERVICES:
+            status = (
+                health_pb2.HealthCheckResponse.SERVING
+                if name in serving
+                else health_pb2.HealthCheckResponse.NOT_SERVING
+            )
+            await self._health.set(name, status)
+        await self._health.set("", health_pb2.HealthCheckResponse.SERVING)
+        self._ready.set()
+        log.info(
+            "serving %s (%s, %s on %s) after %.2fs: %s",
+            info.model_id,
+            info.kind.value,
+            info.dtype,
+            info.device,
+            time.monotonic() - self.started_at,
+            ", ".join(sorted(t.value for t in info.tasks)),
+        )
+        return core
+
+    async def wait_ready(self) -> None:
+        """Wait until the model serves."""
+        await self._ready.wait()
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Go NOT_SERVING, refuse new calls, let in-flight ones finish, release the model."""
+        await self._health.enter_graceful_shutdown()
+        if self._started is not None:
+            await self._started.server.stop(
+                self._settings.shutdown_grace_s if grace is None else grace
+            )
+        if self._handle.core is not None:
+            await self._handle.core.close()
+            self._handle.core = None
+
+    async def wait_closed(self) -> None:
+        """Block until the server terminates."""
+        if self._started is not None:
+            await self._started.server.wait_for_termination()

@@ -1,0 +1,181 @@
+"""The gRPC servicers: each RPC converts its request, calls the core, converts the answer.
+
+Servicers get the core through a callable, because they are registered before the model
+has loaded; until it has, the callable raises NotReadyError (UNAVAILABLE).
+
+No validation or logic lives here (see :mod:`ember.service.core`); errors propagate as
+:class:`~ember.engines.errors.EmberError` and the error interceptor maps them to status codes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import grpc
+from ember.service import convert, streaming
+from ember.service.core import Core
+from ember.v1 import (
+    classify_pb2,
+    classify_pb2_grpc,
+    common_pb2,
+    embed_pb2,
+    embed_pb2_grpc,
+    model_pb2,
+    model_pb2_grpc,
+    rerank_pb2,
+    rerank_pb2_grpc,
+    token_classification_pb2,
+    token_classification_pb2_grpc,
+)
+
+Ctx = grpc.aio.ServicerContext[Any, Any]
+
+
+def _batch_error(exc: BaseException) -> common_pb2.BatchError:
+    return common_pb2.BatchError(
+        code=streaming.error_code_number(exc), message=streaming.error_message(exc)
+    )
+
+
+class EmbedServicer(embed_pb2_grpc.EmbedServiceServicer):
+    """ember.v1.EmbedService."""
+
+    def __init__(self, core: Callable[[], Core]) -> None:
+        self._core = core
+
+    async def Embed(self, request: embed_pb2.EmbedRequest, context: Ctx) -> embed_pb2.EmbedResponse:
+        result = await self._core().embed(convert.embed_job(request))
+        return convert.embed_response(result, request.format, self._core().info.model_id)
+
+    async def EmbedStream(
+        self, request_iterator: AsyncIterator[embed_pb2.EmbedStreamRequest], context: Ctx
+    ) -> AsyncIterator[embed_pb2.EmbedStreamResponse]:
+        async def handle(msg: embed_pb2.EmbedStreamRequest) -> embed_pb2.EmbedStreamResponse:
+            response = await self.Embed(msg.request, context)
+            return embed_pb2.EmbedStreamResponse(batch_id=msg.batch_id, response=response)
+
+        def on_error(
+            msg: embed_pb2.EmbedStreamRequest, exc: BaseException
+        ) -> embed_pb2.EmbedStreamResponse:
+            return embed_pb2.EmbedStreamResponse(batch_id=msg.batch_id, error=_batch_error(exc))
+
+        async for answer in streaming.ordered(request_iterator, handle, on_error):
+            yield answer
+
+    async def EmbedSparse(
+        self, request: embed_pb2.EmbedSparseRequest, context: Ctx
+    ) -> embed_pb2.EmbedSparseResponse:
+        result = await self._core().embed_sparse(convert.embed_sparse_job(request))
+        return convert.embed_sparse_response(result, self._core().info.model_id)
+
+
+class ClassifyServicer(classify_pb2_grpc.ClassifyServiceServicer):
+    """ember.v1.ClassifyService."""
+
+    def __init__(self, core: Callable[[], Core]) -> None:
+        self._core = core
+
+    async def Classify(
+        self, request: classify_pb2.ClassifyRequest, context: Ctx
+    ) -> classify_pb2.ClassifyResponse:
+        result = await self._core().classify(convert.classify_job(request))
+        return convert.classify_response(result, self._core().info.model_id)
+
+    async def ClassifyStream(
+        self, request_iterator: AsyncIterator[classify_pb2.ClassifyStreamRequest], context: Ctx
+    ) -> AsyncIterator[classify_pb2.ClassifyStreamResponse]:
+        async def handle(
+            msg: classify_pb2.ClassifyStreamRequest,
+        ) -> classify_pb2.ClassifyStreamResponse:
+            response = await self.Classify(msg.request, context)
+            return classify_pb2.ClassifyStreamResponse(batch_id=msg.batch_id, response=response)
+
+        def on_error(
+            msg: classify_pb2.ClassifyStreamRequest, exc: BaseException
+        ) -> classify_pb2.ClassifyStreamResponse:
+            return classify_pb2.ClassifyStreamResponse(
+                batch_id=msg.batch_id, error=_batch_error(exc)
+            )
+
+        async for answer in streaming.ordered(request_iterator, handle, on_error):
+            yield answer
+
+
+class RerankServicer(rerank_pb2_grpc.RerankServiceServicer):
+    """ember.v1.RerankService."""
+
+    def __init__(self, core: Callable[[], Core]) -> None:
+        self._core = core
+
+    async def Rerank(
+        self, request: rerank_pb2.RerankRequest, context: Ctx
+    ) -> rerank_pb2.RerankResponse:
+        result = await self._core().rerank(convert.rerank_job(request))
+        return convert.rerank_response(result, self._core().info.model_id)
+
+    async def RerankStream(
+        self, request_iterator: AsyncIterator[rerank_pb2.RerankStreamRequest], context: Ctx
+    ) -> AsyncIterator[rerank_pb2.RerankStreamResponse]:
+        async def handle(msg: rerank_pb2.RerankStreamRequest) -> rerank_pb2.RerankStreamResponse:
+            response = await self.Rerank(msg.request, context)
+            return rerank_pb2.RerankStreamResponse(batch_id=msg.batch_id, response=response)
+
+        def on_error(
+            msg: rerank_pb2.RerankStreamRequest, exc: BaseException
+        ) -> rerank_pb2.RerankStreamResponse:
+            return rerank_pb2.RerankStreamResponse(batch_id=msg.batch_id, error=_batch_error(exc))
+
+        async for answer in streaming.ordered(request_iterator, handle, on_error):
+            yield answer
+
+
+class TokenClassificationServicer(token_classification_pb2_grpc.TokenClassificationServiceServicer):
+    """ember.v1.TokenClassificationService."""
+
+    def __init__(self, core: Callable[[], Core]) -> None:
+        self._core = core
+
+    async def PredictTokens(
+        self, request: token_classification_pb2.PredictTokensRequest, context: Ctx
+    ) -> token_classification_pb2.PredictTokensResponse:
+        result = await self._core().predict_tokens(convert.tokens_job(request))
+        return convert.tokens_response(result, self._core().info.model_id)
+
+    async def PredictTokensStream(
+        self,
+        request_iterator: AsyncIterator[token_classification_pb2.PredictTokensStreamRequest],
+        context: Ctx,
+    ) -> AsyncIterator[token_classification_pb2.PredictTokensStreamResponse]:
+        pb = token_classification_pb2
+
+        async def handle(msg: pb.PredictTokensStreamRequest) -> pb.PredictTokensStreamResponse:
+            response = await self.PredictTokens(msg.request, context)
+            return pb.PredictTokensStreamResponse(batch_id=msg.batch_id, response=response)
+
+        def on_error(
+            msg: pb.PredictTokensStreamRequest, exc: BaseException
+        ) -> pb.PredictTokensStreamResponse:
+            return pb.PredictTokensStreamResponse(batch_id=msg.batch_id, error=_batch_error(exc))
+
+        async for answer in streaming.ordered(request_iterator, handle, on_error):
+            yield answer
+
+
+class ModelServicer(model_pb2_grpc.ModelServiceServicer):
+    """ember.v1.ModelService."""
+
+    def __init__(self, core: Callable[[], Core], version: str) -> None:
+        self._core = core
+        self._version = version
+
+    async def GetModelInfo(
+        self, request: model_pb2.GetModelInfoRequest, context: Ctx
+    ) -> model_pb2.GetModelInfoResponse:
+        return convert.model_info_response(self._core().info, self._core().limits, self._version)
+
+    async def Tokenize(
+        self, request: model_pb2.TokenizeRequest, context: Ctx
+    ) -> model_pb2.TokenizeResponse:
+        tokens = await self._core().tokenize(convert.tokenize_job(request))
+        return convert.tokenize_response(tokens)

@@ -1,0 +1,208 @@
+"""The gRPC service's settings: one frozen, typed object parsed once at start-up.
+
+Every field has a command-line flag and an environment variable (see ``ember serve --help``).
+Values left as ``None`` are derived from the model and device when the server starts
+(see :func:`ember.service.limits.resolve_limits`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ember.engines.types import ModelKind, Pooling
+
+
+def _opt(flag: str, env: str, help_text: str, metavar: str | None = None) -> dict[str, str]:
+    meta = {"flag": flag, "env": env, "help": help_text}
+    if metavar:
+        meta["metavar"] = metavar
+    return meta
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """Settings of the gRPC service and its model engine."""
+
+    model: Path | None = field(
+        default=None,
+        metadata=_opt(
+            "--model",
+            "EMBER_MODEL",
+            "Local model folder (Hugging Face / sentence-transformers layout, or an HF cache "
+            "repo folder). Unset: the embedded all-MiniLM-L6-v2.",
+            "PATH",
+        ),
+    )
+    served_model_name: str | None = field(
+        default=None,
+        metadata=_opt(
+            "--served-model-name",
+            "EMBER_SERVED_MODEL_NAME",
+            "Model id reported to clients. Unset: the model folder's name.",
+            "NAME",
+        ),
+    )
+    grpc_host: str = field(
+        default="0.0.0.0",
+        metadata=_opt("--grpc-host", "EMBER_GRPC_HOST", "Address the gRPC server binds.", "HOST"),
+    )
+    grpc_port: int = field(
+        default=50051,
+        metadata=_opt("--grpc-port", "EMBER_GRPC_PORT", "gRPC port (0 picks a free one).", "PORT"),
+    )
+    backend: str = field(
+        default="torch",
+        metadata=_opt(
+            "--backend", "EMBER_BACKEND", "Engine backend: torch, onnx or tensorrt.", "NAME"
+        ),
+    )
+    device: str = field(
+        default="auto",
+        metadata=_opt("--device", "EMBER_DEVICE", "Device: auto, cpu, cuda or cuda:N.", "DEVICE"),
+    )
+    dtype: str = field(
+        default="auto",
+        metadata=_opt(
+            "--dtype",
+            "EMBER_DTYPE",
+            "Compute precision: auto (float32 on CPU, bfloat16 on CUDA), float32, bfloat16, "
+            "float16.",
+            "DTYPE",
+        ),
+    )
+    quantization: str | None = field(
+        default=None,
+        metadata=_opt(
+            "--quantization",
+            "EMBER_QUANTIZATION",
+            "Weight quantization: none, int8 (CPU) or fp8 (Hopper GPUs).",
+            "MODE",
+        ),
+    )
+    pooling: Pooling | None = field(
+        default=None,
+        metadata=_opt(
+            "--pooling",
+            "EMBER_POOLING",
+            "Override the pooling of an embedding model: cls, mean, max, lasttoken, ... "
+            "Unset: from the model's configuration.",
+            "MODE",
+        ),
+    )
+    kind: ModelKind | None = field(
+        default=None,
+        metadata=_opt(
+            "--kind",
+            "EMBER_KIND",
+            "Override the detected model kind: embedding, sparse_embedding, reranker, "
+            "classifier, token_classifier or llm_reranker. Unset: detected from the folder.",
+            "KIND",
+        ),
+    )
+    max_input_length: int | None = field(
+        default=None,
+        metadata=_opt(
+            "--max-input-length",
+            "EMBER_MAX_INPUT_LENGTH",
+            "Cap on input tokens. Unset: the model's own maximum.",
+            "TOKENS",
+        ),
+    )
+    max_batch_tokens: int | None = field(
+        default=None,
+        metadata=_opt(
+            "--max-batch-tokens",
+            "EMBER_MAX_BATCH_TOKENS",
+            "Most tokens in one engine batch, padding counted. Unset: 16384 on CPU, derived "
+            "from free memory on CUDA.",
+            "TOKENS",
+        ),
+    )
+    max_batch_requests: int | None = field(
+        default=None,
+        metadata=_opt(
+            "--max-batch-requests",
+            "EMBER_MAX_BATCH_REQUESTS",
+            "Most inputs in one engine batch. Unset: 64 on CPU, 512 on CUDA.",
+            "N",
+        ),
+    )
+    max_client_batch_size: int = field(
+        default=2048,
+        metadata=_opt(
+            "--max-client-batch-size",
+            "EMBER_MAX_CLIENT_BATCH_SIZE",
+            "Most inputs one client request may carry.",
+            "N",
+        ),
+    )
+    max_concurrent_requests: int = field(
+        default=1024,
+        metadata=_opt(
+            "--max-concurrent-requests",
+            "EMBER_MAX_CONCURRENT_REQUESTS",
+            "Requests (or stream batches) admitted at once; more answer RESOURCE_EXHAUSTED.",
+            "N",
+        ),
+    )
+    max_message_bytes: int = field(
+        default=256 * 1024 * 1024,
+        metadata=_opt(
+            "--max-message-bytes",
+            "EMBER_MAX_MESSAGE_BYTES",
+            "Largest gRPC message accepted or sent.",
+            "BYTES",
+        ),
+    )
+    auto_truncate: bool = field(
+        default=False,
+        metadata=_opt(
+            "--auto-truncate",
+            "EMBER_AUTO_TRUNCATE",
+            "Truncate over-long inputs when a request does not say (else they are rejected).",
+            "BOOL",
+        ),
+    )
+    tokenizer_workers: int = field(
+        default=2,
+        metadata=_opt(
+            "--tokenizer-workers", "EMBER_TOKENIZER_WORKERS", "Tokenization threads.", "N"
+        ),
+    )
+    batch_overhead_tokens: int | None = field(
+        default=None,
+        metadata=_opt(
+            "--batch-overhead-tokens",
+            "EMBER_BATCH_OVERHEAD_TOKENS",
+            "Fixed cost of one engine batch, in token-equivalents, used to choose between "
+            "batch shapes. Unset: 64 on CPU, 2048 on CUDA.",
+            "TOKENS",
+        ),
+    )
+    num_threads: int | None = field(
+        default=None,
+        metadata=_opt(
+            "--num-threads",
+            "EMBER_NUM_THREADS",
+            "Compute threads of the CPU engine. Unset: the machine's cores.",
+            "N",
+        ),
+    )
+    shutdown_grace_s: float = field(
+        default=30.0,
+        metadata=_opt(
+            "--shutdown-grace",
+            "EMBER_SHUTDOWN_GRACE",
+            "Seconds in-flight requests get to finish on SIGTERM/SIGINT.",
+            "SECONDS",
+        ),
+    )
+    log_level: str = field(
+        default="info",
+        metadata=_opt("--log-level", "EMBER_LOG_LEVEL", "debug, info, warning or error.", "LEVEL"),
+    )
+    access_log: bool = field(
+        default=False,
+        metadata=_opt("--access-log", "EMBER_ACCESS_LOG", "Log one line per gRPC call.", "BOOL"),
+    )
