@@ -1,4 +1,4 @@
-"""Start the installed ``ember`` CLI as a real subprocess on free ports, for e2e and gateway tests."""
+"""Start the installed ``ember`` CLI as a real subprocess on free ports (e2e, gateway tests)."""
 
 from __future__ import annotations
 
@@ -86,7 +86,9 @@ def run_server(
     if model_path is not None:
         args += ["--model", str(model_path)]
     args += list(extra_args)
-    log_file = tempfile.NamedTemporaryFile(prefix="ember-server-", suffix=".log", delete=False)
+    log_file = tempfile.NamedTemporaryFile(  # noqa: SIM115 - outlives this frame (yielded)
+        prefix="ember-server-", suffix=".log", delete=False
+    )
     proc_env = {**os.environ, **(env or {})}
     proc = subprocess.Popen(args, stdout=log_file, stderr=subprocess.STDOUT, env=proc_env)
     endpoints = ServerEndpoints(
