@@ -1,0 +1,404 @@
+"""``TorchEngine``: the PyTorch backend, running models through transformers' own classes.
+
+Owns loading a parsed model folder onto a device in a dtype, and the forward pass per model
+kind: pooled (+ Dense) embeddings, classification logits, per-token logits, SPLADE sparse
+vectors and LLM-reranker yes/no log-odds. Batches are right-padded to their longest encoding;
+every position-dependent step (pooling, last-token gathers) uses the real lengths, so results do
+not depend on what else is in the batch. Everything is device-parametrised: CUDA needs no
+change beyond ``EngineConfig.device``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Sequence
+from itertools import chain
+from typing import Any
+
+import numpy as np
+import torch
+from ember.engines.config import EngineConfig
+from ember.engines.dense import DenseProjection, load_dense
+from ember.engines.errors import BackendUnavailableError, EngineError, ModelLoadError
+from ember.engines.model_folder import ModelFolder, inspect_model_folder
+from ember.engines.pooling import pool
+from ember.engines.rerank_template import qwen3_reranker_template
+from ember.engines.tokenizer import HFTokenizer
+from ember.engines.torch_device import (
+    configure_threads,
+    device_name,
+    dtype_name,
+    resolve_device,
+    resolve_dtype,
+)
+from ember.engines.types import (
+    Encoding,
+    EngineOutput,
+    FloatArray,
+    IntArray,
+    ModelInfo,
+    ModelKind,
+    SparseOutput,
+    TokenLogitsOutput,
+    TruncationSide,
+    VectorOutput,
+)
+
+logger = logging.getLogger(__name__)
+
+#: SPLADE materialises (rows, time, vocab) logits; keep one chunk under this many elements.
+_SPARSE_CHUNK_ELEMENTS = 1 << 26
+
+
+def _auto_class(kind: ModelKind) -> Any:
+    # Imported lazily: the transformers model classes cost most of the cold start.
+    import transformers
+
+    return {
+        ModelKind.EMBEDDING: transformers.AutoModel,
+        ModelKind.SPARSE_EMBEDDING: transformers.AutoModelForMaskedLM,
+        ModelKind.CLASSIFIER: transformers.AutoModelForSequenceClassification,
+        ModelKind.RERANKER: transformers.AutoModelForSequenceClassification,
+        ModelKind.TOKEN_CLASSIFIER: transformers.AutoModelForTokenClassification,
+        ModelKind.LLM_RERANKER: transformers.AutoModelForCausalLM,
+    }[kind]
+
+
+def _load_model(folder: ModelFolder, config: EngineConfig, dtype: torch.dtype) -> Any:
+    import transformers
+
+    transformers.utils.logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+    cls = _auto_class(folder.kind)
+    kwargs: dict[str, Any] = {"dtype": dtype, "trust_remote_code": config.trust_remote_code}
+    try:
+        try:
+            return cls.from_pretrained(str(folder.path), attn_implementation="sdpa", **kwargs)
+        except ValueError as exc:
+            if "sdpa" not in str(exc).lower():
+                raise
+            logger.warning("%s has no SDPA attention; using eager attention", folder.architecture)
+            return cls.from_pretrained(str(folder.path), attn_implementation="eager", **kwargs)
+    except ModelLoadError:
+        raise
+    except Exception as exc:
+        raise ModelLoadError(
+            f"cannot load the {folder.architecture} model in {str(folder.path)!r}: {exc}"
+        ) from exc
+
+
+class TorchEngine:
+    """A model loaded with PyTorch; implements :class:`~ember.engines.base.Engine`.
+
+    ``forward`` must be called from one thread at a time (the service's engine thread).
+    """
+
+    def __init__(
+        self,
+        folder: ModelFolder,
+        tokenizer: HFTokenizer,
+        model: Any,
+        device: torch.device,
+        dtype: torch.dtype,
+        quantization: str | None = None,
+    ) -> None:
+        self._folder = folder
+        self._tokenizer = tokenizer
+        self._model = model
+        self._device = device
+        self._kind = folder.kind
+        cfg = model.config
+        pad = getattr(cfg, "pad_token_id", None)
+        if not isinstance(pad, int):
+            pad = tokenizer.pad_token_id
+        self._pad_id = pad if isinstance(pad, int) and 0 <= pad < tokenizer.vocab_size else 0
+        params = inspect.signature(model.forward).parameters
+        type_vocab = getattr(cfg, "type_vocab_size", 0)
+        self._uses_token_types = (
+            "token_type_ids" in params and isinstance(type_vocab, int) and type_vocab > 1
+        )
+        self._dense: list[DenseProjection] = [
+            load_dense(layer).to(device) for layer in folder.dense
+        ]
+        # Leading positions left out of pooling for prompted inputs (include_prompt=false).
+        spec = folder.pooling
+        self._exclude_prompt = spec is not None and not spec.include_prompt
+        self._lead = tokenizer.num_leading_special
+        # Decoder sequence classifiers are scored from the last real token's state directly
+        # (right padding: transformers' own lookup relies on pad ids matching config).
+        self._score_head: Any = None
+        if folder.kind in (ModelKind.CLASSIFIER, ModelKind.RERANKER) and folder.is_decoder:
+            self._score_head = getattr(model, "score", None)
+        self._yes_no: torch.Tensor | None = None
+        self._yes_no_bias: torch.Tensor | None = None
+        if folder.kind is ModelKind.LLM_RERANKER:
+            self._init_llm_reranker()
+        embedding_dim = folder.embedding_dim
+        if folder.kind is ModelKind.EMBEDDING and self._dense:
+            embedding_dim = self._dense[-1].linear.out_features
+        dtype_label = quantization or dtype_name(dtype)
+        self._info = ModelInfo(
+            model_id=folder.model_id,
+            kind=folder.kind,
+            architecture=folder.architecture,
+            max_input_length=tokenizer.max_input_length,
+            dtype=dtype_label,
+            device=device_name(device),
+            backend="torch",
+            vocab_size=tokenizer.vocab_size,
+            labels=folder.labels,
+            multi_label=folder.multi_label,
+            embedding_dim=embedding_dim,
+            pooling=spec.modes[0] if spec is not None else None,
+            prompts=dict(folder.prompts),
+            default_prompt_name=folder.default_prompt_name,
+        )
+
+    # -- loading ----------------------------------------------------------------------------
+
+    @classmethod
+    def load(cls, config: EngineConfig) -> TorchEngine:
+        """Load ``config.model_path`` per ``config``; raises ``ModelLoadError`` on failure."""
+        folder = inspect_model_folder(
+            config.model_path,
+            kind=config.kind,
+            pooling=config.pooling,
+            max_input_length=config.max_input_length,
+            served_model_name=config.served_model_name,
+        )
+        device = resolve_device(config.device)
+        dtype = resolve_dtype(config.dtype, device)
+        if config.quantization == "fp8":
+            raise BackendUnavailableError(
+                "fp8 quantization is not available in the torch backend; use dtype bfloat16 or "
+                "float16 on CUDA"
+            )
+        if config.quantization == "int8" and (device.type != "cpu" or dtype != torch.float32):
+            raise ModelLoadError("int8 quantization runs on the CPU with float32 (dtype auto)")
+        configure_threads(config.num_threads)
+        template = qwen3_reranker_template() if folder.kind is ModelKind.LLM_RERANKER else None
+        tokenizer = HFTokenizer.from_folder(folder, rerank_template=template)
+        model = _load_model(folder, config, dtype)
+        model.eval()
+        model.requires_grad_(False)
+        if config.quantization == "int8":
+            model = torch.ao.quantization.quantize_dynamic(  # type: ignore[no-untyped-call]
+                model, {torch.nn.Linear}, dtype=torch.qint8
+            )
+        model.to(device)
+        return cls(folder, tokenizer, model, device, dtype, config.quantization)
+
+    def _init_llm_reranker(self) -> None:
+        folder = self._folder
+        yes = folder.true_token_id
+        no = folder.false_token_id
+        if yes is None:
+            yes = self._tokenizer.token_to_id("yes")
+        if no is None:
+            no = self._tokenizer.token_to_id("no")
+        if yes is None or no is None:
+            raise ModelLoadError(
+                "an LLM reranker needs 'yes' and 'no' tokens in its vocabulary; this tokenizer "
+                "lacks them"
+            )
+        head = self._model.get_output_embeddings()
+        weight: torch.Tensor = head.weight
+        # score = logit(yes) - logit(no) = h . (w_yes - w_no) (+ bias difference).
+        self._yes_no = (weight[yes].float() - weight[no].float()).contiguous()
+        bias = getattr(head, "bias", None)
+        if isinstance(bias, torch.Tensor):
+            self._yes_no_bias = bias[yes].float() - bias[no].float()
+
+    # -- Engine protocol --------------------------------------------------------------------
+
+    @property
+    def info(self) -> ModelInfo:
+        """What the model is and serves."""
+        return self._info
+
+    @property
+    def tokenizer(self) -> HFTokenizer:
+        """The model's tokenizer."""
+        return self._tokenizer
+
+    @property
+    def folder(self) -> ModelFolder:
+        """The parsed model folder (Normalize flag, Dense layers, ...)."""
+        return self._folder
+
+    def warmup(self, max_batch_tokens: int, max_batch_requests: int) -> None:
+        """Run a short input, a full batch of short inputs and one long batch.
+
+        The long batch is capped at 2048 tokens: enough to size the allocator's buffers
+        without costing seconds of start-up on a CPU.
+        """
+        sample = self._tokenizer.encode(
+            ["Ember warms up its model."], truncate=True, side=TruncationSide.RIGHT
+        )[0]
+        short = Encoding(ids=list(sample.ids)[:8])
+        token = int(sample.ids[min(1, len(sample.ids) - 1)])
+        rows = max(1, min(max_batch_requests, max_batch_tokens // max(len(short), 1)))
+        long_len = max(1, min(self._tokenizer.max_input_length, max_batch_tokens, 512))
+        long_rows = max(1, min(max_batch_requests, min(max_batch_tokens, 2048) // long_len))
+        long = Encoding(ids=[int(short.ids[0])] + [token] * (long_len - 1))
+        for batch in ([short], [short] * rows, [long] * long_rows):
+            self.forward(batch)
+
+    def forward(self, batch: Sequence[Encoding]) -> EngineOutput:
+        """Run the model on a batch and return per-input outputs in batch order."""
+        if not batch:
+            raise EngineError("forward called with an empty batch")
+        with torch.inference_mode():
+            ids, mask, lengths, type_ids = self._inputs(batch)
+            kind = self._kind
+            if kind is ModelKind.EMBEDDING:
+                return VectorOutput(self._embed(batch, ids, mask, lengths, type_ids))
+            if kind in (ModelKind.CLASSIFIER, ModelKind.RERANKER):
+                return VectorOutput(self._classify(ids, mask, lengths, type_ids))
+            if kind is ModelKind.TOKEN_CLASSIFIER:
+                return self._token_logits(ids, mask, lengths, type_ids)
+            if kind is ModelKind.SPARSE_EMBEDDING:
+                return self._sparse(ids, mask, lengths, type_ids)
+            return VectorOutput(self._llm_rerank(ids, mask, lengths))
+
+    def close(self) -> None:
+        """Release the model's memory."""
+        self._model = None
+        self._dense = []
+        if self._device.type == "cuda":
+            torch.cuda.empty_cache()
+
+    # -- forward helpers --------------------------------------------------------------------
+
+    def _inputs(
+        self, batch: Sequence[Encoding]
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Right-padded ``input_ids``, ``attention_mask``, lengths and ``token_type_ids``."""
+        count = len(batch)
+        lengths = np.fromiter((len(e.ids) for e in batch), dtype=np.int64, count=count)
+        if lengths.min() < 1:
+            raise EngineError("forward got an empty encoding")
+        time = int(lengths.max())
+        real = np.arange(time)[None, :] < lengths[:, None]
+        ids = np.full((count, time), self._pad_id, dtype=np.int64)
+        total = int(lengths.sum())
+        ids[real] = np.fromiter(chain.from_iterable(e.ids for e in batch), np.int64, total)
+        type_ids = None
+        if self._uses_token_types and any(e.type_ids is not None for e in batch):
+            types = np.zeros((count, time), dtype=np.int64)
+            types[real] = np.fromiter(
+                chain.from_iterable(
+                    e.type_ids if e.type_ids is not None else [0] * len(e.ids) for e in batch
+                ),
+                np.int64,
+                total,
+            )
+            type_ids = self._to_device(types)
+        return (
+            self._to_device(ids),
+            self._to_device(real.astype(np.int64)),
+            self._to_device(lengths),
+            type_ids,
+        )
+
+    def _to_device(self, array: np.ndarray[Any, Any]) -> torch.Tensor:
+        return torch.from_numpy(array).to(self._device, non_blocking=True)
+
+    def _kwargs(
+        self, ids: torch.Tensor, mask: torch.Tensor, type_ids: torch.Tensor | None
+    ) -> dict[str, torch.Tensor]:
+        kwargs = {"input_ids": ids, "attention_mask": mask}
+        if type_ids is not None:
+            kwargs["token_type_ids"] = type_ids
+        return kwargs
+
+    def _embed(
+        self,
+        batch: Sequence[Encoding],
+        ids: torch.Tensor,
+        mask: torch.Tensor,
+        lengths: torch.Tensor,
+        type_ids: torch.Tensor | None,
+    ) -> FloatArray:
+        spec = self._folder.pooling
+        assert spec is not None
+        hidden = self._model(**self._kwargs(ids, mask, type_ids)).last_hidden_state
+        excluded = None
+        if self._exclude_prompt and any(e.prompt_length for e in batch):
+            counts = [self._lead + e.prompt_length if e.prompt_length else 0 for e in batch]
+            excluded = torch.tensor(counts, dtype=torch.int64).to(self._device, non_blocking=True)
+        pooled = pool(hidden, lengths, spec, excluded)
+        for layer in self._dense:
+            pooled = layer(pooled)
+        return _numpy(pooled)
+
+    def _classify(
+        self,
+        ids: torch.Tensor,
+        mask: torch.Tensor,
+        lengths: torch.Tensor,
+        type_ids: torch.Tensor | None,
+    ) -> FloatArray:
+        if self._score_head is not None:
+            hidden = self._model.base_model(input_ids=ids, attention_mask=mask).last_hidden_state
+            last = hidden[torch.arange(hidden.shape[0], device=hidden.device), lengths - 1]
+            return _numpy(self._score_head(last))
+        return _numpy(self._model(**self._kwargs(ids, mask, type_ids)).logits)
+
+    def _token_logits(
+        self,
+        ids: torch.Tensor,
+        mask: torch.Tensor,
+        lengths: torch.Tensor,
+        type_ids: torch.Tensor | None,
+    ) -> TokenLogitsOutput:
+        logits = _numpy(self._model(**self._kwargs(ids, mask, type_ids)).logits)
+        sizes = lengths.tolist()
+        return TokenLogitsOutput([logits[i, :n] for i, n in enumerate(sizes)])
+
+    def _sparse(
+        self,
+        ids: torch.Tensor,
+        mask: torch.Tensor,
+        lengths: torch.Tensor,
+        type_ids: torch.Tensor | None,
+    ) -> SparseOutput:
+        vocab = int(self._model.config.vocab_size)
+        step = max(1, _SPARSE_CHUNK_ELEMENTS // (ids.shape[1] * vocab))
+        pooled: list[torch.Tensor] = []
+        use_sum = self._folder.sparse_pooling == "sum"
+        twice = self._folder.sparse_activation == "log1p_relu"
+        for start in range(0, ids.shape[0], step):
+            part = slice(start, start + step)
+            part_types = None if type_ids is None else type_ids[part]
+            logits = self._model(**self._kwargs(ids[part], mask[part], part_types)).logits
+            values = torch.log1p(torch.relu(logits.float()))
+            if twice:
+                values = torch.log1p(values)
+            # Padding positions become 0, the floor of log1p(relu(.)), so they never win a max.
+            values = values * mask[part].unsqueeze(-1).to(values.dtype)
+            pooled.append(values.sum(dim=1) if use_sum else values.amax(dim=1))
+        dense = _numpy(torch.cat(pooled))
+        indices: list[IntArray] = []
+        weights: list[FloatArray] = []
+        for row in dense:
+            nonzero = np.flatnonzero(row).astype(np.int64)
+            indices.append(nonzero)
+            weights.append(row[nonzero])
+        return SparseOutput(indices, weights)
+
+    def _llm_rerank(
+        self, ids: torch.Tensor, mask: torch.Tensor, lengths: torch.Tensor
+    ) -> FloatArray:
+        assert self._yes_no is not None
+        hidden = self._model.base_model(input_ids=ids, attention_mask=mask).last_hidden_state
+        last = hidden[torch.arange(hidden.shape[0], device=hidden.device), lengths - 1]
+        scores = last.float() @ self._yes_no
+        if self._yes_no_bias is not None:
+            scores = scores + self._yes_no_bias
+        return _numpy(scores.unsqueeze(1))
+
+
+def _numpy(tensor: torch.Tensor) -> FloatArray:
+    array: FloatArray = tensor.detach().to(torch.float32).cpu().numpy()
+    return array
