@@ -1,0 +1,232 @@
+"""gRPC clients: :class:`EmberClient` (blocking) and :class:`AsyncEmberClient` (asyncio).
+
+Both return numpy arrays and plain tuples, and raise :class:`EmberRpcError` (with the gRPC
+status code name) on failure. ``embed_many`` cuts a large input list into batches and keeps
+several in flight at once, so one call saturates the server's batcher.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from types import TracebackType
+from typing import Any, TypeVar
+
+import grpc
+import numpy as np
+import numpy.typing as npt
+from ember.clients import requests as rq
+from ember.v1 import (
+    classify_pb2_grpc,
+    embed_pb2_grpc,
+    model_pb2,
+    model_pb2_grpc,
+    rerank_pb2_grpc,
+    token_classification_pb2,
+    token_classification_pb2_grpc,
+)
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+_OPTIONS = [
+    ("grpc.max_receive_message_length", 256 * 1024 * 1024),
+    ("grpc.max_send_message_length", 256 * 1024 * 1024),
+]
+
+T = TypeVar("T")
+
+
+class EmberRpcError(Exception):
+    """A failed call: ``code`` is the gRPC status name (e.g. ``INVALID_ARGUMENT``)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+def _wrap(exc: grpc.RpcError) -> EmberRpcError:
+    code = exc.code() if isinstance(exc, grpc.Call) else None
+    details = exc.details() if isinstance(exc, grpc.Call) else str(exc)
+    return EmberRpcError(code.name if code is not None else "UNKNOWN", details or "")
+
+
+class _Stubs:
+    def __init__(self, channel: Any) -> None:
+        self.embed = embed_pb2_grpc.EmbedServiceStub(channel)
+        self.classify = classify_pb2_grpc.ClassifyServiceStub(channel)
+        self.rerank = rerank_pb2_grpc.RerankServiceStub(channel)
+        self.tokens = token_classification_pb2_grpc.TokenClassificationServiceStub(channel)
+        self.model = model_pb2_grpc.ModelServiceStub(channel)
+        self.health = health_pb2_grpc.HealthStub(channel)
+
+
+class EmberClient:
+    """Blocking gRPC client. Use as a context manager or call :meth:`close`."""
+
+    def __init__(self, target: str = "localhost:50051", *, timeout: float | None = 300.0) -> None:
+        self._channel = grpc.insecure_channel(target, options=_OPTIONS)
+        self._stubs = _Stubs(self._channel)
+        self._timeout = timeout
+
+    def __enter__(self) -> EmberClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the channel."""
+        self._channel.close()
+
+    def _call(self, method: Any, request: Any) -> Any:
+        try:
+            return method(request, timeout=self._timeout)
+        except grpc.RpcError as exc:
+            raise _wrap(exc) from None
+
+    def embed(self, inputs: Sequence[rq.EmbedInput], **options: Any) -> npt.NDArray[np.float32]:
+        """Embed texts or token-id lists; options as in ``requests.embed_request``."""
+        resp = self._call(self._stubs.embed.Embed, rq.embed_request(inputs, **options))
+        return rq.embeddings(resp)
+
+    def embed_many(
+        self,
+        inputs: Sequence[rq.EmbedInput],
+        *,
+        batch_size: int = 128,
+        concurrency: int = 8,
+        **options: Any,
+    ) -> npt.NDArray[np.float32]:
+        """Embed a large list in batches of ``batch_size``, ``concurrency`` requests at a time."""
+        parts = rq.chunks(inputs, batch_size)
+        with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+            arrays = list(pool.map(lambda part: self.embed(part, **options), parts))
+        return np.concatenate(arrays) if arrays else np.zeros((0, 0), dtype=np.float32)
+
+    def classify(
+        self, inputs: Sequence[str | Sequence[str]], **options: Any
+    ) -> list[list[tuple[str, float]]]:
+        """Per input, every (label, score), best first."""
+        resp = self._call(self._stubs.classify.Classify, rq.classify_request(inputs, **options))
+        return rq.label_scores(resp)
+
+    def rerank(self, query: str, texts: Sequence[str], **options: Any) -> list[rq.Ranked]:
+        """The texts ranked against the query, best first."""
+        resp = self._call(self._stubs.rerank.Rerank, rq.rerank_request(query, texts, **options))
+        return rq.ranks(resp)
+
+    def predict_tokens(
+        self, inputs: Sequence[str], **options: Any
+    ) -> token_classification_pb2.PredictTokensResponse:
+        """Token labels or entity spans (the raw response message)."""
+        return self._call(  # type: ignore[no-any-return]
+            self._stubs.tokens.PredictTokens, rq.predict_tokens_request(inputs, **options)
+        )
+
+    def tokenize(self, inputs: Sequence[str]) -> model_pb2.TokenizeResponse:
+        """The tokens of each text."""
+        return self._call(  # type: ignore[no-any-return]
+            self._stubs.model.Tokenize, model_pb2.TokenizeRequest(inputs=list(inputs))
+        )
+
+    def model_info(self) -> model_pb2.GetModelInfoResponse:
+        """What the server serves and its limits."""
+        return self._call(  # type: ignore[no-any-return]
+            self._stubs.model.GetModelInfo, model_pb2.GetModelInfoRequest()
+        )
+
+    def is_serving(self, service: str = "") -> bool:
+        """Whether the health service reports SERVING (for ``service``, or overall)."""
+        resp = self._call(self._stubs.health.Check, health_pb2.HealthCheckRequest(service=service))
+        return bool(resp.status == health_pb2.HealthCheckResponse.SERVING)
+
+
+class AsyncEmberClient:
+    """asyncio gRPC client. Use ``async with`` or await :meth:`close`."""
+
+    def __init__(self, target: str = "localhost:50051", *, timeout: float | None = 300.0) -> None:
+        self._channel = grpc.aio.insecure_channel(target, options=_OPTIONS)
+        self._stubs = _Stubs(self._channel)
+        self._timeout = timeout
+
+    async def __aenter__(self) -> AsyncEmberClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the channel."""
+        await self._channel.close(None)
+
+    async def _call(self, method: Any, request: Any) -> Any:
+        try:
+            return await method(request, timeout=self._timeout)
+        except grpc.RpcError as exc:
+            raise _wrap(exc) from None
+
+    async def embed(
+        self, inputs: Sequence[rq.EmbedInput], **options: Any
+    ) -> npt.NDArray[np.float32]:
+        """Embed texts (or token-id lists)."""
+        resp = await self._call(self._stubs.embed.Embed, rq.embed_request(inputs, **options))
+        return rq.embeddings(resp)
+
+    async def embed_many(
+        self,
+        inputs: Sequence[rq.EmbedInput],
+        *,
+        batch_size: int = 128,
+        concurrency: int = 8,
+        **options: Any,
+    ) -> npt.NDArray[np.float32]:
+        """Embed a large list in batches, ``concurrency`` requests in flight."""
+        gate = asyncio.Semaphore(max(1, concurrency))
+
+        async def one(part: Sequence[rq.EmbedInput]) -> npt.NDArray[np.float32]:
+            async with gate:
+                return await self.embed(part, **options)
+
+        arrays = await asyncio.gather(*(one(p) for p in rq.chunks(inputs, batch_size)))
+        return np.concatenate(arrays) if arrays else np.zeros((0, 0), dtype=np.float32)
+
+    async def classify(
+        self, inputs: Sequence[str | Sequence[str]], **options: Any
+    ) -> list[list[tuple[str, float]]]:
+        """Per input, every (label, score), best first."""
+        resp = await self._call(
+            self._stubs.classify.Classify, rq.classify_request(inputs, **options)
+        )
+        return rq.label_scores(resp)
+
+    async def rerank(self, query: str, texts: Sequence[str], **options: Any) -> list[rq.Ranked]:
+        """The texts ranked against the query, best first."""
+        resp = await self._call(
+            self._stubs.rerank.Rerank, rq.rerank_request(query, texts, **options)
+        )
+        return rq.ranks(resp)
+
+    async def predict_tokens(
+        self, inputs: Sequence[str], **options: Any
+    ) -> token_classification_pb2.PredictTokensResponse:
+        """Token labels or entity spans (the raw response message)."""
+        return await self._call(  # type: ignore[no-any-return]
+            self._stubs.tokens.PredictTokens, rq.predict_tokens_request(inputs, **options)
+        )
+
+    async def model_info(self) -> model_pb2.GetModelInfoResponse:
+        """What the server serves and its limits."""
+        return await self._call(  # type: ignore[no-any-return]
+            self._stubs.model.GetModelInfo, model_pb2.GetModelInfoRequest()
+        )

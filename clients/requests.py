@@ -1,0 +1,167 @@
+"""Building request messages and reading responses: shared by the sync and async clients."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from ember.v1 import (
+    classify_pb2,
+    common_pb2,
+    embed_pb2,
+    rerank_pb2,
+    token_classification_pb2,
+)
+
+EmbedInput = str | Sequence[int]
+
+_DIRECTIONS = {
+    "right": common_pb2.TRUNCATION_DIRECTION_RIGHT,
+    "left": common_pb2.TRUNCATION_DIRECTION_LEFT,
+}
+_AGGREGATIONS = {
+    "none": token_classification_pb2.AGGREGATION_STRATEGY_NONE,
+    "simple": token_classification_pb2.AGGREGATION_STRATEGY_SIMPLE,
+    "first": token_classification_pb2.AGGREGATION_STRATEGY_FIRST,
+    "average": token_classification_pb2.AGGREGATION_STRATEGY_AVERAGE,
+    "max": token_classification_pb2.AGGREGATION_STRATEGY_MAX,
+}
+
+
+def truncation(truncate: bool | None, direction: str) -> common_pb2.Truncation:
+    """A Truncation message; ``truncate=None`` leaves the server default."""
+    key = direction.lower()
+    if key not in _DIRECTIONS:
+        raise ValueError(f"truncation direction must be 'right' or 'left', got {direction!r}")
+    msg = common_pb2.Truncation(direction=_DIRECTIONS[key])
+    if truncate is not None:
+        msg.truncate = truncate
+    return msg
+
+
+def embed_request(
+    inputs: Sequence[EmbedInput],
+    *,
+    normalize: bool = True,
+    dimensions: int | None = None,
+    truncate: bool | None = None,
+    truncation_direction: str = "right",
+    prompt_name: str | None = None,
+) -> embed_pb2.EmbedRequest:
+    """An EmbedRequest asking for compact float32 bytes."""
+    items = [
+        embed_pb2.EmbedInput(text=x)
+        if isinstance(x, str)
+        else embed_pb2.EmbedInput(token_ids=embed_pb2.TokenIds(ids=list(x)))
+        for x in inputs
+    ]
+    req = embed_pb2.EmbedRequest(
+        inputs=items,
+        normalize=normalize,
+        truncation=truncation(truncate, truncation_direction),
+        prompt_name=prompt_name or "",
+        format=embed_pb2.EMBEDDING_FORMAT_FLOAT32_LE,
+    )
+    if dimensions is not None:
+        req.dimensions = dimensions
+    return req
+
+
+def embeddings(resp: embed_pb2.EmbedResponse) -> npt.NDArray[np.float32]:
+    """The vectors of an EmbedResponse as one (n, dim) float32 array."""
+    if not resp.embeddings:
+        return np.zeros((0, 0), dtype=np.float32)
+    first = resp.embeddings[0]
+    if first.float32_le:
+        blob = b"".join(e.float32_le for e in resp.embeddings)
+        return np.frombuffer(blob, dtype="<f4").reshape(len(resp.embeddings), -1).copy()
+    return np.array([list(e.values) for e in resp.embeddings], dtype=np.float32)
+
+
+def classify_request(
+    inputs: Sequence[str | Sequence[str]],
+    *,
+    raw_scores: bool = False,
+    truncate: bool | None = None,
+    truncation_direction: str = "right",
+) -> classify_pb2.ClassifyRequest:
+    """A ClassifyRequest; each input is a text or a (text, text) pair."""
+    items = [
+        classify_pb2.ClassifyInput(texts=[x] if isinstance(x, str) else list(x)) for x in inputs
+    ]
+    return classify_pb2.ClassifyRequest(
+        inputs=items,
+        raw_scores=raw_scores,
+        truncation=truncation(truncate, truncation_direction),
+    )
+
+
+def rerank_request(
+    query: str,
+    texts: Sequence[str],
+    *,
+    raw_scores: bool = False,
+    return_text: bool = False,
+    top_n: int | None = None,
+    truncate: bool | None = None,
+    truncation_direction: str = "right",
+) -> rerank_pb2.RerankRequest:
+    """A RerankRequest."""
+    req = rerank_pb2.RerankRequest(
+        query=query,
+        texts=list(texts),
+        raw_scores=raw_scores,
+        return_text=return_text,
+        truncation=truncation(truncate, truncation_direction),
+    )
+    if top_n is not None:
+        req.top_n = top_n
+    return req
+
+
+def predict_tokens_request(
+    inputs: Sequence[str],
+    *,
+    aggregation_strategy: str = "none",
+    raw_scores: bool = False,
+    truncate: bool | None = None,
+    truncation_direction: str = "right",
+) -> token_classification_pb2.PredictTokensRequest:
+    """A PredictTokensRequest."""
+    key = aggregation_strategy.lower()
+    if key not in _AGGREGATIONS:
+        raise ValueError(f"aggregation_strategy must be one of {sorted(_AGGREGATIONS)}")
+    return token_classification_pb2.PredictTokensRequest(
+        inputs=list(inputs),
+        raw_scores=raw_scores,
+        aggregation_strategy=_AGGREGATIONS[key],
+        truncation=truncation(truncate, truncation_direction),
+    )
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """One reranked text."""
+
+    index: int
+    score: float
+    text: str | None
+
+
+def ranks(resp: rerank_pb2.RerankResponse) -> list[Ranked]:
+    """The ranking of a RerankResponse, best first."""
+    return [Ranked(r.index, r.score, r.text if r.HasField("text") else None) for r in resp.ranks]
+
+
+def label_scores(resp: classify_pb2.ClassifyResponse) -> list[list[tuple[str, float]]]:
+    """Per input, (label, score) pairs best first."""
+    return [[(x.label, x.score) for x in r.labels] for r in resp.results]
+
+
+def chunks(items: Sequence[EmbedInput], size: int) -> list[Sequence[EmbedInput]]:
+    """``items`` cut into consecutive chunks of at most ``size``."""
+    if size < 1:
+        raise ValueError("batch size must be at least 1")
+    return [items[i : i + size] for i in range(0, len(items), size)]

@@ -1,0 +1,72 @@
+"""A small REST client for Ember's OpenAI- and TEI-compatible routes (httpx, no grpc needed)."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Any
+
+import httpx
+import numpy as np
+import numpy.typing as npt
+
+
+class EmberRestClient:
+    """Blocking REST client; ``base_url`` like ``http://localhost:8080``."""
+
+    def __init__(
+        self,
+        base_url: str = "http://localhost:8080",
+        *,
+        api_key: str | None = None,
+        timeout: float = 300.0,
+    ) -> None:
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._http = httpx.Client(base_url=base_url, headers=headers, timeout=timeout)
+
+    def __enter__(self) -> EmberRestClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    def _post(self, path: str, body: dict[str, Any]) -> Any:
+        resp = self._http.post(path, json=body)
+        resp.raise_for_status()
+        return resp.json()
+
+    def embeddings(
+        self, inputs: str | Sequence[str], *, dimensions: int | None = None
+    ) -> npt.NDArray[np.float32]:
+        """OpenAI ``/v1/embeddings`` with base64 transfer, as one (n, dim) array."""
+        body: dict[str, Any] = {"input": inputs, "model": "ember", "encoding_format": "base64"}
+        if dimensions is not None:
+            body["dimensions"] = dimensions
+        data = self._post("/v1/embeddings", body)["data"]
+        rows = [np.frombuffer(base64.b64decode(d["embedding"]), dtype="<f4") for d in data]
+        return np.stack(rows) if rows else np.zeros((0, 0), dtype=np.float32)
+
+    def rerank(self, query: str, texts: Sequence[str], **options: Any) -> list[dict[str, Any]]:
+        """TEI ``/rerank``: a list of {index, score, text?}, best first."""
+        result: list[dict[str, Any]] = self._post(
+            "/rerank", {"query": query, "texts": list(texts), **options}
+        )
+        return result
+
+    def predict(self, inputs: Any, **options: Any) -> Any:
+        """TEI/BEI ``/predict``."""
+        return self._post("/predict", {"inputs": inputs, **options})
+
+    def predict_tokens(self, inputs: Sequence[str], **options: Any) -> Any:
+        """BEI ``/predict_tokens``."""
+        return self._post("/predict_tokens", {"inputs": [list(inputs)], **options})
