@@ -75,7 +75,8 @@ def _load_model(folder: ModelFolder, config: EngineConfig, dtype: torch.dtype) -
         try:
             return cls.from_pretrained(str(folder.path), attn_implementation="sdpa", **kwargs)
         except ValueError as exc:
-            if "sdpa" not in str(exc).lower():
+            message = str(exc).lower()
+            if "sdpa" not in message and "scaled_dot_product_attention" not in message:
                 raise
             logger.warning("%s has no SDPA attention; using eager attention", folder.architecture)
             return cls.from_pretrained(str(folder.path), attn_implementation="eager", **kwargs)
