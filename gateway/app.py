@@ -1,0 +1,371 @@
+"""The REST gateway's FastAPI application: routes, error handlers, OpenAPI.
+
+Each route is thin: the validated body goes through :mod:`ember.gateway.translate` to a proto
+request, one upstream gRPC call (:class:`ember.gateway.upstream.Upstream`), and back through
+``translate`` to JSON, written by orjson (numpy arrays included). Every failure is answered
+from the one table in :mod:`ember.gateway.errors`, in the route's error shape.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import orjson
+from ember.gateway import errors, metrics, translate
+from ember.gateway.middleware import (
+    REQUEST_ID_KEY,
+    AuthMiddleware,
+    BodyLimitMiddleware,
+    ObservabilityMiddleware,
+)
+from ember.gateway.models import (
+    CohereRerankRequest,
+    CohereRerankResponse,
+    Health,
+    Info,
+    LabelScore,
+    OpenAIEmbeddingsRequest,
+    OpenAIEmbeddingsResponse,
+    OpenAIError,
+    OpenAIModelList,
+    PredictRequest,
+    PredictTokensRequest,
+    SparseValue,
+    TEIEmbedRequest,
+    TEIEmbedSparseRequest,
+    TEIError,
+    TEIRank,
+    TEIRerankRequest,
+    TEIToken,
+    TEITokenizeRequest,
+    TokenPrediction,
+)
+from ember.gateway.settings import GatewaySettings
+from ember.gateway.upstream import Req, Resp, Rpc, Upstream
+from ember.v1 import model_pb2
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import PlainTextResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+logger = logging.getLogger("ember.gateway")
+
+_ORJSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
+
+_ERROR_DOCS = {
+    400: "Malformed JSON or an unreadable header.",
+    401: "Missing or wrong API key (only when the server has one).",
+    413: "The request body is over the size limit.",
+    422: "The request is invalid (validation by the gateway or the service).",
+    424: "The loaded model cannot serve this route.",
+    429: "The server is overloaded; retry later.",
+    500: "Internal error.",
+    503: "The service is not ready or is shutting down.",
+    504: "The request's deadline passed.",
+}
+_READ_ERRORS = (401, 500, 503, 504)
+
+
+def _error_responses(
+    model: type, statuses: tuple[int, ...] = tuple(_ERROR_DOCS)
+) -> dict[int | str, dict[str, Any]]:
+    return {s: {"model": model, "description": _ERROR_DOCS[s]} for s in statuses}
+
+
+_OPENAI_ERRORS = _error_responses(OpenAIError)
+_TEI_ERRORS = _error_responses(TEIError)
+
+
+def json_response(content: object, status_code: int = 200) -> Response:
+    """``content`` (dicts, lists, numpy arrays) encoded by orjson."""
+    return Response(
+        orjson.dumps(content, option=_ORJSON_OPTIONS),
+        status_code=status_code,
+        media_type="application/json",
+    )
+
+
+def _error_response(request: Request, error: errors.ApiError) -> Response:
+    body = errors.error_json(request.url.path, error.kind, error.message, error.param)
+    return Response(body, status_code=error.kind.status, media_type="application/json")
+
+
+def _validation_message(exc: RequestValidationError) -> tuple[errors.ErrorKind, str, str | None]:
+    details = exc.errors()
+    for d in details:
+        if d.get("type") == "json_invalid":
+            reason = (d.get("ctx") or {}).get("error", "invalid JSON")
+            return errors.MALFORMED_JSON, f"malformed JSON body: {reason}", None
+    parts: dict[str, str] = {}
+    depth: dict[str, int] = {}
+    for d in details:
+        loc = [p for p in d.get("loc", ()) if p != "body"]
+        field = str(loc[0]) if loc else ""
+        if d.get("type") == "missing" and not loc:
+            message = "a JSON request body is required"
+        elif d.get("type") == "model_attributes_type" and not loc:
+            message = "the request body must be a JSON object (Content-Type: application/json)"
+        else:
+            # A value matching no member of a union (``input``: text | texts | ids | ...) gets
+            # one error per member, each with the member's name in its location: report only
+            # the member that got furthest, without the name, e.g. "input.0: ...".
+            where = ".".join(str(p) for p in loc if not _is_union_member(p))
+            message = f"{where}: {d.get('msg', 'invalid')}" if where else str(d.get("msg", ""))
+        if field not in parts or len(loc) > depth[field]:
+            parts[field], depth[field] = message, len(loc)
+    param = next((f for f in parts if f), None)
+    return errors.VALIDATION, "; ".join(parts.values()) or "invalid request", param
+
+
+def _is_union_member(part: object) -> bool:
+    # pydantic names union members by type ("str", "list[constrained-int]") or model class
+    # ("RerankDocument"); the request models' own field names are all lower case.
+    return isinstance(part, str) and (
+        part in ("str", "int", "bool", "float") or "[" in part or part[:1].isupper()
+    )
+
+
+class _Calls:
+    """What the routes share: the upstream and the per-request call options."""
+
+    def __init__(self, settings: GatewaySettings, upstream: Upstream) -> None:
+        self.settings = settings
+        self.upstream = upstream
+
+    async def __call__(self, request: Request, method: Rpc[Req, Resp], message: Req) -> Resp:
+        headers = request.headers
+        timeout = translate.grpc_timeout(
+            headers.get("request-timeout-ms"),
+            headers.get("request-deadline-ms"),
+            self.settings.request_timeout_s,
+            time.time(),
+        )
+        return await self.upstream.call(
+            method,
+            message,
+            timeout=timeout,
+            request_id=request.scope.get(REQUEST_ID_KEY, ""),
+            receive=request.receive,
+        )
+
+
+def create_app(settings: GatewaySettings) -> FastAPI:
+    """The gateway app; its lifespan opens and closes the channel to ``settings.upstream``."""
+    upstream = Upstream(settings.upstream)
+    call = _Calls(settings, upstream)
+    created = int(time.time())
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await upstream.open()
+        try:
+            yield
+        finally:
+            await upstream.close()
+
+    app = FastAPI(
+        title="Ember",
+        summary="OpenAI-, TEI- and BEI-compatible REST API of the Ember inference server.",
+        version=_version(),
+        lifespan=lifespan,
+        strict_content_type=False,
+        openapi_tags=[
+            {"name": "OpenAI", "description": "OpenAI-compatible routes."},
+            {"name": "TEI / BEI", "description": "text-embeddings-inference and BEI routes."},
+            {"name": "Cohere / Jina", "description": "Rerank as RAG frameworks call it."},
+            {"name": "Server", "description": "Health, model info and metrics."},
+        ],
+    )
+    app.state.upstream = upstream
+    _install_error_handlers(app)
+    _install_routes(app, call, upstream, created)
+
+    # Added innermost first: Observability wraps CORS wraps Auth wraps BodyLimit.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    if settings.api_key:
+        app.add_middleware(AuthMiddleware, api_key=settings.api_key)
+    if settings.cors_origins():
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins(),
+            allow_methods=["GET", "POST"],
+            allow_headers=["*"],
+            expose_headers=["x-request-id"],
+        )
+    app.add_middleware(ObservabilityMiddleware)
+    return app
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("ember-serve")
+    except PackageNotFoundError:
+        return "0.0.0"
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    async def on_api_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, errors.ApiError)
+        return _error_response(request, exc)
+
+    async def on_validation_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        kind, message, param = _validation_message(exc)
+        return _error_response(request, errors.ApiError(kind, message, param=param))
+
+    async def on_http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        kind = errors.kind_for_http_status(exc.status_code)
+        response = _error_response(request, errors.ApiError(kind, str(exc.detail)))
+        if exc.headers:
+            response.headers.update(exc.headers)
+        return response
+
+    async def on_unexpected(request: Request, exc: Exception) -> Response:
+        logger.exception("unhandled error on %s", request.url.path)
+        error = errors.ApiError(errors.INTERNAL, f"internal error ({type(exc).__name__})")
+        return _error_response(request, error)
+
+    app.add_exception_handler(errors.ApiError, on_api_error)
+    app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, on_http_error)
+    app.add_exception_handler(Exception, on_unexpected)
+
+
+def _install_routes(app: FastAPI, call: _Calls, upstream: Upstream, created: int) -> None:
+    # ------------------------------------------------------------ OpenAI
+
+    def openai_post(path: str, **kwargs: Any) -> Callable[[Any], Any]:
+        return app.post(path, tags=["OpenAI"], responses=_OPENAI_ERRORS, **kwargs)
+
+    @openai_post("/v1/embeddings", response_model=OpenAIEmbeddingsResponse)
+    @openai_post("/embeddings", response_model=OpenAIEmbeddingsResponse)
+    async def openai_embeddings(body: OpenAIEmbeddingsRequest, request: Request) -> Response:
+        """Create embeddings (OpenAI). ``encoding_format=base64`` returns little-endian
+        float32 bytes in base64."""
+        response = await call(request, upstream.embed, translate.openai_embed_request(body))
+        fmt = body.encoding_format or "float"
+        return json_response(translate.openai_embed_response(response, fmt))
+
+    @app.get(
+        "/v1/models",
+        tags=["OpenAI"],
+        response_model=OpenAIModelList,
+        responses=_error_responses(OpenAIError, _READ_ERRORS),
+    )
+    async def openai_models(request: Request) -> Response:
+        """List the served model (OpenAI)."""
+        info = await call(request, upstream.model_info, model_pb2.GetModelInfoRequest())
+        return json_response(translate.models_response(info, created))
+
+    # ------------------------------------------------------------ Cohere / Jina
+
+    @app.post(
+        "/v1/rerank",
+        tags=["Cohere / Jina"],
+        response_model=CohereRerankResponse,
+        responses=_OPENAI_ERRORS,
+    )
+    async def cohere_rerank(body: CohereRerankRequest, request: Request) -> Response:
+        """Rank documents by relevance to the query, best first (Cohere / Jina shape)."""
+        response = await call(request, upstream.rerank, translate.cohere_rerank_request(body))
+        rid = request.scope.get(REQUEST_ID_KEY, "")
+        return json_response(translate.cohere_rerank_response(response, rid))
+
+    # ------------------------------------------------------------ TEI / BEI
+
+    def tei_post(path: str, **kwargs: Any) -> Callable[[Any], Any]:
+        return app.post(path, tags=["TEI / BEI"], responses=_TEI_ERRORS, **kwargs)
+
+    @tei_post("/embed", response_model=list[list[float]])
+    async def tei_embed(body: TEIEmbedRequest, request: Request) -> Response:
+        """Dense embeddings, one vector per input (TEI)."""
+        response = await call(request, upstream.embed, translate.tei_embed_request(body))
+        return json_response(translate.tei_embed_response(response))
+
+    @tei_post("/embed_sparse", response_model=list[list[SparseValue]])
+    async def tei_embed_sparse(body: TEIEmbedSparseRequest, request: Request) -> Response:
+        """Sparse (SPLADE) embeddings: the non-zero entries of each vector (TEI)."""
+        message = translate.tei_embed_sparse_request(body)
+        response = await call(request, upstream.embed_sparse, message)
+        return json_response(translate.tei_embed_sparse_response(response))
+
+    @tei_post("/rerank", response_model=list[TEIRank])
+    async def tei_rerank(body: TEIRerankRequest, request: Request) -> Response:
+        """Rank texts by relevance to the query, best first (TEI / BEI)."""
+        response = await call(request, upstream.rerank, translate.tei_rerank_request(body))
+        return json_response(translate.tei_rerank_response(response))
+
+    @tei_post("/predict", response_model=list[LabelScore] | list[list[LabelScore]])
+    async def tei_predict(body: PredictRequest, request: Request) -> Response:
+        """Classify one text, ONE text pair, or a batch of texts and pairs (TEI / BEI).
+
+        One input answers ``[{label, score}]`` best first; a batch answers a list of those."""
+        message, single = translate.predict_request(body)
+        response = await call(request, upstream.classify, message)
+        return json_response(translate.predict_response(response, single))
+
+    @tei_post(
+        "/predict_tokens",
+        response_model=list[list[list[TokenPrediction]]]
+        | list[list[TokenPrediction]]
+        | list[TokenPrediction],
+    )
+    async def bei_predict_tokens(body: PredictTokensRequest, request: Request) -> Response:
+        """Token classification / NER (BEI-Bert). The answer nests as ``inputs`` did: one list
+        of tokens per text."""
+        message, layout = translate.predict_tokens_request(body)
+        response = await call(request, upstream.predict_tokens, message)
+        return json_response(translate.predict_tokens_response(response, layout))
+
+    @tei_post("/tokenize", response_model=list[list[TEIToken]])
+    async def tei_tokenize(body: TEITokenizeRequest, request: Request) -> Response:
+        """The tokens the model sees for each input (TEI)."""
+        response = await call(request, upstream.tokenize, translate.tokenize_request(body))
+        return json_response(translate.tokenize_response(response))
+
+    # ------------------------------------------------------------ server
+
+    @app.get(
+        "/info",
+        tags=["Server"],
+        response_model=Info,
+        responses=_error_responses(TEIError, _READ_ERRORS),
+    )
+    async def info(request: Request) -> Response:
+        """The served model and the server's limits (TEI-like)."""
+        message = await call(request, upstream.model_info, model_pb2.GetModelInfoRequest())
+        return json_response(translate.info_response(message))
+
+    @app.get(
+        "/health",
+        tags=["Server"],
+        response_model=Health,
+        responses={503: {"model": TEIError, "description": "The service is not serving."}},
+    )
+    async def health() -> Response:
+        """200 when the gRPC service reports SERVING, else 503."""
+        if await upstream.serving():
+            return json_response({"status": "serving"})
+        body = errors.error_body(
+            errors.ErrorShape.TEI, errors.UNAVAILABLE, "the model service is not serving"
+        )
+        return json_response(body, status_code=503)
+
+    @app.get(
+        "/metrics",
+        tags=["Server"],
+        response_class=PlainTextResponse,
+        responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text."}},
+    )
+    async def prometheus_metrics() -> Response:
+        """Prometheus metrics: HTTP requests and latencies, and the service's own."""
+        body, content_type = metrics.render()
+        return Response(body, media_type=content_type)

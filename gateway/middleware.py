@@ -1,0 +1,169 @@
+"""Plain ASGI middleware around every gateway request (no per-request task, no body copies).
+
+* :class:`ObservabilityMiddleware`: the request id (taken from ``x-baseten-customer-request-id``
+  or ``x-request-id``, else generated; echoed on the answer) and the request metrics.
+* :class:`AuthMiddleware`: ``Authorization: Bearer <key>`` when an API key is configured.
+* :class:`BodyLimitMiddleware`: answers 413 for bodies over the limit, from
+  ``Content-Length`` before anything is read, or as soon as a streamed body passes it.
+
+Errors they answer take the route's error shape (:mod:`ember.gateway.errors`).
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from typing import Any
+
+from ember.gateway import errors
+from ember.gateway.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from starlette.exceptions import HTTPException
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+REQUEST_ID_KEY = "ember.request_id"
+"""Where the request id lives in the ASGI scope."""
+
+_REQUEST_ID_HEADERS = (b"x-baseten-customer-request-id", b"x-request-id")
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    headers: Iterable[tuple[bytes, bytes]] = scope["headers"]
+    for key, value in headers:
+        if key == name:
+            return value
+    return None
+
+
+async def _send_error(
+    send: Send, path: str, kind: errors.ErrorKind, message: str, extra: list[Any] | None = None
+) -> None:
+    body = errors.error_json(path, kind, message)
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+    await send(
+        {"type": "http.response.start", "status": kind.status, "headers": headers + (extra or [])}
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class ObservabilityMiddleware:
+    """Request id in and out, plus ``ember_http_requests`` / latency metrics per route."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        echoed: list[tuple[bytes, bytes]] = []
+        request_id = b""
+        for name in _REQUEST_ID_HEADERS:
+            value = _header(scope, name)
+            if value:
+                echoed.append((name, value))
+                request_id = request_id or value
+        if not request_id:
+            request_id = uuid.uuid4().hex.encode()
+            echoed.append((b"x-request-id", request_id))
+        elif not any(name == b"x-request-id" for name, _ in echoed):
+            echoed.append((b"x-request-id", request_id))
+        scope[REQUEST_ID_KEY] = request_id.decode("latin-1")
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), *echoed]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            route = scope.get("route")
+            label = getattr(route, "path", None) or "unmatched"
+            HTTP_REQUESTS.labels(label, scope["method"], str(status)).inc()
+            HTTP_LATENCY.labels(label).observe(time.perf_counter() - start)
+
+
+class AuthMiddleware:
+    """Requires ``Authorization: Bearer <key>`` on every route but the open ones."""
+
+    OPEN_PATHS = frozenset({"/health", "/docs", "/docs/oauth2-redirect", "/openapi.json"})
+
+    def __init__(self, app: ASGIApp, api_key: str) -> None:
+        self.app = app
+        self._expected = b"Bearer " + api_key.encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in self.OPEN_PATHS:
+            await self.app(scope, receive, send)
+            return
+        given = _header(scope, b"authorization") or b""
+        if not hmac.compare_digest(given, self._expected):
+            await _send_error(
+                send,
+                scope["path"],
+                errors.UNAUTHORIZED,
+                "missing or wrong API key: send 'Authorization: Bearer <key>'",
+                [(b"www-authenticate", b"Bearer")],
+            )
+            return
+        await self.app(scope, receive, send)
+
+
+class BodyTooLarge(HTTPException):
+    """A streamed body passed the limit; raised from ``receive`` into the route handler."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"request body is larger than the limit of {limit} bytes")
+
+
+class BodyLimitMiddleware:
+    """Answers 413 for bodies over ``max_bytes`` (Content-Length first, then counting)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = _header(scope, b"content-length")
+        if declared is not None:
+            try:
+                too_large = int(declared) > self.max_bytes
+            except ValueError:
+                too_large = False
+            if too_large:
+                await _send_error(
+                    send,
+                    scope["path"],
+                    errors.BODY_TOO_LARGE,
+                    f"request body of {int(declared)} bytes is larger than the limit of "
+                    f"{self.max_bytes} bytes",
+                    [(b"connection", b"close")],
+                )
+                return
+        received = 0
+        limit = self.max_bytes
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLarge(limit)
+            return message
+
+        await self.app(scope, counting_receive, send)

@@ -1,0 +1,365 @@
+"""The REST gateway's JSON request and response models (OpenAI, TEI and BEI shapes).
+
+Request models validate what clients send (see shared/REFERENCE.md: the exact bodies real
+clients send) and are the source of the OpenAPI document. Response models document the
+answers; handlers serialize plain dicts and numpy arrays with orjson, so the response models
+are never instantiated on the hot path.
+
+Unknown request fields are ignored, as the peers do: clients send extras (``user``,
+``max_chunks_per_doc``, ...).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+# ---------------------------------------------------------------- shared pieces
+
+TokenId = Annotated[int, Field(ge=0, le=2**63 - 1)]
+NonEmptyStrList = Annotated[list[str], Field(min_length=1)]
+NonEmptyIdList = Annotated[list[TokenId], Field(min_length=1)]
+
+EmbedInputs = (
+    str
+    | Annotated[list[str], Field(min_length=1)]
+    | NonEmptyIdList
+    | Annotated[list[NonEmptyIdList], Field(min_length=1)]
+)
+"""A text, a batch of texts, one input as token ids, or a batch of token-id inputs."""
+
+TruncationDirection = Annotated[
+    str,
+    Field(
+        pattern=r"^([Rr][Ii][Gg][Hh][Tt]|[Ll][Ee][Ff][Tt])$",
+        description="Which end of an over-long input is cut: Right or Left, in any case.",
+        examples=["Right"],
+    ),
+]
+
+_TRUNCATE_DOC = (
+    "Cut inputs longer than the model's maximum instead of rejecting them. "
+    "Unset: the server's default (--auto-truncate)."
+)
+
+
+class _Request(BaseModel):
+    # Strict: no silent coercion of "1" to 1 or 1.0 to True; unknown fields are ignored.
+    model_config = ConfigDict(strict=True, extra="ignore")
+
+
+class Usage(BaseModel):
+    """Tokens a request fed to the model (special tokens included)."""
+
+    prompt_tokens: int
+    total_tokens: int
+
+
+# ---------------------------------------------------------------- OpenAI embeddings
+
+
+class OpenAIEmbeddingsRequest(_Request):
+    """``POST /v1/embeddings`` (and ``/embeddings``): the OpenAI embeddings request."""
+
+    input: EmbedInputs = Field(
+        description="A text, a list of texts, one input as token ids, or a list of token-id "
+        "inputs. Not empty."
+    )
+    model: str | None = Field(
+        default=None, description="Any name; answered with the served model's id."
+    )
+    encoding_format: Literal["float", "base64"] | None = Field(
+        default="float",
+        description="'float' (lists of numbers) or 'base64' (little-endian float32 bytes).",
+    )
+    dimensions: int | None = Field(
+        default=None,
+        ge=1,
+        le=2**31 - 1,
+        description="Keep the first N dimensions (Matryoshka), then re-normalize.",
+    )
+    user: str | None = Field(default=None, description="Ignored.")
+
+
+class OpenAIEmbedding(BaseModel):
+    """One vector of an OpenAI embeddings answer."""
+
+    object: Literal["embedding"]
+    index: int
+    embedding: list[float] | str = Field(
+        description="The vector, or its little-endian float32 bytes in base64."
+    )
+
+
+class OpenAIEmbeddingsResponse(BaseModel):
+    """The OpenAI embeddings answer."""
+
+    object: Literal["list"]
+    data: list[OpenAIEmbedding]
+    model: str
+    usage: Usage
+
+
+class OpenAIModel(BaseModel):
+    """One model of ``GET /v1/models``."""
+
+    id: str
+    object: Literal["model"]
+    created: int
+    owned_by: str
+
+
+class OpenAIModelList(BaseModel):
+    """``GET /v1/models``: the served model."""
+
+    object: Literal["list"]
+    data: list[OpenAIModel]
+
+
+# ---------------------------------------------------------------- rerank
+
+
+class TEIRerankRequest(_Request):
+    """``POST /rerank``: the TEI/BEI rerank request."""
+
+    query: str
+    texts: Annotated[list[str], Field(min_length=1)]
+    raw_scores: bool = Field(default=False, description="Raw logits instead of sigmoid.")
+    return_text: bool = Field(default=False, description="Echo each text in its result.")
+    truncate: bool | None = Field(default=None, description=_TRUNCATE_DOC)
+    truncation_direction: TruncationDirection | None = "Right"
+    model: str | None = Field(default=None, description="Ignored.")
+
+
+class TEIRank(BaseModel):
+    """One text's place in a TEI rerank answer."""
+
+    index: int
+    score: float
+    text: str | None = Field(default=None, description="Present when return_text was set.")
+
+
+class RerankDocument(_Request):
+    """A document given as an object (Cohere/Jina style)."""
+
+    text: str
+
+
+class CohereRerankRequest(_Request):
+    """``POST /v1/rerank``: the Cohere/Jina rerank request."""
+
+    query: str
+    documents: Annotated[list[str | RerankDocument], Field(min_length=1)]
+    top_n: int | None = Field(default=None, ge=1, le=2**32 - 1, description="Best N only.")
+    return_documents: bool = Field(default=False, description="Echo each document.")
+    model: str | None = Field(default=None, description="Ignored.")
+
+
+class CohereRerankDocument(BaseModel):
+    """A document echoed in a Cohere/Jina rerank answer."""
+
+    text: str
+
+
+class CohereRerankResult(BaseModel):
+    """One document's place in a Cohere/Jina rerank answer."""
+
+    index: int
+    relevance_score: float
+    document: CohereRerankDocument | None = Field(
+        default=None, description="Present when return_documents was set."
+    )
+
+
+class CohereRerankResponse(BaseModel):
+    """The Cohere/Jina rerank answer, best first."""
+
+    id: str
+    results: list[CohereRerankResult]
+    model: str
+    usage: Usage
+
+
+# ---------------------------------------------------------------- classification
+
+PredictPair = Annotated[list[str], Field(min_length=2, max_length=2)]
+PredictBatchItem = Annotated[list[str], Field(min_length=1, max_length=2)]
+
+
+class PredictRequest(_Request):
+    """``POST /predict``: the TEI/BEI classification request."""
+
+    inputs: str | PredictPair | Annotated[list[PredictBatchItem], Field(min_length=1)] = Field(
+        description="One text; ONE text pair [a, b]; or a batch [[text] | [text_a, text_b], ...]."
+    )
+    raw_scores: bool = Field(default=False, description="Raw logits instead of probabilities.")
+    truncate: bool | None = Field(default=None, description=_TRUNCATE_DOC)
+    truncation_direction: TruncationDirection | None = "Right"
+    model: str | None = Field(default=None, description="Ignored.")
+
+    @field_validator("inputs", mode="before")
+    @classmethod
+    def _flat_list_is_one_pair(cls, value: object) -> object:
+        # A flat list of strings is ONE pair (REFERENCE.md). Any other length is almost always
+        # a batch sent without its inner lists: say so instead of guessing.
+        if isinstance(value, list) and all(isinstance(v, str) for v in value) and len(value) != 2:
+            raise ValueError(
+                f"a flat list of texts is ONE text pair and must hold 2 texts, got {len(value)}; "
+                'send a batch as [["text 0"], ["text 1"], ...] or pairs as [["a", "b"], ...]'
+            )
+        return value
+
+
+class LabelScore(BaseModel):
+    """One label with its score."""
+
+    label: str
+    score: float
+
+
+# ---------------------------------------------------------------- token classification
+
+
+class PredictTokensRequest(_Request):
+    """``POST /predict_tokens``: the BEI-Bert token classification (NER) request."""
+
+    inputs: (
+        Annotated[list[NonEmptyStrList], Field(min_length=1)]
+        | Annotated[list[str], Field(min_length=1)]
+        | str
+    ) = Field(description="Batches of texts [[text, ...], ...], a flat [text, ...], or one text.")
+    raw_scores: bool = Field(
+        default=False, description="Every label's raw logit per token (aggregation none)."
+    )
+    truncate: bool | None = Field(default=None, description=_TRUNCATE_DOC)
+    truncation_direction: TruncationDirection | None = "Right"
+    aggregation_strategy: Literal["none", "simple", "first", "average", "max"] | None = Field(
+        default=None,
+        description="How sub-word tokens merge into entities, as in "
+        "transformers.pipeline('ner'). Unset: none.",
+    )
+    model: str | None = Field(default=None, description="Ignored.")
+
+
+class TokenPrediction(BaseModel):
+    """One token, or one merged entity span, with its label scores."""
+
+    token: str
+    token_id: int
+    start: int
+    end: int
+    results: dict[str, float]
+
+
+# ---------------------------------------------------------------- TEI embeddings and tokens
+
+
+class TEIEmbedRequest(_Request):
+    """``POST /embed``: the TEI dense embedding request."""
+
+    inputs: EmbedInputs = Field(description="A text, a list of texts, or token ids.")
+    normalize: bool = Field(default=True, description="L2-normalize the vectors.")
+    truncate: bool | None = Field(default=None, description=_TRUNCATE_DOC)
+    truncation_direction: TruncationDirection | None = "Right"
+    prompt_name: str | None = Field(
+        default=None, description="A prompt of the model's configuration, prepended to texts."
+    )
+    dimensions: int | None = Field(
+        default=None, ge=1, le=2**31 - 1, description="Keep the first N dimensions."
+    )
+
+
+class TEIEmbedSparseRequest(_Request):
+    """``POST /embed_sparse``: the TEI sparse embedding request."""
+
+    inputs: EmbedInputs = Field(description="A text, a list of texts, or token ids.")
+    truncate: bool | None = Field(default=None, description=_TRUNCATE_DOC)
+    truncation_direction: TruncationDirection | None = "Right"
+    prompt_name: str | None = None
+
+
+class SparseValue(BaseModel):
+    """One non-zero entry of a sparse vector."""
+
+    index: int
+    value: float
+
+
+class TEITokenizeRequest(_Request):
+    """``POST /tokenize``: the TEI tokenize request."""
+
+    inputs: str | Annotated[list[str], Field(min_length=1)]
+    add_special_tokens: bool = True
+    prompt_name: str | None = None
+
+
+class TEIToken(BaseModel):
+    """One token of a tokenized text (TEI ``SimpleToken``)."""
+
+    id: int
+    text: str
+    special: bool
+    start: int | None = Field(description="Start character offset; null for special tokens.")
+    stop: int | None = Field(description="End character offset; null for special tokens.")
+
+
+# ---------------------------------------------------------------- info and health
+
+
+class Info(BaseModel):
+    """``GET /info``: the served model and the server's limits (TEI-like)."""
+
+    model_id: str
+    model_sha: str | None
+    model_dtype: str
+    model_type: dict[str, object] = Field(
+        description='TEI-style: {"embedding": {"pooling": ...}}, {"classifier": {...}}, '
+        '{"reranker": {...}}, ...'
+    )
+    kind: str
+    tasks: list[str]
+    labels: list[str]
+    dtype: str
+    device: str
+    backend: str
+    architecture: str
+    pooling: str | None
+    embedding_dimensions: int | None
+    prompt_names: list[str]
+    max_input_length: int
+    max_batch_tokens: int
+    max_batch_requests: int
+    max_client_batch_size: int
+    version: str
+
+
+class Health(BaseModel):
+    """``GET /health``: the upstream's serving status."""
+
+    status: str
+
+
+# ---------------------------------------------------------------- errors
+
+
+class OpenAIErrorDetail(BaseModel):
+    """The ``error`` member of an OpenAI error."""
+
+    message: str
+    type: str
+    param: str | None
+    code: str | None
+
+
+class OpenAIError(BaseModel):
+    """An error on an OpenAI route."""
+
+    error: OpenAIErrorDetail
+
+
+class TEIError(BaseModel):
+    """An error on a TEI/BEI route."""
+
+    error: str
+    error_type: str

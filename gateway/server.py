@@ -1,0 +1,146 @@
+"""Runs the gateway app with uvicorn inside the caller's running asyncio event loop.
+
+The ``ember`` command line owns the process's signals: the gateway installs no signal
+handlers. It binds its socket itself (so a busy port raises ``OSError`` here instead of
+uvicorn exiting the process, and ``--http-port 0`` reports the port it got), and stops when
+:meth:`GatewayServer.stop` is called or the task running :func:`serve_gateway` is cancelled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import Generator
+
+import uvicorn
+from ember.gateway.app import create_app
+from ember.gateway.settings import GatewaySettings
+from fastapi import FastAPI
+
+logger = logging.getLogger("ember.gateway")
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server without its signal handling (the embedding program owns signals)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        sock.bind((host, port))
+        sock.listen(2048)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+class GatewayServer:
+    """The REST gateway served by uvicorn in the current event loop.
+
+    ``await start()`` binds and returns once requests are accepted (``port`` is then the bound
+    port); ``await stop()`` stops accepting, lets in-flight requests finish (up to
+    ``settings.http_shutdown_grace_s``) and closes the upstream channel.
+    """
+
+    def __init__(self, settings: GatewaySettings, app: FastAPI | None = None) -> None:
+        self.settings = settings
+        self.app = app if app is not None else create_app(settings)
+        self._server: _Server | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._socket: socket.socket | None = None
+
+    @property
+    def port(self) -> int:
+        """The bound port (the real one when ``http_port`` is 0)."""
+        if self._socket is None:
+            raise RuntimeError("the gateway is not started")
+        port: int = self._socket.getsockname()[1]
+        return port
+
+    async def start(self) -> None:
+        """Bind, run the app's startup, and return once the gateway accepts requests.
+
+        Raises ``OSError`` when the address cannot be bound and ``RuntimeError`` when the app
+        fails to start.
+        """
+        if self._task is not None:
+            raise RuntimeError("the gateway is already started")
+        sock = _bind(self.settings.http_host, self.settings.http_port)
+        config = uvicorn.Config(
+            self.app,
+            lifespan="on",
+            log_config=None,
+            access_log=self.settings.http_access_log,
+            server_header=False,
+            timeout_graceful_shutdown=max(1, round(self.settings.http_shutdown_grace_s)),
+        )
+        server = _Server(config)
+        self._socket, self._server = sock, server
+        self._task = asyncio.create_task(self._serve(server, sock), name="ember-gateway")
+        while not server.started:
+            if self._task.done():
+                error = self._task.exception()
+                self._task = None
+                sock.close()
+                raise RuntimeError("the REST gateway failed to start") from error
+            await asyncio.sleep(0.005)
+        logger.info(
+            "REST gateway on http://%s:%d -> gRPC %s",
+            self.settings.http_host,
+            self.port,
+            self.settings.upstream,
+        )
+
+    @staticmethod
+    async def _serve(server: _Server, sock: socket.socket) -> None:
+        try:
+            await server.serve(sockets=[sock])
+        except SystemExit as exit_:
+            # uvicorn exits the process when the app's startup fails: turn that into an error.
+            raise RuntimeError(f"uvicorn stopped with exit code {exit_.code}") from None
+
+    async def wait(self) -> None:
+        """Return when the server has stopped (after :meth:`stop`)."""
+        if self._task is not None:
+            await asyncio.shield(self._task)
+
+    async def stop(self) -> None:
+        """Stop gracefully; returns when in-flight requests are done and the channel closed."""
+        server, task = self._server, self._task
+        if server is None or task is None:
+            return
+        server.should_exit = True
+        try:
+            await task
+        finally:
+            self._task = None
+            if self._socket is not None:
+                self._socket.close()
+
+
+async def serve_gateway(settings: GatewaySettings, *, started: asyncio.Event | None = None) -> None:
+    """Serve the gateway until cancelled; ``started`` is set once requests are accepted.
+
+    Cancelling the task that runs this stops the gateway gracefully before the cancellation
+    propagates.
+    """
+    server = GatewayServer(settings)
+    await server.start()
+    if started is not None:
+        started.set()
+    try:
+        await server.wait()
+    finally:
+        await asyncio.shield(server.stop())

@@ -1,0 +1,96 @@
+"""The REST gateway's settings: one frozen, typed object parsed once at start-up.
+
+Every field carries its command-line flag, environment variable and help text in its
+``dataclasses.field`` metadata; the ``ember`` command line builds its options from them.
+Nothing here reads the environment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+def _opt(flag: str, env: str, help_text: str, metavar: str | None = None) -> dict[str, str]:
+    meta = {"flag": flag, "env": env, "help": help_text}
+    if metavar:
+        meta["metavar"] = metavar
+    return meta
+
+
+@dataclass(frozen=True)
+class GatewaySettings:
+    """Settings of the REST gateway (OpenAI / TEI / BEI JSON in front of the gRPC service)."""
+
+    http_host: str = field(
+        default="0.0.0.0",
+        metadata=_opt("--http-host", "EMBER_HTTP_HOST", "Address the REST gateway binds.", "HOST"),
+    )
+    http_port: int = field(
+        default=8080,
+        metadata=_opt("--http-port", "EMBER_HTTP_PORT", "REST port (0 picks a free one).", "PORT"),
+    )
+    upstream: str = field(
+        default="127.0.0.1:50051",
+        metadata=_opt(
+            "--upstream",
+            "EMBER_UPSTREAM",
+            "The gRPC server the gateway forwards to, as HOST:PORT.",
+            "HOST:PORT",
+        ),
+    )
+    max_body_bytes: int = field(
+        default=64 * 1024 * 1024,
+        metadata=_opt(
+            "--max-body-bytes",
+            "EMBER_MAX_BODY_BYTES",
+            "Largest request body accepted; larger ones answer 413 before they are parsed.",
+            "BYTES",
+        ),
+    )
+    request_timeout_s: float = field(
+        default=300.0,
+        metadata=_opt(
+            "--request-timeout",
+            "EMBER_REQUEST_TIMEOUT",
+            "Deadline of one request in seconds (0: none). A shorter Request-Timeout-Ms or "
+            "Request-Deadline-Ms header wins.",
+            "SECONDS",
+        ),
+    )
+    api_key: str | None = field(
+        default=None,
+        metadata=_opt(
+            "--api-key",
+            "EMBER_API_KEY",
+            "When set, every route but /health requires 'Authorization: Bearer <key>'.",
+            "KEY",
+        ),
+    )
+    cors_allow_origins: str = field(
+        default="",
+        metadata=_opt(
+            "--cors-allow-origins",
+            "EMBER_CORS_ALLOW_ORIGINS",
+            "Comma-separated origins browsers may call from ('*' for any). Empty: no CORS.",
+            "ORIGINS",
+        ),
+    )
+    http_access_log: bool = field(
+        default=False,
+        metadata=_opt(
+            "--http-access-log", "EMBER_HTTP_ACCESS_LOG", "Log one line per HTTP request.", "BOOL"
+        ),
+    )
+    http_shutdown_grace_s: float = field(
+        default=30.0,
+        metadata=_opt(
+            "--http-shutdown-grace",
+            "EMBER_HTTP_SHUTDOWN_GRACE",
+            "Seconds in-flight HTTP requests get to finish when the gateway stops.",
+            "SECONDS",
+        ),
+    )
+
+    def cors_origins(self) -> list[str]:
+        """The configured CORS origins, without blanks."""
+        return [o.strip() for o in self.cors_allow_origins.split(",") if o.strip()]

@@ -1,0 +1,176 @@
+"""The gateway's connection to the Ember gRPC service: one ``grpc.aio`` channel, typed stubs.
+
+The channel is opened in the event loop that serves HTTP (``Upstream.open`` from the app's
+lifespan) and closed with it. :meth:`Upstream.call` runs one unary call for one HTTP request:
+it carries the request id as ``x-request-id`` metadata, applies the request's deadline, and
+cancels the call when the HTTP caller disconnects (hedging clients cancel their losers), so
+the service drops work nobody waits for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any, Generic, TypeVar
+
+import grpc
+import grpc.aio
+from ember.gateway import errors
+from ember.v1 import (
+    classify_pb2,
+    embed_pb2,
+    model_pb2,
+    rerank_pb2,
+    token_classification_pb2,
+)
+from google.protobuf.message import Message
+from grpc_health.v1 import health_pb2
+
+Req = TypeVar("Req", bound=Message)
+Resp = TypeVar("Resp", bound=Message)
+
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+
+# Vectors of 1024 inputs at 4096 dimensions are 16 MiB; the service bounds sizes itself.
+_CHANNEL_OPTIONS: list[tuple[str, int]] = [
+    ("grpc.max_send_message_length", -1),
+    ("grpc.max_receive_message_length", -1),
+    # Pings only while calls are in flight, at a pace the default server policy accepts,
+    # so a dead upstream fails in-flight calls instead of hanging them.
+    ("grpc.keepalive_time_ms", 60_000),
+    ("grpc.keepalive_timeout_ms", 20_000),
+    ("grpc.keepalive_permit_without_calls", 0),
+]
+
+_HEALTH_TIMEOUT_S = 5.0
+
+
+def _serialize(message: Message) -> bytes:
+    # The bound method: ``Message.SerializeToString`` itself is the abstract base's.
+    return message.SerializeToString()
+
+
+class Rpc(Generic[Req, Resp]):
+    """One unary RPC of the upstream, typed, bound to the channel once."""
+
+    def __init__(self, channel: grpc.aio.Channel, path: str, response_type: type[Resp]) -> None:
+        self.callable: grpc.aio.UnaryUnaryMultiCallable[Req, Resp] = channel.unary_unary(
+            path,
+            request_serializer=_serialize,
+            response_deserializer=response_type.FromString,
+        )
+
+
+def _path(service: str, method: str) -> str:
+    return f"/{service}/{method}"
+
+
+class Upstream:
+    """The channel to the gRPC service and one bound callable per RPC the gateway uses."""
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+        self._channel: grpc.aio.Channel | None = None
+
+    async def open(self) -> None:
+        """Create the channel (it connects lazily) and bind the RPCs. Call in the serving loop."""
+        channel = grpc.aio.insecure_channel(self.target, options=_CHANNEL_OPTIONS)
+        self._channel = channel
+        embed, classify = "ember.v1.EmbedService", "ember.v1.ClassifyService"
+        rerank, tokens = "ember.v1.RerankService", "ember.v1.TokenClassificationService"
+        model = "ember.v1.ModelService"
+        self.embed: Rpc[embed_pb2.EmbedRequest, embed_pb2.EmbedResponse] = Rpc(
+            channel, _path(embed, "Embed"), embed_pb2.EmbedResponse
+        )
+        self.embed_sparse: Rpc[embed_pb2.EmbedSparseRequest, embed_pb2.EmbedSparseResponse] = Rpc(
+            channel, _path(embed, "EmbedSparse"), embed_pb2.EmbedSparseResponse
+        )
+        self.classify: Rpc[classify_pb2.ClassifyRequest, classify_pb2.ClassifyResponse] = Rpc(
+            channel, _path(classify, "Classify"), classify_pb2.ClassifyResponse
+        )
+        self.rerank: Rpc[rerank_pb2.RerankRequest, rerank_pb2.RerankResponse] = Rpc(
+            channel, _path(rerank, "Rerank"), rerank_pb2.RerankResponse
+        )
+        self.predict_tokens: Rpc[
+            token_classification_pb2.PredictTokensRequest,
+            token_classification_pb2.PredictTokensResponse,
+        ] = Rpc(
+            channel,
+            _path(tokens, "PredictTokens"),
+            token_classification_pb2.PredictTokensResponse,
+        )
+        self.model_info: Rpc[model_pb2.GetModelInfoRequest, model_pb2.GetModelInfoResponse] = Rpc(
+            channel, _path(model, "GetModelInfo"), model_pb2.GetModelInfoResponse
+        )
+        self.tokenize: Rpc[model_pb2.TokenizeRequest, model_pb2.TokenizeResponse] = Rpc(
+            channel, _path(model, "Tokenize"), model_pb2.TokenizeResponse
+        )
+        self._health: Rpc[Message, Message] = Rpc(
+            channel, "/grpc.health.v1.Health/Check", health_pb2.HealthCheckResponse
+        )
+
+    async def close(self) -> None:
+        """Close the channel; in-flight calls end with CANCELLED."""
+        if self._channel is not None:
+            await self._channel.close(None)
+            self._channel = None
+
+    async def call(
+        self,
+        method: Rpc[Req, Resp],
+        request: Req,
+        *,
+        timeout: float | None,
+        request_id: str,
+        receive: Receive | None = None,
+    ) -> Resp:
+        """Run one unary call; failures become :class:`~ember.gateway.errors.ApiError`.
+
+        ``timeout`` is the gRPC deadline in seconds (None: none). ``receive`` is the HTTP
+        request's ASGI receive, read only after its body was consumed: when it reports the
+        caller gone, the call is cancelled and CLIENT_CLOSED is raised.
+        """
+        call = method.callable(request, timeout=timeout, metadata=(("x-request-id", request_id),))
+        watcher: asyncio.Task[None] | None = None
+        if receive is not None:
+            watcher = asyncio.ensure_future(_wait_for_disconnect(receive))
+            watcher.add_done_callback(lambda w: w.cancelled() or call.cancel())
+        try:
+            return await call
+        except grpc.RpcError as error:
+            if _caller_gone(watcher):
+                raise _client_closed() from None
+            raise errors.ApiError.from_rpc(error) from None
+        except asyncio.CancelledError:
+            if _caller_gone(watcher):
+                raise _client_closed() from None
+            raise
+        finally:
+            if watcher is not None:
+                watcher.cancel()
+
+    async def serving(self) -> bool:
+        """Whether the upstream's overall health status is SERVING."""
+        try:
+            response = await self._health.callable(
+                health_pb2.HealthCheckRequest(service=""), timeout=_HEALTH_TIMEOUT_S
+            )
+        except grpc.RpcError:
+            return False
+        status: int = getattr(response, "status", 0)
+        return bool(status == health_pb2.HealthCheckResponse.SERVING)
+
+
+def _caller_gone(watcher: asyncio.Task[None] | None) -> bool:
+    return watcher is not None and watcher.done() and not watcher.cancelled()
+
+
+def _client_closed() -> errors.ApiError:
+    return errors.ApiError(errors.CLIENT_CLOSED, "the client closed the request")
+
+
+async def _wait_for_disconnect(receive: Receive) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
