@@ -7,7 +7,6 @@ import json
 import grpc
 import grpc.aio
 import pytest
-
 from ember.gateway import errors
 
 
@@ -34,7 +33,9 @@ def test_grpc_status_to_http_status(code: grpc.StatusCode | None, status: int) -
 
 def test_retryable_and_client_errors_are_told_apart() -> None:
     # Clients retry 429 and 503 and do not retry other 4xx.
-    assert errors.kind_for_grpc(grpc.StatusCode.RESOURCE_EXHAUSTED).openai_type == "rate_limit_error"
+    assert (
+        errors.kind_for_grpc(grpc.StatusCode.RESOURCE_EXHAUSTED).openai_type == "rate_limit_error"
+    )
     assert errors.kind_for_grpc(grpc.StatusCode.UNAVAILABLE).tei_type == "Unhealthy"
     assert errors.kind_for_grpc(grpc.StatusCode.INVALID_ARGUMENT).tei_type == "Validation"
 

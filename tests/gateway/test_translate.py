@@ -10,8 +10,6 @@ from typing import Any, TypeVar
 import numpy as np
 import orjson
 import pytest
-from pydantic import BaseModel, ValidationError
-
 from ember.gateway import errors, translate
 from ember.gateway.models import (
     CohereRerankRequest,
@@ -31,6 +29,7 @@ from ember.v1 import (
     rerank_pb2,
     token_classification_pb2,
 )
+from pydantic import BaseModel, ValidationError
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -176,8 +175,10 @@ class TestTEIEmbed:
         )
         request = translate.tei_embed_request(body)
         assert [i.text for i in request.inputs] == ["a", "b"]
-        assert request.HasField("normalize") and request.normalize is False
-        assert request.truncation.HasField("truncate") and request.truncation.truncate
+        assert request.HasField("normalize")
+        assert request.normalize is False
+        assert request.truncation.HasField("truncate")
+        assert request.truncation.truncate
         assert request.truncation.direction == LEFT
         assert request.prompt_name == "query"
         assert request.dimensions == 4
@@ -208,14 +209,16 @@ class TestTEIEmbed:
 
     def test_answer_is_a_list_of_vectors(self) -> None:
         out = encode(translate.tei_embed_response(f32_response(VECTORS)))
-        assert isinstance(out, list) and len(out) == 3
+        assert isinstance(out, list)
+        assert len(out) == 3
         np.testing.assert_array_equal(np.array(out, dtype=np.float32), VECTORS)
 
     def test_sparse(self) -> None:
         body = parse(TEIEmbedSparseRequest, '{"inputs": ["a"], "truncate": false}')
         request = translate.tei_embed_sparse_request(body)
         assert [i.text for i in request.inputs] == ["a"]
-        assert request.truncation.HasField("truncate") and not request.truncation.truncate
+        assert request.truncation.HasField("truncate")
+        assert not request.truncation.truncate
         response = embed_pb2.EmbedSparseResponse()
         response.embeddings.add(indices=[3, 17], values=[0.5, 1.25])
         response.embeddings.add()
@@ -225,7 +228,8 @@ class TestTEIEmbed:
     def test_tokenize(self) -> None:
         body = parse(TEITokenizeRequest, '{"inputs": "hi", "add_special_tokens": false}')
         request = translate.tokenize_request(body)
-        assert list(request.inputs) == ["hi"] and request.add_special_tokens is False
+        assert list(request.inputs) == ["hi"]
+        assert request.add_special_tokens is False
         response = model_pb2.TokenizeResponse()
         tokens = response.results.add().tokens
         tokens.add(id=101, text="[CLS]", special=True)
@@ -260,9 +264,12 @@ class TestRerank:
             ' "truncate": true, "truncation_direction": "left", "model": "ignored"}',
         )
         request = translate.tei_rerank_request(body)
-        assert request.query == "q" and list(request.texts) == ["d0", "d1"]
-        assert request.raw_scores and request.return_text
-        assert request.truncation.truncate and request.truncation.direction == LEFT
+        assert request.query == "q"
+        assert list(request.texts) == ["d0", "d1"]
+        assert request.raw_scores
+        assert request.return_text
+        assert request.truncation.truncate
+        assert request.truncation.direction == LEFT
         assert not request.HasField("top_n")
 
     def test_tei_answer_keeps_order_and_text_only_when_present(self) -> None:
@@ -284,7 +291,8 @@ class TestRerank:
         )
         request = translate.cohere_rerank_request(body)
         assert list(request.texts) == ["d0", "d1"]
-        assert request.top_n == 1 and request.return_text
+        assert request.top_n == 1
+        assert request.return_text
 
     def test_cohere_answer(self) -> None:
         out = encode(translate.cohere_rerank_response(ranks((1, 0.75, "d1")), "rid-1"))
@@ -355,13 +363,15 @@ class TestPredict:
         request, single = translate.predict_request(body)
         assert not single
         assert [list(i.texts) for i in request.inputs] == [["t0"], ["t1"], ["a", "b"]]
-        assert request.truncation.HasField("truncate") and not request.truncation.truncate
+        assert request.truncation.HasField("truncate")
+        assert not request.truncation.truncate
 
     def test_batch_of_two_single_texts_is_not_a_pair(self) -> None:
         request, single = translate.predict_request(
             parse(PredictRequest, '{"inputs": [["a"], ["b"]]}')
         )
-        assert not single and len(request.inputs) == 2
+        assert not single
+        assert len(request.inputs) == 2
 
     @pytest.mark.parametrize("inputs", [["a", "b", "c"], ["a"], []])
     def test_flat_list_that_is_not_a_pair_is_rejected_clearly(self, inputs: list[str]) -> None:
@@ -435,7 +445,7 @@ class TestPredictTokens:
 
     def test_one_text(self) -> None:
         body = parse(PredictTokensRequest, '{"inputs": "ab"}')
-        request, layout = translate.predict_tokens_request(body)
+        _request, layout = translate.predict_tokens_request(body)
         out = encode(translate.predict_tokens_response(token_predictions("ab"), layout))
         assert out == tokens_of("ab")
 
@@ -498,11 +508,14 @@ def model_info(kind: int, labels: tuple[str, ...] = ()) -> model_pb2.GetModelInf
 class TestInfo:
     def test_reranker(self) -> None:
         out = encode(translate.info_response(model_info(model_pb2.MODEL_KIND_RERANKER, ("s",))))
-        assert out["model_id"] == "m" and out["kind"] == "reranker"
+        assert out["model_id"] == "m"
+        assert out["kind"] == "reranker"
         assert out["model_type"] == {"reranker": {"id2label": {"0": "s"}, "label2id": {"s": 0}}}
         assert out["tasks"] == ["classify", "rerank"]
-        assert out["max_client_batch_size"] == 2048 and out["max_input_length"] == 512
-        assert out["pooling"] is None and out["embedding_dimensions"] is None
+        assert out["max_client_batch_size"] == 2048
+        assert out["max_input_length"] == 512
+        assert out["pooling"] is None
+        assert out["embedding_dimensions"] is None
         assert out["version"] == "0.1.0"
 
     def test_embedding(self) -> None:
