@@ -77,6 +77,8 @@ CORPUS: tuple[str, ...] = (
     "Short.",
 )
 
+_ST = "sentence_transformers.models"
+
 _TOKENIZER_CACHE: dict[str, dict[str, str]] = {}
 
 
@@ -119,9 +121,12 @@ def _train_bpe() -> dict[str, str]:
         show_progress=False,
     )
     tok.train_from_iterator(_training_text(), trainer=trainer)
+    bos, eos = tok.token_to_id("<s>"), tok.token_to_id("</s>")
+    assert bos is not None
+    assert eos is not None
     tok.post_processor = processors.RobertaProcessing(
-        ("</s>", tok.token_to_id("</s>")),
-        ("<s>", tok.token_to_id("<s>")),
+        ("</s>", eos),
+        ("<s>", bos),
         trim_offsets=True,
         add_prefix_space=False,
     )
@@ -299,7 +304,7 @@ def write_sentence_transformers_files(
                 "idx": 2,
                 "name": "2",
                 "path": "2_Normalize",
-                "type": "sentence_transformers.models.Normalize",
+                "type": f"{_ST}.Normalize",
             }
         )
     (dst / "modules.json").write_text(json.dumps(modules, indent=2), encoding="utf-8")
