@@ -163,6 +163,16 @@ def _train_unigram() -> dict[str, str]:
         show_progress=False,
     )
     tok.train_from_iterator(_training_text(), trainer=trainer)
+    # Unigram training is multi-threaded and its scores wobble in the last digits from run to
+    # run; round them and fix the order so every process builds the same vocabulary and ids.
+    trained = json.loads(tok.to_str())["model"]["vocab"]
+    specials, pieces = trained[:5], trained[5:]
+    ordered = sorted(((t, round(s, 2)) for t, s in pieces), key=lambda p: (-p[1], p[0]))
+    vocab = [(str(t), float(s)) for t, s in specials + ordered]
+    pre, dec = tok.pre_tokenizer, tok.decoder
+    tok = Tokenizer(models.Unigram(vocab, unk_id=3, byte_fallback=False))
+    tok.pre_tokenizer, tok.decoder = pre, dec
+    tok.add_special_tokens(["<s>", "<pad>", "</s>", "<unk>", "<mask>"])
     bos, eos = tok.token_to_id("<s>"), tok.token_to_id("</s>")
     tok.post_processor = processors.TemplateProcessing(
         single="<s> $A </s>",
