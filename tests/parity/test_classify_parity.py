@@ -2,8 +2,9 @@
 
 For tiny random-weight sequence classifiers of BERT (WordPiece), RoBERTa (byte-level BPE) and
 XLM-RoBERTa (Unigram) with one label, several labels, and several labels with
-``problem_type: multi_label_classification``, inputs are tokenized by Ember's tokenizer, run
-through the model, and scored by :mod:`ember.engines.scores`. References: the transformers
+``problem_type: multi_label_classification``, plus a one-label Qwen2 (causal) classifier as a
+reranker, inputs are tokenized by Ember's tokenizer, run as one batch through Ember's
+TorchEngine, and scored by :mod:`ember.engines.scores`. References: the transformers
 text-classification pipeline (``top_k=None``: every label, sorted), the raw logits of
 AutoModelForSequenceClassification, and sentence-transformers' ``CrossEncoder`` (``predict`` and
 ``rank``). Scores must agree within 1e-5 and label / text orders exactly.
@@ -19,63 +20,61 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 import torch
-from ember.engines.model_folder import ModelFolder, inspect_model_folder
+from ember.engines.config import EngineConfig
+from ember.engines.errors import UnsupportedTaskError
 from ember.engines.scores import classify, rank, softmax
-from ember.engines.tokenizer import HFTokenizer
-from ember.engines.types import Encoding, TruncationSide
+from ember.engines.torch_engine import TorchEngine
+from ember.engines.types import Encoding, TruncationSide, VectorOutput
 from sentence_transformers import CrossEncoder
 from transformers import pipeline
 
 from tests.parity.heads_support import TEXTS, build_sequence_classifier
+from tests.tiny_models import Arch
 
 TOLERANCE = 1e-5
-ARCHS = ("bert", "roberta", "xlm-roberta")
-#: (name, num_labels, problem_type)
-VARIANTS = (
+RIGHT = TruncationSide.RIGHT
+#: (variant, num_labels, problem_type)
+VARIANTS: tuple[tuple[str, int, str | None], ...] = (
     ("one-label", 1, None),
     ("three-labels", 3, None),
     ("multi-label", 4, "multi_label_classification"),
 )
+ENCODERS: tuple[Arch, ...] = ("bert", "roberta", "xlm-roberta")
+#: (arch, variant, num_labels, problem_type): every encoder with every variant, plus a causal
+#: (Qwen2) sequence classifier with one label, the shape of seq-cls LLM rerankers.
+CASES: list[tuple[Arch, str, int, str | None]] = [
+    (arch, *variant) for arch in ENCODERS for variant in VARIANTS
+] + [("qwen2", "one-label", 1, None)]
 QUERY = "Where does Angela Merkel live? 🤔"
 PAIRS = [(QUERY, text) for text in TEXTS] + [("東京 café", "naïve   résumé\t😀")]
 
 
 @dataclass
 class Setup:
-    """One model under test: the references and Ember's pieces."""
+    """One model under test: the references and Ember's engine."""
 
     name: str
     path: Path
     pipe: Any
-    folder: ModelFolder
-    tokenizer: HFTokenizer
+    engine: TorchEngine
 
-    def rows(self, encodings: list[Encoding]) -> npt.NDArray[np.float32]:
-        """The model's logits for Ember's encodings, one row per encoding."""
-        out = []
-        for enc in encodings:
-            ids = torch.tensor([list(enc.ids)])
-            kwargs: dict[str, torch.Tensor] = {"attention_mask": torch.ones_like(ids)}
-            if enc.type_ids is not None and self.pipe.model.config.type_vocab_size > 1:
-                kwargs["token_type_ids"] = torch.tensor([list(enc.type_ids)])
-            with torch.no_grad():
-                out.append(self.pipe.model(input_ids=ids, **kwargs).logits[0].numpy())
-        return np.stack(out).astype(np.float32)
+    def _rows(self, encodings: list[Encoding]) -> npt.NDArray[np.float32]:
+        output = self.engine.forward(encodings)
+        assert isinstance(output, VectorOutput)
+        return output.rows
 
     def single_rows(self) -> npt.NDArray[np.float32]:
-        encs = self.tokenizer.encode(list(TEXTS), truncate=False, side=TruncationSide.RIGHT)
-        return self.rows(encs)
+        """Ember's logits for TEXTS, run as one batch."""
+        tokenizer = self.engine.tokenizer
+        return self._rows(tokenizer.encode(list(TEXTS), truncate=False, side=RIGHT))
 
     def pair_rows(self) -> npt.NDArray[np.float32]:
-        encs = self.tokenizer.encode_pairs(PAIRS, truncate=False, side=TruncationSide.RIGHT)
-        return self.rows(encs)
+        """Ember's logits for PAIRS, run as one batch."""
+        tokenizer = self.engine.tokenizer
+        return self._rows(tokenizer.encode_pairs(PAIRS, truncate=False, side=RIGHT))
 
 
-@pytest.fixture(
-    scope="module",
-    params=[(arch, *v) for arch in ARCHS for v in VARIANTS],
-    ids=lambda p: f"{p[0]}-{p[1]}",
-)
+@pytest.fixture(scope="module", params=CASES, ids=lambda p: f"{p[0]}-{p[1]}")
 def setup(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Setup:
     arch, variant, num_labels, problem_type = request.param
     path = build_sequence_classifier(
@@ -84,11 +83,11 @@ def setup(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         num_labels=num_labels,
         problem_type=problem_type,
     )
-    folder = inspect_model_folder(path)
-    assert len(folder.labels) == num_labels
-    assert folder.multi_label == (problem_type == "multi_label_classification")
+    engine = TorchEngine.load(EngineConfig(model_path=path, device="cpu", dtype="float32"))
+    assert len(engine.info.labels) == num_labels
+    assert engine.info.multi_label == (problem_type == "multi_label_classification")
     pipe = pipeline("text-classification", model=str(path), top_k=None)
-    return Setup(f"{arch}-{variant}", path, pipe, folder, HFTokenizer.from_folder(folder))
+    return Setup(f"{arch}-{variant}", path, pipe, engine)
 
 
 def _as_pairs(results: list[Any]) -> list[list[tuple[str, float]]]:
@@ -103,7 +102,7 @@ def _assert_same(got: list[list[tuple[str, float]]], want: list[list[tuple[str, 
 
 
 def test_classify_equals_text_classification_pipeline(setup: Setup) -> None:
-    labels, multi = setup.folder.labels, setup.folder.multi_label
+    labels, multi = setup.engine.info.labels, setup.engine.info.multi_label
     got = _as_pairs(classify(setup.single_rows(), labels, multi_label=multi))
     want = [[(r["label"], r["score"]) for r in rows] for rows in setup.pipe(list(TEXTS))]
     _assert_same(got, want)
@@ -117,7 +116,7 @@ def test_classify_equals_text_classification_pipeline(setup: Setup) -> None:
 
 
 def test_raw_scores_equal_model_logits(setup: Setup) -> None:
-    labels = setup.folder.labels
+    labels = setup.engine.info.labels
     got = _as_pairs(classify(setup.single_rows(), labels, raw_scores=True))
     batch = setup.pipe.tokenizer(list(TEXTS), padding=True, truncation=False, return_tensors="pt")
     with torch.no_grad():
@@ -129,7 +128,7 @@ def test_raw_scores_equal_model_logits(setup: Setup) -> None:
 def test_classify_equals_cross_encoder(setup: Setup) -> None:
     encoder = CrossEncoder(str(setup.path), device="cpu")
     predicted = np.asarray(encoder.predict(PAIRS, convert_to_numpy=True), dtype=np.float32)
-    labels, multi = setup.folder.labels, setup.folder.multi_label
+    labels, multi = setup.engine.info.labels, setup.engine.info.multi_label
     expected: npt.NDArray[np.float32]
     if len(labels) == 1:
         expected = predicted.reshape(-1, 1)  # CrossEncoder applies a sigmoid to one label
@@ -144,8 +143,10 @@ def test_classify_equals_cross_encoder(setup: Setup) -> None:
 
 
 def test_rerank_equals_cross_encoder_rank(setup: Setup) -> None:
-    if len(setup.folder.labels) != 1:
-        pytest.skip("rerankers have one label")
+    if len(setup.engine.info.labels) != 1:
+        with pytest.raises(UnsupportedTaskError, match="single relevance logit"):
+            rank(setup.pair_rows())
+        return
     encoder = CrossEncoder(str(setup.path), device="cpu")
     docs = [doc for _, doc in PAIRS[:-1]]
     rows = setup.pair_rows()[:-1]

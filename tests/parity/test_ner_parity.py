@@ -1,8 +1,9 @@
 """Parity of Ember's token classification with ``transformers.pipeline("token-classification")``.
 
 For tiny random-weight token classifiers of BERT (WordPiece), RoBERTa (byte-level BPE) and
-XLM-RoBERTa (Unigram/SentencePiece), each text is tokenized by Ember's tokenizer, run through
-the model, and post-processed by :func:`ember.engines.ner.predict_tokens`; the result must equal
+XLM-RoBERTa (Unigram/SentencePiece), the texts are tokenized by Ember's tokenizer, run as one
+batch through Ember's TorchEngine, and post-processed by
+:func:`ember.engines.ner.predict_tokens_batch`; the result must equal
 the pipeline's for all five aggregation strategies: same words, labels / entity groups, start
 and end offsets, and scores within 1e-4. The classifier heads are calibrated (see
 heads_support.calibrate_token_head) so that the models predict varied, confident entities.
@@ -17,49 +18,46 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 import pytest
 import torch
-from ember.engines.model_folder import inspect_model_folder
-from ember.engines.ner import AggregationStrategy, TokenPrediction, WordDecoder, predict_tokens
-from ember.engines.tokenizer import HFTokenizer
-from ember.engines.types import Encoding, TruncationSide
+from ember.engines.config import EngineConfig
+from ember.engines.ner import AggregationStrategy, TokenPrediction, predict_tokens_batch
+from ember.engines.torch_engine import TorchEngine
+from ember.engines.types import TokenLogitsOutput, TruncationSide
 from transformers import pipeline
 
 from tests.parity.heads_support import BIO_LABELS, TEXTS, build_token_classifier, label_names
+from tests.tiny_models import Arch
 
-ARCHS = ("bert", "roberta", "xlm-roberta")
+ARCHS: tuple[Arch, ...] = ("bert", "roberta", "xlm-roberta")
 TOLERANCE = 1e-4
 
 
 @dataclass
 class Setup:
-    """One model under test: the reference pipeline and Ember's pieces."""
+    """One model under test: the reference pipeline and Ember's engine."""
 
     arch: str
     pipe: Any
-    tokenizer: HFTokenizer
-    decoder: WordDecoder
-    labels: tuple[str, ...]
+    engine: TorchEngine
 
-    def ember_logits(self, encoding: Encoding) -> npt.NDArray[np.float32]:
-        """The model's token logits for Ember's encoding of one text."""
-        ids = torch.tensor([list(encoding.ids)])
-        with torch.no_grad():
-            logits = self.pipe.model(input_ids=ids, attention_mask=torch.ones_like(ids)).logits
-        return np.asarray(logits[0].numpy(), dtype=np.float32)
-
-    def ember(self, text: str, strategy: AggregationStrategy, **kw: Any) -> list[TokenPrediction]:
-        (encoding,) = self.tokenizer.encode(
-            [text], truncate=False, side=TruncationSide.RIGHT, offsets=True
+    def ember(
+        self, strategy: AggregationStrategy, *, raw_scores: bool = False
+    ) -> list[list[TokenPrediction]]:
+        """Ember's predictions for all TEXTS, run as one batch through the engine."""
+        tokenizer = self.engine.tokenizer
+        encodings = tokenizer.encode(
+            list(TEXTS), truncate=False, side=TruncationSide.RIGHT, offsets=True
         )
-        return predict_tokens(
-            encoding,
-            self.ember_logits(encoding),
-            labels=self.labels,
+        output = self.engine.forward(encodings)
+        assert isinstance(output, TokenLogitsOutput)
+        return predict_tokens_batch(
+            encodings,
+            output.logits,
+            labels=self.engine.info.labels,
             strategy=strategy,
-            decoder=self.decoder,
-            **kw,
+            decoder=tokenizer,
+            raw_scores=raw_scores,
         )
 
     def reference(self, text: str, strategy: AggregationStrategy) -> list[dict[str, Any]]:
@@ -71,13 +69,12 @@ class Setup:
 
 @pytest.fixture(scope="module", params=ARCHS)
 def setup(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Setup:
-    arch: str = request.param
+    arch: Arch = request.param
     path: Path = build_token_classifier(tmp_path_factory.mktemp(f"ner-{arch}"), arch)
     pipe = pipeline("token-classification", model=str(path))
-    folder = inspect_model_folder(path)
-    tokenizer = HFTokenizer.from_folder(folder)
-    assert folder.labels == label_names(path) == BIO_LABELS
-    return Setup(arch, pipe, tokenizer, tokenizer, folder.labels)
+    engine = TorchEngine.load(EngineConfig(model_path=path, device="cpu", dtype="float32"))
+    assert engine.info.labels == label_names(path) == BIO_LABELS
+    return Setup(arch, pipe, engine)
 
 
 def _rows(
@@ -93,9 +90,9 @@ def _rows(
 @pytest.mark.parametrize("strategy", list(AggregationStrategy), ids=lambda s: s.value)
 def test_equals_pipeline(setup: Setup, strategy: AggregationStrategy) -> None:
     key = "entity" if strategy is AggregationStrategy.NONE else "entity_group"
-    for text in TEXTS:
+    for text, predictions in zip(TEXTS, setup.ember(strategy), strict=True):
         want = list(_rows(setup.reference(text, strategy), key))
-        got = list(_rows(setup.ember(text, strategy), key))
+        got = list(_rows(predictions, key))
         assert [g[:4] for g in got] == [w[:4] for w in want], (setup.arch, text)
         np.testing.assert_allclose([g[4] for g in got], [w[4] for w in want], atol=TOLERANCE)
         for _, _, start, end, _ in got:
@@ -103,8 +100,9 @@ def test_equals_pipeline(setup: Setup, strategy: AggregationStrategy) -> None:
 
 
 def test_raw_scores_are_the_model_logits(setup: Setup) -> None:
-    for text in TEXTS:
-        got = setup.ember(text, AggregationStrategy.NONE, raw_scores=True)
+    for text, got in zip(
+        TEXTS, setup.ember(AggregationStrategy.NONE, raw_scores=True), strict=True
+    ):
         batch = setup.pipe.tokenizer(
             text, return_offsets_mapping=True, return_special_tokens_mask=True,
             return_tensors="pt", truncation=False, padding=False,
