@@ -46,9 +46,13 @@ class EmberRpcError(Exception):
 
 
 def _wrap(exc: grpc.RpcError) -> EmberRpcError:
-    code = exc.code() if isinstance(exc, grpc.Call) else None
-    details = exc.details() if isinstance(exc, grpc.Call) else str(exc)
-    return EmberRpcError(code.name if code is not None else "UNKNOWN", details or "")
+    # Both grpc.Call (sync) and grpc.aio.AioRpcError carry code() and details().
+    code_fn = getattr(exc, "code", None)
+    details_fn = getattr(exc, "details", None)
+    code = code_fn() if callable(code_fn) else None
+    details = details_fn() if callable(details_fn) else str(exc)
+    name = code.name if isinstance(code, grpc.StatusCode) else "UNKNOWN"
+    return EmberRpcError(name, details or "")
 
 
 class _Stubs:

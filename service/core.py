@@ -8,6 +8,7 @@ convert the result back; nothing else sits between a request and the model.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from ember.engines import ner, scores, vectors
 from ember.engines.base import Engine, Tokenizer
-from ember.engines.errors import EngineError
+from ember.engines.errors import EngineError, InvalidInputError
 from ember.engines.types import (
     Encoding,
     FloatArray,
@@ -264,14 +265,20 @@ class Core:
         id_pos = [i for i, x in enumerate(job.inputs) if not isinstance(x, str)]
         out: list[Encoding | None] = [None] * len(job.inputs)
         if text_pos:
-            texts = [job.inputs[i] for i in text_pos]
-            encoded = self._tokenizer.encode(
-                _strs(texts), truncate=truncate, side=side, prompt=prompt
+            texts = _strs([job.inputs[i] for i in text_pos])
+            encoded = _encode_part(
+                text_pos,
+                len(out),
+                lambda: self._tokenizer.encode(texts, truncate=truncate, side=side, prompt=prompt),
             )
             _place(out, text_pos, encoded)
         if id_pos:
-            ids = [job.inputs[i] for i in id_pos]
-            encoded = self._tokenizer.encode_ids(_id_lists(ids), truncate=truncate, side=side)
+            ids = _id_lists([job.inputs[i] for i in id_pos])
+            encoded = _encode_part(
+                id_pos,
+                len(out),
+                lambda: self._tokenizer.encode_ids(ids, truncate=truncate, side=side),
+            )
             _place(out, id_pos, encoded)
         return _filled(out)
 
@@ -281,15 +288,19 @@ class Core:
         pair_pos = [i for i, t in enumerate(job.inputs) if len(t) == 2]
         out: list[Encoding | None] = [None] * len(job.inputs)
         if single_pos:
-            encoded = self._tokenizer.encode(
-                [job.inputs[i][0] for i in single_pos], truncate=truncate, side=side
+            singles = [job.inputs[i][0] for i in single_pos]
+            encoded = _encode_part(
+                single_pos,
+                len(out),
+                lambda: self._tokenizer.encode(singles, truncate=truncate, side=side),
             )
             _place(out, single_pos, encoded)
         if pair_pos:
-            encoded = self._tokenizer.encode_pairs(
-                [(job.inputs[i][0], job.inputs[i][1]) for i in pair_pos],
-                truncate=truncate,
-                side=side,
+            pairs = [(job.inputs[i][0], job.inputs[i][1]) for i in pair_pos]
+            encoded = _encode_part(
+                pair_pos,
+                len(out),
+                lambda: self._tokenizer.encode_pairs(pairs, truncate=truncate, side=side),
             )
             _place(out, pair_pos, encoded)
         return _filled(out)
@@ -301,6 +312,22 @@ def _strs(items: Sequence[object]) -> list[str]:
 
 def _id_lists(items: Sequence[object]) -> list[list[int]]:
     return [x for x in items if isinstance(x, list)]
+
+
+_INPUT_INDEX = re.compile(r"\binput (\d+)\b")
+
+
+def _encode_part(
+    positions: list[int], total: int, encode: Callable[[], list[Encoding]]
+) -> list[Encoding]:
+    """Encode a subset of a request's inputs; errors name inputs by their request position."""
+    try:
+        return encode()
+    except InvalidInputError as exc:
+        if len(positions) == total:
+            raise
+        message = _INPUT_INDEX.sub(lambda m: f"input {positions[int(m.group(1))]}", exc.message)
+        raise InvalidInputError(message) from exc
 
 
 def _place(out: list[Encoding | None], positions: list[int], encoded: list[Encoding]) -> None:

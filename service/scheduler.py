@@ -163,19 +163,32 @@ class Scheduler:
         metrics.QUEUE_DEPTH.set(len(self._pending))
         return batch
 
+    def _forward_live(
+        self, batch: list[_Item]
+    ) -> tuple[list[_Item], EngineOutput | None, int, int]:
+        """Runs on the engine thread: drop inputs cancelled while the batch waited, run the rest.
+
+        Reading ``future.done()`` from this thread is a benign race: at worst an input cancelled
+        at this very moment is computed and its result discarded.
+        """
+        live = [item for item in batch if not item.future.done()]
+        if not live:
+            return live, None, 0, 0
+        start = time.perf_counter_ns()
+        output = self._engine.forward([item.encoding for item in live])
+        return live, output, start, time.perf_counter_ns() - start
+
     async def _execute(self, batch: list[_Item]) -> None:
         batch_id = next(self._batch_ids)
+        live = batch
         try:
-            # Late cancellations (while this batch waited for the engine) are skipped too.
-            live = [item for item in batch if not item.future.done()]
-            if not live:
-                return
             loop = asyncio.get_running_loop()
-            start = time.perf_counter_ns()
             try:
-                output = await loop.run_in_executor(
-                    self._executor, self._engine.forward, [item.encoding for item in live]
+                live, output, start, elapsed = await loop.run_in_executor(
+                    self._executor, self._forward_live, batch
                 )
+                if output is None:
+                    return
                 values = _split(output, len(live))
             except Exception as exc:
                 metrics.BATCH_FAILURES.inc()
@@ -191,7 +204,6 @@ class Scheduler:
                     if not item.future.done():
                         item.future.set_exception(error)
                 return
-            elapsed = time.perf_counter_ns() - start
             self._observe(live, elapsed)
             for item, value in zip(live, values, strict=True):
                 if not item.future.done():

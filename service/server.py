@@ -22,7 +22,7 @@ from ember.engines.errors import NotReadyError
 from ember.engines.types import Task
 from ember.service import servicers
 from ember.service.core import Core
-from ember.service.default_model import default_model_path
+from ember.service.default_model import DEFAULT_MODEL_NAME, default_model_path
 from ember.service.interceptors import (
     AccessLogInterceptor,
     ErrorInterceptor,
@@ -80,9 +80,12 @@ def engine_config(settings: ServerSettings) -> EngineConfig:
     quantization = settings.quantization
     if quantization is not None and quantization.lower() in ("", "none"):
         quantization = None
+    served_name = settings.served_model_name
+    if settings.model is None and served_name is None:
+        served_name = DEFAULT_MODEL_NAME
     return EngineConfig(
         model_path=settings.model or default_model_path(),
-        served_model_name=settings.served_model_name,
+        served_model_name=served_name,
         backend=settings.backend,  # type: ignore[arg-type]  # validated by EngineConfig
         device=settings.device,
         dtype=settings.dtype,  # type: ignore[arg-type]
