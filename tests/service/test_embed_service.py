@@ -8,12 +8,11 @@ from typing import Any
 import grpc
 import numpy as np
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-
 from ember.clients import EmberRpcError
 from ember.clients import requests as rq
 from ember.engines.types import TruncationSide
 from ember.v1 import classify_pb2, classify_pb2_grpc, embed_pb2, embed_pb2_grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from .conftest import ServeFn, SpyEngine
 
@@ -163,36 +162,38 @@ async def test_overload_is_refused_at_once(serve: ServeFn, spy: SpyEngine) -> No
 async def test_wrong_task_is_failed_precondition_and_health_is_per_service(
     serve: ServeFn, spy: SpyEngine
 ) -> None:
-    async with serve(spy) as (_, server):
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
-            health = health_pb2_grpc.HealthStub(channel)
-            embed = await health.Check(
-                health_pb2.HealthCheckRequest(service="ember.v1.EmbedService")
+    async with (
+        serve(spy) as (_, server),
+        grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel,
+    ):
+        health = health_pb2_grpc.HealthStub(channel)
+        embed = await health.Check(health_pb2.HealthCheckRequest(service="ember.v1.EmbedService"))
+        classify = await health.Check(
+            health_pb2.HealthCheckRequest(service="ember.v1.ClassifyService")
+        )
+        assert embed.status == health_pb2.HealthCheckResponse.SERVING
+        assert classify.status == health_pb2.HealthCheckResponse.NOT_SERVING
+        stub = classify_pb2_grpc.ClassifyServiceStub(channel)
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await stub.Classify(
+                classify_pb2.ClassifyRequest(inputs=[classify_pb2.ClassifyInput(texts=["x"])])
             )
-            classify = await health.Check(
-                health_pb2.HealthCheckRequest(service="ember.v1.ClassifyService")
-            )
-            assert embed.status == health_pb2.HealthCheckResponse.SERVING
-            assert classify.status == health_pb2.HealthCheckResponse.NOT_SERVING
-            stub = classify_pb2_grpc.ClassifyServiceStub(channel)
-            with pytest.raises(grpc.aio.AioRpcError) as err:
-                await stub.Classify(
-                    classify_pb2.ClassifyRequest(inputs=[classify_pb2.ClassifyInput(texts=["x"])])
-                )
-            assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-            assert "serves: Embed" in (err.value.details() or "")
+        assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert "serves: Embed" in (err.value.details() or "")
 
 
 async def test_usage_timing_and_request_id(serve: ServeFn, spy: SpyEngine) -> None:
-    async with serve(spy) as (_, server):
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
-            stub = embed_pb2_grpc.EmbedServiceStub(channel)
-            call = stub.Embed(
-                rq.embed_request(["hello world", "a second input"]),
-                metadata=(("x-request-id", "req-42"),),
-            )
-            resp = await call
-            trailers = dict(await call.trailing_metadata() or ())
+    async with (
+        serve(spy) as (_, server),
+        grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel,
+    ):
+        stub = embed_pb2_grpc.EmbedServiceStub(channel)
+        call = stub.Embed(
+            rq.embed_request(["hello world", "a second input"]),
+            metadata=(("x-request-id", "req-42"),),
+        )
+        resp = await call
+        trailers = dict(await call.trailing_metadata() or ())
     assert trailers.get("x-request-id") == "req-42"
     assert resp.usage.prompt_tokens == 4 + 5  # [CLS] hello world [SEP] / [CLS] a second input [SEP]
     assert resp.timing.total_ns >= resp.timing.inference_ns > 0
