@@ -9,6 +9,7 @@ encodings, which lets it protect prompts, queries and templates (only the free t
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -442,10 +443,15 @@ def _special_token_id(path: Path, backend: RustTokenizer, key: str) -> int | Non
 
 
 def _model_unk_id(tok: RustTokenizer) -> int | None:
+    """The tokenizer model's own unknown token (WordPiece/BPE ``unk_token``, Unigram ``unk_id``)."""
     token = getattr(tok.model, "unk_token", None)
     if isinstance(token, str):
         tid = tok.token_to_id(token)
         return None if tid is None else int(tid)
+    if type(tok.model).__name__ == "Unigram":
+        # The Python binding does not expose unk_id; the serialized model has it.
+        unk = json.loads(tok.to_str()).get("model", {}).get("unk_id")
+        return unk if isinstance(unk, int) else None
     return None
 
 

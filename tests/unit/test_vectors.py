@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from ember.engines.types import FloatArray
 from ember.engines.vectors import normalize, postprocess, truncate_dimensions
 
 
-def _rows() -> np.ndarray:
+def _rows() -> FloatArray:
     return np.random.default_rng(0).normal(size=(5, 16)).astype(np.float32)
 
 
 def test_normalize_gives_unit_rows_in_float32() -> None:
-    rows = _rows() * 7.0
+    rows = _rows() * np.float32(7.0)
     out = normalize(rows)
     assert out.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, rtol=1e-6)
