@@ -16,6 +16,8 @@ from typing import Any, TypeVar
 import grpc
 import numpy as np
 import numpy.typing as npt
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
 from ember.clients import requests as rq
 from ember.v1 import (
     classify_pb2_grpc,
@@ -26,7 +28,6 @@ from ember.v1 import (
     token_classification_pb2,
     token_classification_pb2_grpc,
 )
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 _OPTIONS = [
     ("grpc.max_receive_message_length", 256 * 1024 * 1024),

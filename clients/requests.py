@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+
 from ember.v1 import (
     classify_pb2,
     common_pb2,

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
 from ember.engines import ner, scores, vectors
 from ember.engines.base import Engine, Tokenizer
 from ember.engines.errors import EngineError, InvalidInputError

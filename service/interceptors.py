@@ -15,9 +15,10 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import grpc
+from grpc_interceptor.server import AsyncServerInterceptor
+
 from ember.engines.errors import EmberError
 from ember.service import metrics
-from grpc_interceptor.server import AsyncServerInterceptor
 
 log = logging.getLogger("ember.access")
 error_log = logging.getLogger(__name__)

@@ -16,6 +16,10 @@ from dataclasses import dataclass
 from importlib import metadata
 
 import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1._async import HealthServicer
+from grpc_reflection.v1alpha import reflection
+
 from ember.engines.base import Engine
 from ember.engines.config import EngineConfig
 from ember.engines.errors import NotReadyError
@@ -42,9 +46,6 @@ from ember.v1 import (
     token_classification_pb2,
     token_classification_pb2_grpc,
 )
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_health.v1._async import HealthServicer
-from grpc_reflection.v1alpha import reflection
 
 log = logging.getLogger(__name__)
 

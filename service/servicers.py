@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import grpc
+
 from ember.service import convert, streaming
 from ember.service.core import Core
 from ember.v1 import (

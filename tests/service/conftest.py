@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from ember.clients import AsyncEmberClient
 from ember.engines.base import Engine
 from ember.engines.config import EngineConfig

@@ -8,11 +8,12 @@ from typing import Any
 import grpc
 import numpy as np
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
 from ember.clients import EmberRpcError
 from ember.clients import requests as rq
 from ember.engines.types import TruncationSide
 from ember.v1 import classify_pb2, classify_pb2_grpc, embed_pb2, embed_pb2_grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from .conftest import ServeFn, SpyEngine
 
