@@ -5,11 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+from ember.engines.ner import WordDecoder
 from ember.engines.types import EngineOutput, Encoding, ModelInfo, TokenInfo, TruncationSide
 
 
-class Tokenizer(Protocol):
+class Tokenizer(WordDecoder, Protocol):
     """Turns user inputs into :class:`Encoding` objects the engine can run.
+
+    It is also the :class:`~ember.engines.ner.WordDecoder` token classification uses to
+    rebuild words from tokens.
 
     Thread-safe: the service calls it from a pool of threads. Every method validates its inputs
     and raises :class:`~ember.engines.errors.InvalidInputError` naming the offending input (by
