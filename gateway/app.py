@@ -223,7 +223,11 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def on_http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
         kind = errors.kind_for_http_status(exc.status_code)
-        response = _error_response(request, errors.ApiError(kind, str(exc.detail)))
+        message = str(exc.detail)
+        if kind is errors.MALFORMED_JSON:
+            # FastAPI's answer to a body that is not even text (e.g. invalid UTF-8).
+            message = f"malformed JSON body: the body could not be decoded ({message})"
+        response = _error_response(request, errors.ApiError(kind, message))
         if exc.headers:
             response.headers.update(exc.headers)
         return response

@@ -7,6 +7,7 @@ import json
 import grpc
 import grpc.aio
 import pytest
+
 from ember.gateway import errors
 
 

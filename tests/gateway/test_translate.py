@@ -10,6 +10,8 @@ from typing import Any, TypeVar
 import numpy as np
 import orjson
 import pytest
+from pydantic import BaseModel, ValidationError
+
 from ember.gateway import errors, translate
 from ember.gateway.models import (
     CohereRerankRequest,
@@ -29,7 +31,6 @@ from ember.v1 import (
     rerank_pb2,
     token_classification_pb2,
 )
-from pydantic import BaseModel, ValidationError
 
 M = TypeVar("M", bound=BaseModel)
 
