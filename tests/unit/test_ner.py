@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 import pytest
+
 from ember.engines.errors import InvalidInputError
 from ember.engines.ner import (
     AggregationStrategy,
@@ -139,18 +140,10 @@ def test_none_with_raw_scores_returns_every_token_and_label(decoder: FakeDecoder
     )
     assert len(out) == 6  # "O" tokens included: raw scores drop nothing
     assert out[2] == TokenPrediction(
-        "##kel",
-        enc.ids[3],
-        10,
-        13,
-        (
-            LabelScore("O", 4.0),
-            LabelScore("B-PER", 0.0),
-            LabelScore("I-PER", -1.5),
-            LabelScore("B-LOC", 0.0),
-            LabelScore("I-LOC", 0.0),
-        ),
+        "##kel", enc.ids[3], 10, 13, LABELS, (4.0, 0.0, -1.5, 0.0, 0.0)
     )
+    assert out[2].results[2] == LabelScore("I-PER", -1.5)
+    assert all(p.labels is out[0].labels for p in out)  # one shared tuple for the batch
 
 
 def test_simple_resolves_b_and_i_tags(decoder: FakeDecoder) -> None:
@@ -359,6 +352,8 @@ def test_batch_equals_single_calls(strategy: AggregationStrategy, decoder: FakeD
     encs = [
         encode(TEXT, PIECES, decoder),
         encode("zurich", [("zu", 0, 2), ("##rich", 2, 6)], decoder),
+        encode("", [], decoder),  # special tokens only
+        encode("rich", [("##rich", 0, 4)], decoder),  # starts like a continuation
         encode(TEXT, PIECES[:2], decoder),
     ]
     logits = [(rng.normal(size=(len(e), len(LABELS))) * 3).astype(np.float32) for e in encs]
@@ -370,3 +365,16 @@ def test_batch_equals_single_calls(strategy: AggregationStrategy, decoder: FakeD
     assert batch == single
     assert any(batch)  # the random logits produce some entities
     assert predict_tokens_batch([], [], labels=LABELS, strategy=strategy, decoder=decoder) == []
+
+
+@pytest.mark.parametrize("strategy", list(S))
+def test_entities_never_cross_inputs(strategy: AggregationStrategy, decoder: FakeDecoder) -> None:
+    encs = [
+        encode("zurich", [("zu", 0, 2), ("##rich", 2, 6)], decoder),
+        encode("rich", [("##rich", 0, 4)], decoder),
+    ]
+    logits = [logits_for([("I-LOC", 3), ("I-LOC", 3)]), logits_for([("I-LOC", 3)])]
+    out = predict_tokens_batch(encs, logits, labels=LABELS, strategy=strategy, decoder=decoder)
+    expected = (["zu", "##rich"], ["##rich"]) if strategy is S.NONE else (["zurich"], ["##rich"])
+    assert [[p.token for p in result] for result in out] == list(expected)
+    assert [p.start for p in out[1]] == [0]
