@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+
 from ember.engines.errors import InvalidInputError, UnsupportedTaskError
 
 __all__ = [

@@ -20,14 +20,14 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 import torch
+from sentence_transformers import CrossEncoder
+from transformers import pipeline
+
 from ember.engines.config import EngineConfig
 from ember.engines.errors import UnsupportedTaskError
 from ember.engines.scores import classify, rank, softmax
 from ember.engines.torch_engine import TorchEngine
 from ember.engines.types import Encoding, TruncationSide, VectorOutput
-from sentence_transformers import CrossEncoder
-from transformers import pipeline
-
 from tests.parity.heads_support import TEXTS, build_sequence_classifier
 from tests.tiny_models import Arch
 

@@ -20,12 +20,12 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from transformers import pipeline
+
 from ember.engines.config import EngineConfig
 from ember.engines.ner import AggregationStrategy, TokenPrediction, predict_tokens_batch
 from ember.engines.torch_engine import TorchEngine
 from ember.engines.types import TokenLogitsOutput, TruncationSide
-from transformers import pipeline
-
 from tests.parity.heads_support import BIO_LABELS, TEXTS, build_token_classifier, label_names
 from tests.tiny_models import Arch
 

@@ -6,6 +6,7 @@ import warnings
 
 import numpy as np
 import pytest
+
 from ember.engines.errors import InvalidInputError, UnsupportedTaskError
 from ember.engines.scores import LabelScore, Ranked, classify, rank, sigmoid, softmax
 
