@@ -216,6 +216,30 @@ def build_tokenizer(kind: TokenizerKind, dst: Path) -> None:
         (dst / name).write_text(text, encoding="utf-8")
 
 
+def _make_qwen_style(dst: Path) -> None:
+    """Turn the byte-level BPE in ``dst`` into Qwen2's pipeline (NFC, Qwen's split regex).
+
+    transformers builds Qwen2/Qwen3 tokenizers with its ``Qwen2Tokenizer`` class whatever
+    ``tokenizer_config.json`` says (it overrides the declared class for ``qwen2``), so the saved
+    ``tokenizer.json`` must be what that class builds for both to tokenize alike.
+    """
+    from tokenizers import Regex, Tokenizer, normalizers, pre_tokenizers
+    from transformers.models.qwen2.tokenization_qwen2 import PRETOKENIZE_REGEX
+
+    tok = Tokenizer.from_file(str(dst / "tokenizer.json"))
+    tok.normalizer = normalizers.NFC()
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(PRETOKENIZE_REGEX), behavior="isolated", invert=False),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
+    tok.save(str(dst / "tokenizer.json"))
+    config = json.loads((dst / "tokenizer_config.json").read_text(encoding="utf-8"))
+    config["tokenizer_class"] = "Qwen2Tokenizer"
+    (dst / "tokenizer_config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
+
+
 def _tokenizer_facts(dst: Path) -> tuple[int, int, int, int]:
     """(vocab size, pad id, bos/cls id, eos/sep id) of the tokenizer saved in ``dst``."""
     from tokenizers import Tokenizer
@@ -372,7 +396,10 @@ def make_tiny_model(
         raise ValueError(f"{arch} is an encoder: no causal-lm head")
     if arch in DECODER_ARCHS and head == "masked-lm":
         raise ValueError(f"{arch} is a decoder: no masked-lm head")
-    build_tokenizer(tokenizer or DEFAULT_TOKENIZER[arch], dst)
+    kind = tokenizer or DEFAULT_TOKENIZER[arch]
+    build_tokenizer(kind, dst)
+    if kind == "bpe" and arch in ("qwen2", "qwen3"):
+        _make_qwen_style(dst)
     vocab, pad, bos, eos = _tokenizer_facts(dst)
     extra: dict[str, Any] = {}
     if head in ("sequence-classification", "token-classification"):

@@ -1,0 +1,70 @@
+"""Unit tests of ember.engines.registry and the device/config checks behind it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ember.engines.config import EngineConfig
+from ember.engines.errors import BackendUnavailableError, ModelLoadError
+from ember.engines.registry import load_engine
+
+
+def test_tensorrt_names_its_extra(minilm_path: Path) -> None:
+    with pytest.raises(BackendUnavailableError) as info:
+        load_engine(EngineConfig(model_path=minilm_path, backend="tensorrt"))
+    message = info.value.message
+    assert "pip install 'ember-serve[tensorrt]'" in message or "not implemented" in message
+    if "pip install" in message:
+        assert "NVIDIA GPU" in message
+
+
+def test_onnx_is_reserved_or_names_its_extra(minilm_path: Path) -> None:
+    with pytest.raises(BackendUnavailableError, match=r"ember-serve\[onnx\]|not implemented"):
+        load_engine(EngineConfig(model_path=minilm_path, backend="onnx"))
+
+
+def test_cuda_without_cuda_is_a_clear_error(minilm_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(BackendUnavailableError, match="CUDA is not available"):
+        load_engine(EngineConfig(model_path=minilm_path, device="cuda:0"))
+
+
+def test_auto_device_falls_back_to_cpu() -> None:
+    torch = pytest.importorskip("torch")
+    from ember.engines.torch_device import resolve_device, resolve_dtype
+
+    device = resolve_device("auto")
+    assert device.type == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert resolve_dtype("auto", torch.device("cpu")) is torch.float32
+    assert resolve_dtype("float16", torch.device("cpu")) is torch.float16
+
+
+def test_missing_folder_is_a_load_error(tmp_path: Path) -> None:
+    with pytest.raises(ModelLoadError, match="does not exist"):
+        load_engine(EngineConfig(model_path=tmp_path / "missing", device="cpu"))
+
+
+def test_fp8_is_refused_by_the_torch_backend(minilm_path: Path) -> None:
+    with pytest.raises(BackendUnavailableError, match="fp8"):
+        load_engine(EngineConfig(model_path=minilm_path, device="cpu", quantization="fp8"))
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("backend", "jax", "backend must be one of"),
+        ("dtype", "int4", "dtype must be one of"),
+        ("device", "tpu", "device must be cpu, cuda, cuda:N or auto"),
+        ("device", "cuda:x", "device must be cpu, cuda, cuda:N or auto"),
+        ("quantization", "int4", "quantization must be None or one of"),
+        ("max_input_length", 0, "max_input_length must be >= 1"),
+        ("num_threads", 0, "num_threads must be >= 1"),
+    ],
+)
+def test_config_validation(field: str, value: object, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        EngineConfig(model_path=Path("."), **{field: value})  # type: ignore[arg-type]
