@@ -1,0 +1,164 @@
+"""The gateway as a program: it imports without torch, runs in the caller's event loop (start,
+stop, cancel, port 0, busy port), answers 503 in each route's shape when its upstream is down,
+and publishes an accurate OpenAPI document."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import subprocess
+import sys
+
+import httpx
+import pytest
+
+from ember.gateway.app import create_app
+from ember.gateway.server import GatewayServer, serve_gateway
+from ember.gateway.settings import GatewaySettings
+from tests.server_process import free_port
+
+
+def test_gateway_imports_no_torch_and_no_service() -> None:
+    code = """
+import sys
+from ember.gateway.server import GatewayServer, serve_gateway
+from ember.gateway.app import create_app
+from ember.gateway.settings import GatewaySettings
+create_app(GatewaySettings()).openapi()
+heavy = [m for m in sys.modules if m.split(".")[0] in ("torch", "transformers", "tokenizers")
+         or m.startswith(("ember.service", "ember.engines.torch"))]
+print(heavy)
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert result.stdout.strip() == "[]"
+
+
+def dead_upstream() -> str:
+    """An address where nothing listens."""
+    return f"127.0.0.1:{free_port()}"
+
+
+def settings(**overrides: object) -> GatewaySettings:
+    base: dict[str, object] = {"http_host": "127.0.0.1", "http_port": 0}
+    return GatewaySettings(**{**base, **overrides})  # type: ignore[arg-type]
+
+
+async def test_start_on_port_0_and_stop() -> None:
+    server = GatewayServer(settings(upstream=dead_upstream()))
+    await server.start()
+    port = server.port
+    assert port > 0
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+        response = await client.get("/openapi.json")
+        assert response.status_code == 200
+    await server.stop()
+    with pytest.raises(ConnectionRefusedError), socket.create_connection(("127.0.0.1", port), timeout=1):
+        pass
+    await server.stop()  # stopping twice is harmless
+
+
+async def test_dead_upstream_is_503_in_each_shape() -> None:
+    server = GatewayServer(settings(upstream=dead_upstream()))
+    await server.start()
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}") as client:
+            health = await client.get("/health")
+            assert health.status_code == 503
+            assert health.json()["error_type"] == "Unhealthy"
+            openai = await client.post("/v1/embeddings", json={"input": "x"})
+            assert openai.status_code == 503
+            assert openai.json()["error"]["code"] == "unavailable"
+            tei = await client.post("/embed", json={"inputs": "x"})
+            assert tei.status_code == 503
+            assert tei.json()["error_type"] == "Unhealthy"
+            info = await client.get("/info")
+            assert info.status_code == 503
+            # Validation needs no upstream: still a 422.
+            invalid = await client.post("/embed", json={"inputs": []})
+            assert invalid.status_code == 422
+    finally:
+        await server.stop()
+
+
+async def test_busy_port_raises_oserror() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        server = GatewayServer(settings(http_port=port, upstream=dead_upstream()))
+        with pytest.raises(OSError, match="in use"):
+            await server.start()
+
+
+async def test_serve_gateway_until_cancelled() -> None:
+    port = free_port()
+    started = asyncio.Event()
+    task = asyncio.create_task(
+        serve_gateway(settings(http_port=port, upstream=dead_upstream()), started=started)
+    )
+    await asyncio.wait_for(started.wait(), timeout=30)
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+        assert (await client.get("/health")).status_code == 503
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    with pytest.raises(ConnectionRefusedError), socket.create_connection(("127.0.0.1", port), timeout=1):
+        pass
+
+
+ROUTES = {
+    ("post", "/v1/embeddings"),
+    ("post", "/embeddings"),
+    ("get", "/v1/models"),
+    ("post", "/v1/rerank"),
+    ("post", "/rerank"),
+    ("post", "/predict"),
+    ("post", "/predict_tokens"),
+    ("post", "/embed"),
+    ("post", "/embed_sparse"),
+    ("post", "/tokenize"),
+    ("get", "/info"),
+    ("get", "/health"),
+    ("get", "/metrics"),
+}
+
+
+def test_openapi_documents_every_route_with_its_error_shape() -> None:
+    spec = json.loads(json.dumps(create_app(GatewaySettings()).openapi()))
+    documented = {(m, p) for p, ops in spec["paths"].items() for m in ops}
+    assert documented == ROUTES
+    schemas = spec["components"]["schemas"]
+    assert "HTTPValidationError" not in schemas  # FastAPI's own 422 shape is never answered
+    for path, ops in spec["paths"].items():
+        for method, op in ops.items():
+            responses = op["responses"]
+            assert "200" in responses, (method, path)
+            if method != "post":
+                continue
+            expected = (
+                "OpenAIError" if path.startswith("/v1/") or path == "/embeddings" else "TEIError"
+            )
+            for status in ("400", "413", "422", "424", "429", "500", "503", "504"):
+                ref = responses[status]["content"]["application/json"]["schema"]["$ref"]
+                assert ref.endswith(f"/{expected}"), (path, status, ref)
+            assert "requestBody" in op
+    embeddings = spec["paths"]["/v1/embeddings"]["post"]
+    ok = embeddings["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+    assert ok.endswith("/OpenAIEmbeddingsResponse")
+    request = schemas["OpenAIEmbeddingsRequest"]["properties"]
+    assert set(request) >= {"input", "model", "encoding_format", "dimensions", "user"}
+
+
+async def test_docs_page_is_served() -> None:
+    server = GatewayServer(settings(upstream=dead_upstream()))
+    await server.start()
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}") as client:
+            docs = await client.get("/docs")
+            assert docs.status_code == 200
+            assert "/openapi.json" in docs.text
+    finally:
+        await server.stop()
