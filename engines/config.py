@@ -56,6 +56,11 @@ class EngineConfig:
     #: SPLADE folder without sentence-transformers files, or ``ModelKind.LLM_RERANKER`` for a
     #: causal LM reranker whose folder name does not say "reranker".
     kind: ModelKind | None = None
+    #: Packed (varlen, no padding) execution, ``ember.engines.accel.PackedEngine``: ``None``
+    #: (auto) uses it on CUDA for the architectures it supports (BERT, RoBERTa, XLM-R, Qwen2,
+    #: Qwen3, Llama, Mistral) and for fp8; ``True`` forces it (an unsupported model fails to
+    #: load), ``False`` forces the padded ``TorchEngine``.
+    packed: bool | None = None
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:

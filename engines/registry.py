@@ -38,6 +38,10 @@ def load_engine(config: EngineConfig) -> Engine:
     module, extra, note = _EXTRAS[config.backend]
     _require(module, extra, note, config.backend)
     if config.backend == "torch":
+        from ember.engines.accel.engine import PackedEngine, choose_packed
+
+        if choose_packed(config):
+            return PackedEngine.load(config)
         from ember.engines.torch_engine import TorchEngine
 
         return TorchEngine.load(config)

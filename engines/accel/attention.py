@@ -1,0 +1,136 @@
+"""Variable-length ("varlen") attention over a packed batch.
+
+``q`` is ``(M, Hq, D)``, ``k``/``v`` ``(M, Hkv, D)`` with ``Hq % Hkv == 0`` (grouped-query
+attention); each token attends only to tokens of its own sequence (bidirectional for encoders,
+causal for decoders). Only the last dimension needs to be contiguous (views of a fused QKV
+projection are fine).
+
+* CUDA, float16/bfloat16, head dim a multiple of 8 up to 256: the flash-attention varlen kernel
+  that ships inside PyTorch (``torch.ops.aten._flash_attention_forward`` with ``cum_seq_q`` /
+  ``cum_seq_k``). It handles GQA natively; if a build refuses unequal head counts the key/value
+  heads are expanded once and that choice is remembered. The arguments used (positional up to
+  ``return_debug_mask``, plus ``scale=``) have the same meaning in torch 2.5 through 2.13.
+* Otherwise (CPU, float32, odd head sizes): a reference path that runs
+  ``scaled_dot_product_attention`` on each sequence in turn (the sequence lengths are host
+  facts, so it needs no synchronisation).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import torch
+from torch.nn import functional
+
+logger = logging.getLogger(__name__)
+
+_FLASH_DTYPES = (torch.float16, torch.bfloat16)
+#: Set when the flash kernel refused unequal query/key head counts (then k/v are expanded).
+_flash_needs_equal_heads = False
+
+
+def flash_supported(q: torch.Tensor) -> bool:
+    """Whether :func:`varlen_attention` takes the flash-attention path for ``q``."""
+    head_dim = q.shape[-1]
+    return (
+        q.is_cuda
+        and q.dtype in _FLASH_DTYPES
+        and head_dim % 8 == 0
+        and head_dim <= 256
+        and hasattr(torch.ops.aten, "_flash_attention_forward")
+    )
+
+
+def expand_kv(x: torch.Tensor, groups: int) -> torch.Tensor:
+    """``(M, Hkv, D)`` -> ``(M, Hkv * groups, D)``, each key/value head repeated ``groups`` times
+    next to itself (query head ``h`` reads key/value head ``h // groups``)."""
+    if groups == 1:
+        return x
+    return x.repeat_interleave(groups, dim=1)
+
+
+def _flash(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    cu_seqlens: torch.Tensor,
+    max_seqlen: int,
+    causal: bool,
+    scale: float,
+) -> torch.Tensor:
+    result = torch.ops.aten._flash_attention_forward(
+        q,
+        k,
+        v,
+        cu_seqlens,
+        cu_seqlens,
+        max_seqlen,
+        max_seqlen,
+        0.0,
+        causal,
+        False,
+        scale=scale,
+    )
+    out: torch.Tensor = result[0]
+    return out
+
+
+def varlen_attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    *,
+    cu_seqlens_i32: torch.Tensor,
+    lengths: Sequence[int],
+    max_seqlen: int,
+    causal: bool,
+    scale: float,
+) -> torch.Tensor:
+    """Attention within each packed sequence; returns ``(M, Hq, D)`` in ``q``'s dtype.
+
+    ``cu_seqlens_i32`` (``B + 1`` int32 offsets on ``q``'s device) is what the flash kernel
+    reads; ``lengths`` (host) is what the reference path slices by. Both describe the same
+    sequences.
+    """
+    global _flash_needs_equal_heads
+    groups = q.shape[1] // k.shape[1]
+    if flash_supported(q):
+        if groups > 1 and _flash_needs_equal_heads:
+            k, v = expand_kv(k, groups), expand_kv(v, groups)
+        try:
+            return _flash(q, k, v, cu_seqlens_i32, max_seqlen, causal, scale)
+        except RuntimeError as exc:
+            if groups == 1 or "head" not in str(exc).lower():
+                raise
+            logger.warning("flash attention refused grouped KV heads (%s); expanding them", exc)
+            _flash_needs_equal_heads = True
+            return _flash(
+                q, expand_kv(k, groups), expand_kv(v, groups), cu_seqlens_i32, max_seqlen,
+                causal, scale,
+            )  # fmt: skip
+    return reference_varlen_attention(q, k, v, lengths=lengths, causal=causal, scale=scale)
+
+
+def reference_varlen_attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    *,
+    lengths: Sequence[int],
+    causal: bool,
+    scale: float,
+) -> torch.Tensor:
+    """Per-sequence ``scaled_dot_product_attention`` (the CPU path and the test reference)."""
+    groups = q.shape[1] // k.shape[1]
+    out = torch.empty(q.shape, dtype=q.dtype, device=q.device)
+    start = 0
+    for length in lengths:
+        stop = start + length
+        qs = q[start:stop].transpose(0, 1).unsqueeze(0)
+        ks = expand_kv(k[start:stop], groups).transpose(0, 1).unsqueeze(0)
+        vs = expand_kv(v[start:stop], groups).transpose(0, 1).unsqueeze(0)
+        res = functional.scaled_dot_product_attention(qs, ks, vs, is_causal=causal, scale=scale)
+        out[start:stop] = res.squeeze(0).transpose(0, 1)
+        start = stop
+    return out

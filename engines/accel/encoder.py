@@ -1,0 +1,153 @@
+"""The packed forward of BERT-style encoders: BERT, RoBERTa, XLM-RoBERTa.
+
+Built from the transformers base model's weights (``embeddings.{word,position,token_type}_
+embeddings`` + ``embeddings.LayerNorm``; per layer ``attention.self.{query,key,value}``,
+``attention.output.{dense,LayerNorm}``, ``intermediate.{dense,intermediate_act_fn}``,
+``output.{dense,LayerNorm}``); the transformers forward is never called. Post-LayerNorm
+blocks, absolute positions (RoBERTa's padding offset is applied when packing, see
+:class:`~ember.engines.accel.packing.PositionRule`), bidirectional attention per sequence::
+
+    x = LN(word[ids] + type[types] + pos[positions])
+    per layer:  q,k,v = views of x @ [Wq; Wk; Wv].T + b      # one GEMM, no copies
+                x = LN(x + varlen_attention(q, k, v) @ Wo.T + bo)
+                x = LN(x + act(x @ Wi.T + bi) @ Wout.T + bout)
+
+Encoders are small next to the GEMM-bound decoders; the elementwise steps use torch ops.
+MPNet (relative position buckets) is not packed: it runs on the padded ``TorchEngine``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn import functional
+
+from ember.engines.accel.attention import varlen_attention
+from ember.engines.accel.kernels import Act
+from ember.engines.accel.linear import PackedLinear
+from ember.engines.accel.packing import DevicePack
+from ember.engines.errors import EngineError, ModelLoadError
+
+
+@dataclass
+class _Norm:
+    weight: torch.Tensor
+    bias: torch.Tensor | None
+    eps: float
+
+    @classmethod
+    def of(cls, module: nn.LayerNorm) -> _Norm:
+        return cls(module.weight, module.bias, float(module.eps))
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return functional.layer_norm(x, (x.shape[-1],), self.weight, self.bias, self.eps)
+
+
+@dataclass
+class _Layer:
+    qkv: PackedLinear
+    o: PackedLinear
+    ln1: _Norm
+    inter: PackedLinear
+    act: Callable[[torch.Tensor], torch.Tensor]
+    out: PackedLinear
+    ln2: _Norm
+
+
+class PackedEncoder:
+    """The packed forward of a BERT/RoBERTa/XLM-R base model (see the module doc)."""
+
+    causal = False
+
+    def __init__(
+        self,
+        base: Any,
+        *,
+        fp8: bool = False,
+        fast_accum: bool = False,
+    ) -> None:
+        config = base.config
+        kind = getattr(config, "position_embedding_type", None) or "absolute"
+        if kind != "absolute":
+            raise ModelLoadError(f"packed encoder supports absolute positions, not {kind!r}")
+        if getattr(config, "is_decoder", False) or getattr(config, "add_cross_attention", False):
+            raise ModelLoadError("packed encoder does not run decoder/cross-attention BERTs")
+        emb = base.embeddings
+        self.word: torch.Tensor = emb.word_embeddings.weight
+        self.position: torch.Tensor = emb.position_embeddings.weight
+        self.token_type: torch.Tensor | None = (
+            emb.token_type_embeddings.weight if hasattr(emb, "token_type_embeddings") else None
+        )
+        self.emb_norm = _Norm.of(emb.LayerNorm)
+        self.dtype: torch.dtype = self.word.dtype
+        self.hidden_size = int(config.hidden_size)
+        self.intermediate_size = int(config.intermediate_size)
+        self.num_heads = int(config.num_attention_heads)
+        self.head_dim = self.hidden_size // self.num_heads
+        first = base.encoder.layer[0].attention.self
+        self.scale = float(getattr(first, "scaling", self.head_dim**-0.5))
+        self.max_positions = int(self.position.shape[0])
+        self.layers: list[_Layer] = []
+        for layer in base.encoder.layer:
+            attn = layer.attention
+            self.layers.append(
+                _Layer(
+                    qkv=PackedLinear.fuse(
+                        [attn.self.query, attn.self.key, attn.self.value],
+                        fp8=fp8,
+                        fast_accum=fast_accum,
+                    ),
+                    o=PackedLinear.fuse([attn.output.dense], fp8=fp8, fast_accum=fast_accum),
+                    ln1=_Norm.of(attn.output.LayerNorm),
+                    inter=PackedLinear.fuse(
+                        [layer.intermediate.dense], fp8=fp8, fast_accum=fast_accum
+                    ),
+                    act=layer.intermediate.intermediate_act_fn,
+                    out=PackedLinear.fuse([layer.output.dense], fp8=fp8, fast_accum=fast_accum),
+                    ln2=_Norm.of(layer.output.LayerNorm),
+                )
+            )
+
+    def activation_bytes_per_token(self) -> int:
+        """Peak bytes of live activations per packed token inside one layer."""
+        elem = int(self.dtype.itemsize)
+        attention = 3 * self.hidden_size + 2 * self.hidden_size
+        mlp = 2 * self.intermediate_size
+        return elem * (2 * self.hidden_size + max(attention, mlp)) + 4 * self.num_heads
+
+    def __call__(self, pack: DevicePack) -> torch.Tensor:
+        """Final hidden states ``(M, hidden)`` in the model dtype."""
+        if pack.max_seqlen > self.max_positions:
+            raise EngineError(
+                f"a sequence of {pack.max_seqlen} tokens exceeds the model's "
+                f"{self.max_positions} positions"
+            )
+        x = functional.embedding(pack.input_ids, self.word)
+        x = x + functional.embedding(pack.position_ids, self.position)
+        if self.token_type is not None:
+            if pack.token_type_ids is None:
+                x = x + self.token_type[0]
+            else:
+                x = x + functional.embedding(pack.token_type_ids, self.token_type)
+        x = self.emb_norm(x)
+        rows = x.shape[0]
+        for layer in self.layers:
+            qkv = layer.qkv(Act(x)).view(rows, 3, self.num_heads, self.head_dim)
+            q, k, v = qkv.unbind(1)
+            attn = varlen_attention(
+                q,
+                k,
+                v,
+                cu_seqlens_i32=pack.cu_seqlens_i32,
+                lengths=pack.lengths,
+                max_seqlen=pack.max_seqlen,
+                causal=False,
+                scale=self.scale,
+            )
+            x = layer.ln1(layer.o(Act(attn.reshape(rows, -1))) + x)
+            x = layer.ln2(layer.out(Act(layer.act(layer.inter(Act(x))).contiguous())) + x)
+        return x
