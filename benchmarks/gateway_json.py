@@ -26,6 +26,7 @@ from collections.abc import Callable
 
 import numpy as np
 import orjson
+
 from ember.gateway import translate
 from ember.v1 import common_pb2, embed_pb2
 

@@ -15,6 +15,12 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import PlainTextResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
 from ember.gateway import errors, metrics, translate
 from ember.gateway.middleware import (
     REQUEST_ID_KEY,
@@ -47,11 +53,6 @@ from ember.gateway.models import (
 from ember.gateway.settings import GatewaySettings
 from ember.gateway.upstream import Req, Resp, Rpc, Upstream
 from ember.v1 import model_pb2
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import PlainTextResponse, Response
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 logger = logging.getLogger("ember.gateway")
 

@@ -17,9 +17,10 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
+from starlette.exceptions import HTTPException
+
 from ember.gateway import errors
 from ember.gateway.metrics import HTTP_LATENCY, HTTP_REQUESTS
-from starlette.exceptions import HTTPException
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

@@ -15,9 +15,10 @@ import socket
 from collections.abc import Generator
 
 import uvicorn
+from fastapi import FastAPI
+
 from ember.gateway.app import create_app
 from ember.gateway.settings import GatewaySettings
-from fastapi import FastAPI
 
 logger = logging.getLogger("ember.gateway")
 
@@ -32,7 +33,10 @@ class _Server(uvicorn.Server):
 
 def _bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP explicitly: asyncio turns Nagle off (TCP_NODELAY) only on sockets whose proto
+    # says TCP, and accepted sockets inherit it. With proto 0 every answer written in two parts
+    # (headers, body) waits ~40 ms for the client's delayed ACK.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if family == socket.AF_INET6:

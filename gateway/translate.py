@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+
 from ember.gateway import errors
 from ember.gateway.models import (
     CohereRerankRequest,

@@ -15,6 +15,9 @@ from typing import Any, Generic, TypeVar
 
 import grpc
 import grpc.aio
+from google.protobuf.message import Message
+from grpc_health.v1 import health_pb2
+
 from ember.gateway import errors
 from ember.v1 import (
     classify_pb2,
@@ -23,8 +26,6 @@ from ember.v1 import (
     rerank_pb2,
     token_classification_pb2,
 )
-from google.protobuf.message import Message
-from grpc_health.v1 import health_pb2
 
 Req = TypeVar("Req", bound=Message)
 Resp = TypeVar("Resp", bound=Message)

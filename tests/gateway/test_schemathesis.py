@@ -23,7 +23,7 @@ CHECKS = ",".join(
 )
 
 
-def run_schemathesis(server: Served, max_examples: int, timeout: float) -> None:
+def run_schemathesis(server: Served, max_examples: int, timeout: float, cwd: Path) -> None:
     command = [
         str(SCHEMATHESIS),
         "run",
@@ -44,7 +44,10 @@ def run_schemathesis(server: Served, max_examples: int, timeout: float) -> None:
         "--suppress-health-check",
         "all",
     ]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
+    # cwd: schemathesis keeps a cache folder (.schemathesis/) in its working directory.
+    result = subprocess.run(
+        command, capture_output=True, text=True, timeout=timeout, check=False, cwd=cwd
+    )
     output = result.stdout + result.stderr
     if result.returncode != 0:
         errors = output.find("ERRORS")
@@ -54,16 +57,18 @@ def run_schemathesis(server: Served, max_examples: int, timeout: float) -> None:
     assert " passed" in output
 
 
-def test_embedding_server_conforms(minilm: Served) -> None:
-    run_schemathesis(minilm, max_examples=8, timeout=150)
+def test_embedding_server_conforms(minilm: Served, tmp_path: Path) -> None:
+    run_schemathesis(minilm, max_examples=8, timeout=150, cwd=tmp_path)
 
 
-def test_reranker_server_conforms(reranker: Served) -> None:
+def test_reranker_server_conforms(reranker: Served, tmp_path: Path) -> None:
     # A sequence classifier serves /rerank, /v1/rerank and /predict with 200s.
-    run_schemathesis(reranker, max_examples=8, timeout=150)
+    run_schemathesis(reranker, max_examples=8, timeout=150, cwd=tmp_path)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", ["minilm", "reranker", "classifier", "ner", "splade"])
-def test_every_server_conforms_long(kind: str, request: pytest.FixtureRequest) -> None:
-    run_schemathesis(request.getfixturevalue(kind), max_examples=100, timeout=1800)
+def test_every_server_conforms_long(
+    kind: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    run_schemathesis(request.getfixturevalue(kind), max_examples=100, timeout=1800, cwd=tmp_path)
