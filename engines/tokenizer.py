@@ -14,12 +14,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
+from tokenizers import Encoding as RustEncoding
+from tokenizers import Tokenizer as RustTokenizer
+
 from ember.engines.errors import InvalidInputError, ModelLoadError
 from ember.engines.model_folder import read_json
 from ember.engines.rerank_template import RerankTemplate
 from ember.engines.types import Encoding, TokenInfo, TruncationSide
-from tokenizers import Encoding as RustEncoding
-from tokenizers import Tokenizer as RustTokenizer
 
 if TYPE_CHECKING:
     from ember.engines.model_folder import ModelFolder
@@ -405,6 +406,13 @@ def load_backend_tokenizer(path: Path) -> RustTokenizer:
             return RustTokenizer.from_file(str(file))
         except Exception as exc:
             raise ModelLoadError(f"cannot load {str(file)!r}: {exc}") from exc
+    # transformers would build a tokenizer with a default, near-empty vocabulary from nothing.
+    sources = ("vocab.txt", "vocab.json", "tekken.json", "tokenizer.model", "spiece.model")
+    if not any((path / name).is_file() for name in sources) and not any(path.glob("*.model")):
+        raise ModelLoadError(
+            f"{str(path)!r} has no tokenizer.json and no other tokenizer files (vocab.txt, "
+            "vocab.json + merges.txt, or a SentencePiece .model)"
+        )
     try:
         from transformers import AutoTokenizer
 

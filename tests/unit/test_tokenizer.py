@@ -12,13 +12,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from tokenizers import Tokenizer as RustTokenizer
+
 from ember.engines.errors import InvalidInputError
 from ember.engines.model_folder import inspect_model_folder
 from ember.engines.rerank_template import qwen3_reranker_template
 from ember.engines.tokenizer import HFTokenizer, load_backend_tokenizer
 from ember.engines.types import TruncationSide
-from tokenizers import Tokenizer as RustTokenizer
-
 from tests.tiny_models import build_tokenizer
 
 RIGHT, LEFT = TruncationSide.RIGHT, TruncationSide.LEFT
@@ -444,3 +444,30 @@ def test_sharing_the_backend_does_not_leak_settings(folders: dict[str, Path]) ->
     (enc,) = tok.encode(["one two three four five"], truncate=False, side=RIGHT)
     assert len(enc) == 7
     assert re.fullmatch(r"\d+", str(enc.ids[1]))
+
+
+def test_folder_without_tokenizer_json_falls_back_to_transformers(
+    tmp_path: Path, minilm_path: Path
+) -> None:
+    pytest.importorskip("transformers")
+    import shutil
+
+    for name in ("vocab.txt", "tokenizer_config.json", "special_tokens_map.json"):
+        shutil.copyfile(minilm_path / name, tmp_path / name)
+    converted = HFTokenizer(load_backend_tokenizer(tmp_path), max_input_length=256)
+    original = HFTokenizer(load_backend_tokenizer(minilm_path), max_input_length=256)
+    texts = list(TRICKY)
+    assert [list(e.ids) for e in converted.encode(texts, truncate=False, side=RIGHT)] == [
+        list(e.ids) for e in original.encode(texts, truncate=False, side=RIGHT)
+    ]
+
+
+def test_folder_without_any_tokenizer_is_a_load_error(tmp_path: Path) -> None:
+    pytest.importorskip("transformers")
+    from ember.engines.errors import ModelLoadError
+
+    (tmp_path / "config.json").write_text('{"model_type": "bert"}')
+    with pytest.raises(
+        ModelLoadError, match=r"has no tokenizer\.json and no other tokenizer files"
+    ):
+        load_backend_tokenizer(tmp_path)
