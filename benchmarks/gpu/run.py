@@ -76,7 +76,7 @@ class Plan:
 
     long_len: int = 500
     short_len: int = 5
-    batch_tokens: int = 65536  # cap on the engine-only batch (tokens)
+    batch_tokens: int = 32768  # engine-only batch cap (PackedEngine's own cap), every engine
     small_batch_requests: int = 16
     short_batch: int = 512  # the service's default max batch requests on CUDA
     point_s: float = 1.5  # time target of one engine-only point
@@ -100,6 +100,7 @@ class Plan:
     conc_short: int = 512
     server_warmup_s: float = 1.5
     server_duration_s: float = 4.0
+    server_long_duration_s: float = 6.0  # long requests complete in large batches
     deadline_s: float = 420.0
     grace_s: float = 25.0
 
@@ -130,6 +131,7 @@ TINY_PLAN = Plan(
     conc_short=8,
     server_warmup_s=0.3,
     server_duration_s=0.8,
+    server_long_duration_s=0.8,
     deadline_s=150.0,
     grace_s=20.0,
 )
@@ -515,7 +517,6 @@ def _brief(result: dict[str, Any]) -> dict[str, Any]:
 def _parity_folders(ctx: Ctx) -> dict[str, Any]:
     """``tests.tiny_models`` folders (saved weights) loaded by Ember vs sentence-transformers."""
     import numpy as np
-    import torch
 
     from ember.engines.config import EngineConfig
     from ember.engines.types import TruncationSide
@@ -565,7 +566,7 @@ def _parity_folders(ctx: Ctx) -> dict[str, Any]:
                 entry[f"{label}_vs_st-fp32"] = measure.cosines(rows, reference)
             except Exception as exc:
                 entry[f"{label}_vs_st-fp32"] = {"error": f"{type(exc).__name__}: {exc}"}
-        torch.cuda.empty_cache() if torch.cuda.is_available() else None
+        models.free()
         log(f"   folder parity {arch}: " + json.dumps(_brief(entry)))
     return out
 
@@ -865,12 +866,16 @@ async def _serve_points(
             res["startup_s"] = round(time.perf_counter() - start, 2)
             grpc_port, http_port, res["limits"] = ports
             for transport, tokens, concurrency in points:
-                need = plan.server_warmup_s + plan.server_duration_s + 8
-                if ctx.runner.left() < need:
+                duration = (
+                    plan.server_long_duration_s
+                    if tokens > plan.short_len
+                    else plan.server_duration_s
+                )
+                if ctx.runner.left() < plan.server_warmup_s + duration + 8:
                     res[f"{transport}-{tokens}"] = {"skipped": "deadline"}
                     continue
                 scenario = serverpath.Scenario(
-                    transport, tokens, concurrency, plan.server_warmup_s, plan.server_duration_s
+                    transport, tokens, concurrency, plan.server_warmup_s, duration
                 )
                 port = grpc_port if transport == "grpc" else http_port
                 point = await pool.run(

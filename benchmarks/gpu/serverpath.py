@@ -211,6 +211,11 @@ def _merge(
         "error_sample": samples[0] if samples else "",
         "req_per_s": rps,
         "tok_per_s": rps * scenario.tokens,
+        # Little's law for a closed loop (rate = requests in flight / mean latency): steadier than
+        # counting completions when large batches complete in bursts inside a short window.
+        "req_per_s_little": scenario.concurrency / (float(latencies.mean()) / 1000.0)
+        if latencies.size
+        else None,
         "p50_ms": float(np.percentile(latencies, 50)) if latencies.size else None,
         "p90_ms": float(np.percentile(latencies, 90)) if latencies.size else None,
         "p99_ms": float(np.percentile(latencies, 99)) if latencies.size else None,
