@@ -7,6 +7,7 @@ import base64
 import time
 from typing import Any
 
+import httpx
 import numpy as np
 import pytest
 
@@ -246,6 +247,25 @@ class TestHeaders:
             "/embed", json={"inputs": "x"}, headers={"Request-Timeout-Ms": "60000"}
         )
         assert response.status_code == 200
+
+    def test_caller_gone_cancels_the_upstream_call(self, minilm: Served) -> None:
+        # A hedging client gives up on a slow request: the gateway cancels its gRPC call (so
+        # the service can drop the work), counts the request as 499, and serves the next.
+        texts = [" ".join(f"gone{i}x{j}" for j in range(300)) for i in range(64)]
+        with pytest.raises(httpx.ReadTimeout):
+            minilm.http.post(
+                "/embed",
+                json={"inputs": texts, "truncate": True},
+                timeout=httpx.Timeout(60, read=0.3),
+            )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            metrics = minilm.http.get("/metrics").text
+            if 'route="/embed",status="499"' in metrics:
+                break
+            time.sleep(0.2)
+        assert 'route="/embed",status="499"' in metrics
+        assert ok(minilm.http.post("/embed", json={"inputs": "next"}))
 
     def test_unreadable_timeout_header_is_400(self, minilm: Served) -> None:
         response = minilm.http.post(
