@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 import torch
+from torch.nn import functional
+
 from ember.engines.errors import ModelLoadError
 from ember.engines.model_folder import DenseLayer
-from torch.nn import functional
 
 _ACTIVATIONS: Mapping[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "identity": lambda x: x,

@@ -7,6 +7,7 @@ of each row. Accumulates in float32 whatever the model's dtype.
 from __future__ import annotations
 
 import torch
+
 from ember.engines.model_folder import PoolingSpec
 from ember.engines.types import Pooling
 

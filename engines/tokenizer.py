@@ -209,8 +209,10 @@ class HFTokenizer:
                 if not truncate:
                     raise _too_long(i, len(ids), self._max)
                 seq = enc.sequence_ids
-                start = seq.index(1)
-                stop = len(seq) - seq[::-1].index(1)
+                if 1 in seq:
+                    start, stop = seq.index(1), len(seq) - seq[::-1].index(1)
+                else:  # the second text has no tokens (e.g. only spaces): nothing to cut
+                    start = stop = len(seq)
                 keep = _cut_span(i, len(ids), start, stop, self._max, side, "first text")
                 ids, type_ids = _apply(ids, keep), _apply(type_ids, keep)
             out.append(Encoding(ids=ids, type_ids=type_ids))
@@ -236,7 +238,7 @@ class HFTokenizer:
                 # separator's space together with the document's first word).
                 doc_start = len(heads[i])
                 spans = enc.offsets
-                start = next(k for k, (_, end) in enumerate(spans) if end > doc_start)
+                start = next((k for k, (_, end) in enumerate(spans) if end > doc_start), len(spans))
                 keep = _cut_span(
                     i, total, len(self._prefix_ids) + start, total - len(self._suffix_ids),
                     self._max, side, "query with the prompt template",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 
 import torch
+
 from ember.engines.errors import BackendUnavailableError, ModelLoadError
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}

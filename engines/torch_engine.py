@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import torch
+
 from ember.engines.config import EngineConfig
 from ember.engines.dense import DenseProjection, load_dense
 from ember.engines.errors import BackendUnavailableError, EngineError, ModelLoadError

@@ -7,6 +7,7 @@ is between 1 and the model's embedding size) before calling.
 from __future__ import annotations
 
 import numpy as np
+
 from ember.engines.types import FloatArray
 
 #: Rows whose norm is below this are left as they are (all-zero rows stay zero, never NaN).

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from ember.engines.errors import ModelLoadError
 from ember.engines.model_folder import inspect_model_folder, resolve_model_path
 from ember.engines.types import ModelKind, Pooling

@@ -283,6 +283,11 @@ def test_pair_errors(minilm: HFTokenizer) -> None:
         minilm.encode_pairs([("word " * 300, "doc")], truncate=True, side=RIGHT)
 
 
+def test_pair_whose_second_text_has_no_tokens_is_an_input_error(minilm: HFTokenizer) -> None:
+    with pytest.raises(InvalidInputError, match=r"^input 0 cannot be truncated"):
+        minilm.encode_pairs([("word " * 300, "   ")], truncate=True, side=RIGHT)
+
+
 # -- LLM reranker template -----------------------------------------------------------------------
 
 
@@ -339,6 +344,8 @@ def test_llm_template_truncates_only_the_document(
         tok.encode_pairs([(query, doc)], truncate=False, side=side)
     with pytest.raises(InvalidInputError, match="query with the prompt template alone"):
         tok.encode_pairs([("long query " * 200, "doc")], truncate=True, side=side)
+    with pytest.raises(InvalidInputError, match="query with the prompt template alone"):
+        tok.encode_pairs([("long query " * 200, "  ")], truncate=True, side=side)
 
 
 # -- pre-tokenized ids ---------------------------------------------------------------------------

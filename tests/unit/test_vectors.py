@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from ember.engines.types import FloatArray
 from ember.engines.vectors import normalize, postprocess, truncate_dimensions
 
