@@ -32,7 +32,7 @@ def load_engine(config: EngineConfig) -> Engine:
     """Load ``config.model_path`` with ``config.backend``.
 
     Raises :class:`BackendUnavailableError` when the backend's extra is not installed, when
-    CUDA is requested but unavailable, or for the reserved backends (onnx, tensorrt) that this
+    CUDA is requested but unavailable, or for the reserved backend (tensorrt) that this
     version does not implement; :class:`ModelLoadError` when the folder cannot be loaded.
     """
     module, extra, note = _EXTRAS[config.backend]
@@ -45,6 +45,10 @@ def load_engine(config: EngineConfig) -> Engine:
         from ember.engines.torch_engine import TorchEngine
 
         return TorchEngine.load(config)
+    if config.backend == "onnx":
+        from ember.engines.onnx_engine import OnnxEngine
+
+        return OnnxEngine.load(config)
     raise BackendUnavailableError(
         f"the {config.backend} backend is reserved and not implemented in this version of "
         "Ember; use backend 'torch'"

@@ -1,0 +1,239 @@
+"""``OnnxEngine``: the ONNX Runtime CPU backend for embedding models (fp32 fused, or int8).
+
+Owns running a cached ONNX graph (built by :mod:`ember.engines.onnx_export`) on the CPU
+execution provider with thread settings for a small server, and turning its hidden states into
+embeddings with the same pooling and Dense code as the torch backend, so results match it to
+float32 rounding (fp32) or to the documented int8 tolerance (min cosine >= 0.99 vs fp32 on the
+benchmark corpus, see ``benchmarks/RESULTS.md``).
+
+Selected by ``EngineConfig.backend == "onnx"``; serves ``ModelKind.EMBEDDING`` folders of
+encoder architectures. ``quantization="int8"`` runs the int8 graph; dtype must be float32/auto.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from itertools import chain
+from typing import Any
+
+import numpy as np
+import torch
+
+from ember.engines.config import EngineConfig
+from ember.engines.dense import DenseProjection, load_dense
+from ember.engines.errors import BackendUnavailableError, EngineError, ModelLoadError
+from ember.engines.model_folder import ModelFolder, inspect_model_folder
+from ember.engines.onnx_export import graph_path, input_names, uses_token_types
+from ember.engines.pooling import pool
+from ember.engines.tokenizer import HFTokenizer
+from ember.engines.types import (
+    Encoding,
+    EngineOutput,
+    FloatArray,
+    ModelInfo,
+    ModelKind,
+    TruncationSide,
+    VectorOutput,
+)
+
+log = logging.getLogger(__name__)
+
+
+def _threads(requested: int | None) -> int:
+    if requested is not None:
+        return requested
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def _session(path: str, threads: int) -> Any:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # Between batches the pool's threads must sleep, not spin: on a small machine they share
+    # the cores with the event loop, tokenizer threads and the gateway.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.log_severity_level = 3
+    return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+
+
+class OnnxEngine:
+    """An embedding model run by ONNX Runtime; implements :class:`~ember.engines.base.Engine`.
+
+    ``forward`` must be called from one thread at a time (the service's engine thread).
+    """
+
+    def __init__(
+        self,
+        folder: ModelFolder,
+        tokenizer: HFTokenizer,
+        session: Any,
+        precision: str,
+        with_types: bool,
+    ) -> None:
+        self._folder = folder
+        self._tokenizer = tokenizer
+        self._session = session
+        self._with_types = with_types
+        self._names = input_names(with_types)
+        pad = folder.config.get("pad_token_id")
+        if not isinstance(pad, int):
+            pad = tokenizer.pad_token_id
+        self._pad_id = pad if isinstance(pad, int) and 0 <= pad < tokenizer.vocab_size else 0
+        self._dense: list[DenseProjection] = [load_dense(layer) for layer in folder.dense]
+        spec = folder.pooling
+        self._exclude_prompt = spec is not None and not spec.include_prompt
+        self._lead = tokenizer.num_leading_special
+        self._info = ModelInfo(
+            model_id=folder.model_id,
+            kind=folder.kind,
+            architecture=folder.architecture,
+            max_input_length=tokenizer.max_input_length,
+            dtype=precision,
+            device="cpu",
+            backend="onnx",
+            vocab_size=tokenizer.vocab_size,
+            embedding_dim=folder.embedding_dim,
+            pooling=spec.modes[0] if spec is not None else None,
+            prompts=dict(folder.prompts),
+            default_prompt_name=folder.default_prompt_name,
+        )
+
+    @classmethod
+    def load(cls, config: EngineConfig) -> OnnxEngine:
+        """Load (exporting and caching on first use) ``config.model_path``.
+
+        Raises ``BackendUnavailableError`` for a device, dtype or model kind this backend does
+        not run, and ``ModelLoadError`` when export or loading fails.
+        """
+        if config.device not in ("auto", "cpu"):
+            raise BackendUnavailableError(
+                f"the onnx backend runs on the CPU only; got device {config.device!r}"
+            )
+        if config.dtype not in ("auto", "float32"):
+            raise BackendUnavailableError(
+                f"the onnx backend computes in float32 (or int8 with --quantization int8); "
+                f"for {config.dtype} use --backend torch"
+            )
+        if config.quantization not in (None, "int8"):
+            raise BackendUnavailableError(
+                f"the onnx backend supports int8 quantization only, not {config.quantization}"
+            )
+        folder = inspect_model_folder(
+            config.model_path,
+            kind=config.kind,
+            pooling=config.pooling,
+            max_input_length=config.max_input_length,
+            served_model_name=config.served_model_name,
+        )
+        if folder.kind is not ModelKind.EMBEDDING or folder.is_decoder:
+            raise BackendUnavailableError(
+                f"the onnx backend serves encoder embedding models; {folder.architecture} "
+                f"({folder.kind.value}) needs --backend torch"
+            )
+        tokenizer = HFTokenizer.from_folder(folder)
+        path = graph_path(folder, config.quantization)
+        threads = _threads(config.num_threads)
+        # Pooling and Dense run in torch on small tensors: one thread is plenty, and keeps
+        # torch's pool from competing with ONNX Runtime's.
+        torch.set_num_threads(1)
+        try:
+            session = _session(str(path), threads)
+        except Exception as exc:
+            raise ModelLoadError(f"ONNX Runtime cannot load {str(path)!r}: {exc}") from exc
+        precision = "int8" if config.quantization == "int8" else "float32"
+        log.info("onnx backend: %s, %s, %d threads", path.name, precision, threads)
+        return cls(folder, tokenizer, session, precision, uses_token_types(folder))
+
+    # -- Engine protocol --------------------------------------------------------------------
+
+    @property
+    def info(self) -> ModelInfo:
+        """What the model is and serves."""
+        return self._info
+
+    @property
+    def tokenizer(self) -> HFTokenizer:
+        """The model's tokenizer."""
+        return self._tokenizer
+
+    @property
+    def folder(self) -> ModelFolder:
+        """The parsed model folder."""
+        return self._folder
+
+    def warmup(self, max_batch_tokens: int, max_batch_requests: int) -> None:
+        """Run a short input, a full batch of short inputs and one long batch (<= 2048 tokens)."""
+        sample = self._tokenizer.encode(
+            ["Ember warms up its model."], truncate=True, side=TruncationSide.RIGHT
+        )[0]
+        short = Encoding(ids=list(sample.ids)[:8])
+        token = int(sample.ids[min(1, len(sample.ids) - 1)])
+        rows = max(1, min(max_batch_requests, max_batch_tokens // len(short)))
+        long_len = max(1, min(self._tokenizer.max_input_length, max_batch_tokens, 512))
+        long_rows = max(1, min(max_batch_requests, min(max_batch_tokens, 2048) // long_len))
+        long = Encoding(ids=[int(short.ids[0])] + [token] * (long_len - 1))
+        for batch in ([short], [short] * rows, [long] * long_rows):
+            self.forward(batch)
+
+    def forward(self, batch: Sequence[Encoding]) -> EngineOutput:
+        """Embed a batch: one pooled (and Dense-projected) row per encoding, in order."""
+        if not batch:
+            raise EngineError("forward called with an empty batch")
+        count = len(batch)
+        lengths = np.fromiter((len(e.ids) for e in batch), dtype=np.int64, count=count)
+        if lengths.min() < 1:
+            raise EngineError("forward got an empty encoding")
+        time = int(lengths.max())
+        real = np.arange(time)[None, :] < lengths[:, None]
+        ids = np.full((count, time), self._pad_id, dtype=np.int64)
+        total = int(lengths.sum())
+        ids[real] = np.fromiter(chain.from_iterable(e.ids for e in batch), np.int64, total)
+        feeds = {"input_ids": ids, "attention_mask": real.astype(np.int64)}
+        if self._with_types:
+            types = np.zeros((count, time), dtype=np.int64)
+            if any(e.type_ids is not None for e in batch):
+                types[real] = np.fromiter(
+                    chain.from_iterable(
+                        e.type_ids if e.type_ids is not None else [0] * len(e.ids) for e in batch
+                    ),
+                    np.int64,
+                    total,
+                )
+            feeds["token_type_ids"] = types
+        try:
+            hidden = self._session.run(None, feeds)[0]
+        except Exception as exc:
+            raise EngineError(f"ONNX Runtime failed on a batch of {count}: {exc}") from exc
+        return VectorOutput(self._pool(batch, hidden, lengths))
+
+    def close(self) -> None:
+        """Release the session."""
+        self._session = None
+        self._dense = []
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _pool(
+        self, batch: Sequence[Encoding], hidden: np.ndarray[Any, Any], lengths: np.ndarray[Any, Any]
+    ) -> FloatArray:
+        spec = self._folder.pooling
+        assert spec is not None
+        excluded = None
+        if self._exclude_prompt and any(e.prompt_length for e in batch):
+            counts = [self._lead + e.prompt_length if e.prompt_length else 0 for e in batch]
+            excluded = torch.tensor(counts, dtype=torch.int64)
+        with torch.inference_mode():
+            pooled = pool(torch.from_numpy(hidden), torch.from_numpy(lengths), spec, excluded)
+            for layer in self._dense:
+                pooled = layer(pooled)
+            rows: FloatArray = pooled.to(torch.float32).numpy()
+        return rows

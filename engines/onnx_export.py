@@ -1,0 +1,247 @@
+"""Building the ONNX graphs the ONNX Runtime backend runs, once per model, in an on-disk cache.
+
+Owns three steps and the cache that makes them a one-time cost:
+
+1. export: the folder's transformers encoder (fp32, eager attention) to ONNX with dynamic batch
+   and sequence axes; the graph returns ``last_hidden_state``;
+2. fusion: ONNX Runtime's transformer optimizer rewrites BERT-family graphs into its fused
+   operators (EmbedLayerNormalization, Attention, SkipLayerNormalization, BiasGelu);
+3. int8 (optional): dynamic quantization with per-channel int8 weights and per-batch uint8
+   activations for every MatMul except the FFN down-projections (the MatMuls fed by a GELU),
+   which stay fp32: their inputs have the widest outliers and cost most accuracy in int8.
+
+Graphs are cached under ``$EMBER_CACHE_DIR/onnx/<key>/`` (default ``~/.cache/ember``), keyed by
+the model's config and weight files, the step's format version and the torch / onnxruntime
+versions, and written atomically, so a second start loads them in well under a second.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import logging
+import os
+import tempfile
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from ember.engines.errors import ModelLoadError
+from ember.engines.model_folder import ModelFolder
+
+log = logging.getLogger(__name__)
+
+#: Bump when the export, fusion or quantization recipe changes: old cache entries are ignored.
+FORMAT_VERSION = 1
+#: Model types whose graphs the ONNX Runtime BERT optimizer fuses.
+_FUSABLE = frozenset({"bert", "roberta", "xlm-roberta", "camembert", "electra"})
+_GELU_OPS = frozenset({"Gelu", "BiasGelu", "FastGelu", "QuickGelu"})
+_WEIGHT_SUFFIXES = (".safetensors", ".bin")
+_HASH_SPAN = 1 << 20
+
+
+def cache_root() -> Path:
+    """The cache folder: ``$EMBER_CACHE_DIR`` or ``~/.cache/ember`` (read at call time)."""
+    configured = os.environ.get("EMBER_CACHE_DIR")
+    return Path(configured) if configured else Path.home() / ".cache" / "ember"
+
+
+def _version(package: str) -> str:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return "none"
+
+
+def model_key(folder: ModelFolder) -> str:
+    """A digest naming this model's graphs: config, weight files (size, head and tail) and
+    the versions of the tools that build and run them."""
+    digest = hashlib.sha256()
+    digest.update(f"v{FORMAT_VERSION}|torch {_version('torch')}|".encode())
+    digest.update(f"ort {_version('onnxruntime')}|tf {_version('transformers')}|".encode())
+    config = folder.path / "config.json"
+    if config.is_file():
+        digest.update(config.read_bytes())
+    for path in sorted(folder.path.iterdir()):
+        if not path.name.endswith(_WEIGHT_SUFFIXES) or not path.is_file():
+            continue
+        size = path.stat().st_size
+        digest.update(f"{path.name}:{size}".encode())
+        with path.open("rb") as handle:
+            digest.update(handle.read(_HASH_SPAN))
+            handle.seek(max(0, size - _HASH_SPAN))
+            digest.update(handle.read(_HASH_SPAN))
+    return digest.hexdigest()[:24]
+
+
+@contextmanager
+def _atomic_target(final: Path) -> Iterator[Path]:
+    """A temporary path beside ``final``, renamed onto it when the block succeeds."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(dir=final.parent, prefix=final.stem + ".", suffix=".tmp")
+    os.close(handle)
+    temp = Path(name)
+    try:
+        yield temp
+        os.replace(temp, final)
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+def graph_path(folder: ModelFolder, quantization: str | None, root: Path | None = None) -> Path:
+    """The cached graph for ``folder`` (fp32 fused, or int8 when ``quantization == "int8"``),
+    built first when missing. Raises ``ModelLoadError`` when export or fusion fails."""
+    directory = (root or cache_root()) / "onnx" / model_key(folder)
+    fp32 = directory / "model.onnx"
+    if not fp32.is_file():
+        log.info("exporting %s to ONNX in %s (once per model)", folder.model_id, directory)
+        with _atomic_target(fp32) as temp:
+            _export_fused(folder, temp)
+    if quantization is None:
+        return fp32
+    if quantization != "int8":
+        raise ModelLoadError(
+            f"the onnx backend supports int8 quantization only, not {quantization}"
+        )
+    int8 = directory / "model.int8.onnx"
+    if not int8.is_file():
+        log.info("quantizing %s to int8 (once per model)", folder.model_id)
+        with _atomic_target(int8) as temp:
+            quantize_int8(fp32, temp)
+    return int8
+
+
+def _hidden_states_module(model: Any, with_types: bool) -> Any:
+    """Wrap a transformers encoder so the exported graph returns only ``last_hidden_state``."""
+    import torch
+
+    class HiddenStates(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.m = model
+
+        def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+            kwargs = {"input_ids": inputs[0], "attention_mask": inputs[1]}
+            if with_types:
+                kwargs["token_type_ids"] = inputs[2]
+            return self.m(**kwargs).last_hidden_state  # type: ignore[no-any-return]
+
+    return HiddenStates()
+
+
+def input_names(with_types: bool) -> list[str]:
+    """The graph's inputs, in order."""
+    return ["input_ids", "attention_mask"] + (["token_type_ids"] if with_types else [])
+
+
+def uses_token_types(folder: ModelFolder) -> bool:
+    """Whether the graph takes ``token_type_ids`` (BERT-style models with several types)."""
+    type_vocab = folder.config.get("type_vocab_size", 0)
+    return isinstance(type_vocab, int) and type_vocab > 1
+
+
+def _export_fused(folder: ModelFolder, target: Path) -> None:
+    import torch
+    import transformers
+
+    transformers.utils.logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+    try:
+        model = transformers.AutoModel.from_pretrained(
+            str(folder.path), attn_implementation="eager", dtype=torch.float32
+        )
+    except Exception as exc:
+        raise ModelLoadError(f"cannot load {str(folder.path)!r} for ONNX export: {exc}") from exc
+    model.eval()
+    with_types = uses_token_types(folder)
+    names = input_names(with_types)
+    sample = [torch.ones(2, 16, dtype=torch.int64), torch.ones(2, 16, dtype=torch.int64)]
+    if with_types:
+        sample.append(torch.zeros(2, 16, dtype=torch.int64))
+    axes = {name: {0: "batch", 1: "time"} for name in [*names, "last_hidden_state"]}
+    raw = target.with_suffix(".raw.onnx")
+    try:
+        with warnings.catch_warnings(), torch.inference_mode():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                _hidden_states_module(model, with_types),
+                tuple(sample),
+                str(raw),
+                input_names=names,
+                output_names=["last_hidden_state"],
+                dynamic_axes=axes,
+                opset_version=17,
+                dynamo=False,
+            )
+        _fuse(folder, raw, target)
+    except ModelLoadError:
+        raise
+    except Exception as exc:
+        raise ModelLoadError(f"ONNX export of {folder.architecture} failed: {exc}") from exc
+    finally:
+        raw.unlink(missing_ok=True)
+
+
+def _fuse(folder: ModelFolder, raw: Path, target: Path) -> None:
+    """Fuse BERT-family graphs; copy others as exported (ORT still optimizes them at load)."""
+    if folder.model_type not in _FUSABLE:
+        os.replace(raw, target)
+        return
+    from onnxruntime.transformers import optimizer
+
+    heads = folder.config.get("num_attention_heads", 0)
+    optimized = optimizer.optimize_model(
+        str(raw),
+        model_type="bert",
+        num_heads=heads if isinstance(heads, int) else 0,
+        hidden_size=folder.hidden_size,
+        opt_level=1,
+    )
+    fused = optimized.get_fused_operator_statistics()
+    log.info("ONNX fusion: %s", {k: v for k, v in fused.items() if v})
+    optimized.save_model_to_file(str(target))
+
+
+def ffn_down_projections(model: Any) -> list[str]:
+    """Names of the MatMul nodes fed by a GELU: the FFN down-projections of an encoder."""
+    nodes = list(model.graph.node)
+    gelu_outputs = {out for node in nodes if node.op_type in _GELU_OPS for out in node.output}
+    found = [
+        node.name
+        for node in nodes
+        if node.op_type == "MatMul" and any(i in gelu_outputs for i in node.input)
+    ]
+    if found:
+        return found
+    # Unfused graphs spell GELU as Erf arithmetic: fall back to the module path the exporter
+    # writes into node names (BERT-style ``layer.N/output/dense``, not the attention output).
+    return [
+        node.name
+        for node in nodes
+        if node.op_type == "MatMul"
+        and node.name.endswith("/output/dense/MatMul")
+        and "/attention/" not in node.name
+    ]
+
+
+def quantize_int8(source: Path, target: Path) -> None:
+    """Dynamic int8: per-channel int8 weights, FFN down-projections kept fp32."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    keep = ffn_down_projections(onnx.load(str(source), load_external_data=False))
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # ORT logs its generic "run pre-processing first" advice
+    try:
+        quantize_dynamic(
+            str(source),
+            str(target),
+            per_channel=True,
+            weight_type=QuantType.QInt8,
+            nodes_to_exclude=keep,
+            extra_options={"MatMulConstBOnly": True, "DefaultTensorType": onnx.TensorProto.FLOAT},
+        )
+    finally:
+        root.setLevel(level)
