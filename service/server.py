@@ -210,7 +210,12 @@ class EmberServer:
         config = engine_config(s)
         engine = await loop.run_in_executor(None, self._loader, config)
         info = engine.info
-        limits = resolve_limits(s, info)
+        # Engines that know their device's free memory (CUDA) size the token budget.
+        suggest = getattr(engine, "suggested_batch_tokens", None)
+        suggested = suggest() if callable(suggest) else None
+        limits = resolve_limits(
+            s, info, suggested_batch_tokens=suggested if isinstance(suggested, int) else None
+        )
         await loop.run_in_executor(
             None, engine.warmup, limits.max_batch_tokens, limits.max_batch_requests
         )
