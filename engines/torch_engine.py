@@ -231,8 +231,9 @@ class TorchEngine:
     def warmup(self, max_batch_tokens: int, max_batch_requests: int) -> None:
         """Run a short input, a full batch of short inputs and one long batch.
 
-        The long batch is capped at 2048 tokens: enough to size the allocator's buffers
-        without costing seconds of start-up on a CPU.
+        The long batch is capped at 2048 tokens on CUDA (enough to size the caching
+        allocator's buffers) and 512 on the CPU, where it only primes the kernels and every
+        token costs start-up time.
         """
         sample = self._tokenizer.encode(
             ["Ember warms up its model."], truncate=True, side=TruncationSide.RIGHT
@@ -241,7 +242,8 @@ class TorchEngine:
         token = int(sample.ids[min(1, len(sample.ids) - 1)])
         rows = max(1, min(max_batch_requests, max_batch_tokens // max(len(short), 1)))
         long_len = max(1, min(self._tokenizer.max_input_length, max_batch_tokens, 512))
-        long_rows = max(1, min(max_batch_requests, min(max_batch_tokens, 2048) // long_len))
+        cap = 2048 if self._device.type == "cuda" else 512
+        long_rows = max(1, min(max_batch_requests, min(max_batch_tokens, cap) // long_len))
         long = Encoding(ids=[int(short.ids[0])] + [token] * (long_len - 1))
         for batch in ([short], [short] * rows, [long] * long_rows):
             self.forward(batch)
