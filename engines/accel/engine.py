@@ -64,7 +64,8 @@ def choose_packed(config: EngineConfig) -> bool:
     """Whether :func:`~ember.engines.registry.load_engine` should load a :class:`PackedEngine`.
 
     ``config.packed`` True/False forces the choice; ``None`` (auto) picks the packed engine for
-    fp8 (only it runs fp8, and it explains when the GPU cannot) and on CUDA when
+    fp8 (only it runs fp8, and it explains when the GPU cannot) and on CUDA in bfloat16/float16
+    (float32 has no flash kernel: packed attention would loop over sequences) when
     :func:`~ember.engines.accel.model.packed_support` accepts the folder.
     """
     forced = getattr(config, "packed", None)
@@ -74,7 +75,7 @@ def choose_packed(config: EngineConfig) -> bool:
         return True
     device = config.device
     on_cuda = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
-    if not on_cuda:
+    if not on_cuda or config.dtype == "float32":
         return False
     folder = inspect_model_folder(
         config.model_path,

@@ -80,8 +80,10 @@ def test_choose_packed(minilm_path: Path) -> None:
     assert not choose_packed(EngineConfig(model_path=minilm_path, device="cuda", packed=False))
     # fp8 always goes to the packed engine, which explains what hardware it needs.
     assert choose_packed(EngineConfig(model_path=minilm_path, device="cpu", quantization="fp8"))
-    # Auto on CUDA: packed for supported folders (MiniLM is a BERT).
+    # Auto on CUDA: packed for supported folders (MiniLM is a BERT) in bf16/fp16 only.
     assert choose_packed(EngineConfig(model_path=minilm_path, device="cuda"))
+    assert choose_packed(EngineConfig(model_path=minilm_path, device="cuda", dtype="float16"))
+    assert not choose_packed(EngineConfig(model_path=minilm_path, device="cuda", dtype="float32"))
     expected = torch.cuda.is_available()
     assert choose_packed(EngineConfig(model_path=minilm_path, device="auto")) is expected
 
