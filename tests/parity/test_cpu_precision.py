@@ -1,0 +1,122 @@
+"""Accuracy of every CPU precision mode and backend on the real all-MiniLM-L6-v2.
+
+Each mode of :data:`benchmarks.accuracy.MODES` (bf16 torch, ONNX Runtime fp32, ONNX Runtime
+int8, torch dynamic int8) embeds the fixed 200-text corpus of :mod:`benchmarks.corpus` (mixed
+lengths, up to past the 256-token limit) and is compared row by row with Ember's fp32 torch
+embeddings: the minimum and mean cosine must reach the floors documented in ``MODES`` (and in
+``benchmarks/RESULTS.md``): fp32 backends >= 0.9999, bf16 >= 0.999, int8 (onnx) >= 0.99. The
+fp32 reference itself is checked against sentence-transformers. Accuracy only: no timings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from sentence_transformers import SentenceTransformer
+
+from benchmarks.accuracy import MODES, REFERENCE, Matrix, Mode, agreement, embed
+from benchmarks.corpus import accuracy_corpus
+from ember.engines.config import EngineConfig
+from ember.engines.errors import BackendUnavailableError
+from ember.engines.model_folder import inspect_model_folder
+from ember.engines.onnx_engine import OnnxEngine
+from ember.engines.onnx_export import ffn_down_projections, graph_path
+from ember.engines.registry import load_engine
+from ember.service.default_model import default_model_path
+
+MODEL = Path(default_model_path())
+
+
+@pytest.fixture(scope="module", autouse=True)
+def onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A private ONNX cache: the export and quantization run once for this module."""
+    root = tmp_path_factory.mktemp("ember-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("EMBER_CACHE_DIR", str(root))
+        yield root
+
+
+@pytest.fixture(scope="module")
+def texts() -> list[str]:
+    return accuracy_corpus()
+
+
+@pytest.fixture(scope="module")
+def reference(texts: list[str]) -> Matrix:
+    engine = load_engine(REFERENCE.engine_config(MODEL))
+    try:
+        return embed(engine, texts)
+    finally:
+        engine.close()
+
+
+def test_corpus_is_fixed_and_mixed() -> None:
+    corpus = accuracy_corpus()
+    assert corpus == accuracy_corpus()
+    assert len(corpus) == 200
+    words = sorted(len(t.split()) for t in corpus)
+    assert words[0] <= 5
+    assert words[-1] >= 200  # past MiniLM's 256-token limit, so truncation is exercised
+
+
+def test_fp32_reference_matches_sentence_transformers(texts: list[str], reference: Matrix) -> None:
+    st = SentenceTransformer(str(MODEL), device="cpu")
+    expected = np.asarray(st.encode(texts, batch_size=32, normalize_embeddings=True))
+    result = agreement("sentence-transformers", expected, reference)
+    assert result.min_cosine >= 0.9999, result
+
+
+@pytest.mark.parametrize("mode", MODES, ids=[m.name for m in MODES])
+def test_mode_meets_documented_accuracy(mode: Mode, texts: list[str], reference: Matrix) -> None:
+    engine = load_engine(mode.engine_config(MODEL))
+    try:
+        result = agreement(mode.name, reference, embed(engine, texts))
+    finally:
+        engine.close()
+    assert result.min_cosine >= mode.min_cosine, result
+    assert result.mean_cosine >= mode.mean_cosine, result
+
+
+def test_onnx_engine_reports_its_precision() -> None:
+    fp32 = load_engine(EngineConfig(model_path=MODEL, backend="onnx"))
+    int8 = load_engine(EngineConfig(model_path=MODEL, backend="onnx", quantization="int8"))
+    assert (fp32.info.backend, fp32.info.dtype) == ("onnx", "float32")
+    assert (int8.info.backend, int8.info.dtype) == ("onnx", "int8")
+    assert fp32.info.embedding_dim == int8.info.embedding_dim == 384
+
+
+def test_int8_keeps_every_ffn_down_projection_in_fp32(onnx_cache: Path) -> None:
+    folder = inspect_model_folder(MODEL)
+    fp32 = onnx.load(str(graph_path(folder, None, onnx_cache)))
+    keep = ffn_down_projections(fp32)
+    assert len(keep) == 6  # one per layer of MiniLM-L6
+    int8 = onnx.load(str(graph_path(folder, "int8", onnx_cache)))
+    float_matmuls = {n.name for n in int8.graph.node if n.op_type == "MatMul"}
+    assert set(keep) <= float_matmuls
+    assert any(n.op_type == "MatMulInteger" for n in int8.graph.node)
+
+
+def test_cached_graph_is_reused(onnx_cache: Path) -> None:
+    folder = inspect_model_folder(MODEL)
+    first = graph_path(folder, None, onnx_cache)
+    stamp = first.stat().st_mtime_ns
+    assert graph_path(folder, None, onnx_cache) == first
+    assert first.stat().st_mtime_ns == stamp
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"dtype": "bfloat16"},
+        {"device": "cuda"},
+        {"quantization": "fp8"},
+    ],
+    ids=["bf16", "cuda", "fp8"],
+)
+def test_onnx_backend_refuses_what_it_does_not_run(config: dict[str, str]) -> None:
+    with pytest.raises(BackendUnavailableError):
+        OnnxEngine.load(EngineConfig(model_path=MODEL, backend="onnx", **config))  # type: ignore[arg-type]
