@@ -182,7 +182,6 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             {"name": "Server", "description": "Health, model info and metrics."},
         ],
     )
-    app.state.upstream = upstream
     _install_error_handlers(app)
     _install_routes(app, call, upstream, created)
 

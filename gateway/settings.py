@@ -62,7 +62,8 @@ class GatewaySettings:
         metadata=_opt(
             "--api-key",
             "EMBER_API_KEY",
-            "When set, every route but /health requires 'Authorization: Bearer <key>'.",
+            "When set, every route but /health, /docs and /openapi.json requires "
+            "'Authorization: Bearer <key>'.",
             "KEY",
         ),
     )

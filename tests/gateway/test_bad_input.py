@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.gateway.conftest import Gateway, Served, run_gateway
+from tests.gateway.support import Gateway, Served, run_gateway
 
 OPENAI_ROUTES = ("/v1/embeddings", "/embeddings", "/v1/rerank")
 

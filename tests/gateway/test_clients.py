@@ -14,7 +14,7 @@ from baseten_performance_client import PerformanceClient, RequestProcessingPrefe
 from openai import APIStatusError, AsyncOpenAI, OpenAI
 
 from ember.v1 import classify_pb2, embed_pb2, rerank_pb2, token_classification_pb2
-from tests.gateway.conftest import Served
+from tests.gateway.support import Served
 
 WORDS = [
     *("alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf"),

@@ -19,7 +19,7 @@ from ember.v1 import (
     rerank_pb2,
     token_classification_pb2,
 )
-from tests.gateway.conftest import BIO_LABELS, CLASS_LABELS, Served
+from tests.gateway.support import BIO_LABELS, CLASS_LABELS, Served
 
 TEXTS = ["The cat sat on the mat.", "Ember serves encoder models.", "Zoë visited Kraków 🚀"]
 ATOL = 1e-5  # answers of two separate requests may be batched differently

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.gateway.conftest import Served
+from tests.gateway.support import Served
 
 SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
 CHECKS = ",".join(

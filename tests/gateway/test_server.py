@@ -167,6 +167,34 @@ def test_openapi_documents_every_route_with_its_error_shape() -> None:
     assert set(request) >= {"input", "model", "encoding_format", "dimensions", "user"}
 
 
+async def test_cors_preflight_when_origins_are_configured() -> None:
+    server = GatewayServer(
+        settings(
+            upstream=dead_upstream(), cors_allow_origins="https://app.example, https://b.example"
+        )
+    )
+    await server.start()
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}") as client:
+            preflight = await client.options(
+                "/v1/embeddings",
+                headers={
+                    "Origin": "https://b.example",
+                    "Access-Control-Request-Method": "POST",
+                    "Access-Control-Request-Headers": "authorization, content-type",
+                },
+            )
+            assert preflight.status_code == 200
+            assert preflight.headers["access-control-allow-origin"] == "https://b.example"
+            other = await client.options(
+                "/v1/embeddings",
+                headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"},
+            )
+            assert "access-control-allow-origin" not in other.headers
+    finally:
+        await server.stop()
+
+
 async def test_docs_page_is_served() -> None:
     server = GatewayServer(settings(upstream=dead_upstream()))
     await server.start()
