@@ -75,7 +75,11 @@ format: install-dev
 	$(BUF) format -w
 
 ## bench: the CPU benchmark against the peers (writes benchmarks/RESULTS.md)
-bench: install-dev
+$(VENV)/.installed-bench: $(VENV)/.installed-dev
+	$(PIP) install -q -c constraints.txt -e '.[engine,dev,onnx,bench]'
+	touch $@
+
+bench: $(VENV)/.installed-bench
 	$(BIN)/python -m benchmarks.run $(ARGS)
 
 clean:
