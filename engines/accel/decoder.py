@@ -8,17 +8,19 @@ changes in how transformers threads attention arguments do not reach this path.
 
 Per layer, for ``M`` packed tokens (pre-norm residual stream ``x``)::
 
-    h      = rmsnorm(x += delta)          # one kernel; fp8 + scales when qkv is fp8
+    h      = rmsnorm(x)                   # one kernel; fp8 + scales when qkv is fp8
     qkv    = h @ [Wq; Wk; Wv].T (+ b)     # one GEMM
     q,k,v  = qk_norm_rope(qkv)            # one kernel: per-head RMSNorm (Qwen3), RoPE, split
     a      = varlen_attention(q, k, v, causal=True)
-    o      = a @ Wo.T                     # (activation quantized first when fp8)
-    h      = rmsnorm(x += o)
+    x     += a @ Wo.T                     # bf16: in the GEMM epilogue (addmm_, beta=1)
+    h      = rmsnorm(x)
     gu     = h @ [Wgate; Wup].T           # one GEMM
-    delta  = silu_mul(gu) @ Wdown.T       # silu_mul writes fp8 + scales when down is fp8
+    x     += silu_mul(gu) @ Wdown.T       # silu_mul writes fp8 + scales when down is fp8
 
-and at the end ``rmsnorm(x += delta)`` with ``model.norm``. Embeddings, norms, attention and
-the rotary tables stay in the model dtype / float32 whatever the GEMM precision.
+and at the end ``rmsnorm(x)`` with ``model.norm``. With fp8 GEMMs (no C input) the residual
+add moves into the next RMSNorm kernel instead (``rmsnorm(x += delta)``, one pass).
+Embeddings, norms, attention and the rotary tables stay in the model dtype / float32 whatever
+the GEMM precision.
 """
 
 from __future__ import annotations
@@ -175,6 +177,8 @@ class PackedDecoder:
             )
         x = functional.embedding(pack.input_ids, self.embed_weight)
         rows = x.shape[0]
+        # A pending residual add: fp8 GEMM outputs are added by the next RMSNorm kernel;
+        # bf16 GEMMs add into x themselves (PackedLinear.add_into).
         delta: torch.Tensor | None = None
         for layer in self.layers:
             h = rms_norm(x, layer.ln1, layer.ln1_eps, delta, quant=layer.qkv.fp8)
@@ -200,7 +204,17 @@ class PackedDecoder:
                 causal=True,
                 scale=self.scale,
             )
-            o = layer.o(Act(attn.reshape(rows, -1)))
-            h = rms_norm(x, layer.ln2, layer.ln2_eps, o, quant=layer.gate_up.fp8)
-            delta = layer.down(silu_mul(layer.gate_up(h), quant=layer.down.fp8))
+            attn_act = Act(attn.reshape(rows, -1))
+            delta = None
+            if layer.o.fp8:
+                delta = layer.o(attn_act)
+            else:
+                layer.o.add_into(x, attn_act)
+            h = rms_norm(x, layer.ln2, layer.ln2_eps, delta, quant=layer.gate_up.fp8)
+            act = silu_mul(layer.gate_up(h), quant=layer.down.fp8)
+            delta = None
+            if layer.down.fp8:
+                delta = layer.down(act)
+            else:
+                layer.down.add_into(x, act)
         return rms_norm(x, self.norm, self.norm_eps, delta).x

@@ -62,6 +62,7 @@ def triton_importable() -> bool:
     return importlib.util.find_spec("triton") is not None
 
 
+@functools.cache
 def _triton() -> ModuleType:
     return importlib.import_module("ember.engines.accel.triton_kernels")
 
@@ -117,6 +118,10 @@ def rms_norm(
     """
     if not use_triton(x) or x.shape[-1] > 65536:
         return rms_norm_reference(x, weight, eps, delta, quant)
+    if not x.is_contiguous():
+        raise ValueError("rms_norm updates x in place: it must be contiguous")
+    if delta is not None:
+        delta = delta.contiguous()
     rows, n = x.shape
     block = _next_pow2(n)
     out = (
@@ -161,6 +166,7 @@ def silu_mul(gate_up: torch.Tensor, quant: bool = False) -> Act:
     """
     if not use_triton(gate_up):
         return silu_mul_reference(gate_up, quant)
+    gate_up = gate_up.contiguous()
     rows, width = gate_up.shape
     inner = width // 2
     if quant:
@@ -186,6 +192,7 @@ def quantize_act(x: torch.Tensor) -> Act:
     if not use_triton(x):
         q, scale = quantize_rows(x)
         return Act(q, scale)
+    x = x.contiguous()
     rows, n = x.shape
     q = torch.empty((rows, n), dtype=FP8_DTYPE, device=x.device)
     scale = torch.empty((rows, 1), dtype=torch.float32, device=x.device)
@@ -267,6 +274,7 @@ def qk_norm_rope(
         return qk_norm_rope_reference(
             qkv, positions, cos, sin, q_weight, k_weight, eps, num_q_heads, num_kv_heads
         )
+    qkv = qkv.contiguous()
     q = torch.empty((rows, num_q_heads, head_dim), dtype=qkv.dtype, device=qkv.device)
     k = torch.empty((rows, num_kv_heads, head_dim), dtype=qkv.dtype, device=qkv.device)
     v = torch.empty((rows, num_kv_heads, head_dim), dtype=qkv.dtype, device=qkv.device)

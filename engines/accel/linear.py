@@ -79,6 +79,18 @@ class PackedLinear:
         assert self.weight is not None
         return functional.linear(act.x, self.weight, self.bias)
 
+    def add_into(self, out: torch.Tensor, act: Act) -> None:
+        """``out += layer(act)`` (the residual add). In bf16/fp16 the add happens in the GEMM's
+        epilogue (``addmm_``: cuBLAS reads ``out`` as C with beta = 1), which saves a separate
+        read and write of the residual stream; fp8 GEMMs have no C input, so they add after."""
+        if self.fp8_weight is not None or act.scale is not None:
+            out.add_(self(act))
+            return
+        assert self.weight is not None
+        out.addmm_(act.x, self.weight.t())
+        if self.bias is not None:
+            out.add_(self.bias)
+
     @classmethod
     def fuse(
         cls,

@@ -137,11 +137,12 @@ def test_compiled_kernels_match_torch_twins() -> None:
     rows, hidden, inner = 4099, 2560, 9728
     assert kn.use_triton(rnd(1, 1))
     x, delta, w = rnd(rows, hidden), rnd(rows, hidden), rnd(hidden)
-    for quant in (False, True):
+    for quant, with_delta in ((False, True), (True, True), (False, False), (True, False)):
         xa, xb = x.clone(), x.clone()
-        got = kn.rms_norm(xa, w, 1e-6, delta, quant)
+        delta_arg = delta if with_delta else None
+        got = kn.rms_norm(xa, w, 1e-6, delta_arg, quant)
         with kn.kernel_backend("torch"):
-            ref = kn.rms_norm(xb, w, 1e-6, delta, quant)
+            ref = kn.rms_norm(xb, w, 1e-6, delta_arg, quant)
         assert torch.equal(xa, xb)  # the residual add, rounded once, in place
         if quant:
             assert got.scale is not None
@@ -150,7 +151,7 @@ def test_compiled_kernels_match_torch_twins() -> None:
             err = _rel(got.x.float() * got.scale, ref.x.float() * ref.scale)
         else:
             err = _rel(got.x, ref.x)
-        _report("rms_norm", quant=quant, rel_err=err)
+        _report("rms_norm", quant=quant, delta=with_delta, rel_err=err)
         assert err < (3e-2 if quant else 1e-2)
     gu = rnd(rows, 2 * inner)
     for quant in (False, True):

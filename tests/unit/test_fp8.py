@@ -211,3 +211,18 @@ def test_fp8_engine_on_cpu_fails_before_loading_weights(tmp_path: Path) -> None:
         assert "fp8" in info.value.message
         assert "Hopper" in info.value.message
         assert isinstance(info.value, ModelLoadError)
+
+
+@pytest.mark.parametrize("fp8", [False, True])
+def test_add_into_adds_the_layer_output_to_the_residual(fp8: bool) -> None:
+    if fp8 and not _cpu_scaled_mm_available():
+        pytest.skip("no CPU torch._scaled_mm")
+    weight = torch.randn(32, 64, generator=_gen(19)).to(torch.bfloat16)
+    bias = torch.randn(32, generator=_gen(20)).to(torch.bfloat16)
+    layer = PackedLinear(weight, bias, fp8=fp8)
+    x = torch.randn(5, 64, generator=_gen(21)).to(torch.bfloat16)
+    residual = torch.randn(5, 32, generator=_gen(22)).to(torch.bfloat16)
+    expected = residual.float() + layer(Act(x)).float()
+    out = residual.clone()
+    layer.add_into(out, Act(x))
+    assert torch.allclose(out.float(), expected, rtol=2**-7, atol=2e-2)
