@@ -76,3 +76,21 @@ def test_expand_kv_matches_transformers_repeat_kv() -> None:
     theirs = repeat_kv(x.transpose(0, 1).unsqueeze(0), 3)[0].transpose(0, 1)
     assert torch.equal(ours, theirs)
     assert expand_kv(x, 1) is x
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_flash_call_binds_on_the_meta_device(causal: bool) -> None:
+    """The exact aten call the CUDA path makes, checked against this torch's schema and shape
+    rules through its meta kernel (no GPU needed): GQA heads and strided q/k/v views."""
+    from ember.engines.accel.attention import _flash
+
+    def meta(*shape: int) -> torch.Tensor:
+        return torch.empty(*shape, device="meta", dtype=torch.bfloat16)
+
+    cu = torch.empty(5, device="meta", dtype=torch.int32)
+    kv = meta(100, 8, 128)
+    out = _flash(meta(100, 32, 128), kv, kv, cu, 40, causal, 0.088)
+    assert out.shape == (100, 32, 128)
+    assert out.dtype == torch.bfloat16
+    q, k, v = meta(100, 3, 12, 64).unbind(1)
+    assert _flash(q, k, v, cu, 40, causal, 0.125).shape == (100, 12, 64)
