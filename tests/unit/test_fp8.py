@@ -226,3 +226,22 @@ def test_add_into_adds_the_layer_output_to_the_residual(fp8: bool) -> None:
     out = residual.clone()
     layer.add_into(out, Act(x))
     assert torch.allclose(out.float(), expected, rtol=2**-7, atol=2e-2)
+
+
+def test_scaled_mm_call_passes_torch_meta_checks() -> None:
+    """torch's meta kernel for ``_scaled_mm`` enforces the CUDA layout rules (column-major
+    weight operand, ``(M, 1)``/``(1, N)`` float32 scales): the call PackedLinear makes passes
+    them, and a wrong layout would not."""
+    weight = torch.empty(6144, 2560, device="meta", dtype=torch.bfloat16)
+    bias = torch.empty(6144, device="meta", dtype=torch.bfloat16)
+    layer = PackedLinear(weight, bias, fp8=True)
+    assert layer.fp8_weight is not None
+    out = layer(Act(torch.empty(1000, 2560, device="meta", dtype=torch.bfloat16)))
+    assert out.shape == (1000, 6144)
+    assert out.dtype == torch.bfloat16
+    x = torch.empty(1000, 2560, device="meta", dtype=FP8_DTYPE)
+    scales = torch.empty(1000, 1, device="meta")
+    with pytest.raises(RuntimeError, match="col_major"):
+        torch._scaled_mm(
+            x, layer.fp8_weight.q, scales, layer.fp8_weight.scale, out_dtype=torch.bfloat16
+        )
