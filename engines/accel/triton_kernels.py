@@ -13,7 +13,8 @@ before the first call runs them in Triton's interpreter (the CPU tests do).
 All kernels read bf16/fp16 (or fp32) and compute in float32 registers; one program handles one
 token row, and offsets are int64 (``M * N`` can pass 2**31 at 32k-token batches). Quantizing
 variants write float8_e4m3fn plus one float32 scale per row (``max|y| / 448``, floored at 1e-12,
-the scheme in :mod:`ember.engines.accel.fp8`).
+the scheme in :mod:`ember.engines.accel.fp8`), dividing with IEEE rounding (``div_rn``; Triton's
+``/`` is the 2-ulp ``div.full``) so that the codes equal torch's for the same inputs.
 """
 
 import os
@@ -54,8 +55,8 @@ def _rmsnorm(
     w = tl.load(W + cols, mask=mask, other=0.0).to(tl.float32)
     y = x * rstd * w
     if QUANT:
-        scale = tl.maximum(tl.max(tl.abs(y), axis=0), 1e-12) / 448.0
-        q = tl.clamp(y / scale, -448.0, 448.0)
+        scale = tl.math.div_rn(tl.maximum(tl.max(tl.abs(y), axis=0), 1e-12), 448.0)
+        q = tl.clamp(tl.math.div_rn(y, scale), -448.0, 448.0)
         tl.store(Q + row * N + cols, q.to(Q.dtype.element_ty), mask=mask)
         tl.store(S + row, scale)
     else:
@@ -85,13 +86,13 @@ def _silu_mul_quant(GU, Q, S, INNER: tl.constexpr, BLOCK: tl.constexpr):
         g = tl.load(base + cols, mask=mask, other=0.0).to(tl.float32)
         u = tl.load(base + INNER + cols, mask=mask, other=0.0).to(tl.float32)
         acc = tl.maximum(acc, tl.abs(g * tl.sigmoid(g) * u))
-    scale = tl.maximum(tl.max(acc, axis=0), 1e-12) / 448.0
+    scale = tl.math.div_rn(tl.maximum(tl.max(acc, axis=0), 1e-12), 448.0)
     for start in range(0, INNER, BLOCK):
         cols = start + tl.arange(0, BLOCK)
         mask = cols < INNER
         g = tl.load(base + cols, mask=mask, other=0.0).to(tl.float32)
         u = tl.load(base + INNER + cols, mask=mask, other=0.0).to(tl.float32)
-        q = tl.clamp(g * tl.sigmoid(g) * u / scale, -448.0, 448.0)
+        q = tl.clamp(tl.math.div_rn(g * tl.sigmoid(g) * u, scale), -448.0, 448.0)
         tl.store(Q + row * INNER + cols, q.to(Q.dtype.element_ty), mask=mask)
     tl.store(S + row, scale)
 
@@ -105,12 +106,12 @@ def _quant_rows(X, Q, S, N: tl.constexpr, BLOCK: tl.constexpr):
         cols = start + tl.arange(0, BLOCK)
         x = tl.load(base + cols, mask=cols < N, other=0.0).to(tl.float32)
         acc = tl.maximum(acc, tl.abs(x))
-    scale = tl.maximum(tl.max(acc, axis=0), 1e-12) / 448.0
+    scale = tl.math.div_rn(tl.maximum(tl.max(acc, axis=0), 1e-12), 448.0)
     for start in range(0, N, BLOCK):
         cols = start + tl.arange(0, BLOCK)
         mask = cols < N
         x = tl.load(base + cols, mask=mask, other=0.0).to(tl.float32)
-        q = tl.clamp(x / scale, -448.0, 448.0)
+        q = tl.clamp(tl.math.div_rn(x, scale), -448.0, 448.0)
         tl.store(Q + row * N + cols, q.to(Q.dtype.element_ty), mask=mask)
     tl.store(S + row, scale)
 
