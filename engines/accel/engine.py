@@ -282,8 +282,9 @@ class PackedEngine(TorchEngine):
 
     def warmup(self, max_batch_tokens: int, max_batch_requests: int) -> None:
         """TorchEngine's warm-up batches, then on CUDA one batch of about ``max_batch_tokens``
-        tokens of full-length inputs, so the allocator holds the peak working set and every
-        Triton kernel is compiled before the first request."""
+        tokens (inputs of up to 2048 tokens: longer ones add attention time, not new kernels),
+        so the allocator holds the peak working set and every Triton kernel is compiled before
+        the first request."""
         super().warmup(max_batch_tokens, max_batch_requests)
         if self._device.type != "cuda":
             return
@@ -291,7 +292,7 @@ class PackedEngine(TorchEngine):
             ["Ember warms up its model."], truncate=True, side=TruncationSide.RIGHT
         )[0]
         token = int(sample.ids[min(1, len(sample.ids) - 1)])
-        length = max(1, min(self.tokenizer.max_input_length, max_batch_tokens))
+        length = max(1, min(self.tokenizer.max_input_length, max_batch_tokens, 2048))
         rows = max(1, min(max_batch_requests, max_batch_tokens // length))
         self.forward([Encoding(ids=[int(sample.ids[0])] + [token] * (length - 1))] * rows)
         torch.cuda.synchronize(self._device)
