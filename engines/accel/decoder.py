@@ -170,7 +170,8 @@ class PackedDecoder:
 
     def __call__(self, pack: DevicePack) -> torch.Tensor:
         """Final hidden states ``(M, hidden)`` (after ``model.norm``) in the model dtype."""
-        if pack.max_seqlen > self.max_positions:
+        # An out-of-range row would be a device-side fault: refuse on the host.
+        if pack.max_position >= self.max_positions:
             raise EngineError(
                 f"a sequence of {pack.max_seqlen} tokens exceeds the {self.max_positions} "
                 "positions this engine was built for"

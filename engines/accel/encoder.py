@@ -121,10 +121,11 @@ class PackedEncoder:
 
     def __call__(self, pack: DevicePack) -> torch.Tensor:
         """Final hidden states ``(M, hidden)`` in the model dtype."""
-        if pack.max_seqlen > self.max_positions:
+        # An out-of-range row would be a device-side fault: refuse on the host.
+        if pack.max_position >= self.max_positions:
             raise EngineError(
-                f"a sequence of {pack.max_seqlen} tokens exceeds the model's "
-                f"{self.max_positions} positions"
+                f"a sequence of {pack.max_seqlen} tokens needs position {pack.max_position}, "
+                f"beyond the model's {self.max_positions} position embeddings"
             )
         x = functional.embedding(pack.input_ids, self.word)
         x = x + functional.embedding(pack.position_ids, self.position)

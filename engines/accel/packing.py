@@ -55,6 +55,8 @@ class HostPack:
     excluded: I64 | None
     lengths: tuple[int, ...]
     max_seqlen: int
+    #: The largest position id (embedding tables and rotary tables must have a row for it).
+    max_position: int
 
     @property
     def num_tokens(self) -> int:
@@ -138,15 +140,17 @@ def pack_encodings(
             np.int64,
             len(batch),
         )
+    positions = position_ids(ids, lengths, rule)
     return HostPack(
         input_ids=ids,
-        position_ids=position_ids(ids, lengths, rule),
+        position_ids=positions,
         token_type_ids=types,
         segment_ids=segment_ids_from_lengths(lengths),
         cu_seqlens=cu_seqlens_from_lengths(lengths),
         excluded=excluded,
         lengths=lengths,
         max_seqlen=max(lengths),
+        max_position=int(positions.max()),
     )
 
 
@@ -164,6 +168,7 @@ class DevicePack:
     excluded: torch.Tensor | None
     lengths: tuple[int, ...]
     max_seqlen: int
+    max_position: int
 
     @property
     def num_tokens(self) -> int:
@@ -236,4 +241,5 @@ class DeviceStager:
             excluded=excluded,
             lengths=pack.lengths,
             max_seqlen=pack.max_seqlen,
+            max_position=pack.max_position,
         )

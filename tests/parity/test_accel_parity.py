@@ -29,7 +29,7 @@ import transformers
 
 from ember.engines.accel.engine import PackedEngine
 from ember.engines.accel.model import build_packed_model, position_rule
-from ember.engines.accel.packing import DevicePack, DeviceStager, pack_encodings
+from ember.engines.accel.packing import DevicePack, DeviceStager, PositionRule, pack_encodings
 from ember.engines.config import EngineConfig
 from ember.engines.errors import ModelLoadError
 from ember.engines.model_folder import inspect_model_folder
@@ -305,3 +305,23 @@ def test_fp8_forward_stays_close_to_float32(tiny_root: Path, arch: str) -> None:
     assert all(layer.qkv.fp8 and layer.o.fp8 for layer in layers)
     assert out.dtype == torch.bfloat16
     assert _cos(out.float(), ref) >= 0.98
+
+
+def test_positions_beyond_the_tables_are_refused_on_the_host(tiny_root: Path) -> None:
+    """An out-of-range embedding/rotary row would be a device-side fault on CUDA."""
+    from ember.engines.accel.decoder import PackedDecoder
+    from ember.engines.errors import EngineError
+
+    path = make_tiny_model(tiny_root / "roberta-limit", arch="roberta", head="embedding")
+    engine = load_engine(EngineConfig(model_path=path, device="cpu", packed=True))
+    fits = Encoding(ids=[5] * 512)  # positions 2 .. 513 of 514
+    assert _rows(engine, [fits]).shape[0] == 1
+    with pytest.raises(EngineError, match="position 514"):
+        engine.forward([fits, Encoding(ids=[5] * 513)])
+    model = transformers.AutoModel.from_pretrained(
+        str(make_tiny_model(tiny_root / "qwen3-limit", arch="qwen3", head="embedding"))
+    )
+    decoder = PackedDecoder(model, max_positions=16)
+    host = pack_encodings([Encoding(ids=[5] * 17)], PositionRule(), token_types=False)
+    with pytest.raises(EngineError, match="exceeds the 16 positions"):
+        decoder(DeviceStager(torch.device("cpu")).stage(host))
