@@ -314,6 +314,7 @@ def test_positions_beyond_the_tables_are_refused_on_the_host(tiny_root: Path) ->
 
     path = make_tiny_model(tiny_root / "roberta-limit", arch="roberta", head="embedding")
     engine = load_engine(EngineConfig(model_path=path, device="cpu", packed=True))
+    assert isinstance(engine, PackedEngine)
     fits = Encoding(ids=[5] * 512)  # positions 2 .. 513 of 514
     assert _rows(engine, [fits]).shape[0] == 1
     with pytest.raises(EngineError, match="position 514"):
