@@ -21,6 +21,7 @@ import contextlib
 import functools
 import importlib
 import importlib.util
+import logging
 import os
 from collections.abc import Iterator
 from types import ModuleType
@@ -30,6 +31,8 @@ import torch
 from torch.nn import functional
 
 from ember.engines.accel.fp8 import FP8_DTYPE, quantize_rows
+
+logger = logging.getLogger(__name__)
 
 Backend = Literal["auto", "triton", "torch"]
 _backend: Backend = "auto"
@@ -67,13 +70,47 @@ def _triton() -> ModuleType:
     return importlib.import_module("ember.engines.accel.triton_kernels")
 
 
+#: Set when a Triton kernel failed to compile or launch under the "auto" backend.
+_failure: str | None = None
+
+
+def triton_failure() -> str | None:
+    """Why the Triton kernels were turned off in this process (None: they were not)."""
+    return _failure
+
+
 def use_triton(x: torch.Tensor) -> bool:
     """Whether the Triton kernel runs for a tensor like ``x`` under the current backend."""
     if _backend == "torch":
         return False
     if _backend == "triton":
         return True
-    return x.is_cuda and triton_importable() and os.environ.get("EMBER_ACCEL_TRITON") != "0"
+    return (
+        x.is_cuda
+        and _failure is None
+        and triton_importable()
+        and os.environ.get("EMBER_ACCEL_TRITON") != "0"
+    )
+
+
+def _launch(name: str, grid: tuple[int, ...], *args: object, **kwargs: object) -> bool:
+    """Launch Triton kernel ``name``; False if it failed to compile or launch.
+
+    Under the "auto" backend a failure (a compiler or driver mismatch on some machine) turns the
+    Triton kernels off for the process with one error log, and the caller computes the torch
+    twin instead: slower, never wrong. Compile and launch errors are raised before the kernel
+    runs, so no output (nor the in-place residual) has been touched. Forced "triton" re-raises.
+    """
+    global _failure
+    try:
+        _triton().kernel(name)[grid](*args, **kwargs)
+    except Exception as exc:
+        if _backend == "triton":
+            raise
+        _failure = f"{name}: {type(exc).__name__}: {exc}"
+        logger.error("Triton kernel %s failed; using torch versions from now on: %s", name, exc)
+        return False
+    return True
 
 
 def _warps(elements: int) -> int:
@@ -128,7 +165,9 @@ def rms_norm(
         torch.empty_like(x) if not quant else torch.empty(x.shape, dtype=FP8_DTYPE, device=x.device)
     )
     scale = torch.empty((rows, 1), dtype=torch.float32, device=x.device) if quant else out
-    _triton().kernel("rmsnorm")[(rows,)](
+    launched = _launch(
+        "rmsnorm",
+        (rows,),
         x,
         delta if delta is not None else x,
         weight,
@@ -142,6 +181,8 @@ def rms_norm(
         QUANT=quant,
         num_warps=_warps(block),
     )
+    if not launched:
+        return rms_norm_reference(x, weight, eps, delta, quant)
     return Act(out, scale) if quant else Act(out)
 
 
@@ -173,14 +214,17 @@ def silu_mul(gate_up: torch.Tensor, quant: bool = False) -> Act:
         q = torch.empty((rows, inner), dtype=FP8_DTYPE, device=gate_up.device)
         scale = torch.empty((rows, 1), dtype=torch.float32, device=gate_up.device)
         block = min(_next_pow2(inner), 4096)
-        _triton().kernel("silu_mul_quant")[(rows,)](
-            gate_up, q, scale, INNER=inner, BLOCK=block, num_warps=8 if block >= 2048 else 4
-        )
+        warps = 8 if block >= 2048 else 4
+        if not _launch(
+            "silu_mul_quant", (rows,), gate_up, q, scale, INNER=inner, BLOCK=block, num_warps=warps
+        ):
+            return silu_mul_reference(gate_up, quant)
         return Act(q, scale)
     out = torch.empty((rows, inner), dtype=gate_up.dtype, device=gate_up.device)
     block = min(_next_pow2(inner), 1024)
     grid = (rows, (inner + block - 1) // block)
-    _triton().kernel("silu_mul")[grid](gate_up, out, INNER=inner, BLOCK=block, num_warps=4)
+    if not _launch("silu_mul", grid, gate_up, out, INNER=inner, BLOCK=block, num_warps=4):
+        return silu_mul_reference(gate_up, quant)
     return Act(out)
 
 
@@ -197,9 +241,9 @@ def quantize_act(x: torch.Tensor) -> Act:
     q = torch.empty((rows, n), dtype=FP8_DTYPE, device=x.device)
     scale = torch.empty((rows, 1), dtype=torch.float32, device=x.device)
     block = min(_next_pow2(n), 4096)
-    _triton().kernel("quant_rows")[(rows,)](
-        x, q, scale, N=n, BLOCK=block, num_warps=8 if block >= 2048 else 4
-    )
+    warps = 8 if block >= 2048 else 4
+    if not _launch("quant_rows", (rows,), x, q, scale, N=n, BLOCK=block, num_warps=warps):
+        q, scale = quantize_rows(x)
     return Act(q, scale)
 
 
@@ -280,7 +324,9 @@ def qk_norm_rope(
     v = torch.empty((rows, num_kv_heads, head_dim), dtype=qkv.dtype, device=qkv.device)
     has_norm = q_weight is not None and k_weight is not None
     head_block = _next_pow2(total_heads)
-    _triton().kernel("qk_norm_rope")[(rows,)](
+    launched = _launch(
+        "qk_norm_rope",
+        (rows,),
         qkv,
         positions,
         cos,
@@ -298,6 +344,10 @@ def qk_norm_rope(
         HAS_NORM=has_norm,
         num_warps=4 if head_block * half <= 2048 else 8,
     )
+    if not launched:
+        return qk_norm_rope_reference(
+            qkv, positions, cos, sin, q_weight, k_weight, eps, num_q_heads, num_kv_heads
+        )
     return QKV(q, k, v)
 
 

@@ -187,6 +187,9 @@ def test_compiled_kernels_match_torch_twins() -> None:
         _report("qk_norm_rope", norm=qw is not None, rel_err=errs)
         assert max(errs) < 1e-2
         assert torch.equal(got3.v, ref3.v)
+    # No kernel fell back to its torch twin (that would make this comparison vacuous).
+    _report("triton_failure", failure=kn.triton_failure())
+    assert kn.triton_failure() is None
 
 
 # -- fp8 GEMM --------------------------------------------------------------------------------

@@ -284,3 +284,32 @@ def test_interp_whole_decoder_forward(fp8: bool) -> None:
             outputs.append(decoder(pack).float())
     cos = torch.nn.functional.cosine_similarity(outputs[0], outputs[1], dim=-1).min()
     assert float(cos) >= (0.99 if fp8 else 0.99999)
+
+
+def test_a_failing_triton_kernel_falls_back_to_torch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under "auto", a kernel that does not compile (say, a toolchain mismatch on some machine)
+    turns Triton off with one error and the torch twin answers; forced "triton" re-raises."""
+
+    class Broken:
+        def kernel(self, name: str) -> Any:
+            raise RuntimeError(f"no compiler for {name}")
+
+    monkeypatch.setattr(kn, "_triton", lambda: Broken())
+    monkeypatch.setattr(kn, "_failure", None)
+    monkeypatch.setattr(kn, "triton_importable", lambda: True)
+    x = torch.randn(4, 16, generator=_gen(30))
+    w = torch.randn(16, generator=_gen(31))
+    monkeypatch.setattr(torch.Tensor, "is_cuda", property(lambda self: True))
+    assert kn.use_triton(x)
+    x_ref = x.clone()
+    delta = torch.randn(4, 16, generator=_gen(32))
+    out = kn.rms_norm(x, w, 1e-6, delta)
+    expected = kn.rms_norm_reference(x_ref, w, 1e-6, delta)
+    assert torch.equal(out.x, expected.x)
+    assert torch.equal(x, x_ref)  # the residual was added exactly once
+    failure = kn.triton_failure()
+    assert failure is not None
+    assert "no compiler for rmsnorm" in failure
+    assert not kn.use_triton(x)
+    with kn.kernel_backend("triton"), pytest.raises(RuntimeError, match="no compiler"):
+        kn.silu_mul(torch.randn(2, 8))
