@@ -28,6 +28,13 @@ logger = logging.getLogger(__name__)
 _FLASH_DTYPES = (torch.float16, torch.bfloat16)
 #: Set when the flash kernel refused unequal query/key head counts (then k/v are expanded).
 _flash_needs_equal_heads = False
+#: Set when the flash kernel failed otherwise (then the per-sequence reference path runs).
+_flash_failure: str | None = None
+
+
+def flash_failure() -> str | None:
+    """Why flash attention was turned off in this process (None: it was not)."""
+    return _flash_failure
 
 
 def flash_supported(q: torch.Tensor) -> bool:
@@ -35,6 +42,7 @@ def flash_supported(q: torch.Tensor) -> bool:
     head_dim = q.shape[-1]
     return (
         q.is_cuda
+        and _flash_failure is None
         and q.dtype in _FLASH_DTYPES
         and head_dim % 8 == 0
         and head_dim <= 256
@@ -93,22 +101,24 @@ def varlen_attention(
     reads; ``lengths`` (host) is what the reference path slices by. Both describe the same
     sequences.
     """
-    global _flash_needs_equal_heads
+    global _flash_needs_equal_heads, _flash_failure
     groups = q.shape[1] // k.shape[1]
     if flash_supported(q):
         if groups > 1 and _flash_needs_equal_heads:
             k, v = expand_kv(k, groups), expand_kv(v, groups)
         try:
             return _flash(q, k, v, cu_seqlens_i32, max_seqlen, causal, scale)
-        except RuntimeError as exc:
-            if groups == 1 or "head" not in str(exc).lower():
-                raise
-            logger.warning("flash attention refused grouped KV heads (%s); expanding them", exc)
-            _flash_needs_equal_heads = True
-            return _flash(
-                q, expand_kv(k, groups), expand_kv(v, groups), cu_seqlens_i32, max_seqlen,
-                causal, scale,
-            )  # fmt: skip
+        except (RuntimeError, TypeError) as exc:
+            # Argument checks raise before the kernel runs, so falling back is safe.
+            if groups > 1 and "head" in str(exc).lower() and not _flash_needs_equal_heads:
+                logger.warning("flash attention refused grouped KV heads (%s); expanding", exc)
+                _flash_needs_equal_heads = True
+                return varlen_attention(
+                    q, k, v, cu_seqlens_i32=cu_seqlens_i32, lengths=lengths,
+                    max_seqlen=max_seqlen, causal=causal, scale=scale,
+                )  # fmt: skip
+            _flash_failure = f"{type(exc).__name__}: {exc}"
+            logger.error("flash attention failed; per-sequence SDPA from now on: %s", exc)
     return reference_varlen_attention(q, k, v, lengths=lengths, causal=causal, scale=scale)
 
 

@@ -69,6 +69,7 @@ def test_flash_varlen_matches_sdpa_per_sequence(
     heads: int, kv_heads: int, dim: int, causal: bool
 ) -> None:
     from ember.engines.accel.attention import (
+        flash_failure,
         flash_supported,
         reference_varlen_attention,
         varlen_attention,
@@ -90,6 +91,7 @@ def test_flash_varlen_matches_sdpa_per_sequence(
     ref = reference_varlen_attention(
         q.float(), k.float(), v.float(), lengths=lengths, causal=causal, scale=scale
     )
+    assert flash_failure() is None  # the flash kernel ran (no fallback to the reference)
     assert out.shape == q.shape
     assert out.dtype == torch.bfloat16
     assert torch.isfinite(out).all()

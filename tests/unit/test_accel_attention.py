@@ -94,3 +94,44 @@ def test_flash_call_binds_on_the_meta_device(causal: bool) -> None:
     assert out.dtype == torch.bfloat16
     q, k, v = meta(100, 3, 12, 64).unbind(1)
     assert _flash(q, k, v, cu, 40, causal, 0.125).shape == (100, 12, 64)
+
+
+def test_flash_failures_fall_back_to_the_reference(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A refusal of grouped heads expands k/v once; any other flash error turns flash off with
+    one error log and the per-sequence path answers."""
+    from ember.engines.accel import attention
+
+    gen = torch.Generator().manual_seed(4)
+    lengths = [3, 5]
+    q = torch.randn(8, 4, 16, generator=gen)
+    k = torch.randn(8, 2, 16, generator=gen)
+    v = torch.randn(8, 2, 16, generator=gen)
+    cu = torch.tensor([0, 3, 8], dtype=torch.int32)
+    expected = reference_varlen_attention(q, k, v, lengths=lengths, causal=True, scale=0.25)
+    calls: list[int] = []
+
+    def picky(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *rest: object) -> torch.Tensor:
+        calls.append(k.shape[1])
+        if k.shape[1] != q.shape[1]:
+            raise RuntimeError("Number of heads in key/value must divide number of heads")
+        return reference_varlen_attention(q, k, v, lengths=lengths, causal=True, scale=0.25)
+
+    monkeypatch.setattr(attention, "flash_supported", lambda q: attention._flash_failure is None)
+    monkeypatch.setattr(attention, "_flash", picky)
+    monkeypatch.setattr(attention, "_flash_needs_equal_heads", False)
+    monkeypatch.setattr(attention, "_flash_failure", None)
+    kwargs = {"cu_seqlens_i32": cu, "lengths": lengths, "max_seqlen": 5, "causal": True}
+    out = varlen_attention(q, k, v, scale=0.25, **kwargs)  # type: ignore[arg-type]
+    assert calls == [2, 4]  # refused, then expanded
+    assert torch.allclose(out, expected, atol=1e-6)
+    assert attention.flash_failure() is None
+
+    def broken(*args: object) -> torch.Tensor:
+        raise RuntimeError("FlashAttention only supports Ampere GPUs or newer.")
+
+    monkeypatch.setattr(attention, "_flash", broken)
+    out = varlen_attention(q, k, v, scale=0.25, **kwargs)  # type: ignore[arg-type]
+    assert torch.allclose(out, expected, atol=1e-6)
+    failure = attention.flash_failure()
+    assert failure is not None
+    assert "Ampere" in failure
