@@ -253,6 +253,18 @@ class PackedEngine(TorchEngine):
             raise EngineError("the engine is closed")
         return self._packed
 
+    def accel_status(self) -> dict[str, str | None]:
+        """What the fast path fell back from in this process, and why (None: nothing).
+
+        ``flash``: the flash varlen kernel failed, attention runs per sequence; ``triton``: a
+        Triton kernel failed to compile or launch, the torch twins run. Both stay correct and
+        get slower; the benchmark logs this next to its numbers.
+        """
+        from ember.engines.accel.attention import flash_failure
+        from ember.engines.accel.kernels import triton_failure
+
+        return {"flash": flash_failure(), "triton": triton_failure()}
+
     def suggested_batch_tokens(self, cap: int = DEFAULT_BATCH_TOKEN_CAP) -> int | None:
         """Tokens per batch that fit the free GPU memory (:func:`suggest_batch_tokens`);
         None on CPU. Call after loading (the weights are then already resident)."""
@@ -296,6 +308,9 @@ class PackedEngine(TorchEngine):
         rows = max(1, min(max_batch_requests, max_batch_tokens // length))
         self.forward([Encoding(ids=[int(sample.ids[0])] + [token] * (length - 1))] * rows)
         torch.cuda.synchronize(self._device)
+        status = self.accel_status()
+        if any(status.values()):
+            logger.error("the CUDA fast path runs degraded: %s", status)
 
     def forward(self, batch: Sequence[Encoding]) -> EngineOutput:
         """Run the model on a packed batch and return per-input outputs in batch order."""

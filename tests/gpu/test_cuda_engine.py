@@ -425,6 +425,8 @@ def test_engine_warmup_and_batch_suggestion(tmp_path: Path) -> None:
     assert tokens is not None
     assert engine.tokenizer.max_input_length <= tokens <= 32768
     engine.warmup(max_batch_tokens=4096, max_batch_requests=64)
+    _report("accel_status", **engine.accel_status())
+    assert engine.accel_status() == {"flash": None, "triton": None}
     # One input alone equals the same input inside a bigger batch.
     batch = [Encoding(ids=[5 + (i * 7 + j) % 600 for j in range(3 + i)]) for i in range(40)]
     full = engine.forward(batch)

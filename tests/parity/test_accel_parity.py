@@ -247,6 +247,7 @@ def test_suggested_batch_tokens_is_none_on_cpu_and_close_releases(tiny_root: Pat
     path = make_tiny_model(tiny_root / "qwen3-close", arch="qwen3", head="embedding")
     engine, _ = _engines(path)
     assert engine.suggested_batch_tokens() is None
+    assert engine.accel_status() == {"flash": None, "triton": None}
     engine.warmup(max_batch_tokens=512, max_batch_requests=8)
     engine.close()
     with pytest.raises(Exception, match="closed"):
