@@ -53,7 +53,8 @@ MODES: tuple[Mode, ...] = (
         0.99,
         0.995,
         {"backend": "onnx", "quantization": "int8"},
-        "per-channel int8 weights, dynamic uint8 activations, FFN down-projections in fp32",
+        "SmoothQuant (alpha 0.5), per-channel int8 weights, dynamic uint8 activations; "
+        "FFN down-projections in fp32",
     ),
     Mode(
         "torch-int8",
