@@ -19,14 +19,11 @@ from itertools import chain
 from typing import Any
 
 import numpy as np
-import torch
 
 from ember.engines.config import EngineConfig
-from ember.engines.dense import DenseProjection, load_dense
 from ember.engines.errors import BackendUnavailableError, EngineError, ModelLoadError
 from ember.engines.model_folder import ModelFolder, inspect_model_folder
 from ember.engines.onnx_export import graph_path, input_names, uses_token_types
-from ember.engines.pooling import pool
 from ember.engines.tokenizer import HFTokenizer
 from ember.engines.types import (
     Encoding,
@@ -34,11 +31,16 @@ from ember.engines.types import (
     FloatArray,
     ModelInfo,
     ModelKind,
+    Pooling,
     TruncationSide,
     VectorOutput,
 )
 
 log = logging.getLogger(__name__)
+
+#: Pooling modes computed in numpy; others (and Dense layers, prompt exclusion) use the torch
+#: pooling module, imported only then, so a plain mean-pooled model starts without torch.
+_NUMPY_POOLING = frozenset({Pooling.CLS, Pooling.MEAN, Pooling.MAX, Pooling.MEAN_SQRT_LEN})
 
 
 def _threads(requested: int | None) -> int:
@@ -88,9 +90,19 @@ class OnnxEngine:
         if not isinstance(pad, int):
             pad = tokenizer.pad_token_id
         self._pad_id = pad if isinstance(pad, int) and 0 <= pad < tokenizer.vocab_size else 0
-        self._dense: list[DenseProjection] = [load_dense(layer) for layer in folder.dense]
         spec = folder.pooling
         self._exclude_prompt = spec is not None and not spec.include_prompt
+        self._numpy_pooling = (
+            spec is not None
+            and not folder.dense
+            and not self._exclude_prompt
+            and all(mode in _NUMPY_POOLING for mode in spec.modes)
+        )
+        self._dense: list[Any] = []
+        if folder.dense:
+            from ember.engines.dense import load_dense
+
+            self._dense = [load_dense(layer) for layer in folder.dense]
         self._lead = tokenizer.num_leading_special
         self._info = ModelInfo(
             model_id=folder.model_id,
@@ -142,9 +154,6 @@ class OnnxEngine:
         tokenizer = HFTokenizer.from_folder(folder)
         path = graph_path(folder, config.quantization)
         threads = _threads(config.num_threads)
-        # Pooling and Dense run in torch on small tensors: one thread is plenty, and keeps
-        # torch's pool from competing with ONNX Runtime's.
-        torch.set_num_threads(1)
         try:
             session = _session(str(path), threads)
         except Exception as exc:
@@ -227,6 +236,12 @@ class OnnxEngine:
     ) -> FloatArray:
         spec = self._folder.pooling
         assert spec is not None
+        if self._numpy_pooling:
+            return _pool_numpy(hidden, lengths, spec.modes)
+        import torch
+
+        from ember.engines.pooling import pool
+
         excluded = None
         if self._exclude_prompt and any(e.prompt_length for e in batch):
             counts = [self._lead + e.prompt_length if e.prompt_length else 0 for e in batch]
@@ -237,3 +252,26 @@ class OnnxEngine:
                 pooled = layer(pooled)
             rows: FloatArray = pooled.to(torch.float32).numpy()
         return rows
+
+
+def _pool_numpy(
+    hidden: np.ndarray[Any, Any], lengths: np.ndarray[Any, Any], modes: Sequence[Pooling]
+) -> FloatArray:
+    """``ember.engines.pooling.pool`` for CLS / MEAN / MAX / MEAN_SQRT_LEN without prompt
+    exclusion, in numpy (float32 accumulation, the same operations in the same order)."""
+    states = hidden.astype(np.float32, copy=False)
+    real = (np.arange(states.shape[1])[None, :] < lengths[:, None]).astype(np.float32)
+    weights = real[:, :, None]
+    outputs: list[FloatArray] = []
+    for mode in modes:
+        if mode is Pooling.CLS:
+            outputs.append(states[:, 0])
+        elif mode is Pooling.MAX:
+            outputs.append(np.where(weights > 0, states, -np.inf).max(axis=1))
+        else:
+            sums = (states * weights).sum(axis=1)
+            counts = np.maximum(weights.sum(axis=1), 1e-9)
+            outputs.append(sums / (counts if mode is Pooling.MEAN else np.sqrt(counts)))
+    pooled = outputs[0] if len(outputs) == 1 else np.concatenate(outputs, axis=-1)
+    rows: FloatArray = np.ascontiguousarray(pooled, dtype=np.float32)
+    return rows
