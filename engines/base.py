@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from ember.engines.ner import WordDecoder
-from ember.engines.types import EngineOutput, Encoding, ModelInfo, TokenInfo, TruncationSide
+from ember.engines.types import Encoding, EngineOutput, ModelInfo, TokenInfo, TruncationSide
 
 
 class Tokenizer(WordDecoder, Protocol):

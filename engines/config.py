@@ -61,6 +61,10 @@ class EngineConfig:
     #: Qwen3, Llama, Mistral) and for fp8; ``True`` forces it (an unsupported model fails to
     #: load), ``False`` forces the padded ``TorchEngine``.
     packed: bool | None = None
+    #: fp8 only: let the tensor cores accumulate without periodic promotion to float32
+    #: (measured on an H100 at the Qwen3-4B shape: about 10 % faster, min cosine 0.995 against
+    #: the promoted fp8 result on random weights).
+    fp8_fast_accum: bool = False
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:

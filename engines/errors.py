@@ -63,7 +63,7 @@ class DeadlineExceededError(EmberError):
 
 
 class EngineError(EmberError):
-    """The model engine failed while running a batch; the batch's requests fail, the server lives."""
+    """The engine failed on a batch: that batch's requests fail, the server keeps serving."""
 
     code = ErrorCode.INTERNAL
 

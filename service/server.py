@@ -95,6 +95,8 @@ def engine_config(settings: ServerSettings) -> EngineConfig:
         max_input_length=settings.max_input_length,
         num_threads=settings.num_threads,
         kind=settings.kind,
+        packed=settings.packed,
+        fp8_fast_accum=settings.fp8_fast_accum,
     )
 
 

@@ -80,6 +80,26 @@ class ServerSettings:
             "MODE",
         ),
     )
+    packed: bool | None = field(
+        default=None,
+        metadata=_opt(
+            "--packed",
+            "EMBER_PACKED",
+            "Packed (variable-length, no padding) execution: true forces it, false forces the "
+            "padded engine. Unset: packed on CUDA for the architectures it supports.",
+            "BOOL",
+        ),
+    )
+    fp8_fast_accum: bool = field(
+        default=False,
+        metadata=_opt(
+            "--fp8-fast-accum",
+            "EMBER_FP8_FAST_ACCUM",
+            "With --quantization fp8: accumulate without periodic promotion (faster, a little "
+            "less exact).",
+            "BOOL",
+        ),
+    )
     pooling: Pooling | None = field(
         default=None,
         metadata=_opt(

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -185,7 +184,7 @@ class PackedEngine(TorchEngine):
         """Load ``config.model_path`` per ``config``; raises ``ModelLoadError`` (or its subclass
         ``BackendUnavailableError``) on failure, before loading weights when it can tell.
 
-        ``EMBER_FP8_FAST_ACCUM=1`` lets fp8 GEMMs accumulate without periodic promotion.
+        ``config.fp8_fast_accum`` lets fp8 GEMMs accumulate without periodic promotion.
         """
         folder = inspect_model_folder(
             config.model_path,
@@ -208,8 +207,15 @@ class PackedEngine(TorchEngine):
         model.eval()
         model.requires_grad_(False)
         model.to(device)
-        fast = os.environ.get("EMBER_FP8_FAST_ACCUM", "0") not in ("", "0")
-        return cls(folder, tokenizer, model, device, dtype, config.quantization, fast_accum=fast)
+        return cls(
+            folder,
+            tokenizer,
+            model,
+            device,
+            dtype,
+            config.quantization,
+            fast_accum=config.fp8_fast_accum,
+        )
 
     @classmethod
     def from_model(

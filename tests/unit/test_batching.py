@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 import pytest
+
 from ember.service.batching import BatchLimits, Pending, plan_batch
 
 
