@@ -175,6 +175,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         version=_version(),
         lifespan=lifespan,
         strict_content_type=False,
+        docs_url=None,  # served below from the packaged Swagger UI: no CDN needed offline
         openapi_tags=[
             {"name": "OpenAI", "description": "OpenAI-compatible routes."},
             {"name": "TEI / BEI", "description": "text-embeddings-inference and BEI routes."},
@@ -184,6 +185,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     )
     _install_error_handlers(app)
     _install_routes(app, call, upstream, created)
+    _install_docs(app)
 
     # Added innermost first: Observability wraps CORS wraps Auth wraps BodyLimit.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
@@ -199,6 +201,31 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         )
     app.add_middleware(ObservabilityMiddleware)
     return app
+
+
+def _install_docs(app: FastAPI) -> None:
+    """Interactive docs at /docs with Swagger UI's files served by the gateway itself (the
+    swagger-ui-bundle package), so they work on machines without internet access."""
+    import swagger_ui_bundle
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.staticfiles import StaticFiles
+
+    app.mount(
+        _DOCS_ASSETS, StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="docs-assets"
+    )
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> Response:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="Ember API",
+            swagger_js_url=f"{_DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{_DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{_DOCS_ASSETS}/favicon-32x32.png",
+        )
+
+
+_DOCS_ASSETS = "/docs/assets"
 
 
 def _version() -> str:

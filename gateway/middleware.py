@@ -105,7 +105,8 @@ class AuthMiddleware:
         self._expected = b"Bearer " + api_key.encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in self.OPEN_PATHS:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or path in self.OPEN_PATHS or path.startswith("/docs/assets/"):
             await self.app(scope, receive, send)
             return
         given = _header(scope, b"authorization") or b""

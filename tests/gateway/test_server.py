@@ -203,5 +203,10 @@ async def test_docs_page_is_served() -> None:
             docs = await client.get("/docs")
             assert docs.status_code == 200
             assert "/openapi.json" in docs.text
+            # Swagger UI's files come from the gateway itself, not a CDN (offline machines).
+            assert "cdn." not in docs.text
+            script = await client.get("/docs/assets/swagger-ui-bundle.js")
+            assert script.status_code == 200
+            assert len(script.content) > 100_000
     finally:
         await server.stop()
