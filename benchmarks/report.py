@@ -279,4 +279,7 @@ def write(results: Results, out: Path) -> None:
         lines += [analysis.read_text().rstrip(), ""]
     (out / "RESULTS.md").write_text("\n".join(lines))
     if results.samples:
-        _chart(results, out / "results.png")
+        try:
+            _chart(results, out / "results.png")
+        except ImportError:  # matplotlib comes with the bench extra
+            print("bench: matplotlib is not installed; no chart written", flush=True)

@@ -322,8 +322,25 @@ def run(model: Path, plan: Plan, out: Path) -> Results:
         _guard(results, "accuracy", accuracy)
     results.environment["load_after"] = machine.load_average()
     report.write(results, out)
-    (out / "results.json").write_text(json.dumps(asdict(results), indent=1, default=str))
+    (out / "results.json").write_text(json.dumps(_compact(results), indent=1, default=str))
     return results
+
+
+def _compact(results: Results) -> dict[str, object]:
+    """The run as JSON-able data, with latency percentiles instead of every latency."""
+    data = asdict(results)
+    for sample, raw in zip(results.samples, data["samples"], strict=True):
+        m = sample.measurement
+        raw["measurement"] = {
+            "requests": m.requests,
+            "tokens": m.tokens,
+            "seconds": m.seconds,
+            "tokens_per_s": m.tokens_per_s,
+            "requests_per_s": m.requests_per_s,
+            "p50_ms": m.percentile_ms(50),
+            "p99_ms": m.percentile_ms(99),
+        }
+    return data
 
 
 def _default_model() -> Path:
