@@ -241,6 +241,15 @@ def write(results: Results, out: Path) -> None:
         f"{plan.short_concurrency} in flight; one input per request; {plan.rounds} round(s), "
         "medians.",
         "",
+        *(
+            [
+                "> **--quick run**: small counts and one round, a smoke test of the harness; "
+                "its ratios are not measurements. Run `make bench` on a quiet machine.",
+                "",
+            ]
+            if plan.quick
+            else []
+        ),
         "![throughput](results.png)",
         "",
         "## Targets (issue 5)",

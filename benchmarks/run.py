@@ -60,6 +60,8 @@ class Plan:
     profile: bool
     #: Texts of the accuracy corpus used (all 200 in a full run).
     accuracy_texts: int = 200
+    #: A --quick smoke run (its numbers are not measurements).
+    quick: bool = False
 
 
 @dataclass(frozen=True)
@@ -176,18 +178,24 @@ def _workloads(model: Path, plan: Plan) -> tuple[Workload, Workload, int]:
     )
 
 
-def _measure_st(model: Path, workloads: Sequence[Workload], results: Results, rnd: int) -> None:
-    from sentence_transformers import SentenceTransformer
+class _SentenceTransformers:
+    """The in-process peer, loaded once and measured next to every server (interleaved), so
+    its median follows the machine's drift over the run."""
 
-    st = SentenceTransformer(str(model), device="cpu")
-    st.encode(workloads[0].texts[:32], batch_size=32)  # warm-up
-    for work in workloads:
-        start = time.perf_counter()
-        st.encode(work.texts, batch_size=32)
-        wall = time.perf_counter() - start
-        m = Measurement(len(work.texts), work.tokens, wall)
-        results.samples.append(Sample("sentence-transformers", work.name, "in-process", rnd, m))
-        _log(f"sentence-transformers {work.name}: {m.tokens_per_s:,.0f} tok/s")
+    def __init__(self, model: Path) -> None:
+        from sentence_transformers import SentenceTransformer
+
+        self._st = SentenceTransformer(str(model), device="cpu")
+        self._st.encode(["warm-up"] * 32, batch_size=32)
+
+    def measure(self, workloads: Sequence[Workload], results: Results, rnd: int) -> None:
+        for work in workloads:
+            start = time.perf_counter()
+            self._st.encode(work.texts, batch_size=32)
+            wall = time.perf_counter() - start
+            m = Measurement(len(work.texts), work.tokens, wall)
+            results.samples.append(Sample("sentence-transformers", work.name, "in-process", rnd, m))
+            _log(f"sentence-transformers {work.name}: {m.tokens_per_s:,.0f} tok/s")
 
 
 def _drive(
@@ -245,18 +253,29 @@ def _guard(results: Results, what: str, step: Callable[[], None]) -> None:
 def _round(
     model: Path, plan: Plan, workloads: tuple[Workload, Workload], results: Results, rnd: int
 ) -> None:
-    """One visit to every target: sentence-transformers, Infinity, each Ember variant."""
-    _guard(results, "sentence-transformers", lambda: _measure_st(model, workloads, results, rnd))
+    """One visit to every target: Infinity and each Ember variant, each preceded by a
+    sentence-transformers measurement."""
+    peer: list[_SentenceTransformers] = []
+    _guard(results, "sentence-transformers", lambda: peer.append(_SentenceTransformers(model)))
+
+    def st() -> None:
+        if peer:
+            _guard(
+                results, "sentence-transformers", lambda: peer[0].measure(workloads, results, rnd)
+            )
+
+    st()
     if plan.infinity and servers.infinity_available():
 
-        def peer() -> None:
+        def infinity() -> None:
             with servers.infinity(model) as running:
                 results.starts.append(ColdStart("infinity", rnd, None, running.to_first_answer_s))
                 rest_clients = [c for c in plan.clients if c != "grpc"]
                 _drive(running, workloads, rest_clients, results, rnd)
 
-        _guard(results, "infinity", peer)
+        _guard(results, "infinity", infinity)
     for variant in plan.variants:
+        st()
 
         def ember(variant: str = variant) -> None:
             name = f"ember {variant}"
@@ -366,7 +385,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--short-count", type=int, default=None, help="short requests per run")
     parser.add_argument("--no-infinity", action="store_true", help="skip the Infinity peer")
     parser.add_argument("--no-accuracy", action="store_true", help="skip the accuracy table")
-    parser.add_argument("--profile", action="store_true", help="py-spy the fp32 server (short)")
+    parser.add_argument(
+        "--no-profile", action="store_true", help="skip the py-spy profile (never in --quick)"
+    )
     parser.add_argument("--out", type=Path, default=OUT, help="where RESULTS.md etc. go")
     args = parser.parse_args(argv)
     quick = bool(args.quick)
@@ -389,8 +410,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         clients=clients,
         infinity=not args.no_infinity,
         accuracy=not args.no_accuracy,
-        profile=bool(args.profile),
+        profile=not quick and not args.no_profile,
         accuracy_texts=64 if quick else 200,
+        quick=quick,
     )
     model = args.model or _default_model()
     args.out.mkdir(parents=True, exist_ok=True)
