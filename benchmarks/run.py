@@ -11,7 +11,7 @@ Two workloads on the same local model folder (default: the embedded all-MiniLM-L
 
 Peers, measured in the same run: sentence-transformers ``encode`` in-process (batch 32; no
 server, the bar for "serving overhead fully hidden") and Infinity (its torch engine, REST, own
-venv). Ember runs as ``ember serve`` per variant (fp32 default, bf16, onnx int8, onnx fp32),
+venv). Ember runs as ``ember serve`` per variant (fp32 default = onnx, bf16, onnx int8, torch fp32),
 driven over REST by baseten-performance-client and an aiohttp generator, and over gRPC. Each
 round visits every target in turn; with several rounds the report quotes medians. The machine
 should be otherwise idle: every number shares its cores with the client and anything else.
@@ -36,10 +36,11 @@ OUT = Path(__file__).resolve().parent
 
 #: Ember variants: name -> ``ember serve`` flags.
 VARIANTS: dict[str, tuple[str, ...]] = {
+    # The default: backend auto = ONNX Runtime fp32 for this encoder on the CPU.
     "fp32": (),
     "bf16": ("--dtype", "bfloat16"),
     "int8": ("--backend", "onnx", "--quantization", "int8"),
-    "onnx-fp32": ("--backend", "onnx"),
+    "fp32-torch": ("--backend", "torch"),
 }
 CLIENTS = ("perf-client", "rest", "grpc")
 

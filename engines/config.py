@@ -11,11 +11,11 @@ from typing import Literal
 
 from ember.engines.types import ModelKind, Pooling
 
-Backend = Literal["torch", "onnx", "tensorrt"]
+Backend = Literal["auto", "torch", "onnx", "tensorrt"]
 DType = Literal["auto", "float32", "bfloat16", "float16"]
 Quantization = Literal["int8", "fp8"]
 
-BACKENDS: tuple[str, ...] = ("torch", "onnx", "tensorrt")
+BACKENDS: tuple[str, ...] = ("auto", "torch", "onnx", "tensorrt")
 DTYPES: tuple[str, ...] = ("auto", "float32", "bfloat16", "float16")
 QUANTIZATIONS: tuple[str, ...] = ("int8", "fp8")
 
@@ -31,9 +31,12 @@ class EngineConfig:
     #: The name the server answers with; ``None`` derives it from the folder (``org/name`` for a
     #: cache folder, else the folder's name).
     served_model_name: str | None = None
-    #: Execution backend. Only ``"torch"`` is implemented; ``"onnx"`` and ``"tensorrt"`` are
-    #: reserved and raise ``BackendUnavailableError`` with the extra to install.
-    backend: Backend = "torch"
+    #: Execution backend. ``"auto"`` runs encoder embedding models on the CPU with ONNX
+    #: Runtime (``"onnx"``: a fused graph exported once and cached, faster than eager torch and
+    #: starting without torch) when onnxruntime is installed, and everything else with
+    #: ``"torch"`` (transformers' own classes; on CUDA the packed engine). ``"tensorrt"`` is
+    #: reserved: it raises ``BackendUnavailableError`` naming the extra to install.
+    backend: Backend = "auto"
     #: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"`` (CUDA when available, else CPU).
     device: str = "auto"
     #: Compute dtype. ``"auto"`` is float32 on CPU and bfloat16 on CUDA (float16 on GPUs
@@ -65,6 +68,8 @@ class EngineConfig:
     #: (measured on an H100 at the Qwen3-4B shape: about 10 % faster, min cosine 0.995 against
     #: the promoted fp8 result on random weights).
     fp8_fast_accum: bool = False
+    #: Where built artefacts (exported ONNX graphs) are cached; ``None``: ``~/.cache/ember``.
+    cache_dir: Path | None = None
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:

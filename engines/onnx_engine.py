@@ -152,7 +152,7 @@ class OnnxEngine:
                 f"({folder.kind.value}) needs --backend torch"
             )
         tokenizer = HFTokenizer.from_folder(folder)
-        path = graph_path(folder, config.quantization)
+        path = graph_path(folder, config.quantization, config.cache_dir)
         threads = _threads(config.num_threads)
         try:
             session = _session(str(path), threads)

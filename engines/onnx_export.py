@@ -11,7 +11,7 @@ Owns three steps and the cache that makes them a one-time cost:
    except the FFN down-projections (the MatMuls fed by a GELU), which stay fp32: their inputs
    have the widest outliers and cost most accuracy in int8, smoothed or not.
 
-Graphs are cached under ``$EMBER_CACHE_DIR/onnx/<key>/`` (default ``~/.cache/ember``), keyed by
+Graphs are cached under ``<cache_dir>/onnx/<key>/`` (default ``~/.cache/ember``), keyed by
 the model's config and weight files, the step's format version and the torch / onnxruntime
 versions, and written atomically, so a second start loads them in well under a second.
 """
@@ -49,9 +49,8 @@ _CALIBRATION_TEXTS = 160
 
 
 def cache_root() -> Path:
-    """The cache folder: ``$EMBER_CACHE_DIR`` or ``~/.cache/ember`` (read at call time)."""
-    configured = os.environ.get("EMBER_CACHE_DIR")
-    return Path(configured) if configured else Path.home() / ".cache" / "ember"
+    """The default cache folder, ``~/.cache/ember`` (``EngineConfig.cache_dir`` overrides it)."""
+    return Path.home() / ".cache" / "ember"
 
 
 def _version(package: str) -> str:

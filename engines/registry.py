@@ -7,11 +7,16 @@ to install.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
+import logging
+import os
 
 from ember.engines.base import Engine
 from ember.engines.config import EngineConfig
-from ember.engines.errors import BackendUnavailableError
+from ember.engines.errors import BackendUnavailableError, ModelLoadError
+
+log = logging.getLogger(__name__)
 
 _EXTRAS = {
     "torch": ("torch", "engine", ""),
@@ -28,13 +33,49 @@ def _require(module: str, extra: str, note: str, backend: str) -> None:
         )
 
 
+def _gpu_present() -> bool:
+    # Decided without importing torch, so a CPU start on the ONNX path stays torch-free.
+    return os.path.exists("/dev/nvidiactl") or os.path.exists("/dev/nvidia0")
+
+
+def _onnx_candidate(config: EngineConfig) -> bool:
+    """Whether ``auto`` should try ONNX Runtime: a CPU run in float32 (or int8) with
+    onnxruntime and onnx installed. The model kind and architecture are checked on load."""
+    on_cpu = config.device == "cpu" or (config.device == "auto" and not _gpu_present())
+    return (
+        on_cpu
+        and config.dtype in ("auto", "float32")
+        and config.quantization in (None, "int8")
+        and importlib.util.find_spec("onnxruntime") is not None
+        and importlib.util.find_spec("onnx") is not None
+    )
+
+
+def _load_auto(config: EngineConfig) -> Engine:
+    if _onnx_candidate(config):
+        from ember.engines.onnx_engine import OnnxEngine
+
+        try:
+            return OnnxEngine.load(dataclasses.replace(config, backend="onnx"))
+        except BackendUnavailableError as exc:
+            log.info("serving with torch: %s", exc.message)
+        except ModelLoadError as exc:
+            # An export that fails (an unusual architecture) must not stop the model from
+            # serving: torch runs every architecture transformers loads.
+            log.warning("ONNX export failed, serving with torch instead: %s", exc.message)
+    return load_engine(dataclasses.replace(config, backend="torch"))
+
+
 def load_engine(config: EngineConfig) -> Engine:
-    """Load ``config.model_path`` with ``config.backend``.
+    """Load ``config.model_path`` with ``config.backend`` (``auto``: ONNX Runtime for encoder
+    embedding models on the CPU when installed, else torch; see ``EngineConfig.backend``).
 
     Raises :class:`BackendUnavailableError` when the backend's extra is not installed, when
     CUDA is requested but unavailable, or for the reserved backend (tensorrt) that this
     version does not implement; :class:`ModelLoadError` when the folder cannot be loaded.
     """
+    if config.backend == "auto":
+        return _load_auto(config)
     module, extra, note = _EXTRAS[config.backend]
     _require(module, extra, note, config.backend)
     if config.backend == "torch":

@@ -16,6 +16,7 @@ import logging
 import os
 import signal
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -62,6 +63,13 @@ def _parser() -> argparse.ArgumentParser:
     options.add_arguments(serve, ServerSettings, "model and gRPC service")
     options.add_arguments(serve, GatewaySettings, "REST gateway", exclude=frozenset({"upstream"}))
     options.add_arguments(serve, ProcessSettings, "process")
+    prepare = sub.add_parser(
+        "prepare",
+        help="load a model once to build its caches (e.g. the exported ONNX graph), then exit",
+        description="Load the model the same options would serve, building any cached "
+        "artefacts (such as the exported ONNX graph), so the next `ember serve` starts fast.",
+    )
+    options.add_arguments(prepare, ServerSettings, "model and engine")
     gateway = sub.add_parser(
         "gateway",
         help="run only the REST gateway in front of a remote gRPC service",
@@ -144,6 +152,23 @@ async def serve(
         await server.stop()
 
 
+def _prepare(settings: ServerSettings) -> None:
+    from ember.engines.registry import load_engine
+    from ember.service.server import engine_config
+
+    started = time.monotonic()
+    engine = load_engine(engine_config(settings))
+    try:
+        info = engine.info
+        print(
+            f"ember: prepared {info.model_id} ({info.backend}, {info.dtype} on {info.device}) "
+            f"in {time.monotonic() - started:.1f}s",
+            flush=True,
+        )
+    finally:
+        engine.close()
+
+
 async def _gateway_only(settings: GatewaySettings, stop: asyncio.Event) -> None:
     gateway = await _start_gateway(settings)
     print(f"ember: gateway ready http_port={gateway.port} upstream={settings.upstream}", flush=True)
@@ -157,7 +182,11 @@ async def _main_async(args: argparse.Namespace) -> None:
     stop = asyncio.Event()
     _install_signal_handlers(stop)
     env = os.environ
-    if args.command == "serve":
+    if args.command == "prepare":
+        settings = options.build(ServerSettings, args, env)
+        _configure_logging(settings.log_level)
+        await asyncio.get_running_loop().run_in_executor(None, _prepare, settings)
+    elif args.command == "serve":
         server_settings = options.build(ServerSettings, args, env)
         process = options.build(ProcessSettings, args, env)
         gateway_settings = options.build(GatewaySettings, args, env) if process.http else None

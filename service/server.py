@@ -27,11 +27,7 @@ from ember.engines.types import Task
 from ember.service import servicers
 from ember.service.core import Core
 from ember.service.default_model import DEFAULT_MODEL_NAME, default_model_path
-from ember.service.interceptors import (
-    AccessLogInterceptor,
-    ErrorInterceptor,
-    RequestIdInterceptor,
-)
+from ember.service.interceptors import ServiceInterceptor
 from ember.service.limits import resolve_limits
 from ember.service.settings import ServerSettings
 from ember.v1 import (
@@ -97,6 +93,7 @@ def engine_config(settings: ServerSettings) -> EngineConfig:
         kind=settings.kind,
         packed=settings.packed,
         fp8_fast_accum=settings.fp8_fast_accum,
+        cache_dir=settings.cache_dir,
     )
 
 
@@ -164,11 +161,7 @@ class EmberServer:
             ("grpc.so_reuseport", 0),
         ]
         server = grpc.aio.server(
-            interceptors=[
-                AccessLogInterceptor(s.access_log),
-                RequestIdInterceptor(),
-                ErrorInterceptor(),
-            ],
+            interceptors=[ServiceInterceptor(s.access_log)],
             options=options,
             maximum_concurrent_rpcs=None,
         )

@@ -52,9 +52,13 @@ class ServerSettings:
         metadata=_opt("--grpc-port", "EMBER_GRPC_PORT", "gRPC port (0 picks a free one).", "PORT"),
     )
     backend: str = field(
-        default="torch",
+        default="auto",
         metadata=_opt(
-            "--backend", "EMBER_BACKEND", "Engine backend: torch, onnx or tensorrt.", "NAME"
+            "--backend",
+            "EMBER_BACKEND",
+            "Engine backend: auto (ONNX Runtime for encoder embedding models on the CPU, "
+            "exported once and cached; torch otherwise), torch, onnx or tensorrt.",
+            "NAME",
         ),
     )
     device: str = field(
@@ -216,6 +220,15 @@ class ServerSettings:
             "EMBER_SHUTDOWN_GRACE",
             "Seconds in-flight requests get to finish on SIGTERM/SIGINT.",
             "SECONDS",
+        ),
+    )
+    cache_dir: Path | None = field(
+        default=None,
+        metadata=_opt(
+            "--cache-dir",
+            "EMBER_CACHE_DIR",
+            "Where exported engine graphs are cached. Unset: ~/.cache/ember.",
+            "PATH",
         ),
     )
     log_level: str = field(

@@ -34,10 +34,7 @@ MODEL = Path(default_model_path())
 @pytest.fixture(scope="module", autouse=True)
 def onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A private ONNX cache: the export and quantization run once for this module."""
-    root = tmp_path_factory.mktemp("ember-cache")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("EMBER_CACHE_DIR", str(root))
-        yield root
+    yield tmp_path_factory.mktemp("ember-cache")
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +43,8 @@ def texts() -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def reference(texts: list[str]) -> Matrix:
-    engine = load_engine(REFERENCE.engine_config(MODEL))
+def reference(texts: list[str], onnx_cache: Path) -> Matrix:
+    engine = load_engine(REFERENCE.engine_config(MODEL, onnx_cache))
     try:
         return embed(engine, texts)
     finally:
@@ -71,8 +68,10 @@ def test_fp32_reference_matches_sentence_transformers(texts: list[str], referenc
 
 
 @pytest.mark.parametrize("mode", MODES, ids=[m.name for m in MODES])
-def test_mode_meets_documented_accuracy(mode: Mode, texts: list[str], reference: Matrix) -> None:
-    engine = load_engine(mode.engine_config(MODEL))
+def test_mode_meets_documented_accuracy(
+    mode: Mode, texts: list[str], reference: Matrix, onnx_cache: Path
+) -> None:
+    engine = load_engine(mode.engine_config(MODEL, onnx_cache))
     try:
         result = agreement(mode.name, reference, embed(engine, texts))
     finally:

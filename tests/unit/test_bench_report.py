@@ -32,6 +32,7 @@ def _results() -> Results:
     add("ember bf16", "short", "perf-client", 50, 0.5)
     results.starts.append(ColdStart("ember fp32", 0, 2.5, 2.6))
     results.accuracy.append(Agreement("bf16", 0.9995, 0.9999, 200))
+    results.accuracy.append(Agreement("onnx-fp32", 1.0, 1.0, 200))
     return results
 
 

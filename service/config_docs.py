@@ -1,0 +1,83 @@
+"""The configuration reference (a Markdown table per command) generated from the settings
+classes' field metadata, so the README cannot drift from ``--help``.
+
+``python -m ember.service.config_docs`` prints it; ``--write README.md`` replaces the block
+between ``<!-- config:start -->`` and ``<!-- config:end -->``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import enum
+from pathlib import Path
+from typing import Any
+
+from ember.gateway.settings import GatewaySettings
+from ember.service.cli import ProcessSettings
+from ember.service.settings import ServerSettings
+
+START = "<!-- config:start -->"
+END = "<!-- config:end -->"
+
+
+def _default(value: Any) -> str:
+    if value is None or value is dataclasses.MISSING:
+        return "—"
+    if isinstance(value, enum.Enum):
+        return f"`{value.value}`"
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
+    return f"`{value}`"
+
+
+def _table(cls: type[Any], exclude: frozenset[str] = frozenset()) -> list[str]:
+    rows = ["| flag | environment | default | meaning |", "|---|---|---|---|"]
+    for f in dataclasses.fields(cls):
+        if "flag" not in f.metadata or f.name in exclude:
+            continue
+        meta = f.metadata
+        text = str(meta["help"]).replace("|", "\\|")
+        rows.append(f"| `{meta['flag']}` | `{meta['env']}` | {_default(f.default)} | {text} |")
+    return rows
+
+
+def render() -> str:
+    """The whole configuration block, markers included."""
+    lines = [START, "", "`ember serve` — the model and gRPC service:", ""]
+    lines += _table(ServerSettings)
+    lines += ["", "`ember serve` — the REST gateway (also `ember gateway`, plus `--upstream`):", ""]
+    lines += _table(GatewaySettings, exclude=frozenset({"upstream"}))
+    lines += _table(ProcessSettings)[2:]
+    lines += ["", "`ember gateway` only:", ""]
+    lines += _table(GatewaySettings)[:2] + [
+        row for row in _table(GatewaySettings)[2:] if "--upstream" in row
+    ]
+    lines += ["", END]
+    return "\n".join(lines)
+
+
+def replace_block(text: str) -> str:
+    """``text`` with its configuration block regenerated."""
+    head, sep, rest = text.partition(START)
+    if not sep:
+        raise ValueError(f"no {START} marker")
+    _, sep, tail = rest.partition(END)
+    if not sep:
+        raise ValueError(f"no {END} marker")
+    return head + render() + tail
+
+
+def main() -> None:
+    """Print the block, or rewrite it in place in the file given with --write."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--write", type=Path, help="rewrite the block in this file")
+    args = parser.parse_args()
+    if args.write is None:
+        print(render())
+        return
+    args.write.write_text(replace_block(args.write.read_text()))
+
+
+if __name__ == "__main__":
+    main()
