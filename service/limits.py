@@ -10,7 +10,7 @@ from ember.service.settings import ServerSettings
 
 log = logging.getLogger(__name__)
 
-_CPU_BATCH_TOKENS = 16384
+_CPU_BATCH_TOKENS = 8192
 _CPU_BATCH_REQUESTS = 64
 _CPU_OVERHEAD_TOKENS = 64
 _GPU_BATCH_TOKENS = 65536

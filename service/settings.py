@@ -138,7 +138,7 @@ class ServerSettings:
         metadata=_opt(
             "--max-batch-tokens",
             "EMBER_MAX_BATCH_TOKENS",
-            "Most tokens in one engine batch, padding counted. Unset: 16384 on CPU, derived "
+            "Most tokens in one engine batch, padding counted. Unset: 8192 on CPU, derived "
             "from free memory on CUDA.",
             "TOKENS",
         ),
