@@ -178,11 +178,14 @@ class Core:
         validate.require_task(info, Task.RERANK)
         validate.check_query(job.query)
         validate.check_count(len(job.texts), self._limits.max_client_batch_size, "texts")
+        validate.check_top_n(job.top_n)
         with self._admission.admit():
             truncate, side = self._truncation(job.truncation)
             pairs = [(job.query, text) for text in job.texts]
             ran = await self._run(
-                lambda: self._tokenizer.encode_pairs(pairs, truncate=truncate, side=side)
+                lambda: _in_rerank_terms(
+                    lambda: self._tokenizer.encode_pairs(pairs, truncate=truncate, side=side)
+                )
             )
             rows = np.stack([self._row(r) for r in ran.results])
             ranks = scores.rank(rows, raw_scores=job.raw_scores, top_n=job.top_n)
@@ -328,6 +331,36 @@ def _encode_part(
         if len(positions) == total:
             raise
         message = _INPUT_INDEX.sub(lambda m: f"input {positions[int(m.group(1))]}", exc.message)
+        raise InvalidInputError(message) from exc
+
+
+_PROTECTED_TOO_LONG = re.compile(r"maximum input length of (\d+): the (.+) alone take (\d+) tokens")
+_PAIR_LENGTH = re.compile(r"\binput (\d+) has (\d+) tokens")
+
+
+def _in_rerank_terms(encode: Callable[[], list[Encoding]]) -> list[Encoding]:
+    """Encode (query, text) pairs; errors speak of the request's query and texts.
+
+    The tokenizer names pair i "input i" with a first and a second text, and the part it
+    cannot cut is the first text (with the special tokens or the prompt template): in a rerank
+    request those are text i and the query.
+    """
+    try:
+        return encode()
+    except InvalidInputError as exc:
+        too_long = _PROTECTED_TOO_LONG.search(exc.message)
+        if too_long is not None:
+            limit, protected, used = too_long.groups()
+            extra = "the prompt template" if "template" in protected else "the special tokens"
+            message = (
+                f"the query is too long: with {extra} it takes {used} tokens, and the model's "
+                f"maximum input length is {limit}, which leaves no room for the texts; shorten "
+                f"the query (truncation cuts the texts, never the query)"
+            )
+        else:
+            plain = exc.message.replace(" (its second text)", "")
+            plain = _PAIR_LENGTH.sub(r"text \1 with the query has \2 tokens", plain)
+            message = _INPUT_INDEX.sub(lambda m: f"text {m.group(1)}", plain)
         raise InvalidInputError(message) from exc
 
 

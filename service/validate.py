@@ -8,7 +8,7 @@ ids) live in the tokenizer, which sees the inputs anyway.
 from __future__ import annotations
 
 from ember.engines.errors import InvalidInputError, UnsupportedTaskError
-from ember.engines.types import ModelInfo, Task
+from ember.engines.types import ModelInfo, ModelKind, Task
 
 _TASK_RPC = {
     Task.EMBED: "Embed",
@@ -18,6 +18,16 @@ _TASK_RPC = {
     Task.PREDICT_TOKENS: "PredictTokens",
 }
 
+#: How a refusal names the loaded model's kind (with its article).
+_KIND_NAMES = {
+    ModelKind.EMBEDDING: "an embedding",
+    ModelKind.SPARSE_EMBEDDING: "a sparse embedding",
+    ModelKind.RERANKER: "a reranker",
+    ModelKind.CLASSIFIER: "a classifier",
+    ModelKind.TOKEN_CLASSIFIER: "a token classifier",
+    ModelKind.LLM_RERANKER: "an LLM reranker",
+}
+
 
 def require_task(info: ModelInfo, task: Task) -> None:
     """Refuse a task the loaded model cannot do, saying what it does serve."""
@@ -25,8 +35,8 @@ def require_task(info: ModelInfo, task: Task) -> None:
         return
     serves = ", ".join(sorted(_TASK_RPC[t] for t in info.tasks))
     raise UnsupportedTaskError(
-        f"the loaded model {info.model_id!r} is a {info.kind.value.replace('_', ' ')} model and "
-        f"cannot serve {_TASK_RPC[task]}; it serves: {serves}"
+        f"the loaded model {info.model_id!r} is {_KIND_NAMES[info.kind]} model and cannot serve "
+        f"{_TASK_RPC[task]}; it serves: {serves}"
     )
 
 
@@ -72,6 +82,12 @@ def check_classify_input(index: int, texts: list[str]) -> None:
             f"input {index} has {len(texts)} texts; a classification input is one text or a "
             f"pair of two texts"
         )
+
+
+def check_top_n(top_n: int | None) -> None:
+    """``top_n``, when set, keeps at least one result (checked before the model runs)."""
+    if top_n is not None and top_n < 1:
+        raise InvalidInputError(f"top_n must be at least 1, got {top_n}")
 
 
 def check_query(query: str) -> None:
