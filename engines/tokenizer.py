@@ -376,7 +376,7 @@ def _cut_span(
     if budget < 1:
         raise InvalidInputError(
             f"input {index} cannot be truncated to the model's maximum input length of {limit}: "
-            f"the {protected} alone take {length - (stop - start)} tokens"
+            f"the {protected} alone takes {length - (stop - start)} tokens"
         )
     if side is TruncationSide.RIGHT:
         return [(0, start + budget), (stop, length)]

@@ -334,7 +334,9 @@ def _encode_part(
         raise InvalidInputError(message) from exc
 
 
-_PROTECTED_TOO_LONG = re.compile(r"maximum input length of (\d+): the (.+) alone take (\d+) tokens")
+_PROTECTED_TOO_LONG = re.compile(
+    r"maximum input length of (\d+): the (.+) alone takes? (\d+) tokens"
+)
 _PAIR_LENGTH = re.compile(r"\binput (\d+) has (\d+) tokens")
 
 
