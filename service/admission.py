@@ -7,8 +7,7 @@ plain counter is enough.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from types import TracebackType
 
 from ember.engines.errors import OverloadedError
 from ember.service import metrics
@@ -22,15 +21,16 @@ class Admission:
             raise ValueError("max_concurrent must be at least 1")
         self._max = max_concurrent
         self._active = 0
+        self._slot = _Slot(self)
 
     @property
     def active(self) -> int:
         """Requests admitted and not yet finished."""
         return self._active
 
-    @contextmanager
-    def admit(self) -> Iterator[None]:
-        """Hold one slot of the budget for the duration of the block, or raise OverloadedError."""
+    def admit(self) -> _Slot:
+        """Take one slot of the budget, or raise OverloadedError; use as ``with admit():``,
+        which gives the slot back when the block ends."""
         if self._active >= self._max:
             metrics.REJECTED.inc()
             raise OverloadedError(
@@ -38,8 +38,29 @@ class Admission:
             )
         self._active += 1
         metrics.INFLIGHT.inc()
-        try:
-            yield
-        finally:
-            self._active -= 1
-            metrics.INFLIGHT.dec()
+        return self._slot
+
+    def _release(self) -> None:
+        self._active -= 1
+        metrics.INFLIGHT.dec()
+
+
+class _Slot:
+    """The context manager :meth:`Admission.admit` returns (one per Admission: it holds no
+    per-request state, so admitting costs no allocation)."""
+
+    __slots__ = ("_admission",)
+
+    def __init__(self, admission: Admission) -> None:
+        self._admission = admission
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._admission._release()

@@ -1,11 +1,13 @@
 """The scheduler: one asyncio task that owns the queue of tokenized inputs and feeds the engine.
 
-Callers :meth:`Scheduler.submit` encodings and await one future per input. The run loop asks
-the pure policy (:mod:`ember.service.batching`) for the next batch whenever the engine has a
-free slot, and runs ``engine.forward`` on a dedicated thread. Two slots are used, so one batch
-is formed and waiting while the engine runs the current one (prefetch). Inputs whose caller
-has gone (future cancelled) are dropped before they reach the engine. An exception from the
-engine fails the futures of that batch only; the loop keeps serving.
+Callers :meth:`Scheduler.submit` a request's encodings and await ONE future for the whole
+request (a request's inputs may still run in different batches: batching is per input). The
+run loop asks the pure policy (:mod:`ember.service.batching`) for the next batch whenever the
+engine has a free slot, and runs ``engine.forward`` on a dedicated thread. Two slots are used,
+so one batch is formed and waiting while the engine runs the current one (prefetch). Inputs
+whose caller has gone (future cancelled) are dropped before they reach the engine. An exception
+from the engine fails the requests with an input in that batch (their other inputs are then
+dropped as well); the loop keeps serving.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import logging
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ember.engines.base import Engine
 from ember.engines.errors import EngineError, NotReadyError
@@ -50,11 +52,39 @@ class ItemResult:
     batch_ns: int
 
 
+class _Request:
+    """One caller's inputs: their results in request order, and the future the caller awaits.
+
+    The future is done (result, exception or cancelled) exactly when no input of the request
+    needs computing any more, so ``future.done()`` is the one liveness test for its inputs.
+    """
+
+    __slots__ = ("future", "remaining", "results")
+
+    def __init__(self, future: asyncio.Future[list[ItemResult]], count: int) -> None:
+        self.future = future
+        self.results: list[ItemResult | None] = [None] * count
+        self.remaining = count
+
+    def deliver(self, index: int, result: ItemResult) -> None:
+        """Store one input's result; complete the future when it was the last one."""
+        if self.future.done():
+            return
+        self.results[index] = result
+        self.remaining -= 1
+        if self.remaining == 0:
+            self.future.set_result(self.results)  # type: ignore[arg-type]  # all filled
+
+    def fail(self, error: BaseException) -> None:
+        if not self.future.done():
+            self.future.set_exception(error)
+
+
 @dataclass(eq=False, slots=True)
 class _Item:
     encoding: Encoding
-    future: asyncio.Future[ItemResult]
-    enqueued_ns: int = field(default_factory=time.perf_counter_ns)
+    request: _Request
+    index: int
 
 
 def _split(output: EngineOutput, count: int) -> list[ItemValue]:
@@ -104,19 +134,23 @@ class Scheduler:
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run(), name="ember-scheduler")
 
-    def submit(self, encodings: Sequence[Encoding]) -> list[asyncio.Future[ItemResult]]:
-        """Queue encodings; returns one future per encoding, in order.
+    def submit(self, encodings: Sequence[Encoding]) -> asyncio.Future[list[ItemResult]]:
+        """Queue one request's encodings; the future gives one result per encoding, in order.
 
-        Cancelling a future withdraws its input if it has not reached the engine yet.
+        Cancelling the future withdraws the inputs that have not reached the engine yet. If a
+        batch holding one of the inputs fails, the future fails with that error.
         """
         if self._closed:
             raise NotReadyError("the server is shutting down")
-        loop = asyncio.get_running_loop()
-        items = [_Item(enc, loop.create_future()) for enc in encodings]
-        self._pending.extend(items)
+        future: asyncio.Future[list[ItemResult]] = asyncio.get_running_loop().create_future()
+        if not encodings:
+            future.set_result([])
+            return future
+        request = _Request(future, len(encodings))
+        self._pending.extend(_Item(enc, request, i) for i, enc in enumerate(encodings))
         metrics.QUEUE_DEPTH.set(len(self._pending))
         self._wakeup.set()
-        return [item.future for item in items]
+        return future
 
     async def close(self) -> None:
         """Stop taking work, finish the batches already running, fail what is still queued."""
@@ -128,8 +162,7 @@ class Scheduler:
         if self._running:
             await asyncio.gather(*self._running, return_exceptions=True)
         for item in self._pending:
-            if not item.future.done():
-                item.future.set_exception(NotReadyError("the server is shutting down"))
+            item.request.fail(NotReadyError("the server is shutting down"))
         self._pending.clear()
         self._executor.shutdown(wait=True)
 
@@ -153,7 +186,8 @@ class Scheduler:
         # a hundred thousand inputs queued as with a few hundred.
         head = self._pending[: self._lookahead]
         plan = plan_batch(
-            [Pending(len(item.encoding), not item.future.done()) for item in head], self._limits
+            [Pending(len(item.encoding), not item.request.future.done()) for item in head],
+            self._limits,
         )
         batch = [head[i] for i in plan.take]
         gone = set(plan.take)
@@ -171,7 +205,7 @@ class Scheduler:
         Reading ``future.done()`` from this thread is a benign race: at worst an input cancelled
         at this very moment is computed and its result discarded.
         """
-        live = [item for item in batch if not item.future.done()]
+        live = [item for item in batch if not item.request.future.done()]
         if not live:
             return live, None, 0, 0
         start = time.perf_counter_ns()
@@ -201,13 +235,11 @@ class Scheduler:
                     )
                 )
                 for item in live:
-                    if not item.future.done():
-                        item.future.set_exception(error)
+                    item.request.fail(error)
                 return
             self._observe(live, elapsed)
             for item, value in zip(live, values, strict=True):
-                if not item.future.done():
-                    item.future.set_result(ItemResult(value, batch_id, start, elapsed))
+                item.request.deliver(item.index, ItemResult(value, batch_id, start, elapsed))
         finally:
             self._slots.release()
 
