@@ -2,11 +2,24 @@
 
 The gRPC service registers its own metrics (queue depth, batch sizes, tokens) in the same
 default registry when it runs in the same process, so ``GET /metrics`` renders everything.
+When ``PROMETHEUS_MULTIPROC_DIR`` is set (gateway worker processes, see
+:mod:`ember.gateway.workers`), every process of the server writes its metrics to that folder
+and ``GET /metrics`` renders their sum instead.
 """
 
 from __future__ import annotations
 
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Histogram, generate_latest
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.multiprocess import MultiProcessCollector
 
 HTTP_REQUESTS = Counter(
     "ember_http_requests",
@@ -39,5 +52,11 @@ HTTP_LATENCY = Histogram(
 
 
 def render() -> tuple[bytes, str]:
-    """The default registry in Prometheus text format, and its content type."""
+    """The metrics in Prometheus text format, and its content type: the default registry, or
+    the sum over every process of the server in multiprocess mode."""
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if folder:
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=folder)  # type: ignore[no-untyped-call]
+        return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST

@@ -31,7 +31,10 @@ class _Server(uvicorn.Server):
         yield
 
 
-def _bind(host: str, port: int) -> socket.socket:
+def bind(host: str, port: int, *, reuse_port: bool = False, listen: bool = True) -> socket.socket:
+    """A TCP socket bound to ``host:port`` (port 0 picks one), listening unless ``listen`` is
+    false. With ``reuse_port`` (SO_REUSEPORT, Linux and BSDs), other sockets that set it too
+    can bind the same port: the kernel spreads new connections over those that listen."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # IPPROTO_TCP explicitly: asyncio turns Nagle off (TCP_NODELAY) only on sockets whose proto
     # says TCP, and accepted sockets inherit it. With proto 0 every answer written in two parts
@@ -39,10 +42,13 @@ def _bind(host: str, port: int) -> socket.socket:
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         if family == socket.AF_INET6:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
         sock.bind((host, port))
-        sock.listen(2048)
+        if listen:
+            sock.listen(2048)
         sock.setblocking(False)
     except BaseException:
         sock.close()
@@ -58,12 +64,21 @@ class GatewayServer:
     ``settings.http_shutdown_grace_s``) and closes the upstream channel.
     """
 
-    def __init__(self, settings: GatewaySettings, app: FastAPI | None = None) -> None:
+    def __init__(
+        self,
+        settings: GatewaySettings,
+        app: FastAPI | None = None,
+        *,
+        sock: socket.socket | None = None,
+    ) -> None:
+        """``sock``: a listening socket to serve on instead of binding ``settings``' address
+        (a gateway worker process gets its own SO_REUSEPORT socket this way)."""
         self.settings = settings
         self.app = app if app is not None else create_app(settings)
         self._server: _Server | None = None
         self._task: asyncio.Task[None] | None = None
         self._socket: socket.socket | None = None
+        self._given_socket = sock
 
     @property
     def port(self) -> int:
@@ -81,7 +96,7 @@ class GatewayServer:
         """
         if self._task is not None:
             raise RuntimeError("the gateway is already started")
-        sock = _bind(self.settings.http_host, self.settings.http_port)
+        sock = self._given_socket or bind(self.settings.http_host, self.settings.http_port)
         config = uvicorn.Config(
             self.app,
             lifespan="on",

@@ -2,39 +2,46 @@
 
 ``ember serve`` runs the gRPC service and, unless ``--http false``, the REST gateway in the
 same process and event loop (the gateway talks to the service over loopback gRPC, so every
-request passes the same validation and admission). ``ember gateway`` runs the gateway alone in
-front of a remote service. SIGTERM/SIGINT shut down gracefully: health goes NOT_SERVING, new
-requests are refused, in-flight ones finish.
+request passes the same validation and admission); with ``--http-workers N`` (N > 1) the
+gateway runs instead in N worker processes on the same HTTP port (:mod:`ember.gateway.workers`).
+``ember gateway`` runs the gateway alone in front of a remote service. SIGTERM/SIGINT shut down
+gracefully: health goes NOT_SERVING, new requests are refused, in-flight ones finish (gateway
+workers first, then the service).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from ember.engines.errors import EmberError
 from ember.gateway.settings import GatewaySettings
 from ember.service import options
+from ember.service.runtime import resolve_event_loop, run_event_loop
 from ember.service.settings import ServerSettings
 
 if TYPE_CHECKING:
     from ember.gateway.server import GatewayServer
+    from ember.gateway.workers import GatewayWorkers
 
 log = logging.getLogger("ember")
 
 
 @dataclass(frozen=True)
 class ProcessSettings:
-    """What ``ember serve`` runs besides the gRPC service."""
+    """What ``ember serve`` runs besides the gRPC service, and how the process runs."""
 
     http: bool = field(
         default=True,
@@ -43,6 +50,29 @@ class ProcessSettings:
             "env": "EMBER_HTTP",
             "help": "Also serve the REST gateway (OpenAI / TEI / BEI routes).",
             "metavar": "BOOL",
+        },
+    )
+    http_workers: int = field(
+        default=1,
+        metadata={
+            "flag": "--http-workers",
+            "env": "EMBER_HTTP_WORKERS",
+            "help": "REST gateway processes. 1: the gateway runs in the server's own process "
+            "and event loop. N > 1: N worker processes share the HTTP port (SO_REUSEPORT on "
+            "Linux), each with its own gRPC channel to the service; /metrics on any of them "
+            "shows the sum over all workers and the service. More workers serve more small "
+            "REST requests per second on machines with cores to spare (about one core each).",
+            "metavar": "N",
+        },
+    )
+    event_loop: str = field(
+        default="auto",
+        metadata={
+            "flag": "--event-loop",
+            "env": "EMBER_EVENT_LOOP",
+            "help": "Event loop of the server (and gateway workers): auto (uvloop when "
+            "installed), uvloop or asyncio.",
+            "metavar": "LOOP",
         },
     )
 
@@ -76,6 +106,9 @@ def _parser() -> argparse.ArgumentParser:
         description="Run the REST gateway alone, forwarding to --upstream.",
     )
     options.add_arguments(gateway, GatewaySettings, "REST gateway")
+    options.add_arguments(
+        gateway, ProcessSettings, "process", exclude=frozenset({"http", "http_workers"})
+    )
     options.add_arguments(gateway, _LogSettings, "logging")
     return parser
 
@@ -119,22 +152,41 @@ async def serve(
     server_settings: ServerSettings,
     gateway_settings: GatewaySettings | None,
     stop: asyncio.Event,
+    *,
+    http_workers: int = 1,
+    event_loop: str = "auto",
 ) -> None:
-    """Run the service (and gateway) until ``stop`` is set, then shut down gracefully."""
+    """Run the service (and gateway) until ``stop`` is set, then shut down gracefully.
+
+    ``http_workers`` > 1 runs the gateway in that many worker processes instead of this one.
+    """
     from ember.service.server import EmberServer
 
     server = EmberServer(server_settings)
     grpc_port = await server.start()
-    gateway = None
-    if gateway_settings is not None:
-        host = server_settings.grpc_host
-        local = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
-        gateway_settings = dataclasses.replace(gateway_settings, upstream=f"{local}:{grpc_port}")
-        gateway = await _start_gateway(gateway_settings)
+    gateway: GatewayServer | GatewayWorkers | None = None
     load = asyncio.ensure_future(server.load())
     stopping = asyncio.ensure_future(stop.wait())
-    done, _ = await asyncio.wait({load, stopping}, return_when=asyncio.FIRST_COMPLETED)
     try:
+        if gateway_settings is not None:
+            host = server_settings.grpc_host
+            local = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+            gateway_settings = dataclasses.replace(
+                gateway_settings, upstream=f"{local}:{grpc_port}"
+            )
+            if http_workers > 1:
+                from ember.gateway.workers import GatewayWorkers
+
+                gateway = GatewayWorkers(
+                    gateway_settings,
+                    http_workers,
+                    event_loop=event_loop,
+                    log_level=server_settings.log_level,
+                )
+                await gateway.start()
+            else:
+                gateway = await _start_gateway(gateway_settings)
+        done, _ = await asyncio.wait({load, stopping}, return_when=asyncio.FIRST_COMPLETED)
         if load in done:
             load.result()  # re-raise a load failure
             print(
@@ -178,36 +230,89 @@ async def _gateway_only(settings: GatewaySettings, stop: asyncio.Event) -> None:
         await gateway.stop()
 
 
-async def _main_async(args: argparse.Namespace) -> None:
+async def _serve_command(
+    server_settings: ServerSettings,
+    gateway_settings: GatewaySettings | None,
+    process: ProcessSettings,
+) -> None:
     stop = asyncio.Event()
     _install_signal_handlers(stop)
-    env = os.environ
-    if args.command == "prepare":
-        settings = options.build(ServerSettings, args, env)
-        _configure_logging(settings.log_level)
-        await asyncio.get_running_loop().run_in_executor(None, _prepare, settings)
-    elif args.command == "serve":
-        server_settings = options.build(ServerSettings, args, env)
-        process = options.build(ProcessSettings, args, env)
-        gateway_settings = options.build(GatewaySettings, args, env) if process.http else None
-        _configure_logging(server_settings.log_level)
-        await serve(server_settings, gateway_settings, stop)
-    else:
-        _configure_logging(options.build(_LogSettings, args, env).log_level)
-        await _gateway_only(options.build(GatewaySettings, args, env), stop)
+    await serve(
+        server_settings,
+        gateway_settings,
+        stop,
+        http_workers=process.http_workers,
+        event_loop=process.event_loop,
+    )
+
+
+async def _gateway_command(settings: GatewaySettings) -> None:
+    stop = asyncio.Event()
+    _install_signal_handlers(stop)
+    await _gateway_only(settings, stop)
+
+
+@contextlib.contextmanager
+def _multiprocess_metrics() -> Iterator[None]:
+    """Point prometheus_client at a fresh folder shared by this process and its gateway workers
+    (unless PROMETHEUS_MULTIPROC_DIR is set already: then that folder is used, and the caller
+    keeps it clean between runs). Must run before anything imports prometheus_client."""
+    if os.environ.get(_MULTIPROC_ENV):
+        yield
+        return
+    folder = tempfile.mkdtemp(prefix="ember-metrics-")
+    os.environ[_MULTIPROC_ENV] = folder
+    try:
+        yield
+    finally:
+        os.environ.pop(_MULTIPROC_ENV, None)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+_MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def _fail(message: str) -> NoReturn:
+    print(f"ember: error: {message}", file=sys.stderr)
+    raise SystemExit(2)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``ember`` command."""
     args = _parser().parse_args(argv)
+    env = os.environ
+    process = options.build(ProcessSettings, args, env)
     try:
-        asyncio.run(_main_async(args))
+        resolve_event_loop(process.event_loop)
+    except ValueError as exc:
+        _fail(str(exc))
+    try:
+        if args.command == "prepare":
+            settings = options.build(ServerSettings, args, env)
+            _configure_logging(settings.log_level)
+            _prepare(settings)
+        elif args.command == "serve":
+            server_settings = options.build(ServerSettings, args, env)
+            gateway_settings = options.build(GatewaySettings, args, env) if process.http else None
+            if process.http_workers < 1:
+                _fail(f"--http-workers must be at least 1, got {process.http_workers}")
+            _configure_logging(server_settings.log_level)
+            workers = process.http_workers if gateway_settings is not None else 1
+            metrics = _multiprocess_metrics() if workers > 1 else contextlib.nullcontext()
+            with metrics:
+                run_event_loop(
+                    _serve_command(server_settings, gateway_settings, process),
+                    process.event_loop,
+                )
+        else:
+            _configure_logging(options.build(_LogSettings, args, env).log_level)
+            run_event_loop(
+                _gateway_command(options.build(GatewaySettings, args, env)), process.event_loop
+            )
     except EmberError as exc:
-        print(f"ember: error: {exc.message}", file=sys.stderr)
-        raise SystemExit(2) from None
+        _fail(exc.message)
     except OSError as exc:
-        print(f"ember: error: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
+        _fail(str(exc))
 
 
 if __name__ == "__main__":

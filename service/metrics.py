@@ -1,7 +1,10 @@
 """Prometheus metrics of the gRPC service, registered once in the default registry.
 
 The gateway renders the default registry at ``/metrics``; when both run in one process the
-service's scheduler metrics appear there beside the HTTP ones.
+service's scheduler metrics appear there beside the HTTP ones. With gateway worker processes
+(``ember serve --http-workers N``) every process writes its metrics to the folder named by
+``PROMETHEUS_MULTIPROC_DIR`` and the workers render the sum; the gauges here live in the
+service process only and are reported as the sum over live processes ("livesum").
 """
 
 from __future__ import annotations
@@ -12,7 +15,9 @@ _SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 _TOKEN_BUCKETS = (16, 64, 256, 1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072)
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
-QUEUE_DEPTH = Gauge("ember_queue_depth", "Inputs waiting for an engine batch.")
+QUEUE_DEPTH = Gauge(
+    "ember_queue_depth", "Inputs waiting for an engine batch.", multiprocess_mode="livesum"
+)
 BATCH_SIZE = Histogram("ember_batch_size", "Inputs per engine batch.", buckets=_SIZE_BUCKETS)
 BATCH_TOKENS = Histogram(
     "ember_batch_tokens", "Real (unpadded) tokens per engine batch.", buckets=_TOKEN_BUCKETS
@@ -32,5 +37,9 @@ RPC_SECONDS = Histogram(
     ["method"],
     buckets=_LATENCY_BUCKETS,
 )
-INFLIGHT = Gauge("ember_inflight_requests", "Requests admitted and not yet answered.")
+INFLIGHT = Gauge(
+    "ember_inflight_requests",
+    "Requests admitted and not yet answered.",
+    multiprocess_mode="livesum",
+)
 REJECTED = Counter("ember_rejected_requests_total", "Requests refused by admission (overload).")
