@@ -30,7 +30,6 @@ weights created on the GPU. See README.md.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import copy
 import datetime
@@ -64,6 +63,7 @@ bootstrap.ensure_ember_importable()
 
 from benchmarks.gpu import measure, models, report, serverpath  # noqa: E402
 from benchmarks.gpu.shapes import Shape, parity_shapes, shapes  # noqa: E402
+from ember.service.runtime import run_event_loop  # noqa: E402  (uvloop, as ``ember serve``)
 
 
 class DeadlineError(Exception):
@@ -101,6 +101,7 @@ class Plan:
     server_warmup_s: float = 1.5
     server_duration_s: float = 4.0
     server_long_duration_s: float = 6.0  # long requests complete in large batches
+    http_workers: int = 4  # gateway processes of the ``server-http-workers`` section
     deadline_s: float = 420.0
     grace_s: float = 25.0
 
@@ -132,6 +133,7 @@ TINY_PLAN = Plan(
     server_warmup_s=0.3,
     server_duration_s=0.8,
     server_long_duration_s=0.8,
+    http_workers=2,
     deadline_s=150.0,
     grace_s=20.0,
 )
@@ -819,7 +821,7 @@ def section_server(ctx: Ctx, name: str, variants: list[tuple[str, str | None]], 
             engine = models.build_engine(kind, path, model, ctx.device, ctx.bf16, quant)
             del model
             chosen = points[:2] if lean else points
-            asyncio.run(_serve_points(ctx, shape, path, engine, chosen, res, separate=False))
+            run_event_loop(_serve_points(ctx, shape, path, engine, chosen, res, separate=False))
         except DeadlineError:
             raise
         except Exception as exc:
@@ -842,7 +844,30 @@ def section_separate_gateway(ctx: Ctx, name: str) -> None:
     engine = models.build_engine(kind, path, model, ctx.device, ctx.bf16, None)
     del model
     points = [("rest", ctx.plan.short_len, ctx.plan.conc_short)]
-    asyncio.run(_serve_points(ctx, shape, path, engine, points, res, separate=True))
+    run_event_loop(_serve_points(ctx, shape, path, engine, points, res, separate=True))
+    del engine
+    models.free()
+
+
+def section_http_workers(ctx: Ctx, name: str) -> None:
+    """REST and gRPC 5-token requests with the gateway in ``plan.http_workers`` processes
+    (``ember serve --http-workers N``); the gRPC point shows the service process's own ceiling
+    next to it."""
+    shape = ctx.shapes[name]
+    entry = ctx.model_entry(shape)
+    path = ctx.folder(shape)
+    kind = "packed" if models.packed_engine_class() is not None else "padded"
+    workers = ctx.plan.http_workers
+    res: dict[str, Any] = {}
+    entry["server"][f"{kind}-bf16 ({workers} gateway workers)"] = res
+    model = ctx.build(shape)
+    engine = models.build_engine(kind, path, model, ctx.device, ctx.bf16, None)
+    del model
+    short, conc = ctx.plan.short_len, ctx.plan.conc_short
+    points = [("rest", short, conc), ("grpc", short, conc)]
+    run_event_loop(
+        _serve_points(ctx, shape, path, engine, points, res, separate=False, http_workers=workers)
+    )
     del engine
     models.free()
 
@@ -855,6 +880,7 @@ async def _serve_points(
     points: list[tuple[str, int, int]],
     res: dict[str, Any],
     separate: bool,
+    http_workers: int = 1,
 ) -> None:
     plan = ctx.plan
     pool = serverpath.WorkerPool(plan.workers)
@@ -862,7 +888,9 @@ async def _serve_points(
     start = time.perf_counter()
     try:
         await pool.start()
-        async with serverpath.serve_engine(engine, path, separate_gateway=separate) as ports:
+        async with serverpath.serve_engine(
+            engine, path, separate_gateway=separate, http_workers=http_workers
+        ) as ports:
             res["startup_s"] = round(time.perf_counter() - start, 2)
             grpc_port, http_port, res["limits"] = ports
             for transport, tokens, concurrency in points:
@@ -1007,6 +1035,11 @@ def _sections(ctx: Ctx) -> list[tuple[str, float, Callable[[], None]]]:
             "qwen3-0.6b/server-gateway-process",
             20,
             lambda: section_separate_gateway(ctx, "qwen3-0.6b"),
+        ),
+        (
+            "qwen3-0.6b/server-http-workers",
+            25,
+            lambda: section_http_workers(ctx, "qwen3-0.6b"),
         ),
         ("parity-folders", 15, lambda: section_parity_folders(ctx)),
         ("qwen3-4b/engine-fp8-fast-accum", 25, lambda: section_engine(ctx, "qwen3-4b", fast=True)),

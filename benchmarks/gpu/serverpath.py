@@ -3,7 +3,8 @@
 :func:`serve_engine` runs an :class:`~ember.service.server.EmberServer` whose loader returns an
 engine the benchmark already built (random weights), plus the REST gateway in the same event
 loop, exactly as ``ember serve`` wires them (or, with ``separate_gateway``, the gateway as its own
-``ember gateway`` process). :class:`WorkerPool` keeps load-generator processes
+``ember gateway`` process; with ``http_workers`` > 1, N gateway worker processes as ``ember serve
+--http-workers N`` runs them). :class:`WorkerPool` keeps load-generator processes
 (:mod:`benchmarks.gpu.loadgen`) alive across scenarios and merges what they measured. The
 scheduler's Prometheus metrics, read before and after each scenario, say what batches the server
 formed and how busy the engine thread was.
@@ -19,7 +20,7 @@ import re
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,8 +83,16 @@ class WorkerPool:
         port: int,
         id_range: tuple[int, int],
         sampler: Callable[[], float | None] | None = None,
+        counters: Callable[[], dict[str, float]] | None = None,
+        window: Callable[[float, float], Awaitable[None]] | None = None,
     ) -> dict[str, Any]:
-        """Run one scenario on every worker at once; merged counts, rates and percentiles."""
+        """Run one scenario on every worker at once; merged counts, rates and percentiles.
+
+        ``counters`` reads the scheduler's cumulative metrics (default: this process's registry;
+        a server in another process needs a reader of its ``/metrics``). ``window``, if given,
+        runs beside the load as ``window(measure_from, measure_to)`` (epoch seconds), e.g. to
+        read the server's CPU time at both ends of the measured window."""
+        read_counters = counters or scheduler_counters
         workers = self._procs[: max(1, min(len(self._procs), scenario.concurrency))]
         shares = [scenario.concurrency // len(workers)] * len(workers)
         for i in range(scenario.concurrency % len(workers)):
@@ -111,11 +120,14 @@ class WorkerPool:
         measure_to = measure_from + scenario.duration_s
         utilization: list[float] = []
         sampling = asyncio.ensure_future(_sample(sampler, measure_from, measure_to, utilization))
-        before = scheduler_counters()
+        watching = asyncio.ensure_future(window(measure_from, measure_to)) if window else None
+        before = read_counters()
         limit = scenario.warmup_s + scenario.duration_s + 150.0
         answers = [await asyncio.wait_for(_read_json(p), limit) for p in workers]
-        after = scheduler_counters()
+        after = read_counters()
         await sampling
+        if watching is not None:
+            await watching
         return _merge(scenario, answers, before, after, utilization)
 
     async def close(self) -> None:
@@ -238,12 +250,15 @@ async def serve_engine(
     model_folder: Path,
     *,
     separate_gateway: bool = False,
+    http_workers: int = 1,
     settings_overrides: dict[str, Any] | None = None,
 ) -> AsyncIterator[tuple[int, int, dict[str, Any]]]:
     """Serve a prebuilt engine; yields (gRPC port, REST port, the service limits in force).
     Stops both on exit.
 
-    The engine is closed when the server stops (the core owns it from then on).
+    ``http_workers`` > 1 runs the gateway as ``ember serve --http-workers N`` does: N worker
+    processes on one port (:class:`ember.gateway.workers.GatewayWorkers`). The engine is closed
+    when the server stops (the core owns it from then on).
     """
     from ember.service.server import EmberServer
     from ember.service.settings import ServerSettings
@@ -264,6 +279,23 @@ async def serve_engine(
         await server.load()
         if separate_gateway:
             gateway_proc, http_port = await _gateway_process(grpc_port)
+        elif http_workers > 1:
+            from ember.gateway.settings import GatewaySettings
+            from ember.gateway.workers import GatewayWorkers
+
+            gateway = GatewayWorkers(
+                GatewaySettings(
+                    http_host="127.0.0.1",
+                    http_port=0,
+                    upstream=f"127.0.0.1:{grpc_port}",
+                    http_shutdown_grace_s=2.0,
+                ),
+                http_workers,
+                log_level="warning",
+            )
+            await gateway.start()
+            CHILD_PIDS.update(gateway.pids)
+            http_port = gateway.port
         else:
             from ember.gateway.server import GatewayServer
             from ember.gateway.settings import GatewaySettings
@@ -282,8 +314,10 @@ async def serve_engine(
         yield grpc_port, http_port, limits
     finally:
         if gateway is not None:
+            pids = list(getattr(gateway, "pids", ()))
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(gateway.stop(), 15)
+            CHILD_PIDS.difference_update(pids)
         if gateway_proc is not None:
             with contextlib.suppress(ProcessLookupError):
                 gateway_proc.terminate()

@@ -33,7 +33,6 @@ CARRY = (
     "protobuf",
     "grpcio-health-checking",
     "grpcio-reflection",
-    "grpc-interceptor",
     "fastapi",
     "starlette",
     "pydantic",
@@ -43,6 +42,7 @@ CARRY = (
     "typing-inspection",
     "typing-extensions",
     "uvicorn",
+    "httptools",  # uvicorn's C HTTP parser (uvloop is in the device image)
     "orjson",
     "prometheus-client",
     "opentelemetry-api",  # fastapi imports it
