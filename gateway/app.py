@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -19,9 +19,12 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import PlainTextResponse, Response
+from fastapi.routing import APIRoute
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ember.gateway import errors, metrics, translate
+from ember.gateway.fastpath import FastPathMiddleware, HotRoute
 from ember.gateway.middleware import (
     REQUEST_ID_KEY,
     AuthMiddleware,
@@ -183,11 +186,13 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             {"name": "Server", "description": "Health, model info and metrics."},
         ],
     )
-    _install_error_handlers(app)
+    on_error = _install_error_handlers(app)
     _install_routes(app, call, upstream, created)
     _install_docs(app)
 
-    # Added innermost first: Observability wraps CORS wraps Auth wraps BodyLimit.
+    # Added innermost first: Observability wraps CORS wraps Auth wraps BodyLimit wraps the
+    # fast path of the hot routes (in front of FastAPI; see ember.gateway.fastpath).
+    app.add_middleware(FastPathMiddleware, routes=_hot_routes(app), on_error=on_error)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     if settings.api_key:
         app.add_middleware(AuthMiddleware, api_key=settings.api_key)
@@ -237,7 +242,31 @@ def _version() -> str:
         return "0.0.0"
 
 
-def _install_error_handlers(app: FastAPI) -> None:
+#: Routes served by the fast path for valid requests, with their request models.
+_HOT_ROUTES: dict[str, type[BaseModel]] = {
+    "/v1/embeddings": OpenAIEmbeddingsRequest,
+    "/embeddings": OpenAIEmbeddingsRequest,
+    "/embed": TEIEmbedRequest,
+}
+
+
+def _hot_routes(app: FastAPI) -> dict[str, HotRoute]:
+    """The fast path's table: each hot route's model, its FastAPI endpoint and route object."""
+    table = {}
+    for route in app.routes:
+        if (
+            isinstance(route, APIRoute)
+            and route.path in _HOT_ROUTES
+            and "POST" in (route.methods or ())
+        ):
+            table[route.path] = HotRoute(_HOT_ROUTES[route.path], route.endpoint, route)
+    return table
+
+
+def _install_error_handlers(app: FastAPI) -> Callable[[Request, Exception], Awaitable[Response]]:
+    """Install the app's exception handlers; returns one function that answers any exception
+    as they would (for the fast path, which runs outside FastAPI's exception middleware)."""
+
     async def on_api_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, errors.ApiError)
         return _error_response(request, exc)
@@ -268,6 +297,15 @@ def _install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(Exception, on_unexpected)
+
+    async def on_error(request: Request, exc: Exception) -> Response:
+        if isinstance(exc, errors.ApiError):
+            return await on_api_error(request, exc)
+        if isinstance(exc, StarletteHTTPException):
+            return await on_http_error(request, exc)
+        return await on_unexpected(request, exc)
+
+    return on_error
 
 
 def _install_routes(app: FastAPI, call: _Calls, upstream: Upstream, created: int) -> None:

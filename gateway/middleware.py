@@ -12,8 +12,9 @@ Errors they answer take the route's error shape (:mod:`ember.gateway.errors`).
 from __future__ import annotations
 
 import hmac
+import itertools
+import secrets
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
@@ -53,11 +54,25 @@ async def _send_error(
     await send({"type": "http.response.body", "body": body})
 
 
+# Request ids made here: a random per-process prefix and a counter, as long as a uuid4 hex
+# (32 characters) and unique, without a system call per request.
+_ID_PREFIX = secrets.token_hex(10).encode()
+_ID_COUNTER = itertools.count(1)
+
+
+def new_request_id() -> bytes:
+    """A fresh request id, unique within this process and unlikely to repeat across processes."""
+    return b"%s%012x" % (_ID_PREFIX, next(_ID_COUNTER))
+
+
 class ObservabilityMiddleware:
     """Request id in and out, plus ``ember_http_requests`` / latency metrics per route."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        # Metric children by label values: ``labels()`` takes a lock and builds a key per call.
+        self._counters: dict[tuple[str, str, int], Any] = {}
+        self._latencies: dict[str, Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -72,7 +87,7 @@ class ObservabilityMiddleware:
                 echoed.append((name, value))
                 request_id = request_id or value
         if not request_id:
-            request_id = uuid.uuid4().hex.encode()
+            request_id = new_request_id()
             echoed.append((b"x-request-id", request_id))
         elif not any(name == b"x-request-id" for name, _ in echoed):
             echoed.append((b"x-request-id", request_id))
@@ -91,8 +106,17 @@ class ObservabilityMiddleware:
         finally:
             route = scope.get("route")
             label = getattr(route, "path", None) or "unmatched"
-            HTTP_REQUESTS.labels(label, scope["method"], str(status)).inc()
-            HTTP_LATENCY.labels(label).observe(time.perf_counter() - start)
+            key = (label, scope["method"], status)
+            counter = self._counters.get(key)
+            if counter is None:
+                counter = self._counters[key] = HTTP_REQUESTS.labels(
+                    label, scope["method"], str(status)
+                )
+            counter.inc()
+            latency = self._latencies.get(label)
+            if latency is None:
+                latency = self._latencies[label] = HTTP_LATENCY.labels(label)
+            latency.observe(time.perf_counter() - start)
 
 
 class AuthMiddleware:
