@@ -328,6 +328,12 @@ _AREAS: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 
 
+#: Frames that run the event loop (everything below them is the program's entry point).
+_LOOP_RUNNERS = ("run_forever", "Runner.run", "run_until_complete", "uvloop/__init__.py")
+#: Leaf frames of a loop waiting for events (py-spy --native counts them as active).
+_WAITS = ("epoll_wait", "epoll_pwait", "EpollSelector.select", "select_epoll_poll")
+
+
 def _py_spy() -> str | None:
     found = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     return found if Path(found).is_file() else None
@@ -337,7 +343,7 @@ def summarise_profile(raw: str) -> dict[str, Any]:
     """Areas (inclusive) and leaf functions (self) of the event-loop threads' samples."""
     areas: collections.Counter[str] = collections.Counter()
     leaves: collections.Counter[str] = collections.Counter()
-    total = 0
+    total = idle = 0
     for line in raw.splitlines():
         stack, _, count_text = line.rpartition(" ")
         if not stack or not count_text.isdigit():
@@ -347,8 +353,16 @@ def summarise_profile(raw: str) -> dict[str, Any]:
         if not thread.endswith("): MainThread"):
             continue  # only the event loops (each process's main thread)
         count = int(count_text)
-        total += count
         code = [f for f in frames if not f.startswith(("process ", "thread ("))]
+        # Frames below the event loop's run call (the entry point, the CLI) say nothing about
+        # where the loop's time goes: keep what runs inside the loop.
+        runs = [i for i, f in enumerate(code) if any(m in f for m in _LOOP_RUNNERS)]
+        if runs:
+            code = code[runs[-1] + 1 :]
+        if code and any(code[-1].startswith(w) for w in _WAITS):
+            idle += count  # waiting in the loop's poll: not work
+            continue
+        total += count
         leaves[code[-1] if code else "?"] += count
         area = "other"
         for frame in reversed(code):
@@ -360,12 +374,24 @@ def summarise_profile(raw: str) -> dict[str, Any]:
         areas[area] += count
     return {
         "samples": total,
+        "idle_samples": idle,
         "areas": {k: v / total for k, v in areas.most_common()} if total else {},
         "leaves": {k: v / total for k, v in leaves.most_common(25)} if total else {},
     }
 
 
-async def _record(pid: int, seconds: float, out: Path, native: bool = False) -> None:
+async def _record(root: int, seconds: float, out: Path, native: bool = False) -> None:
+    """py-spy each process of the server (the service, then its gateway workers) to
+    ``out`` (the service) and ``out`` with ``.worker-N`` before the suffix (the workers)."""
+    pids = _tree(root)
+    targets = [
+        (pid, out if pid == root else out.with_suffix(f".worker-{i}.txt"))
+        for i, pid in enumerate(pids)
+    ]
+    await asyncio.gather(*(_record_one(pid, seconds, path, native) for pid, path in targets))
+
+
+async def _record_one(pid: int, seconds: float, out: Path, native: bool) -> None:
     spy = _py_spy()
     if spy is None:
         raise RuntimeError("py-spy is not installed (pip install py-spy)")
@@ -374,7 +400,6 @@ async def _record(pid: int, seconds: float, out: Path, native: bool = False) -> 
         "record",
         "--pid",
         str(pid),
-        "--subprocesses",
         "--threads",
         *(["--native"] if native else ["--nonblocking"]),
         "--rate",
@@ -482,8 +507,16 @@ async def run(
                         for transport in opts.transports:
                             raw = out / f"profile-{variant.label}-{transport}.txt"
                             await _point(pool, server, transport, opts, profile_to=raw)
-                            summary = summarise_profile(raw.read_text() if raw.exists() else "")
-                            results["profiles"][f"{variant.label}/{transport}"] = summary
+                            name = f"{variant.label}/{transport}"
+                            text = raw.read_text() if raw.exists() else ""
+                            results["profiles"][f"{name} service"] = summarise_profile(text)
+                            workers = "".join(
+                                p.read_text()
+                                for p in sorted(raw.parent.glob(f"{raw.stem}.worker-*"))
+                            )
+                            if workers:
+                                summary = summarise_profile(workers)
+                                results["profiles"][f"{name} gateway workers"] = summary
         results["meta"]["loadavg_end"] = os.getloadavg()
     finally:
         await pool.close()
@@ -533,7 +566,12 @@ def report(results: dict[str, Any]) -> str:
         parts = [f"{k} {med([p['cpu_ms_per_request'].get(k, 0.0) for p in pts]):.3f}" for k in keys]
         lines.append(f"- {variant} / {transport}: " + "; ".join(parts))
     for name, prof in results.get("profiles", {}).items():
-        lines += ["", f"Profile {name}: event-loop thread(s), {prof['samples']} samples", ""]
+        lines += [
+            "",
+            f"Profile {name}: event-loop thread(s), {prof['samples']} busy samples "
+            f"({prof.get('idle_samples', 0)} more waiting for events); share of busy samples:",
+            "",
+        ]
         lines += [f"- {k}: {v:.1%}" for k, v in prof["areas"].items()]
         lines += ["", "  leaf functions (self time):"]
         lines += [f"  - {k}: {v:.1%}" for k, v in list(prof["leaves"].items())[:15]]

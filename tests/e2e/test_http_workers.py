@@ -1,0 +1,155 @@
+"""End to end: ``ember serve --http-workers 2`` — the REST gateway in two worker processes on
+one port: it serves, /metrics sums every process, a dead worker is replaced, and SIGTERM (or
+the parent's death) leaves no process and no metrics folder behind."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from ember.clients import EmberClient
+from tests.server_process import ServerEndpoints, run_server
+
+WORKER_MODULE = "ember.gateway.workers"
+
+
+def _workers(parent: int) -> list[int]:
+    """Pids of the gateway worker processes whose parent is ``parent``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == parent and WORKER_MODULE in cmdline:
+            found.append(int(entry.name))
+    return sorted(found)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def _wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _metric(text: str, name: str, **labels: str) -> float:
+    total = 0.0
+    for line in text.splitlines():
+        if not line.startswith(name):
+            continue
+        head, _, value = line.rpartition(" ")
+        if all(f'{k}="{v}"' in head for k, v in labels.items()):
+            total += float(value)
+    return total
+
+
+@pytest.fixture(scope="module")
+def tmpdir_env(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("http-workers-tmp")
+
+
+@pytest.fixture(scope="module")
+def server(minilm_path: Path, tmpdir_env: Path) -> Iterator[ServerEndpoints]:
+    # TMPDIR: the multiprocess metrics folder is made (and must be removed) in there.
+    with run_server(
+        minilm_path, "--http-workers", "2", env={"TMPDIR": str(tmpdir_env)}
+    ) as endpoints:
+        yield endpoints
+
+
+def test_workers_serve_rest_and_metrics_sum_every_process(server: ServerEndpoints) -> None:
+    workers = _workers(server.process.pid)
+    assert len(workers) == 2, workers
+    texts = [f"request {i} to the gateway workers" for i in range(12)]
+    rest = []
+    for text in texts:  # a new connection each: SO_REUSEPORT spreads them over the workers
+        with httpx.Client(base_url=server.http_url, timeout=60) as http:
+            answer = http.post("/v1/embeddings", json={"input": text})
+            assert answer.status_code == 200, answer.text
+            rest.append(answer.json()["data"][0]["embedding"])
+    with EmberClient(server.grpc_target) as client:
+        direct = client.embed(texts)
+    np.testing.assert_allclose(np.array(rest), direct, atol=1e-6)
+
+    with httpx.Client(base_url=server.http_url, timeout=60) as http:
+        assert http.get("/health").json() == {"status": "serving"}
+        metrics = http.get("/metrics").text
+    # HTTP counts of both workers, summed; the service's own metrics from the parent process.
+    assert _metric(metrics, "ember_http_requests_total", route="/v1/embeddings") == len(texts)
+    assert (
+        _metric(metrics, "ember_grpc_requests_total", method="Embed", code="OK") >= len(texts) + 1
+    )
+    assert _metric(metrics, "ember_batch_size_count") >= 1
+    assert "ember_queue_depth" in metrics
+
+
+def test_a_dead_worker_is_replaced(server: ServerEndpoints) -> None:
+    before = _workers(server.process.pid)
+    os.kill(before[0], signal.SIGKILL)
+    _wait_until(
+        lambda: len(now := _workers(server.process.pid)) == 2 and before[0] not in now,
+        30,
+        "a replacement worker",
+    )
+    for _ in range(6):
+        with httpx.Client(base_url=server.http_url, timeout=60) as http:
+            assert http.post("/embed", json={"inputs": "still served"}).status_code == 200
+
+
+def test_sigterm_stops_workers_and_removes_the_metrics_folder(
+    minilm_path: Path, tmp_path: Path
+) -> None:
+    with run_server(minilm_path, "--http-workers", "2", env={"TMPDIR": str(tmp_path)}) as endpoints:
+        workers = _workers(endpoints.process.pid)
+        assert len(workers) == 2
+        assert [p.name for p in tmp_path.iterdir() if p.name.startswith("ember-metrics-")]
+        endpoints.process.send_signal(signal.SIGTERM)
+        assert endpoints.process.wait(timeout=60) == 0, endpoints.log()
+        assert not any(_alive(pid) for pid in workers)
+        assert not [p for p in tmp_path.iterdir() if p.name.startswith("ember-metrics-")]
+        log = endpoints.log()
+    assert "Traceback" not in log, log
+
+
+def test_workers_exit_when_the_parent_is_killed(minilm_path: Path) -> None:
+    with run_server(minilm_path, "--http-workers", "2") as endpoints:
+        workers = _workers(endpoints.process.pid)
+        assert len(workers) == 2
+        endpoints.process.kill()
+        endpoints.process.wait(timeout=30)
+        _wait_until(lambda: not any(_alive(pid) for pid in workers), 30, "orphaned workers")
+
+
+def test_bad_worker_count_is_refused() -> None:
+    from tests.server_process import EMBER
+
+    done = subprocess.run(
+        [str(EMBER), "serve", "--http-workers", "0"], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2
+    assert re.search(r"--http-workers must be at least 1", done.stderr), done.stderr
