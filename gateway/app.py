@@ -54,7 +54,7 @@ from ember.gateway.models import (
     TokenPrediction,
 )
 from ember.gateway.settings import GatewaySettings
-from ember.gateway.upstream import Req, Resp, Rpc, Upstream
+from ember.gateway.upstream import LocalCaller, Req, Resp, Rpc, Upstream
 from ember.v1 import model_pb2
 
 logger = logging.getLogger("ember.gateway")
@@ -158,9 +158,12 @@ class _Calls:
         )
 
 
-def create_app(settings: GatewaySettings) -> FastAPI:
-    """The gateway app; its lifespan opens and closes the channel to ``settings.upstream``."""
-    upstream = Upstream(settings.upstream)
+def create_app(settings: GatewaySettings, local: LocalCaller | None = None) -> FastAPI:
+    """The gateway app; its lifespan opens and closes the channel to ``settings.upstream``.
+
+    ``local``: the service in this process, called directly instead of over the channel (see
+    :mod:`ember.service.local`); the channel then carries only the health checks."""
+    upstream = Upstream(settings.upstream, local)
     call = _Calls(settings, upstream)
     created = int(time.time())
 

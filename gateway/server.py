@@ -19,6 +19,7 @@ from fastapi import FastAPI
 
 from ember.gateway.app import create_app
 from ember.gateway.settings import GatewaySettings
+from ember.gateway.upstream import LocalCaller
 
 logger = logging.getLogger("ember.gateway")
 
@@ -70,11 +71,13 @@ class GatewayServer:
         app: FastAPI | None = None,
         *,
         sock: socket.socket | None = None,
+        local: LocalCaller | None = None,
     ) -> None:
         """``sock``: a listening socket to serve on instead of binding ``settings``' address
-        (a gateway worker process gets its own SO_REUSEPORT socket this way)."""
+        (a gateway worker process gets its own SO_REUSEPORT socket this way). ``local``: the
+        service in this process, called directly (see :func:`ember.gateway.app.create_app`)."""
         self.settings = settings
-        self.app = app if app is not None else create_app(settings)
+        self.app = app if app is not None else create_app(settings, local)
         self._server: _Server | None = None
         self._task: asyncio.Task[None] | None = None
         self._socket: socket.socket | None = None

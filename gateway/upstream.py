@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import grpc
 import grpc.aio
@@ -51,10 +51,23 @@ def _serialize(message: Message) -> bytes:
     return message.SerializeToString()
 
 
+class LocalCaller(Protocol):
+    """The service's unary RPCs in this process, called without the transport (what
+    :class:`ember.service.local.LocalCalls` provides). A failed call raises a
+    ``grpc.RpcError`` with ``code()`` and ``details()``."""
+
+    def __contains__(self, path: object) -> bool: ...
+
+    async def call(
+        self, path: str, request: Message, *, timeout: float | None, request_id: str
+    ) -> Any: ...
+
+
 class Rpc(Generic[Req, Resp]):
     """One unary RPC of the upstream, typed, bound to the channel once."""
 
     def __init__(self, channel: grpc.aio.Channel, path: str, response_type: type[Resp]) -> None:
+        self.path = path
         self.callable: grpc.aio.UnaryUnaryMultiCallable[Req, Resp] = channel.unary_unary(
             path,
             request_serializer=_serialize,
@@ -69,9 +82,12 @@ def _path(service: str, method: str) -> str:
 class Upstream:
     """The channel to the gRPC service and one bound callable per RPC the gateway uses."""
 
-    def __init__(self, target: str) -> None:
+    def __init__(self, target: str, local: LocalCaller | None = None) -> None:
+        """``local``: the service in this process, called directly for the RPCs it has (the
+        channel to ``target`` still carries the health checks)."""
         self.target = target
         self._channel: grpc.aio.Channel | None = None
+        self._local = local
 
     async def open(self) -> None:
         """Create the channel (it connects lazily) and bind the RPCs. Call in the serving loop."""
@@ -131,6 +147,9 @@ class Upstream:
         request's ASGI receive, read only after its body was consumed: when it reports the
         caller gone, the call is cancelled and CLIENT_CLOSED is raised.
         """
+        local = self._local
+        if local is not None and method.path in local:
+            return await self._call_local(local, method, request, timeout, request_id, receive)
         call = method.callable(request, timeout=timeout, metadata=(("x-request-id", request_id),))
         watcher: asyncio.Task[None] | None = None
         if receive is not None:
@@ -149,6 +168,40 @@ class Upstream:
         finally:
             if watcher is not None:
                 watcher.cancel()
+
+    @staticmethod
+    async def _call_local(
+        local: LocalCaller,
+        method: Rpc[Req, Resp],
+        request: Req,
+        timeout: float | None,
+        request_id: str,
+        receive: Receive | None,
+    ) -> Resp:
+        """:meth:`call` for the in-process service: same errors, same disconnect handling."""
+        running = local.call(method.path, request, timeout=timeout, request_id=request_id)
+        if receive is None:
+            try:
+                response: Resp = await running
+            except grpc.RpcError as error:
+                raise errors.ApiError.from_rpc(error) from None
+            return response
+        task = asyncio.ensure_future(running)
+        watcher = asyncio.ensure_future(_wait_for_disconnect(receive))
+        watcher.add_done_callback(lambda w: w.cancelled() or task.cancel())
+        try:
+            response = await task
+            return response
+        except grpc.RpcError as error:
+            if _caller_gone(watcher):
+                raise _client_closed() from None
+            raise errors.ApiError.from_rpc(error) from None
+        except asyncio.CancelledError:
+            if _caller_gone(watcher):
+                raise _client_closed() from None
+            raise
+        finally:
+            watcher.cancel()
 
     async def serving(self) -> bool:
         """Whether the upstream's overall health status is SERVING."""

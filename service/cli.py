@@ -35,6 +35,7 @@ from ember.service.settings import ServerSettings
 if TYPE_CHECKING:
     from ember.gateway.server import GatewayServer
     from ember.gateway.workers import GatewayWorkers
+    from ember.service.local import LocalCalls
 
 log = logging.getLogger("ember")
 
@@ -63,6 +64,18 @@ class ProcessSettings:
             "shows the sum over all workers and the service. More workers serve more small "
             "REST requests per second on machines with cores to spare (about one core each).",
             "metavar": "N",
+        },
+    )
+    http_direct: bool = field(
+        default=True,
+        metadata={
+            "flag": "--http-direct",
+            "env": "EMBER_HTTP_DIRECT",
+            "help": "With the gateway in the server's own process (--http-workers 1), REST "
+            "requests call the service directly instead of over loopback gRPC: the same "
+            "servicers, admission, validation, errors and metrics, without a second protocol "
+            "stack per request. false: every REST request is a gRPC call.",
+            "metavar": "BOOL",
         },
     )
     event_loop: str = field(
@@ -107,7 +120,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     options.add_arguments(gateway, GatewaySettings, "REST gateway")
     options.add_arguments(
-        gateway, ProcessSettings, "process", exclude=frozenset({"http", "http_workers"})
+        gateway,
+        ProcessSettings,
+        "process",
+        exclude=frozenset({"http", "http_workers", "http_direct"}),
     )
     options.add_arguments(gateway, _LogSettings, "logging")
     return parser
@@ -140,10 +156,12 @@ def _install_signal_handlers(stop: asyncio.Event) -> None:
         loop.add_signal_handler(sig, stop.set)
 
 
-async def _start_gateway(settings: GatewaySettings) -> GatewayServer:
+async def _start_gateway(
+    settings: GatewaySettings, local: LocalCalls | None = None
+) -> GatewayServer:
     from ember.gateway.server import GatewayServer
 
-    gateway = GatewayServer(settings)
+    gateway = GatewayServer(settings, local=local)
     await gateway.start()
     return gateway
 
@@ -155,10 +173,12 @@ async def serve(
     *,
     http_workers: int = 1,
     event_loop: str = "auto",
+    http_direct: bool = True,
 ) -> None:
     """Run the service (and gateway) until ``stop`` is set, then shut down gracefully.
 
-    ``http_workers`` > 1 runs the gateway in that many worker processes instead of this one.
+    ``http_workers`` > 1 runs the gateway in that many worker processes instead of this one;
+    with one, ``http_direct`` has it call the service in-process (:mod:`ember.service.local`).
     """
     from ember.service.server import EmberServer
 
@@ -170,9 +190,9 @@ async def serve(
     try:
         if gateway_settings is not None:
             host = server_settings.grpc_host
-            local = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+            loopback = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
             gateway_settings = dataclasses.replace(
-                gateway_settings, upstream=f"{local}:{grpc_port}"
+                gateway_settings, upstream=f"{loopback}:{grpc_port}"
             )
             if http_workers > 1:
                 from ember.gateway.workers import GatewayWorkers
@@ -185,7 +205,8 @@ async def serve(
                 )
                 await gateway.start()
             else:
-                gateway = await _start_gateway(gateway_settings)
+                direct = server.local_calls() if http_direct else None
+                gateway = await _start_gateway(gateway_settings, direct)
         done, _ = await asyncio.wait({load, stopping}, return_when=asyncio.FIRST_COMPLETED)
         if load in done:
             load.result()  # re-raise a load failure
@@ -243,6 +264,7 @@ async def _serve_command(
         stop,
         http_workers=process.http_workers,
         event_loop=process.event_loop,
+        http_direct=process.http_direct,
     )
 
 

@@ -174,6 +174,21 @@ class ServiceInterceptor(_Interceptor):
     def __init__(self, log_each_call: bool) -> None:
         self._log_each_call = log_each_call
         self._handlers: dict[str, Handler] = {}
+        self._methods: dict[str, _Method] = {}
+
+    def _method(self, name: str) -> _Method:
+        method = self._methods.get(name)
+        if method is None:
+            method = self._methods[name] = _Method(name, self._log_each_call)
+        return method
+
+    def wrap_unary(
+        self, name: str, behavior: Callable[[Any, Any], Awaitable[Any]]
+    ) -> Callable[[Any, Any], Awaitable[Any]]:
+        """``behavior`` (a unary servicer method) with this interceptor's work around it, for
+        callers that invoke it without the gRPC transport (:mod:`ember.service.local`)."""
+        wrapped: Callable[[Any, Any], Awaitable[Any]] = _wrap_call(self._method(name), behavior)
+        return wrapped
 
     async def intercept_service(
         self,
@@ -190,7 +205,7 @@ class ServiceInterceptor(_Interceptor):
         return wrapped
 
     def _wrap(self, name: str, handler: Any) -> Any:
-        method = _Method(name, self._log_each_call)
+        method = self._method(name)
         for kind in _KINDS:
             behavior = getattr(handler, kind, None)
             if behavior is None:

@@ -29,6 +29,7 @@ from ember.service.core import Core
 from ember.service.default_model import DEFAULT_MODEL_NAME, default_model_path
 from ember.service.interceptors import ServiceInterceptor
 from ember.service.limits import resolve_limits
+from ember.service.local import LocalCalls
 from ember.service.settings import ServerSettings
 from ember.v1 import (
     classify_pb2,
@@ -125,6 +126,29 @@ def _default_loader(config: EngineConfig) -> Engine:
     return load_engine(config)
 
 
+_SERVICE_DESCRIPTORS = {
+    EMBED_SERVICE: embed_pb2.DESCRIPTOR.services_by_name["EmbedService"],
+    CLASSIFY_SERVICE: classify_pb2.DESCRIPTOR.services_by_name["ClassifyService"],
+    RERANK_SERVICE: rerank_pb2.DESCRIPTOR.services_by_name["RerankService"],
+    TOKENS_SERVICE: token_classification_pb2.DESCRIPTOR.services_by_name[
+        "TokenClassificationService"
+    ],
+    MODEL_SERVICE: model_pb2.DESCRIPTOR.services_by_name["ModelService"],
+}
+
+
+def _local_calls(interceptor: ServiceInterceptor, served: list[tuple[str, object]]) -> LocalCalls:
+    """Every unary RPC of the served servicers, wrapped by ``interceptor``, by method path."""
+    behaviors = {}
+    for name, servicer in served:
+        for method in _SERVICE_DESCRIPTORS[name].methods:
+            if method.client_streaming or method.server_streaming:
+                continue
+            path = f"/{name}/{method.name}"
+            behaviors[path] = interceptor.wrap_unary(path, getattr(servicer, method.name))
+    return LocalCalls(behaviors)
+
+
 class EmberServer:
     """One gRPC server serving one model."""
 
@@ -134,6 +158,7 @@ class EmberServer:
         self._handle = CoreHandle()
         self._health = HealthServicer()
         self._started: _Started | None = None
+        self._local: LocalCalls | None = None
         self._ready = asyncio.Event()
         self.started_at = time.monotonic()
 
@@ -160,25 +185,32 @@ class EmberServer:
             ("grpc.http2.max_pings_without_data", 0),
             ("grpc.so_reuseport", 0),
         ]
+        interceptor = ServiceInterceptor(s.access_log)
         server = grpc.aio.server(
-            interceptors=[ServiceInterceptor(s.access_log)],
+            interceptors=[interceptor],
             options=options,
             maximum_concurrent_rpcs=None,
         )
         handle = self._handle
-        embed_pb2_grpc.add_EmbedServiceServicer_to_server(servicers.EmbedServicer(handle), server)
-        classify_pb2_grpc.add_ClassifyServiceServicer_to_server(
-            servicers.ClassifyServicer(handle), server
-        )
-        rerank_pb2_grpc.add_RerankServiceServicer_to_server(
-            servicers.RerankServicer(handle), server
-        )
-        token_classification_pb2_grpc.add_TokenClassificationServiceServicer_to_server(
-            servicers.TokenClassificationServicer(handle), server
-        )
-        model_pb2_grpc.add_ModelServiceServicer_to_server(
-            servicers.ModelServicer(handle, server_version()), server
-        )
+        served: list[tuple[str, object]] = [
+            (EMBED_SERVICE, servicers.EmbedServicer(handle)),
+            (CLASSIFY_SERVICE, servicers.ClassifyServicer(handle)),
+            (RERANK_SERVICE, servicers.RerankServicer(handle)),
+            (TOKENS_SERVICE, servicers.TokenClassificationServicer(handle)),
+            (MODEL_SERVICE, servicers.ModelServicer(handle, server_version())),
+        ]
+        registrations = {
+            EMBED_SERVICE: embed_pb2_grpc.add_EmbedServiceServicer_to_server,
+            CLASSIFY_SERVICE: classify_pb2_grpc.add_ClassifyServiceServicer_to_server,
+            RERANK_SERVICE: rerank_pb2_grpc.add_RerankServiceServicer_to_server,
+            TOKENS_SERVICE: (
+                token_classification_pb2_grpc.add_TokenClassificationServiceServicer_to_server
+            ),
+            MODEL_SERVICE: model_pb2_grpc.add_ModelServiceServicer_to_server,
+        }
+        for name, servicer in served:
+            registrations[name](servicer, server)  # type: ignore[operator]
+        self._local = _local_calls(interceptor, served)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         reflection.enable_server_reflection(
             (
@@ -197,6 +229,13 @@ class EmberServer:
         self._started = _Started(server, port)
         log.info("gRPC listening on %s:%d", s.grpc_host, port)
         return port
+
+    def local_calls(self) -> LocalCalls:
+        """The unary RPCs of this server for callers in this process (the in-process REST
+        gateway): the same servicers and interceptor, without the transport (after start)."""
+        if self._local is None:
+            raise RuntimeError("server not started")
+        return self._local
 
     async def load(self) -> Core:
         """Load and warm the model off the event loop, then report SERVING."""

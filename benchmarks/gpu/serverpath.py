@@ -306,7 +306,8 @@ async def serve_engine(
                     http_port=0,
                     upstream=f"127.0.0.1:{grpc_port}",
                     http_shutdown_grace_s=2.0,
-                )
+                ),
+                local=server.local_calls(),  # as ``ember serve`` (--http-direct true)
             )
             await gateway.start()
             http_port = gateway.port
