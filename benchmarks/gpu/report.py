@@ -433,7 +433,10 @@ def _server_section(results: dict[str, Any]) -> list[str]:
         "REST `POST /v1/embeddings` with token-id inputs (`encoding_format=base64`); one input per "
         "request; a closed loop of `concurrency` requests in flight. req/s counts completions in "
         "the measured window; req/s (Little) is concurrency / mean latency, steadier when large "
-        "batches complete in bursts.",
+        "batches complete in bursts. The plain engine rows run the gateway in the server's "
+        "process calling the service directly (`ember serve` defaults); '(gateway process)' is "
+        "`ember gateway` as its own process over gRPC; '(N gateway workers)' is `ember serve "
+        "--http-workers N` (N gateway processes on one port, each a gRPC client of the service).",
         "",
     ]
     rows = []
