@@ -8,6 +8,8 @@
    without the hot-route fast path (:mod:`ember.gateway.fastpath`).
 3. ``grpc``: unary gRPC calls (client and server in one loop, a trivial health check) with no
    interceptor and with :class:`~ember.service.interceptors.ServiceInterceptor`.
+4. ``convoy``: a launch-bound forward on a thread next to a busy main thread, at several
+   interpreter switch intervals (why ``--gil-switch-interval`` defaults to 1 ms on CUDA).
 
 Each number is the best of a few repeats of CPU time per call (the machine is shared).
 """
@@ -178,11 +180,67 @@ def grpc_calls() -> None:
         print(f"unary gRPC call, client + server CPU, {label}: {us:.1f} us (best of 4)")
 
 
+def convoy() -> None:
+    """A launch-bound "forward" (300 tiny torch ops, each giving the interpreter lock up and
+    taking it back, as a GPU forward's kernel launches do) on a thread, while the main thread
+    is busy with Python, at several switch intervals: the worst case of an engine thread next
+    to a saturated event loop."""
+    import sys
+    import threading
+
+    import torch
+
+    torch.set_num_threads(1)
+    x = torch.ones(8, 8)
+
+    def forward() -> None:
+        y = x
+        for _ in range(300):
+            y = y * 1.0001
+
+    def engine(times: list[float], stop: threading.Event) -> None:
+        while not stop.is_set():
+            start = time.perf_counter()
+            forward()
+            times.append(time.perf_counter() - start)
+
+    default = sys.getswitchinterval()
+    try:
+        for interval_ms in (5.0, 1.0, 0.5, 0.1):
+            sys.setswitchinterval(interval_ms / 1000)
+            alone = sorted(_wall(forward) for _ in range(20))[10]
+            times: list[float] = []
+            stop = threading.Event()
+            thread = threading.Thread(target=engine, args=(times, stop))
+            thread.start()
+            end, units = time.perf_counter() + 2.0, 0
+            while time.perf_counter() < end:
+                sum(range(200))
+                units += 1
+            stop.set()
+            thread.join()
+            times.sort()
+            median = times[len(times) // 2] if times else float("nan")
+            print(
+                f"switch interval {interval_ms:3.1f} ms: forward alone {alone * 1e3:.1f} ms, "
+                f"next to a busy thread {median * 1e3:.1f} ms (median of {len(times)}); "
+                f"busy thread {units / 2.0:,.0f} units/s"
+            )
+    finally:
+        sys.setswitchinterval(default)
+
+
+def _wall(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--only", default="hop,gateway,grpc")
+    parser.add_argument("--only", default="hop,gateway,grpc,convoy")
     args = parser.parse_args(argv)
-    runs = {"hop": hop, "gateway": gateway, "grpc": grpc_calls}
+    runs = {"hop": hop, "gateway": gateway, "grpc": grpc_calls, "convoy": convoy}
     for name in args.only.split(","):
         runs[name]()
     return 0

@@ -318,6 +318,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             gateway_settings = options.build(GatewaySettings, args, env) if process.http else None
             if process.http_workers < 1:
                 _fail(f"--http-workers must be at least 1, got {process.http_workers}")
+            interval = server_settings.gil_switch_interval_ms
+            if interval is not None and interval <= 0:
+                _fail(f"--gil-switch-interval must be positive, got {interval}")
             _configure_logging(server_settings.log_level)
             workers = process.http_workers if gateway_settings is not None else 1
             metrics = _multiprocess_metrics() if workers > 1 else contextlib.nullcontext()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -96,6 +97,27 @@ def engine_config(settings: ServerSettings) -> EngineConfig:
         fp8_fast_accum=settings.fp8_fast_accum,
         cache_dir=settings.cache_dir,
     )
+
+
+#: The interpreter's switch interval with an engine on CUDA (see ServerSettings'
+#: gil_switch_interval_ms). With Python's 5 ms, a forward of a few hundred kernel launches,
+#: each giving the interpreter lock up and taking it back, waits up to 5 ms per launch behind a
+#: busy event loop: the H100 run saw 5-token batches take ~150 ms in the server against ~18 ms
+#: alone. benchmarks/OVERHEAD.md has the measurements behind 1 ms.
+CUDA_SWITCH_INTERVAL_MS = 1.0
+
+
+def _set_switch_interval(setting_ms: float | None, device: str) -> None:
+    """Apply the interpreter switch interval the settings ask for (process-wide)."""
+    interval = setting_ms
+    if interval is None and device.startswith("cuda"):
+        interval = CUDA_SWITCH_INTERVAL_MS
+    if interval is None:
+        return
+    if interval <= 0:
+        raise ValueError(f"--gil-switch-interval must be positive, got {interval}")
+    sys.setswitchinterval(interval / 1000.0)
+    log.info("interpreter switch interval %.3g ms", interval)
 
 
 class CoreHandle:
@@ -253,6 +275,7 @@ class EmberServer:
         await loop.run_in_executor(
             None, engine.warmup, limits.max_batch_tokens, limits.max_batch_requests
         )
+        _set_switch_interval(s.gil_switch_interval_ms, info.device)
         core = Core(engine, limits, s.tokenizer_workers)
         core.start()
         self._handle.core = core

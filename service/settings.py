@@ -231,6 +231,19 @@ class ServerSettings:
             "PATH",
         ),
     )
+    gil_switch_interval_ms: float | None = field(
+        default=None,
+        metadata=_opt(
+            "--gil-switch-interval",
+            "EMBER_GIL_SWITCH_INTERVAL",
+            "How long (ms) a thread may keep Python's interpreter lock while another waits "
+            "(sys.setswitchinterval; Python's default is 5). The engine thread gives the lock up "
+            "around every torch operation and waits for it again; behind a busy event loop each "
+            "wait can last the whole interval, which stretches a GPU forward of a few hundred "
+            "kernel launches many times over. Unset: 1 on CUDA, Python's default otherwise.",
+            "MS",
+        ),
+    )
     log_level: str = field(
         default="info",
         metadata=_opt("--log-level", "EMBER_LOG_LEVEL", "debug, info, warning or error.", "LEVEL"),
