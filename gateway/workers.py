@@ -37,7 +37,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
 
 from ember.gateway.settings import GatewaySettings
 
@@ -140,14 +139,19 @@ class GatewayWorkers:
         # subprocess (vfork/posix_spawn), not the event loop's subprocess support: uvloop forks,
         # which runs gRPC's fork handlers in this process for nothing (and logs about it).
         proc = subprocess.Popen(  # noqa: ASYNC220 - a few ms, at start-up or restart only
-            [sys.executable, "-m", "ember.gateway.workers", json.dumps(spec)],
+            [sys.executable, "-m", "ember.gateway.workers"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             pass_fds=() if self._reuse_port else (self._socket.fileno(),),
             env=env,
         )
         self._procs[index] = proc
+        assert proc.stdin is not None
         assert proc.stdout is not None
+        # The settings go through the pipe, not the command line: they may hold the API key,
+        # and any user can read a process's command line.
+        proc.stdin.write(json.dumps(spec).encode() + b"\n")
+        proc.stdin.flush()
         loop = asyncio.get_running_loop()
         try:
             # A blocking read on a helper thread; killing the worker ends it (end of file).
@@ -274,18 +278,31 @@ async def _serve_worker(spec: dict[str, object]) -> None:
         await gateway.stop()
 
 
-def worker_main(argv: Sequence[str] | None = None) -> None:
-    """Entry point of one worker process: ``python -m ember.gateway.workers SPEC_JSON``."""
+def worker_main() -> None:
+    """Entry point of one worker process: ``python -m ember.gateway.workers``, its spec (JSON:
+    settings, event loop, log level, index, inherited socket) as the first line of stdin; the
+    rest of stdin stays open until the parent goes."""
     from ember.service.runtime import run_event_loop
 
-    args = list(sys.argv[1:] if argv is None else argv)
-    spec = json.loads(args[0])
+    spec = json.loads(_read_line(sys.stdin.fileno()))
     logging.basicConfig(
         level=getattr(logging, str(spec["log_level"]).upper(), logging.INFO),
         format=f"%(asctime)s %(levelname)s %(name)s[w{spec['index']}]: %(message)s",
         stream=sys.stderr,
     )
     run_event_loop(_serve_worker(spec), str(spec["event_loop"]))
+
+
+def _read_line(fd: int) -> bytes:
+    """One line from ``fd``, read byte by byte so that nothing after it is consumed (the rest of
+    the pipe is watched for the parent's end)."""
+    line = bytearray()
+    while not line.endswith(b"\n"):
+        chunk = os.read(fd, 1)
+        if not chunk:
+            break
+        line += chunk
+    return bytes(line)
 
 
 if __name__ == "__main__":

@@ -153,3 +153,18 @@ def test_bad_worker_count_is_refused() -> None:
     )
     assert done.returncode == 2
     assert re.search(r"--http-workers must be at least 1", done.stderr), done.stderr
+
+
+def test_workers_enforce_the_api_key_without_showing_it(minilm_path: Path) -> None:
+    with run_server(minilm_path, "--http-workers", "2", "--api-key", "s3cret-key") as endpoints:
+        workers = _workers(endpoints.process.pid)
+        assert len(workers) == 2
+        for pid in workers:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            assert b"s3cret-key" not in cmdline, "the API key is on a worker's command line"
+        with httpx.Client(base_url=endpoints.http_url, timeout=60) as http:
+            assert http.post("/embed", json={"inputs": "x"}).status_code == 401
+            allowed = http.post(
+                "/embed", json={"inputs": "x"}, headers={"Authorization": "Bearer s3cret-key"}
+            )
+            assert allowed.status_code == 200
