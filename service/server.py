@@ -107,17 +107,20 @@ def engine_config(settings: ServerSettings) -> EngineConfig:
 CUDA_SWITCH_INTERVAL_MS = 1.0
 
 
-def _set_switch_interval(setting_ms: float | None, device: str) -> None:
-    """Apply the interpreter switch interval the settings ask for (process-wide)."""
+def _set_switch_interval(setting_ms: float | None, device: str) -> float | None:
+    """Apply the interpreter switch interval the settings ask for (process-wide); returns the
+    previous interval in seconds when it was changed, for :meth:`EmberServer.stop` to restore."""
     interval = setting_ms
     if interval is None and device.startswith("cuda"):
         interval = CUDA_SWITCH_INTERVAL_MS
     if interval is None:
-        return
+        return None
     if interval <= 0:
         raise ValueError(f"--gil-switch-interval must be positive, got {interval}")
+    previous = sys.getswitchinterval()
     sys.setswitchinterval(interval / 1000.0)
     log.info("interpreter switch interval %.3g ms", interval)
+    return previous
 
 
 class CoreHandle:
@@ -181,6 +184,7 @@ class EmberServer:
         self._health = HealthServicer()
         self._started: _Started | None = None
         self._local: LocalCalls | None = None
+        self._saved_switch_interval: float | None = None
         self._ready = asyncio.Event()
         self.started_at = time.monotonic()
 
@@ -275,7 +279,7 @@ class EmberServer:
         await loop.run_in_executor(
             None, engine.warmup, limits.max_batch_tokens, limits.max_batch_requests
         )
-        _set_switch_interval(s.gil_switch_interval_ms, info.device)
+        self._saved_switch_interval = _set_switch_interval(s.gil_switch_interval_ms, info.device)
         core = Core(engine, limits, s.tokenizer_workers)
         core.start()
         self._handle.core = core
@@ -314,6 +318,9 @@ class EmberServer:
         if self._handle.core is not None:
             await self._handle.core.close()
             self._handle.core = None
+        if self._saved_switch_interval is not None:
+            sys.setswitchinterval(self._saved_switch_interval)
+            self._saved_switch_interval = None
 
     async def wait_closed(self) -> None:
         """Block until the server terminates."""

@@ -117,3 +117,15 @@ async def test_a_failed_batch_fails_the_request_and_drops_its_other_inputs(
     # at most) and were dropped once the request had failed.
     assert any(bad in e.ids for e in ran)
     assert sum(after in e.ids for e in ran) <= 1
+
+
+async def test_switch_interval_is_set_while_serving_and_restored_at_stop(
+    serve: ServeFn, spy: SpyEngine
+) -> None:
+    import sys
+
+    before = sys.getswitchinterval()
+    async with serve(spy, gil_switch_interval_ms=2.0) as (client, _):
+        assert sys.getswitchinterval() == pytest.approx(0.002)
+        assert (await client.embed(["served"])).shape == (1, 384)
+    assert sys.getswitchinterval() == pytest.approx(before)

@@ -19,13 +19,13 @@ def restore_interval() -> Iterator[None]:
 
 
 def test_cpu_engines_keep_pythons_default() -> None:
-    _set_switch_interval(None, "cpu")
+    assert _set_switch_interval(None, "cpu") is None
     assert sys.getswitchinterval() == pytest.approx(0.005)
 
 
 @pytest.mark.parametrize("device", ["cuda", "cuda:1"])
 def test_cuda_engines_get_a_short_interval(device: str) -> None:
-    _set_switch_interval(None, device)
+    assert _set_switch_interval(None, device) == pytest.approx(0.005)  # the one to restore
     assert sys.getswitchinterval() == pytest.approx(CUDA_SWITCH_INTERVAL_MS / 1000)
     assert CUDA_SWITCH_INTERVAL_MS < 5
 
