@@ -255,6 +255,7 @@ def _watch_parent(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
 
 async def _serve_worker(spec: dict[str, object]) -> None:
     from ember.gateway.server import GatewayServer, bind
+    from ember.service.runtime import settle_heap
 
     settings = GatewaySettings(**spec["settings"])  # type: ignore[arg-type]
     fd = spec["fd"]
@@ -270,6 +271,7 @@ async def _serve_worker(spec: dict[str, object]) -> None:
     _watch_parent(loop, stop)
     gateway = GatewayServer(settings, sock=sock)
     await gateway.start()
+    settle_heap()
     sys.stdout.buffer.write(_READY)
     sys.stdout.flush()
     try:

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, NoReturn
 from ember.engines.errors import EmberError
 from ember.gateway.settings import GatewaySettings
 from ember.service import options
-from ember.service.runtime import resolve_event_loop, run_event_loop
+from ember.service.runtime import resolve_event_loop, run_event_loop, settle_heap
 from ember.service.settings import ServerSettings
 
 if TYPE_CHECKING:
@@ -210,6 +210,7 @@ async def serve(
         done, _ = await asyncio.wait({load, stopping}, return_when=asyncio.FIRST_COMPLETED)
         if load in done:
             load.result()  # re-raise a load failure
+            settle_heap()
             print(
                 f"ember: ready grpc_port={grpc_port}"
                 + (f" http_port={gateway.port}" if gateway is not None else ""),
@@ -244,6 +245,7 @@ def _prepare(settings: ServerSettings) -> None:
 
 async def _gateway_only(settings: GatewaySettings, stop: asyncio.Event) -> None:
     gateway = await _start_gateway(settings)
+    settle_heap()
     print(f"ember: gateway ready http_port={gateway.port} upstream={settings.upstream}", flush=True)
     try:
         await stop.wait()

@@ -1,4 +1,5 @@
-"""The process's event loop: uvloop when it is installed (the default), else asyncio's own.
+"""The process's event loop (uvloop when it is installed, the default, else asyncio's own) and
+its heap once started.
 
 uvloop (libuv) runs the same asyncio programs with a cheaper loop: fewer Python-level steps per
 callback, socket read and write. grpc.aio works on it unchanged (it drives its completion queue
@@ -9,6 +10,7 @@ from its own poller thread and wakes the loop like any other thread would). Meas
 from __future__ import annotations
 
 import asyncio
+import gc
 import importlib.util
 from collections.abc import Coroutine
 from typing import Any, TypeVar
@@ -52,3 +54,14 @@ def run_event_loop(main: Coroutine[Any, Any, T], kind: str = "auto") -> T:
         result: T = uvloop.run(main)
         return result
     return asyncio.run(main)
+
+
+def settle_heap() -> None:
+    """Call once start-up is over: collect, then take every object alive now (the model, torch,
+    transformers, the web framework: millions of objects) out of the cyclic garbage collector's
+    reach (``gc.freeze``). Otherwise every full collection walks them all while the event loop
+    waits: with a torch engine that showed as a 5-token REST request's p99 at ~3x its p50, and
+    ~15 % of the loop's CPU (``benchmarks/OVERHEAD.md``). Objects are still freed by reference
+    counting as usual; only cycles among objects alive now are never collected."""
+    gc.collect()
+    gc.freeze()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import gc
 import os
 import re
 import signal
@@ -260,6 +261,7 @@ async def serve_engine(
     processes on one port (:class:`ember.gateway.workers.GatewayWorkers`). The engine is closed
     when the server stops (the core owns it from then on).
     """
+    from ember.service.runtime import settle_heap
     from ember.service.server import EmberServer
     from ember.service.settings import ServerSettings
 
@@ -312,6 +314,7 @@ async def serve_engine(
             await gateway.start()
             http_port = gateway.port
         limits = dataclasses.asdict(server.core.limits)
+        settle_heap()  # as ``ember serve`` does once started
         yield grpc_port, http_port, limits
     finally:
         if gateway is not None:
@@ -325,7 +328,12 @@ async def serve_engine(
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(gateway_proc.wait(), 10)
             CHILD_PIDS.discard(gateway_proc.pid)
-        await asyncio.wait_for(server.stop(grace=2.0), 30)
+        try:
+            await asyncio.wait_for(server.stop(grace=2.0), 30)
+        finally:
+            # Back under the collector: the next section frees this engine's GPU memory with
+            # gc.collect(), which cannot reach frozen objects.
+            gc.unfreeze()
 
 
 _READY = re.compile(r"http_port=(\d+)")
