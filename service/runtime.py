@@ -49,10 +49,23 @@ def run_event_loop(main: Coroutine[Any, Any, T], kind: str = "auto") -> T:
         main.close()  # never started: no "coroutine was never awaited" warning
         raise
     if resolved == "uvloop":
-        import uvloop
-
-        result: T = uvloop.run(main)
-        return result
+        try:
+            import uvloop
+        except ImportError:  # found but broken: asyncio's loop rather than no server
+            if kind.strip().lower() == "uvloop":
+                main.close()
+                raise
+            return asyncio.run(main)
+        runner = getattr(asyncio, "Runner", None)  # Python 3.11+
+        if runner is not None:
+            with runner(loop_factory=uvloop.new_event_loop) as loop_runner:
+                result: T = loop_runner.run(main)
+                return result
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())  # Python 3.10
+        try:
+            return asyncio.run(main)
+        finally:
+            asyncio.set_event_loop_policy(None)
     return asyncio.run(main)
 
 
