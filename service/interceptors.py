@@ -1,17 +1,17 @@
-"""The server interceptor: request ids, access log + metrics, error mapping — one per call.
+"""The server interceptors, built with grpc-interceptor: access log + metrics, request ids,
+error mapping.
 
-:class:`ServiceInterceptor` does the three jobs around every RPC, in this order (outermost
-first): it times and counts the call by method and final status (and logs a line per call if
-asked); it takes the caller's ``x-request-id`` (or makes one), sets it for log lines and echoes
-it in the trailers; and it maps exceptions to status codes — the one place where domain errors
-become gRPC status codes (:func:`status_for`).
+Outermost first: :class:`AccessLogInterceptor` times and counts every call by method and final
+status (and logs a line per call if asked); :class:`RequestIdInterceptor` takes the caller's
+``x-request-id`` (or makes one), sets it for log lines and echoes it in the trailers;
+:class:`ErrorInterceptor` is the one place where domain errors become gRPC status codes
+(:func:`status_for`). :class:`ServiceInterceptor` holds the chain.
 
-Why one hand-written interceptor rather than a chain of generic ones: a small request's whole
-service path costs a few hundred microseconds, and a generic interceptor rebuilds a method
-handler and several wrapper coroutines on every call (three of them cost ~80-100 us per call,
-measured with ``benchmarks/overhead.py``). Here the wrapped handler of each method is built
-once, on its first call, and reused: per call there is one extra coroutine frame, one
-``perf_counter`` pair and two cached metric children.
+Each is a grpc-interceptor ``AsyncServerInterceptor`` (``intercept(method, request, context,
+method_name)``) on :class:`CachedServerInterceptor`, which builds each method's wrapped handler
+once instead of on every call: a small request's whole service path costs a few hundred
+microseconds, and rebuilding handlers per call cost ~80-100 us for the three
+(``benchmarks/overhead_micro.py``).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import grpc
+from grpc_interceptor.server import AsyncServerInterceptor
 
 from ember.engines.errors import EmberError
 from ember.service import metrics
@@ -72,20 +73,6 @@ class _Method:
         self._seconds = metrics.RPC_SECONDS.labels(self.short)
         self._totals: dict[str, Any] = {}
 
-    def begin(self, context: Ctx) -> float:
-        """Start a call: its request id (taken or made), set for logs and echoed in trailers."""
-        rid = ""
-        for key, value in context.invocation_metadata() or ():
-            if key == REQUEST_ID_KEY:
-                rid = str(value)
-                break
-        rid = rid or new_request_id()
-        # Each call runs in its own task with its own context copy, so the value set here
-        # cannot leak into other calls and needs no reset (streams read it later, too).
-        request_id.set(rid)
-        context.set_trailing_metadata(((REQUEST_ID_KEY, rid),))
-        return time.perf_counter()
-
     def end(self, context: Ctx, start: float, cancelled: bool) -> None:
         """Count and time the call by its final status; log it if asked."""
         elapsed = time.perf_counter() - start
@@ -102,93 +89,24 @@ class _Method:
         if self._log_each_call:
             log.info("%s %s %.1fms [%s]", self.name, code, elapsed * 1e3, request_id.get())
 
-    async def abort(self, exc: Exception, context: Ctx) -> None:
-        """End the call with the status ``exc`` maps to (raises AbortError)."""
-        code, message = status_for(exc)
-        if code == grpc.StatusCode.INTERNAL:
-            error_log.error("%s failed [%s]", self.name, request_id.get(), exc_info=exc)
-        await context.abort(code, message)
 
-
-def _wrap_call(method: _Method, behavior: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:
-    """Wrap a behavior that is a coroutine function (unary answers, or writes via context)."""
-
-    async def call(request: Any, context: Ctx) -> Any:
-        start = method.begin(context)
-        cancelled = False
-        try:
-            return await behavior(request, context)
-        except grpc.aio.AbortError:
-            raise
-        except asyncio.CancelledError:
-            cancelled = True
-            raise
-        except Exception as exc:
-            await method.abort(exc, context)
-        finally:
-            method.end(context, start, cancelled)
-
-    return call
-
-
-def _wrap_stream(
-    method: _Method, behavior: Callable[..., AsyncIterator[Any]]
-) -> Callable[..., Any]:
-    """Wrap a behavior that is an async generator (streamed answers)."""
-
-    async def call(request: Any, context: Ctx) -> AsyncIterator[Any]:
-        start = method.begin(context)
-        cancelled = False
-        try:
-            async for response in behavior(request, context):
-                yield response
-        except grpc.aio.AbortError:
-            raise
-        except asyncio.CancelledError:
-            cancelled = True
-            raise
-        except Exception as exc:
-            await method.abort(exc, context)
-        finally:
-            method.end(context, start, cancelled)
-
-    return call
-
-
-if TYPE_CHECKING:  # grpc's stubs make these generic; the runtime classes are not
+if TYPE_CHECKING:  # grpc's stubs make this generic; the runtime class is not
     Handler = grpc.RpcMethodHandler[Any, Any]
-    _Interceptor = grpc.aio.ServerInterceptor[Any, Any]
-else:
-    _Interceptor = grpc.aio.ServerInterceptor
 
 _KINDS = ("unary_unary", "unary_stream", "stream_unary", "stream_stream")
 
 
-class ServiceInterceptor(_Interceptor):
-    """Access log + metrics, request ids and error mapping for every RPC of the server.
+class CachedServerInterceptor(AsyncServerInterceptor):
+    """grpc-interceptor's asyncio interceptor, with each method's wrapped handler built once.
 
-    The method handlers of a server are fixed once it starts, so the wrapped handler of each
-    method is built on its first call and reused.
+    Subclasses implement grpc-interceptor's ``intercept(method, request_or_iterator, context,
+    method_name)``. The base class rebuilds a method handler and its wrapper closures on every
+    call (measured: ~25-35 us per interceptor per call); the handlers of a server are fixed
+    once it starts, so here they are wrapped on a method's first call and reused.
     """
 
-    def __init__(self, log_each_call: bool) -> None:
-        self._log_each_call = log_each_call
+    def __init__(self) -> None:
         self._handlers: dict[str, Handler] = {}
-        self._methods: dict[str, _Method] = {}
-
-    def _method(self, name: str) -> _Method:
-        method = self._methods.get(name)
-        if method is None:
-            method = self._methods[name] = _Method(name, self._log_each_call)
-        return method
-
-    def wrap_unary(
-        self, name: str, behavior: Callable[[Any, Any], Awaitable[Any]]
-    ) -> Callable[[Any, Any], Awaitable[Any]]:
-        """``behavior`` (a unary servicer method) with this interceptor's work around it, for
-        callers that invoke it without the gRPC transport (:mod:`ember.service.local`)."""
-        wrapped: Callable[[Any, Any], Awaitable[Any]] = _wrap_call(self._method(name), behavior)
-        return wrapped
 
     async def intercept_service(
         self,
@@ -201,18 +119,171 @@ class ServiceInterceptor(_Interceptor):
             handler = await continuation(handler_call_details)
             if handler is None:  # unknown method: nothing to wrap (and nothing cached)
                 return handler
-            wrapped = self._handlers[name] = self._wrap(name, handler)
+            wrapped = self._handlers[name] = self._wrap_handler(name, handler)
         return wrapped
 
-    def _wrap(self, name: str, handler: Any) -> Any:
-        method = self._method(name)
+    def _wrap_handler(self, name: str, handler: Any) -> Any:
         for kind in _KINDS:
             behavior = getattr(handler, kind, None)
             if behavior is None:
                 continue
             if inspect.isasyncgenfunction(behavior):
-                return handler._replace(**{kind: _wrap_stream(method, behavior)})
+                return handler._replace(**{kind: self._stream(name, behavior)})
             if inspect.iscoroutinefunction(behavior):
-                return handler._replace(**{kind: _wrap_call(method, behavior)})
+                return handler._replace(**{kind: self.wrap_unary(name, behavior)})
             return handler  # a synchronous behavior (none here): grpc runs it on a thread
         return handler
+
+    def wrap_unary(
+        self, name: str, behavior: Callable[[Any, Any], Awaitable[Any]]
+    ) -> Callable[[Any, Any], Awaitable[Any]]:
+        """``behavior`` with this interceptor around it (also used for in-process calls,
+        :mod:`ember.service.local`)."""
+
+        async def call(request: Any, context: Ctx) -> Any:
+            return await self.intercept(behavior, request, context, name)
+
+        return call
+
+    def _stream(self, name: str, behavior: Callable[..., AsyncIterator[Any]]) -> Any:
+        async def call(request: Any, context: Ctx) -> AsyncIterator[Any]:
+            responses = await self.intercept(behavior, request, context, name)
+            async for response in responses:
+                yield response
+
+        return call
+
+
+def _is_stream(result: Any) -> bool:
+    return hasattr(result, "__aiter__")
+
+
+class AccessLogInterceptor(CachedServerInterceptor):
+    """Counts and times every call by method and final status; logs a line per call if asked."""
+
+    def __init__(self, log_each_call: bool) -> None:
+        super().__init__()
+        self._log_each_call = log_each_call
+        self._methods: dict[str, _Method] = {}
+
+    def _method(self, name: str) -> _Method:
+        method = self._methods.get(name)
+        if method is None:
+            method = self._methods[name] = _Method(name, self._log_each_call)
+        return method
+
+    async def intercept(
+        self, method: Callable[..., Any], request_or_iterator: Any, context: Ctx, method_name: str
+    ) -> Any:
+        record = self._method(method_name)
+        start = time.perf_counter()
+        result = method(request_or_iterator, context)
+        if _is_stream(result):
+            return self._timed_stream(result, record, context, start)
+        cancelled = False
+        try:
+            return await result
+        except asyncio.CancelledError:
+            cancelled = True
+            raise
+        finally:
+            record.end(context, start, cancelled)
+
+    @staticmethod
+    async def _timed_stream(
+        responses: AsyncIterator[Any], record: _Method, context: Ctx, start: float
+    ) -> AsyncIterator[Any]:
+        cancelled = False
+        try:
+            async for response in responses:
+                yield response
+        except asyncio.CancelledError:
+            cancelled = True
+            raise
+        finally:
+            record.end(context, start, cancelled)
+
+
+class RequestIdInterceptor(CachedServerInterceptor):
+    """Takes the caller's ``x-request-id`` (or makes one), sets it for log lines and echoes it
+    in the trailers."""
+
+    async def intercept(
+        self, method: Callable[..., Any], request_or_iterator: Any, context: Ctx, method_name: str
+    ) -> Any:
+        rid = ""
+        for key, value in context.invocation_metadata() or ():
+            if key == REQUEST_ID_KEY:
+                rid = str(value)
+                break
+        rid = rid or new_request_id()
+        # Each call runs in its own task with its own context copy, so the value set here
+        # cannot leak into other calls and needs no reset (streams read it later, too).
+        request_id.set(rid)
+        context.set_trailing_metadata(((REQUEST_ID_KEY, rid),))
+        result = method(request_or_iterator, context)
+        return result if _is_stream(result) else await result
+
+
+class ErrorInterceptor(CachedServerInterceptor):
+    """The one place where exceptions become status codes: an :class:`EmberError` ends the
+    call with its code and message, anything else with INTERNAL (logged with a traceback)."""
+
+    async def intercept(
+        self, method: Callable[..., Any], request_or_iterator: Any, context: Ctx, method_name: str
+    ) -> Any:
+        try:
+            result = method(request_or_iterator, context)
+            if _is_stream(result):
+                return self._mapped_stream(result, context, method_name)
+            return await result
+        except grpc.aio.AbortError:
+            raise
+        except Exception as exc:
+            await _abort(exc, context, method_name)
+
+    @staticmethod
+    async def _mapped_stream(
+        responses: AsyncIterator[Any], context: Ctx, method_name: str
+    ) -> AsyncIterator[Any]:
+        try:
+            async for response in responses:
+                yield response
+        except grpc.aio.AbortError:
+            raise
+        except Exception as exc:
+            await _abort(exc, context, method_name)
+
+
+async def _abort(exc: Exception, context: Ctx, method_name: str) -> None:
+    """End the call with the status ``exc`` maps to (raises AbortError)."""
+    code, message = status_for(exc)
+    if code == grpc.StatusCode.INTERNAL:
+        error_log.error("%s failed [%s]", method_name, request_id.get(), exc_info=exc)
+    await context.abort(code, message)
+
+
+class ServiceInterceptor:
+    """The server's interceptor chain, outermost first: access log + metrics, request ids,
+    error mapping. :meth:`chain` is what the gRPC server gets; :meth:`wrap_unary` puts the same
+    chain around a servicer method for in-process calls."""
+
+    def __init__(self, log_each_call: bool) -> None:
+        self._chain: tuple[CachedServerInterceptor, ...] = (
+            AccessLogInterceptor(log_each_call),
+            RequestIdInterceptor(),
+            ErrorInterceptor(),
+        )
+
+    def chain(self) -> list[CachedServerInterceptor]:
+        """The interceptors for ``grpc.aio.server(interceptors=...)``."""
+        return list(self._chain)
+
+    def wrap_unary(
+        self, name: str, behavior: Callable[[Any, Any], Awaitable[Any]]
+    ) -> Callable[[Any, Any], Awaitable[Any]]:
+        """``behavior`` (a unary servicer method) inside the whole chain."""
+        wrapped = behavior
+        for interceptor in reversed(self._chain):
+            wrapped = interceptor.wrap_unary(name, wrapped)
+        return wrapped

@@ -213,7 +213,7 @@ class EmberServer:
         ]
         interceptor = ServiceInterceptor(s.access_log)
         server = grpc.aio.server(
-            interceptors=[interceptor],
+            interceptors=interceptor.chain(),
             options=options,
             maximum_concurrent_rpcs=None,
         )

@@ -33,6 +33,8 @@ CARRY = (
     "protobuf",
     "grpcio-health-checking",
     "grpcio-reflection",
+    "grpc-interceptor",
+    "swagger-ui-bundle",  # the gateway's /docs assets
     "fastapi",
     "starlette",
     "pydantic",
