@@ -10,7 +10,6 @@ fp32 reference itself is checked against sentence-transformers. Accuracy only: n
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -32,9 +31,9 @@ MODEL = Path(default_model_path())
 
 
 @pytest.fixture(scope="module", autouse=True)
-def onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A private ONNX cache: the export and quantization run once for this module."""
-    yield tmp_path_factory.mktemp("ember-cache")
+    return tmp_path_factory.mktemp("ember-cache")
 
 
 @pytest.fixture(scope="module")
