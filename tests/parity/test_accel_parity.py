@@ -119,18 +119,22 @@ def test_packed_forward_matches_transformers(tiny_root: Path, arch: Arch) -> Non
 
 def test_mpnet_stays_on_the_padded_engine(tiny_root: Path) -> None:
     path = make_tiny_model(tiny_root / "mpnet-emb", arch="mpnet", head="embedding")
-    engine = load_engine(EngineConfig(model_path=path, device="cpu"))
+    engine = load_engine(EngineConfig(model_path=path, backend="torch", device="cpu"))
     assert type(engine) is TorchEngine
     with pytest.raises(ModelLoadError, match="mpnet has no packed forward"):
-        load_engine(EngineConfig(model_path=path, device="cpu", packed=True))
+        load_engine(EngineConfig(model_path=path, backend="torch", device="cpu", packed=True))
 
 
 # -- PackedEngine against TorchEngine --------------------------------------------------------
 
 
 def _engines(path: Path, **kwargs: Any) -> tuple[PackedEngine, TorchEngine]:
-    packed = load_engine(EngineConfig(model_path=path, device="cpu", packed=True, **kwargs))
-    padded = load_engine(EngineConfig(model_path=path, device="cpu", packed=False, **kwargs))
+    packed = load_engine(
+        EngineConfig(model_path=path, backend="torch", device="cpu", packed=True, **kwargs)
+    )
+    padded = load_engine(
+        EngineConfig(model_path=path, backend="torch", device="cpu", packed=False, **kwargs)
+    )
     assert isinstance(packed, PackedEngine)
     assert type(padded) is TorchEngine
     assert packed.info.backend == "torch-packed"
@@ -258,7 +262,9 @@ def test_from_model_with_a_weightless_folder(tiny_root: Path) -> None:
     """What the GPU benchmark does: a model built in memory, a folder without weights."""
     path = make_tiny_model(tiny_root / "qwen3-weightless", arch="qwen3", head="embedding")
     model = transformers.AutoModel.from_pretrained(str(path)).eval()
-    reference = load_engine(EngineConfig(model_path=path, device="cpu", packed=False))
+    reference = load_engine(
+        EngineConfig(model_path=path, backend="torch", device="cpu", packed=False)
+    )
     for weights in path.glob("*.safetensors"):
         weights.unlink()
     engine = PackedEngine.from_model(path, None, model, "cpu", torch.float32)
@@ -314,7 +320,7 @@ def test_positions_beyond_the_tables_are_refused_on_the_host(tiny_root: Path) ->
     from ember.engines.errors import EngineError
 
     path = make_tiny_model(tiny_root / "roberta-limit", arch="roberta", head="embedding")
-    engine = load_engine(EngineConfig(model_path=path, device="cpu", packed=True))
+    engine = load_engine(EngineConfig(model_path=path, backend="torch", device="cpu", packed=True))
     assert isinstance(engine, PackedEngine)
     fits = Encoding(ids=[5] * 512)  # positions 2 .. 513 of 514
     assert _rows(engine, [fits]).shape[0] == 1

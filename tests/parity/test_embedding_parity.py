@@ -68,7 +68,9 @@ TEXTS: tuple[str, ...] = (
 
 
 def _engine(path: Path, **kwargs: Any) -> TorchEngine:
-    engine = load_engine(EngineConfig(model_path=path, device="cpu", dtype="float32", **kwargs))
+    engine = load_engine(
+        EngineConfig(model_path=path, backend="torch", device="cpu", dtype="float32", **kwargs)
+    )
     assert isinstance(engine, TorchEngine)
     return engine
 
@@ -180,7 +182,9 @@ def test_minilm_info_and_warmup(minilm_engine: TorchEngine) -> None:
 
 def test_minilm_bfloat16_stays_close(minilm_path: Path) -> None:
     engine = _engine(minilm_path)
-    bf16 = load_engine(EngineConfig(model_path=minilm_path, device="cpu", dtype="bfloat16"))
+    bf16 = load_engine(
+        EngineConfig(model_path=minilm_path, backend="torch", device="cpu", dtype="bfloat16")
+    )
     assert bf16.info.dtype == "bfloat16"
     texts = list(TEXTS[:6])
     fp32 = normalize(_embed(engine, texts))
