@@ -33,7 +33,7 @@ class Mode:
     min_cosine: float
     #: Documented minimum mean cosine.
     mean_cosine: float
-    config: dict[str, str] = field(default_factory=dict)
+    config: dict[str, str | bool] = field(default_factory=dict)
     note: str = ""
 
     def engine_config(self, model: Path, cache_dir: Path | None = None) -> EngineConfig:
@@ -48,6 +48,14 @@ REFERENCE = Mode("fp32-torch", ("--backend", "torch"), 1.0, 1.0, {"backend": "to
 
 MODES: tuple[Mode, ...] = (
     Mode("bf16", ("--dtype", "bfloat16"), 0.999, 0.9995, {"dtype": "bfloat16"}),
+    Mode(
+        "bf16-compile",
+        ("--dtype", "bfloat16", "--compile", "true"),
+        0.999,
+        0.9995,
+        {"dtype": "bfloat16", "compile": True},
+        "torch.compile (inductor): fused elementwise kernels",
+    ),
     # The CPU default (backend auto) for encoder embedding models.
     Mode("onnx-fp32", ("--backend", "onnx"), 0.9999, 0.9999, {"backend": "onnx"}),
     Mode(

@@ -39,6 +39,7 @@ VARIANTS: dict[str, tuple[str, ...]] = {
     # The default: backend auto = ONNX Runtime fp32 for this encoder on the CPU.
     "fp32": (),
     "bf16": ("--dtype", "bfloat16"),
+    "bf16-compile": ("--dtype", "bfloat16", "--compile", "true"),
     "int8": ("--backend", "onnx", "--quantization", "int8"),
     "fp32-torch": ("--backend", "torch"),
 }

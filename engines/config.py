@@ -68,6 +68,9 @@ class EngineConfig:
     #: (measured on an H100 at the Qwen3-4B shape: about 10 % faster, min cosine 0.995 against
     #: the promoted fp8 result on random weights).
     fp8_fast_accum: bool = False
+    #: torch backend: compile the model with torch.compile at load (compiled during warm-up,
+    #: tens of seconds on a small CPU) for fused elementwise kernels.
+    compile: bool = False
     #: Where built artefacts (exported ONNX graphs) are cached; ``None``: ``~/.cache/ember``.
     cache_dir: Path | None = None
 

@@ -46,6 +46,7 @@ def _onnx_candidate(config: EngineConfig) -> bool:
         on_cpu
         and config.dtype in ("auto", "float32")
         and config.quantization in (None, "int8")
+        and not config.compile
         and importlib.util.find_spec("onnxruntime") is not None
         and importlib.util.find_spec("onnx") is not None
     )

