@@ -197,7 +197,8 @@ class TorchEngine:
         """Compile the model with torch.compile (inductor, dynamic shapes).
 
         Inductor fuses the elementwise work (bias, GELU, LayerNorm, softmax) that eager mode
-        runs as separate passes: measured +20 % for bf16 MiniLM on the 2-vCPU CPU. Compiling
+        runs as separate passes: measured 1.06-1.6x bf16 eager in-process for MiniLM on the
+        2-vCPU CPU, though not end to end there (``benchmarks/RESULTS.md``). Compiling
         happens in :meth:`warmup` (tens of seconds), never on a request; with ``dynamic=True``
         new batch shapes do not recompile.
         """
