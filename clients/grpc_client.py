@@ -140,6 +140,16 @@ class EmberClient:
             self._stubs.model.Tokenize, model_pb2.TokenizeRequest(inputs=list(inputs))
         )
 
+    def decode(
+        self, inputs: Sequence[Sequence[int]], *, skip_special_tokens: bool = True
+    ) -> list[str]:
+        """The text of each token-id sequence."""
+        resp = self._call(
+            self._stubs.model.Decode,
+            rq.decode_request(inputs, skip_special_tokens=skip_special_tokens),
+        )
+        return list(resp.texts)
+
     def model_info(self) -> model_pb2.GetModelInfoResponse:
         """What the server serves and its limits."""
         return self._call(  # type: ignore[no-any-return]
@@ -229,6 +239,16 @@ class AsyncEmberClient:
         return await self._call(  # type: ignore[no-any-return]
             self._stubs.tokens.PredictTokens, rq.predict_tokens_request(inputs, **options)
         )
+
+    async def decode(
+        self, inputs: Sequence[Sequence[int]], *, skip_special_tokens: bool = True
+    ) -> list[str]:
+        """The text of each token-id sequence."""
+        resp = await self._call(
+            self._stubs.model.Decode,
+            rq.decode_request(inputs, skip_special_tokens=skip_special_tokens),
+        )
+        return list(resp.texts)
 
     async def model_info(self) -> model_pb2.GetModelInfoResponse:
         """What the server serves and its limits."""

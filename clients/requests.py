@@ -12,6 +12,7 @@ from ember.v1 import (
     classify_pb2,
     common_pb2,
     embed_pb2,
+    model_pb2,
     rerank_pb2,
     token_classification_pb2,
 )
@@ -149,6 +150,16 @@ class Ranked:
     index: int
     score: float
     text: str | None
+
+
+def decode_request(
+    inputs: Sequence[Sequence[int]], *, skip_special_tokens: bool = True
+) -> model_pb2.DecodeRequest:
+    """A DecodeRequest for token-id sequences."""
+    return model_pb2.DecodeRequest(
+        inputs=[embed_pb2.TokenIds(ids=list(row)) for row in inputs],
+        skip_special_tokens=skip_special_tokens,
+    )
 
 
 def ranks(resp: rerank_pb2.RerankResponse) -> list[Ranked]:

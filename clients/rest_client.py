@@ -70,3 +70,10 @@ class EmberRestClient:
     def predict_tokens(self, inputs: Sequence[str], **options: Any) -> Any:
         """BEI ``/predict_tokens``."""
         return self._post("/predict_tokens", {"inputs": [list(inputs)], **options})
+
+    def decode(self, ids: Sequence[Sequence[int]], *, skip_special_tokens: bool = True) -> Any:
+        """TEI ``/decode``: one text per token-id sequence."""
+        return self._post(
+            "/decode",
+            {"ids": [list(row) for row in ids], "skip_special_tokens": skip_special_tokens},
+        )

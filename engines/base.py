@@ -58,6 +58,10 @@ class Tokenizer(WordDecoder, Protocol):
         """Wrap pre-tokenized inputs, used exactly as given (no special tokens added)."""
         ...
 
+    def decode(self, ids: Sequence[Sequence[int]], *, skip_special_tokens: bool) -> list[str]:
+        """The text of each id sequence (the inverse of :meth:`tokenize`)."""
+        ...
+
     def tokenize(
         self, texts: Sequence[str], *, add_special_tokens: bool, prompt: str = ""
     ) -> list[list[TokenInfo]]:

@@ -259,16 +259,7 @@ class HFTokenizer:
         """
         out: list[Encoding] = []
         for i, row in enumerate(ids):
-            values = [int(v) for v in row]
-            if not values:
-                raise InvalidInputError(f"input {i} is empty")
-            low, high = min(values), max(values)
-            if low < 0 or high >= self._vocab_size:
-                bad = low if low < 0 else high
-                raise InvalidInputError(
-                    f"input {i} has token id {bad}, outside the vocabulary "
-                    f"(valid ids are 0..{self._vocab_size - 1})"
-                )
+            values = self._checked_ids(i, row)
             if len(values) > self._max:
                 if not truncate:
                     raise _too_long(i, len(values), self._max)
@@ -277,6 +268,17 @@ class HFTokenizer:
                 )
             out.append(Encoding(ids=values))
         return out
+
+    def decode(self, ids: Sequence[Sequence[int]], *, skip_special_tokens: bool) -> list[str]:
+        """The text of each id sequence, as the tokenizer's decoder writes it.
+
+        The ``tokenizers`` decoder as TEI's ``/decode`` uses it: no extra clean-up of spaces
+        before punctuation (transformers' ``clean_up_tokenization_spaces``). Every sequence must
+        be non-empty with every id in ``0 .. vocab_size - 1``.
+        """
+        rows = [self._checked_ids(i, row) for i, row in enumerate(ids)]
+        texts: list[str] = self._tok.decode_batch(rows, skip_special_tokens=skip_special_tokens)
+        return texts
 
     def tokenize(
         self, texts: Sequence[str], *, add_special_tokens: bool, prompt: str = ""
@@ -313,6 +315,21 @@ class HFTokenizer:
         return results
 
     # -- helpers ----------------------------------------------------------------------------
+
+    def _checked_ids(self, index: int, row: Sequence[int]) -> list[int]:
+        """``row`` as ints; InvalidInputError naming input ``index`` if empty or outside the
+        vocabulary."""
+        values = [int(v) for v in row]
+        if not values:
+            raise InvalidInputError(f"input {index} is empty")
+        low, high = min(values), max(values)
+        if low < 0 or high >= self._vocab_size:
+            bad = low if low < 0 else high
+            raise InvalidInputError(
+                f"input {index} has token id {bad}, outside the vocabulary "
+                f"(valid ids are 0..{self._vocab_size - 1})"
+            )
+        return values
 
     def _raw_ids(self, text: str) -> list[int]:
         ids: list[int] = self._tok.encode(text, add_special_tokens=False).ids

@@ -44,6 +44,7 @@ from ember.gateway.models import (
     PredictRequest,
     PredictTokensRequest,
     SparseValue,
+    TEIDecodeRequest,
     TEIEmbedRequest,
     TEIEmbedSparseRequest,
     TEIError,
@@ -402,6 +403,12 @@ def _install_routes(app: FastAPI, call: _Calls, upstream: Upstream, created: int
         """The tokens the model sees for each input (TEI)."""
         response = await call(request, upstream.tokenize, translate.tokenize_request(body))
         return json_response(translate.tokenize_response(response))
+
+    @tei_post("/decode", response_model=list[str])
+    async def tei_decode(body: TEIDecodeRequest, request: Request) -> Response:
+        """Token ids back to text, one text per sequence (TEI)."""
+        response = await call(request, upstream.decode, translate.decode_request(body))
+        return json_response(list(response.texts))
 
     # ------------------------------------------------------------ server
 

@@ -294,6 +294,17 @@ class TEITokenizeRequest(_Request):
     prompt_name: str | None = None
 
 
+class TEIDecodeRequest(_Request):
+    """``POST /decode``: the TEI decode request (token ids back to text)."""
+
+    ids: NonEmptyIdList | Annotated[list[NonEmptyIdList], Field(min_length=1)] = Field(
+        description="One sequence of token ids, or a list of sequences."
+    )
+    skip_special_tokens: bool = Field(
+        default=True, description="Leave special tokens ([CLS], <s>, ...) out of the text."
+    )
+
+
 class TEIToken(BaseModel):
     """One token of a tokenized text (TEI ``SimpleToken``)."""
 

@@ -24,6 +24,7 @@ from ember.gateway.models import (
     OpenAIEmbeddingsRequest,
     PredictRequest,
     PredictTokensRequest,
+    TEIDecodeRequest,
     TEIEmbedRequest,
     TEIEmbedSparseRequest,
     TEIRerankRequest,
@@ -412,6 +413,15 @@ def tokenize_response(response: model_pb2.TokenizeResponse) -> list[list[JsonObj
         ]
         for result in response.results
     ]
+
+
+def decode_request(body: TEIDecodeRequest) -> model_pb2.DecodeRequest:
+    """The Decode call for TEI ``/decode`` (one sequence or a list of them)."""
+    rows = [body.ids] if isinstance(body.ids[0], int) else body.ids
+    return model_pb2.DecodeRequest(
+        inputs=[embed_pb2.TokenIds(ids=row) for row in rows],
+        skip_special_tokens=body.skip_special_tokens,
+    )
 
 
 def _enum_name(prefix: str, full_name: str) -> str:

@@ -122,6 +122,9 @@ class Upstream:
         self.tokenize: Rpc[model_pb2.TokenizeRequest, model_pb2.TokenizeResponse] = Rpc(
             channel, _path(model, "Tokenize"), model_pb2.TokenizeResponse
         )
+        self.decode: Rpc[model_pb2.DecodeRequest, model_pb2.DecodeResponse] = Rpc(
+            channel, _path(model, "Decode"), model_pb2.DecodeResponse
+        )
         self._health: Rpc[Message, Message] = Rpc(
             channel, "/grpc.health.v1.Health/Check", health_pb2.HealthCheckResponse
         )

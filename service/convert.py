@@ -15,6 +15,7 @@ from ember.service.core import ServiceLimits
 from ember.service.jobs import (
     ClassifyJob,
     ClassifyResult,
+    DecodeJob,
     EmbedItem,
     EmbedJob,
     EmbedResult,
@@ -169,6 +170,16 @@ def tokenize_job(req: model_pb2.TokenizeRequest) -> TokenizeJob:
     )
 
 
+def decode_job(req: model_pb2.DecodeRequest) -> DecodeJob:
+    """A Decode request as a job."""
+    return DecodeJob(
+        inputs=[list(row.ids) for row in req.inputs],
+        skip_special_tokens=(
+            req.skip_special_tokens if req.HasField("skip_special_tokens") else True
+        ),
+    )
+
+
 # -- responses --------------------------------------------------------------------------
 
 
@@ -267,6 +278,11 @@ def tokens_response(
         timing=_timing(result.timing),
         model=model,
     )
+
+
+def decode_response(texts: list[str]) -> model_pb2.DecodeResponse:
+    """The Decode answer."""
+    return model_pb2.DecodeResponse(texts=texts)
 
 
 def tokenize_response(tokens: list[list[TokenInfo]]) -> model_pb2.TokenizeResponse:

@@ -32,6 +32,7 @@ from ember.service.batching import BatchLimits
 from ember.service.jobs import (
     ClassifyJob,
     ClassifyResult,
+    DecodeJob,
     EmbedJob,
     EmbedResult,
     RerankJob,
@@ -254,6 +255,14 @@ class Core:
                 job.inputs,
                 add_special_tokens=job.add_special_tokens,
                 prompt=prompt,
+            )
+
+    async def decode(self, job: DecodeJob) -> list[str]:
+        """The text of each token-id sequence."""
+        validate.check_count(len(job.inputs), self._limits.max_client_batch_size)
+        with self._admission.admit():
+            return await self._pool.run(
+                self._tokenizer.decode, job.inputs, skip_special_tokens=job.skip_special_tokens
             )
 
     # -- shared path ---------------------------------------------------------------------

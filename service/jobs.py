@@ -13,6 +13,7 @@ __all__ = [
     "AggregationStrategy",
     "ClassifyJob",
     "ClassifyResult",
+    "DecodeJob",
     "EmbedItem",
     "EmbedJob",
     "EmbedResult",
@@ -93,6 +94,14 @@ class TokenizeJob:
     inputs: list[str]
     add_special_tokens: bool = True
     prompt_name: str | None = None
+
+
+@dataclass(frozen=True)
+class DecodeJob:
+    """Token-id sequences to turn back into text."""
+
+    inputs: list[list[int]]
+    skip_special_tokens: bool = True
 
 
 @dataclass(frozen=True)

@@ -180,3 +180,9 @@ class ModelServicer(model_pb2_grpc.ModelServiceServicer):
     ) -> model_pb2.TokenizeResponse:
         tokens = await self._core().tokenize(convert.tokenize_job(request))
         return convert.tokenize_response(tokens)
+
+    async def Decode(
+        self, request: model_pb2.DecodeRequest, context: Ctx
+    ) -> model_pb2.DecodeResponse:
+        texts = await self._core().decode(convert.decode_job(request))
+        return convert.decode_response(texts)

@@ -182,6 +182,21 @@ class TestTEIEmbed:
         )
         assert [t["id"] for t in bare[0]] == [7592]
 
+    def test_decode(self, minilm: Served) -> None:
+        ids = [101, 7592, 2088, 102]
+        assert ok(minilm.http.post("/decode", json={"ids": ids})) == ["hello world"]
+        both = ok(
+            minilm.http.post("/decode", json={"ids": [ids, [7592]], "skip_special_tokens": False})
+        )
+        assert both == ["[CLS] hello world [SEP]", "hello"]
+        direct = minilm.grpc.model.Decode(
+            model_pb2.DecodeRequest(
+                inputs=[embed_pb2.TokenIds(ids=ids), embed_pb2.TokenIds(ids=[7592])],
+                skip_special_tokens=False,
+            )
+        )
+        assert list(direct.texts) == both
+
     def test_info(self, minilm: Served) -> None:
         info = ok(minilm.http.get("/info"))
         assert info["kind"] == "embedding"

@@ -135,6 +135,7 @@ ROUTES = {
     ("post", "/embed"),
     ("post", "/embed_sparse"),
     ("post", "/tokenize"),
+    ("post", "/decode"),
     ("get", "/info"),
     ("get", "/health"),
     ("get", "/metrics"),

@@ -330,6 +330,23 @@ def test_tokenization_matches_transformers(tiny_root: Path, arch: Arch) -> None:
         assert [tuple(o) for o in enc.offsets] == [tuple(o) for o in expected["offset_mapping"][i]]
 
 
+@pytest.mark.parametrize("arch", ALL_ARCHS)
+def test_decode_matches_transformers(tiny_root: Path, arch: Arch) -> None:
+    # WordPiece, byte-level BPE and Unigram decoders; transformers' extra space clean-up off,
+    # as TEI's /decode (the tokenizers decoder) does not apply it either.
+    path = make_tiny_model(tiny_root / f"{arch}-decode", arch=arch, head="embedding")
+    engine = _engine(path)
+    reference = AutoTokenizer.from_pretrained(str(path))
+    texts = ["a 3.14 b", "  x  y  ", "Zoë 🤗 東京", "It's a test, isn't it?"]
+    ids = [list(row) for row in reference(texts)["input_ids"]]
+    for skip in (True, False):
+        ours = engine.tokenizer.decode(ids, skip_special_tokens=skip)
+        expected = reference.batch_decode(
+            ids, skip_special_tokens=skip, clean_up_tokenization_spaces=False
+        )
+        assert ours == expected
+
+
 # -- SPLADE --------------------------------------------------------------------------------------
 
 

@@ -478,3 +478,28 @@ def test_folder_without_any_tokenizer_is_a_load_error(tmp_path: Path) -> None:
         ModelLoadError, match=r"has no tokenizer\.json and no other tokenizer files"
     ):
         load_backend_tokenizer(tmp_path)
+
+
+def test_decode_is_the_inverse_of_tokenize(minilm: HFTokenizer) -> None:
+    ids = [
+        [t.id for t in row] for row in minilm.tokenize(["Hello, world!"], add_special_tokens=True)
+    ]
+    assert minilm.decode(ids, skip_special_tokens=True) == ["hello, world!"]
+    assert minilm.decode(ids, skip_special_tokens=False) == ["[CLS] hello, world! [SEP]"]
+
+
+@pytest.mark.parametrize(
+    ("ids", "words"),
+    [
+        ([[101], []], ("input 1", "empty")),
+        ([[101, 10**6]], ("input 0", "1000000", "vocabulary")),
+        ([[-1]], ("input 0", "-1", "vocabulary")),
+    ],
+)
+def test_decode_rejects_bad_ids(
+    minilm: HFTokenizer, ids: list[list[int]], words: tuple[str, ...]
+) -> None:
+    with pytest.raises(InvalidInputError) as raised:
+        minilm.decode(ids, skip_special_tokens=True)
+    for word in words:
+        assert word in str(raised.value)

@@ -45,6 +45,11 @@ class ModelServiceStub:
                 request_serializer=ember_dot_v1_dot_model__pb2.TokenizeRequest.SerializeToString,
                 response_deserializer=ember_dot_v1_dot_model__pb2.TokenizeResponse.FromString,
                 _registered_method=True)
+        self.Decode = channel.unary_unary(
+                '/ember.v1.ModelService/Decode',
+                request_serializer=ember_dot_v1_dot_model__pb2.DecodeRequest.SerializeToString,
+                response_deserializer=ember_dot_v1_dot_model__pb2.DecodeResponse.FromString,
+                _registered_method=True)
 
 
 class ModelServiceServicer:
@@ -65,6 +70,13 @@ class ModelServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Decode(self, request, context):
+        """Decode turns token ids back into text with the model's tokenizer (the inverse of Tokenize).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ModelServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -77,6 +89,11 @@ def add_ModelServiceServicer_to_server(servicer, server):
                     servicer.Tokenize,
                     request_deserializer=ember_dot_v1_dot_model__pb2.TokenizeRequest.FromString,
                     response_serializer=ember_dot_v1_dot_model__pb2.TokenizeResponse.SerializeToString,
+            ),
+            'Decode': grpc.unary_unary_rpc_method_handler(
+                    servicer.Decode,
+                    request_deserializer=ember_dot_v1_dot_model__pb2.DecodeRequest.FromString,
+                    response_serializer=ember_dot_v1_dot_model__pb2.DecodeResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -134,6 +151,33 @@ class ModelService:
             '/ember.v1.ModelService/Tokenize',
             ember_dot_v1_dot_model__pb2.TokenizeRequest.SerializeToString,
             ember_dot_v1_dot_model__pb2.TokenizeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Decode(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ember.v1.ModelService/Decode',
+            ember_dot_v1_dot_model__pb2.DecodeRequest.SerializeToString,
+            ember_dot_v1_dot_model__pb2.DecodeResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -37,6 +37,8 @@ class ModelServiceStub:
     """GetModelInfo describes the loaded model, what it serves and the server's limits."""
     Tokenize: _grpc.UnaryUnaryMultiCallable[_model_pb2.TokenizeRequest, _model_pb2.TokenizeResponse]
     """Tokenize returns the tokens the model would see for each input."""
+    Decode: _grpc.UnaryUnaryMultiCallable[_model_pb2.DecodeRequest, _model_pb2.DecodeResponse]
+    """Decode turns token ids back into text with the model's tokenizer (the inverse of Tokenize)."""
 
 @_typing.type_check_only
 class ModelServiceAsyncStub(ModelServiceStub):
@@ -47,6 +49,8 @@ class ModelServiceAsyncStub(ModelServiceStub):
     """GetModelInfo describes the loaded model, what it serves and the server's limits."""
     Tokenize: _aio.UnaryUnaryMultiCallable[_model_pb2.TokenizeRequest, _model_pb2.TokenizeResponse]  # type: ignore[assignment]
     """Tokenize returns the tokens the model would see for each input."""
+    Decode: _aio.UnaryUnaryMultiCallable[_model_pb2.DecodeRequest, _model_pb2.DecodeResponse]  # type: ignore[assignment]
+    """Decode turns token ids back into text with the model's tokenizer (the inverse of Tokenize)."""
 
 class ModelServiceServicer(metaclass=_abc_1.ABCMeta):
     """ModelService describes the loaded model and exposes its tokenizer."""
@@ -66,5 +70,13 @@ class ModelServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_model_pb2.TokenizeResponse, _abc.Awaitable[_model_pb2.TokenizeResponse]]:
         """Tokenize returns the tokens the model would see for each input."""
+
+    @_abc_1.abstractmethod
+    def Decode(
+        self,
+        request: _model_pb2.DecodeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_model_pb2.DecodeResponse, _abc.Awaitable[_model_pb2.DecodeResponse]]:
+        """Decode turns token ids back into text with the model's tokenizer (the inverse of Tokenize)."""
 
 def add_ModelServiceServicer_to_server(servicer: ModelServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
