@@ -140,6 +140,13 @@ class EmberClient:
             self._stubs.model.Tokenize, model_pb2.TokenizeRequest(inputs=list(inputs))
         )
 
+    def similarity(self, source: str, sentences: Sequence[str], **options: Any) -> list[float]:
+        """The cosine similarity of each sentence to ``source``."""
+        resp = self._call(
+            self._stubs.embed.Similarity, rq.similarity_request(source, sentences, **options)
+        )
+        return list(resp.scores)
+
     def decode(
         self, inputs: Sequence[Sequence[int]], *, skip_special_tokens: bool = True
     ) -> list[str]:
@@ -239,6 +246,15 @@ class AsyncEmberClient:
         return await self._call(  # type: ignore[no-any-return]
             self._stubs.tokens.PredictTokens, rq.predict_tokens_request(inputs, **options)
         )
+
+    async def similarity(
+        self, source: str, sentences: Sequence[str], **options: Any
+    ) -> list[float]:
+        """The cosine similarity of each sentence to ``source``."""
+        resp = await self._call(
+            self._stubs.embed.Similarity, rq.similarity_request(source, sentences, **options)
+        )
+        return list(resp.scores)
 
     async def decode(
         self, inputs: Sequence[Sequence[int]], *, skip_special_tokens: bool = True

@@ -152,6 +152,23 @@ class Ranked:
     text: str | None
 
 
+def similarity_request(
+    source: str,
+    sentences: Sequence[str],
+    *,
+    truncate: bool | None = None,
+    truncation_direction: str = "right",
+    prompt_name: str = "",
+) -> embed_pb2.SimilarityRequest:
+    """A SimilarityRequest."""
+    return embed_pb2.SimilarityRequest(
+        source_sentence=source,
+        sentences=list(sentences),
+        truncation=truncation(truncate, truncation_direction),
+        prompt_name=prompt_name,
+    )
+
+
 def decode_request(
     inputs: Sequence[Sequence[int]], *, skip_special_tokens: bool = True
 ) -> model_pb2.DecodeRequest:

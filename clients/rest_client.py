@@ -77,3 +77,10 @@ class EmberRestClient:
             "/decode",
             {"ids": [list(row) for row in ids], "skip_special_tokens": skip_special_tokens},
         )
+
+    def similarity(self, source: str, sentences: Sequence[str]) -> Any:
+        """TEI ``/similarity``: the cosine similarity of each sentence to ``source``."""
+        return self._post(
+            "/similarity",
+            {"inputs": {"source_sentence": source, "sentences": list(sentences)}},
+        )

@@ -50,6 +50,7 @@ from ember.gateway.models import (
     TEIError,
     TEIRank,
     TEIRerankRequest,
+    TEISimilarityRequest,
     TEIToken,
     TEITokenizeRequest,
     TokenPrediction,
@@ -362,6 +363,12 @@ def _install_routes(app: FastAPI, call: _Calls, upstream: Upstream, created: int
         """Dense embeddings, one vector per input (TEI)."""
         response = await call(request, upstream.embed, translate.tei_embed_request(body))
         return json_response(translate.tei_embed_response(response))
+
+    @tei_post("/similarity", response_model=list[float])
+    async def tei_similarity(body: TEISimilarityRequest, request: Request) -> Response:
+        """The cosine similarity of each sentence to the source sentence (TEI)."""
+        response = await call(request, upstream.similarity, translate.similarity_request(body))
+        return json_response(list(response.scores))
 
     @tei_post("/embed_sparse", response_model=list[list[SparseValue]])
     async def tei_embed_sparse(body: TEIEmbedSparseRequest, request: Request) -> Response:

@@ -279,6 +279,30 @@ class TEIEmbedSparseRequest(_Request):
     prompt_name: str | None = None
 
 
+class SimilarityInputs(_Request):
+    """The sentences of a TEI similarity request."""
+
+    source_sentence: str = Field(description="The sentence the others are compared with.")
+    sentences: NonEmptyStrList = Field(description="The sentences to compare with it.")
+
+
+class SimilarityParameters(_Request):
+    """The options of a TEI similarity request."""
+
+    truncate: bool | None = Field(default=None, description=_TRUNCATE_DOC)
+    truncation_direction: TruncationDirection | None = "Right"
+    prompt_name: str | None = Field(
+        default=None, description="A prompt of the model's configuration, prepended to texts."
+    )
+
+
+class TEISimilarityRequest(_Request):
+    """``POST /similarity``: the TEI sentence-similarity request."""
+
+    inputs: SimilarityInputs
+    parameters: SimilarityParameters | None = None
+
+
 class SparseValue(BaseModel):
     """One non-zero entry of a sparse vector."""
 

@@ -28,6 +28,7 @@ from ember.gateway.models import (
     TEIEmbedRequest,
     TEIEmbedSparseRequest,
     TEIRerankRequest,
+    TEISimilarityRequest,
     TEITokenizeRequest,
 )
 from ember.v1 import (
@@ -197,6 +198,19 @@ def tei_embed_request(body: TEIEmbedRequest) -> embed_pb2.EmbedRequest:
         dimensions=body.dimensions,
         trunc=truncation(body.truncate, body.truncation_direction),
         prompt_name=body.prompt_name,
+    )
+
+
+def similarity_request(body: TEISimilarityRequest) -> embed_pb2.SimilarityRequest:
+    """The Similarity call for TEI ``/similarity``."""
+    params = body.parameters
+    return embed_pb2.SimilarityRequest(
+        source_sentence=body.inputs.source_sentence,
+        sentences=body.inputs.sentences,
+        truncation=truncation(
+            params.truncate if params else None, params.truncation_direction if params else None
+        ),
+        prompt_name=(params.prompt_name if params else None) or "",
     )
 
 

@@ -102,6 +102,9 @@ class Upstream:
         self.embed_sparse: Rpc[embed_pb2.EmbedSparseRequest, embed_pb2.EmbedSparseResponse] = Rpc(
             channel, _path(embed, "EmbedSparse"), embed_pb2.EmbedSparseResponse
         )
+        self.similarity: Rpc[embed_pb2.SimilarityRequest, embed_pb2.SimilarityResponse] = Rpc(
+            channel, _path(embed, "Similarity"), embed_pb2.SimilarityResponse
+        )
         self.classify: Rpc[classify_pb2.ClassifyRequest, classify_pb2.ClassifyResponse] = Rpc(
             channel, _path(classify, "Classify"), classify_pb2.ClassifyResponse
         )

@@ -21,6 +21,8 @@ from ember.service.jobs import (
     EmbedResult,
     RerankJob,
     RerankResult,
+    SimilarityJob,
+    SimilarityResult,
     SparseResult,
     Timing,
     TokenizeJob,
@@ -124,6 +126,16 @@ def embed_sparse_job(req: embed_pb2.EmbedSparseRequest) -> EmbedJob:
     )
 
 
+def similarity_job(req: embed_pb2.SimilarityRequest) -> SimilarityJob:
+    """A Similarity request as a job."""
+    return SimilarityJob(
+        source=req.source_sentence,
+        sentences=list(req.sentences),
+        truncation=truncation(req.truncation),
+        prompt_name=req.prompt_name or None,
+    )
+
+
 def classify_job(req: classify_pb2.ClassifyRequest) -> ClassifyJob:
     """A Classify request as a job."""
     return ClassifyJob(
@@ -211,6 +223,16 @@ def embed_response(
         embeddings = [embed_pb2.Embedding(values=row) for row in result.vectors.tolist()]
     return embed_pb2.EmbedResponse(
         embeddings=embeddings,
+        usage=_usage(result.usage),
+        timing=_timing(result.timing),
+        model=model,
+    )
+
+
+def similarity_response(result: SimilarityResult, model: str) -> embed_pb2.SimilarityResponse:
+    """The Similarity answer."""
+    return embed_pb2.SimilarityResponse(
+        scores=result.scores.tolist(),
         usage=_usage(result.usage),
         timing=_timing(result.timing),
         model=model,

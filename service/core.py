@@ -37,6 +37,8 @@ from ember.service.jobs import (
     EmbedResult,
     RerankJob,
     RerankResult,
+    SimilarityJob,
+    SimilarityResult,
     SparseResult,
     Timing,
     TokenizeJob,
@@ -159,6 +161,27 @@ class Core:
             )
             out = vectors.postprocess(rows, normalize_rows=job.normalize, dimensions=job.dimensions)
             return EmbedResult(vectors=out, usage=ran.usage, timing=ran.timing)
+
+    async def similarity(self, job: SimilarityJob) -> SimilarityResult:
+        """The cosine similarity of each sentence to the source sentence.
+
+        One embedding batch: the sentences first and the source last, so that an error about
+        "input i" names sentence i (and input ``len(sentences)`` is the source sentence).
+        """
+        if not job.source.strip():
+            raise InvalidInputError("source_sentence is empty")
+        limit = max(1, self._limits.max_client_batch_size - 1)
+        validate.check_count(len(job.sentences), limit, "sentences")
+        embedded = await self.embed(
+            EmbedJob(
+                inputs=[*job.sentences, job.source],
+                truncation=job.truncation,
+                prompt_name=job.prompt_name,
+            )
+        )
+        rows = embedded.vectors
+        scores = np.clip(rows[:-1] @ rows[-1], -1.0, 1.0).astype(np.float32)
+        return SimilarityResult(scores, usage=embedded.usage, timing=embedded.timing)
 
     async def embed_sparse(self, job: EmbedJob) -> SparseResult:
         """Sparse (SPLADE) embeddings."""

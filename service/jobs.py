@@ -21,6 +21,8 @@ __all__ = [
     "Ranked",
     "RerankJob",
     "RerankResult",
+    "SimilarityJob",
+    "SimilarityResult",
     "SparseResult",
     "Timing",
     "TokenPrediction",
@@ -54,6 +56,16 @@ class EmbedJob:
     truncation: Truncation = field(default_factory=Truncation)
     prompt_name: str | None = None
     sparse: bool = False
+
+
+@dataclass(frozen=True)
+class SimilarityJob:
+    """Cosine similarity of sentences to a source sentence."""
+
+    source: str
+    sentences: list[str]
+    truncation: Truncation = field(default_factory=Truncation)
+    prompt_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -126,6 +138,15 @@ class EmbedResult:
     """Dense vectors, one row per input, float32, already normalized/truncated as asked."""
 
     vectors: FloatArray
+    usage: Usage
+    timing: Timing
+
+
+@dataclass(frozen=True)
+class SimilarityResult:
+    """One cosine similarity per sentence, in sentence order."""
+
+    scores: FloatArray
     usage: Usage
     timing: Timing
 

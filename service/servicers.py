@@ -70,6 +70,12 @@ class EmbedServicer(embed_pb2_grpc.EmbedServiceServicer):
         result = await self._core().embed_sparse(convert.embed_sparse_job(request))
         return convert.embed_sparse_response(result, self._core().info.model_id)
 
+    async def Similarity(
+        self, request: embed_pb2.SimilarityRequest, context: Ctx
+    ) -> embed_pb2.SimilarityResponse:
+        result = await self._core().similarity(convert.similarity_job(request))
+        return convert.similarity_response(result, self._core().info.model_id)
+
 
 class ClassifyServicer(classify_pb2_grpc.ClassifyServiceServicer):
     """ember.v1.ClassifyService."""

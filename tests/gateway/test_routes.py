@@ -182,6 +182,51 @@ class TestTEIEmbed:
         )
         assert [t["id"] for t in bare[0]] == [7592]
 
+    def test_similarity_is_the_cosine_of_the_embeddings(self, minilm: Served) -> None:
+        source, sentences = "A cat sits on a mat.", [TEXTS[0], TEXTS[1], TEXTS[2]]
+        body = ok(
+            minilm.http.post(
+                "/similarity",
+                json={"inputs": {"source_sentence": source, "sentences": sentences}},
+            )
+        )
+        vectors = grpc_vectors(minilm, [source, *sentences])
+        expected = vectors[1:] @ vectors[0]
+        np.testing.assert_allclose(body, expected, atol=ATOL)
+        assert int(np.argmax(body)) == 0  # the paraphrase, not the unrelated sentences
+        direct = minilm.grpc.embed.Similarity(
+            embed_pb2.SimilarityRequest(source_sentence=source, sentences=sentences)
+        )
+        np.testing.assert_allclose(list(direct.scores), expected, atol=ATOL)
+        assert direct.usage.prompt_tokens == sum(
+            len(r.tokens)
+            for r in minilm.grpc.model.Tokenize(
+                model_pb2.TokenizeRequest(inputs=[source, *sentences])
+            ).results
+        )
+
+    def test_similarity_parameters_apply(self, minilm: Served) -> None:
+        long_text = " ".join(f"word{i}" for i in range(400))
+        inputs = {"source_sentence": "word1 word2", "sentences": [long_text]}
+        too_long = minilm.http.post(
+            "/similarity", json={"inputs": inputs, "parameters": {"truncate": False}}
+        )
+        assert too_long.status_code == 422
+        assert "input 0" in too_long.json()["error"]
+        sides = [
+            ok(
+                minilm.http.post(
+                    "/similarity",
+                    json={
+                        "inputs": inputs,
+                        "parameters": {"truncate": True, "truncation_direction": side},
+                    },
+                )
+            )[0]
+            for side in ("Left", "Right")
+        ]
+        assert sides[0] != pytest.approx(sides[1], abs=1e-4)
+
     def test_decode(self, minilm: Served) -> None:
         ids = [101, 7592, 2088, 102]
         assert ok(minilm.http.post("/decode", json={"ids": ids})) == ["hello world"]
@@ -548,6 +593,14 @@ def test_wrong_task_for_the_model_is_424(
         assert error["error_type"] == "Unsupported"
         assert error["error"]
     assert ok(minilm.http.post("/embed", json={"inputs": "next"}))  # still serving
+
+
+def test_similarity_on_a_reranker_is_424(reranker: Served) -> None:
+    response = reranker.http.post(
+        "/similarity", json={"inputs": {"source_sentence": "q", "sentences": ["a"]}}
+    )
+    assert response.status_code == 424, response.text
+    assert response.json()["error_type"] == "Unsupported"
 
 
 def test_embed_on_a_reranker_is_424(reranker: Served) -> None:

@@ -136,6 +136,7 @@ ROUTES = {
     ("post", "/embed_sparse"),
     ("post", "/tokenize"),
     ("post", "/decode"),
+    ("post", "/similarity"),
     ("get", "/info"),
     ("get", "/health"),
     ("get", "/metrics"),

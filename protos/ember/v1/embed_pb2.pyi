@@ -388,3 +388,83 @@ class EmbedSparseResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___EmbedSparseResponse: _TypeAlias = EmbedSparseResponse  # noqa: Y015
+
+@_typing.final
+class SimilarityRequest(_message.Message):
+    """SimilarityRequest asks how close each sentence is to a source sentence."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SOURCE_SENTENCE_FIELD_NUMBER: _builtins.int
+    SENTENCES_FIELD_NUMBER: _builtins.int
+    TRUNCATION_FIELD_NUMBER: _builtins.int
+    PROMPT_NAME_FIELD_NUMBER: _builtins.int
+    source_sentence: _builtins.str
+    """The sentence the others are compared with; not empty."""
+    prompt_name: _builtins.str
+    """The name of a prompt from the model's configuration, prepended to every text, the source
+    sentence included.
+    """
+    @_builtins.property
+    def sentences(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The sentences to compare; at least one, fewer than the server's max client batch size."""
+
+    @_builtins.property
+    def truncation(self) -> _common_pb2.Truncation:
+        """What to do with inputs over the model's maximum input length."""
+
+    def __init__(
+        self,
+        *,
+        source_sentence: _builtins.str = ...,
+        sentences: _abc.Iterable[_builtins.str] | None = ...,
+        truncation: _common_pb2.Truncation | None = ...,
+        prompt_name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["truncation", b"truncation"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["prompt_name", b"prompt_name", "sentences", b"sentences", "source_sentence", b"source_sentence", "truncation", b"truncation"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SimilarityRequest: _TypeAlias = SimilarityRequest  # noqa: Y015
+
+@_typing.final
+class SimilarityResponse(_message.Message):
+    """SimilarityResponse holds one score per sentence, in sentence order."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SCORES_FIELD_NUMBER: _builtins.int
+    USAGE_FIELD_NUMBER: _builtins.int
+    TIMING_FIELD_NUMBER: _builtins.int
+    MODEL_FIELD_NUMBER: _builtins.int
+    model: _builtins.str
+    """The served model's id."""
+    @_builtins.property
+    def scores(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]:
+        """The cosine similarity of each sentence's embedding to the source sentence's, in [-1, 1]."""
+
+    @_builtins.property
+    def usage(self) -> _common_pb2.Usage:
+        """Tokens consumed (the source sentence included)."""
+
+    @_builtins.property
+    def timing(self) -> _common_pb2.Timing:
+        """Where the time went."""
+
+    def __init__(
+        self,
+        *,
+        scores: _abc.Iterable[_builtins.float] | None = ...,
+        usage: _common_pb2.Usage | None = ...,
+        timing: _common_pb2.Timing | None = ...,
+        model: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["timing", b"timing", "usage", b"usage"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["model", b"model", "scores", b"scores", "timing", b"timing", "usage", b"usage"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SimilarityResponse: _TypeAlias = SimilarityResponse  # noqa: Y015

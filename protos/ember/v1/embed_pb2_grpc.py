@@ -50,6 +50,11 @@ class EmbedServiceStub:
                 request_serializer=ember_dot_v1_dot_embed__pb2.EmbedSparseRequest.SerializeToString,
                 response_deserializer=ember_dot_v1_dot_embed__pb2.EmbedSparseResponse.FromString,
                 _registered_method=True)
+        self.Similarity = channel.unary_unary(
+                '/ember.v1.EmbedService/Similarity',
+                request_serializer=ember_dot_v1_dot_embed__pb2.SimilarityRequest.SerializeToString,
+                response_deserializer=ember_dot_v1_dot_embed__pb2.SimilarityResponse.FromString,
+                _registered_method=True)
 
 
 class EmbedServiceServicer:
@@ -78,6 +83,13 @@ class EmbedServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Similarity(self, request, context):
+        """Similarity scores sentences against a source sentence: the cosine of their embeddings.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_EmbedServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -95,6 +107,11 @@ def add_EmbedServiceServicer_to_server(servicer, server):
                     servicer.EmbedSparse,
                     request_deserializer=ember_dot_v1_dot_embed__pb2.EmbedSparseRequest.FromString,
                     response_serializer=ember_dot_v1_dot_embed__pb2.EmbedSparseResponse.SerializeToString,
+            ),
+            'Similarity': grpc.unary_unary_rpc_method_handler(
+                    servicer.Similarity,
+                    request_deserializer=ember_dot_v1_dot_embed__pb2.SimilarityRequest.FromString,
+                    response_serializer=ember_dot_v1_dot_embed__pb2.SimilarityResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -179,6 +196,33 @@ class EmbedService:
             '/ember.v1.EmbedService/EmbedSparse',
             ember_dot_v1_dot_embed__pb2.EmbedSparseRequest.SerializeToString,
             ember_dot_v1_dot_embed__pb2.EmbedSparseResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Similarity(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ember.v1.EmbedService/Similarity',
+            ember_dot_v1_dot_embed__pb2.SimilarityRequest.SerializeToString,
+            ember_dot_v1_dot_embed__pb2.SimilarityResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -41,6 +41,8 @@ class EmbedServiceStub:
     """
     EmbedSparse: _grpc.UnaryUnaryMultiCallable[_embed_pb2.EmbedSparseRequest, _embed_pb2.EmbedSparseResponse]
     """EmbedSparse returns one sparse vector (SPLADE-style, vocabulary-sized) per input."""
+    Similarity: _grpc.UnaryUnaryMultiCallable[_embed_pb2.SimilarityRequest, _embed_pb2.SimilarityResponse]
+    """Similarity scores sentences against a source sentence: the cosine of their embeddings."""
 
 @_typing.type_check_only
 class EmbedServiceAsyncStub(EmbedServiceStub):
@@ -55,6 +57,8 @@ class EmbedServiceAsyncStub(EmbedServiceStub):
     """
     EmbedSparse: _aio.UnaryUnaryMultiCallable[_embed_pb2.EmbedSparseRequest, _embed_pb2.EmbedSparseResponse]  # type: ignore[assignment]
     """EmbedSparse returns one sparse vector (SPLADE-style, vocabulary-sized) per input."""
+    Similarity: _aio.UnaryUnaryMultiCallable[_embed_pb2.SimilarityRequest, _embed_pb2.SimilarityResponse]  # type: ignore[assignment]
+    """Similarity scores sentences against a source sentence: the cosine of their embeddings."""
 
 class EmbedServiceServicer(metaclass=_abc_1.ABCMeta):
     """EmbedService turns texts into dense or sparse vectors."""
@@ -84,5 +88,13 @@ class EmbedServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_embed_pb2.EmbedSparseResponse, _abc.Awaitable[_embed_pb2.EmbedSparseResponse]]:
         """EmbedSparse returns one sparse vector (SPLADE-style, vocabulary-sized) per input."""
+
+    @_abc_1.abstractmethod
+    def Similarity(
+        self,
+        request: _embed_pb2.SimilarityRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_embed_pb2.SimilarityResponse, _abc.Awaitable[_embed_pb2.SimilarityResponse]]:
+        """Similarity scores sentences against a source sentence: the cosine of their embeddings."""
 
 def add_EmbedServiceServicer_to_server(servicer: EmbedServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
