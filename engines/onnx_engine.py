@@ -15,11 +15,11 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
-from itertools import chain
 from typing import Any
 
 import numpy as np
 
+from ember.engines.batches import pad_batch, warmup_batches
 from ember.engines.config import EngineConfig
 from ember.engines.errors import BackendUnavailableError, EngineError, ModelLoadError
 from ember.engines.model_folder import ModelFolder, inspect_model_folder
@@ -32,7 +32,6 @@ from ember.engines.types import (
     ModelInfo,
     ModelKind,
     Pooling,
-    TruncationSide,
     VectorOutput,
 )
 
@@ -181,48 +180,22 @@ class OnnxEngine:
 
     def warmup(self, max_batch_tokens: int, max_batch_requests: int) -> None:
         """Run a short input, a full batch of short inputs and one long batch (<= 2048 tokens)."""
-        sample = self._tokenizer.encode(
-            ["Ember warms up its model."], truncate=True, side=TruncationSide.RIGHT
-        )[0]
-        short = Encoding(ids=list(sample.ids)[:8])
-        token = int(sample.ids[min(1, len(sample.ids) - 1)])
-        rows = max(1, min(max_batch_requests, max_batch_tokens // len(short)))
-        long_len = max(1, min(self._tokenizer.max_input_length, max_batch_tokens, 512))
-        long_rows = max(1, min(max_batch_requests, min(max_batch_tokens, 2048) // long_len))
-        long = Encoding(ids=[int(short.ids[0])] + [token] * (long_len - 1))
-        for batch in ([short], [short] * rows, [long] * long_rows):
+        for batch in warmup_batches(
+            self._tokenizer, max_batch_tokens, max_batch_requests, long_cap=2048
+        ):
             self.forward(batch)
 
     def forward(self, batch: Sequence[Encoding]) -> EngineOutput:
         """Embed a batch: one pooled (and Dense-projected) row per encoding, in order."""
-        if not batch:
-            raise EngineError("forward called with an empty batch")
-        count = len(batch)
-        lengths = np.fromiter((len(e.ids) for e in batch), dtype=np.int64, count=count)
-        if lengths.min() < 1:
-            raise EngineError("forward got an empty encoding")
-        time = int(lengths.max())
-        real = np.arange(time)[None, :] < lengths[:, None]
-        ids = np.full((count, time), self._pad_id, dtype=np.int64)
-        total = int(lengths.sum())
-        ids[real] = np.fromiter(chain.from_iterable(e.ids for e in batch), np.int64, total)
-        feeds = {"input_ids": ids, "attention_mask": real.astype(np.int64)}
-        if self._with_types:
-            types = np.zeros((count, time), dtype=np.int64)
-            if any(e.type_ids is not None for e in batch):
-                types[real] = np.fromiter(
-                    chain.from_iterable(
-                        e.type_ids if e.type_ids is not None else [0] * len(e.ids) for e in batch
-                    ),
-                    np.int64,
-                    total,
-                )
-            feeds["token_type_ids"] = types
+        padded = pad_batch(batch, self._pad_id, type_ids=self._with_types)
+        feeds = {"input_ids": padded.ids, "attention_mask": padded.real.astype(np.int64)}
+        if padded.type_ids is not None:
+            feeds["token_type_ids"] = padded.type_ids
         try:
             hidden = self._session.run(None, feeds)[0]
         except Exception as exc:
-            raise EngineError(f"ONNX Runtime failed on a batch of {count}: {exc}") from exc
-        return VectorOutput(self._pool(batch, hidden, lengths))
+            raise EngineError(f"ONNX Runtime failed on a batch of {len(batch)}: {exc}") from exc
+        return VectorOutput(self._pool(batch, hidden, padded.lengths))
 
     def close(self) -> None:
         """Release the session."""

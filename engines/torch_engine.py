@@ -13,15 +13,15 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Sequence
-from itertools import chain
 from typing import Any
 
 import numpy as np
 import torch
 
+from ember.engines.batches import pad_batch, warmup_batches
 from ember.engines.config import EngineConfig
 from ember.engines.dense import DenseProjection, load_dense
-from ember.engines.errors import BackendUnavailableError, EngineError, ModelLoadError
+from ember.engines.errors import BackendUnavailableError, ModelLoadError
 from ember.engines.model_folder import ModelFolder, inspect_model_folder
 from ember.engines.pooling import pool
 from ember.engines.rerank_template import qwen3_reranker_template
@@ -42,7 +42,6 @@ from ember.engines.types import (
     ModelKind,
     SparseOutput,
     TokenLogitsOutput,
-    TruncationSide,
     VectorOutput,
 )
 
@@ -250,23 +249,14 @@ class TorchEngine:
         allocator's buffers) and 512 on the CPU, where it only primes the kernels and every
         token costs start-up time.
         """
-        sample = self._tokenizer.encode(
-            ["Ember warms up its model."], truncate=True, side=TruncationSide.RIGHT
-        )[0]
-        short = Encoding(ids=list(sample.ids)[:8])
-        token = int(sample.ids[min(1, len(sample.ids) - 1)])
-        rows = max(1, min(max_batch_requests, max_batch_tokens // max(len(short), 1)))
-        long_len = max(1, min(self._tokenizer.max_input_length, max_batch_tokens, 512))
         cap = 2048 if self._device.type == "cuda" else 512
-        long_rows = max(1, min(max_batch_requests, min(max_batch_tokens, cap) // long_len))
-        long = Encoding(ids=[int(short.ids[0])] + [token] * (long_len - 1))
-        for batch in ([short], [short] * rows, [long] * long_rows):
+        for batch in warmup_batches(
+            self._tokenizer, max_batch_tokens, max_batch_requests, long_cap=cap
+        ):
             self.forward(batch)
 
     def forward(self, batch: Sequence[Encoding]) -> EngineOutput:
         """Run the model on a batch and return per-input outputs in batch order."""
-        if not batch:
-            raise EngineError("forward called with an empty batch")
         with torch.inference_mode():
             ids, mask, lengths, type_ids = self._inputs(batch)
             kind = self._kind
@@ -293,31 +283,13 @@ class TorchEngine:
         self, batch: Sequence[Encoding]
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """Right-padded ``input_ids``, ``attention_mask``, lengths and ``token_type_ids``."""
-        count = len(batch)
-        lengths = np.fromiter((len(e.ids) for e in batch), dtype=np.int64, count=count)
-        if lengths.min() < 1:
-            raise EngineError("forward got an empty encoding")
-        time = int(lengths.max())
-        real = np.arange(time)[None, :] < lengths[:, None]
-        ids = np.full((count, time), self._pad_id, dtype=np.int64)
-        total = int(lengths.sum())
-        ids[real] = np.fromiter(chain.from_iterable(e.ids for e in batch), np.int64, total)
-        type_ids = None
-        if self._uses_token_types and any(e.type_ids is not None for e in batch):
-            types = np.zeros((count, time), dtype=np.int64)
-            types[real] = np.fromiter(
-                chain.from_iterable(
-                    e.type_ids if e.type_ids is not None else [0] * len(e.ids) for e in batch
-                ),
-                np.int64,
-                total,
-            )
-            type_ids = self._to_device(types)
+        with_types = self._uses_token_types and any(e.type_ids is not None for e in batch)
+        padded = pad_batch(batch, self._pad_id, type_ids=with_types)
         return (
-            self._to_device(ids),
-            self._to_device(real.astype(np.int64)),
-            self._to_device(lengths),
-            type_ids,
+            self._to_device(padded.ids),
+            self._to_device(padded.real.astype(np.int64)),
+            self._to_device(padded.lengths),
+            None if padded.type_ids is None else self._to_device(padded.type_ids),
         )
 
     def _to_device(self, array: np.ndarray[Any, Any]) -> torch.Tensor:
