@@ -5,7 +5,8 @@ Outermost first: :class:`AccessLogInterceptor` times and counts every call by me
 status (and logs a line per call if asked); :class:`RequestIdInterceptor` takes the caller's
 ``x-request-id`` (or makes one), sets it for log lines and echoes it in the trailers;
 :class:`ErrorInterceptor` is the one place where domain errors become gRPC status codes
-(:func:`status_for`). :class:`ServiceInterceptor` holds the chain.
+(:func:`status_for`), with a structured detail (:mod:`ember.service.error_details`).
+:class:`ServiceInterceptor` holds the chain.
 
 Each is a grpc-interceptor ``AsyncServerInterceptor`` (``intercept(method, request, context,
 method_name)``) on :class:`CachedServerInterceptor`, which builds each method's wrapped handler
@@ -31,6 +32,7 @@ from grpc_interceptor.server import AsyncServerInterceptor
 
 from ember.engines.errors import EmberError
 from ember.service import metrics
+from ember.service.error_details import DETAILS_KEY, status_details
 
 log = logging.getLogger("ember.access")
 error_log = logging.getLogger(__name__)
@@ -258,9 +260,12 @@ class ErrorInterceptor(CachedServerInterceptor):
 async def _abort(exc: Exception, context: Ctx, method_name: str) -> None:
     """End the call with the status ``exc`` maps to (raises AbortError)."""
     code, message = status_for(exc)
+    rid = request_id.get()
     if code == grpc.StatusCode.INTERNAL:
-        error_log.error("%s failed [%s]", method_name, request_id.get(), exc_info=exc)
-    await context.abort(code, message)
+        error_log.error("%s failed [%s]", method_name, rid, exc_info=exc)
+    # Trailers given to abort replace those set before: the request id echo is repeated.
+    trailers = ((REQUEST_ID_KEY, rid), (DETAILS_KEY, status_details(code, message, exc, rid)))
+    await context.abort(code, message, trailers)
 
 
 class ServiceInterceptor:
