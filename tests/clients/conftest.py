@@ -93,7 +93,7 @@ def run_tour(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> di
         env={**os.environ, **(env or {})},
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=120,
         check=False,
     )
     assert done.returncode == 0, f"{cmd} failed:\n{done.stdout}\n{done.stderr}"
