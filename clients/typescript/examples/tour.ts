@@ -15,6 +15,7 @@ import {
   errorInfo,
   type EmbedResponse,
   type EmbedStreamRequest,
+  type EmbedStreamResponse,
 } from "../src/index.js";
 
 function flag(name: string): string {
@@ -22,8 +23,7 @@ function flag(name: string): string {
   return at >= 0 && at + 1 < process.argv.length ? process.argv[at + 1] : "localhost:50051";
 }
 
-const vectors = (response: EmbedResponse | undefined) =>
-  (response?.embeddings ?? []).map((embedding) => embedding.values);
+const vectors = (response: EmbedResponse) => response.embeddings.map((embedding) => embedding.values);
 
 // [START readme]
 const texts = (...values: string[]) =>
@@ -46,9 +46,9 @@ async function* requests(): AsyncIterable<EmbedStreamRequest> {
     yield create(EmbedStreamRequestSchema, { batchId: `b${i}`, request: texts(...batch) });
   }
 }
-const streamed = [];
+const streamed: EmbedStreamResponse[] = [];
 for await (const answer of client.embed.embedStream(requests())) {
-  streamed.push({ batch_id: answer.batchId, vectors: vectors(answer.result.value as EmbedResponse) });
+  streamed.push(answer); // answer.result.case is "error" if the batch failed
 }
 
 // Rerank: texts sorted by relevance to the query (a server with a reranker model).
@@ -87,7 +87,10 @@ try {
 console.log(
   JSON.stringify({
     embed: vectors(embedded),
-    stream: streamed,
+    stream: streamed.map((answer) => ({
+      batch_id: answer.batchId,
+      vectors: answer.result.case === "response" ? vectors(answer.result.value) : [],
+    })),
     rerank: ranked.ranks.map((rank) => ({ index: rank.index, score: rank.score })),
     classify: classified.results.map((result) =>
       result.labels.map((label) => ({ label: label.label, score: label.score })),

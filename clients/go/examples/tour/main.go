@@ -78,7 +78,7 @@ func main() {
 	if err := stream.CloseSend(); err != nil {
 		log.Fatal(err)
 	}
-	var streamed []map[string]interface{}
+	var streamed []*emberv1.EmbedStreamResponse
 	for {
 		answer, err := stream.Recv()
 		if err == io.EOF {
@@ -87,9 +87,7 @@ func main() {
 		if err != nil {
 			log.Fatal(err)
 		}
-		streamed = append(streamed, map[string]interface{}{
-			"batch_id": answer.BatchId, "vectors": vectors(answer.GetResponse()),
-		})
+		streamed = append(streamed, answer) // answer.GetError() is set if the batch failed
 	}
 
 	// Rerank: texts sorted by relevance to the query (a server with a reranker model).
@@ -110,6 +108,10 @@ func main() {
 	}
 	// [END readme]
 
+	batchAnswers := make([]map[string]interface{}, len(streamed))
+	for i, answer := range streamed {
+		batchAnswers[i] = map[string]interface{}{"batch_id": answer.BatchId, "vectors": vectors(answer.GetResponse())}
+	}
 	ranks := make([]map[string]interface{}, len(ranked.Ranks))
 	for i, rank := range ranked.Ranks {
 		ranks[i] = map[string]interface{}{"index": rank.Index, "score": rank.Score}
@@ -148,7 +150,7 @@ func main() {
 	}
 
 	result["embed"] = vectors(embedded)
-	result["stream"] = streamed
+	result["stream"] = batchAnswers
 	result["rerank"] = ranks
 	result["classify"] = classes
 	result["health"] = serving
