@@ -38,6 +38,10 @@ def tour(tmp_path_factory: pytest.TempPathFactory) -> Path:
     link.symlink_to(REPO / "clients" / "go")
     binary = gopath / "tour"
     env = {**os.environ, **go_env(gopath)}
+    unformatted = subprocess.run(
+        ["gofmt", "-l", "."], cwd=link, capture_output=True, text=True, check=True
+    ).stdout
+    assert not unformatted, f"not gofmt-formatted: {unformatted}"
     for cmd in (["go", "vet", "./..."], ["go", "build", "-o", str(binary), "./examples/tour"]):
         done = subprocess.run(cmd, cwd=link, env=env, capture_output=True, text=True, check=False)
         assert done.returncode == 0, f"{cmd}: {done.stderr}"

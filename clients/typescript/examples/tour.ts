@@ -23,12 +23,15 @@ function flag(name: string): string {
   return at >= 0 && at + 1 < process.argv.length ? process.argv[at + 1] : "localhost:50051";
 }
 
-const vectors = (response: EmbedResponse) => response.embeddings.map((embedding) => embedding.values);
+const vectors = (response: EmbedResponse) =>
+  response.embeddings.map((embedding) => embedding.values);
 
 // [START readme]
 const texts = (...values: string[]) =>
   create(EmbedRequestSchema, {
-    inputs: values.map((text) => create(EmbedInputSchema, { content: { case: "text", value: text } })),
+    inputs: values.map((text) =>
+      create(EmbedInputSchema, { content: { case: "text", value: text } }),
+    ),
   });
 
 const client = createEmberClient(flag("-embed"), { apiKey: process.env.EMBER_API_KEY });

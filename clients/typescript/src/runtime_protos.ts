@@ -18,83 +18,97 @@ const registry = createFileRegistry(
   create(FileDescriptorSetSchema, {
     file: [
       {
-    name: "grpc/health/v1/health.proto",
-    package: "grpc.health.v1",
-    syntax: "proto3",
-    messageType: [
-      {
-        name: "HealthCheckRequest",
-        field: [{ name: "service", number: 1, type: Type.STRING, label: optional, jsonName: "service" }],
-      },
-      {
-        name: "HealthCheckResponse",
-        field: [
+        name: "grpc/health/v1/health.proto",
+        package: "grpc.health.v1",
+        syntax: "proto3",
+        messageType: [
           {
-            name: "status",
-            number: 1,
-            type: Type.ENUM,
-            label: optional,
-            typeName: ".grpc.health.v1.HealthCheckResponse.ServingStatus",
-            jsonName: "status",
-          },
-        ],
-        enumType: [
-          {
-            name: "ServingStatus",
-            value: [
-              { name: "UNKNOWN", number: 0 },
-              { name: "SERVING", number: 1 },
-              { name: "NOT_SERVING", number: 2 },
-              { name: "SERVICE_UNKNOWN", number: 3 },
-            ],
-          },
-        ],
-      },
-    ],
-    service: [
-      {
-        name: "Health",
-        method: [
-          {
-            name: "Check",
-            inputType: ".grpc.health.v1.HealthCheckRequest",
-            outputType: ".grpc.health.v1.HealthCheckResponse",
-          },
-        ],
-      },
-    ],
-      },
-      {
-    name: "google/rpc/error_details.proto",
-    package: "google.rpc",
-    syntax: "proto3",
-    messageType: [
-      {
-        name: "ErrorInfo",
-        field: [
-          { name: "reason", number: 1, type: Type.STRING, label: optional, jsonName: "reason" },
-          { name: "domain", number: 2, type: Type.STRING, label: optional, jsonName: "domain" },
-          {
-            name: "metadata",
-            number: 3,
-            type: Type.MESSAGE,
-            label: Label.REPEATED,
-            typeName: ".google.rpc.ErrorInfo.MetadataEntry",
-            jsonName: "metadata",
-          },
-        ],
-        nestedType: [
-          {
-            name: "MetadataEntry",
+            name: "HealthCheckRequest",
             field: [
-              { name: "key", number: 1, type: Type.STRING, label: optional, jsonName: "key" },
-              { name: "value", number: 2, type: Type.STRING, label: optional, jsonName: "value" },
+              {
+                name: "service",
+                number: 1,
+                type: Type.STRING,
+                label: optional,
+                jsonName: "service",
+              },
             ],
-            options: { mapEntry: true },
+          },
+          {
+            name: "HealthCheckResponse",
+            field: [
+              {
+                name: "status",
+                number: 1,
+                type: Type.ENUM,
+                label: optional,
+                typeName: ".grpc.health.v1.HealthCheckResponse.ServingStatus",
+                jsonName: "status",
+              },
+            ],
+            enumType: [
+              {
+                name: "ServingStatus",
+                value: [
+                  { name: "UNKNOWN", number: 0 },
+                  { name: "SERVING", number: 1 },
+                  { name: "NOT_SERVING", number: 2 },
+                  { name: "SERVICE_UNKNOWN", number: 3 },
+                ],
+              },
+            ],
+          },
+        ],
+        service: [
+          {
+            name: "Health",
+            method: [
+              {
+                name: "Check",
+                inputType: ".grpc.health.v1.HealthCheckRequest",
+                outputType: ".grpc.health.v1.HealthCheckResponse",
+              },
+            ],
           },
         ],
       },
-    ],
+      {
+        name: "google/rpc/error_details.proto",
+        package: "google.rpc",
+        syntax: "proto3",
+        messageType: [
+          {
+            name: "ErrorInfo",
+            field: [
+              { name: "reason", number: 1, type: Type.STRING, label: optional, jsonName: "reason" },
+              { name: "domain", number: 2, type: Type.STRING, label: optional, jsonName: "domain" },
+              {
+                name: "metadata",
+                number: 3,
+                type: Type.MESSAGE,
+                label: Label.REPEATED,
+                typeName: ".google.rpc.ErrorInfo.MetadataEntry",
+                jsonName: "metadata",
+              },
+            ],
+            nestedType: [
+              {
+                name: "MetadataEntry",
+                field: [
+                  { name: "key", number: 1, type: Type.STRING, label: optional, jsonName: "key" },
+                  {
+                    name: "value",
+                    number: 2,
+                    type: Type.STRING,
+                    label: optional,
+                    jsonName: "value",
+                  },
+                ],
+                options: { mapEntry: true },
+              },
+            ],
+          },
+        ],
       },
     ],
   }),
