@@ -50,7 +50,7 @@ test: install-dev lint typecheck check-protos
 test-slow: install-dev
 	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
 
-## test-clients: the Go, Java and TypeScript clients, built from the committed stubs with
+## test-clients: the Go, Java, TypeScript and C++ clients, built from the committed stubs with
 ## toolchains from Debian and npm, against real servers (tests/clients)
 test-clients: install-dev
 	scripts/install_client_toolchains.sh
@@ -70,7 +70,8 @@ typecheck: install-dev
 	@ln -s ../../../protos/ember/v1 .build/typecheck/ember/v1
 	MYPYPATH=.build/typecheck $(BIN)/mypy -p ember.service -p ember.engines -p ember.gateway -p ember.clients
 
-# The code generators besides the venv's and buf (Debian's Go and Java plugins, npm's protoc-gen-es).
+# The code generators besides the venv's and buf (Debian's Go, Java and C++ plugins, npm's
+# protoc-gen-es).
 codegen:
 	scripts/install_codegen.sh
 
@@ -96,4 +97,4 @@ bench: $(VENV)/.installed-bench
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .build .mypy_cache .ruff_cache .pytest_cache
-	rm -rf clients/typescript/node_modules clients/typescript/dist clients/java/build
+	rm -rf clients/typescript/node_modules clients/typescript/dist clients/java/build clients/cpp/build

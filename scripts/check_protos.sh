@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fail when any committed generated file (Python, Go, TypeScript, Java) differs from what
+# Fail when any committed generated file (Python, Go, TypeScript, Java, C++) differs from what
 # `buf generate` (buf.gen.yaml) writes from protos/, or when one is left over that it no longer
 # writes. Run through `make check-protos`, which installs the generators first.
 set -euo pipefail
@@ -21,7 +21,8 @@ while IFS= read -r file; do
   [ -e "$tmp/$file" ] || { echo "orphan generated file: $file" >&2; status=1; }
 done < <(
   find protos/ember/v1 -name '*_pb2*.py*'
-  find clients/go/ember clients/typescript/src/gen clients/java/src/main/java/com/ember/v1 -type f
+  find clients/go/ember clients/typescript/src/gen clients/java/src/main/java/com/ember/v1 \
+    clients/cpp/gen -type f
 )
 [ "$status" -eq 0 ] && echo "generated stubs are up to date"
 exit "$status"

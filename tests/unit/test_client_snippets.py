@@ -20,11 +20,13 @@ READMES = (
     "clients/go/README.md",
     "clients/typescript/README.md",
     "clients/java/README.md",
+    "clients/cpp/README.md",
 )
 EXAMPLES = (
     "clients/go/examples/tour/main.go",
     "clients/typescript/examples/tour.ts",
     "clients/java/examples/com/ember/examples/Tour.java",
+    "clients/cpp/examples/tour.cc",
 )
 _SNIPPET = re.compile(r"<!-- snippet: (\S+) -->\n```\w+\n(.*?)```\n", re.DOTALL)
 
