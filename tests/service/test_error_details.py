@@ -45,8 +45,9 @@ async def test_bad_input_carries_error_info_with_the_request_id(
     assert status.message == bad.value.details()
     assert (info.reason, info.domain) == ("INVALID_INPUT", "ember")
     assert info.metadata["request_id"] == "rid-7"
-    # the request id echo is still a trailer of its own
-    assert dict(bad.value.trailing_metadata() or ())["x-request-id"] == "rid-7"
+    # the request id echo is still a trailer of its own, once
+    echoes = [v for k, v in bad.value.trailing_metadata() or () if k == "x-request-id"]
+    assert echoes == ["rid-7"]
 
     _, info = error_info(unsupported.value)
     assert unsupported.value.code() == grpc.StatusCode.FAILED_PRECONDITION
