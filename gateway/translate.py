@@ -481,6 +481,21 @@ def info_response(info: model_pb2.GetModelInfoResponse) -> JsonObject:
         "max_batch_requests": info.max_batch_requests,
         "max_client_batch_size": info.max_client_batch_size,
         "version": info.server_version,
+        "cpu": {
+            "isa": info.cpu.isa,
+            "model_name": info.cpu.model_name,
+            "flags": list(info.cpu.flags),
+        },
+        "precision_check": (
+            {
+                "dtype": info.precision_check.dtype,
+                "min_cosine": round(info.precision_check.min_cosine, 6),
+                "mean_cosine": round(info.precision_check.mean_cosine, 6),
+                "probes": info.precision_check.probes,
+            }
+            if info.HasField("precision_check")
+            else None
+        ),
     }
 
 

@@ -1,4 +1,5 @@
-"""The ``ember`` command line: ``ember serve`` and ``ember gateway``.
+"""The ``ember`` command line: ``ember serve``, ``ember prepare``, ``ember gateway`` and
+``ember info``.
 
 ``ember serve`` runs the gRPC service and, unless ``--http false``, the REST gateway in the
 same process and event loop (the gateway talks to the service over loopback gRPC, so every
@@ -126,6 +127,13 @@ def _parser() -> argparse.ArgumentParser:
         exclude=frozenset({"http", "http_workers", "http_direct"}),
     )
     options.add_arguments(gateway, _LogSettings, "logging")
+    info = sub.add_parser(
+        "info",
+        help="show this machine's CPU features and which precision modes suit it",
+        description="Print the CPU's instruction-set class and flags as Ember reads them, and "
+        "which CPU precision modes it serves (and how), without loading a model.",
+    )
+    info.add_argument("--json", action="store_true", help="print one JSON object")
     return parser
 
 
@@ -296,6 +304,42 @@ def _multiprocess_metrics() -> Iterator[None]:
 _MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
+def _engine_options_or_fail(settings: ServerSettings) -> None:
+    """Exit with a one-line error (never a traceback) when the engine options are invalid,
+    e.g. an unknown --dtype, --quantization, --backend or --device value."""
+    from ember.service.server import engine_config
+
+    try:
+        engine_config(settings)
+    except ValueError as exc:
+        _fail(str(exc))
+
+
+def _info(as_json: bool) -> None:
+    import json
+
+    from ember.engines.cpu_features import cpu_features
+    from ember.engines.precision import cpu_modes
+
+    features = cpu_features()
+    modes = cpu_modes(features)
+    if as_json:
+        report = {
+            "cpu": {
+                "isa": features.isa,
+                "model_name": features.model_name,
+                "flags": features.ordered_flags(),
+            },
+            "precision_modes": [dataclasses.asdict(mode) for mode in modes],
+        }
+        print(json.dumps(report, indent=2))
+        return
+    print(f"cpu: {features.describe()}")
+    print("precision modes on this CPU:")
+    for mode in modes:
+        print(f"  {mode.name:<10} {'serves' if mode.served else 'refused':<8} {mode.note}")
+
+
 def _fail(message: str) -> NoReturn:
     print(f"ember: error: {message}", file=sys.stderr)
     raise SystemExit(2)
@@ -311,12 +355,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     except ValueError as exc:
         _fail(str(exc))
     try:
-        if args.command == "prepare":
+        if args.command == "info":
+            _info(args.json)
+        elif args.command == "prepare":
             settings = options.build(ServerSettings, args, env)
+            _engine_options_or_fail(settings)
             _configure_logging(settings.log_level)
             _prepare(settings)
         elif args.command == "serve":
             server_settings = options.build(ServerSettings, args, env)
+            _engine_options_or_fail(server_settings)
             gateway_settings = options.build(GatewaySettings, args, env) if process.http else None
             if process.http_workers < 1:
                 _fail(f"--http-workers must be at least 1, got {process.http_workers}")

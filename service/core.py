@@ -17,6 +17,7 @@ import numpy as np
 from ember.engines import ner, scores, vectors
 from ember.engines.base import Engine, Tokenizer
 from ember.engines.errors import EngineError, InvalidInputError
+from ember.engines.selfcheck import SelfCheckResult
 from ember.engines.types import (
     Encoding,
     FloatArray,
@@ -107,8 +108,15 @@ def _embed_cost_us(inputs: Sequence[object]) -> float:
 class Core:
     """Owns the engine, the tokenizer pool, the scheduler and admission for one model."""
 
-    def __init__(self, engine: Engine, limits: ServiceLimits, tokenizer_workers: int) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        limits: ServiceLimits,
+        tokenizer_workers: int,
+        precision_check: SelfCheckResult | None = None,
+    ) -> None:
         self._engine = engine
+        self._precision_check = precision_check
         self._tokenizer: Tokenizer = engine.tokenizer
         self._limits = limits
         self._pool = TokenizerPool(tokenizer_workers)
@@ -131,6 +139,11 @@ class Core:
     def limits(self) -> ServiceLimits:
         """The limits in force."""
         return self._limits
+
+    @property
+    def precision_check(self) -> SelfCheckResult | None:
+        """The start-up accuracy self-check's result, when one ran."""
+        return self._precision_check
 
     def start(self) -> None:
         """Start the scheduler on the running event loop."""

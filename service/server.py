@@ -1,9 +1,11 @@
 """The gRPC server: wiring, health, reflection and lifecycle.
 
 Lifecycle: bind and start serving at once (health NOT_SERVING, model RPCs answer
-UNAVAILABLE), load the model on a worker thread, warm it up, then flip health to SERVING for
-exactly the services the model can answer. On :meth:`EmberServer.stop`: health goes
-NOT_SERVING, new calls are refused, in-flight calls get ``shutdown_grace_s`` to finish.
+UNAVAILABLE), load the model on a worker thread, warm it up, check a reduced CPU precision
+against float32 (:mod:`ember.engines.selfcheck`; a mode below its floor fails the load), then
+flip health to SERVING for exactly the services the model can answer. On
+:meth:`EmberServer.stop`: health goes NOT_SERVING, new calls are refused, in-flight calls get
+``shutdown_grace_s`` to finish.
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ from grpc_reflection.v1alpha import reflection
 
 from ember.engines.base import Engine
 from ember.engines.config import EngineConfig
+from ember.engines.cpu_features import cpu_features
 from ember.engines.errors import NotReadyError
+from ember.engines.selfcheck import self_check
 from ember.engines.types import Task
 from ember.service import servicers
 from ember.service.core import Core
@@ -97,6 +101,7 @@ def engine_config(settings: ServerSettings) -> EngineConfig:
         fp8_fast_accum=settings.fp8_fast_accum,
         cache_dir=settings.cache_dir,
         compile=settings.compile,
+        allow_slow_precision=settings.allow_slow_precision,
     )
 
 
@@ -204,6 +209,7 @@ class EmberServer:
     async def start(self) -> int:
         """Bind and start answering (health NOT_SERVING until :meth:`load` finishes)."""
         s = self._settings
+        log.info("CPU: %s", cpu_features().describe())
         options = [
             ("grpc.max_receive_message_length", s.max_message_bytes),
             ("grpc.max_send_message_length", s.max_message_bytes),
@@ -280,8 +286,18 @@ class EmberServer:
         await loop.run_in_executor(
             None, engine.warmup, limits.max_batch_tokens, limits.max_batch_requests
         )
+        check = None
+        if s.precision_check:
+            # The float32 reference is always a real engine (never the injected loader's).
+            from ember.engines.registry import load_engine
+
+            try:
+                check = await loop.run_in_executor(None, self_check, engine, config, load_engine)
+            except BaseException:
+                engine.close()
+                raise
         self._saved_switch_interval = _set_switch_interval(s.gil_switch_interval_ms, info.device)
-        core = Core(engine, limits, s.tokenizer_workers)
+        core = Core(engine, limits, s.tokenizer_workers, check)
         core.start()
         self._handle.core = core
         serving = {_TASK_SERVICES[t] for t in info.tasks} | {MODEL_SERVICE}

@@ -14,6 +14,7 @@ from typing import Any
 
 import grpc
 
+from ember.engines.cpu_features import cpu_features
 from ember.service import convert, streaming
 from ember.service.core import Core
 from ember.v1 import (
@@ -179,7 +180,10 @@ class ModelServicer(model_pb2_grpc.ModelServiceServicer):
     async def GetModelInfo(
         self, request: model_pb2.GetModelInfoRequest, context: Ctx
     ) -> model_pb2.GetModelInfoResponse:
-        return convert.model_info_response(self._core().info, self._core().limits, self._version)
+        core = self._core()
+        return convert.model_info_response(
+            core.info, core.limits, self._version, cpu_features(), core.precision_check
+        )
 
     async def Tokenize(
         self, request: model_pb2.TokenizeRequest, context: Ctx

@@ -115,6 +115,28 @@ class ServerSettings:
             "BOOL",
         ),
     )
+    allow_slow_precision: bool = field(
+        default=False,
+        metadata=_opt(
+            "--allow-slow-precision",
+            "EMBER_ALLOW_SLOW_PRECISION",
+            "Serve a --dtype this CPU would emulate (bfloat16 without avx512_bf16/amx_bf16, "
+            "float16 without avx512_fp16/amx_fp16: several times slower than float32). Off: "
+            "such a dtype is refused at start.",
+            "BOOL",
+        ),
+    )
+    precision_check: bool = field(
+        default=True,
+        metadata=_opt(
+            "--precision-check",
+            "EMBER_PRECISION_CHECK",
+            "Before reporting SERVING, compare a reduced-precision CPU mode (bfloat16, float16, "
+            "int8) with float32 on a fixed probe set and refuse to start below its documented "
+            "accuracy floor (about 1 s on MiniLM).",
+            "BOOL",
+        ),
+    )
     pooling: Pooling | None = field(
         default=None,
         metadata=_opt(
