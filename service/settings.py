@@ -30,7 +30,9 @@ class ServerSettings:
             "--model",
             "EMBER_MODEL",
             "Local model folder (Hugging Face / sentence-transformers layout, or an HF cache "
-            "repo folder). Unset: the embedded all-MiniLM-L6-v2.",
+            "repo folder), or a Hugging Face hub id org/name[@revision] resolved from the HF "
+            "cache (HF_HOME / HF_HUB_CACHE; downloaded when online unless HF_HUB_OFFLINE=1). "
+            "Unset: the embedded all-MiniLM-L6-v2.",
             "PATH",
         ),
     )

@@ -5,6 +5,7 @@ CPU as /proc/cpuinfo has it, an emulated ``--dtype`` is refused at start with on
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -72,3 +73,27 @@ def test_unknown_precision_values_exit_with_one_line(flag: str, value: str, word
         )
         + f", got {value!r}"
     )
+
+
+def test_prepare_a_hub_id_from_the_cache(tmp_path: Path, minilm_path: Path) -> None:
+    from tests.unit.test_hub_models import COMMIT, REPO, lay_out_cache
+
+    cache = tmp_path / "hub"
+    lay_out_cache(cache, minilm_path, REPO, COMMIT)
+    env = {**os.environ, "HF_HUB_CACHE": str(cache), "HF_HUB_OFFLINE": "1"}
+    run = [EMBER or "ember", "prepare", "--backend", "torch", "--log-level", "warning"]
+    done = subprocess.run(
+        [*run, "--model", REPO], capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"ember: prepared {REPO} (torch, float32 on cpu)")
+    missing = subprocess.run(
+        [*run, "--model", "nobody/nothing"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert missing.returncode == 2
+    assert f"nor in the Hugging Face cache {str(cache)!r}" in missing.stderr
