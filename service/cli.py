@@ -236,7 +236,7 @@ async def serve(
 
 def _prepare(settings: ServerSettings) -> None:
     from ember.engines.registry import load_engine
-    from ember.service.server import engine_config
+    from ember.service.settings import engine_config
 
     started = time.monotonic()
     engine = load_engine(engine_config(settings))
@@ -307,7 +307,7 @@ _MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 def _engine_options_or_fail(settings: ServerSettings) -> None:
     """Exit with a one-line error (never a traceback) when the engine options are invalid,
     e.g. an unknown --dtype, --quantization, --backend or --device value."""
-    from ember.service.server import engine_config
+    from ember.service.settings import engine_config
 
     try:
         engine_config(settings)

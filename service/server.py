@@ -31,11 +31,10 @@ from ember.engines.selfcheck import self_check
 from ember.engines.types import Task
 from ember.service import servicers
 from ember.service.core import Core
-from ember.service.default_model import DEFAULT_MODEL_NAME, default_model_path
 from ember.service.interceptors import ServiceInterceptor
 from ember.service.limits import resolve_limits
 from ember.service.local import LocalCalls
-from ember.service.settings import ServerSettings
+from ember.service.settings import ServerSettings, engine_config
 from ember.v1 import (
     classify_pb2,
     classify_pb2_grpc,
@@ -76,33 +75,6 @@ def server_version() -> str:
         return metadata.version("ember-serve")
     except metadata.PackageNotFoundError:  # pragma: no cover - running from a bare checkout
         return "0.0.0"
-
-
-def engine_config(settings: ServerSettings) -> EngineConfig:
-    """The engine configuration the settings ask for (the default model when none given)."""
-    quantization = settings.quantization
-    if quantization is not None and quantization.lower() in ("", "none"):
-        quantization = None
-    served_name = settings.served_model_name
-    if settings.model is None and served_name is None:
-        served_name = DEFAULT_MODEL_NAME
-    return EngineConfig(
-        model_path=settings.model or default_model_path(),
-        served_model_name=served_name,
-        backend=settings.backend,  # type: ignore[arg-type]  # validated by EngineConfig
-        device=settings.device,
-        dtype=settings.dtype,  # type: ignore[arg-type]
-        quantization=quantization,  # type: ignore[arg-type]
-        pooling=settings.pooling,
-        max_input_length=settings.max_input_length,
-        num_threads=settings.num_threads,
-        kind=settings.kind,
-        packed=settings.packed,
-        fp8_fast_accum=settings.fp8_fast_accum,
-        cache_dir=settings.cache_dir,
-        compile=settings.compile,
-        allow_slow_precision=settings.allow_slow_precision,
-    )
 
 
 #: The interpreter's switch interval with an engine on CUDA (see ServerSettings'

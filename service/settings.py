@@ -10,7 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ember.engines.config import EngineConfig
 from ember.engines.types import ModelKind, Pooling
+from ember.service.default_model import DEFAULT_MODEL_NAME, default_model_path
 
 
 def _opt(flag: str, env: str, help_text: str, metavar: str | None = None) -> dict[str, str]:
@@ -286,4 +288,31 @@ class ServerSettings:
     access_log: bool = field(
         default=False,
         metadata=_opt("--access-log", "EMBER_ACCESS_LOG", "Log one line per gRPC call.", "BOOL"),
+    )
+
+
+def engine_config(settings: ServerSettings) -> EngineConfig:
+    """The engine configuration the settings ask for (the default model when none given)."""
+    quantization = settings.quantization
+    if quantization is not None and quantization.lower() in ("", "none"):
+        quantization = None
+    served_name = settings.served_model_name
+    if settings.model is None and served_name is None:
+        served_name = DEFAULT_MODEL_NAME
+    return EngineConfig(
+        model_path=settings.model or default_model_path(),
+        served_model_name=served_name,
+        backend=settings.backend,  # type: ignore[arg-type]  # validated by EngineConfig
+        device=settings.device,
+        dtype=settings.dtype,  # type: ignore[arg-type]
+        quantization=quantization,  # type: ignore[arg-type]
+        pooling=settings.pooling,
+        max_input_length=settings.max_input_length,
+        num_threads=settings.num_threads,
+        kind=settings.kind,
+        packed=settings.packed,
+        fp8_fast_accum=settings.fp8_fast_accum,
+        cache_dir=settings.cache_dir,
+        compile=settings.compile,
+        allow_slow_precision=settings.allow_slow_precision,
     )
