@@ -92,17 +92,39 @@ def reference_config(config: EngineConfig, engine: Engine) -> EngineConfig:
 
 def probe_encodings(engine: Engine) -> list[Encoding]:
     """The probe set encoded for ``engine``'s kind (pairs for rerankers), truncated to its
-    max length."""
+    max length, shortest first."""
     tokenizer = engine.tokenizer
     if engine.info.kind in (ModelKind.RERANKER, ModelKind.LLM_RERANKER):
         query = PROBE_TEXTS[1]
         pairs = [(query, text) for text in PROBE_TEXTS]
-        return tokenizer.encode_pairs(pairs, truncate=True, side=TruncationSide.RIGHT)
-    return tokenizer.encode(PROBE_TEXTS, truncate=True, side=TruncationSide.RIGHT)
+        encodings = tokenizer.encode_pairs(pairs, truncate=True, side=TruncationSide.RIGHT)
+    else:
+        encodings = tokenizer.encode(PROBE_TEXTS, truncate=True, side=TruncationSide.RIGHT)
+    return sorted(encodings, key=len)
+
+
+#: Probes per forward: the probes run in length-sorted batches, as the scheduler forms them
+#: (it never pads a 3-token input to 256), which also keeps the check short.
+_BATCH = 4
 
 
 def _run(engine: Engine, encodings: Sequence[Encoding]) -> EngineOutput:
-    return engine.forward(list(encodings))
+    """``engine``'s outputs for ``encodings`` (already in length order), batch by batch."""
+    parts = [
+        engine.forward(list(encodings[start : start + _BATCH]))
+        for start in range(0, len(encodings), _BATCH)
+    ]
+    first = parts[0]
+    if isinstance(first, VectorOutput):
+        return VectorOutput(np.concatenate([p.rows for p in parts if isinstance(p, VectorOutput)]))
+    if isinstance(first, TokenLogitsOutput):
+        return TokenLogitsOutput(
+            [row for p in parts if isinstance(p, TokenLogitsOutput) for row in p.logits]
+        )
+    sparse = [p for p in parts if isinstance(p, SparseOutput)]
+    return SparseOutput(
+        [i for p in sparse for i in p.indices], [v for p in sparse for v in p.values]
+    )
 
 
 def _row_cosines(reference: FloatArray, candidate: FloatArray) -> FloatArray:
