@@ -20,10 +20,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import PlainTextResponse, Response
 from fastapi.routing import APIRoute
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ember.gateway import errors, metrics, translate
+from ember.gateway.dispatch import Target, target_for
 from ember.gateway.fastpath import FastPathMiddleware, HotRoute
 from ember.gateway.middleware import (
     REQUEST_ID_KEY,
@@ -34,7 +35,11 @@ from ember.gateway.middleware import (
 from ember.gateway.models import (
     CohereRerankRequest,
     CohereRerankResponse,
+    CohereV2RerankRequest,
+    CohereV2RerankResponse,
     Health,
+    HFClassifyRequest,
+    HFTokensRequest,
     Info,
     LabelScore,
     OpenAIEmbeddingsRequest,
@@ -54,6 +59,8 @@ from ember.gateway.models import (
     TEIToken,
     TEITokenizeRequest,
     TokenPrediction,
+    VertexRequest,
+    VertexResponse,
 )
 from ember.gateway.settings import GatewaySettings
 from ember.gateway.upstream import LocalCaller, Req, Resp, Rpc, Upstream
@@ -121,7 +128,8 @@ def _validation_message(exc: RequestValidationError) -> tuple[errors.ErrorKind, 
             # one error per member, each with the member's name in its location: report only
             # the member that got furthest, without the name, e.g. "input.0: ...".
             where = ".".join(str(p) for p in loc if not _is_union_member(p))
-            message = f"{where}: {d.get('msg', 'invalid')}" if where else str(d.get("msg", ""))
+            text = str(d.get("msg", "invalid")).removeprefix("Value error, ")
+            message = f"{where}: {text}" if where else text
         if field not in parts or len(loc) > depth[field]:
             parts[field], depth[field] = message, len(loc)
     param = next((f for f in parts if f), None)
@@ -214,24 +222,46 @@ def create_app(settings: GatewaySettings, local: LocalCaller | None = None) -> F
 
 
 def _install_docs(app: FastAPI) -> None:
-    """Interactive docs at /docs with Swagger UI's files served by the gateway itself (the
-    swagger-ui-bundle package), so they work on machines without internet access."""
-    import swagger_ui_bundle
-    from fastapi.openapi.docs import get_swagger_ui_html
+    """Interactive docs at /docs (Swagger UI 5) and /redoc (ReDoc 2), their files served by the
+    gateway itself from the fastapi-offline package, so they work without internet access.
+
+    Swagger UI 5 is needed: version 4 renders a blank page for the OpenAPI 3.1 document
+    FastAPI emits."""
+    from importlib.resources import files
+
+    from fastapi.openapi.docs import (
+        get_redoc_html,
+        get_swagger_ui_html,
+        get_swagger_ui_oauth2_redirect_html,
+    )
     from fastapi.staticfiles import StaticFiles
 
-    app.mount(
-        _DOCS_ASSETS, StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="docs-assets"
-    )
+    assets = files("fastapi_offline") / "static"
+    app.mount(_DOCS_ASSETS, StaticFiles(directory=str(assets)), name="docs-assets")
 
     @app.get("/docs", include_in_schema=False)
     async def docs() -> Response:
         return get_swagger_ui_html(
             openapi_url="/openapi.json",
             title="Ember API",
+            oauth2_redirect_url="/docs/oauth2-redirect",
             swagger_js_url=f"{_DOCS_ASSETS}/swagger-ui-bundle.js",
             swagger_css_url=f"{_DOCS_ASSETS}/swagger-ui.css",
-            swagger_favicon_url=f"{_DOCS_ASSETS}/favicon-32x32.png",
+            swagger_favicon_url=f"{_DOCS_ASSETS}/favicon.png",
+        )
+
+    @app.get("/docs/oauth2-redirect", include_in_schema=False)
+    async def oauth2_redirect() -> Response:
+        return get_swagger_ui_oauth2_redirect_html()
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc() -> Response:
+        return get_redoc_html(
+            openapi_url="/openapi.json",
+            title="Ember API",
+            redoc_js_url=f"{_DOCS_ASSETS}/redoc.standalone.js",
+            redoc_favicon_url=f"{_DOCS_ASSETS}/favicon.png",
+            with_google_fonts=False,
         )
 
 
@@ -353,6 +383,19 @@ def _install_routes(app: FastAPI, call: _Calls, upstream: Upstream, created: int
         rid = request.scope.get(REQUEST_ID_KEY, "")
         return json_response(translate.cohere_rerank_response(response, rid))
 
+    @app.post(
+        "/v2/rerank",
+        tags=["Cohere / Jina"],
+        response_model=CohereV2RerankResponse,
+        responses=_OPENAI_ERRORS,
+    )
+    async def cohere_v2_rerank(body: CohereV2RerankRequest, request: Request) -> Response:
+        """Rank documents by relevance to the query, best first (Cohere v2 shape, as
+        ``cohere.ClientV2.rerank`` sends it)."""
+        response = await call(request, upstream.rerank, translate.cohere_rerank_request(body))
+        rid = request.scope.get(REQUEST_ID_KEY, "")
+        return json_response(translate.cohere_v2_rerank_response(response, rid))
+
     # ------------------------------------------------------------ TEI / BEI
 
     def tei_post(path: str, **kwargs: Any) -> Callable[[Any], Any]:
@@ -416,6 +459,118 @@ def _install_routes(app: FastAPI, call: _Calls, upstream: Upstream, created: int
         """Token ids back to text, one text per sequence (TEI)."""
         response = await call(request, upstream.decode, translate.decode_request(body))
         return json_response(list(response.texts))
+
+    # ------------------------------------------------------------ task routes
+
+    async def hf_classify(body: HFClassifyRequest, request: Request) -> Response:
+        message, _ = translate.hf_classify_request(body)
+        response = await call(request, upstream.classify, message)
+        return json_response(translate.hf_classify_response(response, body.parameters))
+
+    async def hf_tokens(body: HFTokensRequest, request: Request) -> Response:
+        message, single = translate.hf_tokens_request(body)
+        response = await call(request, upstream.predict_tokens, message)
+        return json_response(translate.hf_tokens_response(response, body.parameters, single))
+
+    handlers: dict[Target, tuple[type[BaseModel], Callable[[Any, Request], Awaitable[Response]]]]
+    handlers = {
+        Target.EMBED: (TEIEmbedRequest, tei_embed),
+        Target.SIMILARITY: (TEISimilarityRequest, tei_similarity),
+        Target.EMBED_SPARSE: (TEIEmbedSparseRequest, tei_embed_sparse),
+        Target.RERANK: (TEIRerankRequest, tei_rerank),
+        Target.PREDICT: (PredictRequest, tei_predict),
+        Target.PREDICT_TOKENS: (PredictTokensRequest, bei_predict_tokens),
+        Target.HF_CLASSIFY: (HFClassifyRequest, hf_classify),
+        Target.HF_TOKENS: (HFTokensRequest, hf_tokens),
+    }
+    kinds: list[int] = []  # the served model's kind, asked once
+
+    async def run_task(request: Request, body: object, where: tuple[str | int, ...]) -> Response:
+        if not isinstance(body, dict):
+            raise errors.ApiError(
+                errors.VALIDATION,
+                f"{'.'.join(map(str, where)) or 'the request body'} must be a JSON object",
+                param=str(where[0]) if where else None,
+            )
+        if not kinds:
+            info = await call(request, upstream.model_info, model_pb2.GetModelInfoRequest())
+            kinds.append(info.kind)
+        model, handler = handlers[target_for(kinds[0], body)]
+        try:
+            parsed = model.model_validate_json(orjson.dumps(body))
+        except ValidationError as exc:
+            raise RequestValidationError(
+                [{**e, "loc": (*where, *e["loc"])} for e in exc.errors()]
+            ) from None
+        return await handler(parsed, request)
+
+    async def json_body(request: Request) -> object:
+        try:
+            return orjson.loads(await request.body())
+        except orjson.JSONDecodeError as exc:
+            raise errors.ApiError(errors.MALFORMED_JSON, f"malformed JSON body: {exc}") from None
+
+    task_body = {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "anyOf": [
+                            {"$ref": f"#/components/schemas/{m.__name__}"}
+                            for m in (
+                                TEIEmbedRequest,
+                                TEISimilarityRequest,
+                                TEIEmbedSparseRequest,
+                                TEIRerankRequest,
+                                PredictRequest,
+                                PredictTokensRequest,
+                            )
+                        ]
+                    }
+                }
+            },
+        }
+    }
+    any_json: dict[int | str, dict[str, Any]] = {
+        200: {
+            "description": "The answer of the route the request went to.",
+            "content": {"application/json": {"schema": {}}},
+        }
+    }
+
+    @app.post(
+        "/", tags=["TEI / BEI"], responses={**any_json, **_TEI_ERRORS}, openapi_extra=task_body
+    )
+    @app.post(
+        "/invocations",
+        tags=["TEI / BEI"],
+        responses={**any_json, **_TEI_ERRORS},
+        openapi_extra=task_body,
+    )
+    async def tei_task(request: Request) -> Response:
+        """The loaded model's task, as TEI's ``POST /`` and SageMaker's ``/invocations``:
+        ``/embed`` (``/similarity`` for ``{"inputs": {"source_sentence", "sentences"}}``),
+        ``/embed_sparse``, ``/rerank`` (a body with ``query``), ``/predict`` or
+        ``/predict_tokens``. With ``parameters`` (huggingface_hub's ``InferenceClient``),
+        classification answers ``[[{label, score}]]`` and token classification
+        ``[{entity_group, score, word, start, end}]``, as the Hugging Face pipelines do."""
+        return await run_task(request, await json_body(request), ())
+
+    @app.post(
+        "/vertex",
+        tags=["TEI / BEI"],
+        response_model=VertexResponse,
+        responses=_TEI_ERRORS,
+    )
+    async def tei_vertex(body: VertexRequest, request: Request) -> Response:
+        """Vertex AI's prediction shape: each instance is a ``POST /`` body; the answers come
+        back in order as ``predictions``. Any failing instance fails the request."""
+        answers = [
+            await run_task(request, instance, ("instances", i))
+            for i, instance in enumerate(body.instances)
+        ]
+        return json_response({"predictions": [orjson.loads(a.body) for a in answers]})
 
     # ------------------------------------------------------------ server
 

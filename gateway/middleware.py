@@ -122,7 +122,7 @@ class ObservabilityMiddleware:
 class AuthMiddleware:
     """Requires ``Authorization: Bearer <key>`` on every route but the open ones."""
 
-    OPEN_PATHS = frozenset({"/health", "/docs", "/docs/oauth2-redirect", "/openapi.json"})
+    OPEN_PATHS = frozenset({"/health", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
 
     def __init__(self, app: ASGIApp, api_key: str) -> None:
         self.app = app

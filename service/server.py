@@ -19,13 +19,12 @@ from importlib import metadata
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
-from grpc_reflection.v1alpha import reflection
 
 from ember.engines.base import Engine
 from ember.engines.config import EngineConfig
 from ember.engines.errors import NotReadyError
 from ember.engines.types import Task
-from ember.service import servicers
+from ember.service import reflection, servicers
 from ember.service.core import Core
 from ember.service.default_model import DEFAULT_MODEL_NAME, default_model_path
 from ember.service.interceptors import ServiceInterceptor
@@ -239,13 +238,8 @@ class EmberServer:
             registrations[name](servicer, server)  # type: ignore[operator]
         self._local = _local_calls(interceptor, served)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
-        reflection.enable_server_reflection(
-            (
-                *ALL_SERVICES,
-                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-                reflection.SERVICE_NAME,
-            ),
-            server,
+        reflection.enable(
+            server, (*ALL_SERVICES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name)
         )
         for name in ("", *ALL_SERVICES):
             await self._health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
