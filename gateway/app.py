@@ -191,7 +191,9 @@ def create_app(settings: GatewaySettings, local: LocalCaller | None = None) -> F
         version=_version(),
         lifespan=lifespan,
         strict_content_type=False,
-        docs_url=None,  # served below from the packaged Swagger UI: no CDN needed offline
+        # Both served below from packaged files: FastAPI's own pages load them from a CDN.
+        docs_url=None,
+        redoc_url=None,
         openapi_tags=[
             {"name": "OpenAI", "description": "OpenAI-compatible routes."},
             {"name": "TEI / BEI", "description": "text-embeddings-inference and BEI routes."},
