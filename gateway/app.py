@@ -31,6 +31,7 @@ from ember.gateway.middleware import (
     AuthMiddleware,
     BodyLimitMiddleware,
     ObservabilityMiddleware,
+    TracingMiddleware,
 )
 from ember.gateway.models import (
     CohereRerankRequest,
@@ -64,6 +65,7 @@ from ember.gateway.models import (
 )
 from ember.gateway.settings import GatewaySettings
 from ember.gateway.upstream import LocalCaller, Req, Resp, Rpc, Upstream
+from ember.service import tracing
 from ember.v1 import model_pb2
 
 logger = logging.getLogger("ember.gateway")
@@ -205,8 +207,9 @@ def create_app(settings: GatewaySettings, local: LocalCaller | None = None) -> F
     _install_routes(app, call, upstream, created)
     _install_docs(app)
 
-    # Added innermost first: Observability wraps CORS wraps Auth wraps BodyLimit wraps the
-    # fast path of the hot routes (in front of FastAPI; see ember.gateway.fastpath).
+    # Added innermost first: Tracing (when on) wraps Observability wraps CORS wraps Auth wraps
+    # BodyLimit wraps the fast path of the hot routes (in front of FastAPI; see
+    # ember.gateway.fastpath).
     app.add_middleware(FastPathMiddleware, routes=_hot_routes(app), on_error=on_error)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     if settings.api_key:
@@ -220,6 +223,8 @@ def create_app(settings: GatewaySettings, local: LocalCaller | None = None) -> F
             expose_headers=["x-request-id"],
         )
     app.add_middleware(ObservabilityMiddleware)
+    if tracing.enabled():
+        app.add_middleware(TracingMiddleware)
     return app
 
 

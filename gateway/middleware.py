@@ -1,5 +1,6 @@
 """Plain ASGI middleware around every gateway request (no per-request task, no body copies).
 
+* :class:`TracingMiddleware` (only when tracing is on): the request's span.
 * :class:`ObservabilityMiddleware`: the request id (taken from ``x-baseten-customer-request-id``
   or ``x-request-id``, else generated; echoed on the answer) and the request metrics.
 * :class:`AuthMiddleware`: ``Authorization: Bearer <key>`` when an API key is configured.
@@ -22,6 +23,7 @@ from starlette.exceptions import HTTPException
 
 from ember.gateway import errors
 from ember.gateway.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from ember.service import tracing
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -117,6 +119,42 @@ class ObservabilityMiddleware:
             if latency is None:
                 latency = self._latencies[label] = HTTP_LATENCY.labels(label)
             latency.observe(time.perf_counter() - start)
+
+
+class TracingMiddleware:
+    """A SERVER span per HTTP request (:mod:`ember.service.tracing`), the child of the caller's
+    ``traceparent`` header; installed only when tracing is on. Named ``METHOD /route``."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        method, path = scope["method"], scope.get("path", "")
+        attributes = {"http.request.method": method, "url.path": path}
+        with tracing.server_span(f"{method} {path}", scope["headers"], attributes) as span:
+            status = 500
+
+            async def send_status(message: Message) -> None:
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = message["status"]
+                await send(message)
+
+            try:
+                await self.app(scope, receive, send_status)
+            finally:
+                route = getattr(scope.get("route"), "path", None)
+                if route:
+                    span.update_name(f"{method} {route}")
+                    span.set_attribute("http.route", route)
+                span.set_attribute("http.response.status_code", status)
+                if status >= 500:
+                    from opentelemetry.trace import Status, StatusCode
+
+                    span.set_status(Status(StatusCode.ERROR))
 
 
 class AuthMiddleware:

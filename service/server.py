@@ -24,7 +24,7 @@ from ember.engines.base import Engine
 from ember.engines.config import EngineConfig
 from ember.engines.errors import NotReadyError
 from ember.engines.types import Task
-from ember.service import reflection, servicers
+from ember.service import reflection, servicers, tracing
 from ember.service.core import Core
 from ember.service.default_model import DEFAULT_MODEL_NAME, default_model_path
 from ember.service.interceptors import ServiceInterceptor
@@ -211,7 +211,7 @@ class EmberServer:
             ("grpc.http2.max_pings_without_data", 0),
             ("grpc.so_reuseport", 0),
         ]
-        interceptor = ServiceInterceptor(s.access_log)
+        interceptor = ServiceInterceptor(s.access_log, traced=tracing.enabled())
         server = grpc.aio.server(
             interceptors=interceptor.chain(),
             options=options,
