@@ -23,7 +23,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ember.gateway import errors, metrics, translate
+from ember.gateway import errors, metrics, tracing, translate
 from ember.gateway.dispatch import Target, target_for
 from ember.gateway.fastpath import FastPathMiddleware, HotRoute
 from ember.gateway.middleware import (
@@ -65,7 +65,6 @@ from ember.gateway.models import (
 )
 from ember.gateway.settings import GatewaySettings
 from ember.gateway.upstream import LocalCaller, Req, Resp, Rpc, Upstream
-from ember.service import tracing
 from ember.v1 import model_pb2
 
 logger = logging.getLogger("ember.gateway")

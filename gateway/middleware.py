@@ -21,9 +21,8 @@ from typing import Any
 
 from starlette.exceptions import HTTPException
 
-from ember.gateway import errors
+from ember.gateway import errors, tracing
 from ember.gateway.metrics import HTTP_LATENCY, HTTP_REQUESTS
-from ember.service import tracing
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

@@ -18,8 +18,7 @@ import grpc.aio
 from google.protobuf.message import Message
 from grpc_health.v1 import health_pb2
 
-from ember.gateway import errors
-from ember.service import tracing
+from ember.gateway import errors, tracing
 from ember.v1 import (
     classify_pb2,
     embed_pb2,

@@ -275,7 +275,7 @@ async def _serve_worker(spec: dict[str, object]) -> None:
     _watch_parent(loop, stop)
     otlp = spec.get("otlp")
     if isinstance(otlp, list):
-        from ember.service import tracing
+        from ember.gateway import tracing
 
         tracing.configure(str(otlp[0]), str(otlp[1]))
     gateway = GatewayServer(settings, sock=sock)
@@ -288,7 +288,7 @@ async def _serve_worker(spec: dict[str, object]) -> None:
     finally:
         await gateway.stop()
         if otlp:
-            from ember.service import tracing
+            from ember.gateway import tracing
 
             tracing.shutdown()
 

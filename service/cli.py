@@ -315,9 +315,12 @@ def _tracing(process: ProcessSettings) -> Iterator[None]:
     if not process.otlp_endpoint:
         yield
         return
-    from ember.service import tracing
+    from ember.gateway import tracing
 
-    tracing.configure(process.otlp_endpoint, process.otlp_service_name)
+    try:
+        tracing.configure(process.otlp_endpoint, process.otlp_service_name)
+    except tracing.TracingUnavailableError as exc:
+        _fail(str(exc))
     log.info("tracing to %s as %s", process.otlp_endpoint, process.otlp_service_name)
     try:
         yield

@@ -26,7 +26,8 @@ from ember.engines.types import (
     TokenInfo,
     TruncationSide,
 )
-from ember.service import tracing, validate
+from ember.gateway import tracing
+from ember.service import validate
 from ember.service.admission import Admission
 from ember.service.batching import BatchLimits
 from ember.service.jobs import (

@@ -31,7 +31,8 @@ import grpc
 from grpc_interceptor.server import AsyncServerInterceptor
 
 from ember.engines.errors import EmberError
-from ember.service import metrics, tracing
+from ember.gateway import tracing
+from ember.service import metrics
 
 log = logging.getLogger("ember.access")
 error_log = logging.getLogger(__name__)

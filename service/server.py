@@ -24,7 +24,8 @@ from ember.engines.base import Engine
 from ember.engines.config import EngineConfig
 from ember.engines.errors import NotReadyError
 from ember.engines.types import Task
-from ember.service import reflection, servicers, tracing
+from ember.gateway import tracing
+from ember.service import reflection, servicers
 from ember.service.core import Core
 from ember.service.default_model import DEFAULT_MODEL_NAME, default_model_path
 from ember.service.interceptors import ServiceInterceptor

@@ -16,10 +16,10 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
+from ember.gateway import tracing
 from ember.gateway.app import create_app
 from ember.gateway.middleware import TracingMiddleware
 from ember.gateway.settings import GatewaySettings
-from ember.service import tracing
 from ember.service.interceptors import ServiceInterceptor, TracingInterceptor
 from ember.service.server import EmberServer
 from ember.v1 import embed_pb2, embed_pb2_grpc

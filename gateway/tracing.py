@@ -11,6 +11,9 @@ batches, off the request path.
 
 Off (the default), nothing imports OpenTelemetry and no middleware or interceptor is installed:
 the request path pays one ``enabled()`` check in the core and in the gateway's upstream call.
+
+It lives in the gateway package because both sides use it and the gateway never imports the
+service (which already builds on the gateway's settings); it imports nothing of either.
 """
 
 from __future__ import annotations
@@ -20,8 +23,6 @@ import time
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING
 
-from ember.engines.errors import EmberError, ErrorCode
-
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SpanExporter
@@ -30,10 +31,8 @@ if TYPE_CHECKING:
 _HEADERS = ("traceparent", "tracestate")
 
 
-class TracingUnavailableError(EmberError):
+class TracingUnavailableError(RuntimeError):
     """Tracing was asked for without what it needs (the packages or an endpoint)."""
-
-    code = ErrorCode.FAILED_PRECONDITION
 
 
 class _State:
