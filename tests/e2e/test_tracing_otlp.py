@@ -1,6 +1,7 @@
 """End to end: ``ember serve --otlp-endpoint`` sends its spans over OTLP/gRPC. A collector
 in the test (the OTLP TraceService from opentelemetry-proto) receives what the installed CLI
-exports for a REST request and a gRPC call that carry a W3C traceparent."""
+exports for a REST request and a gRPC call that carry a W3C traceparent, with the gateway in
+the server's process and in two worker processes (which pass the trace on over gRPC)."""
 
 from __future__ import annotations
 
@@ -56,7 +57,8 @@ def collector() -> Iterator[tuple[Collector, int]]:
         server.stop(None)
 
 
-def test_spans_reach_the_collector(collector: tuple[Collector, int]) -> None:
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_spans_reach_the_collector(collector: tuple[Collector, int], workers: str) -> None:
     received, port = collector
     with run_server(
         None,
@@ -64,6 +66,8 @@ def test_spans_reach_the_collector(collector: tuple[Collector, int]) -> None:
         f"http://127.0.0.1:{port}",
         "--otlp-service-name",
         "ember-e2e",
+        "--http-workers",
+        workers,
     ) as server:
         response = httpx.post(
             f"{server.http_url}/embed",
@@ -83,6 +87,7 @@ def test_spans_reach_the_collector(collector: tuple[Collector, int]) -> None:
     assert {s[0] for s in spans} == {"ember-e2e"}
     names = [s[1] for s in spans if s[2] == TRACE_ID]
     assert names.count("POST /embed") == 1
-    assert names.count("ember.v1.EmbedService/Embed") == 2  # in-process REST call + gRPC call
+    # The REST request's call (in-process, or over gRPC from a gateway worker) and the gRPC call.
+    assert names.count("ember.v1.EmbedService/Embed") == 2
     for stage in ("tokenize", "queue", "forward"):
         assert names.count(stage) >= 2, names

@@ -223,6 +223,25 @@ class TestCohere:
         with pytest.raises(cohere.UnprocessableEntityError):
             client.rerank(model="any", query="q", documents=[])
 
+    @pytest.mark.parametrize(
+        ("body", "field"),
+        [
+            ({"documents": ["a"]}, "query"),
+            ({"query": "q", "documents": ["a", 3]}, "documents"),
+            ({"query": "q", "documents": ["a"], "top_n": 0}, "top_n"),
+            (
+                {"query": "q", "documents": ["a"], "truncation_direction": "up"},
+                "truncation_direction",
+            ),
+        ],
+    )
+    def test_v2_bad_input_is_422_naming_the_field(
+        self, reranker: Served, body: dict[str, object], field: str
+    ) -> None:
+        response = reranker.http.post("/v2/rerank", json=body)
+        assert response.status_code == 422, response.text
+        assert response.json()["error"]["param"] == field
+
     def test_v1_rerank_kept(self, reranker: Served) -> None:
         response = reranker.http.post(
             "/v1/rerank", json={"query": "q", "documents": ["a", "b"], "truncate": True}
