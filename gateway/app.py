@@ -20,11 +20,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import PlainTextResponse, Response
 from fastapi.routing import APIRoute
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ember.gateway import errors, metrics, tracing, translate
-from ember.gateway.dispatch import Target, target_for
+from ember.gateway import errors, metrics, task_routes, tracing, translate
+from ember.gateway.dispatch import Target
 from ember.gateway.fastpath import FastPathMiddleware, HotRoute
 from ember.gateway.middleware import (
     REQUEST_ID_KEY,
@@ -60,8 +60,6 @@ from ember.gateway.models import (
     TEIToken,
     TEITokenizeRequest,
     TokenPrediction,
-    VertexRequest,
-    VertexResponse,
 )
 from ember.gateway.settings import GatewaySettings
 from ember.gateway.upstream import LocalCaller, Req, Resp, Rpc, Upstream
@@ -478,105 +476,26 @@ def _install_routes(app: FastAPI, call: _Calls, upstream: Upstream, created: int
         response = await call(request, upstream.predict_tokens, message)
         return json_response(translate.hf_tokens_response(response, body.parameters, single))
 
-    handlers: dict[Target, tuple[type[BaseModel], Callable[[Any, Request], Awaitable[Response]]]]
-    handlers = {
-        Target.EMBED: (TEIEmbedRequest, tei_embed),
-        Target.SIMILARITY: (TEISimilarityRequest, tei_similarity),
-        Target.EMBED_SPARSE: (TEIEmbedSparseRequest, tei_embed_sparse),
-        Target.RERANK: (TEIRerankRequest, tei_rerank),
-        Target.PREDICT: (PredictRequest, tei_predict),
-        Target.PREDICT_TOKENS: (PredictTokensRequest, bei_predict_tokens),
-        Target.HF_CLASSIFY: (HFClassifyRequest, hf_classify),
-        Target.HF_TOKENS: (HFTokensRequest, hf_tokens),
-    }
-    kinds: list[int] = []  # the served model's kind, asked once
+    async def model_kind(request: Request) -> int:
+        info = await call(request, upstream.model_info, model_pb2.GetModelInfoRequest())
+        return info.kind
 
-    async def run_task(request: Request, body: object, where: tuple[str | int, ...]) -> Response:
-        if not isinstance(body, dict):
-            raise errors.ApiError(
-                errors.VALIDATION,
-                f"{'.'.join(map(str, where)) or 'the request body'} must be a JSON object",
-                param=str(where[0]) if where else None,
-            )
-        if not kinds:
-            info = await call(request, upstream.model_info, model_pb2.GetModelInfoRequest())
-            kinds.append(info.kind)
-        model, handler = handlers[target_for(kinds[0], body)]
-        try:
-            parsed = model.model_validate_json(orjson.dumps(body))
-        except ValidationError as exc:
-            raise RequestValidationError(
-                [{**e, "loc": (*where, *e["loc"])} for e in exc.errors()]
-            ) from None
-        return await handler(parsed, request)
-
-    async def json_body(request: Request) -> object:
-        try:
-            return orjson.loads(await request.body())
-        except orjson.JSONDecodeError as exc:
-            raise errors.ApiError(errors.MALFORMED_JSON, f"malformed JSON body: {exc}") from None
-
-    task_body = {
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {
-                    "schema": {
-                        "anyOf": [
-                            {"$ref": f"#/components/schemas/{m.__name__}"}
-                            for m in (
-                                TEIEmbedRequest,
-                                TEISimilarityRequest,
-                                TEIEmbedSparseRequest,
-                                TEIRerankRequest,
-                                PredictRequest,
-                                PredictTokensRequest,
-                            )
-                        ]
-                    }
-                }
-            },
-        }
-    }
-    any_json: dict[int | str, dict[str, Any]] = {
-        200: {
-            "description": "The answer of the route the request went to.",
-            "content": {"application/json": {"schema": {}}},
-        }
-    }
-
-    @app.post(
-        "/", tags=["TEI / BEI"], responses={**any_json, **_TEI_ERRORS}, openapi_extra=task_body
-    )
-    @app.post(
-        "/invocations",
+    task_routes.install(
+        app,
+        {
+            Target.EMBED: (TEIEmbedRequest, tei_embed),
+            Target.SIMILARITY: (TEISimilarityRequest, tei_similarity),
+            Target.EMBED_SPARSE: (TEIEmbedSparseRequest, tei_embed_sparse),
+            Target.RERANK: (TEIRerankRequest, tei_rerank),
+            Target.PREDICT: (PredictRequest, tei_predict),
+            Target.PREDICT_TOKENS: (PredictTokensRequest, bei_predict_tokens),
+            Target.HF_CLASSIFY: (HFClassifyRequest, hf_classify),
+            Target.HF_TOKENS: (HFTokensRequest, hf_tokens),
+        },
+        model_kind,
         tags=["TEI / BEI"],
-        responses={**any_json, **_TEI_ERRORS},
-        openapi_extra=task_body,
+        error_responses=_TEI_ERRORS,
     )
-    async def tei_task(request: Request) -> Response:
-        """The loaded model's task, as TEI's ``POST /`` and SageMaker's ``/invocations``:
-        ``/embed`` (``/similarity`` for ``{"inputs": {"source_sentence", "sentences"}}``),
-        ``/embed_sparse``, ``/rerank`` (a body with ``query``), ``/predict`` or
-        ``/predict_tokens``. With ``parameters`` (huggingface_hub's ``InferenceClient``),
-        classification answers ``[[{label, score}]]`` and token classification
-        ``[{entity_group, score, word, start, end}]``, as the Hugging Face pipelines do."""
-        return await run_task(request, await json_body(request), ())
-
-    @app.post(
-        "/vertex",
-        tags=["TEI / BEI"],
-        response_model=VertexResponse,
-        responses=_TEI_ERRORS,
-    )
-    async def tei_vertex(body: VertexRequest, request: Request) -> Response:
-        """Vertex AI's prediction shape: each instance is a ``POST /`` body; the answers come
-        back in order as ``predictions``. Any failing instance fails the request."""
-        answers = [
-            await run_task(request, instance, ("instances", i))
-            for i, instance in enumerate(body.instances)
-        ]
-        return json_response({"predictions": [orjson.loads(a.body) for a in answers]})
 
     # ------------------------------------------------------------ server
 
