@@ -12,6 +12,7 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 # Debian's package lists can be missing on a fresh machine: refresh them once when needed.
 if ! apt-cache show chromium >/dev/null 2>&1; then
-    $SUDO apt-get update -qq
+    $SUDO apt-get update -qq -o DPkg::Lock::Timeout=600
 fi
-$SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null
+# Wait for another apt run (a shared machine) instead of failing on its lock.
+$SUDO apt-get install -y -qq -o DPkg::Lock::Timeout=600 --no-install-recommends chromium >/dev/null
