@@ -4,7 +4,8 @@ Every error the gateway answers, whether it comes from the upstream gRPC service
 gateway itself (malformed JSON, oversize body, bad key, a request the models reject), is an
 :class:`ErrorKind` from this module, rendered in the shape of the route it hit:
 
-* OpenAI routes (``/v1/*``, ``/embeddings``): ``{"error": {"message", "type", "param", "code"}}``
+* OpenAI and Cohere routes (``/v1/*``, ``/v2/*``, ``/embeddings``):
+  ``{"error": {"message", "type", "param", "code"}}``
 * TEI/BEI routes (everything else): ``{"error": "...", "error_type": "..."}``
 """
 
@@ -25,8 +26,9 @@ class ErrorShape(enum.Enum):
 
 
 def shape_for_path(path: str) -> ErrorShape:
-    """OpenAI shape for ``/v1/*`` and ``/embeddings``; TEI shape for every other route."""
-    if path.startswith("/v1/") or path == "/embeddings":
+    """OpenAI shape for ``/v1/*``, ``/v2/*`` (Cohere v2: its SDK reads the status and keeps
+    the body) and ``/embeddings``; TEI shape for every other route."""
+    if path.startswith(("/v1/", "/v2/")) or path == "/embeddings":
         return ErrorShape.OPENAI
     return ErrorShape.TEI
 

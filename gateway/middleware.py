@@ -1,5 +1,6 @@
 """Plain ASGI middleware around every gateway request (no per-request task, no body copies).
 
+* :class:`TracingMiddleware` (only when tracing is on): the request's span.
 * :class:`ObservabilityMiddleware`: the request id (taken from ``x-baseten-customer-request-id``
   or ``x-request-id``, else generated; echoed on the answer) and the request metrics.
 * :class:`AuthMiddleware`: ``Authorization: Bearer <key>`` when an API key is configured.
@@ -20,7 +21,7 @@ from typing import Any
 
 from starlette.exceptions import HTTPException
 
-from ember.gateway import errors
+from ember.gateway import errors, tracing
 from ember.gateway.metrics import HTTP_LATENCY, HTTP_REQUESTS
 
 Scope = MutableMapping[str, Any]
@@ -119,10 +120,46 @@ class ObservabilityMiddleware:
             latency.observe(time.perf_counter() - start)
 
 
+class TracingMiddleware:
+    """A SERVER span per HTTP request (:mod:`ember.service.tracing`), the child of the caller's
+    ``traceparent`` header; installed only when tracing is on. Named ``METHOD /route``."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        method, path = scope["method"], scope.get("path", "")
+        attributes = {"http.request.method": method, "url.path": path}
+        with tracing.server_span(f"{method} {path}", scope["headers"], attributes) as span:
+            status = 500
+
+            async def send_status(message: Message) -> None:
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = message["status"]
+                await send(message)
+
+            try:
+                await self.app(scope, receive, send_status)
+            finally:
+                route = getattr(scope.get("route"), "path", None)
+                if route:
+                    span.update_name(f"{method} {route}")
+                    span.set_attribute("http.route", route)
+                span.set_attribute("http.response.status_code", status)
+                if status >= 500:
+                    from opentelemetry.trace import Status, StatusCode
+
+                    span.set_status(Status(StatusCode.ERROR))
+
+
 class AuthMiddleware:
     """Requires ``Authorization: Bearer <key>`` on every route but the open ones."""
 
-    OPEN_PATHS = frozenset({"/health", "/docs", "/docs/oauth2-redirect", "/openapi.json"})
+    OPEN_PATHS = frozenset({"/health", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
 
     def __init__(self, app: ASGIApp, api_key: str) -> None:
         self.app = app

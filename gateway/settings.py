@@ -62,7 +62,7 @@ class GatewaySettings:
         metadata=_opt(
             "--api-key",
             "EMBER_API_KEY",
-            "When set, every route but /health, /docs and /openapi.json requires "
+            "When set, every route but /health, /docs, /redoc and /openapi.json requires "
             "'Authorization: Bearer <key>'.",
             "KEY",
         ),

@@ -18,7 +18,7 @@ import grpc.aio
 from google.protobuf.message import Message
 from grpc_health.v1 import health_pb2
 
-from ember.gateway import errors
+from ember.gateway import errors, tracing
 from ember.v1 import (
     classify_pb2,
     embed_pb2,
@@ -156,7 +156,10 @@ class Upstream:
         local = self._local
         if local is not None and method.path in local:
             return await self._call_local(local, method, request, timeout, request_id, receive)
-        call = method.callable(request, timeout=timeout, metadata=(("x-request-id", request_id),))
+        metadata: tuple[tuple[str, str], ...] = (("x-request-id", request_id),)
+        if tracing.enabled():
+            metadata += tracing.outgoing_metadata()
+        call = method.callable(request, timeout=timeout, metadata=metadata)
         watcher: asyncio.Task[None] | None = None
         if receive is not None:
             watcher = asyncio.ensure_future(_wait_for_disconnect(receive))

@@ -79,6 +79,27 @@ class ProcessSettings:
             "metavar": "BOOL",
         },
     )
+    otlp_endpoint: str | None = field(
+        default=None,
+        metadata={
+            "flag": "--otlp-endpoint",
+            "env": "EMBER_OTLP_ENDPOINT",
+            "help": "OpenTelemetry collector (OTLP/gRPC, e.g. http://localhost:4317) to send "
+            "request traces to: a span per REST request and gRPC call, with tokenize, queue and "
+            "forward stages; a W3C traceparent header or metadata entry continues the caller's "
+            "trace. Unset: no tracing (and no cost).",
+            "metavar": "URL",
+        },
+    )
+    otlp_service_name: str = field(
+        default="ember",
+        metadata={
+            "flag": "--otlp-service-name",
+            "env": "EMBER_OTLP_SERVICE_NAME",
+            "help": "service.name of the traces sent to --otlp-endpoint.",
+            "metavar": "NAME",
+        },
+    )
     event_loop: str = field(
         default="auto",
         metadata={
@@ -182,11 +203,13 @@ async def serve(
     http_workers: int = 1,
     event_loop: str = "auto",
     http_direct: bool = True,
+    otlp: tuple[str, str] | None = None,
 ) -> None:
     """Run the service (and gateway) until ``stop`` is set, then shut down gracefully.
 
-    ``http_workers`` > 1 runs the gateway in that many worker processes instead of this one;
-    with one, ``http_direct`` has it call the service in-process (:mod:`ember.service.local`).
+    ``http_workers`` > 1 runs the gateway in that many worker processes instead of this one
+    (``otlp``: the tracing endpoint and service name they trace to, when tracing is on); with
+    one, ``http_direct`` has it call the service in-process (:mod:`ember.service.local`).
     """
     from ember.service.server import EmberServer
 
@@ -210,6 +233,7 @@ async def serve(
                     http_workers,
                     event_loop=event_loop,
                     log_level=server_settings.log_level,
+                    otlp=otlp,
                 )
                 await gateway.start()
             else:
@@ -268,20 +292,48 @@ async def _serve_command(
 ) -> None:
     stop = asyncio.Event()
     _install_signal_handlers(stop)
-    await serve(
-        server_settings,
-        gateway_settings,
-        stop,
-        http_workers=process.http_workers,
-        event_loop=process.event_loop,
-        http_direct=process.http_direct,
-    )
+    with _tracing(process):
+        await serve(
+            server_settings,
+            gateway_settings,
+            stop,
+            http_workers=process.http_workers,
+            event_loop=process.event_loop,
+            http_direct=process.http_direct,
+            otlp=_otlp(process),
+        )
 
 
-async def _gateway_command(settings: GatewaySettings) -> None:
+async def _gateway_command(settings: GatewaySettings, process: ProcessSettings) -> None:
     stop = asyncio.Event()
     _install_signal_handlers(stop)
-    await _gateway_only(settings, stop)
+    with _tracing(process):
+        await _gateway_only(settings, stop)
+
+
+def _otlp(process: ProcessSettings) -> tuple[str, str] | None:
+    if not process.otlp_endpoint:
+        return None
+    return process.otlp_endpoint, process.otlp_service_name
+
+
+@contextlib.contextmanager
+def _tracing(process: ProcessSettings) -> Iterator[None]:
+    """Tracing on for the block when --otlp-endpoint is set; buffered spans sent at the end."""
+    if not process.otlp_endpoint:
+        yield
+        return
+    from ember.gateway import tracing
+
+    try:
+        tracing.configure(process.otlp_endpoint, process.otlp_service_name)
+    except tracing.TracingUnavailableError as exc:
+        _fail(str(exc))
+    log.info("tracing to %s as %s", process.otlp_endpoint, process.otlp_service_name)
+    try:
+        yield
+    finally:
+        tracing.shutdown()
 
 
 @contextlib.contextmanager
@@ -382,7 +434,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         else:
             _configure_logging(options.build(_LogSettings, args, env).log_level)
             run_event_loop(
-                _gateway_command(options.build(GatewaySettings, args, env)), process.event_loop
+                _gateway_command(options.build(GatewaySettings, args, env), process),
+                process.event_loop,
             )
     except EmberError as exc:
         _fail(exc.message)

@@ -27,6 +27,7 @@ from ember.engines.types import (
     TokenInfo,
     TruncationSide,
 )
+from ember.gateway import tracing
 from ember.service import validate
 from ember.service.admission import Admission
 from ember.service.batching import BatchLimits
@@ -324,6 +325,10 @@ class Core:
         # future is cancelled with it and the scheduler drops the inputs not yet computed.
         results = await self._scheduler.submit(encodings)
         done = time.perf_counter_ns()
+        if tracing.enabled():
+            tracing.record_stages(
+                start, tokenized, ((r.batch_id, r.batch_start_ns, r.batch_ns) for r in results)
+            )
         batches = {r.batch_id: r.batch_ns for r in results}
         timing = Timing(
             queue_ns=max((r.batch_start_ns for r in results), default=tokenized) - tokenized,

@@ -1,7 +1,8 @@
-"""The server interceptors, built with grpc-interceptor: access log + metrics, request ids,
-error mapping.
+"""The server interceptors, built with grpc-interceptor: tracing, access log + metrics, request
+ids, error mapping.
 
-Outermost first: :class:`AccessLogInterceptor` times and counts every call by method and final
+Outermost first: :class:`TracingInterceptor` (only when tracing is on) opens the call's span;
+:class:`AccessLogInterceptor` times and counts every call by method and final
 status (and logs a line per call if asked); :class:`RequestIdInterceptor` takes the caller's
 ``x-request-id`` (or makes one), sets it for log lines and echoes it in the trailers;
 :class:`ErrorInterceptor` is the one place where domain errors become gRPC status codes
@@ -30,6 +31,7 @@ import grpc
 from grpc_interceptor.server import AsyncServerInterceptor
 
 from ember.engines.errors import EmberError
+from ember.gateway import tracing
 from ember.service import metrics
 
 log = logging.getLogger("ember.access")
@@ -263,17 +265,61 @@ async def _abort(exc: Exception, context: Ctx, method_name: str) -> None:
     await context.abort(code, message)
 
 
+class TracingInterceptor(CachedServerInterceptor):
+    """A SERVER span per call (:mod:`ember.service.tracing`), the child of the caller's
+    ``traceparent`` metadata; in the chain only when tracing is on."""
+
+    async def intercept(
+        self, method: Callable[..., Any], request_or_iterator: Any, context: Ctx, method_name: str
+    ) -> Any:
+        name = method_name.lstrip("/")
+        attributes = {"rpc.system": "grpc", "rpc.method": name}
+        metadata = context.invocation_metadata() or ()
+        result = method(request_or_iterator, context)
+        if _is_stream(result):
+            return self._traced_stream(result, name, metadata, attributes, context)
+        with tracing.server_span(name, metadata, attributes) as span:
+            try:
+                return await result
+            finally:
+                _end_status(span, context)
+
+    @staticmethod
+    async def _traced_stream(
+        responses: AsyncIterator[Any],
+        name: str,
+        metadata: Any,
+        attributes: dict[str, str],
+        context: Ctx,
+    ) -> AsyncIterator[Any]:
+        with tracing.server_span(name, metadata, attributes) as span:
+            try:
+                async for response in responses:
+                    yield response
+            finally:
+                _end_status(span, context)
+
+
+def _end_status(span: Any, context: Ctx) -> None:
+    code = context.code()
+    span.set_attribute(
+        "rpc.grpc.status_code", code.value[0] if isinstance(code, grpc.StatusCode) else 0
+    )
+
+
 class ServiceInterceptor:
     """The server's interceptor chain, outermost first: access log + metrics, request ids,
     error mapping. :meth:`chain` is what the gRPC server gets; :meth:`wrap_unary` puts the same
     chain around a servicer method for in-process calls."""
 
-    def __init__(self, log_each_call: bool) -> None:
-        self._chain: tuple[CachedServerInterceptor, ...] = (
+    def __init__(self, log_each_call: bool, *, traced: bool = False) -> None:
+        """``traced``: put a :class:`TracingInterceptor` outermost (tracing must be on)."""
+        chain: tuple[CachedServerInterceptor, ...] = (
             AccessLogInterceptor(log_each_call),
             RequestIdInterceptor(),
             ErrorInterceptor(),
         )
+        self._chain = (TracingInterceptor(), *chain) if traced else chain
 
     def chain(self) -> list[CachedServerInterceptor]:
         """The interceptors for ``grpc.aio.server(interceptors=...)``."""

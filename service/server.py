@@ -21,7 +21,6 @@ from importlib import metadata
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
-from grpc_reflection.v1alpha import reflection
 
 from ember.engines.base import Engine
 from ember.engines.config import EngineConfig
@@ -29,7 +28,8 @@ from ember.engines.cpu_features import cpu_features
 from ember.engines.errors import NotReadyError
 from ember.engines.selfcheck import self_check
 from ember.engines.types import Task
-from ember.service import servicers
+from ember.gateway import tracing
+from ember.service import reflection, servicers
 from ember.service.core import Core
 from ember.service.interceptors import ServiceInterceptor
 from ember.service.limits import resolve_limits
@@ -190,7 +190,7 @@ class EmberServer:
             ("grpc.http2.max_pings_without_data", 0),
             ("grpc.so_reuseport", 0),
         ]
-        interceptor = ServiceInterceptor(s.access_log)
+        interceptor = ServiceInterceptor(s.access_log, traced=tracing.enabled())
         server = grpc.aio.server(
             interceptors=interceptor.chain(),
             options=options,
@@ -217,13 +217,8 @@ class EmberServer:
             registrations[name](servicer, server)  # type: ignore[operator]
         self._local = _local_calls(interceptor, served)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
-        reflection.enable_server_reflection(
-            (
-                *ALL_SERVICES,
-                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-                reflection.SERVICE_NAME,
-            ),
-            server,
+        reflection.enable(
+            server, (*ALL_SERVICES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name)
         )
         for name in ("", *ALL_SERVICES):
             await self._health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)

@@ -217,11 +217,15 @@ class ServerSettings:
         ),
     )
     auto_truncate: bool = field(
-        default=False,
+        # On by default, as in TEI since 1.9: clients such as LlamaIndex send chunks longer
+        # than small models take and do not ask for truncation.
+        default=True,
         metadata=_opt(
             "--auto-truncate",
             "EMBER_AUTO_TRUNCATE",
-            "Truncate over-long inputs when a request does not say (else they are rejected).",
+            "Cut over-long inputs to the model's maximum when a request does not say "
+            "(truncate / truncation_direction per request win). false: reject them with "
+            "INVALID_ARGUMENT / 422 instead.",
             "BOOL",
         ),
     )
