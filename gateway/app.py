@@ -8,6 +8,7 @@ from the one table in :mod:`ember.gateway.errors`, in the route's error shape.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -160,6 +161,30 @@ class _Calls:
         )
 
 
+class _TextRequest(Request):
+    """A request whose JSON body is decoded with ``surrogateescape``: bytes that are not UTF-8
+    become lone surrogates, which the request models reject with 422 naming the field
+    (``_Request._valid_unicode``), instead of a 400 for the whole body."""
+
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            body = await self.body()
+            self._json = json.loads(body.decode("utf-8", "surrogateescape"))
+        return self._json
+
+
+class _TextRoute(APIRoute):
+    """Routes that hand FastAPI a :class:`_TextRequest`."""
+
+    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            return await handler(_TextRequest(request.scope, request.receive))
+
+        return route
+
+
 def create_app(settings: GatewaySettings, local: LocalCaller | None = None) -> FastAPI:
     """The gateway app; its lifespan opens and closes the channel to ``settings.upstream``.
 
@@ -191,6 +216,7 @@ def create_app(settings: GatewaySettings, local: LocalCaller | None = None) -> F
             {"name": "Server", "description": "Health, model info and metrics."},
         ],
     )
+    app.router.route_class = _TextRoute
     on_error = _install_error_handlers(app)
     _install_routes(app, call, upstream, created)
     _install_docs(app)

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import grpc
 import orjson
 
+from ember.engines.errors import cap_message
+
 
 class ErrorShape(enum.Enum):
     """The JSON shape an error body takes."""
@@ -140,7 +142,9 @@ class ApiError(Exception):
 def error_body(
     shape: ErrorShape, kind: ErrorKind, message: str, param: str | None = None
 ) -> dict[str, object]:
-    """The JSON error object of ``kind`` in ``shape``."""
+    """The JSON error object of ``kind`` in ``shape`` (the message capped at 1 kB: it may quote
+    what the caller sent)."""
+    message = cap_message(message)
     if shape is ErrorShape.OPENAI:
         return {
             "error": {

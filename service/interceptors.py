@@ -1,11 +1,13 @@
 """The server interceptors, built with grpc-interceptor: access log + metrics, request ids,
-error mapping.
+error mapping, request decoding.
 
 Outermost first: :class:`AccessLogInterceptor` times and counts every call by method and final
 status (and logs a line per call if asked); :class:`RequestIdInterceptor` takes the caller's
 ``x-request-id`` (or makes one), sets it for log lines and echoes it in the trailers;
 :class:`ErrorInterceptor` is the one place where domain errors become gRPC status codes
-(:func:`status_for`). :class:`ServiceInterceptor` holds the chain.
+(:func:`status_for`); :class:`DecodeInterceptor`, innermost, turns request bytes that do not
+parse as the method's message into INVALID_ARGUMENT (grpc's own answer would be UNKNOWN, or
+INTERNAL for a stream). :class:`ServiceInterceptor` holds the chain.
 
 Each is a grpc-interceptor ``AsyncServerInterceptor`` (``intercept(method, request, context,
 method_name)``) on :class:`CachedServerInterceptor`, which builds each method's wrapped handler
@@ -29,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 import grpc
 from grpc_interceptor.server import AsyncServerInterceptor
 
-from ember.engines.errors import EmberError
+from ember.engines.errors import EmberError, InvalidInputError
 from ember.service import metrics
 
 log = logging.getLogger("ember.access")
@@ -263,9 +265,69 @@ async def _abort(exc: Exception, context: Ctx, method_name: str) -> None:
     await context.abort(code, message)
 
 
+class Undecodable:
+    """What :func:`lenient` gives instead of a message for bytes that do not parse."""
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+def lenient(deserialize: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
+    """``deserialize`` that returns :class:`Undecodable` instead of raising: grpc turns a
+    deserializer's exception into UNKNOWN (INTERNAL within a stream), before any interceptor
+    or servicer could say what was wrong."""
+
+    def parse(data: bytes) -> Any:
+        try:
+            return deserialize(data)
+        except Exception as exc:  # DecodeError, and anything a generic deserializer raises
+            return Undecodable(type(exc).__name__)
+
+    return parse
+
+
+def _undecodable(method_name: str, found: Undecodable) -> InvalidInputError:
+    return InvalidInputError(
+        f"the request is not a valid {method_name.rsplit('/', 1)[-1]} message: its bytes do "
+        f"not parse as the method's protobuf type ({found.reason})"
+    )
+
+
+async def _checked(requests: AsyncIterator[Any], method_name: str) -> AsyncIterator[Any]:
+    async for request in requests:
+        if isinstance(request, Undecodable):
+            raise _undecodable(method_name, request)
+        yield request
+
+
+class DecodeInterceptor(CachedServerInterceptor):
+    """Installs :func:`lenient` as every method's request deserializer and raises
+    INVALID_ARGUMENT (through :class:`ErrorInterceptor`, outside it) where a request, or a
+    message of a request stream, did not parse."""
+
+    def _wrap_handler(self, name: str, handler: Any) -> Any:
+        deserialize = getattr(handler, "request_deserializer", None)
+        if deserialize is None:
+            return handler
+        handler = handler._replace(request_deserializer=lenient(deserialize))
+        return super()._wrap_handler(name, handler)
+
+    async def intercept(
+        self, method: Callable[..., Any], request_or_iterator: Any, context: Ctx, method_name: str
+    ) -> Any:
+        if isinstance(request_or_iterator, Undecodable):
+            raise _undecodable(method_name, request_or_iterator)
+        if hasattr(request_or_iterator, "__aiter__"):
+            request_or_iterator = _checked(request_or_iterator, method_name)
+        result = method(request_or_iterator, context)
+        return result if _is_stream(result) else await result
+
+
 class ServiceInterceptor:
     """The server's interceptor chain, outermost first: access log + metrics, request ids,
-    error mapping. :meth:`chain` is what the gRPC server gets; :meth:`wrap_unary` puts the same
+    error mapping, request decoding. :meth:`chain` is what the gRPC server gets; :meth:`wrap_unary` puts the same
     chain around a servicer method for in-process calls."""
 
     def __init__(self, log_each_call: bool) -> None:
@@ -273,6 +335,7 @@ class ServiceInterceptor:
             AccessLogInterceptor(log_each_call),
             RequestIdInterceptor(),
             ErrorInterceptor(),
+            DecodeInterceptor(),
         )
 
     def chain(self) -> list[CachedServerInterceptor]:
