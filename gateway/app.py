@@ -99,7 +99,12 @@ def json_response(content: object, status_code: int = 200) -> Response:
 
 def _error_response(request: Request, error: errors.ApiError) -> Response:
     body = errors.error_json(request.url.path, error.kind, error.message, error.param)
-    return Response(body, status_code=error.kind.status, media_type="application/json")
+    return Response(
+        body,
+        status_code=error.kind.status,
+        media_type="application/json",
+        headers=errors.retry_headers(error.kind),
+    )
 
 
 def _validation_message(exc: RequestValidationError) -> tuple[errors.ErrorKind, str, str | None]:

@@ -101,6 +101,13 @@ _BY_HTTP_STATUS: dict[int, ErrorKind] = {
 }
 
 
+def retry_headers(kind: ErrorKind) -> dict[str, str] | None:
+    """``Retry-After`` (seconds) for the statuses a client should retry (429, 503)."""
+    if kind.status in (OVERLOADED.status, UNAVAILABLE.status):
+        return {"retry-after": "1"}
+    return None
+
+
 def kind_for_grpc(code: grpc.StatusCode | None) -> ErrorKind:
     """The row for an upstream status; anything unknown (INTERNAL, UNKNOWN, ...) is a 500."""
     if code is None:

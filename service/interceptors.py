@@ -257,12 +257,23 @@ class ErrorInterceptor(CachedServerInterceptor):
             await _abort(exc, context, method_name)
 
 
+#: The trailer gRPC clients read as "retry after this many milliseconds" (gRFC A6 retry
+#: pushback), sent with the retryable statuses below.
+RETRY_PUSHBACK_KEY = "grpc-retry-pushback-ms"
+RETRY_AFTER_MS = {grpc.StatusCode.RESOURCE_EXHAUSTED: 100, grpc.StatusCode.UNAVAILABLE: 1000}
+
+
 async def _abort(exc: Exception, context: Ctx, method_name: str) -> None:
-    """End the call with the status ``exc`` maps to (raises AbortError)."""
+    """End the call with the status ``exc`` maps to (raises AbortError); retryable statuses
+    carry a retry pushback trailer."""
     code, message = status_for(exc)
     if code == grpc.StatusCode.INTERNAL:
         error_log.error("%s failed [%s]", method_name, request_id.get(), exc_info=exc)
-    await context.abort(code, message)
+    retry_ms = RETRY_AFTER_MS.get(code)
+    if retry_ms is None:
+        await context.abort(code, message)
+    trailers = ((REQUEST_ID_KEY, request_id.get()), (RETRY_PUSHBACK_KEY, str(retry_ms)))
+    await context.abort(code, message, trailers)
 
 
 class Undecodable:

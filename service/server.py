@@ -124,6 +124,44 @@ def _set_switch_interval(setting_ms: float | None, device: str) -> float | None:
     return previous
 
 
+#: Calls grpc-core may hold for the application beyond those it serves: the aio server takes
+#: calls one at a time, so under a burst they queue in grpc-core, which past its default
+#: backlog (1,000 soft, 3,000 hard) refuses new ones at random with CANCELLED, a status that
+#: tells a client nothing. Ember's own admission answers RESOURCE_EXHAUSTED instead, so the
+#: backlog is sized never to be the limit that speaks first.
+_PENDING_CALLS_PER_ADMITTED = 64
+_MIN_PENDING_CALLS = 65_536
+#: Streams one connection may have open, in multiples of --max-concurrent-requests (at least
+#: _MIN_STREAMS). Above admission's limit, so that a burst on one connection is answered by
+#: admission (RESOURCE_EXHAUSTED, retry pushback): streams past this bound are refused by the
+#: transport (REFUSED_STREAM, which clients see as UNAVAILABLE) when they arrive before the
+#: client learnt the bound, and wait in the client after.
+_STREAMS_PER_ADMITTED = 4
+_MIN_STREAMS = 4096
+
+
+def grpc_options(s: ServerSettings) -> list[tuple[str, int]]:
+    """The grpc-core options of the server: message, metadata, stream and backlog limits
+    aligned with Ember's admission, keepalive and connection timeouts."""
+    pending = max(_MIN_PENDING_CALLS, _PENDING_CALLS_PER_ADMITTED * s.max_concurrent_requests)
+    return [
+        ("grpc.max_receive_message_length", s.max_message_bytes),
+        ("grpc.max_send_message_length", s.max_message_bytes),
+        ("grpc.keepalive_time_ms", 30_000),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.http2.max_pings_without_data", 0),
+        ("grpc.so_reuseport", 0),
+        ("grpc.server.max_pending_requests", pending),
+        ("grpc.server.max_pending_requests_hard_limit", pending),
+        # Per connection: more concurrent calls than this wait in the client (HTTP/2
+        # SETTINGS_MAX_CONCURRENT_STREAMS) instead of reaching the server.
+        (
+            "grpc.max_concurrent_streams",
+            max(_MIN_STREAMS, _STREAMS_PER_ADMITTED * s.max_concurrent_requests),
+        ),
+    ]
+
+
 class CoreHandle:
     """Late binding between servicers (registered before start) and the core (built after
     the model loads): until then every model call answers UNAVAILABLE."""
@@ -204,14 +242,7 @@ class EmberServer:
     async def start(self) -> int:
         """Bind and start answering (health NOT_SERVING until :meth:`load` finishes)."""
         s = self._settings
-        options = [
-            ("grpc.max_receive_message_length", s.max_message_bytes),
-            ("grpc.max_send_message_length", s.max_message_bytes),
-            ("grpc.keepalive_time_ms", 30_000),
-            ("grpc.keepalive_permit_without_calls", 1),
-            ("grpc.http2.max_pings_without_data", 0),
-            ("grpc.so_reuseport", 0),
-        ]
+        options = grpc_options(s)
         interceptor = ServiceInterceptor(s.access_log)
         server = grpc.aio.server(
             interceptors=interceptor.chain(),
