@@ -26,7 +26,6 @@ def cap_message(message: str, limit: int = MAX_MESSAGE_CHARS) -> str:
     return message[:head] + marker + message[len(message) - tail :]
 
 
-
 class ErrorCode(enum.Enum):
     """The status a failed call ends with; names match gRPC status codes."""
 

@@ -106,7 +106,7 @@ class GatewayServer:
             log_config=None,
             access_log=self.settings.http_access_log,
             server_header=False,
-            timeout_graceful_shutdown=max(1, round(self.settings.http_shutdown_grace_s)),
+            timeout_graceful_shutdown=self.settings.http_shutdown_grace_s,  # type: ignore[arg-type]
         )
         server = _Server(config)
         self._socket, self._server = sock, server
@@ -138,11 +138,17 @@ class GatewayServer:
         if self._task is not None:
             await asyncio.shield(self._task)
 
-    async def stop(self) -> None:
-        """Stop gracefully; returns when in-flight requests are done and the channel closed."""
+    async def stop(self, *, deadline: float | None = None) -> None:
+        """Stop gracefully; returns when in-flight requests are done and the channel closed.
+
+        ``deadline`` (event loop time) bounds the wait for in-flight requests instead of
+        ``settings.http_shutdown_grace_s``."""
         server, task = self._server, self._task
         if server is None or task is None:
             return
+        if deadline is not None:
+            remaining = deadline - asyncio.get_running_loop().time()
+            server.config.timeout_graceful_shutdown = max(remaining, 0.1)  # type: ignore[assignment]
         server.should_exit = True
         try:
             await task

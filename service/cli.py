@@ -90,6 +90,11 @@ class ProcessSettings:
     )
 
 
+#: Gateway settings ``ember serve`` sets itself: the upstream is its own gRPC port, and one
+#: shutdown grace (--shutdown-grace) covers both transports.
+SERVE_EXCLUDED_GATEWAY_SETTINGS = frozenset({"upstream", "http_shutdown_grace_s"})
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ember",
@@ -104,7 +109,9 @@ def _parser() -> argparse.ArgumentParser:
         "can also be set by its environment variable.",
     )
     options.add_arguments(serve, ServerSettings, "model and gRPC service")
-    options.add_arguments(serve, GatewaySettings, "REST gateway", exclude=frozenset({"upstream"}))
+    options.add_arguments(
+        serve, GatewaySettings, "REST gateway", exclude=SERVE_EXCLUDED_GATEWAY_SETTINGS
+    )
     options.add_arguments(serve, ProcessSettings, "process")
     prepare = sub.add_parser(
         "prepare",
@@ -192,7 +199,9 @@ async def serve(
             host = server_settings.grpc_host
             loopback = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
             gateway_settings = dataclasses.replace(
-                gateway_settings, upstream=f"{loopback}:{grpc_port}"
+                gateway_settings,
+                upstream=f"{loopback}:{grpc_port}",
+                http_shutdown_grace_s=server_settings.shutdown_grace_s,
             )
             if http_workers > 1:
                 from ember.gateway.workers import GatewayWorkers
@@ -218,12 +227,18 @@ async def serve(
             )
             await stopping
     finally:
-        log.info("shutting down")
+        # One grace for both transports, from the signal: the service refuses new calls and
+        # tells streams to end at once, and both transports finish what they accepted by the
+        # same deadline (REST requests are service calls, answered UNAVAILABLE near the end).
+        deadline = asyncio.get_running_loop().time() + server_settings.shutdown_grace_s
+        log.info("shutting down (grace %.1fs)", server_settings.shutdown_grace_s)
         load.cancel()
         stopping.cancel()
+        await server.begin_shutdown()
+        stops = [server.stop(deadline=deadline)]
         if gateway is not None:
-            await gateway.stop()
-        await server.stop()
+            stops.append(gateway.stop(deadline=deadline))
+        await asyncio.gather(*stops)
 
 
 def _prepare(settings: ServerSettings) -> None:

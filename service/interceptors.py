@@ -19,6 +19,7 @@ microseconds, and rebuilding handlers per call cost ~80-100 us for the three
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import inspect
 import itertools
@@ -31,8 +32,9 @@ from typing import TYPE_CHECKING, Any
 import grpc
 from grpc_interceptor.server import AsyncServerInterceptor
 
-from ember.engines.errors import EmberError, InvalidInputError
+from ember.engines.errors import EmberError, InvalidInputError, NotReadyError
 from ember.service import metrics
+from ember.service.drain import EXPIRED, Drain
 
 log = logging.getLogger("ember.access")
 error_log = logging.getLogger(__name__)
@@ -229,32 +231,72 @@ class RequestIdInterceptor(CachedServerInterceptor):
 
 class ErrorInterceptor(CachedServerInterceptor):
     """The one place where exceptions become status codes: an :class:`EmberError` ends the
-    call with its code and message, anything else with INTERNAL (logged with a traceback)."""
+    call with its code and message, anything else with INTERNAL (logged with a traceback).
+
+    It also keeps the :class:`Drain`'s count of Ember calls in flight: once shutdown begins a
+    new call is answered UNAVAILABLE, and a call cancelled because the grace ran out
+    (:meth:`Drain.expire`) is answered UNAVAILABLE too, never dropped."""
+
+    def __init__(self, drain: Drain) -> None:
+        super().__init__()
+        self._drain = drain
 
     async def intercept(
         self, method: Callable[..., Any], request_or_iterator: Any, context: Ctx, method_name: str
     ) -> Any:
+        drained = method_name.startswith(_DRAINED_PREFIX)
         try:
+            if drained:
+                self._drain.refuse_if_draining()
             result = method(request_or_iterator, context)
             if _is_stream(result):
-                return self._mapped_stream(result, context, method_name)
-            return await result
+                return self._mapped_stream(result, context, method_name, drained)
+            if not drained:
+                return await result
+            with self._drain.track():
+                try:
+                    return await result
+                except asyncio.CancelledError:
+                    if not self._drain.expired:
+                        raise
+                    _uncancel()
+                    raise NotReadyError(EXPIRED) from None
         except grpc.aio.AbortError:
             raise
         except Exception as exc:
             await _abort(exc, context, method_name)
 
-    @staticmethod
     async def _mapped_stream(
-        responses: AsyncIterator[Any], context: Ctx, method_name: str
+        self, responses: AsyncIterator[Any], context: Ctx, method_name: str, drained: bool
     ) -> AsyncIterator[Any]:
+        tracking = self._drain.track() if drained else contextlib.nullcontext()
         try:
-            async for response in responses:
-                yield response
+            with tracking:
+                try:
+                    async for response in responses:
+                        yield response
+                except asyncio.CancelledError:
+                    if not (drained and self._drain.expired):
+                        raise
+                    _uncancel()
+                    raise NotReadyError(EXPIRED) from None
         except grpc.aio.AbortError:
             raise
         except Exception as exc:
             await _abort(exc, context, method_name)
+
+
+#: Calls the drain counts and refuses: Ember's own services (health and reflection stay open
+#: until the transport closes).
+_DRAINED_PREFIX = "/ember."
+
+
+def _uncancel() -> None:
+    """Forget the cancellation being handled, so the call can still send its answer."""
+    task = asyncio.current_task()
+    uncancel = getattr(task, "uncancel", None)  # Python 3.11+
+    if uncancel is not None:
+        uncancel()
 
 
 #: The trailer gRPC clients read as "retry after this many milliseconds" (gRFC A6 retry
@@ -338,14 +380,15 @@ class DecodeInterceptor(CachedServerInterceptor):
 
 class ServiceInterceptor:
     """The server's interceptor chain, outermost first: access log + metrics, request ids,
-    error mapping, request decoding. :meth:`chain` is what the gRPC server gets; :meth:`wrap_unary` puts the same
-    chain around a servicer method for in-process calls."""
+    error mapping, request decoding. :meth:`chain` is what the gRPC server gets;
+    :meth:`wrap_unary` puts the same chain around a servicer method for in-process calls."""
 
-    def __init__(self, log_each_call: bool) -> None:
+    def __init__(self, log_each_call: bool, drain: Drain | None = None) -> None:
+        self.drain = drain if drain is not None else Drain()
         self._chain: tuple[CachedServerInterceptor, ...] = (
             AccessLogInterceptor(log_each_call),
             RequestIdInterceptor(),
-            ErrorInterceptor(),
+            ErrorInterceptor(self.drain),
             DecodeInterceptor(),
         )
 

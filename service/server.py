@@ -3,7 +3,8 @@
 Lifecycle: bind and start serving at once (health NOT_SERVING, model RPCs answer
 UNAVAILABLE), load the model on a worker thread, warm it up, then flip health to SERVING for
 exactly the services the model can answer. On :meth:`EmberServer.stop`: health goes
-NOT_SERVING, new calls are refused, in-flight calls get ``shutdown_grace_s`` to finish.
+NOT_SERVING at once, new calls are refused UNAVAILABLE, batch streams answer what they read and
+end, in-flight calls get what is left of ``shutdown_grace_s`` (:mod:`ember.service.drain`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from ember.engines.types import Task
 from ember.service import servicers
 from ember.service.core import Core
 from ember.service.default_model import DEFAULT_MODEL_NAME, default_model_path
+from ember.service.drain import Drain
 from ember.service.interceptors import ServiceInterceptor
 from ember.service.limits import resolve_limits
 from ember.service.local import LocalCalls
@@ -162,6 +164,11 @@ def grpc_options(s: ServerSettings) -> list[tuple[str, int]]:
     ]
 
 
+#: The end of the shutdown grace kept for answering the calls still running UNAVAILABLE and
+#: closing connections (at most a quarter of the grace).
+_ANSWER_MARGIN_S = 1.0
+
+
 class CoreHandle:
     """Late binding between servicers (registered before start) and the core (built after
     the model loads): until then every model call answers UNAVAILABLE."""
@@ -225,6 +232,7 @@ class EmberServer:
         self._local: LocalCalls | None = None
         self._saved_switch_interval: float | None = None
         self._ready = asyncio.Event()
+        self._drain = Drain()
         self.started_at = time.monotonic()
 
     @property
@@ -243,7 +251,7 @@ class EmberServer:
         """Bind and start answering (health NOT_SERVING until :meth:`load` finishes)."""
         s = self._settings
         options = grpc_options(s)
-        interceptor = ServiceInterceptor(s.access_log)
+        interceptor = ServiceInterceptor(s.access_log, self._drain)
         server = grpc.aio.server(
             interceptors=interceptor.chain(),
             options=options,
@@ -251,10 +259,10 @@ class EmberServer:
         )
         handle = self._handle
         served: list[tuple[str, object]] = [
-            (EMBED_SERVICE, servicers.EmbedServicer(handle)),
-            (CLASSIFY_SERVICE, servicers.ClassifyServicer(handle)),
-            (RERANK_SERVICE, servicers.RerankServicer(handle)),
-            (TOKENS_SERVICE, servicers.TokenClassificationServicer(handle)),
+            (EMBED_SERVICE, servicers.EmbedServicer(handle, self._drain)),
+            (CLASSIFY_SERVICE, servicers.ClassifyServicer(handle, self._drain)),
+            (RERANK_SERVICE, servicers.RerankServicer(handle, self._drain)),
+            (TOKENS_SERVICE, servicers.TokenClassificationServicer(handle, self._drain)),
             (MODEL_SERVICE, servicers.ModelServicer(handle, server_version())),
         ]
         registrations = {
@@ -340,13 +348,28 @@ class EmberServer:
         """Wait until the model serves."""
         await self._ready.wait()
 
-    async def stop(self, grace: float | None = None) -> None:
-        """Go NOT_SERVING, refuse new calls, let in-flight ones finish, release the model."""
+    async def begin_shutdown(self) -> None:
+        """Health NOT_SERVING, new calls UNAVAILABLE, batch streams told to end (at once)."""
+        self._drain.begin()
         await self._health.enter_graceful_shutdown()
+
+    async def stop(self, grace: float | None = None, *, deadline: float | None = None) -> None:
+        """Shut down gracefully, finished by ``deadline`` (event loop time; default: now +
+        ``grace``, default ``shutdown_grace_s``): :meth:`begin_shutdown`, wait for the calls in
+        flight, answer those still running near the deadline UNAVAILABLE, close the transport
+        and release the model."""
+        loop = asyncio.get_running_loop()
+        if deadline is None:
+            deadline = loop.time() + (self._settings.shutdown_grace_s if grace is None else grace)
+        await self.begin_shutdown()
+        # Leave the end of the grace to answer what is still running and close connections.
+        margin = min(_ANSWER_MARGIN_S, max(deadline - loop.time(), 0.0) / 4)
+        if not await self._drain.wait_idle(deadline - margin - loop.time()):
+            expired = self._drain.expire()
+            log.warning("shutdown grace over: answering %d calls in flight UNAVAILABLE", expired)
+            await self._drain.wait_idle(deadline - loop.time())
         if self._started is not None:
-            await self._started.server.stop(
-                self._settings.shutdown_grace_s if grace is None else grace
-            )
+            await self._started.server.stop(max(deadline - loop.time(), 0.0))
         if self._handle.core is not None:
             await self._handle.core.close()
             self._handle.core = None
