@@ -56,6 +56,7 @@ from ember.gateway.models import (
     TEITokenizeRequest,
     TokenPrediction,
 )
+from ember.gateway.security import ApiKeys
 from ember.gateway.settings import GatewaySettings
 from ember.gateway.upstream import LocalCaller, Req, Resp, Rpc, Upstream
 from ember.v1 import model_pb2
@@ -195,7 +196,8 @@ def create_app(settings: GatewaySettings, local: LocalCaller | None = None) -> F
 
     ``local``: the service in this process, called directly instead of over the channel (see
     :mod:`ember.service.local`); the channel then carries only the health checks."""
-    upstream = Upstream(settings.upstream, local)
+    keys = ApiKeys.load(settings.api_key, settings.api_key_file)
+    upstream = Upstream(settings.upstream, local, keys)
     call = _Calls(settings, upstream)
     created = int(time.time())
 
@@ -230,8 +232,8 @@ def create_app(settings: GatewaySettings, local: LocalCaller | None = None) -> F
     # fast path of the hot routes (in front of FastAPI; see ember.gateway.fastpath).
     app.add_middleware(FastPathMiddleware, routes=_hot_routes(app), on_error=on_error)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    if settings.api_key:
-        app.add_middleware(AuthMiddleware, api_key=settings.api_key)
+    if keys is not None:
+        app.add_middleware(AuthMiddleware, keys=keys)
     if settings.cors_origins():
         app.add_middleware(
             CORSMiddleware,

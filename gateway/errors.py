@@ -56,6 +56,10 @@ METHOD_NOT_ALLOWED = ErrorKind(
     405, "MethodNotAllowed", "invalid_request_error", "method_not_allowed"
 )
 BODY_TOO_LARGE = ErrorKind(413, "PayloadTooLarge", "invalid_request_error", "payload_too_large")
+HEADERS_TOO_LARGE = ErrorKind(
+    431, "PayloadTooLarge", "invalid_request_error", "request_header_fields_too_large"
+)
+REQUEST_TIMEOUT = ErrorKind(408, "Timeout", "invalid_request_error", "request_timeout")
 VALIDATION = ErrorKind(422, "Validation", "invalid_request_error", "invalid_argument")
 CLIENT_CLOSED = ErrorKind(499, "Cancelled", "invalid_request_error", "client_closed_request")
 INTERNAL = ErrorKind(500, "Backend", "server_error", "internal")

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NoReturn
 
 from ember.engines.errors import EmberError
+from ember.gateway.security import Transport, is_loopback
 from ember.gateway.settings import GatewaySettings
 from ember.service import options
 from ember.service.runtime import resolve_event_loop, run_event_loop, settle_heap
@@ -181,26 +182,28 @@ async def serve(
     http_workers: int = 1,
     event_loop: str = "auto",
     http_direct: bool = True,
+    transport: Transport | None = None,
 ) -> None:
     """Run the service (and gateway) until ``stop`` is set, then shut down gracefully.
+
+    ``transport``: API keys, TLS and header limits of the gRPC service (the gateway takes
+    them from ``gateway_settings``).
 
     ``http_workers`` > 1 runs the gateway in that many worker processes instead of this one;
     with one, ``http_direct`` has it call the service in-process (:mod:`ember.service.local`).
     """
     from ember.service.server import EmberServer
 
-    server = EmberServer(server_settings)
+    server = EmberServer(server_settings, transport=transport)
     grpc_port = await server.start()
     gateway: GatewayServer | GatewayWorkers | None = None
     load = asyncio.ensure_future(server.load())
     stopping = asyncio.ensure_future(stop.wait())
     try:
         if gateway_settings is not None:
-            host = server_settings.grpc_host
-            loopback = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
             gateway_settings = dataclasses.replace(
                 gateway_settings,
-                upstream=f"{loopback}:{grpc_port}",
+                upstream=server.local_target,
                 http_shutdown_grace_s=server_settings.shutdown_grace_s,
             )
             if http_workers > 1:
@@ -272,6 +275,7 @@ async def _serve_command(
     server_settings: ServerSettings,
     gateway_settings: GatewaySettings | None,
     process: ProcessSettings,
+    transport: Transport,
 ) -> None:
     stop = asyncio.Event()
     _install_signal_handlers(stop)
@@ -282,7 +286,22 @@ async def _serve_command(
         http_workers=process.http_workers,
         event_loop=process.event_loop,
         http_direct=process.http_direct,
+        transport=transport,
     )
+
+
+def _warn_if_open(transport: Transport, hosts: Sequence[str]) -> None:
+    """Warn when a non-loopback address is served without an API key (binding all interfaces
+    stays the default: the container convention)."""
+    if transport.keys is not None:
+        return
+    for host in hosts:
+        if not is_loopback(host):
+            log.warning(
+                "serving %s without an API key: anyone who can reach this address can use "
+                "the model; set --api-key / --api-key-file, or bind 127.0.0.1",
+                host,
+            )
 
 
 async def _gateway_command(settings: GatewaySettings) -> None:
@@ -332,28 +351,37 @@ def main(argv: Sequence[str] | None = None) -> None:
             _prepare(settings)
         elif args.command == "serve":
             server_settings = options.build(ServerSettings, args, env)
-            gateway_settings = options.build(GatewaySettings, args, env) if process.http else None
+            shared = options.build(GatewaySettings, args, env)
+            try:
+                transport = Transport.from_settings(shared)
+            except ValueError as exc:
+                _fail(str(exc))
+            gateway_settings = shared if process.http else None
             if process.http_workers < 1:
                 _fail(f"--http-workers must be at least 1, got {process.http_workers}")
             interval = server_settings.gil_switch_interval_ms
             if interval is not None and interval <= 0:
                 _fail(f"--gil-switch-interval must be positive, got {interval}")
             _configure_logging(server_settings.log_level)
+            hosts = [server_settings.grpc_host]
+            if gateway_settings is not None:
+                hosts.append(gateway_settings.http_host)
+            _warn_if_open(transport, hosts)
             workers = process.http_workers if gateway_settings is not None else 1
             metrics = _multiprocess_metrics() if workers > 1 else contextlib.nullcontext()
             with metrics:
                 run_event_loop(
-                    _serve_command(server_settings, gateway_settings, process),
+                    _serve_command(server_settings, gateway_settings, process, transport),
                     process.event_loop,
                 )
         else:
             _configure_logging(options.build(_LogSettings, args, env).log_level)
-            run_event_loop(
-                _gateway_command(options.build(GatewaySettings, args, env)), process.event_loop
-            )
+            gateway_only = options.build(GatewaySettings, args, env)
+            Transport.from_settings(gateway_only)  # key and TLS files readable: fail early
+            run_event_loop(_gateway_command(gateway_only), process.event_loop)
     except EmberError as exc:
         _fail(exc.message)
-    except OSError as exc:
+    except (OSError, ValueError) as exc:  # unbindable address, unreadable key or TLS file
         _fail(str(exc))
 
 

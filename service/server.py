@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -26,7 +27,9 @@ from ember.engines.base import Engine
 from ember.engines.config import EngineConfig
 from ember.engines.errors import NotReadyError
 from ember.engines.types import Task
+from ember.gateway.security import TlsFiles, Transport
 from ember.service import servicers
+from ember.service.auth import AuthInterceptor
 from ember.service.core import Core
 from ember.service.default_model import DEFAULT_MODEL_NAME, default_model_path
 from ember.service.drain import Drain
@@ -142,11 +145,21 @@ _STREAMS_PER_ADMITTED = 4
 _MIN_STREAMS = 4096
 
 
-def grpc_options(s: ServerSettings) -> list[tuple[str, int]]:
+def grpc_options(s: ServerSettings, transport: Transport | None) -> list[tuple[str, int]]:
     """The grpc-core options of the server: message, metadata, stream and backlog limits
     aligned with Ember's admission, keepalive and connection timeouts."""
     pending = max(_MIN_PENDING_CALLS, _PENDING_CALLS_PER_ADMITTED * s.max_concurrent_requests)
+    limits: list[tuple[str, int]] = []
+    if transport is not None:
+        limits = [
+            # Metadata past this ends the call RESOURCE_EXHAUSTED, before the server holds
+            # it all (grpc-core's default hard limit is 16 kB; ours follows --max-header-bytes).
+            ("grpc.max_metadata_size", transport.max_header_bytes),
+            ("grpc.absolute_max_metadata_size", transport.max_header_bytes),
+            ("grpc.server_handshake_timeout_ms", round(transport.header_timeout_s * 1000)),
+        ]
     return [
+        *limits,
         ("grpc.max_receive_message_length", s.max_message_bytes),
         ("grpc.max_send_message_length", s.max_message_bytes),
         ("grpc.keepalive_time_ms", 30_000),
@@ -162,6 +175,15 @@ def grpc_options(s: ServerSettings) -> list[tuple[str, int]]:
             max(_MIN_STREAMS, _STREAMS_PER_ADMITTED * s.max_concurrent_requests),
         ),
     ]
+
+
+def _server_credentials(tls: TlsFiles) -> grpc.ServerCredentials:
+    ca = tls.client_ca.read_bytes() if tls.client_ca is not None else None
+    return grpc.ssl_server_credentials(
+        [(tls.key.read_bytes(), tls.cert.read_bytes())],
+        root_certificates=ca,
+        require_client_auth=ca is not None,
+    )
 
 
 #: The end of the shutdown grace kept for answering the calls still running UNAVAILABLE and
@@ -223,13 +245,23 @@ def _local_calls(interceptor: ServiceInterceptor, served: list[tuple[str, object
 class EmberServer:
     """One gRPC server serving one model."""
 
-    def __init__(self, settings: ServerSettings, loader: EngineLoader = _default_loader) -> None:
+    def __init__(
+        self,
+        settings: ServerSettings,
+        loader: EngineLoader = _default_loader,
+        *,
+        transport: Transport | None = None,
+    ) -> None:
+        """``transport``: API keys, TLS and header limits (shared with the REST gateway);
+        None: no key, no TLS, default limits."""
         self._settings = settings
+        self._transport = transport
         self._loader = loader
         self._handle = CoreHandle()
         self._health = HealthServicer()
         self._started: _Started | None = None
         self._local: LocalCalls | None = None
+        self._local_port: int | None = None
         self._saved_switch_interval: float | None = None
         self._ready = asyncio.Event()
         self._drain = Drain()
@@ -243,6 +275,18 @@ class EmberServer:
         return self._started.port
 
     @property
+    def local_target(self) -> str:
+        """Where this process's REST gateway calls the service over gRPC: plaintext on
+        loopback (a port of its own when the public one is TLS), after :meth:`start`."""
+        if self._local_port is None:
+            raise RuntimeError("server not started")
+        host = self._settings.grpc_host
+        tls = self._transport is not None and self._transport.tls is not None
+        if tls or host in ("0.0.0.0", "::", ""):
+            host = "127.0.0.1"
+        return f"{host}:{self._local_port}"
+
+    @property
     def core(self) -> Core:
         """The service core (after the model loaded)."""
         return self._handle()
@@ -250,13 +294,13 @@ class EmberServer:
     async def start(self) -> int:
         """Bind and start answering (health NOT_SERVING until :meth:`load` finishes)."""
         s = self._settings
-        options = grpc_options(s)
+        transport = self._transport
+        options = grpc_options(s, transport)
         interceptor = ServiceInterceptor(s.access_log, self._drain)
-        server = grpc.aio.server(
-            interceptors=interceptor.chain(),
-            options=options,
-            maximum_concurrent_rpcs=None,
-        )
+        chain: list[Any] = list(interceptor.chain())
+        if transport is not None and transport.keys is not None:
+            chain.insert(0, AuthInterceptor(transport.keys, transport.open_grpc_services))
+        server = grpc.aio.server(interceptors=chain, options=options, maximum_concurrent_rpcs=None)
         handle = self._handle
         served: list[tuple[str, object]] = [
             (EMBED_SERVICE, servicers.EmbedServicer(handle, self._drain)),
@@ -288,9 +332,18 @@ class EmberServer:
         )
         for name in ("", *ALL_SERVICES):
             await self._health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
-        port = server.add_insecure_port(f"{s.grpc_host}:{s.grpc_port}")
+        address = f"{s.grpc_host}:{s.grpc_port}"
+        tls = transport.tls if transport is not None else None
+        if tls is None:
+            port = server.add_insecure_port(address)
+            self._local_port = port
+        else:
+            port = server.add_secure_port(address, _server_credentials(tls))
+            # The REST gateway of this process (or its workers) reaches the service on a
+            # loopback-only plaintext port: API keys still apply there.
+            self._local_port = server.add_insecure_port("127.0.0.1:0")
         if port == 0:
-            raise OSError(f"cannot bind gRPC to {s.grpc_host}:{s.grpc_port}")
+            raise OSError(f"cannot bind gRPC to {address}")
         await server.start()
         self._started = _Started(server, port)
         log.info("gRPC listening on %s:%d", s.grpc_host, port)
