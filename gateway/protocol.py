@@ -5,8 +5,8 @@ may take to send them: one client sending a 64 MB header held the event loop for
 parser accumulates it), and a client that connects and sends nothing holds a connection
 forever. :func:`bounded_protocol` makes a protocol class that answers
 
-* **431** once a request's head passes ``max_head_bytes``, counted as bytes arrive, before the
-  parser is given more than one read past the limit;
+* **431** once a request's head passes ``max_head_bytes``: counted as bytes arrive (the
+  parser is given at most one read past the limit), and measured when a head arrived whole;
 * **408** when a head is not complete ``head_timeout_s`` after the connection opened or the
   request's first byte arrived (idle keep-alive connections keep uvicorn's own timeout);
 
@@ -24,6 +24,10 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from ember.gateway import errors
 
 _REASONS = {431: b"Request Header Fields Too Large", 408: b"Request Timeout"}
+
+
+class _RefusedError(Exception):
+    """Raised from a parser callback to stop parsing a refused request."""
 
 
 class BoundedHttpProtocol(HttpToolsProtocol):
@@ -55,19 +59,31 @@ class BoundedHttpProtocol(HttpToolsProtocol):
                 self._arm()
             self._head_bytes += len(data)
         super().data_received(data)
-        if self._in_head and self._head_bytes > self.max_head_bytes:
-            self._refuse(
-                431,
-                errors.HEADERS_TOO_LARGE,
-                f"the request line and headers are larger than the limit of "
-                f"{self.max_head_bytes} bytes",
-            )
+        if self._in_head and not self._refused and self._head_bytes > self.max_head_bytes:
+            self._too_large()
 
     def on_headers_complete(self) -> None:
         self._in_head = False
         self._head_bytes = 0
         self._disarm()
+        # A head that arrived whole in one read is measured here, before the app sees it.
+        size = len(self.url) + sum(len(k) + len(v) + 4 for k, v in self.headers)
+        if size > self.max_head_bytes:
+            self._too_large()
+            raise _RefusedError  # stops the parser (uvicorn then answers nothing more: see below)
         super().on_headers_complete()
+
+    def send_400_response(self, msg: str) -> None:
+        if not self._refused:  # else the refusal is answered already
+            super().send_400_response(msg)
+
+    def _too_large(self) -> None:
+        self._refuse(
+            431,
+            errors.HEADERS_TOO_LARGE,
+            f"the request line and headers are larger than the limit of "
+            f"{self.max_head_bytes} bytes",
+        )
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
