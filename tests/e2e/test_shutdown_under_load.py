@@ -130,3 +130,43 @@ async def test_sigterm_under_load_loses_nothing(minilm_path: Path) -> None:
     assert tally.outcomes["stream batch answered"] > 0
     assert tally.outcomes["rest 200"] > 0
     assert exited_after <= GRACE_S + 1.0, server.log()[-3000:]
+
+
+@pytest.mark.timeout(120)
+async def test_grace_expiry_answers_unavailable(minilm_path: Path) -> None:
+    """Work longer than the grace: the calls still running when it ends are answered
+    UNAVAILABLE (gRPC) and 503 (REST), not cancelled, and the process exits soon after."""
+    grace = 1.0
+    long_texts = ["a long input for a long request " * 12] * 1024
+    with run_server(minilm_path, "--shutdown-grace", str(grace)) as server:
+        async with grpc.aio.insecure_channel(server.grpc_target) as channel:
+            stub = embed_pb2_grpc.EmbedServiceStub(channel)
+            request = embed_pb2.EmbedRequest(
+                inputs=[embed_pb2.EmbedInput(text=t) for t in long_texts]
+            )
+            async with httpx.AsyncClient(base_url=server.http_url, timeout=60) as http:
+
+                async def grpc_status() -> str:
+                    try:
+                        await stub.Embed(request, timeout=60)
+                    except grpc.aio.AioRpcError as error:
+                        return f"grpc {error.code().name}"
+                    return "grpc OK"
+
+                async def rest_status() -> str:
+                    body = {"inputs": long_texts}
+                    return f"rest {(await http.post('/embed', json=body)).status_code}"
+
+                calls = asyncio.gather(grpc_status(), rest_status())
+                await asyncio.sleep(0.5)
+                signalled = time.monotonic()
+                server.process.send_signal(signal.SIGTERM)
+                outcomes = await calls
+                await asyncio.to_thread(server.process.wait, 30)
+                exited_after = time.monotonic() - signalled
+    print(f"grace expiry: {outcomes}; exit {exited_after:.2f}s after SIGTERM")
+    assert sorted(outcomes) == ["grpc UNAVAILABLE", "rest 503"], server.log()[-3000:]
+    assert server.process.returncode == 0
+    # The grace, plus the engine batch running at its end: a forward is not interruptible
+    # (~1 s here for 64 inputs of ~90 tokens; more on a busy machine).
+    assert exited_after <= grace + 10.0
