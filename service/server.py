@@ -417,12 +417,15 @@ class EmberServer:
         await self.begin_shutdown()
         # Leave the end of the grace to answer what is still running and close connections.
         margin = min(_ANSWER_MARGIN_S, max(deadline - loop.time(), 0.0) / 4)
-        if not await self._drain.wait_idle(deadline - margin - loop.time()):
+        if await self._drain.wait_idle(deadline - margin - loop.time()):
+            log.info("calls in flight answered; %.2fs of the grace left", deadline - loop.time())
+        else:
             expired = self._drain.expire()
             log.warning("shutdown grace over: answering %d calls in flight UNAVAILABLE", expired)
             await self._drain.wait_idle(deadline - loop.time())
         if self._started is not None:
             await self._started.server.stop(max(deadline - loop.time(), 0.0))
+            log.info("gRPC transport closed; %.2fs of the grace left", deadline - loop.time())
         if self._handle.core is not None:
             await self._handle.core.close()
             self._handle.core = None

@@ -67,13 +67,17 @@ async def ordered(
     queue: asyncio.Queue[tuple[Req, asyncio.Task[Resp]] | None] = asyncio.Queue()
     iterator = requests.__aiter__()
 
+    ended = False  # the caller closed its side: every message was read
+
     async def read() -> None:
+        nonlocal ended
         try:
             while True:
                 await slots.acquire()
                 try:
                     req = await iterator.__anext__()
                 except StopAsyncIteration:
+                    ended = True
                     return
                 queue.put_nowait((req, asyncio.ensure_future(handle(req))))
         finally:
@@ -103,7 +107,10 @@ async def ordered(
             finally:
                 pending.remove(task)
                 slots.release()
-        if stop is not None and stop.is_set() and reader.cancelled():
+        # Stopped before the caller's end: whatever the request stream raised when its read
+        # was cancelled, the answer is "shutting down, resend".
+        await asyncio.wait({reader})
+        if not ended and stop is not None and stop.is_set():
             raise NotReadyError(
                 "the server is shutting down: every batch read was answered; resend the "
                 "batches without an answer (on another replica)"

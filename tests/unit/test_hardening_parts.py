@@ -159,3 +159,30 @@ async def test_stream_without_stop_ends_normally() -> None:
         a async for a in streaming.ordered(requests(), handle, lambda r, e: -1, 2, asyncio.Event())
     ]
     assert got == [1, 2, 3, 4, 5]
+
+
+async def test_stream_stop_while_idle_ends_unavailable() -> None:
+    """The stop comes while every batch read is answered and the reader waits for more."""
+    stop = asyncio.Event()
+    forever = asyncio.Event()
+
+    async def requests() -> AsyncIterator[int]:
+        yield 1
+        try:
+            await forever.wait()
+        finally:
+            await asyncio.sleep(0.01)  # a request stream that cleans up when cancelled
+        yield 2
+
+    async def handle(i: int) -> int:
+        return i
+
+    async def consume() -> list[int]:
+        got = []
+        async for answer in streaming.ordered(requests(), handle, lambda r, e: -1, stop=stop):
+            got.append(answer)
+            asyncio.get_running_loop().call_later(0.05, stop.set)
+        return got
+
+    with pytest.raises(NotReadyError):
+        await consume()
