@@ -65,6 +65,13 @@ def new_request_id() -> bytes:
     return b"%s%012x" % (_ID_PREFIX, next(_ID_COUNTER))
 
 
+def _draining(scope: Scope) -> bool:
+    """Whether the app shuts down (:meth:`ember.gateway.server.GatewayServer.begin_shutdown`)."""
+    app = scope.get("app")
+    state = getattr(app, "state", None)
+    return bool(getattr(state, "draining", False))
+
+
 class ObservabilityMiddleware:
     """Request id in and out, plus ``ember_http_requests`` / latency metrics per route."""
 
@@ -99,6 +106,8 @@ class ObservabilityMiddleware:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 message["headers"] = [*message.get("headers", ()), *echoed]
+                if _draining(scope):
+                    message["headers"].append((b"connection", b"close"))
             await send(message)
 
         try:

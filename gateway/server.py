@@ -155,6 +155,11 @@ class GatewayServer:
         if self._task is not None:
             await asyncio.shield(self._task)
 
+    def begin_shutdown(self) -> None:
+        """From now on every answer carries ``Connection: close``: keep-alive clients leave
+        before the listening socket closes, instead of finding their connection gone."""
+        self.app.state.draining = True
+
     async def stop(self, *, deadline: float | None = None) -> None:
         """Stop gracefully; returns when in-flight requests are done and the channel closed.
 

@@ -198,6 +198,10 @@ class GatewayWorkers:
                 except (RuntimeError, OSError) as exc:
                     logger.error("restarting REST gateway worker %d failed: %s", index, exc)
 
+    def begin_shutdown(self) -> None:
+        """Nothing to do before :meth:`stop`: the workers' requests are service calls, which the
+        service refuses once it drains."""
+
     async def stop(self, *, deadline: float | None = None) -> None:
         """SIGTERM every worker, wait for them to finish in-flight requests, release the port.
 

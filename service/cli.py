@@ -231,13 +231,17 @@ async def serve(
             await stopping
     finally:
         # One grace for both transports, from the signal: the service refuses new calls and
-        # tells streams to end at once, and both transports finish what they accepted by the
-        # same deadline (REST requests are service calls, answered UNAVAILABLE near the end).
+        # tells streams to end at once (REST answers carry Connection: close); once what was
+        # accepted is answered (REST requests are service calls) and callers stopped sending,
+        # both transports close, all by the same deadline.
         deadline = asyncio.get_running_loop().time() + server_settings.shutdown_grace_s
         log.info("shutting down (grace %.1fs)", server_settings.shutdown_grace_s)
         load.cancel()
         stopping.cancel()
         await server.begin_shutdown()
+        if gateway is not None:
+            gateway.begin_shutdown()
+        await server.drain(deadline)
         stops = [server.stop(deadline=deadline)]
         if gateway is not None:
             stops.append(gateway.stop(deadline=deadline))

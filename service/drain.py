@@ -32,6 +32,7 @@ class Drain:
         self._calls: set[asyncio.Task[object]] = set()
         self._idle = asyncio.Event()
         self._idle.set()
+        self._last_call = 0.0  # event loop time a call last started or was refused
 
     @property
     def draining(self) -> bool:
@@ -45,6 +46,7 @@ class Drain:
     def refuse_if_draining(self) -> None:
         """Raise UNAVAILABLE (:class:`NotReadyError`) once shutdown has begun."""
         if self.started.is_set():
+            self._last_call = asyncio.get_running_loop().time()
             raise NotReadyError(SHUTTING_DOWN)
 
     @contextlib.contextmanager
@@ -56,6 +58,7 @@ class Drain:
             return
         self._calls.add(task)
         self._idle.clear()
+        self._last_call = asyncio.get_running_loop().time()
         try:
             yield
         finally:
@@ -75,6 +78,19 @@ class Drain:
         except (TimeoutError, asyncio.TimeoutError):
             return False
         return True
+
+    async def wait_quiet(self, quiet_s: float, deadline: float) -> None:
+        """Wait until no call has started (or been refused) for ``quiet_s`` seconds, or until
+        ``deadline`` (event loop time). Closing the transport while callers still send makes
+        grpc-core cancel the calls it holds (CANCELLED, not retryable); refused UNAVAILABLE,
+        callers go elsewhere first."""
+        loop = asyncio.get_running_loop()
+        while True:
+            now = loop.time()
+            wait = min(self._last_call + quiet_s, deadline) - now
+            if wait <= 0:
+                return
+            await asyncio.sleep(wait)
 
     def expire(self) -> int:
         """The grace is over: cancel every call still running (each is answered UNAVAILABLE by

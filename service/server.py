@@ -186,6 +186,9 @@ def _server_credentials(tls: TlsFiles) -> grpc.ServerCredentials:
     )
 
 
+#: How long no call must have arrived before the gRPC transport closes (see Drain.wait_quiet).
+_QUIET_S = 0.25
+
 #: The end of the shutdown grace kept for answering the calls still running UNAVAILABLE and
 #: closing connections (at most a quarter of the grace).
 _ANSWER_MARGIN_S = 1.0
@@ -406,28 +409,38 @@ class EmberServer:
         self._drain.begin()
         await self._health.enter_graceful_shutdown()
 
-    async def stop(self, grace: float | None = None, *, deadline: float | None = None) -> None:
-        """Shut down gracefully, finished by ``deadline`` (event loop time; default: now +
-        ``grace``, default ``shutdown_grace_s``): :meth:`begin_shutdown`, wait for the calls in
-        flight, answer those still running near the deadline UNAVAILABLE, close the transport
-        and release the model."""
+    async def drain(self, deadline: float) -> None:
+        """:meth:`begin_shutdown`, then wait, transports still open, until the calls in flight
+        are answered and callers stopped sending (or answer those still running UNAVAILABLE
+        near ``deadline``, event loop time). REST requests of this process are service calls:
+        call this before closing either transport."""
         loop = asyncio.get_running_loop()
-        if deadline is None:
-            deadline = loop.time() + (self._settings.shutdown_grace_s if grace is None else grace)
         await self.begin_shutdown()
         # Leave the end of the grace to answer what is still running and close connections.
         margin = min(_ANSWER_MARGIN_S, max(deadline - loop.time(), 0.0) / 4)
         if await self._drain.wait_idle(deadline - margin - loop.time()):
+            await self._drain.wait_quiet(_QUIET_S, deadline - margin)
             log.info("calls in flight answered; %.2fs of the grace left", deadline - loop.time())
         else:
             expired = self._drain.expire()
             log.warning("shutdown grace over: answering %d calls in flight UNAVAILABLE", expired)
             await self._drain.wait_idle(deadline - loop.time())
+
+    async def stop(self, grace: float | None = None, *, deadline: float | None = None) -> None:
+        """Shut down gracefully, finished by ``deadline`` (event loop time; default: now +
+        ``grace``, default ``shutdown_grace_s``): :meth:`drain`, close the transport, release
+        the model."""
+        loop = asyncio.get_running_loop()
+        if deadline is None:
+            deadline = loop.time() + (self._settings.shutdown_grace_s if grace is None else grace)
+        await self.drain(deadline)
         if self._started is not None:
             await self._started.server.stop(max(deadline - loop.time(), 0.0))
             log.info("gRPC transport closed; %.2fs of the grace left", deadline - loop.time())
         if self._handle.core is not None:
-            await self._handle.core.close()
+            # Past the grace, the batch still running answers nobody: interrupt it if the
+            # engine can, so that the process exits in time.
+            await self._handle.core.close(abandon=self._drain.expired)
             self._handle.core = None
         if self._saved_switch_interval is not None:
             sys.setswitchinterval(self._saved_switch_interval)
