@@ -140,7 +140,7 @@ async def test_sigterm_under_load_loses_nothing(minilm_path: Path) -> None:
 @pytest.mark.timeout(120)
 async def test_grace_expiry_answers_unavailable(minilm_path: Path) -> None:
     """Work longer than the grace: the calls still running when it ends are answered
-    UNAVAILABLE (gRPC) and 503 (REST), not cancelled, and the process exits soon after."""
+    UNAVAILABLE (gRPC) and 503 (REST), not cancelled, and the process exits in time."""
     grace = 1.0
     long_texts = ["a long input for a long request " * 12] * 1024
     with run_server(minilm_path, "--shutdown-grace", str(grace)) as server:
@@ -172,6 +172,6 @@ async def test_grace_expiry_answers_unavailable(minilm_path: Path) -> None:
     print(f"grace expiry: {outcomes}; exit {exited_after:.2f}s after SIGTERM")
     assert sorted(outcomes) == ["grpc UNAVAILABLE", "rest 503"], server.log()[-3000:]
     assert server.process.returncode == 0
-    # The grace, plus the engine batch running at its end: a forward is not interruptible
-    # (~1 s here for 64 inputs of ~90 tokens; more on a busy machine).
-    assert exited_after <= grace + 10.0
+    # The ONNX Runtime forward running at the end of the grace is interrupted (uninterrupted,
+    # it kept the process ~6 s past a 1 s grace on this busy 2-core machine).
+    assert exited_after <= grace + 2.0
