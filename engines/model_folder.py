@@ -10,6 +10,7 @@ torch, no transformers, so it is cheap and unit-testable.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -177,17 +178,57 @@ class ModelFolder:
         return self.hidden_size * len(self.pooling.modes)
 
 
+#: A Hugging Face hub model id, ``org/name`` or ``name``, with an optional ``@revision``.
+HUB_ID = re.compile(r"(?:[A-Za-z0-9][\w.-]*/)?[A-Za-z0-9][\w.-]*(?:@[\w./-]+)?")
+
+
+def hub_snapshot(spec: str) -> Path:
+    """The local snapshot folder of hub model ``spec`` (``org/name[@revision]``).
+
+    Looked up in the Hugging Face cache first (``HF_HOME`` / ``HF_HUB_CACHE`` as
+    ``huggingface_hub`` reads them), then downloaded unless ``HF_HUB_OFFLINE`` is set. Raises
+    :class:`ModelLoadError` saying where it looked when neither finds it.
+    """
+    import huggingface_hub
+    from huggingface_hub import constants
+
+    repo_id, _, revision = spec.partition("@")
+    try:
+        return Path(
+            huggingface_hub.snapshot_download(
+                repo_id, revision=revision or None, local_files_only=True
+            )
+        )
+    except Exception as cached_error:  # any failure here means: not in the cache
+        missing = cached_error
+    if not constants.HF_HUB_OFFLINE:
+        try:
+            return Path(huggingface_hub.snapshot_download(repo_id, revision=revision or None))
+        except Exception as exc:
+            missing = exc
+    where = "offline (HF_HUB_OFFLINE is set)" if constants.HF_HUB_OFFLINE else "online"
+    raise ModelLoadError(
+        f"model {spec!r} is neither a local folder (no {str(Path(spec).resolve())!r}) nor in "
+        f"the Hugging Face cache {constants.HF_HUB_CACHE!r}, and fetching it {where} failed: "
+        f"{type(missing).__name__}"
+    )
+
+
 def resolve_model_path(path: Path) -> tuple[Path, str | None]:
     """Resolve a model location to the folder holding its files, and its ``org/name`` if cached.
 
-    Accepts a plain folder, a Hugging Face cache snapshot
+    Accepts a plain folder, a Hugging Face hub id (``org/name[@revision]``, see
+    :func:`hub_snapshot`) when no such folder exists, a Hugging Face cache snapshot
     (``.../models--org--name/snapshots/<rev>``) or the cache's repo folder
     (``.../models--org--name``), resolved through ``refs/main`` or, when there is no ref, the only
     snapshot.
     """
     path = Path(path).expanduser()
     if not path.exists():
-        raise ModelLoadError(f"model folder {str(path)!r} does not exist")
+        if HUB_ID.fullmatch(str(path)):
+            path = hub_snapshot(str(path))
+        else:
+            raise ModelLoadError(f"model folder {str(path)!r} does not exist")
     if not path.is_dir():
         raise ModelLoadError(f"model path {str(path)!r} is not a folder")
     if path.parent.name == "snapshots" and path.parent.parent.name.startswith("models--"):

@@ -9,7 +9,9 @@ Owns three steps and the cache that makes them a one-time cost:
 3. int8 (optional): SmoothQuant scaling calibrated on a fixed text sample, then dynamic
    quantization with per-channel int8 weights and per-batch uint8 activations for every MatMul
    except the FFN down-projections (the MatMuls fed by a GELU), which stay fp32: their inputs
-   have the widest outliers and cost most accuracy in int8, smoothed or not.
+   have the widest outliers and cost most accuracy in int8, smoothed or not. The weights' range
+   follows the CPU (:func:`ember.engines.precision.int8_scheme`): 8-bit with VNNI/AMX, 7-bit
+   without, where ONNX Runtime's int16 pair sums would saturate.
 
 Graphs are cached under ``<cache_dir>/onnx/<key>/`` (default ``~/.cache/ember``), keyed by
 the model's config and weight files, the step's format version and the torch / onnxruntime
@@ -32,6 +34,7 @@ from typing import Any
 
 from ember.engines.errors import ModelLoadError
 from ember.engines.model_folder import ModelFolder
+from ember.engines.precision import Int8Scheme
 
 log = logging.getLogger(__name__)
 
@@ -96,9 +99,15 @@ def _atomic_target(final: Path) -> Iterator[Path]:
         temp.unlink(missing_ok=True)
 
 
-def graph_path(folder: ModelFolder, quantization: str | None, root: Path | None = None) -> Path:
-    """The cached graph for ``folder`` (fp32 fused, or int8 when ``quantization == "int8"``),
-    built first when missing. Raises ``ModelLoadError`` when export or fusion fails."""
+def graph_path(
+    folder: ModelFolder,
+    quantization: str | None,
+    root: Path | None = None,
+    scheme: Int8Scheme | None = None,
+) -> Path:
+    """The cached graph for ``folder`` (fp32 fused, or int8 when ``quantization == "int8"``,
+    in ``scheme``: by default the one suited to this CPU), built first when missing. Raises
+    ``ModelLoadError`` when export or fusion fails."""
     directory = (root or cache_root()) / "onnx" / model_key(folder)
     fp32 = directory / "model.onnx"
     if not fp32.is_file():
@@ -111,11 +120,16 @@ def graph_path(folder: ModelFolder, quantization: str | None, root: Path | None 
         raise ModelLoadError(
             f"the onnx backend supports int8 quantization only, not {quantization}"
         )
-    int8 = directory / "model.int8.onnx"
+    if scheme is None:
+        from ember.engines.cpu_features import cpu_features
+        from ember.engines.precision import int8_scheme
+
+        scheme = int8_scheme(cpu_features())
+    int8 = directory / f"model.int8-{scheme.value}.onnx"
     if not int8.is_file():
-        log.info("quantizing %s to int8 (once per model)", folder.model_id)
+        log.info("quantizing %s to int8 %s (once per model)", folder.model_id, scheme.name)
         with _atomic_target(int8) as temp:
-            quantize_int8(folder, fp32, temp)
+            quantize_int8(folder, fp32, temp, scheme)
     return int8
 
 
@@ -256,10 +270,11 @@ def _calibration_feeds(folder: ModelFolder, with_types: bool) -> list[dict[str, 
     return feeds
 
 
-def quantize_int8(folder: ModelFolder, source: Path, target: Path) -> None:
+def quantize_int8(folder: ModelFolder, source: Path, target: Path, scheme: Int8Scheme) -> None:
     """int8 for the CPU: SmoothQuant (alpha 0.5, calibrated on standard-library prose) on every
     MatMul but the FFN down-projections, then dynamic quantization with per-channel int8 weights
-    and per-batch uint8 activations; the FFN down-projections stay fp32."""
+    (7-bit with ``Int8Scheme.REDUCED_RANGE``) and per-batch uint8 activations; the FFN
+    down-projections stay fp32."""
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -278,6 +293,7 @@ def quantize_int8(folder: ModelFolder, source: Path, target: Path) -> None:
             str(smoothed),
             str(target),
             per_channel=True,
+            reduce_range=scheme is Int8Scheme.REDUCED_RANGE,
             weight_type=QuantType.QInt8,
             nodes_to_exclude=keep,
             extra_options={"MatMulConstBOnly": True, "DefaultTensorType": onnx.TensorProto.FLOAT},

@@ -20,10 +20,12 @@ import torch
 
 from ember.engines.batches import pad_batch, warmup_batches
 from ember.engines.config import EngineConfig
+from ember.engines.cpu_features import cpu_features
 from ember.engines.dense import DenseProjection, load_dense
 from ember.engines.errors import BackendUnavailableError, ModelLoadError
 from ember.engines.model_folder import ModelFolder, inspect_model_folder
 from ember.engines.pooling import pool
+from ember.engines.precision import check_cpu_dtype
 from ember.engines.rerank_template import qwen3_reranker_template
 from ember.engines.tokenizer import HFTokenizer
 from ember.engines.torch_device import (
@@ -176,6 +178,10 @@ class TorchEngine:
             )
         if config.quantization == "int8" and (device.type != "cpu" or dtype != torch.float32):
             raise ModelLoadError("int8 quantization runs on the CPU with float32 (dtype auto)")
+        if device.type == "cpu":
+            check_cpu_dtype(
+                dtype_name(dtype), cpu_features(), allow_slow=config.allow_slow_precision
+            )
         configure_threads(config.num_threads)
         template = qwen3_reranker_template() if folder.kind is ModelKind.LLM_RERANKER else None
         tokenizer = HFTokenizer.from_folder(folder, rerank_template=template)

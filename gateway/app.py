@@ -8,9 +8,10 @@ from the one table in :mod:`ember.gateway.errors`, in the route's error shape.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -23,18 +24,24 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ember.gateway import errors, metrics, translate
+from ember.gateway import errors, metrics, task_routes, tracing, translate
+from ember.gateway.dispatch import Target
 from ember.gateway.fastpath import FastPathMiddleware, HotRoute
 from ember.gateway.middleware import (
     REQUEST_ID_KEY,
     AuthMiddleware,
     BodyLimitMiddleware,
     ObservabilityMiddleware,
+    TracingMiddleware,
 )
 from ember.gateway.models import (
     CohereRerankRequest,
     CohereRerankResponse,
+    CohereV2RerankRequest,
+    CohereV2RerankResponse,
     Health,
+    HFClassifyRequest,
+    HFTokensRequest,
     Info,
     LabelScore,
     OpenAIEmbeddingsRequest,
@@ -55,6 +62,7 @@ from ember.gateway.models import (
     TEITokenizeRequest,
     TokenPrediction,
 )
+from ember.gateway.security import ApiKeys
 from ember.gateway.settings import GatewaySettings
 from ember.gateway.upstream import LocalCaller, Req, Resp, Rpc, Upstream
 from ember.v1 import model_pb2
@@ -98,7 +106,12 @@ def json_response(content: object, status_code: int = 200) -> Response:
 
 def _error_response(request: Request, error: errors.ApiError) -> Response:
     body = errors.error_json(request.url.path, error.kind, error.message, error.param)
-    return Response(body, status_code=error.kind.status, media_type="application/json")
+    return Response(
+        body,
+        status_code=error.kind.status,
+        media_type="application/json",
+        headers=errors.retry_headers(error.kind),
+    )
 
 
 def _validation_message(exc: RequestValidationError) -> tuple[errors.ErrorKind, str, str | None]:
@@ -121,7 +134,8 @@ def _validation_message(exc: RequestValidationError) -> tuple[errors.ErrorKind, 
             # one error per member, each with the member's name in its location: report only
             # the member that got furthest, without the name, e.g. "input.0: ...".
             where = ".".join(str(p) for p in loc if not _is_union_member(p))
-            message = f"{where}: {d.get('msg', 'invalid')}" if where else str(d.get("msg", ""))
+            text = str(d.get("msg", "invalid")).removeprefix("Value error, ")
+            message = f"{where}: {text}" if where else text
         if field not in parts or len(loc) > depth[field]:
             parts[field], depth[field] = message, len(loc)
     param = next((f for f in parts if f), None)
@@ -160,12 +174,37 @@ class _Calls:
         )
 
 
+class _TextRequest(Request):
+    """A request whose JSON body is decoded with ``surrogateescape``: bytes that are not UTF-8
+    become lone surrogates, which the request models reject with 422 naming the field
+    (``_Request._valid_unicode``), instead of a 400 for the whole body."""
+
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            body = await self.body()
+            self._json = json.loads(body.decode("utf-8", "surrogateescape"))
+        return self._json
+
+
+class _TextRoute(APIRoute):
+    """Routes that hand FastAPI a :class:`_TextRequest`."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            return await handler(_TextRequest(request.scope, request.receive))
+
+        return route
+
+
 def create_app(settings: GatewaySettings, local: LocalCaller | None = None) -> FastAPI:
     """The gateway app; its lifespan opens and closes the channel to ``settings.upstream``.
 
     ``local``: the service in this process, called directly instead of over the channel (see
     :mod:`ember.service.local`); the channel then carries only the health checks."""
-    upstream = Upstream(settings.upstream, local)
+    keys = ApiKeys.load(settings.api_key, settings.api_key_file)
+    upstream = Upstream(settings.upstream, local, keys)
     call = _Calls(settings, upstream)
     created = int(time.time())
 
@@ -183,7 +222,9 @@ def create_app(settings: GatewaySettings, local: LocalCaller | None = None) -> F
         version=_version(),
         lifespan=lifespan,
         strict_content_type=False,
-        docs_url=None,  # served below from the packaged Swagger UI: no CDN needed offline
+        # Both served below from packaged files: FastAPI's own pages load them from a CDN.
+        docs_url=None,
+        redoc_url=None,
         openapi_tags=[
             {"name": "OpenAI", "description": "OpenAI-compatible routes."},
             {"name": "TEI / BEI", "description": "text-embeddings-inference and BEI routes."},
@@ -191,16 +232,18 @@ def create_app(settings: GatewaySettings, local: LocalCaller | None = None) -> F
             {"name": "Server", "description": "Health, model info and metrics."},
         ],
     )
+    app.router.route_class = _TextRoute
     on_error = _install_error_handlers(app)
     _install_routes(app, call, upstream, created)
     _install_docs(app)
 
-    # Added innermost first: Observability wraps CORS wraps Auth wraps BodyLimit wraps the
-    # fast path of the hot routes (in front of FastAPI; see ember.gateway.fastpath).
+    # Added innermost first: Tracing (when on) wraps Observability wraps CORS wraps Auth wraps
+    # BodyLimit wraps the fast path of the hot routes (in front of FastAPI; see
+    # ember.gateway.fastpath).
     app.add_middleware(FastPathMiddleware, routes=_hot_routes(app), on_error=on_error)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    if settings.api_key:
-        app.add_middleware(AuthMiddleware, api_key=settings.api_key)
+    if keys is not None:
+        app.add_middleware(AuthMiddleware, keys=keys)
     if settings.cors_origins():
         app.add_middleware(
             CORSMiddleware,
@@ -210,28 +253,52 @@ def create_app(settings: GatewaySettings, local: LocalCaller | None = None) -> F
             expose_headers=["x-request-id"],
         )
     app.add_middleware(ObservabilityMiddleware)
+    if tracing.enabled():
+        app.add_middleware(TracingMiddleware)
     return app
 
 
 def _install_docs(app: FastAPI) -> None:
-    """Interactive docs at /docs with Swagger UI's files served by the gateway itself (the
-    swagger-ui-bundle package), so they work on machines without internet access."""
-    import swagger_ui_bundle
-    from fastapi.openapi.docs import get_swagger_ui_html
+    """Interactive docs at /docs (Swagger UI 5) and /redoc (ReDoc 2), their files served by the
+    gateway itself from the fastapi-offline package, so they work without internet access.
+
+    Swagger UI 5 is needed: version 4 renders a blank page for the OpenAPI 3.1 document
+    FastAPI emits."""
+    from importlib.resources import files
+
+    from fastapi.openapi.docs import (
+        get_redoc_html,
+        get_swagger_ui_html,
+        get_swagger_ui_oauth2_redirect_html,
+    )
     from fastapi.staticfiles import StaticFiles
 
-    app.mount(
-        _DOCS_ASSETS, StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="docs-assets"
-    )
+    assets = files("fastapi_offline") / "static"
+    app.mount(_DOCS_ASSETS, StaticFiles(directory=str(assets)), name="docs-assets")
 
     @app.get("/docs", include_in_schema=False)
     async def docs() -> Response:
         return get_swagger_ui_html(
             openapi_url="/openapi.json",
             title="Ember API",
+            oauth2_redirect_url="/docs/oauth2-redirect",
             swagger_js_url=f"{_DOCS_ASSETS}/swagger-ui-bundle.js",
             swagger_css_url=f"{_DOCS_ASSETS}/swagger-ui.css",
-            swagger_favicon_url=f"{_DOCS_ASSETS}/favicon-32x32.png",
+            swagger_favicon_url=f"{_DOCS_ASSETS}/favicon.png",
+        )
+
+    @app.get("/docs/oauth2-redirect", include_in_schema=False)
+    async def oauth2_redirect() -> Response:
+        return get_swagger_ui_oauth2_redirect_html()
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc() -> Response:
+        return get_redoc_html(
+            openapi_url="/openapi.json",
+            title="Ember API",
+            redoc_js_url=f"{_DOCS_ASSETS}/redoc.standalone.js",
+            redoc_favicon_url=f"{_DOCS_ASSETS}/favicon.png",
+            with_google_fonts=False,
         )
 
 
@@ -353,6 +420,19 @@ def _install_routes(app: FastAPI, call: _Calls, upstream: Upstream, created: int
         rid = request.scope.get(REQUEST_ID_KEY, "")
         return json_response(translate.cohere_rerank_response(response, rid))
 
+    @app.post(
+        "/v2/rerank",
+        tags=["Cohere / Jina"],
+        response_model=CohereV2RerankResponse,
+        responses=_OPENAI_ERRORS,
+    )
+    async def cohere_v2_rerank(body: CohereV2RerankRequest, request: Request) -> Response:
+        """Rank documents by relevance to the query, best first (Cohere v2 shape, as
+        ``cohere.ClientV2.rerank`` sends it)."""
+        response = await call(request, upstream.rerank, translate.cohere_rerank_request(body))
+        rid = request.scope.get(REQUEST_ID_KEY, "")
+        return json_response(translate.cohere_v2_rerank_response(response, rid))
+
     # ------------------------------------------------------------ TEI / BEI
 
     def tei_post(path: str, **kwargs: Any) -> Callable[[Any], Any]:
@@ -416,6 +496,39 @@ def _install_routes(app: FastAPI, call: _Calls, upstream: Upstream, created: int
         """Token ids back to text, one text per sequence (TEI)."""
         response = await call(request, upstream.decode, translate.decode_request(body))
         return json_response(list(response.texts))
+
+    # ------------------------------------------------------------ task routes
+
+    async def hf_classify(body: HFClassifyRequest, request: Request) -> Response:
+        message, _ = translate.hf_classify_request(body)
+        response = await call(request, upstream.classify, message)
+        return json_response(translate.hf_classify_response(response, body.parameters))
+
+    async def hf_tokens(body: HFTokensRequest, request: Request) -> Response:
+        message, single = translate.hf_tokens_request(body)
+        response = await call(request, upstream.predict_tokens, message)
+        return json_response(translate.hf_tokens_response(response, body.parameters, single))
+
+    async def model_kind(request: Request) -> int:
+        info = await call(request, upstream.model_info, model_pb2.GetModelInfoRequest())
+        return info.kind
+
+    task_routes.install(
+        app,
+        {
+            Target.EMBED: (TEIEmbedRequest, tei_embed),
+            Target.SIMILARITY: (TEISimilarityRequest, tei_similarity),
+            Target.EMBED_SPARSE: (TEIEmbedSparseRequest, tei_embed_sparse),
+            Target.RERANK: (TEIRerankRequest, tei_rerank),
+            Target.PREDICT: (PredictRequest, tei_predict),
+            Target.PREDICT_TOKENS: (PredictTokensRequest, bei_predict_tokens),
+            Target.HF_CLASSIFY: (HFClassifyRequest, hf_classify),
+            Target.HF_TOKENS: (HFTokensRequest, hf_tokens),
+        },
+        model_kind,
+        tags=["TEI / BEI"],
+        error_responses=_TEI_ERRORS,
+    )
 
     # ------------------------------------------------------------ server
 

@@ -13,20 +13,33 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
 
 # ---------------------------------------------------------------- shared pieces
+
+
+def _not_an_empty_list(value: object) -> object:
+    # An empty list matches no member of an input union, and pydantic would report the first
+    # member's complaint ("Input should be a valid string"): say what is wrong instead.
+    if isinstance(value, list) and not value:
+        raise ValueError("the list is empty: send at least one input")
+    return value
+
+
+NotEmpty = BeforeValidator(_not_an_empty_list)
+"""Rejects ``[]`` with a message that says the list is empty (for input unions)."""
 
 TokenId = Annotated[int, Field(ge=0, le=2**63 - 1)]
 NonEmptyStrList = Annotated[list[str], Field(min_length=1)]
 NonEmptyIdList = Annotated[list[TokenId], Field(min_length=1)]
 
-EmbedInputs = (
+EmbedInputs = Annotated[
     str
     | Annotated[list[str], Field(min_length=1)]
     | NonEmptyIdList
-    | Annotated[list[NonEmptyIdList], Field(min_length=1)]
-)
+    | Annotated[list[NonEmptyIdList], Field(min_length=1)],
+    NotEmpty,
+]
 """A text, a batch of texts, one input as token ids, or a batch of token-id inputs."""
 
 TruncationDirection = Annotated[
@@ -44,9 +57,43 @@ _TRUNCATE_DOC = (
 )
 
 
+def _invalid_text(value: object, where: str) -> str | None:
+    """Where in ``value`` (``where`` + indexes) a string holds a lone surrogate, else None."""
+    if isinstance(value, str):
+        if value.isascii():
+            return None
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            return f"{where} (character {exc.start})"
+        return None
+    if isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            found = _invalid_text(item, f"{where}[{i}]")
+            if found:
+                return found
+    return None
+
+
 class _Request(BaseModel):
     # Strict: no silent coercion of "1" to 1 or 1.0 to True; unknown fields are ignored.
     model_config = ConfigDict(strict=True, extra="ignore")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _valid_unicode(cls, value: object, info: ValidationInfo) -> object:
+        """Text must be valid Unicode: JSON may escape a lone surrogate (``"\\ud800"``), and
+        the gateway reads invalid UTF-8 bytes as lone surrogates too; neither can be encoded
+        for the model. Parsed from JSON by pydantic (``mode == "json"``, the fast path) a
+        string is always valid already."""
+        if info.mode != "json":
+            found = _invalid_text(value, info.field_name or "")
+            if found:
+                raise ValueError(
+                    f"invalid text at {found}: a lone surrogate or invalid UTF-8; "
+                    "text must be valid Unicode"
+                )
+        return value
 
 
 class Usage(BaseModel):
@@ -80,6 +127,11 @@ class OpenAIEmbeddingsRequest(_Request):
         description="Keep the first N dimensions (Matryoshka), then re-normalize.",
     )
     user: str | None = Field(default=None, description="Ignored.")
+    truncate: bool | None = Field(
+        default=None,
+        description=_TRUNCATE_DOC + " Not an OpenAI field: OpenAI SDKs send it in extra_body.",
+    )
+    truncation_direction: TruncationDirection | None = "Right"
 
 
 class OpenAIEmbedding(BaseModel):
@@ -147,13 +199,33 @@ class RerankDocument(_Request):
 
 
 class CohereRerankRequest(_Request):
-    """``POST /v1/rerank``: the Cohere/Jina rerank request."""
+    """``POST /v1/rerank``: the Cohere (v1) / Jina rerank request."""
 
     query: str
-    documents: Annotated[list[str | RerankDocument], Field(min_length=1)]
+    documents: Annotated[list[str | RerankDocument], NotEmpty]
     top_n: int | None = Field(default=None, ge=1, le=2**32 - 1, description="Best N only.")
     return_documents: bool = Field(default=False, description="Echo each document.")
     model: str | None = Field(default=None, description="Ignored.")
+    truncate: bool | None = Field(default=None, description=_TRUNCATE_DOC)
+    truncation_direction: TruncationDirection | None = "Right"
+
+
+class CohereV2RerankRequest(_Request):
+    """``POST /v2/rerank``: the Cohere v2 rerank request (documents are plain texts)."""
+
+    query: str
+    documents: Annotated[list[str], NotEmpty]
+    top_n: int | None = Field(default=None, ge=1, le=2**32 - 1, description="Best N only.")
+    model: str | None = Field(default=None, description="Ignored.")
+    max_tokens_per_doc: int | None = Field(
+        default=None,
+        ge=1,
+        le=2**31 - 1,
+        description="Accepted for compatibility; each query + document pair is cut to the "
+        "model's maximum input length when truncation is on.",
+    )
+    truncate: bool | None = Field(default=None, description=_TRUNCATE_DOC)
+    truncation_direction: TruncationDirection | None = "Right"
 
 
 class CohereRerankDocument(BaseModel):
@@ -181,6 +253,40 @@ class CohereRerankResponse(BaseModel):
     usage: Usage
 
 
+class CohereV2RerankResult(BaseModel):
+    """One document's place in a Cohere v2 rerank answer."""
+
+    index: int
+    relevance_score: float
+
+
+class CohereV2BilledUnits(BaseModel):
+    """Cohere's billing counts: one search unit per request here."""
+
+    search_units: int
+
+
+class CohereV2ApiVersion(BaseModel):
+    """The API version Cohere reports."""
+
+    version: str
+
+
+class CohereV2Meta(BaseModel):
+    """The ``meta`` member of a Cohere v2 answer."""
+
+    api_version: CohereV2ApiVersion
+    billed_units: CohereV2BilledUnits
+
+
+class CohereV2RerankResponse(BaseModel):
+    """The Cohere v2 rerank answer, best first."""
+
+    id: str
+    results: list[CohereV2RerankResult]
+    meta: CohereV2Meta
+
+
 # ---------------------------------------------------------------- classification
 
 PredictPair = Annotated[list[str], Field(min_length=2, max_length=2)]
@@ -190,7 +296,9 @@ PredictBatchItem = Annotated[list[str], Field(min_length=1, max_length=2)]
 class PredictRequest(_Request):
     """``POST /predict``: the TEI/BEI classification request."""
 
-    inputs: str | PredictPair | Annotated[list[PredictBatchItem], Field(min_length=1)] = Field(
+    inputs: Annotated[
+        str | PredictPair | Annotated[list[PredictBatchItem], Field(min_length=1)], NotEmpty
+    ] = Field(
         description="One text; ONE text pair [a, b]; or a batch [[text] | [text_a, text_b], ...]."
     )
     raw_scores: bool = Field(default=False, description="Raw logits instead of probabilities.")
@@ -203,6 +311,7 @@ class PredictRequest(_Request):
     def _flat_list_is_one_pair(cls, value: object) -> object:
         # A flat list of strings is ONE pair (REFERENCE.md). Any other length is almost always
         # a batch sent without its inner lists: say so instead of guessing.
+        value = _not_an_empty_list(value)
         if isinstance(value, list) and all(isinstance(v, str) for v in value) and len(value) != 2:
             raise ValueError(
                 f"a flat list of texts is ONE text pair and must hold 2 texts, got {len(value)}; "
@@ -224,11 +333,12 @@ class LabelScore(BaseModel):
 class PredictTokensRequest(_Request):
     """``POST /predict_tokens``: the BEI-Bert token classification (NER) request."""
 
-    inputs: (
+    inputs: Annotated[
         Annotated[list[NonEmptyStrList], Field(min_length=1)]
         | Annotated[list[str], Field(min_length=1)]
-        | str
-    ) = Field(description="Batches of texts [[text, ...], ...], a flat [text, ...], or one text.")
+        | str,
+        NotEmpty,
+    ] = Field(description="Batches of texts [[text, ...], ...], a flat [text, ...], or one text.")
     raw_scores: bool = Field(
         default=False, description="Every label's raw logit per token (aggregation none)."
     )
@@ -250,6 +360,71 @@ class TokenPrediction(BaseModel):
     start: int
     end: int
     results: dict[str, float]
+
+
+# ---------------------------------------------------------------- Hugging Face pipelines
+
+
+class HFClassifyParameters(_Request):
+    """The options of a Hugging Face text-classification request."""
+
+    function_to_apply: Literal["sigmoid", "softmax", "none"] | None = Field(
+        default=None,
+        description="Applied to the logits. Unset: the model's own (softmax, or sigmoid for "
+        "one label and multi-label models).",
+    )
+    top_k: int | None = Field(
+        default=None, ge=1, le=2**31 - 1, description="Best K labels only. Unset: all."
+    )
+
+
+class HFClassifyRequest(_Request):
+    """``POST /`` to a classifier with ``parameters``: what ``InferenceClient.
+    text_classification`` sends. Answers ``[[{label, score}]]``, one list per input."""
+
+    inputs: Annotated[str | Annotated[list[str], Field(min_length=1)], NotEmpty]
+    parameters: HFClassifyParameters
+    truncate: bool | None = Field(default=None, description=_TRUNCATE_DOC)
+    truncation_direction: TruncationDirection | None = "Right"
+
+
+class HFTokensParameters(_Request):
+    """The options of a Hugging Face token-classification request."""
+
+    aggregation_strategy: Literal["none", "simple", "first", "average", "max"] | None = Field(
+        default=None, description="As in transformers.pipeline('ner'). Unset: simple."
+    )
+    ignore_labels: list[str] | None = Field(
+        default=None, description="Labels left out of the answer besides 'O' (always left out)."
+    )
+    stride: int | None = Field(
+        default=None, ge=0, description="Accepted for compatibility; long texts are truncated."
+    )
+
+
+class HFTokensRequest(_Request):
+    """``POST /`` to a token classifier with ``parameters``: what ``InferenceClient.
+    token_classification`` sends. Answers ``[{entity_group, score, word, start, end}]``
+    (``entity`` instead of ``entity_group`` without aggregation)."""
+
+    inputs: Annotated[str | Annotated[list[str], Field(min_length=1)], NotEmpty]
+    parameters: HFTokensParameters
+    truncate: bool | None = Field(default=None, description=_TRUNCATE_DOC)
+    truncation_direction: TruncationDirection | None = "Right"
+
+
+class VertexRequest(_Request):
+    """``POST /vertex``: a batch of task-route requests (Vertex AI's prediction shape)."""
+
+    instances: Annotated[list[dict[str, object]], NotEmpty] = Field(
+        description="Each a request body as POST / takes it."
+    )
+
+
+class VertexResponse(BaseModel):
+    """The answer to each instance, in order."""
+
+    predictions: list[object]
 
 
 # ---------------------------------------------------------------- TEI embeddings and tokens
@@ -313,7 +488,7 @@ class SparseValue(BaseModel):
 class TEITokenizeRequest(_Request):
     """``POST /tokenize``: the TEI tokenize request."""
 
-    inputs: str | Annotated[list[str], Field(min_length=1)]
+    inputs: Annotated[str | Annotated[list[str], Field(min_length=1)], NotEmpty]
     add_special_tokens: bool = True
     prompt_name: str | None = None
 
@@ -321,9 +496,9 @@ class TEITokenizeRequest(_Request):
 class TEIDecodeRequest(_Request):
     """``POST /decode``: the TEI decode request (token ids back to text)."""
 
-    ids: NonEmptyIdList | Annotated[list[NonEmptyIdList], Field(min_length=1)] = Field(
-        description="One sequence of token ids, or a list of sequences."
-    )
+    ids: Annotated[
+        NonEmptyIdList | Annotated[list[NonEmptyIdList], Field(min_length=1)], NotEmpty
+    ] = Field(description="One sequence of token ids, or a list of sequences.")
     skip_special_tokens: bool = Field(
         default=True, description="Leave special tokens ([CLS], <s>, ...) out of the text."
     )

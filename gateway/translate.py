@@ -21,6 +21,11 @@ import numpy.typing as npt
 from ember.gateway import errors
 from ember.gateway.models import (
     CohereRerankRequest,
+    CohereV2RerankRequest,
+    HFClassifyParameters,
+    HFClassifyRequest,
+    HFTokensParameters,
+    HFTokensRequest,
     OpenAIEmbeddingsRequest,
     PredictRequest,
     PredictTokensRequest,
@@ -156,12 +161,13 @@ def _embed_format_request(
 
 
 def openai_embed_request(body: OpenAIEmbeddingsRequest) -> embed_pb2.EmbedRequest:
-    """The Embed call for an OpenAI embeddings request (vectors normalized, as OpenAI's are)."""
+    """The Embed call for an OpenAI embeddings request (vectors normalized, as OpenAI's are;
+    ``truncate`` / ``truncation_direction`` as OpenAI SDKs send them in ``extra_body``)."""
     return _embed_format_request(
         embed_inputs(body.input),
         normalize=None,
         dimensions=body.dimensions,
-        trunc=None,
+        trunc=truncation(body.truncate, body.truncation_direction),
         prompt_name=None,
     )
 
@@ -264,14 +270,17 @@ def tei_rerank_response(response: rerank_pb2.RerankResponse) -> list[JsonObject]
     return out
 
 
-def cohere_rerank_request(body: CohereRerankRequest) -> rerank_pb2.RerankRequest:
-    """The Rerank call for a Cohere/Jina ``/v1/rerank`` request (documents as text or {text})."""
+def cohere_rerank_request(
+    body: CohereRerankRequest | CohereV2RerankRequest,
+) -> rerank_pb2.RerankRequest:
+    """The Rerank call for a Cohere/Jina ``/v1/rerank`` request (documents as text or {text})
+    or a Cohere ``/v2/rerank`` one (texts; documents are never echoed in v2)."""
     texts = [d if isinstance(d, str) else d.text for d in body.documents]
     request = rerank_pb2.RerankRequest(
         query=body.query,
         texts=texts,
-        return_text=body.return_documents,
-        truncation=truncation(None, None),
+        return_text=isinstance(body, CohereRerankRequest) and body.return_documents,
+        truncation=truncation(body.truncate, body.truncation_direction),
     )
     if body.top_n is not None:
         request.top_n = body.top_n
@@ -291,6 +300,17 @@ def cohere_rerank_response(response: rerank_pb2.RerankResponse, request_id: str)
         "results": results,
         "model": response.model,
         "usage": usage(response.usage),
+    }
+
+
+def cohere_v2_rerank_response(response: rerank_pb2.RerankResponse, request_id: str) -> JsonObject:
+    """The Cohere v2 answer: ``results`` best first, with ``meta`` as Cohere sends it."""
+    return {
+        "id": request_id,
+        "results": [
+            {"index": rank.index, "relevance_score": _f32(rank.score)} for rank in response.ranks
+        ],
+        "meta": {"api_version": {"version": "2"}, "billed_units": {"search_units": 1}},
     }
 
 
@@ -399,6 +419,89 @@ def predict_tokens_response(
     return nested
 
 
+# ---------------------------------------------------------------- Hugging Face pipeline shapes
+
+
+def hf_classify_request(body: HFClassifyRequest) -> tuple[classify_pb2.ClassifyRequest, bool]:
+    """The Classify call for a Hugging Face text-classification request, and whether ``inputs``
+    was one text. ``function_to_apply`` asks for the raw logits, to apply it here."""
+    single = isinstance(body.inputs, str)
+    texts = [body.inputs] if isinstance(body.inputs, str) else body.inputs
+    request = classify_pb2.ClassifyRequest(
+        inputs=[classify_pb2.ClassifyInput(texts=[t]) for t in texts],
+        raw_scores=body.parameters.function_to_apply is not None,
+        truncation=truncation(body.truncate, body.truncation_direction),
+    )
+    return request, single
+
+
+def hf_classify_response(
+    response: classify_pb2.ClassifyResponse, parameters: HFClassifyParameters
+) -> list[list[JsonObject]]:
+    """``[[{"label", "score"}]]`` best first, one list per input (the pipeline's shape, also for
+    one text), cut to ``top_k``, with ``function_to_apply`` applied to the raw logits."""
+    function = parameters.function_to_apply
+    out: list[list[JsonObject]] = []
+    for result in response.results:
+        labels = [ls.label for ls in result.labels]
+        values = np.array([ls.score for ls in result.labels], dtype=np.float64)
+        if function == "softmax":
+            exp = np.exp(values - values.max(initial=0.0))
+            values = exp / exp.sum()
+        elif function == "sigmoid":
+            values = 1.0 / (1.0 + np.exp(-values))
+        order = np.argsort(-values, kind="stable")[: parameters.top_k]
+        out.append([{"label": labels[i], "score": _f32(float(values[i]))} for i in order])
+    return out
+
+
+def hf_tokens_request(
+    body: HFTokensRequest,
+) -> tuple[token_classification_pb2.PredictTokensRequest, bool]:
+    """The PredictTokens call for a Hugging Face token-classification request (aggregation
+    ``simple`` unless asked otherwise), and whether ``inputs`` was one text."""
+    single = isinstance(body.inputs, str)
+    texts = [body.inputs] if isinstance(body.inputs, str) else body.inputs
+    strategy = body.parameters.aggregation_strategy or "simple"
+    request = token_classification_pb2.PredictTokensRequest(
+        inputs=texts,
+        truncation=truncation(body.truncate, body.truncation_direction),
+        aggregation_strategy=_AGGREGATIONS[strategy],
+    )
+    return request, single
+
+
+def hf_tokens_response(
+    response: token_classification_pb2.PredictTokensResponse,
+    parameters: HFTokensParameters,
+    single: bool,
+) -> list[object]:
+    """The pipeline's ``[{"entity_group" | "entity", "score", "word", "start", "end"}]`` per
+    input (a bare list for one text), without the labels in ``ignore_labels``."""
+    key = "entity" if parameters.aggregation_strategy == "none" else "entity_group"
+    ignore = set(parameters.ignore_labels or ())
+    per_text: list[list[JsonObject]] = []
+    for result in response.results:
+        items: list[JsonObject] = []
+        for token in result.tokens:
+            best = token.results[0] if token.results else None
+            if best is None or best.label in ignore:
+                continue
+            items.append(
+                {
+                    key: best.label,
+                    "score": _f32(best.score),
+                    "word": token.token,
+                    "start": token.start,
+                    "end": token.end,
+                }
+            )
+        per_text.append(items)
+    if single:
+        return list(per_text[0]) if per_text else []
+    return list(per_text)
+
+
 # ---------------------------------------------------------------- tokenize, info, models
 
 
@@ -481,6 +584,21 @@ def info_response(info: model_pb2.GetModelInfoResponse) -> JsonObject:
         "max_batch_requests": info.max_batch_requests,
         "max_client_batch_size": info.max_client_batch_size,
         "version": info.server_version,
+        "cpu": {
+            "isa": info.cpu.isa,
+            "model_name": info.cpu.model_name,
+            "flags": list(info.cpu.flags),
+        },
+        "precision_check": (
+            {
+                "dtype": info.precision_check.dtype,
+                "min_cosine": round(info.precision_check.min_cosine, 6),
+                "mean_cosine": round(info.precision_check.mean_cosine, 6),
+                "probes": info.precision_check.probes,
+            }
+            if info.HasField("precision_check")
+            else None
+        ),
     }
 
 

@@ -63,13 +63,16 @@ class GatewayWorkers:
         *,
         event_loop: str = "auto",
         log_level: str = "info",
+        otlp: tuple[str, str] | None = None,
     ) -> None:
+        """``otlp``: (endpoint, service name) the workers send traces to; None: no tracing."""
         if count < 2:
             raise ValueError("GatewayWorkers is for 2 or more workers")
         self.settings = settings
         self.count = count
         self._event_loop = event_loop
         self._log_level = log_level
+        self._otlp = otlp
         self._socket: socket.socket | None = None
         self._reuse_port = reuse_port_supported()
         self._procs: list[subprocess.Popen[bytes] | None] = [None] * count
@@ -128,6 +131,7 @@ class GatewayWorkers:
             "settings": dataclasses.asdict(settings),
             "event_loop": self._event_loop,
             "log_level": self._log_level,
+            "otlp": self._otlp,
             "index": index,
             # Shared socket: its descriptor number (inherited); SO_REUSEPORT: the worker binds.
             "fd": None if self._reuse_port else self._socket.fileno(),
@@ -198,8 +202,16 @@ class GatewayWorkers:
                 except (RuntimeError, OSError) as exc:
                     logger.error("restarting REST gateway worker %d failed: %s", index, exc)
 
-    async def stop(self) -> None:
-        """SIGTERM every worker, wait for them to finish in-flight requests, release the port."""
+    def begin_shutdown(self) -> None:
+        """Nothing to do before :meth:`stop`: the workers' requests are service calls, which the
+        service refuses once it drains."""
+
+    async def stop(self, *, deadline: float | None = None) -> None:
+        """SIGTERM every worker, wait for them to finish in-flight requests, release the port.
+
+        Each worker finishes by its ``http_shutdown_grace_s`` from the signal; ``deadline`` (event
+        loop time, the same instant when the caller set the grace) is accepted for symmetry with
+        :meth:`GatewayServer.stop`."""
         self._stopping = True
         if self._monitor is not None:
             self._monitor.cancel()
@@ -269,6 +281,11 @@ async def _serve_worker(spec: dict[str, object]) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     _watch_parent(loop, stop)
+    otlp = spec.get("otlp")
+    if isinstance(otlp, list):
+        from ember.gateway import tracing
+
+        tracing.configure(str(otlp[0]), str(otlp[1]))
     gateway = GatewayServer(settings, sock=sock)
     await gateway.start()
     settle_heap()
@@ -278,6 +295,10 @@ async def _serve_worker(spec: dict[str, object]) -> None:
         await stop.wait()
     finally:
         await gateway.stop()
+        if otlp:
+            from ember.gateway import tracing
+
+            tracing.shutdown()
 
 
 def worker_main() -> None:

@@ -1,4 +1,5 @@
-"""The ``ember`` command line: ``ember serve`` and ``ember gateway``.
+"""The ``ember`` command line: ``ember serve``, ``ember prepare``, ``ember gateway`` and
+``ember info``.
 
 ``ember serve`` runs the gRPC service and, unless ``--http false``, the REST gateway in the
 same process and event loop (the gateway talks to the service over loopback gRPC, so every
@@ -27,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NoReturn
 
 from ember.engines.errors import EmberError
+from ember.gateway.security import Transport, is_loopback
 from ember.gateway.settings import GatewaySettings
 from ember.service import options
 from ember.service.runtime import resolve_event_loop, run_event_loop, settle_heap
@@ -78,6 +80,27 @@ class ProcessSettings:
             "metavar": "BOOL",
         },
     )
+    otlp_endpoint: str | None = field(
+        default=None,
+        metadata={
+            "flag": "--otlp-endpoint",
+            "env": "EMBER_OTLP_ENDPOINT",
+            "help": "OpenTelemetry collector (OTLP/gRPC, e.g. http://localhost:4317) to send "
+            "request traces to: a span per REST request and gRPC call, with tokenize, queue and "
+            "forward stages; a W3C traceparent header or metadata entry continues the caller's "
+            "trace. Unset: no tracing (and no cost).",
+            "metavar": "URL",
+        },
+    )
+    otlp_service_name: str = field(
+        default="ember",
+        metadata={
+            "flag": "--otlp-service-name",
+            "env": "EMBER_OTLP_SERVICE_NAME",
+            "help": "service.name of the traces sent to --otlp-endpoint.",
+            "metavar": "NAME",
+        },
+    )
     event_loop: str = field(
         default="auto",
         metadata={
@@ -88,6 +111,11 @@ class ProcessSettings:
             "metavar": "LOOP",
         },
     )
+
+
+#: Gateway settings ``ember serve`` sets itself: the upstream is its own gRPC port, and one
+#: shutdown grace (--shutdown-grace) covers both transports.
+SERVE_EXCLUDED_GATEWAY_SETTINGS = frozenset({"upstream", "http_shutdown_grace_s"})
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -104,7 +132,9 @@ def _parser() -> argparse.ArgumentParser:
         "can also be set by its environment variable.",
     )
     options.add_arguments(serve, ServerSettings, "model and gRPC service")
-    options.add_arguments(serve, GatewaySettings, "REST gateway", exclude=frozenset({"upstream"}))
+    options.add_arguments(
+        serve, GatewaySettings, "REST gateway", exclude=SERVE_EXCLUDED_GATEWAY_SETTINGS
+    )
     options.add_arguments(serve, ProcessSettings, "process")
     prepare = sub.add_parser(
         "prepare",
@@ -126,6 +156,13 @@ def _parser() -> argparse.ArgumentParser:
         exclude=frozenset({"http", "http_workers", "http_direct"}),
     )
     options.add_arguments(gateway, _LogSettings, "logging")
+    info = sub.add_parser(
+        "info",
+        help="show this machine's CPU features and which precision modes suit it",
+        description="Print the CPU's instruction-set class and flags as Ember reads them, and "
+        "which CPU precision modes it serves (and how), without loading a model.",
+    )
+    info.add_argument("--json", action="store_true", help="print one JSON object")
     return parser
 
 
@@ -174,25 +211,31 @@ async def serve(
     http_workers: int = 1,
     event_loop: str = "auto",
     http_direct: bool = True,
+    otlp: tuple[str, str] | None = None,
+    transport: Transport | None = None,
 ) -> None:
     """Run the service (and gateway) until ``stop`` is set, then shut down gracefully.
 
-    ``http_workers`` > 1 runs the gateway in that many worker processes instead of this one;
-    with one, ``http_direct`` has it call the service in-process (:mod:`ember.service.local`).
+    ``transport``: API keys, TLS and header limits of the gRPC service (the gateway takes
+    them from ``gateway_settings``).
+
+    ``http_workers`` > 1 runs the gateway in that many worker processes instead of this one
+    (``otlp``: the tracing endpoint and service name they trace to, when tracing is on); with
+    one, ``http_direct`` has it call the service in-process (:mod:`ember.service.local`).
     """
     from ember.service.server import EmberServer
 
-    server = EmberServer(server_settings)
+    server = EmberServer(server_settings, transport=transport)
     grpc_port = await server.start()
     gateway: GatewayServer | GatewayWorkers | None = None
     load = asyncio.ensure_future(server.load())
     stopping = asyncio.ensure_future(stop.wait())
     try:
         if gateway_settings is not None:
-            host = server_settings.grpc_host
-            loopback = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
             gateway_settings = dataclasses.replace(
-                gateway_settings, upstream=f"{loopback}:{grpc_port}"
+                gateway_settings,
+                upstream=server.local_target,
+                http_shutdown_grace_s=server_settings.shutdown_grace_s,
             )
             if http_workers > 1:
                 from ember.gateway.workers import GatewayWorkers
@@ -202,6 +245,7 @@ async def serve(
                     http_workers,
                     event_loop=event_loop,
                     log_level=server_settings.log_level,
+                    otlp=otlp,
                 )
                 await gateway.start()
             else:
@@ -218,17 +262,27 @@ async def serve(
             )
             await stopping
     finally:
-        log.info("shutting down")
+        # One grace for both transports, from the signal: the service refuses new calls and
+        # tells streams to end at once (REST answers carry Connection: close); once what was
+        # accepted is answered (REST requests are service calls) and callers stopped sending,
+        # both transports close, all by the same deadline.
+        deadline = asyncio.get_running_loop().time() + server_settings.shutdown_grace_s
+        log.info("shutting down (grace %.1fs)", server_settings.shutdown_grace_s)
         load.cancel()
         stopping.cancel()
+        await server.begin_shutdown()
         if gateway is not None:
-            await gateway.stop()
-        await server.stop()
+            gateway.begin_shutdown()
+        await server.drain(deadline)
+        stops = [server.stop(deadline=deadline)]
+        if gateway is not None:
+            stops.append(gateway.stop(deadline=deadline))
+        await asyncio.gather(*stops)
 
 
 def _prepare(settings: ServerSettings) -> None:
     from ember.engines.registry import load_engine
-    from ember.service.server import engine_config
+    from ember.service.settings import engine_config
 
     started = time.monotonic()
     engine = load_engine(engine_config(settings))
@@ -257,23 +311,67 @@ async def _serve_command(
     server_settings: ServerSettings,
     gateway_settings: GatewaySettings | None,
     process: ProcessSettings,
+    transport: Transport,
 ) -> None:
     stop = asyncio.Event()
     _install_signal_handlers(stop)
-    await serve(
-        server_settings,
-        gateway_settings,
-        stop,
-        http_workers=process.http_workers,
-        event_loop=process.event_loop,
-        http_direct=process.http_direct,
-    )
+    with _tracing(process):
+        await serve(
+            server_settings,
+            gateway_settings,
+            stop,
+            http_workers=process.http_workers,
+            event_loop=process.event_loop,
+            http_direct=process.http_direct,
+            otlp=_otlp(process),
+            transport=transport,
+        )
 
 
-async def _gateway_command(settings: GatewaySettings) -> None:
+def _warn_if_open(transport: Transport, hosts: Sequence[str]) -> None:
+    """Warn when a non-loopback address is served without an API key (binding all interfaces
+    stays the default: the container convention)."""
+    if transport.keys is not None:
+        return
+    for host in hosts:
+        if not is_loopback(host):
+            log.warning(
+                "serving %s without an API key: anyone who can reach this address can use "
+                "the model; set --api-key / --api-key-file, or bind 127.0.0.1",
+                host,
+            )
+
+
+async def _gateway_command(settings: GatewaySettings, process: ProcessSettings) -> None:
     stop = asyncio.Event()
     _install_signal_handlers(stop)
-    await _gateway_only(settings, stop)
+    with _tracing(process):
+        await _gateway_only(settings, stop)
+
+
+def _otlp(process: ProcessSettings) -> tuple[str, str] | None:
+    if not process.otlp_endpoint:
+        return None
+    return process.otlp_endpoint, process.otlp_service_name
+
+
+@contextlib.contextmanager
+def _tracing(process: ProcessSettings) -> Iterator[None]:
+    """Tracing on for the block when --otlp-endpoint is set; buffered spans sent at the end."""
+    if not process.otlp_endpoint:
+        yield
+        return
+    from ember.gateway import tracing
+
+    try:
+        tracing.configure(process.otlp_endpoint, process.otlp_service_name)
+    except tracing.TracingUnavailableError as exc:
+        _fail(str(exc))
+    log.info("tracing to %s as %s", process.otlp_endpoint, process.otlp_service_name)
+    try:
+        yield
+    finally:
+        tracing.shutdown()
 
 
 @contextlib.contextmanager
@@ -296,6 +394,42 @@ def _multiprocess_metrics() -> Iterator[None]:
 _MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
+def _engine_options_or_fail(settings: ServerSettings) -> None:
+    """Exit with a one-line error (never a traceback) when the engine options are invalid,
+    e.g. an unknown --dtype, --quantization, --backend or --device value."""
+    from ember.service.settings import engine_config
+
+    try:
+        engine_config(settings)
+    except ValueError as exc:
+        _fail(str(exc))
+
+
+def _info(as_json: bool) -> None:
+    import json
+
+    from ember.engines.cpu_features import cpu_features
+    from ember.engines.precision import cpu_modes
+
+    features = cpu_features()
+    modes = cpu_modes(features)
+    if as_json:
+        report = {
+            "cpu": {
+                "isa": features.isa,
+                "model_name": features.model_name,
+                "flags": features.ordered_flags(),
+            },
+            "precision_modes": [dataclasses.asdict(mode) for mode in modes],
+        }
+        print(json.dumps(report, indent=2))
+        return
+    print(f"cpu: {features.describe()}")
+    print("precision modes on this CPU:")
+    for mode in modes:
+        print(f"  {mode.name:<10} {'serves' if mode.served else 'refused':<8} {mode.note}")
+
+
 def _fail(message: str) -> NoReturn:
     print(f"ember: error: {message}", file=sys.stderr)
     raise SystemExit(2)
@@ -311,34 +445,47 @@ def main(argv: Sequence[str] | None = None) -> None:
     except ValueError as exc:
         _fail(str(exc))
     try:
-        if args.command == "prepare":
+        if args.command == "info":
+            _info(args.json)
+        elif args.command == "prepare":
             settings = options.build(ServerSettings, args, env)
+            _engine_options_or_fail(settings)
             _configure_logging(settings.log_level)
             _prepare(settings)
         elif args.command == "serve":
             server_settings = options.build(ServerSettings, args, env)
-            gateway_settings = options.build(GatewaySettings, args, env) if process.http else None
+            _engine_options_or_fail(server_settings)
+            shared = options.build(GatewaySettings, args, env)
+            try:
+                transport = Transport.from_settings(shared)
+            except ValueError as exc:
+                _fail(str(exc))
+            gateway_settings = shared if process.http else None
             if process.http_workers < 1:
                 _fail(f"--http-workers must be at least 1, got {process.http_workers}")
             interval = server_settings.gil_switch_interval_ms
             if interval is not None and interval <= 0:
                 _fail(f"--gil-switch-interval must be positive, got {interval}")
             _configure_logging(server_settings.log_level)
+            hosts = [server_settings.grpc_host]
+            if gateway_settings is not None:
+                hosts.append(gateway_settings.http_host)
+            _warn_if_open(transport, hosts)
             workers = process.http_workers if gateway_settings is not None else 1
             metrics = _multiprocess_metrics() if workers > 1 else contextlib.nullcontext()
             with metrics:
                 run_event_loop(
-                    _serve_command(server_settings, gateway_settings, process),
+                    _serve_command(server_settings, gateway_settings, process, transport),
                     process.event_loop,
                 )
         else:
             _configure_logging(options.build(_LogSettings, args, env).log_level)
-            run_event_loop(
-                _gateway_command(options.build(GatewaySettings, args, env)), process.event_loop
-            )
+            gateway_only = options.build(GatewaySettings, args, env)
+            Transport.from_settings(gateway_only)  # key and TLS files readable: fail early
+            run_event_loop(_gateway_command(gateway_only, process), process.event_loop)
     except EmberError as exc:
         _fail(exc.message)
-    except OSError as exc:
+    except (OSError, ValueError) as exc:  # unbindable address, unreadable key or TLS file
         _fail(str(exc))
 
 

@@ -7,9 +7,11 @@ not know); everything else is validated by the core.
 
 from __future__ import annotations
 
+from ember.engines.cpu_features import CpuFeatures
 from ember.engines.errors import InvalidInputError
 from ember.engines.ner import AggregationStrategy
 from ember.engines.scores import LabelScore
+from ember.engines.selfcheck import SelfCheckResult
 from ember.engines.types import ModelInfo, ModelKind, Task, TokenInfo, TruncationSide
 from ember.service.core import ServiceLimits
 from ember.service.jobs import (
@@ -325,9 +327,23 @@ def tokenize_response(tokens: list[list[TokenInfo]]) -> model_pb2.TokenizeRespon
 
 
 def model_info_response(
-    info: ModelInfo, limits: ServiceLimits, version: str
+    info: ModelInfo,
+    limits: ServiceLimits,
+    version: str,
+    cpu: CpuFeatures,
+    check: SelfCheckResult | None,
 ) -> model_pb2.GetModelInfoResponse:
     """The GetModelInfo answer."""
+    precision_check = (
+        model_pb2.PrecisionCheck(
+            dtype=check.dtype,
+            min_cosine=check.min_cosine,
+            mean_cosine=check.mean_cosine,
+            probes=check.probes,
+        )
+        if check is not None
+        else None
+    )
     return model_pb2.GetModelInfoResponse(
         model_id=info.model_id,
         kind=_KINDS[info.kind],
@@ -345,4 +361,6 @@ def model_info_response(
         backend=info.backend,
         architecture=info.architecture,
         server_version=version,
+        cpu=model_pb2.CpuInfo(isa=cpu.isa, model_name=cpu.model_name, flags=cpu.ordered_flags()),
+        precision_check=precision_check,
     )

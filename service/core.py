@@ -17,6 +17,7 @@ import numpy as np
 from ember.engines import ner, scores, vectors
 from ember.engines.base import Engine, Tokenizer
 from ember.engines.errors import EngineError, InvalidInputError
+from ember.engines.selfcheck import SelfCheckResult
 from ember.engines.types import (
     Encoding,
     FloatArray,
@@ -26,6 +27,7 @@ from ember.engines.types import (
     TokenInfo,
     TruncationSide,
 )
+from ember.gateway import tracing
 from ember.service import validate
 from ember.service.admission import Admission
 from ember.service.batching import BatchLimits
@@ -107,8 +109,15 @@ def _embed_cost_us(inputs: Sequence[object]) -> float:
 class Core:
     """Owns the engine, the tokenizer pool, the scheduler and admission for one model."""
 
-    def __init__(self, engine: Engine, limits: ServiceLimits, tokenizer_workers: int) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        limits: ServiceLimits,
+        tokenizer_workers: int,
+        precision_check: SelfCheckResult | None = None,
+    ) -> None:
         self._engine = engine
+        self._precision_check = precision_check
         self._tokenizer: Tokenizer = engine.tokenizer
         self._limits = limits
         self._pool = TokenizerPool(tokenizer_workers)
@@ -132,13 +141,19 @@ class Core:
         """The limits in force."""
         return self._limits
 
+    @property
+    def precision_check(self) -> SelfCheckResult | None:
+        """The start-up accuracy self-check's result, when one ran."""
+        return self._precision_check
+
     def start(self) -> None:
         """Start the scheduler on the running event loop."""
         self._scheduler.start()
 
-    async def close(self) -> None:
-        """Finish running batches, then release threads and the engine."""
-        await self._scheduler.close()
+    async def close(self, abandon: bool = False) -> None:
+        """Finish running batches (or, ``abandon``, interrupt them where the engine can), then
+        release threads and the engine."""
+        await self._scheduler.close(abandon)
         self._pool.close()
         self._engine.close()
 
@@ -311,6 +326,10 @@ class Core:
         # future is cancelled with it and the scheduler drops the inputs not yet computed.
         results = await self._scheduler.submit(encodings)
         done = time.perf_counter_ns()
+        if tracing.enabled():
+            tracing.record_stages(
+                start, tokenized, ((r.batch_id, r.batch_start_ns, r.batch_ns) for r in results)
+            )
         batches = {r.batch_id: r.batch_ns for r in results}
         timing = Timing(
             queue_ns=max((r.batch_start_ns for r in results), default=tokenized) - tokenized,

@@ -1,7 +1,8 @@
 """The gRPC servicers: each RPC converts its request, calls the core, converts the answer.
 
-Servicers get the core through a callable, because they are registered before the model
-has loaded; until it has, the callable raises NotReadyError (UNAVAILABLE).
+Batch streams end, after answering every batch they read, when the server's :class:`Drain`
+begins (shutdown). Servicers get the core through a callable, because they are registered
+before the model has loaded; until it has, the callable raises NotReadyError (UNAVAILABLE).
 
 No validation or logic lives here (see :mod:`ember.service.core`); errors propagate as
 :class:`~ember.engines.errors.EmberError` and the error interceptor maps them to status codes.
@@ -14,8 +15,10 @@ from typing import Any
 
 import grpc
 
+from ember.engines.cpu_features import cpu_features
 from ember.service import convert, streaming
 from ember.service.core import Core
+from ember.service.drain import Drain
 from ember.v1 import (
     classify_pb2,
     classify_pb2_grpc,
@@ -42,8 +45,9 @@ def _batch_error(exc: BaseException) -> common_pb2.BatchError:
 class EmbedServicer(embed_pb2_grpc.EmbedServiceServicer):
     """ember.v1.EmbedService."""
 
-    def __init__(self, core: Callable[[], Core]) -> None:
+    def __init__(self, core: Callable[[], Core], drain: Drain | None = None) -> None:
         self._core = core
+        self._stop = drain.started if drain is not None else None
 
     async def Embed(self, request: embed_pb2.EmbedRequest, context: Ctx) -> embed_pb2.EmbedResponse:
         result = await self._core().embed(convert.embed_job(request))
@@ -61,7 +65,7 @@ class EmbedServicer(embed_pb2_grpc.EmbedServiceServicer):
         ) -> embed_pb2.EmbedStreamResponse:
             return embed_pb2.EmbedStreamResponse(batch_id=msg.batch_id, error=_batch_error(exc))
 
-        async for answer in streaming.ordered(request_iterator, handle, on_error):
+        async for answer in streaming.ordered(request_iterator, handle, on_error, stop=self._stop):
             yield answer
 
     async def EmbedSparse(
@@ -80,8 +84,9 @@ class EmbedServicer(embed_pb2_grpc.EmbedServiceServicer):
 class ClassifyServicer(classify_pb2_grpc.ClassifyServiceServicer):
     """ember.v1.ClassifyService."""
 
-    def __init__(self, core: Callable[[], Core]) -> None:
+    def __init__(self, core: Callable[[], Core], drain: Drain | None = None) -> None:
         self._core = core
+        self._stop = drain.started if drain is not None else None
 
     async def Classify(
         self, request: classify_pb2.ClassifyRequest, context: Ctx
@@ -105,15 +110,16 @@ class ClassifyServicer(classify_pb2_grpc.ClassifyServiceServicer):
                 batch_id=msg.batch_id, error=_batch_error(exc)
             )
 
-        async for answer in streaming.ordered(request_iterator, handle, on_error):
+        async for answer in streaming.ordered(request_iterator, handle, on_error, stop=self._stop):
             yield answer
 
 
 class RerankServicer(rerank_pb2_grpc.RerankServiceServicer):
     """ember.v1.RerankService."""
 
-    def __init__(self, core: Callable[[], Core]) -> None:
+    def __init__(self, core: Callable[[], Core], drain: Drain | None = None) -> None:
         self._core = core
+        self._stop = drain.started if drain is not None else None
 
     async def Rerank(
         self, request: rerank_pb2.RerankRequest, context: Ctx
@@ -133,15 +139,16 @@ class RerankServicer(rerank_pb2_grpc.RerankServiceServicer):
         ) -> rerank_pb2.RerankStreamResponse:
             return rerank_pb2.RerankStreamResponse(batch_id=msg.batch_id, error=_batch_error(exc))
 
-        async for answer in streaming.ordered(request_iterator, handle, on_error):
+        async for answer in streaming.ordered(request_iterator, handle, on_error, stop=self._stop):
             yield answer
 
 
 class TokenClassificationServicer(token_classification_pb2_grpc.TokenClassificationServiceServicer):
     """ember.v1.TokenClassificationService."""
 
-    def __init__(self, core: Callable[[], Core]) -> None:
+    def __init__(self, core: Callable[[], Core], drain: Drain | None = None) -> None:
         self._core = core
+        self._stop = drain.started if drain is not None else None
 
     async def PredictTokens(
         self, request: token_classification_pb2.PredictTokensRequest, context: Ctx
@@ -165,7 +172,7 @@ class TokenClassificationServicer(token_classification_pb2_grpc.TokenClassificat
         ) -> pb.PredictTokensStreamResponse:
             return pb.PredictTokensStreamResponse(batch_id=msg.batch_id, error=_batch_error(exc))
 
-        async for answer in streaming.ordered(request_iterator, handle, on_error):
+        async for answer in streaming.ordered(request_iterator, handle, on_error, stop=self._stop):
             yield answer
 
 
@@ -179,7 +186,10 @@ class ModelServicer(model_pb2_grpc.ModelServiceServicer):
     async def GetModelInfo(
         self, request: model_pb2.GetModelInfoRequest, context: Ctx
     ) -> model_pb2.GetModelInfoResponse:
-        return convert.model_info_response(self._core().info, self._core().limits, self._version)
+        core = self._core()
+        return convert.model_info_response(
+            core.info, core.limits, self._version, cpu_features(), core.precision_check
+        )
 
     async def Tokenize(
         self, request: model_pb2.TokenizeRequest, context: Ctx

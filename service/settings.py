@@ -10,7 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ember.engines.config import EngineConfig
 from ember.engines.types import ModelKind, Pooling
+from ember.service.default_model import DEFAULT_MODEL_NAME, default_model_path
 
 
 def _opt(flag: str, env: str, help_text: str, metavar: str | None = None) -> dict[str, str]:
@@ -30,7 +32,9 @@ class ServerSettings:
             "--model",
             "EMBER_MODEL",
             "Local model folder (Hugging Face / sentence-transformers layout, or an HF cache "
-            "repo folder). Unset: the embedded all-MiniLM-L6-v2.",
+            "repo folder), or a Hugging Face hub id org/name[@revision] resolved from the HF "
+            "cache (HF_HOME / HF_HUB_CACHE; downloaded when online unless HF_HUB_OFFLINE=1). "
+            "Unset: the embedded all-MiniLM-L6-v2.",
             "PATH",
         ),
     )
@@ -115,6 +119,28 @@ class ServerSettings:
             "BOOL",
         ),
     )
+    allow_slow_precision: bool = field(
+        default=False,
+        metadata=_opt(
+            "--allow-slow-precision",
+            "EMBER_ALLOW_SLOW_PRECISION",
+            "Serve a --dtype this CPU would emulate (bfloat16 without avx512_bf16/amx_bf16, "
+            "float16 without avx512_fp16/amx_fp16: several times slower than float32). Off: "
+            "such a dtype is refused at start.",
+            "BOOL",
+        ),
+    )
+    precision_check: bool = field(
+        default=True,
+        metadata=_opt(
+            "--precision-check",
+            "EMBER_PRECISION_CHECK",
+            "Before reporting SERVING, compare a reduced-precision CPU mode (bfloat16, float16, "
+            "int8) with float32 on a fixed probe set and refuse to start below its documented "
+            "accuracy floor (about 1 s on MiniLM).",
+            "BOOL",
+        ),
+    )
     pooling: Pooling | None = field(
         default=None,
         metadata=_opt(
@@ -191,11 +217,15 @@ class ServerSettings:
         ),
     )
     auto_truncate: bool = field(
-        default=False,
+        # On by default, as in TEI since 1.9: clients such as LlamaIndex send chunks longer
+        # than small models take and do not ask for truncation.
+        default=True,
         metadata=_opt(
             "--auto-truncate",
             "EMBER_AUTO_TRUNCATE",
-            "Truncate over-long inputs when a request does not say (else they are rejected).",
+            "Cut over-long inputs to the model's maximum when a request does not say "
+            "(truncate / truncation_direction per request win). false: reject them with "
+            "INVALID_ARGUMENT / 422 instead.",
             "BOOL",
         ),
     )
@@ -262,4 +292,31 @@ class ServerSettings:
     access_log: bool = field(
         default=False,
         metadata=_opt("--access-log", "EMBER_ACCESS_LOG", "Log one line per gRPC call.", "BOOL"),
+    )
+
+
+def engine_config(settings: ServerSettings) -> EngineConfig:
+    """The engine configuration the settings ask for (the default model when none given)."""
+    quantization = settings.quantization
+    if quantization is not None and quantization.lower() in ("", "none"):
+        quantization = None
+    served_name = settings.served_model_name
+    if settings.model is None and served_name is None:
+        served_name = DEFAULT_MODEL_NAME
+    return EngineConfig(
+        model_path=settings.model or default_model_path(),
+        served_model_name=served_name,
+        backend=settings.backend,  # type: ignore[arg-type]  # validated by EngineConfig
+        device=settings.device,
+        dtype=settings.dtype,  # type: ignore[arg-type]
+        quantization=quantization,  # type: ignore[arg-type]
+        pooling=settings.pooling,
+        max_input_length=settings.max_input_length,
+        num_threads=settings.num_threads,
+        kind=settings.kind,
+        packed=settings.packed,
+        fp8_fast_accum=settings.fp8_fast_accum,
+        cache_dir=settings.cache_dir,
+        compile=settings.compile,
+        allow_slow_precision=settings.allow_slow_precision,
     )

@@ -34,7 +34,7 @@ CARRY = (
     "grpcio-health-checking",
     "grpcio-reflection",
     "grpc-interceptor",
-    "swagger-ui-bundle",  # the gateway's /docs assets
+    "fastapi-offline",  # the gateway's /docs and /redoc assets
     "fastapi",
     "starlette",
     "pydantic",

@@ -12,7 +12,7 @@ import pytest
 
 from tests.gateway.support import Gateway, Served, run_gateway
 
-OPENAI_ROUTES = ("/v1/embeddings", "/embeddings", "/v1/rerank")
+OPENAI_ROUTES = ("/v1/embeddings", "/embeddings", "/v1/rerank", "/v2/rerank")
 
 
 def assert_error(response: httpx.Response, status: int, path: str) -> str:
@@ -42,7 +42,7 @@ def assert_still_serving(http: httpx.Client) -> None:
 MALFORMED = [b'{"input": ', b"{'input': 'x'}", b"not json at all", b'{"input": "x"}}', b"\xff\xfe{"]
 
 
-@pytest.mark.parametrize("path", ["/v1/embeddings", "/embed", "/rerank", "/predict"])
+@pytest.mark.parametrize("path", ["/v1/embeddings", "/embed", "/rerank", "/predict", "/"])
 @pytest.mark.parametrize("raw", MALFORMED)
 def test_malformed_json_is_400(minilm: Served, path: str, raw: bytes) -> None:
     response = minilm.http.post(
@@ -103,6 +103,14 @@ BAD_BODIES: list[tuple[str, Any, str]] = [
     ("/predict", {"inputs": [["a", "b", "c"]]}, "inputs"),
     ("/predict_tokens", {"inputs": [[]]}, "inputs"),
     ("/predict_tokens", {"inputs": ["a"], "aggregation_strategy": "mean"}, "aggregation"),
+    ("/", {"inputs": []}, "the list is empty"),
+    ("/", {"inputs": "x", "dimensions": 0}, "dimensions"),
+    ("/", "text", "object"),
+    ("/invocations", {"inputs": 5}, "inputs"),
+    ("/vertex", {"instances": "x"}, "instances"),
+    ("/vertex", {"instances": [{"inputs": []}]}, "instances.0.inputs"),
+    ("/v2/rerank", {"query": "q", "documents": []}, "the list is empty"),
+    ("/v2/rerank", {"documents": ["a"]}, "query"),
 ]
 
 

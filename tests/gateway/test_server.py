@@ -129,7 +129,11 @@ ROUTES = {
     ("post", "/embeddings"),
     ("get", "/v1/models"),
     ("post", "/v1/rerank"),
+    ("post", "/v2/rerank"),
     ("post", "/rerank"),
+    ("post", "/"),
+    ("post", "/invocations"),
+    ("post", "/vertex"),
     ("post", "/predict"),
     ("post", "/predict_tokens"),
     ("post", "/embed"),
@@ -155,9 +159,8 @@ def test_openapi_documents_every_route_with_its_error_shape() -> None:
             assert "200" in responses, (method, path)
             if method != "post":
                 continue
-            expected = (
-                "OpenAIError" if path.startswith("/v1/") or path == "/embeddings" else "TEIError"
-            )
+            openai = path.startswith(("/v1/", "/v2/")) or path == "/embeddings"
+            expected = "OpenAIError" if openai else "TEIError"
             for status in ("400", "413", "422", "424", "429", "500", "503", "504"):
                 ref = responses[status]["content"]["application/json"]["schema"]["$ref"]
                 assert ref.endswith(f"/{expected}"), (path, status, ref)
@@ -167,6 +170,16 @@ def test_openapi_documents_every_route_with_its_error_shape() -> None:
     assert ok.endswith("/OpenAIEmbeddingsResponse")
     request = schemas["OpenAIEmbeddingsRequest"]["properties"]
     assert set(request) >= {"input", "model", "encoding_format", "dimensions", "user"}
+    assert set(request) >= {"truncate", "truncation_direction"}  # OpenAI SDKs: extra_body
+    # POST / takes any of the TEI bodies (it answers with the model's task).
+    any_of = spec["paths"]["/"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert {r["$ref"].rsplit("/", 1)[1] for r in any_of["anyOf"]} >= {
+        "TEIEmbedRequest",
+        "TEIRerankRequest",
+        "PredictRequest",
+    }
+    for ref in any_of["anyOf"]:
+        assert ref["$ref"].rsplit("/", 1)[1] in schemas
 
 
 async def test_cors_preflight_when_origins_are_configured() -> None:

@@ -1,11 +1,15 @@
-"""Accuracy of every CPU precision mode and backend on the real all-MiniLM-L6-v2.
+"""Accuracy of every CPU precision mode and backend on the real all-MiniLM-L6-v2, on the CPU
+the test runs on.
 
 Each mode of :data:`benchmarks.accuracy.MODES` (bf16 torch, ONNX Runtime fp32, ONNX Runtime
 int8, torch dynamic int8) embeds the fixed 200-text corpus of :mod:`benchmarks.corpus` (mixed
 lengths, up to past the 256-token limit) and is compared row by row with Ember's fp32 torch
 embeddings: the minimum and mean cosine must reach the floors documented in ``MODES`` (and in
-``benchmarks/RESULTS.md``): fp32 backends >= 0.9999, bf16 >= 0.999, int8 (onnx) >= 0.99. The
-fp32 reference itself is checked against sentence-transformers. Accuracy only: no timings.
+``benchmarks/RESULTS.md``): fp32 backends >= 0.9999, bf16 >= 0.999, int8 (onnx) >= 0.99. A
+mode this CPU would emulate (bf16 without avx512_bf16 / amx_bf16) is tested for its refusal
+instead, read from /proc/cpuinfo directly. The start-up self-check is run for real on the modes
+that serve here. The fp32 reference itself is checked against sentence-transformers. Accuracy
+only: no timings.
 """
 
 from __future__ import annotations
@@ -24,10 +28,21 @@ from ember.engines.errors import BackendUnavailableError
 from ember.engines.model_folder import inspect_model_folder
 from ember.engines.onnx_engine import OnnxEngine
 from ember.engines.onnx_export import ffn_down_projections, graph_path
+from ember.engines.precision import PrecisionUnsupportedError
 from ember.engines.registry import load_engine
+from ember.engines.selfcheck import self_check
 from ember.service.default_model import default_model_path
 
 MODEL = Path(default_model_path())
+
+
+def _proc_flags() -> set[str]:
+    with open("/proc/cpuinfo", encoding="utf-8") as handle:
+        return set(next(line for line in handle if line.startswith("flags")).split())
+
+
+#: Whether this CPU multiplies bf16 matrices in hardware (else bf16 modes must be refused).
+NATIVE_BF16 = bool(_proc_flags() & {"avx512_bf16", "amx_bf16"})
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -70,6 +85,10 @@ def test_fp32_reference_matches_sentence_transformers(texts: list[str], referenc
 def test_mode_meets_documented_accuracy(
     mode: Mode, texts: list[str], reference: Matrix, onnx_cache: Path
 ) -> None:
+    if mode.config.get("dtype") == "bfloat16" and not NATIVE_BF16:
+        with pytest.raises(PrecisionUnsupportedError, match="avx512_bf16 or amx_bf16"):
+            load_engine(mode.engine_config(MODEL, onnx_cache))
+        return
     engine = load_engine(mode.engine_config(MODEL, onnx_cache))
     try:
         result = agreement(mode.name, reference, embed(engine, texts))
@@ -77,6 +96,63 @@ def test_mode_meets_documented_accuracy(
         engine.close()
     assert result.min_cosine >= mode.min_cosine, result
     assert result.mean_cosine >= mode.mean_cosine, result
+
+
+def test_int8_self_check_passes_on_this_cpu(onnx_cache: Path) -> None:
+    config = EngineConfig(
+        model_path=MODEL, backend="onnx", quantization="int8", cache_dir=onnx_cache
+    )
+    engine = load_engine(config)
+    try:
+        result = self_check(engine, config, load_engine)
+    finally:
+        engine.close()
+    assert result is not None
+    assert result.dtype == "int8"
+    assert result.probes >= 10
+    assert result.min_cosine >= 0.99, result
+    assert result.mean_cosine >= 0.995, result
+
+
+def test_self_check_refuses_torch_dynamic_int8() -> None:
+    config = EngineConfig(model_path=MODEL, backend="torch", quantization="int8")
+    engine = load_engine(config)
+    try:
+        with pytest.raises(PrecisionUnsupportedError) as refused:
+            self_check(engine, config, load_engine)
+    finally:
+        engine.close()
+    message = refused.value.message
+    assert "int8 (torch backend) fails its accuracy self-check" in message
+    assert "below the floor 0.99" in message
+    assert "--precision-check false" in message
+
+
+def test_int8_graph_uses_the_scheme_of_this_cpu(onnx_cache: Path) -> None:
+    flags = _proc_flags()
+    vnni = bool(flags & {"avx512_vnni", "avx_vnni", "amx_int8"})
+    path = graph_path(inspect_model_folder(MODEL), "int8", onnx_cache)
+    assert path.name == ("model.int8-s8.onnx" if vnni else "model.int8-s7.onnx")
+
+
+@pytest.mark.skipif(NATIVE_BF16, reason="bf16 is native here: the refusal path does not apply")
+def test_emulated_bf16_runs_when_forced() -> None:
+    config = EngineConfig(
+        model_path=MODEL, backend="torch", dtype="bfloat16", allow_slow_precision=True
+    )
+    engine = load_engine(config)
+    try:
+        assert engine.info.dtype == "bfloat16"
+        texts = ["a forced bf16 run", "is slow but still correct"]
+        forced = embed(engine, texts)
+    finally:
+        engine.close()
+    fp32 = load_engine(EngineConfig(model_path=MODEL, backend="torch"))
+    try:
+        exact = embed(fp32, texts)
+    finally:
+        fp32.close()
+    assert agreement("forced bf16", exact, forced).min_cosine >= 0.999
 
 
 def test_onnx_engine_reports_its_precision() -> None:

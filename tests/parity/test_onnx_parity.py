@@ -79,7 +79,13 @@ def test_auto_backend_falls_back_to_torch_for_other_kinds(tmp_path: Path, cache:
 def test_auto_backend_uses_torch_for_bfloat16(tmp_path: Path, cache: Path) -> None:
     path = make_tiny_model(tmp_path / "b", arch="bert", head="embedding", pooling=Pooling.MEAN)
     engine = load_engine(
-        EngineConfig(model_path=path, device="cpu", dtype="bfloat16", cache_dir=cache)
+        EngineConfig(
+            model_path=path,
+            device="cpu",
+            dtype="bfloat16",
+            cache_dir=cache,
+            allow_slow_precision=True,  # backend choice, not CPU policy
+        )
     )
     try:
         assert isinstance(engine, TorchEngine)

@@ -37,7 +37,7 @@ CASES: list[tuple[str, str, Any]] = [
     ("POST", "/tokenize", {"inputs": "tokenize me"}),
     ("GET", "/info", None),
     ("GET", "/v1/models", None),
-    ("POST", "/v1/embeddings", {"input": "too long " * 300}),
+    ("POST", "/v1/embeddings", {"input": "too long " * 300, "truncate": False}),
     ("POST", "/v1/embeddings", {"input": [123456789]}),
     ("POST", "/embed", {"inputs": "x", "dimensions": 385}),
     ("POST", "/embed", {"inputs": "x", "prompt_name": "nope"}),

@@ -63,7 +63,7 @@ def test_fp8_is_refused_by_the_torch_backend(minilm_path: Path) -> None:
         ("dtype", "int4", "dtype must be one of"),
         ("device", "tpu", "device must be cpu, cuda, cuda:N or auto"),
         ("device", "cuda:x", "device must be cpu, cuda, cuda:N or auto"),
-        ("quantization", "int4", "quantization must be None or one of"),
+        ("quantization", "int4", "quantization must be none or one of"),
         ("max_input_length", 0, "max_input_length must be >= 1"),
         ("num_threads", 0, "num_threads must be >= 1"),
     ],

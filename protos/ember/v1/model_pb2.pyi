@@ -135,6 +135,8 @@ class GetModelInfoResponse(_message.Message):
     BACKEND_FIELD_NUMBER: _builtins.int
     ARCHITECTURE_FIELD_NUMBER: _builtins.int
     SERVER_VERSION_FIELD_NUMBER: _builtins.int
+    CPU_FIELD_NUMBER: _builtins.int
+    PRECISION_CHECK_FIELD_NUMBER: _builtins.int
     model_id: _builtins.str
     """The model's id (its folder name, or --served-model-name)."""
     kind: Global___ModelKind.ValueType
@@ -173,6 +175,16 @@ class GetModelInfoResponse(_message.Message):
     def prompt_names(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """The prompt names the model's configuration defines."""
 
+    @_builtins.property
+    def cpu(self) -> Global___CpuInfo:
+        """The CPU the server runs on: the instruction sets that decide its CPU kernels."""
+
+    @_builtins.property
+    def precision_check(self) -> Global___PrecisionCheck:
+        """The start-up accuracy self-check of a reduced-precision CPU mode; unset when none ran
+        (float32, a GPU, or --precision-check false).
+        """
+
     def __init__(
         self,
         *,
@@ -192,14 +204,82 @@ class GetModelInfoResponse(_message.Message):
         backend: _builtins.str = ...,
         architecture: _builtins.str = ...,
         server_version: _builtins.str = ...,
+        cpu: Global___CpuInfo | None = ...,
+        precision_check: Global___PrecisionCheck | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["cpu", b"cpu", "precision_check", b"precision_check"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["architecture", b"architecture", "backend", b"backend", "device", b"device", "dtype", b"dtype", "embedding_dimensions", b"embedding_dimensions", "kind", b"kind", "labels", b"labels", "max_batch_requests", b"max_batch_requests", "max_batch_tokens", b"max_batch_tokens", "max_client_batch_size", b"max_client_batch_size", "max_input_length", b"max_input_length", "model_id", b"model_id", "pooling", b"pooling", "prompt_names", b"prompt_names", "server_version", b"server_version", "tasks", b"tasks"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["architecture", b"architecture", "backend", b"backend", "cpu", b"cpu", "device", b"device", "dtype", b"dtype", "embedding_dimensions", b"embedding_dimensions", "kind", b"kind", "labels", b"labels", "max_batch_requests", b"max_batch_requests", "max_batch_tokens", b"max_batch_tokens", "max_client_batch_size", b"max_client_batch_size", "max_input_length", b"max_input_length", "model_id", b"model_id", "pooling", b"pooling", "precision_check", b"precision_check", "prompt_names", b"prompt_names", "server_version", b"server_version", "tasks", b"tasks"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetModelInfoResponse: _TypeAlias = GetModelInfoResponse  # noqa: Y015
+
+@_typing.final
+class CpuInfo(_message.Message):
+    """CpuInfo describes the server's processor as Ember reads it once at start."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ISA_FIELD_NUMBER: _builtins.int
+    MODEL_NAME_FIELD_NUMBER: _builtins.int
+    FLAGS_FIELD_NUMBER: _builtins.int
+    isa: _builtins.str
+    """The class of the CPU: amx, avx512-vnni, avx512, avx2-vnni, avx2 or baseline."""
+    model_name: _builtins.str
+    """The processor's model name."""
+    @_builtins.property
+    def flags(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The relevant instruction-set flags it has (avx2, avx512_vnni, avx512_bf16, amx_int8, ...)."""
+
+    def __init__(
+        self,
+        *,
+        isa: _builtins.str = ...,
+        model_name: _builtins.str = ...,
+        flags: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["flags", b"flags", "isa", b"isa", "model_name", b"model_name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CpuInfo: _TypeAlias = CpuInfo  # noqa: Y015
+
+@_typing.final
+class PrecisionCheck(_message.Message):
+    """PrecisionCheck is how a reduced precision agreed with float32 on the start-up probe set."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DTYPE_FIELD_NUMBER: _builtins.int
+    MIN_COSINE_FIELD_NUMBER: _builtins.int
+    MEAN_COSINE_FIELD_NUMBER: _builtins.int
+    PROBES_FIELD_NUMBER: _builtins.int
+    dtype: _builtins.str
+    """The precision checked (bfloat16, float16, int8)."""
+    min_cosine: _builtins.float
+    """The lowest cosine similarity of a probe's output to float32's."""
+    mean_cosine: _builtins.float
+    """The mean cosine similarity over the probes."""
+    probes: _builtins.int
+    """How many probe inputs were compared."""
+    def __init__(
+        self,
+        *,
+        dtype: _builtins.str = ...,
+        min_cosine: _builtins.float = ...,
+        mean_cosine: _builtins.float = ...,
+        probes: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dtype", b"dtype", "mean_cosine", b"mean_cosine", "min_cosine", b"min_cosine", "probes", b"probes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PrecisionCheck: _TypeAlias = PrecisionCheck  # noqa: Y015
 
 @_typing.final
 class TokenizeRequest(_message.Message):

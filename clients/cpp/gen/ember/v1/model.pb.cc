@@ -46,6 +46,8 @@ PROTOBUF_CONSTEXPR GetModelInfoResponse::GetModelInfoResponse(
   , /*decltype(_impl_.backend_)*/{&::_pbi::fixed_address_empty_string, ::_pbi::ConstantInitialized{}}
   , /*decltype(_impl_.architecture_)*/{&::_pbi::fixed_address_empty_string, ::_pbi::ConstantInitialized{}}
   , /*decltype(_impl_.server_version_)*/{&::_pbi::fixed_address_empty_string, ::_pbi::ConstantInitialized{}}
+  , /*decltype(_impl_.cpu_)*/nullptr
+  , /*decltype(_impl_.precision_check_)*/nullptr
   , /*decltype(_impl_.kind_)*/0
   , /*decltype(_impl_.max_input_length_)*/0u
   , /*decltype(_impl_.max_batch_tokens_)*/0u
@@ -62,6 +64,37 @@ struct GetModelInfoResponseDefaultTypeInternal {
   };
 };
 PROTOBUF_ATTRIBUTE_NO_DESTROY PROTOBUF_CONSTINIT PROTOBUF_ATTRIBUTE_INIT_PRIORITY1 GetModelInfoResponseDefaultTypeInternal _GetModelInfoResponse_default_instance_;
+PROTOBUF_CONSTEXPR CpuInfo::CpuInfo(
+    ::_pbi::ConstantInitialized): _impl_{
+    /*decltype(_impl_.flags_)*/{}
+  , /*decltype(_impl_.isa_)*/{&::_pbi::fixed_address_empty_string, ::_pbi::ConstantInitialized{}}
+  , /*decltype(_impl_.model_name_)*/{&::_pbi::fixed_address_empty_string, ::_pbi::ConstantInitialized{}}
+  , /*decltype(_impl_._cached_size_)*/{}} {}
+struct CpuInfoDefaultTypeInternal {
+  PROTOBUF_CONSTEXPR CpuInfoDefaultTypeInternal()
+      : _instance(::_pbi::ConstantInitialized{}) {}
+  ~CpuInfoDefaultTypeInternal() {}
+  union {
+    CpuInfo _instance;
+  };
+};
+PROTOBUF_ATTRIBUTE_NO_DESTROY PROTOBUF_CONSTINIT PROTOBUF_ATTRIBUTE_INIT_PRIORITY1 CpuInfoDefaultTypeInternal _CpuInfo_default_instance_;
+PROTOBUF_CONSTEXPR PrecisionCheck::PrecisionCheck(
+    ::_pbi::ConstantInitialized): _impl_{
+    /*decltype(_impl_.dtype_)*/{&::_pbi::fixed_address_empty_string, ::_pbi::ConstantInitialized{}}
+  , /*decltype(_impl_.min_cosine_)*/0
+  , /*decltype(_impl_.mean_cosine_)*/0
+  , /*decltype(_impl_.probes_)*/0u
+  , /*decltype(_impl_._cached_size_)*/{}} {}
+struct PrecisionCheckDefaultTypeInternal {
+  PROTOBUF_CONSTEXPR PrecisionCheckDefaultTypeInternal()
+      : _instance(::_pbi::ConstantInitialized{}) {}
+  ~PrecisionCheckDefaultTypeInternal() {}
+  union {
+    PrecisionCheck _instance;
+  };
+};
+PROTOBUF_ATTRIBUTE_NO_DESTROY PROTOBUF_CONSTINIT PROTOBUF_ATTRIBUTE_INIT_PRIORITY1 PrecisionCheckDefaultTypeInternal _PrecisionCheck_default_instance_;
 PROTOBUF_CONSTEXPR TokenizeRequest::TokenizeRequest(
     ::_pbi::ConstantInitialized): _impl_{
     /*decltype(_impl_._has_bits_)*/{}
@@ -151,7 +184,7 @@ struct DecodeResponseDefaultTypeInternal {
 PROTOBUF_ATTRIBUTE_NO_DESTROY PROTOBUF_CONSTINIT PROTOBUF_ATTRIBUTE_INIT_PRIORITY1 DecodeResponseDefaultTypeInternal _DecodeResponse_default_instance_;
 }  // namespace v1
 }  // namespace ember
-static ::_pb::Metadata file_level_metadata_ember_2fv1_2fmodel_2eproto[8];
+static ::_pb::Metadata file_level_metadata_ember_2fv1_2fmodel_2eproto[10];
 static const ::_pb::EnumDescriptor* file_level_enum_descriptors_ember_2fv1_2fmodel_2eproto[2];
 static constexpr ::_pb::ServiceDescriptor const** file_level_service_descriptors_ember_2fv1_2fmodel_2eproto = nullptr;
 
@@ -184,6 +217,27 @@ const uint32_t TableStruct_ember_2fv1_2fmodel_2eproto::offsets[] PROTOBUF_SECTIO
   PROTOBUF_FIELD_OFFSET(::ember::v1::GetModelInfoResponse, _impl_.backend_),
   PROTOBUF_FIELD_OFFSET(::ember::v1::GetModelInfoResponse, _impl_.architecture_),
   PROTOBUF_FIELD_OFFSET(::ember::v1::GetModelInfoResponse, _impl_.server_version_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::GetModelInfoResponse, _impl_.cpu_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::GetModelInfoResponse, _impl_.precision_check_),
+  ~0u,  // no _has_bits_
+  PROTOBUF_FIELD_OFFSET(::ember::v1::CpuInfo, _internal_metadata_),
+  ~0u,  // no _extensions_
+  ~0u,  // no _oneof_case_
+  ~0u,  // no _weak_field_map_
+  ~0u,  // no _inlined_string_donated_
+  PROTOBUF_FIELD_OFFSET(::ember::v1::CpuInfo, _impl_.isa_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::CpuInfo, _impl_.model_name_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::CpuInfo, _impl_.flags_),
+  ~0u,  // no _has_bits_
+  PROTOBUF_FIELD_OFFSET(::ember::v1::PrecisionCheck, _internal_metadata_),
+  ~0u,  // no _extensions_
+  ~0u,  // no _oneof_case_
+  ~0u,  // no _weak_field_map_
+  ~0u,  // no _inlined_string_donated_
+  PROTOBUF_FIELD_OFFSET(::ember::v1::PrecisionCheck, _impl_.dtype_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::PrecisionCheck, _impl_.min_cosine_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::PrecisionCheck, _impl_.mean_cosine_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::PrecisionCheck, _impl_.probes_),
   PROTOBUF_FIELD_OFFSET(::ember::v1::TokenizeRequest, _impl_._has_bits_),
   PROTOBUF_FIELD_OFFSET(::ember::v1::TokenizeRequest, _internal_metadata_),
   ~0u,  // no _extensions_
@@ -242,17 +296,21 @@ const uint32_t TableStruct_ember_2fv1_2fmodel_2eproto::offsets[] PROTOBUF_SECTIO
 static const ::_pbi::MigrationSchema schemas[] PROTOBUF_SECTION_VARIABLE(protodesc_cold) = {
   { 0, -1, -1, sizeof(::ember::v1::GetModelInfoRequest)},
   { 6, -1, -1, sizeof(::ember::v1::GetModelInfoResponse)},
-  { 28, 37, -1, sizeof(::ember::v1::TokenizeRequest)},
-  { 40, -1, -1, sizeof(::ember::v1::Token)},
-  { 51, -1, -1, sizeof(::ember::v1::TokenizedText)},
-  { 58, -1, -1, sizeof(::ember::v1::TokenizeResponse)},
-  { 65, 73, -1, sizeof(::ember::v1::DecodeRequest)},
-  { 75, -1, -1, sizeof(::ember::v1::DecodeResponse)},
+  { 30, -1, -1, sizeof(::ember::v1::CpuInfo)},
+  { 39, -1, -1, sizeof(::ember::v1::PrecisionCheck)},
+  { 49, 58, -1, sizeof(::ember::v1::TokenizeRequest)},
+  { 61, -1, -1, sizeof(::ember::v1::Token)},
+  { 72, -1, -1, sizeof(::ember::v1::TokenizedText)},
+  { 79, -1, -1, sizeof(::ember::v1::TokenizeResponse)},
+  { 86, 94, -1, sizeof(::ember::v1::DecodeRequest)},
+  { 96, -1, -1, sizeof(::ember::v1::DecodeResponse)},
 };
 
 static const ::_pb::Message* const file_default_instances[] = {
   &::ember::v1::_GetModelInfoRequest_default_instance_._instance,
   &::ember::v1::_GetModelInfoResponse_default_instance_._instance,
+  &::ember::v1::_CpuInfo_default_instance_._instance,
+  &::ember::v1::_PrecisionCheck_default_instance_._instance,
   &::ember::v1::_TokenizeRequest_default_instance_._instance,
   &::ember::v1::_Token_default_instance_._instance,
   &::ember::v1::_TokenizedText_default_instance_._instance,
@@ -263,7 +321,7 @@ static const ::_pb::Message* const file_default_instances[] = {
 
 const char descriptor_table_protodef_ember_2fv1_2fmodel_2eproto[] PROTOBUF_SECTION_VARIABLE(protodesc_cold) =
   "\n\024ember/v1/model.proto\022\010ember.v1\032\024ember/"
-  "v1/embed.proto\"\025\n\023GetModelInfoRequest\"\320\004"
+  "v1/embed.proto\"\025\n\023GetModelInfoRequest\"\270\005"
   "\n\024GetModelInfoResponse\022\031\n\010model_id\030\001 \001(\t"
   "R\007modelId\022\'\n\004kind\030\002 \001(\0162\023.ember.v1.Model"
   "KindR\004kind\022$\n\005tasks\030\003 \003(\0162\016.ember.v1.Tas"
@@ -278,48 +336,56 @@ const char descriptor_table_protodef_ember_2fv1_2fmodel_2eproto[] PROTOBUF_SECTI
   "_names\030\014 \003(\tR\013promptNames\022\030\n\007pooling\030\r \001"
   "(\tR\007pooling\022\030\n\007backend\030\016 \001(\tR\007backend\022\"\n"
   "\014architecture\030\017 \001(\tR\014architecture\022%\n\016ser"
-  "ver_version\030\020 \001(\tR\rserverVersion\"\224\001\n\017Tok"
-  "enizeRequest\022\026\n\006inputs\030\001 \003(\tR\006inputs\0221\n\022"
-  "add_special_tokens\030\002 \001(\010H\000R\020addSpecialTo"
-  "kens\210\001\001\022\037\n\013prompt_name\030\003 \001(\tR\npromptName"
-  "B\025\n\023_add_special_tokens\"o\n\005Token\022\016\n\002id\030\001"
-  " \001(\rR\002id\022\022\n\004text\030\002 \001(\tR\004text\022\030\n\007special\030"
-  "\003 \001(\010R\007special\022\024\n\005start\030\004 \001(\rR\005start\022\022\n\004"
-  "stop\030\005 \001(\rR\004stop\"8\n\rTokenizedText\022\'\n\006tok"
-  "ens\030\001 \003(\0132\017.ember.v1.TokenR\006tokens\"E\n\020To"
-  "kenizeResponse\0221\n\007results\030\001 \003(\0132\027.ember."
-  "v1.TokenizedTextR\007results\"\210\001\n\rDecodeRequ"
-  "est\022*\n\006inputs\030\001 \003(\0132\022.ember.v1.TokenIdsR"
-  "\006inputs\0223\n\023skip_special_tokens\030\002 \001(\010H\000R\021"
-  "skipSpecialTokens\210\001\001B\026\n\024_skip_special_to"
-  "kens\"&\n\016DecodeResponse\022\024\n\005texts\030\001 \003(\tR\005t"
-  "exts*\200\001\n\004Task\022\024\n\020TASK_UNSPECIFIED\020\000\022\016\n\nT"
-  "ASK_EMBED\020\001\022\025\n\021TASK_EMBED_SPARSE\020\002\022\021\n\rTA"
-  "SK_CLASSIFY\020\003\022\017\n\013TASK_RERANK\020\004\022\027\n\023TASK_P"
-  "REDICT_TOKENS\020\005*\324\001\n\tModelKind\022\032\n\026MODEL_K"
-  "IND_UNSPECIFIED\020\000\022\030\n\024MODEL_KIND_EMBEDDIN"
-  "G\020\001\022\037\n\033MODEL_KIND_SPARSE_EMBEDDING\020\002\022\027\n\023"
-  "MODEL_KIND_RERANKER\020\003\022\031\n\025MODEL_KIND_CLAS"
-  "SIFIER\020\004\022\037\n\033MODEL_KIND_TOKEN_CLASSIFIER\020"
-  "\005\022\033\n\027MODEL_KIND_LLM_RERANKER\020\0062\335\001\n\014Model"
-  "Service\022M\n\014GetModelInfo\022\035.ember.v1.GetMo"
-  "delInfoRequest\032\036.ember.v1.GetModelInfoRe"
-  "sponse\022A\n\010Tokenize\022\031.ember.v1.TokenizeRe"
-  "quest\032\032.ember.v1.TokenizeResponse\022;\n\006Dec"
-  "ode\022\027.ember.v1.DecodeRequest\032\030.ember.v1."
-  "DecodeResponseB~\n\014com.ember.v1B\nModelPro"
-  "toP\001Z8github.com/ember-serve/ember/clien"
-  "ts/go/ember/v1;emberv1\242\002\003EXX\252\002\010Ember.V1\312"
-  "\002\010Ember\\V1\352\002\tEmber::V1b\006proto3"
+  "ver_version\030\020 \001(\tR\rserverVersion\022#\n\003cpu\030"
+  "\021 \001(\0132\021.ember.v1.CpuInfoR\003cpu\022A\n\017precisi"
+  "on_check\030\022 \001(\0132\030.ember.v1.PrecisionCheck"
+  "R\016precisionCheck\"P\n\007CpuInfo\022\020\n\003isa\030\001 \001(\t"
+  "R\003isa\022\035\n\nmodel_name\030\002 \001(\tR\tmodelName\022\024\n\005"
+  "flags\030\003 \003(\tR\005flags\"~\n\016PrecisionCheck\022\024\n\005"
+  "dtype\030\001 \001(\tR\005dtype\022\035\n\nmin_cosine\030\002 \001(\002R\t"
+  "minCosine\022\037\n\013mean_cosine\030\003 \001(\002R\nmeanCosi"
+  "ne\022\026\n\006probes\030\004 \001(\rR\006probes\"\224\001\n\017TokenizeR"
+  "equest\022\026\n\006inputs\030\001 \003(\tR\006inputs\0221\n\022add_sp"
+  "ecial_tokens\030\002 \001(\010H\000R\020addSpecialTokens\210\001"
+  "\001\022\037\n\013prompt_name\030\003 \001(\tR\npromptNameB\025\n\023_a"
+  "dd_special_tokens\"o\n\005Token\022\016\n\002id\030\001 \001(\rR\002"
+  "id\022\022\n\004text\030\002 \001(\tR\004text\022\030\n\007special\030\003 \001(\010R"
+  "\007special\022\024\n\005start\030\004 \001(\rR\005start\022\022\n\004stop\030\005"
+  " \001(\rR\004stop\"8\n\rTokenizedText\022\'\n\006tokens\030\001 "
+  "\003(\0132\017.ember.v1.TokenR\006tokens\"E\n\020Tokenize"
+  "Response\0221\n\007results\030\001 \003(\0132\027.ember.v1.Tok"
+  "enizedTextR\007results\"\210\001\n\rDecodeRequest\022*\n"
+  "\006inputs\030\001 \003(\0132\022.ember.v1.TokenIdsR\006input"
+  "s\0223\n\023skip_special_tokens\030\002 \001(\010H\000R\021skipSp"
+  "ecialTokens\210\001\001B\026\n\024_skip_special_tokens\"&"
+  "\n\016DecodeResponse\022\024\n\005texts\030\001 \003(\tR\005texts*\200"
+  "\001\n\004Task\022\024\n\020TASK_UNSPECIFIED\020\000\022\016\n\nTASK_EM"
+  "BED\020\001\022\025\n\021TASK_EMBED_SPARSE\020\002\022\021\n\rTASK_CLA"
+  "SSIFY\020\003\022\017\n\013TASK_RERANK\020\004\022\027\n\023TASK_PREDICT"
+  "_TOKENS\020\005*\324\001\n\tModelKind\022\032\n\026MODEL_KIND_UN"
+  "SPECIFIED\020\000\022\030\n\024MODEL_KIND_EMBEDDING\020\001\022\037\n"
+  "\033MODEL_KIND_SPARSE_EMBEDDING\020\002\022\027\n\023MODEL_"
+  "KIND_RERANKER\020\003\022\031\n\025MODEL_KIND_CLASSIFIER"
+  "\020\004\022\037\n\033MODEL_KIND_TOKEN_CLASSIFIER\020\005\022\033\n\027M"
+  "ODEL_KIND_LLM_RERANKER\020\0062\335\001\n\014ModelServic"
+  "e\022M\n\014GetModelInfo\022\035.ember.v1.GetModelInf"
+  "oRequest\032\036.ember.v1.GetModelInfoResponse"
+  "\022A\n\010Tokenize\022\031.ember.v1.TokenizeRequest\032"
+  "\032.ember.v1.TokenizeResponse\022;\n\006Decode\022\027."
+  "ember.v1.DecodeRequest\032\030.ember.v1.Decode"
+  "ResponseB~\n\014com.ember.v1B\nModelProtoP\001Z8"
+  "github.com/ember-serve/ember/clients/go/"
+  "ember/v1;emberv1\242\002\003EXX\252\002\010Ember.V1\312\002\010Embe"
+  "r\\V1\352\002\tEmber::V1b\006proto3"
   ;
 static const ::_pbi::DescriptorTable* const descriptor_table_ember_2fv1_2fmodel_2eproto_deps[1] = {
   &::descriptor_table_ember_2fv1_2fembed_2eproto,
 };
 static ::_pbi::once_flag descriptor_table_ember_2fv1_2fmodel_2eproto_once;
 const ::_pbi::DescriptorTable descriptor_table_ember_2fv1_2fmodel_2eproto = {
-    false, false, 1950, descriptor_table_protodef_ember_2fv1_2fmodel_2eproto,
+    false, false, 2264, descriptor_table_protodef_ember_2fv1_2fmodel_2eproto,
     "ember/v1/model.proto",
-    &descriptor_table_ember_2fv1_2fmodel_2eproto_once, descriptor_table_ember_2fv1_2fmodel_2eproto_deps, 1, 8,
+    &descriptor_table_ember_2fv1_2fmodel_2eproto_once, descriptor_table_ember_2fv1_2fmodel_2eproto_deps, 1, 10,
     schemas, file_default_instances, TableStruct_ember_2fv1_2fmodel_2eproto::offsets,
     file_level_metadata_ember_2fv1_2fmodel_2eproto, file_level_enum_descriptors_ember_2fv1_2fmodel_2eproto,
     file_level_service_descriptors_ember_2fv1_2fmodel_2eproto,
@@ -414,8 +480,18 @@ const ::PROTOBUF_NAMESPACE_ID::Message::ClassData*GetModelInfoRequest::GetClassD
 
 class GetModelInfoResponse::_Internal {
  public:
+  static const ::ember::v1::CpuInfo& cpu(const GetModelInfoResponse* msg);
+  static const ::ember::v1::PrecisionCheck& precision_check(const GetModelInfoResponse* msg);
 };
 
+const ::ember::v1::CpuInfo&
+GetModelInfoResponse::_Internal::cpu(const GetModelInfoResponse* msg) {
+  return *msg->_impl_.cpu_;
+}
+const ::ember::v1::PrecisionCheck&
+GetModelInfoResponse::_Internal::precision_check(const GetModelInfoResponse* msg) {
+  return *msg->_impl_.precision_check_;
+}
 GetModelInfoResponse::GetModelInfoResponse(::PROTOBUF_NAMESPACE_ID::Arena* arena,
                          bool is_message_owned)
   : ::PROTOBUF_NAMESPACE_ID::Message(arena, is_message_owned) {
@@ -437,6 +513,8 @@ GetModelInfoResponse::GetModelInfoResponse(const GetModelInfoResponse& from)
     , decltype(_impl_.backend_){}
     , decltype(_impl_.architecture_){}
     , decltype(_impl_.server_version_){}
+    , decltype(_impl_.cpu_){nullptr}
+    , decltype(_impl_.precision_check_){nullptr}
     , decltype(_impl_.kind_){}
     , decltype(_impl_.max_input_length_){}
     , decltype(_impl_.max_batch_tokens_){}
@@ -502,6 +580,12 @@ GetModelInfoResponse::GetModelInfoResponse(const GetModelInfoResponse& from)
     _this->_impl_.server_version_.Set(from._internal_server_version(), 
       _this->GetArenaForAllocation());
   }
+  if (from._internal_has_cpu()) {
+    _this->_impl_.cpu_ = new ::ember::v1::CpuInfo(*from._impl_.cpu_);
+  }
+  if (from._internal_has_precision_check()) {
+    _this->_impl_.precision_check_ = new ::ember::v1::PrecisionCheck(*from._impl_.precision_check_);
+  }
   ::memcpy(&_impl_.kind_, &from._impl_.kind_,
     static_cast<size_t>(reinterpret_cast<char*>(&_impl_.embedding_dimensions_) -
     reinterpret_cast<char*>(&_impl_.kind_)) + sizeof(_impl_.embedding_dimensions_));
@@ -524,6 +608,8 @@ inline void GetModelInfoResponse::SharedCtor(
     , decltype(_impl_.backend_){}
     , decltype(_impl_.architecture_){}
     , decltype(_impl_.server_version_){}
+    , decltype(_impl_.cpu_){nullptr}
+    , decltype(_impl_.precision_check_){nullptr}
     , decltype(_impl_.kind_){0}
     , decltype(_impl_.max_input_length_){0u}
     , decltype(_impl_.max_batch_tokens_){0u}
@@ -583,6 +669,8 @@ inline void GetModelInfoResponse::SharedDtor() {
   _impl_.backend_.Destroy();
   _impl_.architecture_.Destroy();
   _impl_.server_version_.Destroy();
+  if (this != internal_default_instance()) delete _impl_.cpu_;
+  if (this != internal_default_instance()) delete _impl_.precision_check_;
 }
 
 void GetModelInfoResponse::SetCachedSize(int size) const {
@@ -605,6 +693,14 @@ void GetModelInfoResponse::Clear() {
   _impl_.backend_.ClearToEmpty();
   _impl_.architecture_.ClearToEmpty();
   _impl_.server_version_.ClearToEmpty();
+  if (GetArenaForAllocation() == nullptr && _impl_.cpu_ != nullptr) {
+    delete _impl_.cpu_;
+  }
+  _impl_.cpu_ = nullptr;
+  if (GetArenaForAllocation() == nullptr && _impl_.precision_check_ != nullptr) {
+    delete _impl_.precision_check_;
+  }
+  _impl_.precision_check_ = nullptr;
   ::memset(&_impl_.kind_, 0, static_cast<size_t>(
       reinterpret_cast<char*>(&_impl_.embedding_dimensions_) -
       reinterpret_cast<char*>(&_impl_.kind_)) + sizeof(_impl_.embedding_dimensions_));
@@ -778,6 +874,22 @@ const char* GetModelInfoResponse::_InternalParse(const char* ptr, ::_pbi::ParseC
         } else
           goto handle_unusual;
         continue;
+      // .ember.v1.CpuInfo cpu = 17 [json_name = "cpu"];
+      case 17:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 138)) {
+          ptr = ctx->ParseMessage(_internal_mutable_cpu(), ptr);
+          CHK_(ptr);
+        } else
+          goto handle_unusual;
+        continue;
+      // .ember.v1.PrecisionCheck precision_check = 18 [json_name = "precisionCheck"];
+      case 18:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 146)) {
+          ptr = ctx->ParseMessage(_internal_mutable_precision_check(), ptr);
+          CHK_(ptr);
+        } else
+          goto handle_unusual;
+        continue;
       default:
         goto handle_unusual;
     }  // switch
@@ -943,6 +1055,20 @@ uint8_t* GetModelInfoResponse::_InternalSerialize(
         16, this->_internal_server_version(), target);
   }
 
+  // .ember.v1.CpuInfo cpu = 17 [json_name = "cpu"];
+  if (this->_internal_has_cpu()) {
+    target = ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::
+      InternalWriteMessage(17, _Internal::cpu(this),
+        _Internal::cpu(this).GetCachedSize(), target, stream);
+  }
+
+  // .ember.v1.PrecisionCheck precision_check = 18 [json_name = "precisionCheck"];
+  if (this->_internal_has_precision_check()) {
+    target = ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::
+      InternalWriteMessage(18, _Internal::precision_check(this),
+        _Internal::precision_check(this).GetCachedSize(), target, stream);
+  }
+
   if (PROTOBUF_PREDICT_FALSE(_internal_metadata_.have_unknown_fields())) {
     target = ::_pbi::WireFormat::InternalSerializeUnknownFieldsToArray(
         _internal_metadata_.unknown_fields<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(::PROTOBUF_NAMESPACE_ID::UnknownFieldSet::default_instance), target, stream);
@@ -1041,6 +1167,20 @@ size_t GetModelInfoResponse::ByteSizeLong() const {
         this->_internal_server_version());
   }
 
+  // .ember.v1.CpuInfo cpu = 17 [json_name = "cpu"];
+  if (this->_internal_has_cpu()) {
+    total_size += 2 +
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::MessageSize(
+        *_impl_.cpu_);
+  }
+
+  // .ember.v1.PrecisionCheck precision_check = 18 [json_name = "precisionCheck"];
+  if (this->_internal_has_precision_check()) {
+    total_size += 2 +
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::MessageSize(
+        *_impl_.precision_check_);
+  }
+
   // .ember.v1.ModelKind kind = 2 [json_name = "kind"];
   if (this->_internal_kind() != 0) {
     total_size += 1 +
@@ -1114,6 +1254,14 @@ void GetModelInfoResponse::MergeImpl(::PROTOBUF_NAMESPACE_ID::Message& to_msg, c
   if (!from._internal_server_version().empty()) {
     _this->_internal_set_server_version(from._internal_server_version());
   }
+  if (from._internal_has_cpu()) {
+    _this->_internal_mutable_cpu()->::ember::v1::CpuInfo::MergeFrom(
+        from._internal_cpu());
+  }
+  if (from._internal_has_precision_check()) {
+    _this->_internal_mutable_precision_check()->::ember::v1::PrecisionCheck::MergeFrom(
+        from._internal_precision_check());
+  }
   if (from._internal_kind() != 0) {
     _this->_internal_set_kind(from._internal_kind());
   }
@@ -1185,15 +1333,618 @@ void GetModelInfoResponse::InternalSwap(GetModelInfoResponse* other) {
   ::PROTOBUF_NAMESPACE_ID::internal::memswap<
       PROTOBUF_FIELD_OFFSET(GetModelInfoResponse, _impl_.embedding_dimensions_)
       + sizeof(GetModelInfoResponse::_impl_.embedding_dimensions_)
-      - PROTOBUF_FIELD_OFFSET(GetModelInfoResponse, _impl_.kind_)>(
-          reinterpret_cast<char*>(&_impl_.kind_),
-          reinterpret_cast<char*>(&other->_impl_.kind_));
+      - PROTOBUF_FIELD_OFFSET(GetModelInfoResponse, _impl_.cpu_)>(
+          reinterpret_cast<char*>(&_impl_.cpu_),
+          reinterpret_cast<char*>(&other->_impl_.cpu_));
 }
 
 ::PROTOBUF_NAMESPACE_ID::Metadata GetModelInfoResponse::GetMetadata() const {
   return ::_pbi::AssignDescriptors(
       &descriptor_table_ember_2fv1_2fmodel_2eproto_getter, &descriptor_table_ember_2fv1_2fmodel_2eproto_once,
       file_level_metadata_ember_2fv1_2fmodel_2eproto[1]);
+}
+
+// ===================================================================
+
+class CpuInfo::_Internal {
+ public:
+};
+
+CpuInfo::CpuInfo(::PROTOBUF_NAMESPACE_ID::Arena* arena,
+                         bool is_message_owned)
+  : ::PROTOBUF_NAMESPACE_ID::Message(arena, is_message_owned) {
+  SharedCtor(arena, is_message_owned);
+  // @@protoc_insertion_point(arena_constructor:ember.v1.CpuInfo)
+}
+CpuInfo::CpuInfo(const CpuInfo& from)
+  : ::PROTOBUF_NAMESPACE_ID::Message() {
+  CpuInfo* const _this = this; (void)_this;
+  new (&_impl_) Impl_{
+      decltype(_impl_.flags_){from._impl_.flags_}
+    , decltype(_impl_.isa_){}
+    , decltype(_impl_.model_name_){}
+    , /*decltype(_impl_._cached_size_)*/{}};
+
+  _internal_metadata_.MergeFrom<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(from._internal_metadata_);
+  _impl_.isa_.InitDefault();
+  #ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
+    _impl_.isa_.Set("", GetArenaForAllocation());
+  #endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  if (!from._internal_isa().empty()) {
+    _this->_impl_.isa_.Set(from._internal_isa(), 
+      _this->GetArenaForAllocation());
+  }
+  _impl_.model_name_.InitDefault();
+  #ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
+    _impl_.model_name_.Set("", GetArenaForAllocation());
+  #endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  if (!from._internal_model_name().empty()) {
+    _this->_impl_.model_name_.Set(from._internal_model_name(), 
+      _this->GetArenaForAllocation());
+  }
+  // @@protoc_insertion_point(copy_constructor:ember.v1.CpuInfo)
+}
+
+inline void CpuInfo::SharedCtor(
+    ::_pb::Arena* arena, bool is_message_owned) {
+  (void)arena;
+  (void)is_message_owned;
+  new (&_impl_) Impl_{
+      decltype(_impl_.flags_){arena}
+    , decltype(_impl_.isa_){}
+    , decltype(_impl_.model_name_){}
+    , /*decltype(_impl_._cached_size_)*/{}
+  };
+  _impl_.isa_.InitDefault();
+  #ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
+    _impl_.isa_.Set("", GetArenaForAllocation());
+  #endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  _impl_.model_name_.InitDefault();
+  #ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
+    _impl_.model_name_.Set("", GetArenaForAllocation());
+  #endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
+}
+
+CpuInfo::~CpuInfo() {
+  // @@protoc_insertion_point(destructor:ember.v1.CpuInfo)
+  if (auto *arena = _internal_metadata_.DeleteReturnArena<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>()) {
+  (void)arena;
+    return;
+  }
+  SharedDtor();
+}
+
+inline void CpuInfo::SharedDtor() {
+  GOOGLE_DCHECK(GetArenaForAllocation() == nullptr);
+  _impl_.flags_.~RepeatedPtrField();
+  _impl_.isa_.Destroy();
+  _impl_.model_name_.Destroy();
+}
+
+void CpuInfo::SetCachedSize(int size) const {
+  _impl_._cached_size_.Set(size);
+}
+
+void CpuInfo::Clear() {
+// @@protoc_insertion_point(message_clear_start:ember.v1.CpuInfo)
+  uint32_t cached_has_bits = 0;
+  // Prevent compiler warnings about cached_has_bits being unused
+  (void) cached_has_bits;
+
+  _impl_.flags_.Clear();
+  _impl_.isa_.ClearToEmpty();
+  _impl_.model_name_.ClearToEmpty();
+  _internal_metadata_.Clear<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>();
+}
+
+const char* CpuInfo::_InternalParse(const char* ptr, ::_pbi::ParseContext* ctx) {
+#define CHK_(x) if (PROTOBUF_PREDICT_FALSE(!(x))) goto failure
+  while (!ctx->Done(&ptr)) {
+    uint32_t tag;
+    ptr = ::_pbi::ReadTag(ptr, &tag);
+    switch (tag >> 3) {
+      // string isa = 1 [json_name = "isa"];
+      case 1:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 10)) {
+          auto str = _internal_mutable_isa();
+          ptr = ::_pbi::InlineGreedyStringParser(str, ptr, ctx);
+          CHK_(ptr);
+          CHK_(::_pbi::VerifyUTF8(str, "ember.v1.CpuInfo.isa"));
+        } else
+          goto handle_unusual;
+        continue;
+      // string model_name = 2 [json_name = "modelName"];
+      case 2:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 18)) {
+          auto str = _internal_mutable_model_name();
+          ptr = ::_pbi::InlineGreedyStringParser(str, ptr, ctx);
+          CHK_(ptr);
+          CHK_(::_pbi::VerifyUTF8(str, "ember.v1.CpuInfo.model_name"));
+        } else
+          goto handle_unusual;
+        continue;
+      // repeated string flags = 3 [json_name = "flags"];
+      case 3:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 26)) {
+          ptr -= 1;
+          do {
+            ptr += 1;
+            auto str = _internal_add_flags();
+            ptr = ::_pbi::InlineGreedyStringParser(str, ptr, ctx);
+            CHK_(ptr);
+            CHK_(::_pbi::VerifyUTF8(str, "ember.v1.CpuInfo.flags"));
+            if (!ctx->DataAvailable(ptr)) break;
+          } while (::PROTOBUF_NAMESPACE_ID::internal::ExpectTag<26>(ptr));
+        } else
+          goto handle_unusual;
+        continue;
+      default:
+        goto handle_unusual;
+    }  // switch
+  handle_unusual:
+    if ((tag == 0) || ((tag & 7) == 4)) {
+      CHK_(ptr);
+      ctx->SetLastTag(tag);
+      goto message_done;
+    }
+    ptr = UnknownFieldParse(
+        tag,
+        _internal_metadata_.mutable_unknown_fields<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(),
+        ptr, ctx);
+    CHK_(ptr != nullptr);
+  }  // while
+message_done:
+  return ptr;
+failure:
+  ptr = nullptr;
+  goto message_done;
+#undef CHK_
+}
+
+uint8_t* CpuInfo::_InternalSerialize(
+    uint8_t* target, ::PROTOBUF_NAMESPACE_ID::io::EpsCopyOutputStream* stream) const {
+  // @@protoc_insertion_point(serialize_to_array_start:ember.v1.CpuInfo)
+  uint32_t cached_has_bits = 0;
+  (void) cached_has_bits;
+
+  // string isa = 1 [json_name = "isa"];
+  if (!this->_internal_isa().empty()) {
+    ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::VerifyUtf8String(
+      this->_internal_isa().data(), static_cast<int>(this->_internal_isa().length()),
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::SERIALIZE,
+      "ember.v1.CpuInfo.isa");
+    target = stream->WriteStringMaybeAliased(
+        1, this->_internal_isa(), target);
+  }
+
+  // string model_name = 2 [json_name = "modelName"];
+  if (!this->_internal_model_name().empty()) {
+    ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::VerifyUtf8String(
+      this->_internal_model_name().data(), static_cast<int>(this->_internal_model_name().length()),
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::SERIALIZE,
+      "ember.v1.CpuInfo.model_name");
+    target = stream->WriteStringMaybeAliased(
+        2, this->_internal_model_name(), target);
+  }
+
+  // repeated string flags = 3 [json_name = "flags"];
+  for (int i = 0, n = this->_internal_flags_size(); i < n; i++) {
+    const auto& s = this->_internal_flags(i);
+    ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::VerifyUtf8String(
+      s.data(), static_cast<int>(s.length()),
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::SERIALIZE,
+      "ember.v1.CpuInfo.flags");
+    target = stream->WriteString(3, s, target);
+  }
+
+  if (PROTOBUF_PREDICT_FALSE(_internal_metadata_.have_unknown_fields())) {
+    target = ::_pbi::WireFormat::InternalSerializeUnknownFieldsToArray(
+        _internal_metadata_.unknown_fields<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(::PROTOBUF_NAMESPACE_ID::UnknownFieldSet::default_instance), target, stream);
+  }
+  // @@protoc_insertion_point(serialize_to_array_end:ember.v1.CpuInfo)
+  return target;
+}
+
+size_t CpuInfo::ByteSizeLong() const {
+// @@protoc_insertion_point(message_byte_size_start:ember.v1.CpuInfo)
+  size_t total_size = 0;
+
+  uint32_t cached_has_bits = 0;
+  // Prevent compiler warnings about cached_has_bits being unused
+  (void) cached_has_bits;
+
+  // repeated string flags = 3 [json_name = "flags"];
+  total_size += 1 *
+      ::PROTOBUF_NAMESPACE_ID::internal::FromIntSize(_impl_.flags_.size());
+  for (int i = 0, n = _impl_.flags_.size(); i < n; i++) {
+    total_size += ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::StringSize(
+      _impl_.flags_.Get(i));
+  }
+
+  // string isa = 1 [json_name = "isa"];
+  if (!this->_internal_isa().empty()) {
+    total_size += 1 +
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::StringSize(
+        this->_internal_isa());
+  }
+
+  // string model_name = 2 [json_name = "modelName"];
+  if (!this->_internal_model_name().empty()) {
+    total_size += 1 +
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::StringSize(
+        this->_internal_model_name());
+  }
+
+  return MaybeComputeUnknownFieldsSize(total_size, &_impl_._cached_size_);
+}
+
+const ::PROTOBUF_NAMESPACE_ID::Message::ClassData CpuInfo::_class_data_ = {
+    ::PROTOBUF_NAMESPACE_ID::Message::CopyWithSourceCheck,
+    CpuInfo::MergeImpl
+};
+const ::PROTOBUF_NAMESPACE_ID::Message::ClassData*CpuInfo::GetClassData() const { return &_class_data_; }
+
+
+void CpuInfo::MergeImpl(::PROTOBUF_NAMESPACE_ID::Message& to_msg, const ::PROTOBUF_NAMESPACE_ID::Message& from_msg) {
+  auto* const _this = static_cast<CpuInfo*>(&to_msg);
+  auto& from = static_cast<const CpuInfo&>(from_msg);
+  // @@protoc_insertion_point(class_specific_merge_from_start:ember.v1.CpuInfo)
+  GOOGLE_DCHECK_NE(&from, _this);
+  uint32_t cached_has_bits = 0;
+  (void) cached_has_bits;
+
+  _this->_impl_.flags_.MergeFrom(from._impl_.flags_);
+  if (!from._internal_isa().empty()) {
+    _this->_internal_set_isa(from._internal_isa());
+  }
+  if (!from._internal_model_name().empty()) {
+    _this->_internal_set_model_name(from._internal_model_name());
+  }
+  _this->_internal_metadata_.MergeFrom<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(from._internal_metadata_);
+}
+
+void CpuInfo::CopyFrom(const CpuInfo& from) {
+// @@protoc_insertion_point(class_specific_copy_from_start:ember.v1.CpuInfo)
+  if (&from == this) return;
+  Clear();
+  MergeFrom(from);
+}
+
+bool CpuInfo::IsInitialized() const {
+  return true;
+}
+
+void CpuInfo::InternalSwap(CpuInfo* other) {
+  using std::swap;
+  auto* lhs_arena = GetArenaForAllocation();
+  auto* rhs_arena = other->GetArenaForAllocation();
+  _internal_metadata_.InternalSwap(&other->_internal_metadata_);
+  _impl_.flags_.InternalSwap(&other->_impl_.flags_);
+  ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr::InternalSwap(
+      &_impl_.isa_, lhs_arena,
+      &other->_impl_.isa_, rhs_arena
+  );
+  ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr::InternalSwap(
+      &_impl_.model_name_, lhs_arena,
+      &other->_impl_.model_name_, rhs_arena
+  );
+}
+
+::PROTOBUF_NAMESPACE_ID::Metadata CpuInfo::GetMetadata() const {
+  return ::_pbi::AssignDescriptors(
+      &descriptor_table_ember_2fv1_2fmodel_2eproto_getter, &descriptor_table_ember_2fv1_2fmodel_2eproto_once,
+      file_level_metadata_ember_2fv1_2fmodel_2eproto[2]);
+}
+
+// ===================================================================
+
+class PrecisionCheck::_Internal {
+ public:
+};
+
+PrecisionCheck::PrecisionCheck(::PROTOBUF_NAMESPACE_ID::Arena* arena,
+                         bool is_message_owned)
+  : ::PROTOBUF_NAMESPACE_ID::Message(arena, is_message_owned) {
+  SharedCtor(arena, is_message_owned);
+  // @@protoc_insertion_point(arena_constructor:ember.v1.PrecisionCheck)
+}
+PrecisionCheck::PrecisionCheck(const PrecisionCheck& from)
+  : ::PROTOBUF_NAMESPACE_ID::Message() {
+  PrecisionCheck* const _this = this; (void)_this;
+  new (&_impl_) Impl_{
+      decltype(_impl_.dtype_){}
+    , decltype(_impl_.min_cosine_){}
+    , decltype(_impl_.mean_cosine_){}
+    , decltype(_impl_.probes_){}
+    , /*decltype(_impl_._cached_size_)*/{}};
+
+  _internal_metadata_.MergeFrom<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(from._internal_metadata_);
+  _impl_.dtype_.InitDefault();
+  #ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
+    _impl_.dtype_.Set("", GetArenaForAllocation());
+  #endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  if (!from._internal_dtype().empty()) {
+    _this->_impl_.dtype_.Set(from._internal_dtype(), 
+      _this->GetArenaForAllocation());
+  }
+  ::memcpy(&_impl_.min_cosine_, &from._impl_.min_cosine_,
+    static_cast<size_t>(reinterpret_cast<char*>(&_impl_.probes_) -
+    reinterpret_cast<char*>(&_impl_.min_cosine_)) + sizeof(_impl_.probes_));
+  // @@protoc_insertion_point(copy_constructor:ember.v1.PrecisionCheck)
+}
+
+inline void PrecisionCheck::SharedCtor(
+    ::_pb::Arena* arena, bool is_message_owned) {
+  (void)arena;
+  (void)is_message_owned;
+  new (&_impl_) Impl_{
+      decltype(_impl_.dtype_){}
+    , decltype(_impl_.min_cosine_){0}
+    , decltype(_impl_.mean_cosine_){0}
+    , decltype(_impl_.probes_){0u}
+    , /*decltype(_impl_._cached_size_)*/{}
+  };
+  _impl_.dtype_.InitDefault();
+  #ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
+    _impl_.dtype_.Set("", GetArenaForAllocation());
+  #endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
+}
+
+PrecisionCheck::~PrecisionCheck() {
+  // @@protoc_insertion_point(destructor:ember.v1.PrecisionCheck)
+  if (auto *arena = _internal_metadata_.DeleteReturnArena<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>()) {
+  (void)arena;
+    return;
+  }
+  SharedDtor();
+}
+
+inline void PrecisionCheck::SharedDtor() {
+  GOOGLE_DCHECK(GetArenaForAllocation() == nullptr);
+  _impl_.dtype_.Destroy();
+}
+
+void PrecisionCheck::SetCachedSize(int size) const {
+  _impl_._cached_size_.Set(size);
+}
+
+void PrecisionCheck::Clear() {
+// @@protoc_insertion_point(message_clear_start:ember.v1.PrecisionCheck)
+  uint32_t cached_has_bits = 0;
+  // Prevent compiler warnings about cached_has_bits being unused
+  (void) cached_has_bits;
+
+  _impl_.dtype_.ClearToEmpty();
+  ::memset(&_impl_.min_cosine_, 0, static_cast<size_t>(
+      reinterpret_cast<char*>(&_impl_.probes_) -
+      reinterpret_cast<char*>(&_impl_.min_cosine_)) + sizeof(_impl_.probes_));
+  _internal_metadata_.Clear<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>();
+}
+
+const char* PrecisionCheck::_InternalParse(const char* ptr, ::_pbi::ParseContext* ctx) {
+#define CHK_(x) if (PROTOBUF_PREDICT_FALSE(!(x))) goto failure
+  while (!ctx->Done(&ptr)) {
+    uint32_t tag;
+    ptr = ::_pbi::ReadTag(ptr, &tag);
+    switch (tag >> 3) {
+      // string dtype = 1 [json_name = "dtype"];
+      case 1:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 10)) {
+          auto str = _internal_mutable_dtype();
+          ptr = ::_pbi::InlineGreedyStringParser(str, ptr, ctx);
+          CHK_(ptr);
+          CHK_(::_pbi::VerifyUTF8(str, "ember.v1.PrecisionCheck.dtype"));
+        } else
+          goto handle_unusual;
+        continue;
+      // float min_cosine = 2 [json_name = "minCosine"];
+      case 2:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 21)) {
+          _impl_.min_cosine_ = ::PROTOBUF_NAMESPACE_ID::internal::UnalignedLoad<float>(ptr);
+          ptr += sizeof(float);
+        } else
+          goto handle_unusual;
+        continue;
+      // float mean_cosine = 3 [json_name = "meanCosine"];
+      case 3:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 29)) {
+          _impl_.mean_cosine_ = ::PROTOBUF_NAMESPACE_ID::internal::UnalignedLoad<float>(ptr);
+          ptr += sizeof(float);
+        } else
+          goto handle_unusual;
+        continue;
+      // uint32 probes = 4 [json_name = "probes"];
+      case 4:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 32)) {
+          _impl_.probes_ = ::PROTOBUF_NAMESPACE_ID::internal::ReadVarint32(&ptr);
+          CHK_(ptr);
+        } else
+          goto handle_unusual;
+        continue;
+      default:
+        goto handle_unusual;
+    }  // switch
+  handle_unusual:
+    if ((tag == 0) || ((tag & 7) == 4)) {
+      CHK_(ptr);
+      ctx->SetLastTag(tag);
+      goto message_done;
+    }
+    ptr = UnknownFieldParse(
+        tag,
+        _internal_metadata_.mutable_unknown_fields<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(),
+        ptr, ctx);
+    CHK_(ptr != nullptr);
+  }  // while
+message_done:
+  return ptr;
+failure:
+  ptr = nullptr;
+  goto message_done;
+#undef CHK_
+}
+
+uint8_t* PrecisionCheck::_InternalSerialize(
+    uint8_t* target, ::PROTOBUF_NAMESPACE_ID::io::EpsCopyOutputStream* stream) const {
+  // @@protoc_insertion_point(serialize_to_array_start:ember.v1.PrecisionCheck)
+  uint32_t cached_has_bits = 0;
+  (void) cached_has_bits;
+
+  // string dtype = 1 [json_name = "dtype"];
+  if (!this->_internal_dtype().empty()) {
+    ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::VerifyUtf8String(
+      this->_internal_dtype().data(), static_cast<int>(this->_internal_dtype().length()),
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::SERIALIZE,
+      "ember.v1.PrecisionCheck.dtype");
+    target = stream->WriteStringMaybeAliased(
+        1, this->_internal_dtype(), target);
+  }
+
+  // float min_cosine = 2 [json_name = "minCosine"];
+  static_assert(sizeof(uint32_t) == sizeof(float), "Code assumes uint32_t and float are the same size.");
+  float tmp_min_cosine = this->_internal_min_cosine();
+  uint32_t raw_min_cosine;
+  memcpy(&raw_min_cosine, &tmp_min_cosine, sizeof(tmp_min_cosine));
+  if (raw_min_cosine != 0) {
+    target = stream->EnsureSpace(target);
+    target = ::_pbi::WireFormatLite::WriteFloatToArray(2, this->_internal_min_cosine(), target);
+  }
+
+  // float mean_cosine = 3 [json_name = "meanCosine"];
+  static_assert(sizeof(uint32_t) == sizeof(float), "Code assumes uint32_t and float are the same size.");
+  float tmp_mean_cosine = this->_internal_mean_cosine();
+  uint32_t raw_mean_cosine;
+  memcpy(&raw_mean_cosine, &tmp_mean_cosine, sizeof(tmp_mean_cosine));
+  if (raw_mean_cosine != 0) {
+    target = stream->EnsureSpace(target);
+    target = ::_pbi::WireFormatLite::WriteFloatToArray(3, this->_internal_mean_cosine(), target);
+  }
+
+  // uint32 probes = 4 [json_name = "probes"];
+  if (this->_internal_probes() != 0) {
+    target = stream->EnsureSpace(target);
+    target = ::_pbi::WireFormatLite::WriteUInt32ToArray(4, this->_internal_probes(), target);
+  }
+
+  if (PROTOBUF_PREDICT_FALSE(_internal_metadata_.have_unknown_fields())) {
+    target = ::_pbi::WireFormat::InternalSerializeUnknownFieldsToArray(
+        _internal_metadata_.unknown_fields<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(::PROTOBUF_NAMESPACE_ID::UnknownFieldSet::default_instance), target, stream);
+  }
+  // @@protoc_insertion_point(serialize_to_array_end:ember.v1.PrecisionCheck)
+  return target;
+}
+
+size_t PrecisionCheck::ByteSizeLong() const {
+// @@protoc_insertion_point(message_byte_size_start:ember.v1.PrecisionCheck)
+  size_t total_size = 0;
+
+  uint32_t cached_has_bits = 0;
+  // Prevent compiler warnings about cached_has_bits being unused
+  (void) cached_has_bits;
+
+  // string dtype = 1 [json_name = "dtype"];
+  if (!this->_internal_dtype().empty()) {
+    total_size += 1 +
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::StringSize(
+        this->_internal_dtype());
+  }
+
+  // float min_cosine = 2 [json_name = "minCosine"];
+  static_assert(sizeof(uint32_t) == sizeof(float), "Code assumes uint32_t and float are the same size.");
+  float tmp_min_cosine = this->_internal_min_cosine();
+  uint32_t raw_min_cosine;
+  memcpy(&raw_min_cosine, &tmp_min_cosine, sizeof(tmp_min_cosine));
+  if (raw_min_cosine != 0) {
+    total_size += 1 + 4;
+  }
+
+  // float mean_cosine = 3 [json_name = "meanCosine"];
+  static_assert(sizeof(uint32_t) == sizeof(float), "Code assumes uint32_t and float are the same size.");
+  float tmp_mean_cosine = this->_internal_mean_cosine();
+  uint32_t raw_mean_cosine;
+  memcpy(&raw_mean_cosine, &tmp_mean_cosine, sizeof(tmp_mean_cosine));
+  if (raw_mean_cosine != 0) {
+    total_size += 1 + 4;
+  }
+
+  // uint32 probes = 4 [json_name = "probes"];
+  if (this->_internal_probes() != 0) {
+    total_size += ::_pbi::WireFormatLite::UInt32SizePlusOne(this->_internal_probes());
+  }
+
+  return MaybeComputeUnknownFieldsSize(total_size, &_impl_._cached_size_);
+}
+
+const ::PROTOBUF_NAMESPACE_ID::Message::ClassData PrecisionCheck::_class_data_ = {
+    ::PROTOBUF_NAMESPACE_ID::Message::CopyWithSourceCheck,
+    PrecisionCheck::MergeImpl
+};
+const ::PROTOBUF_NAMESPACE_ID::Message::ClassData*PrecisionCheck::GetClassData() const { return &_class_data_; }
+
+
+void PrecisionCheck::MergeImpl(::PROTOBUF_NAMESPACE_ID::Message& to_msg, const ::PROTOBUF_NAMESPACE_ID::Message& from_msg) {
+  auto* const _this = static_cast<PrecisionCheck*>(&to_msg);
+  auto& from = static_cast<const PrecisionCheck&>(from_msg);
+  // @@protoc_insertion_point(class_specific_merge_from_start:ember.v1.PrecisionCheck)
+  GOOGLE_DCHECK_NE(&from, _this);
+  uint32_t cached_has_bits = 0;
+  (void) cached_has_bits;
+
+  if (!from._internal_dtype().empty()) {
+    _this->_internal_set_dtype(from._internal_dtype());
+  }
+  static_assert(sizeof(uint32_t) == sizeof(float), "Code assumes uint32_t and float are the same size.");
+  float tmp_min_cosine = from._internal_min_cosine();
+  uint32_t raw_min_cosine;
+  memcpy(&raw_min_cosine, &tmp_min_cosine, sizeof(tmp_min_cosine));
+  if (raw_min_cosine != 0) {
+    _this->_internal_set_min_cosine(from._internal_min_cosine());
+  }
+  static_assert(sizeof(uint32_t) == sizeof(float), "Code assumes uint32_t and float are the same size.");
+  float tmp_mean_cosine = from._internal_mean_cosine();
+  uint32_t raw_mean_cosine;
+  memcpy(&raw_mean_cosine, &tmp_mean_cosine, sizeof(tmp_mean_cosine));
+  if (raw_mean_cosine != 0) {
+    _this->_internal_set_mean_cosine(from._internal_mean_cosine());
+  }
+  if (from._internal_probes() != 0) {
+    _this->_internal_set_probes(from._internal_probes());
+  }
+  _this->_internal_metadata_.MergeFrom<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(from._internal_metadata_);
+}
+
+void PrecisionCheck::CopyFrom(const PrecisionCheck& from) {
+// @@protoc_insertion_point(class_specific_copy_from_start:ember.v1.PrecisionCheck)
+  if (&from == this) return;
+  Clear();
+  MergeFrom(from);
+}
+
+bool PrecisionCheck::IsInitialized() const {
+  return true;
+}
+
+void PrecisionCheck::InternalSwap(PrecisionCheck* other) {
+  using std::swap;
+  auto* lhs_arena = GetArenaForAllocation();
+  auto* rhs_arena = other->GetArenaForAllocation();
+  _internal_metadata_.InternalSwap(&other->_internal_metadata_);
+  ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr::InternalSwap(
+      &_impl_.dtype_, lhs_arena,
+      &other->_impl_.dtype_, rhs_arena
+  );
+  ::PROTOBUF_NAMESPACE_ID::internal::memswap<
+      PROTOBUF_FIELD_OFFSET(PrecisionCheck, _impl_.probes_)
+      + sizeof(PrecisionCheck::_impl_.probes_)
+      - PROTOBUF_FIELD_OFFSET(PrecisionCheck, _impl_.min_cosine_)>(
+          reinterpret_cast<char*>(&_impl_.min_cosine_),
+          reinterpret_cast<char*>(&other->_impl_.min_cosine_));
+}
+
+::PROTOBUF_NAMESPACE_ID::Metadata PrecisionCheck::GetMetadata() const {
+  return ::_pbi::AssignDescriptors(
+      &descriptor_table_ember_2fv1_2fmodel_2eproto_getter, &descriptor_table_ember_2fv1_2fmodel_2eproto_once,
+      file_level_metadata_ember_2fv1_2fmodel_2eproto[3]);
 }
 
 // ===================================================================
@@ -1474,7 +2225,7 @@ void TokenizeRequest::InternalSwap(TokenizeRequest* other) {
 ::PROTOBUF_NAMESPACE_ID::Metadata TokenizeRequest::GetMetadata() const {
   return ::_pbi::AssignDescriptors(
       &descriptor_table_ember_2fv1_2fmodel_2eproto_getter, &descriptor_table_ember_2fv1_2fmodel_2eproto_once,
-      file_level_metadata_ember_2fv1_2fmodel_2eproto[2]);
+      file_level_metadata_ember_2fv1_2fmodel_2eproto[4]);
 }
 
 // ===================================================================
@@ -1785,7 +2536,7 @@ void Token::InternalSwap(Token* other) {
 ::PROTOBUF_NAMESPACE_ID::Metadata Token::GetMetadata() const {
   return ::_pbi::AssignDescriptors(
       &descriptor_table_ember_2fv1_2fmodel_2eproto_getter, &descriptor_table_ember_2fv1_2fmodel_2eproto_once,
-      file_level_metadata_ember_2fv1_2fmodel_2eproto[3]);
+      file_level_metadata_ember_2fv1_2fmodel_2eproto[5]);
 }
 
 // ===================================================================
@@ -1970,7 +2721,7 @@ void TokenizedText::InternalSwap(TokenizedText* other) {
 ::PROTOBUF_NAMESPACE_ID::Metadata TokenizedText::GetMetadata() const {
   return ::_pbi::AssignDescriptors(
       &descriptor_table_ember_2fv1_2fmodel_2eproto_getter, &descriptor_table_ember_2fv1_2fmodel_2eproto_once,
-      file_level_metadata_ember_2fv1_2fmodel_2eproto[4]);
+      file_level_metadata_ember_2fv1_2fmodel_2eproto[6]);
 }
 
 // ===================================================================
@@ -2155,7 +2906,7 @@ void TokenizeResponse::InternalSwap(TokenizeResponse* other) {
 ::PROTOBUF_NAMESPACE_ID::Metadata TokenizeResponse::GetMetadata() const {
   return ::_pbi::AssignDescriptors(
       &descriptor_table_ember_2fv1_2fmodel_2eproto_getter, &descriptor_table_ember_2fv1_2fmodel_2eproto_once,
-      file_level_metadata_ember_2fv1_2fmodel_2eproto[5]);
+      file_level_metadata_ember_2fv1_2fmodel_2eproto[7]);
 }
 
 // ===================================================================
@@ -2382,7 +3133,7 @@ void DecodeRequest::InternalSwap(DecodeRequest* other) {
 ::PROTOBUF_NAMESPACE_ID::Metadata DecodeRequest::GetMetadata() const {
   return ::_pbi::AssignDescriptors(
       &descriptor_table_ember_2fv1_2fmodel_2eproto_getter, &descriptor_table_ember_2fv1_2fmodel_2eproto_once,
-      file_level_metadata_ember_2fv1_2fmodel_2eproto[6]);
+      file_level_metadata_ember_2fv1_2fmodel_2eproto[8]);
 }
 
 // ===================================================================
@@ -2572,7 +3323,7 @@ void DecodeResponse::InternalSwap(DecodeResponse* other) {
 ::PROTOBUF_NAMESPACE_ID::Metadata DecodeResponse::GetMetadata() const {
   return ::_pbi::AssignDescriptors(
       &descriptor_table_ember_2fv1_2fmodel_2eproto_getter, &descriptor_table_ember_2fv1_2fmodel_2eproto_once,
-      file_level_metadata_ember_2fv1_2fmodel_2eproto[7]);
+      file_level_metadata_ember_2fv1_2fmodel_2eproto[9]);
 }
 
 // @@protoc_insertion_point(namespace_scope)
@@ -2586,6 +3337,14 @@ Arena::CreateMaybeMessage< ::ember::v1::GetModelInfoRequest >(Arena* arena) {
 template<> PROTOBUF_NOINLINE ::ember::v1::GetModelInfoResponse*
 Arena::CreateMaybeMessage< ::ember::v1::GetModelInfoResponse >(Arena* arena) {
   return Arena::CreateMessageInternal< ::ember::v1::GetModelInfoResponse >(arena);
+}
+template<> PROTOBUF_NOINLINE ::ember::v1::CpuInfo*
+Arena::CreateMaybeMessage< ::ember::v1::CpuInfo >(Arena* arena) {
+  return Arena::CreateMessageInternal< ::ember::v1::CpuInfo >(arena);
+}
+template<> PROTOBUF_NOINLINE ::ember::v1::PrecisionCheck*
+Arena::CreateMaybeMessage< ::ember::v1::PrecisionCheck >(Arena* arena) {
+  return Arena::CreateMessageInternal< ::ember::v1::PrecisionCheck >(arena);
 }
 template<> PROTOBUF_NOINLINE ::ember::v1::TokenizeRequest*
 Arena::CreateMaybeMessage< ::ember::v1::TokenizeRequest >(Arena* arena) {

@@ -49,6 +49,9 @@ struct TableStruct_ember_2fv1_2fmodel_2eproto {
 extern const ::PROTOBUF_NAMESPACE_ID::internal::DescriptorTable descriptor_table_ember_2fv1_2fmodel_2eproto;
 namespace ember {
 namespace v1 {
+class CpuInfo;
+struct CpuInfoDefaultTypeInternal;
+extern CpuInfoDefaultTypeInternal _CpuInfo_default_instance_;
 class DecodeRequest;
 struct DecodeRequestDefaultTypeInternal;
 extern DecodeRequestDefaultTypeInternal _DecodeRequest_default_instance_;
@@ -61,6 +64,9 @@ extern GetModelInfoRequestDefaultTypeInternal _GetModelInfoRequest_default_insta
 class GetModelInfoResponse;
 struct GetModelInfoResponseDefaultTypeInternal;
 extern GetModelInfoResponseDefaultTypeInternal _GetModelInfoResponse_default_instance_;
+class PrecisionCheck;
+struct PrecisionCheckDefaultTypeInternal;
+extern PrecisionCheckDefaultTypeInternal _PrecisionCheck_default_instance_;
 class Token;
 struct TokenDefaultTypeInternal;
 extern TokenDefaultTypeInternal _Token_default_instance_;
@@ -76,10 +82,12 @@ extern TokenizedTextDefaultTypeInternal _TokenizedText_default_instance_;
 }  // namespace v1
 }  // namespace ember
 PROTOBUF_NAMESPACE_OPEN
+template<> ::ember::v1::CpuInfo* Arena::CreateMaybeMessage<::ember::v1::CpuInfo>(Arena*);
 template<> ::ember::v1::DecodeRequest* Arena::CreateMaybeMessage<::ember::v1::DecodeRequest>(Arena*);
 template<> ::ember::v1::DecodeResponse* Arena::CreateMaybeMessage<::ember::v1::DecodeResponse>(Arena*);
 template<> ::ember::v1::GetModelInfoRequest* Arena::CreateMaybeMessage<::ember::v1::GetModelInfoRequest>(Arena*);
 template<> ::ember::v1::GetModelInfoResponse* Arena::CreateMaybeMessage<::ember::v1::GetModelInfoResponse>(Arena*);
+template<> ::ember::v1::PrecisionCheck* Arena::CreateMaybeMessage<::ember::v1::PrecisionCheck>(Arena*);
 template<> ::ember::v1::Token* Arena::CreateMaybeMessage<::ember::v1::Token>(Arena*);
 template<> ::ember::v1::TokenizeRequest* Arena::CreateMaybeMessage<::ember::v1::TokenizeRequest>(Arena*);
 template<> ::ember::v1::TokenizeResponse* Arena::CreateMaybeMessage<::ember::v1::TokenizeResponse>(Arena*);
@@ -398,6 +406,8 @@ class GetModelInfoResponse final :
     kBackendFieldNumber = 14,
     kArchitectureFieldNumber = 15,
     kServerVersionFieldNumber = 16,
+    kCpuFieldNumber = 17,
+    kPrecisionCheckFieldNumber = 18,
     kKindFieldNumber = 2,
     kMaxInputLengthFieldNumber = 7,
     kMaxBatchTokensFieldNumber = 8,
@@ -568,6 +578,42 @@ class GetModelInfoResponse final :
   std::string* _internal_mutable_server_version();
   public:
 
+  // .ember.v1.CpuInfo cpu = 17 [json_name = "cpu"];
+  bool has_cpu() const;
+  private:
+  bool _internal_has_cpu() const;
+  public:
+  void clear_cpu();
+  const ::ember::v1::CpuInfo& cpu() const;
+  PROTOBUF_NODISCARD ::ember::v1::CpuInfo* release_cpu();
+  ::ember::v1::CpuInfo* mutable_cpu();
+  void set_allocated_cpu(::ember::v1::CpuInfo* cpu);
+  private:
+  const ::ember::v1::CpuInfo& _internal_cpu() const;
+  ::ember::v1::CpuInfo* _internal_mutable_cpu();
+  public:
+  void unsafe_arena_set_allocated_cpu(
+      ::ember::v1::CpuInfo* cpu);
+  ::ember::v1::CpuInfo* unsafe_arena_release_cpu();
+
+  // .ember.v1.PrecisionCheck precision_check = 18 [json_name = "precisionCheck"];
+  bool has_precision_check() const;
+  private:
+  bool _internal_has_precision_check() const;
+  public:
+  void clear_precision_check();
+  const ::ember::v1::PrecisionCheck& precision_check() const;
+  PROTOBUF_NODISCARD ::ember::v1::PrecisionCheck* release_precision_check();
+  ::ember::v1::PrecisionCheck* mutable_precision_check();
+  void set_allocated_precision_check(::ember::v1::PrecisionCheck* precision_check);
+  private:
+  const ::ember::v1::PrecisionCheck& _internal_precision_check() const;
+  ::ember::v1::PrecisionCheck* _internal_mutable_precision_check();
+  public:
+  void unsafe_arena_set_allocated_precision_check(
+      ::ember::v1::PrecisionCheck* precision_check);
+  ::ember::v1::PrecisionCheck* unsafe_arena_release_precision_check();
+
   // .ember.v1.ModelKind kind = 2 [json_name = "kind"];
   void clear_kind();
   ::ember::v1::ModelKind kind() const;
@@ -641,12 +687,395 @@ class GetModelInfoResponse final :
     ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr backend_;
     ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr architecture_;
     ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr server_version_;
+    ::ember::v1::CpuInfo* cpu_;
+    ::ember::v1::PrecisionCheck* precision_check_;
     int kind_;
     uint32_t max_input_length_;
     uint32_t max_batch_tokens_;
     uint32_t max_batch_requests_;
     uint32_t max_client_batch_size_;
     uint32_t embedding_dimensions_;
+    mutable ::PROTOBUF_NAMESPACE_ID::internal::CachedSize _cached_size_;
+  };
+  union { Impl_ _impl_; };
+  friend struct ::TableStruct_ember_2fv1_2fmodel_2eproto;
+};
+// -------------------------------------------------------------------
+
+class CpuInfo final :
+    public ::PROTOBUF_NAMESPACE_ID::Message /* @@protoc_insertion_point(class_definition:ember.v1.CpuInfo) */ {
+ public:
+  inline CpuInfo() : CpuInfo(nullptr) {}
+  ~CpuInfo() override;
+  explicit PROTOBUF_CONSTEXPR CpuInfo(::PROTOBUF_NAMESPACE_ID::internal::ConstantInitialized);
+
+  CpuInfo(const CpuInfo& from);
+  CpuInfo(CpuInfo&& from) noexcept
+    : CpuInfo() {
+    *this = ::std::move(from);
+  }
+
+  inline CpuInfo& operator=(const CpuInfo& from) {
+    CopyFrom(from);
+    return *this;
+  }
+  inline CpuInfo& operator=(CpuInfo&& from) noexcept {
+    if (this == &from) return *this;
+    if (GetOwningArena() == from.GetOwningArena()
+  #ifdef PROTOBUF_FORCE_COPY_IN_MOVE
+        && GetOwningArena() != nullptr
+  #endif  // !PROTOBUF_FORCE_COPY_IN_MOVE
+    ) {
+      InternalSwap(&from);
+    } else {
+      CopyFrom(from);
+    }
+    return *this;
+  }
+
+  static const ::PROTOBUF_NAMESPACE_ID::Descriptor* descriptor() {
+    return GetDescriptor();
+  }
+  static const ::PROTOBUF_NAMESPACE_ID::Descriptor* GetDescriptor() {
+    return default_instance().GetMetadata().descriptor;
+  }
+  static const ::PROTOBUF_NAMESPACE_ID::Reflection* GetReflection() {
+    return default_instance().GetMetadata().reflection;
+  }
+  static const CpuInfo& default_instance() {
+    return *internal_default_instance();
+  }
+  static inline const CpuInfo* internal_default_instance() {
+    return reinterpret_cast<const CpuInfo*>(
+               &_CpuInfo_default_instance_);
+  }
+  static constexpr int kIndexInFileMessages =
+    2;
+
+  friend void swap(CpuInfo& a, CpuInfo& b) {
+    a.Swap(&b);
+  }
+  inline void Swap(CpuInfo* other) {
+    if (other == this) return;
+  #ifdef PROTOBUF_FORCE_COPY_IN_SWAP
+    if (GetOwningArena() != nullptr &&
+        GetOwningArena() == other->GetOwningArena()) {
+   #else  // PROTOBUF_FORCE_COPY_IN_SWAP
+    if (GetOwningArena() == other->GetOwningArena()) {
+  #endif  // !PROTOBUF_FORCE_COPY_IN_SWAP
+      InternalSwap(other);
+    } else {
+      ::PROTOBUF_NAMESPACE_ID::internal::GenericSwap(this, other);
+    }
+  }
+  void UnsafeArenaSwap(CpuInfo* other) {
+    if (other == this) return;
+    GOOGLE_DCHECK(GetOwningArena() == other->GetOwningArena());
+    InternalSwap(other);
+  }
+
+  // implements Message ----------------------------------------------
+
+  CpuInfo* New(::PROTOBUF_NAMESPACE_ID::Arena* arena = nullptr) const final {
+    return CreateMaybeMessage<CpuInfo>(arena);
+  }
+  using ::PROTOBUF_NAMESPACE_ID::Message::CopyFrom;
+  void CopyFrom(const CpuInfo& from);
+  using ::PROTOBUF_NAMESPACE_ID::Message::MergeFrom;
+  void MergeFrom( const CpuInfo& from) {
+    CpuInfo::MergeImpl(*this, from);
+  }
+  private:
+  static void MergeImpl(::PROTOBUF_NAMESPACE_ID::Message& to_msg, const ::PROTOBUF_NAMESPACE_ID::Message& from_msg);
+  public:
+  PROTOBUF_ATTRIBUTE_REINITIALIZES void Clear() final;
+  bool IsInitialized() const final;
+
+  size_t ByteSizeLong() const final;
+  const char* _InternalParse(const char* ptr, ::PROTOBUF_NAMESPACE_ID::internal::ParseContext* ctx) final;
+  uint8_t* _InternalSerialize(
+      uint8_t* target, ::PROTOBUF_NAMESPACE_ID::io::EpsCopyOutputStream* stream) const final;
+  int GetCachedSize() const final { return _impl_._cached_size_.Get(); }
+
+  private:
+  void SharedCtor(::PROTOBUF_NAMESPACE_ID::Arena* arena, bool is_message_owned);
+  void SharedDtor();
+  void SetCachedSize(int size) const final;
+  void InternalSwap(CpuInfo* other);
+
+  private:
+  friend class ::PROTOBUF_NAMESPACE_ID::internal::AnyMetadata;
+  static ::PROTOBUF_NAMESPACE_ID::StringPiece FullMessageName() {
+    return "ember.v1.CpuInfo";
+  }
+  protected:
+  explicit CpuInfo(::PROTOBUF_NAMESPACE_ID::Arena* arena,
+                       bool is_message_owned = false);
+  public:
+
+  static const ClassData _class_data_;
+  const ::PROTOBUF_NAMESPACE_ID::Message::ClassData*GetClassData() const final;
+
+  ::PROTOBUF_NAMESPACE_ID::Metadata GetMetadata() const final;
+
+  // nested types ----------------------------------------------------
+
+  // accessors -------------------------------------------------------
+
+  enum : int {
+    kFlagsFieldNumber = 3,
+    kIsaFieldNumber = 1,
+    kModelNameFieldNumber = 2,
+  };
+  // repeated string flags = 3 [json_name = "flags"];
+  int flags_size() const;
+  private:
+  int _internal_flags_size() const;
+  public:
+  void clear_flags();
+  const std::string& flags(int index) const;
+  std::string* mutable_flags(int index);
+  void set_flags(int index, const std::string& value);
+  void set_flags(int index, std::string&& value);
+  void set_flags(int index, const char* value);
+  void set_flags(int index, const char* value, size_t size);
+  std::string* add_flags();
+  void add_flags(const std::string& value);
+  void add_flags(std::string&& value);
+  void add_flags(const char* value);
+  void add_flags(const char* value, size_t size);
+  const ::PROTOBUF_NAMESPACE_ID::RepeatedPtrField<std::string>& flags() const;
+  ::PROTOBUF_NAMESPACE_ID::RepeatedPtrField<std::string>* mutable_flags();
+  private:
+  const std::string& _internal_flags(int index) const;
+  std::string* _internal_add_flags();
+  public:
+
+  // string isa = 1 [json_name = "isa"];
+  void clear_isa();
+  const std::string& isa() const;
+  template <typename ArgT0 = const std::string&, typename... ArgT>
+  void set_isa(ArgT0&& arg0, ArgT... args);
+  std::string* mutable_isa();
+  PROTOBUF_NODISCARD std::string* release_isa();
+  void set_allocated_isa(std::string* isa);
+  private:
+  const std::string& _internal_isa() const;
+  inline PROTOBUF_ALWAYS_INLINE void _internal_set_isa(const std::string& value);
+  std::string* _internal_mutable_isa();
+  public:
+
+  // string model_name = 2 [json_name = "modelName"];
+  void clear_model_name();
+  const std::string& model_name() const;
+  template <typename ArgT0 = const std::string&, typename... ArgT>
+  void set_model_name(ArgT0&& arg0, ArgT... args);
+  std::string* mutable_model_name();
+  PROTOBUF_NODISCARD std::string* release_model_name();
+  void set_allocated_model_name(std::string* model_name);
+  private:
+  const std::string& _internal_model_name() const;
+  inline PROTOBUF_ALWAYS_INLINE void _internal_set_model_name(const std::string& value);
+  std::string* _internal_mutable_model_name();
+  public:
+
+  // @@protoc_insertion_point(class_scope:ember.v1.CpuInfo)
+ private:
+  class _Internal;
+
+  template <typename T> friend class ::PROTOBUF_NAMESPACE_ID::Arena::InternalHelper;
+  typedef void InternalArenaConstructable_;
+  typedef void DestructorSkippable_;
+  struct Impl_ {
+    ::PROTOBUF_NAMESPACE_ID::RepeatedPtrField<std::string> flags_;
+    ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr isa_;
+    ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr model_name_;
+    mutable ::PROTOBUF_NAMESPACE_ID::internal::CachedSize _cached_size_;
+  };
+  union { Impl_ _impl_; };
+  friend struct ::TableStruct_ember_2fv1_2fmodel_2eproto;
+};
+// -------------------------------------------------------------------
+
+class PrecisionCheck final :
+    public ::PROTOBUF_NAMESPACE_ID::Message /* @@protoc_insertion_point(class_definition:ember.v1.PrecisionCheck) */ {
+ public:
+  inline PrecisionCheck() : PrecisionCheck(nullptr) {}
+  ~PrecisionCheck() override;
+  explicit PROTOBUF_CONSTEXPR PrecisionCheck(::PROTOBUF_NAMESPACE_ID::internal::ConstantInitialized);
+
+  PrecisionCheck(const PrecisionCheck& from);
+  PrecisionCheck(PrecisionCheck&& from) noexcept
+    : PrecisionCheck() {
+    *this = ::std::move(from);
+  }
+
+  inline PrecisionCheck& operator=(const PrecisionCheck& from) {
+    CopyFrom(from);
+    return *this;
+  }
+  inline PrecisionCheck& operator=(PrecisionCheck&& from) noexcept {
+    if (this == &from) return *this;
+    if (GetOwningArena() == from.GetOwningArena()
+  #ifdef PROTOBUF_FORCE_COPY_IN_MOVE
+        && GetOwningArena() != nullptr
+  #endif  // !PROTOBUF_FORCE_COPY_IN_MOVE
+    ) {
+      InternalSwap(&from);
+    } else {
+      CopyFrom(from);
+    }
+    return *this;
+  }
+
+  static const ::PROTOBUF_NAMESPACE_ID::Descriptor* descriptor() {
+    return GetDescriptor();
+  }
+  static const ::PROTOBUF_NAMESPACE_ID::Descriptor* GetDescriptor() {
+    return default_instance().GetMetadata().descriptor;
+  }
+  static const ::PROTOBUF_NAMESPACE_ID::Reflection* GetReflection() {
+    return default_instance().GetMetadata().reflection;
+  }
+  static const PrecisionCheck& default_instance() {
+    return *internal_default_instance();
+  }
+  static inline const PrecisionCheck* internal_default_instance() {
+    return reinterpret_cast<const PrecisionCheck*>(
+               &_PrecisionCheck_default_instance_);
+  }
+  static constexpr int kIndexInFileMessages =
+    3;
+
+  friend void swap(PrecisionCheck& a, PrecisionCheck& b) {
+    a.Swap(&b);
+  }
+  inline void Swap(PrecisionCheck* other) {
+    if (other == this) return;
+  #ifdef PROTOBUF_FORCE_COPY_IN_SWAP
+    if (GetOwningArena() != nullptr &&
+        GetOwningArena() == other->GetOwningArena()) {
+   #else  // PROTOBUF_FORCE_COPY_IN_SWAP
+    if (GetOwningArena() == other->GetOwningArena()) {
+  #endif  // !PROTOBUF_FORCE_COPY_IN_SWAP
+      InternalSwap(other);
+    } else {
+      ::PROTOBUF_NAMESPACE_ID::internal::GenericSwap(this, other);
+    }
+  }
+  void UnsafeArenaSwap(PrecisionCheck* other) {
+    if (other == this) return;
+    GOOGLE_DCHECK(GetOwningArena() == other->GetOwningArena());
+    InternalSwap(other);
+  }
+
+  // implements Message ----------------------------------------------
+
+  PrecisionCheck* New(::PROTOBUF_NAMESPACE_ID::Arena* arena = nullptr) const final {
+    return CreateMaybeMessage<PrecisionCheck>(arena);
+  }
+  using ::PROTOBUF_NAMESPACE_ID::Message::CopyFrom;
+  void CopyFrom(const PrecisionCheck& from);
+  using ::PROTOBUF_NAMESPACE_ID::Message::MergeFrom;
+  void MergeFrom( const PrecisionCheck& from) {
+    PrecisionCheck::MergeImpl(*this, from);
+  }
+  private:
+  static void MergeImpl(::PROTOBUF_NAMESPACE_ID::Message& to_msg, const ::PROTOBUF_NAMESPACE_ID::Message& from_msg);
+  public:
+  PROTOBUF_ATTRIBUTE_REINITIALIZES void Clear() final;
+  bool IsInitialized() const final;
+
+  size_t ByteSizeLong() const final;
+  const char* _InternalParse(const char* ptr, ::PROTOBUF_NAMESPACE_ID::internal::ParseContext* ctx) final;
+  uint8_t* _InternalSerialize(
+      uint8_t* target, ::PROTOBUF_NAMESPACE_ID::io::EpsCopyOutputStream* stream) const final;
+  int GetCachedSize() const final { return _impl_._cached_size_.Get(); }
+
+  private:
+  void SharedCtor(::PROTOBUF_NAMESPACE_ID::Arena* arena, bool is_message_owned);
+  void SharedDtor();
+  void SetCachedSize(int size) const final;
+  void InternalSwap(PrecisionCheck* other);
+
+  private:
+  friend class ::PROTOBUF_NAMESPACE_ID::internal::AnyMetadata;
+  static ::PROTOBUF_NAMESPACE_ID::StringPiece FullMessageName() {
+    return "ember.v1.PrecisionCheck";
+  }
+  protected:
+  explicit PrecisionCheck(::PROTOBUF_NAMESPACE_ID::Arena* arena,
+                       bool is_message_owned = false);
+  public:
+
+  static const ClassData _class_data_;
+  const ::PROTOBUF_NAMESPACE_ID::Message::ClassData*GetClassData() const final;
+
+  ::PROTOBUF_NAMESPACE_ID::Metadata GetMetadata() const final;
+
+  // nested types ----------------------------------------------------
+
+  // accessors -------------------------------------------------------
+
+  enum : int {
+    kDtypeFieldNumber = 1,
+    kMinCosineFieldNumber = 2,
+    kMeanCosineFieldNumber = 3,
+    kProbesFieldNumber = 4,
+  };
+  // string dtype = 1 [json_name = "dtype"];
+  void clear_dtype();
+  const std::string& dtype() const;
+  template <typename ArgT0 = const std::string&, typename... ArgT>
+  void set_dtype(ArgT0&& arg0, ArgT... args);
+  std::string* mutable_dtype();
+  PROTOBUF_NODISCARD std::string* release_dtype();
+  void set_allocated_dtype(std::string* dtype);
+  private:
+  const std::string& _internal_dtype() const;
+  inline PROTOBUF_ALWAYS_INLINE void _internal_set_dtype(const std::string& value);
+  std::string* _internal_mutable_dtype();
+  public:
+
+  // float min_cosine = 2 [json_name = "minCosine"];
+  void clear_min_cosine();
+  float min_cosine() const;
+  void set_min_cosine(float value);
+  private:
+  float _internal_min_cosine() const;
+  void _internal_set_min_cosine(float value);
+  public:
+
+  // float mean_cosine = 3 [json_name = "meanCosine"];
+  void clear_mean_cosine();
+  float mean_cosine() const;
+  void set_mean_cosine(float value);
+  private:
+  float _internal_mean_cosine() const;
+  void _internal_set_mean_cosine(float value);
+  public:
+
+  // uint32 probes = 4 [json_name = "probes"];
+  void clear_probes();
+  uint32_t probes() const;
+  void set_probes(uint32_t value);
+  private:
+  uint32_t _internal_probes() const;
+  void _internal_set_probes(uint32_t value);
+  public:
+
+  // @@protoc_insertion_point(class_scope:ember.v1.PrecisionCheck)
+ private:
+  class _Internal;
+
+  template <typename T> friend class ::PROTOBUF_NAMESPACE_ID::Arena::InternalHelper;
+  typedef void InternalArenaConstructable_;
+  typedef void DestructorSkippable_;
+  struct Impl_ {
+    ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr dtype_;
+    float min_cosine_;
+    float mean_cosine_;
+    uint32_t probes_;
     mutable ::PROTOBUF_NAMESPACE_ID::internal::CachedSize _cached_size_;
   };
   union { Impl_ _impl_; };
@@ -702,7 +1131,7 @@ class TokenizeRequest final :
                &_TokenizeRequest_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    2;
+    4;
 
   friend void swap(TokenizeRequest& a, TokenizeRequest& b) {
     a.Swap(&b);
@@ -897,7 +1326,7 @@ class Token final :
                &_Token_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    3;
+    5;
 
   friend void swap(Token& a, Token& b) {
     a.Swap(&b);
@@ -1094,7 +1523,7 @@ class TokenizedText final :
                &_TokenizedText_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    4;
+    6;
 
   friend void swap(TokenizedText& a, TokenizedText& b) {
     a.Swap(&b);
@@ -1251,7 +1680,7 @@ class TokenizeResponse final :
                &_TokenizeResponse_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    5;
+    7;
 
   friend void swap(TokenizeResponse& a, TokenizeResponse& b) {
     a.Swap(&b);
@@ -1408,7 +1837,7 @@ class DecodeRequest final :
                &_DecodeRequest_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    6;
+    8;
 
   friend void swap(DecodeRequest& a, DecodeRequest& b) {
     a.Swap(&b);
@@ -1581,7 +2010,7 @@ class DecodeResponse final :
                &_DecodeResponse_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    7;
+    9;
 
   friend void swap(DecodeResponse& a, DecodeResponse& b) {
     a.Swap(&b);
@@ -2372,6 +2801,479 @@ inline void GetModelInfoResponse::set_allocated_server_version(std::string* serv
   // @@protoc_insertion_point(field_set_allocated:ember.v1.GetModelInfoResponse.server_version)
 }
 
+// .ember.v1.CpuInfo cpu = 17 [json_name = "cpu"];
+inline bool GetModelInfoResponse::_internal_has_cpu() const {
+  return this != internal_default_instance() && _impl_.cpu_ != nullptr;
+}
+inline bool GetModelInfoResponse::has_cpu() const {
+  return _internal_has_cpu();
+}
+inline void GetModelInfoResponse::clear_cpu() {
+  if (GetArenaForAllocation() == nullptr && _impl_.cpu_ != nullptr) {
+    delete _impl_.cpu_;
+  }
+  _impl_.cpu_ = nullptr;
+}
+inline const ::ember::v1::CpuInfo& GetModelInfoResponse::_internal_cpu() const {
+  const ::ember::v1::CpuInfo* p = _impl_.cpu_;
+  return p != nullptr ? *p : reinterpret_cast<const ::ember::v1::CpuInfo&>(
+      ::ember::v1::_CpuInfo_default_instance_);
+}
+inline const ::ember::v1::CpuInfo& GetModelInfoResponse::cpu() const {
+  // @@protoc_insertion_point(field_get:ember.v1.GetModelInfoResponse.cpu)
+  return _internal_cpu();
+}
+inline void GetModelInfoResponse::unsafe_arena_set_allocated_cpu(
+    ::ember::v1::CpuInfo* cpu) {
+  if (GetArenaForAllocation() == nullptr) {
+    delete reinterpret_cast<::PROTOBUF_NAMESPACE_ID::MessageLite*>(_impl_.cpu_);
+  }
+  _impl_.cpu_ = cpu;
+  if (cpu) {
+    
+  } else {
+    
+  }
+  // @@protoc_insertion_point(field_unsafe_arena_set_allocated:ember.v1.GetModelInfoResponse.cpu)
+}
+inline ::ember::v1::CpuInfo* GetModelInfoResponse::release_cpu() {
+  
+  ::ember::v1::CpuInfo* temp = _impl_.cpu_;
+  _impl_.cpu_ = nullptr;
+#ifdef PROTOBUF_FORCE_COPY_IN_RELEASE
+  auto* old =  reinterpret_cast<::PROTOBUF_NAMESPACE_ID::MessageLite*>(temp);
+  temp = ::PROTOBUF_NAMESPACE_ID::internal::DuplicateIfNonNull(temp);
+  if (GetArenaForAllocation() == nullptr) { delete old; }
+#else  // PROTOBUF_FORCE_COPY_IN_RELEASE
+  if (GetArenaForAllocation() != nullptr) {
+    temp = ::PROTOBUF_NAMESPACE_ID::internal::DuplicateIfNonNull(temp);
+  }
+#endif  // !PROTOBUF_FORCE_COPY_IN_RELEASE
+  return temp;
+}
+inline ::ember::v1::CpuInfo* GetModelInfoResponse::unsafe_arena_release_cpu() {
+  // @@protoc_insertion_point(field_release:ember.v1.GetModelInfoResponse.cpu)
+  
+  ::ember::v1::CpuInfo* temp = _impl_.cpu_;
+  _impl_.cpu_ = nullptr;
+  return temp;
+}
+inline ::ember::v1::CpuInfo* GetModelInfoResponse::_internal_mutable_cpu() {
+  
+  if (_impl_.cpu_ == nullptr) {
+    auto* p = CreateMaybeMessage<::ember::v1::CpuInfo>(GetArenaForAllocation());
+    _impl_.cpu_ = p;
+  }
+  return _impl_.cpu_;
+}
+inline ::ember::v1::CpuInfo* GetModelInfoResponse::mutable_cpu() {
+  ::ember::v1::CpuInfo* _msg = _internal_mutable_cpu();
+  // @@protoc_insertion_point(field_mutable:ember.v1.GetModelInfoResponse.cpu)
+  return _msg;
+}
+inline void GetModelInfoResponse::set_allocated_cpu(::ember::v1::CpuInfo* cpu) {
+  ::PROTOBUF_NAMESPACE_ID::Arena* message_arena = GetArenaForAllocation();
+  if (message_arena == nullptr) {
+    delete _impl_.cpu_;
+  }
+  if (cpu) {
+    ::PROTOBUF_NAMESPACE_ID::Arena* submessage_arena =
+        ::PROTOBUF_NAMESPACE_ID::Arena::InternalGetOwningArena(cpu);
+    if (message_arena != submessage_arena) {
+      cpu = ::PROTOBUF_NAMESPACE_ID::internal::GetOwnedMessage(
+          message_arena, cpu, submessage_arena);
+    }
+    
+  } else {
+    
+  }
+  _impl_.cpu_ = cpu;
+  // @@protoc_insertion_point(field_set_allocated:ember.v1.GetModelInfoResponse.cpu)
+}
+
+// .ember.v1.PrecisionCheck precision_check = 18 [json_name = "precisionCheck"];
+inline bool GetModelInfoResponse::_internal_has_precision_check() const {
+  return this != internal_default_instance() && _impl_.precision_check_ != nullptr;
+}
+inline bool GetModelInfoResponse::has_precision_check() const {
+  return _internal_has_precision_check();
+}
+inline void GetModelInfoResponse::clear_precision_check() {
+  if (GetArenaForAllocation() == nullptr && _impl_.precision_check_ != nullptr) {
+    delete _impl_.precision_check_;
+  }
+  _impl_.precision_check_ = nullptr;
+}
+inline const ::ember::v1::PrecisionCheck& GetModelInfoResponse::_internal_precision_check() const {
+  const ::ember::v1::PrecisionCheck* p = _impl_.precision_check_;
+  return p != nullptr ? *p : reinterpret_cast<const ::ember::v1::PrecisionCheck&>(
+      ::ember::v1::_PrecisionCheck_default_instance_);
+}
+inline const ::ember::v1::PrecisionCheck& GetModelInfoResponse::precision_check() const {
+  // @@protoc_insertion_point(field_get:ember.v1.GetModelInfoResponse.precision_check)
+  return _internal_precision_check();
+}
+inline void GetModelInfoResponse::unsafe_arena_set_allocated_precision_check(
+    ::ember::v1::PrecisionCheck* precision_check) {
+  if (GetArenaForAllocation() == nullptr) {
+    delete reinterpret_cast<::PROTOBUF_NAMESPACE_ID::MessageLite*>(_impl_.precision_check_);
+  }
+  _impl_.precision_check_ = precision_check;
+  if (precision_check) {
+    
+  } else {
+    
+  }
+  // @@protoc_insertion_point(field_unsafe_arena_set_allocated:ember.v1.GetModelInfoResponse.precision_check)
+}
+inline ::ember::v1::PrecisionCheck* GetModelInfoResponse::release_precision_check() {
+  
+  ::ember::v1::PrecisionCheck* temp = _impl_.precision_check_;
+  _impl_.precision_check_ = nullptr;
+#ifdef PROTOBUF_FORCE_COPY_IN_RELEASE
+  auto* old =  reinterpret_cast<::PROTOBUF_NAMESPACE_ID::MessageLite*>(temp);
+  temp = ::PROTOBUF_NAMESPACE_ID::internal::DuplicateIfNonNull(temp);
+  if (GetArenaForAllocation() == nullptr) { delete old; }
+#else  // PROTOBUF_FORCE_COPY_IN_RELEASE
+  if (GetArenaForAllocation() != nullptr) {
+    temp = ::PROTOBUF_NAMESPACE_ID::internal::DuplicateIfNonNull(temp);
+  }
+#endif  // !PROTOBUF_FORCE_COPY_IN_RELEASE
+  return temp;
+}
+inline ::ember::v1::PrecisionCheck* GetModelInfoResponse::unsafe_arena_release_precision_check() {
+  // @@protoc_insertion_point(field_release:ember.v1.GetModelInfoResponse.precision_check)
+  
+  ::ember::v1::PrecisionCheck* temp = _impl_.precision_check_;
+  _impl_.precision_check_ = nullptr;
+  return temp;
+}
+inline ::ember::v1::PrecisionCheck* GetModelInfoResponse::_internal_mutable_precision_check() {
+  
+  if (_impl_.precision_check_ == nullptr) {
+    auto* p = CreateMaybeMessage<::ember::v1::PrecisionCheck>(GetArenaForAllocation());
+    _impl_.precision_check_ = p;
+  }
+  return _impl_.precision_check_;
+}
+inline ::ember::v1::PrecisionCheck* GetModelInfoResponse::mutable_precision_check() {
+  ::ember::v1::PrecisionCheck* _msg = _internal_mutable_precision_check();
+  // @@protoc_insertion_point(field_mutable:ember.v1.GetModelInfoResponse.precision_check)
+  return _msg;
+}
+inline void GetModelInfoResponse::set_allocated_precision_check(::ember::v1::PrecisionCheck* precision_check) {
+  ::PROTOBUF_NAMESPACE_ID::Arena* message_arena = GetArenaForAllocation();
+  if (message_arena == nullptr) {
+    delete _impl_.precision_check_;
+  }
+  if (precision_check) {
+    ::PROTOBUF_NAMESPACE_ID::Arena* submessage_arena =
+        ::PROTOBUF_NAMESPACE_ID::Arena::InternalGetOwningArena(precision_check);
+    if (message_arena != submessage_arena) {
+      precision_check = ::PROTOBUF_NAMESPACE_ID::internal::GetOwnedMessage(
+          message_arena, precision_check, submessage_arena);
+    }
+    
+  } else {
+    
+  }
+  _impl_.precision_check_ = precision_check;
+  // @@protoc_insertion_point(field_set_allocated:ember.v1.GetModelInfoResponse.precision_check)
+}
+
+// -------------------------------------------------------------------
+
+// CpuInfo
+
+// string isa = 1 [json_name = "isa"];
+inline void CpuInfo::clear_isa() {
+  _impl_.isa_.ClearToEmpty();
+}
+inline const std::string& CpuInfo::isa() const {
+  // @@protoc_insertion_point(field_get:ember.v1.CpuInfo.isa)
+  return _internal_isa();
+}
+template <typename ArgT0, typename... ArgT>
+inline PROTOBUF_ALWAYS_INLINE
+void CpuInfo::set_isa(ArgT0&& arg0, ArgT... args) {
+ 
+ _impl_.isa_.Set(static_cast<ArgT0 &&>(arg0), args..., GetArenaForAllocation());
+  // @@protoc_insertion_point(field_set:ember.v1.CpuInfo.isa)
+}
+inline std::string* CpuInfo::mutable_isa() {
+  std::string* _s = _internal_mutable_isa();
+  // @@protoc_insertion_point(field_mutable:ember.v1.CpuInfo.isa)
+  return _s;
+}
+inline const std::string& CpuInfo::_internal_isa() const {
+  return _impl_.isa_.Get();
+}
+inline void CpuInfo::_internal_set_isa(const std::string& value) {
+  
+  _impl_.isa_.Set(value, GetArenaForAllocation());
+}
+inline std::string* CpuInfo::_internal_mutable_isa() {
+  
+  return _impl_.isa_.Mutable(GetArenaForAllocation());
+}
+inline std::string* CpuInfo::release_isa() {
+  // @@protoc_insertion_point(field_release:ember.v1.CpuInfo.isa)
+  return _impl_.isa_.Release();
+}
+inline void CpuInfo::set_allocated_isa(std::string* isa) {
+  if (isa != nullptr) {
+    
+  } else {
+    
+  }
+  _impl_.isa_.SetAllocated(isa, GetArenaForAllocation());
+#ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  if (_impl_.isa_.IsDefault()) {
+    _impl_.isa_.Set("", GetArenaForAllocation());
+  }
+#endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  // @@protoc_insertion_point(field_set_allocated:ember.v1.CpuInfo.isa)
+}
+
+// string model_name = 2 [json_name = "modelName"];
+inline void CpuInfo::clear_model_name() {
+  _impl_.model_name_.ClearToEmpty();
+}
+inline const std::string& CpuInfo::model_name() const {
+  // @@protoc_insertion_point(field_get:ember.v1.CpuInfo.model_name)
+  return _internal_model_name();
+}
+template <typename ArgT0, typename... ArgT>
+inline PROTOBUF_ALWAYS_INLINE
+void CpuInfo::set_model_name(ArgT0&& arg0, ArgT... args) {
+ 
+ _impl_.model_name_.Set(static_cast<ArgT0 &&>(arg0), args..., GetArenaForAllocation());
+  // @@protoc_insertion_point(field_set:ember.v1.CpuInfo.model_name)
+}
+inline std::string* CpuInfo::mutable_model_name() {
+  std::string* _s = _internal_mutable_model_name();
+  // @@protoc_insertion_point(field_mutable:ember.v1.CpuInfo.model_name)
+  return _s;
+}
+inline const std::string& CpuInfo::_internal_model_name() const {
+  return _impl_.model_name_.Get();
+}
+inline void CpuInfo::_internal_set_model_name(const std::string& value) {
+  
+  _impl_.model_name_.Set(value, GetArenaForAllocation());
+}
+inline std::string* CpuInfo::_internal_mutable_model_name() {
+  
+  return _impl_.model_name_.Mutable(GetArenaForAllocation());
+}
+inline std::string* CpuInfo::release_model_name() {
+  // @@protoc_insertion_point(field_release:ember.v1.CpuInfo.model_name)
+  return _impl_.model_name_.Release();
+}
+inline void CpuInfo::set_allocated_model_name(std::string* model_name) {
+  if (model_name != nullptr) {
+    
+  } else {
+    
+  }
+  _impl_.model_name_.SetAllocated(model_name, GetArenaForAllocation());
+#ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  if (_impl_.model_name_.IsDefault()) {
+    _impl_.model_name_.Set("", GetArenaForAllocation());
+  }
+#endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  // @@protoc_insertion_point(field_set_allocated:ember.v1.CpuInfo.model_name)
+}
+
+// repeated string flags = 3 [json_name = "flags"];
+inline int CpuInfo::_internal_flags_size() const {
+  return _impl_.flags_.size();
+}
+inline int CpuInfo::flags_size() const {
+  return _internal_flags_size();
+}
+inline void CpuInfo::clear_flags() {
+  _impl_.flags_.Clear();
+}
+inline std::string* CpuInfo::add_flags() {
+  std::string* _s = _internal_add_flags();
+  // @@protoc_insertion_point(field_add_mutable:ember.v1.CpuInfo.flags)
+  return _s;
+}
+inline const std::string& CpuInfo::_internal_flags(int index) const {
+  return _impl_.flags_.Get(index);
+}
+inline const std::string& CpuInfo::flags(int index) const {
+  // @@protoc_insertion_point(field_get:ember.v1.CpuInfo.flags)
+  return _internal_flags(index);
+}
+inline std::string* CpuInfo::mutable_flags(int index) {
+  // @@protoc_insertion_point(field_mutable:ember.v1.CpuInfo.flags)
+  return _impl_.flags_.Mutable(index);
+}
+inline void CpuInfo::set_flags(int index, const std::string& value) {
+  _impl_.flags_.Mutable(index)->assign(value);
+  // @@protoc_insertion_point(field_set:ember.v1.CpuInfo.flags)
+}
+inline void CpuInfo::set_flags(int index, std::string&& value) {
+  _impl_.flags_.Mutable(index)->assign(std::move(value));
+  // @@protoc_insertion_point(field_set:ember.v1.CpuInfo.flags)
+}
+inline void CpuInfo::set_flags(int index, const char* value) {
+  GOOGLE_DCHECK(value != nullptr);
+  _impl_.flags_.Mutable(index)->assign(value);
+  // @@protoc_insertion_point(field_set_char:ember.v1.CpuInfo.flags)
+}
+inline void CpuInfo::set_flags(int index, const char* value, size_t size) {
+  _impl_.flags_.Mutable(index)->assign(
+    reinterpret_cast<const char*>(value), size);
+  // @@protoc_insertion_point(field_set_pointer:ember.v1.CpuInfo.flags)
+}
+inline std::string* CpuInfo::_internal_add_flags() {
+  return _impl_.flags_.Add();
+}
+inline void CpuInfo::add_flags(const std::string& value) {
+  _impl_.flags_.Add()->assign(value);
+  // @@protoc_insertion_point(field_add:ember.v1.CpuInfo.flags)
+}
+inline void CpuInfo::add_flags(std::string&& value) {
+  _impl_.flags_.Add(std::move(value));
+  // @@protoc_insertion_point(field_add:ember.v1.CpuInfo.flags)
+}
+inline void CpuInfo::add_flags(const char* value) {
+  GOOGLE_DCHECK(value != nullptr);
+  _impl_.flags_.Add()->assign(value);
+  // @@protoc_insertion_point(field_add_char:ember.v1.CpuInfo.flags)
+}
+inline void CpuInfo::add_flags(const char* value, size_t size) {
+  _impl_.flags_.Add()->assign(reinterpret_cast<const char*>(value), size);
+  // @@protoc_insertion_point(field_add_pointer:ember.v1.CpuInfo.flags)
+}
+inline const ::PROTOBUF_NAMESPACE_ID::RepeatedPtrField<std::string>&
+CpuInfo::flags() const {
+  // @@protoc_insertion_point(field_list:ember.v1.CpuInfo.flags)
+  return _impl_.flags_;
+}
+inline ::PROTOBUF_NAMESPACE_ID::RepeatedPtrField<std::string>*
+CpuInfo::mutable_flags() {
+  // @@protoc_insertion_point(field_mutable_list:ember.v1.CpuInfo.flags)
+  return &_impl_.flags_;
+}
+
+// -------------------------------------------------------------------
+
+// PrecisionCheck
+
+// string dtype = 1 [json_name = "dtype"];
+inline void PrecisionCheck::clear_dtype() {
+  _impl_.dtype_.ClearToEmpty();
+}
+inline const std::string& PrecisionCheck::dtype() const {
+  // @@protoc_insertion_point(field_get:ember.v1.PrecisionCheck.dtype)
+  return _internal_dtype();
+}
+template <typename ArgT0, typename... ArgT>
+inline PROTOBUF_ALWAYS_INLINE
+void PrecisionCheck::set_dtype(ArgT0&& arg0, ArgT... args) {
+ 
+ _impl_.dtype_.Set(static_cast<ArgT0 &&>(arg0), args..., GetArenaForAllocation());
+  // @@protoc_insertion_point(field_set:ember.v1.PrecisionCheck.dtype)
+}
+inline std::string* PrecisionCheck::mutable_dtype() {
+  std::string* _s = _internal_mutable_dtype();
+  // @@protoc_insertion_point(field_mutable:ember.v1.PrecisionCheck.dtype)
+  return _s;
+}
+inline const std::string& PrecisionCheck::_internal_dtype() const {
+  return _impl_.dtype_.Get();
+}
+inline void PrecisionCheck::_internal_set_dtype(const std::string& value) {
+  
+  _impl_.dtype_.Set(value, GetArenaForAllocation());
+}
+inline std::string* PrecisionCheck::_internal_mutable_dtype() {
+  
+  return _impl_.dtype_.Mutable(GetArenaForAllocation());
+}
+inline std::string* PrecisionCheck::release_dtype() {
+  // @@protoc_insertion_point(field_release:ember.v1.PrecisionCheck.dtype)
+  return _impl_.dtype_.Release();
+}
+inline void PrecisionCheck::set_allocated_dtype(std::string* dtype) {
+  if (dtype != nullptr) {
+    
+  } else {
+    
+  }
+  _impl_.dtype_.SetAllocated(dtype, GetArenaForAllocation());
+#ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  if (_impl_.dtype_.IsDefault()) {
+    _impl_.dtype_.Set("", GetArenaForAllocation());
+  }
+#endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  // @@protoc_insertion_point(field_set_allocated:ember.v1.PrecisionCheck.dtype)
+}
+
+// float min_cosine = 2 [json_name = "minCosine"];
+inline void PrecisionCheck::clear_min_cosine() {
+  _impl_.min_cosine_ = 0;
+}
+inline float PrecisionCheck::_internal_min_cosine() const {
+  return _impl_.min_cosine_;
+}
+inline float PrecisionCheck::min_cosine() const {
+  // @@protoc_insertion_point(field_get:ember.v1.PrecisionCheck.min_cosine)
+  return _internal_min_cosine();
+}
+inline void PrecisionCheck::_internal_set_min_cosine(float value) {
+  
+  _impl_.min_cosine_ = value;
+}
+inline void PrecisionCheck::set_min_cosine(float value) {
+  _internal_set_min_cosine(value);
+  // @@protoc_insertion_point(field_set:ember.v1.PrecisionCheck.min_cosine)
+}
+
+// float mean_cosine = 3 [json_name = "meanCosine"];
+inline void PrecisionCheck::clear_mean_cosine() {
+  _impl_.mean_cosine_ = 0;
+}
+inline float PrecisionCheck::_internal_mean_cosine() const {
+  return _impl_.mean_cosine_;
+}
+inline float PrecisionCheck::mean_cosine() const {
+  // @@protoc_insertion_point(field_get:ember.v1.PrecisionCheck.mean_cosine)
+  return _internal_mean_cosine();
+}
+inline void PrecisionCheck::_internal_set_mean_cosine(float value) {
+  
+  _impl_.mean_cosine_ = value;
+}
+inline void PrecisionCheck::set_mean_cosine(float value) {
+  _internal_set_mean_cosine(value);
+  // @@protoc_insertion_point(field_set:ember.v1.PrecisionCheck.mean_cosine)
+}
+
+// uint32 probes = 4 [json_name = "probes"];
+inline void PrecisionCheck::clear_probes() {
+  _impl_.probes_ = 0u;
+}
+inline uint32_t PrecisionCheck::_internal_probes() const {
+  return _impl_.probes_;
+}
+inline uint32_t PrecisionCheck::probes() const {
+  // @@protoc_insertion_point(field_get:ember.v1.PrecisionCheck.probes)
+  return _internal_probes();
+}
+inline void PrecisionCheck::_internal_set_probes(uint32_t value) {
+  
+  _impl_.probes_ = value;
+}
+inline void PrecisionCheck::set_probes(uint32_t value) {
+  _internal_set_probes(value);
+  // @@protoc_insertion_point(field_set:ember.v1.PrecisionCheck.probes)
+}
+
 // -------------------------------------------------------------------
 
 // TokenizeRequest
@@ -2902,6 +3804,10 @@ DecodeResponse::mutable_texts() {
 #ifdef __GNUC__
   #pragma GCC diagnostic pop
 #endif  // __GNUC__
+// -------------------------------------------------------------------
+
+// -------------------------------------------------------------------
+
 // -------------------------------------------------------------------
 
 // -------------------------------------------------------------------

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file ember/v1/model.proto.
  */
 export const file_ember_v1_model: GenFile = /*@__PURE__*/
-  fileDesc("ChRlbWJlci92MS9tb2RlbC5wcm90bxIIZW1iZXIudjEiFQoTR2V0TW9kZWxJbmZvUmVxdWVzdCKMAwoUR2V0TW9kZWxJbmZvUmVzcG9uc2USEAoIbW9kZWxfaWQYASABKAkSIQoEa2luZBgCIAEoDjITLmVtYmVyLnYxLk1vZGVsS2luZBIdCgV0YXNrcxgDIAMoDjIOLmVtYmVyLnYxLlRhc2sSDgoGbGFiZWxzGAQgAygJEg0KBWR0eXBlGAUgASgJEg4KBmRldmljZRgGIAEoCRIYChBtYXhfaW5wdXRfbGVuZ3RoGAcgASgNEhgKEG1heF9iYXRjaF90b2tlbnMYCCABKA0SGgoSbWF4X2JhdGNoX3JlcXVlc3RzGAkgASgNEh0KFW1heF9jbGllbnRfYmF0Y2hfc2l6ZRgKIAEoDRIcChRlbWJlZGRpbmdfZGltZW5zaW9ucxgLIAEoDRIUCgxwcm9tcHRfbmFtZXMYDCADKAkSDwoHcG9vbGluZxgNIAEoCRIPCgdiYWNrZW5kGA4gASgJEhQKDGFyY2hpdGVjdHVyZRgPIAEoCRIWCg5zZXJ2ZXJfdmVyc2lvbhgQIAEoCSJuCg9Ub2tlbml6ZVJlcXVlc3QSDgoGaW5wdXRzGAEgAygJEh8KEmFkZF9zcGVjaWFsX3Rva2VucxgCIAEoCEgAiAEBEhMKC3Byb21wdF9uYW1lGAMgASgJQhUKE19hZGRfc3BlY2lhbF90b2tlbnMiTwoFVG9rZW4SCgoCaWQYASABKA0SDAoEdGV4dBgCIAEoCRIPCgdzcGVjaWFsGAMgASgIEg0KBXN0YXJ0GAQgASgNEgwKBHN0b3AYBSABKA0iMAoNVG9rZW5pemVkVGV4dBIfCgZ0b2tlbnMYASADKAsyDy5lbWJlci52MS5Ub2tlbiI8ChBUb2tlbml6ZVJlc3BvbnNlEigKB3Jlc3VsdHMYASADKAsyFy5lbWJlci52MS5Ub2tlbml6ZWRUZXh0Im0KDURlY29kZVJlcXVlc3QSIgoGaW5wdXRzGAEgAygLMhIuZW1iZXIudjEuVG9rZW5JZHMSIAoTc2tpcF9zcGVjaWFsX3Rva2VucxgCIAEoCEgAiAEBQhYKFF9za2lwX3NwZWNpYWxfdG9rZW5zIh8KDkRlY29kZVJlc3BvbnNlEg0KBXRleHRzGAEgAygJKoABCgRUYXNrEhQKEFRBU0tfVU5TUEVDSUZJRUQQABIOCgpUQVNLX0VNQkVEEAESFQoRVEFTS19FTUJFRF9TUEFSU0UQAhIRCg1UQVNLX0NMQVNTSUZZEAMSDwoLVEFTS19SRVJBTksQBBIXChNUQVNLX1BSRURJQ1RfVE9LRU5TEAUq1AEKCU1vZGVsS2luZBIaChZNT0RFTF9LSU5EX1VOU1BFQ0lGSUVEEAASGAoUTU9ERUxfS0lORF9FTUJFRERJTkcQARIfChtNT0RFTF9LSU5EX1NQQVJTRV9FTUJFRERJTkcQAhIXChNNT0RFTF9LSU5EX1JFUkFOS0VSEAMSGQoVTU9ERUxfS0lORF9DTEFTU0lGSUVSEAQSHwobTU9ERUxfS0lORF9UT0tFTl9DTEFTU0lGSUVSEAUSGwoXTU9ERUxfS0lORF9MTE1fUkVSQU5LRVIQBjLdAQoMTW9kZWxTZXJ2aWNlEk0KDEdldE1vZGVsSW5mbxIdLmVtYmVyLnYxLkdldE1vZGVsSW5mb1JlcXVlc3QaHi5lbWJlci52MS5HZXRNb2RlbEluZm9SZXNwb25zZRJBCghUb2tlbml6ZRIZLmVtYmVyLnYxLlRva2VuaXplUmVxdWVzdBoaLmVtYmVyLnYxLlRva2VuaXplUmVzcG9uc2USOwoGRGVjb2RlEhcuZW1iZXIudjEuRGVjb2RlUmVxdWVzdBoYLmVtYmVyLnYxLkRlY29kZVJlc3BvbnNlQn4KDGNvbS5lbWJlci52MUIKTW9kZWxQcm90b1ABWjhnaXRodWIuY29tL2VtYmVyLXNlcnZlL2VtYmVyL2NsaWVudHMvZ28vZW1iZXIvdjE7ZW1iZXJ2MaICA0VYWKoCCEVtYmVyLlYxygIIRW1iZXJcVjHqAglFbWJlcjo6VjFiBnByb3RvMw", [file_ember_v1_embed]);
+  fileDesc("ChRlbWJlci92MS9tb2RlbC5wcm90bxIIZW1iZXIudjEiFQoTR2V0TW9kZWxJbmZvUmVxdWVzdCLfAwoUR2V0TW9kZWxJbmZvUmVzcG9uc2USEAoIbW9kZWxfaWQYASABKAkSIQoEa2luZBgCIAEoDjITLmVtYmVyLnYxLk1vZGVsS2luZBIdCgV0YXNrcxgDIAMoDjIOLmVtYmVyLnYxLlRhc2sSDgoGbGFiZWxzGAQgAygJEg0KBWR0eXBlGAUgASgJEg4KBmRldmljZRgGIAEoCRIYChBtYXhfaW5wdXRfbGVuZ3RoGAcgASgNEhgKEG1heF9iYXRjaF90b2tlbnMYCCABKA0SGgoSbWF4X2JhdGNoX3JlcXVlc3RzGAkgASgNEh0KFW1heF9jbGllbnRfYmF0Y2hfc2l6ZRgKIAEoDRIcChRlbWJlZGRpbmdfZGltZW5zaW9ucxgLIAEoDRIUCgxwcm9tcHRfbmFtZXMYDCADKAkSDwoHcG9vbGluZxgNIAEoCRIPCgdiYWNrZW5kGA4gASgJEhQKDGFyY2hpdGVjdHVyZRgPIAEoCRIWCg5zZXJ2ZXJfdmVyc2lvbhgQIAEoCRIeCgNjcHUYESABKAsyES5lbWJlci52MS5DcHVJbmZvEjEKD3ByZWNpc2lvbl9jaGVjaxgSIAEoCzIYLmVtYmVyLnYxLlByZWNpc2lvbkNoZWNrIjkKB0NwdUluZm8SCwoDaXNhGAEgASgJEhIKCm1vZGVsX25hbWUYAiABKAkSDQoFZmxhZ3MYAyADKAkiWAoOUHJlY2lzaW9uQ2hlY2sSDQoFZHR5cGUYASABKAkSEgoKbWluX2Nvc2luZRgCIAEoAhITCgttZWFuX2Nvc2luZRgDIAEoAhIOCgZwcm9iZXMYBCABKA0ibgoPVG9rZW5pemVSZXF1ZXN0Eg4KBmlucHV0cxgBIAMoCRIfChJhZGRfc3BlY2lhbF90b2tlbnMYAiABKAhIAIgBARITCgtwcm9tcHRfbmFtZRgDIAEoCUIVChNfYWRkX3NwZWNpYWxfdG9rZW5zIk8KBVRva2VuEgoKAmlkGAEgASgNEgwKBHRleHQYAiABKAkSDwoHc3BlY2lhbBgDIAEoCBINCgVzdGFydBgEIAEoDRIMCgRzdG9wGAUgASgNIjAKDVRva2VuaXplZFRleHQSHwoGdG9rZW5zGAEgAygLMg8uZW1iZXIudjEuVG9rZW4iPAoQVG9rZW5pemVSZXNwb25zZRIoCgdyZXN1bHRzGAEgAygLMhcuZW1iZXIudjEuVG9rZW5pemVkVGV4dCJtCg1EZWNvZGVSZXF1ZXN0EiIKBmlucHV0cxgBIAMoCzISLmVtYmVyLnYxLlRva2VuSWRzEiAKE3NraXBfc3BlY2lhbF90b2tlbnMYAiABKAhIAIgBAUIWChRfc2tpcF9zcGVjaWFsX3Rva2VucyIfCg5EZWNvZGVSZXNwb25zZRINCgV0ZXh0cxgBIAMoCSqAAQoEVGFzaxIUChBUQVNLX1VOU1BFQ0lGSUVEEAASDgoKVEFTS19FTUJFRBABEhUKEVRBU0tfRU1CRURfU1BBUlNFEAISEQoNVEFTS19DTEFTU0lGWRADEg8KC1RBU0tfUkVSQU5LEAQSFwoTVEFTS19QUkVESUNUX1RPS0VOUxAFKtQBCglNb2RlbEtpbmQSGgoWTU9ERUxfS0lORF9VTlNQRUNJRklFRBAAEhgKFE1PREVMX0tJTkRfRU1CRURESU5HEAESHwobTU9ERUxfS0lORF9TUEFSU0VfRU1CRURESU5HEAISFwoTTU9ERUxfS0lORF9SRVJBTktFUhADEhkKFU1PREVMX0tJTkRfQ0xBU1NJRklFUhAEEh8KG01PREVMX0tJTkRfVE9LRU5fQ0xBU1NJRklFUhAFEhsKF01PREVMX0tJTkRfTExNX1JFUkFOS0VSEAYy3QEKDE1vZGVsU2VydmljZRJNCgxHZXRNb2RlbEluZm8SHS5lbWJlci52MS5HZXRNb2RlbEluZm9SZXF1ZXN0Gh4uZW1iZXIudjEuR2V0TW9kZWxJbmZvUmVzcG9uc2USQQoIVG9rZW5pemUSGS5lbWJlci52MS5Ub2tlbml6ZVJlcXVlc3QaGi5lbWJlci52MS5Ub2tlbml6ZVJlc3BvbnNlEjsKBkRlY29kZRIXLmVtYmVyLnYxLkRlY29kZVJlcXVlc3QaGC5lbWJlci52MS5EZWNvZGVSZXNwb25zZUJ+Cgxjb20uZW1iZXIudjFCCk1vZGVsUHJvdG9QAVo4Z2l0aHViLmNvbS9lbWJlci1zZXJ2ZS9lbWJlci9jbGllbnRzL2dvL2VtYmVyL3YxO2VtYmVydjGiAgNFWFiqAghFbWJlci5WMcoCCEVtYmVyXFYx6gIJRW1iZXI6OlYxYgZwcm90bzM", [file_ember_v1_embed]);
 
 /**
  * GetModelInfoRequest asks for the model description; it has no fields.
@@ -146,6 +146,21 @@ export type GetModelInfoResponse = Message<"ember.v1.GetModelInfoResponse"> & {
    * @generated from field: string server_version = 16;
    */
   serverVersion: string;
+
+  /**
+   * The CPU the server runs on: the instruction sets that decide its CPU kernels.
+   *
+   * @generated from field: ember.v1.CpuInfo cpu = 17;
+   */
+  cpu?: CpuInfo | undefined;
+
+  /**
+   * The start-up accuracy self-check of a reduced-precision CPU mode; unset when none ran
+   * (float32, a GPU, or --precision-check false).
+   *
+   * @generated from field: ember.v1.PrecisionCheck precision_check = 18;
+   */
+  precisionCheck?: PrecisionCheck | undefined;
 };
 
 /**
@@ -154,6 +169,83 @@ export type GetModelInfoResponse = Message<"ember.v1.GetModelInfoResponse"> & {
  */
 export const GetModelInfoResponseSchema: GenMessage<GetModelInfoResponse> = /*@__PURE__*/
   messageDesc(file_ember_v1_model, 1);
+
+/**
+ * CpuInfo describes the server's processor as Ember reads it once at start.
+ *
+ * @generated from message ember.v1.CpuInfo
+ */
+export type CpuInfo = Message<"ember.v1.CpuInfo"> & {
+  /**
+   * The class of the CPU: amx, avx512-vnni, avx512, avx2-vnni, avx2 or baseline.
+   *
+   * @generated from field: string isa = 1;
+   */
+  isa: string;
+
+  /**
+   * The processor's model name.
+   *
+   * @generated from field: string model_name = 2;
+   */
+  modelName: string;
+
+  /**
+   * The relevant instruction-set flags it has (avx2, avx512_vnni, avx512_bf16, amx_int8, ...).
+   *
+   * @generated from field: repeated string flags = 3;
+   */
+  flags: string[];
+};
+
+/**
+ * Describes the message ember.v1.CpuInfo.
+ * Use `create(CpuInfoSchema)` to create a new message.
+ */
+export const CpuInfoSchema: GenMessage<CpuInfo> = /*@__PURE__*/
+  messageDesc(file_ember_v1_model, 2);
+
+/**
+ * PrecisionCheck is how a reduced precision agreed with float32 on the start-up probe set.
+ *
+ * @generated from message ember.v1.PrecisionCheck
+ */
+export type PrecisionCheck = Message<"ember.v1.PrecisionCheck"> & {
+  /**
+   * The precision checked (bfloat16, float16, int8).
+   *
+   * @generated from field: string dtype = 1;
+   */
+  dtype: string;
+
+  /**
+   * The lowest cosine similarity of a probe's output to float32's.
+   *
+   * @generated from field: float min_cosine = 2;
+   */
+  minCosine: number;
+
+  /**
+   * The mean cosine similarity over the probes.
+   *
+   * @generated from field: float mean_cosine = 3;
+   */
+  meanCosine: number;
+
+  /**
+   * How many probe inputs were compared.
+   *
+   * @generated from field: uint32 probes = 4;
+   */
+  probes: number;
+};
+
+/**
+ * Describes the message ember.v1.PrecisionCheck.
+ * Use `create(PrecisionCheckSchema)` to create a new message.
+ */
+export const PrecisionCheckSchema: GenMessage<PrecisionCheck> = /*@__PURE__*/
+  messageDesc(file_ember_v1_model, 3);
 
 /**
  * TokenizeRequest is a batch of texts to tokenize.
@@ -188,7 +280,7 @@ export type TokenizeRequest = Message<"ember.v1.TokenizeRequest"> & {
  * Use `create(TokenizeRequestSchema)` to create a new message.
  */
 export const TokenizeRequestSchema: GenMessage<TokenizeRequest> = /*@__PURE__*/
-  messageDesc(file_ember_v1_model, 2);
+  messageDesc(file_ember_v1_model, 4);
 
 /**
  * Token is one token of a tokenized text.
@@ -237,7 +329,7 @@ export type Token = Message<"ember.v1.Token"> & {
  * Use `create(TokenSchema)` to create a new message.
  */
 export const TokenSchema: GenMessage<Token> = /*@__PURE__*/
-  messageDesc(file_ember_v1_model, 3);
+  messageDesc(file_ember_v1_model, 5);
 
 /**
  * TokenizedText holds the tokens of one input.
@@ -258,7 +350,7 @@ export type TokenizedText = Message<"ember.v1.TokenizedText"> & {
  * Use `create(TokenizedTextSchema)` to create a new message.
  */
 export const TokenizedTextSchema: GenMessage<TokenizedText> = /*@__PURE__*/
-  messageDesc(file_ember_v1_model, 4);
+  messageDesc(file_ember_v1_model, 6);
 
 /**
  * TokenizeResponse holds the tokens of every input, in input order.
@@ -279,7 +371,7 @@ export type TokenizeResponse = Message<"ember.v1.TokenizeResponse"> & {
  * Use `create(TokenizeResponseSchema)` to create a new message.
  */
 export const TokenizeResponseSchema: GenMessage<TokenizeResponse> = /*@__PURE__*/
-  messageDesc(file_ember_v1_model, 5);
+  messageDesc(file_ember_v1_model, 7);
 
 /**
  * DecodeRequest is a batch of token-id sequences to turn back into text.
@@ -307,7 +399,7 @@ export type DecodeRequest = Message<"ember.v1.DecodeRequest"> & {
  * Use `create(DecodeRequestSchema)` to create a new message.
  */
 export const DecodeRequestSchema: GenMessage<DecodeRequest> = /*@__PURE__*/
-  messageDesc(file_ember_v1_model, 6);
+  messageDesc(file_ember_v1_model, 8);
 
 /**
  * DecodeResponse holds the text of every input, in input order.
@@ -328,7 +420,7 @@ export type DecodeResponse = Message<"ember.v1.DecodeResponse"> & {
  * Use `create(DecodeResponseSchema)` to create a new message.
  */
 export const DecodeResponseSchema: GenMessage<DecodeResponse> = /*@__PURE__*/
-  messageDesc(file_ember_v1_model, 7);
+  messageDesc(file_ember_v1_model, 9);
 
 /**
  * Task is something a model can be asked to do.

@@ -670,6 +670,85 @@ private static final long serialVersionUID = 0L;
     }
   }
 
+  public static final int CPU_FIELD_NUMBER = 17;
+  private com.ember.v1.CpuInfo cpu_;
+  /**
+   * <pre>
+   * The CPU the server runs on: the instruction sets that decide its CPU kernels.
+   * </pre>
+   *
+   * <code>.ember.v1.CpuInfo cpu = 17 [json_name = "cpu"];</code>
+   * @return Whether the cpu field is set.
+   */
+  @java.lang.Override
+  public boolean hasCpu() {
+    return cpu_ != null;
+  }
+  /**
+   * <pre>
+   * The CPU the server runs on: the instruction sets that decide its CPU kernels.
+   * </pre>
+   *
+   * <code>.ember.v1.CpuInfo cpu = 17 [json_name = "cpu"];</code>
+   * @return The cpu.
+   */
+  @java.lang.Override
+  public com.ember.v1.CpuInfo getCpu() {
+    return cpu_ == null ? com.ember.v1.CpuInfo.getDefaultInstance() : cpu_;
+  }
+  /**
+   * <pre>
+   * The CPU the server runs on: the instruction sets that decide its CPU kernels.
+   * </pre>
+   *
+   * <code>.ember.v1.CpuInfo cpu = 17 [json_name = "cpu"];</code>
+   */
+  @java.lang.Override
+  public com.ember.v1.CpuInfoOrBuilder getCpuOrBuilder() {
+    return cpu_ == null ? com.ember.v1.CpuInfo.getDefaultInstance() : cpu_;
+  }
+
+  public static final int PRECISION_CHECK_FIELD_NUMBER = 18;
+  private com.ember.v1.PrecisionCheck precisionCheck_;
+  /**
+   * <pre>
+   * The start-up accuracy self-check of a reduced-precision CPU mode; unset when none ran
+   * (float32, a GPU, or --precision-check false).
+   * </pre>
+   *
+   * <code>.ember.v1.PrecisionCheck precision_check = 18 [json_name = "precisionCheck"];</code>
+   * @return Whether the precisionCheck field is set.
+   */
+  @java.lang.Override
+  public boolean hasPrecisionCheck() {
+    return precisionCheck_ != null;
+  }
+  /**
+   * <pre>
+   * The start-up accuracy self-check of a reduced-precision CPU mode; unset when none ran
+   * (float32, a GPU, or --precision-check false).
+   * </pre>
+   *
+   * <code>.ember.v1.PrecisionCheck precision_check = 18 [json_name = "precisionCheck"];</code>
+   * @return The precisionCheck.
+   */
+  @java.lang.Override
+  public com.ember.v1.PrecisionCheck getPrecisionCheck() {
+    return precisionCheck_ == null ? com.ember.v1.PrecisionCheck.getDefaultInstance() : precisionCheck_;
+  }
+  /**
+   * <pre>
+   * The start-up accuracy self-check of a reduced-precision CPU mode; unset when none ran
+   * (float32, a GPU, or --precision-check false).
+   * </pre>
+   *
+   * <code>.ember.v1.PrecisionCheck precision_check = 18 [json_name = "precisionCheck"];</code>
+   */
+  @java.lang.Override
+  public com.ember.v1.PrecisionCheckOrBuilder getPrecisionCheckOrBuilder() {
+    return precisionCheck_ == null ? com.ember.v1.PrecisionCheck.getDefaultInstance() : precisionCheck_;
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -736,6 +815,12 @@ private static final long serialVersionUID = 0L;
     }
     if (!com.google.protobuf.GeneratedMessageV3.isStringEmpty(serverVersion_)) {
       com.google.protobuf.GeneratedMessageV3.writeString(output, 16, serverVersion_);
+    }
+    if (cpu_ != null) {
+      output.writeMessage(17, getCpu());
+    }
+    if (precisionCheck_ != null) {
+      output.writeMessage(18, getPrecisionCheck());
     }
     getUnknownFields().writeTo(output);
   }
@@ -819,6 +904,14 @@ private static final long serialVersionUID = 0L;
     if (!com.google.protobuf.GeneratedMessageV3.isStringEmpty(serverVersion_)) {
       size += com.google.protobuf.GeneratedMessageV3.computeStringSize(16, serverVersion_);
     }
+    if (cpu_ != null) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeMessageSize(17, getCpu());
+    }
+    if (precisionCheck_ != null) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeMessageSize(18, getPrecisionCheck());
+    }
     size += getUnknownFields().getSerializedSize();
     memoizedSize = size;
     return size;
@@ -864,6 +957,16 @@ private static final long serialVersionUID = 0L;
         .equals(other.getArchitecture())) return false;
     if (!getServerVersion()
         .equals(other.getServerVersion())) return false;
+    if (hasCpu() != other.hasCpu()) return false;
+    if (hasCpu()) {
+      if (!getCpu()
+          .equals(other.getCpu())) return false;
+    }
+    if (hasPrecisionCheck() != other.hasPrecisionCheck()) return false;
+    if (hasPrecisionCheck()) {
+      if (!getPrecisionCheck()
+          .equals(other.getPrecisionCheck())) return false;
+    }
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -913,6 +1016,14 @@ private static final long serialVersionUID = 0L;
     hash = (53 * hash) + getArchitecture().hashCode();
     hash = (37 * hash) + SERVER_VERSION_FIELD_NUMBER;
     hash = (53 * hash) + getServerVersion().hashCode();
+    if (hasCpu()) {
+      hash = (37 * hash) + CPU_FIELD_NUMBER;
+      hash = (53 * hash) + getCpu().hashCode();
+    }
+    if (hasPrecisionCheck()) {
+      hash = (37 * hash) + PRECISION_CHECK_FIELD_NUMBER;
+      hash = (53 * hash) + getPrecisionCheck().hashCode();
+    }
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
     return hash;
@@ -1065,6 +1176,16 @@ private static final long serialVersionUID = 0L;
       backend_ = "";
       architecture_ = "";
       serverVersion_ = "";
+      cpu_ = null;
+      if (cpuBuilder_ != null) {
+        cpuBuilder_.dispose();
+        cpuBuilder_ = null;
+      }
+      precisionCheck_ = null;
+      if (precisionCheckBuilder_ != null) {
+        precisionCheckBuilder_.dispose();
+        precisionCheckBuilder_ = null;
+      }
       return this;
     }
 
@@ -1155,6 +1276,16 @@ private static final long serialVersionUID = 0L;
       }
       if (((from_bitField0_ & 0x00008000) != 0)) {
         result.serverVersion_ = serverVersion_;
+      }
+      if (((from_bitField0_ & 0x00010000) != 0)) {
+        result.cpu_ = cpuBuilder_ == null
+            ? cpu_
+            : cpuBuilder_.build();
+      }
+      if (((from_bitField0_ & 0x00020000) != 0)) {
+        result.precisionCheck_ = precisionCheckBuilder_ == null
+            ? precisionCheck_
+            : precisionCheckBuilder_.build();
       }
     }
 
@@ -1285,6 +1416,12 @@ private static final long serialVersionUID = 0L;
         bitField0_ |= 0x00008000;
         onChanged();
       }
+      if (other.hasCpu()) {
+        mergeCpu(other.getCpu());
+      }
+      if (other.hasPrecisionCheck()) {
+        mergePrecisionCheck(other.getPrecisionCheck());
+      }
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
       return this;
@@ -1405,6 +1542,20 @@ private static final long serialVersionUID = 0L;
               bitField0_ |= 0x00008000;
               break;
             } // case 130
+            case 138: {
+              input.readMessage(
+                  getCpuFieldBuilder().getBuilder(),
+                  extensionRegistry);
+              bitField0_ |= 0x00010000;
+              break;
+            } // case 138
+            case 146: {
+              input.readMessage(
+                  getPrecisionCheckFieldBuilder().getBuilder(),
+                  extensionRegistry);
+              bitField0_ |= 0x00020000;
+              break;
+            } // case 146
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -2825,6 +2976,325 @@ private static final long serialVersionUID = 0L;
       bitField0_ |= 0x00008000;
       onChanged();
       return this;
+    }
+
+    private com.ember.v1.CpuInfo cpu_;
+    private com.google.protobuf.SingleFieldBuilderV3<
+        com.ember.v1.CpuInfo, com.ember.v1.CpuInfo.Builder, com.ember.v1.CpuInfoOrBuilder> cpuBuilder_;
+    /**
+     * <pre>
+     * The CPU the server runs on: the instruction sets that decide its CPU kernels.
+     * </pre>
+     *
+     * <code>.ember.v1.CpuInfo cpu = 17 [json_name = "cpu"];</code>
+     * @return Whether the cpu field is set.
+     */
+    public boolean hasCpu() {
+      return ((bitField0_ & 0x00010000) != 0);
+    }
+    /**
+     * <pre>
+     * The CPU the server runs on: the instruction sets that decide its CPU kernels.
+     * </pre>
+     *
+     * <code>.ember.v1.CpuInfo cpu = 17 [json_name = "cpu"];</code>
+     * @return The cpu.
+     */
+    public com.ember.v1.CpuInfo getCpu() {
+      if (cpuBuilder_ == null) {
+        return cpu_ == null ? com.ember.v1.CpuInfo.getDefaultInstance() : cpu_;
+      } else {
+        return cpuBuilder_.getMessage();
+      }
+    }
+    /**
+     * <pre>
+     * The CPU the server runs on: the instruction sets that decide its CPU kernels.
+     * </pre>
+     *
+     * <code>.ember.v1.CpuInfo cpu = 17 [json_name = "cpu"];</code>
+     */
+    public Builder setCpu(com.ember.v1.CpuInfo value) {
+      if (cpuBuilder_ == null) {
+        if (value == null) {
+          throw new NullPointerException();
+        }
+        cpu_ = value;
+      } else {
+        cpuBuilder_.setMessage(value);
+      }
+      bitField0_ |= 0x00010000;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * The CPU the server runs on: the instruction sets that decide its CPU kernels.
+     * </pre>
+     *
+     * <code>.ember.v1.CpuInfo cpu = 17 [json_name = "cpu"];</code>
+     */
+    public Builder setCpu(
+        com.ember.v1.CpuInfo.Builder builderForValue) {
+      if (cpuBuilder_ == null) {
+        cpu_ = builderForValue.build();
+      } else {
+        cpuBuilder_.setMessage(builderForValue.build());
+      }
+      bitField0_ |= 0x00010000;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * The CPU the server runs on: the instruction sets that decide its CPU kernels.
+     * </pre>
+     *
+     * <code>.ember.v1.CpuInfo cpu = 17 [json_name = "cpu"];</code>
+     */
+    public Builder mergeCpu(com.ember.v1.CpuInfo value) {
+      if (cpuBuilder_ == null) {
+        if (((bitField0_ & 0x00010000) != 0) &&
+          cpu_ != null &&
+          cpu_ != com.ember.v1.CpuInfo.getDefaultInstance()) {
+          getCpuBuilder().mergeFrom(value);
+        } else {
+          cpu_ = value;
+        }
+      } else {
+        cpuBuilder_.mergeFrom(value);
+      }
+      bitField0_ |= 0x00010000;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * The CPU the server runs on: the instruction sets that decide its CPU kernels.
+     * </pre>
+     *
+     * <code>.ember.v1.CpuInfo cpu = 17 [json_name = "cpu"];</code>
+     */
+    public Builder clearCpu() {
+      bitField0_ = (bitField0_ & ~0x00010000);
+      cpu_ = null;
+      if (cpuBuilder_ != null) {
+        cpuBuilder_.dispose();
+        cpuBuilder_ = null;
+      }
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * The CPU the server runs on: the instruction sets that decide its CPU kernels.
+     * </pre>
+     *
+     * <code>.ember.v1.CpuInfo cpu = 17 [json_name = "cpu"];</code>
+     */
+    public com.ember.v1.CpuInfo.Builder getCpuBuilder() {
+      bitField0_ |= 0x00010000;
+      onChanged();
+      return getCpuFieldBuilder().getBuilder();
+    }
+    /**
+     * <pre>
+     * The CPU the server runs on: the instruction sets that decide its CPU kernels.
+     * </pre>
+     *
+     * <code>.ember.v1.CpuInfo cpu = 17 [json_name = "cpu"];</code>
+     */
+    public com.ember.v1.CpuInfoOrBuilder getCpuOrBuilder() {
+      if (cpuBuilder_ != null) {
+        return cpuBuilder_.getMessageOrBuilder();
+      } else {
+        return cpu_ == null ?
+            com.ember.v1.CpuInfo.getDefaultInstance() : cpu_;
+      }
+    }
+    /**
+     * <pre>
+     * The CPU the server runs on: the instruction sets that decide its CPU kernels.
+     * </pre>
+     *
+     * <code>.ember.v1.CpuInfo cpu = 17 [json_name = "cpu"];</code>
+     */
+    private com.google.protobuf.SingleFieldBuilderV3<
+        com.ember.v1.CpuInfo, com.ember.v1.CpuInfo.Builder, com.ember.v1.CpuInfoOrBuilder> 
+        getCpuFieldBuilder() {
+      if (cpuBuilder_ == null) {
+        cpuBuilder_ = new com.google.protobuf.SingleFieldBuilderV3<
+            com.ember.v1.CpuInfo, com.ember.v1.CpuInfo.Builder, com.ember.v1.CpuInfoOrBuilder>(
+                getCpu(),
+                getParentForChildren(),
+                isClean());
+        cpu_ = null;
+      }
+      return cpuBuilder_;
+    }
+
+    private com.ember.v1.PrecisionCheck precisionCheck_;
+    private com.google.protobuf.SingleFieldBuilderV3<
+        com.ember.v1.PrecisionCheck, com.ember.v1.PrecisionCheck.Builder, com.ember.v1.PrecisionCheckOrBuilder> precisionCheckBuilder_;
+    /**
+     * <pre>
+     * The start-up accuracy self-check of a reduced-precision CPU mode; unset when none ran
+     * (float32, a GPU, or --precision-check false).
+     * </pre>
+     *
+     * <code>.ember.v1.PrecisionCheck precision_check = 18 [json_name = "precisionCheck"];</code>
+     * @return Whether the precisionCheck field is set.
+     */
+    public boolean hasPrecisionCheck() {
+      return ((bitField0_ & 0x00020000) != 0);
+    }
+    /**
+     * <pre>
+     * The start-up accuracy self-check of a reduced-precision CPU mode; unset when none ran
+     * (float32, a GPU, or --precision-check false).
+     * </pre>
+     *
+     * <code>.ember.v1.PrecisionCheck precision_check = 18 [json_name = "precisionCheck"];</code>
+     * @return The precisionCheck.
+     */
+    public com.ember.v1.PrecisionCheck getPrecisionCheck() {
+      if (precisionCheckBuilder_ == null) {
+        return precisionCheck_ == null ? com.ember.v1.PrecisionCheck.getDefaultInstance() : precisionCheck_;
+      } else {
+        return precisionCheckBuilder_.getMessage();
+      }
+    }
+    /**
+     * <pre>
+     * The start-up accuracy self-check of a reduced-precision CPU mode; unset when none ran
+     * (float32, a GPU, or --precision-check false).
+     * </pre>
+     *
+     * <code>.ember.v1.PrecisionCheck precision_check = 18 [json_name = "precisionCheck"];</code>
+     */
+    public Builder setPrecisionCheck(com.ember.v1.PrecisionCheck value) {
+      if (precisionCheckBuilder_ == null) {
+        if (value == null) {
+          throw new NullPointerException();
+        }
+        precisionCheck_ = value;
+      } else {
+        precisionCheckBuilder_.setMessage(value);
+      }
+      bitField0_ |= 0x00020000;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * The start-up accuracy self-check of a reduced-precision CPU mode; unset when none ran
+     * (float32, a GPU, or --precision-check false).
+     * </pre>
+     *
+     * <code>.ember.v1.PrecisionCheck precision_check = 18 [json_name = "precisionCheck"];</code>
+     */
+    public Builder setPrecisionCheck(
+        com.ember.v1.PrecisionCheck.Builder builderForValue) {
+      if (precisionCheckBuilder_ == null) {
+        precisionCheck_ = builderForValue.build();
+      } else {
+        precisionCheckBuilder_.setMessage(builderForValue.build());
+      }
+      bitField0_ |= 0x00020000;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * The start-up accuracy self-check of a reduced-precision CPU mode; unset when none ran
+     * (float32, a GPU, or --precision-check false).
+     * </pre>
+     *
+     * <code>.ember.v1.PrecisionCheck precision_check = 18 [json_name = "precisionCheck"];</code>
+     */
+    public Builder mergePrecisionCheck(com.ember.v1.PrecisionCheck value) {
+      if (precisionCheckBuilder_ == null) {
+        if (((bitField0_ & 0x00020000) != 0) &&
+          precisionCheck_ != null &&
+          precisionCheck_ != com.ember.v1.PrecisionCheck.getDefaultInstance()) {
+          getPrecisionCheckBuilder().mergeFrom(value);
+        } else {
+          precisionCheck_ = value;
+        }
+      } else {
+        precisionCheckBuilder_.mergeFrom(value);
+      }
+      bitField0_ |= 0x00020000;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * The start-up accuracy self-check of a reduced-precision CPU mode; unset when none ran
+     * (float32, a GPU, or --precision-check false).
+     * </pre>
+     *
+     * <code>.ember.v1.PrecisionCheck precision_check = 18 [json_name = "precisionCheck"];</code>
+     */
+    public Builder clearPrecisionCheck() {
+      bitField0_ = (bitField0_ & ~0x00020000);
+      precisionCheck_ = null;
+      if (precisionCheckBuilder_ != null) {
+        precisionCheckBuilder_.dispose();
+        precisionCheckBuilder_ = null;
+      }
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * The start-up accuracy self-check of a reduced-precision CPU mode; unset when none ran
+     * (float32, a GPU, or --precision-check false).
+     * </pre>
+     *
+     * <code>.ember.v1.PrecisionCheck precision_check = 18 [json_name = "precisionCheck"];</code>
+     */
+    public com.ember.v1.PrecisionCheck.Builder getPrecisionCheckBuilder() {
+      bitField0_ |= 0x00020000;
+      onChanged();
+      return getPrecisionCheckFieldBuilder().getBuilder();
+    }
+    /**
+     * <pre>
+     * The start-up accuracy self-check of a reduced-precision CPU mode; unset when none ran
+     * (float32, a GPU, or --precision-check false).
+     * </pre>
+     *
+     * <code>.ember.v1.PrecisionCheck precision_check = 18 [json_name = "precisionCheck"];</code>
+     */
+    public com.ember.v1.PrecisionCheckOrBuilder getPrecisionCheckOrBuilder() {
+      if (precisionCheckBuilder_ != null) {
+        return precisionCheckBuilder_.getMessageOrBuilder();
+      } else {
+        return precisionCheck_ == null ?
+            com.ember.v1.PrecisionCheck.getDefaultInstance() : precisionCheck_;
+      }
+    }
+    /**
+     * <pre>
+     * The start-up accuracy self-check of a reduced-precision CPU mode; unset when none ran
+     * (float32, a GPU, or --precision-check false).
+     * </pre>
+     *
+     * <code>.ember.v1.PrecisionCheck precision_check = 18 [json_name = "precisionCheck"];</code>
+     */
+    private com.google.protobuf.SingleFieldBuilderV3<
+        com.ember.v1.PrecisionCheck, com.ember.v1.PrecisionCheck.Builder, com.ember.v1.PrecisionCheckOrBuilder> 
+        getPrecisionCheckFieldBuilder() {
+      if (precisionCheckBuilder_ == null) {
+        precisionCheckBuilder_ = new com.google.protobuf.SingleFieldBuilderV3<
+            com.ember.v1.PrecisionCheck, com.ember.v1.PrecisionCheck.Builder, com.ember.v1.PrecisionCheckOrBuilder>(
+                getPrecisionCheck(),
+                getParentForChildren(),
+                isClean());
+        precisionCheck_ = null;
+      }
+      return precisionCheckBuilder_;
     }
     @java.lang.Override
     public final Builder setUnknownFields(

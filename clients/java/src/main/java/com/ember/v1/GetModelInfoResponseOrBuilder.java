@@ -346,4 +346,61 @@ public interface GetModelInfoResponseOrBuilder extends
    */
   com.google.protobuf.ByteString
       getServerVersionBytes();
+
+  /**
+   * <pre>
+   * The CPU the server runs on: the instruction sets that decide its CPU kernels.
+   * </pre>
+   *
+   * <code>.ember.v1.CpuInfo cpu = 17 [json_name = "cpu"];</code>
+   * @return Whether the cpu field is set.
+   */
+  boolean hasCpu();
+  /**
+   * <pre>
+   * The CPU the server runs on: the instruction sets that decide its CPU kernels.
+   * </pre>
+   *
+   * <code>.ember.v1.CpuInfo cpu = 17 [json_name = "cpu"];</code>
+   * @return The cpu.
+   */
+  com.ember.v1.CpuInfo getCpu();
+  /**
+   * <pre>
+   * The CPU the server runs on: the instruction sets that decide its CPU kernels.
+   * </pre>
+   *
+   * <code>.ember.v1.CpuInfo cpu = 17 [json_name = "cpu"];</code>
+   */
+  com.ember.v1.CpuInfoOrBuilder getCpuOrBuilder();
+
+  /**
+   * <pre>
+   * The start-up accuracy self-check of a reduced-precision CPU mode; unset when none ran
+   * (float32, a GPU, or --precision-check false).
+   * </pre>
+   *
+   * <code>.ember.v1.PrecisionCheck precision_check = 18 [json_name = "precisionCheck"];</code>
+   * @return Whether the precisionCheck field is set.
+   */
+  boolean hasPrecisionCheck();
+  /**
+   * <pre>
+   * The start-up accuracy self-check of a reduced-precision CPU mode; unset when none ran
+   * (float32, a GPU, or --precision-check false).
+   * </pre>
+   *
+   * <code>.ember.v1.PrecisionCheck precision_check = 18 [json_name = "precisionCheck"];</code>
+   * @return The precisionCheck.
+   */
+  com.ember.v1.PrecisionCheck getPrecisionCheck();
+  /**
+   * <pre>
+   * The start-up accuracy self-check of a reduced-precision CPU mode; unset when none ran
+   * (float32, a GPU, or --precision-check false).
+   * </pre>
+   *
+   * <code>.ember.v1.PrecisionCheck precision_check = 18 [json_name = "precisionCheck"];</code>
+   */
+  com.ember.v1.PrecisionCheckOrBuilder getPrecisionCheckOrBuilder();
 }

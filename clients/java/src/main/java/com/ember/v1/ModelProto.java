@@ -25,6 +25,16 @@ public final class ModelProto {
     com.google.protobuf.GeneratedMessageV3.FieldAccessorTable
       internal_static_ember_v1_GetModelInfoResponse_fieldAccessorTable;
   static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_ember_v1_CpuInfo_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessageV3.FieldAccessorTable
+      internal_static_ember_v1_CpuInfo_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_ember_v1_PrecisionCheck_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessageV3.FieldAccessorTable
+      internal_static_ember_v1_PrecisionCheck_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
     internal_static_ember_v1_TokenizeRequest_descriptor;
   static final 
     com.google.protobuf.GeneratedMessageV3.FieldAccessorTable
@@ -64,7 +74,7 @@ public final class ModelProto {
   static {
     java.lang.String[] descriptorData = {
       "\n\024ember/v1/model.proto\022\010ember.v1\032\024ember/" +
-      "v1/embed.proto\"\025\n\023GetModelInfoRequest\"\320\004" +
+      "v1/embed.proto\"\025\n\023GetModelInfoRequest\"\270\005" +
       "\n\024GetModelInfoResponse\022\031\n\010model_id\030\001 \001(\t" +
       "R\007modelId\022\'\n\004kind\030\002 \001(\0162\023.ember.v1.Model" +
       "KindR\004kind\022$\n\005tasks\030\003 \003(\0162\016.ember.v1.Tas" +
@@ -79,39 +89,47 @@ public final class ModelProto {
       "_names\030\014 \003(\tR\013promptNames\022\030\n\007pooling\030\r \001" +
       "(\tR\007pooling\022\030\n\007backend\030\016 \001(\tR\007backend\022\"\n" +
       "\014architecture\030\017 \001(\tR\014architecture\022%\n\016ser" +
-      "ver_version\030\020 \001(\tR\rserverVersion\"\224\001\n\017Tok" +
-      "enizeRequest\022\026\n\006inputs\030\001 \003(\tR\006inputs\0221\n\022" +
-      "add_special_tokens\030\002 \001(\010H\000R\020addSpecialTo" +
-      "kens\210\001\001\022\037\n\013prompt_name\030\003 \001(\tR\npromptName" +
-      "B\025\n\023_add_special_tokens\"o\n\005Token\022\016\n\002id\030\001" +
-      " \001(\rR\002id\022\022\n\004text\030\002 \001(\tR\004text\022\030\n\007special\030" +
-      "\003 \001(\010R\007special\022\024\n\005start\030\004 \001(\rR\005start\022\022\n\004" +
-      "stop\030\005 \001(\rR\004stop\"8\n\rTokenizedText\022\'\n\006tok" +
-      "ens\030\001 \003(\0132\017.ember.v1.TokenR\006tokens\"E\n\020To" +
-      "kenizeResponse\0221\n\007results\030\001 \003(\0132\027.ember." +
-      "v1.TokenizedTextR\007results\"\210\001\n\rDecodeRequ" +
-      "est\022*\n\006inputs\030\001 \003(\0132\022.ember.v1.TokenIdsR" +
-      "\006inputs\0223\n\023skip_special_tokens\030\002 \001(\010H\000R\021" +
-      "skipSpecialTokens\210\001\001B\026\n\024_skip_special_to" +
-      "kens\"&\n\016DecodeResponse\022\024\n\005texts\030\001 \003(\tR\005t" +
-      "exts*\200\001\n\004Task\022\024\n\020TASK_UNSPECIFIED\020\000\022\016\n\nT" +
-      "ASK_EMBED\020\001\022\025\n\021TASK_EMBED_SPARSE\020\002\022\021\n\rTA" +
-      "SK_CLASSIFY\020\003\022\017\n\013TASK_RERANK\020\004\022\027\n\023TASK_P" +
-      "REDICT_TOKENS\020\005*\324\001\n\tModelKind\022\032\n\026MODEL_K" +
-      "IND_UNSPECIFIED\020\000\022\030\n\024MODEL_KIND_EMBEDDIN" +
-      "G\020\001\022\037\n\033MODEL_KIND_SPARSE_EMBEDDING\020\002\022\027\n\023" +
-      "MODEL_KIND_RERANKER\020\003\022\031\n\025MODEL_KIND_CLAS" +
-      "SIFIER\020\004\022\037\n\033MODEL_KIND_TOKEN_CLASSIFIER\020" +
-      "\005\022\033\n\027MODEL_KIND_LLM_RERANKER\020\0062\335\001\n\014Model" +
-      "Service\022M\n\014GetModelInfo\022\035.ember.v1.GetMo" +
-      "delInfoRequest\032\036.ember.v1.GetModelInfoRe" +
-      "sponse\022A\n\010Tokenize\022\031.ember.v1.TokenizeRe" +
-      "quest\032\032.ember.v1.TokenizeResponse\022;\n\006Dec" +
-      "ode\022\027.ember.v1.DecodeRequest\032\030.ember.v1." +
-      "DecodeResponseB~\n\014com.ember.v1B\nModelPro" +
-      "toP\001Z8github.com/ember-serve/ember/clien" +
-      "ts/go/ember/v1;emberv1\242\002\003EXX\252\002\010Ember.V1\312" +
-      "\002\010Ember\\V1\352\002\tEmber::V1b\006proto3"
+      "ver_version\030\020 \001(\tR\rserverVersion\022#\n\003cpu\030" +
+      "\021 \001(\0132\021.ember.v1.CpuInfoR\003cpu\022A\n\017precisi" +
+      "on_check\030\022 \001(\0132\030.ember.v1.PrecisionCheck" +
+      "R\016precisionCheck\"P\n\007CpuInfo\022\020\n\003isa\030\001 \001(\t" +
+      "R\003isa\022\035\n\nmodel_name\030\002 \001(\tR\tmodelName\022\024\n\005" +
+      "flags\030\003 \003(\tR\005flags\"~\n\016PrecisionCheck\022\024\n\005" +
+      "dtype\030\001 \001(\tR\005dtype\022\035\n\nmin_cosine\030\002 \001(\002R\t" +
+      "minCosine\022\037\n\013mean_cosine\030\003 \001(\002R\nmeanCosi" +
+      "ne\022\026\n\006probes\030\004 \001(\rR\006probes\"\224\001\n\017TokenizeR" +
+      "equest\022\026\n\006inputs\030\001 \003(\tR\006inputs\0221\n\022add_sp" +
+      "ecial_tokens\030\002 \001(\010H\000R\020addSpecialTokens\210\001" +
+      "\001\022\037\n\013prompt_name\030\003 \001(\tR\npromptNameB\025\n\023_a" +
+      "dd_special_tokens\"o\n\005Token\022\016\n\002id\030\001 \001(\rR\002" +
+      "id\022\022\n\004text\030\002 \001(\tR\004text\022\030\n\007special\030\003 \001(\010R" +
+      "\007special\022\024\n\005start\030\004 \001(\rR\005start\022\022\n\004stop\030\005" +
+      " \001(\rR\004stop\"8\n\rTokenizedText\022\'\n\006tokens\030\001 " +
+      "\003(\0132\017.ember.v1.TokenR\006tokens\"E\n\020Tokenize" +
+      "Response\0221\n\007results\030\001 \003(\0132\027.ember.v1.Tok" +
+      "enizedTextR\007results\"\210\001\n\rDecodeRequest\022*\n" +
+      "\006inputs\030\001 \003(\0132\022.ember.v1.TokenIdsR\006input" +
+      "s\0223\n\023skip_special_tokens\030\002 \001(\010H\000R\021skipSp" +
+      "ecialTokens\210\001\001B\026\n\024_skip_special_tokens\"&" +
+      "\n\016DecodeResponse\022\024\n\005texts\030\001 \003(\tR\005texts*\200" +
+      "\001\n\004Task\022\024\n\020TASK_UNSPECIFIED\020\000\022\016\n\nTASK_EM" +
+      "BED\020\001\022\025\n\021TASK_EMBED_SPARSE\020\002\022\021\n\rTASK_CLA" +
+      "SSIFY\020\003\022\017\n\013TASK_RERANK\020\004\022\027\n\023TASK_PREDICT" +
+      "_TOKENS\020\005*\324\001\n\tModelKind\022\032\n\026MODEL_KIND_UN" +
+      "SPECIFIED\020\000\022\030\n\024MODEL_KIND_EMBEDDING\020\001\022\037\n" +
+      "\033MODEL_KIND_SPARSE_EMBEDDING\020\002\022\027\n\023MODEL_" +
+      "KIND_RERANKER\020\003\022\031\n\025MODEL_KIND_CLASSIFIER" +
+      "\020\004\022\037\n\033MODEL_KIND_TOKEN_CLASSIFIER\020\005\022\033\n\027M" +
+      "ODEL_KIND_LLM_RERANKER\020\0062\335\001\n\014ModelServic" +
+      "e\022M\n\014GetModelInfo\022\035.ember.v1.GetModelInf" +
+      "oRequest\032\036.ember.v1.GetModelInfoResponse" +
+      "\022A\n\010Tokenize\022\031.ember.v1.TokenizeRequest\032" +
+      "\032.ember.v1.TokenizeResponse\022;\n\006Decode\022\027." +
+      "ember.v1.DecodeRequest\032\030.ember.v1.Decode" +
+      "ResponseB~\n\014com.ember.v1B\nModelProtoP\001Z8" +
+      "github.com/ember-serve/ember/clients/go/" +
+      "ember/v1;emberv1\242\002\003EXX\252\002\010Ember.V1\312\002\010Embe" +
+      "r\\V1\352\002\tEmber::V1b\006proto3"
     };
     descriptor = com.google.protobuf.Descriptors.FileDescriptor
       .internalBuildGeneratedFileFrom(descriptorData,
@@ -129,39 +147,51 @@ public final class ModelProto {
     internal_static_ember_v1_GetModelInfoResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_ember_v1_GetModelInfoResponse_descriptor,
-        new java.lang.String[] { "ModelId", "Kind", "Tasks", "Labels", "Dtype", "Device", "MaxInputLength", "MaxBatchTokens", "MaxBatchRequests", "MaxClientBatchSize", "EmbeddingDimensions", "PromptNames", "Pooling", "Backend", "Architecture", "ServerVersion", });
-    internal_static_ember_v1_TokenizeRequest_descriptor =
+        new java.lang.String[] { "ModelId", "Kind", "Tasks", "Labels", "Dtype", "Device", "MaxInputLength", "MaxBatchTokens", "MaxBatchRequests", "MaxClientBatchSize", "EmbeddingDimensions", "PromptNames", "Pooling", "Backend", "Architecture", "ServerVersion", "Cpu", "PrecisionCheck", });
+    internal_static_ember_v1_CpuInfo_descriptor =
       getDescriptor().getMessageTypes().get(2);
+    internal_static_ember_v1_CpuInfo_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
+        internal_static_ember_v1_CpuInfo_descriptor,
+        new java.lang.String[] { "Isa", "ModelName", "Flags", });
+    internal_static_ember_v1_PrecisionCheck_descriptor =
+      getDescriptor().getMessageTypes().get(3);
+    internal_static_ember_v1_PrecisionCheck_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
+        internal_static_ember_v1_PrecisionCheck_descriptor,
+        new java.lang.String[] { "Dtype", "MinCosine", "MeanCosine", "Probes", });
+    internal_static_ember_v1_TokenizeRequest_descriptor =
+      getDescriptor().getMessageTypes().get(4);
     internal_static_ember_v1_TokenizeRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_ember_v1_TokenizeRequest_descriptor,
         new java.lang.String[] { "Inputs", "AddSpecialTokens", "PromptName", "AddSpecialTokens", });
     internal_static_ember_v1_Token_descriptor =
-      getDescriptor().getMessageTypes().get(3);
+      getDescriptor().getMessageTypes().get(5);
     internal_static_ember_v1_Token_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_ember_v1_Token_descriptor,
         new java.lang.String[] { "Id", "Text", "Special", "Start", "Stop", });
     internal_static_ember_v1_TokenizedText_descriptor =
-      getDescriptor().getMessageTypes().get(4);
+      getDescriptor().getMessageTypes().get(6);
     internal_static_ember_v1_TokenizedText_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_ember_v1_TokenizedText_descriptor,
         new java.lang.String[] { "Tokens", });
     internal_static_ember_v1_TokenizeResponse_descriptor =
-      getDescriptor().getMessageTypes().get(5);
+      getDescriptor().getMessageTypes().get(7);
     internal_static_ember_v1_TokenizeResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_ember_v1_TokenizeResponse_descriptor,
         new java.lang.String[] { "Results", });
     internal_static_ember_v1_DecodeRequest_descriptor =
-      getDescriptor().getMessageTypes().get(6);
+      getDescriptor().getMessageTypes().get(8);
     internal_static_ember_v1_DecodeRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_ember_v1_DecodeRequest_descriptor,
         new java.lang.String[] { "Inputs", "SkipSpecialTokens", "SkipSpecialTokens", });
     internal_static_ember_v1_DecodeResponse_descriptor =
-      getDescriptor().getMessageTypes().get(7);
+      getDescriptor().getMessageTypes().get(9);
     internal_static_ember_v1_DecodeResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_ember_v1_DecodeResponse_descriptor,

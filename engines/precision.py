@@ -1,0 +1,113 @@
+"""Which reduced-precision CPU modes this CPU serves well, and the accuracy each must reach.
+
+Owns the policy, in one place, that the engines and the start-up self-check apply:
+
+- a CPU mode that the processor would emulate (bf16 without AVX-512 BF16 / AMX-BF16, fp16
+  without AVX-512 FP16 / AMX-FP16) is several times slower than float32, so it is refused at
+  load with a message naming the missing instructions and the alternatives, unless the
+  configuration forces it (``EngineConfig.allow_slow_precision``);
+- the int8 quantization scheme suited to the CPU (:func:`int8_scheme`);
+- the documented accuracy floor of each reduced mode (:data:`ACCURACY_FLOORS`), checked by
+  :mod:`ember.engines.selfcheck` before the server reports SERVING and by the parity tests.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from ember.engines.cpu_features import CpuFeatures
+from ember.engines.errors import ModelLoadError
+
+
+class PrecisionUnsupportedError(ModelLoadError):
+    """The requested precision would be emulated (slower than float32) on this CPU, or does
+    not reach its accuracy floor here."""
+
+
+@dataclass(frozen=True)
+class AccuracyFloor:
+    """What a reduced-precision mode promises against float32 on the same inputs (up to the
+    model's max length): the minimum and mean cosine similarity of the outputs."""
+
+    min_cosine: float
+    mean_cosine: float
+
+
+#: Each reduced CPU mode's documented floor (README "Precision modes"), keyed by the dtype name
+#: an engine reports (``ModelInfo.dtype``).
+ACCURACY_FLOORS: dict[str, AccuracyFloor] = {
+    "bfloat16": AccuracyFloor(0.999, 0.9995),
+    "float16": AccuracyFloor(0.999, 0.9995),
+    "int8": AccuracyFloor(0.99, 0.995),
+}
+
+
+class Int8Scheme(enum.Enum):
+    """How weights are quantized for ONNX Runtime's dynamic int8 MatMuls on this CPU.
+
+    ``FULL_RANGE``: per-channel 8-bit weights, for CPUs with VNNI or AMX int8 dot products.
+    ``REDUCED_RANGE``: per-channel 7-bit weights (``reduce_range``), for CPUs without them:
+    ONNX Runtime's AVX2 u8s8 kernel adds pairs of u8*s8 products in int16 (``vpmaddubsw``),
+    which saturates with full-range weights (measured on an AVX2-only EPYC: min cosine 0.937 vs
+    0.99+ with 7-bit weights); 7-bit weights keep every pair sum within int16.
+    """
+
+    FULL_RANGE = "s8"
+    REDUCED_RANGE = "s7"
+
+
+def int8_scheme(features: CpuFeatures) -> Int8Scheme:
+    """The int8 weight scheme for a CPU with ``features``."""
+    return Int8Scheme.FULL_RANGE if features.int8_dot else Int8Scheme.REDUCED_RANGE
+
+
+def check_cpu_dtype(dtype: str, features: CpuFeatures, *, allow_slow: bool) -> None:
+    """Refuse a CPU compute ``dtype`` (``float32``, ``bfloat16``, ``float16``) that this CPU
+    would emulate, unless ``allow_slow``. Raises :class:`PrecisionUnsupportedError`."""
+    if allow_slow or dtype == "float32":
+        return
+    if dtype == "bfloat16" and not features.native_bf16:
+        missing, slowdown = "avx512_bf16 or amx_bf16", "about 6x slower than float32"
+    elif dtype == "float16" and not features.native_fp16:
+        missing, slowdown = "avx512_fp16 or amx_fp16", "several times slower than float32"
+    else:
+        return
+    raise PrecisionUnsupportedError(
+        f"--dtype {dtype} on this CPU ({features.isa}: {features.model_name or 'unknown'}) would "
+        f"be emulated: it lacks {missing}, so {dtype} matrix products run {slowdown}. "
+        "Use float32 (--dtype auto, the default) or --quantization int8 for speed, or pass "
+        "--allow-slow-precision true to run it anyway."
+    )
+
+
+@dataclass(frozen=True)
+class CpuMode:
+    """Whether one CPU precision mode is served on a CPU, and how (for ``ember info``)."""
+
+    name: str
+    flags: str
+    served: bool
+    note: str
+
+
+def cpu_modes(features: CpuFeatures) -> list[CpuMode]:
+    """Each CPU precision mode's verdict on a CPU with ``features``."""
+    scheme = int8_scheme(features)
+    int8_note = (
+        "8-bit weights, VNNI/AMX int8 dot products"
+        if scheme is Int8Scheme.FULL_RANGE
+        else "7-bit weights (no VNNI: ONNX Runtime's int16 pair sums would saturate 8-bit ones)"
+    )
+    modes = [
+        CpuMode("float32", "--dtype auto", True, "the default; exact"),
+        CpuMode("int8", "--quantization int8", True, f"ONNX Runtime, {int8_note}"),
+    ]
+    for dtype, flags in (("bfloat16", "--dtype bfloat16"), ("float16", "--dtype float16")):
+        try:
+            check_cpu_dtype(dtype, features, allow_slow=False)
+        except PrecisionUnsupportedError as exc:
+            modes.append(CpuMode(dtype, flags, False, exc.message.split(". Use")[0]))
+        else:
+            modes.append(CpuMode(dtype, flags, True, "native matrix instructions"))
+    return modes
