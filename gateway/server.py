@@ -28,6 +28,10 @@ from ember.gateway.upstream import LocalCaller
 logger = logging.getLogger("ember.gateway")
 
 
+#: The end of the shutdown grace kept for uvicorn's own graceful close once clients left.
+_CLOSE_MARGIN_S = 0.5
+
+
 class _Server(uvicorn.Server):
     """uvicorn's server without its signal handling (the embedding program owns signals)."""
 
@@ -160,6 +164,20 @@ class GatewayServer:
         before the listening socket closes, instead of finding their connection gone."""
         self.app.state.draining = True
 
+    @staticmethod
+    async def _wait_for_clients_to_leave(server: _Server, until: float) -> None:
+        """Wait (until ``until``, event loop time) for the clients to close their connections.
+
+        After :meth:`begin_shutdown` every answer says ``Connection: close``, so busy clients
+        leave after their next answer and idle ones at ``--http-idle-timeout``. Closing a
+        keep-alive connection earlier races a request already on its way over it: the client
+        would see the connection reset with no answer (not even a 503) for a request the
+        server never read."""
+        loop = asyncio.get_running_loop()
+        # uvicorn offers no event for a connection closing: poll its set.
+        while server.server_state.connections and loop.time() < until:  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+
     async def stop(self, *, deadline: float | None = None) -> None:
         """Stop gracefully; returns when in-flight requests are done and the channel closed.
 
@@ -169,6 +187,7 @@ class GatewayServer:
         if server is None or task is None:
             return
         if deadline is not None:
+            await self._wait_for_clients_to_leave(server, deadline - _CLOSE_MARGIN_S)
             remaining = deadline - asyncio.get_running_loop().time()
             server.config.timeout_graceful_shutdown = max(remaining, 0.1)  # type: ignore[assignment]
         server.should_exit = True
