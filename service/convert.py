@@ -13,7 +13,6 @@ from ember.engines.ner import AggregationStrategy
 from ember.engines.scores import LabelScore
 from ember.engines.selfcheck import SelfCheckResult
 from ember.engines.types import ModelInfo, ModelKind, Task, TokenInfo, TruncationSide
-from ember.service.core import ServiceLimits
 from ember.service.jobs import (
     ClassifyJob,
     ClassifyResult,
@@ -33,6 +32,7 @@ from ember.service.jobs import (
     Truncation,
     Usage,
 )
+from ember.service.limits import ServiceLimits
 from ember.v1 import (
     classify_pb2,
     common_pb2,
@@ -124,7 +124,6 @@ def embed_sparse_job(req: embed_pb2.EmbedSparseRequest) -> EmbedJob:
         inputs=_embed_inputs(list(req.inputs)),
         truncation=truncation(req.truncation),
         prompt_name=req.prompt_name or None,
-        sparse=True,
     )
 
 

@@ -119,16 +119,6 @@ class Scheduler:
         self._running: set[asyncio.Task[None]] = set()
         self._closed = False
 
-    @property
-    def limits(self) -> BatchLimits:
-        """The batch limits in force."""
-        return self._limits
-
-    @property
-    def queue_depth(self) -> int:
-        """Inputs waiting for a batch."""
-        return len(self._pending)
-
     def start(self) -> None:
         """Start the run loop on the current event loop."""
         if self._task is None:

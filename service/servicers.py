@@ -20,7 +20,6 @@ from ember.service.core import Core
 from ember.v1 import (
     classify_pb2,
     classify_pb2_grpc,
-    common_pb2,
     embed_pb2,
     embed_pb2_grpc,
     model_pb2,
@@ -32,12 +31,6 @@ from ember.v1 import (
 )
 
 Ctx = grpc.aio.ServicerContext[Any, Any]
-
-
-def _batch_error(exc: BaseException) -> common_pb2.BatchError:
-    return common_pb2.BatchError(
-        code=streaming.error_code_number(exc), message=streaming.error_message(exc)
-    )
 
 
 class EmbedServicer(embed_pb2_grpc.EmbedServiceServicer):
@@ -53,16 +46,12 @@ class EmbedServicer(embed_pb2_grpc.EmbedServiceServicer):
     async def EmbedStream(
         self, request_iterator: AsyncIterator[embed_pb2.EmbedStreamRequest], context: Ctx
     ) -> AsyncIterator[embed_pb2.EmbedStreamResponse]:
-        async def handle(msg: embed_pb2.EmbedStreamRequest) -> embed_pb2.EmbedStreamResponse:
-            response = await self.Embed(msg.request, context)
-            return embed_pb2.EmbedStreamResponse(batch_id=msg.batch_id, response=response)
-
-        def on_error(
-            msg: embed_pb2.EmbedStreamRequest, exc: BaseException
-        ) -> embed_pb2.EmbedStreamResponse:
-            return embed_pb2.EmbedStreamResponse(batch_id=msg.batch_id, error=_batch_error(exc))
-
-        async for answer in streaming.ordered(request_iterator, handle, on_error):
+        # An async generator (not a returned iterator): the interceptors tell streams by that.
+        async for answer in streaming.batches(
+            request_iterator,
+            lambda m: self.Embed(m.request, context),
+            embed_pb2.EmbedStreamResponse,
+        ):
             yield answer
 
     async def EmbedSparse(
@@ -93,20 +82,12 @@ class ClassifyServicer(classify_pb2_grpc.ClassifyServiceServicer):
     async def ClassifyStream(
         self, request_iterator: AsyncIterator[classify_pb2.ClassifyStreamRequest], context: Ctx
     ) -> AsyncIterator[classify_pb2.ClassifyStreamResponse]:
-        async def handle(
-            msg: classify_pb2.ClassifyStreamRequest,
-        ) -> classify_pb2.ClassifyStreamResponse:
-            response = await self.Classify(msg.request, context)
-            return classify_pb2.ClassifyStreamResponse(batch_id=msg.batch_id, response=response)
-
-        def on_error(
-            msg: classify_pb2.ClassifyStreamRequest, exc: BaseException
-        ) -> classify_pb2.ClassifyStreamResponse:
-            return classify_pb2.ClassifyStreamResponse(
-                batch_id=msg.batch_id, error=_batch_error(exc)
-            )
-
-        async for answer in streaming.ordered(request_iterator, handle, on_error):
+        # An async generator (not a returned iterator): the interceptors tell streams by that.
+        async for answer in streaming.batches(
+            request_iterator,
+            lambda m: self.Classify(m.request, context),
+            classify_pb2.ClassifyStreamResponse,
+        ):
             yield answer
 
 
@@ -125,16 +106,12 @@ class RerankServicer(rerank_pb2_grpc.RerankServiceServicer):
     async def RerankStream(
         self, request_iterator: AsyncIterator[rerank_pb2.RerankStreamRequest], context: Ctx
     ) -> AsyncIterator[rerank_pb2.RerankStreamResponse]:
-        async def handle(msg: rerank_pb2.RerankStreamRequest) -> rerank_pb2.RerankStreamResponse:
-            response = await self.Rerank(msg.request, context)
-            return rerank_pb2.RerankStreamResponse(batch_id=msg.batch_id, response=response)
-
-        def on_error(
-            msg: rerank_pb2.RerankStreamRequest, exc: BaseException
-        ) -> rerank_pb2.RerankStreamResponse:
-            return rerank_pb2.RerankStreamResponse(batch_id=msg.batch_id, error=_batch_error(exc))
-
-        async for answer in streaming.ordered(request_iterator, handle, on_error):
+        # An async generator (not a returned iterator): the interceptors tell streams by that.
+        async for answer in streaming.batches(
+            request_iterator,
+            lambda m: self.Rerank(m.request, context),
+            rerank_pb2.RerankStreamResponse,
+        ):
             yield answer
 
 
@@ -155,18 +132,12 @@ class TokenClassificationServicer(token_classification_pb2_grpc.TokenClassificat
         request_iterator: AsyncIterator[token_classification_pb2.PredictTokensStreamRequest],
         context: Ctx,
     ) -> AsyncIterator[token_classification_pb2.PredictTokensStreamResponse]:
-        pb = token_classification_pb2
-
-        async def handle(msg: pb.PredictTokensStreamRequest) -> pb.PredictTokensStreamResponse:
-            response = await self.PredictTokens(msg.request, context)
-            return pb.PredictTokensStreamResponse(batch_id=msg.batch_id, response=response)
-
-        def on_error(
-            msg: pb.PredictTokensStreamRequest, exc: BaseException
-        ) -> pb.PredictTokensStreamResponse:
-            return pb.PredictTokensStreamResponse(batch_id=msg.batch_id, error=_batch_error(exc))
-
-        async for answer in streaming.ordered(request_iterator, handle, on_error):
+        # An async generator (not a returned iterator): the interceptors tell streams by that.
+        async for answer in streaming.batches(
+            request_iterator,
+            lambda m: self.PredictTokens(m.request, context),
+            token_classification_pb2.PredictTokensStreamResponse,
+        ):
             yield answer
 
 
