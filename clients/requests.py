@@ -52,7 +52,7 @@ def embed_request(
     truncation_direction: str = "right",
     prompt_name: str | None = None,
 ) -> embed_pb2.EmbedRequest:
-    """An EmbedRequest asking for compact float32 bytes."""
+    """An EmbedRequest asking for the vectors as one float32 matrix block."""
     items = [
         embed_pb2.EmbedInput(text=x)
         if isinstance(x, str)
@@ -64,7 +64,7 @@ def embed_request(
         normalize=normalize,
         truncation=truncation(truncate, truncation_direction),
         prompt_name=prompt_name or "",
-        format=embed_pb2.EMBEDDING_FORMAT_FLOAT32_LE,
+        format=embed_pb2.EMBEDDING_FORMAT_MATRIX,
     )
     if dimensions is not None:
         req.dimensions = dimensions
@@ -72,7 +72,16 @@ def embed_request(
 
 
 def embeddings(resp: embed_pb2.EmbedResponse) -> npt.NDArray[np.float32]:
-    """The vectors of an EmbedResponse as one (n, dim) float32 array."""
+    """The vectors of an EmbedResponse as one (n, dim) float32 array, whichever format the
+    server answered in (a matrix block, per-row float32 bytes or repeated floats)."""
+    if resp.HasField("matrix"):
+        m = resp.matrix
+        if len(m.float32_le) != 4 * m.rows * m.cols:
+            raise ValueError(
+                f"the matrix holds {len(m.float32_le)} bytes, not {m.rows} x {m.cols} float32"
+            )
+        flat = np.frombuffer(m.float32_le, dtype="<f4")
+        return flat.reshape(m.rows, m.cols).astype(np.float32)
     if not resp.embeddings:
         return np.zeros((0, 0), dtype=np.float32)
     first = resp.embeddings[0]

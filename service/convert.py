@@ -78,6 +78,7 @@ _FORMATS = {
     embed_pb2.EMBEDDING_FORMAT_UNSPECIFIED,
     embed_pb2.EMBEDDING_FORMAT_FLOAT,
     embed_pb2.EMBEDDING_FORMAT_FLOAT32_LE,
+    embed_pb2.EMBEDDING_FORMAT_MATRIX,
 }
 
 
@@ -216,18 +217,22 @@ def _labels(items: list[LabelScore] | tuple[LabelScore, ...]) -> list[common_pb2
 def embed_response(
     result: EmbedResult, fmt: embed_pb2.EmbeddingFormat.ValueType, model: str
 ) -> embed_pb2.EmbedResponse:
-    """The Embed answer, vectors encoded as the request asked."""
-    if fmt == embed_pb2.EMBEDDING_FORMAT_FLOAT32_LE:
-        rows = result.vectors.astype("<f4", copy=False)
-        embeddings = [embed_pb2.Embedding(float32_le=row.tobytes()) for row in rows]
-    else:
-        embeddings = [embed_pb2.Embedding(values=row) for row in result.vectors.tolist()]
-    return embed_pb2.EmbedResponse(
-        embeddings=embeddings,
-        usage=_usage(result.usage),
-        timing=_timing(result.timing),
-        model=model,
+    """The Embed answer, vectors encoded as the request asked (MATRIX: the result array is
+    sent as it is, one block)."""
+    response = embed_pb2.EmbedResponse(
+        usage=_usage(result.usage), timing=_timing(result.timing), model=model
     )
+    vectors = result.vectors
+    if fmt == embed_pb2.EMBEDDING_FORMAT_MATRIX:
+        rows, cols = vectors.shape
+        response.matrix.rows, response.matrix.cols = rows, cols
+        response.matrix.float32_le = vectors.astype("<f4", copy=False).tobytes()
+    elif fmt == embed_pb2.EMBEDDING_FORMAT_FLOAT32_LE:
+        le = vectors.astype("<f4", copy=False)
+        response.embeddings.extend(embed_pb2.Embedding(float32_le=row.tobytes()) for row in le)
+    else:
+        response.embeddings.extend(embed_pb2.Embedding(values=row) for row in vectors.tolist())
+    return response
 
 
 def similarity_response(result: SimilarityResult, model: str) -> embed_pb2.SimilarityResponse:

@@ -32,6 +32,8 @@ class _EmbeddingFormatEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Embed
     """Embedding.values holds the vector as repeated floats."""
     EMBEDDING_FORMAT_FLOAT32_LE: _EmbeddingFormat.ValueType  # 2
     """Embedding.float32_le holds the vector as raw little-endian float32 bytes."""
+    EMBEDDING_FORMAT_MATRIX: _EmbeddingFormat.ValueType  # 3
+    """EmbedResponse.matrix holds every vector in one block (embeddings stays empty)."""
 
 class EmbeddingFormat(_EmbeddingFormat, metaclass=_EmbeddingFormatEnumTypeWrapper):
     """EmbeddingFormat says how vectors are encoded in the response."""
@@ -42,6 +44,8 @@ EMBEDDING_FORMAT_FLOAT: EmbeddingFormat.ValueType  # 1
 """Embedding.values holds the vector as repeated floats."""
 EMBEDDING_FORMAT_FLOAT32_LE: EmbeddingFormat.ValueType  # 2
 """Embedding.float32_le holds the vector as raw little-endian float32 bytes."""
+EMBEDDING_FORMAT_MATRIX: EmbeddingFormat.ValueType  # 3
+"""EmbedResponse.matrix holds every vector in one block (embeddings stays empty)."""
 Global___EmbeddingFormat: _TypeAlias = EmbeddingFormat  # noqa: Y015
 
 @_typing.final
@@ -97,6 +101,36 @@ class EmbedInput(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType_content) -> _WhichOneofReturnType_content | None: ...
 
 Global___EmbedInput: _TypeAlias = EmbedInput  # noqa: Y015
+
+@_typing.final
+class FloatMatrix(_message.Message):
+    """FloatMatrix is a row-major matrix of little-endian float32 values in one block."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROWS_FIELD_NUMBER: _builtins.int
+    COLS_FIELD_NUMBER: _builtins.int
+    FLOAT32_LE_FIELD_NUMBER: _builtins.int
+    rows: _builtins.int
+    """Number of rows (one per input)."""
+    cols: _builtins.int
+    """Number of columns (the vector width)."""
+    float32_le: _builtins.bytes
+    """rows * cols * 4 bytes, row after row."""
+    def __init__(
+        self,
+        *,
+        rows: _builtins.int = ...,
+        cols: _builtins.int = ...,
+        float32_le: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cols", b"cols", "float32_le", b"float32_le", "rows", b"rows"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FloatMatrix: _TypeAlias = FloatMatrix  # noqa: Y015
 
 @_typing.final
 class EmbedRequest(_message.Message):
@@ -191,6 +225,7 @@ class EmbedResponse(_message.Message):
     USAGE_FIELD_NUMBER: _builtins.int
     TIMING_FIELD_NUMBER: _builtins.int
     MODEL_FIELD_NUMBER: _builtins.int
+    MATRIX_FIELD_NUMBER: _builtins.int
     model: _builtins.str
     """The served model's id."""
     @_builtins.property
@@ -205,6 +240,10 @@ class EmbedResponse(_message.Message):
     def timing(self) -> _common_pb2.Timing:
         """Where the time went."""
 
+    @_builtins.property
+    def matrix(self) -> Global___FloatMatrix:
+        """All vectors in one block, when the request asked for EMBEDDING_FORMAT_MATRIX."""
+
     def __init__(
         self,
         *,
@@ -212,10 +251,11 @@ class EmbedResponse(_message.Message):
         usage: _common_pb2.Usage | None = ...,
         timing: _common_pb2.Timing | None = ...,
         model: _builtins.str = ...,
+        matrix: Global___FloatMatrix | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["timing", b"timing", "usage", b"usage"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["matrix", b"matrix", "timing", b"timing", "usage", b"usage"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["embeddings", b"embeddings", "model", b"model", "timing", b"timing", "usage", b"usage"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["embeddings", b"embeddings", "matrix", b"matrix", "model", b"model", "timing", b"timing", "usage", b"usage"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
