@@ -46,6 +46,7 @@ def truncation(truncate: bool | None, direction: str) -> common_pb2.Truncation:
 def embed_request(
     inputs: Sequence[EmbedInput],
     *,
+    model: str = "",
     normalize: bool = True,
     dimensions: int | None = None,
     truncate: bool | None = None,
@@ -60,6 +61,7 @@ def embed_request(
         for x in inputs
     ]
     req = embed_pb2.EmbedRequest(
+        model=model,
         inputs=items,
         normalize=normalize,
         truncation=truncation(truncate, truncation_direction),
@@ -94,6 +96,7 @@ def embeddings(resp: embed_pb2.EmbedResponse) -> npt.NDArray[np.float32]:
 def classify_request(
     inputs: Sequence[str | Sequence[str]],
     *,
+    model: str = "",
     raw_scores: bool = False,
     truncate: bool | None = None,
     truncation_direction: str = "right",
@@ -103,6 +106,7 @@ def classify_request(
         classify_pb2.ClassifyInput(texts=[x] if isinstance(x, str) else list(x)) for x in inputs
     ]
     return classify_pb2.ClassifyRequest(
+        model=model,
         inputs=items,
         raw_scores=raw_scores,
         truncation=truncation(truncate, truncation_direction),
@@ -113,6 +117,7 @@ def rerank_request(
     query: str,
     texts: Sequence[str],
     *,
+    model: str = "",
     raw_scores: bool = False,
     return_text: bool = False,
     top_n: int | None = None,
@@ -121,6 +126,7 @@ def rerank_request(
 ) -> rerank_pb2.RerankRequest:
     """A RerankRequest."""
     req = rerank_pb2.RerankRequest(
+        model=model,
         query=query,
         texts=list(texts),
         raw_scores=raw_scores,
@@ -135,6 +141,7 @@ def rerank_request(
 def predict_tokens_request(
     inputs: Sequence[str],
     *,
+    model: str = "",
     aggregation_strategy: str = "none",
     raw_scores: bool = False,
     truncate: bool | None = None,
@@ -145,6 +152,7 @@ def predict_tokens_request(
     if key not in _AGGREGATIONS:
         raise ValueError(f"aggregation_strategy must be one of {sorted(_AGGREGATIONS)}")
     return token_classification_pb2.PredictTokensRequest(
+        model=model,
         inputs=list(inputs),
         raw_scores=raw_scores,
         aggregation_strategy=_AGGREGATIONS[key],
@@ -165,12 +173,14 @@ def similarity_request(
     source: str,
     sentences: Sequence[str],
     *,
+    model: str = "",
     truncate: bool | None = None,
     truncation_direction: str = "right",
     prompt_name: str = "",
 ) -> embed_pb2.SimilarityRequest:
     """A SimilarityRequest."""
     return embed_pb2.SimilarityRequest(
+        model=model,
         source_sentence=source,
         sentences=list(sentences),
         truncation=truncation(truncate, truncation_direction),

@@ -15,6 +15,7 @@ class ErrorCode(enum.Enum):
     """The status a failed call ends with; names match gRPC status codes."""
 
     INVALID_ARGUMENT = "INVALID_ARGUMENT"
+    NOT_FOUND = "NOT_FOUND"
     FAILED_PRECONDITION = "FAILED_PRECONDITION"
     RESOURCE_EXHAUSTED = "RESOURCE_EXHAUSTED"
     UNAVAILABLE = "UNAVAILABLE"
@@ -94,6 +95,12 @@ class UnsupportedTaskError(EmberError):
     """The loaded model cannot serve the requested task (e.g. Rerank on an embedder)."""
 
     code = ErrorCode.FAILED_PRECONDITION
+
+
+class ModelNotFoundError(EmberError):
+    """The request names a model the server does not serve."""
+
+    code = ErrorCode.NOT_FOUND
 
 
 class OverloadedError(EmberError):

@@ -1,7 +1,8 @@
 """The gRPC servicers: each RPC converts its request, calls the core, converts the answer.
 
-Servicers get the core through a callable, because they are registered before the model
-has loaded; until it has, the callable raises NotReadyError (UNAVAILABLE).
+Servicers get a request's core through a callable given the request's ``model`` field (see
+:mod:`ember.service.models`), because they are registered before the models have loaded; until
+they have, the callable raises NotReadyError (UNAVAILABLE).
 
 No validation or logic lives here (see :mod:`ember.service.core`); errors propagate as
 :class:`~ember.engines.errors.EmberError` and the error interceptor maps them to status codes.
@@ -17,6 +18,7 @@ import grpc
 from ember.engines.cpu_features import cpu_features
 from ember.service import convert, streaming
 from ember.service.core import Core
+from ember.service.models import ModelsHandle
 from ember.v1 import (
     classify_pb2,
     classify_pb2_grpc,
@@ -36,12 +38,13 @@ Ctx = grpc.aio.ServicerContext[Any, Any]
 class EmbedServicer(embed_pb2_grpc.EmbedServiceServicer):
     """ember.v1.EmbedService."""
 
-    def __init__(self, core: Callable[[], Core]) -> None:
+    def __init__(self, core: Callable[[str], Core]) -> None:
         self._core = core
 
     async def Embed(self, request: embed_pb2.EmbedRequest, context: Ctx) -> embed_pb2.EmbedResponse:
-        result = await self._core().embed(convert.embed_job(request))
-        return convert.embed_response(result, request.format, self._core().info.model_id)
+        core = self._core(request.model)
+        result = await core.embed(convert.embed_job(request))
+        return convert.embed_response(result, request.format, core.info.model_id)
 
     async def EmbedStream(
         self, request_iterator: AsyncIterator[embed_pb2.EmbedStreamRequest], context: Ctx
@@ -57,27 +60,30 @@ class EmbedServicer(embed_pb2_grpc.EmbedServiceServicer):
     async def EmbedSparse(
         self, request: embed_pb2.EmbedSparseRequest, context: Ctx
     ) -> embed_pb2.EmbedSparseResponse:
-        result = await self._core().embed_sparse(convert.embed_sparse_job(request))
-        return convert.embed_sparse_response(result, self._core().info.model_id)
+        core = self._core(request.model)
+        result = await core.embed_sparse(convert.embed_sparse_job(request))
+        return convert.embed_sparse_response(result, core.info.model_id)
 
     async def Similarity(
         self, request: embed_pb2.SimilarityRequest, context: Ctx
     ) -> embed_pb2.SimilarityResponse:
-        result = await self._core().similarity(convert.similarity_job(request))
-        return convert.similarity_response(result, self._core().info.model_id)
+        core = self._core(request.model)
+        result = await core.similarity(convert.similarity_job(request))
+        return convert.similarity_response(result, core.info.model_id)
 
 
 class ClassifyServicer(classify_pb2_grpc.ClassifyServiceServicer):
     """ember.v1.ClassifyService."""
 
-    def __init__(self, core: Callable[[], Core]) -> None:
+    def __init__(self, core: Callable[[str], Core]) -> None:
         self._core = core
 
     async def Classify(
         self, request: classify_pb2.ClassifyRequest, context: Ctx
     ) -> classify_pb2.ClassifyResponse:
-        result = await self._core().classify(convert.classify_job(request))
-        return convert.classify_response(result, self._core().info.model_id)
+        core = self._core(request.model)
+        result = await core.classify(convert.classify_job(request))
+        return convert.classify_response(result, core.info.model_id)
 
     async def ClassifyStream(
         self, request_iterator: AsyncIterator[classify_pb2.ClassifyStreamRequest], context: Ctx
@@ -94,14 +100,15 @@ class ClassifyServicer(classify_pb2_grpc.ClassifyServiceServicer):
 class RerankServicer(rerank_pb2_grpc.RerankServiceServicer):
     """ember.v1.RerankService."""
 
-    def __init__(self, core: Callable[[], Core]) -> None:
+    def __init__(self, core: Callable[[str], Core]) -> None:
         self._core = core
 
     async def Rerank(
         self, request: rerank_pb2.RerankRequest, context: Ctx
     ) -> rerank_pb2.RerankResponse:
-        result = await self._core().rerank(convert.rerank_job(request))
-        return convert.rerank_response(result, self._core().info.model_id)
+        core = self._core(request.model)
+        result = await core.rerank(convert.rerank_job(request))
+        return convert.rerank_response(result, core.info.model_id)
 
     async def RerankStream(
         self, request_iterator: AsyncIterator[rerank_pb2.RerankStreamRequest], context: Ctx
@@ -118,14 +125,15 @@ class RerankServicer(rerank_pb2_grpc.RerankServiceServicer):
 class TokenClassificationServicer(token_classification_pb2_grpc.TokenClassificationServiceServicer):
     """ember.v1.TokenClassificationService."""
 
-    def __init__(self, core: Callable[[], Core]) -> None:
+    def __init__(self, core: Callable[[str], Core]) -> None:
         self._core = core
 
     async def PredictTokens(
         self, request: token_classification_pb2.PredictTokensRequest, context: Ctx
     ) -> token_classification_pb2.PredictTokensResponse:
-        result = await self._core().predict_tokens(convert.tokens_job(request))
-        return convert.tokens_response(result, self._core().info.model_id)
+        core = self._core(request.model)
+        result = await core.predict_tokens(convert.tokens_job(request))
+        return convert.tokens_response(result, core.info.model_id)
 
     async def PredictTokensStream(
         self,
@@ -144,14 +152,23 @@ class TokenClassificationServicer(token_classification_pb2_grpc.TokenClassificat
 class ModelServicer(model_pb2_grpc.ModelServiceServicer):
     """ember.v1.ModelService."""
 
-    def __init__(self, core: Callable[[], Core], version: str) -> None:
-        self._core = core
+    def __init__(self, models: ModelsHandle, version: str) -> None:
+        self._core = models
         self._version = version
 
     async def GetModelInfo(
         self, request: model_pb2.GetModelInfoRequest, context: Ctx
     ) -> model_pb2.GetModelInfoResponse:
-        core = self._core()
+        return self._describe(self._core(request.model))
+
+    async def ListModels(
+        self, request: model_pb2.ListModelsRequest, context: Ctx
+    ) -> model_pb2.ListModelsResponse:
+        return model_pb2.ListModelsResponse(
+            models=[self._describe(core) for core in self._core.loaded()]
+        )
+
+    def _describe(self, core: Core) -> model_pb2.GetModelInfoResponse:
         return convert.model_info_response(
             core.info, core.limits, self._version, cpu_features(), core.precision_check
         )
@@ -159,11 +176,11 @@ class ModelServicer(model_pb2_grpc.ModelServiceServicer):
     async def Tokenize(
         self, request: model_pb2.TokenizeRequest, context: Ctx
     ) -> model_pb2.TokenizeResponse:
-        tokens = await self._core().tokenize(convert.tokenize_job(request))
+        tokens = await self._core(request.model).tokenize(convert.tokenize_job(request))
         return convert.tokenize_response(tokens)
 
     async def Decode(
         self, request: model_pb2.DecodeRequest, context: Ctx
     ) -> model_pb2.DecodeResponse:
-        texts = await self._core().decode(convert.decode_job(request))
+        texts = await self._core(request.model).decode(convert.decode_job(request))
         return convert.decode_response(texts)

@@ -144,6 +144,7 @@ class EmbedRequest(_message.Message):
     TRUNCATION_FIELD_NUMBER: _builtins.int
     PROMPT_NAME_FIELD_NUMBER: _builtins.int
     FORMAT_FIELD_NUMBER: _builtins.int
+    MODEL_FIELD_NUMBER: _builtins.int
     normalize: _builtins.bool
     """Whether to L2-normalize the vectors. Unset: true."""
     dimensions: _builtins.int
@@ -154,6 +155,10 @@ class EmbedRequest(_message.Message):
     """The name of a prompt from the model's configuration, prepended to every text input."""
     format: Global___EmbeddingFormat.ValueType
     """How vectors are encoded in the response."""
+    model: _builtins.str
+    """The model to run: a served model id or alias. With one model loaded any value (or none) is
+    accepted; with several, empty picks the first and an unknown name is NOT_FOUND.
+    """
     @_builtins.property
     def inputs(self) -> _containers.RepeatedCompositeFieldContainer[Global___EmbedInput]:
         """The inputs; at least one, at most the server's max client batch size."""
@@ -171,10 +176,11 @@ class EmbedRequest(_message.Message):
         truncation: _common_pb2.Truncation | None = ...,
         prompt_name: _builtins.str = ...,
         format: Global___EmbeddingFormat.ValueType = ...,
+        model: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_dimensions", b"_dimensions", "_normalize", b"_normalize", "dimensions", b"dimensions", "normalize", b"normalize", "truncation", b"truncation"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_dimensions", b"_dimensions", "_normalize", b"_normalize", "dimensions", b"dimensions", "format", b"format", "inputs", b"inputs", "normalize", b"normalize", "prompt_name", b"prompt_name", "truncation", b"truncation"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_dimensions", b"_dimensions", "_normalize", b"_normalize", "dimensions", b"dimensions", "format", b"format", "inputs", b"inputs", "model", b"model", "normalize", b"normalize", "prompt_name", b"prompt_name", "truncation", b"truncation"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__dimensions: _TypeAlias = _typing.Literal["dimensions"]  # noqa: Y015
     _WhichOneofArgType__dimensions: _TypeAlias = _typing.Literal["_dimensions", b"_dimensions"]  # noqa: Y015
@@ -334,8 +340,13 @@ class EmbedSparseRequest(_message.Message):
     INPUTS_FIELD_NUMBER: _builtins.int
     TRUNCATION_FIELD_NUMBER: _builtins.int
     PROMPT_NAME_FIELD_NUMBER: _builtins.int
+    MODEL_FIELD_NUMBER: _builtins.int
     prompt_name: _builtins.str
     """The name of a prompt from the model's configuration, prepended to every text input."""
+    model: _builtins.str
+    """The model to run: a served model id or alias. With one model loaded any value (or none) is
+    accepted; with several, empty picks the first and an unknown name is NOT_FOUND.
+    """
     @_builtins.property
     def inputs(self) -> _containers.RepeatedCompositeFieldContainer[Global___EmbedInput]:
         """The inputs; at least one, at most the server's max client batch size."""
@@ -350,10 +361,11 @@ class EmbedSparseRequest(_message.Message):
         inputs: _abc.Iterable[Global___EmbedInput] | None = ...,
         truncation: _common_pb2.Truncation | None = ...,
         prompt_name: _builtins.str = ...,
+        model: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["truncation", b"truncation"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["inputs", b"inputs", "prompt_name", b"prompt_name", "truncation", b"truncation"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["inputs", b"inputs", "model", b"model", "prompt_name", b"prompt_name", "truncation", b"truncation"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -439,11 +451,16 @@ class SimilarityRequest(_message.Message):
     SENTENCES_FIELD_NUMBER: _builtins.int
     TRUNCATION_FIELD_NUMBER: _builtins.int
     PROMPT_NAME_FIELD_NUMBER: _builtins.int
+    MODEL_FIELD_NUMBER: _builtins.int
     source_sentence: _builtins.str
     """The sentence the others are compared with; not empty."""
     prompt_name: _builtins.str
     """The name of a prompt from the model's configuration, prepended to every text, the source
     sentence included.
+    """
+    model: _builtins.str
+    """The model to run: a served model id or alias. With one model loaded any value (or none) is
+    accepted; with several, empty picks the first and an unknown name is NOT_FOUND.
     """
     @_builtins.property
     def sentences(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
@@ -460,10 +477,11 @@ class SimilarityRequest(_message.Message):
         sentences: _abc.Iterable[_builtins.str] | None = ...,
         truncation: _common_pb2.Truncation | None = ...,
         prompt_name: _builtins.str = ...,
+        model: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["truncation", b"truncation"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["prompt_name", b"prompt_name", "sentences", b"sentences", "source_sentence", b"source_sentence", "truncation", b"truncation"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["model", b"model", "prompt_name", b"prompt_name", "sentences", b"sentences", "source_sentence", b"source_sentence", "truncation", b"truncation"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

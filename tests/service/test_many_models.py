@@ -1,0 +1,155 @@
+"""Several models in one server: routing by the request's ``model`` field, NOT_FOUND and
+FAILED_PRECONDITION, ListModels, per-model health, duplicate ids refused, the --model flag."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import grpc
+import numpy as np
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from ember.clients import requests as rq
+from ember.engines.base import Engine
+from ember.engines.config import EngineConfig
+from ember.engines.errors import ModelLoadError
+from ember.service import options
+from ember.service.default_model import DEFAULT_MODEL_NAME
+from ember.service.server import EmberServer
+from ember.service.settings import ServerSettings, engine_configs, model_specs
+from ember.v1 import embed_pb2_grpc, model_pb2, model_pb2_grpc, rerank_pb2_grpc
+from tests.tiny_models import make_tiny_model
+
+from .conftest import SpyEngine
+from .support import cpu_engine
+
+
+@pytest.fixture(scope="module")
+def reranker_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("many")
+    return make_tiny_model(
+        root / "tiny-qwen3-reranker", arch="qwen3", head="causal-lm", tokenizer="wordpiece"
+    )
+
+
+@asynccontextmanager
+async def two_models(
+    minilm_path: Path, reranker_path: Path
+) -> AsyncIterator[tuple[EmberServer, grpc.aio.Channel]]:
+    def loader(config: EngineConfig) -> Engine:
+        return cpu_engine(config.model_path, served_model_name=config.served_model_name)
+
+    settings = ServerSettings(
+        model=(f"mini={minilm_path}", str(reranker_path)),
+        grpc_host="127.0.0.1",
+        grpc_port=0,
+    )
+    server = EmberServer(settings, loader=loader)
+    port = await server.start()
+    await server.load()
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+    try:
+        yield server, channel
+    finally:
+        await channel.close(None)
+        await server.stop(grace=1.0)
+
+
+async def test_requests_are_routed_by_model_and_refused_with_the_right_status(
+    minilm_path: Path, reranker_path: Path
+) -> None:
+    async with two_models(minilm_path, reranker_path) as (server, channel):
+        assert server.models.ids == ["mini", "tiny-qwen3-reranker"]
+        embed = embed_pb2_grpc.EmbedServiceStub(channel)
+        rerank = rerank_pb2_grpc.RerankServiceStub(channel)
+        named = await embed.Embed(rq.embed_request(["a cat"], model="mini"))
+        unnamed = await embed.Embed(rq.embed_request(["a cat"]))  # the first model
+        assert named.model == unnamed.model == "mini"
+        np.testing.assert_array_equal(rq.embeddings(named), rq.embeddings(unnamed))
+        ranked = await rerank.Rerank(
+            rq.rerank_request("q", ["a", "b"], model="tiny-qwen3-reranker")
+        )
+        assert ranked.model == "tiny-qwen3-reranker"
+        assert sorted(r.index for r in ranked.ranks) == [0, 1]
+
+        with pytest.raises(grpc.aio.AioRpcError) as unknown:
+            await embed.Embed(rq.embed_request(["a cat"], model="nope"))
+        assert unknown.value.code() == grpc.StatusCode.NOT_FOUND
+        assert "mini, tiny-qwen3-reranker" in (unknown.value.details() or "")
+
+        with pytest.raises(grpc.aio.AioRpcError) as wrong_task:
+            await embed.Embed(rq.embed_request(["a cat"], model="tiny-qwen3-reranker"))
+        assert wrong_task.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert "serves: Rerank" in (wrong_task.value.details() or "")
+        with pytest.raises(grpc.aio.AioRpcError) as wrong_model:
+            await rerank.Rerank(rq.rerank_request("q", ["a"], model="mini"))
+        assert wrong_model.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+        models = model_pb2_grpc.ModelServiceStub(channel)
+        listed = await models.ListModels(model_pb2.ListModelsRequest())
+        assert [m.model_id for m in listed.models] == ["mini", "tiny-qwen3-reranker"]
+        assert listed.models[0].embedding_dimensions == 384
+        info = await models.GetModelInfo(model_pb2.GetModelInfoRequest(model="tiny-qwen3-reranker"))
+        assert info.model_id == "tiny-qwen3-reranker"
+        tokens = await models.Tokenize(model_pb2.TokenizeRequest(inputs=["a cat"], model="mini"))
+        assert [t.text for t in tokens.results[0].tokens][1:3] == ["a", "cat"]
+
+        health = health_pb2_grpc.HealthStub(channel)
+        for name in ("mini", "tiny-qwen3-reranker", "ember.v1.RerankService", ""):
+            status = await health.Check(health_pb2.HealthCheckRequest(service=name))
+            assert status.status == health_pb2.HealthCheckResponse.SERVING, name
+
+
+async def test_with_one_model_any_name_is_accepted(minilm_path: Path, spy: SpyEngine) -> None:
+    server = EmberServer(
+        ServerSettings(model=minilm_path, grpc_host="127.0.0.1", grpc_port=0),
+        loader=lambda config: spy,
+    )
+    port = await server.start()
+    await server.load()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            embed = embed_pb2_grpc.EmbedServiceStub(channel)
+            answer = await embed.Embed(rq.embed_request(["x"], model="text-embedding-3-small"))
+        assert answer.model == spy.info.model_id
+        assert rq.embeddings(answer).shape == (1, 384)
+    finally:
+        await server.stop(grace=1.0)
+
+
+async def test_two_models_with_the_same_id_are_refused_at_start(
+    minilm_path: Path, spy: SpyEngine
+) -> None:
+    settings = ServerSettings(
+        model=(str(minilm_path), str(minilm_path)), grpc_host="127.0.0.1", grpc_port=0
+    )
+    server = EmberServer(settings, loader=lambda config: spy)
+    await server.start()
+    try:
+        with pytest.raises(ModelLoadError, match="two models have the id"):
+            await server.load()
+    finally:
+        await server.stop(grace=1.0)
+
+
+def test_model_flag_repeats_names_and_hub_ids(tmp_path: Path) -> None:
+    parser = argparse.ArgumentParser()
+    options.add_arguments(parser, ServerSettings, "t")
+    args = parser.parse_args(["--model", "emb=/m/a", "--model", "BAAI/bge-reranker-base@main"])
+    settings = options.build(ServerSettings, args, {})
+    assert settings.model == ("emb=/m/a", "BAAI/bge-reranker-base@main")
+    assert model_specs(settings) == [("emb", "/m/a"), (None, "BAAI/bge-reranker-base@main")]
+    from_env = options.build(ServerSettings, parser.parse_args([]), {"EMBER_MODEL": "/m/a, x=/m/b"})
+    assert model_specs(from_env) == [(None, "/m/a"), ("x", "/m/b")]
+    configs = engine_configs(
+        ServerSettings(model=("/m/a", "x=/m/b"), served_model_name="first", dtype="float32")
+    )
+    assert [(c.model_path, c.served_model_name, c.dtype) for c in configs] == [
+        (Path("/m/a"), "first", "float32"),
+        (Path("/m/b"), "x", "float32"),
+    ]
+    assert engine_configs(ServerSettings())[0].served_model_name == DEFAULT_MODEL_NAME
