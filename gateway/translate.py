@@ -141,12 +141,14 @@ def embedding_matrix(response: embed_pb2.EmbedResponse) -> FloatMatrix:
 def _embed_format_request(
     inputs: list[embed_pb2.EmbedInput],
     *,
+    model: str = "",
     normalize: bool | None,
     dimensions: int | None,
     trunc: common_pb2.Truncation | None,
     prompt_name: str | None,
 ) -> embed_pb2.EmbedRequest:
     request = embed_pb2.EmbedRequest(
+        model=model,
         inputs=inputs,
         format=embed_pb2.EMBEDDING_FORMAT_FLOAT32_LE,
         prompt_name=prompt_name or "",
@@ -165,6 +167,7 @@ def openai_embed_request(body: OpenAIEmbeddingsRequest) -> embed_pb2.EmbedReques
     ``truncate`` / ``truncation_direction`` as OpenAI SDKs send them in ``extra_body``)."""
     return _embed_format_request(
         embed_inputs(body.input),
+        model=body.model or "",
         normalize=None,
         dimensions=body.dimensions,
         trunc=truncation(body.truncate, body.truncation_direction),
@@ -277,6 +280,7 @@ def cohere_rerank_request(
     or a Cohere ``/v2/rerank`` one (texts; documents are never echoed in v2)."""
     texts = [d if isinstance(d, str) else d.text for d in body.documents]
     request = rerank_pb2.RerankRequest(
+        model=body.model or "",
         query=body.query,
         texts=texts,
         return_text=isinstance(body, CohereRerankRequest) and body.return_documents,
@@ -602,11 +606,17 @@ def info_response(info: model_pb2.GetModelInfoResponse) -> JsonObject:
     }
 
 
-def models_response(info: model_pb2.GetModelInfoResponse, created: int) -> JsonObject:
-    """OpenAI's model list: the one served model."""
+def models_response(
+    models: model_pb2.ListModelsResponse | model_pb2.GetModelInfoResponse, created: int
+) -> JsonObject:
+    """OpenAI's model list: every served model (a ListModels answer) or the one described."""
+    infos = models.models if isinstance(models, model_pb2.ListModelsResponse) else [models]
     return {
         "object": "list",
-        "data": [{"id": info.model_id, "object": "model", "created": created, "owned_by": "ember"}],
+        "data": [
+            {"id": info.model_id, "object": "model", "created": created, "owned_by": "ember"}
+            for info in infos
+        ],
     }
 
 

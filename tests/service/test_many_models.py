@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import grpc
+import httpx
 import numpy as np
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -17,6 +18,8 @@ from ember.clients import requests as rq
 from ember.engines.base import Engine
 from ember.engines.config import EngineConfig
 from ember.engines.errors import ModelLoadError
+from ember.gateway.app import create_app
+from ember.gateway.settings import GatewaySettings
 from ember.service import options
 from ember.service.default_model import DEFAULT_MODEL_NAME
 from ember.service.server import EmberServer
@@ -102,6 +105,35 @@ async def test_requests_are_routed_by_model_and_refused_with_the_right_status(
         for name in ("mini", "tiny-qwen3-reranker", "ember.v1.RerankService", ""):
             status = await health.Check(health_pb2.HealthCheckRequest(service=name))
             assert status.status == health_pb2.HealthCheckResponse.SERVING, name
+
+
+async def test_rest_routes_by_model_and_lists_every_model(
+    minilm_path: Path, reranker_path: Path
+) -> None:
+    async with two_models(minilm_path, reranker_path) as (server, _):
+        app = create_app(GatewaySettings(upstream=f"127.0.0.1:{server.port}"), server.local_calls())
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://gw") as http:
+                listed = (await http.get("/v1/models")).json()
+                embedded = await http.post("/v1/embeddings", json={"input": "a", "model": "mini"})
+                unknown = await http.post("/v1/embeddings", json={"input": "a", "model": "nope"})
+                wrong = await http.post(
+                    "/v1/embeddings", json={"input": "a", "model": "tiny-qwen3-reranker"}
+                )
+                ranked = await http.post(
+                    "/v1/rerank",
+                    json={"query": "q", "documents": ["a", "b"], "model": "tiny-qwen3-reranker"},
+                )
+    assert [m["id"] for m in listed["data"]] == ["mini", "tiny-qwen3-reranker"]
+    assert embedded.status_code == 200, embedded.text
+    assert embedded.json()["model"] == "mini"
+    assert unknown.status_code == 404
+    assert "mini, tiny-qwen3-reranker" in unknown.json()["error"]["message"]
+    assert wrong.status_code == 424
+    assert "serves: Rerank" in wrong.json()["error"]["message"]
+    assert ranked.status_code == 200, ranked.text
+    assert len(ranked.json()["results"]) == 2
 
 
 async def test_with_one_model_any_name_is_accepted(minilm_path: Path, spy: SpyEngine) -> None:
