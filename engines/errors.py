@@ -10,6 +10,22 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 
+#: The longest message an error carries to a caller (characters). Messages may quote what the
+#: caller sent (a prompt name, a label); a 64 kB value echoed into a gRPC status detail would
+#: overflow the transport's metadata limit and the caller would see an unrelated error.
+MAX_MESSAGE_CHARS = 1024
+
+
+def cap_message(message: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """``message`` if it fits in ``limit`` characters, else its start and end with the middle
+    (usually the offending value) elided, within ``limit`` characters."""
+    if len(message) <= limit:
+        return message
+    marker = f" [... {len(message) - limit} characters elided ...] "
+    head = (limit - len(marker)) * 3 // 4
+    tail = limit - len(marker) - head
+    return message[:head] + marker + message[len(message) - tail :]
+
 
 class ErrorCode(enum.Enum):
     """The status a failed call ends with; names match gRPC status codes."""
@@ -42,6 +58,7 @@ class EmberError(Exception):
         field: str | None = None,
         index: int | None = None,
     ) -> None:
+        message = cap_message(message)
         super().__init__(message)
         self.message = message
         self.reason = reason

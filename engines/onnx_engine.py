@@ -83,6 +83,11 @@ class OnnxEngine:
         self._folder = folder
         self._tokenizer = tokenizer
         self._session = session
+        # One RunOptions for every run: interrupt() sets its terminate flag, which ends the run
+        # in progress (and any later one) with an error.
+        import onnxruntime as ort
+
+        self._run_options = ort.RunOptions()
         self._with_types = with_types
         self._names = input_names(with_types)
         pad = folder.config.get("pad_token_id")
@@ -192,10 +197,15 @@ class OnnxEngine:
         if padded.type_ids is not None:
             feeds["token_type_ids"] = padded.type_ids
         try:
-            hidden = self._session.run(None, feeds)[0]
+            hidden = self._session.run(None, feeds, self._run_options)[0]
         except Exception as exc:
             raise EngineError(f"ONNX Runtime failed on a batch of {len(batch)}: {exc}") from exc
         return VectorOutput(self._pool(batch, hidden, padded.lengths))
+
+    def interrupt(self) -> None:
+        """End the forward running on the engine thread now, with an error (shutdown, when
+        its grace is over); safe from any thread. The engine serves no batch after."""
+        self._run_options.terminate = True
 
     def close(self) -> None:
         """Release the session."""

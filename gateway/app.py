@@ -8,9 +8,10 @@ from the one table in :mod:`ember.gateway.errors`, in the route's error shape.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -61,6 +62,7 @@ from ember.gateway.models import (
     TEITokenizeRequest,
     TokenPrediction,
 )
+from ember.gateway.security import ApiKeys
 from ember.gateway.settings import GatewaySettings
 from ember.gateway.upstream import LocalCaller, Req, Resp, Rpc, Upstream
 from ember.v1 import model_pb2
@@ -104,7 +106,12 @@ def json_response(content: object, status_code: int = 200) -> Response:
 
 def _error_response(request: Request, error: errors.ApiError) -> Response:
     body = errors.error_json(request.url.path, error.kind, error.message, error.param)
-    return Response(body, status_code=error.kind.status, media_type="application/json")
+    return Response(
+        body,
+        status_code=error.kind.status,
+        media_type="application/json",
+        headers=errors.retry_headers(error.kind),
+    )
 
 
 def _validation_message(exc: RequestValidationError) -> tuple[errors.ErrorKind, str, str | None]:
@@ -167,12 +174,37 @@ class _Calls:
         )
 
 
+class _TextRequest(Request):
+    """A request whose JSON body is decoded with ``surrogateescape``: bytes that are not UTF-8
+    become lone surrogates, which the request models reject with 422 naming the field
+    (``_Request._valid_unicode``), instead of a 400 for the whole body."""
+
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            body = await self.body()
+            self._json = json.loads(body.decode("utf-8", "surrogateescape"))
+        return self._json
+
+
+class _TextRoute(APIRoute):
+    """Routes that hand FastAPI a :class:`_TextRequest`."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            return await handler(_TextRequest(request.scope, request.receive))
+
+        return route
+
+
 def create_app(settings: GatewaySettings, local: LocalCaller | None = None) -> FastAPI:
     """The gateway app; its lifespan opens and closes the channel to ``settings.upstream``.
 
     ``local``: the service in this process, called directly instead of over the channel (see
     :mod:`ember.service.local`); the channel then carries only the health checks."""
-    upstream = Upstream(settings.upstream, local)
+    keys = ApiKeys.load(settings.api_key, settings.api_key_file)
+    upstream = Upstream(settings.upstream, local, keys)
     call = _Calls(settings, upstream)
     created = int(time.time())
 
@@ -200,6 +232,7 @@ def create_app(settings: GatewaySettings, local: LocalCaller | None = None) -> F
             {"name": "Server", "description": "Health, model info and metrics."},
         ],
     )
+    app.router.route_class = _TextRoute
     on_error = _install_error_handlers(app)
     _install_routes(app, call, upstream, created)
     _install_docs(app)
@@ -209,8 +242,8 @@ def create_app(settings: GatewaySettings, local: LocalCaller | None = None) -> F
     # ember.gateway.fastpath).
     app.add_middleware(FastPathMiddleware, routes=_hot_routes(app), on_error=on_error)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    if settings.api_key:
-        app.add_middleware(AuthMiddleware, api_key=settings.api_key)
+    if keys is not None:
+        app.add_middleware(AuthMiddleware, keys=keys)
     if settings.cors_origins():
         app.add_middleware(
             CORSMiddleware,

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import grpc
 import orjson
 
+from ember.engines.errors import cap_message
+
 
 class ErrorShape(enum.Enum):
     """The JSON shape an error body takes."""
@@ -56,6 +58,10 @@ METHOD_NOT_ALLOWED = ErrorKind(
     405, "MethodNotAllowed", "invalid_request_error", "method_not_allowed"
 )
 BODY_TOO_LARGE = ErrorKind(413, "PayloadTooLarge", "invalid_request_error", "payload_too_large")
+HEADERS_TOO_LARGE = ErrorKind(
+    431, "PayloadTooLarge", "invalid_request_error", "request_header_fields_too_large"
+)
+REQUEST_TIMEOUT = ErrorKind(408, "Timeout", "invalid_request_error", "request_timeout")
 VALIDATION = ErrorKind(422, "Validation", "invalid_request_error", "invalid_argument")
 CLIENT_CLOSED = ErrorKind(499, "Cancelled", "invalid_request_error", "client_closed_request")
 INTERNAL = ErrorKind(500, "Backend", "server_error", "internal")
@@ -101,6 +107,13 @@ _BY_HTTP_STATUS: dict[int, ErrorKind] = {
 }
 
 
+def retry_headers(kind: ErrorKind) -> dict[str, str] | None:
+    """``Retry-After`` (seconds) for the statuses a client should retry (429, 503)."""
+    if kind.status in (OVERLOADED.status, UNAVAILABLE.status):
+        return {"retry-after": "1"}
+    return None
+
+
 def kind_for_grpc(code: grpc.StatusCode | None) -> ErrorKind:
     """The row for an upstream status; anything unknown (INTERNAL, UNKNOWN, ...) is a 500."""
     if code is None:
@@ -142,7 +155,9 @@ class ApiError(Exception):
 def error_body(
     shape: ErrorShape, kind: ErrorKind, message: str, param: str | None = None
 ) -> dict[str, object]:
-    """The JSON error object of ``kind`` in ``shape``."""
+    """The JSON error object of ``kind`` in ``shape`` (the message capped at 1 kB: it may quote
+    what the caller sent)."""
+    message = cap_message(message)
     if shape is ErrorShape.OPENAI:
         return {
             "error": {

@@ -3,7 +3,7 @@
 * :class:`TracingMiddleware` (only when tracing is on): the request's span.
 * :class:`ObservabilityMiddleware`: the request id (taken from ``x-baseten-customer-request-id``
   or ``x-request-id``, else generated; echoed on the answer) and the request metrics.
-* :class:`AuthMiddleware`: ``Authorization: Bearer <key>`` when an API key is configured.
+* :class:`AuthMiddleware`: ``Authorization: Bearer <key>`` when API keys are configured.
 * :class:`BodyLimitMiddleware`: answers 413 for bodies over the limit, from
   ``Content-Length`` before anything is read, or as soon as a streamed body passes it.
 
@@ -12,7 +12,6 @@ Errors they answer take the route's error shape (:mod:`ember.gateway.errors`).
 
 from __future__ import annotations
 
-import hmac
 import itertools
 import secrets
 import time
@@ -23,6 +22,7 @@ from starlette.exceptions import HTTPException
 
 from ember.gateway import errors, tracing
 from ember.gateway.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from ember.gateway.security import ApiKeys
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -66,6 +66,13 @@ def new_request_id() -> bytes:
     return b"%s%012x" % (_ID_PREFIX, next(_ID_COUNTER))
 
 
+def _draining(scope: Scope) -> bool:
+    """Whether the app shuts down (:meth:`ember.gateway.server.GatewayServer.begin_shutdown`)."""
+    app = scope.get("app")
+    state = getattr(app, "state", None)
+    return bool(getattr(state, "draining", False))
+
+
 class ObservabilityMiddleware:
     """Request id in and out, plus ``ember_http_requests`` / latency metrics per route."""
 
@@ -100,6 +107,8 @@ class ObservabilityMiddleware:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 message["headers"] = [*message.get("headers", ()), *echoed]
+                if _draining(scope):
+                    message["headers"].append((b"connection", b"close"))
             await send(message)
 
         try:
@@ -157,21 +166,20 @@ class TracingMiddleware:
 
 
 class AuthMiddleware:
-    """Requires ``Authorization: Bearer <key>`` on every route but the open ones."""
+    """Requires ``Authorization: Bearer <one of the keys>`` on every route but the open ones."""
 
     OPEN_PATHS = frozenset({"/health", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
 
-    def __init__(self, app: ASGIApp, api_key: str) -> None:
+    def __init__(self, app: ASGIApp, keys: ApiKeys) -> None:
         self.app = app
-        self._expected = b"Bearer " + api_key.encode()
+        self._keys = keys
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
         if scope["type"] != "http" or path in self.OPEN_PATHS or path.startswith("/docs/assets/"):
             await self.app(scope, receive, send)
             return
-        given = _header(scope, b"authorization") or b""
-        if not hmac.compare_digest(given, self._expected):
+        if not self._keys.check(_header(scope, b"authorization")):
             await _send_error(
                 send,
                 scope["path"],

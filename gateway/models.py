@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
 
 # ---------------------------------------------------------------- shared pieces
 
@@ -57,9 +57,43 @@ _TRUNCATE_DOC = (
 )
 
 
+def _invalid_text(value: object, where: str) -> str | None:
+    """Where in ``value`` (``where`` + indexes) a string holds a lone surrogate, else None."""
+    if isinstance(value, str):
+        if value.isascii():
+            return None
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            return f"{where} (character {exc.start})"
+        return None
+    if isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            found = _invalid_text(item, f"{where}[{i}]")
+            if found:
+                return found
+    return None
+
+
 class _Request(BaseModel):
     # Strict: no silent coercion of "1" to 1 or 1.0 to True; unknown fields are ignored.
     model_config = ConfigDict(strict=True, extra="ignore")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _valid_unicode(cls, value: object, info: ValidationInfo) -> object:
+        """Text must be valid Unicode: JSON may escape a lone surrogate (``"\\ud800"``), and
+        the gateway reads invalid UTF-8 bytes as lone surrogates too; neither can be encoded
+        for the model. Parsed from JSON by pydantic (``mode == "json"``, the fast path) a
+        string is always valid already."""
+        if info.mode != "json":
+            found = _invalid_text(value, info.field_name or "")
+            if found:
+                raise ValueError(
+                    f"invalid text at {found}: a lone surrogate or invalid UTF-8; "
+                    "text must be valid Unicode"
+                )
+        return value
 
 
 class Usage(BaseModel):

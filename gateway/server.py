@@ -13,11 +13,15 @@ import contextlib
 import logging
 import socket
 from collections.abc import Generator
+from ssl import CERT_REQUIRED
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
 
 from ember.gateway.app import create_app
+from ember.gateway.protocol import bounded_protocol
+from ember.gateway.security import TlsFiles
 from ember.gateway.settings import GatewaySettings
 from ember.gateway.upstream import LocalCaller
 
@@ -100,13 +104,25 @@ class GatewayServer:
         if self._task is not None:
             raise RuntimeError("the gateway is already started")
         sock = self._given_socket or bind(self.settings.http_host, self.settings.http_port)
+        s = self.settings
+        tls = TlsFiles.load(s.tls_cert, s.tls_key, s.tls_client_ca)
+        tls_options: dict[str, Any] = {}
+        if tls is not None:
+            tls_options = {"ssl_certfile": str(tls.cert), "ssl_keyfile": str(tls.key)}
+            if tls.client_ca is not None:
+                tls_options |= {"ssl_ca_certs": str(tls.client_ca), "ssl_cert_reqs": CERT_REQUIRED}
         config = uvicorn.Config(
             self.app,
             lifespan="on",
             log_config=None,
             access_log=self.settings.http_access_log,
             server_header=False,
-            timeout_graceful_shutdown=max(1, round(self.settings.http_shutdown_grace_s)),
+            http=bounded_protocol(s.max_header_bytes, s.http_header_timeout_s),
+            timeout_keep_alive=s.http_idle_timeout_s,  # type: ignore[arg-type]
+            # The bounded protocol answers 431 first; this is h11's limit, unused with httptools.
+            h11_max_incomplete_event_size=s.max_header_bytes,
+            **tls_options,
+            timeout_graceful_shutdown=self.settings.http_shutdown_grace_s,  # type: ignore[arg-type]
         )
         server = _Server(config)
         self._socket, self._server = sock, server
@@ -119,7 +135,8 @@ class GatewayServer:
                 raise RuntimeError("the REST gateway failed to start") from error
             await asyncio.sleep(0.005)
         logger.info(
-            "REST gateway on http://%s:%d -> gRPC %s",
+            "REST gateway on %s://%s:%d -> gRPC %s",
+            "https" if tls is not None else "http",
             self.settings.http_host,
             self.port,
             self.settings.upstream,
@@ -138,11 +155,22 @@ class GatewayServer:
         if self._task is not None:
             await asyncio.shield(self._task)
 
-    async def stop(self) -> None:
-        """Stop gracefully; returns when in-flight requests are done and the channel closed."""
+    def begin_shutdown(self) -> None:
+        """From now on every answer carries ``Connection: close``: keep-alive clients leave
+        before the listening socket closes, instead of finding their connection gone."""
+        self.app.state.draining = True
+
+    async def stop(self, *, deadline: float | None = None) -> None:
+        """Stop gracefully; returns when in-flight requests are done and the channel closed.
+
+        ``deadline`` (event loop time) bounds the wait for in-flight requests instead of
+        ``settings.http_shutdown_grace_s``."""
         server, task = self._server, self._task
         if server is None or task is None:
             return
+        if deadline is not None:
+            remaining = deadline - asyncio.get_running_loop().time()
+            server.config.timeout_graceful_shutdown = max(remaining, 0.1)  # type: ignore[assignment]
         server.should_exit = True
         try:
             await task

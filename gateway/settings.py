@@ -47,6 +47,35 @@ class GatewaySettings:
             "BYTES",
         ),
     )
+    max_header_bytes: int = field(
+        default=64 * 1024,
+        metadata=_opt(
+            "--max-header-bytes",
+            "EMBER_MAX_HEADER_BYTES",
+            "Largest request head: REST request line and headers (431 above, read no "
+            "further) and gRPC metadata (RESOURCE_EXHAUSTED above).",
+            "BYTES",
+        ),
+    )
+    http_header_timeout_s: float = field(
+        default=10.0,
+        metadata=_opt(
+            "--http-header-timeout",
+            "EMBER_HTTP_HEADER_TIMEOUT",
+            "Seconds a client has to send a request's head once it started (REST: 408 and "
+            "closed after; gRPC: the connection's handshake).",
+            "SECONDS",
+        ),
+    )
+    http_idle_timeout_s: float = field(
+        default=5.0,
+        metadata=_opt(
+            "--http-idle-timeout",
+            "EMBER_HTTP_IDLE_TIMEOUT",
+            "Seconds an idle keep-alive REST connection stays open.",
+            "SECONDS",
+        ),
+    )
     request_timeout_s: float = field(
         default=300.0,
         metadata=_opt(
@@ -62,9 +91,54 @@ class GatewaySettings:
         metadata=_opt(
             "--api-key",
             "EMBER_API_KEY",
-            "When set, every route but /health, /docs, /redoc and /openapi.json requires "
-            "'Authorization: Bearer <key>'.",
-            "KEY",
+            "API key(s), comma-separated. When set, REST routes but /health, /docs, /redoc and "
+            "/openapi.json require 'Authorization: Bearer <key>' (else 401), and so do gRPC "
+            "calls, as 'authorization' metadata (else UNAUTHENTICATED), but those to "
+            "--grpc-open-services.",
+            "KEYS",
+        ),
+    )
+    api_key_file: str | None = field(
+        default=None,
+        metadata=_opt(
+            "--api-key-file",
+            "EMBER_API_KEY_FILE",
+            "A file of API keys, one per line (blank lines and # comments skipped), accepted "
+            "as --api-key's are (both may be given).",
+            "PATH",
+        ),
+    )
+    grpc_open_services: str = field(
+        default="grpc.health.v1.Health,grpc.reflection.v1.ServerReflection,"
+        "grpc.reflection.v1alpha.ServerReflection",
+        metadata=_opt(
+            "--grpc-open-services",
+            "EMBER_GRPC_OPEN_SERVICES",
+            "Comma-separated gRPC services callable without an API key (empty: none).",
+            "SERVICES",
+        ),
+    )
+    tls_cert: str | None = field(
+        default=None,
+        metadata=_opt(
+            "--tls-cert",
+            "EMBER_TLS_CERT",
+            "PEM certificate chain: serve REST (HTTPS) and gRPC over TLS (with --tls-key).",
+            "PATH",
+        ),
+    )
+    tls_key: str | None = field(
+        default=None,
+        metadata=_opt("--tls-key", "EMBER_TLS_KEY", "PEM private key of --tls-cert.", "PATH"),
+    )
+    tls_client_ca: str | None = field(
+        default=None,
+        metadata=_opt(
+            "--tls-client-ca",
+            "EMBER_TLS_CLIENT_CA",
+            "PEM CA certificate(s): require client certificates signed by it (mutual TLS) on "
+            "both transports.",
+            "PATH",
         ),
     )
     cors_allow_origins: str = field(
@@ -91,6 +165,10 @@ class GatewaySettings:
             "SECONDS",
         ),
     )
+
+    def open_grpc_services(self) -> frozenset[str]:
+        """The gRPC services callable without an API key."""
+        return frozenset(x.strip() for x in self.grpc_open_services.split(",") if x.strip())
 
     def cors_origins(self) -> list[str]:
         """The configured CORS origins, without blanks."""

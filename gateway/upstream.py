@@ -19,6 +19,7 @@ from google.protobuf.message import Message
 from grpc_health.v1 import health_pb2
 
 from ember.gateway import errors, tracing
+from ember.gateway.security import ApiKeys
 from ember.v1 import (
     classify_pb2,
     embed_pb2,
@@ -82,12 +83,18 @@ def _path(service: str, method: str) -> str:
 class Upstream:
     """The channel to the gRPC service and one bound callable per RPC the gateway uses."""
 
-    def __init__(self, target: str, local: LocalCaller | None = None) -> None:
+    def __init__(
+        self, target: str, local: LocalCaller | None = None, keys: ApiKeys | None = None
+    ) -> None:
         """``local``: the service in this process, called directly for the RPCs it has (the
-        channel to ``target`` still carries the health checks)."""
+        channel to ``target`` still carries the health checks). ``keys``: the gateway's API
+        keys; calls over the channel carry the first (the service checks the same keys)."""
         self.target = target
         self._channel: grpc.aio.Channel | None = None
         self._local = local
+        self._auth: tuple[tuple[str, str], ...] = (
+            (("authorization", f"Bearer {keys.first}"),) if keys is not None else ()
+        )
 
     async def open(self) -> None:
         """Create the channel (it connects lazily) and bind the RPCs. Call in the serving loop."""
@@ -159,7 +166,7 @@ class Upstream:
         local = self._local
         if local is not None and method.path in local:
             return await self._call_local(local, method, request, timeout, request_id, receive)
-        metadata: tuple[tuple[str, str], ...] = (("x-request-id", request_id),)
+        metadata: tuple[tuple[str, str], ...] = (("x-request-id", request_id), *self._auth)
         if tracing.enabled():
             metadata += tracing.outgoing_metadata()
         call = method.callable(request, timeout=timeout, metadata=metadata)
@@ -219,7 +226,9 @@ class Upstream:
         """Whether the upstream's overall health status is SERVING."""
         try:
             response = await self._health.callable(
-                health_pb2.HealthCheckRequest(service=""), timeout=_HEALTH_TIMEOUT_S
+                health_pb2.HealthCheckRequest(service=""),
+                timeout=_HEALTH_TIMEOUT_S,
+                metadata=self._auth,
             )
         except grpc.RpcError:
             return False

@@ -202,8 +202,16 @@ class GatewayWorkers:
                 except (RuntimeError, OSError) as exc:
                     logger.error("restarting REST gateway worker %d failed: %s", index, exc)
 
-    async def stop(self) -> None:
-        """SIGTERM every worker, wait for them to finish in-flight requests, release the port."""
+    def begin_shutdown(self) -> None:
+        """Nothing to do before :meth:`stop`: the workers' requests are service calls, which the
+        service refuses once it drains."""
+
+    async def stop(self, *, deadline: float | None = None) -> None:
+        """SIGTERM every worker, wait for them to finish in-flight requests, release the port.
+
+        Each worker finishes by its ``http_shutdown_grace_s`` from the signal; ``deadline`` (event
+        loop time, the same instant when the caller set the grace) is accepted for symmetry with
+        :meth:`GatewayServer.stop`."""
         self._stopping = True
         if self._monitor is not None:
             self._monitor.cancel()

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NoReturn
 
 from ember.engines.errors import EmberError
+from ember.gateway.security import Transport, is_loopback
 from ember.gateway.settings import GatewaySettings
 from ember.service import options
 from ember.service.runtime import resolve_event_loop, run_event_loop, settle_heap
@@ -112,6 +113,11 @@ class ProcessSettings:
     )
 
 
+#: Gateway settings ``ember serve`` sets itself: the upstream is its own gRPC port, and one
+#: shutdown grace (--shutdown-grace) covers both transports.
+SERVE_EXCLUDED_GATEWAY_SETTINGS = frozenset({"upstream", "http_shutdown_grace_s"})
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ember",
@@ -126,7 +132,9 @@ def _parser() -> argparse.ArgumentParser:
         "can also be set by its environment variable.",
     )
     options.add_arguments(serve, ServerSettings, "model and gRPC service")
-    options.add_arguments(serve, GatewaySettings, "REST gateway", exclude=frozenset({"upstream"}))
+    options.add_arguments(
+        serve, GatewaySettings, "REST gateway", exclude=SERVE_EXCLUDED_GATEWAY_SETTINGS
+    )
     options.add_arguments(serve, ProcessSettings, "process")
     prepare = sub.add_parser(
         "prepare",
@@ -204,8 +212,12 @@ async def serve(
     event_loop: str = "auto",
     http_direct: bool = True,
     otlp: tuple[str, str] | None = None,
+    transport: Transport | None = None,
 ) -> None:
     """Run the service (and gateway) until ``stop`` is set, then shut down gracefully.
+
+    ``transport``: API keys, TLS and header limits of the gRPC service (the gateway takes
+    them from ``gateway_settings``).
 
     ``http_workers`` > 1 runs the gateway in that many worker processes instead of this one
     (``otlp``: the tracing endpoint and service name they trace to, when tracing is on); with
@@ -213,17 +225,17 @@ async def serve(
     """
     from ember.service.server import EmberServer
 
-    server = EmberServer(server_settings)
+    server = EmberServer(server_settings, transport=transport)
     grpc_port = await server.start()
     gateway: GatewayServer | GatewayWorkers | None = None
     load = asyncio.ensure_future(server.load())
     stopping = asyncio.ensure_future(stop.wait())
     try:
         if gateway_settings is not None:
-            host = server_settings.grpc_host
-            loopback = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
             gateway_settings = dataclasses.replace(
-                gateway_settings, upstream=f"{loopback}:{grpc_port}"
+                gateway_settings,
+                upstream=server.local_target,
+                http_shutdown_grace_s=server_settings.shutdown_grace_s,
             )
             if http_workers > 1:
                 from ember.gateway.workers import GatewayWorkers
@@ -250,12 +262,22 @@ async def serve(
             )
             await stopping
     finally:
-        log.info("shutting down")
+        # One grace for both transports, from the signal: the service refuses new calls and
+        # tells streams to end at once (REST answers carry Connection: close); once what was
+        # accepted is answered (REST requests are service calls) and callers stopped sending,
+        # both transports close, all by the same deadline.
+        deadline = asyncio.get_running_loop().time() + server_settings.shutdown_grace_s
+        log.info("shutting down (grace %.1fs)", server_settings.shutdown_grace_s)
         load.cancel()
         stopping.cancel()
+        await server.begin_shutdown()
         if gateway is not None:
-            await gateway.stop()
-        await server.stop()
+            gateway.begin_shutdown()
+        await server.drain(deadline)
+        stops = [server.stop(deadline=deadline)]
+        if gateway is not None:
+            stops.append(gateway.stop(deadline=deadline))
+        await asyncio.gather(*stops)
 
 
 def _prepare(settings: ServerSettings) -> None:
@@ -290,6 +312,7 @@ async def _serve_command(
     server_settings: ServerSettings,
     gateway_settings: GatewaySettings | None,
     process: ProcessSettings,
+    transport: Transport,
 ) -> None:
     stop = asyncio.Event()
     _install_signal_handlers(stop)
@@ -302,7 +325,22 @@ async def _serve_command(
             event_loop=process.event_loop,
             http_direct=process.http_direct,
             otlp=_otlp(process),
+            transport=transport,
         )
+
+
+def _warn_if_open(transport: Transport, hosts: Sequence[str]) -> None:
+    """Warn when a non-loopback address is served without an API key (binding all interfaces
+    stays the default: the container convention)."""
+    if transport.keys is not None:
+        return
+    for host in hosts:
+        if not is_loopback(host):
+            log.warning(
+                "serving %s without an API key: anyone who can reach this address can use "
+                "the model; set --api-key / --api-key-file, or bind 127.0.0.1",
+                host,
+            )
 
 
 async def _gateway_command(settings: GatewaySettings, process: ProcessSettings) -> None:
@@ -418,29 +456,37 @@ def main(argv: Sequence[str] | None = None) -> None:
         elif args.command == "serve":
             server_settings = options.build(ServerSettings, args, env)
             _engine_options_or_fail(server_settings)
-            gateway_settings = options.build(GatewaySettings, args, env) if process.http else None
+            shared = options.build(GatewaySettings, args, env)
+            try:
+                transport = Transport.from_settings(shared)
+            except ValueError as exc:
+                _fail(str(exc))
+            gateway_settings = shared if process.http else None
             if process.http_workers < 1:
                 _fail(f"--http-workers must be at least 1, got {process.http_workers}")
             interval = server_settings.gil_switch_interval_ms
             if interval is not None and interval <= 0:
                 _fail(f"--gil-switch-interval must be positive, got {interval}")
             _configure_logging(server_settings.log_level)
+            hosts = [server_settings.grpc_host]
+            if gateway_settings is not None:
+                hosts.append(gateway_settings.http_host)
+            _warn_if_open(transport, hosts)
             workers = process.http_workers if gateway_settings is not None else 1
             metrics = _multiprocess_metrics() if workers > 1 else contextlib.nullcontext()
             with metrics:
                 run_event_loop(
-                    _serve_command(server_settings, gateway_settings, process),
+                    _serve_command(server_settings, gateway_settings, process, transport),
                     process.event_loop,
                 )
         else:
             _configure_logging(options.build(_LogSettings, args, env).log_level)
-            run_event_loop(
-                _gateway_command(options.build(GatewaySettings, args, env), process),
-                process.event_loop,
-            )
+            gateway_only = options.build(GatewaySettings, args, env)
+            Transport.from_settings(gateway_only)  # key and TLS files readable: fail early
+            run_event_loop(_gateway_command(gateway_only, process), process.event_loop)
     except EmberError as exc:
         _fail(exc.message)
-    except OSError as exc:
+    except (OSError, ValueError) as exc:  # unbindable address, unreadable key or TLS file
         _fail(str(exc))
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ember.gateway.settings import GatewaySettings
-from ember.service.cli import ProcessSettings
+from ember.service.cli import SERVE_EXCLUDED_GATEWAY_SETTINGS, ProcessSettings
 from ember.service.settings import ServerSettings
 
 START = "<!-- config:start -->"
@@ -47,11 +47,13 @@ def render() -> str:
     lines = [START, "", "`ember serve` — the model and gRPC service:", ""]
     lines += _table(ServerSettings)
     lines += ["", "`ember serve` — the REST gateway (also `ember gateway`, plus `--upstream`):", ""]
-    lines += _table(GatewaySettings, exclude=frozenset({"upstream"}))
+    lines += _table(GatewaySettings, exclude=SERVE_EXCLUDED_GATEWAY_SETTINGS)
     lines += _table(ProcessSettings)[2:]
     lines += ["", "`ember gateway` only:", ""]
     lines += _table(GatewaySettings)[:2] + [
-        row for row in _table(GatewaySettings)[2:] if "--upstream" in row
+        row
+        for row in _table(GatewaySettings)[2:]
+        if any(f"`{flag}`" in row for flag in ("--upstream", "--http-shutdown-grace"))
     ]
     lines += ["", END]
     return "\n".join(lines)

@@ -92,9 +92,10 @@ class Core:
         """Start the scheduler on the running event loop."""
         self._scheduler.start()
 
-    async def close(self) -> None:
-        """Finish running batches, then release threads and the engine."""
-        await self._scheduler.close()
+    async def close(self, abandon: bool = False) -> None:
+        """Finish running batches (or, ``abandon``, interrupt them where the engine can), then
+        release threads and the engine."""
+        await self._scheduler.close(abandon)
         self._pool.close()
         self._engine.close()
 

@@ -1,12 +1,14 @@
 """The server interceptors, built with grpc-interceptor: tracing, access log + metrics, request
-ids, error mapping.
+ids, error mapping, request decoding.
 
 Outermost first: :class:`TracingInterceptor` (only when tracing is on) opens the call's span;
 :class:`AccessLogInterceptor` times and counts every call by method and final
 status (and logs a line per call if asked); :class:`RequestIdInterceptor` takes the caller's
 ``x-request-id`` (or makes one), sets it for log lines and echoes it in the trailers;
 :class:`ErrorInterceptor` is the one place where domain errors become gRPC status codes
-(:func:`status_for`). :class:`ServiceInterceptor` holds the chain.
+(:func:`status_for`); :class:`DecodeInterceptor`, innermost, turns request bytes that do not
+parse as the method's message into INVALID_ARGUMENT (grpc's own answer would be UNKNOWN, or
+INTERNAL for a stream). :class:`ServiceInterceptor` holds the chain.
 
 Each is a grpc-interceptor ``AsyncServerInterceptor`` (``intercept(method, request, context,
 method_name)``) on :class:`CachedServerInterceptor`, which builds each method's wrapped handler
@@ -18,6 +20,7 @@ microseconds, and rebuilding handlers per call cost ~80-100 us for the three
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import inspect
 import itertools
@@ -30,9 +33,10 @@ from typing import TYPE_CHECKING, Any
 import grpc
 from grpc_interceptor.server import AsyncServerInterceptor
 
-from ember.engines.errors import EmberError
+from ember.engines.errors import EmberError, InvalidInputError, NotReadyError
 from ember.gateway import tracing
 from ember.service import metrics
+from ember.service.drain import EXPIRED, Drain
 
 log = logging.getLogger("ember.access")
 error_log = logging.getLogger(__name__)
@@ -229,40 +233,151 @@ class RequestIdInterceptor(CachedServerInterceptor):
 
 class ErrorInterceptor(CachedServerInterceptor):
     """The one place where exceptions become status codes: an :class:`EmberError` ends the
-    call with its code and message, anything else with INTERNAL (logged with a traceback)."""
+    call with its code and message, anything else with INTERNAL (logged with a traceback).
+
+    It also keeps the :class:`Drain`'s count of Ember calls in flight: once shutdown begins a
+    new call is answered UNAVAILABLE, and a call cancelled because the grace ran out
+    (:meth:`Drain.expire`) is answered UNAVAILABLE too, never dropped."""
+
+    def __init__(self, drain: Drain) -> None:
+        super().__init__()
+        self._drain = drain
 
     async def intercept(
         self, method: Callable[..., Any], request_or_iterator: Any, context: Ctx, method_name: str
     ) -> Any:
+        drained = method_name.startswith(_DRAINED_PREFIX)
         try:
+            if drained:
+                self._drain.refuse_if_draining()
             result = method(request_or_iterator, context)
             if _is_stream(result):
-                return self._mapped_stream(result, context, method_name)
-            return await result
+                return self._mapped_stream(result, context, method_name, drained)
+            if not drained:
+                return await result
+            with self._drain.track():
+                try:
+                    return await result
+                except asyncio.CancelledError:
+                    if not self._drain.expired:
+                        raise
+                    _uncancel()
+                    raise NotReadyError(EXPIRED) from None
         except grpc.aio.AbortError:
             raise
         except Exception as exc:
             await _abort(exc, context, method_name)
 
-    @staticmethod
     async def _mapped_stream(
-        responses: AsyncIterator[Any], context: Ctx, method_name: str
+        self, responses: AsyncIterator[Any], context: Ctx, method_name: str, drained: bool
     ) -> AsyncIterator[Any]:
+        tracking = self._drain.track() if drained else contextlib.nullcontext()
         try:
-            async for response in responses:
-                yield response
+            with tracking:
+                try:
+                    async for response in responses:
+                        yield response
+                except asyncio.CancelledError:
+                    if not (drained and self._drain.expired):
+                        raise
+                    _uncancel()
+                    raise NotReadyError(EXPIRED) from None
         except grpc.aio.AbortError:
             raise
         except Exception as exc:
             await _abort(exc, context, method_name)
+
+
+#: Calls the drain counts and refuses: Ember's own services (health and reflection stay open
+#: until the transport closes).
+_DRAINED_PREFIX = "/ember."
+
+
+def _uncancel() -> None:
+    """Forget the cancellation being handled, so the call can still send its answer."""
+    task = asyncio.current_task()
+    uncancel = getattr(task, "uncancel", None)  # Python 3.11+
+    if uncancel is not None:
+        uncancel()
+
+
+#: The trailer gRPC clients read as "retry after this many milliseconds" (gRFC A6 retry
+#: pushback), sent with the retryable statuses below.
+RETRY_PUSHBACK_KEY = "grpc-retry-pushback-ms"
+RETRY_AFTER_MS = {grpc.StatusCode.RESOURCE_EXHAUSTED: 100, grpc.StatusCode.UNAVAILABLE: 1000}
 
 
 async def _abort(exc: Exception, context: Ctx, method_name: str) -> None:
-    """End the call with the status ``exc`` maps to (raises AbortError)."""
+    """End the call with the status ``exc`` maps to (raises AbortError); retryable statuses
+    carry a retry pushback trailer."""
     code, message = status_for(exc)
     if code == grpc.StatusCode.INTERNAL:
         error_log.error("%s failed [%s]", method_name, request_id.get(), exc_info=exc)
-    await context.abort(code, message)
+    retry_ms = RETRY_AFTER_MS.get(code)
+    if retry_ms is None:
+        await context.abort(code, message)
+    trailers = ((REQUEST_ID_KEY, request_id.get()), (RETRY_PUSHBACK_KEY, str(retry_ms)))
+    await context.abort(code, message, trailers)
+
+
+class Undecodable:
+    """What :func:`lenient` gives instead of a message for bytes that do not parse."""
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+def lenient(deserialize: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
+    """``deserialize`` that returns :class:`Undecodable` instead of raising: grpc turns a
+    deserializer's exception into UNKNOWN (INTERNAL within a stream), before any interceptor
+    or servicer could say what was wrong."""
+
+    def parse(data: bytes) -> Any:
+        try:
+            return deserialize(data)
+        except Exception as exc:  # DecodeError, and anything a generic deserializer raises
+            return Undecodable(type(exc).__name__)
+
+    return parse
+
+
+def _undecodable(method_name: str, found: Undecodable) -> InvalidInputError:
+    return InvalidInputError(
+        f"the request is not a valid {method_name.rsplit('/', 1)[-1]} message: its bytes do "
+        f"not parse as the method's protobuf type ({found.reason})"
+    )
+
+
+async def _checked(requests: AsyncIterator[Any], method_name: str) -> AsyncIterator[Any]:
+    async for request in requests:
+        if isinstance(request, Undecodable):
+            raise _undecodable(method_name, request)
+        yield request
+
+
+class DecodeInterceptor(CachedServerInterceptor):
+    """Installs :func:`lenient` as every method's request deserializer and raises
+    INVALID_ARGUMENT (through :class:`ErrorInterceptor`, outside it) where a request, or a
+    message of a request stream, did not parse."""
+
+    def _wrap_handler(self, name: str, handler: Any) -> Any:
+        deserialize = getattr(handler, "request_deserializer", None)
+        if deserialize is None:
+            return handler
+        handler = handler._replace(request_deserializer=lenient(deserialize))
+        return super()._wrap_handler(name, handler)
+
+    async def intercept(
+        self, method: Callable[..., Any], request_or_iterator: Any, context: Ctx, method_name: str
+    ) -> Any:
+        if isinstance(request_or_iterator, Undecodable):
+            raise _undecodable(method_name, request_or_iterator)
+        if hasattr(request_or_iterator, "__aiter__"):
+            request_or_iterator = _checked(request_or_iterator, method_name)
+        result = method(request_or_iterator, context)
+        return result if _is_stream(result) else await result
 
 
 class TracingInterceptor(CachedServerInterceptor):
@@ -309,15 +424,20 @@ def _end_status(span: Any, context: Ctx) -> None:
 
 class ServiceInterceptor:
     """The server's interceptor chain, outermost first: access log + metrics, request ids,
-    error mapping. :meth:`chain` is what the gRPC server gets; :meth:`wrap_unary` puts the same
-    chain around a servicer method for in-process calls."""
+    error mapping, request decoding. :meth:`chain` is what the gRPC server gets;
+    :meth:`wrap_unary` puts the same chain around a servicer method for in-process calls."""
 
-    def __init__(self, log_each_call: bool, *, traced: bool = False) -> None:
-        """``traced``: put a :class:`TracingInterceptor` outermost (tracing must be on)."""
+    def __init__(
+        self, log_each_call: bool, drain: Drain | None = None, *, traced: bool = False
+    ) -> None:
+        """``drain``: the server's shutdown state; ``traced``: put a
+        :class:`TracingInterceptor` outermost (tracing must be on)."""
+        self.drain = drain if drain is not None else Drain()
         chain: tuple[CachedServerInterceptor, ...] = (
             AccessLogInterceptor(log_each_call),
             RequestIdInterceptor(),
-            ErrorInterceptor(),
+            ErrorInterceptor(self.drain),
+            DecodeInterceptor(),
         )
         self._chain = (TracingInterceptor(), *chain) if traced else chain
 

@@ -142,9 +142,15 @@ class Scheduler:
         self._wakeup.set()
         return future
 
-    async def close(self) -> None:
-        """Stop taking work, finish the batches already running, fail what is still queued."""
+    async def close(self, abandon: bool = False) -> None:
+        """Stop taking work, finish the batches already running, fail what is still queued.
+
+        ``abandon``: nobody waits for the running batches (shutdown's grace is over): an engine
+        that can (``interrupt()``, ONNX Runtime) ends its forward now instead of finishing it."""
         self._closed = True
+        interrupt = getattr(self._engine, "interrupt", None)
+        if abandon and self._running and callable(interrupt):
+            interrupt()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -4,8 +4,9 @@ Lifecycle: bind and start serving at once (health NOT_SERVING, model RPCs answer
 UNAVAILABLE), load the model on a worker thread, warm it up, check a reduced CPU precision
 against float32 (:mod:`ember.engines.selfcheck`; a mode below its floor fails the load), then
 flip health to SERVING for exactly the services the model can answer. On
-:meth:`EmberServer.stop`: health goes NOT_SERVING, new calls are refused, in-flight calls get
-``shutdown_grace_s`` to finish.
+:meth:`EmberServer.stop`: health goes NOT_SERVING at once, new calls are refused UNAVAILABLE,
+batch streams answer what they read and end, in-flight calls get what is left of
+``shutdown_grace_s`` (:mod:`ember.service.drain`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -29,8 +31,11 @@ from ember.engines.errors import ModelLoadError
 from ember.engines.selfcheck import self_check
 from ember.engines.types import Task
 from ember.gateway import tracing
+from ember.gateway.security import TlsFiles, Transport
 from ember.service import reflection, servicers
+from ember.service.auth import AuthInterceptor
 from ember.service.core import Core
+from ember.service.drain import Drain
 from ember.service.interceptors import ServiceInterceptor
 from ember.service.limits import resolve_limits
 from ember.service.local import LocalCalls
@@ -102,6 +107,71 @@ def _set_switch_interval(setting_ms: float | None, device: str) -> float | None:
     return previous
 
 
+#: Calls grpc-core may hold for the application beyond those it serves: the aio server takes
+#: calls one at a time, so under a burst they queue in grpc-core, which past its default
+#: backlog (1,000 soft, 3,000 hard) refuses new ones at random with CANCELLED, a status that
+#: tells a client nothing. Ember's own admission answers RESOURCE_EXHAUSTED instead, so the
+#: backlog is sized never to be the limit that speaks first.
+_PENDING_CALLS_PER_ADMITTED = 64
+_MIN_PENDING_CALLS = 65_536
+#: Streams one connection may have open, in multiples of --max-concurrent-requests (at least
+#: _MIN_STREAMS). Above admission's limit, so that a burst on one connection is answered by
+#: admission (RESOURCE_EXHAUSTED, retry pushback): streams past this bound are refused by the
+#: transport (REFUSED_STREAM, which clients see as UNAVAILABLE) when they arrive before the
+#: client learnt the bound, and wait in the client after.
+_STREAMS_PER_ADMITTED = 4
+_MIN_STREAMS = 4096
+
+
+def grpc_options(s: ServerSettings, transport: Transport | None) -> list[tuple[str, int]]:
+    """The grpc-core options of the server: message, metadata, stream and backlog limits
+    aligned with Ember's admission, keepalive and connection timeouts."""
+    pending = max(_MIN_PENDING_CALLS, _PENDING_CALLS_PER_ADMITTED * s.max_concurrent_requests)
+    limits: list[tuple[str, int]] = []
+    if transport is not None:
+        limits = [
+            # Metadata past this ends the call RESOURCE_EXHAUSTED, before the server holds
+            # it all (grpc-core's default hard limit is 16 kB; ours follows --max-header-bytes).
+            ("grpc.max_metadata_size", transport.max_header_bytes),
+            ("grpc.absolute_max_metadata_size", transport.max_header_bytes),
+            ("grpc.server_handshake_timeout_ms", round(transport.header_timeout_s * 1000)),
+        ]
+    return [
+        *limits,
+        ("grpc.max_receive_message_length", s.max_message_bytes),
+        ("grpc.max_send_message_length", s.max_message_bytes),
+        ("grpc.keepalive_time_ms", 30_000),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.http2.max_pings_without_data", 0),
+        ("grpc.so_reuseport", 0),
+        ("grpc.server.max_pending_requests", pending),
+        ("grpc.server.max_pending_requests_hard_limit", pending),
+        # Per connection: more concurrent calls than this wait in the client (HTTP/2
+        # SETTINGS_MAX_CONCURRENT_STREAMS) instead of reaching the server.
+        (
+            "grpc.max_concurrent_streams",
+            max(_MIN_STREAMS, _STREAMS_PER_ADMITTED * s.max_concurrent_requests),
+        ),
+    ]
+
+
+def _server_credentials(tls: TlsFiles) -> grpc.ServerCredentials:
+    ca = tls.client_ca.read_bytes() if tls.client_ca is not None else None
+    return grpc.ssl_server_credentials(
+        [(tls.key.read_bytes(), tls.cert.read_bytes())],
+        root_certificates=ca,
+        require_client_auth=ca is not None,
+    )
+
+
+#: How long no call must have arrived before the gRPC transport closes (see Drain.wait_quiet).
+_QUIET_S = 0.25
+
+#: The end of the shutdown grace kept for answering the calls still running UNAVAILABLE and
+#: closing connections (at most a quarter of the grace).
+_ANSWER_MARGIN_S = 1.0
+
+
 @dataclass
 class _Started:
     server: grpc.aio.Server
@@ -143,15 +213,26 @@ def _local_calls(interceptor: ServiceInterceptor, served: list[tuple[str, object
 class EmberServer:
     """One gRPC server serving one or several models."""
 
-    def __init__(self, settings: ServerSettings, loader: EngineLoader = _default_loader) -> None:
+    def __init__(
+        self,
+        settings: ServerSettings,
+        loader: EngineLoader = _default_loader,
+        *,
+        transport: Transport | None = None,
+    ) -> None:
+        """``transport``: API keys, TLS and header limits (shared with the REST gateway);
+        None: no key, no TLS, default limits."""
         self._settings = settings
+        self._transport = transport
         self._loader = loader
         self._handle = ModelsHandle()
         self._health = HealthServicer()
         self._started: _Started | None = None
         self._local: LocalCalls | None = None
+        self._local_port: int | None = None
         self._saved_switch_interval: float | None = None
         self._ready = asyncio.Event()
+        self._drain = Drain()
         self.started_at = time.monotonic()
 
     @property
@@ -160,6 +241,18 @@ class EmberServer:
         if self._started is None:
             raise RuntimeError("server not started")
         return self._started.port
+
+    @property
+    def local_target(self) -> str:
+        """Where this process's REST gateway calls the service over gRPC: plaintext on
+        loopback (a port of its own when the public one is TLS), after :meth:`start`."""
+        if self._local_port is None:
+            raise RuntimeError("server not started")
+        host = self._settings.grpc_host
+        tls = self._transport is not None and self._transport.tls is not None
+        if tls or host in ("0.0.0.0", "::", ""):
+            host = "127.0.0.1"
+        return f"{host}:{self._local_port}"
 
     @property
     def core(self) -> Core:
@@ -175,26 +268,19 @@ class EmberServer:
         """Bind and start answering (health NOT_SERVING until :meth:`load` finishes)."""
         s = self._settings
         log.info("CPU: %s", cpu_features().describe())
-        options = [
-            ("grpc.max_receive_message_length", s.max_message_bytes),
-            ("grpc.max_send_message_length", s.max_message_bytes),
-            ("grpc.keepalive_time_ms", 30_000),
-            ("grpc.keepalive_permit_without_calls", 1),
-            ("grpc.http2.max_pings_without_data", 0),
-            ("grpc.so_reuseport", 0),
-        ]
-        interceptor = ServiceInterceptor(s.access_log, traced=tracing.enabled())
-        server = grpc.aio.server(
-            interceptors=interceptor.chain(),
-            options=options,
-            maximum_concurrent_rpcs=None,
-        )
+        transport = self._transport
+        options = grpc_options(s, transport)
+        interceptor = ServiceInterceptor(s.access_log, self._drain, traced=tracing.enabled())
+        chain: list[Any] = list(interceptor.chain())
+        if transport is not None and transport.keys is not None:
+            chain.insert(0, AuthInterceptor(transport.keys, transport.open_grpc_services))
+        server = grpc.aio.server(interceptors=chain, options=options, maximum_concurrent_rpcs=None)
         handle = self._handle
         served: list[tuple[str, object]] = [
-            (EMBED_SERVICE, servicers.EmbedServicer(handle)),
-            (CLASSIFY_SERVICE, servicers.ClassifyServicer(handle)),
-            (RERANK_SERVICE, servicers.RerankServicer(handle)),
-            (TOKENS_SERVICE, servicers.TokenClassificationServicer(handle)),
+            (EMBED_SERVICE, servicers.EmbedServicer(handle, self._drain)),
+            (CLASSIFY_SERVICE, servicers.ClassifyServicer(handle, self._drain)),
+            (RERANK_SERVICE, servicers.RerankServicer(handle, self._drain)),
+            (TOKENS_SERVICE, servicers.TokenClassificationServicer(handle, self._drain)),
             (MODEL_SERVICE, servicers.ModelServicer(handle, server_version())),
         ]
         registrations = {
@@ -215,9 +301,18 @@ class EmberServer:
         )
         for name in ("", *ALL_SERVICES):
             await self._health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
-        port = server.add_insecure_port(f"{s.grpc_host}:{s.grpc_port}")
+        address = f"{s.grpc_host}:{s.grpc_port}"
+        tls = transport.tls if transport is not None else None
+        if tls is None:
+            port = server.add_insecure_port(address)
+            self._local_port = port
+        else:
+            port = server.add_secure_port(address, _server_credentials(tls))
+            # The REST gateway of this process (or its workers) reaches the service on a
+            # loopback-only plaintext port: API keys still apply there.
+            self._local_port = server.add_insecure_port("127.0.0.1:0")
         if port == 0:
-            raise OSError(f"cannot bind gRPC to {s.grpc_host}:{s.grpc_port}")
+            raise OSError(f"cannot bind gRPC to {address}")
         await server.start()
         self._started = _Started(server, port)
         log.info("gRPC listening on %s:%d", s.grpc_host, port)
@@ -307,16 +402,44 @@ class EmberServer:
         """Wait until the model serves."""
         await self._ready.wait()
 
-    async def stop(self, grace: float | None = None) -> None:
-        """Go NOT_SERVING, refuse new calls, let in-flight ones finish, release the model."""
+    async def begin_shutdown(self) -> None:
+        """Health NOT_SERVING, new calls UNAVAILABLE, batch streams told to end (at once)."""
+        self._drain.begin()
         await self._health.enter_graceful_shutdown()
+
+    async def drain(self, deadline: float) -> None:
+        """:meth:`begin_shutdown`, then wait, transports still open, until the calls in flight
+        are answered and callers stopped sending (or answer those still running UNAVAILABLE
+        near ``deadline``, event loop time). REST requests of this process are service calls:
+        call this before closing either transport."""
+        loop = asyncio.get_running_loop()
+        await self.begin_shutdown()
+        # Leave the end of the grace to answer what is still running and close connections.
+        margin = min(_ANSWER_MARGIN_S, max(deadline - loop.time(), 0.0) / 4)
+        if await self._drain.wait_idle(deadline - margin - loop.time()):
+            await self._drain.wait_quiet(_QUIET_S, deadline - margin)
+            log.info("calls in flight answered; %.2fs of the grace left", deadline - loop.time())
+        else:
+            expired = self._drain.expire()
+            log.warning("shutdown grace over: answering %d calls in flight UNAVAILABLE", expired)
+            await self._drain.wait_idle(deadline - loop.time())
+
+    async def stop(self, grace: float | None = None, *, deadline: float | None = None) -> None:
+        """Shut down gracefully, finished by ``deadline`` (event loop time; default: now +
+        ``grace``, default ``shutdown_grace_s``): :meth:`drain`, close the transport, release
+        the model."""
+        loop = asyncio.get_running_loop()
+        if deadline is None:
+            deadline = loop.time() + (self._settings.shutdown_grace_s if grace is None else grace)
+        await self.drain(deadline)
         if self._started is not None:
-            await self._started.server.stop(
-                self._settings.shutdown_grace_s if grace is None else grace
-            )
+            await self._started.server.stop(max(deadline - loop.time(), 0.0))
+            log.info("gRPC transport closed; %.2fs of the grace left", deadline - loop.time())
         if self._handle.models is not None:
+            # Past the grace, the batch still running answers nobody: interrupt it if the
+            # engine can, so that the process exits in time.
             for core in self._handle.models:
-                await core.close()
+                await core.close(abandon=self._drain.expired)
             self._handle.models = None
         if self._saved_switch_interval is not None:
             sys.setswitchinterval(self._saved_switch_interval)

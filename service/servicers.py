@@ -2,7 +2,8 @@
 
 Servicers get a request's core through a callable given the request's ``model`` field (see
 :mod:`ember.service.models`), because they are registered before the models have loaded; until
-they have, the callable raises NotReadyError (UNAVAILABLE).
+they have, the callable raises NotReadyError (UNAVAILABLE). Batch streams end, after answering
+every batch they read, when the server's :class:`Drain` begins (shutdown).
 
 No validation or logic lives here (see :mod:`ember.service.core`); errors propagate as
 :class:`~ember.engines.errors.EmberError` and the error interceptor maps them to status codes.
@@ -18,6 +19,7 @@ import grpc
 from ember.engines.cpu_features import cpu_features
 from ember.service import convert, streaming
 from ember.service.core import Core
+from ember.service.drain import Drain
 from ember.service.models import ModelsHandle
 from ember.v1 import (
     classify_pb2,
@@ -38,8 +40,9 @@ Ctx = grpc.aio.ServicerContext[Any, Any]
 class EmbedServicer(embed_pb2_grpc.EmbedServiceServicer):
     """ember.v1.EmbedService."""
 
-    def __init__(self, core: Callable[[str], Core]) -> None:
+    def __init__(self, core: Callable[[str], Core], drain: Drain | None = None) -> None:
         self._core = core
+        self._stop = drain.started if drain is not None else None
 
     async def Embed(self, request: embed_pb2.EmbedRequest, context: Ctx) -> embed_pb2.EmbedResponse:
         core = self._core(request.model)
@@ -54,6 +57,7 @@ class EmbedServicer(embed_pb2_grpc.EmbedServiceServicer):
             request_iterator,
             lambda m: self.Embed(m.request, context),
             embed_pb2.EmbedStreamResponse,
+            stop=self._stop,
         ):
             yield answer
 
@@ -75,8 +79,9 @@ class EmbedServicer(embed_pb2_grpc.EmbedServiceServicer):
 class ClassifyServicer(classify_pb2_grpc.ClassifyServiceServicer):
     """ember.v1.ClassifyService."""
 
-    def __init__(self, core: Callable[[str], Core]) -> None:
+    def __init__(self, core: Callable[[str], Core], drain: Drain | None = None) -> None:
         self._core = core
+        self._stop = drain.started if drain is not None else None
 
     async def Classify(
         self, request: classify_pb2.ClassifyRequest, context: Ctx
@@ -93,6 +98,7 @@ class ClassifyServicer(classify_pb2_grpc.ClassifyServiceServicer):
             request_iterator,
             lambda m: self.Classify(m.request, context),
             classify_pb2.ClassifyStreamResponse,
+            stop=self._stop,
         ):
             yield answer
 
@@ -100,8 +106,9 @@ class ClassifyServicer(classify_pb2_grpc.ClassifyServiceServicer):
 class RerankServicer(rerank_pb2_grpc.RerankServiceServicer):
     """ember.v1.RerankService."""
 
-    def __init__(self, core: Callable[[str], Core]) -> None:
+    def __init__(self, core: Callable[[str], Core], drain: Drain | None = None) -> None:
         self._core = core
+        self._stop = drain.started if drain is not None else None
 
     async def Rerank(
         self, request: rerank_pb2.RerankRequest, context: Ctx
@@ -118,6 +125,7 @@ class RerankServicer(rerank_pb2_grpc.RerankServiceServicer):
             request_iterator,
             lambda m: self.Rerank(m.request, context),
             rerank_pb2.RerankStreamResponse,
+            stop=self._stop,
         ):
             yield answer
 
@@ -125,8 +133,9 @@ class RerankServicer(rerank_pb2_grpc.RerankServiceServicer):
 class TokenClassificationServicer(token_classification_pb2_grpc.TokenClassificationServiceServicer):
     """ember.v1.TokenClassificationService."""
 
-    def __init__(self, core: Callable[[str], Core]) -> None:
+    def __init__(self, core: Callable[[str], Core], drain: Drain | None = None) -> None:
         self._core = core
+        self._stop = drain.started if drain is not None else None
 
     async def PredictTokens(
         self, request: token_classification_pb2.PredictTokensRequest, context: Ctx
@@ -145,6 +154,7 @@ class TokenClassificationServicer(token_classification_pb2_grpc.TokenClassificat
             request_iterator,
             lambda m: self.PredictTokens(m.request, context),
             token_classification_pb2.PredictTokensStreamResponse,
+            stop=self._stop,
         ):
             yield answer
 

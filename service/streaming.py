@@ -3,7 +3,8 @@
 Each incoming message is handled as its own task (so a stream keeps the engine busy), at most
 ``max_in_flight`` at a time (back-pressure on a fast sender). Answers are yielded in the order
 the messages arrived. A batch that fails becomes an error message in the stream; the stream
-goes on. When the caller goes away, every batch still running is cancelled.
+goes on. When the caller goes away, every batch still running is cancelled. When the server
+shuts down, the stream stops reading, answers what it read, and ends with UNAVAILABLE.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
-from ember.engines.errors import EmberError
+from ember.engines.errors import EmberError, NotReadyError
 from ember.service.interceptors import status_for
 from ember.v1 import common_pb2
 
@@ -45,11 +46,11 @@ async def batches(
     messages: AsyncIterator[Msg],
     unary: Callable[[Msg], Awaitable[Any]],
     answer: Callable[..., Out],
-    max_in_flight: int = 64,
+    stop: asyncio.Event | None = None,
 ) -> AsyncIterator[Out]:
     """The one streaming adapter: each message answered by
     ``answer(batch_id=..., response=unary(message))`` or ``answer(batch_id=..., error=...)``,
-    in arrival order (see :func:`ordered`)."""
+    in arrival order; the stream ends when ``stop`` is set (see :func:`ordered`)."""
 
     async def handle(msg: Msg) -> Out:
         return answer(batch_id=msg.batch_id, response=await unary(msg))
@@ -57,7 +58,7 @@ async def batches(
     def on_error(msg: Msg, exc: BaseException) -> Out:
         return answer(batch_id=msg.batch_id, error=batch_error(exc))
 
-    async for out in ordered(messages, handle, on_error, max_in_flight):
+    async for out in ordered(messages, handle, on_error, stop=stop):
         yield out
 
 
@@ -66,20 +67,42 @@ async def ordered(
     handle: Callable[[Req], Awaitable[Resp]],
     on_error: Callable[[Req, BaseException], Resp],
     max_in_flight: int = 64,
+    stop: asyncio.Event | None = None,
 ) -> AsyncIterator[Resp]:
     """Yield ``handle(r)`` for every request ``r``, in arrival order, running up to
-    ``max_in_flight`` of them at once; a failure yields ``on_error(r, exc)`` instead."""
-    queue: asyncio.Queue[tuple[Req, asyncio.Task[Resp]] | None] = asyncio.Queue(max_in_flight)
+    ``max_in_flight`` of them at once; a failure yields ``on_error(r, exc)`` instead.
+
+    When ``stop`` is set (the server is shutting down), no further request is read; every
+    request already read is answered, then :class:`NotReadyError` (UNAVAILABLE) is raised so
+    that the caller resends the batches it got no answer for.
+    """
+    # The reader takes a slot before it reads a message, so a message once read always has
+    # room in the queue: cancelling the reader (stop) never drops a batch it has read.
+    slots = asyncio.Semaphore(max_in_flight)
+    queue: asyncio.Queue[tuple[Req, asyncio.Task[Resp]] | None] = asyncio.Queue()
+    iterator = requests.__aiter__()
+
+    ended = False  # the caller closed its side: every message was read
 
     async def read() -> None:
+        nonlocal ended
         try:
-            async for req in requests:
-                task = asyncio.ensure_future(handle(req))
-                await queue.put((req, task))
+            while True:
+                await slots.acquire()
+                try:
+                    req = await iterator.__anext__()
+                except StopAsyncIteration:
+                    ended = True
+                    return
+                queue.put_nowait((req, asyncio.ensure_future(handle(req))))
         finally:
-            await queue.put(None)
+            queue.put_nowait(None)
 
     reader = asyncio.ensure_future(read())
+    stopper: asyncio.Task[bool] | None = None
+    if stop is not None:
+        stopper = asyncio.ensure_future(stop.wait())
+        stopper.add_done_callback(lambda _: reader.cancel())
     pending: list[asyncio.Task[Resp]] = []
     try:
         while True:
@@ -98,8 +121,19 @@ async def ordered(
                 yield on_error(req, exc)
             finally:
                 pending.remove(task)
+                slots.release()
+        # Stopped before the caller's end: whatever the request stream raised when its read
+        # was cancelled, the answer is "shutting down, resend".
+        await asyncio.wait({reader})
+        if not ended and stop is not None and stop.is_set():
+            raise NotReadyError(
+                "the server is shutting down: every batch read was answered; resend the "
+                "batches without an answer (on another replica)"
+            )
         await reader  # re-raise a failure of the request stream itself
     finally:
+        if stopper is not None:
+            stopper.cancel()
         reader.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await reader

@@ -43,11 +43,20 @@ def free_port() -> int:
 
 
 def wait_serving(
-    target: str, timeout: float, process: subprocess.Popen[bytes] | None = None
+    target: str,
+    timeout: float,
+    process: subprocess.Popen[bytes] | None = None,
+    credentials: grpc.ChannelCredentials | None = None,
 ) -> None:
-    """Block until the gRPC health service at ``target`` answers SERVING."""
+    """Block until the gRPC health service at ``target`` answers SERVING (over TLS with
+    ``credentials``)."""
     deadline = time.monotonic() + timeout
-    with grpc.insecure_channel(target) as channel:
+    channel = (
+        grpc.secure_channel(target, credentials)
+        if credentials is not None
+        else grpc.insecure_channel(target)
+    )
+    with channel:
         stub = health_pb2_grpc.HealthStub(channel)
         while time.monotonic() < deadline:
             if process is not None and process.poll() is not None:
@@ -68,8 +77,12 @@ def run_server(
     *extra_args: str,
     timeout: float = 120.0,
     env: dict[str, str] | None = None,
+    credentials: grpc.ChannelCredentials | None = None,
 ) -> Iterator[ServerEndpoints]:
-    """Run ``ember serve`` (gRPC + REST) until the block exits; SIGTERM then, SIGKILL if stuck."""
+    """Run ``ember serve`` (gRPC + REST) until the block exits; SIGTERM then, SIGKILL if stuck.
+
+    ``credentials``: the gRPC channel credentials to wait for SERVING with (a TLS server); the
+    REST URL is then https."""
     grpc_port, http_port = free_port(), free_port()
     args = [
         str(EMBER),
@@ -93,13 +106,13 @@ def run_server(
     proc = subprocess.Popen(args, stdout=log_file, stderr=subprocess.STDOUT, env=proc_env)
     endpoints = ServerEndpoints(
         grpc_target=f"127.0.0.1:{grpc_port}",
-        http_url=f"http://127.0.0.1:{http_port}",
+        http_url=f"{'https' if credentials else 'http'}://127.0.0.1:{http_port}",
         process=proc,
         log_path=Path(log_file.name),
     )
     try:
         try:
-            wait_serving(endpoints.grpc_target, timeout, proc)
+            wait_serving(endpoints.grpc_target, timeout, proc, credentials)
         except Exception as exc:
             raise RuntimeError(f"server did not start: {exc}\n{endpoints.log()}") from exc
         yield endpoints
