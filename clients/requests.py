@@ -19,11 +19,13 @@ from ember.v1 import (
 
 EmbedInput = str | Sequence[int]
 
-_DIRECTIONS = {
+#: Truncation directions by name (any case).
+DIRECTIONS = {
     "right": common_pb2.TRUNCATION_DIRECTION_RIGHT,
     "left": common_pb2.TRUNCATION_DIRECTION_LEFT,
 }
-_AGGREGATIONS = {
+#: Token-classification aggregation strategies by name.
+AGGREGATIONS = {
     "none": token_classification_pb2.AGGREGATION_STRATEGY_NONE,
     "simple": token_classification_pb2.AGGREGATION_STRATEGY_SIMPLE,
     "first": token_classification_pb2.AGGREGATION_STRATEGY_FIRST,
@@ -32,15 +34,24 @@ _AGGREGATIONS = {
 }
 
 
-def truncation(truncate: bool | None, direction: str) -> common_pb2.Truncation:
-    """A Truncation message; ``truncate=None`` leaves the server default."""
-    key = direction.lower()
-    if key not in _DIRECTIONS:
+def truncation(truncate: bool | None, direction: str | None = "right") -> common_pb2.Truncation:
+    """A Truncation message; ``truncate=None`` leaves the server default, ``direction`` is
+    matched in any case (None: right). ValueError for an unknown direction."""
+    key = "right" if direction is None else direction.lower()
+    if key not in DIRECTIONS:
         raise ValueError(f"truncation direction must be 'right' or 'left', got {direction!r}")
-    msg = common_pb2.Truncation(direction=_DIRECTIONS[key])
+    msg = common_pb2.Truncation(direction=DIRECTIONS[key])
     if truncate is not None:
         msg.truncate = truncate
     return msg
+
+
+def aggregation(name: str | None) -> token_classification_pb2.AggregationStrategy.ValueType:
+    """The aggregation strategy called ``name`` (any case; None: none). ValueError if unknown."""
+    key = "none" if name is None else name.lower()
+    if key not in AGGREGATIONS:
+        raise ValueError(f"aggregation_strategy must be one of {sorted(AGGREGATIONS)}")
+    return AGGREGATIONS[key]
 
 
 def embed_request(
@@ -148,14 +159,11 @@ def predict_tokens_request(
     truncation_direction: str = "right",
 ) -> token_classification_pb2.PredictTokensRequest:
     """A PredictTokensRequest."""
-    key = aggregation_strategy.lower()
-    if key not in _AGGREGATIONS:
-        raise ValueError(f"aggregation_strategy must be one of {sorted(_AGGREGATIONS)}")
     return token_classification_pb2.PredictTokensRequest(
         model=model,
         inputs=list(inputs),
         raw_scores=raw_scores,
-        aggregation_strategy=_AGGREGATIONS[key],
+        aggregation_strategy=aggregation(aggregation_strategy),
         truncation=truncation(truncate, truncation_direction),
     )
 
