@@ -43,7 +43,7 @@ from ember.service.tasks.embed import EMBED, SIMILARITY
 from ember.service.tasks.rerank import RERANK
 from ember.service.tasks.sparse import SPARSE
 from ember.service.tasks.tokens import TOKENS
-from ember.service.tokenization import TokenizerPool
+from ember.service.threads import SharedThreads
 
 J = TypeVar("J")
 R = TypeVar("R")
@@ -56,13 +56,15 @@ class Core:
         self,
         engine: Engine,
         limits: ServiceLimits,
-        tokenizer_workers: int,
+        threads: SharedThreads,
         precision_check: SelfCheckResult | None = None,
     ) -> None:
+        """``threads``: the server's engine thread and tokenizer pool, shared by its models
+        (their owner closes them)."""
         self._engine = engine
         self._precision_check = precision_check
         self._context = ModelContext(engine.info, engine.tokenizer, limits)
-        self._pool = TokenizerPool(tokenizer_workers)
+        self._pool = threads.tokenizer
         self._scheduler = Scheduler(
             engine,
             BatchLimits(
@@ -70,6 +72,7 @@ class Core:
                 max_batch_requests=limits.max_batch_requests,
                 overhead_tokens=limits.batch_overhead_tokens,
             ),
+            threads,
         )
         self._admission = Admission(limits.max_concurrent_requests)
 
@@ -94,9 +97,8 @@ class Core:
 
     async def close(self, abandon: bool = False) -> None:
         """Finish running batches (or, ``abandon``, interrupt them where the engine can), then
-        release threads and the engine."""
+        release the engine (the shared threads stay with their owner)."""
         await self._scheduler.close(abandon)
-        self._pool.close()
         self._engine.close()
 
     # -- the pipeline --------------------------------------------------------------------

@@ -18,7 +18,6 @@ import itertools
 import logging
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from ember.engines.base import Engine
@@ -34,6 +33,7 @@ from ember.engines.types import (
 )
 from ember.service import metrics
 from ember.service.batching import BatchLimits, Pending, plan_batch
+from ember.service.threads import SharedThreads
 
 log = logging.getLogger(__name__)
 
@@ -106,14 +106,17 @@ def _split(output: EngineOutput, count: int) -> list[ItemValue]:
 class Scheduler:
     """Single owner of the pending queue; see the module docstring for the contract."""
 
-    def __init__(self, engine: Engine, limits: BatchLimits) -> None:
+    def __init__(self, engine: Engine, limits: BatchLimits, threads: SharedThreads) -> None:
+        """``threads``: the engine thread forwards run on, in turns with the server's other
+        models (:mod:`ember.service.threads`); its owner shuts it down."""
         self._engine = engine
         self._limits = limits
         self._lookahead = max(1024, 8 * limits.max_batch_requests)
         self._pending: list[_Item] = []
         self._wakeup = asyncio.Event()
         self._slots = asyncio.Semaphore(2)
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ember-engine")
+        self._executor = threads.engine
+        self._turns = threads.turns
         self._batch_ids = itertools.count()
         self._task: asyncio.Task[None] | None = None
         self._running: set[asyncio.Task[None]] = set()
@@ -160,7 +163,6 @@ class Scheduler:
         for item in self._pending:
             item.request.fail(NotReadyError("the server is shutting down"))
         self._pending.clear()
-        self._executor.shutdown(wait=True)
 
     async def _run(self) -> None:
         while True:
@@ -214,9 +216,13 @@ class Scheduler:
         try:
             loop = asyncio.get_running_loop()
             try:
-                live, output, start, elapsed = await loop.run_in_executor(
-                    self._executor, self._forward_live, batch
-                )
+                await self._turns.acquire(self)
+                try:
+                    live, output, start, elapsed = await loop.run_in_executor(
+                        self._executor, self._forward_live, batch
+                    )
+                finally:
+                    self._turns.release()
                 if output is None:
                     return
                 values = _split(output, len(live))

@@ -41,6 +41,7 @@ from ember.service.limits import resolve_limits
 from ember.service.local import LocalCalls
 from ember.service.models import ModelSet, ModelsHandle
 from ember.service.settings import ServerSettings, engine_configs
+from ember.service.threads import SharedThreads
 from ember.v1 import (
     classify_pb2,
     classify_pb2_grpc,
@@ -226,6 +227,7 @@ class EmberServer:
         self._transport = transport
         self._loader = loader
         self._handle = ModelsHandle()
+        self._threads: SharedThreads | None = None
         self._health = HealthServicer()
         self._started: _Started | None = None
         self._local: LocalCalls | None = None
@@ -330,13 +332,16 @@ class EmberServer:
         first model's core. Two models with the same id are refused (ModelLoadError)."""
         s = self._settings
         cores: list[Core] = []
+        threads = self._threads = SharedThreads(s.tokenizer_workers)
         try:
             for config in engine_configs(s):
-                cores.append(await self._load_one(config))
+                cores.append(await self._load_one(config, threads))
             models = ModelSet(cores)
         except BaseException as exc:
             for core in cores:
                 await core.close()
+            threads.close()
+            self._threads = None
             if isinstance(exc, ValueError):
                 raise ModelLoadError(str(exc)) from exc
             raise
@@ -371,7 +376,7 @@ class EmberServer:
             )
         return models.first
 
-    async def _load_one(self, config: EngineConfig) -> Core:
+    async def _load_one(self, config: EngineConfig, threads: SharedThreads) -> Core:
         """Load, warm up and (for a reduced CPU precision) self-check one model."""
         s = self._settings
         loop = asyncio.get_running_loop()
@@ -396,7 +401,7 @@ class EmberServer:
             except BaseException:
                 engine.close()
                 raise
-        return Core(engine, limits, s.tokenizer_workers, check)
+        return Core(engine, limits, threads, check)
 
     async def wait_ready(self) -> None:
         """Wait until the model serves."""
@@ -441,6 +446,9 @@ class EmberServer:
             for core in self._handle.models:
                 await core.close(abandon=self._drain.expired)
             self._handle.models = None
+        if self._threads is not None:
+            self._threads.close()
+            self._threads = None
         if self._saved_switch_interval is not None:
             sys.setswitchinterval(self._saved_switch_interval)
             self._saved_switch_interval = None

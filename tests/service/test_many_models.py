@@ -4,7 +4,9 @@ FAILED_PRECONDITION, ListModels, per-model health, duplicate ids refused, the --
 from __future__ import annotations
 
 import argparse
-from collections.abc import AsyncIterator
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from ember.clients import requests as rq
 from ember.engines.base import Engine
 from ember.engines.config import EngineConfig
 from ember.engines.errors import ModelLoadError
+from ember.engines.types import Encoding, EngineOutput
 from ember.gateway.app import create_app
 from ember.gateway.settings import GatewaySettings
 from ember.service import options
@@ -41,10 +44,14 @@ def reranker_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @asynccontextmanager
 async def two_models(
-    minilm_path: Path, reranker_path: Path
+    minilm_path: Path, reranker_path: Path, threads: set[int] | None = None
 ) -> AsyncIterator[tuple[EmberServer, grpc.aio.Channel]]:
+    """Serve MiniLM as "mini" and the tiny reranker; ``threads`` collects the ids of the
+    threads their forwards ran on."""
+
     def loader(config: EngineConfig) -> Engine:
-        return cpu_engine(config.model_path, served_model_name=config.served_model_name)
+        engine = cpu_engine(config.model_path, served_model_name=config.served_model_name)
+        return engine if threads is None else _ThreadRecorder(engine, threads)
 
     settings = ServerSettings(
         model=(f"mini={minilm_path}", str(reranker_path)),
@@ -105,6 +112,36 @@ async def test_requests_are_routed_by_model_and_refused_with_the_right_status(
         for name in ("mini", "tiny-qwen3-reranker", "ember.v1.RerankService", ""):
             status = await health.Check(health_pb2.HealthCheckRequest(service=name))
             assert status.status == health_pb2.HealthCheckResponse.SERVING, name
+
+
+class _ThreadRecorder(SpyEngine):
+    def __init__(self, inner: Engine, threads: set[int]) -> None:
+        super().__init__(inner)
+        self.threads = threads
+
+    def forward(self, batch: Sequence[Encoding]) -> EngineOutput:
+        self.threads.add(threading.get_ident())
+        return super().forward(batch)
+
+
+async def test_models_have_their_own_queues_and_share_one_engine_thread(
+    minilm_path: Path, reranker_path: Path
+) -> None:
+    threads: set[int] = set()
+    async with two_models(minilm_path, reranker_path, threads) as (server, channel):
+        embed = embed_pb2_grpc.EmbedServiceStub(channel)
+        rerank = rerank_pb2_grpc.RerankServiceStub(channel)
+        texts = [f"text number {i}" for i in range(64)]
+        calls = [embed.Embed(rq.embed_request(texts, model="mini")) for _ in range(4)]
+        calls += [
+            rerank.Rerank(rq.rerank_request("q", texts[:8], model="tiny-qwen3-reranker"))
+            for _ in range(4)
+        ]
+        answers = await asyncio.gather(*calls)
+        mini, reranker = server.models.get("mini"), server.models.get("tiny-qwen3-reranker")
+        assert mini._scheduler is not reranker._scheduler
+    assert [a.model for a in answers] == ["mini"] * 4 + ["tiny-qwen3-reranker"] * 4
+    assert len(threads) == 1, "the models' forwards ran on more than one thread at once"
 
 
 async def test_rest_routes_by_model_and_lists_every_model(
