@@ -282,7 +282,7 @@ async def serve(
 
 def _prepare(settings: ServerSettings) -> None:
     from ember.engines.registry import load_engine
-    from ember.service.settings import engine_configs
+    from ember.service.model_entries import engine_configs
 
     for config in engine_configs(settings):
         started = time.monotonic()
@@ -398,7 +398,7 @@ _MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 def _engine_options_or_fail(settings: ServerSettings) -> None:
     """Exit with a one-line error (never a traceback) when the engine options are invalid,
     e.g. an unknown --dtype, --quantization, --backend or --device value."""
-    from ember.service.settings import engine_configs
+    from ember.service.model_entries import engine_configs
 
     try:
         engine_configs(settings)

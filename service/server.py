@@ -39,8 +39,9 @@ from ember.service.drain import Drain
 from ember.service.interceptors import ServiceInterceptor
 from ember.service.limits import resolve_limits
 from ember.service.local import LocalCalls
+from ember.service.model_entries import model_entries
 from ember.service.models import ModelSet, ModelsHandle
-from ember.service.settings import ServerSettings, engine_configs
+from ember.service.settings import ServerSettings
 from ember.service.threads import SharedThreads
 from ember.v1 import (
     classify_pb2,
@@ -334,9 +335,15 @@ class EmberServer:
         cores: list[Core] = []
         threads = self._threads = SharedThreads(s.tokenizer_workers)
         try:
-            for config in engine_configs(s):
-                cores.append(await self._load_one(config, threads))
-            models = ModelSet(cores)
+            entries = model_entries(s)
+            for entry in entries:
+                cores.append(await self._load_one(entry.engine, entry.settings, threads))
+            aliases = {
+                alias: core.info.model_id
+                for entry, core in zip(entries, cores, strict=True)
+                for alias in entry.aliases
+            }
+            models = ModelSet(cores, aliases)
         except BaseException as exc:
             for core in cores:
                 await core.close()
@@ -376,9 +383,11 @@ class EmberServer:
             )
         return models.first
 
-    async def _load_one(self, config: EngineConfig, threads: SharedThreads) -> Core:
-        """Load, warm up and (for a reduced CPU precision) self-check one model."""
-        s = self._settings
+    async def _load_one(
+        self, config: EngineConfig, s: ServerSettings, threads: SharedThreads
+    ) -> Core:
+        """Load, warm up and (for a reduced CPU precision) self-check one model; ``s``: the
+        settings with that model's own options."""
         loop = asyncio.get_running_loop()
         engine = await loop.run_in_executor(None, self._loader, config)
         info = engine.info

@@ -12,7 +12,6 @@ from pathlib import Path
 
 from ember.engines.config import EngineConfig
 from ember.engines.types import ModelKind, Pooling
-from ember.service.default_model import DEFAULT_MODEL_NAME, default_model_path
 
 
 def _opt(flag: str, env: str, help_text: str, metavar: str | None = None) -> dict[str, str]:
@@ -38,6 +37,17 @@ class ServerSettings:
             "serve several models, routed by each request's model field. Unset: the embedded "
             "all-MiniLM-L6-v2.",
             "PATH",
+        ),
+    )
+    models_file: Path | None = field(
+        default=None,
+        metadata=_opt(
+            "--models",
+            "EMBER_MODELS",
+            "A YAML or TOML file listing models to serve (after those of --model), each with "
+            "path, name, aliases and its own engine and batch options (backend, device, dtype, "
+            "quantization, max_input_length, max_batch_tokens, ...; see the README).",
+            "FILE",
         ),
     )
     served_model_name: str | None = field(
@@ -300,33 +310,6 @@ class ServerSettings:
         # One model may be given as a plain path (``ServerSettings(model=folder)``).
         if isinstance(self.model, (str, Path)):
             object.__setattr__(self, "model", (str(self.model),))
-
-
-def model_specs(settings: ServerSettings) -> list[tuple[str | None, str]]:
-    """Each ``--model`` value as (served name or None, folder or hub id)."""
-    out: list[tuple[str | None, str]] = []
-    for spec in settings.model:
-        name, sep, path = spec.partition("=")
-        # NAME=PATH; a value whose part before "=" looks like a path is a path.
-        if sep and name and "/" not in name and path:
-            out.append((name, path))
-        else:
-            out.append((None, spec))
-    return out
-
-
-def engine_configs(settings: ServerSettings) -> list[EngineConfig]:
-    """One engine configuration per model the settings ask for (the default model when none
-    is given); ``--served-model-name`` names the first."""
-    specs = model_specs(settings) or [(DEFAULT_MODEL_NAME, str(default_model_path()))]
-    return [
-        engine_config(
-            settings,
-            Path(path),
-            settings.served_model_name if i == 0 and settings.served_model_name else name,
-        )
-        for i, (name, path) in enumerate(specs)
-    ]
 
 
 def engine_config(settings: ServerSettings, path: Path, served_name: str | None) -> EngineConfig:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 import threading
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -25,8 +26,9 @@ from ember.gateway.app import create_app
 from ember.gateway.settings import GatewaySettings
 from ember.service import options
 from ember.service.default_model import DEFAULT_MODEL_NAME
+from ember.service.model_entries import engine_configs, model_entries, model_specs
 from ember.service.server import EmberServer
-from ember.service.settings import ServerSettings, engine_configs, model_specs
+from ember.service.settings import ServerSettings
 from ember.v1 import embed_pb2_grpc, model_pb2, model_pb2_grpc, rerank_pb2_grpc
 from tests.tiny_models import make_tiny_model
 
@@ -222,3 +224,74 @@ def test_model_flag_repeats_names_and_hub_ids(tmp_path: Path) -> None:
         (Path("/m/b"), "x", "float32"),
     ]
     assert engine_configs(ServerSettings())[0].served_model_name == DEFAULT_MODEL_NAME
+
+
+async def test_models_file_gives_each_model_its_options_and_aliases(
+    minilm_path: Path, reranker_path: Path, tmp_path: Path
+) -> None:
+    models_file = tmp_path / "models.yaml"
+    models_file.write_text(
+        f"models:\n"
+        f"  - path: {minilm_path}\n"
+        f"    name: mini\n"
+        f"    aliases: [text-embedding-3-small]\n"
+        f"    max_batch_tokens: 1024\n"
+        f"  - path: {reranker_path}\n"
+        f"    max_input_length: 64\n"
+    )
+
+    def loader(config: EngineConfig) -> Engine:
+        return cpu_engine(
+            config.model_path,
+            served_model_name=config.served_model_name,
+            max_input_length=config.max_input_length,
+        )
+
+    settings = ServerSettings(models_file=models_file, grpc_host="127.0.0.1", grpc_port=0)
+    server = EmberServer(settings, loader=loader)
+    port = await server.start()
+    await server.load()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            embed = embed_pb2_grpc.EmbedServiceStub(channel)
+            answer = await embed.Embed(rq.embed_request(["x"], model="text-embedding-3-small"))
+            listed = await model_pb2_grpc.ModelServiceStub(channel).ListModels(
+                model_pb2.ListModelsRequest()
+            )
+    finally:
+        await server.stop(grace=1.0)
+    assert answer.model == "mini"
+    by_id = {m.model_id: m for m in listed.models}
+    assert by_id["mini"].max_batch_tokens == 1024
+    assert by_id["tiny-qwen3-reranker"].max_input_length == 64
+    assert by_id["tiny-qwen3-reranker"].max_batch_tokens == 8192  # the server's default
+
+
+def test_models_file_toml_and_bad_files(tmp_path: Path) -> None:
+    toml = tmp_path / "models.toml"
+    toml.write_text(
+        '[[models]]\npath = "/m/a"\nname = "a"\ndtype = "float32"\n\n'
+        '[[models]]\npath = "org/b@v1"\naliases = ["b"]\n'
+    )
+    entries = model_entries(ServerSettings(model=("x=/m/x",), models_file=toml))
+    assert [(e.name, e.path, e.aliases) for e in entries] == [
+        ("x", "/m/x", ()),
+        ("a", "/m/a", ()),
+        (None, "org/b@v1", ("b",)),
+    ]
+    assert [e.engine.dtype for e in entries] == ["auto", "float32", "auto"]
+    bad = {
+        "unknown.yaml": ("models: [{path: /m, colour: red}]", "unknown option 'colour'"),
+        "type.yaml": ("models: [{path: /m, max_batch_tokens: many}]", "must be int"),
+        "flag.yaml": ("models: [{path: /m, compile: 1}]", "compile must be bool"),
+        "nopath.yaml": ("models: [{name: a}]", "needs a path"),
+        "empty.yaml": ("other: 1", "has no models list"),
+        "broken.toml": ("[[models]\n", "is not valid"),
+        "models.json": ("{}", "must end in .yaml, .yml or .toml"),
+    }
+    for name, (text, words) in bad.items():
+        (tmp_path / name).write_text(text)
+        with pytest.raises(ValueError, match=re.escape(words)):
+            model_entries(ServerSettings(models_file=tmp_path / name))
+    with pytest.raises(ValueError, match="cannot read the models file"):
+        model_entries(ServerSettings(models_file=tmp_path / "missing.yaml"))
