@@ -13,7 +13,7 @@ BUF := $(TOOLS)/node_modules/.bin/buf
 PYTEST_ARGS ?=
 ARGS ?=
 
-.PHONY: serve install install-dev browser test test-slow lint typecheck protos check-protos format bench clean
+.PHONY: serve install install-dev browser test test-slow test-clients lint typecheck codegen stubs check-protos format bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,12 @@ test: install-dev lint typecheck check-protos
 test-slow: install-dev
 	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
 
+## test-clients: the Go, Java, TypeScript and C++ clients, built from the committed stubs with
+## toolchains from Debian and npm, against real servers (tests/clients)
+test-clients: install-dev
+	scripts/install_client_toolchains.sh
+	$(BIN)/python -m pytest -m clients tests/clients $(PYTEST_ARGS)
+
 lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -68,12 +74,17 @@ typecheck: install-dev
 	@ln -s ../../../protos/ember/v1 .build/typecheck/ember/v1
 	MYPYPATH=.build/typecheck $(BIN)/mypy -p ember.service -p ember.engines -p ember.gateway -p ember.clients
 
-## protos: regenerate the Python stubs from protos/
-protos: install-dev
-	VENV_BIN=$(BIN) scripts/gen_protos.sh
+# The code generators besides the venv's and buf (Debian's Go, Java and C++ plugins, npm's
+# protoc-gen-es).
+codegen:
+	scripts/install_codegen.sh
 
-check-protos: install-dev
-	VENV_BIN=$(BIN) scripts/check_protos.sh
+## stubs: regenerate every language's stubs from protos/ (buf.gen.yaml)
+stubs: install-dev codegen
+	$(BUF) generate
+
+check-protos: install-dev codegen
+	BUF=$(BUF) scripts/check_protos.sh
 
 format: install-dev
 	$(BIN)/ruff format .
@@ -90,3 +101,4 @@ bench: $(VENV)/.installed-bench
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .build .mypy_cache .ruff_cache .pytest_cache
+	rm -rf clients/typescript/node_modules clients/typescript/dist clients/java/build clients/cpp/build

@@ -1,20 +1,28 @@
 #!/usr/bin/env bash
-# Fail when the committed Python stubs differ from what protos/ember/v1/*.proto generate.
+# Fail when any committed generated file (Python, Go, TypeScript, Java, C++) differs from what
+# `buf generate` (buf.gen.yaml) writes from protos/, or when one is left over that it no longer
+# writes. Run through `make check-protos`, which installs the generators first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+buf="${BUF:-.tools/node_modules/.bin/buf}"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
-scripts/gen_protos.sh "$tmp" >/dev/null 2>&1
+"$buf" generate -o "$tmp" >/dev/null 2>"$tmp.log" || { cat "$tmp.log" >&2; exit 1; }
+rm -f "$tmp.log"
 status=0
-for f in "$tmp"/ember/v1/*; do
-  name="$(basename "$f")"
-  if ! cmp -s "$f" "protos/ember/v1/$name"; then
-    echo "stale generated file: protos/ember/v1/$name (run: make protos)" >&2
+while IFS= read -r file; do
+  if ! cmp -s "$tmp/$file" "$file"; then
+    echo "stale generated file: $file (run: make stubs)" >&2
     status=1
   fi
-done
-for f in protos/ember/v1/*_pb2*.py*; do
-  [ -e "$tmp/ember/v1/$(basename "$f")" ] || { echo "orphan generated file: $f" >&2; status=1; }
-done
+done < <(cd "$tmp" && find . -type f | sed 's|^\./||' | sort)
+# Generated folders hold nothing else; protos/ember/v1 also holds the .proto sources.
+while IFS= read -r file; do
+  [ -e "$tmp/$file" ] || { echo "orphan generated file: $file" >&2; status=1; }
+done < <(
+  find protos/ember/v1 -name '*_pb2*.py*'
+  find clients/go/ember clients/typescript/src/gen clients/java/src/main/java/com/ember/v1 \
+    clients/cpp/gen -type f
+)
 [ "$status" -eq 0 ] && echo "generated stubs are up to date"
 exit "$status"

@@ -6,9 +6,10 @@ Outermost first: :class:`TracingInterceptor` (only when tracing is on) opens the
 status (and logs a line per call if asked); :class:`RequestIdInterceptor` takes the caller's
 ``x-request-id`` (or makes one), sets it for log lines and echoes it in the trailers;
 :class:`ErrorInterceptor` is the one place where domain errors become gRPC status codes
-(:func:`status_for`); :class:`DecodeInterceptor`, innermost, turns request bytes that do not
-parse as the method's message into INVALID_ARGUMENT (grpc's own answer would be UNKNOWN, or
-INTERNAL for a stream). :class:`ServiceInterceptor` holds the chain.
+(:func:`status_for`), with a structured detail (:mod:`ember.service.error_details`);
+:class:`DecodeInterceptor`, innermost, turns request bytes that do not parse as the method's
+message into INVALID_ARGUMENT (grpc's own answer would be UNKNOWN, or INTERNAL for a stream).
+:class:`ServiceInterceptor` holds the chain.
 
 Each is a grpc-interceptor ``AsyncServerInterceptor`` (``intercept(method, request, context,
 method_name)``) on :class:`CachedServerInterceptor`, which builds each method's wrapped handler
@@ -37,6 +38,7 @@ from ember.engines.errors import EmberError, InvalidInputError, NotReadyError
 from ember.gateway import tracing
 from ember.service import metrics
 from ember.service.drain import EXPIRED, Drain
+from ember.service.error_details import DETAILS_KEY, status_details
 
 log = logging.getLogger("ember.access")
 error_log = logging.getLogger(__name__)
@@ -311,12 +313,17 @@ async def _abort(exc: Exception, context: Ctx, method_name: str) -> None:
     """End the call with the status ``exc`` maps to (raises AbortError); retryable statuses
     carry a retry pushback trailer."""
     code, message = status_for(exc)
+    rid = request_id.get()
     if code == grpc.StatusCode.INTERNAL:
-        error_log.error("%s failed [%s]", method_name, request_id.get(), exc_info=exc)
+        error_log.error("%s failed [%s]", method_name, rid, exc_info=exc)
+    # Trailers given to abort replace those set before: the request id echo is repeated.
+    trailers: tuple[tuple[str, str | bytes], ...] = (
+        (REQUEST_ID_KEY, rid),
+        (DETAILS_KEY, status_details(code, message, exc, rid)),
+    )
     retry_ms = RETRY_AFTER_MS.get(code)
-    if retry_ms is None:
-        await context.abort(code, message)
-    trailers = ((REQUEST_ID_KEY, request_id.get()), (RETRY_PUSHBACK_KEY, str(retry_ms)))
+    if retry_ms is not None:
+        trailers += ((RETRY_PUSHBACK_KEY, str(retry_ms)),)
     await context.abort(code, message, trailers)
 
 

@@ -24,13 +24,14 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x65mber/v1/common.proto\x12\x08\x65mber.v1\"b\n\nTruncation\x12\x15\n\x08truncate\x18\x01 \x01(\x08H\x00\x88\x01\x01\x12\x30\n\tdirection\x18\x02 \x01(\x0e\x32\x1d.ember.v1.TruncationDirectionB\x0b\n\t_truncate\"4\n\x05Usage\x12\x15\n\rprompt_tokens\x18\x01 \x01(\r\x12\x14\n\x0ctotal_tokens\x18\x02 \x01(\r\"[\n\x06Timing\x12\x10\n\x08queue_ns\x18\x01 \x01(\x04\x12\x17\n\x0ftokenization_ns\x18\x02 \x01(\x04\x12\x14\n\x0cinference_ns\x18\x03 \x01(\x04\x12\x10\n\x08total_ns\x18\x04 \x01(\x04\"+\n\nBatchError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\r\x12\x0f\n\x07message\x18\x02 \x01(\t\"*\n\nLabelScore\x12\r\n\x05label\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x02*z\n\x13TruncationDirection\x12$\n TRUNCATION_DIRECTION_UNSPECIFIED\x10\x00\x12\x1e\n\x1aTRUNCATION_DIRECTION_RIGHT\x10\x01\x12\x1d\n\x19TRUNCATION_DIRECTION_LEFT\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x65mber/v1/common.proto\x12\x08\x65mber.v1\"b\n\nTruncation\x12\x15\n\x08truncate\x18\x01 \x01(\x08H\x00\x88\x01\x01\x12\x30\n\tdirection\x18\x02 \x01(\x0e\x32\x1d.ember.v1.TruncationDirectionB\x0b\n\t_truncate\"4\n\x05Usage\x12\x15\n\rprompt_tokens\x18\x01 \x01(\r\x12\x14\n\x0ctotal_tokens\x18\x02 \x01(\r\"[\n\x06Timing\x12\x10\n\x08queue_ns\x18\x01 \x01(\x04\x12\x17\n\x0ftokenization_ns\x18\x02 \x01(\x04\x12\x14\n\x0cinference_ns\x18\x03 \x01(\x04\x12\x10\n\x08total_ns\x18\x04 \x01(\x04\"+\n\nBatchError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\r\x12\x0f\n\x07message\x18\x02 \x01(\t\"*\n\nLabelScore\x12\r\n\x05label\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x02*z\n\x13TruncationDirection\x12$\n TRUNCATION_DIRECTION_UNSPECIFIED\x10\x00\x12\x1e\n\x1aTRUNCATION_DIRECTION_RIGHT\x10\x01\x12\x1d\n\x19TRUNCATION_DIRECTION_LEFT\x10\x02\x42\x7f\n\x0c\x63om.ember.v1B\x0b\x43ommonProtoP\x01Z8github.com/ember-serve/ember/clients/go/ember/v1;emberv1\xa2\x02\x03\x45XX\xaa\x02\x08\x45mber.V1\xca\x02\x08\x45mber\\V1\xea\x02\tEmber::V1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'ember.v1.common_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
-  DESCRIPTOR._loaded_options = None
+  _globals['DESCRIPTOR']._loaded_options = None
+  _globals['DESCRIPTOR']._serialized_options = b'\n\014com.ember.v1B\013CommonProtoP\001Z8github.com/ember-serve/ember/clients/go/ember/v1;emberv1\242\002\003EXX\252\002\010Ember.V1\312\002\010Ember\\V1\352\002\tEmber::V1'
   _globals['_TRUNCATIONDIRECTION']._serialized_start=371
   _globals['_TRUNCATIONDIRECTION']._serialized_end=493
   _globals['_TRUNCATION']._serialized_start=35
