@@ -117,6 +117,14 @@ class Scheduler:
         self._slots = asyncio.Semaphore(2)
         self._executor = threads.engine
         self._turns = threads.turns
+        model = engine.info.model_id
+        self._queue_depth = metrics.QUEUE_DEPTH.labels(model)
+        self._batch_size = metrics.BATCH_SIZE.labels(model)
+        self._batch_tokens = metrics.BATCH_TOKENS.labels(model)
+        self._batch_padded = metrics.BATCH_PADDED_TOKENS.labels(model)
+        self._batch_seconds = metrics.BATCH_SECONDS.labels(model)
+        self._tokens = metrics.TOKENS_TOTAL.labels(model)
+        self._failures = metrics.BATCH_FAILURES.labels(model)
         self._batch_ids = itertools.count()
         self._task: asyncio.Task[None] | None = None
         self._running: set[asyncio.Task[None]] = set()
@@ -141,7 +149,7 @@ class Scheduler:
             return future
         request = _Request(future, len(encodings))
         self._pending.extend(_Item(enc, request, i) for i, enc in enumerate(encodings))
-        metrics.QUEUE_DEPTH.set(len(self._pending))
+        self._queue_depth.set(len(self._pending))
         self._wakeup.set()
         return future
 
@@ -192,7 +200,7 @@ class Scheduler:
         gone.update(plan.drop)
         kept = [item for i, item in enumerate(head) if i not in gone]
         self._pending = kept + self._pending[len(head) :]
-        metrics.QUEUE_DEPTH.set(len(self._pending))
+        self._queue_depth.set(len(self._pending))
         return batch
 
     def _forward_live(
@@ -227,7 +235,7 @@ class Scheduler:
                     return
                 values = _split(output, len(live))
             except Exception as exc:
-                metrics.BATCH_FAILURES.inc()
+                self._failures.inc()
                 log.exception("engine failed on batch %d (%d inputs)", batch_id, len(live))
                 error = (
                     exc
@@ -245,12 +253,11 @@ class Scheduler:
         finally:
             self._slots.release()
 
-    @staticmethod
-    def _observe(batch: list[_Item], elapsed_ns: int) -> None:
+    def _observe(self, batch: list[_Item], elapsed_ns: int) -> None:
         lengths = [len(item.encoding) for item in batch]
         real = sum(lengths)
-        metrics.BATCH_SIZE.observe(len(batch))
-        metrics.BATCH_TOKENS.observe(real)
-        metrics.BATCH_PADDED_TOKENS.observe(len(batch) * max(lengths))
-        metrics.BATCH_SECONDS.observe(elapsed_ns / 1e9)
-        metrics.TOKENS_TOTAL.inc(real)
+        self._batch_size.observe(len(batch))
+        self._batch_tokens.observe(real)
+        self._batch_padded.observe(len(batch) * max(lengths))
+        self._batch_seconds.observe(elapsed_ns / 1e9)
+        self._tokens.inc(real)

@@ -16,6 +16,7 @@ import httpx
 import numpy as np
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from prometheus_client import REGISTRY
 
 from ember.clients import requests as rq
 from ember.engines.base import Engine
@@ -144,6 +145,10 @@ async def test_models_have_their_own_queues_and_share_one_engine_thread(
         assert mini._scheduler is not reranker._scheduler
     assert [a.model for a in answers] == ["mini"] * 4 + ["tiny-qwen3-reranker"] * 4
     assert len(threads) == 1, "the models' forwards ran on more than one thread at once"
+    for model in ("mini", "tiny-qwen3-reranker"):
+        batches = REGISTRY.get_sample_value("ember_batch_size_count", {"model": model})
+        assert batches, model
+        assert REGISTRY.get_sample_value("ember_queue_depth", {"model": model}) == 0
 
 
 async def test_rest_routes_by_model_and_lists_every_model(
