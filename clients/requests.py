@@ -19,11 +19,13 @@ from ember.v1 import (
 
 EmbedInput = str | Sequence[int]
 
-_DIRECTIONS = {
+#: Truncation directions by name (any case).
+DIRECTIONS = {
     "right": common_pb2.TRUNCATION_DIRECTION_RIGHT,
     "left": common_pb2.TRUNCATION_DIRECTION_LEFT,
 }
-_AGGREGATIONS = {
+#: Token-classification aggregation strategies by name.
+AGGREGATIONS = {
     "none": token_classification_pb2.AGGREGATION_STRATEGY_NONE,
     "simple": token_classification_pb2.AGGREGATION_STRATEGY_SIMPLE,
     "first": token_classification_pb2.AGGREGATION_STRATEGY_FIRST,
@@ -32,27 +34,37 @@ _AGGREGATIONS = {
 }
 
 
-def truncation(truncate: bool | None, direction: str) -> common_pb2.Truncation:
-    """A Truncation message; ``truncate=None`` leaves the server default."""
-    key = direction.lower()
-    if key not in _DIRECTIONS:
+def truncation(truncate: bool | None, direction: str | None = "right") -> common_pb2.Truncation:
+    """A Truncation message; ``truncate=None`` leaves the server default, ``direction`` is
+    matched in any case (None: right). ValueError for an unknown direction."""
+    key = "right" if direction is None else direction.lower()
+    if key not in DIRECTIONS:
         raise ValueError(f"truncation direction must be 'right' or 'left', got {direction!r}")
-    msg = common_pb2.Truncation(direction=_DIRECTIONS[key])
+    msg = common_pb2.Truncation(direction=DIRECTIONS[key])
     if truncate is not None:
         msg.truncate = truncate
     return msg
 
 
+def aggregation(name: str | None) -> token_classification_pb2.AggregationStrategy.ValueType:
+    """The aggregation strategy called ``name`` (any case; None: none). ValueError if unknown."""
+    key = "none" if name is None else name.lower()
+    if key not in AGGREGATIONS:
+        raise ValueError(f"aggregation_strategy must be one of {sorted(AGGREGATIONS)}")
+    return AGGREGATIONS[key]
+
+
 def embed_request(
     inputs: Sequence[EmbedInput],
     *,
+    model: str = "",
     normalize: bool = True,
     dimensions: int | None = None,
     truncate: bool | None = None,
     truncation_direction: str = "right",
     prompt_name: str | None = None,
 ) -> embed_pb2.EmbedRequest:
-    """An EmbedRequest asking for compact float32 bytes."""
+    """An EmbedRequest asking for the vectors as one float32 matrix block."""
     items = [
         embed_pb2.EmbedInput(text=x)
         if isinstance(x, str)
@@ -60,11 +72,12 @@ def embed_request(
         for x in inputs
     ]
     req = embed_pb2.EmbedRequest(
+        model=model,
         inputs=items,
         normalize=normalize,
         truncation=truncation(truncate, truncation_direction),
         prompt_name=prompt_name or "",
-        format=embed_pb2.EMBEDDING_FORMAT_FLOAT32_LE,
+        format=embed_pb2.EMBEDDING_FORMAT_MATRIX,
     )
     if dimensions is not None:
         req.dimensions = dimensions
@@ -72,7 +85,16 @@ def embed_request(
 
 
 def embeddings(resp: embed_pb2.EmbedResponse) -> npt.NDArray[np.float32]:
-    """The vectors of an EmbedResponse as one (n, dim) float32 array."""
+    """The vectors of an EmbedResponse as one (n, dim) float32 array, whichever format the
+    server answered in (a matrix block, per-row float32 bytes or repeated floats)."""
+    if resp.HasField("matrix"):
+        m = resp.matrix
+        if len(m.float32_le) != 4 * m.rows * m.cols:
+            raise ValueError(
+                f"the matrix holds {len(m.float32_le)} bytes, not {m.rows} x {m.cols} float32"
+            )
+        flat = np.frombuffer(m.float32_le, dtype="<f4")
+        return flat.reshape(m.rows, m.cols).astype(np.float32)
     if not resp.embeddings:
         return np.zeros((0, 0), dtype=np.float32)
     first = resp.embeddings[0]
@@ -85,6 +107,7 @@ def embeddings(resp: embed_pb2.EmbedResponse) -> npt.NDArray[np.float32]:
 def classify_request(
     inputs: Sequence[str | Sequence[str]],
     *,
+    model: str = "",
     raw_scores: bool = False,
     truncate: bool | None = None,
     truncation_direction: str = "right",
@@ -94,6 +117,7 @@ def classify_request(
         classify_pb2.ClassifyInput(texts=[x] if isinstance(x, str) else list(x)) for x in inputs
     ]
     return classify_pb2.ClassifyRequest(
+        model=model,
         inputs=items,
         raw_scores=raw_scores,
         truncation=truncation(truncate, truncation_direction),
@@ -104,6 +128,7 @@ def rerank_request(
     query: str,
     texts: Sequence[str],
     *,
+    model: str = "",
     raw_scores: bool = False,
     return_text: bool = False,
     top_n: int | None = None,
@@ -112,6 +137,7 @@ def rerank_request(
 ) -> rerank_pb2.RerankRequest:
     """A RerankRequest."""
     req = rerank_pb2.RerankRequest(
+        model=model,
         query=query,
         texts=list(texts),
         raw_scores=raw_scores,
@@ -126,19 +152,18 @@ def rerank_request(
 def predict_tokens_request(
     inputs: Sequence[str],
     *,
+    model: str = "",
     aggregation_strategy: str = "none",
     raw_scores: bool = False,
     truncate: bool | None = None,
     truncation_direction: str = "right",
 ) -> token_classification_pb2.PredictTokensRequest:
     """A PredictTokensRequest."""
-    key = aggregation_strategy.lower()
-    if key not in _AGGREGATIONS:
-        raise ValueError(f"aggregation_strategy must be one of {sorted(_AGGREGATIONS)}")
     return token_classification_pb2.PredictTokensRequest(
+        model=model,
         inputs=list(inputs),
         raw_scores=raw_scores,
-        aggregation_strategy=_AGGREGATIONS[key],
+        aggregation_strategy=aggregation(aggregation_strategy),
         truncation=truncation(truncate, truncation_direction),
     )
 
@@ -156,12 +181,14 @@ def similarity_request(
     source: str,
     sentences: Sequence[str],
     *,
+    model: str = "",
     truncate: bool | None = None,
     truncation_direction: str = "right",
     prompt_name: str = "",
 ) -> embed_pb2.SimilarityRequest:
     """A SimilarityRequest."""
     return embed_pb2.SimilarityRequest(
+        model=model,
         source_sentence=source,
         sentences=list(sentences),
         truncation=truncation(truncate, truncation_direction),

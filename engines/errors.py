@@ -8,6 +8,7 @@ is a bug and is reported as INTERNAL, never as a client error.
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 
 #: The longest message an error carries to a caller (characters). Messages may quote what the
 #: caller sent (a prompt name, a label); a 64 kB value echoed into a gRPC status detail would
@@ -30,6 +31,7 @@ class ErrorCode(enum.Enum):
     """The status a failed call ends with; names match gRPC status codes."""
 
     INVALID_ARGUMENT = "INVALID_ARGUMENT"
+    NOT_FOUND = "NOT_FOUND"
     FAILED_PRECONDITION = "FAILED_PRECONDITION"
     RESOURCE_EXHAUSTED = "RESOURCE_EXHAUSTED"
     UNAVAILABLE = "UNAVAILABLE"
@@ -39,14 +41,29 @@ class ErrorCode(enum.Enum):
 
 
 class EmberError(Exception):
-    """Base class: an error with a message meant for the caller and a status code."""
+    """Base class: an error with a message meant for the caller and a status code.
+
+    Besides the message an error may carry structured fields, set where it is raised and never
+    parsed back out of the message: ``reason`` (a stable snake_case word such as ``too_long``),
+    ``field`` (the request field at fault) and ``index`` (which item of that field).
+    """
 
     code: ErrorCode = ErrorCode.INTERNAL
 
-    def __init__(self, message: str) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str = "",
+        field: str | None = None,
+        index: int | None = None,
+    ) -> None:
         message = cap_message(message)
         super().__init__(message)
         self.message = message
+        self.reason = reason
+        self.field = field
+        self.index = index
 
 
 class InvalidInputError(EmberError):
@@ -55,10 +72,52 @@ class InvalidInputError(EmberError):
     code = ErrorCode.INVALID_ARGUMENT
 
 
+class ItemError(InvalidInputError):
+    """One input of a request is bad; the message is ``"{field} {index} {detail}"``.
+
+    ``facts`` hold the numbers the detail speaks of (e.g. ``tokens`` and ``limit``), so a layer
+    that knows the request better can name the item differently (:meth:`renamed`) or say it
+    another way without reading the message.
+    """
+
+    def __init__(
+        self,
+        index: int,
+        detail: str,
+        *,
+        reason: str,
+        field: str = "input",
+        facts: Mapping[str, int | str] | None = None,
+    ) -> None:
+        super().__init__(f"{field} {index} {detail}", reason=reason, field=field, index=index)
+        self.position = index
+        self.detail = detail
+        self.facts: Mapping[str, int | str] = dict(facts or {})
+
+    def renamed(
+        self, index: int | None = None, *, field: str | None = None, detail: str | None = None
+    ) -> ItemError:
+        """The same error about item ``index`` of ``field`` (by default the same item and
+        field), the detail optionally reworded."""
+        return ItemError(
+            self.position if index is None else index,
+            self.detail if detail is None else detail,
+            reason=self.reason,
+            field=(self.field or "input") if field is None else field,
+            facts=self.facts,
+        )
+
+
 class UnsupportedTaskError(EmberError):
     """The loaded model cannot serve the requested task (e.g. Rerank on an embedder)."""
 
     code = ErrorCode.FAILED_PRECONDITION
+
+
+class ModelNotFoundError(EmberError):
+    """The request names a model the server does not serve."""
+
+    code = ErrorCode.NOT_FOUND
 
 
 class OverloadedError(EmberError):
@@ -71,12 +130,6 @@ class NotReadyError(EmberError):
     """The server is starting or shutting down and cannot take the request."""
 
     code = ErrorCode.UNAVAILABLE
-
-
-class DeadlineExceededError(EmberError):
-    """The caller's deadline passed before the answer was ready."""
-
-    code = ErrorCode.DEADLINE_EXCEEDED
 
 
 class EngineError(EmberError):

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, TypeVar
 from tokenizers import Encoding as RustEncoding
 from tokenizers import Tokenizer as RustTokenizer
 
-from ember.engines.errors import InvalidInputError, ModelLoadError
+from ember.engines.errors import ItemError, ModelLoadError
 from ember.engines.model_folder import read_json
 from ember.engines.rerank_template import RerankTemplate
 from ember.engines.types import Encoding, TokenInfo, TruncationSide
@@ -195,7 +195,9 @@ class HFTokenizer:
         for i, (first, second) in enumerate(pairs):
             if not first or not second:
                 which = "first" if not first else "second"
-                raise InvalidInputError(f"input {i} is empty (its {which} text)")
+                raise ItemError(
+                    i, f"is empty (its {which} text)", reason="empty", facts={"text": which}
+                )
         if self._lower:
             pairs = [(a.lower(), b.lower()) for a, b in pairs]
         if self._template is not None:
@@ -321,13 +323,15 @@ class HFTokenizer:
         vocabulary."""
         values = [int(v) for v in row]
         if not values:
-            raise InvalidInputError(f"input {index} is empty")
+            raise ItemError(index, "is empty", reason="empty")
         low, high = min(values), max(values)
         if low < 0 or high >= self._vocab_size:
             bad = low if low < 0 else high
-            raise InvalidInputError(
-                f"input {index} has token id {bad}, outside the vocabulary "
-                f"(valid ids are 0..{self._vocab_size - 1})"
+            raise ItemError(
+                index,
+                f"has token id {bad}, outside the vocabulary "
+                f"(valid ids are 0..{self._vocab_size - 1})",
+                reason="unknown_token_id",
             )
         return values
 
@@ -366,13 +370,16 @@ class HFTokenizer:
 def _check_texts(texts: Sequence[str]) -> None:
     for i, text in enumerate(texts):
         if not text:
-            raise InvalidInputError(f"input {i} is empty")
+            raise ItemError(i, "is empty", reason="empty")
 
 
-def _too_long(index: int, count: int, limit: int) -> InvalidInputError:
-    return InvalidInputError(
-        f"input {index} has {count} tokens, more than the model's maximum input length of "
-        f"{limit}; shorten it or set truncate to true"
+def _too_long(index: int, count: int, limit: int) -> ItemError:
+    return ItemError(
+        index,
+        f"has {count} tokens, more than the model's maximum input length of "
+        f"{limit}; shorten it or set truncate to true",
+        reason="too_long",
+        facts={"tokens": count, "limit": limit},
     )
 
 
@@ -391,9 +398,13 @@ def _cut_span(
     """
     budget = (stop - start) - (length - limit)
     if budget < 1:
-        raise InvalidInputError(
-            f"input {index} cannot be truncated to the model's maximum input length of {limit}: "
-            f"the {protected} alone takes {length - (stop - start)} tokens"
+        kept = length - (stop - start)
+        raise ItemError(
+            index,
+            f"cannot be truncated to the model's maximum input length of {limit}: "
+            f"the {protected} alone takes {kept} tokens",
+            reason="untruncatable",
+            facts={"limit": limit, "kept": kept, "protected": protected},
         )
     if side is TruncationSide.RIGHT:
         return [(0, start + budget), (stop, length)]

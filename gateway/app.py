@@ -402,9 +402,9 @@ def _install_routes(app: FastAPI, call: _Calls, upstream: Upstream, created: int
         responses=_error_responses(OpenAIError, _READ_ERRORS),
     )
     async def openai_models(request: Request) -> Response:
-        """List the served model (OpenAI)."""
-        info = await call(request, upstream.model_info, model_pb2.GetModelInfoRequest())
-        return json_response(translate.models_response(info, created))
+        """List the served models (OpenAI)."""
+        models = await call(request, upstream.list_models, model_pb2.ListModelsRequest())
+        return json_response(translate.models_response(models, created))
 
     # ------------------------------------------------------------ Cohere / Jina
 

@@ -114,7 +114,9 @@ class OpenAIEmbeddingsRequest(_Request):
         "inputs. Not empty."
     )
     model: str | None = Field(
-        default=None, description="Any name; answered with the served model's id."
+        default=None,
+        description="The served model's id or alias; with one model served, any name. "
+        "Answered with the model's id.",
     )
     encoding_format: Literal["float", "base64"] | None = Field(
         default="float",
@@ -198,6 +200,9 @@ class RerankDocument(_Request):
     text: str
 
 
+_MODEL_DOC = "The served model's id or alias; with one model served, any name."
+
+
 class CohereRerankRequest(_Request):
     """``POST /v1/rerank``: the Cohere (v1) / Jina rerank request."""
 
@@ -205,7 +210,7 @@ class CohereRerankRequest(_Request):
     documents: Annotated[list[str | RerankDocument], NotEmpty]
     top_n: int | None = Field(default=None, ge=1, le=2**32 - 1, description="Best N only.")
     return_documents: bool = Field(default=False, description="Echo each document.")
-    model: str | None = Field(default=None, description="Ignored.")
+    model: str | None = Field(default=None, description=_MODEL_DOC)
     truncate: bool | None = Field(default=None, description=_TRUNCATE_DOC)
     truncation_direction: TruncationDirection | None = "Right"
 
@@ -216,7 +221,7 @@ class CohereV2RerankRequest(_Request):
     query: str
     documents: Annotated[list[str], NotEmpty]
     top_n: int | None = Field(default=None, ge=1, le=2**32 - 1, description="Best N only.")
-    model: str | None = Field(default=None, description="Ignored.")
+    model: str | None = Field(default=None, description=_MODEL_DOC)
     max_tokens_per_doc: int | None = Field(
         default=None,
         ge=1,

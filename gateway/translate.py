@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from ember.clients import requests
 from ember.gateway import errors
 from ember.gateway.models import (
     CohereRerankRequest,
@@ -48,20 +49,6 @@ from ember.v1 import (
 JsonObject = dict[str, object]
 FloatMatrix = npt.NDArray[np.float32]
 
-_DIRECTIONS = {
-    "right": common_pb2.TRUNCATION_DIRECTION_RIGHT,
-    "left": common_pb2.TRUNCATION_DIRECTION_LEFT,
-}
-
-_AGGREGATIONS = {
-    None: token_classification_pb2.AGGREGATION_STRATEGY_NONE,
-    "none": token_classification_pb2.AGGREGATION_STRATEGY_NONE,
-    "simple": token_classification_pb2.AGGREGATION_STRATEGY_SIMPLE,
-    "first": token_classification_pb2.AGGREGATION_STRATEGY_FIRST,
-    "average": token_classification_pb2.AGGREGATION_STRATEGY_AVERAGE,
-    "max": token_classification_pb2.AGGREGATION_STRATEGY_MAX,
-}
-
 # ---------------------------------------------------------------- shared
 
 
@@ -72,25 +59,15 @@ def _f32(value: float) -> np.float32:
 
 
 def truncation(truncate: bool | None, direction: str | None) -> common_pb2.Truncation:
-    """The proto truncation options; ``truncate`` None stays unset (the server's default).
-
-    ``direction`` is matched in any case (``Right``, ``right``, ``LEFT``...); None means right.
-    """
-    message = common_pb2.Truncation()
-    if truncate is not None:
-        message.truncate = truncate
-    if direction is not None:
-        try:
-            message.direction = _DIRECTIONS[direction.lower()]
-        except KeyError:
-            raise errors.ApiError(
-                errors.VALIDATION,
-                f"truncation_direction must be 'Right' or 'Left', got {direction!r}",
-                param="truncation_direction",
-            ) from None
-    else:
-        message.direction = common_pb2.TRUNCATION_DIRECTION_RIGHT
-    return message
+    """The proto truncation options (the clients' codec); an unknown direction is a 422."""
+    try:
+        return requests.truncation(truncate, direction)
+    except ValueError:
+        raise errors.ApiError(
+            errors.VALIDATION,
+            f"truncation_direction must be 'Right' or 'Left', got {direction!r}",
+            param="truncation_direction",
+        ) from None
 
 
 def usage(message: common_pb2.Usage) -> JsonObject:
@@ -118,35 +95,27 @@ def embed_inputs(
 
 
 def embedding_matrix(response: embed_pb2.EmbedResponse) -> FloatMatrix:
-    """The response's vectors as one ``(n, dim)`` float32 matrix.
-
-    Reads ``float32_le`` bytes (the fast path the gateway asks for) and falls back to
-    ``values`` for an upstream that answered with repeated floats.
-    """
-    embeddings = response.embeddings
-    n = len(embeddings)
-    if n == 0:
-        return np.zeros((0, 0), dtype=np.float32)
-    if embeddings[0].float32_le:
-        raw = b"".join(e.float32_le for e in embeddings)
-        flat = np.frombuffer(raw, dtype="<f4")
-    else:
-        flat = np.array([v for e in embeddings for v in e.values], dtype=np.float32)
-    if flat.size % n:
-        raise errors.ApiError(errors.INTERNAL, "upstream returned vectors of different lengths")
-    # Native byte order for orjson (a no-op view on little-endian machines).
-    return flat.astype(np.float32, copy=False).reshape(n, flat.size // n)
+    """The response's vectors as one ``(n, dim)`` float32 matrix, in any format the upstream
+    answered (the clients' codec)."""
+    try:
+        return requests.embeddings(response)
+    except ValueError:
+        raise errors.ApiError(
+            errors.INTERNAL, "upstream returned vectors of different lengths"
+        ) from None
 
 
 def _embed_format_request(
     inputs: list[embed_pb2.EmbedInput],
     *,
+    model: str = "",
     normalize: bool | None,
     dimensions: int | None,
     trunc: common_pb2.Truncation | None,
     prompt_name: str | None,
 ) -> embed_pb2.EmbedRequest:
     request = embed_pb2.EmbedRequest(
+        model=model,
         inputs=inputs,
         format=embed_pb2.EMBEDDING_FORMAT_FLOAT32_LE,
         prompt_name=prompt_name or "",
@@ -165,6 +134,7 @@ def openai_embed_request(body: OpenAIEmbeddingsRequest) -> embed_pb2.EmbedReques
     ``truncate`` / ``truncation_direction`` as OpenAI SDKs send them in ``extra_body``)."""
     return _embed_format_request(
         embed_inputs(body.input),
+        model=body.model or "",
         normalize=None,
         dimensions=body.dimensions,
         trunc=truncation(body.truncate, body.truncation_direction),
@@ -277,6 +247,7 @@ def cohere_rerank_request(
     or a Cohere ``/v2/rerank`` one (texts; documents are never echoed in v2)."""
     texts = [d if isinstance(d, str) else d.text for d in body.documents]
     request = rerank_pb2.RerankRequest(
+        model=body.model or "",
         query=body.query,
         texts=texts,
         return_text=isinstance(body, CohereRerankRequest) and body.return_documents,
@@ -386,7 +357,7 @@ def predict_tokens_request(
         inputs=texts,
         raw_scores=body.raw_scores,
         truncation=truncation(body.truncate, body.truncation_direction),
-        aggregation_strategy=_AGGREGATIONS[body.aggregation_strategy],
+        aggregation_strategy=requests.aggregation(body.aggregation_strategy),
     )
     return request, layout
 
@@ -466,7 +437,7 @@ def hf_tokens_request(
     request = token_classification_pb2.PredictTokensRequest(
         inputs=texts,
         truncation=truncation(body.truncate, body.truncation_direction),
-        aggregation_strategy=_AGGREGATIONS[strategy],
+        aggregation_strategy=requests.aggregation(strategy),
     )
     return request, single
 
@@ -602,11 +573,17 @@ def info_response(info: model_pb2.GetModelInfoResponse) -> JsonObject:
     }
 
 
-def models_response(info: model_pb2.GetModelInfoResponse, created: int) -> JsonObject:
-    """OpenAI's model list: the one served model."""
+def models_response(
+    models: model_pb2.ListModelsResponse | model_pb2.GetModelInfoResponse, created: int
+) -> JsonObject:
+    """OpenAI's model list: every served model (a ListModels answer) or the one described."""
+    infos = models.models if isinstance(models, model_pb2.ListModelsResponse) else [models]
     return {
         "object": "list",
-        "data": [{"id": info.model_id, "object": "model", "created": created, "owned_by": "ember"}],
+        "data": [
+            {"id": info.model_id, "object": "model", "created": created, "owned_by": "ember"}
+            for info in infos
+        ],
     }
 
 

@@ -129,6 +129,9 @@ class Upstream:
         self.model_info: Rpc[model_pb2.GetModelInfoRequest, model_pb2.GetModelInfoResponse] = Rpc(
             channel, _path(model, "GetModelInfo"), model_pb2.GetModelInfoResponse
         )
+        self.list_models: Rpc[model_pb2.ListModelsRequest, model_pb2.ListModelsResponse] = Rpc(
+            channel, _path(model, "ListModels"), model_pb2.ListModelsResponse
+        )
         self.tokenize: Rpc[model_pb2.TokenizeRequest, model_pb2.TokenizeResponse] = Rpc(
             channel, _path(model, "Tokenize"), model_pb2.TokenizeResponse
         )

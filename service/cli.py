@@ -282,19 +282,20 @@ async def serve(
 
 def _prepare(settings: ServerSettings) -> None:
     from ember.engines.registry import load_engine
-    from ember.service.settings import engine_config
+    from ember.service.model_entries import engine_configs
 
-    started = time.monotonic()
-    engine = load_engine(engine_config(settings))
-    try:
-        info = engine.info
-        print(
-            f"ember: prepared {info.model_id} ({info.backend}, {info.dtype} on {info.device}) "
-            f"in {time.monotonic() - started:.1f}s",
-            flush=True,
-        )
-    finally:
-        engine.close()
+    for config in engine_configs(settings):
+        started = time.monotonic()
+        engine = load_engine(config)
+        try:
+            info = engine.info
+            print(
+                f"ember: prepared {info.model_id} ({info.backend}, {info.dtype} on "
+                f"{info.device}) in {time.monotonic() - started:.1f}s",
+                flush=True,
+            )
+        finally:
+            engine.close()
 
 
 async def _gateway_only(settings: GatewaySettings, stop: asyncio.Event) -> None:
@@ -397,10 +398,10 @@ _MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 def _engine_options_or_fail(settings: ServerSettings) -> None:
     """Exit with a one-line error (never a traceback) when the engine options are invalid,
     e.g. an unknown --dtype, --quantization, --backend or --device value."""
-    from ember.service.settings import engine_config
+    from ember.service.model_entries import engine_configs
 
     try:
-        engine_config(settings)
+        engine_configs(settings)
     except ValueError as exc:
         _fail(str(exc))
 

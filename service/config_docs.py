@@ -22,7 +22,7 @@ END = "<!-- config:end -->"
 
 
 def _default(value: Any) -> str:
-    if value is None or value is dataclasses.MISSING:
+    if value is None or value is dataclasses.MISSING or value == ():
         return "—"
     if isinstance(value, enum.Enum):
         return f"`{value.value}`"

@@ -13,7 +13,6 @@ from ember.engines.ner import AggregationStrategy
 from ember.engines.scores import LabelScore
 from ember.engines.selfcheck import SelfCheckResult
 from ember.engines.types import ModelInfo, ModelKind, Task, TokenInfo, TruncationSide
-from ember.service.core import ServiceLimits
 from ember.service.jobs import (
     ClassifyJob,
     ClassifyResult,
@@ -33,6 +32,7 @@ from ember.service.jobs import (
     Truncation,
     Usage,
 )
+from ember.service.limits import ServiceLimits
 from ember.v1 import (
     classify_pb2,
     common_pb2,
@@ -78,6 +78,7 @@ _FORMATS = {
     embed_pb2.EMBEDDING_FORMAT_UNSPECIFIED,
     embed_pb2.EMBEDDING_FORMAT_FLOAT,
     embed_pb2.EMBEDDING_FORMAT_FLOAT32_LE,
+    embed_pb2.EMBEDDING_FORMAT_MATRIX,
 }
 
 
@@ -124,7 +125,6 @@ def embed_sparse_job(req: embed_pb2.EmbedSparseRequest) -> EmbedJob:
         inputs=_embed_inputs(list(req.inputs)),
         truncation=truncation(req.truncation),
         prompt_name=req.prompt_name or None,
-        sparse=True,
     )
 
 
@@ -217,18 +217,22 @@ def _labels(items: list[LabelScore] | tuple[LabelScore, ...]) -> list[common_pb2
 def embed_response(
     result: EmbedResult, fmt: embed_pb2.EmbeddingFormat.ValueType, model: str
 ) -> embed_pb2.EmbedResponse:
-    """The Embed answer, vectors encoded as the request asked."""
-    if fmt == embed_pb2.EMBEDDING_FORMAT_FLOAT32_LE:
-        rows = result.vectors.astype("<f4", copy=False)
-        embeddings = [embed_pb2.Embedding(float32_le=row.tobytes()) for row in rows]
-    else:
-        embeddings = [embed_pb2.Embedding(values=row) for row in result.vectors.tolist()]
-    return embed_pb2.EmbedResponse(
-        embeddings=embeddings,
-        usage=_usage(result.usage),
-        timing=_timing(result.timing),
-        model=model,
+    """The Embed answer, vectors encoded as the request asked (MATRIX: the result array is
+    sent as it is, one block)."""
+    response = embed_pb2.EmbedResponse(
+        usage=_usage(result.usage), timing=_timing(result.timing), model=model
     )
+    vectors = result.vectors
+    if fmt == embed_pb2.EMBEDDING_FORMAT_MATRIX:
+        rows, cols = vectors.shape
+        response.matrix.rows, response.matrix.cols = rows, cols
+        response.matrix.float32_le = vectors.astype("<f4", copy=False).tobytes()
+    elif fmt == embed_pb2.EMBEDDING_FORMAT_FLOAT32_LE:
+        le = vectors.astype("<f4", copy=False)
+        response.embeddings.extend(embed_pb2.Embedding(float32_le=row.tobytes()) for row in le)
+    else:
+        response.embeddings.extend(embed_pb2.Embedding(values=row) for row in vectors.tolist())
+    return response
 
 
 def similarity_response(result: SimilarityResult, model: str) -> embed_pb2.SimilarityResponse:

@@ -15,10 +15,10 @@ from google.rpc import error_details_pb2, status_pb2
 
 from ember.engines.errors import (
     BackendUnavailableError,
-    DeadlineExceededError,
     EngineError,
     InvalidInputError,
     ModelLoadError,
+    ModelNotFoundError,
     NotReadyError,
     OverloadedError,
     UnsupportedTaskError,
@@ -35,7 +35,7 @@ REASONS: dict[type[BaseException], str] = {
     UnsupportedTaskError: "UNSUPPORTED_TASK",
     OverloadedError: "OVERLOADED",
     NotReadyError: "NOT_READY",
-    DeadlineExceededError: "DEADLINE_EXCEEDED",
+    ModelNotFoundError: "MODEL_NOT_FOUND",
     EngineError: "ENGINE_FAILED",
     BackendUnavailableError: "BACKEND_UNAVAILABLE",
     ModelLoadError: "MODEL_LOAD_FAILED",

@@ -55,7 +55,6 @@ class EmbedJob:
     dimensions: int | None = None
     truncation: Truncation = field(default_factory=Truncation)
     prompt_name: str | None = None
-    sparse: bool = False
 
 
 @dataclass(frozen=True)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from ember.engines.types import ModelInfo
-from ember.service.core import ServiceLimits
 from ember.service.settings import ServerSettings
 
 log = logging.getLogger(__name__)
@@ -16,6 +16,19 @@ _CPU_OVERHEAD_TOKENS = 64
 _GPU_BATCH_TOKENS = 65536
 _GPU_BATCH_REQUESTS = 512
 _GPU_OVERHEAD_TOKENS = 2048
+
+
+@dataclass(frozen=True)
+class ServiceLimits:
+    """The limits in force, resolved from settings, model and device at start-up."""
+
+    max_input_length: int
+    max_batch_tokens: int
+    max_batch_requests: int
+    max_client_batch_size: int
+    max_concurrent_requests: int
+    batch_overhead_tokens: int
+    auto_truncate: bool
 
 
 def resolve_limits(

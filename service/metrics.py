@@ -15,19 +15,28 @@ _SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 _TOKEN_BUCKETS = (16, 64, 256, 1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072)
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
+# The scheduler's metrics carry the served model's id (label ``model``): one queue per model.
+_MODEL = ["model"]
 QUEUE_DEPTH = Gauge(
-    "ember_queue_depth", "Inputs waiting for an engine batch.", multiprocess_mode="livesum"
+    "ember_queue_depth",
+    "Inputs waiting for an engine batch.",
+    _MODEL,
+    multiprocess_mode="livesum",
 )
-BATCH_SIZE = Histogram("ember_batch_size", "Inputs per engine batch.", buckets=_SIZE_BUCKETS)
+BATCH_SIZE = Histogram(
+    "ember_batch_size", "Inputs per engine batch.", _MODEL, buckets=_SIZE_BUCKETS
+)
 BATCH_TOKENS = Histogram(
-    "ember_batch_tokens", "Real (unpadded) tokens per engine batch.", buckets=_TOKEN_BUCKETS
+    "ember_batch_tokens", "Real (unpadded) tokens per engine batch.", _MODEL, buckets=_TOKEN_BUCKETS
 )
 BATCH_PADDED_TOKENS = Histogram(
-    "ember_batch_padded_tokens", "Padded tokens per engine batch.", buckets=_TOKEN_BUCKETS
+    "ember_batch_padded_tokens", "Padded tokens per engine batch.", _MODEL, buckets=_TOKEN_BUCKETS
 )
-BATCH_SECONDS = Histogram("ember_batch_seconds", "Engine time per batch.", buckets=_LATENCY_BUCKETS)
-TOKENS_TOTAL = Counter("ember_tokens_total", "Tokens processed by the engine.")
-BATCH_FAILURES = Counter("ember_batch_failures_total", "Engine batches that raised.")
+BATCH_SECONDS = Histogram(
+    "ember_batch_seconds", "Engine time per batch.", _MODEL, buckets=_LATENCY_BUCKETS
+)
+TOKENS_TOTAL = Counter("ember_tokens_total", "Tokens processed by the engine.", _MODEL)
+BATCH_FAILURES = Counter("ember_batch_failures_total", "Engine batches that raised.", _MODEL)
 RPC_TOTAL = Counter(
     "ember_grpc_requests_total", "gRPC calls by method and status.", ["method", "code"]
 )

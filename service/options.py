@@ -66,14 +66,18 @@ def _converter(kind: Any) -> Any:
     raise TypeError(f"unsupported settings type {kind!r}")
 
 
-def _fields(cls: type[Any]) -> list[tuple[dataclasses.Field[Any], Any, bool]]:
+def _fields(cls: type[Any]) -> list[tuple[dataclasses.Field[Any], Any, bool, bool]]:
+    """Each flagged field with its item type, whether it may be None, and whether it is a
+    ``tuple[X, ...]`` (a flag given once per value; its variable comma-separated)."""
     hints = typing.get_type_hints(cls)
     out = []
     for f in dataclasses.fields(cls):
         if "flag" not in f.metadata:
             continue
-        kind, optional = _base_type(hints[f.name])
-        out.append((f, kind, optional))
+        hint = hints[f.name]
+        repeated = typing.get_origin(hint) is tuple
+        kind, optional = _base_type(typing.get_args(hint)[0] if repeated else hint)
+        out.append((f, kind, optional, repeated))
     return out
 
 
@@ -86,7 +90,7 @@ def add_arguments(
     """Register a flag for every field of settings class ``cls`` (but those named in
     ``exclude``) in an argument group named ``title``."""
     group = parser.add_argument_group(title)
-    for f, kind, _optional in _fields(cls):
+    for f, kind, _optional, repeated in _fields(cls):
         if f.name in exclude:
             continue
         default = f.default if f.default is not dataclasses.MISSING else None
@@ -97,6 +101,7 @@ def add_arguments(
             dest=f.name,
             type=_converter(kind),
             default=None,
+            action="append" if repeated else "store",
             metavar=f.metadata.get("metavar", f.name.upper()),
             help=help_text,
         )
@@ -105,10 +110,10 @@ def add_arguments(
 def build(cls: type[T], args: argparse.Namespace, env: Mapping[str, str]) -> T:
     """Build settings ``cls``: flag value if given, else environment variable, else default."""
     values: dict[str, Any] = {}
-    for f, kind, optional in _fields(cls):
+    for f, kind, optional, repeated in _fields(cls):
         given = getattr(args, f.name, None)
         if given is not None:
-            values[f.name] = given
+            values[f.name] = tuple(given) if repeated else given
             continue
         raw = env.get(f.metadata["env"])
         if raw is None or raw == "":
@@ -117,6 +122,9 @@ def build(cls: type[T], args: argparse.Namespace, env: Mapping[str, str]) -> T:
             values[f.name] = None
             continue
         try:
+            if repeated:
+                values[f.name] = tuple(_converter(kind)(p.strip()) for p in raw.split(","))
+                continue
             values[f.name] = _converter(kind)(raw)
         except (argparse.ArgumentTypeError, ValueError) as exc:
             raise SystemExit(f"invalid value for {f.metadata['env']}: {exc}") from None

@@ -18,7 +18,6 @@ import itertools
 import logging
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from ember.engines.base import Engine
@@ -34,6 +33,7 @@ from ember.engines.types import (
 )
 from ember.service import metrics
 from ember.service.batching import BatchLimits, Pending, plan_batch
+from ember.service.threads import SharedThreads
 
 log = logging.getLogger(__name__)
 
@@ -106,28 +106,29 @@ def _split(output: EngineOutput, count: int) -> list[ItemValue]:
 class Scheduler:
     """Single owner of the pending queue; see the module docstring for the contract."""
 
-    def __init__(self, engine: Engine, limits: BatchLimits) -> None:
+    def __init__(self, engine: Engine, limits: BatchLimits, threads: SharedThreads) -> None:
+        """``threads``: the engine thread forwards run on, in turns with the server's other
+        models (:mod:`ember.service.threads`); its owner shuts it down."""
         self._engine = engine
         self._limits = limits
         self._lookahead = max(1024, 8 * limits.max_batch_requests)
         self._pending: list[_Item] = []
         self._wakeup = asyncio.Event()
         self._slots = asyncio.Semaphore(2)
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ember-engine")
+        self._executor = threads.engine
+        self._turns = threads.turns
+        model = engine.info.model_id
+        self._queue_depth = metrics.QUEUE_DEPTH.labels(model)
+        self._batch_size = metrics.BATCH_SIZE.labels(model)
+        self._batch_tokens = metrics.BATCH_TOKENS.labels(model)
+        self._batch_padded = metrics.BATCH_PADDED_TOKENS.labels(model)
+        self._batch_seconds = metrics.BATCH_SECONDS.labels(model)
+        self._tokens = metrics.TOKENS_TOTAL.labels(model)
+        self._failures = metrics.BATCH_FAILURES.labels(model)
         self._batch_ids = itertools.count()
         self._task: asyncio.Task[None] | None = None
         self._running: set[asyncio.Task[None]] = set()
         self._closed = False
-
-    @property
-    def limits(self) -> BatchLimits:
-        """The batch limits in force."""
-        return self._limits
-
-    @property
-    def queue_depth(self) -> int:
-        """Inputs waiting for a batch."""
-        return len(self._pending)
 
     def start(self) -> None:
         """Start the run loop on the current event loop."""
@@ -148,7 +149,7 @@ class Scheduler:
             return future
         request = _Request(future, len(encodings))
         self._pending.extend(_Item(enc, request, i) for i, enc in enumerate(encodings))
-        metrics.QUEUE_DEPTH.set(len(self._pending))
+        self._queue_depth.set(len(self._pending))
         self._wakeup.set()
         return future
 
@@ -170,7 +171,6 @@ class Scheduler:
         for item in self._pending:
             item.request.fail(NotReadyError("the server is shutting down"))
         self._pending.clear()
-        self._executor.shutdown(wait=True)
 
     async def _run(self) -> None:
         while True:
@@ -200,7 +200,7 @@ class Scheduler:
         gone.update(plan.drop)
         kept = [item for i, item in enumerate(head) if i not in gone]
         self._pending = kept + self._pending[len(head) :]
-        metrics.QUEUE_DEPTH.set(len(self._pending))
+        self._queue_depth.set(len(self._pending))
         return batch
 
     def _forward_live(
@@ -224,14 +224,18 @@ class Scheduler:
         try:
             loop = asyncio.get_running_loop()
             try:
-                live, output, start, elapsed = await loop.run_in_executor(
-                    self._executor, self._forward_live, batch
-                )
+                await self._turns.acquire(self)
+                try:
+                    live, output, start, elapsed = await loop.run_in_executor(
+                        self._executor, self._forward_live, batch
+                    )
+                finally:
+                    self._turns.release()
                 if output is None:
                     return
                 values = _split(output, len(live))
             except Exception as exc:
-                metrics.BATCH_FAILURES.inc()
+                self._failures.inc()
                 log.exception("engine failed on batch %d (%d inputs)", batch_id, len(live))
                 error = (
                     exc
@@ -249,12 +253,11 @@ class Scheduler:
         finally:
             self._slots.release()
 
-    @staticmethod
-    def _observe(batch: list[_Item], elapsed_ns: int) -> None:
+    def _observe(self, batch: list[_Item], elapsed_ns: int) -> None:
         lengths = [len(item.encoding) for item in batch]
         real = sum(lengths)
-        metrics.BATCH_SIZE.observe(len(batch))
-        metrics.BATCH_TOKENS.observe(real)
-        metrics.BATCH_PADDED_TOKENS.observe(len(batch) * max(lengths))
-        metrics.BATCH_SECONDS.observe(elapsed_ns / 1e9)
-        metrics.TOKENS_TOTAL.inc(real)
+        self._batch_size.observe(len(batch))
+        self._batch_tokens.observe(real)
+        self._batch_padded.observe(len(batch) * max(lengths))
+        self._batch_seconds.observe(elapsed_ns / 1e9)
+        self._tokens.inc(real)

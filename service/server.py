@@ -27,7 +27,7 @@ from grpc_health.v1._async import HealthServicer
 from ember.engines.base import Engine
 from ember.engines.config import EngineConfig
 from ember.engines.cpu_features import cpu_features
-from ember.engines.errors import NotReadyError
+from ember.engines.errors import ModelLoadError
 from ember.engines.selfcheck import self_check
 from ember.engines.types import Task
 from ember.gateway import tracing
@@ -39,7 +39,10 @@ from ember.service.drain import Drain
 from ember.service.interceptors import ServiceInterceptor
 from ember.service.limits import resolve_limits
 from ember.service.local import LocalCalls
-from ember.service.settings import ServerSettings, engine_config
+from ember.service.model_entries import model_entries
+from ember.service.models import ModelSet, ModelsHandle
+from ember.service.settings import ServerSettings
+from ember.service.threads import SharedThreads
 from ember.v1 import (
     classify_pb2,
     classify_pb2_grpc,
@@ -171,19 +174,6 @@ _QUIET_S = 0.25
 _ANSWER_MARGIN_S = 1.0
 
 
-class CoreHandle:
-    """Late binding between servicers (registered before start) and the core (built after
-    the model loads): until then every model call answers UNAVAILABLE."""
-
-    def __init__(self) -> None:
-        self.core: Core | None = None
-
-    def __call__(self) -> Core:
-        if self.core is None:
-            raise NotReadyError("the model is still loading; retry shortly")
-        return self.core
-
-
 @dataclass
 class _Started:
     server: grpc.aio.Server
@@ -223,7 +213,7 @@ def _local_calls(interceptor: ServiceInterceptor, served: list[tuple[str, object
 
 
 class EmberServer:
-    """One gRPC server serving one model."""
+    """One gRPC server serving one or several models."""
 
     def __init__(
         self,
@@ -237,7 +227,8 @@ class EmberServer:
         self._settings = settings
         self._transport = transport
         self._loader = loader
-        self._handle = CoreHandle()
+        self._handle = ModelsHandle()
+        self._threads: SharedThreads | None = None
         self._health = HealthServicer()
         self._started: _Started | None = None
         self._local: LocalCalls | None = None
@@ -268,8 +259,13 @@ class EmberServer:
 
     @property
     def core(self) -> Core:
-        """The service core (after the model loaded)."""
+        """The first model's service core (after the models loaded)."""
         return self._handle()
+
+    @property
+    def models(self) -> ModelSet:
+        """Every served model (after they loaded)."""
+        return self._handle.loaded()
 
     async def start(self) -> int:
         """Bind and start answering (health NOT_SERVING until :meth:`load` finishes)."""
@@ -333,10 +329,66 @@ class EmberServer:
         return self._local
 
     async def load(self) -> Core:
-        """Load and warm the model off the event loop, then report SERVING."""
+        """Load and warm every model off the event loop, then report SERVING; returns the
+        first model's core. Two models with the same id are refused (ModelLoadError)."""
         s = self._settings
+        cores: list[Core] = []
+        threads = self._threads = SharedThreads(s.tokenizer_workers)
+        try:
+            entries = model_entries(s)
+            for entry in entries:
+                cores.append(await self._load_one(entry.engine, entry.settings, threads))
+            aliases = {
+                alias: core.info.model_id
+                for entry, core in zip(entries, cores, strict=True)
+                for alias in entry.aliases
+            }
+            models = ModelSet(cores, aliases)
+        except BaseException as exc:
+            for core in cores:
+                await core.close()
+            threads.close()
+            self._threads = None
+            if isinstance(exc, ValueError):
+                raise ModelLoadError(str(exc)) from exc
+            raise
+        first = models.first.info
+        self._saved_switch_interval = _set_switch_interval(s.gil_switch_interval_ms, first.device)
+        for core in models:
+            core.start()
+        self._handle.models = models
+        tasks = {t for core in models for t in core.info.tasks}
+        serving = {_TASK_SERVICES[t] for t in tasks} | {MODEL_SERVICE}
+        for name in ALL_SERVICES:
+            status = (
+                health_pb2.HealthCheckResponse.SERVING
+                if name in serving
+                else health_pb2.HealthCheckResponse.NOT_SERVING
+            )
+            await self._health.set(name, status)
+        for model_id in models.ids:
+            await self._health.set(model_id, health_pb2.HealthCheckResponse.SERVING)
+        await self._health.set("", health_pb2.HealthCheckResponse.SERVING)
+        self._ready.set()
+        for core in models:
+            info = core.info
+            log.info(
+                "serving %s (%s, %s on %s) after %.2fs: %s",
+                info.model_id,
+                info.kind.value,
+                info.dtype,
+                info.device,
+                time.monotonic() - self.started_at,
+                ", ".join(sorted(t.value for t in info.tasks)),
+            )
+        return models.first
+
+    async def _load_one(
+        self, config: EngineConfig, s: ServerSettings, threads: SharedThreads
+    ) -> Core:
+        """Load, warm up and (for a reduced CPU precision) self-check one model; ``s``: the
+        settings with that model's own options."""
         loop = asyncio.get_running_loop()
-        config = engine_config(s)
         engine = await loop.run_in_executor(None, self._loader, config)
         info = engine.info
         # Engines that know their device's free memory (CUDA) size the token budget.
@@ -358,30 +410,7 @@ class EmberServer:
             except BaseException:
                 engine.close()
                 raise
-        self._saved_switch_interval = _set_switch_interval(s.gil_switch_interval_ms, info.device)
-        core = Core(engine, limits, s.tokenizer_workers, check)
-        core.start()
-        self._handle.core = core
-        serving = {_TASK_SERVICES[t] for t in info.tasks} | {MODEL_SERVICE}
-        for name in ALL_SERVICES:
-            status = (
-                health_pb2.HealthCheckResponse.SERVING
-                if name in serving
-                else health_pb2.HealthCheckResponse.NOT_SERVING
-            )
-            await self._health.set(name, status)
-        await self._health.set("", health_pb2.HealthCheckResponse.SERVING)
-        self._ready.set()
-        log.info(
-            "serving %s (%s, %s on %s) after %.2fs: %s",
-            info.model_id,
-            info.kind.value,
-            info.dtype,
-            info.device,
-            time.monotonic() - self.started_at,
-            ", ".join(sorted(t.value for t in info.tasks)),
-        )
-        return core
+        return Core(engine, limits, threads, check)
 
     async def wait_ready(self) -> None:
         """Wait until the model serves."""
@@ -420,11 +449,15 @@ class EmberServer:
         if self._started is not None:
             await self._started.server.stop(max(deadline - loop.time(), 0.0))
             log.info("gRPC transport closed; %.2fs of the grace left", deadline - loop.time())
-        if self._handle.core is not None:
+        if self._handle.models is not None:
             # Past the grace, the batch still running answers nobody: interrupt it if the
             # engine can, so that the process exits in time.
-            await self._handle.core.close(abandon=self._drain.expired)
-            self._handle.core = None
+            for core in self._handle.models:
+                await core.close(abandon=self._drain.expired)
+            self._handle.models = None
+        if self._threads is not None:
+            self._threads.close()
+            self._threads = None
         if self._saved_switch_interval is not None:
             sys.setswitchinterval(self._saved_switch_interval)
             self._saved_switch_interval = None

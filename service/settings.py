@@ -12,7 +12,6 @@ from pathlib import Path
 
 from ember.engines.config import EngineConfig
 from ember.engines.types import ModelKind, Pooling
-from ember.service.default_model import DEFAULT_MODEL_NAME, default_model_path
 
 
 def _opt(flag: str, env: str, help_text: str, metavar: str | None = None) -> dict[str, str]:
@@ -26,16 +25,29 @@ def _opt(flag: str, env: str, help_text: str, metavar: str | None = None) -> dic
 class ServerSettings:
     """Settings of the gRPC service and its model engine."""
 
-    model: Path | None = field(
-        default=None,
+    model: tuple[str, ...] = field(
+        default=(),
         metadata=_opt(
             "--model",
             "EMBER_MODEL",
             "Local model folder (Hugging Face / sentence-transformers layout, or an HF cache "
             "repo folder), or a Hugging Face hub id org/name[@revision] resolved from the HF "
-            "cache (HF_HOME / HF_HUB_CACHE; downloaded when online unless HF_HUB_OFFLINE=1). "
-            "Unset: the embedded all-MiniLM-L6-v2.",
+            "cache (HF_HOME / HF_HUB_CACHE; downloaded when online unless HF_HUB_OFFLINE=1); "
+            "NAME=PATH serves it as NAME. Repeat the flag (or comma-separate the variable) to "
+            "serve several models, routed by each request's model field. Unset: the embedded "
+            "all-MiniLM-L6-v2.",
             "PATH",
+        ),
+    )
+    models_file: Path | None = field(
+        default=None,
+        metadata=_opt(
+            "--models",
+            "EMBER_MODELS",
+            "A YAML or TOML file listing models to serve (after those of --model), each with "
+            "path, name, aliases and its own engine and batch options (backend, device, dtype, "
+            "quantization, max_input_length, max_batch_tokens, ...; see the README).",
+            "FILE",
         ),
     )
     served_model_name: str | None = field(
@@ -43,7 +55,7 @@ class ServerSettings:
         metadata=_opt(
             "--served-model-name",
             "EMBER_SERVED_MODEL_NAME",
-            "Model id reported to clients. Unset: the model folder's name.",
+            "Model id reported to clients (of the first --model). Unset: the model folder's name.",
             "NAME",
         ),
     )
@@ -294,17 +306,19 @@ class ServerSettings:
         metadata=_opt("--access-log", "EMBER_ACCESS_LOG", "Log one line per gRPC call.", "BOOL"),
     )
 
+    def __post_init__(self) -> None:
+        # One model may be given as a plain path (``ServerSettings(model=folder)``).
+        if isinstance(self.model, (str, Path)):
+            object.__setattr__(self, "model", (str(self.model),))
 
-def engine_config(settings: ServerSettings) -> EngineConfig:
-    """The engine configuration the settings ask for (the default model when none given)."""
+
+def engine_config(settings: ServerSettings, path: Path, served_name: str | None) -> EngineConfig:
+    """The engine configuration of the model at ``path`` with the settings' engine options."""
     quantization = settings.quantization
     if quantization is not None and quantization.lower() in ("", "none"):
         quantization = None
-    served_name = settings.served_model_name
-    if settings.model is None and served_name is None:
-        served_name = DEFAULT_MODEL_NAME
     return EngineConfig(
-        model_path=settings.model or default_model_path(),
+        model_path=path,
         served_model_name=served_name,
         backend=settings.backend,  # type: ignore[arg-type]  # validated by EngineConfig
         device=settings.device,

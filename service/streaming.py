@@ -13,38 +13,53 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TypeVar
+from typing import Any, Protocol, TypeVar
 
 from ember.engines.errors import EmberError, NotReadyError
+from ember.service.interceptors import status_for
+from ember.v1 import common_pb2
 
 log = logging.getLogger(__name__)
 
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
-
-_GRPC_CODES = {
-    "CANCELLED": 1,
-    "INVALID_ARGUMENT": 3,
-    "DEADLINE_EXCEEDED": 4,
-    "FAILED_PRECONDITION": 9,
-    "RESOURCE_EXHAUSTED": 8,
-    "INTERNAL": 13,
-    "UNAVAILABLE": 14,
-}
+Out = TypeVar("Out")
 
 
-def error_code_number(exc: BaseException) -> int:
-    """The gRPC status code number a unary call failing with ``exc`` would end with."""
-    if isinstance(exc, EmberError):
-        return _GRPC_CODES[exc.code.value]
-    return _GRPC_CODES["INTERNAL"]
+class BatchMessage(Protocol):
+    """A streaming RPC's incoming message: a caller-chosen id (and one unary request)."""
+
+    @property
+    def batch_id(self) -> str: ...
 
 
-def error_message(exc: BaseException) -> str:
-    """The message sent for a failed batch (no internals for unexpected errors)."""
-    if isinstance(exc, EmberError):
-        return exc.message
-    return f"internal error: {type(exc).__name__}"
+Msg = TypeVar("Msg", bound=BatchMessage)
+
+
+def batch_error(exc: BaseException) -> common_pb2.BatchError:
+    """A failed batch as a stream message carries it: the status a unary call would end with."""
+    code, message = status_for(exc)
+    return common_pb2.BatchError(code=code.value[0], message=message)
+
+
+async def batches(
+    messages: AsyncIterator[Msg],
+    unary: Callable[[Msg], Awaitable[Any]],
+    answer: Callable[..., Out],
+    stop: asyncio.Event | None = None,
+) -> AsyncIterator[Out]:
+    """The one streaming adapter: each message answered by
+    ``answer(batch_id=..., response=unary(message))`` or ``answer(batch_id=..., error=...)``,
+    in arrival order; the stream ends when ``stop`` is set (see :func:`ordered`)."""
+
+    async def handle(msg: Msg) -> Out:
+        return answer(batch_id=msg.batch_id, response=await unary(msg))
+
+    def on_error(msg: Msg, exc: BaseException) -> Out:
+        return answer(batch_id=msg.batch_id, error=batch_error(exc))
+
+    async for out in ordered(messages, handle, on_error, stop=stop):
+        yield out
 
 
 async def ordered(

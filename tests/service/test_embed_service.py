@@ -214,3 +214,36 @@ async def test_graceful_shutdown_finishes_in_flight_requests(
         spy.gate.set()
         assert (await inflight).shape == (1, 384)
         await stopping
+
+
+async def test_matrix_format_sends_one_block_equal_to_the_per_row_formats(
+    serve: ServeFn, spy: SpyEngine
+) -> None:
+    async with (
+        serve(spy) as (_, server),
+        grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel,
+    ):
+        stub = embed_pb2_grpc.EmbedServiceStub(channel)
+        answers = {}
+        for fmt in (
+            embed_pb2.EMBEDDING_FORMAT_MATRIX,
+            embed_pb2.EMBEDDING_FORMAT_FLOAT32_LE,
+            embed_pb2.EMBEDDING_FORMAT_FLOAT,
+        ):
+            request = rq.embed_request(TEXTS[:5])
+            request.format = fmt
+            answers[fmt] = await stub.Embed(request)
+    matrix = answers[embed_pb2.EMBEDDING_FORMAT_MATRIX]
+    assert not matrix.embeddings, "the matrix format sends no per-row messages"
+    assert (matrix.matrix.rows, matrix.matrix.cols) == (5, 384)
+    assert len(matrix.matrix.float32_le) == 5 * 384 * 4
+    got = rq.embeddings(matrix)
+    np.testing.assert_array_equal(
+        got, rq.embeddings(answers[embed_pb2.EMBEDDING_FORMAT_FLOAT32_LE])
+    )
+    np.testing.assert_allclose(got, rq.embeddings(answers[embed_pb2.EMBEDDING_FORMAT_FLOAT]))
+    assert not answers[embed_pb2.EMBEDDING_FORMAT_FLOAT].HasField("matrix")
+    broken = embed_pb2.EmbedResponse()
+    broken.matrix.rows, broken.matrix.cols, broken.matrix.float32_le = 2, 3, b"\0" * 20
+    with pytest.raises(ValueError, match="not 2 x 3 float32"):
+        rq.embeddings(broken)

@@ -11,7 +11,7 @@ import pytest
 
 from ember.clients import EmberRpcError
 from ember.engines.types import TruncationSide
-from ember.service import core as core_module
+from ember.service import cost as core_module
 
 from .conftest import ServeFn, SpyEngine
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from tokenizers import Tokenizer as RustTokenizer
 
-from ember.engines.errors import InvalidInputError
+from ember.engines.errors import InvalidInputError, ItemError
 from ember.engines.model_folder import inspect_model_folder
 from ember.engines.rerank_template import qwen3_reranker_template
 from ember.engines.tokenizer import HFTokenizer, load_backend_tokenizer
@@ -503,3 +503,20 @@ def test_decode_rejects_bad_ids(
         minilm.decode(ids, skip_special_tokens=True)
     for word in words:
         assert word in str(raised.value)
+
+
+def test_errors_carry_their_reason_field_and_index(minilm: HFTokenizer) -> None:
+    """Structured fields are set where the error is found; nothing parses the message."""
+    with pytest.raises(ItemError) as empty:
+        minilm.encode_pairs([("q", "d"), ("q", "")], truncate=True, side=RIGHT)
+    assert (empty.value.reason, empty.value.field, empty.value.index) == ("empty", "input", 1)
+    with pytest.raises(ItemError) as long:
+        minilm.encode(["a", "word " * 300], truncate=False, side=RIGHT)
+    assert (long.value.reason, long.value.index) == ("too_long", 1)
+    assert long.value.facts == {"tokens": 302, "limit": minilm.max_input_length}
+    with pytest.raises(ItemError) as vocab:
+        minilm.encode_ids([[1], [10**9]], truncate=False, side=RIGHT)
+    assert (vocab.value.reason, vocab.value.index) == ("unknown_token_id", 1)
+    moved = long.value.renamed(7, field="text")
+    assert moved.message == f"text 7 {long.value.detail}"
+    assert (moved.reason, moved.field, moved.index) == ("too_long", "text", 7)

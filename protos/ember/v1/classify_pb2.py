@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from ember.v1 import common_pb2 as ember_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x65mber/v1/classify.proto\x12\x08\x65mber.v1\x1a\x15\x65mber/v1/common.proto\"\x1e\n\rClassifyInput\x12\r\n\x05texts\x18\x01 \x03(\t\"x\n\x0f\x43lassifyRequest\x12\'\n\x06inputs\x18\x01 \x03(\x0b\x32\x17.ember.v1.ClassifyInput\x12\x12\n\nraw_scores\x18\x02 \x01(\x08\x12(\n\ntruncation\x18\x03 \x01(\x0b\x32\x14.ember.v1.Truncation\"6\n\x0e\x43lassification\x12$\n\x06labels\x18\x01 \x03(\x0b\x32\x14.ember.v1.LabelScore\"\x8e\x01\n\x10\x43lassifyResponse\x12)\n\x07results\x18\x01 \x03(\x0b\x32\x18.ember.v1.Classification\x12\x1e\n\x05usage\x18\x02 \x01(\x0b\x32\x0f.ember.v1.Usage\x12 \n\x06timing\x18\x03 \x01(\x0b\x32\x10.ember.v1.Timing\x12\r\n\x05model\x18\x04 \x01(\t\"U\n\x15\x43lassifyStreamRequest\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\x12*\n\x07request\x18\x02 \x01(\x0b\x32\x19.ember.v1.ClassifyRequest\"\x8b\x01\n\x16\x43lassifyStreamResponse\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\x12.\n\x08response\x18\x02 \x01(\x0b\x32\x1a.ember.v1.ClassifyResponseH\x00\x12%\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x14.ember.v1.BatchErrorH\x00\x42\x08\n\x06result2\xad\x01\n\x0f\x43lassifyService\x12\x41\n\x08\x43lassify\x12\x19.ember.v1.ClassifyRequest\x1a\x1a.ember.v1.ClassifyResponse\x12W\n\x0e\x43lassifyStream\x12\x1f.ember.v1.ClassifyStreamRequest\x1a .ember.v1.ClassifyStreamResponse(\x01\x30\x01\x42\x81\x01\n\x0c\x63om.ember.v1B\rClassifyProtoP\x01Z8github.com/ember-serve/ember/clients/go/ember/v1;emberv1\xa2\x02\x03\x45XX\xaa\x02\x08\x45mber.V1\xca\x02\x08\x45mber\\V1\xea\x02\tEmber::V1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x65mber/v1/classify.proto\x12\x08\x65mber.v1\x1a\x15\x65mber/v1/common.proto\"\x1e\n\rClassifyInput\x12\r\n\x05texts\x18\x01 \x03(\t\"\x87\x01\n\x0f\x43lassifyRequest\x12\'\n\x06inputs\x18\x01 \x03(\x0b\x32\x17.ember.v1.ClassifyInput\x12\x12\n\nraw_scores\x18\x02 \x01(\x08\x12(\n\ntruncation\x18\x03 \x01(\x0b\x32\x14.ember.v1.Truncation\x12\r\n\x05model\x18\x04 \x01(\t\"6\n\x0e\x43lassification\x12$\n\x06labels\x18\x01 \x03(\x0b\x32\x14.ember.v1.LabelScore\"\x8e\x01\n\x10\x43lassifyResponse\x12)\n\x07results\x18\x01 \x03(\x0b\x32\x18.ember.v1.Classification\x12\x1e\n\x05usage\x18\x02 \x01(\x0b\x32\x0f.ember.v1.Usage\x12 \n\x06timing\x18\x03 \x01(\x0b\x32\x10.ember.v1.Timing\x12\r\n\x05model\x18\x04 \x01(\t\"U\n\x15\x43lassifyStreamRequest\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\x12*\n\x07request\x18\x02 \x01(\x0b\x32\x19.ember.v1.ClassifyRequest\"\x8b\x01\n\x16\x43lassifyStreamResponse\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\x12.\n\x08response\x18\x02 \x01(\x0b\x32\x1a.ember.v1.ClassifyResponseH\x00\x12%\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x14.ember.v1.BatchErrorH\x00\x42\x08\n\x06result2\xad\x01\n\x0f\x43lassifyService\x12\x41\n\x08\x43lassify\x12\x19.ember.v1.ClassifyRequest\x1a\x1a.ember.v1.ClassifyResponse\x12W\n\x0e\x43lassifyStream\x12\x1f.ember.v1.ClassifyStreamRequest\x1a .ember.v1.ClassifyStreamResponse(\x01\x30\x01\x42\x81\x01\n\x0c\x63om.ember.v1B\rClassifyProtoP\x01Z8github.com/ember-serve/ember/clients/go/ember/v1;emberv1\xa2\x02\x03\x45XX\xaa\x02\x08\x45mber.V1\xca\x02\x08\x45mber\\V1\xea\x02\tEmber::V1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,16 +35,16 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._serialized_options = b'\n\014com.ember.v1B\rClassifyProtoP\001Z8github.com/ember-serve/ember/clients/go/ember/v1;emberv1\242\002\003EXX\252\002\010Ember.V1\312\002\010Ember\\V1\352\002\tEmber::V1'
   _globals['_CLASSIFYINPUT']._serialized_start=60
   _globals['_CLASSIFYINPUT']._serialized_end=90
-  _globals['_CLASSIFYREQUEST']._serialized_start=92
-  _globals['_CLASSIFYREQUEST']._serialized_end=212
-  _globals['_CLASSIFICATION']._serialized_start=214
-  _globals['_CLASSIFICATION']._serialized_end=268
-  _globals['_CLASSIFYRESPONSE']._serialized_start=271
-  _globals['_CLASSIFYRESPONSE']._serialized_end=413
-  _globals['_CLASSIFYSTREAMREQUEST']._serialized_start=415
-  _globals['_CLASSIFYSTREAMREQUEST']._serialized_end=500
-  _globals['_CLASSIFYSTREAMRESPONSE']._serialized_start=503
-  _globals['_CLASSIFYSTREAMRESPONSE']._serialized_end=642
-  _globals['_CLASSIFYSERVICE']._serialized_start=645
-  _globals['_CLASSIFYSERVICE']._serialized_end=818
+  _globals['_CLASSIFYREQUEST']._serialized_start=93
+  _globals['_CLASSIFYREQUEST']._serialized_end=228
+  _globals['_CLASSIFICATION']._serialized_start=230
+  _globals['_CLASSIFICATION']._serialized_end=284
+  _globals['_CLASSIFYRESPONSE']._serialized_start=287
+  _globals['_CLASSIFYRESPONSE']._serialized_end=429
+  _globals['_CLASSIFYSTREAMREQUEST']._serialized_start=431
+  _globals['_CLASSIFYSTREAMREQUEST']._serialized_end=516
+  _globals['_CLASSIFYSTREAMRESPONSE']._serialized_start=519
+  _globals['_CLASSIFYSTREAMRESPONSE']._serialized_end=658
+  _globals['_CLASSIFYSERVICE']._serialized_start=661
+  _globals['_CLASSIFYSERVICE']._serialized_end=834
 # @@protoc_insertion_point(module_scope)

@@ -52,8 +52,13 @@ class ClassifyRequest(_message.Message):
     INPUTS_FIELD_NUMBER: _builtins.int
     RAW_SCORES_FIELD_NUMBER: _builtins.int
     TRUNCATION_FIELD_NUMBER: _builtins.int
+    MODEL_FIELD_NUMBER: _builtins.int
     raw_scores: _builtins.bool
     """Return raw logits instead of probabilities."""
+    model: _builtins.str
+    """The model to run: a served model id or alias. With one model loaded any value (or none) is
+    accepted; with several, empty picks the first and an unknown name is NOT_FOUND.
+    """
     @_builtins.property
     def inputs(self) -> _containers.RepeatedCompositeFieldContainer[Global___ClassifyInput]:
         """The inputs; at least one, at most the server's max client batch size."""
@@ -68,10 +73,11 @@ class ClassifyRequest(_message.Message):
         inputs: _abc.Iterable[Global___ClassifyInput] | None = ...,
         raw_scores: _builtins.bool = ...,
         truncation: _common_pb2.Truncation | None = ...,
+        model: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["truncation", b"truncation"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["inputs", b"inputs", "raw_scores", b"raw_scores", "truncation", b"truncation"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["inputs", b"inputs", "model", b"model", "raw_scores", b"raw_scores", "truncation", b"truncation"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -32,6 +32,8 @@ class _EmbeddingFormatEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Embed
     """Embedding.values holds the vector as repeated floats."""
     EMBEDDING_FORMAT_FLOAT32_LE: _EmbeddingFormat.ValueType  # 2
     """Embedding.float32_le holds the vector as raw little-endian float32 bytes."""
+    EMBEDDING_FORMAT_MATRIX: _EmbeddingFormat.ValueType  # 3
+    """EmbedResponse.matrix holds every vector in one block (embeddings stays empty)."""
 
 class EmbeddingFormat(_EmbeddingFormat, metaclass=_EmbeddingFormatEnumTypeWrapper):
     """EmbeddingFormat says how vectors are encoded in the response."""
@@ -42,6 +44,8 @@ EMBEDDING_FORMAT_FLOAT: EmbeddingFormat.ValueType  # 1
 """Embedding.values holds the vector as repeated floats."""
 EMBEDDING_FORMAT_FLOAT32_LE: EmbeddingFormat.ValueType  # 2
 """Embedding.float32_le holds the vector as raw little-endian float32 bytes."""
+EMBEDDING_FORMAT_MATRIX: EmbeddingFormat.ValueType  # 3
+"""EmbedResponse.matrix holds every vector in one block (embeddings stays empty)."""
 Global___EmbeddingFormat: _TypeAlias = EmbeddingFormat  # noqa: Y015
 
 @_typing.final
@@ -99,6 +103,36 @@ class EmbedInput(_message.Message):
 Global___EmbedInput: _TypeAlias = EmbedInput  # noqa: Y015
 
 @_typing.final
+class FloatMatrix(_message.Message):
+    """FloatMatrix is a row-major matrix of little-endian float32 values in one block."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROWS_FIELD_NUMBER: _builtins.int
+    COLS_FIELD_NUMBER: _builtins.int
+    FLOAT32_LE_FIELD_NUMBER: _builtins.int
+    rows: _builtins.int
+    """Number of rows (one per input)."""
+    cols: _builtins.int
+    """Number of columns (the vector width)."""
+    float32_le: _builtins.bytes
+    """rows * cols * 4 bytes, row after row."""
+    def __init__(
+        self,
+        *,
+        rows: _builtins.int = ...,
+        cols: _builtins.int = ...,
+        float32_le: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cols", b"cols", "float32_le", b"float32_le", "rows", b"rows"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FloatMatrix: _TypeAlias = FloatMatrix  # noqa: Y015
+
+@_typing.final
 class EmbedRequest(_message.Message):
     """EmbedRequest is a batch of inputs to embed with shared options."""
 
@@ -110,6 +144,7 @@ class EmbedRequest(_message.Message):
     TRUNCATION_FIELD_NUMBER: _builtins.int
     PROMPT_NAME_FIELD_NUMBER: _builtins.int
     FORMAT_FIELD_NUMBER: _builtins.int
+    MODEL_FIELD_NUMBER: _builtins.int
     normalize: _builtins.bool
     """Whether to L2-normalize the vectors. Unset: true."""
     dimensions: _builtins.int
@@ -120,6 +155,10 @@ class EmbedRequest(_message.Message):
     """The name of a prompt from the model's configuration, prepended to every text input."""
     format: Global___EmbeddingFormat.ValueType
     """How vectors are encoded in the response."""
+    model: _builtins.str
+    """The model to run: a served model id or alias. With one model loaded any value (or none) is
+    accepted; with several, empty picks the first and an unknown name is NOT_FOUND.
+    """
     @_builtins.property
     def inputs(self) -> _containers.RepeatedCompositeFieldContainer[Global___EmbedInput]:
         """The inputs; at least one, at most the server's max client batch size."""
@@ -137,10 +176,11 @@ class EmbedRequest(_message.Message):
         truncation: _common_pb2.Truncation | None = ...,
         prompt_name: _builtins.str = ...,
         format: Global___EmbeddingFormat.ValueType = ...,
+        model: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_dimensions", b"_dimensions", "_normalize", b"_normalize", "dimensions", b"dimensions", "normalize", b"normalize", "truncation", b"truncation"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_dimensions", b"_dimensions", "_normalize", b"_normalize", "dimensions", b"dimensions", "format", b"format", "inputs", b"inputs", "normalize", b"normalize", "prompt_name", b"prompt_name", "truncation", b"truncation"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_dimensions", b"_dimensions", "_normalize", b"_normalize", "dimensions", b"dimensions", "format", b"format", "inputs", b"inputs", "model", b"model", "normalize", b"normalize", "prompt_name", b"prompt_name", "truncation", b"truncation"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__dimensions: _TypeAlias = _typing.Literal["dimensions"]  # noqa: Y015
     _WhichOneofArgType__dimensions: _TypeAlias = _typing.Literal["_dimensions", b"_dimensions"]  # noqa: Y015
@@ -191,6 +231,7 @@ class EmbedResponse(_message.Message):
     USAGE_FIELD_NUMBER: _builtins.int
     TIMING_FIELD_NUMBER: _builtins.int
     MODEL_FIELD_NUMBER: _builtins.int
+    MATRIX_FIELD_NUMBER: _builtins.int
     model: _builtins.str
     """The served model's id."""
     @_builtins.property
@@ -205,6 +246,10 @@ class EmbedResponse(_message.Message):
     def timing(self) -> _common_pb2.Timing:
         """Where the time went."""
 
+    @_builtins.property
+    def matrix(self) -> Global___FloatMatrix:
+        """All vectors in one block, when the request asked for EMBEDDING_FORMAT_MATRIX."""
+
     def __init__(
         self,
         *,
@@ -212,10 +257,11 @@ class EmbedResponse(_message.Message):
         usage: _common_pb2.Usage | None = ...,
         timing: _common_pb2.Timing | None = ...,
         model: _builtins.str = ...,
+        matrix: Global___FloatMatrix | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["timing", b"timing", "usage", b"usage"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["matrix", b"matrix", "timing", b"timing", "usage", b"usage"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["embeddings", b"embeddings", "model", b"model", "timing", b"timing", "usage", b"usage"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["embeddings", b"embeddings", "matrix", b"matrix", "model", b"model", "timing", b"timing", "usage", b"usage"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -294,8 +340,13 @@ class EmbedSparseRequest(_message.Message):
     INPUTS_FIELD_NUMBER: _builtins.int
     TRUNCATION_FIELD_NUMBER: _builtins.int
     PROMPT_NAME_FIELD_NUMBER: _builtins.int
+    MODEL_FIELD_NUMBER: _builtins.int
     prompt_name: _builtins.str
     """The name of a prompt from the model's configuration, prepended to every text input."""
+    model: _builtins.str
+    """The model to run: a served model id or alias. With one model loaded any value (or none) is
+    accepted; with several, empty picks the first and an unknown name is NOT_FOUND.
+    """
     @_builtins.property
     def inputs(self) -> _containers.RepeatedCompositeFieldContainer[Global___EmbedInput]:
         """The inputs; at least one, at most the server's max client batch size."""
@@ -310,10 +361,11 @@ class EmbedSparseRequest(_message.Message):
         inputs: _abc.Iterable[Global___EmbedInput] | None = ...,
         truncation: _common_pb2.Truncation | None = ...,
         prompt_name: _builtins.str = ...,
+        model: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["truncation", b"truncation"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["inputs", b"inputs", "prompt_name", b"prompt_name", "truncation", b"truncation"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["inputs", b"inputs", "model", b"model", "prompt_name", b"prompt_name", "truncation", b"truncation"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -399,11 +451,16 @@ class SimilarityRequest(_message.Message):
     SENTENCES_FIELD_NUMBER: _builtins.int
     TRUNCATION_FIELD_NUMBER: _builtins.int
     PROMPT_NAME_FIELD_NUMBER: _builtins.int
+    MODEL_FIELD_NUMBER: _builtins.int
     source_sentence: _builtins.str
     """The sentence the others are compared with; not empty."""
     prompt_name: _builtins.str
     """The name of a prompt from the model's configuration, prepended to every text, the source
     sentence included.
+    """
+    model: _builtins.str
+    """The model to run: a served model id or alias. With one model loaded any value (or none) is
+    accepted; with several, empty picks the first and an unknown name is NOT_FOUND.
     """
     @_builtins.property
     def sentences(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
@@ -420,10 +477,11 @@ class SimilarityRequest(_message.Message):
         sentences: _abc.Iterable[_builtins.str] | None = ...,
         truncation: _common_pb2.Truncation | None = ...,
         prompt_name: _builtins.str = ...,
+        model: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["truncation", b"truncation"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["prompt_name", b"prompt_name", "sentences", b"sentences", "source_sentence", b"source_sentence", "truncation", b"truncation"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["model", b"model", "prompt_name", b"prompt_name", "sentences", b"sentences", "source_sentence", b"source_sentence", "truncation", b"truncation"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

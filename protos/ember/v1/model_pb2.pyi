@@ -97,8 +97,8 @@ MODEL_KIND_LLM_RERANKER: ModelKind.ValueType  # 6
 Global___ModelKind: _TypeAlias = ModelKind  # noqa: Y015
 
 @_typing.final
-class GetModelInfoRequest(_message.Message):
-    """GetModelInfoRequest asks for the model description; it has no fields."""
+class ListModelsRequest(_message.Message):
+    """ListModelsRequest asks for every served model."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -108,6 +108,54 @@ class GetModelInfoRequest(_message.Message):
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
     _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListModelsRequest: _TypeAlias = ListModelsRequest  # noqa: Y015
+
+@_typing.final
+class ListModelsResponse(_message.Message):
+    """ListModelsResponse describes every served model."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MODELS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def models(self) -> _containers.RepeatedCompositeFieldContainer[Global___GetModelInfoResponse]:
+        """One description per model, as GetModelInfo gives it."""
+
+    def __init__(
+        self,
+        *,
+        models: _abc.Iterable[Global___GetModelInfoResponse] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["models", b"models"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListModelsResponse: _TypeAlias = ListModelsResponse  # noqa: Y015
+
+@_typing.final
+class GetModelInfoRequest(_message.Message):
+    """GetModelInfoRequest asks for the model description; it has no fields."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MODEL_FIELD_NUMBER: _builtins.int
+    model: _builtins.str
+    """The model to run: a served model id or alias. With one model loaded any value (or none) is
+    accepted; with several, empty picks the first and an unknown name is NOT_FOUND.
+    """
+    def __init__(
+        self,
+        *,
+        model: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["model", b"model"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -138,7 +186,7 @@ class GetModelInfoResponse(_message.Message):
     CPU_FIELD_NUMBER: _builtins.int
     PRECISION_CHECK_FIELD_NUMBER: _builtins.int
     model_id: _builtins.str
-    """The model's id (its folder name, or --served-model-name)."""
+    """The model's id (its folder name, --served-model-name, or NAME in --model NAME=PATH)."""
     kind: Global___ModelKind.ValueType
     """What the model is."""
     dtype: _builtins.str
@@ -290,10 +338,15 @@ class TokenizeRequest(_message.Message):
     INPUTS_FIELD_NUMBER: _builtins.int
     ADD_SPECIAL_TOKENS_FIELD_NUMBER: _builtins.int
     PROMPT_NAME_FIELD_NUMBER: _builtins.int
+    MODEL_FIELD_NUMBER: _builtins.int
     add_special_tokens: _builtins.bool
     """Add the model's special tokens. Unset: true."""
     prompt_name: _builtins.str
     """The name of a prompt from the model's configuration, prepended to every input."""
+    model: _builtins.str
+    """The model to run: a served model id or alias. With one model loaded any value (or none) is
+    accepted; with several, empty picks the first and an unknown name is NOT_FOUND.
+    """
     @_builtins.property
     def inputs(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """The texts; at least one."""
@@ -304,10 +357,11 @@ class TokenizeRequest(_message.Message):
         inputs: _abc.Iterable[_builtins.str] | None = ...,
         add_special_tokens: _builtins.bool | None = ...,
         prompt_name: _builtins.str = ...,
+        model: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_add_special_tokens", b"_add_special_tokens", "add_special_tokens", b"add_special_tokens"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_add_special_tokens", b"_add_special_tokens", "add_special_tokens", b"add_special_tokens", "inputs", b"inputs", "prompt_name", b"prompt_name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_add_special_tokens", b"_add_special_tokens", "add_special_tokens", b"add_special_tokens", "inputs", b"inputs", "model", b"model", "prompt_name", b"prompt_name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__add_special_tokens: _TypeAlias = _typing.Literal["add_special_tokens"]  # noqa: Y015
     _WhichOneofArgType__add_special_tokens: _TypeAlias = _typing.Literal["_add_special_tokens", b"_add_special_tokens"]  # noqa: Y015
@@ -409,8 +463,13 @@ class DecodeRequest(_message.Message):
 
     INPUTS_FIELD_NUMBER: _builtins.int
     SKIP_SPECIAL_TOKENS_FIELD_NUMBER: _builtins.int
+    MODEL_FIELD_NUMBER: _builtins.int
     skip_special_tokens: _builtins.bool
     """Leave the tokenizer's special tokens ([CLS], <s>, ...) out of the text. Unset: true."""
+    model: _builtins.str
+    """The model to run: a served model id or alias. With one model loaded any value (or none) is
+    accepted; with several, empty picks the first and an unknown name is NOT_FOUND.
+    """
     @_builtins.property
     def inputs(self) -> _containers.RepeatedCompositeFieldContainer[_embed_pb2.TokenIds]:
         """The sequences; at least one, each non-empty, every id inside the model's vocabulary."""
@@ -420,10 +479,11 @@ class DecodeRequest(_message.Message):
         *,
         inputs: _abc.Iterable[_embed_pb2.TokenIds] | None = ...,
         skip_special_tokens: _builtins.bool | None = ...,
+        model: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_skip_special_tokens", b"_skip_special_tokens", "skip_special_tokens", b"skip_special_tokens"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_skip_special_tokens", b"_skip_special_tokens", "inputs", b"inputs", "skip_special_tokens", b"skip_special_tokens"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_skip_special_tokens", b"_skip_special_tokens", "inputs", b"inputs", "model", b"model", "skip_special_tokens", b"skip_special_tokens"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__skip_special_tokens: _TypeAlias = _typing.Literal["skip_special_tokens"]  # noqa: Y015
     _WhichOneofArgType__skip_special_tokens: _TypeAlias = _typing.Literal["_skip_special_tokens", b"_skip_special_tokens"]  # noqa: Y015

@@ -50,6 +50,11 @@ class ModelServiceStub:
                 request_serializer=ember_dot_v1_dot_model__pb2.DecodeRequest.SerializeToString,
                 response_deserializer=ember_dot_v1_dot_model__pb2.DecodeResponse.FromString,
                 _registered_method=True)
+        self.ListModels = channel.unary_unary(
+                '/ember.v1.ModelService/ListModels',
+                request_serializer=ember_dot_v1_dot_model__pb2.ListModelsRequest.SerializeToString,
+                response_deserializer=ember_dot_v1_dot_model__pb2.ListModelsResponse.FromString,
+                _registered_method=True)
 
 
 class ModelServiceServicer:
@@ -77,6 +82,13 @@ class ModelServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListModels(self, request, context):
+        """ListModels describes every model the server serves, in the order they were given.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ModelServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -94,6 +106,11 @@ def add_ModelServiceServicer_to_server(servicer, server):
                     servicer.Decode,
                     request_deserializer=ember_dot_v1_dot_model__pb2.DecodeRequest.FromString,
                     response_serializer=ember_dot_v1_dot_model__pb2.DecodeResponse.SerializeToString,
+            ),
+            'ListModels': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListModels,
+                    request_deserializer=ember_dot_v1_dot_model__pb2.ListModelsRequest.FromString,
+                    response_serializer=ember_dot_v1_dot_model__pb2.ListModelsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -178,6 +195,33 @@ class ModelService:
             '/ember.v1.ModelService/Decode',
             ember_dot_v1_dot_model__pb2.DecodeRequest.SerializeToString,
             ember_dot_v1_dot_model__pb2.DecodeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListModels(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ember.v1.ModelService/ListModels',
+            ember_dot_v1_dot_model__pb2.ListModelsRequest.SerializeToString,
+            ember_dot_v1_dot_model__pb2.ListModelsResponse.FromString,
             options,
             channel_credentials,
             insecure,

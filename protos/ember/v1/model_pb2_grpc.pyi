@@ -39,6 +39,8 @@ class ModelServiceStub:
     """Tokenize returns the tokens the model would see for each input."""
     Decode: _grpc.UnaryUnaryMultiCallable[_model_pb2.DecodeRequest, _model_pb2.DecodeResponse]
     """Decode turns token ids back into text with the model's tokenizer (the inverse of Tokenize)."""
+    ListModels: _grpc.UnaryUnaryMultiCallable[_model_pb2.ListModelsRequest, _model_pb2.ListModelsResponse]
+    """ListModels describes every model the server serves, in the order they were given."""
 
 @_typing.type_check_only
 class ModelServiceAsyncStub(ModelServiceStub):
@@ -51,6 +53,8 @@ class ModelServiceAsyncStub(ModelServiceStub):
     """Tokenize returns the tokens the model would see for each input."""
     Decode: _aio.UnaryUnaryMultiCallable[_model_pb2.DecodeRequest, _model_pb2.DecodeResponse]  # type: ignore[assignment]
     """Decode turns token ids back into text with the model's tokenizer (the inverse of Tokenize)."""
+    ListModels: _aio.UnaryUnaryMultiCallable[_model_pb2.ListModelsRequest, _model_pb2.ListModelsResponse]  # type: ignore[assignment]
+    """ListModels describes every model the server serves, in the order they were given."""
 
 class ModelServiceServicer(metaclass=_abc_1.ABCMeta):
     """ModelService describes the loaded model and exposes its tokenizer."""
@@ -78,5 +82,13 @@ class ModelServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_model_pb2.DecodeResponse, _abc.Awaitable[_model_pb2.DecodeResponse]]:
         """Decode turns token ids back into text with the model's tokenizer (the inverse of Tokenize)."""
+
+    @_abc_1.abstractmethod
+    def ListModels(
+        self,
+        request: _model_pb2.ListModelsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_model_pb2.ListModelsResponse, _abc.Awaitable[_model_pb2.ListModelsResponse]]:
+        """ListModels describes every model the server serves, in the order they were given."""
 
 def add_ModelServiceServicer_to_server(servicer: ModelServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from ember.v1 import common_pb2 as ember_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x65mber/v1/rerank.proto\x12\x08\x65mber.v1\x1a\x15\x65mber/v1/common.proto\"\x9e\x01\n\rRerankRequest\x12\r\n\x05query\x18\x01 \x01(\t\x12\r\n\x05texts\x18\x02 \x03(\t\x12\x12\n\nraw_scores\x18\x03 \x01(\x08\x12\x13\n\x0breturn_text\x18\x04 \x01(\x08\x12\x12\n\x05top_n\x18\x05 \x01(\rH\x00\x88\x01\x01\x12(\n\ntruncation\x18\x06 \x01(\x0b\x32\x14.ember.v1.TruncationB\x08\n\x06_top_n\"F\n\nRankedText\x12\r\n\x05index\x18\x01 \x01(\r\x12\r\n\x05score\x18\x02 \x01(\x02\x12\x11\n\x04text\x18\x03 \x01(\tH\x00\x88\x01\x01\x42\x07\n\x05_text\"\x86\x01\n\x0eRerankResponse\x12#\n\x05ranks\x18\x01 \x03(\x0b\x32\x14.ember.v1.RankedText\x12\x1e\n\x05usage\x18\x02 \x01(\x0b\x32\x0f.ember.v1.Usage\x12 \n\x06timing\x18\x03 \x01(\x0b\x32\x10.ember.v1.Timing\x12\r\n\x05model\x18\x04 \x01(\t\"Q\n\x13RerankStreamRequest\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\x12(\n\x07request\x18\x02 \x01(\x0b\x32\x17.ember.v1.RerankRequest\"\x87\x01\n\x14RerankStreamResponse\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\x12,\n\x08response\x18\x02 \x01(\x0b\x32\x18.ember.v1.RerankResponseH\x00\x12%\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x14.ember.v1.BatchErrorH\x00\x42\x08\n\x06result2\x9f\x01\n\rRerankService\x12;\n\x06Rerank\x12\x17.ember.v1.RerankRequest\x1a\x18.ember.v1.RerankResponse\x12Q\n\x0cRerankStream\x12\x1d.ember.v1.RerankStreamRequest\x1a\x1e.ember.v1.RerankStreamResponse(\x01\x30\x01\x42\x7f\n\x0c\x63om.ember.v1B\x0bRerankProtoP\x01Z8github.com/ember-serve/ember/clients/go/ember/v1;emberv1\xa2\x02\x03\x45XX\xaa\x02\x08\x45mber.V1\xca\x02\x08\x45mber\\V1\xea\x02\tEmber::V1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x65mber/v1/rerank.proto\x12\x08\x65mber.v1\x1a\x15\x65mber/v1/common.proto\"\xad\x01\n\rRerankRequest\x12\r\n\x05query\x18\x01 \x01(\t\x12\r\n\x05texts\x18\x02 \x03(\t\x12\x12\n\nraw_scores\x18\x03 \x01(\x08\x12\x13\n\x0breturn_text\x18\x04 \x01(\x08\x12\x12\n\x05top_n\x18\x05 \x01(\rH\x00\x88\x01\x01\x12(\n\ntruncation\x18\x06 \x01(\x0b\x32\x14.ember.v1.Truncation\x12\r\n\x05model\x18\x07 \x01(\tB\x08\n\x06_top_n\"F\n\nRankedText\x12\r\n\x05index\x18\x01 \x01(\r\x12\r\n\x05score\x18\x02 \x01(\x02\x12\x11\n\x04text\x18\x03 \x01(\tH\x00\x88\x01\x01\x42\x07\n\x05_text\"\x86\x01\n\x0eRerankResponse\x12#\n\x05ranks\x18\x01 \x03(\x0b\x32\x14.ember.v1.RankedText\x12\x1e\n\x05usage\x18\x02 \x01(\x0b\x32\x0f.ember.v1.Usage\x12 \n\x06timing\x18\x03 \x01(\x0b\x32\x10.ember.v1.Timing\x12\r\n\x05model\x18\x04 \x01(\t\"Q\n\x13RerankStreamRequest\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\x12(\n\x07request\x18\x02 \x01(\x0b\x32\x17.ember.v1.RerankRequest\"\x87\x01\n\x14RerankStreamResponse\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\x12,\n\x08response\x18\x02 \x01(\x0b\x32\x18.ember.v1.RerankResponseH\x00\x12%\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x14.ember.v1.BatchErrorH\x00\x42\x08\n\x06result2\x9f\x01\n\rRerankService\x12;\n\x06Rerank\x12\x17.ember.v1.RerankRequest\x1a\x18.ember.v1.RerankResponse\x12Q\n\x0cRerankStream\x12\x1d.ember.v1.RerankStreamRequest\x1a\x1e.ember.v1.RerankStreamResponse(\x01\x30\x01\x42\x7f\n\x0c\x63om.ember.v1B\x0bRerankProtoP\x01Z8github.com/ember-serve/ember/clients/go/ember/v1;emberv1\xa2\x02\x03\x45XX\xaa\x02\x08\x45mber.V1\xca\x02\x08\x45mber\\V1\xea\x02\tEmber::V1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,15 +34,15 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\014com.ember.v1B\013RerankProtoP\001Z8github.com/ember-serve/ember/clients/go/ember/v1;emberv1\242\002\003EXX\252\002\010Ember.V1\312\002\010Ember\\V1\352\002\tEmber::V1'
   _globals['_RERANKREQUEST']._serialized_start=59
-  _globals['_RERANKREQUEST']._serialized_end=217
-  _globals['_RANKEDTEXT']._serialized_start=219
-  _globals['_RANKEDTEXT']._serialized_end=289
-  _globals['_RERANKRESPONSE']._serialized_start=292
-  _globals['_RERANKRESPONSE']._serialized_end=426
-  _globals['_RERANKSTREAMREQUEST']._serialized_start=428
-  _globals['_RERANKSTREAMREQUEST']._serialized_end=509
-  _globals['_RERANKSTREAMRESPONSE']._serialized_start=512
-  _globals['_RERANKSTREAMRESPONSE']._serialized_end=647
-  _globals['_RERANKSERVICE']._serialized_start=650
-  _globals['_RERANKSERVICE']._serialized_end=809
+  _globals['_RERANKREQUEST']._serialized_end=232
+  _globals['_RANKEDTEXT']._serialized_start=234
+  _globals['_RANKEDTEXT']._serialized_end=304
+  _globals['_RERANKRESPONSE']._serialized_start=307
+  _globals['_RERANKRESPONSE']._serialized_end=441
+  _globals['_RERANKSTREAMREQUEST']._serialized_start=443
+  _globals['_RERANKSTREAMREQUEST']._serialized_end=524
+  _globals['_RERANKSTREAMRESPONSE']._serialized_start=527
+  _globals['_RERANKSTREAMRESPONSE']._serialized_end=662
+  _globals['_RERANKSERVICE']._serialized_start=665
+  _globals['_RERANKSERVICE']._serialized_end=824
 # @@protoc_insertion_point(module_scope)

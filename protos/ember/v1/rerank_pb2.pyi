@@ -31,6 +31,7 @@ class RerankRequest(_message.Message):
     RETURN_TEXT_FIELD_NUMBER: _builtins.int
     TOP_N_FIELD_NUMBER: _builtins.int
     TRUNCATION_FIELD_NUMBER: _builtins.int
+    MODEL_FIELD_NUMBER: _builtins.int
     query: _builtins.str
     """The query; must not be empty."""
     raw_scores: _builtins.bool
@@ -39,6 +40,10 @@ class RerankRequest(_message.Message):
     """Echo each text in its result."""
     top_n: _builtins.int
     """Return only the best N results. Unset: all."""
+    model: _builtins.str
+    """The model to run: a served model id or alias. With one model loaded any value (or none) is
+    accepted; with several, empty picks the first and an unknown name is NOT_FOUND.
+    """
     @_builtins.property
     def texts(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """The texts to rank; at least one, at most the server's max client batch size."""
@@ -56,10 +61,11 @@ class RerankRequest(_message.Message):
         return_text: _builtins.bool = ...,
         top_n: _builtins.int | None = ...,
         truncation: _common_pb2.Truncation | None = ...,
+        model: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_top_n", b"_top_n", "top_n", b"top_n", "truncation", b"truncation"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_top_n", b"_top_n", "query", b"query", "raw_scores", b"raw_scores", "return_text", b"return_text", "texts", b"texts", "top_n", b"top_n", "truncation", b"truncation"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_top_n", b"_top_n", "model", b"model", "query", b"query", "raw_scores", b"raw_scores", "return_text", b"return_text", "texts", b"texts", "top_n", b"top_n", "truncation", b"truncation"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__top_n: _TypeAlias = _typing.Literal["top_n"]  # noqa: Y015
     _WhichOneofArgType__top_n: _TypeAlias = _typing.Literal["_top_n", b"_top_n"]  # noqa: Y015

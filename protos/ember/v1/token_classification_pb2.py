@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from ember.v1 import common_pb2 as ember_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#ember/v1/token_classification.proto\x12\x08\x65mber.v1\x1a\x15\x65mber/v1/common.proto\"\xa1\x01\n\x14PredictTokensRequest\x12\x0e\n\x06inputs\x18\x01 \x03(\t\x12\x12\n\nraw_scores\x18\x02 \x01(\x08\x12(\n\ntruncation\x18\x03 \x01(\x0b\x32\x14.ember.v1.Truncation\x12;\n\x14\x61ggregation_strategy\x18\x04 \x01(\x0e\x32\x1d.ember.v1.AggregationStrategy\"u\n\x0fTokenPrediction\x12\r\n\x05token\x18\x01 \x01(\t\x12\x10\n\x08token_id\x18\x02 \x01(\r\x12\r\n\x05start\x18\x03 \x01(\r\x12\x0b\n\x03\x65nd\x18\x04 \x01(\r\x12%\n\x07results\x18\x05 \x03(\x0b\x32\x14.ember.v1.LabelScore\"=\n\x10TokenPredictions\x12)\n\x06tokens\x18\x01 \x03(\x0b\x32\x19.ember.v1.TokenPrediction\"\x95\x01\n\x15PredictTokensResponse\x12+\n\x07results\x18\x01 \x03(\x0b\x32\x1a.ember.v1.TokenPredictions\x12\x1e\n\x05usage\x18\x02 \x01(\x0b\x32\x0f.ember.v1.Usage\x12 \n\x06timing\x18\x03 \x01(\x0b\x32\x10.ember.v1.Timing\x12\r\n\x05model\x18\x04 \x01(\t\"_\n\x1aPredictTokensStreamRequest\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\x12/\n\x07request\x18\x02 \x01(\x0b\x32\x1e.ember.v1.PredictTokensRequest\"\x95\x01\n\x1bPredictTokensStreamResponse\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\x12\x33\n\x08response\x18\x02 \x01(\x0b\x32\x1f.ember.v1.PredictTokensResponseH\x00\x12%\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x14.ember.v1.BatchErrorH\x00\x42\x08\n\x06result*\xdb\x01\n\x13\x41ggregationStrategy\x12$\n AGGREGATION_STRATEGY_UNSPECIFIED\x10\x00\x12\x1d\n\x19\x41GGREGATION_STRATEGY_NONE\x10\x01\x12\x1f\n\x1b\x41GGREGATION_STRATEGY_SIMPLE\x10\x02\x12\x1e\n\x1a\x41GGREGATION_STRATEGY_FIRST\x10\x03\x12 \n\x1c\x41GGREGATION_STRATEGY_AVERAGE\x10\x04\x12\x1c\n\x18\x41GGREGATION_STRATEGY_MAX\x10\x05\x32\xd6\x01\n\x1aTokenClassificationService\x12P\n\rPredictTokens\x12\x1e.ember.v1.PredictTokensRequest\x1a\x1f.ember.v1.PredictTokensResponse\x12\x66\n\x13PredictTokensStream\x12$.ember.v1.PredictTokensStreamRequest\x1a%.ember.v1.PredictTokensStreamResponse(\x01\x30\x01\x42\x8c\x01\n\x0c\x63om.ember.v1B\x18TokenClassificationProtoP\x01Z8github.com/ember-serve/ember/clients/go/ember/v1;emberv1\xa2\x02\x03\x45XX\xaa\x02\x08\x45mber.V1\xca\x02\x08\x45mber\\V1\xea\x02\tEmber::V1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#ember/v1/token_classification.proto\x12\x08\x65mber.v1\x1a\x15\x65mber/v1/common.proto\"\xb0\x01\n\x14PredictTokensRequest\x12\x0e\n\x06inputs\x18\x01 \x03(\t\x12\x12\n\nraw_scores\x18\x02 \x01(\x08\x12(\n\ntruncation\x18\x03 \x01(\x0b\x32\x14.ember.v1.Truncation\x12;\n\x14\x61ggregation_strategy\x18\x04 \x01(\x0e\x32\x1d.ember.v1.AggregationStrategy\x12\r\n\x05model\x18\x05 \x01(\t\"u\n\x0fTokenPrediction\x12\r\n\x05token\x18\x01 \x01(\t\x12\x10\n\x08token_id\x18\x02 \x01(\r\x12\r\n\x05start\x18\x03 \x01(\r\x12\x0b\n\x03\x65nd\x18\x04 \x01(\r\x12%\n\x07results\x18\x05 \x03(\x0b\x32\x14.ember.v1.LabelScore\"=\n\x10TokenPredictions\x12)\n\x06tokens\x18\x01 \x03(\x0b\x32\x19.ember.v1.TokenPrediction\"\x95\x01\n\x15PredictTokensResponse\x12+\n\x07results\x18\x01 \x03(\x0b\x32\x1a.ember.v1.TokenPredictions\x12\x1e\n\x05usage\x18\x02 \x01(\x0b\x32\x0f.ember.v1.Usage\x12 \n\x06timing\x18\x03 \x01(\x0b\x32\x10.ember.v1.Timing\x12\r\n\x05model\x18\x04 \x01(\t\"_\n\x1aPredictTokensStreamRequest\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\x12/\n\x07request\x18\x02 \x01(\x0b\x32\x1e.ember.v1.PredictTokensRequest\"\x95\x01\n\x1bPredictTokensStreamResponse\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\x12\x33\n\x08response\x18\x02 \x01(\x0b\x32\x1f.ember.v1.PredictTokensResponseH\x00\x12%\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x14.ember.v1.BatchErrorH\x00\x42\x08\n\x06result*\xdb\x01\n\x13\x41ggregationStrategy\x12$\n AGGREGATION_STRATEGY_UNSPECIFIED\x10\x00\x12\x1d\n\x19\x41GGREGATION_STRATEGY_NONE\x10\x01\x12\x1f\n\x1b\x41GGREGATION_STRATEGY_SIMPLE\x10\x02\x12\x1e\n\x1a\x41GGREGATION_STRATEGY_FIRST\x10\x03\x12 \n\x1c\x41GGREGATION_STRATEGY_AVERAGE\x10\x04\x12\x1c\n\x18\x41GGREGATION_STRATEGY_MAX\x10\x05\x32\xd6\x01\n\x1aTokenClassificationService\x12P\n\rPredictTokens\x12\x1e.ember.v1.PredictTokensRequest\x1a\x1f.ember.v1.PredictTokensResponse\x12\x66\n\x13PredictTokensStream\x12$.ember.v1.PredictTokensStreamRequest\x1a%.ember.v1.PredictTokensStreamResponse(\x01\x30\x01\x42\x8c\x01\n\x0c\x63om.ember.v1B\x18TokenClassificationProtoP\x01Z8github.com/ember-serve/ember/clients/go/ember/v1;emberv1\xa2\x02\x03\x45XX\xaa\x02\x08\x45mber.V1\xca\x02\x08\x45mber\\V1\xea\x02\tEmber::V1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,20 +33,20 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'ember.v1.token_classificati
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\014com.ember.v1B\030TokenClassificationProtoP\001Z8github.com/ember-serve/ember/clients/go/ember/v1;emberv1\242\002\003EXX\252\002\010Ember.V1\312\002\010Ember\\V1\352\002\tEmber::V1'
-  _globals['_AGGREGATIONSTRATEGY']._serialized_start=820
-  _globals['_AGGREGATIONSTRATEGY']._serialized_end=1039
+  _globals['_AGGREGATIONSTRATEGY']._serialized_start=835
+  _globals['_AGGREGATIONSTRATEGY']._serialized_end=1054
   _globals['_PREDICTTOKENSREQUEST']._serialized_start=73
-  _globals['_PREDICTTOKENSREQUEST']._serialized_end=234
-  _globals['_TOKENPREDICTION']._serialized_start=236
-  _globals['_TOKENPREDICTION']._serialized_end=353
-  _globals['_TOKENPREDICTIONS']._serialized_start=355
-  _globals['_TOKENPREDICTIONS']._serialized_end=416
-  _globals['_PREDICTTOKENSRESPONSE']._serialized_start=419
-  _globals['_PREDICTTOKENSRESPONSE']._serialized_end=568
-  _globals['_PREDICTTOKENSSTREAMREQUEST']._serialized_start=570
-  _globals['_PREDICTTOKENSSTREAMREQUEST']._serialized_end=665
-  _globals['_PREDICTTOKENSSTREAMRESPONSE']._serialized_start=668
-  _globals['_PREDICTTOKENSSTREAMRESPONSE']._serialized_end=817
-  _globals['_TOKENCLASSIFICATIONSERVICE']._serialized_start=1042
-  _globals['_TOKENCLASSIFICATIONSERVICE']._serialized_end=1256
+  _globals['_PREDICTTOKENSREQUEST']._serialized_end=249
+  _globals['_TOKENPREDICTION']._serialized_start=251
+  _globals['_TOKENPREDICTION']._serialized_end=368
+  _globals['_TOKENPREDICTIONS']._serialized_start=370
+  _globals['_TOKENPREDICTIONS']._serialized_end=431
+  _globals['_PREDICTTOKENSRESPONSE']._serialized_start=434
+  _globals['_PREDICTTOKENSRESPONSE']._serialized_end=583
+  _globals['_PREDICTTOKENSSTREAMREQUEST']._serialized_start=585
+  _globals['_PREDICTTOKENSSTREAMREQUEST']._serialized_end=680
+  _globals['_PREDICTTOKENSSTREAMRESPONSE']._serialized_start=683
+  _globals['_PREDICTTOKENSSTREAMRESPONSE']._serialized_end=832
+  _globals['_TOKENCLASSIFICATIONSERVICE']._serialized_start=1057
+  _globals['_TOKENCLASSIFICATIONSERVICE']._serialized_end=1271
 # @@protoc_insertion_point(module_scope)

@@ -68,10 +68,15 @@ class PredictTokensRequest(_message.Message):
     RAW_SCORES_FIELD_NUMBER: _builtins.int
     TRUNCATION_FIELD_NUMBER: _builtins.int
     AGGREGATION_STRATEGY_FIELD_NUMBER: _builtins.int
+    MODEL_FIELD_NUMBER: _builtins.int
     raw_scores: _builtins.bool
     """Return every label's raw logit per token (aggregation NONE only)."""
     aggregation_strategy: Global___AggregationStrategy.ValueType
     """How sub-word tokens are merged into entities."""
+    model: _builtins.str
+    """The model to run: a served model id or alias. With one model loaded any value (or none) is
+    accepted; with several, empty picks the first and an unknown name is NOT_FOUND.
+    """
     @_builtins.property
     def inputs(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """The texts; at least one, at most the server's max client batch size."""
@@ -87,10 +92,11 @@ class PredictTokensRequest(_message.Message):
         raw_scores: _builtins.bool = ...,
         truncation: _common_pb2.Truncation | None = ...,
         aggregation_strategy: Global___AggregationStrategy.ValueType = ...,
+        model: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["truncation", b"truncation"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["aggregation_strategy", b"aggregation_strategy", "inputs", b"inputs", "raw_scores", b"raw_scores", "truncation", b"truncation"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["aggregation_strategy", b"aggregation_strategy", "inputs", b"inputs", "model", b"model", "raw_scores", b"raw_scores", "truncation", b"truncation"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -38,6 +38,7 @@ PROTOBUF_ATTRIBUTE_NO_DESTROY PROTOBUF_CONSTINIT PROTOBUF_ATTRIBUTE_INIT_PRIORIT
 PROTOBUF_CONSTEXPR ClassifyRequest::ClassifyRequest(
     ::_pbi::ConstantInitialized): _impl_{
     /*decltype(_impl_.inputs_)*/{}
+  , /*decltype(_impl_.model_)*/{&::_pbi::fixed_address_empty_string, ::_pbi::ConstantInitialized{}}
   , /*decltype(_impl_.truncation_)*/nullptr
   , /*decltype(_impl_.raw_scores_)*/false
   , /*decltype(_impl_._cached_size_)*/{}} {}
@@ -131,6 +132,7 @@ const uint32_t TableStruct_ember_2fv1_2fclassify_2eproto::offsets[] PROTOBUF_SEC
   PROTOBUF_FIELD_OFFSET(::ember::v1::ClassifyRequest, _impl_.inputs_),
   PROTOBUF_FIELD_OFFSET(::ember::v1::ClassifyRequest, _impl_.raw_scores_),
   PROTOBUF_FIELD_OFFSET(::ember::v1::ClassifyRequest, _impl_.truncation_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::ClassifyRequest, _impl_.model_),
   ~0u,  // no _has_bits_
   PROTOBUF_FIELD_OFFSET(::ember::v1::Classification, _internal_metadata_),
   ~0u,  // no _extensions_
@@ -170,10 +172,10 @@ const uint32_t TableStruct_ember_2fv1_2fclassify_2eproto::offsets[] PROTOBUF_SEC
 static const ::_pbi::MigrationSchema schemas[] PROTOBUF_SECTION_VARIABLE(protodesc_cold) = {
   { 0, -1, -1, sizeof(::ember::v1::ClassifyInput)},
   { 7, -1, -1, sizeof(::ember::v1::ClassifyRequest)},
-  { 16, -1, -1, sizeof(::ember::v1::Classification)},
-  { 23, -1, -1, sizeof(::ember::v1::ClassifyResponse)},
-  { 33, -1, -1, sizeof(::ember::v1::ClassifyStreamRequest)},
-  { 41, -1, -1, sizeof(::ember::v1::ClassifyStreamResponse)},
+  { 17, -1, -1, sizeof(::ember::v1::Classification)},
+  { 24, -1, -1, sizeof(::ember::v1::ClassifyResponse)},
+  { 34, -1, -1, sizeof(::ember::v1::ClassifyStreamRequest)},
+  { 42, -1, -1, sizeof(::ember::v1::ClassifyStreamResponse)},
 };
 
 static const ::_pb::Message* const file_default_instances[] = {
@@ -188,38 +190,39 @@ static const ::_pb::Message* const file_default_instances[] = {
 const char descriptor_table_protodef_ember_2fv1_2fclassify_2eproto[] PROTOBUF_SECTION_VARIABLE(protodesc_cold) =
   "\n\027ember/v1/classify.proto\022\010ember.v1\032\025emb"
   "er/v1/common.proto\"%\n\rClassifyInput\022\024\n\005t"
-  "exts\030\001 \003(\tR\005texts\"\227\001\n\017ClassifyRequest\022/\n"
+  "exts\030\001 \003(\tR\005texts\"\255\001\n\017ClassifyRequest\022/\n"
   "\006inputs\030\001 \003(\0132\027.ember.v1.ClassifyInputR\006"
   "inputs\022\035\n\nraw_scores\030\002 \001(\010R\trawScores\0224\n"
   "\ntruncation\030\003 \001(\0132\024.ember.v1.TruncationR"
-  "\ntruncation\">\n\016Classification\022,\n\006labels\030"
-  "\001 \003(\0132\024.ember.v1.LabelScoreR\006labels\"\255\001\n\020"
-  "ClassifyResponse\0222\n\007results\030\001 \003(\0132\030.embe"
-  "r.v1.ClassificationR\007results\022%\n\005usage\030\002 "
-  "\001(\0132\017.ember.v1.UsageR\005usage\022(\n\006timing\030\003 "
-  "\001(\0132\020.ember.v1.TimingR\006timing\022\024\n\005model\030\004"
-  " \001(\tR\005model\"g\n\025ClassifyStreamRequest\022\031\n\010"
-  "batch_id\030\001 \001(\tR\007batchId\0223\n\007request\030\002 \001(\013"
-  "2\031.ember.v1.ClassifyRequestR\007request\"\245\001\n"
-  "\026ClassifyStreamResponse\022\031\n\010batch_id\030\001 \001("
-  "\tR\007batchId\0228\n\010response\030\002 \001(\0132\032.ember.v1."
-  "ClassifyResponseH\000R\010response\022,\n\005error\030\003 "
-  "\001(\0132\024.ember.v1.BatchErrorH\000R\005errorB\010\n\006re"
-  "sult2\255\001\n\017ClassifyService\022A\n\010Classify\022\031.e"
-  "mber.v1.ClassifyRequest\032\032.ember.v1.Class"
-  "ifyResponse\022W\n\016ClassifyStream\022\037.ember.v1"
-  ".ClassifyStreamRequest\032 .ember.v1.Classi"
-  "fyStreamResponse(\0010\001B\201\001\n\014com.ember.v1B\rC"
-  "lassifyProtoP\001Z8github.com/ember-serve/e"
-  "mber/clients/go/ember/v1;emberv1\242\002\003EXX\252\002"
-  "\010Ember.V1\312\002\010Ember\\V1\352\002\tEmber::V1b\006proto3"
+  "\ntruncation\022\024\n\005model\030\004 \001(\tR\005model\">\n\016Cla"
+  "ssification\022,\n\006labels\030\001 \003(\0132\024.ember.v1.L"
+  "abelScoreR\006labels\"\255\001\n\020ClassifyResponse\0222"
+  "\n\007results\030\001 \003(\0132\030.ember.v1.Classificatio"
+  "nR\007results\022%\n\005usage\030\002 \001(\0132\017.ember.v1.Usa"
+  "geR\005usage\022(\n\006timing\030\003 \001(\0132\020.ember.v1.Tim"
+  "ingR\006timing\022\024\n\005model\030\004 \001(\tR\005model\"g\n\025Cla"
+  "ssifyStreamRequest\022\031\n\010batch_id\030\001 \001(\tR\007ba"
+  "tchId\0223\n\007request\030\002 \001(\0132\031.ember.v1.Classi"
+  "fyRequestR\007request\"\245\001\n\026ClassifyStreamRes"
+  "ponse\022\031\n\010batch_id\030\001 \001(\tR\007batchId\0228\n\010resp"
+  "onse\030\002 \001(\0132\032.ember.v1.ClassifyResponseH\000"
+  "R\010response\022,\n\005error\030\003 \001(\0132\024.ember.v1.Bat"
+  "chErrorH\000R\005errorB\010\n\006result2\255\001\n\017ClassifyS"
+  "ervice\022A\n\010Classify\022\031.ember.v1.ClassifyRe"
+  "quest\032\032.ember.v1.ClassifyResponse\022W\n\016Cla"
+  "ssifyStream\022\037.ember.v1.ClassifyStreamReq"
+  "uest\032 .ember.v1.ClassifyStreamResponse(\001"
+  "0\001B\201\001\n\014com.ember.v1B\rClassifyProtoP\001Z8gi"
+  "thub.com/ember-serve/ember/clients/go/em"
+  "ber/v1;emberv1\242\002\003EXX\252\002\010Ember.V1\312\002\010Ember\\"
+  "V1\352\002\tEmber::V1b\006proto3"
   ;
 static const ::_pbi::DescriptorTable* const descriptor_table_ember_2fv1_2fclassify_2eproto_deps[1] = {
   &::descriptor_table_ember_2fv1_2fcommon_2eproto,
 };
 static ::_pbi::once_flag descriptor_table_ember_2fv1_2fclassify_2eproto_once;
 const ::_pbi::DescriptorTable descriptor_table_ember_2fv1_2fclassify_2eproto = {
-    false, false, 1080, descriptor_table_protodef_ember_2fv1_2fclassify_2eproto,
+    false, false, 1102, descriptor_table_protodef_ember_2fv1_2fclassify_2eproto,
     "ember/v1/classify.proto",
     &descriptor_table_ember_2fv1_2fclassify_2eproto_once, descriptor_table_ember_2fv1_2fclassify_2eproto_deps, 1, 6,
     schemas, file_default_instances, TableStruct_ember_2fv1_2fclassify_2eproto::offsets,
@@ -453,11 +456,20 @@ ClassifyRequest::ClassifyRequest(const ClassifyRequest& from)
   ClassifyRequest* const _this = this; (void)_this;
   new (&_impl_) Impl_{
       decltype(_impl_.inputs_){from._impl_.inputs_}
+    , decltype(_impl_.model_){}
     , decltype(_impl_.truncation_){nullptr}
     , decltype(_impl_.raw_scores_){}
     , /*decltype(_impl_._cached_size_)*/{}};
 
   _internal_metadata_.MergeFrom<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(from._internal_metadata_);
+  _impl_.model_.InitDefault();
+  #ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
+    _impl_.model_.Set("", GetArenaForAllocation());
+  #endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  if (!from._internal_model().empty()) {
+    _this->_impl_.model_.Set(from._internal_model(), 
+      _this->GetArenaForAllocation());
+  }
   if (from._internal_has_truncation()) {
     _this->_impl_.truncation_ = new ::ember::v1::Truncation(*from._impl_.truncation_);
   }
@@ -471,10 +483,15 @@ inline void ClassifyRequest::SharedCtor(
   (void)is_message_owned;
   new (&_impl_) Impl_{
       decltype(_impl_.inputs_){arena}
+    , decltype(_impl_.model_){}
     , decltype(_impl_.truncation_){nullptr}
     , decltype(_impl_.raw_scores_){false}
     , /*decltype(_impl_._cached_size_)*/{}
   };
+  _impl_.model_.InitDefault();
+  #ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
+    _impl_.model_.Set("", GetArenaForAllocation());
+  #endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
 }
 
 ClassifyRequest::~ClassifyRequest() {
@@ -489,6 +506,7 @@ ClassifyRequest::~ClassifyRequest() {
 inline void ClassifyRequest::SharedDtor() {
   GOOGLE_DCHECK(GetArenaForAllocation() == nullptr);
   _impl_.inputs_.~RepeatedPtrField();
+  _impl_.model_.Destroy();
   if (this != internal_default_instance()) delete _impl_.truncation_;
 }
 
@@ -503,6 +521,7 @@ void ClassifyRequest::Clear() {
   (void) cached_has_bits;
 
   _impl_.inputs_.Clear();
+  _impl_.model_.ClearToEmpty();
   if (GetArenaForAllocation() == nullptr && _impl_.truncation_ != nullptr) {
     delete _impl_.truncation_;
   }
@@ -543,6 +562,16 @@ const char* ClassifyRequest::_InternalParse(const char* ptr, ::_pbi::ParseContex
         if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 26)) {
           ptr = ctx->ParseMessage(_internal_mutable_truncation(), ptr);
           CHK_(ptr);
+        } else
+          goto handle_unusual;
+        continue;
+      // string model = 4 [json_name = "model"];
+      case 4:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 34)) {
+          auto str = _internal_mutable_model();
+          ptr = ::_pbi::InlineGreedyStringParser(str, ptr, ctx);
+          CHK_(ptr);
+          CHK_(::_pbi::VerifyUTF8(str, "ember.v1.ClassifyRequest.model"));
         } else
           goto handle_unusual;
         continue;
@@ -596,6 +625,16 @@ uint8_t* ClassifyRequest::_InternalSerialize(
         _Internal::truncation(this).GetCachedSize(), target, stream);
   }
 
+  // string model = 4 [json_name = "model"];
+  if (!this->_internal_model().empty()) {
+    ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::VerifyUtf8String(
+      this->_internal_model().data(), static_cast<int>(this->_internal_model().length()),
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::SERIALIZE,
+      "ember.v1.ClassifyRequest.model");
+    target = stream->WriteStringMaybeAliased(
+        4, this->_internal_model(), target);
+  }
+
   if (PROTOBUF_PREDICT_FALSE(_internal_metadata_.have_unknown_fields())) {
     target = ::_pbi::WireFormat::InternalSerializeUnknownFieldsToArray(
         _internal_metadata_.unknown_fields<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(::PROTOBUF_NAMESPACE_ID::UnknownFieldSet::default_instance), target, stream);
@@ -617,6 +656,13 @@ size_t ClassifyRequest::ByteSizeLong() const {
   for (const auto& msg : this->_impl_.inputs_) {
     total_size +=
       ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::MessageSize(msg);
+  }
+
+  // string model = 4 [json_name = "model"];
+  if (!this->_internal_model().empty()) {
+    total_size += 1 +
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::StringSize(
+        this->_internal_model());
   }
 
   // .ember.v1.Truncation truncation = 3 [json_name = "truncation"];
@@ -650,6 +696,9 @@ void ClassifyRequest::MergeImpl(::PROTOBUF_NAMESPACE_ID::Message& to_msg, const 
   (void) cached_has_bits;
 
   _this->_impl_.inputs_.MergeFrom(from._impl_.inputs_);
+  if (!from._internal_model().empty()) {
+    _this->_internal_set_model(from._internal_model());
+  }
   if (from._internal_has_truncation()) {
     _this->_internal_mutable_truncation()->::ember::v1::Truncation::MergeFrom(
         from._internal_truncation());
@@ -673,8 +722,14 @@ bool ClassifyRequest::IsInitialized() const {
 
 void ClassifyRequest::InternalSwap(ClassifyRequest* other) {
   using std::swap;
+  auto* lhs_arena = GetArenaForAllocation();
+  auto* rhs_arena = other->GetArenaForAllocation();
   _internal_metadata_.InternalSwap(&other->_internal_metadata_);
   _impl_.inputs_.InternalSwap(&other->_impl_.inputs_);
+  ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr::InternalSwap(
+      &_impl_.model_, lhs_arena,
+      &other->_impl_.model_, rhs_arena
+  );
   ::PROTOBUF_NAMESPACE_ID::internal::memswap<
       PROTOBUF_FIELD_OFFSET(ClassifyRequest, _impl_.raw_scores_)
       + sizeof(ClassifyRequest::_impl_.raw_scores_)

@@ -365,6 +365,7 @@ class ClassifyRequest final :
 
   enum : int {
     kInputsFieldNumber = 1,
+    kModelFieldNumber = 4,
     kTruncationFieldNumber = 3,
     kRawScoresFieldNumber = 2,
   };
@@ -385,6 +386,20 @@ class ClassifyRequest final :
   ::ember::v1::ClassifyInput* add_inputs();
   const ::PROTOBUF_NAMESPACE_ID::RepeatedPtrField< ::ember::v1::ClassifyInput >&
       inputs() const;
+
+  // string model = 4 [json_name = "model"];
+  void clear_model();
+  const std::string& model() const;
+  template <typename ArgT0 = const std::string&, typename... ArgT>
+  void set_model(ArgT0&& arg0, ArgT... args);
+  std::string* mutable_model();
+  PROTOBUF_NODISCARD std::string* release_model();
+  void set_allocated_model(std::string* model);
+  private:
+  const std::string& _internal_model() const;
+  inline PROTOBUF_ALWAYS_INLINE void _internal_set_model(const std::string& value);
+  std::string* _internal_mutable_model();
+  public:
 
   // .ember.v1.Truncation truncation = 3 [json_name = "truncation"];
   bool has_truncation() const;
@@ -422,6 +437,7 @@ class ClassifyRequest final :
   typedef void DestructorSkippable_;
   struct Impl_ {
     ::PROTOBUF_NAMESPACE_ID::RepeatedPtrField< ::ember::v1::ClassifyInput > inputs_;
+    ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr model_;
     ::ember::v1::Truncation* truncation_;
     bool raw_scores_;
     mutable ::PROTOBUF_NAMESPACE_ID::internal::CachedSize _cached_size_;
@@ -1417,6 +1433,56 @@ inline void ClassifyRequest::set_allocated_truncation(::ember::v1::Truncation* t
   }
   _impl_.truncation_ = truncation;
   // @@protoc_insertion_point(field_set_allocated:ember.v1.ClassifyRequest.truncation)
+}
+
+// string model = 4 [json_name = "model"];
+inline void ClassifyRequest::clear_model() {
+  _impl_.model_.ClearToEmpty();
+}
+inline const std::string& ClassifyRequest::model() const {
+  // @@protoc_insertion_point(field_get:ember.v1.ClassifyRequest.model)
+  return _internal_model();
+}
+template <typename ArgT0, typename... ArgT>
+inline PROTOBUF_ALWAYS_INLINE
+void ClassifyRequest::set_model(ArgT0&& arg0, ArgT... args) {
+ 
+ _impl_.model_.Set(static_cast<ArgT0 &&>(arg0), args..., GetArenaForAllocation());
+  // @@protoc_insertion_point(field_set:ember.v1.ClassifyRequest.model)
+}
+inline std::string* ClassifyRequest::mutable_model() {
+  std::string* _s = _internal_mutable_model();
+  // @@protoc_insertion_point(field_mutable:ember.v1.ClassifyRequest.model)
+  return _s;
+}
+inline const std::string& ClassifyRequest::_internal_model() const {
+  return _impl_.model_.Get();
+}
+inline void ClassifyRequest::_internal_set_model(const std::string& value) {
+  
+  _impl_.model_.Set(value, GetArenaForAllocation());
+}
+inline std::string* ClassifyRequest::_internal_mutable_model() {
+  
+  return _impl_.model_.Mutable(GetArenaForAllocation());
+}
+inline std::string* ClassifyRequest::release_model() {
+  // @@protoc_insertion_point(field_release:ember.v1.ClassifyRequest.model)
+  return _impl_.model_.Release();
+}
+inline void ClassifyRequest::set_allocated_model(std::string* model) {
+  if (model != nullptr) {
+    
+  } else {
+    
+  }
+  _impl_.model_.SetAllocated(model, GetArenaForAllocation());
+#ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  if (_impl_.model_.IsDefault()) {
+    _impl_.model_.Set("", GetArenaForAllocation());
+  }
+#endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  // @@protoc_insertion_point(field_set_allocated:ember.v1.ClassifyRequest.model)
 }
 
 // -------------------------------------------------------------------

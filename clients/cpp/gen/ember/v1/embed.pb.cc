@@ -50,12 +50,28 @@ struct EmbedInputDefaultTypeInternal {
   };
 };
 PROTOBUF_ATTRIBUTE_NO_DESTROY PROTOBUF_CONSTINIT PROTOBUF_ATTRIBUTE_INIT_PRIORITY1 EmbedInputDefaultTypeInternal _EmbedInput_default_instance_;
+PROTOBUF_CONSTEXPR FloatMatrix::FloatMatrix(
+    ::_pbi::ConstantInitialized): _impl_{
+    /*decltype(_impl_.float32_le_)*/{&::_pbi::fixed_address_empty_string, ::_pbi::ConstantInitialized{}}
+  , /*decltype(_impl_.rows_)*/0u
+  , /*decltype(_impl_.cols_)*/0u
+  , /*decltype(_impl_._cached_size_)*/{}} {}
+struct FloatMatrixDefaultTypeInternal {
+  PROTOBUF_CONSTEXPR FloatMatrixDefaultTypeInternal()
+      : _instance(::_pbi::ConstantInitialized{}) {}
+  ~FloatMatrixDefaultTypeInternal() {}
+  union {
+    FloatMatrix _instance;
+  };
+};
+PROTOBUF_ATTRIBUTE_NO_DESTROY PROTOBUF_CONSTINIT PROTOBUF_ATTRIBUTE_INIT_PRIORITY1 FloatMatrixDefaultTypeInternal _FloatMatrix_default_instance_;
 PROTOBUF_CONSTEXPR EmbedRequest::EmbedRequest(
     ::_pbi::ConstantInitialized): _impl_{
     /*decltype(_impl_._has_bits_)*/{}
   , /*decltype(_impl_._cached_size_)*/{}
   , /*decltype(_impl_.inputs_)*/{}
   , /*decltype(_impl_.prompt_name_)*/{&::_pbi::fixed_address_empty_string, ::_pbi::ConstantInitialized{}}
+  , /*decltype(_impl_.model_)*/{&::_pbi::fixed_address_empty_string, ::_pbi::ConstantInitialized{}}
   , /*decltype(_impl_.truncation_)*/nullptr
   , /*decltype(_impl_.normalize_)*/false
   , /*decltype(_impl_.dimensions_)*/0
@@ -89,6 +105,7 @@ PROTOBUF_CONSTEXPR EmbedResponse::EmbedResponse(
   , /*decltype(_impl_.model_)*/{&::_pbi::fixed_address_empty_string, ::_pbi::ConstantInitialized{}}
   , /*decltype(_impl_.usage_)*/nullptr
   , /*decltype(_impl_.timing_)*/nullptr
+  , /*decltype(_impl_.matrix_)*/nullptr
   , /*decltype(_impl_._cached_size_)*/{}} {}
 struct EmbedResponseDefaultTypeInternal {
   PROTOBUF_CONSTEXPR EmbedResponseDefaultTypeInternal()
@@ -132,6 +149,7 @@ PROTOBUF_CONSTEXPR EmbedSparseRequest::EmbedSparseRequest(
     ::_pbi::ConstantInitialized): _impl_{
     /*decltype(_impl_.inputs_)*/{}
   , /*decltype(_impl_.prompt_name_)*/{&::_pbi::fixed_address_empty_string, ::_pbi::ConstantInitialized{}}
+  , /*decltype(_impl_.model_)*/{&::_pbi::fixed_address_empty_string, ::_pbi::ConstantInitialized{}}
   , /*decltype(_impl_.truncation_)*/nullptr
   , /*decltype(_impl_._cached_size_)*/{}} {}
 struct EmbedSparseRequestDefaultTypeInternal {
@@ -179,6 +197,7 @@ PROTOBUF_CONSTEXPR SimilarityRequest::SimilarityRequest(
     /*decltype(_impl_.sentences_)*/{}
   , /*decltype(_impl_.source_sentence_)*/{&::_pbi::fixed_address_empty_string, ::_pbi::ConstantInitialized{}}
   , /*decltype(_impl_.prompt_name_)*/{&::_pbi::fixed_address_empty_string, ::_pbi::ConstantInitialized{}}
+  , /*decltype(_impl_.model_)*/{&::_pbi::fixed_address_empty_string, ::_pbi::ConstantInitialized{}}
   , /*decltype(_impl_.truncation_)*/nullptr
   , /*decltype(_impl_._cached_size_)*/{}} {}
 struct SimilarityRequestDefaultTypeInternal {
@@ -208,7 +227,7 @@ struct SimilarityResponseDefaultTypeInternal {
 PROTOBUF_ATTRIBUTE_NO_DESTROY PROTOBUF_CONSTINIT PROTOBUF_ATTRIBUTE_INIT_PRIORITY1 SimilarityResponseDefaultTypeInternal _SimilarityResponse_default_instance_;
 }  // namespace v1
 }  // namespace ember
-static ::_pb::Metadata file_level_metadata_ember_2fv1_2fembed_2eproto[12];
+static ::_pb::Metadata file_level_metadata_ember_2fv1_2fembed_2eproto[13];
 static const ::_pb::EnumDescriptor* file_level_enum_descriptors_ember_2fv1_2fembed_2eproto[1];
 static constexpr ::_pb::ServiceDescriptor const** file_level_service_descriptors_ember_2fv1_2fembed_2eproto = nullptr;
 
@@ -229,6 +248,15 @@ const uint32_t TableStruct_ember_2fv1_2fembed_2eproto::offsets[] PROTOBUF_SECTIO
   ::_pbi::kInvalidFieldOffsetTag,
   ::_pbi::kInvalidFieldOffsetTag,
   PROTOBUF_FIELD_OFFSET(::ember::v1::EmbedInput, _impl_.content_),
+  ~0u,  // no _has_bits_
+  PROTOBUF_FIELD_OFFSET(::ember::v1::FloatMatrix, _internal_metadata_),
+  ~0u,  // no _extensions_
+  ~0u,  // no _oneof_case_
+  ~0u,  // no _weak_field_map_
+  ~0u,  // no _inlined_string_donated_
+  PROTOBUF_FIELD_OFFSET(::ember::v1::FloatMatrix, _impl_.rows_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::FloatMatrix, _impl_.cols_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::FloatMatrix, _impl_.float32_le_),
   PROTOBUF_FIELD_OFFSET(::ember::v1::EmbedRequest, _impl_._has_bits_),
   PROTOBUF_FIELD_OFFSET(::ember::v1::EmbedRequest, _internal_metadata_),
   ~0u,  // no _extensions_
@@ -241,9 +269,11 @@ const uint32_t TableStruct_ember_2fv1_2fembed_2eproto::offsets[] PROTOBUF_SECTIO
   PROTOBUF_FIELD_OFFSET(::ember::v1::EmbedRequest, _impl_.truncation_),
   PROTOBUF_FIELD_OFFSET(::ember::v1::EmbedRequest, _impl_.prompt_name_),
   PROTOBUF_FIELD_OFFSET(::ember::v1::EmbedRequest, _impl_.format_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::EmbedRequest, _impl_.model_),
   ~0u,
   0,
   1,
+  ~0u,
   ~0u,
   ~0u,
   ~0u,
@@ -265,6 +295,7 @@ const uint32_t TableStruct_ember_2fv1_2fembed_2eproto::offsets[] PROTOBUF_SECTIO
   PROTOBUF_FIELD_OFFSET(::ember::v1::EmbedResponse, _impl_.usage_),
   PROTOBUF_FIELD_OFFSET(::ember::v1::EmbedResponse, _impl_.timing_),
   PROTOBUF_FIELD_OFFSET(::ember::v1::EmbedResponse, _impl_.model_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::EmbedResponse, _impl_.matrix_),
   ~0u,  // no _has_bits_
   PROTOBUF_FIELD_OFFSET(::ember::v1::EmbedStreamRequest, _internal_metadata_),
   ~0u,  // no _extensions_
@@ -292,6 +323,7 @@ const uint32_t TableStruct_ember_2fv1_2fembed_2eproto::offsets[] PROTOBUF_SECTIO
   PROTOBUF_FIELD_OFFSET(::ember::v1::EmbedSparseRequest, _impl_.inputs_),
   PROTOBUF_FIELD_OFFSET(::ember::v1::EmbedSparseRequest, _impl_.truncation_),
   PROTOBUF_FIELD_OFFSET(::ember::v1::EmbedSparseRequest, _impl_.prompt_name_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::EmbedSparseRequest, _impl_.model_),
   ~0u,  // no _has_bits_
   PROTOBUF_FIELD_OFFSET(::ember::v1::SparseEmbedding, _internal_metadata_),
   ~0u,  // no _extensions_
@@ -320,6 +352,7 @@ const uint32_t TableStruct_ember_2fv1_2fembed_2eproto::offsets[] PROTOBUF_SECTIO
   PROTOBUF_FIELD_OFFSET(::ember::v1::SimilarityRequest, _impl_.sentences_),
   PROTOBUF_FIELD_OFFSET(::ember::v1::SimilarityRequest, _impl_.truncation_),
   PROTOBUF_FIELD_OFFSET(::ember::v1::SimilarityRequest, _impl_.prompt_name_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::SimilarityRequest, _impl_.model_),
   ~0u,  // no _has_bits_
   PROTOBUF_FIELD_OFFSET(::ember::v1::SimilarityResponse, _internal_metadata_),
   ~0u,  // no _extensions_
@@ -334,21 +367,23 @@ const uint32_t TableStruct_ember_2fv1_2fembed_2eproto::offsets[] PROTOBUF_SECTIO
 static const ::_pbi::MigrationSchema schemas[] PROTOBUF_SECTION_VARIABLE(protodesc_cold) = {
   { 0, -1, -1, sizeof(::ember::v1::TokenIds)},
   { 7, -1, -1, sizeof(::ember::v1::EmbedInput)},
-  { 16, 28, -1, sizeof(::ember::v1::EmbedRequest)},
-  { 34, -1, -1, sizeof(::ember::v1::Embedding)},
-  { 42, -1, -1, sizeof(::ember::v1::EmbedResponse)},
-  { 52, -1, -1, sizeof(::ember::v1::EmbedStreamRequest)},
-  { 60, -1, -1, sizeof(::ember::v1::EmbedStreamResponse)},
-  { 70, -1, -1, sizeof(::ember::v1::EmbedSparseRequest)},
-  { 79, -1, -1, sizeof(::ember::v1::SparseEmbedding)},
-  { 87, -1, -1, sizeof(::ember::v1::EmbedSparseResponse)},
-  { 97, -1, -1, sizeof(::ember::v1::SimilarityRequest)},
-  { 107, -1, -1, sizeof(::ember::v1::SimilarityResponse)},
+  { 16, -1, -1, sizeof(::ember::v1::FloatMatrix)},
+  { 25, 38, -1, sizeof(::ember::v1::EmbedRequest)},
+  { 45, -1, -1, sizeof(::ember::v1::Embedding)},
+  { 53, -1, -1, sizeof(::ember::v1::EmbedResponse)},
+  { 64, -1, -1, sizeof(::ember::v1::EmbedStreamRequest)},
+  { 72, -1, -1, sizeof(::ember::v1::EmbedStreamResponse)},
+  { 82, -1, -1, sizeof(::ember::v1::EmbedSparseRequest)},
+  { 92, -1, -1, sizeof(::ember::v1::SparseEmbedding)},
+  { 100, -1, -1, sizeof(::ember::v1::EmbedSparseResponse)},
+  { 110, -1, -1, sizeof(::ember::v1::SimilarityRequest)},
+  { 121, -1, -1, sizeof(::ember::v1::SimilarityResponse)},
 };
 
 static const ::_pb::Message* const file_default_instances[] = {
   &::ember::v1::_TokenIds_default_instance_._instance,
   &::ember::v1::_EmbedInput_default_instance_._instance,
+  &::ember::v1::_FloatMatrix_default_instance_._instance,
   &::ember::v1::_EmbedRequest_default_instance_._instance,
   &::ember::v1::_Embedding_default_instance_._instance,
   &::ember::v1::_EmbedResponse_default_instance_._instance,
@@ -366,69 +401,74 @@ const char descriptor_table_protodef_ember_2fv1_2fembed_2eproto[] PROTOBUF_SECTI
   "v1/common.proto\"\034\n\010TokenIds\022\020\n\003ids\030\001 \003(\003"
   "R\003ids\"`\n\nEmbedInput\022\024\n\004text\030\001 \001(\tH\000R\004tex"
   "t\0221\n\ttoken_ids\030\002 \001(\0132\022.ember.v1.TokenIds"
-  "H\000R\010tokenIdsB\t\n\007content\"\253\002\n\014EmbedRequest"
-  "\022,\n\006inputs\030\001 \003(\0132\024.ember.v1.EmbedInputR\006"
-  "inputs\022!\n\tnormalize\030\002 \001(\010H\000R\tnormalize\210\001"
-  "\001\022#\n\ndimensions\030\003 \001(\005H\001R\ndimensions\210\001\001\0224"
-  "\n\ntruncation\030\004 \001(\0132\024.ember.v1.Truncation"
-  "R\ntruncation\022\037\n\013prompt_name\030\005 \001(\tR\npromp"
-  "tName\0221\n\006format\030\006 \001(\0162\031.ember.v1.Embeddi"
-  "ngFormatR\006formatB\014\n\n_normalizeB\r\n\013_dimen"
-  "sions\"B\n\tEmbedding\022\026\n\006values\030\001 \003(\002R\006valu"
-  "es\022\035\n\nfloat32_le\030\002 \001(\014R\tfloat32Le\"\253\001\n\rEm"
-  "bedResponse\0223\n\nembeddings\030\001 \003(\0132\023.ember."
-  "v1.EmbeddingR\nembeddings\022%\n\005usage\030\002 \001(\0132"
-  "\017.ember.v1.UsageR\005usage\022(\n\006timing\030\003 \001(\0132"
-  "\020.ember.v1.TimingR\006timing\022\024\n\005model\030\004 \001(\t"
-  "R\005model\"a\n\022EmbedStreamRequest\022\031\n\010batch_i"
-  "d\030\001 \001(\tR\007batchId\0220\n\007request\030\002 \001(\0132\026.embe"
-  "r.v1.EmbedRequestR\007request\"\237\001\n\023EmbedStre"
-  "amResponse\022\031\n\010batch_id\030\001 \001(\tR\007batchId\0225\n"
-  "\010response\030\002 \001(\0132\027.ember.v1.EmbedResponse"
-  "H\000R\010response\022,\n\005error\030\003 \001(\0132\024.ember.v1.B"
-  "atchErrorH\000R\005errorB\010\n\006result\"\231\001\n\022EmbedSp"
-  "arseRequest\022,\n\006inputs\030\001 \003(\0132\024.ember.v1.E"
-  "mbedInputR\006inputs\0224\n\ntruncation\030\002 \001(\0132\024."
-  "ember.v1.TruncationR\ntruncation\022\037\n\013promp"
-  "t_name\030\003 \001(\tR\npromptName\"C\n\017SparseEmbedd"
-  "ing\022\030\n\007indices\030\001 \003(\rR\007indices\022\026\n\006values\030"
-  "\002 \003(\002R\006values\"\267\001\n\023EmbedSparseResponse\0229\n"
-  "\nembeddings\030\001 \003(\0132\031.ember.v1.SparseEmbed"
-  "dingR\nembeddings\022%\n\005usage\030\002 \001(\0132\017.ember."
-  "v1.UsageR\005usage\022(\n\006timing\030\003 \001(\0132\020.ember."
-  "v1.TimingR\006timing\022\024\n\005model\030\004 \001(\tR\005model\""
-  "\261\001\n\021SimilarityRequest\022\'\n\017source_sentence"
-  "\030\001 \001(\tR\016sourceSentence\022\034\n\tsentences\030\002 \003("
-  "\tR\tsentences\0224\n\ntruncation\030\003 \001(\0132\024.ember"
+  "H\000R\010tokenIdsB\t\n\007content\"T\n\013FloatMatrix\022\022"
+  "\n\004rows\030\001 \001(\rR\004rows\022\022\n\004cols\030\002 \001(\rR\004cols\022\035"
+  "\n\nfloat32_le\030\003 \001(\014R\tfloat32Le\"\301\002\n\014EmbedR"
+  "equest\022,\n\006inputs\030\001 \003(\0132\024.ember.v1.EmbedI"
+  "nputR\006inputs\022!\n\tnormalize\030\002 \001(\010H\000R\tnorma"
+  "lize\210\001\001\022#\n\ndimensions\030\003 \001(\005H\001R\ndimension"
+  "s\210\001\001\0224\n\ntruncation\030\004 \001(\0132\024.ember.v1.Trun"
+  "cationR\ntruncation\022\037\n\013prompt_name\030\005 \001(\tR"
+  "\npromptName\0221\n\006format\030\006 \001(\0162\031.ember.v1.E"
+  "mbeddingFormatR\006format\022\024\n\005model\030\007 \001(\tR\005m"
+  "odelB\014\n\n_normalizeB\r\n\013_dimensions\"B\n\tEmb"
+  "edding\022\026\n\006values\030\001 \003(\002R\006values\022\035\n\nfloat3"
+  "2_le\030\002 \001(\014R\tfloat32Le\"\332\001\n\rEmbedResponse\022"
+  "3\n\nembeddings\030\001 \003(\0132\023.ember.v1.Embedding"
+  "R\nembeddings\022%\n\005usage\030\002 \001(\0132\017.ember.v1.U"
+  "sageR\005usage\022(\n\006timing\030\003 \001(\0132\020.ember.v1.T"
+  "imingR\006timing\022\024\n\005model\030\004 \001(\tR\005model\022-\n\006m"
+  "atrix\030\005 \001(\0132\025.ember.v1.FloatMatrixR\006matr"
+  "ix\"a\n\022EmbedStreamRequest\022\031\n\010batch_id\030\001 \001"
+  "(\tR\007batchId\0220\n\007request\030\002 \001(\0132\026.ember.v1."
+  "EmbedRequestR\007request\"\237\001\n\023EmbedStreamRes"
+  "ponse\022\031\n\010batch_id\030\001 \001(\tR\007batchId\0225\n\010resp"
+  "onse\030\002 \001(\0132\027.ember.v1.EmbedResponseH\000R\010r"
+  "esponse\022,\n\005error\030\003 \001(\0132\024.ember.v1.BatchE"
+  "rrorH\000R\005errorB\010\n\006result\"\257\001\n\022EmbedSparseR"
+  "equest\022,\n\006inputs\030\001 \003(\0132\024.ember.v1.EmbedI"
+  "nputR\006inputs\0224\n\ntruncation\030\002 \001(\0132\024.ember"
   ".v1.TruncationR\ntruncation\022\037\n\013prompt_nam"
-  "e\030\004 \001(\tR\npromptName\"\223\001\n\022SimilarityRespon"
-  "se\022\026\n\006scores\030\001 \003(\002R\006scores\022%\n\005usage\030\002 \001("
-  "\0132\017.ember.v1.UsageR\005usage\022(\n\006timing\030\003 \001("
-  "\0132\020.ember.v1.TimingR\006timing\022\024\n\005model\030\004 \001"
-  "(\tR\005model*p\n\017EmbeddingFormat\022 \n\034EMBEDDIN"
+  "e\030\003 \001(\tR\npromptName\022\024\n\005model\030\004 \001(\tR\005mode"
+  "l\"C\n\017SparseEmbedding\022\030\n\007indices\030\001 \003(\rR\007i"
+  "ndices\022\026\n\006values\030\002 \003(\002R\006values\"\267\001\n\023Embed"
+  "SparseResponse\0229\n\nembeddings\030\001 \003(\0132\031.emb"
+  "er.v1.SparseEmbeddingR\nembeddings\022%\n\005usa"
+  "ge\030\002 \001(\0132\017.ember.v1.UsageR\005usage\022(\n\006timi"
+  "ng\030\003 \001(\0132\020.ember.v1.TimingR\006timing\022\024\n\005mo"
+  "del\030\004 \001(\tR\005model\"\307\001\n\021SimilarityRequest\022\'"
+  "\n\017source_sentence\030\001 \001(\tR\016sourceSentence\022"
+  "\034\n\tsentences\030\002 \003(\tR\tsentences\0224\n\ntruncat"
+  "ion\030\003 \001(\0132\024.ember.v1.TruncationR\ntruncat"
+  "ion\022\037\n\013prompt_name\030\004 \001(\tR\npromptName\022\024\n\005"
+  "model\030\005 \001(\tR\005model\"\223\001\n\022SimilarityRespons"
+  "e\022\026\n\006scores\030\001 \003(\002R\006scores\022%\n\005usage\030\002 \001(\013"
+  "2\017.ember.v1.UsageR\005usage\022(\n\006timing\030\003 \001(\013"
+  "2\020.ember.v1.TimingR\006timing\022\024\n\005model\030\004 \001("
+  "\tR\005model*\215\001\n\017EmbeddingFormat\022 \n\034EMBEDDIN"
   "G_FORMAT_UNSPECIFIED\020\000\022\032\n\026EMBEDDING_FORM"
   "AT_FLOAT\020\001\022\037\n\033EMBEDDING_FORMAT_FLOAT32_L"
-  "E\020\0022\255\002\n\014EmbedService\0228\n\005Embed\022\026.ember.v1"
-  ".EmbedRequest\032\027.ember.v1.EmbedResponse\022N"
-  "\n\013EmbedStream\022\034.ember.v1.EmbedStreamRequ"
-  "est\032\035.ember.v1.EmbedStreamResponse(\0010\001\022J"
-  "\n\013EmbedSparse\022\034.ember.v1.EmbedSparseRequ"
-  "est\032\035.ember.v1.EmbedSparseResponse\022G\n\nSi"
-  "milarity\022\033.ember.v1.SimilarityRequest\032\034."
-  "ember.v1.SimilarityResponseB~\n\014com.ember"
-  ".v1B\nEmbedProtoP\001Z8github.com/ember-serv"
-  "e/ember/clients/go/ember/v1;emberv1\242\002\003EX"
-  "X\252\002\010Ember.V1\312\002\010Ember\\V1\352\002\tEmber::V1b\006pro"
-  "to3"
+  "E\020\002\022\033\n\027EMBEDDING_FORMAT_MATRIX\020\0032\255\002\n\014Emb"
+  "edService\0228\n\005Embed\022\026.ember.v1.EmbedReque"
+  "st\032\027.ember.v1.EmbedResponse\022N\n\013EmbedStre"
+  "am\022\034.ember.v1.EmbedStreamRequest\032\035.ember"
+  ".v1.EmbedStreamResponse(\0010\001\022J\n\013EmbedSpar"
+  "se\022\034.ember.v1.EmbedSparseRequest\032\035.ember"
+  ".v1.EmbedSparseResponse\022G\n\nSimilarity\022\033."
+  "ember.v1.SimilarityRequest\032\034.ember.v1.Si"
+  "milarityResponseB~\n\014com.ember.v1B\nEmbedP"
+  "rotoP\001Z8github.com/ember-serve/ember/cli"
+  "ents/go/ember/v1;emberv1\242\002\003EXX\252\002\010Ember.V"
+  "1\312\002\010Ember\\V1\352\002\tEmber::V1b\006proto3"
   ;
 static const ::_pbi::DescriptorTable* const descriptor_table_ember_2fv1_2fembed_2eproto_deps[1] = {
   &::descriptor_table_ember_2fv1_2fcommon_2eproto,
 };
 static ::_pbi::once_flag descriptor_table_ember_2fv1_2fembed_2eproto_once;
 const ::_pbi::DescriptorTable descriptor_table_ember_2fv1_2fembed_2eproto = {
-    false, false, 2283, descriptor_table_protodef_ember_2fv1_2fembed_2eproto,
+    false, false, 2512, descriptor_table_protodef_ember_2fv1_2fembed_2eproto,
     "ember/v1/embed.proto",
-    &descriptor_table_ember_2fv1_2fembed_2eproto_once, descriptor_table_ember_2fv1_2fembed_2eproto_deps, 1, 12,
+    &descriptor_table_ember_2fv1_2fembed_2eproto_once, descriptor_table_ember_2fv1_2fembed_2eproto_deps, 1, 13,
     schemas, file_default_instances, TableStruct_ember_2fv1_2fembed_2eproto::offsets,
     file_level_metadata_ember_2fv1_2fembed_2eproto, file_level_enum_descriptors_ember_2fv1_2fembed_2eproto,
     file_level_service_descriptors_ember_2fv1_2fembed_2eproto,
@@ -450,6 +490,7 @@ bool EmbeddingFormat_IsValid(int value) {
     case 0:
     case 1:
     case 2:
+    case 3:
       return true;
     default:
       return false;
@@ -938,6 +979,264 @@ void EmbedInput::InternalSwap(EmbedInput* other) {
 
 // ===================================================================
 
+class FloatMatrix::_Internal {
+ public:
+};
+
+FloatMatrix::FloatMatrix(::PROTOBUF_NAMESPACE_ID::Arena* arena,
+                         bool is_message_owned)
+  : ::PROTOBUF_NAMESPACE_ID::Message(arena, is_message_owned) {
+  SharedCtor(arena, is_message_owned);
+  // @@protoc_insertion_point(arena_constructor:ember.v1.FloatMatrix)
+}
+FloatMatrix::FloatMatrix(const FloatMatrix& from)
+  : ::PROTOBUF_NAMESPACE_ID::Message() {
+  FloatMatrix* const _this = this; (void)_this;
+  new (&_impl_) Impl_{
+      decltype(_impl_.float32_le_){}
+    , decltype(_impl_.rows_){}
+    , decltype(_impl_.cols_){}
+    , /*decltype(_impl_._cached_size_)*/{}};
+
+  _internal_metadata_.MergeFrom<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(from._internal_metadata_);
+  _impl_.float32_le_.InitDefault();
+  #ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
+    _impl_.float32_le_.Set("", GetArenaForAllocation());
+  #endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  if (!from._internal_float32_le().empty()) {
+    _this->_impl_.float32_le_.Set(from._internal_float32_le(), 
+      _this->GetArenaForAllocation());
+  }
+  ::memcpy(&_impl_.rows_, &from._impl_.rows_,
+    static_cast<size_t>(reinterpret_cast<char*>(&_impl_.cols_) -
+    reinterpret_cast<char*>(&_impl_.rows_)) + sizeof(_impl_.cols_));
+  // @@protoc_insertion_point(copy_constructor:ember.v1.FloatMatrix)
+}
+
+inline void FloatMatrix::SharedCtor(
+    ::_pb::Arena* arena, bool is_message_owned) {
+  (void)arena;
+  (void)is_message_owned;
+  new (&_impl_) Impl_{
+      decltype(_impl_.float32_le_){}
+    , decltype(_impl_.rows_){0u}
+    , decltype(_impl_.cols_){0u}
+    , /*decltype(_impl_._cached_size_)*/{}
+  };
+  _impl_.float32_le_.InitDefault();
+  #ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
+    _impl_.float32_le_.Set("", GetArenaForAllocation());
+  #endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
+}
+
+FloatMatrix::~FloatMatrix() {
+  // @@protoc_insertion_point(destructor:ember.v1.FloatMatrix)
+  if (auto *arena = _internal_metadata_.DeleteReturnArena<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>()) {
+  (void)arena;
+    return;
+  }
+  SharedDtor();
+}
+
+inline void FloatMatrix::SharedDtor() {
+  GOOGLE_DCHECK(GetArenaForAllocation() == nullptr);
+  _impl_.float32_le_.Destroy();
+}
+
+void FloatMatrix::SetCachedSize(int size) const {
+  _impl_._cached_size_.Set(size);
+}
+
+void FloatMatrix::Clear() {
+// @@protoc_insertion_point(message_clear_start:ember.v1.FloatMatrix)
+  uint32_t cached_has_bits = 0;
+  // Prevent compiler warnings about cached_has_bits being unused
+  (void) cached_has_bits;
+
+  _impl_.float32_le_.ClearToEmpty();
+  ::memset(&_impl_.rows_, 0, static_cast<size_t>(
+      reinterpret_cast<char*>(&_impl_.cols_) -
+      reinterpret_cast<char*>(&_impl_.rows_)) + sizeof(_impl_.cols_));
+  _internal_metadata_.Clear<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>();
+}
+
+const char* FloatMatrix::_InternalParse(const char* ptr, ::_pbi::ParseContext* ctx) {
+#define CHK_(x) if (PROTOBUF_PREDICT_FALSE(!(x))) goto failure
+  while (!ctx->Done(&ptr)) {
+    uint32_t tag;
+    ptr = ::_pbi::ReadTag(ptr, &tag);
+    switch (tag >> 3) {
+      // uint32 rows = 1 [json_name = "rows"];
+      case 1:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 8)) {
+          _impl_.rows_ = ::PROTOBUF_NAMESPACE_ID::internal::ReadVarint32(&ptr);
+          CHK_(ptr);
+        } else
+          goto handle_unusual;
+        continue;
+      // uint32 cols = 2 [json_name = "cols"];
+      case 2:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 16)) {
+          _impl_.cols_ = ::PROTOBUF_NAMESPACE_ID::internal::ReadVarint32(&ptr);
+          CHK_(ptr);
+        } else
+          goto handle_unusual;
+        continue;
+      // bytes float32_le = 3 [json_name = "float32Le"];
+      case 3:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 26)) {
+          auto str = _internal_mutable_float32_le();
+          ptr = ::_pbi::InlineGreedyStringParser(str, ptr, ctx);
+          CHK_(ptr);
+        } else
+          goto handle_unusual;
+        continue;
+      default:
+        goto handle_unusual;
+    }  // switch
+  handle_unusual:
+    if ((tag == 0) || ((tag & 7) == 4)) {
+      CHK_(ptr);
+      ctx->SetLastTag(tag);
+      goto message_done;
+    }
+    ptr = UnknownFieldParse(
+        tag,
+        _internal_metadata_.mutable_unknown_fields<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(),
+        ptr, ctx);
+    CHK_(ptr != nullptr);
+  }  // while
+message_done:
+  return ptr;
+failure:
+  ptr = nullptr;
+  goto message_done;
+#undef CHK_
+}
+
+uint8_t* FloatMatrix::_InternalSerialize(
+    uint8_t* target, ::PROTOBUF_NAMESPACE_ID::io::EpsCopyOutputStream* stream) const {
+  // @@protoc_insertion_point(serialize_to_array_start:ember.v1.FloatMatrix)
+  uint32_t cached_has_bits = 0;
+  (void) cached_has_bits;
+
+  // uint32 rows = 1 [json_name = "rows"];
+  if (this->_internal_rows() != 0) {
+    target = stream->EnsureSpace(target);
+    target = ::_pbi::WireFormatLite::WriteUInt32ToArray(1, this->_internal_rows(), target);
+  }
+
+  // uint32 cols = 2 [json_name = "cols"];
+  if (this->_internal_cols() != 0) {
+    target = stream->EnsureSpace(target);
+    target = ::_pbi::WireFormatLite::WriteUInt32ToArray(2, this->_internal_cols(), target);
+  }
+
+  // bytes float32_le = 3 [json_name = "float32Le"];
+  if (!this->_internal_float32_le().empty()) {
+    target = stream->WriteBytesMaybeAliased(
+        3, this->_internal_float32_le(), target);
+  }
+
+  if (PROTOBUF_PREDICT_FALSE(_internal_metadata_.have_unknown_fields())) {
+    target = ::_pbi::WireFormat::InternalSerializeUnknownFieldsToArray(
+        _internal_metadata_.unknown_fields<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(::PROTOBUF_NAMESPACE_ID::UnknownFieldSet::default_instance), target, stream);
+  }
+  // @@protoc_insertion_point(serialize_to_array_end:ember.v1.FloatMatrix)
+  return target;
+}
+
+size_t FloatMatrix::ByteSizeLong() const {
+// @@protoc_insertion_point(message_byte_size_start:ember.v1.FloatMatrix)
+  size_t total_size = 0;
+
+  uint32_t cached_has_bits = 0;
+  // Prevent compiler warnings about cached_has_bits being unused
+  (void) cached_has_bits;
+
+  // bytes float32_le = 3 [json_name = "float32Le"];
+  if (!this->_internal_float32_le().empty()) {
+    total_size += 1 +
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::BytesSize(
+        this->_internal_float32_le());
+  }
+
+  // uint32 rows = 1 [json_name = "rows"];
+  if (this->_internal_rows() != 0) {
+    total_size += ::_pbi::WireFormatLite::UInt32SizePlusOne(this->_internal_rows());
+  }
+
+  // uint32 cols = 2 [json_name = "cols"];
+  if (this->_internal_cols() != 0) {
+    total_size += ::_pbi::WireFormatLite::UInt32SizePlusOne(this->_internal_cols());
+  }
+
+  return MaybeComputeUnknownFieldsSize(total_size, &_impl_._cached_size_);
+}
+
+const ::PROTOBUF_NAMESPACE_ID::Message::ClassData FloatMatrix::_class_data_ = {
+    ::PROTOBUF_NAMESPACE_ID::Message::CopyWithSourceCheck,
+    FloatMatrix::MergeImpl
+};
+const ::PROTOBUF_NAMESPACE_ID::Message::ClassData*FloatMatrix::GetClassData() const { return &_class_data_; }
+
+
+void FloatMatrix::MergeImpl(::PROTOBUF_NAMESPACE_ID::Message& to_msg, const ::PROTOBUF_NAMESPACE_ID::Message& from_msg) {
+  auto* const _this = static_cast<FloatMatrix*>(&to_msg);
+  auto& from = static_cast<const FloatMatrix&>(from_msg);
+  // @@protoc_insertion_point(class_specific_merge_from_start:ember.v1.FloatMatrix)
+  GOOGLE_DCHECK_NE(&from, _this);
+  uint32_t cached_has_bits = 0;
+  (void) cached_has_bits;
+
+  if (!from._internal_float32_le().empty()) {
+    _this->_internal_set_float32_le(from._internal_float32_le());
+  }
+  if (from._internal_rows() != 0) {
+    _this->_internal_set_rows(from._internal_rows());
+  }
+  if (from._internal_cols() != 0) {
+    _this->_internal_set_cols(from._internal_cols());
+  }
+  _this->_internal_metadata_.MergeFrom<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(from._internal_metadata_);
+}
+
+void FloatMatrix::CopyFrom(const FloatMatrix& from) {
+// @@protoc_insertion_point(class_specific_copy_from_start:ember.v1.FloatMatrix)
+  if (&from == this) return;
+  Clear();
+  MergeFrom(from);
+}
+
+bool FloatMatrix::IsInitialized() const {
+  return true;
+}
+
+void FloatMatrix::InternalSwap(FloatMatrix* other) {
+  using std::swap;
+  auto* lhs_arena = GetArenaForAllocation();
+  auto* rhs_arena = other->GetArenaForAllocation();
+  _internal_metadata_.InternalSwap(&other->_internal_metadata_);
+  ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr::InternalSwap(
+      &_impl_.float32_le_, lhs_arena,
+      &other->_impl_.float32_le_, rhs_arena
+  );
+  ::PROTOBUF_NAMESPACE_ID::internal::memswap<
+      PROTOBUF_FIELD_OFFSET(FloatMatrix, _impl_.cols_)
+      + sizeof(FloatMatrix::_impl_.cols_)
+      - PROTOBUF_FIELD_OFFSET(FloatMatrix, _impl_.rows_)>(
+          reinterpret_cast<char*>(&_impl_.rows_),
+          reinterpret_cast<char*>(&other->_impl_.rows_));
+}
+
+::PROTOBUF_NAMESPACE_ID::Metadata FloatMatrix::GetMetadata() const {
+  return ::_pbi::AssignDescriptors(
+      &descriptor_table_ember_2fv1_2fembed_2eproto_getter, &descriptor_table_ember_2fv1_2fembed_2eproto_once,
+      file_level_metadata_ember_2fv1_2fembed_2eproto[2]);
+}
+
+// ===================================================================
+
 class EmbedRequest::_Internal {
  public:
   using HasBits = decltype(std::declval<EmbedRequest>()._impl_._has_bits_);
@@ -974,6 +1273,7 @@ EmbedRequest::EmbedRequest(const EmbedRequest& from)
     , /*decltype(_impl_._cached_size_)*/{}
     , decltype(_impl_.inputs_){from._impl_.inputs_}
     , decltype(_impl_.prompt_name_){}
+    , decltype(_impl_.model_){}
     , decltype(_impl_.truncation_){nullptr}
     , decltype(_impl_.normalize_){}
     , decltype(_impl_.dimensions_){}
@@ -986,6 +1286,14 @@ EmbedRequest::EmbedRequest(const EmbedRequest& from)
   #endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
   if (!from._internal_prompt_name().empty()) {
     _this->_impl_.prompt_name_.Set(from._internal_prompt_name(), 
+      _this->GetArenaForAllocation());
+  }
+  _impl_.model_.InitDefault();
+  #ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
+    _impl_.model_.Set("", GetArenaForAllocation());
+  #endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  if (!from._internal_model().empty()) {
+    _this->_impl_.model_.Set(from._internal_model(), 
       _this->GetArenaForAllocation());
   }
   if (from._internal_has_truncation()) {
@@ -1006,6 +1314,7 @@ inline void EmbedRequest::SharedCtor(
     , /*decltype(_impl_._cached_size_)*/{}
     , decltype(_impl_.inputs_){arena}
     , decltype(_impl_.prompt_name_){}
+    , decltype(_impl_.model_){}
     , decltype(_impl_.truncation_){nullptr}
     , decltype(_impl_.normalize_){false}
     , decltype(_impl_.dimensions_){0}
@@ -1014,6 +1323,10 @@ inline void EmbedRequest::SharedCtor(
   _impl_.prompt_name_.InitDefault();
   #ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
     _impl_.prompt_name_.Set("", GetArenaForAllocation());
+  #endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  _impl_.model_.InitDefault();
+  #ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
+    _impl_.model_.Set("", GetArenaForAllocation());
   #endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
 }
 
@@ -1030,6 +1343,7 @@ inline void EmbedRequest::SharedDtor() {
   GOOGLE_DCHECK(GetArenaForAllocation() == nullptr);
   _impl_.inputs_.~RepeatedPtrField();
   _impl_.prompt_name_.Destroy();
+  _impl_.model_.Destroy();
   if (this != internal_default_instance()) delete _impl_.truncation_;
 }
 
@@ -1045,6 +1359,7 @@ void EmbedRequest::Clear() {
 
   _impl_.inputs_.Clear();
   _impl_.prompt_name_.ClearToEmpty();
+  _impl_.model_.ClearToEmpty();
   if (GetArenaForAllocation() == nullptr && _impl_.truncation_ != nullptr) {
     delete _impl_.truncation_;
   }
@@ -1125,6 +1440,16 @@ const char* EmbedRequest::_InternalParse(const char* ptr, ::_pbi::ParseContext* 
         } else
           goto handle_unusual;
         continue;
+      // string model = 7 [json_name = "model"];
+      case 7:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 58)) {
+          auto str = _internal_mutable_model();
+          ptr = ::_pbi::InlineGreedyStringParser(str, ptr, ctx);
+          CHK_(ptr);
+          CHK_(::_pbi::VerifyUTF8(str, "ember.v1.EmbedRequest.model"));
+        } else
+          goto handle_unusual;
+        continue;
       default:
         goto handle_unusual;
     }  // switch
@@ -1199,6 +1524,16 @@ uint8_t* EmbedRequest::_InternalSerialize(
       6, this->_internal_format(), target);
   }
 
+  // string model = 7 [json_name = "model"];
+  if (!this->_internal_model().empty()) {
+    ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::VerifyUtf8String(
+      this->_internal_model().data(), static_cast<int>(this->_internal_model().length()),
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::SERIALIZE,
+      "ember.v1.EmbedRequest.model");
+    target = stream->WriteStringMaybeAliased(
+        7, this->_internal_model(), target);
+  }
+
   if (PROTOBUF_PREDICT_FALSE(_internal_metadata_.have_unknown_fields())) {
     target = ::_pbi::WireFormat::InternalSerializeUnknownFieldsToArray(
         _internal_metadata_.unknown_fields<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(::PROTOBUF_NAMESPACE_ID::UnknownFieldSet::default_instance), target, stream);
@@ -1227,6 +1562,13 @@ size_t EmbedRequest::ByteSizeLong() const {
     total_size += 1 +
       ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::StringSize(
         this->_internal_prompt_name());
+  }
+
+  // string model = 7 [json_name = "model"];
+  if (!this->_internal_model().empty()) {
+    total_size += 1 +
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::StringSize(
+        this->_internal_model());
   }
 
   // .ember.v1.Truncation truncation = 4 [json_name = "truncation"];
@@ -1277,6 +1619,9 @@ void EmbedRequest::MergeImpl(::PROTOBUF_NAMESPACE_ID::Message& to_msg, const ::P
   if (!from._internal_prompt_name().empty()) {
     _this->_internal_set_prompt_name(from._internal_prompt_name());
   }
+  if (!from._internal_model().empty()) {
+    _this->_internal_set_model(from._internal_model());
+  }
   if (from._internal_has_truncation()) {
     _this->_internal_mutable_truncation()->::ember::v1::Truncation::MergeFrom(
         from._internal_truncation());
@@ -1319,6 +1664,10 @@ void EmbedRequest::InternalSwap(EmbedRequest* other) {
       &_impl_.prompt_name_, lhs_arena,
       &other->_impl_.prompt_name_, rhs_arena
   );
+  ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr::InternalSwap(
+      &_impl_.model_, lhs_arena,
+      &other->_impl_.model_, rhs_arena
+  );
   ::PROTOBUF_NAMESPACE_ID::internal::memswap<
       PROTOBUF_FIELD_OFFSET(EmbedRequest, _impl_.format_)
       + sizeof(EmbedRequest::_impl_.format_)
@@ -1330,7 +1679,7 @@ void EmbedRequest::InternalSwap(EmbedRequest* other) {
 ::PROTOBUF_NAMESPACE_ID::Metadata EmbedRequest::GetMetadata() const {
   return ::_pbi::AssignDescriptors(
       &descriptor_table_ember_2fv1_2fembed_2eproto_getter, &descriptor_table_ember_2fv1_2fembed_2eproto_once,
-      file_level_metadata_ember_2fv1_2fembed_2eproto[2]);
+      file_level_metadata_ember_2fv1_2fembed_2eproto[3]);
 }
 
 // ===================================================================
@@ -1561,7 +1910,7 @@ void Embedding::InternalSwap(Embedding* other) {
 ::PROTOBUF_NAMESPACE_ID::Metadata Embedding::GetMetadata() const {
   return ::_pbi::AssignDescriptors(
       &descriptor_table_ember_2fv1_2fembed_2eproto_getter, &descriptor_table_ember_2fv1_2fembed_2eproto_once,
-      file_level_metadata_ember_2fv1_2fembed_2eproto[3]);
+      file_level_metadata_ember_2fv1_2fembed_2eproto[4]);
 }
 
 // ===================================================================
@@ -1570,6 +1919,7 @@ class EmbedResponse::_Internal {
  public:
   static const ::ember::v1::Usage& usage(const EmbedResponse* msg);
   static const ::ember::v1::Timing& timing(const EmbedResponse* msg);
+  static const ::ember::v1::FloatMatrix& matrix(const EmbedResponse* msg);
 };
 
 const ::ember::v1::Usage&
@@ -1579,6 +1929,10 @@ EmbedResponse::_Internal::usage(const EmbedResponse* msg) {
 const ::ember::v1::Timing&
 EmbedResponse::_Internal::timing(const EmbedResponse* msg) {
   return *msg->_impl_.timing_;
+}
+const ::ember::v1::FloatMatrix&
+EmbedResponse::_Internal::matrix(const EmbedResponse* msg) {
+  return *msg->_impl_.matrix_;
 }
 void EmbedResponse::clear_usage() {
   if (GetArenaForAllocation() == nullptr && _impl_.usage_ != nullptr) {
@@ -1606,6 +1960,7 @@ EmbedResponse::EmbedResponse(const EmbedResponse& from)
     , decltype(_impl_.model_){}
     , decltype(_impl_.usage_){nullptr}
     , decltype(_impl_.timing_){nullptr}
+    , decltype(_impl_.matrix_){nullptr}
     , /*decltype(_impl_._cached_size_)*/{}};
 
   _internal_metadata_.MergeFrom<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(from._internal_metadata_);
@@ -1623,6 +1978,9 @@ EmbedResponse::EmbedResponse(const EmbedResponse& from)
   if (from._internal_has_timing()) {
     _this->_impl_.timing_ = new ::ember::v1::Timing(*from._impl_.timing_);
   }
+  if (from._internal_has_matrix()) {
+    _this->_impl_.matrix_ = new ::ember::v1::FloatMatrix(*from._impl_.matrix_);
+  }
   // @@protoc_insertion_point(copy_constructor:ember.v1.EmbedResponse)
 }
 
@@ -1635,6 +1993,7 @@ inline void EmbedResponse::SharedCtor(
     , decltype(_impl_.model_){}
     , decltype(_impl_.usage_){nullptr}
     , decltype(_impl_.timing_){nullptr}
+    , decltype(_impl_.matrix_){nullptr}
     , /*decltype(_impl_._cached_size_)*/{}
   };
   _impl_.model_.InitDefault();
@@ -1658,6 +2017,7 @@ inline void EmbedResponse::SharedDtor() {
   _impl_.model_.Destroy();
   if (this != internal_default_instance()) delete _impl_.usage_;
   if (this != internal_default_instance()) delete _impl_.timing_;
+  if (this != internal_default_instance()) delete _impl_.matrix_;
 }
 
 void EmbedResponse::SetCachedSize(int size) const {
@@ -1680,6 +2040,10 @@ void EmbedResponse::Clear() {
     delete _impl_.timing_;
   }
   _impl_.timing_ = nullptr;
+  if (GetArenaForAllocation() == nullptr && _impl_.matrix_ != nullptr) {
+    delete _impl_.matrix_;
+  }
+  _impl_.matrix_ = nullptr;
   _internal_metadata_.Clear<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>();
 }
 
@@ -1725,6 +2089,14 @@ const char* EmbedResponse::_InternalParse(const char* ptr, ::_pbi::ParseContext*
           ptr = ::_pbi::InlineGreedyStringParser(str, ptr, ctx);
           CHK_(ptr);
           CHK_(::_pbi::VerifyUTF8(str, "ember.v1.EmbedResponse.model"));
+        } else
+          goto handle_unusual;
+        continue;
+      // .ember.v1.FloatMatrix matrix = 5 [json_name = "matrix"];
+      case 5:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 42)) {
+          ptr = ctx->ParseMessage(_internal_mutable_matrix(), ptr);
+          CHK_(ptr);
         } else
           goto handle_unusual;
         continue;
@@ -1789,6 +2161,13 @@ uint8_t* EmbedResponse::_InternalSerialize(
         4, this->_internal_model(), target);
   }
 
+  // .ember.v1.FloatMatrix matrix = 5 [json_name = "matrix"];
+  if (this->_internal_has_matrix()) {
+    target = ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::
+      InternalWriteMessage(5, _Internal::matrix(this),
+        _Internal::matrix(this).GetCachedSize(), target, stream);
+  }
+
   if (PROTOBUF_PREDICT_FALSE(_internal_metadata_.have_unknown_fields())) {
     target = ::_pbi::WireFormat::InternalSerializeUnknownFieldsToArray(
         _internal_metadata_.unknown_fields<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(::PROTOBUF_NAMESPACE_ID::UnknownFieldSet::default_instance), target, stream);
@@ -1833,6 +2212,13 @@ size_t EmbedResponse::ByteSizeLong() const {
         *_impl_.timing_);
   }
 
+  // .ember.v1.FloatMatrix matrix = 5 [json_name = "matrix"];
+  if (this->_internal_has_matrix()) {
+    total_size += 1 +
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::MessageSize(
+        *_impl_.matrix_);
+  }
+
   return MaybeComputeUnknownFieldsSize(total_size, &_impl_._cached_size_);
 }
 
@@ -1863,6 +2249,10 @@ void EmbedResponse::MergeImpl(::PROTOBUF_NAMESPACE_ID::Message& to_msg, const ::
     _this->_internal_mutable_timing()->::ember::v1::Timing::MergeFrom(
         from._internal_timing());
   }
+  if (from._internal_has_matrix()) {
+    _this->_internal_mutable_matrix()->::ember::v1::FloatMatrix::MergeFrom(
+        from._internal_matrix());
+  }
   _this->_internal_metadata_.MergeFrom<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(from._internal_metadata_);
 }
 
@@ -1888,8 +2278,8 @@ void EmbedResponse::InternalSwap(EmbedResponse* other) {
       &other->_impl_.model_, rhs_arena
   );
   ::PROTOBUF_NAMESPACE_ID::internal::memswap<
-      PROTOBUF_FIELD_OFFSET(EmbedResponse, _impl_.timing_)
-      + sizeof(EmbedResponse::_impl_.timing_)
+      PROTOBUF_FIELD_OFFSET(EmbedResponse, _impl_.matrix_)
+      + sizeof(EmbedResponse::_impl_.matrix_)
       - PROTOBUF_FIELD_OFFSET(EmbedResponse, _impl_.usage_)>(
           reinterpret_cast<char*>(&_impl_.usage_),
           reinterpret_cast<char*>(&other->_impl_.usage_));
@@ -1898,7 +2288,7 @@ void EmbedResponse::InternalSwap(EmbedResponse* other) {
 ::PROTOBUF_NAMESPACE_ID::Metadata EmbedResponse::GetMetadata() const {
   return ::_pbi::AssignDescriptors(
       &descriptor_table_ember_2fv1_2fembed_2eproto_getter, &descriptor_table_ember_2fv1_2fembed_2eproto_once,
-      file_level_metadata_ember_2fv1_2fembed_2eproto[4]);
+      file_level_metadata_ember_2fv1_2fembed_2eproto[5]);
 }
 
 // ===================================================================
@@ -2143,7 +2533,7 @@ void EmbedStreamRequest::InternalSwap(EmbedStreamRequest* other) {
 ::PROTOBUF_NAMESPACE_ID::Metadata EmbedStreamRequest::GetMetadata() const {
   return ::_pbi::AssignDescriptors(
       &descriptor_table_ember_2fv1_2fembed_2eproto_getter, &descriptor_table_ember_2fv1_2fembed_2eproto_once,
-      file_level_metadata_ember_2fv1_2fembed_2eproto[5]);
+      file_level_metadata_ember_2fv1_2fembed_2eproto[6]);
 }
 
 // ===================================================================
@@ -2509,7 +2899,7 @@ void EmbedStreamResponse::InternalSwap(EmbedStreamResponse* other) {
 ::PROTOBUF_NAMESPACE_ID::Metadata EmbedStreamResponse::GetMetadata() const {
   return ::_pbi::AssignDescriptors(
       &descriptor_table_ember_2fv1_2fembed_2eproto_getter, &descriptor_table_ember_2fv1_2fembed_2eproto_once,
-      file_level_metadata_ember_2fv1_2fembed_2eproto[6]);
+      file_level_metadata_ember_2fv1_2fembed_2eproto[7]);
 }
 
 // ===================================================================
@@ -2541,6 +2931,7 @@ EmbedSparseRequest::EmbedSparseRequest(const EmbedSparseRequest& from)
   new (&_impl_) Impl_{
       decltype(_impl_.inputs_){from._impl_.inputs_}
     , decltype(_impl_.prompt_name_){}
+    , decltype(_impl_.model_){}
     , decltype(_impl_.truncation_){nullptr}
     , /*decltype(_impl_._cached_size_)*/{}};
 
@@ -2551,6 +2942,14 @@ EmbedSparseRequest::EmbedSparseRequest(const EmbedSparseRequest& from)
   #endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
   if (!from._internal_prompt_name().empty()) {
     _this->_impl_.prompt_name_.Set(from._internal_prompt_name(), 
+      _this->GetArenaForAllocation());
+  }
+  _impl_.model_.InitDefault();
+  #ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
+    _impl_.model_.Set("", GetArenaForAllocation());
+  #endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  if (!from._internal_model().empty()) {
+    _this->_impl_.model_.Set(from._internal_model(), 
       _this->GetArenaForAllocation());
   }
   if (from._internal_has_truncation()) {
@@ -2566,12 +2965,17 @@ inline void EmbedSparseRequest::SharedCtor(
   new (&_impl_) Impl_{
       decltype(_impl_.inputs_){arena}
     , decltype(_impl_.prompt_name_){}
+    , decltype(_impl_.model_){}
     , decltype(_impl_.truncation_){nullptr}
     , /*decltype(_impl_._cached_size_)*/{}
   };
   _impl_.prompt_name_.InitDefault();
   #ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
     _impl_.prompt_name_.Set("", GetArenaForAllocation());
+  #endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  _impl_.model_.InitDefault();
+  #ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
+    _impl_.model_.Set("", GetArenaForAllocation());
   #endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
 }
 
@@ -2588,6 +2992,7 @@ inline void EmbedSparseRequest::SharedDtor() {
   GOOGLE_DCHECK(GetArenaForAllocation() == nullptr);
   _impl_.inputs_.~RepeatedPtrField();
   _impl_.prompt_name_.Destroy();
+  _impl_.model_.Destroy();
   if (this != internal_default_instance()) delete _impl_.truncation_;
 }
 
@@ -2603,6 +3008,7 @@ void EmbedSparseRequest::Clear() {
 
   _impl_.inputs_.Clear();
   _impl_.prompt_name_.ClearToEmpty();
+  _impl_.model_.ClearToEmpty();
   if (GetArenaForAllocation() == nullptr && _impl_.truncation_ != nullptr) {
     delete _impl_.truncation_;
   }
@@ -2644,6 +3050,16 @@ const char* EmbedSparseRequest::_InternalParse(const char* ptr, ::_pbi::ParseCon
           ptr = ::_pbi::InlineGreedyStringParser(str, ptr, ctx);
           CHK_(ptr);
           CHK_(::_pbi::VerifyUTF8(str, "ember.v1.EmbedSparseRequest.prompt_name"));
+        } else
+          goto handle_unusual;
+        continue;
+      // string model = 4 [json_name = "model"];
+      case 4:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 34)) {
+          auto str = _internal_mutable_model();
+          ptr = ::_pbi::InlineGreedyStringParser(str, ptr, ctx);
+          CHK_(ptr);
+          CHK_(::_pbi::VerifyUTF8(str, "ember.v1.EmbedSparseRequest.model"));
         } else
           goto handle_unusual;
         continue;
@@ -2701,6 +3117,16 @@ uint8_t* EmbedSparseRequest::_InternalSerialize(
         3, this->_internal_prompt_name(), target);
   }
 
+  // string model = 4 [json_name = "model"];
+  if (!this->_internal_model().empty()) {
+    ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::VerifyUtf8String(
+      this->_internal_model().data(), static_cast<int>(this->_internal_model().length()),
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::SERIALIZE,
+      "ember.v1.EmbedSparseRequest.model");
+    target = stream->WriteStringMaybeAliased(
+        4, this->_internal_model(), target);
+  }
+
   if (PROTOBUF_PREDICT_FALSE(_internal_metadata_.have_unknown_fields())) {
     target = ::_pbi::WireFormat::InternalSerializeUnknownFieldsToArray(
         _internal_metadata_.unknown_fields<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(::PROTOBUF_NAMESPACE_ID::UnknownFieldSet::default_instance), target, stream);
@@ -2729,6 +3155,13 @@ size_t EmbedSparseRequest::ByteSizeLong() const {
     total_size += 1 +
       ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::StringSize(
         this->_internal_prompt_name());
+  }
+
+  // string model = 4 [json_name = "model"];
+  if (!this->_internal_model().empty()) {
+    total_size += 1 +
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::StringSize(
+        this->_internal_model());
   }
 
   // .ember.v1.Truncation truncation = 2 [json_name = "truncation"];
@@ -2760,6 +3193,9 @@ void EmbedSparseRequest::MergeImpl(::PROTOBUF_NAMESPACE_ID::Message& to_msg, con
   if (!from._internal_prompt_name().empty()) {
     _this->_internal_set_prompt_name(from._internal_prompt_name());
   }
+  if (!from._internal_model().empty()) {
+    _this->_internal_set_model(from._internal_model());
+  }
   if (from._internal_has_truncation()) {
     _this->_internal_mutable_truncation()->::ember::v1::Truncation::MergeFrom(
         from._internal_truncation());
@@ -2788,13 +3224,17 @@ void EmbedSparseRequest::InternalSwap(EmbedSparseRequest* other) {
       &_impl_.prompt_name_, lhs_arena,
       &other->_impl_.prompt_name_, rhs_arena
   );
+  ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr::InternalSwap(
+      &_impl_.model_, lhs_arena,
+      &other->_impl_.model_, rhs_arena
+  );
   swap(_impl_.truncation_, other->_impl_.truncation_);
 }
 
 ::PROTOBUF_NAMESPACE_ID::Metadata EmbedSparseRequest::GetMetadata() const {
   return ::_pbi::AssignDescriptors(
       &descriptor_table_ember_2fv1_2fembed_2eproto_getter, &descriptor_table_ember_2fv1_2fembed_2eproto_once,
-      file_level_metadata_ember_2fv1_2fembed_2eproto[7]);
+      file_level_metadata_ember_2fv1_2fembed_2eproto[8]);
 }
 
 // ===================================================================
@@ -3020,7 +3460,7 @@ void SparseEmbedding::InternalSwap(SparseEmbedding* other) {
 ::PROTOBUF_NAMESPACE_ID::Metadata SparseEmbedding::GetMetadata() const {
   return ::_pbi::AssignDescriptors(
       &descriptor_table_ember_2fv1_2fembed_2eproto_getter, &descriptor_table_ember_2fv1_2fembed_2eproto_once,
-      file_level_metadata_ember_2fv1_2fembed_2eproto[8]);
+      file_level_metadata_ember_2fv1_2fembed_2eproto[9]);
 }
 
 // ===================================================================
@@ -3357,7 +3797,7 @@ void EmbedSparseResponse::InternalSwap(EmbedSparseResponse* other) {
 ::PROTOBUF_NAMESPACE_ID::Metadata EmbedSparseResponse::GetMetadata() const {
   return ::_pbi::AssignDescriptors(
       &descriptor_table_ember_2fv1_2fembed_2eproto_getter, &descriptor_table_ember_2fv1_2fembed_2eproto_once,
-      file_level_metadata_ember_2fv1_2fembed_2eproto[9]);
+      file_level_metadata_ember_2fv1_2fembed_2eproto[10]);
 }
 
 // ===================================================================
@@ -3390,6 +3830,7 @@ SimilarityRequest::SimilarityRequest(const SimilarityRequest& from)
       decltype(_impl_.sentences_){from._impl_.sentences_}
     , decltype(_impl_.source_sentence_){}
     , decltype(_impl_.prompt_name_){}
+    , decltype(_impl_.model_){}
     , decltype(_impl_.truncation_){nullptr}
     , /*decltype(_impl_._cached_size_)*/{}};
 
@@ -3410,6 +3851,14 @@ SimilarityRequest::SimilarityRequest(const SimilarityRequest& from)
     _this->_impl_.prompt_name_.Set(from._internal_prompt_name(), 
       _this->GetArenaForAllocation());
   }
+  _impl_.model_.InitDefault();
+  #ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
+    _impl_.model_.Set("", GetArenaForAllocation());
+  #endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  if (!from._internal_model().empty()) {
+    _this->_impl_.model_.Set(from._internal_model(), 
+      _this->GetArenaForAllocation());
+  }
   if (from._internal_has_truncation()) {
     _this->_impl_.truncation_ = new ::ember::v1::Truncation(*from._impl_.truncation_);
   }
@@ -3424,6 +3873,7 @@ inline void SimilarityRequest::SharedCtor(
       decltype(_impl_.sentences_){arena}
     , decltype(_impl_.source_sentence_){}
     , decltype(_impl_.prompt_name_){}
+    , decltype(_impl_.model_){}
     , decltype(_impl_.truncation_){nullptr}
     , /*decltype(_impl_._cached_size_)*/{}
   };
@@ -3434,6 +3884,10 @@ inline void SimilarityRequest::SharedCtor(
   _impl_.prompt_name_.InitDefault();
   #ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
     _impl_.prompt_name_.Set("", GetArenaForAllocation());
+  #endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  _impl_.model_.InitDefault();
+  #ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
+    _impl_.model_.Set("", GetArenaForAllocation());
   #endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
 }
 
@@ -3451,6 +3905,7 @@ inline void SimilarityRequest::SharedDtor() {
   _impl_.sentences_.~RepeatedPtrField();
   _impl_.source_sentence_.Destroy();
   _impl_.prompt_name_.Destroy();
+  _impl_.model_.Destroy();
   if (this != internal_default_instance()) delete _impl_.truncation_;
 }
 
@@ -3467,6 +3922,7 @@ void SimilarityRequest::Clear() {
   _impl_.sentences_.Clear();
   _impl_.source_sentence_.ClearToEmpty();
   _impl_.prompt_name_.ClearToEmpty();
+  _impl_.model_.ClearToEmpty();
   if (GetArenaForAllocation() == nullptr && _impl_.truncation_ != nullptr) {
     delete _impl_.truncation_;
   }
@@ -3520,6 +3976,16 @@ const char* SimilarityRequest::_InternalParse(const char* ptr, ::_pbi::ParseCont
           ptr = ::_pbi::InlineGreedyStringParser(str, ptr, ctx);
           CHK_(ptr);
           CHK_(::_pbi::VerifyUTF8(str, "ember.v1.SimilarityRequest.prompt_name"));
+        } else
+          goto handle_unusual;
+        continue;
+      // string model = 5 [json_name = "model"];
+      case 5:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 42)) {
+          auto str = _internal_mutable_model();
+          ptr = ::_pbi::InlineGreedyStringParser(str, ptr, ctx);
+          CHK_(ptr);
+          CHK_(::_pbi::VerifyUTF8(str, "ember.v1.SimilarityRequest.model"));
         } else
           goto handle_unusual;
         continue;
@@ -3589,6 +4055,16 @@ uint8_t* SimilarityRequest::_InternalSerialize(
         4, this->_internal_prompt_name(), target);
   }
 
+  // string model = 5 [json_name = "model"];
+  if (!this->_internal_model().empty()) {
+    ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::VerifyUtf8String(
+      this->_internal_model().data(), static_cast<int>(this->_internal_model().length()),
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::SERIALIZE,
+      "ember.v1.SimilarityRequest.model");
+    target = stream->WriteStringMaybeAliased(
+        5, this->_internal_model(), target);
+  }
+
   if (PROTOBUF_PREDICT_FALSE(_internal_metadata_.have_unknown_fields())) {
     target = ::_pbi::WireFormat::InternalSerializeUnknownFieldsToArray(
         _internal_metadata_.unknown_fields<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(::PROTOBUF_NAMESPACE_ID::UnknownFieldSet::default_instance), target, stream);
@@ -3627,6 +4103,13 @@ size_t SimilarityRequest::ByteSizeLong() const {
         this->_internal_prompt_name());
   }
 
+  // string model = 5 [json_name = "model"];
+  if (!this->_internal_model().empty()) {
+    total_size += 1 +
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::StringSize(
+        this->_internal_model());
+  }
+
   // .ember.v1.Truncation truncation = 3 [json_name = "truncation"];
   if (this->_internal_has_truncation()) {
     total_size += 1 +
@@ -3658,6 +4141,9 @@ void SimilarityRequest::MergeImpl(::PROTOBUF_NAMESPACE_ID::Message& to_msg, cons
   }
   if (!from._internal_prompt_name().empty()) {
     _this->_internal_set_prompt_name(from._internal_prompt_name());
+  }
+  if (!from._internal_model().empty()) {
+    _this->_internal_set_model(from._internal_model());
   }
   if (from._internal_has_truncation()) {
     _this->_internal_mutable_truncation()->::ember::v1::Truncation::MergeFrom(
@@ -3691,13 +4177,17 @@ void SimilarityRequest::InternalSwap(SimilarityRequest* other) {
       &_impl_.prompt_name_, lhs_arena,
       &other->_impl_.prompt_name_, rhs_arena
   );
+  ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr::InternalSwap(
+      &_impl_.model_, lhs_arena,
+      &other->_impl_.model_, rhs_arena
+  );
   swap(_impl_.truncation_, other->_impl_.truncation_);
 }
 
 ::PROTOBUF_NAMESPACE_ID::Metadata SimilarityRequest::GetMetadata() const {
   return ::_pbi::AssignDescriptors(
       &descriptor_table_ember_2fv1_2fembed_2eproto_getter, &descriptor_table_ember_2fv1_2fembed_2eproto_once,
-      file_level_metadata_ember_2fv1_2fembed_2eproto[10]);
+      file_level_metadata_ember_2fv1_2fembed_2eproto[11]);
 }
 
 // ===================================================================
@@ -4033,7 +4523,7 @@ void SimilarityResponse::InternalSwap(SimilarityResponse* other) {
 ::PROTOBUF_NAMESPACE_ID::Metadata SimilarityResponse::GetMetadata() const {
   return ::_pbi::AssignDescriptors(
       &descriptor_table_ember_2fv1_2fembed_2eproto_getter, &descriptor_table_ember_2fv1_2fembed_2eproto_once,
-      file_level_metadata_ember_2fv1_2fembed_2eproto[11]);
+      file_level_metadata_ember_2fv1_2fembed_2eproto[12]);
 }
 
 // @@protoc_insertion_point(namespace_scope)
@@ -4047,6 +4537,10 @@ Arena::CreateMaybeMessage< ::ember::v1::TokenIds >(Arena* arena) {
 template<> PROTOBUF_NOINLINE ::ember::v1::EmbedInput*
 Arena::CreateMaybeMessage< ::ember::v1::EmbedInput >(Arena* arena) {
   return Arena::CreateMessageInternal< ::ember::v1::EmbedInput >(arena);
+}
+template<> PROTOBUF_NOINLINE ::ember::v1::FloatMatrix*
+Arena::CreateMaybeMessage< ::ember::v1::FloatMatrix >(Arena* arena) {
+  return Arena::CreateMessageInternal< ::ember::v1::FloatMatrix >(arena);
 }
 template<> PROTOBUF_NOINLINE ::ember::v1::EmbedRequest*
 Arena::CreateMaybeMessage< ::ember::v1::EmbedRequest >(Arena* arena) {

@@ -72,6 +72,9 @@ extern EmbedStreamResponseDefaultTypeInternal _EmbedStreamResponse_default_insta
 class Embedding;
 struct EmbeddingDefaultTypeInternal;
 extern EmbeddingDefaultTypeInternal _Embedding_default_instance_;
+class FloatMatrix;
+struct FloatMatrixDefaultTypeInternal;
+extern FloatMatrixDefaultTypeInternal _FloatMatrix_default_instance_;
 class SimilarityRequest;
 struct SimilarityRequestDefaultTypeInternal;
 extern SimilarityRequestDefaultTypeInternal _SimilarityRequest_default_instance_;
@@ -95,6 +98,7 @@ template<> ::ember::v1::EmbedSparseResponse* Arena::CreateMaybeMessage<::ember::
 template<> ::ember::v1::EmbedStreamRequest* Arena::CreateMaybeMessage<::ember::v1::EmbedStreamRequest>(Arena*);
 template<> ::ember::v1::EmbedStreamResponse* Arena::CreateMaybeMessage<::ember::v1::EmbedStreamResponse>(Arena*);
 template<> ::ember::v1::Embedding* Arena::CreateMaybeMessage<::ember::v1::Embedding>(Arena*);
+template<> ::ember::v1::FloatMatrix* Arena::CreateMaybeMessage<::ember::v1::FloatMatrix>(Arena*);
 template<> ::ember::v1::SimilarityRequest* Arena::CreateMaybeMessage<::ember::v1::SimilarityRequest>(Arena*);
 template<> ::ember::v1::SimilarityResponse* Arena::CreateMaybeMessage<::ember::v1::SimilarityResponse>(Arena*);
 template<> ::ember::v1::SparseEmbedding* Arena::CreateMaybeMessage<::ember::v1::SparseEmbedding>(Arena*);
@@ -107,12 +111,13 @@ enum EmbeddingFormat : int {
   EMBEDDING_FORMAT_UNSPECIFIED = 0,
   EMBEDDING_FORMAT_FLOAT = 1,
   EMBEDDING_FORMAT_FLOAT32_LE = 2,
+  EMBEDDING_FORMAT_MATRIX = 3,
   EmbeddingFormat_INT_MIN_SENTINEL_DO_NOT_USE_ = std::numeric_limits<int32_t>::min(),
   EmbeddingFormat_INT_MAX_SENTINEL_DO_NOT_USE_ = std::numeric_limits<int32_t>::max()
 };
 bool EmbeddingFormat_IsValid(int value);
 constexpr EmbeddingFormat EmbeddingFormat_MIN = EMBEDDING_FORMAT_UNSPECIFIED;
-constexpr EmbeddingFormat EmbeddingFormat_MAX = EMBEDDING_FORMAT_FLOAT32_LE;
+constexpr EmbeddingFormat EmbeddingFormat_MAX = EMBEDDING_FORMAT_MATRIX;
 constexpr int EmbeddingFormat_ARRAYSIZE = EmbeddingFormat_MAX + 1;
 
 const ::PROTOBUF_NAMESPACE_ID::EnumDescriptor* EmbeddingFormat_descriptor();
@@ -489,6 +494,181 @@ class EmbedInput final :
 };
 // -------------------------------------------------------------------
 
+class FloatMatrix final :
+    public ::PROTOBUF_NAMESPACE_ID::Message /* @@protoc_insertion_point(class_definition:ember.v1.FloatMatrix) */ {
+ public:
+  inline FloatMatrix() : FloatMatrix(nullptr) {}
+  ~FloatMatrix() override;
+  explicit PROTOBUF_CONSTEXPR FloatMatrix(::PROTOBUF_NAMESPACE_ID::internal::ConstantInitialized);
+
+  FloatMatrix(const FloatMatrix& from);
+  FloatMatrix(FloatMatrix&& from) noexcept
+    : FloatMatrix() {
+    *this = ::std::move(from);
+  }
+
+  inline FloatMatrix& operator=(const FloatMatrix& from) {
+    CopyFrom(from);
+    return *this;
+  }
+  inline FloatMatrix& operator=(FloatMatrix&& from) noexcept {
+    if (this == &from) return *this;
+    if (GetOwningArena() == from.GetOwningArena()
+  #ifdef PROTOBUF_FORCE_COPY_IN_MOVE
+        && GetOwningArena() != nullptr
+  #endif  // !PROTOBUF_FORCE_COPY_IN_MOVE
+    ) {
+      InternalSwap(&from);
+    } else {
+      CopyFrom(from);
+    }
+    return *this;
+  }
+
+  static const ::PROTOBUF_NAMESPACE_ID::Descriptor* descriptor() {
+    return GetDescriptor();
+  }
+  static const ::PROTOBUF_NAMESPACE_ID::Descriptor* GetDescriptor() {
+    return default_instance().GetMetadata().descriptor;
+  }
+  static const ::PROTOBUF_NAMESPACE_ID::Reflection* GetReflection() {
+    return default_instance().GetMetadata().reflection;
+  }
+  static const FloatMatrix& default_instance() {
+    return *internal_default_instance();
+  }
+  static inline const FloatMatrix* internal_default_instance() {
+    return reinterpret_cast<const FloatMatrix*>(
+               &_FloatMatrix_default_instance_);
+  }
+  static constexpr int kIndexInFileMessages =
+    2;
+
+  friend void swap(FloatMatrix& a, FloatMatrix& b) {
+    a.Swap(&b);
+  }
+  inline void Swap(FloatMatrix* other) {
+    if (other == this) return;
+  #ifdef PROTOBUF_FORCE_COPY_IN_SWAP
+    if (GetOwningArena() != nullptr &&
+        GetOwningArena() == other->GetOwningArena()) {
+   #else  // PROTOBUF_FORCE_COPY_IN_SWAP
+    if (GetOwningArena() == other->GetOwningArena()) {
+  #endif  // !PROTOBUF_FORCE_COPY_IN_SWAP
+      InternalSwap(other);
+    } else {
+      ::PROTOBUF_NAMESPACE_ID::internal::GenericSwap(this, other);
+    }
+  }
+  void UnsafeArenaSwap(FloatMatrix* other) {
+    if (other == this) return;
+    GOOGLE_DCHECK(GetOwningArena() == other->GetOwningArena());
+    InternalSwap(other);
+  }
+
+  // implements Message ----------------------------------------------
+
+  FloatMatrix* New(::PROTOBUF_NAMESPACE_ID::Arena* arena = nullptr) const final {
+    return CreateMaybeMessage<FloatMatrix>(arena);
+  }
+  using ::PROTOBUF_NAMESPACE_ID::Message::CopyFrom;
+  void CopyFrom(const FloatMatrix& from);
+  using ::PROTOBUF_NAMESPACE_ID::Message::MergeFrom;
+  void MergeFrom( const FloatMatrix& from) {
+    FloatMatrix::MergeImpl(*this, from);
+  }
+  private:
+  static void MergeImpl(::PROTOBUF_NAMESPACE_ID::Message& to_msg, const ::PROTOBUF_NAMESPACE_ID::Message& from_msg);
+  public:
+  PROTOBUF_ATTRIBUTE_REINITIALIZES void Clear() final;
+  bool IsInitialized() const final;
+
+  size_t ByteSizeLong() const final;
+  const char* _InternalParse(const char* ptr, ::PROTOBUF_NAMESPACE_ID::internal::ParseContext* ctx) final;
+  uint8_t* _InternalSerialize(
+      uint8_t* target, ::PROTOBUF_NAMESPACE_ID::io::EpsCopyOutputStream* stream) const final;
+  int GetCachedSize() const final { return _impl_._cached_size_.Get(); }
+
+  private:
+  void SharedCtor(::PROTOBUF_NAMESPACE_ID::Arena* arena, bool is_message_owned);
+  void SharedDtor();
+  void SetCachedSize(int size) const final;
+  void InternalSwap(FloatMatrix* other);
+
+  private:
+  friend class ::PROTOBUF_NAMESPACE_ID::internal::AnyMetadata;
+  static ::PROTOBUF_NAMESPACE_ID::StringPiece FullMessageName() {
+    return "ember.v1.FloatMatrix";
+  }
+  protected:
+  explicit FloatMatrix(::PROTOBUF_NAMESPACE_ID::Arena* arena,
+                       bool is_message_owned = false);
+  public:
+
+  static const ClassData _class_data_;
+  const ::PROTOBUF_NAMESPACE_ID::Message::ClassData*GetClassData() const final;
+
+  ::PROTOBUF_NAMESPACE_ID::Metadata GetMetadata() const final;
+
+  // nested types ----------------------------------------------------
+
+  // accessors -------------------------------------------------------
+
+  enum : int {
+    kFloat32LeFieldNumber = 3,
+    kRowsFieldNumber = 1,
+    kColsFieldNumber = 2,
+  };
+  // bytes float32_le = 3 [json_name = "float32Le"];
+  void clear_float32_le();
+  const std::string& float32_le() const;
+  template <typename ArgT0 = const std::string&, typename... ArgT>
+  void set_float32_le(ArgT0&& arg0, ArgT... args);
+  std::string* mutable_float32_le();
+  PROTOBUF_NODISCARD std::string* release_float32_le();
+  void set_allocated_float32_le(std::string* float32_le);
+  private:
+  const std::string& _internal_float32_le() const;
+  inline PROTOBUF_ALWAYS_INLINE void _internal_set_float32_le(const std::string& value);
+  std::string* _internal_mutable_float32_le();
+  public:
+
+  // uint32 rows = 1 [json_name = "rows"];
+  void clear_rows();
+  uint32_t rows() const;
+  void set_rows(uint32_t value);
+  private:
+  uint32_t _internal_rows() const;
+  void _internal_set_rows(uint32_t value);
+  public:
+
+  // uint32 cols = 2 [json_name = "cols"];
+  void clear_cols();
+  uint32_t cols() const;
+  void set_cols(uint32_t value);
+  private:
+  uint32_t _internal_cols() const;
+  void _internal_set_cols(uint32_t value);
+  public:
+
+  // @@protoc_insertion_point(class_scope:ember.v1.FloatMatrix)
+ private:
+  class _Internal;
+
+  template <typename T> friend class ::PROTOBUF_NAMESPACE_ID::Arena::InternalHelper;
+  typedef void InternalArenaConstructable_;
+  typedef void DestructorSkippable_;
+  struct Impl_ {
+    ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr float32_le_;
+    uint32_t rows_;
+    uint32_t cols_;
+    mutable ::PROTOBUF_NAMESPACE_ID::internal::CachedSize _cached_size_;
+  };
+  union { Impl_ _impl_; };
+  friend struct ::TableStruct_ember_2fv1_2fembed_2eproto;
+};
+// -------------------------------------------------------------------
+
 class EmbedRequest final :
     public ::PROTOBUF_NAMESPACE_ID::Message /* @@protoc_insertion_point(class_definition:ember.v1.EmbedRequest) */ {
  public:
@@ -537,7 +717,7 @@ class EmbedRequest final :
                &_EmbedRequest_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    2;
+    3;
 
   friend void swap(EmbedRequest& a, EmbedRequest& b) {
     a.Swap(&b);
@@ -612,6 +792,7 @@ class EmbedRequest final :
   enum : int {
     kInputsFieldNumber = 1,
     kPromptNameFieldNumber = 5,
+    kModelFieldNumber = 7,
     kTruncationFieldNumber = 4,
     kNormalizeFieldNumber = 2,
     kDimensionsFieldNumber = 3,
@@ -647,6 +828,20 @@ class EmbedRequest final :
   const std::string& _internal_prompt_name() const;
   inline PROTOBUF_ALWAYS_INLINE void _internal_set_prompt_name(const std::string& value);
   std::string* _internal_mutable_prompt_name();
+  public:
+
+  // string model = 7 [json_name = "model"];
+  void clear_model();
+  const std::string& model() const;
+  template <typename ArgT0 = const std::string&, typename... ArgT>
+  void set_model(ArgT0&& arg0, ArgT... args);
+  std::string* mutable_model();
+  PROTOBUF_NODISCARD std::string* release_model();
+  void set_allocated_model(std::string* model);
+  private:
+  const std::string& _internal_model() const;
+  inline PROTOBUF_ALWAYS_INLINE void _internal_set_model(const std::string& value);
+  std::string* _internal_mutable_model();
   public:
 
   // .ember.v1.Truncation truncation = 4 [json_name = "truncation"];
@@ -714,6 +909,7 @@ class EmbedRequest final :
     mutable ::PROTOBUF_NAMESPACE_ID::internal::CachedSize _cached_size_;
     ::PROTOBUF_NAMESPACE_ID::RepeatedPtrField< ::ember::v1::EmbedInput > inputs_;
     ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr prompt_name_;
+    ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr model_;
     ::ember::v1::Truncation* truncation_;
     bool normalize_;
     int32_t dimensions_;
@@ -772,7 +968,7 @@ class Embedding final :
                &_Embedding_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    3;
+    4;
 
   friend void swap(Embedding& a, Embedding& b) {
     a.Swap(&b);
@@ -949,7 +1145,7 @@ class EmbedResponse final :
                &_EmbedResponse_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    4;
+    5;
 
   friend void swap(EmbedResponse& a, EmbedResponse& b) {
     a.Swap(&b);
@@ -1026,6 +1222,7 @@ class EmbedResponse final :
     kModelFieldNumber = 4,
     kUsageFieldNumber = 2,
     kTimingFieldNumber = 3,
+    kMatrixFieldNumber = 5,
   };
   // repeated .ember.v1.Embedding embeddings = 1 [json_name = "embeddings"];
   int embeddings_size() const;
@@ -1095,6 +1292,24 @@ class EmbedResponse final :
       ::ember::v1::Timing* timing);
   ::ember::v1::Timing* unsafe_arena_release_timing();
 
+  // .ember.v1.FloatMatrix matrix = 5 [json_name = "matrix"];
+  bool has_matrix() const;
+  private:
+  bool _internal_has_matrix() const;
+  public:
+  void clear_matrix();
+  const ::ember::v1::FloatMatrix& matrix() const;
+  PROTOBUF_NODISCARD ::ember::v1::FloatMatrix* release_matrix();
+  ::ember::v1::FloatMatrix* mutable_matrix();
+  void set_allocated_matrix(::ember::v1::FloatMatrix* matrix);
+  private:
+  const ::ember::v1::FloatMatrix& _internal_matrix() const;
+  ::ember::v1::FloatMatrix* _internal_mutable_matrix();
+  public:
+  void unsafe_arena_set_allocated_matrix(
+      ::ember::v1::FloatMatrix* matrix);
+  ::ember::v1::FloatMatrix* unsafe_arena_release_matrix();
+
   // @@protoc_insertion_point(class_scope:ember.v1.EmbedResponse)
  private:
   class _Internal;
@@ -1107,6 +1322,7 @@ class EmbedResponse final :
     ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr model_;
     ::ember::v1::Usage* usage_;
     ::ember::v1::Timing* timing_;
+    ::ember::v1::FloatMatrix* matrix_;
     mutable ::PROTOBUF_NAMESPACE_ID::internal::CachedSize _cached_size_;
   };
   union { Impl_ _impl_; };
@@ -1162,7 +1378,7 @@ class EmbedStreamRequest final :
                &_EmbedStreamRequest_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    5;
+    6;
 
   friend void swap(EmbedStreamRequest& a, EmbedStreamRequest& b) {
     a.Swap(&b);
@@ -1341,7 +1557,7 @@ class EmbedStreamResponse final :
                &_EmbedStreamResponse_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    6;
+    7;
 
   friend void swap(EmbedStreamResponse& a, EmbedStreamResponse& b) {
     a.Swap(&b);
@@ -1547,7 +1763,7 @@ class EmbedSparseRequest final :
                &_EmbedSparseRequest_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    7;
+    8;
 
   friend void swap(EmbedSparseRequest& a, EmbedSparseRequest& b) {
     a.Swap(&b);
@@ -1622,6 +1838,7 @@ class EmbedSparseRequest final :
   enum : int {
     kInputsFieldNumber = 1,
     kPromptNameFieldNumber = 3,
+    kModelFieldNumber = 4,
     kTruncationFieldNumber = 2,
   };
   // repeated .ember.v1.EmbedInput inputs = 1 [json_name = "inputs"];
@@ -1656,6 +1873,20 @@ class EmbedSparseRequest final :
   std::string* _internal_mutable_prompt_name();
   public:
 
+  // string model = 4 [json_name = "model"];
+  void clear_model();
+  const std::string& model() const;
+  template <typename ArgT0 = const std::string&, typename... ArgT>
+  void set_model(ArgT0&& arg0, ArgT... args);
+  std::string* mutable_model();
+  PROTOBUF_NODISCARD std::string* release_model();
+  void set_allocated_model(std::string* model);
+  private:
+  const std::string& _internal_model() const;
+  inline PROTOBUF_ALWAYS_INLINE void _internal_set_model(const std::string& value);
+  std::string* _internal_mutable_model();
+  public:
+
   // .ember.v1.Truncation truncation = 2 [json_name = "truncation"];
   bool has_truncation() const;
   private:
@@ -1684,6 +1915,7 @@ class EmbedSparseRequest final :
   struct Impl_ {
     ::PROTOBUF_NAMESPACE_ID::RepeatedPtrField< ::ember::v1::EmbedInput > inputs_;
     ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr prompt_name_;
+    ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr model_;
     ::ember::v1::Truncation* truncation_;
     mutable ::PROTOBUF_NAMESPACE_ID::internal::CachedSize _cached_size_;
   };
@@ -1740,7 +1972,7 @@ class SparseEmbedding final :
                &_SparseEmbedding_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    8;
+    9;
 
   friend void swap(SparseEmbedding& a, SparseEmbedding& b) {
     a.Swap(&b);
@@ -1926,7 +2158,7 @@ class EmbedSparseResponse final :
                &_EmbedSparseResponse_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    9;
+    10;
 
   friend void swap(EmbedSparseResponse& a, EmbedSparseResponse& b) {
     a.Swap(&b);
@@ -2139,7 +2371,7 @@ class SimilarityRequest final :
                &_SimilarityRequest_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    10;
+    11;
 
   friend void swap(SimilarityRequest& a, SimilarityRequest& b) {
     a.Swap(&b);
@@ -2215,6 +2447,7 @@ class SimilarityRequest final :
     kSentencesFieldNumber = 2,
     kSourceSentenceFieldNumber = 1,
     kPromptNameFieldNumber = 4,
+    kModelFieldNumber = 5,
     kTruncationFieldNumber = 3,
   };
   // repeated string sentences = 2 [json_name = "sentences"];
@@ -2269,6 +2502,20 @@ class SimilarityRequest final :
   std::string* _internal_mutable_prompt_name();
   public:
 
+  // string model = 5 [json_name = "model"];
+  void clear_model();
+  const std::string& model() const;
+  template <typename ArgT0 = const std::string&, typename... ArgT>
+  void set_model(ArgT0&& arg0, ArgT... args);
+  std::string* mutable_model();
+  PROTOBUF_NODISCARD std::string* release_model();
+  void set_allocated_model(std::string* model);
+  private:
+  const std::string& _internal_model() const;
+  inline PROTOBUF_ALWAYS_INLINE void _internal_set_model(const std::string& value);
+  std::string* _internal_mutable_model();
+  public:
+
   // .ember.v1.Truncation truncation = 3 [json_name = "truncation"];
   bool has_truncation() const;
   private:
@@ -2298,6 +2545,7 @@ class SimilarityRequest final :
     ::PROTOBUF_NAMESPACE_ID::RepeatedPtrField<std::string> sentences_;
     ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr source_sentence_;
     ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr prompt_name_;
+    ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr model_;
     ::ember::v1::Truncation* truncation_;
     mutable ::PROTOBUF_NAMESPACE_ID::internal::CachedSize _cached_size_;
   };
@@ -2354,7 +2602,7 @@ class SimilarityResponse final :
                &_SimilarityResponse_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    11;
+    12;
 
   friend void swap(SimilarityResponse& a, SimilarityResponse& b) {
     a.Swap(&b);
@@ -2745,6 +2993,100 @@ inline EmbedInput::ContentCase EmbedInput::content_case() const {
 }
 // -------------------------------------------------------------------
 
+// FloatMatrix
+
+// uint32 rows = 1 [json_name = "rows"];
+inline void FloatMatrix::clear_rows() {
+  _impl_.rows_ = 0u;
+}
+inline uint32_t FloatMatrix::_internal_rows() const {
+  return _impl_.rows_;
+}
+inline uint32_t FloatMatrix::rows() const {
+  // @@protoc_insertion_point(field_get:ember.v1.FloatMatrix.rows)
+  return _internal_rows();
+}
+inline void FloatMatrix::_internal_set_rows(uint32_t value) {
+  
+  _impl_.rows_ = value;
+}
+inline void FloatMatrix::set_rows(uint32_t value) {
+  _internal_set_rows(value);
+  // @@protoc_insertion_point(field_set:ember.v1.FloatMatrix.rows)
+}
+
+// uint32 cols = 2 [json_name = "cols"];
+inline void FloatMatrix::clear_cols() {
+  _impl_.cols_ = 0u;
+}
+inline uint32_t FloatMatrix::_internal_cols() const {
+  return _impl_.cols_;
+}
+inline uint32_t FloatMatrix::cols() const {
+  // @@protoc_insertion_point(field_get:ember.v1.FloatMatrix.cols)
+  return _internal_cols();
+}
+inline void FloatMatrix::_internal_set_cols(uint32_t value) {
+  
+  _impl_.cols_ = value;
+}
+inline void FloatMatrix::set_cols(uint32_t value) {
+  _internal_set_cols(value);
+  // @@protoc_insertion_point(field_set:ember.v1.FloatMatrix.cols)
+}
+
+// bytes float32_le = 3 [json_name = "float32Le"];
+inline void FloatMatrix::clear_float32_le() {
+  _impl_.float32_le_.ClearToEmpty();
+}
+inline const std::string& FloatMatrix::float32_le() const {
+  // @@protoc_insertion_point(field_get:ember.v1.FloatMatrix.float32_le)
+  return _internal_float32_le();
+}
+template <typename ArgT0, typename... ArgT>
+inline PROTOBUF_ALWAYS_INLINE
+void FloatMatrix::set_float32_le(ArgT0&& arg0, ArgT... args) {
+ 
+ _impl_.float32_le_.SetBytes(static_cast<ArgT0 &&>(arg0), args..., GetArenaForAllocation());
+  // @@protoc_insertion_point(field_set:ember.v1.FloatMatrix.float32_le)
+}
+inline std::string* FloatMatrix::mutable_float32_le() {
+  std::string* _s = _internal_mutable_float32_le();
+  // @@protoc_insertion_point(field_mutable:ember.v1.FloatMatrix.float32_le)
+  return _s;
+}
+inline const std::string& FloatMatrix::_internal_float32_le() const {
+  return _impl_.float32_le_.Get();
+}
+inline void FloatMatrix::_internal_set_float32_le(const std::string& value) {
+  
+  _impl_.float32_le_.Set(value, GetArenaForAllocation());
+}
+inline std::string* FloatMatrix::_internal_mutable_float32_le() {
+  
+  return _impl_.float32_le_.Mutable(GetArenaForAllocation());
+}
+inline std::string* FloatMatrix::release_float32_le() {
+  // @@protoc_insertion_point(field_release:ember.v1.FloatMatrix.float32_le)
+  return _impl_.float32_le_.Release();
+}
+inline void FloatMatrix::set_allocated_float32_le(std::string* float32_le) {
+  if (float32_le != nullptr) {
+    
+  } else {
+    
+  }
+  _impl_.float32_le_.SetAllocated(float32_le, GetArenaForAllocation());
+#ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  if (_impl_.float32_le_.IsDefault()) {
+    _impl_.float32_le_.Set("", GetArenaForAllocation());
+  }
+#endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  // @@protoc_insertion_point(field_set_allocated:ember.v1.FloatMatrix.float32_le)
+}
+
+// -------------------------------------------------------------------
+
 // EmbedRequest
 
 // repeated .ember.v1.EmbedInput inputs = 1 [json_name = "inputs"];
@@ -2996,6 +3338,56 @@ inline void EmbedRequest::_internal_set_format(::ember::v1::EmbeddingFormat valu
 inline void EmbedRequest::set_format(::ember::v1::EmbeddingFormat value) {
   _internal_set_format(value);
   // @@protoc_insertion_point(field_set:ember.v1.EmbedRequest.format)
+}
+
+// string model = 7 [json_name = "model"];
+inline void EmbedRequest::clear_model() {
+  _impl_.model_.ClearToEmpty();
+}
+inline const std::string& EmbedRequest::model() const {
+  // @@protoc_insertion_point(field_get:ember.v1.EmbedRequest.model)
+  return _internal_model();
+}
+template <typename ArgT0, typename... ArgT>
+inline PROTOBUF_ALWAYS_INLINE
+void EmbedRequest::set_model(ArgT0&& arg0, ArgT... args) {
+ 
+ _impl_.model_.Set(static_cast<ArgT0 &&>(arg0), args..., GetArenaForAllocation());
+  // @@protoc_insertion_point(field_set:ember.v1.EmbedRequest.model)
+}
+inline std::string* EmbedRequest::mutable_model() {
+  std::string* _s = _internal_mutable_model();
+  // @@protoc_insertion_point(field_mutable:ember.v1.EmbedRequest.model)
+  return _s;
+}
+inline const std::string& EmbedRequest::_internal_model() const {
+  return _impl_.model_.Get();
+}
+inline void EmbedRequest::_internal_set_model(const std::string& value) {
+  
+  _impl_.model_.Set(value, GetArenaForAllocation());
+}
+inline std::string* EmbedRequest::_internal_mutable_model() {
+  
+  return _impl_.model_.Mutable(GetArenaForAllocation());
+}
+inline std::string* EmbedRequest::release_model() {
+  // @@protoc_insertion_point(field_release:ember.v1.EmbedRequest.model)
+  return _impl_.model_.Release();
+}
+inline void EmbedRequest::set_allocated_model(std::string* model) {
+  if (model != nullptr) {
+    
+  } else {
+    
+  }
+  _impl_.model_.SetAllocated(model, GetArenaForAllocation());
+#ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  if (_impl_.model_.IsDefault()) {
+    _impl_.model_.Set("", GetArenaForAllocation());
+  }
+#endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  // @@protoc_insertion_point(field_set_allocated:ember.v1.EmbedRequest.model)
 }
 
 // -------------------------------------------------------------------
@@ -3361,6 +3753,96 @@ inline void EmbedResponse::set_allocated_model(std::string* model) {
   }
 #endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
   // @@protoc_insertion_point(field_set_allocated:ember.v1.EmbedResponse.model)
+}
+
+// .ember.v1.FloatMatrix matrix = 5 [json_name = "matrix"];
+inline bool EmbedResponse::_internal_has_matrix() const {
+  return this != internal_default_instance() && _impl_.matrix_ != nullptr;
+}
+inline bool EmbedResponse::has_matrix() const {
+  return _internal_has_matrix();
+}
+inline void EmbedResponse::clear_matrix() {
+  if (GetArenaForAllocation() == nullptr && _impl_.matrix_ != nullptr) {
+    delete _impl_.matrix_;
+  }
+  _impl_.matrix_ = nullptr;
+}
+inline const ::ember::v1::FloatMatrix& EmbedResponse::_internal_matrix() const {
+  const ::ember::v1::FloatMatrix* p = _impl_.matrix_;
+  return p != nullptr ? *p : reinterpret_cast<const ::ember::v1::FloatMatrix&>(
+      ::ember::v1::_FloatMatrix_default_instance_);
+}
+inline const ::ember::v1::FloatMatrix& EmbedResponse::matrix() const {
+  // @@protoc_insertion_point(field_get:ember.v1.EmbedResponse.matrix)
+  return _internal_matrix();
+}
+inline void EmbedResponse::unsafe_arena_set_allocated_matrix(
+    ::ember::v1::FloatMatrix* matrix) {
+  if (GetArenaForAllocation() == nullptr) {
+    delete reinterpret_cast<::PROTOBUF_NAMESPACE_ID::MessageLite*>(_impl_.matrix_);
+  }
+  _impl_.matrix_ = matrix;
+  if (matrix) {
+    
+  } else {
+    
+  }
+  // @@protoc_insertion_point(field_unsafe_arena_set_allocated:ember.v1.EmbedResponse.matrix)
+}
+inline ::ember::v1::FloatMatrix* EmbedResponse::release_matrix() {
+  
+  ::ember::v1::FloatMatrix* temp = _impl_.matrix_;
+  _impl_.matrix_ = nullptr;
+#ifdef PROTOBUF_FORCE_COPY_IN_RELEASE
+  auto* old =  reinterpret_cast<::PROTOBUF_NAMESPACE_ID::MessageLite*>(temp);
+  temp = ::PROTOBUF_NAMESPACE_ID::internal::DuplicateIfNonNull(temp);
+  if (GetArenaForAllocation() == nullptr) { delete old; }
+#else  // PROTOBUF_FORCE_COPY_IN_RELEASE
+  if (GetArenaForAllocation() != nullptr) {
+    temp = ::PROTOBUF_NAMESPACE_ID::internal::DuplicateIfNonNull(temp);
+  }
+#endif  // !PROTOBUF_FORCE_COPY_IN_RELEASE
+  return temp;
+}
+inline ::ember::v1::FloatMatrix* EmbedResponse::unsafe_arena_release_matrix() {
+  // @@protoc_insertion_point(field_release:ember.v1.EmbedResponse.matrix)
+  
+  ::ember::v1::FloatMatrix* temp = _impl_.matrix_;
+  _impl_.matrix_ = nullptr;
+  return temp;
+}
+inline ::ember::v1::FloatMatrix* EmbedResponse::_internal_mutable_matrix() {
+  
+  if (_impl_.matrix_ == nullptr) {
+    auto* p = CreateMaybeMessage<::ember::v1::FloatMatrix>(GetArenaForAllocation());
+    _impl_.matrix_ = p;
+  }
+  return _impl_.matrix_;
+}
+inline ::ember::v1::FloatMatrix* EmbedResponse::mutable_matrix() {
+  ::ember::v1::FloatMatrix* _msg = _internal_mutable_matrix();
+  // @@protoc_insertion_point(field_mutable:ember.v1.EmbedResponse.matrix)
+  return _msg;
+}
+inline void EmbedResponse::set_allocated_matrix(::ember::v1::FloatMatrix* matrix) {
+  ::PROTOBUF_NAMESPACE_ID::Arena* message_arena = GetArenaForAllocation();
+  if (message_arena == nullptr) {
+    delete _impl_.matrix_;
+  }
+  if (matrix) {
+    ::PROTOBUF_NAMESPACE_ID::Arena* submessage_arena =
+        ::PROTOBUF_NAMESPACE_ID::Arena::InternalGetOwningArena(matrix);
+    if (message_arena != submessage_arena) {
+      matrix = ::PROTOBUF_NAMESPACE_ID::internal::GetOwnedMessage(
+          message_arena, matrix, submessage_arena);
+    }
+    
+  } else {
+    
+  }
+  _impl_.matrix_ = matrix;
+  // @@protoc_insertion_point(field_set_allocated:ember.v1.EmbedResponse.matrix)
 }
 
 // -------------------------------------------------------------------
@@ -3887,6 +4369,56 @@ inline void EmbedSparseRequest::set_allocated_prompt_name(std::string* prompt_na
   }
 #endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
   // @@protoc_insertion_point(field_set_allocated:ember.v1.EmbedSparseRequest.prompt_name)
+}
+
+// string model = 4 [json_name = "model"];
+inline void EmbedSparseRequest::clear_model() {
+  _impl_.model_.ClearToEmpty();
+}
+inline const std::string& EmbedSparseRequest::model() const {
+  // @@protoc_insertion_point(field_get:ember.v1.EmbedSparseRequest.model)
+  return _internal_model();
+}
+template <typename ArgT0, typename... ArgT>
+inline PROTOBUF_ALWAYS_INLINE
+void EmbedSparseRequest::set_model(ArgT0&& arg0, ArgT... args) {
+ 
+ _impl_.model_.Set(static_cast<ArgT0 &&>(arg0), args..., GetArenaForAllocation());
+  // @@protoc_insertion_point(field_set:ember.v1.EmbedSparseRequest.model)
+}
+inline std::string* EmbedSparseRequest::mutable_model() {
+  std::string* _s = _internal_mutable_model();
+  // @@protoc_insertion_point(field_mutable:ember.v1.EmbedSparseRequest.model)
+  return _s;
+}
+inline const std::string& EmbedSparseRequest::_internal_model() const {
+  return _impl_.model_.Get();
+}
+inline void EmbedSparseRequest::_internal_set_model(const std::string& value) {
+  
+  _impl_.model_.Set(value, GetArenaForAllocation());
+}
+inline std::string* EmbedSparseRequest::_internal_mutable_model() {
+  
+  return _impl_.model_.Mutable(GetArenaForAllocation());
+}
+inline std::string* EmbedSparseRequest::release_model() {
+  // @@protoc_insertion_point(field_release:ember.v1.EmbedSparseRequest.model)
+  return _impl_.model_.Release();
+}
+inline void EmbedSparseRequest::set_allocated_model(std::string* model) {
+  if (model != nullptr) {
+    
+  } else {
+    
+  }
+  _impl_.model_.SetAllocated(model, GetArenaForAllocation());
+#ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  if (_impl_.model_.IsDefault()) {
+    _impl_.model_.Set("", GetArenaForAllocation());
+  }
+#endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  // @@protoc_insertion_point(field_set_allocated:ember.v1.EmbedSparseRequest.model)
 }
 
 // -------------------------------------------------------------------
@@ -4515,6 +5047,56 @@ inline void SimilarityRequest::set_allocated_prompt_name(std::string* prompt_nam
   // @@protoc_insertion_point(field_set_allocated:ember.v1.SimilarityRequest.prompt_name)
 }
 
+// string model = 5 [json_name = "model"];
+inline void SimilarityRequest::clear_model() {
+  _impl_.model_.ClearToEmpty();
+}
+inline const std::string& SimilarityRequest::model() const {
+  // @@protoc_insertion_point(field_get:ember.v1.SimilarityRequest.model)
+  return _internal_model();
+}
+template <typename ArgT0, typename... ArgT>
+inline PROTOBUF_ALWAYS_INLINE
+void SimilarityRequest::set_model(ArgT0&& arg0, ArgT... args) {
+ 
+ _impl_.model_.Set(static_cast<ArgT0 &&>(arg0), args..., GetArenaForAllocation());
+  // @@protoc_insertion_point(field_set:ember.v1.SimilarityRequest.model)
+}
+inline std::string* SimilarityRequest::mutable_model() {
+  std::string* _s = _internal_mutable_model();
+  // @@protoc_insertion_point(field_mutable:ember.v1.SimilarityRequest.model)
+  return _s;
+}
+inline const std::string& SimilarityRequest::_internal_model() const {
+  return _impl_.model_.Get();
+}
+inline void SimilarityRequest::_internal_set_model(const std::string& value) {
+  
+  _impl_.model_.Set(value, GetArenaForAllocation());
+}
+inline std::string* SimilarityRequest::_internal_mutable_model() {
+  
+  return _impl_.model_.Mutable(GetArenaForAllocation());
+}
+inline std::string* SimilarityRequest::release_model() {
+  // @@protoc_insertion_point(field_release:ember.v1.SimilarityRequest.model)
+  return _impl_.model_.Release();
+}
+inline void SimilarityRequest::set_allocated_model(std::string* model) {
+  if (model != nullptr) {
+    
+  } else {
+    
+  }
+  _impl_.model_.SetAllocated(model, GetArenaForAllocation());
+#ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  if (_impl_.model_.IsDefault()) {
+    _impl_.model_.Set("", GetArenaForAllocation());
+  }
+#endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  // @@protoc_insertion_point(field_set_allocated:ember.v1.SimilarityRequest.model)
+}
+
 // -------------------------------------------------------------------
 
 // SimilarityResponse
@@ -4789,6 +5371,8 @@ inline void SimilarityResponse::set_allocated_model(std::string* model) {
 #ifdef __GNUC__
   #pragma GCC diagnostic pop
 #endif  // __GNUC__
+// -------------------------------------------------------------------
+
 // -------------------------------------------------------------------
 
 // -------------------------------------------------------------------

@@ -26,6 +26,7 @@ static const char* ModelService_method_names[] = {
   "/ember.v1.ModelService/GetModelInfo",
   "/ember.v1.ModelService/Tokenize",
   "/ember.v1.ModelService/Decode",
+  "/ember.v1.ModelService/ListModels",
 };
 
 std::unique_ptr< ModelService::Stub> ModelService::NewStub(const std::shared_ptr< ::grpc::ChannelInterface>& channel, const ::grpc::StubOptions& options) {
@@ -38,6 +39,7 @@ ModelService::Stub::Stub(const std::shared_ptr< ::grpc::ChannelInterface>& chann
   : channel_(channel), rpcmethod_GetModelInfo_(ModelService_method_names[0], options.suffix_for_stats(),::grpc::internal::RpcMethod::NORMAL_RPC, channel)
   , rpcmethod_Tokenize_(ModelService_method_names[1], options.suffix_for_stats(),::grpc::internal::RpcMethod::NORMAL_RPC, channel)
   , rpcmethod_Decode_(ModelService_method_names[2], options.suffix_for_stats(),::grpc::internal::RpcMethod::NORMAL_RPC, channel)
+  , rpcmethod_ListModels_(ModelService_method_names[3], options.suffix_for_stats(),::grpc::internal::RpcMethod::NORMAL_RPC, channel)
   {}
 
 ::grpc::Status ModelService::Stub::GetModelInfo(::grpc::ClientContext* context, const ::ember::v1::GetModelInfoRequest& request, ::ember::v1::GetModelInfoResponse* response) {
@@ -109,6 +111,29 @@ void ModelService::Stub::async::Decode(::grpc::ClientContext* context, const ::e
   return result;
 }
 
+::grpc::Status ModelService::Stub::ListModels(::grpc::ClientContext* context, const ::ember::v1::ListModelsRequest& request, ::ember::v1::ListModelsResponse* response) {
+  return ::grpc::internal::BlockingUnaryCall< ::ember::v1::ListModelsRequest, ::ember::v1::ListModelsResponse, ::grpc::protobuf::MessageLite, ::grpc::protobuf::MessageLite>(channel_.get(), rpcmethod_ListModels_, context, request, response);
+}
+
+void ModelService::Stub::async::ListModels(::grpc::ClientContext* context, const ::ember::v1::ListModelsRequest* request, ::ember::v1::ListModelsResponse* response, std::function<void(::grpc::Status)> f) {
+  ::grpc::internal::CallbackUnaryCall< ::ember::v1::ListModelsRequest, ::ember::v1::ListModelsResponse, ::grpc::protobuf::MessageLite, ::grpc::protobuf::MessageLite>(stub_->channel_.get(), stub_->rpcmethod_ListModels_, context, request, response, std::move(f));
+}
+
+void ModelService::Stub::async::ListModels(::grpc::ClientContext* context, const ::ember::v1::ListModelsRequest* request, ::ember::v1::ListModelsResponse* response, ::grpc::ClientUnaryReactor* reactor) {
+  ::grpc::internal::ClientCallbackUnaryFactory::Create< ::grpc::protobuf::MessageLite, ::grpc::protobuf::MessageLite>(stub_->channel_.get(), stub_->rpcmethod_ListModels_, context, request, response, reactor);
+}
+
+::grpc::ClientAsyncResponseReader< ::ember::v1::ListModelsResponse>* ModelService::Stub::PrepareAsyncListModelsRaw(::grpc::ClientContext* context, const ::ember::v1::ListModelsRequest& request, ::grpc::CompletionQueue* cq) {
+  return ::grpc::internal::ClientAsyncResponseReaderHelper::Create< ::ember::v1::ListModelsResponse, ::ember::v1::ListModelsRequest, ::grpc::protobuf::MessageLite, ::grpc::protobuf::MessageLite>(channel_.get(), cq, rpcmethod_ListModels_, context, request);
+}
+
+::grpc::ClientAsyncResponseReader< ::ember::v1::ListModelsResponse>* ModelService::Stub::AsyncListModelsRaw(::grpc::ClientContext* context, const ::ember::v1::ListModelsRequest& request, ::grpc::CompletionQueue* cq) {
+  auto* result =
+    this->PrepareAsyncListModelsRaw(context, request, cq);
+  result->StartCall();
+  return result;
+}
+
 ModelService::Service::Service() {
   AddMethod(new ::grpc::internal::RpcServiceMethod(
       ModelService_method_names[0],
@@ -140,6 +165,16 @@ ModelService::Service::Service() {
              ::ember::v1::DecodeResponse* resp) {
                return service->Decode(ctx, req, resp);
              }, this)));
+  AddMethod(new ::grpc::internal::RpcServiceMethod(
+      ModelService_method_names[3],
+      ::grpc::internal::RpcMethod::NORMAL_RPC,
+      new ::grpc::internal::RpcMethodHandler< ModelService::Service, ::ember::v1::ListModelsRequest, ::ember::v1::ListModelsResponse, ::grpc::protobuf::MessageLite, ::grpc::protobuf::MessageLite>(
+          [](ModelService::Service* service,
+             ::grpc::ServerContext* ctx,
+             const ::ember::v1::ListModelsRequest* req,
+             ::ember::v1::ListModelsResponse* resp) {
+               return service->ListModels(ctx, req, resp);
+             }, this)));
 }
 
 ModelService::Service::~Service() {
@@ -160,6 +195,13 @@ ModelService::Service::~Service() {
 }
 
 ::grpc::Status ModelService::Service::Decode(::grpc::ServerContext* context, const ::ember::v1::DecodeRequest* request, ::ember::v1::DecodeResponse* response) {
+  (void) context;
+  (void) request;
+  (void) response;
+  return ::grpc::Status(::grpc::StatusCode::UNIMPLEMENTED, "");
+}
+
+::grpc::Status ModelService::Service::ListModels(::grpc::ServerContext* context, const ::ember::v1::ListModelsRequest* request, ::ember::v1::ListModelsResponse* response) {
   (void) context;
   (void) request;
   (void) response;

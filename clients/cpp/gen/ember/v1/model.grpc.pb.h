@@ -61,6 +61,14 @@ class ModelService final {
     std::unique_ptr< ::grpc::ClientAsyncResponseReaderInterface< ::ember::v1::DecodeResponse>> PrepareAsyncDecode(::grpc::ClientContext* context, const ::ember::v1::DecodeRequest& request, ::grpc::CompletionQueue* cq) {
       return std::unique_ptr< ::grpc::ClientAsyncResponseReaderInterface< ::ember::v1::DecodeResponse>>(PrepareAsyncDecodeRaw(context, request, cq));
     }
+    // ListModels describes every model the server serves, in the order they were given.
+    virtual ::grpc::Status ListModels(::grpc::ClientContext* context, const ::ember::v1::ListModelsRequest& request, ::ember::v1::ListModelsResponse* response) = 0;
+    std::unique_ptr< ::grpc::ClientAsyncResponseReaderInterface< ::ember::v1::ListModelsResponse>> AsyncListModels(::grpc::ClientContext* context, const ::ember::v1::ListModelsRequest& request, ::grpc::CompletionQueue* cq) {
+      return std::unique_ptr< ::grpc::ClientAsyncResponseReaderInterface< ::ember::v1::ListModelsResponse>>(AsyncListModelsRaw(context, request, cq));
+    }
+    std::unique_ptr< ::grpc::ClientAsyncResponseReaderInterface< ::ember::v1::ListModelsResponse>> PrepareAsyncListModels(::grpc::ClientContext* context, const ::ember::v1::ListModelsRequest& request, ::grpc::CompletionQueue* cq) {
+      return std::unique_ptr< ::grpc::ClientAsyncResponseReaderInterface< ::ember::v1::ListModelsResponse>>(PrepareAsyncListModelsRaw(context, request, cq));
+    }
     class async_interface {
      public:
       virtual ~async_interface() {}
@@ -73,6 +81,9 @@ class ModelService final {
       // Decode turns token ids back into text with the model's tokenizer (the inverse of Tokenize).
       virtual void Decode(::grpc::ClientContext* context, const ::ember::v1::DecodeRequest* request, ::ember::v1::DecodeResponse* response, std::function<void(::grpc::Status)>) = 0;
       virtual void Decode(::grpc::ClientContext* context, const ::ember::v1::DecodeRequest* request, ::ember::v1::DecodeResponse* response, ::grpc::ClientUnaryReactor* reactor) = 0;
+      // ListModels describes every model the server serves, in the order they were given.
+      virtual void ListModels(::grpc::ClientContext* context, const ::ember::v1::ListModelsRequest* request, ::ember::v1::ListModelsResponse* response, std::function<void(::grpc::Status)>) = 0;
+      virtual void ListModels(::grpc::ClientContext* context, const ::ember::v1::ListModelsRequest* request, ::ember::v1::ListModelsResponse* response, ::grpc::ClientUnaryReactor* reactor) = 0;
     };
     typedef class async_interface experimental_async_interface;
     virtual class async_interface* async() { return nullptr; }
@@ -84,6 +95,8 @@ class ModelService final {
     virtual ::grpc::ClientAsyncResponseReaderInterface< ::ember::v1::TokenizeResponse>* PrepareAsyncTokenizeRaw(::grpc::ClientContext* context, const ::ember::v1::TokenizeRequest& request, ::grpc::CompletionQueue* cq) = 0;
     virtual ::grpc::ClientAsyncResponseReaderInterface< ::ember::v1::DecodeResponse>* AsyncDecodeRaw(::grpc::ClientContext* context, const ::ember::v1::DecodeRequest& request, ::grpc::CompletionQueue* cq) = 0;
     virtual ::grpc::ClientAsyncResponseReaderInterface< ::ember::v1::DecodeResponse>* PrepareAsyncDecodeRaw(::grpc::ClientContext* context, const ::ember::v1::DecodeRequest& request, ::grpc::CompletionQueue* cq) = 0;
+    virtual ::grpc::ClientAsyncResponseReaderInterface< ::ember::v1::ListModelsResponse>* AsyncListModelsRaw(::grpc::ClientContext* context, const ::ember::v1::ListModelsRequest& request, ::grpc::CompletionQueue* cq) = 0;
+    virtual ::grpc::ClientAsyncResponseReaderInterface< ::ember::v1::ListModelsResponse>* PrepareAsyncListModelsRaw(::grpc::ClientContext* context, const ::ember::v1::ListModelsRequest& request, ::grpc::CompletionQueue* cq) = 0;
   };
   class Stub final : public StubInterface {
    public:
@@ -109,6 +122,13 @@ class ModelService final {
     std::unique_ptr< ::grpc::ClientAsyncResponseReader< ::ember::v1::DecodeResponse>> PrepareAsyncDecode(::grpc::ClientContext* context, const ::ember::v1::DecodeRequest& request, ::grpc::CompletionQueue* cq) {
       return std::unique_ptr< ::grpc::ClientAsyncResponseReader< ::ember::v1::DecodeResponse>>(PrepareAsyncDecodeRaw(context, request, cq));
     }
+    ::grpc::Status ListModels(::grpc::ClientContext* context, const ::ember::v1::ListModelsRequest& request, ::ember::v1::ListModelsResponse* response) override;
+    std::unique_ptr< ::grpc::ClientAsyncResponseReader< ::ember::v1::ListModelsResponse>> AsyncListModels(::grpc::ClientContext* context, const ::ember::v1::ListModelsRequest& request, ::grpc::CompletionQueue* cq) {
+      return std::unique_ptr< ::grpc::ClientAsyncResponseReader< ::ember::v1::ListModelsResponse>>(AsyncListModelsRaw(context, request, cq));
+    }
+    std::unique_ptr< ::grpc::ClientAsyncResponseReader< ::ember::v1::ListModelsResponse>> PrepareAsyncListModels(::grpc::ClientContext* context, const ::ember::v1::ListModelsRequest& request, ::grpc::CompletionQueue* cq) {
+      return std::unique_ptr< ::grpc::ClientAsyncResponseReader< ::ember::v1::ListModelsResponse>>(PrepareAsyncListModelsRaw(context, request, cq));
+    }
     class async final :
       public StubInterface::async_interface {
      public:
@@ -118,6 +138,8 @@ class ModelService final {
       void Tokenize(::grpc::ClientContext* context, const ::ember::v1::TokenizeRequest* request, ::ember::v1::TokenizeResponse* response, ::grpc::ClientUnaryReactor* reactor) override;
       void Decode(::grpc::ClientContext* context, const ::ember::v1::DecodeRequest* request, ::ember::v1::DecodeResponse* response, std::function<void(::grpc::Status)>) override;
       void Decode(::grpc::ClientContext* context, const ::ember::v1::DecodeRequest* request, ::ember::v1::DecodeResponse* response, ::grpc::ClientUnaryReactor* reactor) override;
+      void ListModels(::grpc::ClientContext* context, const ::ember::v1::ListModelsRequest* request, ::ember::v1::ListModelsResponse* response, std::function<void(::grpc::Status)>) override;
+      void ListModels(::grpc::ClientContext* context, const ::ember::v1::ListModelsRequest* request, ::ember::v1::ListModelsResponse* response, ::grpc::ClientUnaryReactor* reactor) override;
      private:
       friend class Stub;
       explicit async(Stub* stub): stub_(stub) { }
@@ -135,9 +157,12 @@ class ModelService final {
     ::grpc::ClientAsyncResponseReader< ::ember::v1::TokenizeResponse>* PrepareAsyncTokenizeRaw(::grpc::ClientContext* context, const ::ember::v1::TokenizeRequest& request, ::grpc::CompletionQueue* cq) override;
     ::grpc::ClientAsyncResponseReader< ::ember::v1::DecodeResponse>* AsyncDecodeRaw(::grpc::ClientContext* context, const ::ember::v1::DecodeRequest& request, ::grpc::CompletionQueue* cq) override;
     ::grpc::ClientAsyncResponseReader< ::ember::v1::DecodeResponse>* PrepareAsyncDecodeRaw(::grpc::ClientContext* context, const ::ember::v1::DecodeRequest& request, ::grpc::CompletionQueue* cq) override;
+    ::grpc::ClientAsyncResponseReader< ::ember::v1::ListModelsResponse>* AsyncListModelsRaw(::grpc::ClientContext* context, const ::ember::v1::ListModelsRequest& request, ::grpc::CompletionQueue* cq) override;
+    ::grpc::ClientAsyncResponseReader< ::ember::v1::ListModelsResponse>* PrepareAsyncListModelsRaw(::grpc::ClientContext* context, const ::ember::v1::ListModelsRequest& request, ::grpc::CompletionQueue* cq) override;
     const ::grpc::internal::RpcMethod rpcmethod_GetModelInfo_;
     const ::grpc::internal::RpcMethod rpcmethod_Tokenize_;
     const ::grpc::internal::RpcMethod rpcmethod_Decode_;
+    const ::grpc::internal::RpcMethod rpcmethod_ListModels_;
   };
   static std::unique_ptr<Stub> NewStub(const std::shared_ptr< ::grpc::ChannelInterface>& channel, const ::grpc::StubOptions& options = ::grpc::StubOptions());
 
@@ -151,6 +176,8 @@ class ModelService final {
     virtual ::grpc::Status Tokenize(::grpc::ServerContext* context, const ::ember::v1::TokenizeRequest* request, ::ember::v1::TokenizeResponse* response);
     // Decode turns token ids back into text with the model's tokenizer (the inverse of Tokenize).
     virtual ::grpc::Status Decode(::grpc::ServerContext* context, const ::ember::v1::DecodeRequest* request, ::ember::v1::DecodeResponse* response);
+    // ListModels describes every model the server serves, in the order they were given.
+    virtual ::grpc::Status ListModels(::grpc::ServerContext* context, const ::ember::v1::ListModelsRequest* request, ::ember::v1::ListModelsResponse* response);
   };
   template <class BaseClass>
   class WithAsyncMethod_GetModelInfo : public BaseClass {
@@ -212,7 +239,27 @@ class ModelService final {
       ::grpc::Service::RequestAsyncUnary(2, context, request, response, new_call_cq, notification_cq, tag);
     }
   };
-  typedef WithAsyncMethod_GetModelInfo<WithAsyncMethod_Tokenize<WithAsyncMethod_Decode<Service > > > AsyncService;
+  template <class BaseClass>
+  class WithAsyncMethod_ListModels : public BaseClass {
+   private:
+    void BaseClassMustBeDerivedFromService(const Service* /*service*/) {}
+   public:
+    WithAsyncMethod_ListModels() {
+      ::grpc::Service::MarkMethodAsync(3);
+    }
+    ~WithAsyncMethod_ListModels() override {
+      BaseClassMustBeDerivedFromService(this);
+    }
+    // disable synchronous version of this method
+    ::grpc::Status ListModels(::grpc::ServerContext* /*context*/, const ::ember::v1::ListModelsRequest* /*request*/, ::ember::v1::ListModelsResponse* /*response*/) override {
+      abort();
+      return ::grpc::Status(::grpc::StatusCode::UNIMPLEMENTED, "");
+    }
+    void RequestListModels(::grpc::ServerContext* context, ::ember::v1::ListModelsRequest* request, ::grpc::ServerAsyncResponseWriter< ::ember::v1::ListModelsResponse>* response, ::grpc::CompletionQueue* new_call_cq, ::grpc::ServerCompletionQueue* notification_cq, void *tag) {
+      ::grpc::Service::RequestAsyncUnary(3, context, request, response, new_call_cq, notification_cq, tag);
+    }
+  };
+  typedef WithAsyncMethod_GetModelInfo<WithAsyncMethod_Tokenize<WithAsyncMethod_Decode<WithAsyncMethod_ListModels<Service > > > > AsyncService;
   template <class BaseClass>
   class WithCallbackMethod_GetModelInfo : public BaseClass {
    private:
@@ -294,7 +341,34 @@ class ModelService final {
     virtual ::grpc::ServerUnaryReactor* Decode(
       ::grpc::CallbackServerContext* /*context*/, const ::ember::v1::DecodeRequest* /*request*/, ::ember::v1::DecodeResponse* /*response*/)  { return nullptr; }
   };
-  typedef WithCallbackMethod_GetModelInfo<WithCallbackMethod_Tokenize<WithCallbackMethod_Decode<Service > > > CallbackService;
+  template <class BaseClass>
+  class WithCallbackMethod_ListModels : public BaseClass {
+   private:
+    void BaseClassMustBeDerivedFromService(const Service* /*service*/) {}
+   public:
+    WithCallbackMethod_ListModels() {
+      ::grpc::Service::MarkMethodCallback(3,
+          new ::grpc::internal::CallbackUnaryHandler< ::ember::v1::ListModelsRequest, ::ember::v1::ListModelsResponse>(
+            [this](
+                   ::grpc::CallbackServerContext* context, const ::ember::v1::ListModelsRequest* request, ::ember::v1::ListModelsResponse* response) { return this->ListModels(context, request, response); }));}
+    void SetMessageAllocatorFor_ListModels(
+        ::grpc::MessageAllocator< ::ember::v1::ListModelsRequest, ::ember::v1::ListModelsResponse>* allocator) {
+      ::grpc::internal::MethodHandler* const handler = ::grpc::Service::GetHandler(3);
+      static_cast<::grpc::internal::CallbackUnaryHandler< ::ember::v1::ListModelsRequest, ::ember::v1::ListModelsResponse>*>(handler)
+              ->SetMessageAllocator(allocator);
+    }
+    ~WithCallbackMethod_ListModels() override {
+      BaseClassMustBeDerivedFromService(this);
+    }
+    // disable synchronous version of this method
+    ::grpc::Status ListModels(::grpc::ServerContext* /*context*/, const ::ember::v1::ListModelsRequest* /*request*/, ::ember::v1::ListModelsResponse* /*response*/) override {
+      abort();
+      return ::grpc::Status(::grpc::StatusCode::UNIMPLEMENTED, "");
+    }
+    virtual ::grpc::ServerUnaryReactor* ListModels(
+      ::grpc::CallbackServerContext* /*context*/, const ::ember::v1::ListModelsRequest* /*request*/, ::ember::v1::ListModelsResponse* /*response*/)  { return nullptr; }
+  };
+  typedef WithCallbackMethod_GetModelInfo<WithCallbackMethod_Tokenize<WithCallbackMethod_Decode<WithCallbackMethod_ListModels<Service > > > > CallbackService;
   typedef CallbackService ExperimentalCallbackService;
   template <class BaseClass>
   class WithGenericMethod_GetModelInfo : public BaseClass {
@@ -343,6 +417,23 @@ class ModelService final {
     }
     // disable synchronous version of this method
     ::grpc::Status Decode(::grpc::ServerContext* /*context*/, const ::ember::v1::DecodeRequest* /*request*/, ::ember::v1::DecodeResponse* /*response*/) override {
+      abort();
+      return ::grpc::Status(::grpc::StatusCode::UNIMPLEMENTED, "");
+    }
+  };
+  template <class BaseClass>
+  class WithGenericMethod_ListModels : public BaseClass {
+   private:
+    void BaseClassMustBeDerivedFromService(const Service* /*service*/) {}
+   public:
+    WithGenericMethod_ListModels() {
+      ::grpc::Service::MarkMethodGeneric(3);
+    }
+    ~WithGenericMethod_ListModels() override {
+      BaseClassMustBeDerivedFromService(this);
+    }
+    // disable synchronous version of this method
+    ::grpc::Status ListModels(::grpc::ServerContext* /*context*/, const ::ember::v1::ListModelsRequest* /*request*/, ::ember::v1::ListModelsResponse* /*response*/) override {
       abort();
       return ::grpc::Status(::grpc::StatusCode::UNIMPLEMENTED, "");
     }
@@ -405,6 +496,26 @@ class ModelService final {
     }
     void RequestDecode(::grpc::ServerContext* context, ::grpc::ByteBuffer* request, ::grpc::ServerAsyncResponseWriter< ::grpc::ByteBuffer>* response, ::grpc::CompletionQueue* new_call_cq, ::grpc::ServerCompletionQueue* notification_cq, void *tag) {
       ::grpc::Service::RequestAsyncUnary(2, context, request, response, new_call_cq, notification_cq, tag);
+    }
+  };
+  template <class BaseClass>
+  class WithRawMethod_ListModels : public BaseClass {
+   private:
+    void BaseClassMustBeDerivedFromService(const Service* /*service*/) {}
+   public:
+    WithRawMethod_ListModels() {
+      ::grpc::Service::MarkMethodRaw(3);
+    }
+    ~WithRawMethod_ListModels() override {
+      BaseClassMustBeDerivedFromService(this);
+    }
+    // disable synchronous version of this method
+    ::grpc::Status ListModels(::grpc::ServerContext* /*context*/, const ::ember::v1::ListModelsRequest* /*request*/, ::ember::v1::ListModelsResponse* /*response*/) override {
+      abort();
+      return ::grpc::Status(::grpc::StatusCode::UNIMPLEMENTED, "");
+    }
+    void RequestListModels(::grpc::ServerContext* context, ::grpc::ByteBuffer* request, ::grpc::ServerAsyncResponseWriter< ::grpc::ByteBuffer>* response, ::grpc::CompletionQueue* new_call_cq, ::grpc::ServerCompletionQueue* notification_cq, void *tag) {
+      ::grpc::Service::RequestAsyncUnary(3, context, request, response, new_call_cq, notification_cq, tag);
     }
   };
   template <class BaseClass>
@@ -471,6 +582,28 @@ class ModelService final {
       return ::grpc::Status(::grpc::StatusCode::UNIMPLEMENTED, "");
     }
     virtual ::grpc::ServerUnaryReactor* Decode(
+      ::grpc::CallbackServerContext* /*context*/, const ::grpc::ByteBuffer* /*request*/, ::grpc::ByteBuffer* /*response*/)  { return nullptr; }
+  };
+  template <class BaseClass>
+  class WithRawCallbackMethod_ListModels : public BaseClass {
+   private:
+    void BaseClassMustBeDerivedFromService(const Service* /*service*/) {}
+   public:
+    WithRawCallbackMethod_ListModels() {
+      ::grpc::Service::MarkMethodRawCallback(3,
+          new ::grpc::internal::CallbackUnaryHandler< ::grpc::ByteBuffer, ::grpc::ByteBuffer>(
+            [this](
+                   ::grpc::CallbackServerContext* context, const ::grpc::ByteBuffer* request, ::grpc::ByteBuffer* response) { return this->ListModels(context, request, response); }));
+    }
+    ~WithRawCallbackMethod_ListModels() override {
+      BaseClassMustBeDerivedFromService(this);
+    }
+    // disable synchronous version of this method
+    ::grpc::Status ListModels(::grpc::ServerContext* /*context*/, const ::ember::v1::ListModelsRequest* /*request*/, ::ember::v1::ListModelsResponse* /*response*/) override {
+      abort();
+      return ::grpc::Status(::grpc::StatusCode::UNIMPLEMENTED, "");
+    }
+    virtual ::grpc::ServerUnaryReactor* ListModels(
       ::grpc::CallbackServerContext* /*context*/, const ::grpc::ByteBuffer* /*request*/, ::grpc::ByteBuffer* /*response*/)  { return nullptr; }
   };
   template <class BaseClass>
@@ -554,9 +687,36 @@ class ModelService final {
     // replace default version of method with streamed unary
     virtual ::grpc::Status StreamedDecode(::grpc::ServerContext* context, ::grpc::ServerUnaryStreamer< ::ember::v1::DecodeRequest,::ember::v1::DecodeResponse>* server_unary_streamer) = 0;
   };
-  typedef WithStreamedUnaryMethod_GetModelInfo<WithStreamedUnaryMethod_Tokenize<WithStreamedUnaryMethod_Decode<Service > > > StreamedUnaryService;
+  template <class BaseClass>
+  class WithStreamedUnaryMethod_ListModels : public BaseClass {
+   private:
+    void BaseClassMustBeDerivedFromService(const Service* /*service*/) {}
+   public:
+    WithStreamedUnaryMethod_ListModels() {
+      ::grpc::Service::MarkMethodStreamed(3,
+        new ::grpc::internal::StreamedUnaryHandler<
+          ::ember::v1::ListModelsRequest, ::ember::v1::ListModelsResponse>(
+            [this](::grpc::ServerContext* context,
+                   ::grpc::ServerUnaryStreamer<
+                     ::ember::v1::ListModelsRequest, ::ember::v1::ListModelsResponse>* streamer) {
+                       return this->StreamedListModels(context,
+                         streamer);
+                  }));
+    }
+    ~WithStreamedUnaryMethod_ListModels() override {
+      BaseClassMustBeDerivedFromService(this);
+    }
+    // disable regular version of this method
+    ::grpc::Status ListModels(::grpc::ServerContext* /*context*/, const ::ember::v1::ListModelsRequest* /*request*/, ::ember::v1::ListModelsResponse* /*response*/) override {
+      abort();
+      return ::grpc::Status(::grpc::StatusCode::UNIMPLEMENTED, "");
+    }
+    // replace default version of method with streamed unary
+    virtual ::grpc::Status StreamedListModels(::grpc::ServerContext* context, ::grpc::ServerUnaryStreamer< ::ember::v1::ListModelsRequest,::ember::v1::ListModelsResponse>* server_unary_streamer) = 0;
+  };
+  typedef WithStreamedUnaryMethod_GetModelInfo<WithStreamedUnaryMethod_Tokenize<WithStreamedUnaryMethod_Decode<WithStreamedUnaryMethod_ListModels<Service > > > > StreamedUnaryService;
   typedef Service SplitStreamedService;
-  typedef WithStreamedUnaryMethod_GetModelInfo<WithStreamedUnaryMethod_Tokenize<WithStreamedUnaryMethod_Decode<Service > > > StreamedService;
+  typedef WithStreamedUnaryMethod_GetModelInfo<WithStreamedUnaryMethod_Tokenize<WithStreamedUnaryMethod_Decode<WithStreamedUnaryMethod_ListModels<Service > > > > StreamedService;
 };
 
 }  // namespace v1

@@ -22,8 +22,34 @@ namespace _pbi = _pb::internal;
 
 namespace ember {
 namespace v1 {
-PROTOBUF_CONSTEXPR GetModelInfoRequest::GetModelInfoRequest(
+PROTOBUF_CONSTEXPR ListModelsRequest::ListModelsRequest(
     ::_pbi::ConstantInitialized) {}
+struct ListModelsRequestDefaultTypeInternal {
+  PROTOBUF_CONSTEXPR ListModelsRequestDefaultTypeInternal()
+      : _instance(::_pbi::ConstantInitialized{}) {}
+  ~ListModelsRequestDefaultTypeInternal() {}
+  union {
+    ListModelsRequest _instance;
+  };
+};
+PROTOBUF_ATTRIBUTE_NO_DESTROY PROTOBUF_CONSTINIT PROTOBUF_ATTRIBUTE_INIT_PRIORITY1 ListModelsRequestDefaultTypeInternal _ListModelsRequest_default_instance_;
+PROTOBUF_CONSTEXPR ListModelsResponse::ListModelsResponse(
+    ::_pbi::ConstantInitialized): _impl_{
+    /*decltype(_impl_.models_)*/{}
+  , /*decltype(_impl_._cached_size_)*/{}} {}
+struct ListModelsResponseDefaultTypeInternal {
+  PROTOBUF_CONSTEXPR ListModelsResponseDefaultTypeInternal()
+      : _instance(::_pbi::ConstantInitialized{}) {}
+  ~ListModelsResponseDefaultTypeInternal() {}
+  union {
+    ListModelsResponse _instance;
+  };
+};
+PROTOBUF_ATTRIBUTE_NO_DESTROY PROTOBUF_CONSTINIT PROTOBUF_ATTRIBUTE_INIT_PRIORITY1 ListModelsResponseDefaultTypeInternal _ListModelsResponse_default_instance_;
+PROTOBUF_CONSTEXPR GetModelInfoRequest::GetModelInfoRequest(
+    ::_pbi::ConstantInitialized): _impl_{
+    /*decltype(_impl_.model_)*/{&::_pbi::fixed_address_empty_string, ::_pbi::ConstantInitialized{}}
+  , /*decltype(_impl_._cached_size_)*/{}} {}
 struct GetModelInfoRequestDefaultTypeInternal {
   PROTOBUF_CONSTEXPR GetModelInfoRequestDefaultTypeInternal()
       : _instance(::_pbi::ConstantInitialized{}) {}
@@ -101,6 +127,7 @@ PROTOBUF_CONSTEXPR TokenizeRequest::TokenizeRequest(
   , /*decltype(_impl_._cached_size_)*/{}
   , /*decltype(_impl_.inputs_)*/{}
   , /*decltype(_impl_.prompt_name_)*/{&::_pbi::fixed_address_empty_string, ::_pbi::ConstantInitialized{}}
+  , /*decltype(_impl_.model_)*/{&::_pbi::fixed_address_empty_string, ::_pbi::ConstantInitialized{}}
   , /*decltype(_impl_.add_special_tokens_)*/false} {}
 struct TokenizeRequestDefaultTypeInternal {
   PROTOBUF_CONSTEXPR TokenizeRequestDefaultTypeInternal()
@@ -159,6 +186,7 @@ PROTOBUF_CONSTEXPR DecodeRequest::DecodeRequest(
     /*decltype(_impl_._has_bits_)*/{}
   , /*decltype(_impl_._cached_size_)*/{}
   , /*decltype(_impl_.inputs_)*/{}
+  , /*decltype(_impl_.model_)*/{&::_pbi::fixed_address_empty_string, ::_pbi::ConstantInitialized{}}
   , /*decltype(_impl_.skip_special_tokens_)*/false} {}
 struct DecodeRequestDefaultTypeInternal {
   PROTOBUF_CONSTEXPR DecodeRequestDefaultTypeInternal()
@@ -184,17 +212,31 @@ struct DecodeResponseDefaultTypeInternal {
 PROTOBUF_ATTRIBUTE_NO_DESTROY PROTOBUF_CONSTINIT PROTOBUF_ATTRIBUTE_INIT_PRIORITY1 DecodeResponseDefaultTypeInternal _DecodeResponse_default_instance_;
 }  // namespace v1
 }  // namespace ember
-static ::_pb::Metadata file_level_metadata_ember_2fv1_2fmodel_2eproto[10];
+static ::_pb::Metadata file_level_metadata_ember_2fv1_2fmodel_2eproto[12];
 static const ::_pb::EnumDescriptor* file_level_enum_descriptors_ember_2fv1_2fmodel_2eproto[2];
 static constexpr ::_pb::ServiceDescriptor const** file_level_service_descriptors_ember_2fv1_2fmodel_2eproto = nullptr;
 
 const uint32_t TableStruct_ember_2fv1_2fmodel_2eproto::offsets[] PROTOBUF_SECTION_VARIABLE(protodesc_cold) = {
+  ~0u,  // no _has_bits_
+  PROTOBUF_FIELD_OFFSET(::ember::v1::ListModelsRequest, _internal_metadata_),
+  ~0u,  // no _extensions_
+  ~0u,  // no _oneof_case_
+  ~0u,  // no _weak_field_map_
+  ~0u,  // no _inlined_string_donated_
+  ~0u,  // no _has_bits_
+  PROTOBUF_FIELD_OFFSET(::ember::v1::ListModelsResponse, _internal_metadata_),
+  ~0u,  // no _extensions_
+  ~0u,  // no _oneof_case_
+  ~0u,  // no _weak_field_map_
+  ~0u,  // no _inlined_string_donated_
+  PROTOBUF_FIELD_OFFSET(::ember::v1::ListModelsResponse, _impl_.models_),
   ~0u,  // no _has_bits_
   PROTOBUF_FIELD_OFFSET(::ember::v1::GetModelInfoRequest, _internal_metadata_),
   ~0u,  // no _extensions_
   ~0u,  // no _oneof_case_
   ~0u,  // no _weak_field_map_
   ~0u,  // no _inlined_string_donated_
+  PROTOBUF_FIELD_OFFSET(::ember::v1::GetModelInfoRequest, _impl_.model_),
   ~0u,  // no _has_bits_
   PROTOBUF_FIELD_OFFSET(::ember::v1::GetModelInfoResponse, _internal_metadata_),
   ~0u,  // no _extensions_
@@ -247,8 +289,10 @@ const uint32_t TableStruct_ember_2fv1_2fmodel_2eproto::offsets[] PROTOBUF_SECTIO
   PROTOBUF_FIELD_OFFSET(::ember::v1::TokenizeRequest, _impl_.inputs_),
   PROTOBUF_FIELD_OFFSET(::ember::v1::TokenizeRequest, _impl_.add_special_tokens_),
   PROTOBUF_FIELD_OFFSET(::ember::v1::TokenizeRequest, _impl_.prompt_name_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::TokenizeRequest, _impl_.model_),
   ~0u,
   0,
+  ~0u,
   ~0u,
   ~0u,  // no _has_bits_
   PROTOBUF_FIELD_OFFSET(::ember::v1::Token, _internal_metadata_),
@@ -283,8 +327,10 @@ const uint32_t TableStruct_ember_2fv1_2fmodel_2eproto::offsets[] PROTOBUF_SECTIO
   ~0u,  // no _inlined_string_donated_
   PROTOBUF_FIELD_OFFSET(::ember::v1::DecodeRequest, _impl_.inputs_),
   PROTOBUF_FIELD_OFFSET(::ember::v1::DecodeRequest, _impl_.skip_special_tokens_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::DecodeRequest, _impl_.model_),
   ~0u,
   0,
+  ~0u,
   ~0u,  // no _has_bits_
   PROTOBUF_FIELD_OFFSET(::ember::v1::DecodeResponse, _internal_metadata_),
   ~0u,  // no _extensions_
@@ -294,19 +340,23 @@ const uint32_t TableStruct_ember_2fv1_2fmodel_2eproto::offsets[] PROTOBUF_SECTIO
   PROTOBUF_FIELD_OFFSET(::ember::v1::DecodeResponse, _impl_.texts_),
 };
 static const ::_pbi::MigrationSchema schemas[] PROTOBUF_SECTION_VARIABLE(protodesc_cold) = {
-  { 0, -1, -1, sizeof(::ember::v1::GetModelInfoRequest)},
-  { 6, -1, -1, sizeof(::ember::v1::GetModelInfoResponse)},
-  { 30, -1, -1, sizeof(::ember::v1::CpuInfo)},
-  { 39, -1, -1, sizeof(::ember::v1::PrecisionCheck)},
-  { 49, 58, -1, sizeof(::ember::v1::TokenizeRequest)},
-  { 61, -1, -1, sizeof(::ember::v1::Token)},
-  { 72, -1, -1, sizeof(::ember::v1::TokenizedText)},
-  { 79, -1, -1, sizeof(::ember::v1::TokenizeResponse)},
-  { 86, 94, -1, sizeof(::ember::v1::DecodeRequest)},
-  { 96, -1, -1, sizeof(::ember::v1::DecodeResponse)},
+  { 0, -1, -1, sizeof(::ember::v1::ListModelsRequest)},
+  { 6, -1, -1, sizeof(::ember::v1::ListModelsResponse)},
+  { 13, -1, -1, sizeof(::ember::v1::GetModelInfoRequest)},
+  { 20, -1, -1, sizeof(::ember::v1::GetModelInfoResponse)},
+  { 44, -1, -1, sizeof(::ember::v1::CpuInfo)},
+  { 53, -1, -1, sizeof(::ember::v1::PrecisionCheck)},
+  { 63, 73, -1, sizeof(::ember::v1::TokenizeRequest)},
+  { 77, -1, -1, sizeof(::ember::v1::Token)},
+  { 88, -1, -1, sizeof(::ember::v1::TokenizedText)},
+  { 95, -1, -1, sizeof(::ember::v1::TokenizeResponse)},
+  { 102, 111, -1, sizeof(::ember::v1::DecodeRequest)},
+  { 114, -1, -1, sizeof(::ember::v1::DecodeResponse)},
 };
 
 static const ::_pb::Message* const file_default_instances[] = {
+  &::ember::v1::_ListModelsRequest_default_instance_._instance,
+  &::ember::v1::_ListModelsResponse_default_instance_._instance,
   &::ember::v1::_GetModelInfoRequest_default_instance_._instance,
   &::ember::v1::_GetModelInfoResponse_default_instance_._instance,
   &::ember::v1::_CpuInfo_default_instance_._instance,
@@ -321,71 +371,77 @@ static const ::_pb::Message* const file_default_instances[] = {
 
 const char descriptor_table_protodef_ember_2fv1_2fmodel_2eproto[] PROTOBUF_SECTION_VARIABLE(protodesc_cold) =
   "\n\024ember/v1/model.proto\022\010ember.v1\032\024ember/"
-  "v1/embed.proto\"\025\n\023GetModelInfoRequest\"\270\005"
-  "\n\024GetModelInfoResponse\022\031\n\010model_id\030\001 \001(\t"
-  "R\007modelId\022\'\n\004kind\030\002 \001(\0162\023.ember.v1.Model"
-  "KindR\004kind\022$\n\005tasks\030\003 \003(\0162\016.ember.v1.Tas"
-  "kR\005tasks\022\026\n\006labels\030\004 \003(\tR\006labels\022\024\n\005dtyp"
-  "e\030\005 \001(\tR\005dtype\022\026\n\006device\030\006 \001(\tR\006device\022("
-  "\n\020max_input_length\030\007 \001(\rR\016maxInputLength"
-  "\022(\n\020max_batch_tokens\030\010 \001(\rR\016maxBatchToke"
-  "ns\022,\n\022max_batch_requests\030\t \001(\rR\020maxBatch"
-  "Requests\0221\n\025max_client_batch_size\030\n \001(\rR"
-  "\022maxClientBatchSize\0221\n\024embedding_dimensi"
-  "ons\030\013 \001(\rR\023embeddingDimensions\022!\n\014prompt"
-  "_names\030\014 \003(\tR\013promptNames\022\030\n\007pooling\030\r \001"
-  "(\tR\007pooling\022\030\n\007backend\030\016 \001(\tR\007backend\022\"\n"
-  "\014architecture\030\017 \001(\tR\014architecture\022%\n\016ser"
-  "ver_version\030\020 \001(\tR\rserverVersion\022#\n\003cpu\030"
-  "\021 \001(\0132\021.ember.v1.CpuInfoR\003cpu\022A\n\017precisi"
-  "on_check\030\022 \001(\0132\030.ember.v1.PrecisionCheck"
-  "R\016precisionCheck\"P\n\007CpuInfo\022\020\n\003isa\030\001 \001(\t"
-  "R\003isa\022\035\n\nmodel_name\030\002 \001(\tR\tmodelName\022\024\n\005"
-  "flags\030\003 \003(\tR\005flags\"~\n\016PrecisionCheck\022\024\n\005"
-  "dtype\030\001 \001(\tR\005dtype\022\035\n\nmin_cosine\030\002 \001(\002R\t"
-  "minCosine\022\037\n\013mean_cosine\030\003 \001(\002R\nmeanCosi"
-  "ne\022\026\n\006probes\030\004 \001(\rR\006probes\"\224\001\n\017TokenizeR"
-  "equest\022\026\n\006inputs\030\001 \003(\tR\006inputs\0221\n\022add_sp"
-  "ecial_tokens\030\002 \001(\010H\000R\020addSpecialTokens\210\001"
-  "\001\022\037\n\013prompt_name\030\003 \001(\tR\npromptNameB\025\n\023_a"
-  "dd_special_tokens\"o\n\005Token\022\016\n\002id\030\001 \001(\rR\002"
-  "id\022\022\n\004text\030\002 \001(\tR\004text\022\030\n\007special\030\003 \001(\010R"
-  "\007special\022\024\n\005start\030\004 \001(\rR\005start\022\022\n\004stop\030\005"
-  " \001(\rR\004stop\"8\n\rTokenizedText\022\'\n\006tokens\030\001 "
-  "\003(\0132\017.ember.v1.TokenR\006tokens\"E\n\020Tokenize"
-  "Response\0221\n\007results\030\001 \003(\0132\027.ember.v1.Tok"
-  "enizedTextR\007results\"\210\001\n\rDecodeRequest\022*\n"
-  "\006inputs\030\001 \003(\0132\022.ember.v1.TokenIdsR\006input"
-  "s\0223\n\023skip_special_tokens\030\002 \001(\010H\000R\021skipSp"
-  "ecialTokens\210\001\001B\026\n\024_skip_special_tokens\"&"
-  "\n\016DecodeResponse\022\024\n\005texts\030\001 \003(\tR\005texts*\200"
-  "\001\n\004Task\022\024\n\020TASK_UNSPECIFIED\020\000\022\016\n\nTASK_EM"
-  "BED\020\001\022\025\n\021TASK_EMBED_SPARSE\020\002\022\021\n\rTASK_CLA"
-  "SSIFY\020\003\022\017\n\013TASK_RERANK\020\004\022\027\n\023TASK_PREDICT"
-  "_TOKENS\020\005*\324\001\n\tModelKind\022\032\n\026MODEL_KIND_UN"
-  "SPECIFIED\020\000\022\030\n\024MODEL_KIND_EMBEDDING\020\001\022\037\n"
-  "\033MODEL_KIND_SPARSE_EMBEDDING\020\002\022\027\n\023MODEL_"
-  "KIND_RERANKER\020\003\022\031\n\025MODEL_KIND_CLASSIFIER"
-  "\020\004\022\037\n\033MODEL_KIND_TOKEN_CLASSIFIER\020\005\022\033\n\027M"
-  "ODEL_KIND_LLM_RERANKER\020\0062\335\001\n\014ModelServic"
-  "e\022M\n\014GetModelInfo\022\035.ember.v1.GetModelInf"
-  "oRequest\032\036.ember.v1.GetModelInfoResponse"
-  "\022A\n\010Tokenize\022\031.ember.v1.TokenizeRequest\032"
-  "\032.ember.v1.TokenizeResponse\022;\n\006Decode\022\027."
-  "ember.v1.DecodeRequest\032\030.ember.v1.Decode"
-  "ResponseB~\n\014com.ember.v1B\nModelProtoP\001Z8"
-  "github.com/ember-serve/ember/clients/go/"
-  "ember/v1;emberv1\242\002\003EXX\252\002\010Ember.V1\312\002\010Embe"
-  "r\\V1\352\002\tEmber::V1b\006proto3"
+  "v1/embed.proto\"\023\n\021ListModelsRequest\"L\n\022L"
+  "istModelsResponse\0226\n\006models\030\001 \003(\0132\036.embe"
+  "r.v1.GetModelInfoResponseR\006models\"+\n\023Get"
+  "ModelInfoRequest\022\024\n\005model\030\001 \001(\tR\005model\"\270"
+  "\005\n\024GetModelInfoResponse\022\031\n\010model_id\030\001 \001("
+  "\tR\007modelId\022\'\n\004kind\030\002 \001(\0162\023.ember.v1.Mode"
+  "lKindR\004kind\022$\n\005tasks\030\003 \003(\0162\016.ember.v1.Ta"
+  "skR\005tasks\022\026\n\006labels\030\004 \003(\tR\006labels\022\024\n\005dty"
+  "pe\030\005 \001(\tR\005dtype\022\026\n\006device\030\006 \001(\tR\006device\022"
+  "(\n\020max_input_length\030\007 \001(\rR\016maxInputLengt"
+  "h\022(\n\020max_batch_tokens\030\010 \001(\rR\016maxBatchTok"
+  "ens\022,\n\022max_batch_requests\030\t \001(\rR\020maxBatc"
+  "hRequests\0221\n\025max_client_batch_size\030\n \001(\r"
+  "R\022maxClientBatchSize\0221\n\024embedding_dimens"
+  "ions\030\013 \001(\rR\023embeddingDimensions\022!\n\014promp"
+  "t_names\030\014 \003(\tR\013promptNames\022\030\n\007pooling\030\r "
+  "\001(\tR\007pooling\022\030\n\007backend\030\016 \001(\tR\007backend\022\""
+  "\n\014architecture\030\017 \001(\tR\014architecture\022%\n\016se"
+  "rver_version\030\020 \001(\tR\rserverVersion\022#\n\003cpu"
+  "\030\021 \001(\0132\021.ember.v1.CpuInfoR\003cpu\022A\n\017precis"
+  "ion_check\030\022 \001(\0132\030.ember.v1.PrecisionChec"
+  "kR\016precisionCheck\"P\n\007CpuInfo\022\020\n\003isa\030\001 \001("
+  "\tR\003isa\022\035\n\nmodel_name\030\002 \001(\tR\tmodelName\022\024\n"
+  "\005flags\030\003 \003(\tR\005flags\"~\n\016PrecisionCheck\022\024\n"
+  "\005dtype\030\001 \001(\tR\005dtype\022\035\n\nmin_cosine\030\002 \001(\002R"
+  "\tminCosine\022\037\n\013mean_cosine\030\003 \001(\002R\nmeanCos"
+  "ine\022\026\n\006probes\030\004 \001(\rR\006probes\"\252\001\n\017Tokenize"
+  "Request\022\026\n\006inputs\030\001 \003(\tR\006inputs\0221\n\022add_s"
+  "pecial_tokens\030\002 \001(\010H\000R\020addSpecialTokens\210"
+  "\001\001\022\037\n\013prompt_name\030\003 \001(\tR\npromptName\022\024\n\005m"
+  "odel\030\004 \001(\tR\005modelB\025\n\023_add_special_tokens"
+  "\"o\n\005Token\022\016\n\002id\030\001 \001(\rR\002id\022\022\n\004text\030\002 \001(\tR"
+  "\004text\022\030\n\007special\030\003 \001(\010R\007special\022\024\n\005start"
+  "\030\004 \001(\rR\005start\022\022\n\004stop\030\005 \001(\rR\004stop\"8\n\rTok"
+  "enizedText\022\'\n\006tokens\030\001 \003(\0132\017.ember.v1.To"
+  "kenR\006tokens\"E\n\020TokenizeResponse\0221\n\007resul"
+  "ts\030\001 \003(\0132\027.ember.v1.TokenizedTextR\007resul"
+  "ts\"\236\001\n\rDecodeRequest\022*\n\006inputs\030\001 \003(\0132\022.e"
+  "mber.v1.TokenIdsR\006inputs\0223\n\023skip_special"
+  "_tokens\030\002 \001(\010H\000R\021skipSpecialTokens\210\001\001\022\024\n"
+  "\005model\030\003 \001(\tR\005modelB\026\n\024_skip_special_tok"
+  "ens\"&\n\016DecodeResponse\022\024\n\005texts\030\001 \003(\tR\005te"
+  "xts*\200\001\n\004Task\022\024\n\020TASK_UNSPECIFIED\020\000\022\016\n\nTA"
+  "SK_EMBED\020\001\022\025\n\021TASK_EMBED_SPARSE\020\002\022\021\n\rTAS"
+  "K_CLASSIFY\020\003\022\017\n\013TASK_RERANK\020\004\022\027\n\023TASK_PR"
+  "EDICT_TOKENS\020\005*\324\001\n\tModelKind\022\032\n\026MODEL_KI"
+  "ND_UNSPECIFIED\020\000\022\030\n\024MODEL_KIND_EMBEDDING"
+  "\020\001\022\037\n\033MODEL_KIND_SPARSE_EMBEDDING\020\002\022\027\n\023M"
+  "ODEL_KIND_RERANKER\020\003\022\031\n\025MODEL_KIND_CLASS"
+  "IFIER\020\004\022\037\n\033MODEL_KIND_TOKEN_CLASSIFIER\020\005"
+  "\022\033\n\027MODEL_KIND_LLM_RERANKER\020\0062\246\002\n\014ModelS"
+  "ervice\022M\n\014GetModelInfo\022\035.ember.v1.GetMod"
+  "elInfoRequest\032\036.ember.v1.GetModelInfoRes"
+  "ponse\022A\n\010Tokenize\022\031.ember.v1.TokenizeReq"
+  "uest\032\032.ember.v1.TokenizeResponse\022;\n\006Deco"
+  "de\022\027.ember.v1.DecodeRequest\032\030.ember.v1.D"
+  "ecodeResponse\022G\n\nListModels\022\033.ember.v1.L"
+  "istModelsRequest\032\034.ember.v1.ListModelsRe"
+  "sponseB~\n\014com.ember.v1B\nModelProtoP\001Z8gi"
+  "thub.com/ember-serve/ember/clients/go/em"
+  "ber/v1;emberv1\242\002\003EXX\252\002\010Ember.V1\312\002\010Ember\\"
+  "V1\352\002\tEmber::V1b\006proto3"
   ;
 static const ::_pbi::DescriptorTable* const descriptor_table_ember_2fv1_2fmodel_2eproto_deps[1] = {
   &::descriptor_table_ember_2fv1_2fembed_2eproto,
 };
 static ::_pbi::once_flag descriptor_table_ember_2fv1_2fmodel_2eproto_once;
 const ::_pbi::DescriptorTable descriptor_table_ember_2fv1_2fmodel_2eproto = {
-    false, false, 2264, descriptor_table_protodef_ember_2fv1_2fmodel_2eproto,
+    false, false, 2502, descriptor_table_protodef_ember_2fv1_2fmodel_2eproto,
     "ember/v1/model.proto",
-    &descriptor_table_ember_2fv1_2fmodel_2eproto_once, descriptor_table_ember_2fv1_2fmodel_2eproto_deps, 1, 10,
+    &descriptor_table_ember_2fv1_2fmodel_2eproto_once, descriptor_table_ember_2fv1_2fmodel_2eproto_deps, 1, 12,
     schemas, file_default_instances, TableStruct_ember_2fv1_2fmodel_2eproto::offsets,
     file_level_metadata_ember_2fv1_2fmodel_2eproto, file_level_enum_descriptors_ember_2fv1_2fmodel_2eproto,
     file_level_service_descriptors_ember_2fv1_2fmodel_2eproto,
@@ -438,42 +494,430 @@ bool ModelKind_IsValid(int value) {
 
 // ===================================================================
 
+class ListModelsRequest::_Internal {
+ public:
+};
+
+ListModelsRequest::ListModelsRequest(::PROTOBUF_NAMESPACE_ID::Arena* arena,
+                         bool is_message_owned)
+  : ::PROTOBUF_NAMESPACE_ID::internal::ZeroFieldsBase(arena, is_message_owned) {
+  // @@protoc_insertion_point(arena_constructor:ember.v1.ListModelsRequest)
+}
+ListModelsRequest::ListModelsRequest(const ListModelsRequest& from)
+  : ::PROTOBUF_NAMESPACE_ID::internal::ZeroFieldsBase() {
+  ListModelsRequest* const _this = this; (void)_this;
+  _internal_metadata_.MergeFrom<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(from._internal_metadata_);
+  // @@protoc_insertion_point(copy_constructor:ember.v1.ListModelsRequest)
+}
+
+
+
+
+
+const ::PROTOBUF_NAMESPACE_ID::Message::ClassData ListModelsRequest::_class_data_ = {
+    ::PROTOBUF_NAMESPACE_ID::internal::ZeroFieldsBase::CopyImpl,
+    ::PROTOBUF_NAMESPACE_ID::internal::ZeroFieldsBase::MergeImpl,
+};
+const ::PROTOBUF_NAMESPACE_ID::Message::ClassData*ListModelsRequest::GetClassData() const { return &_class_data_; }
+
+
+
+
+
+
+
+::PROTOBUF_NAMESPACE_ID::Metadata ListModelsRequest::GetMetadata() const {
+  return ::_pbi::AssignDescriptors(
+      &descriptor_table_ember_2fv1_2fmodel_2eproto_getter, &descriptor_table_ember_2fv1_2fmodel_2eproto_once,
+      file_level_metadata_ember_2fv1_2fmodel_2eproto[0]);
+}
+
+// ===================================================================
+
+class ListModelsResponse::_Internal {
+ public:
+};
+
+ListModelsResponse::ListModelsResponse(::PROTOBUF_NAMESPACE_ID::Arena* arena,
+                         bool is_message_owned)
+  : ::PROTOBUF_NAMESPACE_ID::Message(arena, is_message_owned) {
+  SharedCtor(arena, is_message_owned);
+  // @@protoc_insertion_point(arena_constructor:ember.v1.ListModelsResponse)
+}
+ListModelsResponse::ListModelsResponse(const ListModelsResponse& from)
+  : ::PROTOBUF_NAMESPACE_ID::Message() {
+  ListModelsResponse* const _this = this; (void)_this;
+  new (&_impl_) Impl_{
+      decltype(_impl_.models_){from._impl_.models_}
+    , /*decltype(_impl_._cached_size_)*/{}};
+
+  _internal_metadata_.MergeFrom<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(from._internal_metadata_);
+  // @@protoc_insertion_point(copy_constructor:ember.v1.ListModelsResponse)
+}
+
+inline void ListModelsResponse::SharedCtor(
+    ::_pb::Arena* arena, bool is_message_owned) {
+  (void)arena;
+  (void)is_message_owned;
+  new (&_impl_) Impl_{
+      decltype(_impl_.models_){arena}
+    , /*decltype(_impl_._cached_size_)*/{}
+  };
+}
+
+ListModelsResponse::~ListModelsResponse() {
+  // @@protoc_insertion_point(destructor:ember.v1.ListModelsResponse)
+  if (auto *arena = _internal_metadata_.DeleteReturnArena<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>()) {
+  (void)arena;
+    return;
+  }
+  SharedDtor();
+}
+
+inline void ListModelsResponse::SharedDtor() {
+  GOOGLE_DCHECK(GetArenaForAllocation() == nullptr);
+  _impl_.models_.~RepeatedPtrField();
+}
+
+void ListModelsResponse::SetCachedSize(int size) const {
+  _impl_._cached_size_.Set(size);
+}
+
+void ListModelsResponse::Clear() {
+// @@protoc_insertion_point(message_clear_start:ember.v1.ListModelsResponse)
+  uint32_t cached_has_bits = 0;
+  // Prevent compiler warnings about cached_has_bits being unused
+  (void) cached_has_bits;
+
+  _impl_.models_.Clear();
+  _internal_metadata_.Clear<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>();
+}
+
+const char* ListModelsResponse::_InternalParse(const char* ptr, ::_pbi::ParseContext* ctx) {
+#define CHK_(x) if (PROTOBUF_PREDICT_FALSE(!(x))) goto failure
+  while (!ctx->Done(&ptr)) {
+    uint32_t tag;
+    ptr = ::_pbi::ReadTag(ptr, &tag);
+    switch (tag >> 3) {
+      // repeated .ember.v1.GetModelInfoResponse models = 1 [json_name = "models"];
+      case 1:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 10)) {
+          ptr -= 1;
+          do {
+            ptr += 1;
+            ptr = ctx->ParseMessage(_internal_add_models(), ptr);
+            CHK_(ptr);
+            if (!ctx->DataAvailable(ptr)) break;
+          } while (::PROTOBUF_NAMESPACE_ID::internal::ExpectTag<10>(ptr));
+        } else
+          goto handle_unusual;
+        continue;
+      default:
+        goto handle_unusual;
+    }  // switch
+  handle_unusual:
+    if ((tag == 0) || ((tag & 7) == 4)) {
+      CHK_(ptr);
+      ctx->SetLastTag(tag);
+      goto message_done;
+    }
+    ptr = UnknownFieldParse(
+        tag,
+        _internal_metadata_.mutable_unknown_fields<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(),
+        ptr, ctx);
+    CHK_(ptr != nullptr);
+  }  // while
+message_done:
+  return ptr;
+failure:
+  ptr = nullptr;
+  goto message_done;
+#undef CHK_
+}
+
+uint8_t* ListModelsResponse::_InternalSerialize(
+    uint8_t* target, ::PROTOBUF_NAMESPACE_ID::io::EpsCopyOutputStream* stream) const {
+  // @@protoc_insertion_point(serialize_to_array_start:ember.v1.ListModelsResponse)
+  uint32_t cached_has_bits = 0;
+  (void) cached_has_bits;
+
+  // repeated .ember.v1.GetModelInfoResponse models = 1 [json_name = "models"];
+  for (unsigned i = 0,
+      n = static_cast<unsigned>(this->_internal_models_size()); i < n; i++) {
+    const auto& repfield = this->_internal_models(i);
+    target = ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::
+        InternalWriteMessage(1, repfield, repfield.GetCachedSize(), target, stream);
+  }
+
+  if (PROTOBUF_PREDICT_FALSE(_internal_metadata_.have_unknown_fields())) {
+    target = ::_pbi::WireFormat::InternalSerializeUnknownFieldsToArray(
+        _internal_metadata_.unknown_fields<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(::PROTOBUF_NAMESPACE_ID::UnknownFieldSet::default_instance), target, stream);
+  }
+  // @@protoc_insertion_point(serialize_to_array_end:ember.v1.ListModelsResponse)
+  return target;
+}
+
+size_t ListModelsResponse::ByteSizeLong() const {
+// @@protoc_insertion_point(message_byte_size_start:ember.v1.ListModelsResponse)
+  size_t total_size = 0;
+
+  uint32_t cached_has_bits = 0;
+  // Prevent compiler warnings about cached_has_bits being unused
+  (void) cached_has_bits;
+
+  // repeated .ember.v1.GetModelInfoResponse models = 1 [json_name = "models"];
+  total_size += 1UL * this->_internal_models_size();
+  for (const auto& msg : this->_impl_.models_) {
+    total_size +=
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::MessageSize(msg);
+  }
+
+  return MaybeComputeUnknownFieldsSize(total_size, &_impl_._cached_size_);
+}
+
+const ::PROTOBUF_NAMESPACE_ID::Message::ClassData ListModelsResponse::_class_data_ = {
+    ::PROTOBUF_NAMESPACE_ID::Message::CopyWithSourceCheck,
+    ListModelsResponse::MergeImpl
+};
+const ::PROTOBUF_NAMESPACE_ID::Message::ClassData*ListModelsResponse::GetClassData() const { return &_class_data_; }
+
+
+void ListModelsResponse::MergeImpl(::PROTOBUF_NAMESPACE_ID::Message& to_msg, const ::PROTOBUF_NAMESPACE_ID::Message& from_msg) {
+  auto* const _this = static_cast<ListModelsResponse*>(&to_msg);
+  auto& from = static_cast<const ListModelsResponse&>(from_msg);
+  // @@protoc_insertion_point(class_specific_merge_from_start:ember.v1.ListModelsResponse)
+  GOOGLE_DCHECK_NE(&from, _this);
+  uint32_t cached_has_bits = 0;
+  (void) cached_has_bits;
+
+  _this->_impl_.models_.MergeFrom(from._impl_.models_);
+  _this->_internal_metadata_.MergeFrom<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(from._internal_metadata_);
+}
+
+void ListModelsResponse::CopyFrom(const ListModelsResponse& from) {
+// @@protoc_insertion_point(class_specific_copy_from_start:ember.v1.ListModelsResponse)
+  if (&from == this) return;
+  Clear();
+  MergeFrom(from);
+}
+
+bool ListModelsResponse::IsInitialized() const {
+  return true;
+}
+
+void ListModelsResponse::InternalSwap(ListModelsResponse* other) {
+  using std::swap;
+  _internal_metadata_.InternalSwap(&other->_internal_metadata_);
+  _impl_.models_.InternalSwap(&other->_impl_.models_);
+}
+
+::PROTOBUF_NAMESPACE_ID::Metadata ListModelsResponse::GetMetadata() const {
+  return ::_pbi::AssignDescriptors(
+      &descriptor_table_ember_2fv1_2fmodel_2eproto_getter, &descriptor_table_ember_2fv1_2fmodel_2eproto_once,
+      file_level_metadata_ember_2fv1_2fmodel_2eproto[1]);
+}
+
+// ===================================================================
+
 class GetModelInfoRequest::_Internal {
  public:
 };
 
 GetModelInfoRequest::GetModelInfoRequest(::PROTOBUF_NAMESPACE_ID::Arena* arena,
                          bool is_message_owned)
-  : ::PROTOBUF_NAMESPACE_ID::internal::ZeroFieldsBase(arena, is_message_owned) {
+  : ::PROTOBUF_NAMESPACE_ID::Message(arena, is_message_owned) {
+  SharedCtor(arena, is_message_owned);
   // @@protoc_insertion_point(arena_constructor:ember.v1.GetModelInfoRequest)
 }
 GetModelInfoRequest::GetModelInfoRequest(const GetModelInfoRequest& from)
-  : ::PROTOBUF_NAMESPACE_ID::internal::ZeroFieldsBase() {
+  : ::PROTOBUF_NAMESPACE_ID::Message() {
   GetModelInfoRequest* const _this = this; (void)_this;
+  new (&_impl_) Impl_{
+      decltype(_impl_.model_){}
+    , /*decltype(_impl_._cached_size_)*/{}};
+
   _internal_metadata_.MergeFrom<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(from._internal_metadata_);
+  _impl_.model_.InitDefault();
+  #ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
+    _impl_.model_.Set("", GetArenaForAllocation());
+  #endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  if (!from._internal_model().empty()) {
+    _this->_impl_.model_.Set(from._internal_model(), 
+      _this->GetArenaForAllocation());
+  }
   // @@protoc_insertion_point(copy_constructor:ember.v1.GetModelInfoRequest)
 }
 
+inline void GetModelInfoRequest::SharedCtor(
+    ::_pb::Arena* arena, bool is_message_owned) {
+  (void)arena;
+  (void)is_message_owned;
+  new (&_impl_) Impl_{
+      decltype(_impl_.model_){}
+    , /*decltype(_impl_._cached_size_)*/{}
+  };
+  _impl_.model_.InitDefault();
+  #ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
+    _impl_.model_.Set("", GetArenaForAllocation());
+  #endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
+}
 
+GetModelInfoRequest::~GetModelInfoRequest() {
+  // @@protoc_insertion_point(destructor:ember.v1.GetModelInfoRequest)
+  if (auto *arena = _internal_metadata_.DeleteReturnArena<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>()) {
+  (void)arena;
+    return;
+  }
+  SharedDtor();
+}
 
+inline void GetModelInfoRequest::SharedDtor() {
+  GOOGLE_DCHECK(GetArenaForAllocation() == nullptr);
+  _impl_.model_.Destroy();
+}
 
+void GetModelInfoRequest::SetCachedSize(int size) const {
+  _impl_._cached_size_.Set(size);
+}
+
+void GetModelInfoRequest::Clear() {
+// @@protoc_insertion_point(message_clear_start:ember.v1.GetModelInfoRequest)
+  uint32_t cached_has_bits = 0;
+  // Prevent compiler warnings about cached_has_bits being unused
+  (void) cached_has_bits;
+
+  _impl_.model_.ClearToEmpty();
+  _internal_metadata_.Clear<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>();
+}
+
+const char* GetModelInfoRequest::_InternalParse(const char* ptr, ::_pbi::ParseContext* ctx) {
+#define CHK_(x) if (PROTOBUF_PREDICT_FALSE(!(x))) goto failure
+  while (!ctx->Done(&ptr)) {
+    uint32_t tag;
+    ptr = ::_pbi::ReadTag(ptr, &tag);
+    switch (tag >> 3) {
+      // string model = 1 [json_name = "model"];
+      case 1:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 10)) {
+          auto str = _internal_mutable_model();
+          ptr = ::_pbi::InlineGreedyStringParser(str, ptr, ctx);
+          CHK_(ptr);
+          CHK_(::_pbi::VerifyUTF8(str, "ember.v1.GetModelInfoRequest.model"));
+        } else
+          goto handle_unusual;
+        continue;
+      default:
+        goto handle_unusual;
+    }  // switch
+  handle_unusual:
+    if ((tag == 0) || ((tag & 7) == 4)) {
+      CHK_(ptr);
+      ctx->SetLastTag(tag);
+      goto message_done;
+    }
+    ptr = UnknownFieldParse(
+        tag,
+        _internal_metadata_.mutable_unknown_fields<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(),
+        ptr, ctx);
+    CHK_(ptr != nullptr);
+  }  // while
+message_done:
+  return ptr;
+failure:
+  ptr = nullptr;
+  goto message_done;
+#undef CHK_
+}
+
+uint8_t* GetModelInfoRequest::_InternalSerialize(
+    uint8_t* target, ::PROTOBUF_NAMESPACE_ID::io::EpsCopyOutputStream* stream) const {
+  // @@protoc_insertion_point(serialize_to_array_start:ember.v1.GetModelInfoRequest)
+  uint32_t cached_has_bits = 0;
+  (void) cached_has_bits;
+
+  // string model = 1 [json_name = "model"];
+  if (!this->_internal_model().empty()) {
+    ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::VerifyUtf8String(
+      this->_internal_model().data(), static_cast<int>(this->_internal_model().length()),
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::SERIALIZE,
+      "ember.v1.GetModelInfoRequest.model");
+    target = stream->WriteStringMaybeAliased(
+        1, this->_internal_model(), target);
+  }
+
+  if (PROTOBUF_PREDICT_FALSE(_internal_metadata_.have_unknown_fields())) {
+    target = ::_pbi::WireFormat::InternalSerializeUnknownFieldsToArray(
+        _internal_metadata_.unknown_fields<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(::PROTOBUF_NAMESPACE_ID::UnknownFieldSet::default_instance), target, stream);
+  }
+  // @@protoc_insertion_point(serialize_to_array_end:ember.v1.GetModelInfoRequest)
+  return target;
+}
+
+size_t GetModelInfoRequest::ByteSizeLong() const {
+// @@protoc_insertion_point(message_byte_size_start:ember.v1.GetModelInfoRequest)
+  size_t total_size = 0;
+
+  uint32_t cached_has_bits = 0;
+  // Prevent compiler warnings about cached_has_bits being unused
+  (void) cached_has_bits;
+
+  // string model = 1 [json_name = "model"];
+  if (!this->_internal_model().empty()) {
+    total_size += 1 +
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::StringSize(
+        this->_internal_model());
+  }
+
+  return MaybeComputeUnknownFieldsSize(total_size, &_impl_._cached_size_);
+}
 
 const ::PROTOBUF_NAMESPACE_ID::Message::ClassData GetModelInfoRequest::_class_data_ = {
-    ::PROTOBUF_NAMESPACE_ID::internal::ZeroFieldsBase::CopyImpl,
-    ::PROTOBUF_NAMESPACE_ID::internal::ZeroFieldsBase::MergeImpl,
+    ::PROTOBUF_NAMESPACE_ID::Message::CopyWithSourceCheck,
+    GetModelInfoRequest::MergeImpl
 };
 const ::PROTOBUF_NAMESPACE_ID::Message::ClassData*GetModelInfoRequest::GetClassData() const { return &_class_data_; }
 
 
+void GetModelInfoRequest::MergeImpl(::PROTOBUF_NAMESPACE_ID::Message& to_msg, const ::PROTOBUF_NAMESPACE_ID::Message& from_msg) {
+  auto* const _this = static_cast<GetModelInfoRequest*>(&to_msg);
+  auto& from = static_cast<const GetModelInfoRequest&>(from_msg);
+  // @@protoc_insertion_point(class_specific_merge_from_start:ember.v1.GetModelInfoRequest)
+  GOOGLE_DCHECK_NE(&from, _this);
+  uint32_t cached_has_bits = 0;
+  (void) cached_has_bits;
 
+  if (!from._internal_model().empty()) {
+    _this->_internal_set_model(from._internal_model());
+  }
+  _this->_internal_metadata_.MergeFrom<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(from._internal_metadata_);
+}
 
+void GetModelInfoRequest::CopyFrom(const GetModelInfoRequest& from) {
+// @@protoc_insertion_point(class_specific_copy_from_start:ember.v1.GetModelInfoRequest)
+  if (&from == this) return;
+  Clear();
+  MergeFrom(from);
+}
 
+bool GetModelInfoRequest::IsInitialized() const {
+  return true;
+}
 
+void GetModelInfoRequest::InternalSwap(GetModelInfoRequest* other) {
+  using std::swap;
+  auto* lhs_arena = GetArenaForAllocation();
+  auto* rhs_arena = other->GetArenaForAllocation();
+  _internal_metadata_.InternalSwap(&other->_internal_metadata_);
+  ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr::InternalSwap(
+      &_impl_.model_, lhs_arena,
+      &other->_impl_.model_, rhs_arena
+  );
+}
 
 ::PROTOBUF_NAMESPACE_ID::Metadata GetModelInfoRequest::GetMetadata() const {
   return ::_pbi::AssignDescriptors(
       &descriptor_table_ember_2fv1_2fmodel_2eproto_getter, &descriptor_table_ember_2fv1_2fmodel_2eproto_once,
-      file_level_metadata_ember_2fv1_2fmodel_2eproto[0]);
+      file_level_metadata_ember_2fv1_2fmodel_2eproto[2]);
 }
 
 // ===================================================================
@@ -1341,7 +1785,7 @@ void GetModelInfoResponse::InternalSwap(GetModelInfoResponse* other) {
 ::PROTOBUF_NAMESPACE_ID::Metadata GetModelInfoResponse::GetMetadata() const {
   return ::_pbi::AssignDescriptors(
       &descriptor_table_ember_2fv1_2fmodel_2eproto_getter, &descriptor_table_ember_2fv1_2fmodel_2eproto_once,
-      file_level_metadata_ember_2fv1_2fmodel_2eproto[1]);
+      file_level_metadata_ember_2fv1_2fmodel_2eproto[3]);
 }
 
 // ===================================================================
@@ -1633,7 +2077,7 @@ void CpuInfo::InternalSwap(CpuInfo* other) {
 ::PROTOBUF_NAMESPACE_ID::Metadata CpuInfo::GetMetadata() const {
   return ::_pbi::AssignDescriptors(
       &descriptor_table_ember_2fv1_2fmodel_2eproto_getter, &descriptor_table_ember_2fv1_2fmodel_2eproto_once,
-      file_level_metadata_ember_2fv1_2fmodel_2eproto[2]);
+      file_level_metadata_ember_2fv1_2fmodel_2eproto[4]);
 }
 
 // ===================================================================
@@ -1944,7 +2388,7 @@ void PrecisionCheck::InternalSwap(PrecisionCheck* other) {
 ::PROTOBUF_NAMESPACE_ID::Metadata PrecisionCheck::GetMetadata() const {
   return ::_pbi::AssignDescriptors(
       &descriptor_table_ember_2fv1_2fmodel_2eproto_getter, &descriptor_table_ember_2fv1_2fmodel_2eproto_once,
-      file_level_metadata_ember_2fv1_2fmodel_2eproto[3]);
+      file_level_metadata_ember_2fv1_2fmodel_2eproto[5]);
 }
 
 // ===================================================================
@@ -1971,6 +2415,7 @@ TokenizeRequest::TokenizeRequest(const TokenizeRequest& from)
     , /*decltype(_impl_._cached_size_)*/{}
     , decltype(_impl_.inputs_){from._impl_.inputs_}
     , decltype(_impl_.prompt_name_){}
+    , decltype(_impl_.model_){}
     , decltype(_impl_.add_special_tokens_){}};
 
   _internal_metadata_.MergeFrom<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(from._internal_metadata_);
@@ -1980,6 +2425,14 @@ TokenizeRequest::TokenizeRequest(const TokenizeRequest& from)
   #endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
   if (!from._internal_prompt_name().empty()) {
     _this->_impl_.prompt_name_.Set(from._internal_prompt_name(), 
+      _this->GetArenaForAllocation());
+  }
+  _impl_.model_.InitDefault();
+  #ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
+    _impl_.model_.Set("", GetArenaForAllocation());
+  #endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  if (!from._internal_model().empty()) {
+    _this->_impl_.model_.Set(from._internal_model(), 
       _this->GetArenaForAllocation());
   }
   _this->_impl_.add_special_tokens_ = from._impl_.add_special_tokens_;
@@ -1995,11 +2448,16 @@ inline void TokenizeRequest::SharedCtor(
     , /*decltype(_impl_._cached_size_)*/{}
     , decltype(_impl_.inputs_){arena}
     , decltype(_impl_.prompt_name_){}
+    , decltype(_impl_.model_){}
     , decltype(_impl_.add_special_tokens_){false}
   };
   _impl_.prompt_name_.InitDefault();
   #ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
     _impl_.prompt_name_.Set("", GetArenaForAllocation());
+  #endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  _impl_.model_.InitDefault();
+  #ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
+    _impl_.model_.Set("", GetArenaForAllocation());
   #endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
 }
 
@@ -2016,6 +2474,7 @@ inline void TokenizeRequest::SharedDtor() {
   GOOGLE_DCHECK(GetArenaForAllocation() == nullptr);
   _impl_.inputs_.~RepeatedPtrField();
   _impl_.prompt_name_.Destroy();
+  _impl_.model_.Destroy();
 }
 
 void TokenizeRequest::SetCachedSize(int size) const {
@@ -2030,6 +2489,7 @@ void TokenizeRequest::Clear() {
 
   _impl_.inputs_.Clear();
   _impl_.prompt_name_.ClearToEmpty();
+  _impl_.model_.ClearToEmpty();
   _impl_.add_special_tokens_ = false;
   _impl_._has_bits_.Clear();
   _internal_metadata_.Clear<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>();
@@ -2073,6 +2533,16 @@ const char* TokenizeRequest::_InternalParse(const char* ptr, ::_pbi::ParseContex
           ptr = ::_pbi::InlineGreedyStringParser(str, ptr, ctx);
           CHK_(ptr);
           CHK_(::_pbi::VerifyUTF8(str, "ember.v1.TokenizeRequest.prompt_name"));
+        } else
+          goto handle_unusual;
+        continue;
+      // string model = 4 [json_name = "model"];
+      case 4:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 34)) {
+          auto str = _internal_mutable_model();
+          ptr = ::_pbi::InlineGreedyStringParser(str, ptr, ctx);
+          CHK_(ptr);
+          CHK_(::_pbi::VerifyUTF8(str, "ember.v1.TokenizeRequest.model"));
         } else
           goto handle_unusual;
         continue;
@@ -2132,6 +2602,16 @@ uint8_t* TokenizeRequest::_InternalSerialize(
         3, this->_internal_prompt_name(), target);
   }
 
+  // string model = 4 [json_name = "model"];
+  if (!this->_internal_model().empty()) {
+    ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::VerifyUtf8String(
+      this->_internal_model().data(), static_cast<int>(this->_internal_model().length()),
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::SERIALIZE,
+      "ember.v1.TokenizeRequest.model");
+    target = stream->WriteStringMaybeAliased(
+        4, this->_internal_model(), target);
+  }
+
   if (PROTOBUF_PREDICT_FALSE(_internal_metadata_.have_unknown_fields())) {
     target = ::_pbi::WireFormat::InternalSerializeUnknownFieldsToArray(
         _internal_metadata_.unknown_fields<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(::PROTOBUF_NAMESPACE_ID::UnknownFieldSet::default_instance), target, stream);
@@ -2163,6 +2643,13 @@ size_t TokenizeRequest::ByteSizeLong() const {
         this->_internal_prompt_name());
   }
 
+  // string model = 4 [json_name = "model"];
+  if (!this->_internal_model().empty()) {
+    total_size += 1 +
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::StringSize(
+        this->_internal_model());
+  }
+
   // optional bool add_special_tokens = 2 [json_name = "addSpecialTokens"];
   cached_has_bits = _impl_._has_bits_[0];
   if (cached_has_bits & 0x00000001u) {
@@ -2190,6 +2677,9 @@ void TokenizeRequest::MergeImpl(::PROTOBUF_NAMESPACE_ID::Message& to_msg, const 
   _this->_impl_.inputs_.MergeFrom(from._impl_.inputs_);
   if (!from._internal_prompt_name().empty()) {
     _this->_internal_set_prompt_name(from._internal_prompt_name());
+  }
+  if (!from._internal_model().empty()) {
+    _this->_internal_set_model(from._internal_model());
   }
   if (from._internal_has_add_special_tokens()) {
     _this->_internal_set_add_special_tokens(from._internal_add_special_tokens());
@@ -2219,13 +2709,17 @@ void TokenizeRequest::InternalSwap(TokenizeRequest* other) {
       &_impl_.prompt_name_, lhs_arena,
       &other->_impl_.prompt_name_, rhs_arena
   );
+  ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr::InternalSwap(
+      &_impl_.model_, lhs_arena,
+      &other->_impl_.model_, rhs_arena
+  );
   swap(_impl_.add_special_tokens_, other->_impl_.add_special_tokens_);
 }
 
 ::PROTOBUF_NAMESPACE_ID::Metadata TokenizeRequest::GetMetadata() const {
   return ::_pbi::AssignDescriptors(
       &descriptor_table_ember_2fv1_2fmodel_2eproto_getter, &descriptor_table_ember_2fv1_2fmodel_2eproto_once,
-      file_level_metadata_ember_2fv1_2fmodel_2eproto[4]);
+      file_level_metadata_ember_2fv1_2fmodel_2eproto[6]);
 }
 
 // ===================================================================
@@ -2536,7 +3030,7 @@ void Token::InternalSwap(Token* other) {
 ::PROTOBUF_NAMESPACE_ID::Metadata Token::GetMetadata() const {
   return ::_pbi::AssignDescriptors(
       &descriptor_table_ember_2fv1_2fmodel_2eproto_getter, &descriptor_table_ember_2fv1_2fmodel_2eproto_once,
-      file_level_metadata_ember_2fv1_2fmodel_2eproto[5]);
+      file_level_metadata_ember_2fv1_2fmodel_2eproto[7]);
 }
 
 // ===================================================================
@@ -2721,7 +3215,7 @@ void TokenizedText::InternalSwap(TokenizedText* other) {
 ::PROTOBUF_NAMESPACE_ID::Metadata TokenizedText::GetMetadata() const {
   return ::_pbi::AssignDescriptors(
       &descriptor_table_ember_2fv1_2fmodel_2eproto_getter, &descriptor_table_ember_2fv1_2fmodel_2eproto_once,
-      file_level_metadata_ember_2fv1_2fmodel_2eproto[6]);
+      file_level_metadata_ember_2fv1_2fmodel_2eproto[8]);
 }
 
 // ===================================================================
@@ -2906,7 +3400,7 @@ void TokenizeResponse::InternalSwap(TokenizeResponse* other) {
 ::PROTOBUF_NAMESPACE_ID::Metadata TokenizeResponse::GetMetadata() const {
   return ::_pbi::AssignDescriptors(
       &descriptor_table_ember_2fv1_2fmodel_2eproto_getter, &descriptor_table_ember_2fv1_2fmodel_2eproto_once,
-      file_level_metadata_ember_2fv1_2fmodel_2eproto[7]);
+      file_level_metadata_ember_2fv1_2fmodel_2eproto[9]);
 }
 
 // ===================================================================
@@ -2935,9 +3429,18 @@ DecodeRequest::DecodeRequest(const DecodeRequest& from)
       decltype(_impl_._has_bits_){from._impl_._has_bits_}
     , /*decltype(_impl_._cached_size_)*/{}
     , decltype(_impl_.inputs_){from._impl_.inputs_}
+    , decltype(_impl_.model_){}
     , decltype(_impl_.skip_special_tokens_){}};
 
   _internal_metadata_.MergeFrom<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(from._internal_metadata_);
+  _impl_.model_.InitDefault();
+  #ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
+    _impl_.model_.Set("", GetArenaForAllocation());
+  #endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  if (!from._internal_model().empty()) {
+    _this->_impl_.model_.Set(from._internal_model(), 
+      _this->GetArenaForAllocation());
+  }
   _this->_impl_.skip_special_tokens_ = from._impl_.skip_special_tokens_;
   // @@protoc_insertion_point(copy_constructor:ember.v1.DecodeRequest)
 }
@@ -2950,8 +3453,13 @@ inline void DecodeRequest::SharedCtor(
       decltype(_impl_._has_bits_){}
     , /*decltype(_impl_._cached_size_)*/{}
     , decltype(_impl_.inputs_){arena}
+    , decltype(_impl_.model_){}
     , decltype(_impl_.skip_special_tokens_){false}
   };
+  _impl_.model_.InitDefault();
+  #ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
+    _impl_.model_.Set("", GetArenaForAllocation());
+  #endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
 }
 
 DecodeRequest::~DecodeRequest() {
@@ -2966,6 +3474,7 @@ DecodeRequest::~DecodeRequest() {
 inline void DecodeRequest::SharedDtor() {
   GOOGLE_DCHECK(GetArenaForAllocation() == nullptr);
   _impl_.inputs_.~RepeatedPtrField();
+  _impl_.model_.Destroy();
 }
 
 void DecodeRequest::SetCachedSize(int size) const {
@@ -2979,6 +3488,7 @@ void DecodeRequest::Clear() {
   (void) cached_has_bits;
 
   _impl_.inputs_.Clear();
+  _impl_.model_.ClearToEmpty();
   _impl_.skip_special_tokens_ = false;
   _impl_._has_bits_.Clear();
   _internal_metadata_.Clear<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>();
@@ -3010,6 +3520,16 @@ const char* DecodeRequest::_InternalParse(const char* ptr, ::_pbi::ParseContext*
           _Internal::set_has_skip_special_tokens(&has_bits);
           _impl_.skip_special_tokens_ = ::PROTOBUF_NAMESPACE_ID::internal::ReadVarint64(&ptr);
           CHK_(ptr);
+        } else
+          goto handle_unusual;
+        continue;
+      // string model = 3 [json_name = "model"];
+      case 3:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 26)) {
+          auto str = _internal_mutable_model();
+          ptr = ::_pbi::InlineGreedyStringParser(str, ptr, ctx);
+          CHK_(ptr);
+          CHK_(::_pbi::VerifyUTF8(str, "ember.v1.DecodeRequest.model"));
         } else
           goto handle_unusual;
         continue;
@@ -3057,6 +3577,16 @@ uint8_t* DecodeRequest::_InternalSerialize(
     target = ::_pbi::WireFormatLite::WriteBoolToArray(2, this->_internal_skip_special_tokens(), target);
   }
 
+  // string model = 3 [json_name = "model"];
+  if (!this->_internal_model().empty()) {
+    ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::VerifyUtf8String(
+      this->_internal_model().data(), static_cast<int>(this->_internal_model().length()),
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::SERIALIZE,
+      "ember.v1.DecodeRequest.model");
+    target = stream->WriteStringMaybeAliased(
+        3, this->_internal_model(), target);
+  }
+
   if (PROTOBUF_PREDICT_FALSE(_internal_metadata_.have_unknown_fields())) {
     target = ::_pbi::WireFormat::InternalSerializeUnknownFieldsToArray(
         _internal_metadata_.unknown_fields<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(::PROTOBUF_NAMESPACE_ID::UnknownFieldSet::default_instance), target, stream);
@@ -3078,6 +3608,13 @@ size_t DecodeRequest::ByteSizeLong() const {
   for (const auto& msg : this->_impl_.inputs_) {
     total_size +=
       ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::MessageSize(msg);
+  }
+
+  // string model = 3 [json_name = "model"];
+  if (!this->_internal_model().empty()) {
+    total_size += 1 +
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::StringSize(
+        this->_internal_model());
   }
 
   // optional bool skip_special_tokens = 2 [json_name = "skipSpecialTokens"];
@@ -3105,6 +3642,9 @@ void DecodeRequest::MergeImpl(::PROTOBUF_NAMESPACE_ID::Message& to_msg, const ::
   (void) cached_has_bits;
 
   _this->_impl_.inputs_.MergeFrom(from._impl_.inputs_);
+  if (!from._internal_model().empty()) {
+    _this->_internal_set_model(from._internal_model());
+  }
   if (from._internal_has_skip_special_tokens()) {
     _this->_internal_set_skip_special_tokens(from._internal_skip_special_tokens());
   }
@@ -3124,16 +3664,22 @@ bool DecodeRequest::IsInitialized() const {
 
 void DecodeRequest::InternalSwap(DecodeRequest* other) {
   using std::swap;
+  auto* lhs_arena = GetArenaForAllocation();
+  auto* rhs_arena = other->GetArenaForAllocation();
   _internal_metadata_.InternalSwap(&other->_internal_metadata_);
   swap(_impl_._has_bits_[0], other->_impl_._has_bits_[0]);
   _impl_.inputs_.InternalSwap(&other->_impl_.inputs_);
+  ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr::InternalSwap(
+      &_impl_.model_, lhs_arena,
+      &other->_impl_.model_, rhs_arena
+  );
   swap(_impl_.skip_special_tokens_, other->_impl_.skip_special_tokens_);
 }
 
 ::PROTOBUF_NAMESPACE_ID::Metadata DecodeRequest::GetMetadata() const {
   return ::_pbi::AssignDescriptors(
       &descriptor_table_ember_2fv1_2fmodel_2eproto_getter, &descriptor_table_ember_2fv1_2fmodel_2eproto_once,
-      file_level_metadata_ember_2fv1_2fmodel_2eproto[8]);
+      file_level_metadata_ember_2fv1_2fmodel_2eproto[10]);
 }
 
 // ===================================================================
@@ -3323,13 +3869,21 @@ void DecodeResponse::InternalSwap(DecodeResponse* other) {
 ::PROTOBUF_NAMESPACE_ID::Metadata DecodeResponse::GetMetadata() const {
   return ::_pbi::AssignDescriptors(
       &descriptor_table_ember_2fv1_2fmodel_2eproto_getter, &descriptor_table_ember_2fv1_2fmodel_2eproto_once,
-      file_level_metadata_ember_2fv1_2fmodel_2eproto[9]);
+      file_level_metadata_ember_2fv1_2fmodel_2eproto[11]);
 }
 
 // @@protoc_insertion_point(namespace_scope)
 }  // namespace v1
 }  // namespace ember
 PROTOBUF_NAMESPACE_OPEN
+template<> PROTOBUF_NOINLINE ::ember::v1::ListModelsRequest*
+Arena::CreateMaybeMessage< ::ember::v1::ListModelsRequest >(Arena* arena) {
+  return Arena::CreateMessageInternal< ::ember::v1::ListModelsRequest >(arena);
+}
+template<> PROTOBUF_NOINLINE ::ember::v1::ListModelsResponse*
+Arena::CreateMaybeMessage< ::ember::v1::ListModelsResponse >(Arena* arena) {
+  return Arena::CreateMessageInternal< ::ember::v1::ListModelsResponse >(arena);
+}
 template<> PROTOBUF_NOINLINE ::ember::v1::GetModelInfoRequest*
 Arena::CreateMaybeMessage< ::ember::v1::GetModelInfoRequest >(Arena* arena) {
   return Arena::CreateMessageInternal< ::ember::v1::GetModelInfoRequest >(arena);

@@ -64,6 +64,12 @@ extern GetModelInfoRequestDefaultTypeInternal _GetModelInfoRequest_default_insta
 class GetModelInfoResponse;
 struct GetModelInfoResponseDefaultTypeInternal;
 extern GetModelInfoResponseDefaultTypeInternal _GetModelInfoResponse_default_instance_;
+class ListModelsRequest;
+struct ListModelsRequestDefaultTypeInternal;
+extern ListModelsRequestDefaultTypeInternal _ListModelsRequest_default_instance_;
+class ListModelsResponse;
+struct ListModelsResponseDefaultTypeInternal;
+extern ListModelsResponseDefaultTypeInternal _ListModelsResponse_default_instance_;
 class PrecisionCheck;
 struct PrecisionCheckDefaultTypeInternal;
 extern PrecisionCheckDefaultTypeInternal _PrecisionCheck_default_instance_;
@@ -87,6 +93,8 @@ template<> ::ember::v1::DecodeRequest* Arena::CreateMaybeMessage<::ember::v1::De
 template<> ::ember::v1::DecodeResponse* Arena::CreateMaybeMessage<::ember::v1::DecodeResponse>(Arena*);
 template<> ::ember::v1::GetModelInfoRequest* Arena::CreateMaybeMessage<::ember::v1::GetModelInfoRequest>(Arena*);
 template<> ::ember::v1::GetModelInfoResponse* Arena::CreateMaybeMessage<::ember::v1::GetModelInfoResponse>(Arena*);
+template<> ::ember::v1::ListModelsRequest* Arena::CreateMaybeMessage<::ember::v1::ListModelsRequest>(Arena*);
+template<> ::ember::v1::ListModelsResponse* Arena::CreateMaybeMessage<::ember::v1::ListModelsResponse>(Arena*);
 template<> ::ember::v1::PrecisionCheck* Arena::CreateMaybeMessage<::ember::v1::PrecisionCheck>(Arena*);
 template<> ::ember::v1::Token* Arena::CreateMaybeMessage<::ember::v1::Token>(Arena*);
 template<> ::ember::v1::TokenizeRequest* Arena::CreateMaybeMessage<::ember::v1::TokenizeRequest>(Arena*);
@@ -157,10 +165,286 @@ inline bool ModelKind_Parse(
 }
 // ===================================================================
 
+class ListModelsRequest final :
+    public ::PROTOBUF_NAMESPACE_ID::internal::ZeroFieldsBase /* @@protoc_insertion_point(class_definition:ember.v1.ListModelsRequest) */ {
+ public:
+  inline ListModelsRequest() : ListModelsRequest(nullptr) {}
+  explicit PROTOBUF_CONSTEXPR ListModelsRequest(::PROTOBUF_NAMESPACE_ID::internal::ConstantInitialized);
+
+  ListModelsRequest(const ListModelsRequest& from);
+  ListModelsRequest(ListModelsRequest&& from) noexcept
+    : ListModelsRequest() {
+    *this = ::std::move(from);
+  }
+
+  inline ListModelsRequest& operator=(const ListModelsRequest& from) {
+    CopyFrom(from);
+    return *this;
+  }
+  inline ListModelsRequest& operator=(ListModelsRequest&& from) noexcept {
+    if (this == &from) return *this;
+    if (GetOwningArena() == from.GetOwningArena()
+  #ifdef PROTOBUF_FORCE_COPY_IN_MOVE
+        && GetOwningArena() != nullptr
+  #endif  // !PROTOBUF_FORCE_COPY_IN_MOVE
+    ) {
+      InternalSwap(&from);
+    } else {
+      CopyFrom(from);
+    }
+    return *this;
+  }
+
+  static const ::PROTOBUF_NAMESPACE_ID::Descriptor* descriptor() {
+    return GetDescriptor();
+  }
+  static const ::PROTOBUF_NAMESPACE_ID::Descriptor* GetDescriptor() {
+    return default_instance().GetMetadata().descriptor;
+  }
+  static const ::PROTOBUF_NAMESPACE_ID::Reflection* GetReflection() {
+    return default_instance().GetMetadata().reflection;
+  }
+  static const ListModelsRequest& default_instance() {
+    return *internal_default_instance();
+  }
+  static inline const ListModelsRequest* internal_default_instance() {
+    return reinterpret_cast<const ListModelsRequest*>(
+               &_ListModelsRequest_default_instance_);
+  }
+  static constexpr int kIndexInFileMessages =
+    0;
+
+  friend void swap(ListModelsRequest& a, ListModelsRequest& b) {
+    a.Swap(&b);
+  }
+  inline void Swap(ListModelsRequest* other) {
+    if (other == this) return;
+  #ifdef PROTOBUF_FORCE_COPY_IN_SWAP
+    if (GetOwningArena() != nullptr &&
+        GetOwningArena() == other->GetOwningArena()) {
+   #else  // PROTOBUF_FORCE_COPY_IN_SWAP
+    if (GetOwningArena() == other->GetOwningArena()) {
+  #endif  // !PROTOBUF_FORCE_COPY_IN_SWAP
+      InternalSwap(other);
+    } else {
+      ::PROTOBUF_NAMESPACE_ID::internal::GenericSwap(this, other);
+    }
+  }
+  void UnsafeArenaSwap(ListModelsRequest* other) {
+    if (other == this) return;
+    GOOGLE_DCHECK(GetOwningArena() == other->GetOwningArena());
+    InternalSwap(other);
+  }
+
+  // implements Message ----------------------------------------------
+
+  ListModelsRequest* New(::PROTOBUF_NAMESPACE_ID::Arena* arena = nullptr) const final {
+    return CreateMaybeMessage<ListModelsRequest>(arena);
+  }
+  using ::PROTOBUF_NAMESPACE_ID::internal::ZeroFieldsBase::CopyFrom;
+  inline void CopyFrom(const ListModelsRequest& from) {
+    ::PROTOBUF_NAMESPACE_ID::internal::ZeroFieldsBase::CopyImpl(*this, from);
+  }
+  using ::PROTOBUF_NAMESPACE_ID::internal::ZeroFieldsBase::MergeFrom;
+  void MergeFrom(const ListModelsRequest& from) {
+    ::PROTOBUF_NAMESPACE_ID::internal::ZeroFieldsBase::MergeImpl(*this, from);
+  }
+  public:
+
+  private:
+  friend class ::PROTOBUF_NAMESPACE_ID::internal::AnyMetadata;
+  static ::PROTOBUF_NAMESPACE_ID::StringPiece FullMessageName() {
+    return "ember.v1.ListModelsRequest";
+  }
+  protected:
+  explicit ListModelsRequest(::PROTOBUF_NAMESPACE_ID::Arena* arena,
+                       bool is_message_owned = false);
+  public:
+
+  static const ClassData _class_data_;
+  const ::PROTOBUF_NAMESPACE_ID::Message::ClassData*GetClassData() const final;
+
+  ::PROTOBUF_NAMESPACE_ID::Metadata GetMetadata() const final;
+
+  // nested types ----------------------------------------------------
+
+  // accessors -------------------------------------------------------
+
+  // @@protoc_insertion_point(class_scope:ember.v1.ListModelsRequest)
+ private:
+  class _Internal;
+
+  template <typename T> friend class ::PROTOBUF_NAMESPACE_ID::Arena::InternalHelper;
+  typedef void InternalArenaConstructable_;
+  typedef void DestructorSkippable_;
+  struct Impl_ {
+  };
+  friend struct ::TableStruct_ember_2fv1_2fmodel_2eproto;
+};
+// -------------------------------------------------------------------
+
+class ListModelsResponse final :
+    public ::PROTOBUF_NAMESPACE_ID::Message /* @@protoc_insertion_point(class_definition:ember.v1.ListModelsResponse) */ {
+ public:
+  inline ListModelsResponse() : ListModelsResponse(nullptr) {}
+  ~ListModelsResponse() override;
+  explicit PROTOBUF_CONSTEXPR ListModelsResponse(::PROTOBUF_NAMESPACE_ID::internal::ConstantInitialized);
+
+  ListModelsResponse(const ListModelsResponse& from);
+  ListModelsResponse(ListModelsResponse&& from) noexcept
+    : ListModelsResponse() {
+    *this = ::std::move(from);
+  }
+
+  inline ListModelsResponse& operator=(const ListModelsResponse& from) {
+    CopyFrom(from);
+    return *this;
+  }
+  inline ListModelsResponse& operator=(ListModelsResponse&& from) noexcept {
+    if (this == &from) return *this;
+    if (GetOwningArena() == from.GetOwningArena()
+  #ifdef PROTOBUF_FORCE_COPY_IN_MOVE
+        && GetOwningArena() != nullptr
+  #endif  // !PROTOBUF_FORCE_COPY_IN_MOVE
+    ) {
+      InternalSwap(&from);
+    } else {
+      CopyFrom(from);
+    }
+    return *this;
+  }
+
+  static const ::PROTOBUF_NAMESPACE_ID::Descriptor* descriptor() {
+    return GetDescriptor();
+  }
+  static const ::PROTOBUF_NAMESPACE_ID::Descriptor* GetDescriptor() {
+    return default_instance().GetMetadata().descriptor;
+  }
+  static const ::PROTOBUF_NAMESPACE_ID::Reflection* GetReflection() {
+    return default_instance().GetMetadata().reflection;
+  }
+  static const ListModelsResponse& default_instance() {
+    return *internal_default_instance();
+  }
+  static inline const ListModelsResponse* internal_default_instance() {
+    return reinterpret_cast<const ListModelsResponse*>(
+               &_ListModelsResponse_default_instance_);
+  }
+  static constexpr int kIndexInFileMessages =
+    1;
+
+  friend void swap(ListModelsResponse& a, ListModelsResponse& b) {
+    a.Swap(&b);
+  }
+  inline void Swap(ListModelsResponse* other) {
+    if (other == this) return;
+  #ifdef PROTOBUF_FORCE_COPY_IN_SWAP
+    if (GetOwningArena() != nullptr &&
+        GetOwningArena() == other->GetOwningArena()) {
+   #else  // PROTOBUF_FORCE_COPY_IN_SWAP
+    if (GetOwningArena() == other->GetOwningArena()) {
+  #endif  // !PROTOBUF_FORCE_COPY_IN_SWAP
+      InternalSwap(other);
+    } else {
+      ::PROTOBUF_NAMESPACE_ID::internal::GenericSwap(this, other);
+    }
+  }
+  void UnsafeArenaSwap(ListModelsResponse* other) {
+    if (other == this) return;
+    GOOGLE_DCHECK(GetOwningArena() == other->GetOwningArena());
+    InternalSwap(other);
+  }
+
+  // implements Message ----------------------------------------------
+
+  ListModelsResponse* New(::PROTOBUF_NAMESPACE_ID::Arena* arena = nullptr) const final {
+    return CreateMaybeMessage<ListModelsResponse>(arena);
+  }
+  using ::PROTOBUF_NAMESPACE_ID::Message::CopyFrom;
+  void CopyFrom(const ListModelsResponse& from);
+  using ::PROTOBUF_NAMESPACE_ID::Message::MergeFrom;
+  void MergeFrom( const ListModelsResponse& from) {
+    ListModelsResponse::MergeImpl(*this, from);
+  }
+  private:
+  static void MergeImpl(::PROTOBUF_NAMESPACE_ID::Message& to_msg, const ::PROTOBUF_NAMESPACE_ID::Message& from_msg);
+  public:
+  PROTOBUF_ATTRIBUTE_REINITIALIZES void Clear() final;
+  bool IsInitialized() const final;
+
+  size_t ByteSizeLong() const final;
+  const char* _InternalParse(const char* ptr, ::PROTOBUF_NAMESPACE_ID::internal::ParseContext* ctx) final;
+  uint8_t* _InternalSerialize(
+      uint8_t* target, ::PROTOBUF_NAMESPACE_ID::io::EpsCopyOutputStream* stream) const final;
+  int GetCachedSize() const final { return _impl_._cached_size_.Get(); }
+
+  private:
+  void SharedCtor(::PROTOBUF_NAMESPACE_ID::Arena* arena, bool is_message_owned);
+  void SharedDtor();
+  void SetCachedSize(int size) const final;
+  void InternalSwap(ListModelsResponse* other);
+
+  private:
+  friend class ::PROTOBUF_NAMESPACE_ID::internal::AnyMetadata;
+  static ::PROTOBUF_NAMESPACE_ID::StringPiece FullMessageName() {
+    return "ember.v1.ListModelsResponse";
+  }
+  protected:
+  explicit ListModelsResponse(::PROTOBUF_NAMESPACE_ID::Arena* arena,
+                       bool is_message_owned = false);
+  public:
+
+  static const ClassData _class_data_;
+  const ::PROTOBUF_NAMESPACE_ID::Message::ClassData*GetClassData() const final;
+
+  ::PROTOBUF_NAMESPACE_ID::Metadata GetMetadata() const final;
+
+  // nested types ----------------------------------------------------
+
+  // accessors -------------------------------------------------------
+
+  enum : int {
+    kModelsFieldNumber = 1,
+  };
+  // repeated .ember.v1.GetModelInfoResponse models = 1 [json_name = "models"];
+  int models_size() const;
+  private:
+  int _internal_models_size() const;
+  public:
+  void clear_models();
+  ::ember::v1::GetModelInfoResponse* mutable_models(int index);
+  ::PROTOBUF_NAMESPACE_ID::RepeatedPtrField< ::ember::v1::GetModelInfoResponse >*
+      mutable_models();
+  private:
+  const ::ember::v1::GetModelInfoResponse& _internal_models(int index) const;
+  ::ember::v1::GetModelInfoResponse* _internal_add_models();
+  public:
+  const ::ember::v1::GetModelInfoResponse& models(int index) const;
+  ::ember::v1::GetModelInfoResponse* add_models();
+  const ::PROTOBUF_NAMESPACE_ID::RepeatedPtrField< ::ember::v1::GetModelInfoResponse >&
+      models() const;
+
+  // @@protoc_insertion_point(class_scope:ember.v1.ListModelsResponse)
+ private:
+  class _Internal;
+
+  template <typename T> friend class ::PROTOBUF_NAMESPACE_ID::Arena::InternalHelper;
+  typedef void InternalArenaConstructable_;
+  typedef void DestructorSkippable_;
+  struct Impl_ {
+    ::PROTOBUF_NAMESPACE_ID::RepeatedPtrField< ::ember::v1::GetModelInfoResponse > models_;
+    mutable ::PROTOBUF_NAMESPACE_ID::internal::CachedSize _cached_size_;
+  };
+  union { Impl_ _impl_; };
+  friend struct ::TableStruct_ember_2fv1_2fmodel_2eproto;
+};
+// -------------------------------------------------------------------
+
 class GetModelInfoRequest final :
-    public ::PROTOBUF_NAMESPACE_ID::internal::ZeroFieldsBase /* @@protoc_insertion_point(class_definition:ember.v1.GetModelInfoRequest) */ {
+    public ::PROTOBUF_NAMESPACE_ID::Message /* @@protoc_insertion_point(class_definition:ember.v1.GetModelInfoRequest) */ {
  public:
   inline GetModelInfoRequest() : GetModelInfoRequest(nullptr) {}
+  ~GetModelInfoRequest() override;
   explicit PROTOBUF_CONSTEXPR GetModelInfoRequest(::PROTOBUF_NAMESPACE_ID::internal::ConstantInitialized);
 
   GetModelInfoRequest(const GetModelInfoRequest& from);
@@ -204,7 +488,7 @@ class GetModelInfoRequest final :
                &_GetModelInfoRequest_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    0;
+    2;
 
   friend void swap(GetModelInfoRequest& a, GetModelInfoRequest& b) {
     a.Swap(&b);
@@ -233,15 +517,29 @@ class GetModelInfoRequest final :
   GetModelInfoRequest* New(::PROTOBUF_NAMESPACE_ID::Arena* arena = nullptr) const final {
     return CreateMaybeMessage<GetModelInfoRequest>(arena);
   }
-  using ::PROTOBUF_NAMESPACE_ID::internal::ZeroFieldsBase::CopyFrom;
-  inline void CopyFrom(const GetModelInfoRequest& from) {
-    ::PROTOBUF_NAMESPACE_ID::internal::ZeroFieldsBase::CopyImpl(*this, from);
+  using ::PROTOBUF_NAMESPACE_ID::Message::CopyFrom;
+  void CopyFrom(const GetModelInfoRequest& from);
+  using ::PROTOBUF_NAMESPACE_ID::Message::MergeFrom;
+  void MergeFrom( const GetModelInfoRequest& from) {
+    GetModelInfoRequest::MergeImpl(*this, from);
   }
-  using ::PROTOBUF_NAMESPACE_ID::internal::ZeroFieldsBase::MergeFrom;
-  void MergeFrom(const GetModelInfoRequest& from) {
-    ::PROTOBUF_NAMESPACE_ID::internal::ZeroFieldsBase::MergeImpl(*this, from);
-  }
+  private:
+  static void MergeImpl(::PROTOBUF_NAMESPACE_ID::Message& to_msg, const ::PROTOBUF_NAMESPACE_ID::Message& from_msg);
   public:
+  PROTOBUF_ATTRIBUTE_REINITIALIZES void Clear() final;
+  bool IsInitialized() const final;
+
+  size_t ByteSizeLong() const final;
+  const char* _InternalParse(const char* ptr, ::PROTOBUF_NAMESPACE_ID::internal::ParseContext* ctx) final;
+  uint8_t* _InternalSerialize(
+      uint8_t* target, ::PROTOBUF_NAMESPACE_ID::io::EpsCopyOutputStream* stream) const final;
+  int GetCachedSize() const final { return _impl_._cached_size_.Get(); }
+
+  private:
+  void SharedCtor(::PROTOBUF_NAMESPACE_ID::Arena* arena, bool is_message_owned);
+  void SharedDtor();
+  void SetCachedSize(int size) const final;
+  void InternalSwap(GetModelInfoRequest* other);
 
   private:
   friend class ::PROTOBUF_NAMESPACE_ID::internal::AnyMetadata;
@@ -262,6 +560,23 @@ class GetModelInfoRequest final :
 
   // accessors -------------------------------------------------------
 
+  enum : int {
+    kModelFieldNumber = 1,
+  };
+  // string model = 1 [json_name = "model"];
+  void clear_model();
+  const std::string& model() const;
+  template <typename ArgT0 = const std::string&, typename... ArgT>
+  void set_model(ArgT0&& arg0, ArgT... args);
+  std::string* mutable_model();
+  PROTOBUF_NODISCARD std::string* release_model();
+  void set_allocated_model(std::string* model);
+  private:
+  const std::string& _internal_model() const;
+  inline PROTOBUF_ALWAYS_INLINE void _internal_set_model(const std::string& value);
+  std::string* _internal_mutable_model();
+  public:
+
   // @@protoc_insertion_point(class_scope:ember.v1.GetModelInfoRequest)
  private:
   class _Internal;
@@ -270,7 +585,10 @@ class GetModelInfoRequest final :
   typedef void InternalArenaConstructable_;
   typedef void DestructorSkippable_;
   struct Impl_ {
+    ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr model_;
+    mutable ::PROTOBUF_NAMESPACE_ID::internal::CachedSize _cached_size_;
   };
+  union { Impl_ _impl_; };
   friend struct ::TableStruct_ember_2fv1_2fmodel_2eproto;
 };
 // -------------------------------------------------------------------
@@ -323,7 +641,7 @@ class GetModelInfoResponse final :
                &_GetModelInfoResponse_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    1;
+    3;
 
   friend void swap(GetModelInfoResponse& a, GetModelInfoResponse& b) {
     a.Swap(&b);
@@ -750,7 +1068,7 @@ class CpuInfo final :
                &_CpuInfo_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    2;
+    4;
 
   friend void swap(CpuInfo& a, CpuInfo& b) {
     a.Swap(&b);
@@ -945,7 +1263,7 @@ class PrecisionCheck final :
                &_PrecisionCheck_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    3;
+    5;
 
   friend void swap(PrecisionCheck& a, PrecisionCheck& b) {
     a.Swap(&b);
@@ -1131,7 +1449,7 @@ class TokenizeRequest final :
                &_TokenizeRequest_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    4;
+    6;
 
   friend void swap(TokenizeRequest& a, TokenizeRequest& b) {
     a.Swap(&b);
@@ -1206,6 +1524,7 @@ class TokenizeRequest final :
   enum : int {
     kInputsFieldNumber = 1,
     kPromptNameFieldNumber = 3,
+    kModelFieldNumber = 4,
     kAddSpecialTokensFieldNumber = 2,
   };
   // repeated string inputs = 1 [json_name = "inputs"];
@@ -1246,6 +1565,20 @@ class TokenizeRequest final :
   std::string* _internal_mutable_prompt_name();
   public:
 
+  // string model = 4 [json_name = "model"];
+  void clear_model();
+  const std::string& model() const;
+  template <typename ArgT0 = const std::string&, typename... ArgT>
+  void set_model(ArgT0&& arg0, ArgT... args);
+  std::string* mutable_model();
+  PROTOBUF_NODISCARD std::string* release_model();
+  void set_allocated_model(std::string* model);
+  private:
+  const std::string& _internal_model() const;
+  inline PROTOBUF_ALWAYS_INLINE void _internal_set_model(const std::string& value);
+  std::string* _internal_mutable_model();
+  public:
+
   // optional bool add_special_tokens = 2 [json_name = "addSpecialTokens"];
   bool has_add_special_tokens() const;
   private:
@@ -1271,6 +1604,7 @@ class TokenizeRequest final :
     mutable ::PROTOBUF_NAMESPACE_ID::internal::CachedSize _cached_size_;
     ::PROTOBUF_NAMESPACE_ID::RepeatedPtrField<std::string> inputs_;
     ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr prompt_name_;
+    ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr model_;
     bool add_special_tokens_;
   };
   union { Impl_ _impl_; };
@@ -1326,7 +1660,7 @@ class Token final :
                &_Token_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    5;
+    7;
 
   friend void swap(Token& a, Token& b) {
     a.Swap(&b);
@@ -1523,7 +1857,7 @@ class TokenizedText final :
                &_TokenizedText_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    6;
+    8;
 
   friend void swap(TokenizedText& a, TokenizedText& b) {
     a.Swap(&b);
@@ -1680,7 +2014,7 @@ class TokenizeResponse final :
                &_TokenizeResponse_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    7;
+    9;
 
   friend void swap(TokenizeResponse& a, TokenizeResponse& b) {
     a.Swap(&b);
@@ -1837,7 +2171,7 @@ class DecodeRequest final :
                &_DecodeRequest_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    8;
+    10;
 
   friend void swap(DecodeRequest& a, DecodeRequest& b) {
     a.Swap(&b);
@@ -1911,6 +2245,7 @@ class DecodeRequest final :
 
   enum : int {
     kInputsFieldNumber = 1,
+    kModelFieldNumber = 3,
     kSkipSpecialTokensFieldNumber = 2,
   };
   // repeated .ember.v1.TokenIds inputs = 1 [json_name = "inputs"];
@@ -1930,6 +2265,20 @@ class DecodeRequest final :
   ::ember::v1::TokenIds* add_inputs();
   const ::PROTOBUF_NAMESPACE_ID::RepeatedPtrField< ::ember::v1::TokenIds >&
       inputs() const;
+
+  // string model = 3 [json_name = "model"];
+  void clear_model();
+  const std::string& model() const;
+  template <typename ArgT0 = const std::string&, typename... ArgT>
+  void set_model(ArgT0&& arg0, ArgT... args);
+  std::string* mutable_model();
+  PROTOBUF_NODISCARD std::string* release_model();
+  void set_allocated_model(std::string* model);
+  private:
+  const std::string& _internal_model() const;
+  inline PROTOBUF_ALWAYS_INLINE void _internal_set_model(const std::string& value);
+  std::string* _internal_mutable_model();
+  public:
 
   // optional bool skip_special_tokens = 2 [json_name = "skipSpecialTokens"];
   bool has_skip_special_tokens() const;
@@ -1955,6 +2304,7 @@ class DecodeRequest final :
     ::PROTOBUF_NAMESPACE_ID::internal::HasBits<1> _has_bits_;
     mutable ::PROTOBUF_NAMESPACE_ID::internal::CachedSize _cached_size_;
     ::PROTOBUF_NAMESPACE_ID::RepeatedPtrField< ::ember::v1::TokenIds > inputs_;
+    ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr model_;
     bool skip_special_tokens_;
   };
   union { Impl_ _impl_; };
@@ -2010,7 +2360,7 @@ class DecodeResponse final :
                &_DecodeResponse_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    9;
+    11;
 
   friend void swap(DecodeResponse& a, DecodeResponse& b) {
     a.Swap(&b);
@@ -2132,7 +2482,105 @@ class DecodeResponse final :
   #pragma GCC diagnostic push
   #pragma GCC diagnostic ignored "-Wstrict-aliasing"
 #endif  // __GNUC__
+// ListModelsRequest
+
+// -------------------------------------------------------------------
+
+// ListModelsResponse
+
+// repeated .ember.v1.GetModelInfoResponse models = 1 [json_name = "models"];
+inline int ListModelsResponse::_internal_models_size() const {
+  return _impl_.models_.size();
+}
+inline int ListModelsResponse::models_size() const {
+  return _internal_models_size();
+}
+inline void ListModelsResponse::clear_models() {
+  _impl_.models_.Clear();
+}
+inline ::ember::v1::GetModelInfoResponse* ListModelsResponse::mutable_models(int index) {
+  // @@protoc_insertion_point(field_mutable:ember.v1.ListModelsResponse.models)
+  return _impl_.models_.Mutable(index);
+}
+inline ::PROTOBUF_NAMESPACE_ID::RepeatedPtrField< ::ember::v1::GetModelInfoResponse >*
+ListModelsResponse::mutable_models() {
+  // @@protoc_insertion_point(field_mutable_list:ember.v1.ListModelsResponse.models)
+  return &_impl_.models_;
+}
+inline const ::ember::v1::GetModelInfoResponse& ListModelsResponse::_internal_models(int index) const {
+  return _impl_.models_.Get(index);
+}
+inline const ::ember::v1::GetModelInfoResponse& ListModelsResponse::models(int index) const {
+  // @@protoc_insertion_point(field_get:ember.v1.ListModelsResponse.models)
+  return _internal_models(index);
+}
+inline ::ember::v1::GetModelInfoResponse* ListModelsResponse::_internal_add_models() {
+  return _impl_.models_.Add();
+}
+inline ::ember::v1::GetModelInfoResponse* ListModelsResponse::add_models() {
+  ::ember::v1::GetModelInfoResponse* _add = _internal_add_models();
+  // @@protoc_insertion_point(field_add:ember.v1.ListModelsResponse.models)
+  return _add;
+}
+inline const ::PROTOBUF_NAMESPACE_ID::RepeatedPtrField< ::ember::v1::GetModelInfoResponse >&
+ListModelsResponse::models() const {
+  // @@protoc_insertion_point(field_list:ember.v1.ListModelsResponse.models)
+  return _impl_.models_;
+}
+
+// -------------------------------------------------------------------
+
 // GetModelInfoRequest
+
+// string model = 1 [json_name = "model"];
+inline void GetModelInfoRequest::clear_model() {
+  _impl_.model_.ClearToEmpty();
+}
+inline const std::string& GetModelInfoRequest::model() const {
+  // @@protoc_insertion_point(field_get:ember.v1.GetModelInfoRequest.model)
+  return _internal_model();
+}
+template <typename ArgT0, typename... ArgT>
+inline PROTOBUF_ALWAYS_INLINE
+void GetModelInfoRequest::set_model(ArgT0&& arg0, ArgT... args) {
+ 
+ _impl_.model_.Set(static_cast<ArgT0 &&>(arg0), args..., GetArenaForAllocation());
+  // @@protoc_insertion_point(field_set:ember.v1.GetModelInfoRequest.model)
+}
+inline std::string* GetModelInfoRequest::mutable_model() {
+  std::string* _s = _internal_mutable_model();
+  // @@protoc_insertion_point(field_mutable:ember.v1.GetModelInfoRequest.model)
+  return _s;
+}
+inline const std::string& GetModelInfoRequest::_internal_model() const {
+  return _impl_.model_.Get();
+}
+inline void GetModelInfoRequest::_internal_set_model(const std::string& value) {
+  
+  _impl_.model_.Set(value, GetArenaForAllocation());
+}
+inline std::string* GetModelInfoRequest::_internal_mutable_model() {
+  
+  return _impl_.model_.Mutable(GetArenaForAllocation());
+}
+inline std::string* GetModelInfoRequest::release_model() {
+  // @@protoc_insertion_point(field_release:ember.v1.GetModelInfoRequest.model)
+  return _impl_.model_.Release();
+}
+inline void GetModelInfoRequest::set_allocated_model(std::string* model) {
+  if (model != nullptr) {
+    
+  } else {
+    
+  }
+  _impl_.model_.SetAllocated(model, GetArenaForAllocation());
+#ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  if (_impl_.model_.IsDefault()) {
+    _impl_.model_.Set("", GetArenaForAllocation());
+  }
+#endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  // @@protoc_insertion_point(field_set_allocated:ember.v1.GetModelInfoRequest.model)
+}
 
 // -------------------------------------------------------------------
 
@@ -3431,6 +3879,56 @@ inline void TokenizeRequest::set_allocated_prompt_name(std::string* prompt_name)
   // @@protoc_insertion_point(field_set_allocated:ember.v1.TokenizeRequest.prompt_name)
 }
 
+// string model = 4 [json_name = "model"];
+inline void TokenizeRequest::clear_model() {
+  _impl_.model_.ClearToEmpty();
+}
+inline const std::string& TokenizeRequest::model() const {
+  // @@protoc_insertion_point(field_get:ember.v1.TokenizeRequest.model)
+  return _internal_model();
+}
+template <typename ArgT0, typename... ArgT>
+inline PROTOBUF_ALWAYS_INLINE
+void TokenizeRequest::set_model(ArgT0&& arg0, ArgT... args) {
+ 
+ _impl_.model_.Set(static_cast<ArgT0 &&>(arg0), args..., GetArenaForAllocation());
+  // @@protoc_insertion_point(field_set:ember.v1.TokenizeRequest.model)
+}
+inline std::string* TokenizeRequest::mutable_model() {
+  std::string* _s = _internal_mutable_model();
+  // @@protoc_insertion_point(field_mutable:ember.v1.TokenizeRequest.model)
+  return _s;
+}
+inline const std::string& TokenizeRequest::_internal_model() const {
+  return _impl_.model_.Get();
+}
+inline void TokenizeRequest::_internal_set_model(const std::string& value) {
+  
+  _impl_.model_.Set(value, GetArenaForAllocation());
+}
+inline std::string* TokenizeRequest::_internal_mutable_model() {
+  
+  return _impl_.model_.Mutable(GetArenaForAllocation());
+}
+inline std::string* TokenizeRequest::release_model() {
+  // @@protoc_insertion_point(field_release:ember.v1.TokenizeRequest.model)
+  return _impl_.model_.Release();
+}
+inline void TokenizeRequest::set_allocated_model(std::string* model) {
+  if (model != nullptr) {
+    
+  } else {
+    
+  }
+  _impl_.model_.SetAllocated(model, GetArenaForAllocation());
+#ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  if (_impl_.model_.IsDefault()) {
+    _impl_.model_.Set("", GetArenaForAllocation());
+  }
+#endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  // @@protoc_insertion_point(field_set_allocated:ember.v1.TokenizeRequest.model)
+}
+
 // -------------------------------------------------------------------
 
 // Token
@@ -3722,6 +4220,56 @@ inline void DecodeRequest::set_skip_special_tokens(bool value) {
   // @@protoc_insertion_point(field_set:ember.v1.DecodeRequest.skip_special_tokens)
 }
 
+// string model = 3 [json_name = "model"];
+inline void DecodeRequest::clear_model() {
+  _impl_.model_.ClearToEmpty();
+}
+inline const std::string& DecodeRequest::model() const {
+  // @@protoc_insertion_point(field_get:ember.v1.DecodeRequest.model)
+  return _internal_model();
+}
+template <typename ArgT0, typename... ArgT>
+inline PROTOBUF_ALWAYS_INLINE
+void DecodeRequest::set_model(ArgT0&& arg0, ArgT... args) {
+ 
+ _impl_.model_.Set(static_cast<ArgT0 &&>(arg0), args..., GetArenaForAllocation());
+  // @@protoc_insertion_point(field_set:ember.v1.DecodeRequest.model)
+}
+inline std::string* DecodeRequest::mutable_model() {
+  std::string* _s = _internal_mutable_model();
+  // @@protoc_insertion_point(field_mutable:ember.v1.DecodeRequest.model)
+  return _s;
+}
+inline const std::string& DecodeRequest::_internal_model() const {
+  return _impl_.model_.Get();
+}
+inline void DecodeRequest::_internal_set_model(const std::string& value) {
+  
+  _impl_.model_.Set(value, GetArenaForAllocation());
+}
+inline std::string* DecodeRequest::_internal_mutable_model() {
+  
+  return _impl_.model_.Mutable(GetArenaForAllocation());
+}
+inline std::string* DecodeRequest::release_model() {
+  // @@protoc_insertion_point(field_release:ember.v1.DecodeRequest.model)
+  return _impl_.model_.Release();
+}
+inline void DecodeRequest::set_allocated_model(std::string* model) {
+  if (model != nullptr) {
+    
+  } else {
+    
+  }
+  _impl_.model_.SetAllocated(model, GetArenaForAllocation());
+#ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  if (_impl_.model_.IsDefault()) {
+    _impl_.model_.Set("", GetArenaForAllocation());
+  }
+#endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  // @@protoc_insertion_point(field_set_allocated:ember.v1.DecodeRequest.model)
+}
+
 // -------------------------------------------------------------------
 
 // DecodeResponse
@@ -3804,6 +4352,10 @@ DecodeResponse::mutable_texts() {
 #ifdef __GNUC__
   #pragma GCC diagnostic pop
 #endif  // __GNUC__
+// -------------------------------------------------------------------
+
+// -------------------------------------------------------------------
+
 // -------------------------------------------------------------------
 
 // -------------------------------------------------------------------

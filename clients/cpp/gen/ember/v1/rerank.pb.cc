@@ -28,6 +28,7 @@ PROTOBUF_CONSTEXPR RerankRequest::RerankRequest(
   , /*decltype(_impl_._cached_size_)*/{}
   , /*decltype(_impl_.texts_)*/{}
   , /*decltype(_impl_.query_)*/{&::_pbi::fixed_address_empty_string, ::_pbi::ConstantInitialized{}}
+  , /*decltype(_impl_.model_)*/{&::_pbi::fixed_address_empty_string, ::_pbi::ConstantInitialized{}}
   , /*decltype(_impl_.truncation_)*/nullptr
   , /*decltype(_impl_.raw_scores_)*/false
   , /*decltype(_impl_.return_text_)*/false
@@ -121,11 +122,13 @@ const uint32_t TableStruct_ember_2fv1_2frerank_2eproto::offsets[] PROTOBUF_SECTI
   PROTOBUF_FIELD_OFFSET(::ember::v1::RerankRequest, _impl_.return_text_),
   PROTOBUF_FIELD_OFFSET(::ember::v1::RerankRequest, _impl_.top_n_),
   PROTOBUF_FIELD_OFFSET(::ember::v1::RerankRequest, _impl_.truncation_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::RerankRequest, _impl_.model_),
   ~0u,
   ~0u,
   ~0u,
   ~0u,
   0,
+  ~0u,
   ~0u,
   PROTOBUF_FIELD_OFFSET(::ember::v1::RankedText, _impl_._has_bits_),
   PROTOBUF_FIELD_OFFSET(::ember::v1::RankedText, _internal_metadata_),
@@ -169,11 +172,11 @@ const uint32_t TableStruct_ember_2fv1_2frerank_2eproto::offsets[] PROTOBUF_SECTI
   PROTOBUF_FIELD_OFFSET(::ember::v1::RerankStreamResponse, _impl_.result_),
 };
 static const ::_pbi::MigrationSchema schemas[] PROTOBUF_SECTION_VARIABLE(protodesc_cold) = {
-  { 0, 12, -1, sizeof(::ember::v1::RerankRequest)},
-  { 18, 27, -1, sizeof(::ember::v1::RankedText)},
-  { 30, -1, -1, sizeof(::ember::v1::RerankResponse)},
-  { 40, -1, -1, sizeof(::ember::v1::RerankStreamRequest)},
-  { 48, -1, -1, sizeof(::ember::v1::RerankStreamResponse)},
+  { 0, 13, -1, sizeof(::ember::v1::RerankRequest)},
+  { 20, 29, -1, sizeof(::ember::v1::RankedText)},
+  { 32, -1, -1, sizeof(::ember::v1::RerankResponse)},
+  { 42, -1, -1, sizeof(::ember::v1::RerankStreamRequest)},
+  { 50, -1, -1, sizeof(::ember::v1::RerankStreamResponse)},
 };
 
 static const ::_pb::Message* const file_default_instances[] = {
@@ -186,40 +189,40 @@ static const ::_pb::Message* const file_default_instances[] = {
 
 const char descriptor_table_protodef_ember_2fv1_2frerank_2eproto[] PROTOBUF_SECTION_VARIABLE(protodesc_cold) =
   "\n\025ember/v1/rerank.proto\022\010ember.v1\032\025ember"
-  "/v1/common.proto\"\325\001\n\rRerankRequest\022\024\n\005qu"
+  "/v1/common.proto\"\353\001\n\rRerankRequest\022\024\n\005qu"
   "ery\030\001 \001(\tR\005query\022\024\n\005texts\030\002 \003(\tR\005texts\022\035"
   "\n\nraw_scores\030\003 \001(\010R\trawScores\022\037\n\013return_"
   "text\030\004 \001(\010R\nreturnText\022\030\n\005top_n\030\005 \001(\rH\000R"
   "\004topN\210\001\001\0224\n\ntruncation\030\006 \001(\0132\024.ember.v1."
-  "TruncationR\ntruncationB\010\n\006_top_n\"Z\n\nRank"
-  "edText\022\024\n\005index\030\001 \001(\rR\005index\022\024\n\005score\030\002 "
-  "\001(\002R\005score\022\027\n\004text\030\003 \001(\tH\000R\004text\210\001\001B\007\n\005_"
-  "text\"\243\001\n\016RerankResponse\022*\n\005ranks\030\001 \003(\0132\024"
-  ".ember.v1.RankedTextR\005ranks\022%\n\005usage\030\002 \001"
-  "(\0132\017.ember.v1.UsageR\005usage\022(\n\006timing\030\003 \001"
-  "(\0132\020.ember.v1.TimingR\006timing\022\024\n\005model\030\004 "
-  "\001(\tR\005model\"c\n\023RerankStreamRequest\022\031\n\010bat"
-  "ch_id\030\001 \001(\tR\007batchId\0221\n\007request\030\002 \001(\0132\027."
-  "ember.v1.RerankRequestR\007request\"\241\001\n\024Rera"
-  "nkStreamResponse\022\031\n\010batch_id\030\001 \001(\tR\007batc"
-  "hId\0226\n\010response\030\002 \001(\0132\030.ember.v1.RerankR"
-  "esponseH\000R\010response\022,\n\005error\030\003 \001(\0132\024.emb"
-  "er.v1.BatchErrorH\000R\005errorB\010\n\006result2\237\001\n\r"
-  "RerankService\022;\n\006Rerank\022\027.ember.v1.Reran"
-  "kRequest\032\030.ember.v1.RerankResponse\022Q\n\014Re"
-  "rankStream\022\035.ember.v1.RerankStreamReques"
-  "t\032\036.ember.v1.RerankStreamResponse(\0010\001B\177\n"
-  "\014com.ember.v1B\013RerankProtoP\001Z8github.com"
-  "/ember-serve/ember/clients/go/ember/v1;e"
-  "mberv1\242\002\003EXX\252\002\010Ember.V1\312\002\010Ember\\V1\352\002\tEmb"
-  "er::V1b\006proto3"
+  "TruncationR\ntruncation\022\024\n\005model\030\007 \001(\tR\005m"
+  "odelB\010\n\006_top_n\"Z\n\nRankedText\022\024\n\005index\030\001 "
+  "\001(\rR\005index\022\024\n\005score\030\002 \001(\002R\005score\022\027\n\004text"
+  "\030\003 \001(\tH\000R\004text\210\001\001B\007\n\005_text\"\243\001\n\016RerankRes"
+  "ponse\022*\n\005ranks\030\001 \003(\0132\024.ember.v1.RankedTe"
+  "xtR\005ranks\022%\n\005usage\030\002 \001(\0132\017.ember.v1.Usag"
+  "eR\005usage\022(\n\006timing\030\003 \001(\0132\020.ember.v1.Timi"
+  "ngR\006timing\022\024\n\005model\030\004 \001(\tR\005model\"c\n\023Rera"
+  "nkStreamRequest\022\031\n\010batch_id\030\001 \001(\tR\007batch"
+  "Id\0221\n\007request\030\002 \001(\0132\027.ember.v1.RerankReq"
+  "uestR\007request\"\241\001\n\024RerankStreamResponse\022\031"
+  "\n\010batch_id\030\001 \001(\tR\007batchId\0226\n\010response\030\002 "
+  "\001(\0132\030.ember.v1.RerankResponseH\000R\010respons"
+  "e\022,\n\005error\030\003 \001(\0132\024.ember.v1.BatchErrorH\000"
+  "R\005errorB\010\n\006result2\237\001\n\rRerankService\022;\n\006R"
+  "erank\022\027.ember.v1.RerankRequest\032\030.ember.v"
+  "1.RerankResponse\022Q\n\014RerankStream\022\035.ember"
+  ".v1.RerankStreamRequest\032\036.ember.v1.Reran"
+  "kStreamResponse(\0010\001B\177\n\014com.ember.v1B\013Rer"
+  "ankProtoP\001Z8github.com/ember-serve/ember"
+  "/clients/go/ember/v1;emberv1\242\002\003EXX\252\002\010Emb"
+  "er.V1\312\002\010Ember\\V1\352\002\tEmber::V1b\006proto3"
   ;
 static const ::_pbi::DescriptorTable* const descriptor_table_ember_2fv1_2frerank_2eproto_deps[1] = {
   &::descriptor_table_ember_2fv1_2fcommon_2eproto,
 };
 static ::_pbi::once_flag descriptor_table_ember_2fv1_2frerank_2eproto_once;
 const ::_pbi::DescriptorTable descriptor_table_ember_2fv1_2frerank_2eproto = {
-    false, false, 1094, descriptor_table_protodef_ember_2fv1_2frerank_2eproto,
+    false, false, 1116, descriptor_table_protodef_ember_2fv1_2frerank_2eproto,
     "ember/v1/rerank.proto",
     &descriptor_table_ember_2fv1_2frerank_2eproto_once, descriptor_table_ember_2fv1_2frerank_2eproto_deps, 1, 5,
     schemas, file_default_instances, TableStruct_ember_2fv1_2frerank_2eproto::offsets,
@@ -270,6 +273,7 @@ RerankRequest::RerankRequest(const RerankRequest& from)
     , /*decltype(_impl_._cached_size_)*/{}
     , decltype(_impl_.texts_){from._impl_.texts_}
     , decltype(_impl_.query_){}
+    , decltype(_impl_.model_){}
     , decltype(_impl_.truncation_){nullptr}
     , decltype(_impl_.raw_scores_){}
     , decltype(_impl_.return_text_){}
@@ -282,6 +286,14 @@ RerankRequest::RerankRequest(const RerankRequest& from)
   #endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
   if (!from._internal_query().empty()) {
     _this->_impl_.query_.Set(from._internal_query(), 
+      _this->GetArenaForAllocation());
+  }
+  _impl_.model_.InitDefault();
+  #ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
+    _impl_.model_.Set("", GetArenaForAllocation());
+  #endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  if (!from._internal_model().empty()) {
+    _this->_impl_.model_.Set(from._internal_model(), 
       _this->GetArenaForAllocation());
   }
   if (from._internal_has_truncation()) {
@@ -302,6 +314,7 @@ inline void RerankRequest::SharedCtor(
     , /*decltype(_impl_._cached_size_)*/{}
     , decltype(_impl_.texts_){arena}
     , decltype(_impl_.query_){}
+    , decltype(_impl_.model_){}
     , decltype(_impl_.truncation_){nullptr}
     , decltype(_impl_.raw_scores_){false}
     , decltype(_impl_.return_text_){false}
@@ -310,6 +323,10 @@ inline void RerankRequest::SharedCtor(
   _impl_.query_.InitDefault();
   #ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
     _impl_.query_.Set("", GetArenaForAllocation());
+  #endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  _impl_.model_.InitDefault();
+  #ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
+    _impl_.model_.Set("", GetArenaForAllocation());
   #endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
 }
 
@@ -326,6 +343,7 @@ inline void RerankRequest::SharedDtor() {
   GOOGLE_DCHECK(GetArenaForAllocation() == nullptr);
   _impl_.texts_.~RepeatedPtrField();
   _impl_.query_.Destroy();
+  _impl_.model_.Destroy();
   if (this != internal_default_instance()) delete _impl_.truncation_;
 }
 
@@ -341,6 +359,7 @@ void RerankRequest::Clear() {
 
   _impl_.texts_.Clear();
   _impl_.query_.ClearToEmpty();
+  _impl_.model_.ClearToEmpty();
   if (GetArenaForAllocation() == nullptr && _impl_.truncation_ != nullptr) {
     delete _impl_.truncation_;
   }
@@ -415,6 +434,16 @@ const char* RerankRequest::_InternalParse(const char* ptr, ::_pbi::ParseContext*
         if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 50)) {
           ptr = ctx->ParseMessage(_internal_mutable_truncation(), ptr);
           CHK_(ptr);
+        } else
+          goto handle_unusual;
+        continue;
+      // string model = 7 [json_name = "model"];
+      case 7:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 58)) {
+          auto str = _internal_mutable_model();
+          ptr = ::_pbi::InlineGreedyStringParser(str, ptr, ctx);
+          CHK_(ptr);
+          CHK_(::_pbi::VerifyUTF8(str, "ember.v1.RerankRequest.model"));
         } else
           goto handle_unusual;
         continue;
@@ -493,6 +522,16 @@ uint8_t* RerankRequest::_InternalSerialize(
         _Internal::truncation(this).GetCachedSize(), target, stream);
   }
 
+  // string model = 7 [json_name = "model"];
+  if (!this->_internal_model().empty()) {
+    ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::VerifyUtf8String(
+      this->_internal_model().data(), static_cast<int>(this->_internal_model().length()),
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::SERIALIZE,
+      "ember.v1.RerankRequest.model");
+    target = stream->WriteStringMaybeAliased(
+        7, this->_internal_model(), target);
+  }
+
   if (PROTOBUF_PREDICT_FALSE(_internal_metadata_.have_unknown_fields())) {
     target = ::_pbi::WireFormat::InternalSerializeUnknownFieldsToArray(
         _internal_metadata_.unknown_fields<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(::PROTOBUF_NAMESPACE_ID::UnknownFieldSet::default_instance), target, stream);
@@ -522,6 +561,13 @@ size_t RerankRequest::ByteSizeLong() const {
     total_size += 1 +
       ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::StringSize(
         this->_internal_query());
+  }
+
+  // string model = 7 [json_name = "model"];
+  if (!this->_internal_model().empty()) {
+    total_size += 1 +
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::StringSize(
+        this->_internal_model());
   }
 
   // .ember.v1.Truncation truncation = 6 [json_name = "truncation"];
@@ -569,6 +615,9 @@ void RerankRequest::MergeImpl(::PROTOBUF_NAMESPACE_ID::Message& to_msg, const ::
   if (!from._internal_query().empty()) {
     _this->_internal_set_query(from._internal_query());
   }
+  if (!from._internal_model().empty()) {
+    _this->_internal_set_model(from._internal_model());
+  }
   if (from._internal_has_truncation()) {
     _this->_internal_mutable_truncation()->::ember::v1::Truncation::MergeFrom(
         from._internal_truncation());
@@ -606,6 +655,10 @@ void RerankRequest::InternalSwap(RerankRequest* other) {
   ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr::InternalSwap(
       &_impl_.query_, lhs_arena,
       &other->_impl_.query_, rhs_arena
+  );
+  ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr::InternalSwap(
+      &_impl_.model_, lhs_arena,
+      &other->_impl_.model_, rhs_arena
   );
   ::PROTOBUF_NAMESPACE_ID::internal::memswap<
       PROTOBUF_FIELD_OFFSET(RerankRequest, _impl_.top_n_)

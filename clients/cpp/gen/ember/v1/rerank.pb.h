@@ -199,6 +199,7 @@ class RerankRequest final :
   enum : int {
     kTextsFieldNumber = 2,
     kQueryFieldNumber = 1,
+    kModelFieldNumber = 7,
     kTruncationFieldNumber = 6,
     kRawScoresFieldNumber = 3,
     kReturnTextFieldNumber = 4,
@@ -240,6 +241,20 @@ class RerankRequest final :
   const std::string& _internal_query() const;
   inline PROTOBUF_ALWAYS_INLINE void _internal_set_query(const std::string& value);
   std::string* _internal_mutable_query();
+  public:
+
+  // string model = 7 [json_name = "model"];
+  void clear_model();
+  const std::string& model() const;
+  template <typename ArgT0 = const std::string&, typename... ArgT>
+  void set_model(ArgT0&& arg0, ArgT... args);
+  std::string* mutable_model();
+  PROTOBUF_NODISCARD std::string* release_model();
+  void set_allocated_model(std::string* model);
+  private:
+  const std::string& _internal_model() const;
+  inline PROTOBUF_ALWAYS_INLINE void _internal_set_model(const std::string& value);
+  std::string* _internal_mutable_model();
   public:
 
   // .ember.v1.Truncation truncation = 6 [json_name = "truncation"];
@@ -303,6 +318,7 @@ class RerankRequest final :
     mutable ::PROTOBUF_NAMESPACE_ID::internal::CachedSize _cached_size_;
     ::PROTOBUF_NAMESPACE_ID::RepeatedPtrField<std::string> texts_;
     ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr query_;
+    ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr model_;
     ::ember::v1::Truncation* truncation_;
     bool raw_scores_;
     bool return_text_;
@@ -1376,6 +1392,56 @@ inline void RerankRequest::set_allocated_truncation(::ember::v1::Truncation* tru
   }
   _impl_.truncation_ = truncation;
   // @@protoc_insertion_point(field_set_allocated:ember.v1.RerankRequest.truncation)
+}
+
+// string model = 7 [json_name = "model"];
+inline void RerankRequest::clear_model() {
+  _impl_.model_.ClearToEmpty();
+}
+inline const std::string& RerankRequest::model() const {
+  // @@protoc_insertion_point(field_get:ember.v1.RerankRequest.model)
+  return _internal_model();
+}
+template <typename ArgT0, typename... ArgT>
+inline PROTOBUF_ALWAYS_INLINE
+void RerankRequest::set_model(ArgT0&& arg0, ArgT... args) {
+ 
+ _impl_.model_.Set(static_cast<ArgT0 &&>(arg0), args..., GetArenaForAllocation());
+  // @@protoc_insertion_point(field_set:ember.v1.RerankRequest.model)
+}
+inline std::string* RerankRequest::mutable_model() {
+  std::string* _s = _internal_mutable_model();
+  // @@protoc_insertion_point(field_mutable:ember.v1.RerankRequest.model)
+  return _s;
+}
+inline const std::string& RerankRequest::_internal_model() const {
+  return _impl_.model_.Get();
+}
+inline void RerankRequest::_internal_set_model(const std::string& value) {
+  
+  _impl_.model_.Set(value, GetArenaForAllocation());
+}
+inline std::string* RerankRequest::_internal_mutable_model() {
+  
+  return _impl_.model_.Mutable(GetArenaForAllocation());
+}
+inline std::string* RerankRequest::release_model() {
+  // @@protoc_insertion_point(field_release:ember.v1.RerankRequest.model)
+  return _impl_.model_.Release();
+}
+inline void RerankRequest::set_allocated_model(std::string* model) {
+  if (model != nullptr) {
+    
+  } else {
+    
+  }
+  _impl_.model_.SetAllocated(model, GetArenaForAllocation());
+#ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  if (_impl_.model_.IsDefault()) {
+    _impl_.model_.Set("", GetArenaForAllocation());
+  }
+#endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  // @@protoc_insertion_point(field_set_allocated:ember.v1.RerankRequest.model)
 }
 
 // -------------------------------------------------------------------

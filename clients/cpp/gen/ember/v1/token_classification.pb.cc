@@ -25,6 +25,7 @@ namespace v1 {
 PROTOBUF_CONSTEXPR PredictTokensRequest::PredictTokensRequest(
     ::_pbi::ConstantInitialized): _impl_{
     /*decltype(_impl_.inputs_)*/{}
+  , /*decltype(_impl_.model_)*/{&::_pbi::fixed_address_empty_string, ::_pbi::ConstantInitialized{}}
   , /*decltype(_impl_.truncation_)*/nullptr
   , /*decltype(_impl_.raw_scores_)*/false
   , /*decltype(_impl_.aggregation_strategy_)*/0
@@ -130,6 +131,7 @@ const uint32_t TableStruct_ember_2fv1_2ftoken_5fclassification_2eproto::offsets[
   PROTOBUF_FIELD_OFFSET(::ember::v1::PredictTokensRequest, _impl_.raw_scores_),
   PROTOBUF_FIELD_OFFSET(::ember::v1::PredictTokensRequest, _impl_.truncation_),
   PROTOBUF_FIELD_OFFSET(::ember::v1::PredictTokensRequest, _impl_.aggregation_strategy_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::PredictTokensRequest, _impl_.model_),
   ~0u,  // no _has_bits_
   PROTOBUF_FIELD_OFFSET(::ember::v1::TokenPrediction, _internal_metadata_),
   ~0u,  // no _extensions_
@@ -179,11 +181,11 @@ const uint32_t TableStruct_ember_2fv1_2ftoken_5fclassification_2eproto::offsets[
 };
 static const ::_pbi::MigrationSchema schemas[] PROTOBUF_SECTION_VARIABLE(protodesc_cold) = {
   { 0, -1, -1, sizeof(::ember::v1::PredictTokensRequest)},
-  { 10, -1, -1, sizeof(::ember::v1::TokenPrediction)},
-  { 21, -1, -1, sizeof(::ember::v1::TokenPredictions)},
-  { 28, -1, -1, sizeof(::ember::v1::PredictTokensResponse)},
-  { 38, -1, -1, sizeof(::ember::v1::PredictTokensStreamRequest)},
-  { 46, -1, -1, sizeof(::ember::v1::PredictTokensStreamResponse)},
+  { 11, -1, -1, sizeof(::ember::v1::TokenPrediction)},
+  { 22, -1, -1, sizeof(::ember::v1::TokenPredictions)},
+  { 29, -1, -1, sizeof(::ember::v1::PredictTokensResponse)},
+  { 39, -1, -1, sizeof(::ember::v1::PredictTokensStreamRequest)},
+  { 47, -1, -1, sizeof(::ember::v1::PredictTokensStreamResponse)},
 };
 
 static const ::_pb::Message* const file_default_instances[] = {
@@ -197,52 +199,53 @@ static const ::_pb::Message* const file_default_instances[] = {
 
 const char descriptor_table_protodef_ember_2fv1_2ftoken_5fclassification_2eproto[] PROTOBUF_SECTION_VARIABLE(protodesc_cold) =
   "\n#ember/v1/token_classification.proto\022\010e"
-  "mber.v1\032\025ember/v1/common.proto\"\325\001\n\024Predi"
+  "mber.v1\032\025ember/v1/common.proto\"\353\001\n\024Predi"
   "ctTokensRequest\022\026\n\006inputs\030\001 \003(\tR\006inputs\022"
   "\035\n\nraw_scores\030\002 \001(\010R\trawScores\0224\n\ntrunca"
   "tion\030\003 \001(\0132\024.ember.v1.TruncationR\ntrunca"
   "tion\022P\n\024aggregation_strategy\030\004 \001(\0162\035.emb"
   "er.v1.AggregationStrategyR\023aggregationSt"
-  "rategy\"\232\001\n\017TokenPrediction\022\024\n\005token\030\001 \001("
-  "\tR\005token\022\031\n\010token_id\030\002 \001(\rR\007tokenId\022\024\n\005s"
-  "tart\030\003 \001(\rR\005start\022\020\n\003end\030\004 \001(\rR\003end\022.\n\007r"
-  "esults\030\005 \003(\0132\024.ember.v1.LabelScoreR\007resu"
-  "lts\"E\n\020TokenPredictions\0221\n\006tokens\030\001 \003(\0132"
-  "\031.ember.v1.TokenPredictionR\006tokens\"\264\001\n\025P"
-  "redictTokensResponse\0224\n\007results\030\001 \003(\0132\032."
-  "ember.v1.TokenPredictionsR\007results\022%\n\005us"
-  "age\030\002 \001(\0132\017.ember.v1.UsageR\005usage\022(\n\006tim"
-  "ing\030\003 \001(\0132\020.ember.v1.TimingR\006timing\022\024\n\005m"
-  "odel\030\004 \001(\tR\005model\"q\n\032PredictTokensStream"
-  "Request\022\031\n\010batch_id\030\001 \001(\tR\007batchId\0228\n\007re"
-  "quest\030\002 \001(\0132\036.ember.v1.PredictTokensRequ"
-  "estR\007request\"\257\001\n\033PredictTokensStreamResp"
-  "onse\022\031\n\010batch_id\030\001 \001(\tR\007batchId\022=\n\010respo"
-  "nse\030\002 \001(\0132\037.ember.v1.PredictTokensRespon"
-  "seH\000R\010response\022,\n\005error\030\003 \001(\0132\024.ember.v1"
-  ".BatchErrorH\000R\005errorB\010\n\006result*\333\001\n\023Aggre"
-  "gationStrategy\022$\n AGGREGATION_STRATEGY_U"
-  "NSPECIFIED\020\000\022\035\n\031AGGREGATION_STRATEGY_NON"
-  "E\020\001\022\037\n\033AGGREGATION_STRATEGY_SIMPLE\020\002\022\036\n\032"
-  "AGGREGATION_STRATEGY_FIRST\020\003\022 \n\034AGGREGAT"
-  "ION_STRATEGY_AVERAGE\020\004\022\034\n\030AGGREGATION_ST"
-  "RATEGY_MAX\020\0052\326\001\n\032TokenClassificationServ"
-  "ice\022P\n\rPredictTokens\022\036.ember.v1.PredictT"
-  "okensRequest\032\037.ember.v1.PredictTokensRes"
-  "ponse\022f\n\023PredictTokensStream\022$.ember.v1."
-  "PredictTokensStreamRequest\032%.ember.v1.Pr"
-  "edictTokensStreamResponse(\0010\001B\214\001\n\014com.em"
-  "ber.v1B\030TokenClassificationProtoP\001Z8gith"
-  "ub.com/ember-serve/ember/clients/go/embe"
-  "r/v1;emberv1\242\002\003EXX\252\002\010Ember.V1\312\002\010Ember\\V1"
-  "\352\002\tEmber::V1b\006proto3"
+  "rategy\022\024\n\005model\030\005 \001(\tR\005model\"\232\001\n\017TokenPr"
+  "ediction\022\024\n\005token\030\001 \001(\tR\005token\022\031\n\010token_"
+  "id\030\002 \001(\rR\007tokenId\022\024\n\005start\030\003 \001(\rR\005start\022"
+  "\020\n\003end\030\004 \001(\rR\003end\022.\n\007results\030\005 \003(\0132\024.emb"
+  "er.v1.LabelScoreR\007results\"E\n\020TokenPredic"
+  "tions\0221\n\006tokens\030\001 \003(\0132\031.ember.v1.TokenPr"
+  "edictionR\006tokens\"\264\001\n\025PredictTokensRespon"
+  "se\0224\n\007results\030\001 \003(\0132\032.ember.v1.TokenPred"
+  "ictionsR\007results\022%\n\005usage\030\002 \001(\0132\017.ember."
+  "v1.UsageR\005usage\022(\n\006timing\030\003 \001(\0132\020.ember."
+  "v1.TimingR\006timing\022\024\n\005model\030\004 \001(\tR\005model\""
+  "q\n\032PredictTokensStreamRequest\022\031\n\010batch_i"
+  "d\030\001 \001(\tR\007batchId\0228\n\007request\030\002 \001(\0132\036.embe"
+  "r.v1.PredictTokensRequestR\007request\"\257\001\n\033P"
+  "redictTokensStreamResponse\022\031\n\010batch_id\030\001"
+  " \001(\tR\007batchId\022=\n\010response\030\002 \001(\0132\037.ember."
+  "v1.PredictTokensResponseH\000R\010response\022,\n\005"
+  "error\030\003 \001(\0132\024.ember.v1.BatchErrorH\000R\005err"
+  "orB\010\n\006result*\333\001\n\023AggregationStrategy\022$\n "
+  "AGGREGATION_STRATEGY_UNSPECIFIED\020\000\022\035\n\031AG"
+  "GREGATION_STRATEGY_NONE\020\001\022\037\n\033AGGREGATION"
+  "_STRATEGY_SIMPLE\020\002\022\036\n\032AGGREGATION_STRATE"
+  "GY_FIRST\020\003\022 \n\034AGGREGATION_STRATEGY_AVERA"
+  "GE\020\004\022\034\n\030AGGREGATION_STRATEGY_MAX\020\0052\326\001\n\032T"
+  "okenClassificationService\022P\n\rPredictToke"
+  "ns\022\036.ember.v1.PredictTokensRequest\032\037.emb"
+  "er.v1.PredictTokensResponse\022f\n\023PredictTo"
+  "kensStream\022$.ember.v1.PredictTokensStrea"
+  "mRequest\032%.ember.v1.PredictTokensStreamR"
+  "esponse(\0010\001B\214\001\n\014com.ember.v1B\030TokenClass"
+  "ificationProtoP\001Z8github.com/ember-serve"
+  "/ember/clients/go/ember/v1;emberv1\242\002\003EXX"
+  "\252\002\010Ember.V1\312\002\010Ember\\V1\352\002\tEmber::V1b\006prot"
+  "o3"
   ;
 static const ::_pbi::DescriptorTable* const descriptor_table_ember_2fv1_2ftoken_5fclassification_2eproto_deps[1] = {
   &::descriptor_table_ember_2fv1_2fcommon_2eproto,
 };
 static ::_pbi::once_flag descriptor_table_ember_2fv1_2ftoken_5fclassification_2eproto_once;
 const ::_pbi::DescriptorTable descriptor_table_ember_2fv1_2ftoken_5fclassification_2eproto = {
-    false, false, 1580, descriptor_table_protodef_ember_2fv1_2ftoken_5fclassification_2eproto,
+    false, false, 1602, descriptor_table_protodef_ember_2fv1_2ftoken_5fclassification_2eproto,
     "ember/v1/token_classification.proto",
     &descriptor_table_ember_2fv1_2ftoken_5fclassification_2eproto_once, descriptor_table_ember_2fv1_2ftoken_5fclassification_2eproto_deps, 1, 6,
     schemas, file_default_instances, TableStruct_ember_2fv1_2ftoken_5fclassification_2eproto::offsets,
@@ -304,12 +307,21 @@ PredictTokensRequest::PredictTokensRequest(const PredictTokensRequest& from)
   PredictTokensRequest* const _this = this; (void)_this;
   new (&_impl_) Impl_{
       decltype(_impl_.inputs_){from._impl_.inputs_}
+    , decltype(_impl_.model_){}
     , decltype(_impl_.truncation_){nullptr}
     , decltype(_impl_.raw_scores_){}
     , decltype(_impl_.aggregation_strategy_){}
     , /*decltype(_impl_._cached_size_)*/{}};
 
   _internal_metadata_.MergeFrom<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(from._internal_metadata_);
+  _impl_.model_.InitDefault();
+  #ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
+    _impl_.model_.Set("", GetArenaForAllocation());
+  #endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  if (!from._internal_model().empty()) {
+    _this->_impl_.model_.Set(from._internal_model(), 
+      _this->GetArenaForAllocation());
+  }
   if (from._internal_has_truncation()) {
     _this->_impl_.truncation_ = new ::ember::v1::Truncation(*from._impl_.truncation_);
   }
@@ -325,11 +337,16 @@ inline void PredictTokensRequest::SharedCtor(
   (void)is_message_owned;
   new (&_impl_) Impl_{
       decltype(_impl_.inputs_){arena}
+    , decltype(_impl_.model_){}
     , decltype(_impl_.truncation_){nullptr}
     , decltype(_impl_.raw_scores_){false}
     , decltype(_impl_.aggregation_strategy_){0}
     , /*decltype(_impl_._cached_size_)*/{}
   };
+  _impl_.model_.InitDefault();
+  #ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
+    _impl_.model_.Set("", GetArenaForAllocation());
+  #endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
 }
 
 PredictTokensRequest::~PredictTokensRequest() {
@@ -344,6 +361,7 @@ PredictTokensRequest::~PredictTokensRequest() {
 inline void PredictTokensRequest::SharedDtor() {
   GOOGLE_DCHECK(GetArenaForAllocation() == nullptr);
   _impl_.inputs_.~RepeatedPtrField();
+  _impl_.model_.Destroy();
   if (this != internal_default_instance()) delete _impl_.truncation_;
 }
 
@@ -358,6 +376,7 @@ void PredictTokensRequest::Clear() {
   (void) cached_has_bits;
 
   _impl_.inputs_.Clear();
+  _impl_.model_.ClearToEmpty();
   if (GetArenaForAllocation() == nullptr && _impl_.truncation_ != nullptr) {
     delete _impl_.truncation_;
   }
@@ -411,6 +430,16 @@ const char* PredictTokensRequest::_InternalParse(const char* ptr, ::_pbi::ParseC
           uint64_t val = ::PROTOBUF_NAMESPACE_ID::internal::ReadVarint64(&ptr);
           CHK_(ptr);
           _internal_set_aggregation_strategy(static_cast<::ember::v1::AggregationStrategy>(val));
+        } else
+          goto handle_unusual;
+        continue;
+      // string model = 5 [json_name = "model"];
+      case 5:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 42)) {
+          auto str = _internal_mutable_model();
+          ptr = ::_pbi::InlineGreedyStringParser(str, ptr, ctx);
+          CHK_(ptr);
+          CHK_(::_pbi::VerifyUTF8(str, "ember.v1.PredictTokensRequest.model"));
         } else
           goto handle_unusual;
         continue;
@@ -473,6 +502,16 @@ uint8_t* PredictTokensRequest::_InternalSerialize(
       4, this->_internal_aggregation_strategy(), target);
   }
 
+  // string model = 5 [json_name = "model"];
+  if (!this->_internal_model().empty()) {
+    ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::VerifyUtf8String(
+      this->_internal_model().data(), static_cast<int>(this->_internal_model().length()),
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::SERIALIZE,
+      "ember.v1.PredictTokensRequest.model");
+    target = stream->WriteStringMaybeAliased(
+        5, this->_internal_model(), target);
+  }
+
   if (PROTOBUF_PREDICT_FALSE(_internal_metadata_.have_unknown_fields())) {
     target = ::_pbi::WireFormat::InternalSerializeUnknownFieldsToArray(
         _internal_metadata_.unknown_fields<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(::PROTOBUF_NAMESPACE_ID::UnknownFieldSet::default_instance), target, stream);
@@ -495,6 +534,13 @@ size_t PredictTokensRequest::ByteSizeLong() const {
   for (int i = 0, n = _impl_.inputs_.size(); i < n; i++) {
     total_size += ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::StringSize(
       _impl_.inputs_.Get(i));
+  }
+
+  // string model = 5 [json_name = "model"];
+  if (!this->_internal_model().empty()) {
+    total_size += 1 +
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::StringSize(
+        this->_internal_model());
   }
 
   // .ember.v1.Truncation truncation = 3 [json_name = "truncation"];
@@ -534,6 +580,9 @@ void PredictTokensRequest::MergeImpl(::PROTOBUF_NAMESPACE_ID::Message& to_msg, c
   (void) cached_has_bits;
 
   _this->_impl_.inputs_.MergeFrom(from._impl_.inputs_);
+  if (!from._internal_model().empty()) {
+    _this->_internal_set_model(from._internal_model());
+  }
   if (from._internal_has_truncation()) {
     _this->_internal_mutable_truncation()->::ember::v1::Truncation::MergeFrom(
         from._internal_truncation());
@@ -560,8 +609,14 @@ bool PredictTokensRequest::IsInitialized() const {
 
 void PredictTokensRequest::InternalSwap(PredictTokensRequest* other) {
   using std::swap;
+  auto* lhs_arena = GetArenaForAllocation();
+  auto* rhs_arena = other->GetArenaForAllocation();
   _internal_metadata_.InternalSwap(&other->_internal_metadata_);
   _impl_.inputs_.InternalSwap(&other->_impl_.inputs_);
+  ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr::InternalSwap(
+      &_impl_.model_, lhs_arena,
+      &other->_impl_.model_, rhs_arena
+  );
   ::PROTOBUF_NAMESPACE_ID::internal::memswap<
       PROTOBUF_FIELD_OFFSET(PredictTokensRequest, _impl_.aggregation_strategy_)
       + sizeof(PredictTokensRequest::_impl_.aggregation_strategy_)

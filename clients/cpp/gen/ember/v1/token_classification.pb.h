@@ -232,6 +232,7 @@ class PredictTokensRequest final :
 
   enum : int {
     kInputsFieldNumber = 1,
+    kModelFieldNumber = 5,
     kTruncationFieldNumber = 3,
     kRawScoresFieldNumber = 2,
     kAggregationStrategyFieldNumber = 4,
@@ -258,6 +259,20 @@ class PredictTokensRequest final :
   private:
   const std::string& _internal_inputs(int index) const;
   std::string* _internal_add_inputs();
+  public:
+
+  // string model = 5 [json_name = "model"];
+  void clear_model();
+  const std::string& model() const;
+  template <typename ArgT0 = const std::string&, typename... ArgT>
+  void set_model(ArgT0&& arg0, ArgT... args);
+  std::string* mutable_model();
+  PROTOBUF_NODISCARD std::string* release_model();
+  void set_allocated_model(std::string* model);
+  private:
+  const std::string& _internal_model() const;
+  inline PROTOBUF_ALWAYS_INLINE void _internal_set_model(const std::string& value);
+  std::string* _internal_mutable_model();
   public:
 
   // .ember.v1.Truncation truncation = 3 [json_name = "truncation"];
@@ -305,6 +320,7 @@ class PredictTokensRequest final :
   typedef void DestructorSkippable_;
   struct Impl_ {
     ::PROTOBUF_NAMESPACE_ID::RepeatedPtrField<std::string> inputs_;
+    ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr model_;
     ::ember::v1::Truncation* truncation_;
     bool raw_scores_;
     int aggregation_strategy_;
@@ -1483,6 +1499,56 @@ inline void PredictTokensRequest::_internal_set_aggregation_strategy(::ember::v1
 inline void PredictTokensRequest::set_aggregation_strategy(::ember::v1::AggregationStrategy value) {
   _internal_set_aggregation_strategy(value);
   // @@protoc_insertion_point(field_set:ember.v1.PredictTokensRequest.aggregation_strategy)
+}
+
+// string model = 5 [json_name = "model"];
+inline void PredictTokensRequest::clear_model() {
+  _impl_.model_.ClearToEmpty();
+}
+inline const std::string& PredictTokensRequest::model() const {
+  // @@protoc_insertion_point(field_get:ember.v1.PredictTokensRequest.model)
+  return _internal_model();
+}
+template <typename ArgT0, typename... ArgT>
+inline PROTOBUF_ALWAYS_INLINE
+void PredictTokensRequest::set_model(ArgT0&& arg0, ArgT... args) {
+ 
+ _impl_.model_.Set(static_cast<ArgT0 &&>(arg0), args..., GetArenaForAllocation());
+  // @@protoc_insertion_point(field_set:ember.v1.PredictTokensRequest.model)
+}
+inline std::string* PredictTokensRequest::mutable_model() {
+  std::string* _s = _internal_mutable_model();
+  // @@protoc_insertion_point(field_mutable:ember.v1.PredictTokensRequest.model)
+  return _s;
+}
+inline const std::string& PredictTokensRequest::_internal_model() const {
+  return _impl_.model_.Get();
+}
+inline void PredictTokensRequest::_internal_set_model(const std::string& value) {
+  
+  _impl_.model_.Set(value, GetArenaForAllocation());
+}
+inline std::string* PredictTokensRequest::_internal_mutable_model() {
+  
+  return _impl_.model_.Mutable(GetArenaForAllocation());
+}
+inline std::string* PredictTokensRequest::release_model() {
+  // @@protoc_insertion_point(field_release:ember.v1.PredictTokensRequest.model)
+  return _impl_.model_.Release();
+}
+inline void PredictTokensRequest::set_allocated_model(std::string* model) {
+  if (model != nullptr) {
+    
+  } else {
+    
+  }
+  _impl_.model_.SetAllocated(model, GetArenaForAllocation());
+#ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  if (_impl_.model_.IsDefault()) {
+    _impl_.model_.Set("", GetArenaForAllocation());
+  }
+#endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  // @@protoc_insertion_point(field_set_allocated:ember.v1.PredictTokensRequest.model)
 }
 
 // -------------------------------------------------------------------

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file ember/v1/embed.proto.
  */
 export const file_ember_v1_embed: GenFile = /*@__PURE__*/
-  fileDesc("ChRlbWJlci92MS9lbWJlZC5wcm90bxIIZW1iZXIudjEiFwoIVG9rZW5JZHMSCwoDaWRzGAEgAygDIlAKCkVtYmVkSW5wdXQSDgoEdGV4dBgBIAEoCUgAEicKCXRva2VuX2lkcxgCIAEoCzISLmVtYmVyLnYxLlRva2VuSWRzSABCCQoHY29udGVudCLsAQoMRW1iZWRSZXF1ZXN0EiQKBmlucHV0cxgBIAMoCzIULmVtYmVyLnYxLkVtYmVkSW5wdXQSFgoJbm9ybWFsaXplGAIgASgISACIAQESFwoKZGltZW5zaW9ucxgDIAEoBUgBiAEBEigKCnRydW5jYXRpb24YBCABKAsyFC5lbWJlci52MS5UcnVuY2F0aW9uEhMKC3Byb21wdF9uYW1lGAUgASgJEikKBmZvcm1hdBgGIAEoDjIZLmVtYmVyLnYxLkVtYmVkZGluZ0Zvcm1hdEIMCgpfbm9ybWFsaXplQg0KC19kaW1lbnNpb25zIi8KCUVtYmVkZGluZxIOCgZ2YWx1ZXMYASADKAISEgoKZmxvYXQzMl9sZRgCIAEoDCKJAQoNRW1iZWRSZXNwb25zZRInCgplbWJlZGRpbmdzGAEgAygLMhMuZW1iZXIudjEuRW1iZWRkaW5nEh4KBXVzYWdlGAIgASgLMg8uZW1iZXIudjEuVXNhZ2USIAoGdGltaW5nGAMgASgLMhAuZW1iZXIudjEuVGltaW5nEg0KBW1vZGVsGAQgASgJIk8KEkVtYmVkU3RyZWFtUmVxdWVzdBIQCghiYXRjaF9pZBgBIAEoCRInCgdyZXF1ZXN0GAIgASgLMhYuZW1iZXIudjEuRW1iZWRSZXF1ZXN0IoUBChNFbWJlZFN0cmVhbVJlc3BvbnNlEhAKCGJhdGNoX2lkGAEgASgJEisKCHJlc3BvbnNlGAIgASgLMhcuZW1iZXIudjEuRW1iZWRSZXNwb25zZUgAEiUKBWVycm9yGAMgASgLMhQuZW1iZXIudjEuQmF0Y2hFcnJvckgAQggKBnJlc3VsdCJ5ChJFbWJlZFNwYXJzZVJlcXVlc3QSJAoGaW5wdXRzGAEgAygLMhQuZW1iZXIudjEuRW1iZWRJbnB1dBIoCgp0cnVuY2F0aW9uGAIgASgLMhQuZW1iZXIudjEuVHJ1bmNhdGlvbhITCgtwcm9tcHRfbmFtZRgDIAEoCSIyCg9TcGFyc2VFbWJlZGRpbmcSDwoHaW5kaWNlcxgBIAMoDRIOCgZ2YWx1ZXMYAiADKAIilQEKE0VtYmVkU3BhcnNlUmVzcG9uc2USLQoKZW1iZWRkaW5ncxgBIAMoCzIZLmVtYmVyLnYxLlNwYXJzZUVtYmVkZGluZxIeCgV1c2FnZRgCIAEoCzIPLmVtYmVyLnYxLlVzYWdlEiAKBnRpbWluZxgDIAEoCzIQLmVtYmVyLnYxLlRpbWluZxINCgVtb2RlbBgEIAEoCSJ+ChFTaW1pbGFyaXR5UmVxdWVzdBIXCg9zb3VyY2Vfc2VudGVuY2UYASABKAkSEQoJc2VudGVuY2VzGAIgAygJEigKCnRydW5jYXRpb24YAyABKAsyFC5lbWJlci52MS5UcnVuY2F0aW9uEhMKC3Byb21wdF9uYW1lGAQgASgJInUKElNpbWlsYXJpdHlSZXNwb25zZRIOCgZzY29yZXMYASADKAISHgoFdXNhZ2UYAiABKAsyDy5lbWJlci52MS5Vc2FnZRIgCgZ0aW1pbmcYAyABKAsyEC5lbWJlci52MS5UaW1pbmcSDQoFbW9kZWwYBCABKAkqcAoPRW1iZWRkaW5nRm9ybWF0EiAKHEVNQkVERElOR19GT1JNQVRfVU5TUEVDSUZJRUQQABIaChZFTUJFRERJTkdfRk9STUFUX0ZMT0FUEAESHwobRU1CRURESU5HX0ZPUk1BVF9GTE9BVDMyX0xFEAIyrQIKDEVtYmVkU2VydmljZRI4CgVFbWJlZBIWLmVtYmVyLnYxLkVtYmVkUmVxdWVzdBoXLmVtYmVyLnYxLkVtYmVkUmVzcG9uc2USTgoLRW1iZWRTdHJlYW0SHC5lbWJlci52MS5FbWJlZFN0cmVhbVJlcXVlc3QaHS5lbWJlci52MS5FbWJlZFN0cmVhbVJlc3BvbnNlKAEwARJKCgtFbWJlZFNwYXJzZRIcLmVtYmVyLnYxLkVtYmVkU3BhcnNlUmVxdWVzdBodLmVtYmVyLnYxLkVtYmVkU3BhcnNlUmVzcG9uc2USRwoKU2ltaWxhcml0eRIbLmVtYmVyLnYxLlNpbWlsYXJpdHlSZXF1ZXN0GhwuZW1iZXIudjEuU2ltaWxhcml0eVJlc3BvbnNlQn4KDGNvbS5lbWJlci52MUIKRW1iZWRQcm90b1ABWjhnaXRodWIuY29tL2VtYmVyLXNlcnZlL2VtYmVyL2NsaWVudHMvZ28vZW1iZXIvdjE7ZW1iZXJ2MaICA0VYWKoCCEVtYmVyLlYxygIIRW1iZXJcVjHqAglFbWJlcjo6VjFiBnByb3RvMw", [file_ember_v1_common]);
+  fileDesc("ChRlbWJlci92MS9lbWJlZC5wcm90bxIIZW1iZXIudjEiFwoIVG9rZW5JZHMSCwoDaWRzGAEgAygDIlAKCkVtYmVkSW5wdXQSDgoEdGV4dBgBIAEoCUgAEicKCXRva2VuX2lkcxgCIAEoCzISLmVtYmVyLnYxLlRva2VuSWRzSABCCQoHY29udGVudCI9CgtGbG9hdE1hdHJpeBIMCgRyb3dzGAEgASgNEgwKBGNvbHMYAiABKA0SEgoKZmxvYXQzMl9sZRgDIAEoDCL7AQoMRW1iZWRSZXF1ZXN0EiQKBmlucHV0cxgBIAMoCzIULmVtYmVyLnYxLkVtYmVkSW5wdXQSFgoJbm9ybWFsaXplGAIgASgISACIAQESFwoKZGltZW5zaW9ucxgDIAEoBUgBiAEBEigKCnRydW5jYXRpb24YBCABKAsyFC5lbWJlci52MS5UcnVuY2F0aW9uEhMKC3Byb21wdF9uYW1lGAUgASgJEikKBmZvcm1hdBgGIAEoDjIZLmVtYmVyLnYxLkVtYmVkZGluZ0Zvcm1hdBINCgVtb2RlbBgHIAEoCUIMCgpfbm9ybWFsaXplQg0KC19kaW1lbnNpb25zIi8KCUVtYmVkZGluZxIOCgZ2YWx1ZXMYASADKAISEgoKZmxvYXQzMl9sZRgCIAEoDCKwAQoNRW1iZWRSZXNwb25zZRInCgplbWJlZGRpbmdzGAEgAygLMhMuZW1iZXIudjEuRW1iZWRkaW5nEh4KBXVzYWdlGAIgASgLMg8uZW1iZXIudjEuVXNhZ2USIAoGdGltaW5nGAMgASgLMhAuZW1iZXIudjEuVGltaW5nEg0KBW1vZGVsGAQgASgJEiUKBm1hdHJpeBgFIAEoCzIVLmVtYmVyLnYxLkZsb2F0TWF0cml4Ik8KEkVtYmVkU3RyZWFtUmVxdWVzdBIQCghiYXRjaF9pZBgBIAEoCRInCgdyZXF1ZXN0GAIgASgLMhYuZW1iZXIudjEuRW1iZWRSZXF1ZXN0IoUBChNFbWJlZFN0cmVhbVJlc3BvbnNlEhAKCGJhdGNoX2lkGAEgASgJEisKCHJlc3BvbnNlGAIgASgLMhcuZW1iZXIudjEuRW1iZWRSZXNwb25zZUgAEiUKBWVycm9yGAMgASgLMhQuZW1iZXIudjEuQmF0Y2hFcnJvckgAQggKBnJlc3VsdCKIAQoSRW1iZWRTcGFyc2VSZXF1ZXN0EiQKBmlucHV0cxgBIAMoCzIULmVtYmVyLnYxLkVtYmVkSW5wdXQSKAoKdHJ1bmNhdGlvbhgCIAEoCzIULmVtYmVyLnYxLlRydW5jYXRpb24SEwoLcHJvbXB0X25hbWUYAyABKAkSDQoFbW9kZWwYBCABKAkiMgoPU3BhcnNlRW1iZWRkaW5nEg8KB2luZGljZXMYASADKA0SDgoGdmFsdWVzGAIgAygCIpUBChNFbWJlZFNwYXJzZVJlc3BvbnNlEi0KCmVtYmVkZGluZ3MYASADKAsyGS5lbWJlci52MS5TcGFyc2VFbWJlZGRpbmcSHgoFdXNhZ2UYAiABKAsyDy5lbWJlci52MS5Vc2FnZRIgCgZ0aW1pbmcYAyABKAsyEC5lbWJlci52MS5UaW1pbmcSDQoFbW9kZWwYBCABKAkijQEKEVNpbWlsYXJpdHlSZXF1ZXN0EhcKD3NvdXJjZV9zZW50ZW5jZRgBIAEoCRIRCglzZW50ZW5jZXMYAiADKAkSKAoKdHJ1bmNhdGlvbhgDIAEoCzIULmVtYmVyLnYxLlRydW5jYXRpb24SEwoLcHJvbXB0X25hbWUYBCABKAkSDQoFbW9kZWwYBSABKAkidQoSU2ltaWxhcml0eVJlc3BvbnNlEg4KBnNjb3JlcxgBIAMoAhIeCgV1c2FnZRgCIAEoCzIPLmVtYmVyLnYxLlVzYWdlEiAKBnRpbWluZxgDIAEoCzIQLmVtYmVyLnYxLlRpbWluZxINCgVtb2RlbBgEIAEoCSqNAQoPRW1iZWRkaW5nRm9ybWF0EiAKHEVNQkVERElOR19GT1JNQVRfVU5TUEVDSUZJRUQQABIaChZFTUJFRERJTkdfRk9STUFUX0ZMT0FUEAESHwobRU1CRURESU5HX0ZPUk1BVF9GTE9BVDMyX0xFEAISGwoXRU1CRURESU5HX0ZPUk1BVF9NQVRSSVgQAzKtAgoMRW1iZWRTZXJ2aWNlEjgKBUVtYmVkEhYuZW1iZXIudjEuRW1iZWRSZXF1ZXN0GhcuZW1iZXIudjEuRW1iZWRSZXNwb25zZRJOCgtFbWJlZFN0cmVhbRIcLmVtYmVyLnYxLkVtYmVkU3RyZWFtUmVxdWVzdBodLmVtYmVyLnYxLkVtYmVkU3RyZWFtUmVzcG9uc2UoATABEkoKC0VtYmVkU3BhcnNlEhwuZW1iZXIudjEuRW1iZWRTcGFyc2VSZXF1ZXN0Gh0uZW1iZXIudjEuRW1iZWRTcGFyc2VSZXNwb25zZRJHCgpTaW1pbGFyaXR5EhsuZW1iZXIudjEuU2ltaWxhcml0eVJlcXVlc3QaHC5lbWJlci52MS5TaW1pbGFyaXR5UmVzcG9uc2VCfgoMY29tLmVtYmVyLnYxQgpFbWJlZFByb3RvUAFaOGdpdGh1Yi5jb20vZW1iZXItc2VydmUvZW1iZXIvY2xpZW50cy9nby9lbWJlci92MTtlbWJlcnYxogIDRVhYqgIIRW1iZXIuVjHKAghFbWJlclxWMeoCCUVtYmVyOjpWMWIGcHJvdG8z", [file_ember_v1_common]);
 
 /**
  * TokenIds is an input given as token ids, fed to the model exactly as given.
@@ -73,6 +73,41 @@ export const EmbedInputSchema: GenMessage<EmbedInput> = /*@__PURE__*/
   messageDesc(file_ember_v1_embed, 1);
 
 /**
+ * FloatMatrix is a row-major matrix of little-endian float32 values in one block.
+ *
+ * @generated from message ember.v1.FloatMatrix
+ */
+export type FloatMatrix = Message<"ember.v1.FloatMatrix"> & {
+  /**
+   * Number of rows (one per input).
+   *
+   * @generated from field: uint32 rows = 1;
+   */
+  rows: number;
+
+  /**
+   * Number of columns (the vector width).
+   *
+   * @generated from field: uint32 cols = 2;
+   */
+  cols: number;
+
+  /**
+   * rows * cols * 4 bytes, row after row.
+   *
+   * @generated from field: bytes float32_le = 3;
+   */
+  float32Le: Uint8Array;
+};
+
+/**
+ * Describes the message ember.v1.FloatMatrix.
+ * Use `create(FloatMatrixSchema)` to create a new message.
+ */
+export const FloatMatrixSchema: GenMessage<FloatMatrix> = /*@__PURE__*/
+  messageDesc(file_ember_v1_embed, 2);
+
+/**
  * EmbedRequest is a batch of inputs to embed with shared options.
  *
  * @generated from message ember.v1.EmbedRequest
@@ -120,6 +155,14 @@ export type EmbedRequest = Message<"ember.v1.EmbedRequest"> & {
    * @generated from field: ember.v1.EmbeddingFormat format = 6;
    */
   format: EmbeddingFormat;
+
+  /**
+   * The model to run: a served model id or alias. With one model loaded any value (or none) is
+   * accepted; with several, empty picks the first and an unknown name is NOT_FOUND.
+   *
+   * @generated from field: string model = 7;
+   */
+  model: string;
 };
 
 /**
@@ -127,7 +170,7 @@ export type EmbedRequest = Message<"ember.v1.EmbedRequest"> & {
  * Use `create(EmbedRequestSchema)` to create a new message.
  */
 export const EmbedRequestSchema: GenMessage<EmbedRequest> = /*@__PURE__*/
-  messageDesc(file_ember_v1_embed, 2);
+  messageDesc(file_ember_v1_embed, 3);
 
 /**
  * Embedding is one dense vector.
@@ -155,7 +198,7 @@ export type Embedding = Message<"ember.v1.Embedding"> & {
  * Use `create(EmbeddingSchema)` to create a new message.
  */
 export const EmbeddingSchema: GenMessage<Embedding> = /*@__PURE__*/
-  messageDesc(file_ember_v1_embed, 3);
+  messageDesc(file_ember_v1_embed, 4);
 
 /**
  * EmbedResponse holds one embedding per input, in input order.
@@ -190,6 +233,13 @@ export type EmbedResponse = Message<"ember.v1.EmbedResponse"> & {
    * @generated from field: string model = 4;
    */
   model: string;
+
+  /**
+   * All vectors in one block, when the request asked for EMBEDDING_FORMAT_MATRIX.
+   *
+   * @generated from field: ember.v1.FloatMatrix matrix = 5;
+   */
+  matrix?: FloatMatrix | undefined;
 };
 
 /**
@@ -197,7 +247,7 @@ export type EmbedResponse = Message<"ember.v1.EmbedResponse"> & {
  * Use `create(EmbedResponseSchema)` to create a new message.
  */
 export const EmbedResponseSchema: GenMessage<EmbedResponse> = /*@__PURE__*/
-  messageDesc(file_ember_v1_embed, 4);
+  messageDesc(file_ember_v1_embed, 5);
 
 /**
  * EmbedStreamRequest carries one batch of a stream.
@@ -225,7 +275,7 @@ export type EmbedStreamRequest = Message<"ember.v1.EmbedStreamRequest"> & {
  * Use `create(EmbedStreamRequestSchema)` to create a new message.
  */
 export const EmbedStreamRequestSchema: GenMessage<EmbedStreamRequest> = /*@__PURE__*/
-  messageDesc(file_ember_v1_embed, 5);
+  messageDesc(file_ember_v1_embed, 6);
 
 /**
  * EmbedStreamResponse answers one batch of a stream.
@@ -269,7 +319,7 @@ export type EmbedStreamResponse = Message<"ember.v1.EmbedStreamResponse"> & {
  * Use `create(EmbedStreamResponseSchema)` to create a new message.
  */
 export const EmbedStreamResponseSchema: GenMessage<EmbedStreamResponse> = /*@__PURE__*/
-  messageDesc(file_ember_v1_embed, 6);
+  messageDesc(file_ember_v1_embed, 7);
 
 /**
  * EmbedSparseRequest is a batch of inputs to embed as sparse vectors.
@@ -297,6 +347,14 @@ export type EmbedSparseRequest = Message<"ember.v1.EmbedSparseRequest"> & {
    * @generated from field: string prompt_name = 3;
    */
   promptName: string;
+
+  /**
+   * The model to run: a served model id or alias. With one model loaded any value (or none) is
+   * accepted; with several, empty picks the first and an unknown name is NOT_FOUND.
+   *
+   * @generated from field: string model = 4;
+   */
+  model: string;
 };
 
 /**
@@ -304,7 +362,7 @@ export type EmbedSparseRequest = Message<"ember.v1.EmbedSparseRequest"> & {
  * Use `create(EmbedSparseRequestSchema)` to create a new message.
  */
 export const EmbedSparseRequestSchema: GenMessage<EmbedSparseRequest> = /*@__PURE__*/
-  messageDesc(file_ember_v1_embed, 7);
+  messageDesc(file_ember_v1_embed, 8);
 
 /**
  * SparseEmbedding is one sparse vector: the non-zero entries, by increasing index.
@@ -332,7 +390,7 @@ export type SparseEmbedding = Message<"ember.v1.SparseEmbedding"> & {
  * Use `create(SparseEmbeddingSchema)` to create a new message.
  */
 export const SparseEmbeddingSchema: GenMessage<SparseEmbedding> = /*@__PURE__*/
-  messageDesc(file_ember_v1_embed, 8);
+  messageDesc(file_ember_v1_embed, 9);
 
 /**
  * EmbedSparseResponse holds one sparse vector per input, in input order.
@@ -374,7 +432,7 @@ export type EmbedSparseResponse = Message<"ember.v1.EmbedSparseResponse"> & {
  * Use `create(EmbedSparseResponseSchema)` to create a new message.
  */
 export const EmbedSparseResponseSchema: GenMessage<EmbedSparseResponse> = /*@__PURE__*/
-  messageDesc(file_ember_v1_embed, 9);
+  messageDesc(file_ember_v1_embed, 10);
 
 /**
  * SimilarityRequest asks how close each sentence is to a source sentence.
@@ -410,6 +468,14 @@ export type SimilarityRequest = Message<"ember.v1.SimilarityRequest"> & {
    * @generated from field: string prompt_name = 4;
    */
   promptName: string;
+
+  /**
+   * The model to run: a served model id or alias. With one model loaded any value (or none) is
+   * accepted; with several, empty picks the first and an unknown name is NOT_FOUND.
+   *
+   * @generated from field: string model = 5;
+   */
+  model: string;
 };
 
 /**
@@ -417,7 +483,7 @@ export type SimilarityRequest = Message<"ember.v1.SimilarityRequest"> & {
  * Use `create(SimilarityRequestSchema)` to create a new message.
  */
 export const SimilarityRequestSchema: GenMessage<SimilarityRequest> = /*@__PURE__*/
-  messageDesc(file_ember_v1_embed, 10);
+  messageDesc(file_ember_v1_embed, 11);
 
 /**
  * SimilarityResponse holds one score per sentence, in sentence order.
@@ -459,7 +525,7 @@ export type SimilarityResponse = Message<"ember.v1.SimilarityResponse"> & {
  * Use `create(SimilarityResponseSchema)` to create a new message.
  */
 export const SimilarityResponseSchema: GenMessage<SimilarityResponse> = /*@__PURE__*/
-  messageDesc(file_ember_v1_embed, 11);
+  messageDesc(file_ember_v1_embed, 12);
 
 /**
  * EmbeddingFormat says how vectors are encoded in the response.
@@ -487,6 +553,13 @@ export enum EmbeddingFormat {
    * @generated from enum value: EMBEDDING_FORMAT_FLOAT32_LE = 2;
    */
   FLOAT32_LE = 2,
+
+  /**
+   * EmbedResponse.matrix holds every vector in one block (embeddings stays empty).
+   *
+   * @generated from enum value: EMBEDDING_FORMAT_MATRIX = 3;
+   */
+  MATRIX = 3,
 }
 
 /**

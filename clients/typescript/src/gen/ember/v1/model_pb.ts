@@ -12,7 +12,43 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file ember/v1/model.proto.
  */
 export const file_ember_v1_model: GenFile = /*@__PURE__*/
-  fileDesc("ChRlbWJlci92MS9tb2RlbC5wcm90bxIIZW1iZXIudjEiFQoTR2V0TW9kZWxJbmZvUmVxdWVzdCLfAwoUR2V0TW9kZWxJbmZvUmVzcG9uc2USEAoIbW9kZWxfaWQYASABKAkSIQoEa2luZBgCIAEoDjITLmVtYmVyLnYxLk1vZGVsS2luZBIdCgV0YXNrcxgDIAMoDjIOLmVtYmVyLnYxLlRhc2sSDgoGbGFiZWxzGAQgAygJEg0KBWR0eXBlGAUgASgJEg4KBmRldmljZRgGIAEoCRIYChBtYXhfaW5wdXRfbGVuZ3RoGAcgASgNEhgKEG1heF9iYXRjaF90b2tlbnMYCCABKA0SGgoSbWF4X2JhdGNoX3JlcXVlc3RzGAkgASgNEh0KFW1heF9jbGllbnRfYmF0Y2hfc2l6ZRgKIAEoDRIcChRlbWJlZGRpbmdfZGltZW5zaW9ucxgLIAEoDRIUCgxwcm9tcHRfbmFtZXMYDCADKAkSDwoHcG9vbGluZxgNIAEoCRIPCgdiYWNrZW5kGA4gASgJEhQKDGFyY2hpdGVjdHVyZRgPIAEoCRIWCg5zZXJ2ZXJfdmVyc2lvbhgQIAEoCRIeCgNjcHUYESABKAsyES5lbWJlci52MS5DcHVJbmZvEjEKD3ByZWNpc2lvbl9jaGVjaxgSIAEoCzIYLmVtYmVyLnYxLlByZWNpc2lvbkNoZWNrIjkKB0NwdUluZm8SCwoDaXNhGAEgASgJEhIKCm1vZGVsX25hbWUYAiABKAkSDQoFZmxhZ3MYAyADKAkiWAoOUHJlY2lzaW9uQ2hlY2sSDQoFZHR5cGUYASABKAkSEgoKbWluX2Nvc2luZRgCIAEoAhITCgttZWFuX2Nvc2luZRgDIAEoAhIOCgZwcm9iZXMYBCABKA0ibgoPVG9rZW5pemVSZXF1ZXN0Eg4KBmlucHV0cxgBIAMoCRIfChJhZGRfc3BlY2lhbF90b2tlbnMYAiABKAhIAIgBARITCgtwcm9tcHRfbmFtZRgDIAEoCUIVChNfYWRkX3NwZWNpYWxfdG9rZW5zIk8KBVRva2VuEgoKAmlkGAEgASgNEgwKBHRleHQYAiABKAkSDwoHc3BlY2lhbBgDIAEoCBINCgVzdGFydBgEIAEoDRIMCgRzdG9wGAUgASgNIjAKDVRva2VuaXplZFRleHQSHwoGdG9rZW5zGAEgAygLMg8uZW1iZXIudjEuVG9rZW4iPAoQVG9rZW5pemVSZXNwb25zZRIoCgdyZXN1bHRzGAEgAygLMhcuZW1iZXIudjEuVG9rZW5pemVkVGV4dCJtCg1EZWNvZGVSZXF1ZXN0EiIKBmlucHV0cxgBIAMoCzISLmVtYmVyLnYxLlRva2VuSWRzEiAKE3NraXBfc3BlY2lhbF90b2tlbnMYAiABKAhIAIgBAUIWChRfc2tpcF9zcGVjaWFsX3Rva2VucyIfCg5EZWNvZGVSZXNwb25zZRINCgV0ZXh0cxgBIAMoCSqAAQoEVGFzaxIUChBUQVNLX1VOU1BFQ0lGSUVEEAASDgoKVEFTS19FTUJFRBABEhUKEVRBU0tfRU1CRURfU1BBUlNFEAISEQoNVEFTS19DTEFTU0lGWRADEg8KC1RBU0tfUkVSQU5LEAQSFwoTVEFTS19QUkVESUNUX1RPS0VOUxAFKtQBCglNb2RlbEtpbmQSGgoWTU9ERUxfS0lORF9VTlNQRUNJRklFRBAAEhgKFE1PREVMX0tJTkRfRU1CRURESU5HEAESHwobTU9ERUxfS0lORF9TUEFSU0VfRU1CRURESU5HEAISFwoTTU9ERUxfS0lORF9SRVJBTktFUhADEhkKFU1PREVMX0tJTkRfQ0xBU1NJRklFUhAEEh8KG01PREVMX0tJTkRfVE9LRU5fQ0xBU1NJRklFUhAFEhsKF01PREVMX0tJTkRfTExNX1JFUkFOS0VSEAYy3QEKDE1vZGVsU2VydmljZRJNCgxHZXRNb2RlbEluZm8SHS5lbWJlci52MS5HZXRNb2RlbEluZm9SZXF1ZXN0Gh4uZW1iZXIudjEuR2V0TW9kZWxJbmZvUmVzcG9uc2USQQoIVG9rZW5pemUSGS5lbWJlci52MS5Ub2tlbml6ZVJlcXVlc3QaGi5lbWJlci52MS5Ub2tlbml6ZVJlc3BvbnNlEjsKBkRlY29kZRIXLmVtYmVyLnYxLkRlY29kZVJlcXVlc3QaGC5lbWJlci52MS5EZWNvZGVSZXNwb25zZUJ+Cgxjb20uZW1iZXIudjFCCk1vZGVsUHJvdG9QAVo4Z2l0aHViLmNvbS9lbWJlci1zZXJ2ZS9lbWJlci9jbGllbnRzL2dvL2VtYmVyL3YxO2VtYmVydjGiAgNFWFiqAghFbWJlci5WMcoCCEVtYmVyXFYx6gIJRW1iZXI6OlYxYgZwcm90bzM", [file_ember_v1_embed]);
+  fileDesc("ChRlbWJlci92MS9tb2RlbC5wcm90bxIIZW1iZXIudjEiEwoRTGlzdE1vZGVsc1JlcXVlc3QiRAoSTGlzdE1vZGVsc1Jlc3BvbnNlEi4KBm1vZGVscxgBIAMoCzIeLmVtYmVyLnYxLkdldE1vZGVsSW5mb1Jlc3BvbnNlIiQKE0dldE1vZGVsSW5mb1JlcXVlc3QSDQoFbW9kZWwYASABKAki3wMKFEdldE1vZGVsSW5mb1Jlc3BvbnNlEhAKCG1vZGVsX2lkGAEgASgJEiEKBGtpbmQYAiABKA4yEy5lbWJlci52MS5Nb2RlbEtpbmQSHQoFdGFza3MYAyADKA4yDi5lbWJlci52MS5UYXNrEg4KBmxhYmVscxgEIAMoCRINCgVkdHlwZRgFIAEoCRIOCgZkZXZpY2UYBiABKAkSGAoQbWF4X2lucHV0X2xlbmd0aBgHIAEoDRIYChBtYXhfYmF0Y2hfdG9rZW5zGAggASgNEhoKEm1heF9iYXRjaF9yZXF1ZXN0cxgJIAEoDRIdChVtYXhfY2xpZW50X2JhdGNoX3NpemUYCiABKA0SHAoUZW1iZWRkaW5nX2RpbWVuc2lvbnMYCyABKA0SFAoMcHJvbXB0X25hbWVzGAwgAygJEg8KB3Bvb2xpbmcYDSABKAkSDwoHYmFja2VuZBgOIAEoCRIUCgxhcmNoaXRlY3R1cmUYDyABKAkSFgoOc2VydmVyX3ZlcnNpb24YECABKAkSHgoDY3B1GBEgASgLMhEuZW1iZXIudjEuQ3B1SW5mbxIxCg9wcmVjaXNpb25fY2hlY2sYEiABKAsyGC5lbWJlci52MS5QcmVjaXNpb25DaGVjayI5CgdDcHVJbmZvEgsKA2lzYRgBIAEoCRISCgptb2RlbF9uYW1lGAIgASgJEg0KBWZsYWdzGAMgAygJIlgKDlByZWNpc2lvbkNoZWNrEg0KBWR0eXBlGAEgASgJEhIKCm1pbl9jb3NpbmUYAiABKAISEwoLbWVhbl9jb3NpbmUYAyABKAISDgoGcHJvYmVzGAQgASgNIn0KD1Rva2VuaXplUmVxdWVzdBIOCgZpbnB1dHMYASADKAkSHwoSYWRkX3NwZWNpYWxfdG9rZW5zGAIgASgISACIAQESEwoLcHJvbXB0X25hbWUYAyABKAkSDQoFbW9kZWwYBCABKAlCFQoTX2FkZF9zcGVjaWFsX3Rva2VucyJPCgVUb2tlbhIKCgJpZBgBIAEoDRIMCgR0ZXh0GAIgASgJEg8KB3NwZWNpYWwYAyABKAgSDQoFc3RhcnQYBCABKA0SDAoEc3RvcBgFIAEoDSIwCg1Ub2tlbml6ZWRUZXh0Eh8KBnRva2VucxgBIAMoCzIPLmVtYmVyLnYxLlRva2VuIjwKEFRva2VuaXplUmVzcG9uc2USKAoHcmVzdWx0cxgBIAMoCzIXLmVtYmVyLnYxLlRva2VuaXplZFRleHQifAoNRGVjb2RlUmVxdWVzdBIiCgZpbnB1dHMYASADKAsyEi5lbWJlci52MS5Ub2tlbklkcxIgChNza2lwX3NwZWNpYWxfdG9rZW5zGAIgASgISACIAQESDQoFbW9kZWwYAyABKAlCFgoUX3NraXBfc3BlY2lhbF90b2tlbnMiHwoORGVjb2RlUmVzcG9uc2USDQoFdGV4dHMYASADKAkqgAEKBFRhc2sSFAoQVEFTS19VTlNQRUNJRklFRBAAEg4KClRBU0tfRU1CRUQQARIVChFUQVNLX0VNQkVEX1NQQVJTRRACEhEKDVRBU0tfQ0xBU1NJRlkQAxIPCgtUQVNLX1JFUkFOSxAEEhcKE1RBU0tfUFJFRElDVF9UT0tFTlMQBSrUAQoJTW9kZWxLaW5kEhoKFk1PREVMX0tJTkRfVU5TUEVDSUZJRUQQABIYChRNT0RFTF9LSU5EX0VNQkVERElORxABEh8KG01PREVMX0tJTkRfU1BBUlNFX0VNQkVERElORxACEhcKE01PREVMX0tJTkRfUkVSQU5LRVIQAxIZChVNT0RFTF9LSU5EX0NMQVNTSUZJRVIQBBIfChtNT0RFTF9LSU5EX1RPS0VOX0NMQVNTSUZJRVIQBRIbChdNT0RFTF9LSU5EX0xMTV9SRVJBTktFUhAGMqYCCgxNb2RlbFNlcnZpY2USTQoMR2V0TW9kZWxJbmZvEh0uZW1iZXIudjEuR2V0TW9kZWxJbmZvUmVxdWVzdBoeLmVtYmVyLnYxLkdldE1vZGVsSW5mb1Jlc3BvbnNlEkEKCFRva2VuaXplEhkuZW1iZXIudjEuVG9rZW5pemVSZXF1ZXN0GhouZW1iZXIudjEuVG9rZW5pemVSZXNwb25zZRI7CgZEZWNvZGUSFy5lbWJlci52MS5EZWNvZGVSZXF1ZXN0GhguZW1iZXIudjEuRGVjb2RlUmVzcG9uc2USRwoKTGlzdE1vZGVscxIbLmVtYmVyLnYxLkxpc3RNb2RlbHNSZXF1ZXN0GhwuZW1iZXIudjEuTGlzdE1vZGVsc1Jlc3BvbnNlQn4KDGNvbS5lbWJlci52MUIKTW9kZWxQcm90b1ABWjhnaXRodWIuY29tL2VtYmVyLXNlcnZlL2VtYmVyL2NsaWVudHMvZ28vZW1iZXIvdjE7ZW1iZXJ2MaICA0VYWKoCCEVtYmVyLlYxygIIRW1iZXJcVjHqAglFbWJlcjo6VjFiBnByb3RvMw", [file_ember_v1_embed]);
+
+/**
+ * ListModelsRequest asks for every served model.
+ *
+ * @generated from message ember.v1.ListModelsRequest
+ */
+export type ListModelsRequest = Message<"ember.v1.ListModelsRequest"> & {
+};
+
+/**
+ * Describes the message ember.v1.ListModelsRequest.
+ * Use `create(ListModelsRequestSchema)` to create a new message.
+ */
+export const ListModelsRequestSchema: GenMessage<ListModelsRequest> = /*@__PURE__*/
+  messageDesc(file_ember_v1_model, 0);
+
+/**
+ * ListModelsResponse describes every served model.
+ *
+ * @generated from message ember.v1.ListModelsResponse
+ */
+export type ListModelsResponse = Message<"ember.v1.ListModelsResponse"> & {
+  /**
+   * One description per model, as GetModelInfo gives it.
+   *
+   * @generated from field: repeated ember.v1.GetModelInfoResponse models = 1;
+   */
+  models: GetModelInfoResponse[];
+};
+
+/**
+ * Describes the message ember.v1.ListModelsResponse.
+ * Use `create(ListModelsResponseSchema)` to create a new message.
+ */
+export const ListModelsResponseSchema: GenMessage<ListModelsResponse> = /*@__PURE__*/
+  messageDesc(file_ember_v1_model, 1);
 
 /**
  * GetModelInfoRequest asks for the model description; it has no fields.
@@ -20,6 +56,13 @@ export const file_ember_v1_model: GenFile = /*@__PURE__*/
  * @generated from message ember.v1.GetModelInfoRequest
  */
 export type GetModelInfoRequest = Message<"ember.v1.GetModelInfoRequest"> & {
+  /**
+   * The model to run: a served model id or alias. With one model loaded any value (or none) is
+   * accepted; with several, empty picks the first and an unknown name is NOT_FOUND.
+   *
+   * @generated from field: string model = 1;
+   */
+  model: string;
 };
 
 /**
@@ -27,7 +70,7 @@ export type GetModelInfoRequest = Message<"ember.v1.GetModelInfoRequest"> & {
  * Use `create(GetModelInfoRequestSchema)` to create a new message.
  */
 export const GetModelInfoRequestSchema: GenMessage<GetModelInfoRequest> = /*@__PURE__*/
-  messageDesc(file_ember_v1_model, 0);
+  messageDesc(file_ember_v1_model, 2);
 
 /**
  * GetModelInfoResponse describes the loaded model and the server's limits.
@@ -36,7 +79,7 @@ export const GetModelInfoRequestSchema: GenMessage<GetModelInfoRequest> = /*@__P
  */
 export type GetModelInfoResponse = Message<"ember.v1.GetModelInfoResponse"> & {
   /**
-   * The model's id (its folder name, or --served-model-name).
+   * The model's id (its folder name, --served-model-name, or NAME in --model NAME=PATH).
    *
    * @generated from field: string model_id = 1;
    */
@@ -168,7 +211,7 @@ export type GetModelInfoResponse = Message<"ember.v1.GetModelInfoResponse"> & {
  * Use `create(GetModelInfoResponseSchema)` to create a new message.
  */
 export const GetModelInfoResponseSchema: GenMessage<GetModelInfoResponse> = /*@__PURE__*/
-  messageDesc(file_ember_v1_model, 1);
+  messageDesc(file_ember_v1_model, 3);
 
 /**
  * CpuInfo describes the server's processor as Ember reads it once at start.
@@ -203,7 +246,7 @@ export type CpuInfo = Message<"ember.v1.CpuInfo"> & {
  * Use `create(CpuInfoSchema)` to create a new message.
  */
 export const CpuInfoSchema: GenMessage<CpuInfo> = /*@__PURE__*/
-  messageDesc(file_ember_v1_model, 2);
+  messageDesc(file_ember_v1_model, 4);
 
 /**
  * PrecisionCheck is how a reduced precision agreed with float32 on the start-up probe set.
@@ -245,7 +288,7 @@ export type PrecisionCheck = Message<"ember.v1.PrecisionCheck"> & {
  * Use `create(PrecisionCheckSchema)` to create a new message.
  */
 export const PrecisionCheckSchema: GenMessage<PrecisionCheck> = /*@__PURE__*/
-  messageDesc(file_ember_v1_model, 3);
+  messageDesc(file_ember_v1_model, 5);
 
 /**
  * TokenizeRequest is a batch of texts to tokenize.
@@ -273,6 +316,14 @@ export type TokenizeRequest = Message<"ember.v1.TokenizeRequest"> & {
    * @generated from field: string prompt_name = 3;
    */
   promptName: string;
+
+  /**
+   * The model to run: a served model id or alias. With one model loaded any value (or none) is
+   * accepted; with several, empty picks the first and an unknown name is NOT_FOUND.
+   *
+   * @generated from field: string model = 4;
+   */
+  model: string;
 };
 
 /**
@@ -280,7 +331,7 @@ export type TokenizeRequest = Message<"ember.v1.TokenizeRequest"> & {
  * Use `create(TokenizeRequestSchema)` to create a new message.
  */
 export const TokenizeRequestSchema: GenMessage<TokenizeRequest> = /*@__PURE__*/
-  messageDesc(file_ember_v1_model, 4);
+  messageDesc(file_ember_v1_model, 6);
 
 /**
  * Token is one token of a tokenized text.
@@ -329,7 +380,7 @@ export type Token = Message<"ember.v1.Token"> & {
  * Use `create(TokenSchema)` to create a new message.
  */
 export const TokenSchema: GenMessage<Token> = /*@__PURE__*/
-  messageDesc(file_ember_v1_model, 5);
+  messageDesc(file_ember_v1_model, 7);
 
 /**
  * TokenizedText holds the tokens of one input.
@@ -350,7 +401,7 @@ export type TokenizedText = Message<"ember.v1.TokenizedText"> & {
  * Use `create(TokenizedTextSchema)` to create a new message.
  */
 export const TokenizedTextSchema: GenMessage<TokenizedText> = /*@__PURE__*/
-  messageDesc(file_ember_v1_model, 6);
+  messageDesc(file_ember_v1_model, 8);
 
 /**
  * TokenizeResponse holds the tokens of every input, in input order.
@@ -371,7 +422,7 @@ export type TokenizeResponse = Message<"ember.v1.TokenizeResponse"> & {
  * Use `create(TokenizeResponseSchema)` to create a new message.
  */
 export const TokenizeResponseSchema: GenMessage<TokenizeResponse> = /*@__PURE__*/
-  messageDesc(file_ember_v1_model, 7);
+  messageDesc(file_ember_v1_model, 9);
 
 /**
  * DecodeRequest is a batch of token-id sequences to turn back into text.
@@ -392,6 +443,14 @@ export type DecodeRequest = Message<"ember.v1.DecodeRequest"> & {
    * @generated from field: optional bool skip_special_tokens = 2;
    */
   skipSpecialTokens?: boolean | undefined;
+
+  /**
+   * The model to run: a served model id or alias. With one model loaded any value (or none) is
+   * accepted; with several, empty picks the first and an unknown name is NOT_FOUND.
+   *
+   * @generated from field: string model = 3;
+   */
+  model: string;
 };
 
 /**
@@ -399,7 +458,7 @@ export type DecodeRequest = Message<"ember.v1.DecodeRequest"> & {
  * Use `create(DecodeRequestSchema)` to create a new message.
  */
 export const DecodeRequestSchema: GenMessage<DecodeRequest> = /*@__PURE__*/
-  messageDesc(file_ember_v1_model, 8);
+  messageDesc(file_ember_v1_model, 10);
 
 /**
  * DecodeResponse holds the text of every input, in input order.
@@ -420,7 +479,7 @@ export type DecodeResponse = Message<"ember.v1.DecodeResponse"> & {
  * Use `create(DecodeResponseSchema)` to create a new message.
  */
 export const DecodeResponseSchema: GenMessage<DecodeResponse> = /*@__PURE__*/
-  messageDesc(file_ember_v1_model, 9);
+  messageDesc(file_ember_v1_model, 11);
 
 /**
  * Task is something a model can be asked to do.
@@ -574,6 +633,16 @@ export const ModelService: GenService<{
     methodKind: "unary";
     input: typeof DecodeRequestSchema;
     output: typeof DecodeResponseSchema;
+  },
+  /**
+   * ListModels describes every model the server serves, in the order they were given.
+   *
+   * @generated from rpc ember.v1.ModelService.ListModels
+   */
+  listModels: {
+    methodKind: "unary";
+    input: typeof ListModelsRequestSchema;
+    output: typeof ListModelsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_ember_v1_model, 0);

@@ -55,31 +55,32 @@ public final class ClassifyProto {
     java.lang.String[] descriptorData = {
       "\n\027ember/v1/classify.proto\022\010ember.v1\032\025emb" +
       "er/v1/common.proto\"%\n\rClassifyInput\022\024\n\005t" +
-      "exts\030\001 \003(\tR\005texts\"\227\001\n\017ClassifyRequest\022/\n" +
+      "exts\030\001 \003(\tR\005texts\"\255\001\n\017ClassifyRequest\022/\n" +
       "\006inputs\030\001 \003(\0132\027.ember.v1.ClassifyInputR\006" +
       "inputs\022\035\n\nraw_scores\030\002 \001(\010R\trawScores\0224\n" +
       "\ntruncation\030\003 \001(\0132\024.ember.v1.TruncationR" +
-      "\ntruncation\">\n\016Classification\022,\n\006labels\030" +
-      "\001 \003(\0132\024.ember.v1.LabelScoreR\006labels\"\255\001\n\020" +
-      "ClassifyResponse\0222\n\007results\030\001 \003(\0132\030.embe" +
-      "r.v1.ClassificationR\007results\022%\n\005usage\030\002 " +
-      "\001(\0132\017.ember.v1.UsageR\005usage\022(\n\006timing\030\003 " +
-      "\001(\0132\020.ember.v1.TimingR\006timing\022\024\n\005model\030\004" +
-      " \001(\tR\005model\"g\n\025ClassifyStreamRequest\022\031\n\010" +
-      "batch_id\030\001 \001(\tR\007batchId\0223\n\007request\030\002 \001(\013" +
-      "2\031.ember.v1.ClassifyRequestR\007request\"\245\001\n" +
-      "\026ClassifyStreamResponse\022\031\n\010batch_id\030\001 \001(" +
-      "\tR\007batchId\0228\n\010response\030\002 \001(\0132\032.ember.v1." +
-      "ClassifyResponseH\000R\010response\022,\n\005error\030\003 " +
-      "\001(\0132\024.ember.v1.BatchErrorH\000R\005errorB\010\n\006re" +
-      "sult2\255\001\n\017ClassifyService\022A\n\010Classify\022\031.e" +
-      "mber.v1.ClassifyRequest\032\032.ember.v1.Class" +
-      "ifyResponse\022W\n\016ClassifyStream\022\037.ember.v1" +
-      ".ClassifyStreamRequest\032 .ember.v1.Classi" +
-      "fyStreamResponse(\0010\001B\201\001\n\014com.ember.v1B\rC" +
-      "lassifyProtoP\001Z8github.com/ember-serve/e" +
-      "mber/clients/go/ember/v1;emberv1\242\002\003EXX\252\002" +
-      "\010Ember.V1\312\002\010Ember\\V1\352\002\tEmber::V1b\006proto3"
+      "\ntruncation\022\024\n\005model\030\004 \001(\tR\005model\">\n\016Cla" +
+      "ssification\022,\n\006labels\030\001 \003(\0132\024.ember.v1.L" +
+      "abelScoreR\006labels\"\255\001\n\020ClassifyResponse\0222" +
+      "\n\007results\030\001 \003(\0132\030.ember.v1.Classificatio" +
+      "nR\007results\022%\n\005usage\030\002 \001(\0132\017.ember.v1.Usa" +
+      "geR\005usage\022(\n\006timing\030\003 \001(\0132\020.ember.v1.Tim" +
+      "ingR\006timing\022\024\n\005model\030\004 \001(\tR\005model\"g\n\025Cla" +
+      "ssifyStreamRequest\022\031\n\010batch_id\030\001 \001(\tR\007ba" +
+      "tchId\0223\n\007request\030\002 \001(\0132\031.ember.v1.Classi" +
+      "fyRequestR\007request\"\245\001\n\026ClassifyStreamRes" +
+      "ponse\022\031\n\010batch_id\030\001 \001(\tR\007batchId\0228\n\010resp" +
+      "onse\030\002 \001(\0132\032.ember.v1.ClassifyResponseH\000" +
+      "R\010response\022,\n\005error\030\003 \001(\0132\024.ember.v1.Bat" +
+      "chErrorH\000R\005errorB\010\n\006result2\255\001\n\017ClassifyS" +
+      "ervice\022A\n\010Classify\022\031.ember.v1.ClassifyRe" +
+      "quest\032\032.ember.v1.ClassifyResponse\022W\n\016Cla" +
+      "ssifyStream\022\037.ember.v1.ClassifyStreamReq" +
+      "uest\032 .ember.v1.ClassifyStreamResponse(\001" +
+      "0\001B\201\001\n\014com.ember.v1B\rClassifyProtoP\001Z8gi" +
+      "thub.com/ember-serve/ember/clients/go/em" +
+      "ber/v1;emberv1\242\002\003EXX\252\002\010Ember.V1\312\002\010Ember\\" +
+      "V1\352\002\tEmber::V1b\006proto3"
     };
     descriptor = com.google.protobuf.Descriptors.FileDescriptor
       .internalBuildGeneratedFileFrom(descriptorData,
@@ -97,7 +98,7 @@ public final class ClassifyProto {
     internal_static_ember_v1_ClassifyRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_ember_v1_ClassifyRequest_descriptor,
-        new java.lang.String[] { "Inputs", "RawScores", "Truncation", });
+        new java.lang.String[] { "Inputs", "RawScores", "Truncation", "Model", });
     internal_static_ember_v1_Classification_descriptor =
       getDescriptor().getMessageTypes().get(2);
     internal_static_ember_v1_Classification_fieldAccessorTable = new

@@ -21,6 +21,7 @@ private static final long serialVersionUID = 0L;
   }
   private ClassifyRequest() {
     inputs_ = java.util.Collections.emptyList();
+    model_ = "";
   }
 
   @java.lang.Override
@@ -162,6 +163,55 @@ private static final long serialVersionUID = 0L;
     return truncation_ == null ? com.ember.v1.Truncation.getDefaultInstance() : truncation_;
   }
 
+  public static final int MODEL_FIELD_NUMBER = 4;
+  @SuppressWarnings("serial")
+  private volatile java.lang.Object model_ = "";
+  /**
+   * <pre>
+   * The model to run: a served model id or alias. With one model loaded any value (or none) is
+   * accepted; with several, empty picks the first and an unknown name is NOT_FOUND.
+   * </pre>
+   *
+   * <code>string model = 4 [json_name = "model"];</code>
+   * @return The model.
+   */
+  @java.lang.Override
+  public java.lang.String getModel() {
+    java.lang.Object ref = model_;
+    if (ref instanceof java.lang.String) {
+      return (java.lang.String) ref;
+    } else {
+      com.google.protobuf.ByteString bs = 
+          (com.google.protobuf.ByteString) ref;
+      java.lang.String s = bs.toStringUtf8();
+      model_ = s;
+      return s;
+    }
+  }
+  /**
+   * <pre>
+   * The model to run: a served model id or alias. With one model loaded any value (or none) is
+   * accepted; with several, empty picks the first and an unknown name is NOT_FOUND.
+   * </pre>
+   *
+   * <code>string model = 4 [json_name = "model"];</code>
+   * @return The bytes for model.
+   */
+  @java.lang.Override
+  public com.google.protobuf.ByteString
+      getModelBytes() {
+    java.lang.Object ref = model_;
+    if (ref instanceof java.lang.String) {
+      com.google.protobuf.ByteString b = 
+          com.google.protobuf.ByteString.copyFromUtf8(
+              (java.lang.String) ref);
+      model_ = b;
+      return b;
+    } else {
+      return (com.google.protobuf.ByteString) ref;
+    }
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -185,6 +235,9 @@ private static final long serialVersionUID = 0L;
     if (truncation_ != null) {
       output.writeMessage(3, getTruncation());
     }
+    if (!com.google.protobuf.GeneratedMessageV3.isStringEmpty(model_)) {
+      com.google.protobuf.GeneratedMessageV3.writeString(output, 4, model_);
+    }
     getUnknownFields().writeTo(output);
   }
 
@@ -205,6 +258,9 @@ private static final long serialVersionUID = 0L;
     if (truncation_ != null) {
       size += com.google.protobuf.CodedOutputStream
         .computeMessageSize(3, getTruncation());
+    }
+    if (!com.google.protobuf.GeneratedMessageV3.isStringEmpty(model_)) {
+      size += com.google.protobuf.GeneratedMessageV3.computeStringSize(4, model_);
     }
     size += getUnknownFields().getSerializedSize();
     memoizedSize = size;
@@ -230,6 +286,8 @@ private static final long serialVersionUID = 0L;
       if (!getTruncation()
           .equals(other.getTruncation())) return false;
     }
+    if (!getModel()
+        .equals(other.getModel())) return false;
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -252,6 +310,8 @@ private static final long serialVersionUID = 0L;
       hash = (37 * hash) + TRUNCATION_FIELD_NUMBER;
       hash = (53 * hash) + getTruncation().hashCode();
     }
+    hash = (37 * hash) + MODEL_FIELD_NUMBER;
+    hash = (53 * hash) + getModel().hashCode();
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
     return hash;
@@ -398,6 +458,7 @@ private static final long serialVersionUID = 0L;
         truncationBuilder_.dispose();
         truncationBuilder_ = null;
       }
+      model_ = "";
       return this;
     }
 
@@ -451,6 +512,9 @@ private static final long serialVersionUID = 0L;
         result.truncation_ = truncationBuilder_ == null
             ? truncation_
             : truncationBuilder_.build();
+      }
+      if (((from_bitField0_ & 0x00000008) != 0)) {
+        result.model_ = model_;
       }
     }
 
@@ -530,6 +594,11 @@ private static final long serialVersionUID = 0L;
       if (other.hasTruncation()) {
         mergeTruncation(other.getTruncation());
       }
+      if (!other.getModel().isEmpty()) {
+        model_ = other.model_;
+        bitField0_ |= 0x00000008;
+        onChanged();
+      }
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
       return this;
@@ -581,6 +650,11 @@ private static final long serialVersionUID = 0L;
               bitField0_ |= 0x00000004;
               break;
             } // case 26
+            case 34: {
+              model_ = input.readStringRequireUtf8();
+              bitField0_ |= 0x00000008;
+              break;
+            } // case 34
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -1107,6 +1181,103 @@ private static final long serialVersionUID = 0L;
         truncation_ = null;
       }
       return truncationBuilder_;
+    }
+
+    private java.lang.Object model_ = "";
+    /**
+     * <pre>
+     * The model to run: a served model id or alias. With one model loaded any value (or none) is
+     * accepted; with several, empty picks the first and an unknown name is NOT_FOUND.
+     * </pre>
+     *
+     * <code>string model = 4 [json_name = "model"];</code>
+     * @return The model.
+     */
+    public java.lang.String getModel() {
+      java.lang.Object ref = model_;
+      if (!(ref instanceof java.lang.String)) {
+        com.google.protobuf.ByteString bs =
+            (com.google.protobuf.ByteString) ref;
+        java.lang.String s = bs.toStringUtf8();
+        model_ = s;
+        return s;
+      } else {
+        return (java.lang.String) ref;
+      }
+    }
+    /**
+     * <pre>
+     * The model to run: a served model id or alias. With one model loaded any value (or none) is
+     * accepted; with several, empty picks the first and an unknown name is NOT_FOUND.
+     * </pre>
+     *
+     * <code>string model = 4 [json_name = "model"];</code>
+     * @return The bytes for model.
+     */
+    public com.google.protobuf.ByteString
+        getModelBytes() {
+      java.lang.Object ref = model_;
+      if (ref instanceof String) {
+        com.google.protobuf.ByteString b = 
+            com.google.protobuf.ByteString.copyFromUtf8(
+                (java.lang.String) ref);
+        model_ = b;
+        return b;
+      } else {
+        return (com.google.protobuf.ByteString) ref;
+      }
+    }
+    /**
+     * <pre>
+     * The model to run: a served model id or alias. With one model loaded any value (or none) is
+     * accepted; with several, empty picks the first and an unknown name is NOT_FOUND.
+     * </pre>
+     *
+     * <code>string model = 4 [json_name = "model"];</code>
+     * @param value The model to set.
+     * @return This builder for chaining.
+     */
+    public Builder setModel(
+        java.lang.String value) {
+      if (value == null) { throw new NullPointerException(); }
+      model_ = value;
+      bitField0_ |= 0x00000008;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * The model to run: a served model id or alias. With one model loaded any value (or none) is
+     * accepted; with several, empty picks the first and an unknown name is NOT_FOUND.
+     * </pre>
+     *
+     * <code>string model = 4 [json_name = "model"];</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearModel() {
+      model_ = getDefaultInstance().getModel();
+      bitField0_ = (bitField0_ & ~0x00000008);
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * The model to run: a served model id or alias. With one model loaded any value (or none) is
+     * accepted; with several, empty picks the first and an unknown name is NOT_FOUND.
+     * </pre>
+     *
+     * <code>string model = 4 [json_name = "model"];</code>
+     * @param value The bytes for model to set.
+     * @return This builder for chaining.
+     */
+    public Builder setModelBytes(
+        com.google.protobuf.ByteString value) {
+      if (value == null) { throw new NullPointerException(); }
+      checkByteStringIsUtf8(value);
+      model_ = value;
+      bitField0_ |= 0x00000008;
+      onChanged();
+      return this;
     }
     @java.lang.Override
     public final Builder setUnknownFields(

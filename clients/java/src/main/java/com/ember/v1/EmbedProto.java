@@ -25,6 +25,11 @@ public final class EmbedProto {
     com.google.protobuf.GeneratedMessageV3.FieldAccessorTable
       internal_static_ember_v1_EmbedInput_fieldAccessorTable;
   static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_ember_v1_FloatMatrix_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessageV3.FieldAccessorTable
+      internal_static_ember_v1_FloatMatrix_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
     internal_static_ember_v1_EmbedRequest_descriptor;
   static final 
     com.google.protobuf.GeneratedMessageV3.FieldAccessorTable
@@ -87,60 +92,65 @@ public final class EmbedProto {
       "v1/common.proto\"\034\n\010TokenIds\022\020\n\003ids\030\001 \003(\003" +
       "R\003ids\"`\n\nEmbedInput\022\024\n\004text\030\001 \001(\tH\000R\004tex" +
       "t\0221\n\ttoken_ids\030\002 \001(\0132\022.ember.v1.TokenIds" +
-      "H\000R\010tokenIdsB\t\n\007content\"\253\002\n\014EmbedRequest" +
-      "\022,\n\006inputs\030\001 \003(\0132\024.ember.v1.EmbedInputR\006" +
-      "inputs\022!\n\tnormalize\030\002 \001(\010H\000R\tnormalize\210\001" +
-      "\001\022#\n\ndimensions\030\003 \001(\005H\001R\ndimensions\210\001\001\0224" +
-      "\n\ntruncation\030\004 \001(\0132\024.ember.v1.Truncation" +
-      "R\ntruncation\022\037\n\013prompt_name\030\005 \001(\tR\npromp" +
-      "tName\0221\n\006format\030\006 \001(\0162\031.ember.v1.Embeddi" +
-      "ngFormatR\006formatB\014\n\n_normalizeB\r\n\013_dimen" +
-      "sions\"B\n\tEmbedding\022\026\n\006values\030\001 \003(\002R\006valu" +
-      "es\022\035\n\nfloat32_le\030\002 \001(\014R\tfloat32Le\"\253\001\n\rEm" +
-      "bedResponse\0223\n\nembeddings\030\001 \003(\0132\023.ember." +
-      "v1.EmbeddingR\nembeddings\022%\n\005usage\030\002 \001(\0132" +
-      "\017.ember.v1.UsageR\005usage\022(\n\006timing\030\003 \001(\0132" +
-      "\020.ember.v1.TimingR\006timing\022\024\n\005model\030\004 \001(\t" +
-      "R\005model\"a\n\022EmbedStreamRequest\022\031\n\010batch_i" +
-      "d\030\001 \001(\tR\007batchId\0220\n\007request\030\002 \001(\0132\026.embe" +
-      "r.v1.EmbedRequestR\007request\"\237\001\n\023EmbedStre" +
-      "amResponse\022\031\n\010batch_id\030\001 \001(\tR\007batchId\0225\n" +
-      "\010response\030\002 \001(\0132\027.ember.v1.EmbedResponse" +
-      "H\000R\010response\022,\n\005error\030\003 \001(\0132\024.ember.v1.B" +
-      "atchErrorH\000R\005errorB\010\n\006result\"\231\001\n\022EmbedSp" +
-      "arseRequest\022,\n\006inputs\030\001 \003(\0132\024.ember.v1.E" +
-      "mbedInputR\006inputs\0224\n\ntruncation\030\002 \001(\0132\024." +
-      "ember.v1.TruncationR\ntruncation\022\037\n\013promp" +
-      "t_name\030\003 \001(\tR\npromptName\"C\n\017SparseEmbedd" +
-      "ing\022\030\n\007indices\030\001 \003(\rR\007indices\022\026\n\006values\030" +
-      "\002 \003(\002R\006values\"\267\001\n\023EmbedSparseResponse\0229\n" +
-      "\nembeddings\030\001 \003(\0132\031.ember.v1.SparseEmbed" +
-      "dingR\nembeddings\022%\n\005usage\030\002 \001(\0132\017.ember." +
-      "v1.UsageR\005usage\022(\n\006timing\030\003 \001(\0132\020.ember." +
-      "v1.TimingR\006timing\022\024\n\005model\030\004 \001(\tR\005model\"" +
-      "\261\001\n\021SimilarityRequest\022\'\n\017source_sentence" +
-      "\030\001 \001(\tR\016sourceSentence\022\034\n\tsentences\030\002 \003(" +
-      "\tR\tsentences\0224\n\ntruncation\030\003 \001(\0132\024.ember" +
+      "H\000R\010tokenIdsB\t\n\007content\"T\n\013FloatMatrix\022\022" +
+      "\n\004rows\030\001 \001(\rR\004rows\022\022\n\004cols\030\002 \001(\rR\004cols\022\035" +
+      "\n\nfloat32_le\030\003 \001(\014R\tfloat32Le\"\301\002\n\014EmbedR" +
+      "equest\022,\n\006inputs\030\001 \003(\0132\024.ember.v1.EmbedI" +
+      "nputR\006inputs\022!\n\tnormalize\030\002 \001(\010H\000R\tnorma" +
+      "lize\210\001\001\022#\n\ndimensions\030\003 \001(\005H\001R\ndimension" +
+      "s\210\001\001\0224\n\ntruncation\030\004 \001(\0132\024.ember.v1.Trun" +
+      "cationR\ntruncation\022\037\n\013prompt_name\030\005 \001(\tR" +
+      "\npromptName\0221\n\006format\030\006 \001(\0162\031.ember.v1.E" +
+      "mbeddingFormatR\006format\022\024\n\005model\030\007 \001(\tR\005m" +
+      "odelB\014\n\n_normalizeB\r\n\013_dimensions\"B\n\tEmb" +
+      "edding\022\026\n\006values\030\001 \003(\002R\006values\022\035\n\nfloat3" +
+      "2_le\030\002 \001(\014R\tfloat32Le\"\332\001\n\rEmbedResponse\022" +
+      "3\n\nembeddings\030\001 \003(\0132\023.ember.v1.Embedding" +
+      "R\nembeddings\022%\n\005usage\030\002 \001(\0132\017.ember.v1.U" +
+      "sageR\005usage\022(\n\006timing\030\003 \001(\0132\020.ember.v1.T" +
+      "imingR\006timing\022\024\n\005model\030\004 \001(\tR\005model\022-\n\006m" +
+      "atrix\030\005 \001(\0132\025.ember.v1.FloatMatrixR\006matr" +
+      "ix\"a\n\022EmbedStreamRequest\022\031\n\010batch_id\030\001 \001" +
+      "(\tR\007batchId\0220\n\007request\030\002 \001(\0132\026.ember.v1." +
+      "EmbedRequestR\007request\"\237\001\n\023EmbedStreamRes" +
+      "ponse\022\031\n\010batch_id\030\001 \001(\tR\007batchId\0225\n\010resp" +
+      "onse\030\002 \001(\0132\027.ember.v1.EmbedResponseH\000R\010r" +
+      "esponse\022,\n\005error\030\003 \001(\0132\024.ember.v1.BatchE" +
+      "rrorH\000R\005errorB\010\n\006result\"\257\001\n\022EmbedSparseR" +
+      "equest\022,\n\006inputs\030\001 \003(\0132\024.ember.v1.EmbedI" +
+      "nputR\006inputs\0224\n\ntruncation\030\002 \001(\0132\024.ember" +
       ".v1.TruncationR\ntruncation\022\037\n\013prompt_nam" +
-      "e\030\004 \001(\tR\npromptName\"\223\001\n\022SimilarityRespon" +
-      "se\022\026\n\006scores\030\001 \003(\002R\006scores\022%\n\005usage\030\002 \001(" +
-      "\0132\017.ember.v1.UsageR\005usage\022(\n\006timing\030\003 \001(" +
-      "\0132\020.ember.v1.TimingR\006timing\022\024\n\005model\030\004 \001" +
-      "(\tR\005model*p\n\017EmbeddingFormat\022 \n\034EMBEDDIN" +
+      "e\030\003 \001(\tR\npromptName\022\024\n\005model\030\004 \001(\tR\005mode" +
+      "l\"C\n\017SparseEmbedding\022\030\n\007indices\030\001 \003(\rR\007i" +
+      "ndices\022\026\n\006values\030\002 \003(\002R\006values\"\267\001\n\023Embed" +
+      "SparseResponse\0229\n\nembeddings\030\001 \003(\0132\031.emb" +
+      "er.v1.SparseEmbeddingR\nembeddings\022%\n\005usa" +
+      "ge\030\002 \001(\0132\017.ember.v1.UsageR\005usage\022(\n\006timi" +
+      "ng\030\003 \001(\0132\020.ember.v1.TimingR\006timing\022\024\n\005mo" +
+      "del\030\004 \001(\tR\005model\"\307\001\n\021SimilarityRequest\022\'" +
+      "\n\017source_sentence\030\001 \001(\tR\016sourceSentence\022" +
+      "\034\n\tsentences\030\002 \003(\tR\tsentences\0224\n\ntruncat" +
+      "ion\030\003 \001(\0132\024.ember.v1.TruncationR\ntruncat" +
+      "ion\022\037\n\013prompt_name\030\004 \001(\tR\npromptName\022\024\n\005" +
+      "model\030\005 \001(\tR\005model\"\223\001\n\022SimilarityRespons" +
+      "e\022\026\n\006scores\030\001 \003(\002R\006scores\022%\n\005usage\030\002 \001(\013" +
+      "2\017.ember.v1.UsageR\005usage\022(\n\006timing\030\003 \001(\013" +
+      "2\020.ember.v1.TimingR\006timing\022\024\n\005model\030\004 \001(" +
+      "\tR\005model*\215\001\n\017EmbeddingFormat\022 \n\034EMBEDDIN" +
       "G_FORMAT_UNSPECIFIED\020\000\022\032\n\026EMBEDDING_FORM" +
       "AT_FLOAT\020\001\022\037\n\033EMBEDDING_FORMAT_FLOAT32_L" +
-      "E\020\0022\255\002\n\014EmbedService\0228\n\005Embed\022\026.ember.v1" +
-      ".EmbedRequest\032\027.ember.v1.EmbedResponse\022N" +
-      "\n\013EmbedStream\022\034.ember.v1.EmbedStreamRequ" +
-      "est\032\035.ember.v1.EmbedStreamResponse(\0010\001\022J" +
-      "\n\013EmbedSparse\022\034.ember.v1.EmbedSparseRequ" +
-      "est\032\035.ember.v1.EmbedSparseResponse\022G\n\nSi" +
-      "milarity\022\033.ember.v1.SimilarityRequest\032\034." +
-      "ember.v1.SimilarityResponseB~\n\014com.ember" +
-      ".v1B\nEmbedProtoP\001Z8github.com/ember-serv" +
-      "e/ember/clients/go/ember/v1;emberv1\242\002\003EX" +
-      "X\252\002\010Ember.V1\312\002\010Ember\\V1\352\002\tEmber::V1b\006pro" +
-      "to3"
+      "E\020\002\022\033\n\027EMBEDDING_FORMAT_MATRIX\020\0032\255\002\n\014Emb" +
+      "edService\0228\n\005Embed\022\026.ember.v1.EmbedReque" +
+      "st\032\027.ember.v1.EmbedResponse\022N\n\013EmbedStre" +
+      "am\022\034.ember.v1.EmbedStreamRequest\032\035.ember" +
+      ".v1.EmbedStreamResponse(\0010\001\022J\n\013EmbedSpar" +
+      "se\022\034.ember.v1.EmbedSparseRequest\032\035.ember" +
+      ".v1.EmbedSparseResponse\022G\n\nSimilarity\022\033." +
+      "ember.v1.SimilarityRequest\032\034.ember.v1.Si" +
+      "milarityResponseB~\n\014com.ember.v1B\nEmbedP" +
+      "rotoP\001Z8github.com/ember-serve/ember/cli" +
+      "ents/go/ember/v1;emberv1\242\002\003EXX\252\002\010Ember.V" +
+      "1\312\002\010Ember\\V1\352\002\tEmber::V1b\006proto3"
     };
     descriptor = com.google.protobuf.Descriptors.FileDescriptor
       .internalBuildGeneratedFileFrom(descriptorData,
@@ -159,62 +169,68 @@ public final class EmbedProto {
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_ember_v1_EmbedInput_descriptor,
         new java.lang.String[] { "Text", "TokenIds", "Content", });
-    internal_static_ember_v1_EmbedRequest_descriptor =
+    internal_static_ember_v1_FloatMatrix_descriptor =
       getDescriptor().getMessageTypes().get(2);
+    internal_static_ember_v1_FloatMatrix_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
+        internal_static_ember_v1_FloatMatrix_descriptor,
+        new java.lang.String[] { "Rows", "Cols", "Float32Le", });
+    internal_static_ember_v1_EmbedRequest_descriptor =
+      getDescriptor().getMessageTypes().get(3);
     internal_static_ember_v1_EmbedRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_ember_v1_EmbedRequest_descriptor,
-        new java.lang.String[] { "Inputs", "Normalize", "Dimensions", "Truncation", "PromptName", "Format", "Normalize", "Dimensions", });
+        new java.lang.String[] { "Inputs", "Normalize", "Dimensions", "Truncation", "PromptName", "Format", "Model", "Normalize", "Dimensions", });
     internal_static_ember_v1_Embedding_descriptor =
-      getDescriptor().getMessageTypes().get(3);
+      getDescriptor().getMessageTypes().get(4);
     internal_static_ember_v1_Embedding_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_ember_v1_Embedding_descriptor,
         new java.lang.String[] { "Values", "Float32Le", });
     internal_static_ember_v1_EmbedResponse_descriptor =
-      getDescriptor().getMessageTypes().get(4);
+      getDescriptor().getMessageTypes().get(5);
     internal_static_ember_v1_EmbedResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_ember_v1_EmbedResponse_descriptor,
-        new java.lang.String[] { "Embeddings", "Usage", "Timing", "Model", });
+        new java.lang.String[] { "Embeddings", "Usage", "Timing", "Model", "Matrix", });
     internal_static_ember_v1_EmbedStreamRequest_descriptor =
-      getDescriptor().getMessageTypes().get(5);
+      getDescriptor().getMessageTypes().get(6);
     internal_static_ember_v1_EmbedStreamRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_ember_v1_EmbedStreamRequest_descriptor,
         new java.lang.String[] { "BatchId", "Request", });
     internal_static_ember_v1_EmbedStreamResponse_descriptor =
-      getDescriptor().getMessageTypes().get(6);
+      getDescriptor().getMessageTypes().get(7);
     internal_static_ember_v1_EmbedStreamResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_ember_v1_EmbedStreamResponse_descriptor,
         new java.lang.String[] { "BatchId", "Response", "Error", "Result", });
     internal_static_ember_v1_EmbedSparseRequest_descriptor =
-      getDescriptor().getMessageTypes().get(7);
+      getDescriptor().getMessageTypes().get(8);
     internal_static_ember_v1_EmbedSparseRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_ember_v1_EmbedSparseRequest_descriptor,
-        new java.lang.String[] { "Inputs", "Truncation", "PromptName", });
+        new java.lang.String[] { "Inputs", "Truncation", "PromptName", "Model", });
     internal_static_ember_v1_SparseEmbedding_descriptor =
-      getDescriptor().getMessageTypes().get(8);
+      getDescriptor().getMessageTypes().get(9);
     internal_static_ember_v1_SparseEmbedding_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_ember_v1_SparseEmbedding_descriptor,
         new java.lang.String[] { "Indices", "Values", });
     internal_static_ember_v1_EmbedSparseResponse_descriptor =
-      getDescriptor().getMessageTypes().get(9);
+      getDescriptor().getMessageTypes().get(10);
     internal_static_ember_v1_EmbedSparseResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_ember_v1_EmbedSparseResponse_descriptor,
         new java.lang.String[] { "Embeddings", "Usage", "Timing", "Model", });
     internal_static_ember_v1_SimilarityRequest_descriptor =
-      getDescriptor().getMessageTypes().get(10);
+      getDescriptor().getMessageTypes().get(11);
     internal_static_ember_v1_SimilarityRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_ember_v1_SimilarityRequest_descriptor,
-        new java.lang.String[] { "SourceSentence", "Sentences", "Truncation", "PromptName", });
+        new java.lang.String[] { "SourceSentence", "Sentences", "Truncation", "PromptName", "Model", });
     internal_static_ember_v1_SimilarityResponse_descriptor =
-      getDescriptor().getMessageTypes().get(11);
+      getDescriptor().getMessageTypes().get(12);
     internal_static_ember_v1_SimilarityResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_ember_v1_SimilarityResponse_descriptor,

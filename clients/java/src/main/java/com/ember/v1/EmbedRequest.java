@@ -23,6 +23,7 @@ private static final long serialVersionUID = 0L;
     inputs_ = java.util.Collections.emptyList();
     promptName_ = "";
     format_ = 0;
+    model_ = "";
   }
 
   @java.lang.Override
@@ -279,6 +280,55 @@ private static final long serialVersionUID = 0L;
     return result == null ? com.ember.v1.EmbeddingFormat.UNRECOGNIZED : result;
   }
 
+  public static final int MODEL_FIELD_NUMBER = 7;
+  @SuppressWarnings("serial")
+  private volatile java.lang.Object model_ = "";
+  /**
+   * <pre>
+   * The model to run: a served model id or alias. With one model loaded any value (or none) is
+   * accepted; with several, empty picks the first and an unknown name is NOT_FOUND.
+   * </pre>
+   *
+   * <code>string model = 7 [json_name = "model"];</code>
+   * @return The model.
+   */
+  @java.lang.Override
+  public java.lang.String getModel() {
+    java.lang.Object ref = model_;
+    if (ref instanceof java.lang.String) {
+      return (java.lang.String) ref;
+    } else {
+      com.google.protobuf.ByteString bs = 
+          (com.google.protobuf.ByteString) ref;
+      java.lang.String s = bs.toStringUtf8();
+      model_ = s;
+      return s;
+    }
+  }
+  /**
+   * <pre>
+   * The model to run: a served model id or alias. With one model loaded any value (or none) is
+   * accepted; with several, empty picks the first and an unknown name is NOT_FOUND.
+   * </pre>
+   *
+   * <code>string model = 7 [json_name = "model"];</code>
+   * @return The bytes for model.
+   */
+  @java.lang.Override
+  public com.google.protobuf.ByteString
+      getModelBytes() {
+    java.lang.Object ref = model_;
+    if (ref instanceof java.lang.String) {
+      com.google.protobuf.ByteString b = 
+          com.google.protobuf.ByteString.copyFromUtf8(
+              (java.lang.String) ref);
+      model_ = b;
+      return b;
+    } else {
+      return (com.google.protobuf.ByteString) ref;
+    }
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -311,6 +361,9 @@ private static final long serialVersionUID = 0L;
     if (format_ != com.ember.v1.EmbeddingFormat.EMBEDDING_FORMAT_UNSPECIFIED.getNumber()) {
       output.writeEnum(6, format_);
     }
+    if (!com.google.protobuf.GeneratedMessageV3.isStringEmpty(model_)) {
+      com.google.protobuf.GeneratedMessageV3.writeString(output, 7, model_);
+    }
     getUnknownFields().writeTo(output);
   }
 
@@ -342,6 +395,9 @@ private static final long serialVersionUID = 0L;
     if (format_ != com.ember.v1.EmbeddingFormat.EMBEDDING_FORMAT_UNSPECIFIED.getNumber()) {
       size += com.google.protobuf.CodedOutputStream
         .computeEnumSize(6, format_);
+    }
+    if (!com.google.protobuf.GeneratedMessageV3.isStringEmpty(model_)) {
+      size += com.google.protobuf.GeneratedMessageV3.computeStringSize(7, model_);
     }
     size += getUnknownFields().getSerializedSize();
     memoizedSize = size;
@@ -378,6 +434,8 @@ private static final long serialVersionUID = 0L;
     if (!getPromptName()
         .equals(other.getPromptName())) return false;
     if (format_ != other.format_) return false;
+    if (!getModel()
+        .equals(other.getModel())) return false;
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -410,6 +468,8 @@ private static final long serialVersionUID = 0L;
     hash = (53 * hash) + getPromptName().hashCode();
     hash = (37 * hash) + FORMAT_FIELD_NUMBER;
     hash = (53 * hash) + format_;
+    hash = (37 * hash) + MODEL_FIELD_NUMBER;
+    hash = (53 * hash) + getModel().hashCode();
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
     return hash;
@@ -559,6 +619,7 @@ private static final long serialVersionUID = 0L;
       }
       promptName_ = "";
       format_ = 0;
+      model_ = "";
       return this;
     }
 
@@ -624,6 +685,9 @@ private static final long serialVersionUID = 0L;
       }
       if (((from_bitField0_ & 0x00000020) != 0)) {
         result.format_ = format_;
+      }
+      if (((from_bitField0_ & 0x00000040) != 0)) {
+        result.model_ = model_;
       }
       result.bitField0_ |= to_bitField0_;
     }
@@ -715,6 +779,11 @@ private static final long serialVersionUID = 0L;
       if (other.format_ != 0) {
         setFormatValue(other.getFormatValue());
       }
+      if (!other.getModel().isEmpty()) {
+        model_ = other.model_;
+        bitField0_ |= 0x00000040;
+        onChanged();
+      }
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
       return this;
@@ -781,6 +850,11 @@ private static final long serialVersionUID = 0L;
               bitField0_ |= 0x00000020;
               break;
             } // case 48
+            case 58: {
+              model_ = input.readStringRequireUtf8();
+              bitField0_ |= 0x00000040;
+              break;
+            } // case 58
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -1542,6 +1616,103 @@ private static final long serialVersionUID = 0L;
     public Builder clearFormat() {
       bitField0_ = (bitField0_ & ~0x00000020);
       format_ = 0;
+      onChanged();
+      return this;
+    }
+
+    private java.lang.Object model_ = "";
+    /**
+     * <pre>
+     * The model to run: a served model id or alias. With one model loaded any value (or none) is
+     * accepted; with several, empty picks the first and an unknown name is NOT_FOUND.
+     * </pre>
+     *
+     * <code>string model = 7 [json_name = "model"];</code>
+     * @return The model.
+     */
+    public java.lang.String getModel() {
+      java.lang.Object ref = model_;
+      if (!(ref instanceof java.lang.String)) {
+        com.google.protobuf.ByteString bs =
+            (com.google.protobuf.ByteString) ref;
+        java.lang.String s = bs.toStringUtf8();
+        model_ = s;
+        return s;
+      } else {
+        return (java.lang.String) ref;
+      }
+    }
+    /**
+     * <pre>
+     * The model to run: a served model id or alias. With one model loaded any value (or none) is
+     * accepted; with several, empty picks the first and an unknown name is NOT_FOUND.
+     * </pre>
+     *
+     * <code>string model = 7 [json_name = "model"];</code>
+     * @return The bytes for model.
+     */
+    public com.google.protobuf.ByteString
+        getModelBytes() {
+      java.lang.Object ref = model_;
+      if (ref instanceof String) {
+        com.google.protobuf.ByteString b = 
+            com.google.protobuf.ByteString.copyFromUtf8(
+                (java.lang.String) ref);
+        model_ = b;
+        return b;
+      } else {
+        return (com.google.protobuf.ByteString) ref;
+      }
+    }
+    /**
+     * <pre>
+     * The model to run: a served model id or alias. With one model loaded any value (or none) is
+     * accepted; with several, empty picks the first and an unknown name is NOT_FOUND.
+     * </pre>
+     *
+     * <code>string model = 7 [json_name = "model"];</code>
+     * @param value The model to set.
+     * @return This builder for chaining.
+     */
+    public Builder setModel(
+        java.lang.String value) {
+      if (value == null) { throw new NullPointerException(); }
+      model_ = value;
+      bitField0_ |= 0x00000040;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * The model to run: a served model id or alias. With one model loaded any value (or none) is
+     * accepted; with several, empty picks the first and an unknown name is NOT_FOUND.
+     * </pre>
+     *
+     * <code>string model = 7 [json_name = "model"];</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearModel() {
+      model_ = getDefaultInstance().getModel();
+      bitField0_ = (bitField0_ & ~0x00000040);
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * The model to run: a served model id or alias. With one model loaded any value (or none) is
+     * accepted; with several, empty picks the first and an unknown name is NOT_FOUND.
+     * </pre>
+     *
+     * <code>string model = 7 [json_name = "model"];</code>
+     * @param value The bytes for model to set.
+     * @return This builder for chaining.
+     */
+    public Builder setModelBytes(
+        com.google.protobuf.ByteString value) {
+      if (value == null) { throw new NullPointerException(); }
+      checkByteStringIsUtf8(value);
+      model_ = value;
+      bitField0_ |= 0x00000040;
       onChanged();
       return this;
     }

@@ -233,6 +233,44 @@ private static final long serialVersionUID = 0L;
     }
   }
 
+  public static final int MATRIX_FIELD_NUMBER = 5;
+  private com.ember.v1.FloatMatrix matrix_;
+  /**
+   * <pre>
+   * All vectors in one block, when the request asked for EMBEDDING_FORMAT_MATRIX.
+   * </pre>
+   *
+   * <code>.ember.v1.FloatMatrix matrix = 5 [json_name = "matrix"];</code>
+   * @return Whether the matrix field is set.
+   */
+  @java.lang.Override
+  public boolean hasMatrix() {
+    return matrix_ != null;
+  }
+  /**
+   * <pre>
+   * All vectors in one block, when the request asked for EMBEDDING_FORMAT_MATRIX.
+   * </pre>
+   *
+   * <code>.ember.v1.FloatMatrix matrix = 5 [json_name = "matrix"];</code>
+   * @return The matrix.
+   */
+  @java.lang.Override
+  public com.ember.v1.FloatMatrix getMatrix() {
+    return matrix_ == null ? com.ember.v1.FloatMatrix.getDefaultInstance() : matrix_;
+  }
+  /**
+   * <pre>
+   * All vectors in one block, when the request asked for EMBEDDING_FORMAT_MATRIX.
+   * </pre>
+   *
+   * <code>.ember.v1.FloatMatrix matrix = 5 [json_name = "matrix"];</code>
+   */
+  @java.lang.Override
+  public com.ember.v1.FloatMatrixOrBuilder getMatrixOrBuilder() {
+    return matrix_ == null ? com.ember.v1.FloatMatrix.getDefaultInstance() : matrix_;
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -259,6 +297,9 @@ private static final long serialVersionUID = 0L;
     if (!com.google.protobuf.GeneratedMessageV3.isStringEmpty(model_)) {
       com.google.protobuf.GeneratedMessageV3.writeString(output, 4, model_);
     }
+    if (matrix_ != null) {
+      output.writeMessage(5, getMatrix());
+    }
     getUnknownFields().writeTo(output);
   }
 
@@ -282,6 +323,10 @@ private static final long serialVersionUID = 0L;
     }
     if (!com.google.protobuf.GeneratedMessageV3.isStringEmpty(model_)) {
       size += com.google.protobuf.GeneratedMessageV3.computeStringSize(4, model_);
+    }
+    if (matrix_ != null) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeMessageSize(5, getMatrix());
     }
     size += getUnknownFields().getSerializedSize();
     memoizedSize = size;
@@ -312,6 +357,11 @@ private static final long serialVersionUID = 0L;
     }
     if (!getModel()
         .equals(other.getModel())) return false;
+    if (hasMatrix() != other.hasMatrix()) return false;
+    if (hasMatrix()) {
+      if (!getMatrix()
+          .equals(other.getMatrix())) return false;
+    }
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -337,6 +387,10 @@ private static final long serialVersionUID = 0L;
     }
     hash = (37 * hash) + MODEL_FIELD_NUMBER;
     hash = (53 * hash) + getModel().hashCode();
+    if (hasMatrix()) {
+      hash = (37 * hash) + MATRIX_FIELD_NUMBER;
+      hash = (53 * hash) + getMatrix().hashCode();
+    }
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
     return hash;
@@ -488,6 +542,11 @@ private static final long serialVersionUID = 0L;
         timingBuilder_ = null;
       }
       model_ = "";
+      matrix_ = null;
+      if (matrixBuilder_ != null) {
+        matrixBuilder_.dispose();
+        matrixBuilder_ = null;
+      }
       return this;
     }
 
@@ -546,6 +605,11 @@ private static final long serialVersionUID = 0L;
       }
       if (((from_bitField0_ & 0x00000008) != 0)) {
         result.model_ = model_;
+      }
+      if (((from_bitField0_ & 0x00000010) != 0)) {
+        result.matrix_ = matrixBuilder_ == null
+            ? matrix_
+            : matrixBuilder_.build();
       }
     }
 
@@ -630,6 +694,9 @@ private static final long serialVersionUID = 0L;
         bitField0_ |= 0x00000008;
         onChanged();
       }
+      if (other.hasMatrix()) {
+        mergeMatrix(other.getMatrix());
+      }
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
       return this;
@@ -688,6 +755,13 @@ private static final long serialVersionUID = 0L;
               bitField0_ |= 0x00000008;
               break;
             } // case 34
+            case 42: {
+              input.readMessage(
+                  getMatrixFieldBuilder().getBuilder(),
+                  extensionRegistry);
+              bitField0_ |= 0x00000010;
+              break;
+            } // case 42
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -1417,6 +1491,161 @@ private static final long serialVersionUID = 0L;
       bitField0_ |= 0x00000008;
       onChanged();
       return this;
+    }
+
+    private com.ember.v1.FloatMatrix matrix_;
+    private com.google.protobuf.SingleFieldBuilderV3<
+        com.ember.v1.FloatMatrix, com.ember.v1.FloatMatrix.Builder, com.ember.v1.FloatMatrixOrBuilder> matrixBuilder_;
+    /**
+     * <pre>
+     * All vectors in one block, when the request asked for EMBEDDING_FORMAT_MATRIX.
+     * </pre>
+     *
+     * <code>.ember.v1.FloatMatrix matrix = 5 [json_name = "matrix"];</code>
+     * @return Whether the matrix field is set.
+     */
+    public boolean hasMatrix() {
+      return ((bitField0_ & 0x00000010) != 0);
+    }
+    /**
+     * <pre>
+     * All vectors in one block, when the request asked for EMBEDDING_FORMAT_MATRIX.
+     * </pre>
+     *
+     * <code>.ember.v1.FloatMatrix matrix = 5 [json_name = "matrix"];</code>
+     * @return The matrix.
+     */
+    public com.ember.v1.FloatMatrix getMatrix() {
+      if (matrixBuilder_ == null) {
+        return matrix_ == null ? com.ember.v1.FloatMatrix.getDefaultInstance() : matrix_;
+      } else {
+        return matrixBuilder_.getMessage();
+      }
+    }
+    /**
+     * <pre>
+     * All vectors in one block, when the request asked for EMBEDDING_FORMAT_MATRIX.
+     * </pre>
+     *
+     * <code>.ember.v1.FloatMatrix matrix = 5 [json_name = "matrix"];</code>
+     */
+    public Builder setMatrix(com.ember.v1.FloatMatrix value) {
+      if (matrixBuilder_ == null) {
+        if (value == null) {
+          throw new NullPointerException();
+        }
+        matrix_ = value;
+      } else {
+        matrixBuilder_.setMessage(value);
+      }
+      bitField0_ |= 0x00000010;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * All vectors in one block, when the request asked for EMBEDDING_FORMAT_MATRIX.
+     * </pre>
+     *
+     * <code>.ember.v1.FloatMatrix matrix = 5 [json_name = "matrix"];</code>
+     */
+    public Builder setMatrix(
+        com.ember.v1.FloatMatrix.Builder builderForValue) {
+      if (matrixBuilder_ == null) {
+        matrix_ = builderForValue.build();
+      } else {
+        matrixBuilder_.setMessage(builderForValue.build());
+      }
+      bitField0_ |= 0x00000010;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * All vectors in one block, when the request asked for EMBEDDING_FORMAT_MATRIX.
+     * </pre>
+     *
+     * <code>.ember.v1.FloatMatrix matrix = 5 [json_name = "matrix"];</code>
+     */
+    public Builder mergeMatrix(com.ember.v1.FloatMatrix value) {
+      if (matrixBuilder_ == null) {
+        if (((bitField0_ & 0x00000010) != 0) &&
+          matrix_ != null &&
+          matrix_ != com.ember.v1.FloatMatrix.getDefaultInstance()) {
+          getMatrixBuilder().mergeFrom(value);
+        } else {
+          matrix_ = value;
+        }
+      } else {
+        matrixBuilder_.mergeFrom(value);
+      }
+      bitField0_ |= 0x00000010;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * All vectors in one block, when the request asked for EMBEDDING_FORMAT_MATRIX.
+     * </pre>
+     *
+     * <code>.ember.v1.FloatMatrix matrix = 5 [json_name = "matrix"];</code>
+     */
+    public Builder clearMatrix() {
+      bitField0_ = (bitField0_ & ~0x00000010);
+      matrix_ = null;
+      if (matrixBuilder_ != null) {
+        matrixBuilder_.dispose();
+        matrixBuilder_ = null;
+      }
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * All vectors in one block, when the request asked for EMBEDDING_FORMAT_MATRIX.
+     * </pre>
+     *
+     * <code>.ember.v1.FloatMatrix matrix = 5 [json_name = "matrix"];</code>
+     */
+    public com.ember.v1.FloatMatrix.Builder getMatrixBuilder() {
+      bitField0_ |= 0x00000010;
+      onChanged();
+      return getMatrixFieldBuilder().getBuilder();
+    }
+    /**
+     * <pre>
+     * All vectors in one block, when the request asked for EMBEDDING_FORMAT_MATRIX.
+     * </pre>
+     *
+     * <code>.ember.v1.FloatMatrix matrix = 5 [json_name = "matrix"];</code>
+     */
+    public com.ember.v1.FloatMatrixOrBuilder getMatrixOrBuilder() {
+      if (matrixBuilder_ != null) {
+        return matrixBuilder_.getMessageOrBuilder();
+      } else {
+        return matrix_ == null ?
+            com.ember.v1.FloatMatrix.getDefaultInstance() : matrix_;
+      }
+    }
+    /**
+     * <pre>
+     * All vectors in one block, when the request asked for EMBEDDING_FORMAT_MATRIX.
+     * </pre>
+     *
+     * <code>.ember.v1.FloatMatrix matrix = 5 [json_name = "matrix"];</code>
+     */
+    private com.google.protobuf.SingleFieldBuilderV3<
+        com.ember.v1.FloatMatrix, com.ember.v1.FloatMatrix.Builder, com.ember.v1.FloatMatrixOrBuilder> 
+        getMatrixFieldBuilder() {
+      if (matrixBuilder_ == null) {
+        matrixBuilder_ = new com.google.protobuf.SingleFieldBuilderV3<
+            com.ember.v1.FloatMatrix, com.ember.v1.FloatMatrix.Builder, com.ember.v1.FloatMatrixOrBuilder>(
+                getMatrix(),
+                getParentForChildren(),
+                isClean());
+        matrix_ = null;
+      }
+      return matrixBuilder_;
     }
     @java.lang.Override
     public final Builder setUnknownFields(

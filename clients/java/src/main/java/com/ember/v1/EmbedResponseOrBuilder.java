@@ -124,4 +124,31 @@ public interface EmbedResponseOrBuilder extends
    */
   com.google.protobuf.ByteString
       getModelBytes();
+
+  /**
+   * <pre>
+   * All vectors in one block, when the request asked for EMBEDDING_FORMAT_MATRIX.
+   * </pre>
+   *
+   * <code>.ember.v1.FloatMatrix matrix = 5 [json_name = "matrix"];</code>
+   * @return Whether the matrix field is set.
+   */
+  boolean hasMatrix();
+  /**
+   * <pre>
+   * All vectors in one block, when the request asked for EMBEDDING_FORMAT_MATRIX.
+   * </pre>
+   *
+   * <code>.ember.v1.FloatMatrix matrix = 5 [json_name = "matrix"];</code>
+   * @return The matrix.
+   */
+  com.ember.v1.FloatMatrix getMatrix();
+  /**
+   * <pre>
+   * All vectors in one block, when the request asked for EMBEDDING_FORMAT_MATRIX.
+   * </pre>
+   *
+   * <code>.ember.v1.FloatMatrix matrix = 5 [json_name = "matrix"];</code>
+   */
+  com.ember.v1.FloatMatrixOrBuilder getMatrixOrBuilder();
 }

@@ -36,6 +36,14 @@ public enum EmbeddingFormat
    * <code>EMBEDDING_FORMAT_FLOAT32_LE = 2;</code>
    */
   EMBEDDING_FORMAT_FLOAT32_LE(2),
+  /**
+   * <pre>
+   * EmbedResponse.matrix holds every vector in one block (embeddings stays empty).
+   * </pre>
+   *
+   * <code>EMBEDDING_FORMAT_MATRIX = 3;</code>
+   */
+  EMBEDDING_FORMAT_MATRIX(3),
   UNRECOGNIZED(-1),
   ;
 
@@ -63,6 +71,14 @@ public enum EmbeddingFormat
    * <code>EMBEDDING_FORMAT_FLOAT32_LE = 2;</code>
    */
   public static final int EMBEDDING_FORMAT_FLOAT32_LE_VALUE = 2;
+  /**
+   * <pre>
+   * EmbedResponse.matrix holds every vector in one block (embeddings stays empty).
+   * </pre>
+   *
+   * <code>EMBEDDING_FORMAT_MATRIX = 3;</code>
+   */
+  public static final int EMBEDDING_FORMAT_MATRIX_VALUE = 3;
 
 
   public final int getNumber() {
@@ -92,6 +108,7 @@ public enum EmbeddingFormat
       case 0: return EMBEDDING_FORMAT_UNSPECIFIED;
       case 1: return EMBEDDING_FORMAT_FLOAT;
       case 2: return EMBEDDING_FORMAT_FLOAT32_LE;
+      case 3: return EMBEDDING_FORMAT_MATRIX;
       default: return null;
     }
   }

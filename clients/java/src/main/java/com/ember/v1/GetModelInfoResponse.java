@@ -63,7 +63,7 @@ private static final long serialVersionUID = 0L;
   private volatile java.lang.Object modelId_ = "";
   /**
    * <pre>
-   * The model's id (its folder name, or --served-model-name).
+   * The model's id (its folder name, --served-model-name, or NAME in --model NAME=PATH).
    * </pre>
    *
    * <code>string model_id = 1 [json_name = "modelId"];</code>
@@ -84,7 +84,7 @@ private static final long serialVersionUID = 0L;
   }
   /**
    * <pre>
-   * The model's id (its folder name, or --served-model-name).
+   * The model's id (its folder name, --served-model-name, or NAME in --model NAME=PATH).
    * </pre>
    *
    * <code>string model_id = 1 [json_name = "modelId"];</code>
@@ -1576,7 +1576,7 @@ private static final long serialVersionUID = 0L;
     private java.lang.Object modelId_ = "";
     /**
      * <pre>
-     * The model's id (its folder name, or --served-model-name).
+     * The model's id (its folder name, --served-model-name, or NAME in --model NAME=PATH).
      * </pre>
      *
      * <code>string model_id = 1 [json_name = "modelId"];</code>
@@ -1596,7 +1596,7 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * The model's id (its folder name, or --served-model-name).
+     * The model's id (its folder name, --served-model-name, or NAME in --model NAME=PATH).
      * </pre>
      *
      * <code>string model_id = 1 [json_name = "modelId"];</code>
@@ -1617,7 +1617,7 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * The model's id (its folder name, or --served-model-name).
+     * The model's id (its folder name, --served-model-name, or NAME in --model NAME=PATH).
      * </pre>
      *
      * <code>string model_id = 1 [json_name = "modelId"];</code>
@@ -1634,7 +1634,7 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * The model's id (its folder name, or --served-model-name).
+     * The model's id (its folder name, --served-model-name, or NAME in --model NAME=PATH).
      * </pre>
      *
      * <code>string model_id = 1 [json_name = "modelId"];</code>
@@ -1648,7 +1648,7 @@ private static final long serialVersionUID = 0L;
     }
     /**
      * <pre>
-     * The model's id (its folder name, or --served-model-name).
+     * The model's id (its folder name, --served-model-name, or NAME in --model NAME=PATH).
      * </pre>
      *
      * <code>string model_id = 1 [json_name = "modelId"];</code>

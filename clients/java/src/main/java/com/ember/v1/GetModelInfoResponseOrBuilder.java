@@ -9,7 +9,7 @@ public interface GetModelInfoResponseOrBuilder extends
 
   /**
    * <pre>
-   * The model's id (its folder name, or --served-model-name).
+   * The model's id (its folder name, --served-model-name, or NAME in --model NAME=PATH).
    * </pre>
    *
    * <code>string model_id = 1 [json_name = "modelId"];</code>
@@ -18,7 +18,7 @@ public interface GetModelInfoResponseOrBuilder extends
   java.lang.String getModelId();
   /**
    * <pre>
-   * The model's id (its folder name, or --served-model-name).
+   * The model's id (its folder name, --served-model-name, or NAME in --model NAME=PATH).
    * </pre>
    *
    * <code>string model_id = 1 [json_name = "modelId"];</code>

@@ -15,6 +15,16 @@ public final class ModelProto {
         (com.google.protobuf.ExtensionRegistryLite) registry);
   }
   static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_ember_v1_ListModelsRequest_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessageV3.FieldAccessorTable
+      internal_static_ember_v1_ListModelsRequest_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_ember_v1_ListModelsResponse_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessageV3.FieldAccessorTable
+      internal_static_ember_v1_ListModelsResponse_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
     internal_static_ember_v1_GetModelInfoRequest_descriptor;
   static final 
     com.google.protobuf.GeneratedMessageV3.FieldAccessorTable
@@ -74,124 +84,142 @@ public final class ModelProto {
   static {
     java.lang.String[] descriptorData = {
       "\n\024ember/v1/model.proto\022\010ember.v1\032\024ember/" +
-      "v1/embed.proto\"\025\n\023GetModelInfoRequest\"\270\005" +
-      "\n\024GetModelInfoResponse\022\031\n\010model_id\030\001 \001(\t" +
-      "R\007modelId\022\'\n\004kind\030\002 \001(\0162\023.ember.v1.Model" +
-      "KindR\004kind\022$\n\005tasks\030\003 \003(\0162\016.ember.v1.Tas" +
-      "kR\005tasks\022\026\n\006labels\030\004 \003(\tR\006labels\022\024\n\005dtyp" +
-      "e\030\005 \001(\tR\005dtype\022\026\n\006device\030\006 \001(\tR\006device\022(" +
-      "\n\020max_input_length\030\007 \001(\rR\016maxInputLength" +
-      "\022(\n\020max_batch_tokens\030\010 \001(\rR\016maxBatchToke" +
-      "ns\022,\n\022max_batch_requests\030\t \001(\rR\020maxBatch" +
-      "Requests\0221\n\025max_client_batch_size\030\n \001(\rR" +
-      "\022maxClientBatchSize\0221\n\024embedding_dimensi" +
-      "ons\030\013 \001(\rR\023embeddingDimensions\022!\n\014prompt" +
-      "_names\030\014 \003(\tR\013promptNames\022\030\n\007pooling\030\r \001" +
-      "(\tR\007pooling\022\030\n\007backend\030\016 \001(\tR\007backend\022\"\n" +
-      "\014architecture\030\017 \001(\tR\014architecture\022%\n\016ser" +
-      "ver_version\030\020 \001(\tR\rserverVersion\022#\n\003cpu\030" +
-      "\021 \001(\0132\021.ember.v1.CpuInfoR\003cpu\022A\n\017precisi" +
-      "on_check\030\022 \001(\0132\030.ember.v1.PrecisionCheck" +
-      "R\016precisionCheck\"P\n\007CpuInfo\022\020\n\003isa\030\001 \001(\t" +
-      "R\003isa\022\035\n\nmodel_name\030\002 \001(\tR\tmodelName\022\024\n\005" +
-      "flags\030\003 \003(\tR\005flags\"~\n\016PrecisionCheck\022\024\n\005" +
-      "dtype\030\001 \001(\tR\005dtype\022\035\n\nmin_cosine\030\002 \001(\002R\t" +
-      "minCosine\022\037\n\013mean_cosine\030\003 \001(\002R\nmeanCosi" +
-      "ne\022\026\n\006probes\030\004 \001(\rR\006probes\"\224\001\n\017TokenizeR" +
-      "equest\022\026\n\006inputs\030\001 \003(\tR\006inputs\0221\n\022add_sp" +
-      "ecial_tokens\030\002 \001(\010H\000R\020addSpecialTokens\210\001" +
-      "\001\022\037\n\013prompt_name\030\003 \001(\tR\npromptNameB\025\n\023_a" +
-      "dd_special_tokens\"o\n\005Token\022\016\n\002id\030\001 \001(\rR\002" +
-      "id\022\022\n\004text\030\002 \001(\tR\004text\022\030\n\007special\030\003 \001(\010R" +
-      "\007special\022\024\n\005start\030\004 \001(\rR\005start\022\022\n\004stop\030\005" +
-      " \001(\rR\004stop\"8\n\rTokenizedText\022\'\n\006tokens\030\001 " +
-      "\003(\0132\017.ember.v1.TokenR\006tokens\"E\n\020Tokenize" +
-      "Response\0221\n\007results\030\001 \003(\0132\027.ember.v1.Tok" +
-      "enizedTextR\007results\"\210\001\n\rDecodeRequest\022*\n" +
-      "\006inputs\030\001 \003(\0132\022.ember.v1.TokenIdsR\006input" +
-      "s\0223\n\023skip_special_tokens\030\002 \001(\010H\000R\021skipSp" +
-      "ecialTokens\210\001\001B\026\n\024_skip_special_tokens\"&" +
-      "\n\016DecodeResponse\022\024\n\005texts\030\001 \003(\tR\005texts*\200" +
-      "\001\n\004Task\022\024\n\020TASK_UNSPECIFIED\020\000\022\016\n\nTASK_EM" +
-      "BED\020\001\022\025\n\021TASK_EMBED_SPARSE\020\002\022\021\n\rTASK_CLA" +
-      "SSIFY\020\003\022\017\n\013TASK_RERANK\020\004\022\027\n\023TASK_PREDICT" +
-      "_TOKENS\020\005*\324\001\n\tModelKind\022\032\n\026MODEL_KIND_UN" +
-      "SPECIFIED\020\000\022\030\n\024MODEL_KIND_EMBEDDING\020\001\022\037\n" +
-      "\033MODEL_KIND_SPARSE_EMBEDDING\020\002\022\027\n\023MODEL_" +
-      "KIND_RERANKER\020\003\022\031\n\025MODEL_KIND_CLASSIFIER" +
-      "\020\004\022\037\n\033MODEL_KIND_TOKEN_CLASSIFIER\020\005\022\033\n\027M" +
-      "ODEL_KIND_LLM_RERANKER\020\0062\335\001\n\014ModelServic" +
-      "e\022M\n\014GetModelInfo\022\035.ember.v1.GetModelInf" +
-      "oRequest\032\036.ember.v1.GetModelInfoResponse" +
-      "\022A\n\010Tokenize\022\031.ember.v1.TokenizeRequest\032" +
-      "\032.ember.v1.TokenizeResponse\022;\n\006Decode\022\027." +
-      "ember.v1.DecodeRequest\032\030.ember.v1.Decode" +
-      "ResponseB~\n\014com.ember.v1B\nModelProtoP\001Z8" +
-      "github.com/ember-serve/ember/clients/go/" +
-      "ember/v1;emberv1\242\002\003EXX\252\002\010Ember.V1\312\002\010Embe" +
-      "r\\V1\352\002\tEmber::V1b\006proto3"
+      "v1/embed.proto\"\023\n\021ListModelsRequest\"L\n\022L" +
+      "istModelsResponse\0226\n\006models\030\001 \003(\0132\036.embe" +
+      "r.v1.GetModelInfoResponseR\006models\"+\n\023Get" +
+      "ModelInfoRequest\022\024\n\005model\030\001 \001(\tR\005model\"\270" +
+      "\005\n\024GetModelInfoResponse\022\031\n\010model_id\030\001 \001(" +
+      "\tR\007modelId\022\'\n\004kind\030\002 \001(\0162\023.ember.v1.Mode" +
+      "lKindR\004kind\022$\n\005tasks\030\003 \003(\0162\016.ember.v1.Ta" +
+      "skR\005tasks\022\026\n\006labels\030\004 \003(\tR\006labels\022\024\n\005dty" +
+      "pe\030\005 \001(\tR\005dtype\022\026\n\006device\030\006 \001(\tR\006device\022" +
+      "(\n\020max_input_length\030\007 \001(\rR\016maxInputLengt" +
+      "h\022(\n\020max_batch_tokens\030\010 \001(\rR\016maxBatchTok" +
+      "ens\022,\n\022max_batch_requests\030\t \001(\rR\020maxBatc" +
+      "hRequests\0221\n\025max_client_batch_size\030\n \001(\r" +
+      "R\022maxClientBatchSize\0221\n\024embedding_dimens" +
+      "ions\030\013 \001(\rR\023embeddingDimensions\022!\n\014promp" +
+      "t_names\030\014 \003(\tR\013promptNames\022\030\n\007pooling\030\r " +
+      "\001(\tR\007pooling\022\030\n\007backend\030\016 \001(\tR\007backend\022\"" +
+      "\n\014architecture\030\017 \001(\tR\014architecture\022%\n\016se" +
+      "rver_version\030\020 \001(\tR\rserverVersion\022#\n\003cpu" +
+      "\030\021 \001(\0132\021.ember.v1.CpuInfoR\003cpu\022A\n\017precis" +
+      "ion_check\030\022 \001(\0132\030.ember.v1.PrecisionChec" +
+      "kR\016precisionCheck\"P\n\007CpuInfo\022\020\n\003isa\030\001 \001(" +
+      "\tR\003isa\022\035\n\nmodel_name\030\002 \001(\tR\tmodelName\022\024\n" +
+      "\005flags\030\003 \003(\tR\005flags\"~\n\016PrecisionCheck\022\024\n" +
+      "\005dtype\030\001 \001(\tR\005dtype\022\035\n\nmin_cosine\030\002 \001(\002R" +
+      "\tminCosine\022\037\n\013mean_cosine\030\003 \001(\002R\nmeanCos" +
+      "ine\022\026\n\006probes\030\004 \001(\rR\006probes\"\252\001\n\017Tokenize" +
+      "Request\022\026\n\006inputs\030\001 \003(\tR\006inputs\0221\n\022add_s" +
+      "pecial_tokens\030\002 \001(\010H\000R\020addSpecialTokens\210" +
+      "\001\001\022\037\n\013prompt_name\030\003 \001(\tR\npromptName\022\024\n\005m" +
+      "odel\030\004 \001(\tR\005modelB\025\n\023_add_special_tokens" +
+      "\"o\n\005Token\022\016\n\002id\030\001 \001(\rR\002id\022\022\n\004text\030\002 \001(\tR" +
+      "\004text\022\030\n\007special\030\003 \001(\010R\007special\022\024\n\005start" +
+      "\030\004 \001(\rR\005start\022\022\n\004stop\030\005 \001(\rR\004stop\"8\n\rTok" +
+      "enizedText\022\'\n\006tokens\030\001 \003(\0132\017.ember.v1.To" +
+      "kenR\006tokens\"E\n\020TokenizeResponse\0221\n\007resul" +
+      "ts\030\001 \003(\0132\027.ember.v1.TokenizedTextR\007resul" +
+      "ts\"\236\001\n\rDecodeRequest\022*\n\006inputs\030\001 \003(\0132\022.e" +
+      "mber.v1.TokenIdsR\006inputs\0223\n\023skip_special" +
+      "_tokens\030\002 \001(\010H\000R\021skipSpecialTokens\210\001\001\022\024\n" +
+      "\005model\030\003 \001(\tR\005modelB\026\n\024_skip_special_tok" +
+      "ens\"&\n\016DecodeResponse\022\024\n\005texts\030\001 \003(\tR\005te" +
+      "xts*\200\001\n\004Task\022\024\n\020TASK_UNSPECIFIED\020\000\022\016\n\nTA" +
+      "SK_EMBED\020\001\022\025\n\021TASK_EMBED_SPARSE\020\002\022\021\n\rTAS" +
+      "K_CLASSIFY\020\003\022\017\n\013TASK_RERANK\020\004\022\027\n\023TASK_PR" +
+      "EDICT_TOKENS\020\005*\324\001\n\tModelKind\022\032\n\026MODEL_KI" +
+      "ND_UNSPECIFIED\020\000\022\030\n\024MODEL_KIND_EMBEDDING" +
+      "\020\001\022\037\n\033MODEL_KIND_SPARSE_EMBEDDING\020\002\022\027\n\023M" +
+      "ODEL_KIND_RERANKER\020\003\022\031\n\025MODEL_KIND_CLASS" +
+      "IFIER\020\004\022\037\n\033MODEL_KIND_TOKEN_CLASSIFIER\020\005" +
+      "\022\033\n\027MODEL_KIND_LLM_RERANKER\020\0062\246\002\n\014ModelS" +
+      "ervice\022M\n\014GetModelInfo\022\035.ember.v1.GetMod" +
+      "elInfoRequest\032\036.ember.v1.GetModelInfoRes" +
+      "ponse\022A\n\010Tokenize\022\031.ember.v1.TokenizeReq" +
+      "uest\032\032.ember.v1.TokenizeResponse\022;\n\006Deco" +
+      "de\022\027.ember.v1.DecodeRequest\032\030.ember.v1.D" +
+      "ecodeResponse\022G\n\nListModels\022\033.ember.v1.L" +
+      "istModelsRequest\032\034.ember.v1.ListModelsRe" +
+      "sponseB~\n\014com.ember.v1B\nModelProtoP\001Z8gi" +
+      "thub.com/ember-serve/ember/clients/go/em" +
+      "ber/v1;emberv1\242\002\003EXX\252\002\010Ember.V1\312\002\010Ember\\" +
+      "V1\352\002\tEmber::V1b\006proto3"
     };
     descriptor = com.google.protobuf.Descriptors.FileDescriptor
       .internalBuildGeneratedFileFrom(descriptorData,
         new com.google.protobuf.Descriptors.FileDescriptor[] {
           com.ember.v1.EmbedProto.getDescriptor(),
         });
-    internal_static_ember_v1_GetModelInfoRequest_descriptor =
+    internal_static_ember_v1_ListModelsRequest_descriptor =
       getDescriptor().getMessageTypes().get(0);
+    internal_static_ember_v1_ListModelsRequest_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
+        internal_static_ember_v1_ListModelsRequest_descriptor,
+        new java.lang.String[] { });
+    internal_static_ember_v1_ListModelsResponse_descriptor =
+      getDescriptor().getMessageTypes().get(1);
+    internal_static_ember_v1_ListModelsResponse_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
+        internal_static_ember_v1_ListModelsResponse_descriptor,
+        new java.lang.String[] { "Models", });
+    internal_static_ember_v1_GetModelInfoRequest_descriptor =
+      getDescriptor().getMessageTypes().get(2);
     internal_static_ember_v1_GetModelInfoRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_ember_v1_GetModelInfoRequest_descriptor,
-        new java.lang.String[] { });
+        new java.lang.String[] { "Model", });
     internal_static_ember_v1_GetModelInfoResponse_descriptor =
-      getDescriptor().getMessageTypes().get(1);
+      getDescriptor().getMessageTypes().get(3);
     internal_static_ember_v1_GetModelInfoResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_ember_v1_GetModelInfoResponse_descriptor,
         new java.lang.String[] { "ModelId", "Kind", "Tasks", "Labels", "Dtype", "Device", "MaxInputLength", "MaxBatchTokens", "MaxBatchRequests", "MaxClientBatchSize", "EmbeddingDimensions", "PromptNames", "Pooling", "Backend", "Architecture", "ServerVersion", "Cpu", "PrecisionCheck", });
     internal_static_ember_v1_CpuInfo_descriptor =
-      getDescriptor().getMessageTypes().get(2);
+      getDescriptor().getMessageTypes().get(4);
     internal_static_ember_v1_CpuInfo_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_ember_v1_CpuInfo_descriptor,
         new java.lang.String[] { "Isa", "ModelName", "Flags", });
     internal_static_ember_v1_PrecisionCheck_descriptor =
-      getDescriptor().getMessageTypes().get(3);
+      getDescriptor().getMessageTypes().get(5);
     internal_static_ember_v1_PrecisionCheck_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_ember_v1_PrecisionCheck_descriptor,
         new java.lang.String[] { "Dtype", "MinCosine", "MeanCosine", "Probes", });
     internal_static_ember_v1_TokenizeRequest_descriptor =
-      getDescriptor().getMessageTypes().get(4);
+      getDescriptor().getMessageTypes().get(6);
     internal_static_ember_v1_TokenizeRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_ember_v1_TokenizeRequest_descriptor,
-        new java.lang.String[] { "Inputs", "AddSpecialTokens", "PromptName", "AddSpecialTokens", });
+        new java.lang.String[] { "Inputs", "AddSpecialTokens", "PromptName", "Model", "AddSpecialTokens", });
     internal_static_ember_v1_Token_descriptor =
-      getDescriptor().getMessageTypes().get(5);
+      getDescriptor().getMessageTypes().get(7);
     internal_static_ember_v1_Token_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_ember_v1_Token_descriptor,
         new java.lang.String[] { "Id", "Text", "Special", "Start", "Stop", });
     internal_static_ember_v1_TokenizedText_descriptor =
-      getDescriptor().getMessageTypes().get(6);
+      getDescriptor().getMessageTypes().get(8);
     internal_static_ember_v1_TokenizedText_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_ember_v1_TokenizedText_descriptor,
         new java.lang.String[] { "Tokens", });
     internal_static_ember_v1_TokenizeResponse_descriptor =
-      getDescriptor().getMessageTypes().get(7);
+      getDescriptor().getMessageTypes().get(9);
     internal_static_ember_v1_TokenizeResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_ember_v1_TokenizeResponse_descriptor,
         new java.lang.String[] { "Results", });
     internal_static_ember_v1_DecodeRequest_descriptor =
-      getDescriptor().getMessageTypes().get(8);
+      getDescriptor().getMessageTypes().get(10);
     internal_static_ember_v1_DecodeRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_ember_v1_DecodeRequest_descriptor,
-        new java.lang.String[] { "Inputs", "SkipSpecialTokens", "SkipSpecialTokens", });
+        new java.lang.String[] { "Inputs", "SkipSpecialTokens", "Model", "SkipSpecialTokens", });
     internal_static_ember_v1_DecodeResponse_descriptor =
-      getDescriptor().getMessageTypes().get(9);
+      getDescriptor().getMessageTypes().get(11);
     internal_static_ember_v1_DecodeResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_ember_v1_DecodeResponse_descriptor,

@@ -111,6 +111,37 @@ public final class ModelServiceGrpc {
     return getDecodeMethod;
   }
 
+  private static volatile io.grpc.MethodDescriptor<com.ember.v1.ListModelsRequest,
+      com.ember.v1.ListModelsResponse> getListModelsMethod;
+
+  @io.grpc.stub.annotations.RpcMethod(
+      fullMethodName = SERVICE_NAME + '/' + "ListModels",
+      requestType = com.ember.v1.ListModelsRequest.class,
+      responseType = com.ember.v1.ListModelsResponse.class,
+      methodType = io.grpc.MethodDescriptor.MethodType.UNARY)
+  public static io.grpc.MethodDescriptor<com.ember.v1.ListModelsRequest,
+      com.ember.v1.ListModelsResponse> getListModelsMethod() {
+    io.grpc.MethodDescriptor<com.ember.v1.ListModelsRequest, com.ember.v1.ListModelsResponse> getListModelsMethod;
+    if ((getListModelsMethod = ModelServiceGrpc.getListModelsMethod) == null) {
+      synchronized (ModelServiceGrpc.class) {
+        if ((getListModelsMethod = ModelServiceGrpc.getListModelsMethod) == null) {
+          ModelServiceGrpc.getListModelsMethod = getListModelsMethod =
+              io.grpc.MethodDescriptor.<com.ember.v1.ListModelsRequest, com.ember.v1.ListModelsResponse>newBuilder()
+              .setType(io.grpc.MethodDescriptor.MethodType.UNARY)
+              .setFullMethodName(generateFullMethodName(SERVICE_NAME, "ListModels"))
+              .setSampledToLocalTracing(true)
+              .setRequestMarshaller(io.grpc.protobuf.ProtoUtils.marshaller(
+                  com.ember.v1.ListModelsRequest.getDefaultInstance()))
+              .setResponseMarshaller(io.grpc.protobuf.ProtoUtils.marshaller(
+                  com.ember.v1.ListModelsResponse.getDefaultInstance()))
+              .setSchemaDescriptor(new ModelServiceMethodDescriptorSupplier("ListModels"))
+              .build();
+        }
+      }
+    }
+    return getListModelsMethod;
+  }
+
   /**
    * Creates a new async stub that supports all call types for the service
    */
@@ -192,6 +223,16 @@ public final class ModelServiceGrpc {
       io.grpc.stub.ServerCalls.asyncUnimplementedUnaryCall(getDecodeMethod(), responseObserver);
     }
 
+    /**
+     * <pre>
+     * ListModels describes every model the server serves, in the order they were given.
+     * </pre>
+     */
+    public void listModels(com.ember.v1.ListModelsRequest request,
+        io.grpc.stub.StreamObserver<com.ember.v1.ListModelsResponse> responseObserver) {
+      io.grpc.stub.ServerCalls.asyncUnimplementedUnaryCall(getListModelsMethod(), responseObserver);
+    }
+
     @java.lang.Override public final io.grpc.ServerServiceDefinition bindService() {
       return io.grpc.ServerServiceDefinition.builder(getServiceDescriptor())
           .addMethod(
@@ -215,6 +256,13 @@ public final class ModelServiceGrpc {
                 com.ember.v1.DecodeRequest,
                 com.ember.v1.DecodeResponse>(
                   this, METHODID_DECODE)))
+          .addMethod(
+            getListModelsMethod(),
+            io.grpc.stub.ServerCalls.asyncUnaryCall(
+              new MethodHandlers<
+                com.ember.v1.ListModelsRequest,
+                com.ember.v1.ListModelsResponse>(
+                  this, METHODID_LIST_MODELS)))
           .build();
     }
   }
@@ -268,6 +316,17 @@ public final class ModelServiceGrpc {
       io.grpc.stub.ClientCalls.asyncUnaryCall(
           getChannel().newCall(getDecodeMethod(), getCallOptions()), request, responseObserver);
     }
+
+    /**
+     * <pre>
+     * ListModels describes every model the server serves, in the order they were given.
+     * </pre>
+     */
+    public void listModels(com.ember.v1.ListModelsRequest request,
+        io.grpc.stub.StreamObserver<com.ember.v1.ListModelsResponse> responseObserver) {
+      io.grpc.stub.ClientCalls.asyncUnaryCall(
+          getChannel().newCall(getListModelsMethod(), getCallOptions()), request, responseObserver);
+    }
   }
 
   /**
@@ -315,6 +374,16 @@ public final class ModelServiceGrpc {
     public com.ember.v1.DecodeResponse decode(com.ember.v1.DecodeRequest request) {
       return io.grpc.stub.ClientCalls.blockingUnaryCall(
           getChannel(), getDecodeMethod(), getCallOptions(), request);
+    }
+
+    /**
+     * <pre>
+     * ListModels describes every model the server serves, in the order they were given.
+     * </pre>
+     */
+    public com.ember.v1.ListModelsResponse listModels(com.ember.v1.ListModelsRequest request) {
+      return io.grpc.stub.ClientCalls.blockingUnaryCall(
+          getChannel(), getListModelsMethod(), getCallOptions(), request);
     }
   }
 
@@ -367,11 +436,23 @@ public final class ModelServiceGrpc {
       return io.grpc.stub.ClientCalls.futureUnaryCall(
           getChannel().newCall(getDecodeMethod(), getCallOptions()), request);
     }
+
+    /**
+     * <pre>
+     * ListModels describes every model the server serves, in the order they were given.
+     * </pre>
+     */
+    public com.google.common.util.concurrent.ListenableFuture<com.ember.v1.ListModelsResponse> listModels(
+        com.ember.v1.ListModelsRequest request) {
+      return io.grpc.stub.ClientCalls.futureUnaryCall(
+          getChannel().newCall(getListModelsMethod(), getCallOptions()), request);
+    }
   }
 
   private static final int METHODID_GET_MODEL_INFO = 0;
   private static final int METHODID_TOKENIZE = 1;
   private static final int METHODID_DECODE = 2;
+  private static final int METHODID_LIST_MODELS = 3;
 
   private static final class MethodHandlers<Req, Resp> implements
       io.grpc.stub.ServerCalls.UnaryMethod<Req, Resp>,
@@ -401,6 +482,10 @@ public final class ModelServiceGrpc {
         case METHODID_DECODE:
           serviceImpl.decode((com.ember.v1.DecodeRequest) request,
               (io.grpc.stub.StreamObserver<com.ember.v1.DecodeResponse>) responseObserver);
+          break;
+        case METHODID_LIST_MODELS:
+          serviceImpl.listModels((com.ember.v1.ListModelsRequest) request,
+              (io.grpc.stub.StreamObserver<com.ember.v1.ListModelsResponse>) responseObserver);
           break;
         default:
           throw new AssertionError();
@@ -466,6 +551,7 @@ public final class ModelServiceGrpc {
               .addMethod(getGetModelInfoMethod())
               .addMethod(getTokenizeMethod())
               .addMethod(getDecodeMethod())
+              .addMethod(getListModelsMethod())
               .build();
         }
       }

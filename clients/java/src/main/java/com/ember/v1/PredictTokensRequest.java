@@ -22,6 +22,7 @@ private static final long serialVersionUID = 0L;
   private PredictTokensRequest() {
     inputs_ = com.google.protobuf.LazyStringArrayList.EMPTY;
     aggregationStrategy_ = 0;
+    model_ = "";
   }
 
   @java.lang.Override
@@ -180,6 +181,55 @@ private static final long serialVersionUID = 0L;
     return result == null ? com.ember.v1.AggregationStrategy.UNRECOGNIZED : result;
   }
 
+  public static final int MODEL_FIELD_NUMBER = 5;
+  @SuppressWarnings("serial")
+  private volatile java.lang.Object model_ = "";
+  /**
+   * <pre>
+   * The model to run: a served model id or alias. With one model loaded any value (or none) is
+   * accepted; with several, empty picks the first and an unknown name is NOT_FOUND.
+   * </pre>
+   *
+   * <code>string model = 5 [json_name = "model"];</code>
+   * @return The model.
+   */
+  @java.lang.Override
+  public java.lang.String getModel() {
+    java.lang.Object ref = model_;
+    if (ref instanceof java.lang.String) {
+      return (java.lang.String) ref;
+    } else {
+      com.google.protobuf.ByteString bs = 
+          (com.google.protobuf.ByteString) ref;
+      java.lang.String s = bs.toStringUtf8();
+      model_ = s;
+      return s;
+    }
+  }
+  /**
+   * <pre>
+   * The model to run: a served model id or alias. With one model loaded any value (or none) is
+   * accepted; with several, empty picks the first and an unknown name is NOT_FOUND.
+   * </pre>
+   *
+   * <code>string model = 5 [json_name = "model"];</code>
+   * @return The bytes for model.
+   */
+  @java.lang.Override
+  public com.google.protobuf.ByteString
+      getModelBytes() {
+    java.lang.Object ref = model_;
+    if (ref instanceof java.lang.String) {
+      com.google.protobuf.ByteString b = 
+          com.google.protobuf.ByteString.copyFromUtf8(
+              (java.lang.String) ref);
+      model_ = b;
+      return b;
+    } else {
+      return (com.google.protobuf.ByteString) ref;
+    }
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -205,6 +255,9 @@ private static final long serialVersionUID = 0L;
     }
     if (aggregationStrategy_ != com.ember.v1.AggregationStrategy.AGGREGATION_STRATEGY_UNSPECIFIED.getNumber()) {
       output.writeEnum(4, aggregationStrategy_);
+    }
+    if (!com.google.protobuf.GeneratedMessageV3.isStringEmpty(model_)) {
+      com.google.protobuf.GeneratedMessageV3.writeString(output, 5, model_);
     }
     getUnknownFields().writeTo(output);
   }
@@ -235,6 +288,9 @@ private static final long serialVersionUID = 0L;
       size += com.google.protobuf.CodedOutputStream
         .computeEnumSize(4, aggregationStrategy_);
     }
+    if (!com.google.protobuf.GeneratedMessageV3.isStringEmpty(model_)) {
+      size += com.google.protobuf.GeneratedMessageV3.computeStringSize(5, model_);
+    }
     size += getUnknownFields().getSerializedSize();
     memoizedSize = size;
     return size;
@@ -260,6 +316,8 @@ private static final long serialVersionUID = 0L;
           .equals(other.getTruncation())) return false;
     }
     if (aggregationStrategy_ != other.aggregationStrategy_) return false;
+    if (!getModel()
+        .equals(other.getModel())) return false;
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -284,6 +342,8 @@ private static final long serialVersionUID = 0L;
     }
     hash = (37 * hash) + AGGREGATION_STRATEGY_FIELD_NUMBER;
     hash = (53 * hash) + aggregationStrategy_;
+    hash = (37 * hash) + MODEL_FIELD_NUMBER;
+    hash = (53 * hash) + getModel().hashCode();
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
     return hash;
@@ -426,6 +486,7 @@ private static final long serialVersionUID = 0L;
         truncationBuilder_ = null;
       }
       aggregationStrategy_ = 0;
+      model_ = "";
       return this;
     }
 
@@ -478,6 +539,9 @@ private static final long serialVersionUID = 0L;
       }
       if (((from_bitField0_ & 0x00000008) != 0)) {
         result.aggregationStrategy_ = aggregationStrategy_;
+      }
+      if (((from_bitField0_ & 0x00000010) != 0)) {
+        result.model_ = model_;
       }
     }
 
@@ -544,6 +608,11 @@ private static final long serialVersionUID = 0L;
       if (other.aggregationStrategy_ != 0) {
         setAggregationStrategyValue(other.getAggregationStrategyValue());
       }
+      if (!other.getModel().isEmpty()) {
+        model_ = other.model_;
+        bitField0_ |= 0x00000010;
+        onChanged();
+      }
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
       return this;
@@ -593,6 +662,11 @@ private static final long serialVersionUID = 0L;
               bitField0_ |= 0x00000008;
               break;
             } // case 32
+            case 42: {
+              model_ = input.readStringRequireUtf8();
+              bitField0_ |= 0x00000010;
+              break;
+            } // case 42
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -1018,6 +1092,103 @@ private static final long serialVersionUID = 0L;
     public Builder clearAggregationStrategy() {
       bitField0_ = (bitField0_ & ~0x00000008);
       aggregationStrategy_ = 0;
+      onChanged();
+      return this;
+    }
+
+    private java.lang.Object model_ = "";
+    /**
+     * <pre>
+     * The model to run: a served model id or alias. With one model loaded any value (or none) is
+     * accepted; with several, empty picks the first and an unknown name is NOT_FOUND.
+     * </pre>
+     *
+     * <code>string model = 5 [json_name = "model"];</code>
+     * @return The model.
+     */
+    public java.lang.String getModel() {
+      java.lang.Object ref = model_;
+      if (!(ref instanceof java.lang.String)) {
+        com.google.protobuf.ByteString bs =
+            (com.google.protobuf.ByteString) ref;
+        java.lang.String s = bs.toStringUtf8();
+        model_ = s;
+        return s;
+      } else {
+        return (java.lang.String) ref;
+      }
+    }
+    /**
+     * <pre>
+     * The model to run: a served model id or alias. With one model loaded any value (or none) is
+     * accepted; with several, empty picks the first and an unknown name is NOT_FOUND.
+     * </pre>
+     *
+     * <code>string model = 5 [json_name = "model"];</code>
+     * @return The bytes for model.
+     */
+    public com.google.protobuf.ByteString
+        getModelBytes() {
+      java.lang.Object ref = model_;
+      if (ref instanceof String) {
+        com.google.protobuf.ByteString b = 
+            com.google.protobuf.ByteString.copyFromUtf8(
+                (java.lang.String) ref);
+        model_ = b;
+        return b;
+      } else {
+        return (com.google.protobuf.ByteString) ref;
+      }
+    }
+    /**
+     * <pre>
+     * The model to run: a served model id or alias. With one model loaded any value (or none) is
+     * accepted; with several, empty picks the first and an unknown name is NOT_FOUND.
+     * </pre>
+     *
+     * <code>string model = 5 [json_name = "model"];</code>
+     * @param value The model to set.
+     * @return This builder for chaining.
+     */
+    public Builder setModel(
+        java.lang.String value) {
+      if (value == null) { throw new NullPointerException(); }
+      model_ = value;
+      bitField0_ |= 0x00000010;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * The model to run: a served model id or alias. With one model loaded any value (or none) is
+     * accepted; with several, empty picks the first and an unknown name is NOT_FOUND.
+     * </pre>
+     *
+     * <code>string model = 5 [json_name = "model"];</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearModel() {
+      model_ = getDefaultInstance().getModel();
+      bitField0_ = (bitField0_ & ~0x00000010);
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * The model to run: a served model id or alias. With one model loaded any value (or none) is
+     * accepted; with several, empty picks the first and an unknown name is NOT_FOUND.
+     * </pre>
+     *
+     * <code>string model = 5 [json_name = "model"];</code>
+     * @param value The bytes for model to set.
+     * @return This builder for chaining.
+     */
+    public Builder setModelBytes(
+        com.google.protobuf.ByteString value) {
+      if (value == null) { throw new NullPointerException(); }
+      checkByteStringIsUtf8(value);
+      model_ = value;
+      bitField0_ |= 0x00000010;
       onChanged();
       return this;
     }

@@ -49,33 +49,33 @@ public final class RerankProto {
   static {
     java.lang.String[] descriptorData = {
       "\n\025ember/v1/rerank.proto\022\010ember.v1\032\025ember" +
-      "/v1/common.proto\"\325\001\n\rRerankRequest\022\024\n\005qu" +
+      "/v1/common.proto\"\353\001\n\rRerankRequest\022\024\n\005qu" +
       "ery\030\001 \001(\tR\005query\022\024\n\005texts\030\002 \003(\tR\005texts\022\035" +
       "\n\nraw_scores\030\003 \001(\010R\trawScores\022\037\n\013return_" +
       "text\030\004 \001(\010R\nreturnText\022\030\n\005top_n\030\005 \001(\rH\000R" +
       "\004topN\210\001\001\0224\n\ntruncation\030\006 \001(\0132\024.ember.v1." +
-      "TruncationR\ntruncationB\010\n\006_top_n\"Z\n\nRank" +
-      "edText\022\024\n\005index\030\001 \001(\rR\005index\022\024\n\005score\030\002 " +
-      "\001(\002R\005score\022\027\n\004text\030\003 \001(\tH\000R\004text\210\001\001B\007\n\005_" +
-      "text\"\243\001\n\016RerankResponse\022*\n\005ranks\030\001 \003(\0132\024" +
-      ".ember.v1.RankedTextR\005ranks\022%\n\005usage\030\002 \001" +
-      "(\0132\017.ember.v1.UsageR\005usage\022(\n\006timing\030\003 \001" +
-      "(\0132\020.ember.v1.TimingR\006timing\022\024\n\005model\030\004 " +
-      "\001(\tR\005model\"c\n\023RerankStreamRequest\022\031\n\010bat" +
-      "ch_id\030\001 \001(\tR\007batchId\0221\n\007request\030\002 \001(\0132\027." +
-      "ember.v1.RerankRequestR\007request\"\241\001\n\024Rera" +
-      "nkStreamResponse\022\031\n\010batch_id\030\001 \001(\tR\007batc" +
-      "hId\0226\n\010response\030\002 \001(\0132\030.ember.v1.RerankR" +
-      "esponseH\000R\010response\022,\n\005error\030\003 \001(\0132\024.emb" +
-      "er.v1.BatchErrorH\000R\005errorB\010\n\006result2\237\001\n\r" +
-      "RerankService\022;\n\006Rerank\022\027.ember.v1.Reran" +
-      "kRequest\032\030.ember.v1.RerankResponse\022Q\n\014Re" +
-      "rankStream\022\035.ember.v1.RerankStreamReques" +
-      "t\032\036.ember.v1.RerankStreamResponse(\0010\001B\177\n" +
-      "\014com.ember.v1B\013RerankProtoP\001Z8github.com" +
-      "/ember-serve/ember/clients/go/ember/v1;e" +
-      "mberv1\242\002\003EXX\252\002\010Ember.V1\312\002\010Ember\\V1\352\002\tEmb" +
-      "er::V1b\006proto3"
+      "TruncationR\ntruncation\022\024\n\005model\030\007 \001(\tR\005m" +
+      "odelB\010\n\006_top_n\"Z\n\nRankedText\022\024\n\005index\030\001 " +
+      "\001(\rR\005index\022\024\n\005score\030\002 \001(\002R\005score\022\027\n\004text" +
+      "\030\003 \001(\tH\000R\004text\210\001\001B\007\n\005_text\"\243\001\n\016RerankRes" +
+      "ponse\022*\n\005ranks\030\001 \003(\0132\024.ember.v1.RankedTe" +
+      "xtR\005ranks\022%\n\005usage\030\002 \001(\0132\017.ember.v1.Usag" +
+      "eR\005usage\022(\n\006timing\030\003 \001(\0132\020.ember.v1.Timi" +
+      "ngR\006timing\022\024\n\005model\030\004 \001(\tR\005model\"c\n\023Rera" +
+      "nkStreamRequest\022\031\n\010batch_id\030\001 \001(\tR\007batch" +
+      "Id\0221\n\007request\030\002 \001(\0132\027.ember.v1.RerankReq" +
+      "uestR\007request\"\241\001\n\024RerankStreamResponse\022\031" +
+      "\n\010batch_id\030\001 \001(\tR\007batchId\0226\n\010response\030\002 " +
+      "\001(\0132\030.ember.v1.RerankResponseH\000R\010respons" +
+      "e\022,\n\005error\030\003 \001(\0132\024.ember.v1.BatchErrorH\000" +
+      "R\005errorB\010\n\006result2\237\001\n\rRerankService\022;\n\006R" +
+      "erank\022\027.ember.v1.RerankRequest\032\030.ember.v" +
+      "1.RerankResponse\022Q\n\014RerankStream\022\035.ember" +
+      ".v1.RerankStreamRequest\032\036.ember.v1.Reran" +
+      "kStreamResponse(\0010\001B\177\n\014com.ember.v1B\013Rer" +
+      "ankProtoP\001Z8github.com/ember-serve/ember" +
+      "/clients/go/ember/v1;emberv1\242\002\003EXX\252\002\010Emb" +
+      "er.V1\312\002\010Ember\\V1\352\002\tEmber::V1b\006proto3"
     };
     descriptor = com.google.protobuf.Descriptors.FileDescriptor
       .internalBuildGeneratedFileFrom(descriptorData,
@@ -87,7 +87,7 @@ public final class RerankProto {
     internal_static_ember_v1_RerankRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_ember_v1_RerankRequest_descriptor,
-        new java.lang.String[] { "Query", "Texts", "RawScores", "ReturnText", "TopN", "Truncation", "TopN", });
+        new java.lang.String[] { "Query", "Texts", "RawScores", "ReturnText", "TopN", "Truncation", "Model", "TopN", });
     internal_static_ember_v1_RankedText_descriptor =
       getDescriptor().getMessageTypes().get(1);
     internal_static_ember_v1_RankedText_fieldAccessorTable = new

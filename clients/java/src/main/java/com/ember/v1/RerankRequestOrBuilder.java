@@ -133,4 +133,26 @@ public interface RerankRequestOrBuilder extends
    * <code>.ember.v1.Truncation truncation = 6 [json_name = "truncation"];</code>
    */
   com.ember.v1.TruncationOrBuilder getTruncationOrBuilder();
+
+  /**
+   * <pre>
+   * The model to run: a served model id or alias. With one model loaded any value (or none) is
+   * accepted; with several, empty picks the first and an unknown name is NOT_FOUND.
+   * </pre>
+   *
+   * <code>string model = 7 [json_name = "model"];</code>
+   * @return The model.
+   */
+  java.lang.String getModel();
+  /**
+   * <pre>
+   * The model to run: a served model id or alias. With one model loaded any value (or none) is
+   * accepted; with several, empty picks the first and an unknown name is NOT_FOUND.
+   * </pre>
+   *
+   * <code>string model = 7 [json_name = "model"];</code>
+   * @return The bytes for model.
+   */
+  com.google.protobuf.ByteString
+      getModelBytes();
 }

@@ -54,45 +54,46 @@ public final class TokenClassificationProto {
   static {
     java.lang.String[] descriptorData = {
       "\n#ember/v1/token_classification.proto\022\010e" +
-      "mber.v1\032\025ember/v1/common.proto\"\325\001\n\024Predi" +
+      "mber.v1\032\025ember/v1/common.proto\"\353\001\n\024Predi" +
       "ctTokensRequest\022\026\n\006inputs\030\001 \003(\tR\006inputs\022" +
       "\035\n\nraw_scores\030\002 \001(\010R\trawScores\0224\n\ntrunca" +
       "tion\030\003 \001(\0132\024.ember.v1.TruncationR\ntrunca" +
       "tion\022P\n\024aggregation_strategy\030\004 \001(\0162\035.emb" +
       "er.v1.AggregationStrategyR\023aggregationSt" +
-      "rategy\"\232\001\n\017TokenPrediction\022\024\n\005token\030\001 \001(" +
-      "\tR\005token\022\031\n\010token_id\030\002 \001(\rR\007tokenId\022\024\n\005s" +
-      "tart\030\003 \001(\rR\005start\022\020\n\003end\030\004 \001(\rR\003end\022.\n\007r" +
-      "esults\030\005 \003(\0132\024.ember.v1.LabelScoreR\007resu" +
-      "lts\"E\n\020TokenPredictions\0221\n\006tokens\030\001 \003(\0132" +
-      "\031.ember.v1.TokenPredictionR\006tokens\"\264\001\n\025P" +
-      "redictTokensResponse\0224\n\007results\030\001 \003(\0132\032." +
-      "ember.v1.TokenPredictionsR\007results\022%\n\005us" +
-      "age\030\002 \001(\0132\017.ember.v1.UsageR\005usage\022(\n\006tim" +
-      "ing\030\003 \001(\0132\020.ember.v1.TimingR\006timing\022\024\n\005m" +
-      "odel\030\004 \001(\tR\005model\"q\n\032PredictTokensStream" +
-      "Request\022\031\n\010batch_id\030\001 \001(\tR\007batchId\0228\n\007re" +
-      "quest\030\002 \001(\0132\036.ember.v1.PredictTokensRequ" +
-      "estR\007request\"\257\001\n\033PredictTokensStreamResp" +
-      "onse\022\031\n\010batch_id\030\001 \001(\tR\007batchId\022=\n\010respo" +
-      "nse\030\002 \001(\0132\037.ember.v1.PredictTokensRespon" +
-      "seH\000R\010response\022,\n\005error\030\003 \001(\0132\024.ember.v1" +
-      ".BatchErrorH\000R\005errorB\010\n\006result*\333\001\n\023Aggre" +
-      "gationStrategy\022$\n AGGREGATION_STRATEGY_U" +
-      "NSPECIFIED\020\000\022\035\n\031AGGREGATION_STRATEGY_NON" +
-      "E\020\001\022\037\n\033AGGREGATION_STRATEGY_SIMPLE\020\002\022\036\n\032" +
-      "AGGREGATION_STRATEGY_FIRST\020\003\022 \n\034AGGREGAT" +
-      "ION_STRATEGY_AVERAGE\020\004\022\034\n\030AGGREGATION_ST" +
-      "RATEGY_MAX\020\0052\326\001\n\032TokenClassificationServ" +
-      "ice\022P\n\rPredictTokens\022\036.ember.v1.PredictT" +
-      "okensRequest\032\037.ember.v1.PredictTokensRes" +
-      "ponse\022f\n\023PredictTokensStream\022$.ember.v1." +
-      "PredictTokensStreamRequest\032%.ember.v1.Pr" +
-      "edictTokensStreamResponse(\0010\001B\214\001\n\014com.em" +
-      "ber.v1B\030TokenClassificationProtoP\001Z8gith" +
-      "ub.com/ember-serve/ember/clients/go/embe" +
-      "r/v1;emberv1\242\002\003EXX\252\002\010Ember.V1\312\002\010Ember\\V1" +
-      "\352\002\tEmber::V1b\006proto3"
+      "rategy\022\024\n\005model\030\005 \001(\tR\005model\"\232\001\n\017TokenPr" +
+      "ediction\022\024\n\005token\030\001 \001(\tR\005token\022\031\n\010token_" +
+      "id\030\002 \001(\rR\007tokenId\022\024\n\005start\030\003 \001(\rR\005start\022" +
+      "\020\n\003end\030\004 \001(\rR\003end\022.\n\007results\030\005 \003(\0132\024.emb" +
+      "er.v1.LabelScoreR\007results\"E\n\020TokenPredic" +
+      "tions\0221\n\006tokens\030\001 \003(\0132\031.ember.v1.TokenPr" +
+      "edictionR\006tokens\"\264\001\n\025PredictTokensRespon" +
+      "se\0224\n\007results\030\001 \003(\0132\032.ember.v1.TokenPred" +
+      "ictionsR\007results\022%\n\005usage\030\002 \001(\0132\017.ember." +
+      "v1.UsageR\005usage\022(\n\006timing\030\003 \001(\0132\020.ember." +
+      "v1.TimingR\006timing\022\024\n\005model\030\004 \001(\tR\005model\"" +
+      "q\n\032PredictTokensStreamRequest\022\031\n\010batch_i" +
+      "d\030\001 \001(\tR\007batchId\0228\n\007request\030\002 \001(\0132\036.embe" +
+      "r.v1.PredictTokensRequestR\007request\"\257\001\n\033P" +
+      "redictTokensStreamResponse\022\031\n\010batch_id\030\001" +
+      " \001(\tR\007batchId\022=\n\010response\030\002 \001(\0132\037.ember." +
+      "v1.PredictTokensResponseH\000R\010response\022,\n\005" +
+      "error\030\003 \001(\0132\024.ember.v1.BatchErrorH\000R\005err" +
+      "orB\010\n\006result*\333\001\n\023AggregationStrategy\022$\n " +
+      "AGGREGATION_STRATEGY_UNSPECIFIED\020\000\022\035\n\031AG" +
+      "GREGATION_STRATEGY_NONE\020\001\022\037\n\033AGGREGATION" +
+      "_STRATEGY_SIMPLE\020\002\022\036\n\032AGGREGATION_STRATE" +
+      "GY_FIRST\020\003\022 \n\034AGGREGATION_STRATEGY_AVERA" +
+      "GE\020\004\022\034\n\030AGGREGATION_STRATEGY_MAX\020\0052\326\001\n\032T" +
+      "okenClassificationService\022P\n\rPredictToke" +
+      "ns\022\036.ember.v1.PredictTokensRequest\032\037.emb" +
+      "er.v1.PredictTokensResponse\022f\n\023PredictTo" +
+      "kensStream\022$.ember.v1.PredictTokensStrea" +
+      "mRequest\032%.ember.v1.PredictTokensStreamR" +
+      "esponse(\0010\001B\214\001\n\014com.ember.v1B\030TokenClass" +
+      "ificationProtoP\001Z8github.com/ember-serve" +
+      "/ember/clients/go/ember/v1;emberv1\242\002\003EXX" +
+      "\252\002\010Ember.V1\312\002\010Ember\\V1\352\002\tEmber::V1b\006prot" +
+      "o3"
     };
     descriptor = com.google.protobuf.Descriptors.FileDescriptor
       .internalBuildGeneratedFileFrom(descriptorData,
@@ -104,7 +105,7 @@ public final class TokenClassificationProto {
     internal_static_ember_v1_PredictTokensRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_ember_v1_PredictTokensRequest_descriptor,
-        new java.lang.String[] { "Inputs", "RawScores", "Truncation", "AggregationStrategy", });
+        new java.lang.String[] { "Inputs", "RawScores", "Truncation", "AggregationStrategy", "Model", });
     internal_static_ember_v1_TokenPrediction_descriptor =
       getDescriptor().getMessageTypes().get(1);
     internal_static_ember_v1_TokenPrediction_fieldAccessorTable = new

@@ -1,0 +1,84 @@
+"""The served models: a request's ``model`` field picks one by id or alias.
+
+With one model every name is accepted (clients send arbitrary names, as OpenAI SDKs do); with
+several an empty name picks the first and an unknown name is NOT_FOUND, listing the ids. Each
+model has its own :class:`~ember.service.core.Core`, so its own scheduler queue: a busy model
+never holds another's requests in its queue.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+
+from ember.engines.errors import ModelNotFoundError, NotReadyError
+from ember.service.core import Core
+
+
+class ModelSet:
+    """Cores by model id, in the order they were given; ``aliases`` map extra names to ids."""
+
+    def __init__(self, cores: Sequence[Core], aliases: Mapping[str, str] | None = None) -> None:
+        if not cores:
+            raise ValueError("a model set needs at least one model")
+        self._cores: dict[str, Core] = {}
+        for core in cores:
+            model_id = core.info.model_id
+            if model_id in self._cores:
+                raise ValueError(
+                    f"two models have the id {model_id!r}; give each its own name "
+                    f"(--model NAME=PATH or --served-model-name)"
+                )
+            self._cores[model_id] = core
+        self._names = dict(self._cores)
+        for alias, model_id in (aliases or {}).items():
+            if alias in self._names:
+                raise ValueError(f"the alias {alias!r} is already a model id or alias")
+            self._names[alias] = self._cores[model_id]
+
+    @property
+    def ids(self) -> list[str]:
+        """The model ids, in order."""
+        return list(self._cores)
+
+    def __iter__(self) -> Iterator[Core]:
+        return iter(self._cores.values())
+
+    def __len__(self) -> int:
+        return len(self._cores)
+
+    @property
+    def first(self) -> Core:
+        """The first model given (what a request without a model name gets)."""
+        return next(iter(self._cores.values()))
+
+    def get(self, name: str) -> Core:
+        """The core serving ``name``; see the module docstring for the rules."""
+        if len(self._cores) == 1 or not name:
+            return self.first
+        core = self._names.get(name)
+        if core is None:
+            raise ModelNotFoundError(
+                f"the model {name!r} is not served here; this server serves: "
+                + ", ".join(self._cores),
+                reason="unknown_model",
+                field="model",
+            )
+        return core
+
+
+class ModelsHandle:
+    """Late binding between servicers (registered before start) and the models (loaded after):
+    until they are, every model call answers UNAVAILABLE."""
+
+    def __init__(self) -> None:
+        self.models: ModelSet | None = None
+
+    def __call__(self, name: str = "") -> Core:
+        """The core for the model ``name`` (see :meth:`ModelSet.get`)."""
+        return self.loaded().get(name)
+
+    def loaded(self) -> ModelSet:
+        """The loaded models; NotReadyError until they are."""
+        if self.models is None:
+            raise NotReadyError("the model is still loading; retry shortly")
+        return self.models
