@@ -149,7 +149,7 @@ class ServerSettings:
             "EMBER_PRECISION_CHECK",
             "Before reporting SERVING, compare a reduced-precision CPU mode (bfloat16, float16, "
             "int8) with float32 on a fixed probe set and refuse to start below its documented "
-            "accuracy floor (about 1 s on MiniLM).",
+            "accuracy floor (under 1 s for MiniLM int8).",
             "BOOL",
         ),
     )

@@ -13,12 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.cpu_flags import NATIVE_BF16, proc_flags
+
 EMBER = shutil.which("ember", path=str(Path(sys.executable).parent))
-
-
-def _proc_flags() -> set[str]:
-    with open("/proc/cpuinfo", encoding="utf-8") as handle:
-        return set(next(line for line in handle if line.startswith("flags")).split())
 
 
 def ember(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -32,7 +29,7 @@ def test_info_reports_this_cpu() -> None:
     done = ember("info", "--json")
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
-    flags = _proc_flags()
+    flags = proc_flags()
     assert ("avx2" in report["cpu"]["flags"]) == ("avx2" in flags)
     assert ("avx512_vnni" in report["cpu"]["flags"]) == ("avx512_vnni" in flags)
     modes = {m["name"]: m for m in report["precision_modes"]}
@@ -43,7 +40,7 @@ def test_info_reports_this_cpu() -> None:
 
 
 @pytest.mark.skipif(
-    bool(_proc_flags() & {"avx512_bf16", "amx_bf16"}),
+    NATIVE_BF16,
     reason="bf16 is native on this CPU: ember serve --dtype bfloat16 serves (parity tier)",
 )
 def test_emulated_bf16_is_refused_at_start() -> None:

@@ -32,17 +32,9 @@ from ember.engines.precision import PrecisionUnsupportedError
 from ember.engines.registry import load_engine
 from ember.engines.selfcheck import self_check
 from ember.service.default_model import default_model_path
+from tests.cpu_flags import NATIVE_BF16, proc_flags
 
 MODEL = Path(default_model_path())
-
-
-def _proc_flags() -> set[str]:
-    with open("/proc/cpuinfo", encoding="utf-8") as handle:
-        return set(next(line for line in handle if line.startswith("flags")).split())
-
-
-#: Whether this CPU multiplies bf16 matrices in hardware (else bf16 modes must be refused).
-NATIVE_BF16 = bool(_proc_flags() & {"avx512_bf16", "amx_bf16"})
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -129,7 +121,7 @@ def test_self_check_refuses_torch_dynamic_int8() -> None:
 
 
 def test_int8_graph_uses_the_scheme_of_this_cpu(onnx_cache: Path) -> None:
-    flags = _proc_flags()
+    flags = proc_flags()
     vnni = bool(flags & {"avx512_vnni", "avx_vnni", "amx_int8"})
     path = graph_path(inspect_model_folder(MODEL), "int8", onnx_cache)
     assert path.name == ("model.int8-s8.onnx" if vnni else "model.int8-s7.onnx")

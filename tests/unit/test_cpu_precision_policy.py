@@ -14,6 +14,7 @@ from ember.engines.precision import (
     cpu_modes,
     int8_scheme,
 )
+from tests.cpu_flags import proc_flags
 
 _BASE = "fpu vme sse sse2 ssse3 sse4_1 sse4_2 popcnt aes avx f16c"
 EPYC_AVX2 = f"processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: {_BASE} avx2 fma bmi2\n"
@@ -60,8 +61,7 @@ def test_first_processor_entry_wins() -> None:
 
 
 def test_this_cpu_is_read_from_proc_cpuinfo() -> None:
-    with open("/proc/cpuinfo", encoding="utf-8") as handle:
-        flags = set(next(line for line in handle if line.startswith("flags")).split())
+    flags = proc_flags()
     features = cpu_features()
     assert features is cpu_features()  # read once
     assert ("avx2" in features.flags) == ("avx2" in flags)
