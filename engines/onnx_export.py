@@ -32,9 +32,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from ember.engines.cpu_features import cpu_features
 from ember.engines.errors import ModelLoadError
 from ember.engines.model_folder import ModelFolder
-from ember.engines.precision import Int8Scheme
+from ember.engines.precision import Int8Scheme, int8_scheme
 
 log = logging.getLogger(__name__)
 
@@ -99,15 +100,10 @@ def _atomic_target(final: Path) -> Iterator[Path]:
         temp.unlink(missing_ok=True)
 
 
-def graph_path(
-    folder: ModelFolder,
-    quantization: str | None,
-    root: Path | None = None,
-    scheme: Int8Scheme | None = None,
-) -> Path:
-    """The cached graph for ``folder`` (fp32 fused, or int8 when ``quantization == "int8"``,
-    in ``scheme``: by default the one suited to this CPU), built first when missing. Raises
-    ``ModelLoadError`` when export or fusion fails."""
+def graph_path(folder: ModelFolder, quantization: str | None, root: Path | None = None) -> Path:
+    """The cached graph for ``folder`` (fp32 fused, or int8 when ``quantization == "int8"``, in
+    the scheme suited to this CPU), built first when missing. Raises ``ModelLoadError`` when
+    export or fusion fails."""
     directory = (root or cache_root()) / "onnx" / model_key(folder)
     fp32 = directory / "model.onnx"
     if not fp32.is_file():
@@ -120,11 +116,7 @@ def graph_path(
         raise ModelLoadError(
             f"the onnx backend supports int8 quantization only, not {quantization}"
         )
-    if scheme is None:
-        from ember.engines.cpu_features import cpu_features
-        from ember.engines.precision import int8_scheme
-
-        scheme = int8_scheme(cpu_features())
+    scheme = int8_scheme(cpu_features())
     int8 = directory / f"model.int8-{scheme.value}.onnx"
     if not int8.is_file():
         log.info("quantizing %s to int8 %s (once per model)", folder.model_id, scheme.name)
