@@ -23,7 +23,8 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NoReturn
 
@@ -31,6 +32,7 @@ from ember.engines.errors import EmberError
 from ember.gateway.security import Transport, is_loopback
 from ember.gateway.settings import GatewaySettings
 from ember.service import options
+from ember.service.bulk.settings import SERVER_ONLY, BatchSettings
 from ember.service.runtime import resolve_event_loop, run_event_loop, settle_heap
 from ember.service.settings import ServerSettings
 
@@ -156,6 +158,19 @@ def _parser() -> argparse.ArgumentParser:
         exclude=frozenset({"http", "http_workers", "http_direct"}),
     )
     options.add_arguments(gateway, _LogSettings, "logging")
+    batch = sub.add_parser(
+        "batch",
+        help="run a model over a corpus (Parquet, JSONL or CSV) into Parquet parts, resumably",
+        description="Run every row of INPUT (a .parquet, .jsonl or .csv file, or a folder of "
+        "them read in name order) through the model, as `ember serve` would run it, and write "
+        "the results in input order to the folder OUTPUT as Parquet parts, each written "
+        "atomically. Rerun the same command after an interruption (even kill -9): the parts "
+        "already written are kept and only the others are computed.",
+    )
+    batch.add_argument("input", type=Path, metavar="INPUT", help="input file or folder")
+    batch.add_argument("output", type=Path, metavar="OUTPUT", help="output folder of parts")
+    options.add_arguments(batch, BatchSettings, "batch")
+    options.add_arguments(batch, ServerSettings, "model and engine", exclude=SERVER_ONLY)
     info = sub.add_parser(
         "info",
         help="show this machine's CPU features and which precision modes suit it",
@@ -431,6 +446,24 @@ def _info(as_json: bool) -> None:
         print(f"  {mode.name:<10} {'serves' if mode.served else 'refused':<8} {mode.note}")
 
 
+def _batch(args: argparse.Namespace, env: Mapping[str, str]) -> None:
+    from ember.service.bulk.command import batch
+
+    settings = options.build(ServerSettings, args, env)
+    _engine_options_or_fail(settings)
+    _configure_logging(settings.log_level)
+    summary = run_event_loop(
+        batch(args.input, args.output, settings, options.build(BatchSettings, args, env)),
+        "auto",
+    )
+    print(
+        f"ember batch: done: {summary.rows:,} rows in {args.output} "
+        f"({summary.computed_rows:,} computed now in {summary.written_parts} parts, "
+        f"{summary.tokens:,} tokens)",
+        flush=True,
+    )
+
+
 def _fail(message: str) -> NoReturn:
     print(f"ember: error: {message}", file=sys.stderr)
     raise SystemExit(2)
@@ -453,6 +486,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             _engine_options_or_fail(settings)
             _configure_logging(settings.log_level)
             _prepare(settings)
+        elif args.command == "batch":
+            _batch(args, env)
         elif args.command == "serve":
             server_settings = options.build(ServerSettings, args, env)
             _engine_options_or_fail(server_settings)

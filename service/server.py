@@ -15,7 +15,6 @@ import asyncio
 import logging
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
@@ -24,11 +23,8 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 
-from ember.engines.base import Engine
-from ember.engines.config import EngineConfig
 from ember.engines.cpu_features import cpu_features
 from ember.engines.errors import ModelLoadError
-from ember.engines.selfcheck import self_check
 from ember.engines.types import Task
 from ember.gateway import tracing
 from ember.gateway.security import TlsFiles, Transport
@@ -37,7 +33,7 @@ from ember.service.auth import AuthInterceptor
 from ember.service.core import Core
 from ember.service.drain import Drain
 from ember.service.interceptors import ServiceInterceptor
-from ember.service.limits import resolve_limits
+from ember.service.loading import EngineLoader, default_loader, load_core
 from ember.service.local import LocalCalls
 from ember.service.model_entries import model_entries
 from ember.service.models import ModelSet, ModelsHandle
@@ -180,15 +176,6 @@ class _Started:
     port: int
 
 
-EngineLoader = Callable[[EngineConfig], Engine]
-
-
-def _default_loader(config: EngineConfig) -> Engine:
-    from ember.engines.registry import load_engine  # heavy imports happen off the event loop
-
-    return load_engine(config)
-
-
 _SERVICE_DESCRIPTORS = {
     EMBED_SERVICE: embed_pb2.DESCRIPTOR.services_by_name["EmbedService"],
     CLASSIFY_SERVICE: classify_pb2.DESCRIPTOR.services_by_name["ClassifyService"],
@@ -218,7 +205,7 @@ class EmberServer:
     def __init__(
         self,
         settings: ServerSettings,
-        loader: EngineLoader = _default_loader,
+        loader: EngineLoader = default_loader,
         *,
         transport: Transport | None = None,
     ) -> None:
@@ -337,7 +324,9 @@ class EmberServer:
         try:
             entries = model_entries(s)
             for entry in entries:
-                cores.append(await self._load_one(entry.engine, entry.settings, threads))
+                cores.append(
+                    await load_core(entry.engine, entry.settings, threads, self._loader)
+                )
             aliases = {
                 alias: core.info.model_id
                 for entry, core in zip(entries, cores, strict=True)
@@ -382,35 +371,6 @@ class EmberServer:
                 ", ".join(sorted(t.value for t in info.tasks)),
             )
         return models.first
-
-    async def _load_one(
-        self, config: EngineConfig, s: ServerSettings, threads: SharedThreads
-    ) -> Core:
-        """Load, warm up and (for a reduced CPU precision) self-check one model; ``s``: the
-        settings with that model's own options."""
-        loop = asyncio.get_running_loop()
-        engine = await loop.run_in_executor(None, self._loader, config)
-        info = engine.info
-        # Engines that know their device's free memory (CUDA) size the token budget.
-        suggest = getattr(engine, "suggested_batch_tokens", None)
-        suggested = suggest() if callable(suggest) else None
-        limits = resolve_limits(
-            s, info, suggested_batch_tokens=suggested if isinstance(suggested, int) else None
-        )
-        await loop.run_in_executor(
-            None, engine.warmup, limits.max_batch_tokens, limits.max_batch_requests
-        )
-        check = None
-        if s.precision_check:
-            # The float32 reference is always a real engine (never the injected loader's).
-            from ember.engines.registry import load_engine
-
-            try:
-                check = await loop.run_in_executor(None, self_check, engine, config, load_engine)
-            except BaseException:
-                engine.close()
-                raise
-        return Core(engine, limits, threads, check)
 
     async def wait_ready(self) -> None:
         """Wait until the model serves."""

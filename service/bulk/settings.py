@@ -1,0 +1,283 @@
+"""``ember batch``'s own options (the model and engine options are ``ember serve``'s) and the
+task they select. Light imports only: the ``ember`` command parser imports this module."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from dataclasses import dataclass, field
+
+from ember.engines.ner import AggregationStrategy
+from ember.engines.types import ModelInfo, Task
+from ember.service.bulk.errors import BatchError
+
+
+def _opt(flag: str, env: str, help_text: str, metavar: str | None = None) -> dict[str, str]:
+    meta = {"flag": flag, "env": env, "help": help_text}
+    if metavar:
+        meta["metavar"] = metavar
+    return meta
+
+
+class BulkTask(enum.Enum):
+    """The tasks ``ember batch`` runs (``auto``: the one the model serves)."""
+
+    AUTO = "auto"
+    EMBED = "embed"
+    EMBED_SPARSE = "embed-sparse"
+    CLASSIFY = "classify"
+    RERANK = "rerank"
+    NER = "ner"
+
+
+_ENGINE_TASK = {
+    BulkTask.EMBED: Task.EMBED,
+    BulkTask.EMBED_SPARSE: Task.EMBED_SPARSE,
+    BulkTask.CLASSIFY: Task.CLASSIFY,
+    BulkTask.RERANK: Task.RERANK,
+    BulkTask.NER: Task.PREDICT_TOKENS,
+}
+#: ``auto`` for a model serving several tasks (a cross-encoder classifies and reranks).
+_AUTO_ORDER = (Task.EMBED, Task.EMBED_SPARSE, Task.RERANK, Task.CLASSIFY, Task.PREDICT_TOKENS)
+
+
+@dataclass(frozen=True)
+class TaskOptions:
+    """The task and its options, as ``ember batch`` flags set them."""
+
+    task: BulkTask = BulkTask.AUTO
+    column: str = "text"
+    pair_column: str | None = None
+    query_column: str = "query"
+    normalize: bool = True
+    dimensions: int | None = None
+    prompt_name: str | None = None
+    truncate: bool = True
+    raw_scores: bool = False
+    aggregation: AggregationStrategy = AggregationStrategy.SIMPLE
+    #: Filled in by :func:`resolve` from the model.
+    resolved: BulkTask | None = field(default=None, compare=False)
+
+    @property
+    def name(self) -> str:
+        """The task's name (after :func:`resolve`, never ``auto``)."""
+        return (self.resolved or self.task).value
+
+    def describe(self) -> dict[str, object]:
+        """Everything that decides the output's values, for the output's manifest."""
+        return {
+            "task": self.name,
+            "columns": self.text_columns,
+            "normalize": self.normalize,
+            "dimensions": self.dimensions,
+            "prompt_name": self.prompt_name,
+            "truncate": self.truncate,
+            "raw_scores": self.raw_scores,
+            "aggregation": self.aggregation.value,
+        }
+
+    @property
+    def text_columns(self) -> list[str]:
+        """The input columns this task reads, all text."""
+        task = self.resolved or self.task
+        if task is BulkTask.RERANK:
+            return [self.query_column, self.column]
+        if task is BulkTask.CLASSIFY and self.pair_column is not None:
+            return [self.column, self.pair_column]
+        return [self.column]
+
+
+def resolve(options: TaskOptions, info: ModelInfo) -> TaskOptions:
+    """``options`` with the task decided (``auto``) and checked against the model."""
+    task = options.task
+    if task is BulkTask.AUTO:
+        engine_task = next(t for t in _AUTO_ORDER if t in info.tasks)
+        task = next(b for b, t in _ENGINE_TASK.items() if t is engine_task)
+    elif _ENGINE_TASK[task] not in info.tasks:
+        served = sorted(b.value for b, t in _ENGINE_TASK.items() if t in info.tasks)
+        raise BatchError(
+            f"the model {info.model_id} ({info.kind.value}) cannot run task {task.value}; "
+            f"it runs: {', '.join(served)}",
+            field="task",
+        )
+    if options.pair_column is not None and task is not BulkTask.CLASSIFY:
+        raise BatchError("--pair-column applies to task classify only", field="pair_column")
+    return dataclasses.replace(options, resolved=task)
+
+
+#: ``ember serve`` options that mean nothing without a server.
+SERVER_ONLY = frozenset(
+    {
+        "models_file",
+        "served_model_name",
+        "grpc_host",
+        "grpc_port",
+        "max_client_batch_size",
+        "max_concurrent_requests",
+        "max_message_bytes",
+        "auto_truncate",
+        "shutdown_grace_s",
+        "gil_switch_interval_ms",
+        "access_log",
+    }
+)
+
+
+@dataclass(frozen=True)
+class BatchSettings:
+    """What ``ember batch`` computes from which columns, and how it writes and reports it."""
+
+    task: BulkTask = field(
+        default=BulkTask.AUTO,
+        metadata=_opt(
+            "--task",
+            "EMBER_BATCH_TASK",
+            "auto (the task the model serves), embed, embed-sparse, classify, rerank or ner.",
+            "TASK",
+        ),
+    )
+    column: str = field(
+        default="text",
+        metadata=_opt(
+            "--column",
+            "EMBER_BATCH_COLUMN",
+            "The input column of texts (for rerank: the texts scored against --query-column).",
+            "NAME",
+        ),
+    )
+    pair_column: str | None = field(
+        default=None,
+        metadata=_opt(
+            "--pair-column",
+            "EMBER_BATCH_PAIR_COLUMN",
+            "classify: a second text column; each row is then classified as a (text, pair) "
+            "pair.",
+            "NAME",
+        ),
+    )
+    query_column: str = field(
+        default="query",
+        metadata=_opt(
+            "--query-column",
+            "EMBER_BATCH_QUERY_COLUMN",
+            "rerank: the column of queries (consecutive rows sharing a query are scored in one "
+            "call).",
+            "NAME",
+        ),
+    )
+    id_column: str | None = field(
+        default=None,
+        metadata=_opt(
+            "--id-column",
+            "EMBER_BATCH_ID_COLUMN",
+            "An input column copied to the output under its own name. Unset: the output has a "
+            "`row` column, each row's position in the input (from 0).",
+            "NAME",
+        ),
+    )
+    normalize: bool = field(
+        default=True,
+        metadata=_opt(
+            "--normalize", "EMBER_BATCH_NORMALIZE", "embed: L2-normalize the vectors.", "BOOL"
+        ),
+    )
+    dimensions: int | None = field(
+        default=None,
+        metadata=_opt(
+            "--dimensions",
+            "EMBER_BATCH_DIMENSIONS",
+            "embed: keep the first N dimensions (Matryoshka), then normalize.",
+            "N",
+        ),
+    )
+    prompt_name: str | None = field(
+        default=None,
+        metadata=_opt(
+            "--prompt-name",
+            "EMBER_BATCH_PROMPT_NAME",
+            "embed: the model's named prompt to prepend (config_sentence_transformers.json).",
+            "NAME",
+        ),
+    )
+    truncate: bool = field(
+        default=True,
+        metadata=_opt(
+            "--truncate",
+            "EMBER_BATCH_TRUNCATE",
+            "Cut inputs longer than the model's limit (false: such a row stops the run with "
+            "an error naming it).",
+            "BOOL",
+        ),
+    )
+    raw_scores: bool = field(
+        default=False,
+        metadata=_opt(
+            "--raw-scores",
+            "EMBER_BATCH_RAW_SCORES",
+            "classify, rerank: raw logits instead of probabilities.",
+            "BOOL",
+        ),
+    )
+    aggregation: AggregationStrategy = field(
+        default=AggregationStrategy.SIMPLE,
+        metadata=_opt(
+            "--aggregation",
+            "EMBER_BATCH_AGGREGATION",
+            "ner: none (one item per token), simple, first, average or max (entity spans, as "
+            "the transformers NER pipeline merges them).",
+            "STRATEGY",
+        ),
+    )
+    rows_per_part: int = field(
+        default=2048,
+        metadata=_opt(
+            "--rows-per-part",
+            "EMBER_BATCH_ROWS_PER_PART",
+            "Rows in each output part: the unit of work redone after a crash, and of one core "
+            "call. A rerun into the same OUTPUT must use the same value.",
+            "N",
+        ),
+    )
+    parts_in_flight: int = field(
+        default=3,
+        metadata=_opt(
+            "--parts-in-flight",
+            "EMBER_BATCH_PARTS_IN_FLIGHT",
+            "Parts read, tokenized, run and written at once (2 or more keeps the engine busy "
+            "while the next part is tokenized and the last one written).",
+            "N",
+        ),
+    )
+    progress: str = field(
+        default="auto",
+        metadata=_opt(
+            "--progress",
+            "EMBER_BATCH_PROGRESS",
+            "auto (a bar on a terminal, plain lines otherwise), bar, lines or none.",
+            "MODE",
+        ),
+    )
+    progress_interval_s: float = field(
+        default=10.0,
+        metadata=_opt(
+            "--progress-interval",
+            "EMBER_BATCH_PROGRESS_INTERVAL",
+            "Seconds between two plain progress lines.",
+            "SECONDS",
+        ),
+    )
+
+    def task_options(self) -> TaskOptions:
+        """The task-specific part of these settings."""
+        return TaskOptions(
+            task=self.task,
+            column=self.column,
+            pair_column=self.pair_column,
+            query_column=self.query_column,
+            normalize=self.normalize,
+            dimensions=self.dimensions,
+            prompt_name=self.prompt_name,
+            truncate=self.truncate,
+            raw_scores=self.raw_scores,
+            aggregation=self.aggregation,
+        )
