@@ -1,0 +1,155 @@
+"""End to end: ``ember batch`` as a subprocess on the real MiniLM model, checked against
+sentence-transformers, killed with SIGKILL mid-run and resumed."""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+import pytest
+
+EMBER = Path(sys.executable).parent / "ember"
+WORDS = (
+    "ember serves embeddings over grpc and rest; a café in Zürich serves crème brûlée while "
+    "parquet parts land on disk in input order, each written once"
+).split()
+
+
+def corpus(rows: int, seed: int = 0) -> list[dict[str, str]]:
+    rng = random.Random(seed)
+    return [
+        {"doc_id": f"doc-{i:05d}", "text": " ".join(rng.choices(WORDS, k=rng.randint(4, 60)))}
+        for i in range(rows)
+    ]
+
+
+def write_jsonl(path: Path, rows: list[dict[str, str]]) -> Path:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
+    return path
+
+
+def batch_args(input_path: Path, output: Path, *extra: str) -> list[str]:
+    return [
+        str(EMBER),
+        "batch",
+        str(input_path),
+        str(output),
+        "--id-column",
+        "doc_id",
+        "--log-level",
+        "warning",
+        *extra,
+    ]
+
+
+def read_output(output: Path) -> pa.Table:
+    return ds.dataset(output, format="parquet").to_table()
+
+
+@pytest.fixture(scope="module")
+def st_model(minilm_path: Path) -> object:
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(str(minilm_path), device="cpu")
+
+
+def reference(model: object, texts: list[str]) -> np.ndarray:
+    return np.asarray(model.encode(texts, normalize_embeddings=True, batch_size=64))  # type: ignore[attr-defined]
+
+
+def test_embeds_a_folder_of_parts_in_input_order(tmp_path: Path, st_model: object) -> None:
+    rows = corpus(300)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    write_jsonl(folder / "part-b.jsonl", rows[120:])
+    pq.write_table(pa.Table.from_pylist(rows[:120]), folder / "part-a.parquet")
+    out = tmp_path / "out"
+    done = subprocess.run(
+        batch_args(folder, out, "--rows-per-part", "64", "--progress", "lines"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "ember batch: done: 300 rows" in done.stdout
+    assert "300/300 rows (100.0%)" in done.stderr
+    table = read_output(out)
+    assert table.column_names == ["doc_id", "embedding"]
+    assert table.schema.field("embedding").type == pa.list_(pa.float32(), 384)
+    assert table.column("doc_id").to_pylist() == [r["doc_id"] for r in rows]
+    vectors = np.asarray(table.column("embedding").combine_chunks().flatten()).reshape(-1, 384)
+    cosine = (vectors * reference(st_model, [r["text"] for r in rows])).sum(axis=1)
+    assert cosine.min() >= 0.9999
+    assert sorted(p.name for p in out.iterdir())[:2] == ["_SUCCESS", "_ember_batch.json"]
+    assert len(list(out.glob("part-*.parquet"))) == 5  # 64 rows a part
+
+
+def test_kill_9_mid_run_then_rerun_has_every_row_exactly_once(
+    tmp_path: Path, st_model: object
+) -> None:
+    rows = corpus(2400, seed=1)
+    source = write_jsonl(tmp_path / "corpus.jsonl", rows)
+    out = tmp_path / "out"
+    args = batch_args(source, out, "--rows-per-part", "100", "--progress", "none")
+    first = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 240
+        while len(list(out.glob("part-*.parquet"))) < 3:
+            assert first.poll() is None, first.stderr.read() if first.stderr else ""
+            assert time.monotonic() < deadline, "no part written in time"
+            time.sleep(0.05)
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=30)
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
+    assert first.returncode == -signal.SIGKILL
+    written = {p.name for p in out.glob("part-*.parquet")}
+    assert 3 <= len(written) < 24, "the kill must land mid-run"
+    assert not (out / "_SUCCESS").exists()
+
+    second = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert second.returncode == 0, second.stderr
+    assert (out / "_SUCCESS").exists()
+    # Parts written before the kill were kept, not computed again.
+    assert f"{2400 - 100 * len(written):,} computed now" in second.stdout
+    table = read_output(out)
+    ids = table.column("doc_id").to_pylist()
+    assert ids == [r["doc_id"] for r in rows]  # every row once, in input order
+    vectors = np.asarray(table.column("embedding").combine_chunks().flatten()).reshape(-1, 384)
+    sample = list(range(0, 2400, 7))
+    cosine = (vectors[sample] * reference(st_model, [rows[i]["text"] for i in sample])).sum(1)
+    assert cosine.min() >= 0.9999
+
+
+def test_bad_input_and_a_changed_command_fail_clearly(tmp_path: Path) -> None:
+    source = write_jsonl(tmp_path / "c.jsonl", [{"doc_id": "a", "body": "no text column"}])
+    failed = subprocess.run(
+        batch_args(source, tmp_path / "out", "--column", "text"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert failed.returncode == 2
+    assert "ember: error:" in failed.stderr
+    assert "row 0 (0-based, in this file) has no value in column 'text'" in failed.stderr
+    assert "Traceback" not in failed.stderr
+
+    good = write_jsonl(tmp_path / "g.jsonl", corpus(5))
+    out = tmp_path / "out2"
+    assert subprocess.run(batch_args(good, out), capture_output=True, timeout=120).returncode == 0
+    changed = subprocess.run(
+        batch_args(good, out, "--dimensions", "128"), capture_output=True, text=True, timeout=120
+    )
+    assert changed.returncode == 2
+    assert "holds another run's parts (it differs in task)" in changed.stderr
