@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ember.gateway.settings import GatewaySettings
+from ember.service.bulk.settings import BatchSettings
 from ember.service.cli import SERVE_EXCLUDED_GATEWAY_SETTINGS, ProcessSettings
 from ember.service.settings import ServerSettings
 
@@ -55,6 +56,14 @@ def render() -> str:
         for row in _table(GatewaySettings)[2:]
         if any(f"`{flag}`" in row for flag in ("--upstream", "--http-shutdown-grace"))
     ]
+    lines += [
+        "",
+        "`ember batch INPUT OUTPUT` — besides the model and engine options of `ember serve` "
+        "(`--model` once, `--backend`, `--device`, `--dtype`, `--quantization`, "
+        "`--max-batch-tokens`, ...):",
+        "",
+    ]
+    lines += _table(BatchSettings)
     lines += ["", END]
     return "\n".join(lines)
 

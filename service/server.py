@@ -324,9 +324,7 @@ class EmberServer:
         try:
             entries = model_entries(s)
             for entry in entries:
-                cores.append(
-                    await load_core(entry.engine, entry.settings, threads, self._loader)
-                )
+                cores.append(await load_core(entry.engine, entry.settings, threads, self._loader))
             aliases = {
                 alias: core.info.model_id
                 for entry, core in zip(entries, cores, strict=True)

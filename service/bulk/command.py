@@ -11,9 +11,8 @@ from pathlib import Path
 from ember.service.bulk import runner, source
 from ember.service.bulk.errors import BatchError
 from ember.service.bulk.progress import Progress, resolve_mode
-from ember.service.bulk.settings import BatchSettings
+from ember.service.bulk.settings import BatchSettings, resolve
 from ember.service.bulk.store import PartStore
-from ember.service.bulk.settings import resolve
 from ember.service.loading import load_core
 from ember.service.model_entries import model_entries
 from ember.service.settings import ServerSettings

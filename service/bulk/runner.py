@@ -19,9 +19,10 @@ import pyarrow as pa
 
 from ember.service.bulk.errors import BatchError
 from ember.service.bulk.progress import Progress
+from ember.service.bulk.settings import TaskOptions
 from ember.service.bulk.source import Chunk, InputFile, read_chunks
 from ember.service.bulk.store import PartStore
-from ember.service.bulk.tasks import TaskOptions, compute
+from ember.service.bulk.tasks import compute
 from ember.service.core import Core
 
 
@@ -66,7 +67,7 @@ async def run(
     async def part(chunk: Chunk) -> int:
         try:
             result = await compute(core, options, chunk.table, chunk.start)
-            n = chunk.table.num_rows
+            n: int = chunk.table.num_rows
             if id_column is not None:
                 first: tuple[str, pa.Array | pa.ChunkedArray] = (
                     id_column,

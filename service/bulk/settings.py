@@ -150,8 +150,7 @@ class BatchSettings:
         metadata=_opt(
             "--pair-column",
             "EMBER_BATCH_PAIR_COLUMN",
-            "classify: a second text column; each row is then classified as a (text, pair) "
-            "pair.",
+            "classify: a second text column; each row is then classified as a (text, pair) pair.",
             "NAME",
         ),
     )

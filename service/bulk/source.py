@@ -260,6 +260,5 @@ def _check_text(f: InputFile, name: str, values: pa.Array, first_row: int) -> No
 def describe(files: Sequence[InputFile]) -> list[dict[str, object]]:
     """What identifies the input, for the output's manifest (names, sizes, modification)."""
     return [
-        {"name": os.path.basename(f.path), "size": f.size, "mtime_ns": f.mtime_ns}
-        for f in files
+        {"name": os.path.basename(f.path), "size": f.size, "mtime_ns": f.mtime_ns} for f in files
     ]

@@ -196,9 +196,7 @@ async def _ner(core: Core, options: TaskOptions, texts: list[list[str]]) -> Comp
     return Computed({"entities": pa.array(rows, pa.list_(_ENTITY))}, result.usage.prompt_tokens)
 
 
-_RUNNERS: dict[
-    BulkTask, Callable[[Core, TaskOptions, list[list[str]]], Awaitable[Computed]]
-] = {
+_RUNNERS: dict[BulkTask, Callable[[Core, TaskOptions, list[list[str]]], Awaitable[Computed]]] = {
     BulkTask.EMBED: _embed,
     BulkTask.EMBED_SPARSE: _sparse,
     BulkTask.CLASSIFY: _classify,

@@ -19,15 +19,23 @@ import pytest
 
 EMBER = Path(sys.executable).parent / "ember"
 WORDS = (
-    "ember serves embeddings over grpc and rest; a café in Zürich serves crème brûlée while "
-    "parquet parts land on disk in input order, each written once"
-).split()
+    *("ember", "serves", "embeddings", "over", "grpc", "and", "rest;", "a", "café", "in"),
+    *("Zürich", "serves", "crème", "brûlée", "while", "parquet", "parts", "land", "on"),
+    *("disk", "in", "input", "order,", "each", "written", "once"),
+)
 
 
-def corpus(rows: int, seed: int = 0) -> list[dict[str, str]]:
+#: The kill test's corpus: big enough that the kill lands mid-run, small enough to stay fast.
+ROWS, PART = 1200, 50
+
+
+def corpus(rows: int, seed: int = 0, longest: int = 60) -> list[dict[str, str]]:
     rng = random.Random(seed)
     return [
-        {"doc_id": f"doc-{i:05d}", "text": " ".join(rng.choices(WORDS, k=rng.randint(4, 60)))}
+        {
+            "doc_id": f"doc-{i:05d}",
+            "text": " ".join(rng.choices(WORDS, k=rng.randint(4, longest))),
+        }
         for i in range(rows)
     ]
 
@@ -67,11 +75,11 @@ def reference(model: object, texts: list[str]) -> np.ndarray:
 
 
 def test_embeds_a_folder_of_parts_in_input_order(tmp_path: Path, st_model: object) -> None:
-    rows = corpus(300)
+    rows = corpus(160, longest=30)
     folder = tmp_path / "in"
     folder.mkdir()
-    write_jsonl(folder / "part-b.jsonl", rows[120:])
-    pq.write_table(pa.Table.from_pylist(rows[:120]), folder / "part-a.parquet")
+    write_jsonl(folder / "part-b.jsonl", rows[70:])
+    pq.write_table(pa.Table.from_pylist(rows[:70]), folder / "part-a.parquet")
     out = tmp_path / "out"
     done = subprocess.run(
         batch_args(folder, out, "--rows-per-part", "64", "--progress", "lines"),
@@ -80,8 +88,8 @@ def test_embeds_a_folder_of_parts_in_input_order(tmp_path: Path, st_model: objec
         timeout=300,
     )
     assert done.returncode == 0, done.stderr
-    assert "ember batch: done: 300 rows" in done.stdout
-    assert "300/300 rows (100.0%)" in done.stderr
+    assert "ember batch: done: 160 rows" in done.stdout
+    assert "160/160 rows (100.0%)" in done.stderr
     table = read_output(out)
     assert table.column_names == ["doc_id", "embedding"]
     assert table.schema.field("embedding").type == pa.list_(pa.float32(), 384)
@@ -90,16 +98,16 @@ def test_embeds_a_folder_of_parts_in_input_order(tmp_path: Path, st_model: objec
     cosine = (vectors * reference(st_model, [r["text"] for r in rows])).sum(axis=1)
     assert cosine.min() >= 0.9999
     assert sorted(p.name for p in out.iterdir())[:2] == ["_SUCCESS", "_ember_batch.json"]
-    assert len(list(out.glob("part-*.parquet"))) == 5  # 64 rows a part
+    assert len(list(out.glob("part-*.parquet"))) == 3  # 64 rows a part
 
 
 def test_kill_9_mid_run_then_rerun_has_every_row_exactly_once(
     tmp_path: Path, st_model: object
 ) -> None:
-    rows = corpus(2400, seed=1)
+    rows = corpus(ROWS, seed=1, longest=16)
     source = write_jsonl(tmp_path / "corpus.jsonl", rows)
     out = tmp_path / "out"
-    args = batch_args(source, out, "--rows-per-part", "100", "--progress", "none")
+    args = batch_args(source, out, "--rows-per-part", str(PART), "--progress", "none")
     first = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 240
@@ -115,19 +123,19 @@ def test_kill_9_mid_run_then_rerun_has_every_row_exactly_once(
             first.wait()
     assert first.returncode == -signal.SIGKILL
     written = {p.name for p in out.glob("part-*.parquet")}
-    assert 3 <= len(written) < 24, "the kill must land mid-run"
+    assert 3 <= len(written) < ROWS // PART, "the kill must land mid-run"
     assert not (out / "_SUCCESS").exists()
 
     second = subprocess.run(args, capture_output=True, text=True, timeout=300)
     assert second.returncode == 0, second.stderr
     assert (out / "_SUCCESS").exists()
     # Parts written before the kill were kept, not computed again.
-    assert f"{2400 - 100 * len(written):,} computed now" in second.stdout
+    assert f"{ROWS - PART * len(written):,} computed now" in second.stdout
     table = read_output(out)
     ids = table.column("doc_id").to_pylist()
     assert ids == [r["doc_id"] for r in rows]  # every row once, in input order
     vectors = np.asarray(table.column("embedding").combine_chunks().flatten()).reshape(-1, 384)
-    sample = list(range(0, 2400, 7))
+    sample = list(range(0, ROWS, 7))
     cosine = (vectors[sample] * reference(st_model, [rows[i]["text"] for i in sample])).sum(1)
     assert cosine.min() >= 0.9999
 

@@ -39,7 +39,11 @@ def read_all(path: Path, rows: int = 4, others: tuple[str, ...] = ("id",)) -> li
 def test_every_format_reads_the_same_rows_in_chunks(tmp_path: Path, suffix: str) -> None:
     path = write(tmp_path / f"in{suffix}", ROWS)
     chunks = read_all(path)
-    assert [(c.index, c.start, c.table.num_rows) for c in chunks] == [(0, 0, 4), (1, 4, 4), (2, 8, 2)]
+    assert [(c.index, c.start, c.table.num_rows) for c in chunks] == [
+        (0, 0, 4),
+        (1, 4, 4),
+        (2, 8, 2),
+    ]
     table = pa.concat_tables(c.table for c in chunks)
     assert table.column_names == ["text", "id"]
     assert table.column("text").to_pylist() == [r["text"] for r in ROWS]
@@ -66,7 +70,9 @@ def test_a_folder_is_read_in_name_order_across_formats(tmp_path: Path) -> None:
 def test_a_missing_column_names_the_file_and_the_columns_it_has(tmp_path: Path) -> None:
     for suffix in (".csv", ".parquet"):
         path = write(tmp_path / f"in{suffix}", [{"id": 1, "body": "x"}])
-        with pytest.raises(BatchError, match=rf"in\{suffix}: no column 'text' \(its columns: id, body\)"):
+        with pytest.raises(
+            BatchError, match=rf"in\{suffix}: no column 'text' \(its columns: id, body\)"
+        ):
             read_all(path)
     path = write(tmp_path / "in.jsonl", [{"text": "x"}])
     with pytest.raises(BatchError, match="no row of its first block has the field 'id'"):
@@ -76,10 +82,12 @@ def test_a_missing_column_names_the_file_and_the_columns_it_has(tmp_path: Path) 
 def test_a_null_or_missing_text_names_the_row_and_column(tmp_path: Path) -> None:
     rows: list[dict[str, object]] = [{"id": 0, "text": "a"}, {"id": 1, "text": "b"}, {"id": 2}]
     path = write(tmp_path / "in.jsonl", rows)
-    with pytest.raises(BatchError, match=r"row 2 \(0-based, in this file\) has no value in column 'text'"):
+    with pytest.raises(
+        BatchError, match=r"row 2 \(0-based, in this file\) has no value in column 'text'"
+    ):
         read_all(path)
     rows[2] = {"id": 2, "text": None}
-    with pytest.raises(BatchError, match="row 2 .* column 'text'"):
+    with pytest.raises(BatchError, match=r"row 2 .* column 'text'"):
         read_all(write(tmp_path / "in.parquet", rows))
 
 
@@ -117,7 +125,7 @@ def test_parts_are_atomic_and_a_different_run_is_refused(tmp_path: Path) -> None
     assert again.done() == {1}
     assert not (out / ".part-000002.parquet.tmp").exists()
     assert pq.read_table(out / "part-000001.parquet").column("row").to_pylist() == [4, 5]
-    with pytest.raises(BatchError, match="another run's parts .*differs in rows_per_part"):
+    with pytest.raises(BatchError, match=r"another run's parts .*differs in rows_per_part"):
         PartStore(out, {**manifest, "rows_per_part": 8})
     stray = tmp_path / "stray"
     stray.mkdir()
