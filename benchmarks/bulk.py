@@ -18,6 +18,7 @@ import asyncio
 import random
 import shutil
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -89,7 +90,7 @@ async def ember_batch(core: Core, files: list[source.InputFile], out: Path) -> t
         id_column=None,
         rows_per_part=ROWS_PER_PART,
         parts_in_flight=3,
-        progress=Progress(open("/dev/null", "w"), mode="none", total_rows=None),  # noqa: SIM115
+        progress=Progress(sys.stderr, mode="none", total_rows=None),
     )
     return summary.tokens, time.perf_counter() - started
 

@@ -32,6 +32,7 @@ from ember.engines.errors import EmberError
 from ember.gateway.security import Transport, is_loopback
 from ember.gateway.settings import GatewaySettings
 from ember.service import options
+from ember.service.async_jobs.settings import JobSettings
 from ember.service.bulk.settings import SERVER_ONLY, BatchSettings
 from ember.service.runtime import resolve_event_loop, run_event_loop, settle_heap
 from ember.service.settings import ServerSettings
@@ -138,6 +139,7 @@ def _parser() -> argparse.ArgumentParser:
         serve, GatewaySettings, "REST gateway", exclude=SERVE_EXCLUDED_GATEWAY_SETTINGS
     )
     options.add_arguments(serve, ProcessSettings, "process")
+    options.add_arguments(serve, JobSettings, "async jobs")
     prepare = sub.add_parser(
         "prepare",
         help="load a model once to build its caches (e.g. the exported ONNX graph), then exit",
@@ -228,8 +230,11 @@ async def serve(
     http_direct: bool = True,
     otlp: tuple[str, str] | None = None,
     transport: Transport | None = None,
+    jobs: JobSettings | None = None,
 ) -> None:
     """Run the service (and gateway) until ``stop`` is set, then shut down gracefully.
+
+    ``jobs``: where async jobs are kept (None: no JobService).
 
     ``transport``: API keys, TLS and header limits of the gRPC service (the gateway takes
     them from ``gateway_settings``).
@@ -240,7 +245,7 @@ async def serve(
     """
     from ember.service.server import EmberServer
 
-    server = EmberServer(server_settings, transport=transport)
+    server = EmberServer(server_settings, transport=transport, jobs=jobs)
     grpc_port = await server.start()
     gateway: GatewayServer | GatewayWorkers | None = None
     load = asyncio.ensure_future(server.load())
@@ -328,6 +333,7 @@ async def _serve_command(
     gateway_settings: GatewaySettings | None,
     process: ProcessSettings,
     transport: Transport,
+    jobs: JobSettings,
 ) -> None:
     stop = asyncio.Event()
     _install_signal_handlers(stop)
@@ -341,6 +347,7 @@ async def _serve_command(
             http_direct=process.http_direct,
             otlp=_otlp(process),
             transport=transport,
+            jobs=jobs,
         )
 
 
@@ -511,7 +518,13 @@ def main(argv: Sequence[str] | None = None) -> None:
             metrics = _multiprocess_metrics() if workers > 1 else contextlib.nullcontext()
             with metrics:
                 run_event_loop(
-                    _serve_command(server_settings, gateway_settings, process, transport),
+                    _serve_command(
+                        server_settings,
+                        gateway_settings,
+                        process,
+                        transport,
+                        options.build(JobSettings, args, env),
+                    ),
                     process.event_loop,
                 )
         else:

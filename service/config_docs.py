@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ember.gateway.settings import GatewaySettings
+from ember.service.async_jobs.settings import JobSettings
 from ember.service.bulk.settings import BatchSettings
 from ember.service.cli import SERVE_EXCLUDED_GATEWAY_SETTINGS, ProcessSettings
 from ember.service.settings import ServerSettings
@@ -50,6 +51,7 @@ def render() -> str:
     lines += ["", "`ember serve` — the REST gateway (also `ember gateway`, plus `--upstream`):", ""]
     lines += _table(GatewaySettings, exclude=SERVE_EXCLUDED_GATEWAY_SETTINGS)
     lines += _table(ProcessSettings)[2:]
+    lines += _table(JobSettings)[2:]
     lines += ["", "`ember gateway` only:", ""]
     lines += _table(GatewaySettings)[:2] + [
         row

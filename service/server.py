@@ -24,11 +24,15 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 
 from ember.engines.cpu_features import cpu_features
-from ember.engines.errors import ModelLoadError
+from ember.engines.errors import ModelLoadError, NotReadyError
 from ember.engines.types import Task
 from ember.gateway import tracing
 from ember.gateway.security import TlsFiles, Transport
 from ember.service import reflection, servicers
+from ember.service.async_jobs.manager import JobManager
+from ember.service.async_jobs.servicer import JobServicer
+from ember.service.async_jobs.settings import JobSettings
+from ember.service.async_jobs.store import DataDirInUseError, SqliteJobStore, data_dir_default
 from ember.service.auth import AuthInterceptor
 from ember.service.core import Core
 from ember.service.drain import Drain
@@ -44,6 +48,8 @@ from ember.v1 import (
     classify_pb2_grpc,
     embed_pb2,
     embed_pb2_grpc,
+    jobs_pb2,
+    jobs_pb2_grpc,
     model_pb2,
     model_pb2_grpc,
     rerank_pb2,
@@ -61,6 +67,7 @@ TOKENS_SERVICE = token_classification_pb2.DESCRIPTOR.services_by_name[
     "TokenClassificationService"
 ].full_name
 MODEL_SERVICE = model_pb2.DESCRIPTOR.services_by_name["ModelService"].full_name
+JOB_SERVICE = jobs_pb2.DESCRIPTOR.services_by_name["JobService"].full_name
 
 #: Which health service names go SERVING for each task the model serves.
 _TASK_SERVICES = {
@@ -184,6 +191,7 @@ _SERVICE_DESCRIPTORS = {
         "TokenClassificationService"
     ],
     MODEL_SERVICE: model_pb2.DESCRIPTOR.services_by_name["ModelService"],
+    JOB_SERVICE: jobs_pb2.DESCRIPTOR.services_by_name["JobService"],
 }
 
 
@@ -208,10 +216,15 @@ class EmberServer:
         loader: EngineLoader = default_loader,
         *,
         transport: Transport | None = None,
+        jobs: JobSettings | None = None,
     ) -> None:
         """``transport``: API keys, TLS and header limits (shared with the REST gateway);
-        None: no key, no TLS, default limits."""
+        None: no key, no TLS, default limits. ``jobs``: where the async jobs are kept (None:
+        no JobService)."""
         self._settings = settings
+        self._job_settings = jobs
+        self._jobs: JobManager | None = None
+        self._job_store: SqliteJobStore | None = None
         self._transport = transport
         self._loader = loader
         self._handle = ModelsHandle()
@@ -221,6 +234,7 @@ class EmberServer:
         self._local: LocalCalls | None = None
         self._local_port: int | None = None
         self._saved_switch_interval: float | None = None
+        self._jobs_unavailable = ""
         self._ready = asyncio.Event()
         self._drain = Drain()
         self.started_at = time.monotonic()
@@ -273,6 +287,8 @@ class EmberServer:
             (TOKENS_SERVICE, servicers.TokenClassificationServicer(handle, self._drain)),
             (MODEL_SERVICE, servicers.ModelServicer(handle, server_version())),
         ]
+        if self._job_settings is not None and self._job_settings.jobs:
+            served.append((JOB_SERVICE, JobServicer(self.job_manager, self._drain.started)))
         registrations = {
             EMBED_SERVICE: embed_pb2_grpc.add_EmbedServiceServicer_to_server,
             CLASSIFY_SERVICE: classify_pb2_grpc.add_ClassifyServiceServicer_to_server,
@@ -281,13 +297,19 @@ class EmberServer:
                 token_classification_pb2_grpc.add_TokenClassificationServiceServicer_to_server
             ),
             MODEL_SERVICE: model_pb2_grpc.add_ModelServiceServicer_to_server,
+            JOB_SERVICE: jobs_pb2_grpc.add_JobServiceServicer_to_server,
         }
         for name, servicer in served:
             registrations[name](servicer, server)  # type: ignore[operator]
         self._local = _local_calls(interceptor, served)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         reflection.enable(
-            server, (*ALL_SERVICES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name)
+            server,
+            (
+                *ALL_SERVICES,
+                *((JOB_SERVICE,) if len(served) > len(ALL_SERVICES) else ()),
+                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            ),
         )
         for name in ("", *ALL_SERVICES):
             await self._health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
@@ -307,6 +329,39 @@ class EmberServer:
         self._started = _Started(server, port)
         log.info("gRPC listening on %s:%d", s.grpc_host, port)
         return port
+
+    def job_manager(self) -> JobManager:
+        """The async job manager (NotReadyError until the models loaded; UNAVAILABLE with the
+        reason when the data folder could not be opened)."""
+        if self._jobs is None:
+            raise NotReadyError(self._jobs_unavailable or "the server is still loading")
+        return self._jobs
+
+    async def _start_jobs(self, models: ModelSet) -> None:
+        """Open the job table and start the worker (resuming jobs a dead process left)."""
+        settings = self._job_settings
+        if settings is None or not settings.jobs:
+            return
+        data_dir = settings.data_dir or data_dir_default()
+        loop = asyncio.get_running_loop()
+        try:
+            store = await loop.run_in_executor(None, SqliteJobStore, data_dir)
+        except (DataDirInUseError, OSError) as exc:
+            self._jobs_unavailable = f"async jobs are unavailable: {exc}"
+            log.warning("%s", self._jobs_unavailable)
+            return
+        self._job_store = store
+        self._jobs = JobManager(store, models, max(1, settings.rows_per_part))
+        self._jobs.start()
+        log.info("jobs in %s", data_dir)
+
+    async def _stop_jobs(self) -> None:
+        if self._jobs is not None:
+            await self._jobs.stop()
+            self._jobs = None
+        if self._job_store is not None:
+            self._job_store.close()
+            self._job_store = None
 
     def local_calls(self) -> LocalCalls:
         """The unary RPCs of this server for callers in this process (the in-process REST
@@ -344,6 +399,7 @@ class EmberServer:
         for core in models:
             core.start()
         self._handle.models = models
+        await self._start_jobs(models)
         tasks = {t for core in models for t in core.info.tasks}
         serving = {_TASK_SERVICES[t] for t in tasks} | {MODEL_SERVICE}
         for name in ALL_SERVICES:
@@ -407,6 +463,7 @@ class EmberServer:
         if self._started is not None:
             await self._started.server.stop(max(deadline - loop.time(), 0.0))
             log.info("gRPC transport closed; %.2fs of the grace left", deadline - loop.time())
+        await self._stop_jobs()
         if self._handle.models is not None:
             # Past the grace, the batch still running answers nobody: interrupt it if the
             # engine can, so that the process exits in time.

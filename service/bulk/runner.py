@@ -14,16 +14,30 @@ import contextlib
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Protocol
 
 import pyarrow as pa
 
 from ember.service.bulk.errors import BatchError
-from ember.service.bulk.progress import Progress
 from ember.service.bulk.settings import TaskOptions
 from ember.service.bulk.source import Chunk, InputFile, read_chunks
 from ember.service.bulk.store import PartStore
 from ember.service.bulk.tasks import compute
 from ember.service.core import Core
+
+
+class ProgressSink(Protocol):
+    """Where a run reports its progress (:class:`ember.service.bulk.progress.Progress` on the
+    command line; the job table for a server's job)."""
+
+    def skip(self, rows: int) -> None:
+        """Rows found done by an earlier run."""
+
+    def add(self, rows: int, tokens: int) -> None:
+        """Rows computed (and written) now, with the tokens they fed the model."""
+
+    def close(self) -> None:
+        """The run ended (done or not)."""
 
 
 @dataclass(frozen=True)
@@ -45,7 +59,7 @@ async def run(
     id_column: str | None,
     rows_per_part: int,
     parts_in_flight: int,
-    progress: Progress,
+    progress: ProgressSink,
 ) -> Summary:
     """Compute every part of the input missing from ``store``; returns when all are written
     (then ``_SUCCESS`` is written), or raises the first error (parts written stay)."""

@@ -1,0 +1,121 @@
+"""ember.v1.JobService on a real in-process server with the MiniLM engine: submit, watch,
+results in the data folder, list, cancel and the errors callers get."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import grpc
+import numpy as np
+import pyarrow.dataset as ds
+import pytest
+
+from ember.service.async_jobs.settings import JobSettings
+from ember.service.jobs import EmbedJob
+from ember.service.server import EmberServer
+from ember.service.settings import ServerSettings
+from ember.v1 import jobs_pb2, jobs_pb2_grpc
+from tests.service.conftest import SpyEngine
+
+TEXTS = [
+    f"row {i}: ember writes the results of background jobs as parquet parts" for i in range(23)
+]
+
+
+@pytest.fixture
+async def jobs(
+    spy: SpyEngine, minilm_path: Path, tmp_path: Path
+) -> AsyncIterator[tuple[jobs_pb2_grpc.JobServiceStub, EmberServer]]:
+    settings = ServerSettings(model=(str(minilm_path),), grpc_host="127.0.0.1", grpc_port=0)
+    server = EmberServer(
+        settings,
+        loader=lambda config: spy,
+        jobs=JobSettings(data_dir=tmp_path / "data", rows_per_part=5),
+    )
+    port = await server.start()
+    await server.load()
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+    try:
+        yield jobs_pb2_grpc.JobServiceStub(channel), server
+    finally:
+        await channel.close()
+        await server.stop(grace=1.0)
+
+
+async def test_an_inline_job_runs_to_parquet_parts_in_input_order(
+    jobs: tuple[jobs_pb2_grpc.JobServiceStub, EmberServer],
+) -> None:
+    stub, server = jobs
+    submitted = await stub.SubmitJob(
+        jobs_pb2.SubmitJobRequest(inputs=[jobs_pb2.JobInput(text=t) for t in TEXTS], priority=1)
+    )
+    job = submitted.job
+    assert job.state == jobs_pb2.JOB_STATE_QUEUED
+    assert job.task == jobs_pb2.JOB_TASK_EMBED
+    assert job.rows_total == len(TEXTS)
+    states = []
+    async for change in stub.WatchJob(jobs_pb2.WatchJobRequest(id=job.id)):
+        states.append((change.job.state, change.job.rows_done))
+    final = (await stub.GetJob(jobs_pb2.GetJobRequest(id=job.id))).job
+    assert final.state == jobs_pb2.JOB_STATE_SUCCEEDED, final.error
+    assert states[-1] == (jobs_pb2.JOB_STATE_SUCCEEDED, len(TEXTS))
+    assert final.finished_at >= final.started_at >= final.created_at > 0
+    table = ds.dataset(final.result_location, format="parquet").to_table()
+    assert table.column("row").to_pylist() == list(range(len(TEXTS)))
+    vectors = np.asarray(table.column("embedding").combine_chunks().flatten()).reshape(-1, 384)
+    direct = await server.core.embed(EmbedJob(inputs=TEXTS))
+    assert np.allclose(vectors, direct.vectors, atol=1e-5)
+    listed = await stub.ListJobs(jobs_pb2.ListJobsRequest())
+    assert [j.id for j in listed.jobs] == [job.id]
+
+
+async def test_bad_submissions_and_unknown_jobs_answer_clearly(
+    jobs: tuple[jobs_pb2_grpc.JobServiceStub, EmberServer], tmp_path: Path
+) -> None:
+    stub, _ = jobs
+    cases = [
+        (jobs_pb2.SubmitJobRequest(), "either inline"),
+        (
+            jobs_pb2.SubmitJobRequest(inputs=[jobs_pb2.JobInput(text="x")], priority=3),
+            "priority must be 0, 1 or 2",
+        ),
+        (
+            jobs_pb2.SubmitJobRequest(input_path=str(tmp_path / "missing.jsonl")),
+            "does not exist",
+        ),
+        (
+            jobs_pb2.SubmitJobRequest(
+                inputs=[jobs_pb2.JobInput(text="x")], webhook_url="ftp://example"
+            ),
+            "webhook_url must be an http",
+        ),
+        (
+            jobs_pb2.SubmitJobRequest(
+                inputs=[jobs_pb2.JobInput(text="x")], task=jobs_pb2.JOB_TASK_RERANK
+            ),
+            "cannot run task rerank",
+        ),
+    ]
+    for request, message in cases:
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.SubmitJob(request)
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT, caught.value.details()
+        assert message in (caught.value.details() or "")
+    with pytest.raises(grpc.aio.AioRpcError) as missing:
+        await stub.GetJob(jobs_pb2.GetJobRequest(id="nope"))
+    assert missing.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_cancel_stops_a_job_and_it_stays_cancelled(
+    jobs: tuple[jobs_pb2_grpc.JobServiceStub, EmberServer],
+) -> None:
+    stub, _ = jobs
+    long = [jobs_pb2.JobInput(text=f"{t} {i}") for i, t in enumerate(TEXTS * 20)]
+    job = (await stub.SubmitJob(jobs_pb2.SubmitJobRequest(inputs=long))).job
+    cancelled = (await stub.CancelJob(jobs_pb2.CancelJobRequest(id=job.id))).job
+    assert cancelled.state == jobs_pb2.JOB_STATE_CANCELLED
+    assert cancelled.error == "cancelled by a caller"
+    async for change in stub.WatchJob(jobs_pb2.WatchJobRequest(id=job.id)):
+        assert change.job.state == jobs_pb2.JOB_STATE_CANCELLED
+    assert (await stub.GetJob(jobs_pb2.GetJobRequest(id=job.id))).job.rows_done < len(long)
