@@ -26,7 +26,7 @@ WORDS = (
 
 
 #: The kill test's corpus: big enough that the kill lands mid-run, small enough to stay fast.
-ROWS, PART = 1200, 50
+ROWS, PART = 500, 25
 
 
 def corpus(rows: int, seed: int = 0, longest: int = 60) -> list[dict[str, str]]:
