@@ -24,7 +24,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ember.gateway import errors, metrics, task_routes, tracing, translate
+from ember.gateway import errors, job_routes, metrics, task_routes, tracing, translate
 from ember.gateway.dispatch import Target
 from ember.gateway.fastpath import FastPathMiddleware, HotRoute
 from ember.gateway.middleware import (
@@ -529,6 +529,10 @@ def _install_routes(app: FastAPI, call: _Calls, upstream: Upstream, created: int
         tags=["TEI / BEI"],
         error_responses=_TEI_ERRORS,
     )
+
+    # ------------------------------------------------------------ jobs
+
+    job_routes.install(app, call, upstream, json_response, errors=_OPENAI_ERRORS)
 
     # ------------------------------------------------------------ server
 

@@ -23,6 +23,7 @@ from ember.gateway.security import ApiKeys
 from ember.v1 import (
     classify_pb2,
     embed_pb2,
+    jobs_pb2,
     model_pb2,
     rerank_pb2,
     token_classification_pb2,
@@ -137,6 +138,19 @@ class Upstream:
         )
         self.decode: Rpc[model_pb2.DecodeRequest, model_pb2.DecodeResponse] = Rpc(
             channel, _path(model, "Decode"), model_pb2.DecodeResponse
+        )
+        jobs = "ember.v1.JobService"
+        self.submit_job: Rpc[jobs_pb2.SubmitJobRequest, jobs_pb2.SubmitJobResponse] = Rpc(
+            channel, _path(jobs, "SubmitJob"), jobs_pb2.SubmitJobResponse
+        )
+        self.get_job: Rpc[jobs_pb2.GetJobRequest, jobs_pb2.GetJobResponse] = Rpc(
+            channel, _path(jobs, "GetJob"), jobs_pb2.GetJobResponse
+        )
+        self.cancel_job: Rpc[jobs_pb2.CancelJobRequest, jobs_pb2.CancelJobResponse] = Rpc(
+            channel, _path(jobs, "CancelJob"), jobs_pb2.CancelJobResponse
+        )
+        self.list_jobs: Rpc[jobs_pb2.ListJobsRequest, jobs_pb2.ListJobsResponse] = Rpc(
+            channel, _path(jobs, "ListJobs"), jobs_pb2.ListJobsResponse
         )
         self._health: Rpc[Message, Message] = Rpc(
             channel, "/grpc.health.v1.Health/Check", health_pb2.HealthCheckResponse

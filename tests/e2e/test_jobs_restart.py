@@ -44,11 +44,13 @@ def test_kill_9_mid_job_then_restart_resumes_it_exactly_once(
     assert 3 <= parts_before < ROWS // PART, "the kill must land mid-job"
 
     # A different --job-rows-per-part now: the job keeps the part size it was stored with.
-    with run_server(None, *args, "--job-rows-per-part", "7") as second:
-        with grpc.insecure_channel(second.grpc_target) as channel:
-            stub = jobs_pb2_grpc.JobServiceStub(channel)
-            for change in stub.WatchJob(jobs_pb2.WatchJobRequest(id=job.id), timeout=300):
-                final = change.job
+    with (
+        run_server(None, *args, "--job-rows-per-part", "7") as second,
+        grpc.insecure_channel(second.grpc_target) as channel,
+    ):
+        stub = jobs_pb2_grpc.JobServiceStub(channel)
+        for change in stub.WatchJob(jobs_pb2.WatchJobRequest(id=job.id), timeout=300):
+            final = change.job
     assert final.state == jobs_pb2.JOB_STATE_SUCCEEDED, final.error
     assert final.rows_done == ROWS
     table = ds.dataset(final.result_location, format="parquet").to_table()
