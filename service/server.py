@@ -33,6 +33,7 @@ from ember.service.async_jobs.manager import JobManager
 from ember.service.async_jobs.servicer import JobServicer
 from ember.service.async_jobs.settings import JobSettings
 from ember.service.async_jobs.store import DataDirInUseError, SqliteJobStore, data_dir_default
+from ember.service.async_jobs.webhooks import WebhookPolicy
 from ember.service.auth import AuthInterceptor
 from ember.service.core import Core
 from ember.service.drain import Drain
@@ -351,7 +352,14 @@ class EmberServer:
             log.warning("%s", self._jobs_unavailable)
             return
         self._job_store = store
-        self._jobs = JobManager(store, models, max(1, settings.rows_per_part))
+        self._jobs = JobManager(
+            store,
+            models,
+            max(1, settings.rows_per_part),
+            WebhookPolicy(
+                settings.webhook_secret, settings.webhook_attempts, settings.webhook_backoff_s
+            ),
+        )
         self._jobs.start()
         log.info("jobs in %s", data_dir)
 

@@ -22,8 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ember.engines.errors import EmberError, ErrorCode, InvalidInputError
-from ember.service.async_jobs.records import JobRecord, JobState
+from ember.service.async_jobs import webhooks
+from ember.service.async_jobs.records import JobRecord, JobState, WebhookAttempt
 from ember.service.async_jobs.store import SqliteJobStore
+from ember.service.async_jobs.webhooks import WebhookPolicy
 from ember.service.bulk import runner, source
 from ember.service.bulk.settings import BulkTask, TaskOptions, resolve
 from ember.service.bulk.store import PartStore
@@ -66,9 +68,18 @@ class JobNotFoundError(EmberError):
 class JobManager:
     """The jobs of one server; see the module docstring."""
 
-    def __init__(self, store: SqliteJobStore, models: ModelSet, rows_per_part: int) -> None:
-        """``rows_per_part``: the part size of jobs submitted from now on."""
+    def __init__(
+        self,
+        store: SqliteJobStore,
+        models: ModelSet,
+        rows_per_part: int,
+        webhooks: WebhookPolicy | None = None,
+    ) -> None:
+        """``rows_per_part``: the part size of jobs submitted from now on; ``webhooks``: how
+        job webhooks are signed and retried."""
         self._rows_per_part = rows_per_part
+        self._webhooks = webhooks or WebhookPolicy()
+        self._deliveries: set[asyncio.Task[None]] = set()
         self._store = store
         self._models = models
         self._jobs_dir = store.data_dir / "jobs"
@@ -85,9 +96,16 @@ class JobManager:
         if requeued:
             log.info("resuming %d job(s) left running by the previous process", requeued)
         self._worker = asyncio.ensure_future(self._work())
+        for job in self._store.ended_with_webhook():  # deliveries a dead process owed
+            if not webhooks.delivered(job) and len(job.webhook_attempts) < self._webhooks.attempts:
+                self._deliver(job)
 
     async def stop(self) -> None:
-        """Stop the worker; a running job stays RUNNING in the table (resumed at next start)."""
+        """Stop the worker; a running job stays RUNNING in the table (resumed at next start),
+        and webhook deliveries still owed are tried again at the next start."""
+        for delivery in list(self._deliveries):
+            delivery.cancel()
+        await asyncio.gather(*self._deliveries, return_exceptions=True)
         if self._worker is not None:
             self._worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -164,13 +182,11 @@ class JobManager:
     async def cancel(self, job_id: str) -> JobRecord:
         """Cancel a queued or running job (an ended job is returned as it is)."""
         self.get(job_id)
-        job = self._store.finish_unless_ended(
-            job_id, JobState.CANCELLED, "cancelled by a caller", time.time()
-        )
+        before = self.get(job_id)
+        job = self._end(before, JobState.CANCELLED, "cancelled by a caller")
         if self._running is not None and self._running[0] == job_id:
             self._running[1].cancel()
-        self._notify()
-        return job if job is not None else self.get(job_id)
+        return job
 
     async def watch(
         self, job_id: str, stop: asyncio.Event | None = None
@@ -257,9 +273,26 @@ class JobManager:
         self._store.update(job.id, rows_done=summary.rows, rows_total=summary.rows)
         self._end(job, JobState.SUCCEEDED, "")
 
-    def _end(self, job: JobRecord, state: JobState, error: str) -> None:
-        self._store.finish_unless_ended(job.id, state, error, time.time())
+    def _end(self, job: JobRecord, state: JobState, error: str) -> JobRecord:
+        """End the job (unless it ended already) and deliver its webhook."""
+        ended, changed = self._store.finish_unless_ended(job.id, state, error, time.time())
         self._notify()
+        if ended is None:  # pragma: no cover - jobs are never deleted
+            return job
+        if changed and ended.webhook_url:
+            self._deliver(ended)
+        return ended
+
+    def _deliver(self, job: JobRecord) -> None:
+        def record(attempt: WebhookAttempt) -> JobRecord:
+            now = self.get(job.id)
+            updated = self._store.update(job.id, webhook_attempts=(*now.webhook_attempts, attempt))
+            self._notify()
+            return updated or now
+
+        task = asyncio.ensure_future(webhooks.deliver(job, self._webhooks, record))
+        self._deliveries.add(task)
+        task.add_done_callback(self._deliveries.discard)
 
     def count_rows(self, job_id: str, rows: int, *, restart: bool = False) -> None:
         """Add ``rows`` to the job's progress (``restart``: from 0) and tell watchers."""

@@ -41,3 +41,32 @@ class JobSettings:
             "metavar": "N",
         },
     )
+    webhook_secret: str = field(
+        default="",
+        metadata={
+            "flag": "--webhook-secret",
+            "env": "EMBER_WEBHOOK_SECRET",
+            "help": "Secret that signs job webhooks: X-Ember-Signature is sha256=<hex "
+            'HMAC-SHA256(secret, "<X-Ember-Timestamp>.<body>")>. Empty: unsigned.',
+            "metavar": "SECRET",
+        },
+    )
+    webhook_attempts: int = field(
+        default=5,
+        metadata={
+            "flag": "--webhook-attempts",
+            "env": "EMBER_WEBHOOK_ATTEMPTS",
+            "help": "Deliveries tried per job webhook before giving up (each recorded on the job).",
+            "metavar": "N",
+        },
+    )
+    webhook_backoff_s: float = field(
+        default=1.0,
+        metadata={
+            "flag": "--webhook-backoff",
+            "env": "EMBER_WEBHOOK_BACKOFF",
+            "help": "Seconds before the first webhook retry; each later retry waits twice as "
+            "long as the one before.",
+            "metavar": "SECONDS",
+        },
+    )

@@ -121,6 +121,15 @@ class SqliteJobStore:
             ).fetchall()
         return [_record(r) for r in rows]
 
+    def ended_with_webhook(self) -> list[JobRecord]:
+        """Ended jobs that have a webhook (whose delivery may still be owed)."""
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_COLUMNS} FROM jobs WHERE webhook_url != '' AND state IN (?, ?, ?)",
+                (JobState.SUCCEEDED.value, JobState.FAILED.value, JobState.CANCELLED.value),
+            ).fetchall()
+        return [_record(r) for r in rows]
+
     def requeue_running(self) -> int:
         """Jobs left RUNNING by a process that died go back to QUEUED; returns how many."""
         with self._tx() as db:
@@ -166,10 +175,11 @@ class SqliteJobStore:
 
     def finish_unless_ended(
         self, job_id: str, state: JobState, error: str, now: float
-    ) -> JobRecord | None:
-        """End the job in ``state`` unless it ended already (a cancellation wins)."""
+    ) -> tuple[JobRecord | None, bool]:
+        """End the job in ``state`` unless it ended already (a cancellation wins); returns the
+        job and whether this call ended it."""
         with self._tx() as db:
-            db.execute(
+            changed = db.execute(
                 "UPDATE jobs SET state = ?, error = ?, finished_at = ? "
                 "WHERE id = ? AND state IN (?, ?)",
                 (
@@ -180,8 +190,8 @@ class SqliteJobStore:
                     JobState.QUEUED.value,
                     JobState.RUNNING.value,
                 ),
-            )
-        return self.get(job_id)
+            ).rowcount
+        return self.get(job_id), changed > 0
 
 
 def _row(job: JobRecord) -> tuple[object, ...]:

@@ -3,7 +3,16 @@ results in the data folder, list, cancel and the errors callers get."""
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import hmac
+import itertools
+import json
+import socket
+import threading
+import time
 from collections.abc import AsyncIterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import grpc
@@ -18,6 +27,7 @@ from ember.service.settings import ServerSettings
 from ember.v1 import jobs_pb2, jobs_pb2_grpc
 from tests.service.conftest import SpyEngine
 
+SECRET = "s3cret"
 TEXTS = [
     f"row {i}: ember writes the results of background jobs as parquet parts" for i in range(23)
 ]
@@ -31,7 +41,13 @@ async def jobs(
     server = EmberServer(
         settings,
         loader=lambda config: spy,
-        jobs=JobSettings(data_dir=tmp_path / "data", rows_per_part=5),
+        jobs=JobSettings(
+            data_dir=tmp_path / "data",
+            rows_per_part=5,
+            webhook_secret=SECRET,
+            webhook_attempts=3,
+            webhook_backoff_s=0.05,
+        ),
     )
     port = await server.start()
     await server.load()
@@ -119,3 +135,93 @@ async def test_cancel_stops_a_job_and_it_stays_cancelled(
     async for change in stub.WatchJob(jobs_pb2.WatchJobRequest(id=job.id)):
         assert change.job.state == jobs_pb2.JOB_STATE_CANCELLED
     assert (await stub.GetJob(jobs_pb2.GetJobRequest(id=job.id))).job.rows_done < len(long)
+
+
+class Receiver:
+    """A real local HTTP server answering webhook POSTs with scripted statuses."""
+
+    def __init__(self, statuses: list[int]) -> None:
+        self.statuses = statuses
+        self.received: list[tuple[dict[str, str], bytes]] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                payload = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.received.append((dict(self.headers), payload))
+                status = receiver.statuses.pop(0) if receiver.statuses else 200
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+async def finished_with_webhook(
+    stub: jobs_pb2_grpc.JobServiceStub, job_id: str, attempts: int
+) -> jobs_pb2.Job:
+    for _ in range(400):
+        job = (await stub.GetJob(jobs_pb2.GetJobRequest(id=job_id))).job
+        if len(job.webhook_attempts) >= attempts:
+            return job
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"webhook attempts never reached {attempts}: {job}")
+
+
+async def test_webhook_is_signed_retried_with_backoff_and_recorded(
+    jobs: tuple[jobs_pb2_grpc.JobServiceStub, EmberServer],
+) -> None:
+    stub, _ = jobs
+    receiver = Receiver([500, 503])  # two failures, then 200
+    try:
+        request = jobs_pb2.SubmitJobRequest(
+            inputs=[jobs_pb2.JobInput(text=t) for t in TEXTS[:3]], webhook_url=receiver.url
+        )
+        job = (await stub.SubmitJob(request)).job
+        job = await finished_with_webhook(stub, job.id, 3)
+    finally:
+        receiver.close()
+    assert job.state == jobs_pb2.JOB_STATE_SUCCEEDED
+    assert [a.status for a in job.webhook_attempts] == [500, 503, 200]
+    assert job.webhook_attempts[0].error == f"{receiver.url} answered 500"
+    assert job.webhook_attempts[2].error == ""
+    gaps = [b.at - a.at for a, b in itertools.pairwise(job.webhook_attempts)]
+    assert gaps[1] > gaps[0] * 1.5  # exponential: 0.05 s, then 0.1 s
+    assert len(receiver.received) == 3
+    headers, payload = receiver.received[-1]
+    stamp = headers["X-Ember-Timestamp"]
+    assert abs(int(stamp) - time.time()) < 60
+    expected = hmac.new(SECRET.encode(), stamp.encode() + b"." + payload, hashlib.sha256)
+    assert headers["X-Ember-Signature"] == "sha256=" + expected.hexdigest()
+    body = json.loads(payload)
+    assert body["id"] == job.id
+    assert body["state"] == "succeeded"
+    assert body["rows_done"] == 3
+    assert body["result_location"] == job.result_location
+
+
+async def test_an_unreachable_webhook_is_named_in_every_attempt(
+    jobs: tuple[jobs_pb2_grpc.JobServiceStub, EmberServer],
+) -> None:
+    stub, _ = jobs
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{probe.getsockname()[1]}/hook"
+    request = jobs_pb2.SubmitJobRequest(inputs=[jobs_pb2.JobInput(text="x")], webhook_url=url)
+    job = (await stub.SubmitJob(request)).job
+    job = await finished_with_webhook(stub, job.id, 3)
+    assert job.state == jobs_pb2.JOB_STATE_SUCCEEDED  # the results are there regardless
+    assert [a.status for a in job.webhook_attempts] == [0, 0, 0]
+    assert all(
+        a.error.startswith(f"cannot deliver to {url}: ConnectError") for a in job.webhook_attempts
+    )
