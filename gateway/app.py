@@ -74,6 +74,7 @@ _ORJSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
 _ERROR_DOCS = {
     400: "Malformed JSON or an unreadable header.",
     401: "Missing or wrong API key (only when the server has one).",
+    404: "No such job, or no such model.",
     413: "The request body is over the size limit.",
     422: "The request is invalid (validation by the gateway or the service).",
     424: "The loaded model cannot serve this route.",
@@ -83,6 +84,8 @@ _ERROR_DOCS = {
     504: "The request's deadline passed.",
 }
 _READ_ERRORS = (401, 500, 503, 504)
+#: The job routes: no model route answers (424); unknown jobs and models are 404.
+_JOB_ERRORS = (400, 401, 404, 413, 422, 429, 500, 503, 504)
 
 
 def _error_responses(
@@ -91,8 +94,8 @@ def _error_responses(
     return {s: {"model": model, "description": _ERROR_DOCS[s]} for s in statuses}
 
 
-_OPENAI_ERRORS = _error_responses(OpenAIError)
-_TEI_ERRORS = _error_responses(TEIError)
+_OPENAI_ERRORS = _error_responses(OpenAIError, tuple(s for s in _ERROR_DOCS if s != 404))
+_TEI_ERRORS = _error_responses(TEIError, tuple(s for s in _ERROR_DOCS if s != 404))
 
 
 def json_response(content: object, status_code: int = 200) -> Response:
@@ -532,7 +535,9 @@ def _install_routes(app: FastAPI, call: _Calls, upstream: Upstream, created: int
 
     # ------------------------------------------------------------ jobs
 
-    job_routes.install(app, call, upstream, json_response, errors=_OPENAI_ERRORS)
+    job_routes.install(
+        app, call, upstream, json_response, errors=_error_responses(OpenAIError, _JOB_ERRORS)
+    )
 
     # ------------------------------------------------------------ server
 

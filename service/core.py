@@ -103,17 +103,22 @@ class Core:
 
     # -- the pipeline --------------------------------------------------------------------
 
-    async def run(self, spec: TaskSpec[J, R], job: J) -> R:
-        """Run ``job`` through the model as task ``spec`` defines it."""
+    async def run(self, spec: TaskSpec[J, R], job: J, *, background: bool = False) -> R:
+        """Run ``job`` through the model as task ``spec`` defines it; ``background``: job
+        work, which the scheduler runs only when no interactive request waits."""
         ctx = self._context
         spec.check(job, ctx)
         with self._admission.admit():
-            ran = await self._forward(lambda: spec.encode(job, ctx), spec.cost_us(job, ctx))
+            ran = await self._forward(
+                lambda: spec.encode(job, ctx), spec.cost_us(job, ctx), background
+            )
             if spec.head_on_pool:
                 return await self._pool.run(spec.head, job, ctx, ran)
             return spec.head(job, ctx, ran)
 
-    async def _forward(self, encode: Callable[[], list[Encoding]], cost_us: float) -> Ran:
+    async def _forward(
+        self, encode: Callable[[], list[Encoding]], cost_us: float, background: bool = False
+    ) -> Ran:
         """Tokenize (inline when the estimate ``cost_us`` is within the inline budget, else on
         the pool), then run every input through the scheduler and wait for all of them."""
         start = time.perf_counter_ns()
@@ -121,7 +126,7 @@ class Core:
         tokenized = time.perf_counter_ns()
         # Awaiting the future directly: if this call is cancelled (the caller went away), the
         # future is cancelled with it and the scheduler drops the inputs not yet computed.
-        results = await self._scheduler.submit(encodings)
+        results = await self._scheduler.submit(encodings, background=background)
         done = time.perf_counter_ns()
         if tracing.enabled():
             tracing.record_stages(

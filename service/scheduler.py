@@ -8,6 +8,12 @@ so one batch is formed and waiting while the engine runs the current one (prefet
 whose caller has gone (future cancelled) are dropped before they reach the engine. An exception
 from the engine fails the requests with an input in that batch (their other inputs are then
 dropped as well); the loop keeps serving.
+
+Two priority classes share the engine and the token budget: interactive requests (calls) and
+background work (async jobs). A batch is formed from background inputs only when no
+interactive input waits, and a background batch is never prefetched: it takes the engine only
+when both slots are free, so an interactive request that arrives waits at most for the one
+background batch already running, never for a queue of them.
 """
 
 from __future__ import annotations
@@ -113,6 +119,9 @@ class Scheduler:
         self._limits = limits
         self._lookahead = max(1024, 8 * limits.max_batch_requests)
         self._pending: list[_Item] = []
+        self._background: list[_Item] = []
+        #: Batches formed and not finished (prefetched or running).
+        self._in_flight = 0
         self._wakeup = asyncio.Event()
         self._slots = asyncio.Semaphore(2)
         self._executor = threads.engine
@@ -135,11 +144,15 @@ class Scheduler:
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run(), name="ember-scheduler")
 
-    def submit(self, encodings: Sequence[Encoding]) -> asyncio.Future[list[ItemResult]]:
+    def submit(
+        self, encodings: Sequence[Encoding], *, background: bool = False
+    ) -> asyncio.Future[list[ItemResult]]:
         """Queue one request's encodings; the future gives one result per encoding, in order.
 
-        Cancelling the future withdraws the inputs that have not reached the engine yet. If a
-        batch holding one of the inputs fails, the future fails with that error.
+        ``background``: job work, run only when no interactive input waits (see the module
+        docstring). Cancelling the future withdraws the inputs that have not reached the
+        engine yet. If a batch holding one of the inputs fails, the future fails with that
+        error.
         """
         if self._closed:
             raise NotReadyError("the server is shutting down")
@@ -148,8 +161,9 @@ class Scheduler:
             future.set_result([])
             return future
         request = _Request(future, len(encodings))
-        self._pending.extend(_Item(enc, request, i) for i, enc in enumerate(encodings))
-        self._queue_depth.set(len(self._pending))
+        queue = self._background if background else self._pending
+        queue.extend(_Item(enc, request, i) for i, enc in enumerate(encodings))
+        self._queue_depth.set(len(self._pending) + len(self._background))
         self._wakeup.set()
         return future
 
@@ -168,29 +182,36 @@ class Scheduler:
                 await self._task
         if self._running:
             await asyncio.gather(*self._running, return_exceptions=True)
-        for item in self._pending:
+        for item in (*self._pending, *self._background):
             item.request.fail(NotReadyError("the server is shutting down"))
         self._pending.clear()
+        self._background.clear()
 
     async def _run(self) -> None:
         while True:
-            if not self._pending:
+            if not self._pending and not (self._background and not self._in_flight):
+                # Nothing to run now: an interactive input, or (for background work) the end
+                # of the last batch in flight, wakes the loop.
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
             await self._slots.acquire()
-            batch = self._take_batch()
+            batch = self._take_batch(self._pending) if self._pending else []
+            if not batch and self._background and not self._in_flight:
+                batch = self._take_batch(self._background)
             if not batch:
                 self._slots.release()
                 continue
+            self._in_flight += 1
             task = asyncio.get_running_loop().create_task(self._execute(batch))
             self._running.add(task)
             task.add_done_callback(self._running.discard)
 
-    def _take_batch(self) -> list[_Item]:
+    def _take_batch(self, queue: list[_Item]) -> list[_Item]:
+        """The next batch from ``queue`` (interactive or background), removed from it."""
         # The policy looks at the oldest inputs only, so forming a batch costs the same with
         # a hundred thousand inputs queued as with a few hundred.
-        head = self._pending[: self._lookahead]
+        head = queue[: self._lookahead]
         plan = plan_batch(
             [Pending(len(item.encoding), not item.request.future.done()) for item in head],
             self._limits,
@@ -199,8 +220,8 @@ class Scheduler:
         gone = set(plan.take)
         gone.update(plan.drop)
         kept = [item for i, item in enumerate(head) if i not in gone]
-        self._pending = kept + self._pending[len(head) :]
-        self._queue_depth.set(len(self._pending))
+        queue[:] = kept + queue[len(head) :]
+        self._queue_depth.set(len(self._pending) + len(self._background))
         return batch
 
     def _forward_live(
@@ -252,6 +273,9 @@ class Scheduler:
                 item.request.deliver(item.index, ItemResult(value, batch_id, start, elapsed))
         finally:
             self._slots.release()
+            self._in_flight -= 1
+            if self._background:
+                self._wakeup.set()  # background work may take the engine now
 
     def _observe(self, batch: list[_Item], elapsed_ns: int) -> None:
         lengths = [len(item.encoding) for item in batch]

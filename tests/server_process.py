@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -99,6 +100,11 @@ def run_server(
     if model_path is not None:
         args += ["--model", str(model_path)]
     args += list(extra_args)
+    # Each server its own job folder, unless the test gives one: never the user's default.
+    data_dir = None
+    if "--data-dir" not in extra_args:
+        data_dir = tempfile.mkdtemp(prefix="ember-data-")
+        args += ["--data-dir", data_dir]
     log_file = tempfile.NamedTemporaryFile(  # noqa: SIM115 - outlives this frame (yielded)
         prefix="ember-server-", suffix=".log", delete=False
     )
@@ -125,3 +131,5 @@ def run_server(
                 proc.kill()
                 proc.wait()
         log_file.close()
+        if data_dir is not None:
+            shutil.rmtree(data_dir, ignore_errors=True)

@@ -260,6 +260,7 @@ class JobManager:
                 rows_per_part=job.rows_per_part,
                 parts_in_flight=2,
                 progress=_JobProgress(self, job.id),
+                background=True,
             )
         except asyncio.CancelledError:
             raise

@@ -60,9 +60,11 @@ async def run(
     rows_per_part: int,
     parts_in_flight: int,
     progress: ProgressSink,
+    background: bool = False,
 ) -> Summary:
     """Compute every part of the input missing from ``store``; returns when all are written
-    (then ``_SUCCESS`` is written), or raises the first error (parts written stay)."""
+    (then ``_SUCCESS`` is written), or raises the first error (parts written stay).
+    ``background``: run as job work, after the core's interactive requests."""
     if rows_per_part < 1 or parts_in_flight < 1:
         raise BatchError("--rows-per-part and --parts-in-flight must be at least 1")
     loop = asyncio.get_running_loop()
@@ -80,7 +82,7 @@ async def run(
 
     async def part(chunk: Chunk) -> int:
         try:
-            result = await compute(core, options, chunk.table, chunk.start)
+            result = await compute(core, options, chunk.table, chunk.start, background=background)
             n: int = chunk.table.num_rows
             if id_column is not None:
                 first: tuple[str, pa.Array | pa.ChunkedArray] = (

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -29,6 +30,15 @@ from ember.service.bulk.errors import BatchError
 from ember.service.bulk.settings import BulkTask, TaskOptions
 from ember.service.core import Core
 from ember.service.jobs import ClassifyJob, EmbedJob, RerankJob, TokensJob, Truncation
+from ember.service.tasks.base import TaskSpec
+from ember.service.tasks.classify import CLASSIFY
+from ember.service.tasks.embed import EMBED
+from ember.service.tasks.rerank import RERANK
+from ember.service.tasks.sparse import SPARSE
+from ember.service.tasks.tokens import TOKENS
+
+J = TypeVar("J")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -39,15 +49,18 @@ class Computed:
     tokens: int
 
 
-async def compute(core: Core, options: TaskOptions, table: pa.Table, first_row: int) -> Computed:
-    """Run one chunk (rows ``first_row ..``, text columns first) through the core."""
+async def compute(
+    core: Core, options: TaskOptions, table: pa.Table, first_row: int, *, background: bool = False
+) -> Computed:
+    """Run one chunk (rows ``first_row ..``, text columns first) through the core
+    (``background``: as job work, after interactive requests)."""
     task = options.resolved
     if task is None:
         raise RuntimeError("resolve() the options first")
     texts = [table.column(name).to_pylist() for name in options.text_columns]
     runner = _RUNNERS[task]
     try:
-        return await runner(core, options, texts)
+        return await runner(_Calls(core, background), options, texts)
     except ItemError as exc:
         # A pair's second text ("text" in rerank terms) is the last text column.
         column = options.text_columns[-1] if exc.field == "text" else options.text_columns[0]
@@ -59,11 +72,23 @@ async def compute(core: Core, options: TaskOptions, table: pa.Table, first_row: 
         ) from None
 
 
+class _Calls:
+    """A core's task calls, all interactive or all background."""
+
+    def __init__(self, core: Core, background: bool) -> None:
+        self.info = core.info
+        self._core = core
+        self._background = background
+
+    async def run(self, spec: TaskSpec[J, R], job: J) -> R:
+        return await self._core.run(spec, job, background=self._background)
+
+
 def _truncation(options: TaskOptions) -> Truncation:
     return Truncation(truncate=options.truncate)
 
 
-async def _embed(core: Core, options: TaskOptions, texts: list[list[str]]) -> Computed:
+async def _embed(core: _Calls, options: TaskOptions, texts: list[list[str]]) -> Computed:
     job = EmbedJob(
         inputs=list(texts[0]),
         normalize=options.normalize,
@@ -71,18 +96,18 @@ async def _embed(core: Core, options: TaskOptions, texts: list[list[str]]) -> Co
         truncation=_truncation(options),
         prompt_name=options.prompt_name,
     )
-    result = await core.embed(job)
+    result = await core.run(EMBED, job)
     vectors = np.ascontiguousarray(result.vectors, dtype=np.float32)
     width = vectors.shape[1] if vectors.ndim == 2 else 0
     column = pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), width)
     return Computed({"embedding": column}, result.usage.prompt_tokens)
 
 
-async def _sparse(core: Core, options: TaskOptions, texts: list[list[str]]) -> Computed:
+async def _sparse(core: _Calls, options: TaskOptions, texts: list[list[str]]) -> Computed:
     job = EmbedJob(
         inputs=list(texts[0]), truncation=_truncation(options), prompt_name=options.prompt_name
     )
-    result = await core.embed_sparse(job)
+    result = await core.run(SPARSE, job)
     indices = pa.array([i.astype(np.int32) for i in result.indices], pa.list_(pa.int32()))
     values = pa.array([v.astype(np.float32) for v in result.values], pa.list_(pa.float32()))
     return Computed(
@@ -90,10 +115,10 @@ async def _sparse(core: Core, options: TaskOptions, texts: list[list[str]]) -> C
     )
 
 
-async def _classify(core: Core, options: TaskOptions, texts: list[list[str]]) -> Computed:
+async def _classify(core: _Calls, options: TaskOptions, texts: list[list[str]]) -> Computed:
     inputs = [list(row) for row in zip(*texts, strict=True)]
     job = ClassifyJob(inputs=inputs, raw_scores=options.raw_scores, truncation=_truncation(options))
-    result = await core.classify(job)
+    result = await core.run(CLASSIFY, job)
     labels = core.info.labels
     position = {label: i for i, label in enumerate(labels)}
     matrix = np.zeros((len(inputs), len(labels)), dtype=np.float32)
@@ -114,7 +139,7 @@ async def _classify(core: Core, options: TaskOptions, texts: list[list[str]]) ->
     )
 
 
-async def _rerank(core: Core, options: TaskOptions, texts: list[list[str]]) -> Computed:
+async def _rerank(core: _Calls, options: TaskOptions, texts: list[list[str]]) -> Computed:
     queries, docs = texts
     scores = np.zeros(len(docs), dtype=np.float32)
     groups = _runs(queries)
@@ -134,7 +159,7 @@ async def _rerank(core: Core, options: TaskOptions, texts: list[list[str]]) -> C
             truncation=_truncation(options),
         )
         try:
-            result = await core.rerank(job)
+            result = await core.run(RERANK, job)
         except ItemError as exc:
             raise exc.renamed(start + exc.position) from None
         except InvalidInputError as exc:
@@ -175,11 +200,11 @@ _ENTITY = pa.struct(
 )
 
 
-async def _ner(core: Core, options: TaskOptions, texts: list[list[str]]) -> Computed:
+async def _ner(core: _Calls, options: TaskOptions, texts: list[list[str]]) -> Computed:
     job = TokensJob(
         inputs=list(texts[0]), aggregation=options.aggregation, truncation=_truncation(options)
     )
-    result = await core.predict_tokens(job)
+    result = await core.run(TOKENS, job)
     rows = [
         [
             {
@@ -196,7 +221,7 @@ async def _ner(core: Core, options: TaskOptions, texts: list[list[str]]) -> Comp
     return Computed({"entities": pa.array(rows, pa.list_(_ENTITY))}, result.usage.prompt_tokens)
 
 
-_RUNNERS: dict[BulkTask, Callable[[Core, TaskOptions, list[list[str]]], Awaitable[Computed]]] = {
+_RUNNERS: dict[BulkTask, Callable[[_Calls, TaskOptions, list[list[str]]], Awaitable[Computed]]] = {
     BulkTask.EMBED: _embed,
     BulkTask.EMBED_SPARSE: _sparse,
     BulkTask.CLASSIFY: _classify,
