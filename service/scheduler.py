@@ -13,13 +13,15 @@ Two priority classes share the engine and the token budget: interactive requests
 background work (async jobs). A batch is formed from background inputs only when no
 interactive input waits, and a background batch is never prefetched: it takes the engine only
 when both slots are free, so an interactive request that arrives waits at most for the one
-background batch already running, never for a queue of them.
+background batch already running, never for a queue of them; and background batches take an
+eighth of the token budget, so that one is short.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import itertools
 import logging
 import time
@@ -42,6 +44,10 @@ from ember.service.batching import BatchLimits, Pending, plan_batch
 from ember.service.threads import SharedThreads
 
 log = logging.getLogger(__name__)
+
+#: Background batches take 1/this of the token budget: the longest an interactive request
+#: waits behind job work is one such batch (one input over it still runs, alone).
+BACKGROUND_BUDGET_SHARE = 8
 
 #: One input's engine output: a row (embedding or logits), a token-logits matrix, or a sparse
 #: vector as (indices, values).
@@ -117,6 +123,9 @@ class Scheduler:
         models (:mod:`ember.service.threads`); its owner shuts it down."""
         self._engine = engine
         self._limits = limits
+        self._background_limits = dataclasses.replace(
+            limits, max_batch_tokens=max(1, limits.max_batch_tokens // BACKGROUND_BUDGET_SHARE)
+        )
         self._lookahead = max(1024, 8 * limits.max_batch_requests)
         self._pending: list[_Item] = []
         self._background: list[_Item] = []
@@ -196,9 +205,9 @@ class Scheduler:
                 await self._wakeup.wait()
                 continue
             await self._slots.acquire()
-            batch = self._take_batch(self._pending) if self._pending else []
+            batch = self._take_batch(self._pending, self._limits) if self._pending else []
             if not batch and self._background and not self._in_flight:
-                batch = self._take_batch(self._background)
+                batch = self._take_batch(self._background, self._background_limits)
             if not batch:
                 self._slots.release()
                 continue
@@ -207,14 +216,15 @@ class Scheduler:
             self._running.add(task)
             task.add_done_callback(self._running.discard)
 
-    def _take_batch(self, queue: list[_Item]) -> list[_Item]:
-        """The next batch from ``queue`` (interactive or background), removed from it."""
+    def _take_batch(self, queue: list[_Item], limits: BatchLimits) -> list[_Item]:
+        """The next batch from ``queue`` (interactive or background) within ``limits``,
+        removed from the queue."""
         # The policy looks at the oldest inputs only, so forming a batch costs the same with
         # a hundred thousand inputs queued as with a few hundred.
         head = queue[: self._lookahead]
         plan = plan_batch(
             [Pending(len(item.encoding), not item.request.future.done()) for item in head],
-            self._limits,
+            limits,
         )
         batch = [head[i] for i in plan.take]
         gone = set(plan.take)
