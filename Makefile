@@ -13,7 +13,7 @@ BUF := $(TOOLS)/node_modules/.bin/buf
 PYTEST_ARGS ?=
 ARGS ?=
 
-.PHONY: serve install install-dev browser test test-slow test-clients lint typecheck codegen stubs check-protos format bench clean
+.PHONY: serve install install-dev browser redis test test-slow test-clients lint typecheck codegen stubs check-protos format bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,7 +40,11 @@ install: $(VENV)/.installed
 browser:
 	scripts/install_browser.sh
 
-install-dev: $(VENV)/.installed-dev $(BUF) browser
+# Debian's redis-server for the Redis job store's tests; a no-op once installed.
+redis:
+	scripts/install_redis.sh
+
+install-dev: $(VENV)/.installed-dev $(BUF) browser redis
 
 ## serve: install and serve the embedded default model (gRPC :50051, REST :8080); ARGS= adds flags
 serve: install

@@ -32,7 +32,12 @@ from ember.service import reflection, servicers
 from ember.service.async_jobs.manager import JobManager
 from ember.service.async_jobs.servicer import JobServicer
 from ember.service.async_jobs.settings import JobSettings
-from ember.service.async_jobs.store import DataDirInUseError, SqliteJobStore, data_dir_default
+from ember.service.async_jobs.store import (
+    DataDirInUseError,
+    JobStore,
+    SqliteJobStore,
+    data_dir_default,
+)
 from ember.service.async_jobs.webhooks import WebhookPolicy
 from ember.service.auth import AuthInterceptor
 from ember.service.core import Core
@@ -225,7 +230,7 @@ class EmberServer:
         self._settings = settings
         self._job_settings = jobs
         self._jobs: JobManager | None = None
-        self._job_store: SqliteJobStore | None = None
+        self._job_store: JobStore | None = None
         self._transport = transport
         self._loader = loader
         self._handle = ModelsHandle()
@@ -345,8 +350,16 @@ class EmberServer:
             return
         data_dir = settings.data_dir or data_dir_default()
         loop = asyncio.get_running_loop()
+        store: JobStore
         try:
-            store = await loop.run_in_executor(None, SqliteJobStore, data_dir)
+            if settings.jobs_store == "sqlite":
+                store = await loop.run_in_executor(None, SqliteJobStore, data_dir)
+            else:
+                from ember.service.async_jobs.redis_store import RedisJobStore
+
+                store = await loop.run_in_executor(
+                    None, RedisJobStore, settings.jobs_store, data_dir, settings.job_lease_s
+                )
         except (DataDirInUseError, OSError) as exc:
             self._jobs_unavailable = f"async jobs are unavailable: {exc}"
             log.warning("%s", self._jobs_unavailable)

@@ -24,7 +24,7 @@ from pathlib import Path
 from ember.engines.errors import EmberError, ErrorCode, InvalidInputError
 from ember.service.async_jobs import webhooks
 from ember.service.async_jobs.records import JobRecord, JobState, WebhookAttempt
-from ember.service.async_jobs.store import SqliteJobStore
+from ember.service.async_jobs.store import JobStore
 from ember.service.async_jobs.webhooks import WebhookPolicy
 from ember.service.bulk import runner, source
 from ember.service.bulk.settings import BulkTask, TaskOptions, resolve
@@ -70,7 +70,7 @@ class JobManager:
 
     def __init__(
         self,
-        store: SqliteJobStore,
+        store: JobStore,
         models: ModelSet,
         rows_per_part: int,
         webhooks: WebhookPolicy | None = None,
@@ -214,6 +214,7 @@ class JobManager:
         loop = asyncio.get_running_loop()
         while True:
             self._wake.clear()
+            await loop.run_in_executor(None, self._store.requeue_expired)
             job = await loop.run_in_executor(None, self._store.claim, self._models.ids, time.time())
             if job is None:
                 with contextlib.suppress(asyncio.TimeoutError):
@@ -227,6 +228,7 @@ class JobManager:
                 continue
             task = asyncio.ensure_future(self._run(job))
             self._running = (job.id, task)
+            beats = asyncio.ensure_future(self._heartbeat(job.id))
             try:
                 await asyncio.shield(task)
             except asyncio.CancelledError:
@@ -236,7 +238,15 @@ class JobManager:
                         await task
                     raise
             finally:
+                beats.cancel()
                 self._running = None
+
+    async def _heartbeat(self, job_id: str) -> None:
+        """Renew the running job's lease until cancelled (a dead process stops renewing)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self._store.heartbeat_interval_s)
+            await loop.run_in_executor(None, self._store.heartbeat, job_id)
 
     async def _run(self, job: JobRecord) -> None:
         core = self._models.get(job.model)

@@ -31,6 +31,28 @@ class JobSettings:
             "metavar": "DIR",
         },
     )
+    jobs_store: str = field(
+        default="sqlite",
+        metadata={
+            "flag": "--jobs-store",
+            "env": "EMBER_JOBS_STORE",
+            "help": "Where jobs are stored: sqlite (--data-dir/jobs.sqlite, one server) or a "
+            "Redis URL (redis://host:6379/0, unix:///run/redis.sock) shared by replicas, which "
+            "then share --data-dir on a shared filesystem.",
+            "metavar": "STORE",
+        },
+    )
+    job_lease_s: float = field(
+        default=30.0,
+        metadata={
+            "flag": "--job-lease",
+            "env": "EMBER_JOB_LEASE",
+            "help": "With a Redis store: seconds a replica holds a running job without "
+            "renewing it (it renews every third of this); a job whose replica died is resumed "
+            "by another one after this long.",
+            "metavar": "SECONDS",
+        },
+    )
     rows_per_part: int = field(
         default=512,
         metadata={

@@ -19,6 +19,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Protocol
 
 from ember.service.async_jobs.records import JobRecord, JobState, WebhookAttempt
 from ember.service.bulk.settings import BulkTask
@@ -52,6 +53,30 @@ _COLUMNS = (
     "max_time_in_queue_s, webhook_url, rows_total, rows_done, error, created_at, started_at, "
     "finished_at, webhook_attempts"
 )
+
+
+class JobStore(Protocol):
+    """The durable job table a :class:`~ember.service.async_jobs.manager.JobManager` uses:
+    :class:`SqliteJobStore` (one server) or
+    :class:`~ember.service.async_jobs.redis_store.RedisJobStore` (replicas sharing jobs)."""
+
+    data_dir: Path
+    #: How often a running job's lease must be renewed (:meth:`heartbeat`).
+    heartbeat_interval_s: float
+
+    def close(self) -> None: ...
+    def insert(self, job: JobRecord) -> None: ...
+    def get(self, job_id: str) -> JobRecord | None: ...
+    def newest(self, limit: int) -> list[JobRecord]: ...
+    def requeue_running(self) -> int: ...
+    def requeue_expired(self) -> int: ...
+    def heartbeat(self, job_id: str) -> None: ...
+    def claim(self, models: list[str], now: float) -> JobRecord | None: ...
+    def update(self, job_id: str, **changes: object) -> JobRecord | None: ...
+    def finish_unless_ended(
+        self, job_id: str, state: JobState, error: str, now: float
+    ) -> tuple[JobRecord | None, bool]: ...
+    def ended_with_webhook(self) -> list[JobRecord]: ...
 
 
 class DataDirInUseError(RuntimeError):
@@ -129,6 +154,16 @@ class SqliteJobStore:
                 (JobState.SUCCEEDED.value, JobState.FAILED.value, JobState.CANCELLED.value),
             ).fetchall()
         return [_record(r) for r in rows]
+
+    #: One process owns the table: no lease to renew.
+    heartbeat_interval_s = 3600.0
+
+    def heartbeat(self, job_id: str) -> None:
+        """Nothing: the data folder's lock says the owner is alive."""
+
+    def requeue_expired(self) -> int:
+        """Nothing to take back while this process owns the folder (see requeue_running)."""
+        return 0
 
     def requeue_running(self) -> int:
         """Jobs left RUNNING by a process that died go back to QUEUED; returns how many."""
