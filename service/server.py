@@ -372,6 +372,7 @@ class EmberServer:
             WebhookPolicy(
                 settings.webhook_secret, settings.webhook_attempts, settings.webhook_backoff_s
             ),
+            settings.input_dir,
         )
         self._jobs.start()
         log.info("jobs in %s", data_dir)

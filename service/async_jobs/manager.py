@@ -74,10 +74,13 @@ class JobManager:
         models: ModelSet,
         rows_per_part: int,
         webhooks: WebhookPolicy | None = None,
+        input_dir: Path | None = None,
     ) -> None:
         """``rows_per_part``: the part size of jobs submitted from now on; ``webhooks``: how
-        job webhooks are signed and retried."""
+        job webhooks are signed and retried; ``input_dir``: the folder server-side inputs
+        must lie in (None: inline inputs only)."""
         self._rows_per_part = rows_per_part
+        self._input_dir = input_dir.resolve() if input_dir is not None else None
         self._webhooks = webhooks or WebhookPolicy()
         self._deliveries: set[asyncio.Task[None]] = set()
         self._store = store
@@ -146,7 +149,7 @@ class JobManager:
             input_path = folder / "input.jsonl"
             await loop.run_in_executor(None, _write_rows, input_path, spec.inputs, pairs)
         else:
-            input_path = Path(spec.input_path)
+            input_path = self._allowed(spec.input_path)
         files = await loop.run_in_executor(None, source.list_inputs, input_path)
         total = await loop.run_in_executor(None, source.count_rows, files)
         job = JobRecord(
@@ -167,6 +170,23 @@ class JobManager:
         self._wake.set()
         self._notify()
         return job
+
+    def _allowed(self, input_path: str) -> Path:
+        """``input_path`` resolved, if it lies in the server's input folder."""
+        if self._input_dir is None:
+            raise InvalidInputError(
+                "this server takes no server-side input_path (start it with --job-input-dir); "
+                "send the rows inline",
+                field="input_path",
+            )
+        path = Path(input_path)
+        resolved = (self._input_dir / path).resolve()
+        if not resolved.is_relative_to(self._input_dir):
+            raise InvalidInputError(
+                f"input_path {input_path!r} is outside the server's input folder",
+                field="input_path",
+            )
+        return resolved
 
     def get(self, job_id: str) -> JobRecord:
         """The job; JobNotFoundError when there is none."""

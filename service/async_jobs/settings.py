@@ -31,6 +31,16 @@ class JobSettings:
             "metavar": "DIR",
         },
     )
+    input_dir: Path | None = field(
+        default=None,
+        metadata={
+            "flag": "--job-input-dir",
+            "env": "EMBER_JOB_INPUT_DIR",
+            "help": "The folder a job's server-side input_path must lie in (it is read with "
+            "the server's permissions). Unset: jobs take inline inputs only.",
+            "metavar": "DIR",
+        },
+    )
     jobs_store: str = field(
         default="sqlite",
         metadata={

@@ -28,11 +28,18 @@ def test_kill_9_mid_job_then_restart_resumes_it_exactly_once(
 ) -> None:
     rows = corpus(ROWS, seed=3, longest=16)
     source = write_jsonl(tmp_path / "corpus.jsonl", rows)
-    args = ("--http", "false", "--data-dir", str(tmp_path / "data"))
+    args = (
+        "--http",
+        "false",
+        "--data-dir",
+        str(tmp_path / "data"),
+        "--job-input-dir",
+        str(tmp_path),
+    )
     with run_server(None, *args, "--job-rows-per-part", str(PART)) as first:
         with grpc.insecure_channel(first.grpc_target) as channel:
             stub = jobs_pb2_grpc.JobServiceStub(channel)
-            job = stub.SubmitJob(jobs_pb2.SubmitJobRequest(input_path=str(source)), timeout=60).job
+            job = stub.SubmitJob(jobs_pb2.SubmitJobRequest(input_path=source.name), timeout=60).job
         deadline = time.monotonic() + 240
         while (now := get(first.grpc_target, job.id)).rows_done < 3 * PART:
             assert now.state in (jobs_pb2.JOB_STATE_QUEUED, jobs_pb2.JOB_STATE_RUNNING), now

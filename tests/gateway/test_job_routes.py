@@ -63,9 +63,9 @@ def test_bad_requests_answer_4xx_naming_the_field(server: Served) -> None:
     both = server.http.post("/v1/jobs", json={"inputs": ["x"], "input_path": "/tmp/x.jsonl"})
     assert both.status_code == 422  # INVALID_ARGUMENT, as every route answers it
     assert "either inline" in both.json()["error"]["message"]
-    missing = server.http.post("/v1/jobs", json={"input_path": "/nonexistent/rows.parquet"})
-    assert missing.status_code == 422
-    assert "/nonexistent/rows.parquet" in missing.json()["error"]["message"]
+    path = server.http.post("/v1/jobs", json={"input_path": "/etc/rows.parquet"})
+    assert path.status_code == 422
+    assert "--job-input-dir" in path.json()["error"]["message"]
     unknown = server.http.get("/v1/jobs/nope")
     assert unknown.status_code == 404
     assert "no job 'nope'" in unknown.json()["error"]["message"]

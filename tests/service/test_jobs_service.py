@@ -47,6 +47,7 @@ async def jobs(
             webhook_secret=SECRET,
             webhook_attempts=3,
             webhook_backoff_s=0.2,
+            input_dir=tmp_path / "inputs",
         ),
     )
     port = await server.start()
@@ -97,8 +98,12 @@ async def test_bad_submissions_and_unknown_jobs_answer_clearly(
             "priority must be 0, 1 or 2",
         ),
         (
-            jobs_pb2.SubmitJobRequest(input_path=str(tmp_path / "missing.jsonl")),
-            "does not exist",
+            jobs_pb2.SubmitJobRequest(input_path="missing.jsonl"),
+            "missing.jsonl' does not exist",
+        ),
+        (
+            jobs_pb2.SubmitJobRequest(input_path="../../etc/passwd.csv"),
+            "is outside the server's input folder",
         ),
         (
             jobs_pb2.SubmitJobRequest(
