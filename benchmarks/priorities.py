@@ -5,7 +5,8 @@ them, 10 ms apart) and the p50/p95 latency is taken three ways, interleaved over
 alone; while a bulk run of the corpus goes through the same core as job work (background,
 what an async job does); and while the same run goes as interactive work (no priority), for
 contrast. Without priority the latency is bimodal (most requests slip between parts, a few
-wait behind a whole queued part): read p95 and max next to p50. ``python -m benchmarks.priorities [--rounds R] [--requests N]``.
+wait behind a whole queued part): read p95 and max next to p50.
+``python -m benchmarks.priorities [--rounds R] [--requests N]``.
 """
 
 from __future__ import annotations
