@@ -95,13 +95,13 @@ async def ember_batch(core: Core, files: list[source.InputFile], out: Path) -> t
     return summary.tokens, time.perf_counter() - started
 
 
-async def main_async(rows: int, rounds: int) -> None:
+async def main_async(rows: int, rounds: int, tokenizer_workers: int) -> None:
     """Measure and print."""
     print(f"CPU: {cpu_features().describe()}")
     engine = load_engine(EngineConfig(model_path=Path(default_model_path())))
     limits = resolve_limits(ServerSettings(max_client_batch_size=ROWS_PER_PART), engine.info)
     engine.warmup(limits.max_batch_tokens, limits.max_batch_requests)
-    threads = SharedThreads(2)
+    threads = SharedThreads(tokenizer_workers)
     core = Core(engine, limits, threads)
     core.start()
     texts = corpus(rows)
@@ -141,8 +141,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.bulk", description=__doc__)
     parser.add_argument("--rows", type=int, default=50_000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--tokenizer-workers", type=int, default=2)
     args = parser.parse_args()
-    asyncio.run(main_async(args.rows, args.rounds))
+    asyncio.run(main_async(args.rows, args.rounds, args.tokenizer_workers))
 
 
 if __name__ == "__main__":
