@@ -21,6 +21,7 @@ from grpc_health.v1 import health_pb2
 from ember.gateway import errors, tracing
 from ember.gateway.security import ApiKeys
 from ember.v1 import (
+    admin_pb2,
     classify_pb2,
     embed_pb2,
     model_pb2,
@@ -137,6 +138,13 @@ class Upstream:
         )
         self.decode: Rpc[model_pb2.DecodeRequest, model_pb2.DecodeResponse] = Rpc(
             channel, _path(model, "Decode"), model_pb2.DecodeResponse
+        )
+        admin = "ember.v1.AdminService"
+        self.load_model: Rpc[admin_pb2.LoadModelRequest, admin_pb2.LoadModelResponse] = Rpc(
+            channel, _path(admin, "LoadModel"), admin_pb2.LoadModelResponse
+        )
+        self.unload_model: Rpc[admin_pb2.UnloadModelRequest, admin_pb2.UnloadModelResponse] = Rpc(
+            channel, _path(admin, "UnloadModel"), admin_pb2.UnloadModelResponse
         )
         self._health: Rpc[Message, Message] = Rpc(
             channel, "/grpc.health.v1.Health/Check", health_pb2.HealthCheckResponse

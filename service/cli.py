@@ -461,6 +461,11 @@ def main(argv: Sequence[str] | None = None) -> None:
                 transport = Transport.from_settings(shared)
             except ValueError as exc:
                 _fail(str(exc))
+            if server_settings.enable_admin and transport.keys is None:
+                _fail(
+                    "--enable-admin needs an API key (--api-key or --api-key-file): the admin "
+                    "API loads and unloads models"
+                )
             gateway_settings = shared if process.http else None
             if process.http_workers < 1:
                 _fail(f"--http-workers must be at least 1, got {process.http_workers}")

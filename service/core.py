@@ -95,6 +95,11 @@ class Core:
         """Start the scheduler on the running event loop."""
         self._scheduler.start()
 
+    async def settle(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds until no request of this model is in progress;
+        whether none is."""
+        return await self._admission.wait_idle(timeout)
+
     async def close(self, abandon: bool = False) -> None:
         """Finish running batches (or, ``abandon``, interrupt them where the engine can), then
         release the engine (the shared threads stay with their owner)."""

@@ -11,17 +11,20 @@ No validation or logic lives here (see :mod:`ember.service.core`); errors propag
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any, Protocol
 
 import grpc
 
 from ember.engines.cpu_features import cpu_features
+from ember.engines.errors import InvalidInputError
 from ember.service import convert, streaming
 from ember.service.core import Core
 from ember.service.drain import Drain
 from ember.service.models import ModelsHandle
 from ember.v1 import (
+    admin_pb2,
+    admin_pb2_grpc,
     classify_pb2,
     classify_pb2_grpc,
     embed_pb2,
@@ -159,6 +162,13 @@ class TokenClassificationServicer(token_classification_pb2_grpc.TokenClassificat
             yield answer
 
 
+def describe(core: Core, version: str) -> model_pb2.GetModelInfoResponse:
+    """GetModelInfo's answer for one model."""
+    return convert.model_info_response(
+        core.info, core.limits, version, cpu_features(), core.precision_check
+    )
+
+
 class ModelServicer(model_pb2_grpc.ModelServiceServicer):
     """ember.v1.ModelService."""
 
@@ -169,18 +179,13 @@ class ModelServicer(model_pb2_grpc.ModelServiceServicer):
     async def GetModelInfo(
         self, request: model_pb2.GetModelInfoRequest, context: Ctx
     ) -> model_pb2.GetModelInfoResponse:
-        return self._describe(self._core(request.model))
+        return describe(self._core(request.model), self._version)
 
     async def ListModels(
         self, request: model_pb2.ListModelsRequest, context: Ctx
     ) -> model_pb2.ListModelsResponse:
         return model_pb2.ListModelsResponse(
-            models=[self._describe(core) for core in self._core.loaded()]
-        )
-
-    def _describe(self, core: Core) -> model_pb2.GetModelInfoResponse:
-        return convert.model_info_response(
-            core.info, core.limits, self._version, cpu_features(), core.precision_check
+            models=[describe(core, self._version) for core in self._core.loaded()]
         )
 
     async def Tokenize(
@@ -194,3 +199,43 @@ class ModelServicer(model_pb2_grpc.ModelServiceServicer):
     ) -> model_pb2.DecodeResponse:
         texts = await self._core(request.model).decode(convert.decode_job(request))
         return convert.decode_response(texts)
+
+
+class ModelAdmin(Protocol):
+    """What loads and unloads models (the server)."""
+
+    async def load_model(self, path: str, name: str | None, aliases: Sequence[str]) -> Core:
+        """Load and serve a model."""
+
+    async def unload_model(self, name: str) -> str:
+        """Drain and free a model; returns its id."""
+
+
+class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
+    """ember.v1.AdminService."""
+
+    def __init__(self, admin: ModelAdmin, version: str) -> None:
+        self._admin = admin
+        self._version = version
+
+    async def LoadModel(
+        self, request: admin_pb2.LoadModelRequest, context: Ctx
+    ) -> admin_pb2.LoadModelResponse:
+        if not request.path:
+            raise InvalidInputError(
+                "path is required: a model folder or a hub id", reason="missing", field="path"
+            )
+        core = await self._admin.load_model(request.path, request.name or None, request.aliases)
+        return admin_pb2.LoadModelResponse(model=describe(core, self._version))
+
+    async def UnloadModel(
+        self, request: admin_pb2.UnloadModelRequest, context: Ctx
+    ) -> admin_pb2.UnloadModelResponse:
+        if not request.model:
+            raise InvalidInputError(
+                "model is required: the id or alias of the model to unload",
+                reason="missing",
+                field="model",
+            )
+        model_id = await self._admin.unload_model(request.model)
+        return admin_pb2.UnloadModelResponse(model_id=model_id)

@@ -59,6 +59,17 @@ class ServerSettings:
             "NAME",
         ),
     )
+    enable_admin: bool = field(
+        default=False,
+        metadata=_opt(
+            "--enable-admin",
+            "EMBER_ENABLE_ADMIN",
+            "Serve the admin API that loads and unloads models at run time (gRPC AdminService; "
+            "REST POST /admin/models, DELETE /admin/models/{id}). Needs an API key "
+            "(--api-key or --api-key-file). Off: those calls answer PERMISSION_DENIED / 403.",
+            "BOOL",
+        ),
+    )
     grpc_host: str = field(
         default="0.0.0.0",
         metadata=_opt("--grpc-host", "EMBER_GRPC_HOST", "Address the gRPC server binds.", "HOST"),
