@@ -60,14 +60,24 @@ from ember.v1 import (
 
 log = logging.getLogger(__name__)
 
-EMBED_SERVICE = embed_pb2.DESCRIPTOR.services_by_name["EmbedService"].full_name
-CLASSIFY_SERVICE = classify_pb2.DESCRIPTOR.services_by_name["ClassifyService"].full_name
-RERANK_SERVICE = rerank_pb2.DESCRIPTOR.services_by_name["RerankService"].full_name
-TOKENS_SERVICE = token_classification_pb2.DESCRIPTOR.services_by_name[
-    "TokenClassificationService"
-].full_name
-MODEL_SERVICE = model_pb2.DESCRIPTOR.services_by_name["ModelService"].full_name
-ADMIN_SERVICE = admin_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name
+#: Each Ember service by full name: its descriptor and generated gRPC module.
+_SERVICES = {
+    descriptor.full_name: (descriptor, module)
+    for descriptor, module in (
+        (embed_pb2.DESCRIPTOR.services_by_name["EmbedService"], embed_pb2_grpc),
+        (classify_pb2.DESCRIPTOR.services_by_name["ClassifyService"], classify_pb2_grpc),
+        (rerank_pb2.DESCRIPTOR.services_by_name["RerankService"], rerank_pb2_grpc),
+        (
+            token_classification_pb2.DESCRIPTOR.services_by_name["TokenClassificationService"],
+            token_classification_pb2_grpc,
+        ),
+        (model_pb2.DESCRIPTOR.services_by_name["ModelService"], model_pb2_grpc),
+        (admin_pb2.DESCRIPTOR.services_by_name["AdminService"], admin_pb2_grpc),
+    )
+}
+EMBED_SERVICE, CLASSIFY_SERVICE, RERANK_SERVICE, TOKENS_SERVICE, MODEL_SERVICE, ADMIN_SERVICE = (
+    _SERVICES
+)
 
 #: Which health service names go SERVING for each task the model serves.
 _TASK_SERVICES = {
@@ -194,23 +204,11 @@ def _default_loader(config: EngineConfig) -> Engine:
     return load_engine(config)
 
 
-_SERVICE_DESCRIPTORS = {
-    EMBED_SERVICE: embed_pb2.DESCRIPTOR.services_by_name["EmbedService"],
-    CLASSIFY_SERVICE: classify_pb2.DESCRIPTOR.services_by_name["ClassifyService"],
-    RERANK_SERVICE: rerank_pb2.DESCRIPTOR.services_by_name["RerankService"],
-    TOKENS_SERVICE: token_classification_pb2.DESCRIPTOR.services_by_name[
-        "TokenClassificationService"
-    ],
-    MODEL_SERVICE: model_pb2.DESCRIPTOR.services_by_name["ModelService"],
-    ADMIN_SERVICE: admin_pb2.DESCRIPTOR.services_by_name["AdminService"],
-}
-
-
-def _local_calls(interceptor: ServiceInterceptor, served: list[tuple[str, object]]) -> LocalCalls:
+def _local_calls(interceptor: ServiceInterceptor, served: dict[str, object]) -> LocalCalls:
     """Every unary RPC of the served servicers, wrapped by ``interceptor``, by method path."""
     behaviors = {}
-    for name, servicer in served:
-        for method in _SERVICE_DESCRIPTORS[name].methods:
+    for name, servicer in served.items():
+        for method in _SERVICES[name][0].methods:
             if method.client_streaming or method.server_streaming:
                 continue
             path = f"/{name}/{method.name}"
@@ -240,7 +238,6 @@ class EmberServer:
         self._local: LocalCalls | None = None
         self._local_port: int | None = None
         self._saved_switch_interval: float | None = None
-        self._ready = asyncio.Event()
         self._drain = Drain()
         self._admin_lock = asyncio.Lock()
         self.started_at = time.monotonic()
@@ -286,35 +283,22 @@ class EmberServer:
             chain.insert(0, AuthInterceptor(transport.keys, transport.open_grpc_services))
         server = grpc.aio.server(interceptors=chain, options=options, maximum_concurrent_rpcs=None)
         handle = self._handle
-        served: list[tuple[str, object]] = [
-            (EMBED_SERVICE, servicers.EmbedServicer(handle, self._drain)),
-            (CLASSIFY_SERVICE, servicers.ClassifyServicer(handle, self._drain)),
-            (RERANK_SERVICE, servicers.RerankServicer(handle, self._drain)),
-            (TOKENS_SERVICE, servicers.TokenClassificationServicer(handle, self._drain)),
-            (MODEL_SERVICE, servicers.ModelServicer(handle, server_version())),
-            (ADMIN_SERVICE, servicers.AdminServicer(self, server_version())),
-        ]
-        registrations = {
-            EMBED_SERVICE: embed_pb2_grpc.add_EmbedServiceServicer_to_server,
-            CLASSIFY_SERVICE: classify_pb2_grpc.add_ClassifyServiceServicer_to_server,
-            RERANK_SERVICE: rerank_pb2_grpc.add_RerankServiceServicer_to_server,
-            TOKENS_SERVICE: (
-                token_classification_pb2_grpc.add_TokenClassificationServiceServicer_to_server
-            ),
-            MODEL_SERVICE: model_pb2_grpc.add_ModelServiceServicer_to_server,
-            ADMIN_SERVICE: admin_pb2_grpc.add_AdminServiceServicer_to_server,
+        served: dict[str, object] = {
+            EMBED_SERVICE: servicers.EmbedServicer(handle, self._drain),
+            CLASSIFY_SERVICE: servicers.ClassifyServicer(handle, self._drain),
+            RERANK_SERVICE: servicers.RerankServicer(handle, self._drain),
+            TOKENS_SERVICE: servicers.TokenClassificationServicer(handle, self._drain),
+            MODEL_SERVICE: servicers.ModelServicer(handle, server_version()),
+            ADMIN_SERVICE: servicers.AdminServicer(self, server_version()),
         }
-        for name, servicer in served:
-            registrations[name](servicer, server)  # type: ignore[operator]
+        for name, servicer in served.items():
+            descriptor, module = _SERVICES[name]
+            getattr(module, f"add_{descriptor.name}Servicer_to_server")(servicer, server)
         self._local = _local_calls(interceptor, served)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         reflection.enable(
             server,
-            (
-                *ALL_SERVICES,
-                ADMIN_SERVICE,
-                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-            ),
+            (*_SERVICES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name),
         )
         for name in ("", *ALL_SERVICES):
             await self._health.set(name, _NOT_SERVING)
@@ -372,7 +356,6 @@ class EmberServer:
             core.start()
         self._handle.models = models
         await self._publish_health()
-        self._ready.set()
         for core in models:
             info = core.info
             log.info(
@@ -482,10 +465,6 @@ class EmberServer:
             log.info("unloaded %s", model_id)
             return model_id
 
-    async def wait_ready(self) -> None:
-        """Wait until the model serves."""
-        await self._ready.wait()
-
     async def begin_shutdown(self) -> None:
         """Health NOT_SERVING, new calls UNAVAILABLE, batch streams told to wind down (at once)."""
         self._drain.begin()
@@ -531,8 +510,3 @@ class EmberServer:
         if self._saved_switch_interval is not None:
             sys.setswitchinterval(self._saved_switch_interval)
             self._saved_switch_interval = None
-
-    async def wait_closed(self) -> None:
-        """Block until the server terminates."""
-        if self._started is not None:
-            await self._started.server.wait_for_termination()

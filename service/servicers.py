@@ -22,6 +22,11 @@ from ember.service import convert, streaming
 from ember.service.core import Core
 from ember.service.drain import Drain
 from ember.service.models import ModelsHandle
+from ember.service.tasks.classify import CLASSIFY
+from ember.service.tasks.embed import EMBED, SIMILARITY
+from ember.service.tasks.rerank import RERANK
+from ember.service.tasks.sparse import SPARSE
+from ember.service.tasks.tokens import TOKENS
 from ember.v1 import (
     admin_pb2,
     admin_pb2_grpc,
@@ -40,126 +45,99 @@ from ember.v1 import (
 Ctx = grpc.aio.ServicerContext[Any, Any]
 
 
-class EmbedServicer(embed_pb2_grpc.EmbedServiceServicer):
-    """ember.v1.EmbedService."""
+class _TaskServicer:
+    """What the task servicers share: the request's core, and shutdown's signal to streams."""
 
     def __init__(self, core: Callable[[str], Core], drain: Drain | None = None) -> None:
         self._core = core
         self._stop = drain.started if drain is not None else None
 
-    async def Embed(self, request: embed_pb2.EmbedRequest, context: Ctx) -> embed_pb2.EmbedResponse:
-        core = self._core(request.model)
-        result = await core.embed(convert.embed_job(request))
-        return convert.embed_response(result, request.format, core.info.model_id)
 
-    async def EmbedStream(
-        self, request_iterator: AsyncIterator[embed_pb2.EmbedStreamRequest], context: Ctx
-    ) -> AsyncIterator[embed_pb2.EmbedStreamResponse]:
-        # An async generator (not a returned iterator): the interceptors tell streams by that.
+def _stream(unary: str, response_type: Callable[..., Any]) -> Any:
+    """The batch-stream RPC of the unary RPC named ``unary``: every batch answered by it."""
+
+    # An async generator (not a returned iterator): the interceptors tell streams by that.
+    async def stream(
+        self: _TaskServicer, request_iterator: AsyncIterator[Any], context: Ctx
+    ) -> AsyncIterator[Any]:
+        method = getattr(self, unary)
         async for answer in streaming.batches(
             request_iterator,
-            lambda m: self.Embed(m.request, context),
-            embed_pb2.EmbedStreamResponse,
+            lambda m: method(m.request, context),
+            response_type,
             stop=self._stop,
         ):
             yield answer
+
+    return stream
+
+
+class EmbedServicer(_TaskServicer, embed_pb2_grpc.EmbedServiceServicer):
+    """ember.v1.EmbedService."""
+
+    async def Embed(self, request: embed_pb2.EmbedRequest, context: Ctx) -> embed_pb2.EmbedResponse:
+        core = self._core(request.model)
+        result = await core.run(EMBED, convert.embed_job(request))
+        return convert.embed_response(result, request.format, core.info.model_id)
+
+    EmbedStream = _stream("Embed", embed_pb2.EmbedStreamResponse)
 
     async def EmbedSparse(
         self, request: embed_pb2.EmbedSparseRequest, context: Ctx
     ) -> embed_pb2.EmbedSparseResponse:
         core = self._core(request.model)
-        result = await core.embed_sparse(convert.embed_sparse_job(request))
+        result = await core.run(SPARSE, convert.embed_sparse_job(request))
         return convert.embed_sparse_response(result, core.info.model_id)
 
     async def Similarity(
         self, request: embed_pb2.SimilarityRequest, context: Ctx
     ) -> embed_pb2.SimilarityResponse:
         core = self._core(request.model)
-        result = await core.similarity(convert.similarity_job(request))
+        result = await core.run(SIMILARITY, convert.similarity_job(request))
         return convert.similarity_response(result, core.info.model_id)
 
 
-class ClassifyServicer(classify_pb2_grpc.ClassifyServiceServicer):
+class ClassifyServicer(_TaskServicer, classify_pb2_grpc.ClassifyServiceServicer):
     """ember.v1.ClassifyService."""
-
-    def __init__(self, core: Callable[[str], Core], drain: Drain | None = None) -> None:
-        self._core = core
-        self._stop = drain.started if drain is not None else None
 
     async def Classify(
         self, request: classify_pb2.ClassifyRequest, context: Ctx
     ) -> classify_pb2.ClassifyResponse:
         core = self._core(request.model)
-        result = await core.classify(convert.classify_job(request))
+        result = await core.run(CLASSIFY, convert.classify_job(request))
         return convert.classify_response(result, core.info.model_id)
 
-    async def ClassifyStream(
-        self, request_iterator: AsyncIterator[classify_pb2.ClassifyStreamRequest], context: Ctx
-    ) -> AsyncIterator[classify_pb2.ClassifyStreamResponse]:
-        # An async generator (not a returned iterator): the interceptors tell streams by that.
-        async for answer in streaming.batches(
-            request_iterator,
-            lambda m: self.Classify(m.request, context),
-            classify_pb2.ClassifyStreamResponse,
-            stop=self._stop,
-        ):
-            yield answer
+    ClassifyStream = _stream("Classify", classify_pb2.ClassifyStreamResponse)
 
 
-class RerankServicer(rerank_pb2_grpc.RerankServiceServicer):
+class RerankServicer(_TaskServicer, rerank_pb2_grpc.RerankServiceServicer):
     """ember.v1.RerankService."""
-
-    def __init__(self, core: Callable[[str], Core], drain: Drain | None = None) -> None:
-        self._core = core
-        self._stop = drain.started if drain is not None else None
 
     async def Rerank(
         self, request: rerank_pb2.RerankRequest, context: Ctx
     ) -> rerank_pb2.RerankResponse:
         core = self._core(request.model)
-        result = await core.rerank(convert.rerank_job(request))
+        result = await core.run(RERANK, convert.rerank_job(request))
         return convert.rerank_response(result, core.info.model_id)
 
-    async def RerankStream(
-        self, request_iterator: AsyncIterator[rerank_pb2.RerankStreamRequest], context: Ctx
-    ) -> AsyncIterator[rerank_pb2.RerankStreamResponse]:
-        # An async generator (not a returned iterator): the interceptors tell streams by that.
-        async for answer in streaming.batches(
-            request_iterator,
-            lambda m: self.Rerank(m.request, context),
-            rerank_pb2.RerankStreamResponse,
-            stop=self._stop,
-        ):
-            yield answer
+    RerankStream = _stream("Rerank", rerank_pb2.RerankStreamResponse)
 
 
-class TokenClassificationServicer(token_classification_pb2_grpc.TokenClassificationServiceServicer):
+class TokenClassificationServicer(
+    _TaskServicer, token_classification_pb2_grpc.TokenClassificationServiceServicer
+):
     """ember.v1.TokenClassificationService."""
-
-    def __init__(self, core: Callable[[str], Core], drain: Drain | None = None) -> None:
-        self._core = core
-        self._stop = drain.started if drain is not None else None
 
     async def PredictTokens(
         self, request: token_classification_pb2.PredictTokensRequest, context: Ctx
     ) -> token_classification_pb2.PredictTokensResponse:
         core = self._core(request.model)
-        result = await core.predict_tokens(convert.tokens_job(request))
+        result = await core.run(TOKENS, convert.tokens_job(request))
         return convert.tokens_response(result, core.info.model_id)
 
-    async def PredictTokensStream(
-        self,
-        request_iterator: AsyncIterator[token_classification_pb2.PredictTokensStreamRequest],
-        context: Ctx,
-    ) -> AsyncIterator[token_classification_pb2.PredictTokensStreamResponse]:
-        # An async generator (not a returned iterator): the interceptors tell streams by that.
-        async for answer in streaming.batches(
-            request_iterator,
-            lambda m: self.PredictTokens(m.request, context),
-            token_classification_pb2.PredictTokensStreamResponse,
-            stop=self._stop,
-        ):
-            yield answer
+    PredictTokensStream = _stream(
+        "PredictTokens", token_classification_pb2.PredictTokensStreamResponse
+    )
 
 
 def describe(core: Core, version: str) -> model_pb2.GetModelInfoResponse:
