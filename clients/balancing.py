@@ -40,6 +40,7 @@ UNARY_RPCS: dict[str, tuple[str, ...]] = {
 RETRYABLE_CODES = ("UNAVAILABLE", "RESOURCE_EXHAUSTED")
 #: The HTTP statuses the REST client retries (429: overloaded, 503: draining / unavailable).
 RETRYABLE_HTTP = frozenset({429, 503})
+_SERVER_ERRORS = frozenset({500, 502, 504})
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,10 @@ class RetryPolicy:
     initial_backoff_s: float = 0.05
     max_backoff_s: float = 2.0
     multiplier: float = 2.0
+    #: Also retry ``INTERNAL`` / HTTP 500, 502, 504: what Ray Serve's proxy answers for a call
+    #: whose replica died under it (and Ember for an engine failure). Safe for Ember's calls
+    #: (all idempotent), at the cost of repeating a call that fails the same everywhere.
+    server_errors: bool = False
 
     def __post_init__(self) -> None:
         if not 2 <= self.max_attempts <= 5:
@@ -63,6 +68,14 @@ class RetryPolicy:
             raise ValueError("need 0 < initial_backoff_s <= max_backoff_s")
         if self.multiplier < 1:
             raise ValueError(f"multiplier must be >= 1, got {self.multiplier}")
+
+    def grpc_codes(self) -> tuple[str, ...]:
+        """The gRPC statuses retried."""
+        return (*RETRYABLE_CODES, "INTERNAL") if self.server_errors else RETRYABLE_CODES
+
+    def http_statuses(self) -> frozenset[int]:
+        """The HTTP statuses retried."""
+        return RETRYABLE_HTTP | _SERVER_ERRORS if self.server_errors else RETRYABLE_HTTP
 
     def backoff_s(self, attempt: int) -> float:
         """The longest wait before attempt ``attempt + 1`` (``attempt`` >= 1 failed)."""
@@ -111,7 +124,7 @@ def service_config(retry: RetryPolicy | None) -> str:
                     "initialBackoff": _duration(retry.initial_backoff_s),
                     "maxBackoff": _duration(retry.max_backoff_s),
                     "backoffMultiplier": retry.multiplier,
-                    "retryableStatusCodes": list(RETRYABLE_CODES),
+                    "retryableStatusCodes": list(retry.grpc_codes()),
                 },
             }
         ]

@@ -85,18 +85,29 @@ def _channel_options(
     return [*_OPTIONS, *channel_options(retry, keepalive_s)]
 
 
+def _auth(api_key: str | None) -> tuple[tuple[str, str], ...] | None:
+    return (("authorization", f"Bearer {api_key}"),) if api_key else None
+
+
 def _remaining(deadline: float | None) -> float | None:
     return None if deadline is None else max(0.0, deadline - time.monotonic())
 
 
-def _hedged(method: Any, request: Any, timeout: float | None, hedging: Hedging) -> Any:
+def _hedged(
+    method: Any,
+    request: Any,
+    timeout: float | None,
+    hedging: Hedging,
+    metadata: Any,
+    retryable: tuple[str, ...],
+) -> Any:
     """A blocking unary call hedged as ``hedging`` says (see :class:`Hedging`)."""
     deadline = None if timeout is None else time.monotonic() + timeout
     finished: queue.SimpleQueue[Any] = queue.SimpleQueue()
     calls: list[Any] = []
 
     def launch() -> None:
-        call = method.future(request, timeout=_remaining(deadline))
+        call = method.future(request, timeout=_remaining(deadline), metadata=metadata)
         call.add_done_callback(finished.put)
         calls.append(call)
 
@@ -117,7 +128,7 @@ def _hedged(method: Any, request: Any, timeout: float | None, hedging: Hedging) 
             except grpc.RpcError as exc:
                 # A final status ends the call; a retryable one (the channel's own retries
                 # spent) waits for the other attempts, or starts one more.
-                if _code_name(exc) not in RETRYABLE_CODES or (pending == 0 and not more):
+                if _code_name(exc) not in retryable or (pending == 0 and not more):
                     raise
                 if pending == 0:
                     launch()
@@ -127,7 +138,14 @@ def _hedged(method: Any, request: Any, timeout: float | None, hedging: Hedging) 
             call.cancel()
 
 
-async def _hedged_async(method: Any, request: Any, timeout: float | None, hedging: Hedging) -> Any:
+async def _hedged_async(
+    method: Any,
+    request: Any,
+    timeout: float | None,
+    hedging: Hedging,
+    metadata: Any,
+    retryable: tuple[str, ...],
+) -> Any:
     """An asyncio unary call hedged as ``hedging`` says (see :class:`Hedging`)."""
     deadline = None if timeout is None else time.monotonic() + timeout
     attempts: set[asyncio.Future[Any]] = set()
@@ -135,7 +153,8 @@ async def _hedged_async(method: Any, request: Any, timeout: float | None, hedgin
 
     def launch() -> None:
         nonlocal launched
-        attempts.add(asyncio.ensure_future(method(request, timeout=_remaining(deadline))))
+        call = method(request, timeout=_remaining(deadline), metadata=metadata)
+        attempts.add(asyncio.ensure_future(call))
         launched += 1
 
     launch()
@@ -157,7 +176,7 @@ async def _hedged_async(method: Any, request: Any, timeout: float | None, hedgin
                     return attempt.result()
                 if not isinstance(error, grpc.RpcError):
                     raise error
-                if _code_name(error) not in RETRYABLE_CODES or (not attempts and not more):
+                if _code_name(error) not in retryable or (not attempts and not more):
                     raise error
             if not attempts:
                 launch()
@@ -187,18 +206,22 @@ class EmberClient:
         retry: RetryPolicy | None = DEFAULT_RETRY,
         hedging: Hedging | None = None,
         keepalive_s: float | None = 30.0,
+        api_key: str | None = None,
     ) -> None:
         """``target``: one gRPC target (``host:port``, ``dns:///name:port``, ``ipv4:a:p,b:p``)
         or several ``host:port`` replicas, balanced round robin. ``timeout``: each call's
         deadline in seconds (None: none) unless the call gives its own ``timeout``. ``retry``:
         the unary calls' retry policy (None: no retries). ``hedging``: hedge the unary calls
-        (off by default). ``keepalive_s``: keep-alive ping interval (None: no pings)."""
+        (off by default). ``keepalive_s``: keep-alive ping interval (None: no pings).
+        ``api_key``: sent as ``authorization: Bearer <key>`` with every call."""
         self._channel = grpc.insecure_channel(
             channel_target(target), options=_channel_options(retry, keepalive_s)
         )
         self._stubs = _Stubs(self._channel)
         self._timeout = timeout
         self._hedging = hedging
+        self._metadata = _auth(api_key)
+        self._retryable = RETRYABLE_CODES if retry is None else retry.grpc_codes()
 
     def __enter__(self) -> EmberClient:
         return self
@@ -219,8 +242,10 @@ class EmberClient:
         deadline = self._timeout if timeout is None else timeout
         try:
             if self._hedging is not None:
-                return _hedged(method, request, deadline, self._hedging)
-            return method(request, timeout=deadline)
+                return _hedged(
+                    method, request, deadline, self._hedging, self._metadata, self._retryable
+                )
+            return method(request, timeout=deadline, metadata=self._metadata)
         except grpc.RpcError as exc:
             raise _wrap(exc) from None
 
@@ -330,6 +355,7 @@ class AsyncEmberClient:
         retry: RetryPolicy | None = DEFAULT_RETRY,
         hedging: Hedging | None = None,
         keepalive_s: float | None = 30.0,
+        api_key: str | None = None,
     ) -> None:
         """The arguments are :class:`EmberClient`'s."""
         self._channel = grpc.aio.insecure_channel(
@@ -338,6 +364,8 @@ class AsyncEmberClient:
         self._stubs = _Stubs(self._channel)
         self._timeout = timeout
         self._hedging = hedging
+        self._metadata = _auth(api_key)
+        self._retryable = RETRYABLE_CODES if retry is None else retry.grpc_codes()
 
     async def __aenter__(self) -> AsyncEmberClient:
         return self
@@ -358,8 +386,10 @@ class AsyncEmberClient:
         deadline = self._timeout if timeout is None else timeout
         try:
             if self._hedging is not None:
-                return await _hedged_async(method, request, deadline, self._hedging)
-            return await method(request, timeout=deadline)
+                return await _hedged_async(
+                    method, request, deadline, self._hedging, self._metadata, self._retryable
+                )
+            return await method(request, timeout=deadline, metadata=self._metadata)
         except grpc.RpcError as exc:
             raise _wrap(exc) from None
 

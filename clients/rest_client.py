@@ -99,7 +99,8 @@ class EmberRestClient:
                 else:
                     self._backoff(attempt)
                 continue
-            if resp.status_code not in RETRYABLE_HTTP or last:
+            retryable = RETRYABLE_HTTP if self._retry is None else self._retry.http_statuses()
+            if resp.status_code not in retryable or last:
                 resp.raise_for_status()
                 return resp.json()
             wait = retry_after_s(resp.headers.get("retry-after"))

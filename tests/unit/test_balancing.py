@@ -91,3 +91,13 @@ def test_retry_after_seconds_or_date() -> None:
     date = email.utils.formatdate(1_000_010, usegmt=True)
     assert retry_after_s(date, now=1_000_000) == pytest.approx(10.0)
     assert retry_after_s(date, now=2_000_000) == 0.0
+
+
+def test_server_errors_widen_what_is_retried() -> None:
+    plain, wide = RetryPolicy(), RetryPolicy(server_errors=True)
+    assert "INTERNAL" not in plain.grpc_codes()
+    assert "INTERNAL" in wide.grpc_codes()
+    assert plain.http_statuses() == {429, 503}
+    assert wide.http_statuses() == {429, 500, 502, 503, 504}
+    (method,) = json.loads(service_config(wide))["methodConfig"]
+    assert "INTERNAL" in method["retryPolicy"]["retryableStatusCodes"]
