@@ -224,7 +224,7 @@ def deployment_options(server: ServerSettings, ray: RaySettings) -> dict[str, An
     options: dict[str, Any] = {
         "name": "Ember",
         "max_ongoing_requests": _ONGOING_PER_ADMITTED * server.max_concurrent_requests,
-        "ray_actor_options": {"num_cpus": ray.replica_cpus},
+        "ray_actor_options": {"num_cpus": ray.replica_cpus, "num_gpus": ray.replica_gpus},
         "graceful_shutdown_timeout_s": server.shutdown_grace_s,
         "health_check_period_s": 5,
     }

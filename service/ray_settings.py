@@ -56,6 +56,16 @@ class RaySettings:
             "N",
         ),
     )
+    replica_gpus: float = field(
+        default=0.0,
+        metadata=_opt(
+            "--replica-gpus",
+            "EMBER_REPLICA_GPUS",
+            "With --ray-address: GPUs Ray reserves for each replica (1 with --device cuda: one "
+            "replica per GPU; a fraction shares one).",
+            "N",
+        ),
+    )
     replica_grpc_port: int = field(
         default=0,
         metadata=_opt(

@@ -42,10 +42,12 @@ def test_deployment_options_follow_the_server_settings() -> None:
     # Ray's cap sits above Ember's admission: overload is answered 429 / RESOURCE_EXHAUSTED.
     assert options["max_ongoing_requests"] > server.max_concurrent_requests
     assert "num_replicas" not in options
-    server, _, ray = parse_serve_settings(["--replicas", "2", "--replica-cpus", "2"], env={})
+    server, _, ray = parse_serve_settings(
+        ["--replicas", "2", "--replica-cpus", "2", "--replica-gpus", "1"], env={}
+    )
     fixed = ray_serve.deployment_options(server, ray)
     assert fixed["num_replicas"] == 2
-    assert fixed["ray_actor_options"] == {"num_cpus": 2.0}
+    assert fixed["ray_actor_options"] == {"num_cpus": 2.0, "num_gpus": 1.0}
 
 
 def test_every_unary_rpc_has_a_replica_method() -> None:
