@@ -58,7 +58,9 @@ class RetryPolicy:
     multiplier: float = 2.0
     #: Also retry ``INTERNAL`` / HTTP 500, 502, 504: what Ray Serve's proxy answers for a call
     #: whose replica died under it (and Ember for an engine failure). Safe for Ember's calls
-    #: (all idempotent), at the cost of repeating a call that fails the same everywhere.
+    #: (all idempotent), at the cost of repeating a call that fails the same everywhere. The
+    #: gRPC clients retry ``INTERNAL`` themselves, not through the channel: the proxy sends
+    #: response headers early, which commits a call in gRPC's eyes (no channel retry after).
     server_errors: bool = False
 
     def __post_init__(self) -> None:
@@ -124,7 +126,7 @@ def service_config(retry: RetryPolicy | None) -> str:
                     "initialBackoff": _duration(retry.initial_backoff_s),
                     "maxBackoff": _duration(retry.max_backoff_s),
                     "backoffMultiplier": retry.multiplier,
-                    "retryableStatusCodes": list(retry.grpc_codes()),
+                    "retryableStatusCodes": list(RETRYABLE_CODES),
                 },
             }
         ]

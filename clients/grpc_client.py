@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import queue
+import random
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -87,6 +88,16 @@ def _channel_options(
 
 def _auth(api_key: str | None) -> tuple[tuple[str, str], ...] | None:
     return (("authorization", f"Bearer {api_key}"),) if api_key else None
+
+
+def _internal_retry(retry: RetryPolicy | None, exc: grpc.RpcError, attempt: int) -> float | None:
+    """The wait before retrying a call that ended INTERNAL (``retry.server_errors``), or None
+    when it is final. Other retryable statuses were retried by the channel already."""
+    if retry is None or not retry.server_errors or attempt >= retry.max_attempts:
+        return None
+    if _code_name(exc) != "INTERNAL":
+        return None
+    return random.uniform(0, retry.backoff_s(attempt))
 
 
 def _remaining(deadline: float | None) -> float | None:
@@ -222,6 +233,7 @@ class EmberClient:
         self._hedging = hedging
         self._metadata = _auth(api_key)
         self._retryable = RETRYABLE_CODES if retry is None else retry.grpc_codes()
+        self._retry = retry
 
     def __enter__(self) -> EmberClient:
         return self
@@ -240,14 +252,20 @@ class EmberClient:
 
     def _call(self, method: Any, request: Any, timeout: float | None = None) -> Any:
         deadline = self._timeout if timeout is None else timeout
-        try:
-            if self._hedging is not None:
-                return _hedged(
-                    method, request, deadline, self._hedging, self._metadata, self._retryable
-                )
-            return method(request, timeout=deadline, metadata=self._metadata)
-        except grpc.RpcError as exc:
-            raise _wrap(exc) from None
+        attempt = 1
+        while True:
+            try:
+                if self._hedging is not None:
+                    return _hedged(
+                        method, request, deadline, self._hedging, self._metadata, self._retryable
+                    )
+                return method(request, timeout=deadline, metadata=self._metadata)
+            except grpc.RpcError as exc:
+                wait = _internal_retry(self._retry, exc, attempt)
+                if wait is None:
+                    raise _wrap(exc) from None
+            time.sleep(wait)
+            attempt += 1
 
     def embed(
         self, inputs: Sequence[rq.EmbedInput], *, timeout: float | None = None, **options: Any
@@ -366,6 +384,7 @@ class AsyncEmberClient:
         self._hedging = hedging
         self._metadata = _auth(api_key)
         self._retryable = RETRYABLE_CODES if retry is None else retry.grpc_codes()
+        self._retry = retry
 
     async def __aenter__(self) -> AsyncEmberClient:
         return self
@@ -384,14 +403,20 @@ class AsyncEmberClient:
 
     async def _call(self, method: Any, request: Any, timeout: float | None = None) -> Any:
         deadline = self._timeout if timeout is None else timeout
-        try:
-            if self._hedging is not None:
-                return await _hedged_async(
-                    method, request, deadline, self._hedging, self._metadata, self._retryable
-                )
-            return await method(request, timeout=deadline, metadata=self._metadata)
-        except grpc.RpcError as exc:
-            raise _wrap(exc) from None
+        attempt = 1
+        while True:
+            try:
+                if self._hedging is not None:
+                    return await _hedged_async(
+                        method, request, deadline, self._hedging, self._metadata, self._retryable
+                    )
+                return await method(request, timeout=deadline, metadata=self._metadata)
+            except grpc.RpcError as exc:
+                wait = _internal_retry(self._retry, exc, attempt)
+                if wait is None:
+                    raise _wrap(exc) from None
+            await asyncio.sleep(wait)
+            attempt += 1
 
     async def embed(
         self, inputs: Sequence[rq.EmbedInput], *, timeout: float | None = None, **options: Any

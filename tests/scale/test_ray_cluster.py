@@ -51,7 +51,7 @@ def reference(minilm_path: Path) -> np.ndarray:
 @pytest.fixture(scope="module")
 def on_ray(cluster: RayCluster, minilm_path: Path) -> Iterator[ServerEndpoints]:
     """``ember serve`` on the cluster, 1 to 2 replicas, one engine batch of 2 requests as the
-    autoscaling target."""
+    autoscaling target, 8 requests admitted per replica."""
     with run_server(
         minilm_path,
         "--ray-address",
@@ -62,6 +62,8 @@ def on_ray(cluster: RayCluster, minilm_path: Path) -> Iterator[ServerEndpoints]:
         "2",
         "--num-threads",
         "1",
+        "--max-concurrent-requests",
+        "8",
         "--api-key",
         KEY,
         timeout=300,
@@ -218,6 +220,43 @@ def test_autoscale_up_kill_and_down(
         with pytest.raises(EmberRpcError) as refused:
             client.embed(TEXTS)  # no key: refused, the same on the cluster as on one server
         assert refused.value.code == "UNAUTHENTICATED"
+    grpc_outcomes, rest_outcomes = asyncio.run(burst(on_ray))
+    assert set(grpc_outcomes) <= {"OK", "RESOURCE_EXHAUSTED"}, grpc_outcomes
+    assert grpc_outcomes["RESOURCE_EXHAUSTED"] > 0, grpc_outcomes
+    assert set(rest_outcomes) <= {"200", "429 retry-after"}, rest_outcomes
+    assert rest_outcomes["429 retry-after"] > 0, rest_outcomes
+
+
+async def burst(server: ServerEndpoints) -> tuple[collections.Counter[str], ...]:
+    """48 gRPC and 48 REST calls of 32 inputs at once, no retries: more than a replica admits
+    (8), so the overload answers are the replica's own RESOURCE_EXHAUSTED and 429 (with
+    Retry-After), never a proxy error."""
+    texts = ["an input long enough to keep the engine busy for a while " * 3] * 32
+    grpc_outcomes: collections.Counter[str] = collections.Counter()
+    rest_outcomes: collections.Counter[str] = collections.Counter()
+    metadata = (("authorization", f"Bearer {KEY}"),)
+    async with (
+        grpc.aio.insecure_channel(server.grpc_target) as channel,
+        httpx.AsyncClient(base_url=server.http_url, headers=AUTH, timeout=120) as http,
+    ):
+        stub = embed_pb2_grpc.EmbedServiceStub(channel)
+
+        async def one_rpc() -> None:
+            try:
+                await stub.Embed(rq.embed_request(texts), metadata=metadata, timeout=120)
+                grpc_outcomes["OK"] += 1
+            except grpc.aio.AioRpcError as error:
+                grpc_outcomes[error.code().name] += 1
+
+        async def one_post() -> None:
+            response = await http.post("/embed", json={"inputs": texts})
+            retry_after = " retry-after" if "retry-after" in response.headers else ""
+            rest_outcomes[
+                f"{response.status_code}{retry_after if response.status_code == 429 else ''}"
+            ] += 1
+
+        await asyncio.gather(*(one_rpc() for _ in range(48)), *(one_post() for _ in range(48)))
+    return grpc_outcomes, rest_outcomes
 
 
 def _serving_all(server: ServerEndpoints) -> bool:

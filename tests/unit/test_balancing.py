@@ -99,5 +99,6 @@ def test_server_errors_widen_what_is_retried() -> None:
     assert "INTERNAL" in wide.grpc_codes()
     assert plain.http_statuses() == {429, 503}
     assert wide.http_statuses() == {429, 500, 502, 503, 504}
+    # INTERNAL is retried by the client, not the channel (a proxy commits the call early).
     (method,) = json.loads(service_config(wide))["methodConfig"]
-    assert "INTERNAL" in method["retryPolicy"]["retryableStatusCodes"]
+    assert "INTERNAL" not in method["retryPolicy"]["retryableStatusCodes"]
