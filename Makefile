@@ -13,7 +13,7 @@ BUF := $(TOOLS)/node_modules/.bin/buf
 PYTEST_ARGS ?=
 ARGS ?=
 
-.PHONY: serve install install-dev browser redis test test-slow test-clients lint typecheck codegen stubs check-protos format bench clean
+.PHONY: serve install install-dev browser redis test test-slow test-ray test-clients lint typecheck codegen stubs check-protos format bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,7 +28,7 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml constraints.txt
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed
-	$(PIP) install -q -c constraints.txt -e '.[engine,tracing,dev]'
+	$(PIP) install -q -c constraints.txt -e '.[engine,tracing,dev,ray]'
 	touch $@
 
 $(BUF):
@@ -57,6 +57,11 @@ test: install-dev lint typecheck check-protos
 ## test-slow: the slow tier only
 test-slow: install-dev
 	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
+
+## test-ray: Ember on a real local Ray cluster (a head and a second node on this machine, on
+## their own ports): routing, replica kill, autoscaling (tests/scale)
+test-ray: install-dev
+	$(BIN)/python -m pytest -m ray tests/scale $(PYTEST_ARGS)
 
 ## test-clients: the Go, Java, TypeScript and C++ clients, built from the committed stubs with
 ## toolchains from Debian and npm, against real servers (tests/clients)

@@ -14,9 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from ember.gateway.settings import GatewaySettings
+from ember.service import options
 from ember.service.async_jobs.settings import JobSettings
 from ember.service.bulk.settings import BatchSettings
 from ember.service.cli import SERVE_EXCLUDED_GATEWAY_SETTINGS, ProcessSettings
+from ember.service.ray_settings import RaySettings
 from ember.service.settings import ServerSettings
 
 START = "<!-- config:start -->"
@@ -35,8 +37,8 @@ def _default(value: Any) -> str:
 
 def _table(cls: type[Any], exclude: frozenset[str] = frozenset()) -> list[str]:
     rows = ["| flag | environment | default | meaning |", "|---|---|---|---|"]
-    for f in dataclasses.fields(cls):
-        if "flag" not in f.metadata or f.name in exclude:
+    for f in options.flagged_fields(cls):
+        if f.name in exclude:
             continue
         meta = f.metadata
         text = str(meta["help"]).replace("|", "\\|")
@@ -52,6 +54,12 @@ def render() -> str:
     lines += _table(GatewaySettings, exclude=SERVE_EXCLUDED_GATEWAY_SETTINGS)
     lines += _table(ProcessSettings)[2:]
     lines += _table(JobSettings)[2:]
+    lines += [
+        "",
+        "`ember serve` — on a Ray cluster (Ray Serve; `pip install 'ember-serve[ray]'`):",
+        "",
+    ]
+    lines += _table(RaySettings)
     lines += ["", "`ember gateway` only:", ""]
     lines += _table(GatewaySettings)[:2] + [
         row

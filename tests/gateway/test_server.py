@@ -144,6 +144,8 @@ ROUTES = {
     ("get", "/info"),
     ("get", "/health"),
     ("get", "/metrics"),
+    ("post", "/admin/models"),
+    ("delete", "/admin/models/{model_id}"),
 }
 
 
