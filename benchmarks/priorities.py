@@ -36,6 +36,7 @@ from ember.service.default_model import default_model_path
 from ember.service.jobs import EmbedJob
 from ember.service.limits import resolve_limits
 from ember.service.settings import ServerSettings
+from ember.service.tasks.embed import EMBED
 from ember.service.threads import SharedThreads
 
 
@@ -44,7 +45,7 @@ async def latencies(core: Core, requests: int) -> list[float]:
     out = []
     for i in range(requests):
         started = time.perf_counter()
-        await core.embed(EmbedJob(inputs=[f"what is the capital of country number {i}?"]))
+        await core.run(EMBED, EmbedJob(inputs=[f"what is the capital of country number {i}?"]))
         out.append((time.perf_counter() - started) * 1000)
         await asyncio.sleep(0.01)
     return out

@@ -110,6 +110,7 @@ SERVER_ONLY = frozenset(
     {
         "models_file",
         "served_model_name",
+        "enable_admin",
         "grpc_host",
         "grpc_port",
         "max_client_batch_size",

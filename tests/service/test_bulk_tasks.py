@@ -13,6 +13,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
+from ember.engines.config import EngineOptions
 from ember.engines.types import ModelKind
 from ember.service.bulk.command import batch
 from ember.service.bulk.errors import BatchError
@@ -55,7 +56,7 @@ def run(
 ) -> pa.Table:
     source = out.parent / f"{out.name}.parquet"
     pq.write_table(pa.Table.from_pylist(rows), source)
-    settings = ServerSettings(model=(str(model),), kind=kind)
+    settings = ServerSettings(model=(str(model),), engine=EngineOptions(kind=kind))
     b = BatchSettings(progress="none", rows_per_part=4, **options)  # type: ignore[arg-type]
     asyncio.run(batch(source, out, settings, b))
     return ds.dataset(out, format="parquet").to_table()

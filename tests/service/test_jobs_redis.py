@@ -21,6 +21,7 @@ from ember.service.async_jobs.settings import JobSettings
 from ember.service.jobs import EmbedJob
 from ember.service.server import EmberServer
 from ember.service.settings import ServerSettings
+from ember.service.tasks.embed import EMBED
 from ember.v1 import jobs_pb2, jobs_pb2_grpc
 from tests.service.conftest import SpyEngine
 
@@ -87,7 +88,7 @@ async def test_a_dead_replicas_job_is_resumed_by_another_exactly_once(
             assert [j.id for j in listed.jobs] == [job.id]  # B sees A's job
             async for change in stub_b.WatchJob(jobs_pb2.WatchJobRequest(id=job.id)):
                 final = change.job
-            direct = await server_b.core.embed(EmbedJob(inputs=ROWS))
+            direct = await server_b.core.run(EMBED, EmbedJob(inputs=ROWS))
         engine_a.gate.set()
     assert final.state == jobs_pb2.JOB_STATE_SUCCEEDED, final.error
     table = ds.dataset(final.result_location, format="parquet").to_table()

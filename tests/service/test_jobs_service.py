@@ -24,6 +24,7 @@ from ember.service.async_jobs.settings import JobSettings
 from ember.service.jobs import EmbedJob
 from ember.service.server import EmberServer
 from ember.service.settings import ServerSettings
+from ember.service.tasks.embed import EMBED
 from ember.v1 import jobs_pb2, jobs_pb2_grpc
 from tests.service.conftest import SpyEngine
 
@@ -81,7 +82,7 @@ async def test_an_inline_job_runs_to_parquet_parts_in_input_order(
     table = ds.dataset(final.result_location, format="parquet").to_table()
     assert table.column("row").to_pylist() == list(range(len(TEXTS)))
     vectors = np.asarray(table.column("embedding").combine_chunks().flatten()).reshape(-1, 384)
-    direct = await server.core.embed(EmbedJob(inputs=TEXTS))
+    direct = await server.core.run(EMBED, EmbedJob(inputs=TEXTS))
     assert np.allclose(vectors, direct.vectors, atol=1e-5)
     listed = await stub.ListJobs(jobs_pb2.ListJobsRequest())
     assert [j.id for j in listed.jobs] == [job.id]
