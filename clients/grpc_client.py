@@ -100,6 +100,15 @@ class EmberClient:
         resp = self._call(self._stubs.embed.Embed, rq.embed_request(inputs, **options))
         return rq.embeddings(resp)
 
+    def embed_quantized(
+        self, inputs: Sequence[rq.EmbedInput], precision: str, **options: Any
+    ) -> rq.QuantizedVectors:
+        """Embed and quantize server-side: ``precision`` is int8, uint8, binary or ubinary;
+        ``ranges=[[min...], [max...]]`` (int8/uint8) or computed over this request's vectors;
+        other options as in ``requests.embed_request``."""
+        request = rq.embed_request(inputs, precision=precision, **options)
+        return rq.quantized(self._call(self._stubs.embed.Embed, request))
+
     def embed_many(
         self,
         inputs: Sequence[rq.EmbedInput],
@@ -204,6 +213,13 @@ class AsyncEmberClient:
         """Embed texts (or token-id lists)."""
         resp = await self._call(self._stubs.embed.Embed, rq.embed_request(inputs, **options))
         return rq.embeddings(resp)
+
+    async def embed_quantized(
+        self, inputs: Sequence[rq.EmbedInput], precision: str, **options: Any
+    ) -> rq.QuantizedVectors:
+        """Embed and quantize server-side (see :meth:`EmberClient.embed_quantized`)."""
+        request = rq.embed_request(inputs, precision=precision, **options)
+        return rq.quantized(await self._call(self._stubs.embed.Embed, request))
 
     async def embed_many(
         self,

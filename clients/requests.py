@@ -34,6 +34,74 @@ AGGREGATIONS = {
 }
 
 
+#: Quantized precisions by name (sentence-transformers' quantize_embeddings names).
+PRECISIONS = {
+    "float32": embed_pb2.EMBEDDING_PRECISION_FLOAT32,
+    "int8": embed_pb2.EMBEDDING_PRECISION_INT8,
+    "uint8": embed_pb2.EMBEDDING_PRECISION_UINT8,
+    "binary": embed_pb2.EMBEDDING_PRECISION_BINARY,
+    "ubinary": embed_pb2.EMBEDDING_PRECISION_UBINARY,
+}
+#: numpy dtype of each quantized precision's values.
+_PRECISION_DTYPES = {
+    embed_pb2.EMBEDDING_PRECISION_INT8: np.int8,
+    embed_pb2.EMBEDDING_PRECISION_UINT8: np.uint8,
+    embed_pb2.EMBEDDING_PRECISION_BINARY: np.int8,
+    embed_pb2.EMBEDDING_PRECISION_UBINARY: np.uint8,
+}
+
+
+def precision_number(name: str | None) -> embed_pb2.EmbeddingPrecision.ValueType:
+    """The precision called ``name`` (None: float32). ValueError if unknown."""
+    key = "float32" if name is None else name.lower()
+    if key not in PRECISIONS:
+        raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got {name!r}")
+    return PRECISIONS[key]
+
+
+def quantization_ranges(
+    ranges: Sequence[Sequence[float]] | npt.NDArray[np.floating],
+) -> embed_pb2.QuantizationRanges:
+    """A QuantizationRanges from ``[[min per dimension], [max per dimension]]`` (the ``(2, d)``
+    array sentence-transformers' ``quantize_embeddings`` takes). ValueError unless 2 rows."""
+    if len(ranges) != 2:
+        raise ValueError("ranges must be [[min per dimension], [max per dimension]]")
+    return embed_pb2.QuantizationRanges(
+        min=[float(x) for x in ranges[0]], max=[float(x) for x in ranges[1]]
+    )
+
+
+@dataclass(frozen=True)
+class QuantizedVectors:
+    """Quantized vectors: ``data`` is ``(n, cols)`` int8 or uint8 (binary precisions: packed
+    bits, ``cols = ceil(dimensions / 8)``); ``ranges`` the ``(2, dimensions)`` [min; max] the
+    server used for int8/uint8 (keep them to quantize later queries the same way)."""
+
+    precision: str
+    data: npt.NDArray[np.int8] | npt.NDArray[np.uint8]
+    dimensions: int
+    ranges: npt.NDArray[np.float32] | None
+
+
+def quantized(resp: embed_pb2.EmbedResponse) -> QuantizedVectors:
+    """The quantized vectors of an EmbedResponse. ValueError when it holds none."""
+    if not resp.HasField("quantized"):
+        raise ValueError("the response holds no quantized vectors")
+    q = resp.quantized
+    if len(q.data) != q.rows * q.cols or q.precision not in _PRECISION_DTYPES:
+        raise ValueError(f"the quantized block is not {q.rows} x {q.cols} bytes of a known type")
+    data: npt.NDArray[np.int8] | npt.NDArray[np.uint8]
+    if _PRECISION_DTYPES[q.precision] is np.int8:
+        data = np.frombuffer(q.data, dtype=np.int8).reshape(q.rows, q.cols)
+    else:
+        data = np.frombuffer(q.data, dtype=np.uint8).reshape(q.rows, q.cols)
+    name = next(k for k, v in PRECISIONS.items() if v == q.precision)
+    ranges = None
+    if q.HasField("ranges"):
+        ranges = np.array([list(q.ranges.min), list(q.ranges.max)], dtype=np.float32)
+    return QuantizedVectors(name, data, q.dimensions, ranges)
+
+
 def truncation(truncate: bool | None, direction: str | None = "right") -> common_pb2.Truncation:
     """A Truncation message; ``truncate=None`` leaves the server default, ``direction`` is
     matched in any case (None: right). ValueError for an unknown direction."""
@@ -63,8 +131,11 @@ def embed_request(
     truncate: bool | None = None,
     truncation_direction: str = "right",
     prompt_name: str | None = None,
+    precision: str | None = None,
+    ranges: Sequence[Sequence[float]] | npt.NDArray[np.floating] | None = None,
 ) -> embed_pb2.EmbedRequest:
-    """An EmbedRequest asking for the vectors as one float32 matrix block."""
+    """An EmbedRequest asking for the vectors as one float32 matrix block, or quantized to
+    ``precision`` (int8, uint8, binary, ubinary) with optional int8/uint8 ``ranges``."""
     items = [
         embed_pb2.EmbedInput(text=x)
         if isinstance(x, str)
@@ -81,6 +152,10 @@ def embed_request(
     )
     if dimensions is not None:
         req.dimensions = dimensions
+    if precision is not None:
+        req.precision = precision_number(precision)
+    if ranges is not None:
+        req.ranges.CopyFrom(quantization_ranges(ranges))
     return req
 
 

@@ -390,7 +390,9 @@ def _install_routes(app: FastAPI, call: _Calls, upstream: Upstream, created: int
     @openai_post("/embeddings", response_model=OpenAIEmbeddingsResponse)
     async def openai_embeddings(body: OpenAIEmbeddingsRequest, request: Request) -> Response:
         """Create embeddings (OpenAI). ``encoding_format=base64`` returns little-endian
-        float32 bytes in base64."""
+        float32 bytes in base64; ``int8``, ``uint8``, ``binary`` and ``ubinary`` return
+        quantized integers (sentence-transformers' ``quantize_embeddings``), with ``ranges``
+        or ranges computed over the request's vectors."""
         response = await call(request, upstream.embed, translate.openai_embed_request(body))
         fmt = body.encoding_format or "float"
         return json_response(translate.openai_embed_response(response, fmt))
@@ -438,11 +440,12 @@ def _install_routes(app: FastAPI, call: _Calls, upstream: Upstream, created: int
     def tei_post(path: str, **kwargs: Any) -> Callable[[Any], Any]:
         return app.post(path, tags=["TEI / BEI"], responses=_TEI_ERRORS, **kwargs)
 
-    @tei_post("/embed", response_model=list[list[float]])
+    @tei_post("/embed", response_model=list[list[float]] | list[list[int]] | list[str])
     async def tei_embed(body: TEIEmbedRequest, request: Request) -> Response:
-        """Dense embeddings, one vector per input (TEI)."""
+        """Dense embeddings, one vector per input (TEI); ``encoding_format`` as on
+        ``/v1/embeddings`` (quantized integers, base64 float32 bytes)."""
         response = await call(request, upstream.embed, translate.tei_embed_request(body))
-        return json_response(translate.tei_embed_response(response))
+        return json_response(translate.tei_embed_response(response, body.encoding_format))
 
     @tei_post("/similarity", response_model=list[float])
     async def tei_similarity(body: TEISimilarityRequest, request: Request) -> Response:

@@ -105,6 +105,24 @@ class Usage(BaseModel):
 
 # ---------------------------------------------------------------- OpenAI embeddings
 
+#: How vectors are written: float32 (numbers or base64 bytes) or quantized integers.
+EncodingFormat = Literal["float", "base64", "int8", "uint8", "binary", "ubinary"]
+#: ``[[min per dimension], [max per dimension]]``, as sentence-transformers'
+#: ``quantize_embeddings`` takes them.
+QuantizationRanges = Annotated[list[list[float]], Field(min_length=2, max_length=2)]
+
+_FORMAT_DOC = (
+    "'float' (lists of numbers), 'base64' (little-endian float32 bytes), or quantized as "
+    "sentence-transformers' quantize_embeddings does: 'int8' / 'uint8' (one integer per "
+    "dimension, scaled over ranges), 'binary' / 'ubinary' (x > 0 as bits, packed 8 to a number, "
+    "most significant first; binary stores each byte minus 128)."
+)
+_RANGES_DOC = (
+    "int8/uint8 only: [[min per dimension], [max per dimension]] of the output vectors, e.g. "
+    "calibrated on your corpus. Omitted: computed over this request's own vectors (then at "
+    "least two inputs are needed). max must be above min in every dimension (else 422)."
+)
+
 
 class OpenAIEmbeddingsRequest(_Request):
     """``POST /v1/embeddings`` (and ``/embeddings``): the OpenAI embeddings request."""
@@ -118,10 +136,8 @@ class OpenAIEmbeddingsRequest(_Request):
         description="The served model's id or alias; with one model served, any name. "
         "Answered with the model's id.",
     )
-    encoding_format: Literal["float", "base64"] | None = Field(
-        default="float",
-        description="'float' (lists of numbers) or 'base64' (little-endian float32 bytes).",
-    )
+    encoding_format: EncodingFormat | None = Field(default="float", description=_FORMAT_DOC)
+    ranges: QuantizationRanges | None = Field(default=None, description=_RANGES_DOC)
     dimensions: int | None = Field(
         default=None,
         ge=1,
@@ -141,8 +157,9 @@ class OpenAIEmbedding(BaseModel):
 
     object: Literal["embedding"]
     index: int
-    embedding: list[float] | str = Field(
-        description="The vector, or its little-endian float32 bytes in base64."
+    embedding: list[float] | str | list[int] = Field(
+        description="The vector; its little-endian float32 bytes in base64 (base64); or its "
+        "integers (int8, uint8; binary, ubinary: the packed bits, 8 dimensions a number)."
     )
 
 
@@ -448,6 +465,10 @@ class TEIEmbedRequest(_Request):
     dimensions: int | None = Field(
         default=None, ge=1, le=2**31 - 1, description="Keep the first N dimensions."
     )
+    encoding_format: EncodingFormat | None = Field(
+        default="float", description=_FORMAT_DOC + " Not a TEI field."
+    )
+    ranges: QuantizationRanges | None = Field(default=None, description=_RANGES_DOC)
 
 
 class TEIEmbedSparseRequest(_Request):

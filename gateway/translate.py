@@ -113,6 +113,8 @@ def _embed_format_request(
     dimensions: int | None,
     trunc: common_pb2.Truncation | None,
     prompt_name: str | None,
+    encoding_format: str | None = None,
+    ranges: list[list[float]] | None = None,
 ) -> embed_pb2.EmbedRequest:
     request = embed_pb2.EmbedRequest(
         model=model,
@@ -126,7 +128,27 @@ def _embed_format_request(
         request.dimensions = dimensions
     if trunc is not None:
         request.truncation.CopyFrom(trunc)
+    if encoding_format in requests.PRECISIONS:
+        request.precision = requests.PRECISIONS[encoding_format]
+    if ranges is not None:
+        if encoding_format not in ("int8", "uint8"):
+            raise errors.ApiError(
+                errors.VALIDATION,
+                f"ranges apply to encoding_format int8 and uint8, not {encoding_format!r}",
+                param="ranges",
+            )
+        request.ranges.CopyFrom(requests.quantization_ranges(ranges))
     return request
+
+
+def quantized_rows(response: embed_pb2.EmbedResponse) -> list[list[int]]:
+    """The quantized vectors as lists of integers (packed bits for binary/ubinary)."""
+    try:
+        return requests.quantized(response).data.tolist()  # type: ignore[no-any-return]
+    except ValueError:
+        raise errors.ApiError(
+            errors.INTERNAL, "upstream returned no quantized vectors or a malformed block"
+        ) from None
 
 
 def openai_embed_request(body: OpenAIEmbeddingsRequest) -> embed_pb2.EmbedRequest:
@@ -139,17 +161,23 @@ def openai_embed_request(body: OpenAIEmbeddingsRequest) -> embed_pb2.EmbedReques
         dimensions=body.dimensions,
         trunc=truncation(body.truncate, body.truncation_direction),
         prompt_name=None,
+        encoding_format=body.encoding_format,
+        ranges=body.ranges,
     )
 
 
-def openai_embed_response(response: embed_pb2.EmbedResponse, encoding_format: str) -> JsonObject:
-    """The OpenAI embeddings answer; ``encoding_format`` is ``float`` or ``base64``."""
+def _vectors(response: embed_pb2.EmbedResponse, encoding_format: str) -> Sequence[object]:
+    """Each vector as ``encoding_format`` writes it: numbers, base64 float32 bytes or integers."""
+    if encoding_format in requests.PRECISIONS:
+        return quantized_rows(response)
     if encoding_format == "base64":
-        vectors: Sequence[object] = [
-            base64.b64encode(_le_bytes(e)).decode("ascii") for e in response.embeddings
-        ]
-    else:
-        vectors = list(embedding_matrix(response))
+        return [base64.b64encode(_le_bytes(e)).decode("ascii") for e in response.embeddings]
+    return list(embedding_matrix(response))
+
+
+def openai_embed_response(response: embed_pb2.EmbedResponse, encoding_format: str) -> JsonObject:
+    """The OpenAI embeddings answer in ``encoding_format`` (see ``EncodingFormat``)."""
+    vectors = _vectors(response, encoding_format)
     return {
         "object": "list",
         "data": [
@@ -174,6 +202,8 @@ def tei_embed_request(body: TEIEmbedRequest) -> embed_pb2.EmbedRequest:
         dimensions=body.dimensions,
         trunc=truncation(body.truncate, body.truncation_direction),
         prompt_name=body.prompt_name,
+        encoding_format=body.encoding_format,
+        ranges=body.ranges,
     )
 
 
@@ -190,9 +220,14 @@ def similarity_request(body: TEISimilarityRequest) -> embed_pb2.SimilarityReques
     )
 
 
-def tei_embed_response(response: embed_pb2.EmbedResponse) -> FloatMatrix:
-    """TEI's ``[[float]]``: the matrix itself, which orjson writes as nested lists."""
-    return embedding_matrix(response)
+def tei_embed_response(
+    response: embed_pb2.EmbedResponse, encoding_format: str | None = "float"
+) -> FloatMatrix | Sequence[object]:
+    """TEI's ``[[float]]`` (the matrix itself, which orjson writes as nested lists), or each
+    vector as another ``encoding_format`` writes it."""
+    if encoding_format in (None, "float"):
+        return embedding_matrix(response)
+    return _vectors(response, encoding_format)
 
 
 # ---------------------------------------------------------------- sparse embeddings

@@ -7,9 +7,12 @@ not know); everything else is validated by the core.
 
 from __future__ import annotations
 
+import numpy as np
+
 from ember.engines.cpu_features import CpuFeatures
 from ember.engines.errors import InvalidInputError
 from ember.engines.ner import AggregationStrategy
+from ember.engines.quantize import Precision, Quantized
 from ember.engines.scores import LabelScore
 from ember.engines.selfcheck import SelfCheckResult
 from ember.engines.types import ModelInfo, ModelKind, Task, TokenInfo, TruncationSide
@@ -74,6 +77,18 @@ _KINDS = {
     ModelKind.LLM_RERANKER: model_pb2.MODEL_KIND_LLM_RERANKER,
 }
 
+_PRECISIONS = {
+    embed_pb2.EMBEDDING_PRECISION_UNSPECIFIED: Precision.FLOAT32,
+    embed_pb2.EMBEDDING_PRECISION_FLOAT32: Precision.FLOAT32,
+    embed_pb2.EMBEDDING_PRECISION_INT8: Precision.INT8,
+    embed_pb2.EMBEDDING_PRECISION_UINT8: Precision.UINT8,
+    embed_pb2.EMBEDDING_PRECISION_BINARY: Precision.BINARY,
+    embed_pb2.EMBEDDING_PRECISION_UBINARY: Precision.UBINARY,
+}
+_PRECISION_NUMBERS = {
+    v: k for k, v in _PRECISIONS.items() if k != embed_pb2.EMBEDDING_PRECISION_UNSPECIFIED
+}
+
 _FORMATS = {
     embed_pb2.EMBEDDING_FORMAT_UNSPECIFIED,
     embed_pb2.EMBEDDING_FORMAT_FLOAT,
@@ -107,16 +122,32 @@ def _embed_inputs(inputs: list[embed_pb2.EmbedInput]) -> list[EmbedItem]:
 
 
 def embed_job(req: embed_pb2.EmbedRequest) -> EmbedJob:
-    """An Embed request as a job."""
+    """An Embed request as a job; an unknown format or precision number, or ranges whose
+    minimums and maximums differ in count, are INVALID_ARGUMENT."""
     if req.format not in _FORMATS:
         raise InvalidInputError(f"unknown embedding format {req.format}")
+    precision = _PRECISIONS.get(req.precision)
+    if precision is None:
+        raise InvalidInputError(f"unknown embedding precision {req.precision}", field="precision")
     return EmbedJob(
         inputs=_embed_inputs(list(req.inputs)),
         normalize=req.normalize if req.HasField("normalize") else True,
         dimensions=req.dimensions if req.HasField("dimensions") else None,
         truncation=truncation(req.truncation),
         prompt_name=req.prompt_name or None,
+        precision=precision,
+        ranges=_ranges(req.ranges) if req.HasField("ranges") else None,
     )
+
+
+def _ranges(msg: embed_pb2.QuantizationRanges) -> np.ndarray[tuple[int, int], np.dtype[np.float32]]:
+    if len(msg.min) != len(msg.max):
+        raise InvalidInputError(
+            f"ranges has {len(msg.min)} minimums and {len(msg.max)} maximums; they must pair up",
+            field="ranges",
+            reason="bad_ranges",
+        )
+    return np.array([list(msg.min), list(msg.max)], dtype=np.float32)
 
 
 def embed_sparse_job(req: embed_pb2.EmbedSparseRequest) -> EmbedJob:
@@ -223,7 +254,9 @@ def embed_response(
         usage=_usage(result.usage), timing=_timing(result.timing), model=model
     )
     vectors = result.vectors
-    if fmt == embed_pb2.EMBEDDING_FORMAT_MATRIX:
+    if result.quantized is not None:
+        response.quantized.CopyFrom(quantized_matrix(result.quantized))
+    elif fmt == embed_pb2.EMBEDDING_FORMAT_MATRIX:
         rows, cols = vectors.shape
         response.matrix.rows, response.matrix.cols = rows, cols
         response.matrix.float32_le = vectors.astype("<f4", copy=False).tobytes()
@@ -233,6 +266,22 @@ def embed_response(
     else:
         response.embeddings.extend(embed_pb2.Embedding(values=row) for row in vectors.tolist())
     return response
+
+
+def quantized_matrix(quantized: Quantized) -> embed_pb2.QuantizedMatrix:
+    """Quantized vectors as one block (int8 as two's complement bytes)."""
+    rows, cols = quantized.data.shape
+    msg = embed_pb2.QuantizedMatrix(
+        precision=_PRECISION_NUMBERS[quantized.precision],
+        rows=rows,
+        cols=cols,
+        data=quantized.data.tobytes(),
+        dimensions=quantized.dimensions,
+    )
+    if quantized.ranges is not None:
+        msg.ranges.min.extend(quantized.ranges[0].tolist())
+        msg.ranges.max.extend(quantized.ranges[1].tolist())
+    return msg
 
 
 def similarity_response(result: SimilarityResult, model: str) -> embed_pb2.SimilarityResponse:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ember.engines.ner import AggregationStrategy, TokenPrediction
+from ember.engines.quantize import Precision, Quantized
 from ember.engines.scores import LabelScore, Ranked
 from ember.engines.types import FloatArray, IntArray, TruncationSide
 
@@ -18,6 +19,8 @@ __all__ = [
     "EmbedJob",
     "EmbedResult",
     "LabelScore",
+    "Precision",
+    "Quantized",
     "Ranked",
     "RerankJob",
     "RerankResult",
@@ -55,6 +58,10 @@ class EmbedJob:
     dimensions: int | None = None
     truncation: Truncation = field(default_factory=Truncation)
     prompt_name: str | None = None
+    #: Dense only: quantize the vectors (after ``dimensions`` and ``normalize``).
+    precision: Precision = Precision.FLOAT32
+    #: int8/uint8 only: the ``(2, dim)`` [min; max] per dimension; None = over the batch.
+    ranges: FloatArray | None = None
 
 
 @dataclass(frozen=True)
@@ -134,11 +141,13 @@ class Timing:
 
 @dataclass(frozen=True)
 class EmbedResult:
-    """Dense vectors, one row per input, float32, already normalized/truncated as asked."""
+    """Dense vectors, one row per input, float32, already normalized/truncated as asked;
+    ``quantized`` holds them quantized when the job asked for another precision."""
 
     vectors: FloatArray
     usage: Usage
     timing: Timing
+    quantized: Quantized | None = None
 
 
 @dataclass(frozen=True)

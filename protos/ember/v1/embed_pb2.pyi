@@ -48,6 +48,48 @@ EMBEDDING_FORMAT_MATRIX: EmbeddingFormat.ValueType  # 3
 """EmbedResponse.matrix holds every vector in one block (embeddings stays empty)."""
 Global___EmbeddingFormat: _TypeAlias = EmbeddingFormat  # noqa: Y015
 
+class _EmbeddingPrecision:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _EmbeddingPrecisionEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_EmbeddingPrecision.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    EMBEDDING_PRECISION_UNSPECIFIED: _EmbeddingPrecision.ValueType  # 0
+    """Not set: EMBEDDING_PRECISION_FLOAT32."""
+    EMBEDDING_PRECISION_FLOAT32: _EmbeddingPrecision.ValueType  # 1
+    """float32 vectors, encoded as EmbedRequest.format says."""
+    EMBEDDING_PRECISION_INT8: _EmbeddingPrecision.ValueType  # 2
+    """One int8 per dimension: trunc((x - min) / ((max - min) / 255) - 128), clipped to [-128, 127]."""
+    EMBEDDING_PRECISION_UINT8: _EmbeddingPrecision.ValueType  # 3
+    """One uint8 per dimension: trunc((x - min) / ((max - min) / 255)), clipped to [0, 255]."""
+    EMBEDDING_PRECISION_BINARY: _EmbeddingPrecision.ValueType  # 4
+    """One bit per dimension (x > 0), packed 8 per byte most significant first, each byte minus
+    128 stored as int8.
+    """
+    EMBEDDING_PRECISION_UBINARY: _EmbeddingPrecision.ValueType  # 5
+    """One bit per dimension (x > 0), packed 8 per byte most significant first, as uint8."""
+
+class EmbeddingPrecision(_EmbeddingPrecision, metaclass=_EmbeddingPrecisionEnumTypeWrapper):
+    """EmbeddingPrecision says how the numbers of each vector are stored: the precisions of
+    sentence-transformers' quantize_embeddings.
+    """
+
+EMBEDDING_PRECISION_UNSPECIFIED: EmbeddingPrecision.ValueType  # 0
+"""Not set: EMBEDDING_PRECISION_FLOAT32."""
+EMBEDDING_PRECISION_FLOAT32: EmbeddingPrecision.ValueType  # 1
+"""float32 vectors, encoded as EmbedRequest.format says."""
+EMBEDDING_PRECISION_INT8: EmbeddingPrecision.ValueType  # 2
+"""One int8 per dimension: trunc((x - min) / ((max - min) / 255) - 128), clipped to [-128, 127]."""
+EMBEDDING_PRECISION_UINT8: EmbeddingPrecision.ValueType  # 3
+"""One uint8 per dimension: trunc((x - min) / ((max - min) / 255)), clipped to [0, 255]."""
+EMBEDDING_PRECISION_BINARY: EmbeddingPrecision.ValueType  # 4
+"""One bit per dimension (x > 0), packed 8 per byte most significant first, each byte minus
+128 stored as int8.
+"""
+EMBEDDING_PRECISION_UBINARY: EmbeddingPrecision.ValueType  # 5
+"""One bit per dimension (x > 0), packed 8 per byte most significant first, as uint8."""
+Global___EmbeddingPrecision: _TypeAlias = EmbeddingPrecision  # noqa: Y015
+
 @_typing.final
 class TokenIds(_message.Message):
     """TokenIds is an input given as token ids, fed to the model exactly as given."""
@@ -103,6 +145,82 @@ class EmbedInput(_message.Message):
 Global___EmbedInput: _TypeAlias = EmbedInput  # noqa: Y015
 
 @_typing.final
+class QuantizationRanges(_message.Message):
+    """QuantizationRanges holds, per output dimension, the values mapped to the ends of the int8 or
+    uint8 range.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MIN_FIELD_NUMBER: _builtins.int
+    MAX_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def min(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]:
+        """The value of each dimension mapped to the lowest integer (-128 or 0)."""
+
+    @_builtins.property
+    def max(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]:
+        """The value of each dimension mapped to the highest integer (127 or 255); above min."""
+
+    def __init__(
+        self,
+        *,
+        min: _abc.Iterable[_builtins.float] | None = ...,
+        max: _abc.Iterable[_builtins.float] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["max", b"max", "min", b"min"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___QuantizationRanges: _TypeAlias = QuantizationRanges  # noqa: Y015
+
+@_typing.final
+class QuantizedMatrix(_message.Message):
+    """QuantizedMatrix holds quantized vectors, row-major, one row per input, in one block."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PRECISION_FIELD_NUMBER: _builtins.int
+    ROWS_FIELD_NUMBER: _builtins.int
+    COLS_FIELD_NUMBER: _builtins.int
+    DATA_FIELD_NUMBER: _builtins.int
+    DIMENSIONS_FIELD_NUMBER: _builtins.int
+    RANGES_FIELD_NUMBER: _builtins.int
+    precision: Global___EmbeddingPrecision.ValueType
+    """The precision of the values."""
+    rows: _builtins.int
+    """Number of rows (one per input)."""
+    cols: _builtins.int
+    """Bytes per row: the dimension for int8/uint8, ceil(dimension / 8) for binary/ubinary."""
+    data: _builtins.bytes
+    """rows * cols bytes, row after row (int8 values as two's complement bytes)."""
+    dimensions: _builtins.int
+    """The vectors' dimension before packing."""
+    @_builtins.property
+    def ranges(self) -> Global___QuantizationRanges:
+        """The ranges used for int8/uint8: the request's, or those computed over its vectors."""
+
+    def __init__(
+        self,
+        *,
+        precision: Global___EmbeddingPrecision.ValueType = ...,
+        rows: _builtins.int = ...,
+        cols: _builtins.int = ...,
+        data: _builtins.bytes = ...,
+        dimensions: _builtins.int = ...,
+        ranges: Global___QuantizationRanges | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["ranges", b"ranges"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cols", b"cols", "data", b"data", "dimensions", b"dimensions", "precision", b"precision", "ranges", b"ranges", "rows", b"rows"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___QuantizedMatrix: _TypeAlias = QuantizedMatrix  # noqa: Y015
+
+@_typing.final
 class FloatMatrix(_message.Message):
     """FloatMatrix is a row-major matrix of little-endian float32 values in one block."""
 
@@ -145,6 +263,8 @@ class EmbedRequest(_message.Message):
     PROMPT_NAME_FIELD_NUMBER: _builtins.int
     FORMAT_FIELD_NUMBER: _builtins.int
     MODEL_FIELD_NUMBER: _builtins.int
+    PRECISION_FIELD_NUMBER: _builtins.int
+    RANGES_FIELD_NUMBER: _builtins.int
     normalize: _builtins.bool
     """Whether to L2-normalize the vectors. Unset: true."""
     dimensions: _builtins.int
@@ -159,6 +279,10 @@ class EmbedRequest(_message.Message):
     """The model to run: a served model id or alias. With one model loaded any value (or none) is
     accepted; with several, empty picks the first and an unknown name is NOT_FOUND.
     """
+    precision: Global___EmbeddingPrecision.ValueType
+    """Quantize the vectors (after dimensions and normalize): the answer is in
+    EmbedResponse.quantized and format is ignored. Unset: float32.
+    """
     @_builtins.property
     def inputs(self) -> _containers.RepeatedCompositeFieldContainer[Global___EmbedInput]:
         """The inputs; at least one, at most the server's max client batch size."""
@@ -166,6 +290,13 @@ class EmbedRequest(_message.Message):
     @_builtins.property
     def truncation(self) -> _common_pb2.Truncation:
         """What to do with inputs over the model's maximum input length."""
+
+    @_builtins.property
+    def ranges(self) -> Global___QuantizationRanges:
+        """The int8/uint8 ranges, one minimum and maximum per output dimension (after dimensions).
+        Unset: computed over this request's own vectors, which then need at least two inputs that
+        differ in every dimension. An impossible range is INVALID_ARGUMENT.
+        """
 
     def __init__(
         self,
@@ -177,10 +308,12 @@ class EmbedRequest(_message.Message):
         prompt_name: _builtins.str = ...,
         format: Global___EmbeddingFormat.ValueType = ...,
         model: _builtins.str = ...,
+        precision: Global___EmbeddingPrecision.ValueType = ...,
+        ranges: Global___QuantizationRanges | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_dimensions", b"_dimensions", "_normalize", b"_normalize", "dimensions", b"dimensions", "normalize", b"normalize", "truncation", b"truncation"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_dimensions", b"_dimensions", "_normalize", b"_normalize", "dimensions", b"dimensions", "normalize", b"normalize", "ranges", b"ranges", "truncation", b"truncation"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_dimensions", b"_dimensions", "_normalize", b"_normalize", "dimensions", b"dimensions", "format", b"format", "inputs", b"inputs", "model", b"model", "normalize", b"normalize", "prompt_name", b"prompt_name", "truncation", b"truncation"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_dimensions", b"_dimensions", "_normalize", b"_normalize", "dimensions", b"dimensions", "format", b"format", "inputs", b"inputs", "model", b"model", "normalize", b"normalize", "precision", b"precision", "prompt_name", b"prompt_name", "ranges", b"ranges", "truncation", b"truncation"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__dimensions: _TypeAlias = _typing.Literal["dimensions"]  # noqa: Y015
     _WhichOneofArgType__dimensions: _TypeAlias = _typing.Literal["_dimensions", b"_dimensions"]  # noqa: Y015
@@ -232,6 +365,7 @@ class EmbedResponse(_message.Message):
     TIMING_FIELD_NUMBER: _builtins.int
     MODEL_FIELD_NUMBER: _builtins.int
     MATRIX_FIELD_NUMBER: _builtins.int
+    QUANTIZED_FIELD_NUMBER: _builtins.int
     model: _builtins.str
     """The served model's id."""
     @_builtins.property
@@ -250,6 +384,10 @@ class EmbedResponse(_message.Message):
     def matrix(self) -> Global___FloatMatrix:
         """All vectors in one block, when the request asked for EMBEDDING_FORMAT_MATRIX."""
 
+    @_builtins.property
+    def quantized(self) -> Global___QuantizedMatrix:
+        """The quantized vectors, when the request asked for a precision other than float32."""
+
     def __init__(
         self,
         *,
@@ -258,10 +396,11 @@ class EmbedResponse(_message.Message):
         timing: _common_pb2.Timing | None = ...,
         model: _builtins.str = ...,
         matrix: Global___FloatMatrix | None = ...,
+        quantized: Global___QuantizedMatrix | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["matrix", b"matrix", "timing", b"timing", "usage", b"usage"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["matrix", b"matrix", "quantized", b"quantized", "timing", b"timing", "usage", b"usage"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["embeddings", b"embeddings", "matrix", b"matrix", "model", b"model", "timing", b"timing", "usage", b"usage"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["embeddings", b"embeddings", "matrix", b"matrix", "model", b"model", "quantized", b"quantized", "timing", b"timing", "usage", b"usage"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

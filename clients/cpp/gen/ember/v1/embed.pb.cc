@@ -50,6 +50,38 @@ struct EmbedInputDefaultTypeInternal {
   };
 };
 PROTOBUF_ATTRIBUTE_NO_DESTROY PROTOBUF_CONSTINIT PROTOBUF_ATTRIBUTE_INIT_PRIORITY1 EmbedInputDefaultTypeInternal _EmbedInput_default_instance_;
+PROTOBUF_CONSTEXPR QuantizationRanges::QuantizationRanges(
+    ::_pbi::ConstantInitialized): _impl_{
+    /*decltype(_impl_.min_)*/{}
+  , /*decltype(_impl_.max_)*/{}
+  , /*decltype(_impl_._cached_size_)*/{}} {}
+struct QuantizationRangesDefaultTypeInternal {
+  PROTOBUF_CONSTEXPR QuantizationRangesDefaultTypeInternal()
+      : _instance(::_pbi::ConstantInitialized{}) {}
+  ~QuantizationRangesDefaultTypeInternal() {}
+  union {
+    QuantizationRanges _instance;
+  };
+};
+PROTOBUF_ATTRIBUTE_NO_DESTROY PROTOBUF_CONSTINIT PROTOBUF_ATTRIBUTE_INIT_PRIORITY1 QuantizationRangesDefaultTypeInternal _QuantizationRanges_default_instance_;
+PROTOBUF_CONSTEXPR QuantizedMatrix::QuantizedMatrix(
+    ::_pbi::ConstantInitialized): _impl_{
+    /*decltype(_impl_.data_)*/{&::_pbi::fixed_address_empty_string, ::_pbi::ConstantInitialized{}}
+  , /*decltype(_impl_.ranges_)*/nullptr
+  , /*decltype(_impl_.precision_)*/0
+  , /*decltype(_impl_.rows_)*/0u
+  , /*decltype(_impl_.cols_)*/0u
+  , /*decltype(_impl_.dimensions_)*/0u
+  , /*decltype(_impl_._cached_size_)*/{}} {}
+struct QuantizedMatrixDefaultTypeInternal {
+  PROTOBUF_CONSTEXPR QuantizedMatrixDefaultTypeInternal()
+      : _instance(::_pbi::ConstantInitialized{}) {}
+  ~QuantizedMatrixDefaultTypeInternal() {}
+  union {
+    QuantizedMatrix _instance;
+  };
+};
+PROTOBUF_ATTRIBUTE_NO_DESTROY PROTOBUF_CONSTINIT PROTOBUF_ATTRIBUTE_INIT_PRIORITY1 QuantizedMatrixDefaultTypeInternal _QuantizedMatrix_default_instance_;
 PROTOBUF_CONSTEXPR FloatMatrix::FloatMatrix(
     ::_pbi::ConstantInitialized): _impl_{
     /*decltype(_impl_.float32_le_)*/{&::_pbi::fixed_address_empty_string, ::_pbi::ConstantInitialized{}}
@@ -73,9 +105,11 @@ PROTOBUF_CONSTEXPR EmbedRequest::EmbedRequest(
   , /*decltype(_impl_.prompt_name_)*/{&::_pbi::fixed_address_empty_string, ::_pbi::ConstantInitialized{}}
   , /*decltype(_impl_.model_)*/{&::_pbi::fixed_address_empty_string, ::_pbi::ConstantInitialized{}}
   , /*decltype(_impl_.truncation_)*/nullptr
+  , /*decltype(_impl_.ranges_)*/nullptr
   , /*decltype(_impl_.normalize_)*/false
   , /*decltype(_impl_.dimensions_)*/0
-  , /*decltype(_impl_.format_)*/0} {}
+  , /*decltype(_impl_.format_)*/0
+  , /*decltype(_impl_.precision_)*/0} {}
 struct EmbedRequestDefaultTypeInternal {
   PROTOBUF_CONSTEXPR EmbedRequestDefaultTypeInternal()
       : _instance(::_pbi::ConstantInitialized{}) {}
@@ -106,6 +140,7 @@ PROTOBUF_CONSTEXPR EmbedResponse::EmbedResponse(
   , /*decltype(_impl_.usage_)*/nullptr
   , /*decltype(_impl_.timing_)*/nullptr
   , /*decltype(_impl_.matrix_)*/nullptr
+  , /*decltype(_impl_.quantized_)*/nullptr
   , /*decltype(_impl_._cached_size_)*/{}} {}
 struct EmbedResponseDefaultTypeInternal {
   PROTOBUF_CONSTEXPR EmbedResponseDefaultTypeInternal()
@@ -227,8 +262,8 @@ struct SimilarityResponseDefaultTypeInternal {
 PROTOBUF_ATTRIBUTE_NO_DESTROY PROTOBUF_CONSTINIT PROTOBUF_ATTRIBUTE_INIT_PRIORITY1 SimilarityResponseDefaultTypeInternal _SimilarityResponse_default_instance_;
 }  // namespace v1
 }  // namespace ember
-static ::_pb::Metadata file_level_metadata_ember_2fv1_2fembed_2eproto[13];
-static const ::_pb::EnumDescriptor* file_level_enum_descriptors_ember_2fv1_2fembed_2eproto[1];
+static ::_pb::Metadata file_level_metadata_ember_2fv1_2fembed_2eproto[15];
+static const ::_pb::EnumDescriptor* file_level_enum_descriptors_ember_2fv1_2fembed_2eproto[2];
 static constexpr ::_pb::ServiceDescriptor const** file_level_service_descriptors_ember_2fv1_2fembed_2eproto = nullptr;
 
 const uint32_t TableStruct_ember_2fv1_2fembed_2eproto::offsets[] PROTOBUF_SECTION_VARIABLE(protodesc_cold) = {
@@ -248,6 +283,26 @@ const uint32_t TableStruct_ember_2fv1_2fembed_2eproto::offsets[] PROTOBUF_SECTIO
   ::_pbi::kInvalidFieldOffsetTag,
   ::_pbi::kInvalidFieldOffsetTag,
   PROTOBUF_FIELD_OFFSET(::ember::v1::EmbedInput, _impl_.content_),
+  ~0u,  // no _has_bits_
+  PROTOBUF_FIELD_OFFSET(::ember::v1::QuantizationRanges, _internal_metadata_),
+  ~0u,  // no _extensions_
+  ~0u,  // no _oneof_case_
+  ~0u,  // no _weak_field_map_
+  ~0u,  // no _inlined_string_donated_
+  PROTOBUF_FIELD_OFFSET(::ember::v1::QuantizationRanges, _impl_.min_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::QuantizationRanges, _impl_.max_),
+  ~0u,  // no _has_bits_
+  PROTOBUF_FIELD_OFFSET(::ember::v1::QuantizedMatrix, _internal_metadata_),
+  ~0u,  // no _extensions_
+  ~0u,  // no _oneof_case_
+  ~0u,  // no _weak_field_map_
+  ~0u,  // no _inlined_string_donated_
+  PROTOBUF_FIELD_OFFSET(::ember::v1::QuantizedMatrix, _impl_.precision_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::QuantizedMatrix, _impl_.rows_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::QuantizedMatrix, _impl_.cols_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::QuantizedMatrix, _impl_.data_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::QuantizedMatrix, _impl_.dimensions_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::QuantizedMatrix, _impl_.ranges_),
   ~0u,  // no _has_bits_
   PROTOBUF_FIELD_OFFSET(::ember::v1::FloatMatrix, _internal_metadata_),
   ~0u,  // no _extensions_
@@ -270,9 +325,13 @@ const uint32_t TableStruct_ember_2fv1_2fembed_2eproto::offsets[] PROTOBUF_SECTIO
   PROTOBUF_FIELD_OFFSET(::ember::v1::EmbedRequest, _impl_.prompt_name_),
   PROTOBUF_FIELD_OFFSET(::ember::v1::EmbedRequest, _impl_.format_),
   PROTOBUF_FIELD_OFFSET(::ember::v1::EmbedRequest, _impl_.model_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::EmbedRequest, _impl_.precision_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::EmbedRequest, _impl_.ranges_),
   ~0u,
   0,
   1,
+  ~0u,
+  ~0u,
   ~0u,
   ~0u,
   ~0u,
@@ -296,6 +355,7 @@ const uint32_t TableStruct_ember_2fv1_2fembed_2eproto::offsets[] PROTOBUF_SECTIO
   PROTOBUF_FIELD_OFFSET(::ember::v1::EmbedResponse, _impl_.timing_),
   PROTOBUF_FIELD_OFFSET(::ember::v1::EmbedResponse, _impl_.model_),
   PROTOBUF_FIELD_OFFSET(::ember::v1::EmbedResponse, _impl_.matrix_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::EmbedResponse, _impl_.quantized_),
   ~0u,  // no _has_bits_
   PROTOBUF_FIELD_OFFSET(::ember::v1::EmbedStreamRequest, _internal_metadata_),
   ~0u,  // no _extensions_
@@ -367,22 +427,26 @@ const uint32_t TableStruct_ember_2fv1_2fembed_2eproto::offsets[] PROTOBUF_SECTIO
 static const ::_pbi::MigrationSchema schemas[] PROTOBUF_SECTION_VARIABLE(protodesc_cold) = {
   { 0, -1, -1, sizeof(::ember::v1::TokenIds)},
   { 7, -1, -1, sizeof(::ember::v1::EmbedInput)},
-  { 16, -1, -1, sizeof(::ember::v1::FloatMatrix)},
-  { 25, 38, -1, sizeof(::ember::v1::EmbedRequest)},
-  { 45, -1, -1, sizeof(::ember::v1::Embedding)},
-  { 53, -1, -1, sizeof(::ember::v1::EmbedResponse)},
-  { 64, -1, -1, sizeof(::ember::v1::EmbedStreamRequest)},
-  { 72, -1, -1, sizeof(::ember::v1::EmbedStreamResponse)},
-  { 82, -1, -1, sizeof(::ember::v1::EmbedSparseRequest)},
-  { 92, -1, -1, sizeof(::ember::v1::SparseEmbedding)},
-  { 100, -1, -1, sizeof(::ember::v1::EmbedSparseResponse)},
-  { 110, -1, -1, sizeof(::ember::v1::SimilarityRequest)},
-  { 121, -1, -1, sizeof(::ember::v1::SimilarityResponse)},
+  { 16, -1, -1, sizeof(::ember::v1::QuantizationRanges)},
+  { 24, -1, -1, sizeof(::ember::v1::QuantizedMatrix)},
+  { 36, -1, -1, sizeof(::ember::v1::FloatMatrix)},
+  { 45, 60, -1, sizeof(::ember::v1::EmbedRequest)},
+  { 69, -1, -1, sizeof(::ember::v1::Embedding)},
+  { 77, -1, -1, sizeof(::ember::v1::EmbedResponse)},
+  { 89, -1, -1, sizeof(::ember::v1::EmbedStreamRequest)},
+  { 97, -1, -1, sizeof(::ember::v1::EmbedStreamResponse)},
+  { 107, -1, -1, sizeof(::ember::v1::EmbedSparseRequest)},
+  { 117, -1, -1, sizeof(::ember::v1::SparseEmbedding)},
+  { 125, -1, -1, sizeof(::ember::v1::EmbedSparseResponse)},
+  { 135, -1, -1, sizeof(::ember::v1::SimilarityRequest)},
+  { 146, -1, -1, sizeof(::ember::v1::SimilarityResponse)},
 };
 
 static const ::_pb::Message* const file_default_instances[] = {
   &::ember::v1::_TokenIds_default_instance_._instance,
   &::ember::v1::_EmbedInput_default_instance_._instance,
+  &::ember::v1::_QuantizationRanges_default_instance_._instance,
+  &::ember::v1::_QuantizedMatrix_default_instance_._instance,
   &::ember::v1::_FloatMatrix_default_instance_._instance,
   &::ember::v1::_EmbedRequest_default_instance_._instance,
   &::ember::v1::_Embedding_default_instance_._instance,
@@ -401,74 +465,91 @@ const char descriptor_table_protodef_ember_2fv1_2fembed_2eproto[] PROTOBUF_SECTI
   "v1/common.proto\"\034\n\010TokenIds\022\020\n\003ids\030\001 \003(\003"
   "R\003ids\"`\n\nEmbedInput\022\024\n\004text\030\001 \001(\tH\000R\004tex"
   "t\0221\n\ttoken_ids\030\002 \001(\0132\022.ember.v1.TokenIds"
-  "H\000R\010tokenIdsB\t\n\007content\"T\n\013FloatMatrix\022\022"
-  "\n\004rows\030\001 \001(\rR\004rows\022\022\n\004cols\030\002 \001(\rR\004cols\022\035"
-  "\n\nfloat32_le\030\003 \001(\014R\tfloat32Le\"\301\002\n\014EmbedR"
-  "equest\022,\n\006inputs\030\001 \003(\0132\024.ember.v1.EmbedI"
-  "nputR\006inputs\022!\n\tnormalize\030\002 \001(\010H\000R\tnorma"
-  "lize\210\001\001\022#\n\ndimensions\030\003 \001(\005H\001R\ndimension"
-  "s\210\001\001\0224\n\ntruncation\030\004 \001(\0132\024.ember.v1.Trun"
-  "cationR\ntruncation\022\037\n\013prompt_name\030\005 \001(\tR"
-  "\npromptName\0221\n\006format\030\006 \001(\0162\031.ember.v1.E"
-  "mbeddingFormatR\006format\022\024\n\005model\030\007 \001(\tR\005m"
-  "odelB\014\n\n_normalizeB\r\n\013_dimensions\"B\n\tEmb"
-  "edding\022\026\n\006values\030\001 \003(\002R\006values\022\035\n\nfloat3"
-  "2_le\030\002 \001(\014R\tfloat32Le\"\332\001\n\rEmbedResponse\022"
-  "3\n\nembeddings\030\001 \003(\0132\023.ember.v1.Embedding"
-  "R\nembeddings\022%\n\005usage\030\002 \001(\0132\017.ember.v1.U"
-  "sageR\005usage\022(\n\006timing\030\003 \001(\0132\020.ember.v1.T"
-  "imingR\006timing\022\024\n\005model\030\004 \001(\tR\005model\022-\n\006m"
-  "atrix\030\005 \001(\0132\025.ember.v1.FloatMatrixR\006matr"
-  "ix\"a\n\022EmbedStreamRequest\022\031\n\010batch_id\030\001 \001"
-  "(\tR\007batchId\0220\n\007request\030\002 \001(\0132\026.ember.v1."
-  "EmbedRequestR\007request\"\237\001\n\023EmbedStreamRes"
-  "ponse\022\031\n\010batch_id\030\001 \001(\tR\007batchId\0225\n\010resp"
-  "onse\030\002 \001(\0132\027.ember.v1.EmbedResponseH\000R\010r"
-  "esponse\022,\n\005error\030\003 \001(\0132\024.ember.v1.BatchE"
-  "rrorH\000R\005errorB\010\n\006result\"\257\001\n\022EmbedSparseR"
-  "equest\022,\n\006inputs\030\001 \003(\0132\024.ember.v1.EmbedI"
-  "nputR\006inputs\0224\n\ntruncation\030\002 \001(\0132\024.ember"
-  ".v1.TruncationR\ntruncation\022\037\n\013prompt_nam"
-  "e\030\003 \001(\tR\npromptName\022\024\n\005model\030\004 \001(\tR\005mode"
-  "l\"C\n\017SparseEmbedding\022\030\n\007indices\030\001 \003(\rR\007i"
-  "ndices\022\026\n\006values\030\002 \003(\002R\006values\"\267\001\n\023Embed"
-  "SparseResponse\0229\n\nembeddings\030\001 \003(\0132\031.emb"
-  "er.v1.SparseEmbeddingR\nembeddings\022%\n\005usa"
-  "ge\030\002 \001(\0132\017.ember.v1.UsageR\005usage\022(\n\006timi"
-  "ng\030\003 \001(\0132\020.ember.v1.TimingR\006timing\022\024\n\005mo"
-  "del\030\004 \001(\tR\005model\"\307\001\n\021SimilarityRequest\022\'"
-  "\n\017source_sentence\030\001 \001(\tR\016sourceSentence\022"
-  "\034\n\tsentences\030\002 \003(\tR\tsentences\0224\n\ntruncat"
-  "ion\030\003 \001(\0132\024.ember.v1.TruncationR\ntruncat"
-  "ion\022\037\n\013prompt_name\030\004 \001(\tR\npromptName\022\024\n\005"
-  "model\030\005 \001(\tR\005model\"\223\001\n\022SimilarityRespons"
-  "e\022\026\n\006scores\030\001 \003(\002R\006scores\022%\n\005usage\030\002 \001(\013"
-  "2\017.ember.v1.UsageR\005usage\022(\n\006timing\030\003 \001(\013"
-  "2\020.ember.v1.TimingR\006timing\022\024\n\005model\030\004 \001("
-  "\tR\005model*\215\001\n\017EmbeddingFormat\022 \n\034EMBEDDIN"
-  "G_FORMAT_UNSPECIFIED\020\000\022\032\n\026EMBEDDING_FORM"
-  "AT_FLOAT\020\001\022\037\n\033EMBEDDING_FORMAT_FLOAT32_L"
-  "E\020\002\022\033\n\027EMBEDDING_FORMAT_MATRIX\020\0032\255\002\n\014Emb"
-  "edService\0228\n\005Embed\022\026.ember.v1.EmbedReque"
-  "st\032\027.ember.v1.EmbedResponse\022N\n\013EmbedStre"
-  "am\022\034.ember.v1.EmbedStreamRequest\032\035.ember"
-  ".v1.EmbedStreamResponse(\0010\001\022J\n\013EmbedSpar"
-  "se\022\034.ember.v1.EmbedSparseRequest\032\035.ember"
-  ".v1.EmbedSparseResponse\022G\n\nSimilarity\022\033."
-  "ember.v1.SimilarityRequest\032\034.ember.v1.Si"
-  "milarityResponseB~\n\014com.ember.v1B\nEmbedP"
-  "rotoP\001Z8github.com/ember-serve/ember/cli"
-  "ents/go/ember/v1;emberv1\242\002\003EXX\252\002\010Ember.V"
-  "1\312\002\010Ember\\V1\352\002\tEmber::V1b\006proto3"
+  "H\000R\010tokenIdsB\t\n\007content\"8\n\022QuantizationR"
+  "anges\022\020\n\003min\030\001 \003(\002R\003min\022\020\n\003max\030\002 \003(\002R\003ma"
+  "x\"\337\001\n\017QuantizedMatrix\022:\n\tprecision\030\001 \001(\016"
+  "2\034.ember.v1.EmbeddingPrecisionR\tprecisio"
+  "n\022\022\n\004rows\030\002 \001(\rR\004rows\022\022\n\004cols\030\003 \001(\rR\004col"
+  "s\022\022\n\004data\030\004 \001(\014R\004data\022\036\n\ndimensions\030\005 \001("
+  "\rR\ndimensions\0224\n\006ranges\030\006 \001(\0132\034.ember.v1"
+  ".QuantizationRangesR\006ranges\"T\n\013FloatMatr"
+  "ix\022\022\n\004rows\030\001 \001(\rR\004rows\022\022\n\004cols\030\002 \001(\rR\004co"
+  "ls\022\035\n\nfloat32_le\030\003 \001(\014R\tfloat32Le\"\263\003\n\014Em"
+  "bedRequest\022,\n\006inputs\030\001 \003(\0132\024.ember.v1.Em"
+  "bedInputR\006inputs\022!\n\tnormalize\030\002 \001(\010H\000R\tn"
+  "ormalize\210\001\001\022#\n\ndimensions\030\003 \001(\005H\001R\ndimen"
+  "sions\210\001\001\0224\n\ntruncation\030\004 \001(\0132\024.ember.v1."
+  "TruncationR\ntruncation\022\037\n\013prompt_name\030\005 "
+  "\001(\tR\npromptName\0221\n\006format\030\006 \001(\0162\031.ember."
+  "v1.EmbeddingFormatR\006format\022\024\n\005model\030\007 \001("
+  "\tR\005model\022:\n\tprecision\030\010 \001(\0162\034.ember.v1.E"
+  "mbeddingPrecisionR\tprecision\0224\n\006ranges\030\t"
+  " \001(\0132\034.ember.v1.QuantizationRangesR\006rang"
+  "esB\014\n\n_normalizeB\r\n\013_dimensions\"B\n\tEmbed"
+  "ding\022\026\n\006values\030\001 \003(\002R\006values\022\035\n\nfloat32_"
+  "le\030\002 \001(\014R\tfloat32Le\"\223\002\n\rEmbedResponse\0223\n"
+  "\nembeddings\030\001 \003(\0132\023.ember.v1.EmbeddingR\n"
+  "embeddings\022%\n\005usage\030\002 \001(\0132\017.ember.v1.Usa"
+  "geR\005usage\022(\n\006timing\030\003 \001(\0132\020.ember.v1.Tim"
+  "ingR\006timing\022\024\n\005model\030\004 \001(\tR\005model\022-\n\006mat"
+  "rix\030\005 \001(\0132\025.ember.v1.FloatMatrixR\006matrix"
+  "\0227\n\tquantized\030\006 \001(\0132\031.ember.v1.Quantized"
+  "MatrixR\tquantized\"a\n\022EmbedStreamRequest\022"
+  "\031\n\010batch_id\030\001 \001(\tR\007batchId\0220\n\007request\030\002 "
+  "\001(\0132\026.ember.v1.EmbedRequestR\007request\"\237\001\n"
+  "\023EmbedStreamResponse\022\031\n\010batch_id\030\001 \001(\tR\007"
+  "batchId\0225\n\010response\030\002 \001(\0132\027.ember.v1.Emb"
+  "edResponseH\000R\010response\022,\n\005error\030\003 \001(\0132\024."
+  "ember.v1.BatchErrorH\000R\005errorB\010\n\006result\"\257"
+  "\001\n\022EmbedSparseRequest\022,\n\006inputs\030\001 \003(\0132\024."
+  "ember.v1.EmbedInputR\006inputs\0224\n\ntruncatio"
+  "n\030\002 \001(\0132\024.ember.v1.TruncationR\ntruncatio"
+  "n\022\037\n\013prompt_name\030\003 \001(\tR\npromptName\022\024\n\005mo"
+  "del\030\004 \001(\tR\005model\"C\n\017SparseEmbedding\022\030\n\007i"
+  "ndices\030\001 \003(\rR\007indices\022\026\n\006values\030\002 \003(\002R\006v"
+  "alues\"\267\001\n\023EmbedSparseResponse\0229\n\nembeddi"
+  "ngs\030\001 \003(\0132\031.ember.v1.SparseEmbeddingR\nem"
+  "beddings\022%\n\005usage\030\002 \001(\0132\017.ember.v1.Usage"
+  "R\005usage\022(\n\006timing\030\003 \001(\0132\020.ember.v1.Timin"
+  "gR\006timing\022\024\n\005model\030\004 \001(\tR\005model\"\307\001\n\021Simi"
+  "larityRequest\022\'\n\017source_sentence\030\001 \001(\tR\016"
+  "sourceSentence\022\034\n\tsentences\030\002 \003(\tR\tsente"
+  "nces\0224\n\ntruncation\030\003 \001(\0132\024.ember.v1.Trun"
+  "cationR\ntruncation\022\037\n\013prompt_name\030\004 \001(\tR"
+  "\npromptName\022\024\n\005model\030\005 \001(\tR\005model\"\223\001\n\022Si"
+  "milarityResponse\022\026\n\006scores\030\001 \003(\002R\006scores"
+  "\022%\n\005usage\030\002 \001(\0132\017.ember.v1.UsageR\005usage\022"
+  "(\n\006timing\030\003 \001(\0132\020.ember.v1.TimingR\006timin"
+  "g\022\024\n\005model\030\004 \001(\tR\005model*\215\001\n\017EmbeddingFor"
+  "mat\022 \n\034EMBEDDING_FORMAT_UNSPECIFIED\020\000\022\032\n"
+  "\026EMBEDDING_FORMAT_FLOAT\020\001\022\037\n\033EMBEDDING_F"
+  "ORMAT_FLOAT32_LE\020\002\022\033\n\027EMBEDDING_FORMAT_M"
+  "ATRIX\020\003*\330\001\n\022EmbeddingPrecision\022#\n\037EMBEDD"
+  "ING_PRECISION_UNSPECIFIED\020\000\022\037\n\033EMBEDDING"
+  "_PRECISION_FLOAT32\020\001\022\034\n\030EMBEDDING_PRECIS"
+  "ION_INT8\020\002\022\035\n\031EMBEDDING_PRECISION_UINT8\020"
+  "\003\022\036\n\032EMBEDDING_PRECISION_BINARY\020\004\022\037\n\033EMB"
+  "EDDING_PRECISION_UBINARY\020\0052\255\002\n\014EmbedServ"
+  "ice\0228\n\005Embed\022\026.ember.v1.EmbedRequest\032\027.e"
+  "mber.v1.EmbedResponse\022N\n\013EmbedStream\022\034.e"
+  "mber.v1.EmbedStreamRequest\032\035.ember.v1.Em"
+  "bedStreamResponse(\0010\001\022J\n\013EmbedSparse\022\034.e"
+  "mber.v1.EmbedSparseRequest\032\035.ember.v1.Em"
+  "bedSparseResponse\022G\n\nSimilarity\022\033.ember."
+  "v1.SimilarityRequest\032\034.ember.v1.Similari"
+  "tyResponseB~\n\014com.ember.v1B\nEmbedProtoP\001"
+  "Z8github.com/ember-serve/ember/clients/g"
+  "o/ember/v1;emberv1\242\002\003EXX\252\002\010Ember.V1\312\002\010Em"
+  "ber\\V1\352\002\tEmber::V1b\006proto3"
   ;
 static const ::_pbi::DescriptorTable* const descriptor_table_ember_2fv1_2fembed_2eproto_deps[1] = {
   &::descriptor_table_ember_2fv1_2fcommon_2eproto,
 };
 static ::_pbi::once_flag descriptor_table_ember_2fv1_2fembed_2eproto_once;
 const ::_pbi::DescriptorTable descriptor_table_ember_2fv1_2fembed_2eproto = {
-    false, false, 2512, descriptor_table_protodef_ember_2fv1_2fembed_2eproto,
+    false, false, 3186, descriptor_table_protodef_ember_2fv1_2fembed_2eproto,
     "ember/v1/embed.proto",
-    &descriptor_table_ember_2fv1_2fembed_2eproto_once, descriptor_table_ember_2fv1_2fembed_2eproto_deps, 1, 13,
+    &descriptor_table_ember_2fv1_2fembed_2eproto_once, descriptor_table_ember_2fv1_2fembed_2eproto_deps, 1, 15,
     schemas, file_default_instances, TableStruct_ember_2fv1_2fembed_2eproto::offsets,
     file_level_metadata_ember_2fv1_2fembed_2eproto, file_level_enum_descriptors_ember_2fv1_2fembed_2eproto,
     file_level_service_descriptors_ember_2fv1_2fembed_2eproto,
@@ -491,6 +572,24 @@ bool EmbeddingFormat_IsValid(int value) {
     case 1:
     case 2:
     case 3:
+      return true;
+    default:
+      return false;
+  }
+}
+
+const ::PROTOBUF_NAMESPACE_ID::EnumDescriptor* EmbeddingPrecision_descriptor() {
+  ::PROTOBUF_NAMESPACE_ID::internal::AssignDescriptors(&descriptor_table_ember_2fv1_2fembed_2eproto);
+  return file_level_enum_descriptors_ember_2fv1_2fembed_2eproto[1];
+}
+bool EmbeddingPrecision_IsValid(int value) {
+  switch (value) {
+    case 0:
+    case 1:
+    case 2:
+    case 3:
+    case 4:
+    case 5:
       return true;
     default:
       return false;
@@ -979,6 +1078,573 @@ void EmbedInput::InternalSwap(EmbedInput* other) {
 
 // ===================================================================
 
+class QuantizationRanges::_Internal {
+ public:
+};
+
+QuantizationRanges::QuantizationRanges(::PROTOBUF_NAMESPACE_ID::Arena* arena,
+                         bool is_message_owned)
+  : ::PROTOBUF_NAMESPACE_ID::Message(arena, is_message_owned) {
+  SharedCtor(arena, is_message_owned);
+  // @@protoc_insertion_point(arena_constructor:ember.v1.QuantizationRanges)
+}
+QuantizationRanges::QuantizationRanges(const QuantizationRanges& from)
+  : ::PROTOBUF_NAMESPACE_ID::Message() {
+  QuantizationRanges* const _this = this; (void)_this;
+  new (&_impl_) Impl_{
+      decltype(_impl_.min_){from._impl_.min_}
+    , decltype(_impl_.max_){from._impl_.max_}
+    , /*decltype(_impl_._cached_size_)*/{}};
+
+  _internal_metadata_.MergeFrom<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(from._internal_metadata_);
+  // @@protoc_insertion_point(copy_constructor:ember.v1.QuantizationRanges)
+}
+
+inline void QuantizationRanges::SharedCtor(
+    ::_pb::Arena* arena, bool is_message_owned) {
+  (void)arena;
+  (void)is_message_owned;
+  new (&_impl_) Impl_{
+      decltype(_impl_.min_){arena}
+    , decltype(_impl_.max_){arena}
+    , /*decltype(_impl_._cached_size_)*/{}
+  };
+}
+
+QuantizationRanges::~QuantizationRanges() {
+  // @@protoc_insertion_point(destructor:ember.v1.QuantizationRanges)
+  if (auto *arena = _internal_metadata_.DeleteReturnArena<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>()) {
+  (void)arena;
+    return;
+  }
+  SharedDtor();
+}
+
+inline void QuantizationRanges::SharedDtor() {
+  GOOGLE_DCHECK(GetArenaForAllocation() == nullptr);
+  _impl_.min_.~RepeatedField();
+  _impl_.max_.~RepeatedField();
+}
+
+void QuantizationRanges::SetCachedSize(int size) const {
+  _impl_._cached_size_.Set(size);
+}
+
+void QuantizationRanges::Clear() {
+// @@protoc_insertion_point(message_clear_start:ember.v1.QuantizationRanges)
+  uint32_t cached_has_bits = 0;
+  // Prevent compiler warnings about cached_has_bits being unused
+  (void) cached_has_bits;
+
+  _impl_.min_.Clear();
+  _impl_.max_.Clear();
+  _internal_metadata_.Clear<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>();
+}
+
+const char* QuantizationRanges::_InternalParse(const char* ptr, ::_pbi::ParseContext* ctx) {
+#define CHK_(x) if (PROTOBUF_PREDICT_FALSE(!(x))) goto failure
+  while (!ctx->Done(&ptr)) {
+    uint32_t tag;
+    ptr = ::_pbi::ReadTag(ptr, &tag);
+    switch (tag >> 3) {
+      // repeated float min = 1 [json_name = "min"];
+      case 1:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 10)) {
+          ptr = ::PROTOBUF_NAMESPACE_ID::internal::PackedFloatParser(_internal_mutable_min(), ptr, ctx);
+          CHK_(ptr);
+        } else if (static_cast<uint8_t>(tag) == 13) {
+          _internal_add_min(::PROTOBUF_NAMESPACE_ID::internal::UnalignedLoad<float>(ptr));
+          ptr += sizeof(float);
+        } else
+          goto handle_unusual;
+        continue;
+      // repeated float max = 2 [json_name = "max"];
+      case 2:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 18)) {
+          ptr = ::PROTOBUF_NAMESPACE_ID::internal::PackedFloatParser(_internal_mutable_max(), ptr, ctx);
+          CHK_(ptr);
+        } else if (static_cast<uint8_t>(tag) == 21) {
+          _internal_add_max(::PROTOBUF_NAMESPACE_ID::internal::UnalignedLoad<float>(ptr));
+          ptr += sizeof(float);
+        } else
+          goto handle_unusual;
+        continue;
+      default:
+        goto handle_unusual;
+    }  // switch
+  handle_unusual:
+    if ((tag == 0) || ((tag & 7) == 4)) {
+      CHK_(ptr);
+      ctx->SetLastTag(tag);
+      goto message_done;
+    }
+    ptr = UnknownFieldParse(
+        tag,
+        _internal_metadata_.mutable_unknown_fields<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(),
+        ptr, ctx);
+    CHK_(ptr != nullptr);
+  }  // while
+message_done:
+  return ptr;
+failure:
+  ptr = nullptr;
+  goto message_done;
+#undef CHK_
+}
+
+uint8_t* QuantizationRanges::_InternalSerialize(
+    uint8_t* target, ::PROTOBUF_NAMESPACE_ID::io::EpsCopyOutputStream* stream) const {
+  // @@protoc_insertion_point(serialize_to_array_start:ember.v1.QuantizationRanges)
+  uint32_t cached_has_bits = 0;
+  (void) cached_has_bits;
+
+  // repeated float min = 1 [json_name = "min"];
+  if (this->_internal_min_size() > 0) {
+    target = stream->WriteFixedPacked(1, _internal_min(), target);
+  }
+
+  // repeated float max = 2 [json_name = "max"];
+  if (this->_internal_max_size() > 0) {
+    target = stream->WriteFixedPacked(2, _internal_max(), target);
+  }
+
+  if (PROTOBUF_PREDICT_FALSE(_internal_metadata_.have_unknown_fields())) {
+    target = ::_pbi::WireFormat::InternalSerializeUnknownFieldsToArray(
+        _internal_metadata_.unknown_fields<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(::PROTOBUF_NAMESPACE_ID::UnknownFieldSet::default_instance), target, stream);
+  }
+  // @@protoc_insertion_point(serialize_to_array_end:ember.v1.QuantizationRanges)
+  return target;
+}
+
+size_t QuantizationRanges::ByteSizeLong() const {
+// @@protoc_insertion_point(message_byte_size_start:ember.v1.QuantizationRanges)
+  size_t total_size = 0;
+
+  uint32_t cached_has_bits = 0;
+  // Prevent compiler warnings about cached_has_bits being unused
+  (void) cached_has_bits;
+
+  // repeated float min = 1 [json_name = "min"];
+  {
+    unsigned int count = static_cast<unsigned int>(this->_internal_min_size());
+    size_t data_size = 4UL * count;
+    if (data_size > 0) {
+      total_size += 1 +
+        ::_pbi::WireFormatLite::Int32Size(static_cast<int32_t>(data_size));
+    }
+    total_size += data_size;
+  }
+
+  // repeated float max = 2 [json_name = "max"];
+  {
+    unsigned int count = static_cast<unsigned int>(this->_internal_max_size());
+    size_t data_size = 4UL * count;
+    if (data_size > 0) {
+      total_size += 1 +
+        ::_pbi::WireFormatLite::Int32Size(static_cast<int32_t>(data_size));
+    }
+    total_size += data_size;
+  }
+
+  return MaybeComputeUnknownFieldsSize(total_size, &_impl_._cached_size_);
+}
+
+const ::PROTOBUF_NAMESPACE_ID::Message::ClassData QuantizationRanges::_class_data_ = {
+    ::PROTOBUF_NAMESPACE_ID::Message::CopyWithSourceCheck,
+    QuantizationRanges::MergeImpl
+};
+const ::PROTOBUF_NAMESPACE_ID::Message::ClassData*QuantizationRanges::GetClassData() const { return &_class_data_; }
+
+
+void QuantizationRanges::MergeImpl(::PROTOBUF_NAMESPACE_ID::Message& to_msg, const ::PROTOBUF_NAMESPACE_ID::Message& from_msg) {
+  auto* const _this = static_cast<QuantizationRanges*>(&to_msg);
+  auto& from = static_cast<const QuantizationRanges&>(from_msg);
+  // @@protoc_insertion_point(class_specific_merge_from_start:ember.v1.QuantizationRanges)
+  GOOGLE_DCHECK_NE(&from, _this);
+  uint32_t cached_has_bits = 0;
+  (void) cached_has_bits;
+
+  _this->_impl_.min_.MergeFrom(from._impl_.min_);
+  _this->_impl_.max_.MergeFrom(from._impl_.max_);
+  _this->_internal_metadata_.MergeFrom<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(from._internal_metadata_);
+}
+
+void QuantizationRanges::CopyFrom(const QuantizationRanges& from) {
+// @@protoc_insertion_point(class_specific_copy_from_start:ember.v1.QuantizationRanges)
+  if (&from == this) return;
+  Clear();
+  MergeFrom(from);
+}
+
+bool QuantizationRanges::IsInitialized() const {
+  return true;
+}
+
+void QuantizationRanges::InternalSwap(QuantizationRanges* other) {
+  using std::swap;
+  _internal_metadata_.InternalSwap(&other->_internal_metadata_);
+  _impl_.min_.InternalSwap(&other->_impl_.min_);
+  _impl_.max_.InternalSwap(&other->_impl_.max_);
+}
+
+::PROTOBUF_NAMESPACE_ID::Metadata QuantizationRanges::GetMetadata() const {
+  return ::_pbi::AssignDescriptors(
+      &descriptor_table_ember_2fv1_2fembed_2eproto_getter, &descriptor_table_ember_2fv1_2fembed_2eproto_once,
+      file_level_metadata_ember_2fv1_2fembed_2eproto[2]);
+}
+
+// ===================================================================
+
+class QuantizedMatrix::_Internal {
+ public:
+  static const ::ember::v1::QuantizationRanges& ranges(const QuantizedMatrix* msg);
+};
+
+const ::ember::v1::QuantizationRanges&
+QuantizedMatrix::_Internal::ranges(const QuantizedMatrix* msg) {
+  return *msg->_impl_.ranges_;
+}
+QuantizedMatrix::QuantizedMatrix(::PROTOBUF_NAMESPACE_ID::Arena* arena,
+                         bool is_message_owned)
+  : ::PROTOBUF_NAMESPACE_ID::Message(arena, is_message_owned) {
+  SharedCtor(arena, is_message_owned);
+  // @@protoc_insertion_point(arena_constructor:ember.v1.QuantizedMatrix)
+}
+QuantizedMatrix::QuantizedMatrix(const QuantizedMatrix& from)
+  : ::PROTOBUF_NAMESPACE_ID::Message() {
+  QuantizedMatrix* const _this = this; (void)_this;
+  new (&_impl_) Impl_{
+      decltype(_impl_.data_){}
+    , decltype(_impl_.ranges_){nullptr}
+    , decltype(_impl_.precision_){}
+    , decltype(_impl_.rows_){}
+    , decltype(_impl_.cols_){}
+    , decltype(_impl_.dimensions_){}
+    , /*decltype(_impl_._cached_size_)*/{}};
+
+  _internal_metadata_.MergeFrom<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(from._internal_metadata_);
+  _impl_.data_.InitDefault();
+  #ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
+    _impl_.data_.Set("", GetArenaForAllocation());
+  #endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  if (!from._internal_data().empty()) {
+    _this->_impl_.data_.Set(from._internal_data(), 
+      _this->GetArenaForAllocation());
+  }
+  if (from._internal_has_ranges()) {
+    _this->_impl_.ranges_ = new ::ember::v1::QuantizationRanges(*from._impl_.ranges_);
+  }
+  ::memcpy(&_impl_.precision_, &from._impl_.precision_,
+    static_cast<size_t>(reinterpret_cast<char*>(&_impl_.dimensions_) -
+    reinterpret_cast<char*>(&_impl_.precision_)) + sizeof(_impl_.dimensions_));
+  // @@protoc_insertion_point(copy_constructor:ember.v1.QuantizedMatrix)
+}
+
+inline void QuantizedMatrix::SharedCtor(
+    ::_pb::Arena* arena, bool is_message_owned) {
+  (void)arena;
+  (void)is_message_owned;
+  new (&_impl_) Impl_{
+      decltype(_impl_.data_){}
+    , decltype(_impl_.ranges_){nullptr}
+    , decltype(_impl_.precision_){0}
+    , decltype(_impl_.rows_){0u}
+    , decltype(_impl_.cols_){0u}
+    , decltype(_impl_.dimensions_){0u}
+    , /*decltype(_impl_._cached_size_)*/{}
+  };
+  _impl_.data_.InitDefault();
+  #ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
+    _impl_.data_.Set("", GetArenaForAllocation());
+  #endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
+}
+
+QuantizedMatrix::~QuantizedMatrix() {
+  // @@protoc_insertion_point(destructor:ember.v1.QuantizedMatrix)
+  if (auto *arena = _internal_metadata_.DeleteReturnArena<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>()) {
+  (void)arena;
+    return;
+  }
+  SharedDtor();
+}
+
+inline void QuantizedMatrix::SharedDtor() {
+  GOOGLE_DCHECK(GetArenaForAllocation() == nullptr);
+  _impl_.data_.Destroy();
+  if (this != internal_default_instance()) delete _impl_.ranges_;
+}
+
+void QuantizedMatrix::SetCachedSize(int size) const {
+  _impl_._cached_size_.Set(size);
+}
+
+void QuantizedMatrix::Clear() {
+// @@protoc_insertion_point(message_clear_start:ember.v1.QuantizedMatrix)
+  uint32_t cached_has_bits = 0;
+  // Prevent compiler warnings about cached_has_bits being unused
+  (void) cached_has_bits;
+
+  _impl_.data_.ClearToEmpty();
+  if (GetArenaForAllocation() == nullptr && _impl_.ranges_ != nullptr) {
+    delete _impl_.ranges_;
+  }
+  _impl_.ranges_ = nullptr;
+  ::memset(&_impl_.precision_, 0, static_cast<size_t>(
+      reinterpret_cast<char*>(&_impl_.dimensions_) -
+      reinterpret_cast<char*>(&_impl_.precision_)) + sizeof(_impl_.dimensions_));
+  _internal_metadata_.Clear<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>();
+}
+
+const char* QuantizedMatrix::_InternalParse(const char* ptr, ::_pbi::ParseContext* ctx) {
+#define CHK_(x) if (PROTOBUF_PREDICT_FALSE(!(x))) goto failure
+  while (!ctx->Done(&ptr)) {
+    uint32_t tag;
+    ptr = ::_pbi::ReadTag(ptr, &tag);
+    switch (tag >> 3) {
+      // .ember.v1.EmbeddingPrecision precision = 1 [json_name = "precision"];
+      case 1:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 8)) {
+          uint64_t val = ::PROTOBUF_NAMESPACE_ID::internal::ReadVarint64(&ptr);
+          CHK_(ptr);
+          _internal_set_precision(static_cast<::ember::v1::EmbeddingPrecision>(val));
+        } else
+          goto handle_unusual;
+        continue;
+      // uint32 rows = 2 [json_name = "rows"];
+      case 2:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 16)) {
+          _impl_.rows_ = ::PROTOBUF_NAMESPACE_ID::internal::ReadVarint32(&ptr);
+          CHK_(ptr);
+        } else
+          goto handle_unusual;
+        continue;
+      // uint32 cols = 3 [json_name = "cols"];
+      case 3:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 24)) {
+          _impl_.cols_ = ::PROTOBUF_NAMESPACE_ID::internal::ReadVarint32(&ptr);
+          CHK_(ptr);
+        } else
+          goto handle_unusual;
+        continue;
+      // bytes data = 4 [json_name = "data"];
+      case 4:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 34)) {
+          auto str = _internal_mutable_data();
+          ptr = ::_pbi::InlineGreedyStringParser(str, ptr, ctx);
+          CHK_(ptr);
+        } else
+          goto handle_unusual;
+        continue;
+      // uint32 dimensions = 5 [json_name = "dimensions"];
+      case 5:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 40)) {
+          _impl_.dimensions_ = ::PROTOBUF_NAMESPACE_ID::internal::ReadVarint32(&ptr);
+          CHK_(ptr);
+        } else
+          goto handle_unusual;
+        continue;
+      // .ember.v1.QuantizationRanges ranges = 6 [json_name = "ranges"];
+      case 6:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 50)) {
+          ptr = ctx->ParseMessage(_internal_mutable_ranges(), ptr);
+          CHK_(ptr);
+        } else
+          goto handle_unusual;
+        continue;
+      default:
+        goto handle_unusual;
+    }  // switch
+  handle_unusual:
+    if ((tag == 0) || ((tag & 7) == 4)) {
+      CHK_(ptr);
+      ctx->SetLastTag(tag);
+      goto message_done;
+    }
+    ptr = UnknownFieldParse(
+        tag,
+        _internal_metadata_.mutable_unknown_fields<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(),
+        ptr, ctx);
+    CHK_(ptr != nullptr);
+  }  // while
+message_done:
+  return ptr;
+failure:
+  ptr = nullptr;
+  goto message_done;
+#undef CHK_
+}
+
+uint8_t* QuantizedMatrix::_InternalSerialize(
+    uint8_t* target, ::PROTOBUF_NAMESPACE_ID::io::EpsCopyOutputStream* stream) const {
+  // @@protoc_insertion_point(serialize_to_array_start:ember.v1.QuantizedMatrix)
+  uint32_t cached_has_bits = 0;
+  (void) cached_has_bits;
+
+  // .ember.v1.EmbeddingPrecision precision = 1 [json_name = "precision"];
+  if (this->_internal_precision() != 0) {
+    target = stream->EnsureSpace(target);
+    target = ::_pbi::WireFormatLite::WriteEnumToArray(
+      1, this->_internal_precision(), target);
+  }
+
+  // uint32 rows = 2 [json_name = "rows"];
+  if (this->_internal_rows() != 0) {
+    target = stream->EnsureSpace(target);
+    target = ::_pbi::WireFormatLite::WriteUInt32ToArray(2, this->_internal_rows(), target);
+  }
+
+  // uint32 cols = 3 [json_name = "cols"];
+  if (this->_internal_cols() != 0) {
+    target = stream->EnsureSpace(target);
+    target = ::_pbi::WireFormatLite::WriteUInt32ToArray(3, this->_internal_cols(), target);
+  }
+
+  // bytes data = 4 [json_name = "data"];
+  if (!this->_internal_data().empty()) {
+    target = stream->WriteBytesMaybeAliased(
+        4, this->_internal_data(), target);
+  }
+
+  // uint32 dimensions = 5 [json_name = "dimensions"];
+  if (this->_internal_dimensions() != 0) {
+    target = stream->EnsureSpace(target);
+    target = ::_pbi::WireFormatLite::WriteUInt32ToArray(5, this->_internal_dimensions(), target);
+  }
+
+  // .ember.v1.QuantizationRanges ranges = 6 [json_name = "ranges"];
+  if (this->_internal_has_ranges()) {
+    target = ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::
+      InternalWriteMessage(6, _Internal::ranges(this),
+        _Internal::ranges(this).GetCachedSize(), target, stream);
+  }
+
+  if (PROTOBUF_PREDICT_FALSE(_internal_metadata_.have_unknown_fields())) {
+    target = ::_pbi::WireFormat::InternalSerializeUnknownFieldsToArray(
+        _internal_metadata_.unknown_fields<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(::PROTOBUF_NAMESPACE_ID::UnknownFieldSet::default_instance), target, stream);
+  }
+  // @@protoc_insertion_point(serialize_to_array_end:ember.v1.QuantizedMatrix)
+  return target;
+}
+
+size_t QuantizedMatrix::ByteSizeLong() const {
+// @@protoc_insertion_point(message_byte_size_start:ember.v1.QuantizedMatrix)
+  size_t total_size = 0;
+
+  uint32_t cached_has_bits = 0;
+  // Prevent compiler warnings about cached_has_bits being unused
+  (void) cached_has_bits;
+
+  // bytes data = 4 [json_name = "data"];
+  if (!this->_internal_data().empty()) {
+    total_size += 1 +
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::BytesSize(
+        this->_internal_data());
+  }
+
+  // .ember.v1.QuantizationRanges ranges = 6 [json_name = "ranges"];
+  if (this->_internal_has_ranges()) {
+    total_size += 1 +
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::MessageSize(
+        *_impl_.ranges_);
+  }
+
+  // .ember.v1.EmbeddingPrecision precision = 1 [json_name = "precision"];
+  if (this->_internal_precision() != 0) {
+    total_size += 1 +
+      ::_pbi::WireFormatLite::EnumSize(this->_internal_precision());
+  }
+
+  // uint32 rows = 2 [json_name = "rows"];
+  if (this->_internal_rows() != 0) {
+    total_size += ::_pbi::WireFormatLite::UInt32SizePlusOne(this->_internal_rows());
+  }
+
+  // uint32 cols = 3 [json_name = "cols"];
+  if (this->_internal_cols() != 0) {
+    total_size += ::_pbi::WireFormatLite::UInt32SizePlusOne(this->_internal_cols());
+  }
+
+  // uint32 dimensions = 5 [json_name = "dimensions"];
+  if (this->_internal_dimensions() != 0) {
+    total_size += ::_pbi::WireFormatLite::UInt32SizePlusOne(this->_internal_dimensions());
+  }
+
+  return MaybeComputeUnknownFieldsSize(total_size, &_impl_._cached_size_);
+}
+
+const ::PROTOBUF_NAMESPACE_ID::Message::ClassData QuantizedMatrix::_class_data_ = {
+    ::PROTOBUF_NAMESPACE_ID::Message::CopyWithSourceCheck,
+    QuantizedMatrix::MergeImpl
+};
+const ::PROTOBUF_NAMESPACE_ID::Message::ClassData*QuantizedMatrix::GetClassData() const { return &_class_data_; }
+
+
+void QuantizedMatrix::MergeImpl(::PROTOBUF_NAMESPACE_ID::Message& to_msg, const ::PROTOBUF_NAMESPACE_ID::Message& from_msg) {
+  auto* const _this = static_cast<QuantizedMatrix*>(&to_msg);
+  auto& from = static_cast<const QuantizedMatrix&>(from_msg);
+  // @@protoc_insertion_point(class_specific_merge_from_start:ember.v1.QuantizedMatrix)
+  GOOGLE_DCHECK_NE(&from, _this);
+  uint32_t cached_has_bits = 0;
+  (void) cached_has_bits;
+
+  if (!from._internal_data().empty()) {
+    _this->_internal_set_data(from._internal_data());
+  }
+  if (from._internal_has_ranges()) {
+    _this->_internal_mutable_ranges()->::ember::v1::QuantizationRanges::MergeFrom(
+        from._internal_ranges());
+  }
+  if (from._internal_precision() != 0) {
+    _this->_internal_set_precision(from._internal_precision());
+  }
+  if (from._internal_rows() != 0) {
+    _this->_internal_set_rows(from._internal_rows());
+  }
+  if (from._internal_cols() != 0) {
+    _this->_internal_set_cols(from._internal_cols());
+  }
+  if (from._internal_dimensions() != 0) {
+    _this->_internal_set_dimensions(from._internal_dimensions());
+  }
+  _this->_internal_metadata_.MergeFrom<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(from._internal_metadata_);
+}
+
+void QuantizedMatrix::CopyFrom(const QuantizedMatrix& from) {
+// @@protoc_insertion_point(class_specific_copy_from_start:ember.v1.QuantizedMatrix)
+  if (&from == this) return;
+  Clear();
+  MergeFrom(from);
+}
+
+bool QuantizedMatrix::IsInitialized() const {
+  return true;
+}
+
+void QuantizedMatrix::InternalSwap(QuantizedMatrix* other) {
+  using std::swap;
+  auto* lhs_arena = GetArenaForAllocation();
+  auto* rhs_arena = other->GetArenaForAllocation();
+  _internal_metadata_.InternalSwap(&other->_internal_metadata_);
+  ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr::InternalSwap(
+      &_impl_.data_, lhs_arena,
+      &other->_impl_.data_, rhs_arena
+  );
+  ::PROTOBUF_NAMESPACE_ID::internal::memswap<
+      PROTOBUF_FIELD_OFFSET(QuantizedMatrix, _impl_.dimensions_)
+      + sizeof(QuantizedMatrix::_impl_.dimensions_)
+      - PROTOBUF_FIELD_OFFSET(QuantizedMatrix, _impl_.ranges_)>(
+          reinterpret_cast<char*>(&_impl_.ranges_),
+          reinterpret_cast<char*>(&other->_impl_.ranges_));
+}
+
+::PROTOBUF_NAMESPACE_ID::Metadata QuantizedMatrix::GetMetadata() const {
+  return ::_pbi::AssignDescriptors(
+      &descriptor_table_ember_2fv1_2fembed_2eproto_getter, &descriptor_table_ember_2fv1_2fembed_2eproto_once,
+      file_level_metadata_ember_2fv1_2fembed_2eproto[3]);
+}
+
+// ===================================================================
+
 class FloatMatrix::_Internal {
  public:
 };
@@ -1232,7 +1898,7 @@ void FloatMatrix::InternalSwap(FloatMatrix* other) {
 ::PROTOBUF_NAMESPACE_ID::Metadata FloatMatrix::GetMetadata() const {
   return ::_pbi::AssignDescriptors(
       &descriptor_table_ember_2fv1_2fembed_2eproto_getter, &descriptor_table_ember_2fv1_2fembed_2eproto_once,
-      file_level_metadata_ember_2fv1_2fembed_2eproto[2]);
+      file_level_metadata_ember_2fv1_2fembed_2eproto[4]);
 }
 
 // ===================================================================
@@ -1247,11 +1913,16 @@ class EmbedRequest::_Internal {
     (*has_bits)[0] |= 2u;
   }
   static const ::ember::v1::Truncation& truncation(const EmbedRequest* msg);
+  static const ::ember::v1::QuantizationRanges& ranges(const EmbedRequest* msg);
 };
 
 const ::ember::v1::Truncation&
 EmbedRequest::_Internal::truncation(const EmbedRequest* msg) {
   return *msg->_impl_.truncation_;
+}
+const ::ember::v1::QuantizationRanges&
+EmbedRequest::_Internal::ranges(const EmbedRequest* msg) {
+  return *msg->_impl_.ranges_;
 }
 void EmbedRequest::clear_truncation() {
   if (GetArenaForAllocation() == nullptr && _impl_.truncation_ != nullptr) {
@@ -1275,9 +1946,11 @@ EmbedRequest::EmbedRequest(const EmbedRequest& from)
     , decltype(_impl_.prompt_name_){}
     , decltype(_impl_.model_){}
     , decltype(_impl_.truncation_){nullptr}
+    , decltype(_impl_.ranges_){nullptr}
     , decltype(_impl_.normalize_){}
     , decltype(_impl_.dimensions_){}
-    , decltype(_impl_.format_){}};
+    , decltype(_impl_.format_){}
+    , decltype(_impl_.precision_){}};
 
   _internal_metadata_.MergeFrom<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(from._internal_metadata_);
   _impl_.prompt_name_.InitDefault();
@@ -1299,9 +1972,12 @@ EmbedRequest::EmbedRequest(const EmbedRequest& from)
   if (from._internal_has_truncation()) {
     _this->_impl_.truncation_ = new ::ember::v1::Truncation(*from._impl_.truncation_);
   }
+  if (from._internal_has_ranges()) {
+    _this->_impl_.ranges_ = new ::ember::v1::QuantizationRanges(*from._impl_.ranges_);
+  }
   ::memcpy(&_impl_.normalize_, &from._impl_.normalize_,
-    static_cast<size_t>(reinterpret_cast<char*>(&_impl_.format_) -
-    reinterpret_cast<char*>(&_impl_.normalize_)) + sizeof(_impl_.format_));
+    static_cast<size_t>(reinterpret_cast<char*>(&_impl_.precision_) -
+    reinterpret_cast<char*>(&_impl_.normalize_)) + sizeof(_impl_.precision_));
   // @@protoc_insertion_point(copy_constructor:ember.v1.EmbedRequest)
 }
 
@@ -1316,9 +1992,11 @@ inline void EmbedRequest::SharedCtor(
     , decltype(_impl_.prompt_name_){}
     , decltype(_impl_.model_){}
     , decltype(_impl_.truncation_){nullptr}
+    , decltype(_impl_.ranges_){nullptr}
     , decltype(_impl_.normalize_){false}
     , decltype(_impl_.dimensions_){0}
     , decltype(_impl_.format_){0}
+    , decltype(_impl_.precision_){0}
   };
   _impl_.prompt_name_.InitDefault();
   #ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
@@ -1345,6 +2023,7 @@ inline void EmbedRequest::SharedDtor() {
   _impl_.prompt_name_.Destroy();
   _impl_.model_.Destroy();
   if (this != internal_default_instance()) delete _impl_.truncation_;
+  if (this != internal_default_instance()) delete _impl_.ranges_;
 }
 
 void EmbedRequest::SetCachedSize(int size) const {
@@ -1364,13 +2043,19 @@ void EmbedRequest::Clear() {
     delete _impl_.truncation_;
   }
   _impl_.truncation_ = nullptr;
+  if (GetArenaForAllocation() == nullptr && _impl_.ranges_ != nullptr) {
+    delete _impl_.ranges_;
+  }
+  _impl_.ranges_ = nullptr;
   cached_has_bits = _impl_._has_bits_[0];
   if (cached_has_bits & 0x00000003u) {
     ::memset(&_impl_.normalize_, 0, static_cast<size_t>(
         reinterpret_cast<char*>(&_impl_.dimensions_) -
         reinterpret_cast<char*>(&_impl_.normalize_)) + sizeof(_impl_.dimensions_));
   }
-  _impl_.format_ = 0;
+  ::memset(&_impl_.format_, 0, static_cast<size_t>(
+      reinterpret_cast<char*>(&_impl_.precision_) -
+      reinterpret_cast<char*>(&_impl_.format_)) + sizeof(_impl_.precision_));
   _impl_._has_bits_.Clear();
   _internal_metadata_.Clear<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>();
 }
@@ -1447,6 +2132,23 @@ const char* EmbedRequest::_InternalParse(const char* ptr, ::_pbi::ParseContext* 
           ptr = ::_pbi::InlineGreedyStringParser(str, ptr, ctx);
           CHK_(ptr);
           CHK_(::_pbi::VerifyUTF8(str, "ember.v1.EmbedRequest.model"));
+        } else
+          goto handle_unusual;
+        continue;
+      // .ember.v1.EmbeddingPrecision precision = 8 [json_name = "precision"];
+      case 8:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 64)) {
+          uint64_t val = ::PROTOBUF_NAMESPACE_ID::internal::ReadVarint64(&ptr);
+          CHK_(ptr);
+          _internal_set_precision(static_cast<::ember::v1::EmbeddingPrecision>(val));
+        } else
+          goto handle_unusual;
+        continue;
+      // .ember.v1.QuantizationRanges ranges = 9 [json_name = "ranges"];
+      case 9:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 74)) {
+          ptr = ctx->ParseMessage(_internal_mutable_ranges(), ptr);
+          CHK_(ptr);
         } else
           goto handle_unusual;
         continue;
@@ -1534,6 +2236,20 @@ uint8_t* EmbedRequest::_InternalSerialize(
         7, this->_internal_model(), target);
   }
 
+  // .ember.v1.EmbeddingPrecision precision = 8 [json_name = "precision"];
+  if (this->_internal_precision() != 0) {
+    target = stream->EnsureSpace(target);
+    target = ::_pbi::WireFormatLite::WriteEnumToArray(
+      8, this->_internal_precision(), target);
+  }
+
+  // .ember.v1.QuantizationRanges ranges = 9 [json_name = "ranges"];
+  if (this->_internal_has_ranges()) {
+    target = ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::
+      InternalWriteMessage(9, _Internal::ranges(this),
+        _Internal::ranges(this).GetCachedSize(), target, stream);
+  }
+
   if (PROTOBUF_PREDICT_FALSE(_internal_metadata_.have_unknown_fields())) {
     target = ::_pbi::WireFormat::InternalSerializeUnknownFieldsToArray(
         _internal_metadata_.unknown_fields<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(::PROTOBUF_NAMESPACE_ID::UnknownFieldSet::default_instance), target, stream);
@@ -1578,6 +2294,13 @@ size_t EmbedRequest::ByteSizeLong() const {
         *_impl_.truncation_);
   }
 
+  // .ember.v1.QuantizationRanges ranges = 9 [json_name = "ranges"];
+  if (this->_internal_has_ranges()) {
+    total_size += 1 +
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::MessageSize(
+        *_impl_.ranges_);
+  }
+
   cached_has_bits = _impl_._has_bits_[0];
   if (cached_has_bits & 0x00000003u) {
     // optional bool normalize = 2 [json_name = "normalize"];
@@ -1595,6 +2318,12 @@ size_t EmbedRequest::ByteSizeLong() const {
   if (this->_internal_format() != 0) {
     total_size += 1 +
       ::_pbi::WireFormatLite::EnumSize(this->_internal_format());
+  }
+
+  // .ember.v1.EmbeddingPrecision precision = 8 [json_name = "precision"];
+  if (this->_internal_precision() != 0) {
+    total_size += 1 +
+      ::_pbi::WireFormatLite::EnumSize(this->_internal_precision());
   }
 
   return MaybeComputeUnknownFieldsSize(total_size, &_impl_._cached_size_);
@@ -1626,6 +2355,10 @@ void EmbedRequest::MergeImpl(::PROTOBUF_NAMESPACE_ID::Message& to_msg, const ::P
     _this->_internal_mutable_truncation()->::ember::v1::Truncation::MergeFrom(
         from._internal_truncation());
   }
+  if (from._internal_has_ranges()) {
+    _this->_internal_mutable_ranges()->::ember::v1::QuantizationRanges::MergeFrom(
+        from._internal_ranges());
+  }
   cached_has_bits = from._impl_._has_bits_[0];
   if (cached_has_bits & 0x00000003u) {
     if (cached_has_bits & 0x00000001u) {
@@ -1638,6 +2371,9 @@ void EmbedRequest::MergeImpl(::PROTOBUF_NAMESPACE_ID::Message& to_msg, const ::P
   }
   if (from._internal_format() != 0) {
     _this->_internal_set_format(from._internal_format());
+  }
+  if (from._internal_precision() != 0) {
+    _this->_internal_set_precision(from._internal_precision());
   }
   _this->_internal_metadata_.MergeFrom<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(from._internal_metadata_);
 }
@@ -1669,8 +2405,8 @@ void EmbedRequest::InternalSwap(EmbedRequest* other) {
       &other->_impl_.model_, rhs_arena
   );
   ::PROTOBUF_NAMESPACE_ID::internal::memswap<
-      PROTOBUF_FIELD_OFFSET(EmbedRequest, _impl_.format_)
-      + sizeof(EmbedRequest::_impl_.format_)
+      PROTOBUF_FIELD_OFFSET(EmbedRequest, _impl_.precision_)
+      + sizeof(EmbedRequest::_impl_.precision_)
       - PROTOBUF_FIELD_OFFSET(EmbedRequest, _impl_.truncation_)>(
           reinterpret_cast<char*>(&_impl_.truncation_),
           reinterpret_cast<char*>(&other->_impl_.truncation_));
@@ -1679,7 +2415,7 @@ void EmbedRequest::InternalSwap(EmbedRequest* other) {
 ::PROTOBUF_NAMESPACE_ID::Metadata EmbedRequest::GetMetadata() const {
   return ::_pbi::AssignDescriptors(
       &descriptor_table_ember_2fv1_2fembed_2eproto_getter, &descriptor_table_ember_2fv1_2fembed_2eproto_once,
-      file_level_metadata_ember_2fv1_2fembed_2eproto[3]);
+      file_level_metadata_ember_2fv1_2fembed_2eproto[5]);
 }
 
 // ===================================================================
@@ -1910,7 +2646,7 @@ void Embedding::InternalSwap(Embedding* other) {
 ::PROTOBUF_NAMESPACE_ID::Metadata Embedding::GetMetadata() const {
   return ::_pbi::AssignDescriptors(
       &descriptor_table_ember_2fv1_2fembed_2eproto_getter, &descriptor_table_ember_2fv1_2fembed_2eproto_once,
-      file_level_metadata_ember_2fv1_2fembed_2eproto[4]);
+      file_level_metadata_ember_2fv1_2fembed_2eproto[6]);
 }
 
 // ===================================================================
@@ -1920,6 +2656,7 @@ class EmbedResponse::_Internal {
   static const ::ember::v1::Usage& usage(const EmbedResponse* msg);
   static const ::ember::v1::Timing& timing(const EmbedResponse* msg);
   static const ::ember::v1::FloatMatrix& matrix(const EmbedResponse* msg);
+  static const ::ember::v1::QuantizedMatrix& quantized(const EmbedResponse* msg);
 };
 
 const ::ember::v1::Usage&
@@ -1933,6 +2670,10 @@ EmbedResponse::_Internal::timing(const EmbedResponse* msg) {
 const ::ember::v1::FloatMatrix&
 EmbedResponse::_Internal::matrix(const EmbedResponse* msg) {
   return *msg->_impl_.matrix_;
+}
+const ::ember::v1::QuantizedMatrix&
+EmbedResponse::_Internal::quantized(const EmbedResponse* msg) {
+  return *msg->_impl_.quantized_;
 }
 void EmbedResponse::clear_usage() {
   if (GetArenaForAllocation() == nullptr && _impl_.usage_ != nullptr) {
@@ -1961,6 +2702,7 @@ EmbedResponse::EmbedResponse(const EmbedResponse& from)
     , decltype(_impl_.usage_){nullptr}
     , decltype(_impl_.timing_){nullptr}
     , decltype(_impl_.matrix_){nullptr}
+    , decltype(_impl_.quantized_){nullptr}
     , /*decltype(_impl_._cached_size_)*/{}};
 
   _internal_metadata_.MergeFrom<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(from._internal_metadata_);
@@ -1981,6 +2723,9 @@ EmbedResponse::EmbedResponse(const EmbedResponse& from)
   if (from._internal_has_matrix()) {
     _this->_impl_.matrix_ = new ::ember::v1::FloatMatrix(*from._impl_.matrix_);
   }
+  if (from._internal_has_quantized()) {
+    _this->_impl_.quantized_ = new ::ember::v1::QuantizedMatrix(*from._impl_.quantized_);
+  }
   // @@protoc_insertion_point(copy_constructor:ember.v1.EmbedResponse)
 }
 
@@ -1994,6 +2739,7 @@ inline void EmbedResponse::SharedCtor(
     , decltype(_impl_.usage_){nullptr}
     , decltype(_impl_.timing_){nullptr}
     , decltype(_impl_.matrix_){nullptr}
+    , decltype(_impl_.quantized_){nullptr}
     , /*decltype(_impl_._cached_size_)*/{}
   };
   _impl_.model_.InitDefault();
@@ -2018,6 +2764,7 @@ inline void EmbedResponse::SharedDtor() {
   if (this != internal_default_instance()) delete _impl_.usage_;
   if (this != internal_default_instance()) delete _impl_.timing_;
   if (this != internal_default_instance()) delete _impl_.matrix_;
+  if (this != internal_default_instance()) delete _impl_.quantized_;
 }
 
 void EmbedResponse::SetCachedSize(int size) const {
@@ -2044,6 +2791,10 @@ void EmbedResponse::Clear() {
     delete _impl_.matrix_;
   }
   _impl_.matrix_ = nullptr;
+  if (GetArenaForAllocation() == nullptr && _impl_.quantized_ != nullptr) {
+    delete _impl_.quantized_;
+  }
+  _impl_.quantized_ = nullptr;
   _internal_metadata_.Clear<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>();
 }
 
@@ -2096,6 +2847,14 @@ const char* EmbedResponse::_InternalParse(const char* ptr, ::_pbi::ParseContext*
       case 5:
         if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 42)) {
           ptr = ctx->ParseMessage(_internal_mutable_matrix(), ptr);
+          CHK_(ptr);
+        } else
+          goto handle_unusual;
+        continue;
+      // .ember.v1.QuantizedMatrix quantized = 6 [json_name = "quantized"];
+      case 6:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 50)) {
+          ptr = ctx->ParseMessage(_internal_mutable_quantized(), ptr);
           CHK_(ptr);
         } else
           goto handle_unusual;
@@ -2168,6 +2927,13 @@ uint8_t* EmbedResponse::_InternalSerialize(
         _Internal::matrix(this).GetCachedSize(), target, stream);
   }
 
+  // .ember.v1.QuantizedMatrix quantized = 6 [json_name = "quantized"];
+  if (this->_internal_has_quantized()) {
+    target = ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::
+      InternalWriteMessage(6, _Internal::quantized(this),
+        _Internal::quantized(this).GetCachedSize(), target, stream);
+  }
+
   if (PROTOBUF_PREDICT_FALSE(_internal_metadata_.have_unknown_fields())) {
     target = ::_pbi::WireFormat::InternalSerializeUnknownFieldsToArray(
         _internal_metadata_.unknown_fields<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(::PROTOBUF_NAMESPACE_ID::UnknownFieldSet::default_instance), target, stream);
@@ -2219,6 +2985,13 @@ size_t EmbedResponse::ByteSizeLong() const {
         *_impl_.matrix_);
   }
 
+  // .ember.v1.QuantizedMatrix quantized = 6 [json_name = "quantized"];
+  if (this->_internal_has_quantized()) {
+    total_size += 1 +
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::MessageSize(
+        *_impl_.quantized_);
+  }
+
   return MaybeComputeUnknownFieldsSize(total_size, &_impl_._cached_size_);
 }
 
@@ -2253,6 +3026,10 @@ void EmbedResponse::MergeImpl(::PROTOBUF_NAMESPACE_ID::Message& to_msg, const ::
     _this->_internal_mutable_matrix()->::ember::v1::FloatMatrix::MergeFrom(
         from._internal_matrix());
   }
+  if (from._internal_has_quantized()) {
+    _this->_internal_mutable_quantized()->::ember::v1::QuantizedMatrix::MergeFrom(
+        from._internal_quantized());
+  }
   _this->_internal_metadata_.MergeFrom<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(from._internal_metadata_);
 }
 
@@ -2278,8 +3055,8 @@ void EmbedResponse::InternalSwap(EmbedResponse* other) {
       &other->_impl_.model_, rhs_arena
   );
   ::PROTOBUF_NAMESPACE_ID::internal::memswap<
-      PROTOBUF_FIELD_OFFSET(EmbedResponse, _impl_.matrix_)
-      + sizeof(EmbedResponse::_impl_.matrix_)
+      PROTOBUF_FIELD_OFFSET(EmbedResponse, _impl_.quantized_)
+      + sizeof(EmbedResponse::_impl_.quantized_)
       - PROTOBUF_FIELD_OFFSET(EmbedResponse, _impl_.usage_)>(
           reinterpret_cast<char*>(&_impl_.usage_),
           reinterpret_cast<char*>(&other->_impl_.usage_));
@@ -2288,7 +3065,7 @@ void EmbedResponse::InternalSwap(EmbedResponse* other) {
 ::PROTOBUF_NAMESPACE_ID::Metadata EmbedResponse::GetMetadata() const {
   return ::_pbi::AssignDescriptors(
       &descriptor_table_ember_2fv1_2fembed_2eproto_getter, &descriptor_table_ember_2fv1_2fembed_2eproto_once,
-      file_level_metadata_ember_2fv1_2fembed_2eproto[5]);
+      file_level_metadata_ember_2fv1_2fembed_2eproto[7]);
 }
 
 // ===================================================================
@@ -2533,7 +3310,7 @@ void EmbedStreamRequest::InternalSwap(EmbedStreamRequest* other) {
 ::PROTOBUF_NAMESPACE_ID::Metadata EmbedStreamRequest::GetMetadata() const {
   return ::_pbi::AssignDescriptors(
       &descriptor_table_ember_2fv1_2fembed_2eproto_getter, &descriptor_table_ember_2fv1_2fembed_2eproto_once,
-      file_level_metadata_ember_2fv1_2fembed_2eproto[6]);
+      file_level_metadata_ember_2fv1_2fembed_2eproto[8]);
 }
 
 // ===================================================================
@@ -2899,7 +3676,7 @@ void EmbedStreamResponse::InternalSwap(EmbedStreamResponse* other) {
 ::PROTOBUF_NAMESPACE_ID::Metadata EmbedStreamResponse::GetMetadata() const {
   return ::_pbi::AssignDescriptors(
       &descriptor_table_ember_2fv1_2fembed_2eproto_getter, &descriptor_table_ember_2fv1_2fembed_2eproto_once,
-      file_level_metadata_ember_2fv1_2fembed_2eproto[7]);
+      file_level_metadata_ember_2fv1_2fembed_2eproto[9]);
 }
 
 // ===================================================================
@@ -3234,7 +4011,7 @@ void EmbedSparseRequest::InternalSwap(EmbedSparseRequest* other) {
 ::PROTOBUF_NAMESPACE_ID::Metadata EmbedSparseRequest::GetMetadata() const {
   return ::_pbi::AssignDescriptors(
       &descriptor_table_ember_2fv1_2fembed_2eproto_getter, &descriptor_table_ember_2fv1_2fembed_2eproto_once,
-      file_level_metadata_ember_2fv1_2fembed_2eproto[8]);
+      file_level_metadata_ember_2fv1_2fembed_2eproto[10]);
 }
 
 // ===================================================================
@@ -3460,7 +4237,7 @@ void SparseEmbedding::InternalSwap(SparseEmbedding* other) {
 ::PROTOBUF_NAMESPACE_ID::Metadata SparseEmbedding::GetMetadata() const {
   return ::_pbi::AssignDescriptors(
       &descriptor_table_ember_2fv1_2fembed_2eproto_getter, &descriptor_table_ember_2fv1_2fembed_2eproto_once,
-      file_level_metadata_ember_2fv1_2fembed_2eproto[9]);
+      file_level_metadata_ember_2fv1_2fembed_2eproto[11]);
 }
 
 // ===================================================================
@@ -3797,7 +4574,7 @@ void EmbedSparseResponse::InternalSwap(EmbedSparseResponse* other) {
 ::PROTOBUF_NAMESPACE_ID::Metadata EmbedSparseResponse::GetMetadata() const {
   return ::_pbi::AssignDescriptors(
       &descriptor_table_ember_2fv1_2fembed_2eproto_getter, &descriptor_table_ember_2fv1_2fembed_2eproto_once,
-      file_level_metadata_ember_2fv1_2fembed_2eproto[10]);
+      file_level_metadata_ember_2fv1_2fembed_2eproto[12]);
 }
 
 // ===================================================================
@@ -4187,7 +4964,7 @@ void SimilarityRequest::InternalSwap(SimilarityRequest* other) {
 ::PROTOBUF_NAMESPACE_ID::Metadata SimilarityRequest::GetMetadata() const {
   return ::_pbi::AssignDescriptors(
       &descriptor_table_ember_2fv1_2fembed_2eproto_getter, &descriptor_table_ember_2fv1_2fembed_2eproto_once,
-      file_level_metadata_ember_2fv1_2fembed_2eproto[11]);
+      file_level_metadata_ember_2fv1_2fembed_2eproto[13]);
 }
 
 // ===================================================================
@@ -4523,7 +5300,7 @@ void SimilarityResponse::InternalSwap(SimilarityResponse* other) {
 ::PROTOBUF_NAMESPACE_ID::Metadata SimilarityResponse::GetMetadata() const {
   return ::_pbi::AssignDescriptors(
       &descriptor_table_ember_2fv1_2fembed_2eproto_getter, &descriptor_table_ember_2fv1_2fembed_2eproto_once,
-      file_level_metadata_ember_2fv1_2fembed_2eproto[12]);
+      file_level_metadata_ember_2fv1_2fembed_2eproto[14]);
 }
 
 // @@protoc_insertion_point(namespace_scope)
@@ -4537,6 +5314,14 @@ Arena::CreateMaybeMessage< ::ember::v1::TokenIds >(Arena* arena) {
 template<> PROTOBUF_NOINLINE ::ember::v1::EmbedInput*
 Arena::CreateMaybeMessage< ::ember::v1::EmbedInput >(Arena* arena) {
   return Arena::CreateMessageInternal< ::ember::v1::EmbedInput >(arena);
+}
+template<> PROTOBUF_NOINLINE ::ember::v1::QuantizationRanges*
+Arena::CreateMaybeMessage< ::ember::v1::QuantizationRanges >(Arena* arena) {
+  return Arena::CreateMessageInternal< ::ember::v1::QuantizationRanges >(arena);
+}
+template<> PROTOBUF_NOINLINE ::ember::v1::QuantizedMatrix*
+Arena::CreateMaybeMessage< ::ember::v1::QuantizedMatrix >(Arena* arena) {
+  return Arena::CreateMessageInternal< ::ember::v1::QuantizedMatrix >(arena);
 }
 template<> PROTOBUF_NOINLINE ::ember::v1::FloatMatrix*
 Arena::CreateMaybeMessage< ::ember::v1::FloatMatrix >(Arena* arena) {

@@ -75,6 +75,12 @@ extern EmbeddingDefaultTypeInternal _Embedding_default_instance_;
 class FloatMatrix;
 struct FloatMatrixDefaultTypeInternal;
 extern FloatMatrixDefaultTypeInternal _FloatMatrix_default_instance_;
+class QuantizationRanges;
+struct QuantizationRangesDefaultTypeInternal;
+extern QuantizationRangesDefaultTypeInternal _QuantizationRanges_default_instance_;
+class QuantizedMatrix;
+struct QuantizedMatrixDefaultTypeInternal;
+extern QuantizedMatrixDefaultTypeInternal _QuantizedMatrix_default_instance_;
 class SimilarityRequest;
 struct SimilarityRequestDefaultTypeInternal;
 extern SimilarityRequestDefaultTypeInternal _SimilarityRequest_default_instance_;
@@ -99,6 +105,8 @@ template<> ::ember::v1::EmbedStreamRequest* Arena::CreateMaybeMessage<::ember::v
 template<> ::ember::v1::EmbedStreamResponse* Arena::CreateMaybeMessage<::ember::v1::EmbedStreamResponse>(Arena*);
 template<> ::ember::v1::Embedding* Arena::CreateMaybeMessage<::ember::v1::Embedding>(Arena*);
 template<> ::ember::v1::FloatMatrix* Arena::CreateMaybeMessage<::ember::v1::FloatMatrix>(Arena*);
+template<> ::ember::v1::QuantizationRanges* Arena::CreateMaybeMessage<::ember::v1::QuantizationRanges>(Arena*);
+template<> ::ember::v1::QuantizedMatrix* Arena::CreateMaybeMessage<::ember::v1::QuantizedMatrix>(Arena*);
 template<> ::ember::v1::SimilarityRequest* Arena::CreateMaybeMessage<::ember::v1::SimilarityRequest>(Arena*);
 template<> ::ember::v1::SimilarityResponse* Arena::CreateMaybeMessage<::ember::v1::SimilarityResponse>(Arena*);
 template<> ::ember::v1::SparseEmbedding* Arena::CreateMaybeMessage<::ember::v1::SparseEmbedding>(Arena*);
@@ -133,6 +141,35 @@ inline bool EmbeddingFormat_Parse(
     ::PROTOBUF_NAMESPACE_ID::ConstStringParam name, EmbeddingFormat* value) {
   return ::PROTOBUF_NAMESPACE_ID::internal::ParseNamedEnum<EmbeddingFormat>(
     EmbeddingFormat_descriptor(), name, value);
+}
+enum EmbeddingPrecision : int {
+  EMBEDDING_PRECISION_UNSPECIFIED = 0,
+  EMBEDDING_PRECISION_FLOAT32 = 1,
+  EMBEDDING_PRECISION_INT8 = 2,
+  EMBEDDING_PRECISION_UINT8 = 3,
+  EMBEDDING_PRECISION_BINARY = 4,
+  EMBEDDING_PRECISION_UBINARY = 5,
+  EmbeddingPrecision_INT_MIN_SENTINEL_DO_NOT_USE_ = std::numeric_limits<int32_t>::min(),
+  EmbeddingPrecision_INT_MAX_SENTINEL_DO_NOT_USE_ = std::numeric_limits<int32_t>::max()
+};
+bool EmbeddingPrecision_IsValid(int value);
+constexpr EmbeddingPrecision EmbeddingPrecision_MIN = EMBEDDING_PRECISION_UNSPECIFIED;
+constexpr EmbeddingPrecision EmbeddingPrecision_MAX = EMBEDDING_PRECISION_UBINARY;
+constexpr int EmbeddingPrecision_ARRAYSIZE = EmbeddingPrecision_MAX + 1;
+
+const ::PROTOBUF_NAMESPACE_ID::EnumDescriptor* EmbeddingPrecision_descriptor();
+template<typename T>
+inline const std::string& EmbeddingPrecision_Name(T enum_t_value) {
+  static_assert(::std::is_same<T, EmbeddingPrecision>::value ||
+    ::std::is_integral<T>::value,
+    "Incorrect type passed to function EmbeddingPrecision_Name.");
+  return ::PROTOBUF_NAMESPACE_ID::internal::NameOfEnum(
+    EmbeddingPrecision_descriptor(), enum_t_value);
+}
+inline bool EmbeddingPrecision_Parse(
+    ::PROTOBUF_NAMESPACE_ID::ConstStringParam name, EmbeddingPrecision* value) {
+  return ::PROTOBUF_NAMESPACE_ID::internal::ParseNamedEnum<EmbeddingPrecision>(
+    EmbeddingPrecision_descriptor(), name, value);
 }
 // ===================================================================
 
@@ -494,6 +531,408 @@ class EmbedInput final :
 };
 // -------------------------------------------------------------------
 
+class QuantizationRanges final :
+    public ::PROTOBUF_NAMESPACE_ID::Message /* @@protoc_insertion_point(class_definition:ember.v1.QuantizationRanges) */ {
+ public:
+  inline QuantizationRanges() : QuantizationRanges(nullptr) {}
+  ~QuantizationRanges() override;
+  explicit PROTOBUF_CONSTEXPR QuantizationRanges(::PROTOBUF_NAMESPACE_ID::internal::ConstantInitialized);
+
+  QuantizationRanges(const QuantizationRanges& from);
+  QuantizationRanges(QuantizationRanges&& from) noexcept
+    : QuantizationRanges() {
+    *this = ::std::move(from);
+  }
+
+  inline QuantizationRanges& operator=(const QuantizationRanges& from) {
+    CopyFrom(from);
+    return *this;
+  }
+  inline QuantizationRanges& operator=(QuantizationRanges&& from) noexcept {
+    if (this == &from) return *this;
+    if (GetOwningArena() == from.GetOwningArena()
+  #ifdef PROTOBUF_FORCE_COPY_IN_MOVE
+        && GetOwningArena() != nullptr
+  #endif  // !PROTOBUF_FORCE_COPY_IN_MOVE
+    ) {
+      InternalSwap(&from);
+    } else {
+      CopyFrom(from);
+    }
+    return *this;
+  }
+
+  static const ::PROTOBUF_NAMESPACE_ID::Descriptor* descriptor() {
+    return GetDescriptor();
+  }
+  static const ::PROTOBUF_NAMESPACE_ID::Descriptor* GetDescriptor() {
+    return default_instance().GetMetadata().descriptor;
+  }
+  static const ::PROTOBUF_NAMESPACE_ID::Reflection* GetReflection() {
+    return default_instance().GetMetadata().reflection;
+  }
+  static const QuantizationRanges& default_instance() {
+    return *internal_default_instance();
+  }
+  static inline const QuantizationRanges* internal_default_instance() {
+    return reinterpret_cast<const QuantizationRanges*>(
+               &_QuantizationRanges_default_instance_);
+  }
+  static constexpr int kIndexInFileMessages =
+    2;
+
+  friend void swap(QuantizationRanges& a, QuantizationRanges& b) {
+    a.Swap(&b);
+  }
+  inline void Swap(QuantizationRanges* other) {
+    if (other == this) return;
+  #ifdef PROTOBUF_FORCE_COPY_IN_SWAP
+    if (GetOwningArena() != nullptr &&
+        GetOwningArena() == other->GetOwningArena()) {
+   #else  // PROTOBUF_FORCE_COPY_IN_SWAP
+    if (GetOwningArena() == other->GetOwningArena()) {
+  #endif  // !PROTOBUF_FORCE_COPY_IN_SWAP
+      InternalSwap(other);
+    } else {
+      ::PROTOBUF_NAMESPACE_ID::internal::GenericSwap(this, other);
+    }
+  }
+  void UnsafeArenaSwap(QuantizationRanges* other) {
+    if (other == this) return;
+    GOOGLE_DCHECK(GetOwningArena() == other->GetOwningArena());
+    InternalSwap(other);
+  }
+
+  // implements Message ----------------------------------------------
+
+  QuantizationRanges* New(::PROTOBUF_NAMESPACE_ID::Arena* arena = nullptr) const final {
+    return CreateMaybeMessage<QuantizationRanges>(arena);
+  }
+  using ::PROTOBUF_NAMESPACE_ID::Message::CopyFrom;
+  void CopyFrom(const QuantizationRanges& from);
+  using ::PROTOBUF_NAMESPACE_ID::Message::MergeFrom;
+  void MergeFrom( const QuantizationRanges& from) {
+    QuantizationRanges::MergeImpl(*this, from);
+  }
+  private:
+  static void MergeImpl(::PROTOBUF_NAMESPACE_ID::Message& to_msg, const ::PROTOBUF_NAMESPACE_ID::Message& from_msg);
+  public:
+  PROTOBUF_ATTRIBUTE_REINITIALIZES void Clear() final;
+  bool IsInitialized() const final;
+
+  size_t ByteSizeLong() const final;
+  const char* _InternalParse(const char* ptr, ::PROTOBUF_NAMESPACE_ID::internal::ParseContext* ctx) final;
+  uint8_t* _InternalSerialize(
+      uint8_t* target, ::PROTOBUF_NAMESPACE_ID::io::EpsCopyOutputStream* stream) const final;
+  int GetCachedSize() const final { return _impl_._cached_size_.Get(); }
+
+  private:
+  void SharedCtor(::PROTOBUF_NAMESPACE_ID::Arena* arena, bool is_message_owned);
+  void SharedDtor();
+  void SetCachedSize(int size) const final;
+  void InternalSwap(QuantizationRanges* other);
+
+  private:
+  friend class ::PROTOBUF_NAMESPACE_ID::internal::AnyMetadata;
+  static ::PROTOBUF_NAMESPACE_ID::StringPiece FullMessageName() {
+    return "ember.v1.QuantizationRanges";
+  }
+  protected:
+  explicit QuantizationRanges(::PROTOBUF_NAMESPACE_ID::Arena* arena,
+                       bool is_message_owned = false);
+  public:
+
+  static const ClassData _class_data_;
+  const ::PROTOBUF_NAMESPACE_ID::Message::ClassData*GetClassData() const final;
+
+  ::PROTOBUF_NAMESPACE_ID::Metadata GetMetadata() const final;
+
+  // nested types ----------------------------------------------------
+
+  // accessors -------------------------------------------------------
+
+  enum : int {
+    kMinFieldNumber = 1,
+    kMaxFieldNumber = 2,
+  };
+  // repeated float min = 1 [json_name = "min"];
+  int min_size() const;
+  private:
+  int _internal_min_size() const;
+  public:
+  void clear_min();
+  private:
+  float _internal_min(int index) const;
+  const ::PROTOBUF_NAMESPACE_ID::RepeatedField< float >&
+      _internal_min() const;
+  void _internal_add_min(float value);
+  ::PROTOBUF_NAMESPACE_ID::RepeatedField< float >*
+      _internal_mutable_min();
+  public:
+  float min(int index) const;
+  void set_min(int index, float value);
+  void add_min(float value);
+  const ::PROTOBUF_NAMESPACE_ID::RepeatedField< float >&
+      min() const;
+  ::PROTOBUF_NAMESPACE_ID::RepeatedField< float >*
+      mutable_min();
+
+  // repeated float max = 2 [json_name = "max"];
+  int max_size() const;
+  private:
+  int _internal_max_size() const;
+  public:
+  void clear_max();
+  private:
+  float _internal_max(int index) const;
+  const ::PROTOBUF_NAMESPACE_ID::RepeatedField< float >&
+      _internal_max() const;
+  void _internal_add_max(float value);
+  ::PROTOBUF_NAMESPACE_ID::RepeatedField< float >*
+      _internal_mutable_max();
+  public:
+  float max(int index) const;
+  void set_max(int index, float value);
+  void add_max(float value);
+  const ::PROTOBUF_NAMESPACE_ID::RepeatedField< float >&
+      max() const;
+  ::PROTOBUF_NAMESPACE_ID::RepeatedField< float >*
+      mutable_max();
+
+  // @@protoc_insertion_point(class_scope:ember.v1.QuantizationRanges)
+ private:
+  class _Internal;
+
+  template <typename T> friend class ::PROTOBUF_NAMESPACE_ID::Arena::InternalHelper;
+  typedef void InternalArenaConstructable_;
+  typedef void DestructorSkippable_;
+  struct Impl_ {
+    ::PROTOBUF_NAMESPACE_ID::RepeatedField< float > min_;
+    ::PROTOBUF_NAMESPACE_ID::RepeatedField< float > max_;
+    mutable ::PROTOBUF_NAMESPACE_ID::internal::CachedSize _cached_size_;
+  };
+  union { Impl_ _impl_; };
+  friend struct ::TableStruct_ember_2fv1_2fembed_2eproto;
+};
+// -------------------------------------------------------------------
+
+class QuantizedMatrix final :
+    public ::PROTOBUF_NAMESPACE_ID::Message /* @@protoc_insertion_point(class_definition:ember.v1.QuantizedMatrix) */ {
+ public:
+  inline QuantizedMatrix() : QuantizedMatrix(nullptr) {}
+  ~QuantizedMatrix() override;
+  explicit PROTOBUF_CONSTEXPR QuantizedMatrix(::PROTOBUF_NAMESPACE_ID::internal::ConstantInitialized);
+
+  QuantizedMatrix(const QuantizedMatrix& from);
+  QuantizedMatrix(QuantizedMatrix&& from) noexcept
+    : QuantizedMatrix() {
+    *this = ::std::move(from);
+  }
+
+  inline QuantizedMatrix& operator=(const QuantizedMatrix& from) {
+    CopyFrom(from);
+    return *this;
+  }
+  inline QuantizedMatrix& operator=(QuantizedMatrix&& from) noexcept {
+    if (this == &from) return *this;
+    if (GetOwningArena() == from.GetOwningArena()
+  #ifdef PROTOBUF_FORCE_COPY_IN_MOVE
+        && GetOwningArena() != nullptr
+  #endif  // !PROTOBUF_FORCE_COPY_IN_MOVE
+    ) {
+      InternalSwap(&from);
+    } else {
+      CopyFrom(from);
+    }
+    return *this;
+  }
+
+  static const ::PROTOBUF_NAMESPACE_ID::Descriptor* descriptor() {
+    return GetDescriptor();
+  }
+  static const ::PROTOBUF_NAMESPACE_ID::Descriptor* GetDescriptor() {
+    return default_instance().GetMetadata().descriptor;
+  }
+  static const ::PROTOBUF_NAMESPACE_ID::Reflection* GetReflection() {
+    return default_instance().GetMetadata().reflection;
+  }
+  static const QuantizedMatrix& default_instance() {
+    return *internal_default_instance();
+  }
+  static inline const QuantizedMatrix* internal_default_instance() {
+    return reinterpret_cast<const QuantizedMatrix*>(
+               &_QuantizedMatrix_default_instance_);
+  }
+  static constexpr int kIndexInFileMessages =
+    3;
+
+  friend void swap(QuantizedMatrix& a, QuantizedMatrix& b) {
+    a.Swap(&b);
+  }
+  inline void Swap(QuantizedMatrix* other) {
+    if (other == this) return;
+  #ifdef PROTOBUF_FORCE_COPY_IN_SWAP
+    if (GetOwningArena() != nullptr &&
+        GetOwningArena() == other->GetOwningArena()) {
+   #else  // PROTOBUF_FORCE_COPY_IN_SWAP
+    if (GetOwningArena() == other->GetOwningArena()) {
+  #endif  // !PROTOBUF_FORCE_COPY_IN_SWAP
+      InternalSwap(other);
+    } else {
+      ::PROTOBUF_NAMESPACE_ID::internal::GenericSwap(this, other);
+    }
+  }
+  void UnsafeArenaSwap(QuantizedMatrix* other) {
+    if (other == this) return;
+    GOOGLE_DCHECK(GetOwningArena() == other->GetOwningArena());
+    InternalSwap(other);
+  }
+
+  // implements Message ----------------------------------------------
+
+  QuantizedMatrix* New(::PROTOBUF_NAMESPACE_ID::Arena* arena = nullptr) const final {
+    return CreateMaybeMessage<QuantizedMatrix>(arena);
+  }
+  using ::PROTOBUF_NAMESPACE_ID::Message::CopyFrom;
+  void CopyFrom(const QuantizedMatrix& from);
+  using ::PROTOBUF_NAMESPACE_ID::Message::MergeFrom;
+  void MergeFrom( const QuantizedMatrix& from) {
+    QuantizedMatrix::MergeImpl(*this, from);
+  }
+  private:
+  static void MergeImpl(::PROTOBUF_NAMESPACE_ID::Message& to_msg, const ::PROTOBUF_NAMESPACE_ID::Message& from_msg);
+  public:
+  PROTOBUF_ATTRIBUTE_REINITIALIZES void Clear() final;
+  bool IsInitialized() const final;
+
+  size_t ByteSizeLong() const final;
+  const char* _InternalParse(const char* ptr, ::PROTOBUF_NAMESPACE_ID::internal::ParseContext* ctx) final;
+  uint8_t* _InternalSerialize(
+      uint8_t* target, ::PROTOBUF_NAMESPACE_ID::io::EpsCopyOutputStream* stream) const final;
+  int GetCachedSize() const final { return _impl_._cached_size_.Get(); }
+
+  private:
+  void SharedCtor(::PROTOBUF_NAMESPACE_ID::Arena* arena, bool is_message_owned);
+  void SharedDtor();
+  void SetCachedSize(int size) const final;
+  void InternalSwap(QuantizedMatrix* other);
+
+  private:
+  friend class ::PROTOBUF_NAMESPACE_ID::internal::AnyMetadata;
+  static ::PROTOBUF_NAMESPACE_ID::StringPiece FullMessageName() {
+    return "ember.v1.QuantizedMatrix";
+  }
+  protected:
+  explicit QuantizedMatrix(::PROTOBUF_NAMESPACE_ID::Arena* arena,
+                       bool is_message_owned = false);
+  public:
+
+  static const ClassData _class_data_;
+  const ::PROTOBUF_NAMESPACE_ID::Message::ClassData*GetClassData() const final;
+
+  ::PROTOBUF_NAMESPACE_ID::Metadata GetMetadata() const final;
+
+  // nested types ----------------------------------------------------
+
+  // accessors -------------------------------------------------------
+
+  enum : int {
+    kDataFieldNumber = 4,
+    kRangesFieldNumber = 6,
+    kPrecisionFieldNumber = 1,
+    kRowsFieldNumber = 2,
+    kColsFieldNumber = 3,
+    kDimensionsFieldNumber = 5,
+  };
+  // bytes data = 4 [json_name = "data"];
+  void clear_data();
+  const std::string& data() const;
+  template <typename ArgT0 = const std::string&, typename... ArgT>
+  void set_data(ArgT0&& arg0, ArgT... args);
+  std::string* mutable_data();
+  PROTOBUF_NODISCARD std::string* release_data();
+  void set_allocated_data(std::string* data);
+  private:
+  const std::string& _internal_data() const;
+  inline PROTOBUF_ALWAYS_INLINE void _internal_set_data(const std::string& value);
+  std::string* _internal_mutable_data();
+  public:
+
+  // .ember.v1.QuantizationRanges ranges = 6 [json_name = "ranges"];
+  bool has_ranges() const;
+  private:
+  bool _internal_has_ranges() const;
+  public:
+  void clear_ranges();
+  const ::ember::v1::QuantizationRanges& ranges() const;
+  PROTOBUF_NODISCARD ::ember::v1::QuantizationRanges* release_ranges();
+  ::ember::v1::QuantizationRanges* mutable_ranges();
+  void set_allocated_ranges(::ember::v1::QuantizationRanges* ranges);
+  private:
+  const ::ember::v1::QuantizationRanges& _internal_ranges() const;
+  ::ember::v1::QuantizationRanges* _internal_mutable_ranges();
+  public:
+  void unsafe_arena_set_allocated_ranges(
+      ::ember::v1::QuantizationRanges* ranges);
+  ::ember::v1::QuantizationRanges* unsafe_arena_release_ranges();
+
+  // .ember.v1.EmbeddingPrecision precision = 1 [json_name = "precision"];
+  void clear_precision();
+  ::ember::v1::EmbeddingPrecision precision() const;
+  void set_precision(::ember::v1::EmbeddingPrecision value);
+  private:
+  ::ember::v1::EmbeddingPrecision _internal_precision() const;
+  void _internal_set_precision(::ember::v1::EmbeddingPrecision value);
+  public:
+
+  // uint32 rows = 2 [json_name = "rows"];
+  void clear_rows();
+  uint32_t rows() const;
+  void set_rows(uint32_t value);
+  private:
+  uint32_t _internal_rows() const;
+  void _internal_set_rows(uint32_t value);
+  public:
+
+  // uint32 cols = 3 [json_name = "cols"];
+  void clear_cols();
+  uint32_t cols() const;
+  void set_cols(uint32_t value);
+  private:
+  uint32_t _internal_cols() const;
+  void _internal_set_cols(uint32_t value);
+  public:
+
+  // uint32 dimensions = 5 [json_name = "dimensions"];
+  void clear_dimensions();
+  uint32_t dimensions() const;
+  void set_dimensions(uint32_t value);
+  private:
+  uint32_t _internal_dimensions() const;
+  void _internal_set_dimensions(uint32_t value);
+  public:
+
+  // @@protoc_insertion_point(class_scope:ember.v1.QuantizedMatrix)
+ private:
+  class _Internal;
+
+  template <typename T> friend class ::PROTOBUF_NAMESPACE_ID::Arena::InternalHelper;
+  typedef void InternalArenaConstructable_;
+  typedef void DestructorSkippable_;
+  struct Impl_ {
+    ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr data_;
+    ::ember::v1::QuantizationRanges* ranges_;
+    int precision_;
+    uint32_t rows_;
+    uint32_t cols_;
+    uint32_t dimensions_;
+    mutable ::PROTOBUF_NAMESPACE_ID::internal::CachedSize _cached_size_;
+  };
+  union { Impl_ _impl_; };
+  friend struct ::TableStruct_ember_2fv1_2fembed_2eproto;
+};
+// -------------------------------------------------------------------
+
 class FloatMatrix final :
     public ::PROTOBUF_NAMESPACE_ID::Message /* @@protoc_insertion_point(class_definition:ember.v1.FloatMatrix) */ {
  public:
@@ -542,7 +981,7 @@ class FloatMatrix final :
                &_FloatMatrix_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    2;
+    4;
 
   friend void swap(FloatMatrix& a, FloatMatrix& b) {
     a.Swap(&b);
@@ -717,7 +1156,7 @@ class EmbedRequest final :
                &_EmbedRequest_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    3;
+    5;
 
   friend void swap(EmbedRequest& a, EmbedRequest& b) {
     a.Swap(&b);
@@ -794,9 +1233,11 @@ class EmbedRequest final :
     kPromptNameFieldNumber = 5,
     kModelFieldNumber = 7,
     kTruncationFieldNumber = 4,
+    kRangesFieldNumber = 9,
     kNormalizeFieldNumber = 2,
     kDimensionsFieldNumber = 3,
     kFormatFieldNumber = 6,
+    kPrecisionFieldNumber = 8,
   };
   // repeated .ember.v1.EmbedInput inputs = 1 [json_name = "inputs"];
   int inputs_size() const;
@@ -862,6 +1303,24 @@ class EmbedRequest final :
       ::ember::v1::Truncation* truncation);
   ::ember::v1::Truncation* unsafe_arena_release_truncation();
 
+  // .ember.v1.QuantizationRanges ranges = 9 [json_name = "ranges"];
+  bool has_ranges() const;
+  private:
+  bool _internal_has_ranges() const;
+  public:
+  void clear_ranges();
+  const ::ember::v1::QuantizationRanges& ranges() const;
+  PROTOBUF_NODISCARD ::ember::v1::QuantizationRanges* release_ranges();
+  ::ember::v1::QuantizationRanges* mutable_ranges();
+  void set_allocated_ranges(::ember::v1::QuantizationRanges* ranges);
+  private:
+  const ::ember::v1::QuantizationRanges& _internal_ranges() const;
+  ::ember::v1::QuantizationRanges* _internal_mutable_ranges();
+  public:
+  void unsafe_arena_set_allocated_ranges(
+      ::ember::v1::QuantizationRanges* ranges);
+  ::ember::v1::QuantizationRanges* unsafe_arena_release_ranges();
+
   // optional bool normalize = 2 [json_name = "normalize"];
   bool has_normalize() const;
   private:
@@ -897,6 +1356,15 @@ class EmbedRequest final :
   void _internal_set_format(::ember::v1::EmbeddingFormat value);
   public:
 
+  // .ember.v1.EmbeddingPrecision precision = 8 [json_name = "precision"];
+  void clear_precision();
+  ::ember::v1::EmbeddingPrecision precision() const;
+  void set_precision(::ember::v1::EmbeddingPrecision value);
+  private:
+  ::ember::v1::EmbeddingPrecision _internal_precision() const;
+  void _internal_set_precision(::ember::v1::EmbeddingPrecision value);
+  public:
+
   // @@protoc_insertion_point(class_scope:ember.v1.EmbedRequest)
  private:
   class _Internal;
@@ -911,9 +1379,11 @@ class EmbedRequest final :
     ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr prompt_name_;
     ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr model_;
     ::ember::v1::Truncation* truncation_;
+    ::ember::v1::QuantizationRanges* ranges_;
     bool normalize_;
     int32_t dimensions_;
     int format_;
+    int precision_;
   };
   union { Impl_ _impl_; };
   friend struct ::TableStruct_ember_2fv1_2fembed_2eproto;
@@ -968,7 +1438,7 @@ class Embedding final :
                &_Embedding_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    4;
+    6;
 
   friend void swap(Embedding& a, Embedding& b) {
     a.Swap(&b);
@@ -1145,7 +1615,7 @@ class EmbedResponse final :
                &_EmbedResponse_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    5;
+    7;
 
   friend void swap(EmbedResponse& a, EmbedResponse& b) {
     a.Swap(&b);
@@ -1223,6 +1693,7 @@ class EmbedResponse final :
     kUsageFieldNumber = 2,
     kTimingFieldNumber = 3,
     kMatrixFieldNumber = 5,
+    kQuantizedFieldNumber = 6,
   };
   // repeated .ember.v1.Embedding embeddings = 1 [json_name = "embeddings"];
   int embeddings_size() const;
@@ -1310,6 +1781,24 @@ class EmbedResponse final :
       ::ember::v1::FloatMatrix* matrix);
   ::ember::v1::FloatMatrix* unsafe_arena_release_matrix();
 
+  // .ember.v1.QuantizedMatrix quantized = 6 [json_name = "quantized"];
+  bool has_quantized() const;
+  private:
+  bool _internal_has_quantized() const;
+  public:
+  void clear_quantized();
+  const ::ember::v1::QuantizedMatrix& quantized() const;
+  PROTOBUF_NODISCARD ::ember::v1::QuantizedMatrix* release_quantized();
+  ::ember::v1::QuantizedMatrix* mutable_quantized();
+  void set_allocated_quantized(::ember::v1::QuantizedMatrix* quantized);
+  private:
+  const ::ember::v1::QuantizedMatrix& _internal_quantized() const;
+  ::ember::v1::QuantizedMatrix* _internal_mutable_quantized();
+  public:
+  void unsafe_arena_set_allocated_quantized(
+      ::ember::v1::QuantizedMatrix* quantized);
+  ::ember::v1::QuantizedMatrix* unsafe_arena_release_quantized();
+
   // @@protoc_insertion_point(class_scope:ember.v1.EmbedResponse)
  private:
   class _Internal;
@@ -1323,6 +1812,7 @@ class EmbedResponse final :
     ::ember::v1::Usage* usage_;
     ::ember::v1::Timing* timing_;
     ::ember::v1::FloatMatrix* matrix_;
+    ::ember::v1::QuantizedMatrix* quantized_;
     mutable ::PROTOBUF_NAMESPACE_ID::internal::CachedSize _cached_size_;
   };
   union { Impl_ _impl_; };
@@ -1378,7 +1868,7 @@ class EmbedStreamRequest final :
                &_EmbedStreamRequest_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    6;
+    8;
 
   friend void swap(EmbedStreamRequest& a, EmbedStreamRequest& b) {
     a.Swap(&b);
@@ -1557,7 +2047,7 @@ class EmbedStreamResponse final :
                &_EmbedStreamResponse_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    7;
+    9;
 
   friend void swap(EmbedStreamResponse& a, EmbedStreamResponse& b) {
     a.Swap(&b);
@@ -1763,7 +2253,7 @@ class EmbedSparseRequest final :
                &_EmbedSparseRequest_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    8;
+    10;
 
   friend void swap(EmbedSparseRequest& a, EmbedSparseRequest& b) {
     a.Swap(&b);
@@ -1972,7 +2462,7 @@ class SparseEmbedding final :
                &_SparseEmbedding_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    9;
+    11;
 
   friend void swap(SparseEmbedding& a, SparseEmbedding& b) {
     a.Swap(&b);
@@ -2158,7 +2648,7 @@ class EmbedSparseResponse final :
                &_EmbedSparseResponse_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    10;
+    12;
 
   friend void swap(EmbedSparseResponse& a, EmbedSparseResponse& b) {
     a.Swap(&b);
@@ -2371,7 +2861,7 @@ class SimilarityRequest final :
                &_SimilarityRequest_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    11;
+    13;
 
   friend void swap(SimilarityRequest& a, SimilarityRequest& b) {
     a.Swap(&b);
@@ -2602,7 +3092,7 @@ class SimilarityResponse final :
                &_SimilarityResponse_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    12;
+    14;
 
   friend void swap(SimilarityResponse& a, SimilarityResponse& b) {
     a.Swap(&b);
@@ -2991,6 +3481,328 @@ inline void EmbedInput::clear_has_content() {
 inline EmbedInput::ContentCase EmbedInput::content_case() const {
   return EmbedInput::ContentCase(_impl_._oneof_case_[0]);
 }
+// -------------------------------------------------------------------
+
+// QuantizationRanges
+
+// repeated float min = 1 [json_name = "min"];
+inline int QuantizationRanges::_internal_min_size() const {
+  return _impl_.min_.size();
+}
+inline int QuantizationRanges::min_size() const {
+  return _internal_min_size();
+}
+inline void QuantizationRanges::clear_min() {
+  _impl_.min_.Clear();
+}
+inline float QuantizationRanges::_internal_min(int index) const {
+  return _impl_.min_.Get(index);
+}
+inline float QuantizationRanges::min(int index) const {
+  // @@protoc_insertion_point(field_get:ember.v1.QuantizationRanges.min)
+  return _internal_min(index);
+}
+inline void QuantizationRanges::set_min(int index, float value) {
+  _impl_.min_.Set(index, value);
+  // @@protoc_insertion_point(field_set:ember.v1.QuantizationRanges.min)
+}
+inline void QuantizationRanges::_internal_add_min(float value) {
+  _impl_.min_.Add(value);
+}
+inline void QuantizationRanges::add_min(float value) {
+  _internal_add_min(value);
+  // @@protoc_insertion_point(field_add:ember.v1.QuantizationRanges.min)
+}
+inline const ::PROTOBUF_NAMESPACE_ID::RepeatedField< float >&
+QuantizationRanges::_internal_min() const {
+  return _impl_.min_;
+}
+inline const ::PROTOBUF_NAMESPACE_ID::RepeatedField< float >&
+QuantizationRanges::min() const {
+  // @@protoc_insertion_point(field_list:ember.v1.QuantizationRanges.min)
+  return _internal_min();
+}
+inline ::PROTOBUF_NAMESPACE_ID::RepeatedField< float >*
+QuantizationRanges::_internal_mutable_min() {
+  return &_impl_.min_;
+}
+inline ::PROTOBUF_NAMESPACE_ID::RepeatedField< float >*
+QuantizationRanges::mutable_min() {
+  // @@protoc_insertion_point(field_mutable_list:ember.v1.QuantizationRanges.min)
+  return _internal_mutable_min();
+}
+
+// repeated float max = 2 [json_name = "max"];
+inline int QuantizationRanges::_internal_max_size() const {
+  return _impl_.max_.size();
+}
+inline int QuantizationRanges::max_size() const {
+  return _internal_max_size();
+}
+inline void QuantizationRanges::clear_max() {
+  _impl_.max_.Clear();
+}
+inline float QuantizationRanges::_internal_max(int index) const {
+  return _impl_.max_.Get(index);
+}
+inline float QuantizationRanges::max(int index) const {
+  // @@protoc_insertion_point(field_get:ember.v1.QuantizationRanges.max)
+  return _internal_max(index);
+}
+inline void QuantizationRanges::set_max(int index, float value) {
+  _impl_.max_.Set(index, value);
+  // @@protoc_insertion_point(field_set:ember.v1.QuantizationRanges.max)
+}
+inline void QuantizationRanges::_internal_add_max(float value) {
+  _impl_.max_.Add(value);
+}
+inline void QuantizationRanges::add_max(float value) {
+  _internal_add_max(value);
+  // @@protoc_insertion_point(field_add:ember.v1.QuantizationRanges.max)
+}
+inline const ::PROTOBUF_NAMESPACE_ID::RepeatedField< float >&
+QuantizationRanges::_internal_max() const {
+  return _impl_.max_;
+}
+inline const ::PROTOBUF_NAMESPACE_ID::RepeatedField< float >&
+QuantizationRanges::max() const {
+  // @@protoc_insertion_point(field_list:ember.v1.QuantizationRanges.max)
+  return _internal_max();
+}
+inline ::PROTOBUF_NAMESPACE_ID::RepeatedField< float >*
+QuantizationRanges::_internal_mutable_max() {
+  return &_impl_.max_;
+}
+inline ::PROTOBUF_NAMESPACE_ID::RepeatedField< float >*
+QuantizationRanges::mutable_max() {
+  // @@protoc_insertion_point(field_mutable_list:ember.v1.QuantizationRanges.max)
+  return _internal_mutable_max();
+}
+
+// -------------------------------------------------------------------
+
+// QuantizedMatrix
+
+// .ember.v1.EmbeddingPrecision precision = 1 [json_name = "precision"];
+inline void QuantizedMatrix::clear_precision() {
+  _impl_.precision_ = 0;
+}
+inline ::ember::v1::EmbeddingPrecision QuantizedMatrix::_internal_precision() const {
+  return static_cast< ::ember::v1::EmbeddingPrecision >(_impl_.precision_);
+}
+inline ::ember::v1::EmbeddingPrecision QuantizedMatrix::precision() const {
+  // @@protoc_insertion_point(field_get:ember.v1.QuantizedMatrix.precision)
+  return _internal_precision();
+}
+inline void QuantizedMatrix::_internal_set_precision(::ember::v1::EmbeddingPrecision value) {
+  
+  _impl_.precision_ = value;
+}
+inline void QuantizedMatrix::set_precision(::ember::v1::EmbeddingPrecision value) {
+  _internal_set_precision(value);
+  // @@protoc_insertion_point(field_set:ember.v1.QuantizedMatrix.precision)
+}
+
+// uint32 rows = 2 [json_name = "rows"];
+inline void QuantizedMatrix::clear_rows() {
+  _impl_.rows_ = 0u;
+}
+inline uint32_t QuantizedMatrix::_internal_rows() const {
+  return _impl_.rows_;
+}
+inline uint32_t QuantizedMatrix::rows() const {
+  // @@protoc_insertion_point(field_get:ember.v1.QuantizedMatrix.rows)
+  return _internal_rows();
+}
+inline void QuantizedMatrix::_internal_set_rows(uint32_t value) {
+  
+  _impl_.rows_ = value;
+}
+inline void QuantizedMatrix::set_rows(uint32_t value) {
+  _internal_set_rows(value);
+  // @@protoc_insertion_point(field_set:ember.v1.QuantizedMatrix.rows)
+}
+
+// uint32 cols = 3 [json_name = "cols"];
+inline void QuantizedMatrix::clear_cols() {
+  _impl_.cols_ = 0u;
+}
+inline uint32_t QuantizedMatrix::_internal_cols() const {
+  return _impl_.cols_;
+}
+inline uint32_t QuantizedMatrix::cols() const {
+  // @@protoc_insertion_point(field_get:ember.v1.QuantizedMatrix.cols)
+  return _internal_cols();
+}
+inline void QuantizedMatrix::_internal_set_cols(uint32_t value) {
+  
+  _impl_.cols_ = value;
+}
+inline void QuantizedMatrix::set_cols(uint32_t value) {
+  _internal_set_cols(value);
+  // @@protoc_insertion_point(field_set:ember.v1.QuantizedMatrix.cols)
+}
+
+// bytes data = 4 [json_name = "data"];
+inline void QuantizedMatrix::clear_data() {
+  _impl_.data_.ClearToEmpty();
+}
+inline const std::string& QuantizedMatrix::data() const {
+  // @@protoc_insertion_point(field_get:ember.v1.QuantizedMatrix.data)
+  return _internal_data();
+}
+template <typename ArgT0, typename... ArgT>
+inline PROTOBUF_ALWAYS_INLINE
+void QuantizedMatrix::set_data(ArgT0&& arg0, ArgT... args) {
+ 
+ _impl_.data_.SetBytes(static_cast<ArgT0 &&>(arg0), args..., GetArenaForAllocation());
+  // @@protoc_insertion_point(field_set:ember.v1.QuantizedMatrix.data)
+}
+inline std::string* QuantizedMatrix::mutable_data() {
+  std::string* _s = _internal_mutable_data();
+  // @@protoc_insertion_point(field_mutable:ember.v1.QuantizedMatrix.data)
+  return _s;
+}
+inline const std::string& QuantizedMatrix::_internal_data() const {
+  return _impl_.data_.Get();
+}
+inline void QuantizedMatrix::_internal_set_data(const std::string& value) {
+  
+  _impl_.data_.Set(value, GetArenaForAllocation());
+}
+inline std::string* QuantizedMatrix::_internal_mutable_data() {
+  
+  return _impl_.data_.Mutable(GetArenaForAllocation());
+}
+inline std::string* QuantizedMatrix::release_data() {
+  // @@protoc_insertion_point(field_release:ember.v1.QuantizedMatrix.data)
+  return _impl_.data_.Release();
+}
+inline void QuantizedMatrix::set_allocated_data(std::string* data) {
+  if (data != nullptr) {
+    
+  } else {
+    
+  }
+  _impl_.data_.SetAllocated(data, GetArenaForAllocation());
+#ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  if (_impl_.data_.IsDefault()) {
+    _impl_.data_.Set("", GetArenaForAllocation());
+  }
+#endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  // @@protoc_insertion_point(field_set_allocated:ember.v1.QuantizedMatrix.data)
+}
+
+// uint32 dimensions = 5 [json_name = "dimensions"];
+inline void QuantizedMatrix::clear_dimensions() {
+  _impl_.dimensions_ = 0u;
+}
+inline uint32_t QuantizedMatrix::_internal_dimensions() const {
+  return _impl_.dimensions_;
+}
+inline uint32_t QuantizedMatrix::dimensions() const {
+  // @@protoc_insertion_point(field_get:ember.v1.QuantizedMatrix.dimensions)
+  return _internal_dimensions();
+}
+inline void QuantizedMatrix::_internal_set_dimensions(uint32_t value) {
+  
+  _impl_.dimensions_ = value;
+}
+inline void QuantizedMatrix::set_dimensions(uint32_t value) {
+  _internal_set_dimensions(value);
+  // @@protoc_insertion_point(field_set:ember.v1.QuantizedMatrix.dimensions)
+}
+
+// .ember.v1.QuantizationRanges ranges = 6 [json_name = "ranges"];
+inline bool QuantizedMatrix::_internal_has_ranges() const {
+  return this != internal_default_instance() && _impl_.ranges_ != nullptr;
+}
+inline bool QuantizedMatrix::has_ranges() const {
+  return _internal_has_ranges();
+}
+inline void QuantizedMatrix::clear_ranges() {
+  if (GetArenaForAllocation() == nullptr && _impl_.ranges_ != nullptr) {
+    delete _impl_.ranges_;
+  }
+  _impl_.ranges_ = nullptr;
+}
+inline const ::ember::v1::QuantizationRanges& QuantizedMatrix::_internal_ranges() const {
+  const ::ember::v1::QuantizationRanges* p = _impl_.ranges_;
+  return p != nullptr ? *p : reinterpret_cast<const ::ember::v1::QuantizationRanges&>(
+      ::ember::v1::_QuantizationRanges_default_instance_);
+}
+inline const ::ember::v1::QuantizationRanges& QuantizedMatrix::ranges() const {
+  // @@protoc_insertion_point(field_get:ember.v1.QuantizedMatrix.ranges)
+  return _internal_ranges();
+}
+inline void QuantizedMatrix::unsafe_arena_set_allocated_ranges(
+    ::ember::v1::QuantizationRanges* ranges) {
+  if (GetArenaForAllocation() == nullptr) {
+    delete reinterpret_cast<::PROTOBUF_NAMESPACE_ID::MessageLite*>(_impl_.ranges_);
+  }
+  _impl_.ranges_ = ranges;
+  if (ranges) {
+    
+  } else {
+    
+  }
+  // @@protoc_insertion_point(field_unsafe_arena_set_allocated:ember.v1.QuantizedMatrix.ranges)
+}
+inline ::ember::v1::QuantizationRanges* QuantizedMatrix::release_ranges() {
+  
+  ::ember::v1::QuantizationRanges* temp = _impl_.ranges_;
+  _impl_.ranges_ = nullptr;
+#ifdef PROTOBUF_FORCE_COPY_IN_RELEASE
+  auto* old =  reinterpret_cast<::PROTOBUF_NAMESPACE_ID::MessageLite*>(temp);
+  temp = ::PROTOBUF_NAMESPACE_ID::internal::DuplicateIfNonNull(temp);
+  if (GetArenaForAllocation() == nullptr) { delete old; }
+#else  // PROTOBUF_FORCE_COPY_IN_RELEASE
+  if (GetArenaForAllocation() != nullptr) {
+    temp = ::PROTOBUF_NAMESPACE_ID::internal::DuplicateIfNonNull(temp);
+  }
+#endif  // !PROTOBUF_FORCE_COPY_IN_RELEASE
+  return temp;
+}
+inline ::ember::v1::QuantizationRanges* QuantizedMatrix::unsafe_arena_release_ranges() {
+  // @@protoc_insertion_point(field_release:ember.v1.QuantizedMatrix.ranges)
+  
+  ::ember::v1::QuantizationRanges* temp = _impl_.ranges_;
+  _impl_.ranges_ = nullptr;
+  return temp;
+}
+inline ::ember::v1::QuantizationRanges* QuantizedMatrix::_internal_mutable_ranges() {
+  
+  if (_impl_.ranges_ == nullptr) {
+    auto* p = CreateMaybeMessage<::ember::v1::QuantizationRanges>(GetArenaForAllocation());
+    _impl_.ranges_ = p;
+  }
+  return _impl_.ranges_;
+}
+inline ::ember::v1::QuantizationRanges* QuantizedMatrix::mutable_ranges() {
+  ::ember::v1::QuantizationRanges* _msg = _internal_mutable_ranges();
+  // @@protoc_insertion_point(field_mutable:ember.v1.QuantizedMatrix.ranges)
+  return _msg;
+}
+inline void QuantizedMatrix::set_allocated_ranges(::ember::v1::QuantizationRanges* ranges) {
+  ::PROTOBUF_NAMESPACE_ID::Arena* message_arena = GetArenaForAllocation();
+  if (message_arena == nullptr) {
+    delete _impl_.ranges_;
+  }
+  if (ranges) {
+    ::PROTOBUF_NAMESPACE_ID::Arena* submessage_arena =
+        ::PROTOBUF_NAMESPACE_ID::Arena::InternalGetOwningArena(ranges);
+    if (message_arena != submessage_arena) {
+      ranges = ::PROTOBUF_NAMESPACE_ID::internal::GetOwnedMessage(
+          message_arena, ranges, submessage_arena);
+    }
+    
+  } else {
+    
+  }
+  _impl_.ranges_ = ranges;
+  // @@protoc_insertion_point(field_set_allocated:ember.v1.QuantizedMatrix.ranges)
+}
+
 // -------------------------------------------------------------------
 
 // FloatMatrix
@@ -3388,6 +4200,116 @@ inline void EmbedRequest::set_allocated_model(std::string* model) {
   }
 #endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
   // @@protoc_insertion_point(field_set_allocated:ember.v1.EmbedRequest.model)
+}
+
+// .ember.v1.EmbeddingPrecision precision = 8 [json_name = "precision"];
+inline void EmbedRequest::clear_precision() {
+  _impl_.precision_ = 0;
+}
+inline ::ember::v1::EmbeddingPrecision EmbedRequest::_internal_precision() const {
+  return static_cast< ::ember::v1::EmbeddingPrecision >(_impl_.precision_);
+}
+inline ::ember::v1::EmbeddingPrecision EmbedRequest::precision() const {
+  // @@protoc_insertion_point(field_get:ember.v1.EmbedRequest.precision)
+  return _internal_precision();
+}
+inline void EmbedRequest::_internal_set_precision(::ember::v1::EmbeddingPrecision value) {
+  
+  _impl_.precision_ = value;
+}
+inline void EmbedRequest::set_precision(::ember::v1::EmbeddingPrecision value) {
+  _internal_set_precision(value);
+  // @@protoc_insertion_point(field_set:ember.v1.EmbedRequest.precision)
+}
+
+// .ember.v1.QuantizationRanges ranges = 9 [json_name = "ranges"];
+inline bool EmbedRequest::_internal_has_ranges() const {
+  return this != internal_default_instance() && _impl_.ranges_ != nullptr;
+}
+inline bool EmbedRequest::has_ranges() const {
+  return _internal_has_ranges();
+}
+inline void EmbedRequest::clear_ranges() {
+  if (GetArenaForAllocation() == nullptr && _impl_.ranges_ != nullptr) {
+    delete _impl_.ranges_;
+  }
+  _impl_.ranges_ = nullptr;
+}
+inline const ::ember::v1::QuantizationRanges& EmbedRequest::_internal_ranges() const {
+  const ::ember::v1::QuantizationRanges* p = _impl_.ranges_;
+  return p != nullptr ? *p : reinterpret_cast<const ::ember::v1::QuantizationRanges&>(
+      ::ember::v1::_QuantizationRanges_default_instance_);
+}
+inline const ::ember::v1::QuantizationRanges& EmbedRequest::ranges() const {
+  // @@protoc_insertion_point(field_get:ember.v1.EmbedRequest.ranges)
+  return _internal_ranges();
+}
+inline void EmbedRequest::unsafe_arena_set_allocated_ranges(
+    ::ember::v1::QuantizationRanges* ranges) {
+  if (GetArenaForAllocation() == nullptr) {
+    delete reinterpret_cast<::PROTOBUF_NAMESPACE_ID::MessageLite*>(_impl_.ranges_);
+  }
+  _impl_.ranges_ = ranges;
+  if (ranges) {
+    
+  } else {
+    
+  }
+  // @@protoc_insertion_point(field_unsafe_arena_set_allocated:ember.v1.EmbedRequest.ranges)
+}
+inline ::ember::v1::QuantizationRanges* EmbedRequest::release_ranges() {
+  
+  ::ember::v1::QuantizationRanges* temp = _impl_.ranges_;
+  _impl_.ranges_ = nullptr;
+#ifdef PROTOBUF_FORCE_COPY_IN_RELEASE
+  auto* old =  reinterpret_cast<::PROTOBUF_NAMESPACE_ID::MessageLite*>(temp);
+  temp = ::PROTOBUF_NAMESPACE_ID::internal::DuplicateIfNonNull(temp);
+  if (GetArenaForAllocation() == nullptr) { delete old; }
+#else  // PROTOBUF_FORCE_COPY_IN_RELEASE
+  if (GetArenaForAllocation() != nullptr) {
+    temp = ::PROTOBUF_NAMESPACE_ID::internal::DuplicateIfNonNull(temp);
+  }
+#endif  // !PROTOBUF_FORCE_COPY_IN_RELEASE
+  return temp;
+}
+inline ::ember::v1::QuantizationRanges* EmbedRequest::unsafe_arena_release_ranges() {
+  // @@protoc_insertion_point(field_release:ember.v1.EmbedRequest.ranges)
+  
+  ::ember::v1::QuantizationRanges* temp = _impl_.ranges_;
+  _impl_.ranges_ = nullptr;
+  return temp;
+}
+inline ::ember::v1::QuantizationRanges* EmbedRequest::_internal_mutable_ranges() {
+  
+  if (_impl_.ranges_ == nullptr) {
+    auto* p = CreateMaybeMessage<::ember::v1::QuantizationRanges>(GetArenaForAllocation());
+    _impl_.ranges_ = p;
+  }
+  return _impl_.ranges_;
+}
+inline ::ember::v1::QuantizationRanges* EmbedRequest::mutable_ranges() {
+  ::ember::v1::QuantizationRanges* _msg = _internal_mutable_ranges();
+  // @@protoc_insertion_point(field_mutable:ember.v1.EmbedRequest.ranges)
+  return _msg;
+}
+inline void EmbedRequest::set_allocated_ranges(::ember::v1::QuantizationRanges* ranges) {
+  ::PROTOBUF_NAMESPACE_ID::Arena* message_arena = GetArenaForAllocation();
+  if (message_arena == nullptr) {
+    delete _impl_.ranges_;
+  }
+  if (ranges) {
+    ::PROTOBUF_NAMESPACE_ID::Arena* submessage_arena =
+        ::PROTOBUF_NAMESPACE_ID::Arena::InternalGetOwningArena(ranges);
+    if (message_arena != submessage_arena) {
+      ranges = ::PROTOBUF_NAMESPACE_ID::internal::GetOwnedMessage(
+          message_arena, ranges, submessage_arena);
+    }
+    
+  } else {
+    
+  }
+  _impl_.ranges_ = ranges;
+  // @@protoc_insertion_point(field_set_allocated:ember.v1.EmbedRequest.ranges)
 }
 
 // -------------------------------------------------------------------
@@ -3843,6 +4765,96 @@ inline void EmbedResponse::set_allocated_matrix(::ember::v1::FloatMatrix* matrix
   }
   _impl_.matrix_ = matrix;
   // @@protoc_insertion_point(field_set_allocated:ember.v1.EmbedResponse.matrix)
+}
+
+// .ember.v1.QuantizedMatrix quantized = 6 [json_name = "quantized"];
+inline bool EmbedResponse::_internal_has_quantized() const {
+  return this != internal_default_instance() && _impl_.quantized_ != nullptr;
+}
+inline bool EmbedResponse::has_quantized() const {
+  return _internal_has_quantized();
+}
+inline void EmbedResponse::clear_quantized() {
+  if (GetArenaForAllocation() == nullptr && _impl_.quantized_ != nullptr) {
+    delete _impl_.quantized_;
+  }
+  _impl_.quantized_ = nullptr;
+}
+inline const ::ember::v1::QuantizedMatrix& EmbedResponse::_internal_quantized() const {
+  const ::ember::v1::QuantizedMatrix* p = _impl_.quantized_;
+  return p != nullptr ? *p : reinterpret_cast<const ::ember::v1::QuantizedMatrix&>(
+      ::ember::v1::_QuantizedMatrix_default_instance_);
+}
+inline const ::ember::v1::QuantizedMatrix& EmbedResponse::quantized() const {
+  // @@protoc_insertion_point(field_get:ember.v1.EmbedResponse.quantized)
+  return _internal_quantized();
+}
+inline void EmbedResponse::unsafe_arena_set_allocated_quantized(
+    ::ember::v1::QuantizedMatrix* quantized) {
+  if (GetArenaForAllocation() == nullptr) {
+    delete reinterpret_cast<::PROTOBUF_NAMESPACE_ID::MessageLite*>(_impl_.quantized_);
+  }
+  _impl_.quantized_ = quantized;
+  if (quantized) {
+    
+  } else {
+    
+  }
+  // @@protoc_insertion_point(field_unsafe_arena_set_allocated:ember.v1.EmbedResponse.quantized)
+}
+inline ::ember::v1::QuantizedMatrix* EmbedResponse::release_quantized() {
+  
+  ::ember::v1::QuantizedMatrix* temp = _impl_.quantized_;
+  _impl_.quantized_ = nullptr;
+#ifdef PROTOBUF_FORCE_COPY_IN_RELEASE
+  auto* old =  reinterpret_cast<::PROTOBUF_NAMESPACE_ID::MessageLite*>(temp);
+  temp = ::PROTOBUF_NAMESPACE_ID::internal::DuplicateIfNonNull(temp);
+  if (GetArenaForAllocation() == nullptr) { delete old; }
+#else  // PROTOBUF_FORCE_COPY_IN_RELEASE
+  if (GetArenaForAllocation() != nullptr) {
+    temp = ::PROTOBUF_NAMESPACE_ID::internal::DuplicateIfNonNull(temp);
+  }
+#endif  // !PROTOBUF_FORCE_COPY_IN_RELEASE
+  return temp;
+}
+inline ::ember::v1::QuantizedMatrix* EmbedResponse::unsafe_arena_release_quantized() {
+  // @@protoc_insertion_point(field_release:ember.v1.EmbedResponse.quantized)
+  
+  ::ember::v1::QuantizedMatrix* temp = _impl_.quantized_;
+  _impl_.quantized_ = nullptr;
+  return temp;
+}
+inline ::ember::v1::QuantizedMatrix* EmbedResponse::_internal_mutable_quantized() {
+  
+  if (_impl_.quantized_ == nullptr) {
+    auto* p = CreateMaybeMessage<::ember::v1::QuantizedMatrix>(GetArenaForAllocation());
+    _impl_.quantized_ = p;
+  }
+  return _impl_.quantized_;
+}
+inline ::ember::v1::QuantizedMatrix* EmbedResponse::mutable_quantized() {
+  ::ember::v1::QuantizedMatrix* _msg = _internal_mutable_quantized();
+  // @@protoc_insertion_point(field_mutable:ember.v1.EmbedResponse.quantized)
+  return _msg;
+}
+inline void EmbedResponse::set_allocated_quantized(::ember::v1::QuantizedMatrix* quantized) {
+  ::PROTOBUF_NAMESPACE_ID::Arena* message_arena = GetArenaForAllocation();
+  if (message_arena == nullptr) {
+    delete _impl_.quantized_;
+  }
+  if (quantized) {
+    ::PROTOBUF_NAMESPACE_ID::Arena* submessage_arena =
+        ::PROTOBUF_NAMESPACE_ID::Arena::InternalGetOwningArena(quantized);
+    if (message_arena != submessage_arena) {
+      quantized = ::PROTOBUF_NAMESPACE_ID::internal::GetOwnedMessage(
+          message_arena, quantized, submessage_arena);
+    }
+    
+  } else {
+    
+  }
+  _impl_.quantized_ = quantized;
+  // @@protoc_insertion_point(field_set_allocated:ember.v1.EmbedResponse.quantized)
 }
 
 // -------------------------------------------------------------------
@@ -5395,6 +6407,10 @@ inline void SimilarityResponse::set_allocated_model(std::string* model) {
 
 // -------------------------------------------------------------------
 
+// -------------------------------------------------------------------
+
+// -------------------------------------------------------------------
+
 
 // @@protoc_insertion_point(namespace_scope)
 
@@ -5407,6 +6423,11 @@ template <> struct is_proto_enum< ::ember::v1::EmbeddingFormat> : ::std::true_ty
 template <>
 inline const EnumDescriptor* GetEnumDescriptor< ::ember::v1::EmbeddingFormat>() {
   return ::ember::v1::EmbeddingFormat_descriptor();
+}
+template <> struct is_proto_enum< ::ember::v1::EmbeddingPrecision> : ::std::true_type {};
+template <>
+inline const EnumDescriptor* GetEnumDescriptor< ::ember::v1::EmbeddingPrecision>() {
+  return ::ember::v1::EmbeddingPrecision_descriptor();
 }
 
 PROTOBUF_NAMESPACE_CLOSE

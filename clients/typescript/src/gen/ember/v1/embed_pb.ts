@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file ember/v1/embed.proto.
  */
 export const file_ember_v1_embed: GenFile = /*@__PURE__*/
-  fileDesc("ChRlbWJlci92MS9lbWJlZC5wcm90bxIIZW1iZXIudjEiFwoIVG9rZW5JZHMSCwoDaWRzGAEgAygDIlAKCkVtYmVkSW5wdXQSDgoEdGV4dBgBIAEoCUgAEicKCXRva2VuX2lkcxgCIAEoCzISLmVtYmVyLnYxLlRva2VuSWRzSABCCQoHY29udGVudCI9CgtGbG9hdE1hdHJpeBIMCgRyb3dzGAEgASgNEgwKBGNvbHMYAiABKA0SEgoKZmxvYXQzMl9sZRgDIAEoDCL7AQoMRW1iZWRSZXF1ZXN0EiQKBmlucHV0cxgBIAMoCzIULmVtYmVyLnYxLkVtYmVkSW5wdXQSFgoJbm9ybWFsaXplGAIgASgISACIAQESFwoKZGltZW5zaW9ucxgDIAEoBUgBiAEBEigKCnRydW5jYXRpb24YBCABKAsyFC5lbWJlci52MS5UcnVuY2F0aW9uEhMKC3Byb21wdF9uYW1lGAUgASgJEikKBmZvcm1hdBgGIAEoDjIZLmVtYmVyLnYxLkVtYmVkZGluZ0Zvcm1hdBINCgVtb2RlbBgHIAEoCUIMCgpfbm9ybWFsaXplQg0KC19kaW1lbnNpb25zIi8KCUVtYmVkZGluZxIOCgZ2YWx1ZXMYASADKAISEgoKZmxvYXQzMl9sZRgCIAEoDCKwAQoNRW1iZWRSZXNwb25zZRInCgplbWJlZGRpbmdzGAEgAygLMhMuZW1iZXIudjEuRW1iZWRkaW5nEh4KBXVzYWdlGAIgASgLMg8uZW1iZXIudjEuVXNhZ2USIAoGdGltaW5nGAMgASgLMhAuZW1iZXIudjEuVGltaW5nEg0KBW1vZGVsGAQgASgJEiUKBm1hdHJpeBgFIAEoCzIVLmVtYmVyLnYxLkZsb2F0TWF0cml4Ik8KEkVtYmVkU3RyZWFtUmVxdWVzdBIQCghiYXRjaF9pZBgBIAEoCRInCgdyZXF1ZXN0GAIgASgLMhYuZW1iZXIudjEuRW1iZWRSZXF1ZXN0IoUBChNFbWJlZFN0cmVhbVJlc3BvbnNlEhAKCGJhdGNoX2lkGAEgASgJEisKCHJlc3BvbnNlGAIgASgLMhcuZW1iZXIudjEuRW1iZWRSZXNwb25zZUgAEiUKBWVycm9yGAMgASgLMhQuZW1iZXIudjEuQmF0Y2hFcnJvckgAQggKBnJlc3VsdCKIAQoSRW1iZWRTcGFyc2VSZXF1ZXN0EiQKBmlucHV0cxgBIAMoCzIULmVtYmVyLnYxLkVtYmVkSW5wdXQSKAoKdHJ1bmNhdGlvbhgCIAEoCzIULmVtYmVyLnYxLlRydW5jYXRpb24SEwoLcHJvbXB0X25hbWUYAyABKAkSDQoFbW9kZWwYBCABKAkiMgoPU3BhcnNlRW1iZWRkaW5nEg8KB2luZGljZXMYASADKA0SDgoGdmFsdWVzGAIgAygCIpUBChNFbWJlZFNwYXJzZVJlc3BvbnNlEi0KCmVtYmVkZGluZ3MYASADKAsyGS5lbWJlci52MS5TcGFyc2VFbWJlZGRpbmcSHgoFdXNhZ2UYAiABKAsyDy5lbWJlci52MS5Vc2FnZRIgCgZ0aW1pbmcYAyABKAsyEC5lbWJlci52MS5UaW1pbmcSDQoFbW9kZWwYBCABKAkijQEKEVNpbWlsYXJpdHlSZXF1ZXN0EhcKD3NvdXJjZV9zZW50ZW5jZRgBIAEoCRIRCglzZW50ZW5jZXMYAiADKAkSKAoKdHJ1bmNhdGlvbhgDIAEoCzIULmVtYmVyLnYxLlRydW5jYXRpb24SEwoLcHJvbXB0X25hbWUYBCABKAkSDQoFbW9kZWwYBSABKAkidQoSU2ltaWxhcml0eVJlc3BvbnNlEg4KBnNjb3JlcxgBIAMoAhIeCgV1c2FnZRgCIAEoCzIPLmVtYmVyLnYxLlVzYWdlEiAKBnRpbWluZxgDIAEoCzIQLmVtYmVyLnYxLlRpbWluZxINCgVtb2RlbBgEIAEoCSqNAQoPRW1iZWRkaW5nRm9ybWF0EiAKHEVNQkVERElOR19GT1JNQVRfVU5TUEVDSUZJRUQQABIaChZFTUJFRERJTkdfRk9STUFUX0ZMT0FUEAESHwobRU1CRURESU5HX0ZPUk1BVF9GTE9BVDMyX0xFEAISGwoXRU1CRURESU5HX0ZPUk1BVF9NQVRSSVgQAzKtAgoMRW1iZWRTZXJ2aWNlEjgKBUVtYmVkEhYuZW1iZXIudjEuRW1iZWRSZXF1ZXN0GhcuZW1iZXIudjEuRW1iZWRSZXNwb25zZRJOCgtFbWJlZFN0cmVhbRIcLmVtYmVyLnYxLkVtYmVkU3RyZWFtUmVxdWVzdBodLmVtYmVyLnYxLkVtYmVkU3RyZWFtUmVzcG9uc2UoATABEkoKC0VtYmVkU3BhcnNlEhwuZW1iZXIudjEuRW1iZWRTcGFyc2VSZXF1ZXN0Gh0uZW1iZXIudjEuRW1iZWRTcGFyc2VSZXNwb25zZRJHCgpTaW1pbGFyaXR5EhsuZW1iZXIudjEuU2ltaWxhcml0eVJlcXVlc3QaHC5lbWJlci52MS5TaW1pbGFyaXR5UmVzcG9uc2VCfgoMY29tLmVtYmVyLnYxQgpFbWJlZFByb3RvUAFaOGdpdGh1Yi5jb20vZW1iZXItc2VydmUvZW1iZXIvY2xpZW50cy9nby9lbWJlci92MTtlbWJlcnYxogIDRVhYqgIIRW1iZXIuVjHKAghFbWJlclxWMeoCCUVtYmVyOjpWMWIGcHJvdG8z", [file_ember_v1_common]);
+  fileDesc("ChRlbWJlci92MS9lbWJlZC5wcm90bxIIZW1iZXIudjEiFwoIVG9rZW5JZHMSCwoDaWRzGAEgAygDIlAKCkVtYmVkSW5wdXQSDgoEdGV4dBgBIAEoCUgAEicKCXRva2VuX2lkcxgCIAEoCzISLmVtYmVyLnYxLlRva2VuSWRzSABCCQoHY29udGVudCIuChJRdWFudGl6YXRpb25SYW5nZXMSCwoDbWluGAEgAygCEgsKA21heBgCIAMoAiKuAQoPUXVhbnRpemVkTWF0cml4Ei8KCXByZWNpc2lvbhgBIAEoDjIcLmVtYmVyLnYxLkVtYmVkZGluZ1ByZWNpc2lvbhIMCgRyb3dzGAIgASgNEgwKBGNvbHMYAyABKA0SDAoEZGF0YRgEIAEoDBISCgpkaW1lbnNpb25zGAUgASgNEiwKBnJhbmdlcxgGIAEoCzIcLmVtYmVyLnYxLlF1YW50aXphdGlvblJhbmdlcyI9CgtGbG9hdE1hdHJpeBIMCgRyb3dzGAEgASgNEgwKBGNvbHMYAiABKA0SEgoKZmxvYXQzMl9sZRgDIAEoDCLaAgoMRW1iZWRSZXF1ZXN0EiQKBmlucHV0cxgBIAMoCzIULmVtYmVyLnYxLkVtYmVkSW5wdXQSFgoJbm9ybWFsaXplGAIgASgISACIAQESFwoKZGltZW5zaW9ucxgDIAEoBUgBiAEBEigKCnRydW5jYXRpb24YBCABKAsyFC5lbWJlci52MS5UcnVuY2F0aW9uEhMKC3Byb21wdF9uYW1lGAUgASgJEikKBmZvcm1hdBgGIAEoDjIZLmVtYmVyLnYxLkVtYmVkZGluZ0Zvcm1hdBINCgVtb2RlbBgHIAEoCRIvCglwcmVjaXNpb24YCCABKA4yHC5lbWJlci52MS5FbWJlZGRpbmdQcmVjaXNpb24SLAoGcmFuZ2VzGAkgASgLMhwuZW1iZXIudjEuUXVhbnRpemF0aW9uUmFuZ2VzQgwKCl9ub3JtYWxpemVCDQoLX2RpbWVuc2lvbnMiLwoJRW1iZWRkaW5nEg4KBnZhbHVlcxgBIAMoAhISCgpmbG9hdDMyX2xlGAIgASgMIt4BCg1FbWJlZFJlc3BvbnNlEicKCmVtYmVkZGluZ3MYASADKAsyEy5lbWJlci52MS5FbWJlZGRpbmcSHgoFdXNhZ2UYAiABKAsyDy5lbWJlci52MS5Vc2FnZRIgCgZ0aW1pbmcYAyABKAsyEC5lbWJlci52MS5UaW1pbmcSDQoFbW9kZWwYBCABKAkSJQoGbWF0cml4GAUgASgLMhUuZW1iZXIudjEuRmxvYXRNYXRyaXgSLAoJcXVhbnRpemVkGAYgASgLMhkuZW1iZXIudjEuUXVhbnRpemVkTWF0cml4Ik8KEkVtYmVkU3RyZWFtUmVxdWVzdBIQCghiYXRjaF9pZBgBIAEoCRInCgdyZXF1ZXN0GAIgASgLMhYuZW1iZXIudjEuRW1iZWRSZXF1ZXN0IoUBChNFbWJlZFN0cmVhbVJlc3BvbnNlEhAKCGJhdGNoX2lkGAEgASgJEisKCHJlc3BvbnNlGAIgASgLMhcuZW1iZXIudjEuRW1iZWRSZXNwb25zZUgAEiUKBWVycm9yGAMgASgLMhQuZW1iZXIudjEuQmF0Y2hFcnJvckgAQggKBnJlc3VsdCKIAQoSRW1iZWRTcGFyc2VSZXF1ZXN0EiQKBmlucHV0cxgBIAMoCzIULmVtYmVyLnYxLkVtYmVkSW5wdXQSKAoKdHJ1bmNhdGlvbhgCIAEoCzIULmVtYmVyLnYxLlRydW5jYXRpb24SEwoLcHJvbXB0X25hbWUYAyABKAkSDQoFbW9kZWwYBCABKAkiMgoPU3BhcnNlRW1iZWRkaW5nEg8KB2luZGljZXMYASADKA0SDgoGdmFsdWVzGAIgAygCIpUBChNFbWJlZFNwYXJzZVJlc3BvbnNlEi0KCmVtYmVkZGluZ3MYASADKAsyGS5lbWJlci52MS5TcGFyc2VFbWJlZGRpbmcSHgoFdXNhZ2UYAiABKAsyDy5lbWJlci52MS5Vc2FnZRIgCgZ0aW1pbmcYAyABKAsyEC5lbWJlci52MS5UaW1pbmcSDQoFbW9kZWwYBCABKAkijQEKEVNpbWlsYXJpdHlSZXF1ZXN0EhcKD3NvdXJjZV9zZW50ZW5jZRgBIAEoCRIRCglzZW50ZW5jZXMYAiADKAkSKAoKdHJ1bmNhdGlvbhgDIAEoCzIULmVtYmVyLnYxLlRydW5jYXRpb24SEwoLcHJvbXB0X25hbWUYBCABKAkSDQoFbW9kZWwYBSABKAkidQoSU2ltaWxhcml0eVJlc3BvbnNlEg4KBnNjb3JlcxgBIAMoAhIeCgV1c2FnZRgCIAEoCzIPLmVtYmVyLnYxLlVzYWdlEiAKBnRpbWluZxgDIAEoCzIQLmVtYmVyLnYxLlRpbWluZxINCgVtb2RlbBgEIAEoCSqNAQoPRW1iZWRkaW5nRm9ybWF0EiAKHEVNQkVERElOR19GT1JNQVRfVU5TUEVDSUZJRUQQABIaChZFTUJFRERJTkdfRk9STUFUX0ZMT0FUEAESHwobRU1CRURESU5HX0ZPUk1BVF9GTE9BVDMyX0xFEAISGwoXRU1CRURESU5HX0ZPUk1BVF9NQVRSSVgQAyrYAQoSRW1iZWRkaW5nUHJlY2lzaW9uEiMKH0VNQkVERElOR19QUkVDSVNJT05fVU5TUEVDSUZJRUQQABIfChtFTUJFRERJTkdfUFJFQ0lTSU9OX0ZMT0FUMzIQARIcChhFTUJFRERJTkdfUFJFQ0lTSU9OX0lOVDgQAhIdChlFTUJFRERJTkdfUFJFQ0lTSU9OX1VJTlQ4EAMSHgoaRU1CRURESU5HX1BSRUNJU0lPTl9CSU5BUlkQBBIfChtFTUJFRERJTkdfUFJFQ0lTSU9OX1VCSU5BUlkQBTKtAgoMRW1iZWRTZXJ2aWNlEjgKBUVtYmVkEhYuZW1iZXIudjEuRW1iZWRSZXF1ZXN0GhcuZW1iZXIudjEuRW1iZWRSZXNwb25zZRJOCgtFbWJlZFN0cmVhbRIcLmVtYmVyLnYxLkVtYmVkU3RyZWFtUmVxdWVzdBodLmVtYmVyLnYxLkVtYmVkU3RyZWFtUmVzcG9uc2UoATABEkoKC0VtYmVkU3BhcnNlEhwuZW1iZXIudjEuRW1iZWRTcGFyc2VSZXF1ZXN0Gh0uZW1iZXIudjEuRW1iZWRTcGFyc2VSZXNwb25zZRJHCgpTaW1pbGFyaXR5EhsuZW1iZXIudjEuU2ltaWxhcml0eVJlcXVlc3QaHC5lbWJlci52MS5TaW1pbGFyaXR5UmVzcG9uc2VCfgoMY29tLmVtYmVyLnYxQgpFbWJlZFByb3RvUAFaOGdpdGh1Yi5jb20vZW1iZXItc2VydmUvZW1iZXIvY2xpZW50cy9nby9lbWJlci92MTtlbWJlcnYxogIDRVhYqgIIRW1iZXIuVjHKAghFbWJlclxWMeoCCUVtYmVyOjpWMWIGcHJvdG8z", [file_ember_v1_common]);
 
 /**
  * TokenIds is an input given as token ids, fed to the model exactly as given.
@@ -73,6 +73,91 @@ export const EmbedInputSchema: GenMessage<EmbedInput> = /*@__PURE__*/
   messageDesc(file_ember_v1_embed, 1);
 
 /**
+ * QuantizationRanges holds, per output dimension, the values mapped to the ends of the int8 or
+ * uint8 range.
+ *
+ * @generated from message ember.v1.QuantizationRanges
+ */
+export type QuantizationRanges = Message<"ember.v1.QuantizationRanges"> & {
+  /**
+   * The value of each dimension mapped to the lowest integer (-128 or 0).
+   *
+   * @generated from field: repeated float min = 1;
+   */
+  min: number[];
+
+  /**
+   * The value of each dimension mapped to the highest integer (127 or 255); above min.
+   *
+   * @generated from field: repeated float max = 2;
+   */
+  max: number[];
+};
+
+/**
+ * Describes the message ember.v1.QuantizationRanges.
+ * Use `create(QuantizationRangesSchema)` to create a new message.
+ */
+export const QuantizationRangesSchema: GenMessage<QuantizationRanges> = /*@__PURE__*/
+  messageDesc(file_ember_v1_embed, 2);
+
+/**
+ * QuantizedMatrix holds quantized vectors, row-major, one row per input, in one block.
+ *
+ * @generated from message ember.v1.QuantizedMatrix
+ */
+export type QuantizedMatrix = Message<"ember.v1.QuantizedMatrix"> & {
+  /**
+   * The precision of the values.
+   *
+   * @generated from field: ember.v1.EmbeddingPrecision precision = 1;
+   */
+  precision: EmbeddingPrecision;
+
+  /**
+   * Number of rows (one per input).
+   *
+   * @generated from field: uint32 rows = 2;
+   */
+  rows: number;
+
+  /**
+   * Bytes per row: the dimension for int8/uint8, ceil(dimension / 8) for binary/ubinary.
+   *
+   * @generated from field: uint32 cols = 3;
+   */
+  cols: number;
+
+  /**
+   * rows * cols bytes, row after row (int8 values as two's complement bytes).
+   *
+   * @generated from field: bytes data = 4;
+   */
+  data: Uint8Array;
+
+  /**
+   * The vectors' dimension before packing.
+   *
+   * @generated from field: uint32 dimensions = 5;
+   */
+  dimensions: number;
+
+  /**
+   * The ranges used for int8/uint8: the request's, or those computed over its vectors.
+   *
+   * @generated from field: ember.v1.QuantizationRanges ranges = 6;
+   */
+  ranges?: QuantizationRanges | undefined;
+};
+
+/**
+ * Describes the message ember.v1.QuantizedMatrix.
+ * Use `create(QuantizedMatrixSchema)` to create a new message.
+ */
+export const QuantizedMatrixSchema: GenMessage<QuantizedMatrix> = /*@__PURE__*/
+  messageDesc(file_ember_v1_embed, 3);
+
+/**
  * FloatMatrix is a row-major matrix of little-endian float32 values in one block.
  *
  * @generated from message ember.v1.FloatMatrix
@@ -105,7 +190,7 @@ export type FloatMatrix = Message<"ember.v1.FloatMatrix"> & {
  * Use `create(FloatMatrixSchema)` to create a new message.
  */
 export const FloatMatrixSchema: GenMessage<FloatMatrix> = /*@__PURE__*/
-  messageDesc(file_ember_v1_embed, 2);
+  messageDesc(file_ember_v1_embed, 4);
 
 /**
  * EmbedRequest is a batch of inputs to embed with shared options.
@@ -163,6 +248,23 @@ export type EmbedRequest = Message<"ember.v1.EmbedRequest"> & {
    * @generated from field: string model = 7;
    */
   model: string;
+
+  /**
+   * Quantize the vectors (after dimensions and normalize): the answer is in
+   * EmbedResponse.quantized and format is ignored. Unset: float32.
+   *
+   * @generated from field: ember.v1.EmbeddingPrecision precision = 8;
+   */
+  precision: EmbeddingPrecision;
+
+  /**
+   * The int8/uint8 ranges, one minimum and maximum per output dimension (after dimensions).
+   * Unset: computed over this request's own vectors, which then need at least two inputs that
+   * differ in every dimension. An impossible range is INVALID_ARGUMENT.
+   *
+   * @generated from field: ember.v1.QuantizationRanges ranges = 9;
+   */
+  ranges?: QuantizationRanges | undefined;
 };
 
 /**
@@ -170,7 +272,7 @@ export type EmbedRequest = Message<"ember.v1.EmbedRequest"> & {
  * Use `create(EmbedRequestSchema)` to create a new message.
  */
 export const EmbedRequestSchema: GenMessage<EmbedRequest> = /*@__PURE__*/
-  messageDesc(file_ember_v1_embed, 3);
+  messageDesc(file_ember_v1_embed, 5);
 
 /**
  * Embedding is one dense vector.
@@ -198,7 +300,7 @@ export type Embedding = Message<"ember.v1.Embedding"> & {
  * Use `create(EmbeddingSchema)` to create a new message.
  */
 export const EmbeddingSchema: GenMessage<Embedding> = /*@__PURE__*/
-  messageDesc(file_ember_v1_embed, 4);
+  messageDesc(file_ember_v1_embed, 6);
 
 /**
  * EmbedResponse holds one embedding per input, in input order.
@@ -240,6 +342,13 @@ export type EmbedResponse = Message<"ember.v1.EmbedResponse"> & {
    * @generated from field: ember.v1.FloatMatrix matrix = 5;
    */
   matrix?: FloatMatrix | undefined;
+
+  /**
+   * The quantized vectors, when the request asked for a precision other than float32.
+   *
+   * @generated from field: ember.v1.QuantizedMatrix quantized = 6;
+   */
+  quantized?: QuantizedMatrix | undefined;
 };
 
 /**
@@ -247,7 +356,7 @@ export type EmbedResponse = Message<"ember.v1.EmbedResponse"> & {
  * Use `create(EmbedResponseSchema)` to create a new message.
  */
 export const EmbedResponseSchema: GenMessage<EmbedResponse> = /*@__PURE__*/
-  messageDesc(file_ember_v1_embed, 5);
+  messageDesc(file_ember_v1_embed, 7);
 
 /**
  * EmbedStreamRequest carries one batch of a stream.
@@ -275,7 +384,7 @@ export type EmbedStreamRequest = Message<"ember.v1.EmbedStreamRequest"> & {
  * Use `create(EmbedStreamRequestSchema)` to create a new message.
  */
 export const EmbedStreamRequestSchema: GenMessage<EmbedStreamRequest> = /*@__PURE__*/
-  messageDesc(file_ember_v1_embed, 6);
+  messageDesc(file_ember_v1_embed, 8);
 
 /**
  * EmbedStreamResponse answers one batch of a stream.
@@ -319,7 +428,7 @@ export type EmbedStreamResponse = Message<"ember.v1.EmbedStreamResponse"> & {
  * Use `create(EmbedStreamResponseSchema)` to create a new message.
  */
 export const EmbedStreamResponseSchema: GenMessage<EmbedStreamResponse> = /*@__PURE__*/
-  messageDesc(file_ember_v1_embed, 7);
+  messageDesc(file_ember_v1_embed, 9);
 
 /**
  * EmbedSparseRequest is a batch of inputs to embed as sparse vectors.
@@ -362,7 +471,7 @@ export type EmbedSparseRequest = Message<"ember.v1.EmbedSparseRequest"> & {
  * Use `create(EmbedSparseRequestSchema)` to create a new message.
  */
 export const EmbedSparseRequestSchema: GenMessage<EmbedSparseRequest> = /*@__PURE__*/
-  messageDesc(file_ember_v1_embed, 8);
+  messageDesc(file_ember_v1_embed, 10);
 
 /**
  * SparseEmbedding is one sparse vector: the non-zero entries, by increasing index.
@@ -390,7 +499,7 @@ export type SparseEmbedding = Message<"ember.v1.SparseEmbedding"> & {
  * Use `create(SparseEmbeddingSchema)` to create a new message.
  */
 export const SparseEmbeddingSchema: GenMessage<SparseEmbedding> = /*@__PURE__*/
-  messageDesc(file_ember_v1_embed, 9);
+  messageDesc(file_ember_v1_embed, 11);
 
 /**
  * EmbedSparseResponse holds one sparse vector per input, in input order.
@@ -432,7 +541,7 @@ export type EmbedSparseResponse = Message<"ember.v1.EmbedSparseResponse"> & {
  * Use `create(EmbedSparseResponseSchema)` to create a new message.
  */
 export const EmbedSparseResponseSchema: GenMessage<EmbedSparseResponse> = /*@__PURE__*/
-  messageDesc(file_ember_v1_embed, 10);
+  messageDesc(file_ember_v1_embed, 12);
 
 /**
  * SimilarityRequest asks how close each sentence is to a source sentence.
@@ -483,7 +592,7 @@ export type SimilarityRequest = Message<"ember.v1.SimilarityRequest"> & {
  * Use `create(SimilarityRequestSchema)` to create a new message.
  */
 export const SimilarityRequestSchema: GenMessage<SimilarityRequest> = /*@__PURE__*/
-  messageDesc(file_ember_v1_embed, 11);
+  messageDesc(file_ember_v1_embed, 13);
 
 /**
  * SimilarityResponse holds one score per sentence, in sentence order.
@@ -525,7 +634,7 @@ export type SimilarityResponse = Message<"ember.v1.SimilarityResponse"> & {
  * Use `create(SimilarityResponseSchema)` to create a new message.
  */
 export const SimilarityResponseSchema: GenMessage<SimilarityResponse> = /*@__PURE__*/
-  messageDesc(file_ember_v1_embed, 12);
+  messageDesc(file_ember_v1_embed, 14);
 
 /**
  * EmbeddingFormat says how vectors are encoded in the response.
@@ -567,6 +676,63 @@ export enum EmbeddingFormat {
  */
 export const EmbeddingFormatSchema: GenEnum<EmbeddingFormat> = /*@__PURE__*/
   enumDesc(file_ember_v1_embed, 0);
+
+/**
+ * EmbeddingPrecision says how the numbers of each vector are stored: the precisions of
+ * sentence-transformers' quantize_embeddings.
+ *
+ * @generated from enum ember.v1.EmbeddingPrecision
+ */
+export enum EmbeddingPrecision {
+  /**
+   * Not set: EMBEDDING_PRECISION_FLOAT32.
+   *
+   * @generated from enum value: EMBEDDING_PRECISION_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * float32 vectors, encoded as EmbedRequest.format says.
+   *
+   * @generated from enum value: EMBEDDING_PRECISION_FLOAT32 = 1;
+   */
+  FLOAT32 = 1,
+
+  /**
+   * One int8 per dimension: trunc((x - min) / ((max - min) / 255) - 128), clipped to [-128, 127].
+   *
+   * @generated from enum value: EMBEDDING_PRECISION_INT8 = 2;
+   */
+  INT8 = 2,
+
+  /**
+   * One uint8 per dimension: trunc((x - min) / ((max - min) / 255)), clipped to [0, 255].
+   *
+   * @generated from enum value: EMBEDDING_PRECISION_UINT8 = 3;
+   */
+  UINT8 = 3,
+
+  /**
+   * One bit per dimension (x > 0), packed 8 per byte most significant first, each byte minus
+   * 128 stored as int8.
+   *
+   * @generated from enum value: EMBEDDING_PRECISION_BINARY = 4;
+   */
+  BINARY = 4,
+
+  /**
+   * One bit per dimension (x > 0), packed 8 per byte most significant first, as uint8.
+   *
+   * @generated from enum value: EMBEDDING_PRECISION_UBINARY = 5;
+   */
+  UBINARY = 5,
+}
+
+/**
+ * Describes the enum ember.v1.EmbeddingPrecision.
+ */
+export const EmbeddingPrecisionSchema: GenEnum<EmbeddingPrecision> = /*@__PURE__*/
+  enumDesc(file_ember_v1_embed, 1);
 
 /**
  * EmbedService turns texts into dense or sparse vectors.
