@@ -109,6 +109,12 @@ class EmberClient:
         request = rq.embed_request(inputs, precision=precision, **options)
         return rq.quantized(self._call(self._stubs.embed.Embed, request))
 
+    def embed_tokens(self, inputs: Sequence[rq.EmbedInput], **options: Any) -> list[rq.TokenStates]:
+        """Every token's last hidden state, id and offsets, per input (``EmbedTokens``);
+        options as in ``requests.embed_tokens_request``."""
+        request = rq.embed_tokens_request(inputs, **options)
+        return rq.token_states(self._call(self._stubs.embed.EmbedTokens, request))
+
     def embed_many(
         self,
         inputs: Sequence[rq.EmbedInput],
@@ -220,6 +226,13 @@ class AsyncEmberClient:
         """Embed and quantize server-side (see :meth:`EmberClient.embed_quantized`)."""
         request = rq.embed_request(inputs, precision=precision, **options)
         return rq.quantized(await self._call(self._stubs.embed.Embed, request))
+
+    async def embed_tokens(
+        self, inputs: Sequence[rq.EmbedInput], **options: Any
+    ) -> list[rq.TokenStates]:
+        """Every token's last hidden state, id and offsets, per input (``EmbedTokens``)."""
+        request = rq.embed_tokens_request(inputs, **options)
+        return rq.token_states(await self._call(self._stubs.embed.EmbedTokens, request))
 
     async def embed_many(
         self,

@@ -122,6 +122,15 @@ def aggregation(name: str | None) -> token_classification_pb2.AggregationStrateg
     return AGGREGATIONS[key]
 
 
+def _embed_inputs(inputs: Sequence[EmbedInput]) -> list[embed_pb2.EmbedInput]:
+    return [
+        embed_pb2.EmbedInput(text=x)
+        if isinstance(x, str)
+        else embed_pb2.EmbedInput(token_ids=embed_pb2.TokenIds(ids=list(x)))
+        for x in inputs
+    ]
+
+
 def embed_request(
     inputs: Sequence[EmbedInput],
     *,
@@ -136,15 +145,9 @@ def embed_request(
 ) -> embed_pb2.EmbedRequest:
     """An EmbedRequest asking for the vectors as one float32 matrix block, or quantized to
     ``precision`` (int8, uint8, binary, ubinary) with optional int8/uint8 ``ranges``."""
-    items = [
-        embed_pb2.EmbedInput(text=x)
-        if isinstance(x, str)
-        else embed_pb2.EmbedInput(token_ids=embed_pb2.TokenIds(ids=list(x)))
-        for x in inputs
-    ]
     req = embed_pb2.EmbedRequest(
         model=model,
-        inputs=items,
+        inputs=_embed_inputs(inputs),
         normalize=normalize,
         truncation=truncation(truncate, truncation_direction),
         prompt_name=prompt_name or "",
@@ -177,6 +180,48 @@ def embeddings(resp: embed_pb2.EmbedResponse) -> npt.NDArray[np.float32]:
         blob = b"".join(e.float32_le for e in resp.embeddings)
         return np.frombuffer(blob, dtype="<f4").reshape(len(resp.embeddings), -1).copy()
     return np.array([list(e.values) for e in resp.embeddings], dtype=np.float32)
+
+
+def embed_tokens_request(
+    inputs: Sequence[EmbedInput],
+    *,
+    model: str = "",
+    truncate: bool | None = None,
+    truncation_direction: str = "right",
+    prompt_name: str | None = None,
+) -> embed_pb2.EmbedTokensRequest:
+    """An EmbedTokensRequest (every token's last hidden state)."""
+    return embed_pb2.EmbedTokensRequest(
+        model=model,
+        inputs=_embed_inputs(inputs),
+        truncation=truncation(truncate, truncation_direction),
+        prompt_name=prompt_name or "",
+    )
+
+
+@dataclass(frozen=True)
+class TokenStates:
+    """One input's token states: ``states`` is ``(tokens, hidden)`` float32; per token its id,
+    ``(start, end)`` character offsets in the text ((0, 0) for special tokens and token-id
+    inputs) and whether the tokenizer added it."""
+
+    states: npt.NDArray[np.float32]
+    token_ids: list[int]
+    offsets: list[tuple[int, int]]
+    special: list[bool]
+
+
+def token_states(resp: embed_pb2.EmbedTokensResponse) -> list[TokenStates]:
+    """The per-input token states of an EmbedTokensResponse. ValueError on a malformed block."""
+    out: list[TokenStates] = []
+    for item in resp.results:
+        m = item.states
+        if len(m.float32_le) != 4 * m.rows * m.cols or len(item.token_ids) != m.rows:
+            raise ValueError(f"the token block is not {m.rows} x {m.cols} float32 with its ids")
+        states = np.frombuffer(m.float32_le, dtype="<f4").reshape(m.rows, m.cols)
+        offsets = list(zip(item.starts, item.ends, strict=True))
+        out.append(TokenStates(states, list(item.token_ids), offsets, list(item.special)))
+    return out
 
 
 def classify_request(

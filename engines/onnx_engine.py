@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ember.engines.batches import pad_batch, warmup_batches
+from ember.engines.batches import pad_batch, unpad, warmup_batches, with_token_states
 from ember.engines.config import EngineConfig
 from ember.engines.errors import BackendUnavailableError, EngineError, ModelLoadError
 from ember.engines.model_folder import ModelFolder, inspect_model_folder
@@ -32,7 +32,6 @@ from ember.engines.types import (
     ModelInfo,
     ModelKind,
     Pooling,
-    VectorOutput,
 )
 
 log = logging.getLogger(__name__)
@@ -200,7 +199,8 @@ class OnnxEngine:
             hidden = self._session.run(None, feeds, self._run_options)[0]
         except Exception as exc:
             raise EngineError(f"ONNX Runtime failed on a batch of {len(batch)}: {exc}") from exc
-        return VectorOutput(self._pool(batch, hidden, padded.lengths))
+        rows = self._pool(batch, hidden, padded.lengths)
+        return with_token_states(batch, rows, lambda: unpad(hidden, padded.lengths))
 
     def interrupt(self) -> None:
         """End the forward running on the engine thread now, with an error (shutdown, when

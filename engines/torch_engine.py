@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ember.engines.batches import pad_batch, warmup_batches
+from ember.engines.batches import pad_batch, unpad, warmup_batches, with_token_states
 from ember.engines.config import EngineConfig
 from ember.engines.cpu_features import cpu_features
 from ember.engines.dense import DenseProjection, load_dense
@@ -40,6 +40,7 @@ from ember.engines.types import (
     EngineOutput,
     FloatArray,
     IntArray,
+    ItemsOutput,
     ModelInfo,
     ModelKind,
     SparseOutput,
@@ -267,7 +268,7 @@ class TorchEngine:
             ids, mask, lengths, type_ids = self._inputs(batch)
             kind = self._kind
             if kind is ModelKind.EMBEDDING:
-                return VectorOutput(self._embed(batch, ids, mask, lengths, type_ids))
+                return self._embed(batch, ids, mask, lengths, type_ids)
             if kind in (ModelKind.CLASSIFIER, ModelKind.RERANKER):
                 return VectorOutput(self._classify(ids, mask, lengths, type_ids))
             if kind is ModelKind.TOKEN_CLASSIFIER:
@@ -316,7 +317,7 @@ class TorchEngine:
         mask: torch.Tensor,
         lengths: torch.Tensor,
         type_ids: torch.Tensor | None,
-    ) -> FloatArray:
+    ) -> VectorOutput | ItemsOutput:
         spec = self._folder.pooling
         assert spec is not None
         hidden = self._model(**self._kwargs(ids, mask, type_ids)).last_hidden_state
@@ -327,7 +328,9 @@ class TorchEngine:
         pooled = pool(hidden, lengths, spec, excluded)
         for layer in self._dense:
             pooled = layer(pooled)
-        return _numpy(pooled)
+        return with_token_states(
+            batch, _numpy(pooled), lambda: unpad(_numpy(hidden), _numpy_ints(lengths))
+        )
 
     def _classify(
         self,
@@ -398,4 +401,9 @@ class TorchEngine:
 
 def _numpy(tensor: torch.Tensor) -> FloatArray:
     array: FloatArray = tensor.detach().to(torch.float32).cpu().numpy()
+    return array
+
+
+def _numpy_ints(tensor: torch.Tensor) -> IntArray:
+    array: IntArray = tensor.detach().cpu().numpy()
     return array

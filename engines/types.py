@@ -57,6 +57,15 @@ class Pooling(enum.Enum):
     LAST_TOKEN = "lasttoken"
 
 
+class Output(enum.Flag):
+    """What the engine computes for one input besides (or instead of) its model's own output."""
+
+    #: The model's own output: a pooled row, logits, or a sparse vector.
+    DEFAULT = 0
+    #: The last hidden state of every token, ``(len(encoding), hidden size)`` (embedding models).
+    TOKENS = enum.auto()
+
+
 class TruncationSide(enum.Enum):
     """Which end of an over-long input is cut."""
 
@@ -114,6 +123,8 @@ class Encoding:
     #: Leading tokens (after special tokens) that belong to a prompt and are excluded from
     #: pooling when the model's pooling config says include_prompt=false.
     prompt_length: int = 0
+    #: What the engine returns for this input (the model's own output unless asked otherwise).
+    output: Output = Output.DEFAULT
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -155,4 +166,12 @@ class SparseOutput:
     values: list[FloatArray]
 
 
-EngineOutput = VectorOutput | TokenLogitsOutput | SparseOutput
+@dataclass(frozen=True, slots=True)
+class ItemsOutput:
+    """Per input, what its :attr:`Encoding.output` asked for: a pooled row, or a
+    ``(tokens, hidden)`` matrix of token states. Returned when a batch mixes outputs."""
+
+    values: list[FloatArray]
+
+
+EngineOutput = VectorOutput | TokenLogitsOutput | SparseOutput | ItemsOutput

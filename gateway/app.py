@@ -52,6 +52,7 @@ from ember.gateway.models import (
     PredictTokensRequest,
     SparseValue,
     TEIDecodeRequest,
+    TEIEmbedAllRequest,
     TEIEmbedRequest,
     TEIEmbedSparseRequest,
     TEIError,
@@ -446,6 +447,14 @@ def _install_routes(app: FastAPI, call: _Calls, upstream: Upstream, created: int
         ``/v1/embeddings`` (quantized integers, base64 float32 bytes)."""
         response = await call(request, upstream.embed, translate.tei_embed_request(body))
         return json_response(translate.tei_embed_response(response, body.encoding_format))
+
+    @tei_post("/embed_all", response_model=list[list[list[float]]])
+    async def tei_embed_all(body: TEIEmbedAllRequest, request: Request) -> Response:
+        """Every token's last hidden state (special tokens included), per input (TEI). The
+        EmbedTokens RPC also gives each token's id and character offsets."""
+        message = translate.tei_embed_all_request(body)
+        response = await call(request, upstream.embed_tokens, message)
+        return json_response(translate.tei_embed_all_response(response))
 
     @tei_post("/similarity", response_model=list[float])
     async def tei_similarity(body: TEISimilarityRequest, request: Request) -> Response:

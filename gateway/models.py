@@ -471,6 +471,17 @@ class TEIEmbedRequest(_Request):
     ranges: QuantizationRanges | None = Field(default=None, description=_RANGES_DOC)
 
 
+class TEIEmbedAllRequest(_Request):
+    """``POST /embed_all``: TEI's request for every token's last hidden state."""
+
+    inputs: EmbedInputs = Field(description="A text, a list of texts, or token ids.")
+    truncate: bool | None = Field(default=None, description=_TRUNCATE_DOC)
+    truncation_direction: TruncationDirection | None = "Right"
+    prompt_name: str | None = Field(
+        default=None, description="A prompt of the model's configuration, prepended to texts."
+    )
+
+
 class TEIEmbedSparseRequest(_Request):
     """``POST /embed_sparse``: the TEI sparse embedding request."""
 

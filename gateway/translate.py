@@ -31,6 +31,7 @@ from ember.gateway.models import (
     PredictRequest,
     PredictTokensRequest,
     TEIDecodeRequest,
+    TEIEmbedAllRequest,
     TEIEmbedRequest,
     TEIEmbedSparseRequest,
     TEIRerankRequest,
@@ -228,6 +229,25 @@ def tei_embed_response(
     if encoding_format in (None, "float"):
         return embedding_matrix(response)
     return _vectors(response, encoding_format)
+
+
+def tei_embed_all_request(body: TEIEmbedAllRequest) -> embed_pb2.EmbedTokensRequest:
+    """The EmbedTokens call for TEI ``/embed_all``."""
+    return embed_pb2.EmbedTokensRequest(
+        inputs=embed_inputs(body.inputs),
+        truncation=truncation(body.truncate, body.truncation_direction),
+        prompt_name=body.prompt_name or "",
+    )
+
+
+def tei_embed_all_response(response: embed_pb2.EmbedTokensResponse) -> list[FloatMatrix]:
+    """TEI's ``[[[float]]]``: per input, one vector per token (orjson writes the matrices)."""
+    try:
+        return [t.states for t in requests.token_states(response)]
+    except ValueError:
+        raise errors.ApiError(
+            errors.INTERNAL, "upstream returned a malformed token block"
+        ) from None
 
 
 # ---------------------------------------------------------------- sparse embeddings

@@ -112,6 +112,9 @@ class Upstream:
         self.similarity: Rpc[embed_pb2.SimilarityRequest, embed_pb2.SimilarityResponse] = Rpc(
             channel, _path(embed, "Similarity"), embed_pb2.SimilarityResponse
         )
+        self.embed_tokens: Rpc[embed_pb2.EmbedTokensRequest, embed_pb2.EmbedTokensResponse] = Rpc(
+            channel, _path(embed, "EmbedTokens"), embed_pb2.EmbedTokensResponse
+        )
         self.classify: Rpc[classify_pb2.ClassifyRequest, classify_pb2.ClassifyResponse] = Rpc(
             channel, _path(classify, "Classify"), classify_pb2.ClassifyResponse
         )

@@ -32,6 +32,7 @@ from ember.service.jobs import (
     TokenizeJob,
     TokensJob,
     TokensResult,
+    TokenStatesResult,
     Truncation,
     Usage,
 )
@@ -152,6 +153,15 @@ def _ranges(msg: embed_pb2.QuantizationRanges) -> np.ndarray[tuple[int, int], np
 
 def embed_sparse_job(req: embed_pb2.EmbedSparseRequest) -> EmbedJob:
     """An EmbedSparse request as a job."""
+    return EmbedJob(
+        inputs=_embed_inputs(list(req.inputs)),
+        truncation=truncation(req.truncation),
+        prompt_name=req.prompt_name or None,
+    )
+
+
+def embed_tokens_job(req: embed_pb2.EmbedTokensRequest) -> EmbedJob:
+    """An EmbedTokens request as a job."""
     return EmbedJob(
         inputs=_embed_inputs(list(req.inputs)),
         truncation=truncation(req.truncation),
@@ -305,6 +315,27 @@ def embed_sparse_response(result: SparseResult, model: str) -> embed_pb2.EmbedSp
         timing=_timing(result.timing),
         model=model,
     )
+
+
+def embed_tokens_response(result: TokenStatesResult, model: str) -> embed_pb2.EmbedTokensResponse:
+    """The EmbedTokens answer: per input one float32 block and its tokens' ids and offsets."""
+    response = embed_pb2.EmbedTokensResponse(
+        usage=_usage(result.usage), timing=_timing(result.timing), model=model
+    )
+    for states, enc in zip(result.states, result.encodings, strict=True):
+        rows, cols = states.shape
+        item = response.results.add()
+        item.states.rows, item.states.cols = rows, cols
+        item.states.float32_le = states.astype("<f4", copy=False).tobytes()
+        item.token_ids.extend(enc.ids)
+        if enc.offsets is not None:
+            item.starts.extend(start for start, _ in enc.offsets)
+            item.ends.extend(end for _, end in enc.offsets)
+        else:
+            item.starts.extend([0] * rows)
+            item.ends.extend([0] * rows)
+        item.special.extend(enc.special if enc.special is not None else [False] * rows)
+    return response
 
 
 def classify_response(result: ClassifyResult, model: str) -> classify_pb2.ClassifyResponse:

@@ -34,6 +34,7 @@ from ember.service.jobs import (
     TokenizeJob,
     TokensJob,
     TokensResult,
+    TokenStatesResult,
 )
 from ember.service.limits import ServiceLimits
 from ember.service.scheduler import Scheduler
@@ -42,6 +43,7 @@ from ember.service.tasks.classify import CLASSIFY
 from ember.service.tasks.embed import EMBED, SIMILARITY
 from ember.service.tasks.rerank import RERANK
 from ember.service.tasks.sparse import SPARSE
+from ember.service.tasks.token_states import TOKEN_STATES
 from ember.service.tasks.tokens import TOKENS
 from ember.service.threads import SharedThreads
 
@@ -149,6 +151,10 @@ class Core:
     async def embed_sparse(self, job: EmbedJob) -> SparseResult:
         """Sparse (SPLADE) embeddings."""
         return await self.run(SPARSE, job)
+
+    async def embed_tokens(self, job: EmbedJob) -> TokenStatesResult:
+        """The last hidden state of every token of each input."""
+        return await self.run(TOKEN_STATES, job)
 
     async def classify(self, job: ClassifyJob) -> ClassifyResult:
         """Every label with its score for each text or text pair."""

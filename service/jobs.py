@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from ember.engines.ner import AggregationStrategy, TokenPrediction
 from ember.engines.quantize import Precision, Quantized
 from ember.engines.scores import LabelScore, Ranked
-from ember.engines.types import FloatArray, IntArray, TruncationSide
+from ember.engines.types import Encoding, FloatArray, IntArray, TruncationSide
 
 __all__ = [
     "AggregationStrategy",
@@ -29,6 +29,7 @@ __all__ = [
     "SparseResult",
     "Timing",
     "TokenPrediction",
+    "TokenStatesResult",
     "TokenizeJob",
     "TokensJob",
     "TokensResult",
@@ -165,6 +166,17 @@ class SparseResult:
 
     indices: list[IntArray]
     values: list[FloatArray]
+    usage: Usage
+    timing: Timing
+
+
+@dataclass(frozen=True)
+class TokenStatesResult:
+    """Per input, its ``(tokens, hidden)`` last hidden states and the encoding they belong to
+    (ids, and offsets/special marks for text inputs)."""
+
+    states: list[FloatArray]
+    encodings: list[Encoding]
     usage: Usage
     timing: Timing
 

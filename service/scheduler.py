@@ -27,6 +27,7 @@ from ember.engines.types import (
     EngineOutput,
     FloatArray,
     IntArray,
+    ItemsOutput,
     SparseOutput,
     TokenLogitsOutput,
     VectorOutput,
@@ -96,6 +97,8 @@ def _split(output: EngineOutput, count: int) -> list[ItemValue]:
         values = list(output.logits)
     elif isinstance(output, SparseOutput):
         values = list(zip(output.indices, output.values, strict=True))
+    elif isinstance(output, ItemsOutput):
+        values = list(output.values)
     else:  # pragma: no cover - typing makes this unreachable
         raise EngineError(f"engine returned an unknown output type {type(output).__name__}")
     if len(values) != count:

@@ -75,6 +75,13 @@ class EmbedServicer(embed_pb2_grpc.EmbedServiceServicer):
         result = await core.similarity(convert.similarity_job(request))
         return convert.similarity_response(result, core.info.model_id)
 
+    async def EmbedTokens(
+        self, request: embed_pb2.EmbedTokensRequest, context: Ctx
+    ) -> embed_pb2.EmbedTokensResponse:
+        core = self._core(request.model)
+        result = await core.embed_tokens(convert.embed_tokens_job(request))
+        return convert.embed_tokens_response(result, core.info.model_id)
+
 
 class ClassifyServicer(classify_pb2_grpc.ClassifyServiceServicer):
     """ember.v1.ClassifyService."""

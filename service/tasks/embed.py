@@ -14,9 +14,10 @@ from ember.service.jobs import EmbedItem, EmbedJob, EmbedResult, SimilarityJob, 
 from ember.service.tasks.base import ModelContext, Ran, TaskSpec, encode_parts
 
 
-def check_inputs(job: EmbedJob, ctx: ModelContext, task: Task) -> None:
-    """The checks every embedding task makes (dense or sparse)."""
-    validate.require_task(ctx.info, task)
+def check_inputs(job: EmbedJob, ctx: ModelContext, task: Task, rpc: str | None = None) -> None:
+    """The checks every embedding task makes (dense, sparse, token states); ``rpc`` names the
+    call in a refusal when it is not ``task``'s own."""
+    validate.require_task(ctx.info, task, rpc)
     validate.check_count(len(job.inputs), ctx.limits.max_client_batch_size)
 
 

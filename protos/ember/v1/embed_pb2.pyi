@@ -665,3 +665,135 @@ class SimilarityResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___SimilarityResponse: _TypeAlias = SimilarityResponse  # noqa: Y015
+
+@_typing.final
+class EmbedTokensRequest(_message.Message):
+    """EmbedTokensRequest is a batch of inputs whose per-token states are wanted."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INPUTS_FIELD_NUMBER: _builtins.int
+    TRUNCATION_FIELD_NUMBER: _builtins.int
+    PROMPT_NAME_FIELD_NUMBER: _builtins.int
+    MODEL_FIELD_NUMBER: _builtins.int
+    prompt_name: _builtins.str
+    """The name of a prompt from the model's configuration, prepended to every text input."""
+    model: _builtins.str
+    """The model to run: a served model id or alias. With one model loaded any value (or none) is
+    accepted; with several, empty picks the first and an unknown name is NOT_FOUND.
+    """
+    @_builtins.property
+    def inputs(self) -> _containers.RepeatedCompositeFieldContainer[Global___EmbedInput]:
+        """The inputs; at least one, at most the server's max client batch size."""
+
+    @_builtins.property
+    def truncation(self) -> _common_pb2.Truncation:
+        """What to do with inputs over the model's maximum input length."""
+
+    def __init__(
+        self,
+        *,
+        inputs: _abc.Iterable[Global___EmbedInput] | None = ...,
+        truncation: _common_pb2.Truncation | None = ...,
+        prompt_name: _builtins.str = ...,
+        model: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["truncation", b"truncation"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["inputs", b"inputs", "model", b"model", "prompt_name", b"prompt_name", "truncation", b"truncation"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EmbedTokensRequest: _TypeAlias = EmbedTokensRequest  # noqa: Y015
+
+@_typing.final
+class TokenEmbeddings(_message.Message):
+    """TokenEmbeddings holds one input's token states and what each row is."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STATES_FIELD_NUMBER: _builtins.int
+    TOKEN_IDS_FIELD_NUMBER: _builtins.int
+    STARTS_FIELD_NUMBER: _builtins.int
+    ENDS_FIELD_NUMBER: _builtins.int
+    SPECIAL_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def states(self) -> Global___FloatMatrix:
+        """One row per token, in input order (rows = the number of tokens, cols = the hidden size):
+        the model's last hidden states, before pooling, Dense layers or normalization.
+        """
+
+    @_builtins.property
+    def token_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """The token id of each row."""
+
+    @_builtins.property
+    def starts(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """Where each token starts in the input text (characters); 0 for special tokens, prompt
+        tokens and token-id inputs.
+        """
+
+    @_builtins.property
+    def ends(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """Where each token ends in the input text (characters, exclusive); 0 where starts is."""
+
+    @_builtins.property
+    def special(self) -> _containers.RepeatedScalarFieldContainer[_builtins.bool]:
+        """Whether each token was added by the tokenizer (CLS, SEP, ...)."""
+
+    def __init__(
+        self,
+        *,
+        states: Global___FloatMatrix | None = ...,
+        token_ids: _abc.Iterable[_builtins.int] | None = ...,
+        starts: _abc.Iterable[_builtins.int] | None = ...,
+        ends: _abc.Iterable[_builtins.int] | None = ...,
+        special: _abc.Iterable[_builtins.bool] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["states", b"states"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ends", b"ends", "special", b"special", "starts", b"starts", "states", b"states", "token_ids", b"token_ids"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TokenEmbeddings: _TypeAlias = TokenEmbeddings  # noqa: Y015
+
+@_typing.final
+class EmbedTokensResponse(_message.Message):
+    """EmbedTokensResponse holds the token states of each input, in input order."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESULTS_FIELD_NUMBER: _builtins.int
+    USAGE_FIELD_NUMBER: _builtins.int
+    TIMING_FIELD_NUMBER: _builtins.int
+    MODEL_FIELD_NUMBER: _builtins.int
+    model: _builtins.str
+    """The served model's id."""
+    @_builtins.property
+    def results(self) -> _containers.RepeatedCompositeFieldContainer[Global___TokenEmbeddings]:
+        """Per input, its token states."""
+
+    @_builtins.property
+    def usage(self) -> _common_pb2.Usage:
+        """Tokens consumed."""
+
+    @_builtins.property
+    def timing(self) -> _common_pb2.Timing:
+        """Where the time went."""
+
+    def __init__(
+        self,
+        *,
+        results: _abc.Iterable[Global___TokenEmbeddings] | None = ...,
+        usage: _common_pb2.Usage | None = ...,
+        timing: _common_pb2.Timing | None = ...,
+        model: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["timing", b"timing", "usage", b"usage"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["model", b"model", "results", b"results", "timing", b"timing", "usage", b"usage"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EmbedTokensResponse: _TypeAlias = EmbedTokensResponse  # noqa: Y015

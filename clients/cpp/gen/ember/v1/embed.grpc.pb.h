@@ -72,6 +72,15 @@ class EmbedService final {
     std::unique_ptr< ::grpc::ClientAsyncResponseReaderInterface< ::ember::v1::SimilarityResponse>> PrepareAsyncSimilarity(::grpc::ClientContext* context, const ::ember::v1::SimilarityRequest& request, ::grpc::CompletionQueue* cq) {
       return std::unique_ptr< ::grpc::ClientAsyncResponseReaderInterface< ::ember::v1::SimilarityResponse>>(PrepareAsyncSimilarityRaw(context, request, cq));
     }
+    // EmbedTokens returns the last hidden state of every token of each input (special tokens
+    // included), with the tokens' ids and character offsets: TEI's /embed_all.
+    virtual ::grpc::Status EmbedTokens(::grpc::ClientContext* context, const ::ember::v1::EmbedTokensRequest& request, ::ember::v1::EmbedTokensResponse* response) = 0;
+    std::unique_ptr< ::grpc::ClientAsyncResponseReaderInterface< ::ember::v1::EmbedTokensResponse>> AsyncEmbedTokens(::grpc::ClientContext* context, const ::ember::v1::EmbedTokensRequest& request, ::grpc::CompletionQueue* cq) {
+      return std::unique_ptr< ::grpc::ClientAsyncResponseReaderInterface< ::ember::v1::EmbedTokensResponse>>(AsyncEmbedTokensRaw(context, request, cq));
+    }
+    std::unique_ptr< ::grpc::ClientAsyncResponseReaderInterface< ::ember::v1::EmbedTokensResponse>> PrepareAsyncEmbedTokens(::grpc::ClientContext* context, const ::ember::v1::EmbedTokensRequest& request, ::grpc::CompletionQueue* cq) {
+      return std::unique_ptr< ::grpc::ClientAsyncResponseReaderInterface< ::ember::v1::EmbedTokensResponse>>(PrepareAsyncEmbedTokensRaw(context, request, cq));
+    }
     class async_interface {
      public:
       virtual ~async_interface() {}
@@ -87,6 +96,10 @@ class EmbedService final {
       // Similarity scores sentences against a source sentence: the cosine of their embeddings.
       virtual void Similarity(::grpc::ClientContext* context, const ::ember::v1::SimilarityRequest* request, ::ember::v1::SimilarityResponse* response, std::function<void(::grpc::Status)>) = 0;
       virtual void Similarity(::grpc::ClientContext* context, const ::ember::v1::SimilarityRequest* request, ::ember::v1::SimilarityResponse* response, ::grpc::ClientUnaryReactor* reactor) = 0;
+      // EmbedTokens returns the last hidden state of every token of each input (special tokens
+      // included), with the tokens' ids and character offsets: TEI's /embed_all.
+      virtual void EmbedTokens(::grpc::ClientContext* context, const ::ember::v1::EmbedTokensRequest* request, ::ember::v1::EmbedTokensResponse* response, std::function<void(::grpc::Status)>) = 0;
+      virtual void EmbedTokens(::grpc::ClientContext* context, const ::ember::v1::EmbedTokensRequest* request, ::ember::v1::EmbedTokensResponse* response, ::grpc::ClientUnaryReactor* reactor) = 0;
     };
     typedef class async_interface experimental_async_interface;
     virtual class async_interface* async() { return nullptr; }
@@ -101,6 +114,8 @@ class EmbedService final {
     virtual ::grpc::ClientAsyncResponseReaderInterface< ::ember::v1::EmbedSparseResponse>* PrepareAsyncEmbedSparseRaw(::grpc::ClientContext* context, const ::ember::v1::EmbedSparseRequest& request, ::grpc::CompletionQueue* cq) = 0;
     virtual ::grpc::ClientAsyncResponseReaderInterface< ::ember::v1::SimilarityResponse>* AsyncSimilarityRaw(::grpc::ClientContext* context, const ::ember::v1::SimilarityRequest& request, ::grpc::CompletionQueue* cq) = 0;
     virtual ::grpc::ClientAsyncResponseReaderInterface< ::ember::v1::SimilarityResponse>* PrepareAsyncSimilarityRaw(::grpc::ClientContext* context, const ::ember::v1::SimilarityRequest& request, ::grpc::CompletionQueue* cq) = 0;
+    virtual ::grpc::ClientAsyncResponseReaderInterface< ::ember::v1::EmbedTokensResponse>* AsyncEmbedTokensRaw(::grpc::ClientContext* context, const ::ember::v1::EmbedTokensRequest& request, ::grpc::CompletionQueue* cq) = 0;
+    virtual ::grpc::ClientAsyncResponseReaderInterface< ::ember::v1::EmbedTokensResponse>* PrepareAsyncEmbedTokensRaw(::grpc::ClientContext* context, const ::ember::v1::EmbedTokensRequest& request, ::grpc::CompletionQueue* cq) = 0;
   };
   class Stub final : public StubInterface {
    public:
@@ -135,6 +150,13 @@ class EmbedService final {
     std::unique_ptr< ::grpc::ClientAsyncResponseReader< ::ember::v1::SimilarityResponse>> PrepareAsyncSimilarity(::grpc::ClientContext* context, const ::ember::v1::SimilarityRequest& request, ::grpc::CompletionQueue* cq) {
       return std::unique_ptr< ::grpc::ClientAsyncResponseReader< ::ember::v1::SimilarityResponse>>(PrepareAsyncSimilarityRaw(context, request, cq));
     }
+    ::grpc::Status EmbedTokens(::grpc::ClientContext* context, const ::ember::v1::EmbedTokensRequest& request, ::ember::v1::EmbedTokensResponse* response) override;
+    std::unique_ptr< ::grpc::ClientAsyncResponseReader< ::ember::v1::EmbedTokensResponse>> AsyncEmbedTokens(::grpc::ClientContext* context, const ::ember::v1::EmbedTokensRequest& request, ::grpc::CompletionQueue* cq) {
+      return std::unique_ptr< ::grpc::ClientAsyncResponseReader< ::ember::v1::EmbedTokensResponse>>(AsyncEmbedTokensRaw(context, request, cq));
+    }
+    std::unique_ptr< ::grpc::ClientAsyncResponseReader< ::ember::v1::EmbedTokensResponse>> PrepareAsyncEmbedTokens(::grpc::ClientContext* context, const ::ember::v1::EmbedTokensRequest& request, ::grpc::CompletionQueue* cq) {
+      return std::unique_ptr< ::grpc::ClientAsyncResponseReader< ::ember::v1::EmbedTokensResponse>>(PrepareAsyncEmbedTokensRaw(context, request, cq));
+    }
     class async final :
       public StubInterface::async_interface {
      public:
@@ -145,6 +167,8 @@ class EmbedService final {
       void EmbedSparse(::grpc::ClientContext* context, const ::ember::v1::EmbedSparseRequest* request, ::ember::v1::EmbedSparseResponse* response, ::grpc::ClientUnaryReactor* reactor) override;
       void Similarity(::grpc::ClientContext* context, const ::ember::v1::SimilarityRequest* request, ::ember::v1::SimilarityResponse* response, std::function<void(::grpc::Status)>) override;
       void Similarity(::grpc::ClientContext* context, const ::ember::v1::SimilarityRequest* request, ::ember::v1::SimilarityResponse* response, ::grpc::ClientUnaryReactor* reactor) override;
+      void EmbedTokens(::grpc::ClientContext* context, const ::ember::v1::EmbedTokensRequest* request, ::ember::v1::EmbedTokensResponse* response, std::function<void(::grpc::Status)>) override;
+      void EmbedTokens(::grpc::ClientContext* context, const ::ember::v1::EmbedTokensRequest* request, ::ember::v1::EmbedTokensResponse* response, ::grpc::ClientUnaryReactor* reactor) override;
      private:
       friend class Stub;
       explicit async(Stub* stub): stub_(stub) { }
@@ -165,10 +189,13 @@ class EmbedService final {
     ::grpc::ClientAsyncResponseReader< ::ember::v1::EmbedSparseResponse>* PrepareAsyncEmbedSparseRaw(::grpc::ClientContext* context, const ::ember::v1::EmbedSparseRequest& request, ::grpc::CompletionQueue* cq) override;
     ::grpc::ClientAsyncResponseReader< ::ember::v1::SimilarityResponse>* AsyncSimilarityRaw(::grpc::ClientContext* context, const ::ember::v1::SimilarityRequest& request, ::grpc::CompletionQueue* cq) override;
     ::grpc::ClientAsyncResponseReader< ::ember::v1::SimilarityResponse>* PrepareAsyncSimilarityRaw(::grpc::ClientContext* context, const ::ember::v1::SimilarityRequest& request, ::grpc::CompletionQueue* cq) override;
+    ::grpc::ClientAsyncResponseReader< ::ember::v1::EmbedTokensResponse>* AsyncEmbedTokensRaw(::grpc::ClientContext* context, const ::ember::v1::EmbedTokensRequest& request, ::grpc::CompletionQueue* cq) override;
+    ::grpc::ClientAsyncResponseReader< ::ember::v1::EmbedTokensResponse>* PrepareAsyncEmbedTokensRaw(::grpc::ClientContext* context, const ::ember::v1::EmbedTokensRequest& request, ::grpc::CompletionQueue* cq) override;
     const ::grpc::internal::RpcMethod rpcmethod_Embed_;
     const ::grpc::internal::RpcMethod rpcmethod_EmbedStream_;
     const ::grpc::internal::RpcMethod rpcmethod_EmbedSparse_;
     const ::grpc::internal::RpcMethod rpcmethod_Similarity_;
+    const ::grpc::internal::RpcMethod rpcmethod_EmbedTokens_;
   };
   static std::unique_ptr<Stub> NewStub(const std::shared_ptr< ::grpc::ChannelInterface>& channel, const ::grpc::StubOptions& options = ::grpc::StubOptions());
 
@@ -185,6 +212,9 @@ class EmbedService final {
     virtual ::grpc::Status EmbedSparse(::grpc::ServerContext* context, const ::ember::v1::EmbedSparseRequest* request, ::ember::v1::EmbedSparseResponse* response);
     // Similarity scores sentences against a source sentence: the cosine of their embeddings.
     virtual ::grpc::Status Similarity(::grpc::ServerContext* context, const ::ember::v1::SimilarityRequest* request, ::ember::v1::SimilarityResponse* response);
+    // EmbedTokens returns the last hidden state of every token of each input (special tokens
+    // included), with the tokens' ids and character offsets: TEI's /embed_all.
+    virtual ::grpc::Status EmbedTokens(::grpc::ServerContext* context, const ::ember::v1::EmbedTokensRequest* request, ::ember::v1::EmbedTokensResponse* response);
   };
   template <class BaseClass>
   class WithAsyncMethod_Embed : public BaseClass {
@@ -266,7 +296,27 @@ class EmbedService final {
       ::grpc::Service::RequestAsyncUnary(3, context, request, response, new_call_cq, notification_cq, tag);
     }
   };
-  typedef WithAsyncMethod_Embed<WithAsyncMethod_EmbedStream<WithAsyncMethod_EmbedSparse<WithAsyncMethod_Similarity<Service > > > > AsyncService;
+  template <class BaseClass>
+  class WithAsyncMethod_EmbedTokens : public BaseClass {
+   private:
+    void BaseClassMustBeDerivedFromService(const Service* /*service*/) {}
+   public:
+    WithAsyncMethod_EmbedTokens() {
+      ::grpc::Service::MarkMethodAsync(4);
+    }
+    ~WithAsyncMethod_EmbedTokens() override {
+      BaseClassMustBeDerivedFromService(this);
+    }
+    // disable synchronous version of this method
+    ::grpc::Status EmbedTokens(::grpc::ServerContext* /*context*/, const ::ember::v1::EmbedTokensRequest* /*request*/, ::ember::v1::EmbedTokensResponse* /*response*/) override {
+      abort();
+      return ::grpc::Status(::grpc::StatusCode::UNIMPLEMENTED, "");
+    }
+    void RequestEmbedTokens(::grpc::ServerContext* context, ::ember::v1::EmbedTokensRequest* request, ::grpc::ServerAsyncResponseWriter< ::ember::v1::EmbedTokensResponse>* response, ::grpc::CompletionQueue* new_call_cq, ::grpc::ServerCompletionQueue* notification_cq, void *tag) {
+      ::grpc::Service::RequestAsyncUnary(4, context, request, response, new_call_cq, notification_cq, tag);
+    }
+  };
+  typedef WithAsyncMethod_Embed<WithAsyncMethod_EmbedStream<WithAsyncMethod_EmbedSparse<WithAsyncMethod_Similarity<WithAsyncMethod_EmbedTokens<Service > > > > > AsyncService;
   template <class BaseClass>
   class WithCallbackMethod_Embed : public BaseClass {
    private:
@@ -371,7 +421,34 @@ class EmbedService final {
     virtual ::grpc::ServerUnaryReactor* Similarity(
       ::grpc::CallbackServerContext* /*context*/, const ::ember::v1::SimilarityRequest* /*request*/, ::ember::v1::SimilarityResponse* /*response*/)  { return nullptr; }
   };
-  typedef WithCallbackMethod_Embed<WithCallbackMethod_EmbedStream<WithCallbackMethod_EmbedSparse<WithCallbackMethod_Similarity<Service > > > > CallbackService;
+  template <class BaseClass>
+  class WithCallbackMethod_EmbedTokens : public BaseClass {
+   private:
+    void BaseClassMustBeDerivedFromService(const Service* /*service*/) {}
+   public:
+    WithCallbackMethod_EmbedTokens() {
+      ::grpc::Service::MarkMethodCallback(4,
+          new ::grpc::internal::CallbackUnaryHandler< ::ember::v1::EmbedTokensRequest, ::ember::v1::EmbedTokensResponse>(
+            [this](
+                   ::grpc::CallbackServerContext* context, const ::ember::v1::EmbedTokensRequest* request, ::ember::v1::EmbedTokensResponse* response) { return this->EmbedTokens(context, request, response); }));}
+    void SetMessageAllocatorFor_EmbedTokens(
+        ::grpc::MessageAllocator< ::ember::v1::EmbedTokensRequest, ::ember::v1::EmbedTokensResponse>* allocator) {
+      ::grpc::internal::MethodHandler* const handler = ::grpc::Service::GetHandler(4);
+      static_cast<::grpc::internal::CallbackUnaryHandler< ::ember::v1::EmbedTokensRequest, ::ember::v1::EmbedTokensResponse>*>(handler)
+              ->SetMessageAllocator(allocator);
+    }
+    ~WithCallbackMethod_EmbedTokens() override {
+      BaseClassMustBeDerivedFromService(this);
+    }
+    // disable synchronous version of this method
+    ::grpc::Status EmbedTokens(::grpc::ServerContext* /*context*/, const ::ember::v1::EmbedTokensRequest* /*request*/, ::ember::v1::EmbedTokensResponse* /*response*/) override {
+      abort();
+      return ::grpc::Status(::grpc::StatusCode::UNIMPLEMENTED, "");
+    }
+    virtual ::grpc::ServerUnaryReactor* EmbedTokens(
+      ::grpc::CallbackServerContext* /*context*/, const ::ember::v1::EmbedTokensRequest* /*request*/, ::ember::v1::EmbedTokensResponse* /*response*/)  { return nullptr; }
+  };
+  typedef WithCallbackMethod_Embed<WithCallbackMethod_EmbedStream<WithCallbackMethod_EmbedSparse<WithCallbackMethod_Similarity<WithCallbackMethod_EmbedTokens<Service > > > > > CallbackService;
   typedef CallbackService ExperimentalCallbackService;
   template <class BaseClass>
   class WithGenericMethod_Embed : public BaseClass {
@@ -437,6 +514,23 @@ class EmbedService final {
     }
     // disable synchronous version of this method
     ::grpc::Status Similarity(::grpc::ServerContext* /*context*/, const ::ember::v1::SimilarityRequest* /*request*/, ::ember::v1::SimilarityResponse* /*response*/) override {
+      abort();
+      return ::grpc::Status(::grpc::StatusCode::UNIMPLEMENTED, "");
+    }
+  };
+  template <class BaseClass>
+  class WithGenericMethod_EmbedTokens : public BaseClass {
+   private:
+    void BaseClassMustBeDerivedFromService(const Service* /*service*/) {}
+   public:
+    WithGenericMethod_EmbedTokens() {
+      ::grpc::Service::MarkMethodGeneric(4);
+    }
+    ~WithGenericMethod_EmbedTokens() override {
+      BaseClassMustBeDerivedFromService(this);
+    }
+    // disable synchronous version of this method
+    ::grpc::Status EmbedTokens(::grpc::ServerContext* /*context*/, const ::ember::v1::EmbedTokensRequest* /*request*/, ::ember::v1::EmbedTokensResponse* /*response*/) override {
       abort();
       return ::grpc::Status(::grpc::StatusCode::UNIMPLEMENTED, "");
     }
@@ -519,6 +613,26 @@ class EmbedService final {
     }
     void RequestSimilarity(::grpc::ServerContext* context, ::grpc::ByteBuffer* request, ::grpc::ServerAsyncResponseWriter< ::grpc::ByteBuffer>* response, ::grpc::CompletionQueue* new_call_cq, ::grpc::ServerCompletionQueue* notification_cq, void *tag) {
       ::grpc::Service::RequestAsyncUnary(3, context, request, response, new_call_cq, notification_cq, tag);
+    }
+  };
+  template <class BaseClass>
+  class WithRawMethod_EmbedTokens : public BaseClass {
+   private:
+    void BaseClassMustBeDerivedFromService(const Service* /*service*/) {}
+   public:
+    WithRawMethod_EmbedTokens() {
+      ::grpc::Service::MarkMethodRaw(4);
+    }
+    ~WithRawMethod_EmbedTokens() override {
+      BaseClassMustBeDerivedFromService(this);
+    }
+    // disable synchronous version of this method
+    ::grpc::Status EmbedTokens(::grpc::ServerContext* /*context*/, const ::ember::v1::EmbedTokensRequest* /*request*/, ::ember::v1::EmbedTokensResponse* /*response*/) override {
+      abort();
+      return ::grpc::Status(::grpc::StatusCode::UNIMPLEMENTED, "");
+    }
+    void RequestEmbedTokens(::grpc::ServerContext* context, ::grpc::ByteBuffer* request, ::grpc::ServerAsyncResponseWriter< ::grpc::ByteBuffer>* response, ::grpc::CompletionQueue* new_call_cq, ::grpc::ServerCompletionQueue* notification_cq, void *tag) {
+      ::grpc::Service::RequestAsyncUnary(4, context, request, response, new_call_cq, notification_cq, tag);
     }
   };
   template <class BaseClass>
@@ -611,6 +725,28 @@ class EmbedService final {
       ::grpc::CallbackServerContext* /*context*/, const ::grpc::ByteBuffer* /*request*/, ::grpc::ByteBuffer* /*response*/)  { return nullptr; }
   };
   template <class BaseClass>
+  class WithRawCallbackMethod_EmbedTokens : public BaseClass {
+   private:
+    void BaseClassMustBeDerivedFromService(const Service* /*service*/) {}
+   public:
+    WithRawCallbackMethod_EmbedTokens() {
+      ::grpc::Service::MarkMethodRawCallback(4,
+          new ::grpc::internal::CallbackUnaryHandler< ::grpc::ByteBuffer, ::grpc::ByteBuffer>(
+            [this](
+                   ::grpc::CallbackServerContext* context, const ::grpc::ByteBuffer* request, ::grpc::ByteBuffer* response) { return this->EmbedTokens(context, request, response); }));
+    }
+    ~WithRawCallbackMethod_EmbedTokens() override {
+      BaseClassMustBeDerivedFromService(this);
+    }
+    // disable synchronous version of this method
+    ::grpc::Status EmbedTokens(::grpc::ServerContext* /*context*/, const ::ember::v1::EmbedTokensRequest* /*request*/, ::ember::v1::EmbedTokensResponse* /*response*/) override {
+      abort();
+      return ::grpc::Status(::grpc::StatusCode::UNIMPLEMENTED, "");
+    }
+    virtual ::grpc::ServerUnaryReactor* EmbedTokens(
+      ::grpc::CallbackServerContext* /*context*/, const ::grpc::ByteBuffer* /*request*/, ::grpc::ByteBuffer* /*response*/)  { return nullptr; }
+  };
+  template <class BaseClass>
   class WithStreamedUnaryMethod_Embed : public BaseClass {
    private:
     void BaseClassMustBeDerivedFromService(const Service* /*service*/) {}
@@ -691,9 +827,36 @@ class EmbedService final {
     // replace default version of method with streamed unary
     virtual ::grpc::Status StreamedSimilarity(::grpc::ServerContext* context, ::grpc::ServerUnaryStreamer< ::ember::v1::SimilarityRequest,::ember::v1::SimilarityResponse>* server_unary_streamer) = 0;
   };
-  typedef WithStreamedUnaryMethod_Embed<WithStreamedUnaryMethod_EmbedSparse<WithStreamedUnaryMethod_Similarity<Service > > > StreamedUnaryService;
+  template <class BaseClass>
+  class WithStreamedUnaryMethod_EmbedTokens : public BaseClass {
+   private:
+    void BaseClassMustBeDerivedFromService(const Service* /*service*/) {}
+   public:
+    WithStreamedUnaryMethod_EmbedTokens() {
+      ::grpc::Service::MarkMethodStreamed(4,
+        new ::grpc::internal::StreamedUnaryHandler<
+          ::ember::v1::EmbedTokensRequest, ::ember::v1::EmbedTokensResponse>(
+            [this](::grpc::ServerContext* context,
+                   ::grpc::ServerUnaryStreamer<
+                     ::ember::v1::EmbedTokensRequest, ::ember::v1::EmbedTokensResponse>* streamer) {
+                       return this->StreamedEmbedTokens(context,
+                         streamer);
+                  }));
+    }
+    ~WithStreamedUnaryMethod_EmbedTokens() override {
+      BaseClassMustBeDerivedFromService(this);
+    }
+    // disable regular version of this method
+    ::grpc::Status EmbedTokens(::grpc::ServerContext* /*context*/, const ::ember::v1::EmbedTokensRequest* /*request*/, ::ember::v1::EmbedTokensResponse* /*response*/) override {
+      abort();
+      return ::grpc::Status(::grpc::StatusCode::UNIMPLEMENTED, "");
+    }
+    // replace default version of method with streamed unary
+    virtual ::grpc::Status StreamedEmbedTokens(::grpc::ServerContext* context, ::grpc::ServerUnaryStreamer< ::ember::v1::EmbedTokensRequest,::ember::v1::EmbedTokensResponse>* server_unary_streamer) = 0;
+  };
+  typedef WithStreamedUnaryMethod_Embed<WithStreamedUnaryMethod_EmbedSparse<WithStreamedUnaryMethod_Similarity<WithStreamedUnaryMethod_EmbedTokens<Service > > > > StreamedUnaryService;
   typedef Service SplitStreamedService;
-  typedef WithStreamedUnaryMethod_Embed<WithStreamedUnaryMethod_EmbedSparse<WithStreamedUnaryMethod_Similarity<Service > > > StreamedService;
+  typedef WithStreamedUnaryMethod_Embed<WithStreamedUnaryMethod_EmbedSparse<WithStreamedUnaryMethod_Similarity<WithStreamedUnaryMethod_EmbedTokens<Service > > > > StreamedService;
 };
 
 }  // namespace v1

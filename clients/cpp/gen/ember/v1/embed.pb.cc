@@ -260,9 +260,61 @@ struct SimilarityResponseDefaultTypeInternal {
   };
 };
 PROTOBUF_ATTRIBUTE_NO_DESTROY PROTOBUF_CONSTINIT PROTOBUF_ATTRIBUTE_INIT_PRIORITY1 SimilarityResponseDefaultTypeInternal _SimilarityResponse_default_instance_;
+PROTOBUF_CONSTEXPR EmbedTokensRequest::EmbedTokensRequest(
+    ::_pbi::ConstantInitialized): _impl_{
+    /*decltype(_impl_.inputs_)*/{}
+  , /*decltype(_impl_.prompt_name_)*/{&::_pbi::fixed_address_empty_string, ::_pbi::ConstantInitialized{}}
+  , /*decltype(_impl_.model_)*/{&::_pbi::fixed_address_empty_string, ::_pbi::ConstantInitialized{}}
+  , /*decltype(_impl_.truncation_)*/nullptr
+  , /*decltype(_impl_._cached_size_)*/{}} {}
+struct EmbedTokensRequestDefaultTypeInternal {
+  PROTOBUF_CONSTEXPR EmbedTokensRequestDefaultTypeInternal()
+      : _instance(::_pbi::ConstantInitialized{}) {}
+  ~EmbedTokensRequestDefaultTypeInternal() {}
+  union {
+    EmbedTokensRequest _instance;
+  };
+};
+PROTOBUF_ATTRIBUTE_NO_DESTROY PROTOBUF_CONSTINIT PROTOBUF_ATTRIBUTE_INIT_PRIORITY1 EmbedTokensRequestDefaultTypeInternal _EmbedTokensRequest_default_instance_;
+PROTOBUF_CONSTEXPR TokenEmbeddings::TokenEmbeddings(
+    ::_pbi::ConstantInitialized): _impl_{
+    /*decltype(_impl_.token_ids_)*/{}
+  , /*decltype(_impl_._token_ids_cached_byte_size_)*/{0}
+  , /*decltype(_impl_.starts_)*/{}
+  , /*decltype(_impl_._starts_cached_byte_size_)*/{0}
+  , /*decltype(_impl_.ends_)*/{}
+  , /*decltype(_impl_._ends_cached_byte_size_)*/{0}
+  , /*decltype(_impl_.special_)*/{}
+  , /*decltype(_impl_.states_)*/nullptr
+  , /*decltype(_impl_._cached_size_)*/{}} {}
+struct TokenEmbeddingsDefaultTypeInternal {
+  PROTOBUF_CONSTEXPR TokenEmbeddingsDefaultTypeInternal()
+      : _instance(::_pbi::ConstantInitialized{}) {}
+  ~TokenEmbeddingsDefaultTypeInternal() {}
+  union {
+    TokenEmbeddings _instance;
+  };
+};
+PROTOBUF_ATTRIBUTE_NO_DESTROY PROTOBUF_CONSTINIT PROTOBUF_ATTRIBUTE_INIT_PRIORITY1 TokenEmbeddingsDefaultTypeInternal _TokenEmbeddings_default_instance_;
+PROTOBUF_CONSTEXPR EmbedTokensResponse::EmbedTokensResponse(
+    ::_pbi::ConstantInitialized): _impl_{
+    /*decltype(_impl_.results_)*/{}
+  , /*decltype(_impl_.model_)*/{&::_pbi::fixed_address_empty_string, ::_pbi::ConstantInitialized{}}
+  , /*decltype(_impl_.usage_)*/nullptr
+  , /*decltype(_impl_.timing_)*/nullptr
+  , /*decltype(_impl_._cached_size_)*/{}} {}
+struct EmbedTokensResponseDefaultTypeInternal {
+  PROTOBUF_CONSTEXPR EmbedTokensResponseDefaultTypeInternal()
+      : _instance(::_pbi::ConstantInitialized{}) {}
+  ~EmbedTokensResponseDefaultTypeInternal() {}
+  union {
+    EmbedTokensResponse _instance;
+  };
+};
+PROTOBUF_ATTRIBUTE_NO_DESTROY PROTOBUF_CONSTINIT PROTOBUF_ATTRIBUTE_INIT_PRIORITY1 EmbedTokensResponseDefaultTypeInternal _EmbedTokensResponse_default_instance_;
 }  // namespace v1
 }  // namespace ember
-static ::_pb::Metadata file_level_metadata_ember_2fv1_2fembed_2eproto[15];
+static ::_pb::Metadata file_level_metadata_ember_2fv1_2fembed_2eproto[18];
 static const ::_pb::EnumDescriptor* file_level_enum_descriptors_ember_2fv1_2fembed_2eproto[2];
 static constexpr ::_pb::ServiceDescriptor const** file_level_service_descriptors_ember_2fv1_2fembed_2eproto = nullptr;
 
@@ -423,6 +475,37 @@ const uint32_t TableStruct_ember_2fv1_2fembed_2eproto::offsets[] PROTOBUF_SECTIO
   PROTOBUF_FIELD_OFFSET(::ember::v1::SimilarityResponse, _impl_.usage_),
   PROTOBUF_FIELD_OFFSET(::ember::v1::SimilarityResponse, _impl_.timing_),
   PROTOBUF_FIELD_OFFSET(::ember::v1::SimilarityResponse, _impl_.model_),
+  ~0u,  // no _has_bits_
+  PROTOBUF_FIELD_OFFSET(::ember::v1::EmbedTokensRequest, _internal_metadata_),
+  ~0u,  // no _extensions_
+  ~0u,  // no _oneof_case_
+  ~0u,  // no _weak_field_map_
+  ~0u,  // no _inlined_string_donated_
+  PROTOBUF_FIELD_OFFSET(::ember::v1::EmbedTokensRequest, _impl_.inputs_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::EmbedTokensRequest, _impl_.truncation_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::EmbedTokensRequest, _impl_.prompt_name_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::EmbedTokensRequest, _impl_.model_),
+  ~0u,  // no _has_bits_
+  PROTOBUF_FIELD_OFFSET(::ember::v1::TokenEmbeddings, _internal_metadata_),
+  ~0u,  // no _extensions_
+  ~0u,  // no _oneof_case_
+  ~0u,  // no _weak_field_map_
+  ~0u,  // no _inlined_string_donated_
+  PROTOBUF_FIELD_OFFSET(::ember::v1::TokenEmbeddings, _impl_.states_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::TokenEmbeddings, _impl_.token_ids_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::TokenEmbeddings, _impl_.starts_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::TokenEmbeddings, _impl_.ends_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::TokenEmbeddings, _impl_.special_),
+  ~0u,  // no _has_bits_
+  PROTOBUF_FIELD_OFFSET(::ember::v1::EmbedTokensResponse, _internal_metadata_),
+  ~0u,  // no _extensions_
+  ~0u,  // no _oneof_case_
+  ~0u,  // no _weak_field_map_
+  ~0u,  // no _inlined_string_donated_
+  PROTOBUF_FIELD_OFFSET(::ember::v1::EmbedTokensResponse, _impl_.results_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::EmbedTokensResponse, _impl_.usage_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::EmbedTokensResponse, _impl_.timing_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::EmbedTokensResponse, _impl_.model_),
 };
 static const ::_pbi::MigrationSchema schemas[] PROTOBUF_SECTION_VARIABLE(protodesc_cold) = {
   { 0, -1, -1, sizeof(::ember::v1::TokenIds)},
@@ -440,6 +523,9 @@ static const ::_pbi::MigrationSchema schemas[] PROTOBUF_SECTION_VARIABLE(protode
   { 125, -1, -1, sizeof(::ember::v1::EmbedSparseResponse)},
   { 135, -1, -1, sizeof(::ember::v1::SimilarityRequest)},
   { 146, -1, -1, sizeof(::ember::v1::SimilarityResponse)},
+  { 156, -1, -1, sizeof(::ember::v1::EmbedTokensRequest)},
+  { 166, -1, -1, sizeof(::ember::v1::TokenEmbeddings)},
+  { 177, -1, -1, sizeof(::ember::v1::EmbedTokensResponse)},
 };
 
 static const ::_pb::Message* const file_default_instances[] = {
@@ -458,6 +544,9 @@ static const ::_pb::Message* const file_default_instances[] = {
   &::ember::v1::_EmbedSparseResponse_default_instance_._instance,
   &::ember::v1::_SimilarityRequest_default_instance_._instance,
   &::ember::v1::_SimilarityResponse_default_instance_._instance,
+  &::ember::v1::_EmbedTokensRequest_default_instance_._instance,
+  &::ember::v1::_TokenEmbeddings_default_instance_._instance,
+  &::ember::v1::_EmbedTokensResponse_default_instance_._instance,
 };
 
 const char descriptor_table_protodef_ember_2fv1_2fembed_2eproto[] PROTOBUF_SECTION_VARIABLE(protodesc_cold) =
@@ -520,24 +609,39 @@ const char descriptor_table_protodef_ember_2fv1_2fembed_2eproto[] PROTOBUF_SECTI
   "milarityResponse\022\026\n\006scores\030\001 \003(\002R\006scores"
   "\022%\n\005usage\030\002 \001(\0132\017.ember.v1.UsageR\005usage\022"
   "(\n\006timing\030\003 \001(\0132\020.ember.v1.TimingR\006timin"
-  "g\022\024\n\005model\030\004 \001(\tR\005model*\215\001\n\017EmbeddingFor"
-  "mat\022 \n\034EMBEDDING_FORMAT_UNSPECIFIED\020\000\022\032\n"
-  "\026EMBEDDING_FORMAT_FLOAT\020\001\022\037\n\033EMBEDDING_F"
-  "ORMAT_FLOAT32_LE\020\002\022\033\n\027EMBEDDING_FORMAT_M"
-  "ATRIX\020\003*\330\001\n\022EmbeddingPrecision\022#\n\037EMBEDD"
-  "ING_PRECISION_UNSPECIFIED\020\000\022\037\n\033EMBEDDING"
-  "_PRECISION_FLOAT32\020\001\022\034\n\030EMBEDDING_PRECIS"
-  "ION_INT8\020\002\022\035\n\031EMBEDDING_PRECISION_UINT8\020"
-  "\003\022\036\n\032EMBEDDING_PRECISION_BINARY\020\004\022\037\n\033EMB"
-  "EDDING_PRECISION_UBINARY\020\0052\255\002\n\014EmbedServ"
-  "ice\0228\n\005Embed\022\026.ember.v1.EmbedRequest\032\027.e"
-  "mber.v1.EmbedResponse\022N\n\013EmbedStream\022\034.e"
-  "mber.v1.EmbedStreamRequest\032\035.ember.v1.Em"
-  "bedStreamResponse(\0010\001\022J\n\013EmbedSparse\022\034.e"
-  "mber.v1.EmbedSparseRequest\032\035.ember.v1.Em"
-  "bedSparseResponse\022G\n\nSimilarity\022\033.ember."
-  "v1.SimilarityRequest\032\034.ember.v1.Similari"
-  "tyResponseB~\n\014com.ember.v1B\nEmbedProtoP\001"
+  "g\022\024\n\005model\030\004 \001(\tR\005model\"\257\001\n\022EmbedTokensR"
+  "equest\022,\n\006inputs\030\001 \003(\0132\024.ember.v1.EmbedI"
+  "nputR\006inputs\0224\n\ntruncation\030\002 \001(\0132\024.ember"
+  ".v1.TruncationR\ntruncation\022\037\n\013prompt_nam"
+  "e\030\003 \001(\tR\npromptName\022\024\n\005model\030\004 \001(\tR\005mode"
+  "l\"\243\001\n\017TokenEmbeddings\022-\n\006states\030\001 \001(\0132\025."
+  "ember.v1.FloatMatrixR\006states\022\033\n\ttoken_id"
+  "s\030\002 \003(\rR\010tokenIds\022\026\n\006starts\030\003 \003(\rR\006start"
+  "s\022\022\n\004ends\030\004 \003(\rR\004ends\022\030\n\007special\030\005 \003(\010R\007"
+  "special\"\261\001\n\023EmbedTokensResponse\0223\n\007resul"
+  "ts\030\001 \003(\0132\031.ember.v1.TokenEmbeddingsR\007res"
+  "ults\022%\n\005usage\030\002 \001(\0132\017.ember.v1.UsageR\005us"
+  "age\022(\n\006timing\030\003 \001(\0132\020.ember.v1.TimingR\006t"
+  "iming\022\024\n\005model\030\004 \001(\tR\005model*\215\001\n\017Embeddin"
+  "gFormat\022 \n\034EMBEDDING_FORMAT_UNSPECIFIED\020"
+  "\000\022\032\n\026EMBEDDING_FORMAT_FLOAT\020\001\022\037\n\033EMBEDDI"
+  "NG_FORMAT_FLOAT32_LE\020\002\022\033\n\027EMBEDDING_FORM"
+  "AT_MATRIX\020\003*\330\001\n\022EmbeddingPrecision\022#\n\037EM"
+  "BEDDING_PRECISION_UNSPECIFIED\020\000\022\037\n\033EMBED"
+  "DING_PRECISION_FLOAT32\020\001\022\034\n\030EMBEDDING_PR"
+  "ECISION_INT8\020\002\022\035\n\031EMBEDDING_PRECISION_UI"
+  "NT8\020\003\022\036\n\032EMBEDDING_PRECISION_BINARY\020\004\022\037\n"
+  "\033EMBEDDING_PRECISION_UBINARY\020\0052\371\002\n\014Embed"
+  "Service\0228\n\005Embed\022\026.ember.v1.EmbedRequest"
+  "\032\027.ember.v1.EmbedResponse\022N\n\013EmbedStream"
+  "\022\034.ember.v1.EmbedStreamRequest\032\035.ember.v"
+  "1.EmbedStreamResponse(\0010\001\022J\n\013EmbedSparse"
+  "\022\034.ember.v1.EmbedSparseRequest\032\035.ember.v"
+  "1.EmbedSparseResponse\022G\n\nSimilarity\022\033.em"
+  "ber.v1.SimilarityRequest\032\034.ember.v1.Simi"
+  "larityResponse\022J\n\013EmbedTokens\022\034.ember.v1"
+  ".EmbedTokensRequest\032\035.ember.v1.EmbedToke"
+  "nsResponseB~\n\014com.ember.v1B\nEmbedProtoP\001"
   "Z8github.com/ember-serve/ember/clients/g"
   "o/ember/v1;emberv1\242\002\003EXX\252\002\010Ember.V1\312\002\010Em"
   "ber\\V1\352\002\tEmber::V1b\006proto3"
@@ -547,9 +651,9 @@ static const ::_pbi::DescriptorTable* const descriptor_table_ember_2fv1_2fembed_
 };
 static ::_pbi::once_flag descriptor_table_ember_2fv1_2fembed_2eproto_once;
 const ::_pbi::DescriptorTable descriptor_table_ember_2fv1_2fembed_2eproto = {
-    false, false, 3186, descriptor_table_protodef_ember_2fv1_2fembed_2eproto,
+    false, false, 3786, descriptor_table_protodef_ember_2fv1_2fembed_2eproto,
     "ember/v1/embed.proto",
-    &descriptor_table_ember_2fv1_2fembed_2eproto_once, descriptor_table_ember_2fv1_2fembed_2eproto_deps, 1, 15,
+    &descriptor_table_ember_2fv1_2fembed_2eproto_once, descriptor_table_ember_2fv1_2fembed_2eproto_deps, 1, 18,
     schemas, file_default_instances, TableStruct_ember_2fv1_2fembed_2eproto::offsets,
     file_level_metadata_ember_2fv1_2fembed_2eproto, file_level_enum_descriptors_ember_2fv1_2fembed_2eproto,
     file_level_service_descriptors_ember_2fv1_2fembed_2eproto,
@@ -5303,6 +5407,1030 @@ void SimilarityResponse::InternalSwap(SimilarityResponse* other) {
       file_level_metadata_ember_2fv1_2fembed_2eproto[14]);
 }
 
+// ===================================================================
+
+class EmbedTokensRequest::_Internal {
+ public:
+  static const ::ember::v1::Truncation& truncation(const EmbedTokensRequest* msg);
+};
+
+const ::ember::v1::Truncation&
+EmbedTokensRequest::_Internal::truncation(const EmbedTokensRequest* msg) {
+  return *msg->_impl_.truncation_;
+}
+void EmbedTokensRequest::clear_truncation() {
+  if (GetArenaForAllocation() == nullptr && _impl_.truncation_ != nullptr) {
+    delete _impl_.truncation_;
+  }
+  _impl_.truncation_ = nullptr;
+}
+EmbedTokensRequest::EmbedTokensRequest(::PROTOBUF_NAMESPACE_ID::Arena* arena,
+                         bool is_message_owned)
+  : ::PROTOBUF_NAMESPACE_ID::Message(arena, is_message_owned) {
+  SharedCtor(arena, is_message_owned);
+  // @@protoc_insertion_point(arena_constructor:ember.v1.EmbedTokensRequest)
+}
+EmbedTokensRequest::EmbedTokensRequest(const EmbedTokensRequest& from)
+  : ::PROTOBUF_NAMESPACE_ID::Message() {
+  EmbedTokensRequest* const _this = this; (void)_this;
+  new (&_impl_) Impl_{
+      decltype(_impl_.inputs_){from._impl_.inputs_}
+    , decltype(_impl_.prompt_name_){}
+    , decltype(_impl_.model_){}
+    , decltype(_impl_.truncation_){nullptr}
+    , /*decltype(_impl_._cached_size_)*/{}};
+
+  _internal_metadata_.MergeFrom<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(from._internal_metadata_);
+  _impl_.prompt_name_.InitDefault();
+  #ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
+    _impl_.prompt_name_.Set("", GetArenaForAllocation());
+  #endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  if (!from._internal_prompt_name().empty()) {
+    _this->_impl_.prompt_name_.Set(from._internal_prompt_name(), 
+      _this->GetArenaForAllocation());
+  }
+  _impl_.model_.InitDefault();
+  #ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
+    _impl_.model_.Set("", GetArenaForAllocation());
+  #endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  if (!from._internal_model().empty()) {
+    _this->_impl_.model_.Set(from._internal_model(), 
+      _this->GetArenaForAllocation());
+  }
+  if (from._internal_has_truncation()) {
+    _this->_impl_.truncation_ = new ::ember::v1::Truncation(*from._impl_.truncation_);
+  }
+  // @@protoc_insertion_point(copy_constructor:ember.v1.EmbedTokensRequest)
+}
+
+inline void EmbedTokensRequest::SharedCtor(
+    ::_pb::Arena* arena, bool is_message_owned) {
+  (void)arena;
+  (void)is_message_owned;
+  new (&_impl_) Impl_{
+      decltype(_impl_.inputs_){arena}
+    , decltype(_impl_.prompt_name_){}
+    , decltype(_impl_.model_){}
+    , decltype(_impl_.truncation_){nullptr}
+    , /*decltype(_impl_._cached_size_)*/{}
+  };
+  _impl_.prompt_name_.InitDefault();
+  #ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
+    _impl_.prompt_name_.Set("", GetArenaForAllocation());
+  #endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  _impl_.model_.InitDefault();
+  #ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
+    _impl_.model_.Set("", GetArenaForAllocation());
+  #endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
+}
+
+EmbedTokensRequest::~EmbedTokensRequest() {
+  // @@protoc_insertion_point(destructor:ember.v1.EmbedTokensRequest)
+  if (auto *arena = _internal_metadata_.DeleteReturnArena<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>()) {
+  (void)arena;
+    return;
+  }
+  SharedDtor();
+}
+
+inline void EmbedTokensRequest::SharedDtor() {
+  GOOGLE_DCHECK(GetArenaForAllocation() == nullptr);
+  _impl_.inputs_.~RepeatedPtrField();
+  _impl_.prompt_name_.Destroy();
+  _impl_.model_.Destroy();
+  if (this != internal_default_instance()) delete _impl_.truncation_;
+}
+
+void EmbedTokensRequest::SetCachedSize(int size) const {
+  _impl_._cached_size_.Set(size);
+}
+
+void EmbedTokensRequest::Clear() {
+// @@protoc_insertion_point(message_clear_start:ember.v1.EmbedTokensRequest)
+  uint32_t cached_has_bits = 0;
+  // Prevent compiler warnings about cached_has_bits being unused
+  (void) cached_has_bits;
+
+  _impl_.inputs_.Clear();
+  _impl_.prompt_name_.ClearToEmpty();
+  _impl_.model_.ClearToEmpty();
+  if (GetArenaForAllocation() == nullptr && _impl_.truncation_ != nullptr) {
+    delete _impl_.truncation_;
+  }
+  _impl_.truncation_ = nullptr;
+  _internal_metadata_.Clear<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>();
+}
+
+const char* EmbedTokensRequest::_InternalParse(const char* ptr, ::_pbi::ParseContext* ctx) {
+#define CHK_(x) if (PROTOBUF_PREDICT_FALSE(!(x))) goto failure
+  while (!ctx->Done(&ptr)) {
+    uint32_t tag;
+    ptr = ::_pbi::ReadTag(ptr, &tag);
+    switch (tag >> 3) {
+      // repeated .ember.v1.EmbedInput inputs = 1 [json_name = "inputs"];
+      case 1:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 10)) {
+          ptr -= 1;
+          do {
+            ptr += 1;
+            ptr = ctx->ParseMessage(_internal_add_inputs(), ptr);
+            CHK_(ptr);
+            if (!ctx->DataAvailable(ptr)) break;
+          } while (::PROTOBUF_NAMESPACE_ID::internal::ExpectTag<10>(ptr));
+        } else
+          goto handle_unusual;
+        continue;
+      // .ember.v1.Truncation truncation = 2 [json_name = "truncation"];
+      case 2:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 18)) {
+          ptr = ctx->ParseMessage(_internal_mutable_truncation(), ptr);
+          CHK_(ptr);
+        } else
+          goto handle_unusual;
+        continue;
+      // string prompt_name = 3 [json_name = "promptName"];
+      case 3:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 26)) {
+          auto str = _internal_mutable_prompt_name();
+          ptr = ::_pbi::InlineGreedyStringParser(str, ptr, ctx);
+          CHK_(ptr);
+          CHK_(::_pbi::VerifyUTF8(str, "ember.v1.EmbedTokensRequest.prompt_name"));
+        } else
+          goto handle_unusual;
+        continue;
+      // string model = 4 [json_name = "model"];
+      case 4:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 34)) {
+          auto str = _internal_mutable_model();
+          ptr = ::_pbi::InlineGreedyStringParser(str, ptr, ctx);
+          CHK_(ptr);
+          CHK_(::_pbi::VerifyUTF8(str, "ember.v1.EmbedTokensRequest.model"));
+        } else
+          goto handle_unusual;
+        continue;
+      default:
+        goto handle_unusual;
+    }  // switch
+  handle_unusual:
+    if ((tag == 0) || ((tag & 7) == 4)) {
+      CHK_(ptr);
+      ctx->SetLastTag(tag);
+      goto message_done;
+    }
+    ptr = UnknownFieldParse(
+        tag,
+        _internal_metadata_.mutable_unknown_fields<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(),
+        ptr, ctx);
+    CHK_(ptr != nullptr);
+  }  // while
+message_done:
+  return ptr;
+failure:
+  ptr = nullptr;
+  goto message_done;
+#undef CHK_
+}
+
+uint8_t* EmbedTokensRequest::_InternalSerialize(
+    uint8_t* target, ::PROTOBUF_NAMESPACE_ID::io::EpsCopyOutputStream* stream) const {
+  // @@protoc_insertion_point(serialize_to_array_start:ember.v1.EmbedTokensRequest)
+  uint32_t cached_has_bits = 0;
+  (void) cached_has_bits;
+
+  // repeated .ember.v1.EmbedInput inputs = 1 [json_name = "inputs"];
+  for (unsigned i = 0,
+      n = static_cast<unsigned>(this->_internal_inputs_size()); i < n; i++) {
+    const auto& repfield = this->_internal_inputs(i);
+    target = ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::
+        InternalWriteMessage(1, repfield, repfield.GetCachedSize(), target, stream);
+  }
+
+  // .ember.v1.Truncation truncation = 2 [json_name = "truncation"];
+  if (this->_internal_has_truncation()) {
+    target = ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::
+      InternalWriteMessage(2, _Internal::truncation(this),
+        _Internal::truncation(this).GetCachedSize(), target, stream);
+  }
+
+  // string prompt_name = 3 [json_name = "promptName"];
+  if (!this->_internal_prompt_name().empty()) {
+    ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::VerifyUtf8String(
+      this->_internal_prompt_name().data(), static_cast<int>(this->_internal_prompt_name().length()),
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::SERIALIZE,
+      "ember.v1.EmbedTokensRequest.prompt_name");
+    target = stream->WriteStringMaybeAliased(
+        3, this->_internal_prompt_name(), target);
+  }
+
+  // string model = 4 [json_name = "model"];
+  if (!this->_internal_model().empty()) {
+    ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::VerifyUtf8String(
+      this->_internal_model().data(), static_cast<int>(this->_internal_model().length()),
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::SERIALIZE,
+      "ember.v1.EmbedTokensRequest.model");
+    target = stream->WriteStringMaybeAliased(
+        4, this->_internal_model(), target);
+  }
+
+  if (PROTOBUF_PREDICT_FALSE(_internal_metadata_.have_unknown_fields())) {
+    target = ::_pbi::WireFormat::InternalSerializeUnknownFieldsToArray(
+        _internal_metadata_.unknown_fields<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(::PROTOBUF_NAMESPACE_ID::UnknownFieldSet::default_instance), target, stream);
+  }
+  // @@protoc_insertion_point(serialize_to_array_end:ember.v1.EmbedTokensRequest)
+  return target;
+}
+
+size_t EmbedTokensRequest::ByteSizeLong() const {
+// @@protoc_insertion_point(message_byte_size_start:ember.v1.EmbedTokensRequest)
+  size_t total_size = 0;
+
+  uint32_t cached_has_bits = 0;
+  // Prevent compiler warnings about cached_has_bits being unused
+  (void) cached_has_bits;
+
+  // repeated .ember.v1.EmbedInput inputs = 1 [json_name = "inputs"];
+  total_size += 1UL * this->_internal_inputs_size();
+  for (const auto& msg : this->_impl_.inputs_) {
+    total_size +=
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::MessageSize(msg);
+  }
+
+  // string prompt_name = 3 [json_name = "promptName"];
+  if (!this->_internal_prompt_name().empty()) {
+    total_size += 1 +
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::StringSize(
+        this->_internal_prompt_name());
+  }
+
+  // string model = 4 [json_name = "model"];
+  if (!this->_internal_model().empty()) {
+    total_size += 1 +
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::StringSize(
+        this->_internal_model());
+  }
+
+  // .ember.v1.Truncation truncation = 2 [json_name = "truncation"];
+  if (this->_internal_has_truncation()) {
+    total_size += 1 +
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::MessageSize(
+        *_impl_.truncation_);
+  }
+
+  return MaybeComputeUnknownFieldsSize(total_size, &_impl_._cached_size_);
+}
+
+const ::PROTOBUF_NAMESPACE_ID::Message::ClassData EmbedTokensRequest::_class_data_ = {
+    ::PROTOBUF_NAMESPACE_ID::Message::CopyWithSourceCheck,
+    EmbedTokensRequest::MergeImpl
+};
+const ::PROTOBUF_NAMESPACE_ID::Message::ClassData*EmbedTokensRequest::GetClassData() const { return &_class_data_; }
+
+
+void EmbedTokensRequest::MergeImpl(::PROTOBUF_NAMESPACE_ID::Message& to_msg, const ::PROTOBUF_NAMESPACE_ID::Message& from_msg) {
+  auto* const _this = static_cast<EmbedTokensRequest*>(&to_msg);
+  auto& from = static_cast<const EmbedTokensRequest&>(from_msg);
+  // @@protoc_insertion_point(class_specific_merge_from_start:ember.v1.EmbedTokensRequest)
+  GOOGLE_DCHECK_NE(&from, _this);
+  uint32_t cached_has_bits = 0;
+  (void) cached_has_bits;
+
+  _this->_impl_.inputs_.MergeFrom(from._impl_.inputs_);
+  if (!from._internal_prompt_name().empty()) {
+    _this->_internal_set_prompt_name(from._internal_prompt_name());
+  }
+  if (!from._internal_model().empty()) {
+    _this->_internal_set_model(from._internal_model());
+  }
+  if (from._internal_has_truncation()) {
+    _this->_internal_mutable_truncation()->::ember::v1::Truncation::MergeFrom(
+        from._internal_truncation());
+  }
+  _this->_internal_metadata_.MergeFrom<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(from._internal_metadata_);
+}
+
+void EmbedTokensRequest::CopyFrom(const EmbedTokensRequest& from) {
+// @@protoc_insertion_point(class_specific_copy_from_start:ember.v1.EmbedTokensRequest)
+  if (&from == this) return;
+  Clear();
+  MergeFrom(from);
+}
+
+bool EmbedTokensRequest::IsInitialized() const {
+  return true;
+}
+
+void EmbedTokensRequest::InternalSwap(EmbedTokensRequest* other) {
+  using std::swap;
+  auto* lhs_arena = GetArenaForAllocation();
+  auto* rhs_arena = other->GetArenaForAllocation();
+  _internal_metadata_.InternalSwap(&other->_internal_metadata_);
+  _impl_.inputs_.InternalSwap(&other->_impl_.inputs_);
+  ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr::InternalSwap(
+      &_impl_.prompt_name_, lhs_arena,
+      &other->_impl_.prompt_name_, rhs_arena
+  );
+  ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr::InternalSwap(
+      &_impl_.model_, lhs_arena,
+      &other->_impl_.model_, rhs_arena
+  );
+  swap(_impl_.truncation_, other->_impl_.truncation_);
+}
+
+::PROTOBUF_NAMESPACE_ID::Metadata EmbedTokensRequest::GetMetadata() const {
+  return ::_pbi::AssignDescriptors(
+      &descriptor_table_ember_2fv1_2fembed_2eproto_getter, &descriptor_table_ember_2fv1_2fembed_2eproto_once,
+      file_level_metadata_ember_2fv1_2fembed_2eproto[15]);
+}
+
+// ===================================================================
+
+class TokenEmbeddings::_Internal {
+ public:
+  static const ::ember::v1::FloatMatrix& states(const TokenEmbeddings* msg);
+};
+
+const ::ember::v1::FloatMatrix&
+TokenEmbeddings::_Internal::states(const TokenEmbeddings* msg) {
+  return *msg->_impl_.states_;
+}
+TokenEmbeddings::TokenEmbeddings(::PROTOBUF_NAMESPACE_ID::Arena* arena,
+                         bool is_message_owned)
+  : ::PROTOBUF_NAMESPACE_ID::Message(arena, is_message_owned) {
+  SharedCtor(arena, is_message_owned);
+  // @@protoc_insertion_point(arena_constructor:ember.v1.TokenEmbeddings)
+}
+TokenEmbeddings::TokenEmbeddings(const TokenEmbeddings& from)
+  : ::PROTOBUF_NAMESPACE_ID::Message() {
+  TokenEmbeddings* const _this = this; (void)_this;
+  new (&_impl_) Impl_{
+      decltype(_impl_.token_ids_){from._impl_.token_ids_}
+    , /*decltype(_impl_._token_ids_cached_byte_size_)*/{0}
+    , decltype(_impl_.starts_){from._impl_.starts_}
+    , /*decltype(_impl_._starts_cached_byte_size_)*/{0}
+    , decltype(_impl_.ends_){from._impl_.ends_}
+    , /*decltype(_impl_._ends_cached_byte_size_)*/{0}
+    , decltype(_impl_.special_){from._impl_.special_}
+    , decltype(_impl_.states_){nullptr}
+    , /*decltype(_impl_._cached_size_)*/{}};
+
+  _internal_metadata_.MergeFrom<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(from._internal_metadata_);
+  if (from._internal_has_states()) {
+    _this->_impl_.states_ = new ::ember::v1::FloatMatrix(*from._impl_.states_);
+  }
+  // @@protoc_insertion_point(copy_constructor:ember.v1.TokenEmbeddings)
+}
+
+inline void TokenEmbeddings::SharedCtor(
+    ::_pb::Arena* arena, bool is_message_owned) {
+  (void)arena;
+  (void)is_message_owned;
+  new (&_impl_) Impl_{
+      decltype(_impl_.token_ids_){arena}
+    , /*decltype(_impl_._token_ids_cached_byte_size_)*/{0}
+    , decltype(_impl_.starts_){arena}
+    , /*decltype(_impl_._starts_cached_byte_size_)*/{0}
+    , decltype(_impl_.ends_){arena}
+    , /*decltype(_impl_._ends_cached_byte_size_)*/{0}
+    , decltype(_impl_.special_){arena}
+    , decltype(_impl_.states_){nullptr}
+    , /*decltype(_impl_._cached_size_)*/{}
+  };
+}
+
+TokenEmbeddings::~TokenEmbeddings() {
+  // @@protoc_insertion_point(destructor:ember.v1.TokenEmbeddings)
+  if (auto *arena = _internal_metadata_.DeleteReturnArena<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>()) {
+  (void)arena;
+    return;
+  }
+  SharedDtor();
+}
+
+inline void TokenEmbeddings::SharedDtor() {
+  GOOGLE_DCHECK(GetArenaForAllocation() == nullptr);
+  _impl_.token_ids_.~RepeatedField();
+  _impl_.starts_.~RepeatedField();
+  _impl_.ends_.~RepeatedField();
+  _impl_.special_.~RepeatedField();
+  if (this != internal_default_instance()) delete _impl_.states_;
+}
+
+void TokenEmbeddings::SetCachedSize(int size) const {
+  _impl_._cached_size_.Set(size);
+}
+
+void TokenEmbeddings::Clear() {
+// @@protoc_insertion_point(message_clear_start:ember.v1.TokenEmbeddings)
+  uint32_t cached_has_bits = 0;
+  // Prevent compiler warnings about cached_has_bits being unused
+  (void) cached_has_bits;
+
+  _impl_.token_ids_.Clear();
+  _impl_.starts_.Clear();
+  _impl_.ends_.Clear();
+  _impl_.special_.Clear();
+  if (GetArenaForAllocation() == nullptr && _impl_.states_ != nullptr) {
+    delete _impl_.states_;
+  }
+  _impl_.states_ = nullptr;
+  _internal_metadata_.Clear<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>();
+}
+
+const char* TokenEmbeddings::_InternalParse(const char* ptr, ::_pbi::ParseContext* ctx) {
+#define CHK_(x) if (PROTOBUF_PREDICT_FALSE(!(x))) goto failure
+  while (!ctx->Done(&ptr)) {
+    uint32_t tag;
+    ptr = ::_pbi::ReadTag(ptr, &tag);
+    switch (tag >> 3) {
+      // .ember.v1.FloatMatrix states = 1 [json_name = "states"];
+      case 1:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 10)) {
+          ptr = ctx->ParseMessage(_internal_mutable_states(), ptr);
+          CHK_(ptr);
+        } else
+          goto handle_unusual;
+        continue;
+      // repeated uint32 token_ids = 2 [json_name = "tokenIds"];
+      case 2:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 18)) {
+          ptr = ::PROTOBUF_NAMESPACE_ID::internal::PackedUInt32Parser(_internal_mutable_token_ids(), ptr, ctx);
+          CHK_(ptr);
+        } else if (static_cast<uint8_t>(tag) == 16) {
+          _internal_add_token_ids(::PROTOBUF_NAMESPACE_ID::internal::ReadVarint32(&ptr));
+          CHK_(ptr);
+        } else
+          goto handle_unusual;
+        continue;
+      // repeated uint32 starts = 3 [json_name = "starts"];
+      case 3:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 26)) {
+          ptr = ::PROTOBUF_NAMESPACE_ID::internal::PackedUInt32Parser(_internal_mutable_starts(), ptr, ctx);
+          CHK_(ptr);
+        } else if (static_cast<uint8_t>(tag) == 24) {
+          _internal_add_starts(::PROTOBUF_NAMESPACE_ID::internal::ReadVarint32(&ptr));
+          CHK_(ptr);
+        } else
+          goto handle_unusual;
+        continue;
+      // repeated uint32 ends = 4 [json_name = "ends"];
+      case 4:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 34)) {
+          ptr = ::PROTOBUF_NAMESPACE_ID::internal::PackedUInt32Parser(_internal_mutable_ends(), ptr, ctx);
+          CHK_(ptr);
+        } else if (static_cast<uint8_t>(tag) == 32) {
+          _internal_add_ends(::PROTOBUF_NAMESPACE_ID::internal::ReadVarint32(&ptr));
+          CHK_(ptr);
+        } else
+          goto handle_unusual;
+        continue;
+      // repeated bool special = 5 [json_name = "special"];
+      case 5:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 42)) {
+          ptr = ::PROTOBUF_NAMESPACE_ID::internal::PackedBoolParser(_internal_mutable_special(), ptr, ctx);
+          CHK_(ptr);
+        } else if (static_cast<uint8_t>(tag) == 40) {
+          _internal_add_special(::PROTOBUF_NAMESPACE_ID::internal::ReadVarint64(&ptr));
+          CHK_(ptr);
+        } else
+          goto handle_unusual;
+        continue;
+      default:
+        goto handle_unusual;
+    }  // switch
+  handle_unusual:
+    if ((tag == 0) || ((tag & 7) == 4)) {
+      CHK_(ptr);
+      ctx->SetLastTag(tag);
+      goto message_done;
+    }
+    ptr = UnknownFieldParse(
+        tag,
+        _internal_metadata_.mutable_unknown_fields<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(),
+        ptr, ctx);
+    CHK_(ptr != nullptr);
+  }  // while
+message_done:
+  return ptr;
+failure:
+  ptr = nullptr;
+  goto message_done;
+#undef CHK_
+}
+
+uint8_t* TokenEmbeddings::_InternalSerialize(
+    uint8_t* target, ::PROTOBUF_NAMESPACE_ID::io::EpsCopyOutputStream* stream) const {
+  // @@protoc_insertion_point(serialize_to_array_start:ember.v1.TokenEmbeddings)
+  uint32_t cached_has_bits = 0;
+  (void) cached_has_bits;
+
+  // .ember.v1.FloatMatrix states = 1 [json_name = "states"];
+  if (this->_internal_has_states()) {
+    target = ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::
+      InternalWriteMessage(1, _Internal::states(this),
+        _Internal::states(this).GetCachedSize(), target, stream);
+  }
+
+  // repeated uint32 token_ids = 2 [json_name = "tokenIds"];
+  {
+    int byte_size = _impl_._token_ids_cached_byte_size_.load(std::memory_order_relaxed);
+    if (byte_size > 0) {
+      target = stream->WriteUInt32Packed(
+          2, _internal_token_ids(), byte_size, target);
+    }
+  }
+
+  // repeated uint32 starts = 3 [json_name = "starts"];
+  {
+    int byte_size = _impl_._starts_cached_byte_size_.load(std::memory_order_relaxed);
+    if (byte_size > 0) {
+      target = stream->WriteUInt32Packed(
+          3, _internal_starts(), byte_size, target);
+    }
+  }
+
+  // repeated uint32 ends = 4 [json_name = "ends"];
+  {
+    int byte_size = _impl_._ends_cached_byte_size_.load(std::memory_order_relaxed);
+    if (byte_size > 0) {
+      target = stream->WriteUInt32Packed(
+          4, _internal_ends(), byte_size, target);
+    }
+  }
+
+  // repeated bool special = 5 [json_name = "special"];
+  if (this->_internal_special_size() > 0) {
+    target = stream->WriteFixedPacked(5, _internal_special(), target);
+  }
+
+  if (PROTOBUF_PREDICT_FALSE(_internal_metadata_.have_unknown_fields())) {
+    target = ::_pbi::WireFormat::InternalSerializeUnknownFieldsToArray(
+        _internal_metadata_.unknown_fields<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(::PROTOBUF_NAMESPACE_ID::UnknownFieldSet::default_instance), target, stream);
+  }
+  // @@protoc_insertion_point(serialize_to_array_end:ember.v1.TokenEmbeddings)
+  return target;
+}
+
+size_t TokenEmbeddings::ByteSizeLong() const {
+// @@protoc_insertion_point(message_byte_size_start:ember.v1.TokenEmbeddings)
+  size_t total_size = 0;
+
+  uint32_t cached_has_bits = 0;
+  // Prevent compiler warnings about cached_has_bits being unused
+  (void) cached_has_bits;
+
+  // repeated uint32 token_ids = 2 [json_name = "tokenIds"];
+  {
+    size_t data_size = ::_pbi::WireFormatLite::
+      UInt32Size(this->_impl_.token_ids_);
+    if (data_size > 0) {
+      total_size += 1 +
+        ::_pbi::WireFormatLite::Int32Size(static_cast<int32_t>(data_size));
+    }
+    int cached_size = ::_pbi::ToCachedSize(data_size);
+    _impl_._token_ids_cached_byte_size_.store(cached_size,
+                                    std::memory_order_relaxed);
+    total_size += data_size;
+  }
+
+  // repeated uint32 starts = 3 [json_name = "starts"];
+  {
+    size_t data_size = ::_pbi::WireFormatLite::
+      UInt32Size(this->_impl_.starts_);
+    if (data_size > 0) {
+      total_size += 1 +
+        ::_pbi::WireFormatLite::Int32Size(static_cast<int32_t>(data_size));
+    }
+    int cached_size = ::_pbi::ToCachedSize(data_size);
+    _impl_._starts_cached_byte_size_.store(cached_size,
+                                    std::memory_order_relaxed);
+    total_size += data_size;
+  }
+
+  // repeated uint32 ends = 4 [json_name = "ends"];
+  {
+    size_t data_size = ::_pbi::WireFormatLite::
+      UInt32Size(this->_impl_.ends_);
+    if (data_size > 0) {
+      total_size += 1 +
+        ::_pbi::WireFormatLite::Int32Size(static_cast<int32_t>(data_size));
+    }
+    int cached_size = ::_pbi::ToCachedSize(data_size);
+    _impl_._ends_cached_byte_size_.store(cached_size,
+                                    std::memory_order_relaxed);
+    total_size += data_size;
+  }
+
+  // repeated bool special = 5 [json_name = "special"];
+  {
+    unsigned int count = static_cast<unsigned int>(this->_internal_special_size());
+    size_t data_size = 1UL * count;
+    if (data_size > 0) {
+      total_size += 1 +
+        ::_pbi::WireFormatLite::Int32Size(static_cast<int32_t>(data_size));
+    }
+    total_size += data_size;
+  }
+
+  // .ember.v1.FloatMatrix states = 1 [json_name = "states"];
+  if (this->_internal_has_states()) {
+    total_size += 1 +
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::MessageSize(
+        *_impl_.states_);
+  }
+
+  return MaybeComputeUnknownFieldsSize(total_size, &_impl_._cached_size_);
+}
+
+const ::PROTOBUF_NAMESPACE_ID::Message::ClassData TokenEmbeddings::_class_data_ = {
+    ::PROTOBUF_NAMESPACE_ID::Message::CopyWithSourceCheck,
+    TokenEmbeddings::MergeImpl
+};
+const ::PROTOBUF_NAMESPACE_ID::Message::ClassData*TokenEmbeddings::GetClassData() const { return &_class_data_; }
+
+
+void TokenEmbeddings::MergeImpl(::PROTOBUF_NAMESPACE_ID::Message& to_msg, const ::PROTOBUF_NAMESPACE_ID::Message& from_msg) {
+  auto* const _this = static_cast<TokenEmbeddings*>(&to_msg);
+  auto& from = static_cast<const TokenEmbeddings&>(from_msg);
+  // @@protoc_insertion_point(class_specific_merge_from_start:ember.v1.TokenEmbeddings)
+  GOOGLE_DCHECK_NE(&from, _this);
+  uint32_t cached_has_bits = 0;
+  (void) cached_has_bits;
+
+  _this->_impl_.token_ids_.MergeFrom(from._impl_.token_ids_);
+  _this->_impl_.starts_.MergeFrom(from._impl_.starts_);
+  _this->_impl_.ends_.MergeFrom(from._impl_.ends_);
+  _this->_impl_.special_.MergeFrom(from._impl_.special_);
+  if (from._internal_has_states()) {
+    _this->_internal_mutable_states()->::ember::v1::FloatMatrix::MergeFrom(
+        from._internal_states());
+  }
+  _this->_internal_metadata_.MergeFrom<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(from._internal_metadata_);
+}
+
+void TokenEmbeddings::CopyFrom(const TokenEmbeddings& from) {
+// @@protoc_insertion_point(class_specific_copy_from_start:ember.v1.TokenEmbeddings)
+  if (&from == this) return;
+  Clear();
+  MergeFrom(from);
+}
+
+bool TokenEmbeddings::IsInitialized() const {
+  return true;
+}
+
+void TokenEmbeddings::InternalSwap(TokenEmbeddings* other) {
+  using std::swap;
+  _internal_metadata_.InternalSwap(&other->_internal_metadata_);
+  _impl_.token_ids_.InternalSwap(&other->_impl_.token_ids_);
+  _impl_.starts_.InternalSwap(&other->_impl_.starts_);
+  _impl_.ends_.InternalSwap(&other->_impl_.ends_);
+  _impl_.special_.InternalSwap(&other->_impl_.special_);
+  swap(_impl_.states_, other->_impl_.states_);
+}
+
+::PROTOBUF_NAMESPACE_ID::Metadata TokenEmbeddings::GetMetadata() const {
+  return ::_pbi::AssignDescriptors(
+      &descriptor_table_ember_2fv1_2fembed_2eproto_getter, &descriptor_table_ember_2fv1_2fembed_2eproto_once,
+      file_level_metadata_ember_2fv1_2fembed_2eproto[16]);
+}
+
+// ===================================================================
+
+class EmbedTokensResponse::_Internal {
+ public:
+  static const ::ember::v1::Usage& usage(const EmbedTokensResponse* msg);
+  static const ::ember::v1::Timing& timing(const EmbedTokensResponse* msg);
+};
+
+const ::ember::v1::Usage&
+EmbedTokensResponse::_Internal::usage(const EmbedTokensResponse* msg) {
+  return *msg->_impl_.usage_;
+}
+const ::ember::v1::Timing&
+EmbedTokensResponse::_Internal::timing(const EmbedTokensResponse* msg) {
+  return *msg->_impl_.timing_;
+}
+void EmbedTokensResponse::clear_usage() {
+  if (GetArenaForAllocation() == nullptr && _impl_.usage_ != nullptr) {
+    delete _impl_.usage_;
+  }
+  _impl_.usage_ = nullptr;
+}
+void EmbedTokensResponse::clear_timing() {
+  if (GetArenaForAllocation() == nullptr && _impl_.timing_ != nullptr) {
+    delete _impl_.timing_;
+  }
+  _impl_.timing_ = nullptr;
+}
+EmbedTokensResponse::EmbedTokensResponse(::PROTOBUF_NAMESPACE_ID::Arena* arena,
+                         bool is_message_owned)
+  : ::PROTOBUF_NAMESPACE_ID::Message(arena, is_message_owned) {
+  SharedCtor(arena, is_message_owned);
+  // @@protoc_insertion_point(arena_constructor:ember.v1.EmbedTokensResponse)
+}
+EmbedTokensResponse::EmbedTokensResponse(const EmbedTokensResponse& from)
+  : ::PROTOBUF_NAMESPACE_ID::Message() {
+  EmbedTokensResponse* const _this = this; (void)_this;
+  new (&_impl_) Impl_{
+      decltype(_impl_.results_){from._impl_.results_}
+    , decltype(_impl_.model_){}
+    , decltype(_impl_.usage_){nullptr}
+    , decltype(_impl_.timing_){nullptr}
+    , /*decltype(_impl_._cached_size_)*/{}};
+
+  _internal_metadata_.MergeFrom<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(from._internal_metadata_);
+  _impl_.model_.InitDefault();
+  #ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
+    _impl_.model_.Set("", GetArenaForAllocation());
+  #endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  if (!from._internal_model().empty()) {
+    _this->_impl_.model_.Set(from._internal_model(), 
+      _this->GetArenaForAllocation());
+  }
+  if (from._internal_has_usage()) {
+    _this->_impl_.usage_ = new ::ember::v1::Usage(*from._impl_.usage_);
+  }
+  if (from._internal_has_timing()) {
+    _this->_impl_.timing_ = new ::ember::v1::Timing(*from._impl_.timing_);
+  }
+  // @@protoc_insertion_point(copy_constructor:ember.v1.EmbedTokensResponse)
+}
+
+inline void EmbedTokensResponse::SharedCtor(
+    ::_pb::Arena* arena, bool is_message_owned) {
+  (void)arena;
+  (void)is_message_owned;
+  new (&_impl_) Impl_{
+      decltype(_impl_.results_){arena}
+    , decltype(_impl_.model_){}
+    , decltype(_impl_.usage_){nullptr}
+    , decltype(_impl_.timing_){nullptr}
+    , /*decltype(_impl_._cached_size_)*/{}
+  };
+  _impl_.model_.InitDefault();
+  #ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
+    _impl_.model_.Set("", GetArenaForAllocation());
+  #endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
+}
+
+EmbedTokensResponse::~EmbedTokensResponse() {
+  // @@protoc_insertion_point(destructor:ember.v1.EmbedTokensResponse)
+  if (auto *arena = _internal_metadata_.DeleteReturnArena<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>()) {
+  (void)arena;
+    return;
+  }
+  SharedDtor();
+}
+
+inline void EmbedTokensResponse::SharedDtor() {
+  GOOGLE_DCHECK(GetArenaForAllocation() == nullptr);
+  _impl_.results_.~RepeatedPtrField();
+  _impl_.model_.Destroy();
+  if (this != internal_default_instance()) delete _impl_.usage_;
+  if (this != internal_default_instance()) delete _impl_.timing_;
+}
+
+void EmbedTokensResponse::SetCachedSize(int size) const {
+  _impl_._cached_size_.Set(size);
+}
+
+void EmbedTokensResponse::Clear() {
+// @@protoc_insertion_point(message_clear_start:ember.v1.EmbedTokensResponse)
+  uint32_t cached_has_bits = 0;
+  // Prevent compiler warnings about cached_has_bits being unused
+  (void) cached_has_bits;
+
+  _impl_.results_.Clear();
+  _impl_.model_.ClearToEmpty();
+  if (GetArenaForAllocation() == nullptr && _impl_.usage_ != nullptr) {
+    delete _impl_.usage_;
+  }
+  _impl_.usage_ = nullptr;
+  if (GetArenaForAllocation() == nullptr && _impl_.timing_ != nullptr) {
+    delete _impl_.timing_;
+  }
+  _impl_.timing_ = nullptr;
+  _internal_metadata_.Clear<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>();
+}
+
+const char* EmbedTokensResponse::_InternalParse(const char* ptr, ::_pbi::ParseContext* ctx) {
+#define CHK_(x) if (PROTOBUF_PREDICT_FALSE(!(x))) goto failure
+  while (!ctx->Done(&ptr)) {
+    uint32_t tag;
+    ptr = ::_pbi::ReadTag(ptr, &tag);
+    switch (tag >> 3) {
+      // repeated .ember.v1.TokenEmbeddings results = 1 [json_name = "results"];
+      case 1:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 10)) {
+          ptr -= 1;
+          do {
+            ptr += 1;
+            ptr = ctx->ParseMessage(_internal_add_results(), ptr);
+            CHK_(ptr);
+            if (!ctx->DataAvailable(ptr)) break;
+          } while (::PROTOBUF_NAMESPACE_ID::internal::ExpectTag<10>(ptr));
+        } else
+          goto handle_unusual;
+        continue;
+      // .ember.v1.Usage usage = 2 [json_name = "usage"];
+      case 2:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 18)) {
+          ptr = ctx->ParseMessage(_internal_mutable_usage(), ptr);
+          CHK_(ptr);
+        } else
+          goto handle_unusual;
+        continue;
+      // .ember.v1.Timing timing = 3 [json_name = "timing"];
+      case 3:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 26)) {
+          ptr = ctx->ParseMessage(_internal_mutable_timing(), ptr);
+          CHK_(ptr);
+        } else
+          goto handle_unusual;
+        continue;
+      // string model = 4 [json_name = "model"];
+      case 4:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 34)) {
+          auto str = _internal_mutable_model();
+          ptr = ::_pbi::InlineGreedyStringParser(str, ptr, ctx);
+          CHK_(ptr);
+          CHK_(::_pbi::VerifyUTF8(str, "ember.v1.EmbedTokensResponse.model"));
+        } else
+          goto handle_unusual;
+        continue;
+      default:
+        goto handle_unusual;
+    }  // switch
+  handle_unusual:
+    if ((tag == 0) || ((tag & 7) == 4)) {
+      CHK_(ptr);
+      ctx->SetLastTag(tag);
+      goto message_done;
+    }
+    ptr = UnknownFieldParse(
+        tag,
+        _internal_metadata_.mutable_unknown_fields<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(),
+        ptr, ctx);
+    CHK_(ptr != nullptr);
+  }  // while
+message_done:
+  return ptr;
+failure:
+  ptr = nullptr;
+  goto message_done;
+#undef CHK_
+}
+
+uint8_t* EmbedTokensResponse::_InternalSerialize(
+    uint8_t* target, ::PROTOBUF_NAMESPACE_ID::io::EpsCopyOutputStream* stream) const {
+  // @@protoc_insertion_point(serialize_to_array_start:ember.v1.EmbedTokensResponse)
+  uint32_t cached_has_bits = 0;
+  (void) cached_has_bits;
+
+  // repeated .ember.v1.TokenEmbeddings results = 1 [json_name = "results"];
+  for (unsigned i = 0,
+      n = static_cast<unsigned>(this->_internal_results_size()); i < n; i++) {
+    const auto& repfield = this->_internal_results(i);
+    target = ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::
+        InternalWriteMessage(1, repfield, repfield.GetCachedSize(), target, stream);
+  }
+
+  // .ember.v1.Usage usage = 2 [json_name = "usage"];
+  if (this->_internal_has_usage()) {
+    target = ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::
+      InternalWriteMessage(2, _Internal::usage(this),
+        _Internal::usage(this).GetCachedSize(), target, stream);
+  }
+
+  // .ember.v1.Timing timing = 3 [json_name = "timing"];
+  if (this->_internal_has_timing()) {
+    target = ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::
+      InternalWriteMessage(3, _Internal::timing(this),
+        _Internal::timing(this).GetCachedSize(), target, stream);
+  }
+
+  // string model = 4 [json_name = "model"];
+  if (!this->_internal_model().empty()) {
+    ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::VerifyUtf8String(
+      this->_internal_model().data(), static_cast<int>(this->_internal_model().length()),
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::SERIALIZE,
+      "ember.v1.EmbedTokensResponse.model");
+    target = stream->WriteStringMaybeAliased(
+        4, this->_internal_model(), target);
+  }
+
+  if (PROTOBUF_PREDICT_FALSE(_internal_metadata_.have_unknown_fields())) {
+    target = ::_pbi::WireFormat::InternalSerializeUnknownFieldsToArray(
+        _internal_metadata_.unknown_fields<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(::PROTOBUF_NAMESPACE_ID::UnknownFieldSet::default_instance), target, stream);
+  }
+  // @@protoc_insertion_point(serialize_to_array_end:ember.v1.EmbedTokensResponse)
+  return target;
+}
+
+size_t EmbedTokensResponse::ByteSizeLong() const {
+// @@protoc_insertion_point(message_byte_size_start:ember.v1.EmbedTokensResponse)
+  size_t total_size = 0;
+
+  uint32_t cached_has_bits = 0;
+  // Prevent compiler warnings about cached_has_bits being unused
+  (void) cached_has_bits;
+
+  // repeated .ember.v1.TokenEmbeddings results = 1 [json_name = "results"];
+  total_size += 1UL * this->_internal_results_size();
+  for (const auto& msg : this->_impl_.results_) {
+    total_size +=
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::MessageSize(msg);
+  }
+
+  // string model = 4 [json_name = "model"];
+  if (!this->_internal_model().empty()) {
+    total_size += 1 +
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::StringSize(
+        this->_internal_model());
+  }
+
+  // .ember.v1.Usage usage = 2 [json_name = "usage"];
+  if (this->_internal_has_usage()) {
+    total_size += 1 +
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::MessageSize(
+        *_impl_.usage_);
+  }
+
+  // .ember.v1.Timing timing = 3 [json_name = "timing"];
+  if (this->_internal_has_timing()) {
+    total_size += 1 +
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::MessageSize(
+        *_impl_.timing_);
+  }
+
+  return MaybeComputeUnknownFieldsSize(total_size, &_impl_._cached_size_);
+}
+
+const ::PROTOBUF_NAMESPACE_ID::Message::ClassData EmbedTokensResponse::_class_data_ = {
+    ::PROTOBUF_NAMESPACE_ID::Message::CopyWithSourceCheck,
+    EmbedTokensResponse::MergeImpl
+};
+const ::PROTOBUF_NAMESPACE_ID::Message::ClassData*EmbedTokensResponse::GetClassData() const { return &_class_data_; }
+
+
+void EmbedTokensResponse::MergeImpl(::PROTOBUF_NAMESPACE_ID::Message& to_msg, const ::PROTOBUF_NAMESPACE_ID::Message& from_msg) {
+  auto* const _this = static_cast<EmbedTokensResponse*>(&to_msg);
+  auto& from = static_cast<const EmbedTokensResponse&>(from_msg);
+  // @@protoc_insertion_point(class_specific_merge_from_start:ember.v1.EmbedTokensResponse)
+  GOOGLE_DCHECK_NE(&from, _this);
+  uint32_t cached_has_bits = 0;
+  (void) cached_has_bits;
+
+  _this->_impl_.results_.MergeFrom(from._impl_.results_);
+  if (!from._internal_model().empty()) {
+    _this->_internal_set_model(from._internal_model());
+  }
+  if (from._internal_has_usage()) {
+    _this->_internal_mutable_usage()->::ember::v1::Usage::MergeFrom(
+        from._internal_usage());
+  }
+  if (from._internal_has_timing()) {
+    _this->_internal_mutable_timing()->::ember::v1::Timing::MergeFrom(
+        from._internal_timing());
+  }
+  _this->_internal_metadata_.MergeFrom<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(from._internal_metadata_);
+}
+
+void EmbedTokensResponse::CopyFrom(const EmbedTokensResponse& from) {
+// @@protoc_insertion_point(class_specific_copy_from_start:ember.v1.EmbedTokensResponse)
+  if (&from == this) return;
+  Clear();
+  MergeFrom(from);
+}
+
+bool EmbedTokensResponse::IsInitialized() const {
+  return true;
+}
+
+void EmbedTokensResponse::InternalSwap(EmbedTokensResponse* other) {
+  using std::swap;
+  auto* lhs_arena = GetArenaForAllocation();
+  auto* rhs_arena = other->GetArenaForAllocation();
+  _internal_metadata_.InternalSwap(&other->_internal_metadata_);
+  _impl_.results_.InternalSwap(&other->_impl_.results_);
+  ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr::InternalSwap(
+      &_impl_.model_, lhs_arena,
+      &other->_impl_.model_, rhs_arena
+  );
+  ::PROTOBUF_NAMESPACE_ID::internal::memswap<
+      PROTOBUF_FIELD_OFFSET(EmbedTokensResponse, _impl_.timing_)
+      + sizeof(EmbedTokensResponse::_impl_.timing_)
+      - PROTOBUF_FIELD_OFFSET(EmbedTokensResponse, _impl_.usage_)>(
+          reinterpret_cast<char*>(&_impl_.usage_),
+          reinterpret_cast<char*>(&other->_impl_.usage_));
+}
+
+::PROTOBUF_NAMESPACE_ID::Metadata EmbedTokensResponse::GetMetadata() const {
+  return ::_pbi::AssignDescriptors(
+      &descriptor_table_ember_2fv1_2fembed_2eproto_getter, &descriptor_table_ember_2fv1_2fembed_2eproto_once,
+      file_level_metadata_ember_2fv1_2fembed_2eproto[17]);
+}
+
 // @@protoc_insertion_point(namespace_scope)
 }  // namespace v1
 }  // namespace ember
@@ -5366,6 +6494,18 @@ Arena::CreateMaybeMessage< ::ember::v1::SimilarityRequest >(Arena* arena) {
 template<> PROTOBUF_NOINLINE ::ember::v1::SimilarityResponse*
 Arena::CreateMaybeMessage< ::ember::v1::SimilarityResponse >(Arena* arena) {
   return Arena::CreateMessageInternal< ::ember::v1::SimilarityResponse >(arena);
+}
+template<> PROTOBUF_NOINLINE ::ember::v1::EmbedTokensRequest*
+Arena::CreateMaybeMessage< ::ember::v1::EmbedTokensRequest >(Arena* arena) {
+  return Arena::CreateMessageInternal< ::ember::v1::EmbedTokensRequest >(arena);
+}
+template<> PROTOBUF_NOINLINE ::ember::v1::TokenEmbeddings*
+Arena::CreateMaybeMessage< ::ember::v1::TokenEmbeddings >(Arena* arena) {
+  return Arena::CreateMessageInternal< ::ember::v1::TokenEmbeddings >(arena);
+}
+template<> PROTOBUF_NOINLINE ::ember::v1::EmbedTokensResponse*
+Arena::CreateMaybeMessage< ::ember::v1::EmbedTokensResponse >(Arena* arena) {
+  return Arena::CreateMessageInternal< ::ember::v1::EmbedTokensResponse >(arena);
 }
 PROTOBUF_NAMESPACE_CLOSE
 

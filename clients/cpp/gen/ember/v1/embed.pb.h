@@ -69,6 +69,12 @@ extern EmbedStreamRequestDefaultTypeInternal _EmbedStreamRequest_default_instanc
 class EmbedStreamResponse;
 struct EmbedStreamResponseDefaultTypeInternal;
 extern EmbedStreamResponseDefaultTypeInternal _EmbedStreamResponse_default_instance_;
+class EmbedTokensRequest;
+struct EmbedTokensRequestDefaultTypeInternal;
+extern EmbedTokensRequestDefaultTypeInternal _EmbedTokensRequest_default_instance_;
+class EmbedTokensResponse;
+struct EmbedTokensResponseDefaultTypeInternal;
+extern EmbedTokensResponseDefaultTypeInternal _EmbedTokensResponse_default_instance_;
 class Embedding;
 struct EmbeddingDefaultTypeInternal;
 extern EmbeddingDefaultTypeInternal _Embedding_default_instance_;
@@ -90,6 +96,9 @@ extern SimilarityResponseDefaultTypeInternal _SimilarityResponse_default_instanc
 class SparseEmbedding;
 struct SparseEmbeddingDefaultTypeInternal;
 extern SparseEmbeddingDefaultTypeInternal _SparseEmbedding_default_instance_;
+class TokenEmbeddings;
+struct TokenEmbeddingsDefaultTypeInternal;
+extern TokenEmbeddingsDefaultTypeInternal _TokenEmbeddings_default_instance_;
 class TokenIds;
 struct TokenIdsDefaultTypeInternal;
 extern TokenIdsDefaultTypeInternal _TokenIds_default_instance_;
@@ -103,6 +112,8 @@ template<> ::ember::v1::EmbedSparseRequest* Arena::CreateMaybeMessage<::ember::v
 template<> ::ember::v1::EmbedSparseResponse* Arena::CreateMaybeMessage<::ember::v1::EmbedSparseResponse>(Arena*);
 template<> ::ember::v1::EmbedStreamRequest* Arena::CreateMaybeMessage<::ember::v1::EmbedStreamRequest>(Arena*);
 template<> ::ember::v1::EmbedStreamResponse* Arena::CreateMaybeMessage<::ember::v1::EmbedStreamResponse>(Arena*);
+template<> ::ember::v1::EmbedTokensRequest* Arena::CreateMaybeMessage<::ember::v1::EmbedTokensRequest>(Arena*);
+template<> ::ember::v1::EmbedTokensResponse* Arena::CreateMaybeMessage<::ember::v1::EmbedTokensResponse>(Arena*);
 template<> ::ember::v1::Embedding* Arena::CreateMaybeMessage<::ember::v1::Embedding>(Arena*);
 template<> ::ember::v1::FloatMatrix* Arena::CreateMaybeMessage<::ember::v1::FloatMatrix>(Arena*);
 template<> ::ember::v1::QuantizationRanges* Arena::CreateMaybeMessage<::ember::v1::QuantizationRanges>(Arena*);
@@ -110,6 +121,7 @@ template<> ::ember::v1::QuantizedMatrix* Arena::CreateMaybeMessage<::ember::v1::
 template<> ::ember::v1::SimilarityRequest* Arena::CreateMaybeMessage<::ember::v1::SimilarityRequest>(Arena*);
 template<> ::ember::v1::SimilarityResponse* Arena::CreateMaybeMessage<::ember::v1::SimilarityResponse>(Arena*);
 template<> ::ember::v1::SparseEmbedding* Arena::CreateMaybeMessage<::ember::v1::SparseEmbedding>(Arena*);
+template<> ::ember::v1::TokenEmbeddings* Arena::CreateMaybeMessage<::ember::v1::TokenEmbeddings>(Arena*);
 template<> ::ember::v1::TokenIds* Arena::CreateMaybeMessage<::ember::v1::TokenIds>(Arena*);
 PROTOBUF_NAMESPACE_CLOSE
 namespace ember {
@@ -3259,6 +3271,684 @@ class SimilarityResponse final :
   union { Impl_ _impl_; };
   friend struct ::TableStruct_ember_2fv1_2fembed_2eproto;
 };
+// -------------------------------------------------------------------
+
+class EmbedTokensRequest final :
+    public ::PROTOBUF_NAMESPACE_ID::Message /* @@protoc_insertion_point(class_definition:ember.v1.EmbedTokensRequest) */ {
+ public:
+  inline EmbedTokensRequest() : EmbedTokensRequest(nullptr) {}
+  ~EmbedTokensRequest() override;
+  explicit PROTOBUF_CONSTEXPR EmbedTokensRequest(::PROTOBUF_NAMESPACE_ID::internal::ConstantInitialized);
+
+  EmbedTokensRequest(const EmbedTokensRequest& from);
+  EmbedTokensRequest(EmbedTokensRequest&& from) noexcept
+    : EmbedTokensRequest() {
+    *this = ::std::move(from);
+  }
+
+  inline EmbedTokensRequest& operator=(const EmbedTokensRequest& from) {
+    CopyFrom(from);
+    return *this;
+  }
+  inline EmbedTokensRequest& operator=(EmbedTokensRequest&& from) noexcept {
+    if (this == &from) return *this;
+    if (GetOwningArena() == from.GetOwningArena()
+  #ifdef PROTOBUF_FORCE_COPY_IN_MOVE
+        && GetOwningArena() != nullptr
+  #endif  // !PROTOBUF_FORCE_COPY_IN_MOVE
+    ) {
+      InternalSwap(&from);
+    } else {
+      CopyFrom(from);
+    }
+    return *this;
+  }
+
+  static const ::PROTOBUF_NAMESPACE_ID::Descriptor* descriptor() {
+    return GetDescriptor();
+  }
+  static const ::PROTOBUF_NAMESPACE_ID::Descriptor* GetDescriptor() {
+    return default_instance().GetMetadata().descriptor;
+  }
+  static const ::PROTOBUF_NAMESPACE_ID::Reflection* GetReflection() {
+    return default_instance().GetMetadata().reflection;
+  }
+  static const EmbedTokensRequest& default_instance() {
+    return *internal_default_instance();
+  }
+  static inline const EmbedTokensRequest* internal_default_instance() {
+    return reinterpret_cast<const EmbedTokensRequest*>(
+               &_EmbedTokensRequest_default_instance_);
+  }
+  static constexpr int kIndexInFileMessages =
+    15;
+
+  friend void swap(EmbedTokensRequest& a, EmbedTokensRequest& b) {
+    a.Swap(&b);
+  }
+  inline void Swap(EmbedTokensRequest* other) {
+    if (other == this) return;
+  #ifdef PROTOBUF_FORCE_COPY_IN_SWAP
+    if (GetOwningArena() != nullptr &&
+        GetOwningArena() == other->GetOwningArena()) {
+   #else  // PROTOBUF_FORCE_COPY_IN_SWAP
+    if (GetOwningArena() == other->GetOwningArena()) {
+  #endif  // !PROTOBUF_FORCE_COPY_IN_SWAP
+      InternalSwap(other);
+    } else {
+      ::PROTOBUF_NAMESPACE_ID::internal::GenericSwap(this, other);
+    }
+  }
+  void UnsafeArenaSwap(EmbedTokensRequest* other) {
+    if (other == this) return;
+    GOOGLE_DCHECK(GetOwningArena() == other->GetOwningArena());
+    InternalSwap(other);
+  }
+
+  // implements Message ----------------------------------------------
+
+  EmbedTokensRequest* New(::PROTOBUF_NAMESPACE_ID::Arena* arena = nullptr) const final {
+    return CreateMaybeMessage<EmbedTokensRequest>(arena);
+  }
+  using ::PROTOBUF_NAMESPACE_ID::Message::CopyFrom;
+  void CopyFrom(const EmbedTokensRequest& from);
+  using ::PROTOBUF_NAMESPACE_ID::Message::MergeFrom;
+  void MergeFrom( const EmbedTokensRequest& from) {
+    EmbedTokensRequest::MergeImpl(*this, from);
+  }
+  private:
+  static void MergeImpl(::PROTOBUF_NAMESPACE_ID::Message& to_msg, const ::PROTOBUF_NAMESPACE_ID::Message& from_msg);
+  public:
+  PROTOBUF_ATTRIBUTE_REINITIALIZES void Clear() final;
+  bool IsInitialized() const final;
+
+  size_t ByteSizeLong() const final;
+  const char* _InternalParse(const char* ptr, ::PROTOBUF_NAMESPACE_ID::internal::ParseContext* ctx) final;
+  uint8_t* _InternalSerialize(
+      uint8_t* target, ::PROTOBUF_NAMESPACE_ID::io::EpsCopyOutputStream* stream) const final;
+  int GetCachedSize() const final { return _impl_._cached_size_.Get(); }
+
+  private:
+  void SharedCtor(::PROTOBUF_NAMESPACE_ID::Arena* arena, bool is_message_owned);
+  void SharedDtor();
+  void SetCachedSize(int size) const final;
+  void InternalSwap(EmbedTokensRequest* other);
+
+  private:
+  friend class ::PROTOBUF_NAMESPACE_ID::internal::AnyMetadata;
+  static ::PROTOBUF_NAMESPACE_ID::StringPiece FullMessageName() {
+    return "ember.v1.EmbedTokensRequest";
+  }
+  protected:
+  explicit EmbedTokensRequest(::PROTOBUF_NAMESPACE_ID::Arena* arena,
+                       bool is_message_owned = false);
+  public:
+
+  static const ClassData _class_data_;
+  const ::PROTOBUF_NAMESPACE_ID::Message::ClassData*GetClassData() const final;
+
+  ::PROTOBUF_NAMESPACE_ID::Metadata GetMetadata() const final;
+
+  // nested types ----------------------------------------------------
+
+  // accessors -------------------------------------------------------
+
+  enum : int {
+    kInputsFieldNumber = 1,
+    kPromptNameFieldNumber = 3,
+    kModelFieldNumber = 4,
+    kTruncationFieldNumber = 2,
+  };
+  // repeated .ember.v1.EmbedInput inputs = 1 [json_name = "inputs"];
+  int inputs_size() const;
+  private:
+  int _internal_inputs_size() const;
+  public:
+  void clear_inputs();
+  ::ember::v1::EmbedInput* mutable_inputs(int index);
+  ::PROTOBUF_NAMESPACE_ID::RepeatedPtrField< ::ember::v1::EmbedInput >*
+      mutable_inputs();
+  private:
+  const ::ember::v1::EmbedInput& _internal_inputs(int index) const;
+  ::ember::v1::EmbedInput* _internal_add_inputs();
+  public:
+  const ::ember::v1::EmbedInput& inputs(int index) const;
+  ::ember::v1::EmbedInput* add_inputs();
+  const ::PROTOBUF_NAMESPACE_ID::RepeatedPtrField< ::ember::v1::EmbedInput >&
+      inputs() const;
+
+  // string prompt_name = 3 [json_name = "promptName"];
+  void clear_prompt_name();
+  const std::string& prompt_name() const;
+  template <typename ArgT0 = const std::string&, typename... ArgT>
+  void set_prompt_name(ArgT0&& arg0, ArgT... args);
+  std::string* mutable_prompt_name();
+  PROTOBUF_NODISCARD std::string* release_prompt_name();
+  void set_allocated_prompt_name(std::string* prompt_name);
+  private:
+  const std::string& _internal_prompt_name() const;
+  inline PROTOBUF_ALWAYS_INLINE void _internal_set_prompt_name(const std::string& value);
+  std::string* _internal_mutable_prompt_name();
+  public:
+
+  // string model = 4 [json_name = "model"];
+  void clear_model();
+  const std::string& model() const;
+  template <typename ArgT0 = const std::string&, typename... ArgT>
+  void set_model(ArgT0&& arg0, ArgT... args);
+  std::string* mutable_model();
+  PROTOBUF_NODISCARD std::string* release_model();
+  void set_allocated_model(std::string* model);
+  private:
+  const std::string& _internal_model() const;
+  inline PROTOBUF_ALWAYS_INLINE void _internal_set_model(const std::string& value);
+  std::string* _internal_mutable_model();
+  public:
+
+  // .ember.v1.Truncation truncation = 2 [json_name = "truncation"];
+  bool has_truncation() const;
+  private:
+  bool _internal_has_truncation() const;
+  public:
+  void clear_truncation();
+  const ::ember::v1::Truncation& truncation() const;
+  PROTOBUF_NODISCARD ::ember::v1::Truncation* release_truncation();
+  ::ember::v1::Truncation* mutable_truncation();
+  void set_allocated_truncation(::ember::v1::Truncation* truncation);
+  private:
+  const ::ember::v1::Truncation& _internal_truncation() const;
+  ::ember::v1::Truncation* _internal_mutable_truncation();
+  public:
+  void unsafe_arena_set_allocated_truncation(
+      ::ember::v1::Truncation* truncation);
+  ::ember::v1::Truncation* unsafe_arena_release_truncation();
+
+  // @@protoc_insertion_point(class_scope:ember.v1.EmbedTokensRequest)
+ private:
+  class _Internal;
+
+  template <typename T> friend class ::PROTOBUF_NAMESPACE_ID::Arena::InternalHelper;
+  typedef void InternalArenaConstructable_;
+  typedef void DestructorSkippable_;
+  struct Impl_ {
+    ::PROTOBUF_NAMESPACE_ID::RepeatedPtrField< ::ember::v1::EmbedInput > inputs_;
+    ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr prompt_name_;
+    ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr model_;
+    ::ember::v1::Truncation* truncation_;
+    mutable ::PROTOBUF_NAMESPACE_ID::internal::CachedSize _cached_size_;
+  };
+  union { Impl_ _impl_; };
+  friend struct ::TableStruct_ember_2fv1_2fembed_2eproto;
+};
+// -------------------------------------------------------------------
+
+class TokenEmbeddings final :
+    public ::PROTOBUF_NAMESPACE_ID::Message /* @@protoc_insertion_point(class_definition:ember.v1.TokenEmbeddings) */ {
+ public:
+  inline TokenEmbeddings() : TokenEmbeddings(nullptr) {}
+  ~TokenEmbeddings() override;
+  explicit PROTOBUF_CONSTEXPR TokenEmbeddings(::PROTOBUF_NAMESPACE_ID::internal::ConstantInitialized);
+
+  TokenEmbeddings(const TokenEmbeddings& from);
+  TokenEmbeddings(TokenEmbeddings&& from) noexcept
+    : TokenEmbeddings() {
+    *this = ::std::move(from);
+  }
+
+  inline TokenEmbeddings& operator=(const TokenEmbeddings& from) {
+    CopyFrom(from);
+    return *this;
+  }
+  inline TokenEmbeddings& operator=(TokenEmbeddings&& from) noexcept {
+    if (this == &from) return *this;
+    if (GetOwningArena() == from.GetOwningArena()
+  #ifdef PROTOBUF_FORCE_COPY_IN_MOVE
+        && GetOwningArena() != nullptr
+  #endif  // !PROTOBUF_FORCE_COPY_IN_MOVE
+    ) {
+      InternalSwap(&from);
+    } else {
+      CopyFrom(from);
+    }
+    return *this;
+  }
+
+  static const ::PROTOBUF_NAMESPACE_ID::Descriptor* descriptor() {
+    return GetDescriptor();
+  }
+  static const ::PROTOBUF_NAMESPACE_ID::Descriptor* GetDescriptor() {
+    return default_instance().GetMetadata().descriptor;
+  }
+  static const ::PROTOBUF_NAMESPACE_ID::Reflection* GetReflection() {
+    return default_instance().GetMetadata().reflection;
+  }
+  static const TokenEmbeddings& default_instance() {
+    return *internal_default_instance();
+  }
+  static inline const TokenEmbeddings* internal_default_instance() {
+    return reinterpret_cast<const TokenEmbeddings*>(
+               &_TokenEmbeddings_default_instance_);
+  }
+  static constexpr int kIndexInFileMessages =
+    16;
+
+  friend void swap(TokenEmbeddings& a, TokenEmbeddings& b) {
+    a.Swap(&b);
+  }
+  inline void Swap(TokenEmbeddings* other) {
+    if (other == this) return;
+  #ifdef PROTOBUF_FORCE_COPY_IN_SWAP
+    if (GetOwningArena() != nullptr &&
+        GetOwningArena() == other->GetOwningArena()) {
+   #else  // PROTOBUF_FORCE_COPY_IN_SWAP
+    if (GetOwningArena() == other->GetOwningArena()) {
+  #endif  // !PROTOBUF_FORCE_COPY_IN_SWAP
+      InternalSwap(other);
+    } else {
+      ::PROTOBUF_NAMESPACE_ID::internal::GenericSwap(this, other);
+    }
+  }
+  void UnsafeArenaSwap(TokenEmbeddings* other) {
+    if (other == this) return;
+    GOOGLE_DCHECK(GetOwningArena() == other->GetOwningArena());
+    InternalSwap(other);
+  }
+
+  // implements Message ----------------------------------------------
+
+  TokenEmbeddings* New(::PROTOBUF_NAMESPACE_ID::Arena* arena = nullptr) const final {
+    return CreateMaybeMessage<TokenEmbeddings>(arena);
+  }
+  using ::PROTOBUF_NAMESPACE_ID::Message::CopyFrom;
+  void CopyFrom(const TokenEmbeddings& from);
+  using ::PROTOBUF_NAMESPACE_ID::Message::MergeFrom;
+  void MergeFrom( const TokenEmbeddings& from) {
+    TokenEmbeddings::MergeImpl(*this, from);
+  }
+  private:
+  static void MergeImpl(::PROTOBUF_NAMESPACE_ID::Message& to_msg, const ::PROTOBUF_NAMESPACE_ID::Message& from_msg);
+  public:
+  PROTOBUF_ATTRIBUTE_REINITIALIZES void Clear() final;
+  bool IsInitialized() const final;
+
+  size_t ByteSizeLong() const final;
+  const char* _InternalParse(const char* ptr, ::PROTOBUF_NAMESPACE_ID::internal::ParseContext* ctx) final;
+  uint8_t* _InternalSerialize(
+      uint8_t* target, ::PROTOBUF_NAMESPACE_ID::io::EpsCopyOutputStream* stream) const final;
+  int GetCachedSize() const final { return _impl_._cached_size_.Get(); }
+
+  private:
+  void SharedCtor(::PROTOBUF_NAMESPACE_ID::Arena* arena, bool is_message_owned);
+  void SharedDtor();
+  void SetCachedSize(int size) const final;
+  void InternalSwap(TokenEmbeddings* other);
+
+  private:
+  friend class ::PROTOBUF_NAMESPACE_ID::internal::AnyMetadata;
+  static ::PROTOBUF_NAMESPACE_ID::StringPiece FullMessageName() {
+    return "ember.v1.TokenEmbeddings";
+  }
+  protected:
+  explicit TokenEmbeddings(::PROTOBUF_NAMESPACE_ID::Arena* arena,
+                       bool is_message_owned = false);
+  public:
+
+  static const ClassData _class_data_;
+  const ::PROTOBUF_NAMESPACE_ID::Message::ClassData*GetClassData() const final;
+
+  ::PROTOBUF_NAMESPACE_ID::Metadata GetMetadata() const final;
+
+  // nested types ----------------------------------------------------
+
+  // accessors -------------------------------------------------------
+
+  enum : int {
+    kTokenIdsFieldNumber = 2,
+    kStartsFieldNumber = 3,
+    kEndsFieldNumber = 4,
+    kSpecialFieldNumber = 5,
+    kStatesFieldNumber = 1,
+  };
+  // repeated uint32 token_ids = 2 [json_name = "tokenIds"];
+  int token_ids_size() const;
+  private:
+  int _internal_token_ids_size() const;
+  public:
+  void clear_token_ids();
+  private:
+  uint32_t _internal_token_ids(int index) const;
+  const ::PROTOBUF_NAMESPACE_ID::RepeatedField< uint32_t >&
+      _internal_token_ids() const;
+  void _internal_add_token_ids(uint32_t value);
+  ::PROTOBUF_NAMESPACE_ID::RepeatedField< uint32_t >*
+      _internal_mutable_token_ids();
+  public:
+  uint32_t token_ids(int index) const;
+  void set_token_ids(int index, uint32_t value);
+  void add_token_ids(uint32_t value);
+  const ::PROTOBUF_NAMESPACE_ID::RepeatedField< uint32_t >&
+      token_ids() const;
+  ::PROTOBUF_NAMESPACE_ID::RepeatedField< uint32_t >*
+      mutable_token_ids();
+
+  // repeated uint32 starts = 3 [json_name = "starts"];
+  int starts_size() const;
+  private:
+  int _internal_starts_size() const;
+  public:
+  void clear_starts();
+  private:
+  uint32_t _internal_starts(int index) const;
+  const ::PROTOBUF_NAMESPACE_ID::RepeatedField< uint32_t >&
+      _internal_starts() const;
+  void _internal_add_starts(uint32_t value);
+  ::PROTOBUF_NAMESPACE_ID::RepeatedField< uint32_t >*
+      _internal_mutable_starts();
+  public:
+  uint32_t starts(int index) const;
+  void set_starts(int index, uint32_t value);
+  void add_starts(uint32_t value);
+  const ::PROTOBUF_NAMESPACE_ID::RepeatedField< uint32_t >&
+      starts() const;
+  ::PROTOBUF_NAMESPACE_ID::RepeatedField< uint32_t >*
+      mutable_starts();
+
+  // repeated uint32 ends = 4 [json_name = "ends"];
+  int ends_size() const;
+  private:
+  int _internal_ends_size() const;
+  public:
+  void clear_ends();
+  private:
+  uint32_t _internal_ends(int index) const;
+  const ::PROTOBUF_NAMESPACE_ID::RepeatedField< uint32_t >&
+      _internal_ends() const;
+  void _internal_add_ends(uint32_t value);
+  ::PROTOBUF_NAMESPACE_ID::RepeatedField< uint32_t >*
+      _internal_mutable_ends();
+  public:
+  uint32_t ends(int index) const;
+  void set_ends(int index, uint32_t value);
+  void add_ends(uint32_t value);
+  const ::PROTOBUF_NAMESPACE_ID::RepeatedField< uint32_t >&
+      ends() const;
+  ::PROTOBUF_NAMESPACE_ID::RepeatedField< uint32_t >*
+      mutable_ends();
+
+  // repeated bool special = 5 [json_name = "special"];
+  int special_size() const;
+  private:
+  int _internal_special_size() const;
+  public:
+  void clear_special();
+  private:
+  bool _internal_special(int index) const;
+  const ::PROTOBUF_NAMESPACE_ID::RepeatedField< bool >&
+      _internal_special() const;
+  void _internal_add_special(bool value);
+  ::PROTOBUF_NAMESPACE_ID::RepeatedField< bool >*
+      _internal_mutable_special();
+  public:
+  bool special(int index) const;
+  void set_special(int index, bool value);
+  void add_special(bool value);
+  const ::PROTOBUF_NAMESPACE_ID::RepeatedField< bool >&
+      special() const;
+  ::PROTOBUF_NAMESPACE_ID::RepeatedField< bool >*
+      mutable_special();
+
+  // .ember.v1.FloatMatrix states = 1 [json_name = "states"];
+  bool has_states() const;
+  private:
+  bool _internal_has_states() const;
+  public:
+  void clear_states();
+  const ::ember::v1::FloatMatrix& states() const;
+  PROTOBUF_NODISCARD ::ember::v1::FloatMatrix* release_states();
+  ::ember::v1::FloatMatrix* mutable_states();
+  void set_allocated_states(::ember::v1::FloatMatrix* states);
+  private:
+  const ::ember::v1::FloatMatrix& _internal_states() const;
+  ::ember::v1::FloatMatrix* _internal_mutable_states();
+  public:
+  void unsafe_arena_set_allocated_states(
+      ::ember::v1::FloatMatrix* states);
+  ::ember::v1::FloatMatrix* unsafe_arena_release_states();
+
+  // @@protoc_insertion_point(class_scope:ember.v1.TokenEmbeddings)
+ private:
+  class _Internal;
+
+  template <typename T> friend class ::PROTOBUF_NAMESPACE_ID::Arena::InternalHelper;
+  typedef void InternalArenaConstructable_;
+  typedef void DestructorSkippable_;
+  struct Impl_ {
+    ::PROTOBUF_NAMESPACE_ID::RepeatedField< uint32_t > token_ids_;
+    mutable std::atomic<int> _token_ids_cached_byte_size_;
+    ::PROTOBUF_NAMESPACE_ID::RepeatedField< uint32_t > starts_;
+    mutable std::atomic<int> _starts_cached_byte_size_;
+    ::PROTOBUF_NAMESPACE_ID::RepeatedField< uint32_t > ends_;
+    mutable std::atomic<int> _ends_cached_byte_size_;
+    ::PROTOBUF_NAMESPACE_ID::RepeatedField< bool > special_;
+    ::ember::v1::FloatMatrix* states_;
+    mutable ::PROTOBUF_NAMESPACE_ID::internal::CachedSize _cached_size_;
+  };
+  union { Impl_ _impl_; };
+  friend struct ::TableStruct_ember_2fv1_2fembed_2eproto;
+};
+// -------------------------------------------------------------------
+
+class EmbedTokensResponse final :
+    public ::PROTOBUF_NAMESPACE_ID::Message /* @@protoc_insertion_point(class_definition:ember.v1.EmbedTokensResponse) */ {
+ public:
+  inline EmbedTokensResponse() : EmbedTokensResponse(nullptr) {}
+  ~EmbedTokensResponse() override;
+  explicit PROTOBUF_CONSTEXPR EmbedTokensResponse(::PROTOBUF_NAMESPACE_ID::internal::ConstantInitialized);
+
+  EmbedTokensResponse(const EmbedTokensResponse& from);
+  EmbedTokensResponse(EmbedTokensResponse&& from) noexcept
+    : EmbedTokensResponse() {
+    *this = ::std::move(from);
+  }
+
+  inline EmbedTokensResponse& operator=(const EmbedTokensResponse& from) {
+    CopyFrom(from);
+    return *this;
+  }
+  inline EmbedTokensResponse& operator=(EmbedTokensResponse&& from) noexcept {
+    if (this == &from) return *this;
+    if (GetOwningArena() == from.GetOwningArena()
+  #ifdef PROTOBUF_FORCE_COPY_IN_MOVE
+        && GetOwningArena() != nullptr
+  #endif  // !PROTOBUF_FORCE_COPY_IN_MOVE
+    ) {
+      InternalSwap(&from);
+    } else {
+      CopyFrom(from);
+    }
+    return *this;
+  }
+
+  static const ::PROTOBUF_NAMESPACE_ID::Descriptor* descriptor() {
+    return GetDescriptor();
+  }
+  static const ::PROTOBUF_NAMESPACE_ID::Descriptor* GetDescriptor() {
+    return default_instance().GetMetadata().descriptor;
+  }
+  static const ::PROTOBUF_NAMESPACE_ID::Reflection* GetReflection() {
+    return default_instance().GetMetadata().reflection;
+  }
+  static const EmbedTokensResponse& default_instance() {
+    return *internal_default_instance();
+  }
+  static inline const EmbedTokensResponse* internal_default_instance() {
+    return reinterpret_cast<const EmbedTokensResponse*>(
+               &_EmbedTokensResponse_default_instance_);
+  }
+  static constexpr int kIndexInFileMessages =
+    17;
+
+  friend void swap(EmbedTokensResponse& a, EmbedTokensResponse& b) {
+    a.Swap(&b);
+  }
+  inline void Swap(EmbedTokensResponse* other) {
+    if (other == this) return;
+  #ifdef PROTOBUF_FORCE_COPY_IN_SWAP
+    if (GetOwningArena() != nullptr &&
+        GetOwningArena() == other->GetOwningArena()) {
+   #else  // PROTOBUF_FORCE_COPY_IN_SWAP
+    if (GetOwningArena() == other->GetOwningArena()) {
+  #endif  // !PROTOBUF_FORCE_COPY_IN_SWAP
+      InternalSwap(other);
+    } else {
+      ::PROTOBUF_NAMESPACE_ID::internal::GenericSwap(this, other);
+    }
+  }
+  void UnsafeArenaSwap(EmbedTokensResponse* other) {
+    if (other == this) return;
+    GOOGLE_DCHECK(GetOwningArena() == other->GetOwningArena());
+    InternalSwap(other);
+  }
+
+  // implements Message ----------------------------------------------
+
+  EmbedTokensResponse* New(::PROTOBUF_NAMESPACE_ID::Arena* arena = nullptr) const final {
+    return CreateMaybeMessage<EmbedTokensResponse>(arena);
+  }
+  using ::PROTOBUF_NAMESPACE_ID::Message::CopyFrom;
+  void CopyFrom(const EmbedTokensResponse& from);
+  using ::PROTOBUF_NAMESPACE_ID::Message::MergeFrom;
+  void MergeFrom( const EmbedTokensResponse& from) {
+    EmbedTokensResponse::MergeImpl(*this, from);
+  }
+  private:
+  static void MergeImpl(::PROTOBUF_NAMESPACE_ID::Message& to_msg, const ::PROTOBUF_NAMESPACE_ID::Message& from_msg);
+  public:
+  PROTOBUF_ATTRIBUTE_REINITIALIZES void Clear() final;
+  bool IsInitialized() const final;
+
+  size_t ByteSizeLong() const final;
+  const char* _InternalParse(const char* ptr, ::PROTOBUF_NAMESPACE_ID::internal::ParseContext* ctx) final;
+  uint8_t* _InternalSerialize(
+      uint8_t* target, ::PROTOBUF_NAMESPACE_ID::io::EpsCopyOutputStream* stream) const final;
+  int GetCachedSize() const final { return _impl_._cached_size_.Get(); }
+
+  private:
+  void SharedCtor(::PROTOBUF_NAMESPACE_ID::Arena* arena, bool is_message_owned);
+  void SharedDtor();
+  void SetCachedSize(int size) const final;
+  void InternalSwap(EmbedTokensResponse* other);
+
+  private:
+  friend class ::PROTOBUF_NAMESPACE_ID::internal::AnyMetadata;
+  static ::PROTOBUF_NAMESPACE_ID::StringPiece FullMessageName() {
+    return "ember.v1.EmbedTokensResponse";
+  }
+  protected:
+  explicit EmbedTokensResponse(::PROTOBUF_NAMESPACE_ID::Arena* arena,
+                       bool is_message_owned = false);
+  public:
+
+  static const ClassData _class_data_;
+  const ::PROTOBUF_NAMESPACE_ID::Message::ClassData*GetClassData() const final;
+
+  ::PROTOBUF_NAMESPACE_ID::Metadata GetMetadata() const final;
+
+  // nested types ----------------------------------------------------
+
+  // accessors -------------------------------------------------------
+
+  enum : int {
+    kResultsFieldNumber = 1,
+    kModelFieldNumber = 4,
+    kUsageFieldNumber = 2,
+    kTimingFieldNumber = 3,
+  };
+  // repeated .ember.v1.TokenEmbeddings results = 1 [json_name = "results"];
+  int results_size() const;
+  private:
+  int _internal_results_size() const;
+  public:
+  void clear_results();
+  ::ember::v1::TokenEmbeddings* mutable_results(int index);
+  ::PROTOBUF_NAMESPACE_ID::RepeatedPtrField< ::ember::v1::TokenEmbeddings >*
+      mutable_results();
+  private:
+  const ::ember::v1::TokenEmbeddings& _internal_results(int index) const;
+  ::ember::v1::TokenEmbeddings* _internal_add_results();
+  public:
+  const ::ember::v1::TokenEmbeddings& results(int index) const;
+  ::ember::v1::TokenEmbeddings* add_results();
+  const ::PROTOBUF_NAMESPACE_ID::RepeatedPtrField< ::ember::v1::TokenEmbeddings >&
+      results() const;
+
+  // string model = 4 [json_name = "model"];
+  void clear_model();
+  const std::string& model() const;
+  template <typename ArgT0 = const std::string&, typename... ArgT>
+  void set_model(ArgT0&& arg0, ArgT... args);
+  std::string* mutable_model();
+  PROTOBUF_NODISCARD std::string* release_model();
+  void set_allocated_model(std::string* model);
+  private:
+  const std::string& _internal_model() const;
+  inline PROTOBUF_ALWAYS_INLINE void _internal_set_model(const std::string& value);
+  std::string* _internal_mutable_model();
+  public:
+
+  // .ember.v1.Usage usage = 2 [json_name = "usage"];
+  bool has_usage() const;
+  private:
+  bool _internal_has_usage() const;
+  public:
+  void clear_usage();
+  const ::ember::v1::Usage& usage() const;
+  PROTOBUF_NODISCARD ::ember::v1::Usage* release_usage();
+  ::ember::v1::Usage* mutable_usage();
+  void set_allocated_usage(::ember::v1::Usage* usage);
+  private:
+  const ::ember::v1::Usage& _internal_usage() const;
+  ::ember::v1::Usage* _internal_mutable_usage();
+  public:
+  void unsafe_arena_set_allocated_usage(
+      ::ember::v1::Usage* usage);
+  ::ember::v1::Usage* unsafe_arena_release_usage();
+
+  // .ember.v1.Timing timing = 3 [json_name = "timing"];
+  bool has_timing() const;
+  private:
+  bool _internal_has_timing() const;
+  public:
+  void clear_timing();
+  const ::ember::v1::Timing& timing() const;
+  PROTOBUF_NODISCARD ::ember::v1::Timing* release_timing();
+  ::ember::v1::Timing* mutable_timing();
+  void set_allocated_timing(::ember::v1::Timing* timing);
+  private:
+  const ::ember::v1::Timing& _internal_timing() const;
+  ::ember::v1::Timing* _internal_mutable_timing();
+  public:
+  void unsafe_arena_set_allocated_timing(
+      ::ember::v1::Timing* timing);
+  ::ember::v1::Timing* unsafe_arena_release_timing();
+
+  // @@protoc_insertion_point(class_scope:ember.v1.EmbedTokensResponse)
+ private:
+  class _Internal;
+
+  template <typename T> friend class ::PROTOBUF_NAMESPACE_ID::Arena::InternalHelper;
+  typedef void InternalArenaConstructable_;
+  typedef void DestructorSkippable_;
+  struct Impl_ {
+    ::PROTOBUF_NAMESPACE_ID::RepeatedPtrField< ::ember::v1::TokenEmbeddings > results_;
+    ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr model_;
+    ::ember::v1::Usage* usage_;
+    ::ember::v1::Timing* timing_;
+    mutable ::PROTOBUF_NAMESPACE_ID::internal::CachedSize _cached_size_;
+  };
+  union { Impl_ _impl_; };
+  friend struct ::TableStruct_ember_2fv1_2fembed_2eproto;
+};
 // ===================================================================
 
 
@@ -6380,9 +7070,790 @@ inline void SimilarityResponse::set_allocated_model(std::string* model) {
   // @@protoc_insertion_point(field_set_allocated:ember.v1.SimilarityResponse.model)
 }
 
+// -------------------------------------------------------------------
+
+// EmbedTokensRequest
+
+// repeated .ember.v1.EmbedInput inputs = 1 [json_name = "inputs"];
+inline int EmbedTokensRequest::_internal_inputs_size() const {
+  return _impl_.inputs_.size();
+}
+inline int EmbedTokensRequest::inputs_size() const {
+  return _internal_inputs_size();
+}
+inline void EmbedTokensRequest::clear_inputs() {
+  _impl_.inputs_.Clear();
+}
+inline ::ember::v1::EmbedInput* EmbedTokensRequest::mutable_inputs(int index) {
+  // @@protoc_insertion_point(field_mutable:ember.v1.EmbedTokensRequest.inputs)
+  return _impl_.inputs_.Mutable(index);
+}
+inline ::PROTOBUF_NAMESPACE_ID::RepeatedPtrField< ::ember::v1::EmbedInput >*
+EmbedTokensRequest::mutable_inputs() {
+  // @@protoc_insertion_point(field_mutable_list:ember.v1.EmbedTokensRequest.inputs)
+  return &_impl_.inputs_;
+}
+inline const ::ember::v1::EmbedInput& EmbedTokensRequest::_internal_inputs(int index) const {
+  return _impl_.inputs_.Get(index);
+}
+inline const ::ember::v1::EmbedInput& EmbedTokensRequest::inputs(int index) const {
+  // @@protoc_insertion_point(field_get:ember.v1.EmbedTokensRequest.inputs)
+  return _internal_inputs(index);
+}
+inline ::ember::v1::EmbedInput* EmbedTokensRequest::_internal_add_inputs() {
+  return _impl_.inputs_.Add();
+}
+inline ::ember::v1::EmbedInput* EmbedTokensRequest::add_inputs() {
+  ::ember::v1::EmbedInput* _add = _internal_add_inputs();
+  // @@protoc_insertion_point(field_add:ember.v1.EmbedTokensRequest.inputs)
+  return _add;
+}
+inline const ::PROTOBUF_NAMESPACE_ID::RepeatedPtrField< ::ember::v1::EmbedInput >&
+EmbedTokensRequest::inputs() const {
+  // @@protoc_insertion_point(field_list:ember.v1.EmbedTokensRequest.inputs)
+  return _impl_.inputs_;
+}
+
+// .ember.v1.Truncation truncation = 2 [json_name = "truncation"];
+inline bool EmbedTokensRequest::_internal_has_truncation() const {
+  return this != internal_default_instance() && _impl_.truncation_ != nullptr;
+}
+inline bool EmbedTokensRequest::has_truncation() const {
+  return _internal_has_truncation();
+}
+inline const ::ember::v1::Truncation& EmbedTokensRequest::_internal_truncation() const {
+  const ::ember::v1::Truncation* p = _impl_.truncation_;
+  return p != nullptr ? *p : reinterpret_cast<const ::ember::v1::Truncation&>(
+      ::ember::v1::_Truncation_default_instance_);
+}
+inline const ::ember::v1::Truncation& EmbedTokensRequest::truncation() const {
+  // @@protoc_insertion_point(field_get:ember.v1.EmbedTokensRequest.truncation)
+  return _internal_truncation();
+}
+inline void EmbedTokensRequest::unsafe_arena_set_allocated_truncation(
+    ::ember::v1::Truncation* truncation) {
+  if (GetArenaForAllocation() == nullptr) {
+    delete reinterpret_cast<::PROTOBUF_NAMESPACE_ID::MessageLite*>(_impl_.truncation_);
+  }
+  _impl_.truncation_ = truncation;
+  if (truncation) {
+    
+  } else {
+    
+  }
+  // @@protoc_insertion_point(field_unsafe_arena_set_allocated:ember.v1.EmbedTokensRequest.truncation)
+}
+inline ::ember::v1::Truncation* EmbedTokensRequest::release_truncation() {
+  
+  ::ember::v1::Truncation* temp = _impl_.truncation_;
+  _impl_.truncation_ = nullptr;
+#ifdef PROTOBUF_FORCE_COPY_IN_RELEASE
+  auto* old =  reinterpret_cast<::PROTOBUF_NAMESPACE_ID::MessageLite*>(temp);
+  temp = ::PROTOBUF_NAMESPACE_ID::internal::DuplicateIfNonNull(temp);
+  if (GetArenaForAllocation() == nullptr) { delete old; }
+#else  // PROTOBUF_FORCE_COPY_IN_RELEASE
+  if (GetArenaForAllocation() != nullptr) {
+    temp = ::PROTOBUF_NAMESPACE_ID::internal::DuplicateIfNonNull(temp);
+  }
+#endif  // !PROTOBUF_FORCE_COPY_IN_RELEASE
+  return temp;
+}
+inline ::ember::v1::Truncation* EmbedTokensRequest::unsafe_arena_release_truncation() {
+  // @@protoc_insertion_point(field_release:ember.v1.EmbedTokensRequest.truncation)
+  
+  ::ember::v1::Truncation* temp = _impl_.truncation_;
+  _impl_.truncation_ = nullptr;
+  return temp;
+}
+inline ::ember::v1::Truncation* EmbedTokensRequest::_internal_mutable_truncation() {
+  
+  if (_impl_.truncation_ == nullptr) {
+    auto* p = CreateMaybeMessage<::ember::v1::Truncation>(GetArenaForAllocation());
+    _impl_.truncation_ = p;
+  }
+  return _impl_.truncation_;
+}
+inline ::ember::v1::Truncation* EmbedTokensRequest::mutable_truncation() {
+  ::ember::v1::Truncation* _msg = _internal_mutable_truncation();
+  // @@protoc_insertion_point(field_mutable:ember.v1.EmbedTokensRequest.truncation)
+  return _msg;
+}
+inline void EmbedTokensRequest::set_allocated_truncation(::ember::v1::Truncation* truncation) {
+  ::PROTOBUF_NAMESPACE_ID::Arena* message_arena = GetArenaForAllocation();
+  if (message_arena == nullptr) {
+    delete reinterpret_cast< ::PROTOBUF_NAMESPACE_ID::MessageLite*>(_impl_.truncation_);
+  }
+  if (truncation) {
+    ::PROTOBUF_NAMESPACE_ID::Arena* submessage_arena =
+        ::PROTOBUF_NAMESPACE_ID::Arena::InternalGetOwningArena(
+                reinterpret_cast<::PROTOBUF_NAMESPACE_ID::MessageLite*>(truncation));
+    if (message_arena != submessage_arena) {
+      truncation = ::PROTOBUF_NAMESPACE_ID::internal::GetOwnedMessage(
+          message_arena, truncation, submessage_arena);
+    }
+    
+  } else {
+    
+  }
+  _impl_.truncation_ = truncation;
+  // @@protoc_insertion_point(field_set_allocated:ember.v1.EmbedTokensRequest.truncation)
+}
+
+// string prompt_name = 3 [json_name = "promptName"];
+inline void EmbedTokensRequest::clear_prompt_name() {
+  _impl_.prompt_name_.ClearToEmpty();
+}
+inline const std::string& EmbedTokensRequest::prompt_name() const {
+  // @@protoc_insertion_point(field_get:ember.v1.EmbedTokensRequest.prompt_name)
+  return _internal_prompt_name();
+}
+template <typename ArgT0, typename... ArgT>
+inline PROTOBUF_ALWAYS_INLINE
+void EmbedTokensRequest::set_prompt_name(ArgT0&& arg0, ArgT... args) {
+ 
+ _impl_.prompt_name_.Set(static_cast<ArgT0 &&>(arg0), args..., GetArenaForAllocation());
+  // @@protoc_insertion_point(field_set:ember.v1.EmbedTokensRequest.prompt_name)
+}
+inline std::string* EmbedTokensRequest::mutable_prompt_name() {
+  std::string* _s = _internal_mutable_prompt_name();
+  // @@protoc_insertion_point(field_mutable:ember.v1.EmbedTokensRequest.prompt_name)
+  return _s;
+}
+inline const std::string& EmbedTokensRequest::_internal_prompt_name() const {
+  return _impl_.prompt_name_.Get();
+}
+inline void EmbedTokensRequest::_internal_set_prompt_name(const std::string& value) {
+  
+  _impl_.prompt_name_.Set(value, GetArenaForAllocation());
+}
+inline std::string* EmbedTokensRequest::_internal_mutable_prompt_name() {
+  
+  return _impl_.prompt_name_.Mutable(GetArenaForAllocation());
+}
+inline std::string* EmbedTokensRequest::release_prompt_name() {
+  // @@protoc_insertion_point(field_release:ember.v1.EmbedTokensRequest.prompt_name)
+  return _impl_.prompt_name_.Release();
+}
+inline void EmbedTokensRequest::set_allocated_prompt_name(std::string* prompt_name) {
+  if (prompt_name != nullptr) {
+    
+  } else {
+    
+  }
+  _impl_.prompt_name_.SetAllocated(prompt_name, GetArenaForAllocation());
+#ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  if (_impl_.prompt_name_.IsDefault()) {
+    _impl_.prompt_name_.Set("", GetArenaForAllocation());
+  }
+#endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  // @@protoc_insertion_point(field_set_allocated:ember.v1.EmbedTokensRequest.prompt_name)
+}
+
+// string model = 4 [json_name = "model"];
+inline void EmbedTokensRequest::clear_model() {
+  _impl_.model_.ClearToEmpty();
+}
+inline const std::string& EmbedTokensRequest::model() const {
+  // @@protoc_insertion_point(field_get:ember.v1.EmbedTokensRequest.model)
+  return _internal_model();
+}
+template <typename ArgT0, typename... ArgT>
+inline PROTOBUF_ALWAYS_INLINE
+void EmbedTokensRequest::set_model(ArgT0&& arg0, ArgT... args) {
+ 
+ _impl_.model_.Set(static_cast<ArgT0 &&>(arg0), args..., GetArenaForAllocation());
+  // @@protoc_insertion_point(field_set:ember.v1.EmbedTokensRequest.model)
+}
+inline std::string* EmbedTokensRequest::mutable_model() {
+  std::string* _s = _internal_mutable_model();
+  // @@protoc_insertion_point(field_mutable:ember.v1.EmbedTokensRequest.model)
+  return _s;
+}
+inline const std::string& EmbedTokensRequest::_internal_model() const {
+  return _impl_.model_.Get();
+}
+inline void EmbedTokensRequest::_internal_set_model(const std::string& value) {
+  
+  _impl_.model_.Set(value, GetArenaForAllocation());
+}
+inline std::string* EmbedTokensRequest::_internal_mutable_model() {
+  
+  return _impl_.model_.Mutable(GetArenaForAllocation());
+}
+inline std::string* EmbedTokensRequest::release_model() {
+  // @@protoc_insertion_point(field_release:ember.v1.EmbedTokensRequest.model)
+  return _impl_.model_.Release();
+}
+inline void EmbedTokensRequest::set_allocated_model(std::string* model) {
+  if (model != nullptr) {
+    
+  } else {
+    
+  }
+  _impl_.model_.SetAllocated(model, GetArenaForAllocation());
+#ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  if (_impl_.model_.IsDefault()) {
+    _impl_.model_.Set("", GetArenaForAllocation());
+  }
+#endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  // @@protoc_insertion_point(field_set_allocated:ember.v1.EmbedTokensRequest.model)
+}
+
+// -------------------------------------------------------------------
+
+// TokenEmbeddings
+
+// .ember.v1.FloatMatrix states = 1 [json_name = "states"];
+inline bool TokenEmbeddings::_internal_has_states() const {
+  return this != internal_default_instance() && _impl_.states_ != nullptr;
+}
+inline bool TokenEmbeddings::has_states() const {
+  return _internal_has_states();
+}
+inline void TokenEmbeddings::clear_states() {
+  if (GetArenaForAllocation() == nullptr && _impl_.states_ != nullptr) {
+    delete _impl_.states_;
+  }
+  _impl_.states_ = nullptr;
+}
+inline const ::ember::v1::FloatMatrix& TokenEmbeddings::_internal_states() const {
+  const ::ember::v1::FloatMatrix* p = _impl_.states_;
+  return p != nullptr ? *p : reinterpret_cast<const ::ember::v1::FloatMatrix&>(
+      ::ember::v1::_FloatMatrix_default_instance_);
+}
+inline const ::ember::v1::FloatMatrix& TokenEmbeddings::states() const {
+  // @@protoc_insertion_point(field_get:ember.v1.TokenEmbeddings.states)
+  return _internal_states();
+}
+inline void TokenEmbeddings::unsafe_arena_set_allocated_states(
+    ::ember::v1::FloatMatrix* states) {
+  if (GetArenaForAllocation() == nullptr) {
+    delete reinterpret_cast<::PROTOBUF_NAMESPACE_ID::MessageLite*>(_impl_.states_);
+  }
+  _impl_.states_ = states;
+  if (states) {
+    
+  } else {
+    
+  }
+  // @@protoc_insertion_point(field_unsafe_arena_set_allocated:ember.v1.TokenEmbeddings.states)
+}
+inline ::ember::v1::FloatMatrix* TokenEmbeddings::release_states() {
+  
+  ::ember::v1::FloatMatrix* temp = _impl_.states_;
+  _impl_.states_ = nullptr;
+#ifdef PROTOBUF_FORCE_COPY_IN_RELEASE
+  auto* old =  reinterpret_cast<::PROTOBUF_NAMESPACE_ID::MessageLite*>(temp);
+  temp = ::PROTOBUF_NAMESPACE_ID::internal::DuplicateIfNonNull(temp);
+  if (GetArenaForAllocation() == nullptr) { delete old; }
+#else  // PROTOBUF_FORCE_COPY_IN_RELEASE
+  if (GetArenaForAllocation() != nullptr) {
+    temp = ::PROTOBUF_NAMESPACE_ID::internal::DuplicateIfNonNull(temp);
+  }
+#endif  // !PROTOBUF_FORCE_COPY_IN_RELEASE
+  return temp;
+}
+inline ::ember::v1::FloatMatrix* TokenEmbeddings::unsafe_arena_release_states() {
+  // @@protoc_insertion_point(field_release:ember.v1.TokenEmbeddings.states)
+  
+  ::ember::v1::FloatMatrix* temp = _impl_.states_;
+  _impl_.states_ = nullptr;
+  return temp;
+}
+inline ::ember::v1::FloatMatrix* TokenEmbeddings::_internal_mutable_states() {
+  
+  if (_impl_.states_ == nullptr) {
+    auto* p = CreateMaybeMessage<::ember::v1::FloatMatrix>(GetArenaForAllocation());
+    _impl_.states_ = p;
+  }
+  return _impl_.states_;
+}
+inline ::ember::v1::FloatMatrix* TokenEmbeddings::mutable_states() {
+  ::ember::v1::FloatMatrix* _msg = _internal_mutable_states();
+  // @@protoc_insertion_point(field_mutable:ember.v1.TokenEmbeddings.states)
+  return _msg;
+}
+inline void TokenEmbeddings::set_allocated_states(::ember::v1::FloatMatrix* states) {
+  ::PROTOBUF_NAMESPACE_ID::Arena* message_arena = GetArenaForAllocation();
+  if (message_arena == nullptr) {
+    delete _impl_.states_;
+  }
+  if (states) {
+    ::PROTOBUF_NAMESPACE_ID::Arena* submessage_arena =
+        ::PROTOBUF_NAMESPACE_ID::Arena::InternalGetOwningArena(states);
+    if (message_arena != submessage_arena) {
+      states = ::PROTOBUF_NAMESPACE_ID::internal::GetOwnedMessage(
+          message_arena, states, submessage_arena);
+    }
+    
+  } else {
+    
+  }
+  _impl_.states_ = states;
+  // @@protoc_insertion_point(field_set_allocated:ember.v1.TokenEmbeddings.states)
+}
+
+// repeated uint32 token_ids = 2 [json_name = "tokenIds"];
+inline int TokenEmbeddings::_internal_token_ids_size() const {
+  return _impl_.token_ids_.size();
+}
+inline int TokenEmbeddings::token_ids_size() const {
+  return _internal_token_ids_size();
+}
+inline void TokenEmbeddings::clear_token_ids() {
+  _impl_.token_ids_.Clear();
+}
+inline uint32_t TokenEmbeddings::_internal_token_ids(int index) const {
+  return _impl_.token_ids_.Get(index);
+}
+inline uint32_t TokenEmbeddings::token_ids(int index) const {
+  // @@protoc_insertion_point(field_get:ember.v1.TokenEmbeddings.token_ids)
+  return _internal_token_ids(index);
+}
+inline void TokenEmbeddings::set_token_ids(int index, uint32_t value) {
+  _impl_.token_ids_.Set(index, value);
+  // @@protoc_insertion_point(field_set:ember.v1.TokenEmbeddings.token_ids)
+}
+inline void TokenEmbeddings::_internal_add_token_ids(uint32_t value) {
+  _impl_.token_ids_.Add(value);
+}
+inline void TokenEmbeddings::add_token_ids(uint32_t value) {
+  _internal_add_token_ids(value);
+  // @@protoc_insertion_point(field_add:ember.v1.TokenEmbeddings.token_ids)
+}
+inline const ::PROTOBUF_NAMESPACE_ID::RepeatedField< uint32_t >&
+TokenEmbeddings::_internal_token_ids() const {
+  return _impl_.token_ids_;
+}
+inline const ::PROTOBUF_NAMESPACE_ID::RepeatedField< uint32_t >&
+TokenEmbeddings::token_ids() const {
+  // @@protoc_insertion_point(field_list:ember.v1.TokenEmbeddings.token_ids)
+  return _internal_token_ids();
+}
+inline ::PROTOBUF_NAMESPACE_ID::RepeatedField< uint32_t >*
+TokenEmbeddings::_internal_mutable_token_ids() {
+  return &_impl_.token_ids_;
+}
+inline ::PROTOBUF_NAMESPACE_ID::RepeatedField< uint32_t >*
+TokenEmbeddings::mutable_token_ids() {
+  // @@protoc_insertion_point(field_mutable_list:ember.v1.TokenEmbeddings.token_ids)
+  return _internal_mutable_token_ids();
+}
+
+// repeated uint32 starts = 3 [json_name = "starts"];
+inline int TokenEmbeddings::_internal_starts_size() const {
+  return _impl_.starts_.size();
+}
+inline int TokenEmbeddings::starts_size() const {
+  return _internal_starts_size();
+}
+inline void TokenEmbeddings::clear_starts() {
+  _impl_.starts_.Clear();
+}
+inline uint32_t TokenEmbeddings::_internal_starts(int index) const {
+  return _impl_.starts_.Get(index);
+}
+inline uint32_t TokenEmbeddings::starts(int index) const {
+  // @@protoc_insertion_point(field_get:ember.v1.TokenEmbeddings.starts)
+  return _internal_starts(index);
+}
+inline void TokenEmbeddings::set_starts(int index, uint32_t value) {
+  _impl_.starts_.Set(index, value);
+  // @@protoc_insertion_point(field_set:ember.v1.TokenEmbeddings.starts)
+}
+inline void TokenEmbeddings::_internal_add_starts(uint32_t value) {
+  _impl_.starts_.Add(value);
+}
+inline void TokenEmbeddings::add_starts(uint32_t value) {
+  _internal_add_starts(value);
+  // @@protoc_insertion_point(field_add:ember.v1.TokenEmbeddings.starts)
+}
+inline const ::PROTOBUF_NAMESPACE_ID::RepeatedField< uint32_t >&
+TokenEmbeddings::_internal_starts() const {
+  return _impl_.starts_;
+}
+inline const ::PROTOBUF_NAMESPACE_ID::RepeatedField< uint32_t >&
+TokenEmbeddings::starts() const {
+  // @@protoc_insertion_point(field_list:ember.v1.TokenEmbeddings.starts)
+  return _internal_starts();
+}
+inline ::PROTOBUF_NAMESPACE_ID::RepeatedField< uint32_t >*
+TokenEmbeddings::_internal_mutable_starts() {
+  return &_impl_.starts_;
+}
+inline ::PROTOBUF_NAMESPACE_ID::RepeatedField< uint32_t >*
+TokenEmbeddings::mutable_starts() {
+  // @@protoc_insertion_point(field_mutable_list:ember.v1.TokenEmbeddings.starts)
+  return _internal_mutable_starts();
+}
+
+// repeated uint32 ends = 4 [json_name = "ends"];
+inline int TokenEmbeddings::_internal_ends_size() const {
+  return _impl_.ends_.size();
+}
+inline int TokenEmbeddings::ends_size() const {
+  return _internal_ends_size();
+}
+inline void TokenEmbeddings::clear_ends() {
+  _impl_.ends_.Clear();
+}
+inline uint32_t TokenEmbeddings::_internal_ends(int index) const {
+  return _impl_.ends_.Get(index);
+}
+inline uint32_t TokenEmbeddings::ends(int index) const {
+  // @@protoc_insertion_point(field_get:ember.v1.TokenEmbeddings.ends)
+  return _internal_ends(index);
+}
+inline void TokenEmbeddings::set_ends(int index, uint32_t value) {
+  _impl_.ends_.Set(index, value);
+  // @@protoc_insertion_point(field_set:ember.v1.TokenEmbeddings.ends)
+}
+inline void TokenEmbeddings::_internal_add_ends(uint32_t value) {
+  _impl_.ends_.Add(value);
+}
+inline void TokenEmbeddings::add_ends(uint32_t value) {
+  _internal_add_ends(value);
+  // @@protoc_insertion_point(field_add:ember.v1.TokenEmbeddings.ends)
+}
+inline const ::PROTOBUF_NAMESPACE_ID::RepeatedField< uint32_t >&
+TokenEmbeddings::_internal_ends() const {
+  return _impl_.ends_;
+}
+inline const ::PROTOBUF_NAMESPACE_ID::RepeatedField< uint32_t >&
+TokenEmbeddings::ends() const {
+  // @@protoc_insertion_point(field_list:ember.v1.TokenEmbeddings.ends)
+  return _internal_ends();
+}
+inline ::PROTOBUF_NAMESPACE_ID::RepeatedField< uint32_t >*
+TokenEmbeddings::_internal_mutable_ends() {
+  return &_impl_.ends_;
+}
+inline ::PROTOBUF_NAMESPACE_ID::RepeatedField< uint32_t >*
+TokenEmbeddings::mutable_ends() {
+  // @@protoc_insertion_point(field_mutable_list:ember.v1.TokenEmbeddings.ends)
+  return _internal_mutable_ends();
+}
+
+// repeated bool special = 5 [json_name = "special"];
+inline int TokenEmbeddings::_internal_special_size() const {
+  return _impl_.special_.size();
+}
+inline int TokenEmbeddings::special_size() const {
+  return _internal_special_size();
+}
+inline void TokenEmbeddings::clear_special() {
+  _impl_.special_.Clear();
+}
+inline bool TokenEmbeddings::_internal_special(int index) const {
+  return _impl_.special_.Get(index);
+}
+inline bool TokenEmbeddings::special(int index) const {
+  // @@protoc_insertion_point(field_get:ember.v1.TokenEmbeddings.special)
+  return _internal_special(index);
+}
+inline void TokenEmbeddings::set_special(int index, bool value) {
+  _impl_.special_.Set(index, value);
+  // @@protoc_insertion_point(field_set:ember.v1.TokenEmbeddings.special)
+}
+inline void TokenEmbeddings::_internal_add_special(bool value) {
+  _impl_.special_.Add(value);
+}
+inline void TokenEmbeddings::add_special(bool value) {
+  _internal_add_special(value);
+  // @@protoc_insertion_point(field_add:ember.v1.TokenEmbeddings.special)
+}
+inline const ::PROTOBUF_NAMESPACE_ID::RepeatedField< bool >&
+TokenEmbeddings::_internal_special() const {
+  return _impl_.special_;
+}
+inline const ::PROTOBUF_NAMESPACE_ID::RepeatedField< bool >&
+TokenEmbeddings::special() const {
+  // @@protoc_insertion_point(field_list:ember.v1.TokenEmbeddings.special)
+  return _internal_special();
+}
+inline ::PROTOBUF_NAMESPACE_ID::RepeatedField< bool >*
+TokenEmbeddings::_internal_mutable_special() {
+  return &_impl_.special_;
+}
+inline ::PROTOBUF_NAMESPACE_ID::RepeatedField< bool >*
+TokenEmbeddings::mutable_special() {
+  // @@protoc_insertion_point(field_mutable_list:ember.v1.TokenEmbeddings.special)
+  return _internal_mutable_special();
+}
+
+// -------------------------------------------------------------------
+
+// EmbedTokensResponse
+
+// repeated .ember.v1.TokenEmbeddings results = 1 [json_name = "results"];
+inline int EmbedTokensResponse::_internal_results_size() const {
+  return _impl_.results_.size();
+}
+inline int EmbedTokensResponse::results_size() const {
+  return _internal_results_size();
+}
+inline void EmbedTokensResponse::clear_results() {
+  _impl_.results_.Clear();
+}
+inline ::ember::v1::TokenEmbeddings* EmbedTokensResponse::mutable_results(int index) {
+  // @@protoc_insertion_point(field_mutable:ember.v1.EmbedTokensResponse.results)
+  return _impl_.results_.Mutable(index);
+}
+inline ::PROTOBUF_NAMESPACE_ID::RepeatedPtrField< ::ember::v1::TokenEmbeddings >*
+EmbedTokensResponse::mutable_results() {
+  // @@protoc_insertion_point(field_mutable_list:ember.v1.EmbedTokensResponse.results)
+  return &_impl_.results_;
+}
+inline const ::ember::v1::TokenEmbeddings& EmbedTokensResponse::_internal_results(int index) const {
+  return _impl_.results_.Get(index);
+}
+inline const ::ember::v1::TokenEmbeddings& EmbedTokensResponse::results(int index) const {
+  // @@protoc_insertion_point(field_get:ember.v1.EmbedTokensResponse.results)
+  return _internal_results(index);
+}
+inline ::ember::v1::TokenEmbeddings* EmbedTokensResponse::_internal_add_results() {
+  return _impl_.results_.Add();
+}
+inline ::ember::v1::TokenEmbeddings* EmbedTokensResponse::add_results() {
+  ::ember::v1::TokenEmbeddings* _add = _internal_add_results();
+  // @@protoc_insertion_point(field_add:ember.v1.EmbedTokensResponse.results)
+  return _add;
+}
+inline const ::PROTOBUF_NAMESPACE_ID::RepeatedPtrField< ::ember::v1::TokenEmbeddings >&
+EmbedTokensResponse::results() const {
+  // @@protoc_insertion_point(field_list:ember.v1.EmbedTokensResponse.results)
+  return _impl_.results_;
+}
+
+// .ember.v1.Usage usage = 2 [json_name = "usage"];
+inline bool EmbedTokensResponse::_internal_has_usage() const {
+  return this != internal_default_instance() && _impl_.usage_ != nullptr;
+}
+inline bool EmbedTokensResponse::has_usage() const {
+  return _internal_has_usage();
+}
+inline const ::ember::v1::Usage& EmbedTokensResponse::_internal_usage() const {
+  const ::ember::v1::Usage* p = _impl_.usage_;
+  return p != nullptr ? *p : reinterpret_cast<const ::ember::v1::Usage&>(
+      ::ember::v1::_Usage_default_instance_);
+}
+inline const ::ember::v1::Usage& EmbedTokensResponse::usage() const {
+  // @@protoc_insertion_point(field_get:ember.v1.EmbedTokensResponse.usage)
+  return _internal_usage();
+}
+inline void EmbedTokensResponse::unsafe_arena_set_allocated_usage(
+    ::ember::v1::Usage* usage) {
+  if (GetArenaForAllocation() == nullptr) {
+    delete reinterpret_cast<::PROTOBUF_NAMESPACE_ID::MessageLite*>(_impl_.usage_);
+  }
+  _impl_.usage_ = usage;
+  if (usage) {
+    
+  } else {
+    
+  }
+  // @@protoc_insertion_point(field_unsafe_arena_set_allocated:ember.v1.EmbedTokensResponse.usage)
+}
+inline ::ember::v1::Usage* EmbedTokensResponse::release_usage() {
+  
+  ::ember::v1::Usage* temp = _impl_.usage_;
+  _impl_.usage_ = nullptr;
+#ifdef PROTOBUF_FORCE_COPY_IN_RELEASE
+  auto* old =  reinterpret_cast<::PROTOBUF_NAMESPACE_ID::MessageLite*>(temp);
+  temp = ::PROTOBUF_NAMESPACE_ID::internal::DuplicateIfNonNull(temp);
+  if (GetArenaForAllocation() == nullptr) { delete old; }
+#else  // PROTOBUF_FORCE_COPY_IN_RELEASE
+  if (GetArenaForAllocation() != nullptr) {
+    temp = ::PROTOBUF_NAMESPACE_ID::internal::DuplicateIfNonNull(temp);
+  }
+#endif  // !PROTOBUF_FORCE_COPY_IN_RELEASE
+  return temp;
+}
+inline ::ember::v1::Usage* EmbedTokensResponse::unsafe_arena_release_usage() {
+  // @@protoc_insertion_point(field_release:ember.v1.EmbedTokensResponse.usage)
+  
+  ::ember::v1::Usage* temp = _impl_.usage_;
+  _impl_.usage_ = nullptr;
+  return temp;
+}
+inline ::ember::v1::Usage* EmbedTokensResponse::_internal_mutable_usage() {
+  
+  if (_impl_.usage_ == nullptr) {
+    auto* p = CreateMaybeMessage<::ember::v1::Usage>(GetArenaForAllocation());
+    _impl_.usage_ = p;
+  }
+  return _impl_.usage_;
+}
+inline ::ember::v1::Usage* EmbedTokensResponse::mutable_usage() {
+  ::ember::v1::Usage* _msg = _internal_mutable_usage();
+  // @@protoc_insertion_point(field_mutable:ember.v1.EmbedTokensResponse.usage)
+  return _msg;
+}
+inline void EmbedTokensResponse::set_allocated_usage(::ember::v1::Usage* usage) {
+  ::PROTOBUF_NAMESPACE_ID::Arena* message_arena = GetArenaForAllocation();
+  if (message_arena == nullptr) {
+    delete reinterpret_cast< ::PROTOBUF_NAMESPACE_ID::MessageLite*>(_impl_.usage_);
+  }
+  if (usage) {
+    ::PROTOBUF_NAMESPACE_ID::Arena* submessage_arena =
+        ::PROTOBUF_NAMESPACE_ID::Arena::InternalGetOwningArena(
+                reinterpret_cast<::PROTOBUF_NAMESPACE_ID::MessageLite*>(usage));
+    if (message_arena != submessage_arena) {
+      usage = ::PROTOBUF_NAMESPACE_ID::internal::GetOwnedMessage(
+          message_arena, usage, submessage_arena);
+    }
+    
+  } else {
+    
+  }
+  _impl_.usage_ = usage;
+  // @@protoc_insertion_point(field_set_allocated:ember.v1.EmbedTokensResponse.usage)
+}
+
+// .ember.v1.Timing timing = 3 [json_name = "timing"];
+inline bool EmbedTokensResponse::_internal_has_timing() const {
+  return this != internal_default_instance() && _impl_.timing_ != nullptr;
+}
+inline bool EmbedTokensResponse::has_timing() const {
+  return _internal_has_timing();
+}
+inline const ::ember::v1::Timing& EmbedTokensResponse::_internal_timing() const {
+  const ::ember::v1::Timing* p = _impl_.timing_;
+  return p != nullptr ? *p : reinterpret_cast<const ::ember::v1::Timing&>(
+      ::ember::v1::_Timing_default_instance_);
+}
+inline const ::ember::v1::Timing& EmbedTokensResponse::timing() const {
+  // @@protoc_insertion_point(field_get:ember.v1.EmbedTokensResponse.timing)
+  return _internal_timing();
+}
+inline void EmbedTokensResponse::unsafe_arena_set_allocated_timing(
+    ::ember::v1::Timing* timing) {
+  if (GetArenaForAllocation() == nullptr) {
+    delete reinterpret_cast<::PROTOBUF_NAMESPACE_ID::MessageLite*>(_impl_.timing_);
+  }
+  _impl_.timing_ = timing;
+  if (timing) {
+    
+  } else {
+    
+  }
+  // @@protoc_insertion_point(field_unsafe_arena_set_allocated:ember.v1.EmbedTokensResponse.timing)
+}
+inline ::ember::v1::Timing* EmbedTokensResponse::release_timing() {
+  
+  ::ember::v1::Timing* temp = _impl_.timing_;
+  _impl_.timing_ = nullptr;
+#ifdef PROTOBUF_FORCE_COPY_IN_RELEASE
+  auto* old =  reinterpret_cast<::PROTOBUF_NAMESPACE_ID::MessageLite*>(temp);
+  temp = ::PROTOBUF_NAMESPACE_ID::internal::DuplicateIfNonNull(temp);
+  if (GetArenaForAllocation() == nullptr) { delete old; }
+#else  // PROTOBUF_FORCE_COPY_IN_RELEASE
+  if (GetArenaForAllocation() != nullptr) {
+    temp = ::PROTOBUF_NAMESPACE_ID::internal::DuplicateIfNonNull(temp);
+  }
+#endif  // !PROTOBUF_FORCE_COPY_IN_RELEASE
+  return temp;
+}
+inline ::ember::v1::Timing* EmbedTokensResponse::unsafe_arena_release_timing() {
+  // @@protoc_insertion_point(field_release:ember.v1.EmbedTokensResponse.timing)
+  
+  ::ember::v1::Timing* temp = _impl_.timing_;
+  _impl_.timing_ = nullptr;
+  return temp;
+}
+inline ::ember::v1::Timing* EmbedTokensResponse::_internal_mutable_timing() {
+  
+  if (_impl_.timing_ == nullptr) {
+    auto* p = CreateMaybeMessage<::ember::v1::Timing>(GetArenaForAllocation());
+    _impl_.timing_ = p;
+  }
+  return _impl_.timing_;
+}
+inline ::ember::v1::Timing* EmbedTokensResponse::mutable_timing() {
+  ::ember::v1::Timing* _msg = _internal_mutable_timing();
+  // @@protoc_insertion_point(field_mutable:ember.v1.EmbedTokensResponse.timing)
+  return _msg;
+}
+inline void EmbedTokensResponse::set_allocated_timing(::ember::v1::Timing* timing) {
+  ::PROTOBUF_NAMESPACE_ID::Arena* message_arena = GetArenaForAllocation();
+  if (message_arena == nullptr) {
+    delete reinterpret_cast< ::PROTOBUF_NAMESPACE_ID::MessageLite*>(_impl_.timing_);
+  }
+  if (timing) {
+    ::PROTOBUF_NAMESPACE_ID::Arena* submessage_arena =
+        ::PROTOBUF_NAMESPACE_ID::Arena::InternalGetOwningArena(
+                reinterpret_cast<::PROTOBUF_NAMESPACE_ID::MessageLite*>(timing));
+    if (message_arena != submessage_arena) {
+      timing = ::PROTOBUF_NAMESPACE_ID::internal::GetOwnedMessage(
+          message_arena, timing, submessage_arena);
+    }
+    
+  } else {
+    
+  }
+  _impl_.timing_ = timing;
+  // @@protoc_insertion_point(field_set_allocated:ember.v1.EmbedTokensResponse.timing)
+}
+
+// string model = 4 [json_name = "model"];
+inline void EmbedTokensResponse::clear_model() {
+  _impl_.model_.ClearToEmpty();
+}
+inline const std::string& EmbedTokensResponse::model() const {
+  // @@protoc_insertion_point(field_get:ember.v1.EmbedTokensResponse.model)
+  return _internal_model();
+}
+template <typename ArgT0, typename... ArgT>
+inline PROTOBUF_ALWAYS_INLINE
+void EmbedTokensResponse::set_model(ArgT0&& arg0, ArgT... args) {
+ 
+ _impl_.model_.Set(static_cast<ArgT0 &&>(arg0), args..., GetArenaForAllocation());
+  // @@protoc_insertion_point(field_set:ember.v1.EmbedTokensResponse.model)
+}
+inline std::string* EmbedTokensResponse::mutable_model() {
+  std::string* _s = _internal_mutable_model();
+  // @@protoc_insertion_point(field_mutable:ember.v1.EmbedTokensResponse.model)
+  return _s;
+}
+inline const std::string& EmbedTokensResponse::_internal_model() const {
+  return _impl_.model_.Get();
+}
+inline void EmbedTokensResponse::_internal_set_model(const std::string& value) {
+  
+  _impl_.model_.Set(value, GetArenaForAllocation());
+}
+inline std::string* EmbedTokensResponse::_internal_mutable_model() {
+  
+  return _impl_.model_.Mutable(GetArenaForAllocation());
+}
+inline std::string* EmbedTokensResponse::release_model() {
+  // @@protoc_insertion_point(field_release:ember.v1.EmbedTokensResponse.model)
+  return _impl_.model_.Release();
+}
+inline void EmbedTokensResponse::set_allocated_model(std::string* model) {
+  if (model != nullptr) {
+    
+  } else {
+    
+  }
+  _impl_.model_.SetAllocated(model, GetArenaForAllocation());
+#ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  if (_impl_.model_.IsDefault()) {
+    _impl_.model_.Set("", GetArenaForAllocation());
+  }
+#endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  // @@protoc_insertion_point(field_set_allocated:ember.v1.EmbedTokensResponse.model)
+}
+
 #ifdef __GNUC__
   #pragma GCC diagnostic pop
 #endif  // __GNUC__
+// -------------------------------------------------------------------
+
+// -------------------------------------------------------------------
+
+// -------------------------------------------------------------------
+
 // -------------------------------------------------------------------
 
 // -------------------------------------------------------------------

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file ember/v1/embed.proto.
  */
 export const file_ember_v1_embed: GenFile = /*@__PURE__*/
-  fileDesc("ChRlbWJlci92MS9lbWJlZC5wcm90bxIIZW1iZXIudjEiFwoIVG9rZW5JZHMSCwoDaWRzGAEgAygDIlAKCkVtYmVkSW5wdXQSDgoEdGV4dBgBIAEoCUgAEicKCXRva2VuX2lkcxgCIAEoCzISLmVtYmVyLnYxLlRva2VuSWRzSABCCQoHY29udGVudCIuChJRdWFudGl6YXRpb25SYW5nZXMSCwoDbWluGAEgAygCEgsKA21heBgCIAMoAiKuAQoPUXVhbnRpemVkTWF0cml4Ei8KCXByZWNpc2lvbhgBIAEoDjIcLmVtYmVyLnYxLkVtYmVkZGluZ1ByZWNpc2lvbhIMCgRyb3dzGAIgASgNEgwKBGNvbHMYAyABKA0SDAoEZGF0YRgEIAEoDBISCgpkaW1lbnNpb25zGAUgASgNEiwKBnJhbmdlcxgGIAEoCzIcLmVtYmVyLnYxLlF1YW50aXphdGlvblJhbmdlcyI9CgtGbG9hdE1hdHJpeBIMCgRyb3dzGAEgASgNEgwKBGNvbHMYAiABKA0SEgoKZmxvYXQzMl9sZRgDIAEoDCLaAgoMRW1iZWRSZXF1ZXN0EiQKBmlucHV0cxgBIAMoCzIULmVtYmVyLnYxLkVtYmVkSW5wdXQSFgoJbm9ybWFsaXplGAIgASgISACIAQESFwoKZGltZW5zaW9ucxgDIAEoBUgBiAEBEigKCnRydW5jYXRpb24YBCABKAsyFC5lbWJlci52MS5UcnVuY2F0aW9uEhMKC3Byb21wdF9uYW1lGAUgASgJEikKBmZvcm1hdBgGIAEoDjIZLmVtYmVyLnYxLkVtYmVkZGluZ0Zvcm1hdBINCgVtb2RlbBgHIAEoCRIvCglwcmVjaXNpb24YCCABKA4yHC5lbWJlci52MS5FbWJlZGRpbmdQcmVjaXNpb24SLAoGcmFuZ2VzGAkgASgLMhwuZW1iZXIudjEuUXVhbnRpemF0aW9uUmFuZ2VzQgwKCl9ub3JtYWxpemVCDQoLX2RpbWVuc2lvbnMiLwoJRW1iZWRkaW5nEg4KBnZhbHVlcxgBIAMoAhISCgpmbG9hdDMyX2xlGAIgASgMIt4BCg1FbWJlZFJlc3BvbnNlEicKCmVtYmVkZGluZ3MYASADKAsyEy5lbWJlci52MS5FbWJlZGRpbmcSHgoFdXNhZ2UYAiABKAsyDy5lbWJlci52MS5Vc2FnZRIgCgZ0aW1pbmcYAyABKAsyEC5lbWJlci52MS5UaW1pbmcSDQoFbW9kZWwYBCABKAkSJQoGbWF0cml4GAUgASgLMhUuZW1iZXIudjEuRmxvYXRNYXRyaXgSLAoJcXVhbnRpemVkGAYgASgLMhkuZW1iZXIudjEuUXVhbnRpemVkTWF0cml4Ik8KEkVtYmVkU3RyZWFtUmVxdWVzdBIQCghiYXRjaF9pZBgBIAEoCRInCgdyZXF1ZXN0GAIgASgLMhYuZW1iZXIudjEuRW1iZWRSZXF1ZXN0IoUBChNFbWJlZFN0cmVhbVJlc3BvbnNlEhAKCGJhdGNoX2lkGAEgASgJEisKCHJlc3BvbnNlGAIgASgLMhcuZW1iZXIudjEuRW1iZWRSZXNwb25zZUgAEiUKBWVycm9yGAMgASgLMhQuZW1iZXIudjEuQmF0Y2hFcnJvckgAQggKBnJlc3VsdCKIAQoSRW1iZWRTcGFyc2VSZXF1ZXN0EiQKBmlucHV0cxgBIAMoCzIULmVtYmVyLnYxLkVtYmVkSW5wdXQSKAoKdHJ1bmNhdGlvbhgCIAEoCzIULmVtYmVyLnYxLlRydW5jYXRpb24SEwoLcHJvbXB0X25hbWUYAyABKAkSDQoFbW9kZWwYBCABKAkiMgoPU3BhcnNlRW1iZWRkaW5nEg8KB2luZGljZXMYASADKA0SDgoGdmFsdWVzGAIgAygCIpUBChNFbWJlZFNwYXJzZVJlc3BvbnNlEi0KCmVtYmVkZGluZ3MYASADKAsyGS5lbWJlci52MS5TcGFyc2VFbWJlZGRpbmcSHgoFdXNhZ2UYAiABKAsyDy5lbWJlci52MS5Vc2FnZRIgCgZ0aW1pbmcYAyABKAsyEC5lbWJlci52MS5UaW1pbmcSDQoFbW9kZWwYBCABKAkijQEKEVNpbWlsYXJpdHlSZXF1ZXN0EhcKD3NvdXJjZV9zZW50ZW5jZRgBIAEoCRIRCglzZW50ZW5jZXMYAiADKAkSKAoKdHJ1bmNhdGlvbhgDIAEoCzIULmVtYmVyLnYxLlRydW5jYXRpb24SEwoLcHJvbXB0X25hbWUYBCABKAkSDQoFbW9kZWwYBSABKAkidQoSU2ltaWxhcml0eVJlc3BvbnNlEg4KBnNjb3JlcxgBIAMoAhIeCgV1c2FnZRgCIAEoCzIPLmVtYmVyLnYxLlVzYWdlEiAKBnRpbWluZxgDIAEoCzIQLmVtYmVyLnYxLlRpbWluZxINCgVtb2RlbBgEIAEoCSqNAQoPRW1iZWRkaW5nRm9ybWF0EiAKHEVNQkVERElOR19GT1JNQVRfVU5TUEVDSUZJRUQQABIaChZFTUJFRERJTkdfRk9STUFUX0ZMT0FUEAESHwobRU1CRURESU5HX0ZPUk1BVF9GTE9BVDMyX0xFEAISGwoXRU1CRURESU5HX0ZPUk1BVF9NQVRSSVgQAyrYAQoSRW1iZWRkaW5nUHJlY2lzaW9uEiMKH0VNQkVERElOR19QUkVDSVNJT05fVU5TUEVDSUZJRUQQABIfChtFTUJFRERJTkdfUFJFQ0lTSU9OX0ZMT0FUMzIQARIcChhFTUJFRERJTkdfUFJFQ0lTSU9OX0lOVDgQAhIdChlFTUJFRERJTkdfUFJFQ0lTSU9OX1VJTlQ4EAMSHgoaRU1CRURESU5HX1BSRUNJU0lPTl9CSU5BUlkQBBIfChtFTUJFRERJTkdfUFJFQ0lTSU9OX1VCSU5BUlkQBTKtAgoMRW1iZWRTZXJ2aWNlEjgKBUVtYmVkEhYuZW1iZXIudjEuRW1iZWRSZXF1ZXN0GhcuZW1iZXIudjEuRW1iZWRSZXNwb25zZRJOCgtFbWJlZFN0cmVhbRIcLmVtYmVyLnYxLkVtYmVkU3RyZWFtUmVxdWVzdBodLmVtYmVyLnYxLkVtYmVkU3RyZWFtUmVzcG9uc2UoATABEkoKC0VtYmVkU3BhcnNlEhwuZW1iZXIudjEuRW1iZWRTcGFyc2VSZXF1ZXN0Gh0uZW1iZXIudjEuRW1iZWRTcGFyc2VSZXNwb25zZRJHCgpTaW1pbGFyaXR5EhsuZW1iZXIudjEuU2ltaWxhcml0eVJlcXVlc3QaHC5lbWJlci52MS5TaW1pbGFyaXR5UmVzcG9uc2VCfgoMY29tLmVtYmVyLnYxQgpFbWJlZFByb3RvUAFaOGdpdGh1Yi5jb20vZW1iZXItc2VydmUvZW1iZXIvY2xpZW50cy9nby9lbWJlci92MTtlbWJlcnYxogIDRVhYqgIIRW1iZXIuVjHKAghFbWJlclxWMeoCCUVtYmVyOjpWMWIGcHJvdG8z", [file_ember_v1_common]);
+  fileDesc("ChRlbWJlci92MS9lbWJlZC5wcm90bxIIZW1iZXIudjEiFwoIVG9rZW5JZHMSCwoDaWRzGAEgAygDIlAKCkVtYmVkSW5wdXQSDgoEdGV4dBgBIAEoCUgAEicKCXRva2VuX2lkcxgCIAEoCzISLmVtYmVyLnYxLlRva2VuSWRzSABCCQoHY29udGVudCIuChJRdWFudGl6YXRpb25SYW5nZXMSCwoDbWluGAEgAygCEgsKA21heBgCIAMoAiKuAQoPUXVhbnRpemVkTWF0cml4Ei8KCXByZWNpc2lvbhgBIAEoDjIcLmVtYmVyLnYxLkVtYmVkZGluZ1ByZWNpc2lvbhIMCgRyb3dzGAIgASgNEgwKBGNvbHMYAyABKA0SDAoEZGF0YRgEIAEoDBISCgpkaW1lbnNpb25zGAUgASgNEiwKBnJhbmdlcxgGIAEoCzIcLmVtYmVyLnYxLlF1YW50aXphdGlvblJhbmdlcyI9CgtGbG9hdE1hdHJpeBIMCgRyb3dzGAEgASgNEgwKBGNvbHMYAiABKA0SEgoKZmxvYXQzMl9sZRgDIAEoDCLaAgoMRW1iZWRSZXF1ZXN0EiQKBmlucHV0cxgBIAMoCzIULmVtYmVyLnYxLkVtYmVkSW5wdXQSFgoJbm9ybWFsaXplGAIgASgISACIAQESFwoKZGltZW5zaW9ucxgDIAEoBUgBiAEBEigKCnRydW5jYXRpb24YBCABKAsyFC5lbWJlci52MS5UcnVuY2F0aW9uEhMKC3Byb21wdF9uYW1lGAUgASgJEikKBmZvcm1hdBgGIAEoDjIZLmVtYmVyLnYxLkVtYmVkZGluZ0Zvcm1hdBINCgVtb2RlbBgHIAEoCRIvCglwcmVjaXNpb24YCCABKA4yHC5lbWJlci52MS5FbWJlZGRpbmdQcmVjaXNpb24SLAoGcmFuZ2VzGAkgASgLMhwuZW1iZXIudjEuUXVhbnRpemF0aW9uUmFuZ2VzQgwKCl9ub3JtYWxpemVCDQoLX2RpbWVuc2lvbnMiLwoJRW1iZWRkaW5nEg4KBnZhbHVlcxgBIAMoAhISCgpmbG9hdDMyX2xlGAIgASgMIt4BCg1FbWJlZFJlc3BvbnNlEicKCmVtYmVkZGluZ3MYASADKAsyEy5lbWJlci52MS5FbWJlZGRpbmcSHgoFdXNhZ2UYAiABKAsyDy5lbWJlci52MS5Vc2FnZRIgCgZ0aW1pbmcYAyABKAsyEC5lbWJlci52MS5UaW1pbmcSDQoFbW9kZWwYBCABKAkSJQoGbWF0cml4GAUgASgLMhUuZW1iZXIudjEuRmxvYXRNYXRyaXgSLAoJcXVhbnRpemVkGAYgASgLMhkuZW1iZXIudjEuUXVhbnRpemVkTWF0cml4Ik8KEkVtYmVkU3RyZWFtUmVxdWVzdBIQCghiYXRjaF9pZBgBIAEoCRInCgdyZXF1ZXN0GAIgASgLMhYuZW1iZXIudjEuRW1iZWRSZXF1ZXN0IoUBChNFbWJlZFN0cmVhbVJlc3BvbnNlEhAKCGJhdGNoX2lkGAEgASgJEisKCHJlc3BvbnNlGAIgASgLMhcuZW1iZXIudjEuRW1iZWRSZXNwb25zZUgAEiUKBWVycm9yGAMgASgLMhQuZW1iZXIudjEuQmF0Y2hFcnJvckgAQggKBnJlc3VsdCKIAQoSRW1iZWRTcGFyc2VSZXF1ZXN0EiQKBmlucHV0cxgBIAMoCzIULmVtYmVyLnYxLkVtYmVkSW5wdXQSKAoKdHJ1bmNhdGlvbhgCIAEoCzIULmVtYmVyLnYxLlRydW5jYXRpb24SEwoLcHJvbXB0X25hbWUYAyABKAkSDQoFbW9kZWwYBCABKAkiMgoPU3BhcnNlRW1iZWRkaW5nEg8KB2luZGljZXMYASADKA0SDgoGdmFsdWVzGAIgAygCIpUBChNFbWJlZFNwYXJzZVJlc3BvbnNlEi0KCmVtYmVkZGluZ3MYASADKAsyGS5lbWJlci52MS5TcGFyc2VFbWJlZGRpbmcSHgoFdXNhZ2UYAiABKAsyDy5lbWJlci52MS5Vc2FnZRIgCgZ0aW1pbmcYAyABKAsyEC5lbWJlci52MS5UaW1pbmcSDQoFbW9kZWwYBCABKAkijQEKEVNpbWlsYXJpdHlSZXF1ZXN0EhcKD3NvdXJjZV9zZW50ZW5jZRgBIAEoCRIRCglzZW50ZW5jZXMYAiADKAkSKAoKdHJ1bmNhdGlvbhgDIAEoCzIULmVtYmVyLnYxLlRydW5jYXRpb24SEwoLcHJvbXB0X25hbWUYBCABKAkSDQoFbW9kZWwYBSABKAkidQoSU2ltaWxhcml0eVJlc3BvbnNlEg4KBnNjb3JlcxgBIAMoAhIeCgV1c2FnZRgCIAEoCzIPLmVtYmVyLnYxLlVzYWdlEiAKBnRpbWluZxgDIAEoCzIQLmVtYmVyLnYxLlRpbWluZxINCgVtb2RlbBgEIAEoCSKIAQoSRW1iZWRUb2tlbnNSZXF1ZXN0EiQKBmlucHV0cxgBIAMoCzIULmVtYmVyLnYxLkVtYmVkSW5wdXQSKAoKdHJ1bmNhdGlvbhgCIAEoCzIULmVtYmVyLnYxLlRydW5jYXRpb24SEwoLcHJvbXB0X25hbWUYAyABKAkSDQoFbW9kZWwYBCABKAkiegoPVG9rZW5FbWJlZGRpbmdzEiUKBnN0YXRlcxgBIAEoCzIVLmVtYmVyLnYxLkZsb2F0TWF0cml4EhEKCXRva2VuX2lkcxgCIAMoDRIOCgZzdGFydHMYAyADKA0SDAoEZW5kcxgEIAMoDRIPCgdzcGVjaWFsGAUgAygIIpIBChNFbWJlZFRva2Vuc1Jlc3BvbnNlEioKB3Jlc3VsdHMYASADKAsyGS5lbWJlci52MS5Ub2tlbkVtYmVkZGluZ3MSHgoFdXNhZ2UYAiABKAsyDy5lbWJlci52MS5Vc2FnZRIgCgZ0aW1pbmcYAyABKAsyEC5lbWJlci52MS5UaW1pbmcSDQoFbW9kZWwYBCABKAkqjQEKD0VtYmVkZGluZ0Zvcm1hdBIgChxFTUJFRERJTkdfRk9STUFUX1VOU1BFQ0lGSUVEEAASGgoWRU1CRURESU5HX0ZPUk1BVF9GTE9BVBABEh8KG0VNQkVERElOR19GT1JNQVRfRkxPQVQzMl9MRRACEhsKF0VNQkVERElOR19GT1JNQVRfTUFUUklYEAMq2AEKEkVtYmVkZGluZ1ByZWNpc2lvbhIjCh9FTUJFRERJTkdfUFJFQ0lTSU9OX1VOU1BFQ0lGSUVEEAASHwobRU1CRURESU5HX1BSRUNJU0lPTl9GTE9BVDMyEAESHAoYRU1CRURESU5HX1BSRUNJU0lPTl9JTlQ4EAISHQoZRU1CRURESU5HX1BSRUNJU0lPTl9VSU5UOBADEh4KGkVNQkVERElOR19QUkVDSVNJT05fQklOQVJZEAQSHwobRU1CRURESU5HX1BSRUNJU0lPTl9VQklOQVJZEAUy+QIKDEVtYmVkU2VydmljZRI4CgVFbWJlZBIWLmVtYmVyLnYxLkVtYmVkUmVxdWVzdBoXLmVtYmVyLnYxLkVtYmVkUmVzcG9uc2USTgoLRW1iZWRTdHJlYW0SHC5lbWJlci52MS5FbWJlZFN0cmVhbVJlcXVlc3QaHS5lbWJlci52MS5FbWJlZFN0cmVhbVJlc3BvbnNlKAEwARJKCgtFbWJlZFNwYXJzZRIcLmVtYmVyLnYxLkVtYmVkU3BhcnNlUmVxdWVzdBodLmVtYmVyLnYxLkVtYmVkU3BhcnNlUmVzcG9uc2USRwoKU2ltaWxhcml0eRIbLmVtYmVyLnYxLlNpbWlsYXJpdHlSZXF1ZXN0GhwuZW1iZXIudjEuU2ltaWxhcml0eVJlc3BvbnNlEkoKC0VtYmVkVG9rZW5zEhwuZW1iZXIudjEuRW1iZWRUb2tlbnNSZXF1ZXN0Gh0uZW1iZXIudjEuRW1iZWRUb2tlbnNSZXNwb25zZUJ+Cgxjb20uZW1iZXIudjFCCkVtYmVkUHJvdG9QAVo4Z2l0aHViLmNvbS9lbWJlci1zZXJ2ZS9lbWJlci9jbGllbnRzL2dvL2VtYmVyL3YxO2VtYmVydjGiAgNFWFiqAghFbWJlci5WMcoCCEVtYmVyXFYx6gIJRW1iZXI6OlYxYgZwcm90bzM", [file_ember_v1_common]);
 
 /**
  * TokenIds is an input given as token ids, fed to the model exactly as given.
@@ -637,6 +637,142 @@ export const SimilarityResponseSchema: GenMessage<SimilarityResponse> = /*@__PUR
   messageDesc(file_ember_v1_embed, 14);
 
 /**
+ * EmbedTokensRequest is a batch of inputs whose per-token states are wanted.
+ *
+ * @generated from message ember.v1.EmbedTokensRequest
+ */
+export type EmbedTokensRequest = Message<"ember.v1.EmbedTokensRequest"> & {
+  /**
+   * The inputs; at least one, at most the server's max client batch size.
+   *
+   * @generated from field: repeated ember.v1.EmbedInput inputs = 1;
+   */
+  inputs: EmbedInput[];
+
+  /**
+   * What to do with inputs over the model's maximum input length.
+   *
+   * @generated from field: ember.v1.Truncation truncation = 2;
+   */
+  truncation?: Truncation | undefined;
+
+  /**
+   * The name of a prompt from the model's configuration, prepended to every text input.
+   *
+   * @generated from field: string prompt_name = 3;
+   */
+  promptName: string;
+
+  /**
+   * The model to run: a served model id or alias. With one model loaded any value (or none) is
+   * accepted; with several, empty picks the first and an unknown name is NOT_FOUND.
+   *
+   * @generated from field: string model = 4;
+   */
+  model: string;
+};
+
+/**
+ * Describes the message ember.v1.EmbedTokensRequest.
+ * Use `create(EmbedTokensRequestSchema)` to create a new message.
+ */
+export const EmbedTokensRequestSchema: GenMessage<EmbedTokensRequest> = /*@__PURE__*/
+  messageDesc(file_ember_v1_embed, 15);
+
+/**
+ * TokenEmbeddings holds one input's token states and what each row is.
+ *
+ * @generated from message ember.v1.TokenEmbeddings
+ */
+export type TokenEmbeddings = Message<"ember.v1.TokenEmbeddings"> & {
+  /**
+   * One row per token, in input order (rows = the number of tokens, cols = the hidden size):
+   * the model's last hidden states, before pooling, Dense layers or normalization.
+   *
+   * @generated from field: ember.v1.FloatMatrix states = 1;
+   */
+  states?: FloatMatrix | undefined;
+
+  /**
+   * The token id of each row.
+   *
+   * @generated from field: repeated uint32 token_ids = 2;
+   */
+  tokenIds: number[];
+
+  /**
+   * Where each token starts in the input text (characters); 0 for special tokens, prompt
+   * tokens and token-id inputs.
+   *
+   * @generated from field: repeated uint32 starts = 3;
+   */
+  starts: number[];
+
+  /**
+   * Where each token ends in the input text (characters, exclusive); 0 where starts is.
+   *
+   * @generated from field: repeated uint32 ends = 4;
+   */
+  ends: number[];
+
+  /**
+   * Whether each token was added by the tokenizer (CLS, SEP, ...).
+   *
+   * @generated from field: repeated bool special = 5;
+   */
+  special: boolean[];
+};
+
+/**
+ * Describes the message ember.v1.TokenEmbeddings.
+ * Use `create(TokenEmbeddingsSchema)` to create a new message.
+ */
+export const TokenEmbeddingsSchema: GenMessage<TokenEmbeddings> = /*@__PURE__*/
+  messageDesc(file_ember_v1_embed, 16);
+
+/**
+ * EmbedTokensResponse holds the token states of each input, in input order.
+ *
+ * @generated from message ember.v1.EmbedTokensResponse
+ */
+export type EmbedTokensResponse = Message<"ember.v1.EmbedTokensResponse"> & {
+  /**
+   * Per input, its token states.
+   *
+   * @generated from field: repeated ember.v1.TokenEmbeddings results = 1;
+   */
+  results: TokenEmbeddings[];
+
+  /**
+   * Tokens consumed.
+   *
+   * @generated from field: ember.v1.Usage usage = 2;
+   */
+  usage?: Usage | undefined;
+
+  /**
+   * Where the time went.
+   *
+   * @generated from field: ember.v1.Timing timing = 3;
+   */
+  timing?: Timing | undefined;
+
+  /**
+   * The served model's id.
+   *
+   * @generated from field: string model = 4;
+   */
+  model: string;
+};
+
+/**
+ * Describes the message ember.v1.EmbedTokensResponse.
+ * Use `create(EmbedTokensResponseSchema)` to create a new message.
+ */
+export const EmbedTokensResponseSchema: GenMessage<EmbedTokensResponse> = /*@__PURE__*/
+  messageDesc(file_ember_v1_embed, 17);
+
+/**
  * EmbeddingFormat says how vectors are encoded in the response.
  *
  * @generated from enum ember.v1.EmbeddingFormat
@@ -780,6 +916,17 @@ export const EmbedService: GenService<{
     methodKind: "unary";
     input: typeof SimilarityRequestSchema;
     output: typeof SimilarityResponseSchema;
+  },
+  /**
+   * EmbedTokens returns the last hidden state of every token of each input (special tokens
+   * included), with the tokens' ids and character offsets: TEI's /embed_all.
+   *
+   * @generated from rpc ember.v1.EmbedService.EmbedTokens
+   */
+  embedTokens: {
+    methodKind: "unary";
+    input: typeof EmbedTokensRequestSchema;
+    output: typeof EmbedTokensResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_ember_v1_embed, 0);

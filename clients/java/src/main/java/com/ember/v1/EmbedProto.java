@@ -89,6 +89,21 @@ public final class EmbedProto {
   static final 
     com.google.protobuf.GeneratedMessageV3.FieldAccessorTable
       internal_static_ember_v1_SimilarityResponse_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_ember_v1_EmbedTokensRequest_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessageV3.FieldAccessorTable
+      internal_static_ember_v1_EmbedTokensRequest_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_ember_v1_TokenEmbeddings_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessageV3.FieldAccessorTable
+      internal_static_ember_v1_TokenEmbeddings_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_ember_v1_EmbedTokensResponse_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessageV3.FieldAccessorTable
+      internal_static_ember_v1_EmbedTokensResponse_fieldAccessorTable;
 
   public static com.google.protobuf.Descriptors.FileDescriptor
       getDescriptor() {
@@ -157,24 +172,39 @@ public final class EmbedProto {
       "milarityResponse\022\026\n\006scores\030\001 \003(\002R\006scores" +
       "\022%\n\005usage\030\002 \001(\0132\017.ember.v1.UsageR\005usage\022" +
       "(\n\006timing\030\003 \001(\0132\020.ember.v1.TimingR\006timin" +
-      "g\022\024\n\005model\030\004 \001(\tR\005model*\215\001\n\017EmbeddingFor" +
-      "mat\022 \n\034EMBEDDING_FORMAT_UNSPECIFIED\020\000\022\032\n" +
-      "\026EMBEDDING_FORMAT_FLOAT\020\001\022\037\n\033EMBEDDING_F" +
-      "ORMAT_FLOAT32_LE\020\002\022\033\n\027EMBEDDING_FORMAT_M" +
-      "ATRIX\020\003*\330\001\n\022EmbeddingPrecision\022#\n\037EMBEDD" +
-      "ING_PRECISION_UNSPECIFIED\020\000\022\037\n\033EMBEDDING" +
-      "_PRECISION_FLOAT32\020\001\022\034\n\030EMBEDDING_PRECIS" +
-      "ION_INT8\020\002\022\035\n\031EMBEDDING_PRECISION_UINT8\020" +
-      "\003\022\036\n\032EMBEDDING_PRECISION_BINARY\020\004\022\037\n\033EMB" +
-      "EDDING_PRECISION_UBINARY\020\0052\255\002\n\014EmbedServ" +
-      "ice\0228\n\005Embed\022\026.ember.v1.EmbedRequest\032\027.e" +
-      "mber.v1.EmbedResponse\022N\n\013EmbedStream\022\034.e" +
-      "mber.v1.EmbedStreamRequest\032\035.ember.v1.Em" +
-      "bedStreamResponse(\0010\001\022J\n\013EmbedSparse\022\034.e" +
-      "mber.v1.EmbedSparseRequest\032\035.ember.v1.Em" +
-      "bedSparseResponse\022G\n\nSimilarity\022\033.ember." +
-      "v1.SimilarityRequest\032\034.ember.v1.Similari" +
-      "tyResponseB~\n\014com.ember.v1B\nEmbedProtoP\001" +
+      "g\022\024\n\005model\030\004 \001(\tR\005model\"\257\001\n\022EmbedTokensR" +
+      "equest\022,\n\006inputs\030\001 \003(\0132\024.ember.v1.EmbedI" +
+      "nputR\006inputs\0224\n\ntruncation\030\002 \001(\0132\024.ember" +
+      ".v1.TruncationR\ntruncation\022\037\n\013prompt_nam" +
+      "e\030\003 \001(\tR\npromptName\022\024\n\005model\030\004 \001(\tR\005mode" +
+      "l\"\243\001\n\017TokenEmbeddings\022-\n\006states\030\001 \001(\0132\025." +
+      "ember.v1.FloatMatrixR\006states\022\033\n\ttoken_id" +
+      "s\030\002 \003(\rR\010tokenIds\022\026\n\006starts\030\003 \003(\rR\006start" +
+      "s\022\022\n\004ends\030\004 \003(\rR\004ends\022\030\n\007special\030\005 \003(\010R\007" +
+      "special\"\261\001\n\023EmbedTokensResponse\0223\n\007resul" +
+      "ts\030\001 \003(\0132\031.ember.v1.TokenEmbeddingsR\007res" +
+      "ults\022%\n\005usage\030\002 \001(\0132\017.ember.v1.UsageR\005us" +
+      "age\022(\n\006timing\030\003 \001(\0132\020.ember.v1.TimingR\006t" +
+      "iming\022\024\n\005model\030\004 \001(\tR\005model*\215\001\n\017Embeddin" +
+      "gFormat\022 \n\034EMBEDDING_FORMAT_UNSPECIFIED\020" +
+      "\000\022\032\n\026EMBEDDING_FORMAT_FLOAT\020\001\022\037\n\033EMBEDDI" +
+      "NG_FORMAT_FLOAT32_LE\020\002\022\033\n\027EMBEDDING_FORM" +
+      "AT_MATRIX\020\003*\330\001\n\022EmbeddingPrecision\022#\n\037EM" +
+      "BEDDING_PRECISION_UNSPECIFIED\020\000\022\037\n\033EMBED" +
+      "DING_PRECISION_FLOAT32\020\001\022\034\n\030EMBEDDING_PR" +
+      "ECISION_INT8\020\002\022\035\n\031EMBEDDING_PRECISION_UI" +
+      "NT8\020\003\022\036\n\032EMBEDDING_PRECISION_BINARY\020\004\022\037\n" +
+      "\033EMBEDDING_PRECISION_UBINARY\020\0052\371\002\n\014Embed" +
+      "Service\0228\n\005Embed\022\026.ember.v1.EmbedRequest" +
+      "\032\027.ember.v1.EmbedResponse\022N\n\013EmbedStream" +
+      "\022\034.ember.v1.EmbedStreamRequest\032\035.ember.v" +
+      "1.EmbedStreamResponse(\0010\001\022J\n\013EmbedSparse" +
+      "\022\034.ember.v1.EmbedSparseRequest\032\035.ember.v" +
+      "1.EmbedSparseResponse\022G\n\nSimilarity\022\033.em" +
+      "ber.v1.SimilarityRequest\032\034.ember.v1.Simi" +
+      "larityResponse\022J\n\013EmbedTokens\022\034.ember.v1" +
+      ".EmbedTokensRequest\032\035.ember.v1.EmbedToke" +
+      "nsResponseB~\n\014com.ember.v1B\nEmbedProtoP\001" +
       "Z8github.com/ember-serve/ember/clients/g" +
       "o/ember/v1;emberv1\242\002\003EXX\252\002\010Ember.V1\312\002\010Em" +
       "ber\\V1\352\002\tEmber::V1b\006proto3"
@@ -274,6 +304,24 @@ public final class EmbedProto {
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_ember_v1_SimilarityResponse_descriptor,
         new java.lang.String[] { "Scores", "Usage", "Timing", "Model", });
+    internal_static_ember_v1_EmbedTokensRequest_descriptor =
+      getDescriptor().getMessageTypes().get(15);
+    internal_static_ember_v1_EmbedTokensRequest_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
+        internal_static_ember_v1_EmbedTokensRequest_descriptor,
+        new java.lang.String[] { "Inputs", "Truncation", "PromptName", "Model", });
+    internal_static_ember_v1_TokenEmbeddings_descriptor =
+      getDescriptor().getMessageTypes().get(16);
+    internal_static_ember_v1_TokenEmbeddings_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
+        internal_static_ember_v1_TokenEmbeddings_descriptor,
+        new java.lang.String[] { "States", "TokenIds", "Starts", "Ends", "Special", });
+    internal_static_ember_v1_EmbedTokensResponse_descriptor =
+      getDescriptor().getMessageTypes().get(17);
+    internal_static_ember_v1_EmbedTokensResponse_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
+        internal_static_ember_v1_EmbedTokensResponse_descriptor,
+        new java.lang.String[] { "Results", "Usage", "Timing", "Model", });
     com.ember.v1.CommonProto.getDescriptor();
   }
 

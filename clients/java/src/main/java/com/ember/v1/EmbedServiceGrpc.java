@@ -142,6 +142,37 @@ public final class EmbedServiceGrpc {
     return getSimilarityMethod;
   }
 
+  private static volatile io.grpc.MethodDescriptor<com.ember.v1.EmbedTokensRequest,
+      com.ember.v1.EmbedTokensResponse> getEmbedTokensMethod;
+
+  @io.grpc.stub.annotations.RpcMethod(
+      fullMethodName = SERVICE_NAME + '/' + "EmbedTokens",
+      requestType = com.ember.v1.EmbedTokensRequest.class,
+      responseType = com.ember.v1.EmbedTokensResponse.class,
+      methodType = io.grpc.MethodDescriptor.MethodType.UNARY)
+  public static io.grpc.MethodDescriptor<com.ember.v1.EmbedTokensRequest,
+      com.ember.v1.EmbedTokensResponse> getEmbedTokensMethod() {
+    io.grpc.MethodDescriptor<com.ember.v1.EmbedTokensRequest, com.ember.v1.EmbedTokensResponse> getEmbedTokensMethod;
+    if ((getEmbedTokensMethod = EmbedServiceGrpc.getEmbedTokensMethod) == null) {
+      synchronized (EmbedServiceGrpc.class) {
+        if ((getEmbedTokensMethod = EmbedServiceGrpc.getEmbedTokensMethod) == null) {
+          EmbedServiceGrpc.getEmbedTokensMethod = getEmbedTokensMethod =
+              io.grpc.MethodDescriptor.<com.ember.v1.EmbedTokensRequest, com.ember.v1.EmbedTokensResponse>newBuilder()
+              .setType(io.grpc.MethodDescriptor.MethodType.UNARY)
+              .setFullMethodName(generateFullMethodName(SERVICE_NAME, "EmbedTokens"))
+              .setSampledToLocalTracing(true)
+              .setRequestMarshaller(io.grpc.protobuf.ProtoUtils.marshaller(
+                  com.ember.v1.EmbedTokensRequest.getDefaultInstance()))
+              .setResponseMarshaller(io.grpc.protobuf.ProtoUtils.marshaller(
+                  com.ember.v1.EmbedTokensResponse.getDefaultInstance()))
+              .setSchemaDescriptor(new EmbedServiceMethodDescriptorSupplier("EmbedTokens"))
+              .build();
+        }
+      }
+    }
+    return getEmbedTokensMethod;
+  }
+
   /**
    * Creates a new async stub that supports all call types for the service
    */
@@ -234,6 +265,17 @@ public final class EmbedServiceGrpc {
       io.grpc.stub.ServerCalls.asyncUnimplementedUnaryCall(getSimilarityMethod(), responseObserver);
     }
 
+    /**
+     * <pre>
+     * EmbedTokens returns the last hidden state of every token of each input (special tokens
+     * included), with the tokens' ids and character offsets: TEI's /embed_all.
+     * </pre>
+     */
+    public void embedTokens(com.ember.v1.EmbedTokensRequest request,
+        io.grpc.stub.StreamObserver<com.ember.v1.EmbedTokensResponse> responseObserver) {
+      io.grpc.stub.ServerCalls.asyncUnimplementedUnaryCall(getEmbedTokensMethod(), responseObserver);
+    }
+
     @java.lang.Override public final io.grpc.ServerServiceDefinition bindService() {
       return io.grpc.ServerServiceDefinition.builder(getServiceDescriptor())
           .addMethod(
@@ -264,6 +306,13 @@ public final class EmbedServiceGrpc {
                 com.ember.v1.SimilarityRequest,
                 com.ember.v1.SimilarityResponse>(
                   this, METHODID_SIMILARITY)))
+          .addMethod(
+            getEmbedTokensMethod(),
+            io.grpc.stub.ServerCalls.asyncUnaryCall(
+              new MethodHandlers<
+                com.ember.v1.EmbedTokensRequest,
+                com.ember.v1.EmbedTokensResponse>(
+                  this, METHODID_EMBED_TOKENS)))
           .build();
     }
   }
@@ -329,6 +378,18 @@ public final class EmbedServiceGrpc {
       io.grpc.stub.ClientCalls.asyncUnaryCall(
           getChannel().newCall(getSimilarityMethod(), getCallOptions()), request, responseObserver);
     }
+
+    /**
+     * <pre>
+     * EmbedTokens returns the last hidden state of every token of each input (special tokens
+     * included), with the tokens' ids and character offsets: TEI's /embed_all.
+     * </pre>
+     */
+    public void embedTokens(com.ember.v1.EmbedTokensRequest request,
+        io.grpc.stub.StreamObserver<com.ember.v1.EmbedTokensResponse> responseObserver) {
+      io.grpc.stub.ClientCalls.asyncUnaryCall(
+          getChannel().newCall(getEmbedTokensMethod(), getCallOptions()), request, responseObserver);
+    }
   }
 
   /**
@@ -376,6 +437,17 @@ public final class EmbedServiceGrpc {
     public com.ember.v1.SimilarityResponse similarity(com.ember.v1.SimilarityRequest request) {
       return io.grpc.stub.ClientCalls.blockingUnaryCall(
           getChannel(), getSimilarityMethod(), getCallOptions(), request);
+    }
+
+    /**
+     * <pre>
+     * EmbedTokens returns the last hidden state of every token of each input (special tokens
+     * included), with the tokens' ids and character offsets: TEI's /embed_all.
+     * </pre>
+     */
+    public com.ember.v1.EmbedTokensResponse embedTokens(com.ember.v1.EmbedTokensRequest request) {
+      return io.grpc.stub.ClientCalls.blockingUnaryCall(
+          getChannel(), getEmbedTokensMethod(), getCallOptions(), request);
     }
   }
 
@@ -428,12 +500,25 @@ public final class EmbedServiceGrpc {
       return io.grpc.stub.ClientCalls.futureUnaryCall(
           getChannel().newCall(getSimilarityMethod(), getCallOptions()), request);
     }
+
+    /**
+     * <pre>
+     * EmbedTokens returns the last hidden state of every token of each input (special tokens
+     * included), with the tokens' ids and character offsets: TEI's /embed_all.
+     * </pre>
+     */
+    public com.google.common.util.concurrent.ListenableFuture<com.ember.v1.EmbedTokensResponse> embedTokens(
+        com.ember.v1.EmbedTokensRequest request) {
+      return io.grpc.stub.ClientCalls.futureUnaryCall(
+          getChannel().newCall(getEmbedTokensMethod(), getCallOptions()), request);
+    }
   }
 
   private static final int METHODID_EMBED = 0;
   private static final int METHODID_EMBED_SPARSE = 1;
   private static final int METHODID_SIMILARITY = 2;
-  private static final int METHODID_EMBED_STREAM = 3;
+  private static final int METHODID_EMBED_TOKENS = 3;
+  private static final int METHODID_EMBED_STREAM = 4;
 
   private static final class MethodHandlers<Req, Resp> implements
       io.grpc.stub.ServerCalls.UnaryMethod<Req, Resp>,
@@ -463,6 +548,10 @@ public final class EmbedServiceGrpc {
         case METHODID_SIMILARITY:
           serviceImpl.similarity((com.ember.v1.SimilarityRequest) request,
               (io.grpc.stub.StreamObserver<com.ember.v1.SimilarityResponse>) responseObserver);
+          break;
+        case METHODID_EMBED_TOKENS:
+          serviceImpl.embedTokens((com.ember.v1.EmbedTokensRequest) request,
+              (io.grpc.stub.StreamObserver<com.ember.v1.EmbedTokensResponse>) responseObserver);
           break;
         default:
           throw new AssertionError();
@@ -532,6 +621,7 @@ public final class EmbedServiceGrpc {
               .addMethod(getEmbedStreamMethod())
               .addMethod(getEmbedSparseMethod())
               .addMethod(getSimilarityMethod())
+              .addMethod(getEmbedTokensMethod())
               .build();
         }
       }
