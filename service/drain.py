@@ -3,8 +3,9 @@
 :class:`Drain` is shared by the server's parts. Once :meth:`Drain.begin` is called:
 
 * admission refuses new requests with UNAVAILABLE (HTTP 503), which clients retry elsewhere;
-* batch streams stop reading new batches, answer every batch already read, then end with
-  UNAVAILABLE ("resend the batches without an answer");
+* batch streams refuse each batch read from then on (a per-batch UNAVAILABLE), answer every
+  batch already running, and end when the caller closes its side or, once it has gone quiet,
+  with UNAVAILABLE ("resend the batches without an answer"; see :mod:`ember.service.streaming`);
 * :meth:`Drain.wait_idle` waits for the calls in flight (tracked by the error interceptor);
 * :meth:`Drain.expire`, when the grace runs out, cancels what is still running, and the error
   interceptor answers each of those calls UNAVAILABLE instead of letting the transport cancel

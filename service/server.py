@@ -417,7 +417,7 @@ class EmberServer:
         await self._ready.wait()
 
     async def begin_shutdown(self) -> None:
-        """Health NOT_SERVING, new calls UNAVAILABLE, batch streams told to end (at once)."""
+        """Health NOT_SERVING, new calls UNAVAILABLE, batch streams told to wind down (at once)."""
         self._drain.begin()
         await self._health.enter_graceful_shutdown()
 

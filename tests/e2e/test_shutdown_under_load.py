@@ -57,17 +57,21 @@ async def unary_client(target: str, stop: asyncio.Event, tally: Tally) -> None:
 
 async def stream_client(target: str, stop: asyncio.Event, tally: Tally) -> None:
     """One batch stream; a batch sent but not answered is lost unless the stream ends
-    UNAVAILABLE (the server's "resend what has no answer")."""
+    UNAVAILABLE (the server's "resend what has no answer"). Once a batch is refused
+    UNAVAILABLE (the server is shutting down) the client stops sending and closes its side."""
     sent: set[int] = set()
     answered: set[int] = set()
+    refused = asyncio.Event()
     # A few batches in flight, as a client that paces itself would: the work accepted when the
     # signal comes then fits in the grace on a busy 2-core machine.
     window = asyncio.Semaphore(4)
 
     async def batches() -> object:
         batch_id = 0
-        while not stop.is_set():
+        while not (stop.is_set() or refused.is_set()):
             await window.acquire()
+            if refused.is_set():
+                return
             batch_id += 1
             sent.add(batch_id)
             yield embed_pb2.EmbedStreamRequest(
@@ -83,7 +87,12 @@ async def stream_client(target: str, stop: asyncio.Event, tally: Tally) -> None:
             async for answer in stub.EmbedStream(batches(), timeout=60):
                 answered.add(int(answer.batch_id))
                 window.release()
-                tally.count("stream batch answered", True)
+                if answer.HasField("error"):
+                    assert answer.error.code == grpc.StatusCode.UNAVAILABLE.value[0], answer
+                    refused.set()
+                    tally.count("stream batch refused", True)
+                else:
+                    tally.count("stream batch answered", True)
         except grpc.aio.AioRpcError as error:
             status = error.code().name
         tally.count(f"stream ended {status}", status in ("OK", "UNAVAILABLE"))

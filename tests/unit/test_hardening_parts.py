@@ -147,6 +147,40 @@ async def test_stream_stop_answers_every_batch_read_then_ends_unavailable() -> N
     assert answers == [0, 10, 20]
 
 
+async def test_stream_refuses_batches_read_after_stop_then_ends_when_the_caller_closes() -> None:
+    """A caller still sending when shutdown begins gets each later batch refused (not run),
+    stops, closes its side, and the stream ends normally with every batch answered."""
+    stop = asyncio.Event()
+    refused = asyncio.Event()
+    ran: list[int] = []
+
+    async def requests() -> AsyncIterator[int]:
+        i = 0
+        while not refused.is_set():
+            yield i
+            i += 1
+            await asyncio.sleep(0.01)
+
+    async def handle(i: int) -> int:
+        ran.append(i)
+        return i
+
+    def on_error(i: int, exc: BaseException) -> int:
+        assert isinstance(exc, NotReadyError)
+        refused.set()
+        return -1
+
+    answers: list[int] = []
+    async for answer in streaming.ordered(requests(), handle, on_error, stop=stop, quiet_s=5.0):
+        answers.append(answer)
+        if len(answers) == 3:
+            stop.set()
+    assert answers[:3] == [0, 1, 2]
+    assert answers[-1] == -1
+    assert -1 not in answers[:-1]
+    assert ran == answers[:-1]  # the refused batch never ran
+
+
 async def test_stream_without_stop_ends_normally() -> None:
     async def requests() -> AsyncIterator[int]:
         for i in range(5):
