@@ -167,6 +167,9 @@ class ModelFolder:
     position_limit: int | None = None
     #: The raw config.json, for the loader.
     config: Mapping[str, object] = field(default_factory=dict)
+    #: BGE-M3 heads beside the encoder (FlagEmbedding's ``BGEM3FlagModel`` layout): the files
+    #: ``colbert_linear.pt`` (multi-vector projection) and ``sparse_linear.pt`` (token weights).
+    m3_heads: tuple[Path, Path] | None = None
 
     @property
     def embedding_dim(self) -> int:
@@ -177,6 +180,10 @@ class ModelFolder:
             return self.dense[-1].out_features
         return self.hidden_size * len(self.pooling.modes)
 
+
+#: BGE-M3's head files beside the encoder weights (FlagEmbedding's layout).
+M3_COLBERT_FILE = "colbert_linear.pt"
+M3_SPARSE_FILE = "sparse_linear.pt"
 
 #: A Hugging Face hub model id, ``org/name`` or ``name``, with an optional ``@revision``.
 HUB_ID = re.compile(r"(?:[A-Za-z0-9][\w.-]*/)?[A-Za-z0-9][\w.-]*(?:@[\w./-]+)?")
@@ -396,6 +403,10 @@ def inspect_model_folder(
             f"Dense module expects {dense[0].in_features} inputs but pooling gives "
             f"{hidden_size * len(pooling_spec.modes)}"
         )
+    colbert_file, sparse_file = model_dir / M3_COLBERT_FILE, model_dir / M3_SPARSE_FILE
+    m3_heads = None
+    if final_kind is ModelKind.EMBEDDING and colbert_file.is_file() and sparse_file.is_file():
+        m3_heads = (colbert_file, sparse_file)
     return ModelFolder(
         path=model_dir,
         model_id=served_model_name or repo_id or root.name,
@@ -418,6 +429,7 @@ def inspect_model_folder(
         sparse_activation=sparse_activation,
         true_token_id=true_id,
         false_token_id=false_id,
+        m3_heads=m3_heads,
         position_limit=position_limit,
         config=config,
     )

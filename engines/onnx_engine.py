@@ -154,6 +154,10 @@ class OnnxEngine:
                 f"the onnx backend serves encoder embedding models; {folder.architecture} "
                 f"({folder.kind.value}) needs --backend torch"
             )
+        if folder.m3_heads is not None:
+            raise BackendUnavailableError(
+                "the onnx backend has no BGE-M3 sparse and multi-vector heads; serving with torch"
+            )
         tokenizer = HFTokenizer.from_folder(folder)
         path = graph_path(folder, config.quantization, config.cache_dir)
         threads = _threads(config.num_threads)

@@ -22,7 +22,8 @@ from ember.engines.batches import pad_batch, unpad, warmup_batches, with_token_s
 from ember.engines.config import EngineConfig
 from ember.engines.cpu_features import cpu_features
 from ember.engines.dense import DenseProjection, load_dense
-from ember.engines.errors import BackendUnavailableError, ModelLoadError
+from ember.engines.errors import BackendUnavailableError, EngineError, ModelLoadError
+from ember.engines.m3 import M3Heads
 from ember.engines.model_folder import ModelFolder, inspect_model_folder
 from ember.engines.pooling import pool
 from ember.engines.precision import check_cpu_dtype
@@ -36,6 +37,7 @@ from ember.engines.torch_device import (
     resolve_dtype,
 )
 from ember.engines.types import (
+    EmbeddingOutput,
     Encoding,
     EngineOutput,
     FloatArray,
@@ -43,6 +45,8 @@ from ember.engines.types import (
     ItemsOutput,
     ModelInfo,
     ModelKind,
+    Output,
+    Outputs,
     SparseOutput,
     TokenLogitsOutput,
     VectorOutput,
@@ -137,6 +141,11 @@ class TorchEngine:
         self._yes_no_bias: torch.Tensor | None = None
         if folder.kind is ModelKind.LLM_RERANKER:
             self._init_llm_reranker()
+        self._m3: M3Heads | None = None
+        heads: frozenset[EmbeddingOutput] = frozenset()
+        if folder.m3_heads is not None:
+            self._m3 = _m3_heads(folder).to(device)
+            heads = frozenset({EmbeddingOutput.SPARSE, EmbeddingOutput.MULTI_VECTOR})
         embedding_dim = folder.embedding_dim
         if folder.kind is ModelKind.EMBEDDING and self._dense:
             embedding_dim = self._dense[-1].linear.out_features
@@ -156,6 +165,7 @@ class TorchEngine:
             pooling=spec.modes[0] if spec is not None else None,
             prompts=dict(folder.prompts),
             default_prompt_name=folder.default_prompt_name,
+            heads=heads,
         )
 
     # -- loading ----------------------------------------------------------------------------
@@ -328,9 +338,26 @@ class TorchEngine:
         pooled = pool(hidden, lengths, spec, excluded)
         for layer in self._dense:
             pooled = layer(pooled)
-        return with_token_states(
-            batch, _numpy(pooled), lambda: unpad(_numpy(hidden), _numpy_ints(lengths))
-        )
+        rows = _numpy(pooled)
+        if not any(e.output.combined for e in batch):
+            return with_token_states(
+                batch, rows, lambda: unpad(_numpy(hidden), _numpy_ints(lengths))
+            )
+        if self._m3 is None:
+            raise EngineError("sparse or multi-vector outputs asked of a model without those heads")
+        combined = self._m3.outputs(batch, hidden, ids, lengths, rows)
+        states = None
+        if any(e.output & Output.TOKENS for e in batch):
+            states = unpad(_numpy(hidden), _numpy_ints(lengths))
+        values: list[FloatArray | Outputs] = []
+        for i, e in enumerate(batch):
+            if e.output.combined:
+                values.append(combined[i])
+            elif states is not None and e.output & Output.TOKENS:
+                values.append(np.ascontiguousarray(states[i]))
+            else:
+                values.append(rows[i])
+        return ItemsOutput(values)
 
     def _classify(
         self,
@@ -397,6 +424,17 @@ class TorchEngine:
         if self._yes_no_bias is not None:
             scores = scores + self._yes_no_bias
         return _numpy(scores.unsqueeze(1))
+
+
+def _m3_heads(folder: ModelFolder) -> M3Heads:
+    """BGE-M3's heads, with the ids its sparse output leaves out (the tokenizer's CLS, EOS, PAD
+    and UNK, as FlagEmbedding reads them)."""
+    import transformers
+
+    assert folder.m3_heads is not None
+    tok = transformers.AutoTokenizer.from_pretrained(str(folder.path))
+    unused = (tok.cls_token_id, tok.eos_token_id, tok.pad_token_id, tok.unk_token_id)
+    return M3Heads(*folder.m3_heads, hidden=folder.hidden_size, unused_ids=unused)
 
 
 def _numpy(tensor: torch.Tensor) -> FloatArray:

@@ -46,6 +46,21 @@ KIND_TASKS: Mapping[ModelKind, frozenset[Task]] = {
 }
 
 
+class EmbeddingOutput(enum.Enum):
+    """A kind of vector an embedding model can give per input."""
+
+    DENSE = "dense"
+    SPARSE = "sparse"
+    MULTI_VECTOR = "multi_vector"
+
+
+#: The outputs each kind of model gives (before any extra heads, see ``ModelInfo.heads``).
+KIND_OUTPUTS: Mapping[ModelKind, frozenset[EmbeddingOutput]] = {
+    ModelKind.EMBEDDING: frozenset({EmbeddingOutput.DENSE}),
+    ModelKind.SPARSE_EMBEDDING: frozenset({EmbeddingOutput.SPARSE}),
+}
+
+
 class Pooling(enum.Enum):
     """How token states become one vector (sentence-transformers' pooling modes)."""
 
@@ -64,6 +79,17 @@ class Output(enum.Flag):
     DEFAULT = 0
     #: The last hidden state of every token, ``(len(encoding), hidden size)`` (embedding models).
     TOKENS = enum.auto()
+    #: The pooled row, as part of an :class:`Outputs` (with SPARSE and/or MULTI).
+    DENSE = enum.auto()
+    #: Lexical weights (BGE-M3's sparse head), as part of an :class:`Outputs`.
+    SPARSE = enum.auto()
+    #: One vector per token (BGE-M3's ColBERT head), as part of an :class:`Outputs`.
+    MULTI = enum.auto()
+
+    @property
+    def combined(self) -> bool:
+        """Whether the engine answers this input with an :class:`Outputs`."""
+        return bool(self & (Output.DENSE | Output.SPARSE | Output.MULTI))
 
 
 class TruncationSide(enum.Enum):
@@ -99,11 +125,21 @@ class ModelInfo:
     prompts: Mapping[str, str] = field(default_factory=dict)
     #: The prompt applied when a request names none (may be None).
     default_prompt_name: str | None = None
+    #: Outputs of heads beside the model's own (BGE-M3: sparse and multi-vector).
+    heads: frozenset[EmbeddingOutput] = frozenset()
 
     @property
     def tasks(self) -> frozenset[Task]:
         """The tasks this model serves."""
-        return KIND_TASKS[self.kind]
+        tasks = KIND_TASKS[self.kind]
+        if EmbeddingOutput.SPARSE in self.heads:
+            tasks = tasks | {Task.EMBED_SPARSE}
+        return tasks
+
+    @property
+    def outputs(self) -> frozenset[EmbeddingOutput]:
+        """The embedding outputs this model gives (empty for models that embed nothing)."""
+        return KIND_OUTPUTS.get(self.kind, frozenset()) | self.heads
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,11 +203,24 @@ class SparseOutput:
 
 
 @dataclass(frozen=True, slots=True)
-class ItemsOutput:
-    """Per input, what its :attr:`Encoding.output` asked for: a pooled row, or a
-    ``(tokens, hidden)`` matrix of token states. Returned when a batch mixes outputs."""
+class Outputs:
+    """Several outputs of one input from one forward: those its encoding asked for."""
 
-    values: list[FloatArray]
+    #: The pooled row (before normalization).
+    dense: FloatArray | None = None
+    #: Lexical weights: token ids, increasing, and their weights (all above zero).
+    sparse: tuple[IntArray, FloatArray] | None = None
+    #: ``(vectors, dim)`` multi-vectors (before normalization).
+    multi: FloatArray | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ItemsOutput:
+    """Per input, what its :attr:`Encoding.output` asked for: a pooled row, a
+    ``(tokens, hidden)`` matrix of token states, or :class:`Outputs`. Returned when a batch
+    mixes outputs."""
+
+    values: list[FloatArray | Outputs]
 
 
 EngineOutput = VectorOutput | TokenLogitsOutput | SparseOutput | ItemsOutput

@@ -28,6 +28,7 @@ from ember.engines.types import (
     FloatArray,
     IntArray,
     ItemsOutput,
+    Outputs,
     SparseOutput,
     TokenLogitsOutput,
     VectorOutput,
@@ -40,7 +41,7 @@ log = logging.getLogger(__name__)
 
 #: One input's engine output: a row (embedding or logits), a token-logits matrix, or a sparse
 #: vector as (indices, values).
-ItemValue = FloatArray | tuple[IntArray, FloatArray]
+ItemValue = FloatArray | tuple[IntArray, FloatArray] | Outputs
 
 
 @dataclass(frozen=True, slots=True)

@@ -423,3 +423,21 @@ def make_tiny_model(
         chosen = pooling or (Pooling.LAST_TOKEN if is_decoder else Pooling.MEAN)
         write_sentence_transformers_files(dst, pooling=chosen, hidden_size=config.hidden_size)
     return dst
+
+
+def make_tiny_m3(dst: Path, *, colbert_dim: int = 24, seed: int = 0) -> Path:
+    """A tiny random BGE-M3 in FlagEmbedding's ``BGEM3FlagModel`` layout: an XLM-R encoder
+    (unigram tokenizer) with CLS pooling + Normalize, and ``colbert_linear.pt``
+    (``Linear(hidden, colbert_dim)``) and ``sparse_linear.pt`` (``Linear(hidden, 1)``) beside it."""
+    import torch
+
+    dst = make_tiny_model(dst, arch="xlm-roberta", head="embedding", pooling=Pooling.CLS, seed=seed)
+    hidden = int(json.loads((dst / "config.json").read_text())["hidden_size"])
+    torch.manual_seed(seed + 1)
+    colbert = torch.nn.Linear(hidden, colbert_dim)
+    sparse = torch.nn.Linear(hidden, 1)
+    with torch.no_grad():  # a positive bias: most tokens get a weight above zero
+        sparse.bias.fill_(0.5)
+    torch.save(colbert.state_dict(), dst / "colbert_linear.pt")
+    torch.save(sparse.state_dict(), dst / "sparse_linear.pt")
+    return dst
