@@ -27,8 +27,14 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml constraints.txt
 	$(BIN)/ember prepare --log-level warning
 	touch $@
 
-$(VENV)/.installed-dev: $(VENV)/.installed
+# FlagEmbedding (BGE-M3) and pylate (ColBERT) are the parity tests' references; --no-deps
+# because their declared deps pull a CUDA torch and older transformers (their real runtime
+# deps are in the dev extra).
+REFERENCE_LIBS := FlagEmbedding==1.4.2 pylate==1.6.0
+
+$(VENV)/.installed-dev: $(VENV)/.installed pyproject.toml
 	$(PIP) install -q -c constraints.txt -e '.[engine,tracing,dev]'
+	$(PIP) install -q --no-deps $(REFERENCE_LIBS)
 	touch $@
 
 $(BUF):

@@ -109,6 +109,14 @@ class EmberClient:
         request = rq.embed_request(inputs, precision=precision, **options)
         return rq.quantized(self._call(self._stubs.embed.Embed, request))
 
+    def encode(
+        self, inputs: Sequence[rq.EmbedInput], outputs: Sequence[str] = ("dense",), **options: Any
+    ) -> rq.Encoded:
+        """Dense, sparse and/or multi-vector outputs from one forward (``Encode``); options as
+        in ``requests.encode_request``."""
+        request = rq.encode_request(inputs, outputs, **options)
+        return rq.encoded(self._call(self._stubs.embed.Encode, request), outputs)
+
     def embed_tokens(self, inputs: Sequence[rq.EmbedInput], **options: Any) -> list[rq.TokenStates]:
         """Every token's last hidden state, id and offsets, per input (``EmbedTokens``);
         options as in ``requests.embed_tokens_request``."""
@@ -226,6 +234,13 @@ class AsyncEmberClient:
         """Embed and quantize server-side (see :meth:`EmberClient.embed_quantized`)."""
         request = rq.embed_request(inputs, precision=precision, **options)
         return rq.quantized(await self._call(self._stubs.embed.Embed, request))
+
+    async def encode(
+        self, inputs: Sequence[rq.EmbedInput], outputs: Sequence[str] = ("dense",), **options: Any
+    ) -> rq.Encoded:
+        """Dense, sparse and/or multi-vector outputs from one forward (``Encode``)."""
+        request = rq.encode_request(inputs, outputs, **options)
+        return rq.encoded(await self._call(self._stubs.embed.Encode, request), outputs)
 
     async def embed_tokens(
         self, inputs: Sequence[rq.EmbedInput], **options: Any

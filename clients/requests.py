@@ -182,6 +182,70 @@ def embeddings(resp: embed_pb2.EmbedResponse) -> npt.NDArray[np.float32]:
     return np.array([list(e.values) for e in resp.embeddings], dtype=np.float32)
 
 
+#: Encode outputs by name.
+OUTPUTS = {
+    "dense": embed_pb2.EMBEDDING_OUTPUT_DENSE,
+    "sparse": embed_pb2.EMBEDDING_OUTPUT_SPARSE,
+    "multi_vector": embed_pb2.EMBEDDING_OUTPUT_MULTI_VECTOR,
+}
+
+
+def encode_request(
+    inputs: Sequence[EmbedInput],
+    outputs: Sequence[str] = ("dense",),
+    *,
+    model: str = "",
+    normalize: bool = True,
+    truncate: bool | None = None,
+    truncation_direction: str = "right",
+    prompt_name: str | None = None,
+) -> embed_pb2.EncodeRequest:
+    """An EncodeRequest for ``outputs`` (dense, sparse, multi_vector). ValueError if unknown."""
+    unknown = [o for o in outputs if o not in OUTPUTS]
+    if unknown:
+        raise ValueError(f"outputs must be among {sorted(OUTPUTS)}, got {unknown}")
+    return embed_pb2.EncodeRequest(
+        model=model,
+        inputs=_embed_inputs(inputs),
+        outputs=[OUTPUTS[o] for o in outputs],
+        normalize=normalize,
+        truncation=truncation(truncate, truncation_direction),
+        prompt_name=prompt_name or "",
+    )
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """An Encode answer: per output asked for, one result per input (None if not asked).
+    ``sparse``: per input a ``{token id: weight}`` dict; ``multi_vector``: per input a
+    ``(vectors, dim)`` array."""
+
+    dense: npt.NDArray[np.float32] | None
+    sparse: list[dict[int, float]] | None
+    multi_vector: list[npt.NDArray[np.float32]] | None
+
+
+def _float_matrix(m: embed_pb2.FloatMatrix) -> npt.NDArray[np.float32]:
+    if len(m.float32_le) != 4 * m.rows * m.cols:
+        raise ValueError(f"the matrix holds {len(m.float32_le)} bytes, not {m.rows} x {m.cols}")
+    return np.frombuffer(m.float32_le, dtype="<f4").reshape(m.rows, m.cols)
+
+
+def encoded(resp: embed_pb2.EncodeResponse, outputs: Sequence[str]) -> Encoded:
+    """The outputs of an EncodeResponse (those in ``outputs``)."""
+    return Encoded(
+        dense=_float_matrix(resp.dense) if "dense" in outputs else None,
+        sparse=(
+            [dict(zip(e.indices, e.values, strict=True)) for e in resp.sparse]
+            if "sparse" in outputs
+            else None
+        ),
+        multi_vector=(
+            [_float_matrix(m) for m in resp.multi_vectors] if "multi_vector" in outputs else None
+        ),
+    )
+
+
 def embed_tokens_request(
     inputs: Sequence[EmbedInput],
     *,

@@ -39,6 +39,8 @@ from ember.gateway.models import (
     CohereRerankResponse,
     CohereV2RerankRequest,
     CohereV2RerankResponse,
+    EncodeRequest,
+    EncodeResponse,
     Health,
     HFClassifyRequest,
     HFTokensRequest,
@@ -447,6 +449,13 @@ def _install_routes(app: FastAPI, call: _Calls, upstream: Upstream, created: int
         ``/v1/embeddings`` (quantized integers, base64 float32 bytes)."""
         response = await call(request, upstream.embed, translate.tei_embed_request(body))
         return json_response(translate.tei_embed_response(response, body.encoding_format))
+
+    @tei_post("/encode", response_model=EncodeResponse, response_model_exclude_none=True)
+    async def encode(body: EncodeRequest, request: Request) -> Response:
+        """Dense, sparse and/or multi-vector outputs of each input from one forward (BGE-M3's
+        three outputs, ColBERT's multi-vectors); only the outputs asked for are answered."""
+        response = await call(request, upstream.encode, translate.encode_request(body))
+        return json_response(translate.encode_response(response, body.outputs))
 
     @tei_post("/embed_all", response_model=list[list[list[float]]])
     async def tei_embed_all(body: TEIEmbedAllRequest, request: Request) -> Response:

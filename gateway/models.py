@@ -471,6 +471,47 @@ class TEIEmbedRequest(_Request):
     ranges: QuantizationRanges | None = Field(default=None, description=_RANGES_DOC)
 
 
+OutputName = Literal["dense", "sparse", "multi_vector"]
+
+
+def _dense_only() -> list[OutputName]:
+    return ["dense"]
+
+
+class EncodeRequest(_Request):
+    """``POST /encode``: several outputs of each input from one forward (not a TEI route)."""
+
+    inputs: EmbedInputs = Field(description="A text, a list of texts, or token ids.")
+    outputs: Annotated[list[OutputName], Field(min_length=1)] = Field(
+        default_factory=_dense_only,
+        description="The outputs wanted; each must be one the model gives (GET /info "
+        "'outputs'), else 424. BGE-M3 gives all three from one forward.",
+    )
+    normalize: bool = Field(
+        default=True, description="L2-normalize dense vectors and each multi-vector."
+    )
+    truncate: bool | None = Field(default=None, description=_TRUNCATE_DOC)
+    truncation_direction: TruncationDirection | None = "Right"
+    prompt_name: str | None = Field(
+        default=None, description="A prompt of the model's configuration, prepended to texts."
+    )
+    model: str | None = Field(default=None, description="The served model's id or alias.")
+
+
+class EncodeResponse(BaseModel):
+    """``POST /encode``: the outputs asked for, one result per input each."""
+
+    dense: list[list[float]] | None = Field(default=None, description="One vector per input.")
+    sparse: list[list[SparseValue]] | None = Field(
+        default=None, description="Per input, its non-zero entries by increasing index."
+    )
+    multi_vector: list[list[list[float]]] | None = Field(
+        default=None, description="Per input, its vectors (one per token)."
+    )
+    model: str
+    usage: Usage
+
+
 class TEIEmbedAllRequest(_Request):
     """``POST /embed_all``: TEI's request for every token's last hidden state."""
 

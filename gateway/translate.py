@@ -23,6 +23,7 @@ from ember.gateway import errors
 from ember.gateway.models import (
     CohereRerankRequest,
     CohereV2RerankRequest,
+    EncodeRequest,
     HFClassifyParameters,
     HFClassifyRequest,
     HFTokensParameters,
@@ -231,6 +232,44 @@ def tei_embed_response(
     return _vectors(response, encoding_format)
 
 
+def encode_request(body: EncodeRequest) -> embed_pb2.EncodeRequest:
+    """The Encode call for ``/encode``."""
+    request = requests.encode_request(
+        [],
+        body.outputs,
+        model=body.model or "",
+        normalize=body.normalize,
+        prompt_name=body.prompt_name,
+    )
+    request.inputs.extend(embed_inputs(body.inputs))
+    request.truncation.CopyFrom(truncation(body.truncate, body.truncation_direction))
+    return request
+
+
+def _sparse_json(entry: embed_pb2.SparseEmbedding) -> list[JsonObject]:
+    return [
+        {"index": i, "value": _f32(v)} for i, v in zip(entry.indices, entry.values, strict=True)
+    ]
+
+
+def encode_response(response: embed_pb2.EncodeResponse, outputs: Sequence[str]) -> JsonObject:
+    """``/encode``'s answer: each output asked for, one result per input."""
+    try:
+        got = requests.encoded(response, outputs)
+    except ValueError:
+        raise errors.ApiError(errors.INTERNAL, "upstream sent a malformed block") from None
+    out: JsonObject = {}
+    if got.dense is not None:
+        out["dense"] = got.dense
+    if got.sparse is not None:
+        out["sparse"] = [_sparse_json(e) for e in response.sparse]
+    if got.multi_vector is not None:
+        out["multi_vector"] = got.multi_vector
+    out["model"] = response.model
+    out["usage"] = usage(response.usage)
+    return out
+
+
 def tei_embed_all_request(body: TEIEmbedAllRequest) -> embed_pb2.EmbedTokensRequest:
     """The EmbedTokens call for TEI ``/embed_all``."""
     return embed_pb2.EmbedTokensRequest(
@@ -264,10 +303,7 @@ def tei_embed_sparse_request(body: TEIEmbedSparseRequest) -> embed_pb2.EmbedSpar
 
 def tei_embed_sparse_response(response: embed_pb2.EmbedSparseResponse) -> list[list[JsonObject]]:
     """TEI's ``[[{"index", "value"}]]``, entries by increasing index."""
-    return [
-        [{"index": i, "value": _f32(v)} for i, v in zip(e.indices, e.values, strict=True)]
-        for e in response.embeddings
-    ]
+    return [_sparse_json(e) for e in response.embeddings]
 
 
 # ---------------------------------------------------------------- rerank
@@ -604,6 +640,9 @@ def info_response(info: model_pb2.GetModelInfoResponse) -> JsonObject:
         "architecture": info.architecture,
         "pooling": info.pooling or None,
         "embedding_dimensions": info.embedding_dimensions or None,
+        "outputs": [
+            _enum_name("EMBEDDING_OUTPUT_", embed_pb2.EmbeddingOutput.Name(o)) for o in info.outputs
+        ],
         "prompt_names": list(info.prompt_names),
         "max_input_length": info.max_input_length,
         "max_batch_tokens": info.max_batch_tokens,

@@ -15,7 +15,15 @@ from ember.engines.ner import AggregationStrategy
 from ember.engines.quantize import Precision, Quantized
 from ember.engines.scores import LabelScore
 from ember.engines.selfcheck import SelfCheckResult
-from ember.engines.types import ModelInfo, ModelKind, Task, TokenInfo, TruncationSide
+from ember.engines.types import (
+    EmbeddingOutput,
+    FloatArray,
+    ModelInfo,
+    ModelKind,
+    Task,
+    TokenInfo,
+    TruncationSide,
+)
 from ember.service.jobs import (
     ClassifyJob,
     ClassifyResult,
@@ -23,6 +31,8 @@ from ember.service.jobs import (
     EmbedItem,
     EmbedJob,
     EmbedResult,
+    EncodeJob,
+    EncodeResult,
     RerankJob,
     RerankResult,
     SimilarityJob,
@@ -90,6 +100,13 @@ _PRECISION_NUMBERS = {
     v: k for k, v in _PRECISIONS.items() if k != embed_pb2.EMBEDDING_PRECISION_UNSPECIFIED
 }
 
+_OUTPUTS = {
+    embed_pb2.EMBEDDING_OUTPUT_DENSE: EmbeddingOutput.DENSE,
+    embed_pb2.EMBEDDING_OUTPUT_SPARSE: EmbeddingOutput.SPARSE,
+    embed_pb2.EMBEDDING_OUTPUT_MULTI_VECTOR: EmbeddingOutput.MULTI_VECTOR,
+}
+_OUTPUT_NUMBERS = {v: k for k, v in _OUTPUTS.items()}
+
 _FORMATS = {
     embed_pb2.EMBEDDING_FORMAT_UNSPECIFIED,
     embed_pb2.EMBEDDING_FORMAT_FLOAT,
@@ -155,6 +172,26 @@ def embed_sparse_job(req: embed_pb2.EmbedSparseRequest) -> EmbedJob:
     """An EmbedSparse request as a job."""
     return EmbedJob(
         inputs=_embed_inputs(list(req.inputs)),
+        truncation=truncation(req.truncation),
+        prompt_name=req.prompt_name or None,
+    )
+
+
+def encode_job(req: embed_pb2.EncodeRequest) -> EncodeJob:
+    """An Encode request as a job; an unknown output number is INVALID_ARGUMENT."""
+    outputs = set()
+    for number in req.outputs:
+        output = _OUTPUTS.get(number)
+        if output is None:
+            valid = ", ".join(embed_pb2.EmbeddingOutput.Name(k) for k in sorted(_OUTPUTS))
+            raise InvalidInputError(
+                f"unknown output {number}; expected one of {valid}", field="outputs"
+            )
+        outputs.add(output)
+    return EncodeJob(
+        inputs=_embed_inputs(list(req.inputs)),
+        outputs=frozenset(outputs),
+        normalize=req.normalize if req.HasField("normalize") else True,
         truncation=truncation(req.truncation),
         prompt_name=req.prompt_name or None,
     )
@@ -317,6 +354,30 @@ def embed_sparse_response(result: SparseResult, model: str) -> embed_pb2.EmbedSp
     )
 
 
+def _matrix(values: FloatArray) -> embed_pb2.FloatMatrix:
+    rows, cols = values.shape
+    return embed_pb2.FloatMatrix(
+        rows=rows, cols=cols, float32_le=values.astype("<f4", copy=False).tobytes()
+    )
+
+
+def encode_response(result: EncodeResult, model: str) -> embed_pb2.EncodeResponse:
+    """The Encode answer: each output asked for, as one block (dense) or one block per input."""
+    response = embed_pb2.EncodeResponse(
+        usage=_usage(result.usage), timing=_timing(result.timing), model=model
+    )
+    if result.dense is not None:
+        response.dense.CopyFrom(_matrix(result.dense))
+    if result.sparse is not None:
+        response.sparse.extend(
+            embed_pb2.SparseEmbedding(indices=idx.tolist(), values=val.tolist())
+            for idx, val in zip(*result.sparse, strict=True)
+        )
+    if result.multi is not None:
+        response.multi_vectors.extend(_matrix(m) for m in result.multi)
+    return response
+
+
 def embed_tokens_response(result: TokenStatesResult, model: str) -> embed_pb2.EmbedTokensResponse:
     """The EmbedTokens answer: per input one float32 block and its tokens' ids and offsets."""
     response = embed_pb2.EmbedTokensResponse(
@@ -447,4 +508,5 @@ def model_info_response(
         server_version=version,
         cpu=model_pb2.CpuInfo(isa=cpu.isa, model_name=cpu.model_name, flags=cpu.ordered_flags()),
         precision_check=precision_check,
+        outputs=sorted(_OUTPUT_NUMBERS[o] for o in info.outputs),
     )

@@ -25,6 +25,8 @@ from ember.service.jobs import (
     DecodeJob,
     EmbedJob,
     EmbedResult,
+    EncodeJob,
+    EncodeResult,
     RerankJob,
     RerankResult,
     SimilarityJob,
@@ -41,6 +43,7 @@ from ember.service.scheduler import Scheduler
 from ember.service.tasks.base import ModelContext, Ran, TaskSpec
 from ember.service.tasks.classify import CLASSIFY
 from ember.service.tasks.embed import EMBED, SIMILARITY
+from ember.service.tasks.encode import ENCODE
 from ember.service.tasks.rerank import RERANK
 from ember.service.tasks.sparse import SPARSE
 from ember.service.tasks.token_states import TOKEN_STATES
@@ -151,6 +154,10 @@ class Core:
     async def embed_sparse(self, job: EmbedJob) -> SparseResult:
         """Sparse (SPLADE) embeddings."""
         return await self.run(SPARSE, job)
+
+    async def encode(self, job: EncodeJob) -> EncodeResult:
+        """Dense, sparse and multi-vector outputs, as asked, from one forward per input."""
+        return await self.run(ENCODE, job)
 
     async def embed_tokens(self, job: EmbedJob) -> TokenStatesResult:
         """The last hidden state of every token of each input."""

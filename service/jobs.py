@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from ember.engines.ner import AggregationStrategy, TokenPrediction
 from ember.engines.quantize import Precision, Quantized
 from ember.engines.scores import LabelScore, Ranked
-from ember.engines.types import Encoding, FloatArray, IntArray, TruncationSide
+from ember.engines.types import EmbeddingOutput, Encoding, FloatArray, IntArray, TruncationSide
 
 __all__ = [
     "AggregationStrategy",
@@ -18,6 +18,9 @@ __all__ = [
     "EmbedItem",
     "EmbedJob",
     "EmbedResult",
+    "EmbeddingOutput",
+    "EncodeJob",
+    "EncodeResult",
     "LabelScore",
     "Precision",
     "Quantized",
@@ -63,6 +66,17 @@ class EmbedJob:
     precision: Precision = Precision.FLOAT32
     #: int8/uint8 only: the ``(2, dim)`` [min; max] per dimension; None = over the batch.
     ranges: FloatArray | None = None
+
+
+@dataclass(frozen=True)
+class EncodeJob:
+    """Several outputs (dense, sparse, multi-vector) of a batch of inputs, from one forward."""
+
+    inputs: list[EmbedItem]
+    outputs: frozenset[EmbeddingOutput]
+    normalize: bool = True
+    truncation: Truncation = field(default_factory=Truncation)
+    prompt_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -166,6 +180,19 @@ class SparseResult:
 
     indices: list[IntArray]
     values: list[FloatArray]
+    usage: Usage
+    timing: Timing
+
+
+@dataclass(frozen=True)
+class EncodeResult:
+    """Per output asked for, one result per input; None for outputs not asked for.
+    ``sparse`` is (indices, values) per input; ``multi`` one ``(vectors, dim)`` matrix per
+    input."""
+
+    dense: FloatArray | None
+    sparse: tuple[list[IntArray], list[FloatArray]] | None
+    multi: list[FloatArray] | None
     usage: Usage
     timing: Timing
 

@@ -75,6 +75,13 @@ class EmbedServicer(embed_pb2_grpc.EmbedServiceServicer):
         result = await core.similarity(convert.similarity_job(request))
         return convert.similarity_response(result, core.info.model_id)
 
+    async def Encode(
+        self, request: embed_pb2.EncodeRequest, context: Ctx
+    ) -> embed_pb2.EncodeResponse:
+        core = self._core(request.model)
+        result = await core.encode(convert.encode_job(request))
+        return convert.encode_response(result, core.info.model_id)
+
     async def EmbedTokens(
         self, request: embed_pb2.EmbedTokensRequest, context: Ctx
     ) -> embed_pb2.EmbedTokensResponse:

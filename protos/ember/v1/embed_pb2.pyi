@@ -90,6 +90,42 @@ EMBEDDING_PRECISION_UBINARY: EmbeddingPrecision.ValueType  # 5
 """One bit per dimension (x > 0), packed 8 per byte most significant first, as uint8."""
 Global___EmbeddingPrecision: _TypeAlias = EmbeddingPrecision  # noqa: Y015
 
+class _EmbeddingOutput:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _EmbeddingOutputEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_EmbeddingOutput.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    EMBEDDING_OUTPUT_UNSPECIFIED: _EmbeddingOutput.ValueType  # 0
+    """Not set: not a valid output."""
+    EMBEDDING_OUTPUT_DENSE: _EmbeddingOutput.ValueType  # 1
+    """One dense vector per input (the model's pooled embedding)."""
+    EMBEDDING_OUTPUT_SPARSE: _EmbeddingOutput.ValueType  # 2
+    """One sparse vector per input: SPLADE's, or BGE-M3's lexical weights (the largest weight of
+    each token id of the input, special tokens left out).
+    """
+    EMBEDDING_OUTPUT_MULTI_VECTOR: _EmbeddingOutput.ValueType  # 3
+    """Several vectors per input, one per token (ColBERT late interaction; BGE-M3: every token
+    but the first).
+    """
+
+class EmbeddingOutput(_EmbeddingOutput, metaclass=_EmbeddingOutputEnumTypeWrapper):
+    """EmbeddingOutput is one kind of vector an embedding model can give per input."""
+
+EMBEDDING_OUTPUT_UNSPECIFIED: EmbeddingOutput.ValueType  # 0
+"""Not set: not a valid output."""
+EMBEDDING_OUTPUT_DENSE: EmbeddingOutput.ValueType  # 1
+"""One dense vector per input (the model's pooled embedding)."""
+EMBEDDING_OUTPUT_SPARSE: EmbeddingOutput.ValueType  # 2
+"""One sparse vector per input: SPLADE's, or BGE-M3's lexical weights (the largest weight of
+each token id of the input, special tokens left out).
+"""
+EMBEDDING_OUTPUT_MULTI_VECTOR: EmbeddingOutput.ValueType  # 3
+"""Several vectors per input, one per token (ColBERT late interaction; BGE-M3: every token
+but the first).
+"""
+Global___EmbeddingOutput: _TypeAlias = EmbeddingOutput  # noqa: Y015
+
 @_typing.final
 class TokenIds(_message.Message):
     """TokenIds is an input given as token ids, fed to the model exactly as given."""
@@ -797,3 +833,109 @@ class EmbedTokensResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___EmbedTokensResponse: _TypeAlias = EmbedTokensResponse  # noqa: Y015
+
+@_typing.final
+class EncodeRequest(_message.Message):
+    """EncodeRequest asks for one or several outputs of each input."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INPUTS_FIELD_NUMBER: _builtins.int
+    OUTPUTS_FIELD_NUMBER: _builtins.int
+    NORMALIZE_FIELD_NUMBER: _builtins.int
+    TRUNCATION_FIELD_NUMBER: _builtins.int
+    PROMPT_NAME_FIELD_NUMBER: _builtins.int
+    MODEL_FIELD_NUMBER: _builtins.int
+    normalize: _builtins.bool
+    """Whether to L2-normalize dense vectors and each multi-vector. Unset: true."""
+    prompt_name: _builtins.str
+    """The name of a prompt from the model's configuration, prepended to every text input."""
+    model: _builtins.str
+    """The model to run: a served model id or alias. With one model loaded any value (or none) is
+    accepted; with several, empty picks the first and an unknown name is NOT_FOUND.
+    """
+    @_builtins.property
+    def inputs(self) -> _containers.RepeatedCompositeFieldContainer[Global___EmbedInput]:
+        """The inputs; at least one, at most the server's max client batch size."""
+
+    @_builtins.property
+    def outputs(self) -> _containers.RepeatedScalarFieldContainer[Global___EmbeddingOutput.ValueType]:
+        """The outputs wanted, at least one; each must be one the model gives (GetModelInfo.outputs),
+        else FAILED_PRECONDITION.
+        """
+
+    @_builtins.property
+    def truncation(self) -> _common_pb2.Truncation:
+        """What to do with inputs over the model's maximum input length."""
+
+    def __init__(
+        self,
+        *,
+        inputs: _abc.Iterable[Global___EmbedInput] | None = ...,
+        outputs: _abc.Iterable[Global___EmbeddingOutput.ValueType] | None = ...,
+        normalize: _builtins.bool | None = ...,
+        truncation: _common_pb2.Truncation | None = ...,
+        prompt_name: _builtins.str = ...,
+        model: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_normalize", b"_normalize", "normalize", b"normalize", "truncation", b"truncation"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_normalize", b"_normalize", "inputs", b"inputs", "model", b"model", "normalize", b"normalize", "outputs", b"outputs", "prompt_name", b"prompt_name", "truncation", b"truncation"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__normalize: _TypeAlias = _typing.Literal["normalize"]  # noqa: Y015
+    _WhichOneofArgType__normalize: _TypeAlias = _typing.Literal["_normalize", b"_normalize"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__normalize) -> _WhichOneofReturnType__normalize | None: ...
+
+Global___EncodeRequest: _TypeAlias = EncodeRequest  # noqa: Y015
+
+@_typing.final
+class EncodeResponse(_message.Message):
+    """EncodeResponse holds, per output asked for, one result per input in input order."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DENSE_FIELD_NUMBER: _builtins.int
+    SPARSE_FIELD_NUMBER: _builtins.int
+    MULTI_VECTORS_FIELD_NUMBER: _builtins.int
+    USAGE_FIELD_NUMBER: _builtins.int
+    TIMING_FIELD_NUMBER: _builtins.int
+    MODEL_FIELD_NUMBER: _builtins.int
+    model: _builtins.str
+    """The served model's id."""
+    @_builtins.property
+    def dense(self) -> Global___FloatMatrix:
+        """The dense vectors, one row per input, when asked for."""
+
+    @_builtins.property
+    def sparse(self) -> _containers.RepeatedCompositeFieldContainer[Global___SparseEmbedding]:
+        """The sparse vectors, one per input, when asked for."""
+
+    @_builtins.property
+    def multi_vectors(self) -> _containers.RepeatedCompositeFieldContainer[Global___FloatMatrix]:
+        """The multi-vectors, one matrix per input (one row per vector), when asked for."""
+
+    @_builtins.property
+    def usage(self) -> _common_pb2.Usage:
+        """Tokens consumed."""
+
+    @_builtins.property
+    def timing(self) -> _common_pb2.Timing:
+        """Where the time went."""
+
+    def __init__(
+        self,
+        *,
+        dense: Global___FloatMatrix | None = ...,
+        sparse: _abc.Iterable[Global___SparseEmbedding] | None = ...,
+        multi_vectors: _abc.Iterable[Global___FloatMatrix] | None = ...,
+        usage: _common_pb2.Usage | None = ...,
+        timing: _common_pb2.Timing | None = ...,
+        model: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["dense", b"dense", "timing", b"timing", "usage", b"usage"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dense", b"dense", "model", b"model", "multi_vectors", b"multi_vectors", "sparse", b"sparse", "timing", b"timing", "usage", b"usage"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EncodeResponse: _TypeAlias = EncodeResponse  # noqa: Y015

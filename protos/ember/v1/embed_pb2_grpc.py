@@ -60,6 +60,11 @@ class EmbedServiceStub:
                 request_serializer=ember_dot_v1_dot_embed__pb2.EmbedTokensRequest.SerializeToString,
                 response_deserializer=ember_dot_v1_dot_embed__pb2.EmbedTokensResponse.FromString,
                 _registered_method=True)
+        self.Encode = channel.unary_unary(
+                '/ember.v1.EmbedService/Encode',
+                request_serializer=ember_dot_v1_dot_embed__pb2.EncodeRequest.SerializeToString,
+                response_deserializer=ember_dot_v1_dot_embed__pb2.EncodeResponse.FromString,
+                _registered_method=True)
 
 
 class EmbedServiceServicer:
@@ -103,6 +108,14 @@ class EmbedServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Encode(self, request, context):
+        """Encode returns the outputs asked for (dense, sparse, multi-vector) of each input, all from
+        one forward pass (BGE-M3's three outputs; ColBERT's multi-vectors).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_EmbedServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -130,6 +143,11 @@ def add_EmbedServiceServicer_to_server(servicer, server):
                     servicer.EmbedTokens,
                     request_deserializer=ember_dot_v1_dot_embed__pb2.EmbedTokensRequest.FromString,
                     response_serializer=ember_dot_v1_dot_embed__pb2.EmbedTokensResponse.SerializeToString,
+            ),
+            'Encode': grpc.unary_unary_rpc_method_handler(
+                    servicer.Encode,
+                    request_deserializer=ember_dot_v1_dot_embed__pb2.EncodeRequest.FromString,
+                    response_serializer=ember_dot_v1_dot_embed__pb2.EncodeResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -268,6 +286,33 @@ class EmbedService:
             '/ember.v1.EmbedService/EmbedTokens',
             ember_dot_v1_dot_embed__pb2.EmbedTokensRequest.SerializeToString,
             ember_dot_v1_dot_embed__pb2.EmbedTokensResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Encode(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ember.v1.EmbedService/Encode',
+            ember_dot_v1_dot_embed__pb2.EncodeRequest.SerializeToString,
+            ember_dot_v1_dot_embed__pb2.EncodeResponse.FromString,
             options,
             channel_credentials,
             insecure,

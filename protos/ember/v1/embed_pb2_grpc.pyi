@@ -47,6 +47,10 @@ class EmbedServiceStub:
     """EmbedTokens returns the last hidden state of every token of each input (special tokens
     included), with the tokens' ids and character offsets: TEI's /embed_all.
     """
+    Encode: _grpc.UnaryUnaryMultiCallable[_embed_pb2.EncodeRequest, _embed_pb2.EncodeResponse]
+    """Encode returns the outputs asked for (dense, sparse, multi-vector) of each input, all from
+    one forward pass (BGE-M3's three outputs; ColBERT's multi-vectors).
+    """
 
 @_typing.type_check_only
 class EmbedServiceAsyncStub(EmbedServiceStub):
@@ -66,6 +70,10 @@ class EmbedServiceAsyncStub(EmbedServiceStub):
     EmbedTokens: _aio.UnaryUnaryMultiCallable[_embed_pb2.EmbedTokensRequest, _embed_pb2.EmbedTokensResponse]  # type: ignore[assignment]
     """EmbedTokens returns the last hidden state of every token of each input (special tokens
     included), with the tokens' ids and character offsets: TEI's /embed_all.
+    """
+    Encode: _aio.UnaryUnaryMultiCallable[_embed_pb2.EncodeRequest, _embed_pb2.EncodeResponse]  # type: ignore[assignment]
+    """Encode returns the outputs asked for (dense, sparse, multi-vector) of each input, all from
+    one forward pass (BGE-M3's three outputs; ColBERT's multi-vectors).
     """
 
 class EmbedServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -113,6 +121,16 @@ class EmbedServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_embed_pb2.EmbedTokensResponse, _abc.Awaitable[_embed_pb2.EmbedTokensResponse]]:
         """EmbedTokens returns the last hidden state of every token of each input (special tokens
         included), with the tokens' ids and character offsets: TEI's /embed_all.
+        """
+
+    @_abc_1.abstractmethod
+    def Encode(
+        self,
+        request: _embed_pb2.EncodeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_embed_pb2.EncodeResponse, _abc.Awaitable[_embed_pb2.EncodeResponse]]:
+        """Encode returns the outputs asked for (dense, sparse, multi-vector) of each input, all from
+        one forward pass (BGE-M3's three outputs; ColBERT's multi-vectors).
         """
 
 def add_EmbedServiceServicer_to_server(servicer: EmbedServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -29,6 +29,9 @@ type EmbedServiceClient interface {
 	// EmbedTokens returns the last hidden state of every token of each input (special tokens
 	// included), with the tokens' ids and character offsets: TEI's /embed_all.
 	EmbedTokens(ctx context.Context, in *EmbedTokensRequest, opts ...grpc.CallOption) (*EmbedTokensResponse, error)
+	// Encode returns the outputs asked for (dense, sparse, multi-vector) of each input, all from
+	// one forward pass (BGE-M3's three outputs; ColBERT's multi-vectors).
+	Encode(ctx context.Context, in *EncodeRequest, opts ...grpc.CallOption) (*EncodeResponse, error)
 }
 
 type embedServiceClient struct {
@@ -106,6 +109,15 @@ func (c *embedServiceClient) EmbedTokens(ctx context.Context, in *EmbedTokensReq
 	return out, nil
 }
 
+func (c *embedServiceClient) Encode(ctx context.Context, in *EncodeRequest, opts ...grpc.CallOption) (*EncodeResponse, error) {
+	out := new(EncodeResponse)
+	err := c.cc.Invoke(ctx, "/ember.v1.EmbedService/Encode", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // EmbedServiceServer is the server API for EmbedService service.
 // All implementations must embed UnimplementedEmbedServiceServer
 // for forward compatibility
@@ -122,6 +134,9 @@ type EmbedServiceServer interface {
 	// EmbedTokens returns the last hidden state of every token of each input (special tokens
 	// included), with the tokens' ids and character offsets: TEI's /embed_all.
 	EmbedTokens(context.Context, *EmbedTokensRequest) (*EmbedTokensResponse, error)
+	// Encode returns the outputs asked for (dense, sparse, multi-vector) of each input, all from
+	// one forward pass (BGE-M3's three outputs; ColBERT's multi-vectors).
+	Encode(context.Context, *EncodeRequest) (*EncodeResponse, error)
 	mustEmbedUnimplementedEmbedServiceServer()
 }
 
@@ -143,6 +158,9 @@ func (UnimplementedEmbedServiceServer) Similarity(context.Context, *SimilarityRe
 }
 func (UnimplementedEmbedServiceServer) EmbedTokens(context.Context, *EmbedTokensRequest) (*EmbedTokensResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method EmbedTokens not implemented")
+}
+func (UnimplementedEmbedServiceServer) Encode(context.Context, *EncodeRequest) (*EncodeResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Encode not implemented")
 }
 func (UnimplementedEmbedServiceServer) mustEmbedUnimplementedEmbedServiceServer() {}
 
@@ -255,6 +273,24 @@ func _EmbedService_EmbedTokens_Handler(srv interface{}, ctx context.Context, dec
 	return interceptor(ctx, in, info, handler)
 }
 
+func _EmbedService_Encode_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(EncodeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(EmbedServiceServer).Encode(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/ember.v1.EmbedService/Encode",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(EmbedServiceServer).Encode(ctx, req.(*EncodeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 var _EmbedService_serviceDesc = grpc.ServiceDesc{
 	ServiceName: "ember.v1.EmbedService",
 	HandlerType: (*EmbedServiceServer)(nil),
@@ -274,6 +310,10 @@ var _EmbedService_serviceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "EmbedTokens",
 			Handler:    _EmbedService_EmbedTokens_Handler,
+		},
+		{
+			MethodName: "Encode",
+			Handler:    _EmbedService_Encode_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -312,10 +312,48 @@ struct EmbedTokensResponseDefaultTypeInternal {
   };
 };
 PROTOBUF_ATTRIBUTE_NO_DESTROY PROTOBUF_CONSTINIT PROTOBUF_ATTRIBUTE_INIT_PRIORITY1 EmbedTokensResponseDefaultTypeInternal _EmbedTokensResponse_default_instance_;
+PROTOBUF_CONSTEXPR EncodeRequest::EncodeRequest(
+    ::_pbi::ConstantInitialized): _impl_{
+    /*decltype(_impl_._has_bits_)*/{}
+  , /*decltype(_impl_._cached_size_)*/{}
+  , /*decltype(_impl_.inputs_)*/{}
+  , /*decltype(_impl_.outputs_)*/{}
+  , /*decltype(_impl_._outputs_cached_byte_size_)*/{0}
+  , /*decltype(_impl_.prompt_name_)*/{&::_pbi::fixed_address_empty_string, ::_pbi::ConstantInitialized{}}
+  , /*decltype(_impl_.model_)*/{&::_pbi::fixed_address_empty_string, ::_pbi::ConstantInitialized{}}
+  , /*decltype(_impl_.truncation_)*/nullptr
+  , /*decltype(_impl_.normalize_)*/false} {}
+struct EncodeRequestDefaultTypeInternal {
+  PROTOBUF_CONSTEXPR EncodeRequestDefaultTypeInternal()
+      : _instance(::_pbi::ConstantInitialized{}) {}
+  ~EncodeRequestDefaultTypeInternal() {}
+  union {
+    EncodeRequest _instance;
+  };
+};
+PROTOBUF_ATTRIBUTE_NO_DESTROY PROTOBUF_CONSTINIT PROTOBUF_ATTRIBUTE_INIT_PRIORITY1 EncodeRequestDefaultTypeInternal _EncodeRequest_default_instance_;
+PROTOBUF_CONSTEXPR EncodeResponse::EncodeResponse(
+    ::_pbi::ConstantInitialized): _impl_{
+    /*decltype(_impl_.sparse_)*/{}
+  , /*decltype(_impl_.multi_vectors_)*/{}
+  , /*decltype(_impl_.model_)*/{&::_pbi::fixed_address_empty_string, ::_pbi::ConstantInitialized{}}
+  , /*decltype(_impl_.dense_)*/nullptr
+  , /*decltype(_impl_.usage_)*/nullptr
+  , /*decltype(_impl_.timing_)*/nullptr
+  , /*decltype(_impl_._cached_size_)*/{}} {}
+struct EncodeResponseDefaultTypeInternal {
+  PROTOBUF_CONSTEXPR EncodeResponseDefaultTypeInternal()
+      : _instance(::_pbi::ConstantInitialized{}) {}
+  ~EncodeResponseDefaultTypeInternal() {}
+  union {
+    EncodeResponse _instance;
+  };
+};
+PROTOBUF_ATTRIBUTE_NO_DESTROY PROTOBUF_CONSTINIT PROTOBUF_ATTRIBUTE_INIT_PRIORITY1 EncodeResponseDefaultTypeInternal _EncodeResponse_default_instance_;
 }  // namespace v1
 }  // namespace ember
-static ::_pb::Metadata file_level_metadata_ember_2fv1_2fembed_2eproto[18];
-static const ::_pb::EnumDescriptor* file_level_enum_descriptors_ember_2fv1_2fembed_2eproto[2];
+static ::_pb::Metadata file_level_metadata_ember_2fv1_2fembed_2eproto[20];
+static const ::_pb::EnumDescriptor* file_level_enum_descriptors_ember_2fv1_2fembed_2eproto[3];
 static constexpr ::_pb::ServiceDescriptor const** file_level_service_descriptors_ember_2fv1_2fembed_2eproto = nullptr;
 
 const uint32_t TableStruct_ember_2fv1_2fembed_2eproto::offsets[] PROTOBUF_SECTION_VARIABLE(protodesc_cold) = {
@@ -506,6 +544,36 @@ const uint32_t TableStruct_ember_2fv1_2fembed_2eproto::offsets[] PROTOBUF_SECTIO
   PROTOBUF_FIELD_OFFSET(::ember::v1::EmbedTokensResponse, _impl_.usage_),
   PROTOBUF_FIELD_OFFSET(::ember::v1::EmbedTokensResponse, _impl_.timing_),
   PROTOBUF_FIELD_OFFSET(::ember::v1::EmbedTokensResponse, _impl_.model_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::EncodeRequest, _impl_._has_bits_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::EncodeRequest, _internal_metadata_),
+  ~0u,  // no _extensions_
+  ~0u,  // no _oneof_case_
+  ~0u,  // no _weak_field_map_
+  ~0u,  // no _inlined_string_donated_
+  PROTOBUF_FIELD_OFFSET(::ember::v1::EncodeRequest, _impl_.inputs_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::EncodeRequest, _impl_.outputs_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::EncodeRequest, _impl_.normalize_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::EncodeRequest, _impl_.truncation_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::EncodeRequest, _impl_.prompt_name_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::EncodeRequest, _impl_.model_),
+  ~0u,
+  ~0u,
+  0,
+  ~0u,
+  ~0u,
+  ~0u,
+  ~0u,  // no _has_bits_
+  PROTOBUF_FIELD_OFFSET(::ember::v1::EncodeResponse, _internal_metadata_),
+  ~0u,  // no _extensions_
+  ~0u,  // no _oneof_case_
+  ~0u,  // no _weak_field_map_
+  ~0u,  // no _inlined_string_donated_
+  PROTOBUF_FIELD_OFFSET(::ember::v1::EncodeResponse, _impl_.dense_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::EncodeResponse, _impl_.sparse_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::EncodeResponse, _impl_.multi_vectors_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::EncodeResponse, _impl_.usage_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::EncodeResponse, _impl_.timing_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::EncodeResponse, _impl_.model_),
 };
 static const ::_pbi::MigrationSchema schemas[] PROTOBUF_SECTION_VARIABLE(protodesc_cold) = {
   { 0, -1, -1, sizeof(::ember::v1::TokenIds)},
@@ -526,6 +594,8 @@ static const ::_pbi::MigrationSchema schemas[] PROTOBUF_SECTION_VARIABLE(protode
   { 156, -1, -1, sizeof(::ember::v1::EmbedTokensRequest)},
   { 166, -1, -1, sizeof(::ember::v1::TokenEmbeddings)},
   { 177, -1, -1, sizeof(::ember::v1::EmbedTokensResponse)},
+  { 187, 199, -1, sizeof(::ember::v1::EncodeRequest)},
+  { 205, -1, -1, sizeof(::ember::v1::EncodeResponse)},
 };
 
 static const ::_pb::Message* const file_default_instances[] = {
@@ -547,6 +617,8 @@ static const ::_pb::Message* const file_default_instances[] = {
   &::ember::v1::_EmbedTokensRequest_default_instance_._instance,
   &::ember::v1::_TokenEmbeddings_default_instance_._instance,
   &::ember::v1::_EmbedTokensResponse_default_instance_._instance,
+  &::ember::v1::_EncodeRequest_default_instance_._instance,
+  &::ember::v1::_EncodeResponse_default_instance_._instance,
 };
 
 const char descriptor_table_protodef_ember_2fv1_2fembed_2eproto[] PROTOBUF_SECTION_VARIABLE(protodesc_cold) =
@@ -622,26 +694,45 @@ const char descriptor_table_protodef_ember_2fv1_2fembed_2eproto[] PROTOBUF_SECTI
   "ts\030\001 \003(\0132\031.ember.v1.TokenEmbeddingsR\007res"
   "ults\022%\n\005usage\030\002 \001(\0132\017.ember.v1.UsageR\005us"
   "age\022(\n\006timing\030\003 \001(\0132\020.ember.v1.TimingR\006t"
-  "iming\022\024\n\005model\030\004 \001(\tR\005model*\215\001\n\017Embeddin"
-  "gFormat\022 \n\034EMBEDDING_FORMAT_UNSPECIFIED\020"
-  "\000\022\032\n\026EMBEDDING_FORMAT_FLOAT\020\001\022\037\n\033EMBEDDI"
-  "NG_FORMAT_FLOAT32_LE\020\002\022\033\n\027EMBEDDING_FORM"
-  "AT_MATRIX\020\003*\330\001\n\022EmbeddingPrecision\022#\n\037EM"
-  "BEDDING_PRECISION_UNSPECIFIED\020\000\022\037\n\033EMBED"
-  "DING_PRECISION_FLOAT32\020\001\022\034\n\030EMBEDDING_PR"
-  "ECISION_INT8\020\002\022\035\n\031EMBEDDING_PRECISION_UI"
-  "NT8\020\003\022\036\n\032EMBEDDING_PRECISION_BINARY\020\004\022\037\n"
-  "\033EMBEDDING_PRECISION_UBINARY\020\0052\371\002\n\014Embed"
-  "Service\0228\n\005Embed\022\026.ember.v1.EmbedRequest"
-  "\032\027.ember.v1.EmbedResponse\022N\n\013EmbedStream"
-  "\022\034.ember.v1.EmbedStreamRequest\032\035.ember.v"
-  "1.EmbedStreamResponse(\0010\001\022J\n\013EmbedSparse"
-  "\022\034.ember.v1.EmbedSparseRequest\032\035.ember.v"
-  "1.EmbedSparseResponse\022G\n\nSimilarity\022\033.em"
-  "ber.v1.SimilarityRequest\032\034.ember.v1.Simi"
-  "larityResponse\022J\n\013EmbedTokens\022\034.ember.v1"
-  ".EmbedTokensRequest\032\035.ember.v1.EmbedToke"
-  "nsResponseB~\n\014com.ember.v1B\nEmbedProtoP\001"
+  "iming\022\024\n\005model\030\004 \001(\tR\005model\"\220\002\n\rEncodeRe"
+  "quest\022,\n\006inputs\030\001 \003(\0132\024.ember.v1.EmbedIn"
+  "putR\006inputs\0223\n\007outputs\030\002 \003(\0162\031.ember.v1."
+  "EmbeddingOutputR\007outputs\022!\n\tnormalize\030\003 "
+  "\001(\010H\000R\tnormalize\210\001\001\0224\n\ntruncation\030\004 \001(\0132"
+  "\024.ember.v1.TruncationR\ntruncation\022\037\n\013pro"
+  "mpt_name\030\005 \001(\tR\npromptName\022\024\n\005model\030\006 \001("
+  "\tR\005modelB\014\n\n_normalize\"\223\002\n\016EncodeRespons"
+  "e\022+\n\005dense\030\001 \001(\0132\025.ember.v1.FloatMatrixR"
+  "\005dense\0221\n\006sparse\030\002 \003(\0132\031.ember.v1.Sparse"
+  "EmbeddingR\006sparse\022:\n\rmulti_vectors\030\003 \003(\013"
+  "2\025.ember.v1.FloatMatrixR\014multiVectors\022%\n"
+  "\005usage\030\004 \001(\0132\017.ember.v1.UsageR\005usage\022(\n\006"
+  "timing\030\005 \001(\0132\020.ember.v1.TimingR\006timing\022\024"
+  "\n\005model\030\006 \001(\tR\005model*\215\001\n\017EmbeddingFormat"
+  "\022 \n\034EMBEDDING_FORMAT_UNSPECIFIED\020\000\022\032\n\026EM"
+  "BEDDING_FORMAT_FLOAT\020\001\022\037\n\033EMBEDDING_FORM"
+  "AT_FLOAT32_LE\020\002\022\033\n\027EMBEDDING_FORMAT_MATR"
+  "IX\020\003*\330\001\n\022EmbeddingPrecision\022#\n\037EMBEDDING"
+  "_PRECISION_UNSPECIFIED\020\000\022\037\n\033EMBEDDING_PR"
+  "ECISION_FLOAT32\020\001\022\034\n\030EMBEDDING_PRECISION"
+  "_INT8\020\002\022\035\n\031EMBEDDING_PRECISION_UINT8\020\003\022\036"
+  "\n\032EMBEDDING_PRECISION_BINARY\020\004\022\037\n\033EMBEDD"
+  "ING_PRECISION_UBINARY\020\005*\217\001\n\017EmbeddingOut"
+  "put\022 \n\034EMBEDDING_OUTPUT_UNSPECIFIED\020\000\022\032\n"
+  "\026EMBEDDING_OUTPUT_DENSE\020\001\022\033\n\027EMBEDDING_O"
+  "UTPUT_SPARSE\020\002\022!\n\035EMBEDDING_OUTPUT_MULTI"
+  "_VECTOR\020\0032\266\003\n\014EmbedService\0228\n\005Embed\022\026.em"
+  "ber.v1.EmbedRequest\032\027.ember.v1.EmbedResp"
+  "onse\022N\n\013EmbedStream\022\034.ember.v1.EmbedStre"
+  "amRequest\032\035.ember.v1.EmbedStreamResponse"
+  "(\0010\001\022J\n\013EmbedSparse\022\034.ember.v1.EmbedSpar"
+  "seRequest\032\035.ember.v1.EmbedSparseResponse"
+  "\022G\n\nSimilarity\022\033.ember.v1.SimilarityRequ"
+  "est\032\034.ember.v1.SimilarityResponse\022J\n\013Emb"
+  "edTokens\022\034.ember.v1.EmbedTokensRequest\032\035"
+  ".ember.v1.EmbedTokensResponse\022;\n\006Encode\022"
+  "\027.ember.v1.EncodeRequest\032\030.ember.v1.Enco"
+  "deResponseB~\n\014com.ember.v1B\nEmbedProtoP\001"
   "Z8github.com/ember-serve/ember/clients/g"
   "o/ember/v1;emberv1\242\002\003EXX\252\002\010Ember.V1\312\002\010Em"
   "ber\\V1\352\002\tEmber::V1b\006proto3"
@@ -651,9 +742,9 @@ static const ::_pbi::DescriptorTable* const descriptor_table_ember_2fv1_2fembed_
 };
 static ::_pbi::once_flag descriptor_table_ember_2fv1_2fembed_2eproto_once;
 const ::_pbi::DescriptorTable descriptor_table_ember_2fv1_2fembed_2eproto = {
-    false, false, 3786, descriptor_table_protodef_ember_2fv1_2fembed_2eproto,
+    false, false, 4546, descriptor_table_protodef_ember_2fv1_2fembed_2eproto,
     "ember/v1/embed.proto",
-    &descriptor_table_ember_2fv1_2fembed_2eproto_once, descriptor_table_ember_2fv1_2fembed_2eproto_deps, 1, 18,
+    &descriptor_table_ember_2fv1_2fembed_2eproto_once, descriptor_table_ember_2fv1_2fembed_2eproto_deps, 1, 20,
     schemas, file_default_instances, TableStruct_ember_2fv1_2fembed_2eproto::offsets,
     file_level_metadata_ember_2fv1_2fembed_2eproto, file_level_enum_descriptors_ember_2fv1_2fembed_2eproto,
     file_level_service_descriptors_ember_2fv1_2fembed_2eproto,
@@ -694,6 +785,22 @@ bool EmbeddingPrecision_IsValid(int value) {
     case 3:
     case 4:
     case 5:
+      return true;
+    default:
+      return false;
+  }
+}
+
+const ::PROTOBUF_NAMESPACE_ID::EnumDescriptor* EmbeddingOutput_descriptor() {
+  ::PROTOBUF_NAMESPACE_ID::internal::AssignDescriptors(&descriptor_table_ember_2fv1_2fembed_2eproto);
+  return file_level_enum_descriptors_ember_2fv1_2fembed_2eproto[2];
+}
+bool EmbeddingOutput_IsValid(int value) {
+  switch (value) {
+    case 0:
+    case 1:
+    case 2:
+    case 3:
       return true;
     default:
       return false;
@@ -6431,6 +6538,842 @@ void EmbedTokensResponse::InternalSwap(EmbedTokensResponse* other) {
       file_level_metadata_ember_2fv1_2fembed_2eproto[17]);
 }
 
+// ===================================================================
+
+class EncodeRequest::_Internal {
+ public:
+  using HasBits = decltype(std::declval<EncodeRequest>()._impl_._has_bits_);
+  static void set_has_normalize(HasBits* has_bits) {
+    (*has_bits)[0] |= 1u;
+  }
+  static const ::ember::v1::Truncation& truncation(const EncodeRequest* msg);
+};
+
+const ::ember::v1::Truncation&
+EncodeRequest::_Internal::truncation(const EncodeRequest* msg) {
+  return *msg->_impl_.truncation_;
+}
+void EncodeRequest::clear_truncation() {
+  if (GetArenaForAllocation() == nullptr && _impl_.truncation_ != nullptr) {
+    delete _impl_.truncation_;
+  }
+  _impl_.truncation_ = nullptr;
+}
+EncodeRequest::EncodeRequest(::PROTOBUF_NAMESPACE_ID::Arena* arena,
+                         bool is_message_owned)
+  : ::PROTOBUF_NAMESPACE_ID::Message(arena, is_message_owned) {
+  SharedCtor(arena, is_message_owned);
+  // @@protoc_insertion_point(arena_constructor:ember.v1.EncodeRequest)
+}
+EncodeRequest::EncodeRequest(const EncodeRequest& from)
+  : ::PROTOBUF_NAMESPACE_ID::Message() {
+  EncodeRequest* const _this = this; (void)_this;
+  new (&_impl_) Impl_{
+      decltype(_impl_._has_bits_){from._impl_._has_bits_}
+    , /*decltype(_impl_._cached_size_)*/{}
+    , decltype(_impl_.inputs_){from._impl_.inputs_}
+    , decltype(_impl_.outputs_){from._impl_.outputs_}
+    , /*decltype(_impl_._outputs_cached_byte_size_)*/{0}
+    , decltype(_impl_.prompt_name_){}
+    , decltype(_impl_.model_){}
+    , decltype(_impl_.truncation_){nullptr}
+    , decltype(_impl_.normalize_){}};
+
+  _internal_metadata_.MergeFrom<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(from._internal_metadata_);
+  _impl_.prompt_name_.InitDefault();
+  #ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
+    _impl_.prompt_name_.Set("", GetArenaForAllocation());
+  #endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  if (!from._internal_prompt_name().empty()) {
+    _this->_impl_.prompt_name_.Set(from._internal_prompt_name(), 
+      _this->GetArenaForAllocation());
+  }
+  _impl_.model_.InitDefault();
+  #ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
+    _impl_.model_.Set("", GetArenaForAllocation());
+  #endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  if (!from._internal_model().empty()) {
+    _this->_impl_.model_.Set(from._internal_model(), 
+      _this->GetArenaForAllocation());
+  }
+  if (from._internal_has_truncation()) {
+    _this->_impl_.truncation_ = new ::ember::v1::Truncation(*from._impl_.truncation_);
+  }
+  _this->_impl_.normalize_ = from._impl_.normalize_;
+  // @@protoc_insertion_point(copy_constructor:ember.v1.EncodeRequest)
+}
+
+inline void EncodeRequest::SharedCtor(
+    ::_pb::Arena* arena, bool is_message_owned) {
+  (void)arena;
+  (void)is_message_owned;
+  new (&_impl_) Impl_{
+      decltype(_impl_._has_bits_){}
+    , /*decltype(_impl_._cached_size_)*/{}
+    , decltype(_impl_.inputs_){arena}
+    , decltype(_impl_.outputs_){arena}
+    , /*decltype(_impl_._outputs_cached_byte_size_)*/{0}
+    , decltype(_impl_.prompt_name_){}
+    , decltype(_impl_.model_){}
+    , decltype(_impl_.truncation_){nullptr}
+    , decltype(_impl_.normalize_){false}
+  };
+  _impl_.prompt_name_.InitDefault();
+  #ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
+    _impl_.prompt_name_.Set("", GetArenaForAllocation());
+  #endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  _impl_.model_.InitDefault();
+  #ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
+    _impl_.model_.Set("", GetArenaForAllocation());
+  #endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
+}
+
+EncodeRequest::~EncodeRequest() {
+  // @@protoc_insertion_point(destructor:ember.v1.EncodeRequest)
+  if (auto *arena = _internal_metadata_.DeleteReturnArena<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>()) {
+  (void)arena;
+    return;
+  }
+  SharedDtor();
+}
+
+inline void EncodeRequest::SharedDtor() {
+  GOOGLE_DCHECK(GetArenaForAllocation() == nullptr);
+  _impl_.inputs_.~RepeatedPtrField();
+  _impl_.outputs_.~RepeatedField();
+  _impl_.prompt_name_.Destroy();
+  _impl_.model_.Destroy();
+  if (this != internal_default_instance()) delete _impl_.truncation_;
+}
+
+void EncodeRequest::SetCachedSize(int size) const {
+  _impl_._cached_size_.Set(size);
+}
+
+void EncodeRequest::Clear() {
+// @@protoc_insertion_point(message_clear_start:ember.v1.EncodeRequest)
+  uint32_t cached_has_bits = 0;
+  // Prevent compiler warnings about cached_has_bits being unused
+  (void) cached_has_bits;
+
+  _impl_.inputs_.Clear();
+  _impl_.outputs_.Clear();
+  _impl_.prompt_name_.ClearToEmpty();
+  _impl_.model_.ClearToEmpty();
+  if (GetArenaForAllocation() == nullptr && _impl_.truncation_ != nullptr) {
+    delete _impl_.truncation_;
+  }
+  _impl_.truncation_ = nullptr;
+  _impl_.normalize_ = false;
+  _impl_._has_bits_.Clear();
+  _internal_metadata_.Clear<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>();
+}
+
+const char* EncodeRequest::_InternalParse(const char* ptr, ::_pbi::ParseContext* ctx) {
+#define CHK_(x) if (PROTOBUF_PREDICT_FALSE(!(x))) goto failure
+  _Internal::HasBits has_bits{};
+  while (!ctx->Done(&ptr)) {
+    uint32_t tag;
+    ptr = ::_pbi::ReadTag(ptr, &tag);
+    switch (tag >> 3) {
+      // repeated .ember.v1.EmbedInput inputs = 1 [json_name = "inputs"];
+      case 1:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 10)) {
+          ptr -= 1;
+          do {
+            ptr += 1;
+            ptr = ctx->ParseMessage(_internal_add_inputs(), ptr);
+            CHK_(ptr);
+            if (!ctx->DataAvailable(ptr)) break;
+          } while (::PROTOBUF_NAMESPACE_ID::internal::ExpectTag<10>(ptr));
+        } else
+          goto handle_unusual;
+        continue;
+      // repeated .ember.v1.EmbeddingOutput outputs = 2 [json_name = "outputs"];
+      case 2:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 18)) {
+          ptr = ::PROTOBUF_NAMESPACE_ID::internal::PackedEnumParser(_internal_mutable_outputs(), ptr, ctx);
+          CHK_(ptr);
+        } else if (static_cast<uint8_t>(tag) == 16) {
+          uint64_t val = ::PROTOBUF_NAMESPACE_ID::internal::ReadVarint64(&ptr);
+          CHK_(ptr);
+          _internal_add_outputs(static_cast<::ember::v1::EmbeddingOutput>(val));
+        } else
+          goto handle_unusual;
+        continue;
+      // optional bool normalize = 3 [json_name = "normalize"];
+      case 3:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 24)) {
+          _Internal::set_has_normalize(&has_bits);
+          _impl_.normalize_ = ::PROTOBUF_NAMESPACE_ID::internal::ReadVarint64(&ptr);
+          CHK_(ptr);
+        } else
+          goto handle_unusual;
+        continue;
+      // .ember.v1.Truncation truncation = 4 [json_name = "truncation"];
+      case 4:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 34)) {
+          ptr = ctx->ParseMessage(_internal_mutable_truncation(), ptr);
+          CHK_(ptr);
+        } else
+          goto handle_unusual;
+        continue;
+      // string prompt_name = 5 [json_name = "promptName"];
+      case 5:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 42)) {
+          auto str = _internal_mutable_prompt_name();
+          ptr = ::_pbi::InlineGreedyStringParser(str, ptr, ctx);
+          CHK_(ptr);
+          CHK_(::_pbi::VerifyUTF8(str, "ember.v1.EncodeRequest.prompt_name"));
+        } else
+          goto handle_unusual;
+        continue;
+      // string model = 6 [json_name = "model"];
+      case 6:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 50)) {
+          auto str = _internal_mutable_model();
+          ptr = ::_pbi::InlineGreedyStringParser(str, ptr, ctx);
+          CHK_(ptr);
+          CHK_(::_pbi::VerifyUTF8(str, "ember.v1.EncodeRequest.model"));
+        } else
+          goto handle_unusual;
+        continue;
+      default:
+        goto handle_unusual;
+    }  // switch
+  handle_unusual:
+    if ((tag == 0) || ((tag & 7) == 4)) {
+      CHK_(ptr);
+      ctx->SetLastTag(tag);
+      goto message_done;
+    }
+    ptr = UnknownFieldParse(
+        tag,
+        _internal_metadata_.mutable_unknown_fields<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(),
+        ptr, ctx);
+    CHK_(ptr != nullptr);
+  }  // while
+message_done:
+  _impl_._has_bits_.Or(has_bits);
+  return ptr;
+failure:
+  ptr = nullptr;
+  goto message_done;
+#undef CHK_
+}
+
+uint8_t* EncodeRequest::_InternalSerialize(
+    uint8_t* target, ::PROTOBUF_NAMESPACE_ID::io::EpsCopyOutputStream* stream) const {
+  // @@protoc_insertion_point(serialize_to_array_start:ember.v1.EncodeRequest)
+  uint32_t cached_has_bits = 0;
+  (void) cached_has_bits;
+
+  // repeated .ember.v1.EmbedInput inputs = 1 [json_name = "inputs"];
+  for (unsigned i = 0,
+      n = static_cast<unsigned>(this->_internal_inputs_size()); i < n; i++) {
+    const auto& repfield = this->_internal_inputs(i);
+    target = ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::
+        InternalWriteMessage(1, repfield, repfield.GetCachedSize(), target, stream);
+  }
+
+  // repeated .ember.v1.EmbeddingOutput outputs = 2 [json_name = "outputs"];
+  {
+    int byte_size = _impl_._outputs_cached_byte_size_.load(std::memory_order_relaxed);
+    if (byte_size > 0) {
+      target = stream->WriteEnumPacked(
+          2, _impl_.outputs_, byte_size, target);
+    }
+  }
+
+  // optional bool normalize = 3 [json_name = "normalize"];
+  if (_internal_has_normalize()) {
+    target = stream->EnsureSpace(target);
+    target = ::_pbi::WireFormatLite::WriteBoolToArray(3, this->_internal_normalize(), target);
+  }
+
+  // .ember.v1.Truncation truncation = 4 [json_name = "truncation"];
+  if (this->_internal_has_truncation()) {
+    target = ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::
+      InternalWriteMessage(4, _Internal::truncation(this),
+        _Internal::truncation(this).GetCachedSize(), target, stream);
+  }
+
+  // string prompt_name = 5 [json_name = "promptName"];
+  if (!this->_internal_prompt_name().empty()) {
+    ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::VerifyUtf8String(
+      this->_internal_prompt_name().data(), static_cast<int>(this->_internal_prompt_name().length()),
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::SERIALIZE,
+      "ember.v1.EncodeRequest.prompt_name");
+    target = stream->WriteStringMaybeAliased(
+        5, this->_internal_prompt_name(), target);
+  }
+
+  // string model = 6 [json_name = "model"];
+  if (!this->_internal_model().empty()) {
+    ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::VerifyUtf8String(
+      this->_internal_model().data(), static_cast<int>(this->_internal_model().length()),
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::SERIALIZE,
+      "ember.v1.EncodeRequest.model");
+    target = stream->WriteStringMaybeAliased(
+        6, this->_internal_model(), target);
+  }
+
+  if (PROTOBUF_PREDICT_FALSE(_internal_metadata_.have_unknown_fields())) {
+    target = ::_pbi::WireFormat::InternalSerializeUnknownFieldsToArray(
+        _internal_metadata_.unknown_fields<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(::PROTOBUF_NAMESPACE_ID::UnknownFieldSet::default_instance), target, stream);
+  }
+  // @@protoc_insertion_point(serialize_to_array_end:ember.v1.EncodeRequest)
+  return target;
+}
+
+size_t EncodeRequest::ByteSizeLong() const {
+// @@protoc_insertion_point(message_byte_size_start:ember.v1.EncodeRequest)
+  size_t total_size = 0;
+
+  uint32_t cached_has_bits = 0;
+  // Prevent compiler warnings about cached_has_bits being unused
+  (void) cached_has_bits;
+
+  // repeated .ember.v1.EmbedInput inputs = 1 [json_name = "inputs"];
+  total_size += 1UL * this->_internal_inputs_size();
+  for (const auto& msg : this->_impl_.inputs_) {
+    total_size +=
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::MessageSize(msg);
+  }
+
+  // repeated .ember.v1.EmbeddingOutput outputs = 2 [json_name = "outputs"];
+  {
+    size_t data_size = 0;
+    unsigned int count = static_cast<unsigned int>(this->_internal_outputs_size());for (unsigned int i = 0; i < count; i++) {
+      data_size += ::_pbi::WireFormatLite::EnumSize(
+        this->_internal_outputs(static_cast<int>(i)));
+    }
+    if (data_size > 0) {
+      total_size += 1 +
+        ::_pbi::WireFormatLite::Int32Size(static_cast<int32_t>(data_size));
+    }
+    int cached_size = ::_pbi::ToCachedSize(data_size);
+    _impl_._outputs_cached_byte_size_.store(cached_size,
+                                    std::memory_order_relaxed);
+    total_size += data_size;
+  }
+
+  // string prompt_name = 5 [json_name = "promptName"];
+  if (!this->_internal_prompt_name().empty()) {
+    total_size += 1 +
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::StringSize(
+        this->_internal_prompt_name());
+  }
+
+  // string model = 6 [json_name = "model"];
+  if (!this->_internal_model().empty()) {
+    total_size += 1 +
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::StringSize(
+        this->_internal_model());
+  }
+
+  // .ember.v1.Truncation truncation = 4 [json_name = "truncation"];
+  if (this->_internal_has_truncation()) {
+    total_size += 1 +
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::MessageSize(
+        *_impl_.truncation_);
+  }
+
+  // optional bool normalize = 3 [json_name = "normalize"];
+  cached_has_bits = _impl_._has_bits_[0];
+  if (cached_has_bits & 0x00000001u) {
+    total_size += 1 + 1;
+  }
+
+  return MaybeComputeUnknownFieldsSize(total_size, &_impl_._cached_size_);
+}
+
+const ::PROTOBUF_NAMESPACE_ID::Message::ClassData EncodeRequest::_class_data_ = {
+    ::PROTOBUF_NAMESPACE_ID::Message::CopyWithSourceCheck,
+    EncodeRequest::MergeImpl
+};
+const ::PROTOBUF_NAMESPACE_ID::Message::ClassData*EncodeRequest::GetClassData() const { return &_class_data_; }
+
+
+void EncodeRequest::MergeImpl(::PROTOBUF_NAMESPACE_ID::Message& to_msg, const ::PROTOBUF_NAMESPACE_ID::Message& from_msg) {
+  auto* const _this = static_cast<EncodeRequest*>(&to_msg);
+  auto& from = static_cast<const EncodeRequest&>(from_msg);
+  // @@protoc_insertion_point(class_specific_merge_from_start:ember.v1.EncodeRequest)
+  GOOGLE_DCHECK_NE(&from, _this);
+  uint32_t cached_has_bits = 0;
+  (void) cached_has_bits;
+
+  _this->_impl_.inputs_.MergeFrom(from._impl_.inputs_);
+  _this->_impl_.outputs_.MergeFrom(from._impl_.outputs_);
+  if (!from._internal_prompt_name().empty()) {
+    _this->_internal_set_prompt_name(from._internal_prompt_name());
+  }
+  if (!from._internal_model().empty()) {
+    _this->_internal_set_model(from._internal_model());
+  }
+  if (from._internal_has_truncation()) {
+    _this->_internal_mutable_truncation()->::ember::v1::Truncation::MergeFrom(
+        from._internal_truncation());
+  }
+  if (from._internal_has_normalize()) {
+    _this->_internal_set_normalize(from._internal_normalize());
+  }
+  _this->_internal_metadata_.MergeFrom<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(from._internal_metadata_);
+}
+
+void EncodeRequest::CopyFrom(const EncodeRequest& from) {
+// @@protoc_insertion_point(class_specific_copy_from_start:ember.v1.EncodeRequest)
+  if (&from == this) return;
+  Clear();
+  MergeFrom(from);
+}
+
+bool EncodeRequest::IsInitialized() const {
+  return true;
+}
+
+void EncodeRequest::InternalSwap(EncodeRequest* other) {
+  using std::swap;
+  auto* lhs_arena = GetArenaForAllocation();
+  auto* rhs_arena = other->GetArenaForAllocation();
+  _internal_metadata_.InternalSwap(&other->_internal_metadata_);
+  swap(_impl_._has_bits_[0], other->_impl_._has_bits_[0]);
+  _impl_.inputs_.InternalSwap(&other->_impl_.inputs_);
+  _impl_.outputs_.InternalSwap(&other->_impl_.outputs_);
+  ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr::InternalSwap(
+      &_impl_.prompt_name_, lhs_arena,
+      &other->_impl_.prompt_name_, rhs_arena
+  );
+  ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr::InternalSwap(
+      &_impl_.model_, lhs_arena,
+      &other->_impl_.model_, rhs_arena
+  );
+  ::PROTOBUF_NAMESPACE_ID::internal::memswap<
+      PROTOBUF_FIELD_OFFSET(EncodeRequest, _impl_.normalize_)
+      + sizeof(EncodeRequest::_impl_.normalize_)
+      - PROTOBUF_FIELD_OFFSET(EncodeRequest, _impl_.truncation_)>(
+          reinterpret_cast<char*>(&_impl_.truncation_),
+          reinterpret_cast<char*>(&other->_impl_.truncation_));
+}
+
+::PROTOBUF_NAMESPACE_ID::Metadata EncodeRequest::GetMetadata() const {
+  return ::_pbi::AssignDescriptors(
+      &descriptor_table_ember_2fv1_2fembed_2eproto_getter, &descriptor_table_ember_2fv1_2fembed_2eproto_once,
+      file_level_metadata_ember_2fv1_2fembed_2eproto[18]);
+}
+
+// ===================================================================
+
+class EncodeResponse::_Internal {
+ public:
+  static const ::ember::v1::FloatMatrix& dense(const EncodeResponse* msg);
+  static const ::ember::v1::Usage& usage(const EncodeResponse* msg);
+  static const ::ember::v1::Timing& timing(const EncodeResponse* msg);
+};
+
+const ::ember::v1::FloatMatrix&
+EncodeResponse::_Internal::dense(const EncodeResponse* msg) {
+  return *msg->_impl_.dense_;
+}
+const ::ember::v1::Usage&
+EncodeResponse::_Internal::usage(const EncodeResponse* msg) {
+  return *msg->_impl_.usage_;
+}
+const ::ember::v1::Timing&
+EncodeResponse::_Internal::timing(const EncodeResponse* msg) {
+  return *msg->_impl_.timing_;
+}
+void EncodeResponse::clear_usage() {
+  if (GetArenaForAllocation() == nullptr && _impl_.usage_ != nullptr) {
+    delete _impl_.usage_;
+  }
+  _impl_.usage_ = nullptr;
+}
+void EncodeResponse::clear_timing() {
+  if (GetArenaForAllocation() == nullptr && _impl_.timing_ != nullptr) {
+    delete _impl_.timing_;
+  }
+  _impl_.timing_ = nullptr;
+}
+EncodeResponse::EncodeResponse(::PROTOBUF_NAMESPACE_ID::Arena* arena,
+                         bool is_message_owned)
+  : ::PROTOBUF_NAMESPACE_ID::Message(arena, is_message_owned) {
+  SharedCtor(arena, is_message_owned);
+  // @@protoc_insertion_point(arena_constructor:ember.v1.EncodeResponse)
+}
+EncodeResponse::EncodeResponse(const EncodeResponse& from)
+  : ::PROTOBUF_NAMESPACE_ID::Message() {
+  EncodeResponse* const _this = this; (void)_this;
+  new (&_impl_) Impl_{
+      decltype(_impl_.sparse_){from._impl_.sparse_}
+    , decltype(_impl_.multi_vectors_){from._impl_.multi_vectors_}
+    , decltype(_impl_.model_){}
+    , decltype(_impl_.dense_){nullptr}
+    , decltype(_impl_.usage_){nullptr}
+    , decltype(_impl_.timing_){nullptr}
+    , /*decltype(_impl_._cached_size_)*/{}};
+
+  _internal_metadata_.MergeFrom<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(from._internal_metadata_);
+  _impl_.model_.InitDefault();
+  #ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
+    _impl_.model_.Set("", GetArenaForAllocation());
+  #endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  if (!from._internal_model().empty()) {
+    _this->_impl_.model_.Set(from._internal_model(), 
+      _this->GetArenaForAllocation());
+  }
+  if (from._internal_has_dense()) {
+    _this->_impl_.dense_ = new ::ember::v1::FloatMatrix(*from._impl_.dense_);
+  }
+  if (from._internal_has_usage()) {
+    _this->_impl_.usage_ = new ::ember::v1::Usage(*from._impl_.usage_);
+  }
+  if (from._internal_has_timing()) {
+    _this->_impl_.timing_ = new ::ember::v1::Timing(*from._impl_.timing_);
+  }
+  // @@protoc_insertion_point(copy_constructor:ember.v1.EncodeResponse)
+}
+
+inline void EncodeResponse::SharedCtor(
+    ::_pb::Arena* arena, bool is_message_owned) {
+  (void)arena;
+  (void)is_message_owned;
+  new (&_impl_) Impl_{
+      decltype(_impl_.sparse_){arena}
+    , decltype(_impl_.multi_vectors_){arena}
+    , decltype(_impl_.model_){}
+    , decltype(_impl_.dense_){nullptr}
+    , decltype(_impl_.usage_){nullptr}
+    , decltype(_impl_.timing_){nullptr}
+    , /*decltype(_impl_._cached_size_)*/{}
+  };
+  _impl_.model_.InitDefault();
+  #ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
+    _impl_.model_.Set("", GetArenaForAllocation());
+  #endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
+}
+
+EncodeResponse::~EncodeResponse() {
+  // @@protoc_insertion_point(destructor:ember.v1.EncodeResponse)
+  if (auto *arena = _internal_metadata_.DeleteReturnArena<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>()) {
+  (void)arena;
+    return;
+  }
+  SharedDtor();
+}
+
+inline void EncodeResponse::SharedDtor() {
+  GOOGLE_DCHECK(GetArenaForAllocation() == nullptr);
+  _impl_.sparse_.~RepeatedPtrField();
+  _impl_.multi_vectors_.~RepeatedPtrField();
+  _impl_.model_.Destroy();
+  if (this != internal_default_instance()) delete _impl_.dense_;
+  if (this != internal_default_instance()) delete _impl_.usage_;
+  if (this != internal_default_instance()) delete _impl_.timing_;
+}
+
+void EncodeResponse::SetCachedSize(int size) const {
+  _impl_._cached_size_.Set(size);
+}
+
+void EncodeResponse::Clear() {
+// @@protoc_insertion_point(message_clear_start:ember.v1.EncodeResponse)
+  uint32_t cached_has_bits = 0;
+  // Prevent compiler warnings about cached_has_bits being unused
+  (void) cached_has_bits;
+
+  _impl_.sparse_.Clear();
+  _impl_.multi_vectors_.Clear();
+  _impl_.model_.ClearToEmpty();
+  if (GetArenaForAllocation() == nullptr && _impl_.dense_ != nullptr) {
+    delete _impl_.dense_;
+  }
+  _impl_.dense_ = nullptr;
+  if (GetArenaForAllocation() == nullptr && _impl_.usage_ != nullptr) {
+    delete _impl_.usage_;
+  }
+  _impl_.usage_ = nullptr;
+  if (GetArenaForAllocation() == nullptr && _impl_.timing_ != nullptr) {
+    delete _impl_.timing_;
+  }
+  _impl_.timing_ = nullptr;
+  _internal_metadata_.Clear<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>();
+}
+
+const char* EncodeResponse::_InternalParse(const char* ptr, ::_pbi::ParseContext* ctx) {
+#define CHK_(x) if (PROTOBUF_PREDICT_FALSE(!(x))) goto failure
+  while (!ctx->Done(&ptr)) {
+    uint32_t tag;
+    ptr = ::_pbi::ReadTag(ptr, &tag);
+    switch (tag >> 3) {
+      // .ember.v1.FloatMatrix dense = 1 [json_name = "dense"];
+      case 1:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 10)) {
+          ptr = ctx->ParseMessage(_internal_mutable_dense(), ptr);
+          CHK_(ptr);
+        } else
+          goto handle_unusual;
+        continue;
+      // repeated .ember.v1.SparseEmbedding sparse = 2 [json_name = "sparse"];
+      case 2:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 18)) {
+          ptr -= 1;
+          do {
+            ptr += 1;
+            ptr = ctx->ParseMessage(_internal_add_sparse(), ptr);
+            CHK_(ptr);
+            if (!ctx->DataAvailable(ptr)) break;
+          } while (::PROTOBUF_NAMESPACE_ID::internal::ExpectTag<18>(ptr));
+        } else
+          goto handle_unusual;
+        continue;
+      // repeated .ember.v1.FloatMatrix multi_vectors = 3 [json_name = "multiVectors"];
+      case 3:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 26)) {
+          ptr -= 1;
+          do {
+            ptr += 1;
+            ptr = ctx->ParseMessage(_internal_add_multi_vectors(), ptr);
+            CHK_(ptr);
+            if (!ctx->DataAvailable(ptr)) break;
+          } while (::PROTOBUF_NAMESPACE_ID::internal::ExpectTag<26>(ptr));
+        } else
+          goto handle_unusual;
+        continue;
+      // .ember.v1.Usage usage = 4 [json_name = "usage"];
+      case 4:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 34)) {
+          ptr = ctx->ParseMessage(_internal_mutable_usage(), ptr);
+          CHK_(ptr);
+        } else
+          goto handle_unusual;
+        continue;
+      // .ember.v1.Timing timing = 5 [json_name = "timing"];
+      case 5:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 42)) {
+          ptr = ctx->ParseMessage(_internal_mutable_timing(), ptr);
+          CHK_(ptr);
+        } else
+          goto handle_unusual;
+        continue;
+      // string model = 6 [json_name = "model"];
+      case 6:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 50)) {
+          auto str = _internal_mutable_model();
+          ptr = ::_pbi::InlineGreedyStringParser(str, ptr, ctx);
+          CHK_(ptr);
+          CHK_(::_pbi::VerifyUTF8(str, "ember.v1.EncodeResponse.model"));
+        } else
+          goto handle_unusual;
+        continue;
+      default:
+        goto handle_unusual;
+    }  // switch
+  handle_unusual:
+    if ((tag == 0) || ((tag & 7) == 4)) {
+      CHK_(ptr);
+      ctx->SetLastTag(tag);
+      goto message_done;
+    }
+    ptr = UnknownFieldParse(
+        tag,
+        _internal_metadata_.mutable_unknown_fields<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(),
+        ptr, ctx);
+    CHK_(ptr != nullptr);
+  }  // while
+message_done:
+  return ptr;
+failure:
+  ptr = nullptr;
+  goto message_done;
+#undef CHK_
+}
+
+uint8_t* EncodeResponse::_InternalSerialize(
+    uint8_t* target, ::PROTOBUF_NAMESPACE_ID::io::EpsCopyOutputStream* stream) const {
+  // @@protoc_insertion_point(serialize_to_array_start:ember.v1.EncodeResponse)
+  uint32_t cached_has_bits = 0;
+  (void) cached_has_bits;
+
+  // .ember.v1.FloatMatrix dense = 1 [json_name = "dense"];
+  if (this->_internal_has_dense()) {
+    target = ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::
+      InternalWriteMessage(1, _Internal::dense(this),
+        _Internal::dense(this).GetCachedSize(), target, stream);
+  }
+
+  // repeated .ember.v1.SparseEmbedding sparse = 2 [json_name = "sparse"];
+  for (unsigned i = 0,
+      n = static_cast<unsigned>(this->_internal_sparse_size()); i < n; i++) {
+    const auto& repfield = this->_internal_sparse(i);
+    target = ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::
+        InternalWriteMessage(2, repfield, repfield.GetCachedSize(), target, stream);
+  }
+
+  // repeated .ember.v1.FloatMatrix multi_vectors = 3 [json_name = "multiVectors"];
+  for (unsigned i = 0,
+      n = static_cast<unsigned>(this->_internal_multi_vectors_size()); i < n; i++) {
+    const auto& repfield = this->_internal_multi_vectors(i);
+    target = ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::
+        InternalWriteMessage(3, repfield, repfield.GetCachedSize(), target, stream);
+  }
+
+  // .ember.v1.Usage usage = 4 [json_name = "usage"];
+  if (this->_internal_has_usage()) {
+    target = ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::
+      InternalWriteMessage(4, _Internal::usage(this),
+        _Internal::usage(this).GetCachedSize(), target, stream);
+  }
+
+  // .ember.v1.Timing timing = 5 [json_name = "timing"];
+  if (this->_internal_has_timing()) {
+    target = ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::
+      InternalWriteMessage(5, _Internal::timing(this),
+        _Internal::timing(this).GetCachedSize(), target, stream);
+  }
+
+  // string model = 6 [json_name = "model"];
+  if (!this->_internal_model().empty()) {
+    ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::VerifyUtf8String(
+      this->_internal_model().data(), static_cast<int>(this->_internal_model().length()),
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::SERIALIZE,
+      "ember.v1.EncodeResponse.model");
+    target = stream->WriteStringMaybeAliased(
+        6, this->_internal_model(), target);
+  }
+
+  if (PROTOBUF_PREDICT_FALSE(_internal_metadata_.have_unknown_fields())) {
+    target = ::_pbi::WireFormat::InternalSerializeUnknownFieldsToArray(
+        _internal_metadata_.unknown_fields<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(::PROTOBUF_NAMESPACE_ID::UnknownFieldSet::default_instance), target, stream);
+  }
+  // @@protoc_insertion_point(serialize_to_array_end:ember.v1.EncodeResponse)
+  return target;
+}
+
+size_t EncodeResponse::ByteSizeLong() const {
+// @@protoc_insertion_point(message_byte_size_start:ember.v1.EncodeResponse)
+  size_t total_size = 0;
+
+  uint32_t cached_has_bits = 0;
+  // Prevent compiler warnings about cached_has_bits being unused
+  (void) cached_has_bits;
+
+  // repeated .ember.v1.SparseEmbedding sparse = 2 [json_name = "sparse"];
+  total_size += 1UL * this->_internal_sparse_size();
+  for (const auto& msg : this->_impl_.sparse_) {
+    total_size +=
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::MessageSize(msg);
+  }
+
+  // repeated .ember.v1.FloatMatrix multi_vectors = 3 [json_name = "multiVectors"];
+  total_size += 1UL * this->_internal_multi_vectors_size();
+  for (const auto& msg : this->_impl_.multi_vectors_) {
+    total_size +=
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::MessageSize(msg);
+  }
+
+  // string model = 6 [json_name = "model"];
+  if (!this->_internal_model().empty()) {
+    total_size += 1 +
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::StringSize(
+        this->_internal_model());
+  }
+
+  // .ember.v1.FloatMatrix dense = 1 [json_name = "dense"];
+  if (this->_internal_has_dense()) {
+    total_size += 1 +
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::MessageSize(
+        *_impl_.dense_);
+  }
+
+  // .ember.v1.Usage usage = 4 [json_name = "usage"];
+  if (this->_internal_has_usage()) {
+    total_size += 1 +
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::MessageSize(
+        *_impl_.usage_);
+  }
+
+  // .ember.v1.Timing timing = 5 [json_name = "timing"];
+  if (this->_internal_has_timing()) {
+    total_size += 1 +
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::MessageSize(
+        *_impl_.timing_);
+  }
+
+  return MaybeComputeUnknownFieldsSize(total_size, &_impl_._cached_size_);
+}
+
+const ::PROTOBUF_NAMESPACE_ID::Message::ClassData EncodeResponse::_class_data_ = {
+    ::PROTOBUF_NAMESPACE_ID::Message::CopyWithSourceCheck,
+    EncodeResponse::MergeImpl
+};
+const ::PROTOBUF_NAMESPACE_ID::Message::ClassData*EncodeResponse::GetClassData() const { return &_class_data_; }
+
+
+void EncodeResponse::MergeImpl(::PROTOBUF_NAMESPACE_ID::Message& to_msg, const ::PROTOBUF_NAMESPACE_ID::Message& from_msg) {
+  auto* const _this = static_cast<EncodeResponse*>(&to_msg);
+  auto& from = static_cast<const EncodeResponse&>(from_msg);
+  // @@protoc_insertion_point(class_specific_merge_from_start:ember.v1.EncodeResponse)
+  GOOGLE_DCHECK_NE(&from, _this);
+  uint32_t cached_has_bits = 0;
+  (void) cached_has_bits;
+
+  _this->_impl_.sparse_.MergeFrom(from._impl_.sparse_);
+  _this->_impl_.multi_vectors_.MergeFrom(from._impl_.multi_vectors_);
+  if (!from._internal_model().empty()) {
+    _this->_internal_set_model(from._internal_model());
+  }
+  if (from._internal_has_dense()) {
+    _this->_internal_mutable_dense()->::ember::v1::FloatMatrix::MergeFrom(
+        from._internal_dense());
+  }
+  if (from._internal_has_usage()) {
+    _this->_internal_mutable_usage()->::ember::v1::Usage::MergeFrom(
+        from._internal_usage());
+  }
+  if (from._internal_has_timing()) {
+    _this->_internal_mutable_timing()->::ember::v1::Timing::MergeFrom(
+        from._internal_timing());
+  }
+  _this->_internal_metadata_.MergeFrom<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(from._internal_metadata_);
+}
+
+void EncodeResponse::CopyFrom(const EncodeResponse& from) {
+// @@protoc_insertion_point(class_specific_copy_from_start:ember.v1.EncodeResponse)
+  if (&from == this) return;
+  Clear();
+  MergeFrom(from);
+}
+
+bool EncodeResponse::IsInitialized() const {
+  return true;
+}
+
+void EncodeResponse::InternalSwap(EncodeResponse* other) {
+  using std::swap;
+  auto* lhs_arena = GetArenaForAllocation();
+  auto* rhs_arena = other->GetArenaForAllocation();
+  _internal_metadata_.InternalSwap(&other->_internal_metadata_);
+  _impl_.sparse_.InternalSwap(&other->_impl_.sparse_);
+  _impl_.multi_vectors_.InternalSwap(&other->_impl_.multi_vectors_);
+  ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr::InternalSwap(
+      &_impl_.model_, lhs_arena,
+      &other->_impl_.model_, rhs_arena
+  );
+  ::PROTOBUF_NAMESPACE_ID::internal::memswap<
+      PROTOBUF_FIELD_OFFSET(EncodeResponse, _impl_.timing_)
+      + sizeof(EncodeResponse::_impl_.timing_)
+      - PROTOBUF_FIELD_OFFSET(EncodeResponse, _impl_.dense_)>(
+          reinterpret_cast<char*>(&_impl_.dense_),
+          reinterpret_cast<char*>(&other->_impl_.dense_));
+}
+
+::PROTOBUF_NAMESPACE_ID::Metadata EncodeResponse::GetMetadata() const {
+  return ::_pbi::AssignDescriptors(
+      &descriptor_table_ember_2fv1_2fembed_2eproto_getter, &descriptor_table_ember_2fv1_2fembed_2eproto_once,
+      file_level_metadata_ember_2fv1_2fembed_2eproto[19]);
+}
+
 // @@protoc_insertion_point(namespace_scope)
 }  // namespace v1
 }  // namespace ember
@@ -6506,6 +7449,14 @@ Arena::CreateMaybeMessage< ::ember::v1::TokenEmbeddings >(Arena* arena) {
 template<> PROTOBUF_NOINLINE ::ember::v1::EmbedTokensResponse*
 Arena::CreateMaybeMessage< ::ember::v1::EmbedTokensResponse >(Arena* arena) {
   return Arena::CreateMessageInternal< ::ember::v1::EmbedTokensResponse >(arena);
+}
+template<> PROTOBUF_NOINLINE ::ember::v1::EncodeRequest*
+Arena::CreateMaybeMessage< ::ember::v1::EncodeRequest >(Arena* arena) {
+  return Arena::CreateMessageInternal< ::ember::v1::EncodeRequest >(arena);
+}
+template<> PROTOBUF_NOINLINE ::ember::v1::EncodeResponse*
+Arena::CreateMaybeMessage< ::ember::v1::EncodeResponse >(Arena* arena) {
+  return Arena::CreateMessageInternal< ::ember::v1::EncodeResponse >(arena);
 }
 PROTOBUF_NAMESPACE_CLOSE
 

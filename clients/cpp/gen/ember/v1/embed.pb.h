@@ -78,6 +78,12 @@ extern EmbedTokensResponseDefaultTypeInternal _EmbedTokensResponse_default_insta
 class Embedding;
 struct EmbeddingDefaultTypeInternal;
 extern EmbeddingDefaultTypeInternal _Embedding_default_instance_;
+class EncodeRequest;
+struct EncodeRequestDefaultTypeInternal;
+extern EncodeRequestDefaultTypeInternal _EncodeRequest_default_instance_;
+class EncodeResponse;
+struct EncodeResponseDefaultTypeInternal;
+extern EncodeResponseDefaultTypeInternal _EncodeResponse_default_instance_;
 class FloatMatrix;
 struct FloatMatrixDefaultTypeInternal;
 extern FloatMatrixDefaultTypeInternal _FloatMatrix_default_instance_;
@@ -115,6 +121,8 @@ template<> ::ember::v1::EmbedStreamResponse* Arena::CreateMaybeMessage<::ember::
 template<> ::ember::v1::EmbedTokensRequest* Arena::CreateMaybeMessage<::ember::v1::EmbedTokensRequest>(Arena*);
 template<> ::ember::v1::EmbedTokensResponse* Arena::CreateMaybeMessage<::ember::v1::EmbedTokensResponse>(Arena*);
 template<> ::ember::v1::Embedding* Arena::CreateMaybeMessage<::ember::v1::Embedding>(Arena*);
+template<> ::ember::v1::EncodeRequest* Arena::CreateMaybeMessage<::ember::v1::EncodeRequest>(Arena*);
+template<> ::ember::v1::EncodeResponse* Arena::CreateMaybeMessage<::ember::v1::EncodeResponse>(Arena*);
 template<> ::ember::v1::FloatMatrix* Arena::CreateMaybeMessage<::ember::v1::FloatMatrix>(Arena*);
 template<> ::ember::v1::QuantizationRanges* Arena::CreateMaybeMessage<::ember::v1::QuantizationRanges>(Arena*);
 template<> ::ember::v1::QuantizedMatrix* Arena::CreateMaybeMessage<::ember::v1::QuantizedMatrix>(Arena*);
@@ -182,6 +190,33 @@ inline bool EmbeddingPrecision_Parse(
     ::PROTOBUF_NAMESPACE_ID::ConstStringParam name, EmbeddingPrecision* value) {
   return ::PROTOBUF_NAMESPACE_ID::internal::ParseNamedEnum<EmbeddingPrecision>(
     EmbeddingPrecision_descriptor(), name, value);
+}
+enum EmbeddingOutput : int {
+  EMBEDDING_OUTPUT_UNSPECIFIED = 0,
+  EMBEDDING_OUTPUT_DENSE = 1,
+  EMBEDDING_OUTPUT_SPARSE = 2,
+  EMBEDDING_OUTPUT_MULTI_VECTOR = 3,
+  EmbeddingOutput_INT_MIN_SENTINEL_DO_NOT_USE_ = std::numeric_limits<int32_t>::min(),
+  EmbeddingOutput_INT_MAX_SENTINEL_DO_NOT_USE_ = std::numeric_limits<int32_t>::max()
+};
+bool EmbeddingOutput_IsValid(int value);
+constexpr EmbeddingOutput EmbeddingOutput_MIN = EMBEDDING_OUTPUT_UNSPECIFIED;
+constexpr EmbeddingOutput EmbeddingOutput_MAX = EMBEDDING_OUTPUT_MULTI_VECTOR;
+constexpr int EmbeddingOutput_ARRAYSIZE = EmbeddingOutput_MAX + 1;
+
+const ::PROTOBUF_NAMESPACE_ID::EnumDescriptor* EmbeddingOutput_descriptor();
+template<typename T>
+inline const std::string& EmbeddingOutput_Name(T enum_t_value) {
+  static_assert(::std::is_same<T, EmbeddingOutput>::value ||
+    ::std::is_integral<T>::value,
+    "Incorrect type passed to function EmbeddingOutput_Name.");
+  return ::PROTOBUF_NAMESPACE_ID::internal::NameOfEnum(
+    EmbeddingOutput_descriptor(), enum_t_value);
+}
+inline bool EmbeddingOutput_Parse(
+    ::PROTOBUF_NAMESPACE_ID::ConstStringParam name, EmbeddingOutput* value) {
+  return ::PROTOBUF_NAMESPACE_ID::internal::ParseNamedEnum<EmbeddingOutput>(
+    EmbeddingOutput_descriptor(), name, value);
 }
 // ===================================================================
 
@@ -3942,6 +3977,504 @@ class EmbedTokensResponse final :
   struct Impl_ {
     ::PROTOBUF_NAMESPACE_ID::RepeatedPtrField< ::ember::v1::TokenEmbeddings > results_;
     ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr model_;
+    ::ember::v1::Usage* usage_;
+    ::ember::v1::Timing* timing_;
+    mutable ::PROTOBUF_NAMESPACE_ID::internal::CachedSize _cached_size_;
+  };
+  union { Impl_ _impl_; };
+  friend struct ::TableStruct_ember_2fv1_2fembed_2eproto;
+};
+// -------------------------------------------------------------------
+
+class EncodeRequest final :
+    public ::PROTOBUF_NAMESPACE_ID::Message /* @@protoc_insertion_point(class_definition:ember.v1.EncodeRequest) */ {
+ public:
+  inline EncodeRequest() : EncodeRequest(nullptr) {}
+  ~EncodeRequest() override;
+  explicit PROTOBUF_CONSTEXPR EncodeRequest(::PROTOBUF_NAMESPACE_ID::internal::ConstantInitialized);
+
+  EncodeRequest(const EncodeRequest& from);
+  EncodeRequest(EncodeRequest&& from) noexcept
+    : EncodeRequest() {
+    *this = ::std::move(from);
+  }
+
+  inline EncodeRequest& operator=(const EncodeRequest& from) {
+    CopyFrom(from);
+    return *this;
+  }
+  inline EncodeRequest& operator=(EncodeRequest&& from) noexcept {
+    if (this == &from) return *this;
+    if (GetOwningArena() == from.GetOwningArena()
+  #ifdef PROTOBUF_FORCE_COPY_IN_MOVE
+        && GetOwningArena() != nullptr
+  #endif  // !PROTOBUF_FORCE_COPY_IN_MOVE
+    ) {
+      InternalSwap(&from);
+    } else {
+      CopyFrom(from);
+    }
+    return *this;
+  }
+
+  static const ::PROTOBUF_NAMESPACE_ID::Descriptor* descriptor() {
+    return GetDescriptor();
+  }
+  static const ::PROTOBUF_NAMESPACE_ID::Descriptor* GetDescriptor() {
+    return default_instance().GetMetadata().descriptor;
+  }
+  static const ::PROTOBUF_NAMESPACE_ID::Reflection* GetReflection() {
+    return default_instance().GetMetadata().reflection;
+  }
+  static const EncodeRequest& default_instance() {
+    return *internal_default_instance();
+  }
+  static inline const EncodeRequest* internal_default_instance() {
+    return reinterpret_cast<const EncodeRequest*>(
+               &_EncodeRequest_default_instance_);
+  }
+  static constexpr int kIndexInFileMessages =
+    18;
+
+  friend void swap(EncodeRequest& a, EncodeRequest& b) {
+    a.Swap(&b);
+  }
+  inline void Swap(EncodeRequest* other) {
+    if (other == this) return;
+  #ifdef PROTOBUF_FORCE_COPY_IN_SWAP
+    if (GetOwningArena() != nullptr &&
+        GetOwningArena() == other->GetOwningArena()) {
+   #else  // PROTOBUF_FORCE_COPY_IN_SWAP
+    if (GetOwningArena() == other->GetOwningArena()) {
+  #endif  // !PROTOBUF_FORCE_COPY_IN_SWAP
+      InternalSwap(other);
+    } else {
+      ::PROTOBUF_NAMESPACE_ID::internal::GenericSwap(this, other);
+    }
+  }
+  void UnsafeArenaSwap(EncodeRequest* other) {
+    if (other == this) return;
+    GOOGLE_DCHECK(GetOwningArena() == other->GetOwningArena());
+    InternalSwap(other);
+  }
+
+  // implements Message ----------------------------------------------
+
+  EncodeRequest* New(::PROTOBUF_NAMESPACE_ID::Arena* arena = nullptr) const final {
+    return CreateMaybeMessage<EncodeRequest>(arena);
+  }
+  using ::PROTOBUF_NAMESPACE_ID::Message::CopyFrom;
+  void CopyFrom(const EncodeRequest& from);
+  using ::PROTOBUF_NAMESPACE_ID::Message::MergeFrom;
+  void MergeFrom( const EncodeRequest& from) {
+    EncodeRequest::MergeImpl(*this, from);
+  }
+  private:
+  static void MergeImpl(::PROTOBUF_NAMESPACE_ID::Message& to_msg, const ::PROTOBUF_NAMESPACE_ID::Message& from_msg);
+  public:
+  PROTOBUF_ATTRIBUTE_REINITIALIZES void Clear() final;
+  bool IsInitialized() const final;
+
+  size_t ByteSizeLong() const final;
+  const char* _InternalParse(const char* ptr, ::PROTOBUF_NAMESPACE_ID::internal::ParseContext* ctx) final;
+  uint8_t* _InternalSerialize(
+      uint8_t* target, ::PROTOBUF_NAMESPACE_ID::io::EpsCopyOutputStream* stream) const final;
+  int GetCachedSize() const final { return _impl_._cached_size_.Get(); }
+
+  private:
+  void SharedCtor(::PROTOBUF_NAMESPACE_ID::Arena* arena, bool is_message_owned);
+  void SharedDtor();
+  void SetCachedSize(int size) const final;
+  void InternalSwap(EncodeRequest* other);
+
+  private:
+  friend class ::PROTOBUF_NAMESPACE_ID::internal::AnyMetadata;
+  static ::PROTOBUF_NAMESPACE_ID::StringPiece FullMessageName() {
+    return "ember.v1.EncodeRequest";
+  }
+  protected:
+  explicit EncodeRequest(::PROTOBUF_NAMESPACE_ID::Arena* arena,
+                       bool is_message_owned = false);
+  public:
+
+  static const ClassData _class_data_;
+  const ::PROTOBUF_NAMESPACE_ID::Message::ClassData*GetClassData() const final;
+
+  ::PROTOBUF_NAMESPACE_ID::Metadata GetMetadata() const final;
+
+  // nested types ----------------------------------------------------
+
+  // accessors -------------------------------------------------------
+
+  enum : int {
+    kInputsFieldNumber = 1,
+    kOutputsFieldNumber = 2,
+    kPromptNameFieldNumber = 5,
+    kModelFieldNumber = 6,
+    kTruncationFieldNumber = 4,
+    kNormalizeFieldNumber = 3,
+  };
+  // repeated .ember.v1.EmbedInput inputs = 1 [json_name = "inputs"];
+  int inputs_size() const;
+  private:
+  int _internal_inputs_size() const;
+  public:
+  void clear_inputs();
+  ::ember::v1::EmbedInput* mutable_inputs(int index);
+  ::PROTOBUF_NAMESPACE_ID::RepeatedPtrField< ::ember::v1::EmbedInput >*
+      mutable_inputs();
+  private:
+  const ::ember::v1::EmbedInput& _internal_inputs(int index) const;
+  ::ember::v1::EmbedInput* _internal_add_inputs();
+  public:
+  const ::ember::v1::EmbedInput& inputs(int index) const;
+  ::ember::v1::EmbedInput* add_inputs();
+  const ::PROTOBUF_NAMESPACE_ID::RepeatedPtrField< ::ember::v1::EmbedInput >&
+      inputs() const;
+
+  // repeated .ember.v1.EmbeddingOutput outputs = 2 [json_name = "outputs"];
+  int outputs_size() const;
+  private:
+  int _internal_outputs_size() const;
+  public:
+  void clear_outputs();
+  private:
+  ::ember::v1::EmbeddingOutput _internal_outputs(int index) const;
+  void _internal_add_outputs(::ember::v1::EmbeddingOutput value);
+  ::PROTOBUF_NAMESPACE_ID::RepeatedField<int>* _internal_mutable_outputs();
+  public:
+  ::ember::v1::EmbeddingOutput outputs(int index) const;
+  void set_outputs(int index, ::ember::v1::EmbeddingOutput value);
+  void add_outputs(::ember::v1::EmbeddingOutput value);
+  const ::PROTOBUF_NAMESPACE_ID::RepeatedField<int>& outputs() const;
+  ::PROTOBUF_NAMESPACE_ID::RepeatedField<int>* mutable_outputs();
+
+  // string prompt_name = 5 [json_name = "promptName"];
+  void clear_prompt_name();
+  const std::string& prompt_name() const;
+  template <typename ArgT0 = const std::string&, typename... ArgT>
+  void set_prompt_name(ArgT0&& arg0, ArgT... args);
+  std::string* mutable_prompt_name();
+  PROTOBUF_NODISCARD std::string* release_prompt_name();
+  void set_allocated_prompt_name(std::string* prompt_name);
+  private:
+  const std::string& _internal_prompt_name() const;
+  inline PROTOBUF_ALWAYS_INLINE void _internal_set_prompt_name(const std::string& value);
+  std::string* _internal_mutable_prompt_name();
+  public:
+
+  // string model = 6 [json_name = "model"];
+  void clear_model();
+  const std::string& model() const;
+  template <typename ArgT0 = const std::string&, typename... ArgT>
+  void set_model(ArgT0&& arg0, ArgT... args);
+  std::string* mutable_model();
+  PROTOBUF_NODISCARD std::string* release_model();
+  void set_allocated_model(std::string* model);
+  private:
+  const std::string& _internal_model() const;
+  inline PROTOBUF_ALWAYS_INLINE void _internal_set_model(const std::string& value);
+  std::string* _internal_mutable_model();
+  public:
+
+  // .ember.v1.Truncation truncation = 4 [json_name = "truncation"];
+  bool has_truncation() const;
+  private:
+  bool _internal_has_truncation() const;
+  public:
+  void clear_truncation();
+  const ::ember::v1::Truncation& truncation() const;
+  PROTOBUF_NODISCARD ::ember::v1::Truncation* release_truncation();
+  ::ember::v1::Truncation* mutable_truncation();
+  void set_allocated_truncation(::ember::v1::Truncation* truncation);
+  private:
+  const ::ember::v1::Truncation& _internal_truncation() const;
+  ::ember::v1::Truncation* _internal_mutable_truncation();
+  public:
+  void unsafe_arena_set_allocated_truncation(
+      ::ember::v1::Truncation* truncation);
+  ::ember::v1::Truncation* unsafe_arena_release_truncation();
+
+  // optional bool normalize = 3 [json_name = "normalize"];
+  bool has_normalize() const;
+  private:
+  bool _internal_has_normalize() const;
+  public:
+  void clear_normalize();
+  bool normalize() const;
+  void set_normalize(bool value);
+  private:
+  bool _internal_normalize() const;
+  void _internal_set_normalize(bool value);
+  public:
+
+  // @@protoc_insertion_point(class_scope:ember.v1.EncodeRequest)
+ private:
+  class _Internal;
+
+  template <typename T> friend class ::PROTOBUF_NAMESPACE_ID::Arena::InternalHelper;
+  typedef void InternalArenaConstructable_;
+  typedef void DestructorSkippable_;
+  struct Impl_ {
+    ::PROTOBUF_NAMESPACE_ID::internal::HasBits<1> _has_bits_;
+    mutable ::PROTOBUF_NAMESPACE_ID::internal::CachedSize _cached_size_;
+    ::PROTOBUF_NAMESPACE_ID::RepeatedPtrField< ::ember::v1::EmbedInput > inputs_;
+    ::PROTOBUF_NAMESPACE_ID::RepeatedField<int> outputs_;
+    mutable std::atomic<int> _outputs_cached_byte_size_;
+    ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr prompt_name_;
+    ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr model_;
+    ::ember::v1::Truncation* truncation_;
+    bool normalize_;
+  };
+  union { Impl_ _impl_; };
+  friend struct ::TableStruct_ember_2fv1_2fembed_2eproto;
+};
+// -------------------------------------------------------------------
+
+class EncodeResponse final :
+    public ::PROTOBUF_NAMESPACE_ID::Message /* @@protoc_insertion_point(class_definition:ember.v1.EncodeResponse) */ {
+ public:
+  inline EncodeResponse() : EncodeResponse(nullptr) {}
+  ~EncodeResponse() override;
+  explicit PROTOBUF_CONSTEXPR EncodeResponse(::PROTOBUF_NAMESPACE_ID::internal::ConstantInitialized);
+
+  EncodeResponse(const EncodeResponse& from);
+  EncodeResponse(EncodeResponse&& from) noexcept
+    : EncodeResponse() {
+    *this = ::std::move(from);
+  }
+
+  inline EncodeResponse& operator=(const EncodeResponse& from) {
+    CopyFrom(from);
+    return *this;
+  }
+  inline EncodeResponse& operator=(EncodeResponse&& from) noexcept {
+    if (this == &from) return *this;
+    if (GetOwningArena() == from.GetOwningArena()
+  #ifdef PROTOBUF_FORCE_COPY_IN_MOVE
+        && GetOwningArena() != nullptr
+  #endif  // !PROTOBUF_FORCE_COPY_IN_MOVE
+    ) {
+      InternalSwap(&from);
+    } else {
+      CopyFrom(from);
+    }
+    return *this;
+  }
+
+  static const ::PROTOBUF_NAMESPACE_ID::Descriptor* descriptor() {
+    return GetDescriptor();
+  }
+  static const ::PROTOBUF_NAMESPACE_ID::Descriptor* GetDescriptor() {
+    return default_instance().GetMetadata().descriptor;
+  }
+  static const ::PROTOBUF_NAMESPACE_ID::Reflection* GetReflection() {
+    return default_instance().GetMetadata().reflection;
+  }
+  static const EncodeResponse& default_instance() {
+    return *internal_default_instance();
+  }
+  static inline const EncodeResponse* internal_default_instance() {
+    return reinterpret_cast<const EncodeResponse*>(
+               &_EncodeResponse_default_instance_);
+  }
+  static constexpr int kIndexInFileMessages =
+    19;
+
+  friend void swap(EncodeResponse& a, EncodeResponse& b) {
+    a.Swap(&b);
+  }
+  inline void Swap(EncodeResponse* other) {
+    if (other == this) return;
+  #ifdef PROTOBUF_FORCE_COPY_IN_SWAP
+    if (GetOwningArena() != nullptr &&
+        GetOwningArena() == other->GetOwningArena()) {
+   #else  // PROTOBUF_FORCE_COPY_IN_SWAP
+    if (GetOwningArena() == other->GetOwningArena()) {
+  #endif  // !PROTOBUF_FORCE_COPY_IN_SWAP
+      InternalSwap(other);
+    } else {
+      ::PROTOBUF_NAMESPACE_ID::internal::GenericSwap(this, other);
+    }
+  }
+  void UnsafeArenaSwap(EncodeResponse* other) {
+    if (other == this) return;
+    GOOGLE_DCHECK(GetOwningArena() == other->GetOwningArena());
+    InternalSwap(other);
+  }
+
+  // implements Message ----------------------------------------------
+
+  EncodeResponse* New(::PROTOBUF_NAMESPACE_ID::Arena* arena = nullptr) const final {
+    return CreateMaybeMessage<EncodeResponse>(arena);
+  }
+  using ::PROTOBUF_NAMESPACE_ID::Message::CopyFrom;
+  void CopyFrom(const EncodeResponse& from);
+  using ::PROTOBUF_NAMESPACE_ID::Message::MergeFrom;
+  void MergeFrom( const EncodeResponse& from) {
+    EncodeResponse::MergeImpl(*this, from);
+  }
+  private:
+  static void MergeImpl(::PROTOBUF_NAMESPACE_ID::Message& to_msg, const ::PROTOBUF_NAMESPACE_ID::Message& from_msg);
+  public:
+  PROTOBUF_ATTRIBUTE_REINITIALIZES void Clear() final;
+  bool IsInitialized() const final;
+
+  size_t ByteSizeLong() const final;
+  const char* _InternalParse(const char* ptr, ::PROTOBUF_NAMESPACE_ID::internal::ParseContext* ctx) final;
+  uint8_t* _InternalSerialize(
+      uint8_t* target, ::PROTOBUF_NAMESPACE_ID::io::EpsCopyOutputStream* stream) const final;
+  int GetCachedSize() const final { return _impl_._cached_size_.Get(); }
+
+  private:
+  void SharedCtor(::PROTOBUF_NAMESPACE_ID::Arena* arena, bool is_message_owned);
+  void SharedDtor();
+  void SetCachedSize(int size) const final;
+  void InternalSwap(EncodeResponse* other);
+
+  private:
+  friend class ::PROTOBUF_NAMESPACE_ID::internal::AnyMetadata;
+  static ::PROTOBUF_NAMESPACE_ID::StringPiece FullMessageName() {
+    return "ember.v1.EncodeResponse";
+  }
+  protected:
+  explicit EncodeResponse(::PROTOBUF_NAMESPACE_ID::Arena* arena,
+                       bool is_message_owned = false);
+  public:
+
+  static const ClassData _class_data_;
+  const ::PROTOBUF_NAMESPACE_ID::Message::ClassData*GetClassData() const final;
+
+  ::PROTOBUF_NAMESPACE_ID::Metadata GetMetadata() const final;
+
+  // nested types ----------------------------------------------------
+
+  // accessors -------------------------------------------------------
+
+  enum : int {
+    kSparseFieldNumber = 2,
+    kMultiVectorsFieldNumber = 3,
+    kModelFieldNumber = 6,
+    kDenseFieldNumber = 1,
+    kUsageFieldNumber = 4,
+    kTimingFieldNumber = 5,
+  };
+  // repeated .ember.v1.SparseEmbedding sparse = 2 [json_name = "sparse"];
+  int sparse_size() const;
+  private:
+  int _internal_sparse_size() const;
+  public:
+  void clear_sparse();
+  ::ember::v1::SparseEmbedding* mutable_sparse(int index);
+  ::PROTOBUF_NAMESPACE_ID::RepeatedPtrField< ::ember::v1::SparseEmbedding >*
+      mutable_sparse();
+  private:
+  const ::ember::v1::SparseEmbedding& _internal_sparse(int index) const;
+  ::ember::v1::SparseEmbedding* _internal_add_sparse();
+  public:
+  const ::ember::v1::SparseEmbedding& sparse(int index) const;
+  ::ember::v1::SparseEmbedding* add_sparse();
+  const ::PROTOBUF_NAMESPACE_ID::RepeatedPtrField< ::ember::v1::SparseEmbedding >&
+      sparse() const;
+
+  // repeated .ember.v1.FloatMatrix multi_vectors = 3 [json_name = "multiVectors"];
+  int multi_vectors_size() const;
+  private:
+  int _internal_multi_vectors_size() const;
+  public:
+  void clear_multi_vectors();
+  ::ember::v1::FloatMatrix* mutable_multi_vectors(int index);
+  ::PROTOBUF_NAMESPACE_ID::RepeatedPtrField< ::ember::v1::FloatMatrix >*
+      mutable_multi_vectors();
+  private:
+  const ::ember::v1::FloatMatrix& _internal_multi_vectors(int index) const;
+  ::ember::v1::FloatMatrix* _internal_add_multi_vectors();
+  public:
+  const ::ember::v1::FloatMatrix& multi_vectors(int index) const;
+  ::ember::v1::FloatMatrix* add_multi_vectors();
+  const ::PROTOBUF_NAMESPACE_ID::RepeatedPtrField< ::ember::v1::FloatMatrix >&
+      multi_vectors() const;
+
+  // string model = 6 [json_name = "model"];
+  void clear_model();
+  const std::string& model() const;
+  template <typename ArgT0 = const std::string&, typename... ArgT>
+  void set_model(ArgT0&& arg0, ArgT... args);
+  std::string* mutable_model();
+  PROTOBUF_NODISCARD std::string* release_model();
+  void set_allocated_model(std::string* model);
+  private:
+  const std::string& _internal_model() const;
+  inline PROTOBUF_ALWAYS_INLINE void _internal_set_model(const std::string& value);
+  std::string* _internal_mutable_model();
+  public:
+
+  // .ember.v1.FloatMatrix dense = 1 [json_name = "dense"];
+  bool has_dense() const;
+  private:
+  bool _internal_has_dense() const;
+  public:
+  void clear_dense();
+  const ::ember::v1::FloatMatrix& dense() const;
+  PROTOBUF_NODISCARD ::ember::v1::FloatMatrix* release_dense();
+  ::ember::v1::FloatMatrix* mutable_dense();
+  void set_allocated_dense(::ember::v1::FloatMatrix* dense);
+  private:
+  const ::ember::v1::FloatMatrix& _internal_dense() const;
+  ::ember::v1::FloatMatrix* _internal_mutable_dense();
+  public:
+  void unsafe_arena_set_allocated_dense(
+      ::ember::v1::FloatMatrix* dense);
+  ::ember::v1::FloatMatrix* unsafe_arena_release_dense();
+
+  // .ember.v1.Usage usage = 4 [json_name = "usage"];
+  bool has_usage() const;
+  private:
+  bool _internal_has_usage() const;
+  public:
+  void clear_usage();
+  const ::ember::v1::Usage& usage() const;
+  PROTOBUF_NODISCARD ::ember::v1::Usage* release_usage();
+  ::ember::v1::Usage* mutable_usage();
+  void set_allocated_usage(::ember::v1::Usage* usage);
+  private:
+  const ::ember::v1::Usage& _internal_usage() const;
+  ::ember::v1::Usage* _internal_mutable_usage();
+  public:
+  void unsafe_arena_set_allocated_usage(
+      ::ember::v1::Usage* usage);
+  ::ember::v1::Usage* unsafe_arena_release_usage();
+
+  // .ember.v1.Timing timing = 5 [json_name = "timing"];
+  bool has_timing() const;
+  private:
+  bool _internal_has_timing() const;
+  public:
+  void clear_timing();
+  const ::ember::v1::Timing& timing() const;
+  PROTOBUF_NODISCARD ::ember::v1::Timing* release_timing();
+  ::ember::v1::Timing* mutable_timing();
+  void set_allocated_timing(::ember::v1::Timing* timing);
+  private:
+  const ::ember::v1::Timing& _internal_timing() const;
+  ::ember::v1::Timing* _internal_mutable_timing();
+  public:
+  void unsafe_arena_set_allocated_timing(
+      ::ember::v1::Timing* timing);
+  ::ember::v1::Timing* unsafe_arena_release_timing();
+
+  // @@protoc_insertion_point(class_scope:ember.v1.EncodeResponse)
+ private:
+  class _Internal;
+
+  template <typename T> friend class ::PROTOBUF_NAMESPACE_ID::Arena::InternalHelper;
+  typedef void InternalArenaConstructable_;
+  typedef void DestructorSkippable_;
+  struct Impl_ {
+    ::PROTOBUF_NAMESPACE_ID::RepeatedPtrField< ::ember::v1::SparseEmbedding > sparse_;
+    ::PROTOBUF_NAMESPACE_ID::RepeatedPtrField< ::ember::v1::FloatMatrix > multi_vectors_;
+    ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr model_;
+    ::ember::v1::FloatMatrix* dense_;
     ::ember::v1::Usage* usage_;
     ::ember::v1::Timing* timing_;
     mutable ::PROTOBUF_NAMESPACE_ID::internal::CachedSize _cached_size_;
@@ -7845,9 +8378,707 @@ inline void EmbedTokensResponse::set_allocated_model(std::string* model) {
   // @@protoc_insertion_point(field_set_allocated:ember.v1.EmbedTokensResponse.model)
 }
 
+// -------------------------------------------------------------------
+
+// EncodeRequest
+
+// repeated .ember.v1.EmbedInput inputs = 1 [json_name = "inputs"];
+inline int EncodeRequest::_internal_inputs_size() const {
+  return _impl_.inputs_.size();
+}
+inline int EncodeRequest::inputs_size() const {
+  return _internal_inputs_size();
+}
+inline void EncodeRequest::clear_inputs() {
+  _impl_.inputs_.Clear();
+}
+inline ::ember::v1::EmbedInput* EncodeRequest::mutable_inputs(int index) {
+  // @@protoc_insertion_point(field_mutable:ember.v1.EncodeRequest.inputs)
+  return _impl_.inputs_.Mutable(index);
+}
+inline ::PROTOBUF_NAMESPACE_ID::RepeatedPtrField< ::ember::v1::EmbedInput >*
+EncodeRequest::mutable_inputs() {
+  // @@protoc_insertion_point(field_mutable_list:ember.v1.EncodeRequest.inputs)
+  return &_impl_.inputs_;
+}
+inline const ::ember::v1::EmbedInput& EncodeRequest::_internal_inputs(int index) const {
+  return _impl_.inputs_.Get(index);
+}
+inline const ::ember::v1::EmbedInput& EncodeRequest::inputs(int index) const {
+  // @@protoc_insertion_point(field_get:ember.v1.EncodeRequest.inputs)
+  return _internal_inputs(index);
+}
+inline ::ember::v1::EmbedInput* EncodeRequest::_internal_add_inputs() {
+  return _impl_.inputs_.Add();
+}
+inline ::ember::v1::EmbedInput* EncodeRequest::add_inputs() {
+  ::ember::v1::EmbedInput* _add = _internal_add_inputs();
+  // @@protoc_insertion_point(field_add:ember.v1.EncodeRequest.inputs)
+  return _add;
+}
+inline const ::PROTOBUF_NAMESPACE_ID::RepeatedPtrField< ::ember::v1::EmbedInput >&
+EncodeRequest::inputs() const {
+  // @@protoc_insertion_point(field_list:ember.v1.EncodeRequest.inputs)
+  return _impl_.inputs_;
+}
+
+// repeated .ember.v1.EmbeddingOutput outputs = 2 [json_name = "outputs"];
+inline int EncodeRequest::_internal_outputs_size() const {
+  return _impl_.outputs_.size();
+}
+inline int EncodeRequest::outputs_size() const {
+  return _internal_outputs_size();
+}
+inline void EncodeRequest::clear_outputs() {
+  _impl_.outputs_.Clear();
+}
+inline ::ember::v1::EmbeddingOutput EncodeRequest::_internal_outputs(int index) const {
+  return static_cast< ::ember::v1::EmbeddingOutput >(_impl_.outputs_.Get(index));
+}
+inline ::ember::v1::EmbeddingOutput EncodeRequest::outputs(int index) const {
+  // @@protoc_insertion_point(field_get:ember.v1.EncodeRequest.outputs)
+  return _internal_outputs(index);
+}
+inline void EncodeRequest::set_outputs(int index, ::ember::v1::EmbeddingOutput value) {
+  _impl_.outputs_.Set(index, value);
+  // @@protoc_insertion_point(field_set:ember.v1.EncodeRequest.outputs)
+}
+inline void EncodeRequest::_internal_add_outputs(::ember::v1::EmbeddingOutput value) {
+  _impl_.outputs_.Add(value);
+}
+inline void EncodeRequest::add_outputs(::ember::v1::EmbeddingOutput value) {
+  _internal_add_outputs(value);
+  // @@protoc_insertion_point(field_add:ember.v1.EncodeRequest.outputs)
+}
+inline const ::PROTOBUF_NAMESPACE_ID::RepeatedField<int>&
+EncodeRequest::outputs() const {
+  // @@protoc_insertion_point(field_list:ember.v1.EncodeRequest.outputs)
+  return _impl_.outputs_;
+}
+inline ::PROTOBUF_NAMESPACE_ID::RepeatedField<int>*
+EncodeRequest::_internal_mutable_outputs() {
+  return &_impl_.outputs_;
+}
+inline ::PROTOBUF_NAMESPACE_ID::RepeatedField<int>*
+EncodeRequest::mutable_outputs() {
+  // @@protoc_insertion_point(field_mutable_list:ember.v1.EncodeRequest.outputs)
+  return _internal_mutable_outputs();
+}
+
+// optional bool normalize = 3 [json_name = "normalize"];
+inline bool EncodeRequest::_internal_has_normalize() const {
+  bool value = (_impl_._has_bits_[0] & 0x00000001u) != 0;
+  return value;
+}
+inline bool EncodeRequest::has_normalize() const {
+  return _internal_has_normalize();
+}
+inline void EncodeRequest::clear_normalize() {
+  _impl_.normalize_ = false;
+  _impl_._has_bits_[0] &= ~0x00000001u;
+}
+inline bool EncodeRequest::_internal_normalize() const {
+  return _impl_.normalize_;
+}
+inline bool EncodeRequest::normalize() const {
+  // @@protoc_insertion_point(field_get:ember.v1.EncodeRequest.normalize)
+  return _internal_normalize();
+}
+inline void EncodeRequest::_internal_set_normalize(bool value) {
+  _impl_._has_bits_[0] |= 0x00000001u;
+  _impl_.normalize_ = value;
+}
+inline void EncodeRequest::set_normalize(bool value) {
+  _internal_set_normalize(value);
+  // @@protoc_insertion_point(field_set:ember.v1.EncodeRequest.normalize)
+}
+
+// .ember.v1.Truncation truncation = 4 [json_name = "truncation"];
+inline bool EncodeRequest::_internal_has_truncation() const {
+  return this != internal_default_instance() && _impl_.truncation_ != nullptr;
+}
+inline bool EncodeRequest::has_truncation() const {
+  return _internal_has_truncation();
+}
+inline const ::ember::v1::Truncation& EncodeRequest::_internal_truncation() const {
+  const ::ember::v1::Truncation* p = _impl_.truncation_;
+  return p != nullptr ? *p : reinterpret_cast<const ::ember::v1::Truncation&>(
+      ::ember::v1::_Truncation_default_instance_);
+}
+inline const ::ember::v1::Truncation& EncodeRequest::truncation() const {
+  // @@protoc_insertion_point(field_get:ember.v1.EncodeRequest.truncation)
+  return _internal_truncation();
+}
+inline void EncodeRequest::unsafe_arena_set_allocated_truncation(
+    ::ember::v1::Truncation* truncation) {
+  if (GetArenaForAllocation() == nullptr) {
+    delete reinterpret_cast<::PROTOBUF_NAMESPACE_ID::MessageLite*>(_impl_.truncation_);
+  }
+  _impl_.truncation_ = truncation;
+  if (truncation) {
+    
+  } else {
+    
+  }
+  // @@protoc_insertion_point(field_unsafe_arena_set_allocated:ember.v1.EncodeRequest.truncation)
+}
+inline ::ember::v1::Truncation* EncodeRequest::release_truncation() {
+  
+  ::ember::v1::Truncation* temp = _impl_.truncation_;
+  _impl_.truncation_ = nullptr;
+#ifdef PROTOBUF_FORCE_COPY_IN_RELEASE
+  auto* old =  reinterpret_cast<::PROTOBUF_NAMESPACE_ID::MessageLite*>(temp);
+  temp = ::PROTOBUF_NAMESPACE_ID::internal::DuplicateIfNonNull(temp);
+  if (GetArenaForAllocation() == nullptr) { delete old; }
+#else  // PROTOBUF_FORCE_COPY_IN_RELEASE
+  if (GetArenaForAllocation() != nullptr) {
+    temp = ::PROTOBUF_NAMESPACE_ID::internal::DuplicateIfNonNull(temp);
+  }
+#endif  // !PROTOBUF_FORCE_COPY_IN_RELEASE
+  return temp;
+}
+inline ::ember::v1::Truncation* EncodeRequest::unsafe_arena_release_truncation() {
+  // @@protoc_insertion_point(field_release:ember.v1.EncodeRequest.truncation)
+  
+  ::ember::v1::Truncation* temp = _impl_.truncation_;
+  _impl_.truncation_ = nullptr;
+  return temp;
+}
+inline ::ember::v1::Truncation* EncodeRequest::_internal_mutable_truncation() {
+  
+  if (_impl_.truncation_ == nullptr) {
+    auto* p = CreateMaybeMessage<::ember::v1::Truncation>(GetArenaForAllocation());
+    _impl_.truncation_ = p;
+  }
+  return _impl_.truncation_;
+}
+inline ::ember::v1::Truncation* EncodeRequest::mutable_truncation() {
+  ::ember::v1::Truncation* _msg = _internal_mutable_truncation();
+  // @@protoc_insertion_point(field_mutable:ember.v1.EncodeRequest.truncation)
+  return _msg;
+}
+inline void EncodeRequest::set_allocated_truncation(::ember::v1::Truncation* truncation) {
+  ::PROTOBUF_NAMESPACE_ID::Arena* message_arena = GetArenaForAllocation();
+  if (message_arena == nullptr) {
+    delete reinterpret_cast< ::PROTOBUF_NAMESPACE_ID::MessageLite*>(_impl_.truncation_);
+  }
+  if (truncation) {
+    ::PROTOBUF_NAMESPACE_ID::Arena* submessage_arena =
+        ::PROTOBUF_NAMESPACE_ID::Arena::InternalGetOwningArena(
+                reinterpret_cast<::PROTOBUF_NAMESPACE_ID::MessageLite*>(truncation));
+    if (message_arena != submessage_arena) {
+      truncation = ::PROTOBUF_NAMESPACE_ID::internal::GetOwnedMessage(
+          message_arena, truncation, submessage_arena);
+    }
+    
+  } else {
+    
+  }
+  _impl_.truncation_ = truncation;
+  // @@protoc_insertion_point(field_set_allocated:ember.v1.EncodeRequest.truncation)
+}
+
+// string prompt_name = 5 [json_name = "promptName"];
+inline void EncodeRequest::clear_prompt_name() {
+  _impl_.prompt_name_.ClearToEmpty();
+}
+inline const std::string& EncodeRequest::prompt_name() const {
+  // @@protoc_insertion_point(field_get:ember.v1.EncodeRequest.prompt_name)
+  return _internal_prompt_name();
+}
+template <typename ArgT0, typename... ArgT>
+inline PROTOBUF_ALWAYS_INLINE
+void EncodeRequest::set_prompt_name(ArgT0&& arg0, ArgT... args) {
+ 
+ _impl_.prompt_name_.Set(static_cast<ArgT0 &&>(arg0), args..., GetArenaForAllocation());
+  // @@protoc_insertion_point(field_set:ember.v1.EncodeRequest.prompt_name)
+}
+inline std::string* EncodeRequest::mutable_prompt_name() {
+  std::string* _s = _internal_mutable_prompt_name();
+  // @@protoc_insertion_point(field_mutable:ember.v1.EncodeRequest.prompt_name)
+  return _s;
+}
+inline const std::string& EncodeRequest::_internal_prompt_name() const {
+  return _impl_.prompt_name_.Get();
+}
+inline void EncodeRequest::_internal_set_prompt_name(const std::string& value) {
+  
+  _impl_.prompt_name_.Set(value, GetArenaForAllocation());
+}
+inline std::string* EncodeRequest::_internal_mutable_prompt_name() {
+  
+  return _impl_.prompt_name_.Mutable(GetArenaForAllocation());
+}
+inline std::string* EncodeRequest::release_prompt_name() {
+  // @@protoc_insertion_point(field_release:ember.v1.EncodeRequest.prompt_name)
+  return _impl_.prompt_name_.Release();
+}
+inline void EncodeRequest::set_allocated_prompt_name(std::string* prompt_name) {
+  if (prompt_name != nullptr) {
+    
+  } else {
+    
+  }
+  _impl_.prompt_name_.SetAllocated(prompt_name, GetArenaForAllocation());
+#ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  if (_impl_.prompt_name_.IsDefault()) {
+    _impl_.prompt_name_.Set("", GetArenaForAllocation());
+  }
+#endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  // @@protoc_insertion_point(field_set_allocated:ember.v1.EncodeRequest.prompt_name)
+}
+
+// string model = 6 [json_name = "model"];
+inline void EncodeRequest::clear_model() {
+  _impl_.model_.ClearToEmpty();
+}
+inline const std::string& EncodeRequest::model() const {
+  // @@protoc_insertion_point(field_get:ember.v1.EncodeRequest.model)
+  return _internal_model();
+}
+template <typename ArgT0, typename... ArgT>
+inline PROTOBUF_ALWAYS_INLINE
+void EncodeRequest::set_model(ArgT0&& arg0, ArgT... args) {
+ 
+ _impl_.model_.Set(static_cast<ArgT0 &&>(arg0), args..., GetArenaForAllocation());
+  // @@protoc_insertion_point(field_set:ember.v1.EncodeRequest.model)
+}
+inline std::string* EncodeRequest::mutable_model() {
+  std::string* _s = _internal_mutable_model();
+  // @@protoc_insertion_point(field_mutable:ember.v1.EncodeRequest.model)
+  return _s;
+}
+inline const std::string& EncodeRequest::_internal_model() const {
+  return _impl_.model_.Get();
+}
+inline void EncodeRequest::_internal_set_model(const std::string& value) {
+  
+  _impl_.model_.Set(value, GetArenaForAllocation());
+}
+inline std::string* EncodeRequest::_internal_mutable_model() {
+  
+  return _impl_.model_.Mutable(GetArenaForAllocation());
+}
+inline std::string* EncodeRequest::release_model() {
+  // @@protoc_insertion_point(field_release:ember.v1.EncodeRequest.model)
+  return _impl_.model_.Release();
+}
+inline void EncodeRequest::set_allocated_model(std::string* model) {
+  if (model != nullptr) {
+    
+  } else {
+    
+  }
+  _impl_.model_.SetAllocated(model, GetArenaForAllocation());
+#ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  if (_impl_.model_.IsDefault()) {
+    _impl_.model_.Set("", GetArenaForAllocation());
+  }
+#endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  // @@protoc_insertion_point(field_set_allocated:ember.v1.EncodeRequest.model)
+}
+
+// -------------------------------------------------------------------
+
+// EncodeResponse
+
+// .ember.v1.FloatMatrix dense = 1 [json_name = "dense"];
+inline bool EncodeResponse::_internal_has_dense() const {
+  return this != internal_default_instance() && _impl_.dense_ != nullptr;
+}
+inline bool EncodeResponse::has_dense() const {
+  return _internal_has_dense();
+}
+inline void EncodeResponse::clear_dense() {
+  if (GetArenaForAllocation() == nullptr && _impl_.dense_ != nullptr) {
+    delete _impl_.dense_;
+  }
+  _impl_.dense_ = nullptr;
+}
+inline const ::ember::v1::FloatMatrix& EncodeResponse::_internal_dense() const {
+  const ::ember::v1::FloatMatrix* p = _impl_.dense_;
+  return p != nullptr ? *p : reinterpret_cast<const ::ember::v1::FloatMatrix&>(
+      ::ember::v1::_FloatMatrix_default_instance_);
+}
+inline const ::ember::v1::FloatMatrix& EncodeResponse::dense() const {
+  // @@protoc_insertion_point(field_get:ember.v1.EncodeResponse.dense)
+  return _internal_dense();
+}
+inline void EncodeResponse::unsafe_arena_set_allocated_dense(
+    ::ember::v1::FloatMatrix* dense) {
+  if (GetArenaForAllocation() == nullptr) {
+    delete reinterpret_cast<::PROTOBUF_NAMESPACE_ID::MessageLite*>(_impl_.dense_);
+  }
+  _impl_.dense_ = dense;
+  if (dense) {
+    
+  } else {
+    
+  }
+  // @@protoc_insertion_point(field_unsafe_arena_set_allocated:ember.v1.EncodeResponse.dense)
+}
+inline ::ember::v1::FloatMatrix* EncodeResponse::release_dense() {
+  
+  ::ember::v1::FloatMatrix* temp = _impl_.dense_;
+  _impl_.dense_ = nullptr;
+#ifdef PROTOBUF_FORCE_COPY_IN_RELEASE
+  auto* old =  reinterpret_cast<::PROTOBUF_NAMESPACE_ID::MessageLite*>(temp);
+  temp = ::PROTOBUF_NAMESPACE_ID::internal::DuplicateIfNonNull(temp);
+  if (GetArenaForAllocation() == nullptr) { delete old; }
+#else  // PROTOBUF_FORCE_COPY_IN_RELEASE
+  if (GetArenaForAllocation() != nullptr) {
+    temp = ::PROTOBUF_NAMESPACE_ID::internal::DuplicateIfNonNull(temp);
+  }
+#endif  // !PROTOBUF_FORCE_COPY_IN_RELEASE
+  return temp;
+}
+inline ::ember::v1::FloatMatrix* EncodeResponse::unsafe_arena_release_dense() {
+  // @@protoc_insertion_point(field_release:ember.v1.EncodeResponse.dense)
+  
+  ::ember::v1::FloatMatrix* temp = _impl_.dense_;
+  _impl_.dense_ = nullptr;
+  return temp;
+}
+inline ::ember::v1::FloatMatrix* EncodeResponse::_internal_mutable_dense() {
+  
+  if (_impl_.dense_ == nullptr) {
+    auto* p = CreateMaybeMessage<::ember::v1::FloatMatrix>(GetArenaForAllocation());
+    _impl_.dense_ = p;
+  }
+  return _impl_.dense_;
+}
+inline ::ember::v1::FloatMatrix* EncodeResponse::mutable_dense() {
+  ::ember::v1::FloatMatrix* _msg = _internal_mutable_dense();
+  // @@protoc_insertion_point(field_mutable:ember.v1.EncodeResponse.dense)
+  return _msg;
+}
+inline void EncodeResponse::set_allocated_dense(::ember::v1::FloatMatrix* dense) {
+  ::PROTOBUF_NAMESPACE_ID::Arena* message_arena = GetArenaForAllocation();
+  if (message_arena == nullptr) {
+    delete _impl_.dense_;
+  }
+  if (dense) {
+    ::PROTOBUF_NAMESPACE_ID::Arena* submessage_arena =
+        ::PROTOBUF_NAMESPACE_ID::Arena::InternalGetOwningArena(dense);
+    if (message_arena != submessage_arena) {
+      dense = ::PROTOBUF_NAMESPACE_ID::internal::GetOwnedMessage(
+          message_arena, dense, submessage_arena);
+    }
+    
+  } else {
+    
+  }
+  _impl_.dense_ = dense;
+  // @@protoc_insertion_point(field_set_allocated:ember.v1.EncodeResponse.dense)
+}
+
+// repeated .ember.v1.SparseEmbedding sparse = 2 [json_name = "sparse"];
+inline int EncodeResponse::_internal_sparse_size() const {
+  return _impl_.sparse_.size();
+}
+inline int EncodeResponse::sparse_size() const {
+  return _internal_sparse_size();
+}
+inline void EncodeResponse::clear_sparse() {
+  _impl_.sparse_.Clear();
+}
+inline ::ember::v1::SparseEmbedding* EncodeResponse::mutable_sparse(int index) {
+  // @@protoc_insertion_point(field_mutable:ember.v1.EncodeResponse.sparse)
+  return _impl_.sparse_.Mutable(index);
+}
+inline ::PROTOBUF_NAMESPACE_ID::RepeatedPtrField< ::ember::v1::SparseEmbedding >*
+EncodeResponse::mutable_sparse() {
+  // @@protoc_insertion_point(field_mutable_list:ember.v1.EncodeResponse.sparse)
+  return &_impl_.sparse_;
+}
+inline const ::ember::v1::SparseEmbedding& EncodeResponse::_internal_sparse(int index) const {
+  return _impl_.sparse_.Get(index);
+}
+inline const ::ember::v1::SparseEmbedding& EncodeResponse::sparse(int index) const {
+  // @@protoc_insertion_point(field_get:ember.v1.EncodeResponse.sparse)
+  return _internal_sparse(index);
+}
+inline ::ember::v1::SparseEmbedding* EncodeResponse::_internal_add_sparse() {
+  return _impl_.sparse_.Add();
+}
+inline ::ember::v1::SparseEmbedding* EncodeResponse::add_sparse() {
+  ::ember::v1::SparseEmbedding* _add = _internal_add_sparse();
+  // @@protoc_insertion_point(field_add:ember.v1.EncodeResponse.sparse)
+  return _add;
+}
+inline const ::PROTOBUF_NAMESPACE_ID::RepeatedPtrField< ::ember::v1::SparseEmbedding >&
+EncodeResponse::sparse() const {
+  // @@protoc_insertion_point(field_list:ember.v1.EncodeResponse.sparse)
+  return _impl_.sparse_;
+}
+
+// repeated .ember.v1.FloatMatrix multi_vectors = 3 [json_name = "multiVectors"];
+inline int EncodeResponse::_internal_multi_vectors_size() const {
+  return _impl_.multi_vectors_.size();
+}
+inline int EncodeResponse::multi_vectors_size() const {
+  return _internal_multi_vectors_size();
+}
+inline void EncodeResponse::clear_multi_vectors() {
+  _impl_.multi_vectors_.Clear();
+}
+inline ::ember::v1::FloatMatrix* EncodeResponse::mutable_multi_vectors(int index) {
+  // @@protoc_insertion_point(field_mutable:ember.v1.EncodeResponse.multi_vectors)
+  return _impl_.multi_vectors_.Mutable(index);
+}
+inline ::PROTOBUF_NAMESPACE_ID::RepeatedPtrField< ::ember::v1::FloatMatrix >*
+EncodeResponse::mutable_multi_vectors() {
+  // @@protoc_insertion_point(field_mutable_list:ember.v1.EncodeResponse.multi_vectors)
+  return &_impl_.multi_vectors_;
+}
+inline const ::ember::v1::FloatMatrix& EncodeResponse::_internal_multi_vectors(int index) const {
+  return _impl_.multi_vectors_.Get(index);
+}
+inline const ::ember::v1::FloatMatrix& EncodeResponse::multi_vectors(int index) const {
+  // @@protoc_insertion_point(field_get:ember.v1.EncodeResponse.multi_vectors)
+  return _internal_multi_vectors(index);
+}
+inline ::ember::v1::FloatMatrix* EncodeResponse::_internal_add_multi_vectors() {
+  return _impl_.multi_vectors_.Add();
+}
+inline ::ember::v1::FloatMatrix* EncodeResponse::add_multi_vectors() {
+  ::ember::v1::FloatMatrix* _add = _internal_add_multi_vectors();
+  // @@protoc_insertion_point(field_add:ember.v1.EncodeResponse.multi_vectors)
+  return _add;
+}
+inline const ::PROTOBUF_NAMESPACE_ID::RepeatedPtrField< ::ember::v1::FloatMatrix >&
+EncodeResponse::multi_vectors() const {
+  // @@protoc_insertion_point(field_list:ember.v1.EncodeResponse.multi_vectors)
+  return _impl_.multi_vectors_;
+}
+
+// .ember.v1.Usage usage = 4 [json_name = "usage"];
+inline bool EncodeResponse::_internal_has_usage() const {
+  return this != internal_default_instance() && _impl_.usage_ != nullptr;
+}
+inline bool EncodeResponse::has_usage() const {
+  return _internal_has_usage();
+}
+inline const ::ember::v1::Usage& EncodeResponse::_internal_usage() const {
+  const ::ember::v1::Usage* p = _impl_.usage_;
+  return p != nullptr ? *p : reinterpret_cast<const ::ember::v1::Usage&>(
+      ::ember::v1::_Usage_default_instance_);
+}
+inline const ::ember::v1::Usage& EncodeResponse::usage() const {
+  // @@protoc_insertion_point(field_get:ember.v1.EncodeResponse.usage)
+  return _internal_usage();
+}
+inline void EncodeResponse::unsafe_arena_set_allocated_usage(
+    ::ember::v1::Usage* usage) {
+  if (GetArenaForAllocation() == nullptr) {
+    delete reinterpret_cast<::PROTOBUF_NAMESPACE_ID::MessageLite*>(_impl_.usage_);
+  }
+  _impl_.usage_ = usage;
+  if (usage) {
+    
+  } else {
+    
+  }
+  // @@protoc_insertion_point(field_unsafe_arena_set_allocated:ember.v1.EncodeResponse.usage)
+}
+inline ::ember::v1::Usage* EncodeResponse::release_usage() {
+  
+  ::ember::v1::Usage* temp = _impl_.usage_;
+  _impl_.usage_ = nullptr;
+#ifdef PROTOBUF_FORCE_COPY_IN_RELEASE
+  auto* old =  reinterpret_cast<::PROTOBUF_NAMESPACE_ID::MessageLite*>(temp);
+  temp = ::PROTOBUF_NAMESPACE_ID::internal::DuplicateIfNonNull(temp);
+  if (GetArenaForAllocation() == nullptr) { delete old; }
+#else  // PROTOBUF_FORCE_COPY_IN_RELEASE
+  if (GetArenaForAllocation() != nullptr) {
+    temp = ::PROTOBUF_NAMESPACE_ID::internal::DuplicateIfNonNull(temp);
+  }
+#endif  // !PROTOBUF_FORCE_COPY_IN_RELEASE
+  return temp;
+}
+inline ::ember::v1::Usage* EncodeResponse::unsafe_arena_release_usage() {
+  // @@protoc_insertion_point(field_release:ember.v1.EncodeResponse.usage)
+  
+  ::ember::v1::Usage* temp = _impl_.usage_;
+  _impl_.usage_ = nullptr;
+  return temp;
+}
+inline ::ember::v1::Usage* EncodeResponse::_internal_mutable_usage() {
+  
+  if (_impl_.usage_ == nullptr) {
+    auto* p = CreateMaybeMessage<::ember::v1::Usage>(GetArenaForAllocation());
+    _impl_.usage_ = p;
+  }
+  return _impl_.usage_;
+}
+inline ::ember::v1::Usage* EncodeResponse::mutable_usage() {
+  ::ember::v1::Usage* _msg = _internal_mutable_usage();
+  // @@protoc_insertion_point(field_mutable:ember.v1.EncodeResponse.usage)
+  return _msg;
+}
+inline void EncodeResponse::set_allocated_usage(::ember::v1::Usage* usage) {
+  ::PROTOBUF_NAMESPACE_ID::Arena* message_arena = GetArenaForAllocation();
+  if (message_arena == nullptr) {
+    delete reinterpret_cast< ::PROTOBUF_NAMESPACE_ID::MessageLite*>(_impl_.usage_);
+  }
+  if (usage) {
+    ::PROTOBUF_NAMESPACE_ID::Arena* submessage_arena =
+        ::PROTOBUF_NAMESPACE_ID::Arena::InternalGetOwningArena(
+                reinterpret_cast<::PROTOBUF_NAMESPACE_ID::MessageLite*>(usage));
+    if (message_arena != submessage_arena) {
+      usage = ::PROTOBUF_NAMESPACE_ID::internal::GetOwnedMessage(
+          message_arena, usage, submessage_arena);
+    }
+    
+  } else {
+    
+  }
+  _impl_.usage_ = usage;
+  // @@protoc_insertion_point(field_set_allocated:ember.v1.EncodeResponse.usage)
+}
+
+// .ember.v1.Timing timing = 5 [json_name = "timing"];
+inline bool EncodeResponse::_internal_has_timing() const {
+  return this != internal_default_instance() && _impl_.timing_ != nullptr;
+}
+inline bool EncodeResponse::has_timing() const {
+  return _internal_has_timing();
+}
+inline const ::ember::v1::Timing& EncodeResponse::_internal_timing() const {
+  const ::ember::v1::Timing* p = _impl_.timing_;
+  return p != nullptr ? *p : reinterpret_cast<const ::ember::v1::Timing&>(
+      ::ember::v1::_Timing_default_instance_);
+}
+inline const ::ember::v1::Timing& EncodeResponse::timing() const {
+  // @@protoc_insertion_point(field_get:ember.v1.EncodeResponse.timing)
+  return _internal_timing();
+}
+inline void EncodeResponse::unsafe_arena_set_allocated_timing(
+    ::ember::v1::Timing* timing) {
+  if (GetArenaForAllocation() == nullptr) {
+    delete reinterpret_cast<::PROTOBUF_NAMESPACE_ID::MessageLite*>(_impl_.timing_);
+  }
+  _impl_.timing_ = timing;
+  if (timing) {
+    
+  } else {
+    
+  }
+  // @@protoc_insertion_point(field_unsafe_arena_set_allocated:ember.v1.EncodeResponse.timing)
+}
+inline ::ember::v1::Timing* EncodeResponse::release_timing() {
+  
+  ::ember::v1::Timing* temp = _impl_.timing_;
+  _impl_.timing_ = nullptr;
+#ifdef PROTOBUF_FORCE_COPY_IN_RELEASE
+  auto* old =  reinterpret_cast<::PROTOBUF_NAMESPACE_ID::MessageLite*>(temp);
+  temp = ::PROTOBUF_NAMESPACE_ID::internal::DuplicateIfNonNull(temp);
+  if (GetArenaForAllocation() == nullptr) { delete old; }
+#else  // PROTOBUF_FORCE_COPY_IN_RELEASE
+  if (GetArenaForAllocation() != nullptr) {
+    temp = ::PROTOBUF_NAMESPACE_ID::internal::DuplicateIfNonNull(temp);
+  }
+#endif  // !PROTOBUF_FORCE_COPY_IN_RELEASE
+  return temp;
+}
+inline ::ember::v1::Timing* EncodeResponse::unsafe_arena_release_timing() {
+  // @@protoc_insertion_point(field_release:ember.v1.EncodeResponse.timing)
+  
+  ::ember::v1::Timing* temp = _impl_.timing_;
+  _impl_.timing_ = nullptr;
+  return temp;
+}
+inline ::ember::v1::Timing* EncodeResponse::_internal_mutable_timing() {
+  
+  if (_impl_.timing_ == nullptr) {
+    auto* p = CreateMaybeMessage<::ember::v1::Timing>(GetArenaForAllocation());
+    _impl_.timing_ = p;
+  }
+  return _impl_.timing_;
+}
+inline ::ember::v1::Timing* EncodeResponse::mutable_timing() {
+  ::ember::v1::Timing* _msg = _internal_mutable_timing();
+  // @@protoc_insertion_point(field_mutable:ember.v1.EncodeResponse.timing)
+  return _msg;
+}
+inline void EncodeResponse::set_allocated_timing(::ember::v1::Timing* timing) {
+  ::PROTOBUF_NAMESPACE_ID::Arena* message_arena = GetArenaForAllocation();
+  if (message_arena == nullptr) {
+    delete reinterpret_cast< ::PROTOBUF_NAMESPACE_ID::MessageLite*>(_impl_.timing_);
+  }
+  if (timing) {
+    ::PROTOBUF_NAMESPACE_ID::Arena* submessage_arena =
+        ::PROTOBUF_NAMESPACE_ID::Arena::InternalGetOwningArena(
+                reinterpret_cast<::PROTOBUF_NAMESPACE_ID::MessageLite*>(timing));
+    if (message_arena != submessage_arena) {
+      timing = ::PROTOBUF_NAMESPACE_ID::internal::GetOwnedMessage(
+          message_arena, timing, submessage_arena);
+    }
+    
+  } else {
+    
+  }
+  _impl_.timing_ = timing;
+  // @@protoc_insertion_point(field_set_allocated:ember.v1.EncodeResponse.timing)
+}
+
+// string model = 6 [json_name = "model"];
+inline void EncodeResponse::clear_model() {
+  _impl_.model_.ClearToEmpty();
+}
+inline const std::string& EncodeResponse::model() const {
+  // @@protoc_insertion_point(field_get:ember.v1.EncodeResponse.model)
+  return _internal_model();
+}
+template <typename ArgT0, typename... ArgT>
+inline PROTOBUF_ALWAYS_INLINE
+void EncodeResponse::set_model(ArgT0&& arg0, ArgT... args) {
+ 
+ _impl_.model_.Set(static_cast<ArgT0 &&>(arg0), args..., GetArenaForAllocation());
+  // @@protoc_insertion_point(field_set:ember.v1.EncodeResponse.model)
+}
+inline std::string* EncodeResponse::mutable_model() {
+  std::string* _s = _internal_mutable_model();
+  // @@protoc_insertion_point(field_mutable:ember.v1.EncodeResponse.model)
+  return _s;
+}
+inline const std::string& EncodeResponse::_internal_model() const {
+  return _impl_.model_.Get();
+}
+inline void EncodeResponse::_internal_set_model(const std::string& value) {
+  
+  _impl_.model_.Set(value, GetArenaForAllocation());
+}
+inline std::string* EncodeResponse::_internal_mutable_model() {
+  
+  return _impl_.model_.Mutable(GetArenaForAllocation());
+}
+inline std::string* EncodeResponse::release_model() {
+  // @@protoc_insertion_point(field_release:ember.v1.EncodeResponse.model)
+  return _impl_.model_.Release();
+}
+inline void EncodeResponse::set_allocated_model(std::string* model) {
+  if (model != nullptr) {
+    
+  } else {
+    
+  }
+  _impl_.model_.SetAllocated(model, GetArenaForAllocation());
+#ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  if (_impl_.model_.IsDefault()) {
+    _impl_.model_.Set("", GetArenaForAllocation());
+  }
+#endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  // @@protoc_insertion_point(field_set_allocated:ember.v1.EncodeResponse.model)
+}
+
 #ifdef __GNUC__
   #pragma GCC diagnostic pop
 #endif  // __GNUC__
+// -------------------------------------------------------------------
+
+// -------------------------------------------------------------------
+
 // -------------------------------------------------------------------
 
 // -------------------------------------------------------------------
@@ -7899,6 +9130,11 @@ template <> struct is_proto_enum< ::ember::v1::EmbeddingPrecision> : ::std::true
 template <>
 inline const EnumDescriptor* GetEnumDescriptor< ::ember::v1::EmbeddingPrecision>() {
   return ::ember::v1::EmbeddingPrecision_descriptor();
+}
+template <> struct is_proto_enum< ::ember::v1::EmbeddingOutput> : ::std::true_type {};
+template <>
+inline const EnumDescriptor* GetEnumDescriptor< ::ember::v1::EmbeddingOutput>() {
+  return ::ember::v1::EmbeddingOutput_descriptor();
 }
 
 PROTOBUF_NAMESPACE_CLOSE

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file ember/v1/embed.proto.
  */
 export const file_ember_v1_embed: GenFile = /*@__PURE__*/
-  fileDesc("ChRlbWJlci92MS9lbWJlZC5wcm90bxIIZW1iZXIudjEiFwoIVG9rZW5JZHMSCwoDaWRzGAEgAygDIlAKCkVtYmVkSW5wdXQSDgoEdGV4dBgBIAEoCUgAEicKCXRva2VuX2lkcxgCIAEoCzISLmVtYmVyLnYxLlRva2VuSWRzSABCCQoHY29udGVudCIuChJRdWFudGl6YXRpb25SYW5nZXMSCwoDbWluGAEgAygCEgsKA21heBgCIAMoAiKuAQoPUXVhbnRpemVkTWF0cml4Ei8KCXByZWNpc2lvbhgBIAEoDjIcLmVtYmVyLnYxLkVtYmVkZGluZ1ByZWNpc2lvbhIMCgRyb3dzGAIgASgNEgwKBGNvbHMYAyABKA0SDAoEZGF0YRgEIAEoDBISCgpkaW1lbnNpb25zGAUgASgNEiwKBnJhbmdlcxgGIAEoCzIcLmVtYmVyLnYxLlF1YW50aXphdGlvblJhbmdlcyI9CgtGbG9hdE1hdHJpeBIMCgRyb3dzGAEgASgNEgwKBGNvbHMYAiABKA0SEgoKZmxvYXQzMl9sZRgDIAEoDCLaAgoMRW1iZWRSZXF1ZXN0EiQKBmlucHV0cxgBIAMoCzIULmVtYmVyLnYxLkVtYmVkSW5wdXQSFgoJbm9ybWFsaXplGAIgASgISACIAQESFwoKZGltZW5zaW9ucxgDIAEoBUgBiAEBEigKCnRydW5jYXRpb24YBCABKAsyFC5lbWJlci52MS5UcnVuY2F0aW9uEhMKC3Byb21wdF9uYW1lGAUgASgJEikKBmZvcm1hdBgGIAEoDjIZLmVtYmVyLnYxLkVtYmVkZGluZ0Zvcm1hdBINCgVtb2RlbBgHIAEoCRIvCglwcmVjaXNpb24YCCABKA4yHC5lbWJlci52MS5FbWJlZGRpbmdQcmVjaXNpb24SLAoGcmFuZ2VzGAkgASgLMhwuZW1iZXIudjEuUXVhbnRpemF0aW9uUmFuZ2VzQgwKCl9ub3JtYWxpemVCDQoLX2RpbWVuc2lvbnMiLwoJRW1iZWRkaW5nEg4KBnZhbHVlcxgBIAMoAhISCgpmbG9hdDMyX2xlGAIgASgMIt4BCg1FbWJlZFJlc3BvbnNlEicKCmVtYmVkZGluZ3MYASADKAsyEy5lbWJlci52MS5FbWJlZGRpbmcSHgoFdXNhZ2UYAiABKAsyDy5lbWJlci52MS5Vc2FnZRIgCgZ0aW1pbmcYAyABKAsyEC5lbWJlci52MS5UaW1pbmcSDQoFbW9kZWwYBCABKAkSJQoGbWF0cml4GAUgASgLMhUuZW1iZXIudjEuRmxvYXRNYXRyaXgSLAoJcXVhbnRpemVkGAYgASgLMhkuZW1iZXIudjEuUXVhbnRpemVkTWF0cml4Ik8KEkVtYmVkU3RyZWFtUmVxdWVzdBIQCghiYXRjaF9pZBgBIAEoCRInCgdyZXF1ZXN0GAIgASgLMhYuZW1iZXIudjEuRW1iZWRSZXF1ZXN0IoUBChNFbWJlZFN0cmVhbVJlc3BvbnNlEhAKCGJhdGNoX2lkGAEgASgJEisKCHJlc3BvbnNlGAIgASgLMhcuZW1iZXIudjEuRW1iZWRSZXNwb25zZUgAEiUKBWVycm9yGAMgASgLMhQuZW1iZXIudjEuQmF0Y2hFcnJvckgAQggKBnJlc3VsdCKIAQoSRW1iZWRTcGFyc2VSZXF1ZXN0EiQKBmlucHV0cxgBIAMoCzIULmVtYmVyLnYxLkVtYmVkSW5wdXQSKAoKdHJ1bmNhdGlvbhgCIAEoCzIULmVtYmVyLnYxLlRydW5jYXRpb24SEwoLcHJvbXB0X25hbWUYAyABKAkSDQoFbW9kZWwYBCABKAkiMgoPU3BhcnNlRW1iZWRkaW5nEg8KB2luZGljZXMYASADKA0SDgoGdmFsdWVzGAIgAygCIpUBChNFbWJlZFNwYXJzZVJlc3BvbnNlEi0KCmVtYmVkZGluZ3MYASADKAsyGS5lbWJlci52MS5TcGFyc2VFbWJlZGRpbmcSHgoFdXNhZ2UYAiABKAsyDy5lbWJlci52MS5Vc2FnZRIgCgZ0aW1pbmcYAyABKAsyEC5lbWJlci52MS5UaW1pbmcSDQoFbW9kZWwYBCABKAkijQEKEVNpbWlsYXJpdHlSZXF1ZXN0EhcKD3NvdXJjZV9zZW50ZW5jZRgBIAEoCRIRCglzZW50ZW5jZXMYAiADKAkSKAoKdHJ1bmNhdGlvbhgDIAEoCzIULmVtYmVyLnYxLlRydW5jYXRpb24SEwoLcHJvbXB0X25hbWUYBCABKAkSDQoFbW9kZWwYBSABKAkidQoSU2ltaWxhcml0eVJlc3BvbnNlEg4KBnNjb3JlcxgBIAMoAhIeCgV1c2FnZRgCIAEoCzIPLmVtYmVyLnYxLlVzYWdlEiAKBnRpbWluZxgDIAEoCzIQLmVtYmVyLnYxLlRpbWluZxINCgVtb2RlbBgEIAEoCSKIAQoSRW1iZWRUb2tlbnNSZXF1ZXN0EiQKBmlucHV0cxgBIAMoCzIULmVtYmVyLnYxLkVtYmVkSW5wdXQSKAoKdHJ1bmNhdGlvbhgCIAEoCzIULmVtYmVyLnYxLlRydW5jYXRpb24SEwoLcHJvbXB0X25hbWUYAyABKAkSDQoFbW9kZWwYBCABKAkiegoPVG9rZW5FbWJlZGRpbmdzEiUKBnN0YXRlcxgBIAEoCzIVLmVtYmVyLnYxLkZsb2F0TWF0cml4EhEKCXRva2VuX2lkcxgCIAMoDRIOCgZzdGFydHMYAyADKA0SDAoEZW5kcxgEIAMoDRIPCgdzcGVjaWFsGAUgAygIIpIBChNFbWJlZFRva2Vuc1Jlc3BvbnNlEioKB3Jlc3VsdHMYASADKAsyGS5lbWJlci52MS5Ub2tlbkVtYmVkZGluZ3MSHgoFdXNhZ2UYAiABKAsyDy5lbWJlci52MS5Vc2FnZRIgCgZ0aW1pbmcYAyABKAsyEC5lbWJlci52MS5UaW1pbmcSDQoFbW9kZWwYBCABKAkqjQEKD0VtYmVkZGluZ0Zvcm1hdBIgChxFTUJFRERJTkdfRk9STUFUX1VOU1BFQ0lGSUVEEAASGgoWRU1CRURESU5HX0ZPUk1BVF9GTE9BVBABEh8KG0VNQkVERElOR19GT1JNQVRfRkxPQVQzMl9MRRACEhsKF0VNQkVERElOR19GT1JNQVRfTUFUUklYEAMq2AEKEkVtYmVkZGluZ1ByZWNpc2lvbhIjCh9FTUJFRERJTkdfUFJFQ0lTSU9OX1VOU1BFQ0lGSUVEEAASHwobRU1CRURESU5HX1BSRUNJU0lPTl9GTE9BVDMyEAESHAoYRU1CRURESU5HX1BSRUNJU0lPTl9JTlQ4EAISHQoZRU1CRURESU5HX1BSRUNJU0lPTl9VSU5UOBADEh4KGkVNQkVERElOR19QUkVDSVNJT05fQklOQVJZEAQSHwobRU1CRURESU5HX1BSRUNJU0lPTl9VQklOQVJZEAUy+QIKDEVtYmVkU2VydmljZRI4CgVFbWJlZBIWLmVtYmVyLnYxLkVtYmVkUmVxdWVzdBoXLmVtYmVyLnYxLkVtYmVkUmVzcG9uc2USTgoLRW1iZWRTdHJlYW0SHC5lbWJlci52MS5FbWJlZFN0cmVhbVJlcXVlc3QaHS5lbWJlci52MS5FbWJlZFN0cmVhbVJlc3BvbnNlKAEwARJKCgtFbWJlZFNwYXJzZRIcLmVtYmVyLnYxLkVtYmVkU3BhcnNlUmVxdWVzdBodLmVtYmVyLnYxLkVtYmVkU3BhcnNlUmVzcG9uc2USRwoKU2ltaWxhcml0eRIbLmVtYmVyLnYxLlNpbWlsYXJpdHlSZXF1ZXN0GhwuZW1iZXIudjEuU2ltaWxhcml0eVJlc3BvbnNlEkoKC0VtYmVkVG9rZW5zEhwuZW1iZXIudjEuRW1iZWRUb2tlbnNSZXF1ZXN0Gh0uZW1iZXIudjEuRW1iZWRUb2tlbnNSZXNwb25zZUJ+Cgxjb20uZW1iZXIudjFCCkVtYmVkUHJvdG9QAVo4Z2l0aHViLmNvbS9lbWJlci1zZXJ2ZS9lbWJlci9jbGllbnRzL2dvL2VtYmVyL3YxO2VtYmVydjGiAgNFWFiqAghFbWJlci5WMcoCCEVtYmVyXFYx6gIJRW1iZXI6OlYxYgZwcm90bzM", [file_ember_v1_common]);
+  fileDesc("ChRlbWJlci92MS9lbWJlZC5wcm90bxIIZW1iZXIudjEiFwoIVG9rZW5JZHMSCwoDaWRzGAEgAygDIlAKCkVtYmVkSW5wdXQSDgoEdGV4dBgBIAEoCUgAEicKCXRva2VuX2lkcxgCIAEoCzISLmVtYmVyLnYxLlRva2VuSWRzSABCCQoHY29udGVudCIuChJRdWFudGl6YXRpb25SYW5nZXMSCwoDbWluGAEgAygCEgsKA21heBgCIAMoAiKuAQoPUXVhbnRpemVkTWF0cml4Ei8KCXByZWNpc2lvbhgBIAEoDjIcLmVtYmVyLnYxLkVtYmVkZGluZ1ByZWNpc2lvbhIMCgRyb3dzGAIgASgNEgwKBGNvbHMYAyABKA0SDAoEZGF0YRgEIAEoDBISCgpkaW1lbnNpb25zGAUgASgNEiwKBnJhbmdlcxgGIAEoCzIcLmVtYmVyLnYxLlF1YW50aXphdGlvblJhbmdlcyI9CgtGbG9hdE1hdHJpeBIMCgRyb3dzGAEgASgNEgwKBGNvbHMYAiABKA0SEgoKZmxvYXQzMl9sZRgDIAEoDCLaAgoMRW1iZWRSZXF1ZXN0EiQKBmlucHV0cxgBIAMoCzIULmVtYmVyLnYxLkVtYmVkSW5wdXQSFgoJbm9ybWFsaXplGAIgASgISACIAQESFwoKZGltZW5zaW9ucxgDIAEoBUgBiAEBEigKCnRydW5jYXRpb24YBCABKAsyFC5lbWJlci52MS5UcnVuY2F0aW9uEhMKC3Byb21wdF9uYW1lGAUgASgJEikKBmZvcm1hdBgGIAEoDjIZLmVtYmVyLnYxLkVtYmVkZGluZ0Zvcm1hdBINCgVtb2RlbBgHIAEoCRIvCglwcmVjaXNpb24YCCABKA4yHC5lbWJlci52MS5FbWJlZGRpbmdQcmVjaXNpb24SLAoGcmFuZ2VzGAkgASgLMhwuZW1iZXIudjEuUXVhbnRpemF0aW9uUmFuZ2VzQgwKCl9ub3JtYWxpemVCDQoLX2RpbWVuc2lvbnMiLwoJRW1iZWRkaW5nEg4KBnZhbHVlcxgBIAMoAhISCgpmbG9hdDMyX2xlGAIgASgMIt4BCg1FbWJlZFJlc3BvbnNlEicKCmVtYmVkZGluZ3MYASADKAsyEy5lbWJlci52MS5FbWJlZGRpbmcSHgoFdXNhZ2UYAiABKAsyDy5lbWJlci52MS5Vc2FnZRIgCgZ0aW1pbmcYAyABKAsyEC5lbWJlci52MS5UaW1pbmcSDQoFbW9kZWwYBCABKAkSJQoGbWF0cml4GAUgASgLMhUuZW1iZXIudjEuRmxvYXRNYXRyaXgSLAoJcXVhbnRpemVkGAYgASgLMhkuZW1iZXIudjEuUXVhbnRpemVkTWF0cml4Ik8KEkVtYmVkU3RyZWFtUmVxdWVzdBIQCghiYXRjaF9pZBgBIAEoCRInCgdyZXF1ZXN0GAIgASgLMhYuZW1iZXIudjEuRW1iZWRSZXF1ZXN0IoUBChNFbWJlZFN0cmVhbVJlc3BvbnNlEhAKCGJhdGNoX2lkGAEgASgJEisKCHJlc3BvbnNlGAIgASgLMhcuZW1iZXIudjEuRW1iZWRSZXNwb25zZUgAEiUKBWVycm9yGAMgASgLMhQuZW1iZXIudjEuQmF0Y2hFcnJvckgAQggKBnJlc3VsdCKIAQoSRW1iZWRTcGFyc2VSZXF1ZXN0EiQKBmlucHV0cxgBIAMoCzIULmVtYmVyLnYxLkVtYmVkSW5wdXQSKAoKdHJ1bmNhdGlvbhgCIAEoCzIULmVtYmVyLnYxLlRydW5jYXRpb24SEwoLcHJvbXB0X25hbWUYAyABKAkSDQoFbW9kZWwYBCABKAkiMgoPU3BhcnNlRW1iZWRkaW5nEg8KB2luZGljZXMYASADKA0SDgoGdmFsdWVzGAIgAygCIpUBChNFbWJlZFNwYXJzZVJlc3BvbnNlEi0KCmVtYmVkZGluZ3MYASADKAsyGS5lbWJlci52MS5TcGFyc2VFbWJlZGRpbmcSHgoFdXNhZ2UYAiABKAsyDy5lbWJlci52MS5Vc2FnZRIgCgZ0aW1pbmcYAyABKAsyEC5lbWJlci52MS5UaW1pbmcSDQoFbW9kZWwYBCABKAkijQEKEVNpbWlsYXJpdHlSZXF1ZXN0EhcKD3NvdXJjZV9zZW50ZW5jZRgBIAEoCRIRCglzZW50ZW5jZXMYAiADKAkSKAoKdHJ1bmNhdGlvbhgDIAEoCzIULmVtYmVyLnYxLlRydW5jYXRpb24SEwoLcHJvbXB0X25hbWUYBCABKAkSDQoFbW9kZWwYBSABKAkidQoSU2ltaWxhcml0eVJlc3BvbnNlEg4KBnNjb3JlcxgBIAMoAhIeCgV1c2FnZRgCIAEoCzIPLmVtYmVyLnYxLlVzYWdlEiAKBnRpbWluZxgDIAEoCzIQLmVtYmVyLnYxLlRpbWluZxINCgVtb2RlbBgEIAEoCSKIAQoSRW1iZWRUb2tlbnNSZXF1ZXN0EiQKBmlucHV0cxgBIAMoCzIULmVtYmVyLnYxLkVtYmVkSW5wdXQSKAoKdHJ1bmNhdGlvbhgCIAEoCzIULmVtYmVyLnYxLlRydW5jYXRpb24SEwoLcHJvbXB0X25hbWUYAyABKAkSDQoFbW9kZWwYBCABKAkiegoPVG9rZW5FbWJlZGRpbmdzEiUKBnN0YXRlcxgBIAEoCzIVLmVtYmVyLnYxLkZsb2F0TWF0cml4EhEKCXRva2VuX2lkcxgCIAMoDRIOCgZzdGFydHMYAyADKA0SDAoEZW5kcxgEIAMoDRIPCgdzcGVjaWFsGAUgAygIIpIBChNFbWJlZFRva2Vuc1Jlc3BvbnNlEioKB3Jlc3VsdHMYASADKAsyGS5lbWJlci52MS5Ub2tlbkVtYmVkZGluZ3MSHgoFdXNhZ2UYAiABKAsyDy5lbWJlci52MS5Vc2FnZRIgCgZ0aW1pbmcYAyABKAsyEC5lbWJlci52MS5UaW1pbmcSDQoFbW9kZWwYBCABKAki1QEKDUVuY29kZVJlcXVlc3QSJAoGaW5wdXRzGAEgAygLMhQuZW1iZXIudjEuRW1iZWRJbnB1dBIqCgdvdXRwdXRzGAIgAygOMhkuZW1iZXIudjEuRW1iZWRkaW5nT3V0cHV0EhYKCW5vcm1hbGl6ZRgDIAEoCEgAiAEBEigKCnRydW5jYXRpb24YBCABKAsyFC5lbWJlci52MS5UcnVuY2F0aW9uEhMKC3Byb21wdF9uYW1lGAUgASgJEg0KBW1vZGVsGAYgASgJQgwKCl9ub3JtYWxpemUi4AEKDkVuY29kZVJlc3BvbnNlEiQKBWRlbnNlGAEgASgLMhUuZW1iZXIudjEuRmxvYXRNYXRyaXgSKQoGc3BhcnNlGAIgAygLMhkuZW1iZXIudjEuU3BhcnNlRW1iZWRkaW5nEiwKDW11bHRpX3ZlY3RvcnMYAyADKAsyFS5lbWJlci52MS5GbG9hdE1hdHJpeBIeCgV1c2FnZRgEIAEoCzIPLmVtYmVyLnYxLlVzYWdlEiAKBnRpbWluZxgFIAEoCzIQLmVtYmVyLnYxLlRpbWluZxINCgVtb2RlbBgGIAEoCSqNAQoPRW1iZWRkaW5nRm9ybWF0EiAKHEVNQkVERElOR19GT1JNQVRfVU5TUEVDSUZJRUQQABIaChZFTUJFRERJTkdfRk9STUFUX0ZMT0FUEAESHwobRU1CRURESU5HX0ZPUk1BVF9GTE9BVDMyX0xFEAISGwoXRU1CRURESU5HX0ZPUk1BVF9NQVRSSVgQAyrYAQoSRW1iZWRkaW5nUHJlY2lzaW9uEiMKH0VNQkVERElOR19QUkVDSVNJT05fVU5TUEVDSUZJRUQQABIfChtFTUJFRERJTkdfUFJFQ0lTSU9OX0ZMT0FUMzIQARIcChhFTUJFRERJTkdfUFJFQ0lTSU9OX0lOVDgQAhIdChlFTUJFRERJTkdfUFJFQ0lTSU9OX1VJTlQ4EAMSHgoaRU1CRURESU5HX1BSRUNJU0lPTl9CSU5BUlkQBBIfChtFTUJFRERJTkdfUFJFQ0lTSU9OX1VCSU5BUlkQBSqPAQoPRW1iZWRkaW5nT3V0cHV0EiAKHEVNQkVERElOR19PVVRQVVRfVU5TUEVDSUZJRUQQABIaChZFTUJFRERJTkdfT1VUUFVUX0RFTlNFEAESGwoXRU1CRURESU5HX09VVFBVVF9TUEFSU0UQAhIhCh1FTUJFRERJTkdfT1VUUFVUX01VTFRJX1ZFQ1RPUhADMrYDCgxFbWJlZFNlcnZpY2USOAoFRW1iZWQSFi5lbWJlci52MS5FbWJlZFJlcXVlc3QaFy5lbWJlci52MS5FbWJlZFJlc3BvbnNlEk4KC0VtYmVkU3RyZWFtEhwuZW1iZXIudjEuRW1iZWRTdHJlYW1SZXF1ZXN0Gh0uZW1iZXIudjEuRW1iZWRTdHJlYW1SZXNwb25zZSgBMAESSgoLRW1iZWRTcGFyc2USHC5lbWJlci52MS5FbWJlZFNwYXJzZVJlcXVlc3QaHS5lbWJlci52MS5FbWJlZFNwYXJzZVJlc3BvbnNlEkcKClNpbWlsYXJpdHkSGy5lbWJlci52MS5TaW1pbGFyaXR5UmVxdWVzdBocLmVtYmVyLnYxLlNpbWlsYXJpdHlSZXNwb25zZRJKCgtFbWJlZFRva2VucxIcLmVtYmVyLnYxLkVtYmVkVG9rZW5zUmVxdWVzdBodLmVtYmVyLnYxLkVtYmVkVG9rZW5zUmVzcG9uc2USOwoGRW5jb2RlEhcuZW1iZXIudjEuRW5jb2RlUmVxdWVzdBoYLmVtYmVyLnYxLkVuY29kZVJlc3BvbnNlQn4KDGNvbS5lbWJlci52MUIKRW1iZWRQcm90b1ABWjhnaXRodWIuY29tL2VtYmVyLXNlcnZlL2VtYmVyL2NsaWVudHMvZ28vZW1iZXIvdjE7ZW1iZXJ2MaICA0VYWKoCCEVtYmVyLlYxygIIRW1iZXJcVjHqAglFbWJlcjo6VjFiBnByb3RvMw", [file_ember_v1_common]);
 
 /**
  * TokenIds is an input given as token ids, fed to the model exactly as given.
@@ -773,6 +773,120 @@ export const EmbedTokensResponseSchema: GenMessage<EmbedTokensResponse> = /*@__P
   messageDesc(file_ember_v1_embed, 17);
 
 /**
+ * EncodeRequest asks for one or several outputs of each input.
+ *
+ * @generated from message ember.v1.EncodeRequest
+ */
+export type EncodeRequest = Message<"ember.v1.EncodeRequest"> & {
+  /**
+   * The inputs; at least one, at most the server's max client batch size.
+   *
+   * @generated from field: repeated ember.v1.EmbedInput inputs = 1;
+   */
+  inputs: EmbedInput[];
+
+  /**
+   * The outputs wanted, at least one; each must be one the model gives (GetModelInfo.outputs),
+   * else FAILED_PRECONDITION.
+   *
+   * @generated from field: repeated ember.v1.EmbeddingOutput outputs = 2;
+   */
+  outputs: EmbeddingOutput[];
+
+  /**
+   * Whether to L2-normalize dense vectors and each multi-vector. Unset: true.
+   *
+   * @generated from field: optional bool normalize = 3;
+   */
+  normalize?: boolean | undefined;
+
+  /**
+   * What to do with inputs over the model's maximum input length.
+   *
+   * @generated from field: ember.v1.Truncation truncation = 4;
+   */
+  truncation?: Truncation | undefined;
+
+  /**
+   * The name of a prompt from the model's configuration, prepended to every text input.
+   *
+   * @generated from field: string prompt_name = 5;
+   */
+  promptName: string;
+
+  /**
+   * The model to run: a served model id or alias. With one model loaded any value (or none) is
+   * accepted; with several, empty picks the first and an unknown name is NOT_FOUND.
+   *
+   * @generated from field: string model = 6;
+   */
+  model: string;
+};
+
+/**
+ * Describes the message ember.v1.EncodeRequest.
+ * Use `create(EncodeRequestSchema)` to create a new message.
+ */
+export const EncodeRequestSchema: GenMessage<EncodeRequest> = /*@__PURE__*/
+  messageDesc(file_ember_v1_embed, 18);
+
+/**
+ * EncodeResponse holds, per output asked for, one result per input in input order.
+ *
+ * @generated from message ember.v1.EncodeResponse
+ */
+export type EncodeResponse = Message<"ember.v1.EncodeResponse"> & {
+  /**
+   * The dense vectors, one row per input, when asked for.
+   *
+   * @generated from field: ember.v1.FloatMatrix dense = 1;
+   */
+  dense?: FloatMatrix | undefined;
+
+  /**
+   * The sparse vectors, one per input, when asked for.
+   *
+   * @generated from field: repeated ember.v1.SparseEmbedding sparse = 2;
+   */
+  sparse: SparseEmbedding[];
+
+  /**
+   * The multi-vectors, one matrix per input (one row per vector), when asked for.
+   *
+   * @generated from field: repeated ember.v1.FloatMatrix multi_vectors = 3;
+   */
+  multiVectors: FloatMatrix[];
+
+  /**
+   * Tokens consumed.
+   *
+   * @generated from field: ember.v1.Usage usage = 4;
+   */
+  usage?: Usage | undefined;
+
+  /**
+   * Where the time went.
+   *
+   * @generated from field: ember.v1.Timing timing = 5;
+   */
+  timing?: Timing | undefined;
+
+  /**
+   * The served model's id.
+   *
+   * @generated from field: string model = 6;
+   */
+  model: string;
+};
+
+/**
+ * Describes the message ember.v1.EncodeResponse.
+ * Use `create(EncodeResponseSchema)` to create a new message.
+ */
+export const EncodeResponseSchema: GenMessage<EncodeResponse> = /*@__PURE__*/
+  messageDesc(file_ember_v1_embed, 19);
+
+/**
  * EmbeddingFormat says how vectors are encoded in the response.
  *
  * @generated from enum ember.v1.EmbeddingFormat
@@ -871,6 +985,49 @@ export const EmbeddingPrecisionSchema: GenEnum<EmbeddingPrecision> = /*@__PURE__
   enumDesc(file_ember_v1_embed, 1);
 
 /**
+ * EmbeddingOutput is one kind of vector an embedding model can give per input.
+ *
+ * @generated from enum ember.v1.EmbeddingOutput
+ */
+export enum EmbeddingOutput {
+  /**
+   * Not set: not a valid output.
+   *
+   * @generated from enum value: EMBEDDING_OUTPUT_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * One dense vector per input (the model's pooled embedding).
+   *
+   * @generated from enum value: EMBEDDING_OUTPUT_DENSE = 1;
+   */
+  DENSE = 1,
+
+  /**
+   * One sparse vector per input: SPLADE's, or BGE-M3's lexical weights (the largest weight of
+   * each token id of the input, special tokens left out).
+   *
+   * @generated from enum value: EMBEDDING_OUTPUT_SPARSE = 2;
+   */
+  SPARSE = 2,
+
+  /**
+   * Several vectors per input, one per token (ColBERT late interaction; BGE-M3: every token
+   * but the first).
+   *
+   * @generated from enum value: EMBEDDING_OUTPUT_MULTI_VECTOR = 3;
+   */
+  MULTI_VECTOR = 3,
+}
+
+/**
+ * Describes the enum ember.v1.EmbeddingOutput.
+ */
+export const EmbeddingOutputSchema: GenEnum<EmbeddingOutput> = /*@__PURE__*/
+  enumDesc(file_ember_v1_embed, 2);
+
+/**
  * EmbedService turns texts into dense or sparse vectors.
  *
  * @generated from service ember.v1.EmbedService
@@ -927,6 +1084,17 @@ export const EmbedService: GenService<{
     methodKind: "unary";
     input: typeof EmbedTokensRequestSchema;
     output: typeof EmbedTokensResponseSchema;
+  },
+  /**
+   * Encode returns the outputs asked for (dense, sparse, multi-vector) of each input, all from
+   * one forward pass (BGE-M3's three outputs; ColBERT's multi-vectors).
+   *
+   * @generated from rpc ember.v1.EmbedService.Encode
+   */
+  encode: {
+    methodKind: "unary";
+    input: typeof EncodeRequestSchema;
+    output: typeof EncodeResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_ember_v1_embed, 0);

@@ -173,6 +173,37 @@ public final class EmbedServiceGrpc {
     return getEmbedTokensMethod;
   }
 
+  private static volatile io.grpc.MethodDescriptor<com.ember.v1.EncodeRequest,
+      com.ember.v1.EncodeResponse> getEncodeMethod;
+
+  @io.grpc.stub.annotations.RpcMethod(
+      fullMethodName = SERVICE_NAME + '/' + "Encode",
+      requestType = com.ember.v1.EncodeRequest.class,
+      responseType = com.ember.v1.EncodeResponse.class,
+      methodType = io.grpc.MethodDescriptor.MethodType.UNARY)
+  public static io.grpc.MethodDescriptor<com.ember.v1.EncodeRequest,
+      com.ember.v1.EncodeResponse> getEncodeMethod() {
+    io.grpc.MethodDescriptor<com.ember.v1.EncodeRequest, com.ember.v1.EncodeResponse> getEncodeMethod;
+    if ((getEncodeMethod = EmbedServiceGrpc.getEncodeMethod) == null) {
+      synchronized (EmbedServiceGrpc.class) {
+        if ((getEncodeMethod = EmbedServiceGrpc.getEncodeMethod) == null) {
+          EmbedServiceGrpc.getEncodeMethod = getEncodeMethod =
+              io.grpc.MethodDescriptor.<com.ember.v1.EncodeRequest, com.ember.v1.EncodeResponse>newBuilder()
+              .setType(io.grpc.MethodDescriptor.MethodType.UNARY)
+              .setFullMethodName(generateFullMethodName(SERVICE_NAME, "Encode"))
+              .setSampledToLocalTracing(true)
+              .setRequestMarshaller(io.grpc.protobuf.ProtoUtils.marshaller(
+                  com.ember.v1.EncodeRequest.getDefaultInstance()))
+              .setResponseMarshaller(io.grpc.protobuf.ProtoUtils.marshaller(
+                  com.ember.v1.EncodeResponse.getDefaultInstance()))
+              .setSchemaDescriptor(new EmbedServiceMethodDescriptorSupplier("Encode"))
+              .build();
+        }
+      }
+    }
+    return getEncodeMethod;
+  }
+
   /**
    * Creates a new async stub that supports all call types for the service
    */
@@ -276,6 +307,17 @@ public final class EmbedServiceGrpc {
       io.grpc.stub.ServerCalls.asyncUnimplementedUnaryCall(getEmbedTokensMethod(), responseObserver);
     }
 
+    /**
+     * <pre>
+     * Encode returns the outputs asked for (dense, sparse, multi-vector) of each input, all from
+     * one forward pass (BGE-M3's three outputs; ColBERT's multi-vectors).
+     * </pre>
+     */
+    public void encode(com.ember.v1.EncodeRequest request,
+        io.grpc.stub.StreamObserver<com.ember.v1.EncodeResponse> responseObserver) {
+      io.grpc.stub.ServerCalls.asyncUnimplementedUnaryCall(getEncodeMethod(), responseObserver);
+    }
+
     @java.lang.Override public final io.grpc.ServerServiceDefinition bindService() {
       return io.grpc.ServerServiceDefinition.builder(getServiceDescriptor())
           .addMethod(
@@ -313,6 +355,13 @@ public final class EmbedServiceGrpc {
                 com.ember.v1.EmbedTokensRequest,
                 com.ember.v1.EmbedTokensResponse>(
                   this, METHODID_EMBED_TOKENS)))
+          .addMethod(
+            getEncodeMethod(),
+            io.grpc.stub.ServerCalls.asyncUnaryCall(
+              new MethodHandlers<
+                com.ember.v1.EncodeRequest,
+                com.ember.v1.EncodeResponse>(
+                  this, METHODID_ENCODE)))
           .build();
     }
   }
@@ -390,6 +439,18 @@ public final class EmbedServiceGrpc {
       io.grpc.stub.ClientCalls.asyncUnaryCall(
           getChannel().newCall(getEmbedTokensMethod(), getCallOptions()), request, responseObserver);
     }
+
+    /**
+     * <pre>
+     * Encode returns the outputs asked for (dense, sparse, multi-vector) of each input, all from
+     * one forward pass (BGE-M3's three outputs; ColBERT's multi-vectors).
+     * </pre>
+     */
+    public void encode(com.ember.v1.EncodeRequest request,
+        io.grpc.stub.StreamObserver<com.ember.v1.EncodeResponse> responseObserver) {
+      io.grpc.stub.ClientCalls.asyncUnaryCall(
+          getChannel().newCall(getEncodeMethod(), getCallOptions()), request, responseObserver);
+    }
   }
 
   /**
@@ -448,6 +509,17 @@ public final class EmbedServiceGrpc {
     public com.ember.v1.EmbedTokensResponse embedTokens(com.ember.v1.EmbedTokensRequest request) {
       return io.grpc.stub.ClientCalls.blockingUnaryCall(
           getChannel(), getEmbedTokensMethod(), getCallOptions(), request);
+    }
+
+    /**
+     * <pre>
+     * Encode returns the outputs asked for (dense, sparse, multi-vector) of each input, all from
+     * one forward pass (BGE-M3's three outputs; ColBERT's multi-vectors).
+     * </pre>
+     */
+    public com.ember.v1.EncodeResponse encode(com.ember.v1.EncodeRequest request) {
+      return io.grpc.stub.ClientCalls.blockingUnaryCall(
+          getChannel(), getEncodeMethod(), getCallOptions(), request);
     }
   }
 
@@ -512,13 +584,26 @@ public final class EmbedServiceGrpc {
       return io.grpc.stub.ClientCalls.futureUnaryCall(
           getChannel().newCall(getEmbedTokensMethod(), getCallOptions()), request);
     }
+
+    /**
+     * <pre>
+     * Encode returns the outputs asked for (dense, sparse, multi-vector) of each input, all from
+     * one forward pass (BGE-M3's three outputs; ColBERT's multi-vectors).
+     * </pre>
+     */
+    public com.google.common.util.concurrent.ListenableFuture<com.ember.v1.EncodeResponse> encode(
+        com.ember.v1.EncodeRequest request) {
+      return io.grpc.stub.ClientCalls.futureUnaryCall(
+          getChannel().newCall(getEncodeMethod(), getCallOptions()), request);
+    }
   }
 
   private static final int METHODID_EMBED = 0;
   private static final int METHODID_EMBED_SPARSE = 1;
   private static final int METHODID_SIMILARITY = 2;
   private static final int METHODID_EMBED_TOKENS = 3;
-  private static final int METHODID_EMBED_STREAM = 4;
+  private static final int METHODID_ENCODE = 4;
+  private static final int METHODID_EMBED_STREAM = 5;
 
   private static final class MethodHandlers<Req, Resp> implements
       io.grpc.stub.ServerCalls.UnaryMethod<Req, Resp>,
@@ -552,6 +637,10 @@ public final class EmbedServiceGrpc {
         case METHODID_EMBED_TOKENS:
           serviceImpl.embedTokens((com.ember.v1.EmbedTokensRequest) request,
               (io.grpc.stub.StreamObserver<com.ember.v1.EmbedTokensResponse>) responseObserver);
+          break;
+        case METHODID_ENCODE:
+          serviceImpl.encode((com.ember.v1.EncodeRequest) request,
+              (io.grpc.stub.StreamObserver<com.ember.v1.EncodeResponse>) responseObserver);
           break;
         default:
           throw new AssertionError();
@@ -622,6 +711,7 @@ public final class EmbedServiceGrpc {
               .addMethod(getEmbedSparseMethod())
               .addMethod(getSimilarityMethod())
               .addMethod(getEmbedTokensMethod())
+              .addMethod(getEncodeMethod())
               .build();
         }
       }

@@ -1,0 +1,128 @@
+"""Encode: the dense, sparse and multi-vector outputs a request asks for, from one forward.
+
+Each input goes to the engine once; on a model with extra heads (BGE-M3) its encoding asks
+for every output wanted (:class:`~ember.engines.types.Output` flags), on other models for the
+model's own output. Refusals name the outputs the model has.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from ember.engines import vectors
+from ember.engines.errors import EngineError, InvalidInputError, UnsupportedTaskError
+from ember.engines.types import (
+    EmbeddingOutput,
+    Encoding,
+    FloatArray,
+    IntArray,
+    ModelInfo,
+    Output,
+    Outputs,
+)
+from ember.service import validate
+from ember.service.jobs import EmbedJob, EncodeJob, EncodeResult
+from ember.service.scheduler import ItemValue
+from ember.service.tasks.base import ModelContext, Ran, TaskSpec
+from ember.service.tasks.embed import encode_inputs, inputs_cost_us
+
+_FLAGS = {
+    EmbeddingOutput.DENSE: Output.DENSE,
+    EmbeddingOutput.SPARSE: Output.SPARSE,
+    EmbeddingOutput.MULTI_VECTOR: Output.MULTI,
+}
+
+
+def require_outputs(info: ModelInfo, wanted: frozenset[EmbeddingOutput]) -> None:
+    """FAILED_PRECONDITION unless the model gives every output in ``wanted``, naming those it
+    has."""
+    missing = wanted - info.outputs
+    if not missing:
+        return
+    has = ", ".join(sorted(o.value for o in info.outputs)) or "none"
+    raise UnsupportedTaskError(
+        f"the loaded model {info.model_id!r} cannot give "
+        f"{', '.join(sorted(o.value for o in missing))} output; the outputs it has: {has}"
+    )
+
+
+def output_flags(info: ModelInfo, wanted: frozenset[EmbeddingOutput]) -> Output:
+    """What each encoding asks the engine for: the model's own output (DEFAULT) when that is
+    all that is wanted, else one flag per wanted output (served by the model's extra heads)."""
+    if not wanted & info.heads:
+        return Output.DEFAULT
+    flags = Output.DEFAULT
+    for output in wanted:
+        flags |= _FLAGS[output]
+    return flags
+
+
+class EncodeTask(TaskSpec[EncodeJob, EncodeResult]):
+    """See the module docstring."""
+
+    def check(self, job: EncodeJob, ctx: ModelContext) -> None:
+        if not job.outputs:
+            raise InvalidInputError("outputs is empty; ask for at least one", field="outputs")
+        require_outputs(ctx.info, job.outputs)
+        validate.check_count(len(job.inputs), ctx.limits.max_client_batch_size)
+        validate.resolve_prompt(job.prompt_name, ctx.info)
+
+    def cost_us(self, job: EncodeJob, ctx: ModelContext) -> float:
+        return inputs_cost_us(_as_embed(job), ctx)
+
+    def encode(self, job: EncodeJob, ctx: ModelContext) -> list[Encoding]:
+        encodings = encode_inputs(_as_embed(job), ctx)
+        flags = output_flags(ctx.info, job.outputs)
+        if flags is Output.DEFAULT:
+            return encodings
+        return [dataclasses.replace(e, output=flags) for e in encodings]
+
+    def head(self, job: EncodeJob, ctx: ModelContext, ran: Ran) -> EncodeResult:
+        values = [r.value for r in ran.results]
+        dense = None
+        if EmbeddingOutput.DENSE in job.outputs:
+            rows = [_dense(v) for v in values]
+            width = ctx.info.embedding_dim
+            matrix = np.stack(rows) if rows else np.zeros((0, width), dtype=np.float32)
+            dense = vectors.normalize(matrix) if job.normalize else matrix
+        sparse = None
+        if EmbeddingOutput.SPARSE in job.outputs:
+            pairs = [_sparse(v) for v in values]
+            sparse = ([p[0] for p in pairs], [p[1] for p in pairs])
+        multi = None
+        if EmbeddingOutput.MULTI_VECTOR in job.outputs:
+            multi = [_multi(v) for v in values]
+            if job.normalize:
+                multi = [vectors.normalize(m) for m in multi]
+        return EncodeResult(dense, sparse, multi, usage=ran.usage, timing=ran.timing)
+
+
+def _dense(value: ItemValue) -> FloatArray:
+    if isinstance(value, Outputs) and value.dense is not None:
+        return value.dense
+    if isinstance(value, np.ndarray) and value.ndim == 1:
+        return value
+    raise EngineError("the engine returned no dense vector for an input that asked for one")
+
+
+def _sparse(value: ItemValue) -> tuple[IntArray, FloatArray]:
+    if isinstance(value, Outputs) and value.sparse is not None:
+        return value.sparse
+    if isinstance(value, tuple):
+        return value
+    raise EngineError("the engine returned no sparse vector for an input that asked for one")
+
+
+def _multi(value: ItemValue) -> FloatArray:
+    if isinstance(value, Outputs) and value.multi is not None:
+        return value.multi
+    raise EngineError("the engine returned no multi-vector for an input that asked for one")
+
+
+def _as_embed(job: EncodeJob) -> EmbedJob:
+    return EmbedJob(inputs=job.inputs, truncation=job.truncation, prompt_name=job.prompt_name)
+
+
+ENCODE = EncodeTask()
