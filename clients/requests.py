@@ -199,8 +199,10 @@ def encode_request(
     truncate: bool | None = None,
     truncation_direction: str = "right",
     prompt_name: str | None = None,
+    query: bool = False,
 ) -> embed_pb2.EncodeRequest:
-    """An EncodeRequest for ``outputs`` (dense, sparse, multi_vector). ValueError if unknown."""
+    """An EncodeRequest for ``outputs`` (dense, sparse, multi_vector); ``query`` encodes as
+    ColBERT queries. ValueError for an unknown output."""
     unknown = [o for o in outputs if o not in OUTPUTS]
     if unknown:
         raise ValueError(f"outputs must be among {sorted(OUTPUTS)}, got {unknown}")
@@ -211,6 +213,7 @@ def encode_request(
         normalize=normalize,
         truncation=truncation(truncate, truncation_direction),
         prompt_name=prompt_name or "",
+        query=query,
     )
 
 

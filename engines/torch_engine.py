@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from ember.engines.batches import pad_batch, unpad, warmup_batches, with_token_states
+from ember.engines.colbert import resolve as resolve_colbert
 from ember.engines.config import EngineConfig
 from ember.engines.cpu_features import cpu_features
 from ember.engines.dense import DenseProjection, load_dense
@@ -69,6 +70,7 @@ def _auto_class(kind: ModelKind) -> Any:
         ModelKind.RERANKER: transformers.AutoModelForSequenceClassification,
         ModelKind.TOKEN_CLASSIFIER: transformers.AutoModelForTokenClassification,
         ModelKind.LLM_RERANKER: transformers.AutoModelForCausalLM,
+        ModelKind.COLBERT: transformers.AutoModel,
     }[kind]
 
 
@@ -146,6 +148,9 @@ class TorchEngine:
         if folder.m3_heads is not None:
             self._m3 = _m3_heads(folder).to(device)
             heads = frozenset({EmbeddingOutput.SPARSE, EmbeddingOutput.MULTI_VECTOR})
+        colbert = None
+        if folder.colbert is not None:
+            colbert = resolve_colbert(folder.colbert, tokenizer, _mask_token_id(folder))
         embedding_dim = folder.embedding_dim
         if folder.kind is ModelKind.EMBEDDING and self._dense:
             embedding_dim = self._dense[-1].linear.out_features
@@ -166,6 +171,7 @@ class TorchEngine:
             prompts=dict(folder.prompts),
             default_prompt_name=folder.default_prompt_name,
             heads=heads,
+            colbert=colbert,
         )
 
     # -- loading ----------------------------------------------------------------------------
@@ -285,6 +291,8 @@ class TorchEngine:
                 return self._token_logits(ids, mask, lengths, type_ids)
             if kind is ModelKind.SPARSE_EMBEDDING:
                 return self._sparse(ids, mask, lengths, type_ids)
+            if kind is ModelKind.COLBERT:
+                return self._token_vectors(ids, mask, lengths, type_ids)
             return VectorOutput(self._llm_rerank(ids, mask, lengths))
 
     def close(self) -> None:
@@ -302,9 +310,13 @@ class TorchEngine:
         """Right-padded ``input_ids``, ``attention_mask``, lengths and ``token_type_ids``."""
         with_types = self._uses_token_types and any(e.type_ids is not None for e in batch)
         padded = pad_batch(batch, self._pad_id, type_ids=with_types)
+        attention = padded.real
+        if any(e.attended for e in batch):
+            limits = np.array([e.attended or len(e.ids) for e in batch], dtype=np.int64)
+            attention = attention & (np.arange(attention.shape[1])[None, :] < limits[:, None])
         return (
             self._to_device(padded.ids),
-            self._to_device(padded.real.astype(np.int64)),
+            self._to_device(attention.astype(np.int64)),
             self._to_device(padded.lengths),
             None if padded.type_ids is None else self._to_device(padded.type_ids),
         )
@@ -414,6 +426,24 @@ class TorchEngine:
             weights.append(row[nonzero])
         return SparseOutput(indices, weights)
 
+    def _token_vectors(
+        self,
+        ids: torch.Tensor,
+        mask: torch.Tensor,
+        lengths: torch.Tensor,
+        type_ids: torch.Tensor | None,
+    ) -> ItemsOutput:
+        """ColBERT: every position's state through the Dense projections, per input its first
+        ``len(encoding)`` vectors (the service keeps and normalizes what the model's rules
+        say)."""
+        vectors = self._model(**self._kwargs(ids, mask, type_ids)).last_hidden_state
+        for layer in self._dense:
+            vectors = layer(vectors)
+        host = _numpy(vectors)
+        return ItemsOutput(
+            [Outputs(multi=host[i, :n]) for i, n in enumerate(_numpy_ints(lengths).tolist())]
+        )
+
     def _llm_rerank(
         self, ids: torch.Tensor, mask: torch.Tensor, lengths: torch.Tensor
     ) -> FloatArray:
@@ -435,6 +465,16 @@ def _m3_heads(folder: ModelFolder) -> M3Heads:
     tok = transformers.AutoTokenizer.from_pretrained(str(folder.path))
     unused = (tok.cls_token_id, tok.eos_token_id, tok.pad_token_id, tok.unk_token_id)
     return M3Heads(*folder.m3_heads, hidden=folder.hidden_size, unused_ids=unused)
+
+
+def _mask_token_id(folder: ModelFolder) -> int | None:
+    """The mask token's id as transformers' tokenizer reads it (PyLate expands queries with
+    it)."""
+    import transformers
+
+    tok = transformers.AutoTokenizer.from_pretrained(str(folder.path))
+    mask: int | None = tok.mask_token_id
+    return mask
 
 
 def _numpy(tensor: torch.Tensor) -> FloatArray:

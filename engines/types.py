@@ -4,6 +4,7 @@ tokenized inputs and engine outputs. No torch, no protobuf."""
 from __future__ import annotations
 
 import enum
+import string
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -33,6 +34,7 @@ class ModelKind(enum.Enum):
     CLASSIFIER = "classifier"
     TOKEN_CLASSIFIER = "token_classifier"
     LLM_RERANKER = "llm_reranker"
+    COLBERT = "colbert"
 
 
 #: The tasks each kind of model serves.
@@ -43,6 +45,7 @@ KIND_TASKS: Mapping[ModelKind, frozenset[Task]] = {
     ModelKind.CLASSIFIER: frozenset({Task.CLASSIFY}),
     ModelKind.TOKEN_CLASSIFIER: frozenset({Task.PREDICT_TOKENS}),
     ModelKind.LLM_RERANKER: frozenset({Task.RERANK}),
+    ModelKind.COLBERT: frozenset({Task.RERANK}),
 }
 
 
@@ -58,6 +61,7 @@ class EmbeddingOutput(enum.Enum):
 KIND_OUTPUTS: Mapping[ModelKind, frozenset[EmbeddingOutput]] = {
     ModelKind.EMBEDDING: frozenset({EmbeddingOutput.DENSE}),
     ModelKind.SPARSE_EMBEDDING: frozenset({EmbeddingOutput.SPARSE}),
+    ModelKind.COLBERT: frozenset({EmbeddingOutput.MULTI_VECTOR}),
 }
 
 
@@ -100,6 +104,26 @@ class TruncationSide(enum.Enum):
 
 
 @dataclass(frozen=True)
+class ColbertSettings:
+    """A PyLate ColBERT model's settings (its ``config_sentence_transformers.json``)."""
+
+    query_prefix: str = "[Q] "
+    document_prefix: str = "[D] "
+    query_length: int = 32
+    document_length: int = 180
+    do_query_expansion: bool = True
+    attend_to_expansion_tokens: bool = False
+    #: Tokens left out of document multi-vectors (PyLate's default: ASCII punctuation).
+    skiplist_words: tuple[str, ...] = tuple(string.punctuation)
+    #: Resolved by the engine from the tokenizer: the prefix tokens' ids (None: no prefix),
+    #: the id queries are expanded with (the mask token) and the skip-list's ids.
+    query_prefix_id: int | None = None
+    document_prefix_id: int | None = None
+    expansion_id: int = 0
+    skip_ids: frozenset[int] = frozenset()
+
+
+@dataclass(frozen=True)
 class ModelInfo:
     """What the loaded model is and serves. Built once by the engine at load time."""
 
@@ -127,6 +151,8 @@ class ModelInfo:
     default_prompt_name: str | None = None
     #: Outputs of heads beside the model's own (BGE-M3: sparse and multi-vector).
     heads: frozenset[EmbeddingOutput] = frozenset()
+    #: ColBERT models: their query/document settings.
+    colbert: ColbertSettings | None = None
 
     @property
     def tasks(self) -> frozenset[Task]:
@@ -161,6 +187,9 @@ class Encoding:
     prompt_length: int = 0
     #: What the engine returns for this input (the model's own output unless asked otherwise).
     output: Output = Output.DEFAULT
+    #: Positions attended to: the first ``attended`` tokens (0: all). ColBERT queries compute
+    #: states for their mask-token expansion without attending to it.
+    attended: int = 0
 
     def __len__(self) -> int:
         return len(self.ids)

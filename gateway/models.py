@@ -496,6 +496,11 @@ class EncodeRequest(_Request):
         default=None, description="A prompt of the model's configuration, prepended to texts."
     )
     model: str | None = Field(default=None, description="The served model's id or alias.")
+    query: bool = Field(
+        default=False,
+        description="ColBERT models: encode as queries (query prefix, mask-token expansion) "
+        "rather than documents (document prefix, punctuation skipped).",
+    )
 
 
 class EncodeResponse(BaseModel):

@@ -240,6 +240,7 @@ def encode_request(body: EncodeRequest) -> embed_pb2.EncodeRequest:
         model=body.model or "",
         normalize=body.normalize,
         prompt_name=body.prompt_name,
+        query=body.query,
     )
     request.inputs.extend(embed_inputs(body.inputs))
     request.truncation.CopyFrom(truncation(body.truncate, body.truncation_direction))
@@ -618,7 +619,11 @@ def info_response(info: model_pb2.GetModelInfoResponse) -> JsonObject:
         model_type = {"embedding": {"pooling": info.pooling or None}}
     elif info.kind == model_pb2.MODEL_KIND_SPARSE_EMBEDDING:
         model_type = {"embedding": {"pooling": "splade"}}
-    elif info.kind in (model_pb2.MODEL_KIND_RERANKER, model_pb2.MODEL_KIND_LLM_RERANKER):
+    elif info.kind in (
+        model_pb2.MODEL_KIND_RERANKER,
+        model_pb2.MODEL_KIND_LLM_RERANKER,
+        model_pb2.MODEL_KIND_COLBERT,
+    ):
         model_type = {"reranker": {"id2label": id2label, "label2id": label2id}}
     elif info.kind == model_pb2.MODEL_KIND_CLASSIFIER:
         model_type = {"classifier": {"id2label": id2label, "label2id": label2id}}

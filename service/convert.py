@@ -86,6 +86,7 @@ _KINDS = {
     ModelKind.CLASSIFIER: model_pb2.MODEL_KIND_CLASSIFIER,
     ModelKind.TOKEN_CLASSIFIER: model_pb2.MODEL_KIND_TOKEN_CLASSIFIER,
     ModelKind.LLM_RERANKER: model_pb2.MODEL_KIND_LLM_RERANKER,
+    ModelKind.COLBERT: model_pb2.MODEL_KIND_COLBERT,
 }
 
 _PRECISIONS = {
@@ -191,6 +192,7 @@ def encode_job(req: embed_pb2.EncodeRequest) -> EncodeJob:
     return EncodeJob(
         inputs=_embed_inputs(list(req.inputs)),
         outputs=frozenset(outputs),
+        query=req.query,
         normalize=req.normalize if req.HasField("normalize") else True,
         truncation=truncation(req.truncation),
         prompt_name=req.prompt_name or None,

@@ -14,7 +14,7 @@ from typing import TypeVar
 
 from ember.engines.base import Engine
 from ember.engines.selfcheck import SelfCheckResult
-from ember.engines.types import Encoding, ModelInfo, TokenInfo
+from ember.engines.types import Encoding, ModelInfo, ModelKind, TokenInfo
 from ember.gateway import tracing
 from ember.service import cost, validate
 from ember.service.admission import Admission
@@ -44,6 +44,7 @@ from ember.service.tasks.base import ModelContext, Ran, TaskSpec
 from ember.service.tasks.classify import CLASSIFY
 from ember.service.tasks.embed import EMBED, SIMILARITY
 from ember.service.tasks.encode import ENCODE
+from ember.service.tasks.maxsim import MAXSIM_RERANK
 from ember.service.tasks.rerank import RERANK
 from ember.service.tasks.sparse import SPARSE
 from ember.service.tasks.token_states import TOKEN_STATES
@@ -169,6 +170,8 @@ class Core:
 
     async def rerank(self, job: RerankJob) -> RerankResult:
         """The texts ranked by relevance to the query, best first."""
+        if self.info.kind is ModelKind.COLBERT:
+            return await self.run(MAXSIM_RERANK, job)
         return await self.run(RERANK, job)
 
     async def predict_tokens(self, job: TokensJob) -> TokensResult:

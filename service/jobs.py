@@ -77,6 +77,8 @@ class EncodeJob:
     normalize: bool = True
     truncation: Truncation = field(default_factory=Truncation)
     prompt_name: str | None = None
+    #: ColBERT models: encode as queries (else documents).
+    query: bool = False
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ _KIND_NAMES = {
     ModelKind.CLASSIFIER: "a classifier",
     ModelKind.TOKEN_CLASSIFIER: "a token classifier",
     ModelKind.LLM_RERANKER: "an LLM reranker",
+    ModelKind.COLBERT: "a ColBERT",
 }
 
 

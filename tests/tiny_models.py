@@ -441,3 +441,77 @@ def make_tiny_m3(dst: Path, *, colbert_dim: int = 24, seed: int = 0) -> Path:
     torch.save(colbert.state_dict(), dst / "colbert_linear.pt")
     torch.save(sparse.state_dict(), dst / "sparse_linear.pt")
     return dst
+
+
+#: PyLate's default document skip-list: the ASCII punctuation characters.
+PUNCTUATION = list("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
+
+
+def make_tiny_colbert(
+    dst: Path,
+    *,
+    dim: int = 16,
+    query_length: int = 16,
+    document_length: int = 48,
+    attend_to_expansion_tokens: bool = False,
+    seed: int = 0,
+) -> Path:
+    """A tiny random ColBERT in PyLate's layout: a BERT encoder whose tokenizer has the
+    ``[Q] `` / ``[D] `` prefix tokens added, a bias-free ``pylate.models.Dense.Dense`` projection
+    to ``dim`` in ``1_Dense``, and PyLate's settings in ``config_sentence_transformers.json``."""
+    import torch
+    import transformers
+    from safetensors.torch import save_file
+
+    dst = Path(dst)
+    make_tiny_model(dst, arch="bert", head="embedding", seed=seed)
+    for name in ("modules.json", "sentence_bert_config.json", "config_sentence_transformers.json"):
+        (dst / name).unlink(missing_ok=True)
+    for folder in ("1_Pooling", "2_Normalize"):
+        shutil.rmtree(dst / folder, ignore_errors=True)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(str(dst))
+    tokenizer.add_tokens(["[Q] ", "[D] "])
+    tokenizer.save_pretrained(str(dst))
+    model = transformers.AutoModel.from_pretrained(str(dst))
+    torch.manual_seed(seed + 1)
+    model.resize_token_embeddings(len(tokenizer))
+    model.save_pretrained(str(dst))
+    hidden = int(model.config.hidden_size)
+    (dst / "1_Dense").mkdir()
+    (dst / "1_Dense" / "config.json").write_text(
+        json.dumps(
+            {
+                "in_features": hidden,
+                "out_features": dim,
+                "bias": False,
+                "activation_function": "torch.nn.modules.linear.Identity",
+                "use_residual": False,
+            }
+        )
+    )
+    save_file(
+        {"linear.weight": torch.randn(dim, hidden) * 0.2},
+        str(dst / "1_Dense" / "model.safetensors"),
+    )
+    modules = [
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "name": "1", "path": "1_Dense", "type": "pylate.models.Dense.Dense"},
+    ]
+    (dst / "modules.json").write_text(json.dumps(modules))
+    (dst / "sentence_bert_config.json").write_text(
+        json.dumps({"max_seq_length": document_length - 1, "do_lower_case": False})
+    )
+    settings = {
+        "query_prefix": "[Q] ",
+        "document_prefix": "[D] ",
+        "query_length": query_length,
+        "document_length": document_length,
+        "attend_to_expansion_tokens": attend_to_expansion_tokens,
+        "skiplist_words": PUNCTUATION,
+        "do_query_expansion": True,
+        "similarity_fn_name": "MaxSim",
+        "prompts": {},
+        "default_prompt_name": None,
+    }
+    (dst / "config_sentence_transformers.json").write_text(json.dumps(settings))
+    return dst

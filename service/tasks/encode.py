@@ -11,7 +11,7 @@ import dataclasses
 
 import numpy as np
 
-from ember.engines import vectors
+from ember.engines import colbert, vectors
 from ember.engines.errors import EngineError, InvalidInputError, UnsupportedTaskError
 from ember.engines.types import (
     EmbeddingOutput,
@@ -68,11 +68,21 @@ class EncodeTask(TaskSpec[EncodeJob, EncodeResult]):
         require_outputs(ctx.info, job.outputs)
         validate.check_count(len(job.inputs), ctx.limits.max_client_batch_size)
         validate.resolve_prompt(job.prompt_name, ctx.info)
+        if ctx.info.colbert is not None:
+            _texts(job)
+        elif job.query:
+            raise InvalidInputError(
+                "query applies to ColBERT models only; this model encodes every input the same way",
+                field="query",
+            )
 
     def cost_us(self, job: EncodeJob, ctx: ModelContext) -> float:
         return inputs_cost_us(_as_embed(job), ctx)
 
     def encode(self, job: EncodeJob, ctx: ModelContext) -> list[Encoding]:
+        colbert_settings = ctx.info.colbert
+        if colbert_settings is not None:
+            return colbert.encode(ctx.tokenizer, colbert_settings, _texts(job), query=job.query)
         encodings = encode_inputs(_as_embed(job), ctx)
         flags = output_flags(ctx.info, job.outputs)
         if flags is Output.DEFAULT:
@@ -94,6 +104,12 @@ class EncodeTask(TaskSpec[EncodeJob, EncodeResult]):
         multi = None
         if EmbeddingOutput.MULTI_VECTOR in job.outputs:
             multi = [_multi(v) for v in values]
+            settings = ctx.info.colbert
+            if settings is not None and not job.query:
+                multi = [
+                    m[colbert.document_keep(e.ids, settings)]
+                    for m, e in zip(multi, ran.encodings, strict=True)
+                ]
             if job.normalize:
                 multi = [vectors.normalize(m) for m in multi]
         return EncodeResult(dense, sparse, multi, usage=ran.usage, timing=ran.timing)
@@ -119,6 +135,17 @@ def _multi(value: ItemValue) -> FloatArray:
     if isinstance(value, Outputs) and value.multi is not None:
         return value.multi
     raise EngineError("the engine returned no multi-vector for an input that asked for one")
+
+
+def _texts(job: EncodeJob) -> list[str]:
+    """ColBERT inputs are texts (their prefix and expansion are built from the text)."""
+    texts = [x for x in job.inputs if isinstance(x, str)]
+    if len(texts) != len(job.inputs):
+        raise InvalidInputError(
+            "a ColBERT model takes texts, not token ids (it adds its query or document prefix)",
+            field="inputs",
+        )
+    return texts
 
 
 def _as_embed(job: EncodeJob) -> EmbedJob:

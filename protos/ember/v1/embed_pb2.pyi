@@ -846,6 +846,7 @@ class EncodeRequest(_message.Message):
     TRUNCATION_FIELD_NUMBER: _builtins.int
     PROMPT_NAME_FIELD_NUMBER: _builtins.int
     MODEL_FIELD_NUMBER: _builtins.int
+    QUERY_FIELD_NUMBER: _builtins.int
     normalize: _builtins.bool
     """Whether to L2-normalize dense vectors and each multi-vector. Unset: true."""
     prompt_name: _builtins.str
@@ -853,6 +854,10 @@ class EncodeRequest(_message.Message):
     model: _builtins.str
     """The model to run: a served model id or alias. With one model loaded any value (or none) is
     accepted; with several, empty picks the first and an unknown name is NOT_FOUND.
+    """
+    query: _builtins.bool
+    """ColBERT models: encode the inputs as queries (query prefix, expanded with mask tokens to
+    the model's query length) rather than documents (document prefix, punctuation skipped).
     """
     @_builtins.property
     def inputs(self) -> _containers.RepeatedCompositeFieldContainer[Global___EmbedInput]:
@@ -877,10 +882,11 @@ class EncodeRequest(_message.Message):
         truncation: _common_pb2.Truncation | None = ...,
         prompt_name: _builtins.str = ...,
         model: _builtins.str = ...,
+        query: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_normalize", b"_normalize", "normalize", b"normalize", "truncation", b"truncation"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_normalize", b"_normalize", "inputs", b"inputs", "model", b"model", "normalize", b"normalize", "outputs", b"outputs", "prompt_name", b"prompt_name", "truncation", b"truncation"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_normalize", b"_normalize", "inputs", b"inputs", "model", b"model", "normalize", b"normalize", "outputs", b"outputs", "prompt_name", b"prompt_name", "query", b"query", "truncation", b"truncation"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__normalize: _TypeAlias = _typing.Literal["normalize"]  # noqa: Y015
     _WhichOneofArgType__normalize: _TypeAlias = _typing.Literal["_normalize", b"_normalize"]  # noqa: Y015

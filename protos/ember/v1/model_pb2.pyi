@@ -76,6 +76,8 @@ class _ModelKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ModelKind.V
     """A token classifier (NER)."""
     MODEL_KIND_LLM_RERANKER: _ModelKind.ValueType  # 6
     """A causal language model scored from its yes/no logits (Qwen3-Reranker style)."""
+    MODEL_KIND_COLBERT: _ModelKind.ValueType  # 7
+    """A late-interaction (ColBERT) model in PyLate's layout: multi-vectors, MaxSim reranking."""
 
 class ModelKind(_ModelKind, metaclass=_ModelKindEnumTypeWrapper):
     """ModelKind is what the loaded model is, as detected from its folder."""
@@ -94,6 +96,8 @@ MODEL_KIND_TOKEN_CLASSIFIER: ModelKind.ValueType  # 5
 """A token classifier (NER)."""
 MODEL_KIND_LLM_RERANKER: ModelKind.ValueType  # 6
 """A causal language model scored from its yes/no logits (Qwen3-Reranker style)."""
+MODEL_KIND_COLBERT: ModelKind.ValueType  # 7
+"""A late-interaction (ColBERT) model in PyLate's layout: multi-vectors, MaxSim reranking."""
 Global___ModelKind: _TypeAlias = ModelKind  # noqa: Y015
 
 @_typing.final

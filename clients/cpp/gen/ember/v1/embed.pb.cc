@@ -322,7 +322,8 @@ PROTOBUF_CONSTEXPR EncodeRequest::EncodeRequest(
   , /*decltype(_impl_.prompt_name_)*/{&::_pbi::fixed_address_empty_string, ::_pbi::ConstantInitialized{}}
   , /*decltype(_impl_.model_)*/{&::_pbi::fixed_address_empty_string, ::_pbi::ConstantInitialized{}}
   , /*decltype(_impl_.truncation_)*/nullptr
-  , /*decltype(_impl_.normalize_)*/false} {}
+  , /*decltype(_impl_.normalize_)*/false
+  , /*decltype(_impl_.query_)*/false} {}
 struct EncodeRequestDefaultTypeInternal {
   PROTOBUF_CONSTEXPR EncodeRequestDefaultTypeInternal()
       : _instance(::_pbi::ConstantInitialized{}) {}
@@ -556,9 +557,11 @@ const uint32_t TableStruct_ember_2fv1_2fembed_2eproto::offsets[] PROTOBUF_SECTIO
   PROTOBUF_FIELD_OFFSET(::ember::v1::EncodeRequest, _impl_.truncation_),
   PROTOBUF_FIELD_OFFSET(::ember::v1::EncodeRequest, _impl_.prompt_name_),
   PROTOBUF_FIELD_OFFSET(::ember::v1::EncodeRequest, _impl_.model_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::EncodeRequest, _impl_.query_),
   ~0u,
   ~0u,
   0,
+  ~0u,
   ~0u,
   ~0u,
   ~0u,
@@ -594,8 +597,8 @@ static const ::_pbi::MigrationSchema schemas[] PROTOBUF_SECTION_VARIABLE(protode
   { 156, -1, -1, sizeof(::ember::v1::EmbedTokensRequest)},
   { 166, -1, -1, sizeof(::ember::v1::TokenEmbeddings)},
   { 177, -1, -1, sizeof(::ember::v1::EmbedTokensResponse)},
-  { 187, 199, -1, sizeof(::ember::v1::EncodeRequest)},
-  { 205, -1, -1, sizeof(::ember::v1::EncodeResponse)},
+  { 187, 200, -1, sizeof(::ember::v1::EncodeRequest)},
+  { 207, -1, -1, sizeof(::ember::v1::EncodeResponse)},
 };
 
 static const ::_pb::Message* const file_default_instances[] = {
@@ -694,55 +697,56 @@ const char descriptor_table_protodef_ember_2fv1_2fembed_2eproto[] PROTOBUF_SECTI
   "ts\030\001 \003(\0132\031.ember.v1.TokenEmbeddingsR\007res"
   "ults\022%\n\005usage\030\002 \001(\0132\017.ember.v1.UsageR\005us"
   "age\022(\n\006timing\030\003 \001(\0132\020.ember.v1.TimingR\006t"
-  "iming\022\024\n\005model\030\004 \001(\tR\005model\"\220\002\n\rEncodeRe"
+  "iming\022\024\n\005model\030\004 \001(\tR\005model\"\246\002\n\rEncodeRe"
   "quest\022,\n\006inputs\030\001 \003(\0132\024.ember.v1.EmbedIn"
   "putR\006inputs\0223\n\007outputs\030\002 \003(\0162\031.ember.v1."
   "EmbeddingOutputR\007outputs\022!\n\tnormalize\030\003 "
   "\001(\010H\000R\tnormalize\210\001\001\0224\n\ntruncation\030\004 \001(\0132"
   "\024.ember.v1.TruncationR\ntruncation\022\037\n\013pro"
   "mpt_name\030\005 \001(\tR\npromptName\022\024\n\005model\030\006 \001("
-  "\tR\005modelB\014\n\n_normalize\"\223\002\n\016EncodeRespons"
-  "e\022+\n\005dense\030\001 \001(\0132\025.ember.v1.FloatMatrixR"
-  "\005dense\0221\n\006sparse\030\002 \003(\0132\031.ember.v1.Sparse"
-  "EmbeddingR\006sparse\022:\n\rmulti_vectors\030\003 \003(\013"
-  "2\025.ember.v1.FloatMatrixR\014multiVectors\022%\n"
-  "\005usage\030\004 \001(\0132\017.ember.v1.UsageR\005usage\022(\n\006"
-  "timing\030\005 \001(\0132\020.ember.v1.TimingR\006timing\022\024"
-  "\n\005model\030\006 \001(\tR\005model*\215\001\n\017EmbeddingFormat"
-  "\022 \n\034EMBEDDING_FORMAT_UNSPECIFIED\020\000\022\032\n\026EM"
-  "BEDDING_FORMAT_FLOAT\020\001\022\037\n\033EMBEDDING_FORM"
-  "AT_FLOAT32_LE\020\002\022\033\n\027EMBEDDING_FORMAT_MATR"
-  "IX\020\003*\330\001\n\022EmbeddingPrecision\022#\n\037EMBEDDING"
-  "_PRECISION_UNSPECIFIED\020\000\022\037\n\033EMBEDDING_PR"
-  "ECISION_FLOAT32\020\001\022\034\n\030EMBEDDING_PRECISION"
-  "_INT8\020\002\022\035\n\031EMBEDDING_PRECISION_UINT8\020\003\022\036"
-  "\n\032EMBEDDING_PRECISION_BINARY\020\004\022\037\n\033EMBEDD"
-  "ING_PRECISION_UBINARY\020\005*\217\001\n\017EmbeddingOut"
-  "put\022 \n\034EMBEDDING_OUTPUT_UNSPECIFIED\020\000\022\032\n"
-  "\026EMBEDDING_OUTPUT_DENSE\020\001\022\033\n\027EMBEDDING_O"
-  "UTPUT_SPARSE\020\002\022!\n\035EMBEDDING_OUTPUT_MULTI"
-  "_VECTOR\020\0032\266\003\n\014EmbedService\0228\n\005Embed\022\026.em"
-  "ber.v1.EmbedRequest\032\027.ember.v1.EmbedResp"
-  "onse\022N\n\013EmbedStream\022\034.ember.v1.EmbedStre"
-  "amRequest\032\035.ember.v1.EmbedStreamResponse"
-  "(\0010\001\022J\n\013EmbedSparse\022\034.ember.v1.EmbedSpar"
-  "seRequest\032\035.ember.v1.EmbedSparseResponse"
-  "\022G\n\nSimilarity\022\033.ember.v1.SimilarityRequ"
-  "est\032\034.ember.v1.SimilarityResponse\022J\n\013Emb"
-  "edTokens\022\034.ember.v1.EmbedTokensRequest\032\035"
-  ".ember.v1.EmbedTokensResponse\022;\n\006Encode\022"
-  "\027.ember.v1.EncodeRequest\032\030.ember.v1.Enco"
-  "deResponseB~\n\014com.ember.v1B\nEmbedProtoP\001"
-  "Z8github.com/ember-serve/ember/clients/g"
-  "o/ember/v1;emberv1\242\002\003EXX\252\002\010Ember.V1\312\002\010Em"
-  "ber\\V1\352\002\tEmber::V1b\006proto3"
+  "\tR\005model\022\024\n\005query\030\007 \001(\010R\005queryB\014\n\n_norma"
+  "lize\"\223\002\n\016EncodeResponse\022+\n\005dense\030\001 \001(\0132\025"
+  ".ember.v1.FloatMatrixR\005dense\0221\n\006sparse\030\002"
+  " \003(\0132\031.ember.v1.SparseEmbeddingR\006sparse\022"
+  ":\n\rmulti_vectors\030\003 \003(\0132\025.ember.v1.FloatM"
+  "atrixR\014multiVectors\022%\n\005usage\030\004 \001(\0132\017.emb"
+  "er.v1.UsageR\005usage\022(\n\006timing\030\005 \001(\0132\020.emb"
+  "er.v1.TimingR\006timing\022\024\n\005model\030\006 \001(\tR\005mod"
+  "el*\215\001\n\017EmbeddingFormat\022 \n\034EMBEDDING_FORM"
+  "AT_UNSPECIFIED\020\000\022\032\n\026EMBEDDING_FORMAT_FLO"
+  "AT\020\001\022\037\n\033EMBEDDING_FORMAT_FLOAT32_LE\020\002\022\033\n"
+  "\027EMBEDDING_FORMAT_MATRIX\020\003*\330\001\n\022Embedding"
+  "Precision\022#\n\037EMBEDDING_PRECISION_UNSPECI"
+  "FIED\020\000\022\037\n\033EMBEDDING_PRECISION_FLOAT32\020\001\022"
+  "\034\n\030EMBEDDING_PRECISION_INT8\020\002\022\035\n\031EMBEDDI"
+  "NG_PRECISION_UINT8\020\003\022\036\n\032EMBEDDING_PRECIS"
+  "ION_BINARY\020\004\022\037\n\033EMBEDDING_PRECISION_UBIN"
+  "ARY\020\005*\217\001\n\017EmbeddingOutput\022 \n\034EMBEDDING_O"
+  "UTPUT_UNSPECIFIED\020\000\022\032\n\026EMBEDDING_OUTPUT_"
+  "DENSE\020\001\022\033\n\027EMBEDDING_OUTPUT_SPARSE\020\002\022!\n\035"
+  "EMBEDDING_OUTPUT_MULTI_VECTOR\020\0032\266\003\n\014Embe"
+  "dService\0228\n\005Embed\022\026.ember.v1.EmbedReques"
+  "t\032\027.ember.v1.EmbedResponse\022N\n\013EmbedStrea"
+  "m\022\034.ember.v1.EmbedStreamRequest\032\035.ember."
+  "v1.EmbedStreamResponse(\0010\001\022J\n\013EmbedSpars"
+  "e\022\034.ember.v1.EmbedSparseRequest\032\035.ember."
+  "v1.EmbedSparseResponse\022G\n\nSimilarity\022\033.e"
+  "mber.v1.SimilarityRequest\032\034.ember.v1.Sim"
+  "ilarityResponse\022J\n\013EmbedTokens\022\034.ember.v"
+  "1.EmbedTokensRequest\032\035.ember.v1.EmbedTok"
+  "ensResponse\022;\n\006Encode\022\027.ember.v1.EncodeR"
+  "equest\032\030.ember.v1.EncodeResponseB~\n\014com."
+  "ember.v1B\nEmbedProtoP\001Z8github.com/ember"
+  "-serve/ember/clients/go/ember/v1;emberv1"
+  "\242\002\003EXX\252\002\010Ember.V1\312\002\010Ember\\V1\352\002\tEmber::V1"
+  "b\006proto3"
   ;
 static const ::_pbi::DescriptorTable* const descriptor_table_ember_2fv1_2fembed_2eproto_deps[1] = {
   &::descriptor_table_ember_2fv1_2fcommon_2eproto,
 };
 static ::_pbi::once_flag descriptor_table_ember_2fv1_2fembed_2eproto_once;
 const ::_pbi::DescriptorTable descriptor_table_ember_2fv1_2fembed_2eproto = {
-    false, false, 4546, descriptor_table_protodef_ember_2fv1_2fembed_2eproto,
+    false, false, 4568, descriptor_table_protodef_ember_2fv1_2fembed_2eproto,
     "ember/v1/embed.proto",
     &descriptor_table_ember_2fv1_2fembed_2eproto_once, descriptor_table_ember_2fv1_2fembed_2eproto_deps, 1, 20,
     schemas, file_default_instances, TableStruct_ember_2fv1_2fembed_2eproto::offsets,
@@ -6577,7 +6581,8 @@ EncodeRequest::EncodeRequest(const EncodeRequest& from)
     , decltype(_impl_.prompt_name_){}
     , decltype(_impl_.model_){}
     , decltype(_impl_.truncation_){nullptr}
-    , decltype(_impl_.normalize_){}};
+    , decltype(_impl_.normalize_){}
+    , decltype(_impl_.query_){}};
 
   _internal_metadata_.MergeFrom<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(from._internal_metadata_);
   _impl_.prompt_name_.InitDefault();
@@ -6599,7 +6604,9 @@ EncodeRequest::EncodeRequest(const EncodeRequest& from)
   if (from._internal_has_truncation()) {
     _this->_impl_.truncation_ = new ::ember::v1::Truncation(*from._impl_.truncation_);
   }
-  _this->_impl_.normalize_ = from._impl_.normalize_;
+  ::memcpy(&_impl_.normalize_, &from._impl_.normalize_,
+    static_cast<size_t>(reinterpret_cast<char*>(&_impl_.query_) -
+    reinterpret_cast<char*>(&_impl_.normalize_)) + sizeof(_impl_.query_));
   // @@protoc_insertion_point(copy_constructor:ember.v1.EncodeRequest)
 }
 
@@ -6617,6 +6624,7 @@ inline void EncodeRequest::SharedCtor(
     , decltype(_impl_.model_){}
     , decltype(_impl_.truncation_){nullptr}
     , decltype(_impl_.normalize_){false}
+    , decltype(_impl_.query_){false}
   };
   _impl_.prompt_name_.InitDefault();
   #ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
@@ -6665,6 +6673,7 @@ void EncodeRequest::Clear() {
   }
   _impl_.truncation_ = nullptr;
   _impl_.normalize_ = false;
+  _impl_.query_ = false;
   _impl_._has_bits_.Clear();
   _internal_metadata_.Clear<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>();
 }
@@ -6735,6 +6744,14 @@ const char* EncodeRequest::_InternalParse(const char* ptr, ::_pbi::ParseContext*
           ptr = ::_pbi::InlineGreedyStringParser(str, ptr, ctx);
           CHK_(ptr);
           CHK_(::_pbi::VerifyUTF8(str, "ember.v1.EncodeRequest.model"));
+        } else
+          goto handle_unusual;
+        continue;
+      // bool query = 7 [json_name = "query"];
+      case 7:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 56)) {
+          _impl_.query_ = ::PROTOBUF_NAMESPACE_ID::internal::ReadVarint64(&ptr);
+          CHK_(ptr);
         } else
           goto handle_unusual;
         continue;
@@ -6818,6 +6835,12 @@ uint8_t* EncodeRequest::_InternalSerialize(
         6, this->_internal_model(), target);
   }
 
+  // bool query = 7 [json_name = "query"];
+  if (this->_internal_query() != 0) {
+    target = stream->EnsureSpace(target);
+    target = ::_pbi::WireFormatLite::WriteBoolToArray(7, this->_internal_query(), target);
+  }
+
   if (PROTOBUF_PREDICT_FALSE(_internal_metadata_.have_unknown_fields())) {
     target = ::_pbi::WireFormat::InternalSerializeUnknownFieldsToArray(
         _internal_metadata_.unknown_fields<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(::PROTOBUF_NAMESPACE_ID::UnknownFieldSet::default_instance), target, stream);
@@ -6885,6 +6908,11 @@ size_t EncodeRequest::ByteSizeLong() const {
     total_size += 1 + 1;
   }
 
+  // bool query = 7 [json_name = "query"];
+  if (this->_internal_query() != 0) {
+    total_size += 1 + 1;
+  }
+
   return MaybeComputeUnknownFieldsSize(total_size, &_impl_._cached_size_);
 }
 
@@ -6918,6 +6946,9 @@ void EncodeRequest::MergeImpl(::PROTOBUF_NAMESPACE_ID::Message& to_msg, const ::
   if (from._internal_has_normalize()) {
     _this->_internal_set_normalize(from._internal_normalize());
   }
+  if (from._internal_query() != 0) {
+    _this->_internal_set_query(from._internal_query());
+  }
   _this->_internal_metadata_.MergeFrom<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(from._internal_metadata_);
 }
 
@@ -6949,8 +6980,8 @@ void EncodeRequest::InternalSwap(EncodeRequest* other) {
       &other->_impl_.model_, rhs_arena
   );
   ::PROTOBUF_NAMESPACE_ID::internal::memswap<
-      PROTOBUF_FIELD_OFFSET(EncodeRequest, _impl_.normalize_)
-      + sizeof(EncodeRequest::_impl_.normalize_)
+      PROTOBUF_FIELD_OFFSET(EncodeRequest, _impl_.query_)
+      + sizeof(EncodeRequest::_impl_.query_)
       - PROTOBUF_FIELD_OFFSET(EncodeRequest, _impl_.truncation_)>(
           reinterpret_cast<char*>(&_impl_.truncation_),
           reinterpret_cast<char*>(&other->_impl_.truncation_));

@@ -4113,6 +4113,7 @@ class EncodeRequest final :
     kModelFieldNumber = 6,
     kTruncationFieldNumber = 4,
     kNormalizeFieldNumber = 3,
+    kQueryFieldNumber = 7,
   };
   // repeated .ember.v1.EmbedInput inputs = 1 [json_name = "inputs"];
   int inputs_size() const;
@@ -4208,6 +4209,15 @@ class EncodeRequest final :
   void _internal_set_normalize(bool value);
   public:
 
+  // bool query = 7 [json_name = "query"];
+  void clear_query();
+  bool query() const;
+  void set_query(bool value);
+  private:
+  bool _internal_query() const;
+  void _internal_set_query(bool value);
+  public:
+
   // @@protoc_insertion_point(class_scope:ember.v1.EncodeRequest)
  private:
   class _Internal;
@@ -4225,6 +4235,7 @@ class EncodeRequest final :
     ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr model_;
     ::ember::v1::Truncation* truncation_;
     bool normalize_;
+    bool query_;
   };
   union { Impl_ _impl_; };
   friend struct ::TableStruct_ember_2fv1_2fembed_2eproto;
@@ -8676,6 +8687,26 @@ inline void EncodeRequest::set_allocated_model(std::string* model) {
   }
 #endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
   // @@protoc_insertion_point(field_set_allocated:ember.v1.EncodeRequest.model)
+}
+
+// bool query = 7 [json_name = "query"];
+inline void EncodeRequest::clear_query() {
+  _impl_.query_ = false;
+}
+inline bool EncodeRequest::_internal_query() const {
+  return _impl_.query_;
+}
+inline bool EncodeRequest::query() const {
+  // @@protoc_insertion_point(field_get:ember.v1.EncodeRequest.query)
+  return _internal_query();
+}
+inline void EncodeRequest::_internal_set_query(bool value) {
+  
+  _impl_.query_ = value;
+}
+inline void EncodeRequest::set_query(bool value) {
+  _internal_set_query(value);
+  // @@protoc_insertion_point(field_set:ember.v1.EncodeRequest.query)
 }
 
 // -------------------------------------------------------------------

@@ -420,30 +420,31 @@ const char descriptor_table_protodef_ember_2fv1_2fmodel_2eproto[] PROTOBUF_SECTI
   "xts\030\001 \003(\tR\005texts*\200\001\n\004Task\022\024\n\020TASK_UNSPEC"
   "IFIED\020\000\022\016\n\nTASK_EMBED\020\001\022\025\n\021TASK_EMBED_SP"
   "ARSE\020\002\022\021\n\rTASK_CLASSIFY\020\003\022\017\n\013TASK_RERANK"
-  "\020\004\022\027\n\023TASK_PREDICT_TOKENS\020\005*\324\001\n\tModelKin"
+  "\020\004\022\027\n\023TASK_PREDICT_TOKENS\020\005*\354\001\n\tModelKin"
   "d\022\032\n\026MODEL_KIND_UNSPECIFIED\020\000\022\030\n\024MODEL_K"
   "IND_EMBEDDING\020\001\022\037\n\033MODEL_KIND_SPARSE_EMB"
   "EDDING\020\002\022\027\n\023MODEL_KIND_RERANKER\020\003\022\031\n\025MOD"
   "EL_KIND_CLASSIFIER\020\004\022\037\n\033MODEL_KIND_TOKEN"
   "_CLASSIFIER\020\005\022\033\n\027MODEL_KIND_LLM_RERANKER"
-  "\020\0062\246\002\n\014ModelService\022M\n\014GetModelInfo\022\035.em"
-  "ber.v1.GetModelInfoRequest\032\036.ember.v1.Ge"
-  "tModelInfoResponse\022A\n\010Tokenize\022\031.ember.v"
-  "1.TokenizeRequest\032\032.ember.v1.TokenizeRes"
-  "ponse\022;\n\006Decode\022\027.ember.v1.DecodeRequest"
-  "\032\030.ember.v1.DecodeResponse\022G\n\nListModels"
-  "\022\033.ember.v1.ListModelsRequest\032\034.ember.v1"
-  ".ListModelsResponseB~\n\014com.ember.v1B\nMod"
-  "elProtoP\001Z8github.com/ember-serve/ember/"
-  "clients/go/ember/v1;emberv1\242\002\003EXX\252\002\010Embe"
-  "r.V1\312\002\010Ember\\V1\352\002\tEmber::V1b\006proto3"
+  "\020\006\022\026\n\022MODEL_KIND_COLBERT\020\0072\246\002\n\014ModelServ"
+  "ice\022M\n\014GetModelInfo\022\035.ember.v1.GetModelI"
+  "nfoRequest\032\036.ember.v1.GetModelInfoRespon"
+  "se\022A\n\010Tokenize\022\031.ember.v1.TokenizeReques"
+  "t\032\032.ember.v1.TokenizeResponse\022;\n\006Decode\022"
+  "\027.ember.v1.DecodeRequest\032\030.ember.v1.Deco"
+  "deResponse\022G\n\nListModels\022\033.ember.v1.List"
+  "ModelsRequest\032\034.ember.v1.ListModelsRespo"
+  "nseB~\n\014com.ember.v1B\nModelProtoP\001Z8githu"
+  "b.com/ember-serve/ember/clients/go/ember"
+  "/v1;emberv1\242\002\003EXX\252\002\010Ember.V1\312\002\010Ember\\V1\352"
+  "\002\tEmber::V1b\006proto3"
   ;
 static const ::_pbi::DescriptorTable* const descriptor_table_ember_2fv1_2fmodel_2eproto_deps[1] = {
   &::descriptor_table_ember_2fv1_2fembed_2eproto,
 };
 static ::_pbi::once_flag descriptor_table_ember_2fv1_2fmodel_2eproto_once;
 const ::_pbi::DescriptorTable descriptor_table_ember_2fv1_2fmodel_2eproto = {
-    false, false, 2555, descriptor_table_protodef_ember_2fv1_2fmodel_2eproto,
+    false, false, 2579, descriptor_table_protodef_ember_2fv1_2fmodel_2eproto,
     "ember/v1/model.proto",
     &descriptor_table_ember_2fv1_2fmodel_2eproto_once, descriptor_table_ember_2fv1_2fmodel_2eproto_deps, 1, 12,
     schemas, file_default_instances, TableStruct_ember_2fv1_2fmodel_2eproto::offsets,
@@ -489,6 +490,7 @@ bool ModelKind_IsValid(int value) {
     case 4:
     case 5:
     case 6:
+    case 7:
       return true;
     default:
       return false;

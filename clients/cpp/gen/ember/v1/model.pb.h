@@ -141,12 +141,13 @@ enum ModelKind : int {
   MODEL_KIND_CLASSIFIER = 4,
   MODEL_KIND_TOKEN_CLASSIFIER = 5,
   MODEL_KIND_LLM_RERANKER = 6,
+  MODEL_KIND_COLBERT = 7,
   ModelKind_INT_MIN_SENTINEL_DO_NOT_USE_ = std::numeric_limits<int32_t>::min(),
   ModelKind_INT_MAX_SENTINEL_DO_NOT_USE_ = std::numeric_limits<int32_t>::max()
 };
 bool ModelKind_IsValid(int value);
 constexpr ModelKind ModelKind_MIN = MODEL_KIND_UNSPECIFIED;
-constexpr ModelKind ModelKind_MAX = MODEL_KIND_LLM_RERANKER;
+constexpr ModelKind ModelKind_MAX = MODEL_KIND_COLBERT;
 constexpr int ModelKind_ARRAYSIZE = ModelKind_MAX + 1;
 
 const ::PROTOBUF_NAMESPACE_ID::EnumDescriptor* ModelKind_descriptor();

@@ -357,6 +357,22 @@ private static final long serialVersionUID = 0L;
     }
   }
 
+  public static final int QUERY_FIELD_NUMBER = 7;
+  private boolean query_ = false;
+  /**
+   * <pre>
+   * ColBERT models: encode the inputs as queries (query prefix, expanded with mask tokens to
+   * the model's query length) rather than documents (document prefix, punctuation skipped).
+   * </pre>
+   *
+   * <code>bool query = 7 [json_name = "query"];</code>
+   * @return The query.
+   */
+  @java.lang.Override
+  public boolean getQuery() {
+    return query_;
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -393,6 +409,9 @@ private static final long serialVersionUID = 0L;
     }
     if (!com.google.protobuf.GeneratedMessageV3.isStringEmpty(model_)) {
       com.google.protobuf.GeneratedMessageV3.writeString(output, 6, model_);
+    }
+    if (query_ != false) {
+      output.writeBool(7, query_);
     }
     getUnknownFields().writeTo(output);
   }
@@ -433,6 +452,10 @@ private static final long serialVersionUID = 0L;
     if (!com.google.protobuf.GeneratedMessageV3.isStringEmpty(model_)) {
       size += com.google.protobuf.GeneratedMessageV3.computeStringSize(6, model_);
     }
+    if (query_ != false) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeBoolSize(7, query_);
+    }
     size += getUnknownFields().getSerializedSize();
     memoizedSize = size;
     return size;
@@ -465,6 +488,8 @@ private static final long serialVersionUID = 0L;
         .equals(other.getPromptName())) return false;
     if (!getModel()
         .equals(other.getModel())) return false;
+    if (getQuery()
+        != other.getQuery()) return false;
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -497,6 +522,9 @@ private static final long serialVersionUID = 0L;
     hash = (53 * hash) + getPromptName().hashCode();
     hash = (37 * hash) + MODEL_FIELD_NUMBER;
     hash = (53 * hash) + getModel().hashCode();
+    hash = (37 * hash) + QUERY_FIELD_NUMBER;
+    hash = (53 * hash) + com.google.protobuf.Internal.hashBoolean(
+        getQuery());
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
     return hash;
@@ -647,6 +675,7 @@ private static final long serialVersionUID = 0L;
       }
       promptName_ = "";
       model_ = "";
+      query_ = false;
       return this;
     }
 
@@ -713,6 +742,9 @@ private static final long serialVersionUID = 0L;
       }
       if (((from_bitField0_ & 0x00000020) != 0)) {
         result.model_ = model_;
+      }
+      if (((from_bitField0_ & 0x00000040) != 0)) {
+        result.query_ = query_;
       }
       result.bitField0_ |= to_bitField0_;
     }
@@ -813,6 +845,9 @@ private static final long serialVersionUID = 0L;
         bitField0_ |= 0x00000020;
         onChanged();
       }
+      if (other.getQuery() != false) {
+        setQuery(other.getQuery());
+      }
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
       return this;
@@ -891,6 +926,11 @@ private static final long serialVersionUID = 0L;
               bitField0_ |= 0x00000020;
               break;
             } // case 50
+            case 56: {
+              query_ = input.readBool();
+              bitField0_ |= 0x00000040;
+              break;
+            } // case 56
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -1816,6 +1856,53 @@ private static final long serialVersionUID = 0L;
       checkByteStringIsUtf8(value);
       model_ = value;
       bitField0_ |= 0x00000020;
+      onChanged();
+      return this;
+    }
+
+    private boolean query_ ;
+    /**
+     * <pre>
+     * ColBERT models: encode the inputs as queries (query prefix, expanded with mask tokens to
+     * the model's query length) rather than documents (document prefix, punctuation skipped).
+     * </pre>
+     *
+     * <code>bool query = 7 [json_name = "query"];</code>
+     * @return The query.
+     */
+    @java.lang.Override
+    public boolean getQuery() {
+      return query_;
+    }
+    /**
+     * <pre>
+     * ColBERT models: encode the inputs as queries (query prefix, expanded with mask tokens to
+     * the model's query length) rather than documents (document prefix, punctuation skipped).
+     * </pre>
+     *
+     * <code>bool query = 7 [json_name = "query"];</code>
+     * @param value The query to set.
+     * @return This builder for chaining.
+     */
+    public Builder setQuery(boolean value) {
+      
+      query_ = value;
+      bitField0_ |= 0x00000040;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * ColBERT models: encode the inputs as queries (query prefix, expanded with mask tokens to
+     * the model's query length) rather than documents (document prefix, punctuation skipped).
+     * </pre>
+     *
+     * <code>bool query = 7 [json_name = "query"];</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearQuery() {
+      bitField0_ = (bitField0_ & ~0x00000040);
+      query_ = false;
       onChanged();
       return this;
     }

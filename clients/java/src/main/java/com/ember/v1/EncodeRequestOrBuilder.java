@@ -192,4 +192,15 @@ public interface EncodeRequestOrBuilder extends
    */
   com.google.protobuf.ByteString
       getModelBytes();
+
+  /**
+   * <pre>
+   * ColBERT models: encode the inputs as queries (query prefix, expanded with mask tokens to
+   * the model's query length) rather than documents (document prefix, punctuation skipped).
+   * </pre>
+   *
+   * <code>bool query = 7 [json_name = "query"];</code>
+   * @return The query.
+   */
+  boolean getQuery();
 }
