@@ -200,13 +200,18 @@ def encode_request(
     truncation_direction: str = "right",
     prompt_name: str | None = None,
     query: bool = False,
+    chunk_size: int | None = None,
+    chunk_overlap: int | None = None,
+    chunk_mean: bool = False,
 ) -> embed_pb2.EncodeRequest:
     """An EncodeRequest for ``outputs`` (dense, sparse, multi_vector); ``query`` encodes as
-    ColBERT queries. ValueError for an unknown output."""
+    ColBERT queries. Any ``chunk_*`` option cuts texts into windows of ``chunk_size`` tokens
+    (default: the model's maximum) overlapping by ``chunk_overlap``, answered per window or
+    (``chunk_mean``) per input. ValueError for an unknown output."""
     unknown = [o for o in outputs if o not in OUTPUTS]
     if unknown:
         raise ValueError(f"outputs must be among {sorted(OUTPUTS)}, got {unknown}")
-    return embed_pb2.EncodeRequest(
+    request = embed_pb2.EncodeRequest(
         model=model,
         inputs=_embed_inputs(inputs),
         outputs=[OUTPUTS[o] for o in outputs],
@@ -215,6 +220,11 @@ def encode_request(
         prompt_name=prompt_name or "",
         query=query,
     )
+    if chunk_size is not None or chunk_overlap is not None or chunk_mean:
+        request.chunking.CopyFrom(
+            embed_pb2.Chunking(size=chunk_size or 0, overlap=chunk_overlap or 0, mean=chunk_mean)
+        )
+    return request
 
 
 @dataclass(frozen=True)
@@ -226,6 +236,8 @@ class Encoded:
     dense: npt.NDArray[np.float32] | None
     sparse: list[dict[int, float]] | None
     multi_vector: list[npt.NDArray[np.float32]] | None
+    #: With chunking: per window, (input index, start char, end char).
+    chunks: list[tuple[int, int, int]] | None = None
 
 
 def _float_matrix(m: embed_pb2.FloatMatrix) -> npt.NDArray[np.float32]:
@@ -246,6 +258,7 @@ def encoded(resp: embed_pb2.EncodeResponse, outputs: Sequence[str]) -> Encoded:
         multi_vector=(
             [_float_matrix(m) for m in resp.multi_vectors] if "multi_vector" in outputs else None
         ),
+        chunks=[(c.input, c.start, c.end) for c in resp.chunks] if resp.chunks else None,
     )
 
 

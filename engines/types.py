@@ -190,6 +190,9 @@ class Encoding:
     #: Positions attended to: the first ``attended`` tokens (0: all). ColBERT queries compute
     #: states for their mask-token expansion without attending to it.
     attended: int = 0
+    #: Chunked inputs: the request input this window came from and the characters it covers.
+    source: int = 0
+    span: tuple[int, int] | None = None
 
     def __len__(self) -> int:
         return len(self.ids)

@@ -474,6 +474,34 @@ class TEIEmbedRequest(_Request):
 OutputName = Literal["dense", "sparse", "multi_vector"]
 
 
+class ChunkingOptions(_Request):
+    """How ``/encode`` cuts long texts into token windows."""
+
+    size: int | None = Field(
+        default=None,
+        ge=1,
+        le=2**31 - 1,
+        description="Tokens per window, special tokens included (default: the model's maximum).",
+    )
+    overlap: int = Field(
+        default=0, ge=0, le=2**31 - 1, description="Tokens a window shares with the one before."
+    )
+    mean: bool = Field(
+        default=False,
+        description="One result per input: the mean of its windows' dense vectors "
+        "(re-normalized), the mean weight per token id of their sparse vectors, all their "
+        "multi-vectors in order.",
+    )
+
+
+class ChunkSpanModel(BaseModel):
+    """One window of a chunked ``/encode``: its input and the characters it covers."""
+
+    input: int
+    start: int
+    end: int
+
+
 def _dense_only() -> list[OutputName]:
     return ["dense"]
 
@@ -501,6 +529,11 @@ class EncodeRequest(_Request):
         description="ColBERT models: encode as queries (query prefix, mask-token expansion) "
         "rather than documents (document prefix, punctuation skipped).",
     )
+    chunking: ChunkingOptions | None = Field(
+        default=None,
+        description="Cut each text into token windows embedded as inputs of their own (one "
+        "result per window unless mean; 'chunks' says where each window is).",
+    )
 
 
 class EncodeResponse(BaseModel):
@@ -512,6 +545,9 @@ class EncodeResponse(BaseModel):
     )
     multi_vector: list[list[list[float]]] | None = Field(
         default=None, description="Per input, its vectors (one per token)."
+    )
+    chunks: list[ChunkSpanModel] | None = Field(
+        default=None, description="With chunking: every window, in order."
     )
     model: str
     usage: Usage

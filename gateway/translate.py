@@ -244,6 +244,14 @@ def encode_request(body: EncodeRequest) -> embed_pb2.EncodeRequest:
     )
     request.inputs.extend(embed_inputs(body.inputs))
     request.truncation.CopyFrom(truncation(body.truncate, body.truncation_direction))
+    if body.chunking is not None:
+        request.chunking.CopyFrom(
+            embed_pb2.Chunking(
+                size=body.chunking.size or 0,
+                overlap=body.chunking.overlap,
+                mean=body.chunking.mean,
+            )
+        )
     return request
 
 
@@ -266,6 +274,8 @@ def encode_response(response: embed_pb2.EncodeResponse, outputs: Sequence[str]) 
         out["sparse"] = [_sparse_json(e) for e in response.sparse]
     if got.multi_vector is not None:
         out["multi_vector"] = got.multi_vector
+    if got.chunks is not None:
+        out["chunks"] = [{"input": i, "start": s, "end": e} for i, s, e in got.chunks]
     out["model"] = response.model
     out["usage"] = usage(response.usage)
     return out

@@ -25,6 +25,7 @@ from ember.engines.types import (
     TruncationSide,
 )
 from ember.service.jobs import (
+    Chunking,
     ClassifyJob,
     ClassifyResult,
     DecodeJob,
@@ -193,6 +194,15 @@ def encode_job(req: embed_pb2.EncodeRequest) -> EncodeJob:
         inputs=_embed_inputs(list(req.inputs)),
         outputs=frozenset(outputs),
         query=req.query,
+        chunking=(
+            Chunking(
+                size=req.chunking.size or None,
+                overlap=req.chunking.overlap,
+                mean=req.chunking.mean,
+            )
+            if req.HasField("chunking")
+            else None
+        ),
         normalize=req.normalize if req.HasField("normalize") else True,
         truncation=truncation(req.truncation),
         prompt_name=req.prompt_name or None,
@@ -377,6 +387,10 @@ def encode_response(result: EncodeResult, model: str) -> embed_pb2.EncodeRespons
         )
     if result.multi is not None:
         response.multi_vectors.extend(_matrix(m) for m in result.multi)
+    if result.chunks is not None:
+        response.chunks.extend(
+            embed_pb2.ChunkSpan(input=i, start=s, end=e) for i, s, e in result.chunks
+        )
     return response
 
 

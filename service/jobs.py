@@ -12,6 +12,7 @@ from ember.engines.types import EmbeddingOutput, Encoding, FloatArray, IntArray,
 
 __all__ = [
     "AggregationStrategy",
+    "Chunking",
     "ClassifyJob",
     "ClassifyResult",
     "DecodeJob",
@@ -69,6 +70,16 @@ class EmbedJob:
 
 
 @dataclass(frozen=True)
+class Chunking:
+    """Long texts cut into windows of ``size`` tokens (None: the model's maximum) overlapping
+    by ``overlap``; ``mean`` answers one result per input instead of one per window."""
+
+    size: int | None = None
+    overlap: int = 0
+    mean: bool = False
+
+
+@dataclass(frozen=True)
 class EncodeJob:
     """Several outputs (dense, sparse, multi-vector) of a batch of inputs, from one forward."""
 
@@ -79,6 +90,7 @@ class EncodeJob:
     prompt_name: str | None = None
     #: ColBERT models: encode as queries (else documents).
     query: bool = False
+    chunking: Chunking | None = None
 
 
 @dataclass(frozen=True)
@@ -197,6 +209,8 @@ class EncodeResult:
     multi: list[FloatArray] | None
     usage: Usage
     timing: Timing
+    #: With chunking: per window, (input index, start char, end char).
+    chunks: list[tuple[int, int, int]] | None = None
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,8 @@ import dataclasses
 import numpy as np
 
 from ember.engines import colbert, vectors
-from ember.engines.errors import EngineError, InvalidInputError, UnsupportedTaskError
+from ember.engines.chunking import split as chunking_split
+from ember.engines.errors import EngineError, InvalidInputError, ItemError, UnsupportedTaskError
 from ember.engines.types import (
     EmbeddingOutput,
     Encoding,
@@ -23,7 +24,7 @@ from ember.engines.types import (
     Outputs,
 )
 from ember.service import validate
-from ember.service.jobs import EmbedJob, EncodeJob, EncodeResult
+from ember.service.jobs import Chunking, EmbedJob, EncodeJob, EncodeResult
 from ember.service.scheduler import ItemValue
 from ember.service.tasks.base import ModelContext, Ran, TaskSpec
 from ember.service.tasks.embed import encode_inputs, inputs_cost_us
@@ -70,7 +71,22 @@ class EncodeTask(TaskSpec[EncodeJob, EncodeResult]):
         validate.resolve_prompt(job.prompt_name, ctx.info)
         if ctx.info.colbert is not None:
             _texts(job)
-        elif job.query:
+            if job.chunking is not None:
+                raise InvalidInputError(
+                    "chunking is not available for ColBERT models (documents are cut to the "
+                    "model's document length)",
+                    field="chunking",
+                )
+        if job.chunking is not None:
+            _texts(job)
+            size = job.chunking.size
+            if size is not None and not 1 <= size <= ctx.info.max_input_length:
+                raise InvalidInputError(
+                    f"chunking size must be between 1 and the model's maximum input length "
+                    f"{ctx.info.max_input_length}, got {size}",
+                    field="chunking",
+                )
+        if job.query and ctx.info.colbert is None:
             raise InvalidInputError(
                 "query applies to ColBERT models only; this model encodes every input the same way",
                 field="query",
@@ -83,23 +99,32 @@ class EncodeTask(TaskSpec[EncodeJob, EncodeResult]):
         colbert_settings = ctx.info.colbert
         if colbert_settings is not None:
             return colbert.encode(ctx.tokenizer, colbert_settings, _texts(job), query=job.query)
-        encodings = encode_inputs(_as_embed(job), ctx)
         flags = output_flags(ctx.info, job.outputs)
+        if job.chunking is not None:
+            return _chunk_encodings(job, job.chunking, ctx, flags)
+        encodings = encode_inputs(_as_embed(job), ctx)
         if flags is Output.DEFAULT:
             return encodings
         return [dataclasses.replace(e, output=flags) for e in encodings]
 
     def head(self, job: EncodeJob, ctx: ModelContext, ran: Ran) -> EncodeResult:
         values = [r.value for r in ran.results]
+        mean = job.chunking is not None and job.chunking.mean
+        groups = _groups(ran.encodings, len(job.inputs)) if mean else []
         dense = None
         if EmbeddingOutput.DENSE in job.outputs:
             rows = [_dense(v) for v in values]
             width = ctx.info.embedding_dim
             matrix = np.stack(rows) if rows else np.zeros((0, width), dtype=np.float32)
             dense = vectors.normalize(matrix) if job.normalize else matrix
+            if mean:
+                dense = np.stack([dense[g].mean(axis=0) for g in groups])
+                dense = vectors.normalize(dense) if job.normalize else dense
         sparse = None
         if EmbeddingOutput.SPARSE in job.outputs:
             pairs = [_sparse(v) for v in values]
+            if mean:
+                pairs = [_mean_sparse([pairs[i] for i in g]) for g in groups]
             sparse = ([p[0] for p in pairs], [p[1] for p in pairs])
         multi = None
         if EmbeddingOutput.MULTI_VECTOR in job.outputs:
@@ -112,7 +137,59 @@ class EncodeTask(TaskSpec[EncodeJob, EncodeResult]):
                 ]
             if job.normalize:
                 multi = [vectors.normalize(m) for m in multi]
-        return EncodeResult(dense, sparse, multi, usage=ran.usage, timing=ran.timing)
+            if mean:
+                multi = [np.concatenate([multi[i] for i in g]) for g in groups]
+        chunks = None
+        if job.chunking is not None:
+            chunks = [(e.source, *(e.span or (0, 0))) for e in ran.encodings]
+        return EncodeResult(dense, sparse, multi, usage=ran.usage, timing=ran.timing, chunks=chunks)
+
+
+#: The most windows one request may be cut into (an 8k-token text in 256-token windows with
+#: no overlap is 33; this bounds a request's work like the client batch size does).
+MAX_CHUNKS = 4096
+
+
+def _chunk_encodings(
+    job: EncodeJob, chunking: Chunking, ctx: ModelContext, flags: Output
+) -> list[Encoding]:
+    """Every text's windows (:func:`ember.engines.chunking.split`), in input order."""
+    prompt = validate.resolve_prompt(job.prompt_name, ctx.info)
+    window = chunking.size or ctx.info.max_input_length
+    try:
+        tokens = ctx.tokenizer.tokenize(_texts(job), add_special_tokens=True, prompt=prompt)
+    except ItemError as exc:
+        raise exc.renamed(field="input") from exc
+    out: list[Encoding] = []
+    for index, text_tokens in enumerate(tokens):
+        for piece in chunking_split(text_tokens, window=window, overlap=chunking.overlap):
+            out.append(
+                Encoding(ids=piece.ids, output=flags, source=index, span=(piece.start, piece.end))
+            )
+        if len(out) > MAX_CHUNKS:
+            raise InvalidInputError(
+                f"the texts make more than {MAX_CHUNKS} chunks of {window} tokens; send fewer "
+                "or shorter texts per request, or larger chunks",
+                field="chunking",
+            )
+    return out
+
+
+def _groups(encodings: list[Encoding], count: int) -> list[list[int]]:
+    """Per request input, the positions of its windows."""
+    groups: list[list[int]] = [[] for _ in range(count)]
+    for position, e in enumerate(encodings):
+        groups[e.source].append(position)
+    return groups
+
+
+def _mean_sparse(parts: list[tuple[IntArray, FloatArray]]) -> tuple[IntArray, FloatArray]:
+    """The mean weight of each token id over ``parts`` (absent counts as zero)."""
+    ids = np.concatenate([p[0] for p in parts])
+    weights = np.concatenate([p[1] for p in parts]).astype(np.float64)
+    unique, inverse = np.unique(ids, return_inverse=True)
+    sums = np.bincount(inverse, weights=weights, minlength=len(unique))
+    return unique.astype(np.int64), (sums / len(parts)).astype(np.float32)
 
 
 def _dense(value: ItemValue) -> FloatArray:

@@ -119,3 +119,43 @@ def test_outputs_a_model_lacks_are_424_naming_the_ones_it_has(minilm: Served) ->
     assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert "the outputs it has: dense" in (err.value.details() or "")
     assert minilm.http.post("/encode", json={"inputs": ["x"], "outputs": []}).status_code == 422
+
+
+def test_chunked_sparse_and_multi_vectors_equal_their_windows(m3: Served) -> None:
+    text = TEXTS[3] * 2
+    tokens = m3.http.post("/tokenize", json={"inputs": [text]}).json()[0]
+    ids = [t["id"] for t in tokens]
+    head, body, tail = ids[:1], ids[1:-1], ids[-1:]
+    # 12-token windows hold 10 text tokens; each starts 8 after the last, the last ends the text
+    starts = [0]
+    while starts[-1] + 10 < len(body):
+        starts.append(starts[-1] + 8)
+    windows = [head + body[s : s + 10] + tail for s in starts]
+    assert len(windows) > 2
+    outputs = ["dense", "sparse", "multi_vector"]
+    with EmberClient(m3.endpoints.grpc_target) as client:
+        chunked = client.encode([text], outputs, chunk_size=12, chunk_overlap=2)
+        alone = client.encode(windows, outputs)
+        mean = client.encode([text], outputs, chunk_size=12, chunk_overlap=2, chunk_mean=True)
+    assert chunked.chunks is not None
+    assert len(chunked.chunks) == len(windows)
+    assert chunked.dense is not None
+    assert alone.dense is not None
+    np.testing.assert_allclose(chunked.dense, alone.dense, atol=1e-5)
+    assert chunked.sparse is not None
+    assert alone.sparse is not None
+    for got_weights, want_weights in zip(chunked.sparse, alone.sparse, strict=True):
+        assert got_weights.keys() == want_weights.keys()
+        for token, weight in got_weights.items():
+            assert weight == pytest.approx(want_weights[token], abs=1e-5)
+    assert chunked.multi_vector is not None
+    assert alone.multi_vector is not None
+    for got, want in zip(chunked.multi_vector, alone.multi_vector, strict=True):
+        np.testing.assert_allclose(got, want, atol=1e-5)
+    assert mean.multi_vector is not None
+    np.testing.assert_allclose(mean.multi_vector[0], np.concatenate(alone.multi_vector), atol=1e-5)
+    assert mean.sparse is not None
+    assert alone.sparse is not None
+    for token, weight in mean.sparse[0].items():
+        expected = sum(w.get(token, 0.0) for w in alone.sparse) / len(windows)
+        assert weight == pytest.approx(expected, rel=1e-5)

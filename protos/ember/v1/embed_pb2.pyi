@@ -847,6 +847,7 @@ class EncodeRequest(_message.Message):
     PROMPT_NAME_FIELD_NUMBER: _builtins.int
     MODEL_FIELD_NUMBER: _builtins.int
     QUERY_FIELD_NUMBER: _builtins.int
+    CHUNKING_FIELD_NUMBER: _builtins.int
     normalize: _builtins.bool
     """Whether to L2-normalize dense vectors and each multi-vector. Unset: true."""
     prompt_name: _builtins.str
@@ -873,6 +874,12 @@ class EncodeRequest(_message.Message):
     def truncation(self) -> _common_pb2.Truncation:
         """What to do with inputs over the model's maximum input length."""
 
+    @_builtins.property
+    def chunking(self) -> Global___Chunking:
+        """Cut each text into token windows, each embedded as an input of its own (with the model's
+        special tokens); unset: inputs over the maximum length follow truncation.
+        """
+
     def __init__(
         self,
         *,
@@ -883,16 +890,80 @@ class EncodeRequest(_message.Message):
         prompt_name: _builtins.str = ...,
         model: _builtins.str = ...,
         query: _builtins.bool = ...,
+        chunking: Global___Chunking | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_normalize", b"_normalize", "normalize", b"normalize", "truncation", b"truncation"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_normalize", b"_normalize", "chunking", b"chunking", "normalize", b"normalize", "truncation", b"truncation"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_normalize", b"_normalize", "inputs", b"inputs", "model", b"model", "normalize", b"normalize", "outputs", b"outputs", "prompt_name", b"prompt_name", "query", b"query", "truncation", b"truncation"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_normalize", b"_normalize", "chunking", b"chunking", "inputs", b"inputs", "model", b"model", "normalize", b"normalize", "outputs", b"outputs", "prompt_name", b"prompt_name", "query", b"query", "truncation", b"truncation"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__normalize: _TypeAlias = _typing.Literal["normalize"]  # noqa: Y015
     _WhichOneofArgType__normalize: _TypeAlias = _typing.Literal["_normalize", b"_normalize"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType__normalize) -> _WhichOneofReturnType__normalize | None: ...
 
 Global___EncodeRequest: _TypeAlias = EncodeRequest  # noqa: Y015
+
+@_typing.final
+class Chunking(_message.Message):
+    """Chunking says how long texts are cut into windows."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SIZE_FIELD_NUMBER: _builtins.int
+    OVERLAP_FIELD_NUMBER: _builtins.int
+    MEAN_FIELD_NUMBER: _builtins.int
+    size: _builtins.int
+    """Tokens per window, special tokens included. Unset or 0: the model's maximum input length."""
+    overlap: _builtins.int
+    """Tokens each window shares with the one before it; below the text tokens a window holds."""
+    mean: _builtins.bool
+    """Answer one result per input: the mean of its windows' dense vectors (normalized after when
+    normalizing), the mean weight per token id of their sparse vectors, and all their
+    multi-vectors in order. Unset: one result per window.
+    """
+    def __init__(
+        self,
+        *,
+        size: _builtins.int = ...,
+        overlap: _builtins.int = ...,
+        mean: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["mean", b"mean", "overlap", b"overlap", "size", b"size"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Chunking: _TypeAlias = Chunking  # noqa: Y015
+
+@_typing.final
+class ChunkSpan(_message.Message):
+    """ChunkSpan says which input a window came from and which characters it covers."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INPUT_FIELD_NUMBER: _builtins.int
+    START_FIELD_NUMBER: _builtins.int
+    END_FIELD_NUMBER: _builtins.int
+    input: _builtins.int
+    """The input's index in the request."""
+    start: _builtins.int
+    """The first character of the window's text (code points)."""
+    end: _builtins.int
+    """One past the last character of the window's text."""
+    def __init__(
+        self,
+        *,
+        input: _builtins.int = ...,
+        start: _builtins.int = ...,
+        end: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["end", b"end", "input", b"input", "start", b"start"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ChunkSpan: _TypeAlias = ChunkSpan  # noqa: Y015
 
 @_typing.final
 class EncodeResponse(_message.Message):
@@ -906,6 +977,7 @@ class EncodeResponse(_message.Message):
     USAGE_FIELD_NUMBER: _builtins.int
     TIMING_FIELD_NUMBER: _builtins.int
     MODEL_FIELD_NUMBER: _builtins.int
+    CHUNKS_FIELD_NUMBER: _builtins.int
     model: _builtins.str
     """The served model's id."""
     @_builtins.property
@@ -928,6 +1000,10 @@ class EncodeResponse(_message.Message):
     def timing(self) -> _common_pb2.Timing:
         """Where the time went."""
 
+    @_builtins.property
+    def chunks(self) -> _containers.RepeatedCompositeFieldContainer[Global___ChunkSpan]:
+        """With chunking: every window in order. Without mean, result i of each output is window i."""
+
     def __init__(
         self,
         *,
@@ -937,10 +1013,11 @@ class EncodeResponse(_message.Message):
         usage: _common_pb2.Usage | None = ...,
         timing: _common_pb2.Timing | None = ...,
         model: _builtins.str = ...,
+        chunks: _abc.Iterable[Global___ChunkSpan] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["dense", b"dense", "timing", b"timing", "usage", b"usage"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["dense", b"dense", "model", b"model", "multi_vectors", b"multi_vectors", "sparse", b"sparse", "timing", b"timing", "usage", b"usage"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunks", b"chunks", "dense", b"dense", "model", b"model", "multi_vectors", b"multi_vectors", "sparse", b"sparse", "timing", b"timing", "usage", b"usage"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

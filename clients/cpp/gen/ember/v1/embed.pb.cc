@@ -322,6 +322,7 @@ PROTOBUF_CONSTEXPR EncodeRequest::EncodeRequest(
   , /*decltype(_impl_.prompt_name_)*/{&::_pbi::fixed_address_empty_string, ::_pbi::ConstantInitialized{}}
   , /*decltype(_impl_.model_)*/{&::_pbi::fixed_address_empty_string, ::_pbi::ConstantInitialized{}}
   , /*decltype(_impl_.truncation_)*/nullptr
+  , /*decltype(_impl_.chunking_)*/nullptr
   , /*decltype(_impl_.normalize_)*/false
   , /*decltype(_impl_.query_)*/false} {}
 struct EncodeRequestDefaultTypeInternal {
@@ -333,10 +334,41 @@ struct EncodeRequestDefaultTypeInternal {
   };
 };
 PROTOBUF_ATTRIBUTE_NO_DESTROY PROTOBUF_CONSTINIT PROTOBUF_ATTRIBUTE_INIT_PRIORITY1 EncodeRequestDefaultTypeInternal _EncodeRequest_default_instance_;
+PROTOBUF_CONSTEXPR Chunking::Chunking(
+    ::_pbi::ConstantInitialized): _impl_{
+    /*decltype(_impl_.size_)*/0u
+  , /*decltype(_impl_.overlap_)*/0u
+  , /*decltype(_impl_.mean_)*/false
+  , /*decltype(_impl_._cached_size_)*/{}} {}
+struct ChunkingDefaultTypeInternal {
+  PROTOBUF_CONSTEXPR ChunkingDefaultTypeInternal()
+      : _instance(::_pbi::ConstantInitialized{}) {}
+  ~ChunkingDefaultTypeInternal() {}
+  union {
+    Chunking _instance;
+  };
+};
+PROTOBUF_ATTRIBUTE_NO_DESTROY PROTOBUF_CONSTINIT PROTOBUF_ATTRIBUTE_INIT_PRIORITY1 ChunkingDefaultTypeInternal _Chunking_default_instance_;
+PROTOBUF_CONSTEXPR ChunkSpan::ChunkSpan(
+    ::_pbi::ConstantInitialized): _impl_{
+    /*decltype(_impl_.input_)*/0u
+  , /*decltype(_impl_.start_)*/0u
+  , /*decltype(_impl_.end_)*/0u
+  , /*decltype(_impl_._cached_size_)*/{}} {}
+struct ChunkSpanDefaultTypeInternal {
+  PROTOBUF_CONSTEXPR ChunkSpanDefaultTypeInternal()
+      : _instance(::_pbi::ConstantInitialized{}) {}
+  ~ChunkSpanDefaultTypeInternal() {}
+  union {
+    ChunkSpan _instance;
+  };
+};
+PROTOBUF_ATTRIBUTE_NO_DESTROY PROTOBUF_CONSTINIT PROTOBUF_ATTRIBUTE_INIT_PRIORITY1 ChunkSpanDefaultTypeInternal _ChunkSpan_default_instance_;
 PROTOBUF_CONSTEXPR EncodeResponse::EncodeResponse(
     ::_pbi::ConstantInitialized): _impl_{
     /*decltype(_impl_.sparse_)*/{}
   , /*decltype(_impl_.multi_vectors_)*/{}
+  , /*decltype(_impl_.chunks_)*/{}
   , /*decltype(_impl_.model_)*/{&::_pbi::fixed_address_empty_string, ::_pbi::ConstantInitialized{}}
   , /*decltype(_impl_.dense_)*/nullptr
   , /*decltype(_impl_.usage_)*/nullptr
@@ -353,7 +385,7 @@ struct EncodeResponseDefaultTypeInternal {
 PROTOBUF_ATTRIBUTE_NO_DESTROY PROTOBUF_CONSTINIT PROTOBUF_ATTRIBUTE_INIT_PRIORITY1 EncodeResponseDefaultTypeInternal _EncodeResponse_default_instance_;
 }  // namespace v1
 }  // namespace ember
-static ::_pb::Metadata file_level_metadata_ember_2fv1_2fembed_2eproto[20];
+static ::_pb::Metadata file_level_metadata_ember_2fv1_2fembed_2eproto[22];
 static const ::_pb::EnumDescriptor* file_level_enum_descriptors_ember_2fv1_2fembed_2eproto[3];
 static constexpr ::_pb::ServiceDescriptor const** file_level_service_descriptors_ember_2fv1_2fembed_2eproto = nullptr;
 
@@ -558,6 +590,7 @@ const uint32_t TableStruct_ember_2fv1_2fembed_2eproto::offsets[] PROTOBUF_SECTIO
   PROTOBUF_FIELD_OFFSET(::ember::v1::EncodeRequest, _impl_.prompt_name_),
   PROTOBUF_FIELD_OFFSET(::ember::v1::EncodeRequest, _impl_.model_),
   PROTOBUF_FIELD_OFFSET(::ember::v1::EncodeRequest, _impl_.query_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::EncodeRequest, _impl_.chunking_),
   ~0u,
   ~0u,
   0,
@@ -565,6 +598,25 @@ const uint32_t TableStruct_ember_2fv1_2fembed_2eproto::offsets[] PROTOBUF_SECTIO
   ~0u,
   ~0u,
   ~0u,
+  ~0u,
+  ~0u,  // no _has_bits_
+  PROTOBUF_FIELD_OFFSET(::ember::v1::Chunking, _internal_metadata_),
+  ~0u,  // no _extensions_
+  ~0u,  // no _oneof_case_
+  ~0u,  // no _weak_field_map_
+  ~0u,  // no _inlined_string_donated_
+  PROTOBUF_FIELD_OFFSET(::ember::v1::Chunking, _impl_.size_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::Chunking, _impl_.overlap_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::Chunking, _impl_.mean_),
+  ~0u,  // no _has_bits_
+  PROTOBUF_FIELD_OFFSET(::ember::v1::ChunkSpan, _internal_metadata_),
+  ~0u,  // no _extensions_
+  ~0u,  // no _oneof_case_
+  ~0u,  // no _weak_field_map_
+  ~0u,  // no _inlined_string_donated_
+  PROTOBUF_FIELD_OFFSET(::ember::v1::ChunkSpan, _impl_.input_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::ChunkSpan, _impl_.start_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::ChunkSpan, _impl_.end_),
   ~0u,  // no _has_bits_
   PROTOBUF_FIELD_OFFSET(::ember::v1::EncodeResponse, _internal_metadata_),
   ~0u,  // no _extensions_
@@ -577,6 +629,7 @@ const uint32_t TableStruct_ember_2fv1_2fembed_2eproto::offsets[] PROTOBUF_SECTIO
   PROTOBUF_FIELD_OFFSET(::ember::v1::EncodeResponse, _impl_.usage_),
   PROTOBUF_FIELD_OFFSET(::ember::v1::EncodeResponse, _impl_.timing_),
   PROTOBUF_FIELD_OFFSET(::ember::v1::EncodeResponse, _impl_.model_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::EncodeResponse, _impl_.chunks_),
 };
 static const ::_pbi::MigrationSchema schemas[] PROTOBUF_SECTION_VARIABLE(protodesc_cold) = {
   { 0, -1, -1, sizeof(::ember::v1::TokenIds)},
@@ -597,8 +650,10 @@ static const ::_pbi::MigrationSchema schemas[] PROTOBUF_SECTION_VARIABLE(protode
   { 156, -1, -1, sizeof(::ember::v1::EmbedTokensRequest)},
   { 166, -1, -1, sizeof(::ember::v1::TokenEmbeddings)},
   { 177, -1, -1, sizeof(::ember::v1::EmbedTokensResponse)},
-  { 187, 200, -1, sizeof(::ember::v1::EncodeRequest)},
-  { 207, -1, -1, sizeof(::ember::v1::EncodeResponse)},
+  { 187, 201, -1, sizeof(::ember::v1::EncodeRequest)},
+  { 209, -1, -1, sizeof(::ember::v1::Chunking)},
+  { 218, -1, -1, sizeof(::ember::v1::ChunkSpan)},
+  { 227, -1, -1, sizeof(::ember::v1::EncodeResponse)},
 };
 
 static const ::_pb::Message* const file_default_instances[] = {
@@ -621,6 +676,8 @@ static const ::_pb::Message* const file_default_instances[] = {
   &::ember::v1::_TokenEmbeddings_default_instance_._instance,
   &::ember::v1::_EmbedTokensResponse_default_instance_._instance,
   &::ember::v1::_EncodeRequest_default_instance_._instance,
+  &::ember::v1::_Chunking_default_instance_._instance,
+  &::ember::v1::_ChunkSpan_default_instance_._instance,
   &::ember::v1::_EncodeResponse_default_instance_._instance,
 };
 
@@ -697,58 +754,64 @@ const char descriptor_table_protodef_ember_2fv1_2fembed_2eproto[] PROTOBUF_SECTI
   "ts\030\001 \003(\0132\031.ember.v1.TokenEmbeddingsR\007res"
   "ults\022%\n\005usage\030\002 \001(\0132\017.ember.v1.UsageR\005us"
   "age\022(\n\006timing\030\003 \001(\0132\020.ember.v1.TimingR\006t"
-  "iming\022\024\n\005model\030\004 \001(\tR\005model\"\246\002\n\rEncodeRe"
+  "iming\022\024\n\005model\030\004 \001(\tR\005model\"\326\002\n\rEncodeRe"
   "quest\022,\n\006inputs\030\001 \003(\0132\024.ember.v1.EmbedIn"
   "putR\006inputs\0223\n\007outputs\030\002 \003(\0162\031.ember.v1."
   "EmbeddingOutputR\007outputs\022!\n\tnormalize\030\003 "
   "\001(\010H\000R\tnormalize\210\001\001\0224\n\ntruncation\030\004 \001(\0132"
   "\024.ember.v1.TruncationR\ntruncation\022\037\n\013pro"
   "mpt_name\030\005 \001(\tR\npromptName\022\024\n\005model\030\006 \001("
-  "\tR\005model\022\024\n\005query\030\007 \001(\010R\005queryB\014\n\n_norma"
-  "lize\"\223\002\n\016EncodeResponse\022+\n\005dense\030\001 \001(\0132\025"
-  ".ember.v1.FloatMatrixR\005dense\0221\n\006sparse\030\002"
-  " \003(\0132\031.ember.v1.SparseEmbeddingR\006sparse\022"
-  ":\n\rmulti_vectors\030\003 \003(\0132\025.ember.v1.FloatM"
-  "atrixR\014multiVectors\022%\n\005usage\030\004 \001(\0132\017.emb"
-  "er.v1.UsageR\005usage\022(\n\006timing\030\005 \001(\0132\020.emb"
-  "er.v1.TimingR\006timing\022\024\n\005model\030\006 \001(\tR\005mod"
-  "el*\215\001\n\017EmbeddingFormat\022 \n\034EMBEDDING_FORM"
-  "AT_UNSPECIFIED\020\000\022\032\n\026EMBEDDING_FORMAT_FLO"
-  "AT\020\001\022\037\n\033EMBEDDING_FORMAT_FLOAT32_LE\020\002\022\033\n"
-  "\027EMBEDDING_FORMAT_MATRIX\020\003*\330\001\n\022Embedding"
-  "Precision\022#\n\037EMBEDDING_PRECISION_UNSPECI"
-  "FIED\020\000\022\037\n\033EMBEDDING_PRECISION_FLOAT32\020\001\022"
-  "\034\n\030EMBEDDING_PRECISION_INT8\020\002\022\035\n\031EMBEDDI"
-  "NG_PRECISION_UINT8\020\003\022\036\n\032EMBEDDING_PRECIS"
-  "ION_BINARY\020\004\022\037\n\033EMBEDDING_PRECISION_UBIN"
-  "ARY\020\005*\217\001\n\017EmbeddingOutput\022 \n\034EMBEDDING_O"
-  "UTPUT_UNSPECIFIED\020\000\022\032\n\026EMBEDDING_OUTPUT_"
-  "DENSE\020\001\022\033\n\027EMBEDDING_OUTPUT_SPARSE\020\002\022!\n\035"
-  "EMBEDDING_OUTPUT_MULTI_VECTOR\020\0032\266\003\n\014Embe"
-  "dService\0228\n\005Embed\022\026.ember.v1.EmbedReques"
-  "t\032\027.ember.v1.EmbedResponse\022N\n\013EmbedStrea"
-  "m\022\034.ember.v1.EmbedStreamRequest\032\035.ember."
-  "v1.EmbedStreamResponse(\0010\001\022J\n\013EmbedSpars"
-  "e\022\034.ember.v1.EmbedSparseRequest\032\035.ember."
-  "v1.EmbedSparseResponse\022G\n\nSimilarity\022\033.e"
-  "mber.v1.SimilarityRequest\032\034.ember.v1.Sim"
-  "ilarityResponse\022J\n\013EmbedTokens\022\034.ember.v"
-  "1.EmbedTokensRequest\032\035.ember.v1.EmbedTok"
-  "ensResponse\022;\n\006Encode\022\027.ember.v1.EncodeR"
-  "equest\032\030.ember.v1.EncodeResponseB~\n\014com."
-  "ember.v1B\nEmbedProtoP\001Z8github.com/ember"
-  "-serve/ember/clients/go/ember/v1;emberv1"
-  "\242\002\003EXX\252\002\010Ember.V1\312\002\010Ember\\V1\352\002\tEmber::V1"
-  "b\006proto3"
+  "\tR\005model\022\024\n\005query\030\007 \001(\010R\005query\022.\n\010chunki"
+  "ng\030\010 \001(\0132\022.ember.v1.ChunkingR\010chunkingB\014"
+  "\n\n_normalize\"L\n\010Chunking\022\022\n\004size\030\001 \001(\rR\004"
+  "size\022\030\n\007overlap\030\002 \001(\rR\007overlap\022\022\n\004mean\030\003"
+  " \001(\010R\004mean\"I\n\tChunkSpan\022\024\n\005input\030\001 \001(\rR\005"
+  "input\022\024\n\005start\030\002 \001(\rR\005start\022\020\n\003end\030\003 \001(\r"
+  "R\003end\"\300\002\n\016EncodeResponse\022+\n\005dense\030\001 \001(\0132"
+  "\025.ember.v1.FloatMatrixR\005dense\0221\n\006sparse\030"
+  "\002 \003(\0132\031.ember.v1.SparseEmbeddingR\006sparse"
+  "\022:\n\rmulti_vectors\030\003 \003(\0132\025.ember.v1.Float"
+  "MatrixR\014multiVectors\022%\n\005usage\030\004 \001(\0132\017.em"
+  "ber.v1.UsageR\005usage\022(\n\006timing\030\005 \001(\0132\020.em"
+  "ber.v1.TimingR\006timing\022\024\n\005model\030\006 \001(\tR\005mo"
+  "del\022+\n\006chunks\030\007 \003(\0132\023.ember.v1.ChunkSpan"
+  "R\006chunks*\215\001\n\017EmbeddingFormat\022 \n\034EMBEDDIN"
+  "G_FORMAT_UNSPECIFIED\020\000\022\032\n\026EMBEDDING_FORM"
+  "AT_FLOAT\020\001\022\037\n\033EMBEDDING_FORMAT_FLOAT32_L"
+  "E\020\002\022\033\n\027EMBEDDING_FORMAT_MATRIX\020\003*\330\001\n\022Emb"
+  "eddingPrecision\022#\n\037EMBEDDING_PRECISION_U"
+  "NSPECIFIED\020\000\022\037\n\033EMBEDDING_PRECISION_FLOA"
+  "T32\020\001\022\034\n\030EMBEDDING_PRECISION_INT8\020\002\022\035\n\031E"
+  "MBEDDING_PRECISION_UINT8\020\003\022\036\n\032EMBEDDING_"
+  "PRECISION_BINARY\020\004\022\037\n\033EMBEDDING_PRECISIO"
+  "N_UBINARY\020\005*\217\001\n\017EmbeddingOutput\022 \n\034EMBED"
+  "DING_OUTPUT_UNSPECIFIED\020\000\022\032\n\026EMBEDDING_O"
+  "UTPUT_DENSE\020\001\022\033\n\027EMBEDDING_OUTPUT_SPARSE"
+  "\020\002\022!\n\035EMBEDDING_OUTPUT_MULTI_VECTOR\020\0032\266\003"
+  "\n\014EmbedService\0228\n\005Embed\022\026.ember.v1.Embed"
+  "Request\032\027.ember.v1.EmbedResponse\022N\n\013Embe"
+  "dStream\022\034.ember.v1.EmbedStreamRequest\032\035."
+  "ember.v1.EmbedStreamResponse(\0010\001\022J\n\013Embe"
+  "dSparse\022\034.ember.v1.EmbedSparseRequest\032\035."
+  "ember.v1.EmbedSparseResponse\022G\n\nSimilari"
+  "ty\022\033.ember.v1.SimilarityRequest\032\034.ember."
+  "v1.SimilarityResponse\022J\n\013EmbedTokens\022\034.e"
+  "mber.v1.EmbedTokensRequest\032\035.ember.v1.Em"
+  "bedTokensResponse\022;\n\006Encode\022\027.ember.v1.E"
+  "ncodeRequest\032\030.ember.v1.EncodeResponseB~"
+  "\n\014com.ember.v1B\nEmbedProtoP\001Z8github.com"
+  "/ember-serve/ember/clients/go/ember/v1;e"
+  "mberv1\242\002\003EXX\252\002\010Ember.V1\312\002\010Ember\\V1\352\002\tEmb"
+  "er::V1b\006proto3"
   ;
 static const ::_pbi::DescriptorTable* const descriptor_table_ember_2fv1_2fembed_2eproto_deps[1] = {
   &::descriptor_table_ember_2fv1_2fcommon_2eproto,
 };
 static ::_pbi::once_flag descriptor_table_ember_2fv1_2fembed_2eproto_once;
 const ::_pbi::DescriptorTable descriptor_table_ember_2fv1_2fembed_2eproto = {
-    false, false, 4568, descriptor_table_protodef_ember_2fv1_2fembed_2eproto,
+    false, false, 4814, descriptor_table_protodef_ember_2fv1_2fembed_2eproto,
     "ember/v1/embed.proto",
-    &descriptor_table_ember_2fv1_2fembed_2eproto_once, descriptor_table_ember_2fv1_2fembed_2eproto_deps, 1, 20,
+    &descriptor_table_ember_2fv1_2fembed_2eproto_once, descriptor_table_ember_2fv1_2fembed_2eproto_deps, 1, 22,
     schemas, file_default_instances, TableStruct_ember_2fv1_2fembed_2eproto::offsets,
     file_level_metadata_ember_2fv1_2fembed_2eproto, file_level_enum_descriptors_ember_2fv1_2fembed_2eproto,
     file_level_service_descriptors_ember_2fv1_2fembed_2eproto,
@@ -6551,11 +6614,16 @@ class EncodeRequest::_Internal {
     (*has_bits)[0] |= 1u;
   }
   static const ::ember::v1::Truncation& truncation(const EncodeRequest* msg);
+  static const ::ember::v1::Chunking& chunking(const EncodeRequest* msg);
 };
 
 const ::ember::v1::Truncation&
 EncodeRequest::_Internal::truncation(const EncodeRequest* msg) {
   return *msg->_impl_.truncation_;
+}
+const ::ember::v1::Chunking&
+EncodeRequest::_Internal::chunking(const EncodeRequest* msg) {
+  return *msg->_impl_.chunking_;
 }
 void EncodeRequest::clear_truncation() {
   if (GetArenaForAllocation() == nullptr && _impl_.truncation_ != nullptr) {
@@ -6581,6 +6649,7 @@ EncodeRequest::EncodeRequest(const EncodeRequest& from)
     , decltype(_impl_.prompt_name_){}
     , decltype(_impl_.model_){}
     , decltype(_impl_.truncation_){nullptr}
+    , decltype(_impl_.chunking_){nullptr}
     , decltype(_impl_.normalize_){}
     , decltype(_impl_.query_){}};
 
@@ -6604,6 +6673,9 @@ EncodeRequest::EncodeRequest(const EncodeRequest& from)
   if (from._internal_has_truncation()) {
     _this->_impl_.truncation_ = new ::ember::v1::Truncation(*from._impl_.truncation_);
   }
+  if (from._internal_has_chunking()) {
+    _this->_impl_.chunking_ = new ::ember::v1::Chunking(*from._impl_.chunking_);
+  }
   ::memcpy(&_impl_.normalize_, &from._impl_.normalize_,
     static_cast<size_t>(reinterpret_cast<char*>(&_impl_.query_) -
     reinterpret_cast<char*>(&_impl_.normalize_)) + sizeof(_impl_.query_));
@@ -6623,6 +6695,7 @@ inline void EncodeRequest::SharedCtor(
     , decltype(_impl_.prompt_name_){}
     , decltype(_impl_.model_){}
     , decltype(_impl_.truncation_){nullptr}
+    , decltype(_impl_.chunking_){nullptr}
     , decltype(_impl_.normalize_){false}
     , decltype(_impl_.query_){false}
   };
@@ -6652,6 +6725,7 @@ inline void EncodeRequest::SharedDtor() {
   _impl_.prompt_name_.Destroy();
   _impl_.model_.Destroy();
   if (this != internal_default_instance()) delete _impl_.truncation_;
+  if (this != internal_default_instance()) delete _impl_.chunking_;
 }
 
 void EncodeRequest::SetCachedSize(int size) const {
@@ -6672,6 +6746,10 @@ void EncodeRequest::Clear() {
     delete _impl_.truncation_;
   }
   _impl_.truncation_ = nullptr;
+  if (GetArenaForAllocation() == nullptr && _impl_.chunking_ != nullptr) {
+    delete _impl_.chunking_;
+  }
+  _impl_.chunking_ = nullptr;
   _impl_.normalize_ = false;
   _impl_.query_ = false;
   _impl_._has_bits_.Clear();
@@ -6751,6 +6829,14 @@ const char* EncodeRequest::_InternalParse(const char* ptr, ::_pbi::ParseContext*
       case 7:
         if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 56)) {
           _impl_.query_ = ::PROTOBUF_NAMESPACE_ID::internal::ReadVarint64(&ptr);
+          CHK_(ptr);
+        } else
+          goto handle_unusual;
+        continue;
+      // .ember.v1.Chunking chunking = 8 [json_name = "chunking"];
+      case 8:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 66)) {
+          ptr = ctx->ParseMessage(_internal_mutable_chunking(), ptr);
           CHK_(ptr);
         } else
           goto handle_unusual;
@@ -6841,6 +6927,13 @@ uint8_t* EncodeRequest::_InternalSerialize(
     target = ::_pbi::WireFormatLite::WriteBoolToArray(7, this->_internal_query(), target);
   }
 
+  // .ember.v1.Chunking chunking = 8 [json_name = "chunking"];
+  if (this->_internal_has_chunking()) {
+    target = ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::
+      InternalWriteMessage(8, _Internal::chunking(this),
+        _Internal::chunking(this).GetCachedSize(), target, stream);
+  }
+
   if (PROTOBUF_PREDICT_FALSE(_internal_metadata_.have_unknown_fields())) {
     target = ::_pbi::WireFormat::InternalSerializeUnknownFieldsToArray(
         _internal_metadata_.unknown_fields<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(::PROTOBUF_NAMESPACE_ID::UnknownFieldSet::default_instance), target, stream);
@@ -6902,6 +6995,13 @@ size_t EncodeRequest::ByteSizeLong() const {
         *_impl_.truncation_);
   }
 
+  // .ember.v1.Chunking chunking = 8 [json_name = "chunking"];
+  if (this->_internal_has_chunking()) {
+    total_size += 1 +
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::MessageSize(
+        *_impl_.chunking_);
+  }
+
   // optional bool normalize = 3 [json_name = "normalize"];
   cached_has_bits = _impl_._has_bits_[0];
   if (cached_has_bits & 0x00000001u) {
@@ -6942,6 +7042,10 @@ void EncodeRequest::MergeImpl(::PROTOBUF_NAMESPACE_ID::Message& to_msg, const ::
   if (from._internal_has_truncation()) {
     _this->_internal_mutable_truncation()->::ember::v1::Truncation::MergeFrom(
         from._internal_truncation());
+  }
+  if (from._internal_has_chunking()) {
+    _this->_internal_mutable_chunking()->::ember::v1::Chunking::MergeFrom(
+        from._internal_chunking());
   }
   if (from._internal_has_normalize()) {
     _this->_internal_set_normalize(from._internal_normalize());
@@ -6995,6 +7099,476 @@ void EncodeRequest::InternalSwap(EncodeRequest* other) {
 
 // ===================================================================
 
+class Chunking::_Internal {
+ public:
+};
+
+Chunking::Chunking(::PROTOBUF_NAMESPACE_ID::Arena* arena,
+                         bool is_message_owned)
+  : ::PROTOBUF_NAMESPACE_ID::Message(arena, is_message_owned) {
+  SharedCtor(arena, is_message_owned);
+  // @@protoc_insertion_point(arena_constructor:ember.v1.Chunking)
+}
+Chunking::Chunking(const Chunking& from)
+  : ::PROTOBUF_NAMESPACE_ID::Message() {
+  Chunking* const _this = this; (void)_this;
+  new (&_impl_) Impl_{
+      decltype(_impl_.size_){}
+    , decltype(_impl_.overlap_){}
+    , decltype(_impl_.mean_){}
+    , /*decltype(_impl_._cached_size_)*/{}};
+
+  _internal_metadata_.MergeFrom<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(from._internal_metadata_);
+  ::memcpy(&_impl_.size_, &from._impl_.size_,
+    static_cast<size_t>(reinterpret_cast<char*>(&_impl_.mean_) -
+    reinterpret_cast<char*>(&_impl_.size_)) + sizeof(_impl_.mean_));
+  // @@protoc_insertion_point(copy_constructor:ember.v1.Chunking)
+}
+
+inline void Chunking::SharedCtor(
+    ::_pb::Arena* arena, bool is_message_owned) {
+  (void)arena;
+  (void)is_message_owned;
+  new (&_impl_) Impl_{
+      decltype(_impl_.size_){0u}
+    , decltype(_impl_.overlap_){0u}
+    , decltype(_impl_.mean_){false}
+    , /*decltype(_impl_._cached_size_)*/{}
+  };
+}
+
+Chunking::~Chunking() {
+  // @@protoc_insertion_point(destructor:ember.v1.Chunking)
+  if (auto *arena = _internal_metadata_.DeleteReturnArena<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>()) {
+  (void)arena;
+    return;
+  }
+  SharedDtor();
+}
+
+inline void Chunking::SharedDtor() {
+  GOOGLE_DCHECK(GetArenaForAllocation() == nullptr);
+}
+
+void Chunking::SetCachedSize(int size) const {
+  _impl_._cached_size_.Set(size);
+}
+
+void Chunking::Clear() {
+// @@protoc_insertion_point(message_clear_start:ember.v1.Chunking)
+  uint32_t cached_has_bits = 0;
+  // Prevent compiler warnings about cached_has_bits being unused
+  (void) cached_has_bits;
+
+  ::memset(&_impl_.size_, 0, static_cast<size_t>(
+      reinterpret_cast<char*>(&_impl_.mean_) -
+      reinterpret_cast<char*>(&_impl_.size_)) + sizeof(_impl_.mean_));
+  _internal_metadata_.Clear<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>();
+}
+
+const char* Chunking::_InternalParse(const char* ptr, ::_pbi::ParseContext* ctx) {
+#define CHK_(x) if (PROTOBUF_PREDICT_FALSE(!(x))) goto failure
+  while (!ctx->Done(&ptr)) {
+    uint32_t tag;
+    ptr = ::_pbi::ReadTag(ptr, &tag);
+    switch (tag >> 3) {
+      // uint32 size = 1 [json_name = "size"];
+      case 1:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 8)) {
+          _impl_.size_ = ::PROTOBUF_NAMESPACE_ID::internal::ReadVarint32(&ptr);
+          CHK_(ptr);
+        } else
+          goto handle_unusual;
+        continue;
+      // uint32 overlap = 2 [json_name = "overlap"];
+      case 2:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 16)) {
+          _impl_.overlap_ = ::PROTOBUF_NAMESPACE_ID::internal::ReadVarint32(&ptr);
+          CHK_(ptr);
+        } else
+          goto handle_unusual;
+        continue;
+      // bool mean = 3 [json_name = "mean"];
+      case 3:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 24)) {
+          _impl_.mean_ = ::PROTOBUF_NAMESPACE_ID::internal::ReadVarint64(&ptr);
+          CHK_(ptr);
+        } else
+          goto handle_unusual;
+        continue;
+      default:
+        goto handle_unusual;
+    }  // switch
+  handle_unusual:
+    if ((tag == 0) || ((tag & 7) == 4)) {
+      CHK_(ptr);
+      ctx->SetLastTag(tag);
+      goto message_done;
+    }
+    ptr = UnknownFieldParse(
+        tag,
+        _internal_metadata_.mutable_unknown_fields<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(),
+        ptr, ctx);
+    CHK_(ptr != nullptr);
+  }  // while
+message_done:
+  return ptr;
+failure:
+  ptr = nullptr;
+  goto message_done;
+#undef CHK_
+}
+
+uint8_t* Chunking::_InternalSerialize(
+    uint8_t* target, ::PROTOBUF_NAMESPACE_ID::io::EpsCopyOutputStream* stream) const {
+  // @@protoc_insertion_point(serialize_to_array_start:ember.v1.Chunking)
+  uint32_t cached_has_bits = 0;
+  (void) cached_has_bits;
+
+  // uint32 size = 1 [json_name = "size"];
+  if (this->_internal_size() != 0) {
+    target = stream->EnsureSpace(target);
+    target = ::_pbi::WireFormatLite::WriteUInt32ToArray(1, this->_internal_size(), target);
+  }
+
+  // uint32 overlap = 2 [json_name = "overlap"];
+  if (this->_internal_overlap() != 0) {
+    target = stream->EnsureSpace(target);
+    target = ::_pbi::WireFormatLite::WriteUInt32ToArray(2, this->_internal_overlap(), target);
+  }
+
+  // bool mean = 3 [json_name = "mean"];
+  if (this->_internal_mean() != 0) {
+    target = stream->EnsureSpace(target);
+    target = ::_pbi::WireFormatLite::WriteBoolToArray(3, this->_internal_mean(), target);
+  }
+
+  if (PROTOBUF_PREDICT_FALSE(_internal_metadata_.have_unknown_fields())) {
+    target = ::_pbi::WireFormat::InternalSerializeUnknownFieldsToArray(
+        _internal_metadata_.unknown_fields<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(::PROTOBUF_NAMESPACE_ID::UnknownFieldSet::default_instance), target, stream);
+  }
+  // @@protoc_insertion_point(serialize_to_array_end:ember.v1.Chunking)
+  return target;
+}
+
+size_t Chunking::ByteSizeLong() const {
+// @@protoc_insertion_point(message_byte_size_start:ember.v1.Chunking)
+  size_t total_size = 0;
+
+  uint32_t cached_has_bits = 0;
+  // Prevent compiler warnings about cached_has_bits being unused
+  (void) cached_has_bits;
+
+  // uint32 size = 1 [json_name = "size"];
+  if (this->_internal_size() != 0) {
+    total_size += ::_pbi::WireFormatLite::UInt32SizePlusOne(this->_internal_size());
+  }
+
+  // uint32 overlap = 2 [json_name = "overlap"];
+  if (this->_internal_overlap() != 0) {
+    total_size += ::_pbi::WireFormatLite::UInt32SizePlusOne(this->_internal_overlap());
+  }
+
+  // bool mean = 3 [json_name = "mean"];
+  if (this->_internal_mean() != 0) {
+    total_size += 1 + 1;
+  }
+
+  return MaybeComputeUnknownFieldsSize(total_size, &_impl_._cached_size_);
+}
+
+const ::PROTOBUF_NAMESPACE_ID::Message::ClassData Chunking::_class_data_ = {
+    ::PROTOBUF_NAMESPACE_ID::Message::CopyWithSourceCheck,
+    Chunking::MergeImpl
+};
+const ::PROTOBUF_NAMESPACE_ID::Message::ClassData*Chunking::GetClassData() const { return &_class_data_; }
+
+
+void Chunking::MergeImpl(::PROTOBUF_NAMESPACE_ID::Message& to_msg, const ::PROTOBUF_NAMESPACE_ID::Message& from_msg) {
+  auto* const _this = static_cast<Chunking*>(&to_msg);
+  auto& from = static_cast<const Chunking&>(from_msg);
+  // @@protoc_insertion_point(class_specific_merge_from_start:ember.v1.Chunking)
+  GOOGLE_DCHECK_NE(&from, _this);
+  uint32_t cached_has_bits = 0;
+  (void) cached_has_bits;
+
+  if (from._internal_size() != 0) {
+    _this->_internal_set_size(from._internal_size());
+  }
+  if (from._internal_overlap() != 0) {
+    _this->_internal_set_overlap(from._internal_overlap());
+  }
+  if (from._internal_mean() != 0) {
+    _this->_internal_set_mean(from._internal_mean());
+  }
+  _this->_internal_metadata_.MergeFrom<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(from._internal_metadata_);
+}
+
+void Chunking::CopyFrom(const Chunking& from) {
+// @@protoc_insertion_point(class_specific_copy_from_start:ember.v1.Chunking)
+  if (&from == this) return;
+  Clear();
+  MergeFrom(from);
+}
+
+bool Chunking::IsInitialized() const {
+  return true;
+}
+
+void Chunking::InternalSwap(Chunking* other) {
+  using std::swap;
+  _internal_metadata_.InternalSwap(&other->_internal_metadata_);
+  ::PROTOBUF_NAMESPACE_ID::internal::memswap<
+      PROTOBUF_FIELD_OFFSET(Chunking, _impl_.mean_)
+      + sizeof(Chunking::_impl_.mean_)
+      - PROTOBUF_FIELD_OFFSET(Chunking, _impl_.size_)>(
+          reinterpret_cast<char*>(&_impl_.size_),
+          reinterpret_cast<char*>(&other->_impl_.size_));
+}
+
+::PROTOBUF_NAMESPACE_ID::Metadata Chunking::GetMetadata() const {
+  return ::_pbi::AssignDescriptors(
+      &descriptor_table_ember_2fv1_2fembed_2eproto_getter, &descriptor_table_ember_2fv1_2fembed_2eproto_once,
+      file_level_metadata_ember_2fv1_2fembed_2eproto[19]);
+}
+
+// ===================================================================
+
+class ChunkSpan::_Internal {
+ public:
+};
+
+ChunkSpan::ChunkSpan(::PROTOBUF_NAMESPACE_ID::Arena* arena,
+                         bool is_message_owned)
+  : ::PROTOBUF_NAMESPACE_ID::Message(arena, is_message_owned) {
+  SharedCtor(arena, is_message_owned);
+  // @@protoc_insertion_point(arena_constructor:ember.v1.ChunkSpan)
+}
+ChunkSpan::ChunkSpan(const ChunkSpan& from)
+  : ::PROTOBUF_NAMESPACE_ID::Message() {
+  ChunkSpan* const _this = this; (void)_this;
+  new (&_impl_) Impl_{
+      decltype(_impl_.input_){}
+    , decltype(_impl_.start_){}
+    , decltype(_impl_.end_){}
+    , /*decltype(_impl_._cached_size_)*/{}};
+
+  _internal_metadata_.MergeFrom<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(from._internal_metadata_);
+  ::memcpy(&_impl_.input_, &from._impl_.input_,
+    static_cast<size_t>(reinterpret_cast<char*>(&_impl_.end_) -
+    reinterpret_cast<char*>(&_impl_.input_)) + sizeof(_impl_.end_));
+  // @@protoc_insertion_point(copy_constructor:ember.v1.ChunkSpan)
+}
+
+inline void ChunkSpan::SharedCtor(
+    ::_pb::Arena* arena, bool is_message_owned) {
+  (void)arena;
+  (void)is_message_owned;
+  new (&_impl_) Impl_{
+      decltype(_impl_.input_){0u}
+    , decltype(_impl_.start_){0u}
+    , decltype(_impl_.end_){0u}
+    , /*decltype(_impl_._cached_size_)*/{}
+  };
+}
+
+ChunkSpan::~ChunkSpan() {
+  // @@protoc_insertion_point(destructor:ember.v1.ChunkSpan)
+  if (auto *arena = _internal_metadata_.DeleteReturnArena<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>()) {
+  (void)arena;
+    return;
+  }
+  SharedDtor();
+}
+
+inline void ChunkSpan::SharedDtor() {
+  GOOGLE_DCHECK(GetArenaForAllocation() == nullptr);
+}
+
+void ChunkSpan::SetCachedSize(int size) const {
+  _impl_._cached_size_.Set(size);
+}
+
+void ChunkSpan::Clear() {
+// @@protoc_insertion_point(message_clear_start:ember.v1.ChunkSpan)
+  uint32_t cached_has_bits = 0;
+  // Prevent compiler warnings about cached_has_bits being unused
+  (void) cached_has_bits;
+
+  ::memset(&_impl_.input_, 0, static_cast<size_t>(
+      reinterpret_cast<char*>(&_impl_.end_) -
+      reinterpret_cast<char*>(&_impl_.input_)) + sizeof(_impl_.end_));
+  _internal_metadata_.Clear<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>();
+}
+
+const char* ChunkSpan::_InternalParse(const char* ptr, ::_pbi::ParseContext* ctx) {
+#define CHK_(x) if (PROTOBUF_PREDICT_FALSE(!(x))) goto failure
+  while (!ctx->Done(&ptr)) {
+    uint32_t tag;
+    ptr = ::_pbi::ReadTag(ptr, &tag);
+    switch (tag >> 3) {
+      // uint32 input = 1 [json_name = "input"];
+      case 1:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 8)) {
+          _impl_.input_ = ::PROTOBUF_NAMESPACE_ID::internal::ReadVarint32(&ptr);
+          CHK_(ptr);
+        } else
+          goto handle_unusual;
+        continue;
+      // uint32 start = 2 [json_name = "start"];
+      case 2:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 16)) {
+          _impl_.start_ = ::PROTOBUF_NAMESPACE_ID::internal::ReadVarint32(&ptr);
+          CHK_(ptr);
+        } else
+          goto handle_unusual;
+        continue;
+      // uint32 end = 3 [json_name = "end"];
+      case 3:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 24)) {
+          _impl_.end_ = ::PROTOBUF_NAMESPACE_ID::internal::ReadVarint32(&ptr);
+          CHK_(ptr);
+        } else
+          goto handle_unusual;
+        continue;
+      default:
+        goto handle_unusual;
+    }  // switch
+  handle_unusual:
+    if ((tag == 0) || ((tag & 7) == 4)) {
+      CHK_(ptr);
+      ctx->SetLastTag(tag);
+      goto message_done;
+    }
+    ptr = UnknownFieldParse(
+        tag,
+        _internal_metadata_.mutable_unknown_fields<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(),
+        ptr, ctx);
+    CHK_(ptr != nullptr);
+  }  // while
+message_done:
+  return ptr;
+failure:
+  ptr = nullptr;
+  goto message_done;
+#undef CHK_
+}
+
+uint8_t* ChunkSpan::_InternalSerialize(
+    uint8_t* target, ::PROTOBUF_NAMESPACE_ID::io::EpsCopyOutputStream* stream) const {
+  // @@protoc_insertion_point(serialize_to_array_start:ember.v1.ChunkSpan)
+  uint32_t cached_has_bits = 0;
+  (void) cached_has_bits;
+
+  // uint32 input = 1 [json_name = "input"];
+  if (this->_internal_input() != 0) {
+    target = stream->EnsureSpace(target);
+    target = ::_pbi::WireFormatLite::WriteUInt32ToArray(1, this->_internal_input(), target);
+  }
+
+  // uint32 start = 2 [json_name = "start"];
+  if (this->_internal_start() != 0) {
+    target = stream->EnsureSpace(target);
+    target = ::_pbi::WireFormatLite::WriteUInt32ToArray(2, this->_internal_start(), target);
+  }
+
+  // uint32 end = 3 [json_name = "end"];
+  if (this->_internal_end() != 0) {
+    target = stream->EnsureSpace(target);
+    target = ::_pbi::WireFormatLite::WriteUInt32ToArray(3, this->_internal_end(), target);
+  }
+
+  if (PROTOBUF_PREDICT_FALSE(_internal_metadata_.have_unknown_fields())) {
+    target = ::_pbi::WireFormat::InternalSerializeUnknownFieldsToArray(
+        _internal_metadata_.unknown_fields<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(::PROTOBUF_NAMESPACE_ID::UnknownFieldSet::default_instance), target, stream);
+  }
+  // @@protoc_insertion_point(serialize_to_array_end:ember.v1.ChunkSpan)
+  return target;
+}
+
+size_t ChunkSpan::ByteSizeLong() const {
+// @@protoc_insertion_point(message_byte_size_start:ember.v1.ChunkSpan)
+  size_t total_size = 0;
+
+  uint32_t cached_has_bits = 0;
+  // Prevent compiler warnings about cached_has_bits being unused
+  (void) cached_has_bits;
+
+  // uint32 input = 1 [json_name = "input"];
+  if (this->_internal_input() != 0) {
+    total_size += ::_pbi::WireFormatLite::UInt32SizePlusOne(this->_internal_input());
+  }
+
+  // uint32 start = 2 [json_name = "start"];
+  if (this->_internal_start() != 0) {
+    total_size += ::_pbi::WireFormatLite::UInt32SizePlusOne(this->_internal_start());
+  }
+
+  // uint32 end = 3 [json_name = "end"];
+  if (this->_internal_end() != 0) {
+    total_size += ::_pbi::WireFormatLite::UInt32SizePlusOne(this->_internal_end());
+  }
+
+  return MaybeComputeUnknownFieldsSize(total_size, &_impl_._cached_size_);
+}
+
+const ::PROTOBUF_NAMESPACE_ID::Message::ClassData ChunkSpan::_class_data_ = {
+    ::PROTOBUF_NAMESPACE_ID::Message::CopyWithSourceCheck,
+    ChunkSpan::MergeImpl
+};
+const ::PROTOBUF_NAMESPACE_ID::Message::ClassData*ChunkSpan::GetClassData() const { return &_class_data_; }
+
+
+void ChunkSpan::MergeImpl(::PROTOBUF_NAMESPACE_ID::Message& to_msg, const ::PROTOBUF_NAMESPACE_ID::Message& from_msg) {
+  auto* const _this = static_cast<ChunkSpan*>(&to_msg);
+  auto& from = static_cast<const ChunkSpan&>(from_msg);
+  // @@protoc_insertion_point(class_specific_merge_from_start:ember.v1.ChunkSpan)
+  GOOGLE_DCHECK_NE(&from, _this);
+  uint32_t cached_has_bits = 0;
+  (void) cached_has_bits;
+
+  if (from._internal_input() != 0) {
+    _this->_internal_set_input(from._internal_input());
+  }
+  if (from._internal_start() != 0) {
+    _this->_internal_set_start(from._internal_start());
+  }
+  if (from._internal_end() != 0) {
+    _this->_internal_set_end(from._internal_end());
+  }
+  _this->_internal_metadata_.MergeFrom<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(from._internal_metadata_);
+}
+
+void ChunkSpan::CopyFrom(const ChunkSpan& from) {
+// @@protoc_insertion_point(class_specific_copy_from_start:ember.v1.ChunkSpan)
+  if (&from == this) return;
+  Clear();
+  MergeFrom(from);
+}
+
+bool ChunkSpan::IsInitialized() const {
+  return true;
+}
+
+void ChunkSpan::InternalSwap(ChunkSpan* other) {
+  using std::swap;
+  _internal_metadata_.InternalSwap(&other->_internal_metadata_);
+  ::PROTOBUF_NAMESPACE_ID::internal::memswap<
+      PROTOBUF_FIELD_OFFSET(ChunkSpan, _impl_.end_)
+      + sizeof(ChunkSpan::_impl_.end_)
+      - PROTOBUF_FIELD_OFFSET(ChunkSpan, _impl_.input_)>(
+          reinterpret_cast<char*>(&_impl_.input_),
+          reinterpret_cast<char*>(&other->_impl_.input_));
+}
+
+::PROTOBUF_NAMESPACE_ID::Metadata ChunkSpan::GetMetadata() const {
+  return ::_pbi::AssignDescriptors(
+      &descriptor_table_ember_2fv1_2fembed_2eproto_getter, &descriptor_table_ember_2fv1_2fembed_2eproto_once,
+      file_level_metadata_ember_2fv1_2fembed_2eproto[20]);
+}
+
+// ===================================================================
+
 class EncodeResponse::_Internal {
  public:
   static const ::ember::v1::FloatMatrix& dense(const EncodeResponse* msg);
@@ -7038,6 +7612,7 @@ EncodeResponse::EncodeResponse(const EncodeResponse& from)
   new (&_impl_) Impl_{
       decltype(_impl_.sparse_){from._impl_.sparse_}
     , decltype(_impl_.multi_vectors_){from._impl_.multi_vectors_}
+    , decltype(_impl_.chunks_){from._impl_.chunks_}
     , decltype(_impl_.model_){}
     , decltype(_impl_.dense_){nullptr}
     , decltype(_impl_.usage_){nullptr}
@@ -7072,6 +7647,7 @@ inline void EncodeResponse::SharedCtor(
   new (&_impl_) Impl_{
       decltype(_impl_.sparse_){arena}
     , decltype(_impl_.multi_vectors_){arena}
+    , decltype(_impl_.chunks_){arena}
     , decltype(_impl_.model_){}
     , decltype(_impl_.dense_){nullptr}
     , decltype(_impl_.usage_){nullptr}
@@ -7097,6 +7673,7 @@ inline void EncodeResponse::SharedDtor() {
   GOOGLE_DCHECK(GetArenaForAllocation() == nullptr);
   _impl_.sparse_.~RepeatedPtrField();
   _impl_.multi_vectors_.~RepeatedPtrField();
+  _impl_.chunks_.~RepeatedPtrField();
   _impl_.model_.Destroy();
   if (this != internal_default_instance()) delete _impl_.dense_;
   if (this != internal_default_instance()) delete _impl_.usage_;
@@ -7115,6 +7692,7 @@ void EncodeResponse::Clear() {
 
   _impl_.sparse_.Clear();
   _impl_.multi_vectors_.Clear();
+  _impl_.chunks_.Clear();
   _impl_.model_.ClearToEmpty();
   if (GetArenaForAllocation() == nullptr && _impl_.dense_ != nullptr) {
     delete _impl_.dense_;
@@ -7197,6 +7775,19 @@ const char* EncodeResponse::_InternalParse(const char* ptr, ::_pbi::ParseContext
         } else
           goto handle_unusual;
         continue;
+      // repeated .ember.v1.ChunkSpan chunks = 7 [json_name = "chunks"];
+      case 7:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 58)) {
+          ptr -= 1;
+          do {
+            ptr += 1;
+            ptr = ctx->ParseMessage(_internal_add_chunks(), ptr);
+            CHK_(ptr);
+            if (!ctx->DataAvailable(ptr)) break;
+          } while (::PROTOBUF_NAMESPACE_ID::internal::ExpectTag<58>(ptr));
+        } else
+          goto handle_unusual;
+        continue;
       default:
         goto handle_unusual;
     }  // switch
@@ -7273,6 +7864,14 @@ uint8_t* EncodeResponse::_InternalSerialize(
         6, this->_internal_model(), target);
   }
 
+  // repeated .ember.v1.ChunkSpan chunks = 7 [json_name = "chunks"];
+  for (unsigned i = 0,
+      n = static_cast<unsigned>(this->_internal_chunks_size()); i < n; i++) {
+    const auto& repfield = this->_internal_chunks(i);
+    target = ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::
+        InternalWriteMessage(7, repfield, repfield.GetCachedSize(), target, stream);
+  }
+
   if (PROTOBUF_PREDICT_FALSE(_internal_metadata_.have_unknown_fields())) {
     target = ::_pbi::WireFormat::InternalSerializeUnknownFieldsToArray(
         _internal_metadata_.unknown_fields<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(::PROTOBUF_NAMESPACE_ID::UnknownFieldSet::default_instance), target, stream);
@@ -7299,6 +7898,13 @@ size_t EncodeResponse::ByteSizeLong() const {
   // repeated .ember.v1.FloatMatrix multi_vectors = 3 [json_name = "multiVectors"];
   total_size += 1UL * this->_internal_multi_vectors_size();
   for (const auto& msg : this->_impl_.multi_vectors_) {
+    total_size +=
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::MessageSize(msg);
+  }
+
+  // repeated .ember.v1.ChunkSpan chunks = 7 [json_name = "chunks"];
+  total_size += 1UL * this->_internal_chunks_size();
+  for (const auto& msg : this->_impl_.chunks_) {
     total_size +=
       ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::MessageSize(msg);
   }
@@ -7351,6 +7957,7 @@ void EncodeResponse::MergeImpl(::PROTOBUF_NAMESPACE_ID::Message& to_msg, const :
 
   _this->_impl_.sparse_.MergeFrom(from._impl_.sparse_);
   _this->_impl_.multi_vectors_.MergeFrom(from._impl_.multi_vectors_);
+  _this->_impl_.chunks_.MergeFrom(from._impl_.chunks_);
   if (!from._internal_model().empty()) {
     _this->_internal_set_model(from._internal_model());
   }
@@ -7387,6 +7994,7 @@ void EncodeResponse::InternalSwap(EncodeResponse* other) {
   _internal_metadata_.InternalSwap(&other->_internal_metadata_);
   _impl_.sparse_.InternalSwap(&other->_impl_.sparse_);
   _impl_.multi_vectors_.InternalSwap(&other->_impl_.multi_vectors_);
+  _impl_.chunks_.InternalSwap(&other->_impl_.chunks_);
   ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr::InternalSwap(
       &_impl_.model_, lhs_arena,
       &other->_impl_.model_, rhs_arena
@@ -7402,7 +8010,7 @@ void EncodeResponse::InternalSwap(EncodeResponse* other) {
 ::PROTOBUF_NAMESPACE_ID::Metadata EncodeResponse::GetMetadata() const {
   return ::_pbi::AssignDescriptors(
       &descriptor_table_ember_2fv1_2fembed_2eproto_getter, &descriptor_table_ember_2fv1_2fembed_2eproto_once,
-      file_level_metadata_ember_2fv1_2fembed_2eproto[19]);
+      file_level_metadata_ember_2fv1_2fembed_2eproto[21]);
 }
 
 // @@protoc_insertion_point(namespace_scope)
@@ -7484,6 +8092,14 @@ Arena::CreateMaybeMessage< ::ember::v1::EmbedTokensResponse >(Arena* arena) {
 template<> PROTOBUF_NOINLINE ::ember::v1::EncodeRequest*
 Arena::CreateMaybeMessage< ::ember::v1::EncodeRequest >(Arena* arena) {
   return Arena::CreateMessageInternal< ::ember::v1::EncodeRequest >(arena);
+}
+template<> PROTOBUF_NOINLINE ::ember::v1::Chunking*
+Arena::CreateMaybeMessage< ::ember::v1::Chunking >(Arena* arena) {
+  return Arena::CreateMessageInternal< ::ember::v1::Chunking >(arena);
+}
+template<> PROTOBUF_NOINLINE ::ember::v1::ChunkSpan*
+Arena::CreateMaybeMessage< ::ember::v1::ChunkSpan >(Arena* arena) {
+  return Arena::CreateMessageInternal< ::ember::v1::ChunkSpan >(arena);
 }
 template<> PROTOBUF_NOINLINE ::ember::v1::EncodeResponse*
 Arena::CreateMaybeMessage< ::ember::v1::EncodeResponse >(Arena* arena) {

@@ -48,6 +48,12 @@ struct TableStruct_ember_2fv1_2fembed_2eproto {
 extern const ::PROTOBUF_NAMESPACE_ID::internal::DescriptorTable descriptor_table_ember_2fv1_2fembed_2eproto;
 namespace ember {
 namespace v1 {
+class ChunkSpan;
+struct ChunkSpanDefaultTypeInternal;
+extern ChunkSpanDefaultTypeInternal _ChunkSpan_default_instance_;
+class Chunking;
+struct ChunkingDefaultTypeInternal;
+extern ChunkingDefaultTypeInternal _Chunking_default_instance_;
 class EmbedInput;
 struct EmbedInputDefaultTypeInternal;
 extern EmbedInputDefaultTypeInternal _EmbedInput_default_instance_;
@@ -111,6 +117,8 @@ extern TokenIdsDefaultTypeInternal _TokenIds_default_instance_;
 }  // namespace v1
 }  // namespace ember
 PROTOBUF_NAMESPACE_OPEN
+template<> ::ember::v1::ChunkSpan* Arena::CreateMaybeMessage<::ember::v1::ChunkSpan>(Arena*);
+template<> ::ember::v1::Chunking* Arena::CreateMaybeMessage<::ember::v1::Chunking>(Arena*);
 template<> ::ember::v1::EmbedInput* Arena::CreateMaybeMessage<::ember::v1::EmbedInput>(Arena*);
 template<> ::ember::v1::EmbedRequest* Arena::CreateMaybeMessage<::ember::v1::EmbedRequest>(Arena*);
 template<> ::ember::v1::EmbedResponse* Arena::CreateMaybeMessage<::ember::v1::EmbedResponse>(Arena*);
@@ -4112,6 +4120,7 @@ class EncodeRequest final :
     kPromptNameFieldNumber = 5,
     kModelFieldNumber = 6,
     kTruncationFieldNumber = 4,
+    kChunkingFieldNumber = 8,
     kNormalizeFieldNumber = 3,
     kQueryFieldNumber = 7,
   };
@@ -4196,6 +4205,24 @@ class EncodeRequest final :
       ::ember::v1::Truncation* truncation);
   ::ember::v1::Truncation* unsafe_arena_release_truncation();
 
+  // .ember.v1.Chunking chunking = 8 [json_name = "chunking"];
+  bool has_chunking() const;
+  private:
+  bool _internal_has_chunking() const;
+  public:
+  void clear_chunking();
+  const ::ember::v1::Chunking& chunking() const;
+  PROTOBUF_NODISCARD ::ember::v1::Chunking* release_chunking();
+  ::ember::v1::Chunking* mutable_chunking();
+  void set_allocated_chunking(::ember::v1::Chunking* chunking);
+  private:
+  const ::ember::v1::Chunking& _internal_chunking() const;
+  ::ember::v1::Chunking* _internal_mutable_chunking();
+  public:
+  void unsafe_arena_set_allocated_chunking(
+      ::ember::v1::Chunking* chunking);
+  ::ember::v1::Chunking* unsafe_arena_release_chunking();
+
   // optional bool normalize = 3 [json_name = "normalize"];
   bool has_normalize() const;
   private:
@@ -4234,8 +4261,349 @@ class EncodeRequest final :
     ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr prompt_name_;
     ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr model_;
     ::ember::v1::Truncation* truncation_;
+    ::ember::v1::Chunking* chunking_;
     bool normalize_;
     bool query_;
+  };
+  union { Impl_ _impl_; };
+  friend struct ::TableStruct_ember_2fv1_2fembed_2eproto;
+};
+// -------------------------------------------------------------------
+
+class Chunking final :
+    public ::PROTOBUF_NAMESPACE_ID::Message /* @@protoc_insertion_point(class_definition:ember.v1.Chunking) */ {
+ public:
+  inline Chunking() : Chunking(nullptr) {}
+  ~Chunking() override;
+  explicit PROTOBUF_CONSTEXPR Chunking(::PROTOBUF_NAMESPACE_ID::internal::ConstantInitialized);
+
+  Chunking(const Chunking& from);
+  Chunking(Chunking&& from) noexcept
+    : Chunking() {
+    *this = ::std::move(from);
+  }
+
+  inline Chunking& operator=(const Chunking& from) {
+    CopyFrom(from);
+    return *this;
+  }
+  inline Chunking& operator=(Chunking&& from) noexcept {
+    if (this == &from) return *this;
+    if (GetOwningArena() == from.GetOwningArena()
+  #ifdef PROTOBUF_FORCE_COPY_IN_MOVE
+        && GetOwningArena() != nullptr
+  #endif  // !PROTOBUF_FORCE_COPY_IN_MOVE
+    ) {
+      InternalSwap(&from);
+    } else {
+      CopyFrom(from);
+    }
+    return *this;
+  }
+
+  static const ::PROTOBUF_NAMESPACE_ID::Descriptor* descriptor() {
+    return GetDescriptor();
+  }
+  static const ::PROTOBUF_NAMESPACE_ID::Descriptor* GetDescriptor() {
+    return default_instance().GetMetadata().descriptor;
+  }
+  static const ::PROTOBUF_NAMESPACE_ID::Reflection* GetReflection() {
+    return default_instance().GetMetadata().reflection;
+  }
+  static const Chunking& default_instance() {
+    return *internal_default_instance();
+  }
+  static inline const Chunking* internal_default_instance() {
+    return reinterpret_cast<const Chunking*>(
+               &_Chunking_default_instance_);
+  }
+  static constexpr int kIndexInFileMessages =
+    19;
+
+  friend void swap(Chunking& a, Chunking& b) {
+    a.Swap(&b);
+  }
+  inline void Swap(Chunking* other) {
+    if (other == this) return;
+  #ifdef PROTOBUF_FORCE_COPY_IN_SWAP
+    if (GetOwningArena() != nullptr &&
+        GetOwningArena() == other->GetOwningArena()) {
+   #else  // PROTOBUF_FORCE_COPY_IN_SWAP
+    if (GetOwningArena() == other->GetOwningArena()) {
+  #endif  // !PROTOBUF_FORCE_COPY_IN_SWAP
+      InternalSwap(other);
+    } else {
+      ::PROTOBUF_NAMESPACE_ID::internal::GenericSwap(this, other);
+    }
+  }
+  void UnsafeArenaSwap(Chunking* other) {
+    if (other == this) return;
+    GOOGLE_DCHECK(GetOwningArena() == other->GetOwningArena());
+    InternalSwap(other);
+  }
+
+  // implements Message ----------------------------------------------
+
+  Chunking* New(::PROTOBUF_NAMESPACE_ID::Arena* arena = nullptr) const final {
+    return CreateMaybeMessage<Chunking>(arena);
+  }
+  using ::PROTOBUF_NAMESPACE_ID::Message::CopyFrom;
+  void CopyFrom(const Chunking& from);
+  using ::PROTOBUF_NAMESPACE_ID::Message::MergeFrom;
+  void MergeFrom( const Chunking& from) {
+    Chunking::MergeImpl(*this, from);
+  }
+  private:
+  static void MergeImpl(::PROTOBUF_NAMESPACE_ID::Message& to_msg, const ::PROTOBUF_NAMESPACE_ID::Message& from_msg);
+  public:
+  PROTOBUF_ATTRIBUTE_REINITIALIZES void Clear() final;
+  bool IsInitialized() const final;
+
+  size_t ByteSizeLong() const final;
+  const char* _InternalParse(const char* ptr, ::PROTOBUF_NAMESPACE_ID::internal::ParseContext* ctx) final;
+  uint8_t* _InternalSerialize(
+      uint8_t* target, ::PROTOBUF_NAMESPACE_ID::io::EpsCopyOutputStream* stream) const final;
+  int GetCachedSize() const final { return _impl_._cached_size_.Get(); }
+
+  private:
+  void SharedCtor(::PROTOBUF_NAMESPACE_ID::Arena* arena, bool is_message_owned);
+  void SharedDtor();
+  void SetCachedSize(int size) const final;
+  void InternalSwap(Chunking* other);
+
+  private:
+  friend class ::PROTOBUF_NAMESPACE_ID::internal::AnyMetadata;
+  static ::PROTOBUF_NAMESPACE_ID::StringPiece FullMessageName() {
+    return "ember.v1.Chunking";
+  }
+  protected:
+  explicit Chunking(::PROTOBUF_NAMESPACE_ID::Arena* arena,
+                       bool is_message_owned = false);
+  public:
+
+  static const ClassData _class_data_;
+  const ::PROTOBUF_NAMESPACE_ID::Message::ClassData*GetClassData() const final;
+
+  ::PROTOBUF_NAMESPACE_ID::Metadata GetMetadata() const final;
+
+  // nested types ----------------------------------------------------
+
+  // accessors -------------------------------------------------------
+
+  enum : int {
+    kSizeFieldNumber = 1,
+    kOverlapFieldNumber = 2,
+    kMeanFieldNumber = 3,
+  };
+  // uint32 size = 1 [json_name = "size"];
+  void clear_size();
+  uint32_t size() const;
+  void set_size(uint32_t value);
+  private:
+  uint32_t _internal_size() const;
+  void _internal_set_size(uint32_t value);
+  public:
+
+  // uint32 overlap = 2 [json_name = "overlap"];
+  void clear_overlap();
+  uint32_t overlap() const;
+  void set_overlap(uint32_t value);
+  private:
+  uint32_t _internal_overlap() const;
+  void _internal_set_overlap(uint32_t value);
+  public:
+
+  // bool mean = 3 [json_name = "mean"];
+  void clear_mean();
+  bool mean() const;
+  void set_mean(bool value);
+  private:
+  bool _internal_mean() const;
+  void _internal_set_mean(bool value);
+  public:
+
+  // @@protoc_insertion_point(class_scope:ember.v1.Chunking)
+ private:
+  class _Internal;
+
+  template <typename T> friend class ::PROTOBUF_NAMESPACE_ID::Arena::InternalHelper;
+  typedef void InternalArenaConstructable_;
+  typedef void DestructorSkippable_;
+  struct Impl_ {
+    uint32_t size_;
+    uint32_t overlap_;
+    bool mean_;
+    mutable ::PROTOBUF_NAMESPACE_ID::internal::CachedSize _cached_size_;
+  };
+  union { Impl_ _impl_; };
+  friend struct ::TableStruct_ember_2fv1_2fembed_2eproto;
+};
+// -------------------------------------------------------------------
+
+class ChunkSpan final :
+    public ::PROTOBUF_NAMESPACE_ID::Message /* @@protoc_insertion_point(class_definition:ember.v1.ChunkSpan) */ {
+ public:
+  inline ChunkSpan() : ChunkSpan(nullptr) {}
+  ~ChunkSpan() override;
+  explicit PROTOBUF_CONSTEXPR ChunkSpan(::PROTOBUF_NAMESPACE_ID::internal::ConstantInitialized);
+
+  ChunkSpan(const ChunkSpan& from);
+  ChunkSpan(ChunkSpan&& from) noexcept
+    : ChunkSpan() {
+    *this = ::std::move(from);
+  }
+
+  inline ChunkSpan& operator=(const ChunkSpan& from) {
+    CopyFrom(from);
+    return *this;
+  }
+  inline ChunkSpan& operator=(ChunkSpan&& from) noexcept {
+    if (this == &from) return *this;
+    if (GetOwningArena() == from.GetOwningArena()
+  #ifdef PROTOBUF_FORCE_COPY_IN_MOVE
+        && GetOwningArena() != nullptr
+  #endif  // !PROTOBUF_FORCE_COPY_IN_MOVE
+    ) {
+      InternalSwap(&from);
+    } else {
+      CopyFrom(from);
+    }
+    return *this;
+  }
+
+  static const ::PROTOBUF_NAMESPACE_ID::Descriptor* descriptor() {
+    return GetDescriptor();
+  }
+  static const ::PROTOBUF_NAMESPACE_ID::Descriptor* GetDescriptor() {
+    return default_instance().GetMetadata().descriptor;
+  }
+  static const ::PROTOBUF_NAMESPACE_ID::Reflection* GetReflection() {
+    return default_instance().GetMetadata().reflection;
+  }
+  static const ChunkSpan& default_instance() {
+    return *internal_default_instance();
+  }
+  static inline const ChunkSpan* internal_default_instance() {
+    return reinterpret_cast<const ChunkSpan*>(
+               &_ChunkSpan_default_instance_);
+  }
+  static constexpr int kIndexInFileMessages =
+    20;
+
+  friend void swap(ChunkSpan& a, ChunkSpan& b) {
+    a.Swap(&b);
+  }
+  inline void Swap(ChunkSpan* other) {
+    if (other == this) return;
+  #ifdef PROTOBUF_FORCE_COPY_IN_SWAP
+    if (GetOwningArena() != nullptr &&
+        GetOwningArena() == other->GetOwningArena()) {
+   #else  // PROTOBUF_FORCE_COPY_IN_SWAP
+    if (GetOwningArena() == other->GetOwningArena()) {
+  #endif  // !PROTOBUF_FORCE_COPY_IN_SWAP
+      InternalSwap(other);
+    } else {
+      ::PROTOBUF_NAMESPACE_ID::internal::GenericSwap(this, other);
+    }
+  }
+  void UnsafeArenaSwap(ChunkSpan* other) {
+    if (other == this) return;
+    GOOGLE_DCHECK(GetOwningArena() == other->GetOwningArena());
+    InternalSwap(other);
+  }
+
+  // implements Message ----------------------------------------------
+
+  ChunkSpan* New(::PROTOBUF_NAMESPACE_ID::Arena* arena = nullptr) const final {
+    return CreateMaybeMessage<ChunkSpan>(arena);
+  }
+  using ::PROTOBUF_NAMESPACE_ID::Message::CopyFrom;
+  void CopyFrom(const ChunkSpan& from);
+  using ::PROTOBUF_NAMESPACE_ID::Message::MergeFrom;
+  void MergeFrom( const ChunkSpan& from) {
+    ChunkSpan::MergeImpl(*this, from);
+  }
+  private:
+  static void MergeImpl(::PROTOBUF_NAMESPACE_ID::Message& to_msg, const ::PROTOBUF_NAMESPACE_ID::Message& from_msg);
+  public:
+  PROTOBUF_ATTRIBUTE_REINITIALIZES void Clear() final;
+  bool IsInitialized() const final;
+
+  size_t ByteSizeLong() const final;
+  const char* _InternalParse(const char* ptr, ::PROTOBUF_NAMESPACE_ID::internal::ParseContext* ctx) final;
+  uint8_t* _InternalSerialize(
+      uint8_t* target, ::PROTOBUF_NAMESPACE_ID::io::EpsCopyOutputStream* stream) const final;
+  int GetCachedSize() const final { return _impl_._cached_size_.Get(); }
+
+  private:
+  void SharedCtor(::PROTOBUF_NAMESPACE_ID::Arena* arena, bool is_message_owned);
+  void SharedDtor();
+  void SetCachedSize(int size) const final;
+  void InternalSwap(ChunkSpan* other);
+
+  private:
+  friend class ::PROTOBUF_NAMESPACE_ID::internal::AnyMetadata;
+  static ::PROTOBUF_NAMESPACE_ID::StringPiece FullMessageName() {
+    return "ember.v1.ChunkSpan";
+  }
+  protected:
+  explicit ChunkSpan(::PROTOBUF_NAMESPACE_ID::Arena* arena,
+                       bool is_message_owned = false);
+  public:
+
+  static const ClassData _class_data_;
+  const ::PROTOBUF_NAMESPACE_ID::Message::ClassData*GetClassData() const final;
+
+  ::PROTOBUF_NAMESPACE_ID::Metadata GetMetadata() const final;
+
+  // nested types ----------------------------------------------------
+
+  // accessors -------------------------------------------------------
+
+  enum : int {
+    kInputFieldNumber = 1,
+    kStartFieldNumber = 2,
+    kEndFieldNumber = 3,
+  };
+  // uint32 input = 1 [json_name = "input"];
+  void clear_input();
+  uint32_t input() const;
+  void set_input(uint32_t value);
+  private:
+  uint32_t _internal_input() const;
+  void _internal_set_input(uint32_t value);
+  public:
+
+  // uint32 start = 2 [json_name = "start"];
+  void clear_start();
+  uint32_t start() const;
+  void set_start(uint32_t value);
+  private:
+  uint32_t _internal_start() const;
+  void _internal_set_start(uint32_t value);
+  public:
+
+  // uint32 end = 3 [json_name = "end"];
+  void clear_end();
+  uint32_t end() const;
+  void set_end(uint32_t value);
+  private:
+  uint32_t _internal_end() const;
+  void _internal_set_end(uint32_t value);
+  public:
+
+  // @@protoc_insertion_point(class_scope:ember.v1.ChunkSpan)
+ private:
+  class _Internal;
+
+  template <typename T> friend class ::PROTOBUF_NAMESPACE_ID::Arena::InternalHelper;
+  typedef void InternalArenaConstructable_;
+  typedef void DestructorSkippable_;
+  struct Impl_ {
+    uint32_t input_;
+    uint32_t start_;
+    uint32_t end_;
+    mutable ::PROTOBUF_NAMESPACE_ID::internal::CachedSize _cached_size_;
   };
   union { Impl_ _impl_; };
   friend struct ::TableStruct_ember_2fv1_2fembed_2eproto;
@@ -4290,7 +4658,7 @@ class EncodeResponse final :
                &_EncodeResponse_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    19;
+    21;
 
   friend void swap(EncodeResponse& a, EncodeResponse& b) {
     a.Swap(&b);
@@ -4365,6 +4733,7 @@ class EncodeResponse final :
   enum : int {
     kSparseFieldNumber = 2,
     kMultiVectorsFieldNumber = 3,
+    kChunksFieldNumber = 7,
     kModelFieldNumber = 6,
     kDenseFieldNumber = 1,
     kUsageFieldNumber = 4,
@@ -4405,6 +4774,24 @@ class EncodeResponse final :
   ::ember::v1::FloatMatrix* add_multi_vectors();
   const ::PROTOBUF_NAMESPACE_ID::RepeatedPtrField< ::ember::v1::FloatMatrix >&
       multi_vectors() const;
+
+  // repeated .ember.v1.ChunkSpan chunks = 7 [json_name = "chunks"];
+  int chunks_size() const;
+  private:
+  int _internal_chunks_size() const;
+  public:
+  void clear_chunks();
+  ::ember::v1::ChunkSpan* mutable_chunks(int index);
+  ::PROTOBUF_NAMESPACE_ID::RepeatedPtrField< ::ember::v1::ChunkSpan >*
+      mutable_chunks();
+  private:
+  const ::ember::v1::ChunkSpan& _internal_chunks(int index) const;
+  ::ember::v1::ChunkSpan* _internal_add_chunks();
+  public:
+  const ::ember::v1::ChunkSpan& chunks(int index) const;
+  ::ember::v1::ChunkSpan* add_chunks();
+  const ::PROTOBUF_NAMESPACE_ID::RepeatedPtrField< ::ember::v1::ChunkSpan >&
+      chunks() const;
 
   // string model = 6 [json_name = "model"];
   void clear_model();
@@ -4484,6 +4871,7 @@ class EncodeResponse final :
   struct Impl_ {
     ::PROTOBUF_NAMESPACE_ID::RepeatedPtrField< ::ember::v1::SparseEmbedding > sparse_;
     ::PROTOBUF_NAMESPACE_ID::RepeatedPtrField< ::ember::v1::FloatMatrix > multi_vectors_;
+    ::PROTOBUF_NAMESPACE_ID::RepeatedPtrField< ::ember::v1::ChunkSpan > chunks_;
     ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr model_;
     ::ember::v1::FloatMatrix* dense_;
     ::ember::v1::Usage* usage_;
@@ -8709,6 +9097,224 @@ inline void EncodeRequest::set_query(bool value) {
   // @@protoc_insertion_point(field_set:ember.v1.EncodeRequest.query)
 }
 
+// .ember.v1.Chunking chunking = 8 [json_name = "chunking"];
+inline bool EncodeRequest::_internal_has_chunking() const {
+  return this != internal_default_instance() && _impl_.chunking_ != nullptr;
+}
+inline bool EncodeRequest::has_chunking() const {
+  return _internal_has_chunking();
+}
+inline void EncodeRequest::clear_chunking() {
+  if (GetArenaForAllocation() == nullptr && _impl_.chunking_ != nullptr) {
+    delete _impl_.chunking_;
+  }
+  _impl_.chunking_ = nullptr;
+}
+inline const ::ember::v1::Chunking& EncodeRequest::_internal_chunking() const {
+  const ::ember::v1::Chunking* p = _impl_.chunking_;
+  return p != nullptr ? *p : reinterpret_cast<const ::ember::v1::Chunking&>(
+      ::ember::v1::_Chunking_default_instance_);
+}
+inline const ::ember::v1::Chunking& EncodeRequest::chunking() const {
+  // @@protoc_insertion_point(field_get:ember.v1.EncodeRequest.chunking)
+  return _internal_chunking();
+}
+inline void EncodeRequest::unsafe_arena_set_allocated_chunking(
+    ::ember::v1::Chunking* chunking) {
+  if (GetArenaForAllocation() == nullptr) {
+    delete reinterpret_cast<::PROTOBUF_NAMESPACE_ID::MessageLite*>(_impl_.chunking_);
+  }
+  _impl_.chunking_ = chunking;
+  if (chunking) {
+    
+  } else {
+    
+  }
+  // @@protoc_insertion_point(field_unsafe_arena_set_allocated:ember.v1.EncodeRequest.chunking)
+}
+inline ::ember::v1::Chunking* EncodeRequest::release_chunking() {
+  
+  ::ember::v1::Chunking* temp = _impl_.chunking_;
+  _impl_.chunking_ = nullptr;
+#ifdef PROTOBUF_FORCE_COPY_IN_RELEASE
+  auto* old =  reinterpret_cast<::PROTOBUF_NAMESPACE_ID::MessageLite*>(temp);
+  temp = ::PROTOBUF_NAMESPACE_ID::internal::DuplicateIfNonNull(temp);
+  if (GetArenaForAllocation() == nullptr) { delete old; }
+#else  // PROTOBUF_FORCE_COPY_IN_RELEASE
+  if (GetArenaForAllocation() != nullptr) {
+    temp = ::PROTOBUF_NAMESPACE_ID::internal::DuplicateIfNonNull(temp);
+  }
+#endif  // !PROTOBUF_FORCE_COPY_IN_RELEASE
+  return temp;
+}
+inline ::ember::v1::Chunking* EncodeRequest::unsafe_arena_release_chunking() {
+  // @@protoc_insertion_point(field_release:ember.v1.EncodeRequest.chunking)
+  
+  ::ember::v1::Chunking* temp = _impl_.chunking_;
+  _impl_.chunking_ = nullptr;
+  return temp;
+}
+inline ::ember::v1::Chunking* EncodeRequest::_internal_mutable_chunking() {
+  
+  if (_impl_.chunking_ == nullptr) {
+    auto* p = CreateMaybeMessage<::ember::v1::Chunking>(GetArenaForAllocation());
+    _impl_.chunking_ = p;
+  }
+  return _impl_.chunking_;
+}
+inline ::ember::v1::Chunking* EncodeRequest::mutable_chunking() {
+  ::ember::v1::Chunking* _msg = _internal_mutable_chunking();
+  // @@protoc_insertion_point(field_mutable:ember.v1.EncodeRequest.chunking)
+  return _msg;
+}
+inline void EncodeRequest::set_allocated_chunking(::ember::v1::Chunking* chunking) {
+  ::PROTOBUF_NAMESPACE_ID::Arena* message_arena = GetArenaForAllocation();
+  if (message_arena == nullptr) {
+    delete _impl_.chunking_;
+  }
+  if (chunking) {
+    ::PROTOBUF_NAMESPACE_ID::Arena* submessage_arena =
+        ::PROTOBUF_NAMESPACE_ID::Arena::InternalGetOwningArena(chunking);
+    if (message_arena != submessage_arena) {
+      chunking = ::PROTOBUF_NAMESPACE_ID::internal::GetOwnedMessage(
+          message_arena, chunking, submessage_arena);
+    }
+    
+  } else {
+    
+  }
+  _impl_.chunking_ = chunking;
+  // @@protoc_insertion_point(field_set_allocated:ember.v1.EncodeRequest.chunking)
+}
+
+// -------------------------------------------------------------------
+
+// Chunking
+
+// uint32 size = 1 [json_name = "size"];
+inline void Chunking::clear_size() {
+  _impl_.size_ = 0u;
+}
+inline uint32_t Chunking::_internal_size() const {
+  return _impl_.size_;
+}
+inline uint32_t Chunking::size() const {
+  // @@protoc_insertion_point(field_get:ember.v1.Chunking.size)
+  return _internal_size();
+}
+inline void Chunking::_internal_set_size(uint32_t value) {
+  
+  _impl_.size_ = value;
+}
+inline void Chunking::set_size(uint32_t value) {
+  _internal_set_size(value);
+  // @@protoc_insertion_point(field_set:ember.v1.Chunking.size)
+}
+
+// uint32 overlap = 2 [json_name = "overlap"];
+inline void Chunking::clear_overlap() {
+  _impl_.overlap_ = 0u;
+}
+inline uint32_t Chunking::_internal_overlap() const {
+  return _impl_.overlap_;
+}
+inline uint32_t Chunking::overlap() const {
+  // @@protoc_insertion_point(field_get:ember.v1.Chunking.overlap)
+  return _internal_overlap();
+}
+inline void Chunking::_internal_set_overlap(uint32_t value) {
+  
+  _impl_.overlap_ = value;
+}
+inline void Chunking::set_overlap(uint32_t value) {
+  _internal_set_overlap(value);
+  // @@protoc_insertion_point(field_set:ember.v1.Chunking.overlap)
+}
+
+// bool mean = 3 [json_name = "mean"];
+inline void Chunking::clear_mean() {
+  _impl_.mean_ = false;
+}
+inline bool Chunking::_internal_mean() const {
+  return _impl_.mean_;
+}
+inline bool Chunking::mean() const {
+  // @@protoc_insertion_point(field_get:ember.v1.Chunking.mean)
+  return _internal_mean();
+}
+inline void Chunking::_internal_set_mean(bool value) {
+  
+  _impl_.mean_ = value;
+}
+inline void Chunking::set_mean(bool value) {
+  _internal_set_mean(value);
+  // @@protoc_insertion_point(field_set:ember.v1.Chunking.mean)
+}
+
+// -------------------------------------------------------------------
+
+// ChunkSpan
+
+// uint32 input = 1 [json_name = "input"];
+inline void ChunkSpan::clear_input() {
+  _impl_.input_ = 0u;
+}
+inline uint32_t ChunkSpan::_internal_input() const {
+  return _impl_.input_;
+}
+inline uint32_t ChunkSpan::input() const {
+  // @@protoc_insertion_point(field_get:ember.v1.ChunkSpan.input)
+  return _internal_input();
+}
+inline void ChunkSpan::_internal_set_input(uint32_t value) {
+  
+  _impl_.input_ = value;
+}
+inline void ChunkSpan::set_input(uint32_t value) {
+  _internal_set_input(value);
+  // @@protoc_insertion_point(field_set:ember.v1.ChunkSpan.input)
+}
+
+// uint32 start = 2 [json_name = "start"];
+inline void ChunkSpan::clear_start() {
+  _impl_.start_ = 0u;
+}
+inline uint32_t ChunkSpan::_internal_start() const {
+  return _impl_.start_;
+}
+inline uint32_t ChunkSpan::start() const {
+  // @@protoc_insertion_point(field_get:ember.v1.ChunkSpan.start)
+  return _internal_start();
+}
+inline void ChunkSpan::_internal_set_start(uint32_t value) {
+  
+  _impl_.start_ = value;
+}
+inline void ChunkSpan::set_start(uint32_t value) {
+  _internal_set_start(value);
+  // @@protoc_insertion_point(field_set:ember.v1.ChunkSpan.start)
+}
+
+// uint32 end = 3 [json_name = "end"];
+inline void ChunkSpan::clear_end() {
+  _impl_.end_ = 0u;
+}
+inline uint32_t ChunkSpan::_internal_end() const {
+  return _impl_.end_;
+}
+inline uint32_t ChunkSpan::end() const {
+  // @@protoc_insertion_point(field_get:ember.v1.ChunkSpan.end)
+  return _internal_end();
+}
+inline void ChunkSpan::_internal_set_end(uint32_t value) {
+  
+  _impl_.end_ = value;
+}
+inline void ChunkSpan::set_end(uint32_t value) {
+  _internal_set_end(value);
+  // @@protoc_insertion_point(field_set:ember.v1.ChunkSpan.end)
+}
+
 // -------------------------------------------------------------------
 
 // EncodeResponse
@@ -9103,9 +9709,53 @@ inline void EncodeResponse::set_allocated_model(std::string* model) {
   // @@protoc_insertion_point(field_set_allocated:ember.v1.EncodeResponse.model)
 }
 
+// repeated .ember.v1.ChunkSpan chunks = 7 [json_name = "chunks"];
+inline int EncodeResponse::_internal_chunks_size() const {
+  return _impl_.chunks_.size();
+}
+inline int EncodeResponse::chunks_size() const {
+  return _internal_chunks_size();
+}
+inline void EncodeResponse::clear_chunks() {
+  _impl_.chunks_.Clear();
+}
+inline ::ember::v1::ChunkSpan* EncodeResponse::mutable_chunks(int index) {
+  // @@protoc_insertion_point(field_mutable:ember.v1.EncodeResponse.chunks)
+  return _impl_.chunks_.Mutable(index);
+}
+inline ::PROTOBUF_NAMESPACE_ID::RepeatedPtrField< ::ember::v1::ChunkSpan >*
+EncodeResponse::mutable_chunks() {
+  // @@protoc_insertion_point(field_mutable_list:ember.v1.EncodeResponse.chunks)
+  return &_impl_.chunks_;
+}
+inline const ::ember::v1::ChunkSpan& EncodeResponse::_internal_chunks(int index) const {
+  return _impl_.chunks_.Get(index);
+}
+inline const ::ember::v1::ChunkSpan& EncodeResponse::chunks(int index) const {
+  // @@protoc_insertion_point(field_get:ember.v1.EncodeResponse.chunks)
+  return _internal_chunks(index);
+}
+inline ::ember::v1::ChunkSpan* EncodeResponse::_internal_add_chunks() {
+  return _impl_.chunks_.Add();
+}
+inline ::ember::v1::ChunkSpan* EncodeResponse::add_chunks() {
+  ::ember::v1::ChunkSpan* _add = _internal_add_chunks();
+  // @@protoc_insertion_point(field_add:ember.v1.EncodeResponse.chunks)
+  return _add;
+}
+inline const ::PROTOBUF_NAMESPACE_ID::RepeatedPtrField< ::ember::v1::ChunkSpan >&
+EncodeResponse::chunks() const {
+  // @@protoc_insertion_point(field_list:ember.v1.EncodeResponse.chunks)
+  return _impl_.chunks_;
+}
+
 #ifdef __GNUC__
   #pragma GCC diagnostic pop
 #endif  // __GNUC__
+// -------------------------------------------------------------------
+
+// -------------------------------------------------------------------
+
 // -------------------------------------------------------------------
 
 // -------------------------------------------------------------------

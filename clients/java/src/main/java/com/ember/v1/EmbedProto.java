@@ -110,6 +110,16 @@ public final class EmbedProto {
     com.google.protobuf.GeneratedMessageV3.FieldAccessorTable
       internal_static_ember_v1_EncodeRequest_fieldAccessorTable;
   static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_ember_v1_Chunking_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessageV3.FieldAccessorTable
+      internal_static_ember_v1_Chunking_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_ember_v1_ChunkSpan_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessageV3.FieldAccessorTable
+      internal_static_ember_v1_ChunkSpan_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
     internal_static_ember_v1_EncodeResponse_descriptor;
   static final 
     com.google.protobuf.GeneratedMessageV3.FieldAccessorTable
@@ -195,49 +205,55 @@ public final class EmbedProto {
       "ts\030\001 \003(\0132\031.ember.v1.TokenEmbeddingsR\007res" +
       "ults\022%\n\005usage\030\002 \001(\0132\017.ember.v1.UsageR\005us" +
       "age\022(\n\006timing\030\003 \001(\0132\020.ember.v1.TimingR\006t" +
-      "iming\022\024\n\005model\030\004 \001(\tR\005model\"\246\002\n\rEncodeRe" +
+      "iming\022\024\n\005model\030\004 \001(\tR\005model\"\326\002\n\rEncodeRe" +
       "quest\022,\n\006inputs\030\001 \003(\0132\024.ember.v1.EmbedIn" +
       "putR\006inputs\0223\n\007outputs\030\002 \003(\0162\031.ember.v1." +
       "EmbeddingOutputR\007outputs\022!\n\tnormalize\030\003 " +
       "\001(\010H\000R\tnormalize\210\001\001\0224\n\ntruncation\030\004 \001(\0132" +
       "\024.ember.v1.TruncationR\ntruncation\022\037\n\013pro" +
       "mpt_name\030\005 \001(\tR\npromptName\022\024\n\005model\030\006 \001(" +
-      "\tR\005model\022\024\n\005query\030\007 \001(\010R\005queryB\014\n\n_norma" +
-      "lize\"\223\002\n\016EncodeResponse\022+\n\005dense\030\001 \001(\0132\025" +
-      ".ember.v1.FloatMatrixR\005dense\0221\n\006sparse\030\002" +
-      " \003(\0132\031.ember.v1.SparseEmbeddingR\006sparse\022" +
-      ":\n\rmulti_vectors\030\003 \003(\0132\025.ember.v1.FloatM" +
-      "atrixR\014multiVectors\022%\n\005usage\030\004 \001(\0132\017.emb" +
-      "er.v1.UsageR\005usage\022(\n\006timing\030\005 \001(\0132\020.emb" +
-      "er.v1.TimingR\006timing\022\024\n\005model\030\006 \001(\tR\005mod" +
-      "el*\215\001\n\017EmbeddingFormat\022 \n\034EMBEDDING_FORM" +
-      "AT_UNSPECIFIED\020\000\022\032\n\026EMBEDDING_FORMAT_FLO" +
-      "AT\020\001\022\037\n\033EMBEDDING_FORMAT_FLOAT32_LE\020\002\022\033\n" +
-      "\027EMBEDDING_FORMAT_MATRIX\020\003*\330\001\n\022Embedding" +
-      "Precision\022#\n\037EMBEDDING_PRECISION_UNSPECI" +
-      "FIED\020\000\022\037\n\033EMBEDDING_PRECISION_FLOAT32\020\001\022" +
-      "\034\n\030EMBEDDING_PRECISION_INT8\020\002\022\035\n\031EMBEDDI" +
-      "NG_PRECISION_UINT8\020\003\022\036\n\032EMBEDDING_PRECIS" +
-      "ION_BINARY\020\004\022\037\n\033EMBEDDING_PRECISION_UBIN" +
-      "ARY\020\005*\217\001\n\017EmbeddingOutput\022 \n\034EMBEDDING_O" +
-      "UTPUT_UNSPECIFIED\020\000\022\032\n\026EMBEDDING_OUTPUT_" +
-      "DENSE\020\001\022\033\n\027EMBEDDING_OUTPUT_SPARSE\020\002\022!\n\035" +
-      "EMBEDDING_OUTPUT_MULTI_VECTOR\020\0032\266\003\n\014Embe" +
-      "dService\0228\n\005Embed\022\026.ember.v1.EmbedReques" +
-      "t\032\027.ember.v1.EmbedResponse\022N\n\013EmbedStrea" +
-      "m\022\034.ember.v1.EmbedStreamRequest\032\035.ember." +
-      "v1.EmbedStreamResponse(\0010\001\022J\n\013EmbedSpars" +
-      "e\022\034.ember.v1.EmbedSparseRequest\032\035.ember." +
-      "v1.EmbedSparseResponse\022G\n\nSimilarity\022\033.e" +
-      "mber.v1.SimilarityRequest\032\034.ember.v1.Sim" +
-      "ilarityResponse\022J\n\013EmbedTokens\022\034.ember.v" +
-      "1.EmbedTokensRequest\032\035.ember.v1.EmbedTok" +
-      "ensResponse\022;\n\006Encode\022\027.ember.v1.EncodeR" +
-      "equest\032\030.ember.v1.EncodeResponseB~\n\014com." +
-      "ember.v1B\nEmbedProtoP\001Z8github.com/ember" +
-      "-serve/ember/clients/go/ember/v1;emberv1" +
-      "\242\002\003EXX\252\002\010Ember.V1\312\002\010Ember\\V1\352\002\tEmber::V1" +
-      "b\006proto3"
+      "\tR\005model\022\024\n\005query\030\007 \001(\010R\005query\022.\n\010chunki" +
+      "ng\030\010 \001(\0132\022.ember.v1.ChunkingR\010chunkingB\014" +
+      "\n\n_normalize\"L\n\010Chunking\022\022\n\004size\030\001 \001(\rR\004" +
+      "size\022\030\n\007overlap\030\002 \001(\rR\007overlap\022\022\n\004mean\030\003" +
+      " \001(\010R\004mean\"I\n\tChunkSpan\022\024\n\005input\030\001 \001(\rR\005" +
+      "input\022\024\n\005start\030\002 \001(\rR\005start\022\020\n\003end\030\003 \001(\r" +
+      "R\003end\"\300\002\n\016EncodeResponse\022+\n\005dense\030\001 \001(\0132" +
+      "\025.ember.v1.FloatMatrixR\005dense\0221\n\006sparse\030" +
+      "\002 \003(\0132\031.ember.v1.SparseEmbeddingR\006sparse" +
+      "\022:\n\rmulti_vectors\030\003 \003(\0132\025.ember.v1.Float" +
+      "MatrixR\014multiVectors\022%\n\005usage\030\004 \001(\0132\017.em" +
+      "ber.v1.UsageR\005usage\022(\n\006timing\030\005 \001(\0132\020.em" +
+      "ber.v1.TimingR\006timing\022\024\n\005model\030\006 \001(\tR\005mo" +
+      "del\022+\n\006chunks\030\007 \003(\0132\023.ember.v1.ChunkSpan" +
+      "R\006chunks*\215\001\n\017EmbeddingFormat\022 \n\034EMBEDDIN" +
+      "G_FORMAT_UNSPECIFIED\020\000\022\032\n\026EMBEDDING_FORM" +
+      "AT_FLOAT\020\001\022\037\n\033EMBEDDING_FORMAT_FLOAT32_L" +
+      "E\020\002\022\033\n\027EMBEDDING_FORMAT_MATRIX\020\003*\330\001\n\022Emb" +
+      "eddingPrecision\022#\n\037EMBEDDING_PRECISION_U" +
+      "NSPECIFIED\020\000\022\037\n\033EMBEDDING_PRECISION_FLOA" +
+      "T32\020\001\022\034\n\030EMBEDDING_PRECISION_INT8\020\002\022\035\n\031E" +
+      "MBEDDING_PRECISION_UINT8\020\003\022\036\n\032EMBEDDING_" +
+      "PRECISION_BINARY\020\004\022\037\n\033EMBEDDING_PRECISIO" +
+      "N_UBINARY\020\005*\217\001\n\017EmbeddingOutput\022 \n\034EMBED" +
+      "DING_OUTPUT_UNSPECIFIED\020\000\022\032\n\026EMBEDDING_O" +
+      "UTPUT_DENSE\020\001\022\033\n\027EMBEDDING_OUTPUT_SPARSE" +
+      "\020\002\022!\n\035EMBEDDING_OUTPUT_MULTI_VECTOR\020\0032\266\003" +
+      "\n\014EmbedService\0228\n\005Embed\022\026.ember.v1.Embed" +
+      "Request\032\027.ember.v1.EmbedResponse\022N\n\013Embe" +
+      "dStream\022\034.ember.v1.EmbedStreamRequest\032\035." +
+      "ember.v1.EmbedStreamResponse(\0010\001\022J\n\013Embe" +
+      "dSparse\022\034.ember.v1.EmbedSparseRequest\032\035." +
+      "ember.v1.EmbedSparseResponse\022G\n\nSimilari" +
+      "ty\022\033.ember.v1.SimilarityRequest\032\034.ember." +
+      "v1.SimilarityResponse\022J\n\013EmbedTokens\022\034.e" +
+      "mber.v1.EmbedTokensRequest\032\035.ember.v1.Em" +
+      "bedTokensResponse\022;\n\006Encode\022\027.ember.v1.E" +
+      "ncodeRequest\032\030.ember.v1.EncodeResponseB~" +
+      "\n\014com.ember.v1B\nEmbedProtoP\001Z8github.com" +
+      "/ember-serve/ember/clients/go/ember/v1;e" +
+      "mberv1\242\002\003EXX\252\002\010Ember.V1\312\002\010Ember\\V1\352\002\tEmb" +
+      "er::V1b\006proto3"
     };
     descriptor = com.google.protobuf.Descriptors.FileDescriptor
       .internalBuildGeneratedFileFrom(descriptorData,
@@ -357,13 +373,25 @@ public final class EmbedProto {
     internal_static_ember_v1_EncodeRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_ember_v1_EncodeRequest_descriptor,
-        new java.lang.String[] { "Inputs", "Outputs", "Normalize", "Truncation", "PromptName", "Model", "Query", "Normalize", });
-    internal_static_ember_v1_EncodeResponse_descriptor =
+        new java.lang.String[] { "Inputs", "Outputs", "Normalize", "Truncation", "PromptName", "Model", "Query", "Chunking", "Normalize", });
+    internal_static_ember_v1_Chunking_descriptor =
       getDescriptor().getMessageTypes().get(19);
+    internal_static_ember_v1_Chunking_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
+        internal_static_ember_v1_Chunking_descriptor,
+        new java.lang.String[] { "Size", "Overlap", "Mean", });
+    internal_static_ember_v1_ChunkSpan_descriptor =
+      getDescriptor().getMessageTypes().get(20);
+    internal_static_ember_v1_ChunkSpan_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
+        internal_static_ember_v1_ChunkSpan_descriptor,
+        new java.lang.String[] { "Input", "Start", "End", });
+    internal_static_ember_v1_EncodeResponse_descriptor =
+      getDescriptor().getMessageTypes().get(21);
     internal_static_ember_v1_EncodeResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_ember_v1_EncodeResponse_descriptor,
-        new java.lang.String[] { "Dense", "Sparse", "MultiVectors", "Usage", "Timing", "Model", });
+        new java.lang.String[] { "Dense", "Sparse", "MultiVectors", "Usage", "Timing", "Model", "Chunks", });
     com.ember.v1.CommonProto.getDescriptor();
   }
 

@@ -373,6 +373,47 @@ private static final long serialVersionUID = 0L;
     return query_;
   }
 
+  public static final int CHUNKING_FIELD_NUMBER = 8;
+  private com.ember.v1.Chunking chunking_;
+  /**
+   * <pre>
+   * Cut each text into token windows, each embedded as an input of its own (with the model's
+   * special tokens); unset: inputs over the maximum length follow truncation.
+   * </pre>
+   *
+   * <code>.ember.v1.Chunking chunking = 8 [json_name = "chunking"];</code>
+   * @return Whether the chunking field is set.
+   */
+  @java.lang.Override
+  public boolean hasChunking() {
+    return chunking_ != null;
+  }
+  /**
+   * <pre>
+   * Cut each text into token windows, each embedded as an input of its own (with the model's
+   * special tokens); unset: inputs over the maximum length follow truncation.
+   * </pre>
+   *
+   * <code>.ember.v1.Chunking chunking = 8 [json_name = "chunking"];</code>
+   * @return The chunking.
+   */
+  @java.lang.Override
+  public com.ember.v1.Chunking getChunking() {
+    return chunking_ == null ? com.ember.v1.Chunking.getDefaultInstance() : chunking_;
+  }
+  /**
+   * <pre>
+   * Cut each text into token windows, each embedded as an input of its own (with the model's
+   * special tokens); unset: inputs over the maximum length follow truncation.
+   * </pre>
+   *
+   * <code>.ember.v1.Chunking chunking = 8 [json_name = "chunking"];</code>
+   */
+  @java.lang.Override
+  public com.ember.v1.ChunkingOrBuilder getChunkingOrBuilder() {
+    return chunking_ == null ? com.ember.v1.Chunking.getDefaultInstance() : chunking_;
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -412,6 +453,9 @@ private static final long serialVersionUID = 0L;
     }
     if (query_ != false) {
       output.writeBool(7, query_);
+    }
+    if (chunking_ != null) {
+      output.writeMessage(8, getChunking());
     }
     getUnknownFields().writeTo(output);
   }
@@ -456,6 +500,10 @@ private static final long serialVersionUID = 0L;
       size += com.google.protobuf.CodedOutputStream
         .computeBoolSize(7, query_);
     }
+    if (chunking_ != null) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeMessageSize(8, getChunking());
+    }
     size += getUnknownFields().getSerializedSize();
     memoizedSize = size;
     return size;
@@ -490,6 +538,11 @@ private static final long serialVersionUID = 0L;
         .equals(other.getModel())) return false;
     if (getQuery()
         != other.getQuery()) return false;
+    if (hasChunking() != other.hasChunking()) return false;
+    if (hasChunking()) {
+      if (!getChunking()
+          .equals(other.getChunking())) return false;
+    }
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -525,6 +578,10 @@ private static final long serialVersionUID = 0L;
     hash = (37 * hash) + QUERY_FIELD_NUMBER;
     hash = (53 * hash) + com.google.protobuf.Internal.hashBoolean(
         getQuery());
+    if (hasChunking()) {
+      hash = (37 * hash) + CHUNKING_FIELD_NUMBER;
+      hash = (53 * hash) + getChunking().hashCode();
+    }
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
     return hash;
@@ -676,6 +733,11 @@ private static final long serialVersionUID = 0L;
       promptName_ = "";
       model_ = "";
       query_ = false;
+      chunking_ = null;
+      if (chunkingBuilder_ != null) {
+        chunkingBuilder_.dispose();
+        chunkingBuilder_ = null;
+      }
       return this;
     }
 
@@ -745,6 +807,11 @@ private static final long serialVersionUID = 0L;
       }
       if (((from_bitField0_ & 0x00000040) != 0)) {
         result.query_ = query_;
+      }
+      if (((from_bitField0_ & 0x00000080) != 0)) {
+        result.chunking_ = chunkingBuilder_ == null
+            ? chunking_
+            : chunkingBuilder_.build();
       }
       result.bitField0_ |= to_bitField0_;
     }
@@ -848,6 +915,9 @@ private static final long serialVersionUID = 0L;
       if (other.getQuery() != false) {
         setQuery(other.getQuery());
       }
+      if (other.hasChunking()) {
+        mergeChunking(other.getChunking());
+      }
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
       return this;
@@ -931,6 +1001,13 @@ private static final long serialVersionUID = 0L;
               bitField0_ |= 0x00000040;
               break;
             } // case 56
+            case 66: {
+              input.readMessage(
+                  getChunkingFieldBuilder().getBuilder(),
+                  extensionRegistry);
+              bitField0_ |= 0x00000080;
+              break;
+            } // case 66
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -1905,6 +1982,170 @@ private static final long serialVersionUID = 0L;
       query_ = false;
       onChanged();
       return this;
+    }
+
+    private com.ember.v1.Chunking chunking_;
+    private com.google.protobuf.SingleFieldBuilderV3<
+        com.ember.v1.Chunking, com.ember.v1.Chunking.Builder, com.ember.v1.ChunkingOrBuilder> chunkingBuilder_;
+    /**
+     * <pre>
+     * Cut each text into token windows, each embedded as an input of its own (with the model's
+     * special tokens); unset: inputs over the maximum length follow truncation.
+     * </pre>
+     *
+     * <code>.ember.v1.Chunking chunking = 8 [json_name = "chunking"];</code>
+     * @return Whether the chunking field is set.
+     */
+    public boolean hasChunking() {
+      return ((bitField0_ & 0x00000080) != 0);
+    }
+    /**
+     * <pre>
+     * Cut each text into token windows, each embedded as an input of its own (with the model's
+     * special tokens); unset: inputs over the maximum length follow truncation.
+     * </pre>
+     *
+     * <code>.ember.v1.Chunking chunking = 8 [json_name = "chunking"];</code>
+     * @return The chunking.
+     */
+    public com.ember.v1.Chunking getChunking() {
+      if (chunkingBuilder_ == null) {
+        return chunking_ == null ? com.ember.v1.Chunking.getDefaultInstance() : chunking_;
+      } else {
+        return chunkingBuilder_.getMessage();
+      }
+    }
+    /**
+     * <pre>
+     * Cut each text into token windows, each embedded as an input of its own (with the model's
+     * special tokens); unset: inputs over the maximum length follow truncation.
+     * </pre>
+     *
+     * <code>.ember.v1.Chunking chunking = 8 [json_name = "chunking"];</code>
+     */
+    public Builder setChunking(com.ember.v1.Chunking value) {
+      if (chunkingBuilder_ == null) {
+        if (value == null) {
+          throw new NullPointerException();
+        }
+        chunking_ = value;
+      } else {
+        chunkingBuilder_.setMessage(value);
+      }
+      bitField0_ |= 0x00000080;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Cut each text into token windows, each embedded as an input of its own (with the model's
+     * special tokens); unset: inputs over the maximum length follow truncation.
+     * </pre>
+     *
+     * <code>.ember.v1.Chunking chunking = 8 [json_name = "chunking"];</code>
+     */
+    public Builder setChunking(
+        com.ember.v1.Chunking.Builder builderForValue) {
+      if (chunkingBuilder_ == null) {
+        chunking_ = builderForValue.build();
+      } else {
+        chunkingBuilder_.setMessage(builderForValue.build());
+      }
+      bitField0_ |= 0x00000080;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Cut each text into token windows, each embedded as an input of its own (with the model's
+     * special tokens); unset: inputs over the maximum length follow truncation.
+     * </pre>
+     *
+     * <code>.ember.v1.Chunking chunking = 8 [json_name = "chunking"];</code>
+     */
+    public Builder mergeChunking(com.ember.v1.Chunking value) {
+      if (chunkingBuilder_ == null) {
+        if (((bitField0_ & 0x00000080) != 0) &&
+          chunking_ != null &&
+          chunking_ != com.ember.v1.Chunking.getDefaultInstance()) {
+          getChunkingBuilder().mergeFrom(value);
+        } else {
+          chunking_ = value;
+        }
+      } else {
+        chunkingBuilder_.mergeFrom(value);
+      }
+      bitField0_ |= 0x00000080;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Cut each text into token windows, each embedded as an input of its own (with the model's
+     * special tokens); unset: inputs over the maximum length follow truncation.
+     * </pre>
+     *
+     * <code>.ember.v1.Chunking chunking = 8 [json_name = "chunking"];</code>
+     */
+    public Builder clearChunking() {
+      bitField0_ = (bitField0_ & ~0x00000080);
+      chunking_ = null;
+      if (chunkingBuilder_ != null) {
+        chunkingBuilder_.dispose();
+        chunkingBuilder_ = null;
+      }
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Cut each text into token windows, each embedded as an input of its own (with the model's
+     * special tokens); unset: inputs over the maximum length follow truncation.
+     * </pre>
+     *
+     * <code>.ember.v1.Chunking chunking = 8 [json_name = "chunking"];</code>
+     */
+    public com.ember.v1.Chunking.Builder getChunkingBuilder() {
+      bitField0_ |= 0x00000080;
+      onChanged();
+      return getChunkingFieldBuilder().getBuilder();
+    }
+    /**
+     * <pre>
+     * Cut each text into token windows, each embedded as an input of its own (with the model's
+     * special tokens); unset: inputs over the maximum length follow truncation.
+     * </pre>
+     *
+     * <code>.ember.v1.Chunking chunking = 8 [json_name = "chunking"];</code>
+     */
+    public com.ember.v1.ChunkingOrBuilder getChunkingOrBuilder() {
+      if (chunkingBuilder_ != null) {
+        return chunkingBuilder_.getMessageOrBuilder();
+      } else {
+        return chunking_ == null ?
+            com.ember.v1.Chunking.getDefaultInstance() : chunking_;
+      }
+    }
+    /**
+     * <pre>
+     * Cut each text into token windows, each embedded as an input of its own (with the model's
+     * special tokens); unset: inputs over the maximum length follow truncation.
+     * </pre>
+     *
+     * <code>.ember.v1.Chunking chunking = 8 [json_name = "chunking"];</code>
+     */
+    private com.google.protobuf.SingleFieldBuilderV3<
+        com.ember.v1.Chunking, com.ember.v1.Chunking.Builder, com.ember.v1.ChunkingOrBuilder> 
+        getChunkingFieldBuilder() {
+      if (chunkingBuilder_ == null) {
+        chunkingBuilder_ = new com.google.protobuf.SingleFieldBuilderV3<
+            com.ember.v1.Chunking, com.ember.v1.Chunking.Builder, com.ember.v1.ChunkingOrBuilder>(
+                getChunking(),
+                getParentForChildren(),
+                isClean());
+        chunking_ = null;
+      }
+      return chunkingBuilder_;
     }
     @java.lang.Override
     public final Builder setUnknownFields(

@@ -203,4 +203,34 @@ public interface EncodeRequestOrBuilder extends
    * @return The query.
    */
   boolean getQuery();
+
+  /**
+   * <pre>
+   * Cut each text into token windows, each embedded as an input of its own (with the model's
+   * special tokens); unset: inputs over the maximum length follow truncation.
+   * </pre>
+   *
+   * <code>.ember.v1.Chunking chunking = 8 [json_name = "chunking"];</code>
+   * @return Whether the chunking field is set.
+   */
+  boolean hasChunking();
+  /**
+   * <pre>
+   * Cut each text into token windows, each embedded as an input of its own (with the model's
+   * special tokens); unset: inputs over the maximum length follow truncation.
+   * </pre>
+   *
+   * <code>.ember.v1.Chunking chunking = 8 [json_name = "chunking"];</code>
+   * @return The chunking.
+   */
+  com.ember.v1.Chunking getChunking();
+  /**
+   * <pre>
+   * Cut each text into token windows, each embedded as an input of its own (with the model's
+   * special tokens); unset: inputs over the maximum length follow truncation.
+   * </pre>
+   *
+   * <code>.ember.v1.Chunking chunking = 8 [json_name = "chunking"];</code>
+   */
+  com.ember.v1.ChunkingOrBuilder getChunkingOrBuilder();
 }

@@ -23,6 +23,7 @@ private static final long serialVersionUID = 0L;
     sparse_ = java.util.Collections.emptyList();
     multiVectors_ = java.util.Collections.emptyList();
     model_ = "";
+    chunks_ = java.util.Collections.emptyList();
   }
 
   @java.lang.Override
@@ -333,6 +334,67 @@ private static final long serialVersionUID = 0L;
     }
   }
 
+  public static final int CHUNKS_FIELD_NUMBER = 7;
+  @SuppressWarnings("serial")
+  private java.util.List<com.ember.v1.ChunkSpan> chunks_;
+  /**
+   * <pre>
+   * With chunking: every window in order. Without mean, result i of each output is window i.
+   * </pre>
+   *
+   * <code>repeated .ember.v1.ChunkSpan chunks = 7 [json_name = "chunks"];</code>
+   */
+  @java.lang.Override
+  public java.util.List<com.ember.v1.ChunkSpan> getChunksList() {
+    return chunks_;
+  }
+  /**
+   * <pre>
+   * With chunking: every window in order. Without mean, result i of each output is window i.
+   * </pre>
+   *
+   * <code>repeated .ember.v1.ChunkSpan chunks = 7 [json_name = "chunks"];</code>
+   */
+  @java.lang.Override
+  public java.util.List<? extends com.ember.v1.ChunkSpanOrBuilder> 
+      getChunksOrBuilderList() {
+    return chunks_;
+  }
+  /**
+   * <pre>
+   * With chunking: every window in order. Without mean, result i of each output is window i.
+   * </pre>
+   *
+   * <code>repeated .ember.v1.ChunkSpan chunks = 7 [json_name = "chunks"];</code>
+   */
+  @java.lang.Override
+  public int getChunksCount() {
+    return chunks_.size();
+  }
+  /**
+   * <pre>
+   * With chunking: every window in order. Without mean, result i of each output is window i.
+   * </pre>
+   *
+   * <code>repeated .ember.v1.ChunkSpan chunks = 7 [json_name = "chunks"];</code>
+   */
+  @java.lang.Override
+  public com.ember.v1.ChunkSpan getChunks(int index) {
+    return chunks_.get(index);
+  }
+  /**
+   * <pre>
+   * With chunking: every window in order. Without mean, result i of each output is window i.
+   * </pre>
+   *
+   * <code>repeated .ember.v1.ChunkSpan chunks = 7 [json_name = "chunks"];</code>
+   */
+  @java.lang.Override
+  public com.ember.v1.ChunkSpanOrBuilder getChunksOrBuilder(
+      int index) {
+    return chunks_.get(index);
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -365,6 +427,9 @@ private static final long serialVersionUID = 0L;
     if (!com.google.protobuf.GeneratedMessageV3.isStringEmpty(model_)) {
       com.google.protobuf.GeneratedMessageV3.writeString(output, 6, model_);
     }
+    for (int i = 0; i < chunks_.size(); i++) {
+      output.writeMessage(7, chunks_.get(i));
+    }
     getUnknownFields().writeTo(output);
   }
 
@@ -396,6 +461,10 @@ private static final long serialVersionUID = 0L;
     }
     if (!com.google.protobuf.GeneratedMessageV3.isStringEmpty(model_)) {
       size += com.google.protobuf.GeneratedMessageV3.computeStringSize(6, model_);
+    }
+    for (int i = 0; i < chunks_.size(); i++) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeMessageSize(7, chunks_.get(i));
     }
     size += getUnknownFields().getSerializedSize();
     memoizedSize = size;
@@ -433,6 +502,8 @@ private static final long serialVersionUID = 0L;
     }
     if (!getModel()
         .equals(other.getModel())) return false;
+    if (!getChunksList()
+        .equals(other.getChunksList())) return false;
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -466,6 +537,10 @@ private static final long serialVersionUID = 0L;
     }
     hash = (37 * hash) + MODEL_FIELD_NUMBER;
     hash = (53 * hash) + getModel().hashCode();
+    if (getChunksCount() > 0) {
+      hash = (37 * hash) + CHUNKS_FIELD_NUMBER;
+      hash = (53 * hash) + getChunksList().hashCode();
+    }
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
     return hash;
@@ -629,6 +704,13 @@ private static final long serialVersionUID = 0L;
         timingBuilder_ = null;
       }
       model_ = "";
+      if (chunksBuilder_ == null) {
+        chunks_ = java.util.Collections.emptyList();
+      } else {
+        chunks_ = null;
+        chunksBuilder_.clear();
+      }
+      bitField0_ = (bitField0_ & ~0x00000040);
       return this;
     }
 
@@ -679,6 +761,15 @@ private static final long serialVersionUID = 0L;
         result.multiVectors_ = multiVectors_;
       } else {
         result.multiVectors_ = multiVectorsBuilder_.build();
+      }
+      if (chunksBuilder_ == null) {
+        if (((bitField0_ & 0x00000040) != 0)) {
+          chunks_ = java.util.Collections.unmodifiableList(chunks_);
+          bitField0_ = (bitField0_ & ~0x00000040);
+        }
+        result.chunks_ = chunks_;
+      } else {
+        result.chunks_ = chunksBuilder_.build();
       }
     }
 
@@ -814,6 +905,32 @@ private static final long serialVersionUID = 0L;
         bitField0_ |= 0x00000020;
         onChanged();
       }
+      if (chunksBuilder_ == null) {
+        if (!other.chunks_.isEmpty()) {
+          if (chunks_.isEmpty()) {
+            chunks_ = other.chunks_;
+            bitField0_ = (bitField0_ & ~0x00000040);
+          } else {
+            ensureChunksIsMutable();
+            chunks_.addAll(other.chunks_);
+          }
+          onChanged();
+        }
+      } else {
+        if (!other.chunks_.isEmpty()) {
+          if (chunksBuilder_.isEmpty()) {
+            chunksBuilder_.dispose();
+            chunksBuilder_ = null;
+            chunks_ = other.chunks_;
+            bitField0_ = (bitField0_ & ~0x00000040);
+            chunksBuilder_ = 
+              com.google.protobuf.GeneratedMessageV3.alwaysUseFieldBuilders ?
+                 getChunksFieldBuilder() : null;
+          } else {
+            chunksBuilder_.addAllMessages(other.chunks_);
+          }
+        }
+      }
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
       return this;
@@ -892,6 +1009,19 @@ private static final long serialVersionUID = 0L;
               bitField0_ |= 0x00000020;
               break;
             } // case 50
+            case 58: {
+              com.ember.v1.ChunkSpan m =
+                  input.readMessage(
+                      com.ember.v1.ChunkSpan.parser(),
+                      extensionRegistry);
+              if (chunksBuilder_ == null) {
+                ensureChunksIsMutable();
+                chunks_.add(m);
+              } else {
+                chunksBuilder_.addMessage(m);
+              }
+              break;
+            } // case 58
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -2088,6 +2218,318 @@ private static final long serialVersionUID = 0L;
       bitField0_ |= 0x00000020;
       onChanged();
       return this;
+    }
+
+    private java.util.List<com.ember.v1.ChunkSpan> chunks_ =
+      java.util.Collections.emptyList();
+    private void ensureChunksIsMutable() {
+      if (!((bitField0_ & 0x00000040) != 0)) {
+        chunks_ = new java.util.ArrayList<com.ember.v1.ChunkSpan>(chunks_);
+        bitField0_ |= 0x00000040;
+       }
+    }
+
+    private com.google.protobuf.RepeatedFieldBuilderV3<
+        com.ember.v1.ChunkSpan, com.ember.v1.ChunkSpan.Builder, com.ember.v1.ChunkSpanOrBuilder> chunksBuilder_;
+
+    /**
+     * <pre>
+     * With chunking: every window in order. Without mean, result i of each output is window i.
+     * </pre>
+     *
+     * <code>repeated .ember.v1.ChunkSpan chunks = 7 [json_name = "chunks"];</code>
+     */
+    public java.util.List<com.ember.v1.ChunkSpan> getChunksList() {
+      if (chunksBuilder_ == null) {
+        return java.util.Collections.unmodifiableList(chunks_);
+      } else {
+        return chunksBuilder_.getMessageList();
+      }
+    }
+    /**
+     * <pre>
+     * With chunking: every window in order. Without mean, result i of each output is window i.
+     * </pre>
+     *
+     * <code>repeated .ember.v1.ChunkSpan chunks = 7 [json_name = "chunks"];</code>
+     */
+    public int getChunksCount() {
+      if (chunksBuilder_ == null) {
+        return chunks_.size();
+      } else {
+        return chunksBuilder_.getCount();
+      }
+    }
+    /**
+     * <pre>
+     * With chunking: every window in order. Without mean, result i of each output is window i.
+     * </pre>
+     *
+     * <code>repeated .ember.v1.ChunkSpan chunks = 7 [json_name = "chunks"];</code>
+     */
+    public com.ember.v1.ChunkSpan getChunks(int index) {
+      if (chunksBuilder_ == null) {
+        return chunks_.get(index);
+      } else {
+        return chunksBuilder_.getMessage(index);
+      }
+    }
+    /**
+     * <pre>
+     * With chunking: every window in order. Without mean, result i of each output is window i.
+     * </pre>
+     *
+     * <code>repeated .ember.v1.ChunkSpan chunks = 7 [json_name = "chunks"];</code>
+     */
+    public Builder setChunks(
+        int index, com.ember.v1.ChunkSpan value) {
+      if (chunksBuilder_ == null) {
+        if (value == null) {
+          throw new NullPointerException();
+        }
+        ensureChunksIsMutable();
+        chunks_.set(index, value);
+        onChanged();
+      } else {
+        chunksBuilder_.setMessage(index, value);
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * With chunking: every window in order. Without mean, result i of each output is window i.
+     * </pre>
+     *
+     * <code>repeated .ember.v1.ChunkSpan chunks = 7 [json_name = "chunks"];</code>
+     */
+    public Builder setChunks(
+        int index, com.ember.v1.ChunkSpan.Builder builderForValue) {
+      if (chunksBuilder_ == null) {
+        ensureChunksIsMutable();
+        chunks_.set(index, builderForValue.build());
+        onChanged();
+      } else {
+        chunksBuilder_.setMessage(index, builderForValue.build());
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * With chunking: every window in order. Without mean, result i of each output is window i.
+     * </pre>
+     *
+     * <code>repeated .ember.v1.ChunkSpan chunks = 7 [json_name = "chunks"];</code>
+     */
+    public Builder addChunks(com.ember.v1.ChunkSpan value) {
+      if (chunksBuilder_ == null) {
+        if (value == null) {
+          throw new NullPointerException();
+        }
+        ensureChunksIsMutable();
+        chunks_.add(value);
+        onChanged();
+      } else {
+        chunksBuilder_.addMessage(value);
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * With chunking: every window in order. Without mean, result i of each output is window i.
+     * </pre>
+     *
+     * <code>repeated .ember.v1.ChunkSpan chunks = 7 [json_name = "chunks"];</code>
+     */
+    public Builder addChunks(
+        int index, com.ember.v1.ChunkSpan value) {
+      if (chunksBuilder_ == null) {
+        if (value == null) {
+          throw new NullPointerException();
+        }
+        ensureChunksIsMutable();
+        chunks_.add(index, value);
+        onChanged();
+      } else {
+        chunksBuilder_.addMessage(index, value);
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * With chunking: every window in order. Without mean, result i of each output is window i.
+     * </pre>
+     *
+     * <code>repeated .ember.v1.ChunkSpan chunks = 7 [json_name = "chunks"];</code>
+     */
+    public Builder addChunks(
+        com.ember.v1.ChunkSpan.Builder builderForValue) {
+      if (chunksBuilder_ == null) {
+        ensureChunksIsMutable();
+        chunks_.add(builderForValue.build());
+        onChanged();
+      } else {
+        chunksBuilder_.addMessage(builderForValue.build());
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * With chunking: every window in order. Without mean, result i of each output is window i.
+     * </pre>
+     *
+     * <code>repeated .ember.v1.ChunkSpan chunks = 7 [json_name = "chunks"];</code>
+     */
+    public Builder addChunks(
+        int index, com.ember.v1.ChunkSpan.Builder builderForValue) {
+      if (chunksBuilder_ == null) {
+        ensureChunksIsMutable();
+        chunks_.add(index, builderForValue.build());
+        onChanged();
+      } else {
+        chunksBuilder_.addMessage(index, builderForValue.build());
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * With chunking: every window in order. Without mean, result i of each output is window i.
+     * </pre>
+     *
+     * <code>repeated .ember.v1.ChunkSpan chunks = 7 [json_name = "chunks"];</code>
+     */
+    public Builder addAllChunks(
+        java.lang.Iterable<? extends com.ember.v1.ChunkSpan> values) {
+      if (chunksBuilder_ == null) {
+        ensureChunksIsMutable();
+        com.google.protobuf.AbstractMessageLite.Builder.addAll(
+            values, chunks_);
+        onChanged();
+      } else {
+        chunksBuilder_.addAllMessages(values);
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * With chunking: every window in order. Without mean, result i of each output is window i.
+     * </pre>
+     *
+     * <code>repeated .ember.v1.ChunkSpan chunks = 7 [json_name = "chunks"];</code>
+     */
+    public Builder clearChunks() {
+      if (chunksBuilder_ == null) {
+        chunks_ = java.util.Collections.emptyList();
+        bitField0_ = (bitField0_ & ~0x00000040);
+        onChanged();
+      } else {
+        chunksBuilder_.clear();
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * With chunking: every window in order. Without mean, result i of each output is window i.
+     * </pre>
+     *
+     * <code>repeated .ember.v1.ChunkSpan chunks = 7 [json_name = "chunks"];</code>
+     */
+    public Builder removeChunks(int index) {
+      if (chunksBuilder_ == null) {
+        ensureChunksIsMutable();
+        chunks_.remove(index);
+        onChanged();
+      } else {
+        chunksBuilder_.remove(index);
+      }
+      return this;
+    }
+    /**
+     * <pre>
+     * With chunking: every window in order. Without mean, result i of each output is window i.
+     * </pre>
+     *
+     * <code>repeated .ember.v1.ChunkSpan chunks = 7 [json_name = "chunks"];</code>
+     */
+    public com.ember.v1.ChunkSpan.Builder getChunksBuilder(
+        int index) {
+      return getChunksFieldBuilder().getBuilder(index);
+    }
+    /**
+     * <pre>
+     * With chunking: every window in order. Without mean, result i of each output is window i.
+     * </pre>
+     *
+     * <code>repeated .ember.v1.ChunkSpan chunks = 7 [json_name = "chunks"];</code>
+     */
+    public com.ember.v1.ChunkSpanOrBuilder getChunksOrBuilder(
+        int index) {
+      if (chunksBuilder_ == null) {
+        return chunks_.get(index);  } else {
+        return chunksBuilder_.getMessageOrBuilder(index);
+      }
+    }
+    /**
+     * <pre>
+     * With chunking: every window in order. Without mean, result i of each output is window i.
+     * </pre>
+     *
+     * <code>repeated .ember.v1.ChunkSpan chunks = 7 [json_name = "chunks"];</code>
+     */
+    public java.util.List<? extends com.ember.v1.ChunkSpanOrBuilder> 
+         getChunksOrBuilderList() {
+      if (chunksBuilder_ != null) {
+        return chunksBuilder_.getMessageOrBuilderList();
+      } else {
+        return java.util.Collections.unmodifiableList(chunks_);
+      }
+    }
+    /**
+     * <pre>
+     * With chunking: every window in order. Without mean, result i of each output is window i.
+     * </pre>
+     *
+     * <code>repeated .ember.v1.ChunkSpan chunks = 7 [json_name = "chunks"];</code>
+     */
+    public com.ember.v1.ChunkSpan.Builder addChunksBuilder() {
+      return getChunksFieldBuilder().addBuilder(
+          com.ember.v1.ChunkSpan.getDefaultInstance());
+    }
+    /**
+     * <pre>
+     * With chunking: every window in order. Without mean, result i of each output is window i.
+     * </pre>
+     *
+     * <code>repeated .ember.v1.ChunkSpan chunks = 7 [json_name = "chunks"];</code>
+     */
+    public com.ember.v1.ChunkSpan.Builder addChunksBuilder(
+        int index) {
+      return getChunksFieldBuilder().addBuilder(
+          index, com.ember.v1.ChunkSpan.getDefaultInstance());
+    }
+    /**
+     * <pre>
+     * With chunking: every window in order. Without mean, result i of each output is window i.
+     * </pre>
+     *
+     * <code>repeated .ember.v1.ChunkSpan chunks = 7 [json_name = "chunks"];</code>
+     */
+    public java.util.List<com.ember.v1.ChunkSpan.Builder> 
+         getChunksBuilderList() {
+      return getChunksFieldBuilder().getBuilderList();
+    }
+    private com.google.protobuf.RepeatedFieldBuilderV3<
+        com.ember.v1.ChunkSpan, com.ember.v1.ChunkSpan.Builder, com.ember.v1.ChunkSpanOrBuilder> 
+        getChunksFieldBuilder() {
+      if (chunksBuilder_ == null) {
+        chunksBuilder_ = new com.google.protobuf.RepeatedFieldBuilderV3<
+            com.ember.v1.ChunkSpan, com.ember.v1.ChunkSpan.Builder, com.ember.v1.ChunkSpanOrBuilder>(
+                chunks_,
+                ((bitField0_ & 0x00000040) != 0),
+                getParentForChildren(),
+                isClean());
+        chunks_ = null;
+      }
+      return chunksBuilder_;
     }
     @java.lang.Override
     public final Builder setUnknownFields(

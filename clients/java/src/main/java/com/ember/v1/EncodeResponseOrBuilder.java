@@ -195,4 +195,48 @@ public interface EncodeResponseOrBuilder extends
    */
   com.google.protobuf.ByteString
       getModelBytes();
+
+  /**
+   * <pre>
+   * With chunking: every window in order. Without mean, result i of each output is window i.
+   * </pre>
+   *
+   * <code>repeated .ember.v1.ChunkSpan chunks = 7 [json_name = "chunks"];</code>
+   */
+  java.util.List<com.ember.v1.ChunkSpan> 
+      getChunksList();
+  /**
+   * <pre>
+   * With chunking: every window in order. Without mean, result i of each output is window i.
+   * </pre>
+   *
+   * <code>repeated .ember.v1.ChunkSpan chunks = 7 [json_name = "chunks"];</code>
+   */
+  com.ember.v1.ChunkSpan getChunks(int index);
+  /**
+   * <pre>
+   * With chunking: every window in order. Without mean, result i of each output is window i.
+   * </pre>
+   *
+   * <code>repeated .ember.v1.ChunkSpan chunks = 7 [json_name = "chunks"];</code>
+   */
+  int getChunksCount();
+  /**
+   * <pre>
+   * With chunking: every window in order. Without mean, result i of each output is window i.
+   * </pre>
+   *
+   * <code>repeated .ember.v1.ChunkSpan chunks = 7 [json_name = "chunks"];</code>
+   */
+  java.util.List<? extends com.ember.v1.ChunkSpanOrBuilder> 
+      getChunksOrBuilderList();
+  /**
+   * <pre>
+   * With chunking: every window in order. Without mean, result i of each output is window i.
+   * </pre>
+   *
+   * <code>repeated .ember.v1.ChunkSpan chunks = 7 [json_name = "chunks"];</code>
+   */
+  com.ember.v1.ChunkSpanOrBuilder getChunksOrBuilder(
+      int index);
 }
