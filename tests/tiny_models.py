@@ -385,8 +385,12 @@ def make_tiny_model(
     problem_type: str | None = None,
     pooling: Pooling | None = None,
     seed: int = 0,
+    sizes: dict[str, int] | None = None,
 ) -> Path:
     """Build and save a tiny random model of ``arch`` with ``head``; return its folder (``dst``).
+
+    ``sizes`` overrides the config's shape (``hidden_size``, ``num_hidden_layers``, ...), e.g.
+    for a benchmark at a real model's shape.
 
     ``num_labels``/``id2label``/``problem_type`` configure classification heads (``id2label``
     wins over ``num_labels``). ``pooling`` is the sentence-transformers pooling written for
@@ -413,7 +417,7 @@ def make_tiny_model(
         extra["label2id"] = {v: k for k, v in labels.items()}
         if problem_type is not None:
             extra["problem_type"] = problem_type
-    config = _config(arch, vocab, pad, bos, eos, **extra)
+    config = _config(arch, vocab, pad, bos, eos, **extra, **(sizes or {}))
     torch.manual_seed(seed)
     model = _auto_class(head).from_config(config)
     model.eval()
@@ -425,13 +429,17 @@ def make_tiny_model(
     return dst
 
 
-def make_tiny_m3(dst: Path, *, colbert_dim: int = 24, seed: int = 0) -> Path:
+def make_tiny_m3(
+    dst: Path, *, colbert_dim: int = 24, seed: int = 0, sizes: dict[str, int] | None = None
+) -> Path:
     """A tiny random BGE-M3 in FlagEmbedding's ``BGEM3FlagModel`` layout: an XLM-R encoder
     (unigram tokenizer) with CLS pooling + Normalize, and ``colbert_linear.pt``
     (``Linear(hidden, colbert_dim)``) and ``sparse_linear.pt`` (``Linear(hidden, 1)``) beside it."""
     import torch
 
-    dst = make_tiny_model(dst, arch="xlm-roberta", head="embedding", pooling=Pooling.CLS, seed=seed)
+    dst = make_tiny_model(
+        dst, arch="xlm-roberta", head="embedding", pooling=Pooling.CLS, seed=seed, sizes=sizes
+    )
     hidden = int(json.loads((dst / "config.json").read_text())["hidden_size"])
     torch.manual_seed(seed + 1)
     colbert = torch.nn.Linear(hidden, colbert_dim)
