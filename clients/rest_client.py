@@ -75,6 +75,17 @@ class EmberRestClient:
             return np.array(rows, dtype=np.int8)
         return np.array(rows, dtype=np.uint8)
 
+    def encode(
+        self, inputs: str | Sequence[str], outputs: Sequence[str] = ("dense",), **options: Any
+    ) -> dict[str, Any]:
+        """``/encode``: the ``outputs`` (dense, sparse, multi_vector) of each input from one
+        forward, as the JSON answer; options (``normalize``, ``query``, ``chunking``, ...) as
+        the route takes them."""
+        answer: dict[str, Any] = self._post(
+            "/encode", {"inputs": inputs, "outputs": list(outputs), **options}
+        )
+        return answer
+
     def embed_all(self, inputs: str | Sequence[str]) -> list[npt.NDArray[np.float32]]:
         """TEI ``/embed_all``: per input, a ``(tokens, hidden)`` array of token states."""
         return [np.array(m, dtype=np.float32) for m in self._post("/embed_all", {"inputs": inputs})]

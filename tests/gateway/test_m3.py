@@ -14,7 +14,7 @@ import grpc
 import numpy as np
 import pytest
 
-from ember.clients import EmberClient
+from ember.clients import EmberClient, EmberRestClient
 from ember.clients import requests as rq
 from tests.gateway.support import Served, served
 from tests.reference_libs import flag_m3_embedder
@@ -73,6 +73,8 @@ def test_three_outputs_equal_flagembedding(m3: Served, reference: dict[str, Any]
     assert_lexical_equal(sparse, reference["lexical_weights"])
     with EmberClient(m3.endpoints.grpc_target) as client:
         encoded = client.encode(TEXTS, outputs)
+    with EmberRestClient(m3.url) as rest:
+        assert rest.encode(TEXTS, ["sparse"])["sparse"] == answer["sparse"]
     assert encoded.dense is not None
     assert encoded.sparse is not None
     assert encoded.multi_vector is not None
