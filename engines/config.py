@@ -1,13 +1,17 @@
-"""``EngineConfig``: everything needed to load one model folder into an engine.
+"""The engine's configuration: :class:`EngineOptions` (how to run any model, declared once
+with the flag, environment variable and help of each option) and :class:`EngineConfig` (those
+options for one model folder).
 
-Parsed once by the service from its settings; engines only read it. Pure data, no torch.
+The service's settings hold an ``EngineOptions`` as they are (``ServerSettings.engine``), so an
+option is declared here only, and the CLI, the environment and a models file fill the same typed
+object. Engines only read it. Pure data, no torch.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from ember.engines.types import ModelKind, Pooling
 
@@ -20,65 +24,146 @@ DTYPES: tuple[str, ...] = ("auto", "float32", "bfloat16", "float16")
 QUANTIZATIONS: tuple[str, ...] = ("int8", "fp8")
 
 
-@dataclass(frozen=True)
-class EngineConfig:
-    """How to load and run one model. Every field but ``model_path`` has a working default."""
+def option(flag: str, env: str, help_text: str, metavar: str | None = None) -> dict[str, str]:
+    """The field metadata of a settings option: its flag, environment variable and help (see
+    :mod:`ember.service.options`)."""
+    meta = {"flag": flag, "env": env, "help": help_text}
+    if metavar:
+        meta["metavar"] = metavar
+    return meta
 
-    #: The model folder: a ``save_pretrained`` / sentence-transformers folder, a Hugging Face cache
-    #: snapshot (``models--org--name/snapshots/<rev>``) or the cache's repo folder
-    #: (``models--org--name``, resolved through ``refs/main`` or the only snapshot).
-    model_path: Path
-    #: The name the server answers with; ``None`` derives it from the folder (``org/name`` for a
-    #: cache folder, else the folder's name).
-    served_model_name: str | None = None
-    #: Execution backend. ``"auto"`` runs encoder embedding models on the CPU with ONNX
-    #: Runtime (``"onnx"``: a fused graph exported once and cached, faster than eager torch and
-    #: starting without torch) when onnxruntime is installed, and everything else with
-    #: ``"torch"`` (transformers' own classes; on CUDA the packed engine). ``"tensorrt"`` is
-    #: reserved: it raises ``BackendUnavailableError`` naming the extra to install.
-    backend: Backend = "auto"
-    #: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"`` (CUDA when available, else CPU).
-    device: str = "auto"
-    #: Compute dtype. ``"auto"`` is float32 on CPU and bfloat16 on CUDA (float16 on GPUs
-    #: without bfloat16 support).
-    dtype: DType = "auto"
-    #: Weight quantization: ``None`` (off), ``"int8"`` (dynamic int8 linear layers, CPU) or
-    #: ``"fp8"`` (reserved for CUDA backends; the torch backend refuses it).
-    quantization: Quantization | None = None
-    #: Overrides the pooling from the folder's ``1_Pooling/config.json`` (embedding models).
-    pooling: Pooling | None = None
-    #: Lowers (or sets) the longest accepted input, in tokens with special tokens included.
-    #: It may not exceed the model's position-embedding limit.
-    max_input_length: int | None = None
-    #: torch intra-op threads; ``None`` uses every core the process may run on.
-    num_threads: int | None = None
-    #: Allow model folders that ship their own modelling code. Off by default: loading such a
-    #: folder runs code from it.
-    trust_remote_code: bool = False
-    #: Overrides the detected model kind, e.g. ``ModelKind.SPARSE_EMBEDDING`` for a masked-LM
-    #: SPLADE folder without sentence-transformers files, or ``ModelKind.LLM_RERANKER`` for a
-    #: causal LM reranker whose folder name does not say "reranker".
-    kind: ModelKind | None = None
-    #: Packed (varlen, no padding) execution, ``ember.engines.accel.PackedEngine``: ``None``
-    #: (auto) uses it on CUDA for the architectures it supports (BERT, RoBERTa, XLM-R, Qwen2,
-    #: Qwen3, Llama, Mistral) and for fp8; ``True`` forces it (an unsupported model fails to
-    #: load), ``False`` forces the padded ``TorchEngine``.
-    packed: bool | None = None
-    #: fp8 only: let the tensor cores accumulate without periodic promotion to float32
-    #: (measured on an H100 at the Qwen3-4B shape: about 10 % faster, min cosine 0.995 against
-    #: the promoted fp8 result on random weights).
-    fp8_fast_accum: bool = False
-    #: torch backend: compile the model with torch.compile at load (compiled during warm-up,
-    #: tens of seconds on a small CPU) for fused elementwise kernels.
-    compile: bool = False
-    #: Where built artefacts (exported ONNX graphs) are cached; ``None``: ``~/.cache/ember``.
-    cache_dir: Path | None = None
-    #: Serve a CPU dtype this CPU would emulate (bf16 without AVX-512 BF16 / AMX, fp16 without
-    #: AVX-512 FP16 / AMX), several times slower than float32. Off: such a dtype is refused at
-    #: load (:func:`ember.engines.precision.check_cpu_dtype`).
-    allow_slow_precision: bool = False
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """How to run a model: every option has a working default. Values are checked at
+    construction (ValueError naming the option)."""
+
+    backend: Backend = field(
+        default="auto",
+        metadata=option(
+            "--backend",
+            "EMBER_BACKEND",
+            "Engine backend: auto (ONNX Runtime for encoder embedding models on the CPU, "
+            "exported once and cached; torch otherwise), torch, onnx or tensorrt.",
+            "NAME",
+        ),
+    )
+    device: str = field(
+        default="auto",
+        metadata=option("--device", "EMBER_DEVICE", "Device: auto, cpu, cuda or cuda:N.", "DEVICE"),
+    )
+    dtype: DType = field(
+        default="auto",
+        metadata=option(
+            "--dtype",
+            "EMBER_DTYPE",
+            "Compute precision: auto (float32 on CPU, bfloat16 on CUDA), float32, bfloat16, "
+            "float16.",
+            "DTYPE",
+        ),
+    )
+    quantization: Quantization | None = field(
+        default=None,
+        metadata=option(
+            "--quantization",
+            "EMBER_QUANTIZATION",
+            "Weight quantization: none, int8 (CPU) or fp8 (Hopper GPUs).",
+            "MODE",
+        ),
+    )
+    packed: bool | None = field(
+        default=None,
+        metadata=option(
+            "--packed",
+            "EMBER_PACKED",
+            "Packed (variable-length, no padding) execution: true forces it, false forces the "
+            "padded engine. Unset: packed on CUDA for the architectures it supports.",
+            "BOOL",
+        ),
+    )
+    fp8_fast_accum: bool = field(
+        default=False,
+        metadata=option(
+            "--fp8-fast-accum",
+            "EMBER_FP8_FAST_ACCUM",
+            "With --quantization fp8: accumulate without periodic promotion (faster, a little "
+            "less exact).",
+            "BOOL",
+        ),
+    )
+    compile: bool = field(
+        default=False,
+        metadata=option(
+            "--compile",
+            "EMBER_COMPILE",
+            "torch backend: compile the model with torch.compile (fused kernels; faster bf16 "
+            "forwards in-process on CPU, no end-to-end gain measured on 2 vCPUs; warm-up takes "
+            "tens of seconds). Implies the torch backend.",
+            "BOOL",
+        ),
+    )
+    allow_slow_precision: bool = field(
+        default=False,
+        metadata=option(
+            "--allow-slow-precision",
+            "EMBER_ALLOW_SLOW_PRECISION",
+            "Serve a --dtype this CPU would emulate (bfloat16 without avx512_bf16/amx_bf16, "
+            "float16 without avx512_fp16/amx_fp16: several times slower than float32). Off: "
+            "such a dtype is refused at start.",
+            "BOOL",
+        ),
+    )
+    pooling: Pooling | None = field(
+        default=None,
+        metadata=option(
+            "--pooling",
+            "EMBER_POOLING",
+            "Override the pooling of an embedding model: cls, mean, max, lasttoken, ... "
+            "Unset: from the model's configuration.",
+            "MODE",
+        ),
+    )
+    kind: ModelKind | None = field(
+        default=None,
+        metadata=option(
+            "--kind",
+            "EMBER_KIND",
+            "Override the detected model kind: embedding, sparse_embedding, reranker, "
+            "classifier, token_classifier or llm_reranker. Unset: detected from the folder.",
+            "KIND",
+        ),
+    )
+    max_input_length: int | None = field(
+        default=None,
+        metadata=option(
+            "--max-input-length",
+            "EMBER_MAX_INPUT_LENGTH",
+            "Cap on input tokens. Unset: the model's own maximum.",
+            "TOKENS",
+        ),
+    )
+    num_threads: int | None = field(
+        default=None,
+        metadata=option(
+            "--num-threads",
+            "EMBER_NUM_THREADS",
+            "Compute threads of the CPU engine. Unset: the machine's cores.",
+            "N",
+        ),
+    )
+    cache_dir: Path | None = field(
+        default=None,
+        metadata=option(
+            "--cache-dir",
+            "EMBER_CACHE_DIR",
+            "Where exported engine graphs are cached. Unset: ~/.cache/ember.",
+            "PATH",
+        ),
+    )
 
     def __post_init__(self) -> None:
+        if self.quantization is not None and str(self.quantization).lower() in ("", "none"):
+            object.__setattr__(self, "quantization", None)  # how the flag spells "off"
         if self.backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {self.backend!r}")
         if self.dtype not in DTYPES:
@@ -93,6 +178,32 @@ class EngineConfig:
             raise ValueError(f"max_input_length must be >= 1, got {self.max_input_length}")
         if self.num_threads is not None and self.num_threads < 1:
             raise ValueError(f"num_threads must be >= 1, got {self.num_threads}")
+
+    def items(self) -> dict[str, Any]:
+        """The options by name (to build an :class:`EngineConfig` from them)."""
+        return {f.name: getattr(self, f.name) for f in fields(EngineOptions)}
+
+
+@dataclass(frozen=True, kw_only=True)
+class EngineConfig(EngineOptions):
+    """How to load and run one model folder: the options, and the folder.
+
+    ``model_path`` is a ``save_pretrained`` / sentence-transformers folder, a Hugging Face cache
+    snapshot (``models--org--name/snapshots/<rev>``) or the cache's repo folder
+    (``models--org--name``, resolved through ``refs/main`` or the only snapshot).
+    ``served_model_name``: the name the server answers with (None: from the folder, ``org/name``
+    for a cache folder). ``trust_remote_code``: allow folders that ship their own modelling
+    code (off: loading such a folder would run code from it).
+    """
+
+    model_path: Path
+    served_model_name: str | None = None
+    trust_remote_code: bool = False
+
+    @classmethod
+    def of(cls, options: EngineOptions, path: Path, served_name: str | None) -> EngineConfig:
+        """``options`` applied to the model folder ``path``."""
+        return cls(model_path=path, served_model_name=served_name, **options.items())
 
 
 def _valid_device(device: str) -> bool:

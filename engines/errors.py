@@ -32,6 +32,8 @@ class ErrorCode(enum.Enum):
 
     INVALID_ARGUMENT = "INVALID_ARGUMENT"
     NOT_FOUND = "NOT_FOUND"
+    ALREADY_EXISTS = "ALREADY_EXISTS"
+    PERMISSION_DENIED = "PERMISSION_DENIED"
     FAILED_PRECONDITION = "FAILED_PRECONDITION"
     RESOURCE_EXHAUSTED = "RESOURCE_EXHAUSTED"
     UNAVAILABLE = "UNAVAILABLE"
@@ -120,6 +122,12 @@ class ModelNotFoundError(EmberError):
     code = ErrorCode.NOT_FOUND
 
 
+class AdminDisabledError(EmberError):
+    """An admin call (load or unload a model) to a server started without ``--enable-admin``."""
+
+    code = ErrorCode.PERMISSION_DENIED
+
+
 class OverloadedError(EmberError):
     """The server is at its concurrency budget; the caller should retry later."""
 
@@ -142,6 +150,12 @@ class ModelLoadError(EmberError):
     """The model folder cannot be loaded (missing files, unsupported architecture, bad config)."""
 
     code = ErrorCode.FAILED_PRECONDITION
+
+
+class ModelExistsError(ModelLoadError):
+    """A model to load has the id or an alias of a model already served."""
+
+    code = ErrorCode.ALREADY_EXISTS
 
 
 class BackendUnavailableError(ModelLoadError):

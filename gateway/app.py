@@ -35,6 +35,8 @@ from ember.gateway.middleware import (
     TracingMiddleware,
 )
 from ember.gateway.models import (
+    AdminLoadRequest,
+    AdminUnloaded,
     CohereRerankRequest,
     CohereRerankResponse,
     CohereV2RerankRequest,
@@ -46,6 +48,7 @@ from ember.gateway.models import (
     HFTokensRequest,
     Info,
     LabelScore,
+    ModelDescription,
     OpenAIEmbeddingsRequest,
     OpenAIEmbeddingsResponse,
     OpenAIError,
@@ -68,7 +71,7 @@ from ember.gateway.models import (
 from ember.gateway.security import ApiKeys
 from ember.gateway.settings import GatewaySettings
 from ember.gateway.upstream import LocalCaller, Req, Resp, Rpc, Upstream
-from ember.v1 import model_pb2
+from ember.v1 import admin_pb2, model_pb2
 
 logger = logging.getLogger("ember.gateway")
 
@@ -77,6 +80,9 @@ _ORJSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
 _ERROR_DOCS = {
     400: "Malformed JSON or an unreadable header.",
     401: "Missing or wrong API key (only when the server has one).",
+    403: "Admin calls on a server started without --enable-admin.",
+    404: "No such model.",
+    409: "A model with that id or alias is already served.",
     413: "The request body is over the size limit.",
     422: "The request is invalid (validation by the gateway or the service).",
     424: "The loaded model cannot serve this route.",
@@ -86,10 +92,12 @@ _ERROR_DOCS = {
     504: "The request's deadline passed.",
 }
 _READ_ERRORS = (401, 500, 503, 504)
+_ADMIN = (403, 404, 409)  # answered by the admin routes only
+_COMMON = tuple(status for status in _ERROR_DOCS if status not in _ADMIN)
 
 
 def _error_responses(
-    model: type, statuses: tuple[int, ...] = tuple(_ERROR_DOCS)
+    model: type, statuses: tuple[int, ...] = _COMMON
 ) -> dict[int | str, dict[str, Any]]:
     return {s: {"model": model, "description": _ERROR_DOCS[s]} for s in statuses}
 
@@ -233,6 +241,7 @@ def create_app(settings: GatewaySettings, local: LocalCaller | None = None) -> F
             {"name": "TEI / BEI", "description": "text-embeddings-inference and BEI routes."},
             {"name": "Cohere / Jina", "description": "Rerank as RAG frameworks call it."},
             {"name": "Server", "description": "Health, model info and metrics."},
+            {"name": "Admin", "description": "Load and unload models (--enable-admin)."},
         ],
     )
     app.router.route_class = _TextRoute
@@ -557,12 +566,55 @@ def _install_routes(app: FastAPI, call: _Calls, upstream: Upstream, created: int
         "/info",
         tags=["Server"],
         response_model=Info,
-        responses=_error_responses(TEIError, _READ_ERRORS),
+        responses=_error_responses(TEIError, (*_READ_ERRORS, 404)),
+        # Read from the query string below: a declared parameter would add FastAPI's own 422.
+        openapi_extra={
+            "parameters": [
+                {"name": "model", "in": "query", "required": False, "schema": {"type": "string"}}
+            ]
+        },
     )
     async def info(request: Request) -> Response:
-        """The served model and the server's limits (TEI-like)."""
-        message = await call(request, upstream.model_info, model_pb2.GetModelInfoRequest())
-        return json_response(translate.info_response(message))
+        """The served models and the server's limits (TEI-like): the first model at the top
+        level and every model in ``models``; ``?model=NAME``: that model alone."""
+        model = request.query_params.get("model")
+        if model is not None:
+            one = model_pb2.GetModelInfoRequest(model=model)
+            return json_response(
+                translate.info_response(await call(request, upstream.model_info, one))
+            )
+        models = await call(request, upstream.list_models, model_pb2.ListModelsRequest())
+        described = [translate.info_response(m) for m in models.models]
+        return json_response({**described[0], "models": described})
+
+    # ------------------------------------------------------------ admin
+
+    @app.post(
+        "/admin/models",
+        tags=["Admin"],
+        response_model=ModelDescription,
+        responses=_error_responses(TEIError, tuple(_ERROR_DOCS)),
+    )
+    async def admin_load(body: AdminLoadRequest, request: Request) -> Response:
+        """Load a model (a folder or a cached hub id) and serve it, as start-up would
+        (``--enable-admin``; the API key when the server has one)."""
+        message = admin_pb2.LoadModelRequest(
+            path=body.path, name=body.name or "", aliases=body.aliases
+        )
+        loaded = await call(request, upstream.load_model, message)
+        return json_response(translate.info_response(loaded.model))
+
+    @app.delete(
+        "/admin/models/{model_id:path}",
+        tags=["Admin"],
+        response_model=AdminUnloaded,
+        responses=_error_responses(TEIError, tuple(_ERROR_DOCS)),
+    )
+    async def admin_unload(model_id: str, request: Request) -> Response:
+        """Stop serving a model: requests it already accepted are answered, then it is freed."""
+        message = admin_pb2.UnloadModelRequest(model=model_id)
+        unloaded = await call(request, upstream.unload_model, message)
+        return json_response({"id": unloaded.model_id, "object": "model", "deleted": True})
 
     @app.get(
         "/health",

@@ -82,6 +82,7 @@ _BY_GRPC: dict[grpc.StatusCode, ErrorKind] = {
     grpc.StatusCode.CANCELLED: UNAVAILABLE,
     grpc.StatusCode.DEADLINE_EXCEEDED: DEADLINE_EXCEEDED,
     grpc.StatusCode.NOT_FOUND: NOT_FOUND,
+    grpc.StatusCode.ALREADY_EXISTS: ErrorKind(409, "Conflict", "invalid_request_error", "conflict"),
     grpc.StatusCode.UNAUTHENTICATED: UNAUTHORIZED,
     grpc.StatusCode.PERMISSION_DENIED: ErrorKind(
         403, "Unauthorized", "permission_error", "permission_denied"

@@ -191,6 +191,9 @@ class OpenAIModelList(BaseModel):
 # ---------------------------------------------------------------- rerank
 
 
+_MODEL_DOC = "The served model's id or alias; with one model served, any name."
+
+
 class TEIRerankRequest(_Request):
     """``POST /rerank``: the TEI/BEI rerank request."""
 
@@ -200,7 +203,7 @@ class TEIRerankRequest(_Request):
     return_text: bool = Field(default=False, description="Echo each text in its result.")
     truncate: bool | None = Field(default=None, description=_TRUNCATE_DOC)
     truncation_direction: TruncationDirection | None = "Right"
-    model: str | None = Field(default=None, description="Ignored.")
+    model: str | None = Field(default=None, description=_MODEL_DOC)
 
 
 class TEIRank(BaseModel):
@@ -215,9 +218,6 @@ class RerankDocument(_Request):
     """A document given as an object (Cohere/Jina style)."""
 
     text: str
-
-
-_MODEL_DOC = "The served model's id or alias; with one model served, any name."
 
 
 class CohereRerankRequest(_Request):
@@ -326,7 +326,7 @@ class PredictRequest(_Request):
     raw_scores: bool = Field(default=False, description="Raw logits instead of probabilities.")
     truncate: bool | None = Field(default=None, description=_TRUNCATE_DOC)
     truncation_direction: TruncationDirection | None = "Right"
-    model: str | None = Field(default=None, description="Ignored.")
+    model: str | None = Field(default=None, description=_MODEL_DOC)
 
     @field_validator("inputs", mode="before")
     @classmethod
@@ -371,7 +371,7 @@ class PredictTokensRequest(_Request):
         description="How sub-word tokens merge into entities, as in "
         "transformers.pipeline('ner'). Unset: none.",
     )
-    model: str | None = Field(default=None, description="Ignored.")
+    model: str | None = Field(default=None, description=_MODEL_DOC)
 
 
 class TokenPrediction(BaseModel):
@@ -636,8 +636,8 @@ class TEIToken(BaseModel):
 # ---------------------------------------------------------------- info and health
 
 
-class Info(BaseModel):
-    """``GET /info``: the served model and the server's limits (TEI-like)."""
+class ModelDescription(BaseModel):
+    """One served model and its limits, as ``GET /info`` and ``POST /admin/models`` give it."""
 
     model_id: str
     model_sha: str | None
@@ -661,6 +661,36 @@ class Info(BaseModel):
     max_batch_requests: int
     max_client_batch_size: int
     version: str
+    cpu: dict[str, object]
+    precision_check: dict[str, object] | None = Field(
+        description="The start-up accuracy self-check of a reduced CPU precision (dtype, "
+        "min_cosine, mean_cosine, probes); null when none ran."
+    )
+
+
+class Info(ModelDescription):
+    """``GET /info``: the default (first) model at the top level, as TEI's ``/info`` has it,
+    and every served model in ``models``; ``?model=NAME`` describes that model alone."""
+
+    models: list[ModelDescription] | None = Field(
+        default=None, description="Every served model, in order (absent with ?model=)."
+    )
+
+
+class AdminLoadRequest(_Request):
+    """``POST /admin/models``: load a model and serve it (needs ``--enable-admin``)."""
+
+    path: str = Field(min_length=1, description="A model folder or a hub id org/name[@rev].")
+    name: str | None = Field(default=None, description="The id to serve it as.")
+    aliases: list[str] = Field(default=[], description="Further names requests may use.")
+
+
+class AdminUnloaded(BaseModel):
+    """``DELETE /admin/models/{id}``: the model unloaded (OpenAI's delete shape)."""
+
+    id: str
+    object: Literal["model"]
+    deleted: bool
 
 
 class Health(BaseModel):

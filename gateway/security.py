@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
-import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,15 +81,6 @@ class TlsFiles:
             if path is not None and not path.is_file():
                 raise ValueError(f"TLS file not found: {path}")
         return files
-
-    def server_context(self) -> ssl.SSLContext:
-        """An SSL context for a server socket (client certificates required with a CA)."""
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(self.cert, self.key)
-        if self.client_ca is not None:
-            context.load_verify_locations(self.client_ca)
-            context.verify_mode = ssl.CERT_REQUIRED
-        return context
 
 
 @dataclass(frozen=True)

@@ -9,12 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-
-def _opt(flag: str, env: str, help_text: str, metavar: str | None = None) -> dict[str, str]:
-    meta = {"flag": flag, "env": env, "help": help_text}
-    if metavar:
-        meta["metavar"] = metavar
-    return meta
+from ember.engines.config import option as _opt
 
 
 @dataclass(frozen=True)

@@ -323,6 +323,7 @@ def tei_embed_sparse_response(response: embed_pb2.EmbedSparseResponse) -> list[l
 def tei_rerank_request(body: TEIRerankRequest) -> rerank_pb2.RerankRequest:
     """The Rerank call for a TEI ``/rerank`` request."""
     return rerank_pb2.RerankRequest(
+        model=body.model or "",
         query=body.query,
         texts=body.texts,
         raw_scores=body.raw_scores,
@@ -405,6 +406,7 @@ def predict_request(body: PredictRequest) -> tuple[classify_pb2.ClassifyRequest,
     else:
         items = [classify_pb2.ClassifyInput(texts=texts) for texts in inputs]
     request = classify_pb2.ClassifyRequest(
+        model=body.model or "",
         inputs=items,
         raw_scores=body.raw_scores,
         truncation=truncation(body.truncate, body.truncation_direction),
@@ -456,6 +458,7 @@ def predict_tokens_request(
     else:
         texts, layout = list(inputs), TokensLayout()  # type: ignore[arg-type]
     request = token_classification_pb2.PredictTokensRequest(
+        model=body.model or "",
         inputs=texts,
         raw_scores=body.raw_scores,
         truncation=truncation(body.truncate, body.truncation_direction),

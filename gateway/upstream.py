@@ -1,7 +1,9 @@
 """The gateway's connection to the Ember gRPC service: one ``grpc.aio`` channel, typed stubs.
 
 The channel is opened in the event loop that serves HTTP (``Upstream.open`` from the app's
-lifespan) and closed with it. :meth:`Upstream.call` runs one unary call for one HTTP request:
+lifespan) and closed with it. :meth:`Upstream.call` runs one unary call for one HTTP request,
+over the channel or, for the methods the service in this process has, directly (see
+:mod:`ember.service.local`), with the same error and cancellation handling:
 it carries the request id as ``x-request-id`` metadata, applies the request's deadline, and
 cancels the call when the HTTP caller disconnects (hedging clients cancel their losers), so
 the service drops work nobody waits for.
@@ -10,7 +12,7 @@ the service drops work nobody waits for.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Generator, MutableMapping
 from typing import Any, Generic, Protocol, TypeVar
 
 import grpc
@@ -21,6 +23,7 @@ from grpc_health.v1 import health_pb2
 from ember.gateway import errors, tracing
 from ember.gateway.security import ApiKeys
 from ember.v1 import (
+    admin_pb2,
     classify_pb2,
     embed_pb2,
     model_pb2,
@@ -30,6 +33,7 @@ from ember.v1 import (
 
 Req = TypeVar("Req", bound=Message)
 Resp = TypeVar("Resp", bound=Message)
+T_co = TypeVar("T_co", covariant=True)
 
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 
@@ -62,6 +66,14 @@ class LocalCaller(Protocol):
     async def call(
         self, path: str, request: Message, *, timeout: float | None, request_id: str
     ) -> Any: ...
+
+
+class Running(Protocol[T_co]):
+    """A call in progress, on either transport: awaited for its answer, cancellable."""
+
+    def cancel(self) -> bool: ...
+
+    def __await__(self) -> Generator[Any, None, T_co]: ...
 
 
 class Rpc(Generic[Req, Resp]):
@@ -144,6 +156,13 @@ class Upstream:
         self.decode: Rpc[model_pb2.DecodeRequest, model_pb2.DecodeResponse] = Rpc(
             channel, _path(model, "Decode"), model_pb2.DecodeResponse
         )
+        admin = "ember.v1.AdminService"
+        self.load_model: Rpc[admin_pb2.LoadModelRequest, admin_pb2.LoadModelResponse] = Rpc(
+            channel, _path(admin, "LoadModel"), admin_pb2.LoadModelResponse
+        )
+        self.unload_model: Rpc[admin_pb2.UnloadModelRequest, admin_pb2.UnloadModelResponse] = Rpc(
+            channel, _path(admin, "UnloadModel"), admin_pb2.UnloadModelResponse
+        )
         self._health: Rpc[Message, Message] = Rpc(
             channel, "/grpc.health.v1.Health/Check", health_pb2.HealthCheckResponse
         )
@@ -169,19 +188,13 @@ class Upstream:
         request's ASGI receive, read only after its body was consumed: when it reports the
         caller gone, the call is cancelled and CLIENT_CLOSED is raised.
         """
-        local = self._local
-        if local is not None and method.path in local:
-            return await self._call_local(local, method, request, timeout, request_id, receive)
-        metadata: tuple[tuple[str, str], ...] = (("x-request-id", request_id), *self._auth)
-        if tracing.enabled():
-            metadata += tracing.outgoing_metadata()
-        call = method.callable(request, timeout=timeout, metadata=metadata)
+        running = self._start(method, request, timeout, request_id)
         watcher: asyncio.Task[None] | None = None
         if receive is not None:
             watcher = asyncio.ensure_future(_wait_for_disconnect(receive))
-            watcher.add_done_callback(lambda w: w.cancelled() or call.cancel())
+            watcher.add_done_callback(lambda w: w.cancelled() or running.cancel())
         try:
-            return await call
+            return await running
         except grpc.RpcError as error:
             if _caller_gone(watcher):
                 raise _client_closed() from None
@@ -194,39 +207,20 @@ class Upstream:
             if watcher is not None:
                 watcher.cancel()
 
-    @staticmethod
-    async def _call_local(
-        local: LocalCaller,
-        method: Rpc[Req, Resp],
-        request: Req,
-        timeout: float | None,
-        request_id: str,
-        receive: Receive | None,
-    ) -> Resp:
-        """:meth:`call` for the in-process service: same errors, same disconnect handling."""
-        running = local.call(method.path, request, timeout=timeout, request_id=request_id)
-        if receive is None:
-            try:
-                response: Resp = await running
-            except grpc.RpcError as error:
-                raise errors.ApiError.from_rpc(error) from None
-            return response
-        task = asyncio.ensure_future(running)
-        watcher = asyncio.ensure_future(_wait_for_disconnect(receive))
-        watcher.add_done_callback(lambda w: w.cancelled() or task.cancel())
-        try:
-            response = await task
-            return response
-        except grpc.RpcError as error:
-            if _caller_gone(watcher):
-                raise _client_closed() from None
-            raise errors.ApiError.from_rpc(error) from None
-        except asyncio.CancelledError:
-            if _caller_gone(watcher):
-                raise _client_closed() from None
-            raise
-        finally:
-            watcher.cancel()
+    def _start(
+        self, method: Rpc[Req, Resp], request: Req, timeout: float | None, request_id: str
+    ) -> Running[Resp]:
+        """Start the call on its transport: the service in this process when it has the
+        method, else the channel. Either fails with a ``grpc.RpcError``."""
+        local = self._local
+        if local is not None and method.path in local:
+            return asyncio.ensure_future(
+                local.call(method.path, request, timeout=timeout, request_id=request_id)
+            )
+        metadata: tuple[tuple[str, str], ...] = (("x-request-id", request_id), *self._auth)
+        if tracing.enabled():
+            metadata += tracing.outgoing_metadata()
+        return method.callable(request, timeout=timeout, metadata=metadata)
 
     async def serving(self) -> bool:
         """Whether the upstream's overall health status is SERVING."""

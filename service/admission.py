@@ -7,6 +7,8 @@ plain counter is enough.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from types import TracebackType
 
 from ember.engines.errors import OverloadedError
@@ -22,6 +24,7 @@ class Admission:
         self._max = max_concurrent
         self._active = 0
         self._slot = _Slot(self)
+        self._idle: asyncio.Event | None = None  # made by the first wait_idle only
 
     @property
     def active(self) -> int:
@@ -40,9 +43,21 @@ class Admission:
         metrics.INFLIGHT.inc()
         return self._slot
 
+    async def wait_idle(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds until no request is admitted; whether none is."""
+        if self._idle is None:
+            self._idle = asyncio.Event()
+        if self._active:
+            self._idle.clear()
+            with contextlib.suppress(TimeoutError, asyncio.TimeoutError):
+                await asyncio.wait_for(self._idle.wait(), timeout)
+        return not self._active
+
     def _release(self) -> None:
         self._active -= 1
         metrics.INFLIGHT.dec()
+        if not self._active and self._idle is not None:
+            self._idle.set()
 
 
 class _Slot:

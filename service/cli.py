@@ -27,6 +27,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NoReturn
 
+from ember.engines.config import option
 from ember.engines.errors import EmberError
 from ember.gateway.security import Transport, is_loopback
 from ember.gateway.settings import GatewaySettings
@@ -48,68 +49,68 @@ class ProcessSettings:
 
     http: bool = field(
         default=True,
-        metadata={
-            "flag": "--http",
-            "env": "EMBER_HTTP",
-            "help": "Also serve the REST gateway (OpenAI / TEI / BEI routes).",
-            "metavar": "BOOL",
-        },
+        metadata=option(
+            "--http",
+            "EMBER_HTTP",
+            "Also serve the REST gateway (OpenAI / TEI / BEI routes).",
+            "BOOL",
+        ),
     )
     http_workers: int = field(
         default=1,
-        metadata={
-            "flag": "--http-workers",
-            "env": "EMBER_HTTP_WORKERS",
-            "help": "REST gateway processes. 1: the gateway runs in the server's own process "
+        metadata=option(
+            "--http-workers",
+            "EMBER_HTTP_WORKERS",
+            "REST gateway processes. 1: the gateway runs in the server's own process "
             "and event loop. N > 1: N worker processes share the HTTP port (SO_REUSEPORT on "
             "Linux), each with its own gRPC channel to the service; /metrics on any of them "
             "shows the sum over all workers and the service. More workers serve more small "
             "REST requests per second on machines with cores to spare (about one core each).",
-            "metavar": "N",
-        },
+            "N",
+        ),
     )
     http_direct: bool = field(
         default=True,
-        metadata={
-            "flag": "--http-direct",
-            "env": "EMBER_HTTP_DIRECT",
-            "help": "With the gateway in the server's own process (--http-workers 1), REST "
+        metadata=option(
+            "--http-direct",
+            "EMBER_HTTP_DIRECT",
+            "With the gateway in the server's own process (--http-workers 1), REST "
             "requests call the service directly instead of over loopback gRPC: the same "
             "servicers, admission, validation, errors and metrics, without a second protocol "
             "stack per request. false: every REST request is a gRPC call.",
-            "metavar": "BOOL",
-        },
+            "BOOL",
+        ),
     )
     otlp_endpoint: str | None = field(
         default=None,
-        metadata={
-            "flag": "--otlp-endpoint",
-            "env": "EMBER_OTLP_ENDPOINT",
-            "help": "OpenTelemetry collector (OTLP/gRPC, e.g. http://localhost:4317) to send "
+        metadata=option(
+            "--otlp-endpoint",
+            "EMBER_OTLP_ENDPOINT",
+            "OpenTelemetry collector (OTLP/gRPC, e.g. http://localhost:4317) to send "
             "request traces to: a span per REST request and gRPC call, with tokenize, queue and "
             "forward stages; a W3C traceparent header or metadata entry continues the caller's "
             "trace. Unset: no tracing (and no cost).",
-            "metavar": "URL",
-        },
+            "URL",
+        ),
     )
     otlp_service_name: str = field(
         default="ember",
-        metadata={
-            "flag": "--otlp-service-name",
-            "env": "EMBER_OTLP_SERVICE_NAME",
-            "help": "service.name of the traces sent to --otlp-endpoint.",
-            "metavar": "NAME",
-        },
+        metadata=option(
+            "--otlp-service-name",
+            "EMBER_OTLP_SERVICE_NAME",
+            "service.name of the traces sent to --otlp-endpoint.",
+            "NAME",
+        ),
     )
     event_loop: str = field(
         default="auto",
-        metadata={
-            "flag": "--event-loop",
-            "env": "EMBER_EVENT_LOOP",
-            "help": "Event loop of the server (and gateway workers): auto (uvloop when "
+        metadata=option(
+            "--event-loop",
+            "EMBER_EVENT_LOOP",
+            "Event loop of the server (and gateway workers): auto (uvloop when "
             "installed), uvloop or asyncio.",
-            "metavar": "LOOP",
-        },
+            "LOOP",
+        ),
     )
 
 
@@ -170,12 +171,12 @@ def _parser() -> argparse.ArgumentParser:
 class _LogSettings:
     log_level: str = field(
         default="info",
-        metadata={
-            "flag": "--log-level",
-            "env": "EMBER_LOG_LEVEL",
-            "help": "debug, info, warning or error.",
-            "metavar": "LEVEL",
-        },
+        metadata=option(
+            "--log-level",
+            "EMBER_LOG_LEVEL",
+            "debug, info, warning or error.",
+            "LEVEL",
+        ),
     )
 
 
@@ -461,6 +462,11 @@ def main(argv: Sequence[str] | None = None) -> None:
                 transport = Transport.from_settings(shared)
             except ValueError as exc:
                 _fail(str(exc))
+            if server_settings.enable_admin and transport.keys is None:
+                _fail(
+                    "--enable-admin needs an API key (--api-key or --api-key-file): the admin "
+                    "API loads and unloads models"
+                )
             gateway_settings = shared if process.http else None
             if process.http_workers < 1:
                 _fail(f"--http-workers must be at least 1, got {process.http_workers}")

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ember.gateway.settings import GatewaySettings
+from ember.service import options
 from ember.service.cli import SERVE_EXCLUDED_GATEWAY_SETTINGS, ProcessSettings
 from ember.service.settings import ServerSettings
 
@@ -33,8 +34,8 @@ def _default(value: Any) -> str:
 
 def _table(cls: type[Any], exclude: frozenset[str] = frozenset()) -> list[str]:
     rows = ["| flag | environment | default | meaning |", "|---|---|---|---|"]
-    for f in dataclasses.fields(cls):
-        if "flag" not in f.metadata or f.name in exclude:
+    for f in options.flagged_fields(cls):
+        if f.name in exclude:
             continue
         meta = f.metadata
         text = str(meta["help"]).replace("|", "\\|")

@@ -3,7 +3,8 @@
 check -> admission -> tokenization (inline or thread pool) -> scheduler (engine batches) ->
 head. What differs per task lives in one file per task (:mod:`ember.service.tasks`); this
 module runs them all the same way. Servicers convert protobuf to the jobs of
-:mod:`ember.service.jobs`, call one method here and convert the result back.
+:mod:`ember.service.jobs`, call :meth:`Core.run` with the task's spec and convert the result
+back.
 """
 
 from __future__ import annotations
@@ -14,41 +15,15 @@ from typing import TypeVar
 
 from ember.engines.base import Engine
 from ember.engines.selfcheck import SelfCheckResult
-from ember.engines.types import Encoding, ModelInfo, ModelKind, TokenInfo
+from ember.engines.types import Encoding, ModelInfo, TokenInfo
 from ember.gateway import tracing
 from ember.service import cost, validate
 from ember.service.admission import Admission
 from ember.service.batching import BatchLimits
-from ember.service.jobs import (
-    ClassifyJob,
-    ClassifyResult,
-    DecodeJob,
-    EmbedJob,
-    EmbedResult,
-    EncodeJob,
-    EncodeResult,
-    RerankJob,
-    RerankResult,
-    SimilarityJob,
-    SimilarityResult,
-    SparseResult,
-    Timing,
-    TokenizeJob,
-    TokensJob,
-    TokensResult,
-    TokenStatesResult,
-)
+from ember.service.jobs import DecodeJob, Timing, TokenizeJob
 from ember.service.limits import ServiceLimits
 from ember.service.scheduler import Scheduler
 from ember.service.tasks.base import ModelContext, Ran, TaskSpec
-from ember.service.tasks.classify import CLASSIFY
-from ember.service.tasks.embed import EMBED, SIMILARITY
-from ember.service.tasks.encode import ENCODE
-from ember.service.tasks.maxsim import MAXSIM_RERANK
-from ember.service.tasks.rerank import RERANK
-from ember.service.tasks.sparse import SPARSE
-from ember.service.tasks.token_states import TOKEN_STATES
-from ember.service.tasks.tokens import TOKENS
 from ember.service.threads import SharedThreads
 
 J = TypeVar("J")
@@ -101,6 +76,11 @@ class Core:
         """Start the scheduler on the running event loop."""
         self._scheduler.start()
 
+    async def settle(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds until no request of this model is in progress;
+        whether none is."""
+        return await self._admission.wait_idle(timeout)
+
     async def close(self, abandon: bool = False) -> None:
         """Finish running batches (or, ``abandon``, interrupt them where the engine can), then
         release the engine (the shared threads stay with their owner)."""
@@ -141,42 +121,6 @@ class Core:
             total_ns=done - start,
         )
         return Ran(encodings, results, timing)
-
-    # -- tasks ---------------------------------------------------------------------------
-
-    async def embed(self, job: EmbedJob) -> EmbedResult:
-        """Dense embeddings, normalized and truncated as the job asks."""
-        return await self.run(EMBED, job)
-
-    async def similarity(self, job: SimilarityJob) -> SimilarityResult:
-        """The cosine similarity of each sentence to the source sentence."""
-        return await self.run(SIMILARITY, job)
-
-    async def embed_sparse(self, job: EmbedJob) -> SparseResult:
-        """Sparse (SPLADE) embeddings."""
-        return await self.run(SPARSE, job)
-
-    async def encode(self, job: EncodeJob) -> EncodeResult:
-        """Dense, sparse and multi-vector outputs, as asked, from one forward per input."""
-        return await self.run(ENCODE, job)
-
-    async def embed_tokens(self, job: EmbedJob) -> TokenStatesResult:
-        """The last hidden state of every token of each input."""
-        return await self.run(TOKEN_STATES, job)
-
-    async def classify(self, job: ClassifyJob) -> ClassifyResult:
-        """Every label with its score for each text or text pair."""
-        return await self.run(CLASSIFY, job)
-
-    async def rerank(self, job: RerankJob) -> RerankResult:
-        """The texts ranked by relevance to the query, best first."""
-        if self.info.kind is ModelKind.COLBERT:
-            return await self.run(MAXSIM_RERANK, job)
-        return await self.run(RERANK, job)
-
-    async def predict_tokens(self, job: TokensJob) -> TokensResult:
-        """Token labels or merged entity spans for each text."""
-        return await self.run(TOKENS, job)
 
     # -- tokenizer only ------------------------------------------------------------------
 

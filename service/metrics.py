@@ -9,6 +9,8 @@ service process only and are reported as the sum over live processes ("livesum")
 
 from __future__ import annotations
 
+import contextlib
+
 from prometheus_client import Counter, Gauge, Histogram
 
 _SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
@@ -37,6 +39,24 @@ BATCH_SECONDS = Histogram(
 )
 TOKENS_TOTAL = Counter("ember_tokens_total", "Tokens processed by the engine.", _MODEL)
 BATCH_FAILURES = Counter("ember_batch_failures_total", "Engine batches that raised.", _MODEL)
+_PER_MODEL = (
+    QUEUE_DEPTH,
+    BATCH_SIZE,
+    BATCH_TOKENS,
+    BATCH_PADDED_TOKENS,
+    BATCH_SECONDS,
+    TOKENS_TOTAL,
+    BATCH_FAILURES,
+)
+
+
+def forget_model(model_id: str) -> None:
+    """Drop the series of an unloaded model (a model loaded again starts them anew)."""
+    for metric in _PER_MODEL:
+        with contextlib.suppress(KeyError):
+            metric.remove(model_id)
+
+
 RPC_TOTAL = Counter(
     "ember_grpc_requests_total", "gRPC calls by method and status.", ["method", "code"]
 )

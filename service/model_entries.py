@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ember.engines.config import EngineConfig
+from ember.engines.config import EngineConfig, EngineOptions
 from ember.service.default_model import DEFAULT_MODEL_NAME, default_model_path
-from ember.service.settings import ServerSettings, engine_config
+from ember.service.settings import ServerSettings
 
 #: The options a model in a models file may set for itself (the rest are the server's).
 PER_MODEL_OPTIONS = (
@@ -59,7 +59,7 @@ class ModelEntry:
     @property
     def engine(self) -> EngineConfig:
         """The engine configuration of this model."""
-        return engine_config(self.settings, Path(self.path), self.name)
+        return EngineConfig.of(self.settings.engine, Path(self.path), self.name)
 
 
 def model_specs(settings: ServerSettings) -> list[tuple[str | None, str]]:
@@ -151,17 +151,29 @@ def _entry(path: Path, index: int, item: object, base: ServerSettings) -> ModelE
 
 
 def _with(base: ServerSettings, options: Mapping[str, object], where: str) -> ServerSettings:
-    """``base`` with ``options`` applied, each checked against its field's type."""
-    hints = typing.get_type_hints(ServerSettings)
+    """``base`` with ``options`` applied (engine options to ``base.engine``), each checked
+    against its field's type."""
+    engine_fields = {f.name for f in dataclasses.fields(EngineOptions)}
     # Checked against each field's type below, hence Any for replace().
-    checked: dict[str, Any] = {}
+    engine: dict[str, Any] = {}
+    server: dict[str, Any] = {}
     for key, value in options.items():
-        allowed = tuple(
-            t for t in typing.get_args(hints[key]) or (hints[key],) if isinstance(t, type)
-        )
+        target = engine if key in engine_fields else server
+        hint = typing.get_type_hints(EngineOptions if target is engine else ServerSettings)[key]
+        allowed = _types(hint)
         # bool is an int in Python: a flag given as a number, or a number as a flag, is refused.
         if isinstance(value, bool) != (bool in allowed) or not isinstance(value, allowed):
             names = " or ".join(t.__name__ for t in allowed if t is not type(None))
             raise ValueError(f"{where}: {key} must be {names}, got {value!r}")
-        checked[key] = value
-    return dataclasses.replace(base, **checked)
+        target[key] = value
+    return dataclasses.replace(base, engine=dataclasses.replace(base.engine, **engine), **server)
+
+
+def _types(hint: Any) -> tuple[type, ...]:
+    """The types a value of ``hint`` may have (a Literal's: its values' types)."""
+    if typing.get_origin(hint) is typing.Literal:
+        return tuple({type(v) for v in typing.get_args(hint)})
+    args = typing.get_args(hint)
+    if not args:
+        return (hint,) if isinstance(hint, type) else ()
+    return tuple(t for a in args for t in _types(a))

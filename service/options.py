@@ -1,8 +1,10 @@
 """Typed settings from flags and environment variables, driven by dataclass field metadata.
 
 A settings class is a frozen dataclass whose fields carry ``metadata={"flag": "--x",
-"env": "EMBER_X", "help": "..."}``. :func:`add_arguments` registers every field on an
-argparse parser (the help text names the environment variable and the default);
+"env": "EMBER_X", "help": "..."}``; a field marked ``metadata={"nested": ...}`` holds another
+such class (e.g. the engine options), whose flags are registered and filled in its place.
+:func:`add_arguments` registers every field on an argparse parser (the help text names the
+environment variable and the default);
 :func:`build` turns parsed arguments into the dataclass. Precedence: flag, then environment,
 then the field default. Nothing here reads the environment at import time.
 """
@@ -45,6 +47,8 @@ def _base_type(hint: Any) -> tuple[Any, bool]:
 
 
 def _converter(kind: Any) -> Any:
+    if typing.get_origin(kind) is typing.Literal:
+        return str  # the settings class checks the value (and names the allowed ones)
     if kind is bool:
         return _parse_bool
     if kind is Path:
@@ -66,9 +70,28 @@ def _converter(kind: Any) -> Any:
     raise TypeError(f"unsupported settings type {kind!r}")
 
 
+def _nested(cls: type[Any]) -> list[tuple[str, type[Any]]]:
+    """The nested settings of ``cls``: (field name, settings class)."""
+    hints = typing.get_type_hints(cls)
+    return [(f.name, hints[f.name]) for f in dataclasses.fields(cls) if "nested" in f.metadata]
+
+
+def flagged_fields(cls: type[Any]) -> list[dataclasses.Field[Any]]:
+    """The fields of ``cls`` that have a flag, those of nested settings in their place."""
+    nested = dict(_nested(cls))
+    out: list[dataclasses.Field[Any]] = []
+    for f in dataclasses.fields(cls):
+        if f.name in nested:
+            out += flagged_fields(nested[f.name])
+        elif "flag" in f.metadata:
+            out.append(f)
+    return out
+
+
 def _fields(cls: type[Any]) -> list[tuple[dataclasses.Field[Any], Any, bool, bool]]:
-    """Each flagged field with its item type, whether it may be None, and whether it is a
-    ``tuple[X, ...]`` (a flag given once per value; its variable comma-separated)."""
+    """Each flagged field of ``cls`` (not of nested settings) with its item type, whether it
+    may be None, and whether it is a ``tuple[X, ...]`` (a flag given once per value; its
+    variable comma-separated)."""
     hints = typing.get_type_hints(cls)
     out = []
     for f in dataclasses.fields(cls):
@@ -90,6 +113,8 @@ def add_arguments(
     """Register a flag for every field of settings class ``cls`` (but those named in
     ``exclude``) in an argument group named ``title``."""
     group = parser.add_argument_group(title)
+    for name, kind in _nested(cls):
+        add_arguments(parser, kind, f"{title}: {name}", exclude)
     for f, kind, _optional, repeated in _fields(cls):
         if f.name in exclude:
             continue
@@ -108,8 +133,9 @@ def add_arguments(
 
 
 def build(cls: type[T], args: argparse.Namespace, env: Mapping[str, str]) -> T:
-    """Build settings ``cls``: flag value if given, else environment variable, else default."""
-    values: dict[str, Any] = {}
+    """Build settings ``cls``: flag value if given, else environment variable, else default.
+    ValueError when the settings class refuses a value."""
+    values: dict[str, Any] = {name: build(kind, args, env) for name, kind in _nested(cls)}
     for f, kind, optional, repeated in _fields(cls):
         given = getattr(args, f.name, None)
         if given is not None:

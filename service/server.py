@@ -15,7 +15,7 @@ import asyncio
 import logging
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
@@ -27,23 +27,25 @@ from grpc_health.v1._async import HealthServicer
 from ember.engines.base import Engine
 from ember.engines.config import EngineConfig
 from ember.engines.cpu_features import cpu_features
-from ember.engines.errors import ModelLoadError
+from ember.engines.errors import AdminDisabledError, ModelLoadError
 from ember.engines.selfcheck import self_check
 from ember.engines.types import Task
 from ember.gateway import tracing
 from ember.gateway.security import TlsFiles, Transport
-from ember.service import reflection, servicers
+from ember.service import metrics, reflection, servicers
 from ember.service.auth import AuthInterceptor
 from ember.service.core import Core
 from ember.service.drain import Drain
 from ember.service.interceptors import ServiceInterceptor
 from ember.service.limits import resolve_limits
 from ember.service.local import LocalCalls
-from ember.service.model_entries import model_entries
+from ember.service.model_entries import ModelEntry, model_entries
 from ember.service.models import ModelSet, ModelsHandle
 from ember.service.settings import ServerSettings
 from ember.service.threads import SharedThreads
 from ember.v1 import (
+    admin_pb2,
+    admin_pb2_grpc,
     classify_pb2,
     classify_pb2_grpc,
     embed_pb2,
@@ -58,13 +60,24 @@ from ember.v1 import (
 
 log = logging.getLogger(__name__)
 
-EMBED_SERVICE = embed_pb2.DESCRIPTOR.services_by_name["EmbedService"].full_name
-CLASSIFY_SERVICE = classify_pb2.DESCRIPTOR.services_by_name["ClassifyService"].full_name
-RERANK_SERVICE = rerank_pb2.DESCRIPTOR.services_by_name["RerankService"].full_name
-TOKENS_SERVICE = token_classification_pb2.DESCRIPTOR.services_by_name[
-    "TokenClassificationService"
-].full_name
-MODEL_SERVICE = model_pb2.DESCRIPTOR.services_by_name["ModelService"].full_name
+#: Each Ember service by full name: its descriptor and generated gRPC module.
+_SERVICES = {
+    descriptor.full_name: (descriptor, module)
+    for descriptor, module in (
+        (embed_pb2.DESCRIPTOR.services_by_name["EmbedService"], embed_pb2_grpc),
+        (classify_pb2.DESCRIPTOR.services_by_name["ClassifyService"], classify_pb2_grpc),
+        (rerank_pb2.DESCRIPTOR.services_by_name["RerankService"], rerank_pb2_grpc),
+        (
+            token_classification_pb2.DESCRIPTOR.services_by_name["TokenClassificationService"],
+            token_classification_pb2_grpc,
+        ),
+        (model_pb2.DESCRIPTOR.services_by_name["ModelService"], model_pb2_grpc),
+        (admin_pb2.DESCRIPTOR.services_by_name["AdminService"], admin_pb2_grpc),
+    )
+}
+EMBED_SERVICE, CLASSIFY_SERVICE, RERANK_SERVICE, TOKENS_SERVICE, MODEL_SERVICE, ADMIN_SERVICE = (
+    _SERVICES
+)
 
 #: Which health service names go SERVING for each task the model serves.
 _TASK_SERVICES = {
@@ -74,6 +87,8 @@ _TASK_SERVICES = {
     Task.RERANK: RERANK_SERVICE,
     Task.PREDICT_TOKENS: TOKENS_SERVICE,
 }
+_SERVING = health_pb2.HealthCheckResponse.SERVING
+_NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 ALL_SERVICES = (EMBED_SERVICE, CLASSIFY_SERVICE, RERANK_SERVICE, TOKENS_SERVICE, MODEL_SERVICE)
 
 
@@ -189,22 +204,11 @@ def _default_loader(config: EngineConfig) -> Engine:
     return load_engine(config)
 
 
-_SERVICE_DESCRIPTORS = {
-    EMBED_SERVICE: embed_pb2.DESCRIPTOR.services_by_name["EmbedService"],
-    CLASSIFY_SERVICE: classify_pb2.DESCRIPTOR.services_by_name["ClassifyService"],
-    RERANK_SERVICE: rerank_pb2.DESCRIPTOR.services_by_name["RerankService"],
-    TOKENS_SERVICE: token_classification_pb2.DESCRIPTOR.services_by_name[
-        "TokenClassificationService"
-    ],
-    MODEL_SERVICE: model_pb2.DESCRIPTOR.services_by_name["ModelService"],
-}
-
-
-def _local_calls(interceptor: ServiceInterceptor, served: list[tuple[str, object]]) -> LocalCalls:
+def _local_calls(interceptor: ServiceInterceptor, served: dict[str, object]) -> LocalCalls:
     """Every unary RPC of the served servicers, wrapped by ``interceptor``, by method path."""
     behaviors = {}
-    for name, servicer in served:
-        for method in _SERVICE_DESCRIPTORS[name].methods:
+    for name, servicer in served.items():
+        for method in _SERVICES[name][0].methods:
             if method.client_streaming or method.server_streaming:
                 continue
             path = f"/{name}/{method.name}"
@@ -234,8 +238,8 @@ class EmberServer:
         self._local: LocalCalls | None = None
         self._local_port: int | None = None
         self._saved_switch_interval: float | None = None
-        self._ready = asyncio.Event()
         self._drain = Drain()
+        self._admin_lock = asyncio.Lock()
         self.started_at = time.monotonic()
 
     @property
@@ -279,31 +283,25 @@ class EmberServer:
             chain.insert(0, AuthInterceptor(transport.keys, transport.open_grpc_services))
         server = grpc.aio.server(interceptors=chain, options=options, maximum_concurrent_rpcs=None)
         handle = self._handle
-        served: list[tuple[str, object]] = [
-            (EMBED_SERVICE, servicers.EmbedServicer(handle, self._drain)),
-            (CLASSIFY_SERVICE, servicers.ClassifyServicer(handle, self._drain)),
-            (RERANK_SERVICE, servicers.RerankServicer(handle, self._drain)),
-            (TOKENS_SERVICE, servicers.TokenClassificationServicer(handle, self._drain)),
-            (MODEL_SERVICE, servicers.ModelServicer(handle, server_version())),
-        ]
-        registrations = {
-            EMBED_SERVICE: embed_pb2_grpc.add_EmbedServiceServicer_to_server,
-            CLASSIFY_SERVICE: classify_pb2_grpc.add_ClassifyServiceServicer_to_server,
-            RERANK_SERVICE: rerank_pb2_grpc.add_RerankServiceServicer_to_server,
-            TOKENS_SERVICE: (
-                token_classification_pb2_grpc.add_TokenClassificationServiceServicer_to_server
-            ),
-            MODEL_SERVICE: model_pb2_grpc.add_ModelServiceServicer_to_server,
+        served: dict[str, object] = {
+            EMBED_SERVICE: servicers.EmbedServicer(handle, self._drain),
+            CLASSIFY_SERVICE: servicers.ClassifyServicer(handle, self._drain),
+            RERANK_SERVICE: servicers.RerankServicer(handle, self._drain),
+            TOKENS_SERVICE: servicers.TokenClassificationServicer(handle, self._drain),
+            MODEL_SERVICE: servicers.ModelServicer(handle, server_version()),
+            ADMIN_SERVICE: servicers.AdminServicer(self, server_version()),
         }
-        for name, servicer in served:
-            registrations[name](servicer, server)  # type: ignore[operator]
+        for name, servicer in served.items():
+            descriptor, module = _SERVICES[name]
+            getattr(module, f"add_{descriptor.name}Servicer_to_server")(servicer, server)
         self._local = _local_calls(interceptor, served)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         reflection.enable(
-            server, (*ALL_SERVICES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name)
+            server,
+            (*_SERVICES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name),
         )
         for name in ("", *ALL_SERVICES):
-            await self._health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+            await self._health.set(name, _NOT_SERVING)
         address = f"{s.grpc_host}:{s.grpc_port}"
         tls = transport.tls if transport is not None else None
         if tls is None:
@@ -357,19 +355,7 @@ class EmberServer:
         for core in models:
             core.start()
         self._handle.models = models
-        tasks = {t for core in models for t in core.info.tasks}
-        serving = {_TASK_SERVICES[t] for t in tasks} | {MODEL_SERVICE}
-        for name in ALL_SERVICES:
-            status = (
-                health_pb2.HealthCheckResponse.SERVING
-                if name in serving
-                else health_pb2.HealthCheckResponse.NOT_SERVING
-            )
-            await self._health.set(name, status)
-        for model_id in models.ids:
-            await self._health.set(model_id, health_pb2.HealthCheckResponse.SERVING)
-        await self._health.set("", health_pb2.HealthCheckResponse.SERVING)
-        self._ready.set()
+        await self._publish_health()
         for core in models:
             info = core.info
             log.info(
@@ -412,9 +398,72 @@ class EmberServer:
                 raise
         return Core(engine, limits, threads, check)
 
-    async def wait_ready(self) -> None:
-        """Wait until the model serves."""
-        await self._ready.wait()
+    async def _publish_health(self, unloaded: str | None = None) -> None:
+        """Health SERVING for each served model's id, the services their tasks need, and
+        overall; NOT_SERVING for the other services and the ``unloaded`` model's id."""
+        models = self._handle.loaded()
+        tasks = {t for core in models for t in core.info.tasks}
+        serving = {_TASK_SERVICES[t] for t in tasks} | {MODEL_SERVICE, *models.ids, ""}
+        names = [*ALL_SERVICES, *models.ids, ""] + ([unloaded] if unloaded else [])
+        for name in names:
+            ok = name in serving
+            await self._health.set(name, _SERVING if ok else _NOT_SERVING)
+
+    # -- run-time load and unload (AdminService) -----------------------------------------
+
+    def _admin(self) -> ModelSet:
+        if not self._settings.enable_admin:
+            raise AdminDisabledError(
+                "loading and unloading models is off; start the server with --enable-admin",
+                reason="admin_disabled",
+            )
+        self._drain.refuse_if_draining()
+        return self._handle.loaded()
+
+    async def load_model(self, path: str, name: str | None, aliases: Sequence[str]) -> Core:
+        """Load, warm up and self-check the model at ``path`` (a folder or hub id) with the
+        server's options, as start-up does, then serve it as ``name`` (None: its folder's name)
+        and ``aliases``. A name already served is ModelExistsError; a bad path ModelLoadError.
+        One load or unload at a time; a load whose caller went away still finishes."""
+        async with self._admin_lock:
+            models = self._admin()
+            models.check_free([n for n in (name, *aliases) if n])
+            return await asyncio.shield(self._add_model(models, path, name, aliases))
+
+    async def _add_model(
+        self, models: ModelSet, path: str, name: str | None, aliases: Sequence[str]
+    ) -> Core:
+        entry = ModelEntry(path, name, tuple(aliases), self._settings)
+        assert self._threads is not None  # models are loaded
+        try:
+            core = await self._load_one(entry.engine, entry.settings, self._threads)
+        except (OSError, ValueError) as exc:
+            raise ModelLoadError(f"cannot load {path!r}: {exc}") from exc
+        try:
+            models.add(core, aliases)
+        except BaseException:
+            await core.close()
+            raise
+        core.start()
+        await self._publish_health()
+        info = core.info
+        log.info(
+            "loaded %s (%s, %s on %s)", info.model_id, info.kind.value, info.dtype, info.device
+        )
+        return core
+
+    async def unload_model(self, name: str) -> str:
+        """Stop routing requests to the model ``name`` (id or alias), answer those it already
+        accepted (within ``shutdown_grace_s``), then free it; returns its id."""
+        async with self._admin_lock:
+            core = self._admin().remove(name)
+            model_id = core.info.model_id
+            await self._publish_health(unloaded=model_id)
+            settled = await core.settle(self._settings.shutdown_grace_s)
+            await core.close(abandon=not settled)
+            metrics.forget_model(model_id)
+            log.info("unloaded %s", model_id)
+            return model_id
 
     async def begin_shutdown(self) -> None:
         """Health NOT_SERVING, new calls UNAVAILABLE, batch streams told to wind down (at once)."""
@@ -461,8 +510,3 @@ class EmberServer:
         if self._saved_switch_interval is not None:
             sys.setswitchinterval(self._saved_switch_interval)
             self._saved_switch_interval = None
-
-    async def wait_closed(self) -> None:
-        """Block until the server terminates."""
-        if self._started is not None:
-            await self._started.server.wait_for_termination()

@@ -66,7 +66,7 @@ class MaxSimRerankTask(TaskSpec[RerankJob, RerankResult]):
 
 
 def _settings(ctx: ModelContext) -> ColbertSettings:
-    if ctx.info.colbert is None:  # pragma: no cover - Core routes only ColBERT models here
+    if ctx.info.colbert is None:  # pragma: no cover - RERANK routes only ColBERT models here
         raise EngineError("MaxSim reranking needs a ColBERT model")
     return ctx.info.colbert
 

@@ -146,6 +146,8 @@ ROUTES = {
     ("get", "/info"),
     ("get", "/health"),
     ("get", "/metrics"),
+    ("post", "/admin/models"),
+    ("delete", "/admin/models/{model_id}"),
 }
 
 

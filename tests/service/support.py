@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from ember.clients import AsyncEmberClient, EmberRpcError
 from ember.engines.base import Engine
-from ember.engines.config import EngineConfig
+from ember.engines.config import EngineConfig, EngineOptions
 from ember.engines.registry import load_engine
 from ember.service.server import ALL_SERVICES, EmberServer
 from ember.service.settings import ServerSettings
@@ -78,9 +78,14 @@ def cpu_engine(path: Path, **config: Any) -> Engine:
 
 @asynccontextmanager
 async def serving(engine: Engine, path: Path, **settings: Any) -> AsyncIterator[Served]:
-    """Run an in-process server (port 0) around ``engine`` until the block exits."""
+    """Run an in-process server (port 0) around ``engine`` until the block exits; ``settings``
+    are ServerSettings fields or engine options."""
     base = ServerSettings(model=path, grpc_host="127.0.0.1", grpc_port=0)
-    server = EmberServer(replace(base, **settings), loader=lambda config: engine)
+    options = {f.name for f in fields(EngineOptions)}
+    engine_options = {k: v for k, v in settings.items() if k in options}
+    server_settings = {k: v for k, v in settings.items() if k not in options}
+    configured = replace(base, engine=replace(base.engine, **engine_options), **server_settings)
+    server = EmberServer(configured, loader=lambda config: engine)
     port = await server.start()
     await server.load()
     target = f"127.0.0.1:{port}"

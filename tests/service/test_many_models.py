@@ -20,7 +20,7 @@ from prometheus_client import REGISTRY
 
 from ember.clients import requests as rq
 from ember.engines.base import Engine
-from ember.engines.config import EngineConfig
+from ember.engines.config import EngineConfig, EngineOptions
 from ember.engines.errors import ModelLoadError
 from ember.engines.types import Encoding, EngineOutput
 from ember.gateway.app import create_app
@@ -222,7 +222,11 @@ def test_model_flag_repeats_names_and_hub_ids(tmp_path: Path) -> None:
     from_env = options.build(ServerSettings, parser.parse_args([]), {"EMBER_MODEL": "/m/a, x=/m/b"})
     assert model_specs(from_env) == [(None, "/m/a"), ("x", "/m/b")]
     configs = engine_configs(
-        ServerSettings(model=("/m/a", "x=/m/b"), served_model_name="first", dtype="float32")
+        ServerSettings(
+            model=("/m/a", "x=/m/b"),
+            served_model_name="first",
+            engine=EngineOptions(dtype="float32"),
+        )
     )
     assert [(c.model_path, c.served_model_name, c.dtype) for c in configs] == [
         (Path("/m/a"), "first", "float32"),
