@@ -13,7 +13,7 @@ BUF := $(TOOLS)/node_modules/.bin/buf
 PYTEST_ARGS ?=
 ARGS ?=
 
-.PHONY: serve install install-dev browser test test-slow test-clients lint typecheck codegen stubs check-protos format bench clean
+.PHONY: serve install install-dev browser test test-slow test-ray test-clients lint typecheck codegen stubs check-protos format bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,13 +27,12 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml constraints.txt
 	$(BIN)/ember prepare --log-level warning
 	touch $@
 
-# FlagEmbedding (BGE-M3) and pylate (ColBERT) are the parity tests' references; --no-deps
-# because their declared deps pull a CUDA torch and older transformers (their real runtime
-# deps are in the dev extra).
-REFERENCE_LIBS := FlagEmbedding==1.4.2 pylate==1.6.0
+# FlagEmbedding is the BGE-M3 parity tests' reference; --no-deps because its declared deps
+# pull a CUDA torch and older transformers (its real runtime deps are in the dev extra).
+REFERENCE_LIBS := FlagEmbedding==1.4.2
 
 $(VENV)/.installed-dev: $(VENV)/.installed pyproject.toml
-	$(PIP) install -q -c constraints.txt -e '.[engine,tracing,dev]'
+	$(PIP) install -q -c constraints.txt -e '.[engine,tracing,dev,ray]'
 	$(PIP) install -q --no-deps $(REFERENCE_LIBS)
 	touch $@
 
@@ -59,6 +58,11 @@ test: install-dev lint typecheck check-protos
 ## test-slow: the slow tier only
 test-slow: install-dev
 	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
+
+## test-ray: Ember on a real local Ray cluster (a head and a second node on this machine, on
+## their own ports): routing, replica kill, autoscaling (tests/scale)
+test-ray: install-dev
+	$(BIN)/python -m pytest -m ray tests/scale $(PYTEST_ARGS)
 
 ## test-clients: the Go, Java, TypeScript and C++ clients, built from the committed stubs with
 ## toolchains from Debian and npm, against real servers (tests/clients)

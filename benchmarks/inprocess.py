@@ -2,24 +2,56 @@
 engines (ONNX Runtime fp32 and int8) on the same long inputs, alternating rounds, medians.
 
 No server and no client: what the engines themselves do, measured so that drift on a shared
-machine hits every contender alike. ``python -m benchmarks.inprocess [--rounds N]``; prints
-the CPU (as the server reads it), tok/s per contender and the ratios.
+machine hits every contender alike. ``python -m benchmarks.inprocess [--rounds N] [--openvino]``;
+prints the CPU (as the server reads it), the load, the versions and the command, then tok/s per
+contender and the ratios. ``--openvino`` adds OpenVINO running Ember's own fused fp32 ONNX graph
+(and the same pooling) as a side-by-side candidate backend, when the ``openvino`` package is
+installed: it is not an Ember backend (on the AVX2-only EPYC it was slower than ONNX Runtime,
+``benchmarks/results-avx2/analysis.md``).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import shlex
 import statistics
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
+from benchmarks.machine import cpu_summary, load_average, now, versions
 from ember.engines.base import Engine
 from ember.engines.config import EngineConfig
-from ember.engines.cpu_features import cpu_features
+from ember.engines.onnx_engine import OnnxEngine
+from ember.engines.onnx_export import graph_path, uses_token_types
 from ember.engines.registry import load_engine
 from ember.engines.types import TruncationSide
 from ember.service.default_model import default_model_path
+
+
+class _OpenVinoSession:
+    """An OpenVINO compiled model behind the one ONNX Runtime session call OnnxEngine makes."""
+
+    def __init__(self, path: Path, threads: int) -> None:
+        import openvino
+
+        config = {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY"}
+        compiled = openvino.Core().compile_model(str(path), "CPU", config)
+        self._request = compiled.create_infer_request()
+
+    def run(self, _outputs: object, feeds: Mapping[str, Any], _options: object) -> list[Any]:
+        result = self._request.infer(dict(feeds), share_inputs=True)
+        return [next(iter(result.values()))]
+
+
+def _openvino_engine(fp32: OnnxEngine) -> OnnxEngine:
+    folder = fp32.folder
+    path = graph_path(folder, None)
+    session = _OpenVinoSession(path, len(os.sched_getaffinity(0)))
+    return OnnxEngine(folder, fp32.tokenizer, session, "float32", uses_token_types(folder))
 
 
 def main() -> None:
@@ -27,13 +59,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.inprocess", description=__doc__)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--texts", type=int, default=64)
+    parser.add_argument("--openvino", action="store_true", help="add OpenVINO on the fp32 graph")
     args = parser.parse_args()
     from sentence_transformers import SentenceTransformer
 
     model = Path(default_model_path())
     st = SentenceTransformer(str(model), device="cpu")
-    fp32 = load_engine(EngineConfig(model_path=model))
-    int8 = load_engine(EngineConfig(model_path=model, quantization="int8"))
+    fp32 = load_engine(EngineConfig(model_path=model, backend="onnx"))
+    int8 = load_engine(EngineConfig(model_path=model, backend="onnx", quantization="int8"))
     texts = [
         " ".join(f"word{i} number {j} of the benchmark text" for j in range(60))
         for i in range(args.texts)
@@ -60,18 +93,27 @@ def main() -> None:
         "ember-fp32": engine(fp32),
         "ember-int8": engine(int8),
     }
+    if args.openvino:
+        assert isinstance(fp32, OnnxEngine)
+        contenders["openvino-fp32"] = engine(_openvino_engine(fp32))
     for run in contenders.values():
         run()  # warm-up
+    load_before = load_average()
     samples: dict[str, list[float]] = {name: [] for name in contenders}
     for _ in range(args.rounds):
         for name, run in contenders.items():
             samples[name].append(run())
     median = {name: statistics.median(values) for name, values in samples.items()}
-    print(f"cpu: {cpu_features().describe()}")
+    print(f"date: {now()}")
+    print(f"command: python -m benchmarks.inprocess {shlex.join(sys.argv[1:])}".rstrip())
+    print(f"cpu: {cpu_summary()}")
+    print(f"load (1/5/15 min): {load_before} before, {load_average()} after")
+    print(f"versions: {versions()}")
     print(f"{len(texts)} inputs x {tokens // len(texts)} tokens, {args.rounds} rounds, medians")
     for name, value in median.items():
         print(
-            f"  {name:<11} {value:8,.0f} tok/s  {value / median['st']:.2f}x sentence-transformers"
+            f"  {name:<13} {value:8,.0f} tok/s  {value / median['st']:.2f}x sentence-transformers"
+            f"  (rounds {min(samples[name]):,.0f}-{max(samples[name]):,.0f})"
         )
 
 

@@ -15,6 +15,7 @@ _PACKAGES = (
     "transformers",
     "sentence-transformers",
     "onnxruntime",
+    "openvino",
     "grpcio",
     "baseten-performance-client",
 )

@@ -50,6 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.gpu import serverpath
+from benchmarks.profile import py_spy
 
 REPO = Path(__file__).resolve().parent.parent
 #: ember.<name> -> folder (pyproject's package-dir), to run another checkout's code.
@@ -218,7 +219,7 @@ def thread_cpu(root: int) -> dict[tuple[int, int], tuple[str, float]]:
 
 def python_thread_names(root: int) -> dict[int, str]:
     """tid -> Python thread name, from ``py-spy dump`` of the server and its children."""
-    spy = _py_spy()
+    spy = py_spy()
     names: dict[int, str] = {}
     if spy is None:
         return names
@@ -334,11 +335,6 @@ _LOOP_RUNNERS = ("run_forever", "Runner.run", "run_until_complete", "uvloop/__in
 _WAITS = ("epoll_wait", "epoll_pwait", "EpollSelector.select", "select_epoll_poll")
 
 
-def _py_spy() -> str | None:
-    found = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-    return found if Path(found).is_file() else None
-
-
 def summarise_profile(raw: str) -> dict[str, Any]:
     """Areas (inclusive) and leaf functions (self) of the event-loop threads' samples."""
     areas: collections.Counter[str] = collections.Counter()
@@ -392,7 +388,7 @@ async def _record(root: int, seconds: float, out: Path, native: bool = False) ->
 
 
 async def _record_one(pid: int, seconds: float, out: Path, native: bool) -> None:
-    spy = _py_spy()
+    spy = py_spy()
     if spy is None:
         raise RuntimeError("py-spy is not installed (pip install py-spy)")
     proc = await asyncio.create_subprocess_exec(

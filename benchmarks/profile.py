@@ -33,7 +33,8 @@ _AREAS: tuple[tuple[str, tuple[str, ...]], ...] = (
 _TOP = 15
 
 
-def _py_spy() -> str | None:
+def py_spy() -> str | None:
+    """The py-spy executable (on PATH or beside this Python), or None when not installed."""
     found = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     return found if Path(found).is_file() else None
 
@@ -71,7 +72,7 @@ def summarise(raw: str) -> str:
 def profile_short(running: Running, texts: Sequence[str], tokens: int, concurrency: int) -> str:
     """Profile ``running`` while ``texts`` are sent over REST again and again; a Markdown
     summary of where the server's samples fell."""
-    spy = _py_spy()
+    spy = py_spy()
     if spy is None:
         return "(py-spy is not installed: pip install py-spy)"
     with tempfile.TemporaryDirectory() as tmp:

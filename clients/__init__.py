@@ -7,7 +7,15 @@
 Installs without torch: only grpcio, protobuf, numpy and httpx are needed.
 """
 
+from ember.clients.balancing import Hedging, RetryPolicy
 from ember.clients.grpc_client import AsyncEmberClient, EmberClient, EmberRpcError
 from ember.clients.rest_client import EmberRestClient
 
-__all__ = ["AsyncEmberClient", "EmberClient", "EmberRestClient", "EmberRpcError"]
+__all__ = [
+    "AsyncEmberClient",
+    "EmberClient",
+    "EmberRestClient",
+    "EmberRpcError",
+    "Hedging",
+    "RetryPolicy",
+]

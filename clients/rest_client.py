@@ -1,8 +1,16 @@
-"""A small REST client for Ember's OpenAI- and TEI-compatible routes (httpx, no grpc needed)."""
+"""A small REST client for Ember's OpenAI- and TEI-compatible routes (httpx, no grpc needed).
+
+It balances over replicas: requests go round robin over the base URLs; a 429 or 503 answer
+or a lost connection is retried on the next replica with backoff, and a replica that said
+``Retry-After: N`` gets no request for N seconds. Every Ember route is idempotent (the rules
+are in :mod:`ember.clients.balancing`).
+"""
 
 from __future__ import annotations
 
 import base64
+import random
+import time
 from collections.abc import Sequence
 from types import TracebackType
 from typing import Any
@@ -11,19 +19,40 @@ import httpx
 import numpy as np
 import numpy.typing as npt
 
+from ember.clients.balancing import RETRYABLE_HTTP, RetryPolicy, retry_after_s
+
+#: The default retry policy (see :class:`RetryPolicy`).
+DEFAULT_RETRY = RetryPolicy()
+#: The longest ``Retry-After`` honoured: a longer one would hang a blocking call.
+MAX_RETRY_AFTER_S = 30.0
+#: Transport failures that mean "this replica did not answer": retried on the next one.
+_LOST = (httpx.TransportError,)
+#: How long a replica that did not answer gets no request (it is likely down).
+LOST_COOLDOWN_S = 1.0
+
 
 class EmberRestClient:
-    """Blocking REST client; ``base_url`` like ``http://localhost:8080``."""
+    """Blocking REST client; ``base_url`` like ``http://localhost:8080``, or several."""
 
     def __init__(
         self,
-        base_url: str = "http://localhost:8080",
+        base_url: str | Sequence[str] = "http://localhost:8080",
         *,
         api_key: str | None = None,
         timeout: float = 300.0,
+        retry: RetryPolicy | None = DEFAULT_RETRY,
     ) -> None:
+        """``base_url``: one replica or several, used round robin. ``retry``: the retry
+        policy on 429 / 503 / lost connections (None: no retries)."""
+        urls = [base_url] if isinstance(base_url, str) else list(base_url)
+        if not urls:
+            raise ValueError("no base URL given")
+        self._urls = [url.rstrip("/") for url in urls]
+        self._not_before = [0.0] * len(self._urls)  # monotonic time each replica is free again
+        self._next = 0
+        self._retry = retry
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._http = httpx.Client(base_url=base_url, headers=headers, timeout=timeout)
+        self._http = httpx.Client(headers=headers, timeout=timeout)
 
     def __enter__(self) -> EmberRestClient:
         return self
@@ -40,10 +69,50 @@ class EmberRestClient:
         """Close the connection pool."""
         self._http.close()
 
+    def _pick(self) -> int:
+        """The next replica round robin, skipping those inside their ``Retry-After``; when all
+        are, wait for the first to be free."""
+        now = time.monotonic()
+        count = len(self._urls)
+        for step in range(count):
+            index = (self._next + step) % count
+            if self._not_before[index] <= now:
+                self._next = index + 1
+                return index
+        index = min(range(count), key=self._not_before.__getitem__)
+        time.sleep(self._not_before[index] - now)
+        self._next = index + 1
+        return index
+
     def _post(self, path: str, body: dict[str, Any]) -> Any:
-        resp = self._http.post(path, json=body)
-        resp.raise_for_status()
-        return resp.json()
+        attempts = 1 if self._retry is None else self._retry.max_attempts
+        for attempt in range(1, attempts + 1):
+            index = self._pick()
+            last = attempt == attempts
+            try:
+                resp = self._http.post(self._urls[index] + path, json=body)
+            except _LOST:
+                if last:
+                    raise
+                if len(self._urls) > 1:
+                    self._not_before[index] = time.monotonic() + LOST_COOLDOWN_S
+                else:
+                    self._backoff(attempt)
+                continue
+            retryable = RETRYABLE_HTTP if self._retry is None else self._retry.http_statuses()
+            if resp.status_code not in retryable or last:
+                resp.raise_for_status()
+                return resp.json()
+            wait = retry_after_s(resp.headers.get("retry-after"))
+            if wait is not None:
+                self._not_before[index] = time.monotonic() + min(wait, MAX_RETRY_AFTER_S)
+            if wait is None:
+                self._backoff(attempt)
+        raise AssertionError("unreachable")  # the last attempt returns or raises
+
+    def _backoff(self, attempt: int) -> None:
+        assert self._retry is not None
+        time.sleep(random.uniform(0, self._retry.backoff_s(attempt)))
 
     def embeddings(
         self, inputs: str | Sequence[str], *, dimensions: int | None = None

@@ -23,7 +23,7 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NoReturn
 
@@ -32,6 +32,7 @@ from ember.engines.errors import EmberError
 from ember.gateway.security import Transport, is_loopback
 from ember.gateway.settings import GatewaySettings
 from ember.service import options
+from ember.service.ray_settings import RaySettings
 from ember.service.runtime import resolve_event_loop, run_event_loop, settle_heap
 from ember.service.settings import ServerSettings
 
@@ -137,6 +138,7 @@ def _parser() -> argparse.ArgumentParser:
         serve, GatewaySettings, "REST gateway", exclude=SERVE_EXCLUDED_GATEWAY_SETTINGS
     )
     options.add_arguments(serve, ProcessSettings, "process")
+    options.add_arguments(serve, RaySettings, "Ray Serve (scale out)")
     prepare = sub.add_parser(
         "prepare",
         help="load a model once to build its caches (e.g. the exported ONNX graph), then exit",
@@ -437,6 +439,32 @@ def _fail(message: str) -> NoReturn:
     raise SystemExit(2)
 
 
+def parse_serve_settings(
+    argv: Sequence[str], env: Mapping[str, str] | None = None
+) -> tuple[ServerSettings, GatewaySettings, RaySettings]:
+    """``ember serve``'s settings from its flags (and ``env``): what the Ray Serve application
+    builder uses, so ``serve run`` takes the same options."""
+    args = _parser().parse_args(["serve", *argv])
+    environ = os.environ if env is None else env
+    return (
+        options.build(ServerSettings, args, environ),
+        options.build(GatewaySettings, args, environ),
+        options.build(RaySettings, args, environ),
+    )
+
+
+def _serve_on_ray(server: ServerSettings, gateway: GatewaySettings, ray: RaySettings) -> None:
+    try:
+        ray.scale()
+    except ValueError as exc:
+        _fail(str(exc))
+    try:
+        from ember.service.ray_serve import serve_on_ray
+    except ImportError as exc:
+        _fail(f"--ray-address needs Ray Serve: pip install 'ember-serve[ray]' ({exc})")
+    serve_on_ray(server, gateway, ray)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``ember`` command."""
     args = _parser().parse_args(argv)
@@ -467,6 +495,11 @@ def main(argv: Sequence[str] | None = None) -> None:
                     "--enable-admin needs an API key (--api-key or --api-key-file): the admin "
                     "API loads and unloads models"
                 )
+            ray_settings = options.build(RaySettings, args, env)
+            if ray_settings.ray_address is not None:
+                _configure_logging(server_settings.log_level)
+                _serve_on_ray(server_settings, shared, ray_settings)
+                return
             gateway_settings = shared if process.http else None
             if process.http_workers < 1:
                 _fail(f"--http-workers must be at least 1, got {process.http_workers}")

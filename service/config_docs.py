@@ -16,6 +16,7 @@ from typing import Any
 from ember.gateway.settings import GatewaySettings
 from ember.service import options
 from ember.service.cli import SERVE_EXCLUDED_GATEWAY_SETTINGS, ProcessSettings
+from ember.service.ray_settings import RaySettings
 from ember.service.settings import ServerSettings
 
 START = "<!-- config:start -->"
@@ -50,6 +51,12 @@ def render() -> str:
     lines += ["", "`ember serve` — the REST gateway (also `ember gateway`, plus `--upstream`):", ""]
     lines += _table(GatewaySettings, exclude=SERVE_EXCLUDED_GATEWAY_SETTINGS)
     lines += _table(ProcessSettings)[2:]
+    lines += [
+        "",
+        "`ember serve` — on a Ray cluster (Ray Serve; `pip install 'ember-serve[ray]'`):",
+        "",
+    ]
+    lines += _table(RaySettings)
     lines += ["", "`ember gateway` only:", ""]
     lines += _table(GatewaySettings)[:2] + [
         row

@@ -160,6 +160,9 @@ def grpc_options(s: ServerSettings, transport: Transport | None) -> list[tuple[s
         ("grpc.keepalive_time_ms", 30_000),
         ("grpc.keepalive_permit_without_calls", 1),
         ("grpc.http2.max_pings_without_data", 0),
+        # Clients may ping every 10 s, idle or not (the balancing clients' keep-alive finds a
+        # vanished replica that way); grpc-core's default (5 min) answers them GOAWAY.
+        ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
         ("grpc.so_reuseport", 0),
         ("grpc.server.max_pending_requests", pending),
         ("grpc.server.max_pending_requests_hard_limit", pending),

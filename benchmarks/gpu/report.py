@@ -243,6 +243,11 @@ def render(results: dict[str, Any]) -> str:
         ["", ""],
         [
             ["card", meta.get("card", "?")],
+            ["host CPU", meta.get("host_cpu", "?")],
+            [
+                "host load (1/5/15 min), start → end",
+                f"{meta.get('load_before', '?')} → {meta.get('load_after', '?')}",
+            ],
             ["driver", smi.get("driver_version", "—")],
             [
                 "clocks (max SM / now), power limit",

@@ -61,6 +61,7 @@ from benchmarks.gpu import bootstrap
 
 bootstrap.ensure_ember_importable()
 
+from benchmarks import machine  # noqa: E402
 from benchmarks.gpu import measure, models, report, serverpath  # noqa: E402
 from benchmarks.gpu.shapes import Shape, parity_shapes, shapes  # noqa: E402
 from ember.service.runtime import run_event_loop  # noqa: E402  (uvloop, as ``ember serve``)
@@ -230,6 +231,7 @@ class Runner:
             for _ in range(5):
                 try:
                     self.results["meta"]["elapsed_s"] = round(self.elapsed(), 1)
+                    self.results["meta"]["load_after"] = machine.load_average()
                     text = json.dumps(self.results, indent=1, default=_json_default)
                     break
                 except RuntimeError:  # changed size during iteration (watchdog thread)
@@ -345,6 +347,7 @@ def section_env(ctx: Ctx) -> None:
 
     meta = ctx.results["meta"]
     meta["python"] = platform.python_version()
+    meta["host_cpu"] = machine.cpu_summary()
     meta["torch"] = torch.__version__
     meta["torch_cuda"] = torch.version.cuda
     meta["device"] = ctx.device
@@ -381,7 +384,7 @@ def section_env(ctx: Ctx) -> None:
     if info.is_file():
         meta["tree"] = info.read_text(encoding="utf-8").strip()
     else:
-        meta["tree"] = _git_describe()
+        meta["tree"] = machine.git_commit()
 
 
 def _nvidia_smi() -> dict[str, str]:
@@ -398,29 +401,6 @@ def _nvidia_smi() -> dict[str, str]:
         return {"error": f"{type(exc).__name__}: {exc}"}
     values = [v.strip() for v in text.splitlines()[0].split(",")]
     return dict(zip(fields.split(","), values, strict=False))
-
-
-def _git_describe() -> str:
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            cwd=bootstrap.REPO_ROOT,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain"],
-            capture_output=True,
-            text=True,
-            cwd=bootstrap.REPO_ROOT,
-            timeout=10,
-            check=True,
-        ).stdout
-        return f"{head} ({len(dirty.splitlines())} uncommitted paths)"
-    except Exception:
-        return "unknown"
 
 
 def section_peaks(ctx: Ctx) -> None:
@@ -1090,6 +1070,7 @@ def main(argv: list[str] | None = None) -> int:
             "deadline_s": deadline,
             "plan": asdict(plan),
             "host": platform.node(),
+            "load_before": machine.load_average(),
         },
         "sections": [],
     }
