@@ -27,8 +27,13 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml constraints.txt
 	$(BIN)/ember prepare --log-level warning
 	touch $@
 
-$(VENV)/.installed-dev: $(VENV)/.installed
+# FlagEmbedding is the BGE-M3 parity tests' reference; --no-deps because its declared deps
+# pull a CUDA torch and older transformers (its real runtime deps are in the dev extra).
+REFERENCE_LIBS := FlagEmbedding==1.4.2
+
+$(VENV)/.installed-dev: $(VENV)/.installed pyproject.toml
 	$(PIP) install -q -c constraints.txt -e '.[engine,tracing,dev,ray]'
+	$(PIP) install -q --no-deps $(REFERENCE_LIBS)
 	touch $@
 
 $(BUF):

@@ -274,6 +274,29 @@ class EmberClient:
         resp = self._call(self._stubs.embed.Embed, rq.embed_request(inputs, **options), timeout)
         return rq.embeddings(resp)
 
+    def embed_quantized(
+        self, inputs: Sequence[rq.EmbedInput], precision: str, **options: Any
+    ) -> rq.QuantizedVectors:
+        """Embed and quantize server-side: ``precision`` is int8, uint8, binary or ubinary;
+        ``ranges=[[min...], [max...]]`` (int8/uint8) or computed over this request's vectors;
+        other options as in ``requests.embed_request``."""
+        request = rq.embed_request(inputs, precision=precision, **options)
+        return rq.quantized(self._call(self._stubs.embed.Embed, request))
+
+    def encode(
+        self, inputs: Sequence[rq.EmbedInput], outputs: Sequence[str] = ("dense",), **options: Any
+    ) -> rq.Encoded:
+        """Dense, sparse and/or multi-vector outputs from one forward (``Encode``); options as
+        in ``requests.encode_request``."""
+        request = rq.encode_request(inputs, outputs, **options)
+        return rq.encoded(self._call(self._stubs.embed.Encode, request), outputs)
+
+    def embed_tokens(self, inputs: Sequence[rq.EmbedInput], **options: Any) -> list[rq.TokenStates]:
+        """Every token's last hidden state, id and offsets, per input (``EmbedTokens``);
+        options as in ``requests.embed_tokens_request``."""
+        request = rq.embed_tokens_request(inputs, **options)
+        return rq.token_states(self._call(self._stubs.embed.EmbedTokens, request))
+
     def embed_many(
         self,
         inputs: Sequence[rq.EmbedInput],
@@ -426,6 +449,27 @@ class AsyncEmberClient:
             self._stubs.embed.Embed, rq.embed_request(inputs, **options), timeout
         )
         return rq.embeddings(resp)
+
+    async def embed_quantized(
+        self, inputs: Sequence[rq.EmbedInput], precision: str, **options: Any
+    ) -> rq.QuantizedVectors:
+        """Embed and quantize server-side (see :meth:`EmberClient.embed_quantized`)."""
+        request = rq.embed_request(inputs, precision=precision, **options)
+        return rq.quantized(await self._call(self._stubs.embed.Embed, request))
+
+    async def encode(
+        self, inputs: Sequence[rq.EmbedInput], outputs: Sequence[str] = ("dense",), **options: Any
+    ) -> rq.Encoded:
+        """Dense, sparse and/or multi-vector outputs from one forward (``Encode``)."""
+        request = rq.encode_request(inputs, outputs, **options)
+        return rq.encoded(await self._call(self._stubs.embed.Encode, request), outputs)
+
+    async def embed_tokens(
+        self, inputs: Sequence[rq.EmbedInput], **options: Any
+    ) -> list[rq.TokenStates]:
+        """Every token's last hidden state, id and offsets, per input (``EmbedTokens``)."""
+        request = rq.embed_tokens_request(inputs, **options)
+        return rq.token_states(await self._call(self._stubs.embed.EmbedTokens, request))
 
     async def embed_many(
         self,

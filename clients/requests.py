@@ -34,6 +34,74 @@ AGGREGATIONS = {
 }
 
 
+#: Quantized precisions by name (sentence-transformers' quantize_embeddings names).
+PRECISIONS = {
+    "float32": embed_pb2.EMBEDDING_PRECISION_FLOAT32,
+    "int8": embed_pb2.EMBEDDING_PRECISION_INT8,
+    "uint8": embed_pb2.EMBEDDING_PRECISION_UINT8,
+    "binary": embed_pb2.EMBEDDING_PRECISION_BINARY,
+    "ubinary": embed_pb2.EMBEDDING_PRECISION_UBINARY,
+}
+#: numpy dtype of each quantized precision's values.
+_PRECISION_DTYPES = {
+    embed_pb2.EMBEDDING_PRECISION_INT8: np.int8,
+    embed_pb2.EMBEDDING_PRECISION_UINT8: np.uint8,
+    embed_pb2.EMBEDDING_PRECISION_BINARY: np.int8,
+    embed_pb2.EMBEDDING_PRECISION_UBINARY: np.uint8,
+}
+
+
+def precision_number(name: str | None) -> embed_pb2.EmbeddingPrecision.ValueType:
+    """The precision called ``name`` (None: float32). ValueError if unknown."""
+    key = "float32" if name is None else name.lower()
+    if key not in PRECISIONS:
+        raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got {name!r}")
+    return PRECISIONS[key]
+
+
+def quantization_ranges(
+    ranges: Sequence[Sequence[float]] | npt.NDArray[np.floating],
+) -> embed_pb2.QuantizationRanges:
+    """A QuantizationRanges from ``[[min per dimension], [max per dimension]]`` (the ``(2, d)``
+    array sentence-transformers' ``quantize_embeddings`` takes). ValueError unless 2 rows."""
+    if len(ranges) != 2:
+        raise ValueError("ranges must be [[min per dimension], [max per dimension]]")
+    return embed_pb2.QuantizationRanges(
+        min=[float(x) for x in ranges[0]], max=[float(x) for x in ranges[1]]
+    )
+
+
+@dataclass(frozen=True)
+class QuantizedVectors:
+    """Quantized vectors: ``data`` is ``(n, cols)`` int8 or uint8 (binary precisions: packed
+    bits, ``cols = ceil(dimensions / 8)``); ``ranges`` the ``(2, dimensions)`` [min; max] the
+    server used for int8/uint8 (keep them to quantize later queries the same way)."""
+
+    precision: str
+    data: npt.NDArray[np.int8] | npt.NDArray[np.uint8]
+    dimensions: int
+    ranges: npt.NDArray[np.float32] | None
+
+
+def quantized(resp: embed_pb2.EmbedResponse) -> QuantizedVectors:
+    """The quantized vectors of an EmbedResponse. ValueError when it holds none."""
+    if not resp.HasField("quantized"):
+        raise ValueError("the response holds no quantized vectors")
+    q = resp.quantized
+    if len(q.data) != q.rows * q.cols or q.precision not in _PRECISION_DTYPES:
+        raise ValueError(f"the quantized block is not {q.rows} x {q.cols} bytes of a known type")
+    data: npt.NDArray[np.int8] | npt.NDArray[np.uint8]
+    if _PRECISION_DTYPES[q.precision] is np.int8:
+        data = np.frombuffer(q.data, dtype=np.int8).reshape(q.rows, q.cols)
+    else:
+        data = np.frombuffer(q.data, dtype=np.uint8).reshape(q.rows, q.cols)
+    name = next(k for k, v in PRECISIONS.items() if v == q.precision)
+    ranges = None
+    if q.HasField("ranges"):
+        ranges = np.array([list(q.ranges.min), list(q.ranges.max)], dtype=np.float32)
+    return QuantizedVectors(name, data, q.dimensions, ranges)
+
+
 def truncation(truncate: bool | None, direction: str | None = "right") -> common_pb2.Truncation:
     """A Truncation message; ``truncate=None`` leaves the server default, ``direction`` is
     matched in any case (None: right). ValueError for an unknown direction."""
@@ -54,6 +122,15 @@ def aggregation(name: str | None) -> token_classification_pb2.AggregationStrateg
     return AGGREGATIONS[key]
 
 
+def _embed_inputs(inputs: Sequence[EmbedInput]) -> list[embed_pb2.EmbedInput]:
+    return [
+        embed_pb2.EmbedInput(text=x)
+        if isinstance(x, str)
+        else embed_pb2.EmbedInput(token_ids=embed_pb2.TokenIds(ids=list(x)))
+        for x in inputs
+    ]
+
+
 def embed_request(
     inputs: Sequence[EmbedInput],
     *,
@@ -63,17 +140,14 @@ def embed_request(
     truncate: bool | None = None,
     truncation_direction: str = "right",
     prompt_name: str | None = None,
+    precision: str | None = None,
+    ranges: Sequence[Sequence[float]] | npt.NDArray[np.floating] | None = None,
 ) -> embed_pb2.EmbedRequest:
-    """An EmbedRequest asking for the vectors as one float32 matrix block."""
-    items = [
-        embed_pb2.EmbedInput(text=x)
-        if isinstance(x, str)
-        else embed_pb2.EmbedInput(token_ids=embed_pb2.TokenIds(ids=list(x)))
-        for x in inputs
-    ]
+    """An EmbedRequest asking for the vectors as one float32 matrix block, or quantized to
+    ``precision`` (int8, uint8, binary, ubinary) with optional int8/uint8 ``ranges``."""
     req = embed_pb2.EmbedRequest(
         model=model,
-        inputs=items,
+        inputs=_embed_inputs(inputs),
         normalize=normalize,
         truncation=truncation(truncate, truncation_direction),
         prompt_name=prompt_name or "",
@@ -81,6 +155,10 @@ def embed_request(
     )
     if dimensions is not None:
         req.dimensions = dimensions
+    if precision is not None:
+        req.precision = precision_number(precision)
+    if ranges is not None:
+        req.ranges.CopyFrom(quantization_ranges(ranges))
     return req
 
 
@@ -102,6 +180,128 @@ def embeddings(resp: embed_pb2.EmbedResponse) -> npt.NDArray[np.float32]:
         blob = b"".join(e.float32_le for e in resp.embeddings)
         return np.frombuffer(blob, dtype="<f4").reshape(len(resp.embeddings), -1).copy()
     return np.array([list(e.values) for e in resp.embeddings], dtype=np.float32)
+
+
+#: Encode outputs by name.
+OUTPUTS = {
+    "dense": embed_pb2.EMBEDDING_OUTPUT_DENSE,
+    "sparse": embed_pb2.EMBEDDING_OUTPUT_SPARSE,
+    "multi_vector": embed_pb2.EMBEDDING_OUTPUT_MULTI_VECTOR,
+}
+
+
+def encode_request(
+    inputs: Sequence[EmbedInput],
+    outputs: Sequence[str] = ("dense",),
+    *,
+    model: str = "",
+    normalize: bool = True,
+    truncate: bool | None = None,
+    truncation_direction: str = "right",
+    prompt_name: str | None = None,
+    query: bool = False,
+    chunk_size: int | None = None,
+    chunk_overlap: int | None = None,
+    chunk_mean: bool = False,
+) -> embed_pb2.EncodeRequest:
+    """An EncodeRequest for ``outputs`` (dense, sparse, multi_vector); ``query`` encodes as
+    ColBERT queries. Any ``chunk_*`` option cuts texts into windows of ``chunk_size`` tokens
+    (default: the model's maximum) overlapping by ``chunk_overlap``, answered per window or
+    (``chunk_mean``) per input. ValueError for an unknown output."""
+    unknown = [o for o in outputs if o not in OUTPUTS]
+    if unknown:
+        raise ValueError(f"outputs must be among {sorted(OUTPUTS)}, got {unknown}")
+    request = embed_pb2.EncodeRequest(
+        model=model,
+        inputs=_embed_inputs(inputs),
+        outputs=[OUTPUTS[o] for o in outputs],
+        normalize=normalize,
+        truncation=truncation(truncate, truncation_direction),
+        prompt_name=prompt_name or "",
+        query=query,
+    )
+    if chunk_size is not None or chunk_overlap is not None or chunk_mean:
+        request.chunking.CopyFrom(
+            embed_pb2.Chunking(size=chunk_size or 0, overlap=chunk_overlap or 0, mean=chunk_mean)
+        )
+    return request
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """An Encode answer: per output asked for, one result per input (None if not asked).
+    ``sparse``: per input a ``{token id: weight}`` dict; ``multi_vector``: per input a
+    ``(vectors, dim)`` array."""
+
+    dense: npt.NDArray[np.float32] | None
+    sparse: list[dict[int, float]] | None
+    multi_vector: list[npt.NDArray[np.float32]] | None
+    #: With chunking: per window, (input index, start char, end char).
+    chunks: list[tuple[int, int, int]] | None = None
+
+
+def _float_matrix(m: embed_pb2.FloatMatrix) -> npt.NDArray[np.float32]:
+    if len(m.float32_le) != 4 * m.rows * m.cols:
+        raise ValueError(f"the matrix holds {len(m.float32_le)} bytes, not {m.rows} x {m.cols}")
+    return np.frombuffer(m.float32_le, dtype="<f4").reshape(m.rows, m.cols)
+
+
+def encoded(resp: embed_pb2.EncodeResponse, outputs: Sequence[str]) -> Encoded:
+    """The outputs of an EncodeResponse (those in ``outputs``)."""
+    return Encoded(
+        dense=_float_matrix(resp.dense) if "dense" in outputs else None,
+        sparse=(
+            [dict(zip(e.indices, e.values, strict=True)) for e in resp.sparse]
+            if "sparse" in outputs
+            else None
+        ),
+        multi_vector=(
+            [_float_matrix(m) for m in resp.multi_vectors] if "multi_vector" in outputs else None
+        ),
+        chunks=[(c.input, c.start, c.end) for c in resp.chunks] if resp.chunks else None,
+    )
+
+
+def embed_tokens_request(
+    inputs: Sequence[EmbedInput],
+    *,
+    model: str = "",
+    truncate: bool | None = None,
+    truncation_direction: str = "right",
+    prompt_name: str | None = None,
+) -> embed_pb2.EmbedTokensRequest:
+    """An EmbedTokensRequest (every token's last hidden state)."""
+    return embed_pb2.EmbedTokensRequest(
+        model=model,
+        inputs=_embed_inputs(inputs),
+        truncation=truncation(truncate, truncation_direction),
+        prompt_name=prompt_name or "",
+    )
+
+
+@dataclass(frozen=True)
+class TokenStates:
+    """One input's token states: ``states`` is ``(tokens, hidden)`` float32; per token its id,
+    ``(start, end)`` character offsets in the text ((0, 0) for special tokens and token-id
+    inputs) and whether the tokenizer added it."""
+
+    states: npt.NDArray[np.float32]
+    token_ids: list[int]
+    offsets: list[tuple[int, int]]
+    special: list[bool]
+
+
+def token_states(resp: embed_pb2.EmbedTokensResponse) -> list[TokenStates]:
+    """The per-input token states of an EmbedTokensResponse. ValueError on a malformed block."""
+    out: list[TokenStates] = []
+    for item in resp.results:
+        m = item.states
+        if len(m.float32_le) != 4 * m.rows * m.cols or len(item.token_ids) != m.rows:
+            raise ValueError(f"the token block is not {m.rows} x {m.cols} float32 with its ids")
+        states = np.frombuffer(m.float32_le, dtype="<f4").reshape(m.rows, m.cols)
+        offsets = list(zip(item.starts, item.ends, strict=True))
+        out.append(TokenStates(states, list(item.token_ids), offsets, list(item.special)))
+    return out
 
 
 def classify_request(

@@ -125,6 +125,40 @@ class EmberRestClient:
         rows = [np.frombuffer(base64.b64decode(d["embedding"]), dtype="<f4") for d in data]
         return np.stack(rows) if rows else np.zeros((0, 0), dtype=np.float32)
 
+    def embed_quantized(
+        self,
+        inputs: str | Sequence[str],
+        precision: str,
+        *,
+        ranges: Sequence[Sequence[float]] | None = None,
+    ) -> npt.NDArray[np.int8] | npt.NDArray[np.uint8]:
+        """``/v1/embeddings`` with ``encoding_format`` int8, uint8, binary or ubinary, as one
+        int8 / uint8 array (packed bits for the binary precisions)."""
+        body: dict[str, Any] = {"input": inputs, "model": "ember", "encoding_format": precision}
+        if ranges is not None:
+            body["ranges"] = [list(map(float, ranges[0])), list(map(float, ranges[1]))]
+        data = self._post("/v1/embeddings", body)["data"]
+        signed = precision in ("int8", "binary")
+        rows = [d["embedding"] for d in data]
+        if signed:
+            return np.array(rows, dtype=np.int8)
+        return np.array(rows, dtype=np.uint8)
+
+    def encode(
+        self, inputs: str | Sequence[str], outputs: Sequence[str] = ("dense",), **options: Any
+    ) -> dict[str, Any]:
+        """``/encode``: the ``outputs`` (dense, sparse, multi_vector) of each input from one
+        forward, as the JSON answer; options (``normalize``, ``query``, ``chunking``, ...) as
+        the route takes them."""
+        answer: dict[str, Any] = self._post(
+            "/encode", {"inputs": inputs, "outputs": list(outputs), **options}
+        )
+        return answer
+
+    def embed_all(self, inputs: str | Sequence[str]) -> list[npt.NDArray[np.float32]]:
+        """TEI ``/embed_all``: per input, a ``(tokens, hidden)`` array of token states."""
+        return [np.array(m, dtype=np.float32) for m in self._post("/embed_all", {"inputs": inputs})]
+
     def rerank(self, query: str, texts: Sequence[str], **options: Any) -> list[dict[str, Any]]:
         """TEI ``/rerank``: a list of {index, score, text?}, best first."""
         result: list[dict[str, Any]] = self._post(

@@ -3,7 +3,7 @@ encodings, and the warm-up batches every engine runs before it reports SERVING."
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import chain
 
@@ -12,7 +12,15 @@ import numpy.typing as npt
 
 from ember.engines.base import Tokenizer
 from ember.engines.errors import EngineError
-from ember.engines.types import Encoding, IntArray, TruncationSide
+from ember.engines.types import (
+    Encoding,
+    FloatArray,
+    IntArray,
+    ItemsOutput,
+    Output,
+    TruncationSide,
+    VectorOutput,
+)
 
 
 @dataclass(frozen=True)
@@ -75,3 +83,27 @@ def warmup_batches(
     long_rows = max(1, min(max_batch_requests, min(max_batch_tokens, long_cap) // long_len))
     long = Encoding(ids=[int(short.ids[0])] + [token] * (long_len - 1))
     return [[short], [short] * rows, [long] * long_rows]
+
+
+def with_token_states(
+    batch: Sequence[Encoding], rows: FloatArray, states: Callable[[], Sequence[FloatArray]]
+) -> VectorOutput | ItemsOutput:
+    """The pooled ``rows`` of a batch, or, when an input asked for :attr:`Output.TOKENS`, each
+    input's own value: its row, or its ``(len(encoding), hidden)`` token states from
+    ``states()`` (one float32 matrix per input, called only then)."""
+    if not any(e.output & Output.TOKENS for e in batch):
+        return VectorOutput(rows)
+    per_input = states()
+    return ItemsOutput(
+        [
+            np.ascontiguousarray(per_input[i], dtype=np.float32)
+            if e.output & Output.TOKENS
+            else rows[i]
+            for i, e in enumerate(batch)
+        ]
+    )
+
+
+def unpad(hidden: npt.NDArray[np.float32], lengths: IntArray) -> list[FloatArray]:
+    """Each row's real tokens from right-padded ``(count, time, hidden)`` states."""
+    return [hidden[i, :n] for i, n in enumerate(lengths.tolist())]

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import cast
 
 from ember.engines.errors import ModelLoadError
-from ember.engines.types import ModelKind, Pooling
+from ember.engines.types import ColbertSettings, ModelKind, Pooling
 
 #: Hugging Face ``model_type`` values of decoder-only (causal) language models.
 DECODER_MODEL_TYPES: frozenset[str] = frozenset(
@@ -167,16 +167,28 @@ class ModelFolder:
     position_limit: int | None = None
     #: The raw config.json, for the loader.
     config: Mapping[str, object] = field(default_factory=dict)
+    #: BGE-M3 heads beside the encoder (FlagEmbedding's ``BGEM3FlagModel`` layout): the files
+    #: ``colbert_linear.pt`` (multi-vector projection) and ``sparse_linear.pt`` (token weights).
+    m3_heads: tuple[Path, Path] | None = None
+    #: ColBERT (PyLate layout: a ``pylate.models.Dense.Dense`` module): its settings.
+    colbert: ColbertSettings | None = None
 
     @property
     def embedding_dim(self) -> int:
-        """Width of the dense embedding (after pooling and Dense modules), 0 for other kinds."""
+        """Width of the dense embedding (after pooling and Dense modules), of each ColBERT
+        multi-vector, 0 for other kinds."""
+        if self.kind is ModelKind.COLBERT:
+            return self.dense[-1].out_features if self.dense else self.hidden_size
         if self.kind is not ModelKind.EMBEDDING or self.pooling is None:
             return 0
         if self.dense:
             return self.dense[-1].out_features
         return self.hidden_size * len(self.pooling.modes)
 
+
+#: BGE-M3's head files beside the encoder weights (FlagEmbedding's layout).
+M3_COLBERT_FILE = "colbert_linear.pt"
+M3_SPARSE_FILE = "sparse_linear.pt"
 
 #: A Hugging Face hub model id, ``org/name`` or ``name``, with an optional ``@revision``.
 HUB_ID = re.compile(r"(?:[A-Za-z0-9][\w.-]*/)?[A-Za-z0-9][\w.-]*(?:@[\w./-]+)?")
@@ -328,9 +340,14 @@ def inspect_model_folder(
         s.lower() for s in (root.name, repo_id or "", str(config.get("_name_or_path", "")))
     )
     has_splade = any(t.endswith("SpladePooling") for t in module_types)
+    has_colbert = any(t.startswith("pylate.") for t in module_types)
     has_logit_score = any(t.endswith("LogitScore") for t in module_types)
-    detected = _detect_kind(
-        architecture, labels, has_splade, has_logit_score, bool(modules), name_hint
+    detected = (
+        ModelKind.COLBERT
+        if has_colbert
+        else _detect_kind(
+            architecture, labels, has_splade, has_logit_score, bool(modules), name_hint
+        )
     )
     final_kind = kind if kind is not None else detected
     _check_kind_compatible(final_kind, architecture, labels)
@@ -368,7 +385,7 @@ def inspect_model_folder(
             pooling_spec = PoolingSpec((pooling,), include)
         elif pooling_spec is None:
             pooling_spec = PoolingSpec((Pooling.LAST_TOKEN if is_decoder else Pooling.CLS,))
-    else:
+    elif final_kind is not ModelKind.COLBERT:  # ColBERT projects every token with its Dense
         pooling_spec = None
         dense = []
     if sparse_pooling not in ("max", "sum") or sparse_activation not in ("relu", "log1p_relu"):
@@ -396,6 +413,11 @@ def inspect_model_folder(
             f"Dense module expects {dense[0].in_features} inputs but pooling gives "
             f"{hidden_size * len(pooling_spec.modes)}"
         )
+    colbert = _colbert_settings(root) if final_kind is ModelKind.COLBERT else None
+    colbert_file, sparse_file = model_dir / M3_COLBERT_FILE, model_dir / M3_SPARSE_FILE
+    m3_heads = None
+    if final_kind is ModelKind.EMBEDDING and colbert_file.is_file() and sparse_file.is_file():
+        m3_heads = (colbert_file, sparse_file)
     return ModelFolder(
         path=model_dir,
         model_id=served_model_name or repo_id or root.name,
@@ -418,6 +440,8 @@ def inspect_model_folder(
         sparse_activation=sparse_activation,
         true_token_id=true_id,
         false_token_id=false_id,
+        m3_heads=m3_heads,
+        colbert=colbert,
         position_limit=position_limit,
         config=config,
     )
@@ -446,6 +470,39 @@ def _read_modules(root: Path) -> list[tuple[str, str]]:
             raise ModelLoadError(f"{str(data_path)!r} has a module without a type: {entry!r}")
         modules.append((str(entry["type"]), str(entry.get("path", ""))))
     return modules
+
+
+def _colbert_settings(root: Path) -> ColbertSettings:
+    """PyLate's settings from ``config_sentence_transformers.json`` (its defaults where the
+    file says nothing)."""
+    data = _read_optional_json(root / "config_sentence_transformers.json") or {}
+    default = ColbertSettings()
+    words = data.get("skiplist_words")
+
+    def text(key: str, fallback: str) -> str:
+        value = data.get(key)
+        return value if isinstance(value, str) else fallback
+
+    def flag(key: str, fallback: bool) -> bool:
+        value = data.get(key)
+        return value if isinstance(value, bool) else fallback
+
+    settings = ColbertSettings(
+        query_prefix=text("query_prefix", default.query_prefix),
+        document_prefix=text("document_prefix", default.document_prefix),
+        query_length=_as_int(data.get("query_length"), default.query_length),
+        document_length=_as_int(data.get("document_length"), default.document_length),
+        do_query_expansion=flag("do_query_expansion", default.do_query_expansion),
+        attend_to_expansion_tokens=flag(
+            "attend_to_expansion_tokens", default.attend_to_expansion_tokens
+        ),
+        skiplist_words=(
+            tuple(str(w) for w in words) if isinstance(words, list) else default.skiplist_words
+        ),
+    )
+    if settings.query_length < 3 or settings.document_length < 3:
+        raise ModelLoadError("ColBERT query_length and document_length must be at least 3")
+    return settings
 
 
 def _check_module_supported(module_type: str) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ember.engines.batches import pad_batch, warmup_batches
+from ember.engines.batches import pad_batch, unpad, warmup_batches, with_token_states
 from ember.engines.config import EngineConfig
 from ember.engines.errors import BackendUnavailableError, EngineError, ModelLoadError
 from ember.engines.model_folder import ModelFolder, inspect_model_folder
@@ -32,7 +32,6 @@ from ember.engines.types import (
     ModelInfo,
     ModelKind,
     Pooling,
-    VectorOutput,
 )
 
 log = logging.getLogger(__name__)
@@ -155,6 +154,10 @@ class OnnxEngine:
                 f"the onnx backend serves encoder embedding models; {folder.architecture} "
                 f"({folder.kind.value}) needs --backend torch"
             )
+        if folder.m3_heads is not None:
+            raise BackendUnavailableError(
+                "the onnx backend has no BGE-M3 sparse and multi-vector heads; serving with torch"
+            )
         tokenizer = HFTokenizer.from_folder(folder)
         path = graph_path(folder, config.quantization, config.cache_dir)
         threads = _threads(config.num_threads)
@@ -200,7 +203,8 @@ class OnnxEngine:
             hidden = self._session.run(None, feeds, self._run_options)[0]
         except Exception as exc:
             raise EngineError(f"ONNX Runtime failed on a batch of {len(batch)}: {exc}") from exc
-        return VectorOutput(self._pool(batch, hidden, padded.lengths))
+        rows = self._pool(batch, hidden, padded.lengths)
+        return with_token_states(batch, rows, lambda: unpad(hidden, padded.lengths))
 
     def interrupt(self) -> None:
         """End the forward running on the engine thread now, with an error (shutdown, when

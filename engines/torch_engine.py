@@ -18,11 +18,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from ember.engines.batches import pad_batch, warmup_batches
+from ember.engines.batches import pad_batch, unpad, warmup_batches, with_token_states
+from ember.engines.colbert import resolve as resolve_colbert
 from ember.engines.config import EngineConfig
 from ember.engines.cpu_features import cpu_features
 from ember.engines.dense import DenseProjection, load_dense
-from ember.engines.errors import BackendUnavailableError, ModelLoadError
+from ember.engines.errors import BackendUnavailableError, EngineError, ModelLoadError
+from ember.engines.m3 import M3Heads
 from ember.engines.model_folder import ModelFolder, inspect_model_folder
 from ember.engines.pooling import pool
 from ember.engines.precision import check_cpu_dtype
@@ -36,12 +38,16 @@ from ember.engines.torch_device import (
     resolve_dtype,
 )
 from ember.engines.types import (
+    EmbeddingOutput,
     Encoding,
     EngineOutput,
     FloatArray,
     IntArray,
+    ItemsOutput,
     ModelInfo,
     ModelKind,
+    Output,
+    Outputs,
     SparseOutput,
     TokenLogitsOutput,
     VectorOutput,
@@ -64,6 +70,7 @@ def _auto_class(kind: ModelKind) -> Any:
         ModelKind.RERANKER: transformers.AutoModelForSequenceClassification,
         ModelKind.TOKEN_CLASSIFIER: transformers.AutoModelForTokenClassification,
         ModelKind.LLM_RERANKER: transformers.AutoModelForCausalLM,
+        ModelKind.COLBERT: transformers.AutoModel,
     }[kind]
 
 
@@ -136,6 +143,14 @@ class TorchEngine:
         self._yes_no_bias: torch.Tensor | None = None
         if folder.kind is ModelKind.LLM_RERANKER:
             self._init_llm_reranker()
+        self._m3: M3Heads | None = None
+        heads: frozenset[EmbeddingOutput] = frozenset()
+        if folder.m3_heads is not None:
+            self._m3 = _m3_heads(folder).to(device)
+            heads = frozenset({EmbeddingOutput.SPARSE, EmbeddingOutput.MULTI_VECTOR})
+        colbert = None
+        if folder.colbert is not None:
+            colbert = resolve_colbert(folder.colbert, tokenizer, _mask_token_id(folder))
         embedding_dim = folder.embedding_dim
         if folder.kind is ModelKind.EMBEDDING and self._dense:
             embedding_dim = self._dense[-1].linear.out_features
@@ -155,6 +170,8 @@ class TorchEngine:
             pooling=spec.modes[0] if spec is not None else None,
             prompts=dict(folder.prompts),
             default_prompt_name=folder.default_prompt_name,
+            heads=heads,
+            colbert=colbert,
         )
 
     # -- loading ----------------------------------------------------------------------------
@@ -267,13 +284,15 @@ class TorchEngine:
             ids, mask, lengths, type_ids = self._inputs(batch)
             kind = self._kind
             if kind is ModelKind.EMBEDDING:
-                return VectorOutput(self._embed(batch, ids, mask, lengths, type_ids))
+                return self._embed(batch, ids, mask, lengths, type_ids)
             if kind in (ModelKind.CLASSIFIER, ModelKind.RERANKER):
                 return VectorOutput(self._classify(ids, mask, lengths, type_ids))
             if kind is ModelKind.TOKEN_CLASSIFIER:
                 return self._token_logits(ids, mask, lengths, type_ids)
             if kind is ModelKind.SPARSE_EMBEDDING:
                 return self._sparse(ids, mask, lengths, type_ids)
+            if kind is ModelKind.COLBERT:
+                return self._token_vectors(ids, mask, lengths, type_ids)
             return VectorOutput(self._llm_rerank(ids, mask, lengths))
 
     def close(self) -> None:
@@ -291,9 +310,13 @@ class TorchEngine:
         """Right-padded ``input_ids``, ``attention_mask``, lengths and ``token_type_ids``."""
         with_types = self._uses_token_types and any(e.type_ids is not None for e in batch)
         padded = pad_batch(batch, self._pad_id, type_ids=with_types)
+        attention = padded.real
+        if any(e.attended for e in batch):
+            limits = np.array([e.attended or len(e.ids) for e in batch], dtype=np.int64)
+            attention = attention & (np.arange(attention.shape[1])[None, :] < limits[:, None])
         return (
             self._to_device(padded.ids),
-            self._to_device(padded.real.astype(np.int64)),
+            self._to_device(attention.astype(np.int64)),
             self._to_device(padded.lengths),
             None if padded.type_ids is None else self._to_device(padded.type_ids),
         )
@@ -316,7 +339,7 @@ class TorchEngine:
         mask: torch.Tensor,
         lengths: torch.Tensor,
         type_ids: torch.Tensor | None,
-    ) -> FloatArray:
+    ) -> VectorOutput | ItemsOutput:
         spec = self._folder.pooling
         assert spec is not None
         hidden = self._model(**self._kwargs(ids, mask, type_ids)).last_hidden_state
@@ -327,7 +350,26 @@ class TorchEngine:
         pooled = pool(hidden, lengths, spec, excluded)
         for layer in self._dense:
             pooled = layer(pooled)
-        return _numpy(pooled)
+        rows = _numpy(pooled)
+        if not any(e.output.combined for e in batch):
+            return with_token_states(
+                batch, rows, lambda: unpad(_numpy(hidden), _numpy_ints(lengths))
+            )
+        if self._m3 is None:
+            raise EngineError("sparse or multi-vector outputs asked of a model without those heads")
+        combined = self._m3.outputs(batch, hidden, ids, lengths, rows)
+        states = None
+        if any(e.output & Output.TOKENS for e in batch):
+            states = unpad(_numpy(hidden), _numpy_ints(lengths))
+        values: list[FloatArray | Outputs] = []
+        for i, e in enumerate(batch):
+            if e.output.combined:
+                values.append(combined[i])
+            elif states is not None and e.output & Output.TOKENS:
+                values.append(np.ascontiguousarray(states[i]))
+            else:
+                values.append(rows[i])
+        return ItemsOutput(values)
 
     def _classify(
         self,
@@ -384,6 +426,24 @@ class TorchEngine:
             weights.append(row[nonzero])
         return SparseOutput(indices, weights)
 
+    def _token_vectors(
+        self,
+        ids: torch.Tensor,
+        mask: torch.Tensor,
+        lengths: torch.Tensor,
+        type_ids: torch.Tensor | None,
+    ) -> ItemsOutput:
+        """ColBERT: every position's state through the Dense projections, per input its first
+        ``len(encoding)`` vectors (the service keeps and normalizes what the model's rules
+        say)."""
+        vectors = self._model(**self._kwargs(ids, mask, type_ids)).last_hidden_state
+        for layer in self._dense:
+            vectors = layer(vectors)
+        host = _numpy(vectors)
+        return ItemsOutput(
+            [Outputs(multi=host[i, :n]) for i, n in enumerate(_numpy_ints(lengths).tolist())]
+        )
+
     def _llm_rerank(
         self, ids: torch.Tensor, mask: torch.Tensor, lengths: torch.Tensor
     ) -> FloatArray:
@@ -396,6 +456,32 @@ class TorchEngine:
         return _numpy(scores.unsqueeze(1))
 
 
+def _m3_heads(folder: ModelFolder) -> M3Heads:
+    """BGE-M3's heads, with the ids its sparse output leaves out (the tokenizer's CLS, EOS, PAD
+    and UNK, as FlagEmbedding reads them)."""
+    import transformers
+
+    assert folder.m3_heads is not None
+    tok = transformers.AutoTokenizer.from_pretrained(str(folder.path))
+    unused = (tok.cls_token_id, tok.eos_token_id, tok.pad_token_id, tok.unk_token_id)
+    return M3Heads(*folder.m3_heads, hidden=folder.hidden_size, unused_ids=unused)
+
+
+def _mask_token_id(folder: ModelFolder) -> int | None:
+    """The mask token's id as transformers' tokenizer reads it (PyLate expands queries with
+    it)."""
+    import transformers
+
+    tok = transformers.AutoTokenizer.from_pretrained(str(folder.path))
+    mask: int | None = tok.mask_token_id
+    return mask
+
+
 def _numpy(tensor: torch.Tensor) -> FloatArray:
     array: FloatArray = tensor.detach().to(torch.float32).cpu().numpy()
+    return array
+
+
+def _numpy_ints(tensor: torch.Tensor) -> IntArray:
+    array: IntArray = tensor.detach().cpu().numpy()
     return array

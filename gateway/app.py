@@ -41,6 +41,8 @@ from ember.gateway.models import (
     CohereRerankResponse,
     CohereV2RerankRequest,
     CohereV2RerankResponse,
+    EncodeRequest,
+    EncodeResponse,
     Health,
     HFClassifyRequest,
     HFTokensRequest,
@@ -55,6 +57,7 @@ from ember.gateway.models import (
     PredictTokensRequest,
     SparseValue,
     TEIDecodeRequest,
+    TEIEmbedAllRequest,
     TEIEmbedRequest,
     TEIEmbedSparseRequest,
     TEIError,
@@ -401,7 +404,9 @@ def _install_routes(app: FastAPI, call: _Calls, upstream: Upstream, created: int
     @openai_post("/embeddings", response_model=OpenAIEmbeddingsResponse)
     async def openai_embeddings(body: OpenAIEmbeddingsRequest, request: Request) -> Response:
         """Create embeddings (OpenAI). ``encoding_format=base64`` returns little-endian
-        float32 bytes in base64."""
+        float32 bytes in base64; ``int8``, ``uint8``, ``binary`` and ``ubinary`` return
+        quantized integers (sentence-transformers' ``quantize_embeddings``), with ``ranges``
+        or ranges computed over the request's vectors."""
         response = await call(request, upstream.embed, translate.openai_embed_request(body))
         fmt = body.encoding_format or "float"
         return json_response(translate.openai_embed_response(response, fmt))
@@ -449,11 +454,27 @@ def _install_routes(app: FastAPI, call: _Calls, upstream: Upstream, created: int
     def tei_post(path: str, **kwargs: Any) -> Callable[[Any], Any]:
         return app.post(path, tags=["TEI / BEI"], responses=_TEI_ERRORS, **kwargs)
 
-    @tei_post("/embed", response_model=list[list[float]])
+    @tei_post("/embed", response_model=list[list[float]] | list[list[int]] | list[str])
     async def tei_embed(body: TEIEmbedRequest, request: Request) -> Response:
-        """Dense embeddings, one vector per input (TEI)."""
+        """Dense embeddings, one vector per input (TEI); ``encoding_format`` as on
+        ``/v1/embeddings`` (quantized integers, base64 float32 bytes)."""
         response = await call(request, upstream.embed, translate.tei_embed_request(body))
-        return json_response(translate.tei_embed_response(response))
+        return json_response(translate.tei_embed_response(response, body.encoding_format))
+
+    @tei_post("/encode", response_model=EncodeResponse, response_model_exclude_none=True)
+    async def encode(body: EncodeRequest, request: Request) -> Response:
+        """Dense, sparse and/or multi-vector outputs of each input from one forward (BGE-M3's
+        three outputs, ColBERT's multi-vectors); only the outputs asked for are answered."""
+        response = await call(request, upstream.encode, translate.encode_request(body))
+        return json_response(translate.encode_response(response, body.outputs))
+
+    @tei_post("/embed_all", response_model=list[list[list[float]]])
+    async def tei_embed_all(body: TEIEmbedAllRequest, request: Request) -> Response:
+        """Every token's last hidden state (special tokens included), per input (TEI). The
+        EmbedTokens RPC also gives each token's id and character offsets."""
+        message = translate.tei_embed_all_request(body)
+        response = await call(request, upstream.embed_tokens, message)
+        return json_response(translate.tei_embed_all_response(response))
 
     @tei_post("/similarity", response_model=list[float])
     async def tei_similarity(body: TEISimilarityRequest, request: Request) -> Response:

@@ -47,8 +47,12 @@ def target_for(kind: int, body: dict[str, object]) -> Target:
         return Target.EMBED
     if kind == model_pb2.MODEL_KIND_SPARSE_EMBEDDING:
         return Target.EMBED_SPARSE
-    if kind in (model_pb2.MODEL_KIND_RERANKER, model_pb2.MODEL_KIND_LLM_RERANKER):
-        if "query" in body or kind == model_pb2.MODEL_KIND_LLM_RERANKER:
+    if kind in (
+        model_pb2.MODEL_KIND_RERANKER,
+        model_pb2.MODEL_KIND_LLM_RERANKER,
+        model_pb2.MODEL_KIND_COLBERT,
+    ):
+        if "query" in body or kind != model_pb2.MODEL_KIND_RERANKER:
             return Target.RERANK
         return Target.HF_CLASSIFY if hf_shape else Target.PREDICT
     if kind == model_pb2.MODEL_KIND_CLASSIFIER:

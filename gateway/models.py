@@ -105,6 +105,24 @@ class Usage(BaseModel):
 
 # ---------------------------------------------------------------- OpenAI embeddings
 
+#: How vectors are written: float32 (numbers or base64 bytes) or quantized integers.
+EncodingFormat = Literal["float", "base64", "int8", "uint8", "binary", "ubinary"]
+#: ``[[min per dimension], [max per dimension]]``, as sentence-transformers'
+#: ``quantize_embeddings`` takes them.
+QuantizationRanges = Annotated[list[list[float]], Field(min_length=2, max_length=2)]
+
+_FORMAT_DOC = (
+    "'float' (lists of numbers), 'base64' (little-endian float32 bytes), or quantized as "
+    "sentence-transformers' quantize_embeddings does: 'int8' / 'uint8' (one integer per "
+    "dimension, scaled over ranges), 'binary' / 'ubinary' (x > 0 as bits, packed 8 to a number, "
+    "most significant first; binary stores each byte minus 128)."
+)
+_RANGES_DOC = (
+    "int8/uint8 only: [[min per dimension], [max per dimension]] of the output vectors, e.g. "
+    "calibrated on your corpus. Omitted: computed over this request's own vectors (then at "
+    "least two inputs are needed). max must be above min in every dimension (else 422)."
+)
+
 
 class OpenAIEmbeddingsRequest(_Request):
     """``POST /v1/embeddings`` (and ``/embeddings``): the OpenAI embeddings request."""
@@ -118,10 +136,8 @@ class OpenAIEmbeddingsRequest(_Request):
         description="The served model's id or alias; with one model served, any name. "
         "Answered with the model's id.",
     )
-    encoding_format: Literal["float", "base64"] | None = Field(
-        default="float",
-        description="'float' (lists of numbers) or 'base64' (little-endian float32 bytes).",
-    )
+    encoding_format: EncodingFormat | None = Field(default="float", description=_FORMAT_DOC)
+    ranges: QuantizationRanges | None = Field(default=None, description=_RANGES_DOC)
     dimensions: int | None = Field(
         default=None,
         ge=1,
@@ -141,8 +157,9 @@ class OpenAIEmbedding(BaseModel):
 
     object: Literal["embedding"]
     index: int
-    embedding: list[float] | str = Field(
-        description="The vector, or its little-endian float32 bytes in base64."
+    embedding: list[float] | str | list[int] = Field(
+        description="The vector; its little-endian float32 bytes in base64 (base64); or its "
+        "integers (int8, uint8; binary, ubinary: the packed bits, 8 dimensions a number)."
     )
 
 
@@ -447,6 +464,103 @@ class TEIEmbedRequest(_Request):
     )
     dimensions: int | None = Field(
         default=None, ge=1, le=2**31 - 1, description="Keep the first N dimensions."
+    )
+    encoding_format: EncodingFormat | None = Field(
+        default="float", description=_FORMAT_DOC + " Not a TEI field."
+    )
+    ranges: QuantizationRanges | None = Field(default=None, description=_RANGES_DOC)
+
+
+OutputName = Literal["dense", "sparse", "multi_vector"]
+
+
+class ChunkingOptions(_Request):
+    """How ``/encode`` cuts long texts into token windows."""
+
+    size: int | None = Field(
+        default=None,
+        ge=1,
+        le=2**31 - 1,
+        description="Tokens per window, special tokens included (default: the model's maximum).",
+    )
+    overlap: int = Field(
+        default=0, ge=0, le=2**31 - 1, description="Tokens a window shares with the one before."
+    )
+    mean: bool = Field(
+        default=False,
+        description="One result per input: the mean of its windows' dense vectors "
+        "(re-normalized), the mean weight per token id of their sparse vectors, all their "
+        "multi-vectors in order.",
+    )
+
+
+class ChunkSpanModel(BaseModel):
+    """One window of a chunked ``/encode``: its input and the characters it covers."""
+
+    input: int
+    start: int
+    end: int
+
+
+def _dense_only() -> list[OutputName]:
+    return ["dense"]
+
+
+class EncodeRequest(_Request):
+    """``POST /encode``: several outputs of each input from one forward (not a TEI route)."""
+
+    inputs: EmbedInputs = Field(description="A text, a list of texts, or token ids.")
+    outputs: Annotated[list[OutputName], Field(min_length=1)] = Field(
+        default_factory=_dense_only,
+        description="The outputs wanted; each must be one the model gives (GET /info "
+        "'outputs'), else 424. BGE-M3 gives all three from one forward.",
+    )
+    normalize: bool = Field(
+        default=True, description="L2-normalize dense vectors and each multi-vector."
+    )
+    truncate: bool | None = Field(default=None, description=_TRUNCATE_DOC)
+    truncation_direction: TruncationDirection | None = "Right"
+    prompt_name: str | None = Field(
+        default=None, description="A prompt of the model's configuration, prepended to texts."
+    )
+    model: str | None = Field(default=None, description="The served model's id or alias.")
+    query: bool = Field(
+        default=False,
+        description="ColBERT models: encode as queries (query prefix, mask-token expansion) "
+        "rather than documents (document prefix, punctuation skipped).",
+    )
+    chunking: ChunkingOptions | None = Field(
+        default=None,
+        description="Cut each text into token windows embedded as inputs of their own (one "
+        "result per window unless mean; 'chunks' says where each window is).",
+    )
+
+
+class EncodeResponse(BaseModel):
+    """``POST /encode``: the outputs asked for, one result per input each."""
+
+    dense: list[list[float]] | None = Field(default=None, description="One vector per input.")
+    sparse: list[list[SparseValue]] | None = Field(
+        default=None, description="Per input, its non-zero entries by increasing index."
+    )
+    multi_vector: list[list[list[float]]] | None = Field(
+        default=None, description="Per input, its vectors (one per token)."
+    )
+    chunks: list[ChunkSpanModel] | None = Field(
+        default=None, description="With chunking: every window, in order."
+    )
+    model: str
+    usage: Usage
+
+
+class TEIEmbedAllRequest(_Request):
+    """``POST /embed_all``: TEI's request for every token's last hidden state."""
+
+    inputs: EmbedInputs = Field(description="A text, a list of texts, or token ids.")
+    truncate: bool | None = Field(default=None, description=_TRUNCATE_DOC)
+    truncation_direction: TruncationDirection | None = "Right"
+    prompt_name: str | None = Field(
+        default=None, description="A prompt of the model's configuration, prepended to texts."
     )
 
 

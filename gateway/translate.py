@@ -23,6 +23,7 @@ from ember.gateway import errors
 from ember.gateway.models import (
     CohereRerankRequest,
     CohereV2RerankRequest,
+    EncodeRequest,
     HFClassifyParameters,
     HFClassifyRequest,
     HFTokensParameters,
@@ -31,6 +32,7 @@ from ember.gateway.models import (
     PredictRequest,
     PredictTokensRequest,
     TEIDecodeRequest,
+    TEIEmbedAllRequest,
     TEIEmbedRequest,
     TEIEmbedSparseRequest,
     TEIRerankRequest,
@@ -113,6 +115,8 @@ def _embed_format_request(
     dimensions: int | None,
     trunc: common_pb2.Truncation | None,
     prompt_name: str | None,
+    encoding_format: str | None = None,
+    ranges: list[list[float]] | None = None,
 ) -> embed_pb2.EmbedRequest:
     request = embed_pb2.EmbedRequest(
         model=model,
@@ -126,7 +130,27 @@ def _embed_format_request(
         request.dimensions = dimensions
     if trunc is not None:
         request.truncation.CopyFrom(trunc)
+    if encoding_format in requests.PRECISIONS:
+        request.precision = requests.PRECISIONS[encoding_format]
+    if ranges is not None:
+        if encoding_format not in ("int8", "uint8"):
+            raise errors.ApiError(
+                errors.VALIDATION,
+                f"ranges apply to encoding_format int8 and uint8, not {encoding_format!r}",
+                param="ranges",
+            )
+        request.ranges.CopyFrom(requests.quantization_ranges(ranges))
     return request
+
+
+def quantized_rows(response: embed_pb2.EmbedResponse) -> list[list[int]]:
+    """The quantized vectors as lists of integers (packed bits for binary/ubinary)."""
+    try:
+        return requests.quantized(response).data.tolist()  # type: ignore[no-any-return]
+    except ValueError:
+        raise errors.ApiError(
+            errors.INTERNAL, "upstream returned no quantized vectors or a malformed block"
+        ) from None
 
 
 def openai_embed_request(body: OpenAIEmbeddingsRequest) -> embed_pb2.EmbedRequest:
@@ -139,17 +163,23 @@ def openai_embed_request(body: OpenAIEmbeddingsRequest) -> embed_pb2.EmbedReques
         dimensions=body.dimensions,
         trunc=truncation(body.truncate, body.truncation_direction),
         prompt_name=None,
+        encoding_format=body.encoding_format,
+        ranges=body.ranges,
     )
 
 
-def openai_embed_response(response: embed_pb2.EmbedResponse, encoding_format: str) -> JsonObject:
-    """The OpenAI embeddings answer; ``encoding_format`` is ``float`` or ``base64``."""
+def _vectors(response: embed_pb2.EmbedResponse, encoding_format: str) -> Sequence[object]:
+    """Each vector as ``encoding_format`` writes it: numbers, base64 float32 bytes or integers."""
+    if encoding_format in requests.PRECISIONS:
+        return quantized_rows(response)
     if encoding_format == "base64":
-        vectors: Sequence[object] = [
-            base64.b64encode(_le_bytes(e)).decode("ascii") for e in response.embeddings
-        ]
-    else:
-        vectors = list(embedding_matrix(response))
+        return [base64.b64encode(_le_bytes(e)).decode("ascii") for e in response.embeddings]
+    return list(embedding_matrix(response))
+
+
+def openai_embed_response(response: embed_pb2.EmbedResponse, encoding_format: str) -> JsonObject:
+    """The OpenAI embeddings answer in ``encoding_format`` (see ``EncodingFormat``)."""
+    vectors = _vectors(response, encoding_format)
     return {
         "object": "list",
         "data": [
@@ -174,6 +204,8 @@ def tei_embed_request(body: TEIEmbedRequest) -> embed_pb2.EmbedRequest:
         dimensions=body.dimensions,
         trunc=truncation(body.truncate, body.truncation_direction),
         prompt_name=body.prompt_name,
+        encoding_format=body.encoding_format,
+        ranges=body.ranges,
     )
 
 
@@ -190,9 +222,82 @@ def similarity_request(body: TEISimilarityRequest) -> embed_pb2.SimilarityReques
     )
 
 
-def tei_embed_response(response: embed_pb2.EmbedResponse) -> FloatMatrix:
-    """TEI's ``[[float]]``: the matrix itself, which orjson writes as nested lists."""
-    return embedding_matrix(response)
+def tei_embed_response(
+    response: embed_pb2.EmbedResponse, encoding_format: str | None = "float"
+) -> FloatMatrix | Sequence[object]:
+    """TEI's ``[[float]]`` (the matrix itself, which orjson writes as nested lists), or each
+    vector as another ``encoding_format`` writes it."""
+    if encoding_format in (None, "float"):
+        return embedding_matrix(response)
+    return _vectors(response, encoding_format)
+
+
+def encode_request(body: EncodeRequest) -> embed_pb2.EncodeRequest:
+    """The Encode call for ``/encode``."""
+    request = requests.encode_request(
+        [],
+        body.outputs,
+        model=body.model or "",
+        normalize=body.normalize,
+        prompt_name=body.prompt_name,
+        query=body.query,
+    )
+    request.inputs.extend(embed_inputs(body.inputs))
+    request.truncation.CopyFrom(truncation(body.truncate, body.truncation_direction))
+    if body.chunking is not None:
+        request.chunking.CopyFrom(
+            embed_pb2.Chunking(
+                size=body.chunking.size or 0,
+                overlap=body.chunking.overlap,
+                mean=body.chunking.mean,
+            )
+        )
+    return request
+
+
+def _sparse_json(entry: embed_pb2.SparseEmbedding) -> list[JsonObject]:
+    return [
+        {"index": i, "value": _f32(v)} for i, v in zip(entry.indices, entry.values, strict=True)
+    ]
+
+
+def encode_response(response: embed_pb2.EncodeResponse, outputs: Sequence[str]) -> JsonObject:
+    """``/encode``'s answer: each output asked for, one result per input."""
+    try:
+        got = requests.encoded(response, outputs)
+    except ValueError:
+        raise errors.ApiError(errors.INTERNAL, "upstream sent a malformed block") from None
+    out: JsonObject = {}
+    if got.dense is not None:
+        out["dense"] = got.dense
+    if got.sparse is not None:
+        out["sparse"] = [_sparse_json(e) for e in response.sparse]
+    if got.multi_vector is not None:
+        out["multi_vector"] = got.multi_vector
+    if got.chunks is not None:
+        out["chunks"] = [{"input": i, "start": s, "end": e} for i, s, e in got.chunks]
+    out["model"] = response.model
+    out["usage"] = usage(response.usage)
+    return out
+
+
+def tei_embed_all_request(body: TEIEmbedAllRequest) -> embed_pb2.EmbedTokensRequest:
+    """The EmbedTokens call for TEI ``/embed_all``."""
+    return embed_pb2.EmbedTokensRequest(
+        inputs=embed_inputs(body.inputs),
+        truncation=truncation(body.truncate, body.truncation_direction),
+        prompt_name=body.prompt_name or "",
+    )
+
+
+def tei_embed_all_response(response: embed_pb2.EmbedTokensResponse) -> list[FloatMatrix]:
+    """TEI's ``[[[float]]]``: per input, one vector per token (orjson writes the matrices)."""
+    try:
+        return [t.states for t in requests.token_states(response)]
+    except ValueError:
+        raise errors.ApiError(
+            errors.INTERNAL, "upstream returned a malformed token block"
+        ) from None
 
 
 # ---------------------------------------------------------------- sparse embeddings
@@ -209,10 +314,7 @@ def tei_embed_sparse_request(body: TEIEmbedSparseRequest) -> embed_pb2.EmbedSpar
 
 def tei_embed_sparse_response(response: embed_pb2.EmbedSparseResponse) -> list[list[JsonObject]]:
     """TEI's ``[[{"index", "value"}]]``, entries by increasing index."""
-    return [
-        [{"index": i, "value": _f32(v)} for i, v in zip(e.indices, e.values, strict=True)]
-        for e in response.embeddings
-    ]
+    return [_sparse_json(e) for e in response.embeddings]
 
 
 # ---------------------------------------------------------------- rerank
@@ -530,7 +632,11 @@ def info_response(info: model_pb2.GetModelInfoResponse) -> JsonObject:
         model_type = {"embedding": {"pooling": info.pooling or None}}
     elif info.kind == model_pb2.MODEL_KIND_SPARSE_EMBEDDING:
         model_type = {"embedding": {"pooling": "splade"}}
-    elif info.kind in (model_pb2.MODEL_KIND_RERANKER, model_pb2.MODEL_KIND_LLM_RERANKER):
+    elif info.kind in (
+        model_pb2.MODEL_KIND_RERANKER,
+        model_pb2.MODEL_KIND_LLM_RERANKER,
+        model_pb2.MODEL_KIND_COLBERT,
+    ):
         model_type = {"reranker": {"id2label": id2label, "label2id": label2id}}
     elif info.kind == model_pb2.MODEL_KIND_CLASSIFIER:
         model_type = {"classifier": {"id2label": id2label, "label2id": label2id}}
@@ -552,6 +658,9 @@ def info_response(info: model_pb2.GetModelInfoResponse) -> JsonObject:
         "architecture": info.architecture,
         "pooling": info.pooling or None,
         "embedding_dimensions": info.embedding_dimensions or None,
+        "outputs": [
+            _enum_name("EMBEDDING_OUTPUT_", embed_pb2.EmbeddingOutput.Name(o)) for o in info.outputs
+        ],
         "prompt_names": list(info.prompt_names),
         "max_input_length": info.max_input_length,
         "max_batch_tokens": info.max_batch_tokens,

@@ -125,6 +125,12 @@ class Upstream:
         self.similarity: Rpc[embed_pb2.SimilarityRequest, embed_pb2.SimilarityResponse] = Rpc(
             channel, _path(embed, "Similarity"), embed_pb2.SimilarityResponse
         )
+        self.encode: Rpc[embed_pb2.EncodeRequest, embed_pb2.EncodeResponse] = Rpc(
+            channel, _path(embed, "Encode"), embed_pb2.EncodeResponse
+        )
+        self.embed_tokens: Rpc[embed_pb2.EmbedTokensRequest, embed_pb2.EmbedTokensResponse] = Rpc(
+            channel, _path(embed, "EmbedTokens"), embed_pb2.EmbedTokensResponse
+        )
         self.classify: Rpc[classify_pb2.ClassifyRequest, classify_pb2.ClassifyResponse] = Rpc(
             channel, _path(classify, "Classify"), classify_pb2.ClassifyResponse
         )

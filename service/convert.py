@@ -7,19 +7,33 @@ not know); everything else is validated by the core.
 
 from __future__ import annotations
 
+import numpy as np
+
 from ember.engines.cpu_features import CpuFeatures
 from ember.engines.errors import InvalidInputError
 from ember.engines.ner import AggregationStrategy
+from ember.engines.quantize import Precision, Quantized
 from ember.engines.scores import LabelScore
 from ember.engines.selfcheck import SelfCheckResult
-from ember.engines.types import ModelInfo, ModelKind, Task, TokenInfo, TruncationSide
+from ember.engines.types import (
+    EmbeddingOutput,
+    FloatArray,
+    ModelInfo,
+    ModelKind,
+    Task,
+    TokenInfo,
+    TruncationSide,
+)
 from ember.service.jobs import (
+    Chunking,
     ClassifyJob,
     ClassifyResult,
     DecodeJob,
     EmbedItem,
     EmbedJob,
     EmbedResult,
+    EncodeJob,
+    EncodeResult,
     RerankJob,
     RerankResult,
     SimilarityJob,
@@ -29,6 +43,7 @@ from ember.service.jobs import (
     TokenizeJob,
     TokensJob,
     TokensResult,
+    TokenStatesResult,
     Truncation,
     Usage,
 )
@@ -72,7 +87,27 @@ _KINDS = {
     ModelKind.CLASSIFIER: model_pb2.MODEL_KIND_CLASSIFIER,
     ModelKind.TOKEN_CLASSIFIER: model_pb2.MODEL_KIND_TOKEN_CLASSIFIER,
     ModelKind.LLM_RERANKER: model_pb2.MODEL_KIND_LLM_RERANKER,
+    ModelKind.COLBERT: model_pb2.MODEL_KIND_COLBERT,
 }
+
+_PRECISIONS = {
+    embed_pb2.EMBEDDING_PRECISION_UNSPECIFIED: Precision.FLOAT32,
+    embed_pb2.EMBEDDING_PRECISION_FLOAT32: Precision.FLOAT32,
+    embed_pb2.EMBEDDING_PRECISION_INT8: Precision.INT8,
+    embed_pb2.EMBEDDING_PRECISION_UINT8: Precision.UINT8,
+    embed_pb2.EMBEDDING_PRECISION_BINARY: Precision.BINARY,
+    embed_pb2.EMBEDDING_PRECISION_UBINARY: Precision.UBINARY,
+}
+_PRECISION_NUMBERS = {
+    v: k for k, v in _PRECISIONS.items() if k != embed_pb2.EMBEDDING_PRECISION_UNSPECIFIED
+}
+
+_OUTPUTS = {
+    embed_pb2.EMBEDDING_OUTPUT_DENSE: EmbeddingOutput.DENSE,
+    embed_pb2.EMBEDDING_OUTPUT_SPARSE: EmbeddingOutput.SPARSE,
+    embed_pb2.EMBEDDING_OUTPUT_MULTI_VECTOR: EmbeddingOutput.MULTI_VECTOR,
+}
+_OUTPUT_NUMBERS = {v: k for k, v in _OUTPUTS.items()}
 
 _FORMATS = {
     embed_pb2.EMBEDDING_FORMAT_UNSPECIFIED,
@@ -107,20 +142,75 @@ def _embed_inputs(inputs: list[embed_pb2.EmbedInput]) -> list[EmbedItem]:
 
 
 def embed_job(req: embed_pb2.EmbedRequest) -> EmbedJob:
-    """An Embed request as a job."""
+    """An Embed request as a job; an unknown format or precision number, or ranges whose
+    minimums and maximums differ in count, are INVALID_ARGUMENT."""
     if req.format not in _FORMATS:
         raise InvalidInputError(f"unknown embedding format {req.format}")
+    precision = _PRECISIONS.get(req.precision)
+    if precision is None:
+        raise InvalidInputError(f"unknown embedding precision {req.precision}", field="precision")
     return EmbedJob(
         inputs=_embed_inputs(list(req.inputs)),
         normalize=req.normalize if req.HasField("normalize") else True,
         dimensions=req.dimensions if req.HasField("dimensions") else None,
         truncation=truncation(req.truncation),
         prompt_name=req.prompt_name or None,
+        precision=precision,
+        ranges=_ranges(req.ranges) if req.HasField("ranges") else None,
     )
+
+
+def _ranges(msg: embed_pb2.QuantizationRanges) -> np.ndarray[tuple[int, int], np.dtype[np.float32]]:
+    if len(msg.min) != len(msg.max):
+        raise InvalidInputError(
+            f"ranges has {len(msg.min)} minimums and {len(msg.max)} maximums; they must pair up",
+            field="ranges",
+            reason="bad_ranges",
+        )
+    return np.array([list(msg.min), list(msg.max)], dtype=np.float32)
 
 
 def embed_sparse_job(req: embed_pb2.EmbedSparseRequest) -> EmbedJob:
     """An EmbedSparse request as a job."""
+    return EmbedJob(
+        inputs=_embed_inputs(list(req.inputs)),
+        truncation=truncation(req.truncation),
+        prompt_name=req.prompt_name or None,
+    )
+
+
+def encode_job(req: embed_pb2.EncodeRequest) -> EncodeJob:
+    """An Encode request as a job; an unknown output number is INVALID_ARGUMENT."""
+    outputs = set()
+    for number in req.outputs:
+        output = _OUTPUTS.get(number)
+        if output is None:
+            valid = ", ".join(embed_pb2.EmbeddingOutput.Name(k) for k in sorted(_OUTPUTS))
+            raise InvalidInputError(
+                f"unknown output {number}; expected one of {valid}", field="outputs"
+            )
+        outputs.add(output)
+    return EncodeJob(
+        inputs=_embed_inputs(list(req.inputs)),
+        outputs=frozenset(outputs),
+        query=req.query,
+        chunking=(
+            Chunking(
+                size=req.chunking.size or None,
+                overlap=req.chunking.overlap,
+                mean=req.chunking.mean,
+            )
+            if req.HasField("chunking")
+            else None
+        ),
+        normalize=req.normalize if req.HasField("normalize") else True,
+        truncation=truncation(req.truncation),
+        prompt_name=req.prompt_name or None,
+    )
+
+
+def embed_tokens_job(req: embed_pb2.EmbedTokensRequest) -> EmbedJob:
+    """An EmbedTokens request as a job."""
     return EmbedJob(
         inputs=_embed_inputs(list(req.inputs)),
         truncation=truncation(req.truncation),
@@ -223,7 +313,9 @@ def embed_response(
         usage=_usage(result.usage), timing=_timing(result.timing), model=model
     )
     vectors = result.vectors
-    if fmt == embed_pb2.EMBEDDING_FORMAT_MATRIX:
+    if result.quantized is not None:
+        response.quantized.CopyFrom(quantized_matrix(result.quantized))
+    elif fmt == embed_pb2.EMBEDDING_FORMAT_MATRIX:
         rows, cols = vectors.shape
         response.matrix.rows, response.matrix.cols = rows, cols
         response.matrix.float32_le = vectors.astype("<f4", copy=False).tobytes()
@@ -233,6 +325,22 @@ def embed_response(
     else:
         response.embeddings.extend(embed_pb2.Embedding(values=row) for row in vectors.tolist())
     return response
+
+
+def quantized_matrix(quantized: Quantized) -> embed_pb2.QuantizedMatrix:
+    """Quantized vectors as one block (int8 as two's complement bytes)."""
+    rows, cols = quantized.data.shape
+    msg = embed_pb2.QuantizedMatrix(
+        precision=_PRECISION_NUMBERS[quantized.precision],
+        rows=rows,
+        cols=cols,
+        data=quantized.data.tobytes(),
+        dimensions=quantized.dimensions,
+    )
+    if quantized.ranges is not None:
+        msg.ranges.min.extend(quantized.ranges[0].tolist())
+        msg.ranges.max.extend(quantized.ranges[1].tolist())
+    return msg
 
 
 def similarity_response(result: SimilarityResult, model: str) -> embed_pb2.SimilarityResponse:
@@ -256,6 +364,55 @@ def embed_sparse_response(result: SparseResult, model: str) -> embed_pb2.EmbedSp
         timing=_timing(result.timing),
         model=model,
     )
+
+
+def _matrix(values: FloatArray) -> embed_pb2.FloatMatrix:
+    rows, cols = values.shape
+    return embed_pb2.FloatMatrix(
+        rows=rows, cols=cols, float32_le=values.astype("<f4", copy=False).tobytes()
+    )
+
+
+def encode_response(result: EncodeResult, model: str) -> embed_pb2.EncodeResponse:
+    """The Encode answer: each output asked for, as one block (dense) or one block per input."""
+    response = embed_pb2.EncodeResponse(
+        usage=_usage(result.usage), timing=_timing(result.timing), model=model
+    )
+    if result.dense is not None:
+        response.dense.CopyFrom(_matrix(result.dense))
+    if result.sparse is not None:
+        response.sparse.extend(
+            embed_pb2.SparseEmbedding(indices=idx.tolist(), values=val.tolist())
+            for idx, val in zip(*result.sparse, strict=True)
+        )
+    if result.multi is not None:
+        response.multi_vectors.extend(_matrix(m) for m in result.multi)
+    if result.chunks is not None:
+        response.chunks.extend(
+            embed_pb2.ChunkSpan(input=i, start=s, end=e) for i, s, e in result.chunks
+        )
+    return response
+
+
+def embed_tokens_response(result: TokenStatesResult, model: str) -> embed_pb2.EmbedTokensResponse:
+    """The EmbedTokens answer: per input one float32 block and its tokens' ids and offsets."""
+    response = embed_pb2.EmbedTokensResponse(
+        usage=_usage(result.usage), timing=_timing(result.timing), model=model
+    )
+    for states, enc in zip(result.states, result.encodings, strict=True):
+        rows, cols = states.shape
+        item = response.results.add()
+        item.states.rows, item.states.cols = rows, cols
+        item.states.float32_le = states.astype("<f4", copy=False).tobytes()
+        item.token_ids.extend(enc.ids)
+        if enc.offsets is not None:
+            item.starts.extend(start for start, _ in enc.offsets)
+            item.ends.extend(end for _, end in enc.offsets)
+        else:
+            item.starts.extend([0] * rows)
+            item.ends.extend([0] * rows)
+        item.special.extend(enc.special if enc.special is not None else [False] * rows)
+    return response
 
 
 def classify_response(result: ClassifyResult, model: str) -> classify_pb2.ClassifyResponse:
@@ -367,4 +524,5 @@ def model_info_response(
         server_version=version,
         cpu=model_pb2.CpuInfo(isa=cpu.isa, model_name=cpu.model_name, flags=cpu.ordered_flags()),
         precision_check=precision_check,
+        outputs=sorted(_OUTPUT_NUMBERS[o] for o in info.outputs),
     )

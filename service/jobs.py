@@ -6,18 +6,25 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ember.engines.ner import AggregationStrategy, TokenPrediction
+from ember.engines.quantize import Precision, Quantized
 from ember.engines.scores import LabelScore, Ranked
-from ember.engines.types import FloatArray, IntArray, TruncationSide
+from ember.engines.types import EmbeddingOutput, Encoding, FloatArray, IntArray, TruncationSide
 
 __all__ = [
     "AggregationStrategy",
+    "Chunking",
     "ClassifyJob",
     "ClassifyResult",
     "DecodeJob",
     "EmbedItem",
     "EmbedJob",
     "EmbedResult",
+    "EmbeddingOutput",
+    "EncodeJob",
+    "EncodeResult",
     "LabelScore",
+    "Precision",
+    "Quantized",
     "Ranked",
     "RerankJob",
     "RerankResult",
@@ -26,6 +33,7 @@ __all__ = [
     "SparseResult",
     "Timing",
     "TokenPrediction",
+    "TokenStatesResult",
     "TokenizeJob",
     "TokensJob",
     "TokensResult",
@@ -55,6 +63,34 @@ class EmbedJob:
     dimensions: int | None = None
     truncation: Truncation = field(default_factory=Truncation)
     prompt_name: str | None = None
+    #: Dense only: quantize the vectors (after ``dimensions`` and ``normalize``).
+    precision: Precision = Precision.FLOAT32
+    #: int8/uint8 only: the ``(2, dim)`` [min; max] per dimension; None = over the batch.
+    ranges: FloatArray | None = None
+
+
+@dataclass(frozen=True)
+class Chunking:
+    """Long texts cut into windows of ``size`` tokens (None: the model's maximum) overlapping
+    by ``overlap``; ``mean`` answers one result per input instead of one per window."""
+
+    size: int | None = None
+    overlap: int = 0
+    mean: bool = False
+
+
+@dataclass(frozen=True)
+class EncodeJob:
+    """Several outputs (dense, sparse, multi-vector) of a batch of inputs, from one forward."""
+
+    inputs: list[EmbedItem]
+    outputs: frozenset[EmbeddingOutput]
+    normalize: bool = True
+    truncation: Truncation = field(default_factory=Truncation)
+    prompt_name: str | None = None
+    #: ColBERT models: encode as queries (else documents).
+    query: bool = False
+    chunking: Chunking | None = None
 
 
 @dataclass(frozen=True)
@@ -134,11 +170,13 @@ class Timing:
 
 @dataclass(frozen=True)
 class EmbedResult:
-    """Dense vectors, one row per input, float32, already normalized/truncated as asked."""
+    """Dense vectors, one row per input, float32, already normalized/truncated as asked;
+    ``quantized`` holds them quantized when the job asked for another precision."""
 
     vectors: FloatArray
     usage: Usage
     timing: Timing
+    quantized: Quantized | None = None
 
 
 @dataclass(frozen=True)
@@ -156,6 +194,32 @@ class SparseResult:
 
     indices: list[IntArray]
     values: list[FloatArray]
+    usage: Usage
+    timing: Timing
+
+
+@dataclass(frozen=True)
+class EncodeResult:
+    """Per output asked for, one result per input; None for outputs not asked for.
+    ``sparse`` is (indices, values) per input; ``multi`` one ``(vectors, dim)`` matrix per
+    input."""
+
+    dense: FloatArray | None
+    sparse: tuple[list[IntArray], list[FloatArray]] | None
+    multi: list[FloatArray] | None
+    usage: Usage
+    timing: Timing
+    #: With chunking: per window, (input index, start char, end char).
+    chunks: list[tuple[int, int, int]] | None = None
+
+
+@dataclass(frozen=True)
+class TokenStatesResult:
+    """Per input, its ``(tokens, hidden)`` last hidden states and the encoding they belong to
+    (ids, and offsets/special marks for text inputs)."""
+
+    states: list[FloatArray]
+    encodings: list[Encoding]
     usage: Usage
     timing: Timing
 

@@ -35,6 +35,8 @@ from ember.engines.types import (
     EngineOutput,
     FloatArray,
     IntArray,
+    ItemsOutput,
+    Outputs,
     SparseOutput,
     TokenLogitsOutput,
     VectorOutput,
@@ -51,7 +53,7 @@ BACKGROUND_BUDGET_SHARE = 8
 
 #: One input's engine output: a row (embedding or logits), a token-logits matrix, or a sparse
 #: vector as (indices, values).
-ItemValue = FloatArray | tuple[IntArray, FloatArray]
+ItemValue = FloatArray | tuple[IntArray, FloatArray] | Outputs
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +110,8 @@ def _split(output: EngineOutput, count: int) -> list[ItemValue]:
         values = list(output.logits)
     elif isinstance(output, SparseOutput):
         values = list(zip(output.indices, output.values, strict=True))
+    elif isinstance(output, ItemsOutput):
+        values = list(output.values)
     else:  # pragma: no cover - typing makes this unreachable
         raise EngineError(f"engine returned an unknown output type {type(output).__name__}")
     if len(values) != count:

@@ -24,8 +24,10 @@ from ember.service.drain import Drain
 from ember.service.models import ModelsHandle
 from ember.service.tasks.classify import CLASSIFY
 from ember.service.tasks.embed import EMBED, SIMILARITY
+from ember.service.tasks.encode import ENCODE
 from ember.service.tasks.rerank import RERANK
 from ember.service.tasks.sparse import SPARSE
+from ember.service.tasks.token_states import TOKEN_STATES
 from ember.service.tasks.tokens import TOKENS
 from ember.v1 import (
     admin_pb2,
@@ -95,6 +97,20 @@ class EmbedServicer(_TaskServicer, embed_pb2_grpc.EmbedServiceServicer):
         core = self._core(request.model)
         result = await core.run(SIMILARITY, convert.similarity_job(request))
         return convert.similarity_response(result, core.info.model_id)
+
+    async def Encode(
+        self, request: embed_pb2.EncodeRequest, context: Ctx
+    ) -> embed_pb2.EncodeResponse:
+        core = self._core(request.model)
+        result = await core.run(ENCODE, convert.encode_job(request))
+        return convert.encode_response(result, core.info.model_id)
+
+    async def EmbedTokens(
+        self, request: embed_pb2.EmbedTokensRequest, context: Ctx
+    ) -> embed_pb2.EmbedTokensResponse:
+        core = self._core(request.model)
+        result = await core.run(TOKEN_STATES, convert.embed_tokens_job(request))
+        return convert.embed_tokens_response(result, core.info.model_id)
 
 
 class ClassifyServicer(_TaskServicer, classify_pb2_grpc.ClassifyServiceServicer):

@@ -26,17 +26,19 @@ _KIND_NAMES = {
     ModelKind.CLASSIFIER: "a classifier",
     ModelKind.TOKEN_CLASSIFIER: "a token classifier",
     ModelKind.LLM_RERANKER: "an LLM reranker",
+    ModelKind.COLBERT: "a ColBERT",
 }
 
 
-def require_task(info: ModelInfo, task: Task) -> None:
-    """Refuse a task the loaded model cannot do, saying what it does serve."""
+def require_task(info: ModelInfo, task: Task, rpc: str | None = None) -> None:
+    """Refuse a task the loaded model cannot do, saying what it does serve; ``rpc`` names the
+    call refused when it is not the task's own (e.g. EmbedTokens, which needs Embed)."""
     if task in info.tasks:
         return
     serves = ", ".join(sorted(_TASK_RPC[t] for t in info.tasks))
     raise UnsupportedTaskError(
         f"the loaded model {info.model_id!r} is {_KIND_NAMES[info.kind]} model and cannot serve "
-        f"{_TASK_RPC[task]}; it serves: {serves}"
+        f"{rpc or _TASK_RPC[task]}; it serves: {serves}"
     )
 
 

@@ -385,8 +385,12 @@ def make_tiny_model(
     problem_type: str | None = None,
     pooling: Pooling | None = None,
     seed: int = 0,
+    sizes: dict[str, int] | None = None,
 ) -> Path:
     """Build and save a tiny random model of ``arch`` with ``head``; return its folder (``dst``).
+
+    ``sizes`` overrides the config's shape (``hidden_size``, ``num_hidden_layers``, ...), e.g.
+    for a benchmark at a real model's shape.
 
     ``num_labels``/``id2label``/``problem_type`` configure classification heads (``id2label``
     wins over ``num_labels``). ``pooling`` is the sentence-transformers pooling written for
@@ -413,7 +417,7 @@ def make_tiny_model(
         extra["label2id"] = {v: k for k, v in labels.items()}
         if problem_type is not None:
             extra["problem_type"] = problem_type
-    config = _config(arch, vocab, pad, bos, eos, **extra)
+    config = _config(arch, vocab, pad, bos, eos, **extra, **(sizes or {}))
     torch.manual_seed(seed)
     model = _auto_class(head).from_config(config)
     model.eval()
@@ -422,4 +426,100 @@ def make_tiny_model(
     if head == "embedding" or (head == "causal-lm" and pooling is not None):
         chosen = pooling or (Pooling.LAST_TOKEN if is_decoder else Pooling.MEAN)
         write_sentence_transformers_files(dst, pooling=chosen, hidden_size=config.hidden_size)
+    return dst
+
+
+def make_tiny_m3(
+    dst: Path, *, colbert_dim: int = 24, seed: int = 0, sizes: dict[str, int] | None = None
+) -> Path:
+    """A tiny random BGE-M3 in FlagEmbedding's ``BGEM3FlagModel`` layout: an XLM-R encoder
+    (unigram tokenizer) with CLS pooling + Normalize, and ``colbert_linear.pt``
+    (``Linear(hidden, colbert_dim)``) and ``sparse_linear.pt`` (``Linear(hidden, 1)``) beside it."""
+    import torch
+
+    dst = make_tiny_model(
+        dst, arch="xlm-roberta", head="embedding", pooling=Pooling.CLS, seed=seed, sizes=sizes
+    )
+    hidden = int(json.loads((dst / "config.json").read_text())["hidden_size"])
+    torch.manual_seed(seed + 1)
+    colbert = torch.nn.Linear(hidden, colbert_dim)
+    sparse = torch.nn.Linear(hidden, 1)
+    with torch.no_grad():  # a positive bias: most tokens get a weight above zero
+        sparse.bias.fill_(0.5)
+    torch.save(colbert.state_dict(), dst / "colbert_linear.pt")
+    torch.save(sparse.state_dict(), dst / "sparse_linear.pt")
+    return dst
+
+
+#: PyLate's default document skip-list: the ASCII punctuation characters.
+PUNCTUATION = list("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
+
+
+def make_tiny_colbert(
+    dst: Path,
+    *,
+    dim: int = 16,
+    query_length: int = 16,
+    document_length: int = 48,
+    attend_to_expansion_tokens: bool = False,
+    seed: int = 0,
+) -> Path:
+    """A tiny random ColBERT in PyLate's layout: a BERT encoder whose tokenizer has the
+    ``[Q] `` / ``[D] `` prefix tokens added, a bias-free ``pylate.models.Dense.Dense`` projection
+    to ``dim`` in ``1_Dense``, and PyLate's settings in ``config_sentence_transformers.json``."""
+    import torch
+    import transformers
+    from safetensors.torch import save_file
+
+    dst = Path(dst)
+    make_tiny_model(dst, arch="bert", head="embedding", seed=seed)
+    for name in ("modules.json", "sentence_bert_config.json", "config_sentence_transformers.json"):
+        (dst / name).unlink(missing_ok=True)
+    for folder in ("1_Pooling", "2_Normalize"):
+        shutil.rmtree(dst / folder, ignore_errors=True)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(str(dst))
+    tokenizer.add_tokens(["[Q] ", "[D] "])
+    tokenizer.save_pretrained(str(dst))
+    model = transformers.AutoModel.from_pretrained(str(dst))
+    torch.manual_seed(seed + 1)
+    model.resize_token_embeddings(len(tokenizer))
+    model.save_pretrained(str(dst))
+    hidden = int(model.config.hidden_size)
+    (dst / "1_Dense").mkdir()
+    (dst / "1_Dense" / "config.json").write_text(
+        json.dumps(
+            {
+                "in_features": hidden,
+                "out_features": dim,
+                "bias": False,
+                "activation_function": "torch.nn.modules.linear.Identity",
+                "use_residual": False,
+            }
+        )
+    )
+    save_file(
+        {"linear.weight": torch.randn(dim, hidden) * 0.2},
+        str(dst / "1_Dense" / "model.safetensors"),
+    )
+    modules = [
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "name": "1", "path": "1_Dense", "type": "pylate.models.Dense.Dense"},
+    ]
+    (dst / "modules.json").write_text(json.dumps(modules))
+    (dst / "sentence_bert_config.json").write_text(
+        json.dumps({"max_seq_length": document_length - 1, "do_lower_case": False})
+    )
+    settings = {
+        "query_prefix": "[Q] ",
+        "document_prefix": "[D] ",
+        "query_length": query_length,
+        "document_length": document_length,
+        "attend_to_expansion_tokens": attend_to_expansion_tokens,
+        "skiplist_words": PUNCTUATION,
+        "do_query_expansion": True,
+        "similarity_fn_name": "MaxSim",
+        "prompts": {},
+        "default_prompt_name": None,
+    }
+    (dst / "config_sentence_transformers.json").write_text(json.dumps(settings))
     return dst

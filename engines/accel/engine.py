@@ -31,6 +31,7 @@ from ember.engines.accel.model import (
 )
 from ember.engines.accel.packing import DevicePack, DeviceStager, pack_encodings
 from ember.engines.accel.pooling import first_tokens, last_tokens, pool_packed
+from ember.engines.batches import with_token_states
 from ember.engines.config import EngineConfig
 from ember.engines.errors import EngineError, ModelLoadError
 from ember.engines.model_folder import ModelFolder, inspect_model_folder
@@ -332,7 +333,10 @@ class PackedEngine(TorchEngine):
             hidden = packed(pack)
             kind = self._kind
             if kind is ModelKind.EMBEDDING:
-                return VectorOutput(self._embed_packed(hidden, pack))
+                rows = self._embed_packed(hidden, pack)
+                return with_token_states(
+                    batch, rows, lambda: np.split(_numpy(hidden), host.cu_seqlens[1:-1])
+                )
             if kind in (ModelKind.CLASSIFIER, ModelKind.RERANKER):
                 return VectorOutput(_numpy(self._classify_packed(hidden, pack)))
             if kind is ModelKind.TOKEN_CLASSIFIER:

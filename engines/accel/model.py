@@ -62,6 +62,8 @@ def packed_support(folder: ModelFolder) -> str | None:
     """None when the packed engine runs ``folder``, else the reason it does not."""
     model_type = folder.model_type
     config = folder.config
+    if folder.m3_heads is not None:
+        return "BGE-M3's sparse and multi-vector heads run on the padded torch engine"
     if model_type in ENCODER_TYPES:
         if folder.kind not in _ENCODER_KINDS:
             return f"{folder.kind.value} {model_type} models run on the padded torch engine"

@@ -93,8 +93,10 @@ class TaskSpec(abc.ABC, Generic[J, R]):
 
 def dense(result: ItemResult) -> FloatArray:
     """One input's output as an array (a row or a token matrix), never a sparse pair."""
-    if isinstance(result.value, tuple):
-        raise EngineError("the engine returned a sparse vector where a dense output was expected")
+    if not isinstance(result.value, np.ndarray):
+        raise EngineError(
+            f"the engine returned {type(result.value).__name__} where an array was expected"
+        )
     return result.value
 
 

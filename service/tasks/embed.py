@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ember.engines import vectors
+from ember.engines import quantize, vectors
 from ember.engines.errors import InvalidInputError
 from ember.engines.types import Encoding, Task
 from ember.service import cost, validate
@@ -14,9 +14,10 @@ from ember.service.jobs import EmbedItem, EmbedJob, EmbedResult, SimilarityJob, 
 from ember.service.tasks.base import ModelContext, Ran, TaskSpec, encode_parts
 
 
-def check_inputs(job: EmbedJob, ctx: ModelContext, task: Task) -> None:
-    """The checks every embedding task makes (dense or sparse)."""
-    validate.require_task(ctx.info, task)
+def check_inputs(job: EmbedJob, ctx: ModelContext, task: Task, rpc: str | None = None) -> None:
+    """The checks every embedding task makes (dense, sparse, token states); ``rpc`` names the
+    call in a refusal when it is not ``task``'s own."""
+    validate.require_task(ctx.info, task, rpc)
     validate.check_count(len(job.inputs), ctx.limits.max_client_batch_size)
 
 
@@ -57,6 +58,16 @@ class EmbedTask(TaskSpec[EmbedJob, EmbedResult]):
         check_inputs(job, ctx, Task.EMBED)
         validate.check_dimensions(job.dimensions, ctx.info)
         validate.resolve_prompt(job.prompt_name, ctx.info)
+        if job.ranges is not None:
+            if not job.precision.scalar:
+                raise InvalidInputError(
+                    f"ranges apply to the int8 and uint8 precisions, not {job.precision.value}",
+                    field="ranges",
+                    reason="bad_ranges",
+                )
+            quantize.check_ranges(job.ranges, job.dimensions or ctx.info.embedding_dim)
+        elif job.precision.scalar:
+            quantize.check_batch(len(job.inputs))
 
     def cost_us(self, job: EmbedJob, ctx: ModelContext) -> float:
         return inputs_cost_us(job, ctx)
@@ -67,7 +78,10 @@ class EmbedTask(TaskSpec[EmbedJob, EmbedResult]):
     def head(self, job: EmbedJob, ctx: ModelContext, ran: Ran) -> EmbedResult:
         rows = ran.rows(ctx.info.embedding_dim)
         out = vectors.postprocess(rows, normalize_rows=job.normalize, dimensions=job.dimensions)
-        return EmbedResult(vectors=out, usage=ran.usage, timing=ran.timing)
+        quantized = None
+        if job.precision is not quantize.Precision.FLOAT32:
+            quantized = quantize.quantize(out, job.precision, job.ranges)
+        return EmbedResult(vectors=out, usage=ran.usage, timing=ran.timing, quantized=quantized)
 
 
 class SimilarityTask(TaskSpec[SimilarityJob, SimilarityResult]):

@@ -8,22 +8,31 @@ from ember.engines.types import Encoding, Task
 from ember.service import cost, validate
 from ember.service.jobs import RerankJob, RerankResult
 from ember.service.tasks.base import ModelContext, Ran, TaskSpec
+from ember.service.tasks.maxsim import MAXSIM_RERANK
 
 
 class RerankTask(TaskSpec[RerankJob, RerankResult]):
-    """Each text is scored as the pair (query, text); the ranking is cut to ``top_n``."""
+    """Each text is scored as the pair (query, text); the ranking is cut to ``top_n``. On a
+    ColBERT model every step is late interaction's (:data:`MAXSIM_RERANK`)."""
 
     def check(self, job: RerankJob, ctx: ModelContext) -> None:
+        if ctx.info.colbert is not None:
+            MAXSIM_RERANK.check(job, ctx)
+            return
         validate.require_task(ctx.info, Task.RERANK)
         validate.check_query(job.query)
         validate.check_count(len(job.texts), ctx.limits.max_client_batch_size, "texts")
         validate.check_top_n(job.top_n)
 
     def cost_us(self, job: RerankJob, ctx: ModelContext) -> float:
+        if ctx.info.colbert is not None:
+            return MAXSIM_RERANK.cost_us(job, ctx)
         # Every pair tokenizes the query again.
         return cost.text_cost_us(job.texts) + cost.US_PER_CHAR * len(job.query) * len(job.texts)
 
     def encode(self, job: RerankJob, ctx: ModelContext) -> list[Encoding]:
+        if ctx.info.colbert is not None:
+            return MAXSIM_RERANK.encode(job, ctx)
         truncate, side = ctx.truncation(job.truncation)
         pairs = [(job.query, text) for text in job.texts]
         try:
@@ -32,6 +41,8 @@ class RerankTask(TaskSpec[RerankJob, RerankResult]):
             raise _in_rerank_terms(exc) from exc
 
     def head(self, job: RerankJob, ctx: ModelContext, ran: Ran) -> RerankResult:
+        if ctx.info.colbert is not None:
+            return MAXSIM_RERANK.head(job, ctx, ran)
         rows = ran.rows()
         ranks = scores.rank(rows, raw_scores=job.raw_scores, top_n=job.top_n)
         texts = [job.texts[r.index] for r in ranks] if job.return_text else None

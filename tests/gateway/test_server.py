@@ -138,6 +138,8 @@ ROUTES = {
     ("post", "/predict_tokens"),
     ("post", "/embed"),
     ("post", "/embed_sparse"),
+    ("post", "/embed_all"),
+    ("post", "/encode"),
     ("post", "/tokenize"),
     ("post", "/decode"),
     ("post", "/similarity"),

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from ember.v1 import common_pb2 as ember_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14\x65mber/v1/embed.proto\x12\x08\x65mber.v1\x1a\x15\x65mber/v1/common.proto\"\x17\n\x08TokenIds\x12\x0b\n\x03ids\x18\x01 \x03(\x03\"P\n\nEmbedInput\x12\x0e\n\x04text\x18\x01 \x01(\tH\x00\x12\'\n\ttoken_ids\x18\x02 \x01(\x0b\x32\x12.ember.v1.TokenIdsH\x00\x42\t\n\x07\x63ontent\"=\n\x0b\x46loatMatrix\x12\x0c\n\x04rows\x18\x01 \x01(\r\x12\x0c\n\x04\x63ols\x18\x02 \x01(\r\x12\x12\n\nfloat32_le\x18\x03 \x01(\x0c\"\xfb\x01\n\x0c\x45mbedRequest\x12$\n\x06inputs\x18\x01 \x03(\x0b\x32\x14.ember.v1.EmbedInput\x12\x16\n\tnormalize\x18\x02 \x01(\x08H\x00\x88\x01\x01\x12\x17\n\ndimensions\x18\x03 \x01(\x05H\x01\x88\x01\x01\x12(\n\ntruncation\x18\x04 \x01(\x0b\x32\x14.ember.v1.Truncation\x12\x13\n\x0bprompt_name\x18\x05 \x01(\t\x12)\n\x06\x66ormat\x18\x06 \x01(\x0e\x32\x19.ember.v1.EmbeddingFormat\x12\r\n\x05model\x18\x07 \x01(\tB\x0c\n\n_normalizeB\r\n\x0b_dimensions\"/\n\tEmbedding\x12\x0e\n\x06values\x18\x01 \x03(\x02\x12\x12\n\nfloat32_le\x18\x02 \x01(\x0c\"\xb0\x01\n\rEmbedResponse\x12\'\n\nembeddings\x18\x01 \x03(\x0b\x32\x13.ember.v1.Embedding\x12\x1e\n\x05usage\x18\x02 \x01(\x0b\x32\x0f.ember.v1.Usage\x12 \n\x06timing\x18\x03 \x01(\x0b\x32\x10.ember.v1.Timing\x12\r\n\x05model\x18\x04 \x01(\t\x12%\n\x06matrix\x18\x05 \x01(\x0b\x32\x15.ember.v1.FloatMatrix\"O\n\x12\x45mbedStreamRequest\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\x12\'\n\x07request\x18\x02 \x01(\x0b\x32\x16.ember.v1.EmbedRequest\"\x85\x01\n\x13\x45mbedStreamResponse\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\x12+\n\x08response\x18\x02 \x01(\x0b\x32\x17.ember.v1.EmbedResponseH\x00\x12%\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x14.ember.v1.BatchErrorH\x00\x42\x08\n\x06result\"\x88\x01\n\x12\x45mbedSparseRequest\x12$\n\x06inputs\x18\x01 \x03(\x0b\x32\x14.ember.v1.EmbedInput\x12(\n\ntruncation\x18\x02 \x01(\x0b\x32\x14.ember.v1.Truncation\x12\x13\n\x0bprompt_name\x18\x03 \x01(\t\x12\r\n\x05model\x18\x04 \x01(\t\"2\n\x0fSparseEmbedding\x12\x0f\n\x07indices\x18\x01 \x03(\r\x12\x0e\n\x06values\x18\x02 \x03(\x02\"\x95\x01\n\x13\x45mbedSparseResponse\x12-\n\nembeddings\x18\x01 \x03(\x0b\x32\x19.ember.v1.SparseEmbedding\x12\x1e\n\x05usage\x18\x02 \x01(\x0b\x32\x0f.ember.v1.Usage\x12 \n\x06timing\x18\x03 \x01(\x0b\x32\x10.ember.v1.Timing\x12\r\n\x05model\x18\x04 \x01(\t\"\x8d\x01\n\x11SimilarityRequest\x12\x17\n\x0fsource_sentence\x18\x01 \x01(\t\x12\x11\n\tsentences\x18\x02 \x03(\t\x12(\n\ntruncation\x18\x03 \x01(\x0b\x32\x14.ember.v1.Truncation\x12\x13\n\x0bprompt_name\x18\x04 \x01(\t\x12\r\n\x05model\x18\x05 \x01(\t\"u\n\x12SimilarityResponse\x12\x0e\n\x06scores\x18\x01 \x03(\x02\x12\x1e\n\x05usage\x18\x02 \x01(\x0b\x32\x0f.ember.v1.Usage\x12 \n\x06timing\x18\x03 \x01(\x0b\x32\x10.ember.v1.Timing\x12\r\n\x05model\x18\x04 \x01(\t*\x8d\x01\n\x0f\x45mbeddingFormat\x12 \n\x1c\x45MBEDDING_FORMAT_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x45MBEDDING_FORMAT_FLOAT\x10\x01\x12\x1f\n\x1b\x45MBEDDING_FORMAT_FLOAT32_LE\x10\x02\x12\x1b\n\x17\x45MBEDDING_FORMAT_MATRIX\x10\x03\x32\xad\x02\n\x0c\x45mbedService\x12\x38\n\x05\x45mbed\x12\x16.ember.v1.EmbedRequest\x1a\x17.ember.v1.EmbedResponse\x12N\n\x0b\x45mbedStream\x12\x1c.ember.v1.EmbedStreamRequest\x1a\x1d.ember.v1.EmbedStreamResponse(\x01\x30\x01\x12J\n\x0b\x45mbedSparse\x12\x1c.ember.v1.EmbedSparseRequest\x1a\x1d.ember.v1.EmbedSparseResponse\x12G\n\nSimilarity\x12\x1b.ember.v1.SimilarityRequest\x1a\x1c.ember.v1.SimilarityResponseB~\n\x0c\x63om.ember.v1B\nEmbedProtoP\x01Z8github.com/ember-serve/ember/clients/go/ember/v1;emberv1\xa2\x02\x03\x45XX\xaa\x02\x08\x45mber.V1\xca\x02\x08\x45mber\\V1\xea\x02\tEmber::V1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14\x65mber/v1/embed.proto\x12\x08\x65mber.v1\x1a\x15\x65mber/v1/common.proto\"\x17\n\x08TokenIds\x12\x0b\n\x03ids\x18\x01 \x03(\x03\"P\n\nEmbedInput\x12\x0e\n\x04text\x18\x01 \x01(\tH\x00\x12\'\n\ttoken_ids\x18\x02 \x01(\x0b\x32\x12.ember.v1.TokenIdsH\x00\x42\t\n\x07\x63ontent\".\n\x12QuantizationRanges\x12\x0b\n\x03min\x18\x01 \x03(\x02\x12\x0b\n\x03max\x18\x02 \x03(\x02\"\xae\x01\n\x0fQuantizedMatrix\x12/\n\tprecision\x18\x01 \x01(\x0e\x32\x1c.ember.v1.EmbeddingPrecision\x12\x0c\n\x04rows\x18\x02 \x01(\r\x12\x0c\n\x04\x63ols\x18\x03 \x01(\r\x12\x0c\n\x04\x64\x61ta\x18\x04 \x01(\x0c\x12\x12\n\ndimensions\x18\x05 \x01(\r\x12,\n\x06ranges\x18\x06 \x01(\x0b\x32\x1c.ember.v1.QuantizationRanges\"=\n\x0b\x46loatMatrix\x12\x0c\n\x04rows\x18\x01 \x01(\r\x12\x0c\n\x04\x63ols\x18\x02 \x01(\r\x12\x12\n\nfloat32_le\x18\x03 \x01(\x0c\"\xda\x02\n\x0c\x45mbedRequest\x12$\n\x06inputs\x18\x01 \x03(\x0b\x32\x14.ember.v1.EmbedInput\x12\x16\n\tnormalize\x18\x02 \x01(\x08H\x00\x88\x01\x01\x12\x17\n\ndimensions\x18\x03 \x01(\x05H\x01\x88\x01\x01\x12(\n\ntruncation\x18\x04 \x01(\x0b\x32\x14.ember.v1.Truncation\x12\x13\n\x0bprompt_name\x18\x05 \x01(\t\x12)\n\x06\x66ormat\x18\x06 \x01(\x0e\x32\x19.ember.v1.EmbeddingFormat\x12\r\n\x05model\x18\x07 \x01(\t\x12/\n\tprecision\x18\x08 \x01(\x0e\x32\x1c.ember.v1.EmbeddingPrecision\x12,\n\x06ranges\x18\t \x01(\x0b\x32\x1c.ember.v1.QuantizationRangesB\x0c\n\n_normalizeB\r\n\x0b_dimensions\"/\n\tEmbedding\x12\x0e\n\x06values\x18\x01 \x03(\x02\x12\x12\n\nfloat32_le\x18\x02 \x01(\x0c\"\xde\x01\n\rEmbedResponse\x12\'\n\nembeddings\x18\x01 \x03(\x0b\x32\x13.ember.v1.Embedding\x12\x1e\n\x05usage\x18\x02 \x01(\x0b\x32\x0f.ember.v1.Usage\x12 \n\x06timing\x18\x03 \x01(\x0b\x32\x10.ember.v1.Timing\x12\r\n\x05model\x18\x04 \x01(\t\x12%\n\x06matrix\x18\x05 \x01(\x0b\x32\x15.ember.v1.FloatMatrix\x12,\n\tquantized\x18\x06 \x01(\x0b\x32\x19.ember.v1.QuantizedMatrix\"O\n\x12\x45mbedStreamRequest\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\x12\'\n\x07request\x18\x02 \x01(\x0b\x32\x16.ember.v1.EmbedRequest\"\x85\x01\n\x13\x45mbedStreamResponse\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\x12+\n\x08response\x18\x02 \x01(\x0b\x32\x17.ember.v1.EmbedResponseH\x00\x12%\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x14.ember.v1.BatchErrorH\x00\x42\x08\n\x06result\"\x88\x01\n\x12\x45mbedSparseRequest\x12$\n\x06inputs\x18\x01 \x03(\x0b\x32\x14.ember.v1.EmbedInput\x12(\n\ntruncation\x18\x02 \x01(\x0b\x32\x14.ember.v1.Truncation\x12\x13\n\x0bprompt_name\x18\x03 \x01(\t\x12\r\n\x05model\x18\x04 \x01(\t\"2\n\x0fSparseEmbedding\x12\x0f\n\x07indices\x18\x01 \x03(\r\x12\x0e\n\x06values\x18\x02 \x03(\x02\"\x95\x01\n\x13\x45mbedSparseResponse\x12-\n\nembeddings\x18\x01 \x03(\x0b\x32\x19.ember.v1.SparseEmbedding\x12\x1e\n\x05usage\x18\x02 \x01(\x0b\x32\x0f.ember.v1.Usage\x12 \n\x06timing\x18\x03 \x01(\x0b\x32\x10.ember.v1.Timing\x12\r\n\x05model\x18\x04 \x01(\t\"\x8d\x01\n\x11SimilarityRequest\x12\x17\n\x0fsource_sentence\x18\x01 \x01(\t\x12\x11\n\tsentences\x18\x02 \x03(\t\x12(\n\ntruncation\x18\x03 \x01(\x0b\x32\x14.ember.v1.Truncation\x12\x13\n\x0bprompt_name\x18\x04 \x01(\t\x12\r\n\x05model\x18\x05 \x01(\t\"u\n\x12SimilarityResponse\x12\x0e\n\x06scores\x18\x01 \x03(\x02\x12\x1e\n\x05usage\x18\x02 \x01(\x0b\x32\x0f.ember.v1.Usage\x12 \n\x06timing\x18\x03 \x01(\x0b\x32\x10.ember.v1.Timing\x12\r\n\x05model\x18\x04 \x01(\t\"\x88\x01\n\x12\x45mbedTokensRequest\x12$\n\x06inputs\x18\x01 \x03(\x0b\x32\x14.ember.v1.EmbedInput\x12(\n\ntruncation\x18\x02 \x01(\x0b\x32\x14.ember.v1.Truncation\x12\x13\n\x0bprompt_name\x18\x03 \x01(\t\x12\r\n\x05model\x18\x04 \x01(\t\"z\n\x0fTokenEmbeddings\x12%\n\x06states\x18\x01 \x01(\x0b\x32\x15.ember.v1.FloatMatrix\x12\x11\n\ttoken_ids\x18\x02 \x03(\r\x12\x0e\n\x06starts\x18\x03 \x03(\r\x12\x0c\n\x04\x65nds\x18\x04 \x03(\r\x12\x0f\n\x07special\x18\x05 \x03(\x08\"\x92\x01\n\x13\x45mbedTokensResponse\x12*\n\x07results\x18\x01 \x03(\x0b\x32\x19.ember.v1.TokenEmbeddings\x12\x1e\n\x05usage\x18\x02 \x01(\x0b\x32\x0f.ember.v1.Usage\x12 \n\x06timing\x18\x03 \x01(\x0b\x32\x10.ember.v1.Timing\x12\r\n\x05model\x18\x04 \x01(\t\"\x8a\x02\n\rEncodeRequest\x12$\n\x06inputs\x18\x01 \x03(\x0b\x32\x14.ember.v1.EmbedInput\x12*\n\x07outputs\x18\x02 \x03(\x0e\x32\x19.ember.v1.EmbeddingOutput\x12\x16\n\tnormalize\x18\x03 \x01(\x08H\x00\x88\x01\x01\x12(\n\ntruncation\x18\x04 \x01(\x0b\x32\x14.ember.v1.Truncation\x12\x13\n\x0bprompt_name\x18\x05 \x01(\t\x12\r\n\x05model\x18\x06 \x01(\t\x12\r\n\x05query\x18\x07 \x01(\x08\x12$\n\x08\x63hunking\x18\x08 \x01(\x0b\x32\x12.ember.v1.ChunkingB\x0c\n\n_normalize\"7\n\x08\x43hunking\x12\x0c\n\x04size\x18\x01 \x01(\r\x12\x0f\n\x07overlap\x18\x02 \x01(\r\x12\x0c\n\x04mean\x18\x03 \x01(\x08\"6\n\tChunkSpan\x12\r\n\x05input\x18\x01 \x01(\r\x12\r\n\x05start\x18\x02 \x01(\r\x12\x0b\n\x03\x65nd\x18\x03 \x01(\r\"\x85\x02\n\x0e\x45ncodeResponse\x12$\n\x05\x64\x65nse\x18\x01 \x01(\x0b\x32\x15.ember.v1.FloatMatrix\x12)\n\x06sparse\x18\x02 \x03(\x0b\x32\x19.ember.v1.SparseEmbedding\x12,\n\rmulti_vectors\x18\x03 \x03(\x0b\x32\x15.ember.v1.FloatMatrix\x12\x1e\n\x05usage\x18\x04 \x01(\x0b\x32\x0f.ember.v1.Usage\x12 \n\x06timing\x18\x05 \x01(\x0b\x32\x10.ember.v1.Timing\x12\r\n\x05model\x18\x06 \x01(\t\x12#\n\x06\x63hunks\x18\x07 \x03(\x0b\x32\x13.ember.v1.ChunkSpan*\x8d\x01\n\x0f\x45mbeddingFormat\x12 \n\x1c\x45MBEDDING_FORMAT_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x45MBEDDING_FORMAT_FLOAT\x10\x01\x12\x1f\n\x1b\x45MBEDDING_FORMAT_FLOAT32_LE\x10\x02\x12\x1b\n\x17\x45MBEDDING_FORMAT_MATRIX\x10\x03*\xd8\x01\n\x12\x45mbeddingPrecision\x12#\n\x1f\x45MBEDDING_PRECISION_UNSPECIFIED\x10\x00\x12\x1f\n\x1b\x45MBEDDING_PRECISION_FLOAT32\x10\x01\x12\x1c\n\x18\x45MBEDDING_PRECISION_INT8\x10\x02\x12\x1d\n\x19\x45MBEDDING_PRECISION_UINT8\x10\x03\x12\x1e\n\x1a\x45MBEDDING_PRECISION_BINARY\x10\x04\x12\x1f\n\x1b\x45MBEDDING_PRECISION_UBINARY\x10\x05*\x8f\x01\n\x0f\x45mbeddingOutput\x12 \n\x1c\x45MBEDDING_OUTPUT_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x45MBEDDING_OUTPUT_DENSE\x10\x01\x12\x1b\n\x17\x45MBEDDING_OUTPUT_SPARSE\x10\x02\x12!\n\x1d\x45MBEDDING_OUTPUT_MULTI_VECTOR\x10\x03\x32\xb6\x03\n\x0c\x45mbedService\x12\x38\n\x05\x45mbed\x12\x16.ember.v1.EmbedRequest\x1a\x17.ember.v1.EmbedResponse\x12N\n\x0b\x45mbedStream\x12\x1c.ember.v1.EmbedStreamRequest\x1a\x1d.ember.v1.EmbedStreamResponse(\x01\x30\x01\x12J\n\x0b\x45mbedSparse\x12\x1c.ember.v1.EmbedSparseRequest\x1a\x1d.ember.v1.EmbedSparseResponse\x12G\n\nSimilarity\x12\x1b.ember.v1.SimilarityRequest\x1a\x1c.ember.v1.SimilarityResponse\x12J\n\x0b\x45mbedTokens\x12\x1c.ember.v1.EmbedTokensRequest\x1a\x1d.ember.v1.EmbedTokensResponse\x12;\n\x06\x45ncode\x12\x17.ember.v1.EncodeRequest\x1a\x18.ember.v1.EncodeResponseB~\n\x0c\x63om.ember.v1B\nEmbedProtoP\x01Z8github.com/ember-serve/ember/clients/go/ember/v1;emberv1\xa2\x02\x03\x45XX\xaa\x02\x08\x45mber.V1\xca\x02\x08\x45mber\\V1\xea\x02\tEmber::V1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,34 +33,56 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'ember.v1.embed_pb2', _globa
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\014com.ember.v1B\nEmbedProtoP\001Z8github.com/ember-serve/ember/clients/go/ember/v1;emberv1\242\002\003EXX\252\002\010Ember.V1\312\002\010Ember\\V1\352\002\tEmber::V1'
-  _globals['_EMBEDDINGFORMAT']._serialized_start=1533
-  _globals['_EMBEDDINGFORMAT']._serialized_end=1674
+  _globals['_EMBEDDINGFORMAT']._serialized_start=2957
+  _globals['_EMBEDDINGFORMAT']._serialized_end=3098
+  _globals['_EMBEDDINGPRECISION']._serialized_start=3101
+  _globals['_EMBEDDINGPRECISION']._serialized_end=3317
+  _globals['_EMBEDDINGOUTPUT']._serialized_start=3320
+  _globals['_EMBEDDINGOUTPUT']._serialized_end=3463
   _globals['_TOKENIDS']._serialized_start=57
   _globals['_TOKENIDS']._serialized_end=80
   _globals['_EMBEDINPUT']._serialized_start=82
   _globals['_EMBEDINPUT']._serialized_end=162
-  _globals['_FLOATMATRIX']._serialized_start=164
-  _globals['_FLOATMATRIX']._serialized_end=225
-  _globals['_EMBEDREQUEST']._serialized_start=228
-  _globals['_EMBEDREQUEST']._serialized_end=479
-  _globals['_EMBEDDING']._serialized_start=481
-  _globals['_EMBEDDING']._serialized_end=528
-  _globals['_EMBEDRESPONSE']._serialized_start=531
-  _globals['_EMBEDRESPONSE']._serialized_end=707
-  _globals['_EMBEDSTREAMREQUEST']._serialized_start=709
-  _globals['_EMBEDSTREAMREQUEST']._serialized_end=788
-  _globals['_EMBEDSTREAMRESPONSE']._serialized_start=791
-  _globals['_EMBEDSTREAMRESPONSE']._serialized_end=924
-  _globals['_EMBEDSPARSEREQUEST']._serialized_start=927
-  _globals['_EMBEDSPARSEREQUEST']._serialized_end=1063
-  _globals['_SPARSEEMBEDDING']._serialized_start=1065
-  _globals['_SPARSEEMBEDDING']._serialized_end=1115
-  _globals['_EMBEDSPARSERESPONSE']._serialized_start=1118
-  _globals['_EMBEDSPARSERESPONSE']._serialized_end=1267
-  _globals['_SIMILARITYREQUEST']._serialized_start=1270
-  _globals['_SIMILARITYREQUEST']._serialized_end=1411
-  _globals['_SIMILARITYRESPONSE']._serialized_start=1413
-  _globals['_SIMILARITYRESPONSE']._serialized_end=1530
-  _globals['_EMBEDSERVICE']._serialized_start=1677
-  _globals['_EMBEDSERVICE']._serialized_end=1978
+  _globals['_QUANTIZATIONRANGES']._serialized_start=164
+  _globals['_QUANTIZATIONRANGES']._serialized_end=210
+  _globals['_QUANTIZEDMATRIX']._serialized_start=213
+  _globals['_QUANTIZEDMATRIX']._serialized_end=387
+  _globals['_FLOATMATRIX']._serialized_start=389
+  _globals['_FLOATMATRIX']._serialized_end=450
+  _globals['_EMBEDREQUEST']._serialized_start=453
+  _globals['_EMBEDREQUEST']._serialized_end=799
+  _globals['_EMBEDDING']._serialized_start=801
+  _globals['_EMBEDDING']._serialized_end=848
+  _globals['_EMBEDRESPONSE']._serialized_start=851
+  _globals['_EMBEDRESPONSE']._serialized_end=1073
+  _globals['_EMBEDSTREAMREQUEST']._serialized_start=1075
+  _globals['_EMBEDSTREAMREQUEST']._serialized_end=1154
+  _globals['_EMBEDSTREAMRESPONSE']._serialized_start=1157
+  _globals['_EMBEDSTREAMRESPONSE']._serialized_end=1290
+  _globals['_EMBEDSPARSEREQUEST']._serialized_start=1293
+  _globals['_EMBEDSPARSEREQUEST']._serialized_end=1429
+  _globals['_SPARSEEMBEDDING']._serialized_start=1431
+  _globals['_SPARSEEMBEDDING']._serialized_end=1481
+  _globals['_EMBEDSPARSERESPONSE']._serialized_start=1484
+  _globals['_EMBEDSPARSERESPONSE']._serialized_end=1633
+  _globals['_SIMILARITYREQUEST']._serialized_start=1636
+  _globals['_SIMILARITYREQUEST']._serialized_end=1777
+  _globals['_SIMILARITYRESPONSE']._serialized_start=1779
+  _globals['_SIMILARITYRESPONSE']._serialized_end=1896
+  _globals['_EMBEDTOKENSREQUEST']._serialized_start=1899
+  _globals['_EMBEDTOKENSREQUEST']._serialized_end=2035
+  _globals['_TOKENEMBEDDINGS']._serialized_start=2037
+  _globals['_TOKENEMBEDDINGS']._serialized_end=2159
+  _globals['_EMBEDTOKENSRESPONSE']._serialized_start=2162
+  _globals['_EMBEDTOKENSRESPONSE']._serialized_end=2308
+  _globals['_ENCODEREQUEST']._serialized_start=2311
+  _globals['_ENCODEREQUEST']._serialized_end=2577
+  _globals['_CHUNKING']._serialized_start=2579
+  _globals['_CHUNKING']._serialized_end=2634
+  _globals['_CHUNKSPAN']._serialized_start=2636
+  _globals['_CHUNKSPAN']._serialized_end=2690
+  _globals['_ENCODERESPONSE']._serialized_start=2693
+  _globals['_ENCODERESPONSE']._serialized_end=2954
+  _globals['_EMBEDSERVICE']._serialized_start=3466
+  _globals['_EMBEDSERVICE']._serialized_end=3904
 # @@protoc_insertion_point(module_scope)

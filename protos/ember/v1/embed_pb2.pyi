@@ -48,6 +48,84 @@ EMBEDDING_FORMAT_MATRIX: EmbeddingFormat.ValueType  # 3
 """EmbedResponse.matrix holds every vector in one block (embeddings stays empty)."""
 Global___EmbeddingFormat: _TypeAlias = EmbeddingFormat  # noqa: Y015
 
+class _EmbeddingPrecision:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _EmbeddingPrecisionEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_EmbeddingPrecision.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    EMBEDDING_PRECISION_UNSPECIFIED: _EmbeddingPrecision.ValueType  # 0
+    """Not set: EMBEDDING_PRECISION_FLOAT32."""
+    EMBEDDING_PRECISION_FLOAT32: _EmbeddingPrecision.ValueType  # 1
+    """float32 vectors, encoded as EmbedRequest.format says."""
+    EMBEDDING_PRECISION_INT8: _EmbeddingPrecision.ValueType  # 2
+    """One int8 per dimension: trunc((x - min) / ((max - min) / 255) - 128), clipped to [-128, 127]."""
+    EMBEDDING_PRECISION_UINT8: _EmbeddingPrecision.ValueType  # 3
+    """One uint8 per dimension: trunc((x - min) / ((max - min) / 255)), clipped to [0, 255]."""
+    EMBEDDING_PRECISION_BINARY: _EmbeddingPrecision.ValueType  # 4
+    """One bit per dimension (x > 0), packed 8 per byte most significant first, each byte minus
+    128 stored as int8.
+    """
+    EMBEDDING_PRECISION_UBINARY: _EmbeddingPrecision.ValueType  # 5
+    """One bit per dimension (x > 0), packed 8 per byte most significant first, as uint8."""
+
+class EmbeddingPrecision(_EmbeddingPrecision, metaclass=_EmbeddingPrecisionEnumTypeWrapper):
+    """EmbeddingPrecision says how the numbers of each vector are stored: the precisions of
+    sentence-transformers' quantize_embeddings.
+    """
+
+EMBEDDING_PRECISION_UNSPECIFIED: EmbeddingPrecision.ValueType  # 0
+"""Not set: EMBEDDING_PRECISION_FLOAT32."""
+EMBEDDING_PRECISION_FLOAT32: EmbeddingPrecision.ValueType  # 1
+"""float32 vectors, encoded as EmbedRequest.format says."""
+EMBEDDING_PRECISION_INT8: EmbeddingPrecision.ValueType  # 2
+"""One int8 per dimension: trunc((x - min) / ((max - min) / 255) - 128), clipped to [-128, 127]."""
+EMBEDDING_PRECISION_UINT8: EmbeddingPrecision.ValueType  # 3
+"""One uint8 per dimension: trunc((x - min) / ((max - min) / 255)), clipped to [0, 255]."""
+EMBEDDING_PRECISION_BINARY: EmbeddingPrecision.ValueType  # 4
+"""One bit per dimension (x > 0), packed 8 per byte most significant first, each byte minus
+128 stored as int8.
+"""
+EMBEDDING_PRECISION_UBINARY: EmbeddingPrecision.ValueType  # 5
+"""One bit per dimension (x > 0), packed 8 per byte most significant first, as uint8."""
+Global___EmbeddingPrecision: _TypeAlias = EmbeddingPrecision  # noqa: Y015
+
+class _EmbeddingOutput:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _EmbeddingOutputEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_EmbeddingOutput.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    EMBEDDING_OUTPUT_UNSPECIFIED: _EmbeddingOutput.ValueType  # 0
+    """Not set: not a valid output."""
+    EMBEDDING_OUTPUT_DENSE: _EmbeddingOutput.ValueType  # 1
+    """One dense vector per input (the model's pooled embedding)."""
+    EMBEDDING_OUTPUT_SPARSE: _EmbeddingOutput.ValueType  # 2
+    """One sparse vector per input: SPLADE's, or BGE-M3's lexical weights (the largest weight of
+    each token id of the input, special tokens left out).
+    """
+    EMBEDDING_OUTPUT_MULTI_VECTOR: _EmbeddingOutput.ValueType  # 3
+    """Several vectors per input, one per token (ColBERT late interaction; BGE-M3: every token
+    but the first).
+    """
+
+class EmbeddingOutput(_EmbeddingOutput, metaclass=_EmbeddingOutputEnumTypeWrapper):
+    """EmbeddingOutput is one kind of vector an embedding model can give per input."""
+
+EMBEDDING_OUTPUT_UNSPECIFIED: EmbeddingOutput.ValueType  # 0
+"""Not set: not a valid output."""
+EMBEDDING_OUTPUT_DENSE: EmbeddingOutput.ValueType  # 1
+"""One dense vector per input (the model's pooled embedding)."""
+EMBEDDING_OUTPUT_SPARSE: EmbeddingOutput.ValueType  # 2
+"""One sparse vector per input: SPLADE's, or BGE-M3's lexical weights (the largest weight of
+each token id of the input, special tokens left out).
+"""
+EMBEDDING_OUTPUT_MULTI_VECTOR: EmbeddingOutput.ValueType  # 3
+"""Several vectors per input, one per token (ColBERT late interaction; BGE-M3: every token
+but the first).
+"""
+Global___EmbeddingOutput: _TypeAlias = EmbeddingOutput  # noqa: Y015
+
 @_typing.final
 class TokenIds(_message.Message):
     """TokenIds is an input given as token ids, fed to the model exactly as given."""
@@ -103,6 +181,82 @@ class EmbedInput(_message.Message):
 Global___EmbedInput: _TypeAlias = EmbedInput  # noqa: Y015
 
 @_typing.final
+class QuantizationRanges(_message.Message):
+    """QuantizationRanges holds, per output dimension, the values mapped to the ends of the int8 or
+    uint8 range.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MIN_FIELD_NUMBER: _builtins.int
+    MAX_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def min(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]:
+        """The value of each dimension mapped to the lowest integer (-128 or 0)."""
+
+    @_builtins.property
+    def max(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]:
+        """The value of each dimension mapped to the highest integer (127 or 255); above min."""
+
+    def __init__(
+        self,
+        *,
+        min: _abc.Iterable[_builtins.float] | None = ...,
+        max: _abc.Iterable[_builtins.float] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["max", b"max", "min", b"min"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___QuantizationRanges: _TypeAlias = QuantizationRanges  # noqa: Y015
+
+@_typing.final
+class QuantizedMatrix(_message.Message):
+    """QuantizedMatrix holds quantized vectors, row-major, one row per input, in one block."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PRECISION_FIELD_NUMBER: _builtins.int
+    ROWS_FIELD_NUMBER: _builtins.int
+    COLS_FIELD_NUMBER: _builtins.int
+    DATA_FIELD_NUMBER: _builtins.int
+    DIMENSIONS_FIELD_NUMBER: _builtins.int
+    RANGES_FIELD_NUMBER: _builtins.int
+    precision: Global___EmbeddingPrecision.ValueType
+    """The precision of the values."""
+    rows: _builtins.int
+    """Number of rows (one per input)."""
+    cols: _builtins.int
+    """Bytes per row: the dimension for int8/uint8, ceil(dimension / 8) for binary/ubinary."""
+    data: _builtins.bytes
+    """rows * cols bytes, row after row (int8 values as two's complement bytes)."""
+    dimensions: _builtins.int
+    """The vectors' dimension before packing."""
+    @_builtins.property
+    def ranges(self) -> Global___QuantizationRanges:
+        """The ranges used for int8/uint8: the request's, or those computed over its vectors."""
+
+    def __init__(
+        self,
+        *,
+        precision: Global___EmbeddingPrecision.ValueType = ...,
+        rows: _builtins.int = ...,
+        cols: _builtins.int = ...,
+        data: _builtins.bytes = ...,
+        dimensions: _builtins.int = ...,
+        ranges: Global___QuantizationRanges | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["ranges", b"ranges"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cols", b"cols", "data", b"data", "dimensions", b"dimensions", "precision", b"precision", "ranges", b"ranges", "rows", b"rows"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___QuantizedMatrix: _TypeAlias = QuantizedMatrix  # noqa: Y015
+
+@_typing.final
 class FloatMatrix(_message.Message):
     """FloatMatrix is a row-major matrix of little-endian float32 values in one block."""
 
@@ -145,6 +299,8 @@ class EmbedRequest(_message.Message):
     PROMPT_NAME_FIELD_NUMBER: _builtins.int
     FORMAT_FIELD_NUMBER: _builtins.int
     MODEL_FIELD_NUMBER: _builtins.int
+    PRECISION_FIELD_NUMBER: _builtins.int
+    RANGES_FIELD_NUMBER: _builtins.int
     normalize: _builtins.bool
     """Whether to L2-normalize the vectors. Unset: true."""
     dimensions: _builtins.int
@@ -159,6 +315,10 @@ class EmbedRequest(_message.Message):
     """The model to run: a served model id or alias. With one model loaded any value (or none) is
     accepted; with several, empty picks the first and an unknown name is NOT_FOUND.
     """
+    precision: Global___EmbeddingPrecision.ValueType
+    """Quantize the vectors (after dimensions and normalize): the answer is in
+    EmbedResponse.quantized and format is ignored. Unset: float32.
+    """
     @_builtins.property
     def inputs(self) -> _containers.RepeatedCompositeFieldContainer[Global___EmbedInput]:
         """The inputs; at least one, at most the server's max client batch size."""
@@ -166,6 +326,13 @@ class EmbedRequest(_message.Message):
     @_builtins.property
     def truncation(self) -> _common_pb2.Truncation:
         """What to do with inputs over the model's maximum input length."""
+
+    @_builtins.property
+    def ranges(self) -> Global___QuantizationRanges:
+        """The int8/uint8 ranges, one minimum and maximum per output dimension (after dimensions).
+        Unset: computed over this request's own vectors, which then need at least two inputs that
+        differ in every dimension. An impossible range is INVALID_ARGUMENT.
+        """
 
     def __init__(
         self,
@@ -177,10 +344,12 @@ class EmbedRequest(_message.Message):
         prompt_name: _builtins.str = ...,
         format: Global___EmbeddingFormat.ValueType = ...,
         model: _builtins.str = ...,
+        precision: Global___EmbeddingPrecision.ValueType = ...,
+        ranges: Global___QuantizationRanges | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_dimensions", b"_dimensions", "_normalize", b"_normalize", "dimensions", b"dimensions", "normalize", b"normalize", "truncation", b"truncation"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_dimensions", b"_dimensions", "_normalize", b"_normalize", "dimensions", b"dimensions", "normalize", b"normalize", "ranges", b"ranges", "truncation", b"truncation"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_dimensions", b"_dimensions", "_normalize", b"_normalize", "dimensions", b"dimensions", "format", b"format", "inputs", b"inputs", "model", b"model", "normalize", b"normalize", "prompt_name", b"prompt_name", "truncation", b"truncation"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_dimensions", b"_dimensions", "_normalize", b"_normalize", "dimensions", b"dimensions", "format", b"format", "inputs", b"inputs", "model", b"model", "normalize", b"normalize", "precision", b"precision", "prompt_name", b"prompt_name", "ranges", b"ranges", "truncation", b"truncation"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__dimensions: _TypeAlias = _typing.Literal["dimensions"]  # noqa: Y015
     _WhichOneofArgType__dimensions: _TypeAlias = _typing.Literal["_dimensions", b"_dimensions"]  # noqa: Y015
@@ -232,6 +401,7 @@ class EmbedResponse(_message.Message):
     TIMING_FIELD_NUMBER: _builtins.int
     MODEL_FIELD_NUMBER: _builtins.int
     MATRIX_FIELD_NUMBER: _builtins.int
+    QUANTIZED_FIELD_NUMBER: _builtins.int
     model: _builtins.str
     """The served model's id."""
     @_builtins.property
@@ -250,6 +420,10 @@ class EmbedResponse(_message.Message):
     def matrix(self) -> Global___FloatMatrix:
         """All vectors in one block, when the request asked for EMBEDDING_FORMAT_MATRIX."""
 
+    @_builtins.property
+    def quantized(self) -> Global___QuantizedMatrix:
+        """The quantized vectors, when the request asked for a precision other than float32."""
+
     def __init__(
         self,
         *,
@@ -258,10 +432,11 @@ class EmbedResponse(_message.Message):
         timing: _common_pb2.Timing | None = ...,
         model: _builtins.str = ...,
         matrix: Global___FloatMatrix | None = ...,
+        quantized: Global___QuantizedMatrix | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["matrix", b"matrix", "timing", b"timing", "usage", b"usage"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["matrix", b"matrix", "quantized", b"quantized", "timing", b"timing", "usage", b"usage"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["embeddings", b"embeddings", "matrix", b"matrix", "model", b"model", "timing", b"timing", "usage", b"usage"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["embeddings", b"embeddings", "matrix", b"matrix", "model", b"model", "quantized", b"quantized", "timing", b"timing", "usage", b"usage"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -526,3 +701,324 @@ class SimilarityResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___SimilarityResponse: _TypeAlias = SimilarityResponse  # noqa: Y015
+
+@_typing.final
+class EmbedTokensRequest(_message.Message):
+    """EmbedTokensRequest is a batch of inputs whose per-token states are wanted."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INPUTS_FIELD_NUMBER: _builtins.int
+    TRUNCATION_FIELD_NUMBER: _builtins.int
+    PROMPT_NAME_FIELD_NUMBER: _builtins.int
+    MODEL_FIELD_NUMBER: _builtins.int
+    prompt_name: _builtins.str
+    """The name of a prompt from the model's configuration, prepended to every text input."""
+    model: _builtins.str
+    """The model to run: a served model id or alias. With one model loaded any value (or none) is
+    accepted; with several, empty picks the first and an unknown name is NOT_FOUND.
+    """
+    @_builtins.property
+    def inputs(self) -> _containers.RepeatedCompositeFieldContainer[Global___EmbedInput]:
+        """The inputs; at least one, at most the server's max client batch size."""
+
+    @_builtins.property
+    def truncation(self) -> _common_pb2.Truncation:
+        """What to do with inputs over the model's maximum input length."""
+
+    def __init__(
+        self,
+        *,
+        inputs: _abc.Iterable[Global___EmbedInput] | None = ...,
+        truncation: _common_pb2.Truncation | None = ...,
+        prompt_name: _builtins.str = ...,
+        model: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["truncation", b"truncation"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["inputs", b"inputs", "model", b"model", "prompt_name", b"prompt_name", "truncation", b"truncation"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EmbedTokensRequest: _TypeAlias = EmbedTokensRequest  # noqa: Y015
+
+@_typing.final
+class TokenEmbeddings(_message.Message):
+    """TokenEmbeddings holds one input's token states and what each row is."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STATES_FIELD_NUMBER: _builtins.int
+    TOKEN_IDS_FIELD_NUMBER: _builtins.int
+    STARTS_FIELD_NUMBER: _builtins.int
+    ENDS_FIELD_NUMBER: _builtins.int
+    SPECIAL_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def states(self) -> Global___FloatMatrix:
+        """One row per token, in input order (rows = the number of tokens, cols = the hidden size):
+        the model's last hidden states, before pooling, Dense layers or normalization.
+        """
+
+    @_builtins.property
+    def token_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """The token id of each row."""
+
+    @_builtins.property
+    def starts(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """Where each token starts in the input text (characters); 0 for special tokens, prompt
+        tokens and token-id inputs.
+        """
+
+    @_builtins.property
+    def ends(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """Where each token ends in the input text (characters, exclusive); 0 where starts is."""
+
+    @_builtins.property
+    def special(self) -> _containers.RepeatedScalarFieldContainer[_builtins.bool]:
+        """Whether each token was added by the tokenizer (CLS, SEP, ...)."""
+
+    def __init__(
+        self,
+        *,
+        states: Global___FloatMatrix | None = ...,
+        token_ids: _abc.Iterable[_builtins.int] | None = ...,
+        starts: _abc.Iterable[_builtins.int] | None = ...,
+        ends: _abc.Iterable[_builtins.int] | None = ...,
+        special: _abc.Iterable[_builtins.bool] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["states", b"states"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ends", b"ends", "special", b"special", "starts", b"starts", "states", b"states", "token_ids", b"token_ids"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TokenEmbeddings: _TypeAlias = TokenEmbeddings  # noqa: Y015
+
+@_typing.final
+class EmbedTokensResponse(_message.Message):
+    """EmbedTokensResponse holds the token states of each input, in input order."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESULTS_FIELD_NUMBER: _builtins.int
+    USAGE_FIELD_NUMBER: _builtins.int
+    TIMING_FIELD_NUMBER: _builtins.int
+    MODEL_FIELD_NUMBER: _builtins.int
+    model: _builtins.str
+    """The served model's id."""
+    @_builtins.property
+    def results(self) -> _containers.RepeatedCompositeFieldContainer[Global___TokenEmbeddings]:
+        """Per input, its token states."""
+
+    @_builtins.property
+    def usage(self) -> _common_pb2.Usage:
+        """Tokens consumed."""
+
+    @_builtins.property
+    def timing(self) -> _common_pb2.Timing:
+        """Where the time went."""
+
+    def __init__(
+        self,
+        *,
+        results: _abc.Iterable[Global___TokenEmbeddings] | None = ...,
+        usage: _common_pb2.Usage | None = ...,
+        timing: _common_pb2.Timing | None = ...,
+        model: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["timing", b"timing", "usage", b"usage"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["model", b"model", "results", b"results", "timing", b"timing", "usage", b"usage"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EmbedTokensResponse: _TypeAlias = EmbedTokensResponse  # noqa: Y015
+
+@_typing.final
+class EncodeRequest(_message.Message):
+    """EncodeRequest asks for one or several outputs of each input."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INPUTS_FIELD_NUMBER: _builtins.int
+    OUTPUTS_FIELD_NUMBER: _builtins.int
+    NORMALIZE_FIELD_NUMBER: _builtins.int
+    TRUNCATION_FIELD_NUMBER: _builtins.int
+    PROMPT_NAME_FIELD_NUMBER: _builtins.int
+    MODEL_FIELD_NUMBER: _builtins.int
+    QUERY_FIELD_NUMBER: _builtins.int
+    CHUNKING_FIELD_NUMBER: _builtins.int
+    normalize: _builtins.bool
+    """Whether to L2-normalize dense vectors and each multi-vector. Unset: true."""
+    prompt_name: _builtins.str
+    """The name of a prompt from the model's configuration, prepended to every text input."""
+    model: _builtins.str
+    """The model to run: a served model id or alias. With one model loaded any value (or none) is
+    accepted; with several, empty picks the first and an unknown name is NOT_FOUND.
+    """
+    query: _builtins.bool
+    """ColBERT models: encode the inputs as queries (query prefix, expanded with mask tokens to
+    the model's query length) rather than documents (document prefix, punctuation skipped).
+    """
+    @_builtins.property
+    def inputs(self) -> _containers.RepeatedCompositeFieldContainer[Global___EmbedInput]:
+        """The inputs; at least one, at most the server's max client batch size."""
+
+    @_builtins.property
+    def outputs(self) -> _containers.RepeatedScalarFieldContainer[Global___EmbeddingOutput.ValueType]:
+        """The outputs wanted, at least one; each must be one the model gives (GetModelInfo.outputs),
+        else FAILED_PRECONDITION.
+        """
+
+    @_builtins.property
+    def truncation(self) -> _common_pb2.Truncation:
+        """What to do with inputs over the model's maximum input length."""
+
+    @_builtins.property
+    def chunking(self) -> Global___Chunking:
+        """Cut each text into token windows, each embedded as an input of its own (with the model's
+        special tokens); unset: inputs over the maximum length follow truncation.
+        """
+
+    def __init__(
+        self,
+        *,
+        inputs: _abc.Iterable[Global___EmbedInput] | None = ...,
+        outputs: _abc.Iterable[Global___EmbeddingOutput.ValueType] | None = ...,
+        normalize: _builtins.bool | None = ...,
+        truncation: _common_pb2.Truncation | None = ...,
+        prompt_name: _builtins.str = ...,
+        model: _builtins.str = ...,
+        query: _builtins.bool = ...,
+        chunking: Global___Chunking | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_normalize", b"_normalize", "chunking", b"chunking", "normalize", b"normalize", "truncation", b"truncation"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_normalize", b"_normalize", "chunking", b"chunking", "inputs", b"inputs", "model", b"model", "normalize", b"normalize", "outputs", b"outputs", "prompt_name", b"prompt_name", "query", b"query", "truncation", b"truncation"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__normalize: _TypeAlias = _typing.Literal["normalize"]  # noqa: Y015
+    _WhichOneofArgType__normalize: _TypeAlias = _typing.Literal["_normalize", b"_normalize"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__normalize) -> _WhichOneofReturnType__normalize | None: ...
+
+Global___EncodeRequest: _TypeAlias = EncodeRequest  # noqa: Y015
+
+@_typing.final
+class Chunking(_message.Message):
+    """Chunking says how long texts are cut into windows."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SIZE_FIELD_NUMBER: _builtins.int
+    OVERLAP_FIELD_NUMBER: _builtins.int
+    MEAN_FIELD_NUMBER: _builtins.int
+    size: _builtins.int
+    """Tokens per window, special tokens included. Unset or 0: the model's maximum input length."""
+    overlap: _builtins.int
+    """Tokens each window shares with the one before it; below the text tokens a window holds."""
+    mean: _builtins.bool
+    """Answer one result per input: the mean of its windows' dense vectors (normalized after when
+    normalizing), the mean weight per token id of their sparse vectors, and all their
+    multi-vectors in order. Unset: one result per window.
+    """
+    def __init__(
+        self,
+        *,
+        size: _builtins.int = ...,
+        overlap: _builtins.int = ...,
+        mean: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["mean", b"mean", "overlap", b"overlap", "size", b"size"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Chunking: _TypeAlias = Chunking  # noqa: Y015
+
+@_typing.final
+class ChunkSpan(_message.Message):
+    """ChunkSpan says which input a window came from and which characters it covers."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INPUT_FIELD_NUMBER: _builtins.int
+    START_FIELD_NUMBER: _builtins.int
+    END_FIELD_NUMBER: _builtins.int
+    input: _builtins.int
+    """The input's index in the request."""
+    start: _builtins.int
+    """The first character of the window's text (code points)."""
+    end: _builtins.int
+    """One past the last character of the window's text."""
+    def __init__(
+        self,
+        *,
+        input: _builtins.int = ...,
+        start: _builtins.int = ...,
+        end: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["end", b"end", "input", b"input", "start", b"start"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ChunkSpan: _TypeAlias = ChunkSpan  # noqa: Y015
+
+@_typing.final
+class EncodeResponse(_message.Message):
+    """EncodeResponse holds, per output asked for, one result per input in input order."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DENSE_FIELD_NUMBER: _builtins.int
+    SPARSE_FIELD_NUMBER: _builtins.int
+    MULTI_VECTORS_FIELD_NUMBER: _builtins.int
+    USAGE_FIELD_NUMBER: _builtins.int
+    TIMING_FIELD_NUMBER: _builtins.int
+    MODEL_FIELD_NUMBER: _builtins.int
+    CHUNKS_FIELD_NUMBER: _builtins.int
+    model: _builtins.str
+    """The served model's id."""
+    @_builtins.property
+    def dense(self) -> Global___FloatMatrix:
+        """The dense vectors, one row per input, when asked for."""
+
+    @_builtins.property
+    def sparse(self) -> _containers.RepeatedCompositeFieldContainer[Global___SparseEmbedding]:
+        """The sparse vectors, one per input, when asked for."""
+
+    @_builtins.property
+    def multi_vectors(self) -> _containers.RepeatedCompositeFieldContainer[Global___FloatMatrix]:
+        """The multi-vectors, one matrix per input (one row per vector), when asked for."""
+
+    @_builtins.property
+    def usage(self) -> _common_pb2.Usage:
+        """Tokens consumed."""
+
+    @_builtins.property
+    def timing(self) -> _common_pb2.Timing:
+        """Where the time went."""
+
+    @_builtins.property
+    def chunks(self) -> _containers.RepeatedCompositeFieldContainer[Global___ChunkSpan]:
+        """With chunking: every window in order. Without mean, result i of each output is window i."""
+
+    def __init__(
+        self,
+        *,
+        dense: Global___FloatMatrix | None = ...,
+        sparse: _abc.Iterable[Global___SparseEmbedding] | None = ...,
+        multi_vectors: _abc.Iterable[Global___FloatMatrix] | None = ...,
+        usage: _common_pb2.Usage | None = ...,
+        timing: _common_pb2.Timing | None = ...,
+        model: _builtins.str = ...,
+        chunks: _abc.Iterable[Global___ChunkSpan] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["dense", b"dense", "timing", b"timing", "usage", b"usage"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunks", b"chunks", "dense", b"dense", "model", b"model", "multi_vectors", b"multi_vectors", "sparse", b"sparse", "timing", b"timing", "usage", b"usage"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EncodeResponse: _TypeAlias = EncodeResponse  # noqa: Y015

@@ -55,6 +55,16 @@ class EmbedServiceStub:
                 request_serializer=ember_dot_v1_dot_embed__pb2.SimilarityRequest.SerializeToString,
                 response_deserializer=ember_dot_v1_dot_embed__pb2.SimilarityResponse.FromString,
                 _registered_method=True)
+        self.EmbedTokens = channel.unary_unary(
+                '/ember.v1.EmbedService/EmbedTokens',
+                request_serializer=ember_dot_v1_dot_embed__pb2.EmbedTokensRequest.SerializeToString,
+                response_deserializer=ember_dot_v1_dot_embed__pb2.EmbedTokensResponse.FromString,
+                _registered_method=True)
+        self.Encode = channel.unary_unary(
+                '/ember.v1.EmbedService/Encode',
+                request_serializer=ember_dot_v1_dot_embed__pb2.EncodeRequest.SerializeToString,
+                response_deserializer=ember_dot_v1_dot_embed__pb2.EncodeResponse.FromString,
+                _registered_method=True)
 
 
 class EmbedServiceServicer:
@@ -90,6 +100,22 @@ class EmbedServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def EmbedTokens(self, request, context):
+        """EmbedTokens returns the last hidden state of every token of each input (special tokens
+        included), with the tokens' ids and character offsets: TEI's /embed_all.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Encode(self, request, context):
+        """Encode returns the outputs asked for (dense, sparse, multi-vector) of each input, all from
+        one forward pass (BGE-M3's three outputs; ColBERT's multi-vectors).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_EmbedServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -112,6 +138,16 @@ def add_EmbedServiceServicer_to_server(servicer, server):
                     servicer.Similarity,
                     request_deserializer=ember_dot_v1_dot_embed__pb2.SimilarityRequest.FromString,
                     response_serializer=ember_dot_v1_dot_embed__pb2.SimilarityResponse.SerializeToString,
+            ),
+            'EmbedTokens': grpc.unary_unary_rpc_method_handler(
+                    servicer.EmbedTokens,
+                    request_deserializer=ember_dot_v1_dot_embed__pb2.EmbedTokensRequest.FromString,
+                    response_serializer=ember_dot_v1_dot_embed__pb2.EmbedTokensResponse.SerializeToString,
+            ),
+            'Encode': grpc.unary_unary_rpc_method_handler(
+                    servicer.Encode,
+                    request_deserializer=ember_dot_v1_dot_embed__pb2.EncodeRequest.FromString,
+                    response_serializer=ember_dot_v1_dot_embed__pb2.EncodeResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -223,6 +259,60 @@ class EmbedService:
             '/ember.v1.EmbedService/Similarity',
             ember_dot_v1_dot_embed__pb2.SimilarityRequest.SerializeToString,
             ember_dot_v1_dot_embed__pb2.SimilarityResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EmbedTokens(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ember.v1.EmbedService/EmbedTokens',
+            ember_dot_v1_dot_embed__pb2.EmbedTokensRequest.SerializeToString,
+            ember_dot_v1_dot_embed__pb2.EmbedTokensResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Encode(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ember.v1.EmbedService/Encode',
+            ember_dot_v1_dot_embed__pb2.EncodeRequest.SerializeToString,
+            ember_dot_v1_dot_embed__pb2.EncodeResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -43,6 +43,14 @@ class EmbedServiceStub:
     """EmbedSparse returns one sparse vector (SPLADE-style, vocabulary-sized) per input."""
     Similarity: _grpc.UnaryUnaryMultiCallable[_embed_pb2.SimilarityRequest, _embed_pb2.SimilarityResponse]
     """Similarity scores sentences against a source sentence: the cosine of their embeddings."""
+    EmbedTokens: _grpc.UnaryUnaryMultiCallable[_embed_pb2.EmbedTokensRequest, _embed_pb2.EmbedTokensResponse]
+    """EmbedTokens returns the last hidden state of every token of each input (special tokens
+    included), with the tokens' ids and character offsets: TEI's /embed_all.
+    """
+    Encode: _grpc.UnaryUnaryMultiCallable[_embed_pb2.EncodeRequest, _embed_pb2.EncodeResponse]
+    """Encode returns the outputs asked for (dense, sparse, multi-vector) of each input, all from
+    one forward pass (BGE-M3's three outputs; ColBERT's multi-vectors).
+    """
 
 @_typing.type_check_only
 class EmbedServiceAsyncStub(EmbedServiceStub):
@@ -59,6 +67,14 @@ class EmbedServiceAsyncStub(EmbedServiceStub):
     """EmbedSparse returns one sparse vector (SPLADE-style, vocabulary-sized) per input."""
     Similarity: _aio.UnaryUnaryMultiCallable[_embed_pb2.SimilarityRequest, _embed_pb2.SimilarityResponse]  # type: ignore[assignment]
     """Similarity scores sentences against a source sentence: the cosine of their embeddings."""
+    EmbedTokens: _aio.UnaryUnaryMultiCallable[_embed_pb2.EmbedTokensRequest, _embed_pb2.EmbedTokensResponse]  # type: ignore[assignment]
+    """EmbedTokens returns the last hidden state of every token of each input (special tokens
+    included), with the tokens' ids and character offsets: TEI's /embed_all.
+    """
+    Encode: _aio.UnaryUnaryMultiCallable[_embed_pb2.EncodeRequest, _embed_pb2.EncodeResponse]  # type: ignore[assignment]
+    """Encode returns the outputs asked for (dense, sparse, multi-vector) of each input, all from
+    one forward pass (BGE-M3's three outputs; ColBERT's multi-vectors).
+    """
 
 class EmbedServiceServicer(metaclass=_abc_1.ABCMeta):
     """EmbedService turns texts into dense or sparse vectors."""
@@ -96,5 +112,25 @@ class EmbedServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_embed_pb2.SimilarityResponse, _abc.Awaitable[_embed_pb2.SimilarityResponse]]:
         """Similarity scores sentences against a source sentence: the cosine of their embeddings."""
+
+    @_abc_1.abstractmethod
+    def EmbedTokens(
+        self,
+        request: _embed_pb2.EmbedTokensRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_embed_pb2.EmbedTokensResponse, _abc.Awaitable[_embed_pb2.EmbedTokensResponse]]:
+        """EmbedTokens returns the last hidden state of every token of each input (special tokens
+        included), with the tokens' ids and character offsets: TEI's /embed_all.
+        """
+
+    @_abc_1.abstractmethod
+    def Encode(
+        self,
+        request: _embed_pb2.EncodeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_embed_pb2.EncodeResponse, _abc.Awaitable[_embed_pb2.EncodeResponse]]:
+        """Encode returns the outputs asked for (dense, sparse, multi-vector) of each input, all from
+        one forward pass (BGE-M3's three outputs; ColBERT's multi-vectors).
+        """
 
 def add_EmbedServiceServicer_to_server(servicer: EmbedServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from ember.v1 import embed_pb2 as ember_dot_v1_dot_embed__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14\x65mber/v1/model.proto\x12\x08\x65mber.v1\x1a\x14\x65mber/v1/embed.proto\"\x13\n\x11ListModelsRequest\"D\n\x12ListModelsResponse\x12.\n\x06models\x18\x01 \x03(\x0b\x32\x1e.ember.v1.GetModelInfoResponse\"$\n\x13GetModelInfoRequest\x12\r\n\x05model\x18\x01 \x01(\t\"\xdf\x03\n\x14GetModelInfoResponse\x12\x10\n\x08model_id\x18\x01 \x01(\t\x12!\n\x04kind\x18\x02 \x01(\x0e\x32\x13.ember.v1.ModelKind\x12\x1d\n\x05tasks\x18\x03 \x03(\x0e\x32\x0e.ember.v1.Task\x12\x0e\n\x06labels\x18\x04 \x03(\t\x12\r\n\x05\x64type\x18\x05 \x01(\t\x12\x0e\n\x06\x64\x65vice\x18\x06 \x01(\t\x12\x18\n\x10max_input_length\x18\x07 \x01(\r\x12\x18\n\x10max_batch_tokens\x18\x08 \x01(\r\x12\x1a\n\x12max_batch_requests\x18\t \x01(\r\x12\x1d\n\x15max_client_batch_size\x18\n \x01(\r\x12\x1c\n\x14\x65mbedding_dimensions\x18\x0b \x01(\r\x12\x14\n\x0cprompt_names\x18\x0c \x03(\t\x12\x0f\n\x07pooling\x18\r \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\x0e \x01(\t\x12\x14\n\x0c\x61rchitecture\x18\x0f \x01(\t\x12\x16\n\x0eserver_version\x18\x10 \x01(\t\x12\x1e\n\x03\x63pu\x18\x11 \x01(\x0b\x32\x11.ember.v1.CpuInfo\x12\x31\n\x0fprecision_check\x18\x12 \x01(\x0b\x32\x18.ember.v1.PrecisionCheck\"9\n\x07\x43puInfo\x12\x0b\n\x03isa\x18\x01 \x01(\t\x12\x12\n\nmodel_name\x18\x02 \x01(\t\x12\r\n\x05\x66lags\x18\x03 \x03(\t\"X\n\x0ePrecisionCheck\x12\r\n\x05\x64type\x18\x01 \x01(\t\x12\x12\n\nmin_cosine\x18\x02 \x01(\x02\x12\x13\n\x0bmean_cosine\x18\x03 \x01(\x02\x12\x0e\n\x06probes\x18\x04 \x01(\r\"}\n\x0fTokenizeRequest\x12\x0e\n\x06inputs\x18\x01 \x03(\t\x12\x1f\n\x12\x61\x64\x64_special_tokens\x18\x02 \x01(\x08H\x00\x88\x01\x01\x12\x13\n\x0bprompt_name\x18\x03 \x01(\t\x12\r\n\x05model\x18\x04 \x01(\tB\x15\n\x13_add_special_tokens\"O\n\x05Token\x12\n\n\x02id\x18\x01 \x01(\r\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\x0f\n\x07special\x18\x03 \x01(\x08\x12\r\n\x05start\x18\x04 \x01(\r\x12\x0c\n\x04stop\x18\x05 \x01(\r\"0\n\rTokenizedText\x12\x1f\n\x06tokens\x18\x01 \x03(\x0b\x32\x0f.ember.v1.Token\"<\n\x10TokenizeResponse\x12(\n\x07results\x18\x01 \x03(\x0b\x32\x17.ember.v1.TokenizedText\"|\n\rDecodeRequest\x12\"\n\x06inputs\x18\x01 \x03(\x0b\x32\x12.ember.v1.TokenIds\x12 \n\x13skip_special_tokens\x18\x02 \x01(\x08H\x00\x88\x01\x01\x12\r\n\x05model\x18\x03 \x01(\tB\x16\n\x14_skip_special_tokens\"\x1f\n\x0e\x44\x65\x63odeResponse\x12\r\n\x05texts\x18\x01 \x03(\t*\x80\x01\n\x04Task\x12\x14\n\x10TASK_UNSPECIFIED\x10\x00\x12\x0e\n\nTASK_EMBED\x10\x01\x12\x15\n\x11TASK_EMBED_SPARSE\x10\x02\x12\x11\n\rTASK_CLASSIFY\x10\x03\x12\x0f\n\x0bTASK_RERANK\x10\x04\x12\x17\n\x13TASK_PREDICT_TOKENS\x10\x05*\xd4\x01\n\tModelKind\x12\x1a\n\x16MODEL_KIND_UNSPECIFIED\x10\x00\x12\x18\n\x14MODEL_KIND_EMBEDDING\x10\x01\x12\x1f\n\x1bMODEL_KIND_SPARSE_EMBEDDING\x10\x02\x12\x17\n\x13MODEL_KIND_RERANKER\x10\x03\x12\x19\n\x15MODEL_KIND_CLASSIFIER\x10\x04\x12\x1f\n\x1bMODEL_KIND_TOKEN_CLASSIFIER\x10\x05\x12\x1b\n\x17MODEL_KIND_LLM_RERANKER\x10\x06\x32\xa6\x02\n\x0cModelService\x12M\n\x0cGetModelInfo\x12\x1d.ember.v1.GetModelInfoRequest\x1a\x1e.ember.v1.GetModelInfoResponse\x12\x41\n\x08Tokenize\x12\x19.ember.v1.TokenizeRequest\x1a\x1a.ember.v1.TokenizeResponse\x12;\n\x06\x44\x65\x63ode\x12\x17.ember.v1.DecodeRequest\x1a\x18.ember.v1.DecodeResponse\x12G\n\nListModels\x12\x1b.ember.v1.ListModelsRequest\x1a\x1c.ember.v1.ListModelsResponseB~\n\x0c\x63om.ember.v1B\nModelProtoP\x01Z8github.com/ember-serve/ember/clients/go/ember/v1;emberv1\xa2\x02\x03\x45XX\xaa\x02\x08\x45mber.V1\xca\x02\x08\x45mber\\V1\xea\x02\tEmber::V1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14\x65mber/v1/model.proto\x12\x08\x65mber.v1\x1a\x14\x65mber/v1/embed.proto\"\x13\n\x11ListModelsRequest\"D\n\x12ListModelsResponse\x12.\n\x06models\x18\x01 \x03(\x0b\x32\x1e.ember.v1.GetModelInfoResponse\"$\n\x13GetModelInfoRequest\x12\r\n\x05model\x18\x01 \x01(\t\"\x8b\x04\n\x14GetModelInfoResponse\x12\x10\n\x08model_id\x18\x01 \x01(\t\x12!\n\x04kind\x18\x02 \x01(\x0e\x32\x13.ember.v1.ModelKind\x12\x1d\n\x05tasks\x18\x03 \x03(\x0e\x32\x0e.ember.v1.Task\x12\x0e\n\x06labels\x18\x04 \x03(\t\x12\r\n\x05\x64type\x18\x05 \x01(\t\x12\x0e\n\x06\x64\x65vice\x18\x06 \x01(\t\x12\x18\n\x10max_input_length\x18\x07 \x01(\r\x12\x18\n\x10max_batch_tokens\x18\x08 \x01(\r\x12\x1a\n\x12max_batch_requests\x18\t \x01(\r\x12\x1d\n\x15max_client_batch_size\x18\n \x01(\r\x12\x1c\n\x14\x65mbedding_dimensions\x18\x0b \x01(\r\x12\x14\n\x0cprompt_names\x18\x0c \x03(\t\x12\x0f\n\x07pooling\x18\r \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\x0e \x01(\t\x12\x14\n\x0c\x61rchitecture\x18\x0f \x01(\t\x12\x16\n\x0eserver_version\x18\x10 \x01(\t\x12\x1e\n\x03\x63pu\x18\x11 \x01(\x0b\x32\x11.ember.v1.CpuInfo\x12\x31\n\x0fprecision_check\x18\x12 \x01(\x0b\x32\x18.ember.v1.PrecisionCheck\x12*\n\x07outputs\x18\x13 \x03(\x0e\x32\x19.ember.v1.EmbeddingOutput\"9\n\x07\x43puInfo\x12\x0b\n\x03isa\x18\x01 \x01(\t\x12\x12\n\nmodel_name\x18\x02 \x01(\t\x12\r\n\x05\x66lags\x18\x03 \x03(\t\"X\n\x0ePrecisionCheck\x12\r\n\x05\x64type\x18\x01 \x01(\t\x12\x12\n\nmin_cosine\x18\x02 \x01(\x02\x12\x13\n\x0bmean_cosine\x18\x03 \x01(\x02\x12\x0e\n\x06probes\x18\x04 \x01(\r\"}\n\x0fTokenizeRequest\x12\x0e\n\x06inputs\x18\x01 \x03(\t\x12\x1f\n\x12\x61\x64\x64_special_tokens\x18\x02 \x01(\x08H\x00\x88\x01\x01\x12\x13\n\x0bprompt_name\x18\x03 \x01(\t\x12\r\n\x05model\x18\x04 \x01(\tB\x15\n\x13_add_special_tokens\"O\n\x05Token\x12\n\n\x02id\x18\x01 \x01(\r\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\x0f\n\x07special\x18\x03 \x01(\x08\x12\r\n\x05start\x18\x04 \x01(\r\x12\x0c\n\x04stop\x18\x05 \x01(\r\"0\n\rTokenizedText\x12\x1f\n\x06tokens\x18\x01 \x03(\x0b\x32\x0f.ember.v1.Token\"<\n\x10TokenizeResponse\x12(\n\x07results\x18\x01 \x03(\x0b\x32\x17.ember.v1.TokenizedText\"|\n\rDecodeRequest\x12\"\n\x06inputs\x18\x01 \x03(\x0b\x32\x12.ember.v1.TokenIds\x12 \n\x13skip_special_tokens\x18\x02 \x01(\x08H\x00\x88\x01\x01\x12\r\n\x05model\x18\x03 \x01(\tB\x16\n\x14_skip_special_tokens\"\x1f\n\x0e\x44\x65\x63odeResponse\x12\r\n\x05texts\x18\x01 \x03(\t*\x80\x01\n\x04Task\x12\x14\n\x10TASK_UNSPECIFIED\x10\x00\x12\x0e\n\nTASK_EMBED\x10\x01\x12\x15\n\x11TASK_EMBED_SPARSE\x10\x02\x12\x11\n\rTASK_CLASSIFY\x10\x03\x12\x0f\n\x0bTASK_RERANK\x10\x04\x12\x17\n\x13TASK_PREDICT_TOKENS\x10\x05*\xec\x01\n\tModelKind\x12\x1a\n\x16MODEL_KIND_UNSPECIFIED\x10\x00\x12\x18\n\x14MODEL_KIND_EMBEDDING\x10\x01\x12\x1f\n\x1bMODEL_KIND_SPARSE_EMBEDDING\x10\x02\x12\x17\n\x13MODEL_KIND_RERANKER\x10\x03\x12\x19\n\x15MODEL_KIND_CLASSIFIER\x10\x04\x12\x1f\n\x1bMODEL_KIND_TOKEN_CLASSIFIER\x10\x05\x12\x1b\n\x17MODEL_KIND_LLM_RERANKER\x10\x06\x12\x16\n\x12MODEL_KIND_COLBERT\x10\x07\x32\xa6\x02\n\x0cModelService\x12M\n\x0cGetModelInfo\x12\x1d.ember.v1.GetModelInfoRequest\x1a\x1e.ember.v1.GetModelInfoResponse\x12\x41\n\x08Tokenize\x12\x19.ember.v1.TokenizeRequest\x1a\x1a.ember.v1.TokenizeResponse\x12;\n\x06\x44\x65\x63ode\x12\x17.ember.v1.DecodeRequest\x1a\x18.ember.v1.DecodeResponse\x12G\n\nListModels\x12\x1b.ember.v1.ListModelsRequest\x1a\x1c.ember.v1.ListModelsResponseB~\n\x0c\x63om.ember.v1B\nModelProtoP\x01Z8github.com/ember-serve/ember/clients/go/ember/v1;emberv1\xa2\x02\x03\x45XX\xaa\x02\x08\x45mber.V1\xca\x02\x08\x45mber\\V1\xea\x02\tEmber::V1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,10 +33,10 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'ember.v1.model_pb2', _globa
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\014com.ember.v1B\nModelProtoP\001Z8github.com/ember-serve/ember/clients/go/ember/v1;emberv1\242\002\003EXX\252\002\010Ember.V1\312\002\010Ember\\V1\352\002\tEmber::V1'
-  _globals['_TASK']._serialized_start=1296
-  _globals['_TASK']._serialized_end=1424
-  _globals['_MODELKIND']._serialized_start=1427
-  _globals['_MODELKIND']._serialized_end=1639
+  _globals['_TASK']._serialized_start=1340
+  _globals['_TASK']._serialized_end=1468
+  _globals['_MODELKIND']._serialized_start=1471
+  _globals['_MODELKIND']._serialized_end=1707
   _globals['_LISTMODELSREQUEST']._serialized_start=56
   _globals['_LISTMODELSREQUEST']._serialized_end=75
   _globals['_LISTMODELSRESPONSE']._serialized_start=77
@@ -44,23 +44,23 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETMODELINFOREQUEST']._serialized_start=147
   _globals['_GETMODELINFOREQUEST']._serialized_end=183
   _globals['_GETMODELINFORESPONSE']._serialized_start=186
-  _globals['_GETMODELINFORESPONSE']._serialized_end=665
-  _globals['_CPUINFO']._serialized_start=667
-  _globals['_CPUINFO']._serialized_end=724
-  _globals['_PRECISIONCHECK']._serialized_start=726
-  _globals['_PRECISIONCHECK']._serialized_end=814
-  _globals['_TOKENIZEREQUEST']._serialized_start=816
-  _globals['_TOKENIZEREQUEST']._serialized_end=941
-  _globals['_TOKEN']._serialized_start=943
-  _globals['_TOKEN']._serialized_end=1022
-  _globals['_TOKENIZEDTEXT']._serialized_start=1024
-  _globals['_TOKENIZEDTEXT']._serialized_end=1072
-  _globals['_TOKENIZERESPONSE']._serialized_start=1074
-  _globals['_TOKENIZERESPONSE']._serialized_end=1134
-  _globals['_DECODEREQUEST']._serialized_start=1136
-  _globals['_DECODEREQUEST']._serialized_end=1260
-  _globals['_DECODERESPONSE']._serialized_start=1262
-  _globals['_DECODERESPONSE']._serialized_end=1293
-  _globals['_MODELSERVICE']._serialized_start=1642
-  _globals['_MODELSERVICE']._serialized_end=1936
+  _globals['_GETMODELINFORESPONSE']._serialized_end=709
+  _globals['_CPUINFO']._serialized_start=711
+  _globals['_CPUINFO']._serialized_end=768
+  _globals['_PRECISIONCHECK']._serialized_start=770
+  _globals['_PRECISIONCHECK']._serialized_end=858
+  _globals['_TOKENIZEREQUEST']._serialized_start=860
+  _globals['_TOKENIZEREQUEST']._serialized_end=985
+  _globals['_TOKEN']._serialized_start=987
+  _globals['_TOKEN']._serialized_end=1066
+  _globals['_TOKENIZEDTEXT']._serialized_start=1068
+  _globals['_TOKENIZEDTEXT']._serialized_end=1116
+  _globals['_TOKENIZERESPONSE']._serialized_start=1118
+  _globals['_TOKENIZERESPONSE']._serialized_end=1178
+  _globals['_DECODEREQUEST']._serialized_start=1180
+  _globals['_DECODEREQUEST']._serialized_end=1304
+  _globals['_DECODERESPONSE']._serialized_start=1306
+  _globals['_DECODERESPONSE']._serialized_end=1337
+  _globals['_MODELSERVICE']._serialized_start=1710
+  _globals['_MODELSERVICE']._serialized_end=2004
 # @@protoc_insertion_point(module_scope)

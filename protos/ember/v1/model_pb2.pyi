@@ -76,6 +76,8 @@ class _ModelKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ModelKind.V
     """A token classifier (NER)."""
     MODEL_KIND_LLM_RERANKER: _ModelKind.ValueType  # 6
     """A causal language model scored from its yes/no logits (Qwen3-Reranker style)."""
+    MODEL_KIND_COLBERT: _ModelKind.ValueType  # 7
+    """A late-interaction (ColBERT) model in PyLate's layout: multi-vectors, MaxSim reranking."""
 
 class ModelKind(_ModelKind, metaclass=_ModelKindEnumTypeWrapper):
     """ModelKind is what the loaded model is, as detected from its folder."""
@@ -94,6 +96,8 @@ MODEL_KIND_TOKEN_CLASSIFIER: ModelKind.ValueType  # 5
 """A token classifier (NER)."""
 MODEL_KIND_LLM_RERANKER: ModelKind.ValueType  # 6
 """A causal language model scored from its yes/no logits (Qwen3-Reranker style)."""
+MODEL_KIND_COLBERT: ModelKind.ValueType  # 7
+"""A late-interaction (ColBERT) model in PyLate's layout: multi-vectors, MaxSim reranking."""
 Global___ModelKind: _TypeAlias = ModelKind  # noqa: Y015
 
 @_typing.final
@@ -185,6 +189,7 @@ class GetModelInfoResponse(_message.Message):
     SERVER_VERSION_FIELD_NUMBER: _builtins.int
     CPU_FIELD_NUMBER: _builtins.int
     PRECISION_CHECK_FIELD_NUMBER: _builtins.int
+    OUTPUTS_FIELD_NUMBER: _builtins.int
     model_id: _builtins.str
     """The model's id (its folder name, --served-model-name, or NAME in --model NAME=PATH)."""
     kind: Global___ModelKind.ValueType
@@ -233,6 +238,10 @@ class GetModelInfoResponse(_message.Message):
         (float32, a GPU, or --precision-check false).
         """
 
+    @_builtins.property
+    def outputs(self) -> _containers.RepeatedScalarFieldContainer[_embed_pb2.EmbeddingOutput.ValueType]:
+        """The embedding outputs the model gives (EncodeRequest.outputs), empty for other models."""
+
     def __init__(
         self,
         *,
@@ -254,10 +263,11 @@ class GetModelInfoResponse(_message.Message):
         server_version: _builtins.str = ...,
         cpu: Global___CpuInfo | None = ...,
         precision_check: Global___PrecisionCheck | None = ...,
+        outputs: _abc.Iterable[_embed_pb2.EmbeddingOutput.ValueType] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["cpu", b"cpu", "precision_check", b"precision_check"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["architecture", b"architecture", "backend", b"backend", "cpu", b"cpu", "device", b"device", "dtype", b"dtype", "embedding_dimensions", b"embedding_dimensions", "kind", b"kind", "labels", b"labels", "max_batch_requests", b"max_batch_requests", "max_batch_tokens", b"max_batch_tokens", "max_client_batch_size", b"max_client_batch_size", "max_input_length", b"max_input_length", "model_id", b"model_id", "pooling", b"pooling", "precision_check", b"precision_check", "prompt_names", b"prompt_names", "server_version", b"server_version", "tasks", b"tasks"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["architecture", b"architecture", "backend", b"backend", "cpu", b"cpu", "device", b"device", "dtype", b"dtype", "embedding_dimensions", b"embedding_dimensions", "kind", b"kind", "labels", b"labels", "max_batch_requests", b"max_batch_requests", "max_batch_tokens", b"max_batch_tokens", "max_client_batch_size", b"max_client_batch_size", "max_input_length", b"max_input_length", "model_id", b"model_id", "outputs", b"outputs", "pooling", b"pooling", "precision_check", b"precision_check", "prompt_names", b"prompt_names", "server_version", b"server_version", "tasks", b"tasks"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -26,6 +26,12 @@ type EmbedServiceClient interface {
 	EmbedSparse(ctx context.Context, in *EmbedSparseRequest, opts ...grpc.CallOption) (*EmbedSparseResponse, error)
 	// Similarity scores sentences against a source sentence: the cosine of their embeddings.
 	Similarity(ctx context.Context, in *SimilarityRequest, opts ...grpc.CallOption) (*SimilarityResponse, error)
+	// EmbedTokens returns the last hidden state of every token of each input (special tokens
+	// included), with the tokens' ids and character offsets: TEI's /embed_all.
+	EmbedTokens(ctx context.Context, in *EmbedTokensRequest, opts ...grpc.CallOption) (*EmbedTokensResponse, error)
+	// Encode returns the outputs asked for (dense, sparse, multi-vector) of each input, all from
+	// one forward pass (BGE-M3's three outputs; ColBERT's multi-vectors).
+	Encode(ctx context.Context, in *EncodeRequest, opts ...grpc.CallOption) (*EncodeResponse, error)
 }
 
 type embedServiceClient struct {
@@ -94,6 +100,24 @@ func (c *embedServiceClient) Similarity(ctx context.Context, in *SimilarityReque
 	return out, nil
 }
 
+func (c *embedServiceClient) EmbedTokens(ctx context.Context, in *EmbedTokensRequest, opts ...grpc.CallOption) (*EmbedTokensResponse, error) {
+	out := new(EmbedTokensResponse)
+	err := c.cc.Invoke(ctx, "/ember.v1.EmbedService/EmbedTokens", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *embedServiceClient) Encode(ctx context.Context, in *EncodeRequest, opts ...grpc.CallOption) (*EncodeResponse, error) {
+	out := new(EncodeResponse)
+	err := c.cc.Invoke(ctx, "/ember.v1.EmbedService/Encode", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // EmbedServiceServer is the server API for EmbedService service.
 // All implementations must embed UnimplementedEmbedServiceServer
 // for forward compatibility
@@ -107,6 +131,12 @@ type EmbedServiceServer interface {
 	EmbedSparse(context.Context, *EmbedSparseRequest) (*EmbedSparseResponse, error)
 	// Similarity scores sentences against a source sentence: the cosine of their embeddings.
 	Similarity(context.Context, *SimilarityRequest) (*SimilarityResponse, error)
+	// EmbedTokens returns the last hidden state of every token of each input (special tokens
+	// included), with the tokens' ids and character offsets: TEI's /embed_all.
+	EmbedTokens(context.Context, *EmbedTokensRequest) (*EmbedTokensResponse, error)
+	// Encode returns the outputs asked for (dense, sparse, multi-vector) of each input, all from
+	// one forward pass (BGE-M3's three outputs; ColBERT's multi-vectors).
+	Encode(context.Context, *EncodeRequest) (*EncodeResponse, error)
 	mustEmbedUnimplementedEmbedServiceServer()
 }
 
@@ -125,6 +155,12 @@ func (UnimplementedEmbedServiceServer) EmbedSparse(context.Context, *EmbedSparse
 }
 func (UnimplementedEmbedServiceServer) Similarity(context.Context, *SimilarityRequest) (*SimilarityResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Similarity not implemented")
+}
+func (UnimplementedEmbedServiceServer) EmbedTokens(context.Context, *EmbedTokensRequest) (*EmbedTokensResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method EmbedTokens not implemented")
+}
+func (UnimplementedEmbedServiceServer) Encode(context.Context, *EncodeRequest) (*EncodeResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Encode not implemented")
 }
 func (UnimplementedEmbedServiceServer) mustEmbedUnimplementedEmbedServiceServer() {}
 
@@ -219,6 +255,42 @@ func _EmbedService_Similarity_Handler(srv interface{}, ctx context.Context, dec 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _EmbedService_EmbedTokens_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(EmbedTokensRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(EmbedServiceServer).EmbedTokens(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/ember.v1.EmbedService/EmbedTokens",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(EmbedServiceServer).EmbedTokens(ctx, req.(*EmbedTokensRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _EmbedService_Encode_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(EncodeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(EmbedServiceServer).Encode(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/ember.v1.EmbedService/Encode",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(EmbedServiceServer).Encode(ctx, req.(*EncodeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 var _EmbedService_serviceDesc = grpc.ServiceDesc{
 	ServiceName: "ember.v1.EmbedService",
 	HandlerType: (*EmbedServiceServer)(nil),
@@ -234,6 +306,14 @@ var _EmbedService_serviceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Similarity",
 			Handler:    _EmbedService_Similarity_Handler,
+		},
+		{
+			MethodName: "EmbedTokens",
+			Handler:    _EmbedService_EmbedTokens_Handler,
+		},
+		{
+			MethodName: "Encode",
+			Handler:    _EmbedService_Encode_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

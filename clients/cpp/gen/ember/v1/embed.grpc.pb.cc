@@ -27,6 +27,8 @@ static const char* EmbedService_method_names[] = {
   "/ember.v1.EmbedService/EmbedStream",
   "/ember.v1.EmbedService/EmbedSparse",
   "/ember.v1.EmbedService/Similarity",
+  "/ember.v1.EmbedService/EmbedTokens",
+  "/ember.v1.EmbedService/Encode",
 };
 
 std::unique_ptr< EmbedService::Stub> EmbedService::NewStub(const std::shared_ptr< ::grpc::ChannelInterface>& channel, const ::grpc::StubOptions& options) {
@@ -40,6 +42,8 @@ EmbedService::Stub::Stub(const std::shared_ptr< ::grpc::ChannelInterface>& chann
   , rpcmethod_EmbedStream_(EmbedService_method_names[1], options.suffix_for_stats(),::grpc::internal::RpcMethod::BIDI_STREAMING, channel)
   , rpcmethod_EmbedSparse_(EmbedService_method_names[2], options.suffix_for_stats(),::grpc::internal::RpcMethod::NORMAL_RPC, channel)
   , rpcmethod_Similarity_(EmbedService_method_names[3], options.suffix_for_stats(),::grpc::internal::RpcMethod::NORMAL_RPC, channel)
+  , rpcmethod_EmbedTokens_(EmbedService_method_names[4], options.suffix_for_stats(),::grpc::internal::RpcMethod::NORMAL_RPC, channel)
+  , rpcmethod_Encode_(EmbedService_method_names[5], options.suffix_for_stats(),::grpc::internal::RpcMethod::NORMAL_RPC, channel)
   {}
 
 ::grpc::Status EmbedService::Stub::Embed(::grpc::ClientContext* context, const ::ember::v1::EmbedRequest& request, ::ember::v1::EmbedResponse* response) {
@@ -127,6 +131,52 @@ void EmbedService::Stub::async::Similarity(::grpc::ClientContext* context, const
   return result;
 }
 
+::grpc::Status EmbedService::Stub::EmbedTokens(::grpc::ClientContext* context, const ::ember::v1::EmbedTokensRequest& request, ::ember::v1::EmbedTokensResponse* response) {
+  return ::grpc::internal::BlockingUnaryCall< ::ember::v1::EmbedTokensRequest, ::ember::v1::EmbedTokensResponse, ::grpc::protobuf::MessageLite, ::grpc::protobuf::MessageLite>(channel_.get(), rpcmethod_EmbedTokens_, context, request, response);
+}
+
+void EmbedService::Stub::async::EmbedTokens(::grpc::ClientContext* context, const ::ember::v1::EmbedTokensRequest* request, ::ember::v1::EmbedTokensResponse* response, std::function<void(::grpc::Status)> f) {
+  ::grpc::internal::CallbackUnaryCall< ::ember::v1::EmbedTokensRequest, ::ember::v1::EmbedTokensResponse, ::grpc::protobuf::MessageLite, ::grpc::protobuf::MessageLite>(stub_->channel_.get(), stub_->rpcmethod_EmbedTokens_, context, request, response, std::move(f));
+}
+
+void EmbedService::Stub::async::EmbedTokens(::grpc::ClientContext* context, const ::ember::v1::EmbedTokensRequest* request, ::ember::v1::EmbedTokensResponse* response, ::grpc::ClientUnaryReactor* reactor) {
+  ::grpc::internal::ClientCallbackUnaryFactory::Create< ::grpc::protobuf::MessageLite, ::grpc::protobuf::MessageLite>(stub_->channel_.get(), stub_->rpcmethod_EmbedTokens_, context, request, response, reactor);
+}
+
+::grpc::ClientAsyncResponseReader< ::ember::v1::EmbedTokensResponse>* EmbedService::Stub::PrepareAsyncEmbedTokensRaw(::grpc::ClientContext* context, const ::ember::v1::EmbedTokensRequest& request, ::grpc::CompletionQueue* cq) {
+  return ::grpc::internal::ClientAsyncResponseReaderHelper::Create< ::ember::v1::EmbedTokensResponse, ::ember::v1::EmbedTokensRequest, ::grpc::protobuf::MessageLite, ::grpc::protobuf::MessageLite>(channel_.get(), cq, rpcmethod_EmbedTokens_, context, request);
+}
+
+::grpc::ClientAsyncResponseReader< ::ember::v1::EmbedTokensResponse>* EmbedService::Stub::AsyncEmbedTokensRaw(::grpc::ClientContext* context, const ::ember::v1::EmbedTokensRequest& request, ::grpc::CompletionQueue* cq) {
+  auto* result =
+    this->PrepareAsyncEmbedTokensRaw(context, request, cq);
+  result->StartCall();
+  return result;
+}
+
+::grpc::Status EmbedService::Stub::Encode(::grpc::ClientContext* context, const ::ember::v1::EncodeRequest& request, ::ember::v1::EncodeResponse* response) {
+  return ::grpc::internal::BlockingUnaryCall< ::ember::v1::EncodeRequest, ::ember::v1::EncodeResponse, ::grpc::protobuf::MessageLite, ::grpc::protobuf::MessageLite>(channel_.get(), rpcmethod_Encode_, context, request, response);
+}
+
+void EmbedService::Stub::async::Encode(::grpc::ClientContext* context, const ::ember::v1::EncodeRequest* request, ::ember::v1::EncodeResponse* response, std::function<void(::grpc::Status)> f) {
+  ::grpc::internal::CallbackUnaryCall< ::ember::v1::EncodeRequest, ::ember::v1::EncodeResponse, ::grpc::protobuf::MessageLite, ::grpc::protobuf::MessageLite>(stub_->channel_.get(), stub_->rpcmethod_Encode_, context, request, response, std::move(f));
+}
+
+void EmbedService::Stub::async::Encode(::grpc::ClientContext* context, const ::ember::v1::EncodeRequest* request, ::ember::v1::EncodeResponse* response, ::grpc::ClientUnaryReactor* reactor) {
+  ::grpc::internal::ClientCallbackUnaryFactory::Create< ::grpc::protobuf::MessageLite, ::grpc::protobuf::MessageLite>(stub_->channel_.get(), stub_->rpcmethod_Encode_, context, request, response, reactor);
+}
+
+::grpc::ClientAsyncResponseReader< ::ember::v1::EncodeResponse>* EmbedService::Stub::PrepareAsyncEncodeRaw(::grpc::ClientContext* context, const ::ember::v1::EncodeRequest& request, ::grpc::CompletionQueue* cq) {
+  return ::grpc::internal::ClientAsyncResponseReaderHelper::Create< ::ember::v1::EncodeResponse, ::ember::v1::EncodeRequest, ::grpc::protobuf::MessageLite, ::grpc::protobuf::MessageLite>(channel_.get(), cq, rpcmethod_Encode_, context, request);
+}
+
+::grpc::ClientAsyncResponseReader< ::ember::v1::EncodeResponse>* EmbedService::Stub::AsyncEncodeRaw(::grpc::ClientContext* context, const ::ember::v1::EncodeRequest& request, ::grpc::CompletionQueue* cq) {
+  auto* result =
+    this->PrepareAsyncEncodeRaw(context, request, cq);
+  result->StartCall();
+  return result;
+}
+
 EmbedService::Service::Service() {
   AddMethod(new ::grpc::internal::RpcServiceMethod(
       EmbedService_method_names[0],
@@ -168,6 +218,26 @@ EmbedService::Service::Service() {
              ::ember::v1::SimilarityResponse* resp) {
                return service->Similarity(ctx, req, resp);
              }, this)));
+  AddMethod(new ::grpc::internal::RpcServiceMethod(
+      EmbedService_method_names[4],
+      ::grpc::internal::RpcMethod::NORMAL_RPC,
+      new ::grpc::internal::RpcMethodHandler< EmbedService::Service, ::ember::v1::EmbedTokensRequest, ::ember::v1::EmbedTokensResponse, ::grpc::protobuf::MessageLite, ::grpc::protobuf::MessageLite>(
+          [](EmbedService::Service* service,
+             ::grpc::ServerContext* ctx,
+             const ::ember::v1::EmbedTokensRequest* req,
+             ::ember::v1::EmbedTokensResponse* resp) {
+               return service->EmbedTokens(ctx, req, resp);
+             }, this)));
+  AddMethod(new ::grpc::internal::RpcServiceMethod(
+      EmbedService_method_names[5],
+      ::grpc::internal::RpcMethod::NORMAL_RPC,
+      new ::grpc::internal::RpcMethodHandler< EmbedService::Service, ::ember::v1::EncodeRequest, ::ember::v1::EncodeResponse, ::grpc::protobuf::MessageLite, ::grpc::protobuf::MessageLite>(
+          [](EmbedService::Service* service,
+             ::grpc::ServerContext* ctx,
+             const ::ember::v1::EncodeRequest* req,
+             ::ember::v1::EncodeResponse* resp) {
+               return service->Encode(ctx, req, resp);
+             }, this)));
 }
 
 EmbedService::Service::~Service() {
@@ -194,6 +264,20 @@ EmbedService::Service::~Service() {
 }
 
 ::grpc::Status EmbedService::Service::Similarity(::grpc::ServerContext* context, const ::ember::v1::SimilarityRequest* request, ::ember::v1::SimilarityResponse* response) {
+  (void) context;
+  (void) request;
+  (void) response;
+  return ::grpc::Status(::grpc::StatusCode::UNIMPLEMENTED, "");
+}
+
+::grpc::Status EmbedService::Service::EmbedTokens(::grpc::ServerContext* context, const ::ember::v1::EmbedTokensRequest* request, ::ember::v1::EmbedTokensResponse* response) {
+  (void) context;
+  (void) request;
+  (void) response;
+  return ::grpc::Status(::grpc::StatusCode::UNIMPLEMENTED, "");
+}
+
+::grpc::Status EmbedService::Service::Encode(::grpc::ServerContext* context, const ::ember::v1::EncodeRequest* request, ::ember::v1::EncodeResponse* response) {
   (void) context;
   (void) request;
   (void) response;

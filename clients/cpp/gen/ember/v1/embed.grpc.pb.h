@@ -72,6 +72,24 @@ class EmbedService final {
     std::unique_ptr< ::grpc::ClientAsyncResponseReaderInterface< ::ember::v1::SimilarityResponse>> PrepareAsyncSimilarity(::grpc::ClientContext* context, const ::ember::v1::SimilarityRequest& request, ::grpc::CompletionQueue* cq) {
       return std::unique_ptr< ::grpc::ClientAsyncResponseReaderInterface< ::ember::v1::SimilarityResponse>>(PrepareAsyncSimilarityRaw(context, request, cq));
     }
+    // EmbedTokens returns the last hidden state of every token of each input (special tokens
+    // included), with the tokens' ids and character offsets: TEI's /embed_all.
+    virtual ::grpc::Status EmbedTokens(::grpc::ClientContext* context, const ::ember::v1::EmbedTokensRequest& request, ::ember::v1::EmbedTokensResponse* response) = 0;
+    std::unique_ptr< ::grpc::ClientAsyncResponseReaderInterface< ::ember::v1::EmbedTokensResponse>> AsyncEmbedTokens(::grpc::ClientContext* context, const ::ember::v1::EmbedTokensRequest& request, ::grpc::CompletionQueue* cq) {
+      return std::unique_ptr< ::grpc::ClientAsyncResponseReaderInterface< ::ember::v1::EmbedTokensResponse>>(AsyncEmbedTokensRaw(context, request, cq));
+    }
+    std::unique_ptr< ::grpc::ClientAsyncResponseReaderInterface< ::ember::v1::EmbedTokensResponse>> PrepareAsyncEmbedTokens(::grpc::ClientContext* context, const ::ember::v1::EmbedTokensRequest& request, ::grpc::CompletionQueue* cq) {
+      return std::unique_ptr< ::grpc::ClientAsyncResponseReaderInterface< ::ember::v1::EmbedTokensResponse>>(PrepareAsyncEmbedTokensRaw(context, request, cq));
+    }
+    // Encode returns the outputs asked for (dense, sparse, multi-vector) of each input, all from
+    // one forward pass (BGE-M3's three outputs; ColBERT's multi-vectors).
+    virtual ::grpc::Status Encode(::grpc::ClientContext* context, const ::ember::v1::EncodeRequest& request, ::ember::v1::EncodeResponse* response) = 0;
+    std::unique_ptr< ::grpc::ClientAsyncResponseReaderInterface< ::ember::v1::EncodeResponse>> AsyncEncode(::grpc::ClientContext* context, const ::ember::v1::EncodeRequest& request, ::grpc::CompletionQueue* cq) {
+      return std::unique_ptr< ::grpc::ClientAsyncResponseReaderInterface< ::ember::v1::EncodeResponse>>(AsyncEncodeRaw(context, request, cq));
+    }
+    std::unique_ptr< ::grpc::ClientAsyncResponseReaderInterface< ::ember::v1::EncodeResponse>> PrepareAsyncEncode(::grpc::ClientContext* context, const ::ember::v1::EncodeRequest& request, ::grpc::CompletionQueue* cq) {
+      return std::unique_ptr< ::grpc::ClientAsyncResponseReaderInterface< ::ember::v1::EncodeResponse>>(PrepareAsyncEncodeRaw(context, request, cq));
+    }
     class async_interface {
      public:
       virtual ~async_interface() {}
@@ -87,6 +105,14 @@ class EmbedService final {
       // Similarity scores sentences against a source sentence: the cosine of their embeddings.
       virtual void Similarity(::grpc::ClientContext* context, const ::ember::v1::SimilarityRequest* request, ::ember::v1::SimilarityResponse* response, std::function<void(::grpc::Status)>) = 0;
       virtual void Similarity(::grpc::ClientContext* context, const ::ember::v1::SimilarityRequest* request, ::ember::v1::SimilarityResponse* response, ::grpc::ClientUnaryReactor* reactor) = 0;
+      // EmbedTokens returns the last hidden state of every token of each input (special tokens
+      // included), with the tokens' ids and character offsets: TEI's /embed_all.
+      virtual void EmbedTokens(::grpc::ClientContext* context, const ::ember::v1::EmbedTokensRequest* request, ::ember::v1::EmbedTokensResponse* response, std::function<void(::grpc::Status)>) = 0;
+      virtual void EmbedTokens(::grpc::ClientContext* context, const ::ember::v1::EmbedTokensRequest* request, ::ember::v1::EmbedTokensResponse* response, ::grpc::ClientUnaryReactor* reactor) = 0;
+      // Encode returns the outputs asked for (dense, sparse, multi-vector) of each input, all from
+      // one forward pass (BGE-M3's three outputs; ColBERT's multi-vectors).
+      virtual void Encode(::grpc::ClientContext* context, const ::ember::v1::EncodeRequest* request, ::ember::v1::EncodeResponse* response, std::function<void(::grpc::Status)>) = 0;
+      virtual void Encode(::grpc::ClientContext* context, const ::ember::v1::EncodeRequest* request, ::ember::v1::EncodeResponse* response, ::grpc::ClientUnaryReactor* reactor) = 0;
     };
     typedef class async_interface experimental_async_interface;
     virtual class async_interface* async() { return nullptr; }
@@ -101,6 +127,10 @@ class EmbedService final {
     virtual ::grpc::ClientAsyncResponseReaderInterface< ::ember::v1::EmbedSparseResponse>* PrepareAsyncEmbedSparseRaw(::grpc::ClientContext* context, const ::ember::v1::EmbedSparseRequest& request, ::grpc::CompletionQueue* cq) = 0;
     virtual ::grpc::ClientAsyncResponseReaderInterface< ::ember::v1::SimilarityResponse>* AsyncSimilarityRaw(::grpc::ClientContext* context, const ::ember::v1::SimilarityRequest& request, ::grpc::CompletionQueue* cq) = 0;
     virtual ::grpc::ClientAsyncResponseReaderInterface< ::ember::v1::SimilarityResponse>* PrepareAsyncSimilarityRaw(::grpc::ClientContext* context, const ::ember::v1::SimilarityRequest& request, ::grpc::CompletionQueue* cq) = 0;
+    virtual ::grpc::ClientAsyncResponseReaderInterface< ::ember::v1::EmbedTokensResponse>* AsyncEmbedTokensRaw(::grpc::ClientContext* context, const ::ember::v1::EmbedTokensRequest& request, ::grpc::CompletionQueue* cq) = 0;
+    virtual ::grpc::ClientAsyncResponseReaderInterface< ::ember::v1::EmbedTokensResponse>* PrepareAsyncEmbedTokensRaw(::grpc::ClientContext* context, const ::ember::v1::EmbedTokensRequest& request, ::grpc::CompletionQueue* cq) = 0;
+    virtual ::grpc::ClientAsyncResponseReaderInterface< ::ember::v1::EncodeResponse>* AsyncEncodeRaw(::grpc::ClientContext* context, const ::ember::v1::EncodeRequest& request, ::grpc::CompletionQueue* cq) = 0;
+    virtual ::grpc::ClientAsyncResponseReaderInterface< ::ember::v1::EncodeResponse>* PrepareAsyncEncodeRaw(::grpc::ClientContext* context, const ::ember::v1::EncodeRequest& request, ::grpc::CompletionQueue* cq) = 0;
   };
   class Stub final : public StubInterface {
    public:
@@ -135,6 +165,20 @@ class EmbedService final {
     std::unique_ptr< ::grpc::ClientAsyncResponseReader< ::ember::v1::SimilarityResponse>> PrepareAsyncSimilarity(::grpc::ClientContext* context, const ::ember::v1::SimilarityRequest& request, ::grpc::CompletionQueue* cq) {
       return std::unique_ptr< ::grpc::ClientAsyncResponseReader< ::ember::v1::SimilarityResponse>>(PrepareAsyncSimilarityRaw(context, request, cq));
     }
+    ::grpc::Status EmbedTokens(::grpc::ClientContext* context, const ::ember::v1::EmbedTokensRequest& request, ::ember::v1::EmbedTokensResponse* response) override;
+    std::unique_ptr< ::grpc::ClientAsyncResponseReader< ::ember::v1::EmbedTokensResponse>> AsyncEmbedTokens(::grpc::ClientContext* context, const ::ember::v1::EmbedTokensRequest& request, ::grpc::CompletionQueue* cq) {
+      return std::unique_ptr< ::grpc::ClientAsyncResponseReader< ::ember::v1::EmbedTokensResponse>>(AsyncEmbedTokensRaw(context, request, cq));
+    }
+    std::unique_ptr< ::grpc::ClientAsyncResponseReader< ::ember::v1::EmbedTokensResponse>> PrepareAsyncEmbedTokens(::grpc::ClientContext* context, const ::ember::v1::EmbedTokensRequest& request, ::grpc::CompletionQueue* cq) {
+      return std::unique_ptr< ::grpc::ClientAsyncResponseReader< ::ember::v1::EmbedTokensResponse>>(PrepareAsyncEmbedTokensRaw(context, request, cq));
+    }
+    ::grpc::Status Encode(::grpc::ClientContext* context, const ::ember::v1::EncodeRequest& request, ::ember::v1::EncodeResponse* response) override;
+    std::unique_ptr< ::grpc::ClientAsyncResponseReader< ::ember::v1::EncodeResponse>> AsyncEncode(::grpc::ClientContext* context, const ::ember::v1::EncodeRequest& request, ::grpc::CompletionQueue* cq) {
+      return std::unique_ptr< ::grpc::ClientAsyncResponseReader< ::ember::v1::EncodeResponse>>(AsyncEncodeRaw(context, request, cq));
+    }
+    std::unique_ptr< ::grpc::ClientAsyncResponseReader< ::ember::v1::EncodeResponse>> PrepareAsyncEncode(::grpc::ClientContext* context, const ::ember::v1::EncodeRequest& request, ::grpc::CompletionQueue* cq) {
+      return std::unique_ptr< ::grpc::ClientAsyncResponseReader< ::ember::v1::EncodeResponse>>(PrepareAsyncEncodeRaw(context, request, cq));
+    }
     class async final :
       public StubInterface::async_interface {
      public:
@@ -145,6 +189,10 @@ class EmbedService final {
       void EmbedSparse(::grpc::ClientContext* context, const ::ember::v1::EmbedSparseRequest* request, ::ember::v1::EmbedSparseResponse* response, ::grpc::ClientUnaryReactor* reactor) override;
       void Similarity(::grpc::ClientContext* context, const ::ember::v1::SimilarityRequest* request, ::ember::v1::SimilarityResponse* response, std::function<void(::grpc::Status)>) override;
       void Similarity(::grpc::ClientContext* context, const ::ember::v1::SimilarityRequest* request, ::ember::v1::SimilarityResponse* response, ::grpc::ClientUnaryReactor* reactor) override;
+      void EmbedTokens(::grpc::ClientContext* context, const ::ember::v1::EmbedTokensRequest* request, ::ember::v1::EmbedTokensResponse* response, std::function<void(::grpc::Status)>) override;
+      void EmbedTokens(::grpc::ClientContext* context, const ::ember::v1::EmbedTokensRequest* request, ::ember::v1::EmbedTokensResponse* response, ::grpc::ClientUnaryReactor* reactor) override;
+      void Encode(::grpc::ClientContext* context, const ::ember::v1::EncodeRequest* request, ::ember::v1::EncodeResponse* response, std::function<void(::grpc::Status)>) override;
+      void Encode(::grpc::ClientContext* context, const ::ember::v1::EncodeRequest* request, ::ember::v1::EncodeResponse* response, ::grpc::ClientUnaryReactor* reactor) override;
      private:
       friend class Stub;
       explicit async(Stub* stub): stub_(stub) { }
@@ -165,10 +213,16 @@ class EmbedService final {
     ::grpc::ClientAsyncResponseReader< ::ember::v1::EmbedSparseResponse>* PrepareAsyncEmbedSparseRaw(::grpc::ClientContext* context, const ::ember::v1::EmbedSparseRequest& request, ::grpc::CompletionQueue* cq) override;
     ::grpc::ClientAsyncResponseReader< ::ember::v1::SimilarityResponse>* AsyncSimilarityRaw(::grpc::ClientContext* context, const ::ember::v1::SimilarityRequest& request, ::grpc::CompletionQueue* cq) override;
     ::grpc::ClientAsyncResponseReader< ::ember::v1::SimilarityResponse>* PrepareAsyncSimilarityRaw(::grpc::ClientContext* context, const ::ember::v1::SimilarityRequest& request, ::grpc::CompletionQueue* cq) override;
+    ::grpc::ClientAsyncResponseReader< ::ember::v1::EmbedTokensResponse>* AsyncEmbedTokensRaw(::grpc::ClientContext* context, const ::ember::v1::EmbedTokensRequest& request, ::grpc::CompletionQueue* cq) override;
+    ::grpc::ClientAsyncResponseReader< ::ember::v1::EmbedTokensResponse>* PrepareAsyncEmbedTokensRaw(::grpc::ClientContext* context, const ::ember::v1::EmbedTokensRequest& request, ::grpc::CompletionQueue* cq) override;
+    ::grpc::ClientAsyncResponseReader< ::ember::v1::EncodeResponse>* AsyncEncodeRaw(::grpc::ClientContext* context, const ::ember::v1::EncodeRequest& request, ::grpc::CompletionQueue* cq) override;
+    ::grpc::ClientAsyncResponseReader< ::ember::v1::EncodeResponse>* PrepareAsyncEncodeRaw(::grpc::ClientContext* context, const ::ember::v1::EncodeRequest& request, ::grpc::CompletionQueue* cq) override;
     const ::grpc::internal::RpcMethod rpcmethod_Embed_;
     const ::grpc::internal::RpcMethod rpcmethod_EmbedStream_;
     const ::grpc::internal::RpcMethod rpcmethod_EmbedSparse_;
     const ::grpc::internal::RpcMethod rpcmethod_Similarity_;
+    const ::grpc::internal::RpcMethod rpcmethod_EmbedTokens_;
+    const ::grpc::internal::RpcMethod rpcmethod_Encode_;
   };
   static std::unique_ptr<Stub> NewStub(const std::shared_ptr< ::grpc::ChannelInterface>& channel, const ::grpc::StubOptions& options = ::grpc::StubOptions());
 
@@ -185,6 +239,12 @@ class EmbedService final {
     virtual ::grpc::Status EmbedSparse(::grpc::ServerContext* context, const ::ember::v1::EmbedSparseRequest* request, ::ember::v1::EmbedSparseResponse* response);
     // Similarity scores sentences against a source sentence: the cosine of their embeddings.
     virtual ::grpc::Status Similarity(::grpc::ServerContext* context, const ::ember::v1::SimilarityRequest* request, ::ember::v1::SimilarityResponse* response);
+    // EmbedTokens returns the last hidden state of every token of each input (special tokens
+    // included), with the tokens' ids and character offsets: TEI's /embed_all.
+    virtual ::grpc::Status EmbedTokens(::grpc::ServerContext* context, const ::ember::v1::EmbedTokensRequest* request, ::ember::v1::EmbedTokensResponse* response);
+    // Encode returns the outputs asked for (dense, sparse, multi-vector) of each input, all from
+    // one forward pass (BGE-M3's three outputs; ColBERT's multi-vectors).
+    virtual ::grpc::Status Encode(::grpc::ServerContext* context, const ::ember::v1::EncodeRequest* request, ::ember::v1::EncodeResponse* response);
   };
   template <class BaseClass>
   class WithAsyncMethod_Embed : public BaseClass {
@@ -266,7 +326,47 @@ class EmbedService final {
       ::grpc::Service::RequestAsyncUnary(3, context, request, response, new_call_cq, notification_cq, tag);
     }
   };
-  typedef WithAsyncMethod_Embed<WithAsyncMethod_EmbedStream<WithAsyncMethod_EmbedSparse<WithAsyncMethod_Similarity<Service > > > > AsyncService;
+  template <class BaseClass>
+  class WithAsyncMethod_EmbedTokens : public BaseClass {
+   private:
+    void BaseClassMustBeDerivedFromService(const Service* /*service*/) {}
+   public:
+    WithAsyncMethod_EmbedTokens() {
+      ::grpc::Service::MarkMethodAsync(4);
+    }
+    ~WithAsyncMethod_EmbedTokens() override {
+      BaseClassMustBeDerivedFromService(this);
+    }
+    // disable synchronous version of this method
+    ::grpc::Status EmbedTokens(::grpc::ServerContext* /*context*/, const ::ember::v1::EmbedTokensRequest* /*request*/, ::ember::v1::EmbedTokensResponse* /*response*/) override {
+      abort();
+      return ::grpc::Status(::grpc::StatusCode::UNIMPLEMENTED, "");
+    }
+    void RequestEmbedTokens(::grpc::ServerContext* context, ::ember::v1::EmbedTokensRequest* request, ::grpc::ServerAsyncResponseWriter< ::ember::v1::EmbedTokensResponse>* response, ::grpc::CompletionQueue* new_call_cq, ::grpc::ServerCompletionQueue* notification_cq, void *tag) {
+      ::grpc::Service::RequestAsyncUnary(4, context, request, response, new_call_cq, notification_cq, tag);
+    }
+  };
+  template <class BaseClass>
+  class WithAsyncMethod_Encode : public BaseClass {
+   private:
+    void BaseClassMustBeDerivedFromService(const Service* /*service*/) {}
+   public:
+    WithAsyncMethod_Encode() {
+      ::grpc::Service::MarkMethodAsync(5);
+    }
+    ~WithAsyncMethod_Encode() override {
+      BaseClassMustBeDerivedFromService(this);
+    }
+    // disable synchronous version of this method
+    ::grpc::Status Encode(::grpc::ServerContext* /*context*/, const ::ember::v1::EncodeRequest* /*request*/, ::ember::v1::EncodeResponse* /*response*/) override {
+      abort();
+      return ::grpc::Status(::grpc::StatusCode::UNIMPLEMENTED, "");
+    }
+    void RequestEncode(::grpc::ServerContext* context, ::ember::v1::EncodeRequest* request, ::grpc::ServerAsyncResponseWriter< ::ember::v1::EncodeResponse>* response, ::grpc::CompletionQueue* new_call_cq, ::grpc::ServerCompletionQueue* notification_cq, void *tag) {
+      ::grpc::Service::RequestAsyncUnary(5, context, request, response, new_call_cq, notification_cq, tag);
+    }
+  };
+  typedef WithAsyncMethod_Embed<WithAsyncMethod_EmbedStream<WithAsyncMethod_EmbedSparse<WithAsyncMethod_Similarity<WithAsyncMethod_EmbedTokens<WithAsyncMethod_Encode<Service > > > > > > AsyncService;
   template <class BaseClass>
   class WithCallbackMethod_Embed : public BaseClass {
    private:
@@ -371,7 +471,61 @@ class EmbedService final {
     virtual ::grpc::ServerUnaryReactor* Similarity(
       ::grpc::CallbackServerContext* /*context*/, const ::ember::v1::SimilarityRequest* /*request*/, ::ember::v1::SimilarityResponse* /*response*/)  { return nullptr; }
   };
-  typedef WithCallbackMethod_Embed<WithCallbackMethod_EmbedStream<WithCallbackMethod_EmbedSparse<WithCallbackMethod_Similarity<Service > > > > CallbackService;
+  template <class BaseClass>
+  class WithCallbackMethod_EmbedTokens : public BaseClass {
+   private:
+    void BaseClassMustBeDerivedFromService(const Service* /*service*/) {}
+   public:
+    WithCallbackMethod_EmbedTokens() {
+      ::grpc::Service::MarkMethodCallback(4,
+          new ::grpc::internal::CallbackUnaryHandler< ::ember::v1::EmbedTokensRequest, ::ember::v1::EmbedTokensResponse>(
+            [this](
+                   ::grpc::CallbackServerContext* context, const ::ember::v1::EmbedTokensRequest* request, ::ember::v1::EmbedTokensResponse* response) { return this->EmbedTokens(context, request, response); }));}
+    void SetMessageAllocatorFor_EmbedTokens(
+        ::grpc::MessageAllocator< ::ember::v1::EmbedTokensRequest, ::ember::v1::EmbedTokensResponse>* allocator) {
+      ::grpc::internal::MethodHandler* const handler = ::grpc::Service::GetHandler(4);
+      static_cast<::grpc::internal::CallbackUnaryHandler< ::ember::v1::EmbedTokensRequest, ::ember::v1::EmbedTokensResponse>*>(handler)
+              ->SetMessageAllocator(allocator);
+    }
+    ~WithCallbackMethod_EmbedTokens() override {
+      BaseClassMustBeDerivedFromService(this);
+    }
+    // disable synchronous version of this method
+    ::grpc::Status EmbedTokens(::grpc::ServerContext* /*context*/, const ::ember::v1::EmbedTokensRequest* /*request*/, ::ember::v1::EmbedTokensResponse* /*response*/) override {
+      abort();
+      return ::grpc::Status(::grpc::StatusCode::UNIMPLEMENTED, "");
+    }
+    virtual ::grpc::ServerUnaryReactor* EmbedTokens(
+      ::grpc::CallbackServerContext* /*context*/, const ::ember::v1::EmbedTokensRequest* /*request*/, ::ember::v1::EmbedTokensResponse* /*response*/)  { return nullptr; }
+  };
+  template <class BaseClass>
+  class WithCallbackMethod_Encode : public BaseClass {
+   private:
+    void BaseClassMustBeDerivedFromService(const Service* /*service*/) {}
+   public:
+    WithCallbackMethod_Encode() {
+      ::grpc::Service::MarkMethodCallback(5,
+          new ::grpc::internal::CallbackUnaryHandler< ::ember::v1::EncodeRequest, ::ember::v1::EncodeResponse>(
+            [this](
+                   ::grpc::CallbackServerContext* context, const ::ember::v1::EncodeRequest* request, ::ember::v1::EncodeResponse* response) { return this->Encode(context, request, response); }));}
+    void SetMessageAllocatorFor_Encode(
+        ::grpc::MessageAllocator< ::ember::v1::EncodeRequest, ::ember::v1::EncodeResponse>* allocator) {
+      ::grpc::internal::MethodHandler* const handler = ::grpc::Service::GetHandler(5);
+      static_cast<::grpc::internal::CallbackUnaryHandler< ::ember::v1::EncodeRequest, ::ember::v1::EncodeResponse>*>(handler)
+              ->SetMessageAllocator(allocator);
+    }
+    ~WithCallbackMethod_Encode() override {
+      BaseClassMustBeDerivedFromService(this);
+    }
+    // disable synchronous version of this method
+    ::grpc::Status Encode(::grpc::ServerContext* /*context*/, const ::ember::v1::EncodeRequest* /*request*/, ::ember::v1::EncodeResponse* /*response*/) override {
+      abort();
+      return ::grpc::Status(::grpc::StatusCode::UNIMPLEMENTED, "");
+    }
+    virtual ::grpc::ServerUnaryReactor* Encode(
+      ::grpc::CallbackServerContext* /*context*/, const ::ember::v1::EncodeRequest* /*request*/, ::ember::v1::EncodeResponse* /*response*/)  { return nullptr; }
+  };
+  typedef WithCallbackMethod_Embed<WithCallbackMethod_EmbedStream<WithCallbackMethod_EmbedSparse<WithCallbackMethod_Similarity<WithCallbackMethod_EmbedTokens<WithCallbackMethod_Encode<Service > > > > > > CallbackService;
   typedef CallbackService ExperimentalCallbackService;
   template <class BaseClass>
   class WithGenericMethod_Embed : public BaseClass {
@@ -437,6 +591,40 @@ class EmbedService final {
     }
     // disable synchronous version of this method
     ::grpc::Status Similarity(::grpc::ServerContext* /*context*/, const ::ember::v1::SimilarityRequest* /*request*/, ::ember::v1::SimilarityResponse* /*response*/) override {
+      abort();
+      return ::grpc::Status(::grpc::StatusCode::UNIMPLEMENTED, "");
+    }
+  };
+  template <class BaseClass>
+  class WithGenericMethod_EmbedTokens : public BaseClass {
+   private:
+    void BaseClassMustBeDerivedFromService(const Service* /*service*/) {}
+   public:
+    WithGenericMethod_EmbedTokens() {
+      ::grpc::Service::MarkMethodGeneric(4);
+    }
+    ~WithGenericMethod_EmbedTokens() override {
+      BaseClassMustBeDerivedFromService(this);
+    }
+    // disable synchronous version of this method
+    ::grpc::Status EmbedTokens(::grpc::ServerContext* /*context*/, const ::ember::v1::EmbedTokensRequest* /*request*/, ::ember::v1::EmbedTokensResponse* /*response*/) override {
+      abort();
+      return ::grpc::Status(::grpc::StatusCode::UNIMPLEMENTED, "");
+    }
+  };
+  template <class BaseClass>
+  class WithGenericMethod_Encode : public BaseClass {
+   private:
+    void BaseClassMustBeDerivedFromService(const Service* /*service*/) {}
+   public:
+    WithGenericMethod_Encode() {
+      ::grpc::Service::MarkMethodGeneric(5);
+    }
+    ~WithGenericMethod_Encode() override {
+      BaseClassMustBeDerivedFromService(this);
+    }
+    // disable synchronous version of this method
+    ::grpc::Status Encode(::grpc::ServerContext* /*context*/, const ::ember::v1::EncodeRequest* /*request*/, ::ember::v1::EncodeResponse* /*response*/) override {
       abort();
       return ::grpc::Status(::grpc::StatusCode::UNIMPLEMENTED, "");
     }
@@ -519,6 +707,46 @@ class EmbedService final {
     }
     void RequestSimilarity(::grpc::ServerContext* context, ::grpc::ByteBuffer* request, ::grpc::ServerAsyncResponseWriter< ::grpc::ByteBuffer>* response, ::grpc::CompletionQueue* new_call_cq, ::grpc::ServerCompletionQueue* notification_cq, void *tag) {
       ::grpc::Service::RequestAsyncUnary(3, context, request, response, new_call_cq, notification_cq, tag);
+    }
+  };
+  template <class BaseClass>
+  class WithRawMethod_EmbedTokens : public BaseClass {
+   private:
+    void BaseClassMustBeDerivedFromService(const Service* /*service*/) {}
+   public:
+    WithRawMethod_EmbedTokens() {
+      ::grpc::Service::MarkMethodRaw(4);
+    }
+    ~WithRawMethod_EmbedTokens() override {
+      BaseClassMustBeDerivedFromService(this);
+    }
+    // disable synchronous version of this method
+    ::grpc::Status EmbedTokens(::grpc::ServerContext* /*context*/, const ::ember::v1::EmbedTokensRequest* /*request*/, ::ember::v1::EmbedTokensResponse* /*response*/) override {
+      abort();
+      return ::grpc::Status(::grpc::StatusCode::UNIMPLEMENTED, "");
+    }
+    void RequestEmbedTokens(::grpc::ServerContext* context, ::grpc::ByteBuffer* request, ::grpc::ServerAsyncResponseWriter< ::grpc::ByteBuffer>* response, ::grpc::CompletionQueue* new_call_cq, ::grpc::ServerCompletionQueue* notification_cq, void *tag) {
+      ::grpc::Service::RequestAsyncUnary(4, context, request, response, new_call_cq, notification_cq, tag);
+    }
+  };
+  template <class BaseClass>
+  class WithRawMethod_Encode : public BaseClass {
+   private:
+    void BaseClassMustBeDerivedFromService(const Service* /*service*/) {}
+   public:
+    WithRawMethod_Encode() {
+      ::grpc::Service::MarkMethodRaw(5);
+    }
+    ~WithRawMethod_Encode() override {
+      BaseClassMustBeDerivedFromService(this);
+    }
+    // disable synchronous version of this method
+    ::grpc::Status Encode(::grpc::ServerContext* /*context*/, const ::ember::v1::EncodeRequest* /*request*/, ::ember::v1::EncodeResponse* /*response*/) override {
+      abort();
+      return ::grpc::Status(::grpc::StatusCode::UNIMPLEMENTED, "");
+    }
+    void RequestEncode(::grpc::ServerContext* context, ::grpc::ByteBuffer* request, ::grpc::ServerAsyncResponseWriter< ::grpc::ByteBuffer>* response, ::grpc::CompletionQueue* new_call_cq, ::grpc::ServerCompletionQueue* notification_cq, void *tag) {
+      ::grpc::Service::RequestAsyncUnary(5, context, request, response, new_call_cq, notification_cq, tag);
     }
   };
   template <class BaseClass>
@@ -611,6 +839,50 @@ class EmbedService final {
       ::grpc::CallbackServerContext* /*context*/, const ::grpc::ByteBuffer* /*request*/, ::grpc::ByteBuffer* /*response*/)  { return nullptr; }
   };
   template <class BaseClass>
+  class WithRawCallbackMethod_EmbedTokens : public BaseClass {
+   private:
+    void BaseClassMustBeDerivedFromService(const Service* /*service*/) {}
+   public:
+    WithRawCallbackMethod_EmbedTokens() {
+      ::grpc::Service::MarkMethodRawCallback(4,
+          new ::grpc::internal::CallbackUnaryHandler< ::grpc::ByteBuffer, ::grpc::ByteBuffer>(
+            [this](
+                   ::grpc::CallbackServerContext* context, const ::grpc::ByteBuffer* request, ::grpc::ByteBuffer* response) { return this->EmbedTokens(context, request, response); }));
+    }
+    ~WithRawCallbackMethod_EmbedTokens() override {
+      BaseClassMustBeDerivedFromService(this);
+    }
+    // disable synchronous version of this method
+    ::grpc::Status EmbedTokens(::grpc::ServerContext* /*context*/, const ::ember::v1::EmbedTokensRequest* /*request*/, ::ember::v1::EmbedTokensResponse* /*response*/) override {
+      abort();
+      return ::grpc::Status(::grpc::StatusCode::UNIMPLEMENTED, "");
+    }
+    virtual ::grpc::ServerUnaryReactor* EmbedTokens(
+      ::grpc::CallbackServerContext* /*context*/, const ::grpc::ByteBuffer* /*request*/, ::grpc::ByteBuffer* /*response*/)  { return nullptr; }
+  };
+  template <class BaseClass>
+  class WithRawCallbackMethod_Encode : public BaseClass {
+   private:
+    void BaseClassMustBeDerivedFromService(const Service* /*service*/) {}
+   public:
+    WithRawCallbackMethod_Encode() {
+      ::grpc::Service::MarkMethodRawCallback(5,
+          new ::grpc::internal::CallbackUnaryHandler< ::grpc::ByteBuffer, ::grpc::ByteBuffer>(
+            [this](
+                   ::grpc::CallbackServerContext* context, const ::grpc::ByteBuffer* request, ::grpc::ByteBuffer* response) { return this->Encode(context, request, response); }));
+    }
+    ~WithRawCallbackMethod_Encode() override {
+      BaseClassMustBeDerivedFromService(this);
+    }
+    // disable synchronous version of this method
+    ::grpc::Status Encode(::grpc::ServerContext* /*context*/, const ::ember::v1::EncodeRequest* /*request*/, ::ember::v1::EncodeResponse* /*response*/) override {
+      abort();
+      return ::grpc::Status(::grpc::StatusCode::UNIMPLEMENTED, "");
+    }
+    virtual ::grpc::ServerUnaryReactor* Encode(
+      ::grpc::CallbackServerContext* /*context*/, const ::grpc::ByteBuffer* /*request*/, ::grpc::ByteBuffer* /*response*/)  { return nullptr; }
+  };
+  template <class BaseClass>
   class WithStreamedUnaryMethod_Embed : public BaseClass {
    private:
     void BaseClassMustBeDerivedFromService(const Service* /*service*/) {}
@@ -691,9 +963,63 @@ class EmbedService final {
     // replace default version of method with streamed unary
     virtual ::grpc::Status StreamedSimilarity(::grpc::ServerContext* context, ::grpc::ServerUnaryStreamer< ::ember::v1::SimilarityRequest,::ember::v1::SimilarityResponse>* server_unary_streamer) = 0;
   };
-  typedef WithStreamedUnaryMethod_Embed<WithStreamedUnaryMethod_EmbedSparse<WithStreamedUnaryMethod_Similarity<Service > > > StreamedUnaryService;
+  template <class BaseClass>
+  class WithStreamedUnaryMethod_EmbedTokens : public BaseClass {
+   private:
+    void BaseClassMustBeDerivedFromService(const Service* /*service*/) {}
+   public:
+    WithStreamedUnaryMethod_EmbedTokens() {
+      ::grpc::Service::MarkMethodStreamed(4,
+        new ::grpc::internal::StreamedUnaryHandler<
+          ::ember::v1::EmbedTokensRequest, ::ember::v1::EmbedTokensResponse>(
+            [this](::grpc::ServerContext* context,
+                   ::grpc::ServerUnaryStreamer<
+                     ::ember::v1::EmbedTokensRequest, ::ember::v1::EmbedTokensResponse>* streamer) {
+                       return this->StreamedEmbedTokens(context,
+                         streamer);
+                  }));
+    }
+    ~WithStreamedUnaryMethod_EmbedTokens() override {
+      BaseClassMustBeDerivedFromService(this);
+    }
+    // disable regular version of this method
+    ::grpc::Status EmbedTokens(::grpc::ServerContext* /*context*/, const ::ember::v1::EmbedTokensRequest* /*request*/, ::ember::v1::EmbedTokensResponse* /*response*/) override {
+      abort();
+      return ::grpc::Status(::grpc::StatusCode::UNIMPLEMENTED, "");
+    }
+    // replace default version of method with streamed unary
+    virtual ::grpc::Status StreamedEmbedTokens(::grpc::ServerContext* context, ::grpc::ServerUnaryStreamer< ::ember::v1::EmbedTokensRequest,::ember::v1::EmbedTokensResponse>* server_unary_streamer) = 0;
+  };
+  template <class BaseClass>
+  class WithStreamedUnaryMethod_Encode : public BaseClass {
+   private:
+    void BaseClassMustBeDerivedFromService(const Service* /*service*/) {}
+   public:
+    WithStreamedUnaryMethod_Encode() {
+      ::grpc::Service::MarkMethodStreamed(5,
+        new ::grpc::internal::StreamedUnaryHandler<
+          ::ember::v1::EncodeRequest, ::ember::v1::EncodeResponse>(
+            [this](::grpc::ServerContext* context,
+                   ::grpc::ServerUnaryStreamer<
+                     ::ember::v1::EncodeRequest, ::ember::v1::EncodeResponse>* streamer) {
+                       return this->StreamedEncode(context,
+                         streamer);
+                  }));
+    }
+    ~WithStreamedUnaryMethod_Encode() override {
+      BaseClassMustBeDerivedFromService(this);
+    }
+    // disable regular version of this method
+    ::grpc::Status Encode(::grpc::ServerContext* /*context*/, const ::ember::v1::EncodeRequest* /*request*/, ::ember::v1::EncodeResponse* /*response*/) override {
+      abort();
+      return ::grpc::Status(::grpc::StatusCode::UNIMPLEMENTED, "");
+    }
+    // replace default version of method with streamed unary
+    virtual ::grpc::Status StreamedEncode(::grpc::ServerContext* context, ::grpc::ServerUnaryStreamer< ::ember::v1::EncodeRequest,::ember::v1::EncodeResponse>* server_unary_streamer) = 0;
+  };
+  typedef WithStreamedUnaryMethod_Embed<WithStreamedUnaryMethod_EmbedSparse<WithStreamedUnaryMethod_Similarity<WithStreamedUnaryMethod_EmbedTokens<WithStreamedUnaryMethod_Encode<Service > > > > > StreamedUnaryService;
   typedef Service SplitStreamedService;
-  typedef WithStreamedUnaryMethod_Embed<WithStreamedUnaryMethod_EmbedSparse<WithStreamedUnaryMethod_Similarity<Service > > > StreamedService;
+  typedef WithStreamedUnaryMethod_Embed<WithStreamedUnaryMethod_EmbedSparse<WithStreamedUnaryMethod_Similarity<WithStreamedUnaryMethod_EmbedTokens<WithStreamedUnaryMethod_Encode<Service > > > > > StreamedService;
 };
 
 }  // namespace v1

@@ -50,6 +50,38 @@ struct EmbedInputDefaultTypeInternal {
   };
 };
 PROTOBUF_ATTRIBUTE_NO_DESTROY PROTOBUF_CONSTINIT PROTOBUF_ATTRIBUTE_INIT_PRIORITY1 EmbedInputDefaultTypeInternal _EmbedInput_default_instance_;
+PROTOBUF_CONSTEXPR QuantizationRanges::QuantizationRanges(
+    ::_pbi::ConstantInitialized): _impl_{
+    /*decltype(_impl_.min_)*/{}
+  , /*decltype(_impl_.max_)*/{}
+  , /*decltype(_impl_._cached_size_)*/{}} {}
+struct QuantizationRangesDefaultTypeInternal {
+  PROTOBUF_CONSTEXPR QuantizationRangesDefaultTypeInternal()
+      : _instance(::_pbi::ConstantInitialized{}) {}
+  ~QuantizationRangesDefaultTypeInternal() {}
+  union {
+    QuantizationRanges _instance;
+  };
+};
+PROTOBUF_ATTRIBUTE_NO_DESTROY PROTOBUF_CONSTINIT PROTOBUF_ATTRIBUTE_INIT_PRIORITY1 QuantizationRangesDefaultTypeInternal _QuantizationRanges_default_instance_;
+PROTOBUF_CONSTEXPR QuantizedMatrix::QuantizedMatrix(
+    ::_pbi::ConstantInitialized): _impl_{
+    /*decltype(_impl_.data_)*/{&::_pbi::fixed_address_empty_string, ::_pbi::ConstantInitialized{}}
+  , /*decltype(_impl_.ranges_)*/nullptr
+  , /*decltype(_impl_.precision_)*/0
+  , /*decltype(_impl_.rows_)*/0u
+  , /*decltype(_impl_.cols_)*/0u
+  , /*decltype(_impl_.dimensions_)*/0u
+  , /*decltype(_impl_._cached_size_)*/{}} {}
+struct QuantizedMatrixDefaultTypeInternal {
+  PROTOBUF_CONSTEXPR QuantizedMatrixDefaultTypeInternal()
+      : _instance(::_pbi::ConstantInitialized{}) {}
+  ~QuantizedMatrixDefaultTypeInternal() {}
+  union {
+    QuantizedMatrix _instance;
+  };
+};
+PROTOBUF_ATTRIBUTE_NO_DESTROY PROTOBUF_CONSTINIT PROTOBUF_ATTRIBUTE_INIT_PRIORITY1 QuantizedMatrixDefaultTypeInternal _QuantizedMatrix_default_instance_;
 PROTOBUF_CONSTEXPR FloatMatrix::FloatMatrix(
     ::_pbi::ConstantInitialized): _impl_{
     /*decltype(_impl_.float32_le_)*/{&::_pbi::fixed_address_empty_string, ::_pbi::ConstantInitialized{}}
@@ -73,9 +105,11 @@ PROTOBUF_CONSTEXPR EmbedRequest::EmbedRequest(
   , /*decltype(_impl_.prompt_name_)*/{&::_pbi::fixed_address_empty_string, ::_pbi::ConstantInitialized{}}
   , /*decltype(_impl_.model_)*/{&::_pbi::fixed_address_empty_string, ::_pbi::ConstantInitialized{}}
   , /*decltype(_impl_.truncation_)*/nullptr
+  , /*decltype(_impl_.ranges_)*/nullptr
   , /*decltype(_impl_.normalize_)*/false
   , /*decltype(_impl_.dimensions_)*/0
-  , /*decltype(_impl_.format_)*/0} {}
+  , /*decltype(_impl_.format_)*/0
+  , /*decltype(_impl_.precision_)*/0} {}
 struct EmbedRequestDefaultTypeInternal {
   PROTOBUF_CONSTEXPR EmbedRequestDefaultTypeInternal()
       : _instance(::_pbi::ConstantInitialized{}) {}
@@ -106,6 +140,7 @@ PROTOBUF_CONSTEXPR EmbedResponse::EmbedResponse(
   , /*decltype(_impl_.usage_)*/nullptr
   , /*decltype(_impl_.timing_)*/nullptr
   , /*decltype(_impl_.matrix_)*/nullptr
+  , /*decltype(_impl_.quantized_)*/nullptr
   , /*decltype(_impl_._cached_size_)*/{}} {}
 struct EmbedResponseDefaultTypeInternal {
   PROTOBUF_CONSTEXPR EmbedResponseDefaultTypeInternal()
@@ -225,10 +260,133 @@ struct SimilarityResponseDefaultTypeInternal {
   };
 };
 PROTOBUF_ATTRIBUTE_NO_DESTROY PROTOBUF_CONSTINIT PROTOBUF_ATTRIBUTE_INIT_PRIORITY1 SimilarityResponseDefaultTypeInternal _SimilarityResponse_default_instance_;
+PROTOBUF_CONSTEXPR EmbedTokensRequest::EmbedTokensRequest(
+    ::_pbi::ConstantInitialized): _impl_{
+    /*decltype(_impl_.inputs_)*/{}
+  , /*decltype(_impl_.prompt_name_)*/{&::_pbi::fixed_address_empty_string, ::_pbi::ConstantInitialized{}}
+  , /*decltype(_impl_.model_)*/{&::_pbi::fixed_address_empty_string, ::_pbi::ConstantInitialized{}}
+  , /*decltype(_impl_.truncation_)*/nullptr
+  , /*decltype(_impl_._cached_size_)*/{}} {}
+struct EmbedTokensRequestDefaultTypeInternal {
+  PROTOBUF_CONSTEXPR EmbedTokensRequestDefaultTypeInternal()
+      : _instance(::_pbi::ConstantInitialized{}) {}
+  ~EmbedTokensRequestDefaultTypeInternal() {}
+  union {
+    EmbedTokensRequest _instance;
+  };
+};
+PROTOBUF_ATTRIBUTE_NO_DESTROY PROTOBUF_CONSTINIT PROTOBUF_ATTRIBUTE_INIT_PRIORITY1 EmbedTokensRequestDefaultTypeInternal _EmbedTokensRequest_default_instance_;
+PROTOBUF_CONSTEXPR TokenEmbeddings::TokenEmbeddings(
+    ::_pbi::ConstantInitialized): _impl_{
+    /*decltype(_impl_.token_ids_)*/{}
+  , /*decltype(_impl_._token_ids_cached_byte_size_)*/{0}
+  , /*decltype(_impl_.starts_)*/{}
+  , /*decltype(_impl_._starts_cached_byte_size_)*/{0}
+  , /*decltype(_impl_.ends_)*/{}
+  , /*decltype(_impl_._ends_cached_byte_size_)*/{0}
+  , /*decltype(_impl_.special_)*/{}
+  , /*decltype(_impl_.states_)*/nullptr
+  , /*decltype(_impl_._cached_size_)*/{}} {}
+struct TokenEmbeddingsDefaultTypeInternal {
+  PROTOBUF_CONSTEXPR TokenEmbeddingsDefaultTypeInternal()
+      : _instance(::_pbi::ConstantInitialized{}) {}
+  ~TokenEmbeddingsDefaultTypeInternal() {}
+  union {
+    TokenEmbeddings _instance;
+  };
+};
+PROTOBUF_ATTRIBUTE_NO_DESTROY PROTOBUF_CONSTINIT PROTOBUF_ATTRIBUTE_INIT_PRIORITY1 TokenEmbeddingsDefaultTypeInternal _TokenEmbeddings_default_instance_;
+PROTOBUF_CONSTEXPR EmbedTokensResponse::EmbedTokensResponse(
+    ::_pbi::ConstantInitialized): _impl_{
+    /*decltype(_impl_.results_)*/{}
+  , /*decltype(_impl_.model_)*/{&::_pbi::fixed_address_empty_string, ::_pbi::ConstantInitialized{}}
+  , /*decltype(_impl_.usage_)*/nullptr
+  , /*decltype(_impl_.timing_)*/nullptr
+  , /*decltype(_impl_._cached_size_)*/{}} {}
+struct EmbedTokensResponseDefaultTypeInternal {
+  PROTOBUF_CONSTEXPR EmbedTokensResponseDefaultTypeInternal()
+      : _instance(::_pbi::ConstantInitialized{}) {}
+  ~EmbedTokensResponseDefaultTypeInternal() {}
+  union {
+    EmbedTokensResponse _instance;
+  };
+};
+PROTOBUF_ATTRIBUTE_NO_DESTROY PROTOBUF_CONSTINIT PROTOBUF_ATTRIBUTE_INIT_PRIORITY1 EmbedTokensResponseDefaultTypeInternal _EmbedTokensResponse_default_instance_;
+PROTOBUF_CONSTEXPR EncodeRequest::EncodeRequest(
+    ::_pbi::ConstantInitialized): _impl_{
+    /*decltype(_impl_._has_bits_)*/{}
+  , /*decltype(_impl_._cached_size_)*/{}
+  , /*decltype(_impl_.inputs_)*/{}
+  , /*decltype(_impl_.outputs_)*/{}
+  , /*decltype(_impl_._outputs_cached_byte_size_)*/{0}
+  , /*decltype(_impl_.prompt_name_)*/{&::_pbi::fixed_address_empty_string, ::_pbi::ConstantInitialized{}}
+  , /*decltype(_impl_.model_)*/{&::_pbi::fixed_address_empty_string, ::_pbi::ConstantInitialized{}}
+  , /*decltype(_impl_.truncation_)*/nullptr
+  , /*decltype(_impl_.chunking_)*/nullptr
+  , /*decltype(_impl_.normalize_)*/false
+  , /*decltype(_impl_.query_)*/false} {}
+struct EncodeRequestDefaultTypeInternal {
+  PROTOBUF_CONSTEXPR EncodeRequestDefaultTypeInternal()
+      : _instance(::_pbi::ConstantInitialized{}) {}
+  ~EncodeRequestDefaultTypeInternal() {}
+  union {
+    EncodeRequest _instance;
+  };
+};
+PROTOBUF_ATTRIBUTE_NO_DESTROY PROTOBUF_CONSTINIT PROTOBUF_ATTRIBUTE_INIT_PRIORITY1 EncodeRequestDefaultTypeInternal _EncodeRequest_default_instance_;
+PROTOBUF_CONSTEXPR Chunking::Chunking(
+    ::_pbi::ConstantInitialized): _impl_{
+    /*decltype(_impl_.size_)*/0u
+  , /*decltype(_impl_.overlap_)*/0u
+  , /*decltype(_impl_.mean_)*/false
+  , /*decltype(_impl_._cached_size_)*/{}} {}
+struct ChunkingDefaultTypeInternal {
+  PROTOBUF_CONSTEXPR ChunkingDefaultTypeInternal()
+      : _instance(::_pbi::ConstantInitialized{}) {}
+  ~ChunkingDefaultTypeInternal() {}
+  union {
+    Chunking _instance;
+  };
+};
+PROTOBUF_ATTRIBUTE_NO_DESTROY PROTOBUF_CONSTINIT PROTOBUF_ATTRIBUTE_INIT_PRIORITY1 ChunkingDefaultTypeInternal _Chunking_default_instance_;
+PROTOBUF_CONSTEXPR ChunkSpan::ChunkSpan(
+    ::_pbi::ConstantInitialized): _impl_{
+    /*decltype(_impl_.input_)*/0u
+  , /*decltype(_impl_.start_)*/0u
+  , /*decltype(_impl_.end_)*/0u
+  , /*decltype(_impl_._cached_size_)*/{}} {}
+struct ChunkSpanDefaultTypeInternal {
+  PROTOBUF_CONSTEXPR ChunkSpanDefaultTypeInternal()
+      : _instance(::_pbi::ConstantInitialized{}) {}
+  ~ChunkSpanDefaultTypeInternal() {}
+  union {
+    ChunkSpan _instance;
+  };
+};
+PROTOBUF_ATTRIBUTE_NO_DESTROY PROTOBUF_CONSTINIT PROTOBUF_ATTRIBUTE_INIT_PRIORITY1 ChunkSpanDefaultTypeInternal _ChunkSpan_default_instance_;
+PROTOBUF_CONSTEXPR EncodeResponse::EncodeResponse(
+    ::_pbi::ConstantInitialized): _impl_{
+    /*decltype(_impl_.sparse_)*/{}
+  , /*decltype(_impl_.multi_vectors_)*/{}
+  , /*decltype(_impl_.chunks_)*/{}
+  , /*decltype(_impl_.model_)*/{&::_pbi::fixed_address_empty_string, ::_pbi::ConstantInitialized{}}
+  , /*decltype(_impl_.dense_)*/nullptr
+  , /*decltype(_impl_.usage_)*/nullptr
+  , /*decltype(_impl_.timing_)*/nullptr
+  , /*decltype(_impl_._cached_size_)*/{}} {}
+struct EncodeResponseDefaultTypeInternal {
+  PROTOBUF_CONSTEXPR EncodeResponseDefaultTypeInternal()
+      : _instance(::_pbi::ConstantInitialized{}) {}
+  ~EncodeResponseDefaultTypeInternal() {}
+  union {
+    EncodeResponse _instance;
+  };
+};
+PROTOBUF_ATTRIBUTE_NO_DESTROY PROTOBUF_CONSTINIT PROTOBUF_ATTRIBUTE_INIT_PRIORITY1 EncodeResponseDefaultTypeInternal _EncodeResponse_default_instance_;
 }  // namespace v1
 }  // namespace ember
-static ::_pb::Metadata file_level_metadata_ember_2fv1_2fembed_2eproto[13];
-static const ::_pb::EnumDescriptor* file_level_enum_descriptors_ember_2fv1_2fembed_2eproto[1];
+static ::_pb::Metadata file_level_metadata_ember_2fv1_2fembed_2eproto[22];
+static const ::_pb::EnumDescriptor* file_level_enum_descriptors_ember_2fv1_2fembed_2eproto[3];
 static constexpr ::_pb::ServiceDescriptor const** file_level_service_descriptors_ember_2fv1_2fembed_2eproto = nullptr;
 
 const uint32_t TableStruct_ember_2fv1_2fembed_2eproto::offsets[] PROTOBUF_SECTION_VARIABLE(protodesc_cold) = {
@@ -248,6 +406,26 @@ const uint32_t TableStruct_ember_2fv1_2fembed_2eproto::offsets[] PROTOBUF_SECTIO
   ::_pbi::kInvalidFieldOffsetTag,
   ::_pbi::kInvalidFieldOffsetTag,
   PROTOBUF_FIELD_OFFSET(::ember::v1::EmbedInput, _impl_.content_),
+  ~0u,  // no _has_bits_
+  PROTOBUF_FIELD_OFFSET(::ember::v1::QuantizationRanges, _internal_metadata_),
+  ~0u,  // no _extensions_
+  ~0u,  // no _oneof_case_
+  ~0u,  // no _weak_field_map_
+  ~0u,  // no _inlined_string_donated_
+  PROTOBUF_FIELD_OFFSET(::ember::v1::QuantizationRanges, _impl_.min_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::QuantizationRanges, _impl_.max_),
+  ~0u,  // no _has_bits_
+  PROTOBUF_FIELD_OFFSET(::ember::v1::QuantizedMatrix, _internal_metadata_),
+  ~0u,  // no _extensions_
+  ~0u,  // no _oneof_case_
+  ~0u,  // no _weak_field_map_
+  ~0u,  // no _inlined_string_donated_
+  PROTOBUF_FIELD_OFFSET(::ember::v1::QuantizedMatrix, _impl_.precision_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::QuantizedMatrix, _impl_.rows_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::QuantizedMatrix, _impl_.cols_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::QuantizedMatrix, _impl_.data_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::QuantizedMatrix, _impl_.dimensions_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::QuantizedMatrix, _impl_.ranges_),
   ~0u,  // no _has_bits_
   PROTOBUF_FIELD_OFFSET(::ember::v1::FloatMatrix, _internal_metadata_),
   ~0u,  // no _extensions_
@@ -270,9 +448,13 @@ const uint32_t TableStruct_ember_2fv1_2fembed_2eproto::offsets[] PROTOBUF_SECTIO
   PROTOBUF_FIELD_OFFSET(::ember::v1::EmbedRequest, _impl_.prompt_name_),
   PROTOBUF_FIELD_OFFSET(::ember::v1::EmbedRequest, _impl_.format_),
   PROTOBUF_FIELD_OFFSET(::ember::v1::EmbedRequest, _impl_.model_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::EmbedRequest, _impl_.precision_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::EmbedRequest, _impl_.ranges_),
   ~0u,
   0,
   1,
+  ~0u,
+  ~0u,
   ~0u,
   ~0u,
   ~0u,
@@ -296,6 +478,7 @@ const uint32_t TableStruct_ember_2fv1_2fembed_2eproto::offsets[] PROTOBUF_SECTIO
   PROTOBUF_FIELD_OFFSET(::ember::v1::EmbedResponse, _impl_.timing_),
   PROTOBUF_FIELD_OFFSET(::ember::v1::EmbedResponse, _impl_.model_),
   PROTOBUF_FIELD_OFFSET(::ember::v1::EmbedResponse, _impl_.matrix_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::EmbedResponse, _impl_.quantized_),
   ~0u,  // no _has_bits_
   PROTOBUF_FIELD_OFFSET(::ember::v1::EmbedStreamRequest, _internal_metadata_),
   ~0u,  // no _extensions_
@@ -363,26 +546,121 @@ const uint32_t TableStruct_ember_2fv1_2fembed_2eproto::offsets[] PROTOBUF_SECTIO
   PROTOBUF_FIELD_OFFSET(::ember::v1::SimilarityResponse, _impl_.usage_),
   PROTOBUF_FIELD_OFFSET(::ember::v1::SimilarityResponse, _impl_.timing_),
   PROTOBUF_FIELD_OFFSET(::ember::v1::SimilarityResponse, _impl_.model_),
+  ~0u,  // no _has_bits_
+  PROTOBUF_FIELD_OFFSET(::ember::v1::EmbedTokensRequest, _internal_metadata_),
+  ~0u,  // no _extensions_
+  ~0u,  // no _oneof_case_
+  ~0u,  // no _weak_field_map_
+  ~0u,  // no _inlined_string_donated_
+  PROTOBUF_FIELD_OFFSET(::ember::v1::EmbedTokensRequest, _impl_.inputs_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::EmbedTokensRequest, _impl_.truncation_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::EmbedTokensRequest, _impl_.prompt_name_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::EmbedTokensRequest, _impl_.model_),
+  ~0u,  // no _has_bits_
+  PROTOBUF_FIELD_OFFSET(::ember::v1::TokenEmbeddings, _internal_metadata_),
+  ~0u,  // no _extensions_
+  ~0u,  // no _oneof_case_
+  ~0u,  // no _weak_field_map_
+  ~0u,  // no _inlined_string_donated_
+  PROTOBUF_FIELD_OFFSET(::ember::v1::TokenEmbeddings, _impl_.states_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::TokenEmbeddings, _impl_.token_ids_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::TokenEmbeddings, _impl_.starts_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::TokenEmbeddings, _impl_.ends_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::TokenEmbeddings, _impl_.special_),
+  ~0u,  // no _has_bits_
+  PROTOBUF_FIELD_OFFSET(::ember::v1::EmbedTokensResponse, _internal_metadata_),
+  ~0u,  // no _extensions_
+  ~0u,  // no _oneof_case_
+  ~0u,  // no _weak_field_map_
+  ~0u,  // no _inlined_string_donated_
+  PROTOBUF_FIELD_OFFSET(::ember::v1::EmbedTokensResponse, _impl_.results_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::EmbedTokensResponse, _impl_.usage_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::EmbedTokensResponse, _impl_.timing_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::EmbedTokensResponse, _impl_.model_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::EncodeRequest, _impl_._has_bits_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::EncodeRequest, _internal_metadata_),
+  ~0u,  // no _extensions_
+  ~0u,  // no _oneof_case_
+  ~0u,  // no _weak_field_map_
+  ~0u,  // no _inlined_string_donated_
+  PROTOBUF_FIELD_OFFSET(::ember::v1::EncodeRequest, _impl_.inputs_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::EncodeRequest, _impl_.outputs_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::EncodeRequest, _impl_.normalize_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::EncodeRequest, _impl_.truncation_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::EncodeRequest, _impl_.prompt_name_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::EncodeRequest, _impl_.model_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::EncodeRequest, _impl_.query_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::EncodeRequest, _impl_.chunking_),
+  ~0u,
+  ~0u,
+  0,
+  ~0u,
+  ~0u,
+  ~0u,
+  ~0u,
+  ~0u,
+  ~0u,  // no _has_bits_
+  PROTOBUF_FIELD_OFFSET(::ember::v1::Chunking, _internal_metadata_),
+  ~0u,  // no _extensions_
+  ~0u,  // no _oneof_case_
+  ~0u,  // no _weak_field_map_
+  ~0u,  // no _inlined_string_donated_
+  PROTOBUF_FIELD_OFFSET(::ember::v1::Chunking, _impl_.size_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::Chunking, _impl_.overlap_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::Chunking, _impl_.mean_),
+  ~0u,  // no _has_bits_
+  PROTOBUF_FIELD_OFFSET(::ember::v1::ChunkSpan, _internal_metadata_),
+  ~0u,  // no _extensions_
+  ~0u,  // no _oneof_case_
+  ~0u,  // no _weak_field_map_
+  ~0u,  // no _inlined_string_donated_
+  PROTOBUF_FIELD_OFFSET(::ember::v1::ChunkSpan, _impl_.input_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::ChunkSpan, _impl_.start_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::ChunkSpan, _impl_.end_),
+  ~0u,  // no _has_bits_
+  PROTOBUF_FIELD_OFFSET(::ember::v1::EncodeResponse, _internal_metadata_),
+  ~0u,  // no _extensions_
+  ~0u,  // no _oneof_case_
+  ~0u,  // no _weak_field_map_
+  ~0u,  // no _inlined_string_donated_
+  PROTOBUF_FIELD_OFFSET(::ember::v1::EncodeResponse, _impl_.dense_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::EncodeResponse, _impl_.sparse_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::EncodeResponse, _impl_.multi_vectors_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::EncodeResponse, _impl_.usage_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::EncodeResponse, _impl_.timing_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::EncodeResponse, _impl_.model_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::EncodeResponse, _impl_.chunks_),
 };
 static const ::_pbi::MigrationSchema schemas[] PROTOBUF_SECTION_VARIABLE(protodesc_cold) = {
   { 0, -1, -1, sizeof(::ember::v1::TokenIds)},
   { 7, -1, -1, sizeof(::ember::v1::EmbedInput)},
-  { 16, -1, -1, sizeof(::ember::v1::FloatMatrix)},
-  { 25, 38, -1, sizeof(::ember::v1::EmbedRequest)},
-  { 45, -1, -1, sizeof(::ember::v1::Embedding)},
-  { 53, -1, -1, sizeof(::ember::v1::EmbedResponse)},
-  { 64, -1, -1, sizeof(::ember::v1::EmbedStreamRequest)},
-  { 72, -1, -1, sizeof(::ember::v1::EmbedStreamResponse)},
-  { 82, -1, -1, sizeof(::ember::v1::EmbedSparseRequest)},
-  { 92, -1, -1, sizeof(::ember::v1::SparseEmbedding)},
-  { 100, -1, -1, sizeof(::ember::v1::EmbedSparseResponse)},
-  { 110, -1, -1, sizeof(::ember::v1::SimilarityRequest)},
-  { 121, -1, -1, sizeof(::ember::v1::SimilarityResponse)},
+  { 16, -1, -1, sizeof(::ember::v1::QuantizationRanges)},
+  { 24, -1, -1, sizeof(::ember::v1::QuantizedMatrix)},
+  { 36, -1, -1, sizeof(::ember::v1::FloatMatrix)},
+  { 45, 60, -1, sizeof(::ember::v1::EmbedRequest)},
+  { 69, -1, -1, sizeof(::ember::v1::Embedding)},
+  { 77, -1, -1, sizeof(::ember::v1::EmbedResponse)},
+  { 89, -1, -1, sizeof(::ember::v1::EmbedStreamRequest)},
+  { 97, -1, -1, sizeof(::ember::v1::EmbedStreamResponse)},
+  { 107, -1, -1, sizeof(::ember::v1::EmbedSparseRequest)},
+  { 117, -1, -1, sizeof(::ember::v1::SparseEmbedding)},
+  { 125, -1, -1, sizeof(::ember::v1::EmbedSparseResponse)},
+  { 135, -1, -1, sizeof(::ember::v1::SimilarityRequest)},
+  { 146, -1, -1, sizeof(::ember::v1::SimilarityResponse)},
+  { 156, -1, -1, sizeof(::ember::v1::EmbedTokensRequest)},
+  { 166, -1, -1, sizeof(::ember::v1::TokenEmbeddings)},
+  { 177, -1, -1, sizeof(::ember::v1::EmbedTokensResponse)},
+  { 187, 201, -1, sizeof(::ember::v1::EncodeRequest)},
+  { 209, -1, -1, sizeof(::ember::v1::Chunking)},
+  { 218, -1, -1, sizeof(::ember::v1::ChunkSpan)},
+  { 227, -1, -1, sizeof(::ember::v1::EncodeResponse)},
 };
 
 static const ::_pb::Message* const file_default_instances[] = {
   &::ember::v1::_TokenIds_default_instance_._instance,
   &::ember::v1::_EmbedInput_default_instance_._instance,
+  &::ember::v1::_QuantizationRanges_default_instance_._instance,
+  &::ember::v1::_QuantizedMatrix_default_instance_._instance,
   &::ember::v1::_FloatMatrix_default_instance_._instance,
   &::ember::v1::_EmbedRequest_default_instance_._instance,
   &::ember::v1::_Embedding_default_instance_._instance,
@@ -394,6 +672,13 @@ static const ::_pb::Message* const file_default_instances[] = {
   &::ember::v1::_EmbedSparseResponse_default_instance_._instance,
   &::ember::v1::_SimilarityRequest_default_instance_._instance,
   &::ember::v1::_SimilarityResponse_default_instance_._instance,
+  &::ember::v1::_EmbedTokensRequest_default_instance_._instance,
+  &::ember::v1::_TokenEmbeddings_default_instance_._instance,
+  &::ember::v1::_EmbedTokensResponse_default_instance_._instance,
+  &::ember::v1::_EncodeRequest_default_instance_._instance,
+  &::ember::v1::_Chunking_default_instance_._instance,
+  &::ember::v1::_ChunkSpan_default_instance_._instance,
+  &::ember::v1::_EncodeResponse_default_instance_._instance,
 };
 
 const char descriptor_table_protodef_ember_2fv1_2fembed_2eproto[] PROTOBUF_SECTION_VARIABLE(protodesc_cold) =
@@ -401,74 +686,132 @@ const char descriptor_table_protodef_ember_2fv1_2fembed_2eproto[] PROTOBUF_SECTI
   "v1/common.proto\"\034\n\010TokenIds\022\020\n\003ids\030\001 \003(\003"
   "R\003ids\"`\n\nEmbedInput\022\024\n\004text\030\001 \001(\tH\000R\004tex"
   "t\0221\n\ttoken_ids\030\002 \001(\0132\022.ember.v1.TokenIds"
-  "H\000R\010tokenIdsB\t\n\007content\"T\n\013FloatMatrix\022\022"
-  "\n\004rows\030\001 \001(\rR\004rows\022\022\n\004cols\030\002 \001(\rR\004cols\022\035"
-  "\n\nfloat32_le\030\003 \001(\014R\tfloat32Le\"\301\002\n\014EmbedR"
-  "equest\022,\n\006inputs\030\001 \003(\0132\024.ember.v1.EmbedI"
-  "nputR\006inputs\022!\n\tnormalize\030\002 \001(\010H\000R\tnorma"
-  "lize\210\001\001\022#\n\ndimensions\030\003 \001(\005H\001R\ndimension"
-  "s\210\001\001\0224\n\ntruncation\030\004 \001(\0132\024.ember.v1.Trun"
-  "cationR\ntruncation\022\037\n\013prompt_name\030\005 \001(\tR"
-  "\npromptName\0221\n\006format\030\006 \001(\0162\031.ember.v1.E"
-  "mbeddingFormatR\006format\022\024\n\005model\030\007 \001(\tR\005m"
-  "odelB\014\n\n_normalizeB\r\n\013_dimensions\"B\n\tEmb"
-  "edding\022\026\n\006values\030\001 \003(\002R\006values\022\035\n\nfloat3"
-  "2_le\030\002 \001(\014R\tfloat32Le\"\332\001\n\rEmbedResponse\022"
-  "3\n\nembeddings\030\001 \003(\0132\023.ember.v1.Embedding"
-  "R\nembeddings\022%\n\005usage\030\002 \001(\0132\017.ember.v1.U"
-  "sageR\005usage\022(\n\006timing\030\003 \001(\0132\020.ember.v1.T"
-  "imingR\006timing\022\024\n\005model\030\004 \001(\tR\005model\022-\n\006m"
-  "atrix\030\005 \001(\0132\025.ember.v1.FloatMatrixR\006matr"
-  "ix\"a\n\022EmbedStreamRequest\022\031\n\010batch_id\030\001 \001"
-  "(\tR\007batchId\0220\n\007request\030\002 \001(\0132\026.ember.v1."
-  "EmbedRequestR\007request\"\237\001\n\023EmbedStreamRes"
-  "ponse\022\031\n\010batch_id\030\001 \001(\tR\007batchId\0225\n\010resp"
-  "onse\030\002 \001(\0132\027.ember.v1.EmbedResponseH\000R\010r"
-  "esponse\022,\n\005error\030\003 \001(\0132\024.ember.v1.BatchE"
-  "rrorH\000R\005errorB\010\n\006result\"\257\001\n\022EmbedSparseR"
+  "H\000R\010tokenIdsB\t\n\007content\"8\n\022QuantizationR"
+  "anges\022\020\n\003min\030\001 \003(\002R\003min\022\020\n\003max\030\002 \003(\002R\003ma"
+  "x\"\337\001\n\017QuantizedMatrix\022:\n\tprecision\030\001 \001(\016"
+  "2\034.ember.v1.EmbeddingPrecisionR\tprecisio"
+  "n\022\022\n\004rows\030\002 \001(\rR\004rows\022\022\n\004cols\030\003 \001(\rR\004col"
+  "s\022\022\n\004data\030\004 \001(\014R\004data\022\036\n\ndimensions\030\005 \001("
+  "\rR\ndimensions\0224\n\006ranges\030\006 \001(\0132\034.ember.v1"
+  ".QuantizationRangesR\006ranges\"T\n\013FloatMatr"
+  "ix\022\022\n\004rows\030\001 \001(\rR\004rows\022\022\n\004cols\030\002 \001(\rR\004co"
+  "ls\022\035\n\nfloat32_le\030\003 \001(\014R\tfloat32Le\"\263\003\n\014Em"
+  "bedRequest\022,\n\006inputs\030\001 \003(\0132\024.ember.v1.Em"
+  "bedInputR\006inputs\022!\n\tnormalize\030\002 \001(\010H\000R\tn"
+  "ormalize\210\001\001\022#\n\ndimensions\030\003 \001(\005H\001R\ndimen"
+  "sions\210\001\001\0224\n\ntruncation\030\004 \001(\0132\024.ember.v1."
+  "TruncationR\ntruncation\022\037\n\013prompt_name\030\005 "
+  "\001(\tR\npromptName\0221\n\006format\030\006 \001(\0162\031.ember."
+  "v1.EmbeddingFormatR\006format\022\024\n\005model\030\007 \001("
+  "\tR\005model\022:\n\tprecision\030\010 \001(\0162\034.ember.v1.E"
+  "mbeddingPrecisionR\tprecision\0224\n\006ranges\030\t"
+  " \001(\0132\034.ember.v1.QuantizationRangesR\006rang"
+  "esB\014\n\n_normalizeB\r\n\013_dimensions\"B\n\tEmbed"
+  "ding\022\026\n\006values\030\001 \003(\002R\006values\022\035\n\nfloat32_"
+  "le\030\002 \001(\014R\tfloat32Le\"\223\002\n\rEmbedResponse\0223\n"
+  "\nembeddings\030\001 \003(\0132\023.ember.v1.EmbeddingR\n"
+  "embeddings\022%\n\005usage\030\002 \001(\0132\017.ember.v1.Usa"
+  "geR\005usage\022(\n\006timing\030\003 \001(\0132\020.ember.v1.Tim"
+  "ingR\006timing\022\024\n\005model\030\004 \001(\tR\005model\022-\n\006mat"
+  "rix\030\005 \001(\0132\025.ember.v1.FloatMatrixR\006matrix"
+  "\0227\n\tquantized\030\006 \001(\0132\031.ember.v1.Quantized"
+  "MatrixR\tquantized\"a\n\022EmbedStreamRequest\022"
+  "\031\n\010batch_id\030\001 \001(\tR\007batchId\0220\n\007request\030\002 "
+  "\001(\0132\026.ember.v1.EmbedRequestR\007request\"\237\001\n"
+  "\023EmbedStreamResponse\022\031\n\010batch_id\030\001 \001(\tR\007"
+  "batchId\0225\n\010response\030\002 \001(\0132\027.ember.v1.Emb"
+  "edResponseH\000R\010response\022,\n\005error\030\003 \001(\0132\024."
+  "ember.v1.BatchErrorH\000R\005errorB\010\n\006result\"\257"
+  "\001\n\022EmbedSparseRequest\022,\n\006inputs\030\001 \003(\0132\024."
+  "ember.v1.EmbedInputR\006inputs\0224\n\ntruncatio"
+  "n\030\002 \001(\0132\024.ember.v1.TruncationR\ntruncatio"
+  "n\022\037\n\013prompt_name\030\003 \001(\tR\npromptName\022\024\n\005mo"
+  "del\030\004 \001(\tR\005model\"C\n\017SparseEmbedding\022\030\n\007i"
+  "ndices\030\001 \003(\rR\007indices\022\026\n\006values\030\002 \003(\002R\006v"
+  "alues\"\267\001\n\023EmbedSparseResponse\0229\n\nembeddi"
+  "ngs\030\001 \003(\0132\031.ember.v1.SparseEmbeddingR\nem"
+  "beddings\022%\n\005usage\030\002 \001(\0132\017.ember.v1.Usage"
+  "R\005usage\022(\n\006timing\030\003 \001(\0132\020.ember.v1.Timin"
+  "gR\006timing\022\024\n\005model\030\004 \001(\tR\005model\"\307\001\n\021Simi"
+  "larityRequest\022\'\n\017source_sentence\030\001 \001(\tR\016"
+  "sourceSentence\022\034\n\tsentences\030\002 \003(\tR\tsente"
+  "nces\0224\n\ntruncation\030\003 \001(\0132\024.ember.v1.Trun"
+  "cationR\ntruncation\022\037\n\013prompt_name\030\004 \001(\tR"
+  "\npromptName\022\024\n\005model\030\005 \001(\tR\005model\"\223\001\n\022Si"
+  "milarityResponse\022\026\n\006scores\030\001 \003(\002R\006scores"
+  "\022%\n\005usage\030\002 \001(\0132\017.ember.v1.UsageR\005usage\022"
+  "(\n\006timing\030\003 \001(\0132\020.ember.v1.TimingR\006timin"
+  "g\022\024\n\005model\030\004 \001(\tR\005model\"\257\001\n\022EmbedTokensR"
   "equest\022,\n\006inputs\030\001 \003(\0132\024.ember.v1.EmbedI"
   "nputR\006inputs\0224\n\ntruncation\030\002 \001(\0132\024.ember"
   ".v1.TruncationR\ntruncation\022\037\n\013prompt_nam"
   "e\030\003 \001(\tR\npromptName\022\024\n\005model\030\004 \001(\tR\005mode"
-  "l\"C\n\017SparseEmbedding\022\030\n\007indices\030\001 \003(\rR\007i"
-  "ndices\022\026\n\006values\030\002 \003(\002R\006values\"\267\001\n\023Embed"
-  "SparseResponse\0229\n\nembeddings\030\001 \003(\0132\031.emb"
-  "er.v1.SparseEmbeddingR\nembeddings\022%\n\005usa"
-  "ge\030\002 \001(\0132\017.ember.v1.UsageR\005usage\022(\n\006timi"
-  "ng\030\003 \001(\0132\020.ember.v1.TimingR\006timing\022\024\n\005mo"
-  "del\030\004 \001(\tR\005model\"\307\001\n\021SimilarityRequest\022\'"
-  "\n\017source_sentence\030\001 \001(\tR\016sourceSentence\022"
-  "\034\n\tsentences\030\002 \003(\tR\tsentences\0224\n\ntruncat"
-  "ion\030\003 \001(\0132\024.ember.v1.TruncationR\ntruncat"
-  "ion\022\037\n\013prompt_name\030\004 \001(\tR\npromptName\022\024\n\005"
-  "model\030\005 \001(\tR\005model\"\223\001\n\022SimilarityRespons"
-  "e\022\026\n\006scores\030\001 \003(\002R\006scores\022%\n\005usage\030\002 \001(\013"
-  "2\017.ember.v1.UsageR\005usage\022(\n\006timing\030\003 \001(\013"
-  "2\020.ember.v1.TimingR\006timing\022\024\n\005model\030\004 \001("
-  "\tR\005model*\215\001\n\017EmbeddingFormat\022 \n\034EMBEDDIN"
+  "l\"\243\001\n\017TokenEmbeddings\022-\n\006states\030\001 \001(\0132\025."
+  "ember.v1.FloatMatrixR\006states\022\033\n\ttoken_id"
+  "s\030\002 \003(\rR\010tokenIds\022\026\n\006starts\030\003 \003(\rR\006start"
+  "s\022\022\n\004ends\030\004 \003(\rR\004ends\022\030\n\007special\030\005 \003(\010R\007"
+  "special\"\261\001\n\023EmbedTokensResponse\0223\n\007resul"
+  "ts\030\001 \003(\0132\031.ember.v1.TokenEmbeddingsR\007res"
+  "ults\022%\n\005usage\030\002 \001(\0132\017.ember.v1.UsageR\005us"
+  "age\022(\n\006timing\030\003 \001(\0132\020.ember.v1.TimingR\006t"
+  "iming\022\024\n\005model\030\004 \001(\tR\005model\"\326\002\n\rEncodeRe"
+  "quest\022,\n\006inputs\030\001 \003(\0132\024.ember.v1.EmbedIn"
+  "putR\006inputs\0223\n\007outputs\030\002 \003(\0162\031.ember.v1."
+  "EmbeddingOutputR\007outputs\022!\n\tnormalize\030\003 "
+  "\001(\010H\000R\tnormalize\210\001\001\0224\n\ntruncation\030\004 \001(\0132"
+  "\024.ember.v1.TruncationR\ntruncation\022\037\n\013pro"
+  "mpt_name\030\005 \001(\tR\npromptName\022\024\n\005model\030\006 \001("
+  "\tR\005model\022\024\n\005query\030\007 \001(\010R\005query\022.\n\010chunki"
+  "ng\030\010 \001(\0132\022.ember.v1.ChunkingR\010chunkingB\014"
+  "\n\n_normalize\"L\n\010Chunking\022\022\n\004size\030\001 \001(\rR\004"
+  "size\022\030\n\007overlap\030\002 \001(\rR\007overlap\022\022\n\004mean\030\003"
+  " \001(\010R\004mean\"I\n\tChunkSpan\022\024\n\005input\030\001 \001(\rR\005"
+  "input\022\024\n\005start\030\002 \001(\rR\005start\022\020\n\003end\030\003 \001(\r"
+  "R\003end\"\300\002\n\016EncodeResponse\022+\n\005dense\030\001 \001(\0132"
+  "\025.ember.v1.FloatMatrixR\005dense\0221\n\006sparse\030"
+  "\002 \003(\0132\031.ember.v1.SparseEmbeddingR\006sparse"
+  "\022:\n\rmulti_vectors\030\003 \003(\0132\025.ember.v1.Float"
+  "MatrixR\014multiVectors\022%\n\005usage\030\004 \001(\0132\017.em"
+  "ber.v1.UsageR\005usage\022(\n\006timing\030\005 \001(\0132\020.em"
+  "ber.v1.TimingR\006timing\022\024\n\005model\030\006 \001(\tR\005mo"
+  "del\022+\n\006chunks\030\007 \003(\0132\023.ember.v1.ChunkSpan"
+  "R\006chunks*\215\001\n\017EmbeddingFormat\022 \n\034EMBEDDIN"
   "G_FORMAT_UNSPECIFIED\020\000\022\032\n\026EMBEDDING_FORM"
   "AT_FLOAT\020\001\022\037\n\033EMBEDDING_FORMAT_FLOAT32_L"
-  "E\020\002\022\033\n\027EMBEDDING_FORMAT_MATRIX\020\0032\255\002\n\014Emb"
-  "edService\0228\n\005Embed\022\026.ember.v1.EmbedReque"
-  "st\032\027.ember.v1.EmbedResponse\022N\n\013EmbedStre"
-  "am\022\034.ember.v1.EmbedStreamRequest\032\035.ember"
-  ".v1.EmbedStreamResponse(\0010\001\022J\n\013EmbedSpar"
-  "se\022\034.ember.v1.EmbedSparseRequest\032\035.ember"
-  ".v1.EmbedSparseResponse\022G\n\nSimilarity\022\033."
-  "ember.v1.SimilarityRequest\032\034.ember.v1.Si"
-  "milarityResponseB~\n\014com.ember.v1B\nEmbedP"
-  "rotoP\001Z8github.com/ember-serve/ember/cli"
-  "ents/go/ember/v1;emberv1\242\002\003EXX\252\002\010Ember.V"
-  "1\312\002\010Ember\\V1\352\002\tEmber::V1b\006proto3"
+  "E\020\002\022\033\n\027EMBEDDING_FORMAT_MATRIX\020\003*\330\001\n\022Emb"
+  "eddingPrecision\022#\n\037EMBEDDING_PRECISION_U"
+  "NSPECIFIED\020\000\022\037\n\033EMBEDDING_PRECISION_FLOA"
+  "T32\020\001\022\034\n\030EMBEDDING_PRECISION_INT8\020\002\022\035\n\031E"
+  "MBEDDING_PRECISION_UINT8\020\003\022\036\n\032EMBEDDING_"
+  "PRECISION_BINARY\020\004\022\037\n\033EMBEDDING_PRECISIO"
+  "N_UBINARY\020\005*\217\001\n\017EmbeddingOutput\022 \n\034EMBED"
+  "DING_OUTPUT_UNSPECIFIED\020\000\022\032\n\026EMBEDDING_O"
+  "UTPUT_DENSE\020\001\022\033\n\027EMBEDDING_OUTPUT_SPARSE"
+  "\020\002\022!\n\035EMBEDDING_OUTPUT_MULTI_VECTOR\020\0032\266\003"
+  "\n\014EmbedService\0228\n\005Embed\022\026.ember.v1.Embed"
+  "Request\032\027.ember.v1.EmbedResponse\022N\n\013Embe"
+  "dStream\022\034.ember.v1.EmbedStreamRequest\032\035."
+  "ember.v1.EmbedStreamResponse(\0010\001\022J\n\013Embe"
+  "dSparse\022\034.ember.v1.EmbedSparseRequest\032\035."
+  "ember.v1.EmbedSparseResponse\022G\n\nSimilari"
+  "ty\022\033.ember.v1.SimilarityRequest\032\034.ember."
+  "v1.SimilarityResponse\022J\n\013EmbedTokens\022\034.e"
+  "mber.v1.EmbedTokensRequest\032\035.ember.v1.Em"
+  "bedTokensResponse\022;\n\006Encode\022\027.ember.v1.E"
+  "ncodeRequest\032\030.ember.v1.EncodeResponseB~"
+  "\n\014com.ember.v1B\nEmbedProtoP\001Z8github.com"
+  "/ember-serve/ember/clients/go/ember/v1;e"
+  "mberv1\242\002\003EXX\252\002\010Ember.V1\312\002\010Ember\\V1\352\002\tEmb"
+  "er::V1b\006proto3"
   ;
 static const ::_pbi::DescriptorTable* const descriptor_table_ember_2fv1_2fembed_2eproto_deps[1] = {
   &::descriptor_table_ember_2fv1_2fcommon_2eproto,
 };
 static ::_pbi::once_flag descriptor_table_ember_2fv1_2fembed_2eproto_once;
 const ::_pbi::DescriptorTable descriptor_table_ember_2fv1_2fembed_2eproto = {
-    false, false, 2512, descriptor_table_protodef_ember_2fv1_2fembed_2eproto,
+    false, false, 4814, descriptor_table_protodef_ember_2fv1_2fembed_2eproto,
     "ember/v1/embed.proto",
-    &descriptor_table_ember_2fv1_2fembed_2eproto_once, descriptor_table_ember_2fv1_2fembed_2eproto_deps, 1, 13,
+    &descriptor_table_ember_2fv1_2fembed_2eproto_once, descriptor_table_ember_2fv1_2fembed_2eproto_deps, 1, 22,
     schemas, file_default_instances, TableStruct_ember_2fv1_2fembed_2eproto::offsets,
     file_level_metadata_ember_2fv1_2fembed_2eproto, file_level_enum_descriptors_ember_2fv1_2fembed_2eproto,
     file_level_service_descriptors_ember_2fv1_2fembed_2eproto,
@@ -486,6 +829,40 @@ const ::PROTOBUF_NAMESPACE_ID::EnumDescriptor* EmbeddingFormat_descriptor() {
   return file_level_enum_descriptors_ember_2fv1_2fembed_2eproto[0];
 }
 bool EmbeddingFormat_IsValid(int value) {
+  switch (value) {
+    case 0:
+    case 1:
+    case 2:
+    case 3:
+      return true;
+    default:
+      return false;
+  }
+}
+
+const ::PROTOBUF_NAMESPACE_ID::EnumDescriptor* EmbeddingPrecision_descriptor() {
+  ::PROTOBUF_NAMESPACE_ID::internal::AssignDescriptors(&descriptor_table_ember_2fv1_2fembed_2eproto);
+  return file_level_enum_descriptors_ember_2fv1_2fembed_2eproto[1];
+}
+bool EmbeddingPrecision_IsValid(int value) {
+  switch (value) {
+    case 0:
+    case 1:
+    case 2:
+    case 3:
+    case 4:
+    case 5:
+      return true;
+    default:
+      return false;
+  }
+}
+
+const ::PROTOBUF_NAMESPACE_ID::EnumDescriptor* EmbeddingOutput_descriptor() {
+  ::PROTOBUF_NAMESPACE_ID::internal::AssignDescriptors(&descriptor_table_ember_2fv1_2fembed_2eproto);
+  return file_level_enum_descriptors_ember_2fv1_2fembed_2eproto[2];
+}
+bool EmbeddingOutput_IsValid(int value) {
   switch (value) {
     case 0:
     case 1:
@@ -979,6 +1356,573 @@ void EmbedInput::InternalSwap(EmbedInput* other) {
 
 // ===================================================================
 
+class QuantizationRanges::_Internal {
+ public:
+};
+
+QuantizationRanges::QuantizationRanges(::PROTOBUF_NAMESPACE_ID::Arena* arena,
+                         bool is_message_owned)
+  : ::PROTOBUF_NAMESPACE_ID::Message(arena, is_message_owned) {
+  SharedCtor(arena, is_message_owned);
+  // @@protoc_insertion_point(arena_constructor:ember.v1.QuantizationRanges)
+}
+QuantizationRanges::QuantizationRanges(const QuantizationRanges& from)
+  : ::PROTOBUF_NAMESPACE_ID::Message() {
+  QuantizationRanges* const _this = this; (void)_this;
+  new (&_impl_) Impl_{
+      decltype(_impl_.min_){from._impl_.min_}
+    , decltype(_impl_.max_){from._impl_.max_}
+    , /*decltype(_impl_._cached_size_)*/{}};
+
+  _internal_metadata_.MergeFrom<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(from._internal_metadata_);
+  // @@protoc_insertion_point(copy_constructor:ember.v1.QuantizationRanges)
+}
+
+inline void QuantizationRanges::SharedCtor(
+    ::_pb::Arena* arena, bool is_message_owned) {
+  (void)arena;
+  (void)is_message_owned;
+  new (&_impl_) Impl_{
+      decltype(_impl_.min_){arena}
+    , decltype(_impl_.max_){arena}
+    , /*decltype(_impl_._cached_size_)*/{}
+  };
+}
+
+QuantizationRanges::~QuantizationRanges() {
+  // @@protoc_insertion_point(destructor:ember.v1.QuantizationRanges)
+  if (auto *arena = _internal_metadata_.DeleteReturnArena<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>()) {
+  (void)arena;
+    return;
+  }
+  SharedDtor();
+}
+
+inline void QuantizationRanges::SharedDtor() {
+  GOOGLE_DCHECK(GetArenaForAllocation() == nullptr);
+  _impl_.min_.~RepeatedField();
+  _impl_.max_.~RepeatedField();
+}
+
+void QuantizationRanges::SetCachedSize(int size) const {
+  _impl_._cached_size_.Set(size);
+}
+
+void QuantizationRanges::Clear() {
+// @@protoc_insertion_point(message_clear_start:ember.v1.QuantizationRanges)
+  uint32_t cached_has_bits = 0;
+  // Prevent compiler warnings about cached_has_bits being unused
+  (void) cached_has_bits;
+
+  _impl_.min_.Clear();
+  _impl_.max_.Clear();
+  _internal_metadata_.Clear<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>();
+}
+
+const char* QuantizationRanges::_InternalParse(const char* ptr, ::_pbi::ParseContext* ctx) {
+#define CHK_(x) if (PROTOBUF_PREDICT_FALSE(!(x))) goto failure
+  while (!ctx->Done(&ptr)) {
+    uint32_t tag;
+    ptr = ::_pbi::ReadTag(ptr, &tag);
+    switch (tag >> 3) {
+      // repeated float min = 1 [json_name = "min"];
+      case 1:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 10)) {
+          ptr = ::PROTOBUF_NAMESPACE_ID::internal::PackedFloatParser(_internal_mutable_min(), ptr, ctx);
+          CHK_(ptr);
+        } else if (static_cast<uint8_t>(tag) == 13) {
+          _internal_add_min(::PROTOBUF_NAMESPACE_ID::internal::UnalignedLoad<float>(ptr));
+          ptr += sizeof(float);
+        } else
+          goto handle_unusual;
+        continue;
+      // repeated float max = 2 [json_name = "max"];
+      case 2:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 18)) {
+          ptr = ::PROTOBUF_NAMESPACE_ID::internal::PackedFloatParser(_internal_mutable_max(), ptr, ctx);
+          CHK_(ptr);
+        } else if (static_cast<uint8_t>(tag) == 21) {
+          _internal_add_max(::PROTOBUF_NAMESPACE_ID::internal::UnalignedLoad<float>(ptr));
+          ptr += sizeof(float);
+        } else
+          goto handle_unusual;
+        continue;
+      default:
+        goto handle_unusual;
+    }  // switch
+  handle_unusual:
+    if ((tag == 0) || ((tag & 7) == 4)) {
+      CHK_(ptr);
+      ctx->SetLastTag(tag);
+      goto message_done;
+    }
+    ptr = UnknownFieldParse(
+        tag,
+        _internal_metadata_.mutable_unknown_fields<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(),
+        ptr, ctx);
+    CHK_(ptr != nullptr);
+  }  // while
+message_done:
+  return ptr;
+failure:
+  ptr = nullptr;
+  goto message_done;
+#undef CHK_
+}
+
+uint8_t* QuantizationRanges::_InternalSerialize(
+    uint8_t* target, ::PROTOBUF_NAMESPACE_ID::io::EpsCopyOutputStream* stream) const {
+  // @@protoc_insertion_point(serialize_to_array_start:ember.v1.QuantizationRanges)
+  uint32_t cached_has_bits = 0;
+  (void) cached_has_bits;
+
+  // repeated float min = 1 [json_name = "min"];
+  if (this->_internal_min_size() > 0) {
+    target = stream->WriteFixedPacked(1, _internal_min(), target);
+  }
+
+  // repeated float max = 2 [json_name = "max"];
+  if (this->_internal_max_size() > 0) {
+    target = stream->WriteFixedPacked(2, _internal_max(), target);
+  }
+
+  if (PROTOBUF_PREDICT_FALSE(_internal_metadata_.have_unknown_fields())) {
+    target = ::_pbi::WireFormat::InternalSerializeUnknownFieldsToArray(
+        _internal_metadata_.unknown_fields<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(::PROTOBUF_NAMESPACE_ID::UnknownFieldSet::default_instance), target, stream);
+  }
+  // @@protoc_insertion_point(serialize_to_array_end:ember.v1.QuantizationRanges)
+  return target;
+}
+
+size_t QuantizationRanges::ByteSizeLong() const {
+// @@protoc_insertion_point(message_byte_size_start:ember.v1.QuantizationRanges)
+  size_t total_size = 0;
+
+  uint32_t cached_has_bits = 0;
+  // Prevent compiler warnings about cached_has_bits being unused
+  (void) cached_has_bits;
+
+  // repeated float min = 1 [json_name = "min"];
+  {
+    unsigned int count = static_cast<unsigned int>(this->_internal_min_size());
+    size_t data_size = 4UL * count;
+    if (data_size > 0) {
+      total_size += 1 +
+        ::_pbi::WireFormatLite::Int32Size(static_cast<int32_t>(data_size));
+    }
+    total_size += data_size;
+  }
+
+  // repeated float max = 2 [json_name = "max"];
+  {
+    unsigned int count = static_cast<unsigned int>(this->_internal_max_size());
+    size_t data_size = 4UL * count;
+    if (data_size > 0) {
+      total_size += 1 +
+        ::_pbi::WireFormatLite::Int32Size(static_cast<int32_t>(data_size));
+    }
+    total_size += data_size;
+  }
+
+  return MaybeComputeUnknownFieldsSize(total_size, &_impl_._cached_size_);
+}
+
+const ::PROTOBUF_NAMESPACE_ID::Message::ClassData QuantizationRanges::_class_data_ = {
+    ::PROTOBUF_NAMESPACE_ID::Message::CopyWithSourceCheck,
+    QuantizationRanges::MergeImpl
+};
+const ::PROTOBUF_NAMESPACE_ID::Message::ClassData*QuantizationRanges::GetClassData() const { return &_class_data_; }
+
+
+void QuantizationRanges::MergeImpl(::PROTOBUF_NAMESPACE_ID::Message& to_msg, const ::PROTOBUF_NAMESPACE_ID::Message& from_msg) {
+  auto* const _this = static_cast<QuantizationRanges*>(&to_msg);
+  auto& from = static_cast<const QuantizationRanges&>(from_msg);
+  // @@protoc_insertion_point(class_specific_merge_from_start:ember.v1.QuantizationRanges)
+  GOOGLE_DCHECK_NE(&from, _this);
+  uint32_t cached_has_bits = 0;
+  (void) cached_has_bits;
+
+  _this->_impl_.min_.MergeFrom(from._impl_.min_);
+  _this->_impl_.max_.MergeFrom(from._impl_.max_);
+  _this->_internal_metadata_.MergeFrom<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(from._internal_metadata_);
+}
+
+void QuantizationRanges::CopyFrom(const QuantizationRanges& from) {
+// @@protoc_insertion_point(class_specific_copy_from_start:ember.v1.QuantizationRanges)
+  if (&from == this) return;
+  Clear();
+  MergeFrom(from);
+}
+
+bool QuantizationRanges::IsInitialized() const {
+  return true;
+}
+
+void QuantizationRanges::InternalSwap(QuantizationRanges* other) {
+  using std::swap;
+  _internal_metadata_.InternalSwap(&other->_internal_metadata_);
+  _impl_.min_.InternalSwap(&other->_impl_.min_);
+  _impl_.max_.InternalSwap(&other->_impl_.max_);
+}
+
+::PROTOBUF_NAMESPACE_ID::Metadata QuantizationRanges::GetMetadata() const {
+  return ::_pbi::AssignDescriptors(
+      &descriptor_table_ember_2fv1_2fembed_2eproto_getter, &descriptor_table_ember_2fv1_2fembed_2eproto_once,
+      file_level_metadata_ember_2fv1_2fembed_2eproto[2]);
+}
+
+// ===================================================================
+
+class QuantizedMatrix::_Internal {
+ public:
+  static const ::ember::v1::QuantizationRanges& ranges(const QuantizedMatrix* msg);
+};
+
+const ::ember::v1::QuantizationRanges&
+QuantizedMatrix::_Internal::ranges(const QuantizedMatrix* msg) {
+  return *msg->_impl_.ranges_;
+}
+QuantizedMatrix::QuantizedMatrix(::PROTOBUF_NAMESPACE_ID::Arena* arena,
+                         bool is_message_owned)
+  : ::PROTOBUF_NAMESPACE_ID::Message(arena, is_message_owned) {
+  SharedCtor(arena, is_message_owned);
+  // @@protoc_insertion_point(arena_constructor:ember.v1.QuantizedMatrix)
+}
+QuantizedMatrix::QuantizedMatrix(const QuantizedMatrix& from)
+  : ::PROTOBUF_NAMESPACE_ID::Message() {
+  QuantizedMatrix* const _this = this; (void)_this;
+  new (&_impl_) Impl_{
+      decltype(_impl_.data_){}
+    , decltype(_impl_.ranges_){nullptr}
+    , decltype(_impl_.precision_){}
+    , decltype(_impl_.rows_){}
+    , decltype(_impl_.cols_){}
+    , decltype(_impl_.dimensions_){}
+    , /*decltype(_impl_._cached_size_)*/{}};
+
+  _internal_metadata_.MergeFrom<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(from._internal_metadata_);
+  _impl_.data_.InitDefault();
+  #ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
+    _impl_.data_.Set("", GetArenaForAllocation());
+  #endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  if (!from._internal_data().empty()) {
+    _this->_impl_.data_.Set(from._internal_data(), 
+      _this->GetArenaForAllocation());
+  }
+  if (from._internal_has_ranges()) {
+    _this->_impl_.ranges_ = new ::ember::v1::QuantizationRanges(*from._impl_.ranges_);
+  }
+  ::memcpy(&_impl_.precision_, &from._impl_.precision_,
+    static_cast<size_t>(reinterpret_cast<char*>(&_impl_.dimensions_) -
+    reinterpret_cast<char*>(&_impl_.precision_)) + sizeof(_impl_.dimensions_));
+  // @@protoc_insertion_point(copy_constructor:ember.v1.QuantizedMatrix)
+}
+
+inline void QuantizedMatrix::SharedCtor(
+    ::_pb::Arena* arena, bool is_message_owned) {
+  (void)arena;
+  (void)is_message_owned;
+  new (&_impl_) Impl_{
+      decltype(_impl_.data_){}
+    , decltype(_impl_.ranges_){nullptr}
+    , decltype(_impl_.precision_){0}
+    , decltype(_impl_.rows_){0u}
+    , decltype(_impl_.cols_){0u}
+    , decltype(_impl_.dimensions_){0u}
+    , /*decltype(_impl_._cached_size_)*/{}
+  };
+  _impl_.data_.InitDefault();
+  #ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
+    _impl_.data_.Set("", GetArenaForAllocation());
+  #endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
+}
+
+QuantizedMatrix::~QuantizedMatrix() {
+  // @@protoc_insertion_point(destructor:ember.v1.QuantizedMatrix)
+  if (auto *arena = _internal_metadata_.DeleteReturnArena<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>()) {
+  (void)arena;
+    return;
+  }
+  SharedDtor();
+}
+
+inline void QuantizedMatrix::SharedDtor() {
+  GOOGLE_DCHECK(GetArenaForAllocation() == nullptr);
+  _impl_.data_.Destroy();
+  if (this != internal_default_instance()) delete _impl_.ranges_;
+}
+
+void QuantizedMatrix::SetCachedSize(int size) const {
+  _impl_._cached_size_.Set(size);
+}
+
+void QuantizedMatrix::Clear() {
+// @@protoc_insertion_point(message_clear_start:ember.v1.QuantizedMatrix)
+  uint32_t cached_has_bits = 0;
+  // Prevent compiler warnings about cached_has_bits being unused
+  (void) cached_has_bits;
+
+  _impl_.data_.ClearToEmpty();
+  if (GetArenaForAllocation() == nullptr && _impl_.ranges_ != nullptr) {
+    delete _impl_.ranges_;
+  }
+  _impl_.ranges_ = nullptr;
+  ::memset(&_impl_.precision_, 0, static_cast<size_t>(
+      reinterpret_cast<char*>(&_impl_.dimensions_) -
+      reinterpret_cast<char*>(&_impl_.precision_)) + sizeof(_impl_.dimensions_));
+  _internal_metadata_.Clear<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>();
+}
+
+const char* QuantizedMatrix::_InternalParse(const char* ptr, ::_pbi::ParseContext* ctx) {
+#define CHK_(x) if (PROTOBUF_PREDICT_FALSE(!(x))) goto failure
+  while (!ctx->Done(&ptr)) {
+    uint32_t tag;
+    ptr = ::_pbi::ReadTag(ptr, &tag);
+    switch (tag >> 3) {
+      // .ember.v1.EmbeddingPrecision precision = 1 [json_name = "precision"];
+      case 1:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 8)) {
+          uint64_t val = ::PROTOBUF_NAMESPACE_ID::internal::ReadVarint64(&ptr);
+          CHK_(ptr);
+          _internal_set_precision(static_cast<::ember::v1::EmbeddingPrecision>(val));
+        } else
+          goto handle_unusual;
+        continue;
+      // uint32 rows = 2 [json_name = "rows"];
+      case 2:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 16)) {
+          _impl_.rows_ = ::PROTOBUF_NAMESPACE_ID::internal::ReadVarint32(&ptr);
+          CHK_(ptr);
+        } else
+          goto handle_unusual;
+        continue;
+      // uint32 cols = 3 [json_name = "cols"];
+      case 3:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 24)) {
+          _impl_.cols_ = ::PROTOBUF_NAMESPACE_ID::internal::ReadVarint32(&ptr);
+          CHK_(ptr);
+        } else
+          goto handle_unusual;
+        continue;
+      // bytes data = 4 [json_name = "data"];
+      case 4:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 34)) {
+          auto str = _internal_mutable_data();
+          ptr = ::_pbi::InlineGreedyStringParser(str, ptr, ctx);
+          CHK_(ptr);
+        } else
+          goto handle_unusual;
+        continue;
+      // uint32 dimensions = 5 [json_name = "dimensions"];
+      case 5:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 40)) {
+          _impl_.dimensions_ = ::PROTOBUF_NAMESPACE_ID::internal::ReadVarint32(&ptr);
+          CHK_(ptr);
+        } else
+          goto handle_unusual;
+        continue;
+      // .ember.v1.QuantizationRanges ranges = 6 [json_name = "ranges"];
+      case 6:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 50)) {
+          ptr = ctx->ParseMessage(_internal_mutable_ranges(), ptr);
+          CHK_(ptr);
+        } else
+          goto handle_unusual;
+        continue;
+      default:
+        goto handle_unusual;
+    }  // switch
+  handle_unusual:
+    if ((tag == 0) || ((tag & 7) == 4)) {
+      CHK_(ptr);
+      ctx->SetLastTag(tag);
+      goto message_done;
+    }
+    ptr = UnknownFieldParse(
+        tag,
+        _internal_metadata_.mutable_unknown_fields<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(),
+        ptr, ctx);
+    CHK_(ptr != nullptr);
+  }  // while
+message_done:
+  return ptr;
+failure:
+  ptr = nullptr;
+  goto message_done;
+#undef CHK_
+}
+
+uint8_t* QuantizedMatrix::_InternalSerialize(
+    uint8_t* target, ::PROTOBUF_NAMESPACE_ID::io::EpsCopyOutputStream* stream) const {
+  // @@protoc_insertion_point(serialize_to_array_start:ember.v1.QuantizedMatrix)
+  uint32_t cached_has_bits = 0;
+  (void) cached_has_bits;
+
+  // .ember.v1.EmbeddingPrecision precision = 1 [json_name = "precision"];
+  if (this->_internal_precision() != 0) {
+    target = stream->EnsureSpace(target);
+    target = ::_pbi::WireFormatLite::WriteEnumToArray(
+      1, this->_internal_precision(), target);
+  }
+
+  // uint32 rows = 2 [json_name = "rows"];
+  if (this->_internal_rows() != 0) {
+    target = stream->EnsureSpace(target);
+    target = ::_pbi::WireFormatLite::WriteUInt32ToArray(2, this->_internal_rows(), target);
+  }
+
+  // uint32 cols = 3 [json_name = "cols"];
+  if (this->_internal_cols() != 0) {
+    target = stream->EnsureSpace(target);
+    target = ::_pbi::WireFormatLite::WriteUInt32ToArray(3, this->_internal_cols(), target);
+  }
+
+  // bytes data = 4 [json_name = "data"];
+  if (!this->_internal_data().empty()) {
+    target = stream->WriteBytesMaybeAliased(
+        4, this->_internal_data(), target);
+  }
+
+  // uint32 dimensions = 5 [json_name = "dimensions"];
+  if (this->_internal_dimensions() != 0) {
+    target = stream->EnsureSpace(target);
+    target = ::_pbi::WireFormatLite::WriteUInt32ToArray(5, this->_internal_dimensions(), target);
+  }
+
+  // .ember.v1.QuantizationRanges ranges = 6 [json_name = "ranges"];
+  if (this->_internal_has_ranges()) {
+    target = ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::
+      InternalWriteMessage(6, _Internal::ranges(this),
+        _Internal::ranges(this).GetCachedSize(), target, stream);
+  }
+
+  if (PROTOBUF_PREDICT_FALSE(_internal_metadata_.have_unknown_fields())) {
+    target = ::_pbi::WireFormat::InternalSerializeUnknownFieldsToArray(
+        _internal_metadata_.unknown_fields<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(::PROTOBUF_NAMESPACE_ID::UnknownFieldSet::default_instance), target, stream);
+  }
+  // @@protoc_insertion_point(serialize_to_array_end:ember.v1.QuantizedMatrix)
+  return target;
+}
+
+size_t QuantizedMatrix::ByteSizeLong() const {
+// @@protoc_insertion_point(message_byte_size_start:ember.v1.QuantizedMatrix)
+  size_t total_size = 0;
+
+  uint32_t cached_has_bits = 0;
+  // Prevent compiler warnings about cached_has_bits being unused
+  (void) cached_has_bits;
+
+  // bytes data = 4 [json_name = "data"];
+  if (!this->_internal_data().empty()) {
+    total_size += 1 +
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::BytesSize(
+        this->_internal_data());
+  }
+
+  // .ember.v1.QuantizationRanges ranges = 6 [json_name = "ranges"];
+  if (this->_internal_has_ranges()) {
+    total_size += 1 +
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::MessageSize(
+        *_impl_.ranges_);
+  }
+
+  // .ember.v1.EmbeddingPrecision precision = 1 [json_name = "precision"];
+  if (this->_internal_precision() != 0) {
+    total_size += 1 +
+      ::_pbi::WireFormatLite::EnumSize(this->_internal_precision());
+  }
+
+  // uint32 rows = 2 [json_name = "rows"];
+  if (this->_internal_rows() != 0) {
+    total_size += ::_pbi::WireFormatLite::UInt32SizePlusOne(this->_internal_rows());
+  }
+
+  // uint32 cols = 3 [json_name = "cols"];
+  if (this->_internal_cols() != 0) {
+    total_size += ::_pbi::WireFormatLite::UInt32SizePlusOne(this->_internal_cols());
+  }
+
+  // uint32 dimensions = 5 [json_name = "dimensions"];
+  if (this->_internal_dimensions() != 0) {
+    total_size += ::_pbi::WireFormatLite::UInt32SizePlusOne(this->_internal_dimensions());
+  }
+
+  return MaybeComputeUnknownFieldsSize(total_size, &_impl_._cached_size_);
+}
+
+const ::PROTOBUF_NAMESPACE_ID::Message::ClassData QuantizedMatrix::_class_data_ = {
+    ::PROTOBUF_NAMESPACE_ID::Message::CopyWithSourceCheck,
+    QuantizedMatrix::MergeImpl
+};
+const ::PROTOBUF_NAMESPACE_ID::Message::ClassData*QuantizedMatrix::GetClassData() const { return &_class_data_; }
+
+
+void QuantizedMatrix::MergeImpl(::PROTOBUF_NAMESPACE_ID::Message& to_msg, const ::PROTOBUF_NAMESPACE_ID::Message& from_msg) {
+  auto* const _this = static_cast<QuantizedMatrix*>(&to_msg);
+  auto& from = static_cast<const QuantizedMatrix&>(from_msg);
+  // @@protoc_insertion_point(class_specific_merge_from_start:ember.v1.QuantizedMatrix)
+  GOOGLE_DCHECK_NE(&from, _this);
+  uint32_t cached_has_bits = 0;
+  (void) cached_has_bits;
+
+  if (!from._internal_data().empty()) {
+    _this->_internal_set_data(from._internal_data());
+  }
+  if (from._internal_has_ranges()) {
+    _this->_internal_mutable_ranges()->::ember::v1::QuantizationRanges::MergeFrom(
+        from._internal_ranges());
+  }
+  if (from._internal_precision() != 0) {
+    _this->_internal_set_precision(from._internal_precision());
+  }
+  if (from._internal_rows() != 0) {
+    _this->_internal_set_rows(from._internal_rows());
+  }
+  if (from._internal_cols() != 0) {
+    _this->_internal_set_cols(from._internal_cols());
+  }
+  if (from._internal_dimensions() != 0) {
+    _this->_internal_set_dimensions(from._internal_dimensions());
+  }
+  _this->_internal_metadata_.MergeFrom<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(from._internal_metadata_);
+}
+
+void QuantizedMatrix::CopyFrom(const QuantizedMatrix& from) {
+// @@protoc_insertion_point(class_specific_copy_from_start:ember.v1.QuantizedMatrix)
+  if (&from == this) return;
+  Clear();
+  MergeFrom(from);
+}
+
+bool QuantizedMatrix::IsInitialized() const {
+  return true;
+}
+
+void QuantizedMatrix::InternalSwap(QuantizedMatrix* other) {
+  using std::swap;
+  auto* lhs_arena = GetArenaForAllocation();
+  auto* rhs_arena = other->GetArenaForAllocation();
+  _internal_metadata_.InternalSwap(&other->_internal_metadata_);
+  ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr::InternalSwap(
+      &_impl_.data_, lhs_arena,
+      &other->_impl_.data_, rhs_arena
+  );
+  ::PROTOBUF_NAMESPACE_ID::internal::memswap<
+      PROTOBUF_FIELD_OFFSET(QuantizedMatrix, _impl_.dimensions_)
+      + sizeof(QuantizedMatrix::_impl_.dimensions_)
+      - PROTOBUF_FIELD_OFFSET(QuantizedMatrix, _impl_.ranges_)>(
+          reinterpret_cast<char*>(&_impl_.ranges_),
+          reinterpret_cast<char*>(&other->_impl_.ranges_));
+}
+
+::PROTOBUF_NAMESPACE_ID::Metadata QuantizedMatrix::GetMetadata() const {
+  return ::_pbi::AssignDescriptors(
+      &descriptor_table_ember_2fv1_2fembed_2eproto_getter, &descriptor_table_ember_2fv1_2fembed_2eproto_once,
+      file_level_metadata_ember_2fv1_2fembed_2eproto[3]);
+}
+
+// ===================================================================
+
 class FloatMatrix::_Internal {
  public:
 };
@@ -1232,7 +2176,7 @@ void FloatMatrix::InternalSwap(FloatMatrix* other) {
 ::PROTOBUF_NAMESPACE_ID::Metadata FloatMatrix::GetMetadata() const {
   return ::_pbi::AssignDescriptors(
       &descriptor_table_ember_2fv1_2fembed_2eproto_getter, &descriptor_table_ember_2fv1_2fembed_2eproto_once,
-      file_level_metadata_ember_2fv1_2fembed_2eproto[2]);
+      file_level_metadata_ember_2fv1_2fembed_2eproto[4]);
 }
 
 // ===================================================================
@@ -1247,11 +2191,16 @@ class EmbedRequest::_Internal {
     (*has_bits)[0] |= 2u;
   }
   static const ::ember::v1::Truncation& truncation(const EmbedRequest* msg);
+  static const ::ember::v1::QuantizationRanges& ranges(const EmbedRequest* msg);
 };
 
 const ::ember::v1::Truncation&
 EmbedRequest::_Internal::truncation(const EmbedRequest* msg) {
   return *msg->_impl_.truncation_;
+}
+const ::ember::v1::QuantizationRanges&
+EmbedRequest::_Internal::ranges(const EmbedRequest* msg) {
+  return *msg->_impl_.ranges_;
 }
 void EmbedRequest::clear_truncation() {
   if (GetArenaForAllocation() == nullptr && _impl_.truncation_ != nullptr) {
@@ -1275,9 +2224,11 @@ EmbedRequest::EmbedRequest(const EmbedRequest& from)
     , decltype(_impl_.prompt_name_){}
     , decltype(_impl_.model_){}
     , decltype(_impl_.truncation_){nullptr}
+    , decltype(_impl_.ranges_){nullptr}
     , decltype(_impl_.normalize_){}
     , decltype(_impl_.dimensions_){}
-    , decltype(_impl_.format_){}};
+    , decltype(_impl_.format_){}
+    , decltype(_impl_.precision_){}};
 
   _internal_metadata_.MergeFrom<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(from._internal_metadata_);
   _impl_.prompt_name_.InitDefault();
@@ -1299,9 +2250,12 @@ EmbedRequest::EmbedRequest(const EmbedRequest& from)
   if (from._internal_has_truncation()) {
     _this->_impl_.truncation_ = new ::ember::v1::Truncation(*from._impl_.truncation_);
   }
+  if (from._internal_has_ranges()) {
+    _this->_impl_.ranges_ = new ::ember::v1::QuantizationRanges(*from._impl_.ranges_);
+  }
   ::memcpy(&_impl_.normalize_, &from._impl_.normalize_,
-    static_cast<size_t>(reinterpret_cast<char*>(&_impl_.format_) -
-    reinterpret_cast<char*>(&_impl_.normalize_)) + sizeof(_impl_.format_));
+    static_cast<size_t>(reinterpret_cast<char*>(&_impl_.precision_) -
+    reinterpret_cast<char*>(&_impl_.normalize_)) + sizeof(_impl_.precision_));
   // @@protoc_insertion_point(copy_constructor:ember.v1.EmbedRequest)
 }
 
@@ -1316,9 +2270,11 @@ inline void EmbedRequest::SharedCtor(
     , decltype(_impl_.prompt_name_){}
     , decltype(_impl_.model_){}
     , decltype(_impl_.truncation_){nullptr}
+    , decltype(_impl_.ranges_){nullptr}
     , decltype(_impl_.normalize_){false}
     , decltype(_impl_.dimensions_){0}
     , decltype(_impl_.format_){0}
+    , decltype(_impl_.precision_){0}
   };
   _impl_.prompt_name_.InitDefault();
   #ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
@@ -1345,6 +2301,7 @@ inline void EmbedRequest::SharedDtor() {
   _impl_.prompt_name_.Destroy();
   _impl_.model_.Destroy();
   if (this != internal_default_instance()) delete _impl_.truncation_;
+  if (this != internal_default_instance()) delete _impl_.ranges_;
 }
 
 void EmbedRequest::SetCachedSize(int size) const {
@@ -1364,13 +2321,19 @@ void EmbedRequest::Clear() {
     delete _impl_.truncation_;
   }
   _impl_.truncation_ = nullptr;
+  if (GetArenaForAllocation() == nullptr && _impl_.ranges_ != nullptr) {
+    delete _impl_.ranges_;
+  }
+  _impl_.ranges_ = nullptr;
   cached_has_bits = _impl_._has_bits_[0];
   if (cached_has_bits & 0x00000003u) {
     ::memset(&_impl_.normalize_, 0, static_cast<size_t>(
         reinterpret_cast<char*>(&_impl_.dimensions_) -
         reinterpret_cast<char*>(&_impl_.normalize_)) + sizeof(_impl_.dimensions_));
   }
-  _impl_.format_ = 0;
+  ::memset(&_impl_.format_, 0, static_cast<size_t>(
+      reinterpret_cast<char*>(&_impl_.precision_) -
+      reinterpret_cast<char*>(&_impl_.format_)) + sizeof(_impl_.precision_));
   _impl_._has_bits_.Clear();
   _internal_metadata_.Clear<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>();
 }
@@ -1447,6 +2410,23 @@ const char* EmbedRequest::_InternalParse(const char* ptr, ::_pbi::ParseContext* 
           ptr = ::_pbi::InlineGreedyStringParser(str, ptr, ctx);
           CHK_(ptr);
           CHK_(::_pbi::VerifyUTF8(str, "ember.v1.EmbedRequest.model"));
+        } else
+          goto handle_unusual;
+        continue;
+      // .ember.v1.EmbeddingPrecision precision = 8 [json_name = "precision"];
+      case 8:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 64)) {
+          uint64_t val = ::PROTOBUF_NAMESPACE_ID::internal::ReadVarint64(&ptr);
+          CHK_(ptr);
+          _internal_set_precision(static_cast<::ember::v1::EmbeddingPrecision>(val));
+        } else
+          goto handle_unusual;
+        continue;
+      // .ember.v1.QuantizationRanges ranges = 9 [json_name = "ranges"];
+      case 9:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 74)) {
+          ptr = ctx->ParseMessage(_internal_mutable_ranges(), ptr);
+          CHK_(ptr);
         } else
           goto handle_unusual;
         continue;
@@ -1534,6 +2514,20 @@ uint8_t* EmbedRequest::_InternalSerialize(
         7, this->_internal_model(), target);
   }
 
+  // .ember.v1.EmbeddingPrecision precision = 8 [json_name = "precision"];
+  if (this->_internal_precision() != 0) {
+    target = stream->EnsureSpace(target);
+    target = ::_pbi::WireFormatLite::WriteEnumToArray(
+      8, this->_internal_precision(), target);
+  }
+
+  // .ember.v1.QuantizationRanges ranges = 9 [json_name = "ranges"];
+  if (this->_internal_has_ranges()) {
+    target = ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::
+      InternalWriteMessage(9, _Internal::ranges(this),
+        _Internal::ranges(this).GetCachedSize(), target, stream);
+  }
+
   if (PROTOBUF_PREDICT_FALSE(_internal_metadata_.have_unknown_fields())) {
     target = ::_pbi::WireFormat::InternalSerializeUnknownFieldsToArray(
         _internal_metadata_.unknown_fields<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(::PROTOBUF_NAMESPACE_ID::UnknownFieldSet::default_instance), target, stream);
@@ -1578,6 +2572,13 @@ size_t EmbedRequest::ByteSizeLong() const {
         *_impl_.truncation_);
   }
 
+  // .ember.v1.QuantizationRanges ranges = 9 [json_name = "ranges"];
+  if (this->_internal_has_ranges()) {
+    total_size += 1 +
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::MessageSize(
+        *_impl_.ranges_);
+  }
+
   cached_has_bits = _impl_._has_bits_[0];
   if (cached_has_bits & 0x00000003u) {
     // optional bool normalize = 2 [json_name = "normalize"];
@@ -1595,6 +2596,12 @@ size_t EmbedRequest::ByteSizeLong() const {
   if (this->_internal_format() != 0) {
     total_size += 1 +
       ::_pbi::WireFormatLite::EnumSize(this->_internal_format());
+  }
+
+  // .ember.v1.EmbeddingPrecision precision = 8 [json_name = "precision"];
+  if (this->_internal_precision() != 0) {
+    total_size += 1 +
+      ::_pbi::WireFormatLite::EnumSize(this->_internal_precision());
   }
 
   return MaybeComputeUnknownFieldsSize(total_size, &_impl_._cached_size_);
@@ -1626,6 +2633,10 @@ void EmbedRequest::MergeImpl(::PROTOBUF_NAMESPACE_ID::Message& to_msg, const ::P
     _this->_internal_mutable_truncation()->::ember::v1::Truncation::MergeFrom(
         from._internal_truncation());
   }
+  if (from._internal_has_ranges()) {
+    _this->_internal_mutable_ranges()->::ember::v1::QuantizationRanges::MergeFrom(
+        from._internal_ranges());
+  }
   cached_has_bits = from._impl_._has_bits_[0];
   if (cached_has_bits & 0x00000003u) {
     if (cached_has_bits & 0x00000001u) {
@@ -1638,6 +2649,9 @@ void EmbedRequest::MergeImpl(::PROTOBUF_NAMESPACE_ID::Message& to_msg, const ::P
   }
   if (from._internal_format() != 0) {
     _this->_internal_set_format(from._internal_format());
+  }
+  if (from._internal_precision() != 0) {
+    _this->_internal_set_precision(from._internal_precision());
   }
   _this->_internal_metadata_.MergeFrom<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(from._internal_metadata_);
 }
@@ -1669,8 +2683,8 @@ void EmbedRequest::InternalSwap(EmbedRequest* other) {
       &other->_impl_.model_, rhs_arena
   );
   ::PROTOBUF_NAMESPACE_ID::internal::memswap<
-      PROTOBUF_FIELD_OFFSET(EmbedRequest, _impl_.format_)
-      + sizeof(EmbedRequest::_impl_.format_)
+      PROTOBUF_FIELD_OFFSET(EmbedRequest, _impl_.precision_)
+      + sizeof(EmbedRequest::_impl_.precision_)
       - PROTOBUF_FIELD_OFFSET(EmbedRequest, _impl_.truncation_)>(
           reinterpret_cast<char*>(&_impl_.truncation_),
           reinterpret_cast<char*>(&other->_impl_.truncation_));
@@ -1679,7 +2693,7 @@ void EmbedRequest::InternalSwap(EmbedRequest* other) {
 ::PROTOBUF_NAMESPACE_ID::Metadata EmbedRequest::GetMetadata() const {
   return ::_pbi::AssignDescriptors(
       &descriptor_table_ember_2fv1_2fembed_2eproto_getter, &descriptor_table_ember_2fv1_2fembed_2eproto_once,
-      file_level_metadata_ember_2fv1_2fembed_2eproto[3]);
+      file_level_metadata_ember_2fv1_2fembed_2eproto[5]);
 }
 
 // ===================================================================
@@ -1910,7 +2924,7 @@ void Embedding::InternalSwap(Embedding* other) {
 ::PROTOBUF_NAMESPACE_ID::Metadata Embedding::GetMetadata() const {
   return ::_pbi::AssignDescriptors(
       &descriptor_table_ember_2fv1_2fembed_2eproto_getter, &descriptor_table_ember_2fv1_2fembed_2eproto_once,
-      file_level_metadata_ember_2fv1_2fembed_2eproto[4]);
+      file_level_metadata_ember_2fv1_2fembed_2eproto[6]);
 }
 
 // ===================================================================
@@ -1920,6 +2934,7 @@ class EmbedResponse::_Internal {
   static const ::ember::v1::Usage& usage(const EmbedResponse* msg);
   static const ::ember::v1::Timing& timing(const EmbedResponse* msg);
   static const ::ember::v1::FloatMatrix& matrix(const EmbedResponse* msg);
+  static const ::ember::v1::QuantizedMatrix& quantized(const EmbedResponse* msg);
 };
 
 const ::ember::v1::Usage&
@@ -1933,6 +2948,10 @@ EmbedResponse::_Internal::timing(const EmbedResponse* msg) {
 const ::ember::v1::FloatMatrix&
 EmbedResponse::_Internal::matrix(const EmbedResponse* msg) {
   return *msg->_impl_.matrix_;
+}
+const ::ember::v1::QuantizedMatrix&
+EmbedResponse::_Internal::quantized(const EmbedResponse* msg) {
+  return *msg->_impl_.quantized_;
 }
 void EmbedResponse::clear_usage() {
   if (GetArenaForAllocation() == nullptr && _impl_.usage_ != nullptr) {
@@ -1961,6 +2980,7 @@ EmbedResponse::EmbedResponse(const EmbedResponse& from)
     , decltype(_impl_.usage_){nullptr}
     , decltype(_impl_.timing_){nullptr}
     , decltype(_impl_.matrix_){nullptr}
+    , decltype(_impl_.quantized_){nullptr}
     , /*decltype(_impl_._cached_size_)*/{}};
 
   _internal_metadata_.MergeFrom<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(from._internal_metadata_);
@@ -1981,6 +3001,9 @@ EmbedResponse::EmbedResponse(const EmbedResponse& from)
   if (from._internal_has_matrix()) {
     _this->_impl_.matrix_ = new ::ember::v1::FloatMatrix(*from._impl_.matrix_);
   }
+  if (from._internal_has_quantized()) {
+    _this->_impl_.quantized_ = new ::ember::v1::QuantizedMatrix(*from._impl_.quantized_);
+  }
   // @@protoc_insertion_point(copy_constructor:ember.v1.EmbedResponse)
 }
 
@@ -1994,6 +3017,7 @@ inline void EmbedResponse::SharedCtor(
     , decltype(_impl_.usage_){nullptr}
     , decltype(_impl_.timing_){nullptr}
     , decltype(_impl_.matrix_){nullptr}
+    , decltype(_impl_.quantized_){nullptr}
     , /*decltype(_impl_._cached_size_)*/{}
   };
   _impl_.model_.InitDefault();
@@ -2018,6 +3042,7 @@ inline void EmbedResponse::SharedDtor() {
   if (this != internal_default_instance()) delete _impl_.usage_;
   if (this != internal_default_instance()) delete _impl_.timing_;
   if (this != internal_default_instance()) delete _impl_.matrix_;
+  if (this != internal_default_instance()) delete _impl_.quantized_;
 }
 
 void EmbedResponse::SetCachedSize(int size) const {
@@ -2044,6 +3069,10 @@ void EmbedResponse::Clear() {
     delete _impl_.matrix_;
   }
   _impl_.matrix_ = nullptr;
+  if (GetArenaForAllocation() == nullptr && _impl_.quantized_ != nullptr) {
+    delete _impl_.quantized_;
+  }
+  _impl_.quantized_ = nullptr;
   _internal_metadata_.Clear<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>();
 }
 
@@ -2096,6 +3125,14 @@ const char* EmbedResponse::_InternalParse(const char* ptr, ::_pbi::ParseContext*
       case 5:
         if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 42)) {
           ptr = ctx->ParseMessage(_internal_mutable_matrix(), ptr);
+          CHK_(ptr);
+        } else
+          goto handle_unusual;
+        continue;
+      // .ember.v1.QuantizedMatrix quantized = 6 [json_name = "quantized"];
+      case 6:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 50)) {
+          ptr = ctx->ParseMessage(_internal_mutable_quantized(), ptr);
           CHK_(ptr);
         } else
           goto handle_unusual;
@@ -2168,6 +3205,13 @@ uint8_t* EmbedResponse::_InternalSerialize(
         _Internal::matrix(this).GetCachedSize(), target, stream);
   }
 
+  // .ember.v1.QuantizedMatrix quantized = 6 [json_name = "quantized"];
+  if (this->_internal_has_quantized()) {
+    target = ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::
+      InternalWriteMessage(6, _Internal::quantized(this),
+        _Internal::quantized(this).GetCachedSize(), target, stream);
+  }
+
   if (PROTOBUF_PREDICT_FALSE(_internal_metadata_.have_unknown_fields())) {
     target = ::_pbi::WireFormat::InternalSerializeUnknownFieldsToArray(
         _internal_metadata_.unknown_fields<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(::PROTOBUF_NAMESPACE_ID::UnknownFieldSet::default_instance), target, stream);
@@ -2219,6 +3263,13 @@ size_t EmbedResponse::ByteSizeLong() const {
         *_impl_.matrix_);
   }
 
+  // .ember.v1.QuantizedMatrix quantized = 6 [json_name = "quantized"];
+  if (this->_internal_has_quantized()) {
+    total_size += 1 +
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::MessageSize(
+        *_impl_.quantized_);
+  }
+
   return MaybeComputeUnknownFieldsSize(total_size, &_impl_._cached_size_);
 }
 
@@ -2253,6 +3304,10 @@ void EmbedResponse::MergeImpl(::PROTOBUF_NAMESPACE_ID::Message& to_msg, const ::
     _this->_internal_mutable_matrix()->::ember::v1::FloatMatrix::MergeFrom(
         from._internal_matrix());
   }
+  if (from._internal_has_quantized()) {
+    _this->_internal_mutable_quantized()->::ember::v1::QuantizedMatrix::MergeFrom(
+        from._internal_quantized());
+  }
   _this->_internal_metadata_.MergeFrom<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(from._internal_metadata_);
 }
 
@@ -2278,8 +3333,8 @@ void EmbedResponse::InternalSwap(EmbedResponse* other) {
       &other->_impl_.model_, rhs_arena
   );
   ::PROTOBUF_NAMESPACE_ID::internal::memswap<
-      PROTOBUF_FIELD_OFFSET(EmbedResponse, _impl_.matrix_)
-      + sizeof(EmbedResponse::_impl_.matrix_)
+      PROTOBUF_FIELD_OFFSET(EmbedResponse, _impl_.quantized_)
+      + sizeof(EmbedResponse::_impl_.quantized_)
       - PROTOBUF_FIELD_OFFSET(EmbedResponse, _impl_.usage_)>(
           reinterpret_cast<char*>(&_impl_.usage_),
           reinterpret_cast<char*>(&other->_impl_.usage_));
@@ -2288,7 +3343,7 @@ void EmbedResponse::InternalSwap(EmbedResponse* other) {
 ::PROTOBUF_NAMESPACE_ID::Metadata EmbedResponse::GetMetadata() const {
   return ::_pbi::AssignDescriptors(
       &descriptor_table_ember_2fv1_2fembed_2eproto_getter, &descriptor_table_ember_2fv1_2fembed_2eproto_once,
-      file_level_metadata_ember_2fv1_2fembed_2eproto[5]);
+      file_level_metadata_ember_2fv1_2fembed_2eproto[7]);
 }
 
 // ===================================================================
@@ -2533,7 +3588,7 @@ void EmbedStreamRequest::InternalSwap(EmbedStreamRequest* other) {
 ::PROTOBUF_NAMESPACE_ID::Metadata EmbedStreamRequest::GetMetadata() const {
   return ::_pbi::AssignDescriptors(
       &descriptor_table_ember_2fv1_2fembed_2eproto_getter, &descriptor_table_ember_2fv1_2fembed_2eproto_once,
-      file_level_metadata_ember_2fv1_2fembed_2eproto[6]);
+      file_level_metadata_ember_2fv1_2fembed_2eproto[8]);
 }
 
 // ===================================================================
@@ -2899,7 +3954,7 @@ void EmbedStreamResponse::InternalSwap(EmbedStreamResponse* other) {
 ::PROTOBUF_NAMESPACE_ID::Metadata EmbedStreamResponse::GetMetadata() const {
   return ::_pbi::AssignDescriptors(
       &descriptor_table_ember_2fv1_2fembed_2eproto_getter, &descriptor_table_ember_2fv1_2fembed_2eproto_once,
-      file_level_metadata_ember_2fv1_2fembed_2eproto[7]);
+      file_level_metadata_ember_2fv1_2fembed_2eproto[9]);
 }
 
 // ===================================================================
@@ -3234,7 +4289,7 @@ void EmbedSparseRequest::InternalSwap(EmbedSparseRequest* other) {
 ::PROTOBUF_NAMESPACE_ID::Metadata EmbedSparseRequest::GetMetadata() const {
   return ::_pbi::AssignDescriptors(
       &descriptor_table_ember_2fv1_2fembed_2eproto_getter, &descriptor_table_ember_2fv1_2fembed_2eproto_once,
-      file_level_metadata_ember_2fv1_2fembed_2eproto[8]);
+      file_level_metadata_ember_2fv1_2fembed_2eproto[10]);
 }
 
 // ===================================================================
@@ -3460,7 +4515,7 @@ void SparseEmbedding::InternalSwap(SparseEmbedding* other) {
 ::PROTOBUF_NAMESPACE_ID::Metadata SparseEmbedding::GetMetadata() const {
   return ::_pbi::AssignDescriptors(
       &descriptor_table_ember_2fv1_2fembed_2eproto_getter, &descriptor_table_ember_2fv1_2fembed_2eproto_once,
-      file_level_metadata_ember_2fv1_2fembed_2eproto[9]);
+      file_level_metadata_ember_2fv1_2fembed_2eproto[11]);
 }
 
 // ===================================================================
@@ -3797,7 +4852,7 @@ void EmbedSparseResponse::InternalSwap(EmbedSparseResponse* other) {
 ::PROTOBUF_NAMESPACE_ID::Metadata EmbedSparseResponse::GetMetadata() const {
   return ::_pbi::AssignDescriptors(
       &descriptor_table_ember_2fv1_2fembed_2eproto_getter, &descriptor_table_ember_2fv1_2fembed_2eproto_once,
-      file_level_metadata_ember_2fv1_2fembed_2eproto[10]);
+      file_level_metadata_ember_2fv1_2fembed_2eproto[12]);
 }
 
 // ===================================================================
@@ -4187,7 +5242,7 @@ void SimilarityRequest::InternalSwap(SimilarityRequest* other) {
 ::PROTOBUF_NAMESPACE_ID::Metadata SimilarityRequest::GetMetadata() const {
   return ::_pbi::AssignDescriptors(
       &descriptor_table_ember_2fv1_2fembed_2eproto_getter, &descriptor_table_ember_2fv1_2fembed_2eproto_once,
-      file_level_metadata_ember_2fv1_2fembed_2eproto[11]);
+      file_level_metadata_ember_2fv1_2fembed_2eproto[13]);
 }
 
 // ===================================================================
@@ -4523,7 +5578,2439 @@ void SimilarityResponse::InternalSwap(SimilarityResponse* other) {
 ::PROTOBUF_NAMESPACE_ID::Metadata SimilarityResponse::GetMetadata() const {
   return ::_pbi::AssignDescriptors(
       &descriptor_table_ember_2fv1_2fembed_2eproto_getter, &descriptor_table_ember_2fv1_2fembed_2eproto_once,
-      file_level_metadata_ember_2fv1_2fembed_2eproto[12]);
+      file_level_metadata_ember_2fv1_2fembed_2eproto[14]);
+}
+
+// ===================================================================
+
+class EmbedTokensRequest::_Internal {
+ public:
+  static const ::ember::v1::Truncation& truncation(const EmbedTokensRequest* msg);
+};
+
+const ::ember::v1::Truncation&
+EmbedTokensRequest::_Internal::truncation(const EmbedTokensRequest* msg) {
+  return *msg->_impl_.truncation_;
+}
+void EmbedTokensRequest::clear_truncation() {
+  if (GetArenaForAllocation() == nullptr && _impl_.truncation_ != nullptr) {
+    delete _impl_.truncation_;
+  }
+  _impl_.truncation_ = nullptr;
+}
+EmbedTokensRequest::EmbedTokensRequest(::PROTOBUF_NAMESPACE_ID::Arena* arena,
+                         bool is_message_owned)
+  : ::PROTOBUF_NAMESPACE_ID::Message(arena, is_message_owned) {
+  SharedCtor(arena, is_message_owned);
+  // @@protoc_insertion_point(arena_constructor:ember.v1.EmbedTokensRequest)
+}
+EmbedTokensRequest::EmbedTokensRequest(const EmbedTokensRequest& from)
+  : ::PROTOBUF_NAMESPACE_ID::Message() {
+  EmbedTokensRequest* const _this = this; (void)_this;
+  new (&_impl_) Impl_{
+      decltype(_impl_.inputs_){from._impl_.inputs_}
+    , decltype(_impl_.prompt_name_){}
+    , decltype(_impl_.model_){}
+    , decltype(_impl_.truncation_){nullptr}
+    , /*decltype(_impl_._cached_size_)*/{}};
+
+  _internal_metadata_.MergeFrom<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(from._internal_metadata_);
+  _impl_.prompt_name_.InitDefault();
+  #ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
+    _impl_.prompt_name_.Set("", GetArenaForAllocation());
+  #endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  if (!from._internal_prompt_name().empty()) {
+    _this->_impl_.prompt_name_.Set(from._internal_prompt_name(), 
+      _this->GetArenaForAllocation());
+  }
+  _impl_.model_.InitDefault();
+  #ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
+    _impl_.model_.Set("", GetArenaForAllocation());
+  #endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  if (!from._internal_model().empty()) {
+    _this->_impl_.model_.Set(from._internal_model(), 
+      _this->GetArenaForAllocation());
+  }
+  if (from._internal_has_truncation()) {
+    _this->_impl_.truncation_ = new ::ember::v1::Truncation(*from._impl_.truncation_);
+  }
+  // @@protoc_insertion_point(copy_constructor:ember.v1.EmbedTokensRequest)
+}
+
+inline void EmbedTokensRequest::SharedCtor(
+    ::_pb::Arena* arena, bool is_message_owned) {
+  (void)arena;
+  (void)is_message_owned;
+  new (&_impl_) Impl_{
+      decltype(_impl_.inputs_){arena}
+    , decltype(_impl_.prompt_name_){}
+    , decltype(_impl_.model_){}
+    , decltype(_impl_.truncation_){nullptr}
+    , /*decltype(_impl_._cached_size_)*/{}
+  };
+  _impl_.prompt_name_.InitDefault();
+  #ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
+    _impl_.prompt_name_.Set("", GetArenaForAllocation());
+  #endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  _impl_.model_.InitDefault();
+  #ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
+    _impl_.model_.Set("", GetArenaForAllocation());
+  #endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
+}
+
+EmbedTokensRequest::~EmbedTokensRequest() {
+  // @@protoc_insertion_point(destructor:ember.v1.EmbedTokensRequest)
+  if (auto *arena = _internal_metadata_.DeleteReturnArena<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>()) {
+  (void)arena;
+    return;
+  }
+  SharedDtor();
+}
+
+inline void EmbedTokensRequest::SharedDtor() {
+  GOOGLE_DCHECK(GetArenaForAllocation() == nullptr);
+  _impl_.inputs_.~RepeatedPtrField();
+  _impl_.prompt_name_.Destroy();
+  _impl_.model_.Destroy();
+  if (this != internal_default_instance()) delete _impl_.truncation_;
+}
+
+void EmbedTokensRequest::SetCachedSize(int size) const {
+  _impl_._cached_size_.Set(size);
+}
+
+void EmbedTokensRequest::Clear() {
+// @@protoc_insertion_point(message_clear_start:ember.v1.EmbedTokensRequest)
+  uint32_t cached_has_bits = 0;
+  // Prevent compiler warnings about cached_has_bits being unused
+  (void) cached_has_bits;
+
+  _impl_.inputs_.Clear();
+  _impl_.prompt_name_.ClearToEmpty();
+  _impl_.model_.ClearToEmpty();
+  if (GetArenaForAllocation() == nullptr && _impl_.truncation_ != nullptr) {
+    delete _impl_.truncation_;
+  }
+  _impl_.truncation_ = nullptr;
+  _internal_metadata_.Clear<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>();
+}
+
+const char* EmbedTokensRequest::_InternalParse(const char* ptr, ::_pbi::ParseContext* ctx) {
+#define CHK_(x) if (PROTOBUF_PREDICT_FALSE(!(x))) goto failure
+  while (!ctx->Done(&ptr)) {
+    uint32_t tag;
+    ptr = ::_pbi::ReadTag(ptr, &tag);
+    switch (tag >> 3) {
+      // repeated .ember.v1.EmbedInput inputs = 1 [json_name = "inputs"];
+      case 1:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 10)) {
+          ptr -= 1;
+          do {
+            ptr += 1;
+            ptr = ctx->ParseMessage(_internal_add_inputs(), ptr);
+            CHK_(ptr);
+            if (!ctx->DataAvailable(ptr)) break;
+          } while (::PROTOBUF_NAMESPACE_ID::internal::ExpectTag<10>(ptr));
+        } else
+          goto handle_unusual;
+        continue;
+      // .ember.v1.Truncation truncation = 2 [json_name = "truncation"];
+      case 2:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 18)) {
+          ptr = ctx->ParseMessage(_internal_mutable_truncation(), ptr);
+          CHK_(ptr);
+        } else
+          goto handle_unusual;
+        continue;
+      // string prompt_name = 3 [json_name = "promptName"];
+      case 3:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 26)) {
+          auto str = _internal_mutable_prompt_name();
+          ptr = ::_pbi::InlineGreedyStringParser(str, ptr, ctx);
+          CHK_(ptr);
+          CHK_(::_pbi::VerifyUTF8(str, "ember.v1.EmbedTokensRequest.prompt_name"));
+        } else
+          goto handle_unusual;
+        continue;
+      // string model = 4 [json_name = "model"];
+      case 4:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 34)) {
+          auto str = _internal_mutable_model();
+          ptr = ::_pbi::InlineGreedyStringParser(str, ptr, ctx);
+          CHK_(ptr);
+          CHK_(::_pbi::VerifyUTF8(str, "ember.v1.EmbedTokensRequest.model"));
+        } else
+          goto handle_unusual;
+        continue;
+      default:
+        goto handle_unusual;
+    }  // switch
+  handle_unusual:
+    if ((tag == 0) || ((tag & 7) == 4)) {
+      CHK_(ptr);
+      ctx->SetLastTag(tag);
+      goto message_done;
+    }
+    ptr = UnknownFieldParse(
+        tag,
+        _internal_metadata_.mutable_unknown_fields<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(),
+        ptr, ctx);
+    CHK_(ptr != nullptr);
+  }  // while
+message_done:
+  return ptr;
+failure:
+  ptr = nullptr;
+  goto message_done;
+#undef CHK_
+}
+
+uint8_t* EmbedTokensRequest::_InternalSerialize(
+    uint8_t* target, ::PROTOBUF_NAMESPACE_ID::io::EpsCopyOutputStream* stream) const {
+  // @@protoc_insertion_point(serialize_to_array_start:ember.v1.EmbedTokensRequest)
+  uint32_t cached_has_bits = 0;
+  (void) cached_has_bits;
+
+  // repeated .ember.v1.EmbedInput inputs = 1 [json_name = "inputs"];
+  for (unsigned i = 0,
+      n = static_cast<unsigned>(this->_internal_inputs_size()); i < n; i++) {
+    const auto& repfield = this->_internal_inputs(i);
+    target = ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::
+        InternalWriteMessage(1, repfield, repfield.GetCachedSize(), target, stream);
+  }
+
+  // .ember.v1.Truncation truncation = 2 [json_name = "truncation"];
+  if (this->_internal_has_truncation()) {
+    target = ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::
+      InternalWriteMessage(2, _Internal::truncation(this),
+        _Internal::truncation(this).GetCachedSize(), target, stream);
+  }
+
+  // string prompt_name = 3 [json_name = "promptName"];
+  if (!this->_internal_prompt_name().empty()) {
+    ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::VerifyUtf8String(
+      this->_internal_prompt_name().data(), static_cast<int>(this->_internal_prompt_name().length()),
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::SERIALIZE,
+      "ember.v1.EmbedTokensRequest.prompt_name");
+    target = stream->WriteStringMaybeAliased(
+        3, this->_internal_prompt_name(), target);
+  }
+
+  // string model = 4 [json_name = "model"];
+  if (!this->_internal_model().empty()) {
+    ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::VerifyUtf8String(
+      this->_internal_model().data(), static_cast<int>(this->_internal_model().length()),
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::SERIALIZE,
+      "ember.v1.EmbedTokensRequest.model");
+    target = stream->WriteStringMaybeAliased(
+        4, this->_internal_model(), target);
+  }
+
+  if (PROTOBUF_PREDICT_FALSE(_internal_metadata_.have_unknown_fields())) {
+    target = ::_pbi::WireFormat::InternalSerializeUnknownFieldsToArray(
+        _internal_metadata_.unknown_fields<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(::PROTOBUF_NAMESPACE_ID::UnknownFieldSet::default_instance), target, stream);
+  }
+  // @@protoc_insertion_point(serialize_to_array_end:ember.v1.EmbedTokensRequest)
+  return target;
+}
+
+size_t EmbedTokensRequest::ByteSizeLong() const {
+// @@protoc_insertion_point(message_byte_size_start:ember.v1.EmbedTokensRequest)
+  size_t total_size = 0;
+
+  uint32_t cached_has_bits = 0;
+  // Prevent compiler warnings about cached_has_bits being unused
+  (void) cached_has_bits;
+
+  // repeated .ember.v1.EmbedInput inputs = 1 [json_name = "inputs"];
+  total_size += 1UL * this->_internal_inputs_size();
+  for (const auto& msg : this->_impl_.inputs_) {
+    total_size +=
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::MessageSize(msg);
+  }
+
+  // string prompt_name = 3 [json_name = "promptName"];
+  if (!this->_internal_prompt_name().empty()) {
+    total_size += 1 +
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::StringSize(
+        this->_internal_prompt_name());
+  }
+
+  // string model = 4 [json_name = "model"];
+  if (!this->_internal_model().empty()) {
+    total_size += 1 +
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::StringSize(
+        this->_internal_model());
+  }
+
+  // .ember.v1.Truncation truncation = 2 [json_name = "truncation"];
+  if (this->_internal_has_truncation()) {
+    total_size += 1 +
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::MessageSize(
+        *_impl_.truncation_);
+  }
+
+  return MaybeComputeUnknownFieldsSize(total_size, &_impl_._cached_size_);
+}
+
+const ::PROTOBUF_NAMESPACE_ID::Message::ClassData EmbedTokensRequest::_class_data_ = {
+    ::PROTOBUF_NAMESPACE_ID::Message::CopyWithSourceCheck,
+    EmbedTokensRequest::MergeImpl
+};
+const ::PROTOBUF_NAMESPACE_ID::Message::ClassData*EmbedTokensRequest::GetClassData() const { return &_class_data_; }
+
+
+void EmbedTokensRequest::MergeImpl(::PROTOBUF_NAMESPACE_ID::Message& to_msg, const ::PROTOBUF_NAMESPACE_ID::Message& from_msg) {
+  auto* const _this = static_cast<EmbedTokensRequest*>(&to_msg);
+  auto& from = static_cast<const EmbedTokensRequest&>(from_msg);
+  // @@protoc_insertion_point(class_specific_merge_from_start:ember.v1.EmbedTokensRequest)
+  GOOGLE_DCHECK_NE(&from, _this);
+  uint32_t cached_has_bits = 0;
+  (void) cached_has_bits;
+
+  _this->_impl_.inputs_.MergeFrom(from._impl_.inputs_);
+  if (!from._internal_prompt_name().empty()) {
+    _this->_internal_set_prompt_name(from._internal_prompt_name());
+  }
+  if (!from._internal_model().empty()) {
+    _this->_internal_set_model(from._internal_model());
+  }
+  if (from._internal_has_truncation()) {
+    _this->_internal_mutable_truncation()->::ember::v1::Truncation::MergeFrom(
+        from._internal_truncation());
+  }
+  _this->_internal_metadata_.MergeFrom<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(from._internal_metadata_);
+}
+
+void EmbedTokensRequest::CopyFrom(const EmbedTokensRequest& from) {
+// @@protoc_insertion_point(class_specific_copy_from_start:ember.v1.EmbedTokensRequest)
+  if (&from == this) return;
+  Clear();
+  MergeFrom(from);
+}
+
+bool EmbedTokensRequest::IsInitialized() const {
+  return true;
+}
+
+void EmbedTokensRequest::InternalSwap(EmbedTokensRequest* other) {
+  using std::swap;
+  auto* lhs_arena = GetArenaForAllocation();
+  auto* rhs_arena = other->GetArenaForAllocation();
+  _internal_metadata_.InternalSwap(&other->_internal_metadata_);
+  _impl_.inputs_.InternalSwap(&other->_impl_.inputs_);
+  ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr::InternalSwap(
+      &_impl_.prompt_name_, lhs_arena,
+      &other->_impl_.prompt_name_, rhs_arena
+  );
+  ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr::InternalSwap(
+      &_impl_.model_, lhs_arena,
+      &other->_impl_.model_, rhs_arena
+  );
+  swap(_impl_.truncation_, other->_impl_.truncation_);
+}
+
+::PROTOBUF_NAMESPACE_ID::Metadata EmbedTokensRequest::GetMetadata() const {
+  return ::_pbi::AssignDescriptors(
+      &descriptor_table_ember_2fv1_2fembed_2eproto_getter, &descriptor_table_ember_2fv1_2fembed_2eproto_once,
+      file_level_metadata_ember_2fv1_2fembed_2eproto[15]);
+}
+
+// ===================================================================
+
+class TokenEmbeddings::_Internal {
+ public:
+  static const ::ember::v1::FloatMatrix& states(const TokenEmbeddings* msg);
+};
+
+const ::ember::v1::FloatMatrix&
+TokenEmbeddings::_Internal::states(const TokenEmbeddings* msg) {
+  return *msg->_impl_.states_;
+}
+TokenEmbeddings::TokenEmbeddings(::PROTOBUF_NAMESPACE_ID::Arena* arena,
+                         bool is_message_owned)
+  : ::PROTOBUF_NAMESPACE_ID::Message(arena, is_message_owned) {
+  SharedCtor(arena, is_message_owned);
+  // @@protoc_insertion_point(arena_constructor:ember.v1.TokenEmbeddings)
+}
+TokenEmbeddings::TokenEmbeddings(const TokenEmbeddings& from)
+  : ::PROTOBUF_NAMESPACE_ID::Message() {
+  TokenEmbeddings* const _this = this; (void)_this;
+  new (&_impl_) Impl_{
+      decltype(_impl_.token_ids_){from._impl_.token_ids_}
+    , /*decltype(_impl_._token_ids_cached_byte_size_)*/{0}
+    , decltype(_impl_.starts_){from._impl_.starts_}
+    , /*decltype(_impl_._starts_cached_byte_size_)*/{0}
+    , decltype(_impl_.ends_){from._impl_.ends_}
+    , /*decltype(_impl_._ends_cached_byte_size_)*/{0}
+    , decltype(_impl_.special_){from._impl_.special_}
+    , decltype(_impl_.states_){nullptr}
+    , /*decltype(_impl_._cached_size_)*/{}};
+
+  _internal_metadata_.MergeFrom<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(from._internal_metadata_);
+  if (from._internal_has_states()) {
+    _this->_impl_.states_ = new ::ember::v1::FloatMatrix(*from._impl_.states_);
+  }
+  // @@protoc_insertion_point(copy_constructor:ember.v1.TokenEmbeddings)
+}
+
+inline void TokenEmbeddings::SharedCtor(
+    ::_pb::Arena* arena, bool is_message_owned) {
+  (void)arena;
+  (void)is_message_owned;
+  new (&_impl_) Impl_{
+      decltype(_impl_.token_ids_){arena}
+    , /*decltype(_impl_._token_ids_cached_byte_size_)*/{0}
+    , decltype(_impl_.starts_){arena}
+    , /*decltype(_impl_._starts_cached_byte_size_)*/{0}
+    , decltype(_impl_.ends_){arena}
+    , /*decltype(_impl_._ends_cached_byte_size_)*/{0}
+    , decltype(_impl_.special_){arena}
+    , decltype(_impl_.states_){nullptr}
+    , /*decltype(_impl_._cached_size_)*/{}
+  };
+}
+
+TokenEmbeddings::~TokenEmbeddings() {
+  // @@protoc_insertion_point(destructor:ember.v1.TokenEmbeddings)
+  if (auto *arena = _internal_metadata_.DeleteReturnArena<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>()) {
+  (void)arena;
+    return;
+  }
+  SharedDtor();
+}
+
+inline void TokenEmbeddings::SharedDtor() {
+  GOOGLE_DCHECK(GetArenaForAllocation() == nullptr);
+  _impl_.token_ids_.~RepeatedField();
+  _impl_.starts_.~RepeatedField();
+  _impl_.ends_.~RepeatedField();
+  _impl_.special_.~RepeatedField();
+  if (this != internal_default_instance()) delete _impl_.states_;
+}
+
+void TokenEmbeddings::SetCachedSize(int size) const {
+  _impl_._cached_size_.Set(size);
+}
+
+void TokenEmbeddings::Clear() {
+// @@protoc_insertion_point(message_clear_start:ember.v1.TokenEmbeddings)
+  uint32_t cached_has_bits = 0;
+  // Prevent compiler warnings about cached_has_bits being unused
+  (void) cached_has_bits;
+
+  _impl_.token_ids_.Clear();
+  _impl_.starts_.Clear();
+  _impl_.ends_.Clear();
+  _impl_.special_.Clear();
+  if (GetArenaForAllocation() == nullptr && _impl_.states_ != nullptr) {
+    delete _impl_.states_;
+  }
+  _impl_.states_ = nullptr;
+  _internal_metadata_.Clear<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>();
+}
+
+const char* TokenEmbeddings::_InternalParse(const char* ptr, ::_pbi::ParseContext* ctx) {
+#define CHK_(x) if (PROTOBUF_PREDICT_FALSE(!(x))) goto failure
+  while (!ctx->Done(&ptr)) {
+    uint32_t tag;
+    ptr = ::_pbi::ReadTag(ptr, &tag);
+    switch (tag >> 3) {
+      // .ember.v1.FloatMatrix states = 1 [json_name = "states"];
+      case 1:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 10)) {
+          ptr = ctx->ParseMessage(_internal_mutable_states(), ptr);
+          CHK_(ptr);
+        } else
+          goto handle_unusual;
+        continue;
+      // repeated uint32 token_ids = 2 [json_name = "tokenIds"];
+      case 2:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 18)) {
+          ptr = ::PROTOBUF_NAMESPACE_ID::internal::PackedUInt32Parser(_internal_mutable_token_ids(), ptr, ctx);
+          CHK_(ptr);
+        } else if (static_cast<uint8_t>(tag) == 16) {
+          _internal_add_token_ids(::PROTOBUF_NAMESPACE_ID::internal::ReadVarint32(&ptr));
+          CHK_(ptr);
+        } else
+          goto handle_unusual;
+        continue;
+      // repeated uint32 starts = 3 [json_name = "starts"];
+      case 3:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 26)) {
+          ptr = ::PROTOBUF_NAMESPACE_ID::internal::PackedUInt32Parser(_internal_mutable_starts(), ptr, ctx);
+          CHK_(ptr);
+        } else if (static_cast<uint8_t>(tag) == 24) {
+          _internal_add_starts(::PROTOBUF_NAMESPACE_ID::internal::ReadVarint32(&ptr));
+          CHK_(ptr);
+        } else
+          goto handle_unusual;
+        continue;
+      // repeated uint32 ends = 4 [json_name = "ends"];
+      case 4:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 34)) {
+          ptr = ::PROTOBUF_NAMESPACE_ID::internal::PackedUInt32Parser(_internal_mutable_ends(), ptr, ctx);
+          CHK_(ptr);
+        } else if (static_cast<uint8_t>(tag) == 32) {
+          _internal_add_ends(::PROTOBUF_NAMESPACE_ID::internal::ReadVarint32(&ptr));
+          CHK_(ptr);
+        } else
+          goto handle_unusual;
+        continue;
+      // repeated bool special = 5 [json_name = "special"];
+      case 5:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 42)) {
+          ptr = ::PROTOBUF_NAMESPACE_ID::internal::PackedBoolParser(_internal_mutable_special(), ptr, ctx);
+          CHK_(ptr);
+        } else if (static_cast<uint8_t>(tag) == 40) {
+          _internal_add_special(::PROTOBUF_NAMESPACE_ID::internal::ReadVarint64(&ptr));
+          CHK_(ptr);
+        } else
+          goto handle_unusual;
+        continue;
+      default:
+        goto handle_unusual;
+    }  // switch
+  handle_unusual:
+    if ((tag == 0) || ((tag & 7) == 4)) {
+      CHK_(ptr);
+      ctx->SetLastTag(tag);
+      goto message_done;
+    }
+    ptr = UnknownFieldParse(
+        tag,
+        _internal_metadata_.mutable_unknown_fields<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(),
+        ptr, ctx);
+    CHK_(ptr != nullptr);
+  }  // while
+message_done:
+  return ptr;
+failure:
+  ptr = nullptr;
+  goto message_done;
+#undef CHK_
+}
+
+uint8_t* TokenEmbeddings::_InternalSerialize(
+    uint8_t* target, ::PROTOBUF_NAMESPACE_ID::io::EpsCopyOutputStream* stream) const {
+  // @@protoc_insertion_point(serialize_to_array_start:ember.v1.TokenEmbeddings)
+  uint32_t cached_has_bits = 0;
+  (void) cached_has_bits;
+
+  // .ember.v1.FloatMatrix states = 1 [json_name = "states"];
+  if (this->_internal_has_states()) {
+    target = ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::
+      InternalWriteMessage(1, _Internal::states(this),
+        _Internal::states(this).GetCachedSize(), target, stream);
+  }
+
+  // repeated uint32 token_ids = 2 [json_name = "tokenIds"];
+  {
+    int byte_size = _impl_._token_ids_cached_byte_size_.load(std::memory_order_relaxed);
+    if (byte_size > 0) {
+      target = stream->WriteUInt32Packed(
+          2, _internal_token_ids(), byte_size, target);
+    }
+  }
+
+  // repeated uint32 starts = 3 [json_name = "starts"];
+  {
+    int byte_size = _impl_._starts_cached_byte_size_.load(std::memory_order_relaxed);
+    if (byte_size > 0) {
+      target = stream->WriteUInt32Packed(
+          3, _internal_starts(), byte_size, target);
+    }
+  }
+
+  // repeated uint32 ends = 4 [json_name = "ends"];
+  {
+    int byte_size = _impl_._ends_cached_byte_size_.load(std::memory_order_relaxed);
+    if (byte_size > 0) {
+      target = stream->WriteUInt32Packed(
+          4, _internal_ends(), byte_size, target);
+    }
+  }
+
+  // repeated bool special = 5 [json_name = "special"];
+  if (this->_internal_special_size() > 0) {
+    target = stream->WriteFixedPacked(5, _internal_special(), target);
+  }
+
+  if (PROTOBUF_PREDICT_FALSE(_internal_metadata_.have_unknown_fields())) {
+    target = ::_pbi::WireFormat::InternalSerializeUnknownFieldsToArray(
+        _internal_metadata_.unknown_fields<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(::PROTOBUF_NAMESPACE_ID::UnknownFieldSet::default_instance), target, stream);
+  }
+  // @@protoc_insertion_point(serialize_to_array_end:ember.v1.TokenEmbeddings)
+  return target;
+}
+
+size_t TokenEmbeddings::ByteSizeLong() const {
+// @@protoc_insertion_point(message_byte_size_start:ember.v1.TokenEmbeddings)
+  size_t total_size = 0;
+
+  uint32_t cached_has_bits = 0;
+  // Prevent compiler warnings about cached_has_bits being unused
+  (void) cached_has_bits;
+
+  // repeated uint32 token_ids = 2 [json_name = "tokenIds"];
+  {
+    size_t data_size = ::_pbi::WireFormatLite::
+      UInt32Size(this->_impl_.token_ids_);
+    if (data_size > 0) {
+      total_size += 1 +
+        ::_pbi::WireFormatLite::Int32Size(static_cast<int32_t>(data_size));
+    }
+    int cached_size = ::_pbi::ToCachedSize(data_size);
+    _impl_._token_ids_cached_byte_size_.store(cached_size,
+                                    std::memory_order_relaxed);
+    total_size += data_size;
+  }
+
+  // repeated uint32 starts = 3 [json_name = "starts"];
+  {
+    size_t data_size = ::_pbi::WireFormatLite::
+      UInt32Size(this->_impl_.starts_);
+    if (data_size > 0) {
+      total_size += 1 +
+        ::_pbi::WireFormatLite::Int32Size(static_cast<int32_t>(data_size));
+    }
+    int cached_size = ::_pbi::ToCachedSize(data_size);
+    _impl_._starts_cached_byte_size_.store(cached_size,
+                                    std::memory_order_relaxed);
+    total_size += data_size;
+  }
+
+  // repeated uint32 ends = 4 [json_name = "ends"];
+  {
+    size_t data_size = ::_pbi::WireFormatLite::
+      UInt32Size(this->_impl_.ends_);
+    if (data_size > 0) {
+      total_size += 1 +
+        ::_pbi::WireFormatLite::Int32Size(static_cast<int32_t>(data_size));
+    }
+    int cached_size = ::_pbi::ToCachedSize(data_size);
+    _impl_._ends_cached_byte_size_.store(cached_size,
+                                    std::memory_order_relaxed);
+    total_size += data_size;
+  }
+
+  // repeated bool special = 5 [json_name = "special"];
+  {
+    unsigned int count = static_cast<unsigned int>(this->_internal_special_size());
+    size_t data_size = 1UL * count;
+    if (data_size > 0) {
+      total_size += 1 +
+        ::_pbi::WireFormatLite::Int32Size(static_cast<int32_t>(data_size));
+    }
+    total_size += data_size;
+  }
+
+  // .ember.v1.FloatMatrix states = 1 [json_name = "states"];
+  if (this->_internal_has_states()) {
+    total_size += 1 +
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::MessageSize(
+        *_impl_.states_);
+  }
+
+  return MaybeComputeUnknownFieldsSize(total_size, &_impl_._cached_size_);
+}
+
+const ::PROTOBUF_NAMESPACE_ID::Message::ClassData TokenEmbeddings::_class_data_ = {
+    ::PROTOBUF_NAMESPACE_ID::Message::CopyWithSourceCheck,
+    TokenEmbeddings::MergeImpl
+};
+const ::PROTOBUF_NAMESPACE_ID::Message::ClassData*TokenEmbeddings::GetClassData() const { return &_class_data_; }
+
+
+void TokenEmbeddings::MergeImpl(::PROTOBUF_NAMESPACE_ID::Message& to_msg, const ::PROTOBUF_NAMESPACE_ID::Message& from_msg) {
+  auto* const _this = static_cast<TokenEmbeddings*>(&to_msg);
+  auto& from = static_cast<const TokenEmbeddings&>(from_msg);
+  // @@protoc_insertion_point(class_specific_merge_from_start:ember.v1.TokenEmbeddings)
+  GOOGLE_DCHECK_NE(&from, _this);
+  uint32_t cached_has_bits = 0;
+  (void) cached_has_bits;
+
+  _this->_impl_.token_ids_.MergeFrom(from._impl_.token_ids_);
+  _this->_impl_.starts_.MergeFrom(from._impl_.starts_);
+  _this->_impl_.ends_.MergeFrom(from._impl_.ends_);
+  _this->_impl_.special_.MergeFrom(from._impl_.special_);
+  if (from._internal_has_states()) {
+    _this->_internal_mutable_states()->::ember::v1::FloatMatrix::MergeFrom(
+        from._internal_states());
+  }
+  _this->_internal_metadata_.MergeFrom<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(from._internal_metadata_);
+}
+
+void TokenEmbeddings::CopyFrom(const TokenEmbeddings& from) {
+// @@protoc_insertion_point(class_specific_copy_from_start:ember.v1.TokenEmbeddings)
+  if (&from == this) return;
+  Clear();
+  MergeFrom(from);
+}
+
+bool TokenEmbeddings::IsInitialized() const {
+  return true;
+}
+
+void TokenEmbeddings::InternalSwap(TokenEmbeddings* other) {
+  using std::swap;
+  _internal_metadata_.InternalSwap(&other->_internal_metadata_);
+  _impl_.token_ids_.InternalSwap(&other->_impl_.token_ids_);
+  _impl_.starts_.InternalSwap(&other->_impl_.starts_);
+  _impl_.ends_.InternalSwap(&other->_impl_.ends_);
+  _impl_.special_.InternalSwap(&other->_impl_.special_);
+  swap(_impl_.states_, other->_impl_.states_);
+}
+
+::PROTOBUF_NAMESPACE_ID::Metadata TokenEmbeddings::GetMetadata() const {
+  return ::_pbi::AssignDescriptors(
+      &descriptor_table_ember_2fv1_2fembed_2eproto_getter, &descriptor_table_ember_2fv1_2fembed_2eproto_once,
+      file_level_metadata_ember_2fv1_2fembed_2eproto[16]);
+}
+
+// ===================================================================
+
+class EmbedTokensResponse::_Internal {
+ public:
+  static const ::ember::v1::Usage& usage(const EmbedTokensResponse* msg);
+  static const ::ember::v1::Timing& timing(const EmbedTokensResponse* msg);
+};
+
+const ::ember::v1::Usage&
+EmbedTokensResponse::_Internal::usage(const EmbedTokensResponse* msg) {
+  return *msg->_impl_.usage_;
+}
+const ::ember::v1::Timing&
+EmbedTokensResponse::_Internal::timing(const EmbedTokensResponse* msg) {
+  return *msg->_impl_.timing_;
+}
+void EmbedTokensResponse::clear_usage() {
+  if (GetArenaForAllocation() == nullptr && _impl_.usage_ != nullptr) {
+    delete _impl_.usage_;
+  }
+  _impl_.usage_ = nullptr;
+}
+void EmbedTokensResponse::clear_timing() {
+  if (GetArenaForAllocation() == nullptr && _impl_.timing_ != nullptr) {
+    delete _impl_.timing_;
+  }
+  _impl_.timing_ = nullptr;
+}
+EmbedTokensResponse::EmbedTokensResponse(::PROTOBUF_NAMESPACE_ID::Arena* arena,
+                         bool is_message_owned)
+  : ::PROTOBUF_NAMESPACE_ID::Message(arena, is_message_owned) {
+  SharedCtor(arena, is_message_owned);
+  // @@protoc_insertion_point(arena_constructor:ember.v1.EmbedTokensResponse)
+}
+EmbedTokensResponse::EmbedTokensResponse(const EmbedTokensResponse& from)
+  : ::PROTOBUF_NAMESPACE_ID::Message() {
+  EmbedTokensResponse* const _this = this; (void)_this;
+  new (&_impl_) Impl_{
+      decltype(_impl_.results_){from._impl_.results_}
+    , decltype(_impl_.model_){}
+    , decltype(_impl_.usage_){nullptr}
+    , decltype(_impl_.timing_){nullptr}
+    , /*decltype(_impl_._cached_size_)*/{}};
+
+  _internal_metadata_.MergeFrom<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(from._internal_metadata_);
+  _impl_.model_.InitDefault();
+  #ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
+    _impl_.model_.Set("", GetArenaForAllocation());
+  #endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  if (!from._internal_model().empty()) {
+    _this->_impl_.model_.Set(from._internal_model(), 
+      _this->GetArenaForAllocation());
+  }
+  if (from._internal_has_usage()) {
+    _this->_impl_.usage_ = new ::ember::v1::Usage(*from._impl_.usage_);
+  }
+  if (from._internal_has_timing()) {
+    _this->_impl_.timing_ = new ::ember::v1::Timing(*from._impl_.timing_);
+  }
+  // @@protoc_insertion_point(copy_constructor:ember.v1.EmbedTokensResponse)
+}
+
+inline void EmbedTokensResponse::SharedCtor(
+    ::_pb::Arena* arena, bool is_message_owned) {
+  (void)arena;
+  (void)is_message_owned;
+  new (&_impl_) Impl_{
+      decltype(_impl_.results_){arena}
+    , decltype(_impl_.model_){}
+    , decltype(_impl_.usage_){nullptr}
+    , decltype(_impl_.timing_){nullptr}
+    , /*decltype(_impl_._cached_size_)*/{}
+  };
+  _impl_.model_.InitDefault();
+  #ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
+    _impl_.model_.Set("", GetArenaForAllocation());
+  #endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
+}
+
+EmbedTokensResponse::~EmbedTokensResponse() {
+  // @@protoc_insertion_point(destructor:ember.v1.EmbedTokensResponse)
+  if (auto *arena = _internal_metadata_.DeleteReturnArena<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>()) {
+  (void)arena;
+    return;
+  }
+  SharedDtor();
+}
+
+inline void EmbedTokensResponse::SharedDtor() {
+  GOOGLE_DCHECK(GetArenaForAllocation() == nullptr);
+  _impl_.results_.~RepeatedPtrField();
+  _impl_.model_.Destroy();
+  if (this != internal_default_instance()) delete _impl_.usage_;
+  if (this != internal_default_instance()) delete _impl_.timing_;
+}
+
+void EmbedTokensResponse::SetCachedSize(int size) const {
+  _impl_._cached_size_.Set(size);
+}
+
+void EmbedTokensResponse::Clear() {
+// @@protoc_insertion_point(message_clear_start:ember.v1.EmbedTokensResponse)
+  uint32_t cached_has_bits = 0;
+  // Prevent compiler warnings about cached_has_bits being unused
+  (void) cached_has_bits;
+
+  _impl_.results_.Clear();
+  _impl_.model_.ClearToEmpty();
+  if (GetArenaForAllocation() == nullptr && _impl_.usage_ != nullptr) {
+    delete _impl_.usage_;
+  }
+  _impl_.usage_ = nullptr;
+  if (GetArenaForAllocation() == nullptr && _impl_.timing_ != nullptr) {
+    delete _impl_.timing_;
+  }
+  _impl_.timing_ = nullptr;
+  _internal_metadata_.Clear<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>();
+}
+
+const char* EmbedTokensResponse::_InternalParse(const char* ptr, ::_pbi::ParseContext* ctx) {
+#define CHK_(x) if (PROTOBUF_PREDICT_FALSE(!(x))) goto failure
+  while (!ctx->Done(&ptr)) {
+    uint32_t tag;
+    ptr = ::_pbi::ReadTag(ptr, &tag);
+    switch (tag >> 3) {
+      // repeated .ember.v1.TokenEmbeddings results = 1 [json_name = "results"];
+      case 1:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 10)) {
+          ptr -= 1;
+          do {
+            ptr += 1;
+            ptr = ctx->ParseMessage(_internal_add_results(), ptr);
+            CHK_(ptr);
+            if (!ctx->DataAvailable(ptr)) break;
+          } while (::PROTOBUF_NAMESPACE_ID::internal::ExpectTag<10>(ptr));
+        } else
+          goto handle_unusual;
+        continue;
+      // .ember.v1.Usage usage = 2 [json_name = "usage"];
+      case 2:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 18)) {
+          ptr = ctx->ParseMessage(_internal_mutable_usage(), ptr);
+          CHK_(ptr);
+        } else
+          goto handle_unusual;
+        continue;
+      // .ember.v1.Timing timing = 3 [json_name = "timing"];
+      case 3:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 26)) {
+          ptr = ctx->ParseMessage(_internal_mutable_timing(), ptr);
+          CHK_(ptr);
+        } else
+          goto handle_unusual;
+        continue;
+      // string model = 4 [json_name = "model"];
+      case 4:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 34)) {
+          auto str = _internal_mutable_model();
+          ptr = ::_pbi::InlineGreedyStringParser(str, ptr, ctx);
+          CHK_(ptr);
+          CHK_(::_pbi::VerifyUTF8(str, "ember.v1.EmbedTokensResponse.model"));
+        } else
+          goto handle_unusual;
+        continue;
+      default:
+        goto handle_unusual;
+    }  // switch
+  handle_unusual:
+    if ((tag == 0) || ((tag & 7) == 4)) {
+      CHK_(ptr);
+      ctx->SetLastTag(tag);
+      goto message_done;
+    }
+    ptr = UnknownFieldParse(
+        tag,
+        _internal_metadata_.mutable_unknown_fields<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(),
+        ptr, ctx);
+    CHK_(ptr != nullptr);
+  }  // while
+message_done:
+  return ptr;
+failure:
+  ptr = nullptr;
+  goto message_done;
+#undef CHK_
+}
+
+uint8_t* EmbedTokensResponse::_InternalSerialize(
+    uint8_t* target, ::PROTOBUF_NAMESPACE_ID::io::EpsCopyOutputStream* stream) const {
+  // @@protoc_insertion_point(serialize_to_array_start:ember.v1.EmbedTokensResponse)
+  uint32_t cached_has_bits = 0;
+  (void) cached_has_bits;
+
+  // repeated .ember.v1.TokenEmbeddings results = 1 [json_name = "results"];
+  for (unsigned i = 0,
+      n = static_cast<unsigned>(this->_internal_results_size()); i < n; i++) {
+    const auto& repfield = this->_internal_results(i);
+    target = ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::
+        InternalWriteMessage(1, repfield, repfield.GetCachedSize(), target, stream);
+  }
+
+  // .ember.v1.Usage usage = 2 [json_name = "usage"];
+  if (this->_internal_has_usage()) {
+    target = ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::
+      InternalWriteMessage(2, _Internal::usage(this),
+        _Internal::usage(this).GetCachedSize(), target, stream);
+  }
+
+  // .ember.v1.Timing timing = 3 [json_name = "timing"];
+  if (this->_internal_has_timing()) {
+    target = ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::
+      InternalWriteMessage(3, _Internal::timing(this),
+        _Internal::timing(this).GetCachedSize(), target, stream);
+  }
+
+  // string model = 4 [json_name = "model"];
+  if (!this->_internal_model().empty()) {
+    ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::VerifyUtf8String(
+      this->_internal_model().data(), static_cast<int>(this->_internal_model().length()),
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::SERIALIZE,
+      "ember.v1.EmbedTokensResponse.model");
+    target = stream->WriteStringMaybeAliased(
+        4, this->_internal_model(), target);
+  }
+
+  if (PROTOBUF_PREDICT_FALSE(_internal_metadata_.have_unknown_fields())) {
+    target = ::_pbi::WireFormat::InternalSerializeUnknownFieldsToArray(
+        _internal_metadata_.unknown_fields<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(::PROTOBUF_NAMESPACE_ID::UnknownFieldSet::default_instance), target, stream);
+  }
+  // @@protoc_insertion_point(serialize_to_array_end:ember.v1.EmbedTokensResponse)
+  return target;
+}
+
+size_t EmbedTokensResponse::ByteSizeLong() const {
+// @@protoc_insertion_point(message_byte_size_start:ember.v1.EmbedTokensResponse)
+  size_t total_size = 0;
+
+  uint32_t cached_has_bits = 0;
+  // Prevent compiler warnings about cached_has_bits being unused
+  (void) cached_has_bits;
+
+  // repeated .ember.v1.TokenEmbeddings results = 1 [json_name = "results"];
+  total_size += 1UL * this->_internal_results_size();
+  for (const auto& msg : this->_impl_.results_) {
+    total_size +=
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::MessageSize(msg);
+  }
+
+  // string model = 4 [json_name = "model"];
+  if (!this->_internal_model().empty()) {
+    total_size += 1 +
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::StringSize(
+        this->_internal_model());
+  }
+
+  // .ember.v1.Usage usage = 2 [json_name = "usage"];
+  if (this->_internal_has_usage()) {
+    total_size += 1 +
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::MessageSize(
+        *_impl_.usage_);
+  }
+
+  // .ember.v1.Timing timing = 3 [json_name = "timing"];
+  if (this->_internal_has_timing()) {
+    total_size += 1 +
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::MessageSize(
+        *_impl_.timing_);
+  }
+
+  return MaybeComputeUnknownFieldsSize(total_size, &_impl_._cached_size_);
+}
+
+const ::PROTOBUF_NAMESPACE_ID::Message::ClassData EmbedTokensResponse::_class_data_ = {
+    ::PROTOBUF_NAMESPACE_ID::Message::CopyWithSourceCheck,
+    EmbedTokensResponse::MergeImpl
+};
+const ::PROTOBUF_NAMESPACE_ID::Message::ClassData*EmbedTokensResponse::GetClassData() const { return &_class_data_; }
+
+
+void EmbedTokensResponse::MergeImpl(::PROTOBUF_NAMESPACE_ID::Message& to_msg, const ::PROTOBUF_NAMESPACE_ID::Message& from_msg) {
+  auto* const _this = static_cast<EmbedTokensResponse*>(&to_msg);
+  auto& from = static_cast<const EmbedTokensResponse&>(from_msg);
+  // @@protoc_insertion_point(class_specific_merge_from_start:ember.v1.EmbedTokensResponse)
+  GOOGLE_DCHECK_NE(&from, _this);
+  uint32_t cached_has_bits = 0;
+  (void) cached_has_bits;
+
+  _this->_impl_.results_.MergeFrom(from._impl_.results_);
+  if (!from._internal_model().empty()) {
+    _this->_internal_set_model(from._internal_model());
+  }
+  if (from._internal_has_usage()) {
+    _this->_internal_mutable_usage()->::ember::v1::Usage::MergeFrom(
+        from._internal_usage());
+  }
+  if (from._internal_has_timing()) {
+    _this->_internal_mutable_timing()->::ember::v1::Timing::MergeFrom(
+        from._internal_timing());
+  }
+  _this->_internal_metadata_.MergeFrom<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(from._internal_metadata_);
+}
+
+void EmbedTokensResponse::CopyFrom(const EmbedTokensResponse& from) {
+// @@protoc_insertion_point(class_specific_copy_from_start:ember.v1.EmbedTokensResponse)
+  if (&from == this) return;
+  Clear();
+  MergeFrom(from);
+}
+
+bool EmbedTokensResponse::IsInitialized() const {
+  return true;
+}
+
+void EmbedTokensResponse::InternalSwap(EmbedTokensResponse* other) {
+  using std::swap;
+  auto* lhs_arena = GetArenaForAllocation();
+  auto* rhs_arena = other->GetArenaForAllocation();
+  _internal_metadata_.InternalSwap(&other->_internal_metadata_);
+  _impl_.results_.InternalSwap(&other->_impl_.results_);
+  ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr::InternalSwap(
+      &_impl_.model_, lhs_arena,
+      &other->_impl_.model_, rhs_arena
+  );
+  ::PROTOBUF_NAMESPACE_ID::internal::memswap<
+      PROTOBUF_FIELD_OFFSET(EmbedTokensResponse, _impl_.timing_)
+      + sizeof(EmbedTokensResponse::_impl_.timing_)
+      - PROTOBUF_FIELD_OFFSET(EmbedTokensResponse, _impl_.usage_)>(
+          reinterpret_cast<char*>(&_impl_.usage_),
+          reinterpret_cast<char*>(&other->_impl_.usage_));
+}
+
+::PROTOBUF_NAMESPACE_ID::Metadata EmbedTokensResponse::GetMetadata() const {
+  return ::_pbi::AssignDescriptors(
+      &descriptor_table_ember_2fv1_2fembed_2eproto_getter, &descriptor_table_ember_2fv1_2fembed_2eproto_once,
+      file_level_metadata_ember_2fv1_2fembed_2eproto[17]);
+}
+
+// ===================================================================
+
+class EncodeRequest::_Internal {
+ public:
+  using HasBits = decltype(std::declval<EncodeRequest>()._impl_._has_bits_);
+  static void set_has_normalize(HasBits* has_bits) {
+    (*has_bits)[0] |= 1u;
+  }
+  static const ::ember::v1::Truncation& truncation(const EncodeRequest* msg);
+  static const ::ember::v1::Chunking& chunking(const EncodeRequest* msg);
+};
+
+const ::ember::v1::Truncation&
+EncodeRequest::_Internal::truncation(const EncodeRequest* msg) {
+  return *msg->_impl_.truncation_;
+}
+const ::ember::v1::Chunking&
+EncodeRequest::_Internal::chunking(const EncodeRequest* msg) {
+  return *msg->_impl_.chunking_;
+}
+void EncodeRequest::clear_truncation() {
+  if (GetArenaForAllocation() == nullptr && _impl_.truncation_ != nullptr) {
+    delete _impl_.truncation_;
+  }
+  _impl_.truncation_ = nullptr;
+}
+EncodeRequest::EncodeRequest(::PROTOBUF_NAMESPACE_ID::Arena* arena,
+                         bool is_message_owned)
+  : ::PROTOBUF_NAMESPACE_ID::Message(arena, is_message_owned) {
+  SharedCtor(arena, is_message_owned);
+  // @@protoc_insertion_point(arena_constructor:ember.v1.EncodeRequest)
+}
+EncodeRequest::EncodeRequest(const EncodeRequest& from)
+  : ::PROTOBUF_NAMESPACE_ID::Message() {
+  EncodeRequest* const _this = this; (void)_this;
+  new (&_impl_) Impl_{
+      decltype(_impl_._has_bits_){from._impl_._has_bits_}
+    , /*decltype(_impl_._cached_size_)*/{}
+    , decltype(_impl_.inputs_){from._impl_.inputs_}
+    , decltype(_impl_.outputs_){from._impl_.outputs_}
+    , /*decltype(_impl_._outputs_cached_byte_size_)*/{0}
+    , decltype(_impl_.prompt_name_){}
+    , decltype(_impl_.model_){}
+    , decltype(_impl_.truncation_){nullptr}
+    , decltype(_impl_.chunking_){nullptr}
+    , decltype(_impl_.normalize_){}
+    , decltype(_impl_.query_){}};
+
+  _internal_metadata_.MergeFrom<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(from._internal_metadata_);
+  _impl_.prompt_name_.InitDefault();
+  #ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
+    _impl_.prompt_name_.Set("", GetArenaForAllocation());
+  #endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  if (!from._internal_prompt_name().empty()) {
+    _this->_impl_.prompt_name_.Set(from._internal_prompt_name(), 
+      _this->GetArenaForAllocation());
+  }
+  _impl_.model_.InitDefault();
+  #ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
+    _impl_.model_.Set("", GetArenaForAllocation());
+  #endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  if (!from._internal_model().empty()) {
+    _this->_impl_.model_.Set(from._internal_model(), 
+      _this->GetArenaForAllocation());
+  }
+  if (from._internal_has_truncation()) {
+    _this->_impl_.truncation_ = new ::ember::v1::Truncation(*from._impl_.truncation_);
+  }
+  if (from._internal_has_chunking()) {
+    _this->_impl_.chunking_ = new ::ember::v1::Chunking(*from._impl_.chunking_);
+  }
+  ::memcpy(&_impl_.normalize_, &from._impl_.normalize_,
+    static_cast<size_t>(reinterpret_cast<char*>(&_impl_.query_) -
+    reinterpret_cast<char*>(&_impl_.normalize_)) + sizeof(_impl_.query_));
+  // @@protoc_insertion_point(copy_constructor:ember.v1.EncodeRequest)
+}
+
+inline void EncodeRequest::SharedCtor(
+    ::_pb::Arena* arena, bool is_message_owned) {
+  (void)arena;
+  (void)is_message_owned;
+  new (&_impl_) Impl_{
+      decltype(_impl_._has_bits_){}
+    , /*decltype(_impl_._cached_size_)*/{}
+    , decltype(_impl_.inputs_){arena}
+    , decltype(_impl_.outputs_){arena}
+    , /*decltype(_impl_._outputs_cached_byte_size_)*/{0}
+    , decltype(_impl_.prompt_name_){}
+    , decltype(_impl_.model_){}
+    , decltype(_impl_.truncation_){nullptr}
+    , decltype(_impl_.chunking_){nullptr}
+    , decltype(_impl_.normalize_){false}
+    , decltype(_impl_.query_){false}
+  };
+  _impl_.prompt_name_.InitDefault();
+  #ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
+    _impl_.prompt_name_.Set("", GetArenaForAllocation());
+  #endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  _impl_.model_.InitDefault();
+  #ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
+    _impl_.model_.Set("", GetArenaForAllocation());
+  #endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
+}
+
+EncodeRequest::~EncodeRequest() {
+  // @@protoc_insertion_point(destructor:ember.v1.EncodeRequest)
+  if (auto *arena = _internal_metadata_.DeleteReturnArena<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>()) {
+  (void)arena;
+    return;
+  }
+  SharedDtor();
+}
+
+inline void EncodeRequest::SharedDtor() {
+  GOOGLE_DCHECK(GetArenaForAllocation() == nullptr);
+  _impl_.inputs_.~RepeatedPtrField();
+  _impl_.outputs_.~RepeatedField();
+  _impl_.prompt_name_.Destroy();
+  _impl_.model_.Destroy();
+  if (this != internal_default_instance()) delete _impl_.truncation_;
+  if (this != internal_default_instance()) delete _impl_.chunking_;
+}
+
+void EncodeRequest::SetCachedSize(int size) const {
+  _impl_._cached_size_.Set(size);
+}
+
+void EncodeRequest::Clear() {
+// @@protoc_insertion_point(message_clear_start:ember.v1.EncodeRequest)
+  uint32_t cached_has_bits = 0;
+  // Prevent compiler warnings about cached_has_bits being unused
+  (void) cached_has_bits;
+
+  _impl_.inputs_.Clear();
+  _impl_.outputs_.Clear();
+  _impl_.prompt_name_.ClearToEmpty();
+  _impl_.model_.ClearToEmpty();
+  if (GetArenaForAllocation() == nullptr && _impl_.truncation_ != nullptr) {
+    delete _impl_.truncation_;
+  }
+  _impl_.truncation_ = nullptr;
+  if (GetArenaForAllocation() == nullptr && _impl_.chunking_ != nullptr) {
+    delete _impl_.chunking_;
+  }
+  _impl_.chunking_ = nullptr;
+  _impl_.normalize_ = false;
+  _impl_.query_ = false;
+  _impl_._has_bits_.Clear();
+  _internal_metadata_.Clear<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>();
+}
+
+const char* EncodeRequest::_InternalParse(const char* ptr, ::_pbi::ParseContext* ctx) {
+#define CHK_(x) if (PROTOBUF_PREDICT_FALSE(!(x))) goto failure
+  _Internal::HasBits has_bits{};
+  while (!ctx->Done(&ptr)) {
+    uint32_t tag;
+    ptr = ::_pbi::ReadTag(ptr, &tag);
+    switch (tag >> 3) {
+      // repeated .ember.v1.EmbedInput inputs = 1 [json_name = "inputs"];
+      case 1:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 10)) {
+          ptr -= 1;
+          do {
+            ptr += 1;
+            ptr = ctx->ParseMessage(_internal_add_inputs(), ptr);
+            CHK_(ptr);
+            if (!ctx->DataAvailable(ptr)) break;
+          } while (::PROTOBUF_NAMESPACE_ID::internal::ExpectTag<10>(ptr));
+        } else
+          goto handle_unusual;
+        continue;
+      // repeated .ember.v1.EmbeddingOutput outputs = 2 [json_name = "outputs"];
+      case 2:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 18)) {
+          ptr = ::PROTOBUF_NAMESPACE_ID::internal::PackedEnumParser(_internal_mutable_outputs(), ptr, ctx);
+          CHK_(ptr);
+        } else if (static_cast<uint8_t>(tag) == 16) {
+          uint64_t val = ::PROTOBUF_NAMESPACE_ID::internal::ReadVarint64(&ptr);
+          CHK_(ptr);
+          _internal_add_outputs(static_cast<::ember::v1::EmbeddingOutput>(val));
+        } else
+          goto handle_unusual;
+        continue;
+      // optional bool normalize = 3 [json_name = "normalize"];
+      case 3:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 24)) {
+          _Internal::set_has_normalize(&has_bits);
+          _impl_.normalize_ = ::PROTOBUF_NAMESPACE_ID::internal::ReadVarint64(&ptr);
+          CHK_(ptr);
+        } else
+          goto handle_unusual;
+        continue;
+      // .ember.v1.Truncation truncation = 4 [json_name = "truncation"];
+      case 4:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 34)) {
+          ptr = ctx->ParseMessage(_internal_mutable_truncation(), ptr);
+          CHK_(ptr);
+        } else
+          goto handle_unusual;
+        continue;
+      // string prompt_name = 5 [json_name = "promptName"];
+      case 5:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 42)) {
+          auto str = _internal_mutable_prompt_name();
+          ptr = ::_pbi::InlineGreedyStringParser(str, ptr, ctx);
+          CHK_(ptr);
+          CHK_(::_pbi::VerifyUTF8(str, "ember.v1.EncodeRequest.prompt_name"));
+        } else
+          goto handle_unusual;
+        continue;
+      // string model = 6 [json_name = "model"];
+      case 6:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 50)) {
+          auto str = _internal_mutable_model();
+          ptr = ::_pbi::InlineGreedyStringParser(str, ptr, ctx);
+          CHK_(ptr);
+          CHK_(::_pbi::VerifyUTF8(str, "ember.v1.EncodeRequest.model"));
+        } else
+          goto handle_unusual;
+        continue;
+      // bool query = 7 [json_name = "query"];
+      case 7:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 56)) {
+          _impl_.query_ = ::PROTOBUF_NAMESPACE_ID::internal::ReadVarint64(&ptr);
+          CHK_(ptr);
+        } else
+          goto handle_unusual;
+        continue;
+      // .ember.v1.Chunking chunking = 8 [json_name = "chunking"];
+      case 8:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 66)) {
+          ptr = ctx->ParseMessage(_internal_mutable_chunking(), ptr);
+          CHK_(ptr);
+        } else
+          goto handle_unusual;
+        continue;
+      default:
+        goto handle_unusual;
+    }  // switch
+  handle_unusual:
+    if ((tag == 0) || ((tag & 7) == 4)) {
+      CHK_(ptr);
+      ctx->SetLastTag(tag);
+      goto message_done;
+    }
+    ptr = UnknownFieldParse(
+        tag,
+        _internal_metadata_.mutable_unknown_fields<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(),
+        ptr, ctx);
+    CHK_(ptr != nullptr);
+  }  // while
+message_done:
+  _impl_._has_bits_.Or(has_bits);
+  return ptr;
+failure:
+  ptr = nullptr;
+  goto message_done;
+#undef CHK_
+}
+
+uint8_t* EncodeRequest::_InternalSerialize(
+    uint8_t* target, ::PROTOBUF_NAMESPACE_ID::io::EpsCopyOutputStream* stream) const {
+  // @@protoc_insertion_point(serialize_to_array_start:ember.v1.EncodeRequest)
+  uint32_t cached_has_bits = 0;
+  (void) cached_has_bits;
+
+  // repeated .ember.v1.EmbedInput inputs = 1 [json_name = "inputs"];
+  for (unsigned i = 0,
+      n = static_cast<unsigned>(this->_internal_inputs_size()); i < n; i++) {
+    const auto& repfield = this->_internal_inputs(i);
+    target = ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::
+        InternalWriteMessage(1, repfield, repfield.GetCachedSize(), target, stream);
+  }
+
+  // repeated .ember.v1.EmbeddingOutput outputs = 2 [json_name = "outputs"];
+  {
+    int byte_size = _impl_._outputs_cached_byte_size_.load(std::memory_order_relaxed);
+    if (byte_size > 0) {
+      target = stream->WriteEnumPacked(
+          2, _impl_.outputs_, byte_size, target);
+    }
+  }
+
+  // optional bool normalize = 3 [json_name = "normalize"];
+  if (_internal_has_normalize()) {
+    target = stream->EnsureSpace(target);
+    target = ::_pbi::WireFormatLite::WriteBoolToArray(3, this->_internal_normalize(), target);
+  }
+
+  // .ember.v1.Truncation truncation = 4 [json_name = "truncation"];
+  if (this->_internal_has_truncation()) {
+    target = ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::
+      InternalWriteMessage(4, _Internal::truncation(this),
+        _Internal::truncation(this).GetCachedSize(), target, stream);
+  }
+
+  // string prompt_name = 5 [json_name = "promptName"];
+  if (!this->_internal_prompt_name().empty()) {
+    ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::VerifyUtf8String(
+      this->_internal_prompt_name().data(), static_cast<int>(this->_internal_prompt_name().length()),
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::SERIALIZE,
+      "ember.v1.EncodeRequest.prompt_name");
+    target = stream->WriteStringMaybeAliased(
+        5, this->_internal_prompt_name(), target);
+  }
+
+  // string model = 6 [json_name = "model"];
+  if (!this->_internal_model().empty()) {
+    ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::VerifyUtf8String(
+      this->_internal_model().data(), static_cast<int>(this->_internal_model().length()),
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::SERIALIZE,
+      "ember.v1.EncodeRequest.model");
+    target = stream->WriteStringMaybeAliased(
+        6, this->_internal_model(), target);
+  }
+
+  // bool query = 7 [json_name = "query"];
+  if (this->_internal_query() != 0) {
+    target = stream->EnsureSpace(target);
+    target = ::_pbi::WireFormatLite::WriteBoolToArray(7, this->_internal_query(), target);
+  }
+
+  // .ember.v1.Chunking chunking = 8 [json_name = "chunking"];
+  if (this->_internal_has_chunking()) {
+    target = ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::
+      InternalWriteMessage(8, _Internal::chunking(this),
+        _Internal::chunking(this).GetCachedSize(), target, stream);
+  }
+
+  if (PROTOBUF_PREDICT_FALSE(_internal_metadata_.have_unknown_fields())) {
+    target = ::_pbi::WireFormat::InternalSerializeUnknownFieldsToArray(
+        _internal_metadata_.unknown_fields<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(::PROTOBUF_NAMESPACE_ID::UnknownFieldSet::default_instance), target, stream);
+  }
+  // @@protoc_insertion_point(serialize_to_array_end:ember.v1.EncodeRequest)
+  return target;
+}
+
+size_t EncodeRequest::ByteSizeLong() const {
+// @@protoc_insertion_point(message_byte_size_start:ember.v1.EncodeRequest)
+  size_t total_size = 0;
+
+  uint32_t cached_has_bits = 0;
+  // Prevent compiler warnings about cached_has_bits being unused
+  (void) cached_has_bits;
+
+  // repeated .ember.v1.EmbedInput inputs = 1 [json_name = "inputs"];
+  total_size += 1UL * this->_internal_inputs_size();
+  for (const auto& msg : this->_impl_.inputs_) {
+    total_size +=
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::MessageSize(msg);
+  }
+
+  // repeated .ember.v1.EmbeddingOutput outputs = 2 [json_name = "outputs"];
+  {
+    size_t data_size = 0;
+    unsigned int count = static_cast<unsigned int>(this->_internal_outputs_size());for (unsigned int i = 0; i < count; i++) {
+      data_size += ::_pbi::WireFormatLite::EnumSize(
+        this->_internal_outputs(static_cast<int>(i)));
+    }
+    if (data_size > 0) {
+      total_size += 1 +
+        ::_pbi::WireFormatLite::Int32Size(static_cast<int32_t>(data_size));
+    }
+    int cached_size = ::_pbi::ToCachedSize(data_size);
+    _impl_._outputs_cached_byte_size_.store(cached_size,
+                                    std::memory_order_relaxed);
+    total_size += data_size;
+  }
+
+  // string prompt_name = 5 [json_name = "promptName"];
+  if (!this->_internal_prompt_name().empty()) {
+    total_size += 1 +
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::StringSize(
+        this->_internal_prompt_name());
+  }
+
+  // string model = 6 [json_name = "model"];
+  if (!this->_internal_model().empty()) {
+    total_size += 1 +
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::StringSize(
+        this->_internal_model());
+  }
+
+  // .ember.v1.Truncation truncation = 4 [json_name = "truncation"];
+  if (this->_internal_has_truncation()) {
+    total_size += 1 +
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::MessageSize(
+        *_impl_.truncation_);
+  }
+
+  // .ember.v1.Chunking chunking = 8 [json_name = "chunking"];
+  if (this->_internal_has_chunking()) {
+    total_size += 1 +
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::MessageSize(
+        *_impl_.chunking_);
+  }
+
+  // optional bool normalize = 3 [json_name = "normalize"];
+  cached_has_bits = _impl_._has_bits_[0];
+  if (cached_has_bits & 0x00000001u) {
+    total_size += 1 + 1;
+  }
+
+  // bool query = 7 [json_name = "query"];
+  if (this->_internal_query() != 0) {
+    total_size += 1 + 1;
+  }
+
+  return MaybeComputeUnknownFieldsSize(total_size, &_impl_._cached_size_);
+}
+
+const ::PROTOBUF_NAMESPACE_ID::Message::ClassData EncodeRequest::_class_data_ = {
+    ::PROTOBUF_NAMESPACE_ID::Message::CopyWithSourceCheck,
+    EncodeRequest::MergeImpl
+};
+const ::PROTOBUF_NAMESPACE_ID::Message::ClassData*EncodeRequest::GetClassData() const { return &_class_data_; }
+
+
+void EncodeRequest::MergeImpl(::PROTOBUF_NAMESPACE_ID::Message& to_msg, const ::PROTOBUF_NAMESPACE_ID::Message& from_msg) {
+  auto* const _this = static_cast<EncodeRequest*>(&to_msg);
+  auto& from = static_cast<const EncodeRequest&>(from_msg);
+  // @@protoc_insertion_point(class_specific_merge_from_start:ember.v1.EncodeRequest)
+  GOOGLE_DCHECK_NE(&from, _this);
+  uint32_t cached_has_bits = 0;
+  (void) cached_has_bits;
+
+  _this->_impl_.inputs_.MergeFrom(from._impl_.inputs_);
+  _this->_impl_.outputs_.MergeFrom(from._impl_.outputs_);
+  if (!from._internal_prompt_name().empty()) {
+    _this->_internal_set_prompt_name(from._internal_prompt_name());
+  }
+  if (!from._internal_model().empty()) {
+    _this->_internal_set_model(from._internal_model());
+  }
+  if (from._internal_has_truncation()) {
+    _this->_internal_mutable_truncation()->::ember::v1::Truncation::MergeFrom(
+        from._internal_truncation());
+  }
+  if (from._internal_has_chunking()) {
+    _this->_internal_mutable_chunking()->::ember::v1::Chunking::MergeFrom(
+        from._internal_chunking());
+  }
+  if (from._internal_has_normalize()) {
+    _this->_internal_set_normalize(from._internal_normalize());
+  }
+  if (from._internal_query() != 0) {
+    _this->_internal_set_query(from._internal_query());
+  }
+  _this->_internal_metadata_.MergeFrom<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(from._internal_metadata_);
+}
+
+void EncodeRequest::CopyFrom(const EncodeRequest& from) {
+// @@protoc_insertion_point(class_specific_copy_from_start:ember.v1.EncodeRequest)
+  if (&from == this) return;
+  Clear();
+  MergeFrom(from);
+}
+
+bool EncodeRequest::IsInitialized() const {
+  return true;
+}
+
+void EncodeRequest::InternalSwap(EncodeRequest* other) {
+  using std::swap;
+  auto* lhs_arena = GetArenaForAllocation();
+  auto* rhs_arena = other->GetArenaForAllocation();
+  _internal_metadata_.InternalSwap(&other->_internal_metadata_);
+  swap(_impl_._has_bits_[0], other->_impl_._has_bits_[0]);
+  _impl_.inputs_.InternalSwap(&other->_impl_.inputs_);
+  _impl_.outputs_.InternalSwap(&other->_impl_.outputs_);
+  ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr::InternalSwap(
+      &_impl_.prompt_name_, lhs_arena,
+      &other->_impl_.prompt_name_, rhs_arena
+  );
+  ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr::InternalSwap(
+      &_impl_.model_, lhs_arena,
+      &other->_impl_.model_, rhs_arena
+  );
+  ::PROTOBUF_NAMESPACE_ID::internal::memswap<
+      PROTOBUF_FIELD_OFFSET(EncodeRequest, _impl_.query_)
+      + sizeof(EncodeRequest::_impl_.query_)
+      - PROTOBUF_FIELD_OFFSET(EncodeRequest, _impl_.truncation_)>(
+          reinterpret_cast<char*>(&_impl_.truncation_),
+          reinterpret_cast<char*>(&other->_impl_.truncation_));
+}
+
+::PROTOBUF_NAMESPACE_ID::Metadata EncodeRequest::GetMetadata() const {
+  return ::_pbi::AssignDescriptors(
+      &descriptor_table_ember_2fv1_2fembed_2eproto_getter, &descriptor_table_ember_2fv1_2fembed_2eproto_once,
+      file_level_metadata_ember_2fv1_2fembed_2eproto[18]);
+}
+
+// ===================================================================
+
+class Chunking::_Internal {
+ public:
+};
+
+Chunking::Chunking(::PROTOBUF_NAMESPACE_ID::Arena* arena,
+                         bool is_message_owned)
+  : ::PROTOBUF_NAMESPACE_ID::Message(arena, is_message_owned) {
+  SharedCtor(arena, is_message_owned);
+  // @@protoc_insertion_point(arena_constructor:ember.v1.Chunking)
+}
+Chunking::Chunking(const Chunking& from)
+  : ::PROTOBUF_NAMESPACE_ID::Message() {
+  Chunking* const _this = this; (void)_this;
+  new (&_impl_) Impl_{
+      decltype(_impl_.size_){}
+    , decltype(_impl_.overlap_){}
+    , decltype(_impl_.mean_){}
+    , /*decltype(_impl_._cached_size_)*/{}};
+
+  _internal_metadata_.MergeFrom<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(from._internal_metadata_);
+  ::memcpy(&_impl_.size_, &from._impl_.size_,
+    static_cast<size_t>(reinterpret_cast<char*>(&_impl_.mean_) -
+    reinterpret_cast<char*>(&_impl_.size_)) + sizeof(_impl_.mean_));
+  // @@protoc_insertion_point(copy_constructor:ember.v1.Chunking)
+}
+
+inline void Chunking::SharedCtor(
+    ::_pb::Arena* arena, bool is_message_owned) {
+  (void)arena;
+  (void)is_message_owned;
+  new (&_impl_) Impl_{
+      decltype(_impl_.size_){0u}
+    , decltype(_impl_.overlap_){0u}
+    , decltype(_impl_.mean_){false}
+    , /*decltype(_impl_._cached_size_)*/{}
+  };
+}
+
+Chunking::~Chunking() {
+  // @@protoc_insertion_point(destructor:ember.v1.Chunking)
+  if (auto *arena = _internal_metadata_.DeleteReturnArena<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>()) {
+  (void)arena;
+    return;
+  }
+  SharedDtor();
+}
+
+inline void Chunking::SharedDtor() {
+  GOOGLE_DCHECK(GetArenaForAllocation() == nullptr);
+}
+
+void Chunking::SetCachedSize(int size) const {
+  _impl_._cached_size_.Set(size);
+}
+
+void Chunking::Clear() {
+// @@protoc_insertion_point(message_clear_start:ember.v1.Chunking)
+  uint32_t cached_has_bits = 0;
+  // Prevent compiler warnings about cached_has_bits being unused
+  (void) cached_has_bits;
+
+  ::memset(&_impl_.size_, 0, static_cast<size_t>(
+      reinterpret_cast<char*>(&_impl_.mean_) -
+      reinterpret_cast<char*>(&_impl_.size_)) + sizeof(_impl_.mean_));
+  _internal_metadata_.Clear<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>();
+}
+
+const char* Chunking::_InternalParse(const char* ptr, ::_pbi::ParseContext* ctx) {
+#define CHK_(x) if (PROTOBUF_PREDICT_FALSE(!(x))) goto failure
+  while (!ctx->Done(&ptr)) {
+    uint32_t tag;
+    ptr = ::_pbi::ReadTag(ptr, &tag);
+    switch (tag >> 3) {
+      // uint32 size = 1 [json_name = "size"];
+      case 1:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 8)) {
+          _impl_.size_ = ::PROTOBUF_NAMESPACE_ID::internal::ReadVarint32(&ptr);
+          CHK_(ptr);
+        } else
+          goto handle_unusual;
+        continue;
+      // uint32 overlap = 2 [json_name = "overlap"];
+      case 2:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 16)) {
+          _impl_.overlap_ = ::PROTOBUF_NAMESPACE_ID::internal::ReadVarint32(&ptr);
+          CHK_(ptr);
+        } else
+          goto handle_unusual;
+        continue;
+      // bool mean = 3 [json_name = "mean"];
+      case 3:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 24)) {
+          _impl_.mean_ = ::PROTOBUF_NAMESPACE_ID::internal::ReadVarint64(&ptr);
+          CHK_(ptr);
+        } else
+          goto handle_unusual;
+        continue;
+      default:
+        goto handle_unusual;
+    }  // switch
+  handle_unusual:
+    if ((tag == 0) || ((tag & 7) == 4)) {
+      CHK_(ptr);
+      ctx->SetLastTag(tag);
+      goto message_done;
+    }
+    ptr = UnknownFieldParse(
+        tag,
+        _internal_metadata_.mutable_unknown_fields<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(),
+        ptr, ctx);
+    CHK_(ptr != nullptr);
+  }  // while
+message_done:
+  return ptr;
+failure:
+  ptr = nullptr;
+  goto message_done;
+#undef CHK_
+}
+
+uint8_t* Chunking::_InternalSerialize(
+    uint8_t* target, ::PROTOBUF_NAMESPACE_ID::io::EpsCopyOutputStream* stream) const {
+  // @@protoc_insertion_point(serialize_to_array_start:ember.v1.Chunking)
+  uint32_t cached_has_bits = 0;
+  (void) cached_has_bits;
+
+  // uint32 size = 1 [json_name = "size"];
+  if (this->_internal_size() != 0) {
+    target = stream->EnsureSpace(target);
+    target = ::_pbi::WireFormatLite::WriteUInt32ToArray(1, this->_internal_size(), target);
+  }
+
+  // uint32 overlap = 2 [json_name = "overlap"];
+  if (this->_internal_overlap() != 0) {
+    target = stream->EnsureSpace(target);
+    target = ::_pbi::WireFormatLite::WriteUInt32ToArray(2, this->_internal_overlap(), target);
+  }
+
+  // bool mean = 3 [json_name = "mean"];
+  if (this->_internal_mean() != 0) {
+    target = stream->EnsureSpace(target);
+    target = ::_pbi::WireFormatLite::WriteBoolToArray(3, this->_internal_mean(), target);
+  }
+
+  if (PROTOBUF_PREDICT_FALSE(_internal_metadata_.have_unknown_fields())) {
+    target = ::_pbi::WireFormat::InternalSerializeUnknownFieldsToArray(
+        _internal_metadata_.unknown_fields<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(::PROTOBUF_NAMESPACE_ID::UnknownFieldSet::default_instance), target, stream);
+  }
+  // @@protoc_insertion_point(serialize_to_array_end:ember.v1.Chunking)
+  return target;
+}
+
+size_t Chunking::ByteSizeLong() const {
+// @@protoc_insertion_point(message_byte_size_start:ember.v1.Chunking)
+  size_t total_size = 0;
+
+  uint32_t cached_has_bits = 0;
+  // Prevent compiler warnings about cached_has_bits being unused
+  (void) cached_has_bits;
+
+  // uint32 size = 1 [json_name = "size"];
+  if (this->_internal_size() != 0) {
+    total_size += ::_pbi::WireFormatLite::UInt32SizePlusOne(this->_internal_size());
+  }
+
+  // uint32 overlap = 2 [json_name = "overlap"];
+  if (this->_internal_overlap() != 0) {
+    total_size += ::_pbi::WireFormatLite::UInt32SizePlusOne(this->_internal_overlap());
+  }
+
+  // bool mean = 3 [json_name = "mean"];
+  if (this->_internal_mean() != 0) {
+    total_size += 1 + 1;
+  }
+
+  return MaybeComputeUnknownFieldsSize(total_size, &_impl_._cached_size_);
+}
+
+const ::PROTOBUF_NAMESPACE_ID::Message::ClassData Chunking::_class_data_ = {
+    ::PROTOBUF_NAMESPACE_ID::Message::CopyWithSourceCheck,
+    Chunking::MergeImpl
+};
+const ::PROTOBUF_NAMESPACE_ID::Message::ClassData*Chunking::GetClassData() const { return &_class_data_; }
+
+
+void Chunking::MergeImpl(::PROTOBUF_NAMESPACE_ID::Message& to_msg, const ::PROTOBUF_NAMESPACE_ID::Message& from_msg) {
+  auto* const _this = static_cast<Chunking*>(&to_msg);
+  auto& from = static_cast<const Chunking&>(from_msg);
+  // @@protoc_insertion_point(class_specific_merge_from_start:ember.v1.Chunking)
+  GOOGLE_DCHECK_NE(&from, _this);
+  uint32_t cached_has_bits = 0;
+  (void) cached_has_bits;
+
+  if (from._internal_size() != 0) {
+    _this->_internal_set_size(from._internal_size());
+  }
+  if (from._internal_overlap() != 0) {
+    _this->_internal_set_overlap(from._internal_overlap());
+  }
+  if (from._internal_mean() != 0) {
+    _this->_internal_set_mean(from._internal_mean());
+  }
+  _this->_internal_metadata_.MergeFrom<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(from._internal_metadata_);
+}
+
+void Chunking::CopyFrom(const Chunking& from) {
+// @@protoc_insertion_point(class_specific_copy_from_start:ember.v1.Chunking)
+  if (&from == this) return;
+  Clear();
+  MergeFrom(from);
+}
+
+bool Chunking::IsInitialized() const {
+  return true;
+}
+
+void Chunking::InternalSwap(Chunking* other) {
+  using std::swap;
+  _internal_metadata_.InternalSwap(&other->_internal_metadata_);
+  ::PROTOBUF_NAMESPACE_ID::internal::memswap<
+      PROTOBUF_FIELD_OFFSET(Chunking, _impl_.mean_)
+      + sizeof(Chunking::_impl_.mean_)
+      - PROTOBUF_FIELD_OFFSET(Chunking, _impl_.size_)>(
+          reinterpret_cast<char*>(&_impl_.size_),
+          reinterpret_cast<char*>(&other->_impl_.size_));
+}
+
+::PROTOBUF_NAMESPACE_ID::Metadata Chunking::GetMetadata() const {
+  return ::_pbi::AssignDescriptors(
+      &descriptor_table_ember_2fv1_2fembed_2eproto_getter, &descriptor_table_ember_2fv1_2fembed_2eproto_once,
+      file_level_metadata_ember_2fv1_2fembed_2eproto[19]);
+}
+
+// ===================================================================
+
+class ChunkSpan::_Internal {
+ public:
+};
+
+ChunkSpan::ChunkSpan(::PROTOBUF_NAMESPACE_ID::Arena* arena,
+                         bool is_message_owned)
+  : ::PROTOBUF_NAMESPACE_ID::Message(arena, is_message_owned) {
+  SharedCtor(arena, is_message_owned);
+  // @@protoc_insertion_point(arena_constructor:ember.v1.ChunkSpan)
+}
+ChunkSpan::ChunkSpan(const ChunkSpan& from)
+  : ::PROTOBUF_NAMESPACE_ID::Message() {
+  ChunkSpan* const _this = this; (void)_this;
+  new (&_impl_) Impl_{
+      decltype(_impl_.input_){}
+    , decltype(_impl_.start_){}
+    , decltype(_impl_.end_){}
+    , /*decltype(_impl_._cached_size_)*/{}};
+
+  _internal_metadata_.MergeFrom<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(from._internal_metadata_);
+  ::memcpy(&_impl_.input_, &from._impl_.input_,
+    static_cast<size_t>(reinterpret_cast<char*>(&_impl_.end_) -
+    reinterpret_cast<char*>(&_impl_.input_)) + sizeof(_impl_.end_));
+  // @@protoc_insertion_point(copy_constructor:ember.v1.ChunkSpan)
+}
+
+inline void ChunkSpan::SharedCtor(
+    ::_pb::Arena* arena, bool is_message_owned) {
+  (void)arena;
+  (void)is_message_owned;
+  new (&_impl_) Impl_{
+      decltype(_impl_.input_){0u}
+    , decltype(_impl_.start_){0u}
+    , decltype(_impl_.end_){0u}
+    , /*decltype(_impl_._cached_size_)*/{}
+  };
+}
+
+ChunkSpan::~ChunkSpan() {
+  // @@protoc_insertion_point(destructor:ember.v1.ChunkSpan)
+  if (auto *arena = _internal_metadata_.DeleteReturnArena<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>()) {
+  (void)arena;
+    return;
+  }
+  SharedDtor();
+}
+
+inline void ChunkSpan::SharedDtor() {
+  GOOGLE_DCHECK(GetArenaForAllocation() == nullptr);
+}
+
+void ChunkSpan::SetCachedSize(int size) const {
+  _impl_._cached_size_.Set(size);
+}
+
+void ChunkSpan::Clear() {
+// @@protoc_insertion_point(message_clear_start:ember.v1.ChunkSpan)
+  uint32_t cached_has_bits = 0;
+  // Prevent compiler warnings about cached_has_bits being unused
+  (void) cached_has_bits;
+
+  ::memset(&_impl_.input_, 0, static_cast<size_t>(
+      reinterpret_cast<char*>(&_impl_.end_) -
+      reinterpret_cast<char*>(&_impl_.input_)) + sizeof(_impl_.end_));
+  _internal_metadata_.Clear<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>();
+}
+
+const char* ChunkSpan::_InternalParse(const char* ptr, ::_pbi::ParseContext* ctx) {
+#define CHK_(x) if (PROTOBUF_PREDICT_FALSE(!(x))) goto failure
+  while (!ctx->Done(&ptr)) {
+    uint32_t tag;
+    ptr = ::_pbi::ReadTag(ptr, &tag);
+    switch (tag >> 3) {
+      // uint32 input = 1 [json_name = "input"];
+      case 1:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 8)) {
+          _impl_.input_ = ::PROTOBUF_NAMESPACE_ID::internal::ReadVarint32(&ptr);
+          CHK_(ptr);
+        } else
+          goto handle_unusual;
+        continue;
+      // uint32 start = 2 [json_name = "start"];
+      case 2:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 16)) {
+          _impl_.start_ = ::PROTOBUF_NAMESPACE_ID::internal::ReadVarint32(&ptr);
+          CHK_(ptr);
+        } else
+          goto handle_unusual;
+        continue;
+      // uint32 end = 3 [json_name = "end"];
+      case 3:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 24)) {
+          _impl_.end_ = ::PROTOBUF_NAMESPACE_ID::internal::ReadVarint32(&ptr);
+          CHK_(ptr);
+        } else
+          goto handle_unusual;
+        continue;
+      default:
+        goto handle_unusual;
+    }  // switch
+  handle_unusual:
+    if ((tag == 0) || ((tag & 7) == 4)) {
+      CHK_(ptr);
+      ctx->SetLastTag(tag);
+      goto message_done;
+    }
+    ptr = UnknownFieldParse(
+        tag,
+        _internal_metadata_.mutable_unknown_fields<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(),
+        ptr, ctx);
+    CHK_(ptr != nullptr);
+  }  // while
+message_done:
+  return ptr;
+failure:
+  ptr = nullptr;
+  goto message_done;
+#undef CHK_
+}
+
+uint8_t* ChunkSpan::_InternalSerialize(
+    uint8_t* target, ::PROTOBUF_NAMESPACE_ID::io::EpsCopyOutputStream* stream) const {
+  // @@protoc_insertion_point(serialize_to_array_start:ember.v1.ChunkSpan)
+  uint32_t cached_has_bits = 0;
+  (void) cached_has_bits;
+
+  // uint32 input = 1 [json_name = "input"];
+  if (this->_internal_input() != 0) {
+    target = stream->EnsureSpace(target);
+    target = ::_pbi::WireFormatLite::WriteUInt32ToArray(1, this->_internal_input(), target);
+  }
+
+  // uint32 start = 2 [json_name = "start"];
+  if (this->_internal_start() != 0) {
+    target = stream->EnsureSpace(target);
+    target = ::_pbi::WireFormatLite::WriteUInt32ToArray(2, this->_internal_start(), target);
+  }
+
+  // uint32 end = 3 [json_name = "end"];
+  if (this->_internal_end() != 0) {
+    target = stream->EnsureSpace(target);
+    target = ::_pbi::WireFormatLite::WriteUInt32ToArray(3, this->_internal_end(), target);
+  }
+
+  if (PROTOBUF_PREDICT_FALSE(_internal_metadata_.have_unknown_fields())) {
+    target = ::_pbi::WireFormat::InternalSerializeUnknownFieldsToArray(
+        _internal_metadata_.unknown_fields<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(::PROTOBUF_NAMESPACE_ID::UnknownFieldSet::default_instance), target, stream);
+  }
+  // @@protoc_insertion_point(serialize_to_array_end:ember.v1.ChunkSpan)
+  return target;
+}
+
+size_t ChunkSpan::ByteSizeLong() const {
+// @@protoc_insertion_point(message_byte_size_start:ember.v1.ChunkSpan)
+  size_t total_size = 0;
+
+  uint32_t cached_has_bits = 0;
+  // Prevent compiler warnings about cached_has_bits being unused
+  (void) cached_has_bits;
+
+  // uint32 input = 1 [json_name = "input"];
+  if (this->_internal_input() != 0) {
+    total_size += ::_pbi::WireFormatLite::UInt32SizePlusOne(this->_internal_input());
+  }
+
+  // uint32 start = 2 [json_name = "start"];
+  if (this->_internal_start() != 0) {
+    total_size += ::_pbi::WireFormatLite::UInt32SizePlusOne(this->_internal_start());
+  }
+
+  // uint32 end = 3 [json_name = "end"];
+  if (this->_internal_end() != 0) {
+    total_size += ::_pbi::WireFormatLite::UInt32SizePlusOne(this->_internal_end());
+  }
+
+  return MaybeComputeUnknownFieldsSize(total_size, &_impl_._cached_size_);
+}
+
+const ::PROTOBUF_NAMESPACE_ID::Message::ClassData ChunkSpan::_class_data_ = {
+    ::PROTOBUF_NAMESPACE_ID::Message::CopyWithSourceCheck,
+    ChunkSpan::MergeImpl
+};
+const ::PROTOBUF_NAMESPACE_ID::Message::ClassData*ChunkSpan::GetClassData() const { return &_class_data_; }
+
+
+void ChunkSpan::MergeImpl(::PROTOBUF_NAMESPACE_ID::Message& to_msg, const ::PROTOBUF_NAMESPACE_ID::Message& from_msg) {
+  auto* const _this = static_cast<ChunkSpan*>(&to_msg);
+  auto& from = static_cast<const ChunkSpan&>(from_msg);
+  // @@protoc_insertion_point(class_specific_merge_from_start:ember.v1.ChunkSpan)
+  GOOGLE_DCHECK_NE(&from, _this);
+  uint32_t cached_has_bits = 0;
+  (void) cached_has_bits;
+
+  if (from._internal_input() != 0) {
+    _this->_internal_set_input(from._internal_input());
+  }
+  if (from._internal_start() != 0) {
+    _this->_internal_set_start(from._internal_start());
+  }
+  if (from._internal_end() != 0) {
+    _this->_internal_set_end(from._internal_end());
+  }
+  _this->_internal_metadata_.MergeFrom<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(from._internal_metadata_);
+}
+
+void ChunkSpan::CopyFrom(const ChunkSpan& from) {
+// @@protoc_insertion_point(class_specific_copy_from_start:ember.v1.ChunkSpan)
+  if (&from == this) return;
+  Clear();
+  MergeFrom(from);
+}
+
+bool ChunkSpan::IsInitialized() const {
+  return true;
+}
+
+void ChunkSpan::InternalSwap(ChunkSpan* other) {
+  using std::swap;
+  _internal_metadata_.InternalSwap(&other->_internal_metadata_);
+  ::PROTOBUF_NAMESPACE_ID::internal::memswap<
+      PROTOBUF_FIELD_OFFSET(ChunkSpan, _impl_.end_)
+      + sizeof(ChunkSpan::_impl_.end_)
+      - PROTOBUF_FIELD_OFFSET(ChunkSpan, _impl_.input_)>(
+          reinterpret_cast<char*>(&_impl_.input_),
+          reinterpret_cast<char*>(&other->_impl_.input_));
+}
+
+::PROTOBUF_NAMESPACE_ID::Metadata ChunkSpan::GetMetadata() const {
+  return ::_pbi::AssignDescriptors(
+      &descriptor_table_ember_2fv1_2fembed_2eproto_getter, &descriptor_table_ember_2fv1_2fembed_2eproto_once,
+      file_level_metadata_ember_2fv1_2fembed_2eproto[20]);
+}
+
+// ===================================================================
+
+class EncodeResponse::_Internal {
+ public:
+  static const ::ember::v1::FloatMatrix& dense(const EncodeResponse* msg);
+  static const ::ember::v1::Usage& usage(const EncodeResponse* msg);
+  static const ::ember::v1::Timing& timing(const EncodeResponse* msg);
+};
+
+const ::ember::v1::FloatMatrix&
+EncodeResponse::_Internal::dense(const EncodeResponse* msg) {
+  return *msg->_impl_.dense_;
+}
+const ::ember::v1::Usage&
+EncodeResponse::_Internal::usage(const EncodeResponse* msg) {
+  return *msg->_impl_.usage_;
+}
+const ::ember::v1::Timing&
+EncodeResponse::_Internal::timing(const EncodeResponse* msg) {
+  return *msg->_impl_.timing_;
+}
+void EncodeResponse::clear_usage() {
+  if (GetArenaForAllocation() == nullptr && _impl_.usage_ != nullptr) {
+    delete _impl_.usage_;
+  }
+  _impl_.usage_ = nullptr;
+}
+void EncodeResponse::clear_timing() {
+  if (GetArenaForAllocation() == nullptr && _impl_.timing_ != nullptr) {
+    delete _impl_.timing_;
+  }
+  _impl_.timing_ = nullptr;
+}
+EncodeResponse::EncodeResponse(::PROTOBUF_NAMESPACE_ID::Arena* arena,
+                         bool is_message_owned)
+  : ::PROTOBUF_NAMESPACE_ID::Message(arena, is_message_owned) {
+  SharedCtor(arena, is_message_owned);
+  // @@protoc_insertion_point(arena_constructor:ember.v1.EncodeResponse)
+}
+EncodeResponse::EncodeResponse(const EncodeResponse& from)
+  : ::PROTOBUF_NAMESPACE_ID::Message() {
+  EncodeResponse* const _this = this; (void)_this;
+  new (&_impl_) Impl_{
+      decltype(_impl_.sparse_){from._impl_.sparse_}
+    , decltype(_impl_.multi_vectors_){from._impl_.multi_vectors_}
+    , decltype(_impl_.chunks_){from._impl_.chunks_}
+    , decltype(_impl_.model_){}
+    , decltype(_impl_.dense_){nullptr}
+    , decltype(_impl_.usage_){nullptr}
+    , decltype(_impl_.timing_){nullptr}
+    , /*decltype(_impl_._cached_size_)*/{}};
+
+  _internal_metadata_.MergeFrom<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(from._internal_metadata_);
+  _impl_.model_.InitDefault();
+  #ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
+    _impl_.model_.Set("", GetArenaForAllocation());
+  #endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  if (!from._internal_model().empty()) {
+    _this->_impl_.model_.Set(from._internal_model(), 
+      _this->GetArenaForAllocation());
+  }
+  if (from._internal_has_dense()) {
+    _this->_impl_.dense_ = new ::ember::v1::FloatMatrix(*from._impl_.dense_);
+  }
+  if (from._internal_has_usage()) {
+    _this->_impl_.usage_ = new ::ember::v1::Usage(*from._impl_.usage_);
+  }
+  if (from._internal_has_timing()) {
+    _this->_impl_.timing_ = new ::ember::v1::Timing(*from._impl_.timing_);
+  }
+  // @@protoc_insertion_point(copy_constructor:ember.v1.EncodeResponse)
+}
+
+inline void EncodeResponse::SharedCtor(
+    ::_pb::Arena* arena, bool is_message_owned) {
+  (void)arena;
+  (void)is_message_owned;
+  new (&_impl_) Impl_{
+      decltype(_impl_.sparse_){arena}
+    , decltype(_impl_.multi_vectors_){arena}
+    , decltype(_impl_.chunks_){arena}
+    , decltype(_impl_.model_){}
+    , decltype(_impl_.dense_){nullptr}
+    , decltype(_impl_.usage_){nullptr}
+    , decltype(_impl_.timing_){nullptr}
+    , /*decltype(_impl_._cached_size_)*/{}
+  };
+  _impl_.model_.InitDefault();
+  #ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
+    _impl_.model_.Set("", GetArenaForAllocation());
+  #endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
+}
+
+EncodeResponse::~EncodeResponse() {
+  // @@protoc_insertion_point(destructor:ember.v1.EncodeResponse)
+  if (auto *arena = _internal_metadata_.DeleteReturnArena<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>()) {
+  (void)arena;
+    return;
+  }
+  SharedDtor();
+}
+
+inline void EncodeResponse::SharedDtor() {
+  GOOGLE_DCHECK(GetArenaForAllocation() == nullptr);
+  _impl_.sparse_.~RepeatedPtrField();
+  _impl_.multi_vectors_.~RepeatedPtrField();
+  _impl_.chunks_.~RepeatedPtrField();
+  _impl_.model_.Destroy();
+  if (this != internal_default_instance()) delete _impl_.dense_;
+  if (this != internal_default_instance()) delete _impl_.usage_;
+  if (this != internal_default_instance()) delete _impl_.timing_;
+}
+
+void EncodeResponse::SetCachedSize(int size) const {
+  _impl_._cached_size_.Set(size);
+}
+
+void EncodeResponse::Clear() {
+// @@protoc_insertion_point(message_clear_start:ember.v1.EncodeResponse)
+  uint32_t cached_has_bits = 0;
+  // Prevent compiler warnings about cached_has_bits being unused
+  (void) cached_has_bits;
+
+  _impl_.sparse_.Clear();
+  _impl_.multi_vectors_.Clear();
+  _impl_.chunks_.Clear();
+  _impl_.model_.ClearToEmpty();
+  if (GetArenaForAllocation() == nullptr && _impl_.dense_ != nullptr) {
+    delete _impl_.dense_;
+  }
+  _impl_.dense_ = nullptr;
+  if (GetArenaForAllocation() == nullptr && _impl_.usage_ != nullptr) {
+    delete _impl_.usage_;
+  }
+  _impl_.usage_ = nullptr;
+  if (GetArenaForAllocation() == nullptr && _impl_.timing_ != nullptr) {
+    delete _impl_.timing_;
+  }
+  _impl_.timing_ = nullptr;
+  _internal_metadata_.Clear<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>();
+}
+
+const char* EncodeResponse::_InternalParse(const char* ptr, ::_pbi::ParseContext* ctx) {
+#define CHK_(x) if (PROTOBUF_PREDICT_FALSE(!(x))) goto failure
+  while (!ctx->Done(&ptr)) {
+    uint32_t tag;
+    ptr = ::_pbi::ReadTag(ptr, &tag);
+    switch (tag >> 3) {
+      // .ember.v1.FloatMatrix dense = 1 [json_name = "dense"];
+      case 1:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 10)) {
+          ptr = ctx->ParseMessage(_internal_mutable_dense(), ptr);
+          CHK_(ptr);
+        } else
+          goto handle_unusual;
+        continue;
+      // repeated .ember.v1.SparseEmbedding sparse = 2 [json_name = "sparse"];
+      case 2:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 18)) {
+          ptr -= 1;
+          do {
+            ptr += 1;
+            ptr = ctx->ParseMessage(_internal_add_sparse(), ptr);
+            CHK_(ptr);
+            if (!ctx->DataAvailable(ptr)) break;
+          } while (::PROTOBUF_NAMESPACE_ID::internal::ExpectTag<18>(ptr));
+        } else
+          goto handle_unusual;
+        continue;
+      // repeated .ember.v1.FloatMatrix multi_vectors = 3 [json_name = "multiVectors"];
+      case 3:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 26)) {
+          ptr -= 1;
+          do {
+            ptr += 1;
+            ptr = ctx->ParseMessage(_internal_add_multi_vectors(), ptr);
+            CHK_(ptr);
+            if (!ctx->DataAvailable(ptr)) break;
+          } while (::PROTOBUF_NAMESPACE_ID::internal::ExpectTag<26>(ptr));
+        } else
+          goto handle_unusual;
+        continue;
+      // .ember.v1.Usage usage = 4 [json_name = "usage"];
+      case 4:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 34)) {
+          ptr = ctx->ParseMessage(_internal_mutable_usage(), ptr);
+          CHK_(ptr);
+        } else
+          goto handle_unusual;
+        continue;
+      // .ember.v1.Timing timing = 5 [json_name = "timing"];
+      case 5:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 42)) {
+          ptr = ctx->ParseMessage(_internal_mutable_timing(), ptr);
+          CHK_(ptr);
+        } else
+          goto handle_unusual;
+        continue;
+      // string model = 6 [json_name = "model"];
+      case 6:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 50)) {
+          auto str = _internal_mutable_model();
+          ptr = ::_pbi::InlineGreedyStringParser(str, ptr, ctx);
+          CHK_(ptr);
+          CHK_(::_pbi::VerifyUTF8(str, "ember.v1.EncodeResponse.model"));
+        } else
+          goto handle_unusual;
+        continue;
+      // repeated .ember.v1.ChunkSpan chunks = 7 [json_name = "chunks"];
+      case 7:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 58)) {
+          ptr -= 1;
+          do {
+            ptr += 1;
+            ptr = ctx->ParseMessage(_internal_add_chunks(), ptr);
+            CHK_(ptr);
+            if (!ctx->DataAvailable(ptr)) break;
+          } while (::PROTOBUF_NAMESPACE_ID::internal::ExpectTag<58>(ptr));
+        } else
+          goto handle_unusual;
+        continue;
+      default:
+        goto handle_unusual;
+    }  // switch
+  handle_unusual:
+    if ((tag == 0) || ((tag & 7) == 4)) {
+      CHK_(ptr);
+      ctx->SetLastTag(tag);
+      goto message_done;
+    }
+    ptr = UnknownFieldParse(
+        tag,
+        _internal_metadata_.mutable_unknown_fields<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(),
+        ptr, ctx);
+    CHK_(ptr != nullptr);
+  }  // while
+message_done:
+  return ptr;
+failure:
+  ptr = nullptr;
+  goto message_done;
+#undef CHK_
+}
+
+uint8_t* EncodeResponse::_InternalSerialize(
+    uint8_t* target, ::PROTOBUF_NAMESPACE_ID::io::EpsCopyOutputStream* stream) const {
+  // @@protoc_insertion_point(serialize_to_array_start:ember.v1.EncodeResponse)
+  uint32_t cached_has_bits = 0;
+  (void) cached_has_bits;
+
+  // .ember.v1.FloatMatrix dense = 1 [json_name = "dense"];
+  if (this->_internal_has_dense()) {
+    target = ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::
+      InternalWriteMessage(1, _Internal::dense(this),
+        _Internal::dense(this).GetCachedSize(), target, stream);
+  }
+
+  // repeated .ember.v1.SparseEmbedding sparse = 2 [json_name = "sparse"];
+  for (unsigned i = 0,
+      n = static_cast<unsigned>(this->_internal_sparse_size()); i < n; i++) {
+    const auto& repfield = this->_internal_sparse(i);
+    target = ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::
+        InternalWriteMessage(2, repfield, repfield.GetCachedSize(), target, stream);
+  }
+
+  // repeated .ember.v1.FloatMatrix multi_vectors = 3 [json_name = "multiVectors"];
+  for (unsigned i = 0,
+      n = static_cast<unsigned>(this->_internal_multi_vectors_size()); i < n; i++) {
+    const auto& repfield = this->_internal_multi_vectors(i);
+    target = ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::
+        InternalWriteMessage(3, repfield, repfield.GetCachedSize(), target, stream);
+  }
+
+  // .ember.v1.Usage usage = 4 [json_name = "usage"];
+  if (this->_internal_has_usage()) {
+    target = ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::
+      InternalWriteMessage(4, _Internal::usage(this),
+        _Internal::usage(this).GetCachedSize(), target, stream);
+  }
+
+  // .ember.v1.Timing timing = 5 [json_name = "timing"];
+  if (this->_internal_has_timing()) {
+    target = ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::
+      InternalWriteMessage(5, _Internal::timing(this),
+        _Internal::timing(this).GetCachedSize(), target, stream);
+  }
+
+  // string model = 6 [json_name = "model"];
+  if (!this->_internal_model().empty()) {
+    ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::VerifyUtf8String(
+      this->_internal_model().data(), static_cast<int>(this->_internal_model().length()),
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::SERIALIZE,
+      "ember.v1.EncodeResponse.model");
+    target = stream->WriteStringMaybeAliased(
+        6, this->_internal_model(), target);
+  }
+
+  // repeated .ember.v1.ChunkSpan chunks = 7 [json_name = "chunks"];
+  for (unsigned i = 0,
+      n = static_cast<unsigned>(this->_internal_chunks_size()); i < n; i++) {
+    const auto& repfield = this->_internal_chunks(i);
+    target = ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::
+        InternalWriteMessage(7, repfield, repfield.GetCachedSize(), target, stream);
+  }
+
+  if (PROTOBUF_PREDICT_FALSE(_internal_metadata_.have_unknown_fields())) {
+    target = ::_pbi::WireFormat::InternalSerializeUnknownFieldsToArray(
+        _internal_metadata_.unknown_fields<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(::PROTOBUF_NAMESPACE_ID::UnknownFieldSet::default_instance), target, stream);
+  }
+  // @@protoc_insertion_point(serialize_to_array_end:ember.v1.EncodeResponse)
+  return target;
+}
+
+size_t EncodeResponse::ByteSizeLong() const {
+// @@protoc_insertion_point(message_byte_size_start:ember.v1.EncodeResponse)
+  size_t total_size = 0;
+
+  uint32_t cached_has_bits = 0;
+  // Prevent compiler warnings about cached_has_bits being unused
+  (void) cached_has_bits;
+
+  // repeated .ember.v1.SparseEmbedding sparse = 2 [json_name = "sparse"];
+  total_size += 1UL * this->_internal_sparse_size();
+  for (const auto& msg : this->_impl_.sparse_) {
+    total_size +=
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::MessageSize(msg);
+  }
+
+  // repeated .ember.v1.FloatMatrix multi_vectors = 3 [json_name = "multiVectors"];
+  total_size += 1UL * this->_internal_multi_vectors_size();
+  for (const auto& msg : this->_impl_.multi_vectors_) {
+    total_size +=
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::MessageSize(msg);
+  }
+
+  // repeated .ember.v1.ChunkSpan chunks = 7 [json_name = "chunks"];
+  total_size += 1UL * this->_internal_chunks_size();
+  for (const auto& msg : this->_impl_.chunks_) {
+    total_size +=
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::MessageSize(msg);
+  }
+
+  // string model = 6 [json_name = "model"];
+  if (!this->_internal_model().empty()) {
+    total_size += 1 +
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::StringSize(
+        this->_internal_model());
+  }
+
+  // .ember.v1.FloatMatrix dense = 1 [json_name = "dense"];
+  if (this->_internal_has_dense()) {
+    total_size += 1 +
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::MessageSize(
+        *_impl_.dense_);
+  }
+
+  // .ember.v1.Usage usage = 4 [json_name = "usage"];
+  if (this->_internal_has_usage()) {
+    total_size += 1 +
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::MessageSize(
+        *_impl_.usage_);
+  }
+
+  // .ember.v1.Timing timing = 5 [json_name = "timing"];
+  if (this->_internal_has_timing()) {
+    total_size += 1 +
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::MessageSize(
+        *_impl_.timing_);
+  }
+
+  return MaybeComputeUnknownFieldsSize(total_size, &_impl_._cached_size_);
+}
+
+const ::PROTOBUF_NAMESPACE_ID::Message::ClassData EncodeResponse::_class_data_ = {
+    ::PROTOBUF_NAMESPACE_ID::Message::CopyWithSourceCheck,
+    EncodeResponse::MergeImpl
+};
+const ::PROTOBUF_NAMESPACE_ID::Message::ClassData*EncodeResponse::GetClassData() const { return &_class_data_; }
+
+
+void EncodeResponse::MergeImpl(::PROTOBUF_NAMESPACE_ID::Message& to_msg, const ::PROTOBUF_NAMESPACE_ID::Message& from_msg) {
+  auto* const _this = static_cast<EncodeResponse*>(&to_msg);
+  auto& from = static_cast<const EncodeResponse&>(from_msg);
+  // @@protoc_insertion_point(class_specific_merge_from_start:ember.v1.EncodeResponse)
+  GOOGLE_DCHECK_NE(&from, _this);
+  uint32_t cached_has_bits = 0;
+  (void) cached_has_bits;
+
+  _this->_impl_.sparse_.MergeFrom(from._impl_.sparse_);
+  _this->_impl_.multi_vectors_.MergeFrom(from._impl_.multi_vectors_);
+  _this->_impl_.chunks_.MergeFrom(from._impl_.chunks_);
+  if (!from._internal_model().empty()) {
+    _this->_internal_set_model(from._internal_model());
+  }
+  if (from._internal_has_dense()) {
+    _this->_internal_mutable_dense()->::ember::v1::FloatMatrix::MergeFrom(
+        from._internal_dense());
+  }
+  if (from._internal_has_usage()) {
+    _this->_internal_mutable_usage()->::ember::v1::Usage::MergeFrom(
+        from._internal_usage());
+  }
+  if (from._internal_has_timing()) {
+    _this->_internal_mutable_timing()->::ember::v1::Timing::MergeFrom(
+        from._internal_timing());
+  }
+  _this->_internal_metadata_.MergeFrom<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(from._internal_metadata_);
+}
+
+void EncodeResponse::CopyFrom(const EncodeResponse& from) {
+// @@protoc_insertion_point(class_specific_copy_from_start:ember.v1.EncodeResponse)
+  if (&from == this) return;
+  Clear();
+  MergeFrom(from);
+}
+
+bool EncodeResponse::IsInitialized() const {
+  return true;
+}
+
+void EncodeResponse::InternalSwap(EncodeResponse* other) {
+  using std::swap;
+  auto* lhs_arena = GetArenaForAllocation();
+  auto* rhs_arena = other->GetArenaForAllocation();
+  _internal_metadata_.InternalSwap(&other->_internal_metadata_);
+  _impl_.sparse_.InternalSwap(&other->_impl_.sparse_);
+  _impl_.multi_vectors_.InternalSwap(&other->_impl_.multi_vectors_);
+  _impl_.chunks_.InternalSwap(&other->_impl_.chunks_);
+  ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr::InternalSwap(
+      &_impl_.model_, lhs_arena,
+      &other->_impl_.model_, rhs_arena
+  );
+  ::PROTOBUF_NAMESPACE_ID::internal::memswap<
+      PROTOBUF_FIELD_OFFSET(EncodeResponse, _impl_.timing_)
+      + sizeof(EncodeResponse::_impl_.timing_)
+      - PROTOBUF_FIELD_OFFSET(EncodeResponse, _impl_.dense_)>(
+          reinterpret_cast<char*>(&_impl_.dense_),
+          reinterpret_cast<char*>(&other->_impl_.dense_));
+}
+
+::PROTOBUF_NAMESPACE_ID::Metadata EncodeResponse::GetMetadata() const {
+  return ::_pbi::AssignDescriptors(
+      &descriptor_table_ember_2fv1_2fembed_2eproto_getter, &descriptor_table_ember_2fv1_2fembed_2eproto_once,
+      file_level_metadata_ember_2fv1_2fembed_2eproto[21]);
 }
 
 // @@protoc_insertion_point(namespace_scope)
@@ -4537,6 +8024,14 @@ Arena::CreateMaybeMessage< ::ember::v1::TokenIds >(Arena* arena) {
 template<> PROTOBUF_NOINLINE ::ember::v1::EmbedInput*
 Arena::CreateMaybeMessage< ::ember::v1::EmbedInput >(Arena* arena) {
   return Arena::CreateMessageInternal< ::ember::v1::EmbedInput >(arena);
+}
+template<> PROTOBUF_NOINLINE ::ember::v1::QuantizationRanges*
+Arena::CreateMaybeMessage< ::ember::v1::QuantizationRanges >(Arena* arena) {
+  return Arena::CreateMessageInternal< ::ember::v1::QuantizationRanges >(arena);
+}
+template<> PROTOBUF_NOINLINE ::ember::v1::QuantizedMatrix*
+Arena::CreateMaybeMessage< ::ember::v1::QuantizedMatrix >(Arena* arena) {
+  return Arena::CreateMessageInternal< ::ember::v1::QuantizedMatrix >(arena);
 }
 template<> PROTOBUF_NOINLINE ::ember::v1::FloatMatrix*
 Arena::CreateMaybeMessage< ::ember::v1::FloatMatrix >(Arena* arena) {
@@ -4581,6 +8076,34 @@ Arena::CreateMaybeMessage< ::ember::v1::SimilarityRequest >(Arena* arena) {
 template<> PROTOBUF_NOINLINE ::ember::v1::SimilarityResponse*
 Arena::CreateMaybeMessage< ::ember::v1::SimilarityResponse >(Arena* arena) {
   return Arena::CreateMessageInternal< ::ember::v1::SimilarityResponse >(arena);
+}
+template<> PROTOBUF_NOINLINE ::ember::v1::EmbedTokensRequest*
+Arena::CreateMaybeMessage< ::ember::v1::EmbedTokensRequest >(Arena* arena) {
+  return Arena::CreateMessageInternal< ::ember::v1::EmbedTokensRequest >(arena);
+}
+template<> PROTOBUF_NOINLINE ::ember::v1::TokenEmbeddings*
+Arena::CreateMaybeMessage< ::ember::v1::TokenEmbeddings >(Arena* arena) {
+  return Arena::CreateMessageInternal< ::ember::v1::TokenEmbeddings >(arena);
+}
+template<> PROTOBUF_NOINLINE ::ember::v1::EmbedTokensResponse*
+Arena::CreateMaybeMessage< ::ember::v1::EmbedTokensResponse >(Arena* arena) {
+  return Arena::CreateMessageInternal< ::ember::v1::EmbedTokensResponse >(arena);
+}
+template<> PROTOBUF_NOINLINE ::ember::v1::EncodeRequest*
+Arena::CreateMaybeMessage< ::ember::v1::EncodeRequest >(Arena* arena) {
+  return Arena::CreateMessageInternal< ::ember::v1::EncodeRequest >(arena);
+}
+template<> PROTOBUF_NOINLINE ::ember::v1::Chunking*
+Arena::CreateMaybeMessage< ::ember::v1::Chunking >(Arena* arena) {
+  return Arena::CreateMessageInternal< ::ember::v1::Chunking >(arena);
+}
+template<> PROTOBUF_NOINLINE ::ember::v1::ChunkSpan*
+Arena::CreateMaybeMessage< ::ember::v1::ChunkSpan >(Arena* arena) {
+  return Arena::CreateMessageInternal< ::ember::v1::ChunkSpan >(arena);
+}
+template<> PROTOBUF_NOINLINE ::ember::v1::EncodeResponse*
+Arena::CreateMaybeMessage< ::ember::v1::EncodeResponse >(Arena* arena) {
+  return Arena::CreateMessageInternal< ::ember::v1::EncodeResponse >(arena);
 }
 PROTOBUF_NAMESPACE_CLOSE
 

@@ -48,6 +48,12 @@ struct TableStruct_ember_2fv1_2fembed_2eproto {
 extern const ::PROTOBUF_NAMESPACE_ID::internal::DescriptorTable descriptor_table_ember_2fv1_2fembed_2eproto;
 namespace ember {
 namespace v1 {
+class ChunkSpan;
+struct ChunkSpanDefaultTypeInternal;
+extern ChunkSpanDefaultTypeInternal _ChunkSpan_default_instance_;
+class Chunking;
+struct ChunkingDefaultTypeInternal;
+extern ChunkingDefaultTypeInternal _Chunking_default_instance_;
 class EmbedInput;
 struct EmbedInputDefaultTypeInternal;
 extern EmbedInputDefaultTypeInternal _EmbedInput_default_instance_;
@@ -69,12 +75,30 @@ extern EmbedStreamRequestDefaultTypeInternal _EmbedStreamRequest_default_instanc
 class EmbedStreamResponse;
 struct EmbedStreamResponseDefaultTypeInternal;
 extern EmbedStreamResponseDefaultTypeInternal _EmbedStreamResponse_default_instance_;
+class EmbedTokensRequest;
+struct EmbedTokensRequestDefaultTypeInternal;
+extern EmbedTokensRequestDefaultTypeInternal _EmbedTokensRequest_default_instance_;
+class EmbedTokensResponse;
+struct EmbedTokensResponseDefaultTypeInternal;
+extern EmbedTokensResponseDefaultTypeInternal _EmbedTokensResponse_default_instance_;
 class Embedding;
 struct EmbeddingDefaultTypeInternal;
 extern EmbeddingDefaultTypeInternal _Embedding_default_instance_;
+class EncodeRequest;
+struct EncodeRequestDefaultTypeInternal;
+extern EncodeRequestDefaultTypeInternal _EncodeRequest_default_instance_;
+class EncodeResponse;
+struct EncodeResponseDefaultTypeInternal;
+extern EncodeResponseDefaultTypeInternal _EncodeResponse_default_instance_;
 class FloatMatrix;
 struct FloatMatrixDefaultTypeInternal;
 extern FloatMatrixDefaultTypeInternal _FloatMatrix_default_instance_;
+class QuantizationRanges;
+struct QuantizationRangesDefaultTypeInternal;
+extern QuantizationRangesDefaultTypeInternal _QuantizationRanges_default_instance_;
+class QuantizedMatrix;
+struct QuantizedMatrixDefaultTypeInternal;
+extern QuantizedMatrixDefaultTypeInternal _QuantizedMatrix_default_instance_;
 class SimilarityRequest;
 struct SimilarityRequestDefaultTypeInternal;
 extern SimilarityRequestDefaultTypeInternal _SimilarityRequest_default_instance_;
@@ -84,12 +108,17 @@ extern SimilarityResponseDefaultTypeInternal _SimilarityResponse_default_instanc
 class SparseEmbedding;
 struct SparseEmbeddingDefaultTypeInternal;
 extern SparseEmbeddingDefaultTypeInternal _SparseEmbedding_default_instance_;
+class TokenEmbeddings;
+struct TokenEmbeddingsDefaultTypeInternal;
+extern TokenEmbeddingsDefaultTypeInternal _TokenEmbeddings_default_instance_;
 class TokenIds;
 struct TokenIdsDefaultTypeInternal;
 extern TokenIdsDefaultTypeInternal _TokenIds_default_instance_;
 }  // namespace v1
 }  // namespace ember
 PROTOBUF_NAMESPACE_OPEN
+template<> ::ember::v1::ChunkSpan* Arena::CreateMaybeMessage<::ember::v1::ChunkSpan>(Arena*);
+template<> ::ember::v1::Chunking* Arena::CreateMaybeMessage<::ember::v1::Chunking>(Arena*);
 template<> ::ember::v1::EmbedInput* Arena::CreateMaybeMessage<::ember::v1::EmbedInput>(Arena*);
 template<> ::ember::v1::EmbedRequest* Arena::CreateMaybeMessage<::ember::v1::EmbedRequest>(Arena*);
 template<> ::ember::v1::EmbedResponse* Arena::CreateMaybeMessage<::ember::v1::EmbedResponse>(Arena*);
@@ -97,11 +126,18 @@ template<> ::ember::v1::EmbedSparseRequest* Arena::CreateMaybeMessage<::ember::v
 template<> ::ember::v1::EmbedSparseResponse* Arena::CreateMaybeMessage<::ember::v1::EmbedSparseResponse>(Arena*);
 template<> ::ember::v1::EmbedStreamRequest* Arena::CreateMaybeMessage<::ember::v1::EmbedStreamRequest>(Arena*);
 template<> ::ember::v1::EmbedStreamResponse* Arena::CreateMaybeMessage<::ember::v1::EmbedStreamResponse>(Arena*);
+template<> ::ember::v1::EmbedTokensRequest* Arena::CreateMaybeMessage<::ember::v1::EmbedTokensRequest>(Arena*);
+template<> ::ember::v1::EmbedTokensResponse* Arena::CreateMaybeMessage<::ember::v1::EmbedTokensResponse>(Arena*);
 template<> ::ember::v1::Embedding* Arena::CreateMaybeMessage<::ember::v1::Embedding>(Arena*);
+template<> ::ember::v1::EncodeRequest* Arena::CreateMaybeMessage<::ember::v1::EncodeRequest>(Arena*);
+template<> ::ember::v1::EncodeResponse* Arena::CreateMaybeMessage<::ember::v1::EncodeResponse>(Arena*);
 template<> ::ember::v1::FloatMatrix* Arena::CreateMaybeMessage<::ember::v1::FloatMatrix>(Arena*);
+template<> ::ember::v1::QuantizationRanges* Arena::CreateMaybeMessage<::ember::v1::QuantizationRanges>(Arena*);
+template<> ::ember::v1::QuantizedMatrix* Arena::CreateMaybeMessage<::ember::v1::QuantizedMatrix>(Arena*);
 template<> ::ember::v1::SimilarityRequest* Arena::CreateMaybeMessage<::ember::v1::SimilarityRequest>(Arena*);
 template<> ::ember::v1::SimilarityResponse* Arena::CreateMaybeMessage<::ember::v1::SimilarityResponse>(Arena*);
 template<> ::ember::v1::SparseEmbedding* Arena::CreateMaybeMessage<::ember::v1::SparseEmbedding>(Arena*);
+template<> ::ember::v1::TokenEmbeddings* Arena::CreateMaybeMessage<::ember::v1::TokenEmbeddings>(Arena*);
 template<> ::ember::v1::TokenIds* Arena::CreateMaybeMessage<::ember::v1::TokenIds>(Arena*);
 PROTOBUF_NAMESPACE_CLOSE
 namespace ember {
@@ -133,6 +169,62 @@ inline bool EmbeddingFormat_Parse(
     ::PROTOBUF_NAMESPACE_ID::ConstStringParam name, EmbeddingFormat* value) {
   return ::PROTOBUF_NAMESPACE_ID::internal::ParseNamedEnum<EmbeddingFormat>(
     EmbeddingFormat_descriptor(), name, value);
+}
+enum EmbeddingPrecision : int {
+  EMBEDDING_PRECISION_UNSPECIFIED = 0,
+  EMBEDDING_PRECISION_FLOAT32 = 1,
+  EMBEDDING_PRECISION_INT8 = 2,
+  EMBEDDING_PRECISION_UINT8 = 3,
+  EMBEDDING_PRECISION_BINARY = 4,
+  EMBEDDING_PRECISION_UBINARY = 5,
+  EmbeddingPrecision_INT_MIN_SENTINEL_DO_NOT_USE_ = std::numeric_limits<int32_t>::min(),
+  EmbeddingPrecision_INT_MAX_SENTINEL_DO_NOT_USE_ = std::numeric_limits<int32_t>::max()
+};
+bool EmbeddingPrecision_IsValid(int value);
+constexpr EmbeddingPrecision EmbeddingPrecision_MIN = EMBEDDING_PRECISION_UNSPECIFIED;
+constexpr EmbeddingPrecision EmbeddingPrecision_MAX = EMBEDDING_PRECISION_UBINARY;
+constexpr int EmbeddingPrecision_ARRAYSIZE = EmbeddingPrecision_MAX + 1;
+
+const ::PROTOBUF_NAMESPACE_ID::EnumDescriptor* EmbeddingPrecision_descriptor();
+template<typename T>
+inline const std::string& EmbeddingPrecision_Name(T enum_t_value) {
+  static_assert(::std::is_same<T, EmbeddingPrecision>::value ||
+    ::std::is_integral<T>::value,
+    "Incorrect type passed to function EmbeddingPrecision_Name.");
+  return ::PROTOBUF_NAMESPACE_ID::internal::NameOfEnum(
+    EmbeddingPrecision_descriptor(), enum_t_value);
+}
+inline bool EmbeddingPrecision_Parse(
+    ::PROTOBUF_NAMESPACE_ID::ConstStringParam name, EmbeddingPrecision* value) {
+  return ::PROTOBUF_NAMESPACE_ID::internal::ParseNamedEnum<EmbeddingPrecision>(
+    EmbeddingPrecision_descriptor(), name, value);
+}
+enum EmbeddingOutput : int {
+  EMBEDDING_OUTPUT_UNSPECIFIED = 0,
+  EMBEDDING_OUTPUT_DENSE = 1,
+  EMBEDDING_OUTPUT_SPARSE = 2,
+  EMBEDDING_OUTPUT_MULTI_VECTOR = 3,
+  EmbeddingOutput_INT_MIN_SENTINEL_DO_NOT_USE_ = std::numeric_limits<int32_t>::min(),
+  EmbeddingOutput_INT_MAX_SENTINEL_DO_NOT_USE_ = std::numeric_limits<int32_t>::max()
+};
+bool EmbeddingOutput_IsValid(int value);
+constexpr EmbeddingOutput EmbeddingOutput_MIN = EMBEDDING_OUTPUT_UNSPECIFIED;
+constexpr EmbeddingOutput EmbeddingOutput_MAX = EMBEDDING_OUTPUT_MULTI_VECTOR;
+constexpr int EmbeddingOutput_ARRAYSIZE = EmbeddingOutput_MAX + 1;
+
+const ::PROTOBUF_NAMESPACE_ID::EnumDescriptor* EmbeddingOutput_descriptor();
+template<typename T>
+inline const std::string& EmbeddingOutput_Name(T enum_t_value) {
+  static_assert(::std::is_same<T, EmbeddingOutput>::value ||
+    ::std::is_integral<T>::value,
+    "Incorrect type passed to function EmbeddingOutput_Name.");
+  return ::PROTOBUF_NAMESPACE_ID::internal::NameOfEnum(
+    EmbeddingOutput_descriptor(), enum_t_value);
+}
+inline bool EmbeddingOutput_Parse(
+    ::PROTOBUF_NAMESPACE_ID::ConstStringParam name, EmbeddingOutput* value) {
+  return ::PROTOBUF_NAMESPACE_ID::internal::ParseNamedEnum<EmbeddingOutput>(
+    EmbeddingOutput_descriptor(), name, value);
 }
 // ===================================================================
 
@@ -494,6 +586,408 @@ class EmbedInput final :
 };
 // -------------------------------------------------------------------
 
+class QuantizationRanges final :
+    public ::PROTOBUF_NAMESPACE_ID::Message /* @@protoc_insertion_point(class_definition:ember.v1.QuantizationRanges) */ {
+ public:
+  inline QuantizationRanges() : QuantizationRanges(nullptr) {}
+  ~QuantizationRanges() override;
+  explicit PROTOBUF_CONSTEXPR QuantizationRanges(::PROTOBUF_NAMESPACE_ID::internal::ConstantInitialized);
+
+  QuantizationRanges(const QuantizationRanges& from);
+  QuantizationRanges(QuantizationRanges&& from) noexcept
+    : QuantizationRanges() {
+    *this = ::std::move(from);
+  }
+
+  inline QuantizationRanges& operator=(const QuantizationRanges& from) {
+    CopyFrom(from);
+    return *this;
+  }
+  inline QuantizationRanges& operator=(QuantizationRanges&& from) noexcept {
+    if (this == &from) return *this;
+    if (GetOwningArena() == from.GetOwningArena()
+  #ifdef PROTOBUF_FORCE_COPY_IN_MOVE
+        && GetOwningArena() != nullptr
+  #endif  // !PROTOBUF_FORCE_COPY_IN_MOVE
+    ) {
+      InternalSwap(&from);
+    } else {
+      CopyFrom(from);
+    }
+    return *this;
+  }
+
+  static const ::PROTOBUF_NAMESPACE_ID::Descriptor* descriptor() {
+    return GetDescriptor();
+  }
+  static const ::PROTOBUF_NAMESPACE_ID::Descriptor* GetDescriptor() {
+    return default_instance().GetMetadata().descriptor;
+  }
+  static const ::PROTOBUF_NAMESPACE_ID::Reflection* GetReflection() {
+    return default_instance().GetMetadata().reflection;
+  }
+  static const QuantizationRanges& default_instance() {
+    return *internal_default_instance();
+  }
+  static inline const QuantizationRanges* internal_default_instance() {
+    return reinterpret_cast<const QuantizationRanges*>(
+               &_QuantizationRanges_default_instance_);
+  }
+  static constexpr int kIndexInFileMessages =
+    2;
+
+  friend void swap(QuantizationRanges& a, QuantizationRanges& b) {
+    a.Swap(&b);
+  }
+  inline void Swap(QuantizationRanges* other) {
+    if (other == this) return;
+  #ifdef PROTOBUF_FORCE_COPY_IN_SWAP
+    if (GetOwningArena() != nullptr &&
+        GetOwningArena() == other->GetOwningArena()) {
+   #else  // PROTOBUF_FORCE_COPY_IN_SWAP
+    if (GetOwningArena() == other->GetOwningArena()) {
+  #endif  // !PROTOBUF_FORCE_COPY_IN_SWAP
+      InternalSwap(other);
+    } else {
+      ::PROTOBUF_NAMESPACE_ID::internal::GenericSwap(this, other);
+    }
+  }
+  void UnsafeArenaSwap(QuantizationRanges* other) {
+    if (other == this) return;
+    GOOGLE_DCHECK(GetOwningArena() == other->GetOwningArena());
+    InternalSwap(other);
+  }
+
+  // implements Message ----------------------------------------------
+
+  QuantizationRanges* New(::PROTOBUF_NAMESPACE_ID::Arena* arena = nullptr) const final {
+    return CreateMaybeMessage<QuantizationRanges>(arena);
+  }
+  using ::PROTOBUF_NAMESPACE_ID::Message::CopyFrom;
+  void CopyFrom(const QuantizationRanges& from);
+  using ::PROTOBUF_NAMESPACE_ID::Message::MergeFrom;
+  void MergeFrom( const QuantizationRanges& from) {
+    QuantizationRanges::MergeImpl(*this, from);
+  }
+  private:
+  static void MergeImpl(::PROTOBUF_NAMESPACE_ID::Message& to_msg, const ::PROTOBUF_NAMESPACE_ID::Message& from_msg);
+  public:
+  PROTOBUF_ATTRIBUTE_REINITIALIZES void Clear() final;
+  bool IsInitialized() const final;
+
+  size_t ByteSizeLong() const final;
+  const char* _InternalParse(const char* ptr, ::PROTOBUF_NAMESPACE_ID::internal::ParseContext* ctx) final;
+  uint8_t* _InternalSerialize(
+      uint8_t* target, ::PROTOBUF_NAMESPACE_ID::io::EpsCopyOutputStream* stream) const final;
+  int GetCachedSize() const final { return _impl_._cached_size_.Get(); }
+
+  private:
+  void SharedCtor(::PROTOBUF_NAMESPACE_ID::Arena* arena, bool is_message_owned);
+  void SharedDtor();
+  void SetCachedSize(int size) const final;
+  void InternalSwap(QuantizationRanges* other);
+
+  private:
+  friend class ::PROTOBUF_NAMESPACE_ID::internal::AnyMetadata;
+  static ::PROTOBUF_NAMESPACE_ID::StringPiece FullMessageName() {
+    return "ember.v1.QuantizationRanges";
+  }
+  protected:
+  explicit QuantizationRanges(::PROTOBUF_NAMESPACE_ID::Arena* arena,
+                       bool is_message_owned = false);
+  public:
+
+  static const ClassData _class_data_;
+  const ::PROTOBUF_NAMESPACE_ID::Message::ClassData*GetClassData() const final;
+
+  ::PROTOBUF_NAMESPACE_ID::Metadata GetMetadata() const final;
+
+  // nested types ----------------------------------------------------
+
+  // accessors -------------------------------------------------------
+
+  enum : int {
+    kMinFieldNumber = 1,
+    kMaxFieldNumber = 2,
+  };
+  // repeated float min = 1 [json_name = "min"];
+  int min_size() const;
+  private:
+  int _internal_min_size() const;
+  public:
+  void clear_min();
+  private:
+  float _internal_min(int index) const;
+  const ::PROTOBUF_NAMESPACE_ID::RepeatedField< float >&
+      _internal_min() const;
+  void _internal_add_min(float value);
+  ::PROTOBUF_NAMESPACE_ID::RepeatedField< float >*
+      _internal_mutable_min();
+  public:
+  float min(int index) const;
+  void set_min(int index, float value);
+  void add_min(float value);
+  const ::PROTOBUF_NAMESPACE_ID::RepeatedField< float >&
+      min() const;
+  ::PROTOBUF_NAMESPACE_ID::RepeatedField< float >*
+      mutable_min();
+
+  // repeated float max = 2 [json_name = "max"];
+  int max_size() const;
+  private:
+  int _internal_max_size() const;
+  public:
+  void clear_max();
+  private:
+  float _internal_max(int index) const;
+  const ::PROTOBUF_NAMESPACE_ID::RepeatedField< float >&
+      _internal_max() const;
+  void _internal_add_max(float value);
+  ::PROTOBUF_NAMESPACE_ID::RepeatedField< float >*
+      _internal_mutable_max();
+  public:
+  float max(int index) const;
+  void set_max(int index, float value);
+  void add_max(float value);
+  const ::PROTOBUF_NAMESPACE_ID::RepeatedField< float >&
+      max() const;
+  ::PROTOBUF_NAMESPACE_ID::RepeatedField< float >*
+      mutable_max();
+
+  // @@protoc_insertion_point(class_scope:ember.v1.QuantizationRanges)
+ private:
+  class _Internal;
+
+  template <typename T> friend class ::PROTOBUF_NAMESPACE_ID::Arena::InternalHelper;
+  typedef void InternalArenaConstructable_;
+  typedef void DestructorSkippable_;
+  struct Impl_ {
+    ::PROTOBUF_NAMESPACE_ID::RepeatedField< float > min_;
+    ::PROTOBUF_NAMESPACE_ID::RepeatedField< float > max_;
+    mutable ::PROTOBUF_NAMESPACE_ID::internal::CachedSize _cached_size_;
+  };
+  union { Impl_ _impl_; };
+  friend struct ::TableStruct_ember_2fv1_2fembed_2eproto;
+};
+// -------------------------------------------------------------------
+
+class QuantizedMatrix final :
+    public ::PROTOBUF_NAMESPACE_ID::Message /* @@protoc_insertion_point(class_definition:ember.v1.QuantizedMatrix) */ {
+ public:
+  inline QuantizedMatrix() : QuantizedMatrix(nullptr) {}
+  ~QuantizedMatrix() override;
+  explicit PROTOBUF_CONSTEXPR QuantizedMatrix(::PROTOBUF_NAMESPACE_ID::internal::ConstantInitialized);
+
+  QuantizedMatrix(const QuantizedMatrix& from);
+  QuantizedMatrix(QuantizedMatrix&& from) noexcept
+    : QuantizedMatrix() {
+    *this = ::std::move(from);
+  }
+
+  inline QuantizedMatrix& operator=(const QuantizedMatrix& from) {
+    CopyFrom(from);
+    return *this;
+  }
+  inline QuantizedMatrix& operator=(QuantizedMatrix&& from) noexcept {
+    if (this == &from) return *this;
+    if (GetOwningArena() == from.GetOwningArena()
+  #ifdef PROTOBUF_FORCE_COPY_IN_MOVE
+        && GetOwningArena() != nullptr
+  #endif  // !PROTOBUF_FORCE_COPY_IN_MOVE
+    ) {
+      InternalSwap(&from);
+    } else {
+      CopyFrom(from);
+    }
+    return *this;
+  }
+
+  static const ::PROTOBUF_NAMESPACE_ID::Descriptor* descriptor() {
+    return GetDescriptor();
+  }
+  static const ::PROTOBUF_NAMESPACE_ID::Descriptor* GetDescriptor() {
+    return default_instance().GetMetadata().descriptor;
+  }
+  static const ::PROTOBUF_NAMESPACE_ID::Reflection* GetReflection() {
+    return default_instance().GetMetadata().reflection;
+  }
+  static const QuantizedMatrix& default_instance() {
+    return *internal_default_instance();
+  }
+  static inline const QuantizedMatrix* internal_default_instance() {
+    return reinterpret_cast<const QuantizedMatrix*>(
+               &_QuantizedMatrix_default_instance_);
+  }
+  static constexpr int kIndexInFileMessages =
+    3;
+
+  friend void swap(QuantizedMatrix& a, QuantizedMatrix& b) {
+    a.Swap(&b);
+  }
+  inline void Swap(QuantizedMatrix* other) {
+    if (other == this) return;
+  #ifdef PROTOBUF_FORCE_COPY_IN_SWAP
+    if (GetOwningArena() != nullptr &&
+        GetOwningArena() == other->GetOwningArena()) {
+   #else  // PROTOBUF_FORCE_COPY_IN_SWAP
+    if (GetOwningArena() == other->GetOwningArena()) {
+  #endif  // !PROTOBUF_FORCE_COPY_IN_SWAP
+      InternalSwap(other);
+    } else {
+      ::PROTOBUF_NAMESPACE_ID::internal::GenericSwap(this, other);
+    }
+  }
+  void UnsafeArenaSwap(QuantizedMatrix* other) {
+    if (other == this) return;
+    GOOGLE_DCHECK(GetOwningArena() == other->GetOwningArena());
+    InternalSwap(other);
+  }
+
+  // implements Message ----------------------------------------------
+
+  QuantizedMatrix* New(::PROTOBUF_NAMESPACE_ID::Arena* arena = nullptr) const final {
+    return CreateMaybeMessage<QuantizedMatrix>(arena);
+  }
+  using ::PROTOBUF_NAMESPACE_ID::Message::CopyFrom;
+  void CopyFrom(const QuantizedMatrix& from);
+  using ::PROTOBUF_NAMESPACE_ID::Message::MergeFrom;
+  void MergeFrom( const QuantizedMatrix& from) {
+    QuantizedMatrix::MergeImpl(*this, from);
+  }
+  private:
+  static void MergeImpl(::PROTOBUF_NAMESPACE_ID::Message& to_msg, const ::PROTOBUF_NAMESPACE_ID::Message& from_msg);
+  public:
+  PROTOBUF_ATTRIBUTE_REINITIALIZES void Clear() final;
+  bool IsInitialized() const final;
+
+  size_t ByteSizeLong() const final;
+  const char* _InternalParse(const char* ptr, ::PROTOBUF_NAMESPACE_ID::internal::ParseContext* ctx) final;
+  uint8_t* _InternalSerialize(
+      uint8_t* target, ::PROTOBUF_NAMESPACE_ID::io::EpsCopyOutputStream* stream) const final;
+  int GetCachedSize() const final { return _impl_._cached_size_.Get(); }
+
+  private:
+  void SharedCtor(::PROTOBUF_NAMESPACE_ID::Arena* arena, bool is_message_owned);
+  void SharedDtor();
+  void SetCachedSize(int size) const final;
+  void InternalSwap(QuantizedMatrix* other);
+
+  private:
+  friend class ::PROTOBUF_NAMESPACE_ID::internal::AnyMetadata;
+  static ::PROTOBUF_NAMESPACE_ID::StringPiece FullMessageName() {
+    return "ember.v1.QuantizedMatrix";
+  }
+  protected:
+  explicit QuantizedMatrix(::PROTOBUF_NAMESPACE_ID::Arena* arena,
+                       bool is_message_owned = false);
+  public:
+
+  static const ClassData _class_data_;
+  const ::PROTOBUF_NAMESPACE_ID::Message::ClassData*GetClassData() const final;
+
+  ::PROTOBUF_NAMESPACE_ID::Metadata GetMetadata() const final;
+
+  // nested types ----------------------------------------------------
+
+  // accessors -------------------------------------------------------
+
+  enum : int {
+    kDataFieldNumber = 4,
+    kRangesFieldNumber = 6,
+    kPrecisionFieldNumber = 1,
+    kRowsFieldNumber = 2,
+    kColsFieldNumber = 3,
+    kDimensionsFieldNumber = 5,
+  };
+  // bytes data = 4 [json_name = "data"];
+  void clear_data();
+  const std::string& data() const;
+  template <typename ArgT0 = const std::string&, typename... ArgT>
+  void set_data(ArgT0&& arg0, ArgT... args);
+  std::string* mutable_data();
+  PROTOBUF_NODISCARD std::string* release_data();
+  void set_allocated_data(std::string* data);
+  private:
+  const std::string& _internal_data() const;
+  inline PROTOBUF_ALWAYS_INLINE void _internal_set_data(const std::string& value);
+  std::string* _internal_mutable_data();
+  public:
+
+  // .ember.v1.QuantizationRanges ranges = 6 [json_name = "ranges"];
+  bool has_ranges() const;
+  private:
+  bool _internal_has_ranges() const;
+  public:
+  void clear_ranges();
+  const ::ember::v1::QuantizationRanges& ranges() const;
+  PROTOBUF_NODISCARD ::ember::v1::QuantizationRanges* release_ranges();
+  ::ember::v1::QuantizationRanges* mutable_ranges();
+  void set_allocated_ranges(::ember::v1::QuantizationRanges* ranges);
+  private:
+  const ::ember::v1::QuantizationRanges& _internal_ranges() const;
+  ::ember::v1::QuantizationRanges* _internal_mutable_ranges();
+  public:
+  void unsafe_arena_set_allocated_ranges(
+      ::ember::v1::QuantizationRanges* ranges);
+  ::ember::v1::QuantizationRanges* unsafe_arena_release_ranges();
+
+  // .ember.v1.EmbeddingPrecision precision = 1 [json_name = "precision"];
+  void clear_precision();
+  ::ember::v1::EmbeddingPrecision precision() const;
+  void set_precision(::ember::v1::EmbeddingPrecision value);
+  private:
+  ::ember::v1::EmbeddingPrecision _internal_precision() const;
+  void _internal_set_precision(::ember::v1::EmbeddingPrecision value);
+  public:
+
+  // uint32 rows = 2 [json_name = "rows"];
+  void clear_rows();
+  uint32_t rows() const;
+  void set_rows(uint32_t value);
+  private:
+  uint32_t _internal_rows() const;
+  void _internal_set_rows(uint32_t value);
+  public:
+
+  // uint32 cols = 3 [json_name = "cols"];
+  void clear_cols();
+  uint32_t cols() const;
+  void set_cols(uint32_t value);
+  private:
+  uint32_t _internal_cols() const;
+  void _internal_set_cols(uint32_t value);
+  public:
+
+  // uint32 dimensions = 5 [json_name = "dimensions"];
+  void clear_dimensions();
+  uint32_t dimensions() const;
+  void set_dimensions(uint32_t value);
+  private:
+  uint32_t _internal_dimensions() const;
+  void _internal_set_dimensions(uint32_t value);
+  public:
+
+  // @@protoc_insertion_point(class_scope:ember.v1.QuantizedMatrix)
+ private:
+  class _Internal;
+
+  template <typename T> friend class ::PROTOBUF_NAMESPACE_ID::Arena::InternalHelper;
+  typedef void InternalArenaConstructable_;
+  typedef void DestructorSkippable_;
+  struct Impl_ {
+    ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr data_;
+    ::ember::v1::QuantizationRanges* ranges_;
+    int precision_;
+    uint32_t rows_;
+    uint32_t cols_;
+    uint32_t dimensions_;
+    mutable ::PROTOBUF_NAMESPACE_ID::internal::CachedSize _cached_size_;
+  };
+  union { Impl_ _impl_; };
+  friend struct ::TableStruct_ember_2fv1_2fembed_2eproto;
+};
+// -------------------------------------------------------------------
+
 class FloatMatrix final :
     public ::PROTOBUF_NAMESPACE_ID::Message /* @@protoc_insertion_point(class_definition:ember.v1.FloatMatrix) */ {
  public:
@@ -542,7 +1036,7 @@ class FloatMatrix final :
                &_FloatMatrix_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    2;
+    4;
 
   friend void swap(FloatMatrix& a, FloatMatrix& b) {
     a.Swap(&b);
@@ -717,7 +1211,7 @@ class EmbedRequest final :
                &_EmbedRequest_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    3;
+    5;
 
   friend void swap(EmbedRequest& a, EmbedRequest& b) {
     a.Swap(&b);
@@ -794,9 +1288,11 @@ class EmbedRequest final :
     kPromptNameFieldNumber = 5,
     kModelFieldNumber = 7,
     kTruncationFieldNumber = 4,
+    kRangesFieldNumber = 9,
     kNormalizeFieldNumber = 2,
     kDimensionsFieldNumber = 3,
     kFormatFieldNumber = 6,
+    kPrecisionFieldNumber = 8,
   };
   // repeated .ember.v1.EmbedInput inputs = 1 [json_name = "inputs"];
   int inputs_size() const;
@@ -862,6 +1358,24 @@ class EmbedRequest final :
       ::ember::v1::Truncation* truncation);
   ::ember::v1::Truncation* unsafe_arena_release_truncation();
 
+  // .ember.v1.QuantizationRanges ranges = 9 [json_name = "ranges"];
+  bool has_ranges() const;
+  private:
+  bool _internal_has_ranges() const;
+  public:
+  void clear_ranges();
+  const ::ember::v1::QuantizationRanges& ranges() const;
+  PROTOBUF_NODISCARD ::ember::v1::QuantizationRanges* release_ranges();
+  ::ember::v1::QuantizationRanges* mutable_ranges();
+  void set_allocated_ranges(::ember::v1::QuantizationRanges* ranges);
+  private:
+  const ::ember::v1::QuantizationRanges& _internal_ranges() const;
+  ::ember::v1::QuantizationRanges* _internal_mutable_ranges();
+  public:
+  void unsafe_arena_set_allocated_ranges(
+      ::ember::v1::QuantizationRanges* ranges);
+  ::ember::v1::QuantizationRanges* unsafe_arena_release_ranges();
+
   // optional bool normalize = 2 [json_name = "normalize"];
   bool has_normalize() const;
   private:
@@ -897,6 +1411,15 @@ class EmbedRequest final :
   void _internal_set_format(::ember::v1::EmbeddingFormat value);
   public:
 
+  // .ember.v1.EmbeddingPrecision precision = 8 [json_name = "precision"];
+  void clear_precision();
+  ::ember::v1::EmbeddingPrecision precision() const;
+  void set_precision(::ember::v1::EmbeddingPrecision value);
+  private:
+  ::ember::v1::EmbeddingPrecision _internal_precision() const;
+  void _internal_set_precision(::ember::v1::EmbeddingPrecision value);
+  public:
+
   // @@protoc_insertion_point(class_scope:ember.v1.EmbedRequest)
  private:
   class _Internal;
@@ -911,9 +1434,11 @@ class EmbedRequest final :
     ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr prompt_name_;
     ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr model_;
     ::ember::v1::Truncation* truncation_;
+    ::ember::v1::QuantizationRanges* ranges_;
     bool normalize_;
     int32_t dimensions_;
     int format_;
+    int precision_;
   };
   union { Impl_ _impl_; };
   friend struct ::TableStruct_ember_2fv1_2fembed_2eproto;
@@ -968,7 +1493,7 @@ class Embedding final :
                &_Embedding_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    4;
+    6;
 
   friend void swap(Embedding& a, Embedding& b) {
     a.Swap(&b);
@@ -1145,7 +1670,7 @@ class EmbedResponse final :
                &_EmbedResponse_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    5;
+    7;
 
   friend void swap(EmbedResponse& a, EmbedResponse& b) {
     a.Swap(&b);
@@ -1223,6 +1748,7 @@ class EmbedResponse final :
     kUsageFieldNumber = 2,
     kTimingFieldNumber = 3,
     kMatrixFieldNumber = 5,
+    kQuantizedFieldNumber = 6,
   };
   // repeated .ember.v1.Embedding embeddings = 1 [json_name = "embeddings"];
   int embeddings_size() const;
@@ -1310,6 +1836,24 @@ class EmbedResponse final :
       ::ember::v1::FloatMatrix* matrix);
   ::ember::v1::FloatMatrix* unsafe_arena_release_matrix();
 
+  // .ember.v1.QuantizedMatrix quantized = 6 [json_name = "quantized"];
+  bool has_quantized() const;
+  private:
+  bool _internal_has_quantized() const;
+  public:
+  void clear_quantized();
+  const ::ember::v1::QuantizedMatrix& quantized() const;
+  PROTOBUF_NODISCARD ::ember::v1::QuantizedMatrix* release_quantized();
+  ::ember::v1::QuantizedMatrix* mutable_quantized();
+  void set_allocated_quantized(::ember::v1::QuantizedMatrix* quantized);
+  private:
+  const ::ember::v1::QuantizedMatrix& _internal_quantized() const;
+  ::ember::v1::QuantizedMatrix* _internal_mutable_quantized();
+  public:
+  void unsafe_arena_set_allocated_quantized(
+      ::ember::v1::QuantizedMatrix* quantized);
+  ::ember::v1::QuantizedMatrix* unsafe_arena_release_quantized();
+
   // @@protoc_insertion_point(class_scope:ember.v1.EmbedResponse)
  private:
   class _Internal;
@@ -1323,6 +1867,7 @@ class EmbedResponse final :
     ::ember::v1::Usage* usage_;
     ::ember::v1::Timing* timing_;
     ::ember::v1::FloatMatrix* matrix_;
+    ::ember::v1::QuantizedMatrix* quantized_;
     mutable ::PROTOBUF_NAMESPACE_ID::internal::CachedSize _cached_size_;
   };
   union { Impl_ _impl_; };
@@ -1378,7 +1923,7 @@ class EmbedStreamRequest final :
                &_EmbedStreamRequest_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    6;
+    8;
 
   friend void swap(EmbedStreamRequest& a, EmbedStreamRequest& b) {
     a.Swap(&b);
@@ -1557,7 +2102,7 @@ class EmbedStreamResponse final :
                &_EmbedStreamResponse_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    7;
+    9;
 
   friend void swap(EmbedStreamResponse& a, EmbedStreamResponse& b) {
     a.Swap(&b);
@@ -1763,7 +2308,7 @@ class EmbedSparseRequest final :
                &_EmbedSparseRequest_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    8;
+    10;
 
   friend void swap(EmbedSparseRequest& a, EmbedSparseRequest& b) {
     a.Swap(&b);
@@ -1972,7 +2517,7 @@ class SparseEmbedding final :
                &_SparseEmbedding_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    9;
+    11;
 
   friend void swap(SparseEmbedding& a, SparseEmbedding& b) {
     a.Swap(&b);
@@ -2158,7 +2703,7 @@ class EmbedSparseResponse final :
                &_EmbedSparseResponse_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    10;
+    12;
 
   friend void swap(EmbedSparseResponse& a, EmbedSparseResponse& b) {
     a.Swap(&b);
@@ -2371,7 +2916,7 @@ class SimilarityRequest final :
                &_SimilarityRequest_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    11;
+    13;
 
   friend void swap(SimilarityRequest& a, SimilarityRequest& b) {
     a.Swap(&b);
@@ -2602,7 +3147,7 @@ class SimilarityResponse final :
                &_SimilarityResponse_default_instance_);
   }
   static constexpr int kIndexInFileMessages =
-    12;
+    14;
 
   friend void swap(SimilarityResponse& a, SimilarityResponse& b) {
     a.Swap(&b);
@@ -2762,6 +3307,1573 @@ class SimilarityResponse final :
   struct Impl_ {
     ::PROTOBUF_NAMESPACE_ID::RepeatedField< float > scores_;
     ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr model_;
+    ::ember::v1::Usage* usage_;
+    ::ember::v1::Timing* timing_;
+    mutable ::PROTOBUF_NAMESPACE_ID::internal::CachedSize _cached_size_;
+  };
+  union { Impl_ _impl_; };
+  friend struct ::TableStruct_ember_2fv1_2fembed_2eproto;
+};
+// -------------------------------------------------------------------
+
+class EmbedTokensRequest final :
+    public ::PROTOBUF_NAMESPACE_ID::Message /* @@protoc_insertion_point(class_definition:ember.v1.EmbedTokensRequest) */ {
+ public:
+  inline EmbedTokensRequest() : EmbedTokensRequest(nullptr) {}
+  ~EmbedTokensRequest() override;
+  explicit PROTOBUF_CONSTEXPR EmbedTokensRequest(::PROTOBUF_NAMESPACE_ID::internal::ConstantInitialized);
+
+  EmbedTokensRequest(const EmbedTokensRequest& from);
+  EmbedTokensRequest(EmbedTokensRequest&& from) noexcept
+    : EmbedTokensRequest() {
+    *this = ::std::move(from);
+  }
+
+  inline EmbedTokensRequest& operator=(const EmbedTokensRequest& from) {
+    CopyFrom(from);
+    return *this;
+  }
+  inline EmbedTokensRequest& operator=(EmbedTokensRequest&& from) noexcept {
+    if (this == &from) return *this;
+    if (GetOwningArena() == from.GetOwningArena()
+  #ifdef PROTOBUF_FORCE_COPY_IN_MOVE
+        && GetOwningArena() != nullptr
+  #endif  // !PROTOBUF_FORCE_COPY_IN_MOVE
+    ) {
+      InternalSwap(&from);
+    } else {
+      CopyFrom(from);
+    }
+    return *this;
+  }
+
+  static const ::PROTOBUF_NAMESPACE_ID::Descriptor* descriptor() {
+    return GetDescriptor();
+  }
+  static const ::PROTOBUF_NAMESPACE_ID::Descriptor* GetDescriptor() {
+    return default_instance().GetMetadata().descriptor;
+  }
+  static const ::PROTOBUF_NAMESPACE_ID::Reflection* GetReflection() {
+    return default_instance().GetMetadata().reflection;
+  }
+  static const EmbedTokensRequest& default_instance() {
+    return *internal_default_instance();
+  }
+  static inline const EmbedTokensRequest* internal_default_instance() {
+    return reinterpret_cast<const EmbedTokensRequest*>(
+               &_EmbedTokensRequest_default_instance_);
+  }
+  static constexpr int kIndexInFileMessages =
+    15;
+
+  friend void swap(EmbedTokensRequest& a, EmbedTokensRequest& b) {
+    a.Swap(&b);
+  }
+  inline void Swap(EmbedTokensRequest* other) {
+    if (other == this) return;
+  #ifdef PROTOBUF_FORCE_COPY_IN_SWAP
+    if (GetOwningArena() != nullptr &&
+        GetOwningArena() == other->GetOwningArena()) {
+   #else  // PROTOBUF_FORCE_COPY_IN_SWAP
+    if (GetOwningArena() == other->GetOwningArena()) {
+  #endif  // !PROTOBUF_FORCE_COPY_IN_SWAP
+      InternalSwap(other);
+    } else {
+      ::PROTOBUF_NAMESPACE_ID::internal::GenericSwap(this, other);
+    }
+  }
+  void UnsafeArenaSwap(EmbedTokensRequest* other) {
+    if (other == this) return;
+    GOOGLE_DCHECK(GetOwningArena() == other->GetOwningArena());
+    InternalSwap(other);
+  }
+
+  // implements Message ----------------------------------------------
+
+  EmbedTokensRequest* New(::PROTOBUF_NAMESPACE_ID::Arena* arena = nullptr) const final {
+    return CreateMaybeMessage<EmbedTokensRequest>(arena);
+  }
+  using ::PROTOBUF_NAMESPACE_ID::Message::CopyFrom;
+  void CopyFrom(const EmbedTokensRequest& from);
+  using ::PROTOBUF_NAMESPACE_ID::Message::MergeFrom;
+  void MergeFrom( const EmbedTokensRequest& from) {
+    EmbedTokensRequest::MergeImpl(*this, from);
+  }
+  private:
+  static void MergeImpl(::PROTOBUF_NAMESPACE_ID::Message& to_msg, const ::PROTOBUF_NAMESPACE_ID::Message& from_msg);
+  public:
+  PROTOBUF_ATTRIBUTE_REINITIALIZES void Clear() final;
+  bool IsInitialized() const final;
+
+  size_t ByteSizeLong() const final;
+  const char* _InternalParse(const char* ptr, ::PROTOBUF_NAMESPACE_ID::internal::ParseContext* ctx) final;
+  uint8_t* _InternalSerialize(
+      uint8_t* target, ::PROTOBUF_NAMESPACE_ID::io::EpsCopyOutputStream* stream) const final;
+  int GetCachedSize() const final { return _impl_._cached_size_.Get(); }
+
+  private:
+  void SharedCtor(::PROTOBUF_NAMESPACE_ID::Arena* arena, bool is_message_owned);
+  void SharedDtor();
+  void SetCachedSize(int size) const final;
+  void InternalSwap(EmbedTokensRequest* other);
+
+  private:
+  friend class ::PROTOBUF_NAMESPACE_ID::internal::AnyMetadata;
+  static ::PROTOBUF_NAMESPACE_ID::StringPiece FullMessageName() {
+    return "ember.v1.EmbedTokensRequest";
+  }
+  protected:
+  explicit EmbedTokensRequest(::PROTOBUF_NAMESPACE_ID::Arena* arena,
+                       bool is_message_owned = false);
+  public:
+
+  static const ClassData _class_data_;
+  const ::PROTOBUF_NAMESPACE_ID::Message::ClassData*GetClassData() const final;
+
+  ::PROTOBUF_NAMESPACE_ID::Metadata GetMetadata() const final;
+
+  // nested types ----------------------------------------------------
+
+  // accessors -------------------------------------------------------
+
+  enum : int {
+    kInputsFieldNumber = 1,
+    kPromptNameFieldNumber = 3,
+    kModelFieldNumber = 4,
+    kTruncationFieldNumber = 2,
+  };
+  // repeated .ember.v1.EmbedInput inputs = 1 [json_name = "inputs"];
+  int inputs_size() const;
+  private:
+  int _internal_inputs_size() const;
+  public:
+  void clear_inputs();
+  ::ember::v1::EmbedInput* mutable_inputs(int index);
+  ::PROTOBUF_NAMESPACE_ID::RepeatedPtrField< ::ember::v1::EmbedInput >*
+      mutable_inputs();
+  private:
+  const ::ember::v1::EmbedInput& _internal_inputs(int index) const;
+  ::ember::v1::EmbedInput* _internal_add_inputs();
+  public:
+  const ::ember::v1::EmbedInput& inputs(int index) const;
+  ::ember::v1::EmbedInput* add_inputs();
+  const ::PROTOBUF_NAMESPACE_ID::RepeatedPtrField< ::ember::v1::EmbedInput >&
+      inputs() const;
+
+  // string prompt_name = 3 [json_name = "promptName"];
+  void clear_prompt_name();
+  const std::string& prompt_name() const;
+  template <typename ArgT0 = const std::string&, typename... ArgT>
+  void set_prompt_name(ArgT0&& arg0, ArgT... args);
+  std::string* mutable_prompt_name();
+  PROTOBUF_NODISCARD std::string* release_prompt_name();
+  void set_allocated_prompt_name(std::string* prompt_name);
+  private:
+  const std::string& _internal_prompt_name() const;
+  inline PROTOBUF_ALWAYS_INLINE void _internal_set_prompt_name(const std::string& value);
+  std::string* _internal_mutable_prompt_name();
+  public:
+
+  // string model = 4 [json_name = "model"];
+  void clear_model();
+  const std::string& model() const;
+  template <typename ArgT0 = const std::string&, typename... ArgT>
+  void set_model(ArgT0&& arg0, ArgT... args);
+  std::string* mutable_model();
+  PROTOBUF_NODISCARD std::string* release_model();
+  void set_allocated_model(std::string* model);
+  private:
+  const std::string& _internal_model() const;
+  inline PROTOBUF_ALWAYS_INLINE void _internal_set_model(const std::string& value);
+  std::string* _internal_mutable_model();
+  public:
+
+  // .ember.v1.Truncation truncation = 2 [json_name = "truncation"];
+  bool has_truncation() const;
+  private:
+  bool _internal_has_truncation() const;
+  public:
+  void clear_truncation();
+  const ::ember::v1::Truncation& truncation() const;
+  PROTOBUF_NODISCARD ::ember::v1::Truncation* release_truncation();
+  ::ember::v1::Truncation* mutable_truncation();
+  void set_allocated_truncation(::ember::v1::Truncation* truncation);
+  private:
+  const ::ember::v1::Truncation& _internal_truncation() const;
+  ::ember::v1::Truncation* _internal_mutable_truncation();
+  public:
+  void unsafe_arena_set_allocated_truncation(
+      ::ember::v1::Truncation* truncation);
+  ::ember::v1::Truncation* unsafe_arena_release_truncation();
+
+  // @@protoc_insertion_point(class_scope:ember.v1.EmbedTokensRequest)
+ private:
+  class _Internal;
+
+  template <typename T> friend class ::PROTOBUF_NAMESPACE_ID::Arena::InternalHelper;
+  typedef void InternalArenaConstructable_;
+  typedef void DestructorSkippable_;
+  struct Impl_ {
+    ::PROTOBUF_NAMESPACE_ID::RepeatedPtrField< ::ember::v1::EmbedInput > inputs_;
+    ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr prompt_name_;
+    ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr model_;
+    ::ember::v1::Truncation* truncation_;
+    mutable ::PROTOBUF_NAMESPACE_ID::internal::CachedSize _cached_size_;
+  };
+  union { Impl_ _impl_; };
+  friend struct ::TableStruct_ember_2fv1_2fembed_2eproto;
+};
+// -------------------------------------------------------------------
+
+class TokenEmbeddings final :
+    public ::PROTOBUF_NAMESPACE_ID::Message /* @@protoc_insertion_point(class_definition:ember.v1.TokenEmbeddings) */ {
+ public:
+  inline TokenEmbeddings() : TokenEmbeddings(nullptr) {}
+  ~TokenEmbeddings() override;
+  explicit PROTOBUF_CONSTEXPR TokenEmbeddings(::PROTOBUF_NAMESPACE_ID::internal::ConstantInitialized);
+
+  TokenEmbeddings(const TokenEmbeddings& from);
+  TokenEmbeddings(TokenEmbeddings&& from) noexcept
+    : TokenEmbeddings() {
+    *this = ::std::move(from);
+  }
+
+  inline TokenEmbeddings& operator=(const TokenEmbeddings& from) {
+    CopyFrom(from);
+    return *this;
+  }
+  inline TokenEmbeddings& operator=(TokenEmbeddings&& from) noexcept {
+    if (this == &from) return *this;
+    if (GetOwningArena() == from.GetOwningArena()
+  #ifdef PROTOBUF_FORCE_COPY_IN_MOVE
+        && GetOwningArena() != nullptr
+  #endif  // !PROTOBUF_FORCE_COPY_IN_MOVE
+    ) {
+      InternalSwap(&from);
+    } else {
+      CopyFrom(from);
+    }
+    return *this;
+  }
+
+  static const ::PROTOBUF_NAMESPACE_ID::Descriptor* descriptor() {
+    return GetDescriptor();
+  }
+  static const ::PROTOBUF_NAMESPACE_ID::Descriptor* GetDescriptor() {
+    return default_instance().GetMetadata().descriptor;
+  }
+  static const ::PROTOBUF_NAMESPACE_ID::Reflection* GetReflection() {
+    return default_instance().GetMetadata().reflection;
+  }
+  static const TokenEmbeddings& default_instance() {
+    return *internal_default_instance();
+  }
+  static inline const TokenEmbeddings* internal_default_instance() {
+    return reinterpret_cast<const TokenEmbeddings*>(
+               &_TokenEmbeddings_default_instance_);
+  }
+  static constexpr int kIndexInFileMessages =
+    16;
+
+  friend void swap(TokenEmbeddings& a, TokenEmbeddings& b) {
+    a.Swap(&b);
+  }
+  inline void Swap(TokenEmbeddings* other) {
+    if (other == this) return;
+  #ifdef PROTOBUF_FORCE_COPY_IN_SWAP
+    if (GetOwningArena() != nullptr &&
+        GetOwningArena() == other->GetOwningArena()) {
+   #else  // PROTOBUF_FORCE_COPY_IN_SWAP
+    if (GetOwningArena() == other->GetOwningArena()) {
+  #endif  // !PROTOBUF_FORCE_COPY_IN_SWAP
+      InternalSwap(other);
+    } else {
+      ::PROTOBUF_NAMESPACE_ID::internal::GenericSwap(this, other);
+    }
+  }
+  void UnsafeArenaSwap(TokenEmbeddings* other) {
+    if (other == this) return;
+    GOOGLE_DCHECK(GetOwningArena() == other->GetOwningArena());
+    InternalSwap(other);
+  }
+
+  // implements Message ----------------------------------------------
+
+  TokenEmbeddings* New(::PROTOBUF_NAMESPACE_ID::Arena* arena = nullptr) const final {
+    return CreateMaybeMessage<TokenEmbeddings>(arena);
+  }
+  using ::PROTOBUF_NAMESPACE_ID::Message::CopyFrom;
+  void CopyFrom(const TokenEmbeddings& from);
+  using ::PROTOBUF_NAMESPACE_ID::Message::MergeFrom;
+  void MergeFrom( const TokenEmbeddings& from) {
+    TokenEmbeddings::MergeImpl(*this, from);
+  }
+  private:
+  static void MergeImpl(::PROTOBUF_NAMESPACE_ID::Message& to_msg, const ::PROTOBUF_NAMESPACE_ID::Message& from_msg);
+  public:
+  PROTOBUF_ATTRIBUTE_REINITIALIZES void Clear() final;
+  bool IsInitialized() const final;
+
+  size_t ByteSizeLong() const final;
+  const char* _InternalParse(const char* ptr, ::PROTOBUF_NAMESPACE_ID::internal::ParseContext* ctx) final;
+  uint8_t* _InternalSerialize(
+      uint8_t* target, ::PROTOBUF_NAMESPACE_ID::io::EpsCopyOutputStream* stream) const final;
+  int GetCachedSize() const final { return _impl_._cached_size_.Get(); }
+
+  private:
+  void SharedCtor(::PROTOBUF_NAMESPACE_ID::Arena* arena, bool is_message_owned);
+  void SharedDtor();
+  void SetCachedSize(int size) const final;
+  void InternalSwap(TokenEmbeddings* other);
+
+  private:
+  friend class ::PROTOBUF_NAMESPACE_ID::internal::AnyMetadata;
+  static ::PROTOBUF_NAMESPACE_ID::StringPiece FullMessageName() {
+    return "ember.v1.TokenEmbeddings";
+  }
+  protected:
+  explicit TokenEmbeddings(::PROTOBUF_NAMESPACE_ID::Arena* arena,
+                       bool is_message_owned = false);
+  public:
+
+  static const ClassData _class_data_;
+  const ::PROTOBUF_NAMESPACE_ID::Message::ClassData*GetClassData() const final;
+
+  ::PROTOBUF_NAMESPACE_ID::Metadata GetMetadata() const final;
+
+  // nested types ----------------------------------------------------
+
+  // accessors -------------------------------------------------------
+
+  enum : int {
+    kTokenIdsFieldNumber = 2,
+    kStartsFieldNumber = 3,
+    kEndsFieldNumber = 4,
+    kSpecialFieldNumber = 5,
+    kStatesFieldNumber = 1,
+  };
+  // repeated uint32 token_ids = 2 [json_name = "tokenIds"];
+  int token_ids_size() const;
+  private:
+  int _internal_token_ids_size() const;
+  public:
+  void clear_token_ids();
+  private:
+  uint32_t _internal_token_ids(int index) const;
+  const ::PROTOBUF_NAMESPACE_ID::RepeatedField< uint32_t >&
+      _internal_token_ids() const;
+  void _internal_add_token_ids(uint32_t value);
+  ::PROTOBUF_NAMESPACE_ID::RepeatedField< uint32_t >*
+      _internal_mutable_token_ids();
+  public:
+  uint32_t token_ids(int index) const;
+  void set_token_ids(int index, uint32_t value);
+  void add_token_ids(uint32_t value);
+  const ::PROTOBUF_NAMESPACE_ID::RepeatedField< uint32_t >&
+      token_ids() const;
+  ::PROTOBUF_NAMESPACE_ID::RepeatedField< uint32_t >*
+      mutable_token_ids();
+
+  // repeated uint32 starts = 3 [json_name = "starts"];
+  int starts_size() const;
+  private:
+  int _internal_starts_size() const;
+  public:
+  void clear_starts();
+  private:
+  uint32_t _internal_starts(int index) const;
+  const ::PROTOBUF_NAMESPACE_ID::RepeatedField< uint32_t >&
+      _internal_starts() const;
+  void _internal_add_starts(uint32_t value);
+  ::PROTOBUF_NAMESPACE_ID::RepeatedField< uint32_t >*
+      _internal_mutable_starts();
+  public:
+  uint32_t starts(int index) const;
+  void set_starts(int index, uint32_t value);
+  void add_starts(uint32_t value);
+  const ::PROTOBUF_NAMESPACE_ID::RepeatedField< uint32_t >&
+      starts() const;
+  ::PROTOBUF_NAMESPACE_ID::RepeatedField< uint32_t >*
+      mutable_starts();
+
+  // repeated uint32 ends = 4 [json_name = "ends"];
+  int ends_size() const;
+  private:
+  int _internal_ends_size() const;
+  public:
+  void clear_ends();
+  private:
+  uint32_t _internal_ends(int index) const;
+  const ::PROTOBUF_NAMESPACE_ID::RepeatedField< uint32_t >&
+      _internal_ends() const;
+  void _internal_add_ends(uint32_t value);
+  ::PROTOBUF_NAMESPACE_ID::RepeatedField< uint32_t >*
+      _internal_mutable_ends();
+  public:
+  uint32_t ends(int index) const;
+  void set_ends(int index, uint32_t value);
+  void add_ends(uint32_t value);
+  const ::PROTOBUF_NAMESPACE_ID::RepeatedField< uint32_t >&
+      ends() const;
+  ::PROTOBUF_NAMESPACE_ID::RepeatedField< uint32_t >*
+      mutable_ends();
+
+  // repeated bool special = 5 [json_name = "special"];
+  int special_size() const;
+  private:
+  int _internal_special_size() const;
+  public:
+  void clear_special();
+  private:
+  bool _internal_special(int index) const;
+  const ::PROTOBUF_NAMESPACE_ID::RepeatedField< bool >&
+      _internal_special() const;
+  void _internal_add_special(bool value);
+  ::PROTOBUF_NAMESPACE_ID::RepeatedField< bool >*
+      _internal_mutable_special();
+  public:
+  bool special(int index) const;
+  void set_special(int index, bool value);
+  void add_special(bool value);
+  const ::PROTOBUF_NAMESPACE_ID::RepeatedField< bool >&
+      special() const;
+  ::PROTOBUF_NAMESPACE_ID::RepeatedField< bool >*
+      mutable_special();
+
+  // .ember.v1.FloatMatrix states = 1 [json_name = "states"];
+  bool has_states() const;
+  private:
+  bool _internal_has_states() const;
+  public:
+  void clear_states();
+  const ::ember::v1::FloatMatrix& states() const;
+  PROTOBUF_NODISCARD ::ember::v1::FloatMatrix* release_states();
+  ::ember::v1::FloatMatrix* mutable_states();
+  void set_allocated_states(::ember::v1::FloatMatrix* states);
+  private:
+  const ::ember::v1::FloatMatrix& _internal_states() const;
+  ::ember::v1::FloatMatrix* _internal_mutable_states();
+  public:
+  void unsafe_arena_set_allocated_states(
+      ::ember::v1::FloatMatrix* states);
+  ::ember::v1::FloatMatrix* unsafe_arena_release_states();
+
+  // @@protoc_insertion_point(class_scope:ember.v1.TokenEmbeddings)
+ private:
+  class _Internal;
+
+  template <typename T> friend class ::PROTOBUF_NAMESPACE_ID::Arena::InternalHelper;
+  typedef void InternalArenaConstructable_;
+  typedef void DestructorSkippable_;
+  struct Impl_ {
+    ::PROTOBUF_NAMESPACE_ID::RepeatedField< uint32_t > token_ids_;
+    mutable std::atomic<int> _token_ids_cached_byte_size_;
+    ::PROTOBUF_NAMESPACE_ID::RepeatedField< uint32_t > starts_;
+    mutable std::atomic<int> _starts_cached_byte_size_;
+    ::PROTOBUF_NAMESPACE_ID::RepeatedField< uint32_t > ends_;
+    mutable std::atomic<int> _ends_cached_byte_size_;
+    ::PROTOBUF_NAMESPACE_ID::RepeatedField< bool > special_;
+    ::ember::v1::FloatMatrix* states_;
+    mutable ::PROTOBUF_NAMESPACE_ID::internal::CachedSize _cached_size_;
+  };
+  union { Impl_ _impl_; };
+  friend struct ::TableStruct_ember_2fv1_2fembed_2eproto;
+};
+// -------------------------------------------------------------------
+
+class EmbedTokensResponse final :
+    public ::PROTOBUF_NAMESPACE_ID::Message /* @@protoc_insertion_point(class_definition:ember.v1.EmbedTokensResponse) */ {
+ public:
+  inline EmbedTokensResponse() : EmbedTokensResponse(nullptr) {}
+  ~EmbedTokensResponse() override;
+  explicit PROTOBUF_CONSTEXPR EmbedTokensResponse(::PROTOBUF_NAMESPACE_ID::internal::ConstantInitialized);
+
+  EmbedTokensResponse(const EmbedTokensResponse& from);
+  EmbedTokensResponse(EmbedTokensResponse&& from) noexcept
+    : EmbedTokensResponse() {
+    *this = ::std::move(from);
+  }
+
+  inline EmbedTokensResponse& operator=(const EmbedTokensResponse& from) {
+    CopyFrom(from);
+    return *this;
+  }
+  inline EmbedTokensResponse& operator=(EmbedTokensResponse&& from) noexcept {
+    if (this == &from) return *this;
+    if (GetOwningArena() == from.GetOwningArena()
+  #ifdef PROTOBUF_FORCE_COPY_IN_MOVE
+        && GetOwningArena() != nullptr
+  #endif  // !PROTOBUF_FORCE_COPY_IN_MOVE
+    ) {
+      InternalSwap(&from);
+    } else {
+      CopyFrom(from);
+    }
+    return *this;
+  }
+
+  static const ::PROTOBUF_NAMESPACE_ID::Descriptor* descriptor() {
+    return GetDescriptor();
+  }
+  static const ::PROTOBUF_NAMESPACE_ID::Descriptor* GetDescriptor() {
+    return default_instance().GetMetadata().descriptor;
+  }
+  static const ::PROTOBUF_NAMESPACE_ID::Reflection* GetReflection() {
+    return default_instance().GetMetadata().reflection;
+  }
+  static const EmbedTokensResponse& default_instance() {
+    return *internal_default_instance();
+  }
+  static inline const EmbedTokensResponse* internal_default_instance() {
+    return reinterpret_cast<const EmbedTokensResponse*>(
+               &_EmbedTokensResponse_default_instance_);
+  }
+  static constexpr int kIndexInFileMessages =
+    17;
+
+  friend void swap(EmbedTokensResponse& a, EmbedTokensResponse& b) {
+    a.Swap(&b);
+  }
+  inline void Swap(EmbedTokensResponse* other) {
+    if (other == this) return;
+  #ifdef PROTOBUF_FORCE_COPY_IN_SWAP
+    if (GetOwningArena() != nullptr &&
+        GetOwningArena() == other->GetOwningArena()) {
+   #else  // PROTOBUF_FORCE_COPY_IN_SWAP
+    if (GetOwningArena() == other->GetOwningArena()) {
+  #endif  // !PROTOBUF_FORCE_COPY_IN_SWAP
+      InternalSwap(other);
+    } else {
+      ::PROTOBUF_NAMESPACE_ID::internal::GenericSwap(this, other);
+    }
+  }
+  void UnsafeArenaSwap(EmbedTokensResponse* other) {
+    if (other == this) return;
+    GOOGLE_DCHECK(GetOwningArena() == other->GetOwningArena());
+    InternalSwap(other);
+  }
+
+  // implements Message ----------------------------------------------
+
+  EmbedTokensResponse* New(::PROTOBUF_NAMESPACE_ID::Arena* arena = nullptr) const final {
+    return CreateMaybeMessage<EmbedTokensResponse>(arena);
+  }
+  using ::PROTOBUF_NAMESPACE_ID::Message::CopyFrom;
+  void CopyFrom(const EmbedTokensResponse& from);
+  using ::PROTOBUF_NAMESPACE_ID::Message::MergeFrom;
+  void MergeFrom( const EmbedTokensResponse& from) {
+    EmbedTokensResponse::MergeImpl(*this, from);
+  }
+  private:
+  static void MergeImpl(::PROTOBUF_NAMESPACE_ID::Message& to_msg, const ::PROTOBUF_NAMESPACE_ID::Message& from_msg);
+  public:
+  PROTOBUF_ATTRIBUTE_REINITIALIZES void Clear() final;
+  bool IsInitialized() const final;
+
+  size_t ByteSizeLong() const final;
+  const char* _InternalParse(const char* ptr, ::PROTOBUF_NAMESPACE_ID::internal::ParseContext* ctx) final;
+  uint8_t* _InternalSerialize(
+      uint8_t* target, ::PROTOBUF_NAMESPACE_ID::io::EpsCopyOutputStream* stream) const final;
+  int GetCachedSize() const final { return _impl_._cached_size_.Get(); }
+
+  private:
+  void SharedCtor(::PROTOBUF_NAMESPACE_ID::Arena* arena, bool is_message_owned);
+  void SharedDtor();
+  void SetCachedSize(int size) const final;
+  void InternalSwap(EmbedTokensResponse* other);
+
+  private:
+  friend class ::PROTOBUF_NAMESPACE_ID::internal::AnyMetadata;
+  static ::PROTOBUF_NAMESPACE_ID::StringPiece FullMessageName() {
+    return "ember.v1.EmbedTokensResponse";
+  }
+  protected:
+  explicit EmbedTokensResponse(::PROTOBUF_NAMESPACE_ID::Arena* arena,
+                       bool is_message_owned = false);
+  public:
+
+  static const ClassData _class_data_;
+  const ::PROTOBUF_NAMESPACE_ID::Message::ClassData*GetClassData() const final;
+
+  ::PROTOBUF_NAMESPACE_ID::Metadata GetMetadata() const final;
+
+  // nested types ----------------------------------------------------
+
+  // accessors -------------------------------------------------------
+
+  enum : int {
+    kResultsFieldNumber = 1,
+    kModelFieldNumber = 4,
+    kUsageFieldNumber = 2,
+    kTimingFieldNumber = 3,
+  };
+  // repeated .ember.v1.TokenEmbeddings results = 1 [json_name = "results"];
+  int results_size() const;
+  private:
+  int _internal_results_size() const;
+  public:
+  void clear_results();
+  ::ember::v1::TokenEmbeddings* mutable_results(int index);
+  ::PROTOBUF_NAMESPACE_ID::RepeatedPtrField< ::ember::v1::TokenEmbeddings >*
+      mutable_results();
+  private:
+  const ::ember::v1::TokenEmbeddings& _internal_results(int index) const;
+  ::ember::v1::TokenEmbeddings* _internal_add_results();
+  public:
+  const ::ember::v1::TokenEmbeddings& results(int index) const;
+  ::ember::v1::TokenEmbeddings* add_results();
+  const ::PROTOBUF_NAMESPACE_ID::RepeatedPtrField< ::ember::v1::TokenEmbeddings >&
+      results() const;
+
+  // string model = 4 [json_name = "model"];
+  void clear_model();
+  const std::string& model() const;
+  template <typename ArgT0 = const std::string&, typename... ArgT>
+  void set_model(ArgT0&& arg0, ArgT... args);
+  std::string* mutable_model();
+  PROTOBUF_NODISCARD std::string* release_model();
+  void set_allocated_model(std::string* model);
+  private:
+  const std::string& _internal_model() const;
+  inline PROTOBUF_ALWAYS_INLINE void _internal_set_model(const std::string& value);
+  std::string* _internal_mutable_model();
+  public:
+
+  // .ember.v1.Usage usage = 2 [json_name = "usage"];
+  bool has_usage() const;
+  private:
+  bool _internal_has_usage() const;
+  public:
+  void clear_usage();
+  const ::ember::v1::Usage& usage() const;
+  PROTOBUF_NODISCARD ::ember::v1::Usage* release_usage();
+  ::ember::v1::Usage* mutable_usage();
+  void set_allocated_usage(::ember::v1::Usage* usage);
+  private:
+  const ::ember::v1::Usage& _internal_usage() const;
+  ::ember::v1::Usage* _internal_mutable_usage();
+  public:
+  void unsafe_arena_set_allocated_usage(
+      ::ember::v1::Usage* usage);
+  ::ember::v1::Usage* unsafe_arena_release_usage();
+
+  // .ember.v1.Timing timing = 3 [json_name = "timing"];
+  bool has_timing() const;
+  private:
+  bool _internal_has_timing() const;
+  public:
+  void clear_timing();
+  const ::ember::v1::Timing& timing() const;
+  PROTOBUF_NODISCARD ::ember::v1::Timing* release_timing();
+  ::ember::v1::Timing* mutable_timing();
+  void set_allocated_timing(::ember::v1::Timing* timing);
+  private:
+  const ::ember::v1::Timing& _internal_timing() const;
+  ::ember::v1::Timing* _internal_mutable_timing();
+  public:
+  void unsafe_arena_set_allocated_timing(
+      ::ember::v1::Timing* timing);
+  ::ember::v1::Timing* unsafe_arena_release_timing();
+
+  // @@protoc_insertion_point(class_scope:ember.v1.EmbedTokensResponse)
+ private:
+  class _Internal;
+
+  template <typename T> friend class ::PROTOBUF_NAMESPACE_ID::Arena::InternalHelper;
+  typedef void InternalArenaConstructable_;
+  typedef void DestructorSkippable_;
+  struct Impl_ {
+    ::PROTOBUF_NAMESPACE_ID::RepeatedPtrField< ::ember::v1::TokenEmbeddings > results_;
+    ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr model_;
+    ::ember::v1::Usage* usage_;
+    ::ember::v1::Timing* timing_;
+    mutable ::PROTOBUF_NAMESPACE_ID::internal::CachedSize _cached_size_;
+  };
+  union { Impl_ _impl_; };
+  friend struct ::TableStruct_ember_2fv1_2fembed_2eproto;
+};
+// -------------------------------------------------------------------
+
+class EncodeRequest final :
+    public ::PROTOBUF_NAMESPACE_ID::Message /* @@protoc_insertion_point(class_definition:ember.v1.EncodeRequest) */ {
+ public:
+  inline EncodeRequest() : EncodeRequest(nullptr) {}
+  ~EncodeRequest() override;
+  explicit PROTOBUF_CONSTEXPR EncodeRequest(::PROTOBUF_NAMESPACE_ID::internal::ConstantInitialized);
+
+  EncodeRequest(const EncodeRequest& from);
+  EncodeRequest(EncodeRequest&& from) noexcept
+    : EncodeRequest() {
+    *this = ::std::move(from);
+  }
+
+  inline EncodeRequest& operator=(const EncodeRequest& from) {
+    CopyFrom(from);
+    return *this;
+  }
+  inline EncodeRequest& operator=(EncodeRequest&& from) noexcept {
+    if (this == &from) return *this;
+    if (GetOwningArena() == from.GetOwningArena()
+  #ifdef PROTOBUF_FORCE_COPY_IN_MOVE
+        && GetOwningArena() != nullptr
+  #endif  // !PROTOBUF_FORCE_COPY_IN_MOVE
+    ) {
+      InternalSwap(&from);
+    } else {
+      CopyFrom(from);
+    }
+    return *this;
+  }
+
+  static const ::PROTOBUF_NAMESPACE_ID::Descriptor* descriptor() {
+    return GetDescriptor();
+  }
+  static const ::PROTOBUF_NAMESPACE_ID::Descriptor* GetDescriptor() {
+    return default_instance().GetMetadata().descriptor;
+  }
+  static const ::PROTOBUF_NAMESPACE_ID::Reflection* GetReflection() {
+    return default_instance().GetMetadata().reflection;
+  }
+  static const EncodeRequest& default_instance() {
+    return *internal_default_instance();
+  }
+  static inline const EncodeRequest* internal_default_instance() {
+    return reinterpret_cast<const EncodeRequest*>(
+               &_EncodeRequest_default_instance_);
+  }
+  static constexpr int kIndexInFileMessages =
+    18;
+
+  friend void swap(EncodeRequest& a, EncodeRequest& b) {
+    a.Swap(&b);
+  }
+  inline void Swap(EncodeRequest* other) {
+    if (other == this) return;
+  #ifdef PROTOBUF_FORCE_COPY_IN_SWAP
+    if (GetOwningArena() != nullptr &&
+        GetOwningArena() == other->GetOwningArena()) {
+   #else  // PROTOBUF_FORCE_COPY_IN_SWAP
+    if (GetOwningArena() == other->GetOwningArena()) {
+  #endif  // !PROTOBUF_FORCE_COPY_IN_SWAP
+      InternalSwap(other);
+    } else {
+      ::PROTOBUF_NAMESPACE_ID::internal::GenericSwap(this, other);
+    }
+  }
+  void UnsafeArenaSwap(EncodeRequest* other) {
+    if (other == this) return;
+    GOOGLE_DCHECK(GetOwningArena() == other->GetOwningArena());
+    InternalSwap(other);
+  }
+
+  // implements Message ----------------------------------------------
+
+  EncodeRequest* New(::PROTOBUF_NAMESPACE_ID::Arena* arena = nullptr) const final {
+    return CreateMaybeMessage<EncodeRequest>(arena);
+  }
+  using ::PROTOBUF_NAMESPACE_ID::Message::CopyFrom;
+  void CopyFrom(const EncodeRequest& from);
+  using ::PROTOBUF_NAMESPACE_ID::Message::MergeFrom;
+  void MergeFrom( const EncodeRequest& from) {
+    EncodeRequest::MergeImpl(*this, from);
+  }
+  private:
+  static void MergeImpl(::PROTOBUF_NAMESPACE_ID::Message& to_msg, const ::PROTOBUF_NAMESPACE_ID::Message& from_msg);
+  public:
+  PROTOBUF_ATTRIBUTE_REINITIALIZES void Clear() final;
+  bool IsInitialized() const final;
+
+  size_t ByteSizeLong() const final;
+  const char* _InternalParse(const char* ptr, ::PROTOBUF_NAMESPACE_ID::internal::ParseContext* ctx) final;
+  uint8_t* _InternalSerialize(
+      uint8_t* target, ::PROTOBUF_NAMESPACE_ID::io::EpsCopyOutputStream* stream) const final;
+  int GetCachedSize() const final { return _impl_._cached_size_.Get(); }
+
+  private:
+  void SharedCtor(::PROTOBUF_NAMESPACE_ID::Arena* arena, bool is_message_owned);
+  void SharedDtor();
+  void SetCachedSize(int size) const final;
+  void InternalSwap(EncodeRequest* other);
+
+  private:
+  friend class ::PROTOBUF_NAMESPACE_ID::internal::AnyMetadata;
+  static ::PROTOBUF_NAMESPACE_ID::StringPiece FullMessageName() {
+    return "ember.v1.EncodeRequest";
+  }
+  protected:
+  explicit EncodeRequest(::PROTOBUF_NAMESPACE_ID::Arena* arena,
+                       bool is_message_owned = false);
+  public:
+
+  static const ClassData _class_data_;
+  const ::PROTOBUF_NAMESPACE_ID::Message::ClassData*GetClassData() const final;
+
+  ::PROTOBUF_NAMESPACE_ID::Metadata GetMetadata() const final;
+
+  // nested types ----------------------------------------------------
+
+  // accessors -------------------------------------------------------
+
+  enum : int {
+    kInputsFieldNumber = 1,
+    kOutputsFieldNumber = 2,
+    kPromptNameFieldNumber = 5,
+    kModelFieldNumber = 6,
+    kTruncationFieldNumber = 4,
+    kChunkingFieldNumber = 8,
+    kNormalizeFieldNumber = 3,
+    kQueryFieldNumber = 7,
+  };
+  // repeated .ember.v1.EmbedInput inputs = 1 [json_name = "inputs"];
+  int inputs_size() const;
+  private:
+  int _internal_inputs_size() const;
+  public:
+  void clear_inputs();
+  ::ember::v1::EmbedInput* mutable_inputs(int index);
+  ::PROTOBUF_NAMESPACE_ID::RepeatedPtrField< ::ember::v1::EmbedInput >*
+      mutable_inputs();
+  private:
+  const ::ember::v1::EmbedInput& _internal_inputs(int index) const;
+  ::ember::v1::EmbedInput* _internal_add_inputs();
+  public:
+  const ::ember::v1::EmbedInput& inputs(int index) const;
+  ::ember::v1::EmbedInput* add_inputs();
+  const ::PROTOBUF_NAMESPACE_ID::RepeatedPtrField< ::ember::v1::EmbedInput >&
+      inputs() const;
+
+  // repeated .ember.v1.EmbeddingOutput outputs = 2 [json_name = "outputs"];
+  int outputs_size() const;
+  private:
+  int _internal_outputs_size() const;
+  public:
+  void clear_outputs();
+  private:
+  ::ember::v1::EmbeddingOutput _internal_outputs(int index) const;
+  void _internal_add_outputs(::ember::v1::EmbeddingOutput value);
+  ::PROTOBUF_NAMESPACE_ID::RepeatedField<int>* _internal_mutable_outputs();
+  public:
+  ::ember::v1::EmbeddingOutput outputs(int index) const;
+  void set_outputs(int index, ::ember::v1::EmbeddingOutput value);
+  void add_outputs(::ember::v1::EmbeddingOutput value);
+  const ::PROTOBUF_NAMESPACE_ID::RepeatedField<int>& outputs() const;
+  ::PROTOBUF_NAMESPACE_ID::RepeatedField<int>* mutable_outputs();
+
+  // string prompt_name = 5 [json_name = "promptName"];
+  void clear_prompt_name();
+  const std::string& prompt_name() const;
+  template <typename ArgT0 = const std::string&, typename... ArgT>
+  void set_prompt_name(ArgT0&& arg0, ArgT... args);
+  std::string* mutable_prompt_name();
+  PROTOBUF_NODISCARD std::string* release_prompt_name();
+  void set_allocated_prompt_name(std::string* prompt_name);
+  private:
+  const std::string& _internal_prompt_name() const;
+  inline PROTOBUF_ALWAYS_INLINE void _internal_set_prompt_name(const std::string& value);
+  std::string* _internal_mutable_prompt_name();
+  public:
+
+  // string model = 6 [json_name = "model"];
+  void clear_model();
+  const std::string& model() const;
+  template <typename ArgT0 = const std::string&, typename... ArgT>
+  void set_model(ArgT0&& arg0, ArgT... args);
+  std::string* mutable_model();
+  PROTOBUF_NODISCARD std::string* release_model();
+  void set_allocated_model(std::string* model);
+  private:
+  const std::string& _internal_model() const;
+  inline PROTOBUF_ALWAYS_INLINE void _internal_set_model(const std::string& value);
+  std::string* _internal_mutable_model();
+  public:
+
+  // .ember.v1.Truncation truncation = 4 [json_name = "truncation"];
+  bool has_truncation() const;
+  private:
+  bool _internal_has_truncation() const;
+  public:
+  void clear_truncation();
+  const ::ember::v1::Truncation& truncation() const;
+  PROTOBUF_NODISCARD ::ember::v1::Truncation* release_truncation();
+  ::ember::v1::Truncation* mutable_truncation();
+  void set_allocated_truncation(::ember::v1::Truncation* truncation);
+  private:
+  const ::ember::v1::Truncation& _internal_truncation() const;
+  ::ember::v1::Truncation* _internal_mutable_truncation();
+  public:
+  void unsafe_arena_set_allocated_truncation(
+      ::ember::v1::Truncation* truncation);
+  ::ember::v1::Truncation* unsafe_arena_release_truncation();
+
+  // .ember.v1.Chunking chunking = 8 [json_name = "chunking"];
+  bool has_chunking() const;
+  private:
+  bool _internal_has_chunking() const;
+  public:
+  void clear_chunking();
+  const ::ember::v1::Chunking& chunking() const;
+  PROTOBUF_NODISCARD ::ember::v1::Chunking* release_chunking();
+  ::ember::v1::Chunking* mutable_chunking();
+  void set_allocated_chunking(::ember::v1::Chunking* chunking);
+  private:
+  const ::ember::v1::Chunking& _internal_chunking() const;
+  ::ember::v1::Chunking* _internal_mutable_chunking();
+  public:
+  void unsafe_arena_set_allocated_chunking(
+      ::ember::v1::Chunking* chunking);
+  ::ember::v1::Chunking* unsafe_arena_release_chunking();
+
+  // optional bool normalize = 3 [json_name = "normalize"];
+  bool has_normalize() const;
+  private:
+  bool _internal_has_normalize() const;
+  public:
+  void clear_normalize();
+  bool normalize() const;
+  void set_normalize(bool value);
+  private:
+  bool _internal_normalize() const;
+  void _internal_set_normalize(bool value);
+  public:
+
+  // bool query = 7 [json_name = "query"];
+  void clear_query();
+  bool query() const;
+  void set_query(bool value);
+  private:
+  bool _internal_query() const;
+  void _internal_set_query(bool value);
+  public:
+
+  // @@protoc_insertion_point(class_scope:ember.v1.EncodeRequest)
+ private:
+  class _Internal;
+
+  template <typename T> friend class ::PROTOBUF_NAMESPACE_ID::Arena::InternalHelper;
+  typedef void InternalArenaConstructable_;
+  typedef void DestructorSkippable_;
+  struct Impl_ {
+    ::PROTOBUF_NAMESPACE_ID::internal::HasBits<1> _has_bits_;
+    mutable ::PROTOBUF_NAMESPACE_ID::internal::CachedSize _cached_size_;
+    ::PROTOBUF_NAMESPACE_ID::RepeatedPtrField< ::ember::v1::EmbedInput > inputs_;
+    ::PROTOBUF_NAMESPACE_ID::RepeatedField<int> outputs_;
+    mutable std::atomic<int> _outputs_cached_byte_size_;
+    ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr prompt_name_;
+    ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr model_;
+    ::ember::v1::Truncation* truncation_;
+    ::ember::v1::Chunking* chunking_;
+    bool normalize_;
+    bool query_;
+  };
+  union { Impl_ _impl_; };
+  friend struct ::TableStruct_ember_2fv1_2fembed_2eproto;
+};
+// -------------------------------------------------------------------
+
+class Chunking final :
+    public ::PROTOBUF_NAMESPACE_ID::Message /* @@protoc_insertion_point(class_definition:ember.v1.Chunking) */ {
+ public:
+  inline Chunking() : Chunking(nullptr) {}
+  ~Chunking() override;
+  explicit PROTOBUF_CONSTEXPR Chunking(::PROTOBUF_NAMESPACE_ID::internal::ConstantInitialized);
+
+  Chunking(const Chunking& from);
+  Chunking(Chunking&& from) noexcept
+    : Chunking() {
+    *this = ::std::move(from);
+  }
+
+  inline Chunking& operator=(const Chunking& from) {
+    CopyFrom(from);
+    return *this;
+  }
+  inline Chunking& operator=(Chunking&& from) noexcept {
+    if (this == &from) return *this;
+    if (GetOwningArena() == from.GetOwningArena()
+  #ifdef PROTOBUF_FORCE_COPY_IN_MOVE
+        && GetOwningArena() != nullptr
+  #endif  // !PROTOBUF_FORCE_COPY_IN_MOVE
+    ) {
+      InternalSwap(&from);
+    } else {
+      CopyFrom(from);
+    }
+    return *this;
+  }
+
+  static const ::PROTOBUF_NAMESPACE_ID::Descriptor* descriptor() {
+    return GetDescriptor();
+  }
+  static const ::PROTOBUF_NAMESPACE_ID::Descriptor* GetDescriptor() {
+    return default_instance().GetMetadata().descriptor;
+  }
+  static const ::PROTOBUF_NAMESPACE_ID::Reflection* GetReflection() {
+    return default_instance().GetMetadata().reflection;
+  }
+  static const Chunking& default_instance() {
+    return *internal_default_instance();
+  }
+  static inline const Chunking* internal_default_instance() {
+    return reinterpret_cast<const Chunking*>(
+               &_Chunking_default_instance_);
+  }
+  static constexpr int kIndexInFileMessages =
+    19;
+
+  friend void swap(Chunking& a, Chunking& b) {
+    a.Swap(&b);
+  }
+  inline void Swap(Chunking* other) {
+    if (other == this) return;
+  #ifdef PROTOBUF_FORCE_COPY_IN_SWAP
+    if (GetOwningArena() != nullptr &&
+        GetOwningArena() == other->GetOwningArena()) {
+   #else  // PROTOBUF_FORCE_COPY_IN_SWAP
+    if (GetOwningArena() == other->GetOwningArena()) {
+  #endif  // !PROTOBUF_FORCE_COPY_IN_SWAP
+      InternalSwap(other);
+    } else {
+      ::PROTOBUF_NAMESPACE_ID::internal::GenericSwap(this, other);
+    }
+  }
+  void UnsafeArenaSwap(Chunking* other) {
+    if (other == this) return;
+    GOOGLE_DCHECK(GetOwningArena() == other->GetOwningArena());
+    InternalSwap(other);
+  }
+
+  // implements Message ----------------------------------------------
+
+  Chunking* New(::PROTOBUF_NAMESPACE_ID::Arena* arena = nullptr) const final {
+    return CreateMaybeMessage<Chunking>(arena);
+  }
+  using ::PROTOBUF_NAMESPACE_ID::Message::CopyFrom;
+  void CopyFrom(const Chunking& from);
+  using ::PROTOBUF_NAMESPACE_ID::Message::MergeFrom;
+  void MergeFrom( const Chunking& from) {
+    Chunking::MergeImpl(*this, from);
+  }
+  private:
+  static void MergeImpl(::PROTOBUF_NAMESPACE_ID::Message& to_msg, const ::PROTOBUF_NAMESPACE_ID::Message& from_msg);
+  public:
+  PROTOBUF_ATTRIBUTE_REINITIALIZES void Clear() final;
+  bool IsInitialized() const final;
+
+  size_t ByteSizeLong() const final;
+  const char* _InternalParse(const char* ptr, ::PROTOBUF_NAMESPACE_ID::internal::ParseContext* ctx) final;
+  uint8_t* _InternalSerialize(
+      uint8_t* target, ::PROTOBUF_NAMESPACE_ID::io::EpsCopyOutputStream* stream) const final;
+  int GetCachedSize() const final { return _impl_._cached_size_.Get(); }
+
+  private:
+  void SharedCtor(::PROTOBUF_NAMESPACE_ID::Arena* arena, bool is_message_owned);
+  void SharedDtor();
+  void SetCachedSize(int size) const final;
+  void InternalSwap(Chunking* other);
+
+  private:
+  friend class ::PROTOBUF_NAMESPACE_ID::internal::AnyMetadata;
+  static ::PROTOBUF_NAMESPACE_ID::StringPiece FullMessageName() {
+    return "ember.v1.Chunking";
+  }
+  protected:
+  explicit Chunking(::PROTOBUF_NAMESPACE_ID::Arena* arena,
+                       bool is_message_owned = false);
+  public:
+
+  static const ClassData _class_data_;
+  const ::PROTOBUF_NAMESPACE_ID::Message::ClassData*GetClassData() const final;
+
+  ::PROTOBUF_NAMESPACE_ID::Metadata GetMetadata() const final;
+
+  // nested types ----------------------------------------------------
+
+  // accessors -------------------------------------------------------
+
+  enum : int {
+    kSizeFieldNumber = 1,
+    kOverlapFieldNumber = 2,
+    kMeanFieldNumber = 3,
+  };
+  // uint32 size = 1 [json_name = "size"];
+  void clear_size();
+  uint32_t size() const;
+  void set_size(uint32_t value);
+  private:
+  uint32_t _internal_size() const;
+  void _internal_set_size(uint32_t value);
+  public:
+
+  // uint32 overlap = 2 [json_name = "overlap"];
+  void clear_overlap();
+  uint32_t overlap() const;
+  void set_overlap(uint32_t value);
+  private:
+  uint32_t _internal_overlap() const;
+  void _internal_set_overlap(uint32_t value);
+  public:
+
+  // bool mean = 3 [json_name = "mean"];
+  void clear_mean();
+  bool mean() const;
+  void set_mean(bool value);
+  private:
+  bool _internal_mean() const;
+  void _internal_set_mean(bool value);
+  public:
+
+  // @@protoc_insertion_point(class_scope:ember.v1.Chunking)
+ private:
+  class _Internal;
+
+  template <typename T> friend class ::PROTOBUF_NAMESPACE_ID::Arena::InternalHelper;
+  typedef void InternalArenaConstructable_;
+  typedef void DestructorSkippable_;
+  struct Impl_ {
+    uint32_t size_;
+    uint32_t overlap_;
+    bool mean_;
+    mutable ::PROTOBUF_NAMESPACE_ID::internal::CachedSize _cached_size_;
+  };
+  union { Impl_ _impl_; };
+  friend struct ::TableStruct_ember_2fv1_2fembed_2eproto;
+};
+// -------------------------------------------------------------------
+
+class ChunkSpan final :
+    public ::PROTOBUF_NAMESPACE_ID::Message /* @@protoc_insertion_point(class_definition:ember.v1.ChunkSpan) */ {
+ public:
+  inline ChunkSpan() : ChunkSpan(nullptr) {}
+  ~ChunkSpan() override;
+  explicit PROTOBUF_CONSTEXPR ChunkSpan(::PROTOBUF_NAMESPACE_ID::internal::ConstantInitialized);
+
+  ChunkSpan(const ChunkSpan& from);
+  ChunkSpan(ChunkSpan&& from) noexcept
+    : ChunkSpan() {
+    *this = ::std::move(from);
+  }
+
+  inline ChunkSpan& operator=(const ChunkSpan& from) {
+    CopyFrom(from);
+    return *this;
+  }
+  inline ChunkSpan& operator=(ChunkSpan&& from) noexcept {
+    if (this == &from) return *this;
+    if (GetOwningArena() == from.GetOwningArena()
+  #ifdef PROTOBUF_FORCE_COPY_IN_MOVE
+        && GetOwningArena() != nullptr
+  #endif  // !PROTOBUF_FORCE_COPY_IN_MOVE
+    ) {
+      InternalSwap(&from);
+    } else {
+      CopyFrom(from);
+    }
+    return *this;
+  }
+
+  static const ::PROTOBUF_NAMESPACE_ID::Descriptor* descriptor() {
+    return GetDescriptor();
+  }
+  static const ::PROTOBUF_NAMESPACE_ID::Descriptor* GetDescriptor() {
+    return default_instance().GetMetadata().descriptor;
+  }
+  static const ::PROTOBUF_NAMESPACE_ID::Reflection* GetReflection() {
+    return default_instance().GetMetadata().reflection;
+  }
+  static const ChunkSpan& default_instance() {
+    return *internal_default_instance();
+  }
+  static inline const ChunkSpan* internal_default_instance() {
+    return reinterpret_cast<const ChunkSpan*>(
+               &_ChunkSpan_default_instance_);
+  }
+  static constexpr int kIndexInFileMessages =
+    20;
+
+  friend void swap(ChunkSpan& a, ChunkSpan& b) {
+    a.Swap(&b);
+  }
+  inline void Swap(ChunkSpan* other) {
+    if (other == this) return;
+  #ifdef PROTOBUF_FORCE_COPY_IN_SWAP
+    if (GetOwningArena() != nullptr &&
+        GetOwningArena() == other->GetOwningArena()) {
+   #else  // PROTOBUF_FORCE_COPY_IN_SWAP
+    if (GetOwningArena() == other->GetOwningArena()) {
+  #endif  // !PROTOBUF_FORCE_COPY_IN_SWAP
+      InternalSwap(other);
+    } else {
+      ::PROTOBUF_NAMESPACE_ID::internal::GenericSwap(this, other);
+    }
+  }
+  void UnsafeArenaSwap(ChunkSpan* other) {
+    if (other == this) return;
+    GOOGLE_DCHECK(GetOwningArena() == other->GetOwningArena());
+    InternalSwap(other);
+  }
+
+  // implements Message ----------------------------------------------
+
+  ChunkSpan* New(::PROTOBUF_NAMESPACE_ID::Arena* arena = nullptr) const final {
+    return CreateMaybeMessage<ChunkSpan>(arena);
+  }
+  using ::PROTOBUF_NAMESPACE_ID::Message::CopyFrom;
+  void CopyFrom(const ChunkSpan& from);
+  using ::PROTOBUF_NAMESPACE_ID::Message::MergeFrom;
+  void MergeFrom( const ChunkSpan& from) {
+    ChunkSpan::MergeImpl(*this, from);
+  }
+  private:
+  static void MergeImpl(::PROTOBUF_NAMESPACE_ID::Message& to_msg, const ::PROTOBUF_NAMESPACE_ID::Message& from_msg);
+  public:
+  PROTOBUF_ATTRIBUTE_REINITIALIZES void Clear() final;
+  bool IsInitialized() const final;
+
+  size_t ByteSizeLong() const final;
+  const char* _InternalParse(const char* ptr, ::PROTOBUF_NAMESPACE_ID::internal::ParseContext* ctx) final;
+  uint8_t* _InternalSerialize(
+      uint8_t* target, ::PROTOBUF_NAMESPACE_ID::io::EpsCopyOutputStream* stream) const final;
+  int GetCachedSize() const final { return _impl_._cached_size_.Get(); }
+
+  private:
+  void SharedCtor(::PROTOBUF_NAMESPACE_ID::Arena* arena, bool is_message_owned);
+  void SharedDtor();
+  void SetCachedSize(int size) const final;
+  void InternalSwap(ChunkSpan* other);
+
+  private:
+  friend class ::PROTOBUF_NAMESPACE_ID::internal::AnyMetadata;
+  static ::PROTOBUF_NAMESPACE_ID::StringPiece FullMessageName() {
+    return "ember.v1.ChunkSpan";
+  }
+  protected:
+  explicit ChunkSpan(::PROTOBUF_NAMESPACE_ID::Arena* arena,
+                       bool is_message_owned = false);
+  public:
+
+  static const ClassData _class_data_;
+  const ::PROTOBUF_NAMESPACE_ID::Message::ClassData*GetClassData() const final;
+
+  ::PROTOBUF_NAMESPACE_ID::Metadata GetMetadata() const final;
+
+  // nested types ----------------------------------------------------
+
+  // accessors -------------------------------------------------------
+
+  enum : int {
+    kInputFieldNumber = 1,
+    kStartFieldNumber = 2,
+    kEndFieldNumber = 3,
+  };
+  // uint32 input = 1 [json_name = "input"];
+  void clear_input();
+  uint32_t input() const;
+  void set_input(uint32_t value);
+  private:
+  uint32_t _internal_input() const;
+  void _internal_set_input(uint32_t value);
+  public:
+
+  // uint32 start = 2 [json_name = "start"];
+  void clear_start();
+  uint32_t start() const;
+  void set_start(uint32_t value);
+  private:
+  uint32_t _internal_start() const;
+  void _internal_set_start(uint32_t value);
+  public:
+
+  // uint32 end = 3 [json_name = "end"];
+  void clear_end();
+  uint32_t end() const;
+  void set_end(uint32_t value);
+  private:
+  uint32_t _internal_end() const;
+  void _internal_set_end(uint32_t value);
+  public:
+
+  // @@protoc_insertion_point(class_scope:ember.v1.ChunkSpan)
+ private:
+  class _Internal;
+
+  template <typename T> friend class ::PROTOBUF_NAMESPACE_ID::Arena::InternalHelper;
+  typedef void InternalArenaConstructable_;
+  typedef void DestructorSkippable_;
+  struct Impl_ {
+    uint32_t input_;
+    uint32_t start_;
+    uint32_t end_;
+    mutable ::PROTOBUF_NAMESPACE_ID::internal::CachedSize _cached_size_;
+  };
+  union { Impl_ _impl_; };
+  friend struct ::TableStruct_ember_2fv1_2fembed_2eproto;
+};
+// -------------------------------------------------------------------
+
+class EncodeResponse final :
+    public ::PROTOBUF_NAMESPACE_ID::Message /* @@protoc_insertion_point(class_definition:ember.v1.EncodeResponse) */ {
+ public:
+  inline EncodeResponse() : EncodeResponse(nullptr) {}
+  ~EncodeResponse() override;
+  explicit PROTOBUF_CONSTEXPR EncodeResponse(::PROTOBUF_NAMESPACE_ID::internal::ConstantInitialized);
+
+  EncodeResponse(const EncodeResponse& from);
+  EncodeResponse(EncodeResponse&& from) noexcept
+    : EncodeResponse() {
+    *this = ::std::move(from);
+  }
+
+  inline EncodeResponse& operator=(const EncodeResponse& from) {
+    CopyFrom(from);
+    return *this;
+  }
+  inline EncodeResponse& operator=(EncodeResponse&& from) noexcept {
+    if (this == &from) return *this;
+    if (GetOwningArena() == from.GetOwningArena()
+  #ifdef PROTOBUF_FORCE_COPY_IN_MOVE
+        && GetOwningArena() != nullptr
+  #endif  // !PROTOBUF_FORCE_COPY_IN_MOVE
+    ) {
+      InternalSwap(&from);
+    } else {
+      CopyFrom(from);
+    }
+    return *this;
+  }
+
+  static const ::PROTOBUF_NAMESPACE_ID::Descriptor* descriptor() {
+    return GetDescriptor();
+  }
+  static const ::PROTOBUF_NAMESPACE_ID::Descriptor* GetDescriptor() {
+    return default_instance().GetMetadata().descriptor;
+  }
+  static const ::PROTOBUF_NAMESPACE_ID::Reflection* GetReflection() {
+    return default_instance().GetMetadata().reflection;
+  }
+  static const EncodeResponse& default_instance() {
+    return *internal_default_instance();
+  }
+  static inline const EncodeResponse* internal_default_instance() {
+    return reinterpret_cast<const EncodeResponse*>(
+               &_EncodeResponse_default_instance_);
+  }
+  static constexpr int kIndexInFileMessages =
+    21;
+
+  friend void swap(EncodeResponse& a, EncodeResponse& b) {
+    a.Swap(&b);
+  }
+  inline void Swap(EncodeResponse* other) {
+    if (other == this) return;
+  #ifdef PROTOBUF_FORCE_COPY_IN_SWAP
+    if (GetOwningArena() != nullptr &&
+        GetOwningArena() == other->GetOwningArena()) {
+   #else  // PROTOBUF_FORCE_COPY_IN_SWAP
+    if (GetOwningArena() == other->GetOwningArena()) {
+  #endif  // !PROTOBUF_FORCE_COPY_IN_SWAP
+      InternalSwap(other);
+    } else {
+      ::PROTOBUF_NAMESPACE_ID::internal::GenericSwap(this, other);
+    }
+  }
+  void UnsafeArenaSwap(EncodeResponse* other) {
+    if (other == this) return;
+    GOOGLE_DCHECK(GetOwningArena() == other->GetOwningArena());
+    InternalSwap(other);
+  }
+
+  // implements Message ----------------------------------------------
+
+  EncodeResponse* New(::PROTOBUF_NAMESPACE_ID::Arena* arena = nullptr) const final {
+    return CreateMaybeMessage<EncodeResponse>(arena);
+  }
+  using ::PROTOBUF_NAMESPACE_ID::Message::CopyFrom;
+  void CopyFrom(const EncodeResponse& from);
+  using ::PROTOBUF_NAMESPACE_ID::Message::MergeFrom;
+  void MergeFrom( const EncodeResponse& from) {
+    EncodeResponse::MergeImpl(*this, from);
+  }
+  private:
+  static void MergeImpl(::PROTOBUF_NAMESPACE_ID::Message& to_msg, const ::PROTOBUF_NAMESPACE_ID::Message& from_msg);
+  public:
+  PROTOBUF_ATTRIBUTE_REINITIALIZES void Clear() final;
+  bool IsInitialized() const final;
+
+  size_t ByteSizeLong() const final;
+  const char* _InternalParse(const char* ptr, ::PROTOBUF_NAMESPACE_ID::internal::ParseContext* ctx) final;
+  uint8_t* _InternalSerialize(
+      uint8_t* target, ::PROTOBUF_NAMESPACE_ID::io::EpsCopyOutputStream* stream) const final;
+  int GetCachedSize() const final { return _impl_._cached_size_.Get(); }
+
+  private:
+  void SharedCtor(::PROTOBUF_NAMESPACE_ID::Arena* arena, bool is_message_owned);
+  void SharedDtor();
+  void SetCachedSize(int size) const final;
+  void InternalSwap(EncodeResponse* other);
+
+  private:
+  friend class ::PROTOBUF_NAMESPACE_ID::internal::AnyMetadata;
+  static ::PROTOBUF_NAMESPACE_ID::StringPiece FullMessageName() {
+    return "ember.v1.EncodeResponse";
+  }
+  protected:
+  explicit EncodeResponse(::PROTOBUF_NAMESPACE_ID::Arena* arena,
+                       bool is_message_owned = false);
+  public:
+
+  static const ClassData _class_data_;
+  const ::PROTOBUF_NAMESPACE_ID::Message::ClassData*GetClassData() const final;
+
+  ::PROTOBUF_NAMESPACE_ID::Metadata GetMetadata() const final;
+
+  // nested types ----------------------------------------------------
+
+  // accessors -------------------------------------------------------
+
+  enum : int {
+    kSparseFieldNumber = 2,
+    kMultiVectorsFieldNumber = 3,
+    kChunksFieldNumber = 7,
+    kModelFieldNumber = 6,
+    kDenseFieldNumber = 1,
+    kUsageFieldNumber = 4,
+    kTimingFieldNumber = 5,
+  };
+  // repeated .ember.v1.SparseEmbedding sparse = 2 [json_name = "sparse"];
+  int sparse_size() const;
+  private:
+  int _internal_sparse_size() const;
+  public:
+  void clear_sparse();
+  ::ember::v1::SparseEmbedding* mutable_sparse(int index);
+  ::PROTOBUF_NAMESPACE_ID::RepeatedPtrField< ::ember::v1::SparseEmbedding >*
+      mutable_sparse();
+  private:
+  const ::ember::v1::SparseEmbedding& _internal_sparse(int index) const;
+  ::ember::v1::SparseEmbedding* _internal_add_sparse();
+  public:
+  const ::ember::v1::SparseEmbedding& sparse(int index) const;
+  ::ember::v1::SparseEmbedding* add_sparse();
+  const ::PROTOBUF_NAMESPACE_ID::RepeatedPtrField< ::ember::v1::SparseEmbedding >&
+      sparse() const;
+
+  // repeated .ember.v1.FloatMatrix multi_vectors = 3 [json_name = "multiVectors"];
+  int multi_vectors_size() const;
+  private:
+  int _internal_multi_vectors_size() const;
+  public:
+  void clear_multi_vectors();
+  ::ember::v1::FloatMatrix* mutable_multi_vectors(int index);
+  ::PROTOBUF_NAMESPACE_ID::RepeatedPtrField< ::ember::v1::FloatMatrix >*
+      mutable_multi_vectors();
+  private:
+  const ::ember::v1::FloatMatrix& _internal_multi_vectors(int index) const;
+  ::ember::v1::FloatMatrix* _internal_add_multi_vectors();
+  public:
+  const ::ember::v1::FloatMatrix& multi_vectors(int index) const;
+  ::ember::v1::FloatMatrix* add_multi_vectors();
+  const ::PROTOBUF_NAMESPACE_ID::RepeatedPtrField< ::ember::v1::FloatMatrix >&
+      multi_vectors() const;
+
+  // repeated .ember.v1.ChunkSpan chunks = 7 [json_name = "chunks"];
+  int chunks_size() const;
+  private:
+  int _internal_chunks_size() const;
+  public:
+  void clear_chunks();
+  ::ember::v1::ChunkSpan* mutable_chunks(int index);
+  ::PROTOBUF_NAMESPACE_ID::RepeatedPtrField< ::ember::v1::ChunkSpan >*
+      mutable_chunks();
+  private:
+  const ::ember::v1::ChunkSpan& _internal_chunks(int index) const;
+  ::ember::v1::ChunkSpan* _internal_add_chunks();
+  public:
+  const ::ember::v1::ChunkSpan& chunks(int index) const;
+  ::ember::v1::ChunkSpan* add_chunks();
+  const ::PROTOBUF_NAMESPACE_ID::RepeatedPtrField< ::ember::v1::ChunkSpan >&
+      chunks() const;
+
+  // string model = 6 [json_name = "model"];
+  void clear_model();
+  const std::string& model() const;
+  template <typename ArgT0 = const std::string&, typename... ArgT>
+  void set_model(ArgT0&& arg0, ArgT... args);
+  std::string* mutable_model();
+  PROTOBUF_NODISCARD std::string* release_model();
+  void set_allocated_model(std::string* model);
+  private:
+  const std::string& _internal_model() const;
+  inline PROTOBUF_ALWAYS_INLINE void _internal_set_model(const std::string& value);
+  std::string* _internal_mutable_model();
+  public:
+
+  // .ember.v1.FloatMatrix dense = 1 [json_name = "dense"];
+  bool has_dense() const;
+  private:
+  bool _internal_has_dense() const;
+  public:
+  void clear_dense();
+  const ::ember::v1::FloatMatrix& dense() const;
+  PROTOBUF_NODISCARD ::ember::v1::FloatMatrix* release_dense();
+  ::ember::v1::FloatMatrix* mutable_dense();
+  void set_allocated_dense(::ember::v1::FloatMatrix* dense);
+  private:
+  const ::ember::v1::FloatMatrix& _internal_dense() const;
+  ::ember::v1::FloatMatrix* _internal_mutable_dense();
+  public:
+  void unsafe_arena_set_allocated_dense(
+      ::ember::v1::FloatMatrix* dense);
+  ::ember::v1::FloatMatrix* unsafe_arena_release_dense();
+
+  // .ember.v1.Usage usage = 4 [json_name = "usage"];
+  bool has_usage() const;
+  private:
+  bool _internal_has_usage() const;
+  public:
+  void clear_usage();
+  const ::ember::v1::Usage& usage() const;
+  PROTOBUF_NODISCARD ::ember::v1::Usage* release_usage();
+  ::ember::v1::Usage* mutable_usage();
+  void set_allocated_usage(::ember::v1::Usage* usage);
+  private:
+  const ::ember::v1::Usage& _internal_usage() const;
+  ::ember::v1::Usage* _internal_mutable_usage();
+  public:
+  void unsafe_arena_set_allocated_usage(
+      ::ember::v1::Usage* usage);
+  ::ember::v1::Usage* unsafe_arena_release_usage();
+
+  // .ember.v1.Timing timing = 5 [json_name = "timing"];
+  bool has_timing() const;
+  private:
+  bool _internal_has_timing() const;
+  public:
+  void clear_timing();
+  const ::ember::v1::Timing& timing() const;
+  PROTOBUF_NODISCARD ::ember::v1::Timing* release_timing();
+  ::ember::v1::Timing* mutable_timing();
+  void set_allocated_timing(::ember::v1::Timing* timing);
+  private:
+  const ::ember::v1::Timing& _internal_timing() const;
+  ::ember::v1::Timing* _internal_mutable_timing();
+  public:
+  void unsafe_arena_set_allocated_timing(
+      ::ember::v1::Timing* timing);
+  ::ember::v1::Timing* unsafe_arena_release_timing();
+
+  // @@protoc_insertion_point(class_scope:ember.v1.EncodeResponse)
+ private:
+  class _Internal;
+
+  template <typename T> friend class ::PROTOBUF_NAMESPACE_ID::Arena::InternalHelper;
+  typedef void InternalArenaConstructable_;
+  typedef void DestructorSkippable_;
+  struct Impl_ {
+    ::PROTOBUF_NAMESPACE_ID::RepeatedPtrField< ::ember::v1::SparseEmbedding > sparse_;
+    ::PROTOBUF_NAMESPACE_ID::RepeatedPtrField< ::ember::v1::FloatMatrix > multi_vectors_;
+    ::PROTOBUF_NAMESPACE_ID::RepeatedPtrField< ::ember::v1::ChunkSpan > chunks_;
+    ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr model_;
+    ::ember::v1::FloatMatrix* dense_;
     ::ember::v1::Usage* usage_;
     ::ember::v1::Timing* timing_;
     mutable ::PROTOBUF_NAMESPACE_ID::internal::CachedSize _cached_size_;
@@ -2991,6 +5103,328 @@ inline void EmbedInput::clear_has_content() {
 inline EmbedInput::ContentCase EmbedInput::content_case() const {
   return EmbedInput::ContentCase(_impl_._oneof_case_[0]);
 }
+// -------------------------------------------------------------------
+
+// QuantizationRanges
+
+// repeated float min = 1 [json_name = "min"];
+inline int QuantizationRanges::_internal_min_size() const {
+  return _impl_.min_.size();
+}
+inline int QuantizationRanges::min_size() const {
+  return _internal_min_size();
+}
+inline void QuantizationRanges::clear_min() {
+  _impl_.min_.Clear();
+}
+inline float QuantizationRanges::_internal_min(int index) const {
+  return _impl_.min_.Get(index);
+}
+inline float QuantizationRanges::min(int index) const {
+  // @@protoc_insertion_point(field_get:ember.v1.QuantizationRanges.min)
+  return _internal_min(index);
+}
+inline void QuantizationRanges::set_min(int index, float value) {
+  _impl_.min_.Set(index, value);
+  // @@protoc_insertion_point(field_set:ember.v1.QuantizationRanges.min)
+}
+inline void QuantizationRanges::_internal_add_min(float value) {
+  _impl_.min_.Add(value);
+}
+inline void QuantizationRanges::add_min(float value) {
+  _internal_add_min(value);
+  // @@protoc_insertion_point(field_add:ember.v1.QuantizationRanges.min)
+}
+inline const ::PROTOBUF_NAMESPACE_ID::RepeatedField< float >&
+QuantizationRanges::_internal_min() const {
+  return _impl_.min_;
+}
+inline const ::PROTOBUF_NAMESPACE_ID::RepeatedField< float >&
+QuantizationRanges::min() const {
+  // @@protoc_insertion_point(field_list:ember.v1.QuantizationRanges.min)
+  return _internal_min();
+}
+inline ::PROTOBUF_NAMESPACE_ID::RepeatedField< float >*
+QuantizationRanges::_internal_mutable_min() {
+  return &_impl_.min_;
+}
+inline ::PROTOBUF_NAMESPACE_ID::RepeatedField< float >*
+QuantizationRanges::mutable_min() {
+  // @@protoc_insertion_point(field_mutable_list:ember.v1.QuantizationRanges.min)
+  return _internal_mutable_min();
+}
+
+// repeated float max = 2 [json_name = "max"];
+inline int QuantizationRanges::_internal_max_size() const {
+  return _impl_.max_.size();
+}
+inline int QuantizationRanges::max_size() const {
+  return _internal_max_size();
+}
+inline void QuantizationRanges::clear_max() {
+  _impl_.max_.Clear();
+}
+inline float QuantizationRanges::_internal_max(int index) const {
+  return _impl_.max_.Get(index);
+}
+inline float QuantizationRanges::max(int index) const {
+  // @@protoc_insertion_point(field_get:ember.v1.QuantizationRanges.max)
+  return _internal_max(index);
+}
+inline void QuantizationRanges::set_max(int index, float value) {
+  _impl_.max_.Set(index, value);
+  // @@protoc_insertion_point(field_set:ember.v1.QuantizationRanges.max)
+}
+inline void QuantizationRanges::_internal_add_max(float value) {
+  _impl_.max_.Add(value);
+}
+inline void QuantizationRanges::add_max(float value) {
+  _internal_add_max(value);
+  // @@protoc_insertion_point(field_add:ember.v1.QuantizationRanges.max)
+}
+inline const ::PROTOBUF_NAMESPACE_ID::RepeatedField< float >&
+QuantizationRanges::_internal_max() const {
+  return _impl_.max_;
+}
+inline const ::PROTOBUF_NAMESPACE_ID::RepeatedField< float >&
+QuantizationRanges::max() const {
+  // @@protoc_insertion_point(field_list:ember.v1.QuantizationRanges.max)
+  return _internal_max();
+}
+inline ::PROTOBUF_NAMESPACE_ID::RepeatedField< float >*
+QuantizationRanges::_internal_mutable_max() {
+  return &_impl_.max_;
+}
+inline ::PROTOBUF_NAMESPACE_ID::RepeatedField< float >*
+QuantizationRanges::mutable_max() {
+  // @@protoc_insertion_point(field_mutable_list:ember.v1.QuantizationRanges.max)
+  return _internal_mutable_max();
+}
+
+// -------------------------------------------------------------------
+
+// QuantizedMatrix
+
+// .ember.v1.EmbeddingPrecision precision = 1 [json_name = "precision"];
+inline void QuantizedMatrix::clear_precision() {
+  _impl_.precision_ = 0;
+}
+inline ::ember::v1::EmbeddingPrecision QuantizedMatrix::_internal_precision() const {
+  return static_cast< ::ember::v1::EmbeddingPrecision >(_impl_.precision_);
+}
+inline ::ember::v1::EmbeddingPrecision QuantizedMatrix::precision() const {
+  // @@protoc_insertion_point(field_get:ember.v1.QuantizedMatrix.precision)
+  return _internal_precision();
+}
+inline void QuantizedMatrix::_internal_set_precision(::ember::v1::EmbeddingPrecision value) {
+  
+  _impl_.precision_ = value;
+}
+inline void QuantizedMatrix::set_precision(::ember::v1::EmbeddingPrecision value) {
+  _internal_set_precision(value);
+  // @@protoc_insertion_point(field_set:ember.v1.QuantizedMatrix.precision)
+}
+
+// uint32 rows = 2 [json_name = "rows"];
+inline void QuantizedMatrix::clear_rows() {
+  _impl_.rows_ = 0u;
+}
+inline uint32_t QuantizedMatrix::_internal_rows() const {
+  return _impl_.rows_;
+}
+inline uint32_t QuantizedMatrix::rows() const {
+  // @@protoc_insertion_point(field_get:ember.v1.QuantizedMatrix.rows)
+  return _internal_rows();
+}
+inline void QuantizedMatrix::_internal_set_rows(uint32_t value) {
+  
+  _impl_.rows_ = value;
+}
+inline void QuantizedMatrix::set_rows(uint32_t value) {
+  _internal_set_rows(value);
+  // @@protoc_insertion_point(field_set:ember.v1.QuantizedMatrix.rows)
+}
+
+// uint32 cols = 3 [json_name = "cols"];
+inline void QuantizedMatrix::clear_cols() {
+  _impl_.cols_ = 0u;
+}
+inline uint32_t QuantizedMatrix::_internal_cols() const {
+  return _impl_.cols_;
+}
+inline uint32_t QuantizedMatrix::cols() const {
+  // @@protoc_insertion_point(field_get:ember.v1.QuantizedMatrix.cols)
+  return _internal_cols();
+}
+inline void QuantizedMatrix::_internal_set_cols(uint32_t value) {
+  
+  _impl_.cols_ = value;
+}
+inline void QuantizedMatrix::set_cols(uint32_t value) {
+  _internal_set_cols(value);
+  // @@protoc_insertion_point(field_set:ember.v1.QuantizedMatrix.cols)
+}
+
+// bytes data = 4 [json_name = "data"];
+inline void QuantizedMatrix::clear_data() {
+  _impl_.data_.ClearToEmpty();
+}
+inline const std::string& QuantizedMatrix::data() const {
+  // @@protoc_insertion_point(field_get:ember.v1.QuantizedMatrix.data)
+  return _internal_data();
+}
+template <typename ArgT0, typename... ArgT>
+inline PROTOBUF_ALWAYS_INLINE
+void QuantizedMatrix::set_data(ArgT0&& arg0, ArgT... args) {
+ 
+ _impl_.data_.SetBytes(static_cast<ArgT0 &&>(arg0), args..., GetArenaForAllocation());
+  // @@protoc_insertion_point(field_set:ember.v1.QuantizedMatrix.data)
+}
+inline std::string* QuantizedMatrix::mutable_data() {
+  std::string* _s = _internal_mutable_data();
+  // @@protoc_insertion_point(field_mutable:ember.v1.QuantizedMatrix.data)
+  return _s;
+}
+inline const std::string& QuantizedMatrix::_internal_data() const {
+  return _impl_.data_.Get();
+}
+inline void QuantizedMatrix::_internal_set_data(const std::string& value) {
+  
+  _impl_.data_.Set(value, GetArenaForAllocation());
+}
+inline std::string* QuantizedMatrix::_internal_mutable_data() {
+  
+  return _impl_.data_.Mutable(GetArenaForAllocation());
+}
+inline std::string* QuantizedMatrix::release_data() {
+  // @@protoc_insertion_point(field_release:ember.v1.QuantizedMatrix.data)
+  return _impl_.data_.Release();
+}
+inline void QuantizedMatrix::set_allocated_data(std::string* data) {
+  if (data != nullptr) {
+    
+  } else {
+    
+  }
+  _impl_.data_.SetAllocated(data, GetArenaForAllocation());
+#ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  if (_impl_.data_.IsDefault()) {
+    _impl_.data_.Set("", GetArenaForAllocation());
+  }
+#endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  // @@protoc_insertion_point(field_set_allocated:ember.v1.QuantizedMatrix.data)
+}
+
+// uint32 dimensions = 5 [json_name = "dimensions"];
+inline void QuantizedMatrix::clear_dimensions() {
+  _impl_.dimensions_ = 0u;
+}
+inline uint32_t QuantizedMatrix::_internal_dimensions() const {
+  return _impl_.dimensions_;
+}
+inline uint32_t QuantizedMatrix::dimensions() const {
+  // @@protoc_insertion_point(field_get:ember.v1.QuantizedMatrix.dimensions)
+  return _internal_dimensions();
+}
+inline void QuantizedMatrix::_internal_set_dimensions(uint32_t value) {
+  
+  _impl_.dimensions_ = value;
+}
+inline void QuantizedMatrix::set_dimensions(uint32_t value) {
+  _internal_set_dimensions(value);
+  // @@protoc_insertion_point(field_set:ember.v1.QuantizedMatrix.dimensions)
+}
+
+// .ember.v1.QuantizationRanges ranges = 6 [json_name = "ranges"];
+inline bool QuantizedMatrix::_internal_has_ranges() const {
+  return this != internal_default_instance() && _impl_.ranges_ != nullptr;
+}
+inline bool QuantizedMatrix::has_ranges() const {
+  return _internal_has_ranges();
+}
+inline void QuantizedMatrix::clear_ranges() {
+  if (GetArenaForAllocation() == nullptr && _impl_.ranges_ != nullptr) {
+    delete _impl_.ranges_;
+  }
+  _impl_.ranges_ = nullptr;
+}
+inline const ::ember::v1::QuantizationRanges& QuantizedMatrix::_internal_ranges() const {
+  const ::ember::v1::QuantizationRanges* p = _impl_.ranges_;
+  return p != nullptr ? *p : reinterpret_cast<const ::ember::v1::QuantizationRanges&>(
+      ::ember::v1::_QuantizationRanges_default_instance_);
+}
+inline const ::ember::v1::QuantizationRanges& QuantizedMatrix::ranges() const {
+  // @@protoc_insertion_point(field_get:ember.v1.QuantizedMatrix.ranges)
+  return _internal_ranges();
+}
+inline void QuantizedMatrix::unsafe_arena_set_allocated_ranges(
+    ::ember::v1::QuantizationRanges* ranges) {
+  if (GetArenaForAllocation() == nullptr) {
+    delete reinterpret_cast<::PROTOBUF_NAMESPACE_ID::MessageLite*>(_impl_.ranges_);
+  }
+  _impl_.ranges_ = ranges;
+  if (ranges) {
+    
+  } else {
+    
+  }
+  // @@protoc_insertion_point(field_unsafe_arena_set_allocated:ember.v1.QuantizedMatrix.ranges)
+}
+inline ::ember::v1::QuantizationRanges* QuantizedMatrix::release_ranges() {
+  
+  ::ember::v1::QuantizationRanges* temp = _impl_.ranges_;
+  _impl_.ranges_ = nullptr;
+#ifdef PROTOBUF_FORCE_COPY_IN_RELEASE
+  auto* old =  reinterpret_cast<::PROTOBUF_NAMESPACE_ID::MessageLite*>(temp);
+  temp = ::PROTOBUF_NAMESPACE_ID::internal::DuplicateIfNonNull(temp);
+  if (GetArenaForAllocation() == nullptr) { delete old; }
+#else  // PROTOBUF_FORCE_COPY_IN_RELEASE
+  if (GetArenaForAllocation() != nullptr) {
+    temp = ::PROTOBUF_NAMESPACE_ID::internal::DuplicateIfNonNull(temp);
+  }
+#endif  // !PROTOBUF_FORCE_COPY_IN_RELEASE
+  return temp;
+}
+inline ::ember::v1::QuantizationRanges* QuantizedMatrix::unsafe_arena_release_ranges() {
+  // @@protoc_insertion_point(field_release:ember.v1.QuantizedMatrix.ranges)
+  
+  ::ember::v1::QuantizationRanges* temp = _impl_.ranges_;
+  _impl_.ranges_ = nullptr;
+  return temp;
+}
+inline ::ember::v1::QuantizationRanges* QuantizedMatrix::_internal_mutable_ranges() {
+  
+  if (_impl_.ranges_ == nullptr) {
+    auto* p = CreateMaybeMessage<::ember::v1::QuantizationRanges>(GetArenaForAllocation());
+    _impl_.ranges_ = p;
+  }
+  return _impl_.ranges_;
+}
+inline ::ember::v1::QuantizationRanges* QuantizedMatrix::mutable_ranges() {
+  ::ember::v1::QuantizationRanges* _msg = _internal_mutable_ranges();
+  // @@protoc_insertion_point(field_mutable:ember.v1.QuantizedMatrix.ranges)
+  return _msg;
+}
+inline void QuantizedMatrix::set_allocated_ranges(::ember::v1::QuantizationRanges* ranges) {
+  ::PROTOBUF_NAMESPACE_ID::Arena* message_arena = GetArenaForAllocation();
+  if (message_arena == nullptr) {
+    delete _impl_.ranges_;
+  }
+  if (ranges) {
+    ::PROTOBUF_NAMESPACE_ID::Arena* submessage_arena =
+        ::PROTOBUF_NAMESPACE_ID::Arena::InternalGetOwningArena(ranges);
+    if (message_arena != submessage_arena) {
+      ranges = ::PROTOBUF_NAMESPACE_ID::internal::GetOwnedMessage(
+          message_arena, ranges, submessage_arena);
+    }
+    
+  } else {
+    
+  }
+  _impl_.ranges_ = ranges;
+  // @@protoc_insertion_point(field_set_allocated:ember.v1.QuantizedMatrix.ranges)
+}
+
 // -------------------------------------------------------------------
 
 // FloatMatrix
@@ -3388,6 +5822,116 @@ inline void EmbedRequest::set_allocated_model(std::string* model) {
   }
 #endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
   // @@protoc_insertion_point(field_set_allocated:ember.v1.EmbedRequest.model)
+}
+
+// .ember.v1.EmbeddingPrecision precision = 8 [json_name = "precision"];
+inline void EmbedRequest::clear_precision() {
+  _impl_.precision_ = 0;
+}
+inline ::ember::v1::EmbeddingPrecision EmbedRequest::_internal_precision() const {
+  return static_cast< ::ember::v1::EmbeddingPrecision >(_impl_.precision_);
+}
+inline ::ember::v1::EmbeddingPrecision EmbedRequest::precision() const {
+  // @@protoc_insertion_point(field_get:ember.v1.EmbedRequest.precision)
+  return _internal_precision();
+}
+inline void EmbedRequest::_internal_set_precision(::ember::v1::EmbeddingPrecision value) {
+  
+  _impl_.precision_ = value;
+}
+inline void EmbedRequest::set_precision(::ember::v1::EmbeddingPrecision value) {
+  _internal_set_precision(value);
+  // @@protoc_insertion_point(field_set:ember.v1.EmbedRequest.precision)
+}
+
+// .ember.v1.QuantizationRanges ranges = 9 [json_name = "ranges"];
+inline bool EmbedRequest::_internal_has_ranges() const {
+  return this != internal_default_instance() && _impl_.ranges_ != nullptr;
+}
+inline bool EmbedRequest::has_ranges() const {
+  return _internal_has_ranges();
+}
+inline void EmbedRequest::clear_ranges() {
+  if (GetArenaForAllocation() == nullptr && _impl_.ranges_ != nullptr) {
+    delete _impl_.ranges_;
+  }
+  _impl_.ranges_ = nullptr;
+}
+inline const ::ember::v1::QuantizationRanges& EmbedRequest::_internal_ranges() const {
+  const ::ember::v1::QuantizationRanges* p = _impl_.ranges_;
+  return p != nullptr ? *p : reinterpret_cast<const ::ember::v1::QuantizationRanges&>(
+      ::ember::v1::_QuantizationRanges_default_instance_);
+}
+inline const ::ember::v1::QuantizationRanges& EmbedRequest::ranges() const {
+  // @@protoc_insertion_point(field_get:ember.v1.EmbedRequest.ranges)
+  return _internal_ranges();
+}
+inline void EmbedRequest::unsafe_arena_set_allocated_ranges(
+    ::ember::v1::QuantizationRanges* ranges) {
+  if (GetArenaForAllocation() == nullptr) {
+    delete reinterpret_cast<::PROTOBUF_NAMESPACE_ID::MessageLite*>(_impl_.ranges_);
+  }
+  _impl_.ranges_ = ranges;
+  if (ranges) {
+    
+  } else {
+    
+  }
+  // @@protoc_insertion_point(field_unsafe_arena_set_allocated:ember.v1.EmbedRequest.ranges)
+}
+inline ::ember::v1::QuantizationRanges* EmbedRequest::release_ranges() {
+  
+  ::ember::v1::QuantizationRanges* temp = _impl_.ranges_;
+  _impl_.ranges_ = nullptr;
+#ifdef PROTOBUF_FORCE_COPY_IN_RELEASE
+  auto* old =  reinterpret_cast<::PROTOBUF_NAMESPACE_ID::MessageLite*>(temp);
+  temp = ::PROTOBUF_NAMESPACE_ID::internal::DuplicateIfNonNull(temp);
+  if (GetArenaForAllocation() == nullptr) { delete old; }
+#else  // PROTOBUF_FORCE_COPY_IN_RELEASE
+  if (GetArenaForAllocation() != nullptr) {
+    temp = ::PROTOBUF_NAMESPACE_ID::internal::DuplicateIfNonNull(temp);
+  }
+#endif  // !PROTOBUF_FORCE_COPY_IN_RELEASE
+  return temp;
+}
+inline ::ember::v1::QuantizationRanges* EmbedRequest::unsafe_arena_release_ranges() {
+  // @@protoc_insertion_point(field_release:ember.v1.EmbedRequest.ranges)
+  
+  ::ember::v1::QuantizationRanges* temp = _impl_.ranges_;
+  _impl_.ranges_ = nullptr;
+  return temp;
+}
+inline ::ember::v1::QuantizationRanges* EmbedRequest::_internal_mutable_ranges() {
+  
+  if (_impl_.ranges_ == nullptr) {
+    auto* p = CreateMaybeMessage<::ember::v1::QuantizationRanges>(GetArenaForAllocation());
+    _impl_.ranges_ = p;
+  }
+  return _impl_.ranges_;
+}
+inline ::ember::v1::QuantizationRanges* EmbedRequest::mutable_ranges() {
+  ::ember::v1::QuantizationRanges* _msg = _internal_mutable_ranges();
+  // @@protoc_insertion_point(field_mutable:ember.v1.EmbedRequest.ranges)
+  return _msg;
+}
+inline void EmbedRequest::set_allocated_ranges(::ember::v1::QuantizationRanges* ranges) {
+  ::PROTOBUF_NAMESPACE_ID::Arena* message_arena = GetArenaForAllocation();
+  if (message_arena == nullptr) {
+    delete _impl_.ranges_;
+  }
+  if (ranges) {
+    ::PROTOBUF_NAMESPACE_ID::Arena* submessage_arena =
+        ::PROTOBUF_NAMESPACE_ID::Arena::InternalGetOwningArena(ranges);
+    if (message_arena != submessage_arena) {
+      ranges = ::PROTOBUF_NAMESPACE_ID::internal::GetOwnedMessage(
+          message_arena, ranges, submessage_arena);
+    }
+    
+  } else {
+    
+  }
+  _impl_.ranges_ = ranges;
+  // @@protoc_insertion_point(field_set_allocated:ember.v1.EmbedRequest.ranges)
 }
 
 // -------------------------------------------------------------------
@@ -3843,6 +6387,96 @@ inline void EmbedResponse::set_allocated_matrix(::ember::v1::FloatMatrix* matrix
   }
   _impl_.matrix_ = matrix;
   // @@protoc_insertion_point(field_set_allocated:ember.v1.EmbedResponse.matrix)
+}
+
+// .ember.v1.QuantizedMatrix quantized = 6 [json_name = "quantized"];
+inline bool EmbedResponse::_internal_has_quantized() const {
+  return this != internal_default_instance() && _impl_.quantized_ != nullptr;
+}
+inline bool EmbedResponse::has_quantized() const {
+  return _internal_has_quantized();
+}
+inline void EmbedResponse::clear_quantized() {
+  if (GetArenaForAllocation() == nullptr && _impl_.quantized_ != nullptr) {
+    delete _impl_.quantized_;
+  }
+  _impl_.quantized_ = nullptr;
+}
+inline const ::ember::v1::QuantizedMatrix& EmbedResponse::_internal_quantized() const {
+  const ::ember::v1::QuantizedMatrix* p = _impl_.quantized_;
+  return p != nullptr ? *p : reinterpret_cast<const ::ember::v1::QuantizedMatrix&>(
+      ::ember::v1::_QuantizedMatrix_default_instance_);
+}
+inline const ::ember::v1::QuantizedMatrix& EmbedResponse::quantized() const {
+  // @@protoc_insertion_point(field_get:ember.v1.EmbedResponse.quantized)
+  return _internal_quantized();
+}
+inline void EmbedResponse::unsafe_arena_set_allocated_quantized(
+    ::ember::v1::QuantizedMatrix* quantized) {
+  if (GetArenaForAllocation() == nullptr) {
+    delete reinterpret_cast<::PROTOBUF_NAMESPACE_ID::MessageLite*>(_impl_.quantized_);
+  }
+  _impl_.quantized_ = quantized;
+  if (quantized) {
+    
+  } else {
+    
+  }
+  // @@protoc_insertion_point(field_unsafe_arena_set_allocated:ember.v1.EmbedResponse.quantized)
+}
+inline ::ember::v1::QuantizedMatrix* EmbedResponse::release_quantized() {
+  
+  ::ember::v1::QuantizedMatrix* temp = _impl_.quantized_;
+  _impl_.quantized_ = nullptr;
+#ifdef PROTOBUF_FORCE_COPY_IN_RELEASE
+  auto* old =  reinterpret_cast<::PROTOBUF_NAMESPACE_ID::MessageLite*>(temp);
+  temp = ::PROTOBUF_NAMESPACE_ID::internal::DuplicateIfNonNull(temp);
+  if (GetArenaForAllocation() == nullptr) { delete old; }
+#else  // PROTOBUF_FORCE_COPY_IN_RELEASE
+  if (GetArenaForAllocation() != nullptr) {
+    temp = ::PROTOBUF_NAMESPACE_ID::internal::DuplicateIfNonNull(temp);
+  }
+#endif  // !PROTOBUF_FORCE_COPY_IN_RELEASE
+  return temp;
+}
+inline ::ember::v1::QuantizedMatrix* EmbedResponse::unsafe_arena_release_quantized() {
+  // @@protoc_insertion_point(field_release:ember.v1.EmbedResponse.quantized)
+  
+  ::ember::v1::QuantizedMatrix* temp = _impl_.quantized_;
+  _impl_.quantized_ = nullptr;
+  return temp;
+}
+inline ::ember::v1::QuantizedMatrix* EmbedResponse::_internal_mutable_quantized() {
+  
+  if (_impl_.quantized_ == nullptr) {
+    auto* p = CreateMaybeMessage<::ember::v1::QuantizedMatrix>(GetArenaForAllocation());
+    _impl_.quantized_ = p;
+  }
+  return _impl_.quantized_;
+}
+inline ::ember::v1::QuantizedMatrix* EmbedResponse::mutable_quantized() {
+  ::ember::v1::QuantizedMatrix* _msg = _internal_mutable_quantized();
+  // @@protoc_insertion_point(field_mutable:ember.v1.EmbedResponse.quantized)
+  return _msg;
+}
+inline void EmbedResponse::set_allocated_quantized(::ember::v1::QuantizedMatrix* quantized) {
+  ::PROTOBUF_NAMESPACE_ID::Arena* message_arena = GetArenaForAllocation();
+  if (message_arena == nullptr) {
+    delete _impl_.quantized_;
+  }
+  if (quantized) {
+    ::PROTOBUF_NAMESPACE_ID::Arena* submessage_arena =
+        ::PROTOBUF_NAMESPACE_ID::Arena::InternalGetOwningArena(quantized);
+    if (message_arena != submessage_arena) {
+      quantized = ::PROTOBUF_NAMESPACE_ID::internal::GetOwnedMessage(
+          message_arena, quantized, submessage_arena);
+    }
+    
+  } else {
+    
+  }
+  _impl_.quantized_ = quantized;
+  // @@protoc_insertion_point(field_set_allocated:ember.v1.EmbedResponse.quantized)
 }
 
 // -------------------------------------------------------------------
@@ -5368,9 +8002,1774 @@ inline void SimilarityResponse::set_allocated_model(std::string* model) {
   // @@protoc_insertion_point(field_set_allocated:ember.v1.SimilarityResponse.model)
 }
 
+// -------------------------------------------------------------------
+
+// EmbedTokensRequest
+
+// repeated .ember.v1.EmbedInput inputs = 1 [json_name = "inputs"];
+inline int EmbedTokensRequest::_internal_inputs_size() const {
+  return _impl_.inputs_.size();
+}
+inline int EmbedTokensRequest::inputs_size() const {
+  return _internal_inputs_size();
+}
+inline void EmbedTokensRequest::clear_inputs() {
+  _impl_.inputs_.Clear();
+}
+inline ::ember::v1::EmbedInput* EmbedTokensRequest::mutable_inputs(int index) {
+  // @@protoc_insertion_point(field_mutable:ember.v1.EmbedTokensRequest.inputs)
+  return _impl_.inputs_.Mutable(index);
+}
+inline ::PROTOBUF_NAMESPACE_ID::RepeatedPtrField< ::ember::v1::EmbedInput >*
+EmbedTokensRequest::mutable_inputs() {
+  // @@protoc_insertion_point(field_mutable_list:ember.v1.EmbedTokensRequest.inputs)
+  return &_impl_.inputs_;
+}
+inline const ::ember::v1::EmbedInput& EmbedTokensRequest::_internal_inputs(int index) const {
+  return _impl_.inputs_.Get(index);
+}
+inline const ::ember::v1::EmbedInput& EmbedTokensRequest::inputs(int index) const {
+  // @@protoc_insertion_point(field_get:ember.v1.EmbedTokensRequest.inputs)
+  return _internal_inputs(index);
+}
+inline ::ember::v1::EmbedInput* EmbedTokensRequest::_internal_add_inputs() {
+  return _impl_.inputs_.Add();
+}
+inline ::ember::v1::EmbedInput* EmbedTokensRequest::add_inputs() {
+  ::ember::v1::EmbedInput* _add = _internal_add_inputs();
+  // @@protoc_insertion_point(field_add:ember.v1.EmbedTokensRequest.inputs)
+  return _add;
+}
+inline const ::PROTOBUF_NAMESPACE_ID::RepeatedPtrField< ::ember::v1::EmbedInput >&
+EmbedTokensRequest::inputs() const {
+  // @@protoc_insertion_point(field_list:ember.v1.EmbedTokensRequest.inputs)
+  return _impl_.inputs_;
+}
+
+// .ember.v1.Truncation truncation = 2 [json_name = "truncation"];
+inline bool EmbedTokensRequest::_internal_has_truncation() const {
+  return this != internal_default_instance() && _impl_.truncation_ != nullptr;
+}
+inline bool EmbedTokensRequest::has_truncation() const {
+  return _internal_has_truncation();
+}
+inline const ::ember::v1::Truncation& EmbedTokensRequest::_internal_truncation() const {
+  const ::ember::v1::Truncation* p = _impl_.truncation_;
+  return p != nullptr ? *p : reinterpret_cast<const ::ember::v1::Truncation&>(
+      ::ember::v1::_Truncation_default_instance_);
+}
+inline const ::ember::v1::Truncation& EmbedTokensRequest::truncation() const {
+  // @@protoc_insertion_point(field_get:ember.v1.EmbedTokensRequest.truncation)
+  return _internal_truncation();
+}
+inline void EmbedTokensRequest::unsafe_arena_set_allocated_truncation(
+    ::ember::v1::Truncation* truncation) {
+  if (GetArenaForAllocation() == nullptr) {
+    delete reinterpret_cast<::PROTOBUF_NAMESPACE_ID::MessageLite*>(_impl_.truncation_);
+  }
+  _impl_.truncation_ = truncation;
+  if (truncation) {
+    
+  } else {
+    
+  }
+  // @@protoc_insertion_point(field_unsafe_arena_set_allocated:ember.v1.EmbedTokensRequest.truncation)
+}
+inline ::ember::v1::Truncation* EmbedTokensRequest::release_truncation() {
+  
+  ::ember::v1::Truncation* temp = _impl_.truncation_;
+  _impl_.truncation_ = nullptr;
+#ifdef PROTOBUF_FORCE_COPY_IN_RELEASE
+  auto* old =  reinterpret_cast<::PROTOBUF_NAMESPACE_ID::MessageLite*>(temp);
+  temp = ::PROTOBUF_NAMESPACE_ID::internal::DuplicateIfNonNull(temp);
+  if (GetArenaForAllocation() == nullptr) { delete old; }
+#else  // PROTOBUF_FORCE_COPY_IN_RELEASE
+  if (GetArenaForAllocation() != nullptr) {
+    temp = ::PROTOBUF_NAMESPACE_ID::internal::DuplicateIfNonNull(temp);
+  }
+#endif  // !PROTOBUF_FORCE_COPY_IN_RELEASE
+  return temp;
+}
+inline ::ember::v1::Truncation* EmbedTokensRequest::unsafe_arena_release_truncation() {
+  // @@protoc_insertion_point(field_release:ember.v1.EmbedTokensRequest.truncation)
+  
+  ::ember::v1::Truncation* temp = _impl_.truncation_;
+  _impl_.truncation_ = nullptr;
+  return temp;
+}
+inline ::ember::v1::Truncation* EmbedTokensRequest::_internal_mutable_truncation() {
+  
+  if (_impl_.truncation_ == nullptr) {
+    auto* p = CreateMaybeMessage<::ember::v1::Truncation>(GetArenaForAllocation());
+    _impl_.truncation_ = p;
+  }
+  return _impl_.truncation_;
+}
+inline ::ember::v1::Truncation* EmbedTokensRequest::mutable_truncation() {
+  ::ember::v1::Truncation* _msg = _internal_mutable_truncation();
+  // @@protoc_insertion_point(field_mutable:ember.v1.EmbedTokensRequest.truncation)
+  return _msg;
+}
+inline void EmbedTokensRequest::set_allocated_truncation(::ember::v1::Truncation* truncation) {
+  ::PROTOBUF_NAMESPACE_ID::Arena* message_arena = GetArenaForAllocation();
+  if (message_arena == nullptr) {
+    delete reinterpret_cast< ::PROTOBUF_NAMESPACE_ID::MessageLite*>(_impl_.truncation_);
+  }
+  if (truncation) {
+    ::PROTOBUF_NAMESPACE_ID::Arena* submessage_arena =
+        ::PROTOBUF_NAMESPACE_ID::Arena::InternalGetOwningArena(
+                reinterpret_cast<::PROTOBUF_NAMESPACE_ID::MessageLite*>(truncation));
+    if (message_arena != submessage_arena) {
+      truncation = ::PROTOBUF_NAMESPACE_ID::internal::GetOwnedMessage(
+          message_arena, truncation, submessage_arena);
+    }
+    
+  } else {
+    
+  }
+  _impl_.truncation_ = truncation;
+  // @@protoc_insertion_point(field_set_allocated:ember.v1.EmbedTokensRequest.truncation)
+}
+
+// string prompt_name = 3 [json_name = "promptName"];
+inline void EmbedTokensRequest::clear_prompt_name() {
+  _impl_.prompt_name_.ClearToEmpty();
+}
+inline const std::string& EmbedTokensRequest::prompt_name() const {
+  // @@protoc_insertion_point(field_get:ember.v1.EmbedTokensRequest.prompt_name)
+  return _internal_prompt_name();
+}
+template <typename ArgT0, typename... ArgT>
+inline PROTOBUF_ALWAYS_INLINE
+void EmbedTokensRequest::set_prompt_name(ArgT0&& arg0, ArgT... args) {
+ 
+ _impl_.prompt_name_.Set(static_cast<ArgT0 &&>(arg0), args..., GetArenaForAllocation());
+  // @@protoc_insertion_point(field_set:ember.v1.EmbedTokensRequest.prompt_name)
+}
+inline std::string* EmbedTokensRequest::mutable_prompt_name() {
+  std::string* _s = _internal_mutable_prompt_name();
+  // @@protoc_insertion_point(field_mutable:ember.v1.EmbedTokensRequest.prompt_name)
+  return _s;
+}
+inline const std::string& EmbedTokensRequest::_internal_prompt_name() const {
+  return _impl_.prompt_name_.Get();
+}
+inline void EmbedTokensRequest::_internal_set_prompt_name(const std::string& value) {
+  
+  _impl_.prompt_name_.Set(value, GetArenaForAllocation());
+}
+inline std::string* EmbedTokensRequest::_internal_mutable_prompt_name() {
+  
+  return _impl_.prompt_name_.Mutable(GetArenaForAllocation());
+}
+inline std::string* EmbedTokensRequest::release_prompt_name() {
+  // @@protoc_insertion_point(field_release:ember.v1.EmbedTokensRequest.prompt_name)
+  return _impl_.prompt_name_.Release();
+}
+inline void EmbedTokensRequest::set_allocated_prompt_name(std::string* prompt_name) {
+  if (prompt_name != nullptr) {
+    
+  } else {
+    
+  }
+  _impl_.prompt_name_.SetAllocated(prompt_name, GetArenaForAllocation());
+#ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  if (_impl_.prompt_name_.IsDefault()) {
+    _impl_.prompt_name_.Set("", GetArenaForAllocation());
+  }
+#endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  // @@protoc_insertion_point(field_set_allocated:ember.v1.EmbedTokensRequest.prompt_name)
+}
+
+// string model = 4 [json_name = "model"];
+inline void EmbedTokensRequest::clear_model() {
+  _impl_.model_.ClearToEmpty();
+}
+inline const std::string& EmbedTokensRequest::model() const {
+  // @@protoc_insertion_point(field_get:ember.v1.EmbedTokensRequest.model)
+  return _internal_model();
+}
+template <typename ArgT0, typename... ArgT>
+inline PROTOBUF_ALWAYS_INLINE
+void EmbedTokensRequest::set_model(ArgT0&& arg0, ArgT... args) {
+ 
+ _impl_.model_.Set(static_cast<ArgT0 &&>(arg0), args..., GetArenaForAllocation());
+  // @@protoc_insertion_point(field_set:ember.v1.EmbedTokensRequest.model)
+}
+inline std::string* EmbedTokensRequest::mutable_model() {
+  std::string* _s = _internal_mutable_model();
+  // @@protoc_insertion_point(field_mutable:ember.v1.EmbedTokensRequest.model)
+  return _s;
+}
+inline const std::string& EmbedTokensRequest::_internal_model() const {
+  return _impl_.model_.Get();
+}
+inline void EmbedTokensRequest::_internal_set_model(const std::string& value) {
+  
+  _impl_.model_.Set(value, GetArenaForAllocation());
+}
+inline std::string* EmbedTokensRequest::_internal_mutable_model() {
+  
+  return _impl_.model_.Mutable(GetArenaForAllocation());
+}
+inline std::string* EmbedTokensRequest::release_model() {
+  // @@protoc_insertion_point(field_release:ember.v1.EmbedTokensRequest.model)
+  return _impl_.model_.Release();
+}
+inline void EmbedTokensRequest::set_allocated_model(std::string* model) {
+  if (model != nullptr) {
+    
+  } else {
+    
+  }
+  _impl_.model_.SetAllocated(model, GetArenaForAllocation());
+#ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  if (_impl_.model_.IsDefault()) {
+    _impl_.model_.Set("", GetArenaForAllocation());
+  }
+#endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  // @@protoc_insertion_point(field_set_allocated:ember.v1.EmbedTokensRequest.model)
+}
+
+// -------------------------------------------------------------------
+
+// TokenEmbeddings
+
+// .ember.v1.FloatMatrix states = 1 [json_name = "states"];
+inline bool TokenEmbeddings::_internal_has_states() const {
+  return this != internal_default_instance() && _impl_.states_ != nullptr;
+}
+inline bool TokenEmbeddings::has_states() const {
+  return _internal_has_states();
+}
+inline void TokenEmbeddings::clear_states() {
+  if (GetArenaForAllocation() == nullptr && _impl_.states_ != nullptr) {
+    delete _impl_.states_;
+  }
+  _impl_.states_ = nullptr;
+}
+inline const ::ember::v1::FloatMatrix& TokenEmbeddings::_internal_states() const {
+  const ::ember::v1::FloatMatrix* p = _impl_.states_;
+  return p != nullptr ? *p : reinterpret_cast<const ::ember::v1::FloatMatrix&>(
+      ::ember::v1::_FloatMatrix_default_instance_);
+}
+inline const ::ember::v1::FloatMatrix& TokenEmbeddings::states() const {
+  // @@protoc_insertion_point(field_get:ember.v1.TokenEmbeddings.states)
+  return _internal_states();
+}
+inline void TokenEmbeddings::unsafe_arena_set_allocated_states(
+    ::ember::v1::FloatMatrix* states) {
+  if (GetArenaForAllocation() == nullptr) {
+    delete reinterpret_cast<::PROTOBUF_NAMESPACE_ID::MessageLite*>(_impl_.states_);
+  }
+  _impl_.states_ = states;
+  if (states) {
+    
+  } else {
+    
+  }
+  // @@protoc_insertion_point(field_unsafe_arena_set_allocated:ember.v1.TokenEmbeddings.states)
+}
+inline ::ember::v1::FloatMatrix* TokenEmbeddings::release_states() {
+  
+  ::ember::v1::FloatMatrix* temp = _impl_.states_;
+  _impl_.states_ = nullptr;
+#ifdef PROTOBUF_FORCE_COPY_IN_RELEASE
+  auto* old =  reinterpret_cast<::PROTOBUF_NAMESPACE_ID::MessageLite*>(temp);
+  temp = ::PROTOBUF_NAMESPACE_ID::internal::DuplicateIfNonNull(temp);
+  if (GetArenaForAllocation() == nullptr) { delete old; }
+#else  // PROTOBUF_FORCE_COPY_IN_RELEASE
+  if (GetArenaForAllocation() != nullptr) {
+    temp = ::PROTOBUF_NAMESPACE_ID::internal::DuplicateIfNonNull(temp);
+  }
+#endif  // !PROTOBUF_FORCE_COPY_IN_RELEASE
+  return temp;
+}
+inline ::ember::v1::FloatMatrix* TokenEmbeddings::unsafe_arena_release_states() {
+  // @@protoc_insertion_point(field_release:ember.v1.TokenEmbeddings.states)
+  
+  ::ember::v1::FloatMatrix* temp = _impl_.states_;
+  _impl_.states_ = nullptr;
+  return temp;
+}
+inline ::ember::v1::FloatMatrix* TokenEmbeddings::_internal_mutable_states() {
+  
+  if (_impl_.states_ == nullptr) {
+    auto* p = CreateMaybeMessage<::ember::v1::FloatMatrix>(GetArenaForAllocation());
+    _impl_.states_ = p;
+  }
+  return _impl_.states_;
+}
+inline ::ember::v1::FloatMatrix* TokenEmbeddings::mutable_states() {
+  ::ember::v1::FloatMatrix* _msg = _internal_mutable_states();
+  // @@protoc_insertion_point(field_mutable:ember.v1.TokenEmbeddings.states)
+  return _msg;
+}
+inline void TokenEmbeddings::set_allocated_states(::ember::v1::FloatMatrix* states) {
+  ::PROTOBUF_NAMESPACE_ID::Arena* message_arena = GetArenaForAllocation();
+  if (message_arena == nullptr) {
+    delete _impl_.states_;
+  }
+  if (states) {
+    ::PROTOBUF_NAMESPACE_ID::Arena* submessage_arena =
+        ::PROTOBUF_NAMESPACE_ID::Arena::InternalGetOwningArena(states);
+    if (message_arena != submessage_arena) {
+      states = ::PROTOBUF_NAMESPACE_ID::internal::GetOwnedMessage(
+          message_arena, states, submessage_arena);
+    }
+    
+  } else {
+    
+  }
+  _impl_.states_ = states;
+  // @@protoc_insertion_point(field_set_allocated:ember.v1.TokenEmbeddings.states)
+}
+
+// repeated uint32 token_ids = 2 [json_name = "tokenIds"];
+inline int TokenEmbeddings::_internal_token_ids_size() const {
+  return _impl_.token_ids_.size();
+}
+inline int TokenEmbeddings::token_ids_size() const {
+  return _internal_token_ids_size();
+}
+inline void TokenEmbeddings::clear_token_ids() {
+  _impl_.token_ids_.Clear();
+}
+inline uint32_t TokenEmbeddings::_internal_token_ids(int index) const {
+  return _impl_.token_ids_.Get(index);
+}
+inline uint32_t TokenEmbeddings::token_ids(int index) const {
+  // @@protoc_insertion_point(field_get:ember.v1.TokenEmbeddings.token_ids)
+  return _internal_token_ids(index);
+}
+inline void TokenEmbeddings::set_token_ids(int index, uint32_t value) {
+  _impl_.token_ids_.Set(index, value);
+  // @@protoc_insertion_point(field_set:ember.v1.TokenEmbeddings.token_ids)
+}
+inline void TokenEmbeddings::_internal_add_token_ids(uint32_t value) {
+  _impl_.token_ids_.Add(value);
+}
+inline void TokenEmbeddings::add_token_ids(uint32_t value) {
+  _internal_add_token_ids(value);
+  // @@protoc_insertion_point(field_add:ember.v1.TokenEmbeddings.token_ids)
+}
+inline const ::PROTOBUF_NAMESPACE_ID::RepeatedField< uint32_t >&
+TokenEmbeddings::_internal_token_ids() const {
+  return _impl_.token_ids_;
+}
+inline const ::PROTOBUF_NAMESPACE_ID::RepeatedField< uint32_t >&
+TokenEmbeddings::token_ids() const {
+  // @@protoc_insertion_point(field_list:ember.v1.TokenEmbeddings.token_ids)
+  return _internal_token_ids();
+}
+inline ::PROTOBUF_NAMESPACE_ID::RepeatedField< uint32_t >*
+TokenEmbeddings::_internal_mutable_token_ids() {
+  return &_impl_.token_ids_;
+}
+inline ::PROTOBUF_NAMESPACE_ID::RepeatedField< uint32_t >*
+TokenEmbeddings::mutable_token_ids() {
+  // @@protoc_insertion_point(field_mutable_list:ember.v1.TokenEmbeddings.token_ids)
+  return _internal_mutable_token_ids();
+}
+
+// repeated uint32 starts = 3 [json_name = "starts"];
+inline int TokenEmbeddings::_internal_starts_size() const {
+  return _impl_.starts_.size();
+}
+inline int TokenEmbeddings::starts_size() const {
+  return _internal_starts_size();
+}
+inline void TokenEmbeddings::clear_starts() {
+  _impl_.starts_.Clear();
+}
+inline uint32_t TokenEmbeddings::_internal_starts(int index) const {
+  return _impl_.starts_.Get(index);
+}
+inline uint32_t TokenEmbeddings::starts(int index) const {
+  // @@protoc_insertion_point(field_get:ember.v1.TokenEmbeddings.starts)
+  return _internal_starts(index);
+}
+inline void TokenEmbeddings::set_starts(int index, uint32_t value) {
+  _impl_.starts_.Set(index, value);
+  // @@protoc_insertion_point(field_set:ember.v1.TokenEmbeddings.starts)
+}
+inline void TokenEmbeddings::_internal_add_starts(uint32_t value) {
+  _impl_.starts_.Add(value);
+}
+inline void TokenEmbeddings::add_starts(uint32_t value) {
+  _internal_add_starts(value);
+  // @@protoc_insertion_point(field_add:ember.v1.TokenEmbeddings.starts)
+}
+inline const ::PROTOBUF_NAMESPACE_ID::RepeatedField< uint32_t >&
+TokenEmbeddings::_internal_starts() const {
+  return _impl_.starts_;
+}
+inline const ::PROTOBUF_NAMESPACE_ID::RepeatedField< uint32_t >&
+TokenEmbeddings::starts() const {
+  // @@protoc_insertion_point(field_list:ember.v1.TokenEmbeddings.starts)
+  return _internal_starts();
+}
+inline ::PROTOBUF_NAMESPACE_ID::RepeatedField< uint32_t >*
+TokenEmbeddings::_internal_mutable_starts() {
+  return &_impl_.starts_;
+}
+inline ::PROTOBUF_NAMESPACE_ID::RepeatedField< uint32_t >*
+TokenEmbeddings::mutable_starts() {
+  // @@protoc_insertion_point(field_mutable_list:ember.v1.TokenEmbeddings.starts)
+  return _internal_mutable_starts();
+}
+
+// repeated uint32 ends = 4 [json_name = "ends"];
+inline int TokenEmbeddings::_internal_ends_size() const {
+  return _impl_.ends_.size();
+}
+inline int TokenEmbeddings::ends_size() const {
+  return _internal_ends_size();
+}
+inline void TokenEmbeddings::clear_ends() {
+  _impl_.ends_.Clear();
+}
+inline uint32_t TokenEmbeddings::_internal_ends(int index) const {
+  return _impl_.ends_.Get(index);
+}
+inline uint32_t TokenEmbeddings::ends(int index) const {
+  // @@protoc_insertion_point(field_get:ember.v1.TokenEmbeddings.ends)
+  return _internal_ends(index);
+}
+inline void TokenEmbeddings::set_ends(int index, uint32_t value) {
+  _impl_.ends_.Set(index, value);
+  // @@protoc_insertion_point(field_set:ember.v1.TokenEmbeddings.ends)
+}
+inline void TokenEmbeddings::_internal_add_ends(uint32_t value) {
+  _impl_.ends_.Add(value);
+}
+inline void TokenEmbeddings::add_ends(uint32_t value) {
+  _internal_add_ends(value);
+  // @@protoc_insertion_point(field_add:ember.v1.TokenEmbeddings.ends)
+}
+inline const ::PROTOBUF_NAMESPACE_ID::RepeatedField< uint32_t >&
+TokenEmbeddings::_internal_ends() const {
+  return _impl_.ends_;
+}
+inline const ::PROTOBUF_NAMESPACE_ID::RepeatedField< uint32_t >&
+TokenEmbeddings::ends() const {
+  // @@protoc_insertion_point(field_list:ember.v1.TokenEmbeddings.ends)
+  return _internal_ends();
+}
+inline ::PROTOBUF_NAMESPACE_ID::RepeatedField< uint32_t >*
+TokenEmbeddings::_internal_mutable_ends() {
+  return &_impl_.ends_;
+}
+inline ::PROTOBUF_NAMESPACE_ID::RepeatedField< uint32_t >*
+TokenEmbeddings::mutable_ends() {
+  // @@protoc_insertion_point(field_mutable_list:ember.v1.TokenEmbeddings.ends)
+  return _internal_mutable_ends();
+}
+
+// repeated bool special = 5 [json_name = "special"];
+inline int TokenEmbeddings::_internal_special_size() const {
+  return _impl_.special_.size();
+}
+inline int TokenEmbeddings::special_size() const {
+  return _internal_special_size();
+}
+inline void TokenEmbeddings::clear_special() {
+  _impl_.special_.Clear();
+}
+inline bool TokenEmbeddings::_internal_special(int index) const {
+  return _impl_.special_.Get(index);
+}
+inline bool TokenEmbeddings::special(int index) const {
+  // @@protoc_insertion_point(field_get:ember.v1.TokenEmbeddings.special)
+  return _internal_special(index);
+}
+inline void TokenEmbeddings::set_special(int index, bool value) {
+  _impl_.special_.Set(index, value);
+  // @@protoc_insertion_point(field_set:ember.v1.TokenEmbeddings.special)
+}
+inline void TokenEmbeddings::_internal_add_special(bool value) {
+  _impl_.special_.Add(value);
+}
+inline void TokenEmbeddings::add_special(bool value) {
+  _internal_add_special(value);
+  // @@protoc_insertion_point(field_add:ember.v1.TokenEmbeddings.special)
+}
+inline const ::PROTOBUF_NAMESPACE_ID::RepeatedField< bool >&
+TokenEmbeddings::_internal_special() const {
+  return _impl_.special_;
+}
+inline const ::PROTOBUF_NAMESPACE_ID::RepeatedField< bool >&
+TokenEmbeddings::special() const {
+  // @@protoc_insertion_point(field_list:ember.v1.TokenEmbeddings.special)
+  return _internal_special();
+}
+inline ::PROTOBUF_NAMESPACE_ID::RepeatedField< bool >*
+TokenEmbeddings::_internal_mutable_special() {
+  return &_impl_.special_;
+}
+inline ::PROTOBUF_NAMESPACE_ID::RepeatedField< bool >*
+TokenEmbeddings::mutable_special() {
+  // @@protoc_insertion_point(field_mutable_list:ember.v1.TokenEmbeddings.special)
+  return _internal_mutable_special();
+}
+
+// -------------------------------------------------------------------
+
+// EmbedTokensResponse
+
+// repeated .ember.v1.TokenEmbeddings results = 1 [json_name = "results"];
+inline int EmbedTokensResponse::_internal_results_size() const {
+  return _impl_.results_.size();
+}
+inline int EmbedTokensResponse::results_size() const {
+  return _internal_results_size();
+}
+inline void EmbedTokensResponse::clear_results() {
+  _impl_.results_.Clear();
+}
+inline ::ember::v1::TokenEmbeddings* EmbedTokensResponse::mutable_results(int index) {
+  // @@protoc_insertion_point(field_mutable:ember.v1.EmbedTokensResponse.results)
+  return _impl_.results_.Mutable(index);
+}
+inline ::PROTOBUF_NAMESPACE_ID::RepeatedPtrField< ::ember::v1::TokenEmbeddings >*
+EmbedTokensResponse::mutable_results() {
+  // @@protoc_insertion_point(field_mutable_list:ember.v1.EmbedTokensResponse.results)
+  return &_impl_.results_;
+}
+inline const ::ember::v1::TokenEmbeddings& EmbedTokensResponse::_internal_results(int index) const {
+  return _impl_.results_.Get(index);
+}
+inline const ::ember::v1::TokenEmbeddings& EmbedTokensResponse::results(int index) const {
+  // @@protoc_insertion_point(field_get:ember.v1.EmbedTokensResponse.results)
+  return _internal_results(index);
+}
+inline ::ember::v1::TokenEmbeddings* EmbedTokensResponse::_internal_add_results() {
+  return _impl_.results_.Add();
+}
+inline ::ember::v1::TokenEmbeddings* EmbedTokensResponse::add_results() {
+  ::ember::v1::TokenEmbeddings* _add = _internal_add_results();
+  // @@protoc_insertion_point(field_add:ember.v1.EmbedTokensResponse.results)
+  return _add;
+}
+inline const ::PROTOBUF_NAMESPACE_ID::RepeatedPtrField< ::ember::v1::TokenEmbeddings >&
+EmbedTokensResponse::results() const {
+  // @@protoc_insertion_point(field_list:ember.v1.EmbedTokensResponse.results)
+  return _impl_.results_;
+}
+
+// .ember.v1.Usage usage = 2 [json_name = "usage"];
+inline bool EmbedTokensResponse::_internal_has_usage() const {
+  return this != internal_default_instance() && _impl_.usage_ != nullptr;
+}
+inline bool EmbedTokensResponse::has_usage() const {
+  return _internal_has_usage();
+}
+inline const ::ember::v1::Usage& EmbedTokensResponse::_internal_usage() const {
+  const ::ember::v1::Usage* p = _impl_.usage_;
+  return p != nullptr ? *p : reinterpret_cast<const ::ember::v1::Usage&>(
+      ::ember::v1::_Usage_default_instance_);
+}
+inline const ::ember::v1::Usage& EmbedTokensResponse::usage() const {
+  // @@protoc_insertion_point(field_get:ember.v1.EmbedTokensResponse.usage)
+  return _internal_usage();
+}
+inline void EmbedTokensResponse::unsafe_arena_set_allocated_usage(
+    ::ember::v1::Usage* usage) {
+  if (GetArenaForAllocation() == nullptr) {
+    delete reinterpret_cast<::PROTOBUF_NAMESPACE_ID::MessageLite*>(_impl_.usage_);
+  }
+  _impl_.usage_ = usage;
+  if (usage) {
+    
+  } else {
+    
+  }
+  // @@protoc_insertion_point(field_unsafe_arena_set_allocated:ember.v1.EmbedTokensResponse.usage)
+}
+inline ::ember::v1::Usage* EmbedTokensResponse::release_usage() {
+  
+  ::ember::v1::Usage* temp = _impl_.usage_;
+  _impl_.usage_ = nullptr;
+#ifdef PROTOBUF_FORCE_COPY_IN_RELEASE
+  auto* old =  reinterpret_cast<::PROTOBUF_NAMESPACE_ID::MessageLite*>(temp);
+  temp = ::PROTOBUF_NAMESPACE_ID::internal::DuplicateIfNonNull(temp);
+  if (GetArenaForAllocation() == nullptr) { delete old; }
+#else  // PROTOBUF_FORCE_COPY_IN_RELEASE
+  if (GetArenaForAllocation() != nullptr) {
+    temp = ::PROTOBUF_NAMESPACE_ID::internal::DuplicateIfNonNull(temp);
+  }
+#endif  // !PROTOBUF_FORCE_COPY_IN_RELEASE
+  return temp;
+}
+inline ::ember::v1::Usage* EmbedTokensResponse::unsafe_arena_release_usage() {
+  // @@protoc_insertion_point(field_release:ember.v1.EmbedTokensResponse.usage)
+  
+  ::ember::v1::Usage* temp = _impl_.usage_;
+  _impl_.usage_ = nullptr;
+  return temp;
+}
+inline ::ember::v1::Usage* EmbedTokensResponse::_internal_mutable_usage() {
+  
+  if (_impl_.usage_ == nullptr) {
+    auto* p = CreateMaybeMessage<::ember::v1::Usage>(GetArenaForAllocation());
+    _impl_.usage_ = p;
+  }
+  return _impl_.usage_;
+}
+inline ::ember::v1::Usage* EmbedTokensResponse::mutable_usage() {
+  ::ember::v1::Usage* _msg = _internal_mutable_usage();
+  // @@protoc_insertion_point(field_mutable:ember.v1.EmbedTokensResponse.usage)
+  return _msg;
+}
+inline void EmbedTokensResponse::set_allocated_usage(::ember::v1::Usage* usage) {
+  ::PROTOBUF_NAMESPACE_ID::Arena* message_arena = GetArenaForAllocation();
+  if (message_arena == nullptr) {
+    delete reinterpret_cast< ::PROTOBUF_NAMESPACE_ID::MessageLite*>(_impl_.usage_);
+  }
+  if (usage) {
+    ::PROTOBUF_NAMESPACE_ID::Arena* submessage_arena =
+        ::PROTOBUF_NAMESPACE_ID::Arena::InternalGetOwningArena(
+                reinterpret_cast<::PROTOBUF_NAMESPACE_ID::MessageLite*>(usage));
+    if (message_arena != submessage_arena) {
+      usage = ::PROTOBUF_NAMESPACE_ID::internal::GetOwnedMessage(
+          message_arena, usage, submessage_arena);
+    }
+    
+  } else {
+    
+  }
+  _impl_.usage_ = usage;
+  // @@protoc_insertion_point(field_set_allocated:ember.v1.EmbedTokensResponse.usage)
+}
+
+// .ember.v1.Timing timing = 3 [json_name = "timing"];
+inline bool EmbedTokensResponse::_internal_has_timing() const {
+  return this != internal_default_instance() && _impl_.timing_ != nullptr;
+}
+inline bool EmbedTokensResponse::has_timing() const {
+  return _internal_has_timing();
+}
+inline const ::ember::v1::Timing& EmbedTokensResponse::_internal_timing() const {
+  const ::ember::v1::Timing* p = _impl_.timing_;
+  return p != nullptr ? *p : reinterpret_cast<const ::ember::v1::Timing&>(
+      ::ember::v1::_Timing_default_instance_);
+}
+inline const ::ember::v1::Timing& EmbedTokensResponse::timing() const {
+  // @@protoc_insertion_point(field_get:ember.v1.EmbedTokensResponse.timing)
+  return _internal_timing();
+}
+inline void EmbedTokensResponse::unsafe_arena_set_allocated_timing(
+    ::ember::v1::Timing* timing) {
+  if (GetArenaForAllocation() == nullptr) {
+    delete reinterpret_cast<::PROTOBUF_NAMESPACE_ID::MessageLite*>(_impl_.timing_);
+  }
+  _impl_.timing_ = timing;
+  if (timing) {
+    
+  } else {
+    
+  }
+  // @@protoc_insertion_point(field_unsafe_arena_set_allocated:ember.v1.EmbedTokensResponse.timing)
+}
+inline ::ember::v1::Timing* EmbedTokensResponse::release_timing() {
+  
+  ::ember::v1::Timing* temp = _impl_.timing_;
+  _impl_.timing_ = nullptr;
+#ifdef PROTOBUF_FORCE_COPY_IN_RELEASE
+  auto* old =  reinterpret_cast<::PROTOBUF_NAMESPACE_ID::MessageLite*>(temp);
+  temp = ::PROTOBUF_NAMESPACE_ID::internal::DuplicateIfNonNull(temp);
+  if (GetArenaForAllocation() == nullptr) { delete old; }
+#else  // PROTOBUF_FORCE_COPY_IN_RELEASE
+  if (GetArenaForAllocation() != nullptr) {
+    temp = ::PROTOBUF_NAMESPACE_ID::internal::DuplicateIfNonNull(temp);
+  }
+#endif  // !PROTOBUF_FORCE_COPY_IN_RELEASE
+  return temp;
+}
+inline ::ember::v1::Timing* EmbedTokensResponse::unsafe_arena_release_timing() {
+  // @@protoc_insertion_point(field_release:ember.v1.EmbedTokensResponse.timing)
+  
+  ::ember::v1::Timing* temp = _impl_.timing_;
+  _impl_.timing_ = nullptr;
+  return temp;
+}
+inline ::ember::v1::Timing* EmbedTokensResponse::_internal_mutable_timing() {
+  
+  if (_impl_.timing_ == nullptr) {
+    auto* p = CreateMaybeMessage<::ember::v1::Timing>(GetArenaForAllocation());
+    _impl_.timing_ = p;
+  }
+  return _impl_.timing_;
+}
+inline ::ember::v1::Timing* EmbedTokensResponse::mutable_timing() {
+  ::ember::v1::Timing* _msg = _internal_mutable_timing();
+  // @@protoc_insertion_point(field_mutable:ember.v1.EmbedTokensResponse.timing)
+  return _msg;
+}
+inline void EmbedTokensResponse::set_allocated_timing(::ember::v1::Timing* timing) {
+  ::PROTOBUF_NAMESPACE_ID::Arena* message_arena = GetArenaForAllocation();
+  if (message_arena == nullptr) {
+    delete reinterpret_cast< ::PROTOBUF_NAMESPACE_ID::MessageLite*>(_impl_.timing_);
+  }
+  if (timing) {
+    ::PROTOBUF_NAMESPACE_ID::Arena* submessage_arena =
+        ::PROTOBUF_NAMESPACE_ID::Arena::InternalGetOwningArena(
+                reinterpret_cast<::PROTOBUF_NAMESPACE_ID::MessageLite*>(timing));
+    if (message_arena != submessage_arena) {
+      timing = ::PROTOBUF_NAMESPACE_ID::internal::GetOwnedMessage(
+          message_arena, timing, submessage_arena);
+    }
+    
+  } else {
+    
+  }
+  _impl_.timing_ = timing;
+  // @@protoc_insertion_point(field_set_allocated:ember.v1.EmbedTokensResponse.timing)
+}
+
+// string model = 4 [json_name = "model"];
+inline void EmbedTokensResponse::clear_model() {
+  _impl_.model_.ClearToEmpty();
+}
+inline const std::string& EmbedTokensResponse::model() const {
+  // @@protoc_insertion_point(field_get:ember.v1.EmbedTokensResponse.model)
+  return _internal_model();
+}
+template <typename ArgT0, typename... ArgT>
+inline PROTOBUF_ALWAYS_INLINE
+void EmbedTokensResponse::set_model(ArgT0&& arg0, ArgT... args) {
+ 
+ _impl_.model_.Set(static_cast<ArgT0 &&>(arg0), args..., GetArenaForAllocation());
+  // @@protoc_insertion_point(field_set:ember.v1.EmbedTokensResponse.model)
+}
+inline std::string* EmbedTokensResponse::mutable_model() {
+  std::string* _s = _internal_mutable_model();
+  // @@protoc_insertion_point(field_mutable:ember.v1.EmbedTokensResponse.model)
+  return _s;
+}
+inline const std::string& EmbedTokensResponse::_internal_model() const {
+  return _impl_.model_.Get();
+}
+inline void EmbedTokensResponse::_internal_set_model(const std::string& value) {
+  
+  _impl_.model_.Set(value, GetArenaForAllocation());
+}
+inline std::string* EmbedTokensResponse::_internal_mutable_model() {
+  
+  return _impl_.model_.Mutable(GetArenaForAllocation());
+}
+inline std::string* EmbedTokensResponse::release_model() {
+  // @@protoc_insertion_point(field_release:ember.v1.EmbedTokensResponse.model)
+  return _impl_.model_.Release();
+}
+inline void EmbedTokensResponse::set_allocated_model(std::string* model) {
+  if (model != nullptr) {
+    
+  } else {
+    
+  }
+  _impl_.model_.SetAllocated(model, GetArenaForAllocation());
+#ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  if (_impl_.model_.IsDefault()) {
+    _impl_.model_.Set("", GetArenaForAllocation());
+  }
+#endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  // @@protoc_insertion_point(field_set_allocated:ember.v1.EmbedTokensResponse.model)
+}
+
+// -------------------------------------------------------------------
+
+// EncodeRequest
+
+// repeated .ember.v1.EmbedInput inputs = 1 [json_name = "inputs"];
+inline int EncodeRequest::_internal_inputs_size() const {
+  return _impl_.inputs_.size();
+}
+inline int EncodeRequest::inputs_size() const {
+  return _internal_inputs_size();
+}
+inline void EncodeRequest::clear_inputs() {
+  _impl_.inputs_.Clear();
+}
+inline ::ember::v1::EmbedInput* EncodeRequest::mutable_inputs(int index) {
+  // @@protoc_insertion_point(field_mutable:ember.v1.EncodeRequest.inputs)
+  return _impl_.inputs_.Mutable(index);
+}
+inline ::PROTOBUF_NAMESPACE_ID::RepeatedPtrField< ::ember::v1::EmbedInput >*
+EncodeRequest::mutable_inputs() {
+  // @@protoc_insertion_point(field_mutable_list:ember.v1.EncodeRequest.inputs)
+  return &_impl_.inputs_;
+}
+inline const ::ember::v1::EmbedInput& EncodeRequest::_internal_inputs(int index) const {
+  return _impl_.inputs_.Get(index);
+}
+inline const ::ember::v1::EmbedInput& EncodeRequest::inputs(int index) const {
+  // @@protoc_insertion_point(field_get:ember.v1.EncodeRequest.inputs)
+  return _internal_inputs(index);
+}
+inline ::ember::v1::EmbedInput* EncodeRequest::_internal_add_inputs() {
+  return _impl_.inputs_.Add();
+}
+inline ::ember::v1::EmbedInput* EncodeRequest::add_inputs() {
+  ::ember::v1::EmbedInput* _add = _internal_add_inputs();
+  // @@protoc_insertion_point(field_add:ember.v1.EncodeRequest.inputs)
+  return _add;
+}
+inline const ::PROTOBUF_NAMESPACE_ID::RepeatedPtrField< ::ember::v1::EmbedInput >&
+EncodeRequest::inputs() const {
+  // @@protoc_insertion_point(field_list:ember.v1.EncodeRequest.inputs)
+  return _impl_.inputs_;
+}
+
+// repeated .ember.v1.EmbeddingOutput outputs = 2 [json_name = "outputs"];
+inline int EncodeRequest::_internal_outputs_size() const {
+  return _impl_.outputs_.size();
+}
+inline int EncodeRequest::outputs_size() const {
+  return _internal_outputs_size();
+}
+inline void EncodeRequest::clear_outputs() {
+  _impl_.outputs_.Clear();
+}
+inline ::ember::v1::EmbeddingOutput EncodeRequest::_internal_outputs(int index) const {
+  return static_cast< ::ember::v1::EmbeddingOutput >(_impl_.outputs_.Get(index));
+}
+inline ::ember::v1::EmbeddingOutput EncodeRequest::outputs(int index) const {
+  // @@protoc_insertion_point(field_get:ember.v1.EncodeRequest.outputs)
+  return _internal_outputs(index);
+}
+inline void EncodeRequest::set_outputs(int index, ::ember::v1::EmbeddingOutput value) {
+  _impl_.outputs_.Set(index, value);
+  // @@protoc_insertion_point(field_set:ember.v1.EncodeRequest.outputs)
+}
+inline void EncodeRequest::_internal_add_outputs(::ember::v1::EmbeddingOutput value) {
+  _impl_.outputs_.Add(value);
+}
+inline void EncodeRequest::add_outputs(::ember::v1::EmbeddingOutput value) {
+  _internal_add_outputs(value);
+  // @@protoc_insertion_point(field_add:ember.v1.EncodeRequest.outputs)
+}
+inline const ::PROTOBUF_NAMESPACE_ID::RepeatedField<int>&
+EncodeRequest::outputs() const {
+  // @@protoc_insertion_point(field_list:ember.v1.EncodeRequest.outputs)
+  return _impl_.outputs_;
+}
+inline ::PROTOBUF_NAMESPACE_ID::RepeatedField<int>*
+EncodeRequest::_internal_mutable_outputs() {
+  return &_impl_.outputs_;
+}
+inline ::PROTOBUF_NAMESPACE_ID::RepeatedField<int>*
+EncodeRequest::mutable_outputs() {
+  // @@protoc_insertion_point(field_mutable_list:ember.v1.EncodeRequest.outputs)
+  return _internal_mutable_outputs();
+}
+
+// optional bool normalize = 3 [json_name = "normalize"];
+inline bool EncodeRequest::_internal_has_normalize() const {
+  bool value = (_impl_._has_bits_[0] & 0x00000001u) != 0;
+  return value;
+}
+inline bool EncodeRequest::has_normalize() const {
+  return _internal_has_normalize();
+}
+inline void EncodeRequest::clear_normalize() {
+  _impl_.normalize_ = false;
+  _impl_._has_bits_[0] &= ~0x00000001u;
+}
+inline bool EncodeRequest::_internal_normalize() const {
+  return _impl_.normalize_;
+}
+inline bool EncodeRequest::normalize() const {
+  // @@protoc_insertion_point(field_get:ember.v1.EncodeRequest.normalize)
+  return _internal_normalize();
+}
+inline void EncodeRequest::_internal_set_normalize(bool value) {
+  _impl_._has_bits_[0] |= 0x00000001u;
+  _impl_.normalize_ = value;
+}
+inline void EncodeRequest::set_normalize(bool value) {
+  _internal_set_normalize(value);
+  // @@protoc_insertion_point(field_set:ember.v1.EncodeRequest.normalize)
+}
+
+// .ember.v1.Truncation truncation = 4 [json_name = "truncation"];
+inline bool EncodeRequest::_internal_has_truncation() const {
+  return this != internal_default_instance() && _impl_.truncation_ != nullptr;
+}
+inline bool EncodeRequest::has_truncation() const {
+  return _internal_has_truncation();
+}
+inline const ::ember::v1::Truncation& EncodeRequest::_internal_truncation() const {
+  const ::ember::v1::Truncation* p = _impl_.truncation_;
+  return p != nullptr ? *p : reinterpret_cast<const ::ember::v1::Truncation&>(
+      ::ember::v1::_Truncation_default_instance_);
+}
+inline const ::ember::v1::Truncation& EncodeRequest::truncation() const {
+  // @@protoc_insertion_point(field_get:ember.v1.EncodeRequest.truncation)
+  return _internal_truncation();
+}
+inline void EncodeRequest::unsafe_arena_set_allocated_truncation(
+    ::ember::v1::Truncation* truncation) {
+  if (GetArenaForAllocation() == nullptr) {
+    delete reinterpret_cast<::PROTOBUF_NAMESPACE_ID::MessageLite*>(_impl_.truncation_);
+  }
+  _impl_.truncation_ = truncation;
+  if (truncation) {
+    
+  } else {
+    
+  }
+  // @@protoc_insertion_point(field_unsafe_arena_set_allocated:ember.v1.EncodeRequest.truncation)
+}
+inline ::ember::v1::Truncation* EncodeRequest::release_truncation() {
+  
+  ::ember::v1::Truncation* temp = _impl_.truncation_;
+  _impl_.truncation_ = nullptr;
+#ifdef PROTOBUF_FORCE_COPY_IN_RELEASE
+  auto* old =  reinterpret_cast<::PROTOBUF_NAMESPACE_ID::MessageLite*>(temp);
+  temp = ::PROTOBUF_NAMESPACE_ID::internal::DuplicateIfNonNull(temp);
+  if (GetArenaForAllocation() == nullptr) { delete old; }
+#else  // PROTOBUF_FORCE_COPY_IN_RELEASE
+  if (GetArenaForAllocation() != nullptr) {
+    temp = ::PROTOBUF_NAMESPACE_ID::internal::DuplicateIfNonNull(temp);
+  }
+#endif  // !PROTOBUF_FORCE_COPY_IN_RELEASE
+  return temp;
+}
+inline ::ember::v1::Truncation* EncodeRequest::unsafe_arena_release_truncation() {
+  // @@protoc_insertion_point(field_release:ember.v1.EncodeRequest.truncation)
+  
+  ::ember::v1::Truncation* temp = _impl_.truncation_;
+  _impl_.truncation_ = nullptr;
+  return temp;
+}
+inline ::ember::v1::Truncation* EncodeRequest::_internal_mutable_truncation() {
+  
+  if (_impl_.truncation_ == nullptr) {
+    auto* p = CreateMaybeMessage<::ember::v1::Truncation>(GetArenaForAllocation());
+    _impl_.truncation_ = p;
+  }
+  return _impl_.truncation_;
+}
+inline ::ember::v1::Truncation* EncodeRequest::mutable_truncation() {
+  ::ember::v1::Truncation* _msg = _internal_mutable_truncation();
+  // @@protoc_insertion_point(field_mutable:ember.v1.EncodeRequest.truncation)
+  return _msg;
+}
+inline void EncodeRequest::set_allocated_truncation(::ember::v1::Truncation* truncation) {
+  ::PROTOBUF_NAMESPACE_ID::Arena* message_arena = GetArenaForAllocation();
+  if (message_arena == nullptr) {
+    delete reinterpret_cast< ::PROTOBUF_NAMESPACE_ID::MessageLite*>(_impl_.truncation_);
+  }
+  if (truncation) {
+    ::PROTOBUF_NAMESPACE_ID::Arena* submessage_arena =
+        ::PROTOBUF_NAMESPACE_ID::Arena::InternalGetOwningArena(
+                reinterpret_cast<::PROTOBUF_NAMESPACE_ID::MessageLite*>(truncation));
+    if (message_arena != submessage_arena) {
+      truncation = ::PROTOBUF_NAMESPACE_ID::internal::GetOwnedMessage(
+          message_arena, truncation, submessage_arena);
+    }
+    
+  } else {
+    
+  }
+  _impl_.truncation_ = truncation;
+  // @@protoc_insertion_point(field_set_allocated:ember.v1.EncodeRequest.truncation)
+}
+
+// string prompt_name = 5 [json_name = "promptName"];
+inline void EncodeRequest::clear_prompt_name() {
+  _impl_.prompt_name_.ClearToEmpty();
+}
+inline const std::string& EncodeRequest::prompt_name() const {
+  // @@protoc_insertion_point(field_get:ember.v1.EncodeRequest.prompt_name)
+  return _internal_prompt_name();
+}
+template <typename ArgT0, typename... ArgT>
+inline PROTOBUF_ALWAYS_INLINE
+void EncodeRequest::set_prompt_name(ArgT0&& arg0, ArgT... args) {
+ 
+ _impl_.prompt_name_.Set(static_cast<ArgT0 &&>(arg0), args..., GetArenaForAllocation());
+  // @@protoc_insertion_point(field_set:ember.v1.EncodeRequest.prompt_name)
+}
+inline std::string* EncodeRequest::mutable_prompt_name() {
+  std::string* _s = _internal_mutable_prompt_name();
+  // @@protoc_insertion_point(field_mutable:ember.v1.EncodeRequest.prompt_name)
+  return _s;
+}
+inline const std::string& EncodeRequest::_internal_prompt_name() const {
+  return _impl_.prompt_name_.Get();
+}
+inline void EncodeRequest::_internal_set_prompt_name(const std::string& value) {
+  
+  _impl_.prompt_name_.Set(value, GetArenaForAllocation());
+}
+inline std::string* EncodeRequest::_internal_mutable_prompt_name() {
+  
+  return _impl_.prompt_name_.Mutable(GetArenaForAllocation());
+}
+inline std::string* EncodeRequest::release_prompt_name() {
+  // @@protoc_insertion_point(field_release:ember.v1.EncodeRequest.prompt_name)
+  return _impl_.prompt_name_.Release();
+}
+inline void EncodeRequest::set_allocated_prompt_name(std::string* prompt_name) {
+  if (prompt_name != nullptr) {
+    
+  } else {
+    
+  }
+  _impl_.prompt_name_.SetAllocated(prompt_name, GetArenaForAllocation());
+#ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  if (_impl_.prompt_name_.IsDefault()) {
+    _impl_.prompt_name_.Set("", GetArenaForAllocation());
+  }
+#endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  // @@protoc_insertion_point(field_set_allocated:ember.v1.EncodeRequest.prompt_name)
+}
+
+// string model = 6 [json_name = "model"];
+inline void EncodeRequest::clear_model() {
+  _impl_.model_.ClearToEmpty();
+}
+inline const std::string& EncodeRequest::model() const {
+  // @@protoc_insertion_point(field_get:ember.v1.EncodeRequest.model)
+  return _internal_model();
+}
+template <typename ArgT0, typename... ArgT>
+inline PROTOBUF_ALWAYS_INLINE
+void EncodeRequest::set_model(ArgT0&& arg0, ArgT... args) {
+ 
+ _impl_.model_.Set(static_cast<ArgT0 &&>(arg0), args..., GetArenaForAllocation());
+  // @@protoc_insertion_point(field_set:ember.v1.EncodeRequest.model)
+}
+inline std::string* EncodeRequest::mutable_model() {
+  std::string* _s = _internal_mutable_model();
+  // @@protoc_insertion_point(field_mutable:ember.v1.EncodeRequest.model)
+  return _s;
+}
+inline const std::string& EncodeRequest::_internal_model() const {
+  return _impl_.model_.Get();
+}
+inline void EncodeRequest::_internal_set_model(const std::string& value) {
+  
+  _impl_.model_.Set(value, GetArenaForAllocation());
+}
+inline std::string* EncodeRequest::_internal_mutable_model() {
+  
+  return _impl_.model_.Mutable(GetArenaForAllocation());
+}
+inline std::string* EncodeRequest::release_model() {
+  // @@protoc_insertion_point(field_release:ember.v1.EncodeRequest.model)
+  return _impl_.model_.Release();
+}
+inline void EncodeRequest::set_allocated_model(std::string* model) {
+  if (model != nullptr) {
+    
+  } else {
+    
+  }
+  _impl_.model_.SetAllocated(model, GetArenaForAllocation());
+#ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  if (_impl_.model_.IsDefault()) {
+    _impl_.model_.Set("", GetArenaForAllocation());
+  }
+#endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  // @@protoc_insertion_point(field_set_allocated:ember.v1.EncodeRequest.model)
+}
+
+// bool query = 7 [json_name = "query"];
+inline void EncodeRequest::clear_query() {
+  _impl_.query_ = false;
+}
+inline bool EncodeRequest::_internal_query() const {
+  return _impl_.query_;
+}
+inline bool EncodeRequest::query() const {
+  // @@protoc_insertion_point(field_get:ember.v1.EncodeRequest.query)
+  return _internal_query();
+}
+inline void EncodeRequest::_internal_set_query(bool value) {
+  
+  _impl_.query_ = value;
+}
+inline void EncodeRequest::set_query(bool value) {
+  _internal_set_query(value);
+  // @@protoc_insertion_point(field_set:ember.v1.EncodeRequest.query)
+}
+
+// .ember.v1.Chunking chunking = 8 [json_name = "chunking"];
+inline bool EncodeRequest::_internal_has_chunking() const {
+  return this != internal_default_instance() && _impl_.chunking_ != nullptr;
+}
+inline bool EncodeRequest::has_chunking() const {
+  return _internal_has_chunking();
+}
+inline void EncodeRequest::clear_chunking() {
+  if (GetArenaForAllocation() == nullptr && _impl_.chunking_ != nullptr) {
+    delete _impl_.chunking_;
+  }
+  _impl_.chunking_ = nullptr;
+}
+inline const ::ember::v1::Chunking& EncodeRequest::_internal_chunking() const {
+  const ::ember::v1::Chunking* p = _impl_.chunking_;
+  return p != nullptr ? *p : reinterpret_cast<const ::ember::v1::Chunking&>(
+      ::ember::v1::_Chunking_default_instance_);
+}
+inline const ::ember::v1::Chunking& EncodeRequest::chunking() const {
+  // @@protoc_insertion_point(field_get:ember.v1.EncodeRequest.chunking)
+  return _internal_chunking();
+}
+inline void EncodeRequest::unsafe_arena_set_allocated_chunking(
+    ::ember::v1::Chunking* chunking) {
+  if (GetArenaForAllocation() == nullptr) {
+    delete reinterpret_cast<::PROTOBUF_NAMESPACE_ID::MessageLite*>(_impl_.chunking_);
+  }
+  _impl_.chunking_ = chunking;
+  if (chunking) {
+    
+  } else {
+    
+  }
+  // @@protoc_insertion_point(field_unsafe_arena_set_allocated:ember.v1.EncodeRequest.chunking)
+}
+inline ::ember::v1::Chunking* EncodeRequest::release_chunking() {
+  
+  ::ember::v1::Chunking* temp = _impl_.chunking_;
+  _impl_.chunking_ = nullptr;
+#ifdef PROTOBUF_FORCE_COPY_IN_RELEASE
+  auto* old =  reinterpret_cast<::PROTOBUF_NAMESPACE_ID::MessageLite*>(temp);
+  temp = ::PROTOBUF_NAMESPACE_ID::internal::DuplicateIfNonNull(temp);
+  if (GetArenaForAllocation() == nullptr) { delete old; }
+#else  // PROTOBUF_FORCE_COPY_IN_RELEASE
+  if (GetArenaForAllocation() != nullptr) {
+    temp = ::PROTOBUF_NAMESPACE_ID::internal::DuplicateIfNonNull(temp);
+  }
+#endif  // !PROTOBUF_FORCE_COPY_IN_RELEASE
+  return temp;
+}
+inline ::ember::v1::Chunking* EncodeRequest::unsafe_arena_release_chunking() {
+  // @@protoc_insertion_point(field_release:ember.v1.EncodeRequest.chunking)
+  
+  ::ember::v1::Chunking* temp = _impl_.chunking_;
+  _impl_.chunking_ = nullptr;
+  return temp;
+}
+inline ::ember::v1::Chunking* EncodeRequest::_internal_mutable_chunking() {
+  
+  if (_impl_.chunking_ == nullptr) {
+    auto* p = CreateMaybeMessage<::ember::v1::Chunking>(GetArenaForAllocation());
+    _impl_.chunking_ = p;
+  }
+  return _impl_.chunking_;
+}
+inline ::ember::v1::Chunking* EncodeRequest::mutable_chunking() {
+  ::ember::v1::Chunking* _msg = _internal_mutable_chunking();
+  // @@protoc_insertion_point(field_mutable:ember.v1.EncodeRequest.chunking)
+  return _msg;
+}
+inline void EncodeRequest::set_allocated_chunking(::ember::v1::Chunking* chunking) {
+  ::PROTOBUF_NAMESPACE_ID::Arena* message_arena = GetArenaForAllocation();
+  if (message_arena == nullptr) {
+    delete _impl_.chunking_;
+  }
+  if (chunking) {
+    ::PROTOBUF_NAMESPACE_ID::Arena* submessage_arena =
+        ::PROTOBUF_NAMESPACE_ID::Arena::InternalGetOwningArena(chunking);
+    if (message_arena != submessage_arena) {
+      chunking = ::PROTOBUF_NAMESPACE_ID::internal::GetOwnedMessage(
+          message_arena, chunking, submessage_arena);
+    }
+    
+  } else {
+    
+  }
+  _impl_.chunking_ = chunking;
+  // @@protoc_insertion_point(field_set_allocated:ember.v1.EncodeRequest.chunking)
+}
+
+// -------------------------------------------------------------------
+
+// Chunking
+
+// uint32 size = 1 [json_name = "size"];
+inline void Chunking::clear_size() {
+  _impl_.size_ = 0u;
+}
+inline uint32_t Chunking::_internal_size() const {
+  return _impl_.size_;
+}
+inline uint32_t Chunking::size() const {
+  // @@protoc_insertion_point(field_get:ember.v1.Chunking.size)
+  return _internal_size();
+}
+inline void Chunking::_internal_set_size(uint32_t value) {
+  
+  _impl_.size_ = value;
+}
+inline void Chunking::set_size(uint32_t value) {
+  _internal_set_size(value);
+  // @@protoc_insertion_point(field_set:ember.v1.Chunking.size)
+}
+
+// uint32 overlap = 2 [json_name = "overlap"];
+inline void Chunking::clear_overlap() {
+  _impl_.overlap_ = 0u;
+}
+inline uint32_t Chunking::_internal_overlap() const {
+  return _impl_.overlap_;
+}
+inline uint32_t Chunking::overlap() const {
+  // @@protoc_insertion_point(field_get:ember.v1.Chunking.overlap)
+  return _internal_overlap();
+}
+inline void Chunking::_internal_set_overlap(uint32_t value) {
+  
+  _impl_.overlap_ = value;
+}
+inline void Chunking::set_overlap(uint32_t value) {
+  _internal_set_overlap(value);
+  // @@protoc_insertion_point(field_set:ember.v1.Chunking.overlap)
+}
+
+// bool mean = 3 [json_name = "mean"];
+inline void Chunking::clear_mean() {
+  _impl_.mean_ = false;
+}
+inline bool Chunking::_internal_mean() const {
+  return _impl_.mean_;
+}
+inline bool Chunking::mean() const {
+  // @@protoc_insertion_point(field_get:ember.v1.Chunking.mean)
+  return _internal_mean();
+}
+inline void Chunking::_internal_set_mean(bool value) {
+  
+  _impl_.mean_ = value;
+}
+inline void Chunking::set_mean(bool value) {
+  _internal_set_mean(value);
+  // @@protoc_insertion_point(field_set:ember.v1.Chunking.mean)
+}
+
+// -------------------------------------------------------------------
+
+// ChunkSpan
+
+// uint32 input = 1 [json_name = "input"];
+inline void ChunkSpan::clear_input() {
+  _impl_.input_ = 0u;
+}
+inline uint32_t ChunkSpan::_internal_input() const {
+  return _impl_.input_;
+}
+inline uint32_t ChunkSpan::input() const {
+  // @@protoc_insertion_point(field_get:ember.v1.ChunkSpan.input)
+  return _internal_input();
+}
+inline void ChunkSpan::_internal_set_input(uint32_t value) {
+  
+  _impl_.input_ = value;
+}
+inline void ChunkSpan::set_input(uint32_t value) {
+  _internal_set_input(value);
+  // @@protoc_insertion_point(field_set:ember.v1.ChunkSpan.input)
+}
+
+// uint32 start = 2 [json_name = "start"];
+inline void ChunkSpan::clear_start() {
+  _impl_.start_ = 0u;
+}
+inline uint32_t ChunkSpan::_internal_start() const {
+  return _impl_.start_;
+}
+inline uint32_t ChunkSpan::start() const {
+  // @@protoc_insertion_point(field_get:ember.v1.ChunkSpan.start)
+  return _internal_start();
+}
+inline void ChunkSpan::_internal_set_start(uint32_t value) {
+  
+  _impl_.start_ = value;
+}
+inline void ChunkSpan::set_start(uint32_t value) {
+  _internal_set_start(value);
+  // @@protoc_insertion_point(field_set:ember.v1.ChunkSpan.start)
+}
+
+// uint32 end = 3 [json_name = "end"];
+inline void ChunkSpan::clear_end() {
+  _impl_.end_ = 0u;
+}
+inline uint32_t ChunkSpan::_internal_end() const {
+  return _impl_.end_;
+}
+inline uint32_t ChunkSpan::end() const {
+  // @@protoc_insertion_point(field_get:ember.v1.ChunkSpan.end)
+  return _internal_end();
+}
+inline void ChunkSpan::_internal_set_end(uint32_t value) {
+  
+  _impl_.end_ = value;
+}
+inline void ChunkSpan::set_end(uint32_t value) {
+  _internal_set_end(value);
+  // @@protoc_insertion_point(field_set:ember.v1.ChunkSpan.end)
+}
+
+// -------------------------------------------------------------------
+
+// EncodeResponse
+
+// .ember.v1.FloatMatrix dense = 1 [json_name = "dense"];
+inline bool EncodeResponse::_internal_has_dense() const {
+  return this != internal_default_instance() && _impl_.dense_ != nullptr;
+}
+inline bool EncodeResponse::has_dense() const {
+  return _internal_has_dense();
+}
+inline void EncodeResponse::clear_dense() {
+  if (GetArenaForAllocation() == nullptr && _impl_.dense_ != nullptr) {
+    delete _impl_.dense_;
+  }
+  _impl_.dense_ = nullptr;
+}
+inline const ::ember::v1::FloatMatrix& EncodeResponse::_internal_dense() const {
+  const ::ember::v1::FloatMatrix* p = _impl_.dense_;
+  return p != nullptr ? *p : reinterpret_cast<const ::ember::v1::FloatMatrix&>(
+      ::ember::v1::_FloatMatrix_default_instance_);
+}
+inline const ::ember::v1::FloatMatrix& EncodeResponse::dense() const {
+  // @@protoc_insertion_point(field_get:ember.v1.EncodeResponse.dense)
+  return _internal_dense();
+}
+inline void EncodeResponse::unsafe_arena_set_allocated_dense(
+    ::ember::v1::FloatMatrix* dense) {
+  if (GetArenaForAllocation() == nullptr) {
+    delete reinterpret_cast<::PROTOBUF_NAMESPACE_ID::MessageLite*>(_impl_.dense_);
+  }
+  _impl_.dense_ = dense;
+  if (dense) {
+    
+  } else {
+    
+  }
+  // @@protoc_insertion_point(field_unsafe_arena_set_allocated:ember.v1.EncodeResponse.dense)
+}
+inline ::ember::v1::FloatMatrix* EncodeResponse::release_dense() {
+  
+  ::ember::v1::FloatMatrix* temp = _impl_.dense_;
+  _impl_.dense_ = nullptr;
+#ifdef PROTOBUF_FORCE_COPY_IN_RELEASE
+  auto* old =  reinterpret_cast<::PROTOBUF_NAMESPACE_ID::MessageLite*>(temp);
+  temp = ::PROTOBUF_NAMESPACE_ID::internal::DuplicateIfNonNull(temp);
+  if (GetArenaForAllocation() == nullptr) { delete old; }
+#else  // PROTOBUF_FORCE_COPY_IN_RELEASE
+  if (GetArenaForAllocation() != nullptr) {
+    temp = ::PROTOBUF_NAMESPACE_ID::internal::DuplicateIfNonNull(temp);
+  }
+#endif  // !PROTOBUF_FORCE_COPY_IN_RELEASE
+  return temp;
+}
+inline ::ember::v1::FloatMatrix* EncodeResponse::unsafe_arena_release_dense() {
+  // @@protoc_insertion_point(field_release:ember.v1.EncodeResponse.dense)
+  
+  ::ember::v1::FloatMatrix* temp = _impl_.dense_;
+  _impl_.dense_ = nullptr;
+  return temp;
+}
+inline ::ember::v1::FloatMatrix* EncodeResponse::_internal_mutable_dense() {
+  
+  if (_impl_.dense_ == nullptr) {
+    auto* p = CreateMaybeMessage<::ember::v1::FloatMatrix>(GetArenaForAllocation());
+    _impl_.dense_ = p;
+  }
+  return _impl_.dense_;
+}
+inline ::ember::v1::FloatMatrix* EncodeResponse::mutable_dense() {
+  ::ember::v1::FloatMatrix* _msg = _internal_mutable_dense();
+  // @@protoc_insertion_point(field_mutable:ember.v1.EncodeResponse.dense)
+  return _msg;
+}
+inline void EncodeResponse::set_allocated_dense(::ember::v1::FloatMatrix* dense) {
+  ::PROTOBUF_NAMESPACE_ID::Arena* message_arena = GetArenaForAllocation();
+  if (message_arena == nullptr) {
+    delete _impl_.dense_;
+  }
+  if (dense) {
+    ::PROTOBUF_NAMESPACE_ID::Arena* submessage_arena =
+        ::PROTOBUF_NAMESPACE_ID::Arena::InternalGetOwningArena(dense);
+    if (message_arena != submessage_arena) {
+      dense = ::PROTOBUF_NAMESPACE_ID::internal::GetOwnedMessage(
+          message_arena, dense, submessage_arena);
+    }
+    
+  } else {
+    
+  }
+  _impl_.dense_ = dense;
+  // @@protoc_insertion_point(field_set_allocated:ember.v1.EncodeResponse.dense)
+}
+
+// repeated .ember.v1.SparseEmbedding sparse = 2 [json_name = "sparse"];
+inline int EncodeResponse::_internal_sparse_size() const {
+  return _impl_.sparse_.size();
+}
+inline int EncodeResponse::sparse_size() const {
+  return _internal_sparse_size();
+}
+inline void EncodeResponse::clear_sparse() {
+  _impl_.sparse_.Clear();
+}
+inline ::ember::v1::SparseEmbedding* EncodeResponse::mutable_sparse(int index) {
+  // @@protoc_insertion_point(field_mutable:ember.v1.EncodeResponse.sparse)
+  return _impl_.sparse_.Mutable(index);
+}
+inline ::PROTOBUF_NAMESPACE_ID::RepeatedPtrField< ::ember::v1::SparseEmbedding >*
+EncodeResponse::mutable_sparse() {
+  // @@protoc_insertion_point(field_mutable_list:ember.v1.EncodeResponse.sparse)
+  return &_impl_.sparse_;
+}
+inline const ::ember::v1::SparseEmbedding& EncodeResponse::_internal_sparse(int index) const {
+  return _impl_.sparse_.Get(index);
+}
+inline const ::ember::v1::SparseEmbedding& EncodeResponse::sparse(int index) const {
+  // @@protoc_insertion_point(field_get:ember.v1.EncodeResponse.sparse)
+  return _internal_sparse(index);
+}
+inline ::ember::v1::SparseEmbedding* EncodeResponse::_internal_add_sparse() {
+  return _impl_.sparse_.Add();
+}
+inline ::ember::v1::SparseEmbedding* EncodeResponse::add_sparse() {
+  ::ember::v1::SparseEmbedding* _add = _internal_add_sparse();
+  // @@protoc_insertion_point(field_add:ember.v1.EncodeResponse.sparse)
+  return _add;
+}
+inline const ::PROTOBUF_NAMESPACE_ID::RepeatedPtrField< ::ember::v1::SparseEmbedding >&
+EncodeResponse::sparse() const {
+  // @@protoc_insertion_point(field_list:ember.v1.EncodeResponse.sparse)
+  return _impl_.sparse_;
+}
+
+// repeated .ember.v1.FloatMatrix multi_vectors = 3 [json_name = "multiVectors"];
+inline int EncodeResponse::_internal_multi_vectors_size() const {
+  return _impl_.multi_vectors_.size();
+}
+inline int EncodeResponse::multi_vectors_size() const {
+  return _internal_multi_vectors_size();
+}
+inline void EncodeResponse::clear_multi_vectors() {
+  _impl_.multi_vectors_.Clear();
+}
+inline ::ember::v1::FloatMatrix* EncodeResponse::mutable_multi_vectors(int index) {
+  // @@protoc_insertion_point(field_mutable:ember.v1.EncodeResponse.multi_vectors)
+  return _impl_.multi_vectors_.Mutable(index);
+}
+inline ::PROTOBUF_NAMESPACE_ID::RepeatedPtrField< ::ember::v1::FloatMatrix >*
+EncodeResponse::mutable_multi_vectors() {
+  // @@protoc_insertion_point(field_mutable_list:ember.v1.EncodeResponse.multi_vectors)
+  return &_impl_.multi_vectors_;
+}
+inline const ::ember::v1::FloatMatrix& EncodeResponse::_internal_multi_vectors(int index) const {
+  return _impl_.multi_vectors_.Get(index);
+}
+inline const ::ember::v1::FloatMatrix& EncodeResponse::multi_vectors(int index) const {
+  // @@protoc_insertion_point(field_get:ember.v1.EncodeResponse.multi_vectors)
+  return _internal_multi_vectors(index);
+}
+inline ::ember::v1::FloatMatrix* EncodeResponse::_internal_add_multi_vectors() {
+  return _impl_.multi_vectors_.Add();
+}
+inline ::ember::v1::FloatMatrix* EncodeResponse::add_multi_vectors() {
+  ::ember::v1::FloatMatrix* _add = _internal_add_multi_vectors();
+  // @@protoc_insertion_point(field_add:ember.v1.EncodeResponse.multi_vectors)
+  return _add;
+}
+inline const ::PROTOBUF_NAMESPACE_ID::RepeatedPtrField< ::ember::v1::FloatMatrix >&
+EncodeResponse::multi_vectors() const {
+  // @@protoc_insertion_point(field_list:ember.v1.EncodeResponse.multi_vectors)
+  return _impl_.multi_vectors_;
+}
+
+// .ember.v1.Usage usage = 4 [json_name = "usage"];
+inline bool EncodeResponse::_internal_has_usage() const {
+  return this != internal_default_instance() && _impl_.usage_ != nullptr;
+}
+inline bool EncodeResponse::has_usage() const {
+  return _internal_has_usage();
+}
+inline const ::ember::v1::Usage& EncodeResponse::_internal_usage() const {
+  const ::ember::v1::Usage* p = _impl_.usage_;
+  return p != nullptr ? *p : reinterpret_cast<const ::ember::v1::Usage&>(
+      ::ember::v1::_Usage_default_instance_);
+}
+inline const ::ember::v1::Usage& EncodeResponse::usage() const {
+  // @@protoc_insertion_point(field_get:ember.v1.EncodeResponse.usage)
+  return _internal_usage();
+}
+inline void EncodeResponse::unsafe_arena_set_allocated_usage(
+    ::ember::v1::Usage* usage) {
+  if (GetArenaForAllocation() == nullptr) {
+    delete reinterpret_cast<::PROTOBUF_NAMESPACE_ID::MessageLite*>(_impl_.usage_);
+  }
+  _impl_.usage_ = usage;
+  if (usage) {
+    
+  } else {
+    
+  }
+  // @@protoc_insertion_point(field_unsafe_arena_set_allocated:ember.v1.EncodeResponse.usage)
+}
+inline ::ember::v1::Usage* EncodeResponse::release_usage() {
+  
+  ::ember::v1::Usage* temp = _impl_.usage_;
+  _impl_.usage_ = nullptr;
+#ifdef PROTOBUF_FORCE_COPY_IN_RELEASE
+  auto* old =  reinterpret_cast<::PROTOBUF_NAMESPACE_ID::MessageLite*>(temp);
+  temp = ::PROTOBUF_NAMESPACE_ID::internal::DuplicateIfNonNull(temp);
+  if (GetArenaForAllocation() == nullptr) { delete old; }
+#else  // PROTOBUF_FORCE_COPY_IN_RELEASE
+  if (GetArenaForAllocation() != nullptr) {
+    temp = ::PROTOBUF_NAMESPACE_ID::internal::DuplicateIfNonNull(temp);
+  }
+#endif  // !PROTOBUF_FORCE_COPY_IN_RELEASE
+  return temp;
+}
+inline ::ember::v1::Usage* EncodeResponse::unsafe_arena_release_usage() {
+  // @@protoc_insertion_point(field_release:ember.v1.EncodeResponse.usage)
+  
+  ::ember::v1::Usage* temp = _impl_.usage_;
+  _impl_.usage_ = nullptr;
+  return temp;
+}
+inline ::ember::v1::Usage* EncodeResponse::_internal_mutable_usage() {
+  
+  if (_impl_.usage_ == nullptr) {
+    auto* p = CreateMaybeMessage<::ember::v1::Usage>(GetArenaForAllocation());
+    _impl_.usage_ = p;
+  }
+  return _impl_.usage_;
+}
+inline ::ember::v1::Usage* EncodeResponse::mutable_usage() {
+  ::ember::v1::Usage* _msg = _internal_mutable_usage();
+  // @@protoc_insertion_point(field_mutable:ember.v1.EncodeResponse.usage)
+  return _msg;
+}
+inline void EncodeResponse::set_allocated_usage(::ember::v1::Usage* usage) {
+  ::PROTOBUF_NAMESPACE_ID::Arena* message_arena = GetArenaForAllocation();
+  if (message_arena == nullptr) {
+    delete reinterpret_cast< ::PROTOBUF_NAMESPACE_ID::MessageLite*>(_impl_.usage_);
+  }
+  if (usage) {
+    ::PROTOBUF_NAMESPACE_ID::Arena* submessage_arena =
+        ::PROTOBUF_NAMESPACE_ID::Arena::InternalGetOwningArena(
+                reinterpret_cast<::PROTOBUF_NAMESPACE_ID::MessageLite*>(usage));
+    if (message_arena != submessage_arena) {
+      usage = ::PROTOBUF_NAMESPACE_ID::internal::GetOwnedMessage(
+          message_arena, usage, submessage_arena);
+    }
+    
+  } else {
+    
+  }
+  _impl_.usage_ = usage;
+  // @@protoc_insertion_point(field_set_allocated:ember.v1.EncodeResponse.usage)
+}
+
+// .ember.v1.Timing timing = 5 [json_name = "timing"];
+inline bool EncodeResponse::_internal_has_timing() const {
+  return this != internal_default_instance() && _impl_.timing_ != nullptr;
+}
+inline bool EncodeResponse::has_timing() const {
+  return _internal_has_timing();
+}
+inline const ::ember::v1::Timing& EncodeResponse::_internal_timing() const {
+  const ::ember::v1::Timing* p = _impl_.timing_;
+  return p != nullptr ? *p : reinterpret_cast<const ::ember::v1::Timing&>(
+      ::ember::v1::_Timing_default_instance_);
+}
+inline const ::ember::v1::Timing& EncodeResponse::timing() const {
+  // @@protoc_insertion_point(field_get:ember.v1.EncodeResponse.timing)
+  return _internal_timing();
+}
+inline void EncodeResponse::unsafe_arena_set_allocated_timing(
+    ::ember::v1::Timing* timing) {
+  if (GetArenaForAllocation() == nullptr) {
+    delete reinterpret_cast<::PROTOBUF_NAMESPACE_ID::MessageLite*>(_impl_.timing_);
+  }
+  _impl_.timing_ = timing;
+  if (timing) {
+    
+  } else {
+    
+  }
+  // @@protoc_insertion_point(field_unsafe_arena_set_allocated:ember.v1.EncodeResponse.timing)
+}
+inline ::ember::v1::Timing* EncodeResponse::release_timing() {
+  
+  ::ember::v1::Timing* temp = _impl_.timing_;
+  _impl_.timing_ = nullptr;
+#ifdef PROTOBUF_FORCE_COPY_IN_RELEASE
+  auto* old =  reinterpret_cast<::PROTOBUF_NAMESPACE_ID::MessageLite*>(temp);
+  temp = ::PROTOBUF_NAMESPACE_ID::internal::DuplicateIfNonNull(temp);
+  if (GetArenaForAllocation() == nullptr) { delete old; }
+#else  // PROTOBUF_FORCE_COPY_IN_RELEASE
+  if (GetArenaForAllocation() != nullptr) {
+    temp = ::PROTOBUF_NAMESPACE_ID::internal::DuplicateIfNonNull(temp);
+  }
+#endif  // !PROTOBUF_FORCE_COPY_IN_RELEASE
+  return temp;
+}
+inline ::ember::v1::Timing* EncodeResponse::unsafe_arena_release_timing() {
+  // @@protoc_insertion_point(field_release:ember.v1.EncodeResponse.timing)
+  
+  ::ember::v1::Timing* temp = _impl_.timing_;
+  _impl_.timing_ = nullptr;
+  return temp;
+}
+inline ::ember::v1::Timing* EncodeResponse::_internal_mutable_timing() {
+  
+  if (_impl_.timing_ == nullptr) {
+    auto* p = CreateMaybeMessage<::ember::v1::Timing>(GetArenaForAllocation());
+    _impl_.timing_ = p;
+  }
+  return _impl_.timing_;
+}
+inline ::ember::v1::Timing* EncodeResponse::mutable_timing() {
+  ::ember::v1::Timing* _msg = _internal_mutable_timing();
+  // @@protoc_insertion_point(field_mutable:ember.v1.EncodeResponse.timing)
+  return _msg;
+}
+inline void EncodeResponse::set_allocated_timing(::ember::v1::Timing* timing) {
+  ::PROTOBUF_NAMESPACE_ID::Arena* message_arena = GetArenaForAllocation();
+  if (message_arena == nullptr) {
+    delete reinterpret_cast< ::PROTOBUF_NAMESPACE_ID::MessageLite*>(_impl_.timing_);
+  }
+  if (timing) {
+    ::PROTOBUF_NAMESPACE_ID::Arena* submessage_arena =
+        ::PROTOBUF_NAMESPACE_ID::Arena::InternalGetOwningArena(
+                reinterpret_cast<::PROTOBUF_NAMESPACE_ID::MessageLite*>(timing));
+    if (message_arena != submessage_arena) {
+      timing = ::PROTOBUF_NAMESPACE_ID::internal::GetOwnedMessage(
+          message_arena, timing, submessage_arena);
+    }
+    
+  } else {
+    
+  }
+  _impl_.timing_ = timing;
+  // @@protoc_insertion_point(field_set_allocated:ember.v1.EncodeResponse.timing)
+}
+
+// string model = 6 [json_name = "model"];
+inline void EncodeResponse::clear_model() {
+  _impl_.model_.ClearToEmpty();
+}
+inline const std::string& EncodeResponse::model() const {
+  // @@protoc_insertion_point(field_get:ember.v1.EncodeResponse.model)
+  return _internal_model();
+}
+template <typename ArgT0, typename... ArgT>
+inline PROTOBUF_ALWAYS_INLINE
+void EncodeResponse::set_model(ArgT0&& arg0, ArgT... args) {
+ 
+ _impl_.model_.Set(static_cast<ArgT0 &&>(arg0), args..., GetArenaForAllocation());
+  // @@protoc_insertion_point(field_set:ember.v1.EncodeResponse.model)
+}
+inline std::string* EncodeResponse::mutable_model() {
+  std::string* _s = _internal_mutable_model();
+  // @@protoc_insertion_point(field_mutable:ember.v1.EncodeResponse.model)
+  return _s;
+}
+inline const std::string& EncodeResponse::_internal_model() const {
+  return _impl_.model_.Get();
+}
+inline void EncodeResponse::_internal_set_model(const std::string& value) {
+  
+  _impl_.model_.Set(value, GetArenaForAllocation());
+}
+inline std::string* EncodeResponse::_internal_mutable_model() {
+  
+  return _impl_.model_.Mutable(GetArenaForAllocation());
+}
+inline std::string* EncodeResponse::release_model() {
+  // @@protoc_insertion_point(field_release:ember.v1.EncodeResponse.model)
+  return _impl_.model_.Release();
+}
+inline void EncodeResponse::set_allocated_model(std::string* model) {
+  if (model != nullptr) {
+    
+  } else {
+    
+  }
+  _impl_.model_.SetAllocated(model, GetArenaForAllocation());
+#ifdef PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  if (_impl_.model_.IsDefault()) {
+    _impl_.model_.Set("", GetArenaForAllocation());
+  }
+#endif // PROTOBUF_FORCE_COPY_DEFAULT_STRING
+  // @@protoc_insertion_point(field_set_allocated:ember.v1.EncodeResponse.model)
+}
+
+// repeated .ember.v1.ChunkSpan chunks = 7 [json_name = "chunks"];
+inline int EncodeResponse::_internal_chunks_size() const {
+  return _impl_.chunks_.size();
+}
+inline int EncodeResponse::chunks_size() const {
+  return _internal_chunks_size();
+}
+inline void EncodeResponse::clear_chunks() {
+  _impl_.chunks_.Clear();
+}
+inline ::ember::v1::ChunkSpan* EncodeResponse::mutable_chunks(int index) {
+  // @@protoc_insertion_point(field_mutable:ember.v1.EncodeResponse.chunks)
+  return _impl_.chunks_.Mutable(index);
+}
+inline ::PROTOBUF_NAMESPACE_ID::RepeatedPtrField< ::ember::v1::ChunkSpan >*
+EncodeResponse::mutable_chunks() {
+  // @@protoc_insertion_point(field_mutable_list:ember.v1.EncodeResponse.chunks)
+  return &_impl_.chunks_;
+}
+inline const ::ember::v1::ChunkSpan& EncodeResponse::_internal_chunks(int index) const {
+  return _impl_.chunks_.Get(index);
+}
+inline const ::ember::v1::ChunkSpan& EncodeResponse::chunks(int index) const {
+  // @@protoc_insertion_point(field_get:ember.v1.EncodeResponse.chunks)
+  return _internal_chunks(index);
+}
+inline ::ember::v1::ChunkSpan* EncodeResponse::_internal_add_chunks() {
+  return _impl_.chunks_.Add();
+}
+inline ::ember::v1::ChunkSpan* EncodeResponse::add_chunks() {
+  ::ember::v1::ChunkSpan* _add = _internal_add_chunks();
+  // @@protoc_insertion_point(field_add:ember.v1.EncodeResponse.chunks)
+  return _add;
+}
+inline const ::PROTOBUF_NAMESPACE_ID::RepeatedPtrField< ::ember::v1::ChunkSpan >&
+EncodeResponse::chunks() const {
+  // @@protoc_insertion_point(field_list:ember.v1.EncodeResponse.chunks)
+  return _impl_.chunks_;
+}
+
 #ifdef __GNUC__
   #pragma GCC diagnostic pop
 #endif  // __GNUC__
+// -------------------------------------------------------------------
+
+// -------------------------------------------------------------------
+
+// -------------------------------------------------------------------
+
+// -------------------------------------------------------------------
+
+// -------------------------------------------------------------------
+
+// -------------------------------------------------------------------
+
+// -------------------------------------------------------------------
+
+// -------------------------------------------------------------------
+
+// -------------------------------------------------------------------
+
 // -------------------------------------------------------------------
 
 // -------------------------------------------------------------------
@@ -5407,6 +9806,16 @@ template <> struct is_proto_enum< ::ember::v1::EmbeddingFormat> : ::std::true_ty
 template <>
 inline const EnumDescriptor* GetEnumDescriptor< ::ember::v1::EmbeddingFormat>() {
   return ::ember::v1::EmbeddingFormat_descriptor();
+}
+template <> struct is_proto_enum< ::ember::v1::EmbeddingPrecision> : ::std::true_type {};
+template <>
+inline const EnumDescriptor* GetEnumDescriptor< ::ember::v1::EmbeddingPrecision>() {
+  return ::ember::v1::EmbeddingPrecision_descriptor();
+}
+template <> struct is_proto_enum< ::ember::v1::EmbeddingOutput> : ::std::true_type {};
+template <>
+inline const EnumDescriptor* GetEnumDescriptor< ::ember::v1::EmbeddingOutput>() {
+  return ::ember::v1::EmbeddingOutput_descriptor();
 }
 
 PROTOBUF_NAMESPACE_CLOSE

@@ -65,6 +65,8 @@ PROTOBUF_CONSTEXPR GetModelInfoResponse::GetModelInfoResponse(
   , /*decltype(_impl_._tasks_cached_byte_size_)*/{0}
   , /*decltype(_impl_.labels_)*/{}
   , /*decltype(_impl_.prompt_names_)*/{}
+  , /*decltype(_impl_.outputs_)*/{}
+  , /*decltype(_impl_._outputs_cached_byte_size_)*/{0}
   , /*decltype(_impl_.model_id_)*/{&::_pbi::fixed_address_empty_string, ::_pbi::ConstantInitialized{}}
   , /*decltype(_impl_.dtype_)*/{&::_pbi::fixed_address_empty_string, ::_pbi::ConstantInitialized{}}
   , /*decltype(_impl_.device_)*/{&::_pbi::fixed_address_empty_string, ::_pbi::ConstantInitialized{}}
@@ -261,6 +263,7 @@ const uint32_t TableStruct_ember_2fv1_2fmodel_2eproto::offsets[] PROTOBUF_SECTIO
   PROTOBUF_FIELD_OFFSET(::ember::v1::GetModelInfoResponse, _impl_.server_version_),
   PROTOBUF_FIELD_OFFSET(::ember::v1::GetModelInfoResponse, _impl_.cpu_),
   PROTOBUF_FIELD_OFFSET(::ember::v1::GetModelInfoResponse, _impl_.precision_check_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::GetModelInfoResponse, _impl_.outputs_),
   ~0u,  // no _has_bits_
   PROTOBUF_FIELD_OFFSET(::ember::v1::CpuInfo, _internal_metadata_),
   ~0u,  // no _extensions_
@@ -344,14 +347,14 @@ static const ::_pbi::MigrationSchema schemas[] PROTOBUF_SECTION_VARIABLE(protode
   { 6, -1, -1, sizeof(::ember::v1::ListModelsResponse)},
   { 13, -1, -1, sizeof(::ember::v1::GetModelInfoRequest)},
   { 20, -1, -1, sizeof(::ember::v1::GetModelInfoResponse)},
-  { 44, -1, -1, sizeof(::ember::v1::CpuInfo)},
-  { 53, -1, -1, sizeof(::ember::v1::PrecisionCheck)},
-  { 63, 73, -1, sizeof(::ember::v1::TokenizeRequest)},
-  { 77, -1, -1, sizeof(::ember::v1::Token)},
-  { 88, -1, -1, sizeof(::ember::v1::TokenizedText)},
-  { 95, -1, -1, sizeof(::ember::v1::TokenizeResponse)},
-  { 102, 111, -1, sizeof(::ember::v1::DecodeRequest)},
-  { 114, -1, -1, sizeof(::ember::v1::DecodeResponse)},
+  { 45, -1, -1, sizeof(::ember::v1::CpuInfo)},
+  { 54, -1, -1, sizeof(::ember::v1::PrecisionCheck)},
+  { 64, 74, -1, sizeof(::ember::v1::TokenizeRequest)},
+  { 78, -1, -1, sizeof(::ember::v1::Token)},
+  { 89, -1, -1, sizeof(::ember::v1::TokenizedText)},
+  { 96, -1, -1, sizeof(::ember::v1::TokenizeResponse)},
+  { 103, 112, -1, sizeof(::ember::v1::DecodeRequest)},
+  { 115, -1, -1, sizeof(::ember::v1::DecodeResponse)},
 };
 
 static const ::_pb::Message* const file_default_instances[] = {
@@ -374,7 +377,7 @@ const char descriptor_table_protodef_ember_2fv1_2fmodel_2eproto[] PROTOBUF_SECTI
   "v1/embed.proto\"\023\n\021ListModelsRequest\"L\n\022L"
   "istModelsResponse\0226\n\006models\030\001 \003(\0132\036.embe"
   "r.v1.GetModelInfoResponseR\006models\"+\n\023Get"
-  "ModelInfoRequest\022\024\n\005model\030\001 \001(\tR\005model\"\270"
+  "ModelInfoRequest\022\024\n\005model\030\001 \001(\tR\005model\"\355"
   "\005\n\024GetModelInfoResponse\022\031\n\010model_id\030\001 \001("
   "\tR\007modelId\022\'\n\004kind\030\002 \001(\0162\023.ember.v1.Mode"
   "lKindR\004kind\022$\n\005tasks\030\003 \003(\0162\016.ember.v1.Ta"
@@ -392,54 +395,56 @@ const char descriptor_table_protodef_ember_2fv1_2fmodel_2eproto[] PROTOBUF_SECTI
   "rver_version\030\020 \001(\tR\rserverVersion\022#\n\003cpu"
   "\030\021 \001(\0132\021.ember.v1.CpuInfoR\003cpu\022A\n\017precis"
   "ion_check\030\022 \001(\0132\030.ember.v1.PrecisionChec"
-  "kR\016precisionCheck\"P\n\007CpuInfo\022\020\n\003isa\030\001 \001("
-  "\tR\003isa\022\035\n\nmodel_name\030\002 \001(\tR\tmodelName\022\024\n"
-  "\005flags\030\003 \003(\tR\005flags\"~\n\016PrecisionCheck\022\024\n"
-  "\005dtype\030\001 \001(\tR\005dtype\022\035\n\nmin_cosine\030\002 \001(\002R"
-  "\tminCosine\022\037\n\013mean_cosine\030\003 \001(\002R\nmeanCos"
-  "ine\022\026\n\006probes\030\004 \001(\rR\006probes\"\252\001\n\017Tokenize"
-  "Request\022\026\n\006inputs\030\001 \003(\tR\006inputs\0221\n\022add_s"
-  "pecial_tokens\030\002 \001(\010H\000R\020addSpecialTokens\210"
-  "\001\001\022\037\n\013prompt_name\030\003 \001(\tR\npromptName\022\024\n\005m"
-  "odel\030\004 \001(\tR\005modelB\025\n\023_add_special_tokens"
-  "\"o\n\005Token\022\016\n\002id\030\001 \001(\rR\002id\022\022\n\004text\030\002 \001(\tR"
-  "\004text\022\030\n\007special\030\003 \001(\010R\007special\022\024\n\005start"
-  "\030\004 \001(\rR\005start\022\022\n\004stop\030\005 \001(\rR\004stop\"8\n\rTok"
-  "enizedText\022\'\n\006tokens\030\001 \003(\0132\017.ember.v1.To"
-  "kenR\006tokens\"E\n\020TokenizeResponse\0221\n\007resul"
-  "ts\030\001 \003(\0132\027.ember.v1.TokenizedTextR\007resul"
-  "ts\"\236\001\n\rDecodeRequest\022*\n\006inputs\030\001 \003(\0132\022.e"
-  "mber.v1.TokenIdsR\006inputs\0223\n\023skip_special"
-  "_tokens\030\002 \001(\010H\000R\021skipSpecialTokens\210\001\001\022\024\n"
-  "\005model\030\003 \001(\tR\005modelB\026\n\024_skip_special_tok"
-  "ens\"&\n\016DecodeResponse\022\024\n\005texts\030\001 \003(\tR\005te"
-  "xts*\200\001\n\004Task\022\024\n\020TASK_UNSPECIFIED\020\000\022\016\n\nTA"
-  "SK_EMBED\020\001\022\025\n\021TASK_EMBED_SPARSE\020\002\022\021\n\rTAS"
-  "K_CLASSIFY\020\003\022\017\n\013TASK_RERANK\020\004\022\027\n\023TASK_PR"
-  "EDICT_TOKENS\020\005*\324\001\n\tModelKind\022\032\n\026MODEL_KI"
-  "ND_UNSPECIFIED\020\000\022\030\n\024MODEL_KIND_EMBEDDING"
-  "\020\001\022\037\n\033MODEL_KIND_SPARSE_EMBEDDING\020\002\022\027\n\023M"
-  "ODEL_KIND_RERANKER\020\003\022\031\n\025MODEL_KIND_CLASS"
-  "IFIER\020\004\022\037\n\033MODEL_KIND_TOKEN_CLASSIFIER\020\005"
-  "\022\033\n\027MODEL_KIND_LLM_RERANKER\020\0062\246\002\n\014ModelS"
-  "ervice\022M\n\014GetModelInfo\022\035.ember.v1.GetMod"
-  "elInfoRequest\032\036.ember.v1.GetModelInfoRes"
-  "ponse\022A\n\010Tokenize\022\031.ember.v1.TokenizeReq"
-  "uest\032\032.ember.v1.TokenizeResponse\022;\n\006Deco"
-  "de\022\027.ember.v1.DecodeRequest\032\030.ember.v1.D"
-  "ecodeResponse\022G\n\nListModels\022\033.ember.v1.L"
-  "istModelsRequest\032\034.ember.v1.ListModelsRe"
-  "sponseB~\n\014com.ember.v1B\nModelProtoP\001Z8gi"
-  "thub.com/ember-serve/ember/clients/go/em"
-  "ber/v1;emberv1\242\002\003EXX\252\002\010Ember.V1\312\002\010Ember\\"
-  "V1\352\002\tEmber::V1b\006proto3"
+  "kR\016precisionCheck\0223\n\007outputs\030\023 \003(\0162\031.emb"
+  "er.v1.EmbeddingOutputR\007outputs\"P\n\007CpuInf"
+  "o\022\020\n\003isa\030\001 \001(\tR\003isa\022\035\n\nmodel_name\030\002 \001(\tR"
+  "\tmodelName\022\024\n\005flags\030\003 \003(\tR\005flags\"~\n\016Prec"
+  "isionCheck\022\024\n\005dtype\030\001 \001(\tR\005dtype\022\035\n\nmin_"
+  "cosine\030\002 \001(\002R\tminCosine\022\037\n\013mean_cosine\030\003"
+  " \001(\002R\nmeanCosine\022\026\n\006probes\030\004 \001(\rR\006probes"
+  "\"\252\001\n\017TokenizeRequest\022\026\n\006inputs\030\001 \003(\tR\006in"
+  "puts\0221\n\022add_special_tokens\030\002 \001(\010H\000R\020addS"
+  "pecialTokens\210\001\001\022\037\n\013prompt_name\030\003 \001(\tR\npr"
+  "omptName\022\024\n\005model\030\004 \001(\tR\005modelB\025\n\023_add_s"
+  "pecial_tokens\"o\n\005Token\022\016\n\002id\030\001 \001(\rR\002id\022\022"
+  "\n\004text\030\002 \001(\tR\004text\022\030\n\007special\030\003 \001(\010R\007spe"
+  "cial\022\024\n\005start\030\004 \001(\rR\005start\022\022\n\004stop\030\005 \001(\r"
+  "R\004stop\"8\n\rTokenizedText\022\'\n\006tokens\030\001 \003(\0132"
+  "\017.ember.v1.TokenR\006tokens\"E\n\020TokenizeResp"
+  "onse\0221\n\007results\030\001 \003(\0132\027.ember.v1.Tokeniz"
+  "edTextR\007results\"\236\001\n\rDecodeRequest\022*\n\006inp"
+  "uts\030\001 \003(\0132\022.ember.v1.TokenIdsR\006inputs\0223\n"
+  "\023skip_special_tokens\030\002 \001(\010H\000R\021skipSpecia"
+  "lTokens\210\001\001\022\024\n\005model\030\003 \001(\tR\005modelB\026\n\024_ski"
+  "p_special_tokens\"&\n\016DecodeResponse\022\024\n\005te"
+  "xts\030\001 \003(\tR\005texts*\200\001\n\004Task\022\024\n\020TASK_UNSPEC"
+  "IFIED\020\000\022\016\n\nTASK_EMBED\020\001\022\025\n\021TASK_EMBED_SP"
+  "ARSE\020\002\022\021\n\rTASK_CLASSIFY\020\003\022\017\n\013TASK_RERANK"
+  "\020\004\022\027\n\023TASK_PREDICT_TOKENS\020\005*\354\001\n\tModelKin"
+  "d\022\032\n\026MODEL_KIND_UNSPECIFIED\020\000\022\030\n\024MODEL_K"
+  "IND_EMBEDDING\020\001\022\037\n\033MODEL_KIND_SPARSE_EMB"
+  "EDDING\020\002\022\027\n\023MODEL_KIND_RERANKER\020\003\022\031\n\025MOD"
+  "EL_KIND_CLASSIFIER\020\004\022\037\n\033MODEL_KIND_TOKEN"
+  "_CLASSIFIER\020\005\022\033\n\027MODEL_KIND_LLM_RERANKER"
+  "\020\006\022\026\n\022MODEL_KIND_COLBERT\020\0072\246\002\n\014ModelServ"
+  "ice\022M\n\014GetModelInfo\022\035.ember.v1.GetModelI"
+  "nfoRequest\032\036.ember.v1.GetModelInfoRespon"
+  "se\022A\n\010Tokenize\022\031.ember.v1.TokenizeReques"
+  "t\032\032.ember.v1.TokenizeResponse\022;\n\006Decode\022"
+  "\027.ember.v1.DecodeRequest\032\030.ember.v1.Deco"
+  "deResponse\022G\n\nListModels\022\033.ember.v1.List"
+  "ModelsRequest\032\034.ember.v1.ListModelsRespo"
+  "nseB~\n\014com.ember.v1B\nModelProtoP\001Z8githu"
+  "b.com/ember-serve/ember/clients/go/ember"
+  "/v1;emberv1\242\002\003EXX\252\002\010Ember.V1\312\002\010Ember\\V1\352"
+  "\002\tEmber::V1b\006proto3"
   ;
 static const ::_pbi::DescriptorTable* const descriptor_table_ember_2fv1_2fmodel_2eproto_deps[1] = {
   &::descriptor_table_ember_2fv1_2fembed_2eproto,
 };
 static ::_pbi::once_flag descriptor_table_ember_2fv1_2fmodel_2eproto_once;
 const ::_pbi::DescriptorTable descriptor_table_ember_2fv1_2fmodel_2eproto = {
-    false, false, 2502, descriptor_table_protodef_ember_2fv1_2fmodel_2eproto,
+    false, false, 2579, descriptor_table_protodef_ember_2fv1_2fmodel_2eproto,
     "ember/v1/model.proto",
     &descriptor_table_ember_2fv1_2fmodel_2eproto_once, descriptor_table_ember_2fv1_2fmodel_2eproto_deps, 1, 12,
     schemas, file_default_instances, TableStruct_ember_2fv1_2fmodel_2eproto::offsets,
@@ -485,6 +490,7 @@ bool ModelKind_IsValid(int value) {
     case 4:
     case 5:
     case 6:
+    case 7:
       return true;
     default:
       return false;
@@ -950,6 +956,8 @@ GetModelInfoResponse::GetModelInfoResponse(const GetModelInfoResponse& from)
     , /*decltype(_impl_._tasks_cached_byte_size_)*/{0}
     , decltype(_impl_.labels_){from._impl_.labels_}
     , decltype(_impl_.prompt_names_){from._impl_.prompt_names_}
+    , decltype(_impl_.outputs_){from._impl_.outputs_}
+    , /*decltype(_impl_._outputs_cached_byte_size_)*/{0}
     , decltype(_impl_.model_id_){}
     , decltype(_impl_.dtype_){}
     , decltype(_impl_.device_){}
@@ -1045,6 +1053,8 @@ inline void GetModelInfoResponse::SharedCtor(
     , /*decltype(_impl_._tasks_cached_byte_size_)*/{0}
     , decltype(_impl_.labels_){arena}
     , decltype(_impl_.prompt_names_){arena}
+    , decltype(_impl_.outputs_){arena}
+    , /*decltype(_impl_._outputs_cached_byte_size_)*/{0}
     , decltype(_impl_.model_id_){}
     , decltype(_impl_.dtype_){}
     , decltype(_impl_.device_){}
@@ -1106,6 +1116,7 @@ inline void GetModelInfoResponse::SharedDtor() {
   _impl_.tasks_.~RepeatedField();
   _impl_.labels_.~RepeatedPtrField();
   _impl_.prompt_names_.~RepeatedPtrField();
+  _impl_.outputs_.~RepeatedField();
   _impl_.model_id_.Destroy();
   _impl_.dtype_.Destroy();
   _impl_.device_.Destroy();
@@ -1130,6 +1141,7 @@ void GetModelInfoResponse::Clear() {
   _impl_.tasks_.Clear();
   _impl_.labels_.Clear();
   _impl_.prompt_names_.Clear();
+  _impl_.outputs_.Clear();
   _impl_.model_id_.ClearToEmpty();
   _impl_.dtype_.ClearToEmpty();
   _impl_.device_.ClearToEmpty();
@@ -1334,6 +1346,18 @@ const char* GetModelInfoResponse::_InternalParse(const char* ptr, ::_pbi::ParseC
         } else
           goto handle_unusual;
         continue;
+      // repeated .ember.v1.EmbeddingOutput outputs = 19 [json_name = "outputs"];
+      case 19:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 154)) {
+          ptr = ::PROTOBUF_NAMESPACE_ID::internal::PackedEnumParser(_internal_mutable_outputs(), ptr, ctx);
+          CHK_(ptr);
+        } else if (static_cast<uint8_t>(tag) == 152) {
+          uint64_t val = ::PROTOBUF_NAMESPACE_ID::internal::ReadVarint64(&ptr);
+          CHK_(ptr);
+          _internal_add_outputs(static_cast<::ember::v1::EmbeddingOutput>(val));
+        } else
+          goto handle_unusual;
+        continue;
       default:
         goto handle_unusual;
     }  // switch
@@ -1513,6 +1537,15 @@ uint8_t* GetModelInfoResponse::_InternalSerialize(
         _Internal::precision_check(this).GetCachedSize(), target, stream);
   }
 
+  // repeated .ember.v1.EmbeddingOutput outputs = 19 [json_name = "outputs"];
+  {
+    int byte_size = _impl_._outputs_cached_byte_size_.load(std::memory_order_relaxed);
+    if (byte_size > 0) {
+      target = stream->WriteEnumPacked(
+          19, _impl_.outputs_, byte_size, target);
+    }
+  }
+
   if (PROTOBUF_PREDICT_FALSE(_internal_metadata_.have_unknown_fields())) {
     target = ::_pbi::WireFormat::InternalSerializeUnknownFieldsToArray(
         _internal_metadata_.unknown_fields<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(::PROTOBUF_NAMESPACE_ID::UnknownFieldSet::default_instance), target, stream);
@@ -1560,6 +1593,23 @@ size_t GetModelInfoResponse::ByteSizeLong() const {
   for (int i = 0, n = _impl_.prompt_names_.size(); i < n; i++) {
     total_size += ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::StringSize(
       _impl_.prompt_names_.Get(i));
+  }
+
+  // repeated .ember.v1.EmbeddingOutput outputs = 19 [json_name = "outputs"];
+  {
+    size_t data_size = 0;
+    unsigned int count = static_cast<unsigned int>(this->_internal_outputs_size());for (unsigned int i = 0; i < count; i++) {
+      data_size += ::_pbi::WireFormatLite::EnumSize(
+        this->_internal_outputs(static_cast<int>(i)));
+    }
+    if (data_size > 0) {
+      total_size += 2 +
+        ::_pbi::WireFormatLite::Int32Size(static_cast<int32_t>(data_size));
+    }
+    int cached_size = ::_pbi::ToCachedSize(data_size);
+    _impl_._outputs_cached_byte_size_.store(cached_size,
+                                    std::memory_order_relaxed);
+    total_size += data_size;
   }
 
   // string model_id = 1 [json_name = "modelId"];
@@ -1677,6 +1727,7 @@ void GetModelInfoResponse::MergeImpl(::PROTOBUF_NAMESPACE_ID::Message& to_msg, c
   _this->_impl_.tasks_.MergeFrom(from._impl_.tasks_);
   _this->_impl_.labels_.MergeFrom(from._impl_.labels_);
   _this->_impl_.prompt_names_.MergeFrom(from._impl_.prompt_names_);
+  _this->_impl_.outputs_.MergeFrom(from._impl_.outputs_);
   if (!from._internal_model_id().empty()) {
     _this->_internal_set_model_id(from._internal_model_id());
   }
@@ -1746,6 +1797,7 @@ void GetModelInfoResponse::InternalSwap(GetModelInfoResponse* other) {
   _impl_.tasks_.InternalSwap(&other->_impl_.tasks_);
   _impl_.labels_.InternalSwap(&other->_impl_.labels_);
   _impl_.prompt_names_.InternalSwap(&other->_impl_.prompt_names_);
+  _impl_.outputs_.InternalSwap(&other->_impl_.outputs_);
   ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr::InternalSwap(
       &_impl_.model_id_, lhs_arena,
       &other->_impl_.model_id_, rhs_arena

@@ -141,12 +141,13 @@ enum ModelKind : int {
   MODEL_KIND_CLASSIFIER = 4,
   MODEL_KIND_TOKEN_CLASSIFIER = 5,
   MODEL_KIND_LLM_RERANKER = 6,
+  MODEL_KIND_COLBERT = 7,
   ModelKind_INT_MIN_SENTINEL_DO_NOT_USE_ = std::numeric_limits<int32_t>::min(),
   ModelKind_INT_MAX_SENTINEL_DO_NOT_USE_ = std::numeric_limits<int32_t>::max()
 };
 bool ModelKind_IsValid(int value);
 constexpr ModelKind ModelKind_MIN = MODEL_KIND_UNSPECIFIED;
-constexpr ModelKind ModelKind_MAX = MODEL_KIND_LLM_RERANKER;
+constexpr ModelKind ModelKind_MAX = MODEL_KIND_COLBERT;
 constexpr int ModelKind_ARRAYSIZE = ModelKind_MAX + 1;
 
 const ::PROTOBUF_NAMESPACE_ID::EnumDescriptor* ModelKind_descriptor();
@@ -717,6 +718,7 @@ class GetModelInfoResponse final :
     kTasksFieldNumber = 3,
     kLabelsFieldNumber = 4,
     kPromptNamesFieldNumber = 12,
+    kOutputsFieldNumber = 19,
     kModelIdFieldNumber = 1,
     kDtypeFieldNumber = 5,
     kDeviceFieldNumber = 6,
@@ -797,6 +799,23 @@ class GetModelInfoResponse final :
   const std::string& _internal_prompt_names(int index) const;
   std::string* _internal_add_prompt_names();
   public:
+
+  // repeated .ember.v1.EmbeddingOutput outputs = 19 [json_name = "outputs"];
+  int outputs_size() const;
+  private:
+  int _internal_outputs_size() const;
+  public:
+  void clear_outputs();
+  private:
+  ::ember::v1::EmbeddingOutput _internal_outputs(int index) const;
+  void _internal_add_outputs(::ember::v1::EmbeddingOutput value);
+  ::PROTOBUF_NAMESPACE_ID::RepeatedField<int>* _internal_mutable_outputs();
+  public:
+  ::ember::v1::EmbeddingOutput outputs(int index) const;
+  void set_outputs(int index, ::ember::v1::EmbeddingOutput value);
+  void add_outputs(::ember::v1::EmbeddingOutput value);
+  const ::PROTOBUF_NAMESPACE_ID::RepeatedField<int>& outputs() const;
+  ::PROTOBUF_NAMESPACE_ID::RepeatedField<int>* mutable_outputs();
 
   // string model_id = 1 [json_name = "modelId"];
   void clear_model_id();
@@ -998,6 +1017,8 @@ class GetModelInfoResponse final :
     mutable std::atomic<int> _tasks_cached_byte_size_;
     ::PROTOBUF_NAMESPACE_ID::RepeatedPtrField<std::string> labels_;
     ::PROTOBUF_NAMESPACE_ID::RepeatedPtrField<std::string> prompt_names_;
+    ::PROTOBUF_NAMESPACE_ID::RepeatedField<int> outputs_;
+    mutable std::atomic<int> _outputs_cached_byte_size_;
     ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr model_id_;
     ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr dtype_;
     ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr device_;
@@ -3427,6 +3448,49 @@ inline void GetModelInfoResponse::set_allocated_precision_check(::ember::v1::Pre
   }
   _impl_.precision_check_ = precision_check;
   // @@protoc_insertion_point(field_set_allocated:ember.v1.GetModelInfoResponse.precision_check)
+}
+
+// repeated .ember.v1.EmbeddingOutput outputs = 19 [json_name = "outputs"];
+inline int GetModelInfoResponse::_internal_outputs_size() const {
+  return _impl_.outputs_.size();
+}
+inline int GetModelInfoResponse::outputs_size() const {
+  return _internal_outputs_size();
+}
+inline void GetModelInfoResponse::clear_outputs() {
+  _impl_.outputs_.Clear();
+}
+inline ::ember::v1::EmbeddingOutput GetModelInfoResponse::_internal_outputs(int index) const {
+  return static_cast< ::ember::v1::EmbeddingOutput >(_impl_.outputs_.Get(index));
+}
+inline ::ember::v1::EmbeddingOutput GetModelInfoResponse::outputs(int index) const {
+  // @@protoc_insertion_point(field_get:ember.v1.GetModelInfoResponse.outputs)
+  return _internal_outputs(index);
+}
+inline void GetModelInfoResponse::set_outputs(int index, ::ember::v1::EmbeddingOutput value) {
+  _impl_.outputs_.Set(index, value);
+  // @@protoc_insertion_point(field_set:ember.v1.GetModelInfoResponse.outputs)
+}
+inline void GetModelInfoResponse::_internal_add_outputs(::ember::v1::EmbeddingOutput value) {
+  _impl_.outputs_.Add(value);
+}
+inline void GetModelInfoResponse::add_outputs(::ember::v1::EmbeddingOutput value) {
+  _internal_add_outputs(value);
+  // @@protoc_insertion_point(field_add:ember.v1.GetModelInfoResponse.outputs)
+}
+inline const ::PROTOBUF_NAMESPACE_ID::RepeatedField<int>&
+GetModelInfoResponse::outputs() const {
+  // @@protoc_insertion_point(field_list:ember.v1.GetModelInfoResponse.outputs)
+  return _impl_.outputs_;
+}
+inline ::PROTOBUF_NAMESPACE_ID::RepeatedField<int>*
+GetModelInfoResponse::_internal_mutable_outputs() {
+  return &_impl_.outputs_;
+}
+inline ::PROTOBUF_NAMESPACE_ID::RepeatedField<int>*
+GetModelInfoResponse::mutable_outputs() {
+  // @@protoc_insertion_point(field_mutable_list:ember.v1.GetModelInfoResponse.outputs)
+  return _internal_mutable_outputs();
 }
 
 // -------------------------------------------------------------------

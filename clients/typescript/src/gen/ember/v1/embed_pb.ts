@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file ember/v1/embed.proto.
  */
 export const file_ember_v1_embed: GenFile = /*@__PURE__*/
-  fileDesc("ChRlbWJlci92MS9lbWJlZC5wcm90bxIIZW1iZXIudjEiFwoIVG9rZW5JZHMSCwoDaWRzGAEgAygDIlAKCkVtYmVkSW5wdXQSDgoEdGV4dBgBIAEoCUgAEicKCXRva2VuX2lkcxgCIAEoCzISLmVtYmVyLnYxLlRva2VuSWRzSABCCQoHY29udGVudCI9CgtGbG9hdE1hdHJpeBIMCgRyb3dzGAEgASgNEgwKBGNvbHMYAiABKA0SEgoKZmxvYXQzMl9sZRgDIAEoDCL7AQoMRW1iZWRSZXF1ZXN0EiQKBmlucHV0cxgBIAMoCzIULmVtYmVyLnYxLkVtYmVkSW5wdXQSFgoJbm9ybWFsaXplGAIgASgISACIAQESFwoKZGltZW5zaW9ucxgDIAEoBUgBiAEBEigKCnRydW5jYXRpb24YBCABKAsyFC5lbWJlci52MS5UcnVuY2F0aW9uEhMKC3Byb21wdF9uYW1lGAUgASgJEikKBmZvcm1hdBgGIAEoDjIZLmVtYmVyLnYxLkVtYmVkZGluZ0Zvcm1hdBINCgVtb2RlbBgHIAEoCUIMCgpfbm9ybWFsaXplQg0KC19kaW1lbnNpb25zIi8KCUVtYmVkZGluZxIOCgZ2YWx1ZXMYASADKAISEgoKZmxvYXQzMl9sZRgCIAEoDCKwAQoNRW1iZWRSZXNwb25zZRInCgplbWJlZGRpbmdzGAEgAygLMhMuZW1iZXIudjEuRW1iZWRkaW5nEh4KBXVzYWdlGAIgASgLMg8uZW1iZXIudjEuVXNhZ2USIAoGdGltaW5nGAMgASgLMhAuZW1iZXIudjEuVGltaW5nEg0KBW1vZGVsGAQgASgJEiUKBm1hdHJpeBgFIAEoCzIVLmVtYmVyLnYxLkZsb2F0TWF0cml4Ik8KEkVtYmVkU3RyZWFtUmVxdWVzdBIQCghiYXRjaF9pZBgBIAEoCRInCgdyZXF1ZXN0GAIgASgLMhYuZW1iZXIudjEuRW1iZWRSZXF1ZXN0IoUBChNFbWJlZFN0cmVhbVJlc3BvbnNlEhAKCGJhdGNoX2lkGAEgASgJEisKCHJlc3BvbnNlGAIgASgLMhcuZW1iZXIudjEuRW1iZWRSZXNwb25zZUgAEiUKBWVycm9yGAMgASgLMhQuZW1iZXIudjEuQmF0Y2hFcnJvckgAQggKBnJlc3VsdCKIAQoSRW1iZWRTcGFyc2VSZXF1ZXN0EiQKBmlucHV0cxgBIAMoCzIULmVtYmVyLnYxLkVtYmVkSW5wdXQSKAoKdHJ1bmNhdGlvbhgCIAEoCzIULmVtYmVyLnYxLlRydW5jYXRpb24SEwoLcHJvbXB0X25hbWUYAyABKAkSDQoFbW9kZWwYBCABKAkiMgoPU3BhcnNlRW1iZWRkaW5nEg8KB2luZGljZXMYASADKA0SDgoGdmFsdWVzGAIgAygCIpUBChNFbWJlZFNwYXJzZVJlc3BvbnNlEi0KCmVtYmVkZGluZ3MYASADKAsyGS5lbWJlci52MS5TcGFyc2VFbWJlZGRpbmcSHgoFdXNhZ2UYAiABKAsyDy5lbWJlci52MS5Vc2FnZRIgCgZ0aW1pbmcYAyABKAsyEC5lbWJlci52MS5UaW1pbmcSDQoFbW9kZWwYBCABKAkijQEKEVNpbWlsYXJpdHlSZXF1ZXN0EhcKD3NvdXJjZV9zZW50ZW5jZRgBIAEoCRIRCglzZW50ZW5jZXMYAiADKAkSKAoKdHJ1bmNhdGlvbhgDIAEoCzIULmVtYmVyLnYxLlRydW5jYXRpb24SEwoLcHJvbXB0X25hbWUYBCABKAkSDQoFbW9kZWwYBSABKAkidQoSU2ltaWxhcml0eVJlc3BvbnNlEg4KBnNjb3JlcxgBIAMoAhIeCgV1c2FnZRgCIAEoCzIPLmVtYmVyLnYxLlVzYWdlEiAKBnRpbWluZxgDIAEoCzIQLmVtYmVyLnYxLlRpbWluZxINCgVtb2RlbBgEIAEoCSqNAQoPRW1iZWRkaW5nRm9ybWF0EiAKHEVNQkVERElOR19GT1JNQVRfVU5TUEVDSUZJRUQQABIaChZFTUJFRERJTkdfRk9STUFUX0ZMT0FUEAESHwobRU1CRURESU5HX0ZPUk1BVF9GTE9BVDMyX0xFEAISGwoXRU1CRURESU5HX0ZPUk1BVF9NQVRSSVgQAzKtAgoMRW1iZWRTZXJ2aWNlEjgKBUVtYmVkEhYuZW1iZXIudjEuRW1iZWRSZXF1ZXN0GhcuZW1iZXIudjEuRW1iZWRSZXNwb25zZRJOCgtFbWJlZFN0cmVhbRIcLmVtYmVyLnYxLkVtYmVkU3RyZWFtUmVxdWVzdBodLmVtYmVyLnYxLkVtYmVkU3RyZWFtUmVzcG9uc2UoATABEkoKC0VtYmVkU3BhcnNlEhwuZW1iZXIudjEuRW1iZWRTcGFyc2VSZXF1ZXN0Gh0uZW1iZXIudjEuRW1iZWRTcGFyc2VSZXNwb25zZRJHCgpTaW1pbGFyaXR5EhsuZW1iZXIudjEuU2ltaWxhcml0eVJlcXVlc3QaHC5lbWJlci52MS5TaW1pbGFyaXR5UmVzcG9uc2VCfgoMY29tLmVtYmVyLnYxQgpFbWJlZFByb3RvUAFaOGdpdGh1Yi5jb20vZW1iZXItc2VydmUvZW1iZXIvY2xpZW50cy9nby9lbWJlci92MTtlbWJlcnYxogIDRVhYqgIIRW1iZXIuVjHKAghFbWJlclxWMeoCCUVtYmVyOjpWMWIGcHJvdG8z", [file_ember_v1_common]);
+  fileDesc("ChRlbWJlci92MS9lbWJlZC5wcm90bxIIZW1iZXIudjEiFwoIVG9rZW5JZHMSCwoDaWRzGAEgAygDIlAKCkVtYmVkSW5wdXQSDgoEdGV4dBgBIAEoCUgAEicKCXRva2VuX2lkcxgCIAEoCzISLmVtYmVyLnYxLlRva2VuSWRzSABCCQoHY29udGVudCIuChJRdWFudGl6YXRpb25SYW5nZXMSCwoDbWluGAEgAygCEgsKA21heBgCIAMoAiKuAQoPUXVhbnRpemVkTWF0cml4Ei8KCXByZWNpc2lvbhgBIAEoDjIcLmVtYmVyLnYxLkVtYmVkZGluZ1ByZWNpc2lvbhIMCgRyb3dzGAIgASgNEgwKBGNvbHMYAyABKA0SDAoEZGF0YRgEIAEoDBISCgpkaW1lbnNpb25zGAUgASgNEiwKBnJhbmdlcxgGIAEoCzIcLmVtYmVyLnYxLlF1YW50aXphdGlvblJhbmdlcyI9CgtGbG9hdE1hdHJpeBIMCgRyb3dzGAEgASgNEgwKBGNvbHMYAiABKA0SEgoKZmxvYXQzMl9sZRgDIAEoDCLaAgoMRW1iZWRSZXF1ZXN0EiQKBmlucHV0cxgBIAMoCzIULmVtYmVyLnYxLkVtYmVkSW5wdXQSFgoJbm9ybWFsaXplGAIgASgISACIAQESFwoKZGltZW5zaW9ucxgDIAEoBUgBiAEBEigKCnRydW5jYXRpb24YBCABKAsyFC5lbWJlci52MS5UcnVuY2F0aW9uEhMKC3Byb21wdF9uYW1lGAUgASgJEikKBmZvcm1hdBgGIAEoDjIZLmVtYmVyLnYxLkVtYmVkZGluZ0Zvcm1hdBINCgVtb2RlbBgHIAEoCRIvCglwcmVjaXNpb24YCCABKA4yHC5lbWJlci52MS5FbWJlZGRpbmdQcmVjaXNpb24SLAoGcmFuZ2VzGAkgASgLMhwuZW1iZXIudjEuUXVhbnRpemF0aW9uUmFuZ2VzQgwKCl9ub3JtYWxpemVCDQoLX2RpbWVuc2lvbnMiLwoJRW1iZWRkaW5nEg4KBnZhbHVlcxgBIAMoAhISCgpmbG9hdDMyX2xlGAIgASgMIt4BCg1FbWJlZFJlc3BvbnNlEicKCmVtYmVkZGluZ3MYASADKAsyEy5lbWJlci52MS5FbWJlZGRpbmcSHgoFdXNhZ2UYAiABKAsyDy5lbWJlci52MS5Vc2FnZRIgCgZ0aW1pbmcYAyABKAsyEC5lbWJlci52MS5UaW1pbmcSDQoFbW9kZWwYBCABKAkSJQoGbWF0cml4GAUgASgLMhUuZW1iZXIudjEuRmxvYXRNYXRyaXgSLAoJcXVhbnRpemVkGAYgASgLMhkuZW1iZXIudjEuUXVhbnRpemVkTWF0cml4Ik8KEkVtYmVkU3RyZWFtUmVxdWVzdBIQCghiYXRjaF9pZBgBIAEoCRInCgdyZXF1ZXN0GAIgASgLMhYuZW1iZXIudjEuRW1iZWRSZXF1ZXN0IoUBChNFbWJlZFN0cmVhbVJlc3BvbnNlEhAKCGJhdGNoX2lkGAEgASgJEisKCHJlc3BvbnNlGAIgASgLMhcuZW1iZXIudjEuRW1iZWRSZXNwb25zZUgAEiUKBWVycm9yGAMgASgLMhQuZW1iZXIudjEuQmF0Y2hFcnJvckgAQggKBnJlc3VsdCKIAQoSRW1iZWRTcGFyc2VSZXF1ZXN0EiQKBmlucHV0cxgBIAMoCzIULmVtYmVyLnYxLkVtYmVkSW5wdXQSKAoKdHJ1bmNhdGlvbhgCIAEoCzIULmVtYmVyLnYxLlRydW5jYXRpb24SEwoLcHJvbXB0X25hbWUYAyABKAkSDQoFbW9kZWwYBCABKAkiMgoPU3BhcnNlRW1iZWRkaW5nEg8KB2luZGljZXMYASADKA0SDgoGdmFsdWVzGAIgAygCIpUBChNFbWJlZFNwYXJzZVJlc3BvbnNlEi0KCmVtYmVkZGluZ3MYASADKAsyGS5lbWJlci52MS5TcGFyc2VFbWJlZGRpbmcSHgoFdXNhZ2UYAiABKAsyDy5lbWJlci52MS5Vc2FnZRIgCgZ0aW1pbmcYAyABKAsyEC5lbWJlci52MS5UaW1pbmcSDQoFbW9kZWwYBCABKAkijQEKEVNpbWlsYXJpdHlSZXF1ZXN0EhcKD3NvdXJjZV9zZW50ZW5jZRgBIAEoCRIRCglzZW50ZW5jZXMYAiADKAkSKAoKdHJ1bmNhdGlvbhgDIAEoCzIULmVtYmVyLnYxLlRydW5jYXRpb24SEwoLcHJvbXB0X25hbWUYBCABKAkSDQoFbW9kZWwYBSABKAkidQoSU2ltaWxhcml0eVJlc3BvbnNlEg4KBnNjb3JlcxgBIAMoAhIeCgV1c2FnZRgCIAEoCzIPLmVtYmVyLnYxLlVzYWdlEiAKBnRpbWluZxgDIAEoCzIQLmVtYmVyLnYxLlRpbWluZxINCgVtb2RlbBgEIAEoCSKIAQoSRW1iZWRUb2tlbnNSZXF1ZXN0EiQKBmlucHV0cxgBIAMoCzIULmVtYmVyLnYxLkVtYmVkSW5wdXQSKAoKdHJ1bmNhdGlvbhgCIAEoCzIULmVtYmVyLnYxLlRydW5jYXRpb24SEwoLcHJvbXB0X25hbWUYAyABKAkSDQoFbW9kZWwYBCABKAkiegoPVG9rZW5FbWJlZGRpbmdzEiUKBnN0YXRlcxgBIAEoCzIVLmVtYmVyLnYxLkZsb2F0TWF0cml4EhEKCXRva2VuX2lkcxgCIAMoDRIOCgZzdGFydHMYAyADKA0SDAoEZW5kcxgEIAMoDRIPCgdzcGVjaWFsGAUgAygIIpIBChNFbWJlZFRva2Vuc1Jlc3BvbnNlEioKB3Jlc3VsdHMYASADKAsyGS5lbWJlci52MS5Ub2tlbkVtYmVkZGluZ3MSHgoFdXNhZ2UYAiABKAsyDy5lbWJlci52MS5Vc2FnZRIgCgZ0aW1pbmcYAyABKAsyEC5lbWJlci52MS5UaW1pbmcSDQoFbW9kZWwYBCABKAkiigIKDUVuY29kZVJlcXVlc3QSJAoGaW5wdXRzGAEgAygLMhQuZW1iZXIudjEuRW1iZWRJbnB1dBIqCgdvdXRwdXRzGAIgAygOMhkuZW1iZXIudjEuRW1iZWRkaW5nT3V0cHV0EhYKCW5vcm1hbGl6ZRgDIAEoCEgAiAEBEigKCnRydW5jYXRpb24YBCABKAsyFC5lbWJlci52MS5UcnVuY2F0aW9uEhMKC3Byb21wdF9uYW1lGAUgASgJEg0KBW1vZGVsGAYgASgJEg0KBXF1ZXJ5GAcgASgIEiQKCGNodW5raW5nGAggASgLMhIuZW1iZXIudjEuQ2h1bmtpbmdCDAoKX25vcm1hbGl6ZSI3CghDaHVua2luZxIMCgRzaXplGAEgASgNEg8KB292ZXJsYXAYAiABKA0SDAoEbWVhbhgDIAEoCCI2CglDaHVua1NwYW4SDQoFaW5wdXQYASABKA0SDQoFc3RhcnQYAiABKA0SCwoDZW5kGAMgASgNIoUCCg5FbmNvZGVSZXNwb25zZRIkCgVkZW5zZRgBIAEoCzIVLmVtYmVyLnYxLkZsb2F0TWF0cml4EikKBnNwYXJzZRgCIAMoCzIZLmVtYmVyLnYxLlNwYXJzZUVtYmVkZGluZxIsCg1tdWx0aV92ZWN0b3JzGAMgAygLMhUuZW1iZXIudjEuRmxvYXRNYXRyaXgSHgoFdXNhZ2UYBCABKAsyDy5lbWJlci52MS5Vc2FnZRIgCgZ0aW1pbmcYBSABKAsyEC5lbWJlci52MS5UaW1pbmcSDQoFbW9kZWwYBiABKAkSIwoGY2h1bmtzGAcgAygLMhMuZW1iZXIudjEuQ2h1bmtTcGFuKo0BCg9FbWJlZGRpbmdGb3JtYXQSIAocRU1CRURESU5HX0ZPUk1BVF9VTlNQRUNJRklFRBAAEhoKFkVNQkVERElOR19GT1JNQVRfRkxPQVQQARIfChtFTUJFRERJTkdfRk9STUFUX0ZMT0FUMzJfTEUQAhIbChdFTUJFRERJTkdfRk9STUFUX01BVFJJWBADKtgBChJFbWJlZGRpbmdQcmVjaXNpb24SIwofRU1CRURESU5HX1BSRUNJU0lPTl9VTlNQRUNJRklFRBAAEh8KG0VNQkVERElOR19QUkVDSVNJT05fRkxPQVQzMhABEhwKGEVNQkVERElOR19QUkVDSVNJT05fSU5UOBACEh0KGUVNQkVERElOR19QUkVDSVNJT05fVUlOVDgQAxIeChpFTUJFRERJTkdfUFJFQ0lTSU9OX0JJTkFSWRAEEh8KG0VNQkVERElOR19QUkVDSVNJT05fVUJJTkFSWRAFKo8BCg9FbWJlZGRpbmdPdXRwdXQSIAocRU1CRURESU5HX09VVFBVVF9VTlNQRUNJRklFRBAAEhoKFkVNQkVERElOR19PVVRQVVRfREVOU0UQARIbChdFTUJFRERJTkdfT1VUUFVUX1NQQVJTRRACEiEKHUVNQkVERElOR19PVVRQVVRfTVVMVElfVkVDVE9SEAMytgMKDEVtYmVkU2VydmljZRI4CgVFbWJlZBIWLmVtYmVyLnYxLkVtYmVkUmVxdWVzdBoXLmVtYmVyLnYxLkVtYmVkUmVzcG9uc2USTgoLRW1iZWRTdHJlYW0SHC5lbWJlci52MS5FbWJlZFN0cmVhbVJlcXVlc3QaHS5lbWJlci52MS5FbWJlZFN0cmVhbVJlc3BvbnNlKAEwARJKCgtFbWJlZFNwYXJzZRIcLmVtYmVyLnYxLkVtYmVkU3BhcnNlUmVxdWVzdBodLmVtYmVyLnYxLkVtYmVkU3BhcnNlUmVzcG9uc2USRwoKU2ltaWxhcml0eRIbLmVtYmVyLnYxLlNpbWlsYXJpdHlSZXF1ZXN0GhwuZW1iZXIudjEuU2ltaWxhcml0eVJlc3BvbnNlEkoKC0VtYmVkVG9rZW5zEhwuZW1iZXIudjEuRW1iZWRUb2tlbnNSZXF1ZXN0Gh0uZW1iZXIudjEuRW1iZWRUb2tlbnNSZXNwb25zZRI7CgZFbmNvZGUSFy5lbWJlci52MS5FbmNvZGVSZXF1ZXN0GhguZW1iZXIudjEuRW5jb2RlUmVzcG9uc2VCfgoMY29tLmVtYmVyLnYxQgpFbWJlZFByb3RvUAFaOGdpdGh1Yi5jb20vZW1iZXItc2VydmUvZW1iZXIvY2xpZW50cy9nby9lbWJlci92MTtlbWJlcnYxogIDRVhYqgIIRW1iZXIuVjHKAghFbWJlclxWMeoCCUVtYmVyOjpWMWIGcHJvdG8z", [file_ember_v1_common]);
 
 /**
  * TokenIds is an input given as token ids, fed to the model exactly as given.
@@ -73,6 +73,91 @@ export const EmbedInputSchema: GenMessage<EmbedInput> = /*@__PURE__*/
   messageDesc(file_ember_v1_embed, 1);
 
 /**
+ * QuantizationRanges holds, per output dimension, the values mapped to the ends of the int8 or
+ * uint8 range.
+ *
+ * @generated from message ember.v1.QuantizationRanges
+ */
+export type QuantizationRanges = Message<"ember.v1.QuantizationRanges"> & {
+  /**
+   * The value of each dimension mapped to the lowest integer (-128 or 0).
+   *
+   * @generated from field: repeated float min = 1;
+   */
+  min: number[];
+
+  /**
+   * The value of each dimension mapped to the highest integer (127 or 255); above min.
+   *
+   * @generated from field: repeated float max = 2;
+   */
+  max: number[];
+};
+
+/**
+ * Describes the message ember.v1.QuantizationRanges.
+ * Use `create(QuantizationRangesSchema)` to create a new message.
+ */
+export const QuantizationRangesSchema: GenMessage<QuantizationRanges> = /*@__PURE__*/
+  messageDesc(file_ember_v1_embed, 2);
+
+/**
+ * QuantizedMatrix holds quantized vectors, row-major, one row per input, in one block.
+ *
+ * @generated from message ember.v1.QuantizedMatrix
+ */
+export type QuantizedMatrix = Message<"ember.v1.QuantizedMatrix"> & {
+  /**
+   * The precision of the values.
+   *
+   * @generated from field: ember.v1.EmbeddingPrecision precision = 1;
+   */
+  precision: EmbeddingPrecision;
+
+  /**
+   * Number of rows (one per input).
+   *
+   * @generated from field: uint32 rows = 2;
+   */
+  rows: number;
+
+  /**
+   * Bytes per row: the dimension for int8/uint8, ceil(dimension / 8) for binary/ubinary.
+   *
+   * @generated from field: uint32 cols = 3;
+   */
+  cols: number;
+
+  /**
+   * rows * cols bytes, row after row (int8 values as two's complement bytes).
+   *
+   * @generated from field: bytes data = 4;
+   */
+  data: Uint8Array;
+
+  /**
+   * The vectors' dimension before packing.
+   *
+   * @generated from field: uint32 dimensions = 5;
+   */
+  dimensions: number;
+
+  /**
+   * The ranges used for int8/uint8: the request's, or those computed over its vectors.
+   *
+   * @generated from field: ember.v1.QuantizationRanges ranges = 6;
+   */
+  ranges?: QuantizationRanges | undefined;
+};
+
+/**
+ * Describes the message ember.v1.QuantizedMatrix.
+ * Use `create(QuantizedMatrixSchema)` to create a new message.
+ */
+export const QuantizedMatrixSchema: GenMessage<QuantizedMatrix> = /*@__PURE__*/
+  messageDesc(file_ember_v1_embed, 3);
+
+/**
  * FloatMatrix is a row-major matrix of little-endian float32 values in one block.
  *
  * @generated from message ember.v1.FloatMatrix
@@ -105,7 +190,7 @@ export type FloatMatrix = Message<"ember.v1.FloatMatrix"> & {
  * Use `create(FloatMatrixSchema)` to create a new message.
  */
 export const FloatMatrixSchema: GenMessage<FloatMatrix> = /*@__PURE__*/
-  messageDesc(file_ember_v1_embed, 2);
+  messageDesc(file_ember_v1_embed, 4);
 
 /**
  * EmbedRequest is a batch of inputs to embed with shared options.
@@ -163,6 +248,23 @@ export type EmbedRequest = Message<"ember.v1.EmbedRequest"> & {
    * @generated from field: string model = 7;
    */
   model: string;
+
+  /**
+   * Quantize the vectors (after dimensions and normalize): the answer is in
+   * EmbedResponse.quantized and format is ignored. Unset: float32.
+   *
+   * @generated from field: ember.v1.EmbeddingPrecision precision = 8;
+   */
+  precision: EmbeddingPrecision;
+
+  /**
+   * The int8/uint8 ranges, one minimum and maximum per output dimension (after dimensions).
+   * Unset: computed over this request's own vectors, which then need at least two inputs that
+   * differ in every dimension. An impossible range is INVALID_ARGUMENT.
+   *
+   * @generated from field: ember.v1.QuantizationRanges ranges = 9;
+   */
+  ranges?: QuantizationRanges | undefined;
 };
 
 /**
@@ -170,7 +272,7 @@ export type EmbedRequest = Message<"ember.v1.EmbedRequest"> & {
  * Use `create(EmbedRequestSchema)` to create a new message.
  */
 export const EmbedRequestSchema: GenMessage<EmbedRequest> = /*@__PURE__*/
-  messageDesc(file_ember_v1_embed, 3);
+  messageDesc(file_ember_v1_embed, 5);
 
 /**
  * Embedding is one dense vector.
@@ -198,7 +300,7 @@ export type Embedding = Message<"ember.v1.Embedding"> & {
  * Use `create(EmbeddingSchema)` to create a new message.
  */
 export const EmbeddingSchema: GenMessage<Embedding> = /*@__PURE__*/
-  messageDesc(file_ember_v1_embed, 4);
+  messageDesc(file_ember_v1_embed, 6);
 
 /**
  * EmbedResponse holds one embedding per input, in input order.
@@ -240,6 +342,13 @@ export type EmbedResponse = Message<"ember.v1.EmbedResponse"> & {
    * @generated from field: ember.v1.FloatMatrix matrix = 5;
    */
   matrix?: FloatMatrix | undefined;
+
+  /**
+   * The quantized vectors, when the request asked for a precision other than float32.
+   *
+   * @generated from field: ember.v1.QuantizedMatrix quantized = 6;
+   */
+  quantized?: QuantizedMatrix | undefined;
 };
 
 /**
@@ -247,7 +356,7 @@ export type EmbedResponse = Message<"ember.v1.EmbedResponse"> & {
  * Use `create(EmbedResponseSchema)` to create a new message.
  */
 export const EmbedResponseSchema: GenMessage<EmbedResponse> = /*@__PURE__*/
-  messageDesc(file_ember_v1_embed, 5);
+  messageDesc(file_ember_v1_embed, 7);
 
 /**
  * EmbedStreamRequest carries one batch of a stream.
@@ -275,7 +384,7 @@ export type EmbedStreamRequest = Message<"ember.v1.EmbedStreamRequest"> & {
  * Use `create(EmbedStreamRequestSchema)` to create a new message.
  */
 export const EmbedStreamRequestSchema: GenMessage<EmbedStreamRequest> = /*@__PURE__*/
-  messageDesc(file_ember_v1_embed, 6);
+  messageDesc(file_ember_v1_embed, 8);
 
 /**
  * EmbedStreamResponse answers one batch of a stream.
@@ -319,7 +428,7 @@ export type EmbedStreamResponse = Message<"ember.v1.EmbedStreamResponse"> & {
  * Use `create(EmbedStreamResponseSchema)` to create a new message.
  */
 export const EmbedStreamResponseSchema: GenMessage<EmbedStreamResponse> = /*@__PURE__*/
-  messageDesc(file_ember_v1_embed, 7);
+  messageDesc(file_ember_v1_embed, 9);
 
 /**
  * EmbedSparseRequest is a batch of inputs to embed as sparse vectors.
@@ -362,7 +471,7 @@ export type EmbedSparseRequest = Message<"ember.v1.EmbedSparseRequest"> & {
  * Use `create(EmbedSparseRequestSchema)` to create a new message.
  */
 export const EmbedSparseRequestSchema: GenMessage<EmbedSparseRequest> = /*@__PURE__*/
-  messageDesc(file_ember_v1_embed, 8);
+  messageDesc(file_ember_v1_embed, 10);
 
 /**
  * SparseEmbedding is one sparse vector: the non-zero entries, by increasing index.
@@ -390,7 +499,7 @@ export type SparseEmbedding = Message<"ember.v1.SparseEmbedding"> & {
  * Use `create(SparseEmbeddingSchema)` to create a new message.
  */
 export const SparseEmbeddingSchema: GenMessage<SparseEmbedding> = /*@__PURE__*/
-  messageDesc(file_ember_v1_embed, 9);
+  messageDesc(file_ember_v1_embed, 11);
 
 /**
  * EmbedSparseResponse holds one sparse vector per input, in input order.
@@ -432,7 +541,7 @@ export type EmbedSparseResponse = Message<"ember.v1.EmbedSparseResponse"> & {
  * Use `create(EmbedSparseResponseSchema)` to create a new message.
  */
 export const EmbedSparseResponseSchema: GenMessage<EmbedSparseResponse> = /*@__PURE__*/
-  messageDesc(file_ember_v1_embed, 10);
+  messageDesc(file_ember_v1_embed, 12);
 
 /**
  * SimilarityRequest asks how close each sentence is to a source sentence.
@@ -483,7 +592,7 @@ export type SimilarityRequest = Message<"ember.v1.SimilarityRequest"> & {
  * Use `create(SimilarityRequestSchema)` to create a new message.
  */
 export const SimilarityRequestSchema: GenMessage<SimilarityRequest> = /*@__PURE__*/
-  messageDesc(file_ember_v1_embed, 11);
+  messageDesc(file_ember_v1_embed, 13);
 
 /**
  * SimilarityResponse holds one score per sentence, in sentence order.
@@ -525,7 +634,352 @@ export type SimilarityResponse = Message<"ember.v1.SimilarityResponse"> & {
  * Use `create(SimilarityResponseSchema)` to create a new message.
  */
 export const SimilarityResponseSchema: GenMessage<SimilarityResponse> = /*@__PURE__*/
-  messageDesc(file_ember_v1_embed, 12);
+  messageDesc(file_ember_v1_embed, 14);
+
+/**
+ * EmbedTokensRequest is a batch of inputs whose per-token states are wanted.
+ *
+ * @generated from message ember.v1.EmbedTokensRequest
+ */
+export type EmbedTokensRequest = Message<"ember.v1.EmbedTokensRequest"> & {
+  /**
+   * The inputs; at least one, at most the server's max client batch size.
+   *
+   * @generated from field: repeated ember.v1.EmbedInput inputs = 1;
+   */
+  inputs: EmbedInput[];
+
+  /**
+   * What to do with inputs over the model's maximum input length.
+   *
+   * @generated from field: ember.v1.Truncation truncation = 2;
+   */
+  truncation?: Truncation | undefined;
+
+  /**
+   * The name of a prompt from the model's configuration, prepended to every text input.
+   *
+   * @generated from field: string prompt_name = 3;
+   */
+  promptName: string;
+
+  /**
+   * The model to run: a served model id or alias. With one model loaded any value (or none) is
+   * accepted; with several, empty picks the first and an unknown name is NOT_FOUND.
+   *
+   * @generated from field: string model = 4;
+   */
+  model: string;
+};
+
+/**
+ * Describes the message ember.v1.EmbedTokensRequest.
+ * Use `create(EmbedTokensRequestSchema)` to create a new message.
+ */
+export const EmbedTokensRequestSchema: GenMessage<EmbedTokensRequest> = /*@__PURE__*/
+  messageDesc(file_ember_v1_embed, 15);
+
+/**
+ * TokenEmbeddings holds one input's token states and what each row is.
+ *
+ * @generated from message ember.v1.TokenEmbeddings
+ */
+export type TokenEmbeddings = Message<"ember.v1.TokenEmbeddings"> & {
+  /**
+   * One row per token, in input order (rows = the number of tokens, cols = the hidden size):
+   * the model's last hidden states, before pooling, Dense layers or normalization.
+   *
+   * @generated from field: ember.v1.FloatMatrix states = 1;
+   */
+  states?: FloatMatrix | undefined;
+
+  /**
+   * The token id of each row.
+   *
+   * @generated from field: repeated uint32 token_ids = 2;
+   */
+  tokenIds: number[];
+
+  /**
+   * Where each token starts in the input text (characters); 0 for special tokens, prompt
+   * tokens and token-id inputs.
+   *
+   * @generated from field: repeated uint32 starts = 3;
+   */
+  starts: number[];
+
+  /**
+   * Where each token ends in the input text (characters, exclusive); 0 where starts is.
+   *
+   * @generated from field: repeated uint32 ends = 4;
+   */
+  ends: number[];
+
+  /**
+   * Whether each token was added by the tokenizer (CLS, SEP, ...).
+   *
+   * @generated from field: repeated bool special = 5;
+   */
+  special: boolean[];
+};
+
+/**
+ * Describes the message ember.v1.TokenEmbeddings.
+ * Use `create(TokenEmbeddingsSchema)` to create a new message.
+ */
+export const TokenEmbeddingsSchema: GenMessage<TokenEmbeddings> = /*@__PURE__*/
+  messageDesc(file_ember_v1_embed, 16);
+
+/**
+ * EmbedTokensResponse holds the token states of each input, in input order.
+ *
+ * @generated from message ember.v1.EmbedTokensResponse
+ */
+export type EmbedTokensResponse = Message<"ember.v1.EmbedTokensResponse"> & {
+  /**
+   * Per input, its token states.
+   *
+   * @generated from field: repeated ember.v1.TokenEmbeddings results = 1;
+   */
+  results: TokenEmbeddings[];
+
+  /**
+   * Tokens consumed.
+   *
+   * @generated from field: ember.v1.Usage usage = 2;
+   */
+  usage?: Usage | undefined;
+
+  /**
+   * Where the time went.
+   *
+   * @generated from field: ember.v1.Timing timing = 3;
+   */
+  timing?: Timing | undefined;
+
+  /**
+   * The served model's id.
+   *
+   * @generated from field: string model = 4;
+   */
+  model: string;
+};
+
+/**
+ * Describes the message ember.v1.EmbedTokensResponse.
+ * Use `create(EmbedTokensResponseSchema)` to create a new message.
+ */
+export const EmbedTokensResponseSchema: GenMessage<EmbedTokensResponse> = /*@__PURE__*/
+  messageDesc(file_ember_v1_embed, 17);
+
+/**
+ * EncodeRequest asks for one or several outputs of each input.
+ *
+ * @generated from message ember.v1.EncodeRequest
+ */
+export type EncodeRequest = Message<"ember.v1.EncodeRequest"> & {
+  /**
+   * The inputs; at least one, at most the server's max client batch size.
+   *
+   * @generated from field: repeated ember.v1.EmbedInput inputs = 1;
+   */
+  inputs: EmbedInput[];
+
+  /**
+   * The outputs wanted, at least one; each must be one the model gives (GetModelInfo.outputs),
+   * else FAILED_PRECONDITION.
+   *
+   * @generated from field: repeated ember.v1.EmbeddingOutput outputs = 2;
+   */
+  outputs: EmbeddingOutput[];
+
+  /**
+   * Whether to L2-normalize dense vectors and each multi-vector. Unset: true.
+   *
+   * @generated from field: optional bool normalize = 3;
+   */
+  normalize?: boolean | undefined;
+
+  /**
+   * What to do with inputs over the model's maximum input length.
+   *
+   * @generated from field: ember.v1.Truncation truncation = 4;
+   */
+  truncation?: Truncation | undefined;
+
+  /**
+   * The name of a prompt from the model's configuration, prepended to every text input.
+   *
+   * @generated from field: string prompt_name = 5;
+   */
+  promptName: string;
+
+  /**
+   * The model to run: a served model id or alias. With one model loaded any value (or none) is
+   * accepted; with several, empty picks the first and an unknown name is NOT_FOUND.
+   *
+   * @generated from field: string model = 6;
+   */
+  model: string;
+
+  /**
+   * ColBERT models: encode the inputs as queries (query prefix, expanded with mask tokens to
+   * the model's query length) rather than documents (document prefix, punctuation skipped).
+   *
+   * @generated from field: bool query = 7;
+   */
+  query: boolean;
+
+  /**
+   * Cut each text into token windows, each embedded as an input of its own (with the model's
+   * special tokens); unset: inputs over the maximum length follow truncation.
+   *
+   * @generated from field: ember.v1.Chunking chunking = 8;
+   */
+  chunking?: Chunking | undefined;
+};
+
+/**
+ * Describes the message ember.v1.EncodeRequest.
+ * Use `create(EncodeRequestSchema)` to create a new message.
+ */
+export const EncodeRequestSchema: GenMessage<EncodeRequest> = /*@__PURE__*/
+  messageDesc(file_ember_v1_embed, 18);
+
+/**
+ * Chunking says how long texts are cut into windows.
+ *
+ * @generated from message ember.v1.Chunking
+ */
+export type Chunking = Message<"ember.v1.Chunking"> & {
+  /**
+   * Tokens per window, special tokens included. Unset or 0: the model's maximum input length.
+   *
+   * @generated from field: uint32 size = 1;
+   */
+  size: number;
+
+  /**
+   * Tokens each window shares with the one before it; below the text tokens a window holds.
+   *
+   * @generated from field: uint32 overlap = 2;
+   */
+  overlap: number;
+
+  /**
+   * Answer one result per input: the mean of its windows' dense vectors (normalized after when
+   * normalizing), the mean weight per token id of their sparse vectors, and all their
+   * multi-vectors in order. Unset: one result per window.
+   *
+   * @generated from field: bool mean = 3;
+   */
+  mean: boolean;
+};
+
+/**
+ * Describes the message ember.v1.Chunking.
+ * Use `create(ChunkingSchema)` to create a new message.
+ */
+export const ChunkingSchema: GenMessage<Chunking> = /*@__PURE__*/
+  messageDesc(file_ember_v1_embed, 19);
+
+/**
+ * ChunkSpan says which input a window came from and which characters it covers.
+ *
+ * @generated from message ember.v1.ChunkSpan
+ */
+export type ChunkSpan = Message<"ember.v1.ChunkSpan"> & {
+  /**
+   * The input's index in the request.
+   *
+   * @generated from field: uint32 input = 1;
+   */
+  input: number;
+
+  /**
+   * The first character of the window's text (code points).
+   *
+   * @generated from field: uint32 start = 2;
+   */
+  start: number;
+
+  /**
+   * One past the last character of the window's text.
+   *
+   * @generated from field: uint32 end = 3;
+   */
+  end: number;
+};
+
+/**
+ * Describes the message ember.v1.ChunkSpan.
+ * Use `create(ChunkSpanSchema)` to create a new message.
+ */
+export const ChunkSpanSchema: GenMessage<ChunkSpan> = /*@__PURE__*/
+  messageDesc(file_ember_v1_embed, 20);
+
+/**
+ * EncodeResponse holds, per output asked for, one result per input in input order.
+ *
+ * @generated from message ember.v1.EncodeResponse
+ */
+export type EncodeResponse = Message<"ember.v1.EncodeResponse"> & {
+  /**
+   * The dense vectors, one row per input, when asked for.
+   *
+   * @generated from field: ember.v1.FloatMatrix dense = 1;
+   */
+  dense?: FloatMatrix | undefined;
+
+  /**
+   * The sparse vectors, one per input, when asked for.
+   *
+   * @generated from field: repeated ember.v1.SparseEmbedding sparse = 2;
+   */
+  sparse: SparseEmbedding[];
+
+  /**
+   * The multi-vectors, one matrix per input (one row per vector), when asked for.
+   *
+   * @generated from field: repeated ember.v1.FloatMatrix multi_vectors = 3;
+   */
+  multiVectors: FloatMatrix[];
+
+  /**
+   * Tokens consumed.
+   *
+   * @generated from field: ember.v1.Usage usage = 4;
+   */
+  usage?: Usage | undefined;
+
+  /**
+   * Where the time went.
+   *
+   * @generated from field: ember.v1.Timing timing = 5;
+   */
+  timing?: Timing | undefined;
+
+  /**
+   * The served model's id.
+   *
+   * @generated from field: string model = 6;
+   */
+  model: string;
+
+  /**
+   * With chunking: every window in order. Without mean, result i of each output is window i.
+   *
+   * @generated from field: repeated ember.v1.ChunkSpan chunks = 7;
+   */
+  chunks: ChunkSpan[];
+};
+
+/**
+ * Describes the message ember.v1.EncodeResponse.
+ * Use `create(EncodeResponseSchema)` to create a new message.
+ */
+export const EncodeResponseSchema: GenMessage<EncodeResponse> = /*@__PURE__*/
+  messageDesc(file_ember_v1_embed, 21);
 
 /**
  * EmbeddingFormat says how vectors are encoded in the response.
@@ -567,6 +1021,106 @@ export enum EmbeddingFormat {
  */
 export const EmbeddingFormatSchema: GenEnum<EmbeddingFormat> = /*@__PURE__*/
   enumDesc(file_ember_v1_embed, 0);
+
+/**
+ * EmbeddingPrecision says how the numbers of each vector are stored: the precisions of
+ * sentence-transformers' quantize_embeddings.
+ *
+ * @generated from enum ember.v1.EmbeddingPrecision
+ */
+export enum EmbeddingPrecision {
+  /**
+   * Not set: EMBEDDING_PRECISION_FLOAT32.
+   *
+   * @generated from enum value: EMBEDDING_PRECISION_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * float32 vectors, encoded as EmbedRequest.format says.
+   *
+   * @generated from enum value: EMBEDDING_PRECISION_FLOAT32 = 1;
+   */
+  FLOAT32 = 1,
+
+  /**
+   * One int8 per dimension: trunc((x - min) / ((max - min) / 255) - 128), clipped to [-128, 127].
+   *
+   * @generated from enum value: EMBEDDING_PRECISION_INT8 = 2;
+   */
+  INT8 = 2,
+
+  /**
+   * One uint8 per dimension: trunc((x - min) / ((max - min) / 255)), clipped to [0, 255].
+   *
+   * @generated from enum value: EMBEDDING_PRECISION_UINT8 = 3;
+   */
+  UINT8 = 3,
+
+  /**
+   * One bit per dimension (x > 0), packed 8 per byte most significant first, each byte minus
+   * 128 stored as int8.
+   *
+   * @generated from enum value: EMBEDDING_PRECISION_BINARY = 4;
+   */
+  BINARY = 4,
+
+  /**
+   * One bit per dimension (x > 0), packed 8 per byte most significant first, as uint8.
+   *
+   * @generated from enum value: EMBEDDING_PRECISION_UBINARY = 5;
+   */
+  UBINARY = 5,
+}
+
+/**
+ * Describes the enum ember.v1.EmbeddingPrecision.
+ */
+export const EmbeddingPrecisionSchema: GenEnum<EmbeddingPrecision> = /*@__PURE__*/
+  enumDesc(file_ember_v1_embed, 1);
+
+/**
+ * EmbeddingOutput is one kind of vector an embedding model can give per input.
+ *
+ * @generated from enum ember.v1.EmbeddingOutput
+ */
+export enum EmbeddingOutput {
+  /**
+   * Not set: not a valid output.
+   *
+   * @generated from enum value: EMBEDDING_OUTPUT_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * One dense vector per input (the model's pooled embedding).
+   *
+   * @generated from enum value: EMBEDDING_OUTPUT_DENSE = 1;
+   */
+  DENSE = 1,
+
+  /**
+   * One sparse vector per input: SPLADE's, or BGE-M3's lexical weights (the largest weight of
+   * each token id of the input, special tokens left out).
+   *
+   * @generated from enum value: EMBEDDING_OUTPUT_SPARSE = 2;
+   */
+  SPARSE = 2,
+
+  /**
+   * Several vectors per input, one per token (ColBERT late interaction; BGE-M3: every token
+   * but the first).
+   *
+   * @generated from enum value: EMBEDDING_OUTPUT_MULTI_VECTOR = 3;
+   */
+  MULTI_VECTOR = 3,
+}
+
+/**
+ * Describes the enum ember.v1.EmbeddingOutput.
+ */
+export const EmbeddingOutputSchema: GenEnum<EmbeddingOutput> = /*@__PURE__*/
+  enumDesc(file_ember_v1_embed, 2);
 
 /**
  * EmbedService turns texts into dense or sparse vectors.
@@ -614,6 +1168,28 @@ export const EmbedService: GenService<{
     methodKind: "unary";
     input: typeof SimilarityRequestSchema;
     output: typeof SimilarityResponseSchema;
+  },
+  /**
+   * EmbedTokens returns the last hidden state of every token of each input (special tokens
+   * included), with the tokens' ids and character offsets: TEI's /embed_all.
+   *
+   * @generated from rpc ember.v1.EmbedService.EmbedTokens
+   */
+  embedTokens: {
+    methodKind: "unary";
+    input: typeof EmbedTokensRequestSchema;
+    output: typeof EmbedTokensResponseSchema;
+  },
+  /**
+   * Encode returns the outputs asked for (dense, sparse, multi-vector) of each input, all from
+   * one forward pass (BGE-M3's three outputs; ColBERT's multi-vectors).
+   *
+   * @generated from rpc ember.v1.EmbedService.Encode
+   */
+  encode: {
+    methodKind: "unary";
+    input: typeof EncodeRequestSchema;
+    output: typeof EncodeResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_ember_v1_embed, 0);

@@ -25,6 +25,16 @@ public final class EmbedProto {
     com.google.protobuf.GeneratedMessageV3.FieldAccessorTable
       internal_static_ember_v1_EmbedInput_fieldAccessorTable;
   static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_ember_v1_QuantizationRanges_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessageV3.FieldAccessorTable
+      internal_static_ember_v1_QuantizationRanges_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_ember_v1_QuantizedMatrix_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessageV3.FieldAccessorTable
+      internal_static_ember_v1_QuantizedMatrix_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
     internal_static_ember_v1_FloatMatrix_descriptor;
   static final 
     com.google.protobuf.GeneratedMessageV3.FieldAccessorTable
@@ -79,6 +89,41 @@ public final class EmbedProto {
   static final 
     com.google.protobuf.GeneratedMessageV3.FieldAccessorTable
       internal_static_ember_v1_SimilarityResponse_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_ember_v1_EmbedTokensRequest_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessageV3.FieldAccessorTable
+      internal_static_ember_v1_EmbedTokensRequest_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_ember_v1_TokenEmbeddings_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessageV3.FieldAccessorTable
+      internal_static_ember_v1_TokenEmbeddings_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_ember_v1_EmbedTokensResponse_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessageV3.FieldAccessorTable
+      internal_static_ember_v1_EmbedTokensResponse_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_ember_v1_EncodeRequest_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessageV3.FieldAccessorTable
+      internal_static_ember_v1_EncodeRequest_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_ember_v1_Chunking_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessageV3.FieldAccessorTable
+      internal_static_ember_v1_Chunking_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_ember_v1_ChunkSpan_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessageV3.FieldAccessorTable
+      internal_static_ember_v1_ChunkSpan_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_ember_v1_EncodeResponse_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessageV3.FieldAccessorTable
+      internal_static_ember_v1_EncodeResponse_fieldAccessorTable;
 
   public static com.google.protobuf.Descriptors.FileDescriptor
       getDescriptor() {
@@ -92,65 +137,123 @@ public final class EmbedProto {
       "v1/common.proto\"\034\n\010TokenIds\022\020\n\003ids\030\001 \003(\003" +
       "R\003ids\"`\n\nEmbedInput\022\024\n\004text\030\001 \001(\tH\000R\004tex" +
       "t\0221\n\ttoken_ids\030\002 \001(\0132\022.ember.v1.TokenIds" +
-      "H\000R\010tokenIdsB\t\n\007content\"T\n\013FloatMatrix\022\022" +
-      "\n\004rows\030\001 \001(\rR\004rows\022\022\n\004cols\030\002 \001(\rR\004cols\022\035" +
-      "\n\nfloat32_le\030\003 \001(\014R\tfloat32Le\"\301\002\n\014EmbedR" +
-      "equest\022,\n\006inputs\030\001 \003(\0132\024.ember.v1.EmbedI" +
-      "nputR\006inputs\022!\n\tnormalize\030\002 \001(\010H\000R\tnorma" +
-      "lize\210\001\001\022#\n\ndimensions\030\003 \001(\005H\001R\ndimension" +
-      "s\210\001\001\0224\n\ntruncation\030\004 \001(\0132\024.ember.v1.Trun" +
-      "cationR\ntruncation\022\037\n\013prompt_name\030\005 \001(\tR" +
-      "\npromptName\0221\n\006format\030\006 \001(\0162\031.ember.v1.E" +
-      "mbeddingFormatR\006format\022\024\n\005model\030\007 \001(\tR\005m" +
-      "odelB\014\n\n_normalizeB\r\n\013_dimensions\"B\n\tEmb" +
-      "edding\022\026\n\006values\030\001 \003(\002R\006values\022\035\n\nfloat3" +
-      "2_le\030\002 \001(\014R\tfloat32Le\"\332\001\n\rEmbedResponse\022" +
-      "3\n\nembeddings\030\001 \003(\0132\023.ember.v1.Embedding" +
-      "R\nembeddings\022%\n\005usage\030\002 \001(\0132\017.ember.v1.U" +
-      "sageR\005usage\022(\n\006timing\030\003 \001(\0132\020.ember.v1.T" +
-      "imingR\006timing\022\024\n\005model\030\004 \001(\tR\005model\022-\n\006m" +
-      "atrix\030\005 \001(\0132\025.ember.v1.FloatMatrixR\006matr" +
-      "ix\"a\n\022EmbedStreamRequest\022\031\n\010batch_id\030\001 \001" +
-      "(\tR\007batchId\0220\n\007request\030\002 \001(\0132\026.ember.v1." +
-      "EmbedRequestR\007request\"\237\001\n\023EmbedStreamRes" +
-      "ponse\022\031\n\010batch_id\030\001 \001(\tR\007batchId\0225\n\010resp" +
-      "onse\030\002 \001(\0132\027.ember.v1.EmbedResponseH\000R\010r" +
-      "esponse\022,\n\005error\030\003 \001(\0132\024.ember.v1.BatchE" +
-      "rrorH\000R\005errorB\010\n\006result\"\257\001\n\022EmbedSparseR" +
+      "H\000R\010tokenIdsB\t\n\007content\"8\n\022QuantizationR" +
+      "anges\022\020\n\003min\030\001 \003(\002R\003min\022\020\n\003max\030\002 \003(\002R\003ma" +
+      "x\"\337\001\n\017QuantizedMatrix\022:\n\tprecision\030\001 \001(\016" +
+      "2\034.ember.v1.EmbeddingPrecisionR\tprecisio" +
+      "n\022\022\n\004rows\030\002 \001(\rR\004rows\022\022\n\004cols\030\003 \001(\rR\004col" +
+      "s\022\022\n\004data\030\004 \001(\014R\004data\022\036\n\ndimensions\030\005 \001(" +
+      "\rR\ndimensions\0224\n\006ranges\030\006 \001(\0132\034.ember.v1" +
+      ".QuantizationRangesR\006ranges\"T\n\013FloatMatr" +
+      "ix\022\022\n\004rows\030\001 \001(\rR\004rows\022\022\n\004cols\030\002 \001(\rR\004co" +
+      "ls\022\035\n\nfloat32_le\030\003 \001(\014R\tfloat32Le\"\263\003\n\014Em" +
+      "bedRequest\022,\n\006inputs\030\001 \003(\0132\024.ember.v1.Em" +
+      "bedInputR\006inputs\022!\n\tnormalize\030\002 \001(\010H\000R\tn" +
+      "ormalize\210\001\001\022#\n\ndimensions\030\003 \001(\005H\001R\ndimen" +
+      "sions\210\001\001\0224\n\ntruncation\030\004 \001(\0132\024.ember.v1." +
+      "TruncationR\ntruncation\022\037\n\013prompt_name\030\005 " +
+      "\001(\tR\npromptName\0221\n\006format\030\006 \001(\0162\031.ember." +
+      "v1.EmbeddingFormatR\006format\022\024\n\005model\030\007 \001(" +
+      "\tR\005model\022:\n\tprecision\030\010 \001(\0162\034.ember.v1.E" +
+      "mbeddingPrecisionR\tprecision\0224\n\006ranges\030\t" +
+      " \001(\0132\034.ember.v1.QuantizationRangesR\006rang" +
+      "esB\014\n\n_normalizeB\r\n\013_dimensions\"B\n\tEmbed" +
+      "ding\022\026\n\006values\030\001 \003(\002R\006values\022\035\n\nfloat32_" +
+      "le\030\002 \001(\014R\tfloat32Le\"\223\002\n\rEmbedResponse\0223\n" +
+      "\nembeddings\030\001 \003(\0132\023.ember.v1.EmbeddingR\n" +
+      "embeddings\022%\n\005usage\030\002 \001(\0132\017.ember.v1.Usa" +
+      "geR\005usage\022(\n\006timing\030\003 \001(\0132\020.ember.v1.Tim" +
+      "ingR\006timing\022\024\n\005model\030\004 \001(\tR\005model\022-\n\006mat" +
+      "rix\030\005 \001(\0132\025.ember.v1.FloatMatrixR\006matrix" +
+      "\0227\n\tquantized\030\006 \001(\0132\031.ember.v1.Quantized" +
+      "MatrixR\tquantized\"a\n\022EmbedStreamRequest\022" +
+      "\031\n\010batch_id\030\001 \001(\tR\007batchId\0220\n\007request\030\002 " +
+      "\001(\0132\026.ember.v1.EmbedRequestR\007request\"\237\001\n" +
+      "\023EmbedStreamResponse\022\031\n\010batch_id\030\001 \001(\tR\007" +
+      "batchId\0225\n\010response\030\002 \001(\0132\027.ember.v1.Emb" +
+      "edResponseH\000R\010response\022,\n\005error\030\003 \001(\0132\024." +
+      "ember.v1.BatchErrorH\000R\005errorB\010\n\006result\"\257" +
+      "\001\n\022EmbedSparseRequest\022,\n\006inputs\030\001 \003(\0132\024." +
+      "ember.v1.EmbedInputR\006inputs\0224\n\ntruncatio" +
+      "n\030\002 \001(\0132\024.ember.v1.TruncationR\ntruncatio" +
+      "n\022\037\n\013prompt_name\030\003 \001(\tR\npromptName\022\024\n\005mo" +
+      "del\030\004 \001(\tR\005model\"C\n\017SparseEmbedding\022\030\n\007i" +
+      "ndices\030\001 \003(\rR\007indices\022\026\n\006values\030\002 \003(\002R\006v" +
+      "alues\"\267\001\n\023EmbedSparseResponse\0229\n\nembeddi" +
+      "ngs\030\001 \003(\0132\031.ember.v1.SparseEmbeddingR\nem" +
+      "beddings\022%\n\005usage\030\002 \001(\0132\017.ember.v1.Usage" +
+      "R\005usage\022(\n\006timing\030\003 \001(\0132\020.ember.v1.Timin" +
+      "gR\006timing\022\024\n\005model\030\004 \001(\tR\005model\"\307\001\n\021Simi" +
+      "larityRequest\022\'\n\017source_sentence\030\001 \001(\tR\016" +
+      "sourceSentence\022\034\n\tsentences\030\002 \003(\tR\tsente" +
+      "nces\0224\n\ntruncation\030\003 \001(\0132\024.ember.v1.Trun" +
+      "cationR\ntruncation\022\037\n\013prompt_name\030\004 \001(\tR" +
+      "\npromptName\022\024\n\005model\030\005 \001(\tR\005model\"\223\001\n\022Si" +
+      "milarityResponse\022\026\n\006scores\030\001 \003(\002R\006scores" +
+      "\022%\n\005usage\030\002 \001(\0132\017.ember.v1.UsageR\005usage\022" +
+      "(\n\006timing\030\003 \001(\0132\020.ember.v1.TimingR\006timin" +
+      "g\022\024\n\005model\030\004 \001(\tR\005model\"\257\001\n\022EmbedTokensR" +
       "equest\022,\n\006inputs\030\001 \003(\0132\024.ember.v1.EmbedI" +
       "nputR\006inputs\0224\n\ntruncation\030\002 \001(\0132\024.ember" +
       ".v1.TruncationR\ntruncation\022\037\n\013prompt_nam" +
       "e\030\003 \001(\tR\npromptName\022\024\n\005model\030\004 \001(\tR\005mode" +
-      "l\"C\n\017SparseEmbedding\022\030\n\007indices\030\001 \003(\rR\007i" +
-      "ndices\022\026\n\006values\030\002 \003(\002R\006values\"\267\001\n\023Embed" +
-      "SparseResponse\0229\n\nembeddings\030\001 \003(\0132\031.emb" +
-      "er.v1.SparseEmbeddingR\nembeddings\022%\n\005usa" +
-      "ge\030\002 \001(\0132\017.ember.v1.UsageR\005usage\022(\n\006timi" +
-      "ng\030\003 \001(\0132\020.ember.v1.TimingR\006timing\022\024\n\005mo" +
-      "del\030\004 \001(\tR\005model\"\307\001\n\021SimilarityRequest\022\'" +
-      "\n\017source_sentence\030\001 \001(\tR\016sourceSentence\022" +
-      "\034\n\tsentences\030\002 \003(\tR\tsentences\0224\n\ntruncat" +
-      "ion\030\003 \001(\0132\024.ember.v1.TruncationR\ntruncat" +
-      "ion\022\037\n\013prompt_name\030\004 \001(\tR\npromptName\022\024\n\005" +
-      "model\030\005 \001(\tR\005model\"\223\001\n\022SimilarityRespons" +
-      "e\022\026\n\006scores\030\001 \003(\002R\006scores\022%\n\005usage\030\002 \001(\013" +
-      "2\017.ember.v1.UsageR\005usage\022(\n\006timing\030\003 \001(\013" +
-      "2\020.ember.v1.TimingR\006timing\022\024\n\005model\030\004 \001(" +
-      "\tR\005model*\215\001\n\017EmbeddingFormat\022 \n\034EMBEDDIN" +
+      "l\"\243\001\n\017TokenEmbeddings\022-\n\006states\030\001 \001(\0132\025." +
+      "ember.v1.FloatMatrixR\006states\022\033\n\ttoken_id" +
+      "s\030\002 \003(\rR\010tokenIds\022\026\n\006starts\030\003 \003(\rR\006start" +
+      "s\022\022\n\004ends\030\004 \003(\rR\004ends\022\030\n\007special\030\005 \003(\010R\007" +
+      "special\"\261\001\n\023EmbedTokensResponse\0223\n\007resul" +
+      "ts\030\001 \003(\0132\031.ember.v1.TokenEmbeddingsR\007res" +
+      "ults\022%\n\005usage\030\002 \001(\0132\017.ember.v1.UsageR\005us" +
+      "age\022(\n\006timing\030\003 \001(\0132\020.ember.v1.TimingR\006t" +
+      "iming\022\024\n\005model\030\004 \001(\tR\005model\"\326\002\n\rEncodeRe" +
+      "quest\022,\n\006inputs\030\001 \003(\0132\024.ember.v1.EmbedIn" +
+      "putR\006inputs\0223\n\007outputs\030\002 \003(\0162\031.ember.v1." +
+      "EmbeddingOutputR\007outputs\022!\n\tnormalize\030\003 " +
+      "\001(\010H\000R\tnormalize\210\001\001\0224\n\ntruncation\030\004 \001(\0132" +
+      "\024.ember.v1.TruncationR\ntruncation\022\037\n\013pro" +
+      "mpt_name\030\005 \001(\tR\npromptName\022\024\n\005model\030\006 \001(" +
+      "\tR\005model\022\024\n\005query\030\007 \001(\010R\005query\022.\n\010chunki" +
+      "ng\030\010 \001(\0132\022.ember.v1.ChunkingR\010chunkingB\014" +
+      "\n\n_normalize\"L\n\010Chunking\022\022\n\004size\030\001 \001(\rR\004" +
+      "size\022\030\n\007overlap\030\002 \001(\rR\007overlap\022\022\n\004mean\030\003" +
+      " \001(\010R\004mean\"I\n\tChunkSpan\022\024\n\005input\030\001 \001(\rR\005" +
+      "input\022\024\n\005start\030\002 \001(\rR\005start\022\020\n\003end\030\003 \001(\r" +
+      "R\003end\"\300\002\n\016EncodeResponse\022+\n\005dense\030\001 \001(\0132" +
+      "\025.ember.v1.FloatMatrixR\005dense\0221\n\006sparse\030" +
+      "\002 \003(\0132\031.ember.v1.SparseEmbeddingR\006sparse" +
+      "\022:\n\rmulti_vectors\030\003 \003(\0132\025.ember.v1.Float" +
+      "MatrixR\014multiVectors\022%\n\005usage\030\004 \001(\0132\017.em" +
+      "ber.v1.UsageR\005usage\022(\n\006timing\030\005 \001(\0132\020.em" +
+      "ber.v1.TimingR\006timing\022\024\n\005model\030\006 \001(\tR\005mo" +
+      "del\022+\n\006chunks\030\007 \003(\0132\023.ember.v1.ChunkSpan" +
+      "R\006chunks*\215\001\n\017EmbeddingFormat\022 \n\034EMBEDDIN" +
       "G_FORMAT_UNSPECIFIED\020\000\022\032\n\026EMBEDDING_FORM" +
       "AT_FLOAT\020\001\022\037\n\033EMBEDDING_FORMAT_FLOAT32_L" +
-      "E\020\002\022\033\n\027EMBEDDING_FORMAT_MATRIX\020\0032\255\002\n\014Emb" +
-      "edService\0228\n\005Embed\022\026.ember.v1.EmbedReque" +
-      "st\032\027.ember.v1.EmbedResponse\022N\n\013EmbedStre" +
-      "am\022\034.ember.v1.EmbedStreamRequest\032\035.ember" +
-      ".v1.EmbedStreamResponse(\0010\001\022J\n\013EmbedSpar" +
-      "se\022\034.ember.v1.EmbedSparseRequest\032\035.ember" +
-      ".v1.EmbedSparseResponse\022G\n\nSimilarity\022\033." +
-      "ember.v1.SimilarityRequest\032\034.ember.v1.Si" +
-      "milarityResponseB~\n\014com.ember.v1B\nEmbedP" +
-      "rotoP\001Z8github.com/ember-serve/ember/cli" +
-      "ents/go/ember/v1;emberv1\242\002\003EXX\252\002\010Ember.V" +
-      "1\312\002\010Ember\\V1\352\002\tEmber::V1b\006proto3"
+      "E\020\002\022\033\n\027EMBEDDING_FORMAT_MATRIX\020\003*\330\001\n\022Emb" +
+      "eddingPrecision\022#\n\037EMBEDDING_PRECISION_U" +
+      "NSPECIFIED\020\000\022\037\n\033EMBEDDING_PRECISION_FLOA" +
+      "T32\020\001\022\034\n\030EMBEDDING_PRECISION_INT8\020\002\022\035\n\031E" +
+      "MBEDDING_PRECISION_UINT8\020\003\022\036\n\032EMBEDDING_" +
+      "PRECISION_BINARY\020\004\022\037\n\033EMBEDDING_PRECISIO" +
+      "N_UBINARY\020\005*\217\001\n\017EmbeddingOutput\022 \n\034EMBED" +
+      "DING_OUTPUT_UNSPECIFIED\020\000\022\032\n\026EMBEDDING_O" +
+      "UTPUT_DENSE\020\001\022\033\n\027EMBEDDING_OUTPUT_SPARSE" +
+      "\020\002\022!\n\035EMBEDDING_OUTPUT_MULTI_VECTOR\020\0032\266\003" +
+      "\n\014EmbedService\0228\n\005Embed\022\026.ember.v1.Embed" +
+      "Request\032\027.ember.v1.EmbedResponse\022N\n\013Embe" +
+      "dStream\022\034.ember.v1.EmbedStreamRequest\032\035." +
+      "ember.v1.EmbedStreamResponse(\0010\001\022J\n\013Embe" +
+      "dSparse\022\034.ember.v1.EmbedSparseRequest\032\035." +
+      "ember.v1.EmbedSparseResponse\022G\n\nSimilari" +
+      "ty\022\033.ember.v1.SimilarityRequest\032\034.ember." +
+      "v1.SimilarityResponse\022J\n\013EmbedTokens\022\034.e" +
+      "mber.v1.EmbedTokensRequest\032\035.ember.v1.Em" +
+      "bedTokensResponse\022;\n\006Encode\022\027.ember.v1.E" +
+      "ncodeRequest\032\030.ember.v1.EncodeResponseB~" +
+      "\n\014com.ember.v1B\nEmbedProtoP\001Z8github.com" +
+      "/ember-serve/ember/clients/go/ember/v1;e" +
+      "mberv1\242\002\003EXX\252\002\010Ember.V1\312\002\010Ember\\V1\352\002\tEmb" +
+      "er::V1b\006proto3"
     };
     descriptor = com.google.protobuf.Descriptors.FileDescriptor
       .internalBuildGeneratedFileFrom(descriptorData,
@@ -169,72 +272,126 @@ public final class EmbedProto {
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_ember_v1_EmbedInput_descriptor,
         new java.lang.String[] { "Text", "TokenIds", "Content", });
-    internal_static_ember_v1_FloatMatrix_descriptor =
+    internal_static_ember_v1_QuantizationRanges_descriptor =
       getDescriptor().getMessageTypes().get(2);
+    internal_static_ember_v1_QuantizationRanges_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
+        internal_static_ember_v1_QuantizationRanges_descriptor,
+        new java.lang.String[] { "Min", "Max", });
+    internal_static_ember_v1_QuantizedMatrix_descriptor =
+      getDescriptor().getMessageTypes().get(3);
+    internal_static_ember_v1_QuantizedMatrix_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
+        internal_static_ember_v1_QuantizedMatrix_descriptor,
+        new java.lang.String[] { "Precision", "Rows", "Cols", "Data", "Dimensions", "Ranges", });
+    internal_static_ember_v1_FloatMatrix_descriptor =
+      getDescriptor().getMessageTypes().get(4);
     internal_static_ember_v1_FloatMatrix_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_ember_v1_FloatMatrix_descriptor,
         new java.lang.String[] { "Rows", "Cols", "Float32Le", });
     internal_static_ember_v1_EmbedRequest_descriptor =
-      getDescriptor().getMessageTypes().get(3);
+      getDescriptor().getMessageTypes().get(5);
     internal_static_ember_v1_EmbedRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_ember_v1_EmbedRequest_descriptor,
-        new java.lang.String[] { "Inputs", "Normalize", "Dimensions", "Truncation", "PromptName", "Format", "Model", "Normalize", "Dimensions", });
+        new java.lang.String[] { "Inputs", "Normalize", "Dimensions", "Truncation", "PromptName", "Format", "Model", "Precision", "Ranges", "Normalize", "Dimensions", });
     internal_static_ember_v1_Embedding_descriptor =
-      getDescriptor().getMessageTypes().get(4);
+      getDescriptor().getMessageTypes().get(6);
     internal_static_ember_v1_Embedding_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_ember_v1_Embedding_descriptor,
         new java.lang.String[] { "Values", "Float32Le", });
     internal_static_ember_v1_EmbedResponse_descriptor =
-      getDescriptor().getMessageTypes().get(5);
+      getDescriptor().getMessageTypes().get(7);
     internal_static_ember_v1_EmbedResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_ember_v1_EmbedResponse_descriptor,
-        new java.lang.String[] { "Embeddings", "Usage", "Timing", "Model", "Matrix", });
+        new java.lang.String[] { "Embeddings", "Usage", "Timing", "Model", "Matrix", "Quantized", });
     internal_static_ember_v1_EmbedStreamRequest_descriptor =
-      getDescriptor().getMessageTypes().get(6);
+      getDescriptor().getMessageTypes().get(8);
     internal_static_ember_v1_EmbedStreamRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_ember_v1_EmbedStreamRequest_descriptor,
         new java.lang.String[] { "BatchId", "Request", });
     internal_static_ember_v1_EmbedStreamResponse_descriptor =
-      getDescriptor().getMessageTypes().get(7);
+      getDescriptor().getMessageTypes().get(9);
     internal_static_ember_v1_EmbedStreamResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_ember_v1_EmbedStreamResponse_descriptor,
         new java.lang.String[] { "BatchId", "Response", "Error", "Result", });
     internal_static_ember_v1_EmbedSparseRequest_descriptor =
-      getDescriptor().getMessageTypes().get(8);
+      getDescriptor().getMessageTypes().get(10);
     internal_static_ember_v1_EmbedSparseRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_ember_v1_EmbedSparseRequest_descriptor,
         new java.lang.String[] { "Inputs", "Truncation", "PromptName", "Model", });
     internal_static_ember_v1_SparseEmbedding_descriptor =
-      getDescriptor().getMessageTypes().get(9);
+      getDescriptor().getMessageTypes().get(11);
     internal_static_ember_v1_SparseEmbedding_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_ember_v1_SparseEmbedding_descriptor,
         new java.lang.String[] { "Indices", "Values", });
     internal_static_ember_v1_EmbedSparseResponse_descriptor =
-      getDescriptor().getMessageTypes().get(10);
+      getDescriptor().getMessageTypes().get(12);
     internal_static_ember_v1_EmbedSparseResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_ember_v1_EmbedSparseResponse_descriptor,
         new java.lang.String[] { "Embeddings", "Usage", "Timing", "Model", });
     internal_static_ember_v1_SimilarityRequest_descriptor =
-      getDescriptor().getMessageTypes().get(11);
+      getDescriptor().getMessageTypes().get(13);
     internal_static_ember_v1_SimilarityRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_ember_v1_SimilarityRequest_descriptor,
         new java.lang.String[] { "SourceSentence", "Sentences", "Truncation", "PromptName", "Model", });
     internal_static_ember_v1_SimilarityResponse_descriptor =
-      getDescriptor().getMessageTypes().get(12);
+      getDescriptor().getMessageTypes().get(14);
     internal_static_ember_v1_SimilarityResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_ember_v1_SimilarityResponse_descriptor,
         new java.lang.String[] { "Scores", "Usage", "Timing", "Model", });
+    internal_static_ember_v1_EmbedTokensRequest_descriptor =
+      getDescriptor().getMessageTypes().get(15);
+    internal_static_ember_v1_EmbedTokensRequest_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
+        internal_static_ember_v1_EmbedTokensRequest_descriptor,
+        new java.lang.String[] { "Inputs", "Truncation", "PromptName", "Model", });
+    internal_static_ember_v1_TokenEmbeddings_descriptor =
+      getDescriptor().getMessageTypes().get(16);
+    internal_static_ember_v1_TokenEmbeddings_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
+        internal_static_ember_v1_TokenEmbeddings_descriptor,
+        new java.lang.String[] { "States", "TokenIds", "Starts", "Ends", "Special", });
+    internal_static_ember_v1_EmbedTokensResponse_descriptor =
+      getDescriptor().getMessageTypes().get(17);
+    internal_static_ember_v1_EmbedTokensResponse_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
+        internal_static_ember_v1_EmbedTokensResponse_descriptor,
+        new java.lang.String[] { "Results", "Usage", "Timing", "Model", });
+    internal_static_ember_v1_EncodeRequest_descriptor =
+      getDescriptor().getMessageTypes().get(18);
+    internal_static_ember_v1_EncodeRequest_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
+        internal_static_ember_v1_EncodeRequest_descriptor,
+        new java.lang.String[] { "Inputs", "Outputs", "Normalize", "Truncation", "PromptName", "Model", "Query", "Chunking", "Normalize", });
+    internal_static_ember_v1_Chunking_descriptor =
+      getDescriptor().getMessageTypes().get(19);
+    internal_static_ember_v1_Chunking_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
+        internal_static_ember_v1_Chunking_descriptor,
+        new java.lang.String[] { "Size", "Overlap", "Mean", });
+    internal_static_ember_v1_ChunkSpan_descriptor =
+      getDescriptor().getMessageTypes().get(20);
+    internal_static_ember_v1_ChunkSpan_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
+        internal_static_ember_v1_ChunkSpan_descriptor,
+        new java.lang.String[] { "Input", "Start", "End", });
+    internal_static_ember_v1_EncodeResponse_descriptor =
+      getDescriptor().getMessageTypes().get(21);
+    internal_static_ember_v1_EncodeResponse_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
+        internal_static_ember_v1_EncodeResponse_descriptor,
+        new java.lang.String[] { "Dense", "Sparse", "MultiVectors", "Usage", "Timing", "Model", "Chunks", });
     com.ember.v1.CommonProto.getDescriptor();
   }
 

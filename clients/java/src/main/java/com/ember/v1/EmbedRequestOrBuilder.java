@@ -178,4 +178,58 @@ public interface EmbedRequestOrBuilder extends
    */
   com.google.protobuf.ByteString
       getModelBytes();
+
+  /**
+   * <pre>
+   * Quantize the vectors (after dimensions and normalize): the answer is in
+   * EmbedResponse.quantized and format is ignored. Unset: float32.
+   * </pre>
+   *
+   * <code>.ember.v1.EmbeddingPrecision precision = 8 [json_name = "precision"];</code>
+   * @return The enum numeric value on the wire for precision.
+   */
+  int getPrecisionValue();
+  /**
+   * <pre>
+   * Quantize the vectors (after dimensions and normalize): the answer is in
+   * EmbedResponse.quantized and format is ignored. Unset: float32.
+   * </pre>
+   *
+   * <code>.ember.v1.EmbeddingPrecision precision = 8 [json_name = "precision"];</code>
+   * @return The precision.
+   */
+  com.ember.v1.EmbeddingPrecision getPrecision();
+
+  /**
+   * <pre>
+   * The int8/uint8 ranges, one minimum and maximum per output dimension (after dimensions).
+   * Unset: computed over this request's own vectors, which then need at least two inputs that
+   * differ in every dimension. An impossible range is INVALID_ARGUMENT.
+   * </pre>
+   *
+   * <code>.ember.v1.QuantizationRanges ranges = 9 [json_name = "ranges"];</code>
+   * @return Whether the ranges field is set.
+   */
+  boolean hasRanges();
+  /**
+   * <pre>
+   * The int8/uint8 ranges, one minimum and maximum per output dimension (after dimensions).
+   * Unset: computed over this request's own vectors, which then need at least two inputs that
+   * differ in every dimension. An impossible range is INVALID_ARGUMENT.
+   * </pre>
+   *
+   * <code>.ember.v1.QuantizationRanges ranges = 9 [json_name = "ranges"];</code>
+   * @return The ranges.
+   */
+  com.ember.v1.QuantizationRanges getRanges();
+  /**
+   * <pre>
+   * The int8/uint8 ranges, one minimum and maximum per output dimension (after dimensions).
+   * Unset: computed over this request's own vectors, which then need at least two inputs that
+   * differ in every dimension. An impossible range is INVALID_ARGUMENT.
+   * </pre>
+   *
+   * <code>.ember.v1.QuantizationRanges ranges = 9 [json_name = "ranges"];</code>
+   */
+  com.ember.v1.QuantizationRangesOrBuilder getRangesOrBuilder();
 }

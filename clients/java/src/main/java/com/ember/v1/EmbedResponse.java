@@ -271,6 +271,44 @@ private static final long serialVersionUID = 0L;
     return matrix_ == null ? com.ember.v1.FloatMatrix.getDefaultInstance() : matrix_;
   }
 
+  public static final int QUANTIZED_FIELD_NUMBER = 6;
+  private com.ember.v1.QuantizedMatrix quantized_;
+  /**
+   * <pre>
+   * The quantized vectors, when the request asked for a precision other than float32.
+   * </pre>
+   *
+   * <code>.ember.v1.QuantizedMatrix quantized = 6 [json_name = "quantized"];</code>
+   * @return Whether the quantized field is set.
+   */
+  @java.lang.Override
+  public boolean hasQuantized() {
+    return quantized_ != null;
+  }
+  /**
+   * <pre>
+   * The quantized vectors, when the request asked for a precision other than float32.
+   * </pre>
+   *
+   * <code>.ember.v1.QuantizedMatrix quantized = 6 [json_name = "quantized"];</code>
+   * @return The quantized.
+   */
+  @java.lang.Override
+  public com.ember.v1.QuantizedMatrix getQuantized() {
+    return quantized_ == null ? com.ember.v1.QuantizedMatrix.getDefaultInstance() : quantized_;
+  }
+  /**
+   * <pre>
+   * The quantized vectors, when the request asked for a precision other than float32.
+   * </pre>
+   *
+   * <code>.ember.v1.QuantizedMatrix quantized = 6 [json_name = "quantized"];</code>
+   */
+  @java.lang.Override
+  public com.ember.v1.QuantizedMatrixOrBuilder getQuantizedOrBuilder() {
+    return quantized_ == null ? com.ember.v1.QuantizedMatrix.getDefaultInstance() : quantized_;
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -300,6 +338,9 @@ private static final long serialVersionUID = 0L;
     if (matrix_ != null) {
       output.writeMessage(5, getMatrix());
     }
+    if (quantized_ != null) {
+      output.writeMessage(6, getQuantized());
+    }
     getUnknownFields().writeTo(output);
   }
 
@@ -327,6 +368,10 @@ private static final long serialVersionUID = 0L;
     if (matrix_ != null) {
       size += com.google.protobuf.CodedOutputStream
         .computeMessageSize(5, getMatrix());
+    }
+    if (quantized_ != null) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeMessageSize(6, getQuantized());
     }
     size += getUnknownFields().getSerializedSize();
     memoizedSize = size;
@@ -362,6 +407,11 @@ private static final long serialVersionUID = 0L;
       if (!getMatrix()
           .equals(other.getMatrix())) return false;
     }
+    if (hasQuantized() != other.hasQuantized()) return false;
+    if (hasQuantized()) {
+      if (!getQuantized()
+          .equals(other.getQuantized())) return false;
+    }
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -390,6 +440,10 @@ private static final long serialVersionUID = 0L;
     if (hasMatrix()) {
       hash = (37 * hash) + MATRIX_FIELD_NUMBER;
       hash = (53 * hash) + getMatrix().hashCode();
+    }
+    if (hasQuantized()) {
+      hash = (37 * hash) + QUANTIZED_FIELD_NUMBER;
+      hash = (53 * hash) + getQuantized().hashCode();
     }
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
@@ -547,6 +601,11 @@ private static final long serialVersionUID = 0L;
         matrixBuilder_.dispose();
         matrixBuilder_ = null;
       }
+      quantized_ = null;
+      if (quantizedBuilder_ != null) {
+        quantizedBuilder_.dispose();
+        quantizedBuilder_ = null;
+      }
       return this;
     }
 
@@ -610,6 +669,11 @@ private static final long serialVersionUID = 0L;
         result.matrix_ = matrixBuilder_ == null
             ? matrix_
             : matrixBuilder_.build();
+      }
+      if (((from_bitField0_ & 0x00000020) != 0)) {
+        result.quantized_ = quantizedBuilder_ == null
+            ? quantized_
+            : quantizedBuilder_.build();
       }
     }
 
@@ -697,6 +761,9 @@ private static final long serialVersionUID = 0L;
       if (other.hasMatrix()) {
         mergeMatrix(other.getMatrix());
       }
+      if (other.hasQuantized()) {
+        mergeQuantized(other.getQuantized());
+      }
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
       return this;
@@ -762,6 +829,13 @@ private static final long serialVersionUID = 0L;
               bitField0_ |= 0x00000010;
               break;
             } // case 42
+            case 50: {
+              input.readMessage(
+                  getQuantizedFieldBuilder().getBuilder(),
+                  extensionRegistry);
+              bitField0_ |= 0x00000020;
+              break;
+            } // case 50
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -1646,6 +1720,161 @@ private static final long serialVersionUID = 0L;
         matrix_ = null;
       }
       return matrixBuilder_;
+    }
+
+    private com.ember.v1.QuantizedMatrix quantized_;
+    private com.google.protobuf.SingleFieldBuilderV3<
+        com.ember.v1.QuantizedMatrix, com.ember.v1.QuantizedMatrix.Builder, com.ember.v1.QuantizedMatrixOrBuilder> quantizedBuilder_;
+    /**
+     * <pre>
+     * The quantized vectors, when the request asked for a precision other than float32.
+     * </pre>
+     *
+     * <code>.ember.v1.QuantizedMatrix quantized = 6 [json_name = "quantized"];</code>
+     * @return Whether the quantized field is set.
+     */
+    public boolean hasQuantized() {
+      return ((bitField0_ & 0x00000020) != 0);
+    }
+    /**
+     * <pre>
+     * The quantized vectors, when the request asked for a precision other than float32.
+     * </pre>
+     *
+     * <code>.ember.v1.QuantizedMatrix quantized = 6 [json_name = "quantized"];</code>
+     * @return The quantized.
+     */
+    public com.ember.v1.QuantizedMatrix getQuantized() {
+      if (quantizedBuilder_ == null) {
+        return quantized_ == null ? com.ember.v1.QuantizedMatrix.getDefaultInstance() : quantized_;
+      } else {
+        return quantizedBuilder_.getMessage();
+      }
+    }
+    /**
+     * <pre>
+     * The quantized vectors, when the request asked for a precision other than float32.
+     * </pre>
+     *
+     * <code>.ember.v1.QuantizedMatrix quantized = 6 [json_name = "quantized"];</code>
+     */
+    public Builder setQuantized(com.ember.v1.QuantizedMatrix value) {
+      if (quantizedBuilder_ == null) {
+        if (value == null) {
+          throw new NullPointerException();
+        }
+        quantized_ = value;
+      } else {
+        quantizedBuilder_.setMessage(value);
+      }
+      bitField0_ |= 0x00000020;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * The quantized vectors, when the request asked for a precision other than float32.
+     * </pre>
+     *
+     * <code>.ember.v1.QuantizedMatrix quantized = 6 [json_name = "quantized"];</code>
+     */
+    public Builder setQuantized(
+        com.ember.v1.QuantizedMatrix.Builder builderForValue) {
+      if (quantizedBuilder_ == null) {
+        quantized_ = builderForValue.build();
+      } else {
+        quantizedBuilder_.setMessage(builderForValue.build());
+      }
+      bitField0_ |= 0x00000020;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * The quantized vectors, when the request asked for a precision other than float32.
+     * </pre>
+     *
+     * <code>.ember.v1.QuantizedMatrix quantized = 6 [json_name = "quantized"];</code>
+     */
+    public Builder mergeQuantized(com.ember.v1.QuantizedMatrix value) {
+      if (quantizedBuilder_ == null) {
+        if (((bitField0_ & 0x00000020) != 0) &&
+          quantized_ != null &&
+          quantized_ != com.ember.v1.QuantizedMatrix.getDefaultInstance()) {
+          getQuantizedBuilder().mergeFrom(value);
+        } else {
+          quantized_ = value;
+        }
+      } else {
+        quantizedBuilder_.mergeFrom(value);
+      }
+      bitField0_ |= 0x00000020;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * The quantized vectors, when the request asked for a precision other than float32.
+     * </pre>
+     *
+     * <code>.ember.v1.QuantizedMatrix quantized = 6 [json_name = "quantized"];</code>
+     */
+    public Builder clearQuantized() {
+      bitField0_ = (bitField0_ & ~0x00000020);
+      quantized_ = null;
+      if (quantizedBuilder_ != null) {
+        quantizedBuilder_.dispose();
+        quantizedBuilder_ = null;
+      }
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * The quantized vectors, when the request asked for a precision other than float32.
+     * </pre>
+     *
+     * <code>.ember.v1.QuantizedMatrix quantized = 6 [json_name = "quantized"];</code>
+     */
+    public com.ember.v1.QuantizedMatrix.Builder getQuantizedBuilder() {
+      bitField0_ |= 0x00000020;
+      onChanged();
+      return getQuantizedFieldBuilder().getBuilder();
+    }
+    /**
+     * <pre>
+     * The quantized vectors, when the request asked for a precision other than float32.
+     * </pre>
+     *
+     * <code>.ember.v1.QuantizedMatrix quantized = 6 [json_name = "quantized"];</code>
+     */
+    public com.ember.v1.QuantizedMatrixOrBuilder getQuantizedOrBuilder() {
+      if (quantizedBuilder_ != null) {
+        return quantizedBuilder_.getMessageOrBuilder();
+      } else {
+        return quantized_ == null ?
+            com.ember.v1.QuantizedMatrix.getDefaultInstance() : quantized_;
+      }
+    }
+    /**
+     * <pre>
+     * The quantized vectors, when the request asked for a precision other than float32.
+     * </pre>
+     *
+     * <code>.ember.v1.QuantizedMatrix quantized = 6 [json_name = "quantized"];</code>
+     */
+    private com.google.protobuf.SingleFieldBuilderV3<
+        com.ember.v1.QuantizedMatrix, com.ember.v1.QuantizedMatrix.Builder, com.ember.v1.QuantizedMatrixOrBuilder> 
+        getQuantizedFieldBuilder() {
+      if (quantizedBuilder_ == null) {
+        quantizedBuilder_ = new com.google.protobuf.SingleFieldBuilderV3<
+            com.ember.v1.QuantizedMatrix, com.ember.v1.QuantizedMatrix.Builder, com.ember.v1.QuantizedMatrixOrBuilder>(
+                getQuantized(),
+                getParentForChildren(),
+                isClean());
+        quantized_ = null;
+      }
+      return quantizedBuilder_;
     }
     @java.lang.Override
     public final Builder setUnknownFields(

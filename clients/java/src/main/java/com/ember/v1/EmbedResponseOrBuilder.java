@@ -151,4 +151,31 @@ public interface EmbedResponseOrBuilder extends
    * <code>.ember.v1.FloatMatrix matrix = 5 [json_name = "matrix"];</code>
    */
   com.ember.v1.FloatMatrixOrBuilder getMatrixOrBuilder();
+
+  /**
+   * <pre>
+   * The quantized vectors, when the request asked for a precision other than float32.
+   * </pre>
+   *
+   * <code>.ember.v1.QuantizedMatrix quantized = 6 [json_name = "quantized"];</code>
+   * @return Whether the quantized field is set.
+   */
+  boolean hasQuantized();
+  /**
+   * <pre>
+   * The quantized vectors, when the request asked for a precision other than float32.
+   * </pre>
+   *
+   * <code>.ember.v1.QuantizedMatrix quantized = 6 [json_name = "quantized"];</code>
+   * @return The quantized.
+   */
+  com.ember.v1.QuantizedMatrix getQuantized();
+  /**
+   * <pre>
+   * The quantized vectors, when the request asked for a precision other than float32.
+   * </pre>
+   *
+   * <code>.ember.v1.QuantizedMatrix quantized = 6 [json_name = "quantized"];</code>
+   */
+  com.ember.v1.QuantizedMatrixOrBuilder getQuantizedOrBuilder();
 }

@@ -142,6 +142,68 @@ public final class EmbedServiceGrpc {
     return getSimilarityMethod;
   }
 
+  private static volatile io.grpc.MethodDescriptor<com.ember.v1.EmbedTokensRequest,
+      com.ember.v1.EmbedTokensResponse> getEmbedTokensMethod;
+
+  @io.grpc.stub.annotations.RpcMethod(
+      fullMethodName = SERVICE_NAME + '/' + "EmbedTokens",
+      requestType = com.ember.v1.EmbedTokensRequest.class,
+      responseType = com.ember.v1.EmbedTokensResponse.class,
+      methodType = io.grpc.MethodDescriptor.MethodType.UNARY)
+  public static io.grpc.MethodDescriptor<com.ember.v1.EmbedTokensRequest,
+      com.ember.v1.EmbedTokensResponse> getEmbedTokensMethod() {
+    io.grpc.MethodDescriptor<com.ember.v1.EmbedTokensRequest, com.ember.v1.EmbedTokensResponse> getEmbedTokensMethod;
+    if ((getEmbedTokensMethod = EmbedServiceGrpc.getEmbedTokensMethod) == null) {
+      synchronized (EmbedServiceGrpc.class) {
+        if ((getEmbedTokensMethod = EmbedServiceGrpc.getEmbedTokensMethod) == null) {
+          EmbedServiceGrpc.getEmbedTokensMethod = getEmbedTokensMethod =
+              io.grpc.MethodDescriptor.<com.ember.v1.EmbedTokensRequest, com.ember.v1.EmbedTokensResponse>newBuilder()
+              .setType(io.grpc.MethodDescriptor.MethodType.UNARY)
+              .setFullMethodName(generateFullMethodName(SERVICE_NAME, "EmbedTokens"))
+              .setSampledToLocalTracing(true)
+              .setRequestMarshaller(io.grpc.protobuf.ProtoUtils.marshaller(
+                  com.ember.v1.EmbedTokensRequest.getDefaultInstance()))
+              .setResponseMarshaller(io.grpc.protobuf.ProtoUtils.marshaller(
+                  com.ember.v1.EmbedTokensResponse.getDefaultInstance()))
+              .setSchemaDescriptor(new EmbedServiceMethodDescriptorSupplier("EmbedTokens"))
+              .build();
+        }
+      }
+    }
+    return getEmbedTokensMethod;
+  }
+
+  private static volatile io.grpc.MethodDescriptor<com.ember.v1.EncodeRequest,
+      com.ember.v1.EncodeResponse> getEncodeMethod;
+
+  @io.grpc.stub.annotations.RpcMethod(
+      fullMethodName = SERVICE_NAME + '/' + "Encode",
+      requestType = com.ember.v1.EncodeRequest.class,
+      responseType = com.ember.v1.EncodeResponse.class,
+      methodType = io.grpc.MethodDescriptor.MethodType.UNARY)
+  public static io.grpc.MethodDescriptor<com.ember.v1.EncodeRequest,
+      com.ember.v1.EncodeResponse> getEncodeMethod() {
+    io.grpc.MethodDescriptor<com.ember.v1.EncodeRequest, com.ember.v1.EncodeResponse> getEncodeMethod;
+    if ((getEncodeMethod = EmbedServiceGrpc.getEncodeMethod) == null) {
+      synchronized (EmbedServiceGrpc.class) {
+        if ((getEncodeMethod = EmbedServiceGrpc.getEncodeMethod) == null) {
+          EmbedServiceGrpc.getEncodeMethod = getEncodeMethod =
+              io.grpc.MethodDescriptor.<com.ember.v1.EncodeRequest, com.ember.v1.EncodeResponse>newBuilder()
+              .setType(io.grpc.MethodDescriptor.MethodType.UNARY)
+              .setFullMethodName(generateFullMethodName(SERVICE_NAME, "Encode"))
+              .setSampledToLocalTracing(true)
+              .setRequestMarshaller(io.grpc.protobuf.ProtoUtils.marshaller(
+                  com.ember.v1.EncodeRequest.getDefaultInstance()))
+              .setResponseMarshaller(io.grpc.protobuf.ProtoUtils.marshaller(
+                  com.ember.v1.EncodeResponse.getDefaultInstance()))
+              .setSchemaDescriptor(new EmbedServiceMethodDescriptorSupplier("Encode"))
+              .build();
+        }
+      }
+    }
+    return getEncodeMethod;
+  }
+
   /**
    * Creates a new async stub that supports all call types for the service
    */
@@ -234,6 +296,28 @@ public final class EmbedServiceGrpc {
       io.grpc.stub.ServerCalls.asyncUnimplementedUnaryCall(getSimilarityMethod(), responseObserver);
     }
 
+    /**
+     * <pre>
+     * EmbedTokens returns the last hidden state of every token of each input (special tokens
+     * included), with the tokens' ids and character offsets: TEI's /embed_all.
+     * </pre>
+     */
+    public void embedTokens(com.ember.v1.EmbedTokensRequest request,
+        io.grpc.stub.StreamObserver<com.ember.v1.EmbedTokensResponse> responseObserver) {
+      io.grpc.stub.ServerCalls.asyncUnimplementedUnaryCall(getEmbedTokensMethod(), responseObserver);
+    }
+
+    /**
+     * <pre>
+     * Encode returns the outputs asked for (dense, sparse, multi-vector) of each input, all from
+     * one forward pass (BGE-M3's three outputs; ColBERT's multi-vectors).
+     * </pre>
+     */
+    public void encode(com.ember.v1.EncodeRequest request,
+        io.grpc.stub.StreamObserver<com.ember.v1.EncodeResponse> responseObserver) {
+      io.grpc.stub.ServerCalls.asyncUnimplementedUnaryCall(getEncodeMethod(), responseObserver);
+    }
+
     @java.lang.Override public final io.grpc.ServerServiceDefinition bindService() {
       return io.grpc.ServerServiceDefinition.builder(getServiceDescriptor())
           .addMethod(
@@ -264,6 +348,20 @@ public final class EmbedServiceGrpc {
                 com.ember.v1.SimilarityRequest,
                 com.ember.v1.SimilarityResponse>(
                   this, METHODID_SIMILARITY)))
+          .addMethod(
+            getEmbedTokensMethod(),
+            io.grpc.stub.ServerCalls.asyncUnaryCall(
+              new MethodHandlers<
+                com.ember.v1.EmbedTokensRequest,
+                com.ember.v1.EmbedTokensResponse>(
+                  this, METHODID_EMBED_TOKENS)))
+          .addMethod(
+            getEncodeMethod(),
+            io.grpc.stub.ServerCalls.asyncUnaryCall(
+              new MethodHandlers<
+                com.ember.v1.EncodeRequest,
+                com.ember.v1.EncodeResponse>(
+                  this, METHODID_ENCODE)))
           .build();
     }
   }
@@ -329,6 +427,30 @@ public final class EmbedServiceGrpc {
       io.grpc.stub.ClientCalls.asyncUnaryCall(
           getChannel().newCall(getSimilarityMethod(), getCallOptions()), request, responseObserver);
     }
+
+    /**
+     * <pre>
+     * EmbedTokens returns the last hidden state of every token of each input (special tokens
+     * included), with the tokens' ids and character offsets: TEI's /embed_all.
+     * </pre>
+     */
+    public void embedTokens(com.ember.v1.EmbedTokensRequest request,
+        io.grpc.stub.StreamObserver<com.ember.v1.EmbedTokensResponse> responseObserver) {
+      io.grpc.stub.ClientCalls.asyncUnaryCall(
+          getChannel().newCall(getEmbedTokensMethod(), getCallOptions()), request, responseObserver);
+    }
+
+    /**
+     * <pre>
+     * Encode returns the outputs asked for (dense, sparse, multi-vector) of each input, all from
+     * one forward pass (BGE-M3's three outputs; ColBERT's multi-vectors).
+     * </pre>
+     */
+    public void encode(com.ember.v1.EncodeRequest request,
+        io.grpc.stub.StreamObserver<com.ember.v1.EncodeResponse> responseObserver) {
+      io.grpc.stub.ClientCalls.asyncUnaryCall(
+          getChannel().newCall(getEncodeMethod(), getCallOptions()), request, responseObserver);
+    }
   }
 
   /**
@@ -376,6 +498,28 @@ public final class EmbedServiceGrpc {
     public com.ember.v1.SimilarityResponse similarity(com.ember.v1.SimilarityRequest request) {
       return io.grpc.stub.ClientCalls.blockingUnaryCall(
           getChannel(), getSimilarityMethod(), getCallOptions(), request);
+    }
+
+    /**
+     * <pre>
+     * EmbedTokens returns the last hidden state of every token of each input (special tokens
+     * included), with the tokens' ids and character offsets: TEI's /embed_all.
+     * </pre>
+     */
+    public com.ember.v1.EmbedTokensResponse embedTokens(com.ember.v1.EmbedTokensRequest request) {
+      return io.grpc.stub.ClientCalls.blockingUnaryCall(
+          getChannel(), getEmbedTokensMethod(), getCallOptions(), request);
+    }
+
+    /**
+     * <pre>
+     * Encode returns the outputs asked for (dense, sparse, multi-vector) of each input, all from
+     * one forward pass (BGE-M3's three outputs; ColBERT's multi-vectors).
+     * </pre>
+     */
+    public com.ember.v1.EncodeResponse encode(com.ember.v1.EncodeRequest request) {
+      return io.grpc.stub.ClientCalls.blockingUnaryCall(
+          getChannel(), getEncodeMethod(), getCallOptions(), request);
     }
   }
 
@@ -428,12 +572,38 @@ public final class EmbedServiceGrpc {
       return io.grpc.stub.ClientCalls.futureUnaryCall(
           getChannel().newCall(getSimilarityMethod(), getCallOptions()), request);
     }
+
+    /**
+     * <pre>
+     * EmbedTokens returns the last hidden state of every token of each input (special tokens
+     * included), with the tokens' ids and character offsets: TEI's /embed_all.
+     * </pre>
+     */
+    public com.google.common.util.concurrent.ListenableFuture<com.ember.v1.EmbedTokensResponse> embedTokens(
+        com.ember.v1.EmbedTokensRequest request) {
+      return io.grpc.stub.ClientCalls.futureUnaryCall(
+          getChannel().newCall(getEmbedTokensMethod(), getCallOptions()), request);
+    }
+
+    /**
+     * <pre>
+     * Encode returns the outputs asked for (dense, sparse, multi-vector) of each input, all from
+     * one forward pass (BGE-M3's three outputs; ColBERT's multi-vectors).
+     * </pre>
+     */
+    public com.google.common.util.concurrent.ListenableFuture<com.ember.v1.EncodeResponse> encode(
+        com.ember.v1.EncodeRequest request) {
+      return io.grpc.stub.ClientCalls.futureUnaryCall(
+          getChannel().newCall(getEncodeMethod(), getCallOptions()), request);
+    }
   }
 
   private static final int METHODID_EMBED = 0;
   private static final int METHODID_EMBED_SPARSE = 1;
   private static final int METHODID_SIMILARITY = 2;
-  private static final int METHODID_EMBED_STREAM = 3;
+  private static final int METHODID_EMBED_TOKENS = 3;
+  private static final int METHODID_ENCODE = 4;
+  private static final int METHODID_EMBED_STREAM = 5;
 
   private static final class MethodHandlers<Req, Resp> implements
       io.grpc.stub.ServerCalls.UnaryMethod<Req, Resp>,
@@ -463,6 +633,14 @@ public final class EmbedServiceGrpc {
         case METHODID_SIMILARITY:
           serviceImpl.similarity((com.ember.v1.SimilarityRequest) request,
               (io.grpc.stub.StreamObserver<com.ember.v1.SimilarityResponse>) responseObserver);
+          break;
+        case METHODID_EMBED_TOKENS:
+          serviceImpl.embedTokens((com.ember.v1.EmbedTokensRequest) request,
+              (io.grpc.stub.StreamObserver<com.ember.v1.EmbedTokensResponse>) responseObserver);
+          break;
+        case METHODID_ENCODE:
+          serviceImpl.encode((com.ember.v1.EncodeRequest) request,
+              (io.grpc.stub.StreamObserver<com.ember.v1.EncodeResponse>) responseObserver);
           break;
         default:
           throw new AssertionError();
@@ -532,6 +710,8 @@ public final class EmbedServiceGrpc {
               .addMethod(getEmbedStreamMethod())
               .addMethod(getEmbedSparseMethod())
               .addMethod(getSimilarityMethod())
+              .addMethod(getEmbedTokensMethod())
+              .addMethod(getEncodeMethod())
               .build();
         }
       }

@@ -31,6 +31,7 @@ private static final long serialVersionUID = 0L;
     backend_ = "";
     architecture_ = "";
     serverVersion_ = "";
+    outputs_ = java.util.Collections.emptyList();
   }
 
   @java.lang.Override
@@ -749,6 +750,84 @@ private static final long serialVersionUID = 0L;
     return precisionCheck_ == null ? com.ember.v1.PrecisionCheck.getDefaultInstance() : precisionCheck_;
   }
 
+  public static final int OUTPUTS_FIELD_NUMBER = 19;
+  @SuppressWarnings("serial")
+  private java.util.List<java.lang.Integer> outputs_;
+  private static final com.google.protobuf.Internal.ListAdapter.Converter<
+      java.lang.Integer, com.ember.v1.EmbeddingOutput> outputs_converter_ =
+          new com.google.protobuf.Internal.ListAdapter.Converter<
+              java.lang.Integer, com.ember.v1.EmbeddingOutput>() {
+            public com.ember.v1.EmbeddingOutput convert(java.lang.Integer from) {
+              com.ember.v1.EmbeddingOutput result = com.ember.v1.EmbeddingOutput.forNumber(from);
+              return result == null ? com.ember.v1.EmbeddingOutput.UNRECOGNIZED : result;
+            }
+          };
+  /**
+   * <pre>
+   * The embedding outputs the model gives (EncodeRequest.outputs), empty for other models.
+   * </pre>
+   *
+   * <code>repeated .ember.v1.EmbeddingOutput outputs = 19 [json_name = "outputs"];</code>
+   * @return A list containing the outputs.
+   */
+  @java.lang.Override
+  public java.util.List<com.ember.v1.EmbeddingOutput> getOutputsList() {
+    return new com.google.protobuf.Internal.ListAdapter<
+        java.lang.Integer, com.ember.v1.EmbeddingOutput>(outputs_, outputs_converter_);
+  }
+  /**
+   * <pre>
+   * The embedding outputs the model gives (EncodeRequest.outputs), empty for other models.
+   * </pre>
+   *
+   * <code>repeated .ember.v1.EmbeddingOutput outputs = 19 [json_name = "outputs"];</code>
+   * @return The count of outputs.
+   */
+  @java.lang.Override
+  public int getOutputsCount() {
+    return outputs_.size();
+  }
+  /**
+   * <pre>
+   * The embedding outputs the model gives (EncodeRequest.outputs), empty for other models.
+   * </pre>
+   *
+   * <code>repeated .ember.v1.EmbeddingOutput outputs = 19 [json_name = "outputs"];</code>
+   * @param index The index of the element to return.
+   * @return The outputs at the given index.
+   */
+  @java.lang.Override
+  public com.ember.v1.EmbeddingOutput getOutputs(int index) {
+    return outputs_converter_.convert(outputs_.get(index));
+  }
+  /**
+   * <pre>
+   * The embedding outputs the model gives (EncodeRequest.outputs), empty for other models.
+   * </pre>
+   *
+   * <code>repeated .ember.v1.EmbeddingOutput outputs = 19 [json_name = "outputs"];</code>
+   * @return A list containing the enum numeric values on the wire for outputs.
+   */
+  @java.lang.Override
+  public java.util.List<java.lang.Integer>
+  getOutputsValueList() {
+    return outputs_;
+  }
+  /**
+   * <pre>
+   * The embedding outputs the model gives (EncodeRequest.outputs), empty for other models.
+   * </pre>
+   *
+   * <code>repeated .ember.v1.EmbeddingOutput outputs = 19 [json_name = "outputs"];</code>
+   * @param index The index of the value to return.
+   * @return The enum numeric value on the wire of outputs at the given index.
+   */
+  @java.lang.Override
+  public int getOutputsValue(int index) {
+    return outputs_.get(index);
+  }
+  private int outputsMemoizedSerializedSize;
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -821,6 +900,13 @@ private static final long serialVersionUID = 0L;
     }
     if (precisionCheck_ != null) {
       output.writeMessage(18, getPrecisionCheck());
+    }
+    if (getOutputsList().size() > 0) {
+      output.writeUInt32NoTag(154);
+      output.writeUInt32NoTag(outputsMemoizedSerializedSize);
+    }
+    for (int i = 0; i < outputs_.size(); i++) {
+      output.writeEnumNoTag(outputs_.get(i));
     }
     getUnknownFields().writeTo(output);
   }
@@ -912,6 +998,18 @@ private static final long serialVersionUID = 0L;
       size += com.google.protobuf.CodedOutputStream
         .computeMessageSize(18, getPrecisionCheck());
     }
+    {
+      int dataSize = 0;
+      for (int i = 0; i < outputs_.size(); i++) {
+        dataSize += com.google.protobuf.CodedOutputStream
+          .computeEnumSizeNoTag(outputs_.get(i));
+      }
+      size += dataSize;
+      if (!getOutputsList().isEmpty()) {  size += 2;
+        size += com.google.protobuf.CodedOutputStream
+          .computeUInt32SizeNoTag(dataSize);
+      }outputsMemoizedSerializedSize = dataSize;
+    }
     size += getUnknownFields().getSerializedSize();
     memoizedSize = size;
     return size;
@@ -967,6 +1065,7 @@ private static final long serialVersionUID = 0L;
       if (!getPrecisionCheck()
           .equals(other.getPrecisionCheck())) return false;
     }
+    if (!outputs_.equals(other.outputs_)) return false;
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -1023,6 +1122,10 @@ private static final long serialVersionUID = 0L;
     if (hasPrecisionCheck()) {
       hash = (37 * hash) + PRECISION_CHECK_FIELD_NUMBER;
       hash = (53 * hash) + getPrecisionCheck().hashCode();
+    }
+    if (getOutputsCount() > 0) {
+      hash = (37 * hash) + OUTPUTS_FIELD_NUMBER;
+      hash = (53 * hash) + outputs_.hashCode();
     }
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
@@ -1186,6 +1289,8 @@ private static final long serialVersionUID = 0L;
         precisionCheckBuilder_.dispose();
         precisionCheckBuilder_ = null;
       }
+      outputs_ = java.util.Collections.emptyList();
+      bitField0_ = (bitField0_ & ~0x00040000);
       return this;
     }
 
@@ -1234,6 +1339,11 @@ private static final long serialVersionUID = 0L;
         bitField0_ = (bitField0_ & ~0x00000800);
       }
       result.promptNames_ = promptNames_;
+      if (((bitField0_ & 0x00040000) != 0)) {
+        outputs_ = java.util.Collections.unmodifiableList(outputs_);
+        bitField0_ = (bitField0_ & ~0x00040000);
+      }
+      result.outputs_ = outputs_;
     }
 
     private void buildPartial0(com.ember.v1.GetModelInfoResponse result) {
@@ -1422,6 +1532,16 @@ private static final long serialVersionUID = 0L;
       if (other.hasPrecisionCheck()) {
         mergePrecisionCheck(other.getPrecisionCheck());
       }
+      if (!other.outputs_.isEmpty()) {
+        if (outputs_.isEmpty()) {
+          outputs_ = other.outputs_;
+          bitField0_ = (bitField0_ & ~0x00040000);
+        } else {
+          ensureOutputsIsMutable();
+          outputs_.addAll(other.outputs_);
+        }
+        onChanged();
+      }
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
       return this;
@@ -1556,6 +1676,23 @@ private static final long serialVersionUID = 0L;
               bitField0_ |= 0x00020000;
               break;
             } // case 146
+            case 152: {
+              int tmpRaw = input.readEnum();
+              ensureOutputsIsMutable();
+              outputs_.add(tmpRaw);
+              break;
+            } // case 152
+            case 154: {
+              int length = input.readRawVarint32();
+              int oldLimit = input.pushLimit(length);
+              while(input.getBytesUntilLimit() > 0) {
+                int tmpRaw = input.readEnum();
+                ensureOutputsIsMutable();
+                outputs_.add(tmpRaw);
+              }
+              input.popLimit(oldLimit);
+              break;
+            } // case 154
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -3295,6 +3432,194 @@ private static final long serialVersionUID = 0L;
         precisionCheck_ = null;
       }
       return precisionCheckBuilder_;
+    }
+
+    private java.util.List<java.lang.Integer> outputs_ =
+      java.util.Collections.emptyList();
+    private void ensureOutputsIsMutable() {
+      if (!((bitField0_ & 0x00040000) != 0)) {
+        outputs_ = new java.util.ArrayList<java.lang.Integer>(outputs_);
+        bitField0_ |= 0x00040000;
+      }
+    }
+    /**
+     * <pre>
+     * The embedding outputs the model gives (EncodeRequest.outputs), empty for other models.
+     * </pre>
+     *
+     * <code>repeated .ember.v1.EmbeddingOutput outputs = 19 [json_name = "outputs"];</code>
+     * @return A list containing the outputs.
+     */
+    public java.util.List<com.ember.v1.EmbeddingOutput> getOutputsList() {
+      return new com.google.protobuf.Internal.ListAdapter<
+          java.lang.Integer, com.ember.v1.EmbeddingOutput>(outputs_, outputs_converter_);
+    }
+    /**
+     * <pre>
+     * The embedding outputs the model gives (EncodeRequest.outputs), empty for other models.
+     * </pre>
+     *
+     * <code>repeated .ember.v1.EmbeddingOutput outputs = 19 [json_name = "outputs"];</code>
+     * @return The count of outputs.
+     */
+    public int getOutputsCount() {
+      return outputs_.size();
+    }
+    /**
+     * <pre>
+     * The embedding outputs the model gives (EncodeRequest.outputs), empty for other models.
+     * </pre>
+     *
+     * <code>repeated .ember.v1.EmbeddingOutput outputs = 19 [json_name = "outputs"];</code>
+     * @param index The index of the element to return.
+     * @return The outputs at the given index.
+     */
+    public com.ember.v1.EmbeddingOutput getOutputs(int index) {
+      return outputs_converter_.convert(outputs_.get(index));
+    }
+    /**
+     * <pre>
+     * The embedding outputs the model gives (EncodeRequest.outputs), empty for other models.
+     * </pre>
+     *
+     * <code>repeated .ember.v1.EmbeddingOutput outputs = 19 [json_name = "outputs"];</code>
+     * @param index The index to set the value at.
+     * @param value The outputs to set.
+     * @return This builder for chaining.
+     */
+    public Builder setOutputs(
+        int index, com.ember.v1.EmbeddingOutput value) {
+      if (value == null) {
+        throw new NullPointerException();
+      }
+      ensureOutputsIsMutable();
+      outputs_.set(index, value.getNumber());
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * The embedding outputs the model gives (EncodeRequest.outputs), empty for other models.
+     * </pre>
+     *
+     * <code>repeated .ember.v1.EmbeddingOutput outputs = 19 [json_name = "outputs"];</code>
+     * @param value The outputs to add.
+     * @return This builder for chaining.
+     */
+    public Builder addOutputs(com.ember.v1.EmbeddingOutput value) {
+      if (value == null) {
+        throw new NullPointerException();
+      }
+      ensureOutputsIsMutable();
+      outputs_.add(value.getNumber());
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * The embedding outputs the model gives (EncodeRequest.outputs), empty for other models.
+     * </pre>
+     *
+     * <code>repeated .ember.v1.EmbeddingOutput outputs = 19 [json_name = "outputs"];</code>
+     * @param values The outputs to add.
+     * @return This builder for chaining.
+     */
+    public Builder addAllOutputs(
+        java.lang.Iterable<? extends com.ember.v1.EmbeddingOutput> values) {
+      ensureOutputsIsMutable();
+      for (com.ember.v1.EmbeddingOutput value : values) {
+        outputs_.add(value.getNumber());
+      }
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * The embedding outputs the model gives (EncodeRequest.outputs), empty for other models.
+     * </pre>
+     *
+     * <code>repeated .ember.v1.EmbeddingOutput outputs = 19 [json_name = "outputs"];</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearOutputs() {
+      outputs_ = java.util.Collections.emptyList();
+      bitField0_ = (bitField0_ & ~0x00040000);
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * The embedding outputs the model gives (EncodeRequest.outputs), empty for other models.
+     * </pre>
+     *
+     * <code>repeated .ember.v1.EmbeddingOutput outputs = 19 [json_name = "outputs"];</code>
+     * @return A list containing the enum numeric values on the wire for outputs.
+     */
+    public java.util.List<java.lang.Integer>
+    getOutputsValueList() {
+      return java.util.Collections.unmodifiableList(outputs_);
+    }
+    /**
+     * <pre>
+     * The embedding outputs the model gives (EncodeRequest.outputs), empty for other models.
+     * </pre>
+     *
+     * <code>repeated .ember.v1.EmbeddingOutput outputs = 19 [json_name = "outputs"];</code>
+     * @param index The index of the value to return.
+     * @return The enum numeric value on the wire of outputs at the given index.
+     */
+    public int getOutputsValue(int index) {
+      return outputs_.get(index);
+    }
+    /**
+     * <pre>
+     * The embedding outputs the model gives (EncodeRequest.outputs), empty for other models.
+     * </pre>
+     *
+     * <code>repeated .ember.v1.EmbeddingOutput outputs = 19 [json_name = "outputs"];</code>
+     * @param index The index to set the value at.
+     * @param value The enum numeric value on the wire for outputs to set.
+     * @return This builder for chaining.
+     */
+    public Builder setOutputsValue(
+        int index, int value) {
+      ensureOutputsIsMutable();
+      outputs_.set(index, value);
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * The embedding outputs the model gives (EncodeRequest.outputs), empty for other models.
+     * </pre>
+     *
+     * <code>repeated .ember.v1.EmbeddingOutput outputs = 19 [json_name = "outputs"];</code>
+     * @param value The enum numeric value on the wire for outputs to add.
+     * @return This builder for chaining.
+     */
+    public Builder addOutputsValue(int value) {
+      ensureOutputsIsMutable();
+      outputs_.add(value);
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * The embedding outputs the model gives (EncodeRequest.outputs), empty for other models.
+     * </pre>
+     *
+     * <code>repeated .ember.v1.EmbeddingOutput outputs = 19 [json_name = "outputs"];</code>
+     * @param values The enum numeric values on the wire for outputs to add.
+     * @return This builder for chaining.
+     */
+    public Builder addAllOutputsValue(
+        java.lang.Iterable<java.lang.Integer> values) {
+      ensureOutputsIsMutable();
+      for (int value : values) {
+        outputs_.add(value);
+      }
+      onChanged();
+      return this;
     }
     @java.lang.Override
     public final Builder setUnknownFields(

@@ -403,4 +403,53 @@ public interface GetModelInfoResponseOrBuilder extends
    * <code>.ember.v1.PrecisionCheck precision_check = 18 [json_name = "precisionCheck"];</code>
    */
   com.ember.v1.PrecisionCheckOrBuilder getPrecisionCheckOrBuilder();
+
+  /**
+   * <pre>
+   * The embedding outputs the model gives (EncodeRequest.outputs), empty for other models.
+   * </pre>
+   *
+   * <code>repeated .ember.v1.EmbeddingOutput outputs = 19 [json_name = "outputs"];</code>
+   * @return A list containing the outputs.
+   */
+  java.util.List<com.ember.v1.EmbeddingOutput> getOutputsList();
+  /**
+   * <pre>
+   * The embedding outputs the model gives (EncodeRequest.outputs), empty for other models.
+   * </pre>
+   *
+   * <code>repeated .ember.v1.EmbeddingOutput outputs = 19 [json_name = "outputs"];</code>
+   * @return The count of outputs.
+   */
+  int getOutputsCount();
+  /**
+   * <pre>
+   * The embedding outputs the model gives (EncodeRequest.outputs), empty for other models.
+   * </pre>
+   *
+   * <code>repeated .ember.v1.EmbeddingOutput outputs = 19 [json_name = "outputs"];</code>
+   * @param index The index of the element to return.
+   * @return The outputs at the given index.
+   */
+  com.ember.v1.EmbeddingOutput getOutputs(int index);
+  /**
+   * <pre>
+   * The embedding outputs the model gives (EncodeRequest.outputs), empty for other models.
+   * </pre>
+   *
+   * <code>repeated .ember.v1.EmbeddingOutput outputs = 19 [json_name = "outputs"];</code>
+   * @return A list containing the enum numeric values on the wire for outputs.
+   */
+  java.util.List<java.lang.Integer>
+  getOutputsValueList();
+  /**
+   * <pre>
+   * The embedding outputs the model gives (EncodeRequest.outputs), empty for other models.
+   * </pre>
+   *
+   * <code>repeated .ember.v1.EmbeddingOutput outputs = 19 [json_name = "outputs"];</code>
+   * @param index The index of the value to return.
+   * @return The enum numeric value on the wire of outputs at the given index.
+   */
+  int getOutputsValue(int index);
 }

@@ -68,6 +68,14 @@ public enum ModelKind
    * <code>MODEL_KIND_LLM_RERANKER = 6;</code>
    */
   MODEL_KIND_LLM_RERANKER(6),
+  /**
+   * <pre>
+   * A late-interaction (ColBERT) model in PyLate's layout: multi-vectors, MaxSim reranking.
+   * </pre>
+   *
+   * <code>MODEL_KIND_COLBERT = 7;</code>
+   */
+  MODEL_KIND_COLBERT(7),
   UNRECOGNIZED(-1),
   ;
 
@@ -127,6 +135,14 @@ public enum ModelKind
    * <code>MODEL_KIND_LLM_RERANKER = 6;</code>
    */
   public static final int MODEL_KIND_LLM_RERANKER_VALUE = 6;
+  /**
+   * <pre>
+   * A late-interaction (ColBERT) model in PyLate's layout: multi-vectors, MaxSim reranking.
+   * </pre>
+   *
+   * <code>MODEL_KIND_COLBERT = 7;</code>
+   */
+  public static final int MODEL_KIND_COLBERT_VALUE = 7;
 
 
   public final int getNumber() {
@@ -160,6 +176,7 @@ public enum ModelKind
       case 4: return MODEL_KIND_CLASSIFIER;
       case 5: return MODEL_KIND_TOKEN_CLASSIFIER;
       case 6: return MODEL_KIND_LLM_RERANKER;
+      case 7: return MODEL_KIND_COLBERT;
       default: return null;
     }
   }

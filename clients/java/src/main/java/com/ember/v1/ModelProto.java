@@ -87,7 +87,7 @@ public final class ModelProto {
       "v1/embed.proto\"\023\n\021ListModelsRequest\"L\n\022L" +
       "istModelsResponse\0226\n\006models\030\001 \003(\0132\036.embe" +
       "r.v1.GetModelInfoResponseR\006models\"+\n\023Get" +
-      "ModelInfoRequest\022\024\n\005model\030\001 \001(\tR\005model\"\270" +
+      "ModelInfoRequest\022\024\n\005model\030\001 \001(\tR\005model\"\355" +
       "\005\n\024GetModelInfoResponse\022\031\n\010model_id\030\001 \001(" +
       "\tR\007modelId\022\'\n\004kind\030\002 \001(\0162\023.ember.v1.Mode" +
       "lKindR\004kind\022$\n\005tasks\030\003 \003(\0162\016.ember.v1.Ta" +
@@ -105,47 +105,49 @@ public final class ModelProto {
       "rver_version\030\020 \001(\tR\rserverVersion\022#\n\003cpu" +
       "\030\021 \001(\0132\021.ember.v1.CpuInfoR\003cpu\022A\n\017precis" +
       "ion_check\030\022 \001(\0132\030.ember.v1.PrecisionChec" +
-      "kR\016precisionCheck\"P\n\007CpuInfo\022\020\n\003isa\030\001 \001(" +
-      "\tR\003isa\022\035\n\nmodel_name\030\002 \001(\tR\tmodelName\022\024\n" +
-      "\005flags\030\003 \003(\tR\005flags\"~\n\016PrecisionCheck\022\024\n" +
-      "\005dtype\030\001 \001(\tR\005dtype\022\035\n\nmin_cosine\030\002 \001(\002R" +
-      "\tminCosine\022\037\n\013mean_cosine\030\003 \001(\002R\nmeanCos" +
-      "ine\022\026\n\006probes\030\004 \001(\rR\006probes\"\252\001\n\017Tokenize" +
-      "Request\022\026\n\006inputs\030\001 \003(\tR\006inputs\0221\n\022add_s" +
-      "pecial_tokens\030\002 \001(\010H\000R\020addSpecialTokens\210" +
-      "\001\001\022\037\n\013prompt_name\030\003 \001(\tR\npromptName\022\024\n\005m" +
-      "odel\030\004 \001(\tR\005modelB\025\n\023_add_special_tokens" +
-      "\"o\n\005Token\022\016\n\002id\030\001 \001(\rR\002id\022\022\n\004text\030\002 \001(\tR" +
-      "\004text\022\030\n\007special\030\003 \001(\010R\007special\022\024\n\005start" +
-      "\030\004 \001(\rR\005start\022\022\n\004stop\030\005 \001(\rR\004stop\"8\n\rTok" +
-      "enizedText\022\'\n\006tokens\030\001 \003(\0132\017.ember.v1.To" +
-      "kenR\006tokens\"E\n\020TokenizeResponse\0221\n\007resul" +
-      "ts\030\001 \003(\0132\027.ember.v1.TokenizedTextR\007resul" +
-      "ts\"\236\001\n\rDecodeRequest\022*\n\006inputs\030\001 \003(\0132\022.e" +
-      "mber.v1.TokenIdsR\006inputs\0223\n\023skip_special" +
-      "_tokens\030\002 \001(\010H\000R\021skipSpecialTokens\210\001\001\022\024\n" +
-      "\005model\030\003 \001(\tR\005modelB\026\n\024_skip_special_tok" +
-      "ens\"&\n\016DecodeResponse\022\024\n\005texts\030\001 \003(\tR\005te" +
-      "xts*\200\001\n\004Task\022\024\n\020TASK_UNSPECIFIED\020\000\022\016\n\nTA" +
-      "SK_EMBED\020\001\022\025\n\021TASK_EMBED_SPARSE\020\002\022\021\n\rTAS" +
-      "K_CLASSIFY\020\003\022\017\n\013TASK_RERANK\020\004\022\027\n\023TASK_PR" +
-      "EDICT_TOKENS\020\005*\324\001\n\tModelKind\022\032\n\026MODEL_KI" +
-      "ND_UNSPECIFIED\020\000\022\030\n\024MODEL_KIND_EMBEDDING" +
-      "\020\001\022\037\n\033MODEL_KIND_SPARSE_EMBEDDING\020\002\022\027\n\023M" +
-      "ODEL_KIND_RERANKER\020\003\022\031\n\025MODEL_KIND_CLASS" +
-      "IFIER\020\004\022\037\n\033MODEL_KIND_TOKEN_CLASSIFIER\020\005" +
-      "\022\033\n\027MODEL_KIND_LLM_RERANKER\020\0062\246\002\n\014ModelS" +
-      "ervice\022M\n\014GetModelInfo\022\035.ember.v1.GetMod" +
-      "elInfoRequest\032\036.ember.v1.GetModelInfoRes" +
-      "ponse\022A\n\010Tokenize\022\031.ember.v1.TokenizeReq" +
-      "uest\032\032.ember.v1.TokenizeResponse\022;\n\006Deco" +
-      "de\022\027.ember.v1.DecodeRequest\032\030.ember.v1.D" +
-      "ecodeResponse\022G\n\nListModels\022\033.ember.v1.L" +
-      "istModelsRequest\032\034.ember.v1.ListModelsRe" +
-      "sponseB~\n\014com.ember.v1B\nModelProtoP\001Z8gi" +
-      "thub.com/ember-serve/ember/clients/go/em" +
-      "ber/v1;emberv1\242\002\003EXX\252\002\010Ember.V1\312\002\010Ember\\" +
-      "V1\352\002\tEmber::V1b\006proto3"
+      "kR\016precisionCheck\0223\n\007outputs\030\023 \003(\0162\031.emb" +
+      "er.v1.EmbeddingOutputR\007outputs\"P\n\007CpuInf" +
+      "o\022\020\n\003isa\030\001 \001(\tR\003isa\022\035\n\nmodel_name\030\002 \001(\tR" +
+      "\tmodelName\022\024\n\005flags\030\003 \003(\tR\005flags\"~\n\016Prec" +
+      "isionCheck\022\024\n\005dtype\030\001 \001(\tR\005dtype\022\035\n\nmin_" +
+      "cosine\030\002 \001(\002R\tminCosine\022\037\n\013mean_cosine\030\003" +
+      " \001(\002R\nmeanCosine\022\026\n\006probes\030\004 \001(\rR\006probes" +
+      "\"\252\001\n\017TokenizeRequest\022\026\n\006inputs\030\001 \003(\tR\006in" +
+      "puts\0221\n\022add_special_tokens\030\002 \001(\010H\000R\020addS" +
+      "pecialTokens\210\001\001\022\037\n\013prompt_name\030\003 \001(\tR\npr" +
+      "omptName\022\024\n\005model\030\004 \001(\tR\005modelB\025\n\023_add_s" +
+      "pecial_tokens\"o\n\005Token\022\016\n\002id\030\001 \001(\rR\002id\022\022" +
+      "\n\004text\030\002 \001(\tR\004text\022\030\n\007special\030\003 \001(\010R\007spe" +
+      "cial\022\024\n\005start\030\004 \001(\rR\005start\022\022\n\004stop\030\005 \001(\r" +
+      "R\004stop\"8\n\rTokenizedText\022\'\n\006tokens\030\001 \003(\0132" +
+      "\017.ember.v1.TokenR\006tokens\"E\n\020TokenizeResp" +
+      "onse\0221\n\007results\030\001 \003(\0132\027.ember.v1.Tokeniz" +
+      "edTextR\007results\"\236\001\n\rDecodeRequest\022*\n\006inp" +
+      "uts\030\001 \003(\0132\022.ember.v1.TokenIdsR\006inputs\0223\n" +
+      "\023skip_special_tokens\030\002 \001(\010H\000R\021skipSpecia" +
+      "lTokens\210\001\001\022\024\n\005model\030\003 \001(\tR\005modelB\026\n\024_ski" +
+      "p_special_tokens\"&\n\016DecodeResponse\022\024\n\005te" +
+      "xts\030\001 \003(\tR\005texts*\200\001\n\004Task\022\024\n\020TASK_UNSPEC" +
+      "IFIED\020\000\022\016\n\nTASK_EMBED\020\001\022\025\n\021TASK_EMBED_SP" +
+      "ARSE\020\002\022\021\n\rTASK_CLASSIFY\020\003\022\017\n\013TASK_RERANK" +
+      "\020\004\022\027\n\023TASK_PREDICT_TOKENS\020\005*\354\001\n\tModelKin" +
+      "d\022\032\n\026MODEL_KIND_UNSPECIFIED\020\000\022\030\n\024MODEL_K" +
+      "IND_EMBEDDING\020\001\022\037\n\033MODEL_KIND_SPARSE_EMB" +
+      "EDDING\020\002\022\027\n\023MODEL_KIND_RERANKER\020\003\022\031\n\025MOD" +
+      "EL_KIND_CLASSIFIER\020\004\022\037\n\033MODEL_KIND_TOKEN" +
+      "_CLASSIFIER\020\005\022\033\n\027MODEL_KIND_LLM_RERANKER" +
+      "\020\006\022\026\n\022MODEL_KIND_COLBERT\020\0072\246\002\n\014ModelServ" +
+      "ice\022M\n\014GetModelInfo\022\035.ember.v1.GetModelI" +
+      "nfoRequest\032\036.ember.v1.GetModelInfoRespon" +
+      "se\022A\n\010Tokenize\022\031.ember.v1.TokenizeReques" +
+      "t\032\032.ember.v1.TokenizeResponse\022;\n\006Decode\022" +
+      "\027.ember.v1.DecodeRequest\032\030.ember.v1.Deco" +
+      "deResponse\022G\n\nListModels\022\033.ember.v1.List" +
+      "ModelsRequest\032\034.ember.v1.ListModelsRespo" +
+      "nseB~\n\014com.ember.v1B\nModelProtoP\001Z8githu" +
+      "b.com/ember-serve/ember/clients/go/ember" +
+      "/v1;emberv1\242\002\003EXX\252\002\010Ember.V1\312\002\010Ember\\V1\352" +
+      "\002\tEmber::V1b\006proto3"
     };
     descriptor = com.google.protobuf.Descriptors.FileDescriptor
       .internalBuildGeneratedFileFrom(descriptorData,
@@ -175,7 +177,7 @@ public final class ModelProto {
     internal_static_ember_v1_GetModelInfoResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_ember_v1_GetModelInfoResponse_descriptor,
-        new java.lang.String[] { "ModelId", "Kind", "Tasks", "Labels", "Dtype", "Device", "MaxInputLength", "MaxBatchTokens", "MaxBatchRequests", "MaxClientBatchSize", "EmbeddingDimensions", "PromptNames", "Pooling", "Backend", "Architecture", "ServerVersion", "Cpu", "PrecisionCheck", });
+        new java.lang.String[] { "ModelId", "Kind", "Tasks", "Labels", "Dtype", "Device", "MaxInputLength", "MaxBatchTokens", "MaxBatchRequests", "MaxClientBatchSize", "EmbeddingDimensions", "PromptNames", "Pooling", "Backend", "Architecture", "ServerVersion", "Cpu", "PrecisionCheck", "Outputs", });
     internal_static_ember_v1_CpuInfo_descriptor =
       getDescriptor().getMessageTypes().get(4);
     internal_static_ember_v1_CpuInfo_fieldAccessorTable = new
