@@ -158,8 +158,15 @@ def test_autoscale_up_kill_and_down(
                 await asyncio.to_thread(
                     wait_for, lambda: replica_count(cluster) == 2, 120, "scaled up to 2"
                 )
-                await asyncio.to_thread(wait_for, lambda: _serving_all(on_ray), 120, "2 serving")
-                starts = await asyncio.to_thread(replica_starts, on_ray)
+                # Ray's router sends each call to the less busy of two replicas, so under load
+                # a short run of calls can all land on one: gather answers until both show.
+                starts: set[str] = set()
+
+                def both_answered() -> bool:
+                    starts.update(replica_starts(on_ray, calls=12))
+                    return len(starts) >= 2
+
+                await asyncio.to_thread(wait_for, both_answered, 120, "both replicas answered")
             finally:
                 stop.set()
                 await load
@@ -168,7 +175,7 @@ def test_autoscale_up_kill_and_down(
     starts, calls = asyncio.run(scenario())
     assert failures == [], failures[:5]
     assert calls > 0
-    assert len(starts) == 2, starts  # both replicas answered through the proxy
+    assert len(starts) >= 2, starts  # both replicas answered through the proxy
 
     # kill -9 one replica under load from retrying clients (REST and gRPC): a call on the
     # killed replica answers 500 / INTERNAL from Ray's proxy, retried on the other replica.
@@ -257,7 +264,3 @@ async def burst(server: ServerEndpoints) -> tuple[collections.Counter[str], ...]
 
         await asyncio.gather(*(one_rpc() for _ in range(48)), *(one_post() for _ in range(48)))
     return grpc_outcomes, rest_outcomes
-
-
-def _serving_all(server: ServerEndpoints) -> bool:
-    return len(replica_starts(server, calls=12)) == 2
