@@ -24,11 +24,11 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
-from ember.engines.config import option
+from ember.engines.config import setting
 from ember.engines.errors import EmberError
 from ember.gateway.security import Transport, is_loopback
 from ember.gateway.settings import GatewaySettings
@@ -51,70 +51,58 @@ log = logging.getLogger("ember")
 class ProcessSettings:
     """What ``ember serve`` runs besides the gRPC service, and how the process runs."""
 
-    http: bool = field(
-        default=True,
-        metadata=option(
-            "--http",
-            "EMBER_HTTP",
-            "Also serve the REST gateway (OpenAI / TEI / BEI routes).",
-            "BOOL",
-        ),
+    http: bool = setting(
+        True,
+        "--http",
+        "EMBER_HTTP",
+        "Also serve the REST gateway (OpenAI / TEI / BEI routes).",
+        "BOOL",
     )
-    http_workers: int = field(
-        default=1,
-        metadata=option(
-            "--http-workers",
-            "EMBER_HTTP_WORKERS",
-            "REST gateway processes. 1: the gateway runs in the server's own process "
-            "and event loop. N > 1: N worker processes share the HTTP port (SO_REUSEPORT on "
-            "Linux), each with its own gRPC channel to the service; /metrics on any of them "
-            "shows the sum over all workers and the service. More workers serve more small "
-            "REST requests per second on machines with cores to spare (about one core each).",
-            "N",
-        ),
+    http_workers: int = setting(
+        1,
+        "--http-workers",
+        "EMBER_HTTP_WORKERS",
+        "REST gateway processes. 1: the gateway runs in the server's own process "
+        "and event loop. N > 1: N worker processes share the HTTP port (SO_REUSEPORT on "
+        "Linux), each with its own gRPC channel to the service; /metrics on any of them "
+        "shows the sum over all workers and the service. More workers serve more small "
+        "REST requests per second on machines with cores to spare (about one core each).",
+        "N",
     )
-    http_direct: bool = field(
-        default=True,
-        metadata=option(
-            "--http-direct",
-            "EMBER_HTTP_DIRECT",
-            "With the gateway in the server's own process (--http-workers 1), REST "
-            "requests call the service directly instead of over loopback gRPC: the same "
-            "servicers, admission, validation, errors and metrics, without a second protocol "
-            "stack per request. false: every REST request is a gRPC call.",
-            "BOOL",
-        ),
+    http_direct: bool = setting(
+        True,
+        "--http-direct",
+        "EMBER_HTTP_DIRECT",
+        "With the gateway in the server's own process (--http-workers 1), REST "
+        "requests call the service directly instead of over loopback gRPC: the same "
+        "servicers, admission, validation, errors and metrics, without a second protocol "
+        "stack per request. false: every REST request is a gRPC call.",
+        "BOOL",
     )
-    otlp_endpoint: str | None = field(
-        default=None,
-        metadata=option(
-            "--otlp-endpoint",
-            "EMBER_OTLP_ENDPOINT",
-            "OpenTelemetry collector (OTLP/gRPC, e.g. http://localhost:4317) to send "
-            "request traces to: a span per REST request and gRPC call, with tokenize, queue and "
-            "forward stages; a W3C traceparent header or metadata entry continues the caller's "
-            "trace. Unset: no tracing (and no cost).",
-            "URL",
-        ),
+    otlp_endpoint: str | None = setting(
+        None,
+        "--otlp-endpoint",
+        "EMBER_OTLP_ENDPOINT",
+        "OpenTelemetry collector (OTLP/gRPC, e.g. http://localhost:4317) to send "
+        "request traces to: a span per REST request and gRPC call, with tokenize, queue and "
+        "forward stages; a W3C traceparent header or metadata entry continues the caller's "
+        "trace. Unset: no tracing (and no cost).",
+        "URL",
     )
-    otlp_service_name: str = field(
-        default="ember",
-        metadata=option(
-            "--otlp-service-name",
-            "EMBER_OTLP_SERVICE_NAME",
-            "service.name of the traces sent to --otlp-endpoint.",
-            "NAME",
-        ),
+    otlp_service_name: str = setting(
+        "ember",
+        "--otlp-service-name",
+        "EMBER_OTLP_SERVICE_NAME",
+        "service.name of the traces sent to --otlp-endpoint.",
+        "NAME",
     )
-    event_loop: str = field(
-        default="auto",
-        metadata=option(
-            "--event-loop",
-            "EMBER_EVENT_LOOP",
-            "Event loop of the server (and gateway workers): auto (uvloop when "
-            "installed), uvloop or asyncio.",
-            "LOOP",
-        ),
+    event_loop: str = setting(
+        "auto",
+        "--event-loop",
+        "EMBER_EVENT_LOOP",
+        "Event loop of the server (and gateway workers): auto (uvloop when "
+        "installed), uvloop or asyncio.",
+        "LOOP",
     )
 
 
@@ -188,14 +176,8 @@ def _parser() -> argparse.ArgumentParser:
 
 @dataclass(frozen=True)
 class _LogSettings:
-    log_level: str = field(
-        default="info",
-        metadata=option(
-            "--log-level",
-            "EMBER_LOG_LEVEL",
-            "debug, info, warning or error.",
-            "LEVEL",
-        ),
+    log_level: str = setting(
+        "info", "--log-level", "EMBER_LOG_LEVEL", "debug, info, warning or error.", "LEVEL"
     )
 
 
