@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Literal, TypeVar, cast
+from typing import Any, Literal, TypeVar
 
 from ember.engines.types import ModelKind, Pooling
 
@@ -39,7 +39,7 @@ _T = TypeVar("_T")
 def setting(default: _T, flag: str, env: str, help_text: str, metavar: str | None = None) -> _T:
     """A settings dataclass field: ``default``, with :func:`option`'s metadata. Typed as its
     value, so that the field declaration reads as the value it holds."""
-    return cast(_T, field(default=default, metadata=option(flag, env, help_text, metavar)))
+    return field(default=default, metadata=option(flag, env, help_text, metavar))
 
 
 @dataclass(frozen=True)
