@@ -402,15 +402,12 @@ def _multiprocess_metrics() -> Iterator[None]:
 _MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
-def _engine_options_or_fail(settings: ServerSettings) -> None:
-    """Exit with a one-line error (never a traceback) when the engine options are invalid,
-    e.g. an unknown --dtype, --quantization, --backend or --device value."""
+def _check_engine_options(settings: ServerSettings) -> None:
+    """Raise ValueError (which :func:`main` answers with a one-line error) before anything
+    starts when the engine options are invalid, e.g. an unknown --dtype or --device value."""
     from ember.service.model_entries import engine_configs
 
-    try:
-        engine_configs(settings)
-    except ValueError as exc:
-        _fail(str(exc))
+    engine_configs(settings)
 
 
 def _info(as_json: bool) -> None:
@@ -442,7 +439,7 @@ def _batch(args: argparse.Namespace, env: Mapping[str, str]) -> None:
     from ember.service.bulk.command import batch
 
     settings = options.build(ServerSettings, args, env)
-    _engine_options_or_fail(settings)
+    _check_engine_options(settings)
     _configure_logging(settings.log_level)
     summary = run_event_loop(
         batch(args.input, args.output, settings, options.build(BatchSettings, args, env)),
@@ -476,10 +473,7 @@ def parse_serve_settings(
 
 
 def _serve_on_ray(server: ServerSettings, gateway: GatewaySettings, ray: RaySettings) -> None:
-    try:
-        ray.scale()
-    except ValueError as exc:
-        _fail(str(exc))
+    ray.scale()  # a ValueError is answered by main
     try:
         from ember.service.ray_serve import serve_on_ray
     except ImportError as exc:
@@ -494,26 +488,20 @@ def main(argv: Sequence[str] | None = None) -> None:
     process = options.build(ProcessSettings, args, env)
     try:
         resolve_event_loop(process.event_loop)
-    except ValueError as exc:
-        _fail(str(exc))
-    try:
         if args.command == "info":
             _info(args.json)
         elif args.command == "prepare":
             settings = options.build(ServerSettings, args, env)
-            _engine_options_or_fail(settings)
+            _check_engine_options(settings)
             _configure_logging(settings.log_level)
             _prepare(settings)
         elif args.command == "batch":
             _batch(args, env)
         elif args.command == "serve":
             server_settings = options.build(ServerSettings, args, env)
-            _engine_options_or_fail(server_settings)
+            _check_engine_options(server_settings)
             shared = options.build(GatewaySettings, args, env)
-            try:
-                transport = Transport.from_settings(shared)
-            except ValueError as exc:
-                _fail(str(exc))
+            transport = Transport.from_settings(shared)
             if server_settings.enable_admin and transport.keys is None:
                 _fail(
                     "--enable-admin needs an API key (--api-key or --api-key-file): the admin "
