@@ -8,7 +8,7 @@ not know); everything else is validated by the core.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
@@ -38,18 +38,17 @@ from ember.service.jobs import (
     EmbedResult,
     EncodeJob,
     EncodeResult,
+    Measured,
     RerankJob,
     RerankResult,
     SimilarityJob,
     SimilarityResult,
     SparseResult,
-    Timing,
     TokenizeJob,
     TokensJob,
     TokensResult,
     TokenStatesResult,
     Truncation,
-    Usage,
 )
 from ember.service.limits import ServiceLimits
 from ember.v1 import (
@@ -282,14 +281,7 @@ def decode_job(req: model_pb2.DecodeRequest) -> DecodeJob:
 # -- responses --------------------------------------------------------------------------
 
 
-class _Measured(Protocol):
-    @property
-    def usage(self) -> Usage: ...
-    @property
-    def timing(self) -> Timing: ...
-
-
-def _meta(result: _Measured, model: str) -> dict[str, Any]:
+def _meta(result: Measured, model: str) -> dict[str, Any]:
     """The usage, timing and model fields every task answer has."""
     usage, timing = result.usage, result.timing
     return {
