@@ -31,7 +31,7 @@ import logging
 import os
 import signal
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import grpc
@@ -170,38 +170,21 @@ class _Replica:
         except LocalRpcError as error:
             return _failed(context, name, error.code(), error.details())
 
-    async def Embed(self, request: Any, grpc_context: Any) -> Any:
-        return await self._unary("Embed", request, grpc_context)
 
-    async def EmbedSparse(self, request: Any, grpc_context: Any) -> Any:
-        return await self._unary("EmbedSparse", request, grpc_context)
+def _rpc_method(name: str) -> Callable[[_Replica, Any, Any], Awaitable[Any]]:
+    """The replica method Ray Serve's gRPC proxy calls for the unary RPC ``name``."""
 
-    async def Similarity(self, request: Any, grpc_context: Any) -> Any:
-        return await self._unary("Similarity", request, grpc_context)
+    async def method(self: _Replica, request: Any, grpc_context: Any) -> Any:
+        return await self._unary(name, request, grpc_context)
 
-    async def Classify(self, request: Any, grpc_context: Any) -> Any:
-        return await self._unary("Classify", request, grpc_context)
+    method.__name__ = method.__qualname__ = name
+    return method
 
-    async def Rerank(self, request: Any, grpc_context: Any) -> Any:
-        return await self._unary("Rerank", request, grpc_context)
 
-    async def PredictTokens(self, request: Any, grpc_context: Any) -> Any:
-        return await self._unary("PredictTokens", request, grpc_context)
-
-    async def GetModelInfo(self, request: Any, grpc_context: Any) -> Any:
-        return await self._unary("GetModelInfo", request, grpc_context)
-
-    async def Tokenize(self, request: Any, grpc_context: Any) -> Any:
-        return await self._unary("Tokenize", request, grpc_context)
-
-    async def Decode(self, request: Any, grpc_context: Any) -> Any:
-        return await self._unary("Decode", request, grpc_context)
-
-    async def ListModels(self, request: Any, grpc_context: Any) -> Any:
-        return await self._unary("ListModels", request, grpc_context)
-
-    async def Check(self, request: Any, grpc_context: Any) -> Any:
-        return await self._unary("Check", request, grpc_context)
+# One method per unary RPC, derived from the descriptors, so that a new RPC is reachable
+# through the proxy without a hand-written copy.
+for _name in _PATHS:
+    setattr(_Replica, _name, _rpc_method(_name))
 
 
 def _failed(context: Any, name: str, code: grpc.StatusCode, details: str) -> Any:
