@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from ember.engines.types import ModelKind, Pooling
 
@@ -33,132 +33,115 @@ def option(flag: str, env: str, help_text: str, metavar: str | None = None) -> d
     return meta
 
 
+_T = TypeVar("_T")
+
+
+def setting(default: _T, flag: str, env: str, help_text: str, metavar: str | None = None) -> _T:
+    """A settings dataclass field: ``default``, with :func:`option`'s metadata. Typed as its
+    value, so that the field declaration reads as the value it holds."""
+    return field(default=default, metadata=option(flag, env, help_text, metavar))
+
+
 @dataclass(frozen=True)
 class EngineOptions:
     """How to run a model: every option has a working default. Values are checked at
     construction (ValueError naming the option)."""
 
-    backend: Backend = field(
-        default="auto",
-        metadata=option(
-            "--backend",
-            "EMBER_BACKEND",
-            "Engine backend: auto (ONNX Runtime for encoder embedding models on the CPU, "
-            "exported once and cached; torch otherwise), torch, onnx or tensorrt.",
-            "NAME",
-        ),
+    backend: Backend = setting(
+        "auto",
+        "--backend",
+        "EMBER_BACKEND",
+        "Engine backend: auto (ONNX Runtime for encoder embedding models on the CPU, "
+        "exported once and cached; torch otherwise), torch, onnx or tensorrt.",
+        "NAME",
     )
-    device: str = field(
-        default="auto",
-        metadata=option("--device", "EMBER_DEVICE", "Device: auto, cpu, cuda or cuda:N.", "DEVICE"),
+    device: str = setting(
+        "auto", "--device", "EMBER_DEVICE", "Device: auto, cpu, cuda or cuda:N.", "DEVICE"
     )
-    dtype: DType = field(
-        default="auto",
-        metadata=option(
-            "--dtype",
-            "EMBER_DTYPE",
-            "Compute precision: auto (float32 on CPU, bfloat16 on CUDA), float32, bfloat16, "
-            "float16.",
-            "DTYPE",
-        ),
+    dtype: DType = setting(
+        "auto",
+        "--dtype",
+        "EMBER_DTYPE",
+        "Compute precision: auto (float32 on CPU, bfloat16 on CUDA), float32, bfloat16, float16.",
+        "DTYPE",
     )
-    quantization: Quantization | None = field(
-        default=None,
-        metadata=option(
-            "--quantization",
-            "EMBER_QUANTIZATION",
-            "Weight quantization: none, int8 (CPU) or fp8 (Hopper GPUs).",
-            "MODE",
-        ),
+    quantization: Quantization | None = setting(
+        None,
+        "--quantization",
+        "EMBER_QUANTIZATION",
+        "Weight quantization: none, int8 (CPU) or fp8 (Hopper GPUs).",
+        "MODE",
     )
-    packed: bool | None = field(
-        default=None,
-        metadata=option(
-            "--packed",
-            "EMBER_PACKED",
-            "Packed (variable-length, no padding) execution: true forces it, false forces the "
-            "padded engine. Unset: packed on CUDA for the architectures it supports.",
-            "BOOL",
-        ),
+    packed: bool | None = setting(
+        None,
+        "--packed",
+        "EMBER_PACKED",
+        "Packed (variable-length, no padding) execution: true forces it, false forces the "
+        "padded engine. Unset: packed on CUDA for the architectures it supports.",
+        "BOOL",
     )
-    fp8_fast_accum: bool = field(
-        default=False,
-        metadata=option(
-            "--fp8-fast-accum",
-            "EMBER_FP8_FAST_ACCUM",
-            "With --quantization fp8: accumulate without periodic promotion (faster, a little "
-            "less exact).",
-            "BOOL",
-        ),
+    fp8_fast_accum: bool = setting(
+        False,
+        "--fp8-fast-accum",
+        "EMBER_FP8_FAST_ACCUM",
+        "With --quantization fp8: accumulate without periodic promotion (faster, a little "
+        "less exact).",
+        "BOOL",
     )
-    compile: bool = field(
-        default=False,
-        metadata=option(
-            "--compile",
-            "EMBER_COMPILE",
-            "torch backend: compile the model with torch.compile (fused kernels; faster bf16 "
-            "forwards in-process on CPU, no end-to-end gain measured on 2 vCPUs; warm-up takes "
-            "tens of seconds). Implies the torch backend.",
-            "BOOL",
-        ),
+    compile: bool = setting(
+        False,
+        "--compile",
+        "EMBER_COMPILE",
+        "torch backend: compile the model with torch.compile (fused kernels; faster bf16 "
+        "forwards in-process on CPU, no end-to-end gain measured on 2 vCPUs; warm-up takes "
+        "tens of seconds). Implies the torch backend.",
+        "BOOL",
     )
-    allow_slow_precision: bool = field(
-        default=False,
-        metadata=option(
-            "--allow-slow-precision",
-            "EMBER_ALLOW_SLOW_PRECISION",
-            "Serve a --dtype this CPU would emulate (bfloat16 without avx512_bf16/amx_bf16, "
-            "float16 without avx512_fp16/amx_fp16: several times slower than float32). Off: "
-            "such a dtype is refused at start.",
-            "BOOL",
-        ),
+    allow_slow_precision: bool = setting(
+        False,
+        "--allow-slow-precision",
+        "EMBER_ALLOW_SLOW_PRECISION",
+        "Serve a --dtype this CPU would emulate (bfloat16 without avx512_bf16/amx_bf16, "
+        "float16 without avx512_fp16/amx_fp16: several times slower than float32). Off: "
+        "such a dtype is refused at start.",
+        "BOOL",
     )
-    pooling: Pooling | None = field(
-        default=None,
-        metadata=option(
-            "--pooling",
-            "EMBER_POOLING",
-            "Override the pooling of an embedding model: cls, mean, max, lasttoken, ... "
-            "Unset: from the model's configuration.",
-            "MODE",
-        ),
+    pooling: Pooling | None = setting(
+        None,
+        "--pooling",
+        "EMBER_POOLING",
+        "Override the pooling of an embedding model: cls, mean, max, lasttoken, ... "
+        "Unset: from the model's configuration.",
+        "MODE",
     )
-    kind: ModelKind | None = field(
-        default=None,
-        metadata=option(
-            "--kind",
-            "EMBER_KIND",
-            "Override the detected model kind: embedding, sparse_embedding, reranker, "
-            "classifier, token_classifier or llm_reranker. Unset: detected from the folder.",
-            "KIND",
-        ),
+    kind: ModelKind | None = setting(
+        None,
+        "--kind",
+        "EMBER_KIND",
+        "Override the detected model kind: embedding, sparse_embedding, reranker, "
+        "classifier, token_classifier or llm_reranker. Unset: detected from the folder.",
+        "KIND",
     )
-    max_input_length: int | None = field(
-        default=None,
-        metadata=option(
-            "--max-input-length",
-            "EMBER_MAX_INPUT_LENGTH",
-            "Cap on input tokens. Unset: the model's own maximum.",
-            "TOKENS",
-        ),
+    max_input_length: int | None = setting(
+        None,
+        "--max-input-length",
+        "EMBER_MAX_INPUT_LENGTH",
+        "Cap on input tokens. Unset: the model's own maximum.",
+        "TOKENS",
     )
-    num_threads: int | None = field(
-        default=None,
-        metadata=option(
-            "--num-threads",
-            "EMBER_NUM_THREADS",
-            "Compute threads of the CPU engine. Unset: the machine's cores.",
-            "N",
-        ),
+    num_threads: int | None = setting(
+        None,
+        "--num-threads",
+        "EMBER_NUM_THREADS",
+        "Compute threads of the CPU engine. Unset: the machine's cores.",
+        "N",
     )
-    cache_dir: Path | None = field(
-        default=None,
-        metadata=option(
-            "--cache-dir",
-            "EMBER_CACHE_DIR",
-            "Where exported engine graphs are cached. Unset: ~/.cache/ember.",
-            "PATH",
-        ),
+    cache_dir: Path | None = setting(
+        None,
+        "--cache-dir",
+        "EMBER_CACHE_DIR",
+        "Where exported engine graphs are cached. Unset: ~/.cache/ember.",
+        "PATH",
     )
 
     def __post_init__(self) -> None:

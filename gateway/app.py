@@ -424,24 +424,17 @@ def _install_routes(app: FastAPI, call: _Calls, upstream: Upstream, created: int
 
     # ------------------------------------------------------------ Cohere / Jina
 
-    @app.post(
-        "/v1/rerank",
-        tags=["Cohere / Jina"],
-        response_model=CohereRerankResponse,
-        responses=_OPENAI_ERRORS,
-    )
+    def cohere_post(path: str, **kwargs: Any) -> Callable[[Any], Any]:
+        return app.post(path, tags=["Cohere / Jina"], responses=_OPENAI_ERRORS, **kwargs)
+
+    @cohere_post("/v1/rerank", response_model=CohereRerankResponse)
     async def cohere_rerank(body: CohereRerankRequest, request: Request) -> Response:
         """Rank documents by relevance to the query, best first (Cohere / Jina shape)."""
         response = await call(request, upstream.rerank, translate.cohere_rerank_request(body))
         rid = request.scope.get(REQUEST_ID_KEY, "")
         return json_response(translate.cohere_rerank_response(response, rid))
 
-    @app.post(
-        "/v2/rerank",
-        tags=["Cohere / Jina"],
-        response_model=CohereV2RerankResponse,
-        responses=_OPENAI_ERRORS,
-    )
+    @cohere_post("/v2/rerank", response_model=CohereV2RerankResponse)
     async def cohere_v2_rerank(body: CohereV2RerankRequest, request: Request) -> Response:
         """Rank documents by relevance to the query, best first (Cohere v2 shape, as
         ``cohere.ClientV2.rerank`` sends it)."""
@@ -597,11 +590,10 @@ def _install_routes(app: FastAPI, call: _Calls, upstream: Upstream, created: int
 
     # ------------------------------------------------------------ admin
 
+    admin_errors = _error_responses(TEIError, tuple(_ERROR_DOCS))
+
     @app.post(
-        "/admin/models",
-        tags=["Admin"],
-        response_model=ModelDescription,
-        responses=_error_responses(TEIError, tuple(_ERROR_DOCS)),
+        "/admin/models", tags=["Admin"], response_model=ModelDescription, responses=admin_errors
     )
     async def admin_load(body: AdminLoadRequest, request: Request) -> Response:
         """Load a model (a folder or a cached hub id) and serve it, as start-up would
@@ -616,7 +608,7 @@ def _install_routes(app: FastAPI, call: _Calls, upstream: Upstream, created: int
         "/admin/models/{model_id:path}",
         tags=["Admin"],
         response_model=AdminUnloaded,
-        responses=_error_responses(TEIError, tuple(_ERROR_DOCS)),
+        responses=admin_errors,
     )
     async def admin_unload(model_id: str, request: Request) -> Response:
         """Stop serving a model: requests it already accepted are answered, then it is freed."""

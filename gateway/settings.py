@@ -7,158 +7,130 @@ Nothing here reads the environment.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from ember.engines.config import option as _opt
+from ember.engines.config import setting
 
 
 @dataclass(frozen=True)
 class GatewaySettings:
     """Settings of the REST gateway (OpenAI / TEI / BEI JSON in front of the gRPC service)."""
 
-    http_host: str = field(
-        default="0.0.0.0",
-        metadata=_opt("--http-host", "EMBER_HTTP_HOST", "Address the REST gateway binds.", "HOST"),
+    http_host: str = setting(
+        "0.0.0.0", "--http-host", "EMBER_HTTP_HOST", "Address the REST gateway binds.", "HOST"
     )
-    http_port: int = field(
-        default=8080,
-        metadata=_opt("--http-port", "EMBER_HTTP_PORT", "REST port (0 picks a free one).", "PORT"),
+    http_port: int = setting(
+        8080, "--http-port", "EMBER_HTTP_PORT", "REST port (0 picks a free one).", "PORT"
     )
-    upstream: str = field(
-        default="127.0.0.1:50051",
-        metadata=_opt(
-            "--upstream",
-            "EMBER_UPSTREAM",
-            "The gRPC server the gateway forwards to, as HOST:PORT.",
-            "HOST:PORT",
-        ),
+    upstream: str = setting(
+        "127.0.0.1:50051",
+        "--upstream",
+        "EMBER_UPSTREAM",
+        "The gRPC server the gateway forwards to, as HOST:PORT.",
+        "HOST:PORT",
     )
-    max_body_bytes: int = field(
-        default=64 * 1024 * 1024,
-        metadata=_opt(
-            "--max-body-bytes",
-            "EMBER_MAX_BODY_BYTES",
-            "Largest request body accepted; larger ones answer 413 before they are parsed.",
-            "BYTES",
-        ),
+    max_body_bytes: int = setting(
+        64 * 1024 * 1024,
+        "--max-body-bytes",
+        "EMBER_MAX_BODY_BYTES",
+        "Largest request body accepted; larger ones answer 413 before they are parsed.",
+        "BYTES",
     )
-    max_header_bytes: int = field(
-        default=64 * 1024,
-        metadata=_opt(
-            "--max-header-bytes",
-            "EMBER_MAX_HEADER_BYTES",
-            "Largest request head: REST request line and headers (431 above, read no "
-            "further) and gRPC metadata (RESOURCE_EXHAUSTED above).",
-            "BYTES",
-        ),
+    max_header_bytes: int = setting(
+        64 * 1024,
+        "--max-header-bytes",
+        "EMBER_MAX_HEADER_BYTES",
+        "Largest request head: REST request line and headers (431 above, read no "
+        "further) and gRPC metadata (RESOURCE_EXHAUSTED above).",
+        "BYTES",
     )
-    http_header_timeout_s: float = field(
-        default=10.0,
-        metadata=_opt(
-            "--http-header-timeout",
-            "EMBER_HTTP_HEADER_TIMEOUT",
-            "Seconds a client has to send a request's head once it started (REST: 408 and "
-            "closed after; gRPC: the connection's handshake).",
-            "SECONDS",
-        ),
+    http_header_timeout_s: float = setting(
+        10.0,
+        "--http-header-timeout",
+        "EMBER_HTTP_HEADER_TIMEOUT",
+        "Seconds a client has to send a request's head once it started (REST: 408 and "
+        "closed after; gRPC: the connection's handshake).",
+        "SECONDS",
     )
-    http_idle_timeout_s: float = field(
-        default=5.0,
-        metadata=_opt(
-            "--http-idle-timeout",
-            "EMBER_HTTP_IDLE_TIMEOUT",
-            "Seconds an idle keep-alive REST connection stays open.",
-            "SECONDS",
-        ),
+    http_idle_timeout_s: float = setting(
+        5.0,
+        "--http-idle-timeout",
+        "EMBER_HTTP_IDLE_TIMEOUT",
+        "Seconds an idle keep-alive REST connection stays open.",
+        "SECONDS",
     )
-    request_timeout_s: float = field(
-        default=300.0,
-        metadata=_opt(
-            "--request-timeout",
-            "EMBER_REQUEST_TIMEOUT",
-            "Deadline of one request in seconds (0: none). A shorter Request-Timeout-Ms or "
-            "Request-Deadline-Ms header wins.",
-            "SECONDS",
-        ),
+    request_timeout_s: float = setting(
+        300.0,
+        "--request-timeout",
+        "EMBER_REQUEST_TIMEOUT",
+        "Deadline of one request in seconds (0: none). A shorter Request-Timeout-Ms or "
+        "Request-Deadline-Ms header wins.",
+        "SECONDS",
     )
-    api_key: str | None = field(
-        default=None,
-        metadata=_opt(
-            "--api-key",
-            "EMBER_API_KEY",
-            "API key(s), comma-separated. When set, REST routes but /health, /docs, /redoc and "
-            "/openapi.json require 'Authorization: Bearer <key>' (else 401), and so do gRPC "
-            "calls, as 'authorization' metadata (else UNAUTHENTICATED), but those to "
-            "--grpc-open-services.",
-            "KEYS",
-        ),
+    api_key: str | None = setting(
+        None,
+        "--api-key",
+        "EMBER_API_KEY",
+        "API key(s), comma-separated. When set, REST routes but /health, /docs, /redoc and "
+        "/openapi.json require 'Authorization: Bearer <key>' (else 401), and so do gRPC "
+        "calls, as 'authorization' metadata (else UNAUTHENTICATED), but those to "
+        "--grpc-open-services.",
+        "KEYS",
     )
-    api_key_file: str | None = field(
-        default=None,
-        metadata=_opt(
-            "--api-key-file",
-            "EMBER_API_KEY_FILE",
-            "A file of API keys, one per line (blank lines and # comments skipped), accepted "
-            "as --api-key's are (both may be given).",
-            "PATH",
-        ),
+    api_key_file: str | None = setting(
+        None,
+        "--api-key-file",
+        "EMBER_API_KEY_FILE",
+        "A file of API keys, one per line (blank lines and # comments skipped), accepted "
+        "as --api-key's are (both may be given).",
+        "PATH",
     )
-    grpc_open_services: str = field(
-        default="grpc.health.v1.Health,grpc.reflection.v1.ServerReflection,"
+    grpc_open_services: str = setting(
+        "grpc.health.v1.Health,grpc.reflection.v1.ServerReflection,"
         "grpc.reflection.v1alpha.ServerReflection",
-        metadata=_opt(
-            "--grpc-open-services",
-            "EMBER_GRPC_OPEN_SERVICES",
-            "Comma-separated gRPC services callable without an API key (empty: none).",
-            "SERVICES",
-        ),
+        "--grpc-open-services",
+        "EMBER_GRPC_OPEN_SERVICES",
+        "Comma-separated gRPC services callable without an API key (empty: none).",
+        "SERVICES",
     )
-    tls_cert: str | None = field(
-        default=None,
-        metadata=_opt(
-            "--tls-cert",
-            "EMBER_TLS_CERT",
-            "PEM certificate chain: serve REST (HTTPS) and gRPC over TLS (with --tls-key).",
-            "PATH",
-        ),
+    tls_cert: str | None = setting(
+        None,
+        "--tls-cert",
+        "EMBER_TLS_CERT",
+        "PEM certificate chain: serve REST (HTTPS) and gRPC over TLS (with --tls-key).",
+        "PATH",
     )
-    tls_key: str | None = field(
-        default=None,
-        metadata=_opt("--tls-key", "EMBER_TLS_KEY", "PEM private key of --tls-cert.", "PATH"),
+    tls_key: str | None = setting(
+        None, "--tls-key", "EMBER_TLS_KEY", "PEM private key of --tls-cert.", "PATH"
     )
-    tls_client_ca: str | None = field(
-        default=None,
-        metadata=_opt(
-            "--tls-client-ca",
-            "EMBER_TLS_CLIENT_CA",
-            "PEM CA certificate(s): require client certificates signed by it (mutual TLS) on "
-            "both transports.",
-            "PATH",
-        ),
+    tls_client_ca: str | None = setting(
+        None,
+        "--tls-client-ca",
+        "EMBER_TLS_CLIENT_CA",
+        "PEM CA certificate(s): require client certificates signed by it (mutual TLS) on "
+        "both transports.",
+        "PATH",
     )
-    cors_allow_origins: str = field(
-        default="",
-        metadata=_opt(
-            "--cors-allow-origins",
-            "EMBER_CORS_ALLOW_ORIGINS",
-            "Comma-separated origins browsers may call from ('*' for any). Empty: no CORS.",
-            "ORIGINS",
-        ),
+    cors_allow_origins: str = setting(
+        "",
+        "--cors-allow-origins",
+        "EMBER_CORS_ALLOW_ORIGINS",
+        "Comma-separated origins browsers may call from ('*' for any). Empty: no CORS.",
+        "ORIGINS",
     )
-    http_access_log: bool = field(
-        default=False,
-        metadata=_opt(
-            "--http-access-log", "EMBER_HTTP_ACCESS_LOG", "Log one line per HTTP request.", "BOOL"
-        ),
+    http_access_log: bool = setting(
+        False,
+        "--http-access-log",
+        "EMBER_HTTP_ACCESS_LOG",
+        "Log one line per HTTP request.",
+        "BOOL",
     )
-    http_shutdown_grace_s: float = field(
-        default=30.0,
-        metadata=_opt(
-            "--http-shutdown-grace",
-            "EMBER_HTTP_SHUTDOWN_GRACE",
-            "Seconds in-flight HTTP requests get to finish when the gateway stops.",
-            "SECONDS",
-        ),
+    http_shutdown_grace_s: float = setting(
+        30.0,
+        "--http-shutdown-grace",
+        "EMBER_HTTP_SHUTDOWN_GRACE",
+        "Seconds in-flight HTTP requests get to finish when the gateway stops.",
+        "SECONDS",
     )
 
     def open_grpc_services(self) -> frozenset[str]:

@@ -12,13 +12,14 @@ the service drops work nobody waits for.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Generator, MutableMapping
+from collections.abc import Generator
 from typing import Any, Generic, Protocol, TypeVar
 
 import grpc
 import grpc.aio
 from google.protobuf.message import Message
 from grpc_health.v1 import health_pb2
+from starlette.types import Receive
 
 from ember.gateway import errors, tracing
 from ember.gateway.security import ApiKeys
@@ -35,8 +36,6 @@ from ember.v1 import (
 Req = TypeVar("Req", bound=Message)
 Resp = TypeVar("Resp", bound=Message)
 T_co = TypeVar("T_co", covariant=True)
-
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 
 # Vectors of 1024 inputs at 4096 dimensions are 16 MiB; the service bounds sizes itself.
 _CHANNEL_OPTIONS: list[tuple[str, int]] = [

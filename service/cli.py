@@ -24,11 +24,11 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
-from ember.engines.config import option
+from ember.engines.config import setting
 from ember.engines.errors import EmberError
 from ember.gateway.security import Transport, is_loopback
 from ember.gateway.settings import GatewaySettings
@@ -51,70 +51,58 @@ log = logging.getLogger("ember")
 class ProcessSettings:
     """What ``ember serve`` runs besides the gRPC service, and how the process runs."""
 
-    http: bool = field(
-        default=True,
-        metadata=option(
-            "--http",
-            "EMBER_HTTP",
-            "Also serve the REST gateway (OpenAI / TEI / BEI routes).",
-            "BOOL",
-        ),
+    http: bool = setting(
+        True,
+        "--http",
+        "EMBER_HTTP",
+        "Also serve the REST gateway (OpenAI / TEI / BEI routes).",
+        "BOOL",
     )
-    http_workers: int = field(
-        default=1,
-        metadata=option(
-            "--http-workers",
-            "EMBER_HTTP_WORKERS",
-            "REST gateway processes. 1: the gateway runs in the server's own process "
-            "and event loop. N > 1: N worker processes share the HTTP port (SO_REUSEPORT on "
-            "Linux), each with its own gRPC channel to the service; /metrics on any of them "
-            "shows the sum over all workers and the service. More workers serve more small "
-            "REST requests per second on machines with cores to spare (about one core each).",
-            "N",
-        ),
+    http_workers: int = setting(
+        1,
+        "--http-workers",
+        "EMBER_HTTP_WORKERS",
+        "REST gateway processes. 1: the gateway runs in the server's own process "
+        "and event loop. N > 1: N worker processes share the HTTP port (SO_REUSEPORT on "
+        "Linux), each with its own gRPC channel to the service; /metrics on any of them "
+        "shows the sum over all workers and the service. More workers serve more small "
+        "REST requests per second on machines with cores to spare (about one core each).",
+        "N",
     )
-    http_direct: bool = field(
-        default=True,
-        metadata=option(
-            "--http-direct",
-            "EMBER_HTTP_DIRECT",
-            "With the gateway in the server's own process (--http-workers 1), REST "
-            "requests call the service directly instead of over loopback gRPC: the same "
-            "servicers, admission, validation, errors and metrics, without a second protocol "
-            "stack per request. false: every REST request is a gRPC call.",
-            "BOOL",
-        ),
+    http_direct: bool = setting(
+        True,
+        "--http-direct",
+        "EMBER_HTTP_DIRECT",
+        "With the gateway in the server's own process (--http-workers 1), REST "
+        "requests call the service directly instead of over loopback gRPC: the same "
+        "servicers, admission, validation, errors and metrics, without a second protocol "
+        "stack per request. false: every REST request is a gRPC call.",
+        "BOOL",
     )
-    otlp_endpoint: str | None = field(
-        default=None,
-        metadata=option(
-            "--otlp-endpoint",
-            "EMBER_OTLP_ENDPOINT",
-            "OpenTelemetry collector (OTLP/gRPC, e.g. http://localhost:4317) to send "
-            "request traces to: a span per REST request and gRPC call, with tokenize, queue and "
-            "forward stages; a W3C traceparent header or metadata entry continues the caller's "
-            "trace. Unset: no tracing (and no cost).",
-            "URL",
-        ),
+    otlp_endpoint: str | None = setting(
+        None,
+        "--otlp-endpoint",
+        "EMBER_OTLP_ENDPOINT",
+        "OpenTelemetry collector (OTLP/gRPC, e.g. http://localhost:4317) to send "
+        "request traces to: a span per REST request and gRPC call, with tokenize, queue and "
+        "forward stages; a W3C traceparent header or metadata entry continues the caller's "
+        "trace. Unset: no tracing (and no cost).",
+        "URL",
     )
-    otlp_service_name: str = field(
-        default="ember",
-        metadata=option(
-            "--otlp-service-name",
-            "EMBER_OTLP_SERVICE_NAME",
-            "service.name of the traces sent to --otlp-endpoint.",
-            "NAME",
-        ),
+    otlp_service_name: str = setting(
+        "ember",
+        "--otlp-service-name",
+        "EMBER_OTLP_SERVICE_NAME",
+        "service.name of the traces sent to --otlp-endpoint.",
+        "NAME",
     )
-    event_loop: str = field(
-        default="auto",
-        metadata=option(
-            "--event-loop",
-            "EMBER_EVENT_LOOP",
-            "Event loop of the server (and gateway workers): auto (uvloop when "
-            "installed), uvloop or asyncio.",
-            "LOOP",
-        ),
+    event_loop: str = setting(
+        "auto",
+        "--event-loop",
+        "EMBER_EVENT_LOOP",
+        "Event loop of the server (and gateway workers): auto (uvloop when "
+        "installed), uvloop or asyncio.",
+        "LOOP",
     )
 
 
@@ -188,14 +176,8 @@ def _parser() -> argparse.ArgumentParser:
 
 @dataclass(frozen=True)
 class _LogSettings:
-    log_level: str = field(
-        default="info",
-        metadata=option(
-            "--log-level",
-            "EMBER_LOG_LEVEL",
-            "debug, info, warning or error.",
-            "LEVEL",
-        ),
+    log_level: str = setting(
+        "info", "--log-level", "EMBER_LOG_LEVEL", "debug, info, warning or error.", "LEVEL"
     )
 
 
@@ -420,15 +402,12 @@ def _multiprocess_metrics() -> Iterator[None]:
 _MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
-def _engine_options_or_fail(settings: ServerSettings) -> None:
-    """Exit with a one-line error (never a traceback) when the engine options are invalid,
-    e.g. an unknown --dtype, --quantization, --backend or --device value."""
+def _check_engine_options(settings: ServerSettings) -> None:
+    """Raise ValueError (which :func:`main` answers with a one-line error) before anything
+    starts when the engine options are invalid, e.g. an unknown --dtype or --device value."""
     from ember.service.model_entries import engine_configs
 
-    try:
-        engine_configs(settings)
-    except ValueError as exc:
-        _fail(str(exc))
+    engine_configs(settings)
 
 
 def _info(as_json: bool) -> None:
@@ -460,7 +439,7 @@ def _batch(args: argparse.Namespace, env: Mapping[str, str]) -> None:
     from ember.service.bulk.command import batch
 
     settings = options.build(ServerSettings, args, env)
-    _engine_options_or_fail(settings)
+    _check_engine_options(settings)
     _configure_logging(settings.log_level)
     summary = run_event_loop(
         batch(args.input, args.output, settings, options.build(BatchSettings, args, env)),
@@ -494,10 +473,7 @@ def parse_serve_settings(
 
 
 def _serve_on_ray(server: ServerSettings, gateway: GatewaySettings, ray: RaySettings) -> None:
-    try:
-        ray.scale()
-    except ValueError as exc:
-        _fail(str(exc))
+    ray.scale()  # a ValueError is answered by main
     try:
         from ember.service.ray_serve import serve_on_ray
     except ImportError as exc:
@@ -512,26 +488,20 @@ def main(argv: Sequence[str] | None = None) -> None:
     process = options.build(ProcessSettings, args, env)
     try:
         resolve_event_loop(process.event_loop)
-    except ValueError as exc:
-        _fail(str(exc))
-    try:
         if args.command == "info":
             _info(args.json)
         elif args.command == "prepare":
             settings = options.build(ServerSettings, args, env)
-            _engine_options_or_fail(settings)
+            _check_engine_options(settings)
             _configure_logging(settings.log_level)
             _prepare(settings)
         elif args.command == "batch":
             _batch(args, env)
         elif args.command == "serve":
             server_settings = options.build(ServerSettings, args, env)
-            _engine_options_or_fail(server_settings)
+            _check_engine_options(server_settings)
             shared = options.build(GatewaySettings, args, env)
-            try:
-                transport = Transport.from_settings(shared)
-            except ValueError as exc:
-                _fail(str(exc))
+            transport = Transport.from_settings(shared)
             if server_settings.enable_admin and transport.keys is None:
                 _fail(
                     "--enable-admin needs an API key (--api-key or --api-key-file): the admin "

@@ -7,6 +7,9 @@ not know); everything else is validated by the core.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 import numpy as np
 
 from ember.engines.cpu_features import CpuFeatures
@@ -18,6 +21,7 @@ from ember.engines.selfcheck import SelfCheckResult
 from ember.engines.types import (
     EmbeddingOutput,
     FloatArray,
+    IntArray,
     ModelInfo,
     ModelKind,
     Task,
@@ -34,18 +38,17 @@ from ember.service.jobs import (
     EmbedResult,
     EncodeJob,
     EncodeResult,
+    Measured,
     RerankJob,
     RerankResult,
     SimilarityJob,
     SimilarityResult,
     SparseResult,
-    Timing,
     TokenizeJob,
     TokensJob,
     TokensResult,
     TokenStatesResult,
     Truncation,
-    Usage,
 )
 from ember.service.limits import ServiceLimits
 from ember.v1 import (
@@ -170,8 +173,8 @@ def _ranges(msg: embed_pb2.QuantizationRanges) -> np.ndarray[tuple[int, int], np
     return np.array([list(msg.min), list(msg.max)], dtype=np.float32)
 
 
-def embed_sparse_job(req: embed_pb2.EmbedSparseRequest) -> EmbedJob:
-    """An EmbedSparse request as a job."""
+def inputs_job(req: embed_pb2.EmbedSparseRequest | embed_pb2.EmbedTokensRequest) -> EmbedJob:
+    """An EmbedSparse or EmbedTokens request (inputs, truncation, prompt) as a job."""
     return EmbedJob(
         inputs=_embed_inputs(list(req.inputs)),
         truncation=truncation(req.truncation),
@@ -204,15 +207,6 @@ def encode_job(req: embed_pb2.EncodeRequest) -> EncodeJob:
             else None
         ),
         normalize=req.normalize if req.HasField("normalize") else True,
-        truncation=truncation(req.truncation),
-        prompt_name=req.prompt_name or None,
-    )
-
-
-def embed_tokens_job(req: embed_pb2.EmbedTokensRequest) -> EmbedJob:
-    """An EmbedTokens request as a job."""
-    return EmbedJob(
-        inputs=_embed_inputs(list(req.inputs)),
         truncation=truncation(req.truncation),
         prompt_name=req.prompt_name or None,
     )
@@ -287,17 +281,28 @@ def decode_job(req: model_pb2.DecodeRequest) -> DecodeJob:
 # -- responses --------------------------------------------------------------------------
 
 
-def _usage(usage: Usage) -> common_pb2.Usage:
-    return common_pb2.Usage(prompt_tokens=usage.prompt_tokens, total_tokens=usage.prompt_tokens)
+def _meta(result: Measured, model: str) -> dict[str, Any]:
+    """The usage, timing and model fields every task answer has."""
+    usage, timing = result.usage, result.timing
+    return {
+        "usage": common_pb2.Usage(
+            prompt_tokens=usage.prompt_tokens, total_tokens=usage.prompt_tokens
+        ),
+        "timing": common_pb2.Timing(
+            queue_ns=timing.queue_ns,
+            tokenization_ns=timing.tokenization_ns,
+            inference_ns=timing.inference_ns,
+            total_ns=timing.total_ns,
+        ),
+        "model": model,
+    }
 
 
-def _timing(timing: Timing) -> common_pb2.Timing:
-    return common_pb2.Timing(
-        queue_ns=timing.queue_ns,
-        tokenization_ns=timing.tokenization_ns,
-        inference_ns=timing.inference_ns,
-        total_ns=timing.total_ns,
-    )
+def _sparse(indices: Iterable[IntArray], values: Iterable[FloatArray]) -> list[Any]:
+    return [
+        embed_pb2.SparseEmbedding(indices=idx.tolist(), values=val.tolist())
+        for idx, val in zip(indices, values, strict=True)
+    ]
 
 
 def _labels(items: list[LabelScore] | tuple[LabelScore, ...]) -> list[common_pb2.LabelScore]:
@@ -309,16 +314,12 @@ def embed_response(
 ) -> embed_pb2.EmbedResponse:
     """The Embed answer, vectors encoded as the request asked (MATRIX: the result array is
     sent as it is, one block)."""
-    response = embed_pb2.EmbedResponse(
-        usage=_usage(result.usage), timing=_timing(result.timing), model=model
-    )
+    response = embed_pb2.EmbedResponse(**_meta(result, model))
     vectors = result.vectors
     if result.quantized is not None:
         response.quantized.CopyFrom(quantized_matrix(result.quantized))
     elif fmt == embed_pb2.EMBEDDING_FORMAT_MATRIX:
-        rows, cols = vectors.shape
-        response.matrix.rows, response.matrix.cols = rows, cols
-        response.matrix.float32_le = vectors.astype("<f4", copy=False).tobytes()
+        response.matrix.CopyFrom(_matrix(vectors))
     elif fmt == embed_pb2.EMBEDDING_FORMAT_FLOAT32_LE:
         le = vectors.astype("<f4", copy=False)
         response.embeddings.extend(embed_pb2.Embedding(float32_le=row.tobytes()) for row in le)
@@ -347,22 +348,15 @@ def similarity_response(result: SimilarityResult, model: str) -> embed_pb2.Simil
     """The Similarity answer."""
     return embed_pb2.SimilarityResponse(
         scores=result.scores.tolist(),
-        usage=_usage(result.usage),
-        timing=_timing(result.timing),
-        model=model,
+        **_meta(result, model),
     )
 
 
 def embed_sparse_response(result: SparseResult, model: str) -> embed_pb2.EmbedSparseResponse:
     """The EmbedSparse answer."""
     return embed_pb2.EmbedSparseResponse(
-        embeddings=[
-            embed_pb2.SparseEmbedding(indices=idx.tolist(), values=val.tolist())
-            for idx, val in zip(result.indices, result.values, strict=True)
-        ],
-        usage=_usage(result.usage),
-        timing=_timing(result.timing),
-        model=model,
+        embeddings=_sparse(result.indices, result.values),
+        **_meta(result, model),
     )
 
 
@@ -375,16 +369,11 @@ def _matrix(values: FloatArray) -> embed_pb2.FloatMatrix:
 
 def encode_response(result: EncodeResult, model: str) -> embed_pb2.EncodeResponse:
     """The Encode answer: each output asked for, as one block (dense) or one block per input."""
-    response = embed_pb2.EncodeResponse(
-        usage=_usage(result.usage), timing=_timing(result.timing), model=model
-    )
+    response = embed_pb2.EncodeResponse(**_meta(result, model))
     if result.dense is not None:
         response.dense.CopyFrom(_matrix(result.dense))
     if result.sparse is not None:
-        response.sparse.extend(
-            embed_pb2.SparseEmbedding(indices=idx.tolist(), values=val.tolist())
-            for idx, val in zip(*result.sparse, strict=True)
-        )
+        response.sparse.extend(_sparse(*result.sparse))
     if result.multi is not None:
         response.multi_vectors.extend(_matrix(m) for m in result.multi)
     if result.chunks is not None:
@@ -396,14 +385,11 @@ def encode_response(result: EncodeResult, model: str) -> embed_pb2.EncodeRespons
 
 def embed_tokens_response(result: TokenStatesResult, model: str) -> embed_pb2.EmbedTokensResponse:
     """The EmbedTokens answer: per input one float32 block and its tokens' ids and offsets."""
-    response = embed_pb2.EmbedTokensResponse(
-        usage=_usage(result.usage), timing=_timing(result.timing), model=model
-    )
+    response = embed_pb2.EmbedTokensResponse(**_meta(result, model))
     for states, enc in zip(result.states, result.encodings, strict=True):
-        rows, cols = states.shape
+        rows = states.shape[0]
         item = response.results.add()
-        item.states.rows, item.states.cols = rows, cols
-        item.states.float32_le = states.astype("<f4", copy=False).tobytes()
+        item.states.CopyFrom(_matrix(states))
         item.token_ids.extend(enc.ids)
         if enc.offsets is not None:
             item.starts.extend(start for start, _ in enc.offsets)
@@ -419,9 +405,7 @@ def classify_response(result: ClassifyResult, model: str) -> classify_pb2.Classi
     """The Classify answer."""
     return classify_pb2.ClassifyResponse(
         results=[classify_pb2.Classification(labels=_labels(r)) for r in result.results],
-        usage=_usage(result.usage),
-        timing=_timing(result.timing),
-        model=model,
+        **_meta(result, model),
     )
 
 
@@ -433,9 +417,7 @@ def rerank_response(result: RerankResult, model: str) -> rerank_pb2.RerankRespon
         if result.texts is not None:
             ranked.text = result.texts[i]
         ranks.append(ranked)
-    return rerank_pb2.RerankResponse(
-        ranks=ranks, usage=_usage(result.usage), timing=_timing(result.timing), model=model
-    )
+    return rerank_pb2.RerankResponse(ranks=ranks, **_meta(result, model))
 
 
 def tokens_response(
@@ -459,9 +441,7 @@ def tokens_response(
             )
             for predictions in result.results
         ],
-        usage=_usage(result.usage),
-        timing=_timing(result.timing),
-        model=model,
+        **_meta(result, model),
     )
 
 

@@ -168,38 +168,40 @@ class Timing:
     total_ns: int = 0
 
 
+@dataclass(frozen=True, kw_only=True)
+class Measured:
+    """What every task result carries (keyword-only, after the result's own fields)."""
+
+    usage: Usage
+    timing: Timing
+
+
 @dataclass(frozen=True)
-class EmbedResult:
+class EmbedResult(Measured):
     """Dense vectors, one row per input, float32, already normalized/truncated as asked;
     ``quantized`` holds them quantized when the job asked for another precision."""
 
     vectors: FloatArray
-    usage: Usage
-    timing: Timing
     quantized: Quantized | None = None
 
 
 @dataclass(frozen=True)
-class SimilarityResult:
+class SimilarityResult(Measured):
     """One cosine similarity per sentence, in sentence order."""
 
     scores: FloatArray
-    usage: Usage
-    timing: Timing
 
 
 @dataclass(frozen=True)
-class SparseResult:
+class SparseResult(Measured):
     """Sparse vectors: per input, increasing indices and their values."""
 
     indices: list[IntArray]
     values: list[FloatArray]
-    usage: Usage
-    timing: Timing
 
 
 @dataclass(frozen=True)
-class EncodeResult:
+class EncodeResult(Measured):
     """Per output asked for, one result per input; None for outputs not asked for.
     ``sparse`` is (indices, values) per input; ``multi`` one ``(vectors, dim)`` matrix per
     input."""
@@ -207,46 +209,36 @@ class EncodeResult:
     dense: FloatArray | None
     sparse: tuple[list[IntArray], list[FloatArray]] | None
     multi: list[FloatArray] | None
-    usage: Usage
-    timing: Timing
     #: With chunking: per window, (input index, start char, end char).
     chunks: list[tuple[int, int, int]] | None = None
 
 
 @dataclass(frozen=True)
-class TokenStatesResult:
+class TokenStatesResult(Measured):
     """Per input, its ``(tokens, hidden)`` last hidden states and the encoding they belong to
     (ids, and offsets/special marks for text inputs)."""
 
     states: list[FloatArray]
     encodings: list[Encoding]
-    usage: Usage
-    timing: Timing
 
 
 @dataclass(frozen=True)
-class ClassifyResult:
+class ClassifyResult(Measured):
     """Per input, every label with its score, best first."""
 
     results: list[list[LabelScore]]
-    usage: Usage
-    timing: Timing
 
 
 @dataclass(frozen=True)
-class RerankResult:
+class RerankResult(Measured):
     """The ranking, best first (cut to top_n); ``texts`` are the ranked texts when asked for."""
 
     ranks: list[Ranked]
     texts: list[str] | None
-    usage: Usage
-    timing: Timing
 
 
 @dataclass(frozen=True)
-class TokensResult:
+class TokensResult(Measured):
     """Per input, the token predictions or entity spans in text order."""
 
     results: list[list[TokenPrediction]]
-    usage: Usage
-    timing: Timing

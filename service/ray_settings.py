@@ -3,8 +3,10 @@ parsed without importing Ray: the deployment itself lives in :mod:`ember.service
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
+
+from ember.engines.config import setting
 
 
 def _opt(flag: str, env: str, help_text: str, metavar: str) -> dict[str, Any]:
@@ -15,66 +17,54 @@ def _opt(flag: str, env: str, help_text: str, metavar: str) -> dict[str, Any]:
 class RaySettings:
     """Where and how many replicas of the server run on a Ray cluster."""
 
-    ray_address: str | None = field(
-        default=None,
-        metadata=_opt(
-            "--ray-address",
-            "EMBER_RAY_ADDRESS",
-            "Serve on a Ray cluster with Ray Serve (needs `pip install 'ember-serve[ray]'`): "
-            "the head's address (host:port), `auto` (the cluster this machine joined) or "
-            "`local` (start one here). The cluster's HTTP proxy listens on --http-port and its "
-            "gRPC proxy on --grpc-port. Unset: one server in this process.",
-            "ADDR",
-        ),
+    ray_address: str | None = setting(
+        None,
+        "--ray-address",
+        "EMBER_RAY_ADDRESS",
+        "Serve on a Ray cluster with Ray Serve (needs `pip install 'ember-serve[ray]'`): "
+        "the head's address (host:port), `auto` (the cluster this machine joined) or "
+        "`local` (start one here). The cluster's HTTP proxy listens on --http-port and its "
+        "gRPC proxy on --grpc-port. Unset: one server in this process.",
+        "ADDR",
     )
-    replicas: int = field(
-        default=1,
-        metadata=_opt(
-            "--replicas",
-            "EMBER_REPLICAS",
-            "With --ray-address: replicas, each with its own engine and scheduler.",
-            "N",
-        ),
+    replicas: int = setting(
+        1,
+        "--replicas",
+        "EMBER_REPLICAS",
+        "With --ray-address: replicas, each with its own engine and scheduler.",
+        "N",
     )
-    autoscale: str | None = field(
-        default=None,
-        metadata=_opt(
-            "--autoscale",
-            "EMBER_AUTOSCALE",
-            "With --ray-address: MIN:MAX replicas, scaled by Ray Serve on the requests in "
-            "flight per replica (target: --max-batch-requests, one engine batch). Replaces "
-            "--replicas.",
-            "MIN:MAX",
-        ),
+    autoscale: str | None = setting(
+        None,
+        "--autoscale",
+        "EMBER_AUTOSCALE",
+        "With --ray-address: MIN:MAX replicas, scaled by Ray Serve on the requests in "
+        "flight per replica (target: --max-batch-requests, one engine batch). Replaces "
+        "--replicas.",
+        "MIN:MAX",
     )
-    replica_cpus: float = field(
-        default=1.0,
-        metadata=_opt(
-            "--replica-cpus",
-            "EMBER_REPLICA_CPUS",
-            "With --ray-address: CPUs Ray reserves for each replica (set --threads to match).",
-            "N",
-        ),
+    replica_cpus: float = setting(
+        1.0,
+        "--replica-cpus",
+        "EMBER_REPLICA_CPUS",
+        "With --ray-address: CPUs Ray reserves for each replica (set --threads to match).",
+        "N",
     )
-    replica_gpus: float = field(
-        default=0.0,
-        metadata=_opt(
-            "--replica-gpus",
-            "EMBER_REPLICA_GPUS",
-            "With --ray-address: GPUs Ray reserves for each replica (1 with --device cuda: one "
-            "replica per GPU; a fraction shares one).",
-            "N",
-        ),
+    replica_gpus: float = setting(
+        0.0,
+        "--replica-gpus",
+        "EMBER_REPLICA_GPUS",
+        "With --ray-address: GPUs Ray reserves for each replica (1 with --device cuda: one "
+        "replica per GPU; a fraction shares one).",
+        "N",
     )
-    replica_grpc_port: int = field(
-        default=0,
-        metadata=_opt(
-            "--replica-grpc-port",
-            "EMBER_REPLICA_GRPC_PORT",
-            "With --ray-address: each replica's own gRPC port, which serves the batch streams "
-            "(EmbedStream, ...) that Ray's proxy does not carry (0: a free one, logged).",
-            "PORT",
-        ),
+    replica_grpc_port: int = setting(
+        0,
+        "--replica-grpc-port",
+        "EMBER_REPLICA_GRPC_PORT",
+        "With --ray-address: each replica's own gRPC port, which serves the batch streams "
+        "(EmbedStream, ...) that Ray's proxy does not carry (0: a free one, logged).",
+        "PORT",
     )
 
     def scale(self) -> tuple[int, int] | None:

@@ -88,7 +88,7 @@ class EmbedServicer(_TaskServicer, embed_pb2_grpc.EmbedServiceServicer):
         self, request: embed_pb2.EmbedSparseRequest, context: Ctx
     ) -> embed_pb2.EmbedSparseResponse:
         core = self._core(request.model)
-        result = await core.run(SPARSE, convert.embed_sparse_job(request))
+        result = await core.run(SPARSE, convert.inputs_job(request))
         return convert.embed_sparse_response(result, core.info.model_id)
 
     async def Similarity(
@@ -109,7 +109,7 @@ class EmbedServicer(_TaskServicer, embed_pb2_grpc.EmbedServiceServicer):
         self, request: embed_pb2.EmbedTokensRequest, context: Ctx
     ) -> embed_pb2.EmbedTokensResponse:
         core = self._core(request.model)
-        result = await core.run(TOKEN_STATES, convert.embed_tokens_job(request))
+        result = await core.run(TOKEN_STATES, convert.inputs_job(request))
         return convert.embed_tokens_response(result, core.info.model_id)
 
 

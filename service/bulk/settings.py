@@ -7,6 +7,7 @@ import dataclasses
 import enum
 from dataclasses import dataclass, field
 
+from ember.engines.config import setting
 from ember.engines.ner import AggregationStrategy
 from ember.engines.types import ModelInfo, Task
 from ember.service.bulk.errors import BatchError
@@ -128,143 +129,111 @@ SERVER_ONLY = frozenset(
 class BatchSettings:
     """What ``ember batch`` computes from which columns, and how it writes and reports it."""
 
-    task: BulkTask = field(
-        default=BulkTask.AUTO,
-        metadata=_opt(
-            "--task",
-            "EMBER_BATCH_TASK",
-            "auto (the task the model serves), embed, embed-sparse, classify, rerank or ner.",
-            "TASK",
-        ),
+    task: BulkTask = setting(
+        BulkTask.AUTO,
+        "--task",
+        "EMBER_BATCH_TASK",
+        "auto (the task the model serves), embed, embed-sparse, classify, rerank or ner.",
+        "TASK",
     )
-    column: str = field(
-        default="text",
-        metadata=_opt(
-            "--column",
-            "EMBER_BATCH_COLUMN",
-            "The input column of texts (for rerank: the texts scored against --query-column).",
-            "NAME",
-        ),
+    column: str = setting(
+        "text",
+        "--column",
+        "EMBER_BATCH_COLUMN",
+        "The input column of texts (for rerank: the texts scored against --query-column).",
+        "NAME",
     )
-    pair_column: str | None = field(
-        default=None,
-        metadata=_opt(
-            "--pair-column",
-            "EMBER_BATCH_PAIR_COLUMN",
-            "classify: a second text column; each row is then classified as a (text, pair) pair.",
-            "NAME",
-        ),
+    pair_column: str | None = setting(
+        None,
+        "--pair-column",
+        "EMBER_BATCH_PAIR_COLUMN",
+        "classify: a second text column; each row is then classified as a (text, pair) pair.",
+        "NAME",
     )
-    query_column: str = field(
-        default="query",
-        metadata=_opt(
-            "--query-column",
-            "EMBER_BATCH_QUERY_COLUMN",
-            "rerank: the column of queries (consecutive rows sharing a query are scored in one "
-            "call).",
-            "NAME",
-        ),
+    query_column: str = setting(
+        "query",
+        "--query-column",
+        "EMBER_BATCH_QUERY_COLUMN",
+        "rerank: the column of queries (consecutive rows sharing a query are scored in one call).",
+        "NAME",
     )
-    id_column: str | None = field(
-        default=None,
-        metadata=_opt(
-            "--id-column",
-            "EMBER_BATCH_ID_COLUMN",
-            "An input column copied to the output under its own name. Unset: the output has a "
-            "`row` column, each row's position in the input (from 0).",
-            "NAME",
-        ),
+    id_column: str | None = setting(
+        None,
+        "--id-column",
+        "EMBER_BATCH_ID_COLUMN",
+        "An input column copied to the output under its own name. Unset: the output has a "
+        "`row` column, each row's position in the input (from 0).",
+        "NAME",
     )
-    normalize: bool = field(
-        default=True,
-        metadata=_opt(
-            "--normalize", "EMBER_BATCH_NORMALIZE", "embed: L2-normalize the vectors.", "BOOL"
-        ),
+    normalize: bool = setting(
+        True, "--normalize", "EMBER_BATCH_NORMALIZE", "embed: L2-normalize the vectors.", "BOOL"
     )
-    dimensions: int | None = field(
-        default=None,
-        metadata=_opt(
-            "--dimensions",
-            "EMBER_BATCH_DIMENSIONS",
-            "embed: keep the first N dimensions (Matryoshka), then normalize.",
-            "N",
-        ),
+    dimensions: int | None = setting(
+        None,
+        "--dimensions",
+        "EMBER_BATCH_DIMENSIONS",
+        "embed: keep the first N dimensions (Matryoshka), then normalize.",
+        "N",
     )
-    prompt_name: str | None = field(
-        default=None,
-        metadata=_opt(
-            "--prompt-name",
-            "EMBER_BATCH_PROMPT_NAME",
-            "embed: the model's named prompt to prepend (config_sentence_transformers.json).",
-            "NAME",
-        ),
+    prompt_name: str | None = setting(
+        None,
+        "--prompt-name",
+        "EMBER_BATCH_PROMPT_NAME",
+        "embed: the model's named prompt to prepend (config_sentence_transformers.json).",
+        "NAME",
     )
-    truncate: bool = field(
-        default=True,
-        metadata=_opt(
-            "--truncate",
-            "EMBER_BATCH_TRUNCATE",
-            "Cut inputs longer than the model's limit (false: such a row stops the run with "
-            "an error naming it).",
-            "BOOL",
-        ),
+    truncate: bool = setting(
+        True,
+        "--truncate",
+        "EMBER_BATCH_TRUNCATE",
+        "Cut inputs longer than the model's limit (false: such a row stops the run with "
+        "an error naming it).",
+        "BOOL",
     )
-    raw_scores: bool = field(
-        default=False,
-        metadata=_opt(
-            "--raw-scores",
-            "EMBER_BATCH_RAW_SCORES",
-            "classify, rerank: raw logits instead of probabilities.",
-            "BOOL",
-        ),
+    raw_scores: bool = setting(
+        False,
+        "--raw-scores",
+        "EMBER_BATCH_RAW_SCORES",
+        "classify, rerank: raw logits instead of probabilities.",
+        "BOOL",
     )
-    aggregation: AggregationStrategy = field(
-        default=AggregationStrategy.SIMPLE,
-        metadata=_opt(
-            "--aggregation",
-            "EMBER_BATCH_AGGREGATION",
-            "ner: none (one item per token), simple, first, average or max (entity spans, as "
-            "the transformers NER pipeline merges them).",
-            "STRATEGY",
-        ),
+    aggregation: AggregationStrategy = setting(
+        AggregationStrategy.SIMPLE,
+        "--aggregation",
+        "EMBER_BATCH_AGGREGATION",
+        "ner: none (one item per token), simple, first, average or max (entity spans, as "
+        "the transformers NER pipeline merges them).",
+        "STRATEGY",
     )
-    rows_per_part: int = field(
-        default=2048,
-        metadata=_opt(
-            "--rows-per-part",
-            "EMBER_BATCH_ROWS_PER_PART",
-            "Rows in each output part: the unit of work redone after a crash, and of one core "
-            "call. A rerun into the same OUTPUT must use the same value.",
-            "N",
-        ),
+    rows_per_part: int = setting(
+        2048,
+        "--rows-per-part",
+        "EMBER_BATCH_ROWS_PER_PART",
+        "Rows in each output part: the unit of work redone after a crash, and of one core "
+        "call. A rerun into the same OUTPUT must use the same value.",
+        "N",
     )
-    parts_in_flight: int = field(
-        default=3,
-        metadata=_opt(
-            "--parts-in-flight",
-            "EMBER_BATCH_PARTS_IN_FLIGHT",
-            "Parts read, tokenized, run and written at once (2 or more keeps the engine busy "
-            "while the next part is tokenized and the last one written).",
-            "N",
-        ),
+    parts_in_flight: int = setting(
+        3,
+        "--parts-in-flight",
+        "EMBER_BATCH_PARTS_IN_FLIGHT",
+        "Parts read, tokenized, run and written at once (2 or more keeps the engine busy "
+        "while the next part is tokenized and the last one written).",
+        "N",
     )
-    progress: str = field(
-        default="auto",
-        metadata=_opt(
-            "--progress",
-            "EMBER_BATCH_PROGRESS",
-            "auto (a bar on a terminal, plain lines otherwise), bar, lines or none.",
-            "MODE",
-        ),
+    progress: str = setting(
+        "auto",
+        "--progress",
+        "EMBER_BATCH_PROGRESS",
+        "auto (a bar on a terminal, plain lines otherwise), bar, lines or none.",
+        "MODE",
     )
-    progress_interval_s: float = field(
-        default=10.0,
-        metadata=_opt(
-            "--progress-interval",
-            "EMBER_BATCH_PROGRESS_INTERVAL",
-            "Seconds between two plain progress lines.",
-            "SECONDS",
-        ),
+    progress_interval_s: float = setting(
+        10.0,
+        "--progress-interval",
+        "EMBER_BATCH_PROGRESS_INTERVAL",
+        "Seconds between two plain progress lines.",
+        "SECONDS",
     )
 
     def task_options(self) -> TaskOptions:
