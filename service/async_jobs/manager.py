@@ -201,7 +201,6 @@ class JobManager:
 
     async def cancel(self, job_id: str) -> JobRecord:
         """Cancel a queued or running job (an ended job is returned as it is)."""
-        self.get(job_id)
         before = self.get(job_id)
         job = self._end(before, JobState.CANCELLED, "cancelled by a caller")
         if self._running is not None and self._running[0] == job_id:
