@@ -1,14 +1,29 @@
-"""``ember batch`` against the engine alone: throughput over one corpus, interleaved rounds.
+"""``ember batch`` against the engine alone, on the same rows, interleaved.
 
-- ``engine``: the bare engine in this process, tokenizing each 2,048-row chunk, sorting it by
-  length and running batches of the scheduler's default CPU limits (8,192 padded tokens, 64
-  inputs), one step after the other: the ceiling without any pipeline.
-- ``ember-batch``: :func:`ember.service.bulk.runner.run` on the same engine (the service
-  core, tokenizer pool, scheduler, Parquet parts written and fsynced), reading the corpus from
-  a Parquet file: everything ``ember batch`` does after loading the model.
+    .venv/bin/python -m benchmarks.bulk            # 50,000 rows; writes benchmarks/BULK.md
+    .venv/bin/python -m benchmarks.bulk --rows 8192 --rounds 3 --slice-rows 4096
 
-Both count real tokens (no padding). ``python -m benchmarks.bulk [--rows N] [--rounds R]``;
-prints the CPU, tok/s per round and the medians' ratio.
+- ``engine``: the very engine object ``ember batch`` runs, called directly in this process:
+  each part of ``--rows-per-part`` rows tokenized (the Rust tokenizer, every core), sorted by
+  length, and cut into the batches the scheduler's policy chooses
+  (:func:`ember.service.batching.plan_batch`, same limits: tokens with padding, inputs, cost
+  per batch), run one after the other. Nothing overlaps, nothing is written: the engine's
+  own best loop, without any serving code. (Filling every batch to 64 inputs instead was
+  measured no faster: same tokens per CPU-second within 1 %.)
+- ``ember batch``: what the command does once its model is loaded — the model loaded by
+  :func:`ember.service.loading.load_core` as ``ember batch`` loads it (same settings, same
+  warm-up), then :func:`ember.service.bulk.runner.run` with the command's default part size
+  and parts in flight, reading a Parquet file, tokenizing on the pool, batching in the
+  scheduler, writing Parquet parts (fsynced). Model loading is not timed (it is not
+  throughput).
+
+The corpus (``--rows``) is cut into slices of ``--slice-rows``; each slice is run by both
+contenders back to back, the order alternating from slice to slice, so that a change in the
+machine's load hits both alike (a shared machine drifts by tens of percent within minutes).
+A round is one pass over the corpus; ``--rounds`` repeats it. Reported: tokens per second of
+wall time (real tokens, no padding), per round over the whole corpus and per slice; the ratio
+ember batch / engine (median and range of the per-slice ratios); and tokens per CPU-second of
+the process (all threads), which other processes' load disturbs much less than wall time.
 """
 
 from __future__ import annotations
@@ -21,30 +36,29 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from benchmarks.corpus import SENTENCES
+from benchmarks.machine import cpu_summary, git_commit, load_average, now
 from ember.engines.base import Engine
 from ember.engines.config import EngineConfig
-from ember.engines.cpu_features import cpu_features
-from ember.engines.registry import load_engine
 from ember.engines.types import TruncationSide
+from ember.service.batching import BatchLimits, Pending, plan_batch
 from ember.service.bulk import runner, source
 from ember.service.bulk.progress import Progress
-from ember.service.bulk.settings import TaskOptions, resolve
+from ember.service.bulk.settings import BatchSettings, resolve
 from ember.service.bulk.store import PartStore
 from ember.service.core import Core
-from ember.service.default_model import default_model_path
-from ember.service.limits import resolve_limits
+from ember.service.loading import default_loader, load_core
+from ember.service.model_entries import model_entries
 from ember.service.settings import ServerSettings
 from ember.service.threads import SharedThreads
 
-ROWS_PER_PART = 2048
-BATCH_TOKENS = 8192
-BATCH_ROWS = 64
+OUT = Path(__file__).resolve().parent / "BULK.md"
 
 
 def corpus(rows: int, seed: int = 5) -> list[str]:
@@ -53,97 +67,195 @@ def corpus(rows: int, seed: int = 5) -> list[str]:
     return [" ".join(rng.choices(SENTENCES, k=rng.randint(1, 3))) for _ in range(rows)]
 
 
-def engine_alone(engine: Engine, texts: list[str]) -> tuple[int, float]:
-    """Tokens and seconds for the bare engine over ``texts``."""
+@dataclass(frozen=True)
+class Run:
+    """One contender over one slice: real tokens, wall seconds, CPU seconds of the process."""
+
+    tokens: int
+    wall_s: float
+    cpu_s: float
+
+
+def engine_alone(engine: Engine, core: Core, texts: list[str], rows_per_part: int) -> Run:
+    """The bare engine over ``texts``, part by part (see the module docstring)."""
+    limits = core.limits
+    policy = BatchLimits(
+        max_batch_tokens=limits.max_batch_tokens,
+        max_batch_requests=limits.max_batch_requests,
+        overhead_tokens=limits.batch_overhead_tokens,
+    )
     tokens = 0
-    started = time.perf_counter()
-    for start in range(0, len(texts), ROWS_PER_PART):
-        chunk = engine.tokenizer.encode(
-            texts[start : start + ROWS_PER_PART], truncate=True, side=TruncationSide.RIGHT
+    wall, cpu = time.perf_counter(), time.process_time()
+    for start in range(0, len(texts), rows_per_part):
+        part = engine.tokenizer.encode(
+            texts[start : start + rows_per_part], truncate=True, side=TruncationSide.RIGHT
         )
-        chunk.sort(key=len)
-        tokens += sum(len(e) for e in chunk)
+        part.sort(key=len)
+        tokens += sum(len(e) for e in part)
         i = 0
-        while i < len(chunk):
-            j = i + 1
-            while (
-                j < len(chunk)
-                and j - i < BATCH_ROWS
-                and (j - i + 1) * len(chunk[j]) <= BATCH_TOKENS
-            ):
-                j += 1
-            engine.forward(chunk[i:j])
-            i = j
-    return tokens, time.perf_counter() - started
+        while i < len(part):
+            # Sorted, so the batch is part[i : i + n]: the scheduler's own choice of n.
+            window = part[i : i + 2 * limits.max_batch_requests]
+            n = len(plan_batch([Pending(len(e)) for e in window], policy).take)
+            engine.forward(part[i : i + n])
+            i += n
+    return Run(tokens, time.perf_counter() - wall, time.process_time() - cpu)
 
 
-async def ember_batch(core: Core, files: list[source.InputFile], out: Path) -> tuple[int, float]:
-    """Tokens and seconds for the bulk runner over the corpus file."""
-    options = resolve(TaskOptions(), core.info)
+async def ember_batch(
+    core: Core, files: list[source.InputFile], out: Path, settings: BatchSettings
+) -> Run:
+    """The bulk runner over one slice's Parquet file, as ``ember batch`` calls it."""
+    options = resolve(settings.task_options(), core.info)
     store = PartStore(out, {"bench": True})
-    started = time.perf_counter()
+    wall, cpu = time.perf_counter(), time.process_time()
     summary = await runner.run(
         core,
         files,
         store,
         options,
         id_column=None,
-        rows_per_part=ROWS_PER_PART,
-        parts_in_flight=3,
+        rows_per_part=settings.rows_per_part,
+        parts_in_flight=settings.parts_in_flight,
         progress=Progress(sys.stderr, mode="none", total_rows=None),
     )
-    return summary.tokens, time.perf_counter() - started
+    return Run(summary.tokens, time.perf_counter() - wall, time.process_time() - cpu)
 
 
-async def main_async(rows: int, rounds: int, tokenizer_workers: int) -> None:
-    """Measure and print."""
-    print(f"CPU: {cpu_features().describe()}")
-    engine = load_engine(EngineConfig(model_path=Path(default_model_path())))
-    limits = resolve_limits(ServerSettings(max_client_batch_size=ROWS_PER_PART), engine.info)
-    engine.warmup(limits.max_batch_tokens, limits.max_batch_requests)
-    threads = SharedThreads(tokenizer_workers)
-    core = Core(engine, limits, threads)
+def _rate(runs: list[Run]) -> float:
+    return sum(r.tokens for r in runs) / sum(r.wall_s for r in runs)
+
+
+def _cpu_rate(runs: list[Run]) -> float:
+    return sum(r.tokens for r in runs) / sum(r.cpu_s for r in runs)
+
+
+async def measure(rows: int, rounds: int, slice_rows: int, command: str) -> str:
+    """Run the comparison; the Markdown report."""
+    settings = ServerSettings()
+    batch_settings = BatchSettings()
+    entry = model_entries(settings)[0]
+    loaded: list[Engine] = []
+
+    def loader(config: EngineConfig) -> Engine:
+        loaded.append(default_loader(config))
+        return loaded[-1]
+
+    threads = SharedThreads(settings.tokenizer_workers)
+    core = await load_core(
+        entry.engine,
+        entry.settings,
+        threads,
+        loader,
+        min_client_batch_size=batch_settings.rows_per_part,
+    )
+    engine = loaded[0]
     core.start()
     texts = corpus(rows)
+    slices = [texts[i : i + slice_rows] for i in range(0, rows, slice_rows)]
     work = Path(tempfile.mkdtemp(prefix="ember-bench-bulk-"))
+    machine = f"{cpu_summary()}; load at start {load_average()}"
+    print(machine, flush=True)
+    lines = [
+        "# `ember batch` vs the engine in-process (generated by benchmarks/bulk.py)",
+        "",
+        f"Command: `{command}`. Commit {git_commit()}, {now()}. Model: {core.info.model_id} "
+        f"({core.info.backend}, {core.info.dtype}); parts of {batch_settings.rows_per_part} rows, "
+        f"{batch_settings.parts_in_flight} in flight; engine batches up to "
+        f"{core.limits.max_batch_tokens} padded tokens / {core.limits.max_batch_requests} "
+        "inputs.",
+        "",
+        f"Machine: {machine}.",
+        "",
+        "| round | slice | rows | tokens | engine tok/s | ember batch tok/s | ratio "
+        "| engine tok/CPU-s | ember batch tok/CPU-s | CPU ratio | load (1 min) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    engine_runs: list[list[Run]] = []
+    batch_runs: list[list[Run]] = []
     try:
-        path = work / "corpus.parquet"
-        pq.write_table(pa.table({"text": texts}), path)
-        files = source.list_inputs(path)
-        results: dict[str, list[float]] = {"engine": [], "ember-batch": []}
+        paths = []
+        for k, rows_k in enumerate(slices):
+            path = work / f"slice-{k}.parquet"
+            pq.write_table(pa.table({"text": rows_k}), path)
+            paths.append(path)
         for r in range(rounds):
-            tokens, seconds = engine_alone(engine, texts)
-            results["engine"].append(tokens / seconds)
-            out = work / f"out-{r}"
-            b_tokens, b_seconds = await ember_batch(core, files, out)
-            shutil.rmtree(out)
-            results["ember-batch"].append(b_tokens / b_seconds)
-            print(
-                f"round {r + 1}: engine {tokens / seconds:,.0f} tok/s ({seconds:.1f}s), "
-                f"ember batch {b_tokens / b_seconds:,.0f} tok/s ({b_seconds:.1f}s), "
-                f"{tokens:,} tokens in {rows:,} rows",
-                flush=True,
+            engine_runs.append([])
+            batch_runs.append([])
+            for k, (rows_k, path) in enumerate(zip(slices, paths, strict=True)):
+                out = work / f"out-{r}-{k}"
+                files = source.list_inputs(path)
+                if (r * len(slices) + k) % 2 == 0:
+                    e = engine_alone(engine, core, rows_k, batch_settings.rows_per_part)
+                    b = await ember_batch(core, files, out, batch_settings)
+                else:
+                    b = await ember_batch(core, files, out, batch_settings)
+                    e = engine_alone(engine, core, rows_k, batch_settings.rows_per_part)
+                shutil.rmtree(out)
+                assert b.tokens == e.tokens, (b.tokens, e.tokens)
+                engine_runs[r].append(e)
+                batch_runs[r].append(b)
+                row = (
+                    f"| {r + 1} | {k + 1} | {len(rows_k):,} | {e.tokens:,} | "
+                    f"{_rate([e]):,.0f} | {_rate([b]):,.0f} | {_rate([b]) / _rate([e]):.3f} | "
+                    f"{_cpu_rate([e]):,.0f} | {_cpu_rate([b]):,.0f} | "
+                    f"{_cpu_rate([b]) / _cpu_rate([e]):.3f} | {load_average().split()[0]} |"
+                )
+                lines.append(row)
+                print(row, flush=True)
+            totals = (
+                f"| {r + 1} | all | {rows:,} | {sum(e.tokens for e in engine_runs[r]):,} | "
+                f"**{_rate(engine_runs[r]):,.0f}** | **{_rate(batch_runs[r]):,.0f}** | "
+                f"**{_rate(batch_runs[r]) / _rate(engine_runs[r]):.3f}** | "
+                f"{_cpu_rate(engine_runs[r]):,.0f} | {_cpu_rate(batch_runs[r]):,.0f} | "
+                f"{_cpu_rate(batch_runs[r]) / _cpu_rate(engine_runs[r]):.3f} | |"
             )
-        engine_med = statistics.median(results["engine"])
-        batch_med = statistics.median(results["ember-batch"])
-        print(
-            f"median: engine {engine_med:,.0f} tok/s, ember batch {batch_med:,.0f} tok/s, "
-            f"ratio {batch_med / engine_med:.3f}"
-        )
+            lines.append(totals)
+            print(totals, flush=True)
     finally:
         await core.close()
         threads.close()
         shutil.rmtree(work, ignore_errors=True)
+    pairs = [
+        (e, b)
+        for es, bs in zip(engine_runs, batch_runs, strict=True)
+        for e, b in zip(es, bs, strict=True)
+    ]
+    ratios = [_rate([b]) / _rate([e]) for e, b in pairs]
+    cpu_ratios = [_cpu_rate([b]) / _cpu_rate([e]) for e, b in pairs]
+    lines += [
+        "",
+        f"Ratio ember batch / engine, wall time: median **{statistics.median(ratios):.3f}** "
+        f"over {len(ratios)} slice pairs (range {min(ratios):.3f}–{max(ratios):.3f}); "
+        f"CPU time: median {statistics.median(cpu_ratios):.3f} "
+        f"(range {min(cpu_ratios):.3f}–{max(cpu_ratios):.3f}). Load at the end: "
+        f"{load_average()}.",
+        "",
+    ]
+    print(lines[-2], flush=True)
+    return "\n".join(lines)
 
 
 def main() -> None:
-    """Parse the arguments and run."""
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.bulk", description=__doc__)
-    parser.add_argument("--rows", type=int, default=50_000)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--tokenizer-workers", type=int, default=2)
+    """Parse the arguments, measure, write the report."""
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.bulk",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--rows", type=int, default=50_000, help="rows in the corpus")
+    parser.add_argument("--rounds", type=int, default=1, help="passes over the corpus")
+    parser.add_argument(
+        "--slice-rows", type=int, default=10_240, help="rows each contender runs in turn"
+    )
+    parser.add_argument("--out", type=Path, default=OUT, help="the Markdown report")
     args = parser.parse_args()
-    asyncio.run(main_async(args.rows, args.rounds, args.tokenizer_workers))
+    if args.rows < 1 or args.rounds < 1 or args.slice_rows < 1:
+        parser.error("--rows, --rounds and --slice-rows must be at least 1")
+    command = "python -m benchmarks.bulk " + " ".join(sys.argv[1:])
+    report = asyncio.run(measure(args.rows, args.rounds, args.slice_rows, command.strip()))
+    args.out.write_text(report)
+    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":
