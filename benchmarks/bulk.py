@@ -254,6 +254,11 @@ def main() -> None:
         parser.error("--rows, --rounds and --slice-rows must be at least 1")
     command = "python -m benchmarks.bulk " + " ".join(sys.argv[1:])
     report = asyncio.run(measure(args.rows, args.rounds, args.slice_rows, command.strip()))
+    # The hand-written analysis lives beside the report (as benchmarks/analysis.md does for
+    # RESULTS.md) and is appended to each regenerated one.
+    analysis = args.out.parent / "bulk-analysis.md"
+    if analysis.is_file():
+        report += "\n" + analysis.read_text()
     args.out.write_text(report)
     print(f"wrote {args.out}")
 
