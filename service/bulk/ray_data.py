@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import sys
 import threading
 import time
@@ -66,6 +67,9 @@ def batch_on_ray(
 ) -> Summary:
     """Compute the rows of ``input_uri`` (a local path or a URI) into the folder ``output`` on
     the Ray cluster at ``--ray-address`` (resuming a run cut short); see the module docstring."""
+    # Ray Data logs a failed read or UDF with its own stack before raising it; the run
+    # reports the error itself, naming the file or row (set it to debug Ray Data itself).
+    os.environ.setdefault("RAY_DATA_LOG_LEVEL", "CRITICAL")
     import ray
 
     b = batch_settings
@@ -138,7 +142,6 @@ def _quiet_ray_data() -> None:
     ctx.print_on_execution_start = False
     # A UDF's error reaches the driver as raised (a BatchError naming the row), not wrapped.
     ctx.raise_original_map_exception = True
-    logging.getLogger("ray.data").setLevel(logging.ERROR)
 
 
 def _model_info(settings: ServerSettings) -> ModelInfo:

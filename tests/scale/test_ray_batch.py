@@ -122,20 +122,36 @@ def test_driver_killed_then_rerun_has_every_row_exactly_once(
     np.testing.assert_allclose(norms, 1.0, atol=1e-4)
 
 
+def error_line(args: list[str]) -> str:
+    failed = subprocess.run(args, capture_output=True, text=True, timeout=180)
+    assert failed.returncode == 2, failed.stderr
+    assert "Traceback" not in failed.stderr
+    lines = [line for line in failed.stderr.splitlines() if line.startswith("ember: error: ")]
+    assert len(lines) == 1, failed.stderr
+    return lines[0]
+
+
 def test_bad_input_fails_with_the_local_error(cluster: RayCluster, tmp_path: Path) -> None:
+    """A missing column (found on the driver) and an over-long row (found by an engine actor):
+    the very error of a local run; a malformed file: named, as a local run names it."""
     no_text = tmp_path / "no-text.parquet"
     pq.write_table(pa.table({"doc_id": ["a"], "body": ["no text column"]}), no_text)
+    too_long = write_jsonl(
+        tmp_path / "long.jsonl",
+        [{"doc_id": "a", "text": "short"}, {"doc_id": "b", "text": "word " * 600}],
+    )
+    for path, extra, message in (
+        (no_text, (), f"{no_text}: no column 'text' (its columns: doc_id, body)"),
+        (too_long, ("--truncate", "false"), "row 1 (column 'text')"),
+    ):
+        local = error_line(batch_args(path, tmp_path / f"local-{path.stem}", *extra))
+        assert message in local
+        assert error_line(ray_args(cluster, path, tmp_path / f"ray-{path.stem}", *extra)) == local
+
     malformed = tmp_path / "malformed.jsonl"
     malformed.write_text('{"doc_id": "a", "text": "fine"}\n{"doc_id": "b", "text": \n', "utf-8")
-    for path, message in (
-        (no_text, f"{no_text}: no column 'text' (its columns: doc_id, body)"),
-        (malformed, f"{malformed}: cannot read it as jsonl"),
+    for args in (
+        batch_args(malformed, tmp_path / "local-malformed"),
+        ray_args(cluster, malformed, tmp_path / "ray-malformed"),
     ):
-        for args in (
-            batch_args(path, tmp_path / f"local-{path.stem}"),
-            ray_args(cluster, path, tmp_path / f"ray-{path.stem}"),
-        ):
-            failed = subprocess.run(args, capture_output=True, text=True, timeout=180)
-            assert failed.returncode == 2, failed.stderr
-            assert f"ember: error: {message}" in failed.stderr
-            assert "Traceback" not in failed.stderr
+        assert error_line(args).startswith(f"ember: error: {malformed}: cannot read it as jsonl")
