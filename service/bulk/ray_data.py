@@ -314,11 +314,13 @@ def _compute(
 
 
 def _by_part(block: pa.Table, rows_per_part: int) -> Iterator[tuple[int, pa.Table]]:
-    """``block``'s rows grouped into runs of the same part, with the part's number."""
+    """``block``'s rows cut into runs of consecutive rows of one part, each with the part's
+    number (a block is normally one whole part; Ray may split or merge blocks)."""
     rows = block.column(ROW).to_numpy()
     parts = rows // rows_per_part
+    breaks = (np.diff(parts) != 0) | (np.diff(rows) != 1)
     start = 0
-    for end in [*(np.flatnonzero(np.diff(parts)) + 1).tolist(), len(rows)]:
+    for end in [*(np.flatnonzero(breaks) + 1).tolist(), len(rows)]:
         if end > start:
             yield int(parts[start]), block.slice(start, end - start)
         start = end
