@@ -13,7 +13,8 @@ prints the CPU, tok/s per round and the medians' ratio.
 ``--ray`` compares instead the ``ember batch`` command run locally with the same command on
 Ray Data (``--ray-address``) on the Ray tests' local two-node cluster
 (:mod:`tests.scale.ray_cluster`, each node one CPU): one engine per node, one thread each,
-against one local engine with one thread per node's CPU. Each round runs both, end to end as
+against one local engine with one thread per node's CPU, both with ``--rows-per-part``
+(default 256). Each round runs both, end to end as
 a user would (wall clock, model loading and Ray's start included), and also reports each run's
 own throughput after loading (its final progress line).
 """
@@ -143,7 +144,7 @@ async def main_async(rows: int, rounds: int, tokenizer_workers: int) -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def ray_rounds(rows: int, rounds: int) -> None:
+def ray_rounds(rows: int, rounds: int, rows_per_part: int) -> None:
     """``--ray``: local ``ember batch`` against ``ember batch --ray-address``; see the module
     docstring. Prints the CPU, the load, each run and the medians' ratios."""
     import os
@@ -172,6 +173,7 @@ def ray_rounds(rows: int, rounds: int) -> None:
                 for name, flags in contenders.items():
                     out = work / f"out-{name}-{r}"
                     args = [ember, "batch", str(path), str(out), "--progress", "lines"]
+                    args += ["--rows-per-part", str(rows_per_part)]
                     started = time.perf_counter()
                     done = subprocess.run(
                         [*args, "--progress-interval", "3600", "--log-level", "warning", *flags],
@@ -210,9 +212,15 @@ def main() -> None:
     parser.add_argument(
         "--ray", action="store_true", help="local ember batch against ember batch on Ray Data"
     )
+    parser.add_argument(
+        "--rows-per-part",
+        type=int,
+        default=256,
+        help="--ray: both runs' parts (enough parts to keep two engines busy to the end)",
+    )
     args = parser.parse_args()
     if args.ray:
-        ray_rounds(args.rows, args.rounds)
+        ray_rounds(args.rows, args.rounds, args.rows_per_part)
         return
     asyncio.run(main_async(args.rows, args.rounds, args.tokenizer_workers))
 

@@ -100,8 +100,8 @@ def batch_on_ray(
         )
         todo = _read_parts(filesystem, files, options, b, store.done())
         print(
-            f"ember batch: read {todo.rows:,} rows in {time.monotonic() - started:.1f}s; "
-            f"{len(todo.refs)} part(s) to compute",
+            f"ember batch: {todo.rows:,} rows read {time.monotonic() - started:.1f}s after "
+            f"start; {len(todo.refs)} part(s) to compute",
             file=sys.stderr,
             flush=True,
         )
