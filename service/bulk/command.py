@@ -53,19 +53,20 @@ async def loaded_core(settings: ServerSettings, rows_per_part: int) -> AsyncIter
 
 
 async def batch(
-    input_path: str, output: Path, settings: ServerSettings, batch_settings: BatchSettings
+    input_path: str | Path, output: Path, settings: ServerSettings, batch_settings: BatchSettings
 ) -> runner.Summary:
     """Compute ``input_path``'s rows into the folder ``output`` (resuming a run cut short), in
     this process (``--ray-address``: :func:`ember.service.bulk.ray_data.batch_on_ray`)."""
     b = batch_settings
     check(settings, b)
-    if "://" in input_path:
+    location = str(input_path)
+    if "://" in location:
         raise BatchError(
-            f"the input {input_path!r} is a URI: ember batch reads URIs on Ray (--ray-address); "
+            f"the input {location!r} is a URI: ember batch reads URIs on Ray (--ray-address); "
             "without it, give a local file or folder"
         )
     mode = resolve_mode(b.progress, sys.stderr)
-    files = source.list_inputs(Path(input_path))
+    files = source.list_inputs(Path(location))
     started = time.monotonic()
     async with loaded_core(settings, b.rows_per_part) as core:
         info = core.info
