@@ -121,11 +121,13 @@ def batch_on_ray(
 
 def open_input(uri: str) -> tuple[Any, list[InputFile]]:
     """The pyarrow filesystem of ``uri`` (a local path, or a URI such as ``s3://bucket/dir``
-    or ``file:///data``) and its input files, as a local run lists them."""
+    or ``file:///data``) and its input files, as a local run lists them. A local path must be
+    the same on every node of the cluster (a shared disk)."""
     from pyarrow import fs
 
     if "://" not in uri:
-        return fs.LocalFileSystem(), source.list_inputs(Path(uri))
+        # Absolute: Ray's workers read it, and their working directory is not this one.
+        return fs.LocalFileSystem(), source.list_inputs(Path(uri).absolute())
     try:
         filesystem, root = fs.FileSystem.from_uri(uri)
     except (pa.ArrowInvalid, OSError) as exc:

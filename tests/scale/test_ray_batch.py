@@ -1,7 +1,7 @@
 """``ember batch --ray-address`` on a real two-node Ray cluster (each node one CPU, one engine
 actor per node): the same output as a local ``ember batch`` (same layout, ids in input order,
 same vectors), read from a ``file://`` URI; the driver killed (``kill -9``) mid-run, then
-rerun: every row exactly once; bad input: the local run's clear error."""
+rerun (a relative INPUT): every row exactly once; bad input: the local run's clear error."""
 
 from __future__ import annotations
 
@@ -90,10 +90,12 @@ def test_driver_killed_then_rerun_has_every_row_exactly_once(
 ) -> None:
     total, part = 2000, 20
     rows = corpus(total, seed=4, longest=40)
-    source = write_jsonl(tmp_path / "corpus.jsonl", rows)
+    write_jsonl(tmp_path / "corpus.jsonl", rows)
     out = tmp_path / "out"
-    args = ray_args(cluster, source, out, "--rows-per-part", str(part), "--parts-in-flight", "1")
-    first = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # A relative INPUT (from the command's working directory, not the Ray workers').
+    relative = Path("corpus.jsonl")
+    args = ray_args(cluster, relative, out, "--rows-per-part", str(part), "--parts-in-flight", "1")
+    first = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 240
         while len(list(out.glob("part-*.parquet"))) < 3:
@@ -111,7 +113,7 @@ def test_driver_killed_then_rerun_has_every_row_exactly_once(
     assert 3 <= len(written) < total // part, "the kill must land mid-run"
     assert not (out / "_SUCCESS").exists()
 
-    second = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    second = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert second.returncode == 0, second.stderr
     assert (out / "_SUCCESS").exists()
     # Parts written before the kill were kept, not computed again.
