@@ -4,8 +4,8 @@
     .venv/bin/python -m benchmarks.bulk --rows 8192 --rounds 3 --slice-rows 4096
 
 - ``engine``: the very engine object ``ember batch`` runs, called directly in this process:
-  each part of ``--rows-per-part`` rows tokenized (the Rust tokenizer, every core), sorted by
-  length, and cut into the batches the scheduler's policy chooses
+  each part (``ember batch``'s default ``--rows-per-part``, 2,048 rows) tokenized (the Rust
+  tokenizer, every core), sorted by length, and cut into the batches the scheduler's policy chooses
   (:func:`ember.service.batching.plan_batch`, same limits: tokens with padding, inputs, cost
   per batch), run one after the other. Nothing overlaps, nothing is written: the engine's
   own best loop, without any serving code. (Filling every batch to 64 inputs instead was
@@ -24,6 +24,14 @@ A round is one pass over the corpus; ``--rounds`` repeats it. Reported: tokens p
 wall time (real tokens, no padding), per round over the whole corpus and per slice; the ratio
 ember batch / engine (median and range of the per-slice ratios); and tokens per CPU-second of
 the process (all threads), which other processes' load disturbs much less than wall time.
+
+``--ray`` compares instead the ``ember batch`` command run locally with the same command on
+Ray Data (``--ray-address``) on the Ray tests' local two-node cluster
+(:mod:`tests.scale.ray_cluster`, each node one CPU): one engine per node, one thread each,
+against one local engine with one thread per node's CPU, both with ``--rows-per-part``
+(default 256). Each round runs both, end to end as a user would (wall clock, model loading
+and Ray's start included), and also reports each run's own throughput after loading (its
+final progress line); it prints its results and writes no report.
 """
 
 from __future__ import annotations
@@ -236,6 +244,64 @@ async def measure(rows: int, rounds: int, slice_rows: int, command: str) -> str:
     return "\n".join(lines)
 
 
+def ray_rounds(rows: int, rounds: int, rows_per_part: int) -> None:
+    """``--ray``: local ``ember batch`` against ``ember batch --ray-address``; see the module
+    docstring. Prints the CPU, the load, each run and the medians' ratios."""
+    import os
+    import re
+    import subprocess
+
+    from tests.scale.ray_cluster import ray_cluster
+
+    ember = str(Path(sys.executable).parent / "ember")
+    print(f"CPU: {cpu_summary()}; load average {load_average()}", flush=True)
+    cpus = str(os.cpu_count() or 1)
+    work = Path(tempfile.mkdtemp(prefix="ember-bench-bulk-ray-"))
+    contenders = {
+        "local": ["--num-threads", cpus],
+        "ray": ["--ray-actors", "2", "--num-threads", "1"],
+    }
+    wall: dict[str, list[float]] = {name: [] for name in contenders}
+    steady: dict[str, list[float]] = {name: [] for name in contenders}
+    try:
+        path = work / "corpus.parquet"
+        pq.write_table(pa.table({"text": corpus(rows)}), path)
+        with ray_cluster() as cluster:
+            contenders["ray"] += ["--ray-address", cluster.address]
+            for r in range(rounds):
+                for name, flags in contenders.items():
+                    out = work / f"out-{name}-{r}"
+                    args = [ember, "batch", str(path), str(out), "--progress", "lines"]
+                    args += ["--rows-per-part", str(rows_per_part)]
+                    started = time.perf_counter()
+                    done = subprocess.run(
+                        [*args, "--progress-interval", "3600", "--log-level", "warning", *flags],
+                        capture_output=True,
+                        text=True,
+                        check=True,
+                    )
+                    seconds = time.perf_counter() - started
+                    tokens = int(re.findall(r"([\d,]+) tokens\)", done.stdout)[-1].replace(",", ""))
+                    own = float(re.findall(r"([\d,]+) tok/s", done.stderr)[-1].replace(",", ""))
+                    wall[name].append(tokens / seconds)
+                    steady[name].append(own)
+                    shutil.rmtree(out)
+                    print(
+                        f"round {r + 1}: {name}: {seconds:.1f}s end to end "
+                        f"({tokens / seconds:,.0f} tok/s), {own:,.0f} tok/s after loading, "
+                        f"{tokens:,} tokens in {rows:,} rows; load average {load_average()}",
+                        flush=True,
+                    )
+        for label, measured in (("end to end", wall), ("after loading", steady)):
+            local, ray = statistics.median(measured["local"]), statistics.median(measured["ray"])
+            print(
+                f"median {label}: local {local:,.0f} tok/s, Ray Data {ray:,.0f} tok/s, "
+                f"ratio {ray / local:.3f}"
+            )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def main() -> None:
     """Parse the arguments, measure, write the report."""
     parser = argparse.ArgumentParser(
@@ -249,9 +315,21 @@ def main() -> None:
         "--slice-rows", type=int, default=10_240, help="rows each contender runs in turn"
     )
     parser.add_argument("--out", type=Path, default=OUT, help="the Markdown report")
+    parser.add_argument(
+        "--ray", action="store_true", help="local ember batch against ember batch on Ray Data"
+    )
+    parser.add_argument(
+        "--rows-per-part",
+        type=int,
+        default=256,
+        help="--ray: both runs' parts (enough parts to keep two engines busy to the end)",
+    )
     args = parser.parse_args()
     if args.rows < 1 or args.rounds < 1 or args.slice_rows < 1:
         parser.error("--rows, --rounds and --slice-rows must be at least 1")
+    if args.ray:
+        ray_rounds(args.rows, args.rounds, args.rows_per_part)
+        return
     command = "python -m benchmarks.bulk " + " ".join(sys.argv[1:])
     report = asyncio.run(measure(args.rows, args.rounds, args.slice_rows, command.strip()))
     # The hand-written analysis lives beside the report (as benchmarks/analysis.md does for
