@@ -22,8 +22,10 @@ contenders back to back, the order alternating from slice to slice, so that a ch
 machine's load hits both alike (a shared machine drifts by tens of percent within minutes).
 A round is one pass over the corpus; ``--rounds`` repeats it. Reported: tokens per second of
 wall time (real tokens, no padding), per round over the whole corpus and per slice; the ratio
-ember batch / engine (median and range of the per-slice ratios); and tokens per CPU-second of
-the process (all threads), which other processes' load disturbs much less than wall time.
+ember batch / engine (median and range of the per-slice ratios); tokens per CPU-second of the
+process (all threads); and the share of the wall time spent inside ``engine.forward`` (the
+engine busy). The last two are what other processes' load disturbs least: load slows the
+forwards themselves, it barely opens gaps between them.
 
 ``--ray`` compares instead the ``ember batch`` command run locally with the same command on
 Ray Data (``--ray-address``) on the Ray tests' local two-node cluster
@@ -54,7 +56,7 @@ from benchmarks.corpus import SENTENCES
 from benchmarks.machine import cpu_summary, git_commit, load_average, now
 from ember.engines.base import Engine
 from ember.engines.config import EngineConfig
-from ember.engines.types import TruncationSide
+from ember.engines.types import Encoding, EngineOutput, TruncationSide
 from ember.service.batching import BatchLimits, Pending, plan_batch
 from ember.service.bulk import runner, source
 from ember.service.bulk.progress import Progress
@@ -77,14 +79,36 @@ def corpus(rows: int, seed: int = 5) -> list[str]:
 
 @dataclass(frozen=True)
 class Run:
-    """One contender over one slice: real tokens, wall seconds, CPU seconds of the process."""
+    """One contender over one slice: real tokens, wall seconds, CPU seconds of the process,
+    seconds inside ``engine.forward``."""
 
     tokens: int
     wall_s: float
     cpu_s: float
+    forward_s: float
 
 
-def engine_alone(engine: Engine, core: Core, texts: list[str], rows_per_part: int) -> Run:
+class ForwardClock:
+    """Counts the seconds spent inside ``engine.forward``, whichever thread calls it: the
+    share of the wall time the engine computes, which the machine's load moves far less than
+    the wall time itself (a loaded machine slows the forwards, not the gaps between them)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.seconds = 0.0
+        self._forward = engine.forward
+        engine.forward = self._timed  # type: ignore[method-assign]
+
+    def _timed(self, encodings: list[Encoding]) -> EngineOutput:
+        started = time.perf_counter()
+        try:
+            return self._forward(encodings)
+        finally:
+            self.seconds += time.perf_counter() - started
+
+
+def engine_alone(
+    engine: Engine, clock: ForwardClock, core: Core, texts: list[str], rows_per_part: int
+) -> Run:
     """The bare engine over ``texts``, part by part (see the module docstring)."""
     limits = core.limits
     policy = BatchLimits(
@@ -93,7 +117,7 @@ def engine_alone(engine: Engine, core: Core, texts: list[str], rows_per_part: in
         overhead_tokens=limits.batch_overhead_tokens,
     )
     tokens = 0
-    wall, cpu = time.perf_counter(), time.process_time()
+    wall, cpu, forward = time.perf_counter(), time.process_time(), clock.seconds
     for start in range(0, len(texts), rows_per_part):
         part = engine.tokenizer.encode(
             texts[start : start + rows_per_part], truncate=True, side=TruncationSide.RIGHT
@@ -107,16 +131,22 @@ def engine_alone(engine: Engine, core: Core, texts: list[str], rows_per_part: in
             n = len(plan_batch([Pending(len(e)) for e in window], policy).take)
             engine.forward(part[i : i + n])
             i += n
-    return Run(tokens, time.perf_counter() - wall, time.process_time() - cpu)
+    return Run(
+        tokens, time.perf_counter() - wall, time.process_time() - cpu, clock.seconds - forward
+    )
 
 
 async def ember_batch(
-    core: Core, files: list[source.InputFile], out: Path, settings: BatchSettings
+    core: Core,
+    clock: ForwardClock,
+    files: list[source.InputFile],
+    out: Path,
+    settings: BatchSettings,
 ) -> Run:
     """The bulk runner over one slice's Parquet file, as ``ember batch`` calls it."""
     options = resolve(settings.task_options(), core.info)
     store = PartStore(out, {"bench": True})
-    wall, cpu = time.perf_counter(), time.process_time()
+    wall, cpu, forward = time.perf_counter(), time.process_time(), clock.seconds
     summary = await runner.run(
         core,
         files,
@@ -127,11 +157,20 @@ async def ember_batch(
         parts_in_flight=settings.parts_in_flight,
         progress=Progress(sys.stderr, mode="none", total_rows=None),
     )
-    return Run(summary.tokens, time.perf_counter() - wall, time.process_time() - cpu)
+    return Run(
+        summary.tokens,
+        time.perf_counter() - wall,
+        time.process_time() - cpu,
+        clock.seconds - forward,
+    )
 
 
 def _rate(runs: list[Run]) -> float:
     return sum(r.tokens for r in runs) / sum(r.wall_s for r in runs)
+
+
+def _busy(runs: list[Run]) -> float:
+    return sum(r.forward_s for r in runs) / sum(r.wall_s for r in runs)
 
 
 def _cpu_rate(runs: list[Run]) -> float:
@@ -158,6 +197,7 @@ async def measure(rows: int, rounds: int, slice_rows: int, command: str) -> str:
         min_client_batch_size=batch_settings.rows_per_part,
     )
     engine = loaded[0]
+    clock = ForwardClock(engine)
     core.start()
     texts = corpus(rows)
     slices = [texts[i : i + slice_rows] for i in range(0, rows, slice_rows)]
@@ -176,8 +216,9 @@ async def measure(rows: int, rounds: int, slice_rows: int, command: str) -> str:
         f"Machine: {machine}.",
         "",
         "| round | slice | rows | tokens | engine tok/s | ember batch tok/s | ratio "
-        "| engine tok/CPU-s | ember batch tok/CPU-s | CPU ratio | load (1 min) |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| engine tok/CPU-s | ember batch tok/CPU-s | CPU ratio "
+        "| engine busy (engine, ember batch) | load (1 min) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     engine_runs: list[list[Run]] = []
     batch_runs: list[list[Run]] = []
@@ -194,11 +235,11 @@ async def measure(rows: int, rounds: int, slice_rows: int, command: str) -> str:
                 out = work / f"out-{r}-{k}"
                 files = source.list_inputs(path)
                 if (r * len(slices) + k) % 2 == 0:
-                    e = engine_alone(engine, core, rows_k, batch_settings.rows_per_part)
-                    b = await ember_batch(core, files, out, batch_settings)
+                    e = engine_alone(engine, clock, core, rows_k, batch_settings.rows_per_part)
+                    b = await ember_batch(core, clock, files, out, batch_settings)
                 else:
-                    b = await ember_batch(core, files, out, batch_settings)
-                    e = engine_alone(engine, core, rows_k, batch_settings.rows_per_part)
+                    b = await ember_batch(core, clock, files, out, batch_settings)
+                    e = engine_alone(engine, clock, core, rows_k, batch_settings.rows_per_part)
                 shutil.rmtree(out)
                 assert b.tokens == e.tokens, (b.tokens, e.tokens)
                 engine_runs[r].append(e)
@@ -207,7 +248,8 @@ async def measure(rows: int, rounds: int, slice_rows: int, command: str) -> str:
                     f"| {r + 1} | {k + 1} | {len(rows_k):,} | {e.tokens:,} | "
                     f"{_rate([e]):,.0f} | {_rate([b]):,.0f} | {_rate([b]) / _rate([e]):.3f} | "
                     f"{_cpu_rate([e]):,.0f} | {_cpu_rate([b]):,.0f} | "
-                    f"{_cpu_rate([b]) / _cpu_rate([e]):.3f} | {load_average().split()[0]} |"
+                    f"{_cpu_rate([b]) / _cpu_rate([e]):.3f} | {_busy([e]):.1%}, {_busy([b]):.1%} | "
+                    f"{load_average().split()[0]} |"
                 )
                 lines.append(row)
                 print(row, flush=True)
@@ -216,7 +258,8 @@ async def measure(rows: int, rounds: int, slice_rows: int, command: str) -> str:
                 f"**{_rate(engine_runs[r]):,.0f}** | **{_rate(batch_runs[r]):,.0f}** | "
                 f"**{_rate(batch_runs[r]) / _rate(engine_runs[r]):.3f}** | "
                 f"{_cpu_rate(engine_runs[r]):,.0f} | {_cpu_rate(batch_runs[r]):,.0f} | "
-                f"{_cpu_rate(batch_runs[r]) / _cpu_rate(engine_runs[r]):.3f} | |"
+                f"{_cpu_rate(batch_runs[r]) / _cpu_rate(engine_runs[r]):.3f} | "
+                f"{_busy(engine_runs[r]):.1%}, {_busy(batch_runs[r]):.1%} | |"
             )
             lines.append(totals)
             print(totals, flush=True)
