@@ -120,11 +120,17 @@ def test_self_check_refuses_torch_dynamic_int8() -> None:
     assert "--precision-check false" in message
 
 
-def test_int8_graph_uses_the_scheme_of_this_cpu(onnx_cache: Path) -> None:
+def _expected_scheme() -> str:
+    """The int8 scheme file suffix this CPU must get, from /proc/cpuinfo directly."""
     flags = proc_flags()
-    vnni = bool(flags & {"avx512_vnni", "avx_vnni", "amx_int8"})
+    if "avx512_vnni" in flags and "avx512f" in flags and "amx_tile" not in flags:
+        return "s8b"  # AVX-512 VNNI without AMX: block-wise 8-bit FFN down-projections
+    return "s8" if flags & {"avx512_vnni", "avx_vnni", "amx_int8"} else "s7"
+
+
+def test_int8_graph_uses_the_scheme_of_this_cpu(onnx_cache: Path) -> None:
     path = graph_path(inspect_model_folder(MODEL), "int8", onnx_cache)
-    assert path.name == ("model.int8-s8.onnx" if vnni else "model.int8-s7.onnx")
+    assert path.name == f"model.int8-{_expected_scheme()}.onnx"
 
 
 @pytest.mark.skipif(NATIVE_BF16, reason="bf16 is native here: the refusal path does not apply")
@@ -155,14 +161,22 @@ def test_onnx_engine_reports_its_precision() -> None:
     assert fp32.info.embedding_dim == int8.info.embedding_dim == 384
 
 
-def test_int8_keeps_every_ffn_down_projection_in_fp32(onnx_cache: Path) -> None:
+def test_int8_ffn_down_projections_follow_the_scheme(onnx_cache: Path) -> None:
+    """FFN down-projections are never quantized with one activation scale per batch: fp32
+    MatMuls, or block-wise 8-bit MatMulNBits on AVX-512 VNNI."""
     folder = inspect_model_folder(MODEL)
     fp32 = onnx.load(str(graph_path(folder, None, onnx_cache)))
     keep = ffn_down_projections(fp32)
     assert len(keep) == 6  # one per layer of MiniLM-L6
     int8 = onnx.load(str(graph_path(folder, "int8", onnx_cache)))
     float_matmuls = {n.name for n in int8.graph.node if n.op_type == "MatMul"}
-    assert set(keep) <= float_matmuls
+    blockwise = {n.name for n in int8.graph.node if n.op_type == "MatMulNBits"}
+    if _expected_scheme() == "s8b":
+        assert blockwise == {f"{name}/q8" for name in keep}
+        assert not set(keep) & float_matmuls
+    else:
+        assert set(keep) <= float_matmuls
+        assert not blockwise
     assert any(n.op_type == "MatMulInteger" for n in int8.graph.node)
 
 
