@@ -136,5 +136,8 @@ def cpu_modes(features: CpuFeatures) -> list[CpuMode]:
         except PrecisionUnsupportedError as exc:
             modes.append(CpuMode(dtype, flags, False, exc.message.split(". Use")[0]))
         else:
-            modes.append(CpuMode(dtype, flags, True, "native matrix instructions"))
+            note = "native matrix instructions"
+            if dtype == "bfloat16":
+                note += "; OpenVINO for encoder embedding models when installed, else torch"
+            modes.append(CpuMode(dtype, flags, True, note))
     return modes
