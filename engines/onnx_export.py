@@ -318,6 +318,7 @@ def blockwise_int8(model: Any, names: list[str]) -> list[str]:
 
     initializers = {i.name: i for i in model.graph.initializer}
     rewritten: list[str] = []
+    replaced: set[str] = set()
     for index, node in enumerate(list(model.graph.node)):
         if node.op_type != "MatMul" or node.name not in names:
             continue
@@ -352,11 +353,13 @@ def blockwise_int8(model: Any, names: list[str]) -> list[str]:
         model.graph.node.remove(node)
         model.graph.node.insert(index, replacement)
         rewritten.append(node.name)
+        replaced.add(node.input[1])
     if rewritten and not any(o.domain == "com.microsoft" for o in model.opset_import):
         model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
+    # Drop the fp32 weights the rewrite replaced, unless something else still reads them.
     used = {name for node in model.graph.node for name in node.input}
-    unused = [i for i in model.graph.initializer if i.name not in used]
-    for init in unused:  # the fp32 weights the rewrite replaced
+    used |= {output.name for output in model.graph.output}
+    for init in [i for i in model.graph.initializer if i.name in replaced and i.name not in used]:
         model.graph.initializer.remove(init)
     return rewritten
 
