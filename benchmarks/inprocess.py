@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from benchmarks.machine import cpu_summary, load_average, now, versions
+from benchmarks.harness.machine import cpu_summary, load_average, now, versions
 from ember.engines.base import Engine
 from ember.engines.config import EngineConfig
 from ember.engines.onnx_engine import OnnxEngine

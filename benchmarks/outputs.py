@@ -32,7 +32,7 @@ from typing import Any
 
 import grpc
 
-from benchmarks import machine
+from benchmarks.harness import machine
 from benchmarks.multi_model import EMBER, _free_port, _wait_serving
 from ember.clients import requests as rq
 from ember.v1 import embed_pb2_grpc

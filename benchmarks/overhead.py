@@ -10,7 +10,7 @@ extra flags, from this working tree or from another checkout ``TREE`` (e.g. a ``
 of an older commit, for before/after). Variants run interleaved, round after round, because
 the machine is shared and drifts: compare within a run.
 
-Load comes from separate processes (:mod:`benchmarks.gpu.loadgen`, the generator of the GPU
+Load comes from separate processes (:mod:`benchmarks.harness.loadgen`, the generator of the GPU
 benchmark): a closed loop of ``--concurrency`` requests in flight, each ONE input of
 ``--tokens`` random token ids; gRPC ``EmbedService/Embed`` (float32_le answers) and REST ``POST
 /v1/embeddings`` (``encoding_format=base64``).
@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks.gpu import serverpath
+from benchmarks.harness import serverpath
 from benchmarks.profile import py_spy
 
 REPO = Path(__file__).resolve().parent.parent

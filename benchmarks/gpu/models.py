@@ -24,8 +24,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks.gpu import bootstrap
 from benchmarks.gpu.shapes import Shape
+from benchmarks.harness import bootstrap
 
 bootstrap.ensure_ember_importable()
 
