@@ -4,7 +4,7 @@ Owns running a cached ONNX graph (built by :mod:`ember.engines.onnx_export`) on 
 execution provider with thread settings for a small server, and turning its hidden states into
 embeddings with the same pooling and Dense code as the torch backend, so results match it to
 float32 rounding (fp32) or to the documented int8 tolerance (min cosine >= 0.99 vs fp32 on the
-benchmark corpus, see ``benchmarks/RESULTS.md``).
+benchmark corpus, see ``benchmarks/results-amx/RESULTS.md``).
 
 Selected by ``EngineConfig.backend == "onnx"``; serves ``ModelKind.EMBEDDING`` folders of
 encoder architectures. ``quantization="int8"`` runs the int8 graph; dtype must be float32/auto.

@@ -220,7 +220,7 @@ class TorchEngine:
 
         Inductor fuses the elementwise work (bias, GELU, LayerNorm, softmax) that eager mode
         runs as separate passes: measured 1.06-1.6x bf16 eager in-process for MiniLM on the
-        2-vCPU CPU, though not end to end there (``benchmarks/RESULTS.md``). Compiling
+        2-vCPU CPU, though not end to end there (``benchmarks/results-amx/RESULTS.md``). Compiling
         happens in :meth:`warmup` (tens of seconds), never on a request; with ``dynamic=True``
         new batch shapes do not recompile.
         """

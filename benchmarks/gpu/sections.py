@@ -110,7 +110,7 @@ def section_env(ctx: Ctx) -> None:
         meta["capability"] = f"{props.major}.{props.minor}"
         meta["nvidia_smi"] = machine.gpu_card()
     else:
-        meta["card"] = f"CPU ({platform.processor() or platform.machine()}, {meta['cpu']})"
+        meta["card"] = f"CPU ({platform.machine()}; see host CPU)"
     info = bootstrap.REPO_ROOT / ".whl" / "tree-info.txt"
     if info.is_file():  # the device machine's copy of the tree is not a git checkout
         meta["commit"] = info.read_text(encoding="utf-8").strip()

@@ -5,11 +5,11 @@ Each mode of :data:`benchmarks.accuracy.MODES` (bf16 torch, ONNX Runtime fp32, O
 int8, torch dynamic int8) embeds the fixed 200-text corpus of :mod:`benchmarks.corpus` (mixed
 lengths, up to past the 256-token limit) and is compared row by row with Ember's fp32 torch
 embeddings: the minimum and mean cosine must reach the floors documented in ``MODES`` (and in
-``benchmarks/RESULTS.md``): fp32 backends >= 0.9999, bf16 >= 0.999, int8 (onnx) >= 0.99. A
-mode this CPU would emulate (bf16 without avx512_bf16 / amx_bf16) is tested for its refusal
-instead, read from /proc/cpuinfo directly. The start-up self-check is run for real on the modes
-that serve here. The fp32 reference itself is checked against sentence-transformers. Accuracy
-only: no timings.
+``benchmarks/results-<kind>/RESULTS.md``): fp32 backends >= 0.9999, bf16 >= 0.999, int8
+(onnx) >= 0.99. A mode this CPU would emulate (bf16 without avx512_bf16 / amx_bf16) is tested
+for its refusal instead, read from /proc/cpuinfo directly. The start-up self-check is run for
+real on the modes that serve here. The fp32 reference itself is checked against
+sentence-transformers. Accuracy only: no timings.
 """
 
 from __future__ import annotations
