@@ -304,7 +304,3 @@ def free() -> None:
         torch.cuda.synchronize()
         torch.cuda.empty_cache()
 
-
-def sequence_lengths(batch: Sequence[Sequence[int]]) -> list[int]:
-    """Lengths of a batch of id lists."""
-    return [len(ids) for ids in batch]

@@ -11,6 +11,7 @@ measured so far. A watchdog thread writes the files and exits if the hard deadli
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import sys
 import threading
@@ -136,7 +137,8 @@ class Runner:
             log(f"SKIP {name}: {entry['note']}")
             self.write()
             return
-        log(f"== {name} ({self.left():.0f}s left)")
+        left = f" ({self.left():.0f}s left)" if math.isfinite(self.deadline_s) else ""
+        log(f"== {name}{left}")
         self.current = name
         start = time.monotonic()
         try:
