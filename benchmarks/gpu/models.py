@@ -20,7 +20,7 @@ import importlib
 import inspect
 import random
 import shutil
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
