@@ -96,37 +96,37 @@ class Tally:
         self.latencies.append(done - started)
 
 
-#: ``send(worker, k)``: send request k from loop ``worker``; None when it succeeded, else why not.
+#: ``send(worker, index)``: send input ``index`` (modulo the inputs) on loop ``worker``'s
+#: connection; None when it succeeded, else why not.
 Send = Callable[[int, int], Awaitable[str | None]]
 
 
 async def drive(send: Send, concurrency: int, tally: Tally, count: int | None = None) -> float:
     """Run ``concurrency`` loops of ``send`` and return the wall time.
 
-    With ``count``, requests 0..count-1 are shared among the loops, each sent once; without,
-    each loop sends until ``tally.end`` (epoch seconds). Every completion is recorded in
-    ``tally`` (which keeps those inside its window)."""
+    With ``count``, inputs 0..count-1 are shared among the loops, each sent once; without,
+    each loop sends until ``tally.end`` (epoch seconds), loop w sending inputs w, w+1, ...
+    Every completion is recorded in ``tally`` (which keeps those inside its window)."""
     next_index = 0
 
     async def loop(worker: int) -> None:
         nonlocal next_index
-        k = 0
+        index = worker
         while True:
             if count is not None:
                 if next_index >= count:
                     return
-                k, next_index = next_index, next_index + 1
+                index, next_index = next_index, next_index + 1
             elif time.time() >= tally.end:
                 return
             started = time.time()
             try:
-                failed = await send(worker, k)
+                failed = await send(worker, index)
             except Exception as exc:
                 failed = f"{type(exc).__name__}: {exc}"
                 await asyncio.sleep(0.01)  # a refused connection must not spin
             tally.record(started, failed)
-            if count is None:
-                k += 1
+            index += 1
 
     loops = concurrency if count is None else min(concurrency, count)
     start = time.perf_counter()
@@ -239,8 +239,8 @@ class _Rest:
         if status != 200 or len(json.loads(body)["data"]) != 1:
             raise RuntimeError(f"unexpected REST answer {status}: {body[:300]!r}")
 
-    async def send(self, worker: int, k: int) -> str | None:
-        status, body = await self.connections[worker].post(self.raws[(worker + k) % len(self.raws)])
+    async def send(self, worker: int, index: int) -> str | None:
+        status, body = await self.connections[worker].post(self.raws[index % len(self.raws)])
         return None if status == 200 else f"HTTP {status}: {body[:200]!r}"
 
     def close(self) -> None:
@@ -270,12 +270,12 @@ class _Grpc:
         if len(first.embeddings) != 1 or not first.embeddings[0].float32_le:
             raise RuntimeError(f"unexpected gRPC answer: {first}")
 
-    async def send(self, worker: int, k: int) -> str | None:
+    async def send(self, worker: int, index: int) -> str | None:
         import grpc
 
         stub = self.stubs[worker % len(self.stubs)]
         try:
-            reply = await stub.Embed(self.requests[(worker + k) % len(self.requests)], timeout=600)
+            reply = await stub.Embed(self.requests[index % len(self.requests)], timeout=600)
         except grpc.aio.AioRpcError as exc:
             return f"{exc.code().name}: {exc.details()}"
         return None if len(reply.embeddings) == 1 else "wrong number of embeddings"

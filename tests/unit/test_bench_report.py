@@ -4,6 +4,7 @@ workload corpus (no servers, no models, seconds)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ import pytest
 from benchmarks import corpus, profile
 from benchmarks import run as cpu_run
 from benchmarks.harness import machine, report, runner
-from benchmarks.harness.loadgen import Measurement, rest_body
+from benchmarks.harness.loadgen import Measurement, Tally, drive, rest_body
 
 
 def _sample(target: str, workload: str, client: str, tokens: int, seconds: float) -> dict[str, Any]:
@@ -67,6 +68,21 @@ def test_measurement_rates_and_percentiles() -> None:
     assert 2.0 <= p50 <= 3.0
     assert p99 > 90.0
     assert Measurement(1, 1, 1.0).percentile_ms(50) is None
+
+
+def test_fixed_list_sends_every_input_exactly_once() -> None:
+    sent: list[int] = []
+
+    async def send(worker: int, index: int) -> str | None:
+        await asyncio.sleep(0)
+        sent.append(index)
+        return None if index % 5 else "HTTP 503"
+
+    tally = Tally()
+    asyncio.run(drive(send, concurrency=4, tally=tally, count=23))
+    assert sorted(sent) == list(range(23))
+    assert (tally.ok, tally.errors, len(tally.latencies)) == (18, 5, 18)
+    assert tally.error_sample == "HTTP 503"
 
 
 def test_rest_body_of_a_text_and_of_token_ids() -> None:
