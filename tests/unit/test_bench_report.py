@@ -138,7 +138,7 @@ def test_cpu_chart_panels_put_ember_and_peers_side_by_side() -> None:
 
 
 #: The H100 run of 2026-11-26 (an older file: no "kind", its sections say GPU).
-H100_RUN = Path(__file__).parents[2] / "benchmarks/results-gpu/runs/h100-2026-11-26.json"
+H100_RUN = Path(__file__).parents[2] / "benchmarks/results-gpu/results.json"
 
 
 def test_gpu_report_regenerated_from_json(tmp_path: Path) -> None:
