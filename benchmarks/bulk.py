@@ -151,7 +151,7 @@ def ray_rounds(rows: int, rounds: int, rows_per_part: int) -> None:
     import re
     import subprocess
 
-    from benchmarks.machine import cpu_summary, load_average
+    from benchmarks.harness.machine import cpu_summary, load_average
     from tests.scale.ray_cluster import ray_cluster
 
     ember = str(Path(sys.executable).parent / "ember")
