@@ -732,7 +732,7 @@ def panels(results: dict[str, Any]) -> tuple[str, list[Panel]]:
     derived = get(derive(results), "models", name) or {}
     long_bars = [
         Bar(
-            f"Ember {variant}" if variant.startswith("packed") else f"{variant} engine",
+            f"Ember {variant}" if variant.startswith("packed") else f"{variant} (TorchEngine)",
             row["tok_per_s"],
             variant.startswith("packed"),
         )
@@ -751,7 +751,8 @@ def panels(results: dict[str, Any]) -> tuple[str, list[Panel]]:
         short_bars.append(Bar("sentence-transformers", derived["st_best_req_per_s"], False))
     label = model.get("label", name)
     card = get(results, "meta", "card") or "?"
+    length = get(results, "meta", "plan", "long_len") or 500
     return f"Ember on {card} — {label}", [
-        Panel(f"{label}: 500-token inputs, tokens/s", long_bars),
+        Panel(f"{label}: {length}-token inputs, tokens/s", long_bars),
         Panel(f"{label}: 5-token requests/s", short_bars),
     ]
