@@ -64,9 +64,15 @@ class _View:
         return list(dict.fromkeys(s["target"] for s in self.samples))
 
 
+def _meta(data: dict[str, Any]) -> dict[str, Any]:
+    """The machine record (``meta``; ``environment`` in runs before the harness)."""
+    meta: dict[str, Any] = data.get("meta") or data.get("environment") or {}
+    return meta
+
+
 def _isa(results: _View) -> str:
     """The run's ISA class (older files only have it inside the CPU summary)."""
-    env = results.data.get("environment") or {}
+    env = _meta(results.data)
     found = re.search(r"ISA class \*\*(\S+)\*\*", str(env.get("cpu", "")))
     return str(env.get("isa") or (found.group(1) if found else ""))
 
@@ -242,7 +248,7 @@ def panels(data: dict[str, Any]) -> tuple[str, list[Panel]]:
                 label = target.replace("ember ", "Ember ")
                 bars.append(Bar(label, value, target.startswith("ember")))
         out.append(Panel(title, bars))
-    env = data.get("environment") or {}
+    env = _meta(data)
     # "ISA class **x**; model; N vCPUs; flags: ..." (older runs: "model; N vCPUs; ISA: ...").
     parts = [p for p in str(env.get("cpu", "")).split("; ") if not p.startswith(("flags", "ISA:"))]
     machine = "; ".join(parts).replace("**", "")
@@ -252,7 +258,7 @@ def panels(data: dict[str, Any]) -> tuple[str, list[Panel]]:
 def render(data: dict[str, Any]) -> str:
     """The Markdown report of a CPU run."""
     results = _View(data)
-    env: dict[str, Any] = data.get("environment") or {}
+    env = _meta(data)
     plan = results.plan
     lines = [
         "# Ember CPU benchmark",

@@ -239,7 +239,7 @@ def run(model: Path, plan: Plan, out: Path) -> dict[str, Any]:
     results: dict[str, Any] = {
         "kind": "cpu",
         "plan": asdict(plan),
-        "environment": machine.environment("benchmarks.run"),
+        "meta": machine.environment("benchmarks.run"),
         "samples": [],
         "starts": [],
         "accuracy": [],
@@ -253,8 +253,7 @@ def run(model: Path, plan: Plan, out: Path) -> dict[str, Any]:
     for entry in results["sections"]:
         if entry["status"] == "failed":
             results["failures"].append(f"{entry['name']}: {entry.get('error', '')}")
-    results["environment"]["load_after"] = machine.load_average()
-    runner.write()
+    runner.write()  # meta's load_after: the load at the end
     return results
 
 

@@ -27,7 +27,7 @@ def _cpu_results(isa: str = "avx512-vnni") -> dict[str, Any]:
     return {
         "kind": "cpu",
         "plan": cpu_run.asdict(plan),
-        "environment": {"cpu": f"ISA class **{isa}**; test CPU; 2 vCPUs", "isa": isa},
+        "meta": {"cpu": f"ISA class **{isa}**; test CPU; 2 vCPUs", "isa": isa},
         "model": "/model",
         "max_length": 256,
         "long_tokens_per_request": 256.0,
