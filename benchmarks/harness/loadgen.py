@@ -180,7 +180,17 @@ class HttpConnection:
         return head.encode("latin-1") + body
 
     async def post(self, raw: bytes) -> tuple[int, bytes]:
-        """Send one prebuilt request; (status, body)."""
+        """Send one prebuilt request; (status, body). A kept-alive connection the server closed
+        while idle (its keep-alive timeout) is reopened and the request sent again, once."""
+        reused = self._writer is not None and not self._writer.is_closing()
+        try:
+            return await self._post(raw)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            if not reused:
+                raise
+            return await self._post(raw)
+
+    async def _post(self, raw: bytes) -> tuple[int, bytes]:
         if self._writer is None or self._writer.is_closing():
             self._reader, self._writer = await asyncio.open_connection(self._host, self._port)
         assert self._reader is not None

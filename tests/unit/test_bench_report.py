@@ -14,7 +14,7 @@ import pytest
 from benchmarks import corpus, profile
 from benchmarks import run as cpu_run
 from benchmarks.harness import machine, report, runner
-from benchmarks.harness.loadgen import Measurement, Tally, drive, rest_body
+from benchmarks.harness.loadgen import HttpConnection, Measurement, Tally, drive, rest_body
 
 
 def _sample(target: str, workload: str, client: str, tokens: int, seconds: float) -> dict[str, Any]:
@@ -83,6 +83,27 @@ def test_fixed_list_sends_every_input_exactly_once() -> None:
     assert sorted(sent) == list(range(23))
     assert (tally.ok, tally.errors, len(tally.latencies)) == (18, 5, 18)
     assert tally.error_sample == "HTTP 503"
+
+
+def test_http_connection_reopens_a_keep_alive_connection_the_server_closed() -> None:
+    async def main() -> list[int]:
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.readuntil(b"\r\n\r\n")
+            await reader.readexactly(2)
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            await writer.drain()
+            writer.close()  # as a server whose keep-alive timeout passed
+
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        connection = HttpConnection("127.0.0.1", port)
+        raw = HttpConnection.request("127.0.0.1", port, "/v1/embeddings", b"{}")
+        statuses = [(await connection.post(raw))[0] for _ in range(3)]
+        connection.close()
+        server.close()
+        return statuses
+
+    assert asyncio.run(main()) == [200, 200, 200]
 
 
 def test_rest_body_of_a_text_and_of_token_ids() -> None:
