@@ -15,10 +15,10 @@ interactive input waits, and a background batch is never prefetched: it takes th
 when both slots are free, so an interactive request never waits for a queue of them. The one
 background batch running is preempted when an interactive batch asks for the engine
 (:class:`~ember.service.threads.EngineTurns`, :mod:`ember.engines.preempt`): its forward stops
-early, its results are discarded and its inputs go back to the front of the background queue,
-to run again. Aging bounds starvation: a batch holding an input preempted
-``PREEMPT_LIMIT`` times runs to its end. Background batches take an eighth of the token budget,
-so that such a batch is short.
+early, its results are discarded and the same batch is the next background batch to run.
+Aging bounds starvation: a batch first preempted ``AGING_S`` ago or more is not preempted
+again, it runs to its end. Background batches take a small share of the token budget
+(``BACKGROUND_BUDGET_SHARE``), so that such a batch is short and a preempted one stops soon.
 """
 
 from __future__ import annotations
@@ -52,16 +52,20 @@ from ember.service.threads import SharedThreads
 
 log = logging.getLogger(__name__)
 
-#: Background batches take 1/this of the token budget: the longest an interactive request
-#: waits behind job work is one such batch (one input over it still runs, alone).
-BACKGROUND_BUDGET_SHARE = 8
+#: Background batches take 1/this of the token budget (one input over it still runs, alone).
+#: Short, because ONNX Runtime stops a preempted run between graph nodes, whose time grows with
+#: the batch, and an aged batch is not stopped at all. Measured with MiniLM on the CPU
+#: (benchmarks/RESULTS.md): 1/32 (about 240 tokens) ran as many tokens per second as 1/8 and
+#: stopped ~1 ms after its preemption, against ~20 ms.
+BACKGROUND_BUDGET_SHARE = 32
 
-#: A background batch holding an input preempted this many times is not preempted again.
-#: Under steady interactive traffic each preemption wastes at most one background batch, and
-#: then at most one interactive request in PREEMPT_LIMIT + 1 waits (for one short background
-#: batch): 3 keeps that to a quarter of requests (the p50 untouched), while a job still
-#: completes a batch every four attempts, so it never starves.
-PREEMPT_LIMIT = 3
+#: Seconds after its first preemption from which a background batch is not preempted again.
+#: Time, not a count of preemptions, because interactive traffic can preempt a batch every few
+#: milliseconds: with a count of K, one interactive request in K + 1 would wait for a whole job
+#: batch (a quarter of them for K = 3: the p75 ruined). With one second, under any interactive
+#: load a job still completes a batch every second or so (it never starves), and at most one
+#: job batch a second runs unpreempted in the interactive traffic's way.
+AGING_S = 1.0
 
 #: One input's engine output: a row (embedding or logits), a token-logits matrix, or a sparse
 #: vector as (indices, values).
@@ -111,8 +115,15 @@ class _Item:
     encoding: Encoding
     request: _Request
     index: int
-    #: How many times a background batch holding this input was preempted.
-    preempted: int = 0
+
+
+@dataclass(slots=True)
+class _Retry:
+    """A preempted background batch, the next background batch to run, as it was."""
+
+    items: list[_Item]
+    #: When it was first preempted (``time.monotonic()``): it ages from then.
+    since: float
 
 
 def _split(output: EngineOutput, count: int) -> list[ItemValue]:
@@ -136,9 +147,17 @@ def _split(output: EngineOutput, count: int) -> list[ItemValue]:
 class Scheduler:
     """Single owner of the pending queue; see the module docstring for the contract."""
 
-    def __init__(self, engine: Engine, limits: BatchLimits, threads: SharedThreads) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        limits: BatchLimits,
+        threads: SharedThreads,
+        *,
+        aging_s: float = AGING_S,
+    ) -> None:
         """``threads``: the engine thread forwards run on, in turns with the server's other
-        models (:mod:`ember.service.threads`); its owner shuts it down."""
+        models (:mod:`ember.service.threads`); its owner shuts it down. ``aging_s``: see
+        :data:`AGING_S`."""
         self._engine = engine
         self._limits = limits
         self._background_limits = dataclasses.replace(
@@ -147,6 +166,8 @@ class Scheduler:
         self._lookahead = max(1024, 8 * limits.max_batch_requests)
         self._pending: list[_Item] = []
         self._background: list[_Item] = []
+        self._retry: _Retry | None = None
+        self._aging_s = aging_s
         #: Batches formed and not finished (prefetched or running).
         self._in_flight = 0
         self._wakeup = asyncio.Event()
@@ -193,7 +214,7 @@ class Scheduler:
         request = _Request(future, len(encodings))
         queue = self._background if background else self._pending
         queue.extend(_Item(enc, request, i) for i, enc in enumerate(encodings))
-        self._queue_depth.set(len(self._pending) + len(self._background))
+        self._set_depth()
         self._wakeup.set()
         return future
 
@@ -212,14 +233,16 @@ class Scheduler:
                 await self._task
         if self._running:
             await asyncio.gather(*self._running, return_exceptions=True)
-        for item in (*self._pending, *self._background):
+        retry = self._retry.items if self._retry is not None else []
+        for item in (*self._pending, *retry, *self._background):
             item.request.fail(NotReadyError("the server is shutting down"))
         self._pending.clear()
         self._background.clear()
+        self._retry = None
 
     async def _run(self) -> None:
         while True:
-            if not self._pending and not (self._background and not self._in_flight):
+            if not self._pending and not (self._has_background() and not self._in_flight):
                 # Nothing to run now: an interactive input, or (for background work) the end
                 # of the last batch in flight, wakes the loop.
                 self._wakeup.clear()
@@ -228,14 +251,19 @@ class Scheduler:
             await self._slots.acquire()
             batch = self._take_batch(self._pending, self._limits) if self._pending else []
             background = False
-            if not batch and self._background and not self._in_flight:
-                batch = self._take_batch(self._background, self._background_limits)
+            since: float | None = None
+            if not batch and self._has_background() and not self._in_flight:
                 background = True
+                if self._retry is not None:
+                    batch, since = self._retry.items, self._retry.since
+                    self._retry = None
+                else:
+                    batch = self._take_batch(self._background, self._background_limits)
             if not batch:
                 self._slots.release()
                 continue
             self._in_flight += 1
-            task = asyncio.get_running_loop().create_task(self._execute(batch, background))
+            task = asyncio.get_running_loop().create_task(self._execute(batch, background, since))
             self._running.add(task)
             task.add_done_callback(self._running.discard)
 
@@ -254,8 +282,15 @@ class Scheduler:
         gone.update(plan.drop)
         kept = [item for i, item in enumerate(head) if i not in gone]
         queue[:] = kept + queue[len(head) :]
-        self._queue_depth.set(len(self._pending) + len(self._background))
+        self._set_depth()
         return batch
+
+    def _has_background(self) -> bool:
+        return bool(self._background) or self._retry is not None
+
+    def _set_depth(self) -> None:
+        retry = len(self._retry.items) if self._retry is not None else 0
+        self._queue_depth.set(len(self._pending) + retry + len(self._background))
 
     def _forward_live(
         self, batch: list[_Item], preempt: Preempt
@@ -272,13 +307,14 @@ class Scheduler:
         output = self._engine.forward([item.encoding for item in live], preempt)
         return live, output, start, time.perf_counter_ns() - start
 
-    async def _execute(self, batch: list[_Item], background: bool) -> None:
+    async def _execute(self, batch: list[_Item], background: bool, since: float | None) -> None:
+        """Run one batch; ``since``: when this (background) batch was first preempted."""
         batch_id = next(self._batch_ids)
         live = batch
         preempt = Preempt()
         self._preempts.add(preempt)
-        # Aging: a batch whose inputs were preempted often enough runs to its end.
-        preemptible = background and max(item.preempted for item in batch) < PREEMPT_LIMIT
+        # Aging: a batch preempted long enough ago runs to its end this time.
+        preemptible = background and (since is None or time.monotonic() - since < self._aging_s)
         try:
             loop = asyncio.get_running_loop()
             try:
@@ -294,8 +330,8 @@ class Scheduler:
                 if output is None:
                     return
                 values = _split(output, len(live))
-            except PreemptedError as exc:
-                self._preempted(live, exc)
+            except PreemptedError:
+                self._preempted(live, since)
                 return
             except Exception as exc:
                 self._failures.inc()
@@ -317,21 +353,19 @@ class Scheduler:
             self._preempts.discard(preempt)
             self._slots.release()
             self._in_flight -= 1
-            if self._background:
+            if self._has_background():
                 self._wakeup.set()  # background work may take the engine now
 
-    def _preempted(self, live: list[_Item], error: PreemptedError) -> None:
-        """A preempted batch: its inputs go back to the front of the background queue, in
-        order, to run again (nothing of its output was delivered); at shutdown they fail."""
+    def _preempted(self, live: list[_Item], since: float | None) -> None:
+        """A preempted batch (nothing of its output was delivered) is the next background
+        batch to run, aging from its first preemption; at shutdown its inputs fail."""
         if self._closed:
             for item in live:
                 item.request.fail(NotReadyError("the server is shutting down"))
             return
         self._preemptions.inc()
-        for item in live:
-            item.preempted += 1
-        self._background[:0] = live
-        self._queue_depth.set(len(self._pending) + len(self._background))
+        self._retry = _Retry(live, time.monotonic() if since is None else since)
+        self._set_depth()
 
     def _observe(self, batch: list[_Item], elapsed_ns: int) -> None:
         lengths = [len(item.encoding) for item in batch]

@@ -17,7 +17,7 @@ from ember.engines.errors import NotReadyError
 from ember.engines.preempt import Preempt, PreemptedError
 from ember.engines.types import Encoding, EngineOutput, TruncationSide, VectorOutput
 from ember.service.batching import BatchLimits
-from ember.service.scheduler import PREEMPT_LIMIT, Scheduler
+from ember.service.scheduler import Scheduler
 from ember.service.threads import SharedThreads
 from tests.service.conftest import SpyEngine
 
@@ -136,21 +136,25 @@ async def test_a_preempted_batch_runs_again_and_each_input_is_answered_once() ->
     assert sorted(completed) == [5, *range(1000, 1010)]  # the preempted four ran again, once
 
 
-async def test_aging_a_batch_preempted_preempt_limit_times_runs_to_its_end() -> None:
+async def test_aging_a_batch_preempted_aging_s_ago_runs_to_its_end() -> None:
     engine = _HoldingEngine()
     threads = SharedThreads(1)
     scheduler = Scheduler(
         engine,  # type: ignore[arg-type]
         BatchLimits(max_batch_tokens=4096, max_batch_requests=4),
         threads,
+        aging_s=1.0,
     )
     scheduler.start()
+    rows4 = [1000, 1001, 1002, 1003]
     try:
-        bulk = scheduler.submit(_rows(range(1000, 1004)), background=True)
-        for attempt in range(PREEMPT_LIMIT):
-            await _entered(engine)
-            await asyncio.wait_for(scheduler.submit(_rows(range(attempt, attempt + 1))), 30)
-        await _entered(engine)  # the same batch, preempted PREEMPT_LIMIT times: immune now
+        bulk = scheduler.submit(_rows(range(1000, 1008)), background=True)
+        await _entered(engine)
+        await asyncio.wait_for(scheduler.submit(_rows(range(1))), 30)  # first preemption
+        await _entered(engine)  # the same batch again, younger than aging_s: preemptible
+        await asyncio.sleep(1.1)
+        await asyncio.wait_for(scheduler.submit(_rows(range(1, 2))), 30)  # preempted again
+        await _entered(engine)  # the same batch, first preempted over aging_s ago: immune
         late = scheduler.submit(_rows(range(50, 51)))
         await asyncio.sleep(0.3)  # room for a (wrong) preemption to happen
         assert not late.done()
@@ -162,13 +166,12 @@ async def test_aging_a_batch_preempted_preempt_limit_times_runs_to_its_end() -> 
         await scheduler.close()
         threads.close()
     assert [r.value[0] for r in answer] == [50.0]
-    assert [r.value[0] for r in rows] == [1000.0, 1001.0, 1002.0, 1003.0]
+    assert [r.value[0] for r in rows] == [float(i) for i in range(1000, 1008)]
     background = [(ids, p) for ids, p in engine.forwards if ids[0] >= 1000]
-    assert background == [([1000, 1001, 1002, 1003], True)] * PREEMPT_LIMIT + [
-        ([1000, 1001, 1002, 1003], False)
-    ]
-    # The interactive request that arrived during the immune batch ran right after it.
-    assert engine.forwards[-1] == ([50], False)
+    assert background[:3] == [(rows4, True), (rows4, True), (rows4, False)]
+    assert background[3:] == [([1004, 1005, 1006, 1007], False)]
+    # The interactive request that arrived during the aged batch ran right after it.
+    assert engine.forwards[4:6] == [(rows4, False), ([50], False)]
 
 
 async def test_shutdown_past_its_grace_preempts_the_running_batch() -> None:
