@@ -56,7 +56,7 @@ log = logging.getLogger(__name__)
 #: Background batches take 1/this of the token budget (one input over it still runs, alone).
 #: Short, because ONNX Runtime stops a preempted run between graph nodes, whose time grows with
 #: the batch, and an aged batch is not stopped at all. Measured with MiniLM on the CPU
-#: (benchmarks/RESULTS.md): 1/32 (about 240 tokens) ran as many tokens per second as 1/8 and
+#: (benchmarks/PRIORITIES.md): 1/32 (about 240 tokens) ran as many tokens per second as 1/8 and
 #: stopped ~1 ms after its preemption, against ~20 ms.
 BACKGROUND_BUDGET_SHARE = 32
 
