@@ -174,6 +174,34 @@ async def test_aging_a_batch_preempted_aging_s_ago_runs_to_its_end() -> None:
     assert engine.forwards[4:6] == [(rows4, False), ([50], False)]
 
 
+async def test_within_the_hold_off_background_work_waits_until_it_has_aged() -> None:
+    engine = _HoldingEngine()
+    threads = SharedThreads(1)
+    scheduler = Scheduler(
+        engine,  # type: ignore[arg-type]
+        BatchLimits(max_batch_tokens=4096, max_batch_requests=4),
+        threads,
+        aging_s=0.5,
+        hold_off_s=600.0,  # interactive traffic never leaves the job a gap this long
+    )
+    scheduler.start()
+    try:
+        await asyncio.wait_for(scheduler.submit(_rows(range(1))), 30)
+        bulk = scheduler.submit(_rows(range(1000, 1004)), background=True)
+        await _entered(engine)  # started by aging only (the hold-off has not passed)...
+        late = scheduler.submit(_rows(range(50, 51)))
+        await asyncio.sleep(0.3)
+        assert not late.done()  # ...so it runs to its end: the interactive request waits
+        engine.release.set()
+        rows, answer = await asyncio.wait_for(asyncio.gather(bulk, late), 30)
+    finally:
+        await scheduler.close()
+        threads.close()
+    assert [r.value[0] for r in rows] == [1000.0, 1001.0, 1002.0, 1003.0]
+    assert [r.value[0] for r in answer] == [50.0]
+    assert engine.forwards == [([0], False), ([1000, 1001, 1002, 1003], False), ([50], False)]
+
+
 async def test_shutdown_past_its_grace_preempts_the_running_batch() -> None:
     engine = _HoldingEngine()
     threads = SharedThreads(1)
