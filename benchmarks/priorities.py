@@ -12,6 +12,10 @@ the scheduler's ``ember_tokens_total``; the interactive texts add ~15 tokens eac
 interactive client runs, and alone for as long, interleaved in the same rounds; with the
 background batches preempted by interactive ones (``ember_batch_preemptions_total``).
 ``python -m benchmarks.priorities [--rounds R] [--requests N]``.
+
+``--stop-latency`` measures instead what sizes the background batches: for token budgets of
+1/8, 1/16 and 1/32 of the server's, the engine's tokens per second on batches of that size
+and how long after ``Preempt.set`` a running forward stops (interleaved over the rounds).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import contextlib
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,8 +38,11 @@ import pyarrow.parquet as pq
 from benchmarks.bulk import corpus
 from ember.engines.config import EngineConfig
 from ember.engines.cpu_features import cpu_features
+from ember.engines.preempt import Preempt, PreemptedError
 from ember.engines.registry import load_engine
+from ember.engines.types import Encoding, TruncationSide
 from ember.service import metrics
+from ember.service.batching import BatchLimits, Pending, plan_batch
 from ember.service.bulk import runner, source
 from ember.service.bulk.progress import Progress
 from ember.service.bulk.settings import TaskOptions, resolve
@@ -121,6 +129,74 @@ async def with_bulk(
             await bulk
 
 
+def stop_latency(rounds: int) -> None:
+    """Tokens per second and preemption stop latency per background budget share."""
+    print(f"CPU: {cpu_features().describe()}")
+    engine = load_engine(EngineConfig(model_path=Path(default_model_path())))
+    limits = resolve_limits(ServerSettings(max_client_batch_size=512), engine.info)
+    engine.warmup(limits.max_batch_tokens, limits.max_batch_requests)
+    encodings = engine.tokenizer.encode(corpus(4000), truncate=True, side=TruncationSide.RIGHT)
+    shares = {share: _batches(encodings, limits, share) for share in (8, 16, 32)}
+    speed: dict[int, list[float]] = {share: [] for share in shares}
+    stops: dict[int, list[float]] = {share: [] for share in shares}
+    for _ in range(rounds):
+        for share, batches in shares.items():
+            started, tokens = time.perf_counter(), 0
+            for batch in batches[:40]:
+                engine.forward(batch)
+                tokens += sum(map(len, batch))
+            speed[share].append(tokens / (time.perf_counter() - started))
+            for batch in batches[40:46]:
+                stopped = _stop_ms(engine, batch)
+                if stopped is not None:
+                    stops[share].append(stopped)
+    for share, batches in shares.items():
+        size = statistics.mean(sum(map(len, b)) for b in batches)
+        print(
+            f"1/{share} of {limits.max_batch_tokens} tokens (batches of {size:.0f} tokens): "
+            f"{statistics.median(speed[share]):.0f} tok/s; stopped "
+            f"{statistics.median(stops[share]):.1f} ms after the preemption (median, "
+            f"max {max(stops[share]):.1f}, n={len(stops[share])})"
+        )
+    engine.close()
+
+
+def _batches(encodings: list[Encoding], limits: Any, share: int) -> list[list[Encoding]]:
+    """The corpus cut into batches as the scheduler's policy would with 1/``share`` of the
+    token budget."""
+    budget = BatchLimits(
+        limits.max_batch_tokens // share, limits.max_batch_requests, limits.batch_overhead_tokens
+    )
+    queue, out = list(encodings), []
+    while queue:
+        plan = plan_batch([Pending(len(e), True) for e in queue[:1024]], budget)
+        taken = set(plan.take)
+        out.append([queue[i] for i in plan.take])
+        queue = [e for i, e in enumerate(queue) if i not in taken]
+    return out
+
+
+def _stop_ms(engine: Any, batch: list[Encoding]) -> float | None:
+    """Milliseconds from ``Preempt.set`` (3 ms into the forward) to the forward's end; None
+    when it finished before."""
+    preempt = Preempt()
+    ended: list[float] = []
+
+    def run() -> None:
+        with contextlib.suppress(PreemptedError):
+            engine.forward(batch, preempt)
+            return
+        ended.append(time.perf_counter())
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    time.sleep(0.003)
+    asked = time.perf_counter()
+    preempt.set()
+    thread.join()
+    return (ended[0] - asked) * 1000 if ended else None
+
+
 async def main_async(rounds: int, requests: int) -> None:
     """Measure and print."""
     print(f"CPU: {cpu_features().describe()}")
@@ -183,8 +259,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.priorities", description=__doc__)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--requests", type=int, default=60)
+    parser.add_argument("--stop-latency", action="store_true")
     args = parser.parse_args()
-    asyncio.run(main_async(args.rounds, args.requests))
+    if args.stop_latency:
+        stop_latency(args.rounds)
+    else:
+        asyncio.run(main_async(args.rounds, args.requests))
 
 
 if __name__ == "__main__":
