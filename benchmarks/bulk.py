@@ -9,6 +9,14 @@
 
 Both count real tokens (no padding). ``python -m benchmarks.bulk [--rows N] [--rounds R]``;
 prints the CPU, tok/s per round and the medians' ratio.
+
+``--ray`` compares instead the ``ember batch`` command run locally with the same command on
+Ray Data (``--ray-address``) on the Ray tests' local two-node cluster
+(:mod:`tests.scale.ray_cluster`, each node one CPU): one engine per node, one thread each,
+against one local engine with one thread per node's CPU, both with ``--rows-per-part``
+(default 256). Each round runs both, end to end as
+a user would (wall clock, model loading and Ray's start included), and also reports each run's
+own throughput after loading (its final progress line).
 """
 
 from __future__ import annotations
@@ -136,13 +144,84 @@ async def main_async(rows: int, rounds: int, tokenizer_workers: int) -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
+def ray_rounds(rows: int, rounds: int, rows_per_part: int) -> None:
+    """``--ray``: local ``ember batch`` against ``ember batch --ray-address``; see the module
+    docstring. Prints the CPU, the load, each run and the medians' ratios."""
+    import os
+    import re
+    import subprocess
+
+    from benchmarks.machine import cpu_summary, load_average
+    from tests.scale.ray_cluster import ray_cluster
+
+    ember = str(Path(sys.executable).parent / "ember")
+    print(f"CPU: {cpu_summary()}; load average {load_average()}", flush=True)
+    cpus = str(os.cpu_count() or 1)
+    work = Path(tempfile.mkdtemp(prefix="ember-bench-bulk-ray-"))
+    contenders = {
+        "local": ["--num-threads", cpus],
+        "ray": ["--ray-actors", "2", "--num-threads", "1"],
+    }
+    wall: dict[str, list[float]] = {name: [] for name in contenders}
+    steady: dict[str, list[float]] = {name: [] for name in contenders}
+    try:
+        path = work / "corpus.parquet"
+        pq.write_table(pa.table({"text": corpus(rows)}), path)
+        with ray_cluster() as cluster:
+            contenders["ray"] += ["--ray-address", cluster.address]
+            for r in range(rounds):
+                for name, flags in contenders.items():
+                    out = work / f"out-{name}-{r}"
+                    args = [ember, "batch", str(path), str(out), "--progress", "lines"]
+                    args += ["--rows-per-part", str(rows_per_part)]
+                    started = time.perf_counter()
+                    done = subprocess.run(
+                        [*args, "--progress-interval", "3600", "--log-level", "warning", *flags],
+                        capture_output=True,
+                        text=True,
+                        check=True,
+                    )
+                    seconds = time.perf_counter() - started
+                    tokens = int(re.findall(r"([\d,]+) tokens\)", done.stdout)[-1].replace(",", ""))
+                    own = float(re.findall(r"([\d,]+) tok/s", done.stderr)[-1].replace(",", ""))
+                    wall[name].append(tokens / seconds)
+                    steady[name].append(own)
+                    shutil.rmtree(out)
+                    print(
+                        f"round {r + 1}: {name}: {seconds:.1f}s end to end "
+                        f"({tokens / seconds:,.0f} tok/s), {own:,.0f} tok/s after loading, "
+                        f"{tokens:,} tokens in {rows:,} rows; load average {load_average()}",
+                        flush=True,
+                    )
+        for label, measured in (("end to end", wall), ("after loading", steady)):
+            local, ray = statistics.median(measured["local"]), statistics.median(measured["ray"])
+            print(
+                f"median {label}: local {local:,.0f} tok/s, Ray Data {ray:,.0f} tok/s, "
+                f"ratio {ray / local:.3f}"
+            )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def main() -> None:
     """Parse the arguments and run."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.bulk", description=__doc__)
     parser.add_argument("--rows", type=int, default=50_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--tokenizer-workers", type=int, default=2)
+    parser.add_argument(
+        "--ray", action="store_true", help="local ember batch against ember batch on Ray Data"
+    )
+    parser.add_argument(
+        "--rows-per-part",
+        type=int,
+        default=256,
+        help="--ray: both runs' parts (enough parts to keep two engines busy to the end)",
+    )
     args = parser.parse_args()
+    if args.ray:
+        ray_rounds(args.rows, args.rounds, args.rows_per_part)
+        return
     asyncio.run(main_async(args.rows, args.rounds, args.tokenizer_workers))
 
 

@@ -160,7 +160,11 @@ def _parser() -> argparse.ArgumentParser:
         "atomically. Rerun the same command after an interruption (even kill -9): the parts "
         "already written are kept and only the others are computed.",
     )
-    batch.add_argument("input", type=Path, metavar="INPUT", help="input file or folder")
+    batch.add_argument(
+        "input",
+        metavar="INPUT",
+        help="input file or folder (with --ray-address, also a URI: s3://, gs://, file://, ...)",
+    )
     batch.add_argument("output", type=Path, metavar="OUTPUT", help="output folder of parts")
     options.add_arguments(batch, BatchSettings, "batch")
     options.add_arguments(batch, ServerSettings, "model and engine", exclude=SERVER_ONLY)
@@ -441,10 +445,15 @@ def _batch(args: argparse.Namespace, env: Mapping[str, str]) -> None:
     settings = options.build(ServerSettings, args, env)
     _check_engine_options(settings)
     _configure_logging(settings.log_level)
-    summary = run_event_loop(
-        batch(args.input, args.output, settings, options.build(BatchSettings, args, env)),
-        "auto",
-    )
+    batch_settings = options.build(BatchSettings, args, env)
+    if batch_settings.ray_address is not None:
+        try:
+            from ember.service.bulk.ray_data import batch_on_ray
+        except ImportError as exc:
+            _fail(f"--ray-address needs Ray Data: pip install 'ember-serve[ray]' ({exc})")
+        summary = batch_on_ray(args.input, args.output, settings, batch_settings)
+    else:
+        summary = run_event_loop(batch(args.input, args.output, settings, batch_settings), "auto")
     print(
         f"ember batch: done: {summary.rows:,} rows in {args.output} "
         f"({summary.computed_rows:,} computed now in {summary.written_parts} parts, "

@@ -22,7 +22,7 @@ from ember.service.bulk.errors import BatchError
 from ember.service.bulk.settings import TaskOptions
 from ember.service.bulk.source import Chunk, InputFile, read_chunks
 from ember.service.bulk.store import PartStore
-from ember.service.bulk.tasks import compute
+from ember.service.bulk.tasks import Computed, compute
 from ember.service.core import Core
 
 
@@ -84,14 +84,7 @@ async def run(
         try:
             result = await compute(core, options, chunk.table, chunk.start, background=background)
             n: int = chunk.table.num_rows
-            if id_column is not None:
-                first: tuple[str, pa.Array | pa.ChunkedArray] = (
-                    id_column,
-                    chunk.table.column(id_column),
-                )
-            else:
-                first = ("row", pa.array(range(chunk.start, chunk.start + n), pa.int64()))
-            table = pa.table(dict([first, *result.columns.items()]))
+            table = part_table(chunk, id_column, result)
             await loop.run_in_executor(writer, store.write, chunk.index, table)
             tokens[0] += result.tokens
             progress.add(n, result.tokens)
@@ -126,6 +119,17 @@ async def run(
         progress.close()
     store.finish(rows)
     return Summary(rows=rows, computed_rows=computed, written_parts=written, tokens=tokens[0])
+
+
+def part_table(chunk: Chunk, id_column: str | None, result: Computed) -> pa.Table:
+    """A part's output: the id column (or ``row``, each row's position in the input), then
+    the task's columns."""
+    if id_column is not None:
+        first: tuple[str, pa.Array | pa.ChunkedArray] = (id_column, chunk.table.column(id_column))
+    else:
+        n = chunk.table.num_rows
+        first = ("row", pa.array(range(chunk.start, chunk.start + n), pa.int64()))
+    return pa.table(dict([first, *result.columns.items()]))
 
 
 def _raise_failed(running: set[asyncio.Task[int]]) -> None:

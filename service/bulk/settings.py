@@ -236,6 +236,39 @@ class BatchSettings:
         "SECONDS",
     )
 
+    ray_address: str | None = setting(
+        None,
+        "--ray-address",
+        "EMBER_BATCH_RAY_ADDRESS",
+        "Run on a Ray cluster through Ray Data (needs `pip install 'ember-serve[ray]'` on "
+        "every node): the head's address (host:port), `auto` (the cluster this machine "
+        "joined) or `local` (start one here). INPUT may then be a URI of any filesystem "
+        "pyarrow reaches (s3://, gs://, hdfs://, file://); OUTPUT is written by this "
+        "process. Unset: run in this process.",
+        "ADDR",
+    )
+    ray_actors: int = setting(
+        1,
+        "--ray-actors",
+        "EMBER_BATCH_RAY_ACTORS",
+        "With --ray-address: engines (Ray actors, each with the model loaded) running parts.",
+        "N",
+    )
+    ray_actor_cpus: float = setting(
+        1.0,
+        "--ray-actor-cpus",
+        "EMBER_BATCH_RAY_ACTOR_CPUS",
+        "With --ray-address: CPUs Ray reserves for each engine (set --num-threads to match).",
+        "N",
+    )
+    ray_actor_gpus: float = setting(
+        0.0,
+        "--ray-actor-gpus",
+        "EMBER_BATCH_RAY_ACTOR_GPUS",
+        "With --ray-address: GPUs Ray reserves for each engine (1 with --device cuda).",
+        "N",
+    )
+
     def task_options(self) -> TaskOptions:
         """The task-specific part of these settings."""
         return TaskOptions(

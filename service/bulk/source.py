@@ -13,7 +13,7 @@ column, never a row quietly dropped or turned into ``"None"``.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,34 +58,54 @@ class Chunk:
 
 def list_inputs(path: Path) -> list[InputFile]:
     """The input files of ``path`` (a file, or a folder's files in name order)."""
-    if path.is_dir():
-        names = sorted(
-            p for p in path.iterdir() if p.is_file() and not p.name.startswith((".", "_"))
+    from pyarrow import fs
+
+    return list_files(fs.LocalFileSystem(), str(path))
+
+
+def list_files(filesystem: Any, root: str) -> list[InputFile]:
+    """The input files at ``root`` of a pyarrow ``filesystem`` (a file, or a folder's files in
+    name order); each :attr:`InputFile.path` is the filesystem's own path of the file."""
+    from pyarrow import fs
+
+    try:
+        top = filesystem.get_file_info(root)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise BatchError(f"cannot reach the input {root!r}: {exc}") from None
+    if top.type == fs.FileType.Directory:
+        entries = sorted(
+            (
+                e
+                for e in filesystem.get_file_info(fs.FileSelector(root))
+                if e.type == fs.FileType.File and not e.base_name.startswith((".", "_"))
+            ),
+            key=lambda e: e.base_name,
         )
-        files = [p for p in names if p.suffix.lower() in FORMATS]
-        if not files:
-            raise BatchError(
-                f"the input folder {str(path)!r} holds no .parquet, .jsonl or .csv file"
-            )
-        others = [p.name for p in names if p.suffix.lower() not in FORMATS]
+        found = [e for e in entries if _suffix(e.base_name) in FORMATS]
+        if not found:
+            raise BatchError(f"the input folder {root!r} holds no .parquet, .jsonl or .csv file")
+        others = [e.base_name for e in entries if _suffix(e.base_name) not in FORMATS]
         if others:
             raise BatchError(
-                f"the input folder {str(path)!r} holds files of no known format: "
+                f"the input folder {root!r} holds files of no known format: "
                 f"{', '.join(others[:5])} (expected .parquet, .pq, .jsonl, .ndjson, .json, .csv)"
             )
-    elif path.is_file():
-        if path.suffix.lower() not in FORMATS:
+    elif top.type == fs.FileType.File:
+        if _suffix(top.base_name) not in FORMATS:
             raise BatchError(
-                f"cannot tell the format of {str(path)!r}: name it .parquet, .jsonl or .csv"
+                f"cannot tell the format of {root!r}: name it .parquet, .jsonl or .csv"
             )
-        files = [path]
+        found = [top]
     else:
-        raise BatchError(f"the input {str(path)!r} does not exist")
-    out = []
-    for p in files:
-        stat = p.stat()
-        out.append(InputFile(p, FORMATS[p.suffix.lower()], stat.st_size, stat.st_mtime_ns))
-    return out
+        raise BatchError(f"the input {root!r} does not exist")
+    return [
+        InputFile(Path(e.path), FORMATS[_suffix(e.base_name)], e.size or 0, e.mtime_ns or 0)
+        for e in found
+    ]
+
+
+def _suffix(name: str) -> str:
+    return os.path.splitext(name)[1].lower()
 
 
 def count_rows(files: Sequence[InputFile]) -> int | None:
@@ -122,27 +142,43 @@ def read_chunks(
 ) -> Iterator[Chunk]:
     """The input as chunks of ``rows_per_chunk`` rows (the last may be shorter), each a table
     of ``text_columns`` (strings) then ``other_columns`` (as the files hold them)."""
+    columns = [*text_columns, *other_columns]
+    return rechunk(
+        (
+            (f, batch)
+            for f in files
+            for batch in checked(f, _batches(f, text_columns, columns), text_columns, columns)
+        ),
+        rows_per_chunk,
+    )
+
+
+def rechunk(
+    batches: Iterable[tuple[InputFile, pa.RecordBatch | pa.Table]], rows_per_chunk: int
+) -> Iterator[Chunk]:
+    """Checked batches (:func:`checked`), in input order, cut into chunks of ``rows_per_chunk``
+    rows numbered from 0 whatever the batches' sizes; a file whose column types differ from the
+    first file's is converted to them."""
     pending: list[pa.Table] = []
     pending_rows = 0
     start = 0
     index = 0
     schema: pa.Schema | None = None
-    for f in files:
-        for batch in _read_file(f, text_columns, other_columns):
-            table = pa.Table.from_batches([batch])
-            if schema is None:
-                schema = table.schema
-            elif table.schema != schema:
-                table = _cast(table, schema, f)
-            pending.append(table)
-            pending_rows += table.num_rows
-            while pending_rows >= rows_per_chunk:
-                whole = pa.concat_tables(pending)
-                yield Chunk(index, start, whole.slice(0, rows_per_chunk))
-                rest = whole.slice(rows_per_chunk)
-                pending, pending_rows = [rest], rest.num_rows
-                start += rows_per_chunk
-                index += 1
+    for f, batch in batches:
+        table = batch if isinstance(batch, pa.Table) else pa.Table.from_batches([batch])
+        if schema is None:
+            schema = table.schema
+        elif table.schema != schema:
+            table = _cast(table, schema, f)
+        pending.append(table)
+        pending_rows += table.num_rows
+        while pending_rows >= rows_per_chunk:
+            whole = pa.concat_tables(pending)
+            yield Chunk(index, start, whole.slice(0, rows_per_chunk))
+            rest = whole.slice(rows_per_chunk)
+            pending, pending_rows = [rest], rest.num_rows
+            start += rows_per_chunk
+            index += 1
     if pending_rows:
         yield Chunk(index, start, pa.concat_tables(pending))
 
@@ -161,17 +197,22 @@ def _types(schema: pa.Schema) -> str:
     return ", ".join(f"{field.name}: {field.type}" for field in schema)
 
 
-def _read_file(
-    f: InputFile, text_columns: Sequence[str], other_columns: Sequence[str]
-) -> Iterator[pa.RecordBatch]:
-    """One file's record batches with the columns in order, every text value checked."""
-    columns = [*text_columns, *other_columns]
+def checked(
+    f: InputFile,
+    batches: Iterable[pa.RecordBatch | pa.Table],
+    text_columns: Sequence[str],
+    columns: Sequence[str],
+) -> Iterator[pa.RecordBatch | pa.Table]:
+    """One file's batches (as its reader gives them) with just ``columns``, in order, every
+    text value checked; a batch that lacks a column, or a file that does not parse, is a
+    :class:`BatchError` naming the file (and the row)."""
     row = 0
     try:
-        for batch in _batches(f, text_columns, columns):
-            out = batch.select(columns)
+        for batch in batches:
+            require_columns(f, columns, batch.schema.names)
+            out = batch.select(list(columns))
             for name in text_columns:
-                _check_text(f, name, out.column(name), row)
+                check_text(f, name, out.column(name), row)
             row += out.num_rows
             yield out
     except pa.ArrowInvalid as exc:
@@ -193,13 +234,19 @@ def _parquet(f: InputFile, text_columns: Sequence[str], columns: list[str]) -> I
         parquet = pq.ParquetFile(f.path)
     except (pa.ArrowInvalid, OSError) as exc:
         raise BatchError(f"{f.path}: not a readable Parquet file: {exc}") from None
-    schema = parquet.schema_arrow
-    _require(f, columns, schema.names)
+    check_parquet_schema(f, parquet.schema_arrow, text_columns, columns)
+    yield from parquet.iter_batches(batch_size=8192, columns=columns)
+
+
+def check_parquet_schema(
+    f: InputFile, schema: pa.Schema, text_columns: Sequence[str], columns: Sequence[str]
+) -> None:
+    """A Parquet file's schema has ``columns``, and its text columns hold strings."""
+    require_columns(f, columns, schema.names)
     for name in text_columns:
         kind = schema.field(name).type
         if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
             raise BatchError(f"{f.path}: column {name!r} holds {kind}, not text (strings)")
-    yield from parquet.iter_batches(batch_size=8192, columns=columns)
 
 
 def _csv(f: InputFile, text_columns: Sequence[str], columns: list[str]) -> Iterator[Any]:
@@ -208,13 +255,9 @@ def _csv(f: InputFile, text_columns: Sequence[str], columns: list[str]) -> Itera
     reader = csv.open_csv(
         f.path,
         read_options=csv.ReadOptions(block_size=_BLOCK_BYTES),
-        convert_options=csv.ConvertOptions(
-            column_types={name: pa.string() for name in text_columns},
-            # An empty field is an empty string, never a null (a text may be empty on purpose).
-            strings_can_be_null=False,
-        ),
+        convert_options=csv_convert_options(text_columns),
     )
-    _require(f, columns, reader.schema.names)
+    require_columns(f, columns, reader.schema.names)
     yield from reader
 
 
@@ -224,29 +267,51 @@ def _jsonl(f: InputFile, text_columns: Sequence[str], columns: list[str]) -> Ite
     reader = pj.open_json(
         f.path,
         read_options=pj.ReadOptions(block_size=_BLOCK_BYTES),
-        parse_options=pj.ParseOptions(
-            explicit_schema=pa.schema([(name, pa.string()) for name in text_columns]),
-            unexpected_field_behavior="infer",
-        ),
+        parse_options=json_parse_options(text_columns),
     )
-    missing = [c for c in columns if c not in text_columns and c not in reader.schema.names]
-    if missing:
-        raise BatchError(
-            f"{f.path}: no row of its first block has the field {missing[0]!r} "
-            f"(fields seen: {', '.join(reader.schema.names)})"
-        )
+    require_columns(f, columns, reader.schema.names)
     yield from reader
 
 
-def _require(f: InputFile, columns: Sequence[str], names: Sequence[str]) -> None:
+def csv_convert_options(text_columns: Sequence[str]) -> Any:
+    """How a CSV input is parsed: text columns as strings, whatever their values look like."""
+    import pyarrow.csv as csv
+
+    return csv.ConvertOptions(
+        column_types={name: pa.string() for name in text_columns},
+        # An empty field is an empty string, never a null (a text may be empty on purpose).
+        strings_can_be_null=False,
+    )
+
+
+def json_parse_options(text_columns: Sequence[str]) -> Any:
+    """How a JSONL input is parsed: text fields as strings (absent: null, then refused)."""
+    import pyarrow.json as pj
+
+    return pj.ParseOptions(
+        explicit_schema=pa.schema([(name, pa.string()) for name in text_columns]),
+        unexpected_field_behavior="infer",
+    )
+
+
+def require_columns(f: InputFile, columns: Sequence[str], names: Sequence[str]) -> None:
+    """``names`` (the columns read from ``f``) hold ``columns``."""
     for name in columns:
-        if name not in names:
+        if name in names:
+            continue
+        if f.format == "jsonl":
+            # A JSONL file's columns are the fields of the rows of its first block.
             raise BatchError(
-                f"{f.path}: no column {name!r} (its columns: {', '.join(names) or 'none'})"
+                f"{f.path}: no row of its first block has the field {name!r} "
+                f"(fields seen: {', '.join(names)})"
             )
+        raise BatchError(
+            f"{f.path}: no column {name!r} (its columns: {', '.join(names) or 'none'})"
+        )
 
 
-def _check_text(f: InputFile, name: str, values: pa.Array, first_row: int) -> None:
+def check_text(f: InputFile, name: str, values: pa.Array, first_row: int) -> None:
+    """Every value of the text column ``name`` is there (rows from ``first_row`` of ``f``)."""
     nulls = values.null_count
     if nulls:
         at = first_row + int(pc.index(pc.is_null(values), True).as_py())

@@ -23,11 +23,32 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ember.engines.types import ModelInfo
 from ember.service.bulk.errors import BatchError
+from ember.service.bulk.settings import TaskOptions
 
 MANIFEST = "_ember_batch.json"
 SUCCESS = "_SUCCESS"
 _PART = re.compile(r"^part-(\d{6})\.parquet$")
+
+
+def run_manifest(
+    inputs: list[dict[str, object]],
+    info: ModelInfo,
+    options: TaskOptions,
+    id_column: str | None,
+    rows_per_part: int,
+) -> dict[str, object]:
+    """What a run computes, as its manifest records it: the same for a local run and a run on
+    Ray, so either can resume the other's output."""
+    return {
+        "input": inputs,
+        "model": info.model_id,
+        "precision": f"{info.backend} {info.dtype}",
+        "task": options.describe(),
+        "id_column": id_column,
+        "rows_per_part": rows_per_part,
+    }
 
 
 def part_name(index: int) -> str:
