@@ -57,7 +57,16 @@ MODES: tuple[Mode, ...] = (
         _BF16.min_cosine,
         _BF16.mean_cosine,
         {"dtype": "bfloat16"},
-        "needs avx512_bf16 or amx_bf16: refused on other CPUs",
+        "OpenVINO on the fused ONNX graph (torch where openvino is not installed); needs "
+        "avx512_bf16 or amx_bf16: refused on other CPUs",
+    ),
+    Mode(
+        "bf16-torch",
+        ("--backend", "torch", "--dtype", "bfloat16"),
+        _BF16.min_cosine,
+        _BF16.mean_cosine,
+        {"backend": "torch", "dtype": "bfloat16"},
+        "transformers eager in bf16 weights; needs native bf16",
     ),
     Mode(
         "bf16-compile",

@@ -1,13 +1,15 @@
 """Interleaved in-process throughput: sentence-transformers fp32 ``encode`` against Ember's CPU
-engines (ONNX Runtime fp32 and int8) on the same long inputs, alternating rounds, medians.
+engines (ONNX Runtime fp32 and int8, and bf16 where the CPU has it) on the same long inputs,
+alternating rounds, medians.
 
 No server and no client: what the engines themselves do, measured so that drift on a shared
-machine hits every contender alike. ``python -m benchmarks.inprocess [--rounds N] [--openvino]``;
-prints the CPU (as the server reads it), the load, the versions and the command, then tok/s per
-contender and the ratios. ``--openvino`` adds OpenVINO running Ember's own fused fp32 ONNX graph
-(and the same pooling) as a side-by-side candidate backend, when the ``openvino`` package is
-installed: it is not an Ember backend (on the AVX2-only EPYC it was slower than ONNX Runtime,
-``benchmarks/results-avx2/analysis.md``).
+machine hits every contender alike. ``python -m benchmarks.inprocess [--rounds N] [--openvino]
+[--torch-bf16]``; prints the CPU (as the server reads it), the load, the versions and the
+command, then tok/s per contender and the ratios. On a CPU with native bf16, Ember's
+``--dtype bfloat16`` engine (OpenVINO when installed) runs too. ``--openvino`` adds OpenVINO in
+fp32 on Ember's fused graph (a candidate fp32 runtime, not Ember's: on the AVX2-only EPYC it was
+no faster than ONNX Runtime, ``benchmarks/results-avx2/analysis.md``); ``--torch-bf16`` adds the
+torch backend's bf16 for comparison.
 """
 
 from __future__ import annotations
@@ -18,39 +20,24 @@ import shlex
 import statistics
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from benchmarks.machine import cpu_summary, load_average, now, versions
 from ember.engines.base import Engine
 from ember.engines.config import EngineConfig
+from ember.engines.cpu_features import cpu_features
 from ember.engines.onnx_engine import OnnxEngine
 from ember.engines.onnx_export import graph_path, uses_token_types
+from ember.engines.openvino_session import OpenVinoSession
 from ember.engines.registry import load_engine
 from ember.engines.types import TruncationSide
 from ember.service.default_model import default_model_path
 
 
-class _OpenVinoSession:
-    """An OpenVINO compiled model behind the one ONNX Runtime session call OnnxEngine makes."""
-
-    def __init__(self, path: Path, threads: int) -> None:
-        import openvino
-
-        config = {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY"}
-        compiled = openvino.Core().compile_model(str(path), "CPU", config)
-        self._request = compiled.create_infer_request()
-
-    def run(self, _outputs: object, feeds: Mapping[str, Any], _options: object) -> list[Any]:
-        result = self._request.infer(dict(feeds), share_inputs=True)
-        return [next(iter(result.values()))]
-
-
-def _openvino_engine(fp32: OnnxEngine) -> OnnxEngine:
+def _openvino_fp32(fp32: OnnxEngine) -> OnnxEngine:
     folder = fp32.folder
-    path = graph_path(folder, None)
-    session = _OpenVinoSession(path, len(os.sched_getaffinity(0)))
+    session = OpenVinoSession(graph_path(folder, None), "float32", len(os.sched_getaffinity(0)))
     return OnnxEngine(folder, fp32.tokenizer, session, "float32", uses_token_types(folder))
 
 
@@ -60,6 +47,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--texts", type=int, default=64)
     parser.add_argument("--openvino", action="store_true", help="add OpenVINO on the fp32 graph")
+    parser.add_argument("--torch-bf16", action="store_true", help="add the torch backend in bf16")
     args = parser.parse_args()
     from sentence_transformers import SentenceTransformer
 
@@ -93,9 +81,15 @@ def main() -> None:
         "ember-fp32": engine(fp32),
         "ember-int8": engine(int8),
     }
+    if cpu_features().native_bf16:
+        bf16 = load_engine(EngineConfig(model_path=model, dtype="bfloat16"))
+        contenders[f"ember-bf16-{bf16.info.backend}"] = engine(bf16)
+    if args.torch_bf16:
+        torch_bf16 = EngineConfig(model_path=model, backend="torch", dtype="bfloat16")
+        contenders["torch-bf16"] = engine(load_engine(torch_bf16))
     if args.openvino:
         assert isinstance(fp32, OnnxEngine)
-        contenders["openvino-fp32"] = engine(_openvino_engine(fp32))
+        contenders["openvino-fp32"] = engine(_openvino_fp32(fp32))
     for run in contenders.values():
         run()  # warm-up
     load_before = load_average()
@@ -112,7 +106,7 @@ def main() -> None:
     print(f"{len(texts)} inputs x {tokens // len(texts)} tokens, {args.rounds} rounds, medians")
     for name, value in median.items():
         print(
-            f"  {name:<13} {value:8,.0f} tok/s  {value / median['st']:.2f}x sentence-transformers"
+            f"  {name:<19} {value:8,.0f} tok/s  {value / median['st']:.2f}x sentence-transformers"
             f"  (rounds {min(samples[name]):,.0f}-{max(samples[name]):,.0f})"
         )
 

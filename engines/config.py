@@ -52,7 +52,8 @@ class EngineOptions:
         "--backend",
         "EMBER_BACKEND",
         "Engine backend: auto (ONNX Runtime for encoder embedding models on the CPU, "
-        "exported once and cached; torch otherwise), torch, onnx or tensorrt.",
+        "exported once and cached, and OpenVINO on that graph for --dtype bfloat16 when "
+        "installed; torch otherwise), torch, onnx or tensorrt.",
         "NAME",
     )
     device: str = setting(

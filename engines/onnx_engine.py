@@ -1,13 +1,16 @@
-"""``OnnxEngine``: the ONNX Runtime CPU backend for embedding models (fp32 fused, or int8).
+"""``OnnxEngine``: the ONNX-graph CPU backend for embedding models (fp32 fused, int8, bf16).
 
-Owns running a cached ONNX graph (built by :mod:`ember.engines.onnx_export`) on the CPU
-execution provider with thread settings for a small server, and turning its hidden states into
-embeddings with the same pooling and Dense code as the torch backend, so results match it to
-float32 rounding (fp32) or to the documented int8 tolerance (min cosine >= 0.99 vs fp32 on the
-benchmark corpus, see ``benchmarks/RESULTS.md``).
+Owns running a cached ONNX graph (built by :mod:`ember.engines.onnx_export`) on the CPU with
+thread settings for a small server, and turning its hidden states into embeddings with the same
+pooling and Dense code as the torch backend, so results match it to float32 rounding (fp32) or
+to the documented tolerance of the reduced mode (:data:`ember.engines.precision.ACCURACY_FLOORS`,
+checked on the benchmark corpus by ``tests/parity/test_cpu_precision.py``).
 
-Selected by ``EngineConfig.backend == "onnx"``; serves ``ModelKind.EMBEDDING`` folders of
-encoder architectures. ``quantization="int8"`` runs the int8 graph; dtype must be float32/auto.
+Selected by ``EngineConfig.backend == "onnx"`` (and by ``auto`` on the CPU); serves
+``ModelKind.EMBEDDING`` folders of encoder architectures. float32 and ``quantization="int8"``
+run on ONNX Runtime; ``dtype="bfloat16"`` runs the fp32 graph on OpenVINO in bf16
+(:mod:`ember.engines.openvino_session`; needs the ``openvino`` package and native bf16),
+reported as backend ``openvino``.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from ember.engines.config import EngineConfig
 from ember.engines.errors import BackendUnavailableError, EngineError, ModelLoadError
 from ember.engines.model_folder import ModelFolder, inspect_model_folder
 from ember.engines.onnx_export import graph_path, input_names, uses_token_types
+from ember.engines.openvino_session import OpenVinoSession, openvino_available
+from ember.engines.precision import check_cpu_dtype
 from ember.engines.preempt import Preempt, PreemptedError
 from ember.engines.tokenizer import HFTokenizer
 from ember.engines.types import (
@@ -79,6 +84,7 @@ class OnnxEngine:
         session: Any,
         precision: str,
         with_types: bool,
+        backend: str = "onnx",
     ) -> None:
         self._folder = folder
         self._tokenizer = tokenizer
@@ -110,7 +116,7 @@ class OnnxEngine:
             max_input_length=tokenizer.max_input_length,
             dtype=precision,
             device="cpu",
-            backend="onnx",
+            backend=backend,
             vocab_size=tokenizer.vocab_size,
             embedding_dim=folder.embedding_dim,
             pooling=spec.modes[0] if spec is not None else None,
@@ -129,15 +135,27 @@ class OnnxEngine:
             raise BackendUnavailableError(
                 f"the onnx backend runs on the CPU only; got device {config.device!r}"
             )
-        if config.dtype not in ("auto", "float32"):
+        if config.dtype not in ("auto", "float32", "bfloat16"):
             raise BackendUnavailableError(
-                f"the onnx backend computes in float32 (or int8 with --quantization int8); "
-                f"for {config.dtype} use --backend torch"
+                f"the onnx backend computes in float32, bfloat16 (OpenVINO) or int8 (with "
+                f"--quantization int8); for {config.dtype} use --backend torch"
             )
         if config.quantization not in (None, "int8"):
             raise BackendUnavailableError(
                 f"the onnx backend supports int8 quantization only, not {config.quantization}"
             )
+        bf16 = config.dtype == "bfloat16"
+        if bf16 and config.quantization is not None:
+            raise BackendUnavailableError("--quantization int8 runs with --dtype auto/float32")
+        if bf16:
+            from ember.engines.cpu_features import cpu_features
+
+            check_cpu_dtype("bfloat16", cpu_features(), allow_slow=config.allow_slow_precision)
+            if not openvino_available():
+                raise BackendUnavailableError(
+                    "bfloat16 on the onnx backend runs on OpenVINO: pip install "
+                    "'ember-serve[openvino]' (or use --backend torch)"
+                )
         folder = inspect_model_folder(
             config.model_path,
             kind=config.kind,
@@ -158,12 +176,16 @@ class OnnxEngine:
         path = graph_path(folder, config.quantization, config.cache_dir)
         threads = _threads(config.num_threads)
         try:
-            session = _session(str(path), threads)
+            session = (
+                OpenVinoSession(path, "bfloat16", threads) if bf16 else _session(str(path), threads)
+            )
         except Exception as exc:
-            raise ModelLoadError(f"ONNX Runtime cannot load {str(path)!r}: {exc}") from exc
-        precision = "int8" if config.quantization == "int8" else "float32"
-        log.info("onnx backend: %s, %s, %d threads", path.name, precision, threads)
-        return cls(folder, tokenizer, session, precision, uses_token_types(folder))
+            runtime = "OpenVINO" if bf16 else "ONNX Runtime"
+            raise ModelLoadError(f"{runtime} cannot load {str(path)!r}: {exc}") from exc
+        precision = "bfloat16" if bf16 else "int8" if config.quantization == "int8" else "float32"
+        backend = "openvino" if bf16 else "onnx"
+        log.info("%s backend: %s, %s, %d threads", backend, path.name, precision, threads)
+        return cls(folder, tokenizer, session, precision, uses_token_types(folder), backend)
 
     # -- Engine protocol --------------------------------------------------------------------
 
@@ -193,7 +215,8 @@ class OnnxEngine:
         """Embed a batch: one pooled (and Dense-projected) row per encoding, in order.
 
         ``preempt`` set while the graph runs terminates the run before its next node
-        (``RunOptions.terminate`` of this run only): ``PreemptedError``."""
+        (``RunOptions.terminate`` of this run only; OpenVINO: the infer request's cancel):
+        ``PreemptedError``."""
         import onnxruntime as ort
 
         padded = pad_batch(batch, self._pad_id, type_ids=self._with_types)
@@ -207,7 +230,7 @@ class OnnxEngine:
             if preempt is None:
                 hidden = self._session.run(None, feeds, options)[0]
             else:
-                with preempt.on_set(lambda: setattr(options, "terminate", True)):
+                with preempt.on_set(lambda: self._stop(options)):
                     preempt.check()
                     hidden = self._session.run(None, feeds, options)[0]
         except PreemptedError:
@@ -220,6 +243,12 @@ class OnnxEngine:
             raise EngineError(f"ONNX Runtime failed on a batch of {len(batch)}: {exc}") from exc
         rows = self._pool(batch, hidden, padded.lengths)
         return with_token_states(batch, rows, lambda: unpad(hidden, padded.lengths))
+
+    def _stop(self, options: Any) -> None:
+        """End the run in progress (from another thread): ``options`` is that run's."""
+        options.terminate = True
+        if isinstance(self._session, OpenVinoSession):
+            self._session.cancel()
 
     def close(self) -> None:
         """Release the session."""

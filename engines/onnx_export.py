@@ -8,10 +8,12 @@ Owns three steps and the cache that makes them a one-time cost:
    operators (EmbedLayerNormalization, Attention, SkipLayerNormalization, BiasGelu);
 3. int8 (optional): SmoothQuant scaling calibrated on a fixed text sample, then dynamic
    quantization with per-channel int8 weights and per-batch uint8 activations for every MatMul
-   except the FFN down-projections (the MatMuls fed by a GELU), which stay fp32: their inputs
-   have the widest outliers and cost most accuracy in int8, smoothed or not. The weights' range
-   follows the CPU (:func:`ember.engines.precision.int8_scheme`): 8-bit with VNNI/AMX, 7-bit
-   without, where ONNX Runtime's int16 pair sums would saturate.
+   except the FFN down-projections (the MatMuls fed by a GELU): their inputs have the widest
+   outliers and cost most accuracy with one activation scale per batch, smoothed or not. They
+   stay fp32, or, on AVX-512 VNNI CPUs, run as ``MatMulNBits`` with 8-bit weights and int8
+   activations quantized per 32-value block. The scheme follows the CPU
+   (:func:`ember.engines.precision.int8_scheme`): 8-bit weights with VNNI/AMX, 7-bit without,
+   where ONNX Runtime's int16 pair sums would saturate.
 
 Graphs are cached under ``<cache_dir>/onnx/<key>/`` (default ``~/.cache/ember``), keyed by
 the model's config and weight files, the step's format version and the torch / onnxruntime
@@ -40,7 +42,7 @@ from ember.engines.precision import Int8Scheme, int8_scheme
 log = logging.getLogger(__name__)
 
 #: Bump when the export, fusion or quantization recipe changes: old cache entries are ignored.
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 #: Model types whose graphs the ONNX Runtime BERT optimizer fuses.
 _FUSABLE = frozenset({"bert", "roberta", "xlm-roberta", "camembert", "electra"})
 _GELU_OPS = frozenset({"Gelu", "BiasGelu", "FastGelu", "QuickGelu"})
@@ -50,6 +52,10 @@ _HASH_SPAN = 1 << 20
 #: the int8 min cosine from 0.991 to 0.995; FFN down-projections stay fp32 at any alpha).
 _SMOOTH_ALPHA = 0.5
 _CALIBRATION_TEXTS = 160
+#: Block-wise FFN down-projections: values per weight/activation block (each with its own
+#: scale) and ONNX Runtime's ``accuracy_level`` 4 (int8 activations, VNNI dot products).
+_BLOCK = 32
+_INT8_ACTIVATIONS = 4
 
 
 def cache_root() -> Path:
@@ -266,7 +272,8 @@ def quantize_int8(folder: ModelFolder, source: Path, target: Path, scheme: Int8S
     """int8 for the CPU: SmoothQuant (alpha 0.5, calibrated on standard-library prose) on every
     MatMul but the FFN down-projections, then dynamic quantization with per-channel int8 weights
     (7-bit with ``Int8Scheme.REDUCED_RANGE``) and per-batch uint8 activations; the FFN
-    down-projections stay fp32."""
+    down-projections stay fp32, or become block-wise 8-bit (:func:`blockwise_int8`) when
+    ``scheme.blockwise_ffn``."""
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -285,7 +292,7 @@ def quantize_int8(folder: ModelFolder, source: Path, target: Path, scheme: Int8S
             str(smoothed),
             str(target),
             per_channel=True,
-            reduce_range=scheme is Int8Scheme.REDUCED_RANGE,
+            reduce_range=scheme.reduce_range,
             weight_type=QuantType.QInt8,
             nodes_to_exclude=keep,
             extra_options={"MatMulConstBOnly": True, "DefaultTensorType": onnx.TensorProto.FLOAT},
@@ -293,6 +300,68 @@ def quantize_int8(folder: ModelFolder, source: Path, target: Path, scheme: Int8S
     finally:
         root.setLevel(level)
         smoothed.unlink(missing_ok=True)
+    if scheme.blockwise_ffn:
+        quantized = onnx.load(str(target))
+        blockwise_int8(quantized, keep)
+        onnx.save(quantized, str(target))
+
+
+def blockwise_int8(model: Any, names: list[str]) -> list[str]:
+    """Rewrite the named fp32 MatMuls (constant ``[K, N]`` weight, ``K`` a multiple of 32) of
+    ``model`` into ONNX Runtime's ``MatMulNBits``: symmetric 8-bit weights with one scale per
+    32 values of each output column, and ``accuracy_level`` 4, which quantizes the activations
+    to int8 per 32-value block of each row at run time (so one outlier token or channel costs
+    only its own block's precision) and multiplies with int8 dot products. Returns the names
+    rewritten; a MatMul that does not qualify stays fp32."""
+    import numpy as np
+    from onnx import helper, numpy_helper
+
+    initializers = {i.name: i for i in model.graph.initializer}
+    rewritten: list[str] = []
+    replaced: set[str] = set()
+    for index, node in enumerate(list(model.graph.node)):
+        if node.op_type != "MatMul" or node.name not in names:
+            continue
+        init = initializers.get(node.input[1])
+        weight = None if init is None else numpy_helper.to_array(init).astype(np.float32)
+        if weight is None or weight.ndim != 2 or weight.shape[0] % _BLOCK:
+            continue
+        k, n = weight.shape
+        blocks = weight.T.reshape(n, k // _BLOCK, _BLOCK)  # [N, K/32, 32]: one row per column
+        scales = np.maximum(np.abs(blocks).max(axis=2), 1e-12) / 127.0
+        levels = np.clip(np.rint(blocks / scales[:, :, None]), -127, 127)
+        packed = (levels + 128).astype(np.uint8)  # MatMulNBits' default 8-bit zero point: 128
+        prefix = node.name
+        model.graph.initializer.extend(
+            [
+                numpy_helper.from_array(packed, f"{prefix}/q8_weight"),
+                numpy_helper.from_array(scales.astype(np.float32), f"{prefix}/q8_scales"),
+            ]
+        )
+        replacement = helper.make_node(
+            "MatMulNBits",
+            [node.input[0], f"{prefix}/q8_weight", f"{prefix}/q8_scales"],
+            list(node.output),
+            name=f"{prefix}/q8",
+            domain="com.microsoft",
+            K=k,
+            N=n,
+            bits=8,
+            block_size=_BLOCK,
+            accuracy_level=_INT8_ACTIVATIONS,
+        )
+        model.graph.node.remove(node)
+        model.graph.node.insert(index, replacement)
+        rewritten.append(node.name)
+        replaced.add(node.input[1])
+    if rewritten and not any(o.domain == "com.microsoft" for o in model.opset_import):
+        model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
+    # Drop the fp32 weights the rewrite replaced, unless something else still reads them.
+    used = {name for node in model.graph.node for name in node.input}
+    used |= {output.name for output in model.graph.output}
+    for init in [i for i in model.graph.initializer if i.name in replaced and i.name not in used]:
+        model.graph.initializer.remove(init)
+    return rewritten
 
 
 def calibration_texts() -> list[str]:

@@ -44,21 +44,46 @@ ACCURACY_FLOORS: dict[str, AccuracyFloor] = {
 
 
 class Int8Scheme(enum.Enum):
-    """How weights are quantized for ONNX Runtime's dynamic int8 MatMuls on this CPU.
+    """How weights are quantized for ONNX Runtime's int8 MatMuls on this CPU.
 
-    ``FULL_RANGE``: per-channel 8-bit weights, for CPUs with VNNI or AMX int8 dot products.
-    ``REDUCED_RANGE``: per-channel 7-bit weights (``reduce_range``), for CPUs without them:
-    ONNX Runtime's AVX2 u8s8 kernel adds pairs of u8*s8 products in int16 (``vpmaddubsw``),
-    which saturates with full-range weights (measured on an AVX2-only EPYC: min cosine 0.937 vs
-    0.99+ with 7-bit weights); 7-bit weights keep every pair sum within int16.
+    Every scheme quantizes the attention and FFN up-projection MatMuls dynamically (per-channel
+    int8 weights, one uint8 activation scale per batch); they differ in the weights' range and
+    in the FFN down-projections, whose GELU outputs carry outliers that one activation scale
+    per batch cannot follow (they cost min cosine 0.95 -> 0.99 when quantized that way):
+
+    ``FULL_RANGE_BLOCKWISE_FFN``: 8-bit weights, and the FFN down-projections as
+    ``MatMulNBits`` with 8-bit weights and int8 activations quantized per 32-value block of
+    each row (``accuracy_level`` 4), for AVX-512 VNNI CPUs without AMX: on Zen 4 that keeps
+    the accuracy of fp32 FFN down-projections (min cosine 0.9952 vs 0.9951) and is about 1.3x
+    faster (``benchmarks/results-avx512/analysis.md``).
+    ``FULL_RANGE``: 8-bit weights, FFN down-projections in fp32, for the other CPUs with int8
+    dot products (AMX, AVX-VNNI), where the block-wise kernel has not been measured.
+    ``REDUCED_RANGE``: 7-bit weights (``reduce_range``), FFN down-projections in fp32, for CPUs
+    without int8 dot products: ONNX Runtime's AVX2 u8s8 kernel adds pairs of u8*s8 products in
+    int16 (``vpmaddubsw``), which saturates with full-range weights (measured on an AVX2-only
+    EPYC: min cosine 0.937 vs 0.99+ with 7-bit weights); 7-bit weights keep every pair sum
+    within int16 (and the block-wise FFN kernel was slower than fp32 there).
     """
 
+    FULL_RANGE_BLOCKWISE_FFN = "s8b"
     FULL_RANGE = "s8"
     REDUCED_RANGE = "s7"
+
+    @property
+    def reduce_range(self) -> bool:
+        """Whether weights use 7 bits (ONNX Runtime's ``reduce_range``)."""
+        return self is Int8Scheme.REDUCED_RANGE
+
+    @property
+    def blockwise_ffn(self) -> bool:
+        """Whether FFN down-projections run as block-wise 8-bit ``MatMulNBits`` (else fp32)."""
+        return self is Int8Scheme.FULL_RANGE_BLOCKWISE_FFN
 
 
 def int8_scheme(features: CpuFeatures) -> Int8Scheme:
     """The int8 weight scheme for a CPU with ``features``."""
+    if features.isa == "avx512-vnni":
+        return Int8Scheme.FULL_RANGE_BLOCKWISE_FFN
     return Int8Scheme.FULL_RANGE if features.int8_dot else Int8Scheme.REDUCED_RANGE
 
 
@@ -93,12 +118,14 @@ class CpuMode:
 
 def cpu_modes(features: CpuFeatures) -> list[CpuMode]:
     """Each CPU precision mode's verdict on a CPU with ``features``."""
-    scheme = int8_scheme(features)
-    int8_note = (
-        "8-bit weights, VNNI/AMX int8 dot products"
-        if scheme is Int8Scheme.FULL_RANGE
-        else "7-bit weights (no VNNI: ONNX Runtime's int16 pair sums would saturate 8-bit ones)"
-    )
+    int8_note = {
+        Int8Scheme.FULL_RANGE_BLOCKWISE_FFN: "8-bit weights, VNNI int8 dot products; FFN "
+        "down-projections with block-wise int8 activations",
+        Int8Scheme.FULL_RANGE: "8-bit weights, VNNI/AMX int8 dot products; FFN "
+        "down-projections in fp32",
+        Int8Scheme.REDUCED_RANGE: "7-bit weights (no VNNI: ONNX Runtime's int16 pair sums "
+        "would saturate 8-bit ones); FFN down-projections in fp32",
+    }[int8_scheme(features)]
     modes = [
         CpuMode("float32", "--dtype auto", True, "the default; exact"),
         CpuMode("int8", "--quantization int8", True, f"ONNX Runtime, {int8_note}"),
@@ -109,5 +136,8 @@ def cpu_modes(features: CpuFeatures) -> list[CpuMode]:
         except PrecisionUnsupportedError as exc:
             modes.append(CpuMode(dtype, flags, False, exc.message.split(". Use")[0]))
         else:
-            modes.append(CpuMode(dtype, flags, True, "native matrix instructions"))
+            note = "native matrix instructions"
+            if dtype == "bfloat16":
+                note += "; OpenVINO for encoder embedding models when installed, else torch"
+            modes.append(CpuMode(dtype, flags, True, note))
     return modes

@@ -15,6 +15,8 @@ import os
 from ember.engines.base import Engine
 from ember.engines.config import EngineConfig
 from ember.engines.errors import BackendUnavailableError, ModelLoadError
+from ember.engines.openvino_session import openvino_available
+from ember.engines.precision import PrecisionUnsupportedError
 
 log = logging.getLogger(__name__)
 
@@ -39,12 +41,14 @@ def _gpu_present() -> bool:
 
 
 def _onnx_candidate(config: EngineConfig) -> bool:
-    """Whether ``auto`` should try ONNX Runtime: a CPU run in float32 (or int8) with
-    onnxruntime and onnx installed. The model kind and architecture are checked on load."""
+    """Whether ``auto`` should try the ONNX graph: a CPU run in float32 or int8 (ONNX Runtime),
+    or in bfloat16 with OpenVINO installed, with onnxruntime and onnx installed. The model kind,
+    the architecture and the CPU's bf16 support are checked on load."""
     on_cpu = config.device == "cpu" or (config.device == "auto" and not _gpu_present())
+    bf16 = config.dtype == "bfloat16" and config.quantization is None
     return (
         on_cpu
-        and config.dtype in ("auto", "float32")
+        and (config.dtype in ("auto", "float32") or (bf16 and openvino_available()))
         and config.quantization in (None, "int8")
         and not config.compile
         and importlib.util.find_spec("onnxruntime") is not None
@@ -60,6 +64,8 @@ def _load_auto(config: EngineConfig) -> Engine:
             return OnnxEngine.load(dataclasses.replace(config, backend="onnx"))
         except BackendUnavailableError as exc:
             log.info("serving with torch: %s", exc.message)
+        except PrecisionUnsupportedError:
+            raise  # the CPU emulates the dtype: torch would refuse it for the same reason
         except ModelLoadError as exc:
             # An export that fails (an unusual architecture) must not stop the model from
             # serving: torch runs every architecture transformers loads.

@@ -78,8 +78,9 @@ def needs_self_check(engine: Engine) -> bool:
 
 
 def reference_config(config: EngineConfig, engine: Engine) -> EngineConfig:
-    """The float32 configuration of the same model on the same backend family."""
-    backend = engine.info.backend if engine.info.backend in ("onnx", "torch") else "torch"
+    """The float32 configuration of the same model on the same backend family (the ONNX graph
+    on ONNX Runtime for the onnx and openvino engines)."""
+    backend = {"onnx": "onnx", "openvino": "onnx"}.get(engine.info.backend, "torch")
     return dataclasses.replace(
         config,
         backend=backend,  # type: ignore[arg-type]  # one of the Backend literals

@@ -1,19 +1,20 @@
 """Accuracy of every CPU precision mode and backend on the real all-MiniLM-L6-v2, on the CPU
 the test runs on.
 
-Each mode of :data:`benchmarks.accuracy.MODES` (bf16 torch, ONNX Runtime fp32, ONNX Runtime
-int8, torch dynamic int8) embeds the fixed 200-text corpus of :mod:`benchmarks.corpus` (mixed
-lengths, up to past the 256-token limit) and is compared row by row with Ember's fp32 torch
-embeddings: the minimum and mean cosine must reach the floors documented in ``MODES`` (and in
-``benchmarks/RESULTS.md``): fp32 backends >= 0.9999, bf16 >= 0.999, int8 (onnx) >= 0.99. A
-mode this CPU would emulate (bf16 without avx512_bf16 / amx_bf16) is tested for its refusal
-instead, read from /proc/cpuinfo directly. The start-up self-check is run for real on the modes
-that serve here. The fp32 reference itself is checked against sentence-transformers. Accuracy
-only: no timings.
+Each mode of :data:`benchmarks.accuracy.MODES` (bf16 on OpenVINO and on torch, ONNX Runtime
+fp32, ONNX Runtime int8, torch dynamic int8) embeds the fixed 200-text corpus of
+:mod:`benchmarks.corpus` (mixed lengths, up to past the 256-token limit) and is compared row
+by row with Ember's fp32 torch embeddings: the minimum and mean cosine must reach the floors
+documented in ``MODES`` (and in ``benchmarks/RESULTS.md``): fp32 backends >= 0.9999, bf16 >=
+0.999, int8 (onnx) >= 0.99. A mode this CPU would emulate (bf16 without avx512_bf16 /
+amx_bf16) is tested for its refusal instead, read from /proc/cpuinfo directly. The start-up
+self-check is run for real on the modes that serve here. The fp32 reference itself is checked
+against sentence-transformers. Accuracy only: no timings.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,7 @@ from sentence_transformers import SentenceTransformer
 from benchmarks.accuracy import MODES, REFERENCE, Matrix, Mode, agreement, embed
 from benchmarks.corpus import accuracy_corpus
 from ember.engines.config import EngineConfig
-from ember.engines.errors import BackendUnavailableError
+from ember.engines.errors import BackendUnavailableError, EngineError
 from ember.engines.model_folder import inspect_model_folder
 from ember.engines.onnx_engine import OnnxEngine
 from ember.engines.onnx_export import ffn_down_projections, graph_path
@@ -120,11 +121,17 @@ def test_self_check_refuses_torch_dynamic_int8() -> None:
     assert "--precision-check false" in message
 
 
-def test_int8_graph_uses_the_scheme_of_this_cpu(onnx_cache: Path) -> None:
+def _expected_scheme() -> str:
+    """The int8 scheme file suffix this CPU must get, from /proc/cpuinfo directly."""
     flags = proc_flags()
-    vnni = bool(flags & {"avx512_vnni", "avx_vnni", "amx_int8"})
+    if "avx512_vnni" in flags and "avx512f" in flags and "amx_tile" not in flags:
+        return "s8b"  # AVX-512 VNNI without AMX: block-wise 8-bit FFN down-projections
+    return "s8" if flags & {"avx512_vnni", "avx_vnni", "amx_int8"} else "s7"
+
+
+def test_int8_graph_uses_the_scheme_of_this_cpu(onnx_cache: Path) -> None:
     path = graph_path(inspect_model_folder(MODEL), "int8", onnx_cache)
-    assert path.name == ("model.int8-s8.onnx" if vnni else "model.int8-s7.onnx")
+    assert path.name == f"model.int8-{_expected_scheme()}.onnx"
 
 
 @pytest.mark.skipif(NATIVE_BF16, reason="bf16 is native here: the refusal path does not apply")
@@ -155,14 +162,57 @@ def test_onnx_engine_reports_its_precision() -> None:
     assert fp32.info.embedding_dim == int8.info.embedding_dim == 384
 
 
-def test_int8_keeps_every_ffn_down_projection_in_fp32(onnx_cache: Path) -> None:
+@pytest.mark.skipif(not NATIVE_BF16, reason="bf16 is emulated here: refused (tested above)")
+def test_bf16_runs_on_openvino_and_passes_its_self_check(onnx_cache: Path) -> None:
+    """``--dtype bfloat16`` on a CPU encoder embedding model runs the fused graph on OpenVINO
+    (backend auto and onnx alike); its start-up self-check compares it with ONNX Runtime fp32."""
+    config = EngineConfig(model_path=MODEL, dtype="bfloat16", cache_dir=onnx_cache)
+    engine = load_engine(config)
+    try:
+        assert (engine.info.backend, engine.info.dtype) == ("openvino", "bfloat16")
+        result = self_check(engine, config, load_engine)
+    finally:
+        engine.close()
+    assert result is not None
+    assert result.dtype == "bfloat16"
+    assert result.probes >= 10
+    assert result.min_cosine >= 0.999, result
+    assert result.mean_cosine >= 0.9995, result
+    explicit = load_engine(dataclasses.replace(config, backend="onnx"))
+    torch_bf16 = load_engine(dataclasses.replace(config, backend="torch"))
+    assert explicit.info.backend == "openvino"
+    assert torch_bf16.info.backend == "torch"
+    explicit.close()
+    torch_bf16.close()
+
+
+@pytest.mark.skipif(not NATIVE_BF16, reason="bf16 is emulated here")
+def test_openvino_bf16_interrupt_ends_the_engine(onnx_cache: Path) -> None:
+    engine = load_engine(EngineConfig(model_path=MODEL, dtype="bfloat16", cache_dir=onnx_cache))
+    texts = ["served before the interrupt", "and refused after it"]
+    assert embed(engine, texts).shape == (2, 384)
+    engine.interrupt()
+    with pytest.raises(EngineError, match="cancelled"):
+        embed(engine, texts)
+    engine.close()
+
+
+def test_int8_ffn_down_projections_follow_the_scheme(onnx_cache: Path) -> None:
+    """FFN down-projections are never quantized with one activation scale per batch: fp32
+    MatMuls, or block-wise 8-bit MatMulNBits on AVX-512 VNNI."""
     folder = inspect_model_folder(MODEL)
     fp32 = onnx.load(str(graph_path(folder, None, onnx_cache)))
     keep = ffn_down_projections(fp32)
     assert len(keep) == 6  # one per layer of MiniLM-L6
     int8 = onnx.load(str(graph_path(folder, "int8", onnx_cache)))
     float_matmuls = {n.name for n in int8.graph.node if n.op_type == "MatMul"}
-    assert set(keep) <= float_matmuls
+    blockwise = {n.name for n in int8.graph.node if n.op_type == "MatMulNBits"}
+    if _expected_scheme() == "s8b":
+        assert blockwise == {f"{name}/q8" for name in keep}
+        assert not set(keep) & float_matmuls
+    else:
+        assert set(keep) <= float_matmuls
+        assert not blockwise
     assert any(n.op_type == "MatMulInteger" for n in int8.graph.node)
 
 
@@ -177,11 +227,12 @@ def test_cached_graph_is_reused(onnx_cache: Path) -> None:
 @pytest.mark.parametrize(
     "config",
     [
-        {"dtype": "bfloat16"},
+        {"dtype": "float16"},
+        {"dtype": "bfloat16", "quantization": "int8"},
         {"device": "cuda"},
         {"quantization": "fp8"},
     ],
-    ids=["bf16", "cuda", "fp8"],
+    ids=["fp16", "bf16-int8", "cuda", "fp8"],
 )
 def test_onnx_backend_refuses_what_it_does_not_run(config: dict[str, str]) -> None:
     with pytest.raises(BackendUnavailableError):

@@ -1,6 +1,6 @@
 """The CPU default path (``backend auto`` = ONNX Runtime for encoder embedding models) against
-the torch engine on small random-weight models of every encoder architecture, and the
-fallback to torch for what ONNX does not serve.
+the torch engine on small random-weight models of every encoder architecture, bf16 on the same
+graph through OpenVINO, and the fallback to torch for what ONNX does not serve.
 
 The torch engine itself is checked against transformers and sentence-transformers in
 ``test_embedding_parity.py``; here the exported, fused graph must give the same vectors
@@ -15,12 +15,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ember.engines import registry
 from ember.engines.base import Engine
 from ember.engines.config import EngineConfig
 from ember.engines.onnx_engine import OnnxEngine
 from ember.engines.registry import load_engine
 from ember.engines.torch_engine import TorchEngine
 from ember.engines.types import Pooling, TruncationSide, VectorOutput
+from tests.cpu_flags import NATIVE_BF16
 from tests.tiny_models import CORPUS, make_tiny_model
 
 TEXTS = (*CORPUS[:10], "x", "word " * 120)
@@ -76,7 +78,29 @@ def test_auto_backend_falls_back_to_torch_for_other_kinds(tmp_path: Path, cache:
         engine.close()
 
 
-def test_auto_backend_uses_torch_for_bfloat16(tmp_path: Path, cache: Path) -> None:
+@pytest.mark.skipif(not NATIVE_BF16, reason="bf16 is emulated on this CPU: refused")
+@pytest.mark.parametrize("arch", ["bert", "xlm-roberta"])
+def test_auto_backend_runs_bfloat16_on_openvino(tmp_path: Path, cache: Path, arch: str) -> None:
+    """bf16 on the CPU: the fused graph on OpenVINO, within the bf16 floor of torch fp32."""
+    path = make_tiny_model(tmp_path / arch, arch=arch, head="embedding", pooling=Pooling.MEAN)  # type: ignore[arg-type]
+    engine = load_engine(
+        EngineConfig(model_path=path, device="cpu", dtype="bfloat16", cache_dir=cache)
+    )
+    fp32 = load_engine(EngineConfig(model_path=path, backend="torch", device="cpu"))
+    try:
+        assert isinstance(engine, OnnxEngine)
+        assert (engine.info.backend, engine.info.dtype) == ("openvino", "bfloat16")
+        cosine = (_vectors(engine) * _vectors(fp32)).sum(axis=1)
+        assert cosine.min() >= 0.999, cosine
+    finally:
+        engine.close()
+        fp32.close()
+
+
+def test_auto_backend_uses_torch_for_bfloat16_without_openvino(
+    tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(registry, "openvino_available", lambda: False)
     path = make_tiny_model(tmp_path / "b", arch="bert", head="embedding", pooling=Pooling.MEAN)
     engine = load_engine(
         EngineConfig(

@@ -71,8 +71,17 @@ def test_this_cpu_is_read_from_proc_cpuinfo() -> None:
 def test_int8_scheme_follows_int8_dot_products() -> None:
     assert int8_scheme(parse_cpuinfo(EPYC_AVX2)) is Int8Scheme.REDUCED_RANGE
     assert int8_scheme(parse_cpuinfo(ALDER_LAKE)) is Int8Scheme.FULL_RANGE
-    assert int8_scheme(parse_cpuinfo(ZEN4)) is Int8Scheme.FULL_RANGE
+    assert int8_scheme(parse_cpuinfo(ZEN4)) is Int8Scheme.FULL_RANGE_BLOCKWISE_FFN
+    # AMX keeps fp32 FFN down-projections: the block-wise kernel was measured on Zen 4 only.
     assert int8_scheme(parse_cpuinfo(SAPPHIRE_RAPIDS)) is Int8Scheme.FULL_RANGE
+
+
+def test_int8_scheme_properties() -> None:
+    assert [(s.reduce_range, s.blockwise_ffn) for s in Int8Scheme] == [
+        (False, True),
+        (False, False),
+        (True, False),
+    ]
 
 
 def test_emulated_bf16_is_refused_with_what_to_do() -> None:
@@ -114,3 +123,7 @@ def test_cpu_modes_report() -> None:
     assert amx["bfloat16"].served
     assert amx["float16"].served
     assert "8-bit" in amx["int8"].note
+    assert "FFN down-projections in fp32" in amx["int8"].note
+    zen4 = {m.name: m for m in cpu_modes(parse_cpuinfo(ZEN4))}
+    assert "block-wise int8 activations" in zen4["int8"].note
+    assert zen4["bfloat16"].served
