@@ -105,7 +105,7 @@ format: install-dev
 	$(BIN)/ruff check --fix .
 	$(BUF) format -w
 
-## bench: the CPU benchmark against the peers (writes benchmarks/RESULTS.md)
+## bench: the CPU benchmark against the peers (writes benchmarks/results-<ISA class>/)
 $(VENV)/.installed-bench: $(VENV)/.installed-dev
 	$(PIP) install -q -c constraints.txt -e '.[engine,tracing,dev,onnx,bench]'
 	touch $@

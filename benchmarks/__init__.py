@@ -1,3 +1,4 @@
-"""Ember's benchmarks: the CPU harness (``python -m benchmarks.run``, ``make bench``) and the GPU
-harness (``benchmarks.gpu``). Numbers live in ``RESULTS.md`` files with the command, machine and
-peers of the run that produced them; never in tests."""
+"""Ember's benchmarks: one harness (``benchmarks.harness``) and two plans over it, the CPU run
+(``python -m benchmarks.run``, ``make bench``) and the GPU run (``benchmarks.gpu.run``). Numbers
+live in ``results-<machine kind>/RESULTS.md`` with the command, machine and peers of the run
+that produced them, regenerated from the folder's ``results.json``; never in tests."""

@@ -1,6 +1,6 @@
 """``ember batch`` against the engine alone, on the same rows, interleaved.
 
-    .venv/bin/python -m benchmarks.bulk            # 50,000 rows; writes benchmarks/BULK.md
+    .venv/bin/python -m benchmarks.bulk            # 50,000 rows; writes benchmarks/BULK-LOCAL.md
     .venv/bin/python -m benchmarks.bulk --rows 8192 --rounds 3 --slice-rows 4096
 
 - ``engine``: the very engine object ``ember batch`` runs, called directly in this process:
@@ -46,6 +46,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,8 +54,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from benchmarks.corpus import SENTENCES
-from benchmarks.machine import cpu_summary, git_commit, load_average, now
-from ember.engines.base import Engine
+from benchmarks.harness.machine import cpu_summary, git_commit, load_average, now
+from ember.engines.base import Engine, Preempt
 from ember.engines.config import EngineConfig
 from ember.engines.types import Encoding, EngineOutput, TruncationSide
 from ember.service.batching import BatchLimits, Pending, plan_batch
@@ -68,7 +69,7 @@ from ember.service.model_entries import model_entries
 from ember.service.settings import ServerSettings
 from ember.service.threads import SharedThreads
 
-OUT = Path(__file__).resolve().parent / "BULK.md"
+OUT = Path(__file__).resolve().parent / "BULK-LOCAL.md"
 
 
 def corpus(rows: int, seed: int = 5) -> list[str]:
@@ -98,10 +99,10 @@ class ForwardClock:
         self._forward = engine.forward
         engine.forward = self._timed  # type: ignore[method-assign]
 
-    def _timed(self, encodings: list[Encoding]) -> EngineOutput:
+    def _timed(self, batch: Sequence[Encoding], preempt: Preempt | None = None) -> EngineOutput:
         started = time.perf_counter()
         try:
-            return self._forward(encodings)
+            return self._forward(batch, preempt)
         finally:
             self.seconds += time.perf_counter() - started
 

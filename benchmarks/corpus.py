@@ -2,9 +2,9 @@
 
 ``accuracy_corpus()`` is 200 texts of mixed lengths (a few words up to past the model's 256-token
 limit), built deterministically from the sentences below with a seeded generator, so the accuracy
-table in ``benchmarks/RESULTS.md`` and ``tests/parity/test_cpu_precision.py`` measure the same
-inputs on every machine. ``long_texts`` / ``short_texts`` build the two throughput workloads.
-No data set is downloaded: the sentences are written for this file.
+table in ``benchmarks/results-<kind>/RESULTS.md`` and ``tests/parity/test_cpu_precision.py``
+measure the same inputs on every machine. ``long_texts`` / ``short_texts`` build the two
+throughput workloads. No data set is downloaded: the sentences are written for this file.
 """
 
 from __future__ import annotations

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import time
 from collections.abc import Callable
@@ -39,6 +38,7 @@ from collections.abc import Callable
 import numpy as np
 import orjson
 
+from benchmarks.harness import machine
 from ember.gateway import translate
 from ember.v1 import common_pb2, embed_pb2
 
@@ -111,7 +111,7 @@ def main() -> None:
 
     print(
         f"{args.n} x {args.dim} float32 vectors, median of {args.repeat}; "
-        f"{platform.processor() or platform.machine()}, Python {platform.python_version()}, "
+        f"{machine.cpu_summary()}; load {machine.load_average()}; {machine.versions()}, "
         f"orjson {orjson.__version__}, numpy {np.__version__}"
     )
     print(f"proto wire size: values {len(wire_values):,} B, float32_le {len(wire_f32):,} B")

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from benchmarks.machine import cpu_summary, load_average, now, versions
+from benchmarks.harness.machine import cpu_summary, load_average, now, versions
 from ember.engines.base import Engine
 from ember.engines.config import EngineConfig
 from ember.engines.cpu_features import cpu_features

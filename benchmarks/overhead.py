@@ -10,7 +10,7 @@ extra flags, from this working tree or from another checkout ``TREE`` (e.g. a ``
 of an older commit, for before/after). Variants run interleaved, round after round, because
 the machine is shared and drifts: compare within a run.
 
-Load comes from separate processes (:mod:`benchmarks.gpu.loadgen`, the generator of the GPU
+Load comes from separate processes (:mod:`benchmarks.harness.loadgen`, the generator of the GPU
 benchmark): a closed loop of ``--concurrency`` requests in flight, each ONE input of
 ``--tokens`` random token ids; gRPC ``EmbedService/Embed`` (float32_le answers) and REST ``POST
 /v1/embeddings`` (``encoding_format=base64``).
@@ -39,6 +39,7 @@ import re
 import shlex
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -49,7 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks.gpu import serverpath
+from benchmarks.harness import machine, serverpath
 from benchmarks.profile import py_spy
 
 REPO = Path(__file__).resolve().parent.parent
@@ -478,13 +479,7 @@ async def run(
     pool = serverpath.WorkerPool(opts.clients)
     await pool.start()
     results: dict[str, Any] = {
-        "meta": {
-            "command": " ".join(shlex.quote(a) for a in sys.argv),
-            "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "cpus": os.cpu_count(),
-            "loadavg_start": os.getloadavg(),
-            "options": opts.__dict__,
-        },
+        "meta": {**machine.environment("benchmarks.overhead"), "options": opts.__dict__},
         "points": [],
         "profiles": {},
     }
@@ -513,7 +508,7 @@ async def run(
                             if workers:
                                 summary = summarise_profile(workers)
                                 results["profiles"][f"{name} gateway workers"] = summary
-        results["meta"]["loadavg_end"] = os.getloadavg()
+        results["meta"]["load_after"] = machine.load_average()
     finally:
         await pool.close()
     return results
@@ -539,27 +534,25 @@ def report(results: dict[str, Any]) -> str:
     for p in results["points"]:
         by[(p["variant"], p["transport"])].append(p)
 
-    def med(values: list[float]) -> float:
-        values = sorted(values)
-        n = len(values)
-        return values[n // 2] if n % 2 else (values[n // 2 - 1] + values[n // 2]) / 2
-
     for (variant, transport), pts in by.items():
         rates = ", ".join(f"{p['req_per_s']:,.0f}" for p in pts)
         lines.append(
-            f"| {variant} | {transport} | {med([p['req_per_s'] for p in pts]):,.0f} "
+            f"| {variant} | {transport} | {statistics.median([p['req_per_s'] for p in pts]):,.0f} "
             f"({rates}) | "
-            f"{med([p['p50_ms'] or 0 for p in pts]):.1f} | "
-            f"{med([p['p99_ms'] or 0 for p in pts]):.1f} | "
-            f"{med([p['cpu_ms_per_request_total'] for p in pts]):.3f} | "
-            f"{med([p['cpu_ms_per_request_outside_forward'] for p in pts]):.3f} | "
-            f"{med([p['mean_batch_inputs'] for p in pts]):.1f} | "
+            f"{statistics.median([p['p50_ms'] or 0 for p in pts]):.1f} | "
+            f"{statistics.median([p['p99_ms'] or 0 for p in pts]):.1f} | "
+            f"{statistics.median([p['cpu_ms_per_request_total'] for p in pts]):.3f} | "
+            f"{statistics.median([p['cpu_ms_per_request_outside_forward'] for p in pts]):.3f} | "
+            f"{statistics.median([p['mean_batch_inputs'] for p in pts]):.1f} | "
             f"{sum(p['errors'] for p in pts)} |"
         )
     lines += ["", "CPU ms per request by thread group (median over rounds):", ""]
     for (variant, transport), pts in by.items():
         keys = sorted({k for p in pts for k in p["cpu_ms_per_request"]})
-        parts = [f"{k} {med([p['cpu_ms_per_request'].get(k, 0.0) for p in pts]):.3f}" for k in keys]
+        parts = [
+            f"{k} {statistics.median([p['cpu_ms_per_request'].get(k, 0.0) for p in pts]):.3f}"
+            for k in keys
+        ]
         lines.append(f"- {variant} / {transport}: " + "; ".join(parts))
     for name, prof in results.get("profiles", {}).items():
         lines += [

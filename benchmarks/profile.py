@@ -1,7 +1,7 @@
 """Where an Ember server's time goes: py-spy samples of the server during the short workload.
 
-Records the server process (all threads, idle excluded, without pausing it) while the aiohttp
-generator sends the short workload over REST, then summarises the samples two ways: by area
+Records the server process (all threads, idle excluded, without pausing it) while the harness
+load generator sends the short workload over REST, then summarises the samples two ways: by area
 (the model forward, tokenization, the gateway, the gRPC service, protobuf conversion, asyncio)
 and by the functions where samples end (self time). Every sample is one thread's stack at one
 instant, so areas add up across threads (two cores give up to 200 % of wall time).
@@ -18,8 +18,8 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from benchmarks import loadgen
-from benchmarks.servers import Running
+from benchmarks.harness import loadgen
+from benchmarks.harness.servers import Running
 
 #: Areas, by the first matching marker in a stack (checked in order, innermost-first).
 _AREAS: tuple[tuple[str, tuple[str, ...]], ...] = (

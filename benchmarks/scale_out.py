@@ -26,7 +26,7 @@ from pathlib import Path
 import grpc
 import httpx
 
-from benchmarks.machine import cpu_summary, load_average
+from benchmarks.harness.machine import cpu_summary, load_average
 from ember.clients import requests as rq
 from ember.v1 import embed_pb2_grpc
 from tests.scale.ray_cluster import ray_cluster

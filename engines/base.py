@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from ember.engines.ner import WordDecoder
+from ember.engines.preempt import Preempt
 from ember.engines.types import Encoding, EngineOutput, ModelInfo, TokenInfo, TruncationSide
 
 
@@ -74,7 +75,9 @@ class Engine(Protocol):
 
     ``forward`` is called from one dedicated thread per engine, never concurrently; it receives
     a batch of encodings (any lengths, at most the configured batch limits) and returns one
-    output per encoding, in order. It may raise; the service fails that batch only.
+    output per encoding, in order. It may raise; the service fails that batch only. Given a
+    :class:`~ember.engines.preempt.Preempt`, it stops early with ``PreemptedError`` once that
+    is set (see :mod:`ember.engines.preempt`) and stays ready for the next forward.
     """
 
     @property
@@ -91,8 +94,9 @@ class Engine(Protocol):
         """Run representative batches so the first request pays no compilation or allocation."""
         ...
 
-    def forward(self, batch: Sequence[Encoding]) -> EngineOutput:
-        """Run the model on a batch and return per-input outputs in batch order."""
+    def forward(self, batch: Sequence[Encoding], preempt: Preempt | None = None) -> EngineOutput:
+        """Run the model on a batch and return per-input outputs in batch order; raise
+        ``PreemptedError`` (no output) when ``preempt`` is set before it finished."""
         ...
 
     def close(self) -> None:

@@ -29,6 +29,7 @@ from ember.engines.model_folder import ModelFolder, inspect_model_folder
 from ember.engines.onnx_export import graph_path, input_names, uses_token_types
 from ember.engines.openvino_session import OpenVinoSession, openvino_available
 from ember.engines.precision import check_cpu_dtype
+from ember.engines.preempt import Preempt, PreemptedError
 from ember.engines.tokenizer import HFTokenizer
 from ember.engines.types import (
     Encoding,
@@ -88,11 +89,6 @@ class OnnxEngine:
         self._folder = folder
         self._tokenizer = tokenizer
         self._session = session
-        # One RunOptions for every run: interrupt() sets its terminate flag, which ends the run
-        # in progress (and any later one) with an error.
-        import onnxruntime as ort
-
-        self._run_options = ort.RunOptions()
         self._with_types = with_types
         self._names = input_names(with_types)
         pad = folder.config.get("pad_token_id")
@@ -215,23 +211,42 @@ class OnnxEngine:
         ):
             self.forward(batch)
 
-    def forward(self, batch: Sequence[Encoding]) -> EngineOutput:
-        """Embed a batch: one pooled (and Dense-projected) row per encoding, in order."""
+    def forward(self, batch: Sequence[Encoding], preempt: Preempt | None = None) -> EngineOutput:
+        """Embed a batch: one pooled (and Dense-projected) row per encoding, in order.
+
+        ``preempt`` set while the graph runs terminates the run before its next node
+        (``RunOptions.terminate`` of this run only; OpenVINO: the infer request's cancel):
+        ``PreemptedError``."""
+        import onnxruntime as ort
+
         padded = pad_batch(batch, self._pad_id, type_ids=self._with_types)
         feeds = {"input_ids": padded.ids, "attention_mask": padded.real.astype(np.int64)}
         if padded.type_ids is not None:
             feeds["token_type_ids"] = padded.type_ids
+        # A RunOptions per run: its terminate flag stops this run only, not the next one.
+        options = ort.RunOptions()
+        options.log_severity_level = 4  # a terminated run is expected, not an error to log
         try:
-            hidden = self._session.run(None, feeds, self._run_options)[0]
+            if preempt is None:
+                hidden = self._session.run(None, feeds, options)[0]
+            else:
+                with preempt.on_set(lambda: self._stop(options)):
+                    preempt.check()
+                    hidden = self._session.run(None, feeds, options)[0]
+        except PreemptedError:
+            raise
         except Exception as exc:
+            if preempt is not None and preempt.is_set():
+                raise PreemptedError(
+                    f"the forward of a batch of {len(batch)} was preempted"
+                ) from exc
             raise EngineError(f"ONNX Runtime failed on a batch of {len(batch)}: {exc}") from exc
         rows = self._pool(batch, hidden, padded.lengths)
         return with_token_states(batch, rows, lambda: unpad(hidden, padded.lengths))
 
-    def interrupt(self) -> None:
-        """End the forward running on the engine thread now, with an error (shutdown, when
-        its grace is over); safe from any thread. The engine serves no batch after."""
-        self._run_options.terminate = True
+    def _stop(self, options: Any) -> None:
+        """End the run in progress (from another thread): ``options`` is that run's."""
+        options.terminate = True
         if isinstance(self._session, OpenVinoSession):
             self._session.cancel()
 

@@ -46,18 +46,18 @@ class OpenVinoSession:
         }
         compiled = openvino.Core().compile_model(str(path), "CPU", config)
         self._request = compiled.create_infer_request()
-        self._cancelled = False
 
-    def run(self, _outputs: object, feeds: Mapping[str, Any], _options: object) -> list[Any]:
+    def run(self, _outputs: object, feeds: Mapping[str, Any], options: object) -> list[Any]:
         """The graph's single output (the last hidden states) for ``feeds``, as ONNX Runtime's
-        ``InferenceSession.run`` returns it. Raises ``RuntimeError`` after :meth:`cancel`."""
-        if self._cancelled:
-            raise RuntimeError("the OpenVINO session was cancelled")
+        ``InferenceSession.run`` returns it. Raises ``RuntimeError`` when :meth:`cancel` ends
+        it, or at once when ``options`` (ONNX Runtime's RunOptions) says terminate."""
+        if getattr(options, "terminate", False):
+            raise RuntimeError("the OpenVINO run was terminated before it started")
         result = self._request.infer(dict(feeds), share_inputs=True)
         # copy: the output tensor's memory belongs to the request and is reused by the next run
         return [next(iter(result.values())).copy()]
 
     def cancel(self) -> None:
-        """End the run in progress (it raises) and refuse any later one."""
-        self._cancelled = True
+        """End the run in progress (it raises); the next run is served as usual (a preempted
+        forward, :mod:`ember.engines.preempt`)."""
         self._request.cancel()

@@ -28,6 +28,7 @@ from ember.engines.m3 import M3Heads
 from ember.engines.model_folder import ModelFolder, inspect_model_folder
 from ember.engines.pooling import pool
 from ember.engines.precision import check_cpu_dtype
+from ember.engines.preempt import Preempt
 from ember.engines.rerank_template import qwen3_reranker_template
 from ember.engines.tokenizer import HFTokenizer
 from ember.engines.torch_device import (
@@ -117,6 +118,11 @@ class TorchEngine:
         self._model = model
         self._device = device
         self._kind = folder.kind
+        # The preempt of the forward in progress, checked before each encoder layer.
+        self._preempt: Preempt | None = None
+        self._layer_hooks = [
+            layer.register_forward_pre_hook(self._check_preempt) for layer in _layers(model)
+        ]
         cfg = model.config
         pad = getattr(cfg, "pad_token_id", None)
         if not isinstance(pad, int):
@@ -220,11 +226,16 @@ class TorchEngine:
 
         Inductor fuses the elementwise work (bias, GELU, LayerNorm, softmax) that eager mode
         runs as separate passes: measured 1.06-1.6x bf16 eager in-process for MiniLM on the
-        2-vCPU CPU, though not end to end there (``benchmarks/RESULTS.md``). Compiling
+        2-vCPU CPU, though not end to end there (``benchmarks/results-amx/RESULTS.md``). Compiling
         happens in :meth:`warmup` (tens of seconds), never on a request; with ``dynamic=True``
         new batch shapes do not recompile.
         """
         logger.info("compiling the model with torch.compile; warm-up will take a while")
+        # A hook reading self._preempt would be traced into the graph as a guard on it (and
+        # recompile when it changes): a compiled model is preempted before it starts only.
+        for hook in self._layer_hooks:
+            hook.remove()
+        self._layer_hooks = []
         self._model = torch.compile(self._model, dynamic=True)
 
     def _init_llm_reranker(self) -> None:
@@ -278,8 +289,26 @@ class TorchEngine:
         ):
             self.forward(batch)
 
-    def forward(self, batch: Sequence[Encoding]) -> EngineOutput:
-        """Run the model on a batch and return per-input outputs in batch order."""
+    def forward(self, batch: Sequence[Encoding], preempt: Preempt | None = None) -> EngineOutput:
+        """Run the model on a batch and return per-input outputs in batch order.
+
+        ``preempt`` set while the model runs stops it before its next encoder layer (before
+        it starts, when compiled): ``PreemptedError``."""
+        if preempt is not None:
+            preempt.check()
+        self._preempt = preempt
+        try:
+            return self._forward(batch)
+        finally:
+            self._preempt = None
+
+    def _check_preempt(self, module: torch.nn.Module, args: Any) -> None:
+        """Forward pre-hook of each encoder layer: stop here if the forward is preempted."""
+        preempt = self._preempt
+        if preempt is not None:
+            preempt.check()
+
+    def _forward(self, batch: Sequence[Encoding]) -> EngineOutput:
         with torch.inference_mode():
             ids, mask, lengths, type_ids = self._inputs(batch)
             kind = self._kind
@@ -454,6 +483,19 @@ class TorchEngine:
         if self._yes_no_bias is not None:
             scores = scores + self._yes_no_bias
         return _numpy(scores.unsqueeze(1))
+
+
+def _layers(model: torch.nn.Module) -> list[torch.nn.Module]:
+    """The model's repeated blocks (encoder layers): the elements of its ModuleList with the
+    most submodules (counted, not weighed: dynamic int8 Linear layers have no parameters)."""
+    best: list[torch.nn.Module] = []
+    most = 0
+    for module in model.modules():
+        if isinstance(module, torch.nn.ModuleList) and len(module) > 1:
+            size = sum(1 for _ in module.modules())
+            if size > most:
+                best, most = list(module), size
+    return best
 
 
 def _m3_heads(folder: ModelFolder) -> M3Heads:

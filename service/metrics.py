@@ -39,6 +39,11 @@ BATCH_SECONDS = Histogram(
 )
 TOKENS_TOTAL = Counter("ember_tokens_total", "Tokens processed by the engine.", _MODEL)
 BATCH_FAILURES = Counter("ember_batch_failures_total", "Engine batches that raised.", _MODEL)
+BATCH_PREEMPTIONS = Counter(
+    "ember_batch_preemptions_total",
+    "Background (job) batches stopped early for interactive work, to run again.",
+    _MODEL,
+)
 _PER_MODEL = (
     QUEUE_DEPTH,
     BATCH_SIZE,
@@ -47,6 +52,7 @@ _PER_MODEL = (
     BATCH_SECONDS,
     TOKENS_TOTAL,
     BATCH_FAILURES,
+    BATCH_PREEMPTIONS,
 )
 
 

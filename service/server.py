@@ -376,7 +376,7 @@ class EmberServer:
             ),
             settings.input_dir,
         )
-        self._jobs.start()
+        await self._jobs.start()
         log.info("jobs in %s", data_dir)
 
     async def _stop_jobs(self) -> None:
@@ -384,7 +384,7 @@ class EmberServer:
             await self._jobs.stop()
             self._jobs = None
         if self._job_store is not None:
-            self._job_store.close()
+            await asyncio.to_thread(self._job_store.close)
             self._job_store = None
 
     def local_calls(self) -> LocalCalls:

@@ -13,31 +13,47 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
+from ember.engines.preempt import Preempt
 from ember.service.tokenization import TokenizerPool
 
 
 class EngineTurns:
     """One forward at a time; when several models wait, they take turns (round-robin by
-    model, first come first served within a model). Used from the event loop only."""
+    model, first come first served within a model), interactive turns before background
+    (job) ones. Asking for an interactive turn while a preemptible background forward holds
+    the engine preempts it (:mod:`ember.engines.preempt`): it ends early and its turn with it.
+    Used from the event loop only."""
 
     def __init__(self) -> None:
         self._busy = False
         self._holder: object = None
-        # Models with a batch waiting, in turn order; each with its waiters in arrival order.
-        self._waiting: dict[object, deque[asyncio.Future[None]]] = {}
+        #: The preempt of the forward holding the engine, if interactive work may stop it.
+        self._preemptible: Preempt | None = None
+        # Models with a batch waiting, in turn order; each with its waiters in arrival order
+        # (the turn, whether it is background work, its preempt).
+        self._waiting: dict[object, deque[_Turn]] = {}
 
-    async def acquire(self, owner: object) -> None:
-        """Wait for the engine thread; ``owner`` is the model (its scheduler) asking."""
+    async def acquire(
+        self, owner: object, *, background: bool = False, preempt: Preempt | None = None
+    ) -> None:
+        """Wait for the engine thread; ``owner`` is the model (its scheduler) asking.
+
+        ``background``: job work, granted after every interactive turn waiting; ``preempt``:
+        set when an interactive turn is asked for while this one holds the engine (None: the
+        forward runs to its end). An interactive turn never preempts another one."""
+        if not background and self._preemptible is not None:
+            self._preemptible.set()
         if not self._busy and not self._waiting:
-            self._busy, self._holder = True, owner
+            self._grant(owner, preempt)
             return
-        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        turn = _Turn(asyncio.get_running_loop().create_future(), background, preempt)
         self._waiting.setdefault(owner, deque()).append(turn)
         try:
-            await turn
+            await turn.future
         except asyncio.CancelledError:
-            if turn.done() and not turn.cancelled():
+            if turn.future.done() and not turn.future.cancelled():
                 self.release()  # granted as it was cancelled: pass the turn on
             else:
                 queue = self._waiting.get(owner)
@@ -48,20 +64,40 @@ class EngineTurns:
             raise
 
     def release(self) -> None:
-        """End the current turn and grant the next one, if any model waits: another model's
-        before the one whose turn just ended."""
+        """End the current turn and grant the next one, if any model waits: an interactive
+        turn before a background one, another model's before the one whose turn just ended."""
         while self._waiting:
-            others = [o for o in self._waiting if o is not self._holder]
-            owner = others[0] if others else self._holder
+            owner, turn = self._next()
             queue = self._waiting.pop(owner)
-            turn = queue.popleft()
+            queue.remove(turn)
             if queue:
                 self._waiting[owner] = queue  # back of the rotation
-            if not turn.done():
-                turn.set_result(None)
-                self._holder = owner
+            if not turn.future.done():
+                turn.future.set_result(None)
+                self._grant(owner, turn.preempt)
                 return
-        self._busy, self._holder = False, None
+        self._busy, self._holder, self._preemptible = False, None, None
+
+    def _grant(self, owner: object, preempt: Preempt | None) -> None:
+        self._busy, self._holder, self._preemptible = True, owner, preempt
+
+    def _next(self) -> tuple[object, _Turn]:
+        """The waiting turn to grant next (see :meth:`release`)."""
+        others = [o for o in self._waiting if o is not self._holder]
+        rotation = others + [o for o in self._waiting if o is self._holder]
+        for background in (False, True):
+            for owner in rotation:
+                for turn in self._waiting[owner]:
+                    if turn.background == background:
+                        return owner, turn
+        raise AssertionError("no turn waits")  # pragma: no cover - callers check _waiting
+
+
+@dataclass(eq=False, slots=True)
+class _Turn:
+    future: asyncio.Future[None]
+    background: bool
+    preempt: Preempt | None
 
 
 class SharedThreads:

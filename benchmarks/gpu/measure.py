@@ -1,59 +1,16 @@
-"""Timed measurements on one device: matrix-rate peaks, engine forwards, launch overhead,
-sentence-transformers ``encode``, and output agreement (cosines).
-
-Every timing synchronizes the device before the clock starts and after it stops (an engine's
-``forward`` returns host numpy arrays, so it has synchronized by the time it returns), warms up
-first, repeats, and reports the median. Repeats stop at a time target, so a point costs seconds.
-"""
+"""GPU-specific timed measurements: matrix-rate peaks, engine forwards, launch overhead, and
+output agreement (cosines). The timing loop is the harness's (:mod:`benchmarks.harness.timing`;
+an engine's ``forward`` returns host numpy arrays, so it has synchronized when it returns)."""
 
 from __future__ import annotations
 
-import statistics
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
-
-def sync(device: str) -> None:
-    """Wait for the device's queued work."""
-    if device.startswith("cuda"):
-        import torch
-
-        torch.cuda.synchronize()
-
-
-def repeat_timed(
-    fn: Callable[[], object],
-    device: str,
-    *,
-    target_s: float,
-    warmup: int = 2,
-    min_repeats: int = 3,
-    max_repeats: int = 20,
-) -> dict[str, Any]:
-    """Run ``fn`` ``warmup`` times, then time it until ``target_s`` has passed (at least
-    ``min_repeats``, at most ``max_repeats``); median, min and the spread of the times."""
-    for _ in range(warmup):
-        fn()
-    sync(device)
-    times: list[float] = []
-    began = time.perf_counter()
-    while len(times) < max_repeats:
-        start = time.perf_counter()
-        fn()
-        sync(device)
-        times.append(time.perf_counter() - start)
-        if len(times) >= min_repeats and time.perf_counter() - began >= target_s:
-            break
-    return {
-        "median_s": statistics.median(times),
-        "min_s": min(times),
-        "max_s": max(times),
-        "repeats": len(times),
-    }
-
+from benchmarks.harness.timing import repeat_timed, sync
 
 # -- matrix-rate peaks ---------------------------------------------------------------------
 
@@ -238,38 +195,6 @@ def output_rows(output: Any) -> np.ndarray[Any, Any]:
     if rows is None:
         raise TypeError(f"expected a VectorOutput, got {type(output).__name__}")
     return np.asarray(rows, dtype=np.float32)
-
-
-# -- sentence-transformers ------------------------------------------------------------------
-
-
-def time_st_encode(
-    st: Any, texts: Sequence[str], batch_size: int, device: str, target_s: float
-) -> dict[str, Any]:
-    """Inputs/s of ``SentenceTransformer.encode`` at ``batch_size`` (tokenization included)."""
-    chunk = list(texts[: max(batch_size, 1)])
-
-    def call(items: Sequence[str]) -> object:
-        return st.encode(list(items), batch_size=batch_size, show_progress_bar=False)
-
-    call(chunk)  # warm-up: allocator, kernels, tokenizer
-    sync(device)
-    start = time.perf_counter()
-    call(chunk)
-    sync(device)
-    one = max(time.perf_counter() - start, 1e-6)
-    # Enough batches to fill the time target, at most the texts given.
-    count = int(min(len(texts), max(batch_size, batch_size * round(target_s / one))))
-    items = list(texts[:count])
-    timed = repeat_timed(
-        lambda: call(items), device, target_s=0.0, warmup=0, min_repeats=2, max_repeats=2
-    )
-    return {
-        "batch_size": batch_size,
-        "inputs": count,
-        **timed,
-        "inputs_per_s": count / timed["median_s"],
-    }
 
 
 def time_tokenizer(tokenizer: Any, texts: Sequence[str], max_length: int) -> float:

@@ -20,12 +20,12 @@ import importlib
 import inspect
 import random
 import shutil
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from benchmarks.gpu import bootstrap
 from benchmarks.gpu.shapes import Shape
+from benchmarks.harness import bootstrap
 
 bootstrap.ensure_ember_importable()
 
@@ -303,8 +303,3 @@ def free() -> None:
     if torch.cuda.is_available():
         torch.cuda.synchronize()
         torch.cuda.empty_cache()
-
-
-def sequence_lengths(batch: Sequence[Sequence[int]]) -> list[int]:
-    """Lengths of a batch of id lists."""
-    return [len(ids) for ids in batch]

@@ -1,22 +1,18 @@
-"""Turn the GPU benchmark's ``results.json`` into ``RESULTS-gpu.md``.
+"""The GPU plan's report: ``RESULTS.md`` sections and chart panels from its ``results.json``.
 
-    python -m benchmarks.gpu.report PATH/results.json [-o benchmarks/RESULTS-gpu.md]
-
-:func:`render` is also what ``run.py`` calls after every section, so the Markdown on the device
-machine and the one made here from the fetched JSON are the same. Derived numbers (MFU, ratios,
-target checks, the seed's BEI figures read as 4B and as 8B) are computed here from the raw
-measurements, with the FLOP formula of :mod:`benchmarks.gpu.shapes`.
+Rendered by :mod:`benchmarks.harness.report` (the one writer) after every section of a run and
+from a fetched JSON (``python -m benchmarks.harness.report --from-json RUN/results.json -o
+benchmarks/results-gpu``), so both agree. Derived numbers (MFU, ratios, target checks, the
+seed's BEI figures read as 4B and as 8B) are computed here from the raw measurements, with the
+FLOP formula of :mod:`benchmarks.gpu.shapes`.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 from benchmarks.gpu.shapes import FULL_SHAPES, QWEN3_8B
+from benchmarks.harness.report import Bar, Panel, fmt, get, pct, table
 
 #: Dense (no sparsity) datasheet rates, TFLOP/s, of the SXM cards these machines have.
 DATASHEET = {"H100": {"bf16": 989.4, "fp8": 1978.9}, "H200": {"bf16": 989.4, "fp8": 1978.9}}
@@ -37,34 +33,9 @@ TARGETS = {
 }
 
 
-def _get(data: Any, *keys: Any) -> Any:
-    for key in keys:
-        if (isinstance(data, dict) and key in data) or (
-            isinstance(data, list) and isinstance(key, int) and -len(data) <= key < len(data)
-        ):
-            data = data[key]
-        else:
-            return None
-    return data
-
-
-def _num(value: Any, digits: int = 0, suffix: str = "") -> str:
-    if value is None or isinstance(value, str):
-        return "—" if value is None else value
-    if isinstance(value, float) and value != value:
-        return "NaN"
-    if digits == 0:
-        return f"{value:,.0f}{suffix}"
-    return f"{value:,.{digits}f}{suffix}"
-
-
-def _pct(value: Any) -> str:
-    return "—" if value is None else f"{100 * value:.1f} %"
-
-
 def datasheet(results: dict[str, Any]) -> dict[str, float] | None:
     """The datasheet peaks of the card, when it is one we know."""
-    card = str(_get(results, "meta", "card") or "")
+    card = str(get(results, "meta", "card") or "")
     for name, peaks in DATASHEET.items():
         if name in card:
             return peaks
@@ -73,9 +44,9 @@ def datasheet(results: dict[str, Any]) -> dict[str, float] | None:
 
 def peaks(results: dict[str, Any]) -> tuple[float | None, float | None]:
     """Measured bf16 and fp8 matrix rates (TFLOP/s); fp8 is the best of the variants tried."""
-    bf16 = _get(results, "peaks", "bf16_tflops")
+    bf16 = get(results, "peaks", "bf16_tflops")
     fp8_values = [
-        _get(results, "peaks", key)
+        get(results, "peaks", key)
         for key in ("fp8_tflops", "fp8_fast_accum_tflops", "fp8_rowwise_tflops")
     ]
     fp8 = max((v for v in fp8_values if isinstance(v, int | float)), default=None)
@@ -90,25 +61,25 @@ def derive(results: dict[str, Any]) -> dict[str, Any]:
     for name, model in (results.get("models") or {}).items():
         rows: dict[str, Any] = {}
         for variant, res in (model.get("engines") or {}).items():
-            tflops = _get(res, "long", "tflops")
+            tflops = get(res, "long", "tflops")
             is_fp8 = "fp8" in variant
             row = {
-                "tok_per_s": _get(res, "long", "tok_per_s"),
+                "tok_per_s": get(res, "long", "tok_per_s"),
                 "tflops": tflops,
                 "mfu_bf16": tflops / bf16_peak if tflops and bf16_peak else None,
                 "mfu_fp8": tflops / fp8_peak if tflops and fp8_peak and is_fp8 else None,
                 "mfu_sheet": tflops / sheet["fp8" if is_fp8 else "bf16"]
                 if tflops and sheet
                 else None,
-                "req_per_s": _get(res, "short", "req_per_s"),
+                "req_per_s": get(res, "short", "req_per_s"),
             }
             rows[variant] = row
-        st_long = [p.get("tok_per_s") for p in _get(model, "st", "long") or []]
-        st_short = [p.get("req_per_s") for p in _get(model, "st", "short") or []]
+        st_long = [p.get("tok_per_s") for p in get(model, "st", "long") or []]
+        st_short = [p.get("req_per_s") for p in get(model, "st", "short") or []]
         best_st = max((v for v in st_long if v), default=None)
         best_st_short = max((v for v in st_short if v), default=None)
-        bf16_tok = _get(rows, "packed-bf16", "tok_per_s") or _get(rows, "padded-bf16", "tok_per_s")
-        fp8_tok = _get(rows, "packed-fp8", "tok_per_s")
+        bf16_tok = get(rows, "packed-bf16", "tok_per_s") or get(rows, "padded-bf16", "tok_per_s")
+        fp8_tok = get(rows, "packed-fp8", "tok_per_s")
         derived["models"][name] = {
             "engines": rows,
             "st_best_tok_per_s": best_st,
@@ -131,27 +102,27 @@ def head_model(results: dict[str, Any]) -> str:
 
 
 def _server_point(results: dict[str, Any], model: str, key: str) -> tuple[str, Any] | None:
-    servers = _get(results, "models", model, "server") or {}
+    servers = get(results, "models", model, "server") or {}
     for variant in ("packed-bf16", "packed-fp8", "padded-bf16"):
-        point = _get(servers, variant, key)
+        point = get(servers, variant, key)
         if isinstance(point, dict) and "req_per_s" in point:
             return variant, point
     return None
 
 
 def _targets(results: dict[str, Any], derived: dict[str, Any]) -> list[dict[str, Any]]:
-    head = _get(derived, "models", head_model(results)) or {}
-    mfu = _get(head, "engines", "packed-bf16", "mfu_bf16")
+    head = get(derived, "models", head_model(results)) or {}
+    mfu = get(head, "engines", "packed-bf16", "mfu_bf16")
     speedup = head.get("fp8_speedup")
     vs_st = head.get("bf16_vs_st")
-    long_len = _get(results, "meta", "plan", "long_len") or 500
-    short_len = _get(results, "meta", "plan", "short_len") or 5
+    long_len = get(results, "meta", "plan", "long_len") or 500
+    short_len = get(results, "meta", "plan", "short_len") or 5
     rest = _server_point(results, head_model(results), f"rest-{short_len}")
     rest_rps = rest[1]["req_per_s"] if rest else None
     best_rest = None
     for model in results.get("models") or {}:
-        for variant, points in (_get(results, "models", model, "server") or {}).items():
-            point = _get(points, f"rest-{short_len}")
+        for variant, points in (get(results, "models", model, "server") or {}).items():
+            point = get(points, f"rest-{short_len}")
             rps = point.get("req_per_s") if isinstance(point, dict) else None
             if rps is not None and (best_rest is None or rps > best_rest[2]):
                 best_rest = (model, variant, rps)
@@ -164,22 +135,22 @@ def _targets(results: dict[str, Any], derived: dict[str, Any]) -> list[dict[str,
     return [
         {
             "target": f"4B, {long_len}-token requests: bf16 MFU >= 60 % (measured bf16 peak)",
-            "value": _pct(mfu),
+            "value": pct(mfu),
             "status": check(mfu, TARGETS["mfu"]),
         },
         {
             "target": "4B: FP8 tokens/s >= 1.6x bf16",
-            "value": _num(speedup, 2, "x"),
+            "value": fmt(speedup, 2, "x"),
             "status": check(speedup, TARGETS["fp8_speedup"]),
         },
         {
             "target": "4B: bf16 tokens/s >= 1.3x sentence-transformers (best batch size)",
-            "value": _num(vs_st, 2, "x"),
+            "value": fmt(vs_st, 2, "x"),
             "status": check(vs_st, TARGETS["vs_st"]),
         },
         {
             "target": f"4B, {short_len}-token requests through REST >= 1,000 req/s",
-            "value": _num(rest_rps, 0, " req/s") + (f" ({rest[0]})" if rest else ""),
+            "value": fmt(rest_rps, 0, " req/s") + (f" ({rest[0]})" if rest else ""),
             "status": check(rest_rps, TARGETS["rest_short_rps"]),
         },
         {
@@ -220,14 +191,6 @@ def _seed_readings(results: dict[str, Any], derived: dict[str, Any]) -> dict[str
 # -- rendering -------------------------------------------------------------------------------
 
 
-def _table(header: Iterable[str], rows: Iterable[Iterable[Any]]) -> list[str]:
-    header = list(header)
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for row in rows:
-        lines.append("| " + " | ".join(str(c) for c in row) + " |")
-    return lines
-
-
 def render(results: dict[str, Any]) -> str:
     """The whole Markdown report."""
     meta = results.get("meta", {})
@@ -238,44 +201,7 @@ def render(results: dict[str, Any]) -> str:
     if meta.get("aborted"):
         out += [f"> **Aborted:** {meta['aborted']}", ""]
     smi = meta.get("nvidia_smi") or {}
-    versions = meta.get("versions") or {}
-    out += _table(
-        ["", ""],
-        [
-            ["card", meta.get("card", "?")],
-            ["host CPU", meta.get("host_cpu", "?")],
-            [
-                "host load (1/5/15 min), start → end",
-                f"{meta.get('load_before', '?')} → {meta.get('load_after', '?')}",
-            ],
-            ["driver", smi.get("driver_version", "—")],
-            [
-                "clocks (max SM / now), power limit",
-                f"{smi.get('clocks.max.sm', '—')} / "
-                f"{smi.get('clocks.sm', '—')}, {smi.get('power.limit', '—')}",
-            ],
-            ["torch (CUDA)", f"{meta.get('torch', '?')} ({meta.get('torch_cuda', '—')})"],
-            [
-                "transformers / sentence-transformers",
-                f"{versions.get('transformers', '?')} / "
-                f"{versions.get('sentence_transformers', '?')}",
-            ],
-            [
-                "grpcio / protobuf / fastapi / uvicorn",
-                f"{versions.get('grpc', '?')} / {versions.get('google.protobuf', '?')} / "
-                f"{versions.get('fastapi', '?')} / {versions.get('uvicorn', '?')}",
-            ],
-            ["python", meta.get("python", "?")],
-            ["date (UTC)", meta.get("date", "?")],
-            ["command", f"`{meta.get('command', '?')}`"],
-            ["tree", meta.get("tree", "?")],
-            ["PackedEngine in tree", meta.get("packed_engine", "?")],
-            [
-                "wall time",
-                f"{meta.get('elapsed_s', '?')} s of a {meta.get('deadline_s', '?')} s deadline",
-            ],
-        ],
-    )
+    out += table(["", ""], _environment_rows(meta, smi))
     out += [
         "",
         "Models carry seeded random weights created on the device from configs written "
@@ -284,6 +210,7 @@ def render(results: dict[str, Any]) -> str:
         "checked on the same random weights against transformers in fp32.",
         "",
     ]
+    out += ["<!-- chart -->", ""]
     out += _targets_section(derived)
     out += _peaks_section(results, derived)
     out += _engine_section(results, derived)
@@ -298,12 +225,55 @@ def render(results: dict[str, Any]) -> str:
     return "\n".join(out) + "\n"
 
 
+def _environment_rows(meta: dict[str, Any], smi: dict[str, Any]) -> list[list[Any]]:
+    """The machine record (older runs kept versions as a dict and the commit as ``tree``)."""
+    versions = meta.get("versions") or {}
+    if isinstance(versions, dict):
+        versions = ", ".join(f"{k} {v}" for k, v in versions.items() if "missing" not in str(v))
+    return [
+        ["card", meta.get("card", "?")],
+        ["host CPU", meta.get("cpu") or meta.get("host_cpu", "?")],
+        [
+            "host load (1/5/15 min), start → end",
+            f"{meta.get('load_before', '?')} → {meta.get('load_after', '?')}",
+        ],
+        ["driver", smi.get("driver_version", "—")],
+        [
+            "clocks (max SM / now), power limit",
+            f"{smi.get('clocks.max.sm', '—')} / "
+            f"{smi.get('clocks.sm', '—')}, {smi.get('power.limit', '—')}",
+        ],
+        ["torch CUDA", meta.get("torch_cuda", "—")],
+        [
+            "software",
+            " ".join(
+                filter(
+                    None,
+                    [
+                        f"torch {meta['torch']}," if "torch" in meta else "",
+                        f"Python {meta['python']}," if "python" in meta else "",
+                        versions,
+                    ],
+                )
+            ),
+        ],
+        ["date (UTC)", meta.get("date", "?")],
+        ["command", f"`{meta.get('command', '?')}`"],
+        ["commit", meta.get("commit") or meta.get("tree", "?")],
+        ["PackedEngine in tree", meta.get("packed_engine", "?")],
+        [
+            "wall time",
+            f"{meta.get('elapsed_s', '?')} s of a {meta.get('deadline_s', '?')} s deadline",
+        ],
+    ]
+
+
 def _targets_section(derived: dict[str, Any]) -> list[str]:
     rows = [[t["target"], t["value"], t["status"]] for t in derived["targets"]]
     return [
         "## Targets (Qwen3-Embedding-4B shape)",
         "",
-        *_table(["target", "measured", ""], rows),
+        *table(["target", "measured", ""], rows),
         "",
     ]
 
@@ -312,17 +282,17 @@ def _peaks_section(results: dict[str, Any], derived: dict[str, Any]) -> list[str
     p = results.get("peaks") or {}
     sheet = datasheet(results)
     rows = [
-        ["bf16 `torch.matmul`", _num(p.get("bf16_tflops"), 1), _num(sheet and sheet["bf16"], 1)],
+        ["bf16 `torch.matmul`", fmt(p.get("bf16_tflops"), 1), fmt(sheet and sheet["bf16"], 1)],
         [
             "fp8 `torch._scaled_mm` (tensor-wise scales)",
-            _num(p.get("fp8_tflops"), 1),
-            _num(sheet and sheet["fp8"], 1),
+            fmt(p.get("fp8_tflops"), 1),
+            fmt(sheet and sheet["fp8"], 1),
         ],
-        ["fp8, fast accumulation", _num(p.get("fp8_fast_accum_tflops"), 1), ""],
-        ["fp8, row-wise scales", _num(p.get("fp8_rowwise_tflops"), 1), ""],
+        ["fp8, fast accumulation", fmt(p.get("fp8_fast_accum_tflops"), 1), ""],
+        ["fp8, row-wise scales", fmt(p.get("fp8_rowwise_tflops"), 1), ""],
     ]
     lines = [f"## Matrix-rate peaks ({p.get('size', '?')}³ products, random data)", ""]
-    lines += _table(["kernel", "measured TFLOP/s", "datasheet (dense)"], rows)
+    lines += table(["kernel", "measured TFLOP/s", "datasheet (dense)"], rows)
     if p.get("copy_tbps"):
         lines += ["", f"Device-to-device copy: {p['copy_tbps']:.2f} TB/s (read + write)."]
     if p.get("fp8_error"):
@@ -337,7 +307,7 @@ def _peaks_section(results: dict[str, Any], derived: dict[str, Any]) -> list[str
 
 
 def _engine_section(results: dict[str, Any], derived: dict[str, Any]) -> list[str]:
-    plan = _get(results, "meta", "plan") or {}
+    plan = get(results, "meta", "plan") or {}
     long_len, short_len = plan.get("long_len", 500), plan.get("short_len", 5)
     lines = [
         f"## Engine only ({long_len}-token and {short_len}-token requests, token-id inputs)",
@@ -349,7 +319,7 @@ def _engine_section(results: dict[str, Any], derived: dict[str, Any]) -> list[st
     rows = []
     for name, model in (results.get("models") or {}).items():
         for variant, res in (model.get("engines") or {}).items():
-            d = _get(derived, "models", name, "engines", variant) or {}
+            d = get(derived, "models", name, "engines", variant) or {}
             if res.get("error") and not res.get("long"):
                 rows.append([name, variant, f"error: {res['error'][:120]}", "", "", "", "", "", ""])
                 continue
@@ -357,18 +327,18 @@ def _engine_section(results: dict[str, Any], derived: dict[str, Any]) -> list[st
                 [
                     name,
                     variant,
-                    _num(d.get("tok_per_s")),
-                    f"{_get(res, 'long', 'requests')}",
-                    _num(d.get("tflops"), 1),
-                    _pct(d.get("mfu_bf16"))
+                    fmt(d.get("tok_per_s")),
+                    f"{get(res, 'long', 'requests')}",
+                    fmt(d.get("tflops"), 1),
+                    pct(d.get("mfu_bf16"))
                     if "fp8" not in variant
-                    else f"{_pct(d.get('mfu_fp8'))} of fp8 ({_pct(d.get('mfu_bf16'))} of bf16)",
-                    _pct(d.get("mfu_sheet")),
-                    _num(_get(res, "long_small_batch", "tok_per_s")),
-                    _num(d.get("req_per_s")),
+                    else f"{pct(d.get('mfu_fp8'))} of fp8 ({pct(d.get('mfu_bf16'))} of bf16)",
+                    pct(d.get("mfu_sheet")),
+                    fmt(get(res, "long_small_batch", "tok_per_s")),
+                    fmt(d.get("req_per_s")),
                 ]
             )
-    lines += _table(
+    lines += table(
         [
             "model",
             "engine",
@@ -394,7 +364,7 @@ def _engine_section(results: dict[str, Any], derived: dict[str, Any]) -> list[st
                 )
         if model.get("note"):
             extra.append(f"- {name}: {model['note']}")
-        builds = _get(results, "build_s", name)
+        builds = get(results, "build_s", name)
         if builds:
             extra.append(f"- {name}: random model built on the device in {builds} s")
     return lines + (["", *extra] if extra else []) + [""]
@@ -409,22 +379,22 @@ def _st_section(results: dict[str, Any], derived: dict[str, Any]) -> list[str]:
             continue
         for p in st.get("long") or []:
             rows.append(
-                [name, "long", p["batch_size"], _num(p.get("tok_per_s")), _num(p["inputs_per_s"])]
+                [name, "long", p["batch_size"], fmt(p.get("tok_per_s")), fmt(p["inputs_per_s"])]
             )
         for p in st.get("short") or []:
-            rows.append([name, "short", p["batch_size"], "", _num(p["inputs_per_s"])])
+            rows.append([name, "short", p["batch_size"], "", fmt(p["inputs_per_s"])])
     if not rows:
         return [*lines, "Not measured.", ""]
-    lines += _table(["model", "requests", "batch size", "tok/s", "inputs/s"], rows)
+    lines += table(["model", "requests", "batch size", "tok/s", "inputs/s"], rows)
     lines += [""]
     for name in results.get("models") or {}:
-        d = _get(derived, "models", name) or {}
-        st = _get(results, "models", name, "st") or {}
+        d = get(derived, "models", name) or {}
+        st = get(results, "models", name, "st") or {}
         if d.get("st_best_tok_per_s"):
             lines.append(
-                f"- {name}: Ember bf16 / ST = {_num(d.get('bf16_vs_st'), 2, 'x')}, fp8 / ST = "
-                f"{_num(d.get('fp8_vs_st'), 2, 'x')}; ST tokenization costs "
-                f"{_num(st.get('tokenize_long_s_per_1k'), 3)} s per 1,000 long texts (included in "
+                f"- {name}: Ember bf16 / ST = {fmt(d.get('bf16_vs_st'), 2, 'x')}, fp8 / ST = "
+                f"{fmt(d.get('fp8_vs_st'), 2, 'x')}; ST tokenization costs "
+                f"{fmt(st.get('tokenize_long_s_per_1k'), 3)} s per 1,000 long texts (included in "
                 "its encode time; Ember's engine-only numbers start from token ids)."
             )
     return [*lines, ""]
@@ -470,14 +440,14 @@ def _server_section(results: dict[str, Any]) -> list[str]:
                         p["transport"],
                         p["tokens_per_request"],
                         p["concurrency"],
-                        _num(p["req_per_s"]),
-                        _num(p.get("req_per_s_little")),
-                        _num(p["tok_per_s"]),
-                        _num(p.get("p50_ms"), 1),
-                        _num(p.get("p99_ms"), 1),
+                        fmt(p["req_per_s"]),
+                        fmt(p.get("req_per_s_little")),
+                        fmt(p["tok_per_s"]),
+                        fmt(p.get("p50_ms"), 1),
+                        fmt(p.get("p99_ms"), 1),
                         p["errors"],
-                        _num(p.get("mean_batch_inputs"), 1),
-                        _pct(
+                        fmt(p.get("mean_batch_inputs"), 1),
+                        pct(
                             float(p["gpu_util_mean"]) / 100
                             if p.get("gpu_util_mean") is not None
                             else None
@@ -486,7 +456,7 @@ def _server_section(results: dict[str, Any]) -> list[str]:
                 )
     if not rows:
         return [*lines, "Not measured.", ""]
-    lines += _table(
+    lines += table(
         [
             "model",
             "engine",
@@ -535,11 +505,11 @@ def _mixed_section(results: dict[str, Any]) -> list[str]:
                 [
                     name,
                     label,
-                    _num(r.get("tok_per_s"))
+                    fmt(r.get("tok_per_s"))
                     if "tok_per_s" in r
                     else f"error: {r.get('error', '?')[:80]}",
-                    _num(r.get("tflops"), 1),
-                    _num(padded / real, 2, "x") if padded and real else "—",
+                    fmt(r.get("tflops"), 1),
+                    fmt(padded / real, 2, "x") if padded and real else "—",
                 ]
             )
         lines += [
@@ -548,9 +518,7 @@ def _mixed_section(results: dict[str, Any]) -> list[str]:
         ]
     lines += [
         "",
-        *_table(
-            ["model", "engine", "real tok/s", "useful TFLOP/s", "tokens computed / real"], rows
-        ),
+        *table(["model", "engine", "real tok/s", "useful TFLOP/s", "tokens computed / real"], rows),
     ]
     return [*lines, ""]
 
@@ -574,15 +542,15 @@ def _launch_section(results: dict[str, Any]) -> list[str]:
                         name,
                         variant,
                         count,
-                        _num(p.get("wall_ms"), 2),
-                        _num(kernel, 2),
-                        _num(p.get("kernels_per_forward"), 0),
-                        _num(p["wall_ms"] / kernel, 1, "x") if kernel else "—",
+                        fmt(p.get("wall_ms"), 2),
+                        fmt(kernel, 2),
+                        fmt(p.get("kernels_per_forward"), 0),
+                        fmt(p["wall_ms"] / kernel, 1, "x") if kernel else "—",
                     ]
                 )
     if not rows:
         return [*lines, "Not measured.", ""]
-    lines += _table(
+    lines += table(
         ["model", "engine", "inputs", "wall ms", "GPU kernel ms", "kernels", "wall / kernel"], rows
     )
     return [*lines, ""]
@@ -611,7 +579,7 @@ def _parity_section(results: dict[str, Any]) -> list[str]:
         for key, c in entry.items():
             if isinstance(c, dict):
                 rows.append(_parity_row(f"{entry.get('shape', arch)}", key, c))
-    lines += _table(["model", "comparison", "min cos", "mean cos", "max rel L2"], rows)
+    lines += table(["model", "comparison", "min cos", "mean cos", "max rel L2"], rows)
     return [*lines, ""]
 
 
@@ -629,7 +597,7 @@ def _parity_row(model: str, key: str, c: Any) -> list[str]:
 
 def _seed_section(results: dict[str, Any], derived: dict[str, Any]) -> list[str]:
     seed = derived["seed"]
-    head = _get(derived, "models", head_model(results)) or {}
+    head = get(derived, "models", head_model(results)) or {}
     lines = [
         "## Against the seed's figures (H100, Qwen3-Embedding of unstated size)",
         "",
@@ -643,24 +611,24 @@ def _seed_section(results: dict[str, Any], derived: dict[str, Any]) -> list[str]
         rows.append(
             [
                 label,
-                _num(s["tok_per_s"]),
-                f"{_pct(s['mfu_sheet_4b'])} / {_pct(s['mfu_measured_4b'])}",
-                f"{_pct(s['mfu_sheet_8b'])} / {_pct(s['mfu_measured_8b'])}",
+                fmt(s["tok_per_s"]),
+                f"{pct(s['mfu_sheet_4b'])} / {pct(s['mfu_measured_4b'])}",
+                f"{pct(s['mfu_sheet_8b'])} / {pct(s['mfu_measured_8b'])}",
             ]
         )
     for variant in ("packed-bf16", "packed-fp8", "padded-bf16"):
-        d = _get(head, "engines", variant)
+        d = get(head, "engines", variant)
         if d and d.get("tok_per_s"):
             rows.append(
                 [
                     f"**Ember {variant}** (4B shape, measured)",
-                    _num(d["tok_per_s"]),
-                    f"{_pct(d.get('mfu_sheet'))} / "
-                    f"{_pct(d.get('mfu_fp8') if 'fp8' in variant else d.get('mfu_bf16'))}",
+                    fmt(d["tok_per_s"]),
+                    f"{pct(d.get('mfu_sheet'))} / "
+                    f"{pct(d.get('mfu_fp8') if 'fp8' in variant else d.get('mfu_bf16'))}",
                     "(is a 4B run)",
                 ]
             )
-    lines += _table(
+    lines += table(
         [
             "system",
             "tok/s (500-token)",
@@ -669,8 +637,8 @@ def _seed_section(results: dict[str, Any], derived: dict[str, Any]) -> list[str]
         ],
         rows,
     )
-    bf16 = _get(head, "engines", "packed-bf16", "tok_per_s")
-    fp8 = _get(head, "engines", "packed-fp8", "tok_per_s")
+    bf16 = get(head, "engines", "packed-bf16", "tok_per_s")
+    fp8 = get(head, "engines", "packed-fp8", "tok_per_s")
     notes = []
     if bf16:
         notes.append(
@@ -679,11 +647,11 @@ def _seed_section(results: dict[str, Any], derived: dict[str, Any]) -> list[str]
         )
         for label, key in (("BEI BF16", "packed-bf16"), ("BEI FP8", "packed-fp8")):
             mfu_8b = seed[label]["mfu_sheet_8b"]
-            ours = _get(head, "engines", key, "mfu_sheet")
+            ours = get(head, "engines", key, "mfu_sheet")
             if ours:
                 notes.append(
-                    f"- Reading it as 8B, {label} reaches {_pct(mfu_8b)} of the datasheet "
-                    f"peak; Ember's {key} reaches {_pct(ours)} at 4B (same formula)."
+                    f"- Reading it as 8B, {label} reaches {pct(mfu_8b)} of the datasheet "
+                    f"peak; Ember's {key} reaches {pct(ours)} at 4B (same formula)."
                 )
     return lines + (["", *notes] if notes else []) + [""]
 
@@ -698,7 +666,7 @@ def _sections_section(results: dict[str, Any]) -> list[str]:
         ]
         for s in results.get("sections") or []
     ]
-    return ["## Sections", "", *_table(["section", "status", "seconds", "note"], rows), ""]
+    return ["## Sections", "", *table(["section", "status", "seconds", "note"], rows), ""]
 
 
 def _method_section(results: dict[str, Any]) -> list[str]:
@@ -719,8 +687,8 @@ def _method_section(results: dict[str, Any]) -> list[str]:
         "- Server: `EmberServer` with a loader returning the prebuilt engine plus `GatewayServer` "
         "in "
         "one event loop (what `ember serve` runs); load generators are separate processes.",
-        "- Regenerate this file: `python -m benchmarks.gpu.report results.json -o "
-        "benchmarks/RESULTS-gpu.md`.",
+        "- Regenerate this file: `python -m benchmarks.harness.report benchmarks/results-gpu` "
+        "(from its results.json).",
     ]
 
 
@@ -729,18 +697,18 @@ def summary_lines(results: dict[str, Any]) -> str:
     derived = derive(results)
     lines = ["", "==== summary ===="]
     bf16, fp8 = derived["bf16_peak"], derived["fp8_peak"]
-    lines.append(f"peaks: bf16 {_num(bf16, 1)} TFLOP/s, fp8 {_num(fp8, 1)} TFLOP/s")
+    lines.append(f"peaks: bf16 {fmt(bf16, 1)} TFLOP/s, fp8 {fmt(fp8, 1)} TFLOP/s")
     for name, d in derived["models"].items():
         for variant, row in d["engines"].items():
             lines.append(
-                f"{name:12s} {variant:12s} long {_num(row['tok_per_s'])} tok/s "
-                f"MFU {_pct(row['mfu_fp8'] or row['mfu_bf16'])}  "
-                f"short {_num(row['req_per_s'])} req/s"
+                f"{name:12s} {variant:12s} long {fmt(row['tok_per_s'])} tok/s "
+                f"MFU {pct(row['mfu_fp8'] or row['mfu_bf16'])}  "
+                f"short {fmt(row['req_per_s'])} req/s"
             )
         if d.get("st_best_tok_per_s"):
             lines.append(
-                f"{name:12s} ST best {_num(d['st_best_tok_per_s'])} tok/s; "
-                f"bf16/ST {_num(d['bf16_vs_st'], 2)}x"
+                f"{name:12s} ST best {fmt(d['st_best_tok_per_s'])} tok/s; "
+                f"bf16/ST {fmt(d['bf16_vs_st'], 2)}x"
             )
     for t in derived["targets"]:
         lines.append(f"target: {t['target']}: {t['value']} [{t['status']}]")
@@ -753,16 +721,38 @@ def summary_lines(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Render a fetched results.json into Markdown."""
-    parser = argparse.ArgumentParser(description="results.json -> RESULTS-gpu.md")
-    parser.add_argument("results", type=Path)
-    parser.add_argument("-o", "--output", type=Path, default=Path("benchmarks/RESULTS-gpu.md"))
-    args = parser.parse_args(argv)
-    results = json.loads(args.results.read_text(encoding="utf-8"))
-    args.output.write_text(render(results), encoding="utf-8")
-    print(f"wrote {args.output}")
+_TRANSPORT = {"rest": "REST", "grpc": "gRPC"}
 
 
-if __name__ == "__main__":
-    main()
+def panels(results: dict[str, Any]) -> tuple[str, list[Panel]]:
+    """The chart: engine tokens/s of the head model (Ember's engines vs the padded engine and
+    sentence-transformers), and 5-token requests/s through the served path."""
+    name = head_model(results)
+    model = get(results, "models", name) or {}
+    derived = get(derive(results), "models", name) or {}
+    long_bars = [
+        Bar(
+            f"Ember {variant}" if variant.startswith("packed") else f"{variant} (TorchEngine)",
+            row["tok_per_s"],
+            variant.startswith("packed"),
+        )
+        for variant, row in (derived.get("engines") or {}).items()
+        if row.get("tok_per_s")
+    ]
+    if derived.get("st_best_tok_per_s"):
+        long_bars.append(Bar("sentence-transformers", derived["st_best_tok_per_s"], False))
+    short_bars = [
+        Bar(f"Ember {variant} {_TRANSPORT[key.split('-')[0]]}", point["req_per_s"], True)
+        for variant, server in (model.get("server") or {}).items()
+        for key, point in server.items()
+        if isinstance(point, dict) and point.get("req_per_s") and key.endswith("-5")
+    ]
+    if derived.get("st_best_req_per_s"):
+        short_bars.append(Bar("sentence-transformers", derived["st_best_req_per_s"], False))
+    label = model.get("label", name)
+    card = get(results, "meta", "card") or "?"
+    length = get(results, "meta", "plan", "long_len") or 500
+    return f"Ember on {card} — {label}", [
+        Panel(f"{label}: {length}-token inputs, tokens/s", long_bars),
+        Panel(f"{label}: 5-token requests/s", short_bars),
+    ]

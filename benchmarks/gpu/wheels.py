@@ -4,10 +4,10 @@ the ``run`` invocation (used by ``prepare.sh``).
 The device image (Python 3.12, torch, transformers, sentence-transformers, aiohttp, httpx, ...)
 lacks Ember's serving dependencies or holds versions of unknown age; they travel as cp312
 manylinux wheels, at the versions installed in this checkout's virtualenv (what the tests run
-with), one version of each. Ember itself does not travel as a wheel: ``benchmarks.gpu.bootstrap``
-imports it from the working tree that the device receives, so the code measured is always the
-tree's. The all-MiniLM-L6-v2 tokenizer files travel too (BERT shapes use its WordPiece
-vocabulary).
+with), one version of each. Ember itself does not travel as a wheel:
+``benchmarks.harness.bootstrap`` imports it from the working tree that the device receives, so
+the code measured is always the tree's. The all-MiniLM-L6-v2 tokenizer files travel too (BERT
+shapes use its WordPiece vocabulary).
 
 Checks: every non-optional ``Requires-Dist`` of every carried wheel is either carried or in the
 device image's package list (DEVICE_PACKAGES, from KINDS.md's reading of 2026-11-17), and the

@@ -35,6 +35,7 @@ from ember.engines.batches import with_token_states
 from ember.engines.config import EngineConfig
 from ember.engines.errors import EngineError, ModelLoadError
 from ember.engines.model_folder import ModelFolder, inspect_model_folder
+from ember.engines.preempt import Preempt
 from ember.engines.rerank_template import qwen3_reranker_template
 from ember.engines.tokenizer import HFTokenizer
 from ember.engines.torch_device import configure_threads, resolve_device, resolve_dtype
@@ -319,8 +320,13 @@ class PackedEngine(TorchEngine):
         if any(status.values()):
             logger.error("the CUDA fast path runs degraded: %s", status)
 
-    def forward(self, batch: Sequence[Encoding]) -> EngineOutput:
-        """Run the model on a packed batch and return per-input outputs in batch order."""
+    def forward(self, batch: Sequence[Encoding], preempt: Preempt | None = None) -> EngineOutput:
+        """Run the model on a packed batch and return per-input outputs in batch order.
+
+        ``preempt`` is checked before the batch starts only: the CUDA kernels, once queued,
+        run to the end (stopping between layers would cost a device sync per layer)."""
+        if preempt is not None:
+            preempt.check()
         packed = self.packed_model
         with torch.inference_mode():
             host = pack_encodings(

@@ -6,6 +6,11 @@ or the inline rows written to ``jobs/<id>/input.jsonl`` before the job is stored
 atomically. So a server killed mid-job (even ``kill -9``) finds the job RUNNING at its next
 start, queues it again, and the rerun computes only the parts that are not on disk: every
 row is in the output exactly once.
+
+Every call to the job store (a disk sync with SQLite, a network round trip with Redis) runs on
+a worker thread (:meth:`JobManager._db`), never on the event loop. A queued job that waits
+longer than its ``max_time_in_queue_s`` is cancelled by a sweep every ``_POLL_S``, also while
+another job runs.
 """
 
 from __future__ import annotations
@@ -17,9 +22,10 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ParamSpec, TypeVar
 
 from ember.engines.errors import EmberError, ErrorCode, InvalidInputError
 from ember.service.async_jobs import webhooks
@@ -33,8 +39,12 @@ from ember.service.models import ModelSet
 
 log = logging.getLogger(__name__)
 
-#: How often an idle worker looks at the table even without a submission in this process.
+#: How often an idle worker looks at the table even without a submission in this process,
+#: and how often queued jobs are checked against their max_time_in_queue_s.
 _POLL_S = 1.0
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -90,16 +100,25 @@ class JobManager:
         self._changed = asyncio.Event()
         self._running: tuple[str, asyncio.Task[None]] | None = None
         self._worker: asyncio.Task[None] | None = None
+        self._sweeper: asyncio.Task[None] | None = None
 
     # -- lifecycle -----------------------------------------------------------------------
 
-    def start(self) -> None:
-        """Queue again the jobs a dead process left running, then start the worker."""
-        requeued = self._store.requeue_running()
+    async def _db(self, call: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """``call`` (a job store method) on a worker thread: the one way the manager reaches
+        the store, so that a disk sync or a network round trip never blocks the event loop."""
+        return await asyncio.to_thread(call, *args, **kwargs)
+
+    async def start(self) -> None:
+        """Queue again the jobs a dead process left running, then start the worker and the
+        queue-time sweep."""
+        requeued = await self._db(self._store.requeue_running)
         if requeued:
             log.info("resuming %d job(s) left running by the previous process", requeued)
         self._worker = asyncio.ensure_future(self._work())
-        for job in self._store.ended_with_webhook():  # deliveries a dead process owed
+        self._sweeper = asyncio.ensure_future(self._sweep())
+        owed = await self._db(self._store.ended_with_webhook)
+        for job in owed:  # deliveries a dead process owed
             if not webhooks.delivered(job) and len(job.webhook_attempts) < self._webhooks.attempts:
                 self._deliver(job)
 
@@ -109,11 +128,12 @@ class JobManager:
         for delivery in list(self._deliveries):
             delivery.cancel()
         await asyncio.gather(*self._deliveries, return_exceptions=True)
-        if self._worker is not None:
-            self._worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._worker
-            self._worker = None
+        for task in (self._sweeper, self._worker):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._worker = self._sweeper = None
 
     # -- calls ---------------------------------------------------------------------------
 
@@ -166,7 +186,7 @@ class JobManager:
             rows_total=total or 0,
             created_at=time.time(),
         )
-        await loop.run_in_executor(None, self._store.insert, job)
+        await self._db(self._store.insert, job)
         self._wake.set()
         self._notify()
         return job
@@ -188,21 +208,21 @@ class JobManager:
             )
         return resolved
 
-    def get(self, job_id: str) -> JobRecord:
+    async def get(self, job_id: str) -> JobRecord:
         """The job; JobNotFoundError when there is none."""
-        job = self._store.get(job_id)
+        job = await self._db(self._store.get, job_id)
         if job is None:
             raise JobNotFoundError(f"no job {job_id!r}", field="id")
         return job
 
-    def newest(self, limit: int) -> list[JobRecord]:
+    async def newest(self, limit: int) -> list[JobRecord]:
         """The newest jobs, newest first."""
-        return self._store.newest(limit if limit > 0 else 100)
+        return await self._db(self._store.newest, limit if limit > 0 else 100)
 
     async def cancel(self, job_id: str) -> JobRecord:
         """Cancel a queued or running job (an ended job is returned as it is)."""
-        before = self.get(job_id)
-        job = self._end(before, JobState.CANCELLED, "cancelled by a caller")
+        before = await self.get(job_id)
+        job = await self._end(before, JobState.CANCELLED, "cancelled by a caller")
         if self._running is not None and self._running[0] == job_id:
             self._running[1].cancel()
         return job
@@ -214,7 +234,7 @@ class JobManager:
         last: JobRecord | None = None
         while stop is None or not stop.is_set():
             changed = self._changed
-            job = self.get(job_id)
+            job = await self.get(job_id)
             if job != last:
                 yield job
                 last = job
@@ -230,11 +250,10 @@ class JobManager:
         self._changed = asyncio.Event()
 
     async def _work(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
             self._wake.clear()
-            await loop.run_in_executor(None, self._store.requeue_expired)
-            job = await loop.run_in_executor(None, self._store.claim, self._models.ids, time.time())
+            await self._db(self._store.requeue_expired)
+            job = await self._db(self._store.claim, self._models.ids, time.time())
             if job is None:
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), _POLL_S)
@@ -242,8 +261,7 @@ class JobManager:
             self._notify()
             waited = job.started_at - job.created_at
             if job.max_time_in_queue_s and waited > job.max_time_in_queue_s and not job.rows_done:
-                self._end(job, JobState.CANCELLED, f"queued {waited:.1f}s, longer than "
-                          f"max_time_in_queue_seconds {job.max_time_in_queue_s:g}")  # fmt: skip
+                await self._end(job, JobState.CANCELLED, _overdue(job, waited))
                 continue
             task = asyncio.ensure_future(self._run(job))
             self._running = (job.id, task)
@@ -262,10 +280,23 @@ class JobManager:
 
     async def _heartbeat(self, job_id: str) -> None:
         """Renew the running job's lease until cancelled (a dead process stops renewing)."""
-        loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(self._store.heartbeat_interval_s)
-            await loop.run_in_executor(None, self._store.heartbeat, job_id)
+            await self._db(self._store.heartbeat, job_id)
+
+    async def _sweep(self) -> None:
+        """Every ``_POLL_S``, cancel the queued jobs that have waited longer than their
+        ``max_time_in_queue_s`` (as the worker does when it finds one at start), so that they
+        end on time while another job runs."""
+        while True:
+            try:
+                now = time.time()
+                for job in await self._db(self._store.overdue, now):
+                    error = _overdue(job, now - job.created_at)
+                    await self._end(job, JobState.CANCELLED, error, if_queued=True)
+            except Exception:  # the store is unreachable for now: try again at the next sweep
+                log.exception("the queue-time sweep failed")
+            await asyncio.sleep(_POLL_S)
 
     async def _run(self, job: JobRecord) -> None:
         core = self._models.get(job.model)
@@ -280,6 +311,8 @@ class JobManager:
                 "rows_per_part": job.rows_per_part,
             }
             store = PartStore(Path(job.output), manifest)
+            await self._db(self._store.update, job.id, rows_done=0)  # counted anew below
+            progress = _JobProgress(self, job.id)
             summary = await runner.run(
                 core,
                 files,
@@ -288,24 +321,30 @@ class JobManager:
                 id_column=None,
                 rows_per_part=job.rows_per_part,
                 parts_in_flight=2,
-                progress=_JobProgress(self, job.id),
+                progress=progress,
                 background=True,
             )
+            await progress.settled()
         except asyncio.CancelledError:
             raise
         except EmberError as exc:
-            self._end(job, JobState.FAILED, exc.message)
+            await self._end(job, JobState.FAILED, exc.message)
             return
         except Exception as exc:
             log.exception("job %s failed", job.id)
-            self._end(job, JobState.FAILED, f"internal error: {exc}")
+            await self._end(job, JobState.FAILED, f"internal error: {exc}")
             return
-        self._store.update(job.id, rows_done=summary.rows, rows_total=summary.rows)
-        self._end(job, JobState.SUCCEEDED, "")
+        await self._db(self._store.update, job.id, rows_done=summary.rows, rows_total=summary.rows)
+        await self._end(job, JobState.SUCCEEDED, "")
 
-    def _end(self, job: JobRecord, state: JobState, error: str) -> JobRecord:
-        """End the job (unless it ended already) and deliver its webhook."""
-        ended, changed = self._store.finish_unless_ended(job.id, state, error, time.time())
+    async def _end(
+        self, job: JobRecord, state: JobState, error: str, *, if_queued: bool = False
+    ) -> JobRecord:
+        """End the job (unless it ended already; ``if_queued``: unless it is not queued) and
+        deliver its webhook."""
+        ended, changed = await self._db(
+            self._store.finish_unless_ended, job.id, state, error, time.time(), if_queued=if_queued
+        )
         self._notify()
         if ended is None:  # pragma: no cover - jobs are never deleted
             return job
@@ -314,9 +353,10 @@ class JobManager:
         return ended
 
     def _deliver(self, job: JobRecord) -> None:
-        def record(attempt: WebhookAttempt) -> JobRecord:
-            now = self.get(job.id)
-            updated = self._store.update(job.id, webhook_attempts=(*now.webhook_attempts, attempt))
+        async def record(attempt: WebhookAttempt) -> JobRecord:
+            now = await self.get(job.id)
+            attempts = (*now.webhook_attempts, attempt)
+            updated = await self._db(self._store.update, job.id, webhook_attempts=attempts)
             self._notify()
             return updated or now
 
@@ -324,30 +364,48 @@ class JobManager:
         self._deliveries.add(task)
         task.add_done_callback(self._deliveries.discard)
 
-    def count_rows(self, job_id: str, rows: int, *, restart: bool = False) -> None:
-        """Add ``rows`` to the job's progress (``restart``: from 0) and tell watchers."""
-        job = self._store.get(job_id)
-        if job is not None:
-            self._store.update(job_id, rows_done=rows if restart else job.rows_done + rows)
+    async def add_rows(self, job_id: str, rows: int) -> None:
+        """Add ``rows`` to the job's progress (one atomic increment) and tell watchers."""
+        await self._db(self._store.add_rows, job_id, rows)
         self._notify()
 
 
 class _JobProgress:
-    """A job's progress, counted in its table row (parts found done count too)."""
+    """A job's progress, counted in its table row (parts found done count too).
+
+    The runner reports from the event loop and does not wait: each report becomes a task
+    that adds its rows off the loop; increments commute, so their order does not matter.
+    """
 
     def __init__(self, manager: JobManager, job_id: str) -> None:
         self._manager = manager
         self._job_id = job_id
-        manager.count_rows(job_id, 0, restart=True)
+        self._pending: set[asyncio.Task[None]] = set()
 
     def skip(self, rows: int) -> None:
-        self._manager.count_rows(self._job_id, rows)
+        self._count(rows)
 
     def add(self, rows: int, tokens: int) -> None:
-        self._manager.count_rows(self._job_id, rows)
+        self._count(rows)
 
     def close(self) -> None:
         pass
+
+    async def settled(self) -> None:
+        """Wait until every report is stored (before the job's final count is written)."""
+        await asyncio.gather(*self._pending)
+
+    def _count(self, rows: int) -> None:
+        task = asyncio.ensure_future(self._manager.add_rows(self._job_id, rows))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+
+def _overdue(job: JobRecord, waited: float) -> str:
+    """The error of a job cancelled for waiting longer than its max_time_in_queue_s."""
+    return (
+        f"queued {waited:.1f}s, longer than max_time_in_queue_seconds {job.max_time_in_queue_s:g}"
+    )
 
 
 def _options(task: BulkTask, columns: Sequence[str]) -> TaskOptions:

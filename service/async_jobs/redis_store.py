@@ -47,12 +47,31 @@ return requeued
 
 _FINISH = """
 local state = redis.call('HGET', KEYS[1], 'state')
-if state ~= 'queued' and state ~= 'running' then return 0 end
+if state ~= 'queued' and (state ~= 'running' or ARGV[5] == '1') then return 0 end
 redis.call('HSET', KEYS[1], 'state', ARGV[1], 'error', ARGV[2], 'finished_at', ARGV[3])
 redis.call('ZREM', KEYS[2], ARGV[4])
 redis.call('ZREM', KEYS[3], ARGV[4])
+redis.call('ZREM', KEYS[5], ARGV[4])
 if redis.call('HGET', KEYS[1], 'webhook_url') ~= '' then redis.call('SADD', KEYS[4], ARGV[4]) end
 return 1
+"""
+
+# Queued jobs past their queue deadline with no row done; ids that can never expire again
+# (ended, or resumed with rows done) leave the deadline set, running ones stay (they may be
+# queued again after their replica dies).
+_OVERDUE = """
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+local due = {}
+for _, id in ipairs(ids) do
+  local key = ARGV[2] .. ':job:' .. id
+  local state = redis.call('HGET', key, 'state')
+  if state == 'queued' and redis.call('HGET', key, 'rows_done') == '0' then
+    table.insert(due, id)
+  elseif state ~= 'running' then
+    redis.call('ZREM', KEYS[1], id)
+  end
+end
+return due
 """
 
 _FIELDS = (
@@ -101,6 +120,7 @@ class RedisJobStore:
         self._claim = self._redis.register_script(_CLAIM)
         self._requeue = self._redis.register_script(_REQUEUE_EXPIRED)
         self._finish = self._redis.register_script(_FINISH)
+        self._overdue = self._redis.register_script(_OVERDUE)
 
     def close(self) -> None:
         """Close the connections."""
@@ -117,6 +137,9 @@ class RedisJobStore:
         pipe.hset(self._key(job.id), mapping=fields)
         pipe.zadd(f"{self._p}:jobs", {job.id: job.created_at})
         pipe.zadd(f"{self._p}:queue:{job.model}", {job.id: float(fields["queue_score"])})
+        if job.max_time_in_queue_s > 0:
+            deadline = job.created_at + job.max_time_in_queue_s
+            pipe.zadd(f"{self._p}:deadlines", {job.id: deadline})
         pipe.execute()
 
     def get(self, job_id: str) -> JobRecord | None:
@@ -158,11 +181,20 @@ class RedisJobStore:
         self._redis.hset(self._key(job_id), mapping=fields)
         return self.get(job_id)
 
+    def add_rows(self, job_id: str, rows: int) -> None:
+        """Add ``rows`` to the job's ``rows_done`` (HINCRBY: atomic between replicas)."""
+        self._redis.hincrby(self._key(job_id), "rows_done", rows)
+
+    def overdue(self, now: float) -> list[JobRecord]:
+        """Queued jobs, none of whose rows are done, past their ``max_time_in_queue_s``."""
+        ids = self._overdue(keys=[f"{self._p}:deadlines"], args=[now, self._p])
+        return [job for job in (self.get(str(i)) for i in ids) if job is not None]
+
     def finish_unless_ended(
-        self, job_id: str, state: JobState, error: str, now: float
+        self, job_id: str, state: JobState, error: str, now: float, *, if_queued: bool = False
     ) -> tuple[JobRecord | None, bool]:
-        """End the job in ``state`` unless it ended already; the job and whether this call
-        ended it."""
+        """End the job in ``state`` unless it ended already (or, ``if_queued``, unless it is
+        not queued); the job and whether this call ended it."""
         job = self.get(job_id)
         if job is None:
             return None, False
@@ -172,8 +204,9 @@ class RedisJobStore:
                 f"{self._p}:running",
                 f"{self._p}:queue:{job.model}",
                 f"{self._p}:webhooks",
+                f"{self._p}:deadlines",
             ],
-            args=[state.value, error, now, job_id],
+            args=[state.value, error, now, job_id, "1" if if_queued else "0"],
         )
         return self.get(job_id), bool(changed)
 

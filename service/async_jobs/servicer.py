@@ -88,7 +88,7 @@ class JobServicer(jobs_pb2_grpc.JobServiceServicer):
     async def GetJob(
         self, request: jobs_pb2.GetJobRequest, context: Ctx
     ) -> jobs_pb2.GetJobResponse:
-        return jobs_pb2.GetJobResponse(job=job_message(self._manager().get(request.id)))
+        return jobs_pb2.GetJobResponse(job=job_message(await self._manager().get(request.id)))
 
     async def WatchJob(
         self, request: jobs_pb2.WatchJobRequest, context: Ctx
@@ -105,5 +105,5 @@ class JobServicer(jobs_pb2_grpc.JobServiceServicer):
     async def ListJobs(
         self, request: jobs_pb2.ListJobsRequest, context: Ctx
     ) -> jobs_pb2.ListJobsResponse:
-        jobs = self._manager().newest(request.limit)
+        jobs = await self._manager().newest(request.limit)
         return jobs_pb2.ListJobsResponse(jobs=[job_message(j) for j in jobs])

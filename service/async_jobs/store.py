@@ -58,7 +58,10 @@ _COLUMNS = (
 class JobStore(Protocol):
     """The durable job table a :class:`~ember.service.async_jobs.manager.JobManager` uses:
     :class:`SqliteJobStore` (one server) or
-    :class:`~ember.service.async_jobs.redis_store.RedisJobStore` (replicas sharing jobs)."""
+    :class:`~ember.service.async_jobs.redis_store.RedisJobStore` (replicas sharing jobs).
+
+    Every call blocks (a disk sync, a network round trip) and is thread-safe: the manager
+    makes each one on a worker thread, never on the event loop."""
 
     data_dir: Path
     #: How often a running job's lease must be renewed (:meth:`heartbeat`).
@@ -73,8 +76,10 @@ class JobStore(Protocol):
     def heartbeat(self, job_id: str) -> None: ...
     def claim(self, models: list[str], now: float) -> JobRecord | None: ...
     def update(self, job_id: str, **changes: object) -> JobRecord | None: ...
+    def add_rows(self, job_id: str, rows: int) -> None: ...
+    def overdue(self, now: float) -> list[JobRecord]: ...
     def finish_unless_ended(
-        self, job_id: str, state: JobState, error: str, now: float
+        self, job_id: str, state: JobState, error: str, now: float, *, if_queued: bool = False
     ) -> tuple[JobRecord | None, bool]: ...
     def ended_with_webhook(self) -> list[JobRecord]: ...
 
@@ -208,23 +213,35 @@ class SqliteJobStore:
             db.execute(f"UPDATE jobs SET {sets} WHERE id = ?", (*values, job_id))
         return self.get(job_id)
 
+    def add_rows(self, job_id: str, rows: int) -> None:
+        """Add ``rows`` to the job's ``rows_done`` (one statement: no read-then-write race)."""
+        with self._tx() as db:
+            db.execute("UPDATE jobs SET rows_done = rows_done + ? WHERE id = ?", (rows, job_id))
+
+    def overdue(self, now: float) -> list[JobRecord]:
+        """Queued jobs, none of whose rows are done, that have waited longer than their
+        ``max_time_in_queue_s`` by ``now``."""
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_COLUMNS} FROM jobs WHERE state = ? AND max_time_in_queue_s > 0 "
+                "AND rows_done = 0 AND ? - created_at > max_time_in_queue_s",
+                (JobState.QUEUED.value, now),
+            ).fetchall()
+        return [_record(r) for r in rows]
+
     def finish_unless_ended(
-        self, job_id: str, state: JobState, error: str, now: float
+        self, job_id: str, state: JobState, error: str, now: float, *, if_queued: bool = False
     ) -> tuple[JobRecord | None, bool]:
-        """End the job in ``state`` unless it ended already (a cancellation wins); returns the
-        job and whether this call ended it."""
+        """End the job in ``state`` unless it ended already (a cancellation wins), or, with
+        ``if_queued``, unless it is not queued; returns the job and whether this call ended
+        it."""
+        states = (JobState.QUEUED,) if if_queued else (JobState.QUEUED, JobState.RUNNING)
+        marks = ", ".join("?" * len(states))
         with self._tx() as db:
             changed = db.execute(
-                "UPDATE jobs SET state = ?, error = ?, finished_at = ? "
-                "WHERE id = ? AND state IN (?, ?)",
-                (
-                    state.value,
-                    error,
-                    now,
-                    job_id,
-                    JobState.QUEUED.value,
-                    JobState.RUNNING.value,
-                ),
+                f"UPDATE jobs SET state = ?, error = ?, finished_at = ? "
+                f"WHERE id = ? AND state IN ({marks})",
+                (state.value, error, now, job_id, *(s.value for s in states)),
             ).rowcount
         return self.get(job_id), changed > 0
 

@@ -15,7 +15,7 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import httpx
@@ -68,7 +68,9 @@ def delivered(job: JobRecord) -> bool:
 
 
 async def deliver(
-    job: JobRecord, policy: WebhookPolicy, record: Callable[[WebhookAttempt], JobRecord]
+    job: JobRecord,
+    policy: WebhookPolicy,
+    record: Callable[[WebhookAttempt], Awaitable[JobRecord]],
 ) -> None:
     """Deliver ``job``'s outcome until answered 2xx or the attempts are spent, calling
     ``record`` with each attempt (which stores it and returns the job as stored)."""
@@ -89,5 +91,5 @@ async def deliver(
             except httpx.HTTPError as exc:
                 status = 0
                 error = f"cannot deliver to {job.webhook_url}: {type(exc).__name__}: {exc}"
-            job = record(WebhookAttempt(time.time(), status, error))
+            job = await record(WebhookAttempt(time.time(), status, error))
             tries += 1

@@ -5,16 +5,17 @@ Each mode of :data:`benchmarks.accuracy.MODES` (bf16 on OpenVINO and on torch, O
 fp32, ONNX Runtime int8, torch dynamic int8) embeds the fixed 200-text corpus of
 :mod:`benchmarks.corpus` (mixed lengths, up to past the 256-token limit) and is compared row
 by row with Ember's fp32 torch embeddings: the minimum and mean cosine must reach the floors
-documented in ``MODES`` (and in ``benchmarks/RESULTS.md``): fp32 backends >= 0.9999, bf16 >=
-0.999, int8 (onnx) >= 0.99. A mode this CPU would emulate (bf16 without avx512_bf16 /
-amx_bf16) is tested for its refusal instead, read from /proc/cpuinfo directly. The start-up
-self-check is run for real on the modes that serve here. The fp32 reference itself is checked
-against sentence-transformers. Accuracy only: no timings.
+documented in ``MODES`` (and in ``benchmarks/results-<kind>/RESULTS.md``): fp32 backends >=
+0.9999, bf16 >= 0.999, int8 (onnx) >= 0.99. A mode this CPU would emulate (bf16 without
+avx512_bf16 / amx_bf16) is tested for its refusal instead, read from /proc/cpuinfo directly.
+The start-up self-check is run for real on the modes that serve here. The fp32 reference itself
+is checked against sentence-transformers. Accuracy only: no timings.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -25,13 +26,15 @@ from sentence_transformers import SentenceTransformer
 from benchmarks.accuracy import MODES, REFERENCE, Matrix, Mode, agreement, embed
 from benchmarks.corpus import accuracy_corpus
 from ember.engines.config import EngineConfig
-from ember.engines.errors import BackendUnavailableError, EngineError
+from ember.engines.errors import BackendUnavailableError
 from ember.engines.model_folder import inspect_model_folder
 from ember.engines.onnx_engine import OnnxEngine
 from ember.engines.onnx_export import ffn_down_projections, graph_path
 from ember.engines.precision import PrecisionUnsupportedError
+from ember.engines.preempt import Preempt, PreemptedError
 from ember.engines.registry import load_engine
 from ember.engines.selfcheck import self_check
+from ember.engines.types import TruncationSide
 from ember.service.default_model import default_model_path
 from tests.cpu_flags import NATIVE_BF16, proc_flags
 
@@ -187,13 +190,34 @@ def test_bf16_runs_on_openvino_and_passes_its_self_check(onnx_cache: Path) -> No
 
 
 @pytest.mark.skipif(not NATIVE_BF16, reason="bf16 is emulated here")
-def test_openvino_bf16_interrupt_ends_the_engine(onnx_cache: Path) -> None:
+def test_openvino_bf16_preempted_forward_stops_and_the_next_is_served(onnx_cache: Path) -> None:
     engine = load_engine(EngineConfig(model_path=MODEL, dtype="bfloat16", cache_dir=onnx_cache))
-    texts = ["served before the interrupt", "and refused after it"]
-    assert embed(engine, texts).shape == (2, 384)
-    engine.interrupt()
-    with pytest.raises(EngineError, match="cancelled"):
-        embed(engine, texts)
+    assert engine.info.backend == "openvino"
+    texts = ["served before the preemption", "and after it"]
+    before = embed(engine, texts)
+    long = [f"row {i}: " + "a long text for the openvino bf16 graph " * 24 for i in range(32)]
+    batch = engine.tokenizer.encode(long, truncate=True, side=TruncationSide.RIGHT)
+    preempt = Preempt()
+    outcome: list[BaseException | None] = []
+
+    def run() -> None:
+        try:
+            engine.forward(batch, preempt)
+            outcome.append(None)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=run)
+    # Set the preempt once the run has registered its stop action (the request's cancel).
+    with preempt.on_set(lambda: None):
+        thread.start()
+        while not outcome and len(preempt._actions) < 2:
+            threading.Event().wait(0.001)
+        preempt.set()
+    thread.join(120)
+    assert len(outcome) == 1
+    assert isinstance(outcome[0], PreemptedError), outcome
+    np.testing.assert_array_equal(embed(engine, texts), before)  # served as before
     engine.close()
 
 

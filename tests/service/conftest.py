@@ -19,6 +19,7 @@ import pytest
 from ember.clients import AsyncEmberClient
 from ember.engines.base import Engine
 from ember.engines.config import EngineConfig
+from ember.engines.preempt import Preempt
 from ember.engines.registry import load_engine
 from ember.engines.types import Encoding, EngineOutput
 from ember.service.server import EmberServer
@@ -47,13 +48,13 @@ class SpyEngine:
     def warmup(self, max_batch_tokens: int, max_batch_requests: int) -> None:
         pass  # the shared inner engine is warm already
 
-    def forward(self, batch: Sequence[Encoding]) -> EngineOutput:
+    def forward(self, batch: Sequence[Encoding], preempt: Preempt | None = None) -> EngineOutput:
         self.entered.set()
         self.gate.wait(timeout=30)
         self.batches.append(list(batch))
         if self.fail_when(batch):
             raise RuntimeError("injected engine failure")
-        return self.inner.forward(batch)
+        return self.inner.forward(batch, preempt)
 
     def close(self) -> None:
         pass  # shared across tests

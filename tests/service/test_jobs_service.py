@@ -232,3 +232,40 @@ async def test_an_unreachable_webhook_is_named_in_every_attempt(
     assert all(
         a.error.startswith(f"cannot deliver to {url}: ConnectError") for a in job.webhook_attempts
     )
+
+
+async def test_a_queued_job_past_its_max_time_in_queue_ends_while_another_runs(
+    jobs: tuple[jobs_pb2_grpc.JobServiceStub, EmberServer], spy: SpyEngine
+) -> None:
+    stub, _ = jobs
+    long = [jobs_pb2.JobInput(text=f"{t} {i}") for i, t in enumerate(TEXTS * 20)]
+    first = (await stub.SubmitJob(jobs_pb2.SubmitJobRequest(inputs=long))).job
+    async for change in stub.WatchJob(jobs_pb2.WatchJobRequest(id=first.id)):
+        if change.job.state == jobs_pb2.JOB_STATE_RUNNING:
+            spy.gate.clear()  # the first job holds the engine (and the worker) from now on
+            break
+    receiver = Receiver([])
+    try:
+        request = jobs_pb2.SubmitJobRequest(
+            inputs=[jobs_pb2.JobInput(text="x")],
+            max_time_in_queue_seconds=1.0,
+            webhook_url=receiver.url,
+        )
+        second = (await stub.SubmitJob(request)).job
+        for _ in range(600):  # a generous 30 s
+            second = (await stub.GetJob(jobs_pb2.GetJobRequest(id=second.id))).job
+            if second.state != jobs_pb2.JOB_STATE_QUEUED:
+                break
+            await asyncio.sleep(0.05)
+        running = (await stub.GetJob(jobs_pb2.GetJobRequest(id=first.id))).job
+        assert second.state == jobs_pb2.JOB_STATE_CANCELLED, second
+        assert "longer than max_time_in_queue_seconds 1" in second.error
+        assert second.rows_done == 0
+        assert running.state == jobs_pb2.JOB_STATE_RUNNING  # it expired while the first ran
+        second = await finished_with_webhook(stub, second.id, 1)
+        assert [a.status for a in second.webhook_attempts] == [200]
+        assert json.loads(receiver.received[0][1])["state"] == "cancelled"
+    finally:
+        spy.gate.set()
+        receiver.close()
+        await stub.CancelJob(jobs_pb2.CancelJobRequest(id=first.id))

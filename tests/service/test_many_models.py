@@ -22,6 +22,7 @@ from ember.clients import requests as rq
 from ember.engines.base import Engine
 from ember.engines.config import EngineConfig, EngineOptions
 from ember.engines.errors import ModelLoadError
+from ember.engines.preempt import Preempt
 from ember.engines.types import Encoding, EngineOutput
 from ember.gateway.app import create_app
 from ember.gateway.settings import GatewaySettings
@@ -122,9 +123,9 @@ class _ThreadRecorder(SpyEngine):
         super().__init__(inner)
         self.threads = threads
 
-    def forward(self, batch: Sequence[Encoding]) -> EngineOutput:
+    def forward(self, batch: Sequence[Encoding], preempt: Preempt | None = None) -> EngineOutput:
         self.threads.add(threading.get_ident())
-        return super().forward(batch)
+        return super().forward(batch, preempt)
 
 
 async def test_models_have_their_own_queues_and_share_one_engine_thread(

@@ -19,6 +19,7 @@ from ember.engines.base import Engine
 from ember.engines.config import EngineConfig
 from ember.engines.cpu_features import cpu_features
 from ember.engines.precision import PrecisionUnsupportedError
+from ember.engines.preempt import Preempt
 from ember.engines.registry import load_engine
 from ember.engines.types import Encoding, EngineOutput, ModelInfo, VectorOutput
 from ember.service.server import EmberServer
@@ -46,8 +47,8 @@ class ReducedEngine:
     def warmup(self, max_batch_tokens: int, max_batch_requests: int) -> None:
         pass
 
-    def forward(self, batch: Sequence[Encoding]) -> EngineOutput:
-        output = self.inner.forward(batch)
+    def forward(self, batch: Sequence[Encoding], preempt: Preempt | None = None) -> EngineOutput:
+        output = self.inner.forward(batch, preempt)
         assert isinstance(output, VectorOutput)
         rng = np.random.default_rng(len(batch))
         scale = self._noise * np.abs(output.rows).mean()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from ember.engines.preempt import Preempt
 from ember.service.threads import EngineTurns
 
 
@@ -31,4 +32,47 @@ async def test_waiting_models_take_turns_and_a_cancelled_waiter_is_skipped() -> 
     # forward in progress ends; then the models alternate.
     assert order == ["r0", "e0", "r1", "e1", "e2"]
     await turns.acquire("anyone")  # free again: granted at once
+    turns.release()
+
+
+async def test_an_interactive_turn_preempts_a_background_holder_and_goes_first() -> None:
+    turns = EngineTurns()
+    order: list[str] = []
+
+    async def batch(owner: str, label: str, background: bool) -> None:
+        await turns.acquire(owner, background=background)
+        order.append(label)
+        await asyncio.sleep(0)
+        turns.release()
+
+    running = Preempt()
+    await turns.acquire("embedder", background=True, preempt=running)  # a job batch runs
+    tasks = [asyncio.ensure_future(batch("reranker", "job", True))]
+    await asyncio.sleep(0)
+    assert not running.is_set()  # background work asking for the engine preempts nothing
+    tasks.append(asyncio.ensure_future(batch("embedder", "call", False)))
+    await asyncio.sleep(0)
+    assert running.is_set()  # the interactive turn asked: the running job batch must stop
+    turns.release()
+    await asyncio.gather(*tasks)
+    # The interactive turn, asked for after the background one, is granted first.
+    assert order == ["call", "job"]
+
+
+async def test_an_interactive_turn_never_preempts_an_immune_or_interactive_holder() -> None:
+    turns = EngineTurns()
+    await turns.acquire("embedder", background=True)  # aged: runs to its end
+    waiter = asyncio.ensure_future(turns.acquire("embedder"))
+    await asyncio.sleep(0)
+    turns.release()
+    await waiter  # the interactive holder now
+    held = Preempt()
+    late = asyncio.ensure_future(turns.acquire("reranker", background=True, preempt=held))
+    other = asyncio.ensure_future(turns.acquire("reranker"))
+    await asyncio.sleep(0)
+    assert not held.is_set()  # not running yet: nothing to preempt
+    turns.release()
+    await other  # interactive before the waiting background turn
+    turns.release()
+    await late
     turns.release()

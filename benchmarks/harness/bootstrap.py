@@ -44,7 +44,7 @@ def ensure_ember_importable() -> Path:
         os.environ[_ENV] = str(path)
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
-    if str(REPO_ROOT) not in sys.path:  # ``tests.tiny_models`` and ``benchmarks.gpu``
+    if str(REPO_ROOT) not in sys.path:  # ``tests.tiny_models`` and ``benchmarks``
         sys.path.append(str(REPO_ROOT))
     return path
 

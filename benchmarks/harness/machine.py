@@ -1,4 +1,6 @@
-"""What the benchmark ran on and from: CPU summary, load, versions, git commit, date."""
+"""What a benchmark ran on and from: machine kind, CPU summary (ISA), GPU card, load, versions,
+git commit, date and the exact command. Every results folder carries this record
+(:func:`environment`), and the report prints it above the numbers."""
 
 from __future__ import annotations
 
@@ -7,9 +9,10 @@ import importlib.metadata
 import os
 import platform
 import subprocess
+import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 _PACKAGES = (
     "torch",
     "transformers",
@@ -18,6 +21,8 @@ _PACKAGES = (
     "openvino",
     "grpcio",
     "baseten-performance-client",
+    "tokenizers",
+    "triton",
 )
 
 
@@ -96,3 +101,53 @@ def git_commit() -> str:
 def now() -> str:
     """The date and time, UTC."""
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def isa_class() -> str:
+    """The CPU's ISA class (``amx``, ``avx512-vnni``, ``avx2``, ...; see
+    :attr:`ember.engines.cpu_features.CpuFeatures.isa`)."""
+    from ember.engines.cpu_features import cpu_features
+
+    return cpu_features().isa
+
+
+def results_kind(isa: str) -> str:
+    """The results folder suffix of a CPU ISA class: ``benchmarks/results-<kind>/``. The
+    AVX-512 classes share ``avx512`` (VNNI or not, the kernels differ only in int8)."""
+    return "avx512" if isa.startswith("avx512") else isa.removesuffix("-vnni")
+
+
+def gpu_card() -> dict[str, str]:
+    """The first GPU as ``nvidia-smi`` describes it (name, driver, memory, clocks, power), or
+    ``{"error": ...}`` when there is none."""
+    fields = "name,driver_version,memory.total,clocks.max.sm,clocks.sm,power.limit,temperature.gpu"
+    try:
+        text = subprocess.run(
+            ["nvidia-smi", f"--query-gpu={fields}", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=True,
+        ).stdout.strip()
+    except Exception as exc:
+        return {"error": f"{type(exc).__name__}: {exc}"}
+    values = [v.strip() for v in text.splitlines()[0].split(",")]
+    return dict(zip(fields.split(","), values, strict=False))
+
+
+def command(module: str) -> str:
+    """The command line that started this run, as ``python -m <module> ARGS``."""
+    return " ".join(["python", "-m", module, *sys.argv[1:]])
+
+
+def environment(module: str) -> dict[str, str]:
+    """The machine record every results file starts with (``load_after`` is added at the end)."""
+    return {
+        "cpu": cpu_summary(),
+        "isa": isa_class(),
+        "load_before": load_average(),
+        "versions": versions(),
+        "commit": git_commit(),
+        "date": now(),
+        "command": command(module),
+    }

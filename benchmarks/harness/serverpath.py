@@ -5,7 +5,7 @@ engine the benchmark already built (random weights), plus the REST gateway in th
 loop, exactly as ``ember serve`` wires them (or, with ``separate_gateway``, the gateway as its own
 ``ember gateway`` process; with ``http_workers`` > 1, N gateway worker processes as ``ember serve
 --http-workers N`` runs them). :class:`WorkerPool` keeps load-generator processes
-(:mod:`benchmarks.gpu.loadgen`) alive across scenarios and merges what they measured. The
+(:mod:`benchmarks.harness.loadgen`) alive across scenarios and merges what they measured. The
 scheduler's Prometheus metrics, read before and after each scenario, say what batches the server
 formed and how busy the engine thread was.
 """
@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.gpu import bootstrap
+from benchmarks.harness import bootstrap
 
 bootstrap.ensure_ember_importable()
 
@@ -67,7 +67,7 @@ class WorkerPool:
             proc = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
-                "benchmarks.gpu.loadgen",
+                "benchmarks.harness.loadgen",
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 cwd=str(bootstrap.REPO_ROOT),
@@ -266,11 +266,15 @@ async def serve_engine(
     from ember.service.settings import ServerSettings
 
     settings = ServerSettings(
-        model=model_folder,
+        model=(str(model_folder),),
         grpc_host="127.0.0.1",
         grpc_port=0,
         shutdown_grace_s=2.0,
         max_concurrent_requests=4096,
+        # The prebuilt engine's folder has no weight files (random weights built in memory), so
+        # the reduced-precision self-check has no float32 reference to load; accuracy is
+        # measured by the plans' own parity sections instead.
+        precision_check=False,
         **(settings_overrides or {}),
     )
     server = EmberServer(settings, loader=lambda _config: engine)
@@ -342,7 +346,7 @@ _READY = re.compile(r"http_port=(\d+)")
 async def _gateway_process(grpc_port: int) -> tuple[asyncio.subprocess.Process, int]:
     """``ember gateway`` in its own process in front of the in-process gRPC server."""
     code = (
-        "import benchmarks.gpu.bootstrap; from ember.service.cli import main; "
+        "import benchmarks.harness.bootstrap; from ember.service.cli import main; "
         f"main(['gateway', '--upstream', '127.0.0.1:{grpc_port}', '--http-host', '127.0.0.1', "
         "'--http-port', '0', '--log-level', 'warning'])"
     )

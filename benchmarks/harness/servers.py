@@ -25,7 +25,7 @@ from pathlib import Path
 
 from tests.server_process import EMBER, free_port, wait_serving
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 INFINITY_VENV = REPO / ".bench" / "infinity-venv"
 INFINITY_VERSION = "0.0.78"
 TORCH_VERSION = "2.13.0"
