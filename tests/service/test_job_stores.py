@@ -4,7 +4,6 @@ jobs past their queue time are found overdue and ended."""
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -15,9 +14,6 @@ import pytest
 from ember.service.async_jobs.records import JobRecord, JobState
 from ember.service.async_jobs.store import JobStore, SqliteJobStore
 from ember.service.bulk.settings import BulkTask
-from tests.service.test_jobs_redis import redis_url
-
-__all__ = ["redis_url"]  # the fixture, used by name below
 
 
 @pytest.fixture(params=["sqlite", "redis"])
@@ -26,11 +22,9 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[JobStore]:
     if request.param == "sqlite":
         opened = SqliteJobStore(tmp_path / "data")
     else:
-        if shutil.which("redis-server") is None:
-            pytest.skip("redis-server missing: make install-dev")
         from ember.service.async_jobs.redis_store import RedisJobStore
 
-        url = request.getfixturevalue("redis_url")
+        url = request.getfixturevalue("redis_url")  # tests/conftest.py: skips without Redis
         opened = RedisJobStore(url, tmp_path / "data")
     try:
         yield opened
