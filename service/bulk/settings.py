@@ -9,8 +9,10 @@ from dataclasses import dataclass, field
 
 from ember.engines.config import setting
 from ember.engines.ner import AggregationStrategy
-from ember.engines.types import ModelInfo, Task
+from ember.engines.quantize import Precision
+from ember.engines.types import FloatArray, ModelInfo, Task
 from ember.service.bulk.errors import BatchError
+from ember.service.bulk.ranges import load_ranges, ranges_digest
 
 
 def _opt(flag: str, env: str, help_text: str, metavar: str | None = None) -> dict[str, str]:
@@ -56,8 +58,13 @@ class TaskOptions:
     truncate: bool = True
     raw_scores: bool = False
     aggregation: AggregationStrategy = AggregationStrategy.SIMPLE
+    precision: Precision = Precision.FLOAT32
+    #: int8/uint8: the file of the ranges to quantize with (``--ranges``).
+    ranges_path: str | None = None
     #: Filled in by :func:`resolve` from the model.
     resolved: BulkTask | None = field(default=None, compare=False)
+    #: Filled in by :func:`resolve` from ``ranges_path``: the ``(2, dim)`` [min; max].
+    ranges: FloatArray | None = field(default=None, compare=False)
 
     @property
     def name(self) -> str:
@@ -75,6 +82,8 @@ class TaskOptions:
             "truncate": self.truncate,
             "raw_scores": self.raw_scores,
             "aggregation": self.aggregation.value,
+            "output_precision": self.precision.value,
+            "ranges_sha256": None if self.ranges is None else ranges_digest(self.ranges),
         }
 
     @property
@@ -103,7 +112,34 @@ def resolve(options: TaskOptions, info: ModelInfo) -> TaskOptions:
         )
     if options.pair_column is not None and task is not BulkTask.CLASSIFY:
         raise BatchError("--pair-column applies to task classify only", field="pair_column")
-    return dataclasses.replace(options, resolved=task)
+    ranges = _ranges(options, task, options.dimensions or info.embedding_dim)
+    return dataclasses.replace(options, resolved=task, ranges=ranges)
+
+
+def _ranges(options: TaskOptions, task: BulkTask, dimensions: int) -> FloatArray | None:
+    """The ranges ``--precision`` needs (int8/uint8: ``--ranges``, read; others: none)."""
+    precision = options.precision
+    if precision is not Precision.FLOAT32 and task is not BulkTask.EMBED:
+        raise BatchError(
+            f"--precision {precision.value} applies to task embed only, not {task.value}",
+            field="precision",
+        )
+    if not precision.scalar:
+        if options.ranges_path is not None:
+            raise BatchError(
+                f"--ranges applies to --precision int8 and uint8 only, not {precision.value}",
+                field="ranges",
+            )
+        return None
+    if options.ranges_path is None:
+        # Ranges computed over each part would differ from part to part: refuse, don't guess.
+        raise BatchError(
+            f"--precision {precision.value} needs --ranges PATH: the per-dimension [min; max] "
+            "(a .npy or JSON of shape (2, dimensions)) calibrated on your corpus, so that "
+            "every part is quantized alike",
+            field="ranges",
+        )
+    return load_ranges(options.ranges_path, dimensions)
 
 
 #: ``ember serve`` options that mean nothing without a server.
@@ -205,6 +241,23 @@ class BatchSettings:
         "the transformers NER pipeline merges them).",
         "STRATEGY",
     )
+    precision: Precision = setting(
+        Precision.FLOAT32,
+        "--precision",
+        "EMBER_BATCH_PRECISION",
+        "embed: the `embedding` column's numbers: float32, int8, uint8 (one integer per "
+        "dimension, quantized with --ranges), binary or ubinary (one bit per dimension, 8 to a "
+        "byte); sentence-transformers' quantize_embeddings.",
+        "PRECISION",
+    )
+    ranges: str | None = setting(
+        None,
+        "--ranges",
+        "EMBER_BATCH_RANGES",
+        "int8, uint8 (required): a .npy array or JSON [[min, ...], [max, ...]] of shape "
+        "(2, dimensions), each dimension's range, calibrated on your corpus.",
+        "PATH",
+    )
     rows_per_part: int = setting(
         2048,
         "--rows-per-part",
@@ -282,4 +335,6 @@ class BatchSettings:
             truncate=self.truncate,
             raw_scores=self.raw_scores,
             aggregation=self.aggregation,
+            precision=self.precision,
+            ranges_path=self.ranges,
         )

@@ -3,7 +3,9 @@
 Every chunk goes through :class:`ember.service.core.Core` exactly as a served request does
 (same checks, tokenization, scheduler batches and heads); only the columns are bulk's own:
 
-- ``embed``: ``embedding``, fixed-size list of float32 (normalized unless asked otherwise);
+- ``embed``: ``embedding``, fixed-size list of float32 (normalized unless asked otherwise),
+  or with ``--precision`` of int8 (int8, binary) or uint8 (uint8, ubinary): one number per
+  dimension, or per 8 dimensions for the binary precisions;
 - ``embed-sparse``: ``sparse_indices`` (list of int32, increasing) and ``sparse_values``
   (list of float32);
 - ``classify``: ``label`` (the best), ``score`` (its score) and ``scores`` (fixed-size list of
@@ -95,10 +97,17 @@ async def _embed(core: _Calls, options: TaskOptions, texts: list[list[str]]) -> 
         dimensions=options.dimensions,
         truncation=_truncation(options),
         prompt_name=options.prompt_name,
+        precision=options.precision,
+        ranges=options.ranges,
     )
     result = await core.run(EMBED, job)
-    vectors = np.ascontiguousarray(result.vectors, dtype=np.float32)
+    vectors: np.ndarray[tuple[int, ...], np.dtype[np.float32 | np.int8 | np.uint8]]
+    if result.quantized is None:
+        vectors = np.ascontiguousarray(result.vectors, dtype=np.float32)
+    else:
+        vectors = np.ascontiguousarray(result.quantized.data)
     width = vectors.shape[1] if vectors.ndim == 2 else 0
+    # The numpy dtype (float32, int8 or uint8) is the Arrow element type.
     column = pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), width)
     return Computed({"embedding": column}, result.usage.prompt_tokens)
 
