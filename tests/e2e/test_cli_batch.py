@@ -161,3 +161,26 @@ def test_bad_input_and_a_changed_command_fail_clearly(tmp_path: Path) -> None:
     )
     assert changed.returncode == 2
     assert "holds another run's parts (it differs in task)" in changed.stderr
+
+
+def test_bad_precision_options_are_usage_errors(tmp_path: Path) -> None:
+    source = write_jsonl(tmp_path / "c.jsonl", corpus(3))
+    unknown = subprocess.run(
+        batch_args(source, tmp_path / "o1", "--precision", "int4"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert unknown.returncode == 2
+    assert "--precision" in unknown.stderr
+    assert "int4" in unknown.stderr
+    no_ranges = subprocess.run(
+        batch_args(source, tmp_path / "o2", "--precision", "int8"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert no_ranges.returncode == 2
+    assert "ember: error: --precision int8 needs --ranges PATH" in no_ranges.stderr
+    assert "Traceback" not in no_ranges.stderr
+    assert not list((tmp_path / "o2").glob("*"))  # nothing written

@@ -85,6 +85,40 @@ def test_same_output_as_a_local_run(cluster: RayCluster, tmp_path: Path) -> None
     assert (vectors(got) * vectors(expected)).sum(axis=1).min() >= 0.9999
 
 
+def test_quantized_output_equals_a_local_run(cluster: RayCluster, tmp_path: Path) -> None:
+    """int8 with --ranges: the engine actors quantize with the driver's ranges, exactly as a
+    local run does (the same integers, the same manifest)."""
+    source = write_jsonl(tmp_path / "corpus.jsonl", corpus(90, seed=5, longest=20))
+    ranges = tmp_path / "ranges.json"
+    ranges.write_text(json.dumps([[-0.3] * 384, [0.3] * 384]))
+    extra = ("--rows-per-part", "30", "--precision", "int8", "--ranges", str(ranges))
+    local, on_ray = tmp_path / "local", tmp_path / "ray"
+    done = subprocess.run(
+        batch_args(source, local, "--progress", "none", *extra),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    ran = subprocess.run(
+        ray_args(cluster, source, on_ray, *extra), capture_output=True, text=True, timeout=300
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert json.loads((on_ray / "_ember_batch.json").read_text()) == json.loads(
+        (local / "_ember_batch.json").read_text()
+    )
+    expected, got = read_output(local), read_output(on_ray)
+    assert got.schema.field("embedding").type == pa.list_(pa.int8(), 384)
+    assert got.column("doc_id").to_pylist() == expected.column("doc_id").to_pylist()
+    # ONNX on each side may differ in the last bits: at most one step on a bin edge.
+    steps = np.abs(
+        np.asarray(got.column("embedding").combine_chunks().flatten(), np.int16)
+        - np.asarray(expected.column("embedding").combine_chunks().flatten(), np.int16)
+    )
+    assert steps.max() <= 1
+    assert steps.sum() <= 0.002 * steps.size
+
+
 def test_driver_killed_then_rerun_has_every_row_exactly_once(
     cluster: RayCluster, tmp_path: Path
 ) -> None:
