@@ -219,6 +219,11 @@ class JobManager:
         """The newest jobs, newest first."""
         return await self._db(self._store.newest, limit if limit > 0 else 100)
 
+    @property
+    def running_job(self) -> str | None:
+        """The id of the job this process is running now (None when idle)."""
+        return None if self._running is None else self._running[0]
+
     async def cancel(self, job_id: str) -> JobRecord:
         """Cancel a queued or running job (an ended job is returned as it is)."""
         before = await self.get(job_id)
@@ -265,7 +270,7 @@ class JobManager:
                 continue
             task = asyncio.ensure_future(self._run(job))
             self._running = (job.id, task)
-            beats = asyncio.ensure_future(self._heartbeat(job.id))
+            beats = asyncio.ensure_future(self._heartbeat(job.id, task))
             try:
                 await asyncio.shield(task)
             except asyncio.CancelledError:
@@ -278,11 +283,17 @@ class JobManager:
                 beats.cancel()
                 self._running = None
 
-    async def _heartbeat(self, job_id: str) -> None:
-        """Renew the running job's lease until cancelled (a dead process stops renewing)."""
+    async def _heartbeat(self, job_id: str, run: asyncio.Future[None]) -> None:
+        """Renew the running job's lease until cancelled (a dead process stops renewing), and
+        stop ``run`` once the job has ended in the store: a caller cancelled it through
+        another replica sharing the store, which cannot reach this process's task."""
         while True:
             await asyncio.sleep(self._store.heartbeat_interval_s)
             await self._db(self._store.heartbeat, job_id)
+            job = await self._db(self._store.get, job_id)
+            if job is None or job.state.ended:
+                run.cancel()
+                return
 
     async def _sweep(self) -> None:
         """Every ``_POLL_S``, cancel the queued jobs that have waited longer than their

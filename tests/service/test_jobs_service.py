@@ -269,3 +269,59 @@ async def test_a_queued_job_past_its_max_time_in_queue_ends_while_another_runs(
         spy.gate.set()
         receiver.close()
         await stub.CancelJob(jobs_pb2.CancelJobRequest(id=first.id))
+
+
+async def test_a_job_cancelled_through_another_replica_stops_running(
+    spy: SpyEngine, minilm_path: Path, tmp_path: Path, redis_url: str
+) -> None:
+    """Two servers share one Redis job store: a cancel answered by the replica that does not
+    run the job ends the job in the store, and the replica running it stops at its next lease
+    renewal instead of computing the rest."""
+    servers = [
+        EmberServer(
+            ServerSettings(model=(str(minilm_path),), grpc_host="127.0.0.1", grpc_port=0),
+            loader=lambda config: spy,
+            jobs=JobSettings(
+                data_dir=tmp_path / "data",
+                jobs_store=redis_url,
+                job_lease_s=0.6,
+                rows_per_part=5,
+            ),
+        )
+        for _ in range(2)
+    ]
+    channels = []
+    try:
+        stubs = []
+        for server in servers:
+            port = await server.start()
+            await server.load()
+            channels.append(grpc.aio.insecure_channel(f"127.0.0.1:{port}"))
+            stubs.append(jobs_pb2_grpc.JobServiceStub(channels[-1]))
+        long = [jobs_pb2.JobInput(text=f"{t} {i}") for i, t in enumerate(TEXTS * 20)]
+        job = (await stubs[0].SubmitJob(jobs_pb2.SubmitJobRequest(inputs=long))).job
+        async for change in stubs[0].WatchJob(jobs_pb2.WatchJobRequest(id=job.id)):
+            if change.job.state == jobs_pb2.JOB_STATE_RUNNING:
+                spy.gate.clear()  # the job holds its replica's engine from now on
+                break
+        runner, other = (0, 1) if servers[0].job_manager().running_job == job.id else (1, 0)
+        assert servers[runner].job_manager().running_job == job.id
+        assert servers[other].job_manager().running_job is None
+        cancel = jobs_pb2.CancelJobRequest(id=job.id)
+        cancelled = (await stubs[other].CancelJob(cancel)).job
+        assert cancelled.state == jobs_pb2.JOB_STATE_CANCELLED
+        for _ in range(600):  # a generous 30 s; the renewal comes every 0.2 s
+            if servers[runner].job_manager().running_job is None:
+                break
+            await asyncio.sleep(0.05)
+        assert servers[runner].job_manager().running_job is None, "the run went on after the cancel"
+        spy.gate.set()
+        ended = (await stubs[runner].GetJob(jobs_pb2.GetJobRequest(id=job.id))).job
+        assert ended.state == jobs_pb2.JOB_STATE_CANCELLED
+        assert ended.rows_done < len(long)
+    finally:
+        spy.gate.set()
+        for channel in channels:
+            await channel.close()
+        for server in servers:
+            await server.stop(grace=1.0)
