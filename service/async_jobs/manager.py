@@ -270,7 +270,7 @@ class JobManager:
                 continue
             task = asyncio.ensure_future(self._run(job))
             self._running = (job.id, task)
-            beats = asyncio.ensure_future(self._heartbeat(job.id, task))
+            beats = asyncio.ensure_future(self._heartbeat(job, task))
             try:
                 await asyncio.shield(task)
             except asyncio.CancelledError:
@@ -283,17 +283,24 @@ class JobManager:
                 beats.cancel()
                 self._running = None
 
-    async def _heartbeat(self, job_id: str, run: asyncio.Future[None]) -> None:
-        """Renew the running job's lease until cancelled (a dead process stops renewing), and
-        stop ``run`` once the job has ended in the store: a caller cancelled it through
-        another replica sharing the store, which cannot reach this process's task."""
+    async def _heartbeat(self, job: JobRecord, run: asyncio.Future[None]) -> None:
+        """Renew the running ``job``'s lease until cancelled (a dead process stops renewing),
+        and stop ``run`` once the store says this process no longer owns the job: it ended (a
+        caller cancelled it through another replica sharing the store, which cannot reach this
+        process's task), or another replica took it over after this one stalled past its lease
+        (that replica's claim gave it a new ``started_at``)."""
         while True:
             await asyncio.sleep(self._store.heartbeat_interval_s)
-            await self._db(self._store.heartbeat, job_id)
-            job = await self._db(self._store.get, job_id)
-            if job is None or job.state.ended:
+            await self._db(self._store.heartbeat, job.id)
+            if await self._lost(job):
                 run.cancel()
                 return
+
+    async def _lost(self, job: JobRecord) -> bool:
+        """Whether the running ``job`` (as this process claimed it) has ended or been taken
+        over by another replica since."""
+        now = await self._db(self._store.get, job.id)
+        return now is None or now.state.ended or now.started_at != job.started_at
 
     async def _sweep(self) -> None:
         """Every ``_POLL_S``, cancel the queued jobs that have waited longer than their
@@ -338,12 +345,18 @@ class JobManager:
             await progress.settled()
         except asyncio.CancelledError:
             raise
-        except EmberError as exc:
-            await self._end(job, JobState.FAILED, exc.message)
-            return
         except Exception as exc:
-            log.exception("job %s failed", job.id)
-            await self._end(job, JobState.FAILED, f"internal error: {exc}")
+            if await self._lost(job):
+                # Another replica owns the job now (this one stalled past its lease): the
+                # failure is this run's (e.g. the taker removed a part it was writing), not
+                # the job's, which goes on there.
+                log.warning("job %s: taken over by another replica; this run stops", job.id)
+                return
+            if isinstance(exc, EmberError):
+                await self._end(job, JobState.FAILED, exc.message)
+            else:
+                log.exception("job %s failed", job.id)
+                await self._end(job, JobState.FAILED, f"internal error: {exc}")
             return
         await self._db(self._store.update, job.id, rows_done=summary.rows, rows_total=summary.rows)
         await self._end(job, JobState.SUCCEEDED, "")

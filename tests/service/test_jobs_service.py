@@ -271,57 +271,108 @@ async def test_a_queued_job_past_its_max_time_in_queue_ends_while_another_runs(
         await stub.CancelJob(jobs_pb2.CancelJobRequest(id=first.id))
 
 
-async def test_a_job_cancelled_through_another_replica_stops_running(
+@pytest.fixture
+async def replicas(
     spy: SpyEngine, minilm_path: Path, tmp_path: Path, redis_url: str
-) -> None:
-    """Two servers share one Redis job store: a cancel answered by the replica that does not
-    run the job ends the job in the store, and the replica running it stops at its next lease
-    renewal instead of computing the rest."""
-    servers = [
-        EmberServer(
-            ServerSettings(model=(str(minilm_path),), grpc_host="127.0.0.1", grpc_port=0),
-            loader=lambda config: spy,
-            jobs=JobSettings(
-                data_dir=tmp_path / "data",
-                jobs_store=redis_url,
-                job_lease_s=0.6,
-                rows_per_part=5,
-            ),
-        )
-        for _ in range(2)
-    ]
-    channels = []
+) -> AsyncIterator[list[tuple[EmberServer, jobs_pb2_grpc.JobServiceStub]]]:
+    """Two servers sharing one Redis job store (a 3 s lease: renewed every second)."""
+    servers: list[EmberServer] = []
+    channels: list[grpc.aio.Channel] = []
+    stubs: list[jobs_pb2_grpc.JobServiceStub] = []
     try:
-        stubs = []
-        for server in servers:
+        for _ in range(2):
+            server = EmberServer(
+                ServerSettings(model=(str(minilm_path),), grpc_host="127.0.0.1", grpc_port=0),
+                loader=lambda config: spy,
+                jobs=JobSettings(
+                    data_dir=tmp_path / "data",
+                    jobs_store=redis_url,
+                    job_lease_s=3.0,
+                    rows_per_part=5,
+                ),
+            )
+            servers.append(server)
             port = await server.start()
             await server.load()
             channels.append(grpc.aio.insecure_channel(f"127.0.0.1:{port}"))
             stubs.append(jobs_pb2_grpc.JobServiceStub(channels[-1]))
-        long = [jobs_pb2.JobInput(text=f"{t} {i}") for i, t in enumerate(TEXTS * 20)]
-        job = (await stubs[0].SubmitJob(jobs_pb2.SubmitJobRequest(inputs=long))).job
-        async for change in stubs[0].WatchJob(jobs_pb2.WatchJobRequest(id=job.id)):
-            if change.job.state == jobs_pb2.JOB_STATE_RUNNING:
-                spy.gate.clear()  # the job holds its replica's engine from now on
-                break
-        runner, other = (0, 1) if servers[0].job_manager().running_job == job.id else (1, 0)
-        assert servers[runner].job_manager().running_job == job.id
-        assert servers[other].job_manager().running_job is None
-        cancel = jobs_pb2.CancelJobRequest(id=job.id)
-        cancelled = (await stubs[other].CancelJob(cancel)).job
-        assert cancelled.state == jobs_pb2.JOB_STATE_CANCELLED
-        for _ in range(600):  # a generous 30 s; the renewal comes every 0.2 s
-            if servers[runner].job_manager().running_job is None:
-                break
-            await asyncio.sleep(0.05)
-        assert servers[runner].job_manager().running_job is None, "the run went on after the cancel"
-        spy.gate.set()
-        ended = (await stubs[runner].GetJob(jobs_pb2.GetJobRequest(id=job.id))).job
-        assert ended.state == jobs_pb2.JOB_STATE_CANCELLED
-        assert ended.rows_done < len(long)
+        yield list(zip(servers, stubs, strict=True))
     finally:
         spy.gate.set()
         for channel in channels:
             await channel.close()
         for server in servers:
             await server.stop(grace=1.0)
+
+
+async def running_on_one(
+    replicas: list[tuple[EmberServer, jobs_pb2_grpc.JobServiceStub]], spy: SpyEngine
+) -> tuple[jobs_pb2.Job, int]:
+    """Submit a long job, hold it in the engine once it runs; the job and its replica's index."""
+    stub = replicas[0][1]
+    long = [jobs_pb2.JobInput(text=f"{t} {i}") for i, t in enumerate(TEXTS * 20)]
+    job = (await stub.SubmitJob(jobs_pb2.SubmitJobRequest(inputs=long))).job
+    async for change in stub.WatchJob(jobs_pb2.WatchJobRequest(id=job.id)):
+        if change.job.state == jobs_pb2.JOB_STATE_RUNNING:
+            spy.gate.clear()  # the job holds its replica's engine from now on
+            job = change.job
+            break
+    owners = [i for i, (server, _) in enumerate(replicas) if server.job_manager().running_job]
+    assert len(owners) == 1
+    assert replicas[owners[0]][0].job_manager().running_job == job.id
+    return job, owners[0]
+
+
+async def stopped(server: EmberServer) -> bool:
+    """Whether ``server``'s job run stops within a generous 30 s (it renews every second)."""
+    for _ in range(600):
+        if server.job_manager().running_job is None:
+            return True
+        await asyncio.sleep(0.05)
+    return False
+
+
+async def test_a_job_cancelled_through_another_replica_stops_running(
+    replicas: list[tuple[EmberServer, jobs_pb2_grpc.JobServiceStub]], spy: SpyEngine
+) -> None:
+    """A cancel answered by the replica that does not run the job ends the job in the store,
+    and the replica running it stops at its next lease renewal instead of computing the rest."""
+    job, runner = await running_on_one(replicas, spy)
+    other = replicas[1 - runner][1]
+    cancelled = (await other.CancelJob(jobs_pb2.CancelJobRequest(id=job.id))).job
+    assert cancelled.state == jobs_pb2.JOB_STATE_CANCELLED
+    assert await stopped(replicas[runner][0]), "the run went on after the cancel"
+    spy.gate.set()
+    ended = (await replicas[runner][1].GetJob(jobs_pb2.GetJobRequest(id=job.id))).job
+    assert ended.state == jobs_pb2.JOB_STATE_CANCELLED
+    assert ended.rows_done < len(TEXTS * 20)
+
+
+async def test_a_replica_whose_job_was_taken_over_stops_without_failing_it(
+    replicas: list[tuple[EmberServer, jobs_pb2_grpc.JobServiceStub]],
+    spy: SpyEngine,
+    redis_url: str,
+    tmp_path: Path,
+) -> None:
+    """A replica that stalled past its lease has its job taken over (here by this test,
+    claiming it as a third replica would): at its next renewal it sees the new claim and
+    stops its own run; the job stays RUNNING under the new claim, never FAILED."""
+    import redis
+
+    from ember.service.async_jobs.redis_store import RedisJobStore
+
+    job, runner = await running_on_one(replicas, spy)
+    redis.Redis.from_url(redis_url).zadd("ember:running", {job.id: 0})  # the lease ran out
+    taker = RedisJobStore(redis_url, tmp_path / "data", lease_s=60.0)
+    try:
+        assert taker.requeue_expired() == 1
+        taken = taker.claim([job.model], time.time() + 1.0)
+        assert taken is not None
+        assert taken.id == job.id
+        assert await stopped(replicas[runner][0]), "the stalled replica kept running the job"
+        spy.gate.set()
+        now = (await replicas[runner][1].GetJob(jobs_pb2.GetJobRequest(id=job.id))).job
+        assert now.state == jobs_pb2.JOB_STATE_RUNNING, now.error
+        assert now.started_at == pytest.approx(taken.started_at)
+    finally:
+        taker.close()
