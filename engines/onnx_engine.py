@@ -215,7 +215,8 @@ class OnnxEngine:
         """Embed a batch: one pooled (and Dense-projected) row per encoding, in order.
 
         ``preempt`` set while the graph runs terminates the run before its next node
-        (``RunOptions.terminate`` of this run only; OpenVINO: the infer request's cancel):
+        (``RunOptions.terminate`` of this run only; OpenVINO only before the run starts, see
+        :class:`~ember.engines.openvino_session.OpenVinoSession`):
         ``PreemptedError``."""
         import onnxruntime as ort
 
@@ -247,8 +248,6 @@ class OnnxEngine:
     def _stop(self, options: Any) -> None:
         """End the run in progress (from another thread): ``options`` is that run's."""
         options.terminate = True
-        if isinstance(self._session, OpenVinoSession):
-            self._session.cancel()
 
     def close(self) -> None:
         """Release the session."""

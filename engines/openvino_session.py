@@ -33,7 +33,11 @@ class OpenVinoSession:
     """A graph compiled by OpenVINO for the CPU in ``dtype`` (``float32`` or ``bfloat16``) on
     ``threads`` threads, tuned for one batch at a time (``PERFORMANCE_HINT`` LATENCY).
 
-    :meth:`run` must be called from one thread at a time; :meth:`cancel` from any thread.
+    :meth:`run` must be called from one thread at a time. A run is never cancelled once it
+    started: with openvino 2026.4 an ``InferRequest.cancel()`` (even one that arrives after the
+    run ended) leaves the compiled model's per-stream graph broken, and every later run fails
+    (``parentPaddElemCount == childPaddElemCount``), a new infer request included; measured by
+    ``tests/parity/test_cpu_precision.py``'s preemption test in CI and a stress loop.
     """
 
     def __init__(self, path: Path, dtype: str, threads: int) -> None:
@@ -49,15 +53,10 @@ class OpenVinoSession:
 
     def run(self, _outputs: object, feeds: Mapping[str, Any], options: object) -> list[Any]:
         """The graph's single output (the last hidden states) for ``feeds``, as ONNX Runtime's
-        ``InferenceSession.run`` returns it. Raises ``RuntimeError`` when :meth:`cancel` ends
-        it, or at once when ``options`` (ONNX Runtime's RunOptions) says terminate."""
+        ``InferenceSession.run`` returns it. Raises ``RuntimeError`` at once when ``options``
+        (ONNX Runtime's RunOptions) says terminate: a preempted forward that had not started."""
         if getattr(options, "terminate", False):
             raise RuntimeError("the OpenVINO run was terminated before it started")
         result = self._request.infer(dict(feeds), share_inputs=True)
         # copy: the output tensor's memory belongs to the request and is reused by the next run
         return [next(iter(result.values())).copy()]
-
-    def cancel(self) -> None:
-        """End the run in progress (it raises); the next run is served as usual (a preempted
-        forward, :mod:`ember.engines.preempt`)."""
-        self._request.cancel()
