@@ -30,12 +30,30 @@ from typing import Any, Literal
 from ember.engines.types import Pooling
 
 TokenizerKind = Literal["wordpiece", "bpe", "unigram"]
-Arch = Literal["bert", "roberta", "xlm-roberta", "mpnet", "qwen2", "qwen3", "llama", "mistral"]
+Arch = Literal[
+    "bert",
+    "roberta",
+    "xlm-roberta",
+    "mpnet",
+    "modernbert",
+    "nomic-bert",
+    "gte",
+    "qwen2",
+    "qwen3",
+    "llama",
+    "mistral",
+]
 Head = Literal[
     "embedding", "sequence-classification", "token-classification", "masked-lm", "causal-lm"
 ]
 
-ENCODER_ARCHS: tuple[Arch, ...] = ("bert", "roberta", "xlm-roberta", "mpnet")
+ENCODER_ARCHS: tuple[Arch, ...] = (
+    "bert",
+    "roberta",
+    "xlm-roberta",
+    "mpnet",
+    *("modernbert", "nomic-bert", "gte"),  # rotary encoders
+)
 DECODER_ARCHS: tuple[Arch, ...] = ("qwen2", "qwen3", "llama", "mistral")
 ALL_ARCHS: tuple[Arch, ...] = ENCODER_ARCHS + DECODER_ARCHS
 
@@ -43,6 +61,9 @@ ALL_ARCHS: tuple[Arch, ...] = ENCODER_ARCHS + DECODER_ARCHS
 DEFAULT_TOKENIZER: dict[str, TokenizerKind] = {
     "bert": "wordpiece",
     "mpnet": "wordpiece",
+    "modernbert": "bpe",
+    "nomic-bert": "wordpiece",
+    "gte": "wordpiece",
     "roberta": "bpe",
     "xlm-roberta": "unigram",
     "qwen2": "bpe",
@@ -288,6 +309,8 @@ def _config(arch: Arch, vocab: int, pad: int, bos: int, eos: int, **extra: Any) 
         )
     if arch == "mpnet":
         return transformers.MPNetConfig(max_position_embeddings=514, **common)
+    if arch in ROTARY_ENCODER_ARCHS:
+        return _rotary_encoder_config(arch, common)
     decoder: dict[str, Any] = {
         **common,
         "num_key_value_heads": 2,
@@ -303,6 +326,33 @@ def _config(arch: Arch, vocab: int, pad: int, bos: int, eos: int, **extra: Any) 
     if arch == "mistral":
         return transformers.MistralConfig(head_dim=8, sliding_window=None, **decoder)
     raise ValueError(f"unknown architecture {arch!r}")
+
+
+#: Encoders with rotary positions (no position table) and gated MLPs.
+ROTARY_ENCODER_ARCHS: tuple[Arch, ...] = ("modernbert", "nomic-bert", "gte")
+#: The tiny ModernBERT's ``local_attention``: its sliding layers see 4 tokens either side, so
+#: test inputs longer than 9 tokens exercise the window.
+TINY_LOCAL_ATTENTION = 8
+
+
+def _rotary_encoder_config(arch: Arch, common: dict[str, Any]) -> Any:
+    """ModernBERT, Nomic-BERT and GTE configs (``common``: the shared tiny shape)."""
+    import transformers
+
+    if arch == "modernbert":
+        # Global attention every 2nd layer: layer 0 global, layer 1 local (sliding window).
+        return transformers.ModernBertConfig(
+            max_position_embeddings=512,
+            global_attn_every_n_layers=2,
+            local_attention=TINY_LOCAL_ATTENTION,
+            cls_token_id=common["bos_token_id"],
+            sep_token_id=common["eos_token_id"],
+            **common,
+        )
+    if arch == "nomic-bert":
+        return transformers.NomicBertConfig(max_position_embeddings=512, type_vocab_size=2,
+                                            **common)  # fmt: skip
+    return transformers.GteConfig(max_position_embeddings=512, type_vocab_size=2, **common)
 
 
 def _auto_class(head: Head) -> Any:

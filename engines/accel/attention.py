@@ -3,16 +3,20 @@
 ``q`` is ``(M, Hq, D)``, ``k``/``v`` ``(M, Hkv, D)`` with ``Hq % Hkv == 0`` (grouped-query
 attention); each token attends only to tokens of its own sequence (bidirectional for encoders,
 causal for decoders). Only the last dimension needs to be contiguous (views of a fused QKV
-projection are fine).
+projection are fine). ``window`` (bidirectional only) limits attention to keys at most
+``window`` positions away (``|i - j| <= window``), ModernBERT's local layers.
 
 * CUDA, float16/bfloat16, head dim a multiple of 8 up to 256: the flash-attention varlen kernel
   that ships inside PyTorch (``torch.ops.aten._flash_attention_forward`` with ``cum_seq_q`` /
-  ``cum_seq_k``). It handles GQA natively; if a build refuses unequal head counts the key/value
-  heads are expanded once and that choice is remembered. The arguments used (positional up to
-  ``return_debug_mask``, plus ``scale=``) have the same meaning in torch 2.5 through 2.13.
+  ``cum_seq_k``; a window through its ``window_size_left``/``window_size_right``, which skip
+  the blocks outside the band). It handles GQA natively; if a build refuses unequal head
+  counts the key/value heads are expanded once and that choice is remembered. The arguments
+  used (positional up to ``return_debug_mask``, plus ``scale=``) have the same meaning in torch
+  2.5 through 2.13; the window arguments are in torch 2.13's schema.
 * Otherwise (CPU, float32, odd head sizes): a reference path that runs
   ``scaled_dot_product_attention`` on each sequence in turn (the sequence lengths are host
-  facts, so it needs no synchronisation).
+  facts, so it needs no synchronisation), with a band mask when a window is shorter than the
+  sequence.
 """
 
 from __future__ import annotations
@@ -66,7 +70,10 @@ def _flash(
     max_seqlen: int,
     causal: bool,
     scale: float,
+    window: int | None,
 ) -> torch.Tensor:
+    # The window arguments are passed only when set (builds differ in accepting them at all).
+    extra = {} if window is None else {"window_size_left": window, "window_size_right": window}
     result = torch.ops.aten._flash_attention_forward(
         q,
         k,
@@ -79,6 +86,7 @@ def _flash(
         causal,
         False,
         scale=scale,
+        **extra,
     )
     out: torch.Tensor = result[0]
     return out
@@ -94,12 +102,14 @@ def varlen_attention(
     max_seqlen: int,
     causal: bool,
     scale: float,
+    window: int | None = None,
 ) -> torch.Tensor:
     """Attention within each packed sequence; returns ``(M, Hq, D)`` in ``q``'s dtype.
 
-    ``cu_seqlens_i32`` (``B + 1`` int32 offsets on ``q``'s device) is what the flash kernel
-    reads; ``lengths`` (host) is what the reference path slices by. Both describe the same
-    sequences.
+    ``window``: bidirectional sliding window, keys within ``window`` positions of the query
+    (None: the whole sequence; not combined with ``causal``). ``cu_seqlens_i32`` (``B + 1``
+    int32 offsets on ``q``'s device) is what the flash kernel reads; ``lengths`` (host) is what
+    the reference path slices by. Both describe the same sequences.
     """
     global _flash_needs_equal_heads, _flash_failure
     groups = q.shape[1] // k.shape[1]
@@ -107,7 +117,7 @@ def varlen_attention(
         if groups > 1 and _flash_needs_equal_heads:
             k, v = expand_kv(k, groups), expand_kv(v, groups)
         try:
-            return _flash(q, k, v, cu_seqlens_i32, max_seqlen, causal, scale)
+            return _flash(q, k, v, cu_seqlens_i32, max_seqlen, causal, scale, window)
         except (RuntimeError, TypeError) as exc:
             # Argument checks raise before the kernel runs, so falling back is safe.
             if groups > 1 and "head" in str(exc).lower() and not _flash_needs_equal_heads:
@@ -115,11 +125,13 @@ def varlen_attention(
                 _flash_needs_equal_heads = True
                 return varlen_attention(
                     q, k, v, cu_seqlens_i32=cu_seqlens_i32, lengths=lengths,
-                    max_seqlen=max_seqlen, causal=causal, scale=scale,
+                    max_seqlen=max_seqlen, causal=causal, scale=scale, window=window,
                 )  # fmt: skip
             _flash_failure = f"{type(exc).__name__}: {exc}"
             logger.error("flash attention failed; per-sequence SDPA from now on: %s", exc)
-    return reference_varlen_attention(q, k, v, lengths=lengths, causal=causal, scale=scale)
+    return reference_varlen_attention(
+        q, k, v, lengths=lengths, causal=causal, scale=scale, window=window
+    )
 
 
 def reference_varlen_attention(
@@ -130,8 +142,11 @@ def reference_varlen_attention(
     lengths: Sequence[int],
     causal: bool,
     scale: float,
+    window: int | None = None,
 ) -> torch.Tensor:
     """Per-sequence ``scaled_dot_product_attention`` (the CPU path and the test reference)."""
+    if window is not None and causal:
+        raise ValueError("a sliding window is supported for bidirectional attention only")
     groups = q.shape[1] // k.shape[1]
     out = torch.empty(q.shape, dtype=q.dtype, device=q.device)
     start = 0
@@ -140,7 +155,13 @@ def reference_varlen_attention(
         qs = q[start:stop].transpose(0, 1).unsqueeze(0)
         ks = expand_kv(k[start:stop], groups).transpose(0, 1).unsqueeze(0)
         vs = expand_kv(v[start:stop], groups).transpose(0, 1).unsqueeze(0)
-        res = functional.scaled_dot_product_attention(qs, ks, vs, is_causal=causal, scale=scale)
+        mask = None
+        if window is not None and length > window + 1:
+            pos = torch.arange(length, device=q.device)
+            mask = (pos[:, None] - pos[None, :]).abs() <= window
+        res = functional.scaled_dot_product_attention(
+            qs, ks, vs, attn_mask=mask, is_causal=causal, scale=scale
+        )
         out[start:stop] = res.squeeze(0).transpose(0, 1)
         start = stop
     return out

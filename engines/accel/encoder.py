@@ -34,13 +34,15 @@ from ember.engines.errors import EngineError, ModelLoadError
 
 
 @dataclass
-class _Norm:
+class Norm:
+    """A LayerNorm's weights (``bias`` None for bias-free norms) applied over the last axis."""
+
     weight: torch.Tensor
     bias: torch.Tensor | None
     eps: float
 
     @classmethod
-    def of(cls, module: nn.LayerNorm) -> _Norm:
+    def of(cls, module: nn.LayerNorm) -> Norm:
         return cls(module.weight, module.bias, float(module.eps))
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
@@ -51,11 +53,11 @@ class _Norm:
 class _Layer:
     qkv: PackedLinear
     o: PackedLinear
-    ln1: _Norm
+    ln1: Norm
     inter: PackedLinear
     act: Callable[[torch.Tensor], torch.Tensor]
     out: PackedLinear
-    ln2: _Norm
+    ln2: Norm
 
 
 class PackedEncoder:
@@ -82,7 +84,7 @@ class PackedEncoder:
         self.token_type: torch.Tensor | None = (
             emb.token_type_embeddings.weight if hasattr(emb, "token_type_embeddings") else None
         )
-        self.emb_norm = _Norm.of(emb.LayerNorm)
+        self.emb_norm = Norm.of(emb.LayerNorm)
         self.dtype: torch.dtype = self.word.dtype
         self.hidden_size = int(config.hidden_size)
         self.intermediate_size = int(config.intermediate_size)
@@ -102,13 +104,13 @@ class PackedEncoder:
                         fast_accum=fast_accum,
                     ),
                     o=PackedLinear.fuse([attn.output.dense], fp8=fp8, fast_accum=fast_accum),
-                    ln1=_Norm.of(attn.output.LayerNorm),
+                    ln1=Norm.of(attn.output.LayerNorm),
                     inter=PackedLinear.fuse(
                         [layer.intermediate.dense], fp8=fp8, fast_accum=fast_accum
                     ),
                     act=layer.intermediate.intermediate_act_fn,
                     out=PackedLinear.fuse([layer.output.dense], fp8=fp8, fast_accum=fast_accum),
-                    ln2=_Norm.of(layer.output.LayerNorm),
+                    ln2=Norm.of(layer.output.LayerNorm),
                 )
             )
 

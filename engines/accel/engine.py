@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from ember.engines.accel.fp8 import require_fp8
+from ember.engines.accel.glu_encoder import GLU_ENCODER_TYPES
 from ember.engines.accel.model import (
     DECODER_TYPES,
     ENCODER_TYPES,
@@ -34,7 +35,7 @@ from ember.engines.accel.pooling import first_tokens, last_tokens, pool_packed
 from ember.engines.batches import with_token_states
 from ember.engines.config import EngineConfig
 from ember.engines.errors import EngineError, ModelLoadError
-from ember.engines.model_folder import ModelFolder, inspect_model_folder
+from ember.engines.model_folder import ModelFolder, PoolingSpec, inspect_model_folder
 from ember.engines.preempt import Preempt
 from ember.engines.rerank_template import qwen3_reranker_template
 from ember.engines.tokenizer import HFTokenizer
@@ -45,6 +46,7 @@ from ember.engines.types import (
     EngineOutput,
     FloatArray,
     ModelKind,
+    Pooling,
     TokenLogitsOutput,
     TruncationSide,
     VectorOutput,
@@ -118,8 +120,9 @@ class PackedEngine(TorchEngine):
     """A model run with packed (varlen) batches; implements :class:`~ember.engines.base.Engine`.
 
     Serves embeddings (all pooling modes, Dense layers), classification/reranking and token
-    classification for BERT/RoBERTa/XLM-R and Qwen2/Qwen3/Llama/Mistral, and LLM reranking for
-    the decoders; ``quantization="fp8"`` runs the linear layers in fp8 on Hopper/Ada GPUs.
+    classification for BERT/RoBERTa/XLM-R, ModernBERT, Nomic-BERT, GTE and
+    Qwen2/Qwen3/Llama/Mistral, and LLM reranking for the decoders; ``quantization="fp8"`` runs
+    the linear layers in fp8 on Hopper/Ada GPUs.
     ``forward`` must be called from one thread at a time.
     """
 
@@ -152,7 +155,9 @@ class PackedEngine(TorchEngine):
         self._rule = position_rule(folder, base)
         type_vocab = getattr(model.config, "type_vocab_size", 0)
         self._token_types = (
-            folder.model_type in ENCODER_TYPES and isinstance(type_vocab, int) and type_vocab > 1
+            folder.model_type in ENCODER_TYPES | GLU_ENCODER_TYPES
+            and isinstance(type_vocab, int)
+            and type_vocab > 1
         )
         self._stager = DeviceStager(device)
         self._head_style = self._find_head_style(folder, model)
@@ -167,12 +172,18 @@ class PackedEngine(TorchEngine):
                     raise ModelLoadError("decoder classifier without a score head")
                 return "score"
             head = getattr(model, "classifier", None)
+            if folder.model_type == "modernbert" and isinstance(head, nn.Linear):
+                return "modernbert"
             if isinstance(head, nn.Linear) and getattr(model.base_model, "pooler", None):
                 return "pooler"
             if isinstance(head, nn.Module) and hasattr(head, "out_proj"):
                 return "roberta"
             raise ModelLoadError(f"unsupported classification head on {folder.architecture}")
         if kind is ModelKind.TOKEN_CLASSIFIER:
+            if folder.model_type == "modernbert":
+                if not isinstance(getattr(model, "head", None), nn.Module):
+                    raise ModelLoadError("ModernBERT token classifier without its head")
+                return "modernbert"
             for name in ("classifier", "score"):
                 if isinstance(getattr(model, name, None), nn.Linear):
                     return name
@@ -346,8 +357,7 @@ class PackedEngine(TorchEngine):
             if kind in (ModelKind.CLASSIFIER, ModelKind.RERANKER):
                 return VectorOutput(_numpy(self._classify_packed(hidden, pack)))
             if kind is ModelKind.TOKEN_CLASSIFIER:
-                head = getattr(self._model, self._head_style)
-                logits = _numpy(head(hidden))
+                logits = _numpy(self._token_logits(hidden))
                 return TokenLogitsOutput(np.split(logits, host.cu_seqlens[1:-1]))
             if kind is ModelKind.LLM_RERANKER:
                 assert self._yes_no is not None
@@ -372,10 +382,25 @@ class PackedEngine(TorchEngine):
             pooled = layer(pooled)
         return _numpy(pooled)
 
+    def _token_logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        model = self._model
+        if self._head_style == "modernbert":
+            # ModernBERT's prediction head (dense, act, norm) runs before the classifier.
+            out: torch.Tensor = model.classifier(model.head(hidden))
+            return out
+        out = getattr(model, self._head_style)(hidden)
+        return out
+
     def _classify_packed(self, hidden: torch.Tensor, pack: DevicePack) -> torch.Tensor:
         model = self._model
         if self._head_style == "score":
             out: torch.Tensor = model.score(last_tokens(hidden, pack))
+            return out
+        if self._head_style == "modernbert":
+            # classifier(head(pool)), pooled as config.classifier_pooling says (cls or mean).
+            mode = Pooling.MEAN if model.config.classifier_pooling == "mean" else Pooling.CLS
+            pooled = pool_packed(hidden, pack, PoolingSpec((mode,))).to(hidden.dtype)
+            out = model.classifier(model.head(pooled))
             return out
         cls_states = first_tokens(hidden, pack).unsqueeze(1)
         if self._head_style == "pooler":

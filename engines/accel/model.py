@@ -15,6 +15,8 @@ from torch import nn
 
 from ember.engines.accel.decoder import STATIC_ROPE_TYPES, PackedDecoder
 from ember.engines.accel.encoder import PackedEncoder
+from ember.engines.accel.glu_encoder import GLU_ENCODER_TYPES, PackedGluEncoder
+from ember.engines.accel.modernbert import PackedModernBert
 from ember.engines.accel.packing import DevicePack, PositionRule
 from ember.engines.errors import ModelLoadError
 from ember.engines.model_folder import ModelFolder
@@ -23,6 +25,8 @@ from ember.engines.types import ModelKind
 #: ``model_type`` values with a packed forward.
 ENCODER_TYPES: frozenset[str] = frozenset({"bert", "roberta", "xlm-roberta"})
 DECODER_TYPES: frozenset[str] = frozenset({"qwen2", "qwen3", "llama", "mistral"})
+#: Encoders with rotary positions (no position table), built from their own modules.
+ROTARY_ENCODER_TYPES: frozenset[str] = GLU_ENCODER_TYPES | {"modernbert"}
 #: Encoders whose position ids start after the padding index.
 _OFFSET_TYPES: frozenset[str] = frozenset({"roberta", "xlm-roberta"})
 
@@ -97,8 +101,31 @@ def packed_support(folder: ModelFolder) -> str | None:
                 f"{folder.max_input_length}-token input limit has no packed forward"
             )
         return None
-    supported = ", ".join(sorted(ENCODER_TYPES | DECODER_TYPES))
+    if model_type in ROTARY_ENCODER_TYPES:
+        return _rotary_encoder_support(folder)
+    supported = ", ".join(sorted(ENCODER_TYPES | DECODER_TYPES | ROTARY_ENCODER_TYPES))
     return f"{model_type} has no packed forward (packed: {supported})"
+
+
+def _rotary_encoder_support(folder: ModelFolder) -> str | None:
+    """:func:`packed_support` for ModernBERT, Nomic-BERT and GTE."""
+    model_type = folder.model_type
+    config = folder.config
+    if folder.kind not in _ENCODER_KINDS:
+        return f"{folder.kind.value} {model_type} models run on the padded torch engine"
+    params = config.get("rope_parameters")
+    if model_type == "modernbert" and isinstance(params, Mapping):
+        # One set of rotary parameters per layer type (global, local).
+        kinds = [_rope_type({"rope_parameters": entry}) for entry in params.values()]
+    else:
+        kinds = [_rope_type(config)]
+    for rope in kinds:
+        if rope not in STATIC_ROPE_TYPES:
+            return f"{model_type} with rotary type {rope!r} has no packed forward"
+    factor = config.get("partial_rotary_factor", 1.0)
+    if factor not in (None, 1, 1.0):
+        return f"{model_type} with partial rotary embeddings has no packed forward"
+    return None
 
 
 def position_rule(folder: ModelFolder, base: Any = None) -> PositionRule:
@@ -133,6 +160,10 @@ def build_packed_model(
         if folder.model_type in ENCODER_TYPES:
             return PackedEncoder(base, fp8=fp8, fast_accum=fast_accum)
         positions = max(folder.max_input_length, 1)
+        if folder.model_type == "modernbert":
+            return PackedModernBert(base, max_positions=positions, fp8=fp8, fast_accum=fast_accum)
+        if folder.model_type in GLU_ENCODER_TYPES:
+            return PackedGluEncoder(base, max_positions=positions, fp8=fp8, fast_accum=fast_accum)
         return PackedDecoder(base, max_positions=positions, fp8=fp8, fast_accum=fast_accum)
     except AttributeError as exc:
         raise ModelLoadError(
