@@ -4,10 +4,11 @@
   ``SentenceTransformer(path).encode`` on inputs of mixed lengths, including inputs longer than
   the 128 tokens baked into its tokenizer.json and longer than its 256-token limit (truncated):
   cosine >= 0.9999 and the same norm within 1e-4.
-* Tiny random models of every supported architecture (bert, roberta, xlm-roberta, mpnet, qwen2,
-  qwen3, llama, mistral) with cls / mean / last-token pooling, against the transformers
-  reference (each input run alone through the HF model, no padding, pooled by hand) and against
-  sentence-transformers; decoders are also checked with batches of different lengths (padding).
+* Tiny random models of every supported architecture (bert, roberta, xlm-roberta, mpnet,
+  modernbert, nomic-bert, gte, qwen2, qwen3, llama, mistral) with cls / mean / last-token
+  pooling, against the transformers reference (each input run alone through the HF model, no
+  padding, pooled by hand) and against sentence-transformers; decoders are also checked with
+  batches of different lengths (padding).
 * Other pooling modes, prompts (with and without include_prompt), Dense modules, decoder
   embedders saved as ``*ForCausalLM``.
 * SPLADE against a hand computation on the HF masked-LM; sequence-classification and
@@ -53,7 +54,14 @@ from ember.engines.types import (
     VectorOutput,
 )
 from ember.engines.vectors import normalize
-from tests.tiny_models import ALL_ARCHS, CORPUS, DECODER_ARCHS, Arch, make_tiny_model
+from tests.tiny_models import (
+    ALL_ARCHS,
+    CORPUS,
+    DECODER_ARCHS,
+    ROTARY_ENCODER_ARCHS,
+    Arch,
+    make_tiny_model,
+)
 
 RIGHT = TruncationSide.RIGHT
 Floats = npt.NDArray[np.float32]
@@ -393,6 +401,7 @@ def _hf_logits(model: Any, tokenizer: Any, inputs: Sequence[str | tuple[str, str
 SEQ_CASES: list[tuple[Arch, int]] = [
     ("bert", 3), ("roberta", 1), ("xlm-roberta", 2), ("mpnet", 3), ("qwen3", 1), ("llama", 3)
 ]  # fmt: skip
+SEQ_CASES += [("modernbert", 3), ("nomic-bert", 1), ("gte", 2)]
 
 
 @pytest.mark.parametrize(("arch", "labels"), SEQ_CASES)
@@ -412,7 +421,7 @@ def test_sequence_classification_logits(tiny_root: Path, arch: Arch, labels: int
                                atol=1e-5)  # fmt: skip
 
 
-@pytest.mark.parametrize("arch", ["bert", "roberta", "xlm-roberta"])
+@pytest.mark.parametrize("arch", ["bert", "roberta", "xlm-roberta", *ROTARY_ENCODER_ARCHS])
 def test_token_classification_logits(tiny_root: Path, arch: Arch) -> None:
     path = make_tiny_model(tiny_root / f"{arch}-tok", arch=arch, head="token-classification",
                            id2label={0: "O", 1: "B-PER", 2: "I-PER"})  # fmt: skip
