@@ -39,6 +39,10 @@ _WORDPIECE_FILES = (
 )
 
 
+#: Architectures whose real models use BERT's WordPiece vocabulary.
+WORDPIECE_ARCHS: frozenset[str] = frozenset({"bert", "nomic_bert", "gte"})
+
+
 def _wordpiece_source() -> Path | None:
     if all((CARRIED_WORDPIECE / n).is_file() for n in _WORDPIECE_FILES):
         return CARRIED_WORDPIECE
@@ -64,9 +68,10 @@ def transformers_config(shape: Shape) -> Any:
 def write_folder(dst: Path, shape: Shape) -> tuple[Path, str]:
     """Write the weight-less model folder of ``shape``; returns it and the tokenizer used.
 
-    BERT shapes get the all-MiniLM-L6-v2 WordPiece tokenizer (BERT's uncased vocabulary) when it
-    is at hand, else, like Qwen3 shapes, a byte-level BPE trained by ``tests.tiny_models``. The
-    config's vocabulary stays the model's own (token ids are validated against it).
+    BERT, Nomic-BERT and GTE shapes get the all-MiniLM-L6-v2 WordPiece tokenizer (BERT's uncased
+    vocabulary) when it is at hand, else, like Qwen3 and ModernBERT shapes, a byte-level BPE
+    trained by ``tests.tiny_models``. The config's vocabulary stays the model's own (token ids
+    are validated against it).
     """
     from ember.engines.types import Pooling
     from tests.tiny_models import build_tokenizer, write_sentence_transformers_files
@@ -75,7 +80,7 @@ def write_folder(dst: Path, shape: Shape) -> tuple[Path, str]:
         shutil.rmtree(dst)
     dst.mkdir(parents=True)
     transformers_config(shape).save_pretrained(str(dst))
-    source = _wordpiece_source() if shape.arch == "bert" else None
+    source = _wordpiece_source() if shape.arch in WORDPIECE_ARCHS else None
     if source is not None:
         for name in _WORDPIECE_FILES:
             shutil.copyfile(source / name, dst / name)

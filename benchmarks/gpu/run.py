@@ -9,8 +9,9 @@ path and load generator, sentence-transformers peer, report writer) and the GPU-
 measurements of :mod:`benchmarks.gpu.sections`. ``results.json``, ``RESULTS.md``,
 ``results.png`` and ``log.txt`` are rewritten after every section, so a timeout still leaves
 every number measured so far. :class:`Plan` holds the sizes: the full one for the GPU, a tiny
-one for the CPU dry run. Models: Qwen3-Embedding-4B, Qwen3-Embedding-0.6B and BERT-base shapes
-(``shapes.py``), seeded random weights created on the device. See README.md.
+one for the CPU dry run. Models: Qwen3-Embedding-4B, Qwen3-Embedding-0.6B and BERT-base shapes,
+then ModernBERT-base, nomic-embed-text-v1.5 and gte-base-en-v1.5 shapes (``shapes.py``), seeded
+random weights created on the device. See README.md.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ bootstrap.ensure_ember_importable()
 
 from benchmarks.gpu import models, report, sections  # noqa: E402
 from benchmarks.gpu.sections import Ctx  # noqa: E402
-from benchmarks.gpu.shapes import shapes  # noqa: E402
+from benchmarks.gpu.shapes import rotary_parity_shapes, shapes  # noqa: E402
 from benchmarks.harness import machine, serverpath  # noqa: E402
 from benchmarks.harness.runner import Runner, Section, log, tee_output  # noqa: E402
 
@@ -119,6 +120,12 @@ def plan_sections(ctx: Ctx) -> list[Section]:
         ("env", 0, lambda: sections.section_env(ctx)),
         ("peaks", 5, lambda: sections.section_peaks(ctx)),
         ("parity", 20, lambda: sections.section_parity(ctx)),
+        # ModernBERT (flash's sliding-window arguments), Nomic-BERT, GTE: correctness first.
+        (
+            "parity-rotary",
+            20,
+            lambda: sections.section_parity(ctx, rotary_parity_shapes(ctx.tiny)),
+        ),
         ("qwen3-4b/engine", 30, lambda: sections.section_engine(ctx, "qwen3-4b")),
         ("qwen3-4b/peers", 30, lambda: sections.section_peers(ctx, "qwen3-4b")),
         ("qwen3-4b/server", 30, lambda: sections.section_server(ctx, "qwen3-4b", both, lean=False)),
@@ -148,6 +155,9 @@ def plan_sections(ctx: Ctx) -> list[Section]:
             lambda: sections.section_http_workers(ctx, "qwen3-0.6b"),
         ),
         ("parity-folders", 15, lambda: sections.section_parity_folders(ctx)),
+        ("modernbert-base/engine", 15, lambda: sections.section_engine(ctx, "modernbert-base")),
+        ("nomic-v1.5/engine", 15, lambda: sections.section_engine(ctx, "nomic-v1.5")),
+        ("gte-base-v1.5/engine", 15, lambda: sections.section_engine(ctx, "gte-base-v1.5")),
         (
             "qwen3-4b/engine-fp8-fast-accum",
             25,

@@ -16,7 +16,7 @@ import random
 import sys
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -126,7 +126,9 @@ def section_peaks(ctx: Ctx) -> None:
     )
 
 
-def section_parity(ctx: Ctx) -> None:
+def section_parity(ctx: Ctx, families: Mapping[str, Shape] | None = None) -> None:
+    """Packed/padded bf16 and packed fp8 against an fp32 transformers reference, per shape
+    (``families``: these parity shapes instead of BERT's and Qwen3's)."""
     import torch
 
     out = ctx.results.setdefault("parity", {})
@@ -134,7 +136,8 @@ def section_parity(ctx: Ctx) -> None:
     previous = torch.get_float32_matmul_precision()
     torch.set_float32_matmul_precision("highest")  # an fp32 reference, not tf32
     try:
-        for arch, shape in parity_shapes(ctx.tiny).items():
+        chosen = parity_shapes(ctx.tiny) if families is None else families
+        for arch, shape in chosen.items():
             ctx.runner.need(10, f"parity {arch}")
             out[arch] = _parity_one(ctx, shape, rng)
     finally:

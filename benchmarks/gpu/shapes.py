@@ -8,12 +8,14 @@ FLOP counting (what "MFU" means in the report):
 
 * Linear layers: ``2 * P_linear`` FLOPs per token, where ``P_linear`` counts the weights of every
   matrix product a token goes through (attention q/k/v/o projections and the MLP; BERT's
-  up/down projections, Qwen3's gate/up/down). Embedding lookups, norms, biases, activations,
-  rotary embeddings and BERT's pooler (one token per sequence) are left out: they are not matrix
-  work, or negligible.
+  up/down projections, the gate/up/down of Qwen3, ModernBERT, Nomic-BERT and GTE). Embedding
+  lookups, norms, biases, activations, rotary embeddings and BERT's pooler (one token per
+  sequence) are left out: they are not matrix work, or negligible.
 * Attention: per layer and token, ``QK^T`` and ``PV`` cost ``2 * 2 * ctx * d_attn`` FLOPs with
   ``d_attn = heads * head_dim`` and ``ctx`` the keys a query attends to. Bidirectional (BERT):
-  ``ctx = L``, i.e. ``4 * L * d_attn``. Causal (Qwen3): only the unmasked keys are useful work,
+  ``ctx = L``, i.e. ``4 * L * d_attn``; ModernBERT's local layers count only the keys inside
+  their window (``|i - j| <= local_attention / 2``, what flash's window arguments compute).
+  Causal (Qwen3): only the unmasked keys are useful work,
   ``ctx = (L + 1) / 2`` on average, i.e. ``2 * (L + 1) * d_attn``, whether or not the kernel skips
   the masked blocks (flash-style varlen kernels do; SDPA with an explicit mask does not, and then
   burns the other half without it being counted).
@@ -27,7 +29,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-Arch = Literal["bert", "qwen3"]
+Arch = Literal["bert", "qwen3", "modernbert", "nomic_bert", "gte"]
+#: Architectures whose MLP is gated (gate and up projections, then down): 3 matrices, not 2.
+GATED_ARCHS: frozenset[str] = frozenset({"qwen3", "modernbert", "nomic_bert", "gte"})
 
 
 @dataclass(frozen=True)
@@ -84,7 +88,7 @@ class Shape:
         d, hd = self.hidden, self.head_dim
         q_out, kv_out = self.heads * hd, self.kv_heads * hd
         attention = d * q_out + 2 * d * kv_out + q_out * d
-        mlp = (3 if self.arch == "qwen3" else 2) * d * self.intermediate
+        mlp = (3 if self.arch in GATED_ARCHS else 2) * d * self.intermediate
         return attention + mlp
 
     def linear_params(self) -> int:
@@ -95,11 +99,23 @@ class Shape:
         """Approximate parameter count (linear layers + input embeddings), for the report."""
         return self.linear_params() + self.vocab * self.hidden
 
+    def local_layers(self) -> tuple[int, int]:
+        """``(layers with a sliding window, half-window)``: ModernBERT's local layers (every
+        layer but each ``global_attn_every_n_layers``-th), ``(0, 0)`` for other shapes."""
+        if self.arch != "modernbert":
+            return 0, 0
+        every = int(_num(self.config.get("global_attn_every_n_layers", 3)))
+        local = sum(1 for i in range(self.layers) if i % every)
+        return local, int(_num(self.config.get("local_attention", 128))) // 2
+
     def attention_flops_per_token(self, length: int) -> float:
         """Useful attention FLOPs per token, all layers, for a sequence of ``length`` tokens."""
         d_attn = self.heads * self.head_dim
         ctx = (length + 1) / 2 if self.causal else float(length)
-        return self.layers * 4.0 * ctx * d_attn
+        local, window = self.local_layers()
+        if not local:
+            return self.layers * 4.0 * ctx * d_attn
+        return 4.0 * d_attn * ((self.layers - local) * ctx + local * _band(length, window))
 
     def flops_per_token(self, length: int) -> float:
         """Useful FLOPs per token for requests of ``length`` tokens (see the module doc)."""
@@ -108,6 +124,12 @@ class Shape:
     def flops_for_lengths(self, lengths: list[int]) -> float:
         """Useful FLOPs of a batch of sequences of these lengths."""
         return sum(n * self.flops_per_token(n) for n in lengths)
+
+
+def _band(length: int, window: int) -> float:
+    """Mean keys per query under a bidirectional window (``|i - j| <= window``)."""
+    keys = sum(min(i + window, length - 1) - max(i - window, 0) + 1 for i in range(length))
+    return keys / length
 
 
 def _num(value: object) -> float:
@@ -188,12 +210,80 @@ QWEN3_8B = Shape(
     label="Qwen3-Embedding-8B",
 )
 
+#: ModernBERT-base (answerdotai/ModernBERT-base config.json): every third layer global, the
+#: rest local with a 128-token window; bias-free, GeGLU.
+_MODERNBERT_BASE: dict[str, object] = {
+    "model_type": "modernbert",
+    "architectures": ["ModernBertModel"],
+    "vocab_size": 50368,
+    "hidden_size": 768,
+    "num_hidden_layers": 22,
+    "num_attention_heads": 12,
+    "intermediate_size": 1152,
+    "hidden_activation": "gelu",
+    "max_position_embeddings": 8192,
+    "global_attn_every_n_layers": 3,
+    "local_attention": 128,
+    "global_rope_theta": 160000.0,
+    "local_rope_theta": 10000.0,
+    "norm_eps": 1e-5,
+    "norm_bias": False,
+    "attention_bias": False,
+    "mlp_bias": False,
+    "pad_token_id": 50283,
+    "bos_token_id": 50281,
+    "eos_token_id": 50282,
+    "cls_token_id": 50281,
+    "sep_token_id": 50282,
+}
+
+#: nomic-embed-text-v1.5 (transformers' native ``nomic_bert``): SwiGLU, bias-free, post-norm.
+_NOMIC_V15: dict[str, object] = {
+    "model_type": "nomic_bert",
+    "architectures": ["NomicBertModel"],
+    "vocab_size": 30528,
+    "hidden_size": 768,
+    "num_hidden_layers": 12,
+    "num_attention_heads": 12,
+    "intermediate_size": 3072,
+    "hidden_act": "silu",
+    "max_position_embeddings": 2048,
+    "type_vocab_size": 2,
+    "layer_norm_eps": 1e-12,
+    "rope_theta": 1000.0,
+    "pad_token_id": 0,
+}
+
+#: gte-base-en-v1.5 (transformers' native ``gte``): GeGLU, biased attention, no token types.
+_GTE_BASE_V15: dict[str, object] = {
+    "model_type": "gte",
+    "architectures": ["GteModel"],
+    "vocab_size": 30528,
+    "hidden_size": 768,
+    "num_hidden_layers": 12,
+    "num_attention_heads": 12,
+    "intermediate_size": 3072,
+    "hidden_act": "gelu",
+    "max_position_embeddings": 8192,
+    "type_vocab_size": 0,
+    "layer_norm_eps": 1e-12,
+    "rope_theta": 500000.0,
+    "pad_token_id": 0,
+}
+
 FULL_SHAPES: dict[str, Shape] = {
     "qwen3-4b": Shape("qwen3-4b", "qwen3", _QWEN3_4B, "lasttoken", 8192, "Qwen3-Embedding-4B"),
     "qwen3-0.6b": Shape(
         "qwen3-0.6b", "qwen3", _QWEN3_06B, "lasttoken", 8192, "Qwen3-Embedding-0.6B"
     ),
     "bert-base": Shape("bert-base", "bert", _BERT_BASE, "mean", 512, "BERT-base (110M)"),
+    "modernbert-base": Shape(
+        "modernbert-base", "modernbert", _MODERNBERT_BASE, "mean", 8192, "ModernBERT-base"
+    ),
+    "nomic-v1.5": Shape(
+        "nomic-v1.5", "nomic_bert", _NOMIC_V15, "mean", 2048, "nomic-embed-text-v1.5"
+    ),
+    "gte-base-v1.5": Shape("gte-base-v1.5", "gte", _GTE_BASE_V15, "cls", 8192, "gte-base-en-v1.5"),
 }
 
 #: Parity shapes: real head dimensions, few layers (cheap fp32 reference).
@@ -214,6 +304,22 @@ FULL_PARITY: dict[str, Shape] = {
         8192,
         "Qwen3-Embedding-0.6B shape, 4 layers",
     ),
+}
+
+
+#: Parity shapes of the rotary encoders (their own section), by architecture: real head
+#: dimensions, 3 layers (ModernBERT: global, local, local).
+ROTARY_PARITY: dict[str, Shape] = {
+    shape.arch: Shape(
+        f"{name}-3layers",
+        shape.arch,
+        {**shape.config, "num_hidden_layers": 3},
+        shape.pooling,
+        shape.max_seq_length,
+        f"{shape.label} shape, 3 layers",
+    )
+    for name, shape in FULL_SHAPES.items()
+    if shape.arch in ("modernbert", "nomic_bert", "gte")
 }
 
 
@@ -246,14 +352,29 @@ _TINY_BERT = {
     "vocab_size": 30522,  # the WordPiece tokenizer's ids must fit
 }
 
+#: Tiny rotary encoders: ModernBERT's window (8 either side) is shorter than the dry run's
+#: longer inputs, so its local layers run windowed.
+_TINY_ROTARY = {**_TINY_BERT, "num_hidden_layers": 3, "vocab_size": 30528}
+_TINY_MODERNBERT = {**_TINY_ROTARY, "vocab_size": 50368, "local_attention": 16}
+
 TINY_SHAPES: dict[str, Shape] = {
     "qwen3-4b": _tiny(FULL_SHAPES["qwen3-4b"], **{**_TINY_QWEN, "num_hidden_layers": 3}),
     "qwen3-0.6b": _tiny(FULL_SHAPES["qwen3-0.6b"], **_TINY_QWEN),
     "bert-base": _tiny(FULL_SHAPES["bert-base"], **_TINY_BERT),
+    "modernbert-base": _tiny(FULL_SHAPES["modernbert-base"], **_TINY_MODERNBERT),
+    "nomic-v1.5": _tiny(FULL_SHAPES["nomic-v1.5"], **_TINY_ROTARY),
+    "gte-base-v1.5": _tiny(FULL_SHAPES["gte-base-v1.5"], **_TINY_ROTARY),
 }
 TINY_PARITY: dict[str, Shape] = {
     "bert": _tiny(FULL_PARITY["bert"], **_TINY_BERT),
     "qwen3": _tiny(FULL_PARITY["qwen3"], **_TINY_QWEN),
+}
+
+
+TINY_ROTARY_PARITY: dict[str, Shape] = {
+    "modernbert": _tiny(ROTARY_PARITY["modernbert"], **_TINY_MODERNBERT),
+    "nomic_bert": _tiny(ROTARY_PARITY["nomic_bert"], **_TINY_ROTARY),
+    "gte": _tiny(ROTARY_PARITY["gte"], **_TINY_ROTARY),
 }
 
 
@@ -265,3 +386,8 @@ def shapes(tiny: bool) -> dict[str, Shape]:
 def parity_shapes(tiny: bool) -> dict[str, Shape]:
     """The parity shapes, by architecture."""
     return TINY_PARITY if tiny else FULL_PARITY
+
+
+def rotary_parity_shapes(tiny: bool) -> dict[str, Shape]:
+    """The rotary encoders' parity shapes (ModernBERT, Nomic-BERT, GTE), by architecture."""
+    return TINY_ROTARY_PARITY if tiny else ROTARY_PARITY

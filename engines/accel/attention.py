@@ -70,7 +70,7 @@ def _flash(
     max_seqlen: int,
     causal: bool,
     scale: float,
-    window: int | None,
+    window: int | None = None,
 ) -> torch.Tensor:
     # The window arguments are passed only when set (builds differ in accepting them at all).
     extra = {} if window is None else {"window_size_left": window, "window_size_right": window}

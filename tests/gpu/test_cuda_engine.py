@@ -1,5 +1,6 @@
 """The CUDA fast path on a real GPU: flash varlen attention, the compiled Triton kernels, fp8
-GEMMs, and ``PackedEngine`` (bf16 and fp8) against the float32 references.
+GEMMs, flash's sliding window (ModernBERT), and ``PackedEngine`` (bf16 and fp8) against the
+float32 references.
 
 Run with ``pytest -m gpu tests/gpu -s`` (``-s`` shows the REPORT lines: measured cosines and
 errors, the numbers to quote). Skipped without CUDA; the fp8 tests also need compute
@@ -124,6 +125,37 @@ def test_flash_varlen_takes_strided_views_and_all_length_one() -> None:
     assert _rel(out1, v1.repeat_interleave(4, dim=1)) < 1e-2
 
 
+@pytest.mark.parametrize(("window", "dim"), [(64, 64), (4, 8), (1, 128)])
+def test_flash_sliding_window_matches_the_banded_reference(window: int, dim: int) -> None:
+    """ModernBERT's local layers: flash's window arguments against SDPA with a band mask."""
+    from ember.engines.accel.attention import (
+        flash_failure,
+        reference_varlen_attention,
+        varlen_attention,
+    )
+
+    gen = torch.Generator(device="cuda").manual_seed(window)
+    lengths = [1, 300, 3, 129, 2 * window + 1]
+    rows = sum(lengths)
+    q, k, v = (
+        torch.randn(rows, 12, dim, device=CUDA, generator=gen, dtype=torch.bfloat16)
+        for _ in range(3)
+    )
+    cu = torch.tensor([0, *np.cumsum(lengths)], dtype=torch.int32, device=CUDA)
+    out = varlen_attention(q, k, v, cu_seqlens_i32=cu, lengths=lengths,
+                           max_seqlen=max(lengths), causal=False, scale=0.1,
+                           window=window)  # fmt: skip
+    ref = reference_varlen_attention(q.float(), k.float(), v.float(), lengths=lengths,
+                                     causal=False, scale=0.1, window=window)  # fmt: skip
+    full = reference_varlen_attention(q.float(), k.float(), v.float(), lengths=lengths,
+                                      causal=False, scale=0.1)  # fmt: skip
+    assert flash_failure() is None
+    err = _rel(out, ref)
+    _report("flash_window", window=window, dim=dim, rel_err=err, vs_full=_rel(out, full))
+    assert err < 1e-2
+    assert _rel(out, full) > 5e-2  # the window changed the long sequences
+
+
 # -- Triton kernels, compiled ----------------------------------------------------------------
 
 
@@ -233,7 +265,11 @@ def _texts() -> list[str]:
 
 
 @pytest.mark.parametrize(
-    "arch", ["bert", "roberta", "xlm-roberta", "qwen2", "qwen3", "llama", "mistral"]
+    "arch",
+    [
+        *("bert", "roberta", "xlm-roberta", "qwen2", "qwen3", "llama", "mistral"),
+        *("modernbert", "nomic-bert", "gte"),
+    ],
 )
 def test_packed_bf16_embeddings_match_float32(tmp_path: Path, arch: str) -> None:
     from ember.engines.accel.engine import PackedEngine

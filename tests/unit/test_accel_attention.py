@@ -94,6 +94,9 @@ def test_flash_call_binds_on_the_meta_device(causal: bool) -> None:
     assert out.dtype == torch.bfloat16
     q, k, v = meta(100, 3, 12, 64).unbind(1)
     assert _flash(q, k, v, cu, 40, causal, 0.125).shape == (100, 12, 64)
+    # ModernBERT's local layers: the window arguments bind too (bidirectional).
+    if not causal:
+        assert _flash(q, k, v, cu, 40, causal, 0.125, window=64).shape == (100, 12, 64)
 
 
 def test_flash_failures_fall_back_to_the_reference(monkeypatch: pytest.MonkeyPatch) -> None:
