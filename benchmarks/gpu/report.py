@@ -676,7 +676,8 @@ def _method_section(results: dict[str, Any]) -> list[str]:
         "- FLOPs: `2 x P_linear` per token (every matrix product of the attention and MLP "
         "blocks; embeddings, norms and BERT's pooler excluded) plus attention `4 x ctx x d_attn` "
         "per token and layer, `ctx = L` for BERT and `(L + 1) / 2` for causal Qwen3 (only the "
-        "unmasked half is counted as useful work, whatever the kernel does with the masked half).",
+        "unmasked half is counted as useful work, whatever the kernel does with the masked half); "
+        "ModernBERT's local layers count the keys inside their window.",
         "- MFU = achieved useful FLOP/s over the peak: measured `torch.matmul` bf16 / best "
         "`torch._scaled_mm` fp8 rate on 8192³ products at the start of the run, or the datasheet.",
         "- Engine-only: `engine.forward` on prepared token-id `Encoding` batches (host-side batch "
