@@ -357,7 +357,7 @@ class PackedEngine(TorchEngine):
             if kind in (ModelKind.CLASSIFIER, ModelKind.RERANKER):
                 return VectorOutput(_numpy(self._classify_packed(hidden, pack)))
             if kind is ModelKind.TOKEN_CLASSIFIER:
-                logits = _numpy(self._token_logits(hidden))
+                logits = _numpy(self._packed_token_logits(hidden))
                 return TokenLogitsOutput(np.split(logits, host.cu_seqlens[1:-1]))
             if kind is ModelKind.LLM_RERANKER:
                 assert self._yes_no is not None
@@ -382,7 +382,7 @@ class PackedEngine(TorchEngine):
             pooled = layer(pooled)
         return _numpy(pooled)
 
-    def _token_logits(self, hidden: torch.Tensor) -> torch.Tensor:
+    def _packed_token_logits(self, hidden: torch.Tensor) -> torch.Tensor:
         model = self._model
         if self._head_style == "modernbert":
             # ModernBERT's prediction head (dense, act, norm) runs before the classifier.
