@@ -113,6 +113,10 @@ def _rotary_encoder_support(folder: ModelFolder) -> str | None:
     config = folder.config
     if folder.kind not in _ENCODER_KINDS:
         return f"{folder.kind.value} {model_type} models run on the padded torch engine"
+    if isinstance(config.get("auto_map"), Mapping):
+        # Remote modeling code (e.g. nomic-ai's own NomicBertModel) lays its modules out
+        # differently from transformers' class the packed forward reads.
+        return f"{model_type} with its own modeling code (auto_map) runs on the padded engine"
     params = config.get("rope_parameters")
     if model_type == "modernbert" and isinstance(params, Mapping):
         # One set of rotary parameters per layer type (global, local).

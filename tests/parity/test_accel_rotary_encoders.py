@@ -245,6 +245,11 @@ def test_packed_support_gives_reasons(tiny_root: Path) -> None:
     assert packed_support(inspect_model_folder(path)) == (
         "gte with partial rotary embeddings has no packed forward"
     )
+    path = make_tiny_model(tiny_root / "nomic-remote", arch="nomic-bert", head="embedding")
+    _edit_config(path, auto_map={"AutoModel": "modeling_hf_nomic_bert.NomicBertModel"})
+    assert packed_support(inspect_model_folder(path)) == (
+        "nomic_bert with its own modeling code (auto_map) runs on the padded engine"
+    )
     path = make_tiny_model(tiny_root / "nomic-mlm", arch="nomic-bert", head="masked-lm")
     sparse = inspect_model_folder(path, kind=ModelKind.SPARSE_EMBEDDING)
     assert packed_support(sparse) == (

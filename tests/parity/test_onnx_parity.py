@@ -5,7 +5,8 @@ graph through OpenVINO, and the fallback to torch for what ONNX does not serve.
 The torch engine itself is checked against transformers and sentence-transformers in
 ``test_embedding_parity.py``; here the exported, fused graph must give the same vectors
 (cosine >= 0.9999 in fp32) on inputs of mixed lengths, including the position-id schemes of
-RoBERTa/XLM-R (offset by the padding index) and MPNet (relative buckets).
+RoBERTa/XLM-R (offset by the padding index), MPNet (relative buckets) and the rotary encoders
+(ModernBERT with its sliding-window layers, Nomic-BERT, GTE).
 """
 
 from __future__ import annotations
@@ -49,6 +50,10 @@ def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ("roberta", Pooling.MEAN),
         ("xlm-roberta", Pooling.CLS),
         ("mpnet", Pooling.MEAN),
+        # Rotary encoders; ModernBERT's local layers see 4 tokens either side in the tiny model.
+        ("modernbert", Pooling.MEAN),
+        ("nomic-bert", Pooling.MEAN),
+        ("gte", Pooling.CLS),
     ],
 )
 def test_auto_backend_on_cpu_matches_the_torch_engine(
