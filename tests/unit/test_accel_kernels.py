@@ -207,8 +207,9 @@ def test_interp_silu_mul_and_quantization(dtype: torch.dtype) -> None:
 @interpreted
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 @pytest.mark.parametrize("norm", [True, False])
-def test_interp_qk_norm_rope(dtype: torch.dtype, norm: bool) -> None:
-    hq, hk, d = 4, 2, 16
+@pytest.mark.parametrize("hk", [2, 4])  # grouped (decoders), equal heads (rotary encoders)
+def test_interp_qk_norm_rope(dtype: torch.dtype, norm: bool, hk: int) -> None:
+    hq, d = 4, 16
     qkv = torch.randn(9, (hq + 2 * hk) * d, generator=_gen(13)).to(dtype)
     positions = torch.tensor([0, 1, 2, 3, 0, 1, 0, 1, 2])
     cos = torch.randn(10, d // 2, generator=_gen(14))
