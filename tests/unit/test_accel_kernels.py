@@ -63,6 +63,20 @@ def test_silu_mul_twin() -> None:
     assert torch.allclose(out, torch.nn.functional.silu(gu[:, :12]) * gu[:, 12:])
 
 
+def test_gelu_tanh_mul_twin_matches_transformers_gemma3_mlp() -> None:
+    from transformers import Gemma3TextConfig
+    from transformers.models.gemma3.modeling_gemma3 import Gemma3MLP
+
+    config = Gemma3TextConfig(hidden_size=16, intermediate_size=24, vocab_size=10)
+    mlp = Gemma3MLP(config)
+    x = torch.randn(7, 16, generator=_gen(40))
+    gate_up = torch.cat([mlp.gate_proj(x), mlp.up_proj(x)], dim=-1).detach()
+    got = kn.gelu_tanh_mul(gate_up).x
+    assert torch.allclose(mlp.down_proj(got), mlp(x), atol=1e-6)
+    # Not SiLU (so the comparison can fail).
+    assert not torch.allclose(got, kn.silu_mul(gate_up).x, atol=1e-3)
+
+
 def test_qk_norm_rope_twin_matches_transformers_qwen3_attention_math() -> None:
     from transformers.models.qwen3.modeling_qwen3 import (
         Qwen3RMSNorm,
@@ -194,6 +208,16 @@ def test_interp_silu_mul_and_quantization(dtype: torch.dtype) -> None:
     assert ref.scale is not None
     assert torch.allclose(quant.scale, ref.scale, rtol=1e-6)
     _assert_fp8_equal(quant.x, ref.x)
+    # Gemma3's GELU-tanh variant (the same kernels with GELU set).
+    with kn.kernel_backend("triton"):
+        plain = kn.gelu_tanh_mul(gu)
+        quant = kn.gelu_tanh_mul(gu, quant=True)
+    assert _close(plain.x, kn.silu_mul_reference(gu, gelu=True).x, dtype)
+    ref = kn.silu_mul_reference(gu, quant=True, gelu=True)
+    assert quant.scale is not None
+    assert ref.scale is not None
+    assert torch.allclose(quant.scale, ref.scale, rtol=1e-5)
+    _assert_fp8_equal(quant.x, ref.x)
     x = torch.randn(6, 200, generator=_gen(12)).to(dtype)
     x[2] = 0
     with kn.kernel_backend("triton"):
@@ -244,6 +268,7 @@ def test_every_kernel_compiles_for_hopper_without_spills() -> None:
     assert compile_report(capability=90, dtype="fp16").keys() == report.keys()
     assert set(report) == {
         "rmsnorm", "rmsnorm_quant", "silu_mul", "silu_mul_quant", "quant_rows", "qk_norm_rope",
+        "gelu_mul", "gelu_mul_quant",
     }  # fmt: skip
     for name, facts in report.items():
         assert facts.get("local", 0) == 0, (name, facts)
