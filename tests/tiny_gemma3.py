@@ -119,7 +119,7 @@ def make_tiny_gemma3(
 def _add_dense_layers(dst: Path, hidden: int, seed: int) -> None:
     """Insert two Dense modules (saved by sentence-transformers itself) before Normalize."""
     import torch
-    from sentence_transformers.models import Dense
+    from sentence_transformers.sentence_transformer.modules import Dense
 
     modules = json.loads((dst / "modules.json").read_text(encoding="utf-8"))
     torch.manual_seed(seed + 1)
