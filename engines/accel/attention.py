@@ -201,9 +201,7 @@ def reference_varlen_attention(
             mask = band_mask(length, window, causal, q.device)
             res = functional.scaled_dot_product_attention(qs, ks, vs, attn_mask=mask, scale=scale)
         else:
-            res = functional.scaled_dot_product_attention(
-                qs, ks, vs, is_causal=causal, scale=scale
-            )
+            res = functional.scaled_dot_product_attention(qs, ks, vs, is_causal=causal, scale=scale)
         out[start:stop] = res.squeeze(0).transpose(0, 1)
         start = stop
     return out

@@ -91,7 +91,9 @@ def gemma3_support(config: Mapping[str, object]) -> str | None:
 
 def _one_plus(norm: nn.Module) -> torch.Tensor:
     """Gemma's RMSNorm scale ``1 + weight``, in float32 like its forward computes it."""
-    weight: torch.Tensor = norm.weight
+    weight = norm.weight
+    if not isinstance(weight, torch.Tensor):
+        raise ModelLoadError(f"a Gemma3 norm without a weight: {norm!r}")
     return (1.0 + weight.detach().float()).contiguous()
 
 

@@ -271,7 +271,11 @@ def _signatures(dtype: str) -> dict[str, tuple[dict[str, str], dict[str, Any]]]:
 
 
 #: Report labels that compile another kernel's source with other constants.
-_SOURCE_OF = {"rmsnorm_quant": "rmsnorm", "gelu_mul": "silu_mul", "gelu_mul_quant": "silu_mul_quant"}
+_SOURCE_OF = {
+    "rmsnorm_quant": "rmsnorm",
+    "gelu_mul": "silu_mul",
+    "gelu_mul_quant": "silu_mul_quant",
+}
 
 
 def compile_report(capability: int = 90, dtype: str = "bf16") -> dict[str, dict[str, int]]:

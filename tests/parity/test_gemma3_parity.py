@@ -71,10 +71,10 @@ def _cos(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 def _engine(path: Path, packed: bool) -> TorchEngine:
-    engine = load_engine(
-        EngineConfig(model_path=path, backend="torch", device="cpu", dtype="float32",
-                     packed=packed)  # fmt: skip
+    config = EngineConfig(
+        model_path=path, backend="torch", device="cpu", dtype="float32", packed=packed
     )
+    engine = load_engine(config)
     assert isinstance(engine, TorchEngine)
     assert isinstance(engine, PackedEngine) is packed
     return engine
@@ -191,9 +191,7 @@ def _random_batch(vocab: int, lengths: Sequence[int], seed: int) -> list[Encodin
 
 
 @pytest.mark.parametrize("kind", ["bidirectional", "causal"])
-def test_packed_forward_matches_transformers(
-    request: pytest.FixtureRequest, kind: str
-) -> None:
+def test_packed_forward_matches_transformers(request: pytest.FixtureRequest, kind: str) -> None:
     path: Path = request.getfixturevalue(kind)
     folder = inspect_model_folder(path)
     assert packed_support(folder) is None
