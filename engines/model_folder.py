@@ -45,6 +45,10 @@ DECODER_MODEL_TYPES: frozenset[str] = frozenset(
     }
 )
 
+#: Decoder types whose ``use_bidirectional_attention: true`` (EmbeddingGemma) makes them
+#: bidirectional encoders (transformers honours the flag; the parity tests check it).
+BIDIRECTIONAL_DECODER_TYPES: frozenset[str] = frozenset({"gemma3_text"})
+
 #: Model types whose position ids start after the padding index (RoBERTa's convention), so
 #: ``max_position_embeddings - (pad_token_id + 1)`` positions are usable.
 _OFFSET_POSITION_TYPES: frozenset[str] = frozenset(
@@ -331,7 +335,10 @@ def inspect_model_folder(
             "models and decoder-only embedding / reranking models"
         )
     decoder_family = architecture.endswith("ForCausalLM") or model_type in DECODER_MODEL_TYPES
-    bidirectional = decoder_family and config.get("use_bidirectional_attention") is True
+    bidirectional = (
+        model_type in BIDIRECTIONAL_DECODER_TYPES
+        and config.get("use_bidirectional_attention") is True
+    )
     is_decoder = decoder_family and not bidirectional
     module_types = [t for t, _ in modules]
     for module_type in module_types:

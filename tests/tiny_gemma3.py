@@ -117,20 +117,26 @@ def make_tiny_gemma3(
 
 
 def _add_dense_layers(dst: Path, hidden: int, seed: int) -> None:
-    """Insert two Dense modules (saved by sentence-transformers itself) before Normalize."""
+    """Insert two Dense modules (sentence-transformers' files: ``config.json`` and
+    ``model.safetensors`` with ``linear.weight``) before Normalize."""
     import torch
-    from sentence_transformers.sentence_transformer.modules import Dense
+    from safetensors.torch import save_file
 
     modules = json.loads((dst / "modules.json").read_text(encoding="utf-8"))
-    torch.manual_seed(seed + 1)
+    generator = torch.Generator().manual_seed(seed + 1)
     added = []
     for index, (n_in, n_out) in enumerate(((hidden, 2 * hidden), (2 * hidden, hidden)), start=2):
-        layer = Dense(n_in, n_out, bias=False, activation_function=torch.nn.Identity())
-        with torch.no_grad():
-            layer.linear.weight.copy_(torch.randn(n_out, n_in) * n_in**-0.5)
         name = f"{index}_Dense"
         (dst / name).mkdir(exist_ok=True)
-        layer.save(str(dst / name))
+        weight = torch.randn(n_out, n_in, generator=generator) * n_in**-0.5
+        save_file({"linear.weight": weight}, str(dst / name / "model.safetensors"))
+        config = {
+            "in_features": n_in,
+            "out_features": n_out,
+            "bias": False,
+            "activation_function": "torch.nn.modules.linear.Identity",
+        }
+        (dst / name / "config.json").write_text(json.dumps(config), encoding="utf-8")
         added.append(
             {"idx": index, "name": str(index), "path": name,
              "type": "sentence_transformers.models.Dense"}

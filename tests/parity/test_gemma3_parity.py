@@ -124,6 +124,10 @@ def test_bidirectional_gemma3_is_an_encoder_style_embedder(bidirectional: Path) 
     assert causal_folder.is_decoder
     assert causal_folder.pooling is not None
     assert causal_folder.pooling.modes == (Pooling.LAST_TOKEN,)
+    # Only types whose transformers class reads the flag become bidirectional.
+    config.update(model_type="qwen3", use_bidirectional_attention=True)
+    (bare / "config.json").write_text(json.dumps(config))
+    assert inspect_model_folder(bare).is_decoder
 
 
 def _hand_reference(path: Path, texts: Sequence[str]) -> Floats:
