@@ -5,7 +5,10 @@ or the inline rows written to ``jobs/<id>/input.jsonl`` before the job is stored
 :func:`ember.service.bulk.runner.run` into ``jobs/<id>/output``, Parquet parts written
 atomically. So a server killed mid-job (even ``kill -9``) finds the job RUNNING at its next
 start, queues it again, and the rerun computes only the parts that are not on disk: every
-row is in the output exactly once.
+row is in the output exactly once. The output's manifest is ``ember batch``'s
+(:func:`ember.service.bulk.store.run_manifest`: model, backend and dtype, task and output
+precision): a rerun on a server whose engine differs from the one that wrote the parts fails
+the job naming the difference, as ``ember batch`` refuses such a rerun, never mixing two runs.
 
 Every call to the job store (a disk sync with SQLite, a network round trip with Redis) runs on
 a worker thread (:meth:`JobManager._db`), never on the event loop. A queued job that waits
