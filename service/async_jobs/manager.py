@@ -342,9 +342,9 @@ class JobManager:
                 _options(job.task, job.columns, job.precision, ranges), core.info, _FIELDS
             )
             files = source.list_inputs(Path(job.input_path))
-            # ember batch's manifest: a job resumed by a server whose model, backend, dtype or
-            # output options differ from the run that wrote its parts is refused (it FAILS
-            # naming the difference), never completed with parts of two runs mixed.
+            # ember batch's manifest: a job resumed by a server whose model, backend or dtype
+            # differs from the run that wrote its parts is refused (it FAILS naming the
+            # difference), never completed with parts of two runs mixed.
             manifest = run_manifest(
                 source.describe(files), core.info, options, None, job.rows_per_part
             )
