@@ -3,24 +3,25 @@
 ``q`` is ``(M, Hq, D)``, ``k``/``v`` ``(M, Hkv, D)`` with ``Hq % Hkv == 0`` (grouped-query
 attention); each token attends only to tokens of its own sequence (bidirectional for encoders,
 causal for decoders). Only the last dimension needs to be contiguous (views of a fused QKV
-projection are fine). ``window`` (bidirectional only) limits attention to keys at most
-``window`` positions away (``|i - j| <= window``), ModernBERT's local layers.
+projection are fine).
 
 * CUDA, float16/bfloat16, head dim a multiple of 8 up to 256: the flash-attention varlen kernel
   that ships inside PyTorch (``torch.ops.aten._flash_attention_forward`` with ``cum_seq_q`` /
-  ``cum_seq_k``; a window through its ``window_size_left``/``window_size_right``, which skip
-  the blocks outside the band). It handles GQA natively; if a build refuses unequal head
-  counts the key/value heads are expanded once and that choice is remembered. The arguments
-  used (positional up to ``return_debug_mask``, plus ``scale=``) have the same meaning in torch
-  2.5 through 2.13; the window arguments are in torch 2.13's schema.
+  ``cum_seq_k``). It handles GQA natively; if a build refuses unequal head counts the key/value
+  heads are expanded once and that choice is remembered. The arguments used (positional up to
+  ``return_debug_mask``, plus ``scale=``) have the same meaning in torch 2.5 through 2.13. A
+  sliding window goes to the kernel's ``window_size_left``/``window_size_right`` keywords when
+  the build declares them (torch 2.13 does); a build without them runs windowed layers on the
+  reference path below (correct, slower; logged once).
 * Otherwise (CPU, float32, odd head sizes): a reference path that runs
   ``scaled_dot_product_attention`` on each sequence in turn (the sequence lengths are host
-  facts, so it needs no synchronisation), with a band mask when a window is shorter than the
+  facts, so it needs no synchronisation), with a band mask for a window shorter than the
   sequence.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Sequence
 
@@ -39,6 +40,20 @@ _flash_failure: str | None = None
 def flash_failure() -> str | None:
     """Why flash attention was turned off in this process (None: it was not)."""
     return _flash_failure
+
+
+#: ``(left, right)``: query ``i`` attends keys ``i - left`` to ``i + right`` (inclusive).
+Window = tuple[int, int]
+
+
+@functools.cache
+def flash_has_window() -> bool:
+    """Whether this torch's flash varlen kernel takes ``window_size_left``/``_right``."""
+    op = getattr(torch.ops.aten, "_flash_attention_forward", None)
+    if op is None:
+        return False
+    names = {arg.name for arg in op.default._schema.arguments}
+    return {"window_size_left", "window_size_right"} <= names
 
 
 def flash_supported(q: torch.Tensor) -> bool:
@@ -70,10 +85,11 @@ def _flash(
     max_seqlen: int,
     causal: bool,
     scale: float,
-    window: int | None = None,
+    window: Window | None = None,
 ) -> torch.Tensor:
-    # The window arguments are passed only when set (builds differ in accepting them at all).
-    extra = {} if window is None else {"window_size_left": window, "window_size_right": window}
+    extra: dict[str, int] = {}
+    if window is not None:
+        extra = {"window_size_left": window[0], "window_size_right": window[1]}
     result = torch.ops.aten._flash_attention_forward(
         q,
         k,
@@ -102,18 +118,20 @@ def varlen_attention(
     max_seqlen: int,
     causal: bool,
     scale: float,
-    window: int | None = None,
+    window: Window | None = None,
 ) -> torch.Tensor:
     """Attention within each packed sequence; returns ``(M, Hq, D)`` in ``q``'s dtype.
 
-    ``window``: bidirectional sliding window, keys within ``window`` positions of the query
-    (None: the whole sequence; not combined with ``causal``). ``cu_seqlens_i32`` (``B + 1``
-    int32 offsets on ``q``'s device) is what the flash kernel reads; ``lengths`` (host) is what
-    the reference path slices by. Both describe the same sequences.
+    ``cu_seqlens_i32`` (``B + 1`` int32 offsets on ``q``'s device) is what the flash kernel
+    reads; ``lengths`` (host) is what the reference path slices by. Both describe the same
+    sequences. ``window`` limits each query to a band of keys (see :data:`Window`; with
+    ``causal`` the right side is 0 anyway); a window no sequence reaches past is dropped.
     """
     global _flash_needs_equal_heads, _flash_failure
+    if window is not None and not window_binds(window, max_seqlen, causal):
+        window = None
     groups = q.shape[1] // k.shape[1]
-    if flash_supported(q):
+    if flash_supported(q) and (window is None or flash_has_window()):
         if groups > 1 and _flash_needs_equal_heads:
             k, v = expand_kv(k, groups), expand_kv(v, groups)
         try:
@@ -129,9 +147,34 @@ def varlen_attention(
                 )  # fmt: skip
             _flash_failure = f"{type(exc).__name__}: {exc}"
             logger.error("flash attention failed; per-sequence SDPA from now on: %s", exc)
+    elif window is not None and flash_supported(q):
+        _warn_no_flash_window()
     return reference_varlen_attention(
         q, k, v, lengths=lengths, causal=causal, scale=scale, window=window
     )
+
+
+@functools.cache
+def _warn_no_flash_window() -> None:
+    logger.warning(
+        "this torch's flash varlen kernel takes no window arguments: sliding-window layers run "
+        "per-sequence SDPA (slower)"
+    )
+
+
+def window_binds(window: Window, length: int, causal: bool) -> bool:
+    """Whether ``window`` hides any key from any query of a ``length``-token sequence."""
+    return length - 1 > window[0] or (not causal and length - 1 > window[1])
+
+
+def band_mask(length: int, window: Window, causal: bool, device: torch.device) -> torch.Tensor:
+    """``(length, length)`` boolean mask, True where query ``i`` may attend key ``j``."""
+    index = torch.arange(length, device=device)
+    offset = index[None, :] - index[:, None]  # j - i
+    allowed = (offset >= -window[0]) & (offset <= window[1])
+    if causal:
+        allowed &= offset <= 0
+    return allowed
 
 
 def reference_varlen_attention(
@@ -142,11 +185,10 @@ def reference_varlen_attention(
     lengths: Sequence[int],
     causal: bool,
     scale: float,
-    window: int | None = None,
+    window: Window | None = None,
 ) -> torch.Tensor:
-    """Per-sequence ``scaled_dot_product_attention`` (the CPU path and the test reference)."""
-    if window is not None and causal:
-        raise ValueError("a sliding window is supported for bidirectional attention only")
+    """Per-sequence ``scaled_dot_product_attention`` (the CPU path and the test reference);
+    ``window`` as in :func:`varlen_attention`."""
     groups = q.shape[1] // k.shape[1]
     out = torch.empty(q.shape, dtype=q.dtype, device=q.device)
     start = 0
@@ -155,13 +197,11 @@ def reference_varlen_attention(
         qs = q[start:stop].transpose(0, 1).unsqueeze(0)
         ks = expand_kv(k[start:stop], groups).transpose(0, 1).unsqueeze(0)
         vs = expand_kv(v[start:stop], groups).transpose(0, 1).unsqueeze(0)
-        mask = None
-        if window is not None and length > window + 1:
-            pos = torch.arange(length, device=q.device)
-            mask = (pos[:, None] - pos[None, :]).abs() <= window
-        res = functional.scaled_dot_product_attention(
-            qs, ks, vs, attn_mask=mask, is_causal=causal, scale=scale
-        )
+        if window is not None and window_binds(window, length, causal):
+            mask = band_mask(length, window, causal, q.device)
+            res = functional.scaled_dot_product_attention(qs, ks, vs, attn_mask=mask, scale=scale)
+        else:
+            res = functional.scaled_dot_product_attention(qs, ks, vs, is_causal=causal, scale=scale)
         out[start:stop] = res.squeeze(0).transpose(0, 1)
         start = stop
     return out

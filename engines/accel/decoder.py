@@ -65,15 +65,16 @@ class _Layer:
 
 
 def rope_tables(
-    rotary: nn.Module, positions: int, device: torch.device, prefix: str = ""
+    rotary: nn.Module, positions: int, device: torch.device, layer_type: str | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``(positions, head_dim / 2)`` float32 cos and sin tables of a transformers rotary module.
 
     Same arithmetic as the module's forward (``freqs = pos * inv_freq`` in float32, times its
-    ``attention_scaling``); the rotate-half layout repeats them for the second half. ``prefix``
-    picks one layer type's buffers in modules that keep one per type (ModernBERT's
-    ``sliding_attention_inv_freq``: ``prefix="sliding_attention_"``).
+    ``attention_scaling``); the rotate-half layout repeats them for the second half. A module
+    with one set of frequencies per layer type (Gemma3: ``sliding_attention_inv_freq``, ...)
+    is read for ``layer_type``.
     """
+    prefix = f"{layer_type}_" if layer_type is not None else ""
     inv_freq = getattr(rotary, f"{prefix}inv_freq", None)
     if not isinstance(inv_freq, torch.Tensor):
         raise ModelLoadError(f"the model's rotary embedding has no {prefix}inv_freq buffer")

@@ -15,6 +15,7 @@ from torch import nn
 
 from ember.engines.accel.decoder import STATIC_ROPE_TYPES, PackedDecoder
 from ember.engines.accel.encoder import PackedEncoder
+from ember.engines.accel.gemma3 import GEMMA3_TYPES, PackedGemma3, gemma3_support
 from ember.engines.accel.glu_encoder import GLU_ENCODER_TYPES, PackedGluEncoder
 from ember.engines.accel.modernbert import PackedModernBert
 from ember.engines.accel.packing import DevicePack, PositionRule
@@ -101,9 +102,14 @@ def packed_support(folder: ModelFolder) -> str | None:
                 f"{folder.max_input_length}-token input limit has no packed forward"
             )
         return None
+    if model_type in GEMMA3_TYPES:
+        if folder.kind is not ModelKind.EMBEDDING:
+            return f"{folder.kind.value} {model_type} models run on the padded torch engine"
+        return gemma3_support(config)
     if model_type in ROTARY_ENCODER_TYPES:
         return _rotary_encoder_support(folder)
-    supported = ", ".join(sorted(ENCODER_TYPES | DECODER_TYPES | ROTARY_ENCODER_TYPES))
+    packed = ENCODER_TYPES | DECODER_TYPES | GEMMA3_TYPES | ROTARY_ENCODER_TYPES
+    supported = ", ".join(sorted(packed))
     return f"{model_type} has no packed forward (packed: {supported})"
 
 
@@ -164,6 +170,8 @@ def build_packed_model(
         if folder.model_type in ENCODER_TYPES:
             return PackedEncoder(base, fp8=fp8, fast_accum=fast_accum)
         positions = max(folder.max_input_length, 1)
+        if folder.model_type in GEMMA3_TYPES:
+            return PackedGemma3(base, max_positions=positions, fp8=fp8, fast_accum=fast_accum)
         if folder.model_type == "modernbert":
             return PackedModernBert(base, max_positions=positions, fp8=fp8, fast_accum=fast_accum)
         if folder.model_type in GLU_ENCODER_TYPES:

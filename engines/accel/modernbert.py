@@ -29,7 +29,7 @@ from typing import Any
 import torch
 from torch.nn import functional
 
-from ember.engines.accel.attention import varlen_attention
+from ember.engines.accel.attention import Window, varlen_attention
 from ember.engines.accel.decoder import STATIC_ROPE_TYPES, rope_tables
 from ember.engines.accel.encoder import Norm
 from ember.engines.accel.glu_encoder import SILU_NAMES, check_positions, glu
@@ -51,8 +51,8 @@ class _Layer:
     wo: PackedLinear
     #: The key of this layer's rotary tables (its layer type).
     rope: str
-    #: Bidirectional window (keys within ``window`` positions); None: global attention.
-    window: int | None
+    #: Local layers: keys within ``local_attention // 2`` on either side; None: global.
+    window: Window | None
 
 
 class PackedModernBert:
@@ -83,7 +83,7 @@ class PackedModernBert:
         self.silu = str(config.hidden_activation) in SILU_NAMES
         self.act: Callable[[torch.Tensor], torch.Tensor] = base.layers[0].mlp.act
         self.max_positions = max_positions
-        window = int(config.local_attention) // 2
+        reach = int(config.local_attention) // 2
         # One cos/sin table pair per layer type: global and local layers use different thetas.
         self.tables: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         for kind in sorted(set(config.layer_types)):
@@ -92,7 +92,7 @@ class PackedModernBert:
                 raise ModelLoadError(
                     f"packed ModernBERT: rotary type {rope_type!r} ({kind}) is not supported"
                 )
-            self.tables[kind] = rope_tables(rotary, max_positions, self.word.device, f"{kind}_")
+            self.tables[kind] = rope_tables(rotary, max_positions, self.word.device, kind)
 
         def fuse(linear: Any) -> PackedLinear:
             return PackedLinear.fuse([linear], fp8=fp8, fast_accum=fast_accum)
@@ -110,7 +110,7 @@ class PackedModernBert:
                     wi=fuse(layer.mlp.Wi),
                     wo=fuse(layer.mlp.Wo),
                     rope=kind,
-                    window=window if kind == SLIDING else None,
+                    window=(reach, reach) if kind == SLIDING else None,
                 )
             )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks.gpu.shapes import FULL_SHAPES, TINY_SHAPES, _band, rotary_parity_shapes
+from benchmarks.gpu.shapes import FULL_SHAPES, TINY_SHAPES, _band_keys, rotary_parity_shapes
 
 
 def test_published_parameter_counts() -> None:
@@ -16,21 +16,18 @@ def test_published_parameter_counts() -> None:
     assert gte.linear_params_per_layer() == 4 * 768 * 768 + 3 * 768 * 3072
 
 
-def test_band_counts_the_keys_inside_the_window() -> None:
-    assert _band(5, 64) == 5.0  # shorter than the window: every key
-    assert _band(3, 1) == pytest.approx(7 / 3)  # rows see 2, 3, 2 keys
-    assert _band(10_000, 64) == pytest.approx(129, rel=0.01)
-
-
 def test_modernbert_local_layers_cost_less_attention() -> None:
     shape = FULL_SHAPES["modernbert-base"]
-    local, window = shape.local_layers()
-    assert (local, window) == (14, 64)  # 22 layers, every third global
+    windows = shape.windows()
+    # 22 layers, every third global; local layers see 64 tokens either side.
+    assert windows[:4] == [None, 64, 64, None]
+    assert windows.count(64) == 14
     d_attn = shape.heads * shape.head_dim
     assert shape.attention_flops_per_token(100) == pytest.approx(
-        4 * d_attn * (8 * 100 + 14 * _band(100, 64))
+        4 * d_attn * (8 * 100 + 14 * _band_keys(100, 64, causal=False))
     )
-    assert FULL_SHAPES["bert-base"].local_layers() == (0, 0)
+    assert shape.attention_flops_per_token(60) == pytest.approx(4 * d_attn * 22 * 60)
+    assert FULL_SHAPES["nomic-v1.5"].windows() == [None] * 12
 
 
 def test_tiny_twins_keep_the_architecture() -> None:
