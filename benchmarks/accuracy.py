@@ -84,8 +84,9 @@ MODES: tuple[Mode, ...] = (
         _INT8.min_cosine,
         _INT8.mean_cosine,
         {"backend": "onnx", "quantization": "int8"},
-        "SmoothQuant (alpha 0.5), per-channel int8 weights (7-bit without VNNI/AMX), dynamic "
-        "uint8 activations; FFN down-projections in fp32",
+        "VNNI/AMX with the openvino extra: static int8 on OpenVINO (NNCF, calibrated scales), the "
+        "FFN down-projections with the widest outliers kept out of int8; else ONNX Runtime: "
+        "SmoothQuant, per-channel int8 weights (7-bit without VNNI/AMX), dynamic activations",
     ),
     Mode(
         "torch-int8",

@@ -6,7 +6,9 @@ No server and no client: what the engines themselves do, measured so that drift 
 machine hits every contender alike. ``python -m benchmarks.inprocess [--rounds N] [--openvino]
 [--torch-bf16]``; prints the CPU (as the server reads it), the load, the versions and the
 command, then tok/s per contender and the ratios. On a CPU with native bf16, Ember's
-``--dtype bfloat16`` engine (OpenVINO when installed) runs too. ``--openvino`` adds OpenVINO in
+``--dtype bfloat16`` engine (OpenVINO when installed) runs too. Where Ember's int8 runs on
+OpenVINO (static int8, the ``openvino`` extra), ONNX Runtime's int8 scheme for this CPU runs
+beside it as ``ort-int8``. ``--openvino`` adds OpenVINO in
 fp32 on Ember's fused graph (a candidate fp32 runtime, not Ember's: on the AVX2-only EPYC it was
 no faster than ONNX Runtime, ``benchmarks/results-avx2/analysis.md``); ``--torch-bf16`` adds the
 torch backend's bf16 for comparison.
@@ -27,9 +29,10 @@ from benchmarks.harness.machine import cpu_summary, load_average, now, versions
 from ember.engines.base import Engine
 from ember.engines.config import EngineConfig
 from ember.engines.cpu_features import cpu_features
-from ember.engines.onnx_engine import OnnxEngine
+from ember.engines.onnx_engine import OnnxEngine, ort_session
 from ember.engines.onnx_export import graph_path, uses_token_types
 from ember.engines.openvino_session import OpenVinoSession
+from ember.engines.precision import int8_scheme
 from ember.engines.registry import load_engine
 from ember.engines.types import TruncationSide
 from ember.service.default_model import default_model_path
@@ -39,6 +42,13 @@ def _openvino_fp32(fp32: OnnxEngine) -> OnnxEngine:
     folder = fp32.folder
     session = OpenVinoSession(graph_path(folder, None), "float32", len(os.sched_getaffinity(0)))
     return OnnxEngine(folder, fp32.tokenizer, session, "float32", uses_token_types(folder))
+
+
+def _ort_int8(fp32: OnnxEngine) -> OnnxEngine:
+    folder = fp32.folder
+    path = graph_path(folder, int8_scheme(cpu_features(), openvino=False))
+    session = ort_session(str(path), len(os.sched_getaffinity(0)))
+    return OnnxEngine(folder, fp32.tokenizer, session, "int8", uses_token_types(folder))
 
 
 def main() -> None:
@@ -79,8 +89,11 @@ def main() -> None:
     contenders = {
         "st": sentence_transformers,
         "ember-fp32": engine(fp32),
-        "ember-int8": engine(int8),
+        f"ember-int8-{int8.info.backend}": engine(int8),
     }
+    if int8.info.backend == "openvino":
+        assert isinstance(fp32, OnnxEngine)
+        contenders["ort-int8"] = engine(_ort_int8(fp32))
     if cpu_features().native_bf16:
         bf16 = load_engine(EngineConfig(model_path=model, dtype="bfloat16"))
         contenders[f"ember-bf16-{bf16.info.backend}"] = engine(bf16)

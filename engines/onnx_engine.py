@@ -7,10 +7,12 @@ to the documented tolerance of the reduced mode (:data:`ember.engines.precision.
 checked on the benchmark corpus by ``tests/parity/test_cpu_precision.py``).
 
 Selected by ``EngineConfig.backend == "onnx"`` (and by ``auto`` on the CPU); serves
-``ModelKind.EMBEDDING`` folders of encoder architectures. float32 and ``quantization="int8"``
-run on ONNX Runtime; ``dtype="bfloat16"`` runs the fp32 graph on OpenVINO in bf16
-(:mod:`ember.engines.openvino_session`; needs the ``openvino`` package and native bf16),
-reported as backend ``openvino``.
+``ModelKind.EMBEDDING`` folders of encoder architectures. float32 runs on ONNX Runtime;
+``dtype="bfloat16"`` runs the fp32 graph on OpenVINO in bf16
+(:mod:`ember.engines.openvino_session`; needs the ``openvino`` package and native bf16);
+``quantization="int8"`` runs in the CPU's scheme (:func:`ember.engines.precision.int8_scheme`):
+static int8 on OpenVINO where the ``openvino`` extra is installed and the CPU has int8 dot
+products, else ONNX Runtime's dynamic int8. OpenVINO engines report backend ``openvino``.
 """
 
 from __future__ import annotations
@@ -24,11 +26,13 @@ import numpy as np
 
 from ember.engines.batches import pad_batch, unpad, warmup_batches, with_token_states
 from ember.engines.config import EngineConfig
+from ember.engines.cpu_features import cpu_features
 from ember.engines.errors import BackendUnavailableError, EngineError, ModelLoadError
 from ember.engines.model_folder import ModelFolder, inspect_model_folder
 from ember.engines.onnx_export import graph_path, input_names, uses_token_types
+from ember.engines.openvino_int8 import companion_dtype, openvino_int8_available
 from ember.engines.openvino_session import OpenVinoSession, openvino_available
-from ember.engines.precision import check_cpu_dtype
+from ember.engines.precision import Int8Scheme, check_cpu_dtype, int8_scheme
 from ember.engines.preempt import Preempt, PreemptedError
 from ember.engines.tokenizer import HFTokenizer
 from ember.engines.types import (
@@ -56,7 +60,9 @@ def _threads(requested: int | None) -> int:
         return os.cpu_count() or 1
 
 
-def _session(path: str, threads: int) -> Any:
+def ort_session(path: str, threads: int) -> Any:
+    """An ONNX Runtime CPU session for the graph at ``path`` on ``threads`` threads, tuned for
+    one batch at a time on a small server."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -148,8 +154,6 @@ class OnnxEngine:
         if bf16 and config.quantization is not None:
             raise BackendUnavailableError("--quantization int8 runs with --dtype auto/float32")
         if bf16:
-            from ember.engines.cpu_features import cpu_features
-
             check_cpu_dtype("bfloat16", cpu_features(), allow_slow=config.allow_slow_precision)
             if not openvino_available():
                 raise BackendUnavailableError(
@@ -173,17 +177,25 @@ class OnnxEngine:
                 "the onnx backend has no BGE-M3 sparse and multi-vector heads; serving with torch"
             )
         tokenizer = HFTokenizer.from_folder(folder)
-        path = graph_path(folder, config.quantization, config.cache_dir)
+        features = cpu_features()
+        scheme = None
+        if config.quantization == "int8":
+            scheme = int8_scheme(features, openvino=openvino_int8_available())
+        path = graph_path(folder, scheme, config.cache_dir)
         threads = _threads(config.num_threads)
+        precision = "bfloat16" if bf16 else "int8" if scheme is not None else "float32"
+        on_openvino = bf16 or scheme is Int8Scheme.OPENVINO_STATIC
         try:
-            session = (
-                OpenVinoSession(path, "bfloat16", threads) if bf16 else _session(str(path), threads)
-            )
+            if on_openvino:
+                # int8: OpenVINO runs what the IR leaves unquantized in bf16 where it is native
+                dtype = "bfloat16" if bf16 else companion_dtype(features)
+                session = OpenVinoSession(path, dtype, threads)
+            else:
+                session = ort_session(str(path), threads)
         except Exception as exc:
-            runtime = "OpenVINO" if bf16 else "ONNX Runtime"
+            runtime = "OpenVINO" if on_openvino else "ONNX Runtime"
             raise ModelLoadError(f"{runtime} cannot load {str(path)!r}: {exc}") from exc
-        precision = "bfloat16" if bf16 else "int8" if config.quantization == "int8" else "float32"
-        backend = "openvino" if bf16 else "onnx"
+        backend = "openvino" if on_openvino else "onnx"
         log.info("%s backend: %s, %s, %d threads", backend, path.name, precision, threads)
         return cls(folder, tokenizer, session, precision, uses_token_types(folder), backend)
 

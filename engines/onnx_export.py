@@ -13,11 +13,14 @@ Owns three steps and the cache that makes them a one-time cost:
    stay fp32, or, on AVX-512 VNNI CPUs, run as ``MatMulNBits`` with 8-bit weights and int8
    activations quantized per 32-value block. The scheme follows the CPU
    (:func:`ember.engines.precision.int8_scheme`): 8-bit weights with VNNI/AMX, 7-bit without,
-   where ONNX Runtime's int16 pair sums would saturate.
+   where ONNX Runtime's int16 pair sums would saturate. Where the ``openvino`` extra is
+   installed, CPUs with int8 dot products get static int8 for OpenVINO instead
+   (:mod:`ember.engines.openvino_int8`), cached beside the fp32 graph.
 
 Graphs are cached under ``<cache_dir>/onnx/<key>/`` (default ``~/.cache/ember``), keyed by
-the model's config and weight files, the step's format version and the torch / onnxruntime
-versions, and written atomically, so a second start loads them in well under a second.
+the model's config and weight files, the step's format version and the torch / onnxruntime /
+openvino / nncf versions, and written atomically, so a second start loads them in well under a
+second.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from typing import Any
 from ember.engines.cpu_features import cpu_features
 from ember.engines.errors import ModelLoadError
 from ember.engines.model_folder import ModelFolder
-from ember.engines.precision import Int8Scheme, int8_scheme
+from ember.engines.precision import Int8Scheme
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +54,7 @@ _HASH_SPAN = 1 << 20
 #: SmoothQuant migration strength and calibration size (measured on MiniLM: alpha 0.5 lifts
 #: the int8 min cosine from 0.991 to 0.995; FFN down-projections stay fp32 at any alpha).
 _SMOOTH_ALPHA = 0.5
-_CALIBRATION_TEXTS = 160
+CALIBRATION_TEXTS = 160
 #: Block-wise FFN down-projections: values per weight/activation block (each with its own
 #: scale) and ONNX Runtime's ``accuracy_level`` 4 (int8 activations, VNNI dot products).
 _BLOCK = 32
@@ -77,6 +80,7 @@ def model_key(folder: ModelFolder) -> str:
     digest.update(f"v{FORMAT_VERSION}|py {platform.python_version()}|".encode())
     digest.update(f"torch {_version('torch')}|".encode())
     digest.update(f"ort {_version('onnxruntime')}|tf {_version('transformers')}|".encode())
+    digest.update(f"ov {_version('openvino')}|nncf {_version('nncf')}|".encode())
     config = folder.path / "config.json"
     if config.is_file():
         digest.update(config.read_bytes())
@@ -106,23 +110,23 @@ def _atomic_target(final: Path) -> Iterator[Path]:
         temp.unlink(missing_ok=True)
 
 
-def graph_path(folder: ModelFolder, quantization: str | None, root: Path | None = None) -> Path:
-    """The cached graph for ``folder`` (fp32 fused, or int8 when ``quantization == "int8"``, in
-    the scheme suited to this CPU), built first when missing. Raises ``ModelLoadError`` when
-    export or fusion fails."""
+def graph_path(folder: ModelFolder, scheme: Int8Scheme | None, root: Path | None = None) -> Path:
+    """The cached graph for ``folder``: fp32 fused, or int8 in ``scheme`` (an ONNX graph for
+    ONNX Runtime's schemes, an OpenVINO IR ``.xml`` for ``Int8Scheme.OPENVINO_STATIC``), built
+    first when missing. Raises ``ModelLoadError`` when export, fusion or quantization fails."""
     directory = (root or cache_root()) / "onnx" / model_key(folder)
     fp32 = directory / "model.onnx"
     if not fp32.is_file():
         log.info("exporting %s to ONNX in %s (once per model)", folder.model_id, directory)
         with _atomic_target(fp32) as temp:
             _export_fused(folder, temp)
-    if quantization is None:
+    if scheme is None:
         return fp32
-    if quantization != "int8":
-        raise ModelLoadError(
-            f"the onnx backend supports int8 quantization only, not {quantization}"
-        )
-    scheme = int8_scheme(cpu_features())
+    if scheme is Int8Scheme.OPENVINO_STATIC:
+        from ember.engines.openvino_int8 import quantized_ir
+
+        target = directory / f"model.int8-{scheme.value}.xml"
+        return quantized_ir(folder, fp32, target, cpu_features())
     int8 = directory / f"model.int8-{scheme.value}.onnx"
     if not int8.is_file():
         log.info("quantizing %s to int8 %s (once per model)", folder.model_id, scheme.name)
@@ -243,14 +247,16 @@ def ffn_down_projections(model: Any) -> list[str]:
     ]
 
 
-def _calibration_feeds(folder: ModelFolder, with_types: bool) -> list[dict[str, Any]]:
+def text_feeds(folder: ModelFolder, texts: list[str]) -> list[dict[str, Any]]:
+    """``texts`` as the graph's feeds: tokenized, truncated to the model's max length, sorted by
+    length and padded in batches of 32."""
     import numpy as np
 
     from ember.engines.tokenizer import HFTokenizer
     from ember.engines.types import TruncationSide
 
+    with_types = uses_token_types(folder)
     tokenizer = HFTokenizer.from_folder(folder)
-    texts = calibration_texts()[:_CALIBRATION_TEXTS]
     encodings = sorted(tokenizer.encode(texts, truncate=True, side=TruncationSide.RIGHT), key=len)
     feeds: list[dict[str, Any]] = []
     for start in range(0, len(encodings), 32):
@@ -280,7 +286,7 @@ def quantize_int8(folder: ModelFolder, source: Path, target: Path, scheme: Int8S
     model = onnx.load(str(source))
     keep = ffn_down_projections(model)
     smoothable = [n.name for n in model.graph.node if n.op_type == "MatMul" and n.name not in keep]
-    feeds = _calibration_feeds(folder, uses_token_types(folder))
+    feeds = text_feeds(folder, calibration_texts()[:CALIBRATION_TEXTS])
     smooth(model, activation_ranges(source, smoothable, feeds), _SMOOTH_ALPHA)
     smoothed = target.with_suffix(".smoothed.onnx")
     root = logging.getLogger()

@@ -1,5 +1,6 @@
-"""``OpenVinoSession``: Ember's fused ONNX graph compiled by OpenVINO for the CPU, behind the
-one call :class:`~ember.engines.onnx_engine.OnnxEngine` makes of an ONNX Runtime session.
+"""``OpenVinoSession``: Ember's fused ONNX graph (or its static int8 IR,
+:mod:`ember.engines.openvino_int8`) compiled by OpenVINO for the CPU, behind the one call
+:class:`~ember.engines.onnx_engine.OnnxEngine` makes of an ONNX Runtime session.
 
 Why: on CPUs with native bf16 (AVX-512 BF16; measured on AMD Zen 4) OpenVINO's CPU plugin runs
 the graph's matrix products in bf16 with fp32 accumulation and fused attention, about 1.7x
@@ -30,8 +31,10 @@ def openvino_available() -> bool:
 
 
 class OpenVinoSession:
-    """A graph compiled by OpenVINO for the CPU in ``dtype`` (``float32`` or ``bfloat16``) on
-    ``threads`` threads, tuned for one batch at a time (``PERFORMANCE_HINT`` LATENCY).
+    """A graph (a path OpenVINO reads: ONNX or IR ``.xml``; or an ``openvino.Model``) compiled
+    by OpenVINO for the CPU on ``threads`` threads, tuned for one batch at a time
+    (``PERFORMANCE_HINT`` LATENCY). ``dtype`` (``float32`` or ``bfloat16``) is the precision of
+    the operations the graph does not quantize itself.
 
     :meth:`run` must be called from one thread at a time. A run is never cancelled once it
     started: with openvino 2026.4 an ``InferRequest.cancel()`` (even one that arrives after the
@@ -40,7 +43,7 @@ class OpenVinoSession:
     ``tests/parity/test_cpu_precision.py``'s preemption test in CI and a stress loop.
     """
 
-    def __init__(self, path: Path, dtype: str, threads: int) -> None:
+    def __init__(self, graph: Path | Any, dtype: str, threads: int) -> None:
         import openvino
 
         config = {
@@ -48,7 +51,8 @@ class OpenVinoSession:
             "INFERENCE_NUM_THREADS": threads,
             "PERFORMANCE_HINT": "LATENCY",
         }
-        compiled = openvino.Core().compile_model(str(path), "CPU", config)
+        source = str(graph) if isinstance(graph, Path) else graph
+        compiled = openvino.Core().compile_model(source, "CPU", config)
         self._request = compiled.create_infer_request()
 
     def run(self, _outputs: object, feeds: Mapping[str, Any], options: object) -> list[Any]:

@@ -44,12 +44,20 @@ ACCURACY_FLOORS: dict[str, AccuracyFloor] = {
 
 
 class Int8Scheme(enum.Enum):
-    """How weights are quantized for ONNX Runtime's int8 MatMuls on this CPU.
+    """How a model is quantized to int8 for this CPU.
 
-    Every scheme quantizes the attention and FFN up-projection MatMuls dynamically (per-channel
-    int8 weights, one uint8 activation scale per batch); they differ in the weights' range and
-    in the FFN down-projections, whose GELU outputs carry outliers that one activation scale
-    per batch cannot follow (they cost min cosine 0.95 -> 0.99 when quantized that way):
+    ``OPENVINO_STATIC``: static int8 on OpenVINO (:mod:`ember.engines.openvino_int8`): NNCF
+    calibrates every activation scale once, SmoothQuant on the MatMuls, the QKV projections in
+    int8 too, and the FFN down-projections with the widest outliers kept in higher precision until
+    the build's accuracy check passes. For CPUs with int8 dot products (VNNI, AMX) where the
+    ``openvino`` extra is installed: on Zen 4 about 1.6x ONNX Runtime's best scheme, at a
+    better accuracy (``benchmarks/results-avx512/analysis.md``).
+
+    ONNX Runtime's schemes quantize the attention and FFN up-projection MatMuls dynamically
+    (per-channel int8 weights, one uint8 activation scale per batch); they differ in the
+    weights' range and in the FFN down-projections, whose GELU outputs carry outliers that one
+    activation scale per batch cannot follow (they cost min cosine 0.95 -> 0.99 when quantized
+    that way):
 
     ``FULL_RANGE_BLOCKWISE_FFN``: 8-bit weights, and the FFN down-projections as
     ``MatMulNBits`` with 8-bit weights and int8 activations quantized per 32-value block of
@@ -65,6 +73,7 @@ class Int8Scheme(enum.Enum):
     within int16 (and the block-wise FFN kernel was slower than fp32 there).
     """
 
+    OPENVINO_STATIC = "ov8"
     FULL_RANGE_BLOCKWISE_FFN = "s8b"
     FULL_RANGE = "s8"
     REDUCED_RANGE = "s7"
@@ -80,8 +89,12 @@ class Int8Scheme(enum.Enum):
         return self is Int8Scheme.FULL_RANGE_BLOCKWISE_FFN
 
 
-def int8_scheme(features: CpuFeatures) -> Int8Scheme:
-    """The int8 weight scheme for a CPU with ``features``."""
+def int8_scheme(features: CpuFeatures, *, openvino: bool) -> Int8Scheme:
+    """The int8 scheme for a CPU with ``features``; ``openvino``: whether the packages of
+    ``OPENVINO_STATIC`` are installed. Without int8 dot products that scheme is not used: it was
+    not measured there, and the u8s8 kernels of such CPUs saturate (``REDUCED_RANGE``)."""
+    if openvino and features.int8_dot:
+        return Int8Scheme.OPENVINO_STATIC
     if features.isa == "avx512-vnni":
         return Int8Scheme.FULL_RANGE_BLOCKWISE_FFN
     return Int8Scheme.FULL_RANGE if features.int8_dot else Int8Scheme.REDUCED_RANGE
@@ -116,19 +129,25 @@ class CpuMode:
     note: str
 
 
-def cpu_modes(features: CpuFeatures) -> list[CpuMode]:
-    """Each CPU precision mode's verdict on a CPU with ``features``."""
+def cpu_modes(features: CpuFeatures, *, openvino: bool) -> list[CpuMode]:
+    """Each CPU precision mode's verdict on a CPU with ``features``; ``openvino``: whether the
+    ``openvino`` extra is installed."""
+    scheme = int8_scheme(features, openvino=openvino)
     int8_note = {
+        Int8Scheme.OPENVINO_STATIC: "OpenVINO, static int8 (calibrated scales), VNNI/AMX int8 "
+        "dot products",
         Int8Scheme.FULL_RANGE_BLOCKWISE_FFN: "8-bit weights, VNNI int8 dot products; FFN "
         "down-projections with block-wise int8 activations",
         Int8Scheme.FULL_RANGE: "8-bit weights, VNNI/AMX int8 dot products; FFN "
         "down-projections in fp32",
         Int8Scheme.REDUCED_RANGE: "7-bit weights (no VNNI: ONNX Runtime's int16 pair sums "
         "would saturate 8-bit ones); FFN down-projections in fp32",
-    }[int8_scheme(features)]
+    }[scheme]
+    if scheme is not Int8Scheme.OPENVINO_STATIC:
+        int8_note = "ONNX Runtime, " + int8_note
     modes = [
         CpuMode("float32", "--dtype auto", True, "the default; exact"),
-        CpuMode("int8", "--quantization int8", True, f"ONNX Runtime, {int8_note}"),
+        CpuMode("int8", "--quantization int8", True, int8_note),
     ]
     for dtype, flags in (("bfloat16", "--dtype bfloat16"), ("float16", "--dtype float16")):
         try:

@@ -418,10 +418,11 @@ def _info(as_json: bool) -> None:
     import json
 
     from ember.engines.cpu_features import cpu_features
+    from ember.engines.openvino_int8 import openvino_int8_available
     from ember.engines.precision import cpu_modes
 
     features = cpu_features()
-    modes = cpu_modes(features)
+    modes = cpu_modes(features, openvino=openvino_int8_available())
     if as_json:
         report = {
             "cpu": {

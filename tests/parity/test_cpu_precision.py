@@ -15,6 +15,7 @@ is checked against sentence-transformers. Accuracy only: no timings.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import random
 import threading
 from pathlib import Path
@@ -26,13 +27,20 @@ from sentence_transformers import SentenceTransformer
 
 from benchmarks.accuracy import MODES, REFERENCE, Matrix, Mode, agreement, embed
 from benchmarks.corpus import accuracy_corpus
+from ember.engines import onnx_engine
 from ember.engines.base import Engine
 from ember.engines.config import EngineConfig
-from ember.engines.errors import BackendUnavailableError
+from ember.engines.cpu_features import cpu_features
+from ember.engines.errors import BackendUnavailableError, ModelLoadError
 from ember.engines.model_folder import inspect_model_folder
 from ember.engines.onnx_engine import OnnxEngine
 from ember.engines.onnx_export import ffn_down_projections, graph_path
-from ember.engines.precision import PrecisionUnsupportedError
+from ember.engines.precision import (
+    ACCURACY_FLOORS,
+    Int8Scheme,
+    PrecisionUnsupportedError,
+    int8_scheme,
+)
 from ember.engines.preempt import Preempt, PreemptedError
 from ember.engines.registry import load_engine
 from ember.engines.selfcheck import self_check
@@ -126,17 +134,77 @@ def test_self_check_refuses_torch_dynamic_int8() -> None:
     assert "--precision-check false" in message
 
 
-def _expected_scheme() -> str:
-    """The int8 scheme file suffix this CPU must get, from /proc/cpuinfo directly."""
+#: Whether the packages of OpenVINO's static int8 are installed (the ``openvino`` extra).
+OPENVINO_INT8 = all(importlib.util.find_spec(name) for name in ("openvino", "nncf"))
+
+
+def _expected_ort_scheme() -> str:
+    """ONNX Runtime's int8 scheme for this CPU (file suffix), from /proc/cpuinfo directly."""
     flags = proc_flags()
     if "avx512_vnni" in flags and "avx512f" in flags and "amx_tile" not in flags:
         return "s8b"  # AVX-512 VNNI without AMX: block-wise 8-bit FFN down-projections
     return "s8" if flags & {"avx512_vnni", "avx_vnni", "amx_int8"} else "s7"
 
 
-def test_int8_graph_uses_the_scheme_of_this_cpu(onnx_cache: Path) -> None:
-    path = graph_path(inspect_model_folder(MODEL), "int8", onnx_cache)
-    assert path.name == f"model.int8-{_expected_scheme()}.onnx"
+def _expected_scheme() -> str:
+    """The int8 scheme file suffix this CPU must get with the installed packages."""
+    int8_dot = bool(proc_flags() & {"avx512_vnni", "avx_vnni", "amx_int8"})
+    return "ov8" if int8_dot and OPENVINO_INT8 else _expected_ort_scheme()
+
+
+def test_int8_runs_in_the_scheme_of_this_cpu(onnx_cache: Path) -> None:
+    config = EngineConfig(
+        model_path=MODEL, backend="onnx", quantization="int8", cache_dir=onnx_cache
+    )
+    engine = load_engine(config)
+    engine.close()
+    scheme = _expected_scheme()
+    assert engine.info.dtype == "int8"
+    assert engine.info.backend == ("openvino" if scheme == "ov8" else "onnx")
+    suffix = "xml" if scheme == "ov8" else "onnx"
+    assert list((onnx_cache / "onnx").glob(f"*/model.int8-{scheme}.{suffix}"))
+
+
+def test_onnx_runtime_int8_serves_without_openvino(
+    monkeypatch: pytest.MonkeyPatch, texts: list[str], reference: Matrix, onnx_cache: Path
+) -> None:
+    """Without the ``openvino`` extra, int8 runs ONNX Runtime's scheme for this CPU, at the
+    same floors."""
+    monkeypatch.setattr(onnx_engine, "openvino_int8_available", lambda: False)
+    config = EngineConfig(
+        model_path=MODEL, backend="onnx", quantization="int8", cache_dir=onnx_cache
+    )
+    engine = load_engine(config)
+    try:
+        assert (engine.info.backend, engine.info.dtype) == ("onnx", "int8")
+        result = agreement("onnx-runtime-int8", reference, embed(engine, texts))
+    finally:
+        engine.close()
+    floor = ACCURACY_FLOORS["int8"]
+    assert result.min_cosine >= floor.min_cosine, result
+    assert result.mean_cosine >= floor.mean_cosine, result
+
+
+@pytest.mark.skipif(_expected_scheme() != "ov8", reason="int8 runs on ONNX Runtime here")
+def test_openvino_int8_keeps_the_widest_outliers_out_of_int8(onnx_cache: Path) -> None:
+    """The built IR quantizes the projections but keeps the FFN down-projection with the
+    widest outliers (MiniLM's layer 0: 16x its median channel) in higher precision, since
+    quantizing it too misses the build's check (min cosine 0.988 < 0.993)."""
+    import openvino
+
+    folder = inspect_model_folder(MODEL)
+    path = graph_path(folder, Int8Scheme.OPENVINO_STATIC, onnx_cache)
+    model = openvino.Core().read_model(str(path))
+    fed_by = {
+        op.get_friendly_name(): op.input_value(0).get_node().get_type_name()
+        for op in model.get_ops()
+        if op.get_type_name() == "MatMul"
+    }
+    downs = ffn_down_projections(onnx.load(str(graph_path(folder, None, onnx_cache))))
+    kept = [name for name in downs if fed_by[name] != "FakeQuantize"]
+    assert kept == ["/m/encoder/layer.0/output/dense/MatMul"]
+    quantized = sum(source == "FakeQuantize" for source in fed_by.values())
+    assert quantized == 6 * 4 - 1  # QKV, attention output, FFN up and down of 6 layers
 
 
 @pytest.mark.skipif(NATIVE_BF16, reason="bf16 is native here: the refusal path does not apply")
@@ -159,11 +227,14 @@ def test_emulated_bf16_runs_when_forced() -> None:
     assert agreement("forced bf16", exact, forced).min_cosine >= 0.999
 
 
-def test_onnx_engine_reports_its_precision() -> None:
-    fp32 = load_engine(EngineConfig(model_path=MODEL, backend="onnx"))
-    int8 = load_engine(EngineConfig(model_path=MODEL, backend="onnx", quantization="int8"))
+def test_onnx_engine_reports_its_precision(onnx_cache: Path) -> None:
+    fp32 = load_engine(EngineConfig(model_path=MODEL, backend="onnx", cache_dir=onnx_cache))
+    int8 = load_engine(
+        EngineConfig(model_path=MODEL, backend="onnx", quantization="int8", cache_dir=onnx_cache)
+    )
     assert (fp32.info.backend, fp32.info.dtype) == ("onnx", "float32")
-    assert (int8.info.backend, int8.info.dtype) == ("onnx", "int8")
+    int8_backend = "openvino" if _expected_scheme() == "ov8" else "onnx"
+    assert (int8.info.backend, int8.info.dtype) == (int8_backend, "int8")
     assert fp32.info.embedding_dim == int8.info.embedding_dim == 384
 
 
@@ -239,6 +310,50 @@ def _forward(engine: Engine, batch: list[Encoding], preempt: Preempt) -> object:
     return output.rows
 
 
+@pytest.mark.skipif(not OPENVINO_INT8, reason="the openvino extra is not installed")
+def test_openvino_int8_build_keeps_more_until_its_check_passes(
+    onnx_cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The build keeps FFN down-projections out of int8 one at a time, widest outliers first,
+    until the check passes, writes the IR and its weights, or refuses the model when even all
+    of them kept miss it (and writes nothing). The quantizer and the check are replaced here;
+    the real ones are tested above."""
+    import openvino
+
+    from ember.engines import openvino_int8
+
+    tried: list[list[str]] = []
+
+    def quantize(fp32: Path, calibration: object, kept: list[str]) -> object:
+        tried.append(list(kept))
+        return openvino.Core().read_model(str(fp32))
+
+    folder = inspect_model_folder(MODEL)
+    fp32 = graph_path(folder, None, onnx_cache)
+    monkeypatch.setattr(openvino_int8, "_quantize", quantize)
+    scores = iter([0.95, 0.99, 0.996])
+    monkeypatch.setattr(openvino_int8, "_worst_cosine", lambda *_: next(scores))
+    target = tmp_path / "model.int8-ov8.xml"
+    assert openvino_int8.quantized_ir(folder, fp32, target, cpu_features()) == target
+    assert target.is_file()
+    assert target.with_suffix(".bin").is_file()
+    assert tried == [
+        [],
+        ["/m/encoder/layer.0/output/dense/MatMul"],
+        ["/m/encoder/layer.0/output/dense/MatMul", "/m/encoder/layer.1/output/dense/MatMul"],
+    ]
+    assert not list(tmp_path.glob(".int8-ov.*"))  # the staging folder is gone
+
+    tried.clear()
+    monkeypatch.setattr(openvino_int8, "_worst_cosine", lambda *_: 0.5)
+    refused = tmp_path / "refused" / "model.int8-ov8.xml"
+    refused.parent.mkdir()
+    with pytest.raises(ModelLoadError, match=r"stays below min cosine 0\.993"):
+        openvino_int8.quantized_ir(folder, fp32, refused, cpu_features())
+    assert [len(kept) for kept in tried] == list(range(7))  # none kept, then one more each time
+    assert not list(refused.parent.iterdir())
+
+
 def test_int8_ffn_down_projections_follow_the_scheme(onnx_cache: Path) -> None:
     """FFN down-projections are never quantized with one activation scale per batch: fp32
     MatMuls, or block-wise 8-bit MatMulNBits on AVX-512 VNNI."""
@@ -246,10 +361,12 @@ def test_int8_ffn_down_projections_follow_the_scheme(onnx_cache: Path) -> None:
     fp32 = onnx.load(str(graph_path(folder, None, onnx_cache)))
     keep = ffn_down_projections(fp32)
     assert len(keep) == 6  # one per layer of MiniLM-L6
-    int8 = onnx.load(str(graph_path(folder, "int8", onnx_cache)))
+    scheme = int8_scheme(cpu_features(), openvino=False)
+    assert scheme.value == _expected_ort_scheme()
+    int8 = onnx.load(str(graph_path(folder, scheme, onnx_cache)))
     float_matmuls = {n.name for n in int8.graph.node if n.op_type == "MatMul"}
     blockwise = {n.name for n in int8.graph.node if n.op_type == "MatMulNBits"}
-    if _expected_scheme() == "s8b":
+    if scheme.value == "s8b":
         assert blockwise == {f"{name}/q8" for name in keep}
         assert not set(keep) & float_matmuls
     else:

@@ -69,15 +69,24 @@ def test_this_cpu_is_read_from_proc_cpuinfo() -> None:
 
 
 def test_int8_scheme_follows_int8_dot_products() -> None:
-    assert int8_scheme(parse_cpuinfo(EPYC_AVX2)) is Int8Scheme.REDUCED_RANGE
-    assert int8_scheme(parse_cpuinfo(ALDER_LAKE)) is Int8Scheme.FULL_RANGE
-    assert int8_scheme(parse_cpuinfo(ZEN4)) is Int8Scheme.FULL_RANGE_BLOCKWISE_FFN
+    assert int8_scheme(parse_cpuinfo(EPYC_AVX2), openvino=False) is Int8Scheme.REDUCED_RANGE
+    assert int8_scheme(parse_cpuinfo(ALDER_LAKE), openvino=False) is Int8Scheme.FULL_RANGE
+    zen4 = int8_scheme(parse_cpuinfo(ZEN4), openvino=False)
+    assert zen4 is Int8Scheme.FULL_RANGE_BLOCKWISE_FFN
     # AMX keeps fp32 FFN down-projections: the block-wise kernel was measured on Zen 4 only.
-    assert int8_scheme(parse_cpuinfo(SAPPHIRE_RAPIDS)) is Int8Scheme.FULL_RANGE
+    assert int8_scheme(parse_cpuinfo(SAPPHIRE_RAPIDS), openvino=False) is Int8Scheme.FULL_RANGE
+
+
+def test_openvino_int8_needs_the_extra_and_int8_dot_products() -> None:
+    for text in (ZEN4, SAPPHIRE_RAPIDS, ALDER_LAKE):
+        assert int8_scheme(parse_cpuinfo(text), openvino=True) is Int8Scheme.OPENVINO_STATIC
+    # without VNNI/AMX the u8s8 kernels saturate and OpenVINO's int8 was never measured
+    assert int8_scheme(parse_cpuinfo(EPYC_AVX2), openvino=True) is Int8Scheme.REDUCED_RANGE
 
 
 def test_int8_scheme_properties() -> None:
     assert [(s.reduce_range, s.blockwise_ffn) for s in Int8Scheme] == [
+        (False, False),
         (False, True),
         (False, False),
         (True, False),
@@ -113,17 +122,20 @@ def test_forcing_and_float32_are_never_refused() -> None:
 
 
 def test_cpu_modes_report() -> None:
-    avx2 = {m.name: m for m in cpu_modes(parse_cpuinfo(EPYC_AVX2))}
+    avx2 = {m.name: m for m in cpu_modes(parse_cpuinfo(EPYC_AVX2), openvino=True)}
     assert avx2["float32"].served
     assert avx2["int8"].served
     assert "7-bit" in avx2["int8"].note
     assert not avx2["bfloat16"].served
     assert "avx512_bf16" in avx2["bfloat16"].note
-    amx = {m.name: m for m in cpu_modes(parse_cpuinfo(SAPPHIRE_RAPIDS))}
+    amx = {m.name: m for m in cpu_modes(parse_cpuinfo(SAPPHIRE_RAPIDS), openvino=False)}
     assert amx["bfloat16"].served
     assert amx["float16"].served
     assert "8-bit" in amx["int8"].note
     assert "FFN down-projections in fp32" in amx["int8"].note
-    zen4 = {m.name: m for m in cpu_modes(parse_cpuinfo(ZEN4))}
+    zen4 = {m.name: m for m in cpu_modes(parse_cpuinfo(ZEN4), openvino=False)}
     assert "block-wise int8 activations" in zen4["int8"].note
+    assert zen4["int8"].note.startswith("ONNX Runtime")
+    zen4_openvino = {m.name: m for m in cpu_modes(parse_cpuinfo(ZEN4), openvino=True)}
+    assert zen4_openvino["int8"].note.startswith("OpenVINO, static int8")
     assert zen4["bfloat16"].served
