@@ -17,7 +17,7 @@ import asyncio
 import queue
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import Any, TypeVar
@@ -38,6 +38,8 @@ from ember.clients.balancing import (
 from ember.v1 import (
     classify_pb2_grpc,
     embed_pb2_grpc,
+    jobs_pb2,
+    jobs_pb2_grpc,
     model_pb2,
     model_pb2_grpc,
     rerank_pb2_grpc,
@@ -203,6 +205,7 @@ class _Stubs:
         self.rerank = rerank_pb2_grpc.RerankServiceStub(channel)
         self.tokens = token_classification_pb2_grpc.TokenClassificationServiceStub(channel)
         self.model = model_pb2_grpc.ModelServiceStub(channel)
+        self.jobs = jobs_pb2_grpc.JobServiceStub(channel)
         self.health = health_pb2_grpc.HealthStub(channel)
 
 
@@ -377,6 +380,44 @@ class EmberClient:
             self._stubs.model.GetModelInfo, model_pb2.GetModelInfoRequest(), timeout
         )
 
+    def submit_job(
+        self,
+        inputs: Sequence[rq.JobRow] | None = None,
+        *,
+        timeout: float | None = None,
+        **options: Any,
+    ) -> jobs_pb2.Job:
+        """Store a background job (``SubmitJob``) and return it, queued; ``options`` as in
+        ``requests.submit_job_request`` (e.g. ``precision="int8", ranges=[[min...],
+        [max...]]``)."""
+        request = rq.submit_job_request(inputs, **options)
+        return self._call(self._stubs.jobs.SubmitJob, request, timeout).job  # type: ignore[no-any-return]
+
+    def get_job(self, job_id: str, *, timeout: float | None = None) -> jobs_pb2.Job:
+        """The job: state, progress, result_location, precision and ranges."""
+        request = jobs_pb2.GetJobRequest(id=job_id)
+        return self._call(self._stubs.jobs.GetJob, request, timeout).job  # type: ignore[no-any-return]
+
+    def watch_job(self, job_id: str) -> Iterator[jobs_pb2.Job]:
+        """The job now and at each change, until it has ended."""
+        try:
+            for change in self._stubs.jobs.WatchJob(
+                jobs_pb2.WatchJobRequest(id=job_id), metadata=self._metadata
+            ):
+                yield change.job
+        except grpc.RpcError as exc:
+            raise _wrap(exc) from None
+
+    def cancel_job(self, job_id: str, *, timeout: float | None = None) -> jobs_pb2.Job:
+        """Cancel a queued or running job; the job after it."""
+        request = jobs_pb2.CancelJobRequest(id=job_id)
+        return self._call(self._stubs.jobs.CancelJob, request, timeout).job  # type: ignore[no-any-return]
+
+    def list_jobs(self, limit: int = 0, *, timeout: float | None = None) -> list[jobs_pb2.Job]:
+        """The server's jobs, newest first (``limit`` 0: 100)."""
+        request = jobs_pb2.ListJobsRequest(limit=limit)
+        return list(self._call(self._stubs.jobs.ListJobs, request, timeout).jobs)
+
     def is_serving(self, service: str = "", *, timeout: float | None = None) -> bool:
         """Whether the health service reports SERVING (for ``service``, or overall)."""
         resp = self._call(
@@ -546,3 +587,41 @@ class AsyncEmberClient:
         return await self._call(  # type: ignore[no-any-return]
             self._stubs.model.GetModelInfo, model_pb2.GetModelInfoRequest(), timeout
         )
+
+    async def submit_job(
+        self,
+        inputs: Sequence[rq.JobRow] | None = None,
+        *,
+        timeout: float | None = None,
+        **options: Any,
+    ) -> jobs_pb2.Job:
+        """Store a background job (see :meth:`EmberClient.submit_job`)."""
+        request = rq.submit_job_request(inputs, **options)
+        return (await self._call(self._stubs.jobs.SubmitJob, request, timeout)).job  # type: ignore[no-any-return]
+
+    async def get_job(self, job_id: str, *, timeout: float | None = None) -> jobs_pb2.Job:
+        """The job: state, progress, result_location, precision and ranges."""
+        request = jobs_pb2.GetJobRequest(id=job_id)
+        return (await self._call(self._stubs.jobs.GetJob, request, timeout)).job  # type: ignore[no-any-return]
+
+    async def watch_job(self, job_id: str) -> AsyncIterator[jobs_pb2.Job]:
+        """The job now and at each change, until it has ended."""
+        try:
+            async for change in self._stubs.jobs.WatchJob(
+                jobs_pb2.WatchJobRequest(id=job_id), metadata=self._metadata
+            ):
+                yield change.job
+        except grpc.RpcError as exc:
+            raise _wrap(exc) from None
+
+    async def cancel_job(self, job_id: str, *, timeout: float | None = None) -> jobs_pb2.Job:
+        """Cancel a queued or running job; the job after it."""
+        request = jobs_pb2.CancelJobRequest(id=job_id)
+        return (await self._call(self._stubs.jobs.CancelJob, request, timeout)).job  # type: ignore[no-any-return]
+
+    async def list_jobs(
+        self, limit: int = 0, *, timeout: float | None = None
+    ) -> list[jobs_pb2.Job]:
+        """The server's jobs, newest first (``limit`` 0: 100)."""
+        request = jobs_pb2.ListJobsRequest(limit=limit)
+        return list((await self._call(self._stubs.jobs.ListJobs, request, timeout)).jobs)

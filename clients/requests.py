@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -12,12 +12,16 @@ from ember.v1 import (
     classify_pb2,
     common_pb2,
     embed_pb2,
+    jobs_pb2,
     model_pb2,
     rerank_pb2,
     token_classification_pb2,
 )
 
 EmbedInput = str | Sequence[int]
+#: One inline job row: a text, or ``{"text", "text_pair"}`` (classify) / ``{"text", "query"}``
+#: (rerank).
+JobRow = str | Mapping[str, str]
 
 #: Truncation directions by name (any case).
 DIRECTIONS = {
@@ -57,6 +61,58 @@ def precision_number(name: str | None) -> embed_pb2.EmbeddingPrecision.ValueType
     if key not in PRECISIONS:
         raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got {name!r}")
     return PRECISIONS[key]
+
+
+#: Job tasks by name (as ``ember batch --task`` and ``POST /v1/jobs`` name them; None: the
+#: task the model serves).
+JOB_TASKS = {
+    "embed": jobs_pb2.JOB_TASK_EMBED,
+    "embed-sparse": jobs_pb2.JOB_TASK_EMBED_SPARSE,
+    "classify": jobs_pb2.JOB_TASK_CLASSIFY,
+    "rerank": jobs_pb2.JOB_TASK_RERANK,
+    "ner": jobs_pb2.JOB_TASK_PREDICT_TOKENS,
+}
+
+
+def submit_job_request(
+    inputs: Sequence[JobRow] | None = None,
+    *,
+    input_path: str = "",
+    task: str | None = None,
+    model: str = "",
+    precision: str | None = None,
+    ranges: Sequence[Sequence[float]] | npt.NDArray[np.floating] | None = None,
+    webhook_url: str = "",
+    priority: int = 0,
+    max_time_in_queue_s: float = 0.0,
+) -> jobs_pb2.SubmitJobRequest:
+    """A SubmitJobRequest: rows inline (``inputs``) or a server-side ``input_path``; task
+    embed's ``precision`` (float32, int8, uint8, binary, ubinary; as in ``embed_quantized``)
+    and int8/uint8 ``ranges`` ``[[min...], [max...]]``, which the server requires with those
+    precisions. ValueError for an unknown task or precision."""
+    if task is not None and task not in JOB_TASKS:
+        raise ValueError(f"task must be one of {sorted(JOB_TASKS)}, got {task!r}")
+    rows = [
+        jobs_pb2.JobInput(text=row)
+        if isinstance(row, str)
+        else jobs_pb2.JobInput(
+            text=row["text"], text_pair=row.get("text_pair", ""), query=row.get("query", "")
+        )
+        for row in inputs or ()
+    ]
+    req = jobs_pb2.SubmitJobRequest(
+        model=model,
+        task=JOB_TASKS[task] if task is not None else jobs_pb2.JOB_TASK_UNSPECIFIED,
+        inputs=rows,
+        input_path=input_path,
+        webhook_url=webhook_url,
+        priority=priority,
+        max_time_in_queue_seconds=max_time_in_queue_s,
+        precision=precision_number(precision),
+    )
+    if ranges is not None:
+        req.ranges.CopyFrom(quantization_ranges(ranges))
+    return req
 
 
 def quantization_ranges(

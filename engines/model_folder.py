@@ -45,6 +45,10 @@ DECODER_MODEL_TYPES: frozenset[str] = frozenset(
     }
 )
 
+#: Decoder types whose ``use_bidirectional_attention: true`` (EmbeddingGemma) makes them
+#: bidirectional encoders (transformers honours the flag; the parity tests check it).
+BIDIRECTIONAL_DECODER_TYPES: frozenset[str] = frozenset({"gemma3_text"})
+
 #: Model types whose position ids start after the padding index (RoBERTa's convention), so
 #: ``max_position_embeddings - (pad_token_id + 1)`` positions are usable.
 _OFFSET_POSITION_TYPES: frozenset[str] = frozenset(
@@ -137,7 +141,8 @@ class ModelFolder:
     architecture: str
     model_type: str
     kind: ModelKind
-    #: Decoder-only (causal) model: last-token pooling by default, BOS/EOS conventions.
+    #: Decoder-only (causal) model: last-token pooling by default, BOS/EOS conventions. False
+    #: for a decoder architecture configured bidirectional (EmbeddingGemma), an encoder here.
     is_decoder: bool
     #: Longest input in tokens, special tokens included.
     max_input_length: int
@@ -329,7 +334,12 @@ def inspect_model_folder(
             f"unsupported architecture {architecture!r} ({model_type}): Ember serves encoder "
             "models and decoder-only embedding / reranking models"
         )
-    is_decoder = architecture.endswith("ForCausalLM") or model_type in DECODER_MODEL_TYPES
+    decoder_family = architecture.endswith("ForCausalLM") or model_type in DECODER_MODEL_TYPES
+    bidirectional = (
+        model_type in BIDIRECTIONAL_DECODER_TYPES
+        and config.get("use_bidirectional_attention") is True
+    )
+    is_decoder = decoder_family and not bidirectional
     module_types = [t for t, _ in modules]
     for module_type in module_types:
         _check_module_supported(module_type)
@@ -384,7 +394,7 @@ def inspect_model_folder(
             include = pooling_spec.include_prompt if pooling_spec else True
             pooling_spec = PoolingSpec((pooling,), include)
         elif pooling_spec is None:
-            pooling_spec = PoolingSpec((Pooling.LAST_TOKEN if is_decoder else Pooling.CLS,))
+            pooling_spec = PoolingSpec((_default_pooling(is_decoder, bidirectional),))
     elif final_kind is not ModelKind.COLBERT:  # ColBERT projects every token with its Dense
         pooling_spec = None
         dense = []
@@ -445,6 +455,16 @@ def inspect_model_folder(
         position_limit=position_limit,
         config=config,
     )
+
+
+def _default_pooling(is_decoder: bool, bidirectional: bool) -> Pooling:
+    """Pooling for an embedding folder that names none: the last token for causal decoders
+    (the only one that saw the whole input), mean for decoders made bidirectional (what
+    EmbeddingGemma ships; their first token is a plain BOS, never trained as a summary), else
+    CLS (BERT-style encoders)."""
+    if is_decoder:
+        return Pooling.LAST_TOKEN
+    return Pooling.MEAN if bidirectional else Pooling.CLS
 
 
 _LABELLED_KINDS = frozenset({ModelKind.CLASSIFIER, ModelKind.RERANKER, ModelKind.TOKEN_CLASSIFIER})

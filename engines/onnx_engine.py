@@ -28,7 +28,7 @@ from ember.engines.batches import pad_batch, unpad, warmup_batches, with_token_s
 from ember.engines.config import EngineConfig
 from ember.engines.cpu_features import cpu_features
 from ember.engines.errors import BackendUnavailableError, EngineError, ModelLoadError
-from ember.engines.model_folder import ModelFolder, inspect_model_folder
+from ember.engines.model_folder import DECODER_MODEL_TYPES, ModelFolder, inspect_model_folder
 from ember.engines.onnx_export import graph_path, input_names, uses_token_types
 from ember.engines.openvino_int8 import companion_dtype, openvino_int8_available
 from ember.engines.openvino_session import OpenVinoSession, openvino_available
@@ -167,7 +167,13 @@ class OnnxEngine:
             max_input_length=config.max_input_length,
             served_model_name=config.served_model_name,
         )
-        if folder.kind is not ModelKind.EMBEDDING or folder.is_decoder:
+        # Decoder architectures made bidirectional (EmbeddingGemma) are not exported either:
+        # their sliding-window masks are built per input length inside the forward.
+        if (
+            folder.kind is not ModelKind.EMBEDDING
+            or folder.is_decoder
+            or folder.model_type in DECODER_MODEL_TYPES
+        ):
             raise BackendUnavailableError(
                 f"the onnx backend serves encoder embedding models; {folder.architecture} "
                 f"({folder.kind.value}) needs --backend torch"

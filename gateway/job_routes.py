@@ -3,8 +3,9 @@
 
 A job's JSON: ``{"id", "object": "job", "state", "model", "task", "priority", "progress":
 {"rows_done", "rows_total"}, "error", "result_location", "created_at", "started_at",
-"finished_at", "webhook_attempts": [{"at", "status", "error"}]}``; errors in the OpenAI shape
-(the routes are under ``/v1``).
+"finished_at", "webhook_attempts": [{"at", "status", "error"}], "encoding_format", "ranges"}``;
+errors in the OpenAI shape (the routes are under ``/v1``). ``encoding_format`` and ``ranges``
+are named as on ``/v1/embeddings`` and checked by the server (gRPC ``precision``, ``ranges``).
 """
 
 from __future__ import annotations
@@ -16,9 +17,19 @@ from fastapi import FastAPI, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from ember.gateway.models import _Request
+from ember.clients import requests
+from ember.gateway.models import QuantizationRanges, _Request
 from ember.gateway.upstream import Upstream
 from ember.v1 import jobs_pb2
+
+#: How a job's ``embedding`` column is stored: the quantized encodings of ``/v1/embeddings``
+#: (``float`` is float32; ``base64`` is a response encoding, meaningless in Parquet).
+JobEncodingFormat = Literal["float", "int8", "uint8", "binary", "ubinary"]
+#: The REST name of each precision (``float32`` is ``float``, as on ``/v1/embeddings``).
+_FORMATS = {**requests.PRECISIONS, "float": requests.PRECISIONS["float32"]}
+_FORMAT_NAMES = {number: name for name, number in requests.PRECISIONS.items()} | {
+    requests.PRECISIONS["float32"]: "float"
+}
 
 Call = Callable[[Request, Any, Any], Awaitable[Any]]
 Respond = Callable[[object, int], Response]
@@ -61,6 +72,18 @@ class JobSubmitRequest(_Request):
     webhook_url: str = ""
     priority: int = Field(default=0, ge=0, le=2, description="0 (lowest) to 2 (highest).")
     max_time_in_queue_seconds: float = Field(default=0.0, ge=0.0)
+    encoding_format: JobEncodingFormat = Field(
+        default="float",
+        description="Task embed: how the `embedding` column's numbers are stored, quantized "
+        "as sentence-transformers' quantize_embeddings does (as `ember batch --precision`): "
+        "'float' (float32), 'int8' / 'uint8' (one integer per dimension, scaled over ranges; "
+        "ranges required), 'binary' / 'ubinary' (x > 0 as bits, packed 8 to a byte).",
+    )
+    ranges: QuantizationRanges | None = Field(
+        default=None,
+        description="int8/uint8 (required then): [[min per dimension], [max per dimension]] "
+        "calibrated on your corpus; every part of the job is quantized with them.",
+    )
 
 
 class JobProgress(BaseModel):
@@ -94,6 +117,8 @@ class Job(BaseModel):
     started_at: float
     finished_at: float
     webhook_attempts: list[JobAttempt]
+    encoding_format: str
+    ranges: list[list[float]] | None
 
 
 class JobList(BaseModel):
@@ -111,7 +136,7 @@ def submit_request(body: JobSubmitRequest) -> jobs_pb2.SubmitJobRequest:
         else jobs_pb2.JobInput(text=r.text, text_pair=r.text_pair, query=r.query)
         for r in body.inputs or []
     ]
-    return jobs_pb2.SubmitJobRequest(
+    request = jobs_pb2.SubmitJobRequest(
         model=body.model,
         task=_TASKS[body.task] if body.task else jobs_pb2.JOB_TASK_UNSPECIFIED,
         inputs=rows,
@@ -119,7 +144,11 @@ def submit_request(body: JobSubmitRequest) -> jobs_pb2.SubmitJobRequest:
         webhook_url=body.webhook_url,
         priority=body.priority,
         max_time_in_queue_seconds=body.max_time_in_queue_seconds,
+        precision=_FORMATS[body.encoding_format],
     )
+    if body.ranges is not None:
+        request.ranges.CopyFrom(requests.quantization_ranges(body.ranges))
+    return request
 
 
 def job_json(job: jobs_pb2.Job) -> dict[str, object]:
@@ -140,6 +169,8 @@ def job_json(job: jobs_pb2.Job) -> dict[str, object]:
         "webhook_attempts": [
             {"at": a.at, "status": a.status, "error": a.error} for a in job.webhook_attempts
         ],
+        "encoding_format": _FORMAT_NAMES.get(job.precision, "float"),
+        "ranges": [list(job.ranges.min), list(job.ranges.max)] if job.HasField("ranges") else None,
     }
 
 

@@ -149,21 +149,39 @@ def embed_job(req: embed_pb2.EmbedRequest) -> EmbedJob:
     minimums and maximums differ in count, are INVALID_ARGUMENT."""
     if req.format not in _FORMATS:
         raise InvalidInputError(f"unknown embedding format {req.format}")
-    precision = _PRECISIONS.get(req.precision)
-    if precision is None:
-        raise InvalidInputError(f"unknown embedding precision {req.precision}", field="precision")
     return EmbedJob(
         inputs=_embed_inputs(list(req.inputs)),
         normalize=req.normalize if req.HasField("normalize") else True,
         dimensions=req.dimensions if req.HasField("dimensions") else None,
         truncation=truncation(req.truncation),
         prompt_name=req.prompt_name or None,
-        precision=precision,
-        ranges=_ranges(req.ranges) if req.HasField("ranges") else None,
+        precision=precision(req.precision),
+        ranges=ranges_array(req.ranges) if req.HasField("ranges") else None,
     )
 
 
-def _ranges(msg: embed_pb2.QuantizationRanges) -> np.ndarray[tuple[int, int], np.dtype[np.float32]]:
+def precision(number: embed_pb2.EmbeddingPrecision.ValueType) -> Precision:
+    """An EmbeddingPrecision number as a Precision (unspecified: float32); an unknown number is
+    INVALID_ARGUMENT."""
+    found = _PRECISIONS.get(number)
+    if found is None:
+        raise InvalidInputError(f"unknown embedding precision {number}", field="precision")
+    return found
+
+
+def precision_number(value: Precision) -> embed_pb2.EmbeddingPrecision.ValueType:
+    """A Precision as its EmbeddingPrecision number."""
+    return _PRECISION_NUMBERS[value]
+
+
+def ranges_message(ranges: FloatArray) -> embed_pb2.QuantizationRanges:
+    """``(2, d)`` ranges as a QuantizationRanges."""
+    return embed_pb2.QuantizationRanges(min=ranges[0].tolist(), max=ranges[1].tolist())
+
+
+def ranges_array(msg: embed_pb2.QuantizationRanges) -> FloatArray:
+    """A QuantizationRanges as the ``(2, d)`` float32 array; minimums and maximums that differ
+    in count are INVALID_ARGUMENT."""
     if len(msg.min) != len(msg.max):
         raise InvalidInputError(
             f"ranges has {len(msg.min)} minimums and {len(msg.max)} maximums; they must pair up",
@@ -332,15 +350,14 @@ def quantized_matrix(quantized: Quantized) -> embed_pb2.QuantizedMatrix:
     """Quantized vectors as one block (int8 as two's complement bytes)."""
     rows, cols = quantized.data.shape
     msg = embed_pb2.QuantizedMatrix(
-        precision=_PRECISION_NUMBERS[quantized.precision],
+        precision=precision_number(quantized.precision),
         rows=rows,
         cols=cols,
         data=quantized.data.tobytes(),
         dimensions=quantized.dimensions,
     )
     if quantized.ranges is not None:
-        msg.ranges.min.extend(quantized.ranges[0].tolist())
-        msg.ranges.max.extend(quantized.ranges[1].tolist())
+        msg.ranges.CopyFrom(ranges_message(quantized.ranges))
     return msg
 
 

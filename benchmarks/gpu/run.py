@@ -9,8 +9,9 @@ path and load generator, sentence-transformers peer, report writer) and the GPU-
 measurements of :mod:`benchmarks.gpu.sections`. ``results.json``, ``RESULTS.md``,
 ``results.png`` and ``log.txt`` are rewritten after every section, so a timeout still leaves
 every number measured so far. :class:`Plan` holds the sizes: the full one for the GPU, a tiny
-one for the CPU dry run. Models: Qwen3-Embedding-4B, Qwen3-Embedding-0.6B and BERT-base shapes
-(``shapes.py``), seeded random weights created on the device. See README.md.
+one for the CPU dry run. Models: Qwen3-Embedding-4B, Qwen3-Embedding-0.6B, BERT-base and
+EmbeddingGemma-300m shapes (``shapes.py``), seeded random weights created on the device. See
+README.md.
 """
 
 from __future__ import annotations
@@ -126,6 +127,8 @@ def plan_sections(ctx: Ctx) -> list[Section]:
         ("qwen3-0.6b/peers", 20, lambda: sections.section_peers(ctx, "qwen3-0.6b")),
         ("bert-base/engine", 15, lambda: sections.section_engine(ctx, "bert-base")),
         ("bert-base/peers", 15, lambda: sections.section_peers(ctx, "bert-base")),
+        ("embeddinggemma/engine", 15, lambda: sections.section_engine(ctx, "embeddinggemma")),
+        ("embeddinggemma/peers", 15, lambda: sections.section_peers(ctx, "embeddinggemma")),
         ("mixed", 20, lambda: sections.section_mixed(ctx)),
         (
             "qwen3-0.6b/server",

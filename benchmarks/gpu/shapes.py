@@ -16,7 +16,8 @@ FLOP counting (what "MFU" means in the report):
   ``ctx = L``, i.e. ``4 * L * d_attn``. Causal (Qwen3): only the unmasked keys are useful work,
   ``ctx = (L + 1) / 2`` on average, i.e. ``2 * (L + 1) * d_attn``, whether or not the kernel skips
   the masked blocks (flash-style varlen kernels do; SDPA with an explicit mask does not, and then
-  burns the other half without it being counted).
+  burns the other half without it being counted). Gemma3's sliding-window layers count only
+  the keys inside the window (EmbeddingGemma: ``|i - j| <= 256``, 5 of every 6 layers).
 
 So a request of ``L`` tokens costs ``L * (2 * P_linear) + layers * L * attn_per_token(L)``.
 """
@@ -27,7 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-Arch = Literal["bert", "qwen3"]
+Arch = Literal["bert", "qwen3", "gemma3"]
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,8 @@ class Shape:
 
     @property
     def causal(self) -> bool:
+        if self.arch == "gemma3":
+            return self.config.get("use_bidirectional_attention") is not True
         return self.arch == "qwen3"
 
     def linear_params_per_layer(self) -> int:
@@ -84,8 +87,21 @@ class Shape:
         d, hd = self.hidden, self.head_dim
         q_out, kv_out = self.heads * hd, self.kv_heads * hd
         attention = d * q_out + 2 * d * kv_out + q_out * d
-        mlp = (3 if self.arch == "qwen3" else 2) * d * self.intermediate
+        mlp = (3 if self.arch in ("qwen3", "gemma3") else 2) * d * self.intermediate
         return attention + mlp
+
+    def windows(self) -> list[int | None]:
+        """Per layer, how far a query sees (keys with ``|i - j| <= w``; None: everywhere).
+
+        Gemma3's ``sliding_attention`` layers: transformers turns a bidirectional model's
+        config ``sliding_window`` ``W`` into ``|i - j| < W // 2 + 1``, a causal one's into
+        ``i - j < W``."""
+        types = self.config.get("layer_types")
+        window = self.config.get("sliding_window")
+        if self.arch != "gemma3" or not isinstance(types, list) or not isinstance(window, int):
+            return [None] * self.layers
+        reach = window // 2 if not self.causal else window - 1
+        return [reach if t == "sliding_attention" else None for t in types]
 
     def linear_params(self) -> int:
         """``P_linear``: all layers."""
@@ -98,8 +114,12 @@ class Shape:
     def attention_flops_per_token(self, length: int) -> float:
         """Useful attention FLOPs per token, all layers, for a sequence of ``length`` tokens."""
         d_attn = self.heads * self.head_dim
-        ctx = (length + 1) / 2 if self.causal else float(length)
-        return self.layers * 4.0 * ctx * d_attn
+        full = (length + 1) / 2 if self.causal else float(length)
+        total = 0.0
+        for reach in self.windows():
+            ctx = full if reach is None else _band_keys(length, reach, self.causal)
+            total += 4.0 * ctx * d_attn
+        return total
 
     def flops_per_token(self, length: int) -> float:
         """Useful FLOPs per token for requests of ``length`` tokens (see the module doc)."""
@@ -108,6 +128,19 @@ class Shape:
     def flops_for_lengths(self, lengths: list[int]) -> float:
         """Useful FLOPs of a batch of sequences of these lengths."""
         return sum(n * self.flops_per_token(n) for n in lengths)
+
+
+def _band_keys(length: int, reach: int, causal: bool) -> float:
+    """Mean number of keys a query sees with ``|i - j| <= reach`` (``0 <= i - j <= reach``
+    when causal) in a ``length``-token sequence."""
+    if reach >= length - 1:
+        return (length + 1) / 2 if causal else float(length)
+    total = 0
+    for i in range(length):
+        before = min(i, reach)
+        after = 0 if causal else min(length - 1 - i, reach)
+        total += before + after + 1
+    return total / length
 
 
 def _num(value: object) -> float:
@@ -188,12 +221,47 @@ QWEN3_8B = Shape(
     label="Qwen3-Embedding-8B",
 )
 
+_EMBEDDINGGEMMA_TYPES = [
+    "full_attention" if (i + 1) % 6 == 0 else "sliding_attention" for i in range(24)
+]
+#: EmbeddingGemma-300m (google/embeddinggemma-300m config.json: a bidirectional Gemma3 text
+#: model, 24 layers of which every 6th is global, local windows of 512 (|i - j| <= 256), mean
+#: pooling; its two Dense layers (768 -> 3072 -> 768) are not part of the benchmark folder).
+_EMBEDDINGGEMMA: dict[str, object] = {
+    "model_type": "gemma3_text",
+    "architectures": ["Gemma3TextModel"],
+    "vocab_size": 262144,
+    "hidden_size": 768,
+    "num_hidden_layers": 24,
+    "num_attention_heads": 3,
+    "num_key_value_heads": 1,
+    "head_dim": 256,
+    "intermediate_size": 1152,
+    "hidden_activation": "gelu_pytorch_tanh",
+    "query_pre_attn_scalar": 256,
+    "rms_norm_eps": 1e-6,
+    "rope_theta": 1_000_000.0,
+    "rope_local_base_freq": 10_000.0,
+    "sliding_window": 512,
+    "layer_types": _EMBEDDINGGEMMA_TYPES,
+    "max_position_embeddings": 2048,
+    "use_bidirectional_attention": True,
+    "attention_bias": False,
+    "pad_token_id": 0,
+    "eos_token_id": 1,
+    "bos_token_id": 2,
+    "use_cache": False,
+}
+
 FULL_SHAPES: dict[str, Shape] = {
     "qwen3-4b": Shape("qwen3-4b", "qwen3", _QWEN3_4B, "lasttoken", 8192, "Qwen3-Embedding-4B"),
     "qwen3-0.6b": Shape(
         "qwen3-0.6b", "qwen3", _QWEN3_06B, "lasttoken", 8192, "Qwen3-Embedding-0.6B"
     ),
     "bert-base": Shape("bert-base", "bert", _BERT_BASE, "mean", 512, "BERT-base (110M)"),
+    "embeddinggemma": Shape(
+        "embeddinggemma", "gemma3", _EMBEDDINGGEMMA, "mean", 2048, "EmbeddingGemma-300m"
+    ),
 }
 
 #: Parity shapes: real head dimensions, few layers (cheap fp32 reference).
@@ -213,6 +281,14 @@ FULL_PARITY: dict[str, Shape] = {
         "lasttoken",
         8192,
         "Qwen3-Embedding-0.6B shape, 4 layers",
+    ),
+    "gemma3": Shape(
+        "embeddinggemma-6layers",
+        "gemma3",
+        {**_EMBEDDINGGEMMA, "num_hidden_layers": 6, "layer_types": _EMBEDDINGGEMMA_TYPES[:6]},
+        "mean",
+        2048,
+        "EmbeddingGemma-300m shape, 6 layers (5 local, 1 global)",
     ),
 }
 
@@ -246,14 +322,29 @@ _TINY_BERT = {
     "vocab_size": 30522,  # the WordPiece tokenizer's ids must fit
 }
 
+_TINY_GEMMA = {
+    "hidden_size": 64,
+    "num_hidden_layers": 3,
+    "layer_types": ["sliding_attention", "sliding_attention", "full_attention"],
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "head_dim": 16,
+    "query_pre_attn_scalar": 16,
+    "intermediate_size": 128,
+    "vocab_size": 2048,
+    "sliding_window": 16,  # |i - j| <= 8: the tiny plan's 64-token inputs run past it
+}
+
 TINY_SHAPES: dict[str, Shape] = {
     "qwen3-4b": _tiny(FULL_SHAPES["qwen3-4b"], **{**_TINY_QWEN, "num_hidden_layers": 3}),
     "qwen3-0.6b": _tiny(FULL_SHAPES["qwen3-0.6b"], **_TINY_QWEN),
     "bert-base": _tiny(FULL_SHAPES["bert-base"], **_TINY_BERT),
+    "embeddinggemma": _tiny(FULL_SHAPES["embeddinggemma"], **_TINY_GEMMA),
 }
 TINY_PARITY: dict[str, Shape] = {
     "bert": _tiny(FULL_PARITY["bert"], **_TINY_BERT),
     "qwen3": _tiny(FULL_PARITY["qwen3"], **_TINY_QWEN),
+    "gemma3": _tiny(FULL_PARITY["gemma3"], **_TINY_GEMMA),
 }
 
 

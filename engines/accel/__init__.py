@@ -9,10 +9,12 @@ Every linear layer then runs on ``(M, hidden)``: on mixed lengths that is up to 
 FLOPs than a padded batch, and it needs no sorting. Attention runs per sequence with the
 flash-attention varlen kernel built into PyTorch (:mod:`.attention`; a per-sequence SDPA loop
 on CPU). The forward is Ember's own, built from the transformers model's weights
-(:mod:`.encoder` for BERT/RoBERTa/XLM-R, :mod:`.decoder` for Qwen2/Qwen3/Llama/Mistral;
-:mod:`.model` says which folders qualify), so it does not depend on how a transformers release
-threads masks and attention kwargs. Pooling (:mod:`.pooling`) and heads work on the packed
-states; outputs equal ``TorchEngine``'s (tests/parity/test_accel_parity.py).
+(:mod:`.encoder` for BERT/RoBERTa/XLM-R, :mod:`.decoder` for Qwen2/Qwen3/Llama/Mistral,
+:mod:`.gemma3` for Gemma3 text models incl. bidirectional EmbeddingGemma, whose sliding-window
+layers pass a window to the attention; :mod:`.model` says which folders qualify), so it does
+not depend on how a transformers release threads masks and attention kwargs. Pooling
+(:mod:`.pooling`) and heads work on the packed states; outputs equal ``TorchEngine``'s
+(tests/parity/test_accel_parity.py).
 
 At the 4B decoder shape the GEMMs dominate (~200 MFLOP per token per layer against ~8 for
 500-token attention), so the design keeps them large (fused QKV and gate/up weights, 16-32k
@@ -48,7 +50,8 @@ CPU (the normal test suite): packing, pooling and fp8 math (tests/unit/test_fp8.
 test_accel_*.py); the Triton kernels in Triton's interpreter against their torch twins, and
 compiled for sm_90 with the bundled ptxas (registers/spills, no GPU needed:
 ``triton_kernels.compile_report()``); the packed forward against transformers on tiny random
-models of all seven architectures, float32, cosine >= 0.9999 (tests/parity/test_accel_parity.py),
+models of all seven architectures and Gemma3, float32, cosine >= 0.9999
+(tests/parity/test_accel_parity.py, test_gemma3_parity.py),
 and the fp8 forward (quantized GEMMs through ``torch._scaled_mm``'s CPU implementation).
 
 GPU only (tests/gpu/test_cuda_engine.py, ``-m gpu``): the flash varlen kernel against SDPA per

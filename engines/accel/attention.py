@@ -9,14 +9,19 @@ projection are fine).
   that ships inside PyTorch (``torch.ops.aten._flash_attention_forward`` with ``cum_seq_q`` /
   ``cum_seq_k``). It handles GQA natively; if a build refuses unequal head counts the key/value
   heads are expanded once and that choice is remembered. The arguments used (positional up to
-  ``return_debug_mask``, plus ``scale=``) have the same meaning in torch 2.5 through 2.13.
+  ``return_debug_mask``, plus ``scale=``) have the same meaning in torch 2.5 through 2.13. A
+  sliding window goes to the kernel's ``window_size_left``/``window_size_right`` keywords when
+  the build declares them (torch 2.13 does); a build without them runs windowed layers on the
+  reference path below (correct, slower; logged once).
 * Otherwise (CPU, float32, odd head sizes): a reference path that runs
   ``scaled_dot_product_attention`` on each sequence in turn (the sequence lengths are host
-  facts, so it needs no synchronisation).
+  facts, so it needs no synchronisation), with a band mask for a window shorter than the
+  sequence.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Sequence
 
@@ -35,6 +40,20 @@ _flash_failure: str | None = None
 def flash_failure() -> str | None:
     """Why flash attention was turned off in this process (None: it was not)."""
     return _flash_failure
+
+
+#: ``(left, right)``: query ``i`` attends keys ``i - left`` to ``i + right`` (inclusive).
+Window = tuple[int, int]
+
+
+@functools.cache
+def flash_has_window() -> bool:
+    """Whether this torch's flash varlen kernel takes ``window_size_left``/``_right``."""
+    op = getattr(torch.ops.aten, "_flash_attention_forward", None)
+    if op is None:
+        return False
+    names = {arg.name for arg in op.default._schema.arguments}
+    return {"window_size_left", "window_size_right"} <= names
 
 
 def flash_supported(q: torch.Tensor) -> bool:
@@ -66,7 +85,11 @@ def _flash(
     max_seqlen: int,
     causal: bool,
     scale: float,
+    window: Window | None = None,
 ) -> torch.Tensor:
+    extra: dict[str, int] = {}
+    if window is not None:
+        extra = {"window_size_left": window[0], "window_size_right": window[1]}
     result = torch.ops.aten._flash_attention_forward(
         q,
         k,
@@ -79,6 +102,7 @@ def _flash(
         causal,
         False,
         scale=scale,
+        **extra,
     )
     out: torch.Tensor = result[0]
     return out
@@ -94,20 +118,24 @@ def varlen_attention(
     max_seqlen: int,
     causal: bool,
     scale: float,
+    window: Window | None = None,
 ) -> torch.Tensor:
     """Attention within each packed sequence; returns ``(M, Hq, D)`` in ``q``'s dtype.
 
     ``cu_seqlens_i32`` (``B + 1`` int32 offsets on ``q``'s device) is what the flash kernel
     reads; ``lengths`` (host) is what the reference path slices by. Both describe the same
-    sequences.
+    sequences. ``window`` limits each query to a band of keys (see :data:`Window`; with
+    ``causal`` the right side is 0 anyway); a window no sequence reaches past is dropped.
     """
     global _flash_needs_equal_heads, _flash_failure
+    if window is not None and not window_binds(window, max_seqlen, causal):
+        window = None
     groups = q.shape[1] // k.shape[1]
-    if flash_supported(q):
+    if flash_supported(q) and (window is None or flash_has_window()):
         if groups > 1 and _flash_needs_equal_heads:
             k, v = expand_kv(k, groups), expand_kv(v, groups)
         try:
-            return _flash(q, k, v, cu_seqlens_i32, max_seqlen, causal, scale)
+            return _flash(q, k, v, cu_seqlens_i32, max_seqlen, causal, scale, window)
         except (RuntimeError, TypeError) as exc:
             # Argument checks raise before the kernel runs, so falling back is safe.
             if groups > 1 and "head" in str(exc).lower() and not _flash_needs_equal_heads:
@@ -115,11 +143,38 @@ def varlen_attention(
                 _flash_needs_equal_heads = True
                 return varlen_attention(
                     q, k, v, cu_seqlens_i32=cu_seqlens_i32, lengths=lengths,
-                    max_seqlen=max_seqlen, causal=causal, scale=scale,
+                    max_seqlen=max_seqlen, causal=causal, scale=scale, window=window,
                 )  # fmt: skip
             _flash_failure = f"{type(exc).__name__}: {exc}"
             logger.error("flash attention failed; per-sequence SDPA from now on: %s", exc)
-    return reference_varlen_attention(q, k, v, lengths=lengths, causal=causal, scale=scale)
+    elif window is not None and flash_supported(q):
+        _warn_no_flash_window()
+    return reference_varlen_attention(
+        q, k, v, lengths=lengths, causal=causal, scale=scale, window=window
+    )
+
+
+@functools.cache
+def _warn_no_flash_window() -> None:
+    logger.warning(
+        "this torch's flash varlen kernel takes no window arguments: sliding-window layers run "
+        "per-sequence SDPA (slower)"
+    )
+
+
+def window_binds(window: Window, length: int, causal: bool) -> bool:
+    """Whether ``window`` hides any key from any query of a ``length``-token sequence."""
+    return length - 1 > window[0] or (not causal and length - 1 > window[1])
+
+
+def band_mask(length: int, window: Window, causal: bool, device: torch.device) -> torch.Tensor:
+    """``(length, length)`` boolean mask, True where query ``i`` may attend key ``j``."""
+    index = torch.arange(length, device=device)
+    offset = index[None, :] - index[:, None]  # j - i
+    allowed = (offset >= -window[0]) & (offset <= window[1])
+    if causal:
+        allowed &= offset <= 0
+    return allowed
 
 
 def reference_varlen_attention(
@@ -130,8 +185,10 @@ def reference_varlen_attention(
     lengths: Sequence[int],
     causal: bool,
     scale: float,
+    window: Window | None = None,
 ) -> torch.Tensor:
-    """Per-sequence ``scaled_dot_product_attention`` (the CPU path and the test reference)."""
+    """Per-sequence ``scaled_dot_product_attention`` (the CPU path and the test reference);
+    ``window`` as in :func:`varlen_attention`."""
     groups = q.shape[1] // k.shape[1]
     out = torch.empty(q.shape, dtype=q.dtype, device=q.device)
     start = 0
@@ -140,7 +197,11 @@ def reference_varlen_attention(
         qs = q[start:stop].transpose(0, 1).unsqueeze(0)
         ks = expand_kv(k[start:stop], groups).transpose(0, 1).unsqueeze(0)
         vs = expand_kv(v[start:stop], groups).transpose(0, 1).unsqueeze(0)
-        res = functional.scaled_dot_product_attention(qs, ks, vs, is_causal=causal, scale=scale)
+        if window is not None and window_binds(window, length, causal):
+            mask = band_mask(length, window, causal, q.device)
+            res = functional.scaled_dot_product_attention(qs, ks, vs, attn_mask=mask, scale=scale)
+        else:
+            res = functional.scaled_dot_product_attention(qs, ks, vs, is_causal=causal, scale=scale)
         out[start:stop] = res.squeeze(0).transpose(0, 1)
         start = stop
     return out

@@ -65,17 +65,20 @@ class _Layer:
 
 
 def rope_tables(
-    rotary: nn.Module, positions: int, device: torch.device
+    rotary: nn.Module, positions: int, device: torch.device, layer_type: str | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``(positions, head_dim / 2)`` float32 cos and sin tables of a transformers rotary module.
 
     Same arithmetic as the module's forward (``freqs = pos * inv_freq`` in float32, times its
-    ``attention_scaling``); the rotate-half layout repeats them for the second half.
+    ``attention_scaling``); the rotate-half layout repeats them for the second half. A module
+    with one set of frequencies per layer type (Gemma3: ``sliding_attention_inv_freq``, ...)
+    is read for ``layer_type``.
     """
-    inv_freq = getattr(rotary, "inv_freq", None)
+    prefix = f"{layer_type}_" if layer_type is not None else ""
+    inv_freq = getattr(rotary, f"{prefix}inv_freq", None)
     if not isinstance(inv_freq, torch.Tensor):
-        raise ModelLoadError("the model's rotary embedding has no inv_freq buffer")
-    scaling = float(getattr(rotary, "attention_scaling", 1.0))
+        raise ModelLoadError(f"the model's rotary embedding has no {prefix}inv_freq buffer")
+    scaling = float(getattr(rotary, f"{prefix}attention_scaling", 1.0))
     pos = torch.arange(positions, device=device, dtype=torch.float32)
     freqs = pos[:, None] * inv_freq.to(device=device, dtype=torch.float32)[None, :]
     return (freqs.cos() * scaling).contiguous(), (freqs.sin() * scaling).contiguous()

@@ -118,8 +118,9 @@ class PackedEngine(TorchEngine):
     """A model run with packed (varlen) batches; implements :class:`~ember.engines.base.Engine`.
 
     Serves embeddings (all pooling modes, Dense layers), classification/reranking and token
-    classification for BERT/RoBERTa/XLM-R and Qwen2/Qwen3/Llama/Mistral, and LLM reranking for
-    the decoders; ``quantization="fp8"`` runs the linear layers in fp8 on Hopper/Ada GPUs.
+    classification for BERT/RoBERTa/XLM-R and Qwen2/Qwen3/Llama/Mistral, LLM reranking for
+    those decoders, and embeddings for Gemma3 (bidirectional EmbeddingGemma or causal);
+    ``quantization="fp8"`` runs the linear layers in fp8 on Hopper/Ada GPUs.
     ``forward`` must be called from one thread at a time.
     """
 

@@ -3,7 +3,7 @@
 * :func:`rms_norm` — ``x += delta`` (the residual add, in place) then RMSNorm, writing either the
   model dtype or fp8 + per-token scales (the input of an fp8 GEMM);
 * :func:`silu_mul` — ``silu(gate) * up`` from a fused ``[gate | up]`` projection, to the model
-  dtype or fp8 + scales;
+  dtype or fp8 + scales; :func:`gelu_tanh_mul` the same with Gemma3's tanh-approximated GELU;
 * :func:`quantize_act` — per-token fp8 quantization of a tensor no other kernel produced;
 * :func:`qk_norm_rope` — split a fused QKV projection into contiguous q/k/v, applying Qwen3's
   per-head q/k RMSNorm (when present) and the rotary embedding on the way.
@@ -186,14 +186,20 @@ def rms_norm(
     return Act(out, scale) if quant else Act(out)
 
 
-# -- SiLU * mul -------------------------------------------------------------------------------
+# -- SiLU * mul, GELU-tanh * mul ------------------------------------------------------------
 
 
-def silu_mul_reference(gate_up: torch.Tensor, quant: bool = False) -> Act:
-    """Torch version of :func:`silu_mul` (same contract)."""
+def _gate(gate: torch.Tensor, gelu: bool) -> torch.Tensor:
+    if gelu:
+        return functional.gelu(gate, approximate="tanh")
+    return functional.silu(gate)
+
+
+def silu_mul_reference(gate_up: torch.Tensor, quant: bool = False, gelu: bool = False) -> Act:
+    """Torch version of :func:`silu_mul` (same contract; ``gelu``: :func:`gelu_tanh_mul`)."""
     half = gate_up.shape[-1] // 2
     g = gate_up[:, :half].to(torch.float32)
-    y = functional.silu(g) * gate_up[:, half:].to(torch.float32)
+    y = _gate(g, gelu) * gate_up[:, half:].to(torch.float32)
     if quant:
         q, scale = quantize_rows(y)
         return Act(q, scale)
@@ -205,8 +211,17 @@ def silu_mul(gate_up: torch.Tensor, quant: bool = False) -> Act:
 
     Returns ``(M, I)`` in ``gate_up``'s dtype, or (``quant``) fp8 with per-token scales.
     """
+    return _gated_mul(gate_up, quant, gelu=False)
+
+
+def gelu_tanh_mul(gate_up: torch.Tensor, quant: bool = False) -> Act:
+    """``gelu_tanh(gate_up[:, :I]) * gate_up[:, I:]`` (Gemma3's MLP), else as :func:`silu_mul`."""
+    return _gated_mul(gate_up, quant, gelu=True)
+
+
+def _gated_mul(gate_up: torch.Tensor, quant: bool, gelu: bool) -> Act:
     if not use_triton(gate_up):
-        return silu_mul_reference(gate_up, quant)
+        return silu_mul_reference(gate_up, quant, gelu)
     gate_up = gate_up.contiguous()
     rows, width = gate_up.shape
     inner = width // 2
@@ -216,15 +231,18 @@ def silu_mul(gate_up: torch.Tensor, quant: bool = False) -> Act:
         block = min(_next_pow2(inner), 4096)
         warps = 8 if block >= 2048 else 4
         if not _launch(
-            "silu_mul_quant", (rows,), gate_up, q, scale, INNER=inner, BLOCK=block, num_warps=warps
-        ):
-            return silu_mul_reference(gate_up, quant)
+            "silu_mul_quant", (rows,), gate_up, q, scale, INNER=inner, BLOCK=block, GELU=gelu,
+            num_warps=warps,
+        ):  # fmt: skip
+            return silu_mul_reference(gate_up, quant, gelu)
         return Act(q, scale)
     out = torch.empty((rows, inner), dtype=gate_up.dtype, device=gate_up.device)
     block = min(_next_pow2(inner), 1024)
     grid = (rows, (inner + block - 1) // block)
-    if not _launch("silu_mul", grid, gate_up, out, INNER=inner, BLOCK=block, num_warps=4):
-        return silu_mul_reference(gate_up, quant)
+    if not _launch(
+        "silu_mul", grid, gate_up, out, INNER=inner, BLOCK=block, GELU=gelu, num_warps=4
+    ):
+        return silu_mul_reference(gate_up, quant, gelu)
     return Act(out)
 
 

@@ -15,6 +15,7 @@ from torch import nn
 
 from ember.engines.accel.decoder import STATIC_ROPE_TYPES, PackedDecoder
 from ember.engines.accel.encoder import PackedEncoder
+from ember.engines.accel.gemma3 import GEMMA3_TYPES, PackedGemma3, gemma3_support
 from ember.engines.accel.packing import DevicePack, PositionRule
 from ember.engines.errors import ModelLoadError
 from ember.engines.model_folder import ModelFolder
@@ -97,7 +98,11 @@ def packed_support(folder: ModelFolder) -> str | None:
                 f"{folder.max_input_length}-token input limit has no packed forward"
             )
         return None
-    supported = ", ".join(sorted(ENCODER_TYPES | DECODER_TYPES))
+    if model_type in GEMMA3_TYPES:
+        if folder.kind is not ModelKind.EMBEDDING:
+            return f"{folder.kind.value} {model_type} models run on the padded torch engine"
+        return gemma3_support(config)
+    supported = ", ".join(sorted(ENCODER_TYPES | DECODER_TYPES | GEMMA3_TYPES))
     return f"{model_type} has no packed forward (packed: {supported})"
 
 
@@ -133,6 +138,8 @@ def build_packed_model(
         if folder.model_type in ENCODER_TYPES:
             return PackedEncoder(base, fp8=fp8, fast_accum=fast_accum)
         positions = max(folder.max_input_length, 1)
+        if folder.model_type in GEMMA3_TYPES:
+            return PackedGemma3(base, max_positions=positions, fp8=fp8, fast_accum=fast_accum)
         return PackedDecoder(base, max_positions=positions, fp8=fp8, fast_accum=fast_accum)
     except AttributeError as exc:
         raise ModelLoadError(

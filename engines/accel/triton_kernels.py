@@ -63,20 +63,26 @@ def _rmsnorm(
         tl.store(OUT + row * N + cols, y.to(OUT.dtype.element_ty), mask=mask)
 
 
-def _silu_mul(GU, OUT, INNER: tl.constexpr, BLOCK: tl.constexpr):
-    # OUT[m, :] = silu(GU[m, :INNER]) * GU[m, INNER:]; grid (M, cdiv(INNER, BLOCK)).
+def _silu_mul(GU, OUT, INNER: tl.constexpr, BLOCK: tl.constexpr, GELU: tl.constexpr):
+    # OUT[m, :] = act(GU[m, :INNER]) * GU[m, INNER:]; grid (M, cdiv(INNER, BLOCK)).
+    # act is SiLU, g * sigmoid(g), or with GELU the tanh-approximated GELU (Gemma3's
+    # gelu_pytorch_tanh): 0.5 g (1 + tanh(z)) = g * sigmoid(2 z), z = sqrt(2/pi) (g + 0.044715 g^3).
     row = tl.program_id(0).to(tl.int64)
     cols = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
     mask = cols < INNER
     base = GU + row * (2 * INNER)
     g = tl.load(base + cols, mask=mask, other=0.0).to(tl.float32)
     u = tl.load(base + INNER + cols, mask=mask, other=0.0).to(tl.float32)
-    y = g * tl.sigmoid(g) * u
+    if GELU:
+        y = g * tl.sigmoid(1.5957691216057308 * (g + 0.044715 * g * g * g)) * u
+    else:
+        y = g * tl.sigmoid(g) * u
     tl.store(OUT + row * INNER + cols, y.to(OUT.dtype.element_ty), mask=mask)
 
 
-def _silu_mul_quant(GU, Q, S, INNER: tl.constexpr, BLOCK: tl.constexpr):
-    # Two passes over the row: max|silu(g) * u|, then quantize (the re-read hits L2).
+def _silu_mul_quant(GU, Q, S, INNER: tl.constexpr, BLOCK: tl.constexpr, GELU: tl.constexpr):
+    # Two passes over the row: max|act(g) * u|, then quantize (the re-read hits L2); act as in
+    # _silu_mul.
     row = tl.program_id(0).to(tl.int64)
     base = GU + row * (2 * INNER)
     acc = tl.zeros([BLOCK], dtype=tl.float32)
@@ -85,14 +91,22 @@ def _silu_mul_quant(GU, Q, S, INNER: tl.constexpr, BLOCK: tl.constexpr):
         mask = cols < INNER
         g = tl.load(base + cols, mask=mask, other=0.0).to(tl.float32)
         u = tl.load(base + INNER + cols, mask=mask, other=0.0).to(tl.float32)
-        acc = tl.maximum(acc, tl.abs(g * tl.sigmoid(g) * u))
+        if GELU:
+            y = g * tl.sigmoid(1.5957691216057308 * (g + 0.044715 * g * g * g)) * u
+        else:
+            y = g * tl.sigmoid(g) * u
+        acc = tl.maximum(acc, tl.abs(y))
     scale = tl.math.div_rn(tl.maximum(tl.max(acc, axis=0), 1e-12), 448.0)
     for start in range(0, INNER, BLOCK):
         cols = start + tl.arange(0, BLOCK)
         mask = cols < INNER
         g = tl.load(base + cols, mask=mask, other=0.0).to(tl.float32)
         u = tl.load(base + INNER + cols, mask=mask, other=0.0).to(tl.float32)
-        q = tl.clamp(tl.math.div_rn(g * tl.sigmoid(g) * u, scale), -448.0, 448.0)
+        if GELU:
+            y = g * tl.sigmoid(1.5957691216057308 * (g + 0.044715 * g * g * g)) * u
+        else:
+            y = g * tl.sigmoid(g) * u
+        q = tl.clamp(tl.math.div_rn(y, scale), -448.0, 448.0)
         tl.store(Q + row * INNER + cols, q.to(Q.dtype.element_ty), mask=mask)
     tl.store(S + row, scale)
 
@@ -226,8 +240,17 @@ def _signatures(dtype: str) -> dict[str, tuple[dict[str, str], dict[str, Any]]]:
             {**rms, "OUT": fp8, "Q": fp8, "S": f32},
             {"N": 2560, "BLOCK": 4096, "HAS_DELTA": True, "QUANT": True},
         ),
-        "silu_mul": ({"GU": act, "OUT": act}, {"INNER": 9728, "BLOCK": 1024}),
-        "silu_mul_quant": ({"GU": act, "Q": fp8, "S": f32}, {"INNER": 9728, "BLOCK": 4096}),
+        "silu_mul": ({"GU": act, "OUT": act}, {"INNER": 9728, "BLOCK": 1024, "GELU": False}),
+        "silu_mul_quant": (
+            {"GU": act, "Q": fp8, "S": f32},
+            {"INNER": 9728, "BLOCK": 4096, "GELU": False},
+        ),
+        # Gemma3's GELU-tanh variants (EmbeddingGemma's MLP is 1152 wide; Gemma3-4B's 10240).
+        "gelu_mul": ({"GU": act, "OUT": act}, {"INNER": 10240, "BLOCK": 1024, "GELU": True}),
+        "gelu_mul_quant": (
+            {"GU": act, "Q": fp8, "S": f32},
+            {"INNER": 10240, "BLOCK": 4096, "GELU": True},
+        ),
         "quant_rows": ({"X": act, "Q": fp8, "S": f32}, {"N": 4096, "BLOCK": 4096}),
         "qk_norm_rope": (
             {
@@ -247,6 +270,14 @@ def _signatures(dtype: str) -> dict[str, tuple[dict[str, str], dict[str, Any]]]:
     }
 
 
+#: Report labels that compile another kernel's source with other constants.
+_SOURCE_OF = {
+    "rmsnorm_quant": "rmsnorm",
+    "gelu_mul": "silu_mul",
+    "gelu_mul_quant": "silu_mul_quant",
+}
+
+
 def compile_report(capability: int = 90, dtype: str = "bf16") -> dict[str, dict[str, int]]:
     """Compile every kernel for ``sm_<capability>`` without a GPU (Triton's bundled ptxas) and
     return per kernel its registers, spills and shared memory; raises if one does not compile.
@@ -259,7 +290,7 @@ def compile_report(capability: int = 90, dtype: str = "bf16") -> dict[str, dict[
 
     report: dict[str, dict[str, int]] = {}
     for label, (types, constants) in _signatures(dtype).items():
-        name = label.removesuffix("_quant") if label == "rmsnorm_quant" else label
+        name = _SOURCE_OF.get(label, label)
         fn = triton.jit(SOURCES[name])
         signature = {**types, **{key: "constexpr" for key in constants}}
         ordered = {arg: signature[arg] for arg in fn.arg_names}
@@ -270,7 +301,7 @@ def compile_report(capability: int = 90, dtype: str = "bf16") -> dict[str, dict[
             if ordered[arg].startswith("*")
         }
         # The warps the wrappers in kernels.py launch these shapes with.
-        warps = 4 if label == "silu_mul" else 8
+        warps = 4 if label in ("silu_mul", "gelu_mul") else 8
         compiled = triton.compile(
             ASTSource(fn=fn, signature=ordered, constexprs=constants, attrs=aligned),
             target=GPUTarget("cuda", capability, 32),

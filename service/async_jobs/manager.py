@@ -5,7 +5,10 @@ or the inline rows written to ``jobs/<id>/input.jsonl`` before the job is stored
 :func:`ember.service.bulk.runner.run` into ``jobs/<id>/output``, Parquet parts written
 atomically. So a server killed mid-job (even ``kill -9``) finds the job RUNNING at its next
 start, queues it again, and the rerun computes only the parts that are not on disk: every
-row is in the output exactly once.
+row is in the output exactly once. The output's manifest is ``ember batch``'s
+(:func:`ember.service.bulk.store.run_manifest`: model, backend and dtype, task and output
+precision): a rerun on a server whose engine differs from the one that wrote the parts fails
+the job naming the difference, as ``ember batch`` refuses such a rerun, never mixing two runs.
 
 Every call to the job store (a disk sync with SQLite, a network round trip with Redis) runs on
 a worker thread (:meth:`JobManager._db`), never on the event loop. A queued job that waits
@@ -27,17 +30,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
+import numpy as np
+
 from ember.engines.errors import EmberError, ErrorCode, InvalidInputError
+from ember.engines.quantize import Precision
+from ember.engines.types import FloatArray
 from ember.service.async_jobs import webhooks
-from ember.service.async_jobs.records import JobRecord, JobState, WebhookAttempt
+from ember.service.async_jobs.records import JobRecord, JobState, Ranges, WebhookAttempt
 from ember.service.async_jobs.store import JobStore
 from ember.service.async_jobs.webhooks import WebhookPolicy
 from ember.service.bulk import runner, source
-from ember.service.bulk.settings import BulkTask, TaskOptions, resolve
-from ember.service.bulk.store import PartStore
+from ember.service.bulk.settings import BulkTask, OptionNames, TaskOptions, resolve
+from ember.service.bulk.store import PartStore, run_manifest
 from ember.service.models import ModelSet
 
 log = logging.getLogger(__name__)
+
+#: How errors name a job's output options (its request fields, not ``ember batch``'s flags).
+_FIELDS = OptionNames("precision", "ranges", "ranges: the per-dimension [[min, ...], [max, ...]]")
 
 #: How often an idle worker looks at the table even without a submission in this process,
 #: and how often queued jobs are checked against their max_time_in_queue_s.
@@ -67,6 +77,10 @@ class JobSpec:
     webhook_url: str = ""
     priority: int = 0
     max_time_in_queue_s: float = 0.0
+    #: Task embed: how the ``embedding`` column is stored (``ember batch --precision``).
+    precision: Precision = Precision.FLOAT32
+    #: int8/uint8 (required then): the ``(2, dimensions)`` ranges every part is quantized with.
+    ranges: FloatArray | None = None
 
 
 class JobNotFoundError(EmberError):
@@ -161,7 +175,9 @@ class JobManager:
         core = self._models.get(spec.model)
         pairs = any(row.text_pair for row in spec.inputs)
         columns = ("text", "text_pair") if pairs else ("text",)
-        options = resolve(_options(spec.task, columns), core.info)
+        options = resolve(
+            _options(spec.task, columns, spec.precision, spec.ranges), core.info, _FIELDS
+        )
         job_id = uuid.uuid4().hex
         folder = self._jobs_dir / job_id
         loop = asyncio.get_running_loop()
@@ -185,6 +201,8 @@ class JobManager:
             webhook_url=spec.webhook_url,
             rows_total=total or 0,
             created_at=time.time(),
+            precision=options.precision,
+            ranges=_record_ranges(options.ranges),
         )
         await self._db(self._store.insert, job)
         self._wake.set()
@@ -319,15 +337,17 @@ class JobManager:
     async def _run(self, job: JobRecord) -> None:
         core = self._models.get(job.model)
         try:
-            options = resolve(_options(job.task, job.columns), core.info)
+            ranges = None if job.ranges is None else np.array(job.ranges, dtype=np.float32)
+            options = resolve(
+                _options(job.task, job.columns, job.precision, ranges), core.info, _FIELDS
+            )
             files = source.list_inputs(Path(job.input_path))
-            manifest = {
-                "input": source.describe(files),
-                "model": job.model,
-                "task": options.describe(),
-                "id_column": None,
-                "rows_per_part": job.rows_per_part,
-            }
+            # ember batch's manifest: a job resumed by a server whose model, backend or dtype
+            # differs from the run that wrote its parts is refused (it FAILS naming the
+            # difference), never completed with parts of two runs mixed.
+            manifest = run_manifest(
+                source.describe(files), core.info, options, None, job.rows_per_part
+            )
             store = PartStore(Path(job.output), manifest)
             await self._db(self._store.update, job.id, rows_done=0)  # counted anew below
             progress = _JobProgress(self, job.id)
@@ -432,13 +452,24 @@ def _overdue(job: JobRecord, waited: float) -> str:
     )
 
 
-def _options(task: BulkTask, columns: Sequence[str]) -> TaskOptions:
+def _options(
+    task: BulkTask, columns: Sequence[str], precision: Precision, ranges: FloatArray | None
+) -> TaskOptions:
     return TaskOptions(
         task=task,
         column="text",
         pair_column="text_pair" if "text_pair" in columns else None,
         query_column="query",
+        precision=precision,
+        ranges=ranges,
     )
+
+
+def _record_ranges(ranges: FloatArray | None) -> Ranges | None:
+    """Checked ranges as the job record keeps them."""
+    if ranges is None:
+        return None
+    return tuple(ranges[0].tolist()), tuple(ranges[1].tolist())
 
 
 def _write_rows(path: Path, rows: Sequence[InlineRow], pairs: bool) -> None:

@@ -5,7 +5,12 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
+from ember.engines.quantize import Precision
 from ember.service.bulk.settings import BulkTask
+
+#: int8/uint8 ranges as a record keeps them: ``(minimums, maximums)``, one per dimension
+#: (float32 values, exact as Python floats), comparable and hashable unlike an array.
+Ranges = tuple[tuple[float, ...], tuple[float, ...]]
 
 
 class JobState(enum.Enum):
@@ -56,3 +61,7 @@ class JobRecord:
     started_at: float = 0.0
     finished_at: float = 0.0
     webhook_attempts: tuple[WebhookAttempt, ...] = field(default=())
+    #: The precision of the ``embedding`` column (task embed), fixed when the job is stored.
+    precision: Precision = Precision.FLOAT32
+    #: The int8/uint8 ranges it is quantized with (None for the other precisions).
+    ranges: Ranges | None = None

@@ -17,7 +17,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ember.engines.quantize import Precision
 from ember.service.async_jobs.records import JobRecord, JobState, WebhookAttempt
+from ember.service.async_jobs.store import ranges_from_json, ranges_json
 from ember.service.bulk.settings import BulkTask
 
 _CLAIM = """
@@ -93,6 +95,8 @@ _FIELDS = (
     "started_at",
     "finished_at",
     "webhook_attempts",
+    "precision",
+    "ranges",
 )
 
 
@@ -217,8 +221,10 @@ class RedisJobStore:
 
 
 def _text(key: str, value: object) -> str:
-    if isinstance(value, JobState | BulkTask):
+    if isinstance(value, JobState | BulkTask | Precision):
         return str(value.value)
+    if key == "ranges":
+        return ranges_json(value)  # type: ignore[arg-type]
     if key == "webhook_attempts":
         return json.dumps([[a.at, a.status, a.error] for a in value])  # type: ignore[attr-defined]
     if key == "columns":
@@ -251,4 +257,7 @@ def _record(fields: dict[str, str]) -> JobRecord:
         started_at=float(fields["started_at"]),
         finished_at=float(fields["finished_at"]),
         webhook_attempts=tuple(WebhookAttempt(float(a[0]), int(a[1]), str(a[2])) for a in attempts),
+        # Jobs stored by an older server have neither field: float32 jobs.
+        precision=Precision(fields.get("precision", "float32")),
+        ranges=ranges_from_json(fields.get("ranges", "")),
     )

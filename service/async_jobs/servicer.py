@@ -7,7 +7,9 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import grpc
+import numpy as np
 
+from ember.service import convert
 from ember.service.async_jobs.manager import InlineRow, JobManager, JobSpec
 from ember.service.async_jobs.records import JobRecord, JobState
 from ember.service.bulk.settings import BulkTask
@@ -35,7 +37,7 @@ _STATES = {
 
 def job_message(job: JobRecord) -> jobs_pb2.Job:
     """A stored job as the proto's Job."""
-    return jobs_pb2.Job(
+    message = jobs_pb2.Job(
         id=job.id,
         state=_STATES[job.state],
         model=job.model,
@@ -52,11 +54,16 @@ def job_message(job: JobRecord) -> jobs_pb2.Job:
             jobs_pb2.WebhookAttempt(at=a.at, status=a.status, error=a.error)
             for a in job.webhook_attempts
         ],
+        precision=convert.precision_number(job.precision),
     )
+    if job.ranges is not None:
+        message.ranges.CopyFrom(convert.ranges_message(np.array(job.ranges, dtype=np.float32)))
+    return message
 
 
 def job_spec(request: jobs_pb2.SubmitJobRequest) -> JobSpec:
-    """A SubmitJobRequest as the manager's submission."""
+    """A SubmitJobRequest as the manager's submission (an unknown precision number, or ranges
+    whose minimums and maximums differ in count, are INVALID_ARGUMENT)."""
     return JobSpec(
         model=request.model,
         task=_TASKS.get(request.task, BulkTask.AUTO),
@@ -65,6 +72,8 @@ def job_spec(request: jobs_pb2.SubmitJobRequest) -> JobSpec:
         webhook_url=request.webhook_url,
         priority=request.priority,
         max_time_in_queue_s=request.max_time_in_queue_seconds,
+        precision=convert.precision(request.precision),
+        ranges=convert.ranges_array(request.ranges) if request.HasField("ranges") else None,
     )
 
 

@@ -21,7 +21,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol
 
-from ember.service.async_jobs.records import JobRecord, JobState, WebhookAttempt
+from ember.engines.quantize import Precision
+from ember.service.async_jobs.records import JobRecord, JobState, Ranges, WebhookAttempt
 from ember.service.bulk.settings import BulkTask
 
 _SCHEMA = """
@@ -43,7 +44,9 @@ CREATE TABLE IF NOT EXISTS jobs (
     created_at REAL NOT NULL,
     started_at REAL NOT NULL,
     finished_at REAL NOT NULL,
-    webhook_attempts TEXT NOT NULL
+    webhook_attempts TEXT NOT NULL,
+    precision TEXT NOT NULL DEFAULT 'float32',
+    ranges TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS jobs_queue ON jobs (state, priority DESC, created_at);
 """
@@ -51,8 +54,14 @@ CREATE INDEX IF NOT EXISTS jobs_queue ON jobs (state, priority DESC, created_at)
 _COLUMNS = (
     "id, model, task, input_path, output, columns, rows_per_part, state, priority, "
     "max_time_in_queue_s, webhook_url, rows_total, rows_done, error, created_at, started_at, "
-    "finished_at, webhook_attempts"
+    "finished_at, webhook_attempts, precision, ranges"
 )
+#: Columns added after the first release, with their definitions: a table an older server
+#: created gains them when opened (its jobs then read as float32 jobs).
+_ADDED = {
+    "precision": "TEXT NOT NULL DEFAULT 'float32'",
+    "ranges": "TEXT NOT NULL DEFAULT ''",
+}
 
 
 class JobStore(Protocol):
@@ -112,6 +121,10 @@ class SqliteJobStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
+        have = {str(row[1]) for row in self._db.execute("PRAGMA table_info(jobs)")}
+        for name, definition in _ADDED.items():
+            if name not in have:
+                self._db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {definition}")
 
     def close(self) -> None:
         """Close the table and release the folder."""
@@ -133,7 +146,7 @@ class SqliteJobStore:
     def insert(self, job: JobRecord) -> None:
         """Store a new job."""
         with self._tx() as db:
-            db.execute(f"INSERT INTO jobs ({_COLUMNS}) VALUES ({', '.join('?' * 18)})", _row(job))
+            db.execute(f"INSERT INTO jobs ({_COLUMNS}) VALUES ({', '.join('?' * 20)})", _row(job))
 
     def get(self, job_id: str) -> JobRecord | None:
         """The job, or None."""
@@ -203,7 +216,7 @@ class SqliteJobStore:
         """Apply ``changes`` (column = value; enums and attempts converted) and return the job."""
         values: list[object] = []
         for key, value in changes.items():
-            if isinstance(value, JobState):
+            if isinstance(value, JobState | Precision):
                 value = value.value
             elif key == "webhook_attempts":
                 value = _attempts_json(value)  # type: ignore[arg-type]
@@ -266,7 +279,22 @@ def _row(job: JobRecord) -> tuple[object, ...]:
         job.started_at,
         job.finished_at,
         _attempts_json(job.webhook_attempts),
+        job.precision.value,
+        ranges_json(job.ranges),
     )
+
+
+def ranges_json(ranges: Ranges | None) -> str:
+    """A record's ranges as stored: JSON ``[[min, ...], [max, ...]]``, or empty for none."""
+    return "" if ranges is None else json.dumps([list(ranges[0]), list(ranges[1])])
+
+
+def ranges_from_json(text: str) -> Ranges | None:
+    """The ranges :func:`ranges_json` stored."""
+    if not text:
+        return None
+    low, high = json.loads(text)
+    return tuple(float(x) for x in low), tuple(float(x) for x in high)
 
 
 def _attempts_json(attempts: tuple[WebhookAttempt, ...]) -> str:
@@ -294,6 +322,8 @@ def _record(row: tuple[object, ...]) -> JobRecord:
         started_at=float(str(row[15])),
         finished_at=float(str(row[16])),
         webhook_attempts=tuple(WebhookAttempt(float(a[0]), int(a[1]), str(a[2])) for a in attempts),
+        precision=Precision(row[18]),
+        ranges=ranges_from_json(str(row[19])),
     )
 
 

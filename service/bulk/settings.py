@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from ember.engines.config import setting
 from ember.engines.ner import AggregationStrategy
-from ember.engines.quantize import Precision
+from ember.engines.quantize import Precision, check_ranges
 from ember.engines.types import FloatArray, ModelInfo, Task
 from ember.service.bulk.errors import BatchError
 from ember.service.bulk.ranges import load_ranges, ranges_digest
@@ -63,7 +63,8 @@ class TaskOptions:
     ranges_path: str | None = None
     #: Filled in by :func:`resolve` from the model.
     resolved: BulkTask | None = field(default=None, compare=False)
-    #: Filled in by :func:`resolve` from ``ranges_path``: the ``(2, dim)`` [min; max].
+    #: The ``(2, dim)`` [min; max]: given as values (a server job), or filled in by
+    #: :func:`resolve` from ``ranges_path``.
     ranges: FloatArray | None = field(default=None, compare=False)
 
     @property
@@ -97,8 +98,26 @@ class TaskOptions:
         return [self.column]
 
 
-def resolve(options: TaskOptions, info: ModelInfo) -> TaskOptions:
-    """``options`` with the task decided (``auto``) and checked against the model."""
+@dataclass(frozen=True)
+class OptionNames:
+    """How an error names the output options: ``ember batch``'s flags or a job's fields."""
+
+    precision: str
+    ranges: str
+    #: What the ranges are, in the words of the interface that takes them.
+    ranges_form: str
+
+
+FLAGS = OptionNames(
+    "--precision",
+    "--ranges",
+    "--ranges PATH: the per-dimension [min; max] (a .npy or JSON of shape (2, dimensions))",
+)
+
+
+def resolve(options: TaskOptions, info: ModelInfo, names: OptionNames = FLAGS) -> TaskOptions:
+    """``options`` with the task decided (``auto``) and checked against the model; ``names``:
+    how errors name the precision and ranges options."""
     task = options.task
     if task is BulkTask.AUTO:
         engine_task = next(t for t in _AUTO_ORDER if t in info.tasks)
@@ -112,34 +131,41 @@ def resolve(options: TaskOptions, info: ModelInfo) -> TaskOptions:
         )
     if options.pair_column is not None and task is not BulkTask.CLASSIFY:
         raise BatchError("--pair-column applies to task classify only", field="pair_column")
-    ranges = _ranges(options, task, options.dimensions or info.embedding_dim)
+    ranges = _ranges(options, task, options.dimensions or info.embedding_dim, names)
     return dataclasses.replace(options, resolved=task, ranges=ranges)
 
 
-def _ranges(options: TaskOptions, task: BulkTask, dimensions: int) -> FloatArray | None:
-    """The ranges ``--precision`` needs (int8/uint8: ``--ranges``, read; others: none)."""
+def _ranges(
+    options: TaskOptions, task: BulkTask, dimensions: int, names: OptionNames
+) -> FloatArray | None:
+    """The ranges the precision needs (int8/uint8: read from ``ranges_path``, else
+    ``options.ranges`` as given, checked; others: none)."""
     precision = options.precision
     if precision is not Precision.FLOAT32 and task is not BulkTask.EMBED:
         raise BatchError(
-            f"--precision {precision.value} applies to task embed only, not {task.value}",
+            f"{names.precision} {precision.value} applies to task embed only, not {task.value}",
             field="precision",
         )
+    given = options.ranges is not None or options.ranges_path is not None
     if not precision.scalar:
-        if options.ranges_path is not None:
+        if given:
             raise BatchError(
-                f"--ranges applies to --precision int8 and uint8 only, not {precision.value}",
+                f"{names.ranges} applies to {names.precision} int8 and uint8 only, not "
+                f"{precision.value}",
                 field="ranges",
             )
         return None
-    if options.ranges_path is None:
+    if options.ranges_path is not None:
+        return load_ranges(options.ranges_path, dimensions)
+    if options.ranges is None:
         # Ranges computed over each part would differ from part to part: refuse, don't guess.
         raise BatchError(
-            f"--precision {precision.value} needs --ranges PATH: the per-dimension [min; max] "
-            "(a .npy or JSON of shape (2, dimensions)) calibrated on your corpus, so that "
-            "every part is quantized alike",
+            f"{names.precision} {precision.value} needs {names.ranges_form} calibrated on "
+            "your corpus, so that every part is quantized alike",
             field="ranges",
         )
-    return load_ranges(options.ranges_path, dimensions)
+    check_ranges(options.ranges, dimensions)
+    return options.ranges
 
 
 #: ``ember serve`` options that mean nothing without a server.

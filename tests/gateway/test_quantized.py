@@ -1,6 +1,7 @@
 """Quantized vectors through a real server (the real MiniLM): REST ``encoding_format`` on
 ``/v1/embeddings`` and ``/embed``, and the gRPC client's ``embed_quantized``, against
-sentence-transformers' ``quantize_embeddings`` applied to the same server's float vectors."""
+sentence-transformers' ``quantize_embeddings`` applied to the same server's float vectors;
+and the gRPC client's ``submit_job`` with a precision and ranges."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from sentence_transformers.util.quantization import quantize_embeddings
 
 from ember.clients import EmberClient, EmberRpcError
 from ember.clients import requests as rq
-from ember.v1 import embed_pb2
+from ember.v1 import embed_pb2, jobs_pb2
 from tests.gateway.support import Served
 
 TEXTS = [
@@ -107,3 +108,31 @@ def test_one_input_without_ranges_is_422_and_invalid_argument(minilm: Served) ->
         client._call(client._stubs.embed.Embed, unknown)
     assert e.value.code == "INVALID_ARGUMENT"
     assert "precision" in e.value.message
+
+
+def test_grpc_client_submits_a_quantized_job(minilm: Served) -> None:
+    """``submit_job`` takes ``precision`` and ``ranges`` as ``embed_quantized`` names them; the
+    job's parts hold what ``embed_quantized`` answers for the same rows and ranges."""
+    import pyarrow.dataset as ds
+
+    vectors = floats(minilm, TEXTS)
+    ranges = np.vstack((vectors.min(0) - 0.01, vectors.max(0) + 0.01)).astype(np.float32)
+    with EmberClient(minilm.endpoints.grpc_target) as client:
+        job = client.submit_job(TEXTS, task="embed", precision="int8", ranges=ranges)
+        assert job.precision == embed_pb2.EMBEDDING_PRECISION_INT8
+        assert np.array_equal(np.array([job.ranges.min, job.ranges.max], np.float32), ranges)
+        states = [change.state for change in client.watch_job(job.id)]
+        final = client.get_job(job.id)
+        direct = client.embed_quantized(TEXTS, "int8", ranges=ranges)
+        with pytest.raises(EmberRpcError) as refused:
+            client.submit_job(TEXTS, precision="uint8")
+        with pytest.raises(ValueError, match="precision must be one of"):
+            client.submit_job(TEXTS, precision="int4")
+    assert states[-1] == final.state == jobs_pb2.JOB_STATE_SUCCEEDED, final.error
+    assert final.precision == embed_pb2.EMBEDDING_PRECISION_INT8
+    table = ds.dataset(final.result_location, format="parquet").to_table()
+    got = np.asarray(table.column("embedding").combine_chunks().flatten()).reshape(-1, 384)
+    steps = np.abs(got.astype(np.int16) - direct.data.astype(np.int16))
+    assert steps.max() <= 1  # batched with other neighbours: a bin edge may move one step
+    assert refused.value.code == "INVALID_ARGUMENT"
+    assert "precision uint8 needs ranges" in refused.value.message

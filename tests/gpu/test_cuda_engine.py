@@ -100,6 +100,40 @@ def test_flash_varlen_matches_sdpa_per_sequence(
     assert err < 1e-2
 
 
+@pytest.mark.parametrize(("causal", "window"), [(False, (256, 256)), (True, (511, 0)),
+                                               (False, (4, 4))])  # fmt: skip
+def test_flash_varlen_sliding_window_matches_banded_sdpa(
+    causal: bool, window: tuple[int, int]
+) -> None:
+    """Gemma3's local layers: flash's window_size_left/right against the band-masked
+    reference (EmbeddingGemma: 256 each side; causal Gemma3: 511 back)."""
+    from ember.engines.accel.attention import (
+        flash_failure,
+        flash_has_window,
+        reference_varlen_attention,
+        varlen_attention,
+    )
+
+    assert flash_has_window()
+    gen = torch.Generator(device="cuda").manual_seed(window[0])
+    lengths = [1, 37, 700, 3, 1029, 64]
+    rows = sum(lengths)
+    q = torch.randn(rows, 8, 256, device=CUDA, generator=gen, dtype=torch.bfloat16)
+    k = torch.randn(rows, 2, 256, device=CUDA, generator=gen, dtype=torch.bfloat16)
+    v = torch.randn(rows, 2, 256, device=CUDA, generator=gen, dtype=torch.bfloat16)
+    cu = torch.tensor([0, *np.cumsum(lengths)], dtype=torch.int32, device=CUDA)
+    out = varlen_attention(
+        q, k, v, cu_seqlens_i32=cu, lengths=lengths, max_seqlen=max(lengths), causal=causal,
+        scale=0.0625, window=window,
+    )  # fmt: skip
+    ref = reference_varlen_attention(q.float(), k.float(), v.float(), lengths=lengths,
+                                     causal=causal, scale=0.0625, window=window)  # fmt: skip
+    assert flash_failure() is None
+    err = _rel(out, ref)
+    _report("flash_varlen_window", causal=causal, window=window, rel_err=err)
+    assert err < 1e-2
+
+
 def test_flash_varlen_takes_strided_views_and_all_length_one() -> None:
     from ember.engines.accel.attention import reference_varlen_attention, varlen_attention
 
@@ -257,6 +291,29 @@ def test_packed_bf16_embeddings_match_float32(tmp_path: Path, arch: str) -> None
     again = packed.forward(batch)
     assert isinstance(again, VectorOutput)
     np.testing.assert_allclose(again.rows, out.rows, rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.parametrize("bidirectional", [True, False])
+def test_packed_gemma3_bf16_matches_float32(tmp_path: Path, bidirectional: bool) -> None:
+    """EmbeddingGemma's layout (and causal Gemma3) with inputs past the sliding window."""
+    from ember.engines.accel.engine import PackedEngine
+    from ember.engines.config import EngineConfig
+    from ember.engines.registry import load_engine
+    from ember.engines.types import TruncationSide, VectorOutput
+    from tests.tiny_gemma3 import make_tiny_gemma3
+
+    path = make_tiny_gemma3(tmp_path / "gemma3", bidirectional=bidirectional)
+    packed = load_engine(EngineConfig(model_path=path, device="cuda"))
+    ref = load_engine(EngineConfig(model_path=path, device="cuda", dtype="float32", packed=False))
+    assert isinstance(packed, PackedEngine)
+    batch = packed.tokenizer.encode(_texts(), truncate=True, side=TruncationSide.RIGHT)
+    out, expected = packed.forward(batch), ref.forward(batch)
+    assert isinstance(out, VectorOutput)
+    assert isinstance(expected, VectorOutput)
+    cos = _min_cos(out.rows, expected.rows)
+    _report("packed_gemma3_bf16_vs_fp32", bidirectional=bidirectional, min_cos=cos,
+            status=packed.accel_status())  # fmt: skip
+    assert cos >= 0.999
 
 
 @pytest.mark.parametrize(

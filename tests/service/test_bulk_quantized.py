@@ -20,38 +20,23 @@ from ember.service.bulk.command import batch
 from ember.service.bulk.errors import BatchError
 from ember.service.bulk.settings import BatchSettings, resolve
 from ember.service.settings import ServerSettings
-
-TEXTS = [
-    "The cat sat on the mat.",
-    "Ember serves encoder models.",
-    "Zoë visited Kraków 🚀",
-    "Late interaction retrieval with multi-vectors",
-    "binary vectors are 32 times smaller",
-    "parquet parts land on disk in input order",
-    "a café in Zürich serves crème brûlée",
-    "each part is written once",
-    "quantized vectors, calibrated ranges",
-    "one more row so parts differ",
-]
-DIM = 384
-#: ember's float32 vectors differ from sentence-transformers' in the last bits (cosine >=
-#: 0.9999), so a value on a bin edge (int8/uint8) or at 0 (binary) may land one step over:
-#: allowed on at most this fraction of the numbers, never by more than one step (one bit).
-EDGE_FRACTION = 0.002
+from tests.service.quantized_reference import (
+    DIM,
+    TEXTS,
+    assert_quantized_like,
+    calibrated_ranges,
+    reference_embeddings,
+)
 
 
 @pytest.fixture(scope="module")
 def reference(minilm_path: Path) -> np.ndarray:
-    from sentence_transformers import SentenceTransformer
-
-    model = SentenceTransformer(str(minilm_path), device="cpu")
-    return np.asarray(model.encode(TEXTS, normalize_embeddings=True), dtype=np.float32)
+    return reference_embeddings(minilm_path)
 
 
 @pytest.fixture(scope="module")
 def ranges(reference: np.ndarray) -> np.ndarray:
-    """Ranges calibrated on the corpus, as a user would, a little wider than its extremes."""
-    return np.vstack((reference.min(0) - 0.01, reference.max(0) + 0.01)).astype(np.float32)
+    return calibrated_ranges(reference)
 
 
 def run(model: Path, out: Path, **options: object) -> pa.Table:
@@ -99,13 +84,7 @@ def test_each_precision_equals_quantize_embeddings(
     got = np.asarray(table.column("embedding").combine_chunks().flatten()).reshape(-1, width)
     used = ranges if precision.scalar else None
     expected = quantize_embeddings(reference, precision.value, ranges=used)
-    assert got.dtype == expected.dtype
-    if precision.scalar:
-        steps = np.abs(got.astype(np.int16) - expected.astype(np.int16))
-    else:  # differing bits
-        steps = np.unpackbits((got ^ expected).view(np.uint8), axis=1)
-    assert steps.max() <= 1
-    assert steps.sum() <= EDGE_FRACTION * steps.size, f"{int(steps.sum())} numbers differ"
+    assert_quantized_like(got, expected, precision.scalar)
 
     manifest = json.loads((tmp_path / "out" / "_ember_batch.json").read_text())
     assert manifest["task"]["output_precision"] == precision.value

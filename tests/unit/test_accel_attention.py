@@ -8,10 +8,13 @@ import pytest
 import torch
 
 from ember.engines.accel.attention import (
+    Window,
     expand_kv,
+    flash_has_window,
     flash_supported,
     reference_varlen_attention,
     varlen_attention,
+    window_binds,
 )
 
 
@@ -55,6 +58,41 @@ def test_reference_matches_block_diagonal_attention(causal: bool, kv_heads: int)
     assert torch.equal(routed, out)
 
 
+@pytest.mark.parametrize(("causal", "window"), [(False, (2, 2)), (False, (4, 1)), (True, (3, 0))])
+def test_sliding_window_matches_band_masked_attention(causal: bool, window: Window) -> None:
+    """Query i sees keys i - left .. i + right of its own sequence (Gemma3's local layers)."""
+    gen = torch.Generator().manual_seed(7)
+    lengths = [3, 1, 12, 7]
+    rows, heads, dim = sum(lengths), 4, 8
+    q = torch.randn(rows, heads, dim, generator=gen)
+    k = torch.randn(rows, 2, dim, generator=gen)
+    v = torch.randn(rows, 2, dim, generator=gen)
+    index = torch.cat([torch.arange(n) for n in lengths])
+    offset = index[None, :] - index[:, None]
+    mask = _block_mask(lengths, causal) & (offset >= -window[0]) & (offset <= window[1])
+    expected = _dense(q, k, v, mask, 0.3)
+    out = reference_varlen_attention(q, k, v, lengths=lengths, causal=causal, scale=0.3,
+                                     window=window)  # fmt: skip
+    assert torch.allclose(out, expected, rtol=1e-5, atol=1e-5)
+    cu = torch.tensor([0, 3, 4, 16, 23], dtype=torch.int32)
+    kwargs = {"cu_seqlens_i32": cu, "lengths": lengths, "max_seqlen": 12, "causal": causal}
+    routed = varlen_attention(q, k, v, scale=0.3, window=window, **kwargs)  # type: ignore[arg-type]
+    assert torch.equal(routed, out)
+    # The window matters here (the check can fail), and one wider than every sequence is none.
+    plain = varlen_attention(q, k, v, scale=0.3, **kwargs)  # type: ignore[arg-type]
+    assert not torch.allclose(plain, out, atol=1e-3)
+    wide = varlen_attention(q, k, v, scale=0.3, window=(11, 11), **kwargs)  # type: ignore[arg-type]
+    assert torch.equal(wide, plain)
+
+
+def test_window_binds() -> None:
+    assert not window_binds((4, 4), 5, causal=False)
+    assert window_binds((4, 4), 6, causal=False)
+    assert window_binds((9, 2), 4, causal=False)
+    assert not window_binds((9, 0), 10, causal=True)  # the right side is causal anyway
+    assert window_binds((9, 0), 11, causal=True)
+
+
 def test_reference_accepts_strided_views_of_a_fused_projection() -> None:
     gen = torch.Generator().manual_seed(3)
     lengths = [2, 5]
@@ -94,6 +132,38 @@ def test_flash_call_binds_on_the_meta_device(causal: bool) -> None:
     assert out.dtype == torch.bfloat16
     q, k, v = meta(100, 3, 12, 64).unbind(1)
     assert _flash(q, k, v, cu, 40, causal, 0.125).shape == (100, 12, 64)
+    # Gemma3's sliding window (torch 2.13 declares the window arguments).
+    assert flash_has_window()
+    window = (255, 0 if causal else 255)
+    assert _flash(q, k, v, cu, 40, causal, 0.125, window).shape == (100, 12, 64)
+
+
+def test_windowed_attention_without_flash_window_arguments(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A torch whose flash kernel takes no window runs windowed layers per sequence."""
+    from ember.engines.accel import attention
+
+    gen = torch.Generator().manual_seed(5)
+    q, k, v = (torch.randn(9, 2, 8, generator=gen) for _ in range(3))
+    calls: list[object] = []
+
+    def flash(*args: object) -> torch.Tensor:
+        calls.append(args[-1])
+        return q
+
+    monkeypatch.setattr(attention, "flash_supported", lambda q: True)
+    monkeypatch.setattr(attention, "flash_has_window", lambda: False)
+    monkeypatch.setattr(attention, "_flash", flash)
+    kwargs = {"cu_seqlens_i32": torch.tensor([0, 9], dtype=torch.int32), "lengths": [9],
+              "max_seqlen": 9, "causal": False, "scale": 0.3}  # fmt: skip
+    out = varlen_attention(q, k, v, window=(2, 2), **kwargs)  # type: ignore[arg-type]
+    expected = reference_varlen_attention(q, k, v, lengths=[9], causal=False, scale=0.3,
+                                          window=(2, 2))  # fmt: skip
+    assert torch.equal(out, expected)
+    assert calls == []
+    varlen_attention(q, k, v, **kwargs)  # type: ignore[arg-type]
+    assert calls == [None]  # no window: the flash kernel runs
 
 
 def test_flash_failures_fall_back_to_the_reference(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -22,9 +22,10 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from ember.v1 import embed_pb2 as ember_dot_v1_dot_embed__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13\x65mber/v1/jobs.proto\x12\x08\x65mber.v1\":\n\x08JobInput\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x11\n\ttext_pair\x18\x02 \x01(\t\x12\r\n\x05query\x18\x03 \x01(\t\"\xc4\x01\n\x10SubmitJobRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\x1f\n\x04task\x18\x02 \x01(\x0e\x32\x11.ember.v1.JobTask\x12\"\n\x06inputs\x18\x03 \x03(\x0b\x32\x12.ember.v1.JobInput\x12\x12\n\ninput_path\x18\x04 \x01(\t\x12\x13\n\x0bwebhook_url\x18\x05 \x01(\t\x12\x10\n\x08priority\x18\x06 \x01(\r\x12!\n\x19max_time_in_queue_seconds\x18\x07 \x01(\x01\"/\n\x11SubmitJobResponse\x12\x1a\n\x03job\x18\x01 \x01(\x0b\x32\r.ember.v1.Job\"\x1b\n\rGetJobRequest\x12\n\n\x02id\x18\x01 \x01(\t\",\n\x0eGetJobResponse\x12\x1a\n\x03job\x18\x01 \x01(\x0b\x32\r.ember.v1.Job\"\x1d\n\x0fWatchJobRequest\x12\n\n\x02id\x18\x01 \x01(\t\".\n\x10WatchJobResponse\x12\x1a\n\x03job\x18\x01 \x01(\x0b\x32\r.ember.v1.Job\"\x1e\n\x10\x43\x61ncelJobRequest\x12\n\n\x02id\x18\x01 \x01(\t\"/\n\x11\x43\x61ncelJobResponse\x12\x1a\n\x03job\x18\x01 \x01(\x0b\x32\r.ember.v1.Job\" \n\x0fListJobsRequest\x12\r\n\x05limit\x18\x01 \x01(\r\"/\n\x10ListJobsResponse\x12\x1b\n\x04jobs\x18\x01 \x03(\x0b\x32\r.ember.v1.Job\"\xb6\x02\n\x03Job\x12\n\n\x02id\x18\x01 \x01(\t\x12!\n\x05state\x18\x02 \x01(\x0e\x32\x12.ember.v1.JobState\x12\r\n\x05model\x18\x03 \x01(\t\x12\x1f\n\x04task\x18\x04 \x01(\x0e\x32\x11.ember.v1.JobTask\x12\x10\n\x08priority\x18\x05 \x01(\r\x12\x12\n\nrows_total\x18\x06 \x01(\x04\x12\x11\n\trows_done\x18\x07 \x01(\x04\x12\r\n\x05\x65rror\x18\x08 \x01(\t\x12\x17\n\x0fresult_location\x18\t \x01(\t\x12\x12\n\ncreated_at\x18\n \x01(\x01\x12\x12\n\nstarted_at\x18\x0b \x01(\x01\x12\x13\n\x0b\x66inished_at\x18\x0c \x01(\x01\x12\x32\n\x10webhook_attempts\x18\r \x03(\x0b\x32\x18.ember.v1.WebhookAttempt\";\n\x0eWebhookAttempt\x12\n\n\x02\x61t\x18\x01 \x01(\x01\x12\x0e\n\x06status\x18\x02 \x01(\r\x12\r\n\x05\x65rror\x18\x03 \x01(\t*\x9a\x01\n\x08JobState\x12\x19\n\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\x14\n\x10JOB_STATE_QUEUED\x10\x01\x12\x15\n\x11JOB_STATE_RUNNING\x10\x02\x12\x17\n\x13JOB_STATE_SUCCEEDED\x10\x03\x12\x14\n\x10JOB_STATE_FAILED\x10\x04\x12\x17\n\x13JOB_STATE_CANCELLED\x10\x05*\x9b\x01\n\x07JobTask\x12\x18\n\x14JOB_TASK_UNSPECIFIED\x10\x00\x12\x12\n\x0eJOB_TASK_EMBED\x10\x01\x12\x19\n\x15JOB_TASK_EMBED_SPARSE\x10\x02\x12\x15\n\x11JOB_TASK_CLASSIFY\x10\x03\x12\x13\n\x0fJOB_TASK_RERANK\x10\x04\x12\x1b\n\x17JOB_TASK_PREDICT_TOKENS\x10\x05\x32\xdd\x02\n\nJobService\x12\x44\n\tSubmitJob\x12\x1a.ember.v1.SubmitJobRequest\x1a\x1b.ember.v1.SubmitJobResponse\x12;\n\x06GetJob\x12\x17.ember.v1.GetJobRequest\x1a\x18.ember.v1.GetJobResponse\x12\x43\n\x08WatchJob\x12\x19.ember.v1.WatchJobRequest\x1a\x1a.ember.v1.WatchJobResponse0\x01\x12\x44\n\tCancelJob\x12\x1a.ember.v1.CancelJobRequest\x1a\x1b.ember.v1.CancelJobResponse\x12\x41\n\x08ListJobs\x12\x19.ember.v1.ListJobsRequest\x1a\x1a.ember.v1.ListJobsResponseB}\n\x0c\x63om.ember.v1B\tJobsProtoP\x01Z8github.com/ember-serve/ember/clients/go/ember/v1;emberv1\xa2\x02\x03\x45XX\xaa\x02\x08\x45mber.V1\xca\x02\x08\x45mber\\V1\xea\x02\tEmber::V1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13\x65mber/v1/jobs.proto\x12\x08\x65mber.v1\x1a\x14\x65mber/v1/embed.proto\":\n\x08JobInput\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x11\n\ttext_pair\x18\x02 \x01(\t\x12\r\n\x05query\x18\x03 \x01(\t\"\xa3\x02\n\x10SubmitJobRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\x1f\n\x04task\x18\x02 \x01(\x0e\x32\x11.ember.v1.JobTask\x12\"\n\x06inputs\x18\x03 \x03(\x0b\x32\x12.ember.v1.JobInput\x12\x12\n\ninput_path\x18\x04 \x01(\t\x12\x13\n\x0bwebhook_url\x18\x05 \x01(\t\x12\x10\n\x08priority\x18\x06 \x01(\r\x12!\n\x19max_time_in_queue_seconds\x18\x07 \x01(\x01\x12/\n\tprecision\x18\x08 \x01(\x0e\x32\x1c.ember.v1.EmbeddingPrecision\x12,\n\x06ranges\x18\t \x01(\x0b\x32\x1c.ember.v1.QuantizationRanges\"/\n\x11SubmitJobResponse\x12\x1a\n\x03job\x18\x01 \x01(\x0b\x32\r.ember.v1.Job\"\x1b\n\rGetJobRequest\x12\n\n\x02id\x18\x01 \x01(\t\",\n\x0eGetJobResponse\x12\x1a\n\x03job\x18\x01 \x01(\x0b\x32\r.ember.v1.Job\"\x1d\n\x0fWatchJobRequest\x12\n\n\x02id\x18\x01 \x01(\t\".\n\x10WatchJobResponse\x12\x1a\n\x03job\x18\x01 \x01(\x0b\x32\r.ember.v1.Job\"\x1e\n\x10\x43\x61ncelJobRequest\x12\n\n\x02id\x18\x01 \x01(\t\"/\n\x11\x43\x61ncelJobResponse\x12\x1a\n\x03job\x18\x01 \x01(\x0b\x32\r.ember.v1.Job\" \n\x0fListJobsRequest\x12\r\n\x05limit\x18\x01 \x01(\r\"/\n\x10ListJobsResponse\x12\x1b\n\x04jobs\x18\x01 \x03(\x0b\x32\r.ember.v1.Job\"\x95\x03\n\x03Job\x12\n\n\x02id\x18\x01 \x01(\t\x12!\n\x05state\x18\x02 \x01(\x0e\x32\x12.ember.v1.JobState\x12\r\n\x05model\x18\x03 \x01(\t\x12\x1f\n\x04task\x18\x04 \x01(\x0e\x32\x11.ember.v1.JobTask\x12\x10\n\x08priority\x18\x05 \x01(\r\x12\x12\n\nrows_total\x18\x06 \x01(\x04\x12\x11\n\trows_done\x18\x07 \x01(\x04\x12\r\n\x05\x65rror\x18\x08 \x01(\t\x12\x17\n\x0fresult_location\x18\t \x01(\t\x12\x12\n\ncreated_at\x18\n \x01(\x01\x12\x12\n\nstarted_at\x18\x0b \x01(\x01\x12\x13\n\x0b\x66inished_at\x18\x0c \x01(\x01\x12\x32\n\x10webhook_attempts\x18\r \x03(\x0b\x32\x18.ember.v1.WebhookAttempt\x12/\n\tprecision\x18\x0e \x01(\x0e\x32\x1c.ember.v1.EmbeddingPrecision\x12,\n\x06ranges\x18\x0f \x01(\x0b\x32\x1c.ember.v1.QuantizationRanges\";\n\x0eWebhookAttempt\x12\n\n\x02\x61t\x18\x01 \x01(\x01\x12\x0e\n\x06status\x18\x02 \x01(\r\x12\r\n\x05\x65rror\x18\x03 \x01(\t*\x9a\x01\n\x08JobState\x12\x19\n\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\x14\n\x10JOB_STATE_QUEUED\x10\x01\x12\x15\n\x11JOB_STATE_RUNNING\x10\x02\x12\x17\n\x13JOB_STATE_SUCCEEDED\x10\x03\x12\x14\n\x10JOB_STATE_FAILED\x10\x04\x12\x17\n\x13JOB_STATE_CANCELLED\x10\x05*\x9b\x01\n\x07JobTask\x12\x18\n\x14JOB_TASK_UNSPECIFIED\x10\x00\x12\x12\n\x0eJOB_TASK_EMBED\x10\x01\x12\x19\n\x15JOB_TASK_EMBED_SPARSE\x10\x02\x12\x15\n\x11JOB_TASK_CLASSIFY\x10\x03\x12\x13\n\x0fJOB_TASK_RERANK\x10\x04\x12\x1b\n\x17JOB_TASK_PREDICT_TOKENS\x10\x05\x32\xdd\x02\n\nJobService\x12\x44\n\tSubmitJob\x12\x1a.ember.v1.SubmitJobRequest\x1a\x1b.ember.v1.SubmitJobResponse\x12;\n\x06GetJob\x12\x17.ember.v1.GetJobRequest\x1a\x18.ember.v1.GetJobResponse\x12\x43\n\x08WatchJob\x12\x19.ember.v1.WatchJobRequest\x1a\x1a.ember.v1.WatchJobResponse0\x01\x12\x44\n\tCancelJob\x12\x1a.ember.v1.CancelJobRequest\x1a\x1b.ember.v1.CancelJobResponse\x12\x41\n\x08ListJobs\x12\x19.ember.v1.ListJobsRequest\x1a\x1a.ember.v1.ListJobsResponseB}\n\x0c\x63om.ember.v1B\tJobsProtoP\x01Z8github.com/ember-serve/ember/clients/go/ember/v1;emberv1\xa2\x02\x03\x45XX\xaa\x02\x08\x45mber.V1\xca\x02\x08\x45mber\\V1\xea\x02\tEmber::V1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,36 +33,36 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'ember.v1.jobs_pb2', _global
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\014com.ember.v1B\tJobsProtoP\001Z8github.com/ember-serve/ember/clients/go/ember/v1;emberv1\242\002\003EXX\252\002\010Ember.V1\312\002\010Ember\\V1\352\002\tEmber::V1'
-  _globals['_JOBSTATE']._serialized_start=1034
-  _globals['_JOBSTATE']._serialized_end=1188
-  _globals['_JOBTASK']._serialized_start=1191
-  _globals['_JOBTASK']._serialized_end=1346
-  _globals['_JOBINPUT']._serialized_start=33
-  _globals['_JOBINPUT']._serialized_end=91
-  _globals['_SUBMITJOBREQUEST']._serialized_start=94
-  _globals['_SUBMITJOBREQUEST']._serialized_end=290
-  _globals['_SUBMITJOBRESPONSE']._serialized_start=292
-  _globals['_SUBMITJOBRESPONSE']._serialized_end=339
-  _globals['_GETJOBREQUEST']._serialized_start=341
-  _globals['_GETJOBREQUEST']._serialized_end=368
-  _globals['_GETJOBRESPONSE']._serialized_start=370
-  _globals['_GETJOBRESPONSE']._serialized_end=414
-  _globals['_WATCHJOBREQUEST']._serialized_start=416
-  _globals['_WATCHJOBREQUEST']._serialized_end=445
-  _globals['_WATCHJOBRESPONSE']._serialized_start=447
-  _globals['_WATCHJOBRESPONSE']._serialized_end=493
-  _globals['_CANCELJOBREQUEST']._serialized_start=495
-  _globals['_CANCELJOBREQUEST']._serialized_end=525
-  _globals['_CANCELJOBRESPONSE']._serialized_start=527
-  _globals['_CANCELJOBRESPONSE']._serialized_end=574
-  _globals['_LISTJOBSREQUEST']._serialized_start=576
-  _globals['_LISTJOBSREQUEST']._serialized_end=608
-  _globals['_LISTJOBSRESPONSE']._serialized_start=610
-  _globals['_LISTJOBSRESPONSE']._serialized_end=657
-  _globals['_JOB']._serialized_start=660
-  _globals['_JOB']._serialized_end=970
-  _globals['_WEBHOOKATTEMPT']._serialized_start=972
-  _globals['_WEBHOOKATTEMPT']._serialized_end=1031
-  _globals['_JOBSERVICE']._serialized_start=1349
-  _globals['_JOBSERVICE']._serialized_end=1698
+  _globals['_JOBSTATE']._serialized_start=1246
+  _globals['_JOBSTATE']._serialized_end=1400
+  _globals['_JOBTASK']._serialized_start=1403
+  _globals['_JOBTASK']._serialized_end=1558
+  _globals['_JOBINPUT']._serialized_start=55
+  _globals['_JOBINPUT']._serialized_end=113
+  _globals['_SUBMITJOBREQUEST']._serialized_start=116
+  _globals['_SUBMITJOBREQUEST']._serialized_end=407
+  _globals['_SUBMITJOBRESPONSE']._serialized_start=409
+  _globals['_SUBMITJOBRESPONSE']._serialized_end=456
+  _globals['_GETJOBREQUEST']._serialized_start=458
+  _globals['_GETJOBREQUEST']._serialized_end=485
+  _globals['_GETJOBRESPONSE']._serialized_start=487
+  _globals['_GETJOBRESPONSE']._serialized_end=531
+  _globals['_WATCHJOBREQUEST']._serialized_start=533
+  _globals['_WATCHJOBREQUEST']._serialized_end=562
+  _globals['_WATCHJOBRESPONSE']._serialized_start=564
+  _globals['_WATCHJOBRESPONSE']._serialized_end=610
+  _globals['_CANCELJOBREQUEST']._serialized_start=612
+  _globals['_CANCELJOBREQUEST']._serialized_end=642
+  _globals['_CANCELJOBRESPONSE']._serialized_start=644
+  _globals['_CANCELJOBRESPONSE']._serialized_end=691
+  _globals['_LISTJOBSREQUEST']._serialized_start=693
+  _globals['_LISTJOBSREQUEST']._serialized_end=725
+  _globals['_LISTJOBSRESPONSE']._serialized_start=727
+  _globals['_LISTJOBSRESPONSE']._serialized_end=774
+  _globals['_JOB']._serialized_start=777
+  _globals['_JOB']._serialized_end=1182
+  _globals['_WEBHOOKATTEMPT']._serialized_start=1184
+  _globals['_WEBHOOKATTEMPT']._serialized_end=1243
+  _globals['_JOBSERVICE']._serialized_start=1561
+  _globals['_JOBSERVICE']._serialized_end=1910
 # @@protoc_insertion_point(module_scope)

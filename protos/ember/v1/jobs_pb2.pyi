@@ -4,6 +4,7 @@ isort:skip_file
 """
 
 from collections import abc as _abc
+from ember.v1 import embed_pb2 as _embed_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
@@ -134,6 +135,8 @@ class SubmitJobRequest(_message.Message):
     WEBHOOK_URL_FIELD_NUMBER: _builtins.int
     PRIORITY_FIELD_NUMBER: _builtins.int
     MAX_TIME_IN_QUEUE_SECONDS_FIELD_NUMBER: _builtins.int
+    PRECISION_FIELD_NUMBER: _builtins.int
+    RANGES_FIELD_NUMBER: _builtins.int
     model: _builtins.str
     """The model to run: a served model id or alias (empty: the first model)."""
     task: Global___JobTask.ValueType
@@ -150,9 +153,21 @@ class SubmitJobRequest(_message.Message):
     """0 (lowest) to 2 (highest): higher-priority jobs run first."""
     max_time_in_queue_seconds: _builtins.float
     """A job still queued after this many seconds is cancelled. 0: no limit."""
+    precision: _embed_pb2.EmbeddingPrecision.ValueType
+    """Task embed only: how the numbers of the `embedding` column are stored, quantized as
+    `ember batch --precision` does (after the model's normalization). Unset: float32. Any
+    other precision on another task is INVALID_ARGUMENT.
+    """
     @_builtins.property
     def inputs(self) -> _containers.RepeatedCompositeFieldContainer[Global___JobInput]:
         """The rows, inline. Exactly one of inputs and input_path is given."""
+
+    @_builtins.property
+    def ranges(self) -> _embed_pb2.QuantizationRanges:
+        """The int8/uint8 ranges, one minimum and maximum per output dimension: required with those
+        precisions (every part of the job is quantized with the same ranges, never with ranges
+        computed per part) and INVALID_ARGUMENT with any other.
+        """
 
     def __init__(
         self,
@@ -164,10 +179,12 @@ class SubmitJobRequest(_message.Message):
         webhook_url: _builtins.str = ...,
         priority: _builtins.int = ...,
         max_time_in_queue_seconds: _builtins.float = ...,
+        precision: _embed_pb2.EmbeddingPrecision.ValueType = ...,
+        ranges: _embed_pb2.QuantizationRanges | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["ranges", b"ranges"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["input_path", b"input_path", "inputs", b"inputs", "max_time_in_queue_seconds", b"max_time_in_queue_seconds", "model", b"model", "priority", b"priority", "task", b"task", "webhook_url", b"webhook_url"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["input_path", b"input_path", "inputs", b"inputs", "max_time_in_queue_seconds", b"max_time_in_queue_seconds", "model", b"model", "precision", b"precision", "priority", b"priority", "ranges", b"ranges", "task", b"task", "webhook_url", b"webhook_url"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -400,6 +417,8 @@ class Job(_message.Message):
     STARTED_AT_FIELD_NUMBER: _builtins.int
     FINISHED_AT_FIELD_NUMBER: _builtins.int
     WEBHOOK_ATTEMPTS_FIELD_NUMBER: _builtins.int
+    PRECISION_FIELD_NUMBER: _builtins.int
+    RANGES_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """The job's id."""
     state: Global___JobState.ValueType
@@ -426,9 +445,17 @@ class Job(_message.Message):
     """When it last started running (0: not yet)."""
     finished_at: _builtins.float
     """When it ended (0: not yet)."""
+    precision: _embed_pb2.EmbeddingPrecision.ValueType
+    """The precision of the `embedding` column (EMBEDDING_PRECISION_FLOAT32 unless the job asked
+    for another).
+    """
     @_builtins.property
     def webhook_attempts(self) -> _containers.RepeatedCompositeFieldContainer[Global___WebhookAttempt]:
         """The webhook deliveries tried so far."""
+
+    @_builtins.property
+    def ranges(self) -> _embed_pb2.QuantizationRanges:
+        """The int8/uint8 ranges the job quantizes with (unset for the other precisions)."""
 
     def __init__(
         self,
@@ -446,10 +473,12 @@ class Job(_message.Message):
         started_at: _builtins.float = ...,
         finished_at: _builtins.float = ...,
         webhook_attempts: _abc.Iterable[Global___WebhookAttempt] | None = ...,
+        precision: _embed_pb2.EmbeddingPrecision.ValueType = ...,
+        ranges: _embed_pb2.QuantizationRanges | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["ranges", b"ranges"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "error", b"error", "finished_at", b"finished_at", "id", b"id", "model", b"model", "priority", b"priority", "result_location", b"result_location", "rows_done", b"rows_done", "rows_total", b"rows_total", "started_at", b"started_at", "state", b"state", "task", b"task", "webhook_attempts", b"webhook_attempts"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "error", b"error", "finished_at", b"finished_at", "id", b"id", "model", b"model", "precision", b"precision", "priority", b"priority", "ranges", b"ranges", "result_location", b"result_location", "rows_done", b"rows_done", "rows_total", b"rows_total", "started_at", b"started_at", "state", b"state", "task", b"task", "webhook_attempts", b"webhook_attempts"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -43,9 +43,11 @@ PROTOBUF_CONSTEXPR SubmitJobRequest::SubmitJobRequest(
   , /*decltype(_impl_.model_)*/{&::_pbi::fixed_address_empty_string, ::_pbi::ConstantInitialized{}}
   , /*decltype(_impl_.input_path_)*/{&::_pbi::fixed_address_empty_string, ::_pbi::ConstantInitialized{}}
   , /*decltype(_impl_.webhook_url_)*/{&::_pbi::fixed_address_empty_string, ::_pbi::ConstantInitialized{}}
+  , /*decltype(_impl_.ranges_)*/nullptr
   , /*decltype(_impl_.task_)*/0
   , /*decltype(_impl_.priority_)*/0u
   , /*decltype(_impl_.max_time_in_queue_seconds_)*/0
+  , /*decltype(_impl_.precision_)*/0
   , /*decltype(_impl_._cached_size_)*/{}} {}
 struct SubmitJobRequestDefaultTypeInternal {
   PROTOBUF_CONSTEXPR SubmitJobRequestDefaultTypeInternal()
@@ -180,14 +182,16 @@ PROTOBUF_CONSTEXPR Job::Job(
   , /*decltype(_impl_.model_)*/{&::_pbi::fixed_address_empty_string, ::_pbi::ConstantInitialized{}}
   , /*decltype(_impl_.error_)*/{&::_pbi::fixed_address_empty_string, ::_pbi::ConstantInitialized{}}
   , /*decltype(_impl_.result_location_)*/{&::_pbi::fixed_address_empty_string, ::_pbi::ConstantInitialized{}}
+  , /*decltype(_impl_.ranges_)*/nullptr
   , /*decltype(_impl_.state_)*/0
   , /*decltype(_impl_.task_)*/0
   , /*decltype(_impl_.rows_total_)*/uint64_t{0u}
   , /*decltype(_impl_.rows_done_)*/uint64_t{0u}
+  , /*decltype(_impl_.priority_)*/0u
+  , /*decltype(_impl_.precision_)*/0
   , /*decltype(_impl_.created_at_)*/0
   , /*decltype(_impl_.started_at_)*/0
   , /*decltype(_impl_.finished_at_)*/0
-  , /*decltype(_impl_.priority_)*/0u
   , /*decltype(_impl_._cached_size_)*/{}} {}
 struct JobDefaultTypeInternal {
   PROTOBUF_CONSTEXPR JobDefaultTypeInternal()
@@ -242,6 +246,8 @@ const uint32_t TableStruct_ember_2fv1_2fjobs_2eproto::offsets[] PROTOBUF_SECTION
   PROTOBUF_FIELD_OFFSET(::ember::v1::SubmitJobRequest, _impl_.webhook_url_),
   PROTOBUF_FIELD_OFFSET(::ember::v1::SubmitJobRequest, _impl_.priority_),
   PROTOBUF_FIELD_OFFSET(::ember::v1::SubmitJobRequest, _impl_.max_time_in_queue_seconds_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::SubmitJobRequest, _impl_.precision_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::SubmitJobRequest, _impl_.ranges_),
   ~0u,  // no _has_bits_
   PROTOBUF_FIELD_OFFSET(::ember::v1::SubmitJobResponse, _internal_metadata_),
   ~0u,  // no _extensions_
@@ -324,6 +330,8 @@ const uint32_t TableStruct_ember_2fv1_2fjobs_2eproto::offsets[] PROTOBUF_SECTION
   PROTOBUF_FIELD_OFFSET(::ember::v1::Job, _impl_.started_at_),
   PROTOBUF_FIELD_OFFSET(::ember::v1::Job, _impl_.finished_at_),
   PROTOBUF_FIELD_OFFSET(::ember::v1::Job, _impl_.webhook_attempts_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::Job, _impl_.precision_),
+  PROTOBUF_FIELD_OFFSET(::ember::v1::Job, _impl_.ranges_),
   ~0u,  // no _has_bits_
   PROTOBUF_FIELD_OFFSET(::ember::v1::WebhookAttempt, _internal_metadata_),
   ~0u,  // no _extensions_
@@ -337,17 +345,17 @@ const uint32_t TableStruct_ember_2fv1_2fjobs_2eproto::offsets[] PROTOBUF_SECTION
 static const ::_pbi::MigrationSchema schemas[] PROTOBUF_SECTION_VARIABLE(protodesc_cold) = {
   { 0, -1, -1, sizeof(::ember::v1::JobInput)},
   { 9, -1, -1, sizeof(::ember::v1::SubmitJobRequest)},
-  { 22, -1, -1, sizeof(::ember::v1::SubmitJobResponse)},
-  { 29, -1, -1, sizeof(::ember::v1::GetJobRequest)},
-  { 36, -1, -1, sizeof(::ember::v1::GetJobResponse)},
-  { 43, -1, -1, sizeof(::ember::v1::WatchJobRequest)},
-  { 50, -1, -1, sizeof(::ember::v1::WatchJobResponse)},
-  { 57, -1, -1, sizeof(::ember::v1::CancelJobRequest)},
-  { 64, -1, -1, sizeof(::ember::v1::CancelJobResponse)},
-  { 71, -1, -1, sizeof(::ember::v1::ListJobsRequest)},
-  { 78, -1, -1, sizeof(::ember::v1::ListJobsResponse)},
-  { 85, -1, -1, sizeof(::ember::v1::Job)},
-  { 104, -1, -1, sizeof(::ember::v1::WebhookAttempt)},
+  { 24, -1, -1, sizeof(::ember::v1::SubmitJobResponse)},
+  { 31, -1, -1, sizeof(::ember::v1::GetJobRequest)},
+  { 38, -1, -1, sizeof(::ember::v1::GetJobResponse)},
+  { 45, -1, -1, sizeof(::ember::v1::WatchJobRequest)},
+  { 52, -1, -1, sizeof(::ember::v1::WatchJobResponse)},
+  { 59, -1, -1, sizeof(::ember::v1::CancelJobRequest)},
+  { 66, -1, -1, sizeof(::ember::v1::CancelJobResponse)},
+  { 73, -1, -1, sizeof(::ember::v1::ListJobsRequest)},
+  { 80, -1, -1, sizeof(::ember::v1::ListJobsResponse)},
+  { 87, -1, -1, sizeof(::ember::v1::Job)},
+  { 108, -1, -1, sizeof(::ember::v1::WebhookAttempt)},
 };
 
 static const ::_pb::Message* const file_default_instances[] = {
@@ -367,66 +375,75 @@ static const ::_pb::Message* const file_default_instances[] = {
 };
 
 const char descriptor_table_protodef_ember_2fv1_2fjobs_2eproto[] PROTOBUF_SECTION_VARIABLE(protodesc_cold) =
-  "\n\023ember/v1/jobs.proto\022\010ember.v1\"Q\n\010JobIn"
-  "put\022\022\n\004text\030\001 \001(\tR\004text\022\033\n\ttext_pair\030\002 \001"
-  "(\tR\010textPair\022\024\n\005query\030\003 \001(\tR\005query\"\221\002\n\020S"
-  "ubmitJobRequest\022\024\n\005model\030\001 \001(\tR\005model\022%\n"
-  "\004task\030\002 \001(\0162\021.ember.v1.JobTaskR\004task\022*\n\006"
-  "inputs\030\003 \003(\0132\022.ember.v1.JobInputR\006inputs"
-  "\022\035\n\ninput_path\030\004 \001(\tR\tinputPath\022\037\n\013webho"
-  "ok_url\030\005 \001(\tR\nwebhookUrl\022\032\n\010priority\030\006 \001"
-  "(\rR\010priority\0228\n\031max_time_in_queue_second"
-  "s\030\007 \001(\001R\025maxTimeInQueueSeconds\"4\n\021Submit"
-  "JobResponse\022\037\n\003job\030\001 \001(\0132\r.ember.v1.JobR"
-  "\003job\"\037\n\rGetJobRequest\022\016\n\002id\030\001 \001(\tR\002id\"1\n"
-  "\016GetJobResponse\022\037\n\003job\030\001 \001(\0132\r.ember.v1."
-  "JobR\003job\"!\n\017WatchJobRequest\022\016\n\002id\030\001 \001(\tR"
-  "\002id\"3\n\020WatchJobResponse\022\037\n\003job\030\001 \001(\0132\r.e"
-  "mber.v1.JobR\003job\"\"\n\020CancelJobRequest\022\016\n\002"
-  "id\030\001 \001(\tR\002id\"4\n\021CancelJobResponse\022\037\n\003job"
-  "\030\001 \001(\0132\r.ember.v1.JobR\003job\"\'\n\017ListJobsRe"
-  "quest\022\024\n\005limit\030\001 \001(\rR\005limit\"5\n\020ListJobsR"
-  "esponse\022!\n\004jobs\030\001 \003(\0132\r.ember.v1.JobR\004jo"
-  "bs\"\267\003\n\003Job\022\016\n\002id\030\001 \001(\tR\002id\022(\n\005state\030\002 \001("
-  "\0162\022.ember.v1.JobStateR\005state\022\024\n\005model\030\003 "
-  "\001(\tR\005model\022%\n\004task\030\004 \001(\0162\021.ember.v1.JobT"
-  "askR\004task\022\032\n\010priority\030\005 \001(\rR\010priority\022\035\n"
-  "\nrows_total\030\006 \001(\004R\trowsTotal\022\033\n\trows_don"
-  "e\030\007 \001(\004R\010rowsDone\022\024\n\005error\030\010 \001(\tR\005error\022"
-  "\'\n\017result_location\030\t \001(\tR\016resultLocation"
-  "\022\035\n\ncreated_at\030\n \001(\001R\tcreatedAt\022\035\n\nstart"
-  "ed_at\030\013 \001(\001R\tstartedAt\022\037\n\013finished_at\030\014 "
-  "\001(\001R\nfinishedAt\022C\n\020webhook_attempts\030\r \003("
-  "\0132\030.ember.v1.WebhookAttemptR\017webhookAtte"
-  "mpts\"N\n\016WebhookAttempt\022\016\n\002at\030\001 \001(\001R\002at\022\026"
-  "\n\006status\030\002 \001(\rR\006status\022\024\n\005error\030\003 \001(\tR\005e"
-  "rror*\232\001\n\010JobState\022\031\n\025JOB_STATE_UNSPECIFI"
-  "ED\020\000\022\024\n\020JOB_STATE_QUEUED\020\001\022\025\n\021JOB_STATE_"
-  "RUNNING\020\002\022\027\n\023JOB_STATE_SUCCEEDED\020\003\022\024\n\020JO"
-  "B_STATE_FAILED\020\004\022\027\n\023JOB_STATE_CANCELLED\020"
-  "\005*\233\001\n\007JobTask\022\030\n\024JOB_TASK_UNSPECIFIED\020\000\022"
-  "\022\n\016JOB_TASK_EMBED\020\001\022\031\n\025JOB_TASK_EMBED_SP"
-  "ARSE\020\002\022\025\n\021JOB_TASK_CLASSIFY\020\003\022\023\n\017JOB_TAS"
-  "K_RERANK\020\004\022\033\n\027JOB_TASK_PREDICT_TOKENS\020\0052"
-  "\335\002\n\nJobService\022D\n\tSubmitJob\022\032.ember.v1.S"
-  "ubmitJobRequest\032\033.ember.v1.SubmitJobResp"
-  "onse\022;\n\006GetJob\022\027.ember.v1.GetJobRequest\032"
-  "\030.ember.v1.GetJobResponse\022C\n\010WatchJob\022\031."
-  "ember.v1.WatchJobRequest\032\032.ember.v1.Watc"
-  "hJobResponse0\001\022D\n\tCancelJob\022\032.ember.v1.C"
-  "ancelJobRequest\032\033.ember.v1.CancelJobResp"
-  "onse\022A\n\010ListJobs\022\031.ember.v1.ListJobsRequ"
-  "est\032\032.ember.v1.ListJobsResponseB}\n\014com.e"
-  "mber.v1B\tJobsProtoP\001Z8github.com/ember-s"
-  "erve/ember/clients/go/ember/v1;emberv1\242\002"
-  "\003EXX\252\002\010Ember.V1\312\002\010Ember\\V1\352\002\tEmber::V1b\006"
-  "proto3"
+  "\n\023ember/v1/jobs.proto\022\010ember.v1\032\024ember/v"
+  "1/embed.proto\"Q\n\010JobInput\022\022\n\004text\030\001 \001(\tR"
+  "\004text\022\033\n\ttext_pair\030\002 \001(\tR\010textPair\022\024\n\005qu"
+  "ery\030\003 \001(\tR\005query\"\203\003\n\020SubmitJobRequest\022\024\n"
+  "\005model\030\001 \001(\tR\005model\022%\n\004task\030\002 \001(\0162\021.embe"
+  "r.v1.JobTaskR\004task\022*\n\006inputs\030\003 \003(\0132\022.emb"
+  "er.v1.JobInputR\006inputs\022\035\n\ninput_path\030\004 \001"
+  "(\tR\tinputPath\022\037\n\013webhook_url\030\005 \001(\tR\nwebh"
+  "ookUrl\022\032\n\010priority\030\006 \001(\rR\010priority\0228\n\031ma"
+  "x_time_in_queue_seconds\030\007 \001(\001R\025maxTimeIn"
+  "QueueSeconds\022:\n\tprecision\030\010 \001(\0162\034.ember."
+  "v1.EmbeddingPrecisionR\tprecision\0224\n\006rang"
+  "es\030\t \001(\0132\034.ember.v1.QuantizationRangesR\006"
+  "ranges\"4\n\021SubmitJobResponse\022\037\n\003job\030\001 \001(\013"
+  "2\r.ember.v1.JobR\003job\"\037\n\rGetJobRequest\022\016\n"
+  "\002id\030\001 \001(\tR\002id\"1\n\016GetJobResponse\022\037\n\003job\030\001"
+  " \001(\0132\r.ember.v1.JobR\003job\"!\n\017WatchJobRequ"
+  "est\022\016\n\002id\030\001 \001(\tR\002id\"3\n\020WatchJobResponse\022"
+  "\037\n\003job\030\001 \001(\0132\r.ember.v1.JobR\003job\"\"\n\020Canc"
+  "elJobRequest\022\016\n\002id\030\001 \001(\tR\002id\"4\n\021CancelJo"
+  "bResponse\022\037\n\003job\030\001 \001(\0132\r.ember.v1.JobR\003j"
+  "ob\"\'\n\017ListJobsRequest\022\024\n\005limit\030\001 \001(\rR\005li"
+  "mit\"5\n\020ListJobsResponse\022!\n\004jobs\030\001 \003(\0132\r."
+  "ember.v1.JobR\004jobs\"\251\004\n\003Job\022\016\n\002id\030\001 \001(\tR\002"
+  "id\022(\n\005state\030\002 \001(\0162\022.ember.v1.JobStateR\005s"
+  "tate\022\024\n\005model\030\003 \001(\tR\005model\022%\n\004task\030\004 \001(\016"
+  "2\021.ember.v1.JobTaskR\004task\022\032\n\010priority\030\005 "
+  "\001(\rR\010priority\022\035\n\nrows_total\030\006 \001(\004R\trowsT"
+  "otal\022\033\n\trows_done\030\007 \001(\004R\010rowsDone\022\024\n\005err"
+  "or\030\010 \001(\tR\005error\022\'\n\017result_location\030\t \001(\t"
+  "R\016resultLocation\022\035\n\ncreated_at\030\n \001(\001R\tcr"
+  "eatedAt\022\035\n\nstarted_at\030\013 \001(\001R\tstartedAt\022\037"
+  "\n\013finished_at\030\014 \001(\001R\nfinishedAt\022C\n\020webho"
+  "ok_attempts\030\r \003(\0132\030.ember.v1.WebhookAtte"
+  "mptR\017webhookAttempts\022:\n\tprecision\030\016 \001(\0162"
+  "\034.ember.v1.EmbeddingPrecisionR\tprecision"
+  "\0224\n\006ranges\030\017 \001(\0132\034.ember.v1.Quantization"
+  "RangesR\006ranges\"N\n\016WebhookAttempt\022\016\n\002at\030\001"
+  " \001(\001R\002at\022\026\n\006status\030\002 \001(\rR\006status\022\024\n\005erro"
+  "r\030\003 \001(\tR\005error*\232\001\n\010JobState\022\031\n\025JOB_STATE"
+  "_UNSPECIFIED\020\000\022\024\n\020JOB_STATE_QUEUED\020\001\022\025\n\021"
+  "JOB_STATE_RUNNING\020\002\022\027\n\023JOB_STATE_SUCCEED"
+  "ED\020\003\022\024\n\020JOB_STATE_FAILED\020\004\022\027\n\023JOB_STATE_"
+  "CANCELLED\020\005*\233\001\n\007JobTask\022\030\n\024JOB_TASK_UNSP"
+  "ECIFIED\020\000\022\022\n\016JOB_TASK_EMBED\020\001\022\031\n\025JOB_TAS"
+  "K_EMBED_SPARSE\020\002\022\025\n\021JOB_TASK_CLASSIFY\020\003\022"
+  "\023\n\017JOB_TASK_RERANK\020\004\022\033\n\027JOB_TASK_PREDICT"
+  "_TOKENS\020\0052\335\002\n\nJobService\022D\n\tSubmitJob\022\032."
+  "ember.v1.SubmitJobRequest\032\033.ember.v1.Sub"
+  "mitJobResponse\022;\n\006GetJob\022\027.ember.v1.GetJ"
+  "obRequest\032\030.ember.v1.GetJobResponse\022C\n\010W"
+  "atchJob\022\031.ember.v1.WatchJobRequest\032\032.emb"
+  "er.v1.WatchJobResponse0\001\022D\n\tCancelJob\022\032."
+  "ember.v1.CancelJobRequest\032\033.ember.v1.Can"
+  "celJobResponse\022A\n\010ListJobs\022\031.ember.v1.Li"
+  "stJobsRequest\032\032.ember.v1.ListJobsRespons"
+  "eB}\n\014com.ember.v1B\tJobsProtoP\001Z8github.c"
+  "om/ember-serve/ember/clients/go/ember/v1"
+  ";emberv1\242\002\003EXX\252\002\010Ember.V1\312\002\010Ember\\V1\352\002\tE"
+  "mber::V1b\006proto3"
   ;
+static const ::_pbi::DescriptorTable* const descriptor_table_ember_2fv1_2fjobs_2eproto_deps[1] = {
+  &::descriptor_table_ember_2fv1_2fembed_2eproto,
+};
 static ::_pbi::once_flag descriptor_table_ember_2fv1_2fjobs_2eproto_once;
 const ::_pbi::DescriptorTable descriptor_table_ember_2fv1_2fjobs_2eproto = {
-    false, false, 2126, descriptor_table_protodef_ember_2fv1_2fjobs_2eproto,
+    false, false, 2376, descriptor_table_protodef_ember_2fv1_2fjobs_2eproto,
     "ember/v1/jobs.proto",
-    &descriptor_table_ember_2fv1_2fjobs_2eproto_once, nullptr, 0, 13,
+    &descriptor_table_ember_2fv1_2fjobs_2eproto_once, descriptor_table_ember_2fv1_2fjobs_2eproto_deps, 1, 13,
     schemas, file_default_instances, TableStruct_ember_2fv1_2fjobs_2eproto::offsets,
     file_level_metadata_ember_2fv1_2fjobs_2eproto, file_level_enum_descriptors_ember_2fv1_2fjobs_2eproto,
     file_level_service_descriptors_ember_2fv1_2fjobs_2eproto,
@@ -783,8 +800,19 @@ void JobInput::InternalSwap(JobInput* other) {
 
 class SubmitJobRequest::_Internal {
  public:
+  static const ::ember::v1::QuantizationRanges& ranges(const SubmitJobRequest* msg);
 };
 
+const ::ember::v1::QuantizationRanges&
+SubmitJobRequest::_Internal::ranges(const SubmitJobRequest* msg) {
+  return *msg->_impl_.ranges_;
+}
+void SubmitJobRequest::clear_ranges() {
+  if (GetArenaForAllocation() == nullptr && _impl_.ranges_ != nullptr) {
+    delete _impl_.ranges_;
+  }
+  _impl_.ranges_ = nullptr;
+}
 SubmitJobRequest::SubmitJobRequest(::PROTOBUF_NAMESPACE_ID::Arena* arena,
                          bool is_message_owned)
   : ::PROTOBUF_NAMESPACE_ID::Message(arena, is_message_owned) {
@@ -799,9 +827,11 @@ SubmitJobRequest::SubmitJobRequest(const SubmitJobRequest& from)
     , decltype(_impl_.model_){}
     , decltype(_impl_.input_path_){}
     , decltype(_impl_.webhook_url_){}
+    , decltype(_impl_.ranges_){nullptr}
     , decltype(_impl_.task_){}
     , decltype(_impl_.priority_){}
     , decltype(_impl_.max_time_in_queue_seconds_){}
+    , decltype(_impl_.precision_){}
     , /*decltype(_impl_._cached_size_)*/{}};
 
   _internal_metadata_.MergeFrom<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(from._internal_metadata_);
@@ -829,9 +859,12 @@ SubmitJobRequest::SubmitJobRequest(const SubmitJobRequest& from)
     _this->_impl_.webhook_url_.Set(from._internal_webhook_url(), 
       _this->GetArenaForAllocation());
   }
+  if (from._internal_has_ranges()) {
+    _this->_impl_.ranges_ = new ::ember::v1::QuantizationRanges(*from._impl_.ranges_);
+  }
   ::memcpy(&_impl_.task_, &from._impl_.task_,
-    static_cast<size_t>(reinterpret_cast<char*>(&_impl_.max_time_in_queue_seconds_) -
-    reinterpret_cast<char*>(&_impl_.task_)) + sizeof(_impl_.max_time_in_queue_seconds_));
+    static_cast<size_t>(reinterpret_cast<char*>(&_impl_.precision_) -
+    reinterpret_cast<char*>(&_impl_.task_)) + sizeof(_impl_.precision_));
   // @@protoc_insertion_point(copy_constructor:ember.v1.SubmitJobRequest)
 }
 
@@ -844,9 +877,11 @@ inline void SubmitJobRequest::SharedCtor(
     , decltype(_impl_.model_){}
     , decltype(_impl_.input_path_){}
     , decltype(_impl_.webhook_url_){}
+    , decltype(_impl_.ranges_){nullptr}
     , decltype(_impl_.task_){0}
     , decltype(_impl_.priority_){0u}
     , decltype(_impl_.max_time_in_queue_seconds_){0}
+    , decltype(_impl_.precision_){0}
     , /*decltype(_impl_._cached_size_)*/{}
   };
   _impl_.model_.InitDefault();
@@ -878,6 +913,7 @@ inline void SubmitJobRequest::SharedDtor() {
   _impl_.model_.Destroy();
   _impl_.input_path_.Destroy();
   _impl_.webhook_url_.Destroy();
+  if (this != internal_default_instance()) delete _impl_.ranges_;
 }
 
 void SubmitJobRequest::SetCachedSize(int size) const {
@@ -894,9 +930,13 @@ void SubmitJobRequest::Clear() {
   _impl_.model_.ClearToEmpty();
   _impl_.input_path_.ClearToEmpty();
   _impl_.webhook_url_.ClearToEmpty();
+  if (GetArenaForAllocation() == nullptr && _impl_.ranges_ != nullptr) {
+    delete _impl_.ranges_;
+  }
+  _impl_.ranges_ = nullptr;
   ::memset(&_impl_.task_, 0, static_cast<size_t>(
-      reinterpret_cast<char*>(&_impl_.max_time_in_queue_seconds_) -
-      reinterpret_cast<char*>(&_impl_.task_)) + sizeof(_impl_.max_time_in_queue_seconds_));
+      reinterpret_cast<char*>(&_impl_.precision_) -
+      reinterpret_cast<char*>(&_impl_.task_)) + sizeof(_impl_.precision_));
   _internal_metadata_.Clear<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>();
 }
 
@@ -971,6 +1011,23 @@ const char* SubmitJobRequest::_InternalParse(const char* ptr, ::_pbi::ParseConte
         if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 57)) {
           _impl_.max_time_in_queue_seconds_ = ::PROTOBUF_NAMESPACE_ID::internal::UnalignedLoad<double>(ptr);
           ptr += sizeof(double);
+        } else
+          goto handle_unusual;
+        continue;
+      // .ember.v1.EmbeddingPrecision precision = 8 [json_name = "precision"];
+      case 8:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 64)) {
+          uint64_t val = ::PROTOBUF_NAMESPACE_ID::internal::ReadVarint64(&ptr);
+          CHK_(ptr);
+          _internal_set_precision(static_cast<::ember::v1::EmbeddingPrecision>(val));
+        } else
+          goto handle_unusual;
+        continue;
+      // .ember.v1.QuantizationRanges ranges = 9 [json_name = "ranges"];
+      case 9:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 74)) {
+          ptr = ctx->ParseMessage(_internal_mutable_ranges(), ptr);
+          CHK_(ptr);
         } else
           goto handle_unusual;
         continue;
@@ -1064,6 +1121,20 @@ uint8_t* SubmitJobRequest::_InternalSerialize(
     target = ::_pbi::WireFormatLite::WriteDoubleToArray(7, this->_internal_max_time_in_queue_seconds(), target);
   }
 
+  // .ember.v1.EmbeddingPrecision precision = 8 [json_name = "precision"];
+  if (this->_internal_precision() != 0) {
+    target = stream->EnsureSpace(target);
+    target = ::_pbi::WireFormatLite::WriteEnumToArray(
+      8, this->_internal_precision(), target);
+  }
+
+  // .ember.v1.QuantizationRanges ranges = 9 [json_name = "ranges"];
+  if (this->_internal_has_ranges()) {
+    target = ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::
+      InternalWriteMessage(9, _Internal::ranges(this),
+        _Internal::ranges(this).GetCachedSize(), target, stream);
+  }
+
   if (PROTOBUF_PREDICT_FALSE(_internal_metadata_.have_unknown_fields())) {
     target = ::_pbi::WireFormat::InternalSerializeUnknownFieldsToArray(
         _internal_metadata_.unknown_fields<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(::PROTOBUF_NAMESPACE_ID::UnknownFieldSet::default_instance), target, stream);
@@ -1108,6 +1179,13 @@ size_t SubmitJobRequest::ByteSizeLong() const {
         this->_internal_webhook_url());
   }
 
+  // .ember.v1.QuantizationRanges ranges = 9 [json_name = "ranges"];
+  if (this->_internal_has_ranges()) {
+    total_size += 1 +
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::MessageSize(
+        *_impl_.ranges_);
+  }
+
   // .ember.v1.JobTask task = 2 [json_name = "task"];
   if (this->_internal_task() != 0) {
     total_size += 1 +
@@ -1126,6 +1204,12 @@ size_t SubmitJobRequest::ByteSizeLong() const {
   memcpy(&raw_max_time_in_queue_seconds, &tmp_max_time_in_queue_seconds, sizeof(tmp_max_time_in_queue_seconds));
   if (raw_max_time_in_queue_seconds != 0) {
     total_size += 1 + 8;
+  }
+
+  // .ember.v1.EmbeddingPrecision precision = 8 [json_name = "precision"];
+  if (this->_internal_precision() != 0) {
+    total_size += 1 +
+      ::_pbi::WireFormatLite::EnumSize(this->_internal_precision());
   }
 
   return MaybeComputeUnknownFieldsSize(total_size, &_impl_._cached_size_);
@@ -1156,6 +1240,10 @@ void SubmitJobRequest::MergeImpl(::PROTOBUF_NAMESPACE_ID::Message& to_msg, const
   if (!from._internal_webhook_url().empty()) {
     _this->_internal_set_webhook_url(from._internal_webhook_url());
   }
+  if (from._internal_has_ranges()) {
+    _this->_internal_mutable_ranges()->::ember::v1::QuantizationRanges::MergeFrom(
+        from._internal_ranges());
+  }
   if (from._internal_task() != 0) {
     _this->_internal_set_task(from._internal_task());
   }
@@ -1168,6 +1256,9 @@ void SubmitJobRequest::MergeImpl(::PROTOBUF_NAMESPACE_ID::Message& to_msg, const
   memcpy(&raw_max_time_in_queue_seconds, &tmp_max_time_in_queue_seconds, sizeof(tmp_max_time_in_queue_seconds));
   if (raw_max_time_in_queue_seconds != 0) {
     _this->_internal_set_max_time_in_queue_seconds(from._internal_max_time_in_queue_seconds());
+  }
+  if (from._internal_precision() != 0) {
+    _this->_internal_set_precision(from._internal_precision());
   }
   _this->_internal_metadata_.MergeFrom<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(from._internal_metadata_);
 }
@@ -1202,11 +1293,11 @@ void SubmitJobRequest::InternalSwap(SubmitJobRequest* other) {
       &other->_impl_.webhook_url_, rhs_arena
   );
   ::PROTOBUF_NAMESPACE_ID::internal::memswap<
-      PROTOBUF_FIELD_OFFSET(SubmitJobRequest, _impl_.max_time_in_queue_seconds_)
-      + sizeof(SubmitJobRequest::_impl_.max_time_in_queue_seconds_)
-      - PROTOBUF_FIELD_OFFSET(SubmitJobRequest, _impl_.task_)>(
-          reinterpret_cast<char*>(&_impl_.task_),
-          reinterpret_cast<char*>(&other->_impl_.task_));
+      PROTOBUF_FIELD_OFFSET(SubmitJobRequest, _impl_.precision_)
+      + sizeof(SubmitJobRequest::_impl_.precision_)
+      - PROTOBUF_FIELD_OFFSET(SubmitJobRequest, _impl_.ranges_)>(
+          reinterpret_cast<char*>(&_impl_.ranges_),
+          reinterpret_cast<char*>(&other->_impl_.ranges_));
 }
 
 ::PROTOBUF_NAMESPACE_ID::Metadata SubmitJobRequest::GetMetadata() const {
@@ -2963,8 +3054,19 @@ void ListJobsResponse::InternalSwap(ListJobsResponse* other) {
 
 class Job::_Internal {
  public:
+  static const ::ember::v1::QuantizationRanges& ranges(const Job* msg);
 };
 
+const ::ember::v1::QuantizationRanges&
+Job::_Internal::ranges(const Job* msg) {
+  return *msg->_impl_.ranges_;
+}
+void Job::clear_ranges() {
+  if (GetArenaForAllocation() == nullptr && _impl_.ranges_ != nullptr) {
+    delete _impl_.ranges_;
+  }
+  _impl_.ranges_ = nullptr;
+}
 Job::Job(::PROTOBUF_NAMESPACE_ID::Arena* arena,
                          bool is_message_owned)
   : ::PROTOBUF_NAMESPACE_ID::Message(arena, is_message_owned) {
@@ -2980,14 +3082,16 @@ Job::Job(const Job& from)
     , decltype(_impl_.model_){}
     , decltype(_impl_.error_){}
     , decltype(_impl_.result_location_){}
+    , decltype(_impl_.ranges_){nullptr}
     , decltype(_impl_.state_){}
     , decltype(_impl_.task_){}
     , decltype(_impl_.rows_total_){}
     , decltype(_impl_.rows_done_){}
+    , decltype(_impl_.priority_){}
+    , decltype(_impl_.precision_){}
     , decltype(_impl_.created_at_){}
     , decltype(_impl_.started_at_){}
     , decltype(_impl_.finished_at_){}
-    , decltype(_impl_.priority_){}
     , /*decltype(_impl_._cached_size_)*/{}};
 
   _internal_metadata_.MergeFrom<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(from._internal_metadata_);
@@ -3023,9 +3127,12 @@ Job::Job(const Job& from)
     _this->_impl_.result_location_.Set(from._internal_result_location(), 
       _this->GetArenaForAllocation());
   }
+  if (from._internal_has_ranges()) {
+    _this->_impl_.ranges_ = new ::ember::v1::QuantizationRanges(*from._impl_.ranges_);
+  }
   ::memcpy(&_impl_.state_, &from._impl_.state_,
-    static_cast<size_t>(reinterpret_cast<char*>(&_impl_.priority_) -
-    reinterpret_cast<char*>(&_impl_.state_)) + sizeof(_impl_.priority_));
+    static_cast<size_t>(reinterpret_cast<char*>(&_impl_.finished_at_) -
+    reinterpret_cast<char*>(&_impl_.state_)) + sizeof(_impl_.finished_at_));
   // @@protoc_insertion_point(copy_constructor:ember.v1.Job)
 }
 
@@ -3039,14 +3146,16 @@ inline void Job::SharedCtor(
     , decltype(_impl_.model_){}
     , decltype(_impl_.error_){}
     , decltype(_impl_.result_location_){}
+    , decltype(_impl_.ranges_){nullptr}
     , decltype(_impl_.state_){0}
     , decltype(_impl_.task_){0}
     , decltype(_impl_.rows_total_){uint64_t{0u}}
     , decltype(_impl_.rows_done_){uint64_t{0u}}
+    , decltype(_impl_.priority_){0u}
+    , decltype(_impl_.precision_){0}
     , decltype(_impl_.created_at_){0}
     , decltype(_impl_.started_at_){0}
     , decltype(_impl_.finished_at_){0}
-    , decltype(_impl_.priority_){0u}
     , /*decltype(_impl_._cached_size_)*/{}
   };
   _impl_.id_.InitDefault();
@@ -3083,6 +3192,7 @@ inline void Job::SharedDtor() {
   _impl_.model_.Destroy();
   _impl_.error_.Destroy();
   _impl_.result_location_.Destroy();
+  if (this != internal_default_instance()) delete _impl_.ranges_;
 }
 
 void Job::SetCachedSize(int size) const {
@@ -3100,9 +3210,13 @@ void Job::Clear() {
   _impl_.model_.ClearToEmpty();
   _impl_.error_.ClearToEmpty();
   _impl_.result_location_.ClearToEmpty();
+  if (GetArenaForAllocation() == nullptr && _impl_.ranges_ != nullptr) {
+    delete _impl_.ranges_;
+  }
+  _impl_.ranges_ = nullptr;
   ::memset(&_impl_.state_, 0, static_cast<size_t>(
-      reinterpret_cast<char*>(&_impl_.priority_) -
-      reinterpret_cast<char*>(&_impl_.state_)) + sizeof(_impl_.priority_));
+      reinterpret_cast<char*>(&_impl_.finished_at_) -
+      reinterpret_cast<char*>(&_impl_.state_)) + sizeof(_impl_.finished_at_));
   _internal_metadata_.Clear<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>();
 }
 
@@ -3228,6 +3342,23 @@ const char* Job::_InternalParse(const char* ptr, ::_pbi::ParseContext* ctx) {
             CHK_(ptr);
             if (!ctx->DataAvailable(ptr)) break;
           } while (::PROTOBUF_NAMESPACE_ID::internal::ExpectTag<106>(ptr));
+        } else
+          goto handle_unusual;
+        continue;
+      // .ember.v1.EmbeddingPrecision precision = 14 [json_name = "precision"];
+      case 14:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 112)) {
+          uint64_t val = ::PROTOBUF_NAMESPACE_ID::internal::ReadVarint64(&ptr);
+          CHK_(ptr);
+          _internal_set_precision(static_cast<::ember::v1::EmbeddingPrecision>(val));
+        } else
+          goto handle_unusual;
+        continue;
+      // .ember.v1.QuantizationRanges ranges = 15 [json_name = "ranges"];
+      case 15:
+        if (PROTOBUF_PREDICT_TRUE(static_cast<uint8_t>(tag) == 122)) {
+          ptr = ctx->ParseMessage(_internal_mutable_ranges(), ptr);
+          CHK_(ptr);
         } else
           goto handle_unusual;
         continue;
@@ -3370,6 +3501,20 @@ uint8_t* Job::_InternalSerialize(
         InternalWriteMessage(13, repfield, repfield.GetCachedSize(), target, stream);
   }
 
+  // .ember.v1.EmbeddingPrecision precision = 14 [json_name = "precision"];
+  if (this->_internal_precision() != 0) {
+    target = stream->EnsureSpace(target);
+    target = ::_pbi::WireFormatLite::WriteEnumToArray(
+      14, this->_internal_precision(), target);
+  }
+
+  // .ember.v1.QuantizationRanges ranges = 15 [json_name = "ranges"];
+  if (this->_internal_has_ranges()) {
+    target = ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::
+      InternalWriteMessage(15, _Internal::ranges(this),
+        _Internal::ranges(this).GetCachedSize(), target, stream);
+  }
+
   if (PROTOBUF_PREDICT_FALSE(_internal_metadata_.have_unknown_fields())) {
     target = ::_pbi::WireFormat::InternalSerializeUnknownFieldsToArray(
         _internal_metadata_.unknown_fields<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(::PROTOBUF_NAMESPACE_ID::UnknownFieldSet::default_instance), target, stream);
@@ -3421,6 +3566,13 @@ size_t Job::ByteSizeLong() const {
         this->_internal_result_location());
   }
 
+  // .ember.v1.QuantizationRanges ranges = 15 [json_name = "ranges"];
+  if (this->_internal_has_ranges()) {
+    total_size += 1 +
+      ::PROTOBUF_NAMESPACE_ID::internal::WireFormatLite::MessageSize(
+        *_impl_.ranges_);
+  }
+
   // .ember.v1.JobState state = 2 [json_name = "state"];
   if (this->_internal_state() != 0) {
     total_size += 1 +
@@ -3441,6 +3593,17 @@ size_t Job::ByteSizeLong() const {
   // uint64 rows_done = 7 [json_name = "rowsDone"];
   if (this->_internal_rows_done() != 0) {
     total_size += ::_pbi::WireFormatLite::UInt64SizePlusOne(this->_internal_rows_done());
+  }
+
+  // uint32 priority = 5 [json_name = "priority"];
+  if (this->_internal_priority() != 0) {
+    total_size += ::_pbi::WireFormatLite::UInt32SizePlusOne(this->_internal_priority());
+  }
+
+  // .ember.v1.EmbeddingPrecision precision = 14 [json_name = "precision"];
+  if (this->_internal_precision() != 0) {
+    total_size += 1 +
+      ::_pbi::WireFormatLite::EnumSize(this->_internal_precision());
   }
 
   // double created_at = 10 [json_name = "createdAt"];
@@ -3468,11 +3631,6 @@ size_t Job::ByteSizeLong() const {
   memcpy(&raw_finished_at, &tmp_finished_at, sizeof(tmp_finished_at));
   if (raw_finished_at != 0) {
     total_size += 1 + 8;
-  }
-
-  // uint32 priority = 5 [json_name = "priority"];
-  if (this->_internal_priority() != 0) {
-    total_size += ::_pbi::WireFormatLite::UInt32SizePlusOne(this->_internal_priority());
   }
 
   return MaybeComputeUnknownFieldsSize(total_size, &_impl_._cached_size_);
@@ -3506,6 +3664,10 @@ void Job::MergeImpl(::PROTOBUF_NAMESPACE_ID::Message& to_msg, const ::PROTOBUF_N
   if (!from._internal_result_location().empty()) {
     _this->_internal_set_result_location(from._internal_result_location());
   }
+  if (from._internal_has_ranges()) {
+    _this->_internal_mutable_ranges()->::ember::v1::QuantizationRanges::MergeFrom(
+        from._internal_ranges());
+  }
   if (from._internal_state() != 0) {
     _this->_internal_set_state(from._internal_state());
   }
@@ -3517,6 +3679,12 @@ void Job::MergeImpl(::PROTOBUF_NAMESPACE_ID::Message& to_msg, const ::PROTOBUF_N
   }
   if (from._internal_rows_done() != 0) {
     _this->_internal_set_rows_done(from._internal_rows_done());
+  }
+  if (from._internal_priority() != 0) {
+    _this->_internal_set_priority(from._internal_priority());
+  }
+  if (from._internal_precision() != 0) {
+    _this->_internal_set_precision(from._internal_precision());
   }
   static_assert(sizeof(uint64_t) == sizeof(double), "Code assumes uint64_t and double are the same size.");
   double tmp_created_at = from._internal_created_at();
@@ -3538,9 +3706,6 @@ void Job::MergeImpl(::PROTOBUF_NAMESPACE_ID::Message& to_msg, const ::PROTOBUF_N
   memcpy(&raw_finished_at, &tmp_finished_at, sizeof(tmp_finished_at));
   if (raw_finished_at != 0) {
     _this->_internal_set_finished_at(from._internal_finished_at());
-  }
-  if (from._internal_priority() != 0) {
-    _this->_internal_set_priority(from._internal_priority());
   }
   _this->_internal_metadata_.MergeFrom<::PROTOBUF_NAMESPACE_ID::UnknownFieldSet>(from._internal_metadata_);
 }
@@ -3579,11 +3744,11 @@ void Job::InternalSwap(Job* other) {
       &other->_impl_.result_location_, rhs_arena
   );
   ::PROTOBUF_NAMESPACE_ID::internal::memswap<
-      PROTOBUF_FIELD_OFFSET(Job, _impl_.priority_)
-      + sizeof(Job::_impl_.priority_)
-      - PROTOBUF_FIELD_OFFSET(Job, _impl_.state_)>(
-          reinterpret_cast<char*>(&_impl_.state_),
-          reinterpret_cast<char*>(&other->_impl_.state_));
+      PROTOBUF_FIELD_OFFSET(Job, _impl_.finished_at_)
+      + sizeof(Job::_impl_.finished_at_)
+      - PROTOBUF_FIELD_OFFSET(Job, _impl_.ranges_)>(
+          reinterpret_cast<char*>(&_impl_.ranges_),
+          reinterpret_cast<char*>(&other->_impl_.ranges_));
 }
 
 ::PROTOBUF_NAMESPACE_ID::Metadata Job::GetMetadata() const {

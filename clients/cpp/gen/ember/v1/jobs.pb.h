@@ -31,6 +31,7 @@
 #include <google/protobuf/extension_set.h>  // IWYU pragma: export
 #include <google/protobuf/generated_enum_reflection.h>
 #include <google/protobuf/unknown_field_set.h>
+#include "ember/v1/embed.pb.h"
 // @@protoc_insertion_point(includes)
 #include <google/protobuf/port_def.inc>
 #define PROTOBUF_INTERNAL_EXPORT_ember_2fv1_2fjobs_2eproto
@@ -476,9 +477,11 @@ class SubmitJobRequest final :
     kModelFieldNumber = 1,
     kInputPathFieldNumber = 4,
     kWebhookUrlFieldNumber = 5,
+    kRangesFieldNumber = 9,
     kTaskFieldNumber = 2,
     kPriorityFieldNumber = 6,
     kMaxTimeInQueueSecondsFieldNumber = 7,
+    kPrecisionFieldNumber = 8,
   };
   // repeated .ember.v1.JobInput inputs = 3 [json_name = "inputs"];
   int inputs_size() const;
@@ -540,6 +543,24 @@ class SubmitJobRequest final :
   std::string* _internal_mutable_webhook_url();
   public:
 
+  // .ember.v1.QuantizationRanges ranges = 9 [json_name = "ranges"];
+  bool has_ranges() const;
+  private:
+  bool _internal_has_ranges() const;
+  public:
+  void clear_ranges();
+  const ::ember::v1::QuantizationRanges& ranges() const;
+  PROTOBUF_NODISCARD ::ember::v1::QuantizationRanges* release_ranges();
+  ::ember::v1::QuantizationRanges* mutable_ranges();
+  void set_allocated_ranges(::ember::v1::QuantizationRanges* ranges);
+  private:
+  const ::ember::v1::QuantizationRanges& _internal_ranges() const;
+  ::ember::v1::QuantizationRanges* _internal_mutable_ranges();
+  public:
+  void unsafe_arena_set_allocated_ranges(
+      ::ember::v1::QuantizationRanges* ranges);
+  ::ember::v1::QuantizationRanges* unsafe_arena_release_ranges();
+
   // .ember.v1.JobTask task = 2 [json_name = "task"];
   void clear_task();
   ::ember::v1::JobTask task() const;
@@ -567,6 +588,15 @@ class SubmitJobRequest final :
   void _internal_set_max_time_in_queue_seconds(double value);
   public:
 
+  // .ember.v1.EmbeddingPrecision precision = 8 [json_name = "precision"];
+  void clear_precision();
+  ::ember::v1::EmbeddingPrecision precision() const;
+  void set_precision(::ember::v1::EmbeddingPrecision value);
+  private:
+  ::ember::v1::EmbeddingPrecision _internal_precision() const;
+  void _internal_set_precision(::ember::v1::EmbeddingPrecision value);
+  public:
+
   // @@protoc_insertion_point(class_scope:ember.v1.SubmitJobRequest)
  private:
   class _Internal;
@@ -579,9 +609,11 @@ class SubmitJobRequest final :
     ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr model_;
     ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr input_path_;
     ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr webhook_url_;
+    ::ember::v1::QuantizationRanges* ranges_;
     int task_;
     uint32_t priority_;
     double max_time_in_queue_seconds_;
+    int precision_;
     mutable ::PROTOBUF_NAMESPACE_ID::internal::CachedSize _cached_size_;
   };
   union { Impl_ _impl_; };
@@ -2107,14 +2139,16 @@ class Job final :
     kModelFieldNumber = 3,
     kErrorFieldNumber = 8,
     kResultLocationFieldNumber = 9,
+    kRangesFieldNumber = 15,
     kStateFieldNumber = 2,
     kTaskFieldNumber = 4,
     kRowsTotalFieldNumber = 6,
     kRowsDoneFieldNumber = 7,
+    kPriorityFieldNumber = 5,
+    kPrecisionFieldNumber = 14,
     kCreatedAtFieldNumber = 10,
     kStartedAtFieldNumber = 11,
     kFinishedAtFieldNumber = 12,
-    kPriorityFieldNumber = 5,
   };
   // repeated .ember.v1.WebhookAttempt webhook_attempts = 13 [json_name = "webhookAttempts"];
   int webhook_attempts_size() const;
@@ -2190,6 +2224,24 @@ class Job final :
   std::string* _internal_mutable_result_location();
   public:
 
+  // .ember.v1.QuantizationRanges ranges = 15 [json_name = "ranges"];
+  bool has_ranges() const;
+  private:
+  bool _internal_has_ranges() const;
+  public:
+  void clear_ranges();
+  const ::ember::v1::QuantizationRanges& ranges() const;
+  PROTOBUF_NODISCARD ::ember::v1::QuantizationRanges* release_ranges();
+  ::ember::v1::QuantizationRanges* mutable_ranges();
+  void set_allocated_ranges(::ember::v1::QuantizationRanges* ranges);
+  private:
+  const ::ember::v1::QuantizationRanges& _internal_ranges() const;
+  ::ember::v1::QuantizationRanges* _internal_mutable_ranges();
+  public:
+  void unsafe_arena_set_allocated_ranges(
+      ::ember::v1::QuantizationRanges* ranges);
+  ::ember::v1::QuantizationRanges* unsafe_arena_release_ranges();
+
   // .ember.v1.JobState state = 2 [json_name = "state"];
   void clear_state();
   ::ember::v1::JobState state() const;
@@ -2226,6 +2278,24 @@ class Job final :
   void _internal_set_rows_done(uint64_t value);
   public:
 
+  // uint32 priority = 5 [json_name = "priority"];
+  void clear_priority();
+  uint32_t priority() const;
+  void set_priority(uint32_t value);
+  private:
+  uint32_t _internal_priority() const;
+  void _internal_set_priority(uint32_t value);
+  public:
+
+  // .ember.v1.EmbeddingPrecision precision = 14 [json_name = "precision"];
+  void clear_precision();
+  ::ember::v1::EmbeddingPrecision precision() const;
+  void set_precision(::ember::v1::EmbeddingPrecision value);
+  private:
+  ::ember::v1::EmbeddingPrecision _internal_precision() const;
+  void _internal_set_precision(::ember::v1::EmbeddingPrecision value);
+  public:
+
   // double created_at = 10 [json_name = "createdAt"];
   void clear_created_at();
   double created_at() const;
@@ -2253,15 +2323,6 @@ class Job final :
   void _internal_set_finished_at(double value);
   public:
 
-  // uint32 priority = 5 [json_name = "priority"];
-  void clear_priority();
-  uint32_t priority() const;
-  void set_priority(uint32_t value);
-  private:
-  uint32_t _internal_priority() const;
-  void _internal_set_priority(uint32_t value);
-  public:
-
   // @@protoc_insertion_point(class_scope:ember.v1.Job)
  private:
   class _Internal;
@@ -2275,14 +2336,16 @@ class Job final :
     ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr model_;
     ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr error_;
     ::PROTOBUF_NAMESPACE_ID::internal::ArenaStringPtr result_location_;
+    ::ember::v1::QuantizationRanges* ranges_;
     int state_;
     int task_;
     uint64_t rows_total_;
     uint64_t rows_done_;
+    uint32_t priority_;
+    int precision_;
     double created_at_;
     double started_at_;
     double finished_at_;
-    uint32_t priority_;
     mutable ::PROTOBUF_NAMESPACE_ID::internal::CachedSize _cached_size_;
   };
   union { Impl_ _impl_; };
@@ -2876,6 +2939,111 @@ inline void SubmitJobRequest::_internal_set_max_time_in_queue_seconds(double val
 inline void SubmitJobRequest::set_max_time_in_queue_seconds(double value) {
   _internal_set_max_time_in_queue_seconds(value);
   // @@protoc_insertion_point(field_set:ember.v1.SubmitJobRequest.max_time_in_queue_seconds)
+}
+
+// .ember.v1.EmbeddingPrecision precision = 8 [json_name = "precision"];
+inline void SubmitJobRequest::clear_precision() {
+  _impl_.precision_ = 0;
+}
+inline ::ember::v1::EmbeddingPrecision SubmitJobRequest::_internal_precision() const {
+  return static_cast< ::ember::v1::EmbeddingPrecision >(_impl_.precision_);
+}
+inline ::ember::v1::EmbeddingPrecision SubmitJobRequest::precision() const {
+  // @@protoc_insertion_point(field_get:ember.v1.SubmitJobRequest.precision)
+  return _internal_precision();
+}
+inline void SubmitJobRequest::_internal_set_precision(::ember::v1::EmbeddingPrecision value) {
+  
+  _impl_.precision_ = value;
+}
+inline void SubmitJobRequest::set_precision(::ember::v1::EmbeddingPrecision value) {
+  _internal_set_precision(value);
+  // @@protoc_insertion_point(field_set:ember.v1.SubmitJobRequest.precision)
+}
+
+// .ember.v1.QuantizationRanges ranges = 9 [json_name = "ranges"];
+inline bool SubmitJobRequest::_internal_has_ranges() const {
+  return this != internal_default_instance() && _impl_.ranges_ != nullptr;
+}
+inline bool SubmitJobRequest::has_ranges() const {
+  return _internal_has_ranges();
+}
+inline const ::ember::v1::QuantizationRanges& SubmitJobRequest::_internal_ranges() const {
+  const ::ember::v1::QuantizationRanges* p = _impl_.ranges_;
+  return p != nullptr ? *p : reinterpret_cast<const ::ember::v1::QuantizationRanges&>(
+      ::ember::v1::_QuantizationRanges_default_instance_);
+}
+inline const ::ember::v1::QuantizationRanges& SubmitJobRequest::ranges() const {
+  // @@protoc_insertion_point(field_get:ember.v1.SubmitJobRequest.ranges)
+  return _internal_ranges();
+}
+inline void SubmitJobRequest::unsafe_arena_set_allocated_ranges(
+    ::ember::v1::QuantizationRanges* ranges) {
+  if (GetArenaForAllocation() == nullptr) {
+    delete reinterpret_cast<::PROTOBUF_NAMESPACE_ID::MessageLite*>(_impl_.ranges_);
+  }
+  _impl_.ranges_ = ranges;
+  if (ranges) {
+    
+  } else {
+    
+  }
+  // @@protoc_insertion_point(field_unsafe_arena_set_allocated:ember.v1.SubmitJobRequest.ranges)
+}
+inline ::ember::v1::QuantizationRanges* SubmitJobRequest::release_ranges() {
+  
+  ::ember::v1::QuantizationRanges* temp = _impl_.ranges_;
+  _impl_.ranges_ = nullptr;
+#ifdef PROTOBUF_FORCE_COPY_IN_RELEASE
+  auto* old =  reinterpret_cast<::PROTOBUF_NAMESPACE_ID::MessageLite*>(temp);
+  temp = ::PROTOBUF_NAMESPACE_ID::internal::DuplicateIfNonNull(temp);
+  if (GetArenaForAllocation() == nullptr) { delete old; }
+#else  // PROTOBUF_FORCE_COPY_IN_RELEASE
+  if (GetArenaForAllocation() != nullptr) {
+    temp = ::PROTOBUF_NAMESPACE_ID::internal::DuplicateIfNonNull(temp);
+  }
+#endif  // !PROTOBUF_FORCE_COPY_IN_RELEASE
+  return temp;
+}
+inline ::ember::v1::QuantizationRanges* SubmitJobRequest::unsafe_arena_release_ranges() {
+  // @@protoc_insertion_point(field_release:ember.v1.SubmitJobRequest.ranges)
+  
+  ::ember::v1::QuantizationRanges* temp = _impl_.ranges_;
+  _impl_.ranges_ = nullptr;
+  return temp;
+}
+inline ::ember::v1::QuantizationRanges* SubmitJobRequest::_internal_mutable_ranges() {
+  
+  if (_impl_.ranges_ == nullptr) {
+    auto* p = CreateMaybeMessage<::ember::v1::QuantizationRanges>(GetArenaForAllocation());
+    _impl_.ranges_ = p;
+  }
+  return _impl_.ranges_;
+}
+inline ::ember::v1::QuantizationRanges* SubmitJobRequest::mutable_ranges() {
+  ::ember::v1::QuantizationRanges* _msg = _internal_mutable_ranges();
+  // @@protoc_insertion_point(field_mutable:ember.v1.SubmitJobRequest.ranges)
+  return _msg;
+}
+inline void SubmitJobRequest::set_allocated_ranges(::ember::v1::QuantizationRanges* ranges) {
+  ::PROTOBUF_NAMESPACE_ID::Arena* message_arena = GetArenaForAllocation();
+  if (message_arena == nullptr) {
+    delete reinterpret_cast< ::PROTOBUF_NAMESPACE_ID::MessageLite*>(_impl_.ranges_);
+  }
+  if (ranges) {
+    ::PROTOBUF_NAMESPACE_ID::Arena* submessage_arena =
+        ::PROTOBUF_NAMESPACE_ID::Arena::InternalGetOwningArena(
+                reinterpret_cast<::PROTOBUF_NAMESPACE_ID::MessageLite*>(ranges));
+    if (message_arena != submessage_arena) {
+      ranges = ::PROTOBUF_NAMESPACE_ID::internal::GetOwnedMessage(
+          message_arena, ranges, submessage_arena);
+    }
+    
+  } else {
+    
+  }
+  _impl_.ranges_ = ranges;
+  // @@protoc_insertion_point(field_set_allocated:ember.v1.SubmitJobRequest.ranges)
 }
 
 // -------------------------------------------------------------------
@@ -3886,6 +4054,111 @@ inline const ::PROTOBUF_NAMESPACE_ID::RepeatedPtrField< ::ember::v1::WebhookAtte
 Job::webhook_attempts() const {
   // @@protoc_insertion_point(field_list:ember.v1.Job.webhook_attempts)
   return _impl_.webhook_attempts_;
+}
+
+// .ember.v1.EmbeddingPrecision precision = 14 [json_name = "precision"];
+inline void Job::clear_precision() {
+  _impl_.precision_ = 0;
+}
+inline ::ember::v1::EmbeddingPrecision Job::_internal_precision() const {
+  return static_cast< ::ember::v1::EmbeddingPrecision >(_impl_.precision_);
+}
+inline ::ember::v1::EmbeddingPrecision Job::precision() const {
+  // @@protoc_insertion_point(field_get:ember.v1.Job.precision)
+  return _internal_precision();
+}
+inline void Job::_internal_set_precision(::ember::v1::EmbeddingPrecision value) {
+  
+  _impl_.precision_ = value;
+}
+inline void Job::set_precision(::ember::v1::EmbeddingPrecision value) {
+  _internal_set_precision(value);
+  // @@protoc_insertion_point(field_set:ember.v1.Job.precision)
+}
+
+// .ember.v1.QuantizationRanges ranges = 15 [json_name = "ranges"];
+inline bool Job::_internal_has_ranges() const {
+  return this != internal_default_instance() && _impl_.ranges_ != nullptr;
+}
+inline bool Job::has_ranges() const {
+  return _internal_has_ranges();
+}
+inline const ::ember::v1::QuantizationRanges& Job::_internal_ranges() const {
+  const ::ember::v1::QuantizationRanges* p = _impl_.ranges_;
+  return p != nullptr ? *p : reinterpret_cast<const ::ember::v1::QuantizationRanges&>(
+      ::ember::v1::_QuantizationRanges_default_instance_);
+}
+inline const ::ember::v1::QuantizationRanges& Job::ranges() const {
+  // @@protoc_insertion_point(field_get:ember.v1.Job.ranges)
+  return _internal_ranges();
+}
+inline void Job::unsafe_arena_set_allocated_ranges(
+    ::ember::v1::QuantizationRanges* ranges) {
+  if (GetArenaForAllocation() == nullptr) {
+    delete reinterpret_cast<::PROTOBUF_NAMESPACE_ID::MessageLite*>(_impl_.ranges_);
+  }
+  _impl_.ranges_ = ranges;
+  if (ranges) {
+    
+  } else {
+    
+  }
+  // @@protoc_insertion_point(field_unsafe_arena_set_allocated:ember.v1.Job.ranges)
+}
+inline ::ember::v1::QuantizationRanges* Job::release_ranges() {
+  
+  ::ember::v1::QuantizationRanges* temp = _impl_.ranges_;
+  _impl_.ranges_ = nullptr;
+#ifdef PROTOBUF_FORCE_COPY_IN_RELEASE
+  auto* old =  reinterpret_cast<::PROTOBUF_NAMESPACE_ID::MessageLite*>(temp);
+  temp = ::PROTOBUF_NAMESPACE_ID::internal::DuplicateIfNonNull(temp);
+  if (GetArenaForAllocation() == nullptr) { delete old; }
+#else  // PROTOBUF_FORCE_COPY_IN_RELEASE
+  if (GetArenaForAllocation() != nullptr) {
+    temp = ::PROTOBUF_NAMESPACE_ID::internal::DuplicateIfNonNull(temp);
+  }
+#endif  // !PROTOBUF_FORCE_COPY_IN_RELEASE
+  return temp;
+}
+inline ::ember::v1::QuantizationRanges* Job::unsafe_arena_release_ranges() {
+  // @@protoc_insertion_point(field_release:ember.v1.Job.ranges)
+  
+  ::ember::v1::QuantizationRanges* temp = _impl_.ranges_;
+  _impl_.ranges_ = nullptr;
+  return temp;
+}
+inline ::ember::v1::QuantizationRanges* Job::_internal_mutable_ranges() {
+  
+  if (_impl_.ranges_ == nullptr) {
+    auto* p = CreateMaybeMessage<::ember::v1::QuantizationRanges>(GetArenaForAllocation());
+    _impl_.ranges_ = p;
+  }
+  return _impl_.ranges_;
+}
+inline ::ember::v1::QuantizationRanges* Job::mutable_ranges() {
+  ::ember::v1::QuantizationRanges* _msg = _internal_mutable_ranges();
+  // @@protoc_insertion_point(field_mutable:ember.v1.Job.ranges)
+  return _msg;
+}
+inline void Job::set_allocated_ranges(::ember::v1::QuantizationRanges* ranges) {
+  ::PROTOBUF_NAMESPACE_ID::Arena* message_arena = GetArenaForAllocation();
+  if (message_arena == nullptr) {
+    delete reinterpret_cast< ::PROTOBUF_NAMESPACE_ID::MessageLite*>(_impl_.ranges_);
+  }
+  if (ranges) {
+    ::PROTOBUF_NAMESPACE_ID::Arena* submessage_arena =
+        ::PROTOBUF_NAMESPACE_ID::Arena::InternalGetOwningArena(
+                reinterpret_cast<::PROTOBUF_NAMESPACE_ID::MessageLite*>(ranges));
+    if (message_arena != submessage_arena) {
+      ranges = ::PROTOBUF_NAMESPACE_ID::internal::GetOwnedMessage(
+          message_arena, ranges, submessage_arena);
+    }
+    
+  } else {
+    
+  }
+  _impl_.ranges_ = ranges;
+  // @@protoc_insertion_point(field_set_allocated:ember.v1.Job.ranges)
 }
 
 // -------------------------------------------------------------------

@@ -27,6 +27,7 @@ private static final long serialVersionUID = 0L;
     error_ = "";
     resultLocation_ = "";
     webhookAttempts_ = java.util.Collections.emptyList();
+    precision_ = 0;
   }
 
   @java.lang.Override
@@ -447,6 +448,72 @@ private static final long serialVersionUID = 0L;
     return webhookAttempts_.get(index);
   }
 
+  public static final int PRECISION_FIELD_NUMBER = 14;
+  private int precision_ = 0;
+  /**
+   * <pre>
+   * The precision of the `embedding` column (EMBEDDING_PRECISION_FLOAT32 unless the job asked
+   * for another).
+   * </pre>
+   *
+   * <code>.ember.v1.EmbeddingPrecision precision = 14 [json_name = "precision"];</code>
+   * @return The enum numeric value on the wire for precision.
+   */
+  @java.lang.Override public int getPrecisionValue() {
+    return precision_;
+  }
+  /**
+   * <pre>
+   * The precision of the `embedding` column (EMBEDDING_PRECISION_FLOAT32 unless the job asked
+   * for another).
+   * </pre>
+   *
+   * <code>.ember.v1.EmbeddingPrecision precision = 14 [json_name = "precision"];</code>
+   * @return The precision.
+   */
+  @java.lang.Override public com.ember.v1.EmbeddingPrecision getPrecision() {
+    com.ember.v1.EmbeddingPrecision result = com.ember.v1.EmbeddingPrecision.forNumber(precision_);
+    return result == null ? com.ember.v1.EmbeddingPrecision.UNRECOGNIZED : result;
+  }
+
+  public static final int RANGES_FIELD_NUMBER = 15;
+  private com.ember.v1.QuantizationRanges ranges_;
+  /**
+   * <pre>
+   * The int8/uint8 ranges the job quantizes with (unset for the other precisions).
+   * </pre>
+   *
+   * <code>.ember.v1.QuantizationRanges ranges = 15 [json_name = "ranges"];</code>
+   * @return Whether the ranges field is set.
+   */
+  @java.lang.Override
+  public boolean hasRanges() {
+    return ranges_ != null;
+  }
+  /**
+   * <pre>
+   * The int8/uint8 ranges the job quantizes with (unset for the other precisions).
+   * </pre>
+   *
+   * <code>.ember.v1.QuantizationRanges ranges = 15 [json_name = "ranges"];</code>
+   * @return The ranges.
+   */
+  @java.lang.Override
+  public com.ember.v1.QuantizationRanges getRanges() {
+    return ranges_ == null ? com.ember.v1.QuantizationRanges.getDefaultInstance() : ranges_;
+  }
+  /**
+   * <pre>
+   * The int8/uint8 ranges the job quantizes with (unset for the other precisions).
+   * </pre>
+   *
+   * <code>.ember.v1.QuantizationRanges ranges = 15 [json_name = "ranges"];</code>
+   */
+  @java.lang.Override
+  public com.ember.v1.QuantizationRangesOrBuilder getRangesOrBuilder() {
+    return ranges_ == null ? com.ember.v1.QuantizationRanges.getDefaultInstance() : ranges_;
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -499,6 +566,12 @@ private static final long serialVersionUID = 0L;
     }
     for (int i = 0; i < webhookAttempts_.size(); i++) {
       output.writeMessage(13, webhookAttempts_.get(i));
+    }
+    if (precision_ != com.ember.v1.EmbeddingPrecision.EMBEDDING_PRECISION_UNSPECIFIED.getNumber()) {
+      output.writeEnum(14, precision_);
+    }
+    if (ranges_ != null) {
+      output.writeMessage(15, getRanges());
     }
     getUnknownFields().writeTo(output);
   }
@@ -557,6 +630,14 @@ private static final long serialVersionUID = 0L;
       size += com.google.protobuf.CodedOutputStream
         .computeMessageSize(13, webhookAttempts_.get(i));
     }
+    if (precision_ != com.ember.v1.EmbeddingPrecision.EMBEDDING_PRECISION_UNSPECIFIED.getNumber()) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeEnumSize(14, precision_);
+    }
+    if (ranges_ != null) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeMessageSize(15, getRanges());
+    }
     size += getUnknownFields().getSerializedSize();
     memoizedSize = size;
     return size;
@@ -599,6 +680,12 @@ private static final long serialVersionUID = 0L;
             other.getFinishedAt())) return false;
     if (!getWebhookAttemptsList()
         .equals(other.getWebhookAttemptsList())) return false;
+    if (precision_ != other.precision_) return false;
+    if (hasRanges() != other.hasRanges()) return false;
+    if (hasRanges()) {
+      if (!getRanges()
+          .equals(other.getRanges())) return false;
+    }
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -642,6 +729,12 @@ private static final long serialVersionUID = 0L;
     if (getWebhookAttemptsCount() > 0) {
       hash = (37 * hash) + WEBHOOK_ATTEMPTS_FIELD_NUMBER;
       hash = (53 * hash) + getWebhookAttemptsList().hashCode();
+    }
+    hash = (37 * hash) + PRECISION_FIELD_NUMBER;
+    hash = (53 * hash) + precision_;
+    if (hasRanges()) {
+      hash = (37 * hash) + RANGES_FIELD_NUMBER;
+      hash = (53 * hash) + getRanges().hashCode();
     }
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
@@ -795,6 +888,12 @@ private static final long serialVersionUID = 0L;
         webhookAttemptsBuilder_.clear();
       }
       bitField0_ = (bitField0_ & ~0x00001000);
+      precision_ = 0;
+      ranges_ = null;
+      if (rangesBuilder_ != null) {
+        rangesBuilder_.dispose();
+        rangesBuilder_ = null;
+      }
       return this;
     }
 
@@ -876,6 +975,14 @@ private static final long serialVersionUID = 0L;
       }
       if (((from_bitField0_ & 0x00000800) != 0)) {
         result.finishedAt_ = finishedAt_;
+      }
+      if (((from_bitField0_ & 0x00002000) != 0)) {
+        result.precision_ = precision_;
+      }
+      if (((from_bitField0_ & 0x00004000) != 0)) {
+        result.ranges_ = rangesBuilder_ == null
+            ? ranges_
+            : rangesBuilder_.build();
       }
     }
 
@@ -993,6 +1100,12 @@ private static final long serialVersionUID = 0L;
           }
         }
       }
+      if (other.precision_ != 0) {
+        setPrecisionValue(other.getPrecisionValue());
+      }
+      if (other.hasRanges()) {
+        mergeRanges(other.getRanges());
+      }
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
       return this;
@@ -1092,6 +1205,18 @@ private static final long serialVersionUID = 0L;
               }
               break;
             } // case 106
+            case 112: {
+              precision_ = input.readEnum();
+              bitField0_ |= 0x00002000;
+              break;
+            } // case 112
+            case 122: {
+              input.readMessage(
+                  getRangesFieldBuilder().getBuilder(),
+                  extensionRegistry);
+              bitField0_ |= 0x00004000;
+              break;
+            } // case 122
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -2202,6 +2327,239 @@ private static final long serialVersionUID = 0L;
         webhookAttempts_ = null;
       }
       return webhookAttemptsBuilder_;
+    }
+
+    private int precision_ = 0;
+    /**
+     * <pre>
+     * The precision of the `embedding` column (EMBEDDING_PRECISION_FLOAT32 unless the job asked
+     * for another).
+     * </pre>
+     *
+     * <code>.ember.v1.EmbeddingPrecision precision = 14 [json_name = "precision"];</code>
+     * @return The enum numeric value on the wire for precision.
+     */
+    @java.lang.Override public int getPrecisionValue() {
+      return precision_;
+    }
+    /**
+     * <pre>
+     * The precision of the `embedding` column (EMBEDDING_PRECISION_FLOAT32 unless the job asked
+     * for another).
+     * </pre>
+     *
+     * <code>.ember.v1.EmbeddingPrecision precision = 14 [json_name = "precision"];</code>
+     * @param value The enum numeric value on the wire for precision to set.
+     * @return This builder for chaining.
+     */
+    public Builder setPrecisionValue(int value) {
+      precision_ = value;
+      bitField0_ |= 0x00002000;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * The precision of the `embedding` column (EMBEDDING_PRECISION_FLOAT32 unless the job asked
+     * for another).
+     * </pre>
+     *
+     * <code>.ember.v1.EmbeddingPrecision precision = 14 [json_name = "precision"];</code>
+     * @return The precision.
+     */
+    @java.lang.Override
+    public com.ember.v1.EmbeddingPrecision getPrecision() {
+      com.ember.v1.EmbeddingPrecision result = com.ember.v1.EmbeddingPrecision.forNumber(precision_);
+      return result == null ? com.ember.v1.EmbeddingPrecision.UNRECOGNIZED : result;
+    }
+    /**
+     * <pre>
+     * The precision of the `embedding` column (EMBEDDING_PRECISION_FLOAT32 unless the job asked
+     * for another).
+     * </pre>
+     *
+     * <code>.ember.v1.EmbeddingPrecision precision = 14 [json_name = "precision"];</code>
+     * @param value The precision to set.
+     * @return This builder for chaining.
+     */
+    public Builder setPrecision(com.ember.v1.EmbeddingPrecision value) {
+      if (value == null) {
+        throw new NullPointerException();
+      }
+      bitField0_ |= 0x00002000;
+      precision_ = value.getNumber();
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * The precision of the `embedding` column (EMBEDDING_PRECISION_FLOAT32 unless the job asked
+     * for another).
+     * </pre>
+     *
+     * <code>.ember.v1.EmbeddingPrecision precision = 14 [json_name = "precision"];</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearPrecision() {
+      bitField0_ = (bitField0_ & ~0x00002000);
+      precision_ = 0;
+      onChanged();
+      return this;
+    }
+
+    private com.ember.v1.QuantizationRanges ranges_;
+    private com.google.protobuf.SingleFieldBuilderV3<
+        com.ember.v1.QuantizationRanges, com.ember.v1.QuantizationRanges.Builder, com.ember.v1.QuantizationRangesOrBuilder> rangesBuilder_;
+    /**
+     * <pre>
+     * The int8/uint8 ranges the job quantizes with (unset for the other precisions).
+     * </pre>
+     *
+     * <code>.ember.v1.QuantizationRanges ranges = 15 [json_name = "ranges"];</code>
+     * @return Whether the ranges field is set.
+     */
+    public boolean hasRanges() {
+      return ((bitField0_ & 0x00004000) != 0);
+    }
+    /**
+     * <pre>
+     * The int8/uint8 ranges the job quantizes with (unset for the other precisions).
+     * </pre>
+     *
+     * <code>.ember.v1.QuantizationRanges ranges = 15 [json_name = "ranges"];</code>
+     * @return The ranges.
+     */
+    public com.ember.v1.QuantizationRanges getRanges() {
+      if (rangesBuilder_ == null) {
+        return ranges_ == null ? com.ember.v1.QuantizationRanges.getDefaultInstance() : ranges_;
+      } else {
+        return rangesBuilder_.getMessage();
+      }
+    }
+    /**
+     * <pre>
+     * The int8/uint8 ranges the job quantizes with (unset for the other precisions).
+     * </pre>
+     *
+     * <code>.ember.v1.QuantizationRanges ranges = 15 [json_name = "ranges"];</code>
+     */
+    public Builder setRanges(com.ember.v1.QuantizationRanges value) {
+      if (rangesBuilder_ == null) {
+        if (value == null) {
+          throw new NullPointerException();
+        }
+        ranges_ = value;
+      } else {
+        rangesBuilder_.setMessage(value);
+      }
+      bitField0_ |= 0x00004000;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * The int8/uint8 ranges the job quantizes with (unset for the other precisions).
+     * </pre>
+     *
+     * <code>.ember.v1.QuantizationRanges ranges = 15 [json_name = "ranges"];</code>
+     */
+    public Builder setRanges(
+        com.ember.v1.QuantizationRanges.Builder builderForValue) {
+      if (rangesBuilder_ == null) {
+        ranges_ = builderForValue.build();
+      } else {
+        rangesBuilder_.setMessage(builderForValue.build());
+      }
+      bitField0_ |= 0x00004000;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * The int8/uint8 ranges the job quantizes with (unset for the other precisions).
+     * </pre>
+     *
+     * <code>.ember.v1.QuantizationRanges ranges = 15 [json_name = "ranges"];</code>
+     */
+    public Builder mergeRanges(com.ember.v1.QuantizationRanges value) {
+      if (rangesBuilder_ == null) {
+        if (((bitField0_ & 0x00004000) != 0) &&
+          ranges_ != null &&
+          ranges_ != com.ember.v1.QuantizationRanges.getDefaultInstance()) {
+          getRangesBuilder().mergeFrom(value);
+        } else {
+          ranges_ = value;
+        }
+      } else {
+        rangesBuilder_.mergeFrom(value);
+      }
+      bitField0_ |= 0x00004000;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * The int8/uint8 ranges the job quantizes with (unset for the other precisions).
+     * </pre>
+     *
+     * <code>.ember.v1.QuantizationRanges ranges = 15 [json_name = "ranges"];</code>
+     */
+    public Builder clearRanges() {
+      bitField0_ = (bitField0_ & ~0x00004000);
+      ranges_ = null;
+      if (rangesBuilder_ != null) {
+        rangesBuilder_.dispose();
+        rangesBuilder_ = null;
+      }
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * The int8/uint8 ranges the job quantizes with (unset for the other precisions).
+     * </pre>
+     *
+     * <code>.ember.v1.QuantizationRanges ranges = 15 [json_name = "ranges"];</code>
+     */
+    public com.ember.v1.QuantizationRanges.Builder getRangesBuilder() {
+      bitField0_ |= 0x00004000;
+      onChanged();
+      return getRangesFieldBuilder().getBuilder();
+    }
+    /**
+     * <pre>
+     * The int8/uint8 ranges the job quantizes with (unset for the other precisions).
+     * </pre>
+     *
+     * <code>.ember.v1.QuantizationRanges ranges = 15 [json_name = "ranges"];</code>
+     */
+    public com.ember.v1.QuantizationRangesOrBuilder getRangesOrBuilder() {
+      if (rangesBuilder_ != null) {
+        return rangesBuilder_.getMessageOrBuilder();
+      } else {
+        return ranges_ == null ?
+            com.ember.v1.QuantizationRanges.getDefaultInstance() : ranges_;
+      }
+    }
+    /**
+     * <pre>
+     * The int8/uint8 ranges the job quantizes with (unset for the other precisions).
+     * </pre>
+     *
+     * <code>.ember.v1.QuantizationRanges ranges = 15 [json_name = "ranges"];</code>
+     */
+    private com.google.protobuf.SingleFieldBuilderV3<
+        com.ember.v1.QuantizationRanges, com.ember.v1.QuantizationRanges.Builder, com.ember.v1.QuantizationRangesOrBuilder> 
+        getRangesFieldBuilder() {
+      if (rangesBuilder_ == null) {
+        rangesBuilder_ = new com.google.protobuf.SingleFieldBuilderV3<
+            com.ember.v1.QuantizationRanges, com.ember.v1.QuantizationRanges.Builder, com.ember.v1.QuantizationRangesOrBuilder>(
+                getRanges(),
+                getParentForChildren(),
+                isClean());
+        ranges_ = null;
+      }
+      return rangesBuilder_;
     }
     @java.lang.Override
     public final Builder setUnknownFields(

@@ -230,4 +230,52 @@ public interface JobOrBuilder extends
    */
   com.ember.v1.WebhookAttemptOrBuilder getWebhookAttemptsOrBuilder(
       int index);
+
+  /**
+   * <pre>
+   * The precision of the `embedding` column (EMBEDDING_PRECISION_FLOAT32 unless the job asked
+   * for another).
+   * </pre>
+   *
+   * <code>.ember.v1.EmbeddingPrecision precision = 14 [json_name = "precision"];</code>
+   * @return The enum numeric value on the wire for precision.
+   */
+  int getPrecisionValue();
+  /**
+   * <pre>
+   * The precision of the `embedding` column (EMBEDDING_PRECISION_FLOAT32 unless the job asked
+   * for another).
+   * </pre>
+   *
+   * <code>.ember.v1.EmbeddingPrecision precision = 14 [json_name = "precision"];</code>
+   * @return The precision.
+   */
+  com.ember.v1.EmbeddingPrecision getPrecision();
+
+  /**
+   * <pre>
+   * The int8/uint8 ranges the job quantizes with (unset for the other precisions).
+   * </pre>
+   *
+   * <code>.ember.v1.QuantizationRanges ranges = 15 [json_name = "ranges"];</code>
+   * @return Whether the ranges field is set.
+   */
+  boolean hasRanges();
+  /**
+   * <pre>
+   * The int8/uint8 ranges the job quantizes with (unset for the other precisions).
+   * </pre>
+   *
+   * <code>.ember.v1.QuantizationRanges ranges = 15 [json_name = "ranges"];</code>
+   * @return The ranges.
+   */
+  com.ember.v1.QuantizationRanges getRanges();
+  /**
+   * <pre>
+   * The int8/uint8 ranges the job quantizes with (unset for the other precisions).
+   * </pre>
+   *
+   * <code>.ember.v1.QuantizationRanges ranges = 15 [json_name = "ranges"];</code>
+   */
+  com.ember.v1.QuantizationRangesOrBuilder getRangesOrBuilder();
 }

@@ -88,64 +88,71 @@ public final class JobsProto {
       descriptor;
   static {
     java.lang.String[] descriptorData = {
-      "\n\023ember/v1/jobs.proto\022\010ember.v1\"Q\n\010JobIn" +
-      "put\022\022\n\004text\030\001 \001(\tR\004text\022\033\n\ttext_pair\030\002 \001" +
-      "(\tR\010textPair\022\024\n\005query\030\003 \001(\tR\005query\"\221\002\n\020S" +
-      "ubmitJobRequest\022\024\n\005model\030\001 \001(\tR\005model\022%\n" +
-      "\004task\030\002 \001(\0162\021.ember.v1.JobTaskR\004task\022*\n\006" +
-      "inputs\030\003 \003(\0132\022.ember.v1.JobInputR\006inputs" +
-      "\022\035\n\ninput_path\030\004 \001(\tR\tinputPath\022\037\n\013webho" +
-      "ok_url\030\005 \001(\tR\nwebhookUrl\022\032\n\010priority\030\006 \001" +
-      "(\rR\010priority\0228\n\031max_time_in_queue_second" +
-      "s\030\007 \001(\001R\025maxTimeInQueueSeconds\"4\n\021Submit" +
-      "JobResponse\022\037\n\003job\030\001 \001(\0132\r.ember.v1.JobR" +
-      "\003job\"\037\n\rGetJobRequest\022\016\n\002id\030\001 \001(\tR\002id\"1\n" +
-      "\016GetJobResponse\022\037\n\003job\030\001 \001(\0132\r.ember.v1." +
-      "JobR\003job\"!\n\017WatchJobRequest\022\016\n\002id\030\001 \001(\tR" +
-      "\002id\"3\n\020WatchJobResponse\022\037\n\003job\030\001 \001(\0132\r.e" +
-      "mber.v1.JobR\003job\"\"\n\020CancelJobRequest\022\016\n\002" +
-      "id\030\001 \001(\tR\002id\"4\n\021CancelJobResponse\022\037\n\003job" +
-      "\030\001 \001(\0132\r.ember.v1.JobR\003job\"\'\n\017ListJobsRe" +
-      "quest\022\024\n\005limit\030\001 \001(\rR\005limit\"5\n\020ListJobsR" +
-      "esponse\022!\n\004jobs\030\001 \003(\0132\r.ember.v1.JobR\004jo" +
-      "bs\"\267\003\n\003Job\022\016\n\002id\030\001 \001(\tR\002id\022(\n\005state\030\002 \001(" +
-      "\0162\022.ember.v1.JobStateR\005state\022\024\n\005model\030\003 " +
-      "\001(\tR\005model\022%\n\004task\030\004 \001(\0162\021.ember.v1.JobT" +
-      "askR\004task\022\032\n\010priority\030\005 \001(\rR\010priority\022\035\n" +
-      "\nrows_total\030\006 \001(\004R\trowsTotal\022\033\n\trows_don" +
-      "e\030\007 \001(\004R\010rowsDone\022\024\n\005error\030\010 \001(\tR\005error\022" +
-      "\'\n\017result_location\030\t \001(\tR\016resultLocation" +
-      "\022\035\n\ncreated_at\030\n \001(\001R\tcreatedAt\022\035\n\nstart" +
-      "ed_at\030\013 \001(\001R\tstartedAt\022\037\n\013finished_at\030\014 " +
-      "\001(\001R\nfinishedAt\022C\n\020webhook_attempts\030\r \003(" +
-      "\0132\030.ember.v1.WebhookAttemptR\017webhookAtte" +
-      "mpts\"N\n\016WebhookAttempt\022\016\n\002at\030\001 \001(\001R\002at\022\026" +
-      "\n\006status\030\002 \001(\rR\006status\022\024\n\005error\030\003 \001(\tR\005e" +
-      "rror*\232\001\n\010JobState\022\031\n\025JOB_STATE_UNSPECIFI" +
-      "ED\020\000\022\024\n\020JOB_STATE_QUEUED\020\001\022\025\n\021JOB_STATE_" +
-      "RUNNING\020\002\022\027\n\023JOB_STATE_SUCCEEDED\020\003\022\024\n\020JO" +
-      "B_STATE_FAILED\020\004\022\027\n\023JOB_STATE_CANCELLED\020" +
-      "\005*\233\001\n\007JobTask\022\030\n\024JOB_TASK_UNSPECIFIED\020\000\022" +
-      "\022\n\016JOB_TASK_EMBED\020\001\022\031\n\025JOB_TASK_EMBED_SP" +
-      "ARSE\020\002\022\025\n\021JOB_TASK_CLASSIFY\020\003\022\023\n\017JOB_TAS" +
-      "K_RERANK\020\004\022\033\n\027JOB_TASK_PREDICT_TOKENS\020\0052" +
-      "\335\002\n\nJobService\022D\n\tSubmitJob\022\032.ember.v1.S" +
-      "ubmitJobRequest\032\033.ember.v1.SubmitJobResp" +
-      "onse\022;\n\006GetJob\022\027.ember.v1.GetJobRequest\032" +
-      "\030.ember.v1.GetJobResponse\022C\n\010WatchJob\022\031." +
-      "ember.v1.WatchJobRequest\032\032.ember.v1.Watc" +
-      "hJobResponse0\001\022D\n\tCancelJob\022\032.ember.v1.C" +
-      "ancelJobRequest\032\033.ember.v1.CancelJobResp" +
-      "onse\022A\n\010ListJobs\022\031.ember.v1.ListJobsRequ" +
-      "est\032\032.ember.v1.ListJobsResponseB}\n\014com.e" +
-      "mber.v1B\tJobsProtoP\001Z8github.com/ember-s" +
-      "erve/ember/clients/go/ember/v1;emberv1\242\002" +
-      "\003EXX\252\002\010Ember.V1\312\002\010Ember\\V1\352\002\tEmber::V1b\006" +
-      "proto3"
+      "\n\023ember/v1/jobs.proto\022\010ember.v1\032\024ember/v" +
+      "1/embed.proto\"Q\n\010JobInput\022\022\n\004text\030\001 \001(\tR" +
+      "\004text\022\033\n\ttext_pair\030\002 \001(\tR\010textPair\022\024\n\005qu" +
+      "ery\030\003 \001(\tR\005query\"\203\003\n\020SubmitJobRequest\022\024\n" +
+      "\005model\030\001 \001(\tR\005model\022%\n\004task\030\002 \001(\0162\021.embe" +
+      "r.v1.JobTaskR\004task\022*\n\006inputs\030\003 \003(\0132\022.emb" +
+      "er.v1.JobInputR\006inputs\022\035\n\ninput_path\030\004 \001" +
+      "(\tR\tinputPath\022\037\n\013webhook_url\030\005 \001(\tR\nwebh" +
+      "ookUrl\022\032\n\010priority\030\006 \001(\rR\010priority\0228\n\031ma" +
+      "x_time_in_queue_seconds\030\007 \001(\001R\025maxTimeIn" +
+      "QueueSeconds\022:\n\tprecision\030\010 \001(\0162\034.ember." +
+      "v1.EmbeddingPrecisionR\tprecision\0224\n\006rang" +
+      "es\030\t \001(\0132\034.ember.v1.QuantizationRangesR\006" +
+      "ranges\"4\n\021SubmitJobResponse\022\037\n\003job\030\001 \001(\013" +
+      "2\r.ember.v1.JobR\003job\"\037\n\rGetJobRequest\022\016\n" +
+      "\002id\030\001 \001(\tR\002id\"1\n\016GetJobResponse\022\037\n\003job\030\001" +
+      " \001(\0132\r.ember.v1.JobR\003job\"!\n\017WatchJobRequ" +
+      "est\022\016\n\002id\030\001 \001(\tR\002id\"3\n\020WatchJobResponse\022" +
+      "\037\n\003job\030\001 \001(\0132\r.ember.v1.JobR\003job\"\"\n\020Canc" +
+      "elJobRequest\022\016\n\002id\030\001 \001(\tR\002id\"4\n\021CancelJo" +
+      "bResponse\022\037\n\003job\030\001 \001(\0132\r.ember.v1.JobR\003j" +
+      "ob\"\'\n\017ListJobsRequest\022\024\n\005limit\030\001 \001(\rR\005li" +
+      "mit\"5\n\020ListJobsResponse\022!\n\004jobs\030\001 \003(\0132\r." +
+      "ember.v1.JobR\004jobs\"\251\004\n\003Job\022\016\n\002id\030\001 \001(\tR\002" +
+      "id\022(\n\005state\030\002 \001(\0162\022.ember.v1.JobStateR\005s" +
+      "tate\022\024\n\005model\030\003 \001(\tR\005model\022%\n\004task\030\004 \001(\016" +
+      "2\021.ember.v1.JobTaskR\004task\022\032\n\010priority\030\005 " +
+      "\001(\rR\010priority\022\035\n\nrows_total\030\006 \001(\004R\trowsT" +
+      "otal\022\033\n\trows_done\030\007 \001(\004R\010rowsDone\022\024\n\005err" +
+      "or\030\010 \001(\tR\005error\022\'\n\017result_location\030\t \001(\t" +
+      "R\016resultLocation\022\035\n\ncreated_at\030\n \001(\001R\tcr" +
+      "eatedAt\022\035\n\nstarted_at\030\013 \001(\001R\tstartedAt\022\037" +
+      "\n\013finished_at\030\014 \001(\001R\nfinishedAt\022C\n\020webho" +
+      "ok_attempts\030\r \003(\0132\030.ember.v1.WebhookAtte" +
+      "mptR\017webhookAttempts\022:\n\tprecision\030\016 \001(\0162" +
+      "\034.ember.v1.EmbeddingPrecisionR\tprecision" +
+      "\0224\n\006ranges\030\017 \001(\0132\034.ember.v1.Quantization" +
+      "RangesR\006ranges\"N\n\016WebhookAttempt\022\016\n\002at\030\001" +
+      " \001(\001R\002at\022\026\n\006status\030\002 \001(\rR\006status\022\024\n\005erro" +
+      "r\030\003 \001(\tR\005error*\232\001\n\010JobState\022\031\n\025JOB_STATE" +
+      "_UNSPECIFIED\020\000\022\024\n\020JOB_STATE_QUEUED\020\001\022\025\n\021" +
+      "JOB_STATE_RUNNING\020\002\022\027\n\023JOB_STATE_SUCCEED" +
+      "ED\020\003\022\024\n\020JOB_STATE_FAILED\020\004\022\027\n\023JOB_STATE_" +
+      "CANCELLED\020\005*\233\001\n\007JobTask\022\030\n\024JOB_TASK_UNSP" +
+      "ECIFIED\020\000\022\022\n\016JOB_TASK_EMBED\020\001\022\031\n\025JOB_TAS" +
+      "K_EMBED_SPARSE\020\002\022\025\n\021JOB_TASK_CLASSIFY\020\003\022" +
+      "\023\n\017JOB_TASK_RERANK\020\004\022\033\n\027JOB_TASK_PREDICT" +
+      "_TOKENS\020\0052\335\002\n\nJobService\022D\n\tSubmitJob\022\032." +
+      "ember.v1.SubmitJobRequest\032\033.ember.v1.Sub" +
+      "mitJobResponse\022;\n\006GetJob\022\027.ember.v1.GetJ" +
+      "obRequest\032\030.ember.v1.GetJobResponse\022C\n\010W" +
+      "atchJob\022\031.ember.v1.WatchJobRequest\032\032.emb" +
+      "er.v1.WatchJobResponse0\001\022D\n\tCancelJob\022\032." +
+      "ember.v1.CancelJobRequest\032\033.ember.v1.Can" +
+      "celJobResponse\022A\n\010ListJobs\022\031.ember.v1.Li" +
+      "stJobsRequest\032\032.ember.v1.ListJobsRespons" +
+      "eB}\n\014com.ember.v1B\tJobsProtoP\001Z8github.c" +
+      "om/ember-serve/ember/clients/go/ember/v1" +
+      ";emberv1\242\002\003EXX\252\002\010Ember.V1\312\002\010Ember\\V1\352\002\tE" +
+      "mber::V1b\006proto3"
     };
     descriptor = com.google.protobuf.Descriptors.FileDescriptor
       .internalBuildGeneratedFileFrom(descriptorData,
         new com.google.protobuf.Descriptors.FileDescriptor[] {
+          com.ember.v1.EmbedProto.getDescriptor(),
         });
     internal_static_ember_v1_JobInput_descriptor =
       getDescriptor().getMessageTypes().get(0);
@@ -158,7 +165,7 @@ public final class JobsProto {
     internal_static_ember_v1_SubmitJobRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_ember_v1_SubmitJobRequest_descriptor,
-        new java.lang.String[] { "Model", "Task", "Inputs", "InputPath", "WebhookUrl", "Priority", "MaxTimeInQueueSeconds", });
+        new java.lang.String[] { "Model", "Task", "Inputs", "InputPath", "WebhookUrl", "Priority", "MaxTimeInQueueSeconds", "Precision", "Ranges", });
     internal_static_ember_v1_SubmitJobResponse_descriptor =
       getDescriptor().getMessageTypes().get(2);
     internal_static_ember_v1_SubmitJobResponse_fieldAccessorTable = new
@@ -218,13 +225,14 @@ public final class JobsProto {
     internal_static_ember_v1_Job_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_ember_v1_Job_descriptor,
-        new java.lang.String[] { "Id", "State", "Model", "Task", "Priority", "RowsTotal", "RowsDone", "Error", "ResultLocation", "CreatedAt", "StartedAt", "FinishedAt", "WebhookAttempts", });
+        new java.lang.String[] { "Id", "State", "Model", "Task", "Priority", "RowsTotal", "RowsDone", "Error", "ResultLocation", "CreatedAt", "StartedAt", "FinishedAt", "WebhookAttempts", "Precision", "Ranges", });
     internal_static_ember_v1_WebhookAttempt_descriptor =
       getDescriptor().getMessageTypes().get(12);
     internal_static_ember_v1_WebhookAttempt_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_ember_v1_WebhookAttempt_descriptor,
         new java.lang.String[] { "At", "Status", "Error", });
+    com.ember.v1.EmbedProto.getDescriptor();
   }
 
   // @@protoc_insertion_point(outer_class_scope)

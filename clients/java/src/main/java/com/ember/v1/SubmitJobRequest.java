@@ -25,6 +25,7 @@ private static final long serialVersionUID = 0L;
     inputs_ = java.util.Collections.emptyList();
     inputPath_ = "";
     webhookUrl_ = "";
+    precision_ = 0;
   }
 
   @java.lang.Override
@@ -314,6 +315,80 @@ private static final long serialVersionUID = 0L;
     return maxTimeInQueueSeconds_;
   }
 
+  public static final int PRECISION_FIELD_NUMBER = 8;
+  private int precision_ = 0;
+  /**
+   * <pre>
+   * Task embed only: how the numbers of the `embedding` column are stored, quantized as
+   * `ember batch --precision` does (after the model's normalization). Unset: float32. Any
+   * other precision on another task is INVALID_ARGUMENT.
+   * </pre>
+   *
+   * <code>.ember.v1.EmbeddingPrecision precision = 8 [json_name = "precision"];</code>
+   * @return The enum numeric value on the wire for precision.
+   */
+  @java.lang.Override public int getPrecisionValue() {
+    return precision_;
+  }
+  /**
+   * <pre>
+   * Task embed only: how the numbers of the `embedding` column are stored, quantized as
+   * `ember batch --precision` does (after the model's normalization). Unset: float32. Any
+   * other precision on another task is INVALID_ARGUMENT.
+   * </pre>
+   *
+   * <code>.ember.v1.EmbeddingPrecision precision = 8 [json_name = "precision"];</code>
+   * @return The precision.
+   */
+  @java.lang.Override public com.ember.v1.EmbeddingPrecision getPrecision() {
+    com.ember.v1.EmbeddingPrecision result = com.ember.v1.EmbeddingPrecision.forNumber(precision_);
+    return result == null ? com.ember.v1.EmbeddingPrecision.UNRECOGNIZED : result;
+  }
+
+  public static final int RANGES_FIELD_NUMBER = 9;
+  private com.ember.v1.QuantizationRanges ranges_;
+  /**
+   * <pre>
+   * The int8/uint8 ranges, one minimum and maximum per output dimension: required with those
+   * precisions (every part of the job is quantized with the same ranges, never with ranges
+   * computed per part) and INVALID_ARGUMENT with any other.
+   * </pre>
+   *
+   * <code>.ember.v1.QuantizationRanges ranges = 9 [json_name = "ranges"];</code>
+   * @return Whether the ranges field is set.
+   */
+  @java.lang.Override
+  public boolean hasRanges() {
+    return ranges_ != null;
+  }
+  /**
+   * <pre>
+   * The int8/uint8 ranges, one minimum and maximum per output dimension: required with those
+   * precisions (every part of the job is quantized with the same ranges, never with ranges
+   * computed per part) and INVALID_ARGUMENT with any other.
+   * </pre>
+   *
+   * <code>.ember.v1.QuantizationRanges ranges = 9 [json_name = "ranges"];</code>
+   * @return The ranges.
+   */
+  @java.lang.Override
+  public com.ember.v1.QuantizationRanges getRanges() {
+    return ranges_ == null ? com.ember.v1.QuantizationRanges.getDefaultInstance() : ranges_;
+  }
+  /**
+   * <pre>
+   * The int8/uint8 ranges, one minimum and maximum per output dimension: required with those
+   * precisions (every part of the job is quantized with the same ranges, never with ranges
+   * computed per part) and INVALID_ARGUMENT with any other.
+   * </pre>
+   *
+   * <code>.ember.v1.QuantizationRanges ranges = 9 [json_name = "ranges"];</code>
+   */
+  @java.lang.Override
+  public com.ember.v1.QuantizationRangesOrBuilder getRangesOrBuilder() {
+    return ranges_ == null ? com.ember.v1.QuantizationRanges.getDefaultInstance() : ranges_;
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -349,6 +424,12 @@ private static final long serialVersionUID = 0L;
     if (java.lang.Double.doubleToRawLongBits(maxTimeInQueueSeconds_) != 0) {
       output.writeDouble(7, maxTimeInQueueSeconds_);
     }
+    if (precision_ != com.ember.v1.EmbeddingPrecision.EMBEDDING_PRECISION_UNSPECIFIED.getNumber()) {
+      output.writeEnum(8, precision_);
+    }
+    if (ranges_ != null) {
+      output.writeMessage(9, getRanges());
+    }
     getUnknownFields().writeTo(output);
   }
 
@@ -383,6 +464,14 @@ private static final long serialVersionUID = 0L;
       size += com.google.protobuf.CodedOutputStream
         .computeDoubleSize(7, maxTimeInQueueSeconds_);
     }
+    if (precision_ != com.ember.v1.EmbeddingPrecision.EMBEDDING_PRECISION_UNSPECIFIED.getNumber()) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeEnumSize(8, precision_);
+    }
+    if (ranges_ != null) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeMessageSize(9, getRanges());
+    }
     size += getUnknownFields().getSerializedSize();
     memoizedSize = size;
     return size;
@@ -412,6 +501,12 @@ private static final long serialVersionUID = 0L;
     if (java.lang.Double.doubleToLongBits(getMaxTimeInQueueSeconds())
         != java.lang.Double.doubleToLongBits(
             other.getMaxTimeInQueueSeconds())) return false;
+    if (precision_ != other.precision_) return false;
+    if (hasRanges() != other.hasRanges()) return false;
+    if (hasRanges()) {
+      if (!getRanges()
+          .equals(other.getRanges())) return false;
+    }
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -440,6 +535,12 @@ private static final long serialVersionUID = 0L;
     hash = (37 * hash) + MAX_TIME_IN_QUEUE_SECONDS_FIELD_NUMBER;
     hash = (53 * hash) + com.google.protobuf.Internal.hashLong(
         java.lang.Double.doubleToLongBits(getMaxTimeInQueueSeconds()));
+    hash = (37 * hash) + PRECISION_FIELD_NUMBER;
+    hash = (53 * hash) + precision_;
+    if (hasRanges()) {
+      hash = (37 * hash) + RANGES_FIELD_NUMBER;
+      hash = (53 * hash) + getRanges().hashCode();
+    }
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
     return hash;
@@ -586,6 +687,12 @@ private static final long serialVersionUID = 0L;
       webhookUrl_ = "";
       priority_ = 0;
       maxTimeInQueueSeconds_ = 0D;
+      precision_ = 0;
+      ranges_ = null;
+      if (rangesBuilder_ != null) {
+        rangesBuilder_.dispose();
+        rangesBuilder_ = null;
+      }
       return this;
     }
 
@@ -649,6 +756,14 @@ private static final long serialVersionUID = 0L;
       }
       if (((from_bitField0_ & 0x00000040) != 0)) {
         result.maxTimeInQueueSeconds_ = maxTimeInQueueSeconds_;
+      }
+      if (((from_bitField0_ & 0x00000080) != 0)) {
+        result.precision_ = precision_;
+      }
+      if (((from_bitField0_ & 0x00000100) != 0)) {
+        result.ranges_ = rangesBuilder_ == null
+            ? ranges_
+            : rangesBuilder_.build();
       }
     }
 
@@ -746,6 +861,12 @@ private static final long serialVersionUID = 0L;
       if (other.getMaxTimeInQueueSeconds() != 0D) {
         setMaxTimeInQueueSeconds(other.getMaxTimeInQueueSeconds());
       }
+      if (other.precision_ != 0) {
+        setPrecisionValue(other.getPrecisionValue());
+      }
+      if (other.hasRanges()) {
+        mergeRanges(other.getRanges());
+      }
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
       return this;
@@ -815,6 +936,18 @@ private static final long serialVersionUID = 0L;
               bitField0_ |= 0x00000040;
               break;
             } // case 57
+            case 64: {
+              precision_ = input.readEnum();
+              bitField0_ |= 0x00000080;
+              break;
+            } // case 64
+            case 74: {
+              input.readMessage(
+                  getRangesFieldBuilder().getBuilder(),
+                  extensionRegistry);
+              bitField0_ |= 0x00000100;
+              break;
+            } // case 74
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -1589,6 +1722,262 @@ private static final long serialVersionUID = 0L;
       maxTimeInQueueSeconds_ = 0D;
       onChanged();
       return this;
+    }
+
+    private int precision_ = 0;
+    /**
+     * <pre>
+     * Task embed only: how the numbers of the `embedding` column are stored, quantized as
+     * `ember batch --precision` does (after the model's normalization). Unset: float32. Any
+     * other precision on another task is INVALID_ARGUMENT.
+     * </pre>
+     *
+     * <code>.ember.v1.EmbeddingPrecision precision = 8 [json_name = "precision"];</code>
+     * @return The enum numeric value on the wire for precision.
+     */
+    @java.lang.Override public int getPrecisionValue() {
+      return precision_;
+    }
+    /**
+     * <pre>
+     * Task embed only: how the numbers of the `embedding` column are stored, quantized as
+     * `ember batch --precision` does (after the model's normalization). Unset: float32. Any
+     * other precision on another task is INVALID_ARGUMENT.
+     * </pre>
+     *
+     * <code>.ember.v1.EmbeddingPrecision precision = 8 [json_name = "precision"];</code>
+     * @param value The enum numeric value on the wire for precision to set.
+     * @return This builder for chaining.
+     */
+    public Builder setPrecisionValue(int value) {
+      precision_ = value;
+      bitField0_ |= 0x00000080;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Task embed only: how the numbers of the `embedding` column are stored, quantized as
+     * `ember batch --precision` does (after the model's normalization). Unset: float32. Any
+     * other precision on another task is INVALID_ARGUMENT.
+     * </pre>
+     *
+     * <code>.ember.v1.EmbeddingPrecision precision = 8 [json_name = "precision"];</code>
+     * @return The precision.
+     */
+    @java.lang.Override
+    public com.ember.v1.EmbeddingPrecision getPrecision() {
+      com.ember.v1.EmbeddingPrecision result = com.ember.v1.EmbeddingPrecision.forNumber(precision_);
+      return result == null ? com.ember.v1.EmbeddingPrecision.UNRECOGNIZED : result;
+    }
+    /**
+     * <pre>
+     * Task embed only: how the numbers of the `embedding` column are stored, quantized as
+     * `ember batch --precision` does (after the model's normalization). Unset: float32. Any
+     * other precision on another task is INVALID_ARGUMENT.
+     * </pre>
+     *
+     * <code>.ember.v1.EmbeddingPrecision precision = 8 [json_name = "precision"];</code>
+     * @param value The precision to set.
+     * @return This builder for chaining.
+     */
+    public Builder setPrecision(com.ember.v1.EmbeddingPrecision value) {
+      if (value == null) {
+        throw new NullPointerException();
+      }
+      bitField0_ |= 0x00000080;
+      precision_ = value.getNumber();
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Task embed only: how the numbers of the `embedding` column are stored, quantized as
+     * `ember batch --precision` does (after the model's normalization). Unset: float32. Any
+     * other precision on another task is INVALID_ARGUMENT.
+     * </pre>
+     *
+     * <code>.ember.v1.EmbeddingPrecision precision = 8 [json_name = "precision"];</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearPrecision() {
+      bitField0_ = (bitField0_ & ~0x00000080);
+      precision_ = 0;
+      onChanged();
+      return this;
+    }
+
+    private com.ember.v1.QuantizationRanges ranges_;
+    private com.google.protobuf.SingleFieldBuilderV3<
+        com.ember.v1.QuantizationRanges, com.ember.v1.QuantizationRanges.Builder, com.ember.v1.QuantizationRangesOrBuilder> rangesBuilder_;
+    /**
+     * <pre>
+     * The int8/uint8 ranges, one minimum and maximum per output dimension: required with those
+     * precisions (every part of the job is quantized with the same ranges, never with ranges
+     * computed per part) and INVALID_ARGUMENT with any other.
+     * </pre>
+     *
+     * <code>.ember.v1.QuantizationRanges ranges = 9 [json_name = "ranges"];</code>
+     * @return Whether the ranges field is set.
+     */
+    public boolean hasRanges() {
+      return ((bitField0_ & 0x00000100) != 0);
+    }
+    /**
+     * <pre>
+     * The int8/uint8 ranges, one minimum and maximum per output dimension: required with those
+     * precisions (every part of the job is quantized with the same ranges, never with ranges
+     * computed per part) and INVALID_ARGUMENT with any other.
+     * </pre>
+     *
+     * <code>.ember.v1.QuantizationRanges ranges = 9 [json_name = "ranges"];</code>
+     * @return The ranges.
+     */
+    public com.ember.v1.QuantizationRanges getRanges() {
+      if (rangesBuilder_ == null) {
+        return ranges_ == null ? com.ember.v1.QuantizationRanges.getDefaultInstance() : ranges_;
+      } else {
+        return rangesBuilder_.getMessage();
+      }
+    }
+    /**
+     * <pre>
+     * The int8/uint8 ranges, one minimum and maximum per output dimension: required with those
+     * precisions (every part of the job is quantized with the same ranges, never with ranges
+     * computed per part) and INVALID_ARGUMENT with any other.
+     * </pre>
+     *
+     * <code>.ember.v1.QuantizationRanges ranges = 9 [json_name = "ranges"];</code>
+     */
+    public Builder setRanges(com.ember.v1.QuantizationRanges value) {
+      if (rangesBuilder_ == null) {
+        if (value == null) {
+          throw new NullPointerException();
+        }
+        ranges_ = value;
+      } else {
+        rangesBuilder_.setMessage(value);
+      }
+      bitField0_ |= 0x00000100;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * The int8/uint8 ranges, one minimum and maximum per output dimension: required with those
+     * precisions (every part of the job is quantized with the same ranges, never with ranges
+     * computed per part) and INVALID_ARGUMENT with any other.
+     * </pre>
+     *
+     * <code>.ember.v1.QuantizationRanges ranges = 9 [json_name = "ranges"];</code>
+     */
+    public Builder setRanges(
+        com.ember.v1.QuantizationRanges.Builder builderForValue) {
+      if (rangesBuilder_ == null) {
+        ranges_ = builderForValue.build();
+      } else {
+        rangesBuilder_.setMessage(builderForValue.build());
+      }
+      bitField0_ |= 0x00000100;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * The int8/uint8 ranges, one minimum and maximum per output dimension: required with those
+     * precisions (every part of the job is quantized with the same ranges, never with ranges
+     * computed per part) and INVALID_ARGUMENT with any other.
+     * </pre>
+     *
+     * <code>.ember.v1.QuantizationRanges ranges = 9 [json_name = "ranges"];</code>
+     */
+    public Builder mergeRanges(com.ember.v1.QuantizationRanges value) {
+      if (rangesBuilder_ == null) {
+        if (((bitField0_ & 0x00000100) != 0) &&
+          ranges_ != null &&
+          ranges_ != com.ember.v1.QuantizationRanges.getDefaultInstance()) {
+          getRangesBuilder().mergeFrom(value);
+        } else {
+          ranges_ = value;
+        }
+      } else {
+        rangesBuilder_.mergeFrom(value);
+      }
+      bitField0_ |= 0x00000100;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * The int8/uint8 ranges, one minimum and maximum per output dimension: required with those
+     * precisions (every part of the job is quantized with the same ranges, never with ranges
+     * computed per part) and INVALID_ARGUMENT with any other.
+     * </pre>
+     *
+     * <code>.ember.v1.QuantizationRanges ranges = 9 [json_name = "ranges"];</code>
+     */
+    public Builder clearRanges() {
+      bitField0_ = (bitField0_ & ~0x00000100);
+      ranges_ = null;
+      if (rangesBuilder_ != null) {
+        rangesBuilder_.dispose();
+        rangesBuilder_ = null;
+      }
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * The int8/uint8 ranges, one minimum and maximum per output dimension: required with those
+     * precisions (every part of the job is quantized with the same ranges, never with ranges
+     * computed per part) and INVALID_ARGUMENT with any other.
+     * </pre>
+     *
+     * <code>.ember.v1.QuantizationRanges ranges = 9 [json_name = "ranges"];</code>
+     */
+    public com.ember.v1.QuantizationRanges.Builder getRangesBuilder() {
+      bitField0_ |= 0x00000100;
+      onChanged();
+      return getRangesFieldBuilder().getBuilder();
+    }
+    /**
+     * <pre>
+     * The int8/uint8 ranges, one minimum and maximum per output dimension: required with those
+     * precisions (every part of the job is quantized with the same ranges, never with ranges
+     * computed per part) and INVALID_ARGUMENT with any other.
+     * </pre>
+     *
+     * <code>.ember.v1.QuantizationRanges ranges = 9 [json_name = "ranges"];</code>
+     */
+    public com.ember.v1.QuantizationRangesOrBuilder getRangesOrBuilder() {
+      if (rangesBuilder_ != null) {
+        return rangesBuilder_.getMessageOrBuilder();
+      } else {
+        return ranges_ == null ?
+            com.ember.v1.QuantizationRanges.getDefaultInstance() : ranges_;
+      }
+    }
+    /**
+     * <pre>
+     * The int8/uint8 ranges, one minimum and maximum per output dimension: required with those
+     * precisions (every part of the job is quantized with the same ranges, never with ranges
+     * computed per part) and INVALID_ARGUMENT with any other.
+     * </pre>
+     *
+     * <code>.ember.v1.QuantizationRanges ranges = 9 [json_name = "ranges"];</code>
+     */
+    private com.google.protobuf.SingleFieldBuilderV3<
+        com.ember.v1.QuantizationRanges, com.ember.v1.QuantizationRanges.Builder, com.ember.v1.QuantizationRangesOrBuilder> 
+        getRangesFieldBuilder() {
+      if (rangesBuilder_ == null) {
+        rangesBuilder_ = new com.google.protobuf.SingleFieldBuilderV3<
+            com.ember.v1.QuantizationRanges, com.ember.v1.QuantizationRanges.Builder, com.ember.v1.QuantizationRangesOrBuilder>(
+                getRanges(),
+                getParentForChildren(),
+                isClean());
+        ranges_ = null;
+      }
+      return rangesBuilder_;
     }
     @java.lang.Override
     public final Builder setUnknownFields(

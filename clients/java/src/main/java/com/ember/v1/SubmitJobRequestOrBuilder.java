@@ -153,4 +153,60 @@ public interface SubmitJobRequestOrBuilder extends
    * @return The maxTimeInQueueSeconds.
    */
   double getMaxTimeInQueueSeconds();
+
+  /**
+   * <pre>
+   * Task embed only: how the numbers of the `embedding` column are stored, quantized as
+   * `ember batch --precision` does (after the model's normalization). Unset: float32. Any
+   * other precision on another task is INVALID_ARGUMENT.
+   * </pre>
+   *
+   * <code>.ember.v1.EmbeddingPrecision precision = 8 [json_name = "precision"];</code>
+   * @return The enum numeric value on the wire for precision.
+   */
+  int getPrecisionValue();
+  /**
+   * <pre>
+   * Task embed only: how the numbers of the `embedding` column are stored, quantized as
+   * `ember batch --precision` does (after the model's normalization). Unset: float32. Any
+   * other precision on another task is INVALID_ARGUMENT.
+   * </pre>
+   *
+   * <code>.ember.v1.EmbeddingPrecision precision = 8 [json_name = "precision"];</code>
+   * @return The precision.
+   */
+  com.ember.v1.EmbeddingPrecision getPrecision();
+
+  /**
+   * <pre>
+   * The int8/uint8 ranges, one minimum and maximum per output dimension: required with those
+   * precisions (every part of the job is quantized with the same ranges, never with ranges
+   * computed per part) and INVALID_ARGUMENT with any other.
+   * </pre>
+   *
+   * <code>.ember.v1.QuantizationRanges ranges = 9 [json_name = "ranges"];</code>
+   * @return Whether the ranges field is set.
+   */
+  boolean hasRanges();
+  /**
+   * <pre>
+   * The int8/uint8 ranges, one minimum and maximum per output dimension: required with those
+   * precisions (every part of the job is quantized with the same ranges, never with ranges
+   * computed per part) and INVALID_ARGUMENT with any other.
+   * </pre>
+   *
+   * <code>.ember.v1.QuantizationRanges ranges = 9 [json_name = "ranges"];</code>
+   * @return The ranges.
+   */
+  com.ember.v1.QuantizationRanges getRanges();
+  /**
+   * <pre>
+   * The int8/uint8 ranges, one minimum and maximum per output dimension: required with those
+   * precisions (every part of the job is quantized with the same ranges, never with ranges
+   * computed per part) and INVALID_ARGUMENT with any other.
+   * </pre>
+   *
+   * <code>.ember.v1.QuantizationRanges ranges = 9 [json_name = "ranges"];</code>
+   */
+  com.ember.v1.QuantizationRangesOrBuilder getRangesOrBuilder();
 }
