@@ -142,9 +142,8 @@ def serve(variant: Variant, timeout: float = 120.0) -> Iterator[Server]:
         "0",
         "--log-level",
         "warning",
+        # One grace covers both transports (``ember serve`` has no --http-shutdown-grace).
         "--shutdown-grace",
-        "5",
-        "--http-shutdown-grace",
         "5",
         *variant.flags,
     ]
