@@ -44,10 +44,12 @@ def _health(target: str, service: str) -> int:
 async def _rerank_while_unloading(
     url: str,
 ) -> tuple[list[httpx.Response], httpx.Response, bool, bool]:
-    """Eight rerank requests to "rr", then, while they run, the unload of "rr"; returns the
-    rerank answers, the unload's answer, whether a rerank was still running when the unload
-    was sent, and whether every rerank was answered before the unload."""
-    body = {"query": "which one", "texts": [f"document number {i} " * 20 for i in range(96)]}
+    """Eight rerank requests to "rr", then, once the server has admitted all of them (its
+    in-flight gauge, not a fixed sleep: a fast machine answers them within a fraction of a
+    second), the unload of "rr"; returns the rerank answers, the unload's answer, whether a
+    rerank was still running when the unload was sent, and whether every rerank was answered
+    before the unload."""
+    body = {"query": "which one", "texts": [f"document number {i} " * 40 for i in range(96)]}
     done_at: list[float] = []
     async with httpx.AsyncClient(base_url=url, headers=AUTH, timeout=120) as http:
 
@@ -57,12 +59,21 @@ async def _rerank_while_unloading(
             return response
 
         reranks = [asyncio.ensure_future(rerank()) for _ in range(8)]
-        await asyncio.sleep(0.2)  # sent and admitted: the server is working on them
+        deadline = time.monotonic() + 30
+        while await _inflight(http) < len(reranks) and time.monotonic() < deadline:
+            await asyncio.sleep(0.005)
         sent_at = time.monotonic()
         unload = await http.delete("/admin/models/rr")
         unloaded_at = time.monotonic()
         answers = await asyncio.gather(*reranks)
     return answers, unload, max(done_at) > sent_at, max(done_at) <= unloaded_at
+
+
+async def _inflight(http: httpx.AsyncClient) -> float:
+    """The server's ``ember_inflight_requests`` gauge (requests admitted, not yet answered)."""
+    text = (await http.get("/metrics")).text
+    values = [line.split()[-1] for line in text.splitlines() if line.startswith("ember_inflight_")]
+    return sum(float(value) for value in values)
 
 
 def test_models_are_loaded_and_unloaded_at_run_time(minilm_path: Path, reranker_path: Path) -> None:
