@@ -59,8 +59,9 @@ async def _rerank_while_unloading(
             return response
 
         reranks = [asyncio.ensure_future(rerank()) for _ in range(8)]
-        deadline = time.monotonic() + 30
-        while await _inflight(http) < len(reranks) and time.monotonic() < deadline:
+        for _ in range(6000):  # up to ~30 s
+            if await _inflight(http) >= len(reranks):
+                break
             await asyncio.sleep(0.005)
         sent_at = time.monotonic()
         unload = await http.delete("/admin/models/rr")
