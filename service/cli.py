@@ -341,11 +341,12 @@ async def _serve_command(
 
 
 def _warn_if_open(transport: Transport, hosts: Sequence[str]) -> None:
-    """Warn when a non-loopback address is served without an API key (binding all interfaces
-    stays the default: the container convention)."""
+    """Warn once per non-loopback address served without an API key (binding all interfaces
+    stays the default: the container convention). gRPC and REST usually bind the same
+    address, which gets one warning, not one per transport."""
     if transport.keys is not None:
         return
-    for host in hosts:
+    for host in dict.fromkeys(hosts):
         if not is_loopback(host):
             log.warning(
                 "serving %s without an API key: anyone who can reach this address can use "

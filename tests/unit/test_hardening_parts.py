@@ -79,6 +79,11 @@ def test_non_loopback_without_a_key_warns(caplog: pytest.LogCaptureFixture) -> N
         _warn_if_open(open_transport, ["0.0.0.0"])
         assert "without an API key" in caplog.text
     caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="ember"):
+        # gRPC and REST on the same address (the default): one warning, not two.
+        _warn_if_open(open_transport, ["0.0.0.0", "0.0.0.0", "10.1.2.3"])
+    assert [r.args for r in caplog.records] == [("0.0.0.0",), ("10.1.2.3",)]
+    caplog.clear()
     keyed = Transport.from_settings(GatewaySettings(api_key="k"))
     with caplog.at_level(logging.WARNING, logger="ember"):
         _warn_if_open(keyed, ["0.0.0.0"])
