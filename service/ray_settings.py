@@ -47,7 +47,7 @@ class RaySettings:
         1.0,
         "--replica-cpus",
         "EMBER_REPLICA_CPUS",
-        "With --ray-address: CPUs Ray reserves for each replica (set --threads to match).",
+        "With --ray-address: CPUs Ray reserves for each replica (set --num-threads to match).",
         "N",
     )
     replica_gpus: float = setting(
