@@ -1,16 +1,19 @@
 """Client-side balancing for plain replicas: channel targets, the gRPC service config
 (``round_robin``, retry policy, keep-alive) and the retry rules the REST client follows.
 
-Which calls are retried: every **unary** RPC of Ember is a pure function of its request
-(``Embed``, ``EmbedSparse``, ``Similarity``, ``Classify``, ``Rerank``, ``PredictTokens``,
-``GetModelInfo``, ``Tokenize``, ``Decode``, ``ListModels``, ``grpc.health.v1.Health/Check``):
-sending it twice gives the same answer and changes nothing, so it is safe to retry on
+Which calls are retried: every **unary** RPC of Ember's inference and model services is a
+pure function of its request (``Embed``, ``EmbedSparse``, ``Similarity``, ``EmbedTokens``,
+``Encode``, ``Classify``, ``Rerank``, ``PredictTokens``, ``GetModelInfo``, ``Tokenize``,
+``Decode``, ``ListModels``, ``grpc.health.v1.Health/Check``; :func:`unary_methods` reads them
+from the protos, so a new RPC is covered): sending it twice gives the same answer and changes
+nothing, so it is safe to retry on
 another replica or to hedge. The retryable statuses are ``UNAVAILABLE`` (the replica is gone,
 draining or unreachable) and ``RESOURCE_EXHAUSTED`` (admission refused it: overloaded); every
 other status is final (``INVALID_ARGUMENT`` would fail again everywhere). The bidirectional
 streams (``EmbedStream`` and the other ``*Stream`` RPCs) are not retried by the channel: an
 answer may already have been read, and the stream's own rule is "resend the batches that
-have no answer" (README: Streaming).
+have no answer" (README: Streaming). Neither are ``JobService`` and ``AdminService`` calls
+(submitting a job or loading a model twice is not the same as once).
 
 gRPC's C core (which grpcio wraps) implements ``retryPolicy`` but not ``hedgingPolicy``
 (gRFC A6), so hedging is done by the clients themselves (:class:`Hedging`).
@@ -25,16 +28,41 @@ import socket
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
+
+from grpc_health.v1 import health_pb2
+
+from ember.v1 import classify_pb2, embed_pb2, model_pb2, rerank_pb2, token_classification_pb2
+
+
+def unary_methods() -> list[tuple[str, Any]]:
+    """(service full name, method descriptor) of every idempotent unary RPC: each unary RPC of
+    the inference and model services, and ``grpc.health.v1.Health/Check``."""
+    health = health_pb2.DESCRIPTOR.services_by_name["Health"]
+    services = [
+        embed_pb2.DESCRIPTOR.services_by_name["EmbedService"],
+        classify_pb2.DESCRIPTOR.services_by_name["ClassifyService"],
+        rerank_pb2.DESCRIPTOR.services_by_name["RerankService"],
+        token_classification_pb2.DESCRIPTOR.services_by_name["TokenClassificationService"],
+        model_pb2.DESCRIPTOR.services_by_name["ModelService"],
+        health,
+    ]
+    return [
+        (service.full_name, method)
+        for service in services
+        for method in service.methods
+        if not (method.client_streaming or method.server_streaming)
+        and (service is not health or method.name == "Check")
+    ]
+
+
+def _by_service() -> dict[str, tuple[str, ...]]:
+    methods = unary_methods()
+    return {service: tuple(m.name for s, m in methods if s == service) for service, _ in methods}
+
 
 #: The unary RPCs of each service: idempotent, hence retried and hedged.
-UNARY_RPCS: dict[str, tuple[str, ...]] = {
-    "ember.v1.EmbedService": ("Embed", "EmbedSparse", "Similarity"),
-    "ember.v1.ClassifyService": ("Classify",),
-    "ember.v1.RerankService": ("Rerank",),
-    "ember.v1.TokenClassificationService": ("PredictTokens",),
-    "ember.v1.ModelService": ("GetModelInfo", "Tokenize", "Decode", "ListModels"),
-    "grpc.health.v1.Health": ("Check",),
-}
+UNARY_RPCS: dict[str, tuple[str, ...]] = _by_service()
 
 #: The gRPC statuses a call is retried on (any replica may answer the next attempt).
 RETRYABLE_CODES = ("UNAVAILABLE", "RESOURCE_EXHAUSTED")

@@ -40,6 +40,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
+from ember.clients.balancing import unary_methods
 from ember.gateway.app import create_app
 from ember.gateway.security import Transport
 from ember.gateway.settings import GatewaySettings
@@ -48,37 +49,16 @@ from ember.service.local import LocalRpcError
 from ember.service.ray_settings import RaySettings
 from ember.service.server import EmberServer
 from ember.service.settings import ServerSettings
-from ember.v1 import classify_pb2, embed_pb2, model_pb2, rerank_pb2, token_classification_pb2
 
 log = logging.getLogger("ember")
 
 APP_NAME = "ember"
 #: Ember's gRPC services as Ray Serve's gRPC proxy registers them (``grpc_servicer_functions``).
 GRPC_SERVICER_FUNCTIONS = ["ember.service.ray_serve.add_unary_services_to_server"]
-_HEALTH = health_pb2.DESCRIPTOR.services_by_name["Health"]
 #: Ray's cap on requests in a replica, in multiples of --max-concurrent-requests: above it, so
 #: that overload is answered by the replica's admission (RESOURCE_EXHAUSTED / 429).
 _ONGOING_PER_ADMITTED = 2
 _DEFAULT_BATCH_REQUESTS = 64
-
-
-def _unary_methods() -> list[tuple[str, Any]]:
-    """(service full name, method descriptor) of every unary RPC, health check included."""
-    services = [
-        embed_pb2.DESCRIPTOR.services_by_name["EmbedService"],
-        classify_pb2.DESCRIPTOR.services_by_name["ClassifyService"],
-        rerank_pb2.DESCRIPTOR.services_by_name["RerankService"],
-        token_classification_pb2.DESCRIPTOR.services_by_name["TokenClassificationService"],
-        model_pb2.DESCRIPTOR.services_by_name["ModelService"],
-        _HEALTH,
-    ]
-    return [
-        (service.full_name, method)
-        for service in services
-        for method in service.methods
-        if not (method.client_streaming or method.server_streaming)
-        and (service is not _HEALTH or method.name == "Check")
-    ]
 
 
 def add_unary_services_to_server(servicer: Any, server: Any) -> None:
@@ -87,7 +67,7 @@ def add_unary_services_to_server(servicer: Any, server: Any) -> None:
     keeps the deserializers: lenient ones, so that bytes which do not parse reach the replica
     and answer INVALID_ARGUMENT as on one server."""
     by_service: dict[str, dict[str, grpc.RpcMethodHandler[Any, Any]]] = {}
-    for service, method in _unary_methods():
+    for service, method in unary_methods():
         request_class = message_factory.GetMessageClass(method.input_type)
         response_class = message_factory.GetMessageClass(method.output_type)
         by_service.setdefault(service, {})[method.name] = grpc.unary_unary_rpc_method_handler(
@@ -100,10 +80,10 @@ def add_unary_services_to_server(servicer: Any, server: Any) -> None:
         server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service, handlers),))
 
 
-_PATHS = {method.name: f"/{service}/{method.name}" for service, method in _unary_methods()}
+_PATHS = {method.name: f"/{service}/{method.name}" for service, method in unary_methods()}
 _RESPONSES = {
     method.name: message_factory.GetMessageClass(method.output_type)
-    for _, method in _unary_methods()
+    for _, method in unary_methods()
 }
 
 

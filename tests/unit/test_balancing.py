@@ -16,6 +16,7 @@ from ember.clients.balancing import (
     retry_after_s,
     service_config,
 )
+from ember.v1 import classify_pb2, embed_pb2, model_pb2, rerank_pb2, token_classification_pb2
 
 
 def test_one_target_is_used_as_given() -> None:
@@ -61,6 +62,25 @@ def test_service_config_round_robin_and_retries_only_unary_rpcs() -> None:
     assert policy["initialBackoff"] == "0.1s"
     assert policy["retryableStatusCodes"] == ["UNAVAILABLE", "RESOURCE_EXHAUSTED"]
     assert "methodConfig" not in json.loads(service_config(None))
+
+
+def test_every_unary_inference_rpc_is_retried_and_no_job_or_admin_rpc() -> None:
+    config = json.loads(service_config(RetryPolicy()))
+    names = {(n["service"], n["method"]) for n in config["methodConfig"][0]["name"]}
+    for service_name, module in (
+        ("EmbedService", embed_pb2),
+        ("ClassifyService", classify_pb2),
+        ("RerankService", rerank_pb2),
+        ("TokenClassificationService", token_classification_pb2),
+        ("ModelService", model_pb2),
+    ):
+        service = module.DESCRIPTOR.services_by_name[service_name]
+        for method in service.methods:
+            streaming = method.client_streaming or method.server_streaming
+            assert ((service.full_name, method.name) in names) != streaming, method.full_name
+    # The unary RPCs added after the first list (EmbedTokens, Encode) are idempotent too.
+    assert {("ember.v1.EmbedService", "EmbedTokens"), ("ember.v1.EmbedService", "Encode")} <= names
+    assert not {s for s, _ in names} & {"ember.v1.JobService", "ember.v1.AdminService"}
 
 
 def test_channel_options_keepalive_and_retry_switch() -> None:
