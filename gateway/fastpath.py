@@ -8,11 +8,12 @@ the hot paths with a ``Content-Length`` it reads the body, validates it with the
 request model in one step (``model_validate_json``), sets ``scope["route"]`` to the route (for
 the metrics label) and calls the route's own handler, which FastAPI's route calls as well.
 
-Anything else — another path or method, a chunked body, a body that does not validate, a
-client that disconnects while sending — goes to FastAPI with the body replayed exactly as
-received, so errors are FastAPI's own answers in the route's shape (the OpenAPI document and
-the error handling stay FastAPI's: this is a shortcut for valid requests, never a second
-validator). Errors raised by the handler (upstream failures) are answered by the same
+Anything else — another path or method, a chunked body, a ``Content-Type`` that FastAPI does
+not read as JSON (e.g. curl's default ``application/x-www-form-urlencoded``), a body that does
+not validate, a client that disconnects while sending — goes to FastAPI with the body replayed
+exactly as received, so errors are FastAPI's own answers in the route's shape (the OpenAPI
+document and the error handling stay FastAPI's: this is a shortcut for valid requests, never a
+second validator). Errors raised by the handler (upstream failures) are answered by the same
 functions the app's exception handlers use.
 """
 
@@ -57,6 +58,7 @@ class FastPathMiddleware:
             or scope["method"] != "POST"
             or scope.get("root_path")
             or not _has_content_length(scope["headers"])
+            or not _declares_json(scope["headers"])
         ):
             await self.app(scope, receive, send)
             return
@@ -90,6 +92,18 @@ class FastPathMiddleware:
 
 def _has_content_length(headers: Iterable[tuple[bytes, bytes]]) -> bool:
     return any(key == b"content-length" for key, _ in headers)
+
+
+def _declares_json(headers: Iterable[tuple[bytes, bytes]]) -> bool:
+    """Whether FastAPI reads this request's body as JSON: no ``Content-Type``, or
+    ``application/json`` / ``application/*+json`` (parameters such as ``charset`` aside)."""
+    for key, value in headers:
+        if key == b"content-type":
+            media = value.split(b";", 1)[0].strip().lower()
+            return media == b"application/json" or (
+                media.startswith(b"application/") and media.endswith(b"+json")
+            )
+    return True
 
 
 def _replay(messages: list[Message], receive: Receive) -> Receive:

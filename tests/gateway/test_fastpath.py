@@ -80,3 +80,27 @@ async def test_fast_path_answers_as_fastapi_does(minilm: Served, path: str, body
             response = await client.post(path, json=payload, content=content)
         answers.append((response.status_code, response.headers["content-type"], response.json()))
     assert answers[0] == answers[1]
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "application/x-www-form-urlencoded",  # curl -d without -H
+        "text/plain",
+        "application/json; charset=utf-8",
+        "application/vnd.ember+json",
+    ],
+)
+@pytest.mark.parametrize("path", ["/v1/embeddings", "/embed"])
+async def test_fast_path_reads_the_body_as_json_only_when_fastapi_does(
+    minilm: Served, path: str, content_type: str
+) -> None:
+    upstream = minilm.endpoints.grpc_target
+    body = b'{"input": "hello", "inputs": "hello"}'
+    answers = []
+    for fast in (True, False):
+        async with _client(upstream, fast) as client:
+            response = await client.post(path, content=body, headers={"content-type": content_type})
+        answers.append((response.status_code, response.json()))
+    assert answers[0] == answers[1]
+    assert answers[0][0] == (200 if "json" in content_type else 422)
