@@ -115,10 +115,15 @@ class EmberRestClient:
         time.sleep(random.uniform(0, self._retry.backoff_s(attempt)))
 
     def embeddings(
-        self, inputs: str | Sequence[str], *, dimensions: int | None = None
+        self,
+        inputs: str | Sequence[str],
+        *,
+        dimensions: int | None = None,
+        model: str | None = None,
     ) -> npt.NDArray[np.float32]:
-        """OpenAI ``/v1/embeddings`` with base64 transfer, as one (n, dim) array."""
-        body: dict[str, Any] = {"input": inputs, "model": "ember", "encoding_format": "base64"}
+        """OpenAI ``/v1/embeddings`` with base64 transfer, as one (n, dim) array. ``model``: the
+        served model's id or alias (None: the server's first model)."""
+        body = _with_model({"input": inputs, "encoding_format": "base64"}, model)
         if dimensions is not None:
             body["dimensions"] = dimensions
         data = self._post("/v1/embeddings", body)["data"]
@@ -131,10 +136,12 @@ class EmberRestClient:
         precision: str,
         *,
         ranges: Sequence[Sequence[float]] | None = None,
+        model: str | None = None,
     ) -> npt.NDArray[np.int8] | npt.NDArray[np.uint8]:
         """``/v1/embeddings`` with ``encoding_format`` int8, uint8, binary or ubinary, as one
-        int8 / uint8 array (packed bits for the binary precisions)."""
-        body: dict[str, Any] = {"input": inputs, "model": "ember", "encoding_format": precision}
+        int8 / uint8 array (packed bits for the binary precisions); ``model`` as in
+        :meth:`embeddings`."""
+        body = _with_model({"input": inputs, "encoding_format": precision}, model)
         if ranges is not None:
             body["ranges"] = [list(map(float, ranges[0])), list(map(float, ranges[1]))]
         data = self._post("/v1/embeddings", body)["data"]
@@ -187,3 +194,10 @@ class EmberRestClient:
             "/similarity",
             {"inputs": {"source_sentence": source, "sentences": list(sentences)}},
         )
+
+
+def _with_model(body: dict[str, Any], model: str | None) -> dict[str, Any]:
+    """``body`` with ``model`` when one is named. Without one the field is left out, so that
+    the server picks its first model: any fixed name would be refused (404) by a server of
+    several models that does not serve it."""
+    return body if model is None else {**body, "model": model}
