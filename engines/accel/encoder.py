@@ -49,6 +49,16 @@ class Norm:
         return functional.layer_norm(x, (x.shape[-1],), self.weight, self.bias, self.eps)
 
 
+def add_token_types(x: torch.Tensor, table: torch.Tensor | None, pack: DevicePack) -> torch.Tensor:
+    """``x`` plus each token's row of the token type embedding ``table`` (row 0 where the pack
+    carries no type ids); ``x`` itself when the model has no such table."""
+    if table is None:
+        return x
+    if pack.token_type_ids is None:
+        return x + table[0]
+    return x + functional.embedding(pack.token_type_ids, table)
+
+
 @dataclass
 class _Layer:
     qkv: PackedLinear
@@ -126,12 +136,7 @@ class PackedEncoder:
             )
         x = functional.embedding(pack.input_ids, self.word)
         x = x + functional.embedding(pack.position_ids, self.position)
-        if self.token_type is not None:
-            if pack.token_type_ids is None:
-                x = x + self.token_type[0]
-            else:
-                x = x + functional.embedding(pack.token_type_ids, self.token_type)
-        x = self.emb_norm(x)
+        x = self.emb_norm(add_token_types(x, self.token_type, pack))
         rows = x.shape[0]
         for layer in self.layers:
             qkv = layer.qkv(Act(x)).view(rows, 3, self.num_heads, self.head_dim)

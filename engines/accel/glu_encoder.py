@@ -26,7 +26,7 @@ from torch.nn import functional
 
 from ember.engines.accel.attention import pack_attention
 from ember.engines.accel.decoder import STATIC_ROPE_TYPES, rope_tables
-from ember.engines.accel.encoder import Norm
+from ember.engines.accel.encoder import Norm, add_token_types
 from ember.engines.accel.kernels import Act, qk_norm_rope, silu_mul
 from ember.engines.accel.linear import PackedLinear
 from ember.engines.accel.packing import DevicePack, check_positions
@@ -127,12 +127,7 @@ class PackedGluEncoder:
         """Final hidden states ``(M, hidden)`` in the model dtype."""
         check_positions(pack, self.max_positions)
         x = functional.embedding(pack.input_ids, self.word)
-        if self.token_type is not None:
-            if pack.token_type_ids is None:
-                x = x + self.token_type[0]
-            else:
-                x = x + functional.embedding(pack.token_type_ids, self.token_type)
-        x = self.emb_norm(x)
+        x = self.emb_norm(add_token_types(x, self.token_type, pack))
         for layer in self.layers:
             q, k, v = qk_norm_rope(
                 layer.qkv(Act(x)), pack.position_ids, self.cos, self.sin,
