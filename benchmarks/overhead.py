@@ -50,18 +50,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks.harness import machine, serverpath
+from benchmarks.harness import bootstrap, machine, serverpath
 from benchmarks.profile import py_spy
 
 REPO = Path(__file__).resolve().parent.parent
-#: ember.<name> -> folder (pyproject's package-dir), to run another checkout's code.
-_PACKAGES = {
-    "v1": "protos/ember/v1",
-    "service": "service",
-    "engines": "engines",
-    "gateway": "gateway",
-    "clients": "clients",
-}
 #: MiniLM's vocabulary without its special and unused ids.
 _ID_RANGE = (1000, 29000)
 _READY = re.compile(r"ember: ready grpc_port=(\d+)(?: http_port=(\d+))?")
@@ -110,21 +102,14 @@ class Server:
         return self.log_path.read_text(errors="replace")
 
 
-def _links(tree: Path) -> Path:
-    path = Path(tempfile.mkdtemp(prefix="ember-overhead-src-"))
-    (path / "ember").mkdir()
-    for name, folder in _PACKAGES.items():
-        (path / "ember" / name).symlink_to(tree / folder, target_is_directory=True)
-    return path
-
-
 @contextlib.contextmanager
 def serve(variant: Variant, timeout: float = 120.0) -> Iterator[Server]:
     """Start ``ember serve`` on free loopback ports; SIGTERM on exit (SIGKILL if stuck)."""
     env = dict(os.environ)
     env.update(variant.env)
-    links = _links(variant.tree) if variant.tree is not None else None
-    if links is not None:
+    links: Path | None = None
+    if variant.tree is not None:
+        links = bootstrap.link_tree(variant.tree, "ember-overhead-src-")
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(links), env.get("PYTHONPATH")) if p)
     log_path = Path(tempfile.mkstemp(prefix="ember-overhead-", suffix=".log")[1])
     command = [
@@ -267,21 +252,12 @@ def cpu_by_group(
 
 # -- server metrics ------------------------------------------------------------------------
 
-_METRICS = {
-    "batches": "ember_batch_size_count",
-    "inputs": "ember_batch_size_sum",
-    "tokens": "ember_batch_tokens_sum",
-    "padded_tokens": "ember_batch_padded_tokens_sum",
-    "engine_s": "ember_batch_seconds_sum",
-    "rejected": "ember_rejected_requests_total",
-}
-
 
 def metrics_reader(http_port: int) -> Any:
     """A ``counters`` function for :meth:`serverpath.WorkerPool.run` reading ``/metrics``."""
 
     def read() -> dict[str, float]:
-        out = dict.fromkeys(_METRICS, 0.0)
+        out = dict.fromkeys(serverpath.SCHEDULER_METRICS, 0.0)
         if not http_port:
             return out
         try:
@@ -293,7 +269,7 @@ def metrics_reader(http_port: int) -> Any:
             if line.startswith("#"):
                 continue
             name, _, value = line.rpartition(" ")
-            for key, metric in _METRICS.items():
+            for key, metric in serverpath.SCHEDULER_METRICS.items():
                 if name == metric or name.startswith(metric + "{"):
                     out[key] += float(value)
         return out

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from ember.engines.ner import WordDecoder
 from ember.engines.preempt import Preempt
 from ember.engines.types import Encoding, EngineOutput, ModelInfo, TokenInfo, TruncationSide
+
+if TYPE_CHECKING:
+    from ember.engines.model_folder import ModelFolder
+    from ember.engines.tokenizer import HFTokenizer
 
 
 class Tokenizer(WordDecoder, Protocol):
@@ -102,3 +106,30 @@ class Engine(Protocol):
     def close(self) -> None:
         """Release the model's memory and threads."""
         ...
+
+
+class FolderEngine:
+    """The part of :class:`Engine` that every engine loaded from a model folder shares.
+
+    A subclass sets ``_folder``, ``_tokenizer`` and ``_info`` in its ``__init__``; this class
+    serves them as the protocol's properties (plus ``folder``), so there is one way to read them.
+    """
+
+    _folder: ModelFolder
+    _tokenizer: HFTokenizer
+    _info: ModelInfo
+
+    @property
+    def info(self) -> ModelInfo:
+        """What the model is and serves."""
+        return self._info
+
+    @property
+    def tokenizer(self) -> HFTokenizer:
+        """The model's tokenizer."""
+        return self._tokenizer
+
+    @property
+    def folder(self) -> ModelFolder:
+        """The parsed model folder (Normalize flag, Dense layers, ...)."""
+        return self._folder

@@ -36,6 +36,14 @@ class PaddedBatch:
     type_ids: IntArray | None
 
 
+def padding_id(configured: object, tokenizer_pad: int | None, vocab_size: int) -> int:
+    """The id a batch is padded with: the model config's ``pad_token_id`` (``configured``) when it
+    is an int, else the tokenizer's; 0 when that is missing or outside ``[0, vocab_size)``
+    (padding is masked out, so any valid id serves)."""
+    pad = configured if isinstance(configured, int) else tokenizer_pad
+    return pad if isinstance(pad, int) and 0 <= pad < vocab_size else 0
+
+
 def pad_batch(batch: Sequence[Encoding], pad_id: int, *, type_ids: bool) -> PaddedBatch:
     """Right-pad ``batch`` with ``pad_id``; with ``type_ids`` also build the segment ids.
 

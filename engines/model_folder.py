@@ -14,10 +14,13 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from ember.engines.errors import ModelLoadError
 from ember.engines.types import ColbertSettings, ModelKind, Pooling
+
+if TYPE_CHECKING:
+    from ember.engines.config import EngineConfig
 
 #: Hugging Face ``model_type`` values of decoder-only (causal) language models.
 DECODER_MODEL_TYPES: frozenset[str] = frozenset(
@@ -454,6 +457,19 @@ def inspect_model_folder(
         colbert=colbert,
         position_limit=position_limit,
         config=config,
+    )
+
+
+def inspect_configured_folder(config: EngineConfig) -> ModelFolder:
+    """:func:`inspect_model_folder` of ``config.model_path`` with the overrides ``config``
+    carries (kind, pooling, max_input_length, served_model_name): what every engine's ``load``
+    reads first."""
+    return inspect_model_folder(
+        config.model_path,
+        kind=config.kind,
+        pooling=config.pooling,
+        max_input_length=config.max_input_length,
+        served_model_name=config.served_model_name,
     )
 
 

@@ -24,11 +24,12 @@ from typing import Any
 
 import numpy as np
 
-from ember.engines.batches import pad_batch, unpad, warmup_batches, with_token_states
+from ember.engines.base import FolderEngine
+from ember.engines.batches import pad_batch, padding_id, unpad, warmup_batches, with_token_states
 from ember.engines.config import EngineConfig
 from ember.engines.cpu_features import cpu_features
 from ember.engines.errors import BackendUnavailableError, EngineError, ModelLoadError
-from ember.engines.model_folder import DECODER_MODEL_TYPES, ModelFolder, inspect_model_folder
+from ember.engines.model_folder import DECODER_MODEL_TYPES, ModelFolder, inspect_configured_folder
 from ember.engines.onnx_export import graph_path, input_names, uses_token_types
 from ember.engines.openvino_int8 import companion_dtype, openvino_int8_available
 from ember.engines.openvino_session import OpenVinoSession, openvino_available
@@ -77,7 +78,7 @@ def ort_session(path: str, threads: int) -> Any:
     return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
 
 
-class OnnxEngine:
+class OnnxEngine(FolderEngine):
     """An embedding model run by ONNX Runtime; implements :class:`~ember.engines.base.Engine`.
 
     ``forward`` must be called from one thread at a time (the service's engine thread).
@@ -97,10 +98,9 @@ class OnnxEngine:
         self._session = session
         self._with_types = with_types
         self._names = input_names(with_types)
-        pad = folder.config.get("pad_token_id")
-        if not isinstance(pad, int):
-            pad = tokenizer.pad_token_id
-        self._pad_id = pad if isinstance(pad, int) and 0 <= pad < tokenizer.vocab_size else 0
+        self._pad_id = padding_id(
+            folder.config.get("pad_token_id"), tokenizer.pad_token_id, tokenizer.vocab_size
+        )
         spec = folder.pooling
         self._exclude_prompt = spec is not None and not spec.include_prompt
         self._numpy_pooling = (
@@ -160,13 +160,7 @@ class OnnxEngine:
                     "bfloat16 on the onnx backend runs on OpenVINO: pip install "
                     "'ember-serve[openvino]' (or use --backend torch)"
                 )
-        folder = inspect_model_folder(
-            config.model_path,
-            kind=config.kind,
-            pooling=config.pooling,
-            max_input_length=config.max_input_length,
-            served_model_name=config.served_model_name,
-        )
+        folder = inspect_configured_folder(config)
         # Decoder architectures made bidirectional (EmbeddingGemma) are not exported either:
         # their sliding-window masks are built per input length inside the forward.
         if (
@@ -206,21 +200,6 @@ class OnnxEngine:
         return cls(folder, tokenizer, session, precision, uses_token_types(folder), backend)
 
     # -- Engine protocol --------------------------------------------------------------------
-
-    @property
-    def info(self) -> ModelInfo:
-        """What the model is and serves."""
-        return self._info
-
-    @property
-    def tokenizer(self) -> HFTokenizer:
-        """The model's tokenizer."""
-        return self._tokenizer
-
-    @property
-    def folder(self) -> ModelFolder:
-        """The parsed model folder."""
-        return self._folder
 
     def warmup(self, max_batch_tokens: int, max_batch_requests: int) -> None:
         """Run a short input, a full batch of short inputs and one long batch (<= 2048 tokens)."""

@@ -18,14 +18,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from ember.engines.batches import pad_batch, unpad, warmup_batches, with_token_states
+from ember.engines.base import FolderEngine
+from ember.engines.batches import pad_batch, padding_id, unpad, warmup_batches, with_token_states
 from ember.engines.colbert import resolve as resolve_colbert
 from ember.engines.config import EngineConfig
 from ember.engines.cpu_features import cpu_features
 from ember.engines.dense import DenseProjection, load_dense
 from ember.engines.errors import BackendUnavailableError, EngineError, ModelLoadError
 from ember.engines.m3 import M3Heads
-from ember.engines.model_folder import ModelFolder, inspect_model_folder
+from ember.engines.model_folder import ModelFolder, inspect_configured_folder
 from ember.engines.pooling import pool
 from ember.engines.precision import check_cpu_dtype
 from ember.engines.preempt import Preempt
@@ -98,7 +99,7 @@ def _load_model(folder: ModelFolder, config: EngineConfig, dtype: torch.dtype) -
         ) from exc
 
 
-class TorchEngine:
+class TorchEngine(FolderEngine):
     """A model loaded with PyTorch; implements :class:`~ember.engines.base.Engine`.
 
     ``forward`` must be called from one thread at a time (the service's engine thread).
@@ -124,10 +125,9 @@ class TorchEngine:
             layer.register_forward_pre_hook(self._check_preempt) for layer in _layers(model)
         ]
         cfg = model.config
-        pad = getattr(cfg, "pad_token_id", None)
-        if not isinstance(pad, int):
-            pad = tokenizer.pad_token_id
-        self._pad_id = pad if isinstance(pad, int) and 0 <= pad < tokenizer.vocab_size else 0
+        self._pad_id = padding_id(
+            getattr(cfg, "pad_token_id", None), tokenizer.pad_token_id, tokenizer.vocab_size
+        )
         params = inspect.signature(model.forward).parameters
         type_vocab = getattr(cfg, "type_vocab_size", 0)
         self._uses_token_types = (
@@ -185,13 +185,7 @@ class TorchEngine:
     @classmethod
     def load(cls, config: EngineConfig) -> TorchEngine:
         """Load ``config.model_path`` per ``config``; raises ``ModelLoadError`` on failure."""
-        folder = inspect_model_folder(
-            config.model_path,
-            kind=config.kind,
-            pooling=config.pooling,
-            max_input_length=config.max_input_length,
-            served_model_name=config.served_model_name,
-        )
+        folder = inspect_configured_folder(config)
         device = resolve_device(config.device)
         dtype = resolve_dtype(config.dtype, device)
         if config.quantization == "fp8":
@@ -260,21 +254,6 @@ class TorchEngine:
             self._yes_no_bias = bias[yes].float() - bias[no].float()
 
     # -- Engine protocol --------------------------------------------------------------------
-
-    @property
-    def info(self) -> ModelInfo:
-        """What the model is and serves."""
-        return self._info
-
-    @property
-    def tokenizer(self) -> HFTokenizer:
-        """The model's tokenizer."""
-        return self._tokenizer
-
-    @property
-    def folder(self) -> ModelFolder:
-        """The parsed model folder (Normalize flag, Dense layers, ...)."""
-        return self._folder
 
     def warmup(self, max_batch_tokens: int, max_batch_requests: int) -> None:
         """Run a short input, a full batch of short inputs and one long batch.

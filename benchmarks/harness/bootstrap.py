@@ -28,19 +28,27 @@ _PACKAGES = {
 _ENV = "EMBER_BENCH_SRC"
 
 
+def link_tree(tree: Path, prefix: str) -> Path:
+    """A new temporary folder (named ``prefix...``) holding ``ember/<name>`` links to the
+    package folders of the checkout ``tree`` (the ones it has): on ``sys.path`` or
+    ``PYTHONPATH``, ``import ember`` runs that checkout's code."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    package = path / "ember"
+    package.mkdir()
+    for name, folder in _PACKAGES.items():
+        target = tree / folder
+        if target.is_dir():
+            (package / name).symlink_to(target, target_is_directory=True)
+    return path
+
+
 def ensure_ember_importable() -> Path:
     """Create (once per process tree) the link folder and put it first on ``sys.path``."""
     existing = os.environ.get(_ENV)
     if existing and (Path(existing) / "ember").is_dir():
         path = Path(existing)
     else:
-        path = Path(tempfile.mkdtemp(prefix="ember-src-"))
-        package = path / "ember"
-        package.mkdir()
-        for name, folder in _PACKAGES.items():
-            target = REPO_ROOT / folder
-            if target.is_dir():
-                (package / name).symlink_to(target, target_is_directory=True)
+        path = link_tree(REPO_ROOT, "ember-src-")
         os.environ[_ENV] = str(path)
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))

@@ -185,19 +185,22 @@ async def _sample(
         await asyncio.sleep(0.25)
 
 
+#: The scheduler's cumulative batch metrics: counter key -> Prometheus sample name.
+SCHEDULER_METRICS = {
+    "batches": "ember_batch_size_count",
+    "inputs": "ember_batch_size_sum",
+    "tokens": "ember_batch_tokens_sum",
+    "padded_tokens": "ember_batch_padded_tokens_sum",
+    "engine_s": "ember_batch_seconds_sum",
+    "rejected": "ember_rejected_requests_total",
+}
+
+
 def scheduler_counters() -> dict[str, float]:
-    """The scheduler's cumulative batch metrics (Prometheus default registry)."""
+    """:data:`SCHEDULER_METRICS` of this process (Prometheus default registry)."""
     from prometheus_client import REGISTRY
 
-    names = {
-        "batches": "ember_batch_size_count",
-        "inputs": "ember_batch_size_sum",
-        "tokens": "ember_batch_tokens_sum",
-        "padded_tokens": "ember_batch_padded_tokens_sum",
-        "engine_s": "ember_batch_seconds_sum",
-        "rejected": "ember_rejected_requests_total",
-    }
-    return {key: REGISTRY.get_sample_value(name) or 0.0 for key, name in names.items()}
+    return {key: REGISTRY.get_sample_value(name) or 0.0 for key, name in SCHEDULER_METRICS.items()}
 
 
 def _merge(

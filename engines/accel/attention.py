@@ -28,6 +28,8 @@ from collections.abc import Sequence
 import torch
 from torch.nn import functional
 
+from ember.engines.accel.packing import DevicePack
+
 logger = logging.getLogger(__name__)
 
 _FLASH_DTYPES = (torch.float16, torch.bfloat16)
@@ -151,6 +153,31 @@ def varlen_attention(
         _warn_no_flash_window()
     return reference_varlen_attention(
         q, k, v, lengths=lengths, causal=causal, scale=scale, window=window
+    )
+
+
+def pack_attention(
+    pack: DevicePack,
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    *,
+    causal: bool,
+    scale: float,
+    window: Window | None = None,
+) -> torch.Tensor:
+    """:func:`varlen_attention` over the sequences of ``pack`` (its offsets, host lengths and
+    longest sequence): what every packed model forward calls once per layer."""
+    return varlen_attention(
+        q,
+        k,
+        v,
+        cu_seqlens_i32=pack.cu_seqlens_i32,
+        lengths=pack.lengths,
+        max_seqlen=pack.max_seqlen,
+        causal=causal,
+        scale=scale,
+        window=window,
     )
 
 

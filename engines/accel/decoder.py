@@ -25,6 +25,7 @@ the GEMM precision.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,11 +33,11 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-from ember.engines.accel.attention import varlen_attention
+from ember.engines.accel.attention import pack_attention
 from ember.engines.accel.kernels import Act, qk_norm_rope, rms_norm, silu_mul
 from ember.engines.accel.linear import PackedLinear
-from ember.engines.accel.packing import DevicePack
-from ember.engines.errors import EngineError, ModelLoadError
+from ember.engines.accel.packing import DevicePack, check_positions
+from ember.engines.errors import ModelLoadError
 
 #: Rotary variants whose frequencies are fixed at load time (what the tables below assume).
 STATIC_ROPE_TYPES: frozenset[str] = frozenset({"default", "linear", "llama3", "yarn"})
@@ -82,6 +83,32 @@ def rope_tables(
     pos = torch.arange(positions, device=device, dtype=torch.float32)
     freqs = pos[:, None] * inv_freq.to(device=device, dtype=torch.float32)[None, :]
     return (freqs.cos() * scaling).contiguous(), (freqs.sin() * scaling).contiguous()
+
+
+def rope_tables_by_type(
+    rotary: nn.Module,
+    layer_types: Iterable[str],
+    rope_types: Mapping[str, str],
+    max_positions: int,
+    device: torch.device,
+    model: str,
+) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """:func:`rope_tables` for each distinct layer type (models whose global and local layers
+    rotate with different frequencies: ModernBERT, Gemma3), keyed by the type.
+
+    ``rope_types`` maps a layer type to its rotary variant (missing: ``"default"``); a variant
+    outside :data:`STATIC_ROPE_TYPES` raises :class:`ModelLoadError` naming ``model``.
+    """
+    tables: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+    for layer_type in sorted(set(layer_types)):
+        kind = str(rope_types.get(layer_type, "default"))
+        if kind not in STATIC_ROPE_TYPES:
+            raise ModelLoadError(
+                f"packed {model} supports rotary types {sorted(STATIC_ROPE_TYPES)}, not "
+                f"{kind!r} ({layer_type})"
+            )
+        tables[layer_type] = rope_tables(rotary, max_positions, device, layer_type)
+    return tables
 
 
 def find_rotary(base: Any) -> nn.Module:
@@ -133,6 +160,7 @@ class PackedDecoder:
         self.scale = float(getattr(first, "scaling", self.head_dim**-0.5))
         self.max_positions = max_positions
         self.cos, self.sin = rope_tables(rotary, max_positions, device)
+        fuse = PackedLinear.fuser(fp8=fp8, fast_accum=fast_accum)
         self.layers: list[_Layer] = []
         for layer in base.layers:
             attn = layer.self_attn
@@ -143,19 +171,15 @@ class PackedDecoder:
                 _Layer(
                     ln1=layer.input_layernorm.weight,
                     ln1_eps=_eps(layer.input_layernorm),
-                    qkv=PackedLinear.fuse(
-                        [attn.q_proj, attn.k_proj, attn.v_proj], fp8=fp8, fast_accum=fast_accum
-                    ),
+                    qkv=fuse(attn.q_proj, attn.k_proj, attn.v_proj),
                     q_norm=q_norm.weight if q_norm is not None else None,
                     k_norm=k_norm.weight if k_norm is not None else None,
                     qk_eps=_eps(q_norm) if q_norm is not None else 1e-6,
-                    o=PackedLinear.fuse([attn.o_proj], fp8=fp8, fast_accum=fast_accum),
+                    o=fuse(attn.o_proj),
                     ln2=layer.post_attention_layernorm.weight,
                     ln2_eps=_eps(layer.post_attention_layernorm),
-                    gate_up=PackedLinear.fuse(
-                        [mlp.gate_proj, mlp.up_proj], fp8=fp8, fast_accum=fast_accum
-                    ),
-                    down=PackedLinear.fuse([mlp.down_proj], fp8=fp8, fast_accum=fast_accum),
+                    gate_up=fuse(mlp.gate_proj, mlp.up_proj),
+                    down=fuse(mlp.down_proj),
                 )
             )
         self.norm = base.norm.weight
@@ -173,12 +197,7 @@ class PackedDecoder:
 
     def __call__(self, pack: DevicePack) -> torch.Tensor:
         """Final hidden states ``(M, hidden)`` (after ``model.norm``) in the model dtype."""
-        # An out-of-range row would be a device-side fault: refuse on the host.
-        if pack.max_position >= self.max_positions:
-            raise EngineError(
-                f"a sequence of {pack.max_seqlen} tokens exceeds the {self.max_positions} "
-                "positions this engine was built for"
-            )
+        check_positions(pack, self.max_positions)
         x = functional.embedding(pack.input_ids, self.embed_weight)
         rows = x.shape[0]
         # A pending residual add: fp8 GEMM outputs are added by the next RMSNorm kernel;
@@ -198,16 +217,7 @@ class PackedDecoder:
                 self.num_q_heads,
                 self.num_kv_heads,
             )
-            attn = varlen_attention(
-                q,
-                k,
-                v,
-                cu_seqlens_i32=pack.cu_seqlens_i32,
-                lengths=pack.lengths,
-                max_seqlen=pack.max_seqlen,
-                causal=True,
-                scale=self.scale,
-            )
+            attn = pack_attention(pack, q, k, v, causal=True, scale=self.scale)
             attn_act = Act(attn.reshape(rows, -1))
             delta = None
             if layer.o.fp8:

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-from ember.engines.accel.attention import varlen_attention
+from ember.engines.accel.attention import pack_attention
 from ember.engines.accel.kernels import Act
 from ember.engines.accel.linear import PackedLinear
 from ember.engines.accel.packing import DevicePack
@@ -47,6 +47,16 @@ class Norm:
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return functional.layer_norm(x, (x.shape[-1],), self.weight, self.bias, self.eps)
+
+
+def add_token_types(x: torch.Tensor, table: torch.Tensor | None, pack: DevicePack) -> torch.Tensor:
+    """``x`` plus each token's row of the token type embedding ``table`` (row 0 where the pack
+    carries no type ids); ``x`` itself when the model has no such table."""
+    if table is None:
+        return x
+    if pack.token_type_ids is None:
+        return x + table[0]
+    return x + functional.embedding(pack.token_type_ids, table)
 
 
 @dataclass
@@ -93,23 +103,18 @@ class PackedEncoder:
         first = base.encoder.layer[0].attention.self
         self.scale = float(getattr(first, "scaling", self.head_dim**-0.5))
         self.max_positions = int(self.position.shape[0])
+        fuse = PackedLinear.fuser(fp8=fp8, fast_accum=fast_accum)
         self.layers: list[_Layer] = []
         for layer in base.encoder.layer:
             attn = layer.attention
             self.layers.append(
                 _Layer(
-                    qkv=PackedLinear.fuse(
-                        [attn.self.query, attn.self.key, attn.self.value],
-                        fp8=fp8,
-                        fast_accum=fast_accum,
-                    ),
-                    o=PackedLinear.fuse([attn.output.dense], fp8=fp8, fast_accum=fast_accum),
+                    qkv=fuse(attn.self.query, attn.self.key, attn.self.value),
+                    o=fuse(attn.output.dense),
                     ln1=Norm.of(attn.output.LayerNorm),
-                    inter=PackedLinear.fuse(
-                        [layer.intermediate.dense], fp8=fp8, fast_accum=fast_accum
-                    ),
+                    inter=fuse(layer.intermediate.dense),
                     act=layer.intermediate.intermediate_act_fn,
-                    out=PackedLinear.fuse([layer.output.dense], fp8=fp8, fast_accum=fast_accum),
+                    out=fuse(layer.output.dense),
                     ln2=Norm.of(layer.output.LayerNorm),
                 )
             )
@@ -131,26 +136,12 @@ class PackedEncoder:
             )
         x = functional.embedding(pack.input_ids, self.word)
         x = x + functional.embedding(pack.position_ids, self.position)
-        if self.token_type is not None:
-            if pack.token_type_ids is None:
-                x = x + self.token_type[0]
-            else:
-                x = x + functional.embedding(pack.token_type_ids, self.token_type)
-        x = self.emb_norm(x)
+        x = self.emb_norm(add_token_types(x, self.token_type, pack))
         rows = x.shape[0]
         for layer in self.layers:
             qkv = layer.qkv(Act(x)).view(rows, 3, self.num_heads, self.head_dim)
             q, k, v = qkv.unbind(1)
-            attn = varlen_attention(
-                q,
-                k,
-                v,
-                cu_seqlens_i32=pack.cu_seqlens_i32,
-                lengths=pack.lengths,
-                max_seqlen=pack.max_seqlen,
-                causal=False,
-                scale=self.scale,
-            )
+            attn = pack_attention(pack, q, k, v, causal=False, scale=self.scale)
             x = layer.ln1(layer.o(Act(attn.reshape(rows, -1))) + x)
             x = layer.ln2(layer.out(Act(layer.act(layer.inter(Act(x))).contiguous())) + x)
         return x

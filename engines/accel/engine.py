@@ -35,7 +35,12 @@ from ember.engines.accel.pooling import first_tokens, last_tokens, pool_packed
 from ember.engines.batches import with_token_states
 from ember.engines.config import EngineConfig
 from ember.engines.errors import EngineError, ModelLoadError
-from ember.engines.model_folder import ModelFolder, PoolingSpec, inspect_model_folder
+from ember.engines.model_folder import (
+    ModelFolder,
+    PoolingSpec,
+    inspect_configured_folder,
+    inspect_model_folder,
+)
 from ember.engines.preempt import Preempt
 from ember.engines.rerank_template import qwen3_reranker_template
 from ember.engines.tokenizer import HFTokenizer
@@ -80,13 +85,7 @@ def choose_packed(config: EngineConfig) -> bool:
     on_cuda = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
     if not on_cuda or config.dtype == "float32":
         return False
-    folder = inspect_model_folder(
-        config.model_path,
-        kind=config.kind,
-        pooling=config.pooling,
-        max_input_length=config.max_input_length,
-        served_model_name=config.served_model_name,
-    )
+    folder = inspect_configured_folder(config)
     reason = packed_support(folder)
     if reason is not None:
         logger.info("using the padded torch engine: %s", reason)
@@ -200,13 +199,7 @@ class PackedEngine(TorchEngine):
 
         ``config.fp8_fast_accum`` lets fp8 GEMMs accumulate without periodic promotion.
         """
-        folder = inspect_model_folder(
-            config.model_path,
-            kind=config.kind,
-            pooling=config.pooling,
-            max_input_length=config.max_input_length,
-            served_model_name=config.served_model_name,
-        )
+        folder = inspect_configured_folder(config)
         reason = packed_support(folder)
         if reason is not None:
             raise ModelLoadError(f"the packed engine cannot run this model: {reason}")

@@ -44,12 +44,12 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-from ember.engines.accel.attention import Window, varlen_attention
-from ember.engines.accel.decoder import STATIC_ROPE_TYPES, find_rotary, rope_tables
+from ember.engines.accel.attention import Window, pack_attention
+from ember.engines.accel.decoder import STATIC_ROPE_TYPES, find_rotary, rope_tables_by_type
 from ember.engines.accel.kernels import Act, gelu_tanh_mul, qk_norm_rope, rms_norm
 from ember.engines.accel.linear import PackedLinear
-from ember.engines.accel.packing import DevicePack
-from ember.engines.errors import EngineError, ModelLoadError
+from ember.engines.accel.packing import DevicePack, check_positions
+from ember.engines.errors import ModelLoadError
 
 #: ``model_type`` of the Gemma3 text models this module runs.
 GEMMA3_TYPES: frozenset[str] = frozenset({"gemma3_text"})
@@ -109,8 +109,8 @@ class _Layer:
     gate_up: PackedLinear
     down: PackedLinear
     ln_post_ff: torch.Tensor
-    #: Index into the rotary tables (one per layer type).
-    rope: int
+    #: The key of this layer's rotary tables (its layer type).
+    rope: str
     window: Window | None
 
 
@@ -150,17 +150,10 @@ class PackedGemma3:
         self.max_positions = max_positions
         rope_types: dict[str, str] = dict(getattr(rotary, "rope_type", {}) or {})
         layer_types = list(config.layer_types)
-        self.tables: list[tuple[torch.Tensor, torch.Tensor]] = []
-        table_of: dict[str, int] = {}
-        for layer_type in sorted(set(layer_types)):
-            kind = rope_types.get(layer_type, "default")
-            if kind not in STATIC_ROPE_TYPES:
-                raise ModelLoadError(
-                    f"packed Gemma3 supports rotary types {sorted(STATIC_ROPE_TYPES)}, not "
-                    f"{kind!r} ({layer_type})"
-                )
-            table_of[layer_type] = len(self.tables)
-            self.tables.append(rope_tables(rotary, max_positions, device, layer_type))
+        self.tables = rope_tables_by_type(
+            rotary, layer_types, rope_types, max_positions, device, "Gemma3"
+        )
+        fuse = PackedLinear.fuser(fp8=fp8, fast_accum=fast_accum)
         self.layers: list[_Layer] = []
         for layer, layer_type in zip(base.layers, layer_types, strict=True):
             attn = layer.self_attn
@@ -168,20 +161,16 @@ class PackedGemma3:
             self.layers.append(
                 _Layer(
                     ln_in=_one_plus(layer.input_layernorm),
-                    qkv=PackedLinear.fuse(
-                        [attn.q_proj, attn.k_proj, attn.v_proj], fp8=fp8, fast_accum=fast_accum
-                    ),
+                    qkv=fuse(attn.q_proj, attn.k_proj, attn.v_proj),
                     q_norm=_one_plus(attn.q_norm),
                     k_norm=_one_plus(attn.k_norm),
-                    o=PackedLinear.fuse([attn.o_proj], fp8=fp8, fast_accum=fast_accum),
+                    o=fuse(attn.o_proj),
                     ln_post_attn=_one_plus(layer.post_attention_layernorm),
                     ln_pre_ff=_one_plus(layer.pre_feedforward_layernorm),
-                    gate_up=PackedLinear.fuse(
-                        [mlp.gate_proj, mlp.up_proj], fp8=fp8, fast_accum=fast_accum
-                    ),
-                    down=PackedLinear.fuse([mlp.down_proj], fp8=fp8, fast_accum=fast_accum),
+                    gate_up=fuse(mlp.gate_proj, mlp.up_proj),
+                    down=fuse(mlp.down_proj),
                     ln_post_ff=_one_plus(layer.post_feedforward_layernorm),
-                    rope=table_of[layer_type],
+                    rope=layer_type,
                     window=self._window(attn.sliding_window),
                 )
             )
@@ -209,11 +198,7 @@ class PackedGemma3:
 
     def __call__(self, pack: DevicePack) -> torch.Tensor:
         """Final hidden states ``(M, hidden)`` (after ``model.norm``) in the model dtype."""
-        if pack.max_position >= self.max_positions:
-            raise EngineError(
-                f"a sequence of {pack.max_seqlen} tokens exceeds the {self.max_positions} "
-                "positions this engine was built for"
-            )
+        check_positions(pack, self.max_positions)
         x = functional.embedding(pack.input_ids, self.embed_weight) * self.embed_scale
         rows = x.shape[0]
         eps = self.eps
@@ -232,16 +217,8 @@ class PackedGemma3:
                 self.num_q_heads,
                 self.num_kv_heads,
             )
-            attn = varlen_attention(
-                q,
-                k,
-                v,
-                cu_seqlens_i32=pack.cu_seqlens_i32,
-                lengths=pack.lengths,
-                max_seqlen=pack.max_seqlen,
-                causal=self.causal,
-                scale=self.scale,
-                window=layer.window,
+            attn = pack_attention(
+                pack, q, k, v, causal=self.causal, scale=self.scale, window=layer.window
             )
             out = layer.o(Act(attn.reshape(rows, -1)))
             delta = rms_norm(out, layer.ln_post_attn, eps).x

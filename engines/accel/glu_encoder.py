@@ -24,13 +24,13 @@ from typing import Any
 import torch
 from torch.nn import functional
 
-from ember.engines.accel.attention import varlen_attention
+from ember.engines.accel.attention import pack_attention
 from ember.engines.accel.decoder import STATIC_ROPE_TYPES, rope_tables
-from ember.engines.accel.encoder import Norm
+from ember.engines.accel.encoder import Norm, add_token_types
 from ember.engines.accel.kernels import Act, qk_norm_rope, silu_mul
 from ember.engines.accel.linear import PackedLinear
-from ember.engines.accel.packing import DevicePack
-from ember.engines.errors import EngineError, ModelLoadError
+from ember.engines.accel.packing import DevicePack, check_positions
+from ember.engines.errors import ModelLoadError
 
 #: ``model_type`` values this module runs.
 GLU_ENCODER_TYPES: frozenset[str] = frozenset({"nomic_bert", "gte"})
@@ -54,16 +54,6 @@ def glu(
         return silu_mul(gate_up, quant=quant)
     half = gate_up.shape[-1] // 2
     return Act((act(gate_up[:, :half]) * gate_up[:, half:]).contiguous())
-
-
-def check_positions(pack: DevicePack, max_positions: int) -> None:
-    """Refuse on the host a batch whose positions fall outside the rotary tables (a device-side
-    fault on CUDA otherwise)."""
-    if pack.max_position >= max_positions:
-        raise EngineError(
-            f"a sequence of {pack.max_seqlen} tokens exceeds the {max_positions} positions "
-            "this engine was built for"
-        )
 
 
 @dataclass
@@ -112,9 +102,7 @@ class PackedGluEncoder:
         self.max_positions = max_positions
         self.cos, self.sin = rope_tables(rotary, max_positions, self.word.device)
 
-        def fuse(*linears: Any) -> PackedLinear:
-            return PackedLinear.fuse(list(linears), fp8=fp8, fast_accum=fast_accum)
-
+        fuse = PackedLinear.fuser(fp8=fp8, fast_accum=fast_accum)
         self.layers = [
             _Layer(
                 qkv=fuse(layer.self_attn.q_proj, layer.self_attn.k_proj, layer.self_attn.v_proj),
@@ -139,27 +127,13 @@ class PackedGluEncoder:
         """Final hidden states ``(M, hidden)`` in the model dtype."""
         check_positions(pack, self.max_positions)
         x = functional.embedding(pack.input_ids, self.word)
-        if self.token_type is not None:
-            if pack.token_type_ids is None:
-                x = x + self.token_type[0]
-            else:
-                x = x + functional.embedding(pack.token_type_ids, self.token_type)
-        x = self.emb_norm(x)
+        x = self.emb_norm(add_token_types(x, self.token_type, pack))
         for layer in self.layers:
             q, k, v = qk_norm_rope(
                 layer.qkv(Act(x)), pack.position_ids, self.cos, self.sin,
                 None, None, 0.0, self.num_heads, self.num_heads,
             )  # fmt: skip
-            attn = varlen_attention(
-                q,
-                k,
-                v,
-                cu_seqlens_i32=pack.cu_seqlens_i32,
-                lengths=pack.lengths,
-                max_seqlen=pack.max_seqlen,
-                causal=False,
-                scale=self.scale,
-            )
+            attn = pack_attention(pack, q, k, v, causal=False, scale=self.scale)
             layer.o.add_into(x, Act(attn.reshape(x.shape[0], -1)))
             x = layer.ln1(x)
             hidden = glu(layer.gate_up(Act(x)), self.act, silu=self.silu, quant=layer.down.fp8)

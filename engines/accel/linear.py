@@ -13,7 +13,7 @@ engine never calls it for the layers it quantized).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
@@ -128,3 +128,14 @@ class PackedLinear:
                         layer.bias = nn.Parameter(bias[start:stop], requires_grad=False)
                     start = stop
         return fused
+
+    @classmethod
+    def fuser(cls, *, fp8: bool, fast_accum: bool) -> Callable[..., PackedLinear]:
+        """:meth:`fuse` with the options bound: ``fuser(fp8=f, fast_accum=a)(q, k, v)`` is
+        ``fuse([q, k, v], fp8=f, fast_accum=a)`` (what each packed model's loader builds its
+        layers with)."""
+
+        def fuse(*layers: nn.Linear) -> PackedLinear:
+            return cls.fuse(layers, fp8=fp8, fast_accum=fast_accum)
+
+        return fuse

@@ -7,7 +7,7 @@ loaded transformers model.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
 import torch
@@ -84,12 +84,9 @@ def packed_support(folder: ModelFolder) -> str | None:
         act = config.get("hidden_act", "silu")
         if act != "silu":
             return f"{model_type} with activation {act!r} has no packed forward"
-        rope = _rope_type(config)
-        if rope not in STATIC_ROPE_TYPES:
-            return f"{model_type} with rotary type {rope!r} has no packed forward"
-        factor = config.get("partial_rotary_factor", 1.0)
-        if factor not in (None, 1, 1.0):
-            return f"{model_type} with partial rotary embeddings has no packed forward"
+        rotary = _rotary_reason(model_type, [_rope_type(config)], config)
+        if rotary is not None:
+            return rotary
         window = config.get("sliding_window")
         uses_window = config.get("use_sliding_window", model_type == "mistral")
         if (
@@ -129,6 +126,14 @@ def _rotary_encoder_support(folder: ModelFolder) -> str | None:
         kinds = [_rope_type({"rope_parameters": entry}) for entry in params.values()]
     else:
         kinds = [_rope_type(config)]
+    return _rotary_reason(model_type, kinds, config)
+
+
+def _rotary_reason(
+    model_type: str, kinds: Iterable[str], config: Mapping[str, object]
+) -> str | None:
+    """Why the packed forward cannot rotate like ``config`` says (None: it can): a rotary
+    variant in ``kinds`` whose frequencies are not fixed at load, or partial rotary."""
     for rope in kinds:
         if rope not in STATIC_ROPE_TYPES:
             return f"{model_type} with rotary type {rope!r} has no packed forward"

@@ -29,14 +29,13 @@ from typing import Any
 import torch
 from torch.nn import functional
 
-from ember.engines.accel.attention import Window, varlen_attention
-from ember.engines.accel.decoder import STATIC_ROPE_TYPES, rope_tables
+from ember.engines.accel.attention import Window, pack_attention
+from ember.engines.accel.decoder import rope_tables_by_type
 from ember.engines.accel.encoder import Norm
-from ember.engines.accel.glu_encoder import SILU_NAMES, check_positions, glu
+from ember.engines.accel.glu_encoder import SILU_NAMES, glu
 from ember.engines.accel.kernels import Act, qk_norm_rope
 from ember.engines.accel.linear import PackedLinear
-from ember.engines.accel.packing import DevicePack
-from ember.engines.errors import ModelLoadError
+from ember.engines.accel.packing import DevicePack, check_positions
 
 SLIDING = "sliding_attention"
 
@@ -85,18 +84,16 @@ class PackedModernBert:
         self.max_positions = max_positions
         reach = int(config.local_attention) // 2
         # One cos/sin table pair per layer type: global and local layers use different thetas.
-        self.tables: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
-        for kind in sorted(set(config.layer_types)):
-            rope_type = str(rotary.rope_type.get(kind, "default"))
-            if rope_type not in STATIC_ROPE_TYPES:
-                raise ModelLoadError(
-                    f"packed ModernBERT: rotary type {rope_type!r} ({kind}) is not supported"
-                )
-            self.tables[kind] = rope_tables(rotary, max_positions, self.word.device, kind)
+        self.tables = rope_tables_by_type(
+            rotary,
+            config.layer_types,
+            rotary.rope_type,
+            max_positions,
+            self.word.device,
+            "ModernBERT",
+        )
 
-        def fuse(linear: Any) -> PackedLinear:
-            return PackedLinear.fuse([linear], fp8=fp8, fast_accum=fast_accum)
-
+        fuse = PackedLinear.fuser(fp8=fp8, fast_accum=fast_accum)
         self.layers: list[_Layer] = []
         for index, layer in enumerate(base.layers):
             kind = str(config.layer_types[index])
@@ -133,16 +130,8 @@ class PackedModernBert:
                 layer.qkv(Act(h)), pack.position_ids, cos, sin,
                 None, None, 0.0, self.num_heads, self.num_heads,
             )  # fmt: skip
-            attn = varlen_attention(
-                q,
-                k,
-                v,
-                cu_seqlens_i32=pack.cu_seqlens_i32,
-                lengths=pack.lengths,
-                max_seqlen=pack.max_seqlen,
-                causal=False,
-                scale=self.scale,
-                window=layer.window,
+            attn = pack_attention(
+                pack, q, k, v, causal=False, scale=self.scale, window=layer.window
             )
             layer.o.add_into(x, Act(attn.reshape(rows, -1)))
             hidden = glu(layer.wi(Act(layer.mlp_norm(x))), self.act, silu=self.silu,

@@ -181,6 +181,17 @@ class DevicePack:
         return len(self.lengths)
 
 
+def check_positions(pack: DevicePack, max_positions: int) -> None:
+    """Raise :class:`EngineError` when ``pack`` has a position at or past ``max_positions`` (the
+    rows of a model's rotary tables): refused on the host, as an out-of-range row would be a
+    device-side fault on CUDA."""
+    if pack.max_position >= max_positions:
+        raise EngineError(
+            f"a sequence of {pack.max_seqlen} tokens exceeds the {max_positions} positions "
+            "this engine was built for"
+        )
+
+
 class DeviceStager:
     """Copies :class:`HostPack` arrays to ``device`` in one transfer.
 
