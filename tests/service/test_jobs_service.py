@@ -317,7 +317,14 @@ async def running_on_one(
             spy.gate.clear()  # the job holds its replica's engine from now on
             job = change.job
             break
-    owners = [i for i, (server, _) in enumerate(replicas) if server.job_manager().running_job]
+    # The store says RUNNING as soon as a replica claims the job; that replica records it as
+    # its running job a moment later (its run task starts after the claim), so wait for it.
+    owners: list[int] = []
+    for _ in range(200):
+        owners = [i for i, (server, _) in enumerate(replicas) if server.job_manager().running_job]
+        if owners:
+            break
+        await asyncio.sleep(0.05)
     assert len(owners) == 1
     assert replicas[owners[0]][0].job_manager().running_job == job.id
     return job, owners[0]
