@@ -139,7 +139,13 @@ def ray_cluster() -> Iterator[RayCluster]:
     ]
     try:
         for args in (head, second):
-            subprocess.run(args, env=env, check=True, capture_output=True, timeout=120)
+            done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120)
+            if done.returncode != 0:
+                # Ray's own reason is on its output; a bare exit status says nothing.
+                raise RuntimeError(
+                    f"{' '.join(args[1:3])} exited {done.returncode}:\n"
+                    f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+                )
         yield cluster
     finally:
         stop_cluster(cluster)
