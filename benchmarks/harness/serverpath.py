@@ -71,6 +71,8 @@ class WorkerPool:
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 cwd=str(bootstrap.REPO_ROOT),
+                # The result line carries every latency: past asyncio's 64 KiB default at ~20 s.
+                limit=64 * 1024 * 1024,
             )
             CHILD_PIDS.add(proc.pid)
             self._procs.append(proc)

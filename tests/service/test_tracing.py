@@ -160,3 +160,24 @@ def test_missing_endpoint_is_a_clear_error() -> None:
     with pytest.raises(tracing.TracingUnavailableError, match="--otlp-endpoint"):
         tracing.configure(None, "ember")
     assert not tracing.enabled()
+
+
+async def test_fastapis_own_telemetry_stays_off(
+    serve: ServeFn, spy: SpyEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process-wide OpenTelemetry provider (``opentelemetry-instrument`` sets one) does not
+    switch on FastAPI's native telemetry: Ember's spans are ``--otlp-endpoint``'s alone, and
+    FastAPI's check of the global provider cost ~4 % of a small request's CPU."""
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    monkeypatch.setattr(trace, "get_tracer_provider", lambda: provider)
+    async with serve(spy) as (_, server), gateway(server, direct=True) as http:
+        for path, body in (("/embed", {"inputs": "x"}), ("/v1/embeddings", {"input": "x"})):
+            assert (await http.post(path, json=body)).status_code == 200
+        assert (await http.get("/health")).status_code == 200
+    assert exporter.get_finished_spans() == ()
