@@ -36,7 +36,12 @@ from typing import Any
 from ember.engines.cpu_features import CpuFeatures
 from ember.engines.errors import ModelLoadError
 from ember.engines.model_folder import ModelFolder
-from ember.engines.openvino_session import OpenVinoSession, openvino_available
+from ember.engines.openvino_session import (
+    OpenVinoSession,
+    import_nncf,
+    import_openvino,
+    openvino_available,
+)
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +75,7 @@ def quantized_ir(folder: ModelFolder, fp32: Path, target: Path, features: CpuFea
         return target
     log.info("quantizing %s to static int8 for OpenVINO (once per model)", folder.model_id)
     model, kept = _build(folder, fp32, companion_dtype(features))
-    import openvino
-
+    openvino = import_openvino()
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".int8-ov.") as temp:
         staged = Path(temp) / target.name
         openvino.save_model(model, str(staged), compress_to_fp16=False)
@@ -83,7 +87,6 @@ def quantized_ir(folder: ModelFolder, fp32: Path, target: Path, features: CpuFea
 
 def _build(folder: ModelFolder, fp32: Path, dtype: str) -> tuple[Any, list[str]]:
     """The quantized OpenVINO model and the FFN down-projections it keeps out of int8."""
-    import nncf
     import onnx
 
     from ember.engines.onnx_export import (
@@ -95,7 +98,7 @@ def _build(folder: ModelFolder, fp32: Path, dtype: str) -> tuple[Any, list[str]]
     )
     from ember.engines.selfcheck import PROBE_TEXTS
 
-    nncf.set_log_level(logging.ERROR)
+    import_nncf().set_log_level(logging.ERROR)
     texts = calibration_texts()
     calibration = text_feeds(folder, texts[:CALIBRATION_TEXTS])
     # held out: the texts calibration did not see, and the start-up self-check's probes
@@ -121,8 +124,8 @@ def _build(folder: ModelFolder, fp32: Path, dtype: str) -> tuple[Any, list[str]]
 
 
 def _quantize(fp32: Path, calibration: list[dict[str, Any]], kept: Sequence[str]) -> Any:
-    import nncf
-    import openvino
+    openvino = import_openvino()
+    nncf = import_nncf()
 
     parameters = nncf.AdvancedQuantizationParameters(
         smooth_quant_alphas=nncf.AdvancedSmoothQuantParameters(matmul=_SMOOTH_ALPHA)

@@ -35,6 +35,7 @@ from ember.engines.errors import BackendUnavailableError, ModelLoadError
 from ember.engines.model_folder import inspect_model_folder
 from ember.engines.onnx_engine import OnnxEngine
 from ember.engines.onnx_export import ffn_down_projections, graph_path
+from ember.engines.openvino_session import import_openvino
 from ember.engines.precision import (
     ACCURACY_FLOORS,
     Int8Scheme,
@@ -190,8 +191,7 @@ def test_openvino_int8_keeps_the_widest_outliers_out_of_int8(onnx_cache: Path) -
     """The built IR quantizes the projections but keeps the FFN down-projection with the
     widest outliers (MiniLM's layer 0: 16x its median channel) in higher precision, since
     quantizing it too misses the build's check (min cosine 0.988 < 0.993)."""
-    import openvino
-
+    openvino = import_openvino()
     folder = inspect_model_folder(MODEL)
     path = graph_path(folder, Int8Scheme.OPENVINO_STATIC, onnx_cache)
     model = openvino.Core().read_model(str(path))
@@ -318,9 +318,9 @@ def test_openvino_int8_build_keeps_more_until_its_check_passes(
     until the check passes, writes the IR and its weights, or refuses the model when even all
     of them kept miss it (and writes nothing). The quantizer and the check are replaced here;
     the real ones are tested above."""
-    import openvino
-
     from ember.engines import openvino_int8
+
+    openvino = import_openvino()
 
     tried: list[list[str]] = []
 
