@@ -46,7 +46,7 @@ from ember.gateway.security import Transport
 from ember.gateway.settings import GatewaySettings
 from ember.service.interceptors import REQUEST_ID_KEY, RETRY_AFTER_MS, RETRY_PUSHBACK_KEY, lenient
 from ember.service.local import LocalRpcError
-from ember.service.ray_settings import RaySettings
+from ember.service.ray_settings import RaySettings, no_usage_stats_for_local_cluster
 from ember.service.server import EmberServer
 from ember.service.settings import ServerSettings
 
@@ -237,6 +237,7 @@ def serve_on_ray(
     proxies on --http-port and --grpc-port, and delete it on SIGTERM/SIGINT."""
     import ray
 
+    no_usage_stats_for_local_cluster(ray_settings.ray_address)
     if ray_settings.ray_address == "local":
         # One endpoint for every replica: the proxy spreads over all nodes (Ray's default
         # prefers its own node's replicas, for a load balancer over every node's proxy).

@@ -3,6 +3,7 @@ parsed without importing Ray: the deployment itself lives in :mod:`ember.service
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,3 +82,12 @@ class RaySettings:
         if not 0 <= bounds[0] <= bounds[1] or bounds[1] < 1:
             raise ValueError(f"--autoscale wants 0 <= MIN <= MAX, MAX >= 1: {self.autoscale!r}")
         return bounds
+
+
+def no_usage_stats_for_local_cluster(address: str | None) -> None:
+    """Call before ``ray.init``. A cluster Ember starts itself (``--ray-address local``) sends
+    Ray no usage statistics: Ray reports a cluster's usage to usage-stats.ray.io by default,
+    and a server must not phone home (``RAY_USAGE_STATS_ENABLED=1`` in the environment still
+    turns it on). A cluster Ember joins keeps its own setting."""
+    if address in (None, "local"):
+        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")

@@ -52,6 +52,7 @@ from ember.service.bulk.tasks import compute
 from ember.service.core import Core
 from ember.service.loading import default_loader
 from ember.service.model_entries import model_entries
+from ember.service.ray_settings import no_usage_stats_for_local_cluster
 from ember.service.settings import ServerSettings
 
 #: Each row's number in the input (from 0), carried from the driver to the actors and back.
@@ -79,8 +80,10 @@ def batch_on_ray(
     mode = resolve_mode(b.progress, sys.stderr)
     filesystem, files = open_input(input_uri)
     started = time.monotonic()
+    address = None if b.ray_address == "local" else b.ray_address
+    no_usage_stats_for_local_cluster(address)
     ray.init(
-        address=None if b.ray_address == "local" else b.ray_address,
+        address=address,
         logging_level=logging.WARNING,
         log_to_driver=False,
     )

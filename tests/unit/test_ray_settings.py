@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import os
+from pathlib import Path
+
 import pytest
 
-from ember.service.cli import parse_serve_settings
-from ember.service.ray_settings import RaySettings
+from ember.service.cli import main, parse_serve_settings
+from ember.service.ray_settings import RaySettings, no_usage_stats_for_local_cluster
 
 
 def test_scale_is_fixed_or_min_max() -> None:
@@ -65,3 +69,52 @@ def test_serve_run_builder_takes_the_serve_flags() -> None:
     assert isinstance(application, Application)
     with pytest.raises(SystemExit):
         ray_serve.app({"no-such-flag": "1"})
+
+
+class _StopError(Exception):
+    """Raised by the stand-in for ray.init once it has seen the environment."""
+
+
+@pytest.mark.parametrize(
+    ("command", "address", "expected"),
+    [
+        ("serve", "local", "0"),
+        ("batch", "local", "0"),
+        ("serve", "10.0.0.1:6379", None),  # joined: the cluster's own setting
+        ("batch", "10.0.0.1:6379", None),
+    ],
+)
+def test_a_cluster_ember_starts_sends_ray_no_usage_stats(
+    command: str,
+    address: str,
+    expected: str | None,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """``ember serve|batch --ray-address local`` starts Ray with its usage statistics off
+    (Ray's default is to report a cluster's usage to usage-stats.ray.io)."""
+    ray = pytest.importorskip("ray")
+    pytest.importorskip("ray.data")
+    seen: list[str | None] = []
+
+    def init(*_args: object, **_kwargs: object) -> None:
+        seen.append(os.environ.get("RAY_USAGE_STATS_ENABLED"))
+        raise _StopError
+
+    monkeypatch.delenv("RAY_USAGE_STATS_ENABLED", raising=False)
+    monkeypatch.setattr(ray, "init", init)
+    source = tmp_path / "in.jsonl"
+    source.write_text(json.dumps({"doc_id": 1, "text": "a"}) + "\n")
+    argv = {
+        "serve": ["serve", "--ray-address", address],
+        "batch": ["batch", str(source), str(tmp_path / "out"), "--ray-address", address],
+    }[command]
+    with pytest.raises(_StopError):
+        main(argv)
+    assert seen == [expected]
+
+
+def test_an_explicit_usage_stats_setting_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "1")
+    no_usage_stats_for_local_cluster("local")
+    assert os.environ["RAY_USAGE_STATS_ENABLED"] == "1"
