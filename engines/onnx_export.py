@@ -212,6 +212,12 @@ def _fuse(folder: ModelFolder, raw: Path, target: Path) -> None:
         return
     from onnxruntime.transformers import optimizer
 
+    # ORT's optimizer logs a line per fusion at INFO under its bare module names (it puts its
+    # folder on sys.path): fusion_base, onnx_model_bert... The summary below says the same in
+    # one line, under Ember's name.
+    for module in Path(optimizer.__file__).parent.glob("*.py"):
+        if module.stem.startswith(("fusion_", "onnx_model")):
+            logging.getLogger(module.stem).setLevel(logging.WARNING)
     heads = folder.config.get("num_attention_heads", 0)
     optimized = optimizer.optimize_model(
         str(raw),
