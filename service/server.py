@@ -256,6 +256,7 @@ class EmberServer:
         self._local_port: int | None = None
         self._saved_switch_interval: float | None = None
         self._drain = Drain()
+        self._drained = False  # drain() ran to its end: a second call (stop's) returns at once
         self._admin_lock = asyncio.Lock()
         self.started_at = time.monotonic()
 
@@ -521,7 +522,9 @@ class EmberServer:
         """:meth:`begin_shutdown`, then wait, transports still open, until the calls in flight
         are answered and callers stopped sending (or answer those still running UNAVAILABLE
         near ``deadline``, event loop time). REST requests of this process are service calls:
-        call this before closing either transport."""
+        call this before closing either transport. Once it has run, later calls return at once."""
+        if self._drained:
+            return
         loop = asyncio.get_running_loop()
         await self.begin_shutdown()
         # Leave the end of the grace to answer what is still running and close connections.
@@ -533,6 +536,7 @@ class EmberServer:
             expired = self._drain.expire()
             log.warning("shutdown grace over: answering %d calls in flight UNAVAILABLE", expired)
             await self._drain.wait_idle(deadline - loop.time())
+        self._drained = True
 
     async def stop(self, grace: float | None = None, *, deadline: float | None = None) -> None:
         """Shut down gracefully, finished by ``deadline`` (event loop time; default: now +

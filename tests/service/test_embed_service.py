@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import grpc
@@ -214,6 +215,22 @@ async def test_graceful_shutdown_finishes_in_flight_requests(
         spy.gate.set()
         assert (await inflight).shape == (1, 384)
         await stopping
+
+
+async def test_shutdown_drains_once(
+    serve: ServeFn, spy: SpyEngine, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`ember serve` drains before closing either transport, then stops the server: the
+    server's own drain in stop() is then a no-op (it logged the drain a second time and
+    waited for quiet again)."""
+    caplog.set_level(logging.INFO, "ember.service.server")
+    async with serve(spy) as (client, server):
+        assert (await client.embed(["before the shutdown"])).shape == (1, 384)
+        deadline = asyncio.get_running_loop().time() + 10
+        await server.drain(deadline)
+        await server.stop(deadline=deadline)
+    drained = [r for r in caplog.records if r.getMessage().startswith("calls in flight answered")]
+    assert len(drained) == 1
 
 
 async def test_matrix_format_sends_one_block_equal_to_the_per_row_formats(
