@@ -186,6 +186,12 @@ class GatewayWorkers:
             for index, proc in enumerate(self._procs):
                 if self._stopping or proc is None or proc.poll() is None:
                     continue
+                # Ctrl-C in a terminal and systemd's default stop signal every process at once:
+                # a worker may end before this process has begun its own shutdown. Leave that
+                # the pause to begin before calling the exit a crash.
+                await asyncio.sleep(_RESTART_PAUSE_S)
+                if self._stopping:
+                    return
                 logger.error(
                     "REST gateway worker %d (pid %d) exited with %s; restarting it",
                     index,
@@ -194,17 +200,16 @@ class GatewayWorkers:
                 )
                 _close_pipes(proc)
                 self._procs[index] = None
-                await asyncio.sleep(_RESTART_PAUSE_S)
-                if self._stopping:
-                    return
                 try:
                     await self._spawn(index)
                 except (RuntimeError, OSError) as exc:
                     logger.error("restarting REST gateway worker %d failed: %s", index, exc)
 
     def begin_shutdown(self) -> None:
-        """Nothing to do before :meth:`stop`: the workers' requests are service calls, which the
-        service refuses once it drains."""
+        """Stop replacing workers that end (they may be ending on the same signal). Their
+        requests are service calls, which the service refuses once it drains; :meth:`stop`
+        stops them."""
+        self._stopping = True
 
     async def stop(self, *, deadline: float | None = None) -> None:
         """SIGTERM every worker, wait for them to finish in-flight requests, release the port.

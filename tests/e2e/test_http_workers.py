@@ -10,6 +10,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -66,6 +67,11 @@ def _metric(text: str, name: str, **labels: str) -> float:
         if all(f'{k}="{v}"' in head for k, v in labels.items()):
             total += float(value)
     return total
+
+
+def _scrape(server: ServerEndpoints) -> str:
+    with httpx.Client(base_url=server.http_url, timeout=30) as http:
+        return http.get("/metrics").text
 
 
 @pytest.fixture(scope="module")
@@ -134,6 +140,38 @@ def test_sigterm_stops_workers_and_removes_the_metrics_folder(
         assert not [p for p in tmp_path.iterdir() if p.name.startswith("ember-metrics-")]
         log = endpoints.log()
     assert "Traceback" not in log, log
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_to_every_process_is_a_clean_shutdown(
+    minilm_path: Path, sig: signal.Signals
+) -> None:
+    """Ctrl-C in a terminal (SIGINT) and systemd's default stop (SIGTERM) signal every process
+    of the server at once: the workers' exits are part of the shutdown, not crashes to log and
+    restart."""
+    texts = [" ".join(["a long input to keep the engine busy"] * 30)] * 600
+    with (
+        run_server(minilm_path, "--http-workers", "2") as endpoints,
+        EmberClient(endpoints.grpc_target) as client,
+        ThreadPoolExecutor(1) as pool,
+    ):
+        workers = _workers(endpoints.process.pid)
+        assert len(workers) == 2
+        # In flight while the signals arrive: the drain answers it, and lasts long enough for
+        # the workers' exits to be seen by the parent.
+        inflight = pool.submit(client.embed, texts)
+        _wait_until(
+            lambda: _metric(_scrape(endpoints), "ember_inflight_requests") > 0, 30, "a call"
+        )
+        for pid in (*workers, endpoints.process.pid):  # workers first: the worst order
+            os.kill(pid, sig)
+        assert inflight.result(timeout=120).shape == (len(texts), 384)
+        assert endpoints.process.wait(timeout=60) == 0, endpoints.log()
+        _wait_until(lambda: not any(_alive(pid) for pid in workers), 30, "the workers' exit")
+        assert _workers(endpoints.process.pid) == []
+        log = endpoints.log()
+    assert "restarting" not in log, log
+    assert " ERROR " not in log, log
 
 
 def test_workers_exit_when_the_parent_is_killed(minilm_path: Path) -> None:
