@@ -40,10 +40,31 @@ class _Server(uvicorn.Server):
         yield
 
 
-def bind(host: str, port: int, *, reuse_port: bool = False, listen: bool = True) -> socket.socket:
+def bind(
+    host: str, port: int, *, reuse_port: bool = False, listen: bool = True, first: bool = True
+) -> socket.socket:
     """A TCP socket bound to ``host:port`` (port 0 picks one), listening unless ``listen`` is
     false. With ``reuse_port`` (SO_REUSEPORT, Linux and BSDs), other sockets that set it too
-    can bind the same port: the kernel spreads new connections over those that listen."""
+    can bind the same port: the kernel spreads new connections over those that listen. Then
+    ``first`` (a server's own socket, not a worker joining it) also requires that nothing holds
+    the port yet: any other process of this user setting SO_REUSEPORT, such as a second Ember
+    server, could share it otherwise and silently take part of the connections. Raises
+    ``OSError`` naming the address."""
+    try:
+        if reuse_port and first:
+            # Nothing else may hold the port: a socket without SO_REUSEPORT cannot share it.
+            claim = _bind(host, port, reuse_port=False, listen=False)
+            port = claim.getsockname()[1]
+            claim.close()
+        return _bind(host, port, reuse_port=reuse_port, listen=listen)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise OSError(
+            f"cannot bind REST to {host}:{port} (--http-host, --http-port): {reason}"
+        ) from exc
+
+
+def _bind(host: str, port: int, *, reuse_port: bool, listen: bool) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # IPPROTO_TCP explicitly: asyncio turns Nagle off (TCP_NODELAY) only on sockets whose proto
     # says TCP, and accepted sockets inherit it. With proto 0 every answer written in two parts

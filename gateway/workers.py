@@ -280,7 +280,7 @@ async def _serve_worker(spec: dict[str, object]) -> None:
         sock = socket.socket(fileno=fd)
         sock.setblocking(False)
     else:
-        sock = bind(settings.http_host, settings.http_port, reuse_port=True)
+        sock = bind(settings.http_host, settings.http_port, reuse_port=True, first=False)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

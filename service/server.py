@@ -324,16 +324,22 @@ class EmberServer:
             await self._health.set(name, _NOT_SERVING)
         address = f"{s.grpc_host}:{s.grpc_port}"
         tls = transport.tls if transport is not None else None
-        if tls is None:
-            port = server.add_insecure_port(address)
-            self._local_port = port
-        else:
-            port = server.add_secure_port(address, _server_credentials(tls))
-            # The REST gateway of this process (or its workers) reaches the service on a
-            # loopback-only plaintext port: API keys still apply there.
-            self._local_port = server.add_insecure_port("127.0.0.1:0")
+        try:
+            if tls is None:
+                port = server.add_insecure_port(address)
+                self._local_port = port
+            else:
+                port = server.add_secure_port(address, _server_credentials(tls))
+                # The REST gateway of this process (or its workers) reaches the service on a
+                # loopback-only plaintext port: API keys still apply there.
+                self._local_port = server.add_insecure_port("127.0.0.1:0")
+        except RuntimeError:  # grpcio raises where older releases returned port 0
+            port = 0
         if port == 0:
-            raise OSError(f"cannot bind gRPC to {address}")
+            raise OSError(
+                f"cannot bind gRPC to {address}: the port is in use or the address is not "
+                "this machine's (--grpc-host, --grpc-port)"
+            )
         await server.start()
         self._started = _Started(server, port)
         log.info("gRPC listening on %s:%d", s.grpc_host, port)
