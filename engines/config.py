@@ -24,22 +24,45 @@ DTYPES: tuple[str, ...] = ("auto", "float32", "bfloat16", "float16")
 QUANTIZATIONS: tuple[str, ...] = ("int8", "fp8")
 
 
-def option(flag: str, env: str, help_text: str, metavar: str | None = None) -> dict[str, str]:
-    """The field metadata of a settings option: its flag, environment variable and help (see
-    :mod:`ember.service.options`)."""
-    meta = {"flag": flag, "env": env, "help": help_text}
+def option(
+    flag: str,
+    env: str,
+    help_text: str,
+    metavar: str | None = None,
+    *,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    above: float | None = None,
+) -> dict[str, Any]:
+    """The field metadata of a settings option: its flag, environment variable and help, and
+    for a number the range a given value must lie in (``minimum`` and ``maximum`` inclusive,
+    ``above`` exclusive), which :mod:`ember.service.options` checks."""
+    meta: dict[str, Any] = {"flag": flag, "env": env, "help": help_text}
     if metavar:
         meta["metavar"] = metavar
+    bounds = {"minimum": minimum, "maximum": maximum, "above": above}
+    meta.update({key: value for key, value in bounds.items() if value is not None})
     return meta
 
 
 _T = TypeVar("_T")
 
 
-def setting(default: _T, flag: str, env: str, help_text: str, metavar: str | None = None) -> _T:
+def setting(
+    default: _T,
+    flag: str,
+    env: str,
+    help_text: str,
+    metavar: str | None = None,
+    *,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    above: float | None = None,
+) -> _T:
     """A settings dataclass field: ``default``, with :func:`option`'s metadata. Typed as its
     value, so that the field declaration reads as the value it holds."""
-    return field(default=default, metadata=option(flag, env, help_text, metavar))
+    meta = option(flag, env, help_text, metavar, minimum=minimum, maximum=maximum, above=above)
+    return field(default=default, metadata=meta)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,13 @@ class GatewaySettings:
         "0.0.0.0", "--http-host", "EMBER_HTTP_HOST", "Address the REST gateway binds.", "HOST"
     )
     http_port: int = setting(
-        8080, "--http-port", "EMBER_HTTP_PORT", "REST port (0 picks a free one).", "PORT"
+        8080,
+        "--http-port",
+        "EMBER_HTTP_PORT",
+        "REST port (0 picks a free one).",
+        "PORT",
+        minimum=0,
+        maximum=65535,
     )
     upstream: str = setting(
         "127.0.0.1:50051",
@@ -35,6 +41,7 @@ class GatewaySettings:
         "EMBER_MAX_BODY_BYTES",
         "Largest request body accepted; larger ones answer 413 before they are parsed.",
         "BYTES",
+        minimum=1,
     )
     max_header_bytes: int = setting(
         64 * 1024,
@@ -43,6 +50,7 @@ class GatewaySettings:
         "Largest request head: REST request line and headers (431 above, read no "
         "further) and gRPC metadata (RESOURCE_EXHAUSTED above).",
         "BYTES",
+        minimum=1,
     )
     http_header_timeout_s: float = setting(
         10.0,
@@ -51,6 +59,7 @@ class GatewaySettings:
         "Seconds a client has to send a request's head once it started (REST: 408 and "
         "closed after; gRPC: the connection's handshake).",
         "SECONDS",
+        above=0,
     )
     http_idle_timeout_s: float = setting(
         5.0,
@@ -58,6 +67,7 @@ class GatewaySettings:
         "EMBER_HTTP_IDLE_TIMEOUT",
         "Seconds an idle keep-alive REST connection stays open.",
         "SECONDS",
+        above=0,
     )
     request_timeout_s: float = setting(
         300.0,
@@ -66,6 +76,7 @@ class GatewaySettings:
         "Deadline of one request in seconds (0: none). A shorter Request-Timeout-Ms or "
         "Request-Deadline-Ms header wins.",
         "SECONDS",
+        minimum=0,
     )
     api_key: str | None = setting(
         None,
@@ -131,6 +142,7 @@ class GatewaySettings:
         "EMBER_HTTP_SHUTDOWN_GRACE",
         "Seconds in-flight HTTP requests get to finish when the gateway stops.",
         "SECONDS",
+        minimum=0,
     )
 
     def open_grpc_services(self) -> frozenset[str]:

@@ -68,6 +68,7 @@ class ProcessSettings:
         "shows the sum over all workers and the service. More workers serve more small "
         "REST requests per second on machines with cores to spare (about one core each).",
         "N",
+        minimum=1,
     )
     http_direct: bool = setting(
         True,
@@ -496,8 +497,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``ember`` command."""
     args = _parser().parse_args(argv)
     env = os.environ
-    process = options.build(ProcessSettings, args, env)
     try:
+        process = options.build(ProcessSettings, args, env)
         resolve_event_loop(process.event_loop)
         if args.command == "info":
             _info(args.json)
@@ -524,11 +525,6 @@ def main(argv: Sequence[str] | None = None) -> None:
                 _serve_on_ray(server_settings, shared, ray_settings)
                 return
             gateway_settings = shared if process.http else None
-            if process.http_workers < 1:
-                _fail(f"--http-workers must be at least 1, got {process.http_workers}")
-            interval = server_settings.gil_switch_interval_ms
-            if interval is not None and interval <= 0:
-                _fail(f"--gil-switch-interval must be positive, got {interval}")
             _configure_logging(server_settings.log_level)
             hosts = [server_settings.grpc_host]
             if gateway_settings is not None:

@@ -5,13 +5,8 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any
 
 from ember.engines.config import setting
-
-
-def _opt(flag: str, env: str, help_text: str, metavar: str) -> dict[str, Any]:
-    return {"flag": flag, "env": env, "help": help_text, "metavar": metavar}
 
 
 @dataclass(frozen=True)
@@ -34,6 +29,7 @@ class RaySettings:
         "EMBER_REPLICAS",
         "With --ray-address: replicas, each with its own engine and scheduler.",
         "N",
+        minimum=1,
     )
     autoscale: str | None = setting(
         None,
@@ -50,6 +46,7 @@ class RaySettings:
         "EMBER_REPLICA_CPUS",
         "With --ray-address: CPUs Ray reserves for each replica (set --num-threads to match).",
         "N",
+        minimum=0,
     )
     replica_gpus: float = setting(
         0.0,
@@ -58,6 +55,7 @@ class RaySettings:
         "With --ray-address: GPUs Ray reserves for each replica (1 with --device cuda: one "
         "replica per GPU; a fraction shares one).",
         "N",
+        minimum=0,
     )
     replica_grpc_port: int = setting(
         0,
@@ -66,6 +64,8 @@ class RaySettings:
         "With --ray-address: each replica's own gRPC port, which serves the batch streams "
         "(EmbedStream, ...) that Ray's proxy does not carry (0: a free one, logged).",
         "PORT",
+        minimum=0,
+        maximum=65535,
     )
 
     def scale(self) -> tuple[int, int] | None:

@@ -58,7 +58,13 @@ class ServerSettings:
         "0.0.0.0", "--grpc-host", "EMBER_GRPC_HOST", "Address the gRPC server binds.", "HOST"
     )
     grpc_port: int = setting(
-        50051, "--grpc-port", "EMBER_GRPC_PORT", "gRPC port (0 picks a free one).", "PORT"
+        50051,
+        "--grpc-port",
+        "EMBER_GRPC_PORT",
+        "gRPC port (0 picks a free one).",
+        "PORT",
+        minimum=0,
+        maximum=65535,
     )
     engine: EngineOptions = field(default_factory=EngineOptions, metadata={"nested": True})
     precision_check: bool = setting(
@@ -77,6 +83,7 @@ class ServerSettings:
         "Most tokens in one engine batch, padding counted. Unset: 8192 on CPU, derived "
         "from free memory on CUDA.",
         "TOKENS",
+        minimum=1,
     )
     max_batch_requests: int | None = setting(
         None,
@@ -84,6 +91,7 @@ class ServerSettings:
         "EMBER_MAX_BATCH_REQUESTS",
         "Most inputs in one engine batch. Unset: 64 on CPU, 512 on CUDA.",
         "N",
+        minimum=1,
     )
     max_client_batch_size: int = setting(
         2048,
@@ -91,6 +99,7 @@ class ServerSettings:
         "EMBER_MAX_CLIENT_BATCH_SIZE",
         "Most inputs one client request may carry.",
         "N",
+        minimum=1,
     )
     max_concurrent_requests: int = setting(
         1024,
@@ -98,6 +107,7 @@ class ServerSettings:
         "EMBER_MAX_CONCURRENT_REQUESTS",
         "Requests (or stream batches) admitted at once; more answer RESOURCE_EXHAUSTED.",
         "N",
+        minimum=1,
     )
     max_message_bytes: int = setting(
         256 * 1024 * 1024,
@@ -105,6 +115,7 @@ class ServerSettings:
         "EMBER_MAX_MESSAGE_BYTES",
         "Largest gRPC message accepted or sent.",
         "BYTES",
+        minimum=1,
     )
     # On by default, as in TEI since 1.9: clients such as LlamaIndex send chunks longer than
     # small models take and do not ask for truncation.
@@ -118,7 +129,7 @@ class ServerSettings:
         "BOOL",
     )
     tokenizer_workers: int = setting(
-        2, "--tokenizer-workers", "EMBER_TOKENIZER_WORKERS", "Tokenization threads.", "N"
+        2, "--tokenizer-workers", "EMBER_TOKENIZER_WORKERS", "Tokenization threads.", "N", minimum=1
     )
     batch_overhead_tokens: int | None = setting(
         None,
@@ -127,6 +138,7 @@ class ServerSettings:
         "Fixed cost of one engine batch, in token-equivalents, used to choose between "
         "batch shapes. Unset: 64 on CPU, 2048 on CUDA.",
         "TOKENS",
+        minimum=0,
     )
     shutdown_grace_s: float = setting(
         30.0,
@@ -134,6 +146,7 @@ class ServerSettings:
         "EMBER_SHUTDOWN_GRACE",
         "Seconds in-flight requests get to finish on SIGTERM/SIGINT.",
         "SECONDS",
+        minimum=0,
     )
     gil_switch_interval_ms: float | None = setting(
         None,
@@ -145,6 +158,7 @@ class ServerSettings:
         "wait can last the whole interval, which stretches a GPU forward of a few hundred "
         "kernel launches many times over. Unset: 1 on CUDA, Python's default otherwise.",
         "MS",
+        above=0,
     )
     log_level: str = setting(
         "info", "--log-level", "EMBER_LOG_LEVEL", "debug, info, warning or error.", "LEVEL"

@@ -54,6 +54,7 @@ class JobSettings:
         "renewing it (it renews every third of this); a job whose replica died is resumed "
         "by another one after this long.",
         "SECONDS",
+        above=0,
     )
     rows_per_part: int = setting(
         512,
@@ -62,6 +63,7 @@ class JobSettings:
         "Rows in each result part of a job submitted from now on: the unit of work "
         "redone after a crash.",
         "N",
+        minimum=1,
     )
     webhook_secret: str = setting(
         "",
@@ -77,6 +79,7 @@ class JobSettings:
         "EMBER_WEBHOOK_ATTEMPTS",
         "Deliveries tried per job webhook before giving up (each recorded on the job).",
         "N",
+        minimum=1,
     )
     webhook_backoff_s: float = setting(
         1.0,
@@ -85,4 +88,5 @@ class JobSettings:
         "Seconds before the first webhook retry; each later retry waits twice as "
         "long as the one before.",
         "SECONDS",
+        minimum=0,
     )

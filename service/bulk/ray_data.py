@@ -75,8 +75,6 @@ def batch_on_ray(
 
     b = batch_settings
     check(settings, b)
-    if b.ray_actors < 1:
-        raise BatchError("--ray-actors must be at least 1", field="ray_actors")
     mode = resolve_mode(b.progress, sys.stderr)
     filesystem, files = open_input(input_uri)
     started = time.monotonic()

@@ -236,6 +236,7 @@ class BatchSettings:
         "EMBER_BATCH_DIMENSIONS",
         "embed: keep the first N dimensions (Matryoshka), then normalize.",
         "N",
+        minimum=1,
     )
     prompt_name: str | None = setting(
         None,
@@ -291,6 +292,7 @@ class BatchSettings:
         "Rows in each output part: the unit of work redone after a crash, and of one core "
         "call. A rerun into the same OUTPUT must use the same value.",
         "N",
+        minimum=1,
     )
     parts_in_flight: int = setting(
         3,
@@ -299,6 +301,7 @@ class BatchSettings:
         "Parts read, tokenized, run and written at once (2 or more keeps the engine busy "
         "while the next part is tokenized and the last one written).",
         "N",
+        minimum=1,
     )
     progress: str = setting(
         "auto",
@@ -313,6 +316,7 @@ class BatchSettings:
         "EMBER_BATCH_PROGRESS_INTERVAL",
         "Seconds between two plain progress lines.",
         "SECONDS",
+        above=0,
     )
 
     ray_address: str | None = setting(
@@ -332,6 +336,7 @@ class BatchSettings:
         "EMBER_BATCH_RAY_ACTORS",
         "With --ray-address: engines (Ray actors, each with the model loaded) running parts.",
         "N",
+        minimum=1,
     )
     ray_actor_cpus: float = setting(
         1.0,
@@ -339,6 +344,7 @@ class BatchSettings:
         "EMBER_BATCH_RAY_ACTOR_CPUS",
         "With --ray-address: CPUs Ray reserves for each engine (set --num-threads to match).",
         "N",
+        minimum=0,
     )
     ray_actor_gpus: float = setting(
         0.0,
@@ -346,6 +352,7 @@ class BatchSettings:
         "EMBER_BATCH_RAY_ACTOR_GPUS",
         "With --ray-address: GPUs Ray reserves for each engine (1 with --device cuda).",
         "N",
+        minimum=0,
     )
 
     def task_options(self) -> TaskOptions:
