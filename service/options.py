@@ -134,7 +134,7 @@ def add_arguments(
 
 def build(cls: type[T], args: argparse.Namespace, env: Mapping[str, str]) -> T:
     """Build settings ``cls``: flag value if given, else environment variable, else default.
-    ValueError when the settings class refuses a value."""
+    ValueError when a value is malformed, out of its range, or refused by the settings class."""
     values: dict[str, Any] = {name: build(kind, args, env) for name, kind in _nested(cls)}
     for f, kind, optional, repeated in _fields(cls):
         given = getattr(args, f.name, None)
@@ -154,7 +154,7 @@ def build(cls: type[T], args: argparse.Namespace, env: Mapping[str, str]) -> T:
                 continue
             values[f.name] = _converter(kind)(raw)
         except (argparse.ArgumentTypeError, ValueError) as exc:
-            raise SystemExit(f"invalid value for {f.metadata['env']}: {exc}") from None
+            raise ValueError(f"invalid value for {f.metadata['env']}: {exc}") from None
         _check_range(f, values[f.name], f.metadata["env"])
     return cls(**values)
 

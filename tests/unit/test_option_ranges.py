@@ -4,6 +4,7 @@ message naming the flag (or variable), before anything starts."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 
 import pytest
@@ -73,3 +74,17 @@ def test_the_command_fails_with_one_line(argv: list[str], message: str) -> None:
     assert done.returncode == 2, done.stderr
     assert done.stderr.strip().startswith(f"ember: error: {message}"), done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_malformed_environment_value_is_one_line() -> None:
+    done = subprocess.run(
+        [str(EMBER), "serve"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "EMBER_HTTP": "maybe"},
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip() == (
+        "ember: error: invalid value for EMBER_HTTP: expected a boolean (true/false), got 'maybe'"
+    )
