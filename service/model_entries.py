@@ -26,6 +26,7 @@ from typing import Any
 
 from ember.engines.config import EngineConfig, EngineOptions
 from ember.service.default_model import DEFAULT_MODEL_NAME, default_model_path
+from ember.service.options import check_range
 from ember.service.settings import ServerSettings
 
 #: The options a model in a models file may set for itself (the rest are the server's).
@@ -159,12 +160,14 @@ def _with(base: ServerSettings, options: Mapping[str, object], where: str) -> Se
     server: dict[str, Any] = {}
     for key, value in options.items():
         target = engine if key in engine_fields else server
-        hint = typing.get_type_hints(EngineOptions if target is engine else ServerSettings)[key]
-        allowed = _types(hint)
+        cls = EngineOptions if target is engine else ServerSettings
+        allowed = _types(typing.get_type_hints(cls)[key])
         # bool is an int in Python: a flag given as a number, or a number as a flag, is refused.
         if isinstance(value, bool) != (bool in allowed) or not isinstance(value, allowed):
             names = " or ".join(t.__name__ for t in allowed if t is not type(None))
             raise ValueError(f"{where}: {key} must be {names}, got {value!r}")
+        field = next(f for f in dataclasses.fields(cls) if f.name == key)
+        check_range(field, value, f"{where}: {key}")
         target[key] = value
     return dataclasses.replace(base, engine=dataclasses.replace(base.engine, **engine), **server)
 

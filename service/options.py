@@ -140,7 +140,7 @@ def build(cls: type[T], args: argparse.Namespace, env: Mapping[str, str]) -> T:
         given = getattr(args, f.name, None)
         if given is not None:
             values[f.name] = tuple(given) if repeated else given
-            _check_range(f, values[f.name], f.metadata["flag"])
+            check_range(f, values[f.name], f.metadata["flag"])
             continue
         raw = env.get(f.metadata["env"])
         if raw is None or raw == "":
@@ -155,13 +155,14 @@ def build(cls: type[T], args: argparse.Namespace, env: Mapping[str, str]) -> T:
             values[f.name] = _converter(kind)(raw)
         except (argparse.ArgumentTypeError, ValueError) as exc:
             raise ValueError(f"invalid value for {f.metadata['env']}: {exc}") from None
-        _check_range(f, values[f.name], f.metadata["env"])
+        check_range(f, values[f.name], f.metadata["env"])
     return cls(**values)
 
 
-def _check_range(f: dataclasses.Field[Any], value: Any, source: str) -> None:
-    """ValueError naming ``source`` (the flag or environment variable) when a number lies
-    outside the field's ``minimum`` / ``maximum`` / ``above`` (its metadata)."""
+def check_range(f: dataclasses.Field[Any], value: Any, source: str) -> None:
+    """ValueError naming ``source`` (the flag, environment variable or models-file entry)
+    when a number lies outside the field's ``minimum`` / ``maximum`` / ``above`` (its
+    metadata)."""
     meta = f.metadata
     for number in value if isinstance(value, tuple) else (value,):
         if not isinstance(number, int | float) or isinstance(number, bool):

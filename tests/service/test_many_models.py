@@ -294,6 +294,10 @@ def test_models_file_toml_and_bad_files(tmp_path: Path) -> None:
         "unknown.yaml": ("models: [{path: /m, colour: red}]", "unknown option 'colour'"),
         "type.yaml": ("models: [{path: /m, max_batch_tokens: many}]", "must be int"),
         "flag.yaml": ("models: [{path: /m, compile: 1}]", "compile must be bool"),
+        "range.yaml": (
+            "models: [{path: /m}, {path: /n, max_batch_tokens: 0}]",
+            "model 1: max_batch_tokens must be at least 1, got 0",
+        ),
         "nopath.yaml": ("models: [{name: a}]", "needs a path"),
         "empty.yaml": ("other: 1", "has no models list"),
         "broken.toml": ("[[models]\n", "is not valid"),
