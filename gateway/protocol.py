@@ -1,16 +1,19 @@
-"""uvicorn's HTTP/1.1 protocol (httptools) with a bounded request head.
+"""uvicorn's HTTP/1.1 protocol (httptools) with a bounded request head and body pauses.
 
 uvicorn puts no limit on the size of a request's line and headers, nor on how long a client
-may take to send them: one client sending a 64 MB header held the event loop for seconds (the
-parser accumulates it), and a client that connects and sends nothing holds a connection
-forever. :func:`bounded_protocol` makes a protocol class that answers
+may take to send them or its body: one client sending a 64 MB header held the event loop for
+seconds (the parser accumulates it), a client that connects and sends nothing holds a
+connection forever, and so does one that stops halfway through its body. :func:`bounded_protocol`
+makes a protocol class that answers
 
 * **431** once a request's head passes ``max_head_bytes``: counted as bytes arrive (the
   parser is given at most one read past the limit), and measured when a head arrived whole;
 * **408** when a head is not complete ``head_timeout_s`` after the connection opened or the
   request's first byte arrived (idle keep-alive connections keep uvicorn's own timeout);
+* **408** when a body that has not arrived whole gets no bytes for ``body_timeout_s`` (the
+  request's handler then sees the client gone);
 
-and closes the connection. Bodies are bounded by
+and closes the connection. Body sizes are bounded by
 :class:`~ember.gateway.middleware.BodyLimitMiddleware`.
 """
 
@@ -35,12 +38,14 @@ class BoundedHttpProtocol(HttpToolsProtocol):
 
     max_head_bytes = 64 * 1024
     head_timeout_s = 10.0
+    body_timeout_s = 60.0
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._in_head = True
+        self._in_body = False
         self._head_bytes = 0
-        self._head_timer: asyncio.TimerHandle | None = None
+        self._timer: asyncio.TimerHandle | None = None
         self._refused = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -55,15 +60,22 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         if self._refused:
             return
         if self._in_head:
-            if self._head_timer is None:
+            if self._timer is None:
                 self._arm()
             self._head_bytes += len(data)
         super().data_received(data)
-        if self._in_head and not self._refused and self._head_bytes > self.max_head_bytes:
+        if self._refused:
+            return
+        if self._in_head and self._head_bytes > self.max_head_bytes:
             self._too_large()
+        elif self._in_body:
+            # A body still incomplete after this read: its next bytes are due within the limit
+            # (a body that arrived whole with its head never arms a timer).
+            self._arm_body()
 
     def on_headers_complete(self) -> None:
         self._in_head = False
+        self._in_body = True
         self._head_bytes = 0
         self._disarm()
         # A head that arrived whole in one read is measured here, before the app sees it.
@@ -88,19 +100,36 @@ class BoundedHttpProtocol(HttpToolsProtocol):
     def on_message_complete(self) -> None:
         super().on_message_complete()
         self._in_head = True
+        self._in_body = False
         self._head_bytes = 0
+        self._disarm()
 
     def _arm(self) -> None:
         self._disarm()
-        self._head_timer = self.loop.call_later(self.head_timeout_s, self._head_timeout)
+        self._timer = self.loop.call_later(self.head_timeout_s, self._head_timeout)
+
+    def _arm_body(self) -> None:
+        self._disarm()
+        self._timer = self.loop.call_later(self.body_timeout_s, self._body_timeout)
 
     def _disarm(self) -> None:
-        if self._head_timer is not None:
-            self._head_timer.cancel()
-            self._head_timer = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _body_timeout(self) -> None:
+        self._timer = None
+        if self._in_body and not self.transport.is_closing():
+            self._refuse(
+                408,
+                errors.REQUEST_TIMEOUT,
+                f"the request's body stopped arriving: no bytes for {self.body_timeout_s:g} "
+                "seconds",
+                path=str(self.scope.get("path", "/")),  # the route's error shape (OpenAI, TEI)
+            )
 
     def _head_timeout(self) -> None:
-        self._head_timer = None
+        self._timer = None
         if self._in_head and not self.transport.is_closing():
             self._refuse(
                 408,
@@ -108,10 +137,10 @@ class BoundedHttpProtocol(HttpToolsProtocol):
                 f"the request's head was not received within {self.head_timeout_s:g} seconds",
             )
 
-    def _refuse(self, status: int, kind: errors.ErrorKind, message: str) -> None:
+    def _refuse(self, status: int, kind: errors.ErrorKind, message: str, path: str = "/") -> None:
         self._refused = True
         self._disarm()
-        body = errors.error_json("/", kind, message)
+        body = errors.error_json(path, kind, message)
         head = b"HTTP/1.1 %d %s\r\n" % (status, _REASONS[status])
         head += b"content-type: application/json\r\ncontent-length: %d\r\n" % len(body)
         head += b"connection: close\r\n\r\n"
@@ -119,10 +148,16 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         self.transport.close()
 
 
-def bounded_protocol(max_head_bytes: int, head_timeout_s: float) -> type[BoundedHttpProtocol]:
+def bounded_protocol(
+    max_head_bytes: int, head_timeout_s: float, body_timeout_s: float
+) -> type[BoundedHttpProtocol]:
     """A :class:`BoundedHttpProtocol` class with these limits."""
     return type(
         "BoundedHttpProtocol",
         (BoundedHttpProtocol,),
-        {"max_head_bytes": max_head_bytes, "head_timeout_s": head_timeout_s},
+        {
+            "max_head_bytes": max_head_bytes,
+            "head_timeout_s": head_timeout_s,
+            "body_timeout_s": body_timeout_s,
+        },
     )

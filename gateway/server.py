@@ -142,7 +142,9 @@ class GatewayServer:
             log_config=None,
             access_log=self.settings.http_access_log,
             server_header=False,
-            http=bounded_protocol(s.max_header_bytes, s.http_header_timeout_s),
+            http=bounded_protocol(
+                s.max_header_bytes, s.http_header_timeout_s, s.http_body_timeout_s
+            ),
             timeout_keep_alive=s.http_idle_timeout_s,  # type: ignore[arg-type]
             # The bounded protocol answers 431 first; this is h11's limit, unused with httptools.
             h11_max_incomplete_event_size=s.max_header_bytes,

@@ -61,6 +61,15 @@ class GatewaySettings:
         "SECONDS",
         above=0,
     )
+    http_body_timeout_s: float = setting(
+        60.0,
+        "--http-body-timeout",
+        "EMBER_HTTP_BODY_TIMEOUT",
+        "Seconds a REST request's body may pause: a body that gets no bytes for this long "
+        "is answered 408 and its connection closed.",
+        "SECONDS",
+        above=0,
+    )
     http_idle_timeout_s: float = setting(
         5.0,
         "--http-idle-timeout",

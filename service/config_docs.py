@@ -42,6 +42,9 @@ def _table(cls: type[Any], exclude: frozenset[str] = frozenset()) -> list[str]:
             continue
         meta = f.metadata
         text = str(meta["help"]).replace("|", "\\|")
+        bounds = options.range_text(meta)
+        if bounds:
+            text += f" ({bounds.capitalize()}.)"
         rows.append(f"| `{meta['flag']}` | `{meta['env']}` | {_default(f.default)} | {text} |")
     return rows
 

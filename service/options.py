@@ -120,7 +120,9 @@ def add_arguments(
             continue
         default = f.default if f.default is not dataclasses.MISSING else None
         shown = default.value if isinstance(default, enum.Enum) else default
-        help_text = f"{f.metadata['help']} [env {f.metadata['env']}; default: {shown}]"
+        bounds = range_text(f.metadata)
+        limits = f"; {bounds}" if bounds else ""
+        help_text = f"{f.metadata['help']} [env {f.metadata['env']}; default: {shown}{limits}]"
         group.add_argument(
             f.metadata["flag"],
             dest=f.name,
@@ -157,6 +159,19 @@ def build(cls: type[T], args: argparse.Namespace, env: Mapping[str, str]) -> T:
             raise ValueError(f"invalid value for {f.metadata['env']}: {exc}") from None
         check_range(f, values[f.name], f.metadata["env"])
     return cls(**values)
+
+
+def range_text(meta: Mapping[str, Any]) -> str:
+    """The range an option's metadata declares, as its help and the README show it ("0 to
+    65535", "at least 1", "greater than 0"); empty when it declares none."""
+    low, high, above = meta.get("minimum"), meta.get("maximum"), meta.get("above")
+    if low is not None and high is not None:
+        return f"{low:g} to {high:g}"
+    if low is not None:
+        return f"at least {low:g}"
+    if above is not None:
+        return f"greater than {above:g}"
+    return ""
 
 
 def check_range(f: dataclasses.Field[Any], value: Any, source: str) -> None:

@@ -49,6 +49,7 @@ from tests.tls_certs import Certs, make_certs
 KEYS = ("key-one", "key-two")
 FILE_KEY = "key-from-file"
 MAX_HEADER_BYTES = 16384
+BODY_TIMEOUT_S = 2.0
 HEAD_TIMEOUT_S = 1.0
 MAX_CONCURRENT = 8
 AUTH = (("authorization", f"Bearer {KEYS[1]}"),)
@@ -61,7 +62,8 @@ TALLY: collections.Counter[str] = collections.Counter()
 @pytest.fixture(scope="module")
 def keyed(minilm_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerEndpoints]:
     """MiniLM behind two keys given on the command line and one in a key file, a small
-    admission limit, a 16 kB header limit and a 1 s header-read timeout."""
+    admission limit, a 16 kB header limit, a 1 s header-read timeout and a 2 s body-pause
+    timeout."""
     key_file = tmp_path_factory.mktemp("keys") / "keys.txt"
     key_file.write_text(f"# Ember API keys\n\n{FILE_KEY}\n")
     with run_server(
@@ -76,6 +78,8 @@ def keyed(minilm_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         str(MAX_HEADER_BYTES),
         "--http-header-timeout",
         str(HEAD_TIMEOUT_S),
+        "--http-body-timeout",
+        str(BODY_TIMEOUT_S),
     ) as server:
         yield server
     print(f"\nhardening battery: {dict(TALLY)}")
@@ -389,6 +393,41 @@ def test_slow_head_is_timed_out(keyed: ServerEndpoints) -> None:
     answer = _raw_request(keyed.http_url, b"POST /embed HTTP/1.1\r\nHost: a\r\nX-Slow: ")
     assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
     assert time.monotonic() - started < HEAD_TIMEOUT_S + 5
+
+
+@pytest.mark.parametrize(
+    ("path", "shape"), [("/v1/embeddings", b'"error":{'), ("/embed", b'"error":"')]
+)
+def test_stalled_body_is_timed_out(keyed: ServerEndpoints, path: str, shape: bytes) -> None:
+    """A body that stops arriving is answered 408 (in the route's error shape) and closed."""
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer {KEYS[0]}\r\n"
+        "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+    )
+    started = time.monotonic()
+    answer = _raw_request(keyed.http_url, head.encode() + b'{"input": "half a bo')
+    assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
+    assert b"body stopped arriving" in answer
+    assert shape in answer
+    assert time.monotonic() - started < BODY_TIMEOUT_S + 5
+
+
+def test_a_slow_steady_body_is_served(keyed: ServerEndpoints) -> None:
+    """Pauses shorter than the limit, however many, are fine: the limit is per pause."""
+    body = b'{"inputs": "sent a few bytes at a time"}'
+    head = (
+        f"POST /embed HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer {KEYS[0]}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+        "Connection: close\r\n\r\n"
+    )
+    host, port = keyed.http_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(head.encode())
+        for start in range(0, len(body), 8):  # 3 s in all, more than the 2 s limit
+            time.sleep(BODY_TIMEOUT_S / 4)
+            sock.sendall(body[start : start + 8])
+        answer = b"".join(iter(lambda: sock.recv(65536), b""))
+    assert answer.startswith(b"HTTP/1.1 200 "), answer[:200]
 
 
 def _p50(http: httpx.Client, count: int) -> float:
