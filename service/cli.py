@@ -449,14 +449,25 @@ def _batch(args: argparse.Namespace, env: Mapping[str, str]) -> None:
     _check_engine_options(settings)
     _configure_logging(settings.log_level)
     batch_settings = options.build(BatchSettings, args, env)
-    if batch_settings.ray_address is not None:
-        try:
-            from ember.service.bulk.ray_data import batch_on_ray
-        except ImportError as exc:
-            _fail(f"--ray-address needs Ray Data: pip install 'ember-serve[ray]' ({exc})")
-        summary = batch_on_ray(args.input, args.output, settings, batch_settings)
-    else:
-        summary = run_event_loop(batch(args.input, args.output, settings, batch_settings), "auto")
+    try:
+        if batch_settings.ray_address is not None:
+            try:
+                from ember.service.bulk.ray_data import batch_on_ray
+            except ImportError as exc:
+                _fail(f"--ray-address needs Ray Data: pip install 'ember-serve[ray]' ({exc})")
+            summary = batch_on_ray(args.input, args.output, settings, batch_settings)
+        else:
+            summary = run_event_loop(
+                batch(args.input, args.output, settings, batch_settings), "auto"
+            )
+    except KeyboardInterrupt:
+        # Ctrl-C: each part is written whole or not at all, so what is on disk stands.
+        print(
+            f"ember batch: interrupted; the parts written so far are kept in {args.output}: "
+            "run the same command again to finish",
+            file=sys.stderr,
+        )
+        raise SystemExit(130) from None
     print(
         f"ember batch: done: {summary.rows:,} rows in {args.output} "
         f"({summary.computed_rows:,} computed now in {summary.written_parts} parts, "
@@ -552,6 +563,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         _fail(exc.message)
     except (OSError, ValueError) as exc:  # unbindable address, unreadable key or TLS file
         _fail(str(exc))
+    except KeyboardInterrupt:  # Ctrl-C in a one-shot command (`ember serve` handles SIGINT)
+        print("ember: interrupted", file=sys.stderr)
+        raise SystemExit(130) from None
 
 
 if __name__ == "__main__":

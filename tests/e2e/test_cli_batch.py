@@ -140,6 +140,34 @@ def test_kill_9_mid_run_then_rerun_has_every_row_exactly_once(
     assert cosine.min() >= 0.9999
 
 
+def test_ctrl_c_mid_run_is_one_line_and_a_rerun_finishes(tmp_path: Path) -> None:
+    rows = corpus(ROWS, seed=2, longest=16)
+    source = write_jsonl(tmp_path / "corpus.jsonl", rows)
+    out = tmp_path / "out"
+    args = batch_args(source, out, "--rows-per-part", str(PART), "--progress", "none")
+    first = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 240
+        while len(list(out.glob("part-*.parquet"))) < 2:
+            assert first.poll() is None, first.stderr.read() if first.stderr else ""
+            assert time.monotonic() < deadline, "no part written in time"
+            time.sleep(0.05)
+        first.send_signal(signal.SIGINT)
+        _, stderr = first.communicate(timeout=60)
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
+    assert first.returncode == 130, stderr
+    assert "ember batch: interrupted; the parts written so far are kept in" in stderr
+    assert "Traceback" not in stderr, stderr
+    assert not (out / "_SUCCESS").exists()
+    second = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert second.returncode == 0, second.stderr
+    ids = read_output(out).column("doc_id").to_pylist()
+    assert ids == [r["doc_id"] for r in rows]
+
+
 def test_bad_input_and_a_changed_command_fail_clearly(tmp_path: Path) -> None:
     source = write_jsonl(tmp_path / "c.jsonl", [{"doc_id": "a", "body": "no text column"}])
     failed = subprocess.run(
