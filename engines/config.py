@@ -49,20 +49,12 @@ _T = TypeVar("_T")
 
 
 def setting(
-    default: _T,
-    flag: str,
-    env: str,
-    help_text: str,
-    metavar: str | None = None,
-    *,
-    minimum: float | None = None,
-    maximum: float | None = None,
-    above: float | None = None,
+    default: _T, flag: str, env: str, help_text: str, metavar: str | None = None, **bounds: float
 ) -> _T:
-    """A settings dataclass field: ``default``, with :func:`option`'s metadata. Typed as its
-    value, so that the field declaration reads as the value it holds."""
-    meta = option(flag, env, help_text, metavar, minimum=minimum, maximum=maximum, above=above)
-    return field(default=default, metadata=meta)
+    """A settings dataclass field: ``default``, with :func:`option`'s metadata (``bounds``:
+    its ``minimum``, ``maximum`` or ``above``). Typed as its value, so that the field
+    declaration reads as the value it holds."""
+    return field(default=default, metadata=option(flag, env, help_text, metavar, **bounds))
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ and closes the connection. Body sizes are bounded by
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -50,7 +51,7 @@ class BoundedHttpProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._arm()
+        self._arm(self.head_timeout_s, self._head_timeout)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
@@ -61,7 +62,7 @@ class BoundedHttpProtocol(HttpToolsProtocol):
             return
         if self._in_head:
             if self._timer is None:
-                self._arm()
+                self._arm(self.head_timeout_s, self._head_timeout)
             self._head_bytes += len(data)
         super().data_received(data)
         if self._refused:
@@ -71,7 +72,7 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         elif self._in_body:
             # A body still incomplete after this read: its next bytes are due within the limit
             # (a body that arrived whole with its head never arms a timer).
-            self._arm_body()
+            self._arm(self.body_timeout_s, self._body_timeout)
 
     def on_headers_complete(self) -> None:
         self._in_head = False
@@ -104,13 +105,9 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         self._head_bytes = 0
         self._disarm()
 
-    def _arm(self) -> None:
+    def _arm(self, seconds: float, expire: Callable[[], None]) -> None:
         self._disarm()
-        self._timer = self.loop.call_later(self.head_timeout_s, self._head_timeout)
-
-    def _arm_body(self) -> None:
-        self._disarm()
-        self._timer = self.loop.call_later(self.body_timeout_s, self._body_timeout)
+        self._timer = self.loop.call_later(seconds, expire)
 
     def _disarm(self) -> None:
         if self._timer is not None:

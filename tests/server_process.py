@@ -72,6 +72,15 @@ def wait_serving(
     raise TimeoutError(f"{target} not SERVING after {timeout}s")
 
 
+def serve_args(model_path: Path | None, grpc_port: int, http_port: int, *extra: str) -> list[str]:
+    """The ``ember serve`` command line for a server on 127.0.0.1 at these ports."""
+    args = [str(EMBER), "serve", "--grpc-host", "127.0.0.1", "--grpc-port", str(grpc_port)]
+    args += ["--http-host", "127.0.0.1", "--http-port", str(http_port)]
+    if model_path is not None:
+        args += ["--model", str(model_path)]
+    return args + list(extra)
+
+
 @contextlib.contextmanager
 def run_server(
     model_path: Path | None,
@@ -85,21 +94,7 @@ def run_server(
     ``credentials``: the gRPC channel credentials to wait for SERVING with (a TLS server); the
     REST URL is then https."""
     grpc_port, http_port = free_port(), free_port()
-    args = [
-        str(EMBER),
-        "serve",
-        "--grpc-host",
-        "127.0.0.1",
-        "--grpc-port",
-        str(grpc_port),
-        "--http-host",
-        "127.0.0.1",
-        "--http-port",
-        str(http_port),
-    ]
-    if model_path is not None:
-        args += ["--model", str(model_path)]
-    args += list(extra_args)
+    args = serve_args(model_path, grpc_port, http_port, *extra_args)
     # Each server its own job folder, unless the test gives one: never the user's default.
     data_dir = None
     if "--data-dir" not in extra_args:

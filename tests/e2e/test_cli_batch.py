@@ -101,6 +101,22 @@ def test_embeds_a_folder_of_parts_in_input_order(tmp_path: Path, st_model: objec
     assert len(list(out.glob("part-*.parquet"))) == 3  # 64 rows a part
 
 
+def run_until_parts(args: list[str], out: Path, parts: int) -> subprocess.Popen[str]:
+    """``ember batch`` started, returned once ``parts`` parts are in ``out`` (still running)."""
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 240
+        while len(list(out.glob("part-*.parquet"))) < parts:
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            assert time.monotonic() < deadline, "no part written in time"
+            time.sleep(0.05)
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    return proc
+
+
 def test_kill_9_mid_run_then_rerun_has_every_row_exactly_once(
     tmp_path: Path, st_model: object
 ) -> None:
@@ -108,13 +124,8 @@ def test_kill_9_mid_run_then_rerun_has_every_row_exactly_once(
     source = write_jsonl(tmp_path / "corpus.jsonl", rows)
     out = tmp_path / "out"
     args = batch_args(source, out, "--rows-per-part", str(PART), "--progress", "none")
-    first = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    first = run_until_parts(args, out, 3)
     try:
-        deadline = time.monotonic() + 240
-        while len(list(out.glob("part-*.parquet"))) < 3:
-            assert first.poll() is None, first.stderr.read() if first.stderr else ""
-            assert time.monotonic() < deadline, "no part written in time"
-            time.sleep(0.05)
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=30)
     finally:
@@ -145,13 +156,8 @@ def test_ctrl_c_mid_run_is_one_line_and_a_rerun_finishes(tmp_path: Path) -> None
     source = write_jsonl(tmp_path / "corpus.jsonl", rows)
     out = tmp_path / "out"
     args = batch_args(source, out, "--rows-per-part", str(PART), "--progress", "none")
-    first = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    first = run_until_parts(args, out, 2)
     try:
-        deadline = time.monotonic() + 240
-        while len(list(out.glob("part-*.parquet"))) < 2:
-            assert first.poll() is None, first.stderr.read() if first.stderr else ""
-            assert time.monotonic() < deadline, "no part written in time"
-            time.sleep(0.05)
         first.send_signal(signal.SIGINT)
         _, stderr = first.communicate(timeout=60)
     finally:

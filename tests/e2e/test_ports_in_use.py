@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.server_process import EMBER, ServerEndpoints, free_port, run_server
+from tests.server_process import ServerEndpoints, free_port, run_server, serve_args
 
 
 @pytest.fixture(scope="module")
@@ -24,23 +24,7 @@ def running(minilm_path: Path) -> Iterator[ServerEndpoints]:
 def second_server(minilm_path: Path, grpc_port: int, http_port: int, *extra: str) -> str:
     """Run a second server to its end; its output (it must fail, exit status 2)."""
     done = subprocess.run(
-        [
-            str(EMBER),
-            "serve",
-            "--model",
-            str(minilm_path),
-            "--grpc-host",
-            "127.0.0.1",
-            "--grpc-port",
-            str(grpc_port),
-            "--http-host",
-            "127.0.0.1",
-            "--http-port",
-            str(http_port),
-            "--jobs",
-            "false",
-            *extra,
-        ],
+        serve_args(minilm_path, grpc_port, http_port, "--jobs", "false", *extra),
         capture_output=True,
         text=True,
         timeout=120,
