@@ -35,6 +35,7 @@ from ember.engines.openvino_int8 import companion_dtype, openvino_int8_available
 from ember.engines.openvino_session import OpenVinoSession, openvino_available
 from ember.engines.precision import Int8Scheme, check_cpu_dtype, int8_scheme
 from ember.engines.preempt import Preempt, PreemptedError
+from ember.engines.runtimes import import_onnxruntime
 from ember.engines.tokenizer import HFTokenizer
 from ember.engines.types import (
     Encoding,
@@ -64,7 +65,7 @@ def _threads(requested: int | None) -> int:
 def ort_session(path: str, threads: int) -> Any:
     """An ONNX Runtime CPU session for the graph at ``path`` on ``threads`` threads, tuned for
     one batch at a time on a small server."""
-    import onnxruntime as ort
+    ort = import_onnxruntime()
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
@@ -215,7 +216,7 @@ class OnnxEngine(FolderEngine):
         (``RunOptions.terminate`` of this run only; OpenVINO only before the run starts, see
         :class:`~ember.engines.openvino_session.OpenVinoSession`):
         ``PreemptedError``."""
-        import onnxruntime as ort
+        ort = import_onnxruntime()
 
         padded = pad_batch(batch, self._pad_id, type_ids=self._with_types)
         feeds = {"input_ids": padded.ids, "attention_mask": padded.real.astype(np.int64)}

@@ -41,6 +41,7 @@ from ember.engines.cpu_features import cpu_features
 from ember.engines.errors import ModelLoadError
 from ember.engines.model_folder import ModelFolder
 from ember.engines.precision import Int8Scheme
+from ember.engines.runtimes import import_onnxruntime
 
 log = logging.getLogger(__name__)
 
@@ -210,6 +211,7 @@ def _fuse(folder: ModelFolder, raw: Path, target: Path) -> None:
     if folder.model_type not in _FUSABLE:
         os.replace(raw, target)
         return
+    import_onnxruntime()
     from onnxruntime.transformers import optimizer
 
     # ORT's optimizer logs a line per fusion at INFO under its bare module names (it puts its
@@ -287,6 +289,8 @@ def quantize_int8(folder: ModelFolder, source: Path, target: Path, scheme: Int8S
     down-projections stay fp32, or become block-wise 8-bit (:func:`blockwise_int8`) when
     ``scheme.blockwise_ffn``."""
     import onnx
+
+    import_onnxruntime()
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     model = onnx.load(str(source))
@@ -404,8 +408,8 @@ def activation_ranges(
     """Per-channel max |x| of the activation input of each named MatMul over ``feeds``."""
     import numpy as np
     import onnx
-    import onnxruntime as ort
 
+    ort = import_onnxruntime()
     model = onnx.load(str(path))
     inputs = {n.name: n.input[0] for n in model.graph.node if n.name in matmuls}
     existing = {o.name for o in model.graph.output}

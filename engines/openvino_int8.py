@@ -36,12 +36,8 @@ from typing import Any
 from ember.engines.cpu_features import CpuFeatures
 from ember.engines.errors import ModelLoadError
 from ember.engines.model_folder import ModelFolder
-from ember.engines.openvino_session import (
-    OpenVinoSession,
-    import_nncf,
-    import_openvino,
-    openvino_available,
-)
+from ember.engines.openvino_session import OpenVinoSession, openvino_available
+from ember.engines.runtimes import import_nncf, import_onnxruntime, import_openvino
 
 log = logging.getLogger(__name__)
 
@@ -146,8 +142,7 @@ def _quantize(fp32: Path, calibration: list[dict[str, Any]], kept: Sequence[str]
 
 
 def _reference_rows(fp32: Path, feeds: list[dict[str, Any]]) -> list[Any]:
-    import onnxruntime as ort
-
+    ort = import_onnxruntime()
     options = ort.SessionOptions()
     options.log_severity_level = 3
     session = ort.InferenceSession(str(fp32), options, providers=["CPUExecutionProvider"])

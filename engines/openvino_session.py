@@ -11,17 +11,17 @@ graph serves fp32 (ONNX Runtime) and bf16 (OpenVINO).
 
 The ``openvino`` package is optional (``pip install 'ember-serve[openvino]'``);
 :func:`openvino_available` says whether it is installed, without importing it. Ember imports
-it, and NNCF, only through :func:`import_openvino` and :func:`import_nncf`: with their usage
-telemetry off.
+it through :func:`~ember.engines.runtimes.import_openvino`, with its usage telemetry off.
 """
 
 from __future__ import annotations
 
 import importlib.util
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+from ember.engines.runtimes import import_openvino
 
 #: Ember's dtype names -> OpenVINO's ``INFERENCE_PRECISION_HINT`` values. The hint is always
 #: set: without it OpenVINO silently runs bf16 on CPUs that have it.
@@ -31,32 +31,6 @@ _PRECISION_HINTS = {"float32": "f32", "bfloat16": "bf16"}
 def openvino_available() -> bool:
     """Whether the ``openvino`` package is installed."""
     return importlib.util.find_spec("openvino") is not None
-
-
-def _without_telemetry() -> None:
-    # `import openvino` sends a Google Analytics event ("ov import") and NNCF one per quantize,
-    # each from a process forked off the server (gRPC logged a warning per fork), unless a
-    # consent file in the home folder says no or a CI variable is set. A server must not phone
-    # home. Both fall back to no-op stubs when `openvino_telemetry` cannot be imported; a None
-    # entry in sys.modules makes that import fail. (A process that imported it before Ember
-    # keeps it: that was its own choice.)
-    sys.modules.setdefault("openvino_telemetry", None)  # type: ignore[arg-type]
-
-
-def import_openvino() -> Any:
-    """The ``openvino`` module, imported with its usage telemetry off."""
-    _without_telemetry()
-    import openvino
-
-    return openvino
-
-
-def import_nncf() -> Any:
-    """The ``nncf`` module (OpenVINO's quantizer), imported with its usage telemetry off."""
-    _without_telemetry()
-    import nncf
-
-    return nncf
 
 
 class OpenVinoSession:

@@ -35,7 +35,6 @@ from ember.engines.errors import BackendUnavailableError, ModelLoadError
 from ember.engines.model_folder import inspect_model_folder
 from ember.engines.onnx_engine import OnnxEngine
 from ember.engines.onnx_export import ffn_down_projections, graph_path
-from ember.engines.openvino_session import import_openvino
 from ember.engines.precision import (
     ACCURACY_FLOORS,
     Int8Scheme,
@@ -44,6 +43,7 @@ from ember.engines.precision import (
 )
 from ember.engines.preempt import Preempt, PreemptedError
 from ember.engines.registry import load_engine
+from ember.engines.runtimes import import_openvino
 from ember.engines.selfcheck import self_check
 from ember.engines.types import Encoding, TruncationSide, VectorOutput
 from ember.service.default_model import default_model_path

@@ -4,14 +4,9 @@ so every ISA's verdict is tested on every machine."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
 
 from ember.engines.cpu_features import CpuFeatures, cpu_features, parse_cpuinfo
-from ember.engines.openvino_int8 import openvino_int8_available
 from ember.engines.precision import (
     Int8Scheme,
     PrecisionUnsupportedError,
@@ -144,29 +139,3 @@ def test_cpu_modes_report() -> None:
     zen4_openvino = {m.name: m for m in cpu_modes(parse_cpuinfo(ZEN4), openvino=True)}
     assert zen4_openvino["int8"].note.startswith("OpenVINO, static int8")
     assert zen4["bfloat16"].served
-
-
-@pytest.mark.skipif(not openvino_int8_available(), reason="needs the openvino extra")
-def test_openvino_and_nncf_send_no_telemetry() -> None:
-    """In a fresh interpreter (outside pytest, where NNCF is silent anyway), importing
-    OpenVINO and NNCF as Ember does forks nothing and starts no sender thread: both run their
-    no-op telemetry stubs. Without this, `import openvino` forked a process to send a Google
-    Analytics event."""
-    code = """
-import os, threading, time
-forks = []
-os.register_at_fork(before=lambda: forks.append(1))
-from ember.engines.openvino_session import import_nncf, import_openvino
-import_openvino().Core()
-nncf = import_nncf()
-from nncf.telemetry.decorator import telemetry
-from openvino.tools.ovc import telemetry_utils
-time.sleep(1)  # the sender forks from a thread pool, after the import returned
-print(len(forks), threading.active_count(), type(telemetry).__name__, telemetry_utils.tm.__name__)
-"""
-    env = {k: v for k, v in os.environ.items() if k not in ("CI", "NNCF_CI")}
-    done = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["0", "1", "MagicMock", "openvino.tools.ovc.telemetry_stub"]

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
 from ember.engines.onnx_export import blockwise_int8
+from ember.engines.runtimes import import_onnxruntime
+
+ort = import_onnxruntime()
 
 
 def _graph(weights: dict[str, np.ndarray]) -> onnx.ModelProto:
