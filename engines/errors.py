@@ -152,6 +152,10 @@ class ModelLoadError(EmberError):
     code = ErrorCode.FAILED_PRECONDITION
 
 
+class CacheUnwritableError(ModelLoadError):
+    """The graph cache folder cannot be created or written (a read-only home folder)."""
+
+
 class ModelExistsError(ModelLoadError):
     """A model to load has the id or an alias of a model already served."""
 

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from ember.engines.cpu_features import cpu_features
-from ember.engines.errors import ModelLoadError
+from ember.engines.errors import CacheUnwritableError, ModelLoadError
 from ember.engines.model_folder import ModelFolder
 from ember.engines.precision import Int8Scheme
 from ember.engines.runtimes import import_onnxruntime
@@ -97,10 +97,27 @@ def model_key(folder: ModelFolder) -> str:
     return digest.hexdigest()[:24]
 
 
+def check_cache_writable(directory: Path) -> None:
+    """Create ``directory`` and check that a file can be written in it, before a graph is
+    built there (the int8 builds take a minute). Raises ``CacheUnwritableError`` naming the way
+    out; a read-only home folder (a container's read-only root file system) is the usual cause."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=directory):
+            pass
+    except OSError as exc:
+        raise CacheUnwritableError(
+            f"cannot write the graph cache in {directory} ({exc.strerror or exc}): set "
+            "--cache-dir (EMBER_CACHE_DIR) to a writable folder, or run `ember prepare` with "
+            "the same model and options where the cache is writable (an image build), so that "
+            "the server only reads it"
+        ) from None
+
+
 @contextmanager
 def _atomic_target(final: Path) -> Iterator[Path]:
     """A temporary path beside ``final``, renamed onto it when the block succeeds."""
-    final.parent.mkdir(parents=True, exist_ok=True)
+    check_cache_writable(final.parent)
     handle, name = tempfile.mkstemp(dir=final.parent, prefix=final.stem + ".", suffix=".tmp")
     os.close(handle)
     temp = Path(name)

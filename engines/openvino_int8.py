@@ -69,6 +69,9 @@ def quantized_ir(folder: ModelFolder, fp32: Path, target: Path, features: CpuFea
     weights = target.with_suffix(".bin")
     if target.is_file() and weights.is_file():
         return target
+    from ember.engines.onnx_export import check_cache_writable
+
+    check_cache_writable(target.parent)
     log.info("quantizing %s to static int8 for OpenVINO (once per model)", folder.model_id)
     model, kept = _build(folder, fp32, companion_dtype(features))
     openvino = import_openvino()

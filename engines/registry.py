@@ -14,7 +14,7 @@ import os
 
 from ember.engines.base import Engine
 from ember.engines.config import EngineConfig
-from ember.engines.errors import BackendUnavailableError, ModelLoadError
+from ember.engines.errors import BackendUnavailableError, CacheUnwritableError, ModelLoadError
 from ember.engines.openvino_session import openvino_available
 from ember.engines.precision import PrecisionUnsupportedError
 
@@ -66,6 +66,10 @@ def _load_auto(config: EngineConfig) -> Engine:
             log.info("serving with torch: %s", exc.message)
         except PrecisionUnsupportedError:
             raise  # the CPU emulates the dtype: torch would refuse it for the same reason
+        except CacheUnwritableError as exc:
+            if config.quantization is not None:
+                raise  # torch's int8 is another recipe, less accurate: fix the cache instead
+            log.warning("serving with torch instead of ONNX Runtime (slower): %s", exc.message)
         except ModelLoadError as exc:
             # An export that fails (an unusual architecture) must not stop the model from
             # serving: torch runs every architecture transformers loads.

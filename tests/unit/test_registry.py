@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 from pathlib import Path
 
 import pytest
 
 from ember.engines.config import EngineConfig
-from ember.engines.errors import BackendUnavailableError, ModelLoadError
+from ember.engines.errors import BackendUnavailableError, CacheUnwritableError, ModelLoadError
 from ember.engines.registry import load_engine
 
 
@@ -71,3 +72,44 @@ def test_fp8_is_refused_by_the_torch_backend(minilm_path: Path) -> None:
 def test_config_validation(field: str, value: object, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         EngineConfig(model_path=Path("."), **{field: value})  # type: ignore[arg-type]
+
+
+def _unwritable(tmp_path: Path) -> Path:
+    """A cache folder that cannot be created (a file is in the way): what a read-only home
+    folder does to the default cache, reproducible without root or a read-only mount."""
+    blocker = tmp_path / "read-only"
+    blocker.write_text("")
+    return blocker / "cache"
+
+
+def test_an_unwritable_cache_serves_fp32_with_torch_and_says_why(
+    minilm_path: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """fp32 through torch gives the same vectors, slower: serve, and say how to fix the cache.
+    (Before, the OSError ended the server with a bare "[Errno 30] Read-only file system".)"""
+    engine = load_engine(EngineConfig(model_path=minilm_path, cache_dir=_unwritable(tmp_path)))
+    try:
+        assert engine.info.backend == "torch"
+    finally:
+        engine.close()
+    assert "serving with torch instead of ONNX Runtime" in caplog.text
+    assert "--cache-dir (EMBER_CACHE_DIR)" in caplog.text
+
+
+def test_an_unwritable_cache_refuses_int8(minilm_path: Path, tmp_path: Path) -> None:
+    """torch's int8 is another, less accurate recipe: no silent switch to it."""
+    config = EngineConfig(model_path=minilm_path, quantization="int8")
+    with pytest.raises(CacheUnwritableError, match=r"--cache-dir \(EMBER_CACHE_DIR\)"):
+        load_engine(dataclasses.replace(config, cache_dir=_unwritable(tmp_path)))
+
+
+def test_prepare_fails_where_the_cache_cannot_be_written(
+    minilm_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``ember prepare`` exists to write the cache: "prepared" would be untrue."""
+    from ember.service.cli import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(["prepare", "--model", str(minilm_path), "--cache-dir", str(_unwritable(tmp_path))])
+    assert exited.value.code == 2
+    assert "cannot write the graph cache" in capsys.readouterr().err
