@@ -31,6 +31,7 @@ import logging
 import os
 import platform
 import tempfile
+import uuid
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -116,13 +117,16 @@ def check_cache_writable(directory: Path) -> None:
 
 @contextmanager
 def _atomic_target(final: Path) -> Iterator[Path]:
-    """A temporary path beside ``final``, renamed onto it when the block succeeds."""
+    """A temporary path beside ``final``, renamed onto it when the block succeeds. The file
+    gets the permissions of any new file (0666 less the umask), not mkstemp's owner-only 0600:
+    a cache built by one user (an image build as root) is read by another (the server's)."""
     check_cache_writable(final.parent)
-    handle, name = tempfile.mkstemp(dir=final.parent, prefix=final.stem + ".", suffix=".tmp")
-    os.close(handle)
-    temp = Path(name)
+    temp = final.parent / f"{final.stem}.{uuid.uuid4().hex}.tmp"
+    os.close(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    mode = temp.stat().st_mode  # the kernel applied the umask
     try:
         yield temp
+        os.chmod(temp, mode)  # the writer may have replaced the file
         os.replace(temp, final)
     finally:
         temp.unlink(missing_ok=True)

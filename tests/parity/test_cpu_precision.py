@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import os
 import random
 import threading
 from pathlib import Path
@@ -396,3 +397,21 @@ def test_cached_graph_is_reused(onnx_cache: Path) -> None:
 def test_onnx_backend_refuses_what_it_does_not_run(config: dict[str, str]) -> None:
     with pytest.raises(BackendUnavailableError):
         OnnxEngine.load(EngineConfig(model_path=MODEL, backend="onnx", **config))  # type: ignore[arg-type]
+
+
+def test_cached_graphs_get_the_permissions_of_new_files(onnx_cache: Path) -> None:
+    """Every graph file of the cache is 0666 less the umask (0644 under the usual 022), so a
+    cache built by one user (an image build as root) is read by another (the server's user);
+    it was mkstemp's owner-only 0600."""
+    for quantization in (None, "int8"):
+        config = EngineConfig(
+            model_path=MODEL, backend="onnx", quantization=quantization, cache_dir=onnx_cache
+        )
+        load_engine(config).close()
+    umask = os.umask(0o022)
+    os.umask(umask)
+    files = [p for p in (onnx_cache / "onnx").rglob("*") if p.is_file()]
+    assert len(files) >= 2
+    assert {p.name: oct(p.stat().st_mode & 0o777) for p in files} == {
+        p.name: oct(0o666 & ~umask) for p in files
+    }
