@@ -63,6 +63,7 @@ class GatewayWorkers:
         *,
         event_loop: str = "auto",
         log_level: str = "info",
+        log_format: str = "text",
         otlp: tuple[str, str] | None = None,
     ) -> None:
         """``otlp``: (endpoint, service name) the workers send traces to; None: no tracing."""
@@ -72,6 +73,7 @@ class GatewayWorkers:
         self.count = count
         self._event_loop = event_loop
         self._log_level = log_level
+        self._log_format = log_format
         self._otlp = otlp
         self._socket: socket.socket | None = None
         self._reuse_port = reuse_port_supported()
@@ -131,6 +133,7 @@ class GatewayWorkers:
             "settings": dataclasses.asdict(settings),
             "event_loop": self._event_loop,
             "log_level": self._log_level,
+            "log_format": self._log_format,
             "otlp": self._otlp,
             "index": index,
             # Shared socket: its descriptor number (inherited); SO_REUSEPORT: the worker binds.
@@ -310,14 +313,11 @@ def worker_main() -> None:
     """Entry point of one worker process: ``python -m ember.gateway.workers``, its spec (JSON:
     settings, event loop, log level, index, inherited socket) as the first line of stdin; the
     rest of stdin stays open until the parent goes."""
+    from ember.service.logs import configure_logging
     from ember.service.runtime import run_event_loop
 
     spec = json.loads(_read_line(sys.stdin.fileno()))
-    logging.basicConfig(
-        level=getattr(logging, str(spec["log_level"]).upper(), logging.INFO),
-        format=f"%(asctime)s %(levelname)s %(name)s[w{spec['index']}]: %(message)s",
-        stream=sys.stderr,
-    )
+    configure_logging(str(spec["log_level"]), str(spec["log_format"]), f"w{spec['index']}")
     run_event_loop(_serve_worker(spec), str(spec["event_loop"]))
 
 

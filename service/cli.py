@@ -35,6 +35,12 @@ from ember.gateway.settings import GatewaySettings
 from ember.service import options
 from ember.service.async_jobs.settings import JobSettings
 from ember.service.bulk.settings import SERVER_ONLY, BatchSettings
+from ember.service.logs import (
+    check_log_settings,
+    configure_logging,
+    log_format_setting,
+    log_level_setting,
+)
 from ember.service.ray_settings import RaySettings
 from ember.service.runtime import resolve_event_loop, run_event_loop, settle_heap
 from ember.service.settings import ServerSettings
@@ -181,17 +187,11 @@ def _parser() -> argparse.ArgumentParser:
 
 @dataclass(frozen=True)
 class _LogSettings:
-    log_level: str = setting(
-        "info", "--log-level", "EMBER_LOG_LEVEL", "debug, info, warning or error.", "LEVEL"
-    )
+    log_level: str = log_level_setting()
+    log_format: str = log_format_setting()
 
-
-def _configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    def __post_init__(self) -> None:
+        check_log_settings(self)
 
 
 def _install_signal_handlers(stop: asyncio.Event) -> None:
@@ -255,6 +255,7 @@ async def serve(
                     http_workers,
                     event_loop=event_loop,
                     log_level=server_settings.log_level,
+                    log_format=server_settings.log_format,
                     otlp=otlp,
                 )
                 await gateway.start()
@@ -451,7 +452,7 @@ def _batch(args: argparse.Namespace, env: Mapping[str, str]) -> None:
 
     settings = options.build(ServerSettings, args, env)
     _check_engine_options(settings)
-    _configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     batch_settings = options.build(BatchSettings, args, env)
     try:
         if batch_settings.ray_address is not None:
@@ -520,7 +521,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         elif args.command == "prepare":
             settings = options.build(ServerSettings, args, env)
             _check_engine_options(settings)
-            _configure_logging(settings.log_level)
+            configure_logging(settings.log_level, settings.log_format)
             _prepare(settings)
         elif args.command == "batch":
             _batch(args, env)
@@ -536,11 +537,11 @@ def main(argv: Sequence[str] | None = None) -> None:
                 )
             ray_settings = options.build(RaySettings, args, env)
             if ray_settings.ray_address is not None:
-                _configure_logging(server_settings.log_level)
+                configure_logging(server_settings.log_level, server_settings.log_format)
                 _serve_on_ray(server_settings, shared, ray_settings)
                 return
             gateway_settings = shared if process.http else None
-            _configure_logging(server_settings.log_level)
+            configure_logging(server_settings.log_level, server_settings.log_format)
             hosts = [server_settings.grpc_host]
             if gateway_settings is not None:
                 hosts.append(gateway_settings.http_host)
@@ -559,7 +560,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                     process.event_loop,
                 )
         else:
-            _configure_logging(options.build(_LogSettings, args, env).log_level)
+            logs = options.build(_LogSettings, args, env)
+            configure_logging(logs.log_level, logs.log_format)
             gateway_only = options.build(GatewaySettings, args, env)
             Transport.from_settings(gateway_only)  # key and TLS files readable: fail early
             run_event_loop(_gateway_command(gateway_only, process), process.event_loop)

@@ -95,7 +95,17 @@ class _Method:
         counter.inc()
         self._seconds.observe(elapsed)
         if self._log_each_call:
-            log.info("%s %s %.1fms [%s]", self.name, code, elapsed * 1e3, request_id.get())
+            rid = request_id.get()
+            # the same fields as record attributes, for --log-format json
+            fields = {"rpc": self.name, "code": code, "duration_ms": round(elapsed * 1e3, 1)}
+            log.info(
+                "%s %s %.1fms [%s]",
+                self.name,
+                code,
+                elapsed * 1e3,
+                rid,
+                extra={**fields, "request_id": rid},
+            )
 
 
 if TYPE_CHECKING:  # grpc's stubs make this generic; the runtime class is not

@@ -46,6 +46,7 @@ from ember.gateway.security import Transport
 from ember.gateway.settings import GatewaySettings
 from ember.service.interceptors import REQUEST_ID_KEY, RETRY_AFTER_MS, RETRY_PUSHBACK_KEY, lenient
 from ember.service.local import LocalRpcError
+from ember.service.logs import configure_logging
 from ember.service.ray_settings import RaySettings, no_usage_stats_for_local_cluster
 from ember.service.server import EmberServer
 from ember.service.settings import ServerSettings
@@ -94,7 +95,7 @@ class _Replica:
     async def __init__(  # type: ignore[misc]
         self, server_settings: ServerSettings, gateway_settings: GatewaySettings, grpc_port: int
     ) -> None:
-        logging.basicConfig(level=server_settings.log_level.upper())
+        configure_logging(server_settings.log_level, server_settings.log_format)
         transport = Transport.from_settings(gateway_settings)
         settings = dataclasses.replace(server_settings, grpc_port=grpc_port)
         self._server = EmberServer(settings, transport=transport)

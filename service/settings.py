@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ember.engines.config import EngineOptions, setting
+from ember.service.logs import check_log_settings, log_format_setting, log_level_setting
 
 
 @dataclass(frozen=True)
@@ -160,14 +161,14 @@ class ServerSettings:
         "MS",
         above=0,
     )
-    log_level: str = setting(
-        "info", "--log-level", "EMBER_LOG_LEVEL", "debug, info, warning or error.", "LEVEL"
-    )
+    log_level: str = log_level_setting()
+    log_format: str = log_format_setting()
     access_log: bool = setting(
         False, "--access-log", "EMBER_ACCESS_LOG", "Log one line per gRPC call.", "BOOL"
     )
 
     def __post_init__(self) -> None:
+        check_log_settings(self)
         # One model may be given as a plain path (``ServerSettings(model=folder)``).
         if isinstance(self.model, (str, Path)):
             object.__setattr__(self, "model", (str(self.model),))
