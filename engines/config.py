@@ -145,6 +145,23 @@ class EngineOptions:
         "Cap on input tokens. Unset: the model's own maximum.",
         "TOKENS",
     )
+    default_prompt_name: str | None = setting(
+        None,
+        "--default-prompt-name",
+        "EMBER_DEFAULT_PROMPT_NAME",
+        "The prompt (one of the model's config_sentence_transformers.json prompts, e.g. "
+        "query) prepended to the inputs of requests that name none; replaces the model's own "
+        "default_prompt_name. Unset: the model's default (usually none).",
+        "NAME",
+    )
+    default_prompt: str | None = setting(
+        None,
+        "--default-prompt",
+        "EMBER_DEFAULT_PROMPT",
+        "A text (e.g. 'query: ') prepended to the inputs of requests that name no prompt, "
+        "for clients that cannot name one (the OpenAI SDK). Not with --default-prompt-name.",
+        "TEXT",
+    )
     num_threads: int | None = setting(
         None,
         "--num-threads",
@@ -171,6 +188,8 @@ class EngineOptions:
             raise ValueError(
                 f"quantization must be none or one of {QUANTIZATIONS}, got {self.quantization!r}"
             )
+        if self.default_prompt is not None and self.default_prompt_name is not None:
+            raise ValueError("give --default-prompt or --default-prompt-name, not both")
         if not _valid_device(self.device):
             raise ValueError(f"device must be cpu, cuda, cuda:N or auto, got {self.device!r}")
         if self.max_input_length is not None and self.max_input_length < 1:

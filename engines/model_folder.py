@@ -161,7 +161,8 @@ class ModelFolder:
     #: The folder's pipeline ends with a Normalize module (the service normalizes per request).
     normalize: bool = False
     prompts: Mapping[str, str] = field(default_factory=dict)
-    default_prompt_name: str | None = None
+    #: The text prepended when a request names no prompt ("" for none).
+    default_prompt: str = ""
     #: sentence-transformers lowercases texts before tokenizing them.
     do_lower_case: bool = False
     #: SPLADE: "max" or "sum" over tokens, and the activation ("relu" or "log1p_relu").
@@ -304,13 +305,16 @@ def inspect_model_folder(
     pooling: Pooling | None = None,
     max_input_length: int | None = None,
     served_model_name: str | None = None,
+    default_prompt_name: str | None = None,
+    default_prompt: str | None = None,
 ) -> ModelFolder:
     """Parse a model folder (see the module docstring) into a :class:`ModelFolder`.
 
-    ``kind``, ``pooling`` and ``max_input_length`` override what the folder says. Raises
-    :class:`ModelLoadError` for a missing folder, missing or invalid config.json, an unsupported
-    architecture, a kind the folder's head cannot serve, or an unsupported sentence-transformers
-    module.
+    ``kind``, ``pooling`` and ``max_input_length`` override what the folder says, and
+    ``default_prompt`` (a text) or ``default_prompt_name`` (one of its prompts) its
+    ``default_prompt_name``. Raises :class:`ModelLoadError` for a missing folder, missing or
+    invalid config.json, an unsupported architecture, a kind the folder's head cannot serve, an
+    unsupported sentence-transformers module, or a default prompt name it does not define.
     """
     root, repo_id = resolve_model_path(path)
     modules = _read_modules(root)
@@ -368,7 +372,9 @@ def inspect_model_folder(
     st_config = _read_optional_json(model_dir / "sentence_bert_config.json") or {}
     if model_dir != root and not st_config:
         st_config = _read_optional_json(root / "sentence_bert_config.json") or {}
-    prompts, default_prompt_name = _prompts(root)
+    prompts, model_default = _prompts(root)
+    if default_prompt is None:
+        default_prompt = _named_prompt(prompts, default_prompt_name or model_default)
 
     pooling_spec: PoolingSpec | None = None
     dense: list[DenseLayer] = []
@@ -447,7 +453,7 @@ def inspect_model_folder(
         dense=tuple(dense),
         normalize=normalize,
         prompts=prompts,
-        default_prompt_name=default_prompt_name,
+        default_prompt=default_prompt,
         do_lower_case=st_config.get("do_lower_case") is True,
         sparse_pooling=sparse_pooling,
         sparse_activation=sparse_activation,
@@ -470,6 +476,8 @@ def inspect_configured_folder(config: EngineConfig) -> ModelFolder:
         pooling=config.pooling,
         max_input_length=config.max_input_length,
         served_model_name=config.served_model_name,
+        default_prompt_name=config.default_prompt_name,
+        default_prompt=config.default_prompt,
     )
 
 
@@ -609,6 +617,19 @@ def _check_kind_compatible(kind: ModelKind, architecture: str, labels: tuple[str
         )
 
 
+def _named_prompt(prompts: Mapping[str, str], name: str | None) -> str:
+    """The text of the prompt ``name`` ("" for None); ModelLoadError when the model has none
+    of that name."""
+    if name is None:
+        return ""
+    if name not in prompts:
+        raise ModelLoadError(
+            f"the default prompt {name!r} is not one of the model's prompts "
+            f"{sorted(prompts)} (config_sentence_transformers.json)"
+        )
+    return prompts[name]
+
+
 def _prompts(root: Path) -> tuple[dict[str, str], str | None]:
     data = _read_optional_json(root / "config_sentence_transformers.json") or {}
     raw = data.get("prompts")
@@ -619,13 +640,7 @@ def _prompts(root: Path) -> tuple[dict[str, str], str | None]:
         # Newer sentence-transformers may store a single prompt string.
         prompts = {"default": raw}
     default = data.get("default_prompt_name")
-    default_name = str(default) if isinstance(default, str) and default else None
-    if default_name is not None and default_name not in prompts:
-        raise ModelLoadError(
-            f"config_sentence_transformers.json: default_prompt_name {default_name!r} is not "
-            f"one of the prompts {sorted(prompts)}"
-        )
-    return prompts, default_name
+    return prompts, str(default) if isinstance(default, str) and default else None
 
 
 def _read_pooling(path: Path) -> PoolingSpec:

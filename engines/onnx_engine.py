@@ -128,7 +128,7 @@ class OnnxEngine(FolderEngine):
             embedding_dim=folder.embedding_dim,
             pooling=spec.modes[0] if spec is not None else None,
             prompts=dict(folder.prompts),
-            default_prompt_name=folder.default_prompt_name,
+            default_prompt=folder.default_prompt,
         )
 
     @classmethod

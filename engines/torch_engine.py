@@ -175,7 +175,7 @@ class TorchEngine(FolderEngine):
             embedding_dim=embedding_dim,
             pooling=spec.modes[0] if spec is not None else None,
             prompts=dict(folder.prompts),
-            default_prompt_name=folder.default_prompt_name,
+            default_prompt=folder.default_prompt,
             heads=heads,
             colbert=colbert,
         )

@@ -147,8 +147,9 @@ class ModelInfo:
     pooling: Pooling | None = None
     #: Named prompts from config_sentence_transformers.json.
     prompts: Mapping[str, str] = field(default_factory=dict)
-    #: The prompt applied when a request names none (may be None).
-    default_prompt_name: str | None = None
+    #: The text prepended when a request names no prompt ("" for none): the model's
+    #: default_prompt_name's prompt, or the server's --default-prompt(-name).
+    default_prompt: str = ""
     #: Outputs of heads beside the model's own (BGE-M3: sparse and multi-vector).
     heads: frozenset[EmbeddingOutput] = frozenset()
     #: ColBERT models: their query/document settings.

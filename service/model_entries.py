@@ -40,6 +40,8 @@ PER_MODEL_OPTIONS = (
     "allow_slow_precision",
     "precision_check",
     "max_input_length",
+    "default_prompt_name",
+    "default_prompt",
     "max_batch_tokens",
     "max_batch_requests",
     "max_client_batch_size",

@@ -66,9 +66,7 @@ def check_dimensions(dimensions: int | None, info: ModelInfo) -> None:
 def resolve_prompt(prompt_name: str | None, info: ModelInfo) -> str:
     """The prompt text for ``prompt_name`` (the model's default prompt when None)."""
     if prompt_name is None:
-        if info.default_prompt_name is None:
-            return ""
-        return info.prompts.get(info.default_prompt_name, "")
+        return info.default_prompt
     if prompt_name not in info.prompts:
         known = ", ".join(sorted(info.prompts)) or "none"
         raise InvalidInputError(

@@ -376,9 +376,14 @@ def test_prompts_and_lower_case(tmp_path: Path) -> None:
     )
     folder = inspect_model_folder(root)
     assert folder.prompts == {"query": "query: ", "passage": "passage: "}
-    assert folder.default_prompt_name == "query"
+    assert folder.default_prompt == "query: "
     assert folder.do_lower_case
     assert folder.max_input_length == 128
+    # the server's --default-prompt-name / --default-prompt replace the model's default
+    assert inspect_model_folder(root, default_prompt_name="passage").default_prompt == "passage: "
+    assert inspect_model_folder(root, default_prompt="Represent: ").default_prompt == "Represent: "
+    with pytest.raises(ModelLoadError, match=r"'doc' is not one of the model's prompts"):
+        inspect_model_folder(root, default_prompt_name="doc")
 
 
 def test_default_prompt_name_must_name_a_prompt(tmp_path: Path) -> None:
@@ -386,7 +391,7 @@ def test_default_prompt_name_must_name_a_prompt(tmp_path: Path) -> None:
     (root / "config_sentence_transformers.json").write_text(
         json.dumps({"prompts": {"query": "q: "}, "default_prompt_name": "passage"})
     )
-    with pytest.raises(ModelLoadError, match="default_prompt_name 'passage'"):
+    with pytest.raises(ModelLoadError, match="default prompt 'passage' is not one of"):
         inspect_model_folder(root)
 
 

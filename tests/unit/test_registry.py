@@ -75,6 +75,11 @@ def test_config_validation(field: str, value: object, message: str) -> None:
         EngineConfig(model_path=Path("."), **{field: value})  # type: ignore[arg-type]
 
 
+def test_one_default_prompt_at_most() -> None:
+    with pytest.raises(ValueError, match="--default-prompt or --default-prompt-name, not both"):
+        EngineConfig(model_path=Path("."), default_prompt="q: ", default_prompt_name="query")
+
+
 def _unwritable(tmp_path: Path) -> Path:
     """A cache folder that cannot be created (a file is in the way): what a read-only home
     folder does to the default cache, reproducible without root or a read-only mount."""
