@@ -98,6 +98,12 @@ def model_key(folder: ModelFolder) -> str:
     return digest.hexdigest()[:24]
 
 
+def graph_cache(root: Path | None = None) -> Path:
+    """The folder of the cached graphs: ``<root>/onnx``, one subfolder per model key (``root``
+    None: :func:`cache_root`)."""
+    return (root or cache_root()) / "onnx"
+
+
 def check_cache_writable(directory: Path) -> None:
     """Create ``directory`` and check that a file can be written in it, before a graph is
     built there (the int8 builds take a minute). Raises ``CacheUnwritableError`` naming the way
@@ -136,7 +142,7 @@ def graph_path(folder: ModelFolder, scheme: Int8Scheme | None, root: Path | None
     """The cached graph for ``folder``: fp32 fused, or int8 in ``scheme`` (an ONNX graph for
     ONNX Runtime's schemes, an OpenVINO IR ``.xml`` for ``Int8Scheme.OPENVINO_STATIC``), built
     first when missing. Raises ``ModelLoadError`` when export, fusion or quantization fails."""
-    directory = (root or cache_root()) / "onnx" / model_key(folder)
+    directory = graph_cache(root) / model_key(folder)
     fp32 = directory / "model.onnx"
     if not fp32.is_file():
         log.info("exporting %s to ONNX in %s (once per model)", folder.model_id, directory)

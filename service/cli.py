@@ -292,14 +292,14 @@ async def serve(
 
 
 def _prepare(settings: ServerSettings) -> None:
-    from ember.engines.onnx_export import cache_root, check_cache_writable
+    from ember.engines.onnx_export import check_cache_writable, graph_cache
     from ember.engines.registry import load_engine
     from ember.service.model_entries import engine_configs
 
     for config in engine_configs(settings):
         # Preparing is writing the cache: where it cannot be written, say so (serve would fall
         # back to torch, and "prepared" would be untrue).
-        check_cache_writable((config.cache_dir or cache_root()) / "onnx")
+        check_cache_writable(graph_cache(config.cache_dir))
         started = time.monotonic()
         engine = load_engine(config)
         try:

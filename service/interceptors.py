@@ -96,16 +96,15 @@ class _Method:
         self._seconds.observe(elapsed)
         if self._log_each_call:
             rid = request_id.get()
-            # the same fields as record attributes, for --log-format json
-            fields = {"rpc": self.name, "code": code, "duration_ms": round(elapsed * 1e3, 1)}
-            log.info(
-                "%s %s %.1fms [%s]",
-                self.name,
-                code,
-                elapsed * 1e3,
-                rid,
-                extra={**fields, "request_id": rid},
-            )
+            ms = elapsed * 1e3
+            # the same values as record attributes, for --log-format json
+            fields = {
+                "rpc": self.name,
+                "code": code,
+                "duration_ms": round(ms, 1),
+                "request_id": rid,
+            }
+            log.info("%s %s %.1fms [%s]", self.name, code, ms, rid, extra=fields)
 
 
 if TYPE_CHECKING:  # grpc's stubs make this generic; the runtime class is not

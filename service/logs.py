@@ -17,14 +17,12 @@ import json
 import logging
 import sys
 from datetime import UTC, datetime
-from typing import Any, Literal, get_args
+from typing import Any
 
 from ember.engines.config import setting
 
-LogLevel = Literal["debug", "info", "warning", "error"]
-LogFormat = Literal["text", "json"]
-LOG_LEVELS: tuple[str, ...] = get_args(LogLevel)
-LOG_FORMATS: tuple[str, ...] = get_args(LogFormat)
+LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_FORMATS = ("text", "json")
 
 #: The attributes every LogRecord has; anything else on a record is a field of its own.
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
@@ -55,22 +53,12 @@ def log_format_setting() -> Any:
 def check_log_settings(settings: Any) -> None:
     """Lower-case ``settings.log_level`` in place (a frozen dataclass) and check both fields:
     ValueError naming the allowed values."""
-    object.__setattr__(settings, "log_level", normalized_level(settings.log_level))
-    check_format(settings.log_format)
-
-
-def normalized_level(level: str) -> str:
-    """``level`` in lower case; ValueError naming the allowed ones when it is none of them."""
-    lowered = level.strip().lower()
-    if lowered not in LOG_LEVELS:
-        raise ValueError(f"log_level must be one of {LOG_LEVELS}, got {level!r}")
-    return lowered
-
-
-def check_format(fmt: str) -> None:
-    """ValueError naming the allowed formats when ``fmt`` is none of them."""
-    if fmt not in LOG_FORMATS:
-        raise ValueError(f"log_format must be one of {LOG_FORMATS}, got {fmt!r}")
+    level = settings.log_level.strip().lower()
+    if level not in LOG_LEVELS:
+        raise ValueError(f"log_level must be one of {LOG_LEVELS}, got {settings.log_level!r}")
+    object.__setattr__(settings, "log_level", level)
+    if settings.log_format not in LOG_FORMATS:
+        raise ValueError(f"log_format must be one of {LOG_FORMATS}, got {settings.log_format!r}")
 
 
 class JsonFormatter(logging.Formatter):

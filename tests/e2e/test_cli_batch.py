@@ -117,22 +117,31 @@ def run_until_parts(args: list[str], out: Path, parts: int) -> subprocess.Popen[
     return proc
 
 
-def test_kill_9_mid_run_then_rerun_has_every_row_exactly_once(
-    tmp_path: Path, st_model: object
-) -> None:
-    rows = corpus(ROWS, seed=1, longest=16)
+def interrupted_run(
+    tmp_path: Path, seed: int, parts: int, sig: signal.Signals
+) -> tuple[list[dict[str, str]], Path, list[str], int | None, str]:
+    """A run over ROWS rows stopped by ``sig`` once ``parts`` parts are written: its rows,
+    output folder, command, exit status and stderr."""
+    rows = corpus(ROWS, seed=seed, longest=16)
     source = write_jsonl(tmp_path / "corpus.jsonl", rows)
     out = tmp_path / "out"
     args = batch_args(source, out, "--rows-per-part", str(PART), "--progress", "none")
-    first = run_until_parts(args, out, 3)
+    proc = run_until_parts(args, out, parts)
     try:
-        first.send_signal(signal.SIGKILL)
-        first.wait(timeout=30)
+        proc.send_signal(sig)
+        _, stderr = proc.communicate(timeout=60)
     finally:
-        if first.poll() is None:
-            first.kill()
-            first.wait()
-    assert first.returncode == -signal.SIGKILL
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return rows, out, args, proc.returncode, stderr
+
+
+def test_kill_9_mid_run_then_rerun_has_every_row_exactly_once(
+    tmp_path: Path, st_model: object
+) -> None:
+    rows, out, args, status, _ = interrupted_run(tmp_path, 1, 3, signal.SIGKILL)
+    assert status == -signal.SIGKILL
     written = {p.name for p in out.glob("part-*.parquet")}
     assert 3 <= len(written) < ROWS // PART, "the kill must land mid-run"
     assert not (out / "_SUCCESS").exists()
@@ -152,19 +161,8 @@ def test_kill_9_mid_run_then_rerun_has_every_row_exactly_once(
 
 
 def test_ctrl_c_mid_run_is_one_line_and_a_rerun_finishes(tmp_path: Path) -> None:
-    rows = corpus(ROWS, seed=2, longest=16)
-    source = write_jsonl(tmp_path / "corpus.jsonl", rows)
-    out = tmp_path / "out"
-    args = batch_args(source, out, "--rows-per-part", str(PART), "--progress", "none")
-    first = run_until_parts(args, out, 2)
-    try:
-        first.send_signal(signal.SIGINT)
-        _, stderr = first.communicate(timeout=60)
-    finally:
-        if first.poll() is None:
-            first.kill()
-            first.wait()
-    assert first.returncode == 130, stderr
+    rows, out, args, status, stderr = interrupted_run(tmp_path, 2, 2, signal.SIGINT)
+    assert status == 130, stderr
     assert "ember batch: interrupted; the parts written so far are kept in" in stderr
     assert "Traceback" not in stderr, stderr
     assert not (out / "_SUCCESS").exists()

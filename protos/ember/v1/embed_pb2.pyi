@@ -308,7 +308,9 @@ class EmbedRequest(_message.Message):
     Unset: all dimensions. Must be between 1 and the model's dimension.
     """
     prompt_name: _builtins.str
-    """The name of a prompt from the model's configuration, prepended to every text input."""
+    """The name of a prompt from the model's configuration, prepended to every text input.
+    Empty: the server's --default-prompt(-name), else the model's default_prompt_name.
+    """
     format: Global___EmbeddingFormat.ValueType
     """How vectors are encoded in the response."""
     model: _builtins.str
@@ -517,7 +519,9 @@ class EmbedSparseRequest(_message.Message):
     PROMPT_NAME_FIELD_NUMBER: _builtins.int
     MODEL_FIELD_NUMBER: _builtins.int
     prompt_name: _builtins.str
-    """The name of a prompt from the model's configuration, prepended to every text input."""
+    """The name of a prompt from the model's configuration, prepended to every text input.
+    Empty: the server's --default-prompt(-name), else the model's default_prompt_name.
+    """
     model: _builtins.str
     """The model to run: a served model id or alias. With one model loaded any value (or none) is
     accepted; with several, empty picks the first and an unknown name is NOT_FOUND.
@@ -632,6 +636,7 @@ class SimilarityRequest(_message.Message):
     prompt_name: _builtins.str
     """The name of a prompt from the model's configuration, prepended to every text, the source
     sentence included.
+    Empty: the server's --default-prompt(-name), else the model's default_prompt_name.
     """
     model: _builtins.str
     """The model to run: a served model id or alias. With one model loaded any value (or none) is
@@ -713,7 +718,9 @@ class EmbedTokensRequest(_message.Message):
     PROMPT_NAME_FIELD_NUMBER: _builtins.int
     MODEL_FIELD_NUMBER: _builtins.int
     prompt_name: _builtins.str
-    """The name of a prompt from the model's configuration, prepended to every text input."""
+    """The name of a prompt from the model's configuration, prepended to every text input.
+    Empty: the server's --default-prompt(-name), else the model's default_prompt_name.
+    """
     model: _builtins.str
     """The model to run: a served model id or alias. With one model loaded any value (or none) is
     accepted; with several, empty picks the first and an unknown name is NOT_FOUND.
@@ -851,7 +858,9 @@ class EncodeRequest(_message.Message):
     normalize: _builtins.bool
     """Whether to L2-normalize dense vectors and each multi-vector. Unset: true."""
     prompt_name: _builtins.str
-    """The name of a prompt from the model's configuration, prepended to every text input."""
+    """The name of a prompt from the model's configuration, prepended to every text input.
+    Empty: the server's --default-prompt(-name), else the model's default_prompt_name.
+    """
     model: _builtins.str
     """The model to run: a served model id or alias. With one model loaded any value (or none) is
     accepted; with several, empty picks the first and an unknown name is NOT_FOUND.

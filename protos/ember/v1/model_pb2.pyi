@@ -352,7 +352,9 @@ class TokenizeRequest(_message.Message):
     add_special_tokens: _builtins.bool
     """Add the model's special tokens. Unset: true."""
     prompt_name: _builtins.str
-    """The name of a prompt from the model's configuration, prepended to every input."""
+    """The name of a prompt from the model's configuration, prepended to every input.
+    Empty: the server's --default-prompt(-name), else the model's default_prompt_name.
+    """
     model: _builtins.str
     """The model to run: a served model id or alias. With one model loaded any value (or none) is
     accepted; with several, empty picks the first and an unknown name is NOT_FOUND.

@@ -574,6 +574,7 @@ type EmbedRequest struct {
 	// What to do with inputs over the model's maximum input length.
 	Truncation *Truncation `protobuf:"bytes,4,opt,name=truncation,proto3" json:"truncation,omitempty"`
 	// The name of a prompt from the model's configuration, prepended to every text input.
+	// Empty: the server's --default-prompt(-name), else the model's default_prompt_name.
 	PromptName string `protobuf:"bytes,5,opt,name=prompt_name,json=promptName,proto3" json:"prompt_name,omitempty"`
 	// How vectors are encoded in the response.
 	Format EmbeddingFormat `protobuf:"varint,6,opt,name=format,proto3,enum=ember.v1.EmbeddingFormat" json:"format,omitempty"`
@@ -1000,6 +1001,7 @@ type EmbedSparseRequest struct {
 	// What to do with inputs over the model's maximum input length.
 	Truncation *Truncation `protobuf:"bytes,2,opt,name=truncation,proto3" json:"truncation,omitempty"`
 	// The name of a prompt from the model's configuration, prepended to every text input.
+	// Empty: the server's --default-prompt(-name), else the model's default_prompt_name.
 	PromptName string `protobuf:"bytes,3,opt,name=prompt_name,json=promptName,proto3" json:"prompt_name,omitempty"`
 	// The model to run: a served model id or alias. With one model loaded any value (or none) is
 	// accepted; with several, empty picks the first and an unknown name is NOT_FOUND.
@@ -1214,6 +1216,7 @@ type SimilarityRequest struct {
 	Truncation *Truncation `protobuf:"bytes,3,opt,name=truncation,proto3" json:"truncation,omitempty"`
 	// The name of a prompt from the model's configuration, prepended to every text, the source
 	// sentence included.
+	// Empty: the server's --default-prompt(-name), else the model's default_prompt_name.
 	PromptName string `protobuf:"bytes,4,opt,name=prompt_name,json=promptName,proto3" json:"prompt_name,omitempty"`
 	// The model to run: a served model id or alias. With one model loaded any value (or none) is
 	// accepted; with several, empty picks the first and an unknown name is NOT_FOUND.
@@ -1374,6 +1377,7 @@ type EmbedTokensRequest struct {
 	// What to do with inputs over the model's maximum input length.
 	Truncation *Truncation `protobuf:"bytes,2,opt,name=truncation,proto3" json:"truncation,omitempty"`
 	// The name of a prompt from the model's configuration, prepended to every text input.
+	// Empty: the server's --default-prompt(-name), else the model's default_prompt_name.
 	PromptName string `protobuf:"bytes,3,opt,name=prompt_name,json=promptName,proto3" json:"prompt_name,omitempty"`
 	// The model to run: a served model id or alias. With one model loaded any value (or none) is
 	// accepted; with several, empty picks the first and an unknown name is NOT_FOUND.
@@ -1619,6 +1623,7 @@ type EncodeRequest struct {
 	// What to do with inputs over the model's maximum input length.
 	Truncation *Truncation `protobuf:"bytes,4,opt,name=truncation,proto3" json:"truncation,omitempty"`
 	// The name of a prompt from the model's configuration, prepended to every text input.
+	// Empty: the server's --default-prompt(-name), else the model's default_prompt_name.
 	PromptName string `protobuf:"bytes,5,opt,name=prompt_name,json=promptName,proto3" json:"prompt_name,omitempty"`
 	// The model to run: a served model id or alias. With one model loaded any value (or none) is
 	// accepted; with several, empty picks the first and an unknown name is NOT_FOUND.

@@ -662,6 +662,7 @@ type TokenizeRequest struct {
 	// Add the model's special tokens. Unset: true.
 	AddSpecialTokens *bool `protobuf:"varint,2,opt,name=add_special_tokens,json=addSpecialTokens,proto3,oneof" json:"add_special_tokens,omitempty"`
 	// The name of a prompt from the model's configuration, prepended to every input.
+	// Empty: the server's --default-prompt(-name), else the model's default_prompt_name.
 	PromptName string `protobuf:"bytes,3,opt,name=prompt_name,json=promptName,proto3" json:"prompt_name,omitempty"`
 	// The model to run: a served model id or alias. With one model loaded any value (or none) is
 	// accepted; with several, empty picks the first and an unknown name is NOT_FOUND.

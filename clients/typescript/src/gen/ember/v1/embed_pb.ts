@@ -229,6 +229,7 @@ export type EmbedRequest = Message<"ember.v1.EmbedRequest"> & {
 
   /**
    * The name of a prompt from the model's configuration, prepended to every text input.
+   * Empty: the server's --default-prompt(-name), else the model's default_prompt_name.
    *
    * @generated from field: string prompt_name = 5;
    */
@@ -452,6 +453,7 @@ export type EmbedSparseRequest = Message<"ember.v1.EmbedSparseRequest"> & {
 
   /**
    * The name of a prompt from the model's configuration, prepended to every text input.
+   * Empty: the server's --default-prompt(-name), else the model's default_prompt_name.
    *
    * @generated from field: string prompt_name = 3;
    */
@@ -573,6 +575,7 @@ export type SimilarityRequest = Message<"ember.v1.SimilarityRequest"> & {
   /**
    * The name of a prompt from the model's configuration, prepended to every text, the source
    * sentence included.
+   * Empty: the server's --default-prompt(-name), else the model's default_prompt_name.
    *
    * @generated from field: string prompt_name = 4;
    */
@@ -658,6 +661,7 @@ export type EmbedTokensRequest = Message<"ember.v1.EmbedTokensRequest"> & {
 
   /**
    * The name of a prompt from the model's configuration, prepended to every text input.
+   * Empty: the server's --default-prompt(-name), else the model's default_prompt_name.
    *
    * @generated from field: string prompt_name = 3;
    */
@@ -809,6 +813,7 @@ export type EncodeRequest = Message<"ember.v1.EncodeRequest"> & {
 
   /**
    * The name of a prompt from the model's configuration, prepended to every text input.
+   * Empty: the server's --default-prompt(-name), else the model's default_prompt_name.
    *
    * @generated from field: string prompt_name = 5;
    */

@@ -319,6 +319,7 @@ export type TokenizeRequest = Message<"ember.v1.TokenizeRequest"> & {
 
   /**
    * The name of a prompt from the model's configuration, prepended to every input.
+   * Empty: the server's --default-prompt(-name), else the model's default_prompt_name.
    *
    * @generated from field: string prompt_name = 3;
    */

@@ -214,6 +214,7 @@ private static final long serialVersionUID = 0L;
   /**
    * <pre>
    * The name of a prompt from the model's configuration, prepended to every text input.
+   * Empty: the server's --default-prompt(-name), else the model's default_prompt_name.
    * </pre>
    *
    * <code>string prompt_name = 5 [json_name = "promptName"];</code>
@@ -235,6 +236,7 @@ private static final long serialVersionUID = 0L;
   /**
    * <pre>
    * The name of a prompt from the model's configuration, prepended to every text input.
+   * Empty: the server's --default-prompt(-name), else the model's default_prompt_name.
    * </pre>
    *
    * <code>string prompt_name = 5 [json_name = "promptName"];</code>
@@ -1590,6 +1592,7 @@ private static final long serialVersionUID = 0L;
     /**
      * <pre>
      * The name of a prompt from the model's configuration, prepended to every text input.
+     * Empty: the server's --default-prompt(-name), else the model's default_prompt_name.
      * </pre>
      *
      * <code>string prompt_name = 5 [json_name = "promptName"];</code>
@@ -1610,6 +1613,7 @@ private static final long serialVersionUID = 0L;
     /**
      * <pre>
      * The name of a prompt from the model's configuration, prepended to every text input.
+     * Empty: the server's --default-prompt(-name), else the model's default_prompt_name.
      * </pre>
      *
      * <code>string prompt_name = 5 [json_name = "promptName"];</code>
@@ -1631,6 +1635,7 @@ private static final long serialVersionUID = 0L;
     /**
      * <pre>
      * The name of a prompt from the model's configuration, prepended to every text input.
+     * Empty: the server's --default-prompt(-name), else the model's default_prompt_name.
      * </pre>
      *
      * <code>string prompt_name = 5 [json_name = "promptName"];</code>
@@ -1648,6 +1653,7 @@ private static final long serialVersionUID = 0L;
     /**
      * <pre>
      * The name of a prompt from the model's configuration, prepended to every text input.
+     * Empty: the server's --default-prompt(-name), else the model's default_prompt_name.
      * </pre>
      *
      * <code>string prompt_name = 5 [json_name = "promptName"];</code>
@@ -1662,6 +1668,7 @@ private static final long serialVersionUID = 0L;
     /**
      * <pre>
      * The name of a prompt from the model's configuration, prepended to every text input.
+     * Empty: the server's --default-prompt(-name), else the model's default_prompt_name.
      * </pre>
      *
      * <code>string prompt_name = 5 [json_name = "promptName"];</code>

@@ -155,6 +155,7 @@ private static final long serialVersionUID = 0L;
   /**
    * <pre>
    * The name of a prompt from the model's configuration, prepended to every text input.
+   * Empty: the server's --default-prompt(-name), else the model's default_prompt_name.
    * </pre>
    *
    * <code>string prompt_name = 3 [json_name = "promptName"];</code>
@@ -176,6 +177,7 @@ private static final long serialVersionUID = 0L;
   /**
    * <pre>
    * The name of a prompt from the model's configuration, prepended to every text input.
+   * Empty: the server's --default-prompt(-name), else the model's default_prompt_name.
    * </pre>
    *
    * <code>string prompt_name = 3 [json_name = "promptName"];</code>
@@ -1176,6 +1178,7 @@ private static final long serialVersionUID = 0L;
     /**
      * <pre>
      * The name of a prompt from the model's configuration, prepended to every text input.
+     * Empty: the server's --default-prompt(-name), else the model's default_prompt_name.
      * </pre>
      *
      * <code>string prompt_name = 3 [json_name = "promptName"];</code>
@@ -1196,6 +1199,7 @@ private static final long serialVersionUID = 0L;
     /**
      * <pre>
      * The name of a prompt from the model's configuration, prepended to every text input.
+     * Empty: the server's --default-prompt(-name), else the model's default_prompt_name.
      * </pre>
      *
      * <code>string prompt_name = 3 [json_name = "promptName"];</code>
@@ -1217,6 +1221,7 @@ private static final long serialVersionUID = 0L;
     /**
      * <pre>
      * The name of a prompt from the model's configuration, prepended to every text input.
+     * Empty: the server's --default-prompt(-name), else the model's default_prompt_name.
      * </pre>
      *
      * <code>string prompt_name = 3 [json_name = "promptName"];</code>
@@ -1234,6 +1239,7 @@ private static final long serialVersionUID = 0L;
     /**
      * <pre>
      * The name of a prompt from the model's configuration, prepended to every text input.
+     * Empty: the server's --default-prompt(-name), else the model's default_prompt_name.
      * </pre>
      *
      * <code>string prompt_name = 3 [json_name = "promptName"];</code>
@@ -1248,6 +1254,7 @@ private static final long serialVersionUID = 0L;
     /**
      * <pre>
      * The name of a prompt from the model's configuration, prepended to every text input.
+     * Empty: the server's --default-prompt(-name), else the model's default_prompt_name.
      * </pre>
      *
      * <code>string prompt_name = 3 [json_name = "promptName"];</code>

@@ -81,6 +81,7 @@ public interface EmbedTokensRequestOrBuilder extends
   /**
    * <pre>
    * The name of a prompt from the model's configuration, prepended to every text input.
+   * Empty: the server's --default-prompt(-name), else the model's default_prompt_name.
    * </pre>
    *
    * <code>string prompt_name = 3 [json_name = "promptName"];</code>
@@ -90,6 +91,7 @@ public interface EmbedTokensRequestOrBuilder extends
   /**
    * <pre>
    * The name of a prompt from the model's configuration, prepended to every text input.
+   * Empty: the server's --default-prompt(-name), else the model's default_prompt_name.
    * </pre>
    *
    * <code>string prompt_name = 3 [json_name = "promptName"];</code>

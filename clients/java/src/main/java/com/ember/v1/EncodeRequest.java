@@ -267,6 +267,7 @@ private static final long serialVersionUID = 0L;
   /**
    * <pre>
    * The name of a prompt from the model's configuration, prepended to every text input.
+   * Empty: the server's --default-prompt(-name), else the model's default_prompt_name.
    * </pre>
    *
    * <code>string prompt_name = 5 [json_name = "promptName"];</code>
@@ -288,6 +289,7 @@ private static final long serialVersionUID = 0L;
   /**
    * <pre>
    * The name of a prompt from the model's configuration, prepended to every text input.
+   * Empty: the server's --default-prompt(-name), else the model's default_prompt_name.
    * </pre>
    *
    * <code>string prompt_name = 5 [json_name = "promptName"];</code>
@@ -1752,6 +1754,7 @@ private static final long serialVersionUID = 0L;
     /**
      * <pre>
      * The name of a prompt from the model's configuration, prepended to every text input.
+     * Empty: the server's --default-prompt(-name), else the model's default_prompt_name.
      * </pre>
      *
      * <code>string prompt_name = 5 [json_name = "promptName"];</code>
@@ -1772,6 +1775,7 @@ private static final long serialVersionUID = 0L;
     /**
      * <pre>
      * The name of a prompt from the model's configuration, prepended to every text input.
+     * Empty: the server's --default-prompt(-name), else the model's default_prompt_name.
      * </pre>
      *
      * <code>string prompt_name = 5 [json_name = "promptName"];</code>
@@ -1793,6 +1797,7 @@ private static final long serialVersionUID = 0L;
     /**
      * <pre>
      * The name of a prompt from the model's configuration, prepended to every text input.
+     * Empty: the server's --default-prompt(-name), else the model's default_prompt_name.
      * </pre>
      *
      * <code>string prompt_name = 5 [json_name = "promptName"];</code>
@@ -1810,6 +1815,7 @@ private static final long serialVersionUID = 0L;
     /**
      * <pre>
      * The name of a prompt from the model's configuration, prepended to every text input.
+     * Empty: the server's --default-prompt(-name), else the model's default_prompt_name.
      * </pre>
      *
      * <code>string prompt_name = 5 [json_name = "promptName"];</code>
@@ -1824,6 +1830,7 @@ private static final long serialVersionUID = 0L;
     /**
      * <pre>
      * The name of a prompt from the model's configuration, prepended to every text input.
+     * Empty: the server's --default-prompt(-name), else the model's default_prompt_name.
      * </pre>
      *
      * <code>string prompt_name = 5 [json_name = "promptName"];</code>

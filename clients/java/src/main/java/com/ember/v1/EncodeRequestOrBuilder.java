@@ -154,6 +154,7 @@ public interface EncodeRequestOrBuilder extends
   /**
    * <pre>
    * The name of a prompt from the model's configuration, prepended to every text input.
+   * Empty: the server's --default-prompt(-name), else the model's default_prompt_name.
    * </pre>
    *
    * <code>string prompt_name = 5 [json_name = "promptName"];</code>
@@ -163,6 +164,7 @@ public interface EncodeRequestOrBuilder extends
   /**
    * <pre>
    * The name of a prompt from the model's configuration, prepended to every text input.
+   * Empty: the server's --default-prompt(-name), else the model's default_prompt_name.
    * </pre>
    *
    * <code>string prompt_name = 5 [json_name = "promptName"];</code>

@@ -195,6 +195,7 @@ private static final long serialVersionUID = 0L;
    * <pre>
    * The name of a prompt from the model's configuration, prepended to every text, the source
    * sentence included.
+   * Empty: the server's --default-prompt(-name), else the model's default_prompt_name.
    * </pre>
    *
    * <code>string prompt_name = 4 [json_name = "promptName"];</code>
@@ -217,6 +218,7 @@ private static final long serialVersionUID = 0L;
    * <pre>
    * The name of a prompt from the model's configuration, prepended to every text, the source
    * sentence included.
+   * Empty: the server's --default-prompt(-name), else the model's default_prompt_name.
    * </pre>
    *
    * <code>string prompt_name = 4 [json_name = "promptName"];</code>
@@ -1134,6 +1136,7 @@ private static final long serialVersionUID = 0L;
      * <pre>
      * The name of a prompt from the model's configuration, prepended to every text, the source
      * sentence included.
+     * Empty: the server's --default-prompt(-name), else the model's default_prompt_name.
      * </pre>
      *
      * <code>string prompt_name = 4 [json_name = "promptName"];</code>
@@ -1155,6 +1158,7 @@ private static final long serialVersionUID = 0L;
      * <pre>
      * The name of a prompt from the model's configuration, prepended to every text, the source
      * sentence included.
+     * Empty: the server's --default-prompt(-name), else the model's default_prompt_name.
      * </pre>
      *
      * <code>string prompt_name = 4 [json_name = "promptName"];</code>
@@ -1177,6 +1181,7 @@ private static final long serialVersionUID = 0L;
      * <pre>
      * The name of a prompt from the model's configuration, prepended to every text, the source
      * sentence included.
+     * Empty: the server's --default-prompt(-name), else the model's default_prompt_name.
      * </pre>
      *
      * <code>string prompt_name = 4 [json_name = "promptName"];</code>
@@ -1195,6 +1200,7 @@ private static final long serialVersionUID = 0L;
      * <pre>
      * The name of a prompt from the model's configuration, prepended to every text, the source
      * sentence included.
+     * Empty: the server's --default-prompt(-name), else the model's default_prompt_name.
      * </pre>
      *
      * <code>string prompt_name = 4 [json_name = "promptName"];</code>
@@ -1210,6 +1216,7 @@ private static final long serialVersionUID = 0L;
      * <pre>
      * The name of a prompt from the model's configuration, prepended to every text, the source
      * sentence included.
+     * Empty: the server's --default-prompt(-name), else the model's default_prompt_name.
      * </pre>
      *
      * <code>string prompt_name = 4 [json_name = "promptName"];</code>

@@ -99,6 +99,7 @@ public interface SimilarityRequestOrBuilder extends
    * <pre>
    * The name of a prompt from the model's configuration, prepended to every text, the source
    * sentence included.
+   * Empty: the server's --default-prompt(-name), else the model's default_prompt_name.
    * </pre>
    *
    * <code>string prompt_name = 4 [json_name = "promptName"];</code>
@@ -109,6 +110,7 @@ public interface SimilarityRequestOrBuilder extends
    * <pre>
    * The name of a prompt from the model's configuration, prepended to every text, the source
    * sentence included.
+   * Empty: the server's --default-prompt(-name), else the model's default_prompt_name.
    * </pre>
    *
    * <code>string prompt_name = 4 [json_name = "promptName"];</code>

@@ -136,6 +136,7 @@ private static final long serialVersionUID = 0L;
   /**
    * <pre>
    * The name of a prompt from the model's configuration, prepended to every input.
+   * Empty: the server's --default-prompt(-name), else the model's default_prompt_name.
    * </pre>
    *
    * <code>string prompt_name = 3 [json_name = "promptName"];</code>
@@ -157,6 +158,7 @@ private static final long serialVersionUID = 0L;
   /**
    * <pre>
    * The name of a prompt from the model's configuration, prepended to every input.
+   * Empty: the server's --default-prompt(-name), else the model's default_prompt_name.
    * </pre>
    *
    * <code>string prompt_name = 3 [json_name = "promptName"];</code>
@@ -854,6 +856,7 @@ private static final long serialVersionUID = 0L;
     /**
      * <pre>
      * The name of a prompt from the model's configuration, prepended to every input.
+     * Empty: the server's --default-prompt(-name), else the model's default_prompt_name.
      * </pre>
      *
      * <code>string prompt_name = 3 [json_name = "promptName"];</code>
@@ -874,6 +877,7 @@ private static final long serialVersionUID = 0L;
     /**
      * <pre>
      * The name of a prompt from the model's configuration, prepended to every input.
+     * Empty: the server's --default-prompt(-name), else the model's default_prompt_name.
      * </pre>
      *
      * <code>string prompt_name = 3 [json_name = "promptName"];</code>
@@ -895,6 +899,7 @@ private static final long serialVersionUID = 0L;
     /**
      * <pre>
      * The name of a prompt from the model's configuration, prepended to every input.
+     * Empty: the server's --default-prompt(-name), else the model's default_prompt_name.
      * </pre>
      *
      * <code>string prompt_name = 3 [json_name = "promptName"];</code>
@@ -912,6 +917,7 @@ private static final long serialVersionUID = 0L;
     /**
      * <pre>
      * The name of a prompt from the model's configuration, prepended to every input.
+     * Empty: the server's --default-prompt(-name), else the model's default_prompt_name.
      * </pre>
      *
      * <code>string prompt_name = 3 [json_name = "promptName"];</code>
@@ -926,6 +932,7 @@ private static final long serialVersionUID = 0L;
     /**
      * <pre>
      * The name of a prompt from the model's configuration, prepended to every input.
+     * Empty: the server's --default-prompt(-name), else the model's default_prompt_name.
      * </pre>
      *
      * <code>string prompt_name = 3 [json_name = "promptName"];</code>

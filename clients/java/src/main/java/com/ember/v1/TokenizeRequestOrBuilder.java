@@ -70,6 +70,7 @@ public interface TokenizeRequestOrBuilder extends
   /**
    * <pre>
    * The name of a prompt from the model's configuration, prepended to every input.
+   * Empty: the server's --default-prompt(-name), else the model's default_prompt_name.
    * </pre>
    *
    * <code>string prompt_name = 3 [json_name = "promptName"];</code>
@@ -79,6 +80,7 @@ public interface TokenizeRequestOrBuilder extends
   /**
    * <pre>
    * The name of a prompt from the model's configuration, prepended to every input.
+   * Empty: the server's --default-prompt(-name), else the model's default_prompt_name.
    * </pre>
    *
    * <code>string prompt_name = 3 [json_name = "promptName"];</code>
